@@ -16,6 +16,15 @@ CDK bootstrap the app deploys through: its qualifier is read where the CDK CLI r
 ``@aws-cdk/core:bootstrapQualifier`` context of cdk.json, cdk.context.json or ~/.cdk.json; the CDK's default
 ``hnb659fds`` when none sets it), and a value that is no qualifier is refused.
 
+A stack that does not exist (deleted: a ``cdk destroy`` of the wrong stage, a delete-stack once protection was off),
+or whose first create failed, is checked for what an earlier stack of that name retained (:mod:`mlops_cli.retained`:
+fixed-name buckets and their policies, Glue database, feature and model package groups, log groups, and the KMS
+keys): when any is left, the stack BLOCKS - ``cdk deploy`` would fail "already exists" on each name and create new keys
+- and the adoption commands are printed. ``adopt --stack <component>`` writes the ``cdk import`` resource mapping of one
+such stack (a dry step: no AWS write) and prints the import and the deploy that follows it. The retained resources
+are read from the synthesized app (``--assembly``, default ``cdk.out``): without it, whether anything is left is not
+known, and a stack that does not exist blocks too.
+
 ``teardown`` empties a **dev** environment so that ``cdk destroy '<env>/*'`` can delete it: it refuses any environment
 whose config ``tier`` is not ``dev``. From the Storage stack's resources it finds the environment's buckets and model
 package groups, and from the registry the model cards the pipeline created (``<group>-v<N>-<package creation time>``,
@@ -51,14 +60,17 @@ import json
 import sys
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+from mlops_cli import retained
 from mlops_cli import target as deploy_target
 from pipeline_code.core import approval as approval_rule
 from pipeline_code.core.contract import (
     cfn_exec_role_arn,
     environment_prefix,
     environment_stack_names,
+    STACK_COMPONENTS,
     model_card_name_patterns,
     model_card_name_regex,
     package_group_name,
@@ -130,12 +142,31 @@ def describe_stacks(cloudformation: Any, names: Sequence[str]) -> List[StackStat
     return states
 
 
-def advice(state: StackState, *, account: str, region: str, qualifier: str) -> str:
+# What an earlier stack of a name left (retained.Leftovers), or why that was not checked (a line).
+Left = Union[retained.Leftovers, str]
+
+
+def leftovers_block(state: StackState, left: Optional[Left]) -> bool:
+    """Whether what an earlier stack of ``state``'s name left (or not knowing it) keeps `cdk deploy` from creating it."""
+    return left is not None and (isinstance(left, str) or left.exist)
+
+
+def advice(state: StackState, *, account: str, region: str, qualifier: str, left: Optional[Left] = None) -> str:
     """What the state means for `cdk deploy` and what to do about it (``qualifier``: the CDK bootstrap's, whose
-    cfn-exec role a rollback or a delete by hand runs as)."""
+    cfn-exec role a rollback or a delete by hand runs as; ``left``: what an earlier stack of its name retained, for a
+    stack that does not exist or whose first create failed)."""
     where = f"--region {region}"
+    if isinstance(left, str):
+        return (f"BLOCKS cdk deploy: {'not deployed' if not state.exists else state.status}, and whether an earlier "
+                f"stack of this name left retained resources was not checked: {left}")
+    if left is not None and left.exist:
+        first = "" if not state.exists else (
+            "delete this failed create first (--delete-failed-creates), then " if state.protected else
+            f"delete this failed create first (aws cloudformation delete-stack --stack-name {state.name} {where}), then ")
+        return (f"BLOCKS cdk deploy: retained resources of {state.name} exist: adopt them before deploying ({first}see "
+                f"below): {'; '.join(left.describe())}")
     if not state.exists:
-        return "not deployed"
+        return "not deployed" + ("; nothing an earlier stack of this name retained is left" if left is not None else "")
     if state.status in DEPLOYABLE:
         return "ok"
     if state.status.endswith("_IN_PROGRESS"):
@@ -161,15 +192,67 @@ def advice(state: StackState, *, account: str, region: str, qualifier: str) -> s
     return f"BLOCKS cdk deploy: state {state.status}"
 
 
-def render_stacks(states: Sequence[StackState], *, environment: str, account: str, region: str, qualifier: str) -> str:
-    blocking = [s for s in states if s.blocks_deploy]
+def render_stacks(states: Sequence[StackState], *, environment: str, account: str, region: str, qualifier: str,
+                  left: Optional[Dict[str, Left]] = None, cdk_context: str = "", prefix: str = "",
+                  config_option: str = "") -> str:
+    left = left or {}
+    blocking = [s for s in states if s.blocks_deploy or leftovers_block(s, left.get(s.name))]
     lines = [f"Stacks of environment '{environment}' (account {account}, {region}): "
              + (f"{len(blocking)} block cdk deploy" if blocking else "none blocks cdk deploy")]
     width = max(len(s.name) for s in states)
     for s in states:
         status = f"{s.status} ({'protected' if s.protected else 'unprotected'})" if s.exists else "-"
-        lines.append(f"  {s.name.ljust(width)}  {status:40}  {advice(s, account=account, region=region, qualifier=qualifier)}")
+        lines.append(f"  {s.name.ljust(width)}  {status:40}  "
+                     f"{advice(s, account=account, region=region, qualifier=qualifier, left=left.get(s.name))}")
+    adopt = [s.name for s in states if isinstance(left.get(s.name), retained.Leftovers) and left[s.name].exist]
+    if adopt:
+        components = {name: component for component, name in environment_stack_names(prefix).items()}
+        lines.append("Adopt what they left before any deploy, one stack at a time in this order (Storage first: the "
+                     "other stacks read its outputs); a new stack would fail on every fixed name and make new KMS keys, "
+                     "to which the other stacks' references would then point:")
+        for name in adopt:
+            lines += [f"  {command}" for command in adoption_commands(left[name], environment=environment, region=region,
+                                                                     component=components[name], cdk_context=cdk_context,
+                                                                     config_option=config_option)]
+        lines.append(f"  then: npx cdk deploy{cdk_context} '{environment}/*'")
     return "\n".join(lines)
+
+
+def mapping_file(stack_name: str) -> str:
+    """Where ``adopt`` writes a stack's resource mapping by default (the current directory)."""
+    return f"{stack_name}.resource-mapping.json"
+
+
+def adoption_commands(left: retained.Leftovers, *, environment: str, region: str, component: str, cdk_context: str,
+                      mapping: str = "", config_option: str = "") -> List[str]:
+    """The commands that adopt ``left``: write the mapping, import it, then deploy the stack (which creates what was
+    deleted and adopts by name what the import could not hold)."""
+    mapping = mapping or mapping_file(left.stack.name)
+    return [f"{PROG} --env {environment}{config_option} --region {region} adopt --stack {component}  (writes {mapping})",
+            f"npx cdk import{cdk_context} --resource-mapping {mapping} '{left.stack.selector}'",
+            f"npx cdk deploy{cdk_context} --exclusively --import-existing-resources '{left.stack.selector}'"]
+
+
+def check_leftovers(session: Any, states: Sequence[StackState], *, assembly: Path, environment: str, account: str,
+                    region: str) -> Dict[str, Left]:
+    """For each stack of ``states`` that does not exist or whose first create failed, what an earlier stack of its
+    name retained that is still there (or why that could not be checked)."""
+    open_names = [s.name for s in states if not s.exists or s.status in FAILED_CREATE]
+    if not open_names:
+        return {}
+    try:
+        synthesized = retained.synthesized_stacks(assembly, environment, account, region)
+    except retained.AssemblyProblem as problem:
+        return {name: str(problem) for name in open_names}
+    finder = retained.Finder(session)
+    found: Dict[str, Left] = {}
+    for name in open_names:
+        if name not in synthesized:
+            found[name] = (f"the synthesized app at {assembly} has no stack {name}: synthesize it again "
+                           "(bash scripts/synth.sh)")
+        else:
+            found[name] = finder.leftovers(synthesized[name])
+    return found
 
 
 def delete_failed_creates(cloudformation: Any, states: Sequence[StackState], *, out: Any) -> List[str]:
@@ -439,8 +522,54 @@ def _size(size: int) -> str:
 
 def destroy_command(environment: str, config: str, default_config: str) -> str:
     """The `cdk destroy` command for the environment (naming the config when it is not the default)."""
-    context = f" -c mlops-loop:config={config}" if config != default_config else ""
-    return f"npx cdk destroy{context} '{environment}/*'"
+    return f"npx cdk destroy{cdk_context(config, default_config)} '{environment}/*'"
+
+
+def cdk_context(config: str, default_config: str) -> str:
+    """The CDK CLI's option naming the config (" -c mlops-loop:config=<file>"), "" for the default one."""
+    return f" -c mlops-loop:config={config}" if config != default_config else ""
+
+
+# ------------------------------------------------------------------------------------------------------------ adopt
+
+
+def adopt(session: Any, *, component: str, prefix: str, assembly: Path, environment: str, account: str, region: str,
+          mapping: str, config_option: str, context: str, out: Any) -> int:
+    """Write the `cdk import` resource mapping of the ``component`` stack, which must not exist, from what an earlier
+    stack of its name retained, and print the commands that adopt it; no AWS write. 0: written, nothing left over; 1:
+    something must be adopted by hand (said on stderr)."""
+    name = environment_stack_names(prefix)[component]
+    (state,) = describe_stacks(session.client("cloudformation"), [name])
+    if state.exists:
+        raise CliError(f"stack {name} exists ({state.status}): adopt is for a stack that was deleted; "
+                       + (f"delete this failed create first ({PROG} --env {environment} stacks --delete-failed-creates, "
+                          "or aws cloudformation delete-stack), then adopt" if state.status in FAILED_CREATE else
+                          "its resources are its own, nothing to adopt"))
+    try:
+        synthesized = retained.synthesized_stacks(assembly, environment, account, region)
+    except retained.AssemblyProblem as problem:
+        raise CliError(str(problem)) from None
+    if name not in synthesized:
+        raise CliError(f"the synthesized app at {assembly} has no stack {name}: synthesize it again (bash scripts/synth.sh)")
+    left = retained.Finder(session).leftovers(synthesized[name])
+    if not left.exist:
+        print(f"{name}: nothing it retains is left over; cdk deploy creates it", file=out)
+        return 0
+    adoption = retained.plan(left)
+    Path(mapping).write_text(json.dumps(adoption.mapping, indent=2, sort_keys=True) + "\n")
+    print(f"{name} ({synthesized[name].selector}): {len(adoption.mapping)} retained resources to import, written to "
+          f"{mapping}:", file=out)
+    for lid, identifier in sorted(adoption.mapping.items()):
+        print(f"  {lid}: {', '.join(f'{k}={v}' for k, v in identifier.items())}", file=out)
+    if adoption.by_name:
+        print(f"adopted by name by the deploy after the import (--import-existing-resources): "
+              f"{', '.join(left.labels[lid] for lid in adoption.by_name)}", file=out)
+    commands = adoption_commands(left, environment=environment, region=region, component=component, cdk_context=context,
+                                 mapping=mapping, config_option=config_option)[1:]
+    print("Then, with credentials that may deploy the environment:\n" + "\n".join(f"  {c}" for c in commands), file=out)
+    for problem in adoption.by_hand:
+        print(f"lifecycle: not adopted: {problem}", file=sys.stderr)
+    return 1 if adoption.by_hand else 0
 
 
 # ------------------------------------------------------------------------------------------------------------- CLI
@@ -454,6 +583,15 @@ def build_parser() -> argparse.ArgumentParser:
     stacks = commands.add_parser("stacks", help="say whether cdk deploy can proceed from each stack's state")
     stacks.add_argument("--delete-failed-creates", action="store_true",
                         help="turn termination protection off and delete the stacks whose first create failed")
+    stacks.add_argument("--assembly", type=Path, default=None,
+                        help="the synthesized app whose templates say what each stack retains (default: cdk.out)")
+    adopt_cmd = commands.add_parser("adopt", help="write the cdk import resource mapping of a deleted stack's retained "
+                                    "resources (no AWS write)")
+    adopt_cmd.add_argument("--stack", required=True, choices=STACK_COMPONENTS, help="the stack (its component)")
+    adopt_cmd.add_argument("--mapping", default=None,
+                           help="the file to write (default: <stack name>.resource-mapping.json here)")
+    adopt_cmd.add_argument("--assembly", type=Path, default=None,
+                           help="the synthesized app whose templates say what the stack retains (default: cdk.out)")
     teardown = commands.add_parser("teardown", help="empty a dev environment for cdk destroy (dry run by default)")
     teardown.add_argument("--execute", action="store_true", help="delete what the dry run lists")
     return parser
@@ -519,10 +657,21 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
         deploy_target.check_account(session.client("sts"), where)
         cloudformation = session.client("cloudformation")
         prefix = environment_prefix(where.project, args.env)
+        context = cdk_context(args.config, parser.get_default("config"))
+        config_option = f" --config {args.config}" if context else ""
+        if args.command == "adopt":
+            return adopt(session, component=args.stack, prefix=prefix, assembly=args.assembly or retained.DEFAULT_ASSEMBLY,
+                         environment=args.env, account=where.account, region=where.region,
+                         mapping=args.mapping or mapping_file(environment_stack_names(prefix)[args.stack]),
+                         config_option=config_option, context=context, out=out)
         if args.command == "stacks":
             states = describe_stacks(cloudformation, list(environment_stack_names(prefix).values()))
+            assembly = args.assembly or retained.DEFAULT_ASSEMBLY
+            left = check_leftovers(session, states, assembly=assembly, environment=args.env, account=where.account,
+                                   region=where.region)
             print(render_stacks(states, environment=args.env, account=where.account, region=where.region,
-                                qualifier=qualifier), file=out)
+                                qualifier=qualifier, left=left, cdk_context=context, prefix=prefix,
+                                config_option=config_option), file=out)
             problems: List[str] = []
             if args.delete_failed_creates:
                 if not any(s.deletable_failed_create for s in states):
@@ -531,7 +680,9 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
                 for problem in problems:
                     print(f"lifecycle: {problem}", file=sys.stderr)
                 states = describe_stacks(cloudformation, list(environment_stack_names(prefix).values()))
-            blocking = [s for s in states if s.blocks_deploy]
+                left = check_leftovers(session, states, assembly=assembly, environment=args.env, account=where.account,
+                                       region=where.region)
+            blocking = [s for s in states if s.blocks_deploy or leftovers_block(s, left.get(s.name))]
             if not blocking and not (args.delete_failed_creates and problems):
                 print(f"cdk deploy '{args.env}/*' can proceed", file=out)
             return 1 if blocking or (args.delete_failed_creates and problems) else 0

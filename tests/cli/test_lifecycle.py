@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
 import boto3
@@ -18,8 +19,15 @@ import yaml
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from mlops_cli import lifecycle
-from pipeline_code.core.contract import environment_prefix, environment_stack_names, model_card_name, package_group_name
+from mlops_cli import lifecycle, retained
+from mlops_loop.config import load_config
+from pipeline_code.core.contract import (
+    environment_prefix,
+    environment_stack_names,
+    model_card_name,
+    package_group_name,
+    pascal,
+)
 from tests.support.configs import SAMPLE_CONFIG, sample_account
 from tests.support.credentials import moto_credentials
 
@@ -54,6 +62,36 @@ class Session:
 def _no_user_cdk_defaults(tmp_path_factory, monkeypatch):
     """The user's ~/.cdk.json is a context source of the CDK CLI, so of the bootstrap qualifier: an empty home here."""
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+
+
+def _write_assembly(root: Path, templates: Dict[str, Dict[str, Dict[str, Dict[str, Any]]]]) -> Path:
+    """A synthesized app at ``root`` as `cdk synth` lays it out: per environment of the sample config a stage with its
+    five stacks, whose resources are ``templates[env][component]`` (none when not given)."""
+    config = load_config(SAMPLE_CONFIG)
+    stages = {}
+    for env, environment in config.environments.items():
+        stage = root / f"assembly-{env}"
+        stage.mkdir(parents=True)
+        stacks = {}
+        for component, name in environment_stack_names(environment_prefix("mlops-loop", env)).items():
+            artifact = f"{env}{pascal(component)}0A1B2C3D"
+            (stage / f"{artifact}.template.json").write_text(json.dumps(
+                {"Resources": templates.get(env, {}).get(component, {}), "Parameters": {"BootstrapVersion": {"Type": "String"}}}))
+            stacks[artifact] = {"type": "aws:cloudformation:stack", "displayName": f"{env}/{pascal(component)}",
+                                "environment": f"aws://{environment.account}/{environment.region}",
+                                "properties": {"templateFile": f"{artifact}.template.json", "stackName": name}}
+        (stage / "manifest.json").write_text(json.dumps({"artifacts": stacks}))
+        stages[f"assembly-{env}"] = {"type": "cdk:cloud-assembly",
+                                     "properties": {"directoryName": f"assembly-{env}", "displayName": env}}
+    (root / "manifest.json").write_text(json.dumps({"artifacts": stages}))
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _assembly_retaining_nothing(tmp_path_factory, monkeypatch):
+    """The default assembly: every stack retains nothing, so a stack that does not exist is looked up nowhere (the
+    repository's own cdk.out, whatever is synthesized there, is never read)."""
+    monkeypatch.setattr(retained, "DEFAULT_ASSEMBLY", _write_assembly(tmp_path_factory.mktemp("cdk.out"), {}))
 
 
 def _run(argv: List[str], session: Any) -> tuple[int, str]:
@@ -541,3 +579,247 @@ def test_without_lifting_the_write_once_deny_the_ledger_record_cannot_be_deleted
     problems = lifecycle.execute_teardown(plan, s3=dev.s3, sagemaker=sagemaker, out=io.StringIO())
     assert [p.split(" (version")[0] for p in problems] == [f"s3://{dev.artifacts}/approval-ledger/m/1/record.json"]
     assert "AccessDenied" in problems[0]
+
+
+# ------------------------------------------------------------------------------------------------- deleted stacks
+
+PROD = environment_prefix("mlops-loop", "prod")
+RETAIN = {"DeletionPolicy": "RetainExceptOnCreate", "UpdateReplacePolicy": "Retain"}
+KEY_TAGS = [{"Key": "environment", "Value": "prod"}, {"Key": "project", "Value": "mlops-loop"}]
+
+
+def _storage_template() -> Dict[str, Dict[str, Any]]:
+    """A Storage stack of prod shaped as the app's (retained key, buckets and their policies, database, model package
+    and feature groups; the feature group refers to a role the stack's deletion deleted), with names of its own: the
+    sample model line-up plays no part."""
+    return {
+        "DataKey": {"Type": "AWS::KMS::Key", **RETAIN, "Properties": {"Description": f"{PROD}: data", "Tags": KEY_TAGS}},
+        "DataKeyAlias": {"Type": "AWS::KMS::Alias", "Properties": {"AliasName": f"alias/{PROD}/data",
+                                                                   "TargetKeyId": {"Fn::GetAtt": ["DataKey", "Arn"]}}},
+        "LogsBucket": {"Type": "AWS::S3::Bucket", **RETAIN, "Properties": {"BucketName": f"{PROD}-logs"}},
+        "LogsPolicy": {"Type": "AWS::S3::BucketPolicy", **RETAIN, "Properties": {"Bucket": {"Ref": "LogsBucket"}}},
+        "DataBucket": {"Type": "AWS::S3::Bucket", **RETAIN, "Properties": {
+            "BucketName": f"{PROD}-data", "LoggingConfiguration": {"DestinationBucketName": {"Ref": "LogsBucket"}},
+            "BucketEncryption": {"KMSMasterKeyID": {"Fn::GetAtt": ["DataKey", "Arn"]}}}},
+        "DataPolicy": {"Type": "AWS::S3::BucketPolicy", **RETAIN, "Properties": {"Bucket": {"Ref": "DataBucket"}}},
+        "Database": {"Type": "AWS::Glue::Database", **RETAIN, "Properties": {"DatabaseInput": {
+            "Name": "mlops_loop_prod", "LocationUri": {"Fn::Join": ["", ["s3://", {"Ref": "DataBucket"}]]}}}},
+        "Group": {"Type": "AWS::SageMaker::ModelPackageGroup", **RETAIN, "Properties": {"ModelPackageGroupName": f"{PROD}-m"}},
+        "StoreRole": {"Type": "AWS::IAM::Role", "Properties": {}},
+        "Features": {"Type": "AWS::SageMaker::FeatureGroup", **RETAIN, "DependsOn": ["DataPolicy"], "Properties": {
+            "FeatureGroupName": f"{PROD}-d", "RoleArn": {"Fn::GetAtt": ["StoreRole", "Arn"]}}},
+    }
+
+
+def _operations_template() -> Dict[str, Dict[str, Any]]:
+    return {"TriggerLogs": {"Type": "AWS::Logs::LogGroup", **RETAIN, "Properties": {"LogGroupName": f"/aws/lambda/{PROD}-t"}},
+            # A generated name: a new queue is made, the old one stays orphaned; nothing to look for.
+            "DeadLetters": {"Type": "AWS::SQS::Queue", **RETAIN, "Properties": {}}}
+
+
+class DeletedProd:
+    """prod's five stacks deleted; the account still holds what Storage and Operations retained (moto), except the
+    logs bucket's policy (deleted with the stack before policies were retained)."""
+
+    def __init__(self, assembly: Path, keys: int = 1) -> None:
+        self.assembly = _write_assembly(assembly, {"prod": {"storage": _storage_template(),
+                                                            "operations": _operations_template()}})
+        self.account = sample_account("prod")
+        self.s3, self.kms, self.glue, self.logs = (boto3.client(s, region_name=REGION) for s in ("s3", "kms", "glue", "logs"))
+        self.sagemaker = boto3.client("sagemaker", region_name=REGION)
+        location = {"LocationConstraint": REGION}
+        for bucket in (f"{PROD}-logs", f"{PROD}-data"):
+            self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration=location)
+        self.s3.put_bucket_policy(Bucket=f"{PROD}-data", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Sid": "KeepEveryVersion", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObjectVersion",
+             "Resource": f"arn:aws:s3:::{PROD}-data/*"}]}))
+        tags = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in KEY_TAGS]
+        self.keys = [self.kms.create_key(Description=f"{PROD}: data", Tags=tags)["KeyMetadata"]["KeyId"] for _ in range(keys)]
+        # Same description, another environment's tag; and staging's key: neither is prod's.
+        self.kms.create_key(Description=f"{PROD}: data", Tags=[{"TagKey": "environment", "TagValue": "staging"}])
+        self.kms.create_key(Description=f"{STAGING}: data", Tags=tags)
+        self.glue.create_database(DatabaseInput={"Name": "mlops_loop_prod"})
+        self.group_arn = self.sagemaker.create_model_package_group(ModelPackageGroupName=f"{PROD}-m")["ModelPackageGroupArn"]
+        self.sagemaker.create_feature_group(
+            FeatureGroupName=f"{PROD}-d", RecordIdentifierFeatureName="id", EventTimeFeatureName="t",
+            FeatureDefinitions=[{"FeatureName": "id", "FeatureType": "String"}, {"FeatureName": "t", "FeatureType": "String"}],
+            OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{PROD}-data/features"}},
+            RoleArn=f"arn:aws:iam::{self.account}:role/store")
+        self.logs.create_log_group(logGroupName=f"/aws/lambda/{PROD}-t")
+
+    def session(self, cloudformation: Any) -> Session:
+        return Session(self.account, cloudformation=cloudformation, s3=self.s3, kms=self.kms, glue=self.glue,
+                       logs=self.logs, sagemaker=self.sagemaker)
+
+
+def _none_deployed(stub: Stubber, prefix: str = PROD, only: Sequence[str] = ()) -> None:
+    for component, name in environment_stack_names(prefix).items():
+        if not only or component in only:
+            stub.add_client_error("describe_stacks", "ValidationError", f"Stack with id {name} does not exist",
+                                  expected_params={"StackName": name})
+
+
+@pytest.fixture
+def moto_aws(monkeypatch):
+    moto_credentials(monkeypatch, REGION)
+    with mock_aws():
+        yield
+
+
+PROD_CDK = f"-c mlops-loop:config={SAMPLE_CONFIG}"
+PROD_CLI = f"python -m mlops_cli.lifecycle --env prod --config {SAMPLE_CONFIG} --region {REGION}"
+
+
+def test_a_deleted_stack_whose_retained_resources_are_left_blocks_and_gets_the_adoption_commands(moto_aws, tmp_path):
+    """GIVEN prod's stacks all deleted, its Storage stack's key, buckets, database and groups and its Operations stack's
+    log group still there WHEN the stacks are checked THEN Storage and Operations BLOCK, each naming what it left,
+    the other three may be created, the adoption commands come Storage first, and the exit is 1 ("can proceed" is not
+    said: a deploy would fail on every name and make a new data key)."""
+    world = DeletedProd(tmp_path / "cdk.out")
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub)
+        code, out = _run(["--env", "prod", *CONFIG, "stacks", "--assembly", str(world.assembly)],
+                         world.session(cloudformation))
+        stub.assert_no_pending_responses()
+    names = environment_stack_names(PROD)
+    lines = out.splitlines()
+    assert code == 1 and "can proceed" not in out
+    assert lines[0] == f"Stacks of environment 'prod' (account {world.account}, {REGION}): 2 block cdk deploy"
+    storage = next(line for line in lines if line.startswith(f"  {names['storage']} "))
+    assert storage.endswith(
+        f"BLOCKS cdk deploy: retained resources of {names['storage']} exist: adopt them before deploying (see below): "
+        f"AWS::S3::Bucket {PROD}-logs; AWS::S3::Bucket {PROD}-data; AWS::S3::BucketPolicy {PROD}-data; "
+        f"AWS::Glue::Database mlops_loop_prod; AWS::SageMaker::ModelPackageGroup {PROD}-m; "
+        f"AWS::SageMaker::FeatureGroup {PROD}-d; AWS::KMS::Key {world.keys[0]}")
+    operations = next(line for line in lines if line.startswith(f"  {names['operations']} "))
+    assert operations.endswith(f"retained resources of {names['operations']} exist: adopt them before deploying (see "
+                               f"below): AWS::Logs::LogGroup /aws/lambda/{PROD}-t")
+    training = next(line for line in lines if line.startswith(f"  {names['training']} "))
+    assert training.endswith("not deployed; nothing an earlier stack of this name retained is left")
+    assert lines[lines.index(next(line for line in lines if line.startswith("Adopt what they left"))) + 1:] == [
+        f"  {PROD_CLI} adopt --stack storage  (writes {names['storage']}.resource-mapping.json)",
+        f"  npx cdk import {PROD_CDK} --resource-mapping {names['storage']}.resource-mapping.json 'prod/Storage'",
+        f"  npx cdk deploy {PROD_CDK} --exclusively --import-existing-resources 'prod/Storage'",
+        f"  {PROD_CLI} adopt --stack operations  (writes {names['operations']}.resource-mapping.json)",
+        f"  npx cdk import {PROD_CDK} --resource-mapping {names['operations']}.resource-mapping.json 'prod/Operations'",
+        f"  npx cdk deploy {PROD_CDK} --exclusively --import-existing-resources 'prod/Operations'",
+        f"  then: npx cdk deploy {PROD_CDK} 'prod/*'",
+    ]
+
+
+def test_deleted_stacks_that_left_nothing_may_be_created(moto_aws, tmp_path):
+    """GIVEN prod's stacks deleted and nothing they retained left (an empty account) WHEN the stacks are checked THEN
+    none blocks and cdk deploy can proceed (exit 0)."""
+    assembly = _write_assembly(tmp_path / "cdk.out", {"prod": {"storage": _storage_template(),
+                                                               "operations": _operations_template()}})
+    cloudformation = _client("cloudformation")
+    clients = {s: boto3.client(s, region_name=REGION) for s in ("s3", "kms", "glue", "logs")}
+    # SageMaker's answers for groups that do not exist (moto's DescribeFeatureGroup fails on one with a KeyError).
+    sagemaker = _client("sagemaker")
+    with Stubber(cloudformation) as stub, Stubber(sagemaker) as sm_stub:
+        _none_deployed(stub)
+        sm_stub.add_client_error("describe_model_package_group", "ValidationException",
+                                 f"ModelPackageGroup {PROD}-m does not exist.",
+                                 expected_params={"ModelPackageGroupName": f"{PROD}-m"})
+        sm_stub.add_client_error("describe_feature_group", "ResourceNotFound", f"Resource Not Found: {PROD}-d",
+                                 expected_params={"FeatureGroupName": f"{PROD}-d"})
+        code, out = _run(["--env", "prod", *CONFIG, "stacks", "--assembly", str(assembly)],
+                         Session(sample_account("prod"), cloudformation=cloudformation, sagemaker=sagemaker, **clients))
+        stub.assert_no_pending_responses()
+        sm_stub.assert_no_pending_responses()
+    assert code == 0
+    assert out.splitlines()[0].endswith("none blocks cdk deploy")
+    assert out.splitlines()[-1] == "cdk deploy 'prod/*' can proceed"
+
+
+def test_without_a_synthesized_app_a_stack_that_does_not_exist_blocks(tmp_path):
+    """GIVEN no synthesized app WHEN the stacks of prod (none deployed) are checked THEN each BLOCKS: whether an
+    earlier stack left retained resources is not known, and the line says how to find out."""
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub)
+        code, out = _run(["--env", "prod", *CONFIG, "stacks", "--assembly", str(tmp_path / "none")],
+                         Session(sample_account("prod"), cloudformation=cloudformation))
+    assert code == 1 and "can proceed" not in out
+    storage = next(line for line in out.splitlines() if f"{PROD}-storage " in line)
+    assert storage.endswith(
+        "BLOCKS cdk deploy: not deployed, and whether an earlier stack of this name left retained resources was not "
+        f"checked: no synthesized app at {tmp_path / 'none'}: run bash scripts/synth.sh (or pass --assembly <cdk.out>)")
+
+
+def test_an_app_synthesized_for_another_account_is_not_trusted(tmp_path):
+    assembly = _write_assembly(tmp_path / "cdk.out", {})
+    manifest = assembly / "assembly-prod" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace(f"aws://{sample_account('prod')}/", "aws://999999999999/"))
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub)
+        code, out = _run(["--env", "prod", *CONFIG, "stacks", "--assembly", str(assembly)],
+                         Session(sample_account("prod"), cloudformation=cloudformation))
+    assert code == 1
+    assert (f"not checked: the synthesized app at {assembly} deploys 'prod' to aws://999999999999/{REGION}, not "
+            f"aws://{sample_account('prod')}/{REGION}: synthesize it again (bash scripts/synth.sh)") in out
+
+
+def test_adopt_writes_the_import_mapping_of_everything_the_import_can_hold_and_names_what_the_deploy_adopts(moto_aws, tmp_path):
+    """GIVEN prod's Storage stack deleted and what it retained left WHEN adopt runs for it THEN the mapping file holds,
+    per logical id, CloudFormation's import identifier of the old key, both buckets, the data bucket's surviving
+    policy, the database and the model package group (by ARN); the feature group, which refers to a role the deletion
+    deleted, is left to the deploy's import by name; the logs bucket's policy, gone, is not mapped (the deploy creates
+    it). Nothing in the account changes; exit 0."""
+    world = DeletedProd(tmp_path / "cdk.out")
+    mapping = tmp_path / "storage.json"
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub, only=["storage"])
+        code, out = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
+                          "--mapping", str(mapping)], world.session(cloudformation))
+        stub.assert_no_pending_responses()
+    assert code == 0, out
+    assert json.loads(mapping.read_text()) == {
+        "DataKey": {"KeyId": world.keys[0]},
+        "LogsBucket": {"BucketName": f"{PROD}-logs"},
+        "DataBucket": {"BucketName": f"{PROD}-data"},
+        "DataPolicy": {"Bucket": f"{PROD}-data"},
+        "Database": {"DatabaseName": "mlops_loop_prod"},
+        "Group": {"ModelPackageGroupArn": world.group_arn},
+    }
+    lines = out.splitlines()
+    assert lines[0] == f"{PROD}-storage (prod/Storage): 6 retained resources to import, written to {mapping}:"
+    assert ("adopted by name by the deploy after the import (--import-existing-resources): "
+            f"AWS::SageMaker::FeatureGroup {PROD}-d") in lines
+    assert lines[-2:] == [f"  npx cdk import {PROD_CDK} --resource-mapping {mapping} 'prod/Storage'",
+                          f"  npx cdk deploy {PROD_CDK} --exclusively --import-existing-resources 'prod/Storage'"]
+    assert world.s3.get_bucket_policy(Bucket=f"{PROD}-data")  # untouched
+
+
+def test_adopt_leaves_a_key_it_cannot_tell_apart_to_the_operator(moto_aws, tmp_path, capsys):
+    """GIVEN two keys with the data key's description and tags (the stack was deleted and recreated before) WHEN adopt
+    runs THEN the key is not guessed: it is left out of the mapping, both ids are named with how to choose, exit 1."""
+    world = DeletedProd(tmp_path / "cdk.out", keys=2)
+    mapping = tmp_path / "storage.json"
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub, only=["storage"])
+        code, _ = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
+                        "--mapping", str(mapping)], world.session(cloudformation))
+    assert code == 1
+    # The rest is mapped as if the key were: the operator adds it, and what refers to it is imported with it.
+    assert set(json.loads(mapping.read_text())) == {"LogsBucket", "DataBucket", "DataPolicy", "Database", "Group"}
+    assert capsys.readouterr().err == (
+        f"lifecycle: not adopted: DataKey ({PROD}: data): 2 keys match ({', '.join(world.keys)}); add the one that "
+        "encrypted the data to the mapping as \"DataKey\": {\"KeyId\": \"<key id>\"} (aws s3api get-bucket-encryption "
+        "on a bucket of the stack names it)\n")
+
+
+def test_adopt_refuses_a_stack_that_exists(tmp_path, capsys):
+    cloudformation = _client("cloudformation")
+    name = environment_stack_names(PROD)["storage"]
+    with Stubber(cloudformation) as stub:
+        stub.add_response("describe_stacks", {"Stacks": [_stack(name, "UPDATE_COMPLETE", True)]}, {"StackName": name})
+        code, out = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage"],
+                         Session(sample_account("prod"), cloudformation=cloudformation))
+    assert code == 2 and out == ""
+    assert capsys.readouterr().err == (f"lifecycle: error: stack {name} exists (UPDATE_COMPLETE): adopt is for a stack "
+                                       "that was deleted; its resources are its own, nothing to adopt\n")

@@ -1,0 +1,306 @@
+"""What a deleted stack left behind, and how a new stack of the same name adopts it.
+
+Outside dev the stacks keep their stateful resources when they are deleted (``DeletionPolicy`` ``Retain`` /
+``RetainExceptOnCreate``): buckets and their policies, the Glue database, feature groups, model package groups, log
+groups with fixed names, and the KMS keys, which have no name. A ``cdk deploy`` of the deleted stack would fail
+"already exists" on every fixed name, and would create new keys: the other stacks' weak references
+(``Fn::GetStackOutput``) would then name the new data key, and every role would lose ``kms:Decrypt`` on what the old
+one encrypted. So before such a stack is created again, what it left is adopted.
+
+The retained resources and their logical ids come from the synthesized templates (``cdk.out``, what ``cdk deploy``
+would create: the one definition of every name); each is looked up in the account with read-only calls (the keys by
+the description and tags the app gives them; their aliases are deleted with the stack). :func:`plan` splits what
+exists in two:
+
+* the resource mapping of ``cdk import`` (``{logical id: {identifier property: value}}``, the file
+  ``--resource-mapping`` reads): what CloudFormation can import on its own, i.e. every resource found whose
+  references (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``DependsOn``) all point at other resources of the mapping - the
+  import creates a stack of those alone, and a reference to anything else would be unresolved;
+* what the following ``cdk deploy --import-existing-resources`` adopts by name (CloudFormation's auto-import: a static
+  name in the template and a retaining DeletionPolicy), e.g. a feature group, which references its offline-store
+  role: that role was deleted with the stack and is created by the same deploy.
+
+Anything found that fits neither (none in the app's templates today) is named, to be handled by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Set
+
+# The DeletionPolicy values under which CloudFormation keeps a resource when its stack is deleted.
+RETAINED = ("Retain", "RetainExceptOnCreate")
+
+# The property CloudFormation identifies an existing resource of each type by in an import (the primaryIdentifier of
+# the type's registry schema, which GetTemplateSummary hands `cdk import`): the keys of a resource mapping.
+IMPORT_IDENTIFIER = {
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::S3::BucketPolicy": "Bucket",
+    "AWS::KMS::Key": "KeyId",
+    "AWS::SageMaker::FeatureGroup": "FeatureGroupName",
+    "AWS::SageMaker::ModelPackageGroup": "ModelPackageGroupArn",
+    "AWS::Glue::Database": "DatabaseName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+}
+
+# Where scripts/synth.sh (and `cdk synth`) write the app: cdk.out next to cdk.json.
+DEFAULT_ASSEMBLY = Path(__file__).resolve().parents[1] / "cdk.out"
+
+# Key states from which a key is no longer the environment's (a key pending deletion is not adopted).
+_GONE_KEY_STATES = ("PendingDeletion", "PendingReplicaDeletion")
+
+
+class AssemblyProblem(Exception):
+    """The synthesized app cannot say what the stacks retain (missing, or synthesized for another target); one line."""
+
+
+@dataclass(frozen=True)
+class SynthesizedStack:
+    name: str  # the CloudFormation stack name
+    selector: str  # what the CDK CLI selects it by: '<environment>/<Stack>'
+    template: Dict[str, Any]
+
+
+@dataclass
+class Leftovers:
+    """What of ``stack``'s retained resources exists in the account."""
+
+    stack: SynthesizedStack
+    found: Dict[str, Dict[str, str]] = field(default_factory=dict)  # logical id -> import identifier
+    labels: Dict[str, str] = field(default_factory=dict)  # logical id -> "<type> <physical id>"
+    ambiguous: Dict[str, List[str]] = field(default_factory=dict)  # logical id (a key) -> the key ids that match it
+
+    @property
+    def exist(self) -> bool:
+        return bool(self.found or self.ambiguous)
+
+    def describe(self) -> List[str]:
+        return [self.labels[lid] for lid in self.found] + [
+            f"AWS::KMS::Key {' or '.join(ids)} (several match {lid})" for lid, ids in self.ambiguous.items()]
+
+
+@dataclass(frozen=True)
+class Adoption:
+    mapping: Dict[str, Dict[str, str]]  # for cdk import --resource-mapping
+    by_name: List[str]  # logical ids `cdk deploy --import-existing-resources` adopts
+    by_hand: List[str]  # what neither adopts (one line each)
+
+
+def synthesized_stacks(assembly: Path, environment: str, account: str, region: str) -> Dict[str, SynthesizedStack]:
+    """The stacks of ``environment`` in the assembly at ``assembly``, by stack name; refused (AssemblyProblem) when
+    there is none, or when it was synthesized for another account or region than ``account`` / ``region``."""
+    manifest = assembly / "manifest.json"
+    if not manifest.is_file():
+        raise AssemblyProblem(f"no synthesized app at {assembly}: run bash scripts/synth.sh (or pass --assembly <cdk.out>)")
+    stage_dir = None
+    for artifact in json.loads(manifest.read_text()).get("artifacts", {}).values():
+        props = artifact.get("properties", {})
+        if artifact.get("type") == "cdk:cloud-assembly" and props.get("displayName") == environment:
+            stage_dir = assembly / props["directoryName"]
+    if stage_dir is None:
+        raise AssemblyProblem(f"the synthesized app at {assembly} has no environment '{environment}': synthesize it "
+                              "again (bash scripts/synth.sh) with the config that names it")
+    stacks = {}
+    target = f"aws://{account}/{region}"
+    for artifact_id, artifact in json.loads((stage_dir / "manifest.json").read_text()).get("artifacts", {}).items():
+        if artifact.get("type") != "aws:cloudformation:stack":
+            continue
+        if artifact.get("environment") != target:
+            raise AssemblyProblem(f"the synthesized app at {assembly} deploys '{environment}' to "
+                                  f"{artifact.get('environment')}, not {target}: synthesize it again (bash scripts/synth.sh)")
+        props = artifact["properties"]
+        name = props.get("stackName", artifact_id)
+        stacks[name] = SynthesizedStack(name, artifact.get("displayName", f"{environment}/{artifact_id}"),
+                                        json.loads((stage_dir / props["templateFile"]).read_text()))
+    return stacks
+
+
+def retained(template: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """The resources of ``template`` its stack's deletion keeps, by logical id."""
+    return {lid: r for lid, r in template.get("Resources", {}).items() if r.get("DeletionPolicy") in RETAINED}
+
+
+def fixed_name(template: Dict[str, Any], resource: Dict[str, Any]) -> str:
+    """The physical name ``resource`` gets from the template ("" when it has none there: a generated name, or a key)."""
+    props = resource.get("Properties", {})
+    kind = resource["Type"]
+    if kind == "AWS::S3::BucketPolicy":
+        bucket = props.get("Bucket")
+        if isinstance(bucket, dict) and set(bucket) == {"Ref"}:
+            bucket = template["Resources"].get(bucket["Ref"], {}).get("Properties", {}).get("BucketName")
+        value = bucket
+    elif kind == "AWS::Glue::Database":
+        value = props.get("DatabaseName") or props.get("DatabaseInput", {}).get("Name")
+    else:
+        value = props.get({"AWS::S3::Bucket": "BucketName", "AWS::SageMaker::FeatureGroup": "FeatureGroupName",
+                           "AWS::SageMaker::ModelPackageGroup": "ModelPackageGroupName",
+                           "AWS::Logs::LogGroup": "LogGroupName"}.get(kind, ""))
+    return value if isinstance(value, str) else ""
+
+
+def references(resource: Dict[str, Any]) -> Set[str]:
+    """The logical ids (and parameters) ``resource`` refers to: Ref, Fn::GetAtt, Fn::Sub and DependsOn; a resource
+    under a Condition refers to it (the import template has no Conditions)."""
+    found: Set[str] = set()
+    depends = resource.get("DependsOn", [])
+    found.update([depends] if isinstance(depends, str) else depends)
+    if "Condition" in resource:
+        found.add(f"Condition:{resource['Condition']}")
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "Ref" and isinstance(value, str):
+                    found.add(value)
+                elif key == "Fn::GetAtt":
+                    found.add(value[0] if isinstance(value, list) else str(value).split(".")[0])
+                elif key == "Fn::Sub":
+                    text, variables = (value, {}) if isinstance(value, str) else (value[0], value[1])
+                    found.update(v.split(".")[0] for v in re.findall(r"\$\{([^!][^}]*)\}", text) if v not in variables)
+                    walk(variables)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(resource.get("Properties", {}))
+    return {r for r in found if not r.startswith("AWS::")}
+
+
+def plan(leftovers: Leftovers) -> Adoption:
+    """How ``leftovers`` are adopted (see the module's docstring); a key several keys match is left out of the mapping
+    and named (``by_hand``) with how to choose."""
+    resources = leftovers.stack.template["Resources"]
+    # A key that several match is counted in: the operator adds the right one to the mapping, and what refers to it
+    # (its buckets) is then imported with it.
+    mapped = set(leftovers.found) | set(leftovers.ambiguous)
+    changed = True
+    while changed:
+        changed = False
+        for lid in sorted(mapped):
+            if not references(resources[lid]) <= mapped:
+                mapped.discard(lid)
+                changed = True
+    by_name, by_hand = [], []
+    for lid in leftovers.found:
+        if lid in mapped:
+            continue
+        identifier = IMPORT_IDENTIFIER.get(resources[lid]["Type"], "")
+        if isinstance(resources[lid].get("Properties", {}).get(identifier), str):
+            by_name.append(lid)
+        else:
+            missing = ", ".join(sorted(references(resources[lid]) - mapped))
+            by_hand.append(f"{leftovers.labels[lid]} ({lid}): refers to {missing}, which the import does not hold, and has "
+                           "no name the deploy could adopt it by")
+    for lid, ids in leftovers.ambiguous.items():
+        description = resources[lid]["Properties"].get("Description", "")
+        by_hand.append(f"{lid} ({description}): {len(ids)} keys match ({', '.join(ids)}); "
+                       f"add the one that encrypted the data to the mapping as \"{lid}\": {{\"KeyId\": \"<key id>\"}} (aws s3api "
+                       "get-bucket-encryption on a bucket of the stack names it)")
+    return Adoption({lid: leftovers.found[lid] for lid in leftovers.found if lid in mapped}, by_name, by_hand)
+
+
+class Finder:
+    """Looks a stack's retained resources up in the account (read-only calls; clients made from ``session``)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self._clients: Dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service)
+        return self._clients[service]
+
+    def leftovers(self, stack: SynthesizedStack) -> Leftovers:
+        found = Leftovers(stack)
+        keys = {lid: r for lid, r in retained(stack.template).items() if r["Type"] == "AWS::KMS::Key"}
+        for lid, resource in retained(stack.template).items():
+            name = fixed_name(stack.template, resource)
+            identifier = self._look_up(resource["Type"], name) if name else None
+            if identifier is not None:
+                found.found[lid] = identifier
+                found.labels[lid] = f"{resource['Type']} {name}"
+        for lid, ids in self._keys(keys).items():
+            if len(ids) == 1:
+                found.found[lid] = {"KeyId": ids[0]}
+                found.labels[lid] = f"AWS::KMS::Key {ids[0]}"
+            elif ids:
+                found.ambiguous[lid] = ids
+        return found
+
+    def _look_up(self, kind: str, name: str) -> Optional[Dict[str, str]]:
+        """The import identifier of the ``kind`` resource named ``name``, None when there is none."""
+        from botocore.exceptions import ClientError
+
+        try:
+            if kind == "AWS::S3::Bucket":
+                self.client("s3").head_bucket(Bucket=name)
+            elif kind == "AWS::S3::BucketPolicy":
+                self.client("s3").get_bucket_policy(Bucket=name)
+            elif kind == "AWS::SageMaker::FeatureGroup":
+                self.client("sagemaker").describe_feature_group(FeatureGroupName=name)
+            elif kind == "AWS::SageMaker::ModelPackageGroup":
+                arn = self.client("sagemaker").describe_model_package_group(ModelPackageGroupName=name)["ModelPackageGroupArn"]
+                return {IMPORT_IDENTIFIER[kind]: arn}
+            elif kind == "AWS::Glue::Database":
+                self.client("glue").get_database(Name=name)
+            elif kind == "AWS::Logs::LogGroup":
+                pages = self.client("logs").get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
+                if not any(g["logGroupName"] == name for page in pages for g in page.get("logGroups", [])):
+                    return None
+            else:
+                return None
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "403" and kind == "AWS::S3::Bucket":
+                # HeadBucket answers 403 for a bucket that exists but these credentials may not read: it is there.
+                return {IMPORT_IDENTIFIER[kind]: name}
+            if code in ("404", "NoSuchBucket", "NotFound", "NoSuchBucketPolicy", "ResourceNotFound",
+                        "ResourceNotFoundException", "EntityNotFoundException") or (
+                    code == "ValidationException" and "does not exist" in str(error)):
+                return None
+            raise
+        return {IMPORT_IDENTIFIER[kind]: name}
+
+    def _keys(self, keys: Dict[str, Dict[str, Any]]) -> Dict[str, List[str]]:
+        """Per retained key of the template, the ids of the customer keys in the account (not pending deletion) with its
+        description and every tag it gives."""
+        from botocore.exceptions import ClientError
+
+        if not keys:
+            return {}
+        wanted = {lid: (r["Properties"].get("Description"), {t["Key"]: t["Value"] for t in r["Properties"].get("Tags", [])
+                                                              if isinstance(t.get("Value"), str)})
+                  for lid, r in keys.items()}
+        matches: Dict[str, List[str]] = {lid: [] for lid in keys}
+        kms = self.client("kms")
+        for key_id in self._key_ids():
+            try:
+                meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+            except ClientError as error:
+                # A key whose policy does not let this account's principals read it is no key of the app's.
+                if error.response.get("Error", {}).get("Code") == "AccessDeniedException":
+                    continue
+                raise
+            if meta.get("KeyManager") != "CUSTOMER" or meta.get("KeyState") in _GONE_KEY_STATES:
+                continue
+            candidates = [lid for lid, (description, _) in wanted.items()
+                          if description and meta.get("Description") == description]
+            if not candidates:
+                continue
+            tags = {t["TagKey"]: t["TagValue"] for page in kms.get_paginator("list_resource_tags").paginate(KeyId=key_id)
+                    for t in page.get("Tags", [])}
+            for lid in candidates:
+                if all(tags.get(k) == v for k, v in wanted[lid][1].items()):
+                    matches[lid].append(key_id)
+        return matches
+
+    def _key_ids(self) -> Iterator[str]:
+        for page in self.client("kms").get_paginator("list_keys").paginate():
+            for key in page.get("Keys", []):
+                yield key["KeyId"]
