@@ -54,10 +54,11 @@ def main() -> None:
         print(f"mlops-loop: {problem}", file=sys.stderr)
         sys.exit(2)
     environments = _selected_environments(app.node.try_get_context(source_stamp.ENVIRONMENTS_CONTEXT_KEY), config)
-    # The config read, as well as the tree: a version built from another config or untracked code is dirty.
+    # The config read, as well as the tree: a version built from another config or untracked code is dirty; one git
+    # cannot read is unknown. Either is said, not refused (README: the code version every model version records).
     version = source_version(REPO_ROOT, config=Path(config_path))
-    dirty = version.warning()
-    for warning in [*config.warnings(), *([dirty] if dirty else [])]:
+    unpinned = version.warning()
+    for warning in [*config.warnings(), *([unpinned] if unpinned else [])]:
         print(f"mlops-loop: warning: {warning}", file=sys.stderr)
     build_app(app, config, environments=environments, code_version=version.version)
     sdk_helper.close()  # build_app has what it asked for: the helper exits while the templates are written

@@ -9,7 +9,9 @@ from typing import Iterable, Optional
 
 from aws_cdk import App
 
-from pipeline_code.core.contract import DIRTY_VERSION_SUFFIX
+from pipeline_code.core.contract import (
+    DIRTY_VERSION_SUFFIX, JOB_CODE_HASH_PROPERTY, MODEL_SPEC_SHA256_PROPERTY, UNKNOWN_VERSION,
+)
 
 from . import cdk_json
 from .config import AppConfig
@@ -52,22 +54,30 @@ SHOWN_FILES = 5
 class SourceVersion:
     """What synth was built from: the git commit, and why the working tree differs from it (empty when it does not).
 
-    ``commit`` is None when git cannot tell (not a checkout, git missing): the version is then ``unknown``.
+    ``commit`` is None when git cannot tell (not a checkout, git missing, or a checkout git refuses to read: "dubious
+    ownership" when it belongs to another user, as in CI containers): the version is then ``unknown`` and ``error``
+    is git's first line of error.
     """
 
     commit: Optional[str]
     dirty: tuple[str, ...] = ()
+    error: Optional[str] = None
 
     @property
     def version(self) -> str:
         """``<commit>``, ``<commit>-dirty`` when anything synth used differs from it, or ``unknown``."""
         if self.commit is None:
-            return "unknown"
+            return UNKNOWN_VERSION
         return f"{self.commit}{DIRTY_VERSION_SUFFIX}" if self.dirty else self.commit
 
     def warning(self) -> Optional[str]:
-        """One line saying why the version is dirty, naming the files (None when it is not)."""
-        if self.commit is None or not self.dirty:
+        """One line saying why the version is dirty (naming the files) or unknown (git's error and what it means);
+        None for a clean commit."""
+        if self.commit is None:
+            return (f"code version {UNKNOWN_VERSION}: {self.error or 'git cannot tell the commit'}; model versions "
+                    f"registered from this build record no commit (only {JOB_CODE_HASH_PROPERTY} and "
+                    f"{MODEL_SPEC_SHA256_PROPERTY} pin what runs) and the audit lists each as a gap")
+        if not self.dirty:
             return None
         return f"code version {self.version}: {'; '.join(self.dirty)}"
 
@@ -88,8 +98,8 @@ def source_version(repo: Path = REPO_ROOT, *, config: Optional[Path] = None) -> 
         # Without --exclude-standard, --others lists git-ignored files too: the zip does not read .gitignore.
         untracked = [p for p in _git(repo, "ls-files", "--others", "-z", "--", JOB_CODE_ROOT,
                                      *([config_relative] if config_relative else [])).split("\0") if p]
-    except (OSError, subprocess.SubprocessError):
-        return SourceVersion(commit=None)
+    except _GitFailure as failure:
+        return SourceVersion(commit=None, error=str(failure))
     reasons = []
     if config_path is not None:
         if config_relative is None:
@@ -115,8 +125,22 @@ def code_version(repo: Path = REPO_ROOT, *, config: Optional[Path] = None) -> st
     return source_version(repo, config=config).version
 
 
+class _GitFailure(Exception):
+    """Why git could not answer, in one line."""
+
+
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True, timeout=10).stdout
+    try:
+        proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10)
+    except FileNotFoundError as error:
+        raise _GitFailure("git is not installed") from error
+    except (OSError, subprocess.SubprocessError) as error:
+        raise _GitFailure(f"git {args[0]} failed: {error}") from error
+    if proc.returncode != 0:
+        # git's first line says what is wrong ("fatal: detected dubious ownership in repository at '...'"); the
+        # lines after it are its advice, which the README gives for CI.
+        raise _GitFailure(f"git {args[0]}: " + (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[0])
+    return proc.stdout
 
 
 def _changed_tracked_files(porcelain: str) -> list[str]:
@@ -145,7 +169,7 @@ def build_app(
     config: AppConfig,
     *,
     environments: Optional[Iterable[str]] = None,
-    code_version: str = "unknown",
+    code_version: str = UNKNOWN_VERSION,
 ) -> dict[str, MlopsStage]:
     """Add a stage for each environment (all of them by default) and the compliance checks."""
     names = list(environments) if environments is not None else list(config.environments)

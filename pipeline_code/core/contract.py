@@ -348,6 +348,10 @@ SPLIT_SHA256_PROPERTIES = {"train": "train_data_sha256", "validation": "validati
 CODE_VERSION_PROPERTY = "code_version"
 # The code version's ending when synth read anything the commit does not hold (mlops_loop.app_builder.source_version).
 DIRTY_VERSION_SUFFIX = "-dirty"
+# The code version when git cannot tell the commit (no checkout, no git, a checkout git refuses to read).
+UNKNOWN_VERSION = "unknown"
+# A code version that names a commit: git's object name (40 hex digits; 64 in a SHA-256 repository), maybe -dirty.
+COMMIT_VERSION = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})(?:" + re.escape(DIRTY_VERSION_SUFFIX) + r")?$")
 JOB_CODE_HASH_PROPERTY = "job_code_asset_hash"
 MODEL_SPEC_SHA256_PROPERTY = "model_spec_sha256"
 TRIGGER_REASON_PROPERTY = "trigger_reason"

@@ -127,9 +127,40 @@ def test_every_reason_is_given_and_a_long_list_of_files_is_counted(repo, tmp_pat
     )
 
 
-def test_without_git_the_version_is_unknown(tmp_path, monkeypatch):
-    """GIVEN a directory that is no git checkout WHEN its version is taken THEN it is ``unknown``, with no warning."""
+UNKNOWN_MEANS = ("model versions registered from this build record no commit (only job_code_asset_hash and "
+                 "model_spec_sha256 pin what runs) and the audit lists each as a gap")
+
+
+def test_outside_a_checkout_the_version_is_unknown_and_the_warning_gives_gits_error(tmp_path, monkeypatch):
+    """GIVEN a directory that is no git checkout (a source archive) WHEN its version is taken THEN it is ``unknown``,
+    and the one warning line carries git's first line of error and what an unknown version means."""
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))  # a checkout above tmp_path is not this one's
     (tmp_path / "config.yaml").write_text("")
     version = source_version(tmp_path, config=tmp_path / "config.yaml")
-    assert (version.version, version.warning()) == ("unknown", None)
+    assert version.version == "unknown"
+    assert version.warning() == ("code version unknown: git rev-parse: fatal: not a git repository (or any of the "
+                                 f"parent directories): .git; {UNKNOWN_MEANS}")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="only root can give the checkout away")
+def test_a_checkout_owned_by_another_user_is_unknown_and_the_warning_gives_gits_refusal(repo, tmp_path, monkeypatch):
+    """GIVEN a checkout owned by another user, as in a CI container whose checkout another user made, and no
+    ``safe.directory`` exception WHEN its version is taken THEN it is ``unknown`` and the warning gives git's first line
+    ("detected dubious ownership"), not its advice (the README gives the fix)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for path in [repo, *repo.rglob("*")]:
+        os.chown(path, 65534, 65534, follow_symlinks=False)
+    version = source_version(repo, config=repo / "config/app.yaml")
+    assert version.version == "unknown"
+    assert version.warning() == (f"code version unknown: git rev-parse: fatal: detected dubious ownership in repository "
+                                 f"at '{repo}'; {UNKNOWN_MEANS}")
+
+
+def test_without_git_installed_the_version_is_unknown_and_the_warning_says_so(repo, monkeypatch):
+    """GIVEN no git on PATH WHEN the version is taken THEN it is ``unknown`` and the warning says git is not installed."""
+    monkeypatch.setenv("PATH", str(repo / "empty-bin"))
+    version = source_version(repo, config=repo / "config/app.yaml")
+    assert (version.version, version.warning()) == ("unknown", f"code version unknown: git is not installed; {UNKNOWN_MEANS}")
