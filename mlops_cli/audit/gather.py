@@ -17,6 +17,7 @@ from pipeline_code.core.contract import (
     ARCHIVE_SHA256_PROPERTY,
     CODE_VERSION_PROPERTY,
     CONTAINER_SHA256_PROPERTY,
+    COMMIT_VERSION,
     DIRTY_VERSION_SUFFIX,
     MODEL_SHA256_PROPERTY,
     EVALUATION_FILE,
@@ -36,6 +37,7 @@ from pipeline_code.core.contract import (
     TEST_FILE,
     TEST_SET_SHA256_PROPERTY,
     TRIGGER_REASON_PROPERTY,
+    UNKNOWN_VERSION,
     approver_role_name,
     legacy_model_card_name,
     model_card_name,
@@ -465,6 +467,21 @@ def _number(value: Any) -> Optional[float]:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def _what_pins_the_build(metadata: Mapping[str, Any]) -> str:
+    """What the version records of its build without git, worded by what is there: a version registered before
+    ``JOB_CODE_HASH_PROPERTY`` and ``MODEL_SPEC_SHA256_PROPERTY`` were has neither."""
+    pins = {JOB_CODE_HASH_PROPERTY: "the job code", MODEL_SPEC_SHA256_PROPERTY: "the model spec"}
+    present = [key for key in pins if metadata.get(key)]
+    if len(present) == len(pins):
+        return f"{JOB_CODE_HASH_PROPERTY} and {MODEL_SPEC_SHA256_PROPERTY} record the job code and model spec"
+    if not present:
+        return (f"neither {JOB_CODE_HASH_PROPERTY} nor {MODEL_SPEC_SHA256_PROPERTY} is recorded (registered before they "
+                "were, or removed), so what ran cannot be pinned")
+    (there,), (missing,) = present, [key for key in pins if key not in present]
+    return (f"{there} records {pins[there]}, but {missing} is not recorded, so {pins[missing]} that ran cannot be "
+            "pinned")
 
 
 def _test_set(clients: Clients, metadata: Mapping[str, Any], report: Optional[Mapping[str, Any]],
@@ -1157,10 +1174,15 @@ def gather(
                  f"MetadataProperties.CommitId {commit_id}, recorded at registration; the report shows CommitId (the "
                  "customer metadata was changed after registration)")
     recorded = commit_id or code_version
-    if recorded and recorded.endswith(DIRTY_VERSION_SUFFIX):
+    if recorded and not COMMIT_VERSION.match(recorded):
+        gaps.add(f"code commit: {recorded} names no git commit (40 hex digits, maybe {DIRTY_VERSION_SUFFIX}; synth records "
+                 f"{UNKNOWN_VERSION} when git cannot tell it: no checkout, no git, or a checkout git refuses to read, and "
+                 f"its warning gave git's error), so nothing records which code this version was built from: "
+                 f"{_what_pins_the_build(metadata)}")
+    elif recorded and recorded.endswith(DIRTY_VERSION_SUFFIX):
         gaps.add(f"code commit: {recorded} was built from files that commit does not hold (uncommitted changes, untracked "
                  f"job code, or a config not committed; synth's warning said which), so the commit alone does not show "
-                 f"what ran: {JOB_CODE_HASH_PROPERTY} and {MODEL_SPEC_SHA256_PROPERTY} record the job code and model spec")
+                 f"what ran: {_what_pins_the_build(metadata)}")
 
     audit = {
         "generated_at": iso_time(now),

@@ -44,6 +44,8 @@ STACK = "mlops-loop-prod-serving"
 BUCKET = f"mlops-loop-prod-artifacts-{ACCOUNT}-{REGION}"
 FIXTURES = Path(__file__).parent / "fixtures" / "audit"
 COMMIT = "4f2a9c1e7b3d5a6f8e9d0c1b2a3f4e5d6c7b8a90"
+JOB_CODE_ASSET_HASH = "5c" * 32
+MODEL_SPEC_SHA256 = "a7" * 32
 FROZEN_TEST = "pipelines/churn/frozen-test/"
 FROZEN_TEST_ROWS = b"PAR1 the frozen test rows PAR1"
 # Where version 2's execution prepared its splits (Prepare's outputs, under the expiring work/ prefix), as written.
@@ -191,10 +193,11 @@ class World:
         return digests
 
     def register(self, *, approval: str, with_execution: bool, reports: bool = False, execution_id: str = "",
-                 sealed: bool = True, recorded: bool = True, commit: str = COMMIT) -> str:
+                 sealed: bool = True, recorded: bool = True, commit: str = COMMIT, pinned: bool = True) -> str:
         """A version; ``sealed`` (default) as the pipeline registers it: its own archive at its sealed key, both digests;
         ``reports``: version 2's reports as its ModelMetrics, with their digests and the test set's unless not ``recorded``
-        (a version registered before they were recorded)."""
+        (a version registered before they were recorded); ``pinned`` (default): what pins its build without git, the
+        job-code asset hash and the model spec's sha256 (not: a version registered before they were recorded)."""
         model_data = f"s3://{BUCKET}/pipelines/churn/train/job-{approval}/output/model.tar.gz"
         digests: Dict[str, str] = {}
         if sealed:
@@ -210,6 +213,7 @@ class World:
             "pipeline_name": PIPELINE,
             "pipeline_execution_id": execution_id or (self.execution_id if with_execution else "old0execution"),
             **digests,
+            **({"job_code_asset_hash": JOB_CODE_ASSET_HASH, "model_spec_sha256": MODEL_SPEC_SHA256} if pinned else {}),
         }
         kwargs: Dict[str, Any] = {}
         if with_execution:
@@ -400,23 +404,52 @@ def test_an_approver_who_rewrites_the_commit_and_strips_the_digests_is_seen_thro
         "model_data_sha256, removed model_sha256 after registration") in gaps(md)
 
 
-def test_a_version_built_from_a_dirty_tree_is_a_gap_pointing_at_what_pins_the_build(world, tmp_path):
-    """GIVEN a version registered from a synth whose tree was not its commit (a config outside git, untracked job code)
-    WHEN audited THEN the report shows the -dirty commit, and a gap says the commit alone does not show what ran; a
-    version of a clean commit has no such gap."""
-    dirty = f"{COMMIT}-dirty"
-    world.register(approval="PendingManualApproval", with_execution=True, commit=dirty)
+DIRTY_BECAUSE = ("was built from files that commit does not hold (uncommitted changes, untracked job code, or a "
+                 "config not committed; synth's warning said which), so the commit alone does not show what ran: ")
+UNKNOWN_BECAUSE = ("names no git commit (40 hex digits, maybe -dirty; synth records unknown when git cannot tell it: no "
+                   "checkout, no git, or a checkout git refuses to read, and its warning gave git's error), so nothing "
+                   "records which code this version was built from: ")
+PINNED = "job_code_asset_hash and model_spec_sha256 record the job code and model spec"
+NOT_PINNED = ("neither job_code_asset_hash nor model_spec_sha256 is recorded (registered before they were, or removed), "
+              "so what ran cannot be pinned")
+
+
+@pytest.mark.parametrize("commit, because", [(f"{COMMIT}-dirty", DIRTY_BECAUSE), ("unknown", UNKNOWN_BECAUSE)],
+                         ids=["dirty", "unknown"])
+@pytest.mark.parametrize("pinned, pins", [(True, PINNED), (False, NOT_PINNED)], ids=["pinned", "registered-before-pins"])
+def test_a_version_whose_commit_does_not_show_what_ran_is_a_gap_saying_what_pins_the_build(world, tmp_path, commit,
+                                                                                          because, pinned, pins):
+    """GIVEN a version registered from a synth whose tree was not its commit (-dirty) or whose commit git could not
+    tell (unknown), with or without the two digests that pin the build without git (versions registered before they
+    were recorded have neither) WHEN audited THEN the report shows what was recorded, and one code-commit gap says the
+    commit does not show what ran and whether the digests are there to pin it."""
+    world.register(approval="PendingManualApproval", with_execution=True, commit=commit, pinned=pinned)
 
     code, md, _ = run(world, tmp_path, "--version", "4")
 
     assert code == 0
-    assert f"| Code commit | {dirty} \\(from MetadataProperties.CommitId\\) |" in section(md, "Data and code")
+    assert f"| Code commit | {audit.md_text(commit)} \\(from MetadataProperties.CommitId\\) |" in section(md, "Data and code")
+    assert [g for g in gaps(md) if g.startswith("code commit")] == [audit.md_text(f"code commit: {commit} {because}{pins}")]
+    assert (f"| Metadata {audit.md_text('job_code_asset_hash')} | {JOB_CODE_ASSET_HASH} |" in section(md, "Data and code")) == pinned
+
+
+def test_a_version_with_one_of_the_build_digests_says_which_is_missing(world, tmp_path):
+    """GIVEN a -dirty version whose model spec digest is not recorded WHEN audited THEN the gap says the job code is
+    pinned and the model spec is not."""
+    dirty = f"{COMMIT}-dirty"
+    arn = world.register(approval="PendingManualApproval", with_execution=True, commit=dirty)
+    world.clients.sagemaker.update_model_package(ModelPackageArn=arn, CustomerMetadataPropertiesToRemove=["model_spec_sha256"])
+    world.overrides["LookupEvents"] = {"Events": []}
+    code, md, _ = run(world, tmp_path, "--version", "4")
     assert audit.md_text(
-        f"code commit: {dirty} was built from files that commit does not hold (uncommitted changes, untracked job code, "
-        "or a config not committed; synth's warning said which), so the commit alone does not show what ran: "
-        "job_code_asset_hash and model_spec_sha256 record the job code and model spec") in gaps(md)
+        f"code commit: {dirty} {DIRTY_BECAUSE}job_code_asset_hash records the job code, but model_spec_sha256 is not "
+        "recorded, so the model spec that ran cannot be pinned") in gaps(md)
+
+
+def test_a_version_of_a_clean_commit_has_no_code_commit_gap(world, tmp_path):
+    """GIVEN version 2, registered from a clean commit WHEN audited THEN no gap speaks of its code commit."""
     _, clean, _ = run(world, tmp_path, "--version", "2")
-    assert not has_gap(clean, "was built from files that commit does not hold")
+    assert not [g for g in gaps(clean) if g.startswith("code commit")]
 
 
 def test_digests_missing_without_a_call_on_record_are_worded_by_what_the_version_tells(world, tmp_path):
