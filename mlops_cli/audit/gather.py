@@ -488,10 +488,12 @@ def _test_set(clients: Clients, metadata: Mapping[str, Any], report: Optional[Ma
               verified: Optional[bool], gaps: Gaps) -> Dict[str, Any]:
     """Whether the frozen test set now under the package's ``FROZEN_TEST_PROPERTY`` prefix is the one the version was judged
     on: the sha256 of its data file now against the one recorded at registration (``TEST_SET_SHA256_PROPERTY``;
-    the evaluation report's, when ``verified``, must agree)."""
+    the evaluation report's, when ``verified``, must agree). Another set now is information (``earlier``, no gap) when
+    Prepare re-froze it since (:func:`_earlier_test_set`), a gap when the current manifest does not name the recorded
+    set among those it replaced."""
     uri = metadata.get(FROZEN_TEST_PROPERTY)
     recorded = metadata.get(TEST_SET_SHA256_PROPERTY)
-    out: Dict[str, Any] = {"uri": uri, "recorded": recorded, "now": None, "same": None}
+    out: Dict[str, Any] = {"uri": uri, "recorded": recorded, "now": None, "same": None, "earlier": None}
     judged = ((report or {}).get("test_set") or {}).get("sha256")
     if not recorded:
         gaps.add(f"frozen test set: not recorded: the version records no digest of the test set it was judged on "
@@ -518,9 +520,42 @@ def _test_set(clients: Clients, metadata: Mapping[str, Any], report: Optional[Ma
     if out["now"] is not None:
         out["same"] = out["now"] == recorded
         if not out["same"]:
+            out["earlier"] = _earlier_test_set(manifest, recorded, prefix + MANIFEST_FILE)
+        if not out["same"] and out["earlier"] is None:
             gaps.add(f"frozen test set: {data} now has sha256 {out['now']}, not the {recorded} this version was judged "
                      "on: the set was replaced since")
     return out
+
+
+def _earlier_test_set(manifest: Mapping[str, Any], recorded: str, manifest_uri: str) -> Optional[Dict[str, Any]]:
+    """The set a version was judged on when Prepare has re-frozen it since (None when ``recorded`` is not one the
+    current manifest says it replaced): ``{"version", "replaced_at", "reason", "text"}``.
+
+    Prepare's re-freeze (``--test-set-refreeze when_stale``, the default) is routine, not a gap: it writes the new set's
+    manifest with ``replaced_test_sets`` (every set replaced, latest first) and ``refrozen`` (why the latest went), and
+    the replaced bytes stay old object versions under the same keys (the bucket's KeepEveryVersion). A set replaced
+    by hand (the prefix deleted) is in no such list: that stays a gap."""
+    chain = [entry for entry in manifest.get("replaced_test_sets") or [] if isinstance(entry, Mapping)]
+    index = next((i for i, entry in enumerate(chain) if entry.get("sha256") == recorded), None)
+    if index is None:
+        return None
+    # Each set was replaced by the one before it in the list (the current set for the latest).
+    successor = manifest if index == 0 else chain[index - 1]
+    reason = ((manifest.get("refrozen") or {}).get("reason") if index == 0 else None) or (
+        f"it had gone stale (Prepare's reason is in the manifest of version {successor.get('version')}, an old object "
+        f"version of {manifest_uri})")
+    replaced_at = _day(successor.get("created_at"))
+    version = chain[index].get("version")
+    return {"version": version, "replaced_at": replaced_at, "reason": reason,
+            "text": f"judged on an earlier frozen set (version {version}, replaced on {replaced_at} because {reason})"}
+
+
+def _day(value: Any) -> str:
+    """The date of an ISO time (``2026-11-20``); the text itself when it is none."""
+    try:
+        return dt.datetime.fromisoformat(str(value)).date().isoformat()
+    except ValueError:
+        return str(value)
 
 
 def _splits(clients: Clients, names: Names, metadata: Mapping[str, Any], gaps: Gaps) -> Dict[str, Dict[str, Any]]:

@@ -163,8 +163,9 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
     if test_set:
         rows.append(["Test set sha256 / rows", f"{md_text(test_set.get('sha256'))} / {md_text(test_set.get('rows'))}"])
     frozen = audit.get("test_set") or {}
-    same = {True: "yes: it holds the set this version was judged on", False: "NO: it was replaced since (see gaps)",
-            None: "not checked (see gaps)"}[frozen.get("same")]
+    same = (f"no: {frozen['earlier']['text']}" if frozen.get("earlier") else
+            {True: "yes: it holds the set this version was judged on", False: "NO: it was replaced since (see gaps)",
+             None: "not checked (see gaps)"}[frozen.get("same")])
     rows.append(["Frozen test set now", md_text(same)])
     for split, checked in (audit.get("splits") or {}).items():
         now = ("gone (see gaps)" if checked.get("gone") else

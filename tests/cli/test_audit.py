@@ -637,6 +637,68 @@ def test_a_replaced_frozen_test_set_is_a_gap(world, tmp_path):
     assert "| Frozen test set now | NO: it was replaced since \\(see gaps\\) |" in section(md, "Data and code")
 
 
+def _refreeze(world: World, rows: bytes, *, chain: list, reason: str = "", created_at: str) -> str:
+    """The frozen test set replaced as Prepare re-freezes it: new rows and a manifest naming every set replaced
+    (``chain``, latest first) and, with ``reason``, why the latest went; returns the new rows' sha256."""
+    sha = hashlib.sha256(rows).hexdigest()
+    world.clients.s3.put_object(Bucket=BUCKET, Key=f"{FROZEN_TEST}test.parquet", Body=rows)
+    manifest = {"file": "test.parquet", "sha256": sha, "rows": 5, "version": str(len(chain) + 1), "created_at": created_at,
+                "replaced_test_sets": chain, **({"refrozen": {"reason": reason, "previous": chain[0]}} if reason else {})}
+    world.clients.s3.put_object(Bucket=BUCKET, Key=f"{FROZEN_TEST}manifest.json", Body=json.dumps(manifest).encode())
+    return sha
+
+
+def _entry(sha: str, version: str, created_at: str) -> Dict[str, Any]:
+    """A replaced set as Prepare's manifest lists it."""
+    return {"sha256": sha, "version": version, "created_at": created_at, "rows": 900,
+            "time_range": {"min": "2026-01-01T00:00:00+00:00", "max": "2026-03-01T00:00:00+00:00"}}
+
+
+STALE = "the frozen test set (version 1, 900 rows) had gone stale: 200 of this run's 1000 rows have event times after its window"
+
+
+def test_a_frozen_test_set_prepare_re_froze_since_is_said_and_no_gap(world, tmp_path):
+    """GIVEN the frozen test set version 2 was judged on (version 1 of the set) re-frozen by Prepare since: the new
+    manifest names it first among the sets it replaced, with the reason WHEN audited THEN the report says the version
+    was judged on an earlier set, its version, the day it was replaced and why, and there is no gap."""
+    _refreeze(world, b"PAR1 newer rows PAR1", chain=[_entry(world.test_set_sha256, "1", "2026-01-05T00:00:00+00:00")],
+              reason=STALE, created_at="2026-11-25T06:30:00+00:00")
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert not [g for g in gaps(md) if g.startswith("frozen test set")]
+    assert ("| Frozen test set now | " + audit.md_text(
+        f"no: judged on an earlier frozen set (version 1, replaced on 2026-11-25 because {STALE})") + " |"
+    ) in section(md, "Data and code")
+
+
+def test_a_frozen_test_set_re_frozen_twice_since_names_when_its_own_replacement_came(world, tmp_path):
+    """GIVEN the set version 2 was judged on (version 1) replaced by version 2 of the set, itself replaced by version 3
+    WHEN audited THEN the report gives version 1, the day version 2 replaced it, and where Prepare's reason for that
+    re-freeze is (the current manifest keeps only the latest reason); no gap."""
+    second = hashlib.sha256(b"PAR1 second rows PAR1").hexdigest()
+    _refreeze(world, b"PAR1 third rows PAR1", chain=[_entry(second, "2", "2026-06-01T09:00:00+00:00"),
+                                                     _entry(world.test_set_sha256, "1", "2026-01-05T00:00:00+00:00")],
+              reason="the frozen test set (version 2) had gone stale", created_at="2026-11-25T06:30:00+00:00")
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert not [g for g in gaps(md) if g.startswith("frozen test set")]
+    assert ("| Frozen test set now | " + audit.md_text(
+        "no: judged on an earlier frozen set (version 1, replaced on 2026-06-01 because it had gone stale (Prepare's "
+        f"reason is in the manifest of version 2, an old object version of s3://{BUCKET}/{FROZEN_TEST}manifest.json))")
+        + " |") in section(md, "Data and code")
+
+
+def test_a_re_frozen_set_that_never_replaced_the_judged_one_keeps_the_gap(world, tmp_path):
+    """GIVEN a re-frozen set whose manifest names other sets as replaced, not the one version 2 was judged on (it was
+    deleted by hand before) WHEN audited THEN the replacement is a gap, as for a set replaced by hand."""
+    sha = _refreeze(world, b"PAR1 newer rows PAR1", chain=[_entry("0" * 64, "1", "2026-01-05T00:00:00+00:00")],
+                    reason=STALE, created_at="2026-11-25T06:30:00+00:00")
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert [g for g in gaps(md) if g.startswith("frozen test set")] == [audit.md_text(
+        f"frozen test set: s3://{BUCKET}/{FROZEN_TEST}test.parquet now has sha256 {sha}, not the {world.test_set_sha256} "
+        "this version was judged on: the set was replaced since")]
+    assert "| Frozen test set now | NO: it was replaced since \\(see gaps\\) |" in section(md, "Data and code")
+
+
 def _split_key(world: World, split: str, name: str) -> str:
     return f"{world.split_uri(split).split('/', 3)[3]}/{name}"
 
