@@ -312,3 +312,20 @@ def test_a_value_that_is_no_bootstrap_qualifier_is_refused_naming_the_context_ke
         f"context '@aws-cdk/core:bootstrapQualifier': {qualifier!r} is not a CDK bootstrap qualifier: give 1-10 lowercase "
         "letters, digits or '-' (the bootstrap template takes at most 10 characters, and the qualifier names the bootstrap "
         "bucket, which takes no capitals or '_'), the one the account was bootstrapped with (cdk bootstrap --qualifier)")
+
+
+@pytest.mark.parametrize("version, names_a_commit", [
+    ("4f2a9c1e7b3d5a6f8e9d0c1b2a3f4e5d6c7b8a90", True),
+    ("4f2a9c1e7b3d5a6f8e9d0c1b2a3f4e5d6c7b8a90-dirty", True),
+    ("ab" * 32, True),  # a SHA-256 repository's object name
+    (f"{'ab' * 32}-dirty", True),
+    ("unknown", False),
+    ("4f2a9c1", False),  # an abbreviation pins nothing for sure
+    ("4F2A9C1E7B3D5A6F8E9D0C1B2A3F4E5D6C7B8A90", False),  # git never prints it so
+    ("4f2a9c1e7b3d5a6f8e9d0c1b2a3f4e5d6c7b8a90-dirty-dirty", False),
+    ("release-one", False),
+])
+def test_a_code_version_names_a_commit_only_as_git_prints_one(version, names_a_commit):
+    """GIVEN a recorded code version WHEN held to COMMIT_VERSION THEN only git's full object name, maybe -dirty,
+    names a commit."""
+    assert bool(contract.COMMIT_VERSION.match(version)) is names_a_commit
