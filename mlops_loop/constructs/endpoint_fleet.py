@@ -1,5 +1,5 @@
 """The pieces every instance-backed endpoint shares: blue/green rollout with alarm rollback, and
-target-tracking autoscaling of its one variant.
+autoscaling of its one variant (target tracking, and a scale-in to its minimum when no request comes).
 
 Used by :class:`~.served_model.ServedModel` (one model per endpoint) and
 :class:`~.multi_model_endpoint.MultiModelEndpoint` (many models on one fleet). Every resource made
@@ -7,6 +7,8 @@ here carries the caller's condition, so it exists only while the endpoint does.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from aws_cdk import ArnFormat, CfnCondition, CfnResource, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
@@ -22,7 +24,7 @@ from ..nag import acknowledge
 from .access_policy import AccessPolicy
 
 from .arns import format_arn
-from .endpoint_metrics import endpoint_metric, error_rate, guarded_error_rate
+from .endpoint_metrics import INVOCATION_NAMESPACE, endpoint_metric, error_rate, guarded_error_rate
 
 # The fewest requests a minute of a rollout must hold for its 4xx rate to count towards a rollback (RolloutClientErrors):
 # with fewer, one or two of callers' usual bad requests would already be a rate over the threshold.
@@ -30,6 +32,14 @@ MIN_ROLLOUT_REQUESTS_PER_MINUTE = 20
 # Consecutive such minutes over the threshold that roll back: callers' own bad requests are background noise a
 # 5xx rate does not have, so one high minute among three is not enough.
 CLIENT_ERROR_MINUTES = 3
+
+# How long a real-time variant must go without a single request before it is scaled in to its minimum: target tracking
+# never scales in on no data (Application Auto Scaling User Guide, target tracking considerations), so without this an
+# idle endpoint keeps whatever it started with or a burst scaled it to. An hour: a lull between requests is not idleness,
+# and an instance more for an hour costs less than a cold scale-out in front of the next caller.
+IDLE_SCALE_IN_MINUTES = 60
+# The idle alarm's period: 12 of them make the hour (each must hold no request).
+IDLE_PERIOD_SECONDS = 300
 
 
 def traffic_routing(rollout: Rollout) -> sagemaker.CfnEndpoint.TrafficRoutingConfigProperty:
@@ -221,15 +231,117 @@ def target_tracking(
     return policy
 
 
+def idle_scale_in_alarm_name(endpoint_name: str) -> str:
+    """The alarm that scales an idle real-time endpoint in to its minimum: ``<endpoint>-idle-scale-in``."""
+    return f"{endpoint_name}-idle-scale-in"
+
+
+def idle_scale_in(
+    scope: Construct, *, endpoint_name: str, target: autoscaling.CfnScalableTarget, min_capacity: int, cooldown: int,
+    condition: CfnCondition,
+) -> tuple[autoscaling.CfnScalingPolicy, cloudwatch.CfnAlarm]:
+    """``IdleScaleIn`` (step policy ``<endpoint>-idle-scale-in``: exactly ``min_capacity`` instances) and the alarm
+    ``IdleScaleInAlarm`` (``<endpoint>-idle-scale-in``) that runs it once :data:`IDLE_SCALE_IN_MINUTES` pass without a
+    request to the endpoint's variant.
+
+    Target tracking does not scale in while its metric has no data ("it does not interpret insufficient data as low
+    utilization"; the Application Auto Scaling User Guide's remedy is this: a step policy run by an alarm), and
+    SageMaker publishes no ``Invocations`` point in a minute without requests: an idle endpoint would otherwise keep
+    its ``InitialInstanceCount``, or what its last burst scaled it to, up to ``MaxCapacity``, for as long as it stays
+    idle. The alarm counts requests per :data:`IDLE_PERIOD_SECONDS` as ``FILL(invocations, 0)`` and breaches on 0 in
+    every period of the hour; missing data breaches too, in case FILL has nothing to fill in a range without a single
+    point (undocumented). So it also fires on an endpoint nobody has called yet, which then runs at its minimum from
+    the start until requests come.
+
+    It does not fight target tracking. Application Auto Scaling runs a step scale-in even when target tracking is not
+    ready to scale in, and warns that target tracking may then scale out again (PutScalingPolicy): here that cannot
+    loop, as the alarm is in ALARM only after an hour without a request, when target tracking has no data and does
+    nothing, and the first request in the period returns it to OK while target tracking, with data again, scales as
+    before. Both steps (below and above the threshold) set the same capacity, whatever value the alarm reports. Its
+    only action is the policy: it notifies no one and is no rollback alarm.
+    """
+    name = idle_scale_in_alarm_name(endpoint_name)
+    policy = autoscaling.CfnScalingPolicy(
+        scope,
+        "IdleScaleIn",
+        policy_name=name,
+        policy_type="StepScaling",
+        scaling_target_id=target.ref,
+        step_scaling_policy_configuration=autoscaling.CfnScalingPolicy.StepScalingPolicyConfigurationProperty(
+            adjustment_type="ExactCapacity",
+            # Any request in a period: its largest count.
+            metric_aggregation_type="Maximum",
+            cooldown=cooldown,
+            # One step may not leave both bounds open: two, on either side of the threshold, make every value one.
+            step_adjustments=[
+                autoscaling.CfnScalingPolicy.StepAdjustmentProperty(metric_interval_upper_bound=0,
+                                                                    scaling_adjustment=min_capacity),
+                autoscaling.CfnScalingPolicy.StepAdjustmentProperty(metric_interval_lower_bound=0,
+                                                                    scaling_adjustment=min_capacity),
+            ],
+        ),
+    )
+    _conditional(policy, condition)
+    periods = IDLE_SCALE_IN_MINUTES * 60 // IDLE_PERIOD_SECONDS
+    alarm = cloudwatch.CfnAlarm(
+        scope,
+        "IdleScaleInAlarm",
+        alarm_name=name,
+        alarm_description=f"No request reached {endpoint_name} for {IDLE_SCALE_IN_MINUTES} minutes: scale it in to its "
+        f"minimum of {min_capacity} instance(s) (target tracking never scales in without data). Notifies no one",
+        metrics=[
+            cloudwatch.CfnAlarm.MetricDataQueryProperty(
+                id="invocations",
+                metric_stat=cloudwatch.CfnAlarm.MetricStatProperty(
+                    metric=cloudwatch.CfnAlarm.MetricProperty(
+                        namespace=INVOCATION_NAMESPACE,
+                        metric_name="Invocations",
+                        dimensions=[cloudwatch.CfnAlarm.DimensionProperty(name="EndpointName", value=endpoint_name),
+                                    cloudwatch.CfnAlarm.DimensionProperty(name="VariantName", value=VARIANT)],
+                    ),
+                    period=IDLE_PERIOD_SECONDS,
+                    stat="Sum",
+                ),
+                return_data=False,
+            ),
+            cloudwatch.CfnAlarm.MetricDataQueryProperty(
+                id="requests", expression="FILL(invocations, 0)", label="Requests (none: 0)", return_data=True),
+        ],
+        evaluation_periods=periods,
+        datapoints_to_alarm=periods,
+        threshold=0,
+        comparison_operator="LessThanOrEqualToThreshold",
+        treat_missing_data="breaching",
+        alarm_actions=[policy.ref],
+    )
+    _conditional(alarm, condition)
+    return policy, alarm
+
+
+class InvocationsScaling(NamedTuple):
+    """What :func:`invocations_scaling` made."""
+
+    target: autoscaling.CfnScalableTarget
+    tracking: autoscaling.CfnScalingPolicy
+    idle_policy: autoscaling.CfnScalingPolicy
+    idle_alarm: cloudwatch.CfnAlarm
+
+    @property
+    def alarm_names(self) -> tuple[str, ...]:
+        """The alarms made here (target tracking's own are Application Auto Scaling's)."""
+        return (self.idle_alarm.alarm_name,)
+
+
 def invocations_scaling(
     scope: Construct, *, endpoint_name: str, endpoint: CfnResource, scaling: RealtimeAutoscaling, condition: CfnCondition
-) -> autoscaling.CfnScalingPolicy:
-    """Target tracking on SageMaker's invocations per instance (``<endpoint>-invocations-per-instance``)."""
+) -> InvocationsScaling:
+    """Target tracking on SageMaker's invocations per instance (``<endpoint>-invocations-per-instance``), and the scale-in
+    to ``min_instances`` after :data:`IDLE_SCALE_IN_MINUTES` without a request (:func:`idle_scale_in`)."""
     target = scalable_target(
         scope, endpoint_name=endpoint_name, endpoint=endpoint, min_capacity=scaling.min_instances,
         max_capacity=scaling.max_instances, condition=condition,
     )
-    return target_tracking(
+    tracking = target_tracking(
         scope,
         "InvocationsPerInstance",
         policy_name=f"{endpoint_name}-invocations-per-instance",
@@ -242,3 +354,6 @@ def invocations_scaling(
             predefined_metric_type="SageMakerVariantInvocationsPerInstance"
         ),
     )
+    policy, alarm = idle_scale_in(scope, endpoint_name=endpoint_name, target=target, min_capacity=scaling.min_instances,
+                                  cooldown=scaling.scale_in_cooldown_seconds, condition=condition)
+    return InvocationsScaling(target, tracking, policy, alarm)

@@ -50,8 +50,8 @@ class ModelEndpoint(Construct):
     the old fleet keeps serving until the new one is healthy, traffic shifts as ``serving.rollout`` says,
     and if a rollback alarm fires during the shift or the baking period the endpoint returns to the old fleet.
 
-    * ``realtime``: instances with target-tracking autoscaling on invocations per instance; data capture
-      to ``capture_uri``;
+    * ``realtime``: instances with target-tracking autoscaling on invocations per instance, scaled in to the
+      minimum after an hour without a request (``<endpoint>-idle-scale-in``); data capture to ``capture_uri``;
     * ``serverless``: memory and concurrency (optional provisioned concurrency); no SageMaker capture
       (the serving code writes it);
     * ``async``: requests and results in S3, success/error SNS topics (encrypted with ``notification_key``),
@@ -110,8 +110,9 @@ class ModelEndpoint(Construct):
         self._conditional(self.endpoint)
         self._label(self.endpoint)
         if self.mode == "realtime" and serving.realtime.autoscaling is not None:
-            invocations_scaling(self, endpoint_name=endpoint_name, endpoint=self.endpoint, scaling=serving.realtime.autoscaling,
-                                condition=condition)
+            scaled = invocations_scaling(self, endpoint_name=endpoint_name, endpoint=self.endpoint,
+                                         scaling=serving.realtime.autoscaling, condition=condition)
+            self.alarm_names.extend(scaled.alarm_names)
         if self.mode == "async":
             self._async_scaling()
 

@@ -41,7 +41,13 @@ from ..naming import RESOURCE_METADATA_KEY
 from .access_policy import AccessPolicy
 from .arns import s3_arn
 from .cdk_reads import environment_of, read_once, stack_of
-from .endpoint_fleet import allow_reading_rollback_alarms, blue_green, invocations_scaling, rollback_alarms
+from .endpoint_fleet import (
+    allow_reading_rollback_alarms,
+    blue_green,
+    invocations_scaling,
+    rollback_alarm_names,
+    rollback_alarms,
+)
 from .generated_asset import generated_asset
 from .network import allow_sagemaker_network_interfaces, model_vpc_config
 from .service_trust import sagemaker_principal
@@ -76,8 +82,8 @@ class MultiModelEndpoint(Construct):
     so the switch is atomic and stays in the template. Rollback is approving an earlier version: its
     key is still staged (and maybe still cached).
 
-    The fleet itself (instance type and count, autoscaling on invocations per instance, blue/green
-    with alarm rollback for changes of the endpoint) follows ``config`` like a real-time
+    The fleet itself (instance type and count, autoscaling on invocations per instance and to its minimum
+    after an idle hour, blue/green with alarm rollback for changes of the endpoint) follows ``config`` like a real-time
     endpoint; it exists while at least one member has an approved version (``self.condition``), so an
     environment whose members are all unapproved idles at $0.
 
@@ -227,9 +233,12 @@ class MultiModelEndpoint(Construct):
         )
         self.endpoint.cfn_options.condition = self.condition
         self._label(self.endpoint)
+        # Every alarm this stack creates for the endpoint: the serving deployer may manage these and no other.
+        self.alarm_names: list[str] = list(rollback_alarm_names(self.endpoint_name))
         if config.autoscaling is not None:
-            invocations_scaling(self, endpoint_name=self.endpoint_name, endpoint=self.endpoint, scaling=config.autoscaling,
-                                condition=self.condition)
+            scaled = invocations_scaling(self, endpoint_name=self.endpoint_name, endpoint=self.endpoint,
+                                         scaling=config.autoscaling, condition=self.condition)
+            self.alarm_names.extend(scaled.alarm_names)
 
         # --- per member: which staged key serves it, derived from the approved version's ARN.
         self.target_model_parameters: dict[str, ssm.CfnParameter] = {}

@@ -15,7 +15,6 @@ from ..config.serving import ServerlessServing
 from .access_policy import INSTANCE_TYPES_KEY, AccessPolicy
 from .arns import any_sagemaker, format_arn
 from .cdk_reads import read_once, stack_of
-from .endpoint_fleet import rollback_alarm_names
 from .multi_model_endpoint import MultiModelEndpoint
 from .native_model_monitor import NativeModelMonitor
 from .served_model import ServedModel
@@ -79,7 +78,7 @@ class ServingDeployer(Construct):
         sid = pascal(mme.endpoint_name.removeprefix(f"{name_prefix}-"))
         self._endpoint_instance_types.add(mme.config.instance_type)
         self._allow_pass_serving_role(sid, mme.role)
-        self._allow_endpoint(sid, mme.endpoint_name, rollback_alarm_names(mme.endpoint_name))
+        self._allow_endpoint(sid, mme.endpoint_name, mme.alarm_names)
         self.access.allow(
             f"TargetModels{sid}",
             ["ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParameters", "ssm:AddTagsToResource",
@@ -265,7 +264,8 @@ class ServingDeployer(Construct):
                              # against the caller's CloudWatch permissions.
                              f"TargetTracking-endpoint/{endpoint_name}/variant/*")
             ],
-            wildcard_reason="The serving stack's own alarms of the endpoint (rollback, scale-from-zero) are listed by "
+            wildcard_reason="The serving stack's own alarms of the endpoint (rollback, scale-from-zero, idle scale-in) "
+            "are listed by "
             "name; target tracking names its alarms after the endpoint's scalable target with a generated suffix.",
         )
 

@@ -81,8 +81,9 @@ def test_shared_fleet_exists_once_any_member_is_approved(pooled):
     gated = {k: v for k, v in shared.items() if v["Type"] in ("AWS::SageMaker::Model", "AWS::SageMaker::EndpointConfig",
              "AWS::SageMaker::Endpoint", "AWS::ApplicationAutoScaling::ScalableTarget",
              "AWS::ApplicationAutoScaling::ScalingPolicy", "AWS::CloudWatch::Alarm")}
-    # Model, config, endpoint, scalable target, scaling policy and the three rollback alarms.
-    assert len(gated) == 8
+    # Model, config, endpoint, scalable target, its two scaling policies (target tracking, idle scale-in), the three
+    # rollback alarms and the idle scale-in alarm.
+    assert len(gated) == 10
     assert {v.get("Condition") for v in gated.values()} == {any_member}
     # A single-member endpoint uses that member's own condition (Fn::Or needs two or more).
     solo = [v for k, v in pooled.serving["Resources"].items() if k.startswith("SoloMultiModel") and v["Type"].startswith("AWS::SageMaker::")]
@@ -153,8 +154,11 @@ def test_fleet_size_scaling_encryption_and_rollout(pooled):
     assert deployment["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "CANARY"
     alarms = {k: v["Properties"]["AlarmName"] for k, v in of_type(pooled.serving, "AWS::CloudWatch::Alarm").items()
               if k.startswith("SharedMultiModel")}
-    assert sorted(alarms.values()) == [f"{SHARED}-rollout-client-errors", f"{SHARED}-rollout-errors", f"{SHARED}-rollout-latency"]
-    assert sorted(a["AlarmName"]["Ref"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]) == sorted(alarms)
+    assert sorted(alarms.values()) == [f"{SHARED}-idle-scale-in", f"{SHARED}-rollout-client-errors",
+                                       f"{SHARED}-rollout-errors", f"{SHARED}-rollout-latency"]
+    # The idle scale-in alarm scales the fleet in; it is no rollback alarm.
+    assert sorted(a["AlarmName"]["Ref"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]) == sorted(
+        k for k, n in alarms.items() if "-rollout-" in n)
     # solo: fixed size, local NVMe -> no volume key, no scaling.
     _, solo_config = _one(pooled.serving, "AWS::SageMaker::EndpointConfig", r"^SoloMultiModelConfig")
     assert "KmsKeyId" not in solo_config["Properties"]

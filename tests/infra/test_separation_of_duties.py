@@ -706,7 +706,7 @@ def test_deployer_changes_only_the_serving_stacks_alarms(envs, env):
     endpoint and handler alarms, several named ``<endpoint>-...``) and every alarm of the Serving stack
     WHEN the deployer calls PutMetricAlarm, DeleteAlarms, TagResource or UntagResource on them
     THEN each Operations alarm is denied (the ``<endpoint>-*`` grant allowed them before issue #13) and each
-    Serving alarm (rollout errors/latency/client errors/parity, scale-from-zero) is allowed."""
+    Serving alarm (rollout errors/latency/client errors/parity, scale-from-zero, idle scale-in) is allowed."""
     e = envs[env]
     deployer = e.deployer
     operations, serving = _alarm_names(e, "Operations"), _alarm_names(e, "Serving")
@@ -721,9 +721,10 @@ def test_deployer_changes_only_the_serving_stacks_alarms(envs, env):
     for name in serving:
         for action in ALARM_CHANGES + ("cloudwatch:DescribeAlarms",):
             assert allowed(deployer, action, _alarm_arn(e, name)), _why(deployer, action, _alarm_arn(e, name))
-    # Three rollback alarms per endpoint (5xx, latency, 4xx), a fourth (parity) for a compiled model's, and an async
-    # endpoint's scale-out alarm.
-    assert len(serving) == 3 * len(endpoints) + sum(n.endswith(("-backlog-without-capacity", "-rollout-parity")) for n in serving)
+    # Three rollback alarms per endpoint (5xx, latency, 4xx), a fourth (parity) for a compiled model's, an async
+    # endpoint's scale-out alarm and an autoscaled real-time endpoint's idle scale-in alarm.
+    assert len(serving) == 3 * len(endpoints) + sum(
+        n.endswith(("-backlog-without-capacity", "-rollout-parity", "-idle-scale-in")) for n in serving)
 
 
 @pytest.mark.parametrize("env", ENVS)

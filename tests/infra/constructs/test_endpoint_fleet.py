@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from aws_cdk import CfnCondition, CfnParameter, Environment, Fn, Stack
@@ -15,16 +16,18 @@ from mlops_loop.app_builder import new_app
 from mlops_loop.config.serving import RealtimeAutoscaling, Rollout
 from mlops_loop.constructs.access_policy import AccessPolicy
 from mlops_loop.constructs.endpoint_fleet import (
+    IDLE_SCALE_IN_MINUTES,
     MIN_ROLLOUT_REQUESTS_PER_MINUTE,
     allow_reading_rollback_alarms,
     blue_green,
+    idle_scale_in_alarm_name,
     invocations_scaling,
     rollback_alarm_names,
     rollback_alarms,
     target_tracking,
     traffic_routing,
 )
-from tests.support.alarm_eval import MINUTE, MetricAlarm, Series, replay
+from tests.support.alarm_eval import DAY, HOUR, MINUTE, MetricAlarm, Replay, Series, replay
 from tests.support.built_stack import acknowledged
 
 ENDPOINT = "shop-dev-churn"
@@ -250,21 +253,28 @@ def test_a_compiled_model_also_rolls_back_on_its_parity_verdict_and_its_role_may
     assert "Bare/RolloutParity" in _by_path(stack)
 
 
-def _scaled(scaling: RealtimeAutoscaling) -> tuple[Stack, dict, dict, str]:
+def _scaled(scaling: RealtimeAutoscaling) -> tuple[Stack, dict, dict[str, dict], str, dict]:
+    """WHEN an endpoint's variant is scaled per ``scaling`` THEN its template's scalable target (with its ``id``), its
+    policies by name, the endpoint's logical id and its alarms by name."""
     stack, condition = _stack()
     endpoint = sagemaker.CfnEndpoint(stack, "Endpoint", endpoint_name=ENDPOINT, endpoint_config_name="config")
     endpoint.cfn_options.condition = condition
     invocations_scaling(stack, endpoint_name=ENDPOINT, endpoint=endpoint, scaling=scaling, condition=condition)
     template = Template.from_stack(stack)
     (target_id, target), = template.find_resources("AWS::ApplicationAutoScaling::ScalableTarget").items()
-    (policy,) = template.find_resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()
-    return stack, {"id": target_id, **target}, policy, stack.get_logical_id(endpoint)
+    policies = {p["Properties"]["PolicyName"]: {"id": k, **p}
+                for k, p in template.find_resources("AWS::ApplicationAutoScaling::ScalingPolicy").items()}
+    alarms = {a["Properties"]["AlarmName"]: a for a in template.find_resources("AWS::CloudWatch::Alarm").values()}
+    return stack, {"id": target_id, **target}, policies, stack.get_logical_id(endpoint), alarms
+
+
+SCALING = RealtimeAutoscaling(min_instances=2, max_instances=6, target_invocations_per_instance=150,
+                              scale_in_cooldown_seconds=600, scale_out_cooldown_seconds=30)
+IDLE = f"{ENDPOINT}-idle-scale-in"
 
 
 def test_autoscaling_tracks_invocations_per_instance_of_the_one_variant_between_the_bounds():
-    scaling = RealtimeAutoscaling(min_instances=2, max_instances=6, target_invocations_per_instance=150,
-                                  scale_in_cooldown_seconds=600, scale_out_cooldown_seconds=30)
-    _, target, policy, endpoint_id = _scaled(scaling)
+    _, target, policies, endpoint_id, _ = _scaled(SCALING)
     assert target["Properties"] == {
         "ServiceNamespace": "sagemaker",
         "ResourceId": f"endpoint/{ENDPOINT}/variant/AllTraffic",
@@ -274,8 +284,9 @@ def test_autoscaling_tracks_invocations_per_instance_of_the_one_variant_between_
     }
     # The variant exists only once the endpoint does.
     assert target["DependsOn"] == [endpoint_id]
-    props = policy["Properties"]
-    assert props["PolicyName"] == f"{ENDPOINT}-invocations-per-instance" and props["PolicyType"] == "TargetTrackingScaling"
+    assert set(policies) == {f"{ENDPOINT}-invocations-per-instance", IDLE}
+    props = policies[f"{ENDPOINT}-invocations-per-instance"]["Properties"]
+    assert props["PolicyType"] == "TargetTrackingScaling"
     assert props["ScalingTargetId"] == {"Ref": target["id"]}
     assert props["TargetTrackingScalingPolicyConfiguration"] == {
         "TargetValue": 150, "ScaleInCooldown": 600, "ScaleOutCooldown": 30,
@@ -284,8 +295,107 @@ def test_autoscaling_tracks_invocations_per_instance_of_the_one_variant_between_
 
 
 def test_every_scaling_resource_exists_only_while_the_endpoint_does():
-    _, target, policy, _ = _scaled(RealtimeAutoscaling())
-    assert target["Condition"] == "ChurnDeployed" and policy["Condition"] == "ChurnDeployed"
+    _, target, policies, _, alarms = _scaled(RealtimeAutoscaling())
+    assert {r["Condition"] for r in (target, *policies.values(), *alarms.values())} == {"ChurnDeployed"}
+    assert len(policies) == 2 and len(alarms) == 1
+
+
+# ------------------------------------------------------------------ the idle scale-in
+def test_an_idle_variant_is_set_to_exactly_its_minimum_by_a_step_policy_on_the_same_target():
+    """GIVEN autoscaling 2-6 with a 600 s scale-in cooldown WHEN the variant is scaled THEN a step policy named
+    ``<endpoint>-idle-scale-in`` on the same scalable target sets exactly 2 instances, whatever value its alarm reports
+    (one step on each side of the threshold: a step may not leave both bounds open), waiting the scale-in cooldown
+    before another scale-in."""
+    _, target, policies, _, _ = _scaled(SCALING)
+    props = policies[IDLE]["Properties"]
+    assert (props["PolicyType"], props["ScalingTargetId"]) == ("StepScaling", {"Ref": target["id"]})
+    assert props["StepScalingPolicyConfiguration"] == {
+        "AdjustmentType": "ExactCapacity",
+        "MetricAggregationType": "Maximum",
+        "Cooldown": 600,
+        "StepAdjustments": [{"MetricIntervalUpperBound": 0, "ScalingAdjustment": 2},
+                            {"MetricIntervalLowerBound": 0, "ScalingAdjustment": 2}],
+    }
+
+
+def test_the_idle_alarm_runs_the_step_policy_after_an_hour_without_requests_and_notifies_no_one():
+    """GIVEN a scaled variant WHEN its template is read THEN ``<endpoint>-idle-scale-in`` counts the variant's requests
+    per 5 minutes (``Invocations`` Sum, none: 0) and is in ALARM when each of the 12 periods of the hour holds none,
+    missing data breaching too; its one action is the step policy (no SNS topic: it pages no one)."""
+    _, _, policies, _, alarms = _scaled(SCALING)
+    assert IDLE_SCALE_IN_MINUTES == 60 and set(alarms) == {IDLE} == {idle_scale_in_alarm_name(ENDPOINT)}
+    props = alarms[IDLE]["Properties"]
+    assert props["Metrics"] == [
+        {"Id": "invocations", "ReturnData": False, "MetricStat": {
+            "Metric": {"Namespace": "AWS/SageMaker", "MetricName": "Invocations",
+                       "Dimensions": [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]},
+            "Period": 300, "Stat": "Sum"}},
+        {"Id": "requests", "Expression": "FILL(invocations, 0)", "Label": "Requests (none: 0)", "ReturnData": True},
+    ]
+    assert (props["EvaluationPeriods"], props["DatapointsToAlarm"], props["Threshold"], props["ComparisonOperator"]) == (
+        12, 12, 0, "LessThanOrEqualToThreshold")
+    assert props["TreatMissingData"] == "breaching"
+    assert props["AlarmActions"] == [{"Ref": policies[IDLE]["id"]}]
+    assert not {"OKActions", "InsufficientDataActions"} & set(props)
+    assert props["AlarmDescription"].endswith("Notifies no one")
+
+
+def test_the_idle_alarm_is_no_rollback_alarm():
+    """GIVEN a scaled endpoint rolled out blue/green WHEN SageMaker reads its auto-rollback alarms THEN the idle alarm is
+    not among them: an idle hour during a bake is no verdict on the version."""
+    stack, condition = _stack()
+    alarms = rollback_alarms(stack, endpoint_name=ENDPOINT, rollout=Rollout(), max_client_error_rate_percent=CLIENT_ERRORS,
+                             condition=condition)
+    endpoint = sagemaker.CfnEndpoint(stack, "Endpoint", endpoint_name=ENDPOINT, endpoint_config_name="config",
+                                     deployment_config=blue_green(Rollout(), alarms))
+    scaled = invocations_scaling(stack, endpoint_name=ENDPOINT, endpoint=endpoint, scaling=SCALING, condition=condition)
+    assert scaled.alarm_names == (IDLE,)
+    assert IDLE not in rollback_alarm_names(ENDPOINT, parity=True)
+    (config,) = Template.from_stack(stack).find_resources("AWS::SageMaker::Endpoint").values()
+    rollback = config["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
+    assert {"AlarmName": {"Ref": stack.get_logical_id(scaled.idle_alarm)}} not in rollback and len(rollback) == 3
+
+
+def _idle_replay(requests_at: list[float], end: float, *, extra: int, fill_empty: bool) -> Replay:
+    """The idle alarm's states every minute from 0 to ``end`` for one request at each time of ``requests_at``."""
+    _, _, _, _, alarms = _scaled(SCALING)
+    alarm = replace(MetricAlarm.from_properties(alarms[IDLE]["Properties"]), fill_empty=fill_empty)
+    return replay(alarm, Series([(t, 1.0) for t in requests_at]), MINUTE, end, extra=extra)
+
+
+FILL_EMPTY = pytest.mark.parametrize("fill_empty", [False, True], ids=["fill-needs-a-point", "fill-fills-an-empty-range"])
+EXTRA = pytest.mark.parametrize("extra", [1, 3])
+
+
+@FILL_EMPTY
+@EXTRA
+def test_replayed_a_burst_then_silence_scales_in_an_hour_after_the_last_request_not_before(fill_empty, extra):
+    """GIVEN requests every minute for 2 hours, then none for 3 hours WHEN the alarm is replayed THEN it stays OK while
+    requests come and for the hour after the last one, then enters ALARM (the step policy runs) and stays there."""
+    last = 2 * HOUR
+    run = _idle_replay([float(t) for t in range(0, int(last) + 1, MINUTE)], 5 * HOUR, extra=extra, fill_empty=fill_empty)
+    assert all(run.state_at(t) == "OK" for t in range(2 * HOUR // 2, int(last) + HOUR, MINUTE))
+    (entered,) = run.pages()
+    assert last + HOUR <= entered <= last + HOUR + 5 * MINUTE
+    assert run.state_at(5 * HOUR - MINUTE) == "ALARM"
+
+
+@FILL_EMPTY
+@EXTRA
+def test_replayed_a_request_now_and_then_keeps_the_variant_as_target_tracking_left_it(fill_empty, extra):
+    """GIVEN one request every 50 minutes for a day WHEN the alarm is replayed THEN it never enters ALARM after the first
+    request: a lull is not idleness."""
+    run = _idle_replay([float(t) for t in range(0, DAY, 50 * MINUTE)], DAY, extra=extra, fill_empty=fill_empty)
+    assert run.pages() == [] and set(run.states) == {"OK"}
+
+
+@FILL_EMPTY
+@EXTRA
+def test_replayed_an_endpoint_nobody_calls_runs_at_its_minimum(fill_empty, extra):
+    """GIVEN an endpoint that receives no request at all WHEN the alarm is replayed THEN it is in ALARM from its first
+    evaluation: the hour before is as quiet as any, so the endpoint runs at its minimum until requests come."""
+    run = _idle_replay([], 2 * HOUR, extra=extra, fill_empty=fill_empty)
+    assert set(run.states) == {"ALARM"}
 
 
 def test_target_tracking_passes_any_metric_specification_through():

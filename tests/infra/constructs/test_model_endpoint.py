@@ -111,7 +111,8 @@ def test_the_attributes_other_constructs_read(realtime: _Built):
     assert made.topics == {}
 
 
-@pytest.mark.parametrize(("mode", "extra"), [("realtime", []), ("serverless", []), ("async", [f"{ENDPOINT}-backlog-without-capacity"])])
+@pytest.mark.parametrize(("mode", "extra"), [("realtime", [f"{ENDPOINT}-idle-scale-in"]), ("serverless", []),
+                                             ("async", [f"{ENDPOINT}-backlog-without-capacity"])])
 def test_alarm_names_list_exactly_the_alarms_the_endpoint_creates(mode, extra):
     """The serving deployer may manage these alarms and no other: the list must match the template."""
     built = _build(_serving(mode))
@@ -252,9 +253,12 @@ def test_a_new_version_rolls_out_blue_green_and_rolls_back_on_any_rollback_alarm
         "MaximumExecutionTimeoutInSeconds": 3300,
     }
     alarms = {a["Properties"]["AlarmName"]: k for k, a in built.of_type("AWS::CloudWatch::Alarm").items()}
-    assert deployment["AutoRollbackConfiguration"] == {"Alarms": [
-        {"AlarmName": {"Ref": alarms[f"{ENDPOINT}-rollout-{suffix}"]}} for suffix in ("errors", "latency", "client-errors")]}
-    assert [built.id_of(a) for a in built.endpoint.rollback_alarms] == list(alarms.values())
+    rollback = [alarms[f"{ENDPOINT}-rollout-{suffix}"] for suffix in ("errors", "latency", "client-errors")]
+    assert deployment["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": {"Ref": a}} for a in rollback]}
+    assert [built.id_of(a) for a in built.endpoint.rollback_alarms] == rollback
+    # The autoscaling's idle scale-in alarm is no verdict on a version.
+    assert set(alarms) - set(f"{ENDPOINT}-rollout-{s}" for s in ("errors", "latency", "client-errors")) == {
+        f"{ENDPOINT}-idle-scale-in"}
 
 
 @pytest.mark.parametrize(
@@ -311,8 +315,13 @@ def test_a_realtime_endpoint_scales_its_variant_on_invocations_per_instance():
     assert target["Properties"] == {"ServiceNamespace": "sagemaker", "ResourceId": f"endpoint/{ENDPOINT}/variant/AllTraffic",
                                     "ScalableDimension": "sagemaker:variant:DesiredInstanceCount", "MinCapacity": 2, "MaxCapacity": 6}
     assert target["DependsOn"] == [built.id_of(built.endpoint.endpoint)]
-    (policy,) = built.of_type("AWS::ApplicationAutoScaling::ScalingPolicy").values()
-    assert policy["Properties"] == {
+    policies = {p["Properties"]["PolicyName"]: p for p in built.of_type("AWS::ApplicationAutoScaling::ScalingPolicy").values()}
+    assert set(policies) == {f"{ENDPOINT}-invocations-per-instance", f"{ENDPOINT}-idle-scale-in"}
+    # After an idle hour, exactly the minimum (endpoint_fleet.idle_scale_in, tested there).
+    idle = policies[f"{ENDPOINT}-idle-scale-in"]["Properties"]
+    assert idle["ScalingTargetId"] == {"Ref": target_id}
+    assert {s["ScalingAdjustment"] for s in idle["StepScalingPolicyConfiguration"]["StepAdjustments"]} == {2}
+    assert policies[f"{ENDPOINT}-invocations-per-instance"]["Properties"] == {
         "PolicyName": f"{ENDPOINT}-invocations-per-instance",
         "PolicyType": "TargetTrackingScaling",
         "ScalingTargetId": {"Ref": target_id},

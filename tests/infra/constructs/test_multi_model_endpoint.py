@@ -187,14 +187,18 @@ def test_the_fleet_follows_its_config_and_rolls_out_blue_green_with_alarm_rollba
     routing = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing == {"Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20}}
     alarms = {k: a["Properties"]["AlarmName"] for k, a in built.of_type("AWS::CloudWatch::Alarm").items()}
-    assert sorted(alarms.values()) == [f"{ENDPOINT}-rollout-client-errors", f"{ENDPOINT}-rollout-errors", f"{ENDPOINT}-rollout-latency"]
+    assert sorted(alarms.values()) == [f"{ENDPOINT}-idle-scale-in", f"{ENDPOINT}-rollout-client-errors",
+                                       f"{ENDPOINT}-rollout-errors", f"{ENDPOINT}-rollout-latency"]
+    # The serving deployer may manage these and no other.
+    assert sorted(built.mme.alarm_names) == sorted(alarms.values())
     # The 4xx rate rolls back at the endpoint's own client-error setting (its members have none).
     (client_errors,) = [a for a in built.of_type("AWS::CloudWatch::Alarm").values()
                         if a["Properties"]["AlarmName"] == f"{ENDPOINT}-rollout-client-errors"]
     assert client_errors["Properties"]["Threshold"] == 3.0
     assert endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"] == [
         {"AlarmName": {"Ref": built.id_of(a)}} for a in built.mme.rollback_alarms]
-    assert {built.id_of(a) for a in built.mme.rollback_alarms} == set(alarms)
+    # The idle scale-in alarm (autoscaling) is no rollback alarm.
+    assert {built.id_of(a) for a in built.mme.rollback_alarms} == {k for k, n in alarms.items() if "-rollout-" in n}
     (target,) = built.of_type("AWS::ApplicationAutoScaling::ScalableTarget").values()
     assert (target["Properties"]["MinCapacity"], target["Properties"]["MaxCapacity"]) == (2, 5)
     assert target["Properties"]["ResourceId"] == f"endpoint/{ENDPOINT}/variant/AllTraffic"
@@ -206,6 +210,8 @@ def test_a_fixed_size_fleet_has_no_autoscaling():
     assert built.of_type("AWS::ApplicationAutoScaling::ScalingPolicy") == {}
     (variant,) = built.one("AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"]
     assert variant["InitialInstanceCount"] == 3
+    assert built.mme.alarm_names == [f"{ENDPOINT}-rollout-errors", f"{ENDPOINT}-rollout-latency",
+                                     f"{ENDPOINT}-rollout-client-errors"]
 
 
 def test_on_a_local_nvme_instance_type_the_volume_key_is_left_out_andacknowledged(default: _Built):

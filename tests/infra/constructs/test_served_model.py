@@ -214,7 +214,8 @@ def test_a_network_served_on_inferentia2_must_serve_its_neuron_compiled_form_fro
     assert made.statements()["PullImage"]["Resource"] == "arn:aws:ecr:eu-west-1:763104351884:repository/pytorch-inference-neuronx"
     assert made.served.compiled and made.served.model_endpoint.parity_checked
     assert made.served.alarm_names == [f"{ENDPOINT}-rollout-errors", f"{ENDPOINT}-rollout-latency",
-                                       f"{ENDPOINT}-rollout-client-errors", f"{ENDPOINT}-rollout-parity"]
+                                       f"{ENDPOINT}-rollout-client-errors", f"{ENDPOINT}-rollout-parity",
+                                       f"{ENDPOINT}-idle-scale-in"]
 
 
 def test_a_network_served_on_a_cpu_serves_its_numpy_form_from_the_xgboost_image():
