@@ -34,7 +34,7 @@ PC_PRICE = PRICES["serverless_provisioned_concurrency"].usd
 # --------------------------------------------------------------------------------------
 # Building synthetic assemblies (the builders are shared with the template-diff tests)
 # --------------------------------------------------------------------------------------
-def scalable_target(resource_id, minimum: int, *, dimension: str = INSTANCE_DIMENSION) -> dict:
+def scalable_target(resource_id, minimum: int, *, dimension: str = INSTANCE_DIMENSION, maximum: int | None = None) -> dict:
     return {
         "Type": "AWS::ApplicationAutoScaling::ScalableTarget",
         "Properties": {
@@ -42,8 +42,25 @@ def scalable_target(resource_id, minimum: int, *, dimension: str = INSTANCE_DIME
             "ScalableDimension": dimension,
             "ResourceId": resource_id,
             "MinCapacity": minimum,
-            "MaxCapacity": max(minimum, 4),
+            "MaxCapacity": max(minimum, 4) if maximum is None else maximum,
         },
+    }
+
+
+def idle_scale_in(target_id: str, capacity: int, *, adjustment_type: str = "ExactCapacity",
+                  missing: str = "breaching", action: str = "AlarmActions", enabled: bool = True) -> dict:
+    """The step policy ``IdleScaleIn`` on ``target_id`` setting ``capacity`` and the alarm ``IdleScaleInAlarm`` that runs
+    it (as mlops_loop/constructs/endpoint_fleet.py's idle_scale_in makes them, by default)."""
+    alarm = {"EvaluationPeriods": 12, "Threshold": 0, "ComparisonOperator": "LessThanOrEqualToThreshold",
+             "TreatMissingData": missing, action: [{"Ref": "IdleScaleIn"}]}
+    return {
+        "IdleScaleIn": {"Type": "AWS::ApplicationAutoScaling::ScalingPolicy", "Properties": {
+            "PolicyName": "idle", "PolicyType": "StepScaling", "ScalingTargetId": {"Ref": target_id},
+            "StepScalingPolicyConfiguration": {"AdjustmentType": adjustment_type, "StepAdjustments": [
+                {"MetricIntervalUpperBound": 0, "ScalingAdjustment": capacity},
+                {"MetricIntervalLowerBound": 0, "ScalingAdjustment": capacity}]}}},
+        "IdleScaleInAlarm": {"Type": "AWS::CloudWatch::Alarm",
+                             "Properties": {**alarm, **({} if enabled else {"ActionsEnabled": False})}},
     }
 
 
@@ -83,16 +100,79 @@ def test_hours_per_month_scales_the_instance_floor(tmp_path):
     assert env.compute_usd == pytest.approx(monthly("ml.m5.large", 2, hours=100))
 
 
-def test_realtime_autoscaling_min_capacity_replaces_the_initial_count(tmp_path):
+CHURN = "endpoint/mlops-loop-prod-churn/variant/AllTraffic"
+
+
+def _realtime(tmp_path, initial: int, minimum: int, maximum: int, *, idle: dict | None = None, name: str = "cdk.out"):
+    """GIVEN a real-time ml.m5.xlarge endpoint starting at ``initial`` instances, autoscaling ``minimum``-``maximum``
+    with the resources ``idle`` (an idle scale-in, or none) WHEN its floor is read THEN its one compute line."""
     out = one_env(tmp_path, {
         "Endpoint": endpoint("mlops-loop-prod-churn", "Config", model="churn", mode="realtime"),
-        "Config": instance_config("ml.m5.xlarge", 3),
-        "Target": scalable_target("endpoint/mlops-loop-prod-churn/variant/AllTraffic", 1),
-    })
+        "Config": instance_config("ml.m5.xlarge", initial),
+        "Target": scalable_target(CHURN, minimum, maximum=maximum),
+        **(idle or {}),
+    }, name=name)
     (env,) = floor_report(out)
     (line,) = compute_lines(env)
-    assert line.monthly_usd == pytest.approx(monthly("ml.m5.xlarge", 1))
-    assert "autoscaling MinCapacity" in line.basis and "Target" in line.resources
+    assert env.warnings == []
+    return line
+
+
+def test_an_idle_real_time_endpoint_that_scales_in_when_idle_costs_its_minimum_and_shows_its_ceiling(tmp_path):
+    """GIVEN an endpoint starting at 5 (the FinOps trial: prod churn at instance_count 5, autoscaling 2-6) with the idle
+    scale-in WHEN its floor is read THEN it costs its MinCapacity, and the line shows what MaxCapacity would cost."""
+    line = _realtime(tmp_path, 5, 2, 6, idle=idle_scale_in("Target", 2))
+    assert line.basis == ("2 x ml.m5.xlarge (autoscaling MinCapacity: scaled in when idle) x 730 h x $0.23/h; "
+                          "ceiling 6 x ml.m5.xlarge (autoscaling MaxCapacity) = $1,007.40/month")
+    assert line.monthly_usd == pytest.approx(335.80)
+    assert line.resources == ("Endpoint", "Config", "Target", "IdleScaleIn", "IdleScaleInAlarm")
+
+
+def test_without_an_idle_scale_in_an_idle_endpoint_keeps_its_initial_count_above_the_minimum(tmp_path):
+    """GIVEN the same endpoint with target tracking only WHEN its floor is read THEN it costs its InitialInstanceCount:
+    target tracking does not scale in without Invocations data (+$503.70 a month over the minimum, which the floor
+    reported before)."""
+    line = _realtime(tmp_path, 5, 2, 6)
+    assert line.basis == ("5 x ml.m5.xlarge (InitialInstanceCount: no scale-in without traffic) x 730 h x $0.23/h; "
+                          "ceiling 6 x ml.m5.xlarge (autoscaling MaxCapacity) = $1,007.40/month")
+    assert line.monthly_usd == pytest.approx(839.50)
+    assert line.monthly_usd - monthly("ml.m5.xlarge", 2) == pytest.approx(503.70)
+    assert line.resources == ("Endpoint", "Config", "Target")
+
+
+@pytest.mark.parametrize("initial", [1, 2], ids=["below-the-minimum", "at-the-minimum"])
+def test_without_an_idle_scale_in_an_endpoint_starting_at_or_below_its_minimum_costs_the_minimum(tmp_path, initial):
+    line = _realtime(tmp_path, initial, 2, 4)
+    assert line.basis == ("2 x ml.m5.xlarge (autoscaling MinCapacity) x 730 h x $0.23/h; "
+                          "ceiling 4 x ml.m5.xlarge (autoscaling MaxCapacity) = $671.60/month")
+    assert line.monthly_usd == pytest.approx(monthly("ml.m5.xlarge", 2))
+
+
+@pytest.mark.parametrize(
+    "idle",
+    [
+        idle_scale_in("Target", 1, adjustment_type="ChangeInCapacity"),  # a step that adds instead (a scale-out)
+        idle_scale_in("Target", 3),                                      # an exact capacity above the minimum
+        idle_scale_in("Other", 2),                                       # another target's policy
+        idle_scale_in("Target", 2, missing="notBreaching"),              # an alarm that never fires without data
+        idle_scale_in("Target", 2, action="OKActions"),                  # run when traffic returns, not when it stops
+        idle_scale_in("Target", 2, enabled=False),                       # actions disabled
+        {"IdleScaleIn": idle_scale_in("Target", 2)["IdleScaleIn"]},      # a policy no alarm runs
+    ],
+    ids=["change-in-capacity", "above-the-minimum", "other-target", "not-breaching", "ok-action", "disabled", "no-alarm"],
+)
+def test_only_an_alarm_that_fires_without_data_setting_at_most_the_minimum_counts_as_an_idle_scale_in(tmp_path, idle):
+    line = _realtime(tmp_path, 3, 2, 4, idle=idle)
+    assert line.basis.startswith("3 x ml.m5.xlarge (InitialInstanceCount: no scale-in without traffic) x 730 h")
+    assert line.monthly_usd == pytest.approx(monthly("ml.m5.xlarge", 3))
+
+
+def test_an_alarm_running_the_policy_on_insufficient_data_counts_as_an_idle_scale_in(tmp_path):
+    """GIVEN the Application Auto Scaling User Guide's own remedy (a step policy run when the alarm goes to
+    INSUFFICIENT_DATA) WHEN the floor is read THEN the endpoint costs its minimum."""
+    line = _realtime(tmp_path, 3, 2, 4, idle=idle_scale_in("Target", 2, missing="missing", action="InsufficientDataActions"))
+    assert line.monthly_usd == pytest.approx(monthly("ml.m5.xlarge", 2))
+    assert "(autoscaling MinCapacity: scaled in when idle)" in line.basis
 
 
 def test_a_scalable_target_of_another_endpoint_or_variant_does_not_apply(tmp_path):
@@ -126,7 +206,9 @@ def test_async_endpoint_scaling_to_zero_has_no_floor_whatever_form_the_resource_
     (line,) = compute_lines(env)
     assert line.mode == "async"  # derived from AsyncInferenceConfig: the metadata names no mode
     assert line.monthly_usd == 0.0 and env.compute_usd == 0.0
-    assert "scales to zero" in line.basis
+    # Scaled to zero on its backlog (no idle scale-in needed); up to 4 when requests wait.
+    assert line.basis == ("0 x ml.m5.xlarge (autoscaling MinCapacity): scales to zero; "
+                          "ceiling 4 x ml.m5.xlarge (autoscaling MaxCapacity) = $671.60/month")
     assert env.warnings == []
 
 
@@ -140,7 +222,10 @@ def test_unnamed_endpoint_matches_its_scalable_target_through_getatt(tmp_path):
         "Target": scalable_target(resource_id, 1),
     })
     (env,) = floor_report(out)
-    assert env.compute_usd == pytest.approx(monthly("ml.m5.large", 1))
+    # Target tracking alone leaves the idle endpoint at its 3 initial instances (it matched the target: the ceiling).
+    assert env.compute_usd == pytest.approx(monthly("ml.m5.large", 3))
+    (line,) = compute_lines(env)
+    assert line.basis.endswith("; ceiling 4 x ml.m5.large (autoscaling MaxCapacity) = $335.80/month")
     assert env.warnings == []
 
 
@@ -650,3 +735,26 @@ def test_real_app_every_served_model_has_a_floor_line(synthesized):
     churn_line = next(line for line in by_name["prod"].lines if line.label == "churn")
     assert churn_line.monthly_usd == pytest.approx(churn.autoscaling.min_instances * INSTANCE_TYPES[churn.instance_type].usd_per_hour * 730)
     assert by_name["prod"].compute_usd > churn_line.monthly_usd
+
+
+@pytest.mark.synth
+def test_real_app_every_autoscaled_real_time_endpoint_idles_at_its_minimum_with_its_ceiling_shown(synthesized):
+    """GIVEN every environment's real-time models that autoscale, whatever the line-up WHEN the floor is read THEN each
+    costs min_instances (the serving stack scales it in after an idle hour) and shows max_instances as its ceiling."""
+    from mlops_loop.config.instance_types import INSTANCE_TYPES
+
+    cfg = synthesized.config
+    for env in floor_report(synthesized.outdir):
+        config = cfg.environments[env.environment]
+        for model in config.models:
+            serving = cfg.serving_of(config, cfg.models[model])
+            if serving.mode != "realtime" or serving.realtime.autoscaling is None:
+                continue
+            rt, scaling = serving.realtime, serving.realtime.autoscaling
+            (line,) = [c for c in env.lines if c.category == "compute" and c.label == model]
+            rate = INSTANCE_TYPES[rt.instance_type].usd_per_hour
+            assert line.basis.startswith(f"{scaling.min_instances} x {rt.instance_type} "
+                                         "(autoscaling MinCapacity: scaled in when idle) x 730 h"), line.basis
+            assert line.basis.endswith(f"; ceiling {scaling.max_instances} x {rt.instance_type} (autoscaling MaxCapacity) "
+                                       f"= ${scaling.max_instances * rate * 730:,.2f}/month"), line.basis
+            assert line.monthly_usd == pytest.approx(scaling.min_instances * rate * 730)

@@ -8,8 +8,10 @@ Usage::
 
 The floor is what an environment costs per month with zero traffic. Its headline is compute: the
 serving instances that stay up whatever the traffic (an endpoint variant's autoscaling
-``MinCapacity`` when a scalable target exists, else its ``InitialInstanceCount``), times the hourly
-price, times the hours of a month. Async endpoints that scale to 0, serverless endpoints without
+``MinCapacity`` when something scales it in without traffic - an idle scale-in, or an async backlog -
+else its ``InitialInstanceCount``, at least ``MinCapacity``: target tracking never scales in without
+data), times the hourly price, times the hours of a month; a variant that autoscales also shows its
+ceiling at ``MaxCapacity``. Async endpoints that scale to 0, serverless endpoints without
 provisioned concurrency and batch transform (instances run only while a scheduled job runs) cost
 $0. Small always-on items (KMS keys, CloudWatch alarms and dashboards, Feature Store online stores, score-by-id function URLs,
 NAT gateways, interface VPC endpoints, secrets) are reported in a separate "fixed" column; so are the interface VPC

@@ -16,6 +16,10 @@ from .template import INSTANCE_DIMENSION, PROVISIONED_CONCURRENCY_DIMENSION, RES
 class _Target:
     min_capacity: int
     logical_id: str
+    max_capacity: Optional[int] = None
+    # The step policy and the alarm that set the variant to at most its minimum when the alarm has no data (the idle
+    # scale-in of mlops_loop/constructs/endpoint_fleet.py): their logical ids, or () when there is none.
+    idle_scale_in: tuple[str, ...] = ()
 
 
 def scalable_targets(templates: list[Template], warnings: list[str]) -> dict[tuple[str, str, str], _Target]:
@@ -39,14 +43,50 @@ def scalable_targets(templates: list[Template], warnings: list[str]) -> dict[tup
                     "initial capacity"
                 )
                 continue
-            targets[(match["endpoint"], match["variant"], dimension)] = _Target(minimum, logical_id)
+            targets[(match["endpoint"], match["variant"], dimension)] = _Target(
+                minimum, logical_id, as_count(tpl.value(props.get("MaxCapacity"))),
+                _idle_scale_in(tpl, logical_id, minimum))
     return targets
 
 
+def _idle_scale_in(tpl: Template, target_id: str, minimum: int) -> tuple[str, ...]:
+    """(policy, alarm): a step policy of the target ``target_id`` that sets an exact capacity of at most ``minimum``
+    in every step, run by an alarm of the same template that fires without data (the policy in its ``AlarmActions``
+    with missing data breaching, or in its ``InsufficientDataActions``); () when there is none.
+
+    Target tracking never scales in on no data, and an idle real-time endpoint publishes none: only such a pair brings
+    it down to its minimum."""
+    for policy_id, policy in tpl.resources.items():
+        props = policy.get("Properties", {})
+        if (policy.get("Type") != "AWS::ApplicationAutoScaling::ScalingPolicy" or props.get("PolicyType") != "StepScaling"
+                or props.get("ScalingTargetId") != {"Ref": target_id}):
+            continue
+        config = props.get("StepScalingPolicyConfiguration") or {}
+        capacities = [as_count(tpl.value(step.get("ScalingAdjustment"))) for step in config.get("StepAdjustments") or []]
+        if (tpl.value(config.get("AdjustmentType")) != "ExactCapacity" or not capacities
+                or any(c is None or c > minimum for c in capacities)):
+            continue
+        ref = {"Ref": policy_id}
+        for alarm_id, alarm in tpl.resources.items():
+            a = alarm.get("Properties", {})
+            if alarm.get("Type") != "AWS::CloudWatch::Alarm" or a.get("ActionsEnabled") is False:
+                continue
+            if (ref in (a.get("AlarmActions") or []) and a.get("TreatMissingData") == "breaching") or \
+                    ref in (a.get("InsufficientDataActions") or []):
+                return policy_id, alarm_id
+    return ()
+
+
 def _variant_floor(
-    tpl: Template, variant: dict, *, endpoint: str, targets: dict, hours: float
+    tpl: Template, variant: dict, *, endpoint: str, targets: dict, hours: float, is_async: bool = False
 ) -> tuple[str, Optional[float], tuple[str, ...]]:
-    """(basis, monthly USD or None when unknown, scalable targets used) of one production variant."""
+    """(basis, monthly USD or None when unknown, scalable targets used) of one production variant.
+
+    An instance variant with a scalable target idles at its ``MinCapacity`` only when it is async (AWS documents
+    scaling an async endpoint down to zero on its backlog, async-inference-autoscale) or has an idle scale-in
+    (:func:`_idle_scale_in`). Otherwise target tracking on invocations, which has no data without traffic, leaves it at
+    ``InitialInstanceCount`` (at least ``MinCapacity``), or wherever a burst left it, up to ``MaxCapacity``: that
+    ceiling (and its monthly price) is in the basis of every variant with a scalable target."""
     name = str(tpl.value(variant.get("VariantName")))
     serverless = variant.get("ServerlessConfig")
     if isinstance(serverless, dict):
@@ -78,21 +118,33 @@ def _variant_floor(
             count, source = minimum, "managed instance scaling MinInstanceCount"
     target = targets.get((endpoint, name, INSTANCE_DIMENSION))
     if target is not None:
-        count, source, used = target.min_capacity, "autoscaling MinCapacity", (target.logical_id,)
+        used = (target.logical_id, *target.idle_scale_in)
+        if target.idle_scale_in:
+            count, source = target.min_capacity, "autoscaling MinCapacity: scaled in when idle"
+        elif is_async:
+            count, source = target.min_capacity, "autoscaling MinCapacity"
+        elif count is not None and count > target.min_capacity:
+            source = f"{source}: no scale-in without traffic"
+        elif count is not None:
+            count, source = target.min_capacity, "autoscaling MinCapacity"
     instance_type = tpl.value(variant.get("InstanceType"))
-    if count is None:
-        return f"unknown: the instance count of {instance_type} is not a literal", None, used
-    if count == 0:
-        return f"0 x {instance_type} ({source}): scales to zero", 0.0, used
     known = INSTANCE_TYPES.get(instance_type) if isinstance(instance_type, str) else None
+    ceiling = ""
+    if target is not None and target.max_capacity is not None:
+        cost = f" = ${target.max_capacity * known.usd_per_hour * hours:,.2f}/month" if known is not None else ""
+        ceiling = f"; ceiling {target.max_capacity} x {instance_type} (autoscaling MaxCapacity){cost}"
+    if count is None:
+        return f"unknown: the instance count of {instance_type} is not a literal{ceiling}", None, used
+    if count == 0:
+        return f"0 x {instance_type} ({source}): scales to zero{ceiling}", 0.0, used
     if known is None:
         return (
             f"unknown price: {count} x {instance_type} ({source}); add the type to "
-            "mlops_loop/config/instance_types.py",
+            f"mlops_loop/config/instance_types.py{ceiling}",
             None,
             used,
         )
-    basis = f"{count} x {instance_type} ({source}) x {hours:g} h x {format_rate(known.usd_per_hour)}/h"
+    basis = f"{count} x {instance_type} ({source}) x {hours:g} h x {format_rate(known.usd_per_hour)}/h{ceiling}"
     return basis, count * known.usd_per_hour * hours, used
 
 
@@ -133,7 +185,8 @@ def endpoint_lines(tpl: Template, *, targets: dict, hours: float) -> list[Line]:
                 derived = "async"
             else:
                 derived = "realtime"
-            basis, monthly, used = _variant_floor(tpl, variant, endpoint=endpoint, targets=targets, hours=hours)
+            basis, monthly, used = _variant_floor(tpl, variant, endpoint=endpoint, targets=targets, hours=hours,
+                                                  is_async=derived == "async")
             lines.append(
                 Line(
                     category="compute",
