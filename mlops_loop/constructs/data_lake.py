@@ -12,6 +12,7 @@ from pipeline_code.core.contract import DRIFT_MONITOR_REPORTS, INFERENCE_RECORDS
 from pipeline_code.core.integrity import (
     FROZEN_TEST_KEY_PATTERN,
     LEDGER_KEY_PATTERN,
+    RUN_RECORD_KEY_PATTERN,
     RUN_REPORT_KEY_PATTERNS,
     SEALED_KEY_PATTERN,
     work_prefix,
@@ -46,7 +47,8 @@ class DataLake(Construct):
       (``snapshots/``, replaced whole by each run) keep old versions ``rewritten_noncurrent_days``.
     * ``artifacts``: job code, Glue temp files, model artifacts, reports; sealed models
       (``pipelines/<model>/registered/``) and the approval ledger (``approval-ledger/``, the deploy handler's records of
-      approval decisions) are write-once and undeletable. The evidence SageMaker's uploads write - each run's reports
+      approval decisions) and the run records (``run-records/``, its copies of the pipeline execution that registered each
+      approved version) are write-once and undeletable. The evidence SageMaker's uploads write - each run's reports
       (``pipelines/<model>/<execution id>/evaluate|baseline|model-card/``) and the frozen test sets
       (``pipelines/<model>/frozen-test/``) - keeps every version: no principal may delete one, and old versions
       expire only under the prefixes listed here (each model's ``work/``, ``etl-runs/``, ``mme/``, ``glue-temp/``),
@@ -209,7 +211,8 @@ class DataLake(Construct):
             noncurrent_days=None,
             # A sealed model (pipeline_code.training.seal) never changes once written, nor does an approval-ledger record
             # (the deploy handler's record of an approval decision).
-            write_once_keys=(SEALED_KEY_PATTERN, LEDGER_KEY_PATTERN),
+            # Nor does a version's run record (the deploy handler's copy of the pipeline execution that registered it).
+            write_once_keys=(SEALED_KEY_PATTERN, LEDGER_KEY_PATTERN, RUN_RECORD_KEY_PATTERN),
             kept_keys=(*RUN_REPORT_KEY_PATTERNS, FROZEN_TEST_KEY_PATTERN),
             extra_lifecycle_rules=[
                 # One rule per model: a pipeline's prefix holds its model's name, and a filter is a literal prefix.

@@ -18,8 +18,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import cfn_exec_role_arn, package_group_name, pascal
-from pipeline_code.core.integrity import SEALED_KEY_PATTERN, ledger_model_prefix, sealed_prefix
+from pipeline_code.core.contract import cfn_exec_role_arn, package_group_name, pascal, pipeline_name
+from pipeline_code.core.integrity import SEALED_KEY_PATTERN, ledger_model_prefix, run_record_model_prefix, sealed_prefix
 
 from .access_policy import AccessPolicy
 from .arns import format_arn, s3_arn
@@ -86,6 +86,9 @@ class DeployOnApproval(Construct):
     * The handler appends every approval decision it observes to the approval ledger in ``artifacts_bucket``
       (``approval-ledger/<model>/<version>/``, write-once by the bucket's policy): it may create objects there and
       nothing else.
+    * It keeps the run record of every version it sees approved (``run-records/<model>/``, write-once by the bucket's
+      policy): it may read the executions of its models' pipelines (the execution, the definition it ran, its
+      parameters and steps) and create objects there, nothing else. A pipeline's executions are deleted with it.
     * Models on a multi-model endpoint (``multi_model``; default: none) are staged and
       smoke-tested by the handler before the update (see :class:`MultiModelDeployment`); for those
       it may read the model's artefacts, write its staging prefix and invoke that endpoint.
@@ -194,7 +197,7 @@ class DeployOnApproval(Construct):
             timeout=Duration.minutes(5) if multi_model else Duration.seconds(30),
             network=network,
             vpc_reason="The function calls only AWS APIs (SageMaker, CloudFormation, SNS, EventBridge Scheduler, S3 "
-            "reads of sealed artefacts and writes of approval-ledger records, and for multi-model members S3 staging writes "
+            "reads of sealed artefacts and writes of approval-ledger and run records, and for multi-model members S3 staging writes "
             "and the endpoint's runtime).",
         )
         access = built.access
@@ -252,7 +255,24 @@ class DeployOnApproval(Construct):
                      [s3_arn(self, bucket, f"{ledger_model_prefix(model)}*") for model in sorted(model_parameters)],
                      wildcard_reason="One record per observed approval decision, named by version and time at run time, "
                      "below each deployed model's approval-ledger/<model>/ prefix, which the bucket policy keeps write-once.")
-        # Encrypt: ledger records (and multi-model staging copies) are written SSE-KMS with the data key.
+        # Run records: what the execution that registered an approved version ran (definition, parameters, steps), kept
+        # write-once because SageMaker deletes a pipeline's executions with the pipeline.
+        access.allow(
+            "ReadPipelineRuns",
+            ["sagemaker:DescribePipelineExecution", "sagemaker:DescribePipelineDefinitionForExecution",
+             "sagemaker:ListPipelineParametersForExecution", "sagemaker:ListPipelineExecutionSteps"],
+            [format_arn(stack, service="sagemaker", resource="pipeline",
+                        resource_name=f"{pipeline_name(name_prefix, model).lower()}/execution/*")
+             for model in sorted(model_parameters)],
+            wildcard_reason="Execution ids are assigned at start; the handler reads only the execution a version's "
+            "MetadataProperties.GeneratedBy names, of its own models' pipelines.",
+        )
+        access.allow("RunRecords", ["s3:PutObject"],
+                     [s3_arn(self, bucket, f"{run_record_model_prefix(model)}*") for model in sorted(model_parameters)],
+                     wildcard_reason="One record per approved model package, named by version and package creation time "
+                     "at run time, below each deployed model's run-records/<model>/ prefix, which the bucket policy keeps "
+                     "write-once.")
+        # Encrypt: ledger records, run records (and multi-model staging copies) are written SSE-KMS with the data key.
         access.allow_key("DataKey", data_key)
         if multi_model:
             self._allow_multi_model(access, multi_model)

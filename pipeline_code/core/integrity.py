@@ -42,6 +42,12 @@ handler writes one write-once JSON record per approval-state decision it observe
 (:func:`parse_ledger_record`) long after CloudTrail's 90-day event history and the package's overwritten
 ApprovalDescription have lost it.
 
+What a version's pipeline run was - the definition it ran, its parameters, its steps - is kept as its **run record**
+(:func:`run_record_key`): SageMaker deletes every execution of a pipeline with the pipeline (DeletePipeline), which
+removing or renaming a model, or deleting the training stack, does. The deploy handler writes one write-once JSON
+record per approved model package with a digest of its content (:func:`run_record_digest`), and the audit reads it
+(:func:`parse_run_record`) once the execution is gone.
+
 Standard library only: the handlers, the jobs and the serving container all import it.
 """
 
@@ -120,6 +126,17 @@ LEDGER_SCHEMA = "mlops-loop/approval-ledger/1"
 LEDGER_REQUIRED = ("schema", "recorded_at", "group", "model", "version", "trigger", "package", "decision")
 # Who records: a state change of the registry, or a reconcile (a retry, a settled stack, by hand) that decided.
 LEDGER_STATE_CHANGE, LEDGER_RECONCILE = "state-change", "reconcile"
+# A version's run record: the pipeline execution that registered it (DescribePipelineExecution, the definition it ran,
+# its parameters and steps), one write-once JSON document per model package at run_record_key(), written by the deploy
+# handler when the version is approved; the artifacts bucket's policy makes RUN_RECORD_KEY_PATTERN write-once and
+# undeletable like the ledger. Its own top-level prefix for the same reason as the ledger's (the training role writes
+# below pipelines/<model>/ and runs model code). ``digest`` is the sha256 of the record without it (run_record_digest).
+RUN_RECORD_SEGMENT = "run-records"
+RUN_RECORD_KEY_PATTERN = f"{RUN_RECORD_SEGMENT}/*"
+RUN_RECORD_FILE = "run-record.json"
+RUN_RECORD_SCHEMA = "mlops-loop/run-record/1"
+RUN_RECORD_REQUIRED = ("schema", "recorded_at", "group", "model", "version", "package_arn", "package_created",
+                       "execution_arn", "execution", "definition", "parameters", "steps", "digest")
 _LEDGER_NAME = re.compile(r"^(\d{8}T\d{6}\.\d{6}Z)-([a-z0-9-]+)\.json$")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -196,6 +213,51 @@ def ledger_key(model: str, version: int, at: dt.datetime, event: str, nonce: str
     kebab = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", event).lower()  # PendingManualApproval -> pending-manual-approval
     words = "-".join(w for w in (_SLUG.sub("-", kebab).strip("-"), _SLUG.sub("", nonce.lower())) if w)
     return f"{ledger_package_prefix(model, version, package_created)}{stamp:%Y%m%dT%H%M%S.%fZ}-{words}.json"
+
+
+def run_record_model_prefix(model: str) -> str:
+    """Key prefix (artifacts bucket) of one model's run records: ``run-records/<model>/``."""
+    return f"{RUN_RECORD_SEGMENT}/{model}/"
+
+
+def run_record_key(model: str, version: int, package_created: str) -> str:
+    """``run-records/<model>/<version>/<created>/run-record.json``: the one run record of the model package created at
+    ``package_created`` (``contract.package_created``: a group created again restarts at version 1, and its new v1 gets a
+    key of its own). One key per package, so a second write of it is refused (``If-None-Match``): written once."""
+    if not package_created:
+        raise ValueError("a run record is keyed by its package's creation time, and none was given")
+    return f"{run_record_model_prefix(model)}{int(version)}/{package_created}/{RUN_RECORD_FILE}"
+
+
+def run_record_digest(record: Mapping[str, Any]) -> str:
+    """``sha256:<hex>`` of ``record`` without its ``digest`` field, as canonical JSON (sorted keys, no spaces, UTF-8)."""
+    body = {k: v for k, v in record.items() if k != "digest"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return content_digest(hashlib.sha256(canonical).hexdigest())
+
+
+def parse_run_record(body: bytes) -> Dict[str, Any]:
+    """One run record read back; ValueError saying what is wrong when it is not one (not UTF-8 JSON, not an object,
+    another ``schema``, a required field missing, a version that is not a number, a ``digest`` its content does not
+    have)."""
+    try:
+        record = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"not UTF-8 JSON ({error})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"not a JSON object but {type(record).__name__}")
+    if record.get("schema") != RUN_RECORD_SCHEMA:
+        raise ValueError(f"schema {record.get('schema')!r}, not {RUN_RECORD_SCHEMA!r}")
+    missing = [name for name in RUN_RECORD_REQUIRED if name not in record]
+    if missing:
+        raise ValueError(f"field(s) {', '.join(missing)} missing")
+    if isinstance(record["version"], bool) or not isinstance(record["version"], int):
+        raise ValueError(f"version {record['version']!r} is not a number")
+    actual = run_record_digest(record)
+    if record["digest"] != actual:
+        raise ValueError(f"its content hashes to {actual}, not the digest {record['digest']!r} it records: it was "
+                         "altered after it was written")
+    return record
 
 
 def ledger_record_package(record: Mapping[str, Any]) -> tuple[Optional[str], Optional[str]]:

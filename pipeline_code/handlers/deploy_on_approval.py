@@ -55,6 +55,18 @@ moment, and the decision with the stack parameters it set. A later decision
 overwrites the package's description and CloudTrail forgets after 90 days; the ledger does not. Its failure never
 stops or repeats a deployment: it is logged with the record and told to people, the record in the notice.
 
+**Run records** (also below ``APPROVAL_LEDGER``'s bucket): the pipeline execution that registered a version - its
+definition (``DescribePipelineDefinitionForExecution``), parameters and steps - is what the audit shows as the record of
+the gate thresholds and hyperparameters it ran with, and SageMaker deletes every execution of a pipeline with the
+pipeline (removing or renaming a model, deleting the training stack). So every version the handler sees approved (the
+event's version of an ``Approved`` state change, and the version that should serve) gets a copy once its execution has
+ended (:func:`record_run`): one write-once JSON document per model package with a digest of its content
+(``run-records/<model>/<version>/<package creation time>/run-record.json``; ``If-None-Match: *``, which the bucket
+policy requires there). A copy already there is left as it is (a retry, a duplicate event, a re-approval: idempotent);
+an execution still running is recorded at a later event. Like the ledger it never stops or repeats a deployment: a
+failure is logged and, for a registry event, told to people with how to retry; ``{"action": "record-run", "group":
+..., "version": N}`` records one version by hand (a version never approved, before its pipeline is removed).
+
 **Multi-model endpoint (MME) members** (``MULTI_MODEL``): models sharing one MME have no blue/green
 rollout per model - the stack update only switches the ``TargetModel`` clients use (an SSM parameter
 the serving stack derives from the same ``<PascalModel>ModelPackageArn``). So before ``UpdateStack``
@@ -415,6 +427,11 @@ def handler(
     s3 = s3 or boto3.client("s3")
     function_arn = getattr(context, "invoked_function_arn", None)
 
+    if isinstance(event, Mapping) and event.get("action") == RECORD_RUN_ACTION:
+        decision = record_run_by_hand(ledger, event, sagemaker=sagemaker, s3=s3, recorded_by=function_arn)
+        LOG.info(json.dumps(decision, default=str))
+        return decision
+
     def recorded(decision: Dict[str, Any]) -> Dict[str, Any]:
         """The decision with where the approval ledger recorded it (never raises: see record_decision)."""
         notify = _Notifier(sns, settings["topic"], decision.get("group", ""))
@@ -444,6 +461,10 @@ def handler(
         recorded({"group": group, "event": seen, "deployed": False, "outcome": "error", "reason": str(error)})
         raise
     decision = recorded(decision)
+    runs = record_runs(ledger, event, decision, sagemaker=sagemaker, s3=s3, recorded_by=function_arn,
+                       notify=_Notifier(sns, settings["topic"], decision.get("group") or ""))
+    if runs:
+        decision = {**decision, "run_records": runs}
     LOG.info(json.dumps(decision, default=str))
     return decision
 
@@ -915,6 +936,188 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return _aware(value).astimezone(dt.timezone.utc).isoformat()
     return str(value)
+
+
+# --- the run record -------------------------------------------------------------------------------------
+
+
+RECORD_RUN_ACTION = "record-run"
+# Pipeline execution statuses after which nothing of the run changes (DescribePipelineExecution): recorded then only.
+FINISHED_EXECUTION_STATUSES = ("Succeeded", "Failed", "Stopped", "CompletedWithFailures")
+# What a package's MetadataProperties.GeneratedBy holds when a pipeline registered it (set at registration; no API
+# changes it).
+EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:pipeline/[^/]+/execution/[^/]+$")
+# What of DescribePipelineExecution a run record keeps.
+_EXECUTION_FIELDS = ("PipelineArn", "PipelineExecutionDisplayName", "PipelineExecutionStatus",
+                     "PipelineExecutionDescription", "FailureReason", "CreationTime", "LastModifiedTime", "CreatedBy",
+                     "PipelineVersionId")
+
+
+def record_runs(ledger: Optional[Ledger], event: Any, decision: Mapping[str, Any], *, sagemaker: Any, s3: Any,
+                notify: "_Notifier", recorded_by: Optional[str] = None,
+                now: Optional[dt.datetime] = None) -> Optional[List[Dict[str, Any]]]:
+    """Keep the run record (:func:`record_run`) of every version ``decision`` shows approved: the event's version of an
+    ``Approved`` state change, and the version that should serve (``desired``). Returns one result per version, or
+    None when there is none to record (no ledger, a group not of this function, nothing approved).
+
+    A failure is told to people (``notify``) only for a registry event: a reconcile (a settled stack, a wait's retry)
+    tries the serving version again each time, and would repeat the notice; it is logged.
+    """
+    group = decision.get("group")
+    if ledger is None or not isinstance(group, str) or group not in ledger.models:
+        return None
+    seen = decision.get("event") or {}
+    detail = (event.get("detail") if isinstance(event, Mapping) else None) or {}
+    targets: Dict[int, str] = {}
+    if "action" not in seen and seen.get("approval") == approval_rule.APPROVED and isinstance(seen.get("version"), int) \
+            and isinstance(detail.get("ModelPackageArn"), str):
+        targets[seen["version"]] = detail["ModelPackageArn"]
+    desired = decision.get("desired") or {}
+    if isinstance(desired.get("version"), int) and isinstance(desired.get("arn"), str):
+        targets.setdefault(desired["version"], desired["arn"])
+    results = []
+    for version, arn in sorted(targets.items()):
+        result = record_run(ledger, group, version, arn, sagemaker=sagemaker, s3=s3, recorded_by=recorded_by, now=now)
+        if result["outcome"] in ("failed", "lost"):
+            LOG.error(json.dumps({"run_record_failed": result}))
+            if "action" not in seen:
+                notify(f"v{version}: run record not written", _run_record_notice(group, result, decision.get("outcome")))
+        results.append(result)
+    return results or None
+
+
+def _run_record_notice(group: str, result: Mapping[str, Any], outcome: Any) -> str:
+    version = result["version"]
+    why = (f"{result['reason']}. The decision itself went ahead ({outcome}). The run record keeps v{version}'s pipeline "
+           "run (the definition it ran, its parameters and steps) for the audit once its pipeline is deleted: removing "
+           "or renaming the model, or deleting the training stack, deletes the pipeline with every execution.")
+    if result["outcome"] == "lost":
+        return why + " This one cannot be recorded any more: the audit will say so for this version."
+    return why + (f" It is tried again on the next approval event of v{version} and, while v{version} is the version that "
+                  f'should serve, on every reconcile; to try now, invoke this function with {{"action": '
+                  f'"{RECORD_RUN_ACTION}", "group": "{group}", "version": {version}}}.')
+
+
+def record_run(ledger: Ledger, group: str, version: int, arn: str, *, sagemaker: Any, s3: Any,
+               recorded_by: Optional[str] = None, now: Optional[dt.datetime] = None) -> Dict[str, Any]:
+    """Write the run record of ``version`` (model package ``arn`` of ``group``): the pipeline execution its
+    ``MetadataProperties.GeneratedBy`` names - ``DescribePipelineExecution``, ``DescribePipelineDefinitionForExecution``,
+    ``ListPipelineParametersForExecution`` and ``ListPipelineExecutionSteps`` (every page) - as one JSON document with
+    ``If-None-Match: *`` at :func:`pipeline_code.core.integrity.run_record_key`, its ``digest`` the sha256 of the rest
+    (:func:`pipeline_code.core.integrity.run_record_digest`).
+
+    Returns ``{"version", "outcome", "reason", ...}``; ``outcome``: ``recorded`` (``key``, ``digest``),
+    ``already-recorded`` (a record of this package is there: the write is refused, the first one stays), ``pending``
+    (the execution has not ended: recorded at a later event), ``no-execution`` (the package names none: registered
+    outside a pipeline), ``lost`` (the execution no longer exists) or ``failed`` (any other error: retry). Never raises.
+    The reads come first, so a record already kept costs them again: they run only on the few events that name an
+    approved version.
+    """
+    model = ledger.models[group]
+    out: Dict[str, Any] = {"version": version, "package_arn": arn}
+    step = "DescribeModelPackage"
+    try:
+        package = sagemaker.describe_model_package(ModelPackageName=arn)
+        created = package_created(package["CreationTime"])
+        execution_arn = (package.get("MetadataProperties") or {}).get("GeneratedBy") or ""
+        if not EXECUTION_ARN.match(execution_arn):
+            return {**out, "outcome": "no-execution",
+                    "reason": f"v{version} names no pipeline execution (MetadataProperties.GeneratedBy is "
+                              f"{execution_arn or 'absent'}): it was registered outside the pipeline, so it has no run to record"}
+        out["execution_arn"] = execution_arn
+        key = integrity.run_record_key(model, version, created)
+        step = "DescribePipelineExecution"
+        execution = sagemaker.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
+        status = execution.get("PipelineExecutionStatus")
+        if status not in FINISHED_EXECUTION_STATUSES:
+            return {**out, "outcome": "pending",
+                    "reason": f"its pipeline execution is {status}: the run record is written once it has ended, at a "
+                              "later event that names this version"}
+        step = "DescribePipelineDefinitionForExecution"
+        definition = sagemaker.describe_pipeline_definition_for_execution(PipelineExecutionArn=execution_arn)
+        step = "ListPipelineParametersForExecution"
+        parameters = _all_pages(lambda **page: sagemaker.list_pipeline_parameters_for_execution(**page),
+                                "PipelineParameters", PipelineExecutionArn=execution_arn)
+        step = "ListPipelineExecutionSteps"
+        steps = _all_pages(lambda **page: sagemaker.list_pipeline_execution_steps(**page), "PipelineExecutionSteps",
+                           PipelineExecutionArn=execution_arn, SortOrder="Ascending")
+    except (ClientError, BotoCoreError) as error:
+        code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
+        if code == "ResourceNotFound" and step != "DescribeModelPackage":
+            return {**out, "outcome": "lost",
+                    "reason": f"v{version}'s run record cannot be written: its pipeline execution {out['execution_arn']} "
+                              f"no longer exists ({step}: {error}); its pipeline was deleted before the version was recorded"}
+        return {**out, "outcome": "failed", "reason": f"v{version}'s run record could not be read ({step}): {error}"}
+    except (KeyError, ValueError) as error:
+        return {**out, "outcome": "failed", "reason": f"v{version}'s run record could not be keyed: DescribeModelPackage "
+                                                      f"gave no usable CreationTime ({error!r})"}
+    body_text = definition.get("PipelineDefinition") or ""
+    record: Dict[str, Any] = {
+        "schema": integrity.RUN_RECORD_SCHEMA,
+        "recorded_at": _aware(now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).isoformat(),
+        "recorded_by": recorded_by,
+        "group": group,
+        "model": model,
+        "version": version,
+        "package_arn": arn,
+        "package_created": created,
+        "execution_arn": execution_arn,
+        "execution": {k: execution[k] for k in _EXECUTION_FIELDS if execution.get(k) is not None},
+        "definition": {"created": definition.get("CreationTime"),
+                       "sha256": hashlib.sha256(body_text.encode("utf-8")).hexdigest(), "body": body_text},
+        "parameters": parameters,
+        "steps": steps,
+    }
+    # Times become ISO text before the digest, so the digest is of exactly what is stored and read back.
+    record = json.loads(json.dumps(record, default=_json_value))
+    record["digest"] = integrity.run_record_digest(record)
+    uri = f"s3://{ledger.bucket}/{key}"
+    try:
+        s3.put_object(Bucket=ledger.bucket, Key=key, Body=json.dumps(record, sort_keys=True).encode("utf-8"),
+                      IfNoneMatch="*", ContentType="application/json")
+    except (ClientError, BotoCoreError) as error:
+        code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
+        # 412: a record of this package is there already (the key names the package); 409: another write of it is
+        # under way. Either way the first one stays: the record is written once.
+        if str(code) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+            return {**out, "outcome": "already-recorded", "reason": f"v{version}'s run record is already kept", "key": uri}
+        return {**out, "outcome": "failed", "reason": f"v{version}'s run record could not be written to {uri}: {error}"}
+    return {**out, "outcome": "recorded", "reason": f"v{version}'s run record written", "key": uri, "digest": record["digest"]}
+
+
+def record_run_by_hand(ledger: Optional[Ledger], event: Mapping[str, Any], *, sagemaker: Any, s3: Any,
+                       recorded_by: Optional[str] = None) -> Dict[str, Any]:
+    """``{"action": "record-run", "group": ..., "version": N}``: :func:`record_run` of that version, whatever its
+    approval (a version never approved has no record until asked for). A malformed request is returned, not raised."""
+    group, version = event.get("group"), event.get("version")
+    base = {"action": RECORD_RUN_ACTION, "group": group}
+    if ledger is None:
+        return {**base, "outcome": "malformed", "reason": "APPROVAL_LEDGER is not set: there is no bucket to record runs in"}
+    if not isinstance(group, str) or group not in ledger.models:
+        return {**base, "outcome": "malformed",
+                "reason": f"field 'group' must name a model package group of this function ({', '.join(sorted(ledger.models))}), "
+                          f"got {group!r}"}
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        return {**base, "outcome": "malformed", "reason": f"field 'version' must be a version number, got {version!r}"}
+    try:
+        arn = next((s["ModelPackageArn"] for s in approval_rule.summaries(sagemaker, group)
+                    if s.get("ModelPackageVersion") == version), None)
+    except (ClientError, BotoCoreError) as error:
+        return {**base, "version": version, "outcome": "failed", "reason": f"ListModelPackages of {group}: {error}"}
+    if arn is None:
+        return {**base, "version": version, "outcome": "malformed", "reason": f"{group} has no version {version}"}
+    return {**base, **record_run(ledger, group, version, arn, sagemaker=sagemaker, s3=s3, recorded_by=recorded_by)}
+
+
+def _all_pages(operation: Any, result_key: str, **kwargs: Any) -> List[Any]:
+    """Every item of ``result_key`` over the pages of a ``NextToken`` listing."""
+    items: List[Any] = []
+    while True:
+        page = operation(**kwargs)
+        items.extend(page.get(result_key) or [])
+        if not page.get("NextToken"):
+            return items
+        kwargs["NextToken"] = page["NextToken"]
 
 
 # --- helpers --------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import types
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 from moto import mock_aws
 from moto.cloudformation.models import Event, cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -33,6 +33,7 @@ from pipeline_code.core import integrity
 from pipeline_code.core.integrity import hex_to_base64
 from pipeline_code.handlers import deploy_on_approval as dod
 from tests.support.moto_clients import SharedClients
+from tests.support.pipeline_runs import DEFINITION, ENDED, EXECUTION, PARAMETERS_RAN, STARTED, STEPS, Runs, execution
 from tests.support.multi_model import (
     CHURN_FEATURES,
     FakeRuntime,
@@ -1576,6 +1577,205 @@ def test_a_ledger_that_cannot_be_written_neither_stops_nor_hides_the_deployment(
     assert aws.notices() == [f"{GROUP}: deploying v1 (was no endpoint)", f"{GROUP}: v1: approval ledger not written"]
     (failed,) = [json.loads(r.getMessage()) for r in caplog.records if r.levelno == logging.ERROR]
     assert failed["record"]["package"]["ApprovalDescription"] == "why"
+
+
+# --- run records: the pipeline run of an approved version, kept write-once (APPROVAL_LEDGER's bucket) ---------------
+# SageMaker deletes a pipeline's executions with the pipeline, so the handler copies the execution that registered an
+# approved version (its definition, parameters and steps) to run-records/<model>/. The four execution reads are answered
+# by tests.support.pipeline_runs (moto has no ListPipelineExecutionSteps and no execution of a package it did not run).
+
+
+@pytest.fixture()
+def runs(ledger) -> Runs:
+    return Runs(ledger.sagemaker)
+
+
+def register_run(aws: Any) -> str:
+    """A version as the pipeline registers it: sealed, its MetadataProperties.GeneratedBy naming its execution."""
+    arn = register(aws)
+    backend = sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION]
+    backend.model_packages[backend.model_package_name_mapping.get(arn, arn)].metadata_properties = {"GeneratedBy": EXECUTION}
+    assert aws.sagemaker.describe_model_package(ModelPackageName=arn)["MetadataProperties"]["GeneratedBy"] == EXECUTION
+    return arn
+
+
+def kept(aws: Any) -> Dict[str, bytes]:
+    """``{key: bytes}`` of the run records below run-records/churn/."""
+    keys = [o["Key"] for o in aws.s3.list_objects_v2(Bucket=ARTIFACTS, Prefix="run-records/churn/").get("Contents", [])]
+    return {key: aws.s3.get_object(Bucket=ARTIFACTS, Key=key)["Body"].read() for key in keys}
+
+
+def test_an_approval_keeps_the_run_of_the_version_once_with_a_digest(runs, ledger):
+    """GIVEN v1 registered by an execution that has ended WHEN it is approved and deployed THEN one run record below
+    run-records/churn/1/<package creation time>/ holds the execution, the definition it ran (and its sha256), its
+    parameters and its steps, with a digest the audit checks; the decision names it."""
+    aws = ledger
+    v1 = register_run(aws)
+    decide(aws, v1, "Approved", why="QA passed")
+
+    decision = run(aws, state_change(v1))
+
+    assert decision["deployed"] is True
+    created = dod.package_created(aws.sagemaker.describe_model_package(ModelPackageName=v1)["CreationTime"])
+    key = f"run-records/churn/1/{created}/run-record.json"
+    ((written, body),) = kept(aws).items()
+    assert written == key
+    record = integrity.parse_run_record(body)
+    (result,) = decision["run_records"]
+    assert result == {"version": 1, "package_arn": v1, "execution_arn": EXECUTION, "outcome": "recorded",
+                      "reason": "v1's run record written", "key": f"s3://{ARTIFACTS}/{key}", "digest": record["digest"]}
+    assert (record["group"], record["model"], record["version"], record["package_arn"], record["package_created"],
+            record["execution_arn"]) == (GROUP, "churn", 1, v1, created, EXECUTION)
+    assert record["definition"] == {"created": STARTED.isoformat(), "body": DEFINITION,
+                                    "sha256": hashlib.sha256(DEFINITION.encode()).hexdigest()}
+    assert record["parameters"] == PARAMETERS_RAN
+    assert [s["StepName"] for s in record["steps"]] == ["Train"] and record["steps"][0]["EndTime"] == ENDED.isoformat()
+    assert record["execution"]["PipelineExecutionStatus"] == "Succeeded"
+    assert aws.notices() == [f"{GROUP}: deploying v1 (was no endpoint)"]
+
+
+def test_a_retry_or_duplicate_event_leaves_the_first_record_as_written(runs, ledger):
+    """GIVEN v1's run record kept WHEN the same approval is delivered again THEN the write is refused (If-None-Match)
+    and the first record's bytes stay: the outcome is already-recorded, nobody is told."""
+    aws = ledger
+    v1 = register_run(aws)
+    decide(aws, v1, "Approved")
+    run(aws, state_change(v1))
+    first = kept(aws)
+    aws.notices()
+
+    again = run(aws, state_change(v1))
+
+    assert [r["outcome"] for r in again["run_records"]] == ["already-recorded"]
+    assert kept(aws) == first
+    assert aws.notices() == []
+
+
+def test_a_failed_snapshot_is_told_with_how_to_retry_and_the_deploy_goes_ahead(runs, ledger, caplog):
+    """GIVEN the definition read is throttled WHEN v1 is approved THEN v1 is deployed all the same, nothing is
+    written, the failure is logged and told to people with the command that retries it; the command then keeps it."""
+    aws = ledger
+    v1 = register_run(aws)
+    decide(aws, v1, "Approved")
+    runs.fail["DescribePipelineDefinitionForExecution"] = "ThrottlingException"
+    caplog.set_level(logging.INFO, logger=dod.__name__)
+
+    decision = run(aws, state_change(v1))
+
+    assert decision["deployed"] is True and aws.parameters()["ChurnModelPackageArn"] == v1
+    (result,) = decision["run_records"]
+    assert result["outcome"] == "failed"
+    assert result["reason"].startswith("v1's run record could not be read (DescribePipelineDefinitionForExecution): ")
+    assert kept(aws) == {}
+    assert aws.notices() == [f"{GROUP}: deploying v1 (was no endpoint)", f"{GROUP}: v1: run record not written"]
+    (failed,) = [json.loads(r.getMessage()) for r in caplog.records if r.levelno == logging.ERROR]
+    assert failed["run_record_failed"]["version"] == 1
+    notice = dod._run_record_notice(GROUP, result, "deploying")
+    assert notice.endswith(f'to try now, invoke this function with {{"action": "record-run", "group": "{GROUP}", "version": 1}}.')
+
+    del runs.fail["DescribePipelineDefinitionForExecution"]
+    by_hand = run(aws, {"action": "record-run", "group": GROUP, "version": 1})
+
+    assert by_hand["outcome"] == "recorded" and len(kept(aws)) == 1
+
+
+def test_a_run_still_going_is_recorded_at_a_later_event_not_half_way(runs, ledger):
+    """GIVEN an auto-approved v1 whose execution is still Executing WHEN its approval arrives THEN nothing is written
+    (pending); once the run has ended, the settled stack's reconcile records it."""
+    aws = ledger
+    v1 = register_run(aws)
+    decide(aws, v1, "Approved")
+    runs.status = "Executing"
+
+    decision = run(aws, state_change(v1))
+
+    assert [r["outcome"] for r in decision["run_records"]] == ["pending"] and kept(aws) == {}
+    runs.status = "Succeeded"
+    settled = run(aws, {"action": "reconcile", "group": GROUP})
+    assert [r["outcome"] for r in settled["run_records"]] == ["recorded"] and len(kept(aws)) == 1
+
+
+def test_a_version_whose_execution_is_gone_is_said_to_be_lost(runs, ledger):
+    """GIVEN v1's pipeline deleted (its executions with it) WHEN v1 is approved THEN the record is lost and people are
+    told this version cannot be recorded any more; the deploy goes ahead."""
+    aws = ledger
+    v1 = register_run(aws)
+    decide(aws, v1, "Approved")
+    runs.fail["DescribePipelineExecution"] = "ResourceNotFound"
+
+    decision = run(aws, state_change(v1))
+
+    (result,) = decision["run_records"]
+    assert result["outcome"] == "lost" and decision["deployed"] is True
+    assert result["reason"].startswith(f"v1's run record cannot be written: its pipeline execution {EXECUTION} no longer "
+                                       "exists (DescribePipelineExecution: ")
+    assert dod._run_record_notice(GROUP, result, "deploying").endswith(
+        "This one cannot be recorded any more: the audit will say so for this version.")
+    assert f"{GROUP}: v1: run record not written" in aws.notices()
+
+
+def test_a_version_registered_outside_the_pipeline_has_no_run_to_record_and_nobody_is_told(ledger):
+    """GIVEN v1 without GeneratedBy WHEN it is approved THEN no execution is read and nothing written, quietly."""
+    aws = ledger
+    v1 = register(aws)
+    decide(aws, v1, "Approved")
+
+    decision = run(aws, state_change(v1))
+
+    (result,) = decision["run_records"]
+    assert result["outcome"] == "no-execution" and kept(aws) == {}
+    assert aws.notices() == [f"{GROUP}: deploying v1 (was no endpoint)"]
+
+
+@pytest.mark.parametrize(("event", "reason"), [
+    ({"action": "record-run", "group": "nope", "version": 1},
+     "field 'group' must name a model package group of this function (mlops-loop-prod-churn, mlops-loop-prod-credit-risk), got 'nope'"),
+    ({"action": "record-run", "group": GROUP, "version": "1"}, "field 'version' must be a version number, got '1'"),
+    ({"action": "record-run", "group": GROUP, "version": 9}, f"{GROUP} has no version 9"),
+])
+def test_a_malformed_record_run_request_is_returned_not_raised(ledger, event, reason):
+    assert run(ledger, event)["reason"] == reason
+
+
+def test_record_run_makes_exactly_the_four_reads_and_one_conditional_write():
+    """GIVEN botocore Stubbers WHEN one version is recorded THEN the calls are the package, the execution, its
+    definition, its parameters (every page) and steps, and one PutObject with If-None-Match to the package's key."""
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    s3 = boto3.client("s3", region_name=REGION)
+    arn = f"arn:aws:sagemaker:{REGION}:{DEFAULT_ACCOUNT_ID}:model-package/{GROUP}/3"
+    created = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.timezone.utc)
+    by_execution = {"PipelineExecutionArn": EXECUTION}
+    with Stubber(sagemaker) as sm, Stubber(s3) as bucket:
+        sm.add_response("describe_model_package", {"ModelPackageName": GROUP, "ModelPackageArn": arn, "CreationTime": created,
+                                                   "ModelPackageStatus": "Completed",
+                                                   "ModelPackageStatusDetails": {"ValidationStatuses": []},
+                                                   "MetadataProperties": {"GeneratedBy": EXECUTION}},
+                        {"ModelPackageName": arn})
+        sm.add_response("describe_pipeline_execution", execution(), by_execution)
+        sm.add_response("describe_pipeline_definition_for_execution", {"PipelineDefinition": DEFINITION}, by_execution)
+        sm.add_response("list_pipeline_parameters_for_execution",
+                        {"PipelineParameters": PARAMETERS_RAN[:1], "NextToken": "p2"}, by_execution)
+        sm.add_response("list_pipeline_parameters_for_execution", {"PipelineParameters": PARAMETERS_RAN[1:]},
+                        {**by_execution, "NextToken": "p2"})
+        sm.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": STEPS},
+                        {**by_execution, "SortOrder": "Ascending"})
+        bucket.add_response("put_object", {}, {"Bucket": ARTIFACTS, "Key": "run-records/churn/3/20261120T060000Z/run-record.json",
+                                               "Body": ANY, "IfNoneMatch": "*", "ContentType": "application/json"})
+        result = dod.record_run(dod.Ledger(bucket=ARTIFACTS, models={GROUP: "churn"}), GROUP, 3, arn,
+                                sagemaker=sagemaker, s3=s3)
+        sm.assert_no_pending_responses()
+        bucket.assert_no_pending_responses()
+    assert result["outcome"] == "recorded"
+
+
+def test_a_record_changed_after_it_was_written_does_not_parse():
+    record = {"schema": integrity.RUN_RECORD_SCHEMA, **{k: None for k in integrity.RUN_RECORD_REQUIRED if k != "schema"},
+              "version": 1, "parameters": [{"Name": "MinAuc", "Value": "0.75"}]}
+    record["digest"] = integrity.run_record_digest(record)
+    assert integrity.parse_run_record(json.dumps(record).encode())["version"] == 1
+    record["parameters"][0]["Value"] = "0.5"
+    with pytest.raises(ValueError, match=r"^its content hashes to sha256:[0-9a-f]{64}, not the digest 'sha256:"):
+        integrity.parse_run_record(json.dumps(record).encode())
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ from botocore import xform_name
 from mlops_loop.app_builder import REPO_ROOT
 from pipeline_code.core.contract import pascal
 from pipeline_code.core.contract import DEFAULT_PROJECT, RETRAIN_ALARMS, monitor_namespace, parity_namespace, retraining_pause_parameter
-from pipeline_code.core.integrity import ledger_key
+from pipeline_code.core.integrity import ledger_key, run_record_key
 
 from tests.support.iam_eval import IamModel
 
@@ -190,6 +190,11 @@ def _sealed(n: Names) -> str:
     return f"pipelines/{n.model}/registered/{'ab' * 32}/model.tar.gz"
 
 
+def _execution(n: Names) -> str:
+    """An execution of the model's training pipeline (what a registered version's GeneratedBy names)."""
+    return n.arn("sagemaker", f"pipeline/{n.prefix}-{n.model}-training/execution/abc123")
+
+
 def _model_versions(n: Names) -> list[Request]:
     return [("sagemaker:ListModelPackages", {"model-package-group": n.group_arn}, {})]
 
@@ -224,8 +229,18 @@ RUNTIMES: tuple[Runtime, ...] = (
                  {"object": n.object("artifacts", ledger_key(n.model, 7, dt.datetime(2027, 1, 1), "Approved", "ab12cd34",
                                                              "20261201T000000Z"))},
                  {"s3:if-none-match": "*"}),
+                # An approved version's run record: one write-once document per package (If-None-Match, required there).
+                ("s3:PutObject", {"object": n.object("artifacts", run_record_key(n.model, 7, "20261201T000000Z"))},
+                 {"s3:if-none-match": "*"}),
                 ("kms:GenerateDataKey", {"key": n.data_key}, {}),
             ],
+            # The run record reads the execution that registered the version (its GeneratedBy): the execution, the
+            # definition it ran, its parameters and its steps.
+            **{operation: _one(f"sagemaker:{action}", "pipeline-execution", _execution)
+               for operation, action in (("describe_pipeline_execution", "DescribePipelineExecution"),
+                                         ("describe_pipeline_definition_for_execution", "DescribePipelineDefinitionForExecution"),
+                                         ("list_pipeline_parameters_for_execution", "ListPipelineParametersForExecution"),
+                                         ("list_pipeline_execution_steps", "ListPipelineExecutionSteps"))},
             # Notifications go to the encrypted operations topic.
             "publish": lambda n: [
                 ("sns:Publish", {"topic": n.resource("Operations", "Notifications")}, {}),
@@ -377,7 +392,11 @@ RUNTIMES: tuple[Runtime, ...] = (
         },
         {
             ("pipeline_code/handlers/deploy_on_approval.py", ("update_stack", "publish", "create_schedule",
-                                                              "describe_stack_events", "put_object")):
+                                                              "describe_stack_events", "put_object",
+                                                              "describe_pipeline_execution",
+                                                              "describe_pipeline_definition_for_execution",
+                                                              "list_pipeline_parameters_for_execution",
+                                                              "list_pipeline_execution_steps")):
                 "remote.py uses only describe_stack, parameter_name, stack_parameters and version_of_arn of the handler",
             ("pipeline_code/core/approval.py", ("list_model_packages",)):
                 "the serving rule's registry listing, imported with the handler; the monitor reads the version the "

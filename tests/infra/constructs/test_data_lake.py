@@ -341,8 +341,8 @@ def test_only_the_artifacts_bucket_makes_sealed_models_write_once(built):
     (artifacts_policy,) = [p for p in policies.values() if p["Properties"]["Bucket"] == {"Ref": artifacts_id}]
     resources = [sorted(r["Fn::Join"][1][-1] for r in s["Resource"])
                  for s in artifacts_policy["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid", "").startswith("WriteOnce")]
-    # Sealed models and approval-ledger records, in each of the three statements.
-    assert resources == [["/approval-ledger/*", "/pipelines/*/registered/*"]] * 3
+    # Sealed models, approval-ledger records and run records, in each of the three statements.
+    assert resources == [["/approval-ledger/*", "/pipelines/*/registered/*", "/run-records/*"]] * 3
 
 
 def _statement(stack: Stack, bucket: Any, sid: str) -> Optional[dict]:

@@ -312,9 +312,10 @@ def test_a_busy_stack_is_retried_by_one_time_schedules_in_its_own_group_run_by_a
     assert statements["PassRetryRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
 
 
-def test_the_handler_verifies_sealed_artefacts_and_writes_only_approval_ledger_records():
-    """GIVEN two models WHEN the handler is built THEN it reads sealed artefacts, and its one write is PutObject below
-    each of its models' approval-ledger prefixes (no read, no delete there; the data key encrypts the records)."""
+def test_the_handler_verifies_sealed_artefacts_and_writes_only_approval_ledger_and_run_records():
+    """GIVEN two models WHEN the handler is built THEN it reads sealed artefacts, and its writes are PutObject below
+    each of its models' approval-ledger and run-records prefixes (no read, no delete there; the data key encrypts the
+    records)."""
     _, template, ids = _deploy(_models(2))
     statements = _statements(template)
     assert statements["VerifyArtifacts"]["Action"] == "s3:GetObject"
@@ -325,8 +326,28 @@ def test_the_handler_verifies_sealed_artefacts_and_writes_only_approval_ledger_r
     writers = {sid: s for sid, s in statements.items() if any(a.startswith("s3:") and a != "s3:GetObject" and a != "s3:ListBucket"
                                                               for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))}
     assert writers == {"ApprovalLedger": {"Sid": "ApprovalLedger", "Effect": "Allow", "Action": "s3:PutObject", "Resource": [
-        f"arn:aws:s3:::{ARTIFACTS}/approval-ledger/m0/*", f"arn:aws:s3:::{ARTIFACTS}/approval-ledger/m1/*"]}}
+        f"arn:aws:s3:::{ARTIFACTS}/approval-ledger/m0/*", f"arn:aws:s3:::{ARTIFACTS}/approval-ledger/m1/*"]},
+        "RunRecords": {"Sid": "RunRecords", "Effect": "Allow", "Action": "s3:PutObject", "Resource": [
+            f"arn:aws:s3:::{ARTIFACTS}/run-records/m0/*", f"arn:aws:s3:::{ARTIFACTS}/run-records/m1/*"]}}
     assert not {"SmokeTest", "StageM0"} & set(statements)
+
+
+def test_the_handler_reads_only_the_executions_of_its_own_models_pipelines():
+    """GIVEN two models WHEN the handler is built THEN its one SageMaker pipeline statement grants the four reads a run
+    record takes (execution, the definition it ran, its parameters, its steps) on the executions of those models'
+    pipelines only, and nothing that starts, stops or changes a pipeline."""
+    _, template, _ = _deploy(_models(2))
+    statements = _statements(template)
+    runs = statements["ReadPipelineRuns"]
+    assert runs["Action"] == ["sagemaker:DescribePipelineDefinitionForExecution", "sagemaker:DescribePipelineExecution",
+                              "sagemaker:ListPipelineExecutionSteps", "sagemaker:ListPipelineParametersForExecution"]
+    resources = [json.dumps(r) for r in runs["Resource"]]
+    assert len(resources) == 2
+    for model, resource in zip(_models(2), resources):
+        assert f":pipeline/shop-dev-{model}-training/execution/*" in resource
+    pipeline_actions = {a for s in statements.values()
+                        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]) if "Pipeline" in a}
+    assert pipeline_actions == set(runs["Action"])
 
 
 def test_the_handler_is_told_where_the_ledger_is_and_the_groups_prefix_before_the_model():
@@ -368,7 +389,7 @@ def test_multi_model_members_are_staged_and_smoke_tested_by_the_handler_before_t
     assert statements["StageM2"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/mme/shop-dev-mme-small/m2/*"
     assert statements["StageM2List"]["Condition"] == {"StringLike": {"s3:prefix": ["mme/shop-dev-mme-small/m2/*"]}}
     writers = sorted(sid for sid, s in statements.items() if "s3:PutObject" in s["Action"])
-    assert writers == ["ApprovalLedger", "StageM0", "StageM1", "StageM2"]
+    assert writers == ["ApprovalLedger", "RunRecords", "StageM0", "StageM1", "StageM2"]
     assert statements["SmokeTest"]["Action"] == ["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"]
     assert statements["SmokeTest"]["Resource"] == [f"arn:aws:sagemaker:{ACCOUNT_REGION}:endpoint/shop-dev-mme-shared",
                                                    f"arn:aws:sagemaker:{ACCOUNT_REGION}:endpoint/shop-dev-mme-small"]
