@@ -17,7 +17,12 @@ What is gathered, and from where:
 * the pipeline execution that registered it (``MetadataProperties.GeneratedBy``, else the
   execution id in the metadata via ``ListPipelineExecutions``), its parameters and steps
   (``DescribePipelineExecution``, ``ListPipelineParametersForExecution``,
-  ``ListPipelineExecutionSteps``; the Register step must name this package);
+  ``ListPipelineExecutionSteps``; the Register step must name this package). Once the execution is gone (deleting a
+  pipeline - removing or renaming the model, deleting the training stack - deletes all its executions), the run
+  record the deploy handler kept when the version was approved (``GetObject`` of
+  ``run-records/<model>/<version>/<package created>/run-record.json`` in the artifacts bucket, its digest checked)
+  stands in for all four reads, and the report says so ("run record from the evidence copy written at approval");
+  without one, the execution is a gap;
 * the evaluation report (``evaluation.json`` next to the ModelQuality statistics in S3, else
   ``bias.json``): metrics against the champion, the gate decision, fairness;
 * the evidence as registered: each ModelMetrics document's sha256, recomputed from the bytes read, against its

@@ -202,7 +202,17 @@ def _execution(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Opti
         "steps": [],
         "registered_this_package": None,
     }
-    for step in steps or []:
+    _add_steps(out, steps or [], package)
+    if steps is not None and out["registered_this_package"] is None:
+        gaps.add(f"pipeline execution {arn} has no Register step naming a model package: the link to this version is unconfirmed")
+    elif out["registered_this_package"] is False:
+        gaps.add(f"pipeline execution {arn} registered a different model package than this one: the lineage link is inconsistent")
+    return out
+
+
+def _add_steps(out: Dict[str, Any], steps: Sequence[Mapping[str, Any]], package: Mapping[str, Any]) -> None:
+    """``out["steps"]`` from ``ListPipelineExecutionSteps`` items, and whether their Register step created ``package``."""
+    for step in steps:
         meta = step.get("Metadata") or {}
         job = next((v.get("Arn") for v in meta.values() if isinstance(v, Mapping) and v.get("Arn")), None)
         out["steps"].append(
@@ -218,10 +228,50 @@ def _execution(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Opti
         registered = (meta.get("RegisterModel") or {}).get("Arn")
         if registered:
             out["registered_this_package"] = registered.lower() == package["ModelPackageArn"].lower()
-    if steps is not None and out["registered_this_package"] is None:
-        gaps.add(f"pipeline execution {arn} has no Register step naming a model package: the link to this version is unconfirmed")
-    elif out["registered_this_package"] is False:
-        gaps.add(f"pipeline execution {arn} registered a different model package than this one: the lineage link is inconsistent")
+
+
+RUN_RECORD_SOURCE = "run record from the evidence copy written at approval"
+
+
+def _run_record(clients: Clients, names: Names, version: int, package: Mapping[str, Any], model_data: Sequence[str],
+                gaps: Gaps) -> Optional[Dict[str, Any]]:
+    """The execution as the deploy handler's run record keeps it (``integrity.run_record_key`` in the artifacts bucket
+    the version's sealed ModelDataUrl names, its digest checked by ``integrity.parse_run_record``), in
+    :func:`_execution`'s shape plus the ``definition`` it ran; None, with a gap, when there is none to read."""
+    sealed, created = _sealed_location(model_data), as_datetime(package.get("CreationTime"))
+    if sealed is None or created is None:
+        return None  # registered before sealing (a gap of its own), so before run records
+    uri = f"s3://{sealed[0]}/{integrity.run_record_key(names.model, version, package_created(created))}"
+    try:
+        body = _read_bytes(clients, uri)
+    except aws_errors() as exc:
+        if is_credentials_error(exc):
+            raise
+        gaps.add(f"run record: no evidence copy at {uri} (the deploy handler keeps one when a version is approved): "
+                 "what the execution ran is not on record" if error_code(exc) in ("NoSuchKey", "404") else
+                 f"run record {uri}: {describe_error(exc)}")
+        return None
+    try:
+        record = integrity.parse_run_record(body)
+        if record["package_arn"] != package.get("ModelPackageArn") or record["version"] != version:
+            raise ValueError(f"it records v{record['version']} ({record['package_arn']}), not this version's package")
+    except ValueError as exc:
+        gaps.add(f"run record {uri} does not parse as this version's run record: {exc}")
+        return None
+    execution = record["execution"] if isinstance(record["execution"], Mapping) else {}
+    out: Dict[str, Any] = {
+        "arn": record["execution_arn"],
+        "found_by": f"{RUN_RECORD_SOURCE} ({uri}, recorded {iso_time(record['recorded_at'])}, digest verified)",
+        "status": execution.get("PipelineExecutionStatus"),
+        "display_name": execution.get("PipelineExecutionDisplayName"),
+        "started": iso_time(execution.get("CreationTime")),
+        "last_modified": iso_time(execution.get("LastModifiedTime")),
+        "parameters": {p["Name"]: p.get("Value") for p in record["parameters"] or [] if isinstance(p, Mapping)},
+        "steps": [],
+        "registered_this_package": None,
+        "definition": {"PipelineDefinition": (record["definition"] or {}).get("body")},
+    }
+    _add_steps(out, record["steps"] or [], package)
     return out
 
 
@@ -436,9 +486,10 @@ def _gate_parameters(clients: Clients, execution: Optional[Mapping[str, Any]], r
         return {}
     given = dict(execution.get("parameters") or {})
     if any(name not in given for name in GATE_PARAMETERS.values()):
-        described = attempt(gaps, f"pipeline definition of execution {execution['arn']}",
-                            lambda: clients.sagemaker.describe_pipeline_definition_for_execution(
-                                PipelineExecutionArn=execution["arn"]))
+        # A run record holds the definition the execution ran.
+        described = execution.get("definition") or attempt(
+            gaps, f"pipeline definition of execution {execution['arn']}",
+            lambda: clients.sagemaker.describe_pipeline_definition_for_execution(PipelineExecutionArn=execution["arn"]))
         try:
             declared = json.loads((described or {}).get("PipelineDefinition") or "{}").get("Parameters") or []
         except ValueError:
@@ -1258,7 +1309,13 @@ def gather(
     audit["ledger"] = _ledger(clients, names, int(version), audit["data"]["model_data"], gaps, package)
     history = _approvals(clients, package, gaps, now, audit["ledger"])
     audit["integrity"] = _integrity(clients, package, metadata, audit["data"]["model_data"], history, gaps, now)
+    before = len(gaps)
     audit["execution"] = _execution(clients, package, gaps)
+    if audit["execution"] is None:
+        # Gone with its pipeline (or unreadable): the run record kept at approval stands in, and says so in found_by.
+        audit["execution"] = _run_record(clients, names, int(version), package, audit["data"]["model_data"], gaps)
+        if audit["execution"] is not None:
+            del gaps[before:]
     audit["evaluation"] = _evaluation(clients, package, gaps)
     report = audit["evaluation"]["report"]
     audit["evaluation"]["gate_parameters"] = _gate_parameters(clients, audit["execution"], report, gaps)

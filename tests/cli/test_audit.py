@@ -26,6 +26,7 @@ from moto import mock_aws
 from pipeline_code.core import integrity, problem
 from pipeline_code.core.contract import legacy_model_card_name, model_card_name, package_created
 from pipeline_code.training.model_card.content import PACKAGE_CREATED_DETAIL
+from pipeline_code.handlers import deploy_on_approval as dod
 from mlops_cli import audit
 from tests.support import problem_type_reports as reports
 from tests.support.configs import SAMPLE_CONFIG, sample_account
@@ -825,6 +826,74 @@ def test_missing_lineage_and_execution_are_gaps_not_crashes(world, tmp_path):
     assert has_gap(md, "the package carries no ModelMetrics")
     assert has_gap(md, "deployment: no successful operation of mlops-loop-prod-serving deployed this version")
     assert "Not found (see Gaps)." in section(md, "Pipeline execution")
+
+
+# A version's execution gone with its pipeline (deleting a pipeline deletes all its executions): the run record the
+# deploy handler kept at approval (written here by its own record_run while the execution exists) stands in for it.
+
+
+def _record_then_delete_pipeline(world) -> str:
+    """v2's run record as the deploy handler writes it at approval; then its pipeline (and so its execution) deleted.
+    Returns the record's S3 URI."""
+    result = dod.record_run(dod.Ledger(bucket=BUCKET, models={GROUP: "churn"}), GROUP, 2, world.v2,
+                            sagemaker=world.clients.sagemaker, s3=world.clients.s3)
+    assert result["outcome"] == "recorded", result
+    world.clients.sagemaker.delete_pipeline(PipelineName=PIPELINE, ClientRequestToken="x" * 32)
+    return result["key"]
+
+
+def _key(world) -> str:
+    created = world.clients.sagemaker.describe_model_package(ModelPackageName=world.v2)["CreationTime"]
+    return integrity.run_record_key("churn", 2, package_created(created))
+
+
+def test_a_deleted_pipelines_version_is_audited_from_its_run_record_and_says_so(world, tmp_path):
+    """GIVEN v2's run record kept at approval and its pipeline deleted since WHEN audited THEN the execution section
+    shows the recorded execution, parameters and steps, found by "run record from the evidence copy written at
+    approval", the gate thresholds are checked against the recorded definition, and no gap says the execution is
+    gone."""
+    uri = _record_then_delete_pipeline(world)
+
+    code, md, _ = run(world, tmp_path, "--version", "2")
+
+    assert code == 0
+    execution = section(md, "Pipeline execution")
+    assert audit.md_text(world.execution_arn) in execution
+    assert audit.md_text(f"run record from the evidence copy written at approval ({uri}, recorded ") in execution
+    assert "| TriggerReason | drift:mlops-loop-prod-churn-retrain-psi |" in execution
+    assert "| Register step created this version | yes |" in execution
+    assert "| Register-RegisterModel | Succeeded |" in execution
+    assert not [g for g in gaps(md) if "pipeline execution" in g or "pipeline definition" in g or "run record" in g]
+
+
+def test_a_deleted_pipelines_version_without_a_run_record_is_a_gap_naming_where_it_was_looked_for(world, tmp_path):
+    """GIVEN v2's pipeline deleted before any run record was kept WHEN audited THEN the execution is not found, and a
+    gap says no evidence copy is at the version's run-record key."""
+    world.clients.sagemaker.delete_pipeline(PipelineName=PIPELINE, ClientRequestToken="x" * 32)
+
+    code, md, _ = run(world, tmp_path, "--version", "2")
+
+    assert code == 0
+    assert "Not found (see Gaps)." in section(md, "Pipeline execution")
+    assert audit.md_text(f"run record: no evidence copy at s3://{BUCKET}/{_key(world)} (the deploy handler keeps one when "
+                         "a version is approved): what the execution ran is not on record") in gaps(md)
+
+
+def test_a_run_record_altered_after_it_was_written_is_not_used(world, tmp_path):
+    """GIVEN a document at v2's run-record key whose content does not hash to its digest (the bucket policy forbids a
+    rewrite; moto does not model bucket policies) and the pipeline deleted WHEN audited THEN it is not shown, and a gap
+    says why."""
+    _record_then_delete_pipeline(world)
+    key = _key(world)
+    record = json.loads(world.clients.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    record["parameters"] = [{"Name": "MinAuc", "Value": "0.1"}]
+    world.clients.s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(record).encode())
+
+    code, md, _ = run(world, tmp_path, "--version", "2")
+
+    assert code == 0
+    assert "Not found (see Gaps)." in section(md, "Pipeline execution")
+    assert has_gap(md, f"run record s3://{BUCKET}/{key} does not parse as this version's run record: its content hashes to ")
 
 
 def test_a_metrics_object_missing_in_s3_is_a_gap(world, tmp_path):
