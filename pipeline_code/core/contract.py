@@ -130,9 +130,18 @@ def package_group_name(prefix: str, model: str) -> str:
     return f"{prefix}-{model}"
 
 
+PIPELINE_SUFFIX = "-training"
+
+
 def pipeline_name(prefix: str, model: str) -> str:
     """The SageMaker pipeline that retrains ``model``: ``<prefix>-<model>-training``."""
-    return f"{prefix}-{model}-training"
+    return f"{prefix}-{model}{PIPELINE_SUFFIX}"
+
+
+def pipeline_group(pipeline: str) -> Optional[str]:
+    """The model package group a pipeline named by :func:`pipeline_name` registers into (``<prefix>-<model>``); None
+    for another name."""
+    return pipeline.removesuffix(PIPELINE_SUFFIX) if pipeline.endswith(PIPELINE_SUFFIX) and len(pipeline) > len(PIPELINE_SUFFIX) else None
 
 
 def endpoint_name(prefix: str, model: str) -> str:

@@ -34,7 +34,7 @@ from .values import describe_change
 from ...naming import RESOURCE_METADATA_KEY
 from ...training.names import GATE_PARAMETERS, PARAM_APPROVAL_STATUS
 from ...config.instance_types import INSTANCE_TYPES
-from pipeline_code.core.contract import model_sha256_parameter_name, package_parameter_name
+from pipeline_code.core.contract import model_sha256_parameter_name, package_parameter_name, pipeline_group
 from pipeline_code.core.thresholds import THRESHOLDS
 
 # Gate parameter name (the pipeline's) -> its threshold, for which way is looser.
@@ -353,6 +353,25 @@ def _governance_callouts(rc: ResourceChange, add) -> None:
                                      f"({threshold.help}); more challengers pass")
 
 
+def _pipeline_runs(rc: ResourceChange) -> str:
+    """What deleting a SageMaker pipeline takes with it, and what to do first ("" for another resource type).
+
+    SageMaker's DeletePipeline: "When you delete a pipeline, all instances of the pipeline are deleted" - every
+    execution, which is the audit's record of what each version it registered ran with."""
+    if rc.resource_type != "AWS::SageMaker::Pipeline":
+        return ""
+    name = ((rc.before or {}).get("Properties") or {}).get("PipelineName")
+    name = name if isinstance(name, str) else rc.renamed_from or rc.logical_id
+    group = (pipeline_group(name) if isinstance(name, str) else None) or "<its model package group>"
+    return (f" Deleting pipeline {name} deletes all its executions (SageMaker DeletePipeline): the run record of every "
+            "version it registered - the definition each run ran, its parameters (gate thresholds, hyperparameters) and "
+            "steps - which the audit reads; the registry group keeps the versions, not their runs. First, before this "
+            "deploy: every version of it that must stay auditable needs its run record in the artifacts bucket's evidence "
+            "(run-records/<model>/<version>/, write-once: the deploy handler keeps one when a version is approved and its "
+            f'run has ended); for any other, invoke the deploy handler with {{"action": "record-run", "group": "{group}", '
+            '"version": N} while the model is still deployed (README, "Changing what is deployed").')
+
+
 def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callout]:
     out = []
 
@@ -372,7 +391,8 @@ def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callo
                 "" if rc.kind == "removed" else "; the new one starts empty")
         else:
             fate = f"{name} is {policy}, not Retain: CloudFormation DELETES {old} and its data"
-        add(CATEGORY_DATA_AT_RISK, f"{what}. {fate}." + ("".join(" " + n + "." for n in rc.notes)))
+        runs = _pipeline_runs(rc) if policy not in KEPT_DELETION_POLICIES else ""
+        add(CATEGORY_DATA_AT_RISK, f"{what}. {fate}." + runs + ("".join(" " + n + "." for n in rc.notes)))
 
     if rc.resource_type == "AWS::SageMaker::FeatureGroup" and rc.kind == "modified":
         # UpdateFeatureGroup takes FeatureAdditions only: "Features cannot be removed from a feature group".

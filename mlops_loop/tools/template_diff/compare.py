@@ -226,7 +226,8 @@ def _diff_stack(
                 result.resources.append(rc)
         elif lid in removed:
             deletion, update_replace = _policies(res)
-            rc = ResourceChange(lid, res.get("Type", "?"), "removed", deletion_policy=deletion, update_replace_policy=update_replace)
+            rc = ResourceChange(lid, res.get("Type", "?"), "removed", deletion_policy=deletion, update_replace_policy=update_replace,
+                                before=res)
             name = _kept_name(res)
             if name:
                 rc.notes.append(f"Its name {shorten(name, 60)} stays taken while the kept resource exists: adding a "

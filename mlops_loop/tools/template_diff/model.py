@@ -23,6 +23,8 @@ STATEFUL_TYPES = frozenset(
         "AWS::SageMaker::FeatureGroup",
         "AWS::SageMaker::ModelPackageGroup",
         "AWS::SageMaker::ModelPackage",
+        # Deleting a pipeline deletes all its executions: the run records of every version it registered.
+        "AWS::SageMaker::Pipeline",
         "AWS::SageMaker::Domain",
         "AWS::DynamoDB::Table",
         "AWS::DynamoDB::GlobalTable",
