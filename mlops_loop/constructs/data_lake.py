@@ -21,7 +21,7 @@ from pipeline_code.core.integrity import (
 from ..nag import acknowledge
 from ..naming import FEATURE_SNAPSHOTS_ROOT, LAKE_BUCKETS, lake_bucket_name
 from .cdk_reads import days, environment_of, stack_of
-from .dataset_workflow import ETL_RUNS_PREFIX
+from .dataset_workflow import ETL_RUNS_PREFIX, INGEST_FAILURES_PREFIX, QUARANTINE_PREFIX
 from .glue_runtime import GLUE_TEMP_PREFIX
 from .secure_bucket import SecureBucket, keep_policy
 from .service_key import service_key
@@ -37,14 +37,16 @@ class DataLake(Construct):
     ever when None), delete markers that hide no version any more are removed, and per bucket:
 
     * ``raw``: data as landed; expires after ``raw_expiration_days`` (never when None).
-    * ``curated``: typed, validated tables written by the Glue ETL (plus its ``_quarantine/`` prefix); moves to
+    * ``curated``: typed, validated tables written by the Glue ETL (plus its ``_quarantine/`` prefix, which expires
+      after ``raw_expiration_days`` like the raw rows it copies; never when None); moves to
       Infrequent Access after ``curated_infrequent_access_days`` (never when None). Each nightly run rewrites every
       date the records it read touch (every date still in raw, on a full read) under new file names, so the whole
       bucket keeps old versions only ``rewritten_noncurrent_days`` (when None, like every bucket). The transition
       applies to current versions: a date is rewritten whenever a run reads a record of it, so it moves to IA that
       many days after its last late record.
     * ``features``: the Feature Store offline store (Iceberg) and computed feature snapshots; the snapshots
-      (``snapshots/``, replaced whole by each run) keep old versions ``rewritten_noncurrent_days``.
+      (``snapshots/``, replaced whole by each run) keep old versions ``rewritten_noncurrent_days``; the records the
+      feature job could not put (``_ingest-failures/``) expire after ``raw_expiration_days`` (never when None).
     * ``artifacts``: job code, Glue temp files, model artifacts, reports; sealed models
       (``pipelines/<model>/registered/``) and the approval ledger (``approval-ledger/``, the deploy handler's records of
       approval decisions) and the run records (``run-records/``, its copies of the pipeline execution that registered each
@@ -172,20 +174,28 @@ class DataLake(Construct):
         rewritten_days = noncurrent_version_expiration_days if rewritten_noncurrent_days is None else rewritten_noncurrent_days
 
         self.raw_bucket = lake_bucket("Raw", "raw", expiration=days_or_none(raw_expiration_days))
+        # Copies of raw rows: a quarantined row is the whole raw row (and its source file's name), a failed put the
+        # record's features and id. Nothing reads them back (a run judges corrections on the raw rows it reads), so
+        # they need not outlive the raw data they copy: they expire as raw does, old versions as their bucket's do.
         self.curated_bucket = lake_bucket(
             "Curated",
             "curated",
             # The whole bucket: the dataset prefixes are rewritten, and _quarantine/ is written once per run id.
             noncurrent_days=rewritten_days,
             infrequent_access_after=days_or_none(curated_infrequent_access_days),
+            extra_lifecycle_rules=expire("expire-quarantine", f"{QUARANTINE_PREFIX}/", raw_expiration_days, rewritten_days),
         )
         self.features_bucket = lake_bucket(
             "Features",
             "features",
-            # Overlapping the bucket-wide rule: S3 honours the shorter expiry for snapshots/.
-            extra_lifecycle_rules=[] if rewritten_noncurrent_days is None else [
-                s3.LifecycleRule(id="rewritten-snapshots", prefix=f"{FEATURE_SNAPSHOTS_ROOT}/",
-                                 noncurrent_version_expiration=days(rewritten_noncurrent_days))
+            extra_lifecycle_rules=[
+                # Overlapping the bucket-wide rule: S3 honours the shorter expiry for snapshots/.
+                *([] if rewritten_noncurrent_days is None else [
+                    s3.LifecycleRule(id="rewritten-snapshots", prefix=f"{FEATURE_SNAPSHOTS_ROOT}/",
+                                     noncurrent_version_expiration=days(rewritten_noncurrent_days))
+                ]),
+                *expire("expire-ingest-failures", f"{INGEST_FAILURES_PREFIX}/", raw_expiration_days,
+                        noncurrent_version_expiration_days),
             ],
         )
         def old_versions(rule_id: str, prefix: str) -> list:

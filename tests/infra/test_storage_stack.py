@@ -117,6 +117,11 @@ def test_lifecycle_rules_follow_each_environments_config(synthesized):
         assert "ExpirationInDays" not in curated  # curated data is never expired automatically
         # Rewritten each night under new file names: old versions kept only the short window.
         assert curated["NoncurrentVersionExpiration"] == {"NoncurrentDays": lake.rewritten_noncurrent_days}
+        # Copies of raw rows (quarantined rows, failed puts) go with the raw data.
+        for kind, prefix in (("curated", "_quarantine/"), ("features", "_ingest-failures/")):
+            copies = [r.get("ExpirationInDays") for r in _bucket(synthesized, env, kind)["LifecycleConfiguration"]["Rules"]
+                      if r.get("Prefix") == prefix]
+            assert copies == ([] if lake.raw_expiration_days is None else [lake.raw_expiration_days]), (env, kind)
         artifacts = {r["Id"]: r for r in _bucket(synthesized, env, "artifacts")["LifecycleConfiguration"]["Rules"]}
         for model in synthesized.config.models_of(synthesized.config.environments[env]):
             work = artifacts[f"expire-work-{model.name}"]

@@ -182,9 +182,30 @@ def test_raw_expires_and_curated_moves_to_infrequent_access_whole_bucket(built):
                             "expired-delete-markers": {"ExpiredObjectDeleteMarker": True}}
     assert rules["curated"] == {"baseline": {**BASELINE_UPLOADS, "NoncurrentVersionExpiration": {"NoncurrentDays": 2},
                                              "Transitions": [{"StorageClass": "STANDARD_IA", "TransitionInDays": 60}]},
-                                "expired-delete-markers": {"ExpiredObjectDeleteMarker": True}}
+                                "expired-delete-markers": {"ExpiredObjectDeleteMarker": True},
+                                "expire-quarantine": {"Prefix": "_quarantine/", "ExpirationInDays": 30,
+                                                      "NoncurrentVersionExpiration": {"NoncurrentDays": 2}}}
     # Nothing else expires a current object bucket-wide.
     assert [k for k, by_id in rules.items() if "ExpirationInDays" in by_id["baseline"]] == ["raw"]
+
+
+def test_quarantined_rows_and_failed_puts_expire_with_the_raw_data_they_copy(built):
+    """A quarantined row is its whole raw row and source file, a failed put a record's id and features; nothing reads
+    either back, so neither outlives raw: the same days, old versions as their bucket keeps others."""
+    stack, _, _ = built
+    rules = _lake_rules(stack)
+    assert rules["curated"]["expire-quarantine"] == {
+        "Prefix": "_quarantine/", "ExpirationInDays": 30, "NoncurrentVersionExpiration": {"NoncurrentDays": 2}}
+    assert rules["features"]["expire-ingest-failures"] == {
+        "Prefix": "_ingest-failures/", "ExpirationInDays": 30, "NoncurrentVersionExpiration": {"NoncurrentDays": 7}}
+    assert list(rules["features"]) == ["baseline", "expired-delete-markers", "rewritten-snapshots", "expire-ingest-failures"]
+
+
+def test_quarantine_and_failed_puts_are_kept_while_raw_is():
+    """``raw_expiration_days=None`` keeps raw, and with it its copies (their old versions still go after the window)."""
+    stack, _ = _lake(raw_expiration_days=None)
+    rules = _lake_rules(stack)
+    assert "expire-quarantine" not in rules["curated"] and "expire-ingest-failures" not in rules["features"]
 
 
 def test_feature_snapshots_keep_old_versions_only_the_rewritten_window(built):
@@ -269,8 +290,9 @@ def test_without_a_noncurrent_expiry_old_versions_are_kept_except_rewritten_data
     rules = _lake_rules(stack)
     keeping = {kind: [rule_id for rule_id, r in by_id.items() if "NoncurrentVersionExpiration" in r]
                for kind, by_id in rules.items()}
-    assert keeping == {"raw": [], "curated": ["baseline"], "features": ["rewritten-snapshots"],
+    assert keeping == {"raw": [], "curated": ["baseline", "expire-quarantine"], "features": ["rewritten-snapshots"],
                        "artifacts": ["expire-glue-temp"], "inference": []}
+    assert rules["features"]["expire-ingest-failures"] == {"Prefix": "_ingest-failures/", "ExpirationInDays": 30}
     assert rules["curated"]["baseline"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 3}
     assert rules["artifacts"]["expire-work-alpha"] == {"Prefix": "pipelines/alpha/work/", "ExpirationInDays": 400}
 
@@ -300,7 +322,9 @@ def test_defaults_keep_every_prefix_and_add_no_model_rule():
                                         "old-versions-batch", "old-versions-labels", "old-versions-monitor-native"]
     assert list(rules["artifacts"]) == ["baseline", "expired-delete-markers", "expire-glue-temp", "old-versions-etl-runs",
                                         "old-versions-mme"]
-    assert list(rules["features"]) == ["baseline", "expired-delete-markers"]
+    # raw_expiration_days is required: the copies of raw rows expire with it.
+    assert list(rules["features"]) == ["baseline", "expired-delete-markers", "expire-ingest-failures"]
+    assert list(rules["curated"]) == ["baseline", "expired-delete-markers", "expire-quarantine"]
     assert rules["curated"]["baseline"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
 
 
