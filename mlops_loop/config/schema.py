@@ -67,7 +67,8 @@ def _check_instance_type(value: str, info: ValidationInfo) -> str:
 # Per-environment settings
 # --------------------------------------------------------------------------------------
 class DataLakeConfig(StrictModel):
-    """Retention of the S3 data lake. Defaults: raw data one year; inference traffic (capture, async, batch) 400 days
+    """Retention of the S3 data lake. Defaults: raw data one year (and with it the copies of raw rows: the curate
+    job's quarantine and the feature job's failed puts); inference traffic (capture, async, batch) 400 days
     (a year of monitoring windows to re-run or audit); ground-truth labels and monitor reports (with the drift
     monitor's prediction records, which late labels join: label_delay_problems) kept; a
     pipeline run's working data 400 days (an audit year plus slack); old object versions 90 days, except the curated
