@@ -319,6 +319,20 @@ def is_smoke_record(record: Any) -> bool:
     return isinstance(record, dict) and record.get("inference_id") == SMOKE_TEST_INFERENCE_ID and all(
         value is None for key, value in record.items() if key != "inference_id")
 
+# How the drift monitor's kept evidence (monitor/: every version kept) names a record it points at - a skew example,
+# a label that matched no request - without its id: the first 12 hex digits of the SHA-256 of the id's text. Unkeyed
+# on purpose, so whoever holds an id finds its examples (`printf %s "$ID" | sha256sum | cut -c1-12`); so is anyone
+# holding a list of ids: pseudonymisation, not anonymisation.
+PSEUDONYM_HEX_DIGITS = 12
+
+
+def record_pseudonym(record_id: Any) -> str:
+    """The stable, unkeyed pseudonym of ``record_id``: the first :data:`PSEUDONYM_HEX_DIGITS` hex digits of the
+    SHA-256 of its text (``str``, UTF-8), e.g. ``record_pseudonym("CUS-1")`` equals
+    ``hashlib.sha256(b"CUS-1").hexdigest()[:12]``."""
+    return hashlib.sha256(str(record_id).encode("utf-8")).hexdigest()[:PSEUDONYM_HEX_DIGITS]
+
+
 # Set on the model container: the registry version reported in every JSON response.
 MODEL_VERSION_ENV = "MLOPS_LOOP_MODEL_VERSION"
 

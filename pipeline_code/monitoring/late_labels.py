@@ -28,7 +28,8 @@ joins the labels that matched nothing in today's window to them (:func:`join_ear
 
 Today's window is judged as before (its labelled requests, a day scored once ``min_label_coverage`` of it is
 labelled). The report names the due days judged, those an earlier run judged, the labels that matched no request of the
-look-back, and due days whose labels did not come. The look-back's requests are remembered by 64-bit id hashes and
+look-back (counted, a few by the pseudonyms of their ids: :func:`pipeline_code.core.contract.record_pseudonym`; the
+report is kept for ever, the labels expire), and due days whose labels did not come. The look-back's requests are remembered by 64-bit id hashes and
 its older labels streamed (:func:`join_earlier`): memory grows with the look-back's requests at about 140 bytes each
 (``bench/results/late_labels_memory.json``), not with its labels.
 
@@ -48,7 +49,12 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 import pandas as pd
 
-from pipeline_code.core.contract import MONITOR_MAX_RUNTIME_SECONDS, MONITOR_WINDOW_HOURS, monitor_window_fix
+from pipeline_code.core.contract import (
+    MONITOR_MAX_RUNTIME_SECONDS,
+    MONITOR_WINDOW_HOURS,
+    monitor_window_fix,
+    record_pseudonym,
+)
 from pipeline_code.monitoring import quality
 from pipeline_code.monitoring.capture import INFERENCE_ID, INFERENCE_TIME, SCORE, probability_column, request_times
 from pipeline_code.monitoring.drift import FAIL, PASS, WARN, check
@@ -606,6 +612,7 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
     position, found = lookup(recent_hashes)
     labelled[position[found]] = True
     unmatched = sorted(set(recent.loc[~found, INFERENCE_ID]))
+    unmatched_pseudonyms = [record_pseudonym(i) for i in unmatched[:MAX_EXAMPLES]]
     kept: List[pd.DataFrame] = []
     for chunk in older.chunks():
         chunk, hashes = pending(chunk)
@@ -686,7 +693,9 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
         "past_due_labels": sum(labels_by_state[PAST].values()) + sum(labels_by_state[UNDATED].values()),
         "other_versions": other,
         "files": files,
-        "unmatched_labels": {"rows": len(unmatched), "examples": unmatched[:MAX_EXAMPLES]},
+        # Pseudonyms, not the ids: the report is kept for ever (monitor/ keeps every version); the labels the ids are
+        # in expire with the records (inference_records_expiration_days).
+        "unmatched_labels": {"rows": len(unmatched), "example_pseudonyms": unmatched_pseudonyms},
     }
     fix = f"raise models.<model>.label_delay_days (now {label_delay_days}) if labels come later than that"
     if unmatched:
@@ -696,8 +705,8 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
             "unmatched_labels", SECTION, float(len(unmatched)), 0.0, WARN, op=">",
             detail=f"{len(unmatched)} labels of the last {label_window_hours:g} h match no request of today's window nor of "
                    f"the {len(files)} earlier runs' records (requests of the last {label_delay_days} days + the label "
-                   f"window): their requests are older than that, were never captured, or carry other ids, e.g. "
-                   f"{', '.join(repr(i) for i in unmatched[:MAX_EXAMPLES])}{left_out}; {fix}"))
+                   f"window): their requests are older than that, were never captured, or carry other ids, e.g. the "
+                   f"ids whose sha256 starts {', '.join(unmatched_pseudonyms)}{left_out}; {fix}"))
     if unreadable:
         summary["unreadable"] = [{"file": u["file"], "error": u["error"]} for u in unreadable]
         checks.append(check(

@@ -13,7 +13,10 @@ proved offline (the serving tests compute both on the same records).
 
 A feature's mismatch rate is the share of compared records whose value differs (numbers beyond a relative
 ``tolerance``, categories after trimming and lower-casing, a value on one side only); the section fails when
-one rate passes ``max_rate`` and lists each feature's largest differences. ``stale_lookups`` counts records
+one rate passes ``max_rate`` and lists each feature's largest differences: each example by the pseudonym of its
+entity id (:func:`pipeline_code.core.contract.record_pseudonym`), its request time, feature source and (numbers) the
+size of the difference - never the id or the values themselves, since the report is evidence kept for ever; the
+capture holds the request as served, to look the example up in. ``stale_lookups`` counts records
 whose stored event time is older than the snapshot the join found: the online store lagged the feature job.
 """
 
@@ -28,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pipeline_code.core.contract import record_pseudonym
 from pipeline_code.core.online_features import (
     ENTITY_ID,
     FEATURE_EVENT_TIME,
@@ -47,6 +51,8 @@ DEFAULT_TOLERANCE = 1e-6
 # Fewer compared records than this are reported, not judged (a rate of a handful of records is noise).
 MIN_COMPARED = 100
 LARGEST = 5
+# The key naming a skew example's record: its entity id's pseudonym, never the id.
+ENTITY_PSEUDONYM = "entity_pseudonym"
 
 
 def _by_id_lines(capture_dir: str) -> Iterator[str]:
@@ -191,9 +197,11 @@ def feature_skew(
         mismatches = int(sum(differs))
         rate = mismatches / len(differs) if differs else 0.0
         worst = max(worst, rate)
+        # No id and no value: the report is kept for ever (monitor/ keeps every version). The pseudonym and the
+        # request time find the request in the capture, which expires with the traffic.
         examples = [
-            {"entity_id": served_rows[ENTITY_ID].iat[i], "inference_time": served_rows[INFERENCE_TIME].iat[i],
-             "source": served_rows[FEATURE_SOURCE].iat[i], "served": served_values[i], "offline": offline_values[i],
+            {ENTITY_PSEUDONYM: record_pseudonym(served_rows[ENTITY_ID].iat[i]),
+             "inference_time": served_rows[INFERENCE_TIME].iat[i], "source": served_rows[FEATURE_SOURCE].iat[i],
              "difference": None if categorical else abs(_number(served_values[i]) - _number(offline_values[i]))}
             for i, bad in enumerate(differs) if bad
         ]

@@ -11,6 +11,7 @@ suite's trained churn reference (``spec`` / ``reference`` fixtures), as the othe
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import uuid
@@ -36,6 +37,13 @@ from pipeline_code.training.spec import parse_model_spec
 from tests.support.monitoring import monitor_args, run, write_window
 
 UTC = dt.timezone.utc
+
+
+def pseudonym(entity_id: str) -> str:
+    """How the report names an entity: the first 12 hex digits of the SHA-256 of its id (computed here on its own)."""
+    return hashlib.sha256(entity_id.encode("utf-8")).hexdigest()[:12]
+
+
 DATASET: Dict[str, Any] = {
     "name": "skew_accounts",
     "description": "Accounts scored by id; label: churned.",
@@ -255,16 +263,15 @@ def test_numbers_compare_within_the_relative_tolerance(tmp_path):
     section = skew_of(rows, snapshots, tolerance=0.01, max_rate=0.5)
     entry = section["features"]["monthly_charges"]
     assert entry["mismatches"] == 1 and entry["rate"] == 0.25
-    [example] = entry["largest"]
-    assert (example["entity_id"], example["served"], example["offline"]) == ("a-2", 202.1, 200.0)
-    assert example["difference"] == pytest.approx(2.1) and example["source"] == SOURCE_STORE
-    assert example["inference_time"] == MAY_5
+    # The id by its pseudonym and no value: the report is kept for ever; the request time finds it in the capture.
+    assert entry["largest"] == [{"entity_pseudonym": pseudonym("a-2"), "inference_time": MAY_5, "source": SOURCE_STORE,
+                                 "difference": pytest.approx(2.1)}]
     # the default tolerance (1e-6, relative) tells 4e-5 on 50 from 1e-4
     snapshots = write_snapshots(tmp_path / "d", [snapshot("a-0", MAY_1), snapshot("a-1", MAY_1)])
     section = skew_of([at(MAY_5, by_id("a-0", monthly_charges=50.00004)), at(MAY_5, by_id("a-1", monthly_charges=50.0001))],
                       snapshots)
     assert section["tolerance"] == 1e-6
-    assert [e["entity_id"] for e in section["features"]["monthly_charges"]["largest"]] == ["a-1"]
+    assert [e["entity_pseudonym"] for e in section["features"]["monthly_charges"]["largest"]] == [pseudonym("a-1")]
 
 
 def test_categories_compare_after_trimming_and_lower_casing(tmp_path):
@@ -273,8 +280,8 @@ def test_categories_compare_after_trimming_and_lower_casing(tmp_path):
     section = skew_of(rows, snapshots, max_rate=0.5)
     entry = section["features"]["plan"]
     assert entry["mismatches"] == 1 and entry["rate"] == pytest.approx(1 / 3)
-    assert entry["largest"] == [{"entity_id": "a-2", "inference_time": MAY_5, "source": SOURCE_STORE, "served": "basic",
-                                 "offline": "pro", "difference": None}]
+    assert entry["largest"] == [{"entity_pseudonym": pseudonym("a-2"), "inference_time": MAY_5, "source": SOURCE_STORE,
+                                 "difference": None}]
     # the sensitive attribute is in the snapshot but is no model input: it is not compared
     assert list(section["features"]) == FEATURES
 
@@ -291,7 +298,7 @@ def test_a_null_on_one_side_is_a_mismatch_on_both_it_is_not(tmp_path):
     for name in ("tenure_months", "plan"):
         entry = section["features"][name]
         assert entry["mismatches"] == 2, name
-        assert sorted(e["entity_id"] for e in entry["largest"]) == ["a-1", "a-2"]
+        assert sorted(e["entity_pseudonym"] for e in entry["largest"]) == sorted([pseudonym("a-1"), pseudonym("a-2")])
     assert section["features"]["monthly_charges"]["mismatches"] == 0
 
 
@@ -316,7 +323,7 @@ def test_the_join_picks_the_latest_snapshot_at_or_before_the_request(tmp_path):
     entry = section["features"]["tenure_months"]
     assert section["compared"] == 4 and entry["mismatches"] == 1
     [example] = entry["largest"]
-    assert (example["inference_time"], example["served"], example["offline"], example["difference"]) == (MAY_5, 13, 12.0, 1.0)
+    assert (example["inference_time"], example["difference"]) == (MAY_5, 1.0)
     assert section["stale_lookups"] == 0
 
 
@@ -331,7 +338,9 @@ def test_a_store_record_older_than_the_joined_snapshot_is_a_stale_lookup(tmp_pat
     ]
     section = skew_of(rows, snapshots, max_rate=0.5)
     assert section["stale_lookups"] == 1 and section["compared"] == 2
-    assert [e["served"] for e in section["features"]["tenure_months"]["largest"]] == [12]
+    # the stale record (served 12, May 10's snapshot 13) is the one mismatch
+    assert [(e["entity_pseudonym"], e["inference_time"], e["difference"])
+            for e in section["features"]["tenure_months"]["largest"]] == [(pseudonym("a-0"), MAY_20, 1.0)]
 
 
 # The feature job writes whole seconds as "...:00Z" and sub-second rows as "...:00.250Z"; both must parse.
@@ -356,11 +365,11 @@ def test_sample_rows_caps_the_compared_rows_with_a_seeded_sample(tmp_path):
         assert section["sources"] == {SOURCE_STORE: 20, SOURCE_MISSING: 5}
         entry = section["features"]["monthly_charges"]
         assert entry["mismatches"] == 5 and entry["rate"] == 1.0
-        return {e["entity_id"] for e in entry["largest"]}
+        return {e["entity_pseudonym"] for e in entry["largest"]}
 
     first = compared_ids(seed=0)
     # THEN 5 of the store records are compared, the same 5 for the same seed, another 5 for another seed
-    assert len(first) == 5 and first <= {f"a-{i:02d}" for i in range(20)}
+    assert len(first) == 5 and first <= {pseudonym(f"a-{i:02d}") for i in range(20)}
     assert compared_ids(seed=0) == first
     assert any(compared_ids(seed=s) != first for s in (1, 2, 3))
     # a cap at or above the comparable records compares them all
@@ -376,11 +385,15 @@ def test_largest_holds_at_most_five_examples_numbers_sorted_by_difference(tmp_pa
     numeric = section["features"]["monthly_charges"]
     assert numeric["mismatches"] == 8
     assert [e["difference"] for e in numeric["largest"]] == [8.0, 7.0, 6.0, 5.0, 4.0]
-    assert [e["entity_id"] for e in numeric["largest"]] == ["a-1", "a-5", "a-3", "a-7", "a-6"]
-    assert all(set(e) == {"entity_id", "inference_time", "source", "served", "offline", "difference"} for e in numeric["largest"])
+    assert [e["entity_pseudonym"] for e in numeric["largest"]] == [pseudonym(f"a-{i}") for i in (1, 5, 3, 7, 6)]
+    assert all(set(e) == {"entity_pseudonym", "inference_time", "source", "difference"} for e in numeric["largest"])
     categorical = section["features"]["plan"]
     assert categorical["mismatches"] == 8 and len(categorical["largest"]) == 5
-    assert all(e["difference"] is None and (e["served"], e["offline"]) == ("basic", "pro") for e in categorical["largest"])
+    assert all(set(e) == {"entity_pseudonym", "inference_time", "source", "difference"} and e["difference"] is None
+               for e in categorical["largest"])
+    # Neither an id nor a served or stored value reaches the section (the report keeps every version for ever).
+    kept = json.dumps(section)
+    assert not any(f'"a-{i}"' in kept for i in range(8)) and "basic" not in kept and "58.0" not in kept
 
 
 def test_a_check_per_feature_fails_above_max_rate_and_passes_at_it(tmp_path):
@@ -403,7 +416,7 @@ def test_skew_section_reads_the_capture_and_compares(tmp_path):
     capture_dir = write_capture(tmp_path / "capture", [capture_line([by_id("a-0"), by_id("a-1", plan="basic")], MAY_20)])
     section = skew.skew_section(SPEC, capture_dir, snapshots, max_rate=0.1, min_compared=2)
     assert (section["status"], section["compared"], section["max_mismatch_rate"]) == ("fail", 2, 0.5)
-    assert section["features"]["plan"]["largest"][0]["entity_id"] == "a-1"
+    assert section["features"]["plan"]["largest"][0]["entity_pseudonym"] == pseudonym("a-1")
 
 
 # ---------------------------------------------------------------- the monitor

@@ -9,6 +9,7 @@ by the monitor.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -135,6 +136,7 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
     labelled = concat(parts) if parts else None
     labelled_days = quality.day_counts(labelled) if labelled is not None else {}
     unmatched = sorted(recent_wanted - seen)
+    pseudonyms = [hashlib.sha256(str(i).encode("utf-8")).hexdigest()[:12] for i in unmatched[:MAX_EXAMPLES]]
     summary: Dict[str, Any] = {
         "label_delay_days": label_delay_days,
         "version": version.key,
@@ -147,7 +149,8 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
         "past_due_labels": sum(labels_by_state[PAST].values()) + sum(labels_by_state[UNDATED].values()),
         "other_versions": other,
         "files": files,
-        "unmatched_labels": {"rows": len(unmatched), "examples": unmatched[:MAX_EXAMPLES]},
+        # The report names ids by pseudonym (sha256 of the id, 12 hex digits), computed here on its own.
+        "unmatched_labels": {"rows": len(unmatched), "example_pseudonyms": pseudonyms},
     }
     fix = f"raise models.<model>.label_delay_days (now {label_delay_days}) if labels come later than that"
     if unmatched:
@@ -157,8 +160,8 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
             "unmatched_labels", SECTION, float(len(unmatched)), 0.0, WARN, op=">",
             detail=f"{len(unmatched)} labels of the last {label_window_hours:g} h match no request of today's window nor of "
                    f"the {len(files)} earlier runs' records (requests of the last {label_delay_days} days + the label "
-                   f"window): their requests are older than that, were never captured, or carry other ids, e.g. "
-                   f"{', '.join(repr(i) for i in unmatched[:MAX_EXAMPLES])}{left_out}; {fix}"))
+                   f"window): their requests are older than that, were never captured, or carry other ids, e.g. the "
+                   f"ids whose sha256 starts {', '.join(pseudonyms)}{left_out}; {fix}"))
     if unreadable:
         summary["unreadable"] = unreadable
         checks.append(check(
