@@ -7,7 +7,7 @@ from aws_cdk.assertions import Match, Template
 
 from pipeline_code.core.contract import INFERENCE_TRAFFIC
 from pipeline_code.core.integrity import LEDGER_KEY_PATTERN, SEALED_KEY_PATTERN, work_prefix
-from tests.support.paths import live_project
+from tests.support.paths import REPO_ROOT, live_project
 
 
 ENVS = ("dev", "staging", "prod")
@@ -251,3 +251,27 @@ def test_the_watchdog_key_serves_this_environments_alarms_alone(synthesized, env
     (alias,) = [a["Properties"] for a in synthesized.resources(env, "Storage", "AWS::KMS::Alias").values()
                 if a["Properties"]["TargetKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}]
     assert alias["AliasName"] == f"alias/{prefix}/watchdog"
+
+
+def test_the_readme_personal_data_table_names_every_data_prefix_the_lifecycle_and_the_keep_policy_treat(synthesized):
+    """README "Personal data": every prefix a lifecycle rule of the raw, curated, features or inference bucket names
+    (outside a model's pipeline prefix), and every prefix whose versions KeepEveryVersion keeps, has its row; and no
+    bucket enables Object Lock, which the section says."""
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text[text.index("## Personal data: where it is kept and how to erase it"):]
+    section = section[:section.index("\n## ", 1)]
+    assert "S3 Object Lock (no bucket enables it" in section
+    for env in ENVS:
+        for kind in ("raw", "curated", "features", "inference"):
+            bucket = _bucket(synthesized, env, kind)
+            assert "ObjectLockEnabled" not in bucket and "ObjectLockConfiguration" not in bucket, (env, kind)
+            for rule in bucket["LifecycleConfiguration"]["Rules"]:
+                if "Prefix" in rule:
+                    assert f"{rule['Prefix']}" in section, (env, kind, rule["Id"])
+        for policy in synthesized.resources(env, "Storage", "AWS::S3::BucketPolicy").values():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                if statement.get("Sid") == "KeepEveryVersion":
+                    resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                    kept = [r["Fn::Join"][1][-1] for r in resources]
+                    # the last named folder of each pattern (".../frozen-test/*" -> "frozen-test/")
+                    assert all(k.rstrip("*/").split("/")[-1] + "/" in section for k in kept), kept
