@@ -6,7 +6,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from pipeline_code.core.contract import INFERENCE_TRAFFIC
-from pipeline_code.core.integrity import LEDGER_KEY_PATTERN, SEALED_KEY_PATTERN, work_prefix
+from pipeline_code.core.integrity import LEDGER_KEY_PATTERN, RUN_RECORD_KEY_PATTERN, SEALED_KEY_PATTERN, work_prefix
 from tests.support.paths import REPO_ROOT, live_project
 
 
@@ -87,7 +87,7 @@ def test_bucket_policies_deny_requests_without_tls(synthesized, env):
 
 @pytest.mark.parametrize("env", ENVS)
 def test_only_the_artifacts_bucket_keeps_sealed_models_write_once(synthesized, env):
-    """GIVEN each environment WHEN synthesized THEN the artifacts bucket's policy makes every sealed model key and approval-ledger record
+    """GIVEN each environment WHEN synthesized THEN the artifacts bucket's policy makes every sealed model key, approval-ledger record and run record
     write-once (create only with If-None-Match, no If-Match, no delete) for every principal, and no other
     bucket carries such statements (SecureBucket's tests prove what they allow and deny)."""
     buckets = synthesized.resources(env, "Storage", "AWS::S3::Bucket")
@@ -100,7 +100,7 @@ def test_only_the_artifacts_bucket_keeps_sealed_models_write_once(synthesized, e
         assert sorted(s["Sid"] for s in statements) == ["WriteOnceNoDelete", "WriteOnceNoIfMatch", "WriteOnceOnlyIfNoneMatch"]
         for statement in statements:
             assert statement["Effect"] == "Deny" and statement["Principal"] == {"AWS": "*"}
-            assert sorted(r["Fn::Join"][1][-1] for r in statement["Resource"]) == sorted([f"/{SEALED_KEY_PATTERN}", f"/{LEDGER_KEY_PATTERN}"])
+            assert sorted(r["Fn::Join"][1][-1] for r in statement["Resource"]) == sorted([f"/{SEALED_KEY_PATTERN}", f"/{LEDGER_KEY_PATTERN}", f"/{RUN_RECORD_KEY_PATTERN}"])
 
 
 def test_lifecycle_rules_follow_each_environments_config(synthesized):
