@@ -102,7 +102,8 @@ def bench_size(rows: int, work: Path, num_round: int, config: Path = CONFIG, mod
         "evaluate": [py, "-m", "pipeline_code.training.evaluate", "--model-spec", spec, "--model-dir", str(out / "model"),
                      "--test-dir", str(out / "prepared" / "test"), "--champion-dir", "", "--output-dir", str(out / "evaluation")],
         "baseline": [py, "-m", "pipeline_code.training.baseline", "--model-spec", spec, "--model-dir", str(out / "model"),
-                     "--train-dir", str(out / "prepared" / "train"), "--output-dir", str(out / "baseline")],
+                     "--train-dir", str(out / "prepared" / "train"), "--validation-dir", str(out / "prepared" / "validation"),
+                     "--output-dir", str(out / "baseline")],
     }  # fmt: skip
     results = {name: measure(cmd, logs / f"{name}.log") for name, cmd in stages.items()}
     summary = json.loads((out / "prepared" / "summary" / "prepare.json").read_text())
