@@ -37,7 +37,8 @@ class DatasetWorkflow(Construct):
 
     Steps, each started only when the previous one succeeded:
 
-    1. a crawler catalogs ``s3://<raw>/<dataset>/`` as table ``raw_<dataset>`` in ``database_name``;
+    1. a crawler catalogs ``s3://<raw>/<dataset>/`` as table ``raw_<dataset>`` in ``database_name``, after its first
+       crawl only the folders added since the last one (``CRAWL_NEW_FOLDERS_ONLY``);
     2. the Spark ETL job types and validates the raw records into ``s3://<curated>/<dataset>/``
        (parquet, partitioned by event date), routing bad records to
        ``s3://<curated>/_quarantine/<dataset>/`` with a reason, and fails the run when more than
@@ -169,10 +170,16 @@ class DatasetWorkflow(Construct):
                 )]
             ),
             crawler_security_configuration=runtime.security_configuration.ref,
-            # Schema changes update the table (the ETL, not the crawler, rejects unexpected
-            # columns); deleted files are only logged so history is never lost from the catalog.
+            # Each crawl lists only the folders added since the last one: with the default (CRAWL_EVERYTHING) every
+            # nightly crawl re-reads all of raw, kept for raw_expiration_days, so its DPU time grows with the raw
+            # objects while nothing reads the raw_ table (the curate job reads the raw files themselves; the crawl
+            # only gates it). Glue requires both schema-change behaviours to be LOG with this policy (Glue Developer
+            # Guide, "Scheduling incremental crawls": a schema change is logged, never applied to the table; a deleted
+            # object is logged, so history is never lost from the catalog). The ETL, not the crawler, rejects
+            # unexpected columns.
+            recrawl_policy=glue.CfnCrawler.RecrawlPolicyProperty(recrawl_behavior="CRAWL_NEW_FOLDERS_ONLY"),
             schema_change_policy=glue.CfnCrawler.SchemaChangePolicyProperty(
-                update_behavior="UPDATE_IN_DATABASE", delete_behavior="LOG"
+                update_behavior="LOG", delete_behavior="LOG"
             ),
         )
         self.curate_job = self._job(

@@ -110,7 +110,16 @@ def test_the_crawler_catalogs_the_raw_prefix_as_raw_tables_encrypted_and_never_d
     assert props["Targets"] == {"S3Targets": [{"Path": "s3://shop-dev-raw-bucket/web_orders/"}]}
     assert props["Role"] == {"Fn::GetAtt": [b.stack.get_logical_id(b.runtime.crawler_role.node.default_child), "Arn"]}
     assert props["CrawlerSecurityConfiguration"] == b.ref(b.runtime.security_configuration)
-    assert props["SchemaChangePolicy"] == {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"}
+    assert props["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
+
+
+def test_the_crawler_crawls_only_new_folders_after_the_first_crawl(built):
+    """GIVEN a dataset workflow WHEN its crawler is read THEN each crawl lists only the folders added since the last one
+    (not all of raw, which grows for raw_expiration_days), with the LOG/LOG schema-change policy Glue requires then."""
+    b, workflow = built
+    props = b.resource(workflow.crawler)["Properties"]
+    assert props["RecrawlPolicy"] == {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
+    assert props["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
 
 
 def test_the_curate_job_reads_raw_and_writes_curated_quarantine_and_a_run_summary(built):
