@@ -570,11 +570,13 @@ def test_an_environment_moved_to_another_region_rises_by_its_new_floor_while_the
     ]
     assert {(line["label"], line["status"]) for line in delta["lines"]} == {("churn", "added"), ("KMS keys", "added")}
     text = _delta(head, base, capsys, "text")
-    assert (f"  prod: floor +${floor:,.2f}/month (compute +${compute:,.2f}, fixed +$1.00) [moved]\n"
+    assert (f"  prod: floor +${floor:,.2f}/month (compute +${compute:,.2f}, fixed +$1.00); ceiling +${floor:,.2f}/month "
+            "[moved]\n"
             f"    removed from the app, still running until deleted by hand: ${floor:,.2f}/month "
             "(mlops-loop-prod-storage, mlops-loop-prod-serving in aws://111111111111/eu-west-1)\n") in text
     markdown = _delta(head, base, capsys, "markdown")
-    assert (f"- **prod**: floor +${floor:,.2f}/month (compute +${compute:,.2f}, fixed +$1.00)\n"
+    assert (f"- **prod**: floor +${floor:,.2f}/month (compute +${compute:,.2f}, fixed +$1.00); ceiling "
+            f"+${floor:,.2f}/month\n"
             f"  - :warning: removed from the app, still running until deleted by hand: ${floor:,.2f}/month "
             "(mlops-loop-prod-storage, mlops-loop-prod-serving in aws://111111111111/eu-west-1)\n") in markdown
 
@@ -592,7 +594,8 @@ def test_a_renamed_environment_is_new_and_the_old_one_runs_on_instead_of_netting
     assert "left_running_usd" not in delta["production"]
     prod = delta["prod"]
     assert (prod["status"], prod["delta_total_usd"], prod["lines"], prod["left_running_usd"]) == ("removed", 0.0, [], floor)
-    assert (f"  prod: floor +$0.00/month (compute +$0.00, fixed +$0.00) [removed]\n    removed from the app, still "
+    assert (f"  prod: floor +$0.00/month (compute +$0.00, fixed +$0.00); ceiling +$0.00/month [removed]\n"
+            "    removed from the app, still "
             f"running until deleted by hand: ${floor:,.2f}/month") in _delta(head, base, capsys, "text")
 
 
@@ -628,15 +631,16 @@ def test_json_output_schema(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert set(data) == {"schema_version", "assembly", "hours_per_month", "prices", "scheduled_assumptions",
                          "environments", "notes", "delta"}
-    assert data["schema_version"] == 2 and data["hours_per_month"] == 720 and data["delta"] is None
+    assert data["schema_version"] == 3 and data["hours_per_month"] == 720 and data["delta"] is None
     assert set(PRICES) <= set(data["prices"])
     assert [e["environment"] for e in data["environments"]] == ["dev", "prod"]
     env_keys = {
         "environment", "region", "compute_usd", "compute_before_approval_usd", "fixed_usd",
         "fixed_before_approval_usd", "total_usd", "scheduled_usd", "total_with_schedules_usd", "unknown_prices",
-        "warnings", "lines",
+        "warnings", "lines", "compute_ceiling_usd", "ceiling_usd", "unknown_ceilings",
     }
-    line_keys = {"category", "label", "mode", "basis", "monthly_usd", "stack", "resources", "variant", "once_deployed"}
+    line_keys = {"category", "label", "mode", "basis", "monthly_usd", "stack", "resources", "variant", "once_deployed",
+                 "ceiling_usd", "ceiling_basis"}
     for env in data["environments"]:
         assert set(env) == env_keys and env["region"] == "eu-west-1"
         assert env["total_usd"] == pytest.approx(env["compute_usd"] + env["fixed_usd"])

@@ -79,7 +79,8 @@ def test_a_scheduled_crawler_and_the_jobs_its_workflow_starts_cost_their_billing
     lines = scheduled(env)
     assert set(lines) == {"Glue ETL jobs", "Glue crawlers"}
     jobs, crawlers = lines["Glue ETL jobs"], lines["Glue crawlers"]
-    assert jobs.basis == ("2 jobs x 30.42 runs/month x 20 DPU (10 x G.2X) x 1 min (billing minimum) x $0.44/DPU-h")
+    assert jobs.basis == ("2 jobs x 30.42 runs/month x 20 DPU (10 x G.2X) x 1 min (billing minimum) x $0.44/DPU-h "
+                          "(rate unverified)")
     assert jobs.monthly_usd == pytest.approx(2 * DAILY_RUNS * 20 * GLUE / 60)
     assert crawlers.basis == ("1 crawler x 30.42 runs/month x 1 DPU (assumed: AWS chooses) x 10 min (billing minimum) "
                               "x $0.44/DPU-h")
@@ -103,7 +104,7 @@ def test_a_crawler_s_own_schedule_and_legacy_glue_versions_and_crawler_dpus(tmp_
                                             "(billing minimum) x $0.44/DPU-h")
     assert lines["Glue crawlers"].monthly_usd == pytest.approx(WEEKLY_RUNS * 2 * 10 / 60 * CRAWLER)
     assert lines["Glue ETL jobs"].basis == ("1 job x 30.42 runs/month x 2 DPU (2 x G.1X) x 10 min (billing minimum) "
-                                            "x $0.44/DPU-h")
+                                            "x $0.44/DPU-h (rate unverified)")
 
 
 def test_glue_work_no_schedule_starts_is_not_counted(tmp_path):
@@ -321,7 +322,7 @@ def test_every_format_shows_the_scheduled_estimate_apart_from_the_floor(tmp_path
 
     assert main([str(out), "--format", "json", "--minutes-per-run", "10", "--allow-stale"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == 3
     assert data["scheduled_assumptions"] == {"minutes_per_run": 10.0, "crawler_dpus": 1.0}
     (prod,) = data["environments"]
     assert (prod["total_usd"], prod["scheduled_usd"]) == (1.0, round(estimate, 2))
@@ -330,8 +331,8 @@ def test_every_format_shows_the_scheduled_estimate_apart_from_the_floor(tmp_path
 
     assert main([str(out), "--format", "markdown", "--allow-stale"]) == 0
     markdown = capsys.readouterr().out
-    assert "| scheduled $/month (estimate) | with schedules |" in markdown
-    assert f"| prod | eu-west-1 | 0.00 | 0.00 | 1.00 | 1.00 | {estimate:,.2f} | {1 + estimate:,.2f} |" in markdown
+    assert "| ceiling $/month | scheduled $/month (estimate) | with schedules |" in markdown
+    assert f"| prod | eu-west-1 | 0.00 | 0.00 | 1.00 | 1.00 | 1.00 | {estimate:,.2f} | {1 + estimate:,.2f} |" in markdown
 
     assert main([str(out), "--allow-stale"]) == 0
     text = capsys.readouterr().out
@@ -349,10 +350,11 @@ def test_the_change_against_a_base_names_the_scheduled_estimate_only_when_it_cha
     base, head = assembly("base", "ml.m5.large"), assembly("head", "ml.m5.xlarge")
     change = DAILY_RUNS * (hourly("ml.m5.xlarge") - hourly("ml.m5.large")) * 10 / 60
     assert main([str(head), "--base-assembly", str(base), "--format", "markdown", "--allow-stale"]) == 0
-    assert (f"- **prod**: floor +$0.00/month (compute +$0.00, fixed +$0.00); scheduled +${change:,.2f}/month "
-            "(estimate)\n") in capsys.readouterr().out
+    assert (f"- **prod**: floor +$0.00/month (compute +$0.00, fixed +$0.00); ceiling +$0.00/month; "
+            f"scheduled +${change:,.2f}/month (estimate)\n") in capsys.readouterr().out
     assert main([str(head), "--base-assembly", str(head), "--allow-stale"]) == 0
-    assert "  prod: floor +$0.00/month (compute +$0.00, fixed +$0.00) [unchanged]\n" in capsys.readouterr().out
+    assert ("  prod: floor +$0.00/month (compute +$0.00, fixed +$0.00); ceiling +$0.00/month [unchanged]\n"
+            in capsys.readouterr().out)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -97,8 +97,8 @@ def instance_config(instance_type: str = "ml.m5.large", count: int = 1, *, is_as
     return resource
 
 
-def serverless_config(memory_mb: int = 2048, *, provisioned: int | None = None) -> dict:
-    serverless = {"MemorySizeInMB": memory_mb, "MaxConcurrency": 10}
+def serverless_config(memory_mb: int = 2048, *, provisioned: int | None = None, max_concurrency: int = 10) -> dict:
+    serverless = {"MemorySizeInMB": memory_mb, "MaxConcurrency": max_concurrency}
     if provisioned is not None:
         serverless["ProvisionedConcurrency"] = provisioned
     return {

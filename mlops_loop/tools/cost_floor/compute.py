@@ -105,7 +105,7 @@ def _variant_floor(
         monthly = provisioned * memory_mb / 1024 * price.usd * 3600 * hours
         basis = (
             f"serverless, {provisioned} provisioned concurrency ({source}) x {memory_mb / 1024:g} GB "
-            f"x {hours:g} h x ${price.usd * 3600:.5f}/GB-h"
+            f"x {hours:g} h x ${price.usd * 3600:.5f}/GB-h{price.caveat}"
         )
         return basis, monthly, used
 

@@ -26,6 +26,10 @@ class Line:
     # The CloudFormation condition the resource exists under, when that condition is false (or not
     # decidable) with the parameter defaults: it costs this much once a version is deployed.
     once_deployed: Optional[str] = None
+    # A compute line's monthly cost at the maximum its config allows (cost_floor.ceiling; None: unknown, or not a
+    # compute line) and how it was obtained.
+    ceiling_usd: Optional[float] = None
+    ceiling_basis: str = ""
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -44,6 +48,8 @@ class EnvironmentFloor:
     # What the environment's schedules run a month (Glue, SageMaker jobs and pipelines): an estimate, kept out of
     # total_usd (the always-on floor) and added in total_with_schedules_usd.
     scheduled_usd: float = 0.0
+    # Every endpoint at its maximum (cost_floor.ceiling), unknown ceilings left out.
+    compute_ceiling_usd: float = 0.0
     warnings: list[str] = field(default_factory=list)
     # The templates this floor was read from (cost_floor.template.Template) and the month it assumed: comparing
     # two assemblies prices the base stacks the head no longer deploys (left running) apart from the others.
@@ -55,6 +61,15 @@ class EnvironmentFloor:
     def total_usd(self) -> float:
         """The always-on floor: compute + fixed (schedules not included)."""
         return self.compute_usd + self.fixed_usd
+
+    @property
+    def ceiling_usd(self) -> float:
+        """The always-on items at their maximum: the compute ceiling + fixed (schedules not included)."""
+        return self.compute_ceiling_usd + self.fixed_usd
+
+    @property
+    def unknown_ceilings(self) -> int:
+        return sum(1 for line in self.lines if line.category == "compute" and line.ceiling_usd is None)
 
     @property
     def total_with_schedules_usd(self) -> float:

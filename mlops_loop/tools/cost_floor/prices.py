@@ -11,6 +11,18 @@ class Price:
     usd: float
     unit: str
     source: str
+    # True when the rate could not be read from AWS's own pricing page or price list here: every basis priced with it
+    # says "rate unverified", and the report's notes name it.
+    unverified: bool = False
+
+    @property
+    def caveat(self) -> str:
+        """`` (rate unverified)`` for an unverified rate, else ``""``: appended to the basis that uses it."""
+        return " (rate unverified)" if self.unverified else ""
+
+
+# The region whose list prices these are (instances' too): an environment elsewhere is flagged in the report's notes.
+PRICES_REGION = "us-east-1"
 
 
 # Every price that is not an instance-hour. USD, us-east-1 list prices, read 2026-11-26.
@@ -22,7 +34,17 @@ PRICES: dict[str, Price] = {
     # the rate is consistent with a third-party worked example (2 GB, 40 h/week ~ $1.44/week) but
     # not verified against the live page: check it there before quoting a number externally.
     "serverless_provisioned_concurrency": Price(
-        0.0000048, "GB-second", "https://aws.amazon.com/sagemaker/pricing/ (us-east-1, unverified 2026-11-26)"
+        0.0000048, "GB-second", "https://aws.amazon.com/sagemaker/pricing/ (us-east-1, unverified 2026-11-26)",
+        unverified=True,
+    ),
+    # On-demand serverless inference compute, billed per second of each request's duration for its memory: the
+    # ceiling prices a serverless endpoint at MaxConcurrency requests running all month at this rate. Source:
+    # https://aws.amazon.com/sagemaker/pricing/ ("Serverless Inference", US East (N. Virginia), 1024 MB: $0.0000200
+    # per second). The stored copies searched on 2026-12-06 did not carry the rate table; the rate is a third-party
+    # listing's ("Serverless inference: $0.0000200 per second per GB memory") and not verified against the live page.
+    "serverless_inference": Price(
+        0.00002, "GB-second", "https://aws.amazon.com/sagemaker/pricing/ (us-east-1, unverified 2026-12-06)",
+        unverified=True,
     ),
     # Customer managed key, per key-month (automatic rotation adds $1/month for each of the first
     # two rotations; the floor counts the first year). https://aws.amazon.com/kms/pricing/, 2026-11-26.
@@ -51,7 +73,8 @@ PRICES: dict[str, Price] = {
     # $0.44 = $0.66, aws.amazon.com/tr/glue/pricing) gives the rate; the minimums are AWS's Glue 2.0 announcement as
     # quoted by ashks.com ("1-minute minimum billing duration (with 1-second increments)") and awsnegotiations.com
     # (May 2026: "$0.44 per DPU-hour, one-minute minimum, billed per second"). Unverified against the live page.
-    "glue_dpu_hour": Price(0.44, "DPU-hour", "https://aws.amazon.com/glue/pricing/ (worked example, 2026-12-04)"),
+    "glue_dpu_hour": Price(0.44, "DPU-hour", "https://aws.amazon.com/glue/pricing/ (worked example, 2026-12-04)",
+                           unverified=True),
     # Glue crawlers: the same rate, billed per second with a 10-minute minimum per crawler run; how many DPUs a crawl
     # uses is AWS's choice (ListCrawls reports each crawl's DPUHour). AWS Price List rows for AWSGlue (read through
     # a public copy, labofsahil/aws-pricing-dataset): "$0.44 per Data Processing Unit-Hour for AWS Glue crawler";

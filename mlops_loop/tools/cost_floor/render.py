@@ -6,12 +6,15 @@ from dataclasses import asdict
 from typing import Optional
 
 from .model import EnvironmentFloor, Line
-from .prices import FREE_DASHBOARDS_PER_ACCOUNT, INSTANCE_PRICE_SOURCE, PRICES
+from .prices import FREE_DASHBOARDS_PER_ACCOUNT, INSTANCE_PRICE_SOURCE, PRICES, PRICES_REGION
 from .scheduled import DEFAULT_ASSUMPTIONS, Assumptions
+from .template import format_rate
 
 
 # 2: the "scheduled" lines and totals (scheduled_usd, total_with_schedules_usd, scheduled_assumptions).
-JSON_SCHEMA_VERSION = 2
+# 3: the ceiling (environments' compute_ceiling_usd, ceiling_usd, unknown_ceilings; lines' ceiling_usd and
+#    ceiling_basis; delta_ceiling_usd and the lines' base/head/delta_ceiling_usd), prices' "unverified".
+JSON_SCHEMA_VERSION = 3
 def _money(value: Optional[float]) -> str:
     return "unknown" if value is None else f"{value:,.2f}"
 
@@ -24,10 +27,14 @@ def _signed(value: Optional[float]) -> str:
 
 def _notes(report: list[EnvironmentFloor], hours: float) -> list[str]:
     notes = [
-        f"zero traffic, {hours:g} h/month; USD on-demand list prices for us-east-1: instances from "
+        f"zero traffic, {hours:g} h/month; USD on-demand list prices for {PRICES_REGION}: instances from "
         "mlops_loop/config/instance_types.py, the rest from PRICES in mlops_loop/tools/cost_floor/prices.py; "
         "estimates for review, not a bill",
     ]
+    unverified = [f"{format_rate(p.usd)}/{p.unit} ({key}, {p.source})" for key, p in PRICES.items() if p.unverified]
+    if unverified and any("(rate unverified)" in line.basis for e in report for line in e.lines):
+        notes.append("(rate unverified): read from a third-party copy or worked example, not from AWS's live pricing "
+                     "page; check it there before quoting a number: " + "; ".join(unverified))
     if any(line.category == "scheduled" for e in report for line in e.lines):
         assumed = _assumptions(report)
         notes.append(
@@ -37,13 +44,21 @@ def _notes(report: list[EnvironmentFloor], hours: float) -> list[str]:
             f"{assumed.minutes_per_run:g} min each (assumed; SageMaker bills no minimum, --minutes-per-run); real runs "
             "are usually longer"
         )
-    other = sorted({e.region for e in report if e.region and e.region != "us-east-1"})
-    if other:
-        notes.append(f"environments in {', '.join(other)}: that region's list prices differ from us-east-1's")
+    for env in report:
+        if env.region and env.region != PRICES_REGION:
+            notes.append(f"{env.environment} runs in {env.region} but is priced at {PRICES_REGION}'s list prices: "
+                         f"{env.region}'s differ; read them on each service's pricing page")
     if any(line.once_deployed for e in report for line in e.lines):
         notes.append(
             "[once deployed]: exists only once a model version is approved and deployed (its CloudFormation "
             "condition is false with the parameter defaults); counted in the floor, not in 'before approval'"
+        )
+    if any(line.category == "compute" for e in report for line in e.lines):
+        notes.append(
+            "ceiling: the always-on items at the most their config allows, the only cap (IAM has no condition key for "
+            "instance counts or concurrency): instances at their autoscaling MaxCapacity (else the fixed count) x "
+            f"{hours:g} h; serverless at the theoretical maximum, MaxConcurrency requests running all month, plus "
+            "its provisioned concurrency; + fixed. Schedules not included"
         )
     for env in report:
         if not any(line.category == "compute" for line in env.lines):
@@ -51,6 +66,8 @@ def _notes(report: list[EnvironmentFloor], hours: float) -> list[str]:
         notes += [f"warning: {env.environment}: {w}" for w in env.warnings]
         if env.unknown_prices:
             notes.append(f"{env.environment}: {env.unknown_prices} line(s) with unknown price, not in the totals")
+        if env.unknown_ceilings:
+            notes.append(f"{env.environment}: {env.unknown_ceilings} line(s) with unknown ceiling, not in the ceiling")
     return notes
 
 
@@ -62,8 +79,11 @@ def _line_cells(line: Line) -> list[str]:
     label = line.label + (f" / {line.variant}" if line.variant else "")
     compute, fixed, scheduled = (_money(line.monthly_usd) if line.category == c else "" for c in
                                  ("compute", "fixed", "scheduled"))
+    ceiling = _money(line.ceiling_usd) if line.category == "compute" else ""
     basis = line.basis + (" [once deployed]" if line.once_deployed else "")
-    return [label, line.mode, compute, fixed, scheduled, basis]
+    if line.category == "compute":
+        basis += f"; ceiling: {line.ceiling_basis}"
+    return [label, line.mode, compute, ceiling, fixed, scheduled, basis]
 
 
 def render_text(
@@ -75,24 +95,32 @@ def render_text(
         out += _delta_text(delta) + [""]
     out.append(
         f"{'environment':<12} {'region':<14} {'compute $/mo':>12} {'before approval':>15} "
-        f"{'fixed $/mo':>10} {'total $/mo':>10} {'scheduled* $/mo':>15} {'with schedules':>14}"
+        f"{'fixed $/mo':>10} {'total $/mo':>10} {'ceiling** $/mo':>14} {'scheduled* $/mo':>15} {'with schedules':>14}"
     )
     for env in report:
         out.append(
             f"{env.environment:<12} {env.region or '?':<14} {_money(env.compute_usd):>12} "
             f"{_money(env.compute_before_approval_usd):>15} {_money(env.fixed_usd):>10} {_money(env.total_usd):>10} "
-            f"{_money(env.scheduled_usd):>15} {_money(env.total_with_schedules_usd):>14}"
+            f"{_money(env.ceiling_usd):>14} {_money(env.scheduled_usd):>15} {_money(env.total_with_schedules_usd):>14}"
         )
     out.append("* an estimate: see the notes")
+    out.append("** every endpoint at the most its config allows, + fixed: see the notes")
     for env in report:
-        out += ["", f"{env.environment} ({env.region or 'region unknown'})"]
-        out.append(f"  {'model / item':<34} {'mode':<10} {'compute $/mo':>12} {'fixed $/mo':>10} {'scheduled*':>10}"
-                   "  basis")
+        out += ["", f"{env.environment} ({_region(env)})"]
+        out.append(f"  {'model / item':<34} {'mode':<10} {'compute $/mo':>12} {'ceiling $/mo':>12} {'fixed $/mo':>10} "
+                   f"{'scheduled*':>10}  basis")
         for line in env.lines:
-            label, mode, compute, fixed, scheduled, basis = _line_cells(line)
-            out.append(f"  {label:<34} {mode:<10} {compute:>12} {fixed:>10} {scheduled:>10}  {basis}")
+            label, mode, compute, ceiling, fixed, scheduled, basis = _line_cells(line)
+            out.append(f"  {label:<34} {mode:<10} {compute:>12} {ceiling:>12} {fixed:>10} {scheduled:>10}  {basis}")
     out += [""] + [f"note: {n}" for n in _notes(report, hours)]
     return "\n".join(out) + "\n"
+
+
+def _region(env: EnvironmentFloor) -> str:
+    """The environment's region, saying when it is not the one the prices are for."""
+    if not env.region:
+        return "region unknown"
+    return env.region if env.region == PRICES_REGION else f"{env.region}, priced at {PRICES_REGION} list prices"
 
 
 def _line_name(line: dict) -> str:
@@ -101,10 +129,10 @@ def _line_name(line: dict) -> str:
 
 
 def _env_change(env: dict) -> str:
-    """``floor +$x/month (compute +$y, fixed +$z)`` of one environment's delta, then ``; scheduled +$s/month
-    (estimate)`` when what its schedules run changed."""
+    """``floor +$x/month (compute +$y, fixed +$z); ceiling +$c/month`` of one environment's delta, then
+    ``; scheduled +$s/month (estimate)`` when what its schedules run changed."""
     change = (f"floor {_signed(env['delta_total_usd'])}/month (compute {_signed(env['delta_compute_usd'])}, "
-              f"fixed {_signed(env['delta_fixed_usd'])})")
+              f"fixed {_signed(env['delta_fixed_usd'])}); ceiling {_signed(env.get('delta_ceiling_usd', 0.0))}/month")
     if env.get("delta_scheduled_usd"):
         change += f"; scheduled {_signed(env['delta_scheduled_usd'])}/month (estimate)"
     return change
@@ -126,8 +154,13 @@ def _left_running(env: dict) -> Optional[str]:
 
 
 def _line_change(line: dict, arrow: str) -> str:
-    """``(<mode>): $base <arrow> $head (+$delta)`` of one delta line."""
-    return f"({line['mode']}): {_money(line['base_usd'])} {arrow} {_money(line['head_usd'])} ({_signed(line['delta_usd'])})"
+    """``(<mode>): $base <arrow> $head (+$delta)`` of one delta line, then ``; ceiling $base <arrow> $head (+$delta)``
+    for a compute line."""
+    change = f"({line['mode']}): {_money(line['base_usd'])} {arrow} {_money(line['head_usd'])} ({_signed(line['delta_usd'])})"
+    if "delta_ceiling_usd" in line:
+        change += (f"; ceiling {_money(line['base_ceiling_usd'])} {arrow} {_money(line['head_ceiling_usd'])} "
+                   f"({_signed(line['delta_ceiling_usd'])})")
+    return change
 
 
 def _delta_text(delta: list[dict]) -> list[str]:
@@ -156,19 +189,19 @@ def render_markdown(
         out.append("")
     out += [
         "| environment | region | compute $/month | before approval | fixed $/month | total $/month "
-        "| scheduled $/month (estimate) | with schedules |",
-        "|---|---|--:|--:|--:|--:|--:|--:|",
+        "| ceiling $/month | scheduled $/month (estimate) | with schedules |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for env in report:
         out.append(
             f"| {env.environment} | {env.region or '?'} | {_money(env.compute_usd)} | "
             f"{_money(env.compute_before_approval_usd)} | {_money(env.fixed_usd)} | {_money(env.total_usd)} | "
-            f"{_money(env.scheduled_usd)} | {_money(env.total_with_schedules_usd)} |"
+            f"{_money(env.ceiling_usd)} | {_money(env.scheduled_usd)} | {_money(env.total_with_schedules_usd)} |"
         )
     for env in report:
-        out += ["", f"<details><summary>{env.environment}: lines</summary>", ""]
-        out += ["| model / item | mode | compute $/month | fixed $/month | scheduled $/month | basis |",
-                "|---|---|--:|--:|--:|---|"]
+        out += ["", f"<details><summary>{env.environment} ({_region(env)}): lines</summary>", ""]
+        out += ["| model / item | mode | compute $/month | ceiling $/month | fixed $/month | scheduled $/month | basis |",
+                "|---|---|--:|--:|--:|--:|---|"]
         out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in _line_cells(line)) + " |" for line in env.lines]
         out += ["", "</details>"]
     out += [""] + [f"- {n}" for n in _notes(report, hours)]
@@ -178,7 +211,7 @@ def render_markdown(
 def to_json(
     report: list[EnvironmentFloor], *, assembly: str, hours: float, delta: Optional[list[dict]] = None
 ) -> dict:
-    """The report as plain JSON data (schema_version 2): amounts are USD per month, null when unknown; ``total_usd``
+    """The report as plain JSON data (schema_version 3): amounts are USD per month, null when unknown; ``total_usd``
     is the always-on floor (compute + fixed), ``total_with_schedules_usd`` adds the scheduled estimate."""
     assumed = _assumptions(report)
     return {
@@ -202,13 +235,17 @@ def to_json(
                 "total_usd": round(env.total_usd, 2),
                 "scheduled_usd": round(env.scheduled_usd, 2),
                 "total_with_schedules_usd": round(env.total_with_schedules_usd, 2),
+                "compute_ceiling_usd": round(env.compute_ceiling_usd, 2),
+                "ceiling_usd": round(env.ceiling_usd, 2),
                 "unknown_prices": env.unknown_prices,
+                "unknown_ceilings": env.unknown_ceilings,
                 "warnings": list(env.warnings),
                 "lines": [
                     {
                         **asdict(line),
                         "resources": list(line.resources),
                         "monthly_usd": None if line.monthly_usd is None else round(line.monthly_usd, 2),
+                        "ceiling_usd": None if line.ceiling_usd is None else round(line.ceiling_usd, 2),
                     }
                     for line in env.lines
                 ],

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from ..cloud_assembly import SynthesizedStack, stacks
+from .ceiling import with_ceilings
 from .compute import batch_lines, endpoint_lines, scalable_targets
 from .fixed import fixed_lines, fixed_units, required_endpoint_units
 from .model import EnvironmentFloor, Line, NotACloudAssembly
@@ -77,6 +78,7 @@ def _environment_floor(stage: str, region: Optional[str], templates: list[Templa
     compute = [line for tpl in templates for line in endpoint_lines(tpl, targets=targets, hours=hours_per_month)]
     compute += batch_lines(templates)
     compute.sort(key=lambda line: (line.label, line.mode, line.variant))
+    compute = with_ceilings(compute, templates, hours_per_month)
     fixed, env.fixed_before_approval_usd = fixed_lines(
         [u for tpl in templates for u in fixed_units(tpl)] + required_endpoint_units(templates), hours_per_month
     )
@@ -88,6 +90,7 @@ def _environment_floor(stage: str, region: Optional[str], templates: list[Templa
     )
     env.fixed_usd = sum((line.monthly_usd or 0.0 for line in fixed), 0.0)
     env.scheduled_usd = sum((line.monthly_usd or 0.0 for line in scheduled), 0.0)
+    env.compute_ceiling_usd = sum((line.ceiling_usd or 0.0 for line in compute), 0.0)
     return env
 
 
@@ -111,9 +114,9 @@ def _split_left_running(
 
 
 def compare(head: list[EnvironmentFloor], base: list[EnvironmentFloor]) -> list[dict]:
-    """Per environment (head's order, then environments only in base): the change of each total and
-    of every line whose monthly cost changed. A line whose price is unknown on either side has a
-    delta of None.
+    """Per environment (head's order, then environments only in base): the change of each total (the ceiling's too)
+    and of every line whose monthly cost or ceiling changed. A line whose price is unknown on either side has a
+    delta of None; so has a compute line's ceiling.
 
     The change is against the base stacks the head still deploys. A base stack it does not (its environment
     moved to another region or account, the project or the environment was renamed, or the environment was
@@ -136,20 +139,24 @@ def compare(head: list[EnvironmentFloor], base: list[EnvironmentFloor]) -> list[
             # A line that appears or disappears is a change even at $0 (a model moved to serverless).
             if key in h_lines and key in b_lines and h_lines[key] == b_lines[key]:
                 continue
-            new, old = h_lines.get(key, (0.0, False)), b_lines.get(key, (0.0, False))
+            new, old = h_lines.get(key, _ABSENT), b_lines.get(key, _ABSENT)
             unknown = new[1] or old[1]
-            changed.append(
-                {
-                    "category": key[0],
-                    "label": key[1],
-                    "mode": key[2],
-                    "variant": key[3],
-                    "status": "added" if key not in b_lines else "removed" if key not in h_lines else "changed",
-                    "base_usd": None if old[1] else old[0],
-                    "head_usd": None if new[1] else new[0],
-                    "delta_usd": None if unknown else round(new[0] - old[0], 2),
-                }
-            )
+            entry = {
+                "category": key[0],
+                "label": key[1],
+                "mode": key[2],
+                "variant": key[3],
+                "status": "added" if key not in b_lines else "removed" if key not in h_lines else "changed",
+                "base_usd": None if old[1] else old[0],
+                "head_usd": None if new[1] else new[0],
+                "delta_usd": None if unknown else round(new[0] - old[0], 2),
+            }
+            if key[0] == "compute":
+                # A raised MaxCapacity or MaxConcurrency changes no floor: the ceiling is where it shows.
+                entry["base_ceiling_usd"] = None if old[3] else old[2]
+                entry["head_ceiling_usd"] = None if new[3] else new[2]
+                entry["delta_ceiling_usd"] = None if old[3] or new[3] else round(new[2] - old[2], 2)
+            changed.append(entry)
 
         def total(env: Optional[EnvironmentFloor], attr: str) -> float:
             return getattr(env, attr) if env else 0.0
@@ -157,7 +164,7 @@ def compare(head: list[EnvironmentFloor], base: list[EnvironmentFloor]) -> list[
         delta = {
             attr: round(total(h, attr) - total(b, attr), 2)
             for attr in ("compute_usd", "compute_before_approval_usd", "fixed_usd", "total_usd", "scheduled_usd",
-                         "total_with_schedules_usd")
+                         "total_with_schedules_usd", "ceiling_usd")
         }
         if b is None or h is None:
             status = "new" if b is None else "removed"
@@ -174,10 +181,17 @@ def compare(head: list[EnvironmentFloor], base: list[EnvironmentFloor]) -> list[
     return out
 
 
-def _by_key(lines: Iterable[Line]) -> dict[tuple, tuple[float, bool]]:
-    """Line key -> (known monthly USD summed, any price unknown)."""
-    out: dict[tuple, tuple[float, bool]] = {}
+# A line one side does not have: $0, known, ceiling $0, known.
+_ABSENT = (0.0, False, 0.0, False)
+
+
+def _by_key(lines: Iterable[Line]) -> dict[tuple, tuple[float, bool, float, bool]]:
+    """Line key -> (known monthly USD summed, any price unknown, known ceiling USD summed, any compute line's ceiling
+    unknown)."""
+    out: dict[tuple, tuple[float, bool, float, bool]] = {}
     for line in lines:
-        usd, unknown = out.get(line.key, (0.0, False))
-        out[line.key] = (round(usd + (line.monthly_usd or 0.0), 2), unknown or line.monthly_usd is None)
+        usd, unknown, ceiling, ceiling_unknown = out.get(line.key, _ABSENT)
+        out[line.key] = (round(usd + (line.monthly_usd or 0.0), 2), unknown or line.monthly_usd is None,
+                         round(ceiling + (line.ceiling_usd or 0.0), 2),
+                         ceiling_unknown or (line.category == "compute" and line.ceiling_usd is None))
     return out

@@ -219,7 +219,7 @@ def _glue_job_run(tpl: Template, props: dict) -> tuple[Optional[float], str, str
     minimum = GLUE_JOB_MINIMUM_MINUTES if version >= 2 else GLUE_LEGACY_JOB_MINIMUM_MINUTES
     price = PRICES["glue_dpu_hour"]
     part = (f"{dpus:g} DPU ({sizing}) x {minimum:g} min (billing minimum) x "
-            f"{format_rate(price.usd)}/{price.unit.replace('hour', 'h')}")
+            f"{format_rate(price.usd)}/{price.unit.replace('hour', 'h')}{price.caveat}")
     return dpus * minimum / 60 * price.usd, part, ""
 
 
@@ -239,7 +239,7 @@ def glue_units(tpl: Template, hours: float, assumptions: Assumptions) -> list[_U
             minutes = GLUE_CRAWLER_MINIMUM_MINUTES
             usd = assumptions.crawler_dpus * minutes / 60 * price.usd
             part = (f"{assumptions.crawler_dpus:g} DPU (assumed: AWS chooses) x {minutes:g} min (billing minimum) x "
-                    f"{format_rate(price.usd)}/{price.unit.replace('hour', 'h')}")
+                    f"{format_rate(price.usd)}/{price.unit.replace('hour', 'h')}{price.caveat}")
             kind, why = "crawler", ""
         units.append(_Unit(kind, tpl.name, (*via, logical_id), runs, usd, part,
                            problem or (f"{tpl.name}/{logical_id}: {why}" if why else ""), once))
