@@ -8,6 +8,7 @@ import re
 from typing import Optional, Sequence
 
 from .model import (
+    CATEGORY_COST,
     CATEGORY_DATA_AT_RISK,
     CATEGORY_GOVERNANCE,
     CATEGORY_IAM,
@@ -372,6 +373,56 @@ def _pipeline_runs(rc: ResourceChange) -> str:
             '"version": N} while the model is still deployed (README, "Changing what is deployed").')
 
 
+# (resource type, last path segment) -> what a higher value lets serving run, for the COST call-out.
+_CEILINGS = {
+    ("AWS::SageMaker::EndpointConfig", "MaxConcurrency"):
+        "the most concurrent requests this serverless endpoint runs (each billed per GB-second of its memory)",
+    ("AWS::SageMaker::EndpointConfig", "MemorySizeInMB"):
+        "the memory every request of this serverless endpoint is billed for (per GB-second)",
+    ("AWS::SageMaker::EndpointConfig", "ProvisionedConcurrency"):
+        "the serverless endpoint's provisioned concurrency, billed every second whether requests arrive or not",
+    ("AWS::Lambda::Function", "ReservedConcurrentExecutions"):
+        "the most concurrent executions of this function (its throttle: more requests, and endpoint calls, get through)",
+}
+_TARGET_DIMENSIONS = {"sagemaker:variant:DesiredInstanceCount": "instances",
+                      "sagemaker:variant:DesiredProvisionedConcurrency": "provisioned concurrency"}
+
+
+def _number(value: object) -> Optional[float]:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _cost_callouts(rc: ResourceChange, add) -> None:
+    """COST: a value that caps what serving may cost goes up (or is set where it was absent): a scalable target's
+    MaxCapacity, a serverless variant's MaxConcurrency, MemorySizeInMB or ProvisionedConcurrency, a function's reserved
+    concurrency.
+    The floor does not move for a raised maximum, so without this only the template diff would show it; IAM cannot
+    cap instance counts or concurrency (README, "Instance types, capped by IAM"), so the config line is the only cap."""
+    for c in rc.changes:
+        if c.asset_only or not c.path:
+            continue
+        field = c.path[-1]
+        if rc.resource_type == _SCALABLE_TARGET and c.path == ("Properties", "MaxCapacity"):
+            dimension = ((rc.after or {}).get("Properties") or {}).get("ScalableDimension")
+            what = f"the most {_TARGET_DIMENSIONS.get(dimension, 'capacity')} autoscaling may run"
+        else:
+            what = _CEILINGS.get((rc.resource_type, field))
+        if what is None:
+            continue
+        old, new = (None, _number(c.new)) if c.old is MISSING else (_number(c.old), _number(c.new))
+        if new is None or (old is not None and new <= old):
+            continue
+        before = "(absent)" if c.old is MISSING else f"{old:g}"
+        add(CATEGORY_COST, f"{rc.label}: {c.dotted} {before} -> {new:g}: raises {what}, and with it the most this can "
+                           "cost a month (the cost section's ceiling). IAM cannot cap instance counts or concurrency: "
+                           "this value is the only cap")
+
+
 def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callout]:
     out = []
 
@@ -412,6 +463,7 @@ def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callo
         _serving_mode_callouts(rc, add)
         _inferentia2_callouts(rc, add)
         _governance_callouts(rc, add)
+        _cost_callouts(rc, add)
 
     if rc.resource_type in SERVING_TYPES and rc.kind == "removed":
         add(CATEGORY_SERVING, f"{rc.label}: removed; its callers get errors from the moment the stack updates (a model "

@@ -72,14 +72,18 @@ CATEGORY_RETENTION = "Data retention"
 CATEGORY_SERVING = "SERVING STOPS"
 # The promotion gate loosened, approval no longer asked for, a model's network isolation turned off.
 CATEGORY_GOVERNANCE = "GOVERNANCE"
+# A cap on what serving may cost raised (autoscaling MaxCapacity, serverless MaxConcurrency or ProvisionedConcurrency,
+# a function's reserved concurrency): IAM cannot cap counts, so the template's value is the only cap.
+CATEGORY_COST = "COST"
 CATEGORIES = (
     CATEGORY_MOVED, CATEGORY_LEFT_RUNNING, CATEGORY_DATA_AT_RISK, CATEGORY_SERVING, CATEGORY_UPDATE_FAILS,
-    CATEGORY_RUNNING_WORK, CATEGORY_GOVERNANCE, CATEGORY_IAM, CATEGORY_SECURITY_GROUPS, CATEGORY_KMS, CATEGORY_RETENTION,
+    CATEGORY_RUNNING_WORK, CATEGORY_GOVERNANCE, CATEGORY_COST, CATEGORY_IAM, CATEGORY_SECURITY_GROUPS, CATEGORY_KMS,
+    CATEGORY_RETENTION,
 )
 # The categories a reviewer must not miss: marked with a warning sign in the pull-request comment.
 WARNING_CATEGORIES = frozenset(
     {CATEGORY_MOVED, CATEGORY_LEFT_RUNNING, CATEGORY_DATA_AT_RISK, CATEGORY_SERVING, CATEGORY_UPDATE_FAILS,
-     CATEGORY_RUNNING_WORK, CATEGORY_GOVERNANCE}
+     CATEGORY_RUNNING_WORK, CATEGORY_GOVERNANCE, CATEGORY_COST}
 )
 
 # Resources callers reach the models through: removing one stops answering them.
