@@ -380,7 +380,9 @@ def test_fixed_items_are_priced_separately_from_compute(tmp_path):
         ]
         + [{"Id": "e", "Expression": "a/b"}]
     }
-    dashboards = {f"Dash{i}": {"Type": "AWS::CloudWatch::Dashboard", "Properties": {}} for i in range(4)}
+    # Small dashboards (a body the floor can count, within the free tier's 50 metrics): only the fourth is billed.
+    dashboards = {f"Dash{i}": {"Type": "AWS::CloudWatch::Dashboard", "Properties": {"DashboardBody": '{"widgets":[]}'}}
+                  for i in range(4)}
     out = one_env(tmp_path, {
         "Key1": {"Type": "AWS::KMS::Key", "Properties": {}},
         "Key2": {"Type": "AWS::KMS::Key", "Properties": {}},

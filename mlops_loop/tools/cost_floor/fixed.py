@@ -24,11 +24,13 @@ class _Unit:
     once_deployed: Optional[str]  # see Line.once_deployed
     unknown: bool = False
     also: tuple[str, ...] = ()  # further resources the unit stands for
+    metrics: Optional[int] = None  # a dashboard's metrics (None: its body could not be read)
 
 
 _FIXED_LABELS = {
     "kms": "KMS keys",
     "alarm": "CloudWatch alarms",
+    "scaling_alarm": "CloudWatch target-tracking alarms",
     "composite": "CloudWatch composite alarms",
     "dashboard": "CloudWatch dashboards",
     "online_store": "Feature Store online stores",
@@ -57,6 +59,33 @@ def _alarm_metrics(tpl: Template, props: dict) -> tuple[int, bool]:
     return count, any(p is not None and p < 60 for p in periods)
 
 
+# Application Auto Scaling creates two CloudWatch alarms for each target-tracking policy, one to scale out and one to
+# scale in (``put-scaling-policy``'s answer names both: TargetTracking-...-AlarmHigh-... and -AlarmLow-...), billed as
+# any alarm but absent from the template. A policy on a high-resolution predefined metric gets high-resolution alarms.
+TARGET_TRACKING_ALARMS = 2
+# The free tier's dashboards are "3 dashboards for up to 50 metrics" each (https://aws.amazon.com/cloudwatch/pricing/).
+FREE_DASHBOARD_METRICS = 50
+
+
+def _dashboard_metrics(tpl: Template, props: dict) -> Optional[int]:
+    """The metrics a dashboard graphs: every row of every widget's ``metrics`` that names a metric (a row holding only
+    a math expression is not one); None when the body cannot be read."""
+    text = tpl.text(props.get("DashboardBody"))
+    try:
+        body = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    count = 0
+    for widget in body.get("widgets") or []:
+        rows = ((widget or {}).get("properties") or {}).get("metrics") if isinstance(widget, dict) else None
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, list) and any(isinstance(item, str) for item in row):
+                count += 1
+    return count
+
+
 def fixed_units(tpl: Template) -> list[_Unit]:
     units = []
     for logical_id, resource in tpl.resources.items():
@@ -75,7 +104,14 @@ def fixed_units(tpl: Template) -> list[_Unit]:
         elif kind_type == "AWS::CloudWatch::CompositeAlarm":
             unit("composite", 1, "composite_alarm")
         elif kind_type == "AWS::CloudWatch::Dashboard":
-            unit("dashboard", 1, "dashboard")
+            units.append(_Unit("dashboard", tpl.name, logical_id, 1, "dashboard", once,
+                               metrics=_dashboard_metrics(tpl, props)))
+        elif kind_type == "AWS::ApplicationAutoScaling::ScalingPolicy" and \
+                tpl.value(props.get("PolicyType")) == "TargetTrackingScaling":
+            tracking = props.get("TargetTrackingScalingPolicyConfiguration") or {}
+            metric = str(tpl.value((tracking.get("PredefinedMetricSpecification") or {}).get("PredefinedMetricType")))
+            unit("scaling_alarm", TARGET_TRACKING_ALARMS,
+                 "alarm_metric_high_resolution" if metric.endswith("HighResolution") else "alarm_metric_standard")
         elif kind_type == "AWS::SageMaker::FeatureGroup":
             online = props.get("OnlineStoreConfig")
             if isinstance(online, dict) and tpl.value(online.get("EnableOnlineStore")) not in (False, "false"):
@@ -151,15 +187,24 @@ def _fixed_cost(units: list[_Unit], hours: float) -> tuple[Optional[float], str]
         provisioned = sum(1 for u in units if u.unknown)
         if provisioned:
             return None, f"unknown price: {provisioned} of {len(units)} with provisioned throughput (billed per hour)"
-        return 0.0, f"{len(units)} on demand: pay per read/write request and GB stored, $0 with no traffic"
+        return 0.0, (f"{len(units)} on demand: storage billed per GB-month whatever the traffic, not estimated (it needs "
+                     "the data size); reads and writes per request: the feature job's nightly writes are scheduled "
+                     "work, not traffic, and are not estimated either")
     if kind == "function_url":
         # Lambda bills requests and duration only; reserved concurrency (the front's throttle) is free.
         return 0.0, f"{len(units)}: pay per request and duration, $0 with no traffic"
     if kind == "dashboard":
-        price = PRICES["dashboard"]
-        billed = max(0, len(units) - FREE_DASHBOARDS_PER_ACCOUNT)
-        free = FREE_DASHBOARDS_PER_ACCOUNT
-        basis = f"{len(units)}, first {free} per account free, {format_rate(price.usd)}/month each after"
+        # Beyond the free tier's metrics a dashboard is counted as billed: the floor errs high, and says so.
+        price, free = PRICES["dashboard"], FREE_DASHBOARDS_PER_ACCOUNT
+        large = [u for u in units if u.metrics is None or u.metrics > FREE_DASHBOARD_METRICS]
+        small = len(units) - len(large)
+        billed = len(large) + max(0, small - free)
+        basis = (f"{len(units)}, first {free} per account free (up to {FREE_DASHBOARD_METRICS} metrics each), "
+                 f"{format_rate(price.usd)}/month each after")
+        if large:
+            counts = ", ".join("unreadable" if u.metrics is None else f"{u.metrics} metrics" for u in large)
+            basis += (f"; {len(large)} over {FREE_DASHBOARD_METRICS} metrics ({counts}): may be billed, counted at "
+                      f"{format_rate(price.usd)}/month")
         return billed * price.usd, basis
     total, parts = 0.0, []
     for key in sorted({u.price_key for u in units if u.price_key}):
@@ -169,6 +214,9 @@ def _fixed_cost(units: list[_Unit], hours: float) -> tuple[Optional[float], str]
         total += amount * price.usd * (hours if hourly else 1)
         parts.append(f"{amount:g} x {format_rate(price.usd)}/{price.unit}" + (f" x {hours:g} h" if hourly else ""))
     prefix = f"{len(units)} alarms: " if kind == "alarm" else ""
+    if kind == "scaling_alarm":
+        prefix = (f"{len(units)} target-tracking polic{'y' if len(units) == 1 else 'ies'} x {TARGET_TRACKING_ALARMS} "
+                  "alarms Application Auto Scaling creates (scale out, scale in), not in the template: ")
     return total, prefix + " + ".join(parts)
 
 
