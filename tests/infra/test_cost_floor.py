@@ -122,8 +122,8 @@ def test_an_idle_real_time_endpoint_that_scales_in_when_idle_costs_its_minimum_a
     """GIVEN an endpoint starting at 5 (the FinOps trial: prod churn at instance_count 5, autoscaling 2-6) with the idle
     scale-in WHEN its floor is read THEN it costs its MinCapacity, and the line shows what MaxCapacity would cost."""
     line = _realtime(tmp_path, 5, 2, 6, idle=idle_scale_in("Target", 2))
-    assert line.basis == ("2 x ml.m5.xlarge (autoscaling MinCapacity: scaled in when idle) x 730 h x $0.23/h; "
-                          "ceiling 6 x ml.m5.xlarge (autoscaling MaxCapacity) = $1,007.40/month")
+    assert line.basis == "2 x ml.m5.xlarge (autoscaling MinCapacity: scaled in when idle) x 730 h x $0.23/h"
+    assert line.ceiling_usd == pytest.approx(1007.40)  # 6 x ml.m5.xlarge (MaxCapacity)
     assert line.monthly_usd == pytest.approx(335.80)
     assert line.resources == ("Endpoint", "Config", "Target", "IdleScaleIn", "IdleScaleInAlarm")
 
@@ -133,8 +133,8 @@ def test_without_an_idle_scale_in_an_idle_endpoint_keeps_its_initial_count_above
     target tracking does not scale in without Invocations data (+$503.70 a month over the minimum, which the floor
     reported before)."""
     line = _realtime(tmp_path, 5, 2, 6)
-    assert line.basis == ("5 x ml.m5.xlarge (InitialInstanceCount: no scale-in without traffic) x 730 h x $0.23/h; "
-                          "ceiling 6 x ml.m5.xlarge (autoscaling MaxCapacity) = $1,007.40/month")
+    assert line.basis == "5 x ml.m5.xlarge (InitialInstanceCount: no scale-in without traffic) x 730 h x $0.23/h"
+    assert line.ceiling_usd == pytest.approx(1007.40)
     assert line.monthly_usd == pytest.approx(839.50)
     assert line.monthly_usd - monthly("ml.m5.xlarge", 2) == pytest.approx(503.70)
     assert line.resources == ("Endpoint", "Config", "Target")
@@ -143,8 +143,8 @@ def test_without_an_idle_scale_in_an_idle_endpoint_keeps_its_initial_count_above
 @pytest.mark.parametrize("initial", [1, 2], ids=["below-the-minimum", "at-the-minimum"])
 def test_without_an_idle_scale_in_an_endpoint_starting_at_or_below_its_minimum_costs_the_minimum(tmp_path, initial):
     line = _realtime(tmp_path, initial, 2, 4)
-    assert line.basis == ("2 x ml.m5.xlarge (autoscaling MinCapacity) x 730 h x $0.23/h; "
-                          "ceiling 4 x ml.m5.xlarge (autoscaling MaxCapacity) = $671.60/month")
+    assert line.basis == "2 x ml.m5.xlarge (autoscaling MinCapacity) x 730 h x $0.23/h"
+    assert line.ceiling_usd == pytest.approx(671.60)
     assert line.monthly_usd == pytest.approx(monthly("ml.m5.xlarge", 2))
 
 
@@ -207,8 +207,8 @@ def test_async_endpoint_scaling_to_zero_has_no_floor_whatever_form_the_resource_
     assert line.mode == "async"  # derived from AsyncInferenceConfig: the metadata names no mode
     assert line.monthly_usd == 0.0 and env.compute_usd == 0.0
     # Scaled to zero on its backlog (no idle scale-in needed); up to 4 when requests wait.
-    assert line.basis == ("0 x ml.m5.xlarge (autoscaling MinCapacity): scales to zero; "
-                          "ceiling 4 x ml.m5.xlarge (autoscaling MaxCapacity) = $671.60/month")
+    assert line.basis == "0 x ml.m5.xlarge (autoscaling MinCapacity): scales to zero"
+    assert line.ceiling_usd == pytest.approx(671.60)
     assert env.warnings == []
 
 
@@ -225,7 +225,7 @@ def test_unnamed_endpoint_matches_its_scalable_target_through_getatt(tmp_path):
     # Target tracking alone leaves the idle endpoint at its 3 initial instances (it matched the target: the ceiling).
     assert env.compute_usd == pytest.approx(monthly("ml.m5.large", 3))
     (line,) = compute_lines(env)
-    assert line.basis.endswith("; ceiling 4 x ml.m5.large (autoscaling MaxCapacity) = $335.80/month")
+    assert line.ceiling_usd == pytest.approx(335.80)  # 4 x ml.m5.large (MaxCapacity)
     assert env.warnings == []
 
 
@@ -761,6 +761,5 @@ def test_real_app_every_autoscaled_real_time_endpoint_idles_at_its_minimum_with_
             rate = INSTANCE_TYPES[rt.instance_type].usd_per_hour
             assert line.basis.startswith(f"{scaling.min_instances} x {rt.instance_type} "
                                          "(autoscaling MinCapacity: scaled in when idle) x 730 h"), line.basis
-            assert line.basis.endswith(f"; ceiling {scaling.max_instances} x {rt.instance_type} (autoscaling MaxCapacity) "
-                                       f"= ${scaling.max_instances * rate * 730:,.2f}/month"), line.basis
+            assert line.ceiling_usd == pytest.approx(scaling.max_instances * rate * 730), line.ceiling_basis
             assert line.monthly_usd == pytest.approx(scaling.min_instances * rate * 730)

@@ -16,7 +16,6 @@ from .template import INSTANCE_DIMENSION, PROVISIONED_CONCURRENCY_DIMENSION, RES
 class _Target:
     min_capacity: int
     logical_id: str
-    max_capacity: Optional[int] = None
     # The step policy and the alarm that set the variant to at most its minimum when the alarm has no data (the idle
     # scale-in of mlops_loop/constructs/endpoint_fleet.py): their logical ids, or () when there is none.
     idle_scale_in: tuple[str, ...] = ()
@@ -44,8 +43,7 @@ def scalable_targets(templates: list[Template], warnings: list[str]) -> dict[tup
                 )
                 continue
             targets[(match["endpoint"], match["variant"], dimension)] = _Target(
-                minimum, logical_id, as_count(tpl.value(props.get("MaxCapacity"))),
-                _idle_scale_in(tpl, logical_id, minimum))
+                minimum, logical_id, _idle_scale_in(tpl, logical_id, minimum))
     return targets
 
 
@@ -85,8 +83,8 @@ def _variant_floor(
     An instance variant with a scalable target idles at its ``MinCapacity`` only when it is async (AWS documents
     scaling an async endpoint down to zero on its backlog, async-inference-autoscale) or has an idle scale-in
     (:func:`_idle_scale_in`). Otherwise target tracking on invocations, which has no data without traffic, leaves it at
-    ``InitialInstanceCount`` (at least ``MinCapacity``), or wherever a burst left it, up to ``MaxCapacity``: that
-    ceiling (and its monthly price) is in the basis of every variant with a scalable target."""
+    ``InitialInstanceCount`` (at least ``MinCapacity``), or wherever a burst left it, up to ``MaxCapacity`` (the line's
+    ceiling, :mod:`.ceiling`)."""
     name = str(tpl.value(variant.get("VariantName")))
     serverless = variant.get("ServerlessConfig")
     if isinstance(serverless, dict):
@@ -129,22 +127,18 @@ def _variant_floor(
             count, source = target.min_capacity, "autoscaling MinCapacity"
     instance_type = tpl.value(variant.get("InstanceType"))
     known = INSTANCE_TYPES.get(instance_type) if isinstance(instance_type, str) else None
-    ceiling = ""
-    if target is not None and target.max_capacity is not None:
-        cost = f" = ${target.max_capacity * known.usd_per_hour * hours:,.2f}/month" if known is not None else ""
-        ceiling = f"; ceiling {target.max_capacity} x {instance_type} (autoscaling MaxCapacity){cost}"
     if count is None:
-        return f"unknown: the instance count of {instance_type} is not a literal{ceiling}", None, used
+        return f"unknown: the instance count of {instance_type} is not a literal", None, used
     if count == 0:
-        return f"0 x {instance_type} ({source}): scales to zero{ceiling}", 0.0, used
+        return f"0 x {instance_type} ({source}): scales to zero", 0.0, used
     if known is None:
         return (
             f"unknown price: {count} x {instance_type} ({source}); add the type to "
-            f"mlops_loop/config/instance_types.py{ceiling}",
+            f"mlops_loop/config/instance_types.py",
             None,
             used,
         )
-    basis = f"{count} x {instance_type} ({source}) x {hours:g} h x {format_rate(known.usd_per_hour)}/h{ceiling}"
+    basis = f"{count} x {instance_type} ({source}) x {hours:g} h x {format_rate(known.usd_per_hour)}/h"
     return basis, count * known.usd_per_hour * hours, used
 
 
