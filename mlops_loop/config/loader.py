@@ -32,6 +32,7 @@ from ..naming import (
     bucket_name_problem,
     checked_feature_group_name,
 )
+from .budget import budget_problems
 from .native_monitor import native_monitor_problems
 from .schedules import monitoring_schedule
 from .schema import (CROSS_CHECKED, AppConfig, EnvironmentConfig, ModelConfig, _serving_where, accelerator_problems,
@@ -172,6 +173,7 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
     problems.extend(capture_problems(models, environments))
     problems.extend(network_problems(models, environments))
     problems.extend(label_delay_problems(models, environments))
+    problems.extend(budget_problems(environments))
     problems.extend(_project_name_problems(raw.get("project", DEFAULT_PROJECT), environments))
     if problems:
         raise ConfigError(source, problems)

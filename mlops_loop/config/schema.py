@@ -30,6 +30,7 @@ from pipeline_code.core.online_features import LookupSpec
 from pipeline_code.core.thresholds import DEFAULT_GATE, THRESHOLDS, GateThresholds
 
 from ._strict import StrictModel
+from .budget import BudgetConfig, budget_problems
 from .instance_offers import load_offers
 from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, NEURON_IMAGE_REGIONS, SUPPORTED_REGIONS, unknown_problem, unsupported_problem, volume_key_problem
 from .schedules import check_cron, check_daily, check_scheduler_expression
@@ -353,6 +354,9 @@ class EnvironmentConfig(StrictModel):
     multi_model_endpoints: dict[str, MultiModelEndpointConfig] = {}
     # Your VPC, for every job, endpoint and function; None (default, or null to drop one set in defaults): AWS-managed.
     network: Optional[NetworkConfig] = None
+    # A monthly cost budget whose notices go to the environment's topic; None (default, or null to drop one set in
+    # defaults): no budget (mlops_loop/config/budget.py says why none is derived).
+    budget: Optional[BudgetConfig] = None
 
     _name = field_validator("name")(_check_name)
 
@@ -658,7 +662,7 @@ class AppConfig(StrictModel):
         problems = (accelerator_problems(self.models, self.environments) + multi_model_problems(self.models, self.environments)
                     + training_problems(self.models, self.environments) + inferentia2_problems(self.models, self.environments)
                     + offer_problems(self.models, self.environments) + capture_problems(self.models, self.environments)
-                    + label_delay_problems(self.models, self.environments))
+                    + label_delay_problems(self.models, self.environments) + budget_problems(self.environments))
         if problems:
             raise ValueError("; ".join(problems))
         return self
