@@ -1,0 +1,111 @@
+"""A monthly cost budget (AWS Budgets) that tells an environment's people through its encrypted topic."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Optional, Sequence
+
+from aws_cdk import aws_budgets as budgets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from .cdk_reads import environment_of, read_once
+
+BUDGETS = "budgets.amazonaws.com"
+# The cost AWS Budgets compares with the limit: what the invoice lists before discounts and credits are shared out.
+METRIC = "UnblendedCost"
+
+
+def _threshold(notification_type: str, percent: float, topic_arn: str) -> budgets.CfnBudget.NotificationWithSubscribersProperty:
+    return budgets.CfnBudget.NotificationWithSubscribersProperty(
+        notification=budgets.CfnBudget.NotificationProperty(
+            notification_type=notification_type, comparison_operator="GREATER_THAN", threshold=percent,
+            threshold_type="PERCENTAGE"),
+        subscribers=[budgets.CfnBudget.SubscriberProperty(subscription_type="SNS", address=topic_arn)],
+    )
+
+
+class CostBudget(Construct):
+    """An ``AWS::Budgets::Budget`` of ``monthly_usd`` US dollars a month (COST, MONTHLY, unblended cost) counting this
+    account's spending on what carries every one of ``tags`` (``None``: all of this account's spending), and a notice
+    to ``topic`` when the month's actual cost passes each of ``actual_percent`` and when AWS forecasts it to end above
+    each of ``forecast_percent``.
+
+    The topic's policy gets a statement letting AWS Budgets publish for this account's budgets only (``aws:SourceAccount``
+    and ``aws:SourceArn``, as the Budgets guide's budgets-sns-policy writes it). The topic's KMS key must let
+    ``budgets.amazonaws.com`` use it (``kms:GenerateDataKey*`` and ``kms:Decrypt``): the key is the caller's, and a key
+    that does not would drop every notice with no error anywhere (the Storage stack's ops key does when the
+    environment has a budget). Tags filter only once they are activated as cost-allocation tags (README).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str,
+        monthly_usd: float,
+        topic: sns.ITopic,
+        tags: Optional[Sequence[tuple[str, str]]],
+        actual_percent: Sequence[float] = (80, 100),
+        forecast_percent: Sequence[float] = (100,),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not monthly_usd > 0:
+            raise ValueError(f"{construct_id}: monthly_usd must be more than 0, not {monthly_usd}")
+        if not actual_percent and not forecast_percent:
+            raise ValueError(f"{construct_id}: no actual_percent and no forecast_percent: the budget would tell nobody")
+        if tags is not None and not tags:
+            raise ValueError(f"{construct_id}: tags is empty, which would count nothing; pass None to count all of the "
+                             "account's spending")
+        account = environment_of(self).account
+        topic_arn = read_once(topic, "topic_arn")
+        notifications = ([_threshold("ACTUAL", p, topic_arn) for p in actual_percent]
+                         + [_threshold("FORECASTED", p, topic_arn) for p in forecast_percent])
+        # This account only: a budget made in an Organizations management account would otherwise count every member
+        # account's spending.
+        this_account = budgets.CfnBudget.ExpressionProperty(
+            dimensions=budgets.CfnBudget.ExpressionDimensionValuesProperty(key="LINKED_ACCOUNT", values=[account]))
+        # Cost Explorer's expression: a tag filter names the tag key as the resources carry it (no "user:" prefix, which
+        # only the older CostFilters' TagKeyValue takes).
+        tagged = [budgets.CfnBudget.ExpressionProperty(
+            tags=budgets.CfnBudget.TagValuesProperty(key=key, values=[value], match_options=["EQUALS"]))
+            for key, value in (tags or ())]
+        self.budget_name = f"{name_prefix}-monthly-cost-{self._digest(actual_percent, forecast_percent)}"
+        self.budget = budgets.CfnBudget(
+            self,
+            "Resource",
+            budget=budgets.CfnBudget.BudgetDataProperty(
+                budget_name=self.budget_name,
+                budget_type="COST",
+                time_unit="MONTHLY",
+                budget_limit=budgets.CfnBudget.SpendProperty(amount=monthly_usd, unit="USD"),
+                filter_expression=budgets.CfnBudget.ExpressionProperty(and_=[this_account, *tagged]) if tagged else this_account,
+                metrics=[METRIC],
+            ),
+            notifications_with_subscribers=notifications,
+        )
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="PublishBudgets",
+                principals=[iam.ServicePrincipal(BUDGETS)],
+                actions=["sns:Publish"],
+                resources=[topic_arn],
+                # The source ARN as the Budgets guide gives it, any budget of this account: a pattern of this budget's
+                # own name is not documented as what Budgets sends, and a condition it does not meet drops every notice
+                # silently. Who else could publish is this account's own budgets, which its people make.
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {"aws:SourceArn": f"arn:{environment_of(self).partition}:budgets::{account}:*"},
+                },
+            )
+        )
+
+    @staticmethod
+    def _digest(actual_percent: Sequence[float], forecast_percent: Sequence[float]) -> str:
+        """Eight hex digits of the notices. CloudFormation replaces a budget whose notices change (they and its name are
+        create-only) by creating the new one first; under the same name that create fails, so the name follows them."""
+        notices = json.dumps([sorted(map(float, actual_percent)), sorted(map(float, forecast_percent))])
+        return hashlib.sha256(notices.encode()).hexdigest()[:8]
