@@ -19,6 +19,7 @@ from ..config import EnvironmentConfig
 from ..config.serving import ServingAlarms, first_bake_share, longest_rollout_seconds
 from ..constructs.arns import format_arn
 from ..constructs.cdk_reads import bootstrap_qualifier
+from ..constructs.cost_budget import CostBudget
 from ..constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployment
 from ..constructs.drift_monitor import DriftMonitor
 from ..constructs.job_code import JobCode
@@ -74,7 +75,8 @@ class OperationsStack(Stack):
         job_tags: Sequence[tuple[str, str]],
         **stack_kwargs: Any,
     ) -> None:
-        """``job_tags``: the environment's tags, which every drift monitor job carries."""
+        """``job_tags``: the environment's tags, which every drift monitor job carries and the budget (config
+        ``budget``, if any) counts by."""
         super().__init__(scope, construct_id, termination_protection=environment.termination_protection, **stack_kwargs)
         self.add_stack_dependency(training)
         self.add_stack_dependency(storage)
@@ -317,6 +319,14 @@ class OperationsStack(Stack):
         )
         self._scheduled_job_failures(serving)
         self._dead_letter_alarms(serving)
+        # The month's spending, before the invoice: notices to the same topic (the ops key lets Budgets use it when
+        # the environment has a budget: storage_stack).
+        budget = environment.budget
+        self.budget = CostBudget(
+            self, "MonthlyBudget", name_prefix=name_prefix, monthly_usd=budget.monthly_usd, topic=self.topic,
+            tags=job_tags if budget.scope == "tags" else None, actual_percent=budget.actual_percent,
+            forecast_percent=budget.forecast_percent,
+        ) if budget is not None else None
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "WatchdogTopicArn", value=self.watchdog.topic.topic_arn)
         CfnOutput(self, "RetrainTriggerFunction", value=self.trigger.function.function_name)

@@ -13,6 +13,7 @@ from pipeline_code.catalog import Dataset
 from ..config import EnvironmentConfig
 from ..constructs.arns import format_arn
 from ..constructs.cdk_reads import read_once
+from ..constructs.cost_budget import BUDGETS
 from ..constructs.data_lake import DataLake
 from ..constructs.feature_store import FeatureStore
 from ..constructs.model_registry import ModelRegistry
@@ -91,12 +92,14 @@ class StorageStack(Stack):
         )
         # Notifications, the retrain trigger's logs and dead letters: encrypted, and usable by the
         # services that deliver into them (EventBridge rules and CloudWatch alarms).
+        # With a budget (config 'budget'), AWS Budgets publishes its notices to the topic too (constructs.cost_budget).
+        budget_publisher = (BUDGETS,) if environment.budget is not None else ()
         self.ops_key = service_key(
             self,
             "OpsKey",
             alias=f"alias/{name_prefix}/ops",
             description=f"{name_prefix}: notifications, trigger logs and dead letters",
-            publishers=("events.amazonaws.com", "cloudwatch.amazonaws.com"),
+            publishers=("events.amazonaws.com", "cloudwatch.amazonaws.com", *budget_publisher),
             # CloudWatch names the alarm as the source when it publishes to an encrypted topic, so the key
             # serves this environment's alarms only (``<prefix>-...``: every alarm with an SNS action; SNS
             # Developer Guide, sns-key-management "compatibility with AWS services": aws:SourceAccount and
@@ -110,7 +113,10 @@ class StorageStack(Stack):
                 self,
                 service="cloudwatch", resource="alarm", resource_name=f"{name_prefix}-*",
                 arn_format=ArnFormat.COLON_RESOURCE_NAME)},
-            unbound_publishers=("events.amazonaws.com",),
+            # Budgets gets no source condition either: no AWS guide says it sends aws:SourceAccount or aws:SourceArn
+            # to KMS when it publishes to an encrypted topic, and one it does not send would drop every budget notice
+            # with no error anywhere. The topic's policy binds it to this account's budgets (CostBudget).
+            unbound_publishers=("events.amazonaws.com", *budget_publisher),
             removal_policy=removal,
         )
         # The notification watchdog's topic (Operations stack): the alarm that says a notice could not be delivered

@@ -849,6 +849,29 @@ def test_only_this_environments_rules_may_publish_to_the_notification_topic(envs
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_only_this_accounts_budgets_may_publish_to_the_notification_topic(envs, env):
+    """GIVEN the notification topic's policy, as it applies to budgets.amazonaws.com, and the ops key's
+    WHEN AWS Budgets publishes a notice of a budget of this account (over TLS), of another account's, or with no source
+    THEN with a budget configured only the first is allowed, and Budgets may use the ops key for it; without one
+    Budgets may do neither."""
+    e = envs[env]
+    topic, document = _topic_policy(e)
+    statements = service_statements(document, "budgets.amazonaws.com", source="Operations/NotificationsPolicy")
+    (lid, props), = [(lid, p) for label, lid, p in e.iam.resources("AWS::KMS::Key") if label == "Storage" and lid.startswith("OpsKey")]
+    key = e.iam.resolve("Storage", {"Fn::GetAtt": [lid, "Arn"]})
+    key_statements = service_statements(e.iam.resolve("Storage", props["KeyPolicy"]), "budgets.amazonaws.com", source=f"Storage/{lid}")
+    tls = {"aws:SecureTransport": True}
+    budget = f"arn:aws:budgets::{e.account}:budget/{e.prefix}-monthly-cost-0123abcd"
+    good = {**tls, "aws:SourceAccount": e.account, "aws:SourceArn": budget}
+    configured = e.cfg.budget is not None
+    assert evaluate(statements, "sns:Publish", topic, good).allowed is configured
+    assert evaluate(key_statements, "kms:GenerateDataKey", key).allowed is configured
+    foreign = {**tls, "aws:SourceAccount": FOREIGN_ACCOUNT, "aws:SourceArn": f"arn:aws:budgets::{FOREIGN_ACCOUNT}:budget/x"}
+    for context in (foreign, {**good, "aws:SourceAccount": FOREIGN_ACCOUNT}, tls):
+        assert not evaluate(statements, "sns:Publish", topic, context).allowed, context
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_every_alarm_that_notifies_a_topic_may_publish_to_it_and_no_other_environments_alarm_may(envs, env):
     """GIVEN every alarm of the environment with an SNS action, and that topic's policy as it applies to
     cloudwatch.amazonaws.com
@@ -914,7 +937,10 @@ def test_every_service_principal_in_a_resource_policy_is_bound_to_its_source(env
     THEN each names the source: aws:SourceArn or aws:SourceAccount (CloudWatch Logs: its log-group encryption
     context), so no other account's resource can make the service act on ours. The one exception is EventBridge
     on the ops key, which must not carry one (AWS does not send them to KMS for EventBridge-to-encrypted-topic
-    deliveries, which would then fail); its rules are bound in the topic and queue policies, checked here too."""
+    deliveries, which would then fail); its rules are bound in the topic and queue policies, checked here too. So is
+    AWS Budgets when the environment has a budget (no guide says Budgets sends them to KMS; one it does not send would
+    drop every budget notice): the topic policy binds it to this account's budgets
+    (test_only_this_accounts_budgets_may_publish_to_the_notification_topic)."""
     e = envs[env]
     bound = {"aws:sourcearn", "aws:sourceaccount", "kms:encryptioncontext:aws:logs:arn"}
     checked = 0
@@ -930,7 +956,9 @@ def test_every_service_principal_in_a_resource_policy_is_bound_to_its_source(env
                         continue
                     checked += 1
                     if key == "KeyPolicy" and statement.get("Sid") == "AllowPublishersUnbound":
-                        assert principal == {"Service": "events.amazonaws.com"}, f"{label}/{lid}: only EventBridge is unbound"
+                        unbound = {"events.amazonaws.com", *(("budgets.amazonaws.com",) if e.cfg.budget else ())}
+                        services = principal["Service"] if isinstance(principal["Service"], list) else [principal["Service"]]
+                        assert set(services) == unbound, f"{label}/{lid}: only EventBridge (and Budgets with a budget) is unbound"
                         continue
                     keys = {k.lower() for by_key in (statement.get("Condition") or {}).values() for k in by_key}
                     assert keys & bound, f"{label}/{lid} {statement.get('Sid')}: {principal} without a source condition"
