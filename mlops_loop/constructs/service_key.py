@@ -11,6 +11,10 @@ from constructs import Construct
 
 from .cdk_reads import days, environment_of
 
+# The shortest wait before KMS deletes a key of this app: the template's own window, and the least ScheduleKeyDeletion
+# may ask for (KMS allows 7-30 days; 30 is its default when the request names none).
+DELETION_WINDOW_DAYS = 30
+
 
 def service_key(
     scope: Construct,
@@ -26,7 +30,10 @@ def service_key(
 ) -> kms.Key:
     """A KMS key created directly in ``scope`` (its logical ID is that of ``construct_id`` there).
 
-    Defaults: yearly rotation, a 30-day deletion window, ``removal_policy``; CloudWatch Logs may
+    Defaults: yearly rotation, a 30-day deletion window, ``removal_policy``; nobody, whatever IAM grants them, may
+    schedule its deletion with a shorter window (a key policy Deny on ``kms:ScheduleKeyDeletion`` when
+    ``kms:ScheduleKeyDeletionPendingWindowInDays`` is below 30: nothing else is denied, so neither CloudFormation's
+    deletion of the key, which asks for the template's 30 days, nor any other use is affected); CloudWatch Logs may
     use it for this account's log groups in this region, and ``publishers`` (service principals
     such as ``cloudwatch.amazonaws.com``) may encrypt and decrypt with it for this account only; a
     publisher in ``publisher_sources`` only for sources matching its ``aws:SourceArn`` pattern too. A
@@ -41,8 +48,22 @@ def service_key(
         alias=alias,
         description=description,
         enable_key_rotation=True,
-        pending_window=days(30),
+        pending_window=days(DELETION_WINDOW_DAYS),
         removal_policy=removal_policy,
+    )
+    # The template's window binds CloudFormation only: a principal with kms:* from IAM (the account statement lets IAM
+    # grant it) could schedule deletion with 7 days, and the key is unusable from that moment and its data unreadable
+    # for ever a week later. 30 days leaves time to notice (the Operations stack's key-change notice) and cancel. A
+    # request without a window gets KMS's default, 30, and carries no key: the condition is false, nothing denied.
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="DenyDeletionWithinThirtyDays",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=["kms:ScheduleKeyDeletion"],
+            resources=["*"],
+            conditions={"NumericLessThan": {"kms:ScheduleKeyDeletionPendingWindowInDays": str(DELETION_WINDOW_DAYS)}},
+        )
     )
     if log_groups:
         key.add_to_resource_policy(

@@ -241,7 +241,8 @@ def test_the_watchdog_key_serves_this_environments_alarms_alone(synthesized, env
     statements = {s.get("Sid"): s for s in keys[key_id]["Properties"]["KeyPolicy"]["Statement"]}
     account = synthesized.config.environments[env].account
     prefix = f"{synthesized.config.project}-{env}"
-    assert set(statements) == {None, "AllowPublisherCloudwatch"}  # None: CDK's statement for the account's own IAM
+    # None: CDK's statement for the account's own IAM; the Deny of a short deletion window is every key's (service_key).
+    assert set(statements) == {None, "DenyDeletionWithinThirtyDays", "AllowPublisherCloudwatch"}
     assert statements["AllowPublisherCloudwatch"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert statements["AllowPublisherCloudwatch"]["Condition"] == {
         "StringEquals": {"aws:SourceAccount": account},

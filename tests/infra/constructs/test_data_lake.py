@@ -108,8 +108,9 @@ def test_the_key_rotates_has_the_data_alias_and_lets_only_this_accounts_log_grou
     (alias,) = template.find_resources("AWS::KMS::Alias").values()
     assert alias["Properties"]["AliasName"] == "alias/shop-dev/data"
     named = {s["Sid"]: s for s in props["KeyPolicy"]["Statement"] if "Sid" in s}
-    # No publisher services: only CloudWatch Logs (Glue's encrypted job logs) besides the account itself.
-    assert list(named) == ["AllowCloudWatchLogsOfThisAccount"]
+    # No publisher services: only CloudWatch Logs (Glue's encrypted job logs) besides the account itself, and
+    # service_key's Deny of a deletion window shorter than 30 days.
+    assert list(named) == ["DenyDeletionWithinThirtyDays", "AllowCloudWatchLogsOfThisAccount"]
     logs = named["AllowCloudWatchLogsOfThisAccount"]
     assert logs["Principal"] == {"Service": f"logs.{REGION}.amazonaws.com"}
     assert logs["Condition"] == {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:*"}}

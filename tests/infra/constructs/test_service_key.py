@@ -28,6 +28,20 @@ def test_the_key_rotates_is_retained_and_keeps_its_logical_id_in_the_scope():
     assert made["key"]["DeletionPolicy"] == "Retain"
 
 
+def test_nobody_may_schedule_its_deletion_with_a_shorter_window_than_the_templates():
+    """GIVEN any key WHEN its policy is read THEN one Deny, for every principal, of kms:ScheduleKeyDeletion with a window
+    under 30 days (the template's own): the exact condition, and no other action, so it locks nobody out of anything else
+    and CloudFormation's own deletion (30 days) still passes."""
+    made = _key()
+    deny = made["statements"]["DenyDeletionWithinThirtyDays"]
+    assert deny == {"Sid": "DenyDeletionWithinThirtyDays", "Effect": "Deny", "Principal": {"AWS": "*"},
+                    "Action": "kms:ScheduleKeyDeletion", "Resource": "*",
+                    "Condition": {"NumericLessThan": {"kms:ScheduleKeyDeletionPendingWindowInDays": "30"}}}
+    assert made["key"]["Properties"]["PendingWindowInDays"] == 30  # not below the Deny's bound
+    denies = [s for s in made["key"]["Properties"]["KeyPolicy"]["Statement"] if s["Effect"] == "Deny"]
+    assert denies == [deny]
+
+
 def test_cloudwatch_logs_may_use_it_only_for_this_accounts_log_groups_here():
     logs = _key()["statements"]["AllowCloudWatchLogsOfThisAccount"]
     assert logs["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
@@ -86,4 +100,4 @@ def test_a_key_no_log_group_uses_leaves_cloudwatch_logs_out():
     (resource,) = Template.from_stack(stack).find_resources("AWS::KMS::Key").values()
     statements = resource["Properties"]["KeyPolicy"]["Statement"]
     assert not any("logs." in str(s.get("Principal")) for s in statements)
-    assert [s.get("Sid") for s in statements] == [None, "AllowPublishersOfThisAccount"]  # CDK's account statement first
+    assert [s.get("Sid") for s in statements] == [None, "DenyDeletionWithinThirtyDays", "AllowPublishersOfThisAccount"]
