@@ -23,6 +23,7 @@ from ..constructs.cost_budget import CostBudget
 from ..constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployment
 from ..constructs.drift_monitor import DriftMonitor
 from ..constructs.job_code import JobCode
+from ..constructs.key_changes import notify_key_changes
 from ..constructs.endpoint_alarms import EndpointAlarms
 from ..constructs.handler_function import dead_letter_queue
 from ..constructs.loop_alarms import LoopAlarms, dead_letter_alarm, dead_letter_backlog, handler_alarms, sns_action
@@ -53,12 +54,13 @@ class OperationsStack(Stack):
 
     A failed training execution, including a candidate rejected by the gate (the pipeline ends in
     its Fail step), is published to the topic, and so is a failed ETL job, a failed or stopped drift-monitor
-    job and a failed or stopped batch transform job. A scheduled monitor or batch run its schedule could not
-    start goes to a dead-letter queue whose alarm pages people; so does a notice EventBridge could not deliver
-    (``NotificationDeadLetters``, apart from the handlers' queues), through the notification watchdog's topic as well
-    (its own key: the alarm must not depend on the topic or key that failed). Holds no data: notifications in flight
-    and dead letters are the only things it holds; their keys (the environment's ops key, the watchdog's key) live in
-    the Storage stack.
+    job, a failed or stopped batch transform job, and a deletion scheduled, a disable or a new policy on one of the
+    environment's KMS keys (CloudTrail's events: they need a trail, see ``notify_key_changes``). A scheduled monitor or
+    batch run its schedule could not start goes to a dead-letter queue whose alarm pages people; so does a notice
+    EventBridge could not deliver (``NotificationDeadLetters``, apart from the handlers' queues), through the
+    notification watchdog's topic as well (its own key: the alarm must not depend on the topic or key that failed).
+    Holds no data: notifications in flight and dead letters are the only things it holds; their keys (the
+    environment's ops key, the watchdog's key) live in the Storage stack.
     """
 
     def __init__(
@@ -317,6 +319,12 @@ class OperationsStack(Stack):
                 f"stream is the run id): aws glue get-job-run --job-name {field('$.detail.jobName')} --run-id "
                 f"{field('$.detail.jobRunId')} --region {self.region}"),
         )
+        # A key pending deletion or disabled fails every use of it at once, and the Deny in its policy stops only a short
+        # window: people hear of each such change, with the commands that undo it.
+        notify_key_changes(self, "KeyChanges", name_prefix=name_prefix,
+                           keys={f"alias/{name_prefix}/{purpose}": key for purpose, key in
+                                 (("data", lake.key), ("ops", storage.ops_key), ("watchdog", storage.watchdog_key))},
+                           topic=self.topic, dead_letter_queue=self.notification_dead_letters)
         self._scheduled_job_failures(serving)
         self._dead_letter_alarms(serving)
         # The month's spending, before the invoice: notices to the same topic (the ops key lets Budgets use it when

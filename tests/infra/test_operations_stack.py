@@ -617,3 +617,27 @@ def test_every_notice_template_names_only_variables_eventbridge_defines(synthesi
                 assert not undefined, (env, stack, logical_id, undefined)
                 checked += 1
     assert checked  # the approval requests at least
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_deletion_scheduled_a_disable_or_a_new_policy_on_any_key_of_the_environment_tells_people(synthesized, env):
+    """GIVEN each environment WHEN synthesized THEN one rule matches CloudTrail's successful ScheduleKeyDeletion,
+    DisableKey and PutKeyPolicy calls on each of the Storage stack's keys (data, ops, watchdog), by key ID and ARN, and
+    notifies the environment's topic (undeliverable notices to the notification dead-letter queue)."""
+    rules = {k: r["Properties"] for k, r in synthesized.resources(env, "Operations", "AWS::Events::Rule").items()
+             if k.startswith("KeyChanges")}
+    (rule,) = rules.values()
+    detail = rule["EventPattern"]["detail"]
+    assert rule["EventPattern"]["source"] == ["aws.kms"]
+    assert detail["eventName"] == ["ScheduleKeyDeletion", "DisableKey", "PutKeyPolicy"]
+    keys = synthesized.resources(env, "Storage", "AWS::KMS::Key")
+    named = [ref["Fn::GetStackOutput"]["OutputName"] for ref in detail["requestParameters"]["keyId"]]
+    storage = synthesized.stacks[(env, "Storage")].stack_name
+    assert {ref["Fn::GetStackOutput"]["StackName"] for ref in detail["requestParameters"]["keyId"]} == {storage}
+    for key in keys:  # every key, by its id (Ref) and its ARN
+        assert sum(key in output for output in named) == 2, (key, named)
+    assert len(named) == 2 * len(keys) == 6
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Ref": next(k for k in synthesized.resources(env, "Operations", "AWS::SNS::Topic")
+                                         if k.startswith("Notifications"))}
+    assert "NotificationDeadLetters" in target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
