@@ -115,6 +115,7 @@ class DeployOnApproval(Construct):
         multi_model: Sequence[MultiModelDeployment] = (),
         network: Optional[NetworkConfig] = None,
         bootstrap_qualifier: Optional[str] = None,
+        endpoint_names: Sequence[str] = (),
     ) -> None:
         """``environment``: the environment's name in the config (the ``--env`` of the commands a failed-rollout notice
         gives); ``model_parameters`` maps each served model to its serving-stack parameter; its package group is
@@ -123,7 +124,9 @@ class DeployOnApproval(Construct):
         handler verifies before every deployment, and the approval ledger it appends to; ``max_wait`` is how long it
         keeps retrying a busy serving stack (the longest configured rollout plus a margin); ``bootstrap_qualifier``: the
         qualifier of the CDK bootstrap the serving stack deploys through, whose cfn-exec role the failed-rollout notice
-        tells people to continue a rollback as (default: the one this construct's own stack deploys through)."""
+        tells people to continue a rollback as (default: the one this construct's own stack deploys through);
+        ``endpoint_names``: the endpoints serving these models (default: none), which a reconcile describes to tell a
+        deleted endpoint (the serving stack's parameter still naming a version) from one that serves."""
         super().__init__(scope, construct_id)
         unserved = sorted({m.model for m in multi_model} - set(model_parameters))
         if unserved:
@@ -140,6 +143,7 @@ class DeployOnApproval(Construct):
         # A busy stack is a wait: the handler schedules its own retries (one-time schedules in this group,
         # run as a role that may invoke only this function).
         function_name = f"{name_prefix}-deploy-on-approval"
+        self.function_name = function_name  # fixed: notices name it as plain text
         function_arn = format_arn(stack, service="lambda", resource="function", resource_name=function_name,
                                   arn_format=ArnFormat.COLON_RESOURCE_NAME)
         self.retry_group = scheduler.CfnScheduleGroup(self, "Retries", name=f"{name_prefix}-deploy-retries")
@@ -233,6 +237,12 @@ class DeployOnApproval(Construct):
             wildcard_reason=stack_id_reason,
         )
         access.allow_pass_role("PassDeployerRole", deployer_arn, "cloudformation.amazonaws.com")
+        if endpoint_names:
+            # A reconcile checks the endpoint its version serves on still exists (CloudFormation does not notice a
+            # deletion by hand, and an update of the parameter it already has changes nothing).
+            access.allow("CheckEndpoints", ["sagemaker:DescribeEndpoint"],
+                         [format_arn(stack, service="sagemaker", resource="endpoint", resource_name=name)
+                          for name in sorted({n.lower() for n in endpoint_names})])
         access.allow("Notify", ["sns:Publish"], [read_once(topic, "topic_arn")])
         access.allow(
             "ScheduleRetries",

@@ -25,6 +25,7 @@ from ..constructs.drift_monitor import DriftMonitor
 from ..constructs.job_code import JobCode
 from ..constructs.key_changes import notify_key_changes
 from ..constructs.endpoint_alarms import EndpointAlarms
+from ..constructs.endpoint_state import notify_endpoint_losses
 from ..constructs.handler_function import dead_letter_queue
 from ..constructs.loop_alarms import LoopAlarms, dead_letter_alarm, dead_letter_backlog, handler_alarms, sns_action
 from ..constructs.loop_dashboard import LoopDashboard
@@ -54,8 +55,9 @@ class OperationsStack(Stack):
 
     A failed training execution, including a candidate rejected by the gate (the pipeline ends in
     its Fail step), is published to the topic, and so is a failed ETL job, a failed or stopped drift-monitor
-    job, a failed or stopped batch transform job, and a deletion scheduled, a disable or a new policy on one of the
-    environment's KMS keys (CloudTrail's events: they need a trail, see ``notify_key_changes``). A scheduled monitor or
+    job, a failed or stopped batch transform job, an endpoint being deleted, failed or out of service, and a deletion
+    scheduled, a disable or a new policy on one of the environment's KMS keys (CloudTrail's events: they need a trail,
+    see ``notify_key_changes``). A scheduled monitor or
     batch run its schedule could not start goes to a dead-letter queue whose alarm pages people; so does a notice
     EventBridge could not deliver (``NotificationDeadLetters``, apart from the handlers' queues), through the
     notification watchdog's topic as well (its own key: the alarm must not depend on the topic or key that failed).
@@ -135,6 +137,13 @@ class OperationsStack(Stack):
             monitor_schedule=environment.monitoring.schedule,
         )
         lake = storage.lake
+        # Every endpoint of the environment -> the package groups it serves (a multi-model endpoint serves several).
+        endpoints: dict[str, list[str]] = {}
+        for model, served in serving.models.items():
+            if served.endpoint_name:  # batch: no endpoint
+                endpoints.setdefault(served.endpoint_name, []).append(storage.registry.group_names[model])
+        for mme in serving.multi_model_endpoints.values():
+            endpoints.setdefault(mme.endpoint_name, []).extend(storage.registry.group_names[m] for m in mme.member_names)
         inference, artifacts = lake.reference(self, "inference"), lake.reference(self, "artifacts")
         features = lake.reference(self, "features")
         self.deploy = DeployOnApproval(
@@ -170,6 +179,7 @@ class OperationsStack(Stack):
                 for member in mme.member_names
             ],
             network=environment.network,
+            endpoint_names=sorted(endpoints),
         )
         self.monitors: dict[str, DriftMonitor] = {}
         code = JobCode(self, "Code")
@@ -325,6 +335,12 @@ class OperationsStack(Stack):
                            keys={f"alias/{name_prefix}/{purpose}": key for purpose, key in
                                  (("data", lake.key), ("ops", storage.ops_key), ("watchdog", storage.watchdog_key))},
                            topic=self.topic, dead_letter_queue=self.notification_dead_letters)
+        # An endpoint deleted by hand publishes no metric, so its alarms (missing data not breaching) stay quiet: its
+        # state change tells people, with the reconcile that names the fix.
+        if endpoints:
+            notify_endpoint_losses(self, "EndpointLosses", name_prefix=name_prefix, endpoints=endpoints,
+                                   deploy_function_name=self.deploy.function_name, topic=self.topic,
+                                   dead_letter_queue=self.notification_dead_letters)
         self._scheduled_job_failures(serving)
         self._dead_letter_alarms(serving)
         # The month's spending, before the invoice: notices to the same topic (the ops key lets Budgets use it when

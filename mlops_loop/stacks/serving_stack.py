@@ -8,6 +8,7 @@ from aws_cdk import CfnCondition, CfnOutput, CfnParameter, DefaultStackSynthesiz
 from constructs import Construct
 
 from pipeline_code.core.contract import (
+    endpoint_output_names,
     inference_prefix,
     model_sha256_parameter_name,
     package_parameter_name,
@@ -147,7 +148,11 @@ class ServingStack(Stack):
                 self._native_monitor(model, served, condition, environment, storage, inference)
             CfnOutput(self, f"{pascal(model.name)}Mode", value=serving.mode)
             if served.endpoint_name:
-                CfnOutput(self, f"{pascal(model.name)}EndpointName", value=served.endpoint_name)
+                endpoint_output, config_output = endpoint_output_names(package_parameter_name(model.name))
+                CfnOutput(self, endpoint_output, value=served.endpoint_name)
+                # What a hand-deleted endpoint is re-created with (the deploy handler's reconcile reads it).
+                CfnOutput(self, config_output, value=served.model_endpoint.endpoint_config.attr_endpoint_config_name,
+                          condition=condition)
             CfnOutput(self, f"{pascal(model.name)}CaptureUri", value=served.capture_uri)
         self.multi_model_endpoints: dict[str, MultiModelEndpoint] = {}
         for endpoint, group in members.items():
@@ -172,7 +177,9 @@ class ServingStack(Stack):
             for member in group:
                 name = member.model.name
                 CfnOutput(self, f"{pascal(name)}Mode", value="multi_model")
-                CfnOutput(self, f"{pascal(name)}EndpointName", value=mme.endpoint_name)
+                endpoint_output, config_output = endpoint_output_names(package_parameter_name(name))
+                CfnOutput(self, endpoint_output, value=mme.endpoint_name)
+                CfnOutput(self, config_output, value=mme.endpoint_config.attr_endpoint_config_name, condition=mme.condition)
                 CfnOutput(self, f"{pascal(name)}TargetModelParameter", value=target_model_parameter_name(name_prefix, name))
                 CfnOutput(self, f"{pascal(name)}CaptureUri",
                           value=f"s3://{read_once(inference, 'bucket_name')}/{inference_prefix(name, 'capture')}")

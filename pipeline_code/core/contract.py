@@ -179,6 +179,14 @@ def model_sha256_parameter_name(package_parameter: str) -> str:
     return package_parameter.removesuffix(PACKAGE_PARAMETER_SUFFIX) + MODEL_SHA256_PARAMETER_SUFFIX
 
 
+def endpoint_output_names(package_parameter: str) -> "tuple[str, str]":
+    """The serving-stack outputs beside a package parameter: the name of the endpoint serving that model and the name of
+    the endpoint configuration CloudFormation made for its version (``ChurnModelPackageArn`` -> ``ChurnEndpointName``,
+    ``ChurnEndpointConfigName``); a batch model has neither, and the configuration's only while a version is set."""
+    stem = package_parameter.removesuffix(PACKAGE_PARAMETER_SUFFIX)
+    return f"{stem}EndpointName", f"{stem}EndpointConfigName"
+
+
 def target_model_parameter_name(prefix: str, model: str) -> str:
     """SSM parameter holding the ``TargetModel`` that currently serves ``model`` (e.g. ``churn/v7.tar.gz``)."""
     return f"/{prefix}/serving/{model}/target-model"

@@ -106,6 +106,7 @@ from pipeline_code.core.contract import (
     ARCHIVE_SHA256_PROPERTY,
     CONTAINER_SHA256_PROPERTY,
     MODEL_SHA256_PROPERTY,
+    endpoint_output_names,
     model_sha256_parameter_name,
     package_created,
     version_of_arn,
@@ -324,6 +325,42 @@ def describe_stack(cloudformation: Any, stack_name: str) -> Optional[Mapping[str
 def stack_parameters(stack: Mapping[str, Any]) -> Dict[str, str]:
     """``{ParameterKey: ParameterValue}`` of a described stack."""
     return {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+
+
+def missing_endpoint(sagemaker: Any, stack: Mapping[str, Any], parameter: str) -> Optional[Dict[str, Any]]:
+    """``{"endpoint", "status", "reason", "fix"}`` when the endpoint that serves ``parameter``'s model (the described
+    serving stack's ``<Model>EndpointName`` output) does not exist or is being deleted, else None (also for a model with
+    no endpoint: batch). ``fix`` is what brings it back with CloudFormation still owning it: ``create-endpoint`` with the
+    same name (so the same ARN, the resource's physical id: the stack goes on updating it) and the endpoint
+    configuration the stack made for the serving version (its ``<Model>EndpointConfigName`` output)."""
+    endpoint_key, config_key = endpoint_output_names(parameter)
+    outputs = {o.get("OutputKey"): o.get("OutputValue") or "" for o in stack.get("Outputs", [])}
+    endpoint = outputs.get(endpoint_key)
+    if not endpoint:
+        return None
+    status = mme.endpoint_status(sagemaker, endpoint)
+    if status not in (None, "Deleting"):
+        return None
+    name = stack.get("StackName", "")
+    arn_parts = str(stack.get("StackId", "")).split(":")
+    region = arn_parts[3] if len(arn_parts) > 3 and arn_parts[3] else os.environ.get("AWS_REGION", "<region>")
+    config = outputs.get(config_key) or (
+        f"$(aws cloudformation describe-stacks --stack-name {name} --query \"Stacks[0].Outputs[?OutputKey=='{config_key}']"
+        f".OutputValue\" --output text --region {region})")
+    fix = [
+        *([f"Wait until aws sagemaker describe-endpoint --endpoint-name {endpoint} --region {region} says it does not exist."]
+          if status == "Deleting" else []),
+        f"Re-create it as the serving stack {name} made it: aws sagemaker create-endpoint --endpoint-name {endpoint} "
+        f"--endpoint-config-name {config} --region {region}. The same name is the same ARN, so CloudFormation goes on "
+        "updating it (the next approval rolls out blue/green as before).",
+        "If it scaled (auto scaling, scale to zero), its scalable target went with it: register it again as README, "
+        "Recovering an environment says.",
+        "Then reconcile again: it says nothing when the endpoint is back.",
+    ]
+    reason = (f"endpoint {endpoint} serving {_label(stack_parameters(stack).get(parameter, ''))} "
+              + ("is being deleted" if status == "Deleting" else "does not exist")
+              + f", although the serving stack {name} still names that version: its callers get errors")
+    return {"endpoint": endpoint, "status": status, "reason": reason, "fix": fix}
 
 
 def client_token(version: Version, stack_updated: Optional[dt.datetime] = None) -> str:
@@ -561,6 +598,9 @@ def reconcile(
     update sets the package parameter and, for a model with its own container, its digest parameter.
     For a group in ``multi_model`` (default: none) the version is staged and smoke-tested first
     (:func:`_gate_multi_model`); ``runtime`` defaults to a boto3 client created only then.
+    A ``reconcile`` action first checks that the endpoint serving the parameter's version exists
+    (:func:`missing_endpoint`): when it does not, people are told how to re-create it and ``endpoint-missing`` is
+    returned with that ``fix``; nothing is changed.
     """
     try:
         group, seen = _parse(event)
@@ -599,6 +639,17 @@ def reconcile(
         return {**base, "deployed": False, "outcome": "misconfigured", "reason": reason, "desired": _brief(desired)}
     serving_arn = current[parameter]
     base["serving"] = serving_arn or None
+
+    # A reconcile (by hand, a wait's retry, a settled stack) first checks that the endpoint the parameter's version
+    # serves on exists: CloudFormation does not notice an endpoint deleted by hand, and the parameter already names the
+    # version, so nothing below would change anything - nor could an update, which would fail on the missing endpoint.
+    # Not while the stack is mid-operation (it may be creating or deleting the endpoint itself).
+    if "action" in seen and serving_arn and not described.get("StackStatus", "").endswith("_IN_PROGRESS"):
+        lost = missing_endpoint(sagemaker, described, parameter)
+        if lost is not None:
+            notify(f"endpoint {lost['endpoint']} missing", f"{lost['reason']}. {' '.join(lost['fix'])}")
+            return {**base, "deployed": False, "outcome": "endpoint-missing", "reason": lost["reason"], "fix": lost["fix"],
+                    "desired": _brief(desired)}
 
     if desired is None:
         reason = "no Approved and Completed version in the group"

@@ -1792,3 +1792,108 @@ def test_a_misconfigured_ledger_fails_loudly_naming_the_fix(aws, monkeypatch, va
     monkeypatch.setenv("APPROVAL_LEDGER", value)
     with pytest.raises(dod.ConfigurationError, match=re.escape(fix)):
         run(aws, {"action": "reconcile", "group": GROUP})
+
+
+# --- a reconcile finds the serving endpoint deleted by hand ---------------------------------------------------------
+
+ENDPOINT = "mlops-loop-prod-churn"
+ENDPOINT_CONFIG = "ChurnDefaultEndpointConfig-1a2b3c"
+STACK_ID = f"arn:aws:cloudformation:{REGION}:{DEFAULT_ACCOUNT_ID}:stack/{STACK}/0a1b2c3d"
+
+
+def _described(outputs: dict, parameter_value: str = f"arn:aws:sagemaker:{REGION}:{DEFAULT_ACCOUNT_ID}:model-package/{GROUP}/4") -> dict:
+    """A DescribeStacks answer for the serving stack with these outputs and the churn parameter naming v4."""
+    return {"StackName": STACK, "StackId": STACK_ID, "StackStatus": "UPDATE_COMPLETE",
+            "Parameters": [{"ParameterKey": "ChurnModelPackageArn", "ParameterValue": parameter_value}],
+            "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()]}
+
+
+def _stubbed_sagemaker(status: str | None) -> tuple:
+    """A SageMaker client whose one DescribeEndpoint of the churn endpoint answers ``status``, or SageMaker's error
+    for an endpoint that does not exist (ValidationException, "Could not find endpoint")."""
+    client = boto3.client("sagemaker", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(client)
+    if status is None:
+        stubber.add_client_error("describe_endpoint", service_error_code="ValidationException", http_status_code=400,
+                                 service_message=f'Could not find endpoint "arn:aws:sagemaker:{REGION}:{DEFAULT_ACCOUNT_ID}:'
+                                                 f'endpoint/{ENDPOINT}".', expected_params={"EndpointName": ENDPOINT})
+    else:
+        stubber.add_response("describe_endpoint", {
+            "EndpointName": ENDPOINT, "EndpointArn": f"arn:aws:sagemaker:{REGION}:{DEFAULT_ACCOUNT_ID}:endpoint/{ENDPOINT}",
+            "EndpointStatus": status, "CreationTime": dt.datetime(2026, 11, 1),
+            "LastModifiedTime": dt.datetime(2026, 11, 1)}, {"EndpointName": ENDPOINT})
+    stubber.activate()
+    return client, stubber
+
+
+OUTPUTS = {"ChurnEndpointName": ENDPOINT, "ChurnEndpointConfigName": ENDPOINT_CONFIG}
+
+
+def test_a_missing_endpoint_is_found_with_the_command_that_re_creates_it_under_cloudformation():
+    """GIVEN the serving stack naming v4 for churn, and its endpoint deleted (DescribeEndpoint: could not find)
+    WHEN missing_endpoint checks it THEN it says so and gives create-endpoint with the same name and the configuration
+    the stack made (its output), in the stack's region, and the scaling caveat."""
+    sagemaker, stubber = _stubbed_sagemaker(None)
+    lost = dod.missing_endpoint(sagemaker, _described(OUTPUTS), "ChurnModelPackageArn")
+    stubber.assert_no_pending_responses()
+    assert lost["endpoint"] == ENDPOINT and lost["status"] is None
+    assert lost["reason"] == (f"endpoint {ENDPOINT} serving v4 does not exist, although the serving stack {STACK} still "
+                              "names that version: its callers get errors")
+    assert (f"aws sagemaker create-endpoint --endpoint-name {ENDPOINT} --endpoint-config-name {ENDPOINT_CONFIG} "
+            f"--region {REGION}") in lost["fix"][0]
+    assert "scalable target" in lost["fix"][1]
+
+
+def test_an_endpoint_being_deleted_is_waited_for_first_and_one_that_serves_or_a_batch_model_is_no_concern():
+    """GIVEN the endpoint Deleting THEN the fix waits for it to be gone first; GIVEN it InService (or Updating) THEN
+    None; GIVEN a model with no endpoint output (batch) THEN None without a call; GIVEN no configuration output (a stack
+    deployed before it) THEN the command reads it from the stack."""
+    sagemaker, _ = _stubbed_sagemaker("Deleting")
+    lost = dod.missing_endpoint(sagemaker, _described(OUTPUTS), "ChurnModelPackageArn")
+    assert lost["reason"].startswith(f"endpoint {ENDPOINT} serving v4 is being deleted")
+    assert lost["fix"][0] == (f"Wait until aws sagemaker describe-endpoint --endpoint-name {ENDPOINT} --region {REGION} "
+                              "says it does not exist.")
+    for status in ("InService", "Updating", "Failed"):
+        sagemaker, stubber = _stubbed_sagemaker(status)
+        assert dod.missing_endpoint(sagemaker, _described(OUTPUTS), "ChurnModelPackageArn") is None
+        stubber.assert_no_pending_responses()
+    sagemaker, stubber = _stubbed_sagemaker("InService")
+    assert dod.missing_endpoint(sagemaker, _described({}), "ChurnModelPackageArn") is None
+    with pytest.raises(AssertionError):  # never asked: its answer still waits
+        stubber.assert_no_pending_responses()
+    sagemaker, _ = _stubbed_sagemaker(None)
+    lost = dod.missing_endpoint(sagemaker, _described({"ChurnEndpointName": ENDPOINT}), "ChurnModelPackageArn")
+    assert (f"--endpoint-config-name $(aws cloudformation describe-stacks --stack-name {STACK} --query "
+            "\"Stacks[0].Outputs[?OutputKey=='ChurnEndpointConfigName'].OutputValue\" --output text "
+            f"--region {REGION})") in lost["fix"][0]
+
+
+def _with_endpoint_outputs(aws) -> None:
+    """The serving stack as the app makes it: outputs naming the churn endpoint and its configuration."""
+    aws.cloudformation.update_stack(
+        StackName=STACK, TemplateBody=json.dumps({**TEMPLATE, "Outputs": {k: {"Value": v} for k, v in OUTPUTS.items()}}),
+        Parameters=[{"ParameterKey": key, "UsePreviousValue": True} for key in TEMPLATE["Parameters"]])
+
+
+def test_a_reconcile_tells_people_when_the_serving_endpoint_is_gone_and_changes_nothing(aws):
+    """GIVEN v1 deployed (the stack names it) and its endpoint deleted by hand WHEN a reconcile runs THEN people are told
+    once, with the fix, the outcome is endpoint-missing and no update is made; a registry event is not checked (it
+    decides as before). WHEN the endpoint is back THEN the reconcile is unchanged and tells nobody."""
+    v1 = register(aws)
+    approve_and_deploy(aws, v1)
+    _with_endpoint_outputs(aws)
+    aws.notices()
+    updates = len(aws.updates)
+
+    decision = run(aws, {"action": "reconcile", "group": GROUP})
+    assert decision["outcome"] == "endpoint-missing" and decision["deployed"] is False
+    assert any(f"create-endpoint --endpoint-name {ENDPOINT} --endpoint-config-name {ENDPOINT_CONFIG}" in step
+               for step in decision["fix"])
+    assert aws.notices() == [f"{GROUP}: endpoint {ENDPOINT} missing"]
+    assert len(aws.updates) == updates and aws.parameters()["ChurnModelPackageArn"] == v1
+    assert run(aws, state_change(v1))["outcome"] == "unchanged"  # a registry event: the reconcile path only
+
+    create_mme_endpoint(aws.sagemaker, name=ENDPOINT)  # re-created (moto: InService at once)
+    aws.notices()
+    decision = run(aws, {"action": "reconcile", "group": GROUP})
+    assert decision["outcome"] == "unchanged" and aws.notices() == []

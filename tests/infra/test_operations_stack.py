@@ -641,3 +641,29 @@ def test_a_deletion_scheduled_a_disable_or_a_new_policy_on_any_key_of_the_enviro
     assert target["Arn"] == {"Ref": next(k for k in synthesized.resources(env, "Operations", "AWS::SNS::Topic")
                                          if k.startswith("Notifications"))}
     assert "NotificationDeadLetters" in target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_an_endpoint_of_the_environment_being_deleted_failed_or_out_of_service_tells_people(synthesized, env):
+    """GIVEN each environment WHEN synthesized THEN one rule matches SageMaker's state changes of exactly the
+    environment's endpoints (every model's that has one, whatever the line-up) to a lost state, notifies the topic and
+    names the deploy handler that reconciles them; the handler may describe each of those endpoints."""
+    served = synthesized.template(env, "Serving")
+    endpoints = sorted({r["Properties"]["EndpointName"] for r in served["Resources"].values()
+                        if r["Type"] == "AWS::SageMaker::Endpoint"})
+    rules = [r["Properties"] for k, r in synthesized.resources(env, "Operations", "AWS::Events::Rule").items()
+             if k.startswith("EndpointLosses")]
+    if not endpoints:  # a line-up served in batch only
+        assert rules == []
+        return
+    (rule,) = rules
+    assert rule["EventPattern"]["detail-type"] == ["SageMaker Endpoint State Change"]
+    assert rule["EventPattern"]["detail"]["EndpointName"] == endpoints
+    assert "DELETING" in rule["EventPattern"]["detail"]["EndpointStatus"]
+    (target,) = rule["Targets"]
+    assert f"--function-name {PROJECT}-{env}-deploy-on-approval " in target["InputTransformer"]["InputTemplate"]
+    check = policy_statements(synthesized.resources(env, "Operations", "AWS::IAM::ManagedPolicy"),
+                              [k for k in synthesized.resources(env, "Operations", "AWS::IAM::ManagedPolicy")
+                               if k.startswith("DeployOnApprovalAccessPolicy")])["CheckEndpoints"]
+    region, account = synthesized.config.environments[env].region, synthesized.config.environments[env].account
+    assert check["Resource"] == [f"arn:aws:sagemaker:{region}:{account}:endpoint/{e.lower()}" for e in endpoints]

@@ -106,7 +106,7 @@ def _names(iam: IamModel, config: AppConfig, env: str, model: str) -> Names:
                  multi_model_endpoint=shared,
                  self_capture=serving.mode in ("serverless", "multi_model") and serving.data_capture_percent > 0,
                  by_id=serving.by_id.enabled, compiled=compiled_for_inferentia2(serving),
-                 online_store=environment.feature_store.online_store)
+                 online_store=environment.feature_store.online_store, endpoint=serving.mode != "batch")
 
 
 def _problems(iam: IamModel, config: AppConfig, env: str) -> tuple[list[str], int]:

@@ -15,6 +15,7 @@ import pytest
 from mlops_loop.config import AppConfig
 from mlops_loop.config.serving import MAX_ROLLOUT_SECONDS
 from pipeline_code.core.contract import MODEL_SHA256_PARAMETER_SUFFIX, MODEL_VERSION_ENV, model_sha256_parameter_name, package_parameter_name, pascal
+from pipeline_code.core.contract import endpoint_output_names
 from pipeline_code.core.integrity import MODEL_SHA256_ENV
 from mlops_loop.tools.cloud_assembly import SynthesizedStack, nag_violations, stacks
 from mlops_loop.tools.lint import lint_cache, lint_stacks
@@ -111,6 +112,29 @@ def test_one_empty_version_parameter_per_model_and_a_digest_parameter_per_own_co
     for name in parameters:
         assert parameters[name]["Type"] == "String"
         assert parameters[name]["Default"] == ""
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_endpoint_model_names_its_endpoint_and_while_deployed_the_configuration_that_re_creates_it(synthesized, env):
+    """GIVEN an environment WHEN synthesized THEN each model served by an endpoint has the outputs the deploy handler's
+    reconcile reads beside its parameter: the endpoint's name, and, under the same condition as the endpoint, the name
+    of the endpoint configuration CloudFormation made (what a hand-deleted endpoint is re-created with)."""
+    assert endpoint_output_names("CreditRiskModelPackageArn") == ("CreditRiskEndpointName", "CreditRiskEndpointConfigName")
+    template = synthesized.template(env, "Serving")
+    outputs = template["Outputs"]
+    for model in synthesized.config.environments[env].models:
+        name_output, config_output = endpoint_output_names(package_parameter_name(model))
+        if _serving_config(synthesized.config, env, model).mode == "batch":
+            assert not {name_output, config_output} & set(outputs)
+            continue
+        assert "Condition" not in outputs[name_output]
+        config = outputs[config_output]
+        (config_id,) = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::SageMaker::EndpointConfig"
+                        and config["Value"] == {"Fn::GetAtt": [k, "EndpointConfigName"]}]
+        endpoint = next(r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Endpoint"
+                        and r["Properties"]["EndpointName"] == outputs[name_output]["Value"])
+        assert endpoint["Properties"]["EndpointConfigName"] == {"Fn::GetAtt": [config_id, "EndpointConfigName"]}
+        assert config["Condition"] == endpoint["Condition"]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -718,7 +742,7 @@ def test_batch_model_has_no_endpoint_but_a_conditional_schedule(modes):
     assert flatten(props["Target"]["Arn"]) == "arn:aws:scheduler:::aws-sdk:sagemaker:createTransformJob"
     role_id, _ = _resource(template, "credit-risk", "SchedulerRole")
     assert props["Target"]["RoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
-    assert "CreditRiskEndpointName" not in template.get("Outputs", {})
+    assert not {"CreditRiskEndpointName", "CreditRiskEndpointConfigName"} & set(template.get("Outputs", {}))
 
 
 def test_batch_transform_request_reads_the_input_prefix_and_keeps_outputs_per_run(modes):

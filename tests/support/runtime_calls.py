@@ -53,6 +53,7 @@ class Names:
     by_id: bool = False  # the model is scored by id (serving.by_id.enabled): a front function and a skew check
     compiled: bool = False  # the model is served on ml.inf2 (compiled): its rollouts run the parity check
     online_store: bool = True  # the environment's feature groups have an online store (feature_store.online_store)
+    endpoint: bool = True  # the model is served by an endpoint (its own or a multi-model one), not in batch
 
     @property
     def account(self) -> str:
@@ -273,9 +274,12 @@ RUNTIMES: tuple[Runtime, ...] = (
             "invoke_endpoint": lambda n: _when_shared(n, lambda: [
                 ("sagemaker:InvokeEndpoint", {"endpoint": n.arn("sagemaker", f"endpoint/{n.multi_model_endpoint}")}, {}),
             ]),
-            "describe_endpoint": lambda n: _when_shared(n, lambda: [
-                ("sagemaker:DescribeEndpoint", {"endpoint": n.arn("sagemaker", f"endpoint/{n.multi_model_endpoint}")}, {}),
-            ]),
+            # A reconcile checks the endpoint serving the model still exists (a multi-model member's: the shared one,
+            # which its smoke test describes too); a batch model has none.
+            "describe_endpoint": lambda n: [
+                ("sagemaker:DescribeEndpoint",
+                 {"endpoint": n.arn("sagemaker", f"endpoint/{(n.multi_model_endpoint or f'{n.prefix}-{n.model}').lower()}")}, {}),
+            ] if n.endpoint else [],
         },
     ),
     Runtime(

@@ -36,7 +36,7 @@ def _groups(count: int) -> list[str]:
 
 
 def _deploy(models: dict[str, str], multi_model: Sequence[tuple[str, str]] = (),
-            name_prefix: str = "shop-dev") -> tuple[DeployOnApproval, Template, dict[str, str]]:
+            name_prefix: str = "shop-dev", endpoint_names: Sequence[str] = ()) -> tuple[DeployOnApproval, Template, dict[str, str]]:
     """GIVEN a bare stack with a topic, two keys, an artifacts bucket and the deployer role WHEN the handler is added for
     ``models`` (model -> serving-stack parameter) and the multi-model deployments ``(model, endpoint)`` THEN it, its
     template and logical ids."""
@@ -52,6 +52,7 @@ def _deploy(models: dict[str, str], multi_model: Sequence[tuple[str, str]] = (),
         data_key=data_key, max_wait=Duration.minutes(95),
         multi_model=[MultiModelDeployment(model=m, endpoint_name=e, artifacts_bucket=artifacts, prefix=f"mme/{e.lower()}/")
                      for m, e in multi_model],
+        endpoint_names=endpoint_names,
     )
     ids = {name: stack.get_logical_id(c.node.default_child) for name, c in (
         ("function", deploy.function), ("queue", deploy.dead_letter_queue), ("topic", topic), ("data_key", data_key),
@@ -393,3 +394,15 @@ def test_multi_model_members_are_staged_and_smoke_tested_by_the_handler_before_t
     assert statements["SmokeTest"]["Action"] == ["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"]
     assert statements["SmokeTest"]["Resource"] == [f"arn:aws:sagemaker:{ACCOUNT_REGION}:endpoint/shop-dev-mme-shared",
                                                    f"arn:aws:sagemaker:{ACCOUNT_REGION}:endpoint/shop-dev-mme-small"]
+
+
+def test_a_reconcile_may_describe_exactly_the_endpoints_serving_its_models_and_none_when_there_are_none():
+    """GIVEN the endpoints serving the models (a name with capitals, as a project may spell it) WHEN the handler is added
+    THEN it may DescribeEndpoint those (their ARNs are lower case), nothing else; GIVEN none (batch only) THEN no statement."""
+    _, template, _ = _deploy(_models(2), endpoint_names=["Shop-Dev-m1", "shop-dev-m0", "shop-dev-m0"])
+    assert _statements(template)["CheckEndpoints"] == {
+        "Sid": "CheckEndpoints", "Effect": "Allow", "Action": "sagemaker:DescribeEndpoint",
+        "Resource": [f"arn:aws:sagemaker:{ACCOUNT_REGION}:endpoint/shop-dev-m0",
+                     f"arn:aws:sagemaker:{ACCOUNT_REGION}:endpoint/shop-dev-m1"]}
+    _, template, _ = _deploy(_models(2))
+    assert "CheckEndpoints" not in _statements(template)
