@@ -60,7 +60,7 @@ import hashlib
 import json
 import os
 import re
-from typing import Any, BinaryIO, Dict, Iterable, Mapping, Optional
+from typing import Any, BinaryIO, Dict, Iterable, Mapping, Optional, Sequence
 
 from pipeline_code.core.contract import package_created
 from pipeline_code.core.reproducibility import RESUMED_FROM
@@ -236,23 +236,30 @@ def run_record_digest(record: Mapping[str, Any]) -> str:
     return content_digest(hashlib.sha256(canonical).hexdigest())
 
 
-def parse_run_record(body: bytes) -> Dict[str, Any]:
-    """One run record read back; ValueError saying what is wrong when it is not one (not UTF-8 JSON, not an object,
-    another ``schema``, a required field missing, a version that is not a number, a ``digest`` its content does not
-    have)."""
+def _parse_record(body: bytes, schema: str, required: Sequence[str]) -> Dict[str, Any]:
+    """An evidence record (ledger or run record) read back: a JSON object of ``schema`` with every ``required`` field and
+    a number as its ``version``; ValueError saying which of these it is not."""
     try:
         record = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
         raise ValueError(f"not UTF-8 JSON ({error})") from None
     if not isinstance(record, dict):
         raise ValueError(f"not a JSON object but {type(record).__name__}")
-    if record.get("schema") != RUN_RECORD_SCHEMA:
-        raise ValueError(f"schema {record.get('schema')!r}, not {RUN_RECORD_SCHEMA!r}")
-    missing = [name for name in RUN_RECORD_REQUIRED if name not in record]
+    if record.get("schema") != schema:
+        raise ValueError(f"schema {record.get('schema')!r}, not {schema!r}")
+    missing = [name for name in required if name not in record]
     if missing:
         raise ValueError(f"field(s) {', '.join(missing)} missing")
     if isinstance(record["version"], bool) or not isinstance(record["version"], int):
         raise ValueError(f"version {record['version']!r} is not a number")
+    return record
+
+
+def parse_run_record(body: bytes) -> Dict[str, Any]:
+    """One run record read back; ValueError saying what is wrong when it is not one (not UTF-8 JSON, not an object,
+    another ``schema``, a required field missing, a version that is not a number, a ``digest`` its content does not
+    have)."""
+    record = _parse_record(body, RUN_RECORD_SCHEMA, RUN_RECORD_REQUIRED)
     actual = run_record_digest(record)
     if record["digest"] != actual:
         raise ValueError(f"its content hashes to {actual}, not the digest {record['digest']!r} it records: it was "
@@ -291,19 +298,7 @@ def ledger_key_time(key: str) -> Optional[str]:
 def parse_ledger_record(body: bytes) -> Dict[str, Any]:
     """One ledger record read back; ValueError saying what is wrong when it is not one (not UTF-8 JSON, not an
     object, another ``schema``, a required field missing, a version that is not a number)."""
-    try:
-        record = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise ValueError(f"not UTF-8 JSON ({error})") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"not a JSON object but {type(record).__name__}")
-    if record.get("schema") != LEDGER_SCHEMA:
-        raise ValueError(f"schema {record.get('schema')!r}, not {LEDGER_SCHEMA!r}")
-    missing = [name for name in LEDGER_REQUIRED if name not in record]
-    if missing:
-        raise ValueError(f"field(s) {', '.join(missing)} missing")
-    if isinstance(record["version"], bool) or not isinstance(record["version"], int):
-        raise ValueError(f"version {record['version']!r} is not a number")
+    record = _parse_record(body, LEDGER_SCHEMA, LEDGER_REQUIRED)
     for name in ("package", "decision"):
         if not isinstance(record[name], dict):
             raise ValueError(f"field {name} is not an object")
