@@ -32,7 +32,7 @@ from tests.support import problem_type_reports as reports
 from tests.support.configs import SAMPLE_CONFIG, sample_account
 from tests.support.multi_model import keep_package_metadata, model_archive, replace_inference_specification, seal_archive
 from tests.support.credentials import without_credentials
-from tests.support.moto_clients import SharedClients
+from tests.support.moto_clients import SharedClients, keep_model_card_fields
 
 REGION = "eu-west-1"
 # A frozen copy of the sample config names the environments: prod is in eu-west-1, like the moto world.
@@ -288,22 +288,6 @@ def _split_digest(files: Dict[str, bytes]) -> str:
 def shared_clients() -> SharedClients:
     """The module's clients (tests/support/moto_clients.py): made once, not six times per test."""
     return SharedClients(REGION)
-
-
-def keep_model_card_fields(monkeypatch: Any) -> None:
-    """Make moto's UpdateModelCard keep what the call omits (content or status), as SageMaker does; moto drops it."""
-    from moto.sagemaker.models import SageMakerModelBackend
-
-    update = SageMakerModelBackend.update_model_card
-
-    def keeping(self: Any, model_card_name: str, content: Any, model_card_status: Any) -> str:
-        last = self.model_cards.get(model_card_name, [None])[-1]
-        if last is not None:
-            content = last.content if content is None else content
-            model_card_status = last.model_card_status if model_card_status is None else model_card_status
-        return update(self, model_card_name, content, model_card_status)
-
-    monkeypatch.setattr(SageMakerModelBackend, "update_model_card", keeping)
 
 
 @pytest.fixture()

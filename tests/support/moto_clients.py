@@ -79,3 +79,19 @@ class SharedClients:
         while self._registered:
             events, event_name, handler, unique_id, uses_count = self._registered.pop()
             events.unregister(event_name, handler, unique_id, uses_count)
+
+
+def keep_model_card_fields(monkeypatch: Any) -> None:
+    """Make moto's UpdateModelCard keep what the call omits (content or status), as SageMaker does; moto drops it."""
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    update = SageMakerModelBackend.update_model_card
+
+    def keeping(self: Any, model_card_name: str, content: Any, model_card_status: Any) -> str:
+        last = self.model_cards.get(model_card_name, [None])[-1]
+        if last is not None:
+            content = last.content if content is None else content
+            model_card_status = last.model_card_status if model_card_status is None else model_card_status
+        return update(self, model_card_name, content, model_card_status)
+
+    monkeypatch.setattr(SageMakerModelBackend, "update_model_card", keeping)

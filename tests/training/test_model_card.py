@@ -23,6 +23,7 @@ from pipeline_code.core.frameworks import ALGORITHMS
 from pipeline_code.training import evaluate
 from pipeline_code.training import model_card as mc
 from tests.support import problem_type_reports as reports
+from tests.support.moto_clients import keep_model_card_fields
 
 REGION = "eu-west-1"
 GROUP = "mlops-loop-dev-churn"
@@ -213,19 +214,7 @@ def card_of(client, arn: str) -> str:
 
 @pytest.fixture()
 def registry(monkeypatch):
-    # SageMaker keeps what an UpdateModelCard omits (content or status); moto drops it: make it keep it too.
-    from moto.sagemaker.models import SageMakerModelBackend
-
-    update = SageMakerModelBackend.update_model_card
-
-    def keeping(self, model_card_name, content, model_card_status):
-        last = self.model_cards.get(model_card_name, [None])[-1]
-        if last is not None:
-            content = last.content if content is None else content
-            model_card_status = last.model_card_status if model_card_status is None else model_card_status
-        return update(self, model_card_name, content, model_card_status)
-
-    monkeypatch.setattr(SageMakerModelBackend, "update_model_card", keeping)
+    keep_model_card_fields(monkeypatch)
     with mock_aws():
         client = boto3.client("sagemaker", region_name=REGION)
         client.create_model_package_group(ModelPackageGroupName=GROUP)
