@@ -30,7 +30,12 @@ class FeatureStore(Construct):
     same type), keyed by the dataset's record identifier and event time; the online store is on
     with records expiring after ``online_ttl_days`` (never when None); the offline
     store writes Iceberg tables under ``s3://<offline bucket>/offline-store/`` (SageMaker creates the
-    Glue tables); throughput is on-demand.
+    Glue tables) as ``offline_store_role``; throughput is on-demand.
+
+    The groups take ``removal_policy``, and so does the offline-store role when it keeps them (a retaining policy): a
+    deletion of the stack leaves the role the groups write as in place with them (its permissions, a managed policy,
+    go, and come back with the deploy that adopts them). With ``DESTROY`` (dev) the role keeps CloudFormation's
+    default, deleted with its stack.
     """
 
     def __init__(
@@ -58,6 +63,11 @@ class FeatureStore(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="Lets SageMaker Feature Store write offline-store files and create their Glue tables",
         )
+        # Kept with the groups: a group's RoleArn is create-only and names this role, whose name is generated. Deleted
+        # with a stack whose retained groups stay, it would leave them writing their offline store as a role that no
+        # longer exists (nothing reports it), and the deploy that adopts them makes a role of another name.
+        if removal_policy != RemovalPolicy.DESTROY:
+            self.offline_store_role.apply_removal_policy(removal_policy)
         access = AccessPolicy(
             self,
             "OfflineStoreAccess",

@@ -166,6 +166,33 @@ def test_the_offline_store_role_is_for_sagemaker_and_reaches_only_its_prefix_key
     ]
 
 
+@pytest.mark.parametrize("removal, kept", [
+    # What staging and prod get (lifetimes.removal_policy: kept, except when the stack's own create rolls back).
+    (RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, ("RetainExceptOnCreate", "Retain")),
+    (RemovalPolicy.RETAIN, ("Retain", "Retain")),
+])
+def test_a_retaining_removal_policy_keeps_the_offline_store_role_with_the_groups(removal, kept):
+    """GIVEN groups kept when their stack is deleted or replaces them WHEN the store is built THEN the role their
+    RoleArn (create-only) names is kept the same way: a deletion of the stack leaves the groups a role to write as,
+    which the adoption imports; its name stays generated (a name set now would replace it, and so every group)."""
+    stack, store = _store(removal_policy=removal)
+    template = Template.from_stack(stack)
+    (role,) = template.find_resources("AWS::IAM::Role").values()
+    assert (role["DeletionPolicy"], role["UpdateReplacePolicy"]) == kept
+    assert "RoleName" not in role["Properties"]
+    assert {(g["DeletionPolicy"], g["UpdateReplacePolicy"]) for g in _groups(stack).values()} == {kept}
+    # Its permissions are not kept: the deploy after the adoption creates the policy again and attaches it.
+    (policy,) = template.find_resources("AWS::IAM::ManagedPolicy").values()
+    assert "DeletionPolicy" not in policy
+
+
+def test_with_destroy_the_offline_store_role_keeps_cloudformations_default():
+    """GIVEN a dev store (DESTROY) THEN the role carries no DeletionPolicy: deleted with its stack, as before."""
+    stack, _ = _store(removal_policy=RemovalPolicy.DESTROY)
+    (role,) = Template.from_stack(stack).find_resources("AWS::IAM::Role").values()
+    assert "DeletionPolicy" not in role and "UpdateReplacePolicy" not in role
+
+
 # ------------------------------------------------------------------ names Feature Store would refuse
 def test_a_group_name_over_64_characters_is_refused():
     dataset = _dataset("d" * 56)  # shop-dev- (9) + 56 = 65
