@@ -18,9 +18,10 @@ CDK bootstrap the app deploys through: its qualifier is read where the CDK CLI r
 
 A stack that does not exist (deleted: a ``cdk destroy`` of the wrong stage, a delete-stack once protection was off),
 or whose first create failed, is checked for what an earlier stack of that name retained (:mod:`mlops_cli.retained`:
-fixed-name buckets and their policies, Glue database, feature and model package groups, log groups, and the KMS
-keys): when any is left, the stack BLOCKS - ``cdk deploy`` would fail "already exists" on each name and create new keys
-- and the adoption commands are printed. ``adopt --stack <component>`` writes the ``cdk import`` resource mapping of one
+fixed-name buckets and their policies, Glue database, feature and model package groups, log groups, the KMS
+keys, and the role the feature groups write their offline store as): when any is left, the stack BLOCKS - ``cdk
+deploy`` would fail "already exists" on each name and create new keys - and the adoption commands are printed, after
+what adoption cannot repair (a feature group's role that no longer exists: how to create it again). ``adopt --stack <component>`` writes the ``cdk import`` resource mapping of one
 such stack (a dry step: no AWS write) and prints the import and the deploy that follows it. The retained resources
 are read from the synthesized app (``--assembly``, default ``cdk.out``): without it, whether anything is left is not
 known, and a stack that does not exist blocks too.
@@ -211,6 +212,8 @@ def render_stacks(states: Sequence[StackState], *, environment: str, account: st
                      "other stacks read its outputs); a new stack would fail on every fixed name and make new KMS keys, "
                      "to which the other stacks' references would then point:")
         for name in adopt:
+            # What adoption cannot repair comes first: a role re-created by hand is then found, and imported, by adopt.
+            lines += [f"  first: {problem}" for problem in left[name].problems]
             lines += [f"  {command}" for command in adoption_commands(left[name], environment=environment, region=region,
                                                                      component=components[name], cdk_context=cdk_context,
                                                                      config_option=config_option)]

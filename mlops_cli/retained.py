@@ -1,32 +1,36 @@
 """What a deleted stack left behind, and how a new stack of the same name adopts it.
 
 Outside dev the stacks keep their stateful resources when they are deleted (``DeletionPolicy`` ``Retain`` /
-``RetainExceptOnCreate``): buckets and their policies, the Glue database, feature groups, model package groups, log
-groups with fixed names, and the KMS keys, which have no name. A ``cdk deploy`` of the deleted stack would fail
-"already exists" on every fixed name, and would create new keys: the other stacks' weak references
-(``Fn::GetStackOutput``) would then name the new data key, and every role would lose ``kms:Decrypt`` on what the old
-one encrypted. So before such a stack is created again, what it left is adopted.
+``RetainExceptOnCreate``): buckets and their policies, the Glue database, feature groups and the role they write their
+offline store as, model package groups, log groups with fixed names, and the KMS keys, which have no name. A ``cdk
+deploy`` of the deleted stack would fail "already exists" on every fixed name, and would create new keys: the other
+stacks' weak references (``Fn::GetStackOutput``) would then name the new data key, and every role would lose
+``kms:Decrypt`` on what the old one encrypted. So before such a stack is created again, what it left is adopted.
 
 The retained resources and their logical ids come from the synthesized templates (``cdk.out``, what ``cdk deploy``
 would create: the one definition of every name); each is looked up in the account with read-only calls (the keys by
-the description and tags the app gives them; their aliases are deleted with the stack). :func:`plan` splits what
-exists in two:
+the description and tags the app gives them; their aliases are deleted with the stack; the offline-store role, whose
+name is generated, by the name in the retained feature groups' ``RoleArn``). :func:`plan` splits what exists in two:
 
 * the resource mapping of ``cdk import`` (``{logical id: {identifier property: value}}``, the file
   ``--resource-mapping`` reads): what CloudFormation can import on its own, i.e. every resource found whose
   references (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``DependsOn``) all point at other resources of the mapping - the
   import creates a stack of those alone, and a reference to anything else would be unresolved;
 * what the following ``cdk deploy --import-existing-resources`` adopts by name (CloudFormation's auto-import: a static
-  name in the template and a retaining DeletionPolicy), e.g. a feature group, which references its offline-store
-  role: that role was deleted with the stack and is created by the same deploy.
+  name in the template and a retaining DeletionPolicy), e.g. a feature group, which depends on its role's managed
+  policy: that policy was deleted with the stack and is created, attached to the imported role, by the same deploy.
 
-Anything found that fits neither (none in the app's templates today) is named, to be handled by hand.
+A feature group's ``RoleArn`` cannot change (create-only), so the role it names must be the one adopted: when that role
+is gone (a stack deleted before the app kept it), or the template does not keep it, adoption cannot repair the group's
+offline store, and the line says what to do (re-create the role under exactly that name, then adopt again). Anything
+found that fits neither list (none in the app's templates today) is named, to be handled by hand.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Set
@@ -44,7 +48,15 @@ IMPORT_IDENTIFIER = {
     "AWS::SageMaker::ModelPackageGroup": "ModelPackageGroupArn",
     "AWS::Glue::Database": "DatabaseName",
     "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::IAM::Role": "RoleName",
 }
+
+# The properties of an AWS::IAM::Role `aws iam create-role` takes, by its option (what a role re-created by hand needs
+# to match the template: an import takes the resource as it is, and the deploy after it changes nothing the import
+# template already said).
+CREATE_ROLE_OPTIONS = {"AssumeRolePolicyDocument": "--assume-role-policy-document", "Description": "--description",
+                       "Path": "--path", "MaxSessionDuration": "--max-session-duration",
+                       "PermissionsBoundary": "--permissions-boundary", "Tags": "--tags"}
 
 # Where scripts/synth.sh (and `cdk synth`) write the app: cdk.out next to cdk.json.
 DEFAULT_ASSEMBLY = Path(__file__).resolve().parents[1] / "cdk.out"
@@ -72,6 +84,8 @@ class Leftovers:
     found: Dict[str, Dict[str, str]] = field(default_factory=dict)  # logical id -> import identifier
     labels: Dict[str, str] = field(default_factory=dict)  # logical id -> "<type> <physical id>"
     ambiguous: Dict[str, List[str]] = field(default_factory=dict)  # logical id (a key) -> the key ids that match it
+    # What adoption cannot repair, one line each with what to do first (a feature group's role that is gone).
+    problems: List[str] = field(default_factory=list)
 
     @property
     def exist(self) -> bool:
@@ -171,6 +185,56 @@ def references(resource: Dict[str, Any]) -> Set[str]:
     return {r for r in found if not r.startswith("AWS::")}
 
 
+def role_of(template: Dict[str, Any], group: Dict[str, Any]) -> Optional[str]:
+    """The logical id of the AWS::IAM::Role of ``template`` the feature group ``group``'s ``RoleArn`` names (None when
+    it names none of the template's roles)."""
+    arn = group.get("Properties", {}).get("RoleArn")
+    target = arn.get("Fn::GetAtt") if isinstance(arn, dict) else None
+    lid = target[0] if isinstance(target, list) else str(target).split(".")[0] if isinstance(target, str) else None
+    return lid if template["Resources"].get(lid or "", {}).get("Type") == "AWS::IAM::Role" else None
+
+
+def role_name_of(arn: str) -> str:
+    """The name of the role ``arn`` names (its last segment: a role's path comes before its name)."""
+    return arn.rsplit("/", 1)[-1]
+
+
+def missing_role(stack: SynthesizedStack, role: str, name: str, groups: List[str]) -> str:
+    """The line for the role ``name`` the retained feature groups ``groups`` write their offline store as, which no
+    longer exists, as template role ``role``: what it breaks, and the command that creates it again as the template
+    has it (when the template's properties are all `create-role` options without references; else where to copy them
+    from), before adopt runs again."""
+    resource = stack.template["Resources"][role]
+    props = resource.get("Properties", {})
+    if set(props) <= set(CREATE_ROLE_OPTIONS) and not references({"Properties": props}) and not _intrinsic(props):
+        options = [f"--role-name {shlex.quote(name)}"] + [
+            f"{CREATE_ROLE_OPTIONS[key]} {shlex.quote(value if isinstance(value, str) else json.dumps(value, separators=(',', ':')))}"
+            for key, value in props.items()]
+        create = "aws iam create-role " + " ".join(options)
+    else:
+        create = (f"create a role named exactly {name} with every property {role} has in the synthesized template of "
+                  f"{stack.selector}")
+    policies = sorted(lid for lid, r in stack.template["Resources"].items()
+                      if r["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy")
+                      and {"Ref": role} in r.get("Properties", {}).get("Roles", []))
+    attached = f": the deploy after the import attaches its permissions ({', '.join(policies)})" if policies else ""
+    return (f"AWS::IAM::Role {name} ({role}) does not exist: {_feature_groups(groups)} "
+            f"write{'' if len(groups) > 1 else 's'} {'their' if len(groups) > 1 else 'its'} offline store as that role "
+            "(RoleArn, fixed when the group was created), so Feature Store cannot write it until a role of exactly that "
+            f"name is back; create it again ({create}), then run adopt again, which imports it{attached}")
+
+
+def _feature_groups(names: List[str]) -> str:
+    return f"feature group{'s' if len(names) > 1 else ''} {', '.join(names)}"
+
+
+def _intrinsic(node: Any) -> bool:
+    """Whether ``node`` holds a CloudFormation function (a value only the deployed stack knows)."""
+    if isinstance(node, dict):
+        return any(k == "Ref" or k.startswith("Fn::") or _intrinsic(v) for k, v in node.items())
+    return isinstance(node, list) and any(_intrinsic(v) for v in node)
+
+
 def plan(leftovers: Leftovers) -> Adoption:
     """How ``leftovers`` are adopted (see the module's docstring); a key several keys match is left out of the mapping
     and named (``by_hand``) with how to choose."""
@@ -201,6 +265,7 @@ def plan(leftovers: Leftovers) -> Adoption:
         by_hand.append(f"{lid} ({description}): {len(ids)} keys match ({', '.join(ids)}); "
                        f"add the one that encrypted the data to the mapping as \"{lid}\": {{\"KeyId\": \"<key id>\"}} (aws s3api "
                        "get-bucket-encryption on a bucket of the stack names it)")
+    by_hand += leftovers.problems
     return Adoption({lid: leftovers.found[lid] for lid in leftovers.found if lid in mapped}, by_name, by_hand)
 
 
@@ -210,6 +275,7 @@ class Finder:
     def __init__(self, session: Any) -> None:
         self.session = session
         self._clients: Dict[str, Any] = {}
+        self._group_roles: Dict[str, str] = {}  # feature group name -> its RoleArn (DescribeFeatureGroup)
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -231,7 +297,54 @@ class Finder:
                 found.labels[lid] = f"AWS::KMS::Key {ids[0]}"
             elif ids:
                 found.ambiguous[lid] = ids
+        self._offline_store_roles(found)
         return found
+
+    def _offline_store_roles(self, found: Leftovers) -> None:
+        """The role each found feature group writes its offline store as (the name in its RoleArn, which cannot
+        change): imported by that name when it exists and the template keeps the role the group names; else a problem
+        that says what to do (a role that is gone: deleted with a stack before the app kept it)."""
+        template = found.stack.template
+        roles: Dict[str, Dict[str, List[str]]] = {}  # template role -> the role names groups write as -> those groups
+        for lid in list(found.found):
+            group = template["Resources"][lid]
+            if group["Type"] != "AWS::SageMaker::FeatureGroup":
+                continue
+            name = fixed_name(template, group)
+            role, arn = role_of(template, group), self._group_roles.get(name)
+            if role and arn:
+                roles.setdefault(role, {}).setdefault(role_name_of(arn), []).append(name)
+        for role, names in roles.items():
+            if len(names) > 1:
+                # Groups created by different generations of the stack: the template's one role can be only one of them.
+                found.problems.append(f"{role}: the feature groups write their offline store as different roles ("
+                                      + "; ".join(f"{', '.join(groups)}: {name}" for name, groups in names.items())
+                                      + f"), and the template has one role for all: add the one to keep to the mapping "
+                                      f"as \"{role}\": {{\"RoleName\": \"<name>\"}}; the groups naming the other "
+                                      "keep writing as it, outside the stack (it must stay)")
+                continue
+            ((name, groups),) = names.items()
+            if not self._role_exists(name):
+                found.problems.append(missing_role(found.stack, role, name, groups))
+            elif template["Resources"][role].get("DeletionPolicy") not in RETAINED:
+                found.problems.append(f"AWS::IAM::Role {name} ({role}): the template does not keep it, so it cannot be "
+                                      f"imported and the deploy would make a role of another name, which "
+                                      f"{_feature_groups(groups)} would not use: synthesize the app with a version that "
+                                      "keeps it (outside dev), then adopt again")
+            else:
+                found.found[role] = {IMPORT_IDENTIFIER["AWS::IAM::Role"]: name}
+                found.labels[role] = f"AWS::IAM::Role {name}"
+
+    def _role_exists(self, name: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client("iam").get_role(RoleName=name)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "NoSuchEntity":
+                return False
+            raise
+        return True
 
     def _look_up(self, kind: str, name: str) -> Optional[Dict[str, str]]:
         """The import identifier of the ``kind`` resource named ``name``, None when there is none."""
@@ -243,7 +356,9 @@ class Finder:
             elif kind == "AWS::S3::BucketPolicy":
                 self.client("s3").get_bucket_policy(Bucket=name)
             elif kind == "AWS::SageMaker::FeatureGroup":
-                self.client("sagemaker").describe_feature_group(FeatureGroupName=name)
+                described = self.client("sagemaker").describe_feature_group(FeatureGroupName=name)
+                if described.get("RoleArn"):
+                    self._group_roles[name] = described["RoleArn"]
             elif kind == "AWS::SageMaker::ModelPackageGroup":
                 arn = self.client("sagemaker").describe_model_package_group(ModelPackageGroupName=name)["ModelPackageGroupArn"]
                 return {IMPORT_IDENTIFIER[kind]: arn}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shlex
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -586,12 +587,16 @@ def test_without_lifting_the_write_once_deny_the_ledger_record_cannot_be_deleted
 PROD = environment_prefix("mlops-loop", "prod")
 RETAIN = {"DeletionPolicy": "RetainExceptOnCreate", "UpdateReplacePolicy": "Retain"}
 KEY_TAGS = [{"Key": "environment", "Value": "prod"}, {"Key": "project", "Value": "mlops-loop"}]
+STORE_TRUST = {"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}}],
+               "Version": "2012-10-17"}
+# The generated name the offline-store role got when the deleted stack created it (the group's RoleArn names it).
+STORE_ROLE = f"{PROD}-storage-StoreRole-A1B2C3D4E5F6"
 
 
 def _storage_template() -> Dict[str, Dict[str, Any]]:
     """A Storage stack of prod shaped as the app's (retained key, buckets and their policies, database, model package
-    and feature groups; the feature group refers to a role the stack's deletion deleted), with names of its own: the
-    sample model line-up plays no part."""
+    and feature groups, and the feature group's offline-store role, whose name is generated; the group depends on the
+    role's policy, which the stack's deletion deleted), with names of its own: the sample model line-up plays no part."""
     return {
         "DataKey": {"Type": "AWS::KMS::Key", **RETAIN, "Properties": {"Description": f"{PROD}: data", "Tags": KEY_TAGS}},
         "DataKeyAlias": {"Type": "AWS::KMS::Alias", "Properties": {"AliasName": f"alias/{PROD}/data",
@@ -605,9 +610,11 @@ def _storage_template() -> Dict[str, Dict[str, Any]]:
         "Database": {"Type": "AWS::Glue::Database", **RETAIN, "Properties": {"DatabaseInput": {
             "Name": "mlops_loop_prod", "LocationUri": {"Fn::Join": ["", ["s3://", {"Ref": "DataBucket"}]]}}}},
         "Group": {"Type": "AWS::SageMaker::ModelPackageGroup", **RETAIN, "Properties": {"ModelPackageGroupName": f"{PROD}-m"}},
-        "StoreRole": {"Type": "AWS::IAM::Role", "Properties": {}},
-        "Features": {"Type": "AWS::SageMaker::FeatureGroup", **RETAIN, "DependsOn": ["DataPolicy"], "Properties": {
-            "FeatureGroupName": f"{PROD}-d", "RoleArn": {"Fn::GetAtt": ["StoreRole", "Arn"]}}},
+        "StoreRole": {"Type": "AWS::IAM::Role", **RETAIN, "DependsOn": ["DataPolicy"], "Properties": {
+            "AssumeRolePolicyDocument": STORE_TRUST, "Description": "Feature Store's offline store", "Tags": KEY_TAGS}},
+        "StorePolicy": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {"Roles": [{"Ref": "StoreRole"}]}},
+        "Features": {"Type": "AWS::SageMaker::FeatureGroup", **RETAIN, "DependsOn": ["DataPolicy", "StorePolicy"],
+                     "Properties": {"FeatureGroupName": f"{PROD}-d", "RoleArn": {"Fn::GetAtt": ["StoreRole", "Arn"]}}},
     }
 
 
@@ -619,14 +626,17 @@ def _operations_template() -> Dict[str, Dict[str, Any]]:
 
 class DeletedProd:
     """prod's five stacks deleted; the account still holds what Storage and Operations retained (moto), except the
-    logs bucket's policy (deleted with the stack before policies were retained)."""
+    logs bucket's policy (deleted with the stack before policies were retained), and the offline-store role when
+    ``role`` is False (deleted with a stack before roles were retained)."""
 
-    def __init__(self, assembly: Path, keys: int = 1) -> None:
+    def __init__(self, assembly: Path, keys: int = 1, role: bool = True) -> None:
         self.assembly = _write_assembly(assembly, {"prod": {"storage": _storage_template(),
                                                             "operations": _operations_template()}})
         self.account = sample_account("prod")
         self.s3, self.kms, self.glue, self.logs = (boto3.client(s, region_name=REGION) for s in ("s3", "kms", "glue", "logs"))
-        self.sagemaker = boto3.client("sagemaker", region_name=REGION)
+        self.sagemaker, self.iam = boto3.client("sagemaker", region_name=REGION), boto3.client("iam", region_name=REGION)
+        if role:
+            self.iam.create_role(RoleName=STORE_ROLE, AssumeRolePolicyDocument=json.dumps(STORE_TRUST))
         location = {"LocationConstraint": REGION}
         for bucket in (f"{PROD}-logs", f"{PROD}-data"):
             self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration=location)
@@ -644,12 +654,12 @@ class DeletedProd:
             FeatureGroupName=f"{PROD}-d", RecordIdentifierFeatureName="id", EventTimeFeatureName="t",
             FeatureDefinitions=[{"FeatureName": "id", "FeatureType": "String"}, {"FeatureName": "t", "FeatureType": "String"}],
             OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{PROD}-data/features"}},
-            RoleArn=f"arn:aws:iam::{self.account}:role/store")
+            RoleArn=f"arn:aws:iam::{self.account}:role/{STORE_ROLE}")
         self.logs.create_log_group(logGroupName=f"/aws/lambda/{PROD}-t")
 
     def session(self, cloudformation: Any) -> Session:
         return Session(self.account, cloudformation=cloudformation, s3=self.s3, kms=self.kms, glue=self.glue,
-                       logs=self.logs, sagemaker=self.sagemaker)
+                       logs=self.logs, sagemaker=self.sagemaker, iam=self.iam)
 
 
 def _none_deployed(stub: Stubber, prefix: str = PROD, only: Sequence[str] = ()) -> None:
@@ -691,7 +701,7 @@ def test_a_deleted_stack_whose_retained_resources_are_left_blocks_and_gets_the_a
         f"BLOCKS cdk deploy: retained resources of {names['storage']} exist: adopt them before deploying (see below): "
         f"AWS::S3::Bucket {PROD}-logs; AWS::S3::Bucket {PROD}-data; AWS::S3::BucketPolicy {PROD}-data; "
         f"AWS::Glue::Database mlops_loop_prod; AWS::SageMaker::ModelPackageGroup {PROD}-m; "
-        f"AWS::SageMaker::FeatureGroup {PROD}-d; AWS::KMS::Key {world.keys[0]}")
+        f"AWS::SageMaker::FeatureGroup {PROD}-d; AWS::KMS::Key {world.keys[0]}; AWS::IAM::Role {STORE_ROLE}")
     operations = next(line for line in lines if line.startswith(f"  {names['operations']} "))
     assert operations.endswith(f"retained resources of {names['operations']} exist: adopt them before deploying (see "
                                f"below): AWS::Logs::LogGroup /aws/lambda/{PROD}-t")
@@ -765,9 +775,10 @@ def test_an_app_synthesized_for_another_account_is_not_trusted(tmp_path):
 def test_adopt_writes_the_import_mapping_of_everything_the_import_can_hold_and_names_what_the_deploy_adopts(moto_aws, tmp_path):
     """GIVEN prod's Storage stack deleted and what it retained left WHEN adopt runs for it THEN the mapping file holds,
     per logical id, CloudFormation's import identifier of the old key, both buckets, the data bucket's surviving
-    policy, the database and the model package group (by ARN); the feature group, which refers to a role the deletion
-    deleted, is left to the deploy's import by name; the logs bucket's policy, gone, is not mapped (the deploy creates
-    it). Nothing in the account changes; exit 0."""
+    policy, the database, the model package group (by ARN) and the offline-store role by the name in the feature
+    group's RoleArn (its name is generated: the template has none); the feature group, which depends on the role's
+    policy the deletion deleted, is left to the deploy's import by name; the logs bucket's policy, gone, is not mapped
+    (the deploy creates it). Nothing in the account changes; exit 0."""
     world = DeletedProd(tmp_path / "cdk.out")
     mapping = tmp_path / "storage.json"
     cloudformation = _client("cloudformation")
@@ -784,9 +795,10 @@ def test_adopt_writes_the_import_mapping_of_everything_the_import_can_hold_and_n
         "DataPolicy": {"Bucket": f"{PROD}-data"},
         "Database": {"DatabaseName": "mlops_loop_prod"},
         "Group": {"ModelPackageGroupArn": world.group_arn},
+        "StoreRole": {"RoleName": STORE_ROLE},
     }
     lines = out.splitlines()
-    assert lines[0] == f"{PROD}-storage (prod/Storage): 6 retained resources to import, written to {mapping}:"
+    assert lines[0] == f"{PROD}-storage (prod/Storage): 7 retained resources to import, written to {mapping}:"
     assert ("adopted by name by the deploy after the import (--import-existing-resources): "
             f"AWS::SageMaker::FeatureGroup {PROD}-d") in lines
     assert lines[-2:] == [f"  npx cdk import {PROD_CDK} --resource-mapping {mapping} 'prod/Storage'",
@@ -806,7 +818,8 @@ def test_adopt_leaves_a_key_it_cannot_tell_apart_to_the_operator(moto_aws, tmp_p
                         "--mapping", str(mapping)], world.session(cloudformation))
     assert code == 1
     # The rest is mapped as if the key were: the operator adds it, and what refers to it is imported with it.
-    assert set(json.loads(mapping.read_text())) == {"LogsBucket", "DataBucket", "DataPolicy", "Database", "Group"}
+    assert set(json.loads(mapping.read_text())) == {"LogsBucket", "DataBucket", "DataPolicy", "Database", "Group",
+                                                    "StoreRole"}
     assert capsys.readouterr().err == (
         f"lifecycle: not adopted: DataKey ({PROD}: data): 2 keys match ({', '.join(world.keys)}); add the one that "
         "encrypted the data to the mapping as \"DataKey\": {\"KeyId\": \"<key id>\"} (aws s3api get-bucket-encryption "
@@ -823,3 +836,143 @@ def test_adopt_refuses_a_stack_that_exists(tmp_path, capsys):
     assert code == 2 and out == ""
     assert capsys.readouterr().err == (f"lifecycle: error: stack {name} exists (UPDATE_COMPLETE): adopt is for a stack "
                                        "that was deleted; its resources are its own, nothing to adopt\n")
+
+
+# The line for prod's offline-store role when it is gone (exact: the command is run as printed).
+MISSING_ROLE = (
+    f"AWS::IAM::Role {STORE_ROLE} (StoreRole) does not exist: feature group {PROD}-d writes its offline store as that "
+    "role (RoleArn, fixed when the group was created), so Feature Store cannot write it until a role of exactly that "
+    f"name is back; create it again (aws iam create-role --role-name {STORE_ROLE} --assume-role-policy-document "
+    "'{\"Statement\":[{\"Action\":\"sts:AssumeRole\",\"Effect\":\"Allow\",\"Principal\":{\"Service\":"
+    "\"sagemaker.amazonaws.com\"}}],\"Version\":\"2012-10-17\"}' --description 'Feature Store'\"'\"'s offline store' "
+    "--tags '[{\"Key\":\"environment\",\"Value\":\"prod\"},{\"Key\":\"project\",\"Value\":\"mlops-loop\"}]'), then run "
+    "adopt again, which imports it: the deploy after the import attaches its permissions (StorePolicy)")
+
+
+def test_adopt_names_a_feature_groups_role_that_is_gone_and_how_to_create_it_again(moto_aws, tmp_path, capsys):
+    """GIVEN prod's Storage stack deleted before the offline-store role was kept: its feature group is left, writing its
+    offline store (RoleArn, create-only) as a role that no longer exists WHEN adopt runs THEN the role is not mapped
+    (there is nothing to import), the rest is, and the operator is told what is broken and the create-role command that
+    makes the role again under exactly that name, as the template has it (trust, description, tags), then to adopt
+    again; exit 1. After that command, adopt maps it."""
+    world = DeletedProd(tmp_path / "cdk.out", role=False)
+    mapping = tmp_path / "storage.json"
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub, only=["storage"])
+        code, _ = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
+                        "--mapping", str(mapping)], world.session(cloudformation))
+    assert code == 1
+    assert "StoreRole" not in json.loads(mapping.read_text())
+    assert capsys.readouterr().err == f"lifecycle: not adopted: {MISSING_ROLE}\n"
+
+    # WHEN the printed command is run (as a shell splits it; each option is create-role's parameter) and adopt runs
+    # again THEN the role is as the template has it, and imported.
+    command = shlex.split(MISSING_ROLE.split("create it again (")[1].split("), then run adopt")[0])
+    assert command[:3] == ["aws", "iam", "create-role"]
+    options = dict(zip(command[3::2], command[4::2]))
+    world.iam.create_role(RoleName=options["--role-name"], AssumeRolePolicyDocument=options["--assume-role-policy-document"],
+                          Description=options["--description"], Tags=json.loads(options["--tags"]))
+    role = world.iam.get_role(RoleName=STORE_ROLE)["Role"]
+    assert (role["AssumeRolePolicyDocument"], role["Description"]) == (STORE_TRUST, "Feature Store's offline store")
+    # The ARN the group names, but for the account (moto's own, not the sample config's).
+    group_role = world.sagemaker.describe_feature_group(FeatureGroupName=f"{PROD}-d")["RoleArn"]
+    assert role["Arn"].split(":")[-1] == group_role.split(":")[-1] == f"role/{STORE_ROLE}"
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub, only=["storage"])
+        code, _ = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
+                        "--mapping", str(mapping)], world.session(cloudformation))
+    assert code == 0
+    assert json.loads(mapping.read_text())["StoreRole"] == {"RoleName": STORE_ROLE}
+
+
+def test_stacks_puts_re_creating_a_gone_role_before_the_adoption_of_its_stack(moto_aws, tmp_path):
+    """GIVEN prod deleted, its feature group's offline-store role gone WHEN the stacks are checked THEN Storage BLOCKS,
+    and its adoption commands are preceded by the line that says what is broken and how to create the role again."""
+    world = DeletedProd(tmp_path / "cdk.out", role=False)
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub)
+        code, out = _run(["--env", "prod", *CONFIG, "stacks", "--assembly", str(world.assembly)],
+                         world.session(cloudformation))
+    lines = out.splitlines()
+    assert code == 1
+    adopt = lines.index(f"  {PROD_CLI} adopt --stack storage  (writes {environment_stack_names(PROD)['storage']}"
+                        ".resource-mapping.json)")
+    assert lines[adopt - 1] == f"  first: {MISSING_ROLE}"
+    assert sum(line.startswith("  first: ") for line in lines) == 1
+
+
+def test_a_role_the_template_does_not_keep_is_not_imported_and_is_named(moto_aws, tmp_path, capsys):
+    """GIVEN the role the feature group names exists, but the synthesized template does not keep its role (an app
+    before the role was kept: an import needs a retaining DeletionPolicy) WHEN adopt runs THEN it is not mapped, and the
+    operator is told the deploy would make a role the group does not use; exit 1."""
+    world = DeletedProd(tmp_path / "cdk.out")
+    template_file = next((world.assembly / "assembly-prod").glob("prodStorage*.template.json"))
+    template = json.loads(template_file.read_text())
+    for attribute in RETAIN:
+        del template["Resources"]["StoreRole"][attribute]
+    template_file.write_text(json.dumps(template))
+    mapping = tmp_path / "storage.json"
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub, only=["storage"])
+        code, _ = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
+                        "--mapping", str(mapping)], world.session(cloudformation))
+    assert code == 1
+    assert "StoreRole" not in json.loads(mapping.read_text())
+    assert capsys.readouterr().err == (
+        f"lifecycle: not adopted: AWS::IAM::Role {STORE_ROLE} (StoreRole): the template does not keep it, so it cannot be "
+        f"imported and the deploy would make a role of another name, which feature group {PROD}-d would not use: "
+        "synthesize the app with a version that keeps it (outside dev), then adopt again\n")
+
+
+def test_credentials_that_may_not_read_the_role_stop_adopt_before_any_mapping_is_written(moto_aws, tmp_path, capsys):
+    """GIVEN credentials IAM refuses GetRole WHEN adopt runs THEN it stops (exit 2) with IAM's answer, and writes no
+    mapping: one without the role would import the groups' store without the role they write as."""
+    world = DeletedProd(tmp_path / "cdk.out")
+    mapping = tmp_path / "storage.json"
+    cloudformation, iam = _client("cloudformation"), _client("iam")
+    with Stubber(cloudformation) as stub, Stubber(iam) as iam_stub:
+        _none_deployed(stub, only=["storage"])
+        iam_stub.add_client_error("get_role", "AccessDenied", "not authorized to perform: iam:GetRole",
+                                  expected_params={"RoleName": STORE_ROLE})
+        session = world.session(cloudformation)
+        session.clients["iam"] = iam
+        code, out = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
+                          "--mapping", str(mapping)], session)
+        iam_stub.assert_no_pending_responses()
+    assert code == 2 and out == "" and not mapping.exists()
+    err = capsys.readouterr().err
+    assert err.startswith("lifecycle: error: ") and "AccessDenied" in err and "iam:GetRole" in err, err
+
+
+def test_groups_that_write_as_different_roles_leave_the_choice_to_the_operator(moto_aws, tmp_path, capsys):
+    """GIVEN two retained feature groups of the one template role whose RoleArns name different roles (created by
+    different generations of the stack) WHEN adopt runs THEN neither role is guessed into the mapping; both are named,
+    with how to choose; exit 1."""
+    world = DeletedProd(tmp_path / "cdk.out")
+    template_file = next((world.assembly / "assembly-prod").glob("prodStorage*.template.json"))
+    template = json.loads(template_file.read_text())
+    template["Resources"]["Features2"] = {**template["Resources"]["Features"], "Properties": {
+        **template["Resources"]["Features"]["Properties"], "FeatureGroupName": f"{PROD}-e"}}
+    template_file.write_text(json.dumps(template))
+    world.iam.create_role(RoleName="other", AssumeRolePolicyDocument=json.dumps(STORE_TRUST))
+    world.sagemaker.create_feature_group(
+        FeatureGroupName=f"{PROD}-e", RecordIdentifierFeatureName="id", EventTimeFeatureName="t",
+        FeatureDefinitions=[{"FeatureName": "id", "FeatureType": "String"}, {"FeatureName": "t", "FeatureType": "String"}],
+        OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{PROD}-data/features"}},
+        RoleArn=f"arn:aws:iam::{world.account}:role/other")
+    mapping = tmp_path / "storage.json"
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub, only=["storage"])
+        code, _ = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
+                        "--mapping", str(mapping)], world.session(cloudformation))
+    assert code == 1
+    assert "StoreRole" not in json.loads(mapping.read_text())
+    assert capsys.readouterr().err == (
+        f"lifecycle: not adopted: StoreRole: the feature groups write their offline store as different roles ({PROD}-d: "
+        f"{STORE_ROLE}; {PROD}-e: other), and the template has one role for all: add the one to keep to the mapping as "
+        "\"StoreRole\": {\"RoleName\": \"<name>\"}; the groups naming the other keep writing as it, outside the stack (it "
+        "must stay)\n")

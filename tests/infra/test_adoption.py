@@ -14,8 +14,9 @@ from mlops_cli import retained
 
 # Types the import must hold: no static name in the template CloudFormation's auto-import could match (a key has none,
 # a model package group is identified by its ARN, a read-only property; a database by DatabaseName, which the template
-# does not set; a bucket policy by a Ref).
-IMPORT_ONLY = ("AWS::KMS::Key", "AWS::SageMaker::ModelPackageGroup", "AWS::Glue::Database", "AWS::S3::BucketPolicy")
+# does not set; a bucket policy by a Ref; the offline-store role's name is generated).
+IMPORT_ONLY = ("AWS::KMS::Key", "AWS::SageMaker::ModelPackageGroup", "AWS::Glue::Database", "AWS::S3::BucketPolicy",
+               "AWS::IAM::Role")
 
 
 def _registry_schema(kind: str) -> dict:
@@ -33,9 +34,10 @@ def test_each_identifier_is_the_types_primary_identifier_in_cloudformations_regi
 
 
 def test_every_retained_resource_of_every_stack_can_be_adopted_after_its_stack_is_deleted(synthesized):
-    """GIVEN every stack of every environment deleted and everything it retains left over (keys by id, the rest by the
-    name the template gives) WHEN its adoption is planned THEN nothing is left to do by hand, the keys, groups, database
-    and policies go through the import, and what the deploy adopts by name has a static name."""
+    """GIVEN every stack of every environment deleted and everything it retains left over (keys by id, the offline-store
+    role by the name its groups name, the rest by the name the template gives) WHEN its adoption is planned THEN nothing
+    is left to do by hand, the keys, groups, database, policies and roles go through the import, and what the deploy
+    adopts by name has a static name."""
     config = synthesized.config
     for env, environment in config.environments.items():
         stacks = retained.synthesized_stacks(synthesized.outdir, env, environment.account, environment.region)
@@ -45,6 +47,9 @@ def test_every_retained_resource_of_every_stack_can_be_adopted_after_its_stack_i
                 name = retained.fixed_name(stack.template, resource)
                 if resource["Type"] == "AWS::KMS::Key":
                     left.found[lid] = {"KeyId": f"key-of-{lid}"}
+                elif resource["Type"] == "AWS::IAM::Role":
+                    # Found by the name in a retained feature group's RoleArn (generated: the template has none).
+                    left.found[lid] = {"RoleName": f"name-of-{lid}"}
                 elif name:
                     left.found[lid] = {retained.IMPORT_IDENTIFIER[resource["Type"]]: name}
                 else:
@@ -61,3 +66,38 @@ def test_every_retained_resource_of_every_stack_can_be_adopted_after_its_stack_i
                 kind = resources[lid]["Type"]
                 assert isinstance(resources[lid]["Properties"][retained.IMPORT_IDENTIFIER[kind]], str), (env, lid)
                 assert resources[lid]["DeletionPolicy"] in retained.RETAINED
+
+
+def test_a_retained_resource_refers_only_to_resources_kept_with_it(synthesized):
+    """GIVEN every stack of every environment THEN what a retained resource refers to by value (Ref, Fn::GetAtt,
+    Fn::Sub: an id or ARN fixed in it, which an adoption cannot change) is retained too: a resource deleted with the
+    stack would come back under another name or id, and the retained one would keep pointing at the gone one (a
+    feature group's RoleArn at its deleted offline-store role). DependsOn is only an order: the deploy after the import
+    creates what is gone (a managed policy) before what depends on it."""
+    for env, environment in synthesized.config.environments.items():
+        for stack in retained.synthesized_stacks(synthesized.outdir, env, environment.account, environment.region).values():
+            resources = stack.template["Resources"]
+            for lid, resource in retained.retained(stack.template).items():
+                by_value = retained.references({k: v for k, v in resource.items() if k != "DependsOn"})
+                gone = sorted(r for r in by_value if r in resources and resources[r].get("DeletionPolicy") not in retained.RETAINED)
+                assert gone == [], (env, stack.name, lid)
+
+
+def test_a_retained_feature_groups_role_is_kept_as_the_group_is(synthesized):
+    """GIVEN every environment THEN each retained feature group's RoleArn names a role of its stack with the group's own
+    DeletionPolicy and UpdateReplacePolicy, and with a generated name (a name set on a running role would replace it,
+    and with it, RoleArn being create-only, every group)."""
+    checked = 0
+    for env, environment in synthesized.config.environments.items():
+        for stack in retained.synthesized_stacks(synthesized.outdir, env, environment.account, environment.region).values():
+            resources = stack.template["Resources"]
+            for lid, group in retained.retained(stack.template).items():
+                if group["Type"] != "AWS::SageMaker::FeatureGroup":
+                    continue
+                role = resources[retained.role_of(stack.template, group)]
+                assert (role["DeletionPolicy"], role["UpdateReplacePolicy"]) == (
+                    group["DeletionPolicy"], group["UpdateReplacePolicy"]), (env, lid)
+                assert "RoleName" not in role["Properties"], (env, lid)
+                checked += 1
+    if not checked:
+        pytest.skip("no environment of the config keeps its feature groups (removal_policy: destroy everywhere)")
