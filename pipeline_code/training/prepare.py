@@ -151,8 +151,8 @@ def prepare(
     one taken from the latest rows exactly as a first freeze takes it, so train and validation end before it; its
     manifest and the summary (``test_set_refreeze``) say it was re-frozen, why, and which set it replaced. ``never``
     reuses a frozen set whatever the data (the summary still says whether it is stale, and the not-out-of-time warning
-    how to replace it). A stale set whose replacement could not be frozen (two fairness groups, a model input null in
-    every row) is reused with a warning saying why.
+    how to replace it). A stale set whose replacement could not be frozen (a split empty or of one class - regression:
+    one value -, two fairness groups, a model input null in every row) is reused with a warning saying why.
 
     The test set (new or frozen) must have two groups of the sensitive attribute with ``min_group_rows`` rows
     (the gate's ``min_group_rows``), or the gate could never judge fairness on it. Messages name the frozen test
@@ -197,7 +197,7 @@ def prepare(
         refreeze = _staleness(all_rows, frozen_table, et, fractions.test, test_set_refreeze)
         if refreeze["stale"] and test_set_refreeze == REFREEZE_WHEN_STALE:
             candidate = _first_freeze_splits(all_rows, et, fractions)
-            unfit = _unfreezable(spec, candidate["test"], min_group_rows, fractions)
+            unfit = _unfreezable(spec, candidate, all_rows, min_group_rows, fractions)
             if unfit is None:
                 joined, excluded, splits, replaced = all_rows, 0, candidate, manifest
                 refreeze.update(refrozen=True, reason=_refreeze_reason(refreeze, manifest, candidate["test"], et, fractions),
@@ -855,10 +855,20 @@ def _stale_text(refreeze: Dict[str, Any], fractions: SplitFractions) -> str:
             f"at least the test fraction ({fractions.test:.0%}: {refreeze['stale_at_rows']} rows)")
 
 
-def _unfreezable(spec: ModelSpec, test: pa.Table, min_group_rows: int, fractions: SplitFractions) -> Optional[str]:
-    """Why the latest rows cannot replace a stale frozen test set (None when they can): the checks of a first freeze
-    (two fairness groups big enough, no model input null in every row)."""
+def _unfreezable(spec: ModelSpec, candidate: Dict[str, pa.Table], rows: pa.Table, min_group_rows: int,
+                 fractions: SplitFractions) -> Optional[str]:
+    """Why the latest rows cannot replace a stale frozen test set (None when they can): the checks a first freeze of
+    ``rows`` into the ``candidate`` splits would fail - every split with rows and two classes (regression: two values),
+    :func:`_check_split`; two fairness groups big enough; no model input null in every row. A stale set is still a
+    valid yardstick, so its run goes on with it (and a warning) rather than fail on every run until the data changes:
+    the latest rows of a rare event, or of labels not matured yet, can hold one class for a while."""
+    test = candidate["test"]
     what = f"the latest {fractions.test:.0%} by event time ({test.num_rows} rows)"
+    try:
+        for name, table in candidate.items():
+            _check_split(name, table, spec, rows)
+    except InputError as exc:
+        return f"the splits a re-freeze from {what} would make fail a first freeze's check ({exc})"
     try:
         _check_fairness_groups(spec, test, min_group_rows, what, "")
         _check_no_empty_feature(spec, test, what, "")

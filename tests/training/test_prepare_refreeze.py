@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipeline_code.core.problem import MULTICLASS, REGRESSION
 from pipeline_code.features.compute import compute_features
 from pipeline_code.features.ingest import write_features_parquet
 from pipeline_code.sample_data.generate import generate
@@ -248,3 +249,79 @@ def test_the_champion_is_scored_on_the_re_frozen_set_and_both_are_judged_out_of_
     assert report["challenger"]["metrics"]["rows"] == report["champion"]["metrics"]["rows"] == rows
     assert report["out_of_time"]["challenger"] is True and report["out_of_time"]["champion"] is True
     assert "note" not in report["out_of_time"]
+
+
+def _one_label_from(data: pd.DataFrame, target: str, value) -> pd.DataFrame:
+    """``data`` whose latest 15 % of rows (by event time; the rows a re-freeze would take) all have ``value`` as
+    ``target``: a rare event not seen lately, or labels that have not matured yet."""
+    data = data.copy()
+    times = _times(data)
+    data.loc[times >= times.sort_values().iloc[int(len(data) * 0.85)], target] = value
+    return data
+
+
+def _single_label_reason(rows: int, after: int, test_rows: int, needed: int, text: str) -> str:
+    return (f"the frozen test set is stale ({after} of this run's {rows} rows have event times after its window, at "
+            f"least the test fraction (15%: {needed} rows)) but was not re-frozen: the splits a re-freeze from the latest "
+            f"15% by event time ({test_rows} rows) would make fail a first freeze's check (the test split has a single "
+            f"{text}); it is reused, so a challenger is not judged out-of-time")
+
+
+def test_a_stale_set_whose_latest_rows_hold_one_class_is_reused_with_a_warning_not_refused(churn_spec, frozen):
+    """GIVEN the set frozen on months 1-8 WHEN months 1-12 are prepared and the latest 15 % of rows are all churned=0
+    (labels not matured yet) THEN the re-freeze, whose test split would hold one class, is not made: the stale set is
+    reused with a warning naming the split check - Prepare does not fail on every run until the labels come in."""
+    root, old_dir = frozen["root"], Path(frozen["test"])
+    data = _one_label_from(_months(12), churn_spec.target, 0)
+    inputs = _inputs(root / "m1_12-one-class", data)
+    out = root / "one-class"
+
+    summary = prepare(churn_spec, inputs["features"], inputs["labels"], str(out), frozen_test_dir=str(old_dir))
+
+    assert (out / "test" / "test.parquet").read_bytes() == (old_dir / "test.parquet").read_bytes()
+    assert summary["frozen_test_set_reused"] is True and summary["frozen_test_set_refrozen"] is False
+    new_rows = len(data) - int(0.85 * len(data))
+    reason = _single_label_reason(len(data), 4 * CUSTOMERS, new_rows, 1080,
+                                  f"class: every {churn_spec.target!r} value of its {new_rows} rows is 0")
+    assert summary["test_set_refreeze"]["reason"] == reason and summary["test_set_refreeze"]["refrozen"] is False
+    assert summary["warnings"][0] == reason
+
+
+@pytest.mark.parametrize("kind", [MULTICLASS, REGRESSION])
+def test_a_stale_set_whose_latest_rows_hold_one_class_or_value_is_reused_for_every_problem_type(kind, tmp_path):
+    """GIVEN a multiclass (or regression) model's set frozen on its first 240 days WHEN a later run adds 120 days whose
+    latest 15 % of rows hold one class (one value) THEN the set is reused with the warning naming the split check,
+    not refused."""
+    from tests.support.problem_types import dataset, make_spec
+
+    spec, shop = make_spec(kind), dataset()
+
+    def orders(rows: int, seed: int, start: str, days: int, prefix: str) -> pd.DataFrame:
+        frame = generate(shop, rows, seed=seed, start=start, days=days)
+        frame["order_id"] = [f"{prefix}{i:05d}" for i in range(rows)]
+        return frame
+
+    def inputs(root: Path, curated: pd.DataFrame) -> dict:
+        write_features_parquet(compute_features(curated, shop), str(root / "features"), shop)
+        (root / "labels").mkdir(parents=True, exist_ok=True)
+        curated.to_parquet(root / "labels" / "part-00000.parquet", index=False)
+        return {"features": str(root / "features"), "labels": str(root / "labels")}
+
+    early = orders(4000, 1, "2026-01-01", 240, "A")
+    first = inputs(tmp_path / "early", early)
+    prepare(spec, first["features"], first["labels"], str(tmp_path / "first"))
+    value = "gold" if kind == MULTICLASS else 120.0
+    data = _one_label_from(pd.concat([early, orders(3000, 2, "2026-09-01", 120, "B")], ignore_index=True), spec.target,
+                           value)
+    later = inputs(tmp_path / "later", data)
+
+    summary = prepare(spec, later["features"], later["labels"], str(tmp_path / "second"),
+                      frozen_test_dir=str(tmp_path / "first" / "test"))
+
+    assert summary["frozen_test_set_reused"] is True and summary["frozen_test_set_refrozen"] is False
+    new_rows, refreeze = len(data) - int(0.85 * len(data)), summary["test_set_refreeze"]
+    assert refreeze["stale"] is True and refreeze["rows_after_test_set"] >= refreeze["stale_at_rows"]
+    text = (f"class: every {spec.target!r} value of its {new_rows} rows is gold" if kind == MULTICLASS else
+            f"value: every {spec.target!r} value of its {new_rows} rows is 120.0")
+    reason = _single_label_reason(len(data), refreeze["rows_after_test_set"], new_rows, refreeze["stale_at_rows"], text)
+    assert refreeze["reason"] == reason and summary["warnings"][0] == reason
