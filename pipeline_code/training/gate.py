@@ -44,9 +44,15 @@ environment's configured gate). The report names the model's
    the configured one - whoever may start a run may tighten the gate, never loosen it (the configuration is the
    reviewed policy);
 
-Not a check: when the report's ``out_of_time`` block has a ``note`` (the challenger's training data reaches the frozen
-test set's window, :func:`pipeline_code.training.evaluate.out_of_time`), the note is added to the decision's reasons:
-the verdict is the same, but the evaluation it rests on is not out-of-time.
+Not a check: when the report's ``out_of_time`` block has a ``note`` (a model's training data reaches the frozen test
+set's window, :func:`pipeline_code.training.evaluate.out_of_time`), the note is added to the decision's reasons.
+Then the block's ``comparison`` says what checks 3 and 4 compare (:func:`comparison_shortfall`): basis
+:data:`COMPARED_OUT_OF_TIME`, the challenger's and the champion's metrics and slices on the test rows after both
+models' training data (``comparison.challenger`` / ``comparison.champion``; the messages name the rows), not on the
+whole set, where the model that learnt from the window would be judged in-sample; basis :data:`COMPARED_ADVISORY`,
+too few such rows to judge on: checks 3 and 4 are not made, a note says so with the whole set's (partly in-sample)
+figures, and the gate decides on the challenger's own checks. The challenger's own checks (1, 2, 5-8) are always on
+the whole frozen set.
 
 A required metric that is missing, null or NaN raises :class:`GateInputError` naming it:
 an incomplete report is never a pass.
@@ -71,6 +77,14 @@ NEAR_PERFECT = 0.995
 # One input carrying this share of the attribution is the model (other inputs add nothing): a leak, or a question
 # one column answers.
 DOMINANT_SHARE = 0.9
+
+
+# How the challenger is compared with the champion when either's training data reaches the frozen test set (the
+# report's out_of_time.comparison.basis, which evaluate writes): on the rows after both models' training data, or -
+# too few of those to judge on - not at all (advisory). Neither model is then judged on rows it learnt from.
+COMPARED_OUT_OF_TIME = "out_of_time_rows"
+COMPARED_ADVISORY = "advisory"
+COMPARISON_KEY = "out_of_time.comparison"
 
 
 class GateInputError(ValueError):
@@ -148,33 +162,87 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Option
         relation = (">=" if ok else "<") if problem.higher_is_better(metric) else ("<=" if ok else ">")
         checks.append(_check("min_quality", ok, value, float(floor),
                              f"challenger {problem.label(metric)} {value:.4f} {relation} floor {float(floor):.4f}"))
-    if champion is not None:
+    basis = _comparison_basis(report) if champion is not None else None
+    advisory = None
+    if basis == COMPARED_ADVISORY:
+        # Too few rows after both models' training data: no margin or slice check (the out_of_time note says why).
         theirs = _number(report, f"champion.metrics.{metric}")
+        advisory = (f"the champion comparison is advisory, not gated: on the whole test set, which a model's training "
+                    f"data reaches, the challenger's {problem.label(metric)} is {value:.4f}, the champion's {theirs:.4f}")
+    elif champion is not None:
+        base = f"{COMPARISON_KEY}." if basis == COMPARED_OUT_OF_TIME else ""
+        mine, theirs = _number(report, f"{base}challenger.metrics.{metric}"), _number(report, f"{base}champion.metrics.{metric}")
+        where, extra = "", {}
+        if base:
+            rows, after = int(_number(report, f"{base}rows")), _lookup(report, f"{base}after")
+            where, extra = f" on the {rows} test rows after {after}", {"rows": rows, "after": after}
         if problem.higher_is_better(metric):
             required = theirs + t.challenger_margin
-            ok = value >= required
-            message = (f"challenger {problem.label(metric)} {value:.4f} {'>=' if ok else '<'} champion {problem.label(metric)} {theirs:.4f} + "
-                       f"margin {t.challenger_margin:.4f} = {required:.4f}")
+            ok = mine >= required
+            message = (f"challenger {problem.label(metric)} {mine:.4f} {'>=' if ok else '<'} champion {problem.label(metric)} {theirs:.4f} + "
+                       f"margin {t.challenger_margin:.4f} = {required:.4f}{where}")
         else:
             required = theirs - t.challenger_margin
-            ok = value <= required
-            message = (f"challenger {problem.label(metric)} {value:.4f} {'<=' if ok else '>'} champion {problem.label(metric)} {theirs:.4f} - "
-                       f"margin {t.challenger_margin:.4f} = {required:.4f}")
-        checks.append(_check("challenger_margin", ok, value, required, message, champion_value=theirs))
-        checks.extend(_slice_checks(report, t, notes, kind, metric))
+            ok = mine <= required
+            message = (f"challenger {problem.label(metric)} {mine:.4f} {'<=' if ok else '>'} champion {problem.label(metric)} {theirs:.4f} - "
+                       f"margin {t.challenger_margin:.4f} = {required:.4f}{where}")
+        checks.append(_check("challenger_margin", ok, mine, required, message, champion_value=theirs, **extra))
+        checks.extend(_slice_checks(report, t, notes, kind, metric, base))
     checks.extend(_fairness_checks(report, t, kind))
     checks.extend(_leakage_checks(report, kind, notes))
     out_of_time = (report.get("out_of_time") or {}).get("note")
     if out_of_time:
         notes.append(str(out_of_time))
+    if advisory:
+        notes.append(advisory)
 
     failed = [c for c in checks if not c["passed"]]
     if failed:
         reasons = [c["message"] for c in failed]
     else:
-        context = "no champion (first model)" if champion is None else "beats the champion"
+        context = ("no champion (first model)" if champion is None else
+                   "the champion comparison is advisory (see the note)" if basis == COMPARED_ADVISORY else
+                   "beats the champion on the test rows after the models' training data" if basis else
+                   "beats the champion")
         reasons = [f"passed all {len(checks)} checks; {context}"]
     return GateDecision(passed=not failed, reasons=reasons + notes, checks=checks)
+
+
+def _comparison_basis(report: Mapping[str, Any]) -> Optional[str]:
+    """The report's ``out_of_time.comparison.basis`` (None: no such block, the comparison is on the whole set)."""
+    compared = (report.get("out_of_time") or {}).get("comparison")
+    if compared is None:
+        return None
+    basis = _lookup(report, f"{COMPARISON_KEY}.basis")
+    if basis not in (COMPARED_OUT_OF_TIME, COMPARED_ADVISORY):
+        raise GateInputError(f"evaluation report's {COMPARISON_KEY}.basis is {basis!r}, not one of "
+                             f"{[COMPARED_OUT_OF_TIME, COMPARED_ADVISORY]}")
+    return basis
+
+
+def comparison_shortfall(kind: str, metric: str, metrics: Mapping[str, Any], t: GateThresholds) -> Optional[str]:
+    """Why the rows whose headline ``metrics`` (one model's) these are are too few to compare a challenger with a
+    champion on (None: enough): what a slice needs to be gated (check 4) - ``min_slice_rows`` rows; binary:
+    ``min_slice_positives`` positives and as many negatives; multiclass: every class that often - and a computable
+    primary ``metric``. A comparison on fewer rests on noise, as a small slice's would."""
+    rows = int(metrics.get("rows") or 0)
+    if rows < t.min_slice_rows:
+        return f"fewer than gate.min_slice_rows ({t.min_slice_rows})"
+    if kind == problem.BINARY:
+        positives = int(metrics.get("positives") or 0)
+        rarer, which = min((positives, "positives"), (rows - positives, "negatives"))
+        if rarer < t.min_slice_positives:
+            return f"{rarer} {which} among them, fewer than gate.min_slice_positives ({t.min_slice_positives})"
+    elif kind == problem.MULTICLASS:
+        counts = metrics.get("class_counts") or {}
+        rarest = min(counts, key=lambda c: int(counts[c])) if counts else None
+        if rarest is not None and int(counts[rarest]) < t.min_slice_positives:
+            return (f"class {rarest} seen {int(counts[rarest])} times among them, fewer than gate.min_slice_positives "
+                    f"({t.min_slice_positives})")
+    value = metrics.get(metric)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"the {problem.label(metric)} cannot be computed on them"
+    return None
 
 
 def leakage_signals(report: Mapping[str, Any], kind: str) -> List[str]:
@@ -337,15 +405,18 @@ def _evidence_check(report: Mapping[str, Any], attribute: str, t: GateThresholds
 
 
 def _slice_checks(report: Mapping[str, Any], t: GateThresholds, notes: List[str], kind: str = problem.BINARY,
-                  metric: str = "auc") -> List[Dict[str, Any]]:
-    challenger_slices = _lookup(report, "challenger.slices")
-    champion_slices = _lookup(report, "champion.slices")
+                  metric: str = "auc", base: str = "") -> List[Dict[str, Any]]:
+    """Check 4 on the slices under ``base`` (the report itself, or ``out_of_time.comparison.``: the rows after both
+    models' training data)."""
+    challenger_slices = _lookup(report, f"{base}challenger.slices")
+    champion_slices = _lookup(report, f"{base}champion.slices")
+    later = f" after {_lookup(report, f'{base}after')}" if base else ""
     checks = []
     skipped = 0
     for column in sorted(challenger_slices):
         entry = challenger_slices[column]
         if not isinstance(entry, Mapping) or not isinstance(entry.get("values"), Mapping):
-            raise GateInputError(f"evaluation report lacks required metric 'challenger.slices.{column}.values'")
+            raise GateInputError(f"evaluation report lacks required metric '{base}challenger.slices.{column}.values'")
         values = entry["values"]
         champion_values: Optional[Mapping[str, Any]] = (champion_slices.get(column) or {}).get("values")
         if champion_values is None:
@@ -376,7 +447,7 @@ def _slice_checks(report: Mapping[str, Any], t: GateThresholds, notes: List[str]
                     ok,
                     mine,
                     allowed,
-                    f"slice {column}={value} ({rows} rows): challenger {problem.label(metric)} {mine:.4f} vs champion "
+                    f"slice {column}={value} ({rows} rows{later}): challenger {problem.label(metric)} {mine:.4f} vs champion "
                     f"{champions:.4f} (drop {drop:.4f} {'<=' if ok else '>'} allowed {t.max_slice_regression:.4f})",
                     slice=f"{column}={value}",
                     rows=rows,

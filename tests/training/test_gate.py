@@ -94,6 +94,90 @@ def test_an_evaluation_that_is_not_out_of_time_is_a_note_not_a_check(reports, de
     assert noted.reasons == [*plain.reasons, note]
 
 
+AFTER = "2026-03-25T00:00:00Z"
+
+
+def _compared(report, basis, **scored):
+    """``report`` with an out_of_time comparison block (as evaluate writes when a model's data reaches the set)."""
+    report = copy.deepcopy(report)
+    block = {"basis": basis, "after": AFTER, "rows": 321, "test_rows": report["test_set"]["rows"], "reason": "why",
+             **{role: {"metrics": r["metrics"], "slices": r["slices"]} for role, r in scored.items()}}
+    report["out_of_time"] = {"challenger": True, "champion": False, "comparison": block, "note": "the note"}
+    return report
+
+
+def test_the_margin_and_slices_are_judged_on_the_rows_after_both_models_data_when_the_report_says_so(reports, dev_gate):
+    """GIVEN the better challenger's report whose comparison block (the rows after both models' training data) holds
+    the worse report's figures - there the challenger loses - WHEN decided THEN the margin and slice checks read the
+    block, not the whole set's metrics, and say on which rows; the challenger's own checks still read the whole set."""
+    worse = reports["worse"]
+    report = _compared(reports["better"], "out_of_time_rows", challenger=worse["challenger"], champion=worse["champion"])
+
+    decision = decide(report, dev_gate)
+
+    assert not decision.passed and "challenger_margin" in failed(decision)
+    margin = next(c for c in decision.checks if c["name"] == "challenger_margin")
+    mine, theirs = worse["challenger"]["metrics"]["auc"], worse["champion"]["metrics"]["auc"]
+    assert (margin["value"], margin["champion_value"], margin["rows"], margin["after"]) == (mine, theirs, 321, AFTER)
+    assert margin["message"] == (f"challenger AUC {mine:.4f} < champion AUC {theirs:.4f} + margin "
+                                 f"{dev_gate.challenger_margin:.4f} = {theirs + dev_gate.challenger_margin:.4f} on the 321 "
+                                 f"test rows after {AFTER}")
+    assert all(f" rows after {AFTER}): " in c["message"] for c in decision.checks if c["name"] == "slice_regression")
+    own = next(c for c in decision.checks if c["name"] == "min_auc")
+    assert own["value"] == reports["better"]["challenger"]["metrics"]["auc"]
+    assert decision.reasons[-1] == "the note"
+
+
+def test_an_advisory_comparison_is_no_check_and_the_gate_decides_on_the_challengers_own_checks(reports, dev_gate):
+    """GIVEN the worse challenger's report whose comparison is advisory (too few rows after both models' data) WHEN
+    decided THEN there is no margin or slice check, so it passes on its own checks, and the reasons say the comparison
+    was advisory with the whole set's figures: a note, never a silent pass."""
+    report = _compared(reports["worse"], "advisory")
+
+    decision = decide(report, dev_gate)
+
+    names = [c["name"] for c in decision.checks]
+    assert "challenger_margin" not in names and "slice_regression" not in names
+    assert decision.passed == all(c["passed"] for c in decision.checks)
+    mine, theirs = report["challenger"]["metrics"]["auc"], report["champion"]["metrics"]["auc"]
+    assert decision.reasons[-2:] == ["the note", (
+        f"the champion comparison is advisory, not gated: on the whole test set, which a model's training data reaches, "
+        f"the challenger's AUC is {mine:.4f}, the champion's {theirs:.4f}")]
+    if decision.passed:
+        assert decision.reasons[0] == f"passed all {len(names)} checks; the champion comparison is advisory (see the note)"
+
+
+def test_a_comparison_of_an_unknown_basis_is_refused(reports, dev_gate):
+    with pytest.raises(GateInputError, match=r"^evaluation report's out_of_time\.comparison\.basis is 'whole', not one "
+                                             r"of \['out_of_time_rows', 'advisory'\]$"):
+        decide(_compared(reports["better"], "whole"), dev_gate)
+
+
+@pytest.mark.parametrize("kind, metrics, expected", [
+    ("binary_classification", {"rows": 49, "positives": 20, "auc": 0.8}, "fewer than gate.min_slice_rows (50)"),
+    ("binary_classification", {"rows": 300, "positives": 9, "auc": 0.8},
+     "9 positives among them, fewer than gate.min_slice_positives (10)"),
+    ("binary_classification", {"rows": 300, "positives": 295, "auc": 0.8},
+     "5 negatives among them, fewer than gate.min_slice_positives (10)"),
+    ("binary_classification", {"rows": 300, "positives": 30, "auc": None}, "the AUC cannot be computed on them"),
+    ("binary_classification", {"rows": 300, "positives": 30, "auc": 0.8}, None),
+    ("multiclass_classification", {"rows": 300, "class_counts": {"a": 200, "b": 97, "c": 3}, "auc": 0.8},
+     "class c seen 3 times among them, fewer than gate.min_slice_positives (10)"),
+    ("multiclass_classification", {"rows": 300, "class_counts": {"a": 200, "b": 90, "c": 10}, "auc": 0.8}, None),
+    ("regression", {"rows": 12, "r2": 0.5}, "fewer than gate.min_slice_rows (50)"),
+    ("regression", {"rows": 60, "r2": 0.5}, None),
+])
+def test_the_rows_a_comparison_needs_are_those_a_gated_slice_needs(kind, metrics, expected):
+    """The minimums of check 4 (a slice's rows, each class's count, a computable primary metric) decide whether the
+    rows after both models' training data can carry the champion comparison."""
+    from pipeline_code.core import problem
+    from pipeline_code.training.gate import comparison_shortfall
+    from pipeline_code.training.spec import DEFAULT_GATE
+
+    gate = dataclasses.replace(DEFAULT_GATE, min_slice_rows=50, min_slice_positives=10)
+    assert comparison_shortfall(kind, problem.default_primary_metric(kind), metrics, gate) == expected
+
+
 def test_given_a_worse_challenger_then_it_is_rejected_for_the_margin(reports, dev_gate):
     decision = decide(reports["worse"], dev_gate)
     assert not decision.passed
