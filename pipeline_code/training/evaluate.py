@@ -13,8 +13,13 @@ and the report says why (``champion_not_compared``).
 
 The report's ``out_of_time`` block says whether each model's evaluation is out-of-time: its training data (the
 ``data_period`` its trainer recorded in the artefact, in its ``model_info``) ends before the frozen test set's first
-event time. When the challenger's does not (the data grew past a test set frozen earlier), the block's ``note`` says
-so, and the gate's reasons and the model card's limitations carry it (:func:`out_of_time`); the verdict is unchanged.
+event time. When either's does not - the challenger's data grew past a set frozen earlier, or a re-frozen set starts
+inside the period a champion learnt from - the block's ``note`` says so (for the champion: on how many test rows it is
+scored in-sample), and the gate's reasons and the model card's limitations carry it (:func:`out_of_time`). The
+challenger is then compared with the champion (the gate's margin and slice checks) only on the test rows after both
+models' training data, when they hold what a gated slice needs; else that comparison is advisory and the gate decides
+on the challenger's own checks (the block's ``comparison``: :func:`out_of_time_comparison`). The challenger's own
+metrics (quality, slices, fairness) are always those of the whole set.
 
 The report's ``registration`` block says how a passing challenger is registered (``approval_status``, which the
 register step reads): with ``--approval-status`` (the environment's request, default ``PendingManualApproval``), or
@@ -80,7 +85,9 @@ from pipeline_code.core.integrity import ARTIFACT_KEY
 from pipeline_code.core.reproducibility import RESUMED_FROM, TRAINED, resumed_note
 from pipeline_code.training import data_io, explain, metrics, metrics_multiclass, metrics_regression, parity, seal
 from pipeline_code.training.data_io import InputError
-from pipeline_code.training.gate import GateInputError, decide
+from pipeline_code.training.gate import (
+    COMPARED_ADVISORY, COMPARED_OUT_OF_TIME, GateInputError, comparison_shortfall, decide,
+)
 from pipeline_code.training.prepare import read_test_set
 from pipeline_code.core.thresholds import parse_policy
 from pipeline_code.training.spec import GateThresholds, ModelSpec, add_gate_arguments, add_model_spec_argument, thresholds_from_args
@@ -155,16 +162,20 @@ def _data_until(info: Optional[Mapping[str, Any]]) -> Optional[str]:
 
 
 def out_of_time(challenger: Mapping[str, Any], champion: Optional[Mapping[str, Any]],
-                test_range: Mapping[str, Any]) -> Dict[str, Any]:
+                test_range: Mapping[str, Any], times: Optional[pd.Series] = None,
+                comparison: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """Whether each model's evaluation on the frozen test set is out-of-time: its training data (train and
     validation, the ``data_period`` of its ``model_info``) ends before the test set's first event time. ``challenger``
     / ``champion``: True, False, or None when the artefact records no period (the champion's key only with a champion).
 
     A test set frozen once and data that keeps growing: a later challenger's splits run into or past the frozen window
-    (Prepare leaves out only the set's own keys), so it learns from the period it is judged on while the champion may
-    not have. That is no refusal (the gate judges as before), but the block's ``note`` - added to the gate's notes and
-    to the model card's limitations - says so. Prepare re-freezes a stale set from the newest rows by default
-    (``training.test_set_refreeze``), and whoever deletes the frozen test set makes the next run do so.
+    (Prepare leaves out only the set's own keys), so it learns from the period it is judged on. A re-frozen set starts
+    at the latest test fraction of the rows, which a champion trained while the old set was not yet stale may reach:
+    it is then scored in-sample on part of the set. Neither is a refusal, but the block's ``note`` - added to the
+    gate's notes and to the model card's limitations - says so: for the champion, on how many of the test rows
+    (``times``, the test rows' event times; default None: not counted). ``comparison`` (default None), what
+    :func:`out_of_time_comparison` decided - the champion compared on the rows after both models' training data, or
+    advisory - is kept as the block's ``comparison`` (the gate reads it) and its ``reason`` ends the note.
     """
     start, end = test_range.get("min"), test_range.get("max")
 
@@ -176,17 +187,86 @@ def out_of_time(challenger: Mapping[str, Any], champion: Optional[Mapping[str, A
 
     mine, until = judged(challenger)
     block: Dict[str, Any] = {"test_set": {"min": start, "max": end}, "challenger": mine, "challenger_data_until": until}
-    theirs = None
+    notes = []
+    if mine is False:
+        notes.append(f"evaluation is not out-of-time for this challenger: its training data reaches {until}, the frozen "
+                     f"test set covers {start}–{end}")
     if champion is not None:
         theirs, champion_until = judged(champion)
         block.update(champion=theirs, champion_data_until=champion_until)
-    if mine is False:
-        note = (f"evaluation is not out-of-time for this challenger: its training data reaches {until}, the frozen test "
-                f"set covers {start}–{end}")
-        if theirs:
-            note += (f"; the champion's ended {block['champion_data_until']}, before it, so the comparison is tilted "
-                     "towards the challenger")
-        block["note"] = note
+        if theirs is False:
+            rows = (f"{_rows_until(times, champion_until)} of {len(times)} test rows" if times is not None else
+                    "the test rows of its period")
+            notes.append(f"the champion's training data reaches {champion_until}: it is scored in-sample on {rows}")
+    if comparison is not None:
+        block["comparison"] = dict(comparison)
+        notes.append(str(comparison["reason"]))
+    if notes:
+        block["note"] = "; ".join(notes)
+    return block
+
+
+def _rows_until(times: pd.Series, until: str) -> int:
+    """How many of the event ``times`` are at or before ``until`` (a model's last training event time)."""
+    return int((times <= pd.Timestamp(data_io.parse_time(until))).sum())
+
+
+def comparison_cut(challenger: Mapping[str, Any], champion: Optional[Mapping[str, Any]],
+                   test_range: Mapping[str, Any]) -> Optional[str]:
+    """The last event time either model learnt from (their ``model_info``), when it reaches the frozen test set (its
+    first event time or later): the challenger is then compared with the champion on the test rows after it
+    (:func:`out_of_time_comparison`). None without a champion, when both models' training data ends before the set,
+    or when neither records its period (nothing to cut at: the whole set, as the ``out_of_time`` flags say)."""
+    start = test_range.get("min")
+    ends = [u for u in (_data_until(challenger), _data_until(champion)) if u] if champion is not None else []
+    if not start or not ends:
+        return None
+    last = max(ends, key=data_io.parse_time)
+    return last if data_io.parse_time(last) >= data_io.parse_time(start) else None
+
+
+def out_of_time_comparison(spec: ModelSpec, thresholds: GateThresholds, test: pd.DataFrame, times: pd.Series,
+                           after: str, challenger: TrainedModel, champion: TrainedModel,
+                           who: Mapping[str, Optional[str]], sizes: Mapping[str, int]) -> Dict[str, Any]:
+    """The champion comparison when a model's training data reaches the frozen test set (``after``:
+    :func:`comparison_cut`): both models scored on the test rows after it - no row either learnt from, or could have -
+    so a challenger does not lose to a champion judged in-sample (nor win against one by learning the window). The
+    gate compares them there (margin and slices, basis :data:`~pipeline_code.training.gate.COMPARED_OUT_OF_TIME`)
+    when those rows hold what a gated slice needs (:func:`pipeline_code.training.gate.comparison_shortfall`: the same
+    minimums, the evidence the gate already takes to compare two models on part of the set); else the comparison is
+    advisory (:data:`~pipeline_code.training.gate.COMPARED_ADVISORY`) and the gate decides on the challenger's own
+    checks. The challenger's own metrics stay those of the whole set. ``who``: each model's recorded data end (None:
+    not recorded), for the reason."""
+    later = (times > pd.Timestamp(data_io.parse_time(after))).to_numpy()
+    rows, total = int(later.sum()), len(test)
+    kind, metric = spec.problem_type, spec.primary_metric
+    unknown = [role for role, until in who.items() if until is None]
+    where = ("which neither model's training data reaches" if not unknown else
+             f"which the {[r for r in who if r not in unknown][0]}'s training data does not reach (the "
+             f"{unknown[0]}'s period is not recorded)")
+    block: Dict[str, Any] = {"after": after, "rows": rows, "test_rows": total}
+    # Too few rows are too few before any score (none at all cannot be scored); the other minimums need the scores.
+    shortfall = (comparison_shortfall(kind, metric, {"rows": rows}, thresholds)
+                 if rows < thresholds.min_slice_rows else None)
+    scored: Dict[str, Dict[str, Any]] = {}
+    if shortfall is None:
+        subset = test.loc[later].reset_index(drop=True)
+        for role, model in (("challenger", challenger), ("champion", champion)):
+            scores = score(model, subset, spec, **sizes)
+            scored[role] = {"metrics": scores["metrics"], "slices": scores["slices"]}
+        # The same rows and labels: rows and classes are the challenger's; only the champion's metric can differ.
+        shortfall = comparison_shortfall(kind, metric, scored["challenger"]["metrics"], thresholds)
+        if shortfall is None and scored["champion"]["metrics"].get(metric) is None:
+            shortfall = f"the champion's {problem.label(metric)} cannot be computed on them"
+    if shortfall is None:
+        block.update(basis=COMPARED_OUT_OF_TIME, **scored, reason=(
+            f"the challenger is compared with the champion (margin, slices) on the {rows} of {total} test rows after "
+            f"{after}, {where}; its own checks (quality, fairness) are on all {total}"))
+    else:
+        block.update(basis=COMPARED_ADVISORY, reason=(
+            f"the comparison with the champion (margin, slices) is advisory, not gated: the {rows} of {total} test rows "
+            f"after {after}, {where}, are too few to judge on ({shortfall}; what a gated slice needs), so the gate decides "
+            "on the challenger's own checks (quality, fairness)"))
     return block
 
 
@@ -274,6 +354,16 @@ def evaluate(
                  "min_positives": thresholds.min_slice_positives}
         challenger_block = score(challenger, test, spec, **sizes)
         champion_block = score(champion, test, spec, **sizes) if champion is not None else None
+        time_range = manifest.get("time_range") or {}
+        times = pd.to_datetime(test[spec.event_time], utc=True) if spec.event_time in test.columns else None
+        # A model whose training data reaches the set is compared only on the rows after it (or not at all).
+        after = (comparison_cut(challenger_block["model_info"], champion_block["model_info"], time_range)
+                 if champion_block is not None and times is not None else None)
+        compared = None
+        if after is not None:
+            who = {"challenger": _data_until(challenger_block["model_info"]),
+                   "champion": _data_until(champion_block["model_info"])}
+            compared = out_of_time_comparison(spec, thresholds, test, times, after, challenger, champion, who, sizes)
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -298,9 +388,12 @@ def evaluate(
         },
         "challenger": challenger_block,
         "champion": champion_block,
-        "comparison": _comparison(challenger_block, champion_block, spec.problem_type, spec.primary_metric),
+        # The deltas of what the gate compared: the rows after both models' training data when it compared there.
+        "comparison": (_comparison(compared["challenger"], compared["champion"], spec.problem_type, spec.primary_metric)
+                       if compared and compared["basis"] == COMPARED_OUT_OF_TIME else
+                       _comparison(challenger_block, champion_block, spec.problem_type, spec.primary_metric)),
         "out_of_time": out_of_time(challenger_block["model_info"], (champion_block or {}).get("model_info"),
-                                   manifest.get("time_range") or {}),
+                                   time_range, times, compared),
         "attributions": attributions,
         **model_quality(spec, y, p, challenger),
     }
@@ -396,6 +489,14 @@ def summary_lines(report: Dict[str, Any]) -> list:
         lines.append(f"  champion:   {champion}")
     else:
         lines.append("  champion:   none (first model)")
+    compared = (report.get("out_of_time") or {}).get("comparison")
+    if compared:  # a model's training data reaches the set: what the gate compared the two on
+        rows = f"{compared['rows']} of {compared['test_rows']} test rows after {compared['after']}"
+        if compared["basis"] == COMPARED_OUT_OF_TIME:
+            lines.append(f"  compared:   on the {rows}: challenger {metric}={_fmt(compared['challenger']['metrics'].get(metric))} "
+                         f"champion {metric}={_fmt(compared['champion']['metrics'].get(metric))}")
+        else:
+            lines.append(f"  compared:   advisory, not gated (the {rows}: too few)")
     fair = report["challenger"]["fairness"]
     keys = (("error_parity_ratio", "bias_gap", "mae_difference") if kind == problem.REGRESSION
             else ("demographic_parity_difference", "disparate_impact", "equal_opportunity_difference"))

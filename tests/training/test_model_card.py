@@ -843,6 +843,37 @@ def test_a_challenger_trained_into_the_frozen_window_says_so_on_its_card(churn_s
     assert card["intended_uses"]["risk_rating"] != "Low"
 
 
+def test_a_card_says_on_which_rows_the_champion_was_compared_when_a_models_data_reaches_the_test_set(passing,
+                                                                                                     churn_spec):
+    """GIVEN a report whose champion's training data reaches the test set, the comparison made on the 321 test rows
+    after it (where the challenger failed the margin) THEN the caveats carry the out-of-time note and say on which
+    rows the margin failed, and the challenger-minus-champion group names its rows; GIVEN an advisory comparison
+    THEN that group says it was advisory, not gated."""
+    import copy
+
+    _, report = passing
+    after = "2026-03-25T00:00:00Z"
+    report = copy.deepcopy(report)
+    note = (f"the champion's training data reaches {after}: it is scored in-sample on 40 of 361 test rows; the "
+            "challenger is compared with the champion (margin, slices) on the 321 of 361 test rows after it")
+    report["out_of_time"].update(champion=False, champion_data_until=after, note=note, comparison={
+        "basis": "out_of_time_rows", "after": after, "rows": 321, "test_rows": 361, "reason": "why"})
+    report["gate"]["checks"].append({"name": "challenger_margin", "passed": False, "value": 0.81, "threshold": 0.83,
+                                     "champion_value": 0.825, "rows": 321, "after": after, "message": "m"})
+
+    card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec)
+
+    assert_schema_valid(card)
+    limits = mc.limitations(report)
+    assert note in limits
+    assert (f"AUC 0.81 does not beat the champion's 0.825 by the required margin (needs 0.83) on the 321 test rows "
+            f"after {after}") in limits
+    assert group(card, "challenger minus champion, 321 out-of-time rows")
+    report["out_of_time"]["comparison"]["basis"] = "advisory"
+    card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec)
+    assert group(card, "challenger minus champion (advisory, not gated)")
+
+
 def test_a_card_of_a_model_without_a_recorded_period_does_not_claim_out_of_time(passing, churn_spec):
     """GIVEN a report of a model trained before its artefact recorded its data period THEN the card says the period is
     not recorded and does not call the test set out-of-time."""

@@ -325,3 +325,100 @@ def test_a_stale_set_whose_latest_rows_hold_one_class_or_value_is_reused_for_eve
             f"value: every {spec.target!r} value of its {new_rows} rows is 120.0")
     reason = _single_label_reason(len(data), refreeze["rows_after_test_set"], new_rows, refreeze["stale_at_rows"], text)
     assert refreeze["reason"] == reason and summary["warnings"][0] == reason
+
+
+@pytest.fixture(scope="module")
+def champion_into_refrozen_window(churn_spec, frozen, tmp_path_factory):
+    """The reviewer's monthly runs: GIVEN the set frozen on months 1-8; the run on months 1-9 (not stale yet) trains
+    the champion, whose train and validation reach into month 9; the run on months 1-10 is stale, re-freezes the set
+    from the latest 15 % - which starts inside month 9, inside the champion's training period - and trains the
+    challenger."""
+    from tests.support.training import train_model
+
+    root = tmp_path_factory.mktemp("champion-in-window")
+    runs = {}
+    for name, months in (("champion", 9), ("challenger", 10)):
+        inputs = _inputs(root / f"m1_{months}", _months(months))
+        summary = prepare(churn_spec, inputs["features"], inputs["labels"], str(root / name),
+                          frozen_test_dir=frozen["test"])
+        splits = {s: str(root / name / s) for s in ("train", "validation", "test")}
+        runs[name] = {"summary": summary, "splits": splits, "model": train_model(churn_spec, splits, root / f"{name}-model")}
+    assert runs["champion"]["summary"]["frozen_test_set_reused"] is True
+    assert runs["challenger"]["summary"]["frozen_test_set_refrozen"] is True
+    test_dir = runs["challenger"]["splits"]["test"]
+    learnt = pd.concat([_read(runs["champion"]["splits"][s]) for s in ("train", "validation")])
+    return {"root": root, "test_dir": test_dir, "test": _read(test_dir), "champion": runs["champion"]["model"],
+            "challenger": runs["challenger"]["model"], "champion_until": _iso(_times(learnt).max())}
+
+
+def test_a_champion_trained_into_a_re_frozen_window_is_compared_only_on_the_rows_after_both_models_data(
+    churn_spec, dev_gate, champion_into_refrozen_window, tmp_path
+):
+    """GIVEN the champion trained on months 1-9 and the set re-frozen on months 1-10 from rows it partly learnt from
+    WHEN the challenger is evaluated THEN the note says the champion is scored in-sample on how many test rows, and
+    the gate compares the two (margin, slices) only on the test rows after the champion's data - where neither
+    learnt - while the challenger's own checks stay on the whole set; the report says which rows, how many and why."""
+    from pipeline_code.training import evaluate
+
+    case = champion_into_refrozen_window
+    test, until = case["test"], case["champion_until"]
+    times = _times(test)
+    in_sample, later = int((times <= pd.Timestamp(until)).sum()), int((times > pd.Timestamp(until)).sum())
+    assert in_sample > 0 and later >= dev_gate.min_slice_rows  # months 9-10: a third in-sample, the rest after
+
+    printed = []
+    report = evaluate.evaluate(churn_spec, case["challenger"], case["test_dir"], str(tmp_path / "evaluation"), dev_gate,
+                               champion_dir=case["champion"], log=printed.append)
+
+    judged = report["out_of_time"]
+    assert judged["challenger"] is True and judged["champion"] is False and judged["champion_data_until"] == until
+    compared = judged["comparison"]
+    reason = (f"the challenger is compared with the champion (margin, slices) on the {later} of {len(test)} test rows "
+              f"after {until}, which neither model's training data reaches; its own checks (quality, fairness) are on "
+              f"all {len(test)}")
+    assert {k: compared[k] for k in ("basis", "after", "rows", "test_rows", "reason")} == {
+        "basis": "out_of_time_rows", "after": until, "rows": later, "test_rows": len(test), "reason": reason}
+    assert judged["note"] == (f"the champion's training data reaches {until}: it is scored in-sample on {in_sample} of "
+                              f"{len(test)} test rows; {reason}")
+    # The comparison's metrics are of the later rows; the challenger's own, of the whole set.
+    assert compared["challenger"]["metrics"]["rows"] == compared["champion"]["metrics"]["rows"] == later
+    assert report["challenger"]["metrics"]["rows"] == report["champion"]["metrics"]["rows"] == len(test)
+    mine, theirs = compared["challenger"]["metrics"]["auc"], compared["champion"]["metrics"]["auc"]
+    assert report["comparison"]["auc_delta"] == pytest.approx(mine - theirs)
+    margin = next(c for c in report["gate"]["checks"] if c["name"] == "challenger_margin")
+    assert (margin["value"], margin["champion_value"], margin["rows"], margin["after"]) == (mine, theirs, later, until)
+    assert margin["message"].endswith(f" on the {later} test rows after {until}")
+    slices = [c for c in report["gate"]["checks"] if c["name"] == "slice_regression"]
+    assert slices and all(f"rows after {until}): " in c["message"] and c["rows"] <= later for c in slices)
+    assert judged["note"] in report["gate"]["reasons"]
+    assert f"  compared:   on the {later} of {len(test)} test rows after {until}: challenger auc={mine:.4f} champion auc={theirs:.4f}" in printed
+
+
+def test_when_too_few_rows_follow_both_models_data_the_champion_comparison_is_advisory(
+    churn_spec, dev_gate, champion_into_refrozen_window, tmp_path
+):
+    """GIVEN the same runs and a gate whose min_slice_rows exceeds the test rows after the champion's data WHEN the
+    challenger is evaluated THEN the comparison is advisory: no margin or slice check, the note says why (naming the
+    minimum), and the gate decides on the challenger's own checks - a note, not a silent pass."""
+    import dataclasses
+
+    from pipeline_code.training import evaluate
+
+    case = champion_into_refrozen_window
+    test, until = case["test"], case["champion_until"]
+    later = int((_times(test) > pd.Timestamp(until)).sum())
+    gate = dataclasses.replace(dev_gate, min_slice_rows=later + 1)
+
+    report = evaluate.evaluate(churn_spec, case["challenger"], case["test_dir"], str(tmp_path / "evaluation"), gate,
+                               champion_dir=case["champion"], log=lambda *_: None)
+
+    compared = report["out_of_time"]["comparison"]
+    assert compared == {"after": until, "rows": later, "test_rows": len(test), "basis": "advisory", "reason": (
+        f"the comparison with the champion (margin, slices) is advisory, not gated: the {later} of {len(test)} test rows "
+        f"after {until}, which neither model's training data reaches, are too few to judge on (fewer than "
+        f"gate.min_slice_rows ({later + 1}); what a gated slice needs), so the gate decides on the challenger's own "
+        "checks (quality, fairness)")}
+    assert not [c for c in report["gate"]["checks"] if c["name"] in ("challenger_margin", "slice_regression")]
+    assert report["out_of_time"]["note"].endswith(compared["reason"])
+    assert report["gate"]["reasons"][-1].startswith("the champion comparison is advisory, not gated: on the whole test "
+                                                     "set, which a model's training data reaches, the challenger's AUC is ")

@@ -20,6 +20,7 @@ from pipeline_code.core.contract import (
 from pipeline_code.core.frameworks import ALGORITHMS, XGBOOST
 from pipeline_code.core.integrity import ARTIFACT_KEY
 from pipeline_code.core.reproducibility import RESUMED_FROM, resumed_note
+from pipeline_code.training.gate import COMPARED_ADVISORY, COMPARED_OUT_OF_TIME
 from pipeline_code.training.metrics_regression import bias_measure_text, error_measure_text
 from pipeline_code.training.spec import ModelSpec
 
@@ -161,8 +162,9 @@ def _primary(report: Mapping[str, Any]) -> str:
 
 def limitations(report: Mapping[str, Any]) -> List[str]:
     """Plain-language limitations: failed gate checks, an acknowledged suspected target leak, fairness not assessable,
-    small slices and groups, an evaluation that is not out-of-time (the training data reaches the frozen test set's
-    window)."""
+    small slices and groups, an evaluation that is not out-of-time (a model's training data reaches the frozen test
+    set's window: the note says so, and on which rows the champion was compared, or that the comparison was
+    advisory)."""
     out: List[str] = []
     kind, metric = _kind(report), _primary(report)
     label = problem.label(metric)
@@ -188,8 +190,10 @@ def limitations(report: Mapping[str, Any]) -> List[str]:
             side = "below" if problem.higher_is_better(metric) else "above"
             out.append(f"{label} {figure(value)} {side} the floor {figure(limit)} (promotion gate failed)")
         elif name == "challenger_margin":
+            # Compared on the test rows after both models' training data when a model's reaches the set.
+            rows = f" on the {check['rows']} test rows after {check.get('after')}" if check.get("rows") is not None else ""
             out.append(
-                f"{label} {figure(value)} does not beat the champion's {figure(check.get('champion_value'))} by the required margin (needs {figure(limit)})"
+                f"{label} {figure(value)} does not beat the champion's {figure(check.get('champion_value'))} by the required margin (needs {figure(limit)}){rows}"
             )
         elif name == "slice_regression":
             moved, bound = ("fell below", "floor") if problem.higher_is_better(metric) else ("rose above", "ceiling")
@@ -589,7 +593,7 @@ def _performance_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
             _group("champion", [_metric(m, champion_metrics.get(m), source.get("model_package_arn")) for m in headline])
         )
         comparison = card.report.get("comparison") or {}
-        groups.append(_group("challenger minus champion", [_metric(k, v) for k, v in sorted(comparison.items())]))
+        groups.append(_group(_comparison_group_name(card.report), [_metric(k, v) for k, v in sorted(comparison.items())]))
     if card.kind == problem.MULTICLASS:
         return groups + _class_groups(card)
     if card.kind == problem.REGRESSION:
@@ -623,6 +627,18 @@ def _performance_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
             }
         )  # fmt: skip
     return groups
+
+
+def _comparison_group_name(report: Mapping[str, Any]) -> str:
+    """The challenger-minus-champion group's name, saying which rows its deltas are of when a model's training data
+    reaches the test set (evaluate's ``out_of_time.comparison``): the rows after both models' data, or the whole set
+    for an advisory comparison, which the gate did not judge (the caveats say why)."""
+    compared = (report.get("out_of_time") or {}).get("comparison") or {}
+    if compared.get("basis") == COMPARED_OUT_OF_TIME:
+        return f"challenger minus champion, {compared.get('rows')} out-of-time rows"
+    if compared.get("basis") == COMPARED_ADVISORY:
+        return "challenger minus champion (advisory, not gated)"
+    return "challenger minus champion"
 
 
 def _class_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
