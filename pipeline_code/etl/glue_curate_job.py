@@ -50,21 +50,29 @@ Processing, in order:
 5. Otherwise curated parquet is written with dynamic partition overwrite: only
    the ``event_date`` partitions present in this run are replaced.
    Just before, with ``--state_path``, every row about to be published (the run's curated rows and the rows it keeps,
-   below) is written as a *recovery copy* under ``--recovery_path`` (``run_id=<id>/``), then the curate state is
-   written marked ``in_flight``: the run, the dates it replaces and the copies that hold them. Spark deletes each
-   touched date's folder before moving its new files in, so a run stopped in between leaves a date emptied; the next
-   run, finding the marker, does a full read and takes every row it does not curate anew back from the copies (as
-   rows kept from curated data: ``recovered_from_interrupted_run`` in the summary), so a row whose raw file expired,
-   or expires before that run, is not lost. A run stopped while writing its copy has not written its marker: it
-   changed nothing, and its partial copy is never read. A run that recovers and is stopped in turn names the earlier
-   copies in its marker too, before its own (a record in a later copy wins). A copy the marker names that is gone,
-   unreadable or short of the rows it recorded - or a marker from a job version before copies - does not fail the
-   run: it does the full read, and ``recovery_warning`` says which dates may miss rows whose raw expired, to be
+   below) is written as a *recovery copy* under ``--recovery_path`` (``run_id=<id>/``) and, once that write has
+   returned, its manifest (``_recovery.json``: run, rows, event dates, time); then the curate state is written marked
+   ``in_flight``: the run, the dates it replaces and the copies that hold them. Spark deletes each touched date's
+   folder before moving its new files in, so a run stopped in between leaves a date emptied; the next run, finding the
+   marker, does a full read and takes every row it does not curate anew back from the copies (as rows kept from
+   curated data: ``recovered_from_interrupted_run`` in the summary), so a row whose raw file expired, or expires
+   before that run, is not lost. A run that recovers and is stopped in turn names the earlier copies in its marker
+   too, before its own (a record in a later copy wins, and the copies' rows win over the curated folders' - but a
+   copy earlier than one that cannot be used only adds the records the folders lack: the run of the unusable copy may
+   have moved newer values in before it stopped). A copy the marker names that is gone, unreadable or short of the
+   rows it recorded - or a marker from a job version before copies - does not fail the run: it does the full read, and
+   ``recovery_warning`` says which dates may miss rows whose raw expired (or hold an earlier copy's value), to be
    restored by hand from the curated bucket's old object versions.
+   A complete copy (with its manifest) that no state accounts for - the state naming it was deleted, is of a layout
+   this job does not read, or was replaced; or its run stopped just before its marker - is taken back too, but its
+   rows only add the records the curated data lacks (nothing says what was published after it, so it never replaces a
+   curated row), and ``recovery_warning`` names it. A copy without a manifest was stopped while being written (or
+   written by a job version before manifests) and is never read: beside a usable state it is deleted (its run changed
+   nothing, or published), with no usable state it is kept and named in ``recovery_warning``, to be checked by hand.
 6. Then the curate state is written (one object, replaced whole: S3 never stores part of an object), without the
    marker, so a run that failed before step 5 leaves it as it was, and the next run reads again what this one read.
-   Only then are the recovery copies deleted (every ``run_id=`` folder under ``--recovery_path``: the published
-   state names none).
+   It lists the copies the run deletes next (``published_copies``: those the marker named, those taken back, its own;
+   one whose delete fails is stale to the next run, which deletes it), never a copy it keeps.
 
 Touched partitions are *replaced* (Spark's reader, no Glue job bookmarks), so the rows of a touched date that this
 run does not curate anew are read back from the curated data and kept (``kept_from_curated`` in the summary): a
@@ -146,6 +154,10 @@ _HEADER_MISMATCH = re.compile(r"(CSV header does not conform to the schema\.|Num
 _CANNOT_MERGE_SCHEMAS = ("CANNOT_MERGE_SCHEMAS", "Failed merging schema")
 # Spark's error (UNABLE_TO_INFER_SCHEMA) when the paths read hold no file of the format read (parquet, CSV).
 _NO_FILES = "Unable to infer schema"
+# A recovery copy's manifest, in its folder (Spark's reader skips a name starting with "_"): written once the copy's
+# parquet write returned, so a folder without one was stopped while being written and is never read unless a marker
+# names it (:func:`sort_recovery_folders`).
+RECOVERY_MANIFEST = "_recovery.json"
 # The curate state's layout; a state of another version is unreadable (a full read, which writes this one).
 STATE_VERSION = 2
 # What curation does, by hand: bump it with any change that curates the same raw data differently (curate.py's
@@ -355,15 +367,18 @@ class ReadPlan:
                 "files_skipped": len(skipped), "bytes_read": sum(f.size for f in self.read),
                 "bytes_skipped": sum(f.size for f in skipped)}
 
-    def next_state(self, run_id: str, header: Sequence[str]) -> Dict[str, Any]:
+    def next_state(self, run_id: str, header: Sequence[str],
+                   published_copies: Sequence[Tuple[str, Optional[str]]] = ()) -> Dict[str, Any]:
         """The state once this run published: every file listed, as listed (a file rewritten since the listing
-        differs from it, so the next run reads it again; a file gone from raw is no longer recorded), and the
-        ``header`` they were read with."""
+        differs from it, so the next run reads it again; a file gone from raw is no longer recorded), the ``header``
+        they were read with, and the recovery copies this run deletes next (``published_copies``: path and manifest
+        time), so that a copy whose delete did not happen is known stale (:func:`sort_recovery_folders`)."""
         return {
             "state_version": STATE_VERSION,
             "keys": dict(self.keys),
             "header": list(header),
             "files": {f.key: f.recorded_as for f in self.files},
+            "published_copies": [{"path": path, "written_at": written_at} for path, written_at in published_copies],
             "run_id": run_id,
             "written_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
@@ -421,25 +436,41 @@ def _stopped_while_publishing(in_flight: Dict[str, Any]) -> str:
 @dataclass(frozen=True)
 class Recovery:
     """A run's copy of every row it was about to publish (its curated rows and those it kept), written before its
-    marker (:func:`in_flight_state`) names it: at ``path``, ``rows`` rows of ``event_dates``."""
+    marker (:func:`in_flight_state`) names it: at ``path``, ``rows`` rows of ``event_dates``; ``written_at`` is when
+    its manifest (:data:`RECOVERY_MANIFEST`) was written (None for a copy known from a marker only)."""
 
     run_id: str
     path: str
     rows: int
     event_dates: Tuple[str, ...]
+    written_at: Optional[str] = None
 
     def to_json(self) -> Dict[str, Any]:
         return {"run_id": self.run_id, "path": self.path, "rows": self.rows, "event_dates": list(self.event_dates)}
 
+    def describe(self) -> str:
+        """``run <id> (<its dates>) at <path>``: how the summary names a copy."""
+        dates = list(self.event_dates)
+        which = (f"event dates {dates[0]} to {dates[-1]}" if len(dates) > 1 else f"event date {dates[0]}" if dates
+                 else "no event date")
+        return f"run {self.run_id} ({which}) at {self.path}"
+
 
 @dataclass(frozen=True)
 class Recovered:
-    """The recovery copies a run found usable (:func:`read_recoveries`): their rows (None when none), the copies
-    used, their dates, and one line per copy it could not use."""
+    """The recovery copies a run took back (:func:`read_recoveries`): the rows that win over the curated folders'
+    (``frame``, None when none), the rows that only add the records neither holds (``fill``), the copies used, their
+    dates, one line per named copy it could not use (``problems``), the copies no marker named that it took back
+    (``left``) and one line per such copy it could not take back, which it keeps (``kept``)."""
 
     frame: Optional[Any] = None
     used: Tuple[Recovery, ...] = ()
     problems: Tuple[str, ...] = ()
+    fill: Optional[Any] = None
+    left: Tuple[Recovery, ...] = ()
+    kept: Tuple[str, ...] = ()
+    # Whether a named copy earlier than an unusable one was used (its rows then only fill: see read_recoveries).
+    earlier_only_fill: bool = False
 
     @property
     def event_dates(self) -> Tuple[str, ...]:
@@ -471,16 +502,91 @@ def pending_recoveries(state: Optional[Dict[str, Any]]) -> Tuple[List[Recovery],
     return recoveries, None
 
 
-def read_recoveries(spark: Any, recoveries: Sequence[Recovery], schema: Any, dataset: catalog.Dataset) -> Recovered:
+@dataclass(frozen=True)
+class RecoveryFolders:
+    """What a run does with the ``run_id=`` folders under the recovery root that the marker does not name
+    (:func:`sort_recovery_folders`): take back ``left`` (complete copies no state accounts for, oldest first), delete
+    ``stale`` (copies the state says a run published, or partial copies beside a usable state) once it publishes,
+    and keep ``unproven`` (partial copies with no usable state to say they are not needed: one line each)."""
+
+    left: Tuple[Recovery, ...] = ()
+    stale: Tuple[str, ...] = ()
+    unproven: Tuple[str, ...] = ()
+    # Every folder found, named or not: a run's own copy takes another name.
+    found: Tuple[str, ...] = ()
+
+
+def list_recovery_folders(spark: Any, root: str) -> List[Tuple[str, Optional[Recovery]]]:
+    """Each ``run_id=`` folder under ``root`` (named ``root`` + its name, as :func:`_write_recovery` names it) with
+    its manifest (:data:`RECOVERY_MANIFEST`), None when it has none or an unreadable one; empty when ``root`` does not
+    exist. The Hadoop file system Spark writes the copies with (local paths and ``s3://`` alike)."""
+    jvm = spark.sparkContext._jvm
+    folder = jvm.org.apache.hadoop.fs.Path(root)
+    fs = folder.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(folder):
+        return []
+    found = []
+    for status in fs.listStatus(folder):
+        name = status.getPath().getName()
+        if status.isDirectory() and name.startswith("run_id="):
+            path = join_path(root, name)
+            found.append((path, _read_manifest(spark, path)))
+    return sorted(found, key=lambda pair: pair[0])
+
+
+def sort_recovery_folders(found: Sequence[Tuple[str, Optional[Recovery]]], pending: Sequence[Recovery],
+                          state: Optional[Dict[str, Any]]) -> RecoveryFolders:
+    """Sort the folders ``found`` (:func:`list_recovery_folders`) that the marker (``pending``) does not name.
+
+    A folder with a manifest is a complete copy. When the state the run read says the run that wrote it (or a later
+    one) published it (``published_copies``: the path and the manifest's time) it is stale; else no state accounts
+    for it - a run stopped mid-commit whose marker is gone with its state (deleted, of a layout this job does not
+    read, replaced by hand), or a run stopped just before writing its marker - and it is taken back (``left``: its
+    rows only add records the curated data lacks, :func:`read_recoveries`). A folder without one was stopped while
+    being written (or was written by a job version before manifests): beside a usable state, whose marker would name
+    it if it were needed, it is stale; with no usable state nothing says so, and it is kept, named in the summary."""
+    named = {r.path for r in pending}
+    published = {(e.get("path"), e.get("written_at")) for e in (state or {}).get("published_copies") or []
+                 if isinstance(e, dict)}
+    left, stale, unproven = [], [], []
+    for path, manifest in found:
+        if path in named:
+            continue
+        if manifest is None:
+            if state is not None:
+                stale.append(path)
+            else:
+                unproven.append(f"{path} (no {RECOVERY_MANIFEST}: stopped while being written, or written by a job "
+                                "version before manifests; its event dates are not recorded)")
+        elif (path, manifest.written_at) in published:
+            stale.append(path)
+        else:
+            left.append(manifest)
+    left.sort(key=lambda r: (r.written_at or "", r.run_id))
+    return RecoveryFolders(tuple(left), tuple(stale), tuple(unproven), tuple(path for path, _ in found))
+
+
+def read_recoveries(spark: Any, recoveries: Sequence[Recovery], schema: Any, dataset: catalog.Dataset, *,
+                    left: Sequence[Recovery] = ()) -> Recovered:
     """The rows of the recovery copies in ``schema`` (cast as :func:`_read_curated_dates` does), each tagged with its
-    location (:data:`_RECOVERED_FROM`); a record in a later copy wins over the earlier copies' (that run had read
-    them). A copy that is gone, cannot be read, or holds another number of rows than its marker recorded (partly
-    written, or altered since) is left out, with one line saying so: the run goes on (the rows of the others, and raw,
-    are not to be given up for it), and the summary says which dates may miss rows."""
+    location (:data:`_RECOVERED_FROM`).
+
+    ``recoveries`` (the marker's, oldest first): a record in a later copy wins over the earlier copies' (that run had
+    read them), and the copies' rows win over the curated folders' (those runs were replacing them) - but a copy
+    earlier than one that cannot be used only fills (``fill``: the records the curated folders do not hold), as the
+    run of the unusable copy may have moved newer rows into the folders before it stopped. A copy that is gone,
+    cannot be read, or holds another number of rows than its marker recorded (partly written, or altered since) is
+    left out, with one line saying so: the run goes on (the rows of the others, and raw, are not to be given up for
+    it), and the summary says which dates may miss rows.
+
+    ``left`` (copies no state accounts for: :func:`sort_recovery_folders`, oldest first) only fill, after the named
+    ones (a later one first): nothing says what was published after them, so they never replace a curated row. One of
+    them that cannot be read or holds another number of rows than its manifest recorded is not taken back and is kept
+    (``kept``)."""
     from pyspark.sql import functions as F
 
-    frame, used, problems = None, [], []
-    for recovery in reversed(recoveries):  # the latest first: its records win
+    def read(recovery: Recovery, recorded: str) -> Tuple[Optional[Any], Optional[str]]:
+        """(its rows, None), or (None, what is wrong with it: "is gone", ...)."""
         try:
             copy = spark.read.parquet(recovery.path)
             copy = copy.select(*[(F.col(f.name) if f.name in copy.columns else F.lit(None)).cast(f.dataType).alias(f.name)
@@ -488,25 +594,52 @@ def read_recoveries(spark: Any, recoveries: Sequence[Recovery], schema: Any, dat
             found = copy.count()
         except Exception as exc:  # noqa: BLE001 - a missing path, a corrupt file: reported, never fatal
             gone = _NO_FILES in str(exc) or "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc)
-            problems.append(f"the recovery copy of run {recovery.run_id} at {recovery.path} is "
-                            + ("gone" if gone else f"unreadable ({str(exc).strip().splitlines()[0][:200]})"))
-            continue
+            return None, "is gone" if gone else f"is unreadable ({str(exc).strip().splitlines()[0][:200]})"
         if found != recovery.rows:
-            problems.append(f"the recovery copy of run {recovery.run_id} at {recovery.path} holds {found} rows, not "
-                            f"the {recovery.rows} its marker recorded (partly written or altered)")
-            continue
-        frame = copy if frame is None else frame.unionByName(_without(copy, frame, dataset))
-        used.append(recovery)
+            return None, (f"holds {found} rows, not the {recovery.rows} its {recorded} recorded (partly written or "
+                          "altered)")
+        return copy, None
+
+    named = [(recovery, *read(recovery, "marker")) for recovery in recoveries]
+    problems = [f"the recovery copy of run {r.run_id} at {r.path} {problem}" for r, _, problem in named if problem]
+    unusable = [i for i, (_, copy, _) in enumerate(named) if copy is None]
+    cut = unusable[-1] if unusable else -1  # the copies after the last unusable one win; the earlier ones fill
+    winning = [(r, copy) for r, copy, _ in named[cut + 1:]]
+    filling = [(r, copy) for r, copy, _ in named[:max(cut, 0)] if copy is not None]
+    taken, kept = [], []
+    for recovery in left:
+        copy, problem = read(recovery, "manifest")
+        if copy is None:
+            kept.append(f"{recovery.describe()}, which {problem}")
+        else:
+            taken.append((recovery, copy))
     if problems:
         LOG.warning("recovery copies left out: %s", "; ".join(problems))
-    return Recovered(frame, tuple(reversed(used)), tuple(problems))
+    if kept:
+        LOG.warning("recovery copies no state names, kept: %s", "; ".join(kept))
+    used = [r for r, copy, _ in named if copy is not None] + [r for r, _ in taken]
+    # The left copies after the named ones: a left copy is most often the later (a run stopped before its marker
+    # after reading the named ones).
+    return Recovered(frame=_latest_first(winning, dataset), used=tuple(used), problems=tuple(problems),
+                     fill=_latest_first(filling + taken, dataset), left=tuple(r for r, _ in taken), kept=tuple(kept),
+                     earlier_only_fill=bool(filling))
+
+
+def _latest_first(copies: Sequence[Tuple[Recovery, Any]], dataset: catalog.Dataset) -> Optional[Any]:
+    """One frame of the rows of ``copies`` (oldest first) in which a record's row is the latest copy's; None when
+    there is none."""
+    frame = None
+    for _, copy in reversed(copies):
+        frame = copy if frame is None else frame.unionByName(_without(copy, frame, dataset))
+    return frame
 
 
 def _write_recovery(publishing: Any, root: str, run_id: str, rows: int, event_dates: Sequence[str], *,
                     taken: Set[str]) -> Optional[Recovery]:
     """Write ``publishing`` (``rows`` rows of ``event_dates``: every row the run is about to publish) as parquet
-    under ``root`` at ``run_id=<run_id>/`` (another folder when a copy the marker names already has that name: a run
-    started again with the same id must not replace the copy it reads); None when there is no row."""
+    under ``root`` at ``run_id=<run_id>/`` (another folder when one of that name is already there: a run started
+    again with the same id must not replace a copy it may read), then its manifest (:func:`_write_manifest`); None
+    when there is no row."""
     if rows == 0:
         return None
     path, attempt = join_path(root, f"run_id={run_id}"), 1
@@ -515,23 +648,64 @@ def _write_recovery(publishing: Any, root: str, run_id: str, rows: int, event_da
         path = join_path(root, f"run_id={run_id}-{attempt}")
     # A handful of files: a copy is read back only after a stop, and removed once the run publishes.
     publishing.coalesce(max(1, -(-rows // ROWS_PER_FILE))).write.mode("overwrite").parquet(path)
+    recovery = Recovery(run_id=run_id, path=path, rows=rows, event_dates=tuple(event_dates),
+                        written_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"))
+    _write_manifest(publishing.sparkSession, recovery)
     LOG.info("wrote the recovery copy of %d rows (%d event dates) to %s", rows, len(event_dates), path)
-    return Recovery(run_id=run_id, path=path, rows=rows, event_dates=tuple(event_dates))
+    return recovery
 
 
-def delete_recoveries(spark: Any, root: str) -> Optional[str]:
-    """Delete every recovery copy under ``root`` (``run_id=*``: those the published state no longer names, and any a
-    run stopped while writing its copy left, before its marker named it); the problem in one line when a delete
-    fails (the next run that publishes deletes them), else None."""
+def _write_manifest(spark: Any, recovery: Recovery) -> None:
+    """Write the manifest of ``recovery`` (:data:`RECOVERY_MANIFEST` in its folder: run, rows, event dates, time)
+    once its parquet write has returned - Spark returns after the job commit has moved every file in - with the
+    Hadoop file system that wrote the files (on S3 one PUT: an object is stored whole or not at all)."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(join_path(recovery.path, RECOVERY_MANIFEST))
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    out = fs.create(path, True)
+    try:
+        out.write(bytearray(json.dumps({**recovery.to_json(), "written_at": recovery.written_at},
+                                       sort_keys=True).encode("utf-8")))
+    finally:
+        out.close()
+
+
+def _read_manifest(spark: Any, folder: str) -> Optional[Recovery]:
+    """The manifest of the copy at ``folder`` (:func:`_write_manifest`), None when it has none or it cannot be read."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(join_path(folder, RECOVERY_MANIFEST))
+    try:
+        fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        if not fs.exists(path):
+            return None
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(fs.open(path), "UTF-8"))
+        try:
+            lines, line = [], reader.readLine()
+            while line is not None:
+                lines.append(line)
+                line = reader.readLine()
+        finally:
+            reader.close()
+        text = "\n".join(lines)
+        entry = json.loads(text)
+        return Recovery(run_id=str(entry["run_id"]), path=folder, rows=int(entry["rows"]),
+                        event_dates=tuple(str(day) for day in entry["event_dates"]), written_at=str(entry["written_at"]))
+    except Exception as exc:  # noqa: BLE001 - a manifest cut short or altered: the copy is not proven complete
+        LOG.warning("the manifest of the recovery copy at %s is unreadable: %s", folder, str(exc).splitlines()[0][:200])
+        return None
+
+
+def delete_recoveries(spark: Any, root: str, paths: Sequence[str]) -> Optional[str]:
+    """Delete the recovery copies at ``paths`` (under ``root``: those the run took back or found stale, and its own);
+    the problem in one line when a delete fails (the published state lists them, so the next run deletes them), else
+    None."""
     jvm = spark.sparkContext._jvm
     try:
-        folder = jvm.org.apache.hadoop.fs.Path(root)
-        fs = folder.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-        if not fs.exists(folder):
-            return None
-        for status in fs.listStatus(folder):
-            if status.getPath().getName().startswith("run_id="):
-                fs.delete(status.getPath(), True)
+        for path in paths:
+            folder = jvm.org.apache.hadoop.fs.Path(path)
+            fs = folder.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+            if fs.exists(folder):
+                fs.delete(folder, True)
     except Exception as exc:  # noqa: BLE001 - the state is published: a leftover copy is only storage
         problem = f"recovery copies under {root} not deleted ({str(exc).strip().splitlines()[0][:200]}): the next run deletes them"
         LOG.warning(problem)
@@ -540,19 +714,36 @@ def delete_recoveries(spark: Any, root: str) -> Optional[str]:
 
 
 def _recovery_warning(state: Optional[Dict[str, Any]], marker_problem: Optional[str],
-                      problems: Sequence[str]) -> Optional[str]:
-    """The summary's one line when a run stopped while publishing and not every row it was publishing came back: which
-    copies, which dates, and what to do; None otherwise."""
-    if not (marker_problem or problems):
-        return None
-    in_flight = (state or {}).get("in_flight") or {}
-    dates = [str(day) for day in in_flight.get("event_dates") or []]
-    which = (f"event dates {dates[0]} to {dates[-1]}" if len(dates) > 1 else f"event date {dates[0]}" if dates
-             else "the dates it was replacing")
-    return ("; ".join([marker_problem] if marker_problem else list(problems))
-            + f": this full read rebuilt {which} from raw and the copies it could read only, so rows whose raw files "
-            "expired may be missing there - restore them from the curated bucket's old object versions (README: "
-            "Incremental runs)")
+                      recovered: Optional[Recovered] = None, unproven: Sequence[str] = ()) -> Optional[str]:
+    """The summary's line on recovery copies, None when there is nothing to say: when a run stopped while publishing
+    and not every row it was publishing came back (which copies, which dates, what to do); the copies no state named
+    that it took back; the copies it keeps because it could not prove them complete or take them back."""
+    recovered = recovered or Recovered()
+    parts = []
+    if marker_problem or recovered.problems:
+        in_flight = (state or {}).get("in_flight") or {}
+        dates = [str(day) for day in in_flight.get("event_dates") or []]
+        which = (f"event dates {dates[0]} to {dates[-1]}" if len(dates) > 1 else f"event date {dates[0]}" if dates
+                 else "the dates it was replacing")
+        parts.append("; ".join([marker_problem] if marker_problem else list(recovered.problems))
+                     + f": this full read rebuilt {which} from raw and the copies it could read only, so rows whose "
+                     "raw files expired may be missing there"
+                     + (" or hold an earlier copy's value" if recovered.earlier_only_fill else "")
+                     + " - restore them from the curated bucket's old object versions (README: Incremental runs)")
+    if recovered.left:
+        parts.append(f"took back {_copies(len(recovered.left))} no curate state named: "
+                     + ", ".join(r.describe() for r in recovered.left)
+                     + " - the state that named them is missing, unreadable or was replaced, so their rows only added "
+                     "the records the curated data lacked (a record they were changing keeps its curated row)")
+    kept = list(recovered.kept) + list(unproven)
+    if kept:
+        parts.append(f"kept {_copies(len(kept))} not read back: " + ", ".join(kept)
+                     + " - check and delete by hand (README: Incremental runs)")
+    return "; ".join(parts) or None
+
+
+def _copies(count: int) -> str:
+    return "1 recovery copy" if count == 1 else f"{count} recovery copies"
 
 
 def files_to_read(files: Sequence[RawFile], recorded: Dict[str, Any]) -> List[RawFile]:
@@ -616,13 +807,24 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
     else:
         state, problem = None, "no --state_path given: every run reads every raw file"
     pending, recovery_problem = pending_recoveries(state)
+    root = recovery_root(args)
+    # The run_id= folders the marker does not name: copies to take back (no state accounts for them), stale ones,
+    # and partial ones no usable state vouches for (kept).
+    found = list_recovery_folders(spark, root) if root else []
+    folders = sort_recovery_folders(found, pending, state)
+    # How the published state lists a copy it deletes: its path and its manifest's time (None without one).
+    written = {path: manifest.written_at for path, manifest in found if manifest is not None}
+    stale = [(path, written.get(path)) for path in folders.stale]
     plan = plan_read(files, keys, state, problem, full_read=bool(args.get("full_read")))
     if not plan.read:
         # Nothing landed or changed since the last successful run: nothing to curate, no date to rewrite (a marker
-        # makes a full read, so none is pending here).
+        # makes a full read, so none is pending here). A copy to take back waits for a run that rewrites dates.
+        waiting = tuple(f"{r.describe()}, which this run, reading no raw file, did not take back (the next run that "
+                        "reads one does)" for r in folders.left)
         summary = {**_summary(dataset, run_id, None, args, max_ratio, None, plan), "kept_from_curated": 0,
-                   "recovered_from_interrupted_run": [], "recovery_warning": None}
-        _publish(summary, plan, args, run_id, plan.header, spark=spark)
+                   "recovered_from_interrupted_run": [],
+                   "recovery_warning": _recovery_warning(state, None, Recovered(kept=waiting), folders.unproven)}
+        _publish(summary, plan, args, run_id, plan.header, spark=spark, delete=folders.stale, published=stale)
         return summary
     raw, header = read_raw_csv(spark, plan.read, plan.header)
     result = _curate(raw, dataset)
@@ -637,12 +839,13 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
             summary["error"] = _over_max_error(result, over, max_ratio, raw_path, quarantine_location)
             _write_summary(summary, args.get("summary_path"), run_id)
             raise QuarantineThresholdExceeded(summary["error"])
-        # The copies a run stopped while publishing kept of what it was publishing (none without a marker).
-        recovered = read_recoveries(spark, pending, result.curated.schema, dataset)
+        # The copies a run stopped while publishing kept of what it was publishing (none without a marker), and the
+        # complete copies no state accounts for (their rows only fill).
+        recovered = read_recoveries(spark, pending, result.curated.schema, dataset, left=folders.left)
         kept = _rows_not_read(result, args["curated_path"], dataset, recovered)
         publishing = result.curated.unionByName(kept.frame) if kept.frame is not None else result.curated
         dates = sorted({str(day) for day in result.curated_dates if day is not None} | set(recovered.event_dates))
-        root = recovery_root(args)
+        own = None
         if root is not None:
             # Spark's dynamic overwrite deletes each touched event_date folder, then moves its new files in (on S3, a
             # copy per object): a run stopped in between leaves a date emptied and the state not advanced. A copy of
@@ -650,32 +853,38 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
             # which stay until a run publishes): the next run does a full read and takes the rows it does not curate
             # anew from the copies, so rows whose raw files expired are not lost.
             rows = result.curated_rows + kept.rows
-            own = _write_recovery(publishing, root, run_id, rows, dates, taken={r.path for r in pending})
+            own = _write_recovery(publishing, root, run_id, rows, dates,
+                                  taken={r.path for r in pending} | set(folders.found))
             write_json(state_path, in_flight_state(state, run_id, header, dates, len(plan.read),
-                                                   recoveries=[*pending, *([own] if own else [])]))
+                                                   recoveries=[*pending, *recovered.left, *([own] if own else [])]))
         _write_curated(publishing, args["curated_path"])
         LOG.info("wrote %d curated rows to %s (%d kept from earlier runs: their raw files were not read or expired)",
                  result.curated_rows + kept.rows, args["curated_path"], kept.rows)
         summary["kept_from_curated"] = kept.rows
         summary["recovered_from_interrupted_run"] = [
             {"run_id": r.run_id, "location": r.path, "rows": kept.recovered.get(r.path, 0)} for r in recovered.used]
-        summary["recovery_warning"] = _recovery_warning(state, recovery_problem, recovered.problems)
-        _publish(summary, plan, args, run_id, header, spark=spark)
+        summary["recovery_warning"] = _recovery_warning(state, recovery_problem, recovered, folders.unproven)
+        # Deleted once the state is published: the copies named, those taken back, the stale ones and its own - not
+        # those it keeps (a left copy it could not read back, a partial one no usable state vouches for).
+        done = [*pending, *recovered.left, *([own] if own else [])]
+        _publish(summary, plan, args, run_id, header, spark=spark, delete=[r.path for r in done] + list(folders.stale),
+                 published=[(r.path, r.written_at or written.get(r.path)) for r in done] + stale)
         return summary
     finally:
         result.unpersist()
 
 
 def _publish(summary: Dict[str, Any], plan: ReadPlan, args: Dict[str, Any], run_id: str,
-             header: Sequence[str], *, spark: Any = None) -> None:
+             header: Sequence[str], *, spark: Any = None, delete: Sequence[str] = (),
+             published: Sequence[Tuple[str, Optional[str]]] = ()) -> None:
     """After the curated data is written: the state (one object replaced whole, so a run stopped before it leaves the
-    last one), then, the state no longer naming any, the recovery copies (:func:`delete_recoveries`), then the
-    summary."""
+    last one), listing the ``published`` copies, then the recovery copies at ``delete`` (:func:`delete_recoveries`),
+    then the summary."""
     if args.get("state_path"):
-        write_json(args["state_path"], plan.next_state(run_id, header))
+        write_json(args["state_path"], plan.next_state(run_id, header, published))
         root = recovery_root(args)
-        if spark is not None and root is not None:
-            problem = delete_recoveries(spark, root)
+        if spark is not None and root is not None and delete:
+            problem = delete_recoveries(spark, root, delete)
             if problem:
                 summary["recovery_warning"] = "; ".join(filter(None, [summary.get("recovery_warning"), problem]))
     _write_summary(summary, args.get("summary_path"), run_id)
@@ -752,8 +961,9 @@ def _rows_not_read(result: CurateResult, curated_path: str, dataset: catalog.Dat
     curated record, as it never displaces a valid copy within a run.
 
     With ``recovered`` (the copies of runs stopped while publishing: :func:`read_recoveries`), their rows count as
-    curated rows (a record in a copy wins over its row in the curated folders, which that run was replacing) and
-    their dates as touched: the same rule keeps the records this run does not curate anew.
+    curated rows (a record in a winning copy wins over its row in the curated folders, which that run was replacing;
+    a record in a copy that only fills counts only when neither holds it) and their dates as touched: the same rule
+    keeps the records this run does not curate anew.
 
     Only the touched dates are read (``result.curated_dates``, found with the counts), so a run reads what it
     rewrites, not the whole curated history: see :func:`_read_curated_dates` for how each date's files' schema
@@ -764,6 +974,7 @@ def _rows_not_read(result: CurateResult, curated_path: str, dataset: catalog.Dat
 
     schema = result.curated.schema
     copies = recovered.frame if recovered is not None else None
+    fill = recovered.fill if recovered is not None else None
     days = {str(day) for day in result.curated_dates if day is not None} | set(
         recovered.event_dates if recovered is not None else ())
     earlier = _read_curated_dates(result.curated.sparkSession, curated_path, sorted(days), schema)
@@ -773,6 +984,10 @@ def _rows_not_read(result: CurateResult, curated_path: str, dataset: catalog.Dat
             earlier = copies.unionByName(_without(earlier, copies, dataset))
     else:
         earlier = copies
+    if fill is not None:
+        # Rows that never replace a row held already: only the records neither the winning copies nor the curated
+        # folders hold (what a stop emptied).
+        earlier = fill if earlier is None else earlier.unionByName(_without(fill, earlier, dataset))
     if earlier is None:
         return Kept(None, 0, {})
     missing = _without(earlier, result.curated, dataset)

@@ -138,6 +138,40 @@ def test_a_state_marked_in_flight_makes_the_next_run_a_full_read_that_says_why()
     assert "in_flight" not in plan.next_state("r4", HEADER)
 
 
+def test_the_recovery_folders_no_marker_names_are_taken_back_deleted_or_kept_by_what_the_state_says():
+    # GIVEN the run_id= folders under the recovery root: one the marker names, complete copies (with a manifest)
+    # the published state lists or not, and a folder without a manifest
+    root = "s3://curated-bucket/_curate-recovery/customer_churn"
+
+    def copy(run_id, written_at):
+        return glue_curate_job.Recovery(run_id=run_id, path=f"{root}/run_id={run_id}", rows=3,
+                                        event_dates=("2026-01-02",), written_at=written_at)
+
+    named, published, later, earlier = (copy("r1", "t1"), copy("r2", "t2"), copy("r5", "t5"), copy("r4", "t4"))
+    partial = f"{root}/run_id=r6"
+    found = [(named.path, named), (published.path, published), (later.path, later), (earlier.path, earlier),
+             (partial, None)]
+    state = {"published_copies": [{"path": published.path, "written_at": "t2"},
+                                  {"path": later.path, "written_at": "an earlier copy at that path"}]}
+    # WHEN a run beside a usable state sorts them
+    folders = glue_curate_job.sort_recovery_folders(found, [named], state)
+    # THEN the marker's copy is left to the marker; the complete copies the state does not list as published are
+    # taken back, oldest first; the published one and the one without a manifest are deleted
+    assert folders.left == (earlier, later)
+    assert folders.stale == (published.path, partial) and folders.unproven == ()
+    assert folders.found == tuple(path for path, _ in found)
+    # WHEN there is no usable state THEN every complete copy is taken back and the folder without a manifest is kept,
+    # named, not deleted: nothing says it is not needed
+    folders = glue_curate_job.sort_recovery_folders(found, [], None)
+    assert folders.left == (named, published, earlier, later) and folders.stale == ()
+    assert folders.unproven == (f"{partial} (no _recovery.json: stopped while being written, or written by a job "
+                                "version before manifests; its event dates are not recorded)",)
+    # AND the state a run publishes lists the copies it deletes next, so one whose delete did not happen is stale
+    plan = plan_read([DAY1_A], state_keys(CHURN, RAW, "s3://c/customer_churn/"), None, None)
+    assert plan.next_state("r7", HEADER, [(later.path, "t5")])["published_copies"] == [
+        {"path": later.path, "written_at": "t5"}]
+
+
 def test_the_declaration_key_follows_the_declaration_and_the_code_key_does_not():
     # GIVEN the dataset declared again with another bound (rows curated earlier were validated against the old one)
     declaration = copy.deepcopy(CHURN.to_declaration())

@@ -762,6 +762,7 @@ def _old_marker(lakes: Lakes) -> str:
     state = json.loads(path.read_text())
     del state["in_flight"]["recoveries"]
     path.write_text(json.dumps(state))
+    shutil.rmtree(lakes.root("stopped") / "curate-state.json.recovery" / "run_id=r2")  # that job wrote no copy
     return "the marker of run r2 names no recovery copy (written by a job version before them)"
 
 
@@ -813,6 +814,139 @@ def test_a_marker_without_a_usable_copy_is_a_full_read_that_says_which_dates_to_
         before[before["event_date"] != "2026-01-02"].reset_index(drop=True))
     # AND the state is published and no copy is left
     assert "in_flight" not in lakes.state() and lakes.copies() == []
+
+
+def _lose_state(lakes: Lakes, how: str) -> str:
+    """The stopped lake's state deleted, or of a layout the job does not read (an upgrade while a marker is
+    pending); the ``read.reason`` the next run gives."""
+    path = lakes.root("stopped") / "curate-state.json"
+    if how == "deleted":
+        path.unlink()
+        return f"no curate state at {path} (first run, or the state was deleted)"
+    state = json.loads(path.read_text())
+    state["state_version"] -= 1
+    path.write_text(json.dumps(state))
+    return f"the curate state at {path} is unreadable (not a version-{glue_curate_job.STATE_VERSION} curate state)"
+
+
+@pytest.mark.parametrize("how", ["deleted", "other_version"])
+def test_a_stopped_runs_copy_is_taken_back_when_the_state_that_named_it_is_lost(lakes, monkeypatch, how):
+    # GIVEN a late record for 2026-01-02 whose run is stopped mid-commit (the date emptied; the copy complete, with
+    # its manifest), then the state that names the copy is lost
+    land_late(lakes, "2026-01-02", "2026-04-20", seed=42)
+    on_the_date = int((lakes.curated()["event_date"] == "2026-01-02").sum())
+    lakes.run("uninterrupted", "r2")
+    lakes.stop_mid_commit(monkeypatch, "r2")
+    copy = lakes.root("stopped") / "curate-state.json.recovery" / "run_id=r2"
+    manifest = json.loads((copy / glue_curate_job.RECOVERY_MANIFEST).read_text())
+    assert (manifest["run_id"], manifest["rows"], manifest["event_dates"]) == ("r2", on_the_date + 1, ["2026-01-02"])
+    assert (copy / "_SUCCESS").exists()  # Spark's committer marks the write complete too (not relied on)
+    reason = _lose_state(lakes, how)
+    # WHEN the next run runs
+    summary = lakes.run("stopped", "r3")
+    # THEN its full read took the copy back: no row is lost, the rows whose raw expired included
+    assert summary["read"]["mode"] == "full" and summary["read"]["reason"] == reason
+    assert summary["recovered_from_interrupted_run"] == [{"run_id": "r2", "location": str(copy), "rows": on_the_date}]
+    pd.testing.assert_frame_equal(lakes.curated(), lakes.curated("uninterrupted"))
+    assert len(lakes.curated()) == 61
+    # AND the summary names the copy it took back without a state, and the rule it took it back by
+    assert summary["recovery_warning"] == (
+        f"took back 1 recovery copy no curate state named: run r2 (event date 2026-01-02) at {copy} - the state that "
+        "named them is missing, unreadable or was replaced, so their rows only added the records the curated data "
+        "lacked (a record they were changing keeps its curated row)")
+    # AND once the state is published the copy is gone, and the state lists it as published
+    assert lakes.copies() == []
+    assert lakes.state()["published_copies"][0] == {"path": str(copy), "written_at": manifest["written_at"]}
+
+
+def test_a_copy_stopped_before_its_manifest_is_never_read_and_is_kept_named_when_no_state_vouches_for_it(
+        lakes, monkeypatch):
+    # GIVEN a run stopped after Spark wrote its copy but before the manifest that proves it complete, then the
+    # state deleted
+    land_late(lakes, "2026-01-02", "2026-04-20", seed=42)
+
+    def stopped(spark, recovery):
+        raise RuntimeError("stopped before the manifest")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(glue_curate_job, "_write_manifest", stopped)
+        with pytest.raises(RuntimeError):
+            glue_curate_job.main(lakes.argv("stopped", "r2"))
+    copy = lakes.root("stopped") / "curate-state.json.recovery" / "run_id=r2"
+    (copy / "part-99999.parquet").write_bytes(b"PAR1 half a file")  # read, it would fail the read
+    _lose_state(lakes, "deleted")
+    # WHEN the next run runs
+    summary = lakes.run("stopped", "r3")
+    # THEN it did not read the copy (the stopped run changed nothing: the curated rows are the uninterrupted ones)
+    assert summary["recovered_from_interrupted_run"] == []
+    lakes.run("uninterrupted", "r2")
+    pd.testing.assert_frame_equal(lakes.curated(), lakes.curated("uninterrupted"))
+    # AND kept it, named, as nothing says it is not needed
+    assert lakes.copies() == ["run_id=r2"]
+    assert summary["recovery_warning"] == (
+        f"kept 1 recovery copy not read back: {copy} (no {glue_curate_job.RECOVERY_MANIFEST}: stopped while being "
+        "written, or written by a job version before manifests; its event dates are not recorded) - check and delete "
+        "by hand (README: Incremental runs)")
+    # AND a run with a usable state beside it deletes it (its marker would name it if it were needed)
+    land_late(lakes, "2026-01-03", "2026-04-21", seed=43)
+    assert lakes.run("stopped", "r4")["recovery_warning"] is None and lakes.copies() == []
+
+
+def test_a_copy_whose_delete_failed_is_stale_to_the_next_run_which_deletes_it_unread(lakes, monkeypatch):
+    # GIVEN a run that published but could not delete its copy
+    land_late(lakes, "2026-01-02", "2026-04-20", seed=42)
+    with monkeypatch.context() as patch:
+        patch.setattr(glue_curate_job, "delete_recoveries", lambda spark, root, paths: f"recovery copies under {root} "
+                      "not deleted (denied): the next run deletes them")
+        summary = lakes.run("stopped", "r2")
+    assert summary["recovery_warning"].endswith("not deleted (denied): the next run deletes them")
+    assert lakes.copies() == ["run_id=r2"]
+    # WHEN the next run runs THEN it does not take the copy back (the state lists it as published) and deletes it
+    land_late(lakes, "2026-01-03", "2026-04-21", seed=43)
+    summary = lakes.run("stopped", "r3")
+    assert summary["recovered_from_interrupted_run"] == [] and summary["recovery_warning"] is None
+    assert lakes.copies() == []
+
+
+def test_an_earlier_copy_never_replaces_a_value_a_later_stopped_run_published(lakes, monkeypatch):
+    # GIVEN a late record for 2026-01-02 whose run (r2) is stopped mid-commit: its copy holds the record's value
+    late = land_late(lakes, "2026-01-02", "2026-04-20", seed=42)
+    lakes.run("uninterrupted", "r2")
+    lakes.stop_mid_commit(monkeypatch, "r2")
+    # AND a correction of it lands; the next run (r3) publishes the corrected value to the curated folders, then
+    # is stopped before its state (the marker names r2's copy and its own), and its copy is lost
+    corrected = late.copy()
+    corrected["monthly_charges"] = late["monthly_charges"] + 10
+    write_raw(corrected, str(lakes.tmp / "raw"), samples.CUSTOMER_CHURN, "2026-04-21")
+    lakes.run("uninterrupted", "r3")
+
+    def stopped(*args, **kwargs):
+        raise RuntimeError("stopped before its state")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(glue_curate_job, "_publish", stopped)
+        with pytest.raises(RuntimeError):
+            glue_curate_job.main(lakes.argv("stopped", "r3"))
+    assert [r["run_id"] for r in lakes.state()["in_flight"]["recoveries"]] == ["r2", "r3"]
+    shutil.rmtree(lakes.root("stopped") / "curate-state.json.recovery" / "run_id=r3")
+    # AND both landings of the record expire (only the curated folders hold the corrected value), a record lands
+    lakes.expire("2026-04-20")
+    lakes.expire("2026-04-21")
+    land_late(lakes, "2026-01-01", "2026-04-22", seed=44)
+    lakes.run("uninterrupted", "r4")
+    # WHEN the next run runs
+    summary = lakes.run("stopped", "r4")
+    # THEN r2's older value did not replace the corrected one: the curated rows are the uninterrupted runs'
+    pd.testing.assert_frame_equal(lakes.curated(), lakes.curated("uninterrupted"))
+    record = lakes.curated().set_index("customer_id").loc[late["customer_id"].iat[0]]
+    assert record["monthly_charges"] == pytest.approx(corrected["monthly_charges"].iat[0])
+    # AND the summary says r3's copy is gone and what that may cost
+    copy = lakes.root("stopped") / "curate-state.json.recovery" / "run_id=r3"
+    assert summary["recovery_warning"] == (
+        f"the recovery copy of run r3 at {copy} is gone: this full read rebuilt event date 2026-01-02 from raw and "
+        "the copies it could read only, so rows whose raw files expired may be missing there or hold an earlier "
+        "copy's value - restore them from the curated bucket's old object versions (README: Incremental runs)")
+    assert lakes.copies() == []
 
 
 def test_a_raw_path_without_csv_files_fails_clearly(spark, tmp_path, capsys):
