@@ -138,6 +138,12 @@ def pipeline_name(prefix: str, model: str) -> str:
     return f"{prefix}-{model}{PIPELINE_SUFFIX}"
 
 
+# PipelineExecutionStatus values after which nothing of an execution changes (DescribePipelineExecution; its
+# EventBridge "SageMaker Model Building Pipeline Execution Status Change" carries them as currentPipelineExecutionStatus):
+# the deploy handler copies an approved version's run only then, and the rule that invokes it on a run's end matches them.
+PIPELINE_EXECUTION_ENDED = ("Succeeded", "Failed", "Stopped", "CompletedWithFailures")
+
+
 def pipeline_group(pipeline: str) -> Optional[str]:
     """The model package group a pipeline named by :func:`pipeline_name` registers into (``<prefix>-<model>``); None
     for another name."""

@@ -62,10 +62,14 @@ pipeline (removing or renaming a model, deleting the training stack). So every v
 event's version of an ``Approved`` state change, and the version that should serve) gets a copy once its execution has
 ended (:func:`record_run`): one write-once JSON document per model package with a digest of its content
 (``run-records/<model>/<version>/<package creation time>/run-record.json``; ``If-None-Match: *``, which the bucket
-policy requires there). A copy already there is left as it is (a retry, a duplicate event, a re-approval: idempotent);
-an execution still running is recorded at a later event. Like the ledger it never stops or repeats a deployment: a
-failure is logged and, for a registry event, told to people with how to retry; ``{"action": "record-run", "group":
-..., "version": N}`` records one version by hand (a version never approved, before its pipeline is removed).
+policy requires there). A copy already there is left as it is (a retry, a duplicate event, a re-approval: idempotent).
+A version approved while its execution still runs (approved at registration: the pipeline's model card step runs after
+it) is ``pending`` (logged) and recorded when the execution ends: a rule on the end of the models' pipeline executions
+invokes the handler with ``{"action": "record-execution", "execution": <execution ARN>, ...}``
+(:func:`record_execution`), which finds the version that execution registered and records it if it is approved. Like
+the ledger it never stops or repeats a deployment: a failure is logged and, for a registry event or an execution's
+end, told to people with how to retry; ``{"action": "record-run", "group": ..., "version": N}`` records one version by
+hand (a version never approved, before its pipeline is removed).
 
 **Multi-model endpoint (MME) members** (``MULTI_MODEL``): models sharing one MME have no blue/green
 rollout per model - the stack update only switches the ``TargetModel`` clients use (an SSM parameter
@@ -94,7 +98,7 @@ import logging
 import os
 import re
 import secrets
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 import boto3
 from botocore.config import Config
@@ -106,9 +110,11 @@ from pipeline_code.core.contract import (
     ARCHIVE_SHA256_PROPERTY,
     CONTAINER_SHA256_PROPERTY,
     MODEL_SHA256_PROPERTY,
+    PIPELINE_EXECUTION_ENDED,
     endpoint_output_names,
     model_sha256_parameter_name,
     package_created,
+    pipeline_group,
     version_of_arn,
 )
 from pipeline_code.core.retries import transient_response
@@ -466,6 +472,11 @@ def handler(
 
     if isinstance(event, Mapping) and event.get("action") == RECORD_RUN_ACTION:
         decision = record_run_by_hand(ledger, event, sagemaker=sagemaker, s3=s3, recorded_by=function_arn)
+        LOG.info(json.dumps(decision, default=str))
+        return decision
+    if isinstance(event, Mapping) and event.get("action") == RECORD_EXECUTION_ACTION:
+        decision = record_execution(ledger, event, sagemaker=sagemaker, s3=s3, recorded_by=function_arn,
+                                    notifier=lambda group: _Notifier(sns, settings["topic"], group))
         LOG.info(json.dumps(decision, default=str))
         return decision
 
@@ -993,8 +1004,10 @@ def _json_value(value: Any) -> Any:
 
 
 RECORD_RUN_ACTION = "record-run"
+# What the rule on the end of a training pipeline's execution sends (see record_execution).
+RECORD_EXECUTION_ACTION = "record-execution"
 # Pipeline execution statuses after which nothing of the run changes (DescribePipelineExecution): recorded then only.
-FINISHED_EXECUTION_STATUSES = ("Succeeded", "Failed", "Stopped", "CompletedWithFailures")
+FINISHED_EXECUTION_STATUSES = PIPELINE_EXECUTION_ENDED
 # What a package's MetadataProperties.GeneratedBy holds when a pipeline registered it (set at registration; no API
 # changes it).
 EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:pipeline/[^/]+/execution/[^/]+$")
@@ -1012,7 +1025,9 @@ def record_runs(ledger: Optional[Ledger], event: Any, decision: Mapping[str, Any
     None when there is none to record (no ledger, a group not of this function, nothing approved).
 
     A failure is told to people (``notify``) only for a registry event: a reconcile (a settled stack, a wait's retry)
-    tries the serving version again each time, and would repeat the notice; it is logged.
+    tries the serving version again each time, and would repeat the notice; it is logged. A version whose execution
+    still runs (``pending``: approved at registration) is logged, not told: its execution's end records it
+    (:func:`record_execution`).
     """
     group = decision.get("group")
     if ledger is None or not isinstance(group, str) or group not in ledger.models:
@@ -1033,13 +1048,18 @@ def record_runs(ledger: Optional[Ledger], event: Any, decision: Mapping[str, Any
             LOG.error(json.dumps({"run_record_failed": result}))
             if "action" not in seen:
                 notify(f"v{version}: run record not written", _run_record_notice(group, result, decision.get("outcome")))
+        elif result["outcome"] == "pending":
+            LOG.info(json.dumps({"run_record_pending": result}))
         results.append(result)
     return results or None
 
 
-def _run_record_notice(group: str, result: Mapping[str, Any], outcome: Any) -> str:
+def _run_record_notice(group: str, result: Mapping[str, Any], outcome: Any = None) -> str:
+    """The notice of a run record not written; ``outcome``: the deployment decision that went ahead (None: there was
+    none, the execution's end asked for the record)."""
     version = result["version"]
-    why = (f"{result['reason']}. The decision itself went ahead ({outcome}). The run record keeps v{version}'s pipeline "
+    went_ahead = f" The decision itself went ahead ({outcome})." if outcome is not None else ""
+    why = (f"{result['reason']}.{went_ahead} The run record keeps v{version}'s pipeline "
            "run (the definition it ran, its parameters and steps) for the audit once its pipeline is deleted: removing "
            "or renaming the model, or deleting the training stack, deletes the pipeline with every execution.")
     if result["outcome"] == "lost":
@@ -1059,7 +1079,7 @@ def record_run(ledger: Ledger, group: str, version: int, arn: str, *, sagemaker:
 
     Returns ``{"version", "outcome", "reason", ...}``; ``outcome``: ``recorded`` (``key``, ``digest``),
     ``already-recorded`` (a record of this package is there: the write is refused, the first one stays), ``pending``
-    (the execution has not ended: recorded at a later event), ``no-execution`` (the package names none: registered
+    (the execution has not ended: recorded at its end, :func:`record_execution`), ``no-execution`` (the package names none: registered
     outside a pipeline), ``lost`` (the execution no longer exists) or ``failed`` (any other error: retry). Never raises.
     The reads come first, so a record already kept costs them again: they run only on the few events that name an
     approved version.
@@ -1082,8 +1102,8 @@ def record_run(ledger: Ledger, group: str, version: int, arn: str, *, sagemaker:
         status = execution.get("PipelineExecutionStatus")
         if status not in FINISHED_EXECUTION_STATUSES:
             return {**out, "outcome": "pending",
-                    "reason": f"its pipeline execution is {status}: the run record is written once it has ended, at a "
-                              "later event that names this version"}
+                    "reason": f"its pipeline execution is {status}: the run record is written once it has ended (at "
+                              "the execution's end event)"}
         step = "DescribePipelineDefinitionForExecution"
         definition = sagemaker.describe_pipeline_definition_for_execution(PipelineExecutionArn=execution_arn)
         step = "ListPipelineParametersForExecution"
@@ -1158,6 +1178,95 @@ def record_run_by_hand(ledger: Optional[Ledger], event: Mapping[str, Any], *, sa
     if arn is None:
         return {**base, "version": version, "outcome": "malformed", "reason": f"{group} has no version {version}"}
     return {**base, **record_run(ledger, group, version, arn, sagemaker=sagemaker, s3=s3, recorded_by=recorded_by)}
+
+
+def record_execution(ledger: Optional[Ledger], event: Mapping[str, Any], *, sagemaker: Any, s3: Any,
+                     notifier: Callable[[str], "_Notifier"], recorded_by: Optional[str] = None,
+                     now: Optional[dt.datetime] = None) -> Dict[str, Any]:
+    """``{"action": "record-execution", "execution": <pipeline execution ARN>, "status": ..., "source_event_id": ...}``
+    (the rule on the end of the models' pipeline executions sends it): keep the run record (:func:`record_run`) of the
+    version that execution registered, if that version is ``Approved`` - the one case no registry event covers: a version
+    approved at registration, while its execution still ran (``pending`` then), and named by no event after it.
+
+    The execution's pipeline (``<prefix>-<model>-training``) names the group, compared without case (SageMaker may
+    write ARNs in lower case); the version is the one whose ``MetadataProperties.GeneratedBy`` is the execution, found
+    among the group's packages created after the execution started (``ListModelPackages`` with ``CreationTimeAfter``,
+    then ``DescribeModelPackage`` of each, newest first). Returns the decision; ``outcome``: :func:`record_run`'s, or
+    ``no-version`` (the execution registered none: the gate refused its candidate, or it failed before registering),
+    ``not-approved`` (its version waits for a person or was rejected: its approval event records it), ``ignored`` (not
+    a pipeline of this function's models), ``malformed``, or ``failed``/``lost`` when the execution or the group cannot
+    be read. Never raises. A ``failed``, ``lost`` or ``pending`` outcome is logged and told to people (``notifier`` of
+    the group) with how to retry: no later event may name that version.
+    """
+    execution_arn = event.get("execution")
+    base: Dict[str, Any] = {"action": RECORD_EXECUTION_ACTION, "execution": execution_arn,
+                            **{k: event[k] for k in ("status", "source_event_id") if k in event}}
+    if ledger is None:
+        return {**base, "outcome": "malformed", "reason": "APPROVAL_LEDGER is not set: there is no bucket to record runs in"}
+    if not isinstance(execution_arn, str) or not EXECUTION_ARN.match(execution_arn):
+        return {**base, "outcome": "malformed",
+                "reason": f"field 'execution' must be a pipeline execution ARN, got {execution_arn!r}"}
+    pipeline = execution_arn.split(":", 5)[5].split("/")[1]
+    trained = (pipeline_group(pipeline) or "").lower()
+    group = next((g for g in sorted(ledger.models) if g.lower() == trained), None)
+    if group is None:
+        return {**base, "outcome": "ignored",
+                "reason": f"pipeline {pipeline} does not train a model of this function ({', '.join(sorted(ledger.models))})"}
+    base["group"] = group
+    step = "DescribePipelineExecution"
+    try:
+        started = sagemaker.describe_pipeline_execution(PipelineExecutionArn=execution_arn)["CreationTime"]
+        # The execution registers its version while it runs: no package created before it started can be its.
+        step = "ListModelPackages"
+        candidates = _all_pages(lambda **page: sagemaker.list_model_packages(**page), "ModelPackageSummaryList",
+                                ModelPackageGroupName=group, ModelPackageType="Versioned", CreationTimeAfter=started,
+                                SortBy="CreationTime", SortOrder="Descending")
+        step = "DescribeModelPackage"
+        registered = None
+        for summary in candidates:
+            package = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+            if ((package.get("MetadataProperties") or {}).get("GeneratedBy") or "").lower() == execution_arn.lower():
+                registered = package
+                break
+    except (ClientError, BotoCoreError) as error:
+        code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
+        lost = code == "ResourceNotFound" and step == "DescribePipelineExecution"
+        result = {**base, "version": None, "outcome": "lost" if lost else "failed",
+                  "reason": f"the version execution {execution_arn} registered in {group} could not be found ({step}): {error}"}
+        return _told(result, notifier(group))
+    except KeyError as error:
+        return _told({**base, "version": None, "outcome": "failed",
+                      "reason": f"DescribePipelineExecution of {execution_arn} gave no {error}"}, notifier(group))
+    if registered is None:
+        return {**base, "outcome": "no-version",
+                "reason": f"execution {execution_arn} registered no version in {group} (its gate refused the candidate, or "
+                          "it ended before registering one): there is no run to record"}
+    version = int(registered.get("ModelPackageVersion") or 0)
+    approval = registered.get("ModelApprovalStatus")
+    if approval != approval_rule.APPROVED:
+        return {**base, "version": version, "package_arn": registered["ModelPackageArn"], "outcome": "not-approved",
+                "reason": f"v{version} is {approval}: its run record is written when it is approved (its approval event)"}
+    result = {**base, **record_run(ledger, group, version, registered["ModelPackageArn"], sagemaker=sagemaker, s3=s3,
+                                   recorded_by=recorded_by, now=now)}
+    if result["outcome"] == "pending":
+        # The execution's own end: nothing later would record it without someone asking.
+        result["reason"] += f", although execution {execution_arn} was reported {event.get('status')}"
+    return _told(result, notifier(group)) if result["outcome"] in ("failed", "lost", "pending") else result
+
+
+def _told(result: Dict[str, Any], notify: "_Notifier") -> Dict[str, Any]:
+    """``result`` (a run record not written at an execution's end) logged as an error and told to people."""
+    LOG.error(json.dumps({"run_record_failed": result}, default=str))
+    version = result.get("version")
+    if isinstance(version, int):
+        notify(f"v{version}: run record not written", _run_record_notice(result["group"], result))
+    else:
+        notify("run record not written",
+               f"{result['reason']}. If that execution registered an approved version, its run record (the definition it "
+               "ran, its parameters and steps, which the audit needs once the pipeline is deleted) is not kept: find the "
+               f'version (python -m mlops_cli.rollback --env <env> --model <model> versions) and invoke this function with {{"action": '
+               f'"{RECORD_RUN_ACTION}", "group": "{result["group"]}", "version": N}}.')
+    return result
 
 
 def _all_pages(operation: Any, result_key: str, **kwargs: Any) -> List[Any]:

@@ -1590,12 +1590,13 @@ def runs(ledger) -> Runs:
     return Runs(ledger.sagemaker)
 
 
-def register_run(aws: Any) -> str:
-    """A version as the pipeline registers it: sealed, its MetadataProperties.GeneratedBy naming its execution."""
+def register_run(aws: Any, execution_arn: str = EXECUTION) -> str:
+    """A version as the pipeline registers it: sealed, its MetadataProperties.GeneratedBy naming its execution
+    (``execution_arn``)."""
     arn = register(aws)
     backend = sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION]
-    backend.model_packages[backend.model_package_name_mapping.get(arn, arn)].metadata_properties = {"GeneratedBy": EXECUTION}
-    assert aws.sagemaker.describe_model_package(ModelPackageName=arn)["MetadataProperties"]["GeneratedBy"] == EXECUTION
+    backend.model_packages[backend.model_package_name_mapping.get(arn, arn)].metadata_properties = {"GeneratedBy": execution_arn}
+    assert aws.sagemaker.describe_model_package(ModelPackageName=arn)["MetadataProperties"]["GeneratedBy"] == execution_arn
     return arn
 
 
@@ -1766,6 +1767,176 @@ def test_record_run_makes_exactly_the_four_reads_and_one_conditional_write():
         sm.assert_no_pending_responses()
         bucket.assert_no_pending_responses()
     assert result["outcome"] == "recorded"
+
+
+# --- the end of a pipeline execution records the version it registered (record-execution) ---------------------------
+# A version approved at registration (auto-approval) has an execution still running - the model card step runs after
+# Register - so its approval event is pending; when its serving update settles before the run ends (a multi-model switch,
+# batch, a quick serverless update) so is the reconcile, and no later event names it. The rule on the execution's end
+# sends {"action": "record-execution", ...} (the construct's input transformer).
+
+SECOND_EXECUTION = EXECUTION.replace("run0001", "run0002")
+
+
+def execution_ended(execution_arn: str = EXECUTION, status: str = "Succeeded") -> dict:
+    """What the rule on a pipeline execution's end sends the handler (its input transformer's template)."""
+    return {"action": "record-execution", "execution": execution_arn, "status": status, "source_event_id": "event-end-1"}
+
+
+def test_a_version_approved_while_its_run_went_on_is_recorded_when_the_run_ends(runs, ledger, caplog):
+    """GIVEN v1 auto-approved at registration while its execution is Executing, its approval event and the settled
+    stack's reconcile both pending, and v2 (another execution) approved the next day WHEN v1's execution-end event
+    arrives THEN v1's run record is kept, under v1's key, naming v1's execution; pending was logged, nobody was told of
+    it; v2 is recorded as before (the reviewer's scenario, which left v1 with no record)."""
+    aws = ledger
+    caplog.set_level(logging.INFO, logger=dod.__name__)
+    v1 = register_run(aws)
+    decide(aws, v1, "Approved")
+    runs.status = "Executing"
+    approval = run(aws, state_change(v1))
+    settled = run(aws, {"action": "reconcile", "group": GROUP})
+    assert [r["outcome"] for r in approval["run_records"] + settled["run_records"]] == ["pending", "pending"]
+    pending = [json.loads(r.getMessage())["run_record_pending"] for r in caplog.records
+               if r.getMessage().startswith('{"run_record_pending"')]
+    assert [p["version"] for p in pending] == [1, 1]
+    assert pending[0]["reason"] == ("its pipeline execution is Executing: the run record is written once it has ended "
+                                    "(at the execution's end event)")
+    assert aws.notices() == [f"{GROUP}: deploying v1 (was no endpoint)"]
+    runs.status = "Succeeded"
+
+    ended = run(aws, execution_ended())
+
+    created = dod.package_created(aws.sagemaker.describe_model_package(ModelPackageName=v1)["CreationTime"])
+    key = f"run-records/churn/1/{created}/run-record.json"
+    assert ended["outcome"] == "recorded" and ended["key"] == f"s3://{ARTIFACTS}/{key}"
+    assert (ended["group"], ended["version"], ended["package_arn"], ended["execution_arn"]) == (GROUP, 1, v1, EXECUTION)
+    assert integrity.parse_run_record(kept(aws)[key])["execution_arn"] == EXECUTION
+    assert aws.notices() == []
+    v2 = register_run(aws, SECOND_EXECUTION)
+    decide(aws, v2, "Approved")
+    assert [r["outcome"] for r in run(aws, state_change(v2))["run_records"]] == ["recorded"]
+    assert sorted(k.split("/")[2] for k in kept(aws)) == ["1", "2"]
+
+
+def test_the_end_of_a_run_whose_version_awaits_a_person_records_nothing(runs, ledger):
+    """GIVEN v1 registered PendingManualApproval by the execution WHEN the execution ends THEN nothing is written and
+    nobody told (not-approved): its approval event records it once a person approves it."""
+    aws = ledger
+    v1 = register_run(aws)
+
+    ended = run(aws, execution_ended())
+
+    assert (ended["outcome"], ended["version"], ended["package_arn"]) == ("not-approved", 1, v1)
+    assert ended["reason"] == "v1 is PendingManualApproval: its run record is written when it is approved (its approval event)"
+    assert kept(aws) == {} and aws.notices() == []
+    decide(aws, v1, "Approved")
+    assert [r["outcome"] for r in run(aws, state_change(v1))["run_records"]] == ["recorded"]
+
+
+def test_the_end_of_a_run_already_recorded_leaves_its_record_as_written(runs, ledger):
+    """GIVEN v1 approved after its run ended (recorded at its approval event) WHEN the execution-end event arrives (or
+    arrives twice) THEN the write is refused and the first record's bytes stay: already-recorded, nobody told."""
+    aws = ledger
+    v1 = register_run(aws)
+    decide(aws, v1, "Approved")
+    run(aws, state_change(v1))
+    first = kept(aws)
+    aws.notices()
+
+    outcomes = [run(aws, execution_ended())["outcome"] for _ in range(2)]
+
+    assert outcomes == ["already-recorded", "already-recorded"]
+    assert kept(aws) == first and aws.notices() == []
+
+
+def test_the_end_of_a_run_that_registered_no_version_records_nothing_quietly(runs, ledger):
+    """GIVEN the group's only version registered by another execution WHEN an execution that registered none (its gate
+    refused the candidate) ends THEN no package is taken for its own, nothing is written, nobody is told."""
+    aws = ledger
+    v1 = register_run(aws, SECOND_EXECUTION)
+    decide(aws, v1, "Approved")
+
+    ended = run(aws, execution_ended(status="Failed"))
+
+    assert ended["outcome"] == "no-version" and "version" not in ended
+    assert kept(aws) == {} and aws.notices() == []
+
+
+def test_the_end_of_a_run_whose_record_cannot_be_read_is_told_with_how_to_retry(runs, ledger, caplog):
+    """GIVEN v1 approved at registration and its definition read throttled at the execution's end WHEN the end event
+    arrives THEN nothing is written, the failure is logged and told with the record-run command (no later event may name
+    v1); the command then keeps it."""
+    aws = ledger
+    v1 = register_run(aws)
+    decide(aws, v1, "Approved")
+    runs.fail["DescribePipelineDefinitionForExecution"] = "ThrottlingException"
+    caplog.set_level(logging.INFO, logger=dod.__name__)
+
+    ended = run(aws, execution_ended())
+
+    assert ended["outcome"] == "failed" and kept(aws) == {}
+    assert aws.notices() == [f"{GROUP}: v1: run record not written"]
+    (failed,) = [json.loads(r.getMessage()) for r in caplog.records if r.levelno == logging.ERROR]
+    assert failed["run_record_failed"]["version"] == 1
+    notice = dod._run_record_notice(GROUP, ended)
+    assert "The decision itself went ahead" not in notice
+    assert notice.endswith(f'to try now, invoke this function with {{"action": "record-run", "group": "{GROUP}", "version": 1}}.')
+    del runs.fail["DescribePipelineDefinitionForExecution"]
+    assert run(aws, {"action": "record-run", "group": GROUP, "version": 1})["outcome"] == "recorded"
+
+
+@pytest.mark.parametrize(("event", "outcome", "reason"), [
+    ({"action": "record-execution", "execution": "run0001"}, "malformed",
+     "field 'execution' must be a pipeline execution ARN, got 'run0001'"),
+    ({"action": "record-execution"}, "malformed", "field 'execution' must be a pipeline execution ARN, got None"),
+    (execution_ended(f"arn:aws:sagemaker:{REGION}:{DEFAULT_ACCOUNT_ID}:pipeline/someone-elses/execution/x1"), "ignored",
+     "pipeline someone-elses does not train a model of this function (mlops-loop-prod-churn, mlops-loop-prod-credit-risk)"),
+])
+def test_a_record_execution_request_not_for_this_function_is_returned_not_raised(runs, ledger, event, outcome, reason):
+    decision = run(ledger, event)
+    assert (decision["outcome"], decision["reason"]) == (outcome, reason)
+    assert runs.calls == [] and ledger.notices() == []
+
+
+def test_record_execution_finds_the_version_among_those_created_after_the_run_started():
+    """GIVEN botocore Stubbers and an execution ARN in lower case WHEN its end is recorded THEN the calls are the
+    execution (its start), the group's versions created after it (newest first), each described until the one whose
+    GeneratedBy is the execution (case aside), then that version's record (record_run's reads and one conditional write)."""
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    s3 = boto3.client("s3", region_name=REGION)
+    package = lambda n: f"arn:aws:sagemaker:{REGION}:{DEFAULT_ACCOUNT_ID}:model-package/{GROUP}/{n}"  # noqa: E731
+    created = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.timezone.utc)
+    lower = EXECUTION.lower()
+    by_execution = {"PipelineExecutionArn": EXECUTION}
+
+    def described(n: int, generated_by: str) -> dict:
+        return {"ModelPackageName": GROUP, "ModelPackageGroupName": GROUP, "ModelPackageVersion": n,
+                "ModelPackageArn": package(n), "CreationTime": created, "ModelPackageStatus": "Completed",
+                "ModelApprovalStatus": "Approved", "ModelPackageStatusDetails": {"ValidationStatuses": []},
+                "MetadataProperties": {"GeneratedBy": generated_by}}
+
+    with Stubber(sagemaker) as sm, Stubber(s3) as bucket:
+        sm.add_response("describe_pipeline_execution", execution(), {"PipelineExecutionArn": lower})
+        sm.add_response("list_model_packages", {"ModelPackageSummaryList": [
+            {"ModelPackageGroupName": GROUP, "ModelPackageVersion": n, "ModelPackageArn": package(n),
+             "CreationTime": created, "ModelPackageStatus": "Completed"} for n in (4, 3)]},
+            {"ModelPackageGroupName": GROUP, "ModelPackageType": "Versioned", "CreationTimeAfter": STARTED,
+             "SortBy": "CreationTime", "SortOrder": "Descending"})
+        sm.add_response("describe_model_package", described(4, SECOND_EXECUTION), {"ModelPackageName": package(4)})
+        sm.add_response("describe_model_package", described(3, EXECUTION), {"ModelPackageName": package(3)})
+        sm.add_response("describe_model_package", described(3, EXECUTION), {"ModelPackageName": package(3)})
+        sm.add_response("describe_pipeline_execution", execution(), by_execution)
+        sm.add_response("describe_pipeline_definition_for_execution", {"PipelineDefinition": DEFINITION}, by_execution)
+        sm.add_response("list_pipeline_parameters_for_execution", {"PipelineParameters": PARAMETERS_RAN}, by_execution)
+        sm.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": STEPS},
+                        {**by_execution, "SortOrder": "Ascending"})
+        bucket.add_response("put_object", {}, {"Bucket": ARTIFACTS, "Key": "run-records/churn/3/20261120T060000Z/run-record.json",
+                                               "Body": ANY, "IfNoneMatch": "*", "ContentType": "application/json"})
+        result = dod.record_execution(dod.Ledger(bucket=ARTIFACTS, models={GROUP: "churn"}),
+                                      execution_ended(lower), sagemaker=sagemaker, s3=s3, notifier=lambda group: None)
+        sm.assert_no_pending_responses()
+        bucket.assert_no_pending_responses()
+    assert (result["outcome"], result["version"], result["group"]) == ("recorded", 3, GROUP)
 
 
 def test_a_record_changed_after_it_was_written_does_not_parse():

@@ -205,6 +205,8 @@ RUNTIMES: tuple[Runtime, ...] = (
         "deploy-on-approval handler",
         ("pipeline_code/handlers/deploy_on_approval.py",),
         {
+            # The registry (the serving rule), and at an execution's end the versions created since it started, each
+            # described to find the one its GeneratedBy names (record-execution).
             "list_model_packages": _model_versions,
             "describe_model_package": _one("sagemaker:DescribeModelPackage", "model-package", lambda n: n.version),
             "describe_stacks": _one("cloudformation:DescribeStacks", "stack", lambda n: n.serving_stack),
@@ -235,8 +237,8 @@ RUNTIMES: tuple[Runtime, ...] = (
                  {"s3:if-none-match": "*"}),
                 ("kms:GenerateDataKey", {"key": n.data_key}, {}),
             ],
-            # The run record reads the execution that registered the version (its GeneratedBy): the execution, the
-            # definition it ran, its parameters and its steps.
+            # The run record reads the execution that registered the version (its GeneratedBy): the execution (also its
+            # start, at its end: record-execution), the definition it ran, its parameters and its steps.
             **{operation: _one(f"sagemaker:{action}", "pipeline-execution", _execution)
                for operation, action in (("describe_pipeline_execution", "DescribePipelineExecution"),
                                          ("describe_pipeline_definition_for_execution", "DescribePipelineDefinitionForExecution"),
@@ -397,6 +399,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         {
             ("pipeline_code/handlers/deploy_on_approval.py", ("update_stack", "publish", "create_schedule",
                                                               "describe_stack_events", "put_object",
+                                                              "list_model_packages",
                                                               "describe_pipeline_execution",
                                                               "describe_pipeline_definition_for_execution",
                                                               "list_pipeline_parameters_for_execution",
