@@ -18,7 +18,14 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import cfn_exec_role_arn, package_group_name, pascal, pipeline_name
+from pipeline_code.core.contract import (
+    PIPELINE_EXECUTION_ENDED,
+    RECORD_EXECUTION_ACTION,
+    cfn_exec_role_arn,
+    package_group_name,
+    pascal,
+    pipeline_name,
+)
 from pipeline_code.core.integrity import SEALED_KEY_PATTERN, ledger_model_prefix, run_record_model_prefix, sealed_prefix
 
 from .access_policy import AccessPolicy
@@ -88,7 +95,9 @@ class DeployOnApproval(Construct):
       nothing else.
     * It keeps the run record of every version it sees approved (``run-records/<model>/``, write-once by the bucket's
       policy): it may read the executions of its models' pipelines (the execution, the definition it ran, its
-      parameters and steps) and create objects there, nothing else. A pipeline's executions are deleted with it.
+      parameters and steps) and create objects there, nothing else. A pipeline's executions are deleted with it. A
+      rule sends it the end of each execution of its models' training pipelines (``record-execution``): a version
+      approved at registration is approved while its execution still runs, and no other event names it after that.
     * Models on a multi-model endpoint (``multi_model``; default: none) are staged and
       smoke-tested by the handler before the update (see :class:`MultiModelDeployment`); for those
       it may read the model's artefacts, write its staging prefix and invoke that endpoint.
@@ -301,6 +310,41 @@ class DeployOnApproval(Construct):
         self.approvals.add_target(
             targets.LambdaFunction(
                 self.function,
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=2,
+                max_event_age=hours(1),
+            )
+        )
+        # A version approved at registration (auto-approval) is approved while its execution still runs (the model card
+        # step comes after Register), so its approval event cannot copy the run yet, nor may any reconcile before the run
+        # ends: the end of each execution of these models' pipelines asks the handler to record the version it registered.
+        # SageMaker writes the pipeline's name in lower case in its ARN (as the execution reads granted above).
+        field = events.EventField.from_path
+        self.executions_ended = events.Rule(
+            self,
+            "ExecutionsEnded",
+            description="The end of a training pipeline execution of this environment's models -> deploy handler "
+            "(run record of the approved version it registered)",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Model Building Pipeline Execution Status Change"],
+                detail={
+                    "currentPipelineExecutionStatus": list(PIPELINE_EXECUTION_ENDED),
+                    "pipelineArn": [format_arn(stack, service="sagemaker", resource="pipeline",
+                                               resource_name=pipeline_name(name_prefix, model).lower())
+                                    for model in sorted(model_parameters)],
+                },
+            ),
+        )
+        self.executions_ended.add_target(
+            targets.LambdaFunction(
+                self.function,
+                event=events.RuleTargetInput.from_object({
+                    "action": RECORD_EXECUTION_ACTION,
+                    "execution": field("$.detail.pipelineExecutionArn"),
+                    "status": field("$.detail.currentPipelineExecutionStatus"),
+                    "source_event_id": field("$.id"),
+                }),
                 dead_letter_queue=self.dead_letter_queue,
                 retry_attempts=2,
                 max_event_age=hours(1),

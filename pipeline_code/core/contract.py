@@ -142,6 +142,8 @@ def pipeline_name(prefix: str, model: str) -> str:
 # EventBridge "SageMaker Model Building Pipeline Execution Status Change" carries them as currentPipelineExecutionStatus):
 # the deploy handler copies an approved version's run only then, and the rule that invokes it on a run's end matches them.
 PIPELINE_EXECUTION_ENDED = ("Succeeded", "Failed", "Stopped", "CompletedWithFailures")
+# The deploy handler's action that rule sends: record the run of the version that execution registered, if approved.
+RECORD_EXECUTION_ACTION = "record-execution"
 
 
 def pipeline_group(pipeline: str) -> Optional[str]:

@@ -111,6 +111,7 @@ from pipeline_code.core.contract import (
     CONTAINER_SHA256_PROPERTY,
     MODEL_SHA256_PROPERTY,
     PIPELINE_EXECUTION_ENDED,
+    RECORD_EXECUTION_ACTION,
     endpoint_output_names,
     model_sha256_parameter_name,
     package_created,
@@ -1004,8 +1005,6 @@ def _json_value(value: Any) -> Any:
 
 
 RECORD_RUN_ACTION = "record-run"
-# What the rule on the end of a training pipeline's execution sends (see record_execution).
-RECORD_EXECUTION_ACTION = "record-execution"
 # Pipeline execution statuses after which nothing of the run changes (DescribePipelineExecution): recorded then only.
 FINISHED_EXECUTION_STATUSES = PIPELINE_EXECUTION_ENDED
 # What a package's MetadataProperties.GeneratedBy holds when a pipeline registered it (set at registration; no API

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Sequence
 
 import pytest
@@ -140,6 +141,35 @@ def test_a_settled_serving_stack_reconciles_each_group_once_more_five_groups_per
     assert [i for r in reconciled for i in r] == [{"action": "reconcile", "group": g} for g in _groups(7)]
     few, _, _ = _deploy(_models(5))
     assert len(few.settled) == 1
+
+
+def test_the_end_of_each_execution_of_its_models_pipelines_asks_the_handler_to_record_the_version_it_registered():
+    """GIVEN two models (a name prefix with capitals) WHEN the handler is built THEN one rule matches the terminal
+    "SageMaker Model Building Pipeline Execution Status Change" events of exactly those models' training pipelines (ARNs
+    in lower case, as SageMaker writes them) and invokes the handler, with retries and its dead-letter queue, with
+    {"action": "record-execution"} and the execution, its status and the event id - each placeholder a key of the
+    transformer's InputPathsMap (EventBridge refuses any other)."""
+    deploy, template, ids = _deploy({"m1": "M1ModelPackageArn", "m0": "M0ModelPackageArn"}, name_prefix="Shop-Dev")
+    rule = _rule(template, Stack.of(deploy).get_logical_id(deploy.executions_ended.node.default_child))
+    assert rule["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Building Pipeline Execution Status Change"],
+        "detail": {"currentPipelineExecutionStatus": ["Succeeded", "Failed", "Stopped", "CompletedWithFailures"],
+                   "pipelineArn": [f"arn:aws:sagemaker:eu-west-1:123456789012:pipeline/shop-dev-{m}-training"
+                                   for m in ("m0", "m1")]},
+    }
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [ids["function"], "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [ids["queue"], "Arn"]}}
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 2}
+    transformer = target["InputTransformer"]
+    assert transformer["InputPathsMap"] == {"detail-pipelineExecutionArn": "$.detail.pipelineExecutionArn",
+                                            "detail-currentPipelineExecutionStatus": "$.detail.currentPipelineExecutionStatus",
+                                            "id": "$.id"}
+    assert transformer["InputTemplate"] == (
+        '{"action":"record-execution","execution":<detail-pipelineExecutionArn>,'
+        '"status":<detail-currentPipelineExecutionStatus>,"source_event_id":<id>}')
+    assert set(re.findall(r"<([^<>]*)>", transformer["InputTemplate"])) == set(transformer["InputPathsMap"])
 
 
 def test_a_failed_or_rolled_back_serving_update_tells_people_through_the_topic():
