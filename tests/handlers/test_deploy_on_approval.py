@@ -1885,6 +1885,20 @@ def test_the_end_of_a_run_whose_record_cannot_be_read_is_told_with_how_to_retry(
     assert run(aws, {"action": "record-run", "group": GROUP, "version": 1})["outcome"] == "recorded"
 
 
+def test_the_end_of_a_run_whose_execution_is_already_gone_is_told_with_how_to_find_and_record_the_version(runs, ledger):
+    """GIVEN the execution deleted before its end event is handled (its pipeline removed) WHEN the event arrives THEN no
+    version can be found: the outcome is lost, and people are told how to find the version and record it by hand."""
+    aws = ledger
+    runs.fail["DescribePipelineExecution"] = "ResourceNotFound"
+
+    ended = run(aws, execution_ended())
+
+    assert (ended["outcome"], ended["version"], ended["group"]) == ("lost", None, GROUP)
+    assert ended["reason"].startswith(f"the version execution {EXECUTION} registered in {GROUP} could not be found "
+                                      "(DescribePipelineExecution): ")
+    assert aws.notices() == [f"{GROUP}: run record not written"]
+
+
 @pytest.mark.parametrize(("event", "outcome", "reason"), [
     ({"action": "record-execution", "execution": "run0001"}, "malformed",
      "field 'execution' must be a pipeline execution ARN, got 'run0001'"),
