@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.alarm_eval import DAY, HOUR, MINUTE, MetricAlarm, Series, all_of, evaluate, replay
+from tests.support.alarm_eval import DAY, HOUR, MINUTE, IfExpression, MetricAlarm, Series, all_of, evaluate, replay, replay_inputs
 
 PERIOD = 60
 
@@ -76,6 +76,17 @@ def test_a_replay_counts_entries_into_alarm_and_a_composite_needs_all_of_its_ala
     assert all_of(made, never).pages() == [] and all_of(made, made).pages() == made.pages()
 
 
+def test_a_replay_counts_an_auto_scaling_action_at_every_evaluation_in_alarm():
+    """CloudWatch runs an Auto Scaling action again while the alarm stays in ALARM (the guide's "Alarm actions"), other
+    actions on entering ALARM only: three breaching minutes in a row keep a 1-of-3 alarm in ALARM for five evaluations,
+    one page and five scaling actions."""
+    alarm = _alarm(1, "notBreaching")
+    run = replay(alarm, Series([(t * PERIOD + 1, 1.0) for t in (10, 11, 12)]), 0, 20 * PERIOD, extra=0)
+    assert run.pages() == [11 * PERIOD]
+    assert run.scaling_actions() == [t * PERIOD for t in range(11, 16)]
+    assert replay(alarm, Series([]), 0, 20 * PERIOD, extra=0).scaling_actions() == []
+
+
 def test_the_evaluator_shows_a_one_day_breaching_alarm_paging_on_jittered_daily_reports():
     """The defect the monitor's health alarms (tests/infra/constructs/test_loop_alarms.py) replaced: MonitorHealthy
     Minimum per day, 1 period, missing data breaching, pages when a run ends later than the day before (the window
@@ -129,3 +140,44 @@ def test_from_properties_reads_a_fill_expression_over_one_metric_and_refuses_oth
             MetricAlarm.from_properties({**props, "Metrics": [{"Id": "expr_1", "Expression": expression}, stat]})
     with pytest.raises(NotImplementedError):  # two metrics
         MetricAlarm.from_properties({**props, "Metrics": [*props["Metrics"], {**stat, "Id": "n"}]})
+
+
+# ------------------------------------------------------------------ IF(a, b, <number>) over two metrics
+def _if_props(expression: str = "IF(a, b, 5)", **overrides) -> dict:
+    def stat(metric_id: str) -> dict:
+        return {"Id": metric_id, "ReturnData": False,
+                "MetricStat": {"Metric": {"MetricName": metric_id, "Namespace": "n"}, "Period": PERIOD, "Stat": "Maximum"}}
+    return {"AlarmName": "if", "EvaluationPeriods": 3, "Threshold": 0, "ComparisonOperator": "LessThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "Metrics": [stat("a"), stat("b"), {"Id": "e", "Expression": expression, "ReturnData": True}], **overrides}
+
+
+def test_an_if_expression_reproduces_the_guides_worked_example():
+    """The metric-math guide's IF(metric1, metric2, scalar3): metric1 [1, 1, 0, 0, -], metric2 [30, -, 0, 0, 30],
+    scalar3 5 give [30, 0, 5, 5, -] (a true condition without a value is 0; no condition, no point)."""
+    expression = MetricAlarm.from_properties(_if_props()).expression
+    assert expression == IfExpression(condition="a", condition_statistic="Maximum", value="b", value_statistic="Maximum",
+                                      otherwise=5.0, period=PERIOD)
+    inputs = {"a": _series("X X 0 0 -"), "b": Series([(0 * PERIOD + 1, 30.0), (2 * PERIOD + 1, 0.0), (3 * PERIOD + 1, 0.0),
+                                                       (4 * PERIOD + 1, 30.0)])}
+    got = expression.series(inputs, 0, 5 * PERIOD)
+    assert list(zip(got.times, got.values)) == [(0.0, 30.0), (60.0, 0.0), (120.0, 5.0), (180.0, 5.0)]
+
+
+def test_an_if_alarm_is_replayed_from_its_metrics_on_its_period_grid_only():
+    """GIVEN an IF alarm breaching on a 0 in each of 3 minutes WHEN replayed from its metrics THEN it is in ALARM once
+    three minutes of a true condition held no value, and never where the condition has no point (missing data does
+    not breach); a replay off the period grid, and other expression shapes, are refused."""
+    alarm = MetricAlarm.from_properties(_if_props("IF(a, b, 1)"))
+    running = Series((t * PERIOD + 1, 1.0) for t in range(5, 20))
+    run = replay_inputs(alarm, {"a": running, "b": Series([(12 * PERIOD + 1, 4.0)])}, 0, 20 * PERIOD, extra=1)
+    # Minutes 5-7 hold 0s: ALARM at 8 until minute 12's value enters the window; minutes 13-15 again.
+    assert run.scaling_actions() == [t * PERIOD for t in (8, 9, 10, 11, 12, 16, 17, 18, 19)]
+    assert set(replay_inputs(alarm, {"a": Series([]), "b": Series([])}, 0, 20 * PERIOD, extra=1).states) == {"OK"}
+    with pytest.raises(NotImplementedError):
+        replay_inputs(alarm, {"a": running, "b": running}, 30, 20 * PERIOD, extra=1)
+    with pytest.raises(NotImplementedError):  # an alarm without an IF expression
+        replay_inputs(_alarm(1, "notBreaching"), {}, 0, PERIOD, extra=1)
+    for expression in ("IF(a, a, 0)", "IF(a, c, 0)", "IF(a > 1, b, 0)", "IF(a, b)"):
+        with pytest.raises(NotImplementedError):
+            MetricAlarm.from_properties(_if_props(expression))

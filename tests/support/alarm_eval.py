@@ -14,7 +14,10 @@ missing"):
   real point in the range is evaluated with as few filled points as make N, filled as ``TreatMissingData`` says.
 * ``ALARM`` when at least ``DatapointsToAlarm`` (M) evaluated points breach, else ``OK``; with no real point in the
   range, ``ignore`` keeps the current state and ``missing`` gives ``INSUFFICIENT_DATA``.
-* Actions run on a change of state only: ``pages`` counts entries into ``ALARM``.
+* Actions other than Auto Scaling's run on a change of state only: ``pages`` counts entries into ``ALARM``. Auto
+  Scaling actions (a step policy) run again at every evaluation while the alarm stays in ``ALARM`` ("Except for Auto
+  Scaling actions, the actions happen only on state transitions": the guide's "Alarm actions"): ``scaling_actions``
+  counts one per evaluation in ``ALARM``.
 * A composite alarm's ``ALARM(a) AND ALARM(b)`` rule: ``ALARM`` when both are.
 
 * Metric math of one shape only, ``FILL(m, <number>)`` over one metric (the retrain alarms): every missing bucket of
@@ -22,6 +25,12 @@ missing"):
   alarm ... FILL replaces that missing data point with the requested value"). Whether FILL has anything to fill when
   the whole range holds no point is not documented: ``fill_empty`` says which (default: it does not, and the range
   stays missing); tests replay both.
+
+* Metric math of one more shape, ``IF(a, b, <number>)`` over two metrics of one period (the idle scale-in): per period,
+  b's value where a's is not 0, 0 where a's is not 0 and b has no point, the number where a's is 0, and no point where
+  a has none (the metric-math guide, "Using IF expressions", ``IF(metric1, metric2, scalar3)``). ``IfExpression``
+  computes its points from the two metrics' series on the period grid, and :func:`replay_inputs` replays the alarm on
+  them (exact for evaluations on that grid: a one-minute alarm evaluated every minute).
 
 Not modelled, refused instead: the "premature ALARM" rule for ``missing``/``ignore`` with fewer real points than N
 (none of the alarms replayed here has it), other metric math, percentiles, and wall-clock windows.
@@ -68,14 +77,20 @@ class MetricAlarm:
     treat_missing: str
     fill: Optional[float] = None  # FILL(m, fill): the value of a missing bucket (None: no metric math)
     fill_empty: bool = False  # whether FILL fills a range that holds no point at all (undocumented)
+    # IF(a, b, <number>): the alarm reads the expression's points (IfExpression.series), one per period.
+    expression: Optional["IfExpression"] = None
 
     @classmethod
     def from_properties(cls, props: Mapping) -> "MetricAlarm":
         """From a synthesized template's ``Properties``; refuses what this model does not cover."""
         if "ExtendedStatistic" in props or "EvaluationWindow" in props:
             raise NotImplementedError(f"{props.get('AlarmName')}: percentiles and wall-clock windows are not modelled")
-        fill = None
-        if "Metrics" in props:
+        fill = expression = None
+        if "Metrics" in props and IfExpression.matches(props):
+            expression = IfExpression.from_properties(props)
+            # One point per period: any statistic gives it back.
+            props = {**props, "Statistic": "Maximum", "Period": expression.period}
+        elif "Metrics" in props:
             stat, fill = _filled(props)
             props = {**props, "Statistic": stat["Stat"], "Period": stat["Period"]}
         if props["Statistic"] not in _STATISTICS or props["ComparisonOperator"] not in _COMPARE:
@@ -84,7 +99,7 @@ class MetricAlarm:
         return cls(name=props.get("AlarmName", "?"), statistic=props["Statistic"], period=int(props["Period"]),
                    evaluation_periods=n, datapoints_to_alarm=int(props.get("DatapointsToAlarm", n)),
                    threshold=float(props["Threshold"]), comparison=props["ComparisonOperator"],
-                   treat_missing=props.get("TreatMissingData", "missing"), fill=fill)
+                   treat_missing=props.get("TreatMissingData", "missing"), fill=fill, expression=expression)
 
     def breaches(self, value: float) -> bool:
         return _COMPARE[self.comparison](value, self.threshold)
@@ -101,6 +116,69 @@ def _filled(props: Mapping) -> tuple[Mapping, float]:
         raise NotImplementedError(f"{props.get('AlarmName')}: metric math other than FILL(m, <number>) over one metric is "
                                   "not modelled")
     return stats[0]["MetricStat"], float(found.group(2))
+
+
+_IF = re.compile(r"IF\((\w+), *(\w+), *(-?[0-9.]+)\)")
+
+
+@dataclass(frozen=True)
+class IfExpression:
+    """``IF(condition, value, otherwise)`` over two metrics of one period: the expression an alarm reads."""
+
+    condition: str  # the Id of the metric whose point decides
+    condition_statistic: str
+    value: str  # the Id of the metric whose point is taken where the condition is true
+    value_statistic: str
+    otherwise: float
+    period: int
+
+    @staticmethod
+    def matches(props: Mapping) -> bool:
+        """Whether the alarm's returned expression is an ``IF(a, b, <number>)``."""
+        shown = [q for q in props["Metrics"] if q.get("ReturnData", True)]
+        return len(shown) == 1 and bool(_IF.fullmatch(shown[0].get("Expression", "")))
+
+    @classmethod
+    def from_properties(cls, props: Mapping) -> "IfExpression":
+        """From a synthesized alarm's ``Properties``; refuses anything but two metrics of one period (no ``Unit``) and the
+        expression over them."""
+        queries = props["Metrics"]
+        stats = {q["Id"]: q["MetricStat"] for q in queries if "MetricStat" in q}
+        (shown,) = [q for q in queries if q.get("ReturnData", True)]
+        found = _IF.fullmatch(shown["Expression"])
+        condition, value, otherwise = found.group(1), found.group(2), float(found.group(3))
+        if (len(queries) != 3 or set(stats) != {condition, value} or condition == value
+                or len({s["Period"] for s in stats.values()}) != 1 or any("Unit" in s for s in stats.values())):
+            raise NotImplementedError(f"{props.get('AlarmName')}: IF over other than two metrics of one period is not "
+                                      "modelled")
+        for stat in stats.values():
+            if stat["Stat"] not in _STATISTICS:
+                raise NotImplementedError(f"{props.get('AlarmName')}: {stat['Stat']}")
+        return cls(condition=condition, condition_statistic=stats[condition]["Stat"], value=value,
+                   value_statistic=stats[value]["Stat"], otherwise=otherwise, period=int(stats[condition]["Period"]))
+
+    def point(self, condition: Optional[float], value: Optional[float]) -> Optional[float]:
+        """The expression's value in one period from its metrics' (None: no point)."""
+        if condition is None:
+            return None
+        if condition != 0:
+            return 0.0 if value is None else value
+        return self.otherwise
+
+    def series(self, inputs: Mapping[str, "Series"], start: float, end: float) -> "Series":
+        """The expression's points for the periods of the grid (multiples of ``period``) from the one holding ``start``
+        to ``end``, each at the start of its period, from ``inputs`` (metric Id -> its data points)."""
+        points = []
+        first = int(start // self.period) * self.period
+        for t in range(first, int(end), self.period):
+            values = []
+            for metric, statistic in ((self.condition, self.condition_statistic), (self.value, self.value_statistic)):
+                bucket = inputs[metric].bucket(t, t + self.period)
+                values.append(_STATISTICS[statistic](bucket) if bucket else None)
+            point = self.point(*values)
+            if point is not None:
+                points.append((float(t), point))
+        return Series(points)
 
 
 class Series:
@@ -166,6 +244,11 @@ class Replay:
         return [self.start + i * self.step for i, (before, after) in enumerate(zip(("",) + tuple(self.states), self.states))
                 if after == "ALARM" and before != "ALARM"]
 
+    def scaling_actions(self) -> list[float]:
+        """When an Auto Scaling action of the alarm ran: every evaluation in ALARM, as CloudWatch runs those again for as
+        long as the alarm stays in ALARM (with ``step`` a minute, CloudWatch's evaluation interval)."""
+        return [self.start + i * self.step for i, state in enumerate(self.states) if state == "ALARM"]
+
     def state_at(self, when: float) -> str:
         return self.states[int((when - self.start) // self.step)]
 
@@ -224,6 +307,18 @@ def replay(alarm: MetricAlarm, series: Series, start: float, end: float, *, extr
                 value = window[j] = statistic(values[low:high]) if high > low else None
                 breached[j] = None if value is None else breaches(value)
             state = _judge(alarm, window, breached, state)
+
+
+def replay_inputs(alarm: MetricAlarm, inputs: Mapping[str, Series], start: float, end: float, *, extra: int,
+                  step: int = MINUTE, initial: str = "INSUFFICIENT_DATA") -> Replay:
+    """:func:`replay` of an alarm on an ``IF`` expression (``alarm.expression``) over its metrics' data points
+    ``inputs`` (metric Id -> series). The expression's points are computed on its period grid, so the evaluations must
+    fall on it (``start`` and ``step`` multiples of the period); anything else is refused."""
+    expression = alarm.expression
+    if expression is None or start % expression.period or step % expression.period:
+        raise NotImplementedError(f"{alarm.name}: only an IF alarm evaluated on its period grid is replayed from inputs")
+    history = start - (alarm.evaluation_periods + extra) * expression.period
+    return replay(alarm, expression.series(inputs, history, end), start, end, extra=extra, step=step, initial=initial)
 
 
 def all_of(*replays: Replay) -> Replay:
