@@ -24,7 +24,7 @@ from ..nag import acknowledge
 from .access_policy import AccessPolicy
 
 from .arns import format_arn
-from .endpoint_metrics import INVOCATION_NAMESPACE, endpoint_metric, error_rate, guarded_error_rate
+from .endpoint_metrics import HOST_NAMESPACE, INVOCATION_NAMESPACE, endpoint_metric, error_rate, guarded_error_rate
 
 # The fewest requests a minute of a rollout must hold for its 4xx rate to count towards a rollback (RolloutClientErrors):
 # with fewer, one or two of callers' usual bad requests would already be a rate over the threshold.
@@ -33,13 +33,20 @@ MIN_ROLLOUT_REQUESTS_PER_MINUTE = 20
 # 5xx rate does not have, so one high minute among three is not enough.
 CLIENT_ERROR_MINUTES = 3
 
-# How long a real-time variant must go without a single request before it is scaled in to its minimum: target tracking
-# never scales in on no data (Application Auto Scaling User Guide, target tracking considerations), so without this an
-# idle endpoint keeps whatever it started with or a burst scaled it to. An hour: a lull between requests is not idleness,
-# and an instance more for an hour costs less than a cold scale-out in front of the next caller.
+# How long a real-time variant's instances must run without a single request before it is scaled in to its minimum:
+# target tracking never scales in on no data (Application Auto Scaling User Guide, target tracking considerations), so
+# without this an idle endpoint keeps whatever it started with or a burst scaled it to. An hour: a lull between requests
+# is not idleness, and an instance more for an hour costs less than a cold scale-out in front of the next caller.
 IDLE_SCALE_IN_MINUTES = 60
-# The idle alarm's period: 12 of them make the hour (each must hold no request).
-IDLE_PERIOD_SECONDS = 300
+# The idle alarm's period: one minute, SageMaker's publishing interval for both metrics it reads, so the first request
+# clears the alarm within a minute or two (60 periods make the hour; 60 x 60 s is well inside CloudWatch's one-day
+# limit on Period x EvaluationPeriods for periods under an hour).
+IDLE_PERIOD_SECONDS = 60
+# The idle alarm's expression: for each minute in which the variant's instances reported (CPUUtilization's SampleCount,
+# one point per instance per minute whatever the traffic), its requests, or 0 without any; no point at all in a minute
+# without instances. CloudWatch's metric math: IF(metric1, metric2, scalar3) is metric2's value where metric1 is true,
+# 0 where metric1 is true and metric2 has no point, and dropped where metric1 has no point.
+IDLE_EXPRESSION = "IF(instances, invocations, 0)"
 
 
 def traffic_routing(rollout: Rollout) -> sagemaker.CfnEndpoint.TrafficRoutingConfigProperty:
@@ -231,6 +238,25 @@ def target_tracking(
     return policy
 
 
+def _variant_metric_query(query_id: str, namespace: str, metric_name: str, stat: str,
+                          endpoint_name: str) -> cloudwatch.CfnAlarm.MetricDataQueryProperty:
+    """``metric_name`` of the endpoint's one variant per :data:`IDLE_PERIOD_SECONDS`, an input of an alarm expression."""
+    return cloudwatch.CfnAlarm.MetricDataQueryProperty(
+        id=query_id,
+        metric_stat=cloudwatch.CfnAlarm.MetricStatProperty(
+            metric=cloudwatch.CfnAlarm.MetricProperty(
+                namespace=namespace,
+                metric_name=metric_name,
+                dimensions=[cloudwatch.CfnAlarm.DimensionProperty(name="EndpointName", value=endpoint_name),
+                            cloudwatch.CfnAlarm.DimensionProperty(name="VariantName", value=VARIANT)],
+            ),
+            period=IDLE_PERIOD_SECONDS,
+            stat=stat,
+        ),
+        return_data=False,
+    )
+
+
 def idle_scale_in_alarm_name(endpoint_name: str) -> str:
     """The alarm that scales an idle real-time endpoint in to its minimum: ``<endpoint>-idle-scale-in``."""
     return f"{endpoint_name}-idle-scale-in"
@@ -241,24 +267,30 @@ def idle_scale_in(
     condition: CfnCondition,
 ) -> tuple[autoscaling.CfnScalingPolicy, cloudwatch.CfnAlarm]:
     """``IdleScaleIn`` (step policy ``<endpoint>-idle-scale-in``: exactly ``min_capacity`` instances) and the alarm
-    ``IdleScaleInAlarm`` (``<endpoint>-idle-scale-in``) that runs it once :data:`IDLE_SCALE_IN_MINUTES` pass without a
-    request to the endpoint's variant.
+    ``IdleScaleInAlarm`` (``<endpoint>-idle-scale-in``) that runs it once the variant's instances have run
+    :data:`IDLE_SCALE_IN_MINUTES` minutes without a request.
 
     Target tracking does not scale in while its metric has no data ("it does not interpret insufficient data as low
     utilization"; the Application Auto Scaling User Guide's remedy is this: a step policy run by an alarm), and
     SageMaker publishes no ``Invocations`` point in a minute without requests: an idle endpoint would otherwise keep
     its ``InitialInstanceCount``, or what its last burst scaled it to, up to ``MaxCapacity``, for as long as it stays
-    idle. The alarm counts requests per :data:`IDLE_PERIOD_SECONDS` as ``FILL(invocations, 0)`` and breaches on 0 in
-    every period of the hour; missing data breaches too, in case FILL has nothing to fill in a range without a single
-    point (undocumented). So it also fires on an endpoint nobody has called yet, which then runs at its minimum from
-    the start until requests come.
+    idle.
+
+    The alarm reads, per minute, the variant's requests where its instances reported a ``CPUUtilization`` point
+    (:data:`IDLE_EXPRESSION`: 0 in a minute of running instances without a request, no point in a minute without
+    instance data) and breaches on 0 in each of the 60 minutes; missing data does not breach. So an idle hour counts
+    only once instances have run for all of it: a new endpoint (or one SageMaker replaced) starts with its
+    ``InitialInstanceCount`` (``instance_count``) and keeps it until an hour of running passes without a request. An
+    endpoint nobody calls is at its minimum from its second hour. While in ALARM CloudWatch runs the step policy again
+    every minute (Auto Scaling actions repeat, CloudWatch User Guide, alarm actions): harmless at the minimum, and the
+    first request's minute returns the alarm to OK within a minute or two, which ends the repeats.
 
     It does not fight target tracking. Application Auto Scaling runs a step scale-in even when target tracking is not
     ready to scale in, and warns that target tracking may then scale out again (PutScalingPolicy): here that cannot
     loop, as the alarm is in ALARM only after an hour without a request, when target tracking has no data and does
-    nothing, and the first request in the period returns it to OK while target tracking, with data again, scales as
-    before. Both steps (below and above the threshold) set the same capacity, whatever value the alarm reports. Its
-    only action is the policy: it notifies no one and is no rollback alarm.
+    nothing, and the first request returns it to OK while target tracking, with data again, scales as before. Both
+    steps (below and above the threshold) set the same capacity, whatever value the alarm reports. Its only action is
+    the policy: it notifies no one and is no rollback alarm.
     """
     name = idle_scale_in_alarm_name(endpoint_name)
     policy = autoscaling.CfnScalingPolicy(
@@ -287,31 +319,21 @@ def idle_scale_in(
         scope,
         "IdleScaleInAlarm",
         alarm_name=name,
-        alarm_description=f"No request reached {endpoint_name} for {IDLE_SCALE_IN_MINUTES} minutes: scale it in to its "
-        f"minimum of {min_capacity} instance(s) (target tracking never scales in without data). Notifies no one",
+        alarm_description=f"The instances of {endpoint_name} ran {IDLE_SCALE_IN_MINUTES} minutes without a request: scale "
+        f"it in to its minimum of {min_capacity} instance(s) (target tracking never scales in without data). Notifies no one",
         metrics=[
+            _variant_metric_query("instances", HOST_NAMESPACE, "CPUUtilization", "SampleCount", endpoint_name),
+            _variant_metric_query("invocations", INVOCATION_NAMESPACE, "Invocations", "Sum", endpoint_name),
             cloudwatch.CfnAlarm.MetricDataQueryProperty(
-                id="invocations",
-                metric_stat=cloudwatch.CfnAlarm.MetricStatProperty(
-                    metric=cloudwatch.CfnAlarm.MetricProperty(
-                        namespace=INVOCATION_NAMESPACE,
-                        metric_name="Invocations",
-                        dimensions=[cloudwatch.CfnAlarm.DimensionProperty(name="EndpointName", value=endpoint_name),
-                                    cloudwatch.CfnAlarm.DimensionProperty(name="VariantName", value=VARIANT)],
-                    ),
-                    period=IDLE_PERIOD_SECONDS,
-                    stat="Sum",
-                ),
-                return_data=False,
-            ),
-            cloudwatch.CfnAlarm.MetricDataQueryProperty(
-                id="requests", expression="FILL(invocations, 0)", label="Requests (none: 0)", return_data=True),
+                id="requests", expression=IDLE_EXPRESSION, label="Requests while instances ran (none: 0)",
+                return_data=True),
         ],
         evaluation_periods=periods,
         datapoints_to_alarm=periods,
         threshold=0,
         comparison_operator="LessThanOrEqualToThreshold",
-        treat_missing_data="breaching",
+        # A minute without instance data (the endpoint being created, a gap in SageMaker's metrics) is no idle minute.
+        treat_missing_data="notBreaching",
         alarm_actions=[policy.ref],
     )
     _conditional(alarm, condition)
@@ -336,7 +358,8 @@ def invocations_scaling(
     scope: Construct, *, endpoint_name: str, endpoint: CfnResource, scaling: RealtimeAutoscaling, condition: CfnCondition
 ) -> InvocationsScaling:
     """Target tracking on SageMaker's invocations per instance (``<endpoint>-invocations-per-instance``), and the scale-in
-    to ``min_instances`` after :data:`IDLE_SCALE_IN_MINUTES` without a request (:func:`idle_scale_in`)."""
+    to ``min_instances`` once the instances have run :data:`IDLE_SCALE_IN_MINUTES` without a request
+    (:func:`idle_scale_in`)."""
     target = scalable_target(
         scope, endpoint_name=endpoint_name, endpoint=endpoint, min_capacity=scaling.min_instances,
         max_capacity=scaling.max_instances, condition=condition,

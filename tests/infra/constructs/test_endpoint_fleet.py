@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import pytest
 from aws_cdk import CfnCondition, CfnParameter, Environment, Fn, Stack
@@ -27,7 +26,7 @@ from mlops_loop.constructs.endpoint_fleet import (
     target_tracking,
     traffic_routing,
 )
-from tests.support.alarm_eval import DAY, HOUR, MINUTE, MetricAlarm, Replay, Series, replay
+from tests.support.alarm_eval import DAY, HOUR, MINUTE, MetricAlarm, Replay, Series, replay, replay_inputs
 from tests.support.built_stack import acknowledged
 
 ENDPOINT = "shop-dev-churn"
@@ -318,23 +317,31 @@ def test_an_idle_variant_is_set_to_exactly_its_minimum_by_a_step_policy_on_the_s
     }
 
 
-def test_the_idle_alarm_runs_the_step_policy_after_an_hour_without_requests_and_notifies_no_one():
-    """GIVEN a scaled variant WHEN its template is read THEN ``<endpoint>-idle-scale-in`` counts the variant's requests
-    per 5 minutes (``Invocations`` Sum, none: 0) and is in ALARM when each of the 12 periods of the hour holds none,
-    missing data breaching too; its one action is the step policy (no SNS topic: it pages no one)."""
+def test_the_idle_alarm_runs_the_step_policy_after_an_hour_of_running_instances_without_requests_and_notifies_no_one():
+    """GIVEN a scaled variant WHEN its template is read THEN ``<endpoint>-idle-scale-in`` reads, per minute, the variant's
+    requests (``Invocations`` Sum) where its instances reported (``CPUUtilization`` SampleCount in SageMaker's instance
+    namespace), 0 in a minute of running instances without a request, and is in ALARM when each of the 60 minutes of
+    the hour holds such a 0; a minute without instance data does not breach (a new endpoint has none before it runs);
+    its one action is the step policy (no SNS topic: it pages no one)."""
     _, _, policies, _, alarms = _scaled(SCALING)
     assert IDLE_SCALE_IN_MINUTES == 60 and set(alarms) == {IDLE} == {idle_scale_in_alarm_name(ENDPOINT)}
     props = alarms[IDLE]["Properties"]
+    dimensions = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]
     assert props["Metrics"] == [
+        {"Id": "instances", "ReturnData": False, "MetricStat": {
+            "Metric": {"Namespace": "/aws/sagemaker/Endpoints", "MetricName": "CPUUtilization", "Dimensions": dimensions},
+            "Period": 60, "Stat": "SampleCount"}},
         {"Id": "invocations", "ReturnData": False, "MetricStat": {
-            "Metric": {"Namespace": "AWS/SageMaker", "MetricName": "Invocations",
-                       "Dimensions": [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]},
-            "Period": 300, "Stat": "Sum"}},
-        {"Id": "requests", "Expression": "FILL(invocations, 0)", "Label": "Requests (none: 0)", "ReturnData": True},
+            "Metric": {"Namespace": "AWS/SageMaker", "MetricName": "Invocations", "Dimensions": dimensions},
+            "Period": 60, "Stat": "Sum"}},
+        {"Id": "requests", "Expression": "IF(instances, invocations, 0)", "Label": "Requests while instances ran (none: 0)",
+         "ReturnData": True},
     ]
     assert (props["EvaluationPeriods"], props["DatapointsToAlarm"], props["Threshold"], props["ComparisonOperator"]) == (
-        12, 12, 0, "LessThanOrEqualToThreshold")
-    assert props["TreatMissingData"] == "breaching"
+        60, 60, 0, "LessThanOrEqualToThreshold")
+    # CloudWatch's limit for periods under an hour: Period x EvaluationPeriods at most a day.
+    assert 60 * props["EvaluationPeriods"] <= DAY
+    assert props["TreatMissingData"] == "notBreaching"
     assert props["AlarmActions"] == [{"Ref": policies[IDLE]["id"]}]
     assert not {"OKActions", "InsufficientDataActions"} & set(props)
     assert props["AlarmDescription"].endswith("Notifies no one")
@@ -356,46 +363,82 @@ def test_the_idle_alarm_is_no_rollback_alarm():
     assert {"AlarmName": {"Ref": stack.get_logical_id(scaled.idle_alarm)}} not in rollback and len(rollback) == 3
 
 
-def _idle_replay(requests_at: list[float], end: float, *, extra: int, fill_empty: bool) -> Replay:
-    """The idle alarm's states every minute from 0 to ``end`` for one request at each time of ``requests_at``."""
+# ------------------------------------------------------------------ the idle alarm replayed (tests/support/alarm_eval.py)
+# The synthesized alarm over its two metrics: instances report CPUUtilization every minute they run, whatever the
+# traffic (one point per instance); SageMaker publishes an Invocations point only in a minute with requests. CloudWatch
+# runs the step policy at every evaluation in ALARM (scaling_actions), not only on entering it.
+INSTANCES = 2
+
+
+def _idle_replay(requests_at: list[float], end: float, *, extra: int, running_from: float = 0.0) -> Replay:
+    """The idle alarm every minute from 0 to ``end`` for an endpoint whose instances run from ``running_from`` (before
+    it: no instance data, as while SageMaker creates the endpoint) and one request at each time of ``requests_at``."""
     _, _, _, _, alarms = _scaled(SCALING)
-    alarm = replace(MetricAlarm.from_properties(alarms[IDLE]["Properties"]), fill_empty=fill_empty)
-    return replay(alarm, Series([(t, 1.0) for t in requests_at]), MINUTE, end, extra=extra)
+    alarm = MetricAlarm.from_properties(alarms[IDLE]["Properties"])
+    first = int(running_from // MINUTE) * MINUTE
+    cpu = Series([(float(t) + 5, 3.0) for t in range(first, int(end), MINUTE) for _ in range(INSTANCES)])
+    return replay_inputs(alarm, {"instances": cpu, "invocations": Series([(t, 1.0) for t in requests_at])}, MINUTE, end,
+                         extra=extra)
 
 
-FILL_EMPTY = pytest.mark.parametrize("fill_empty", [False, True], ids=["fill-needs-a-point", "fill-fills-an-empty-range"])
+def _every_minute(start: float, end: float) -> list[float]:
+    return [float(t) + 30 for t in range(int(start), int(end), MINUTE)]
+
+
 EXTRA = pytest.mark.parametrize("extra", [1, 3])
 
 
-@FILL_EMPTY
 @EXTRA
-def test_replayed_a_burst_then_silence_scales_in_an_hour_after_the_last_request_not_before(fill_empty, extra):
+def test_replayed_a_new_endpoint_keeps_its_instances_until_its_first_callers_arrive(extra):
+    """GIVEN an endpoint just created (no metric history at all), running from minute 8, whose launch traffic starts at
+    minute 20 WHEN the alarm is replayed THEN it never runs the step policy: the instance_count it started with meets
+    its first callers (the defect: with missing data breaching it was in ALARM at its first evaluation and set the
+    minimum every minute)."""
+    run = _idle_replay(_every_minute(20 * MINUTE, 2 * HOUR), 2 * HOUR, extra=extra, running_from=8 * MINUTE)
+    assert run.scaling_actions() == [] and "ALARM" not in run.states
+
+
+@EXTRA
+def test_replayed_an_endpoint_nobody_calls_is_scaled_in_after_an_hour_of_running(extra):
+    """GIVEN an endpoint running from minute 8 that receives no request WHEN the alarm is replayed THEN the step policy
+    first runs an hour after the instances started, not before, and again every minute while nobody calls."""
+    run = _idle_replay([], 3 * HOUR, extra=extra, running_from=8 * MINUTE)
+    actions = run.scaling_actions()
+    assert 8 * MINUTE + HOUR <= actions[0] <= 8 * MINUTE + HOUR + 2 * MINUTE
+    assert actions == list(range(int(actions[0]), 3 * HOUR, MINUTE))
+
+
+@EXTRA
+def test_replayed_a_burst_then_silence_scales_in_an_hour_after_the_last_request_not_before(extra):
     """GIVEN requests every minute for 2 hours, then none for 3 hours WHEN the alarm is replayed THEN it stays OK while
-    requests come and for the hour after the last one, then enters ALARM (the step policy runs) and stays there."""
-    last = 2 * HOUR
-    run = _idle_replay([float(t) for t in range(0, int(last) + 1, MINUTE)], 5 * HOUR, extra=extra, fill_empty=fill_empty)
-    assert all(run.state_at(t) == "OK" for t in range(2 * HOUR // 2, int(last) + HOUR, MINUTE))
-    (entered,) = run.pages()
-    assert last + HOUR <= entered <= last + HOUR + 5 * MINUTE
-    assert run.state_at(5 * HOUR - MINUTE) == "ALARM"
+    requests come and for the hour after the last one, then runs the step policy every minute."""
+    last = 2 * HOUR + 30
+    run = _idle_replay(_every_minute(0, 2 * HOUR + MINUTE), 5 * HOUR, extra=extra)
+    assert all(run.state_at(t) == "OK" for t in range(HOUR, 3 * HOUR, MINUTE))
+    actions = run.scaling_actions()
+    assert last + HOUR <= actions[0] <= last + HOUR + 2 * MINUTE
+    assert actions == list(range(int(actions[0]), 5 * HOUR, MINUTE)) and len(run.pages()) == 1
 
 
-@FILL_EMPTY
 @EXTRA
-def test_replayed_a_request_now_and_then_keeps_the_variant_as_target_tracking_left_it(fill_empty, extra):
-    """GIVEN one request every 50 minutes for a day WHEN the alarm is replayed THEN it never enters ALARM after the first
-    request: a lull is not idleness."""
-    run = _idle_replay([float(t) for t in range(0, DAY, 50 * MINUTE)], DAY, extra=extra, fill_empty=fill_empty)
-    assert run.pages() == [] and set(run.states) == {"OK"}
+def test_replayed_a_request_now_and_then_keeps_the_variant_as_target_tracking_left_it(extra):
+    """GIVEN one request every 50 minutes for a day WHEN the alarm is replayed THEN the step policy never runs: a lull
+    is not idleness."""
+    run = _idle_replay([float(t) for t in range(0, DAY, 50 * MINUTE)], DAY, extra=extra)
+    assert run.scaling_actions() == [] and set(run.states) == {"OK"}
 
 
-@FILL_EMPTY
 @EXTRA
-def test_replayed_an_endpoint_nobody_calls_runs_at_its_minimum(fill_empty, extra):
-    """GIVEN an endpoint that receives no request at all WHEN the alarm is replayed THEN it is in ALARM from its first
-    evaluation: the hour before is as quiet as any, so the endpoint runs at its minimum until requests come."""
-    run = _idle_replay([], 2 * HOUR, extra=extra, fill_empty=fill_empty)
-    assert set(run.states) == {"ALARM"}
+def test_replayed_traffic_resuming_after_idleness_stops_the_step_policy_within_two_minutes(extra):
+    """GIVEN an endpoint idle for 3 hours (at its minimum, the step policy running every minute) WHEN requests resume at
+    3 h THEN the alarm is OK again, and the step policy no longer runs, within two minutes of the first request, so
+    target tracking scales out as before."""
+    resumed = 3 * HOUR
+    run = _idle_replay(_every_minute(resumed, 4 * HOUR), 4 * HOUR, extra=extra)
+    actions = run.scaling_actions()
+    assert actions[0] <= HOUR + 2 * MINUTE and resumed - MINUTE in actions
+    assert max(actions) < resumed + 2 * MINUTE
+    assert all(run.state_at(t) == "OK" for t in range(resumed + 2 * MINUTE, 4 * HOUR, MINUTE))
 
 
 def test_target_tracking_passes_any_metric_specification_through():
