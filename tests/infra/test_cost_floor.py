@@ -47,12 +47,36 @@ def scalable_target(resource_id, minimum: int, *, dimension: str = INSTANCE_DIME
     }
 
 
-def idle_scale_in(target_id: str, capacity: int, *, adjustment_type: str = "ExactCapacity",
-                  missing: str = "breaching", action: str = "AlarmActions", enabled: bool = True) -> dict:
-    """The step policy ``IdleScaleIn`` on ``target_id`` setting ``capacity`` and the alarm ``IdleScaleInAlarm`` that runs
-    it (as mlops_loop/constructs/endpoint_fleet.py's idle_scale_in makes them, by default)."""
-    alarm = {"EvaluationPeriods": 12, "Threshold": 0, "ComparisonOperator": "LessThanOrEqualToThreshold",
-             "TreatMissingData": missing, action: [{"Ref": "IdleScaleIn"}]}
+def idle_alarm(endpoint: str = "mlops-loop-prod-churn", *, expression: str = "IF(instances, invocations, 0)",
+               instances: tuple[str, str] = ("/aws/sagemaker/Endpoints", "CPUUtilization"),
+               comparison: str = "LessThanOrEqualToThreshold", threshold: float = 0) -> dict:
+    """The properties (but actions) of an idle scale-in alarm as mlops_loop/constructs/endpoint_fleet.py's idle_scale_in
+    makes it by default: per minute, ``endpoint``'s requests where its instances reported, 0 without any; a 0 breaches."""
+    def stat(query_id: str, namespace: str, name: str, statistic: str) -> dict:
+        return {"Id": query_id, "ReturnData": False, "MetricStat": {"Period": 60, "Stat": statistic, "Metric": {
+            "Namespace": namespace, "MetricName": name,
+            "Dimensions": [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]}}}
+    return {"EvaluationPeriods": 60, "DatapointsToAlarm": 60, "Threshold": threshold, "ComparisonOperator": comparison,
+            "TreatMissingData": "notBreaching",
+            "Metrics": [stat("instances", *instances, "SampleCount"), stat("invocations", "AWS/SageMaker", "Invocations", "Sum"),
+                        {"Id": "requests", "Expression": expression, "ReturnData": True}]}
+
+
+# The alarm an idle scale-in had before (FILL(Invocations, 0) per 5 minutes, 12 of 12): it fires without data only
+# with missing data breaching.
+FILLED_ALARM = {"EvaluationPeriods": 12, "Threshold": 0, "ComparisonOperator": "LessThanOrEqualToThreshold",
+                "Metrics": [{"Id": "invocations", "ReturnData": False, "MetricStat": {"Period": 300, "Stat": "Sum", "Metric": {
+                    "Namespace": "AWS/SageMaker", "MetricName": "Invocations"}}},
+                            {"Id": "requests", "Expression": "FILL(invocations, 0)", "ReturnData": True}]}
+
+
+def idle_scale_in(target_id: str, capacity: int, *, adjustment_type: str = "ExactCapacity", alarm: dict | None = None,
+                  missing: str | None = None, action: str = "AlarmActions", enabled: bool = True) -> dict:
+    """The step policy ``IdleScaleIn`` on ``target_id`` setting ``capacity`` and the alarm ``IdleScaleInAlarm`` with the
+    properties ``alarm`` (default: :func:`idle_alarm`'s; ``missing``: another TreatMissingData) that runs it."""
+    props = {**(idle_alarm() if alarm is None else alarm), action: [{"Ref": "IdleScaleIn"}]}
+    if missing is not None:
+        props["TreatMissingData"] = missing
     return {
         "IdleScaleIn": {"Type": "AWS::ApplicationAutoScaling::ScalingPolicy", "Properties": {
             "PolicyName": "idle", "PolicyType": "StepScaling", "ScalingTargetId": {"Ref": target_id},
@@ -60,7 +84,7 @@ def idle_scale_in(target_id: str, capacity: int, *, adjustment_type: str = "Exac
                 {"MetricIntervalUpperBound": 0, "ScalingAdjustment": capacity},
                 {"MetricIntervalLowerBound": 0, "ScalingAdjustment": capacity}]}}},
         "IdleScaleInAlarm": {"Type": "AWS::CloudWatch::Alarm",
-                             "Properties": {**alarm, **({} if enabled else {"ActionsEnabled": False})}},
+                             "Properties": {**props, **({} if enabled else {"ActionsEnabled": False})}},
     }
 
 
@@ -154,14 +178,20 @@ def test_without_an_idle_scale_in_an_endpoint_starting_at_or_below_its_minimum_c
         idle_scale_in("Target", 1, adjustment_type="ChangeInCapacity"),  # a step that adds instead (a scale-out)
         idle_scale_in("Target", 3),                                      # an exact capacity above the minimum
         idle_scale_in("Other", 2),                                       # another target's policy
-        idle_scale_in("Target", 2, missing="notBreaching"),              # an alarm that never fires without data
+        idle_scale_in("Target", 2, alarm=FILLED_ALARM, missing="notBreaching"),  # never fires without data
         idle_scale_in("Target", 2, action="OKActions"),                  # run when traffic returns, not when it stops
         idle_scale_in("Target", 2, enabled=False),                       # actions disabled
         {"IdleScaleIn": idle_scale_in("Target", 2)["IdleScaleIn"]},      # a policy no alarm runs
+        idle_scale_in("Target", 2, alarm=idle_alarm("mlops-loop-prod-other")),  # another endpoint's idleness
+        idle_scale_in("Target", 2, alarm=idle_alarm(comparison="GreaterThanThreshold")),  # fires on requests, not on none
+        idle_scale_in("Target", 2, alarm=idle_alarm(comparison="LessThanThreshold")),  # 0 < 0: never breaches
+        idle_scale_in("Target", 2, alarm=idle_alarm(expression="IF(instances, invocations, 1)")),  # no request is 1
+        idle_scale_in("Target", 2, alarm=idle_alarm(instances=("AWS/SageMaker", "Invocations"))),  # not instance data
     ],
-    ids=["change-in-capacity", "above-the-minimum", "other-target", "not-breaching", "ok-action", "disabled", "no-alarm"],
+    ids=["change-in-capacity", "above-the-minimum", "other-target", "not-breaching", "ok-action", "disabled", "no-alarm",
+         "other-endpoint", "fires-on-requests", "zero-below-threshold", "other-expression", "no-instance-metric"],
 )
-def test_only_an_alarm_that_fires_without_data_setting_at_most_the_minimum_counts_as_an_idle_scale_in(tmp_path, idle):
+def test_only_an_alarm_that_fires_on_an_idle_endpoint_setting_at_most_the_minimum_counts_as_an_idle_scale_in(tmp_path, idle):
     line = _realtime(tmp_path, 3, 2, 4, idle=idle)
     assert line.basis.startswith("3 x ml.m5.xlarge (InitialInstanceCount: no scale-in without traffic) x 730 h")
     assert line.monthly_usd == pytest.approx(monthly("ml.m5.xlarge", 3))
@@ -170,7 +200,16 @@ def test_only_an_alarm_that_fires_without_data_setting_at_most_the_minimum_count
 def test_an_alarm_running_the_policy_on_insufficient_data_counts_as_an_idle_scale_in(tmp_path):
     """GIVEN the Application Auto Scaling User Guide's own remedy (a step policy run when the alarm goes to
     INSUFFICIENT_DATA) WHEN the floor is read THEN the endpoint costs its minimum."""
-    line = _realtime(tmp_path, 3, 2, 4, idle=idle_scale_in("Target", 2, missing="missing", action="InsufficientDataActions"))
+    line = _realtime(tmp_path, 3, 2, 4, idle=idle_scale_in("Target", 2, alarm=FILLED_ALARM, missing="missing",
+                                                          action="InsufficientDataActions"))
+    assert line.monthly_usd == pytest.approx(monthly("ml.m5.xlarge", 2))
+    assert "(autoscaling MinCapacity: scaled in when idle)" in line.basis
+
+
+def test_an_alarm_whose_missing_data_breaches_counts_as_an_idle_scale_in(tmp_path):
+    """GIVEN the idle scale-in's former alarm (FILL(Invocations, 0), missing data breaching: it fires without data, on a
+    new endpoint too) WHEN the floor is read THEN the endpoint costs its minimum, as it does when idle."""
+    line = _realtime(tmp_path, 3, 2, 4, idle=idle_scale_in("Target", 2, alarm=FILLED_ALARM, missing="breaching"))
     assert line.monthly_usd == pytest.approx(monthly("ml.m5.xlarge", 2))
     assert "(autoscaling MinCapacity: scaled in when idle)" in line.basis
 

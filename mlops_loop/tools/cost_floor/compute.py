@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -9,14 +10,15 @@ from mlops_loop.config.instance_types import INSTANCE_TYPES
 
 from .model import Line
 from .prices import PRICES
-from .template import INSTANCE_DIMENSION, PROVISIONED_CONCURRENCY_DIMENSION, RESOURCE_ID, Template, as_count, loop_metadata, format_rate
+from .template import (INSTANCE_DIMENSION, PROVISIONED_CONCURRENCY_DIMENSION, RESOURCE_ID, Template, as_count, as_number,
+                       format_rate, loop_metadata)
 
 
 @dataclass(frozen=True)
 class _Target:
     min_capacity: int
     logical_id: str
-    # The step policy and the alarm that set the variant to at most its minimum when the alarm has no data (the idle
+    # The step policy and the alarm that set the variant to at most its minimum when it serves no request (the idle
     # scale-in of mlops_loop/constructs/endpoint_fleet.py): their logical ids, or () when there is none.
     idle_scale_in: tuple[str, ...] = ()
 
@@ -43,17 +45,31 @@ def scalable_targets(templates: list[Template], warnings: list[str]) -> dict[tup
                 )
                 continue
             targets[(match["endpoint"], match["variant"], dimension)] = _Target(
-                minimum, logical_id, _idle_scale_in(tpl, logical_id, minimum))
+                minimum, logical_id, _idle_scale_in(tpl, logical_id, minimum, endpoint=match["endpoint"]))
     return targets
 
 
-def _idle_scale_in(tpl: Template, target_id: str, minimum: int) -> tuple[str, ...]:
-    """(policy, alarm): a step policy of the target ``target_id`` that sets an exact capacity of at most ``minimum``
-    in every step, run by an alarm of the same template that fires without data (the policy in its ``AlarmActions``
-    with missing data breaching, or in its ``InsufficientDataActions``); () when there is none.
+# The idle scale-in alarm's expression (mlops_loop/constructs/endpoint_fleet.py, IDLE_EXPRESSION): per period, the
+# variant's requests where its instances reported, 0 without any, no point without instance data. The namespaces are
+# SageMaker's (instance metrics, invocation metrics), read here from templates without importing the constructs.
+_IDLE_EXPRESSION = re.compile(r"^IF\((?P<instances>\w+), *(?P<requests>\w+), *0\)$")
+_INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+_INVOCATION_NAMESPACE = "AWS/SageMaker"
 
-    Target tracking never scales in on no data, and an idle real-time endpoint publishes none: only such a pair brings
-    it down to its minimum."""
+
+def _idle_scale_in(tpl: Template, target_id: str, minimum: int, *, endpoint: str) -> tuple[str, ...]:
+    """(policy, alarm): a step policy of the target ``target_id`` that sets an exact capacity of at most ``minimum``
+    in every step, run by an alarm of the same template that fires when the endpoint serves no request; () when there
+    is none. Such an alarm runs the policy on entering ALARM (``AlarmActions``) and either
+
+    * breaches on a period of ``endpoint``'s running instances without a request: its expression is
+      ``IF(<instance metric>, <Invocations>, 0)`` (an instance metric of SageMaker's ``/aws/sagemaker/Endpoints``,
+      ``Invocations`` of ``AWS/SageMaker``, both of ``endpoint``) and a 0 breaches (the app's alarm), or
+    * fires without data: missing data breaching, or the policy in its ``InsufficientDataActions`` (the Application
+      Auto Scaling User Guide's remedy).
+
+    Target tracking never scales in on no data, and an idle real-time endpoint publishes no ``Invocations``: only such a
+    pair brings it down to its minimum."""
     for policy_id, policy in tpl.resources.items():
         props = policy.get("Properties", {})
         if (policy.get("Type") != "AWS::ApplicationAutoScaling::ScalingPolicy" or props.get("PolicyType") != "StepScaling"
@@ -69,10 +85,35 @@ def _idle_scale_in(tpl: Template, target_id: str, minimum: int) -> tuple[str, ..
             a = alarm.get("Properties", {})
             if alarm.get("Type") != "AWS::CloudWatch::Alarm" or a.get("ActionsEnabled") is False:
                 continue
-            if (ref in (a.get("AlarmActions") or []) and a.get("TreatMissingData") == "breaching") or \
-                    ref in (a.get("InsufficientDataActions") or []):
+            on_alarm = ref in (a.get("AlarmActions") or [])
+            if (on_alarm and (a.get("TreatMissingData") == "breaching" or _breaches_on_idle_minutes(tpl, a, endpoint))) \
+                    or ref in (a.get("InsufficientDataActions") or []):
                 return policy_id, alarm_id
     return ()
+
+
+def _breaches_on_idle_minutes(tpl: Template, alarm: dict, endpoint: str) -> bool:
+    """Whether the alarm ``alarm`` (its properties) reads ``IF(<instance metric>, <Invocations>, 0)`` of ``endpoint`` and
+    a 0 breaches it: it is in ALARM after its periods of running instances without a request."""
+    queries = [q for q in alarm.get("Metrics") or [] if isinstance(q, dict)]
+    shown = [q for q in queries if q.get("ReturnData", True)]
+    found = _IDLE_EXPRESSION.match(str(shown[0].get("Expression", ""))) if len(shown) == 1 else None
+    if found is None:
+        return False
+    metrics = {q.get("Id"): (q.get("MetricStat") or {}).get("Metric") or {} for q in queries if "MetricStat" in q}
+
+    def reads(query_id: str, namespace: str, name: Optional[str] = None) -> bool:
+        metric = metrics.get(query_id) or {}
+        dimensions = {d.get("Name"): tpl.value(d.get("Value")) for d in metric.get("Dimensions") or [] if isinstance(d, dict)}
+        return (metric.get("Namespace") == namespace and name in (None, metric.get("MetricName"))
+                and dimensions.get("EndpointName") == endpoint)
+
+    threshold = as_number(tpl.value(alarm.get("Threshold")))
+    zero_breaches = threshold is not None and (
+        (alarm.get("ComparisonOperator") == "LessThanOrEqualToThreshold" and threshold >= 0)
+        or (alarm.get("ComparisonOperator") == "LessThanThreshold" and threshold > 0))
+    return (zero_breaches and reads(found["instances"], _INSTANCE_NAMESPACE)
+            and reads(found["requests"], _INVOCATION_NAMESPACE, "Invocations"))
 
 
 def _variant_floor(
