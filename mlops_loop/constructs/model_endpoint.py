@@ -51,7 +51,8 @@ class ModelEndpoint(Construct):
     and if a rollback alarm fires during the shift or the baking period the endpoint returns to the old fleet.
 
     * ``realtime``: instances with target-tracking autoscaling on invocations per instance, scaled in to the
-      minimum after an hour without a request (``<endpoint>-idle-scale-in``); data capture to ``capture_uri``;
+      minimum once they have run an hour without a request (``<endpoint>-idle-scale-in``); data capture to
+      ``capture_uri``;
     * ``serverless``: memory and concurrency (optional provisioned concurrency); no SageMaker capture
       (the serving code writes it);
     * ``async``: requests and results in S3, success/error SNS topics (encrypted with ``notification_key``),
