@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mlops_loop.packaging import MME_BOOTSTRAP, single_file_tarball
-from pipeline_code.core.integrity import ledger_model_prefix
+from pipeline_code.core.integrity import ledger_model_prefix, run_record_model_prefix
 from mlops_loop.tools.cloud_assembly import nag_violations, stacks
 from mlops_loop.tools.cost_floor import floor_report
 from mlops_loop.tools.lint import lint_cache, lint_stacks
@@ -230,10 +230,12 @@ def test_deploy_handler_may_stage_without_deleting_and_invoke_only_the_shared_en
     role_ref = _deploy_function(pooled)["Properties"]["Role"]["Fn::GetAtt"][0]
     statements = role_statements(pooled.operations, role_ref)
     writes = writable_prefixes(statements, ARTIFACTS)
-    # Staging prefixes of the members, and every model's approval ledger (records only: write-once by bucket policy).
+    # Staging prefixes of the members, and every model's approval ledger and run records (records only: write-once by
+    # bucket policy).
     assert sorted(writes) == sorted([f"s3://{ARTIFACTS}/mme/{SHARED}/credit-risk/", f"s3://{ARTIFACTS}/mme/{SHARED}/small-churn/",
                                      f"s3://{ARTIFACTS}/mme/{SOLO}/solo-churn/",
-                                     *(f"s3://{ARTIFACTS}/{ledger_model_prefix(m)}" for m in MODELS)])
+                                     *(f"s3://{ARTIFACTS}/{ledger_model_prefix(m)}" for m in MODELS),
+                                     *(f"s3://{ARTIFACTS}/{run_record_model_prefix(m)}" for m in MODELS)])
     assert not [s for s in statements if "s3:DeleteObject" in statement_actions(s)]
     (invoke,) = [s for s in statements if "sagemaker:InvokeEndpoint" in statement_actions(s)]
     assert sorted(listify(invoke["Resource"])) == [f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/{e}" for e in (SHARED, SOLO)]
