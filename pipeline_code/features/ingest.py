@@ -913,15 +913,18 @@ def put_features_spark(
     *,
     max_workers: int = DEFAULT_MAX_WORKERS,
     writer_options: Optional[Dict[str, Any]] = None,
-) -> Tuple[int, int, Any, set, int]:
+    failures_location: Optional[str] = None,
+) -> Tuple[int, int, Optional[str], set, int]:
     """Put a Spark feature frame (with :data:`PARTITION_COLUMN`) from the executors; return (succeeded,
-    failed, failures DataFrame, partitions holding a record that could not be put, online corrections).
+    failed, where the failures were written (``failures_location``, or None when every record was put),
+    partitions holding a record that could not be put, online corrections).
 
     Each partition builds its own client with ``client_factory`` (boto3 clients
     cannot be shipped to executors) and reports one summary row plus one row per
-    failed record (``failure`` holds the failure as JSON) and per partition with one. The outcome is
-    persisted so the puts run once; if Spark recomputes a partition the puts are
-    repeated (the online store keeps the newest event time; the offline store gets another copy).
+    failed record (``failure`` holds the failure as JSON, written one per line to ``failures_location``)
+    and per partition with one. The outcome is persisted so the puts run once within this call, and
+    released before it returns; if Spark recomputes a partition the puts are repeated (the online store
+    keeps the newest event time; the offline store gets another copy).
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -964,16 +967,27 @@ def put_features_spark(
         ]
     )
     outcome = features.mapInPandas(put, schema).persist(StorageLevel.MEMORY_AND_DISK)
-    # The totals and the failed partitions in one Spark job: a few rows per kind (and failed partition).
-    groups = outcome.groupBy("kind", "partition").agg(F.sum("succeeded").alias("succeeded"),
-                                                      F.sum("corrected").alias("corrected"),
-                                                      F.count(F.lit(1)).alias("rows")).collect()
-    succeeded = sum(int(row["succeeded"] or 0) for row in groups)
-    corrected = sum(int(row["corrected"] or 0) for row in groups)
-    failed = sum(int(row["rows"]) for row in groups if row["kind"] == "failure")
-    failed_partitions = {row["partition"] for row in groups if row["kind"] == "failed_partition"}
-    failures = outcome.filter(F.col("kind") == "failure").select("failure")
-    return succeeded, failed, failures, failed_partitions, corrected
+    try:
+        # The totals and the failed partitions in one Spark job: a few rows per kind (and failed partition).
+        groups = outcome.groupBy("kind", "partition").agg(F.sum("succeeded").alias("succeeded"),
+                                                          F.sum("corrected").alias("corrected"),
+                                                          F.count(F.lit(1)).alias("rows")).collect()
+        succeeded = sum(int(row["succeeded"] or 0) for row in groups)
+        corrected = sum(int(row["corrected"] or 0) for row in groups)
+        failed = sum(int(row["rows"]) for row in groups if row["kind"] == "failure")
+        failed_partitions = {row["partition"] for row in groups if row["kind"] == "failed_partition"}
+        written = None
+        if failed and failures_location:
+            # The JSON strings are written verbatim: one failed record per line.
+            failures = outcome.filter(F.col("kind") == "failure").select("failure")
+            failures.coalesce(1).write.mode("overwrite").text(failures_location)
+            written = failures_location
+    finally:
+        # Released before returning: a cached outcome outlives the run in its Spark session, and Spark answers
+        # any later plan equal to this one (same curated path, partitions to put and client factory: the next
+        # run of a loop in one session) from the cache, so that run would put nothing and report these puts.
+        outcome.unpersist()
+    return succeeded, failed, written, failed_partitions, corrected
 
 
 def run_spark(
@@ -1011,18 +1025,15 @@ def run_spark(
             if client_factory is None:
                 client_factory = _default_client_factory(args)
             chosen = features.filter(F.col(PARTITION_COLUMN).isin(sorted(plan.to_put)))
-            succeeded, failed, failures, failed_partitions, corrected = put_features_spark(
+            succeeded, failed, failures_location, failed_partitions, corrected = put_features_spark(
                 chosen,
                 dataset,
                 args["feature_group_name"],
                 client_factory,
                 max_workers=args.get("max_workers", DEFAULT_MAX_WORKERS),
                 writer_options=_online_options(args, dataset),
+                failures_location=join_path(args.get("failures_path") or "", f"run_id={run_id}"),
             )
-            if failed:
-                failures_location = join_path(args["failures_path"], f"run_id={run_id}")
-                # The JSON strings are written verbatim: one failed record per line.
-                failures.coalesce(1).write.mode("overwrite").text(failures_location)
     finally:
         features.unpersist()
     return _finish(args, dataset, run_id, "spark", feature_rows, succeeded, failed, failures_location,

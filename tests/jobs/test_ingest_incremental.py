@@ -309,6 +309,39 @@ def test_a_failed_put_does_not_advance_its_partition_and_the_next_run_puts_it_ag
     assert summary["ingestion"]["partitions_put"] == 1 and job.run()[1] == []
 
 
+def test_spark_runs_in_one_session_each_put_what_changed_for_them(first_runs, tmp_path):
+    """Several feature jobs in one Spark session (a test process, a notebook, an interactive Glue session): each run
+    computes and puts its own records. A put outcome left cached by one run would answer the next run's identical
+    plan (same curated path, same partitions to put, same client factory) without a single put."""
+    job = first_runs("spark").copy(tmp_path)
+    day = job.partitions()[3]
+    log = tmp_path / "puts-shared"
+    factory = recording_factory(log)  # one factory for both runs: the same plan, as in a loop over one job
+    put_so_far: list[str] = []
+
+    def run() -> tuple[dict, list[str]]:
+        job.runs += 1
+        summary = run_spark(job.spark, job.args(), client_factory=factory, sagemaker_client=FakeSageMaker(job.created))
+        nonlocal put_so_far
+        now = Job.puts(log)
+        new = list(now)
+        for identifier in put_so_far:
+            new.remove(identifier)
+        put_so_far = now
+        return summary, sorted(new)
+
+    # GIVEN one record of a date corrected, and the job run
+    job.rewrite(day)
+    first, put = run()
+    assert put == job.ids(day) and first["put_succeeded"] == len(put)
+    # WHEN the same record of that date is corrected again and the job runs again in the same session
+    job.rewrite(day)
+    second, put = run()
+    # THEN that run puts the date's records too, and counts its own puts
+    assert put == job.ids(day)
+    assert (second["put_succeeded"], second["ingestion"]["partitions_put"]) == (len(put), 1)
+
+
 @pytest.mark.parametrize("content", ["{not json", json.dumps({"state_version": 99, "keys": {}, "partitions": {}}),
                                      json.dumps({"state_version": 2, "keys": {}, "partitions": {"a": 1}}),
                                      # a state of the version that recorded files: put everything once

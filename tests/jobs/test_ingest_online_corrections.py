@@ -309,10 +309,10 @@ def test_the_spark_engine_corrects_the_online_store_from_its_executors_and_count
     factory = _twin_factory(path, group, dataset)
     _curated(tmp_path / "curated", _churn_rows(3))
     run_spark(spark, dict(args, run_id="r1"), client_factory=factory, sagemaker_client=FakeSageMaker(online=True))
-    # The second run reads a copy at another path: in one Spark session an identical plan would be answered from the
-    # first run's persisted put outcome (each Glue run has a session of its own).
-    second = _curated(tmp_path / "curated-2", _churn_rows(10))
-    summary = run_spark(spark, dict(args, run_id="r2", curated_path=second), client_factory=factory,
+    # The same curated path, factory and partition in the same Spark session: the second run puts again (the first
+    # run's put outcome is not left cached to answer it: tests/jobs/test_ingest_incremental.py).
+    _curated(tmp_path / "curated", _churn_rows(10))
+    summary = run_spark(spark, dict(args, run_id="r2"), client_factory=factory,
                         sagemaker_client=FakeSageMaker(online=True))
     assert (summary["put_failed"], summary["ingestion"]["online_corrections"]) == (0, 1)
     store = LocalOnlineStore(path)
