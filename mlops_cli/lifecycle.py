@@ -19,7 +19,8 @@ CDK bootstrap the app deploys through: its qualifier is read where the CDK CLI r
 A stack that does not exist (deleted: a ``cdk destroy`` of the wrong stage, a delete-stack once protection was off),
 or whose first create failed, is checked for what an earlier stack of that name retained (:mod:`mlops_cli.retained`:
 fixed-name buckets and their policies, Glue database, feature and model package groups, log groups, the KMS
-keys, and the role the feature groups write their offline store as): when any is left, the stack BLOCKS - ``cdk
+keys (a key pending deletion named with when it goes and how to cancel that), and the role the feature groups write
+their offline store as): when any is left, the stack BLOCKS - ``cdk
 deploy`` would fail "already exists" on each name and create new keys - and the adoption commands are printed, after
 what adoption cannot repair (a feature group's role that no longer exists: how to create it again). ``adopt --stack <component>`` writes the ``cdk import`` resource mapping of one
 such stack (a dry step: no AWS write) and prints the import and the deploy that follows it. The retained resources

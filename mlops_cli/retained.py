@@ -10,7 +10,9 @@ stacks' weak references (``Fn::GetStackOutput``) would then name the new data ke
 The retained resources and their logical ids come from the synthesized templates (``cdk.out``, what ``cdk deploy``
 would create: the one definition of every name); each is looked up in the account with read-only calls (the keys by
 the description and tags the app gives them; their aliases are deleted with the stack; the offline-store role, whose
-name is generated, by the name in the retained feature groups' ``RoleArn``). :func:`plan` splits what exists in two:
+name is generated, by the name in the retained feature groups' ``RoleArn``). A key of the environment that
+is pending deletion is not adopted but named, with when it goes and how to cancel that (then adopt again): it may be
+the key that encrypted the data. :func:`plan` splits what exists in two:
 
 * the resource mapping of ``cdk import`` (``{logical id: {identifier property: value}}``, the file
   ``--resource-mapping`` reads): what CloudFormation can import on its own, i.e. every resource found whose
@@ -28,12 +30,13 @@ found that fits neither list (none in the app's templates today) is named, to be
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Set
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 # The DeletionPolicy values under which CloudFormation keeps a resource when its stack is deleted.
 RETAINED = ("Retain", "RetainExceptOnCreate")
@@ -61,8 +64,9 @@ CREATE_ROLE_OPTIONS = {"AssumeRolePolicyDocument": "--assume-role-policy-documen
 # Where scripts/synth.sh (and `cdk synth`) write the app: cdk.out next to cdk.json.
 DEFAULT_ASSEMBLY = Path(__file__).resolve().parents[1] / "cdk.out"
 
-# Key states from which a key is no longer the environment's (a key pending deletion is not adopted).
-_GONE_KEY_STATES = ("PendingDeletion", "PendingReplicaDeletion")
+# Key states of a key scheduled for deletion: not adopted as it is (an import of it would hand the stack a key that is
+# about to go), but reported, since it may be the key that encrypted the data - cancelled in time, it can be adopted.
+_PENDING_DELETION_STATES = ("PendingDeletion", "PendingReplicaDeletion")
 
 
 class AssemblyProblem(Exception):
@@ -86,14 +90,24 @@ class Leftovers:
     ambiguous: Dict[str, List[str]] = field(default_factory=dict)  # logical id (a key) -> the key ids that match it
     # What adoption cannot repair, one line each with what to do first (a feature group's role that is gone).
     problems: List[str] = field(default_factory=list)
+    # logical id (a key) -> (key id, until when), for each matching key scheduled for deletion
+    pending: Dict[str, List[Tuple[str, str]]] = field(default_factory=dict)
 
     @property
     def exist(self) -> bool:
-        return bool(self.found or self.ambiguous)
+        return bool(self.found or self.ambiguous or self.pending)
 
     def describe(self) -> List[str]:
         return [self.labels[lid] for lid in self.found] + [
-            f"AWS::KMS::Key {' or '.join(ids)} (several match {lid})" for lid, ids in self.ambiguous.items()]
+            f"AWS::KMS::Key {' or '.join(ids)} (several match {lid})" for lid, ids in self.ambiguous.items()] + [
+            pending_key_line(key_id, until) for keys in self.pending.values() for key_id, until in keys]
+
+
+def pending_key_line(key_id: str, until: str) -> str:
+    """What to do about a key of the environment that is scheduled for deletion (a cancelled deletion leaves the key
+    disabled, hence the enable)."""
+    return (f"key {key_id} of this environment is pending deletion {until}: aws kms cancel-key-deletion --key-id "
+            f"{key_id}, then aws kms enable-key --key-id {key_id}, then adopt")
 
 
 @dataclass(frozen=True)
@@ -237,11 +251,11 @@ def _intrinsic(node: Any) -> bool:
 
 def plan(leftovers: Leftovers) -> Adoption:
     """How ``leftovers`` are adopted (see the module's docstring); a key several keys match is left out of the mapping
-    and named (``by_hand``) with how to choose."""
+    and named (``by_hand``) with how to choose, and so is a key pending deletion, with how to cancel that."""
     resources = leftovers.stack.template["Resources"]
     # A key that several match is counted in: the operator adds the right one to the mapping, and what refers to it
-    # (its buckets) is then imported with it.
-    mapped = set(leftovers.found) | set(leftovers.ambiguous)
+    # (its buckets) is then imported with it. So is a key pending deletion: once cancelled, adopt finds it.
+    mapped = set(leftovers.found) | set(leftovers.ambiguous) | set(leftovers.pending)
     changed = True
     while changed:
         changed = False
@@ -266,6 +280,8 @@ def plan(leftovers: Leftovers) -> Adoption:
                        f"add the one that encrypted the data to the mapping as \"{lid}\": {{\"KeyId\": \"<key id>\"}} (aws s3api "
                        "get-bucket-encryption on a bucket of the stack names it)")
     by_hand += leftovers.problems
+    for lid, keys in leftovers.pending.items():
+        by_hand += [f"{lid}: {pending_key_line(key_id, until)}" for key_id, until in keys]
     return Adoption({lid: leftovers.found[lid] for lid in leftovers.found if lid in mapped}, by_name, by_hand)
 
 
@@ -291,13 +307,15 @@ class Finder:
             if identifier is not None:
                 found.found[lid] = identifier
                 found.labels[lid] = f"{resource['Type']} {name}"
-        for lid, ids in self._keys(keys).items():
+        matches, pending = self._keys(keys)
+        for lid, ids in matches.items():
             if len(ids) == 1:
                 found.found[lid] = {"KeyId": ids[0]}
                 found.labels[lid] = f"AWS::KMS::Key {ids[0]}"
             elif ids:
                 found.ambiguous[lid] = ids
         self._offline_store_roles(found)
+        found.pending = {lid: scheduled for lid, scheduled in pending.items() if scheduled}
         return found
 
     def _offline_store_roles(self, found: Leftovers) -> None:
@@ -382,17 +400,18 @@ class Finder:
             raise
         return {IMPORT_IDENTIFIER[kind]: name}
 
-    def _keys(self, keys: Dict[str, Dict[str, Any]]) -> Dict[str, List[str]]:
-        """Per retained key of the template, the ids of the customer keys in the account (not pending deletion) with its
-        description and every tag it gives."""
+    def _keys(self, keys: Dict[str, Dict[str, Any]]) -> Tuple[Dict[str, List[str]], Dict[str, List[Tuple[str, str]]]]:
+        """Per retained key of the template, the customer keys in the account with its description and every tag it
+        gives: (the ids of those not pending deletion, (id, until when) of those pending deletion)."""
         from botocore.exceptions import ClientError
 
         if not keys:
-            return {}
+            return {}, {}
         wanted = {lid: (r["Properties"].get("Description"), {t["Key"]: t["Value"] for t in r["Properties"].get("Tags", [])
                                                               if isinstance(t.get("Value"), str)})
                   for lid, r in keys.items()}
         matches: Dict[str, List[str]] = {lid: [] for lid in keys}
+        pending: Dict[str, List[Tuple[str, str]]] = {lid: [] for lid in keys}
         kms = self.client("kms")
         for key_id in self._key_ids():
             try:
@@ -402,7 +421,7 @@ class Finder:
                 if error.response.get("Error", {}).get("Code") == "AccessDeniedException":
                     continue
                 raise
-            if meta.get("KeyManager") != "CUSTOMER" or meta.get("KeyState") in _GONE_KEY_STATES:
+            if meta.get("KeyManager") != "CUSTOMER":
                 continue
             candidates = [lid for lid, (description, _) in wanted.items()
                           if description and meta.get("Description") == description]
@@ -412,10 +431,24 @@ class Finder:
                     for t in page.get("Tags", [])}
             for lid in candidates:
                 if all(tags.get(k) == v for k, v in wanted[lid][1].items()):
-                    matches[lid].append(key_id)
-        return matches
+                    if meta.get("KeyState") in _PENDING_DELETION_STATES:
+                        pending[lid].append((key_id, _until(meta)))
+                    else:
+                        matches[lid].append(key_id)
+        return matches, pending
 
     def _key_ids(self) -> Iterator[str]:
         for page in self.client("kms").get_paginator("list_keys").paginate():
             for key in page.get("Keys", []):
                 yield key["KeyId"]
+
+
+def _until(meta: Dict[str, Any]) -> str:
+    """When a key scheduled for deletion goes: "until <UTC time>", or for a multi-Region primary key whose replicas
+    remain (no DeletionDate yet) its waiting period once they are gone."""
+    when = meta.get("DeletionDate")
+    if isinstance(when, dt.datetime):
+        when = when.astimezone(dt.timezone.utc) if when.tzinfo else when  # botocore's are aware; naive taken as UTC
+        return f"until {when:%Y-%m-%d %H:%M} UTC"
+    days = meta.get("PendingDeletionWindowInDays")
+    return f"until {days} days after its replica keys are deleted" if days else "(date not given)"

@@ -7,6 +7,7 @@ UpdateTerminationProtection and no DeleteModelPackage. STS is stubbed too (the e
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import re
@@ -824,6 +825,71 @@ def test_adopt_leaves_a_key_it_cannot_tell_apart_to_the_operator(moto_aws, tmp_p
         f"lifecycle: not adopted: DataKey ({PROD}: data): 2 keys match ({', '.join(world.keys)}); add the one that "
         "encrypted the data to the mapping as \"DataKey\": {\"KeyId\": \"<key id>\"} (aws s3api get-bucket-encryption "
         "on a bucket of the stack names it)\n")
+
+
+def _scheduled_for_deletion(world: DeletedProd) -> tuple[str, str]:
+    """GIVEN prod's data key scheduled for deletion (its 30-day minimum): (its id, until when as the tool says it)."""
+    key = world.keys[0]
+    when = world.kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=30)["DeletionDate"]
+    return key, f"until {when.astimezone(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+
+
+def test_a_key_of_the_environment_pending_deletion_is_named_with_how_to_cancel_it(moto_aws, tmp_path):
+    """GIVEN prod's stacks deleted and the Storage stack's data key, still there, scheduled for deletion WHEN the stacks
+    are checked THEN Storage BLOCKS and names the key, when it goes and how to get it back (a cancelled key is
+    disabled: cancel, enable, then adopt) instead of leaving it out unsaid: a deploy would make a new key, and what the
+    old one encrypted would be unreadable once it is deleted."""
+    world = DeletedProd(tmp_path / "cdk.out")
+    key, until = _scheduled_for_deletion(world)
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub)
+        code, out = _run(["--env", "prod", *CONFIG, "stacks", "--assembly", str(world.assembly)],
+                         world.session(cloudformation))
+    storage = next(line for line in out.splitlines() if line.startswith(f"  {PROD}-storage "))
+    assert code == 1
+    assert storage.endswith(
+        f"AWS::SageMaker::FeatureGroup {PROD}-d; AWS::IAM::Role {STORE_ROLE}; key {key} of this environment is pending "
+        f"deletion {until}: aws kms "
+        f"cancel-key-deletion --key-id {key}, then aws kms enable-key --key-id {key}, then adopt")
+    assert f"AWS::KMS::Key {key}" not in out
+
+
+def test_adopt_leaves_a_key_pending_deletion_out_of_the_mapping_and_says_how_to_cancel_it(moto_aws, tmp_path, capsys):
+    """GIVEN the Storage stack's only data key scheduled for deletion WHEN adopt runs THEN the key is not imported (the
+    stack would hold a key about to go), what refers to it is mapped as if it were (adopt, run again once the deletion
+    is cancelled, maps it too), the key is named with how to cancel its deletion, and the exit is 1."""
+    world = DeletedProd(tmp_path / "cdk.out")
+    key, until = _scheduled_for_deletion(world)
+    mapping = tmp_path / "storage.json"
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub, only=["storage"])
+        code, _ = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
+                        "--mapping", str(mapping)], world.session(cloudformation))
+    assert code == 1
+    assert set(json.loads(mapping.read_text())) == {"LogsBucket", "DataBucket", "DataPolicy", "Database", "Group",
+                                                    "StoreRole"}
+    assert capsys.readouterr().err == (
+        f"lifecycle: not adopted: DataKey: key {key} of this environment is pending deletion {until}: aws kms "
+        f"cancel-key-deletion --key-id {key}, then aws kms enable-key --key-id {key}, then adopt\n")
+    # WHEN the deletion is cancelled and the key enabled THEN adopt maps it
+    world.kms.cancel_key_deletion(KeyId=key)
+    world.kms.enable_key(KeyId=key)
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub, only=["storage"])
+        code, _ = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
+                        "--mapping", str(mapping)], world.session(cloudformation))
+    assert code == 0 and json.loads(mapping.read_text())["DataKey"] == {"KeyId": key}
+
+
+def test_a_multi_region_primary_key_pending_its_replicas_deletion_says_its_waiting_period():
+    # PendingReplicaDeletion has no DeletionDate: the waiting period starts once the last replica is deleted.
+    assert retained._until({"KeyState": "PendingReplicaDeletion", "PendingDeletionWindowInDays": 30}) == (
+        "until 30 days after its replica keys are deleted")
+    assert retained._until({"KeyState": "PendingDeletion",
+                            "DeletionDate": datetime.datetime(2027, 1, 5, 19, 3, tzinfo=datetime.timezone(
+                                datetime.timedelta(hours=1)))}) == "until 2027-01-05 18:03 UTC"
 
 
 def test_adopt_refuses_a_stack_that_exists(tmp_path, capsys):
