@@ -75,3 +75,15 @@ def test_online_stores_are_not_called_free_with_no_traffic(tmp_path):
                           "data size); reads and writes per request: the feature job's nightly writes are scheduled "
                           "work, not traffic, and are not estimated either")
     assert "$0 with no traffic" not in line.basis
+
+
+def test_a_cost_budget_without_actions_is_no_fixed_item(tmp_path):
+    """GIVEN the environment's monthly cost budget (notifications to a topic, no budget action) WHEN priced THEN it adds
+    nothing: AWS Budgets bills only action-enabled budgets and delivered reports (fixed.py says where that is read)."""
+    budget = {"Type": "AWS::Budgets::Budget", "Properties": {
+        "Budget": {"BudgetType": "COST", "TimeUnit": "MONTHLY", "BudgetLimit": {"Amount": 1000, "Unit": "USD"}},
+        "NotificationsWithSubscribers": [{
+            "Notification": {"NotificationType": "ACTUAL", "ComparisonOperator": "GREATER_THAN", "Threshold": 80},
+            "Subscribers": [{"SubscriptionType": "SNS", "Address": {"Ref": "Topic"}}]}]}}
+    (env,) = floor_report(write_assembly(tmp_path / "cdk.out", {"prod": {"Operations": template({"MonthlyBudget": budget})}}))
+    assert env.lines == [] and env.fixed_usd == 0.0

@@ -86,6 +86,14 @@ def _dashboard_metrics(tpl: Template, props: dict) -> Optional[int]:
     return count
 
 
+# Not a fixed item: an AWS Budgets budget (AWS::Budgets::Budget, the environment's `budget`). A budget without actions
+# costs nothing: AWS's Price List for AWSBudgets (offer effective 2020-10-01, read through the public copy
+# labofsahil/aws-pricing-dataset, 2026-12-06) prices "Budget Notifications" budget-days at $0.00 whatever their number;
+# only action-enabled budgets (62 budget-days a month free, then $0.10 a budget-day) and delivered Budgets reports
+# ($0.01 each) are billed, and the app makes neither. The "first two free, $0.02 a day each after" of older AWS docs
+# is the pricing before that offer.
+
+
 def fixed_units(tpl: Template) -> list[_Unit]:
     units = []
     for logical_id, resource in tpl.resources.items():
