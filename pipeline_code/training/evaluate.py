@@ -17,9 +17,10 @@ event time. When either's does not - the challenger's data grew past a set froze
 inside the period a champion learnt from - the block's ``note`` says so (for the champion: on how many test rows it is
 scored in-sample), and the gate's reasons and the model card's limitations carry it (:func:`out_of_time`). The
 challenger is then compared with the champion (the gate's margin and slice checks) only on the test rows after both
-models' training data, when they hold what a gated slice needs; else that comparison is advisory and the gate decides
-on the challenger's own checks (the block's ``comparison``: :func:`out_of_time_comparison`). The challenger's own
-metrics (quality, slices, fairness) are always those of the whole set.
+models' training data, when they hold what a gated slice needs; else on the whole set, as without it, and the block
+says which model that favours - the champion when its data reaches the set: the error is then on the side of keeping
+it (the block's ``comparison``: :func:`out_of_time_comparison`). The challenger's own metrics (quality, slices,
+fairness) are always those of the whole set.
 
 The report's ``registration`` block says how a passing challenger is registered (``approval_status``, which the
 register step reads): with ``--approval-status`` (the environment's request, default ``PendingManualApproval``), or
@@ -86,7 +87,8 @@ from pipeline_code.core.reproducibility import RESUMED_FROM, TRAINED, resumed_no
 from pipeline_code.training import data_io, explain, metrics, metrics_multiclass, metrics_regression, parity, seal
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.gate import (
-    COMPARED_ADVISORY, COMPARED_OUT_OF_TIME, GateInputError, comparison_shortfall, decide,
+    COMPARED_OUT_OF_TIME, COMPARED_WHOLE_SET, COMPARED_WHOLE_SET_FAVOURS_CHALLENGER, COMPARED_WHOLE_SET_FAVOURS_CHAMPION,
+    GateInputError, comparison_shortfall, decide,
 )
 from pipeline_code.training.prepare import read_test_set
 from pipeline_code.core.thresholds import parse_policy
@@ -175,7 +177,8 @@ def out_of_time(challenger: Mapping[str, Any], champion: Optional[Mapping[str, A
     gate's notes and to the model card's limitations - says so: for the champion, on how many of the test rows
     (``times``, the test rows' event times; default None: not counted). ``comparison`` (default None), what
     :func:`out_of_time_comparison` decided - the champion compared on the rows after both models' training data, or
-    advisory - is kept as the block's ``comparison`` (the gate reads it) and its ``reason`` ends the note.
+    on the whole set and which model that favours - is kept as the block's ``comparison`` (the gate reads it) and its
+    ``reason`` ends the note.
     """
     start, end = test_range.get("min"), test_range.get("max")
 
@@ -233,10 +236,12 @@ def out_of_time_comparison(spec: ModelSpec, thresholds: GateThresholds, test: pd
     so a challenger does not lose to a champion judged in-sample (nor win against one by learning the window). The
     gate compares them there (margin and slices, basis :data:`~pipeline_code.training.gate.COMPARED_OUT_OF_TIME`)
     when those rows hold what a gated slice needs (:func:`pipeline_code.training.gate.comparison_shortfall`: the same
-    minimums, the evidence the gate already takes to compare two models on part of the set); else the comparison is
-    advisory (:data:`~pipeline_code.training.gate.COMPARED_ADVISORY`) and the gate decides on the challenger's own
-    checks. The challenger's own metrics stay those of the whole set. ``who``: each model's recorded data end (None:
-    not recorded), for the reason."""
+    minimums, the evidence the gate already takes to compare two models on part of the set). With fewer - right after
+    a re-freeze, or with frequent runs - the gate compares them on the whole set, as without this block, and the basis
+    names the model that favours (:func:`whole_set_basis`): the champion where its training data reaches the set
+    (scored partly in-sample: an error on the side of keeping it, never of promoting a worse challenger), else the
+    challenger. The challenger's own metrics stay those of the whole set. ``who``: each model's recorded data end
+    (None: not recorded), for the reason."""
     later = (times > pd.Timestamp(data_io.parse_time(after))).to_numpy()
     rows, total = int(later.sum()), len(test)
     kind, metric = spec.problem_type, spec.primary_metric
@@ -257,17 +262,34 @@ def out_of_time_comparison(spec: ModelSpec, thresholds: GateThresholds, test: pd
         # The same rows and labels: rows and classes are the challenger's; only the champion's metric can differ.
         shortfall = comparison_shortfall(kind, metric, scored["challenger"]["metrics"], thresholds)
         if shortfall is None and scored["champion"]["metrics"].get(metric) is None:
-            shortfall = f"the champion's {problem.label(metric)} cannot be computed on them"
+            shortfall = f"rows on which the champion's {problem.label(metric)} can be computed"
     if shortfall is None:
         block.update(basis=COMPARED_OUT_OF_TIME, **scored, reason=(
             f"the challenger is compared with the champion (margin, slices) on the {rows} of {total} test rows after "
             f"{after}, {where}; its own checks (quality, fairness) are on all {total}"))
     else:
-        block.update(basis=COMPARED_ADVISORY, reason=(
-            f"the comparison with the champion (margin, slices) is advisory, not gated: the {rows} of {total} test rows "
-            f"after {after}, {where}, are too few to judge on ({shortfall}; what a gated slice needs), so the gate decides "
-            "on the challenger's own checks (quality, fairness)"))
+        basis, why = whole_set_basis(times, who)
+        block.update(basis=basis, reason=(
+            f"the champion comparison is on the whole test set, where {why}: it favours the "
+            f"{COMPARED_WHOLE_SET[basis]}; a comparison on rows after both models' training data ({rows} after {after}) "
+            f"needs {shortfall}"))
     return block
+
+
+def whole_set_basis(times: pd.Series, who: Mapping[str, Optional[str]]) -> Tuple[str, str]:
+    """Which model a champion comparison on the whole frozen set favours, as its basis, and why (the words after
+    "where"): the champion when its training data (``who``: each model's recorded data end) reaches the set - it is
+    scored in-sample on those of the test rows (``times``) up to its data's end; else the challenger, whose training
+    data then reaches the set (it learnt from the set's period and the same entities' other records, though not from
+    the set's own rows, which Prepare leaves out)."""
+    champion_until = who.get("champion")
+    in_sample = _rows_until(times, champion_until) if champion_until else 0
+    if in_sample:
+        return (COMPARED_WHOLE_SET_FAVOURS_CHAMPION,
+                f"the champion's training data reaches ({in_sample} of {len(times)} rows in-sample)")
+    unrecorded = "; the champion's period is not recorded" if champion_until is None else ""
+    return (COMPARED_WHOLE_SET_FAVOURS_CHALLENGER,
+            f"the challenger's training data reaches (it learnt from the set's period, not from its rows{unrecorded})")
 
 
 def model_quality(spec: ModelSpec, y: np.ndarray, p: np.ndarray, model: TrainedModel) -> Dict[str, Any]:
@@ -495,8 +517,10 @@ def summary_lines(report: Dict[str, Any]) -> list:
         if compared["basis"] == COMPARED_OUT_OF_TIME:
             lines.append(f"  compared:   on the {rows}: challenger {metric}={_fmt(compared['challenger']['metrics'].get(metric))} "
                          f"champion {metric}={_fmt(compared['champion']['metrics'].get(metric))}")
-        else:
-            lines.append(f"  compared:   advisory, not gated (the {rows}: too few)")
+        else:  # the whole set (too few rows after both models' data), or "advisory" in a report written before it
+            favoured = COMPARED_WHOLE_SET.get(compared["basis"])
+            on = (f"on the whole test set, which favours the {favoured}" if favoured else "advisory, not gated")
+            lines.append(f"  compared:   {on} (the {rows}: too few)")
     fair = report["challenger"]["fairness"]
     keys = (("error_parity_ratio", "bias_gap", "mae_difference") if kind == problem.REGRESSION
             else ("demographic_parity_difference", "disparate_impact", "equal_opportunity_difference"))

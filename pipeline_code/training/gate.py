@@ -49,10 +49,13 @@ set's window, :func:`pipeline_code.training.evaluate.out_of_time`), the note is 
 Then the block's ``comparison`` says what checks 3 and 4 compare (:func:`comparison_shortfall`): basis
 :data:`COMPARED_OUT_OF_TIME`, the challenger's and the champion's metrics and slices on the test rows after both
 models' training data (``comparison.challenger`` / ``comparison.champion``; the messages name the rows), not on the
-whole set, where the model that learnt from the window would be judged in-sample; basis :data:`COMPARED_ADVISORY`,
-too few such rows to judge on: checks 3 and 4 are not made, a note says so with the whole set's (partly in-sample)
-figures, and the gate decides on the challenger's own checks. The challenger's own checks (1, 2, 5-8) are always on
-the whole frozen set.
+whole set, where the model that learnt from the window would be judged in-sample; basis
+:data:`COMPARED_WHOLE_SET_FAVOURS_CHAMPION` or :data:`COMPARED_WHOLE_SET_FAVOURS_CHALLENGER`, too few such rows to
+judge on: checks 3 and 4 are made on the whole set as without the block (never skipped: a challenger clearly worse
+than the champion is not promoted for want of rows), their messages say which model the whole set favours, and the note says
+why. Where the champion's training data reaches the set it is scored partly in-sample, so the whole set favours it:
+an error on the side of keeping the champion. The challenger's own checks (1, 2, 5-8) are always on the whole frozen
+set.
 
 A required metric that is missing, null or NaN raises :class:`GateInputError` naming it:
 an incomplete report is never a pass.
@@ -80,9 +83,18 @@ DOMINANT_SHARE = 0.9
 
 
 # How the challenger is compared with the champion when either's training data reaches the frozen test set (the
-# report's out_of_time.comparison.basis, which evaluate writes): on the rows after both models' training data, or -
-# too few of those to judge on - not at all (advisory). Neither model is then judged on rows it learnt from.
+# report's out_of_time.comparison.basis, which evaluate writes): on the rows after both models' training data, where
+# neither is judged on rows it learnt from; or - too few of those to judge on - on the whole set, as without the block,
+# naming the model it favours: a check on biased rows still stops a clearly worse challenger, none stops nothing. The
+# champion is favoured where its training data reaches the set (scored partly in-sample); else the challenger, whose
+# data then reaches it (it learnt from the set's period, not from its rows).
 COMPARED_OUT_OF_TIME = "out_of_time_rows"
+COMPARED_WHOLE_SET_FAVOURS_CHAMPION = "whole_set_favours_champion"
+COMPARED_WHOLE_SET_FAVOURS_CHALLENGER = "whole_set_favours_challenger"
+COMPARED_WHOLE_SET = {COMPARED_WHOLE_SET_FAVOURS_CHAMPION: "champion", COMPARED_WHOLE_SET_FAVOURS_CHALLENGER: "challenger"}
+COMPARISON_BASES = (COMPARED_OUT_OF_TIME, *COMPARED_WHOLE_SET)
+# Reports written before the whole-set bases: too few rows after both models' data, and no margin or slice check was
+# made. Only read back (the model card); evaluate no longer writes it.
 COMPARED_ADVISORY = "advisory"
 COMPARISON_KEY = "out_of_time.comparison"
 
@@ -163,19 +175,16 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Option
         checks.append(_check("min_quality", ok, value, float(floor),
                              f"challenger {problem.label(metric)} {value:.4f} {relation} floor {float(floor):.4f}"))
     basis = _comparison_basis(report) if champion is not None else None
-    advisory = None
-    if basis == COMPARED_ADVISORY:
-        # Too few rows after both models' training data: no margin or slice check (the out_of_time note says why).
-        theirs = _number(report, f"champion.metrics.{metric}")
-        advisory = (f"the champion comparison is advisory, not gated: on the whole test set, which a model's training "
-                    f"data reaches, the challenger's {problem.label(metric)} is {value:.4f}, the champion's {theirs:.4f}")
-    elif champion is not None:
+    if champion is not None:
         base = f"{COMPARISON_KEY}." if basis == COMPARED_OUT_OF_TIME else ""
         mine, theirs = _number(report, f"{base}challenger.metrics.{metric}"), _number(report, f"{base}champion.metrics.{metric}")
         where, extra = "", {}
         if base:
             rows, after = int(_number(report, f"{base}rows")), _lookup(report, f"{base}after")
             where, extra = f" on the {rows} test rows after {after}", {"rows": rows, "after": after}
+        elif basis in COMPARED_WHOLE_SET:
+            # Too few rows after both models' data: the whole set, as without the block; the message says whom it favours.
+            where, extra = f" on the whole test set, which favours the {COMPARED_WHOLE_SET[basis]}", {"basis": basis}
         if problem.higher_is_better(metric):
             required = theirs + t.challenger_margin
             ok = mine >= required
@@ -193,16 +202,15 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Option
     out_of_time = (report.get("out_of_time") or {}).get("note")
     if out_of_time:
         notes.append(str(out_of_time))
-    if advisory:
-        notes.append(advisory)
 
     failed = [c for c in checks if not c["passed"]]
     if failed:
         reasons = [c["message"] for c in failed]
     else:
         context = ("no champion (first model)" if champion is None else
-                   "the champion comparison is advisory (see the note)" if basis == COMPARED_ADVISORY else
-                   "beats the champion on the test rows after the models' training data" if basis else
+                   "beats the champion on the test rows after the models' training data" if basis == COMPARED_OUT_OF_TIME else
+                   f"beats the champion on the whole test set, which favours the {COMPARED_WHOLE_SET[basis]} (see the note)"
+                   if basis in COMPARED_WHOLE_SET else
                    "beats the champion")
         reasons = [f"passed all {len(checks)} checks; {context}"]
     return GateDecision(passed=not failed, reasons=reasons + notes, checks=checks)
@@ -214,35 +222,43 @@ def _comparison_basis(report: Mapping[str, Any]) -> Optional[str]:
     if compared is None:
         return None
     basis = _lookup(report, f"{COMPARISON_KEY}.basis")
-    if basis not in (COMPARED_OUT_OF_TIME, COMPARED_ADVISORY):
+    if basis not in COMPARISON_BASES:
         raise GateInputError(f"evaluation report's {COMPARISON_KEY}.basis is {basis!r}, not one of "
-                             f"{[COMPARED_OUT_OF_TIME, COMPARED_ADVISORY]}")
+                             f"{list(COMPARISON_BASES)}")
     return basis
 
 
 def comparison_shortfall(kind: str, metric: str, metrics: Mapping[str, Any], t: GateThresholds) -> Optional[str]:
-    """Why the rows whose headline ``metrics`` (one model's) these are are too few to compare a challenger with a
-    champion on (None: enough): what a slice needs to be gated (check 4) - ``min_slice_rows`` rows; binary:
-    ``min_slice_positives`` positives and as many negatives; multiclass: every class that often - and a computable
-    primary ``metric``. A comparison on fewer rests on noise, as a small slice's would."""
+    """What the rows whose headline ``metrics`` (one model's) these are lack to compare a challenger with a champion
+    on, as what a comparison on them ``needs`` (None: enough): what a slice needs to be gated (check 4) -
+    ``min_slice_rows`` rows; binary: ``min_slice_positives`` positives and as many negatives; multiclass: every class
+    that often - and a computable primary ``metric``. E.g. ``"38 more rows (gate.min_slice_rows: 50, what a gated
+    slice needs)"``. A comparison on fewer rests on noise, as a small slice's would."""
     rows = int(metrics.get("rows") or 0)
+    rule = "what a gated slice needs"
     if rows < t.min_slice_rows:
-        return f"fewer than gate.min_slice_rows ({t.min_slice_rows})"
+        return f"{_more(t.min_slice_rows - rows)} (gate.min_slice_rows: {t.min_slice_rows}, {rule})"
     if kind == problem.BINARY:
         positives = int(metrics.get("positives") or 0)
-        rarer, which = min((positives, "positives"), (rows - positives, "negatives"))
+        rarer, which = min((positives, "positive"), (rows - positives, "negative"))
         if rarer < t.min_slice_positives:
-            return f"{rarer} {which} among them, fewer than gate.min_slice_positives ({t.min_slice_positives})"
+            return (f"{_more(t.min_slice_positives - rarer, which)} (gate.min_slice_positives: "
+                    f"{t.min_slice_positives} of each class, {rule}; {rarer} among the {rows})")
     elif kind == problem.MULTICLASS:
         counts = metrics.get("class_counts") or {}
         rarest = min(counts, key=lambda c: int(counts[c])) if counts else None
         if rarest is not None and int(counts[rarest]) < t.min_slice_positives:
-            return (f"class {rarest} seen {int(counts[rarest])} times among them, fewer than gate.min_slice_positives "
-                    f"({t.min_slice_positives})")
+            return (f"{_more(t.min_slice_positives - int(counts[rarest]))} of class {rarest} (gate.min_slice_positives: "
+                    f"{t.min_slice_positives} of every class, {rule}; {int(counts[rarest])} among the {rows})")
     value = metrics.get(metric)
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return f"the {problem.label(metric)} cannot be computed on them"
+        return f"rows on which the {problem.label(metric)} can be computed"
     return None
+
+
+def _more(count: int, which: str = "") -> str:
+    """``"1 more row"``, ``"5 more negative rows"``."""
+    return f"{count} more {which + ' ' if which else ''}row{'' if count == 1 else 's'}"
 
 
 def leakage_signals(report: Mapping[str, Any], kind: str) -> List[str]:

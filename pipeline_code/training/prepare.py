@@ -844,7 +844,8 @@ def _staleness(rows: pa.Table, frozen: pa.Table, et: str, test_fraction: float, 
     change every run for little gain, while a challenger's rows from after the window stay under one test fraction
     (the not-out-of-time warning says so). A champion trained by such a run has learnt from up to that fraction of
     rows after the old window, so the new set may start inside its training period; Prepare does not know the
-    champion, and Evaluate compares the two only on the test rows after both models' training data
+    champion, and Evaluate compares the two on the test rows after both models' training data - with too few of
+    those, on the whole set, which then favours the champion
     (:func:`pipeline_code.training.evaluate.out_of_time_comparison`)."""
     n = rows.num_rows
     after = int((_micros(rows.column(et)) > _time_span(frozen, et)[1]).sum()) if n and frozen.num_rows else 0

@@ -175,14 +175,19 @@ def test_a_challenger_trained_before_the_frozen_window_is_evaluated_out_of_time(
     assert not [r for r in report["gate"]["reasons"] if "out-of-time" in r]
 
 
-def test_a_challenger_whose_training_data_reaches_the_frozen_window_is_noted_and_not_compared_in_sample(
+def _more_rows(count: int) -> str:
+    return f"{count} more row{'' if count == 1 else 's'}"
+
+
+def test_a_challenger_whose_training_data_reaches_the_frozen_window_is_noted_and_compared_on_the_whole_set(
     churn_spec, dev_gate, strong_model, later_model, prepared, tmp_path, capsys
 ):
     """GIVEN a later challenger whose train and validation run through the frozen test set's window, and the champion
     trained before it WHEN evaluated THEN the report and the gate's reasons say the challenger's evaluation is not
     out-of-time (where its data ends, the set's window); the test rows after its data are too few to compare the two
-    on (fewer than gate.min_slice_rows), so the comparison with the champion is advisory: no margin or slice check,
-    a note with the whole set's figures, and the gate decides on the challenger's own checks, still on all rows."""
+    on (fewer than gate.min_slice_rows), so the champion comparison (margin, slices) is made on the whole set, which
+    favours the challenger - the note says so, and how many more rows a comparison after both models' data needs -
+    and the challenger's own checks are on all rows."""
     import pandas as pd
 
     out = tmp_path / "evaluation"
@@ -193,28 +198,53 @@ def test_a_challenger_whose_training_data_reaches_the_frozen_window_is_noted_and
     test = pd.read_parquet(Path(prepared["test"]) / "test.parquet")
     after = int((pd.to_datetime(test["event_time"], utc=True) > pd.Timestamp(until)).sum())
     assert after < dev_gate.min_slice_rows
-    reason = (f"the comparison with the champion (margin, slices) is advisory, not gated: the {after} of {len(test)} test "
-              f"rows after {until}, which neither model's training data reaches, are too few to judge on (fewer than "
-              f"gate.min_slice_rows ({dev_gate.min_slice_rows}); what a gated slice needs), so the gate decides on the "
-              "challenger's own checks (quality, fairness)")
+    reason = ("the champion comparison is on the whole test set, where the challenger's training data reaches (it "
+              "learnt from the set's period, not from its rows): it favours the challenger; a comparison on rows after "
+              f"both models' training data ({after} after {until}) needs {_more_rows(dev_gate.min_slice_rows - after)} "
+              f"(gate.min_slice_rows: {dev_gate.min_slice_rows}, what a gated slice needs)")
     note = (f"evaluation is not out-of-time for this challenger: its training data reaches {until}, the frozen test set "
             f"covers {window['min']}–{window['max']}; {reason}")
     assert report["out_of_time"] == {
         "test_set": window, "challenger": False, "challenger_data_until": until, "champion": True,
         "champion_data_until": champion_until, "note": note,
-        "comparison": {"after": until, "rows": after, "test_rows": len(test), "basis": "advisory", "reason": reason}}
-    names = [c["name"] for c in report["gate"]["checks"]]
-    assert "challenger_margin" not in names and "slice_regression" not in names and "min_auc" in names
+        "comparison": {"after": until, "rows": after, "test_rows": len(test), "basis": "whole_set_favours_challenger",
+                       "reason": reason}}
+    checks = {c["name"]: c for c in report["gate"]["checks"]}
     mine, theirs = report["challenger"]["metrics"]["auc"], report["champion"]["metrics"]["auc"]
-    assert report["challenger"]["metrics"]["rows"] == len(test)  # the challenger's own checks: the whole set
-    advisory = (f"the champion comparison is advisory, not gated: on the whole test set, which a model's training data "
-                f"reaches, the challenger's AUC is {mine:.4f}, the champion's {theirs:.4f}")
-    assert report["gate"]["reasons"][-2:] == [note, advisory]
+    assert report["challenger"]["metrics"]["rows"] == report["champion"]["metrics"]["rows"] == len(test)
+    margin = checks["challenger_margin"]
+    assert (margin["value"], margin["champion_value"], margin["basis"]) == (mine, theirs, "whole_set_favours_challenger")
+    assert margin["message"].endswith(" on the whole test set, which favours the challenger")
+    assert any(c["name"] == "slice_regression" for c in report["gate"]["checks"]) and "min_auc" in checks
+    assert report["comparison"]["auc_delta"] == pytest.approx(mine - theirs)  # the deltas of the set compared on
+    assert report["gate"]["reasons"][-1] == note
     if report["gate"]["passed"]:
-        assert report["gate"]["reasons"][0].endswith("; the champion comparison is advisory (see the note)")
+        assert report["gate"]["reasons"][0].endswith(
+            "; beats the champion on the whole test set, which favours the challenger (see the note)")
     printed = capsys.readouterr().out.splitlines()
     assert f"    - {note}" in printed
-    assert f"  compared:   advisory, not gated (the {after} of {len(test)} test rows after {until}: too few)" in printed
+    assert (f"  compared:   on the whole test set, which favours the challenger (the {after} of {len(test)} test rows "
+            f"after {until}: too few)") in printed
+
+
+def test_the_whole_set_favours_the_champion_only_where_its_training_data_reaches_it():
+    """GIVEN test rows over four days WHEN too few rows follow both models' data THEN the whole set favours the
+    champion when its data reaches the set (on how many rows it is in-sample), else the challenger - also when the
+    champion's period is not recorded (then said so)."""
+    import pandas as pd
+
+    times = pd.Series(pd.to_datetime(["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"], utc=True))
+    late = "2026-03-04T12:00:00Z"
+    assert evaluate.whole_set_basis(times, {"challenger": late, "champion": "2026-03-02T00:00:00Z"}) == (
+        "whole_set_favours_champion", "the champion's training data reaches (2 of 4 rows in-sample)")
+    assert evaluate.whole_set_basis(times, {"challenger": None, "champion": late}) == (
+        "whole_set_favours_champion", "the champion's training data reaches (4 of 4 rows in-sample)")
+    assert evaluate.whole_set_basis(times, {"challenger": late, "champion": "2026-02-01T00:00:00Z"}) == (
+        "whole_set_favours_challenger",
+        "the challenger's training data reaches (it learnt from the set's period, not from its rows)")
+    assert evaluate.whole_set_basis(times, {"challenger": late, "champion": None}) == (
+        "whole_set_favours_challenger", "the challenger's training data reaches (it learnt from the set's period, not "
+        "from its rows; the champion's period is not recorded)")
 
 
 def test_the_primary_metric_and_pr_auc_are_compared_and_shown_for_the_champion(churn_spec, dev_gate, weak_model,

@@ -128,48 +128,77 @@ def test_the_margin_and_slices_are_judged_on_the_rows_after_both_models_data_whe
     assert decision.reasons[-1] == "the note"
 
 
-def test_an_advisory_comparison_is_no_check_and_the_gate_decides_on_the_challengers_own_checks(reports, dev_gate):
-    """GIVEN the worse challenger's report whose comparison is advisory (too few rows after both models' data) WHEN
-    decided THEN there is no margin or slice check, so it passes on its own checks, and the reasons say the comparison
-    was advisory with the whole set's figures: a note, never a silent pass."""
-    report = _compared(reports["worse"], "advisory")
+def test_too_few_rows_after_both_models_data_keep_the_champion_comparison_on_the_whole_set(reports, dev_gate):
+    """GIVEN the worse challenger's report whose comparison is on the whole set (too few rows after both models' data;
+    the champion's data reaches the set, so the set favours it) WHEN decided THEN the margin and slice checks are made
+    on the whole set as without the block - the worse challenger fails the margin, never passes for want of rows -
+    and the margin's message says the whole set favours the champion; the reasons end with the note."""
+    worse = reports["worse"]
+    plain = decide(worse, dev_gate)
+    report = _compared(worse, "whole_set_favours_champion")
 
     decision = decide(report, dev_gate)
 
-    names = [c["name"] for c in decision.checks]
-    assert "challenger_margin" not in names and "slice_regression" not in names
-    assert decision.passed == all(c["passed"] for c in decision.checks)
-    mine, theirs = report["challenger"]["metrics"]["auc"], report["champion"]["metrics"]["auc"]
-    assert decision.reasons[-2:] == ["the note", (
-        f"the champion comparison is advisory, not gated: on the whole test set, which a model's training data reaches, "
-        f"the challenger's AUC is {mine:.4f}, the champion's {theirs:.4f}")]
-    if decision.passed:
-        assert decision.reasons[0] == f"passed all {len(names)} checks; the champion comparison is advisory (see the note)"
+    assert not decision.passed and "challenger_margin" in failed(decision)
+    margin = next(c for c in decision.checks if c["name"] == "challenger_margin")
+    mine, theirs = worse["challenger"]["metrics"]["auc"], worse["champion"]["metrics"]["auc"]
+    assert (margin["value"], margin["champion_value"], margin["basis"]) == (mine, theirs, "whole_set_favours_champion")
+    assert margin["message"] == (f"challenger AUC {mine:.4f} < champion AUC {theirs:.4f} + margin "
+                                 f"{dev_gate.challenger_margin:.4f} = {theirs + dev_gate.challenger_margin:.4f} on the "
+                                 "whole test set, which favours the champion")
+    # The same checks as without the block: only the margin's message (and its basis) name the rows' bias.
+    unmarked = [{k: v for k, v in c.items() if k not in ("message", "basis")} for c in decision.checks]
+    assert unmarked == [{k: v for k, v in c.items() if k != "message"} for c in plain.checks]
+    assert [c["message"] for c in decision.checks if c["name"] == "slice_regression"] == [
+        c["message"] for c in plain.checks if c["name"] == "slice_regression"]
+    assert decision.reasons[-1] == "the note"
 
 
-def test_a_comparison_of_an_unknown_basis_is_refused(reports, dev_gate):
-    with pytest.raises(GateInputError, match=r"^evaluation report's out_of_time\.comparison\.basis is 'whole', not one "
-                                             r"of \['out_of_time_rows', 'advisory'\]$"):
-        decide(_compared(reports["better"], "whole"), dev_gate)
+def test_a_challenger_that_beats_the_champion_on_the_whole_set_passes_with_the_set_named_in_its_reason(reports,
+                                                                                                      dev_gate):
+    """GIVEN the better challenger's report compared on the whole set WHEN decided THEN it passes, and the pass reason
+    says on which rows it beat the champion and which model they favour (the champion; or the challenger, whose data
+    reaches the set while the champion's does not)."""
+    for basis, favoured in (("whole_set_favours_champion", "champion"), ("whole_set_favours_challenger", "challenger")):
+        decision = decide(_compared(reports["better"], basis), dev_gate)
+
+        assert decision.passed, decision.reasons
+        assert decision.reasons[0] == (f"passed all {len(decision.checks)} checks; beats the champion on the whole test "
+                                       f"set, which favours the {favoured} (see the note)")
+        margin = next(c for c in decision.checks if c["name"] == "challenger_margin")
+        assert margin["message"].endswith(f" on the whole test set, which favours the {favoured}")
+
+
+@pytest.mark.parametrize("basis", ["whole", "advisory"])
+def test_a_comparison_of_an_unknown_basis_is_refused(reports, dev_gate, basis):
+    """GIVEN a basis evaluate does not write - 'advisory' only reports from before the whole-set bases held, which
+    the gate is never given again - THEN the gate refuses the report, naming the bases it knows."""
+    with pytest.raises(GateInputError, match=rf"^evaluation report's out_of_time\.comparison\.basis is '{basis}', not "
+                                             r"one of \['out_of_time_rows', 'whole_set_favours_champion', "
+                                             r"'whole_set_favours_challenger'\]$"):
+        decide(_compared(reports["better"], basis), dev_gate)
 
 
 @pytest.mark.parametrize("kind, metrics, expected", [
-    ("binary_classification", {"rows": 49, "positives": 20, "auc": 0.8}, "fewer than gate.min_slice_rows (50)"),
+    ("binary_classification", {"rows": 49, "positives": 20, "auc": 0.8},
+     "1 more row (gate.min_slice_rows: 50, what a gated slice needs)"),
+    ("binary_classification", {"rows": 0}, "50 more rows (gate.min_slice_rows: 50, what a gated slice needs)"),
     ("binary_classification", {"rows": 300, "positives": 9, "auc": 0.8},
-     "9 positives among them, fewer than gate.min_slice_positives (10)"),
+     "1 more positive row (gate.min_slice_positives: 10 of each class, what a gated slice needs; 9 among the 300)"),
     ("binary_classification", {"rows": 300, "positives": 295, "auc": 0.8},
-     "5 negatives among them, fewer than gate.min_slice_positives (10)"),
-    ("binary_classification", {"rows": 300, "positives": 30, "auc": None}, "the AUC cannot be computed on them"),
+     "5 more negative rows (gate.min_slice_positives: 10 of each class, what a gated slice needs; 5 among the 300)"),
+    ("binary_classification", {"rows": 300, "positives": 30, "auc": None}, "rows on which the AUC can be computed"),
     ("binary_classification", {"rows": 300, "positives": 30, "auc": 0.8}, None),
     ("multiclass_classification", {"rows": 300, "class_counts": {"a": 200, "b": 97, "c": 3}, "auc": 0.8},
-     "class c seen 3 times among them, fewer than gate.min_slice_positives (10)"),
+     "7 more rows of class c (gate.min_slice_positives: 10 of every class, what a gated slice needs; 3 among the 300)"),
     ("multiclass_classification", {"rows": 300, "class_counts": {"a": 200, "b": 90, "c": 10}, "auc": 0.8}, None),
-    ("regression", {"rows": 12, "r2": 0.5}, "fewer than gate.min_slice_rows (50)"),
+    ("regression", {"rows": 12, "r2": 0.5}, "38 more rows (gate.min_slice_rows: 50, what a gated slice needs)"),
     ("regression", {"rows": 60, "r2": 0.5}, None),
 ])
 def test_the_rows_a_comparison_needs_are_those_a_gated_slice_needs(kind, metrics, expected):
     """The minimums of check 4 (a slice's rows, each class's count, a computable primary metric) decide whether the
-    rows after both models' training data can carry the champion comparison."""
+    rows after both models' training data can carry the champion comparison; short of them, the text says how many
+    more rows of what a comparison there needs, and which minimum asks for them."""
     from pipeline_code.core import problem
     from pipeline_code.training.gate import comparison_shortfall
     from pipeline_code.training.spec import DEFAULT_GATE

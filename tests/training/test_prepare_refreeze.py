@@ -394,31 +394,45 @@ def test_a_champion_trained_into_a_re_frozen_window_is_compared_only_on_the_rows
     assert f"  compared:   on the {later} of {len(test)} test rows after {until}: challenger auc={mine:.4f} champion auc={theirs:.4f}" in printed
 
 
-def test_when_too_few_rows_follow_both_models_data_the_champion_comparison_is_advisory(
+def test_when_too_few_rows_follow_both_models_data_the_champion_comparison_stays_on_the_whole_set(
     churn_spec, dev_gate, champion_into_refrozen_window, tmp_path
 ):
     """GIVEN the same runs and a gate whose min_slice_rows exceeds the test rows after the champion's data WHEN the
-    challenger is evaluated THEN the comparison is advisory: no margin or slice check, the note says why (naming the
-    minimum), and the gate decides on the challenger's own checks - a note, not a silent pass."""
+    challenger is evaluated THEN the margin and slice checks are made on the whole set - where the champion, partly
+    in-sample, is favoured: a worse challenger is not promoted for want of rows - and the note says so, on how many
+    rows the champion is in-sample, and how many more rows a comparison after both models' data needs (naming the
+    minimum)."""
     import dataclasses
 
     from pipeline_code.training import evaluate
 
     case = champion_into_refrozen_window
     test, until = case["test"], case["champion_until"]
-    later = int((_times(test) > pd.Timestamp(until)).sum())
+    times = _times(test)
+    in_sample, later = int((times <= pd.Timestamp(until)).sum()), int((times > pd.Timestamp(until)).sum())
     gate = dataclasses.replace(dev_gate, min_slice_rows=later + 1)
 
+    printed = []
     report = evaluate.evaluate(churn_spec, case["challenger"], case["test_dir"], str(tmp_path / "evaluation"), gate,
-                               champion_dir=case["champion"], log=lambda *_: None)
+                               champion_dir=case["champion"], log=printed.append)
 
     compared = report["out_of_time"]["comparison"]
-    assert compared == {"after": until, "rows": later, "test_rows": len(test), "basis": "advisory", "reason": (
-        f"the comparison with the champion (margin, slices) is advisory, not gated: the {later} of {len(test)} test rows "
-        f"after {until}, which neither model's training data reaches, are too few to judge on (fewer than "
-        f"gate.min_slice_rows ({later + 1}); what a gated slice needs), so the gate decides on the challenger's own "
-        "checks (quality, fairness)")}
-    assert not [c for c in report["gate"]["checks"] if c["name"] in ("challenger_margin", "slice_regression")]
-    assert report["out_of_time"]["note"].endswith(compared["reason"])
-    assert report["gate"]["reasons"][-1].startswith("the champion comparison is advisory, not gated: on the whole test "
-                                                     "set, which a model's training data reaches, the challenger's AUC is ")
+    assert compared == {"after": until, "rows": later, "test_rows": len(test), "basis": "whole_set_favours_champion",
+                        "reason": (
+        f"the champion comparison is on the whole test set, where the champion's training data reaches ({in_sample} of "
+        f"{len(test)} rows in-sample): it favours the champion; a comparison on rows after both models' training data "
+        f"({later} after {until}) needs 1 more row (gate.min_slice_rows: {later + 1}, what a gated slice needs)")}
+    assert report["out_of_time"]["note"] == (f"the champion's training data reaches {until}: it is scored in-sample on "
+                                             f"{in_sample} of {len(test)} test rows; {compared['reason']}")
+    margin = next(c for c in report["gate"]["checks"] if c["name"] == "challenger_margin")
+    mine, theirs = report["challenger"]["metrics"]["auc"], report["champion"]["metrics"]["auc"]
+    assert report["challenger"]["metrics"]["rows"] == report["champion"]["metrics"]["rows"] == len(test)
+    assert (margin["value"], margin["champion_value"]) == (mine, theirs)
+    assert margin["message"].endswith(" on the whole test set, which favours the champion")
+    assert margin["passed"] == (mine >= theirs + gate.challenger_margin)
+    # The slice check ran on the whole set too (this gate's min_slice_rows leaves every slice value reported, not gated).
+    assert any(r.endswith(f"slice value(s) with < {later + 1} rows or < {gate.min_slice_positives} positives or "
+                          "negatives were reported, not gated") for r in report["gate"]["reasons"])
+    assert report["gate"]["reasons"][-1] == report["out_of_time"]["note"]
+    assert (f"  compared:   on the whole test set, which favours the champion (the {later} of {len(test)} test rows "
+            f"after {until}: too few)") in printed
