@@ -847,8 +847,9 @@ def test_a_card_says_on_which_rows_the_champion_was_compared_when_a_models_data_
                                                                                                      churn_spec):
     """GIVEN a report whose champion's training data reaches the test set, the comparison made on the 321 test rows
     after it (where the challenger failed the margin) THEN the caveats carry the out-of-time note and say on which
-    rows the margin failed, and the challenger-minus-champion group names its rows; GIVEN an advisory comparison
-    THEN that group says it was advisory, not gated."""
+    rows the margin failed, and the challenger-minus-champion group names its rows; GIVEN a comparison on the whole
+    set (too few rows after both models' data) THEN the margin's caveat and the group say the whole set and which
+    model it favours; GIVEN a report written before then (basis advisory) THEN its group still says advisory."""
     import copy
 
     _, report = passing
@@ -869,6 +870,17 @@ def test_a_card_says_on_which_rows_the_champion_was_compared_when_a_models_data_
     assert (f"AUC 0.81 does not beat the champion's 0.825 by the required margin (needs 0.83) on the 321 test rows "
             f"after {after}") in limits
     assert group(card, "challenger minus champion, 321 out-of-time rows")
+    for favoured in ("champion", "challenger"):
+        whole = copy.deepcopy(report)
+        whole["out_of_time"]["comparison"].update(basis=f"whole_set_favours_{favoured}", rows=12)
+        margin = whole["gate"]["checks"][-1]
+        del margin["rows"], margin["after"]
+        margin["basis"] = f"whole_set_favours_{favoured}"
+        card = mc.build_model_card(evaluation_report=whole, model_spec=churn_spec)
+        assert_schema_valid(card)
+        assert (f"AUC 0.81 does not beat the champion's 0.825 by the required margin (needs 0.83) on the whole test set, "
+                f"which favours the {favoured}") in mc.limitations(whole)
+        assert group(card, f"challenger minus champion, whole set (favours {favoured})")
     report["out_of_time"]["comparison"]["basis"] = "advisory"
     card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec)
     assert group(card, "challenger minus champion (advisory, not gated)")

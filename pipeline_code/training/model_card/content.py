@@ -20,7 +20,7 @@ from pipeline_code.core.contract import (
 from pipeline_code.core.frameworks import ALGORITHMS, XGBOOST
 from pipeline_code.core.integrity import ARTIFACT_KEY
 from pipeline_code.core.reproducibility import RESUMED_FROM, resumed_note
-from pipeline_code.training.gate import COMPARED_ADVISORY, COMPARED_OUT_OF_TIME
+from pipeline_code.training.gate import COMPARED_ADVISORY, COMPARED_OUT_OF_TIME, COMPARED_WHOLE_SET
 from pipeline_code.training.metrics_regression import bias_measure_text, error_measure_text
 from pipeline_code.training.spec import ModelSpec
 
@@ -163,8 +163,8 @@ def _primary(report: Mapping[str, Any]) -> str:
 def limitations(report: Mapping[str, Any]) -> List[str]:
     """Plain-language limitations: failed gate checks, an acknowledged suspected target leak, fairness not assessable,
     small slices and groups, an evaluation that is not out-of-time (a model's training data reaches the frozen test
-    set's window: the note says so, and on which rows the champion was compared, or that the comparison was
-    advisory)."""
+    set's window: the note says so, and on which rows the champion was compared - the rows after both models' data,
+    or the whole set and which model that favours)."""
     out: List[str] = []
     kind, metric = _kind(report), _primary(report)
     label = problem.label(metric)
@@ -190,8 +190,11 @@ def limitations(report: Mapping[str, Any]) -> List[str]:
             side = "below" if problem.higher_is_better(metric) else "above"
             out.append(f"{label} {figure(value)} {side} the floor {figure(limit)} (promotion gate failed)")
         elif name == "challenger_margin":
-            # Compared on the test rows after both models' training data when a model's reaches the set.
-            rows = f" on the {check['rows']} test rows after {check.get('after')}" if check.get("rows") is not None else ""
+            # Compared on the test rows after both models' training data when a model's reaches the set, or - too few of
+            # those - on the whole set, which favours one of the two.
+            rows = (f" on the {check['rows']} test rows after {check.get('after')}" if check.get("rows") is not None else
+                    f" on the whole test set, which favours the {COMPARED_WHOLE_SET[check['basis']]}"
+                    if check.get("basis") in COMPARED_WHOLE_SET else "")
             out.append(
                 f"{label} {figure(value)} does not beat the champion's {figure(check.get('champion_value'))} by the required margin (needs {figure(limit)}){rows}"
             )
@@ -632,11 +635,15 @@ def _performance_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
 def _comparison_group_name(report: Mapping[str, Any]) -> str:
     """The challenger-minus-champion group's name, saying which rows its deltas are of when a model's training data
     reaches the test set (evaluate's ``out_of_time.comparison``): the rows after both models' data, or the whole set
-    for an advisory comparison, which the gate did not judge (the caveats say why)."""
+    and the model it favours (the caveats say why); ``advisory`` in a report written before the gate compared on the
+    whole set, which it then did not judge. At most 63 characters (a metric group's name)."""
     compared = (report.get("out_of_time") or {}).get("comparison") or {}
-    if compared.get("basis") == COMPARED_OUT_OF_TIME:
+    basis = compared.get("basis")
+    if basis == COMPARED_OUT_OF_TIME:
         return f"challenger minus champion, {compared.get('rows')} out-of-time rows"
-    if compared.get("basis") == COMPARED_ADVISORY:
+    if basis in COMPARED_WHOLE_SET:
+        return f"challenger minus champion, whole set (favours {COMPARED_WHOLE_SET[basis]})"
+    if basis == COMPARED_ADVISORY:
         return "challenger minus champion (advisory, not gated)"
     return "challenger minus champion"
 
