@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""CDK entry point: read the config named in cdk.json, validate it once, synthesize every environment (or those named).
+"""CDK entry point: read the app's config, validate it once, synthesize every environment (or those named).
 
-The config file is the ``mlops-loop:config`` context value (``-c mlops-loop:config=path`` to use
-another). ``-c mlops-loop:environments=dev`` (comma-separated) synthesizes only those environments, for
+The config file is the ``mlops-loop:config`` context when given (``-c mlops-loop:config=path``), else the file
+the ``MLOPS_LOOP_CONFIG`` environment variable names (the way to run a second project: the tools' default
+``--config`` reads it too), else ``config/mlops-loop.yaml`` (``mlops_loop.config.location.resolve_config``).
+``-c mlops-loop:environments=dev`` (comma-separated) synthesizes only those environments, for
 a quicker look at one; the tools that need the whole app refuse such an assembly (its stamp says so).
 Synth makes no AWS call: accounts and regions come from the config only. The assembly gets
 a source stamp (``mlops-loop-source.json``: commit and synth inputs, see
@@ -31,13 +33,20 @@ if __name__ == "__main__":
 
 from mlops_loop.app_builder import REPO_ROOT, build_app, new_app, source_version  # noqa: E402
 from mlops_loop.config import AppConfig, ConfigError, load_config
+from mlops_loop.config.location import resolve_config
 from mlops_loop.tools import source_stamp
 from pipeline_code.core.contract import BOOTSTRAP_QUALIFIER_CONTEXT, cdk_qualifier_problem
 
 
 def main() -> None:
     app = new_app()
-    config_path = app.node.try_get_context(source_stamp.CONFIG_CONTEXT_KEY) or source_stamp.DEFAULT_CONFIG
+    location = resolve_config(app.node.try_get_context(source_stamp.CONFIG_CONTEXT_KEY))
+    config_path = location.path
+    # Which project a deploy acts on is the config's: said whenever the variable chose it or lost to a context.
+    if location.chosen_by == "environment":
+        print(f"mlops-loop: config {config_path} (MLOPS_LOOP_CONFIG)", file=sys.stderr)
+    if location.warning():
+        print(f"mlops-loop: warning: {location.warning()}", file=sys.stderr)
     # Taken before the config is read and the stacks are built (the slow part), so an edit made during
     # synth leaves the assembly stale rather than mislabelled.
     source = source_stamp.fingerprint(REPO_ROOT, config=Path(config_path).resolve())

@@ -144,7 +144,8 @@ def main(argv: Optional[Sequence[str]] = None, *, client: Any = None, sts: Any =
     parser = argparse.ArgumentParser(prog="python -m mlops_cli.preflight", description=__doc__.split("\n\n")[1])
     parser.add_argument("--env", required=True, help="the environment to check (its account's credentials and region)")
     parser.add_argument("--config", default=str(deploy_target.default_config()),
-                        help="the app's config (default: the one cdk.json names)")
+                        help="the app's config (default: MLOPS_LOOP_CONFIG's file, else "
+                             "config/mlops-loop.yaml: what cdk synth reads)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
 

@@ -50,7 +50,8 @@ class Target:
 
 
 def default_config() -> Path:
-    """The config app.py synthesizes from: the one cdk.json names."""
+    """The config ``cdk synth`` without ``-c`` synthesizes from: the file ``MLOPS_LOOP_CONFIG`` names, else
+    config/mlops-loop.yaml (``mlops_loop.config.location``: one resolution for app.py and every tool)."""
     from mlops_loop.config.location import configured_path
 
     return configured_path()
@@ -72,7 +73,8 @@ def _account(value: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--config``, and ``--region`` / ``--project`` / ``--account`` defaulting to the environment's."""
     parser.add_argument("--config", default=str(default_config()),
-                        help="the app's config, which names the environments (default: the one cdk.json names)")
+                        help="the app's config, which names the environments (default: MLOPS_LOOP_CONFIG's file, else "
+                             "config/mlops-loop.yaml: what cdk synth reads)")
     parser.add_argument("--region", default=None, help="AWS region (default: the environment's, from the config)")
     parser.add_argument("--project", default=None, type=_project, help="project name prefix (default: the config's)")
     parser.add_argument("--account", default=None, type=_account,

@@ -14,7 +14,8 @@ from typing import Any, Optional
 from pipeline_code.core.contract import BOOTSTRAP_QUALIFIER_CONTEXT, DEFAULT_CDK_QUALIFIER, cdk_qualifier_problem
 
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
-# The context key naming the app's config file, relative to the repository, and the file when nothing names one.
+# The context key naming the app's config file (relative to the repository), and the file when neither it nor the
+# MLOPS_LOOP_CONFIG variable names one (mlops_loop.config.location.resolve_config: the precedence).
 CONFIG_CONTEXT_KEY = "mlops-loop:config"
 DEFAULT_CONFIG = "config/mlops-loop.yaml"
 # The other files the CDK CLI takes context from, beside cdk.json: the project's lookups file and the user's defaults.
@@ -23,7 +24,7 @@ USER_CDK_JSON = ".cdk.json"
 
 
 def context() -> dict[str, Any]:
-    """The ``context`` block (feature flags, config path).
+    """The ``context`` block (feature flags).
 
     The CDK CLI passes it to the app itself; ``app_builder.new_app`` reads it too, so ``python app.py`` and the
     test suite synthesize exactly what ``cdk synth`` does. Context given by the CLI still wins.
@@ -31,20 +32,29 @@ def context() -> dict[str, Any]:
     return _read()["context"]
 
 
-def configured_path() -> Path:
-    """The config file cdk.json names (what ``cdk synth`` reads without ``-c``), as an absolute path."""
-    return CDK_JSON.parent / context().get(CONFIG_CONTEXT_KEY, DEFAULT_CONFIG)
-
-
 def bootstrap_qualifier(directory: Optional[Path] = None, home: Optional[Path] = None) -> str:
     """The CDK bootstrap qualifier `cdk deploy` run in ``directory`` (default: this repository) deploys through: the
-    ``@aws-cdk/core:bootstrapQualifier`` context of the first file that sets it, in the CDK CLI's order of precedence
-    (its ``Configuration.loadConfigFiles``): cdk.json's context, cdk.context.json, then ``~/.cdk.json``'s context
-    (``home``, default: the user's home); the CDK's default (``hnb659fds``) when none does. A ``-c`` given to one ``cdk``
-    command is seen by that command only: a qualifier belongs in cdk.json.
+    ``@aws-cdk/core:bootstrapQualifier`` context of the first file that sets it (:func:`persistent_context`); the CDK's
+    default (``hnb659fds``) when none does. A ``-c`` given to one ``cdk`` command is seen by that command only: a
+    qualifier belongs in cdk.json.
 
     Refused (``ValueError``, one line naming the file): a value that is no qualifier the app can deploy through
     (``contract.cdk_qualifier_problem``)."""
+    found = persistent_context(BOOTSTRAP_QUALIFIER_CONTEXT, directory, home)
+    if found is None:
+        return DEFAULT_CDK_QUALIFIER
+    value, path = found
+    problem = cdk_qualifier_problem(value)
+    if problem:
+        raise ValueError(f"{path}: {problem}")
+    return value
+
+
+def persistent_context(key: str, directory: Optional[Path] = None, home: Optional[Path] = None) -> Optional[tuple[Any, Path]]:
+    """The value of context ``key`` every ``cdk`` command run in ``directory`` (default: this repository) hands the app
+    without a ``-c``, and the file that sets it: the first of cdk.json's context, cdk.context.json, then
+    ``~/.cdk.json``'s context (``home``, default: the user's home), in the CDK CLI's order of precedence (its
+    ``Configuration.loadConfigFiles``); None when none sets it."""
     root = CDK_JSON.parent if directory is None else directory
     user = (Path.home() if home is None else home) / USER_CDK_JSON
     for path, context in ((root / CDK_JSON.name, lambda d: d.get("context", {})), (root / CDK_CONTEXT_JSON, lambda d: d),
@@ -52,13 +62,9 @@ def bootstrap_qualifier(directory: Optional[Path] = None, home: Optional[Path] =
         if not path.is_file():
             continue
         values = context(json.loads(path.read_text()))
-        if BOOTSTRAP_QUALIFIER_CONTEXT in values:
-            value = values[BOOTSTRAP_QUALIFIER_CONTEXT]
-            problem = cdk_qualifier_problem(value)
-            if problem:
-                raise ValueError(f"{path}: {problem}")
-            return value
-    return DEFAULT_CDK_QUALIFIER
+        if key in values:
+            return values[key], path
+    return None
 
 
 def app_interpreter() -> list[str]:

@@ -22,6 +22,9 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.enviro
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The suite reads the configs it names: a second project's MLOPS_LOOP_CONFIG exported in the developer's shell would
+# change every tool's default --config and what a `python app.py` the tests start reads (mlops_loop.config.location).
+os.environ.pop("MLOPS_LOOP_CONFIG", None)
 # Bare Apps in construct tests synthesize as the app does (app_builder.new_app turns CDK's built-in template
 # validator off: cfn-lint checks every template, tests/infra/test_compliance.py). Read by the CDK's Node process
 # when it starts, hence before anything imports aws_cdk; it loads the CloudFormation spec on first use

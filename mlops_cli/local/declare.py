@@ -19,7 +19,8 @@ from mlops_cli.local.run_loop import DEFAULT_CONFIG
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlops_cli.local.declare", description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", help="a dataset declared under 'datasets' in the configuration")
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="configuration file (default config/mlops-loop.yaml)")
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="configuration file (default: MLOPS_LOOP_CONFIG's file, else "
+                        "config/mlops-loop.yaml)")
     args = parser.parse_args(argv)
     # Imported here: a workstation tool reading the YAML with the synth loader.
     from mlops_loop.config import ConfigError, load_config

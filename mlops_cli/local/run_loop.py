@@ -72,7 +72,7 @@ from mlops_cli.local.user_data import own_files
 from mlops_loop.config.location import configured_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = configured_path()  # the config cdk.json names, which synth reads
+DEFAULT_CONFIG = configured_path()  # the config synth reads without -c: MLOPS_LOOP_CONFIG's, else the default
 PROG = "python -m mlops_cli.local.run_loop"
 GENERATED = DATA_GENERATED  # a version's data source when no --data gave it the user's files
 GENERATED_START = "2026-01-01"  # the first event day of generated records
@@ -606,7 +606,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the dataset's sample_positive_rate, else 0.2; e.g. 0.02 for a rare event)")
     parser.add_argument("--no-auto-approve", action="store_true", help="leave passing versions PendingManualApproval")
     parser.add_argument("--environment", default="dev", help="environment of the YAML for gate/auto-approve (default dev)")
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="configuration file (default config/mlops-loop.yaml)")
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="configuration file (default: MLOPS_LOOP_CONFIG's file, else "
+                        "config/mlops-loop.yaml)")
     parser.add_argument("--num-round", type=int, default=None,
                         help="override an XGBoost model's training rounds (default: train.py's)")
     parser.add_argument("--epochs", type=int, default=None,

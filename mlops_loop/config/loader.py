@@ -1,4 +1,4 @@
-"""Load and validate ``config/mlops-loop.yaml`` (or the file named by the ``mlops-loop:config`` context).
+"""Load and validate ``config/mlops-loop.yaml`` (or the file ``location.resolve_config`` names instead).
 
 The file has five top-level keys::
 
@@ -58,7 +58,8 @@ def load_config(path: str | Path) -> AppConfig:
     try:
         raw = _load_yaml(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(str(path), ["file not found; set the 'mlops-loop:config' context to an existing file"])
+        raise ConfigError(str(path), ["file not found; name an existing file with MLOPS_LOOP_CONFIG=<file> (or give it: "
+                                       "-c mlops-loop:config=<file> to cdk, --config <file> to a tool)"])
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), [_yaml_problem(exc)]) from None
     except _DuplicateKeys as exc:

@@ -165,5 +165,21 @@ def test_a_project_name_aws_resources_cannot_carry_is_refused_by_the_parser(caps
             in capsys.readouterr().err)
 
 
-def test_the_default_config_is_the_one_cdk_json_names():
+def test_the_default_config_is_the_repositorys_unless_mlops_loop_config_names_another(monkeypatch):
+    monkeypatch.delenv("MLOPS_LOOP_CONFIG", raising=False)
     assert target.default_config() == REPO_ROOT / "config" / "mlops-loop.yaml"
+    monkeypatch.setenv("MLOPS_LOOP_CONFIG", "config/risk-ml.yaml")
+    assert target.default_config() == REPO_ROOT / "config" / "risk-ml.yaml"
+
+
+def test_a_second_projects_operator_who_exported_mlops_loop_config_acts_on_their_own_project(monkeypatch, tmp_path):
+    """GIVEN a second project's config (another project, the same accounts) named by MLOPS_LOOP_CONFIG WHEN a tool runs
+    without --config (README: the way to run a second project) THEN it acts on that project, not the sample's."""
+    import yaml
+
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    raw["project"] = "risk-ml"
+    second = tmp_path / "risk-ml.yaml"
+    second.write_text(yaml.safe_dump(raw, sort_keys=False))
+    monkeypatch.setenv("MLOPS_LOOP_CONFIG", str(second))
+    assert target.resolve(_args("--env", "prod")) == target.Target("prod", "eu-west-1", "risk-ml", PROD)

@@ -81,9 +81,12 @@ def defined_in(tree: Path, environments: Optional[Sequence[str]]) -> Optional[li
     """
     if not environments:
         return None
+    from ...config.location import resolve_config
+
     try:
         context = json.loads((tree / "cdk.json").read_text(encoding="utf-8"))["context"]
-        config = tree / context.get(source_stamp.CONFIG_CONTEXT_KEY, source_stamp.DEFAULT_CONFIG)
+        # As app.py of this checkout chooses it: the tree's context, else MLOPS_LOOP_CONFIG, else the default.
+        config = tree / resolve_config(context.get(source_stamp.CONFIG_CONTEXT_KEY)).path
         defined = yaml.safe_load(config.read_text(encoding="utf-8"))["environments"]
         selected = [name for name in defined if name in environments]
     except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
