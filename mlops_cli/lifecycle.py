@@ -57,6 +57,7 @@ one line on stderr.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fnmatch
 import json
 import sys
@@ -654,6 +655,10 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
                                "data and model versions, so it runs only where tier is 'dev' (a staging or prod "
                                "environment is taken down by hand, see README \"Recovering an environment\")")
         where = deploy_target.resolve(args)
+        if args.command == "teardown":
+            # Read for its tier even with --region, --project and --account given (equal to its own, or refused).
+            where = dataclasses.replace(where, config=str(args.config))
+        deploy_target.announce(where)
         if session is None:
             import boto3
 

@@ -156,6 +156,7 @@ def main(argv: Optional[Sequence[str]] = None, *, client: Any = None, sts: Any =
     try:
         app = load_config(args.config)
         where = deploy_target.target_of(app, args.env, args.config)
+        deploy_target.announce(where)
         environment = app.environments[args.env]
         if client is None or sts is None:
             import boto3

@@ -166,6 +166,7 @@ def main(argv: Optional[Sequence[str]] = None, *, now: Optional[Callable[[], dt.
     where = None
     try:
         where = deploy_target.resolve(args)
+        deploy_target.announce(where)
         session = boto3.session.Session(region_name=where.region)
         # Whose credentials these are comes first: another account may hold parameters of the same names.
         identity = deploy_target.check_account(session.client("sts"), where)

@@ -240,6 +240,7 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
     args = parser.parse_args(argv)
     try:
         where = deploy_target.resolve(args)
+        deploy_target.announce(where)
         approver = f"the approver role {approver_role_name(environment_prefix(where.project, args.env))}"
         session = boto3.session.Session(region_name=where.region)
         # Whose credentials these are comes first: another account may hold a group of the same name.

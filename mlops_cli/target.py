@@ -8,18 +8,22 @@ another account, or a typo'd name would otherwise point it at resources that do 
 region's or account's. With all three given, the config is not read at all, so a config being edited cannot
 block, say, a rollback (nor a model or environment it no longer lists be out of reach).
 
-Before acting, every such tool asks STS whose credentials it runs with (:func:`check_account`) and refuses
-another account than the environment's, and it reports unusable credentials - none found, a profile that does
-not exist, an expired token (:func:`credentials_problem`) - as one line.
+Before acting, every such tool prints one line on stderr naming what it acts on (:func:`announce`: ``project=<p>
+environment=<e> account=<a> region=<r> (config <file>)``): in an account several projects share, a tool left
+reading another project's config would otherwise act on that project without a word. Then it asks STS whose
+credentials it runs with (:func:`check_account`) and refuses another account than the environment's, and it
+reports unusable credentials - none found, a profile that does not exist, an expired token
+(:func:`credentials_problem`) - as one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, TextIO
 
 from pipeline_code.core.contract import NAME_PATTERN
 
@@ -47,6 +51,8 @@ class Target:
     region: str
     project: str
     account: str
+    # The config file read (None: not read, --region, --project and --account given); what the target line names.
+    config: Optional[str] = field(default=None, compare=False)
 
 
 def default_config() -> Path:
@@ -107,7 +113,30 @@ def target_of(app: Any, name: str, config: str, *, model: Optional[str] = None, 
         raise TargetError(f"--model {model}: environment '{name}' of {config} does not deploy it; choose from "
                           f"{', '.join(environment.models)} (or pass --region, --project and --account to reach a model "
                           "the config no longer lists)")
-    return Target(name, region or environment.region, project or app.project, account or environment.account)
+    return Target(name, region or environment.region, project or app.project, account or environment.account,
+                  config=str(config))
+
+
+def target_line(where: Target) -> str:
+    """``project=<p> environment=<e> account=<a> region=<r> (config <file>)``: what a tool acts on, and where it read
+    that (``(config not read: ...)`` when ``--region``, ``--project`` and ``--account`` said it all)."""
+    source = (f"config {where.config}" if where.config is not None
+              else "config not read: --region, --project and --account given")
+    return (f"project={where.project} environment={where.environment} account={where.account} region={where.region} "
+            f"({source})")
+
+
+def announce(where: Target, out: Optional[TextIO] = None) -> None:
+    """Print :func:`target_line` to ``out`` (default: stderr, so that stdout stays the tool's report) before the tool
+    acts; and, when ``where`` was read from the default config while a context file's ``mlops-loop:config`` beat a
+    different ``MLOPS_LOOP_CONFIG``, a warning line saying so."""
+    stream = out or sys.stderr
+    print(target_line(where), file=stream)
+    from mlops_loop.config.location import configured
+
+    location = configured()
+    if where.config is not None and location.warning() and Path(where.config) == location.absolute:
+        print(f"warning: {location.warning()}", file=stream)
 
 
 def environment_of(app: Any, name: str, config: str) -> Any:

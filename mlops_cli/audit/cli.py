@@ -139,6 +139,7 @@ def main(argv: Optional[Sequence[str]] = None, *, clients: Optional[Clients] = N
     args = build_parser().parse_args(argv)
     try:
         where = deploy_target.resolve(args)
+        deploy_target.announce(where)
         clients = clients or Clients.create(where.region)
         # Whose credentials these are comes first: another account may hold a group of the same name.
         identity = deploy_target.check_account(clients.sts, where)

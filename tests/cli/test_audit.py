@@ -33,6 +33,7 @@ from tests.support.configs import SAMPLE_CONFIG, sample_account
 from tests.support.multi_model import keep_package_metadata, model_archive, replace_inference_specification, seal_archive
 from tests.support.credentials import without_credentials
 from tests.support.moto_clients import SharedClients, keep_model_card_fields
+from tests.support.cli_output import after_target_line
 
 REGION = "eu-west-1"
 # A frozen copy of the sample config names the environments: prod is in eu-west-1, like the moto world.
@@ -318,6 +319,13 @@ def gaps(markdown: str) -> list:
 
 def has_gap(markdown: str, text: str) -> bool:
     return any(audit.md_text(text) in gap for gap in gaps(markdown))
+
+
+def test_it_first_names_the_project_environment_account_and_region_it_acts_on_and_the_config_read(world, tmp_path, capsys):
+    code, _, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert capsys.readouterr().err.splitlines()[0] == (f"project=mlops-loop environment=prod account={ACCOUNT} "
+                                                       f"region={REGION} (config {SAMPLE_CONFIG})")
 
 
 def test_a_changed_artefact_or_an_unsealed_version_is_a_gap(world, tmp_path):
@@ -942,7 +950,8 @@ def test_unknown_model_or_version_exits_2_with_one_line(world, capsys, args, mes
     code = audit.main(["--env", "prod", *CONFIG, *args], clients=world.clients)
     err = capsys.readouterr().err
     assert code == 2
-    assert err == f"python -m mlops_cli.audit: error: {message}\n"
+    # A model the config refuses is refused before the tool knows what it would act on: no target line then.
+    assert (err if message.startswith("--model") else after_target_line(err)) == f"python -m mlops_cli.audit: error: {message}\n"
 
 
 def test_credentials_of_another_account_exit_2_before_anything_is_read(world, monkeypatch, tmp_path, capsys):
@@ -956,7 +965,7 @@ def test_credentials_of_another_account_exit_2_before_anything_is_read(world, mo
     code, md, page = run(world, tmp_path, "--version", "2")
 
     assert (code, md, page, asked) == (2, "", "", [])
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         f"python -m mlops_cli.audit: error: the credentials are of account {OTHER_ACCOUNT}, environment 'prod' is account "
         f"{ACCOUNT}; use that account's credentials (e.g. AWS_PROFILE) and run again\n")
 
@@ -970,7 +979,7 @@ def test_nothing_serving_exits_2(world, capsys):
 def test_no_credentials_exits_2(monkeypatch, tmp_path, capsys):
     without_credentials(monkeypatch, tmp_path)
     code = audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--version", "1"])
-    err = capsys.readouterr().err
+    err = after_target_line(capsys.readouterr().err)
     assert code == 2
     assert err == (
         "python -m mlops_cli.audit: error: no usable AWS credentials (NoCredentialsError: Unable to locate credentials): "
@@ -982,7 +991,7 @@ def test_credentials_that_expire_during_the_audit_exit_2_with_the_same_line(worl
     replay(world.clients.sagemaker, "DescribeModelPackageGroup", lambda request: {"Error": {
         "Code": "ExpiredTokenException", "Message": "The security token included in the request is expired"}}, world.calls)
     assert audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--version", "2"], clients=world.clients) == 2
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         "python -m mlops_cli.audit: error: no usable AWS credentials (ExpiredTokenException: The security token included "
         f"in the request is expired): log in to account {ACCOUNT} of environment 'prod' (e.g. aws sso login, "
         "AWS_PROFILE) and run again\n")
@@ -996,7 +1005,7 @@ def test_a_profile_that_does_not_exist_exits_2_with_one_line(monkeypatch, tmp_pa
     monkeypatch.setenv("AWS_PROFILE", "nope")
     code = audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--serving"])
     assert code == 2
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         "python -m mlops_cli.audit: error: no usable AWS credentials (ProfileNotFound: The config profile (nope) could "
         f"not be found): log in to account {ACCOUNT} of environment 'prod' (e.g. aws sso login, AWS_PROFILE) and run "
         "again\n")

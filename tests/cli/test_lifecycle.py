@@ -32,6 +32,7 @@ from pipeline_code.core.contract import (
 )
 from tests.support.configs import SAMPLE_CONFIG, sample_account
 from tests.support.credentials import moto_credentials
+from tests.support.cli_output import after_target_line
 
 REGION = "eu-west-1"
 CONFIG = ["--config", str(SAMPLE_CONFIG)]
@@ -242,7 +243,7 @@ def test_a_failed_rollbacks_leftovers_are_named_and_the_retry_is_not_said_to_pro
         stub.assert_no_pending_responses()
     storage = environment_stack_names(STAGING)["storage"]
     assert code == 1 and f"{storage}: deleted" in out and "can proceed" not in out
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         f"lifecycle: {storage}: its failed rollback left 1 resources, which its deletion may have kept "
         f"(RetainExceptOnCreate), and a fixed name among them makes the next create fail: AWS::S3::Bucket {bucket}; "
         "delete those still there by hand, then cdk deploy\n")
@@ -276,7 +277,7 @@ def test_an_unprotected_failed_create_is_left_to_cdk_deploy():
 def test_credentials_of_another_account_are_refused_before_any_stack_is_read(capsys):
     code, _ = _run(["--env", "staging", *CONFIG, "stacks"], Session(sample_account("prod"), cloudformation=None))
     assert code == 2
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         f"lifecycle: error: the credentials are of account {sample_account('prod')}, environment 'staging' is account "
         f"{sample_account('staging')}; use that account's credentials (e.g. AWS_PROFILE) and run again\n")
 
@@ -441,7 +442,7 @@ def dev(monkeypatch):
         yield DevWorld()
 
 
-def test_the_dry_run_lists_what_the_teardown_deletes_and_changes_nothing(dev):
+def test_the_dry_run_lists_what_the_teardown_deletes_and_changes_nothing(dev, capsys):
     """GIVEN dev's Storage stack (resources listed over two pages), its buckets and its groups WHEN teardown runs
     without --execute THEN it lists, per bucket, the logging it stops, the write-once statement it removes and the
     versions and markers it deletes (the access-logs bucket, the others' log target, last), each group's versions and
@@ -467,6 +468,9 @@ def test_the_dry_run_lists_what_the_teardown_deletes_and_changes_nothing(dev):
     assert f"  model cards: delete {len(cards)} ({', '.join(cards)})" in lines
     assert lines[-1] == f"Then: npx cdk destroy -c mlops-loop:config={SAMPLE_CONFIG} 'dev/*'"
     assert dev.versions(dev.artifacts) == 4 and dev.versions(dev.logs) >= 1
+    # Before all of it, on stderr: whose environment this is (in an account projects share, the project tells them apart).
+    assert capsys.readouterr().err == (f"project=mlops-loop environment=dev account={dev.account} region={REGION} "
+                                       f"(config {SAMPLE_CONFIG})\n")
     assert "WriteOnceNoDelete" in dev.s3.get_bucket_policy(Bucket=dev.artifacts)["Policy"]
     assert "LoggingEnabled" in dev.s3.get_bucket_logging(Bucket=dev.artifacts)
 
@@ -560,7 +564,7 @@ def test_a_bucket_not_tagged_as_this_dev_environments_is_refused_and_nothing_is_
                          Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
     assert code == 2 and out == ""
     storage = environment_stack_names(DEV)["storage"]
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         f"lifecycle: error: bucket {dev.artifacts} of stack {storage} is tagged environment={environment}, tier={tier}, "
         "not environment=dev, tier=dev: teardown empties only a dev environment's buckets; check --env and the config "
         "(an environment whose resources carry no such tags is taken down by hand)\n")
@@ -821,7 +825,7 @@ def test_adopt_leaves_a_key_it_cannot_tell_apart_to_the_operator(moto_aws, tmp_p
     # The rest is mapped as if the key were: the operator adds it, and what refers to it is imported with it.
     assert set(json.loads(mapping.read_text())) == {"LogsBucket", "DataBucket", "DataPolicy", "Database", "Group",
                                                     "StoreRole"}
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         f"lifecycle: not adopted: DataKey ({PROD}: data): 2 keys match ({', '.join(world.keys)}); add the one that "
         "encrypted the data to the mapping as \"DataKey\": {\"KeyId\": \"<key id>\"} (aws s3api get-bucket-encryption "
         "on a bucket of the stack names it)\n")
@@ -870,7 +874,7 @@ def test_adopt_leaves_a_key_pending_deletion_out_of_the_mapping_and_says_how_to_
     assert code == 1
     assert set(json.loads(mapping.read_text())) == {"LogsBucket", "DataBucket", "DataPolicy", "Database", "Group",
                                                     "StoreRole"}
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         f"lifecycle: not adopted: DataKey: key {key} of this environment is pending deletion {until}: aws kms "
         f"cancel-key-deletion --key-id {key}, then aws kms enable-key --key-id {key}, then adopt\n")
     # WHEN the deletion is cancelled and the key enabled THEN adopt maps it
@@ -900,7 +904,7 @@ def test_adopt_refuses_a_stack_that_exists(tmp_path, capsys):
         code, out = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage"],
                          Session(sample_account("prod"), cloudformation=cloudformation))
     assert code == 2 and out == ""
-    assert capsys.readouterr().err == (f"lifecycle: error: stack {name} exists (UPDATE_COMPLETE): adopt is for a stack "
+    assert after_target_line(capsys.readouterr().err) == (f"lifecycle: error: stack {name} exists (UPDATE_COMPLETE): adopt is for a stack "
                                        "that was deleted; its resources are its own, nothing to adopt\n")
 
 
@@ -930,7 +934,7 @@ def test_adopt_names_a_feature_groups_role_that_is_gone_and_how_to_create_it_aga
                         "--mapping", str(mapping)], world.session(cloudformation))
     assert code == 1
     assert "StoreRole" not in json.loads(mapping.read_text())
-    assert capsys.readouterr().err == f"lifecycle: not adopted: {MISSING_ROLE}\n"
+    assert after_target_line(capsys.readouterr().err) == f"lifecycle: not adopted: {MISSING_ROLE}\n"
 
     # WHEN the printed command is run (as a shell splits it; each option is create-role's parameter) and adopt runs
     # again THEN the role is as the template has it, and imported.
@@ -987,7 +991,7 @@ def test_a_role_the_template_does_not_keep_is_not_imported_and_is_named(moto_aws
                         "--mapping", str(mapping)], world.session(cloudformation))
     assert code == 1
     assert "StoreRole" not in json.loads(mapping.read_text())
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         f"lifecycle: not adopted: AWS::IAM::Role {STORE_ROLE} (StoreRole): the template does not keep it, so it cannot be "
         f"imported and the deploy would make a role of another name, which feature group {PROD}-d would not use: "
         "synthesize the app with a version that keeps it (outside dev), then adopt again\n")
@@ -1009,7 +1013,7 @@ def test_credentials_that_may_not_read_the_role_stop_adopt_before_any_mapping_is
                           "--mapping", str(mapping)], session)
         iam_stub.assert_no_pending_responses()
     assert code == 2 and out == "" and not mapping.exists()
-    err = capsys.readouterr().err
+    err = after_target_line(capsys.readouterr().err)
     assert err.startswith("lifecycle: error: ") and "AccessDenied" in err and "iam:GetRole" in err, err
 
 
@@ -1037,7 +1041,7 @@ def test_groups_that_write_as_different_roles_leave_the_choice_to_the_operator(m
                         "--mapping", str(mapping)], world.session(cloudformation))
     assert code == 1
     assert "StoreRole" not in json.loads(mapping.read_text())
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         f"lifecycle: not adopted: StoreRole: the feature groups write their offline store as different roles ({PROD}-d: "
         f"{STORE_ROLE}; {PROD}-e: other), and the template has one role for all: add the one to keep to the mapping as "
         "\"StoreRole\": {\"RoleName\": \"<name>\"}; the groups naming the other keep writing as it, outside the stack (it "

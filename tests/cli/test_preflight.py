@@ -15,6 +15,7 @@ from mlops_cli import preflight
 from mlops_loop.config import parse_config
 from tests.support.construct_configs import returns_config
 from tests.support.credentials import without_credentials
+from tests.support.cli_output import after_target_line
 
 REGION = "eu-west-1"
 
@@ -169,7 +170,10 @@ def test_the_command_exits_1_and_says_what_is_short_and_for_whom(quotas, caller,
     _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 4), _quota("ml.m5.large for spot training job usage", 1),
                       _quota("ml.m5.xlarge for processing job usage", 2)])
     assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())], client=quotas.client, sts=caller) == 1
-    out = capsys.readouterr().out.splitlines()
+    captured = capsys.readouterr()
+    assert captured.err == (f"project=shop environment=dev account=123456789012 region=eu-west-1 "
+                            f"(config {tmp_path / 'mlops-loop.yaml'})\n")
+    out = captured.out.splitlines()
     assert out[0] == ("SageMaker quotas for environment 'dev' (account 123456789012, eu-west-1): 2 of 3 cover what it "
                       "may run at once")
     short = out.index(next(line for line in out if line.strip().startswith("ml.c5.xlarge for endpoint usage")))
@@ -203,7 +207,7 @@ def test_credentials_of_another_account_exit_2_before_any_quota_is_read(quotas, 
     caller.account = "210987654321"
     # WHEN the preflight runs THEN it refuses, naming both accounts, and reads no quota (none is stubbed)
     assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())], client=quotas.client, sts=caller) == 2
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         "ERROR: the credentials are of account 210987654321, environment 'dev' is account 123456789012; use that "
         "account's credentials (e.g. AWS_PROFILE) and run again\n")
 
@@ -217,7 +221,7 @@ def test_credentials_sts_cannot_read_exit_2_saying_which_account_to_log_in_to(qu
 
     assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())], client=quotas.client,
                           sts=Expired()) == 2
-    assert capsys.readouterr().err == ("ERROR: no usable AWS credentials (NoCredentialsError: Unable to locate "
+    assert after_target_line(capsys.readouterr().err) == ("ERROR: no usable AWS credentials (NoCredentialsError: Unable to locate "
                                        "credentials): log in to account 123456789012 of environment 'dev' (e.g. aws sso "
                                        "login, AWS_PROFILE) and run again\n")
 
@@ -227,7 +231,7 @@ def test_a_profile_that_does_not_exist_exits_2_with_the_same_line(monkeypatch, t
     without_credentials(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_PROFILE", "nope")
     assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())]) == 2
-    assert capsys.readouterr().err == ("ERROR: no usable AWS credentials (ProfileNotFound: The config profile (nope) could "
+    assert after_target_line(capsys.readouterr().err) == ("ERROR: no usable AWS credentials (ProfileNotFound: The config profile (nope) could "
                                        "not be found): log in to account 123456789012 of environment 'dev' (e.g. aws sso "
                                        "login, AWS_PROFILE) and run again\n")
 
@@ -236,7 +240,7 @@ def test_quotas_that_cannot_be_read_exit_2_with_the_reason(quotas, caller, tmp_p
     quotas.add_client_error("list_service_quotas", service_error_code="AccessDeniedException",
                             service_message="User is not authorized to perform: servicequotas:ListServiceQuotas")
     assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())], client=quotas.client, sts=caller) == 2
-    err = capsys.readouterr().err
+    err = after_target_line(capsys.readouterr().err)
     assert err.startswith("ERROR: cannot read the SageMaker quotas of environment 'dev': An error occurred (AccessDeniedException)")
 
 

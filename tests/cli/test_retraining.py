@@ -18,6 +18,7 @@ from pipeline_code.core.contract import retraining_pause_parameter
 from pipeline_code.handlers import retrain_trigger as rt
 from tests.support.configs import SAMPLE_CONFIG, sample_account, sample_without_model
 from tests.support.credentials import without_credentials
+from tests.support.cli_output import after_target_line
 
 REGION = "eu-west-1"
 ACCOUNT = sample_account("prod")
@@ -65,6 +66,13 @@ def test_pause_records_the_reason_the_callers_arn_and_the_time_and_the_trigger_t
     switch = rt.PauseSwitch(ssm, ENVIRONMENT, {"mlops-loop-prod-churn-training": CHURN})
     assert switch("mlops-loop-prod-churn-training") == {"parameter": ENVIRONMENT, "reason": REASON, "by": CALLER,
                                                         "at": "2026-11-26T09:30:00Z"}
+
+
+def test_it_first_names_the_project_environment_account_and_region_it_acts_on_and_the_config_read(ssm, capsys):
+    """In an account several projects share, the line says whose retraining is paused before anything is."""
+    assert run("status") == 0
+    assert capsys.readouterr().err == (f"project=mlops-loop environment=prod account={ACCOUNT} region={REGION} "
+                                       f"(config {SAMPLE_CONFIG})\n")
 
 
 def test_a_model_is_paused_on_its_own(ssm, capsys):
@@ -184,7 +192,7 @@ def test_credentials_of_another_account_are_refused_before_anything_is_read_or_c
     assert run("pause", "--reason", REASON) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err == (f"retraining: error: the credentials are of account {OTHER_ACCOUNT}, environment 'prod' is "
+    assert after_target_line(captured.err) == (f"retraining: error: the credentials are of account {OTHER_ACCOUNT}, environment 'prod' is "
                             f"account {ACCOUNT}; use that account's credentials (e.g. AWS_PROFILE) and run again\n")
     assert boto3.client("ssm", region_name=REGION).get_parameters(Names=[ENVIRONMENT])["Parameters"] == []
 
@@ -211,7 +219,7 @@ def test_a_refused_call_names_the_permissions_the_credentials_need(ssm, monkeypa
 
     monkeypatch.setattr(cli, "pause", denied)
     assert run("pause", "--reason", REASON) == 2
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         "retraining: error: AWS refused PutParameter: AccessDeniedException: not allowed; the credentials need "
         "ssm:PutParameter, ssm:DeleteParameter, ssm:GetParameters and ssm:GetParametersByPath on "
         f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/mlops-loop-prod/retraining/*\n")
@@ -220,7 +228,7 @@ def test_a_refused_call_names_the_permissions_the_credentials_need(ssm, monkeypa
 def test_missing_credentials_are_one_clear_line(monkeypatch, tmp_path, capsys):
     without_credentials(monkeypatch, tmp_path)
     assert run("status") == 2
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         "retraining: error: no usable AWS credentials (NoCredentialsError: Unable to locate credentials): log in to account "
         f"{ACCOUNT} of environment 'prod' (e.g. aws sso login, AWS_PROFILE) and run again\n")
 

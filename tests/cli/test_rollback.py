@@ -21,6 +21,7 @@ from tests.support.configs import SAMPLE_CONFIG, sample_account, sample_without_
 from tests.support.multi_model import keep_package_metadata, model_archive, seal_archive
 from tests.support.credentials import without_credentials
 from tests.support.moto_clients import SharedClients
+from tests.support.cli_output import after_target_line
 
 REGION = "eu-west-1"
 GROUP = "mlops-loop-prod-churn"
@@ -133,6 +134,21 @@ def test_versions_marks_the_serving_and_the_desired_version(registry, capsys):
         f"(aws cloudformation describe-stack-events --stack-name {STACK} --region {REGION})")
 
 
+def test_it_first_names_the_project_environment_account_and_region_it_acts_on_and_the_config_read(registry, capsys):
+    registry.register("Approved")
+    assert rb.main(BASE + ["versions"]) == 0
+    assert capsys.readouterr().err == (f"project=mlops-loop environment=prod account={ACCOUNT} region={REGION} "
+                                       f"(config {SAMPLE_CONFIG})\n")
+
+
+def test_with_region_project_and_account_given_the_first_line_says_the_config_was_not_read(registry, capsys):
+    registry.register("Approved")
+    assert rb.main(["--env", "prod", "--model", "churn", "--config", "/nonexistent.yaml", "--region", REGION,
+                    "--project", "mlops-loop", "--account", ACCOUNT, "versions"]) == 0
+    assert capsys.readouterr().err == (f"project=mlops-loop environment=prod account={ACCOUNT} region={REGION} "
+                                       "(config not read: --region, --project and --account given)\n")
+
+
 def test_versions_says_when_the_deploy_handler_refuses_the_desired_version(registry, capsys):
     """GIVEN v1 serving and v2 approved since but registered before artefacts were sealed WHEN listing THEN the
     summary gives the handler's reason instead of a rollout that never ran."""
@@ -235,7 +251,7 @@ def test_rollback_refuses_unknown_failed_and_serving_versions_and_changes_nothin
 
     assert rb.main(BASE + ["rollback", "--to-version", to_version, "--yes"]) == 2
 
-    err = capsys.readouterr().err.strip().splitlines()
+    err = after_target_line(capsys.readouterr().err).strip().splitlines()
     assert len(err) == 1 and err[0].startswith("rollback: error: --to-version") and message in err[0]
     assert registry.snapshot() == before
 
@@ -285,7 +301,7 @@ def test_rollback_refuses_a_version_the_deploy_handler_would_refuse_and_changes_
 
     unsealed = [f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a "
                 "sealed version" for name in (ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY)]
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         f"rollback: error: --to-version 1: v1 cannot serve, the deploy handler would refuse it: {'; '.join(unsealed)}\n")
     assert registry.snapshot() == before
 
@@ -293,7 +309,7 @@ def test_rollback_refuses_a_version_the_deploy_handler_would_refuse_and_changes_
 def test_a_model_of_the_environment_without_a_group_is_one_clear_line_naming_the_account(registry, capsys):
     # GIVEN prod deploys credit-risk in the config, but its account has no group for it (not deployed yet)
     assert rb.main(["--env", "prod", "--model", "credit-risk", *CONFIG, "versions"]) == 2
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         "rollback: error: unknown model 'credit-risk' in environment 'prod': there is no model package group "
         f"mlops-loop-prod-credit-risk in account {ACCOUNT}, {REGION} (is it deployed there? check --model, --env, "
         "--project, --region and --account)\n")
@@ -329,7 +345,7 @@ def test_credentials_of_another_account_are_refused_before_anything_is_read_or_c
 
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err == (f"rollback: error: the credentials are of account {OTHER_ACCOUNT}, environment 'prod' is "
+    assert after_target_line(captured.err) == (f"rollback: error: the credentials are of account {OTHER_ACCOUNT}, environment 'prod' is "
                             f"account {ACCOUNT}; use that account's credentials (e.g. AWS_PROFILE) and run again\n")
     assert elsewhere.snapshot() == before
 
@@ -361,7 +377,7 @@ def test_missing_credentials_are_one_clear_line(monkeypatch, tmp_path, capsys):
 
     assert rb.main(BASE + ["--region", REGION, "versions"]) == 2
 
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         f"rollback: error: no usable AWS credentials (NoCredentialsError: Unable to locate credentials): log in to account "
         f"{ACCOUNT} of environment 'prod' as the approver role mlops-loop-prod-model-approver (e.g. aws sso login, "
         "AWS_PROFILE) and run again\n")
@@ -374,7 +390,7 @@ def test_a_profile_that_does_not_exist_is_one_clear_line(monkeypatch, tmp_path, 
 
     assert rb.main(BASE + ["versions"]) == 2
 
-    assert capsys.readouterr().err == (
+    assert after_target_line(capsys.readouterr().err) == (
         "rollback: error: no usable AWS credentials (ProfileNotFound: The config profile (nope) could not be found): log in "
         f"to account {ACCOUNT} of environment 'prod' as the approver role mlops-loop-prod-model-approver (e.g. aws sso "
         "login, AWS_PROFILE) and run again\n")

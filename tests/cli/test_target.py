@@ -183,3 +183,29 @@ def test_a_second_projects_operator_who_exported_mlops_loop_config_acts_on_their
     second.write_text(yaml.safe_dump(raw, sort_keys=False))
     monkeypatch.setenv("MLOPS_LOOP_CONFIG", str(second))
     assert target.resolve(_args("--env", "prod")) == target.Target("prod", "eu-west-1", "risk-ml", PROD)
+
+
+def test_the_target_line_names_project_environment_account_region_and_the_config_read():
+    where = target.resolve(_args("--env", "prod", "--config", str(SAMPLE_CONFIG)))
+    assert target.target_line(where) == (f"project=mlops-loop environment=prod account={PROD} region=eu-west-1 "
+                                         f"(config {SAMPLE_CONFIG})")
+    given = target.resolve(_args("--env", "prod", "--config", "/nonexistent.yaml", "--region", "us-east-1", "--project",
+                                 "shop", "--account", "444455556666"))
+    assert target.target_line(given) == ("project=shop environment=prod account=444455556666 region=us-east-1 "
+                                         "(config not read: --region, --project and --account given)")
+
+
+def test_the_target_line_warns_when_a_context_file_beat_a_different_mlops_loop_config(monkeypatch, capsys):
+    """GIVEN MLOPS_LOOP_CONFIG exported but a context file (cdk.json, cdk.context.json, ~/.cdk.json) naming another
+    config WHEN a tool takes its default THEN it reads the context's (as cdk synth does) and says the variable lost."""
+    from mlops_loop.config import location
+
+    monkeypatch.setenv("MLOPS_LOOP_CONFIG", "config/risk-ml.yaml")
+    monkeypatch.setattr(location, "persistent_context", lambda key, *_: (str(SAMPLE_CONFIG), REPO_ROOT / "cdk.json"))
+    where = target.resolve(_args("--env", "prod"))
+    target.announce(where)
+    assert capsys.readouterr().err.splitlines() == [
+        f"project=mlops-loop environment=prod account={PROD} region=eu-west-1 (config {SAMPLE_CONFIG})",
+        f"warning: context 'mlops-loop:config' names {SAMPLE_CONFIG}, which wins over "
+        "MLOPS_LOOP_CONFIG=config/risk-ml.yaml; drop the one you did not mean, so that synth, deploy and the tools read "
+        "the same config"]
