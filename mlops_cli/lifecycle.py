@@ -28,7 +28,8 @@ are read from the synthesized app (``--assembly``, default ``cdk.out``): without
 known, and a stack that does not exist blocks too.
 
 ``teardown`` empties a **dev** environment so that ``cdk destroy '<env>/*'`` can delete it: it refuses any environment
-whose config ``tier`` is not ``dev``. From the Storage stack's resources it finds the environment's buckets and model
+whose config ``tier`` is not ``dev``, and any bucket not tagged ``project``, ``environment`` and ``tier`` as that dev
+environment of the config's project. From the Storage stack's resources it finds the environment's buckets and model
 package groups, and from the registry the model cards the pipeline created (``<group>-v<N>-<package creation time>``,
 or ``<group>-v<N>`` from before card names carried it: ``contract.model_card_name_regex``; outside CloudFormation).
 By default it only lists what it would do (a dry run); ``--execute`` does it, in this order:
@@ -426,23 +427,25 @@ def _cards(sagemaker: Any, groups: Sequence[str]) -> List[str]:
 
 
 def plan_teardown(*, cloudformation: Any, s3: Any, sagemaker: Any, prefix: str, models: Sequence[str],
-                  environment: str) -> TeardownPlan:
+                  project: str, environment: str) -> TeardownPlan:
     """What tearing the environment of ``prefix`` down deletes; ``models`` (the config's) name groups whose cards are
     looked for even when the Storage stack is gone.
 
-    Refused (CliError) when a bucket of the Storage stack is not tagged as a dev bucket of ``environment`` (the app tags
-    every resource with its ``environment`` and ``tier``): the config said dev, but what would be emptied says
-    otherwise."""
+    Refused (CliError) when a bucket of the Storage stack is not tagged as a dev bucket of ``environment`` of
+    ``project`` (the app tags every resource with its ``project``, ``environment`` and ``tier``): the config said dev,
+    but what would be emptied says otherwise - or is another project's, which in an account projects share the
+    account check does not catch."""
     storage = environment_stack_names(prefix)["storage"]
     found, buckets, groups = _storage_resources(cloudformation, storage)
     plans = [_bucket_plan(s3, b) for b in buckets]
     for plan in plans:
-        tagged = (plan.tags.get("environment"), plan.tags.get("tier"))
-        if plan.exists and tagged != (environment, "dev"):
-            raise CliError(f"bucket {plan.name} of stack {storage} is tagged environment={tagged[0]}, tier={tagged[1]}, "
-                           f"not environment={environment}, tier=dev: teardown empties only a dev environment's buckets; "
-                           "check --env and the config (an environment whose resources carry no such tags is taken down "
-                           "by hand)")
+        tagged = (plan.tags.get("project"), plan.tags.get("environment"), plan.tags.get("tier"))
+        if plan.exists and tagged != (project, environment, "dev"):
+            raise CliError(f"bucket {plan.name} of stack {storage} is tagged project={tagged[0]}, environment={tagged[1]}, "
+                           f"tier={tagged[2]}, not project={project}, environment={environment}, tier=dev: teardown "
+                           "empties only the buckets of a dev environment of the config's project; check --env and the "
+                           "config (MLOPS_LOOP_CONFIG, --config; an environment whose resources carry no such tags is "
+                           "taken down by hand)")
     targets = {p.logs_to for p in plans}
     # A bucket others log to is emptied last: until their logging stops, their requests land in it.
     plans.sort(key=lambda p: p.name in targets)
@@ -697,7 +700,7 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
             return 1 if blocking or (args.delete_failed_creates and problems) else 0
         s3, sagemaker = session.client("s3"), session.client("sagemaker")
         plan = plan_teardown(cloudformation=cloudformation, s3=s3, sagemaker=sagemaker, prefix=prefix, models=models,
-                             environment=args.env)
+                             project=where.project, environment=args.env)
         print(render_plan(plan, environment=args.env, account=where.account, region=where.region, execute=args.execute),
               file=out)
         destroy = destroy_command(args.env, args.config, parser.get_default("config"))

@@ -389,10 +389,10 @@ class DevWorld:
         self.cards = {g: [model_card_name(g, 1, "2026-01-01T00:00:00Z"), model_card_name(g, 2, "2026-01-02T00:00:00Z"),
                           f"{g}-v1"] for g in self.groups}
 
-    def tag(self, bucket: str, tier: str, environment: str = "dev") -> None:
+    def tag(self, bucket: str, tier: str, environment: str = "dev", project: str = "mlops-loop") -> None:
         """The tags the app puts on every resource of an environment."""
         self.s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [
-            {"Key": "project", "Value": "mlops-loop"}, {"Key": "environment", "Value": environment},
+            {"Key": "project", "Value": project}, {"Key": "environment", "Value": environment},
             {"Key": "tier", "Value": tier}]})
 
     def stub_plan(self, cloudformation: Stubber, sagemaker: Stubber) -> None:
@@ -551,12 +551,14 @@ def test_a_dev_stack_still_termination_protected_gets_the_commands_that_turn_it_
         "protection is on; set termination_protection: false for 'dev' in the config so the next deploy keeps it off)")
 
 
-@pytest.mark.parametrize("tier,environment", [("prod", "dev"), ("dev", "staging")])
-def test_a_bucket_not_tagged_as_this_dev_environments_is_refused_and_nothing_is_changed(dev, tier, environment, capsys):
-    """GIVEN dev's Storage stack whose artifacts bucket is tagged as another tier or environment's (the stack is not
-    what the config says) WHEN teardown runs with --execute THEN it is refused naming the bucket and its tags, before
-    anything is changed."""
-    dev.tag(dev.artifacts, tier, environment)
+@pytest.mark.parametrize("tier,environment,project", [("prod", "dev", "mlops-loop"), ("dev", "staging", "mlops-loop"),
+                                                       ("dev", "dev", "risk-ml")])
+def test_a_bucket_not_tagged_as_this_dev_environments_is_refused_and_nothing_is_changed(dev, tier, environment, project,
+                                                                                       capsys):
+    """GIVEN dev's Storage stack whose artifacts bucket is tagged as another tier, environment or project's (the stack
+    is not what the config says; in an account two projects share, the account check passes) WHEN teardown runs with
+    --execute THEN it is refused naming the bucket and its tags, before anything is changed."""
+    dev.tag(dev.artifacts, tier, environment, project)
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
@@ -565,9 +567,10 @@ def test_a_bucket_not_tagged_as_this_dev_environments_is_refused_and_nothing_is_
     assert code == 2 and out == ""
     storage = environment_stack_names(DEV)["storage"]
     assert after_target_line(capsys.readouterr().err) == (
-        f"lifecycle: error: bucket {dev.artifacts} of stack {storage} is tagged environment={environment}, tier={tier}, "
-        "not environment=dev, tier=dev: teardown empties only a dev environment's buckets; check --env and the config "
-        "(an environment whose resources carry no such tags is taken down by hand)\n")
+        f"lifecycle: error: bucket {dev.artifacts} of stack {storage} is tagged project={project}, "
+        f"environment={environment}, tier={tier}, not project=mlops-loop, environment=dev, tier=dev: teardown empties only "
+        "the buckets of a dev environment of the config's project; check --env and the config (MLOPS_LOOP_CONFIG, "
+        "--config; an environment whose resources carry no such tags is taken down by hand)\n")
     assert dev.versions(dev.artifacts) == 4 and "WriteOnceNoDelete" in dev.s3.get_bucket_policy(Bucket=dev.artifacts)["Policy"]
 
 
@@ -577,8 +580,8 @@ def test_without_lifting_the_write_once_deny_the_ledger_record_cannot_be_deleted
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
-        plan = lifecycle.plan_teardown(cloudformation=cloudformation, s3=dev.s3, sagemaker=sagemaker, prefix=DEV, environment="dev",
-                                       models=DEV_MODELS)
+        plan = lifecycle.plan_teardown(cloudformation=cloudformation, s3=dev.s3, sagemaker=sagemaker, prefix=DEV,
+                                       project="mlops-loop", environment="dev", models=DEV_MODELS)
     for bucket in plan.buckets:
         bucket.denying = []
     plan.packages, plan.cards = {}, []
