@@ -1,6 +1,6 @@
 """Before ``cdk deploy``: does the target account's SageMaker quota cover every instance the environment may run?
 
-    python -m mlops_cli.preflight --env prod [--config config/mlops-loop.yaml] [--format text|json]
+    python -m mlops_cli.preflight --env prod [--config config/mlops-loop.yaml] [--also other.yaml ...] [--format text|json]
 
 Default quotas for many SageMaker instance types are 0 in a new account, and the first job or endpoint that
 needs one fails with ``ResourceLimitExceeded`` long after the deploy. This reads, with the caller's
@@ -20,6 +20,12 @@ instances the environment's config may run **at the same time** (:func:`needs`):
   blue/green rollout runs the old and the new fleet side by side: ``<type> for endpoint usage``;
 * batch transform: ``instance_count`` per batch model: ``<type> for transform job usage``.
 
+Quotas are per account and region, and environments may share both: the needs of every environment of the config
+in the checked environment's account and region add up (one line says each one's share), and ``--also <config>``
+(repeatable) adds those of other projects' configs deployed there (:func:`shares`). Environments there whose drift
+monitors share one ``monitoring.schedule`` (the default ``cron(0 3 * * ? *)``) start them all at the same minute
+every day: a warning on stderr names them and the field that staggers them.
+
 Serverless endpoints use no instance quota (their concurrency quota is per account and region and
 the app's defaults stay far below it). Exit 0 when every quota covers its need, 1 when one does not (each
 line says by how much and which models need it), 2 when the quotas cannot be read (no usable credentials, another
@@ -32,7 +38,7 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from mlops_cli import target as deploy_target
 
@@ -90,6 +96,59 @@ def needs(app: Any, environment: Any) -> List[Need]:
     return sorted(found.values(), key=lambda n: n.quota)
 
 
+@dataclass(frozen=True)
+class Share:
+    """What one environment of the checked account and region needs: ``project/environment`` (its ``label``), the
+    config it was read from, its drift monitors' schedule and its :func:`needs`."""
+
+    project: str
+    environment: str
+    config: str
+    schedule: str
+    needs: List[Need]
+
+    @property
+    def label(self) -> str:
+        return f"{self.project}/{self.environment}"
+
+
+def shares(configs: Sequence[Tuple[str, Any]], account: str, region: str) -> List[Share]:
+    """Every environment of ``configs`` (each a config file and its loaded AppConfig) deployed to ``account`` in
+    ``region``, in the order given: all of them draw on the same quotas."""
+    found = []
+    for path, app in configs:
+        for name, environment in app.environments.items():
+            if environment.account == account and environment.region == region:
+                found.append(Share(app.project, name, path, environment.monitoring.schedule, needs(app, environment)))
+    return found
+
+
+def combined(shares_: Sequence[Share]) -> List[Need]:
+    """The needs of ``shares_`` summed per quota; each use names its environment when there is more than one."""
+    if len(shares_) == 1:
+        return list(shares_[0].needs)
+    total: Dict[str, Need] = {}
+    for share in shares_:
+        for n in share.needs:
+            summed = total.setdefault(n.quota, Need(n.quota))
+            summed.instances += n.instances
+            summed.uses += [f"{share.label} {use}" for use in n.uses]
+    return sorted(total.values(), key=lambda n: n.quota)
+
+
+def schedule_warnings(shares_: Sequence[Share], *, account: str, region: str) -> List[str]:
+    """One line per drift-monitor schedule two or more environments of ``shares_`` (those with models) share."""
+    together: Dict[str, List[Share]] = {}
+    for share in shares_:
+        if share.needs:
+            together.setdefault(share.schedule, []).append(share)
+    return [f"warning: environments {', '.join(s.label for s in group)} of account {account} in {region} start their drift "
+            f"monitors at the same minute ({schedule}, field 'monitoring.schedule'): every day their processing "
+            "instances all run at once; stagger them by giving each environment its own 'monitoring.schedule' (e.g. "
+            "'cron(0 4 * * ? *)' for the next), or make sure the processing quota covers them together"
+            for schedule, group in together.items() if len(group) > 1]
+
+
 def _quota_values(client: Any, operation: str) -> Dict[str, float]:
     values: Dict[str, float] = {}
     for page in client.get_paginator(operation).paginate(ServiceCode=SERVICE_CODE):
@@ -124,9 +183,25 @@ def check(needs_: Sequence[Need], client: Any) -> List[Verdict]:
     return out
 
 
-def render(verdicts: Sequence[Verdict], *, environment: str, account: str, region: str) -> str:
-    lines = [f"SageMaker quotas for environment '{environment}' (account {account}, {region}): "
-             f"{sum(v.ok for v in verdicts)} of {len(verdicts)} cover what it may run at once"]
+def render(verdicts: Sequence[Verdict], *, environment: str, account: str, region: str,
+           shares_: Sequence[Share] = (), absent: Sequence[str] = ()) -> str:
+    """The report; ``shares_`` (default none: the environment alone) are the environments whose needs were summed,
+    ``absent`` the --also configs with no environment in this account and region."""
+    checked = next((s for s in shares_ if s.environment == environment and s.config == shares_[0].config), None)
+    others = [s for s in shares_ if s is not checked]
+    if others:
+        lines = [f"SageMaker quotas for environment '{environment}' (account {account}, {region}) and the {len(others)} "
+                 f"other environment(s) there: {sum(v.ok for v in verdicts)} of {len(verdicts)} cover what they may run "
+                 "at once together",
+                 "  quotas are per account and region, so the needs of every environment there add up; each one's share:"]
+        for share in shares_:
+            mine = ", ".join(f"{n.quota} x{n.instances}" for n in share.needs) or "no instances"
+            lines.append(f"    {share.label} ({'checked; ' if share is checked else ''}config {share.config}): {mine}")
+    else:
+        lines = [f"SageMaker quotas for environment '{environment}' (account {account}, {region}): "
+                 f"{sum(v.ok for v in verdicts)} of {len(verdicts)} cover what it may run at once",
+                 "  no other environment of the config (nor of an --also config) is in this account and region"]
+    lines += [f"  --also {path}: no environment in account {account}, {region}" for path in absent]
     for v in verdicts:
         if v.quota is None:
             status = "MISSING: no such quota in this region (is the instance type offered here?)"
@@ -146,6 +221,9 @@ def main(argv: Optional[Sequence[str]] = None, *, client: Any = None, sts: Any =
     parser.add_argument("--config", default=str(deploy_target.default_config()),
                         help="the app's config (default: MLOPS_LOOP_CONFIG's file, else "
                              "config/mlops-loop.yaml: what cdk synth reads)")
+    parser.add_argument("--also", action="append", default=[], metavar="CONFIG",
+                        help="another project's config whose environments may share the account and region (repeatable): "
+                             "their needs add up with this config's (default: none)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
 
@@ -164,9 +242,12 @@ def main(argv: Optional[Sequence[str]] = None, *, client: Any = None, sts: Any =
             session = boto3.session.Session(region_name=where.region)
             client = client or session.client("service-quotas")
             sts = sts or session.client("sts")
+        configs = [(str(args.config), app), *_also(args.also, app, str(args.config))]
+        sharing = shares(configs, environment.account, environment.region)
+        absent = [path for path, other in configs[1:] if not shares([(path, other)], environment.account, environment.region)]
         # Another account's quotas would answer for the wrong one.
         deploy_target.check_account(sts, where)
-        verdicts = check(needs(app, environment), client)
+        verdicts = check(combined(sharing), client)
     except (ConfigError, ValueError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
@@ -175,12 +256,39 @@ def main(argv: Optional[Sequence[str]] = None, *, client: Any = None, sts: Any =
         reason = deploy_target.credentials_problem(exc, where) or f"cannot read the SageMaker quotas of environment '{args.env}': {exc}"
         print(f"ERROR: {reason}", file=sys.stderr)
         return 2
+    for warning in schedule_warnings(sharing, account=environment.account, region=environment.region):
+        print(warning, file=sys.stderr)
     if args.format == "json":
         print(json.dumps([{"quota": v.need.quota, "need": v.need.instances, "uses": v.need.uses, "quota_value": v.quota,
-                           "source": v.source, "ok": v.ok} for v in verdicts], indent=2))
+                           "source": v.source, "ok": v.ok,
+                           "environments": {s.label: sum(n.instances for n in s.needs if n.quota == v.need.quota)
+                                            for s in sharing if any(n.quota == v.need.quota for n in s.needs)}}
+                          for v in verdicts], indent=2))
     else:
-        print(render(verdicts, environment=args.env, account=environment.account, region=environment.region))
+        print(render(verdicts, environment=args.env, account=environment.account, region=environment.region,
+                     shares_=sharing, absent=absent))
     return 0 if all(v.ok for v in verdicts) else 1
+
+
+def _also(paths: Sequence[str], app: Any, config: str) -> List[Tuple[str, Any]]:
+    """The ``--also`` configs, loaded; refused (ValueError, one line): one that cannot be read, or whose project is
+    the checked config's or an earlier one's (one project's environments are counted once)."""
+    from mlops_loop.config import ConfigError, load_config
+
+    loaded: List[Tuple[str, Any]] = []
+    projects = {app.project: config}
+    for path in paths:
+        try:
+            other = load_config(path)
+        except ConfigError as error:
+            more = f" (and {len(error.problems) - 1} more)" if len(error.problems) > 1 else ""
+            raise ValueError(f"--also {path}: {error.problems[0]}{more}") from None
+        if other.project in projects:
+            raise ValueError(f"--also {path}: project '{other.project}' is already counted (from {projects[other.project]}); "
+                             "give each other project's config once")
+        projects[other.project] = path
+        loaded.append((path, other))
+    return loaded
 
 
 if __name__ == "__main__":

@@ -250,3 +250,121 @@ def test_native_model_monitor_adds_its_four_processing_schedules():
     needs = _needs(parse_config(raw, source="preflight test"))
     assert needs["ml.m5.xlarge for processing job usage"] == (
         6, ["returns pipeline steps + drift monitor x2", "returns native Model Monitor x4"])
+
+
+# ------------------------------------------------------------------------------------ environments sharing an account
+
+
+def _write_as(tmp_path, name: str, app_raw: dict) -> str:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(app_raw))
+    return str(path)
+
+
+def _with_environment(raw: dict, name: str, **changes: Any) -> dict:
+    """``raw`` with environment ``name``: a copy of dev (same account and region unless ``changes`` say otherwise)."""
+    raw = copy.deepcopy(raw)
+    raw["environments"][name] = {**copy.deepcopy(raw["environments"]["dev"]), "tier": "prod" if name == "prod" else "dev",
+                                 **changes}
+    return raw
+
+
+SHARE = "ml.c5.xlarge for endpoint usage x6, ml.m5.large for spot training job usage x1, ml.m5.xlarge for processing job usage x2"
+STAGGER = ("start their drift monitors at the same minute (cron(0 3 * * ? *), field 'monitoring.schedule'): every day their "
+           "processing instances all run at once; stagger them by giving each environment its own 'monitoring.schedule' "
+           "(e.g. 'cron(0 4 * * ? *)' for the next), or make sure the processing quota covers them together")
+
+
+def test_the_environments_of_one_account_and_region_add_up_and_each_ones_share_is_a_line(quotas, caller, tmp_path, capsys):
+    """GIVEN dev and prod of one config in one account and region (the config allows it), each fitting the quotas alone
+    WHEN dev is checked THEN their needs are summed - quotas are per account and region - with one line per
+    environment's share, and the exit is 1; their monitors' shared default schedule is a warning naming the field."""
+    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 8), _quota("ml.m5.large for spot training job usage", 2),
+                      _quota("ml.m5.xlarge for processing job usage", 4)])
+    path = _write(tmp_path, _with_environment(_raw(), "prod"))
+    assert preflight.main(["--env", "dev", "--config", path], client=quotas.client, sts=caller) == 1
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert out[:4] == [
+        "SageMaker quotas for environment 'dev' (account 123456789012, eu-west-1) and the 1 other environment(s) there: "
+        "2 of 3 cover what they may run at once together",
+        "  quotas are per account and region, so the needs of every environment there add up; each one's share:",
+        f"    shop/dev (checked; config {path}): {SHARE}",
+        f"    shop/prod (config {path}): {SHARE}"]
+    endpoint = out.index(next(line for line in out if line.strip().startswith("ml.c5.xlarge for endpoint usage")))
+    assert out[endpoint].split()[-14:-9] == ["need", "12", "SHORT", "by", "4:"]
+    assert out[endpoint + 1].strip() == "for shop/dev returns endpoint (blue/green) x6, shop/prod returns endpoint (blue/green) x6"
+    assert after_target_line(captured.err) == f"warning: environments shop/dev, shop/prod of account 123456789012 in eu-west-1 {STAGGER}\n"
+
+
+def test_another_account_or_region_is_not_counted_and_staggered_monitors_are_no_warning(quotas, caller, tmp_path, capsys):
+    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 12), _quota("ml.m5.large for spot training job usage", 2),
+                      _quota("ml.m5.xlarge for processing job usage", 4)])
+    raw = _with_environment(_raw(), "prod", monitoring={"schedule": "cron(0 5 * * ? *)"})
+    raw = _with_environment(raw, "staging", account="210987654321")
+    raw = _with_environment(raw, "qa", region="us-east-1")
+    path = _write(tmp_path, raw)
+    assert preflight.main(["--env", "dev", "--config", path], client=quotas.client, sts=caller) == 0
+    captured = capsys.readouterr()
+    assert [line.split(" (")[0].strip() for line in captured.out.splitlines()[2:4]] == ["shop/dev", "shop/prod"]
+    assert "shop/staging" not in captured.out and "shop/qa" not in captured.out
+    assert after_target_line(captured.err) == ""
+
+
+def test_alone_in_its_account_and_region_the_environment_is_said_to_be(quotas, caller, tmp_path, capsys):
+    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 6), _quota("ml.m5.large for spot training job usage", 1),
+                      _quota("ml.m5.xlarge for processing job usage", 2)])
+    assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())], client=quotas.client, sts=caller) == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "  no other environment of the config (nor of an --also config) is in this account and region")
+
+
+def test_also_adds_other_projects_environments_of_the_account_and_names_a_config_with_none_there(quotas, caller, tmp_path,
+                                                                                               capsys):
+    """GIVEN a second project's config whose dev shares the account and region (its prod is elsewhere) and a third
+    project's with nothing there WHEN dev is checked with --also for both THEN the second's dev adds its share, its
+    prod does not, and the third is named as having no environment there."""
+    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 12), _quota("ml.m5.large for spot training job usage", 2),
+                      _quota("ml.m5.xlarge for processing job usage", 4)])
+    path = _write(tmp_path, _raw())
+    risk = _with_environment({**_raw(), "project": "risk"}, "prod", account="210987654321")
+    elsewhere = {**_raw(), "project": "later"}
+    elsewhere["environments"]["dev"]["region"] = "us-west-2"
+    risk_path, later_path = _write_as(tmp_path, "risk.yaml", risk), _write_as(tmp_path, "later.yaml", elsewhere)
+    assert preflight.main(["--env", "dev", "--config", path, "--also", risk_path, "--also", later_path],
+                          client=quotas.client, sts=caller) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[:5] == [
+        "SageMaker quotas for environment 'dev' (account 123456789012, eu-west-1) and the 1 other environment(s) there: "
+        "3 of 3 cover what they may run at once together",
+        "  quotas are per account and region, so the needs of every environment there add up; each one's share:",
+        f"    shop/dev (checked; config {path}): {SHARE}",
+        f"    risk/dev (config {risk_path}): {SHARE}",
+        f"  --also {later_path}: no environment in account 123456789012, eu-west-1"]
+    assert after_target_line(captured.err) == f"warning: environments shop/dev, risk/dev of account 123456789012 in eu-west-1 {STAGGER}\n"
+
+
+def test_also_is_refused_for_a_config_it_cannot_read_or_a_project_already_counted(quotas, caller, tmp_path, capsys):
+    path = _write(tmp_path, _raw())
+    same = _write_as(tmp_path, "copy.yaml", _raw())
+    assert preflight.main(["--env", "dev", "--config", path, "--also", same], client=quotas.client, sts=caller) == 2
+    assert after_target_line(capsys.readouterr().err) == (
+        f"ERROR: --also {same}: project 'shop' is already counted (from {path}); give each other project's config once\n")
+    missing = str(tmp_path / "nope.yaml")
+    assert preflight.main(["--env", "dev", "--config", path, "--also", missing], client=quotas.client, sts=caller) == 2
+    assert after_target_line(capsys.readouterr().err) == (
+        f"ERROR: --also {missing}: file not found; name an existing file with MLOPS_LOOP_CONFIG=<file> (or give it: -c "
+        "mlops-loop:config=<file> to cdk, --config <file> to a tool)\n")
+
+
+def test_the_json_rows_give_each_environments_share_of_a_quota(quotas, caller, tmp_path, capsys):
+    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 12), _quota("ml.m5.large for spot training job usage", 2),
+                      _quota("ml.m5.xlarge for processing job usage", 4)])
+    path = _write(tmp_path, _with_environment(_raw(), "prod"))
+    assert preflight.main(["--env", "prod", "--config", path, "--format", "json"], client=quotas.client, sts=caller) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["quota"], r["need"], r["environments"]) for r in rows] == [
+        ("ml.c5.xlarge for endpoint usage", 12, {"shop/dev": 6, "shop/prod": 6}),
+        ("ml.m5.large for spot training job usage", 2, {"shop/dev": 1, "shop/prod": 1}),
+        ("ml.m5.xlarge for processing job usage", 4, {"shop/dev": 2, "shop/prod": 2}),
+    ]
