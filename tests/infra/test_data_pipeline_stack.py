@@ -123,7 +123,9 @@ def test_crawler_catalogs_only_its_raw_prefix_into_the_environment_database(synt
     assert crawler["DatabaseName"] == f"{PROJECT.replace('-', '_')}_dev"
     assert crawler["TablePrefix"] == "raw_"
     assert crawler["Targets"]["S3Targets"] == [{"Path": f"s3://{PROJECT}-dev-raw-111111111111-eu-west-1/customer_churn/"}]
-    assert crawler["SchemaChangePolicy"] == {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"}
+    # Incremental crawls (new folders only) take LOG for both behaviours (Glue: "Scheduling incremental crawls").
+    assert crawler["RecrawlPolicy"] == {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
+    assert crawler["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
 
 
 @pytest.mark.parametrize("env", ENVS)
