@@ -18,6 +18,7 @@ from constructs import Construct
 from ..nag import acknowledgments, record
 from .arns import format_arn, s3_arn
 from .cdk_reads import once_per, read_once, stack_of
+from .endpoint_metrics import HOST_NAMESPACE
 
 READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
@@ -55,6 +56,28 @@ _UNKNOWN_LIST_LENGTH = 4 * (UNKNOWN_LENGTH + 3)  # a list whose items are unknow
 _PSEUDO_TOKEN = re.compile(r"\$\{Token\[AWS\.(\w+)\.\d+\]\}")
 _LIST_TOKEN = re.compile(r"#\{Token\[[^\]]*\]\}")
 _TOKEN = re.compile(r"\$\{Token\[[^\]]*\]\}|-?1\.8\d*e\+289")
+
+
+# SageMaker's own log groups and instance-metric namespaces (SageMaker Developer Guide: "Log groups and streams that
+# Amazon SageMaker AI sends to Amazon CloudWatch Logs"; "SageMaker AI jobs and endpoint metrics"). A job's log group
+# and its namespace have the same name; an endpoint logs to a group of its own and publishes in the shared namespace.
+TRAINING_JOBS = "/aws/sagemaker/TrainingJobs"
+PROCESSING_JOBS = "/aws/sagemaker/ProcessingJobs"
+TRANSFORM_JOBS = "/aws/sagemaker/TransformJobs"
+ENDPOINT_INSTANCE_NAMESPACE = HOST_NAMESPACE
+
+
+def endpoint_log_group(endpoint_name: str) -> str:
+    """``/aws/sagemaker/Endpoints/<endpoint_name>``: the log group of one endpoint's containers."""
+    return f"{ENDPOINT_INSTANCE_NAMESPACE}/{endpoint_name}"
+
+
+def sagemaker_log_groups(*names: str) -> list[str]:
+    """The log-group ARN resource names of the log groups ``names``, for :meth:`AccessPolicy.allow_container_runtime`:
+    each group itself (``CreateLogGroup``: the execution-role policies of the SageMaker Developer Guide list it, for an
+    account where the group does not exist yet) and its streams (``<group>:*``: ``CreateLogStream``, ``PutLogEvents``,
+    ``DescribeLogStreams``), and no other group."""
+    return [resource for name in names for resource in (name, f"{name}:*")]
 
 
 class AccessPolicy(Construct):
@@ -299,11 +322,21 @@ class AccessPolicy(Construct):
         roles that create training, tuning and transform jobs with a volume key hold the same statement (MLSpace)."""
         self.allow(sid, ["kms:CreateGrant"], [read_once(key, "key_arn")], conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
 
-    def allow_serving_runtime(self, *, repository: ecr.IRepository) -> None:
-        """What a model container on an endpoint or transform job needs: :meth:`allow_container_runtime`
-        with SageMaker's log groups, plus ``Metrics`` (PutMetricData in SageMaker's namespaces only)."""
-        self.allow_container_runtime(repository=repository, log_groups="/aws/sagemaker/*")
-        self.allow_metrics("Metrics", "/aws/sagemaker/*", limited_to="SageMaker's endpoint metrics")
+    def allow_serving_runtime(self, *, repository: ecr.IRepository, endpoint_name: Optional[str]) -> None:
+        """What a model container needs from SageMaker's side: :meth:`allow_container_runtime` and ``Metrics``.
+
+        On the endpoint ``endpoint_name``: its own log group ``/aws/sagemaker/Endpoints/<endpoint_name>`` only, and
+        PutMetricData in ``/aws/sagemaker/Endpoints`` only (SageMaker publishes the endpoint's instance metrics,
+        CPUUtilization, MemoryUtilization..., as the execution role). With ``endpoint_name`` None (a batch model's
+        transform jobs): ``/aws/sagemaker/TransformJobs``, as log group and as namespace. CloudWatch has no condition
+        key on dimensions, so a serving role may still publish any endpoint's points in ``/aws/sagemaker/Endpoints``
+        (README: *Whose metrics a role may publish*)."""
+        if endpoint_name is None:
+            log_groups, namespace = [TRANSFORM_JOBS], TRANSFORM_JOBS
+        else:
+            log_groups, namespace = [endpoint_log_group(endpoint_name)], ENDPOINT_INSTANCE_NAMESPACE
+        self.allow_container_runtime(repository=repository, log_groups=sagemaker_log_groups(*log_groups))
+        self.allow_metrics("Metrics", namespace, limited_to=f"SageMaker's {namespace} instance metrics")
 
     def allow_metrics(self, sid: str, namespaces: str | Sequence[str], *, limited_to: str) -> None:
         """Publish CloudWatch metrics in ``namespaces`` only (a pattern with ``*`` matches as StringLike).
@@ -320,10 +353,11 @@ class AccessPolicy(Construct):
             wildcard_reason=f"PutMetricData has no resource-level permissions; the namespace condition limits it to {limited_to}.",
         )
 
-    def allow_container_runtime(self, *, repository: ecr.IRepository, log_groups: str) -> None:
+    def allow_container_runtime(self, *, repository: ecr.IRepository, log_groups: str | Sequence[str]) -> None:
         """What a SageMaker job or endpoint role needs to run a stock image: an ECR token, pulls from
-        ``repository`` only, and log streams in the log groups matching ``log_groups``
-        (e.g. ``/aws/sagemaker/*``) — statements ``PullImageToken``, ``PullImage``, ``Logs``."""
+        ``repository`` only, and log streams in the log groups ``log_groups`` names (log-group ARN resource names,
+        e.g. ``/aws/sagemaker/ProcessingJobs:*``, or :func:`sagemaker_log_groups`) — statements ``PullImageToken``,
+        ``PullImage``, ``Logs``."""
         stack = self._stack
         self.allow(
             "PullImageToken",
@@ -340,8 +374,9 @@ class AccessPolicy(Construct):
         self.allow(
             "Logs",
             ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            [format_arn(stack, service="logs", resource="log-group", resource_name=log_groups,
-                        arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+            [format_arn(stack, service="logs", resource="log-group", resource_name=name,
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME)
+             for name in ([log_groups] if isinstance(log_groups, str) else log_groups)],
             wildcard_reason="SageMaker writes one log stream per job, endpoint and instance under its own log groups.",
         )
 

@@ -154,7 +154,7 @@ class MultiModelEndpoint(Construct):
             access.allow_prefix(f"Capture{pascal(name)}", inference_bucket, inference_prefix(name, "capture"), write=True,
                                 delete=False)
         access.allow_key("DataKey", key)
-        access.allow_serving_runtime(repository=image_repository)
+        access.allow_serving_runtime(repository=image_repository, endpoint_name=self.endpoint_name)
         if network is not None:
             allow_sagemaker_network_interfaces(access, network)
 

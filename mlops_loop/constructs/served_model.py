@@ -140,7 +140,8 @@ class ServedModel(Construct):
             region = environment_of(self).region
             image_repository = ecr.Repository.from_repository_arn(
                 self, "NeuronImageRepository", repository_arn(neuron_inference_image_uri(region), region))
-        access.allow_serving_runtime(repository=image_repository)
+        # Its endpoint's log group and SageMaker's endpoint namespace; a batch model's, its transform jobs'.
+        access.allow_serving_runtime(repository=image_repository, endpoint_name=self.endpoint_name)
         if network is not None:
             allow_sagemaker_network_interfaces(access, network)
 

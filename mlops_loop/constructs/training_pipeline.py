@@ -28,7 +28,7 @@ from ..training.sdk_offline import image_uri, neuron_inference_image_uri, reposi
 from .arns import format_arn
 from .cdk_reads import environment_of, once_per, read_once, stack_of
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
-from .access_policy import AccessPolicy
+from .access_policy import PROCESSING_JOBS, TRAINING_JOBS, AccessPolicy, sagemaker_log_groups
 from .job_code import JobCode, model_spec_json
 from .model_registry import ModelRegistry
 from .network import allow_sagemaker_network_interfaces
@@ -259,8 +259,13 @@ class TrainingPipeline(Construct):
             wildcard_reason="Experiment, trial and lineage entity names are created per pipeline execution "
             "by SageMaker; they are only known at run time.",
         )
-        access.allow_metrics("JobMetrics", "/aws/sagemaker/*", limited_to="SageMaker's job metrics")
-        access.allow_container_runtime(repository=xgboost_repository(access), log_groups="/aws/sagemaker/*")
+        # The pipeline runs training (and tuning's training) jobs and processing jobs: SageMaker writes their logs and
+        # publishes their instance and training metrics as this role, in those two job kinds' groups and namespaces
+        # only. Not /aws/sagemaker/Endpoints: job code could otherwise publish any endpoint's CPU and memory points.
+        access.allow_metrics("JobMetrics", [TRAINING_JOBS, PROCESSING_JOBS],
+                             limited_to="SageMaker's training and processing job metrics")
+        access.allow_container_runtime(repository=xgboost_repository(access),
+                                       log_groups=sagemaker_log_groups(TRAINING_JOBS, PROCESSING_JOBS))
         access.allow_pass_role("PassOwnRole", read_once(role, "role_arn"), "sagemaker.amazonaws.com")
 
     @staticmethod

@@ -8,6 +8,7 @@ from typing import Optional
 import pytest
 import jsii
 from aws_cdk import App, Aws, Environment, Fn, IStableListProducer, IStableStringProducer, Lazy, Stack, Token
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -15,7 +16,7 @@ from aws_cdk.assertions import Template
 from constructs import Construct
 
 from mlops_loop.app_builder import new_app
-from mlops_loop.constructs.access_policy import AccessPolicy
+from mlops_loop.constructs.access_policy import AccessPolicy, endpoint_log_group, sagemaker_log_groups
 from mlops_loop.constructs.arns import s3_arn
 from mlops_loop.nag import add_nag_packs
 from mlops_loop.tools.cloud_assembly import nag_violations
@@ -28,6 +29,9 @@ def _policy() -> tuple[Stack, AccessPolicy]:
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     return stack, AccessPolicy(stack, "Access", role=role, description="test access")
+
+
+REPOSITORY = "arn:aws:ecr:eu-west-1:141502667606:repository/sagemaker-xgboost"
 
 
 def _bucket(stack: Stack) -> s3.IBucket:
@@ -235,6 +239,31 @@ def test_metrics_are_confined_to_their_namespaces_with_a_pattern_matched_as_such
         "AwsSolutions-IAM5[Resource::*]": "PutMetricData has no resource-level permissions; the namespace condition limits "
         "it to this test's metrics."
     }
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "groups", "namespace"),
+    [("shop-dev-returns", ["/aws/sagemaker/Endpoints/shop-dev-returns"], "/aws/sagemaker/Endpoints"),
+     (None, ["/aws/sagemaker/TransformJobs"], "/aws/sagemaker/TransformJobs")],
+    ids=["endpoint", "transform-jobs"],
+)
+def test_a_serving_role_writes_its_own_endpoints_log_group_and_publishes_in_one_sagemaker_namespace(endpoint, groups, namespace):
+    """GIVEN a serving role's policy WHEN the serving runtime is allowed for endpoint ``endpoint`` (None: a batch model's
+    transform jobs) THEN its logs are that endpoint's (or the transform jobs') group and streams, and its metrics
+    SageMaker's namespace of that kind of work, matched exactly (StringEquals): no ``/aws/sagemaker/*``."""
+    stack, access = _policy()
+    access.allow_serving_runtime(repository=ecr.Repository.from_repository_arn(stack, "Repo", REPOSITORY), endpoint_name=endpoint)
+    statements = {st["Sid"]: st for st in _statements(stack)}
+    arn = "arn:aws:logs:eu-west-1:123456789012:log-group:"
+    assert statements["Logs"]["Resource"] == [f"{arn}{g}{suffix}" for g in groups for suffix in ("", ":*")]
+    assert statements["Metrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": namespace}}
+
+
+def test_sagemaker_log_groups_name_each_group_and_its_streams_and_nothing_else():
+    assert sagemaker_log_groups("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs") == [
+        "/aws/sagemaker/TrainingJobs", "/aws/sagemaker/TrainingJobs:*",
+        "/aws/sagemaker/ProcessingJobs", "/aws/sagemaker/ProcessingJobs:*"]
+    assert endpoint_log_group("shop-dev-returns") == "/aws/sagemaker/Endpoints/shop-dev-returns"
 
 
 @pytest.mark.parametrize("region", ["eu-west-1", "cn-north-1", None], ids=["aws", "aws-cn", "environment-agnostic"])

@@ -171,6 +171,16 @@ def test_the_role_reads_the_staged_models_and_the_bootstrap_and_writes_nothing_e
     assert built.one("AWS::SageMaker::Model")["DependsOn"] == [built.id_of(built.mme.node.find_child("Access").managed_policy)]
 
 
+def test_sagemaker_writes_the_shared_endpoints_logs_and_its_instance_metrics_only(default: _Built):
+    """GIVEN the endpoint WHEN its role's log and metric statements are read THEN SageMaker may write the containers'
+    logs in the shared endpoint's own group only, and publish its instance metrics in ``/aws/sagemaker/Endpoints`` only
+    (not in ``/aws/sagemaker/*`` at large: no job's namespace or log group, no other endpoint's group)."""
+    statements = default.statements()
+    group = f"arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/Endpoints/{ENDPOINT}"
+    assert statements["Logs"]["Resource"] == [group, f"{group}:*"]
+    assert statements["Metrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}}
+
+
 # ------------------------------------------------------------------ the fleet
 def test_the_fleet_follows_its_config_and_rolls_out_blue_green_with_alarm_rollback():
     config = MultiModelEndpointConfig(instance_type="ml.c5.xlarge", instance_count=2,

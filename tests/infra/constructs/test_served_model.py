@@ -183,6 +183,33 @@ def test_captured_traffic_may_be_written_but_never_deleted_by_the_role(built, mo
         assert "s3:DeleteObject" in statements["InferenceData"]["Action"]
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_the_role_writes_only_its_own_endpoints_logs_and_publishes_only_in_sagemakers_endpoint_namespace(built, mode):
+    """GIVEN model ``returns`` served in ``mode`` WHEN its role's log and metric statements are read and decided THEN
+    on an endpoint SageMaker may write the container's logs in ``/aws/sagemaker/Endpoints/shop-dev-returns`` only (not
+    in ``shop-dev-returns-vip``'s group, nor a job's) and publish its instance metrics in ``/aws/sagemaker/Endpoints``
+    only; a batch model's transform jobs in ``/aws/sagemaker/TransformJobs`` only. Neither in the training or processing
+    namespaces, nor in ``/aws/sagemaker/*`` at large (trialM finding 1)."""
+    made = built[mode]
+    statements, role = made.statements(), _role(made)
+    group = "/aws/sagemaker/TransformJobs" if mode == "batch" else f"/aws/sagemaker/Endpoints/{ENDPOINT}"
+    namespace = "/aws/sagemaker/TransformJobs" if mode == "batch" else "/aws/sagemaker/Endpoints"
+    arn = "arn:aws:logs:eu-west-1:123456789012:log-group:"
+    assert statements["Logs"]["Resource"] == [f"{arn}{group}", f"{arn}{group}:*"]
+    assert statements["Metrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": namespace}}
+    assert allowed(role, "logs:PutLogEvents", f"{arn}{group}:log-stream:AllTraffic/i-0abc")
+    assert allowed(role, "logs:CreateLogGroup", f"{arn}{group}")
+    for other in (f"/aws/sagemaker/Endpoints/{ENDPOINT}-vip", "/aws/sagemaker/Endpoints/shop-prod-returns",
+                  "/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs",
+                  *(["/aws/sagemaker/TransformJobs"] if mode != "batch" else [f"/aws/sagemaker/Endpoints/{ENDPOINT}"])):
+        assert not allowed(role, "logs:PutLogEvents", f"{arn}{other}:log-stream:x"), (mode, other)
+        assert not allowed(role, "logs:CreateLogGroup", f"{arn}{other}"), (mode, other)
+    for other in ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs", "/aws/sagemaker/Endpoints/data-metrics",
+                  "/aws/sagemaker/Endpoints" if mode == "batch" else "/aws/sagemaker/TransformJobs"):
+        assert not allowed(role, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": other}), (mode, other)
+    assert allowed(role, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": namespace})
+
+
 # ------------------------------------------------------------------ the model
 def test_the_model_is_the_approved_package_version_with_its_digest_and_version_in_the_environment(built):
     made = built["realtime"]

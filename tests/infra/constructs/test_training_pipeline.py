@@ -299,7 +299,13 @@ def test_the_role_runs_only_pipeline_jobs_pulls_only_the_xgboost_image_and_passe
     ]
     assert not {"sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob"} & set(statements["RunPipelineJobs"]["Action"])
     assert statements["PullImage"]["Resource"] == xgboost_repository_arn(REGION)
-    assert statements["JobMetrics"]["Condition"] == {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
+    # SageMaker's training and processing job namespaces and log groups only: not /aws/sagemaker/Endpoints, where prod's
+    # CPU and memory alarms read (job code runs as this role), nor any other endpoint's or job kind's log group.
+    assert statements["JobMetrics"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": ["/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs"]}}
+    logs = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker"
+    assert statements["Logs"]["Resource"] == [f"{logs}/ProcessingJobs", f"{logs}/ProcessingJobs:*",
+                                              f"{logs}/TrainingJobs", f"{logs}/TrainingJobs:*"]
     assert statements["PassOwnRole"]["Resource"] == {
         "Fn::GetAtt": [built.stack.get_logical_id(built.pipelines["chargeback"].role.node.default_child), "Arn"]}
     assert statements["PassOwnRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
