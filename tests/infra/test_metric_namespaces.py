@@ -11,7 +11,11 @@ every model of every environment of the config, plus another project's and an en
   or only in its own environment's parity namespaces;
 * every alarm on a monitor, parity or serving metric reads the namespace of the model (or endpoint) its dimensions
   name, and only that model's own role may publish there (the serving namespace: no role at all; the score-by-id front
-  writes it as embedded-metric log lines).
+  writes it as embedded-metric log lines);
+* SageMaker's own namespaces, which IAM can confine only as a whole: ``/aws/sagemaker/Endpoints`` (every endpoint's
+  CPU and memory points, which the paging alarms read) may be published in only by the environment's serving roles,
+  where SageMaker publishes their endpoint's instance metrics as them; a pipeline's role (job code runs as it) only in
+  the training and processing jobs' namespaces; and each role writes at most one endpoint's log group, its own.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from typing import Any, Iterator
 import pytest
 
 from mlops_loop.config import AppConfig
-from pipeline_code.core.contract import endpoint_name, environment_prefix, monitor_namespace, parity_namespace, serving_namespace
+from mlops_loop.constructs.access_policy import ENDPOINT_INSTANCE_NAMESPACE, PROCESSING_JOBS, TRAINING_JOBS, TRANSFORM_JOBS
+from pipeline_code.core.contract import (endpoint_name, environment_prefix, monitor_namespace, multi_model_endpoint_name,
+                                         parity_namespace, serving_namespace)
 from tests.support.deploy_permissions import assembly_model
 from tests.support.iam_eval import IamModel, allowed
 from tests.support.scenarios import MODES_ENV, POOLED_ENV
@@ -133,3 +139,68 @@ def test_the_check_sees_a_role_that_may_publish_in_another_models_namespace():
 ])
 def test_an_alarms_metrics_are_its_own_or_its_expressions(props, expected):
     assert _alarm_metrics(props) == expected
+
+
+# SageMaker's namespaces a role could be given, and one it names nowhere (a pattern such as /aws/sagemaker/* reaches it).
+SAGEMAKER_NAMESPACES = (TRAINING_JOBS, PROCESSING_JOBS, TRANSFORM_JOBS, ENDPOINT_INSTANCE_NAMESPACE,
+                        "/aws/sagemaker/InferenceComponents", "/aws/sagemaker/Unlisted")
+
+
+def _endpoint_probes(config: AppConfig) -> set[str]:
+    """Every endpoint name a role could be meant to log for: each model's and each multi-model endpoint's, in each
+    environment of the config, of another project and of an environment the config does not have."""
+    shared = {s.multi_model.endpoint for e in config.environments.values() for m in config.models_of(e)
+              if (s := config.serving_of(e, m)).mode == "multi_model"}
+    return {name for project in (config.project, f"{config.project}-other") for env in (*config.environments, "elsewhere")
+            for prefix in [environment_prefix(project, env)]
+            for name in ({endpoint_name(prefix, m) for m in config.models} | {multi_model_endpoint_name(prefix, e) for e in shared}
+                         | {endpoint_name(prefix, f"{m}-vip") for m in config.models})}
+
+
+def test_only_serving_roles_may_publish_sagemakers_endpoint_metrics_and_each_writes_only_its_own_endpoints_logs(request):
+    """GIVEN every role of every environment of the user's config and of the ``modes`` and ``pooled`` scenarios WHEN
+    PutMetricData in each SageMaker namespace and PutLogEvents in each endpoint's log group are decided THEN
+    ``/aws/sagemaker/Endpoints`` (the namespace prod's ``-cpu`` and ``-memory`` alarms read) is open only to the
+    execution roles of the environment's SageMaker models, each of which publishes in exactly one SageMaker namespace
+    (its endpoint's, or its transform jobs'); every other role (a pipeline's, which runs job code; a monitor's; a
+    handler's) may publish in none but the training and processing jobs'; and a role writes the log group of one
+    endpoint at most, an endpoint of its own environment, and only if it serves there (trialM finding 1)."""
+    checked = {"serving": 0, "pipeline": 0, "endpoint logs": 0}
+    for label, config, env, outdir in _environments(request):
+        where = f"{label}/{env}"
+        iam = assembly_model(outdir, config, env)
+        serving = {iam.resolve(stack, props["ExecutionRoleArn"]) for stack, _, props in iam.resources("AWS::SageMaker::Model")}
+        pipelines = {iam.resolve(stack, props["RoleArn"]) for stack, _, props in iam.resources("AWS::SageMaker::Pipeline")}
+        own_endpoints = {iam.resolve(stack, props["EndpointName"]) for stack, _, props in iam.resources("AWS::SageMaker::Endpoint")}
+        probes = _endpoint_probes(config) | own_endpoints
+        logs = f"arn:aws:logs:{iam.region}:{iam.account}:log-group:/aws/sagemaker/Endpoints"
+        for key, role in iam.roles.items():
+            publishes = {ns for ns in SAGEMAKER_NAMESPACES if allowed(role, PUBLISH, "*", {"cloudwatch:namespace": ns})}
+            logs_for = {name for name in probes if allowed(role, "logs:PutLogEvents", f"{logs}/{name}:log-stream:AllTraffic/i-0abc")}
+            if role.arn in serving:
+                assert publishes in ({ENDPOINT_INSTANCE_NAMESPACE}, {TRANSFORM_JOBS}), (where, role, publishes)
+                assert logs_for == set() if publishes == {TRANSFORM_JOBS} else (len(logs_for) == 1 and logs_for <= own_endpoints), (
+                    where, role, logs_for)
+                checked["serving"] += 1
+                checked["endpoint logs"] += len(logs_for)
+            else:
+                assert publishes <= {TRAINING_JOBS, PROCESSING_JOBS}, (where, role, publishes)
+                assert logs_for == set(), (where, role, logs_for)
+            if role.arn in pipelines:
+                assert publishes == {TRAINING_JOBS, PROCESSING_JOBS}, (where, role, publishes)
+                checked["pipeline"] += 1
+        # AND every alarm on SageMaker's endpoint instance metrics reads a namespace only serving roles may publish in
+        writers = {role.arn for role in iam.roles.values() if allowed(role, PUBLISH, "*", {"cloudwatch:namespace": ENDPOINT_INSTANCE_NAMESPACE})}
+        assert writers <= serving, where
+    # Not vacuous: every scenario serves from endpoints and trains in pipelines.
+    assert all(checked.values()), checked
+
+
+def test_the_sagemaker_check_sees_a_role_that_may_publish_in_sagemakers_whole_tree():
+    """Non-vacuity: the statement pipeline and serving roles had (StringLike /aws/sagemaker/*) reaches the endpoint
+    namespace, so a role holding it is caught."""
+    from tests.support.iam_eval import Statement
+
+    statement = Statement.from_json({"Effect": "Allow", "Action": PUBLISH, "Resource": "*",
+                                     "Condition": {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}})
+    assert {ns for ns in SAGEMAKER_NAMESPACES if allowed([statement], PUBLISH, "*", {"cloudwatch:namespace": ns})} == set(SAGEMAKER_NAMESPACES)

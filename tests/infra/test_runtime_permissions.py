@@ -19,7 +19,7 @@ from pipeline_code.core.contract import pascal
 
 from tests.support.deploy_permissions import assembly_model
 from tests.support.iam_eval import IamModel, Role, authorize
-from tests.support.runtime_calls import RUNTIMES, Names, Runtime, closure, operations_in
+from tests.support.runtime_calls import RUNTIMES, SAGEMAKER_AS_ROLE, Names, Runtime, closure, operations_in
 
 BY_NAME = {r.name: r for r in RUNTIMES}
 
@@ -115,7 +115,9 @@ def _problems(iam: IamModel, config: AppConfig, env: str) -> tuple[list[str], in
         n = _names(iam, config, env, model)
         for runtime in RUNTIMES:
             role = _role(iam, runtime, n)
-            for operation, requests in runtime.calls.items():
+            calls = {**runtime.calls, **({"(SageMaker: logs and metrics)": SAGEMAKER_AS_ROLE[runtime.name]}
+                                         if runtime.name in SAGEMAKER_AS_ROLE else {})}
+            for operation, requests in calls.items():
                 for action, resources, context in requests(n):
                     checked += 1
                     decision = authorize(role, action, resources, context)
@@ -159,6 +161,20 @@ def test_a_call_the_policy_does_not_cover_is_reported(synthesized):
     problems, _ = _problems(iam, synthesized.config, env)
     assert problems == [f"{env}/{model} drift monitor job ({role}): put_metric_data needs cloudwatch:PutMetricData on "
                         "* (ImplicitDeny)"]
+
+
+def test_what_sagemaker_does_as_a_role_is_listed_for_runtimes_that_exist(synthesized):
+    """GIVEN the requests SageMaker makes as the pipeline's and the serving container's roles WHEN they are listed
+    THEN each names an inventoried runtime (a renamed runtime cannot drop them unnoticed), and the serving container's
+    are its own endpoint's log group and SageMaker's endpoint namespace: no /aws/sagemaker/* at large."""
+    assert set(SAGEMAKER_AS_ROLE) <= set(BY_NAME)
+    env = next(iter(synthesized.config.environments))
+    iam = assembly_model(synthesized.outdir, synthesized.config, env)
+    n = Names(iam=iam, prefix="shop-dev", model="returns", dataset="returns")
+    requests = SAGEMAKER_AS_ROLE["serving container"](n)
+    assert {ctx["cloudwatch:namespace"] for _, _, ctx in requests if ctx} == {"/aws/sagemaker/Endpoints"}
+    assert {arn.split(":log-stream:")[0].removesuffix(":*") for _, res, _ in requests for arn in res.values() if "logs" in arn} == {
+        f"arn:aws:logs:{iam.region}:{iam.account}:log-group:/aws/sagemaker/Endpoints/shop-dev-returns"}
 
 
 def test_every_handler_module_is_run_by_an_inventoried_role():

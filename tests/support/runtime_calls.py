@@ -611,3 +611,42 @@ def operations_in(paths: Iterable[Path], unreached: Iterable[tuple[str, tuple[st
             if name in operations and (where, name) not in skip:
                 found.setdefault(name, []).append(f"{where}:{node.lineno}")
     return found
+
+
+def _sagemaker_logs_and_metrics(group: str, stream: str, namespace: str) -> Callable[[Names], list[Request]]:
+    """What SageMaker does as the role while it runs the role's containers: the log group ``group`` (created where it
+    does not exist yet), a stream ``stream`` in it, and the containers' instance metrics in ``namespace``."""
+    return lambda n: [
+        ("logs:CreateLogGroup", {"log-group": n.arn("logs", f"log-group:{group}")}, {}),
+        ("logs:DescribeLogStreams", {"log-group": n.arn("logs", f"log-group:{group}:*")}, {}),
+        *((action, {"log-stream": n.arn("logs", f"log-group:{group}:log-stream:{stream}")}, {})
+          for action in ("logs:CreateLogStream", "logs:PutLogEvents")),
+        ("cloudwatch:PutMetricData", {"*": "*"}, {"cloudwatch:namespace": namespace}),
+    ]
+
+
+def _serving_logs_and_metrics(n: Names) -> list[Request]:
+    """A served model's: its endpoint's own log group (a multi-model member's, the shared endpoint's) and SageMaker's
+    endpoint namespace; a batch model's transform jobs' log group and namespace."""
+    if not n.endpoint:
+        return _sagemaker_logs_and_metrics("/aws/sagemaker/TransformJobs", "bt-abc-x/i-0abc", "/aws/sagemaker/TransformJobs")(n)
+    endpoint = n.multi_model_endpoint or f"{n.prefix}-{n.model}"
+    return _sagemaker_logs_and_metrics(f"/aws/sagemaker/Endpoints/{endpoint}", "AllTraffic/i-0abc", "/aws/sagemaker/Endpoints")(n)
+
+
+# What SageMaker itself does as the role of each runtime it runs (no code of ours makes these calls, so the scan finds
+# none): it sends the containers' stdout and stderr to its log groups and publishes their instance metrics (SageMaker
+# Developer Guide: the execution-role policies of CreateTrainingJob, CreateProcessingJob and CreateModel list
+# logs:CreateLogGroup, CreateLogStream, PutLogEvents, DescribeLogStreams and cloudwatch:PutMetricData; the log groups
+# are those of "Log groups and streams that Amazon SageMaker AI sends to Amazon CloudWatch Logs", the namespaces those
+# of "SageMaker AI jobs and endpoint metrics"). The roles are narrowed to exactly these groups and namespaces, so a job
+# or endpoint that could not write its logs would be an outage: each request is decided like the code's calls.
+SAGEMAKER_AS_ROLE: Mapping[str, Callable[[Names], list[Request]]] = {
+    "training pipeline jobs": lambda n: [
+        *_sagemaker_logs_and_metrics("/aws/sagemaker/TrainingJobs", "pipelines-abc-Train-x/algo-1-1700000000",
+                                     "/aws/sagemaker/TrainingJobs")(n),
+        *_sagemaker_logs_and_metrics("/aws/sagemaker/ProcessingJobs", "pipelines-abc-Prepare-x/algo-1-1700000000",
+                                     "/aws/sagemaker/ProcessingJobs")(n),
+    ],
+    "serving container": _serving_logs_and_metrics,
+}
