@@ -659,7 +659,8 @@ class AppConfig(StrictModel):
                     f"environment {env.name!r}: models: references unknown model(s) {unknown}; "
                     f"allowed: {', '.join(sorted(self.models))}"
                 )
-        problems = (accelerator_problems(self.models, self.environments) + multi_model_problems(self.models, self.environments)
+        problems = (model_name_problems(self.models)
+                    + accelerator_problems(self.models, self.environments) + multi_model_problems(self.models, self.environments)
                     + training_problems(self.models, self.environments) + inferentia2_problems(self.models, self.environments)
                     + offer_problems(self.models, self.environments) + capture_problems(self.models, self.environments)
                     + label_delay_problems(self.models, self.environments) + budget_problems(self.environments))
@@ -738,6 +739,22 @@ def _members(models: dict[str, ModelConfig], env: EnvironmentConfig) -> dict[str
         if serving.mode == "multi_model":
             members.setdefault(serving.multi_model.endpoint, []).append(model)
     return {name: tuple(group) for name, group in members.items()}
+
+
+def model_name_problems(models: Collection[Any]) -> list[str]:
+    """Model names IAM cannot tell apart: a name that is another model's followed by ``-v``, one message per pair.
+
+    A version's model card is ``<project>-<env>-<model>-v<version>-<created>`` (``contract.model_card_name``) and the
+    model's roles are granted its cards as ``<project>-<env>-<model>-v*``: IAM wildcards cannot say ``v<digits>``, so
+    the grant would also cover every card of a model named ``<model>-v...`` in the same environment."""
+    names = [m for m in models if isinstance(m, str)]  # a name of another type is reported by the name's own check
+    return [
+        f"model {other!r}: its name is the name of model {model!r} followed by '-v', so the roles of {model!r} could create "
+        f"and update the model cards of {other!r} (a version's card is named <project>-<env>-{model}-v<version>-<time>, "
+        f"granted as <project>-<env>-{model}-v*: IAM cannot match only digits after the 'v'); rename model {other!r} so "
+        f"that it does not start with '{model}-v'"
+        for model in names for other in names if other != model and other.startswith(f"{model}-v")
+    ]
 
 
 def multi_model_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:

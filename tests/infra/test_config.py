@@ -203,6 +203,39 @@ def test_model_errors_name_model_field_and_allowed_values(raw, change, expected)
     assert problem.startswith(expected), problem
 
 
+def _card_clash(model: str, other: str) -> str:
+    return (f"model {other!r}: its name is the name of model {model!r} followed by '-v', so the roles of {model!r} could create "
+            f"and update the model cards of {other!r} (a version's card is named <project>-<env>-{model}-v<version>-<time>, "
+            f"granted as <project>-<env>-{model}-v*: IAM cannot match only digits after the 'v'); rename model {other!r} so "
+            f"that it does not start with '{model}-v'")
+
+
+@pytest.mark.parametrize("other", ["churn-vip", "churn-v2", "churn-v"])
+def test_a_model_named_after_another_followed_by_v_is_refused_naming_both_and_the_rename(raw, other):
+    """GIVEN model churn and a second model named churn-v... (deployed beside it or not: any environment may deploy
+    both) WHEN the config is read THEN it is refused in one line naming both models and the fix: churn's card grant
+    (<group>-v*) would cover the other's cards (trialM finding 2)."""
+    raw["models"][other] = copy.deepcopy(raw["models"]["churn"])
+    assert problems_of(raw) == [_card_clash("churn", other)]
+
+
+@pytest.mark.parametrize("other", ["churnv2", "churn2", "churn-x", "churn-risk", "vip-churn"])
+def test_a_model_whose_name_only_starts_like_another_is_accepted(raw, other):
+    raw["models"][other] = copy.deepcopy(raw["models"]["churn"])
+    assert other in parse_config(raw).models
+
+
+def test_the_model_name_check_guards_an_app_config_built_directly(sample):
+    from pydantic import ValidationError
+
+    from mlops_loop.config import schema
+
+    models = {**sample.models, "churn-vip": sample.models["churn"].model_copy(update={"name": "churn-vip"})}
+    with pytest.raises(ValidationError, match=re.escape(_card_clash("churn", "churn-vip"))):
+        schema.AppConfig.model_validate({"project": sample.project, "datasets": sample.datasets, "models": models,
+                                         "environments": sample.environments}, context={"datasets": sample.datasets})
+
+
 def test_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "nope.yaml")

@@ -16,7 +16,8 @@ import pytest
 
 from mlops_loop.config import load_config
 from mlops_loop.tools.cloud_assembly import stacks as assembly_stacks
-from pipeline_code.core.contract import REGISTERED_PROPERTIES, RETRAIN_ALARMS, pascal
+from pipeline_code.core.contract import (REGISTERED_PROPERTIES, RETRAIN_ALARMS, legacy_model_card_name, model_card_name,
+                                         pascal)
 from pipeline_code.core.integrity import (ledger_key, ledger_model_prefix, model_prefix, sealed_key, sealed_prefix,
                                           work_prefix)
 
@@ -243,6 +244,24 @@ def test_training_role_cannot_register_into_another_models_group(envs, env, mode
                e.group_arn(model, account=FOREIGN_ACCOUNT), e.version_arn(model, account=FOREIGN_ACCOUNT)]
     for arn in targets:
         assert not allowed(role, "sagemaker:CreateModelPackage", arn, context), _why(role, "sagemaker:CreateModelPackage", arn, context)
+
+
+@pytest.mark.parametrize(("env", "model", "other"), ENV_MODEL_PAIRS)
+def test_training_role_writes_its_own_models_cards_and_no_other_models(envs, env, model, other):
+    """GIVEN the training role of ``model`` (its job code runs as it) and the cards the pipeline names for versions of
+    ``model`` and of ``other`` (``<group>-v<version>-<package creation time>``, and ``<group>-v<version>`` as before)
+    WHEN it creates or updates each THEN its own are allowed and ``other``'s denied. The grant is ``<group>-v*``: the
+    config refuses a model named ``<model>-v...`` beside ``model`` (trialM finding 2), the one name it would cover."""
+    e = envs[env]
+    role = e.training_role(model)
+    created = dt.datetime(2026, 3, 1, 9, 59, 7, tzinfo=dt.timezone.utc)
+    cards = {m: [e.arn("sagemaker", f"model-card/{name}") for name in (
+        model_card_name(e.group(m), 12, created), legacy_model_card_name(e.group(m), 3))] for m in (model, other)}
+    for action in ("sagemaker:CreateModelCard", "sagemaker:UpdateModelCard"):
+        for arn in cards[model]:
+            assert allowed(role, action, arn), _why(role, action, arn)
+        for arn in cards[other]:
+            assert not allowed(role, action, arn), _why(role, action, arn)
 
 
 # -- approver -------------------------------------------------------------------------------

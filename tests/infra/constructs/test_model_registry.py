@@ -13,7 +13,9 @@ from aws_cdk.assertions import Template
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.access_policy import AccessPolicy
 from mlops_loop.constructs.model_registry import PIPELINE_CHANGING_ACTIONS, ModelRegistry
-from pipeline_code.core.contract import REGISTERED_PROPERTIES, SPLIT_SHA256_PROPERTIES, pascal
+from mlops_loop.config.schema import model_name_problems
+from pipeline_code.core.contract import (REGISTERED_PROPERTIES, SPLIT_SHA256_PROPERTIES, legacy_model_card_name, model_card_name,
+                                         pascal)
 from pipeline_code.training.model_card import card_name
 from tests.support.iam_eval import EXPLICIT_DENY, Statement, evaluate
 
@@ -159,3 +161,37 @@ def test_the_card_grants_cover_the_names_the_pipeline_gives_cards_of_a_group_too
         for sid in ("ModelCardsMmmmmmmmmmmmmmmmmmmm", "ReviewModelCards"):
             resources = statements[sid]["Resource"]
             assert any(fnmatch.fnmatchcase(arn, r) for r in ([resources] if isinstance(resources, str) else resources)), sid
+
+
+def _card_grants(models: tuple[str, ...]) -> dict[str, list[str]]:
+    """Each model's model-card grant (the trainer's ModelCards<model> resources) in a registry of ``models``."""
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    registry = ModelRegistry(stack, "Registry", name_prefix="shop-dev", models={m: "" for m in models},
+                             removal_policy=RemovalPolicy.RETAIN, card_key=kms.Key(stack, "CardKey"))
+    return {m: [stack.resolve(arn) for arn in registry.card_arns(m)] for m in models}
+
+
+def _covers(grants: list[str], model: str) -> bool:
+    """Whether ``grants`` cover a card the pipeline names for a version of ``model`` (shop-dev), now or as before."""
+    arn = "arn:aws:sagemaker:eu-west-1:123456789012:model-card/"
+    names = [model_card_name(f"shop-dev-{model}", v, "2026-03-01T09:59:07Z") for v in (1, 12)]
+    names += [legacy_model_card_name(f"shop-dev-{model}", 3)]
+    return any(fnmatch.fnmatchcase(f"{arn}{name}", grant) for name in names for grant in grants)
+
+
+def test_no_models_card_grant_covers_another_models_cards_for_names_the_config_accepts():
+    """GIVEN models whose names start alike in every way the config accepts (churn, churnv2, churn2, churn-x,
+    churn-risk) WHEN each model's card grant is matched against the others' card names THEN it covers its own and no
+    other's. The pair the config refuses, churn and churn-vip, is the one IAM cannot keep apart: churn's grant
+    shop-dev-churn-v* covers churn-vip's cards (trialM finding 2; config.schema.model_name_problems)."""
+    accepted = ("churn", "churnv2", "churn2", "churn-x", "churn-risk")
+    assert model_name_problems(accepted) == []
+    grants = _card_grants(accepted)
+    for model in accepted:
+        assert _covers(grants[model], model), model
+        for other in accepted:
+            assert other == model or not _covers(grants[model], other), (model, other)
+    # AND the refused pair is refused because the grants overlap
+    refused = ("churn", "churn-vip")
+    assert len(model_name_problems(refused)) == 1
+    assert _covers(_card_grants(refused)["churn"], "churn-vip")
