@@ -253,7 +253,8 @@ def test_a_hashed_card_name_differs_between_groups_that_share_their_first_charac
 
 
 def test_the_teardowns_regex_takes_no_card_of_a_model_whose_name_extends_the_groups():
-    # GIVEN models churn and churn-v2 (a model name may end in -v<digits>): the IAM pattern churn-v* covers both
+    # GIVEN groups churn and churn-v2: the config refuses such a pair of models within a project (churn's card grant,
+    # churn-v*, would cover churn-v2's cards), but the groups of two projects or environments can still meet so
     group = "mlops-loop-dev-churn"
     other = contract.model_card_name("mlops-loop-dev-churn-v2", 1, CREATED)
     # THEN the regex that tells churn's cards takes none of churn-v2's
