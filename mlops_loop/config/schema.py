@@ -20,7 +20,7 @@ from pipeline_code.core.hyperparameters import problems as hyperparameter_proble
 from pipeline_code.core.problem import (BINARY, REGRESSION, default_primary_metric, floor_problem, in_own_units,
                                         primary_metric_problem)
 from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, DEFAULT_PROJECT,
-                                         NAME_PATTERN, NAME_RULE, model_spec_document)
+                                         ENVIRONMENT_TAG, NAME_PATTERN, NAME_RULE, PROJECT_TAG, model_spec_document)
 from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, MONITOR_LABEL_WINDOW_HOURS, records_lookback_hours
 from pipeline_code.core.contract import REFREEZE_WHEN_STALE, TEST_SET_REFREEZE_POLICIES
 from pipeline_code.core.contract import (DEFAULT_MONITOR_WINDOW_GIB, GIB, MAX_PROCESSING_VOLUME_GB, MONITOR_WINDOW_DOWNLOADS,
@@ -675,8 +675,9 @@ class AppConfig(StrictModel):
         """The cost-allocation tags of everything ``env`` runs, as (key, value) pairs: ``project``, ``environment``
         and ``tier``. The stage puts them on every resource of its templates, and every SageMaker job that is
         created at run time (pipeline steps, scheduled monitor and batch transform jobs) carries them in its
-        request: CloudFormation's tags never reach those jobs."""
-        return (("project", self.project), ("environment", env.name), ("tier", env.tier))
+        request: CloudFormation's tags never reach those jobs. The first two say whose a resource is
+        (``contract.OWNER_TAGS``): the roles that reach resources by generated names are held to them."""
+        return ((PROJECT_TAG, self.project), (ENVIRONMENT_TAG, env.name), ("tier", env.tier))
 
     def warnings(self) -> list[str]:
         """What synth accepts but a deployment should not go out with, one line each: an account id that is a

@@ -15,6 +15,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from pipeline_code.core.contract import OWNER_TAGS
+
 from ..nag import acknowledgments, record
 from .arns import format_arn, s3_arn
 from .cdk_reads import once_per, read_once, stack_of
@@ -78,6 +80,39 @@ def sagemaker_log_groups(*names: str) -> list[str]:
     account where the group does not exist yet) and its streams (``<group>:*``: ``CreateLogStream``, ``PutLogEvents``,
     ``DescribeLogStreams``), and no other group."""
     return [resource for name in names for resource in (name, f"{name}:*")]
+
+
+def owner_of(tags: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The owner tags (``contract.OWNER_TAGS``: project and environment) among an environment's ``tags``, by key.
+
+    Raises:
+        ValueError: ``tags`` lack one of them (a statement held to an owner needs both).
+    """
+    found = {key: value for key, value in tags if key in OWNER_TAGS}
+    missing = [key for key in OWNER_TAGS if key not in found]
+    if missing:
+        raise ValueError(f"tags {list(tags)} lack the owner tag(s) {missing}: a statement held to its owner needs "
+                         f"{', '.join(OWNER_TAGS)}")
+    return found
+
+
+def owned_by(owner: Mapping[str, str], *, tagging: bool = False) -> dict[str, Any]:
+    """The condition that keeps a statement off resources another project or environment owns: each owner tag of the
+    resource (``aws:ResourceTag/<key>``), and with ``tagging`` each one the request sets (``aws:RequestTag/<key>``: the
+    create and tag calls carry it), must be ``owner``'s value when present (``StringEqualsIfExists``).
+
+    When present, not required: SageMaker applies a new resource's tags to authorization with a delay (the SageMaker
+    Python SDK waits for "tag propagation" after a create, aws/sagemaker-python-sdk#3662) while SageMaker Pipelines and
+    CloudFormation describe and tag what they just created as the same role; the experiment and lineage entities
+    SageMaker creates carry none of our tags; and a tagging call need not name every tag (SageMaker Pipelines adds its
+    own ``sagemaker:pipeline-*`` tags to the jobs it starts, CloudFormation updates changed tags). A condition that
+    required the tags could deny the role its own work, so a resource or request without them is allowed, and one
+    that names another project or environment is not. What carries neither tag (nothing this app creates) stays
+    reachable."""
+    condition = {f"aws:ResourceTag/{key}": value for key, value in owner.items()}
+    if tagging:
+        condition.update({f"aws:RequestTag/{key}": value for key, value in owner.items()})
+    return {"StringEqualsIfExists": condition}
 
 
 class AccessPolicy(Construct):
@@ -238,10 +273,12 @@ class AccessPolicy(Construct):
         instance_types: Sequence[str],
         *,
         every_request_names_one: bool = True,
+        conditions: Optional[Mapping[str, Any]] = None,
         wildcard_reason: Optional[str] = None,
     ) -> None:
         """Allow ``actions`` (each a create call that carries ``sagemaker:InstanceTypes``) on ``resources`` only for
-        requests whose every instance type is one of ``instance_types`` (``ForAllValues:StringEquals``).
+        requests whose every instance type is one of ``instance_types`` (``ForAllValues:StringEquals``), and that meet
+        ``conditions`` (default none: no other; operators other than the two this adds, such as :func:`owned_by`'s).
 
         ``ForAllValues`` is also true when a request names no instance type at all (IAM User Guide), so by default
         the statement requires the key too (``Null: false``): every training, processing, tuning and transform job
@@ -260,10 +297,13 @@ class AccessPolicy(Construct):
         if malformed:
             raise ValueError(f"{sid}: {malformed[0]!r} is not one instance type such as 'ml.m5.xlarge' (no wildcards, "
                              "no tokens: the types come from the config)")
-        conditions: dict[str, Any] = {"ForAllValues:StringEquals": {INSTANCE_TYPES_KEY: sorted(set(instance_types))}}
+        sizing: dict[str, Any] = {"ForAllValues:StringEquals": {INSTANCE_TYPES_KEY: sorted(set(instance_types))}}
         if every_request_names_one:
-            conditions["Null"] = {INSTANCE_TYPES_KEY: "false"}
-        self.allow(sid, actions, resources, conditions=conditions, wildcard_reason=wildcard_reason)
+            sizing["Null"] = {INSTANCE_TYPES_KEY: "false"}
+        clash = sorted(set(sizing) & set(conditions or {}))
+        if clash:
+            raise ValueError(f"{sid}: conditions {clash} would replace the instance-type limit")
+        self.allow(sid, actions, resources, conditions={**sizing, **(conditions or {})}, wildcard_reason=wildcard_reason)
 
     def allow_prefix(self, sid: str, bucket: s3.IBucket, prefix: str, *, write: bool = False,
                      delete: Optional[bool] = None) -> None:

@@ -25,6 +25,13 @@ DEFAULT_PROJECT = "mlops-loop"
 # Project, environment and model names: they become parts of AWS resource names.
 NAME_PATTERN = r"^[a-z][a-z0-9-]{1,19}$"
 NAME_RULE = "2-20 characters of lowercase letters, digits and '-', starting with a letter"
+# The tags that say whose a resource is: every resource of an environment's templates and every SageMaker job it starts
+# at run time carries them (with its project's and environment's names), and the roles that may stop, tag or delete
+# resources whose names AWS or CloudFormation generate are held to them (aws:ResourceTag / aws:RequestTag), so that
+# another project or environment in the same account is out of their reach.
+PROJECT_TAG = "project"
+ENVIRONMENT_TAG = "environment"
+OWNER_TAGS = (PROJECT_TAG, ENVIRONMENT_TAG)
 
 
 def pascal(name: str) -> str:

@@ -16,7 +16,7 @@ from aws_cdk.assertions import Template
 from constructs import Construct
 
 from mlops_loop.app_builder import new_app
-from mlops_loop.constructs.access_policy import AccessPolicy, endpoint_log_group, sagemaker_log_groups
+from mlops_loop.constructs.access_policy import AccessPolicy, endpoint_log_group, owned_by, owner_of, sagemaker_log_groups
 from mlops_loop.constructs.arns import s3_arn
 from mlops_loop.nag import add_nag_packs
 from mlops_loop.tools.cloud_assembly import nag_violations
@@ -516,3 +516,36 @@ def test_a_lazy_value_in_a_statement_is_resolved_only_when_the_template_is_made(
     keys += ["b.py", "c.json"]
     (statement,) = _statements(stack)
     assert statement["Condition"] == {"StringEquals": {"s3:prefix": ["a.zip", "b.py", "c.json"]}}
+
+
+def test_owned_by_holds_resources_and_with_tagging_requests_to_the_owners_tags_when_present():
+    """GIVEN an owner (project and environment) WHEN its conditions are made THEN each owner tag of the resource, and
+    with ``tagging`` each one the request sets, must be the owner's when present (StringEqualsIfExists)."""
+    owner = owner_of((("project", "shop"), ("environment", "dev"), ("tier", "dev")))
+    assert owner == {"project": "shop", "environment": "dev"}
+    assert owned_by(owner) == {"StringEqualsIfExists": {"aws:ResourceTag/project": "shop", "aws:ResourceTag/environment": "dev"}}
+    assert owned_by(owner, tagging=True) == {"StringEqualsIfExists": {
+        "aws:ResourceTag/project": "shop", "aws:ResourceTag/environment": "dev",
+        "aws:RequestTag/project": "shop", "aws:RequestTag/environment": "dev"}}
+
+
+def test_owner_of_tags_without_the_project_tag_is_refused_naming_it():
+    with pytest.raises(ValueError, match=re.escape("lack the owner tag(s) ['project']: a statement held to its owner "
+                                                   "needs project, environment")):
+        owner_of((("environment", "dev"), ("tier", "dev")))
+
+
+def test_instance_type_limits_take_other_conditions_but_never_replace_their_own():
+    """GIVEN an instance-type limit WHEN an owner condition is added THEN both are in the statement; a condition that
+    would replace the limit's own operators is refused, naming the statement."""
+    stack, access = _policy()
+    access.allow_instance_types("Train", ["sagemaker:CreateTrainingJob"], [JOBS], ["ml.m5.xlarge"],
+                                conditions=owned_by({"project": "shop", "environment": "dev"}, tagging=True),
+                                wildcard_reason="Job names are generated at run time.")
+    (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert set(statement["Condition"]) == {"ForAllValues:StringEquals", "Null", "StringEqualsIfExists"}
+    with pytest.raises(ValueError, match=re.escape("Again: conditions ['Null'] would replace the instance-type limit")):
+        access.allow_instance_types("Again", ["sagemaker:CreateTrainingJob"], [JOBS], ["ml.m5.xlarge"],
+                                    conditions={"Null": {"sagemaker:InstanceTypes": "true"}},
+                                    wildcard_reason="Job names are generated at run time.")
