@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 import jsii
 from aws_cdk import IStableStringProducer, Lazy, Stack
@@ -28,7 +28,7 @@ from ..training.sdk_offline import image_uri, neuron_inference_image_uri, reposi
 from .arns import format_arn
 from .cdk_reads import environment_of, once_per, read_once, stack_of
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
-from .access_policy import PROCESSING_JOBS, TRAINING_JOBS, AccessPolicy, sagemaker_log_groups
+from .access_policy import PROCESSING_JOBS, TRAINING_JOBS, AccessPolicy, owned_by, owner_of, sagemaker_log_groups
 from .job_code import JobCode, model_spec_json
 from .model_registry import ModelRegistry
 from .network import allow_sagemaker_network_interfaces
@@ -76,7 +76,9 @@ class TrainingPipeline(Construct):
         AWS-managed networking): every job of the pipeline runs in these subnets and security groups, and the role
         may manage their network interfaces. ``tags`` (default none: untagged jobs): (key, value) pairs every job of
         the pipeline is created with (the stage's cost-allocation tags: CloudFormation tags the pipeline, never the
-        jobs its executions start); the role may tag its jobs (RunPipelineJobs)."""
+        jobs its executions start); the role may tag its jobs (TagPipelineJobs), and their project and environment
+        tags hold what the role reaches by name patterns every environment's jobs share to this environment's
+        (``_allow_jobs``; tags without them are refused)."""
         super().__init__(scope, construct_id)
         stack = stack_of(self, scope)
         region = environment_of(stack).region
@@ -113,7 +115,7 @@ class TrainingPipeline(Construct):
         # override of TrainingInstanceType or ProcessingInstanceType to anything else is refused by IAM when the step
         # creates its job (issue: FinOps - 10 x ml.p5.48xlarge bounded by quotas only).
         self._allow_jobs(access, stack, self.role, training=(training.instance_type_of(model.name),),
-                         processing=(training.processing_instance_type,))
+                         processing=(training.processing_instance_type,), owner=owner_of(tags) if tags else None)
         self._allow_training_image(access, stack, model, training.instance_type_of(model.name))
         if compile_for_inferentia2:
             # The Compile step runs in AWS's Neuron inference image, another repository again.
@@ -204,21 +206,33 @@ class TrainingPipeline(Construct):
 
     @staticmethod
     def _allow_jobs(access: AccessPolicy, stack: Stack, role: iam.IRole, *, training: Sequence[str],
-                    processing: Sequence[str]) -> None:
+                    processing: Sequence[str], owner: Optional[Mapping[str, str]]) -> None:
         """Run the pipeline's jobs: training and tuning jobs on the ``training`` instance types only, processing jobs
-        (prepare, evaluate, baseline, model card, compile) on the ``processing`` ones only."""
+        (prepare, evaluate, baseline, model card, compile) on the ``processing`` ones only. With an ``owner`` (the
+        environment's project and environment tags, which every job of the pipeline is created with), the jobs,
+        experiments and lineage entities the role describes, stops, tags or links may not be another project's or
+        environment's (:func:`~.access_policy.owned_by`); without (a pipeline whose jobs are untagged), any the
+        names reach."""
+        owned = owned_by(owner) if owner else None
+        tagged = owned_by(owner, tagging=True) if owner else None
+
         def arns(resource: str) -> str:
             # SageMaker Pipelines names every job it starts "pipelines-<execution>-<step>-...".
             return format_arn(stack, service="sagemaker", resource=resource, resource_name="pipelines-*")
 
         reason = ("SageMaker Pipelines generates the job names per execution; access is limited to jobs whose names "
                   "carry the pipelines- prefix.")
+        # A job the role creates may not be tagged as another environment's (its cost would be billed to them).
         access.allow_instance_types("StartTrainingJobs",
                                     ["sagemaker:CreateTrainingJob", "sagemaker:CreateHyperParameterTuningJob"],
                                     [arns("training-job"), arns("hyper-parameter-tuning-job")], training,
-                                    wildcard_reason=reason)
+                                    conditions=tagged, wildcard_reason=reason)
         access.allow_instance_types("StartProcessingJobs", ["sagemaker:CreateProcessingJob"], [arns("processing-job")],
-                                    processing, wildcard_reason=reason)
+                                    processing, conditions=tagged, wildcard_reason=reason)
+        jobs = [arns("processing-job"), arns("training-job"), arns("hyper-parameter-tuning-job")]
+        # SageMaker Pipelines describes (and on a stop, stops) the jobs it starts as this role; the role is also the
+        # jobs' own, so job code may make these calls too: every job of every environment and project in the account
+        # and region is named pipelines-*, and only the owner tags keep the role to its own environment's.
         access.allow(
             "RunPipelineJobs",
             [
@@ -229,35 +243,50 @@ class TrainingPipeline(Construct):
                 "sagemaker:DescribeHyperParameterTuningJob",
                 "sagemaker:StopHyperParameterTuningJob",
                 "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
-                # A Create*Job request that carries Tags is authorized as AddTags on the new job too.
-                "sagemaker:AddTags",
             ],
-            [arns("processing-job"), arns("training-job"), arns("hyper-parameter-tuning-job")],
+            jobs,
+            conditions=owned,
             wildcard_reason=reason,
+        )
+        # A Create*Job request that carries Tags is authorized as AddTags on the new job too; the tags it may set and
+        # the jobs it may tag are the environment's own.
+        access.allow("TagPipelineJobs", ["sagemaker:AddTags"], jobs, conditions=tagged, wildcard_reason=reason)
+        experiments = [
+            format_arn(stack, service="sagemaker", resource="experiment", resource_name="*"),
+            format_arn(stack, service="sagemaker", resource="experiment-trial", resource_name="*"),
+            format_arn(stack, service="sagemaker", resource="experiment-trial-component", resource_name="*"),
+        ]
+        lineage = [
+            format_arn(stack, service="sagemaker", resource="artifact", resource_name="*"),
+            format_arn(stack, service="sagemaker", resource="context", resource_name="*"),
+            format_arn(stack, service="sagemaker", resource="action", resource_name="*"),
+        ]
+        experiments_reason = ("Experiment, trial and lineage entity names are created per pipeline execution by "
+                              "SageMaker; they are only known at run time.")
+        # SageMaker Pipelines records each execution as an experiment run group (PipelineExperimentConfig). The
+        # entities SageMaker creates carry none of our tags, so the owner condition keeps the role off another owner's
+        # tagged entities only: an untagged one (a model package's lineage artifact) stays within AddAssociation's
+        # reach (README: "Environments and projects sharing an account").
+        access.allow(
+            "StartExperiments",
+            ["sagemaker:CreateExperiment", "sagemaker:CreateTrial", "sagemaker:CreateTrialComponent"],
+            experiments,
+            conditions=tagged,
+            wildcard_reason=experiments_reason,
         )
         access.allow(
             "TrackExperiments",
             [
-                "sagemaker:CreateExperiment",
                 "sagemaker:DescribeExperiment",
-                "sagemaker:CreateTrial",
                 "sagemaker:DescribeTrial",
-                "sagemaker:CreateTrialComponent",
                 "sagemaker:DescribeTrialComponent",
                 "sagemaker:UpdateTrialComponent",
                 "sagemaker:AssociateTrialComponent",
                 "sagemaker:AddAssociation",
             ],
-            [
-                format_arn(stack, service="sagemaker", resource="experiment", resource_name="*"),
-                format_arn(stack, service="sagemaker", resource="experiment-trial", resource_name="*"),
-                format_arn(stack, service="sagemaker", resource="experiment-trial-component", resource_name="*"),
-                format_arn(stack, service="sagemaker", resource="artifact", resource_name="*"),
-                format_arn(stack, service="sagemaker", resource="context", resource_name="*"),
-                format_arn(stack, service="sagemaker", resource="action", resource_name="*"),
-            ],
-            wildcard_reason="Experiment, trial and lineage entity names are created per pipeline execution "
-            "by SageMaker; they are only known at run time.",
+            experiments + lineage,
+            conditions=owned,
+            wildcard_reason=experiments_reason,
         )
         # The pipeline runs training (and tuning's training) jobs and processing jobs: SageMaker writes their logs and
         # publishes their instance and training metrics as this role, in those two job kinds' groups and namespaces

@@ -77,8 +77,11 @@ def _request_problems(iam: IamModel, expected: list[dict[str, str]], stack: str,
         problems.append(f"{request.label}: Tags {tags} lack {missing}")
     role, arn = _creator_and_job_arn(iam, stack, template, request)
     # The create call carries the instance types the request names (its roles may create jobs on those only).
-    sized = {INSTANCE_TYPES: list(instance_types(request)[0])}
-    for action, context in ((f"sagemaker:{request.operation}", sized), ("sagemaker:AddTags", {})):
+    # The create call, and AddTags with it (tag on create), carry the request's tags: a role held to its owner's tags
+    # must accept the job's own.
+    requested = {f"aws:RequestTag/{tag['Key']}": tag["Value"] for tag in tags if isinstance(tag, dict)}
+    sized = {INSTANCE_TYPES: list(instance_types(request)[0]), **requested}
+    for action, context in ((f"sagemaker:{request.operation}", sized), ("sagemaker:AddTags", requested)):
         decision = authorize(role, action, {JOB_RESOURCES[request.operation]: arn}, context)
         if not decision.allowed:
             problems.append(f"{request.label}: {role} may not {action} on {arn} ({decision.outcome})")

@@ -462,9 +462,59 @@ def test_given_tags_every_job_of_the_pipeline_is_created_with_them_and_the_role_
     assert {where: a.get("Tags") for where, a in jobs.items()} == {where: expected for where in jobs}
     resources = Template.from_stack(training.stack).to_json()["Resources"]
     statements = policy_statements(resources, [training.stack.get_logical_id(p) for p in pipelines[0].access.managed_policies])
-    assert "sagemaker:AddTags" in statements["RunPipelineJobs"]["Action"]
-    assert statements["RunPipelineJobs"]["Resource"] == sorted(statements["StartTrainingJobs"]["Resource"]
-                                                               + [statements["StartProcessingJobs"]["Resource"]])
+    assert "sagemaker:AddTags" not in statements["RunPipelineJobs"]["Action"]
+    assert statements["TagPipelineJobs"]["Action"] == "sagemaker:AddTags"
+    for sid in ("RunPipelineJobs", "TagPipelineJobs"):
+        assert statements[sid]["Resource"] == sorted(statements["StartTrainingJobs"]["Resource"]
+                                                     + [statements["StartProcessingJobs"]["Resource"]])
+
+
+def test_given_tags_the_role_may_reach_only_its_own_environments_jobs_and_experiments():
+    """GIVEN the shop/dev environment's tags WHEN a pipeline is built THEN the role's statements on jobs, experiments and
+    lineage (reached by name patterns every environment's share) hold them to shop/dev's tags where present: the
+    resource's, and on the creates and AddTags the request's too. Decided by the IAM evaluator: a job tagged as
+    shop/prod's or as another project's may not be stopped, described or tagged; its own, tagged or before its tags
+    reach authorization, may; relabelling its own job as prod's is refused."""
+    from tests.support.iam_eval import IamModel, StackTemplate, authorize
+
+    tags = (("project", "shop"), ("environment", "dev"), ("tier", "dev"))
+    training = Training()
+    pipeline = training.pipeline(CHARGEBACK, MANUAL, tags=tags)
+    resources = Template.from_stack(training.stack).to_json()["Resources"]
+    statements = policy_statements(resources, [training.stack.get_logical_id(p) for p in pipeline.access.managed_policies])
+    owned = {"aws:ResourceTag/project": "shop", "aws:ResourceTag/environment": "dev"}
+    requested = {"aws:RequestTag/project": "shop", "aws:RequestTag/environment": "dev"}
+    for sid in ("RunPipelineJobs", "TrackExperiments"):
+        assert statements[sid]["Condition"] == {"StringEqualsIfExists": owned}, sid
+    for sid in ("TagPipelineJobs", "StartExperiments"):
+        assert statements[sid]["Condition"] == {"StringEqualsIfExists": {**owned, **requested}}, sid
+    for sid in ("StartTrainingJobs", "StartProcessingJobs"):
+        assert statements[sid]["Condition"]["StringEqualsIfExists"] == {**owned, **requested}, sid
+    iam = IamModel([StackTemplate("Training", training.stack.stack_name, Template.from_stack(training.stack).to_json())],
+                   account=ACCOUNT, region=REGION)
+    role = iam.role(iam.resolve("Training", training.stack.resolve(pipeline.role.role_arn)))
+    job = {"training-job": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/pipelines-0zt8m4r2pq6d-Train-Ab12Cd34Ef"}
+
+    def tagged(project: str, environment: str, kind: str = "ResourceTag") -> dict[str, str]:
+        return {f"aws:{kind}/project": project, f"aws:{kind}/environment": environment}
+
+    for action in ("sagemaker:StopTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:AddTags"):
+        assert not authorize(role, action, job, tagged("shop", "prod")).allowed, action
+        assert not authorize(role, action, job, tagged("risk", "dev")).allowed, action
+        assert authorize(role, action, job, tagged("shop", "dev")).allowed, action
+        assert authorize(role, action, job, {}).allowed, action
+    assert not authorize(role, "sagemaker:AddTags", job, {**tagged("shop", "dev"), **tagged("shop", "prod", "RequestTag")}).allowed
+    assert authorize(role, "sagemaker:AddTags", job, tagged("shop", "dev", "RequestTag")).allowed
+    sized = {"sagemaker:InstanceTypes": [MANUAL.instance_type_of(CHARGEBACK.name)]}
+    assert authorize(role, "sagemaker:CreateTrainingJob", job, {**sized, **tagged("shop", "dev", "RequestTag")}).allowed
+    assert not authorize(role, "sagemaker:CreateTrainingJob", job, {**sized, **tagged("shop", "prod", "RequestTag")}).allowed
+
+
+def test_given_tags_without_an_owner_tag_the_pipeline_is_refused():
+    """GIVEN tags that lack the environment tag WHEN a pipeline is built THEN it is refused, naming the missing tag (the
+    role's statements could not be held to their owner)."""
+    with pytest.raises(ValueError, match=r"lack the owner tag\(s\) \['environment'\]"):
+        Training().pipeline(CHARGEBACK, MANUAL, tags=(("project", "shop"), ("tier", "dev")))
 
 
 def test_without_a_network_no_job_has_a_vpc_and_the_role_no_interface_permissions(built):
