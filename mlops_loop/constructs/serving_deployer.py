@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Optional, Sequence
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
@@ -12,7 +12,7 @@ from constructs import Construct
 from pipeline_code.core.contract import pascal, target_model_parameter_name
 
 from ..config.serving import ServerlessServing
-from .access_policy import INSTANCE_TYPES_KEY, AccessPolicy
+from .access_policy import INSTANCE_TYPES_KEY, AccessPolicy, owned_by
 from .arns import any_sagemaker, format_arn
 from .cdk_reads import read_once, stack_of
 from .multi_model_endpoint import MultiModelEndpoint
@@ -30,9 +30,15 @@ class ServingDeployer(Construct):
     built it itself (the role is the construct's ``Default`` child), so extracting it replaced nothing.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, role_name: str, description: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, role_name: str, description: str,
+                 owner: Optional[Mapping[str, str]] = None) -> None:
+        """``owner`` (default None: any the names reach): the environment's project and environment tags
+        (:func:`~.access_policy.owner_of`), which the stack puts on every model and endpoint config; then the models
+        and endpoint configs the role creates, tags, describes and deletes (their names are CloudFormation's, so only
+        ``*`` names them) may not be another project's or environment's (:func:`~.access_policy.owned_by`)."""
         super().__init__(scope, construct_id)
         self.role_name = role_name
+        self._owner = dict(owner) if owner else None
         self.role = iam.Role(
             self,
             "Default",
@@ -135,12 +141,21 @@ class ServingDeployer(Construct):
         stack = stack_of(self)
         reason = ("CloudFormation generates the model and endpoint-config names for every version (they are "
                   "create-only, so each version gets new ones); the names cannot be listed in advance.")
+        # The handlers of AWS::SageMaker::Model and EndpointConfig create with the template's tags (tag on create:
+        # AddTags on the new resource too), then describe and, on replacement or stack deletion, delete.
         self.access.allow(
             "ModelsAndConfigs",
-            ["sagemaker:CreateModel", "sagemaker:DeleteModel", "sagemaker:DescribeModel",
-             "sagemaker:DeleteEndpointConfig", "sagemaker:DescribeEndpointConfig",
-             "sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:ListTags"],
+            ["sagemaker:DeleteModel", "sagemaker:DescribeModel", "sagemaker:DeleteEndpointConfig",
+             "sagemaker:DescribeEndpointConfig", "sagemaker:DeleteTags", "sagemaker:ListTags"],
             any_sagemaker(stack, "model", "endpoint-config"),
+            conditions=self._owned(),
+            wildcard_reason=reason,
+        )
+        self.access.allow(
+            "CreateModelsAndTags",
+            ["sagemaker:CreateModel", "sagemaker:AddTags"],
+            any_sagemaker(stack, "model", "endpoint-config"),
+            conditions=self._owned(tagging=True),
             wildcard_reason=reason,
         )
         self._allow_creating_endpoint_configs(reason)
@@ -218,11 +233,13 @@ class ServingDeployer(Construct):
         configs = any_sagemaker(self, "endpoint-config")
         action = ["sagemaker:CreateEndpointConfig"]
         types, serverless = sorted(self._endpoint_instance_types), self._serverless
+        tagged = self._owned(tagging=True)
         if types:
             self.access.allow_instance_types("CreateEndpointConfigs", action, configs, types,
-                                             every_request_names_one=not serverless, wildcard_reason=reason)
+                                             every_request_names_one=not serverless, conditions=tagged,
+                                             wildcard_reason=reason)
         elif serverless:
-            self.access.allow("CreateEndpointConfigs", action, configs, wildcard_reason=reason)
+            self.access.allow("CreateEndpointConfigs", action, configs, conditions=tagged, wildcard_reason=reason)
             self.access.deny("NoInstanceEndpointConfigs", action, ["*"],
                              conditions={"ForAnyValue:StringLike": {INSTANCE_TYPES_KEY: "*"}})
         if serverless:
@@ -230,6 +247,10 @@ class ServingDeployer(Construct):
                 "sagemaker:ServerlessMaxConcurrency": str(max(s.max_concurrency for s in serverless))}})
             self.access.deny("ServerlessMemoryCeiling", action, ["*"], conditions={"NumericGreaterThan": {
                 "sagemaker:ServerlessMemorySize": str(max(s.memory_mb for s in serverless))}})
+
+    def _owned(self, *, tagging: bool = False) -> Optional[dict]:
+        """The owner condition of the statements on generated-name models and configs (none without an owner)."""
+        return owned_by(self._owner, tagging=tagging) if self._owner else None
 
     def _check_open(self) -> None:
         if self._finished:

@@ -18,6 +18,7 @@ from pipeline_code.core.contract import (
 
 from ..config import EnvironmentConfig, ModelConfig
 from ..config.serving import ServingConfig
+from ..constructs.access_policy import owner_of
 from ..constructs.cdk_reads import environment_of, read_once
 from ..constructs.handler_function import dead_letter_queue
 from ..constructs.multi_model_endpoint import MultiModelEndpoint, MultiModelMember
@@ -56,7 +57,8 @@ class ServingStack(Stack):
         job_tags: Sequence[tuple[str, str]],
         **stack_kwargs: Any,
     ) -> None:
-        """``job_tags``: the environment's tags, which the jobs of batch models' schedules carry."""
+        """``job_tags``: the environment's tags, which the jobs of batch models' schedules carry; their project and
+        environment tags also hold the deployer to this environment's models and endpoint configs."""
         super().__init__(
             scope,
             construct_id,
@@ -74,7 +76,8 @@ class ServingStack(Stack):
 
         # A fixed name lets the Operations stack refer to it without a cross-stack export.
         self.deployer = ServingDeployer(
-            self, "Deployer", role_name=f"{name_prefix}-serving-deployer", description=f"{name_prefix} serving deployments"
+            self, "Deployer", role_name=f"{name_prefix}-serving-deployer", description=f"{name_prefix} serving deployments",
+            owner=owner_of(job_tags),
         )
         # Batch runs their schedules could not start (quota, permission, missing model): the Operations stack alarms
         # on its arrivals by name (``<prefix>-batch-dead-letters``). Only when a model is served in batch.

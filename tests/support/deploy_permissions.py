@@ -233,7 +233,34 @@ class Deployment:
 
     def context(self, action: str) -> dict[str, Any]:
         """The condition keys the call carries (the service a role is passed to, the service-linked role's service,
-        the instance types and serverless sizes of what a SageMaker create call creates: :func:`sagemaker_sizing`)."""
+        the instance types and serverless sizes of what a SageMaker create call creates: :func:`sagemaker_sizing`;
+        the tags of a SageMaker resource: :meth:`tag_context`)."""
+        return {**self._context(action), **self.tag_context(action)}
+
+    def tag_context(self, action: str) -> dict[str, Any]:
+        """The tag keys a SageMaker call on this resource carries, from the template's ``Tags`` of it: a create call
+        and AddTags carry them as the request's (``aws:RequestTag/<key>``, ``aws:TagKeys``: tag on create), every
+        other call (and AddTags on an update) as the resource's (``aws:ResourceTag/<key>``). Which keys an action
+        carries at all is the Service Authorization Reference's (:func:`iam_actions.condition_key_supported`)."""
+        if not action.lower().startswith("sagemaker:"):
+            return {}
+        tags = self.model.resolve(self.resource.stack, (self.resource.properties or {}).get("Tags") or [])
+        if not tags:
+            return {}
+        if not all(isinstance(t, dict) and isinstance(t.get("Key"), str) and isinstance(t.get("Value"), str) for t in tags):
+            raise IamEvalError(f"{self.resource.stack}/{self.resource.logical_id}: Tags {tags!r} are not literal Key/Value pairs")
+        act = iam_actions.action(action)
+        out: dict[str, Any] = {}
+        creates = action.split(":", 1)[1].startswith("Create") or action.lower() == "sagemaker:addtags"
+        for tag in tags:
+            for key in ([f"aws:RequestTag/{tag['Key']}"] if creates else []) + [f"aws:ResourceTag/{tag['Key']}"]:
+                if iam_actions.condition_key_supported(act, key):
+                    out[key] = tag["Value"]
+        if creates and iam_actions.condition_key_supported(act, "aws:TagKeys"):
+            out["aws:TagKeys"] = tuple(t["Key"] for t in tags)
+        return out
+
+    def _context(self, action: str) -> dict[str, Any]:
         if action.lower() in SIZED_ACTIONS:
             return sagemaker_sizing(self.model.resolve(self.resource.stack, dict(self.resource.properties)), self.resource.type)
         if action.lower() == "iam:passrole":

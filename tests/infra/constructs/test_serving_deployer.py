@@ -21,16 +21,18 @@ from tests.support import iam_actions
 from tests.support.templates import policy_statements
 
 ENV = Environment(account="123456789012", region="eu-west-1")
-COMMON = ["ModelsAndConfigs", "AutoscalingSageMaker", "AutoscalingDescribe", "AutoscalingTags", "ScalingPolicyMetrics", "AutoscalingServiceRole", "DescribeDataKey", "EncryptionGrants",
+COMMON = ["ModelsAndConfigs", "CreateModelsAndTags", "AutoscalingSageMaker", "AutoscalingDescribe", "AutoscalingTags", "ScalingPolicyMetrics", "AutoscalingServiceRole", "DescribeDataKey", "EncryptionGrants",
           "ResolveStorageOutputs"]
 
 
-def _deployer() -> tuple[Stack, Stack, ServingDeployer]:
-    """GIVEN a bare serving stack and a storage stack (which holds the data key) WHEN a deployer is added to the serving stack."""
+def _deployer(owner: dict[str, str] | None = None) -> tuple[Stack, Stack, ServingDeployer]:
+    """GIVEN a bare serving stack and a storage stack (which holds the data key) WHEN a deployer (of ``owner``'s
+    resources, default none) is added to the serving stack."""
     app = new_app()
     storage = Stack(app, "Storage", env=ENV)
     stack = Stack(app, "Serving", env=ENV)
-    return stack, storage, ServingDeployer(stack, "Deployer", role_name="shop-dev-serving-deployer", description="shop-dev serving deployments")
+    return stack, storage, ServingDeployer(stack, "Deployer", role_name="shop-dev-serving-deployer",
+                                           description="shop-dev serving deployments", owner=owner)
 
 
 def _served(stack: Stack, name: str, *, endpoint: bool, serving: ServingConfig = ServingConfig()) -> SimpleNamespace:
@@ -88,8 +90,8 @@ def test_when_an_endpoint_model_is_served_then_its_endpoint_is_pinned_and_endpoi
     deployer.allow_served_model(_served(stack, "churn", endpoint=True), "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-churn/*")
     deployer.allow_common(key=kms.Key(storage, "Key"), storage=storage)
     statements = _statements(stack)
-    assert list(statements) == ["ReadPackageChurn", "PassServingRoleChurn", "EndpointChurn", "AlarmsChurn", "ModelsAndConfigs",
-                                "CreateEndpointConfigs", *COMMON[1:], "UseEndpointConfigs"]
+    assert list(statements) == ["ReadPackageChurn", "PassServingRoleChurn", "EndpointChurn", "AlarmsChurn", *COMMON[:2],
+                                "CreateEndpointConfigs", *COMMON[2:], "UseEndpointConfigs"]
     assert statements["EndpointChurn"]["Resource"] == "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/shop-dev-churn"
     assert statements["UseEndpointConfigs"]["Action"] == ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"]
     # The served thing's own alarms by name, not every alarm named after the endpoint (issue #13).
@@ -179,6 +181,68 @@ def test_the_role_keeps_the_logical_id_of_a_role_built_directly_in_the_stack():
     iam.Role(direct, "Deployer", assumed_by=iam.ServicePrincipal("cloudformation.amazonaws.com"))
     (expected,) = Template.from_stack(direct).find_resources("AWS::IAM::Role")
     assert stack.get_logical_id(deployer.role.node.default_child) == expected
+
+
+OWNER = {"project": "shop", "environment": "dev"}
+
+
+def test_with_an_owner_the_generated_name_models_and_configs_are_its_own_only():
+    """GIVEN a deployer of the shop/dev environment's resources WHEN an endpoint model is served THEN the statements on
+    models and endpoint configs (named by CloudFormation, so reached by '*') hold the resources to shop/dev's tags when
+    they carry them, and the creates and tagging calls to shop/dev's tags when they set them; the keys are ones those
+    actions carry (Service Authorization Reference)."""
+    stack, storage, deployer = _deployer(OWNER)
+    deployer.allow_served_model(_served(stack, "churn", endpoint=True), PACKAGE.format("churn"))
+    deployer.allow_common(key=kms.Key(storage, "Key"), storage=storage)
+    statements = _statements(stack)
+    resources = {"aws:ResourceTag/project": "shop", "aws:ResourceTag/environment": "dev"}
+    requests = {"aws:RequestTag/project": "shop", "aws:RequestTag/environment": "dev"}
+    assert statements["ModelsAndConfigs"]["Condition"] == {"StringEqualsIfExists": resources}
+    assert sorted(statements["CreateModelsAndTags"]["Action"]) == ["sagemaker:AddTags", "sagemaker:CreateModel"]
+    assert statements["CreateModelsAndTags"]["Condition"] == {"StringEqualsIfExists": {**resources, **requests}}
+    assert statements["CreateEndpointConfigs"]["Condition"]["StringEqualsIfExists"] == {**resources, **requests}
+    assert statements["CreateEndpointConfigs"]["Condition"]["ForAllValues:StringEquals"] == {"sagemaker:InstanceTypes": ["ml.m5.large"]}
+    for sid in ("ModelsAndConfigs", "CreateModelsAndTags", "CreateEndpointConfigs"):
+        actions = statements[sid]["Action"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            for key in statements[sid]["Condition"]["StringEqualsIfExists"]:
+                assert iam_actions.condition_key_supported(iam_actions.action(action), key), (sid, action, key)
+
+
+def test_with_an_owner_another_environments_model_is_refused_and_its_own_allowed():
+    """GIVEN a deployer of shop/dev WHEN deleting, tagging or creating models is decided THEN a model tagged as shop/prod's
+    or as another project's is refused, as is creating one tagged as prod's; its own, tagged or not yet tagged (tags
+    reach authorization with a delay), is allowed; a tag update that names only 'tier' is allowed."""
+    from tests.support.iam_eval import IamModel, StackTemplate, authorize
+
+    stack, storage, deployer = _deployer(OWNER)
+    deployer.allow_common(key=kms.Key(storage, "Key"), storage=storage)
+    iam = IamModel([StackTemplate("Serving", "Serving", Template.from_stack(stack).to_json())],
+                   account="123456789012", region="eu-west-1")
+    role = iam.role("shop-dev-serving-deployer")
+    model = {"model": "arn:aws:sagemaker:eu-west-1:123456789012:model/churnmodel-abc"}
+
+    def tagged(project: str, environment: str, kind: str = "ResourceTag") -> dict[str, str]:
+        return {f"aws:{kind}/project": project, f"aws:{kind}/environment": environment}
+
+    for action in ("sagemaker:DeleteModel", "sagemaker:DescribeModel", "sagemaker:DeleteTags", "sagemaker:AddTags"):
+        assert not authorize(role, action, model, tagged("shop", "prod")).allowed, action
+        assert not authorize(role, action, model, tagged("other", "dev")).allowed, action
+        assert authorize(role, action, model, tagged("shop", "dev")).allowed, action
+        assert authorize(role, action, model, {}).allowed, action
+    assert not authorize(role, "sagemaker:CreateModel", model, tagged("shop", "prod", "RequestTag")).allowed
+    assert authorize(role, "sagemaker:CreateModel", model, tagged("shop", "dev", "RequestTag")).allowed
+    assert not authorize(role, "sagemaker:AddTags", model, {**tagged("shop", "dev"), **tagged("shop", "prod", "RequestTag")}).allowed
+    assert authorize(role, "sagemaker:AddTags", model, {**tagged("shop", "dev"), "aws:RequestTag/tier": "prod"}).allowed
+
+
+def test_without_an_owner_the_generated_name_statements_carry_no_tag_condition():
+    """GIVEN a deployer built without an owner (the default) WHEN the common permissions are added THEN the model and
+    config statements carry no condition (what the names reach)."""
+    stack, storage, deployer = _deployer()
+    deployer.allow_common(key=kms.Key(storage, "Key"), storage=storage)
+    statements = _statements(stack)
+    assert "Condition" not in statements["ModelsAndConfigs"] and "Condition" not in statements["CreateModelsAndTags"]
 
 
 def _decide(served: list[tuple[str, ServingConfig]]):
