@@ -4,7 +4,8 @@ every pytest-xdist worker: the first to ask synthesizes, the others read its ass
 ``synthesized`` is the user's config (``config/mlops-loop.yaml``); ``modes`` and ``pooled`` are
 scenarios derived from the frozen sample (``tests.support.configs``): ``modes`` has one environment
 serving every mode and rollout variant (async, batch, linear, all-at-once, fixed size, local NVMe),
-``pooled`` one whose models share multi-model endpoints.
+``pooled`` one whose models share multi-model endpoints; ``other_project`` is the user's config under another
+project name.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+import yaml
 from aws_cdk import App, Validations
 
 from mlops_loop.app_builder import build_app, new_app
@@ -170,6 +172,25 @@ def pooled(tmp_path_factory: pytest.TempPathFactory) -> Pooled:
     outdir, _, by_id = _synthesize_environment(tmp_path_factory, "pooled", config, POOLED_ENV)
     return Pooled(config=config, serving=by_id["Serving"].template, operations=by_id["Operations"].template,
                   storage=by_id["Storage"].template, outdir=outdir)
+
+
+@dataclass
+class OtherProject:
+    config: AppConfig
+    env: str
+    outdir: Path
+
+
+@pytest.fixture(scope="session")
+def other_project(config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> OtherProject:
+    """GIVEN the user's config under another project name (a second team's project in the same accounts and regions)
+    WHEN only its first environment is synthesized (nag packs on)."""
+    raw = yaml.safe_load(CONFIG_PATH.read_text())
+    raw["project"] = "other-team" if config.project != "other-team" else "other-team-b"
+    other = parse_config(raw, source="another project")
+    env = next(iter(other.environments))
+    outdir, _, _ = _synthesize_environment(tmp_path_factory, "other-project", other, env)
+    return OtherProject(config=other, env=env, outdir=outdir)
 
 
 @pytest.fixture
