@@ -19,6 +19,7 @@ import logging
 import re
 import time
 import types
+from typing import Any, Dict
 
 import boto3
 import pytest
