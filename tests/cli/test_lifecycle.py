@@ -819,11 +819,7 @@ def test_adopt_leaves_a_key_it_cannot_tell_apart_to_the_operator(moto_aws, tmp_p
     runs THEN the key is not guessed: it is left out of the mapping, both ids are named with how to choose, exit 1."""
     world = DeletedProd(tmp_path / "cdk.out", keys=2)
     mapping = tmp_path / "storage.json"
-    cloudformation = _client("cloudformation")
-    with Stubber(cloudformation) as stub:
-        _none_deployed(stub, only=["storage"])
-        code, _ = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
-                        "--mapping", str(mapping)], world.session(cloudformation))
+    code = _adopt_storage(world, mapping)
     assert code == 1
     # The rest is mapped as if the key were: the operator adds it, and what refers to it is imported with it.
     assert set(json.loads(mapping.read_text())) == {"LogsBucket", "DataBucket", "DataPolicy", "Database", "Group",
@@ -832,6 +828,17 @@ def test_adopt_leaves_a_key_it_cannot_tell_apart_to_the_operator(moto_aws, tmp_p
         f"lifecycle: not adopted: DataKey ({PROD}: data): 2 keys match ({', '.join(world.keys)}); add the one that "
         "encrypted the data to the mapping as \"DataKey\": {\"KeyId\": \"<key id>\"} (aws s3api get-bucket-encryption "
         "on a bucket of the stack names it)\n")
+
+
+def _adopt_storage(world: DeletedProd, mapping: Path) -> int:
+    """WHEN ``lifecycle --env prod adopt --stack storage`` runs with no prod stack deployed: its exit code (the mapping
+    written to ``mapping``)."""
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub, only=["storage"])
+        code, _ = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
+                        "--mapping", str(mapping)], world.session(cloudformation))
+    return code
 
 
 def _scheduled_for_deletion(world: DeletedProd) -> tuple[str, str]:
@@ -869,11 +876,7 @@ def test_adopt_leaves_a_key_pending_deletion_out_of_the_mapping_and_says_how_to_
     world = DeletedProd(tmp_path / "cdk.out")
     key, until = _scheduled_for_deletion(world)
     mapping = tmp_path / "storage.json"
-    cloudformation = _client("cloudformation")
-    with Stubber(cloudformation) as stub:
-        _none_deployed(stub, only=["storage"])
-        code, _ = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
-                        "--mapping", str(mapping)], world.session(cloudformation))
+    code = _adopt_storage(world, mapping)
     assert code == 1
     assert set(json.loads(mapping.read_text())) == {"LogsBucket", "DataBucket", "DataPolicy", "Database", "Group",
                                                     "StoreRole"}
@@ -883,10 +886,7 @@ def test_adopt_leaves_a_key_pending_deletion_out_of_the_mapping_and_says_how_to_
     # WHEN the deletion is cancelled and the key enabled THEN adopt maps it
     world.kms.cancel_key_deletion(KeyId=key)
     world.kms.enable_key(KeyId=key)
-    with Stubber(cloudformation) as stub:
-        _none_deployed(stub, only=["storage"])
-        code, _ = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
-                        "--mapping", str(mapping)], world.session(cloudformation))
+    code = _adopt_storage(world, mapping)
     assert code == 0 and json.loads(mapping.read_text())["DataKey"] == {"KeyId": key}
 
 
@@ -930,11 +930,7 @@ def test_adopt_names_a_feature_groups_role_that_is_gone_and_how_to_create_it_aga
     again; exit 1. After that command, adopt maps it."""
     world = DeletedProd(tmp_path / "cdk.out", role=False)
     mapping = tmp_path / "storage.json"
-    cloudformation = _client("cloudformation")
-    with Stubber(cloudformation) as stub:
-        _none_deployed(stub, only=["storage"])
-        code, _ = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
-                        "--mapping", str(mapping)], world.session(cloudformation))
+    code = _adopt_storage(world, mapping)
     assert code == 1
     assert "StoreRole" not in json.loads(mapping.read_text())
     assert after_target_line(capsys.readouterr().err) == f"lifecycle: not adopted: {MISSING_ROLE}\n"
@@ -951,10 +947,7 @@ def test_adopt_names_a_feature_groups_role_that_is_gone_and_how_to_create_it_aga
     # The ARN the group names, but for the account (moto's own, not the sample config's).
     group_role = world.sagemaker.describe_feature_group(FeatureGroupName=f"{PROD}-d")["RoleArn"]
     assert role["Arn"].split(":")[-1] == group_role.split(":")[-1] == f"role/{STORE_ROLE}"
-    with Stubber(cloudformation) as stub:
-        _none_deployed(stub, only=["storage"])
-        code, _ = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
-                        "--mapping", str(mapping)], world.session(cloudformation))
+    code = _adopt_storage(world, mapping)
     assert code == 0
     assert json.loads(mapping.read_text())["StoreRole"] == {"RoleName": STORE_ROLE}
 
@@ -987,11 +980,7 @@ def test_a_role_the_template_does_not_keep_is_not_imported_and_is_named(moto_aws
         del template["Resources"]["StoreRole"][attribute]
     template_file.write_text(json.dumps(template))
     mapping = tmp_path / "storage.json"
-    cloudformation = _client("cloudformation")
-    with Stubber(cloudformation) as stub:
-        _none_deployed(stub, only=["storage"])
-        code, _ = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
-                        "--mapping", str(mapping)], world.session(cloudformation))
+    code = _adopt_storage(world, mapping)
     assert code == 1
     assert "StoreRole" not in json.loads(mapping.read_text())
     assert after_target_line(capsys.readouterr().err) == (
@@ -1037,11 +1026,7 @@ def test_groups_that_write_as_different_roles_leave_the_choice_to_the_operator(m
         OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{PROD}-data/features"}},
         RoleArn=f"arn:aws:iam::{world.account}:role/other")
     mapping = tmp_path / "storage.json"
-    cloudformation = _client("cloudformation")
-    with Stubber(cloudformation) as stub:
-        _none_deployed(stub, only=["storage"])
-        code, _ = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(world.assembly),
-                        "--mapping", str(mapping)], world.session(cloudformation))
+    code = _adopt_storage(world, mapping)
     assert code == 1
     assert "StoreRole" not in json.loads(mapping.read_text())
     assert after_target_line(capsys.readouterr().err) == (
