@@ -24,7 +24,7 @@ from pipeline_code.core.problem import BINARY, REGRESSION
 
 from ..config.schema import GateConfig, ModelConfig, MonitoringConfig, NetworkConfig
 from ..naming import feature_snapshots_prefix
-from .access_policy import AccessPolicy
+from .access_policy import PROCESSING_JOBS, AccessPolicy, sagemaker_log_groups
 from .arns import any_sagemaker, format_arn
 from .cdk_reads import environment_of, read_once, stack_of
 from .job_code import JobCode
@@ -154,9 +154,10 @@ class DriftMonitor(Construct):
                              limited_to="the monitor's own metrics (its model and environment)")
         if endpoint_name is not None:
             _allow_endpoint_checks(access, stack, endpoint_name)
-        access.allow_container_runtime(
-            repository=xgboost_repository(self), log_groups="/aws/sagemaker/ProcessingJobs:*"
-        )
+        # SageMaker writes the job's logs and publishes its instance metrics as this role: the processing jobs' log
+        # group (itself too: CreateLogGroup, where no processing job ran in the account yet) and namespace only.
+        access.allow_metrics("JobMetrics", PROCESSING_JOBS, limited_to="SageMaker's processing job metrics")
+        access.allow_container_runtime(repository=xgboost_repository(self), log_groups=sagemaker_log_groups(PROCESSING_JOBS))
         if network is not None:
             allow_sagemaker_network_interfaces(access, network)
 

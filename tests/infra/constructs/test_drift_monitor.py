@@ -93,8 +93,9 @@ def _arguments(request: dict) -> dict[str, Any]:
 
 
 def _statements(stack: Stack) -> dict[str, dict]:
-    (policy,) = [p for k, p in of_type(template_of(stack), "AWS::IAM::ManagedPolicy").items() if k.startswith("MonitorAccess")]
-    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    """Every statement of the monitor role's access policy, by Sid (across its parts: a large policy is split)."""
+    policies = [p for k, p in of_type(template_of(stack), "AWS::IAM::ManagedPolicy").items() if k.startswith("MonitorAccess")]
+    return {s["Sid"]: s for policy in policies for s in policy["Properties"]["PolicyDocument"]["Statement"]}
 
 
 def test_each_run_starts_a_processing_job_named_after_the_models_stem_and_the_execution_id(returns_monitor):
@@ -253,7 +254,10 @@ def test_the_role_finds_the_serving_version_in_its_own_group_and_publishes_only_
     assert statements["ReadVersion"]["Resource"] == "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-returns/*"
     # Its own model's namespace in its own environment, exactly: no other model's or environment's series.
     assert statements["PublishMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "mlops-loop/dev/returns/monitoring"}}
-    assert statements["Logs"]["Resource"] == "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/ProcessingJobs:*"
+    # SageMaker logs and publishes the job's instance metrics as the role: the processing jobs' group and namespace only.
+    assert statements["Logs"]["Resource"] == ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/ProcessingJobs",
+                                              "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/ProcessingJobs:*"]
+    assert statements["JobMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/ProcessingJobs"}}
 
 
 def test_a_models_monitor_publishes_into_its_own_namespace_and_may_publish_only_there():
