@@ -334,6 +334,70 @@ def test_env_synthesizes_only_those_environments_except_a_kept_base(repo, tmp_pa
     assert head[0] == only_dev  # (the tiny app writes no stamp of its own)
 
 
+# The tiny app choosing its config as app.py does: the context (cdk.json's, which CDK_CONTEXT_JSON overrides, as the
+# CDK App loads them: aws-cdk-lib core/lib/app.js loadContext), else MLOPS_LOOP_CONFIG, else the default.
+CHOOSING_APP = """
+import json, os, pathlib
+context = {**json.loads(pathlib.Path("cdk.json").read_text())["context"], **json.loads(os.environ.get("CDK_CONTEXT_JSON") or "{}")}
+CONFIG = context.get("mlops-loop:config") or os.environ.get("MLOPS_LOOP_CONFIG") or "config/mlops-loop.yaml"
+""" + TINY_APP.replace('pathlib.Path("config/mlops-loop.yaml")', "pathlib.Path(CONFIG)")
+
+
+def _two_projects_and_a_base_naming_the_first(repo: Path) -> str:
+    """Commit a base whose cdk.json names config/mlops-loop.yaml (retention 30) as the tree did before
+    MLOPS_LOOP_CONFIG, then a head whose cdk.json names none; config/other.yaml (retention 14) is the other project's.
+    Returns the base commit."""
+    edit(repo, "app.py", CHOOSING_APP)
+    edit(repo, "config/other.yaml", "retention_days: 14\n")
+    edit(repo, "cdk.json", json.dumps({"app": "python app.py", "context": {source_stamp.CONFIG_CONTEXT_KEY: "config/mlops-loop.yaml"}}))
+    base = _commit(repo, "cdk.json names the config")
+    edit(repo, "cdk.json", json.dumps({"app": "python app.py", "context": {}}))
+    _commit(repo, "the config from MLOPS_LOOP_CONFIG")
+    return base
+
+
+@pytest.mark.parametrize("config", ["config/other.yaml", "absolute"])
+def test_with_mlops_loop_config_both_sides_synthesize_the_project_it_names(repo, tmp_path, monkeypatch, config):
+    """GIVEN MLOPS_LOOP_CONFIG naming another project's config and a base ref whose cdk.json names the first one
+    WHEN the diff synthesizes both sides THEN each is given the variable's file as its mlops-loop:config context, by
+    the same path, so both build the other project: no changes (not a diff between two projects), and the base's
+    stamp names that config."""
+    base = _two_projects_and_a_base_naming_the_first(repo)
+    config = str(repo / "config/other.yaml") if config == "absolute" else config
+    monkeypatch.setenv("MLOPS_LOOP_CONFIG", config)
+    seen = record_compared(monkeypatch, lambda side: json.loads((side / "context.json").read_text()))
+    output = tmp_path / "diff.txt"
+    assert template_diff.main(["--repo", str(repo), "--base", base, "--base-out", str(tmp_path / "base.out"),
+                               "--output", str(output)]) == 0
+    assert seen == [{source_stamp.CONFIG_CONTEXT_KEY: config}] * 2
+    assert "no changes" in output.read_text() and "RetentionInDays" not in output.read_text()
+    assert read_stamp(tmp_path / "base.out").config == ("config/other.yaml" if not config.startswith("/") else config)
+
+
+def test_without_mlops_loop_config_each_side_reads_its_own_cdk_json(repo, tmp_path, monkeypatch):
+    """GIVEN no MLOPS_LOOP_CONFIG WHEN the diff synthesizes a base whose cdk.json names a config THEN no config
+    context is given: each side's app.py chooses its own, as `cdk synth` of that commit did."""
+    base = _two_projects_and_a_base_naming_the_first(repo)
+    seen = record_compared(monkeypatch, lambda side: json.loads((side / "context.json").read_text()))
+    assert template_diff.main(["--repo", str(repo), "--base", base, "--output", str(tmp_path / "d")]) == 0
+    assert seen == [{}, {}]
+
+
+def test_a_base_without_the_selected_config_is_refused_before_its_synth(repo, tmp_path, monkeypatch, capsys):
+    """GIVEN MLOPS_LOOP_CONFIG naming a config the base commit does not hold WHEN diffed THEN one line says so and how
+    to compare anyway, and no worktree is left."""
+    base = _git(repo, "rev-parse", "HEAD")
+    edit(repo, "config/new.yaml", "retention_days: 14\n")
+    _commit(repo, "a second project")
+    monkeypatch.setenv("MLOPS_LOOP_CONFIG", "config/new.yaml")
+    assert template_diff.main(["--repo", str(repo), "--base", base, "--output", str(tmp_path / "d")]) == 2
+    assert capsys.readouterr().err == (
+        f"template-diff: base ref '{base}' ({base[:12]}) has no config/new.yaml, the config this checkout selects "
+        "(MLOPS_LOOP_CONFIG); commit it to the base, or name it by an absolute path to synthesize both sides with the "
+        "working tree's copy\n")
+    assert _git(repo, "worktree", "list").count("\n") == 0  # the temporary worktree is gone
+
+
 @pytest.mark.parametrize(("asked", "selected"), [
     (["prod", "dev"], ["dev", "prod"]),  # in the config's order, as app.py synthesizes them
     (["dev", "qa"], ["dev"]),  # qa: added or removed by the change, so on the other side only

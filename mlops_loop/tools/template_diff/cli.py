@@ -10,8 +10,8 @@ from typing import Optional, Sequence
 
 from .. import source_stamp
 from .compare import compare_assemblies
-from .git_synth import (REPO_ROOT, check_assembly, code_changes, defined_in, resolve_ref, run_git, synthesize_ref,
-                        synthesize_tree)
+from .git_synth import (REPO_ROOT, check_assembly, code_changes, defined_in, pinned_config, resolve_ref, run_git,
+                        synthesize_ref, synthesize_tree)
 from .model import TemplateDiffError
 from .render import GITHUB_COMMENT_LIMIT, render_markdown, render_text
 
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> str:
             head_out, head_label = args.head_assembly, str(args.head_assembly)
         else:
             head_out = synthesize_tree(repo, outdir=Path(scratch) / "head.out", label="the working tree",
-                                       environments=defined_in(repo, args.env))
+                                       environments=defined_in(repo, args.env, pinned_config(repo)))
             head_label = "working tree"
         diff = compare_assemblies(base_out, head_out, environments=args.env)
         if diff.assets_changed:

@@ -10,11 +10,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import yaml
 
 from ... import content_cache
+from ...cdk_json import CDK_JSON, persistent_context
 from .. import source_stamp
 from ...packaging import REPO_ROOT
 from ..cloud_assembly import nag_violations, stacks
@@ -48,6 +49,33 @@ def resolve_ref(repo: Path, ref: str) -> str:
     return proc.stdout.strip()
 
 
+def pinned_config(repo: Path, environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """The config file (as given: a relative path is from the top of each tree) that both sides of a diff of
+    ``repo`` are synthesized with, when this checkout's resolver takes it from outside the tree's own cdk.json:
+    ``MLOPS_LOOP_CONFIG`` (``environ``, default this process's), or the ``mlops-loop:config`` key in
+    cdk.context.json or ~/.cdk.json. None when the tree's cdk.json or the default chooses it: each side then
+    reads its own cdk.json, as its app.py does.
+
+    Without it a base ref whose cdk.json still names a config (from before the variable existed) would be
+    synthesized with that one, and the diff would compare two projects."""
+    pin = _pin(repo, environ)
+    return pin[0] if pin else None
+
+
+def _pin(repo: Path, environ: Optional[Mapping[str, str]] = None) -> Optional[tuple[str, str]]:
+    """(:func:`pinned_config`'s file, what selects it), or None."""
+    from ...config.location import CONFIG_ENV, resolve_config
+
+    found = persistent_context(source_stamp.CONFIG_CONTEXT_KEY, repo)
+    if found is not None and found[1] == repo / CDK_JSON.name:
+        return None
+    location = resolve_config(found[0] if found else None, environ)
+    if location.chosen_by == "default":
+        return None
+    by = CONFIG_ENV if location.chosen_by == "environment" else f"context '{source_stamp.CONFIG_CONTEXT_KEY}' in {found[1]}"
+    return location.path, by
+
+
 def _synth_env(outdir: Path, repo: Path, environments: Optional[Sequence[str]] = None) -> dict[str, str]:
     env = dict(os.environ)
     # Read by app.py as if given with `cdk synth -c` (a tree whose app.py predates it synthesizes all); any
@@ -55,6 +83,10 @@ def _synth_env(outdir: Path, repo: Path, environments: Optional[Sequence[str]] =
     context = {k: v for k, v in json.loads(env.get("CDK_CONTEXT_JSON") or "{}").items() if k != source_stamp.ENVIRONMENTS_CONTEXT_KEY}
     if environments:
         context[source_stamp.ENVIRONMENTS_CONTEXT_KEY] = ",".join(environments)
+    # The same config for the base and the head: this context beats the key an older tree's cdk.json sets.
+    config = pinned_config(repo)
+    if config is not None:
+        context.setdefault(source_stamp.CONFIG_CONTEXT_KEY, config)
     if context:
         env["CDK_CONTEXT_JSON"] = json.dumps(context)
     else:
@@ -72,9 +104,10 @@ def _synth_env(outdir: Path, repo: Path, environments: Optional[Sequence[str]] =
     return env
 
 
-def defined_in(tree: Path, environments: Optional[Sequence[str]]) -> Optional[list[str]]:
+def defined_in(tree: Path, environments: Optional[Sequence[str]], config: Optional[str] = None) -> Optional[list[str]]:
     """Those of ``environments`` that the config of ``tree`` defines, in its order; None (all) when that is
-    none of them or all of them, when none was asked for or when the config cannot be read.
+    none of them or all of them, when none was asked for or when the config cannot be read. ``config``: the
+    file the synth is given (:func:`pinned_config`; default: the one the tree's app.py chooses).
 
     An environment that only one side of a diff has (added or removed by the change) is then synthesized on
     that side only, and the comparison shows it added or removed; a name neither side has is refused by it.
@@ -84,10 +117,11 @@ def defined_in(tree: Path, environments: Optional[Sequence[str]]) -> Optional[li
     from ...config.location import resolve_config
 
     try:
-        context = json.loads((tree / "cdk.json").read_text(encoding="utf-8"))["context"]
-        # As app.py of this checkout chooses it: the tree's context, else MLOPS_LOOP_CONFIG, else the default.
-        config = tree / resolve_config(context.get(source_stamp.CONFIG_CONTEXT_KEY)).path
-        defined = yaml.safe_load(config.read_text(encoding="utf-8"))["environments"]
+        if config is None:
+            context = json.loads((tree / "cdk.json").read_text(encoding="utf-8"))["context"]
+            # As app.py of this checkout chooses it: the tree's context, else MLOPS_LOOP_CONFIG, else the default.
+            config = resolve_config(context.get(source_stamp.CONFIG_CONTEXT_KEY)).path
+        defined = yaml.safe_load((tree / config).read_text(encoding="utf-8"))["environments"]
         selected = [name for name in defined if name in environments]
     except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
         return None
@@ -148,8 +182,16 @@ def synthesize_ref(repo: Path, *, ref: str, outdir: Path, environments: Optional
     tree = parent / "src"
     try:
         run_git(repo, "worktree", "add", "--detach", str(tree), commit)
-        stamp = source_stamp.fingerprint(tree)
-        selected = defined_in(tree, environments)
+        pin = _pin(repo)
+        config = pin[0] if pin else None
+        if pin is not None and not (tree / config).is_file():
+            # Said before a synth that would fail on it, with the two ways to compare.
+            raise TemplateDiffError(
+                f"base ref {ref!r} ({commit[:12]}) has no {config}, the config this checkout selects ({pin[1]}); "
+                "commit it to the base, or name it by an absolute path to synthesize both sides with the working "
+                "tree's copy")
+        stamp = source_stamp.fingerprint(tree, config=config or source_stamp.DEFAULT_CONFIG)
+        selected = defined_in(tree, environments, config)
         synthesize_tree(tree, outdir=outdir, label=f"base ref {ref!r} ({commit[:12]})", repo=repo, environments=selected)
         if selected:
             stamp = dataclasses.replace(stamp, environments=tuple(selected))
