@@ -7,8 +7,9 @@
 #   bash scripts/pr-report.sh BASE_REF OUTPUT.md        e.g. origin/main pr-report.md
 #
 # Reads the assembly scripts/synth.sh wrote (cdk.out) and runs synth.sh first when there is none or
-# when its source stamp does not match the working tree (a stale, foreign or unstamped assembly; see
-# mlops_loop/tools/source_stamp.py), so the report describes the tree it names.
+# when its source stamp does not match the working tree or the config selected now (a stale, foreign,
+# other config's or unstamped assembly; see mlops_loop/tools/source_stamp.py), so the report describes
+# the tree and the project it names.
 # Every section is rendered even when another one fails: a failed sub-command becomes a visible
 # "⚠ <section> failed" section with the last lines of its output (a reviewer must never read a
 # report with a silently missing part). Exit 0 only when every section succeeded, 1 when any failed
@@ -16,7 +17,8 @@
 #
 # The sub-commands can be replaced (tests, experiments); each value is split on whitespace:
 #   MLOPS_SYNTH_CMD    default: bash scripts/synth.sh
-#   MLOPS_STAMP_CMD    default: python -m mlops_loop.tools.source_stamp check (exit 0: the assembly is fresh)
+#   MLOPS_STAMP_CMD    default: python -m mlops_loop.tools.source_stamp check --selected-config (exit 0: the
+#                      assembly is fresh, and of the config selected now)
 #   MLOPS_DIFF_CMD     default: python -m mlops_loop.tools.template_diff
 #   MLOPS_SUMMARY_CMD  default: python -m mlops_loop.tools.summary
 #   MLOPS_COST_CMD     default: python -m mlops_loop.tools.cost_floor
@@ -49,7 +51,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 read -r -a synth_cmd <<< "${MLOPS_SYNTH_CMD:-bash scripts/synth.sh}"
-read -r -a stamp_cmd <<< "${MLOPS_STAMP_CMD:-python -m mlops_loop.tools.source_stamp check}"
+# --selected-config: a cdk.out of another config (before MLOPS_LOOP_CONFIG was exported) is another project's.
+read -r -a stamp_cmd <<< "${MLOPS_STAMP_CMD:-python -m mlops_loop.tools.source_stamp check --selected-config}"
 read -r -a diff_cmd <<< "${MLOPS_DIFF_CMD:-python -m mlops_loop.tools.template_diff}"
 read -r -a summary_cmd <<< "${MLOPS_SUMMARY_CMD:-python -m mlops_loop.tools.summary}"
 read -r -a cost_cmd <<< "${MLOPS_COST_CMD:-python -m mlops_loop.tools.cost_floor}"

@@ -8,11 +8,13 @@ an existing assembly as "the working tree" (the template diff's ``--head-assembl
 assembly with one line naming the assembly, what it was built from, what the tree is now and the fix.
 An assembly without a stamp (an older synth) or with an unknown source (git unavailable at synth)
 counts as stale, and so does one of some environments only (``-c mlops-loop:environments=dev``, which
-the stamp records). Their ``--allow-stale`` reads it anyway, with a warning.
+the stamp records). So does, for those workstation tools (``check --selected-config``), one synthesized with
+another config than the one selected now (``MLOPS_LOOP_CONFIG``: another project). Their ``--allow-stale``
+reads it anyway, with a warning.
 
 Usage::
 
-    python -m mlops_loop.tools.source_stamp check [cdk.out] [--repo DIR]
+    python -m mlops_loop.tools.source_stamp check [cdk.out] [--repo DIR] [--selected-config]
 
 Exit 0 when the assembly was synthesized from the tree as it is now, 1 with the refusal on stderr
 when it was not, 2 when the directory is not a cloud assembly.
@@ -220,16 +222,37 @@ def _changed_inputs(built: SourceStamp, now: SourceStamp) -> str:
     return f" (synth inputs changed: {shown}{more})"
 
 
-def stale_reason(assembly: str | Path, *, repo: Path = REPO_ROOT, name: Optional[str] = None) -> Optional[str]:
+def selected_config(repo: Path = REPO_ROOT) -> tuple[str, str]:
+    """The config ``cdk synth`` run in ``repo`` without ``-c`` reads now, as :func:`_config_key` names it, and what
+    selects it (``MLOPS_LOOP_CONFIG``, the context, the default): ``mlops_loop.config.location.configured``.
+
+    Not standard library only (it imports the config package): the workstation tools ask it, the deploy workflow's
+    ``check`` does not (its synth job's variable may differ from the deploy job's environment)."""
+    from mlops_loop.config.location import CONFIG_ENV, configured
+
+    location = configured(directory=repo)
+    by = {"environment": CONFIG_ENV, "context": f"context '{CONFIG_CONTEXT_KEY}'"}.get(location.chosen_by, "the default")
+    return _config_key(repo, location.path), by
+
+
+def stale_reason(assembly: str | Path, *, repo: Path = REPO_ROOT, name: Optional[str] = None,
+                 current_config: bool = False) -> Optional[str]:
     """None when ``assembly`` was synthesized from the tree at ``repo`` as it is now (same commit, same
     synth inputs), else why not: ``<name> was synthesized from X, the tree is now Y (...)``.
 
-    ``name`` is how the message names the assembly (default: the path as given).
+    ``name`` is how the message names the assembly (default: the path as given). ``current_config``: also stale
+    when it was synthesized with another config than the one selected now (:func:`selected_config`; default: the
+    config the stamp names is the one compared, whichever is selected).
     """
     built = read_stamp(assembly)
     if built.known and built.environments is not None:
         return (f"{name or assembly} holds environment(s) {', '.join(built.environments)} only "
                 f"(synthesized with -c {ENVIRONMENTS_CONTEXT_KEY}=...), not the whole app")
+    if built.known and current_config:
+        config, by = selected_config(repo)
+        if config != built.config:
+            # Fresh for its own config, but another project than the one every command now reads.
+            return f"{name or assembly} was synthesized with config {built.config}, the config selected now is {config} ({by})"
     now = fingerprint(repo, config=built.config if built.known else DEFAULT_CONFIG)
     if built.known and now.known and built.commit == now.commit and built.files == now.files:
         return None
@@ -247,11 +270,13 @@ def warning(reason: str) -> str:
 
 
 def require_fresh(
-    assembly: str | Path, *, repo: Path = REPO_ROOT, allow_stale: bool = False, name: Optional[str] = None
+    assembly: str | Path, *, repo: Path = REPO_ROOT, allow_stale: bool = False, name: Optional[str] = None,
+    current_config: bool = False,
 ) -> Optional[str]:
-    """None when ``assembly`` matches the tree at ``repo``; otherwise StaleAssembly with the refusal,
-    or, with ``allow_stale``, the warning for the caller to print before it reads the assembly anyway."""
-    reason = stale_reason(assembly, repo=repo, name=name)
+    """None when ``assembly`` matches the tree at ``repo`` (and, with ``current_config``, the config selected now:
+    :func:`stale_reason`); otherwise StaleAssembly with the refusal, or, with ``allow_stale``, the warning for the
+    caller to print before it reads the assembly anyway."""
+    reason = stale_reason(assembly, repo=repo, name=name, current_config=current_config)
     if reason is None:
         return None
     if allow_stale:
@@ -271,6 +296,12 @@ def _parser() -> argparse.ArgumentParser:
         "--repo", type=Path, default=REPO_ROOT,
         help="the source tree to compare with (default: the checkout holding this tool)",
     )
+    check.add_argument(
+        "--selected-config", action="store_true",
+        help="also refuse an assembly synthesized with another config than the one synth reads now (MLOPS_LOOP_CONFIG, "
+             "the mlops-loop:config context, else the default); imports the config package (default: the stamp's "
+             "own config is compared, standard library only)",
+    )
     return parser
 
 
@@ -280,7 +311,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         message = f"{args.assembly} is not a cloud assembly (no manifest.json); run bash scripts/synth.sh"
         print(f"source-stamp: {message}", file=sys.stderr)
         return 2
-    reason = stale_reason(args.assembly, repo=args.repo)
+    reason = stale_reason(args.assembly, repo=args.repo, current_config=args.selected_config)
     if reason is not None:
         print(f"source-stamp: {refusal(reason)}", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import runpy
 import shutil
 import subprocess
@@ -24,7 +25,7 @@ from mlops_loop.tools import cost_floor, source_stamp, template_diff
 from mlops_loop.tools.template_diff.git_synth import defined_in
 from mlops_loop.tools.source_stamp import STAMP_FILE, fingerprint, read_stamp, stale_reason, write_stamp
 
-from tests.support.pr_report import SECTIONS, run_report
+from tests.support.pr_report import PR_REPORT, SECTIONS, run_report
 from tests.support.template_diff import record_compared
 
 FIX = "run bash scripts/synth.sh first (or pass --allow-stale to read it anyway)"
@@ -258,6 +259,41 @@ def test_each_tool_refuses_a_stale_assembly_with_one_exact_line(repo, capsys, to
         assert not (repo.parent / "base.out").exists(), "refused before the base ref was synthesized"
 
 
+@pytest.mark.parametrize("tool", TOOLS)
+def test_each_workstation_tool_refuses_an_assembly_of_another_config_than_the_selected_one(repo, capsys, monkeypatch, tool):
+    """GIVEN an assembly synthesized with config/mlops-loop.yaml, fresh for it WHEN MLOPS_LOOP_CONFIG then names
+    another (committed) config THEN the workstation tools (the check as pr-report runs it) refuse it with one line
+    naming both configs and what selects the new one: it is another project's assembly."""
+    edit(repo, "config/other.yaml", "retention_days: 14\n")
+    _commit(repo, "another project")
+    assembly = synth(repo)
+    monkeypatch.setenv("MLOPS_LOOP_CONFIG", "config/other.yaml")
+    name, status = TOOLS[tool]
+    code, out, err = run_tool(tool, repo, assembly, capsys, *(["--selected-config"] if tool == "source-stamp" else []))
+    assert (code, out) == (status, "")
+    assert err == (f"{tool}: {name.format(a=assembly)} was synthesized with config config/mlops-loop.yaml, the config "
+                   f"selected now is config/other.yaml (MLOPS_LOOP_CONFIG): {FIX}\n")
+    if tool == "template-diff":
+        assert not (repo.parent / "base.out").exists(), "refused before the base ref was synthesized"
+
+
+def test_the_deploy_workflows_check_compares_the_stamps_own_config(repo, capsys, monkeypatch):
+    """GIVEN the same assembly and variable WHEN checked as the deploy workflow does (no --selected-config) THEN it is
+    fresh: that job's MLOPS_LOOP_CONFIG need not be the synth job's, and the stamp's config is the one compared."""
+    edit(repo, "config/other.yaml", "retention_days: 14\n")
+    _commit(repo, "another project")
+    assembly = synth(repo)
+    monkeypatch.setenv("MLOPS_LOOP_CONFIG", "config/other.yaml")
+    assert run_tool("source-stamp", repo, assembly, capsys)[0] == 0
+
+
+def test_the_selected_config_named_by_an_absolute_path_is_the_same_config(repo, capsys, monkeypatch):
+    assembly = synth(repo)
+    monkeypatch.setenv("MLOPS_LOOP_CONFIG", str(repo / "config" / "mlops-loop.yaml"))
+    assert stale_reason(assembly, repo=repo, current_config=True) is None
+    assert run_tool("source-stamp", repo, assembly, capsys, "--selected-config")[0] == 0
+
+
 def test_an_assembly_from_an_unknown_source_is_refused(repo, tmp_path, capsys, monkeypatch):
     """GIVEN an assembly synthesized where git could not tell the source (no repository) WHEN the cost
     floor reads it for the tiny checkout THEN it is refused, naming why the source is unknown."""
@@ -432,9 +468,14 @@ def checked_report_env(report_env, repo) -> dict[str, str]:
     report_env.update(
         MLOPS_ASSEMBLY=str(assembly),
         FAKE_ASSEMBLY=str(assembly),
-        MLOPS_STAMP_CMD=f"python -m mlops_loop.tools.source_stamp check --repo {repo}",
+        MLOPS_STAMP_CMD=f"{_default_stamp_cmd()} --repo {repo}",
     )
     return report_env
+
+
+def _default_stamp_cmd() -> str:
+    """The check pr-report.sh runs when MLOPS_STAMP_CMD is not set."""
+    return re.search(r'MLOPS_STAMP_CMD:-([^}]*)}', PR_REPORT.read_text()).group(1)
 
 
 def test_pr_report_uses_a_fresh_assembly_as_it_is(tmp_path, checked_report_env):
@@ -454,3 +495,15 @@ def test_pr_report_synthesizes_first_when_the_config_changed_after_synth(tmp_pat
     assembly = checked_report_env["MLOPS_ASSEMBLY"]
     assert f"[pr-report] source-stamp: {assembly} {expected}: {FIX}\n[pr-report] running bash " in proc.stderr
     assert all(section in report for section in SECTIONS)
+
+
+def test_pr_report_synthesizes_first_when_mlops_loop_config_names_another_config(tmp_path, checked_report_env, repo):
+    """GIVEN cdk.out synthesized with config/mlops-loop.yaml WHEN MLOPS_LOOP_CONFIG then names another project's config
+    THEN the report synthesizes again (with it) rather than report the first project's assembly."""
+    checked_report_env["MLOPS_LOOP_CONFIG"] = "config/other.yaml"
+    proc, report = run_report(tmp_path, checked_report_env)
+    assert proc.returncode == 0, proc.stderr
+    assert (Path(checked_report_env["CALLS"]) / "synth.called").exists()
+    assembly = checked_report_env["MLOPS_ASSEMBLY"]
+    assert (f"[pr-report] source-stamp: {assembly} was synthesized with config config/mlops-loop.yaml, the config "
+            f"selected now is config/other.yaml (MLOPS_LOOP_CONFIG): {FIX}\n[pr-report] running bash ") in proc.stderr

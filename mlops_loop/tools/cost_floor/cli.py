@@ -38,8 +38,9 @@ deploys (same target and stack name) is left running by ``cdk deploy``: it is no
 region, account or project name, renamed, or removed).
 
 The assembly must have been synthesized from the working tree as it is now (its source stamp, see
-``mlops_loop.tools.source_stamp``, matches ``--repo``, by default this checkout); a stale, foreign or
-unstamped one is refused with one line, or read with a warning under ``--allow-stale``. The base
+``mlops_loop.tools.source_stamp``, matches ``--repo``, by default this checkout), with the config selected
+now (``MLOPS_LOOP_CONFIG``, the context, else the default); a stale, foreign, other config's or unstamped one
+is refused with one line, or read with a warning under ``--allow-stale``. The base
 assembly is another ref's by design and is not checked.
 
 Prices are USD on-demand list prices for us-east-1: instances from
@@ -140,7 +141,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.base_assembly:
             base = floor_report(args.base_assembly, hours_per_month=args.hours_per_month, assumptions=assumptions)
             delta = compare(report, base)
-        warning = source_stamp.require_fresh(args.assembly, repo=args.repo, allow_stale=args.allow_stale)
+        warning = source_stamp.require_fresh(args.assembly, repo=args.repo, allow_stale=args.allow_stale, current_config=True)
     except (NotACloudAssembly, source_stamp.StaleAssembly) as error:
         print(f"cost_floor: {error}", file=sys.stderr)
         return 2

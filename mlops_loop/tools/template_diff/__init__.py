@@ -9,8 +9,11 @@ The base ref is checked out into a temporary ``git worktree`` and synthesized th
 ``python app.py`` (``CDK_OUTDIR`` set, Node 22 from ``node_modules/.bin`` first on PATH); the head side
 is the working tree, synthesized the same way unless ``--head-assembly`` names an existing cloud
 assembly (e.g. ``cdk.out`` from ``scripts/synth.sh``), which must have been synthesized from the
-working tree as it is now (its source stamp, see ``mlops_loop.tools.source_stamp``; ``--allow-stale``
-reads a stale one with a warning). The base assembly is stamped with the base commit. Nothing talks to AWS.
+working tree as it is now, with the config selected now (its source stamp, see
+``mlops_loop.tools.source_stamp``; ``--allow-stale`` reads a stale one with a warning). When
+``MLOPS_LOOP_CONFIG`` (or a context file outside the tree's cdk.json) selects the config, both sides are
+synthesized with it (``git_synth.pinned_config``), so a base whose cdk.json names another config still builds
+the same project. The base assembly is stamped with the base commit. Nothing talks to AWS.
 
 Stacks are matched as ``cdk deploy`` treats them, by target (account and region) and stack name: a stack whose
 target or name changed (a region, account or project change, a renamed environment) is a move, a new stack

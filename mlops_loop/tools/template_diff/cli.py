@@ -55,9 +55,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check_head_assembly(path: Path, *, repo: Path, allow_stale: bool) -> None:
-    """TemplateDiffError unless ``path`` was synthesized from ``repo`` as it is now (a warning with ``allow_stale``)."""
+    """TemplateDiffError unless ``path`` was synthesized from ``repo`` as it is now, with the config selected now
+    (the base is synthesized with that one), a warning with ``allow_stale``."""
     try:
-        warning = source_stamp.require_fresh(path, repo=repo, allow_stale=allow_stale, name=f"--head-assembly {path}")
+        warning = source_stamp.require_fresh(path, repo=repo, allow_stale=allow_stale, name=f"--head-assembly {path}",
+                                             current_config=True)
     except source_stamp.StaleAssembly as error:
         raise TemplateDiffError(str(error)) from error
     if warning:
