@@ -1008,8 +1008,10 @@ RECORD_RUN_ACTION = "record-run"
 # Pipeline execution statuses after which nothing of the run changes (DescribePipelineExecution): recorded then only.
 FINISHED_EXECUTION_STATUSES = PIPELINE_EXECUTION_ENDED
 # What a package's MetadataProperties.GeneratedBy holds when a pipeline registered it (set at registration; no API
-# changes it).
-EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:pipeline/[^/]+/execution/[^/]+$")
+# changes it). Matched whole (fullmatch) and without white space in its names: a `$` would accept a trailing
+# newline, and so would `[^/]+`, which would reach SageMaker (whose pattern's `.*` refuses it) instead of being
+# told malformed.
+EXECUTION_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:pipeline/[^/\s]+/execution/[^/\s]+")
 # What of DescribePipelineExecution a run record keeps.
 _EXECUTION_FIELDS = ("PipelineArn", "PipelineExecutionDisplayName", "PipelineExecutionStatus",
                      "PipelineExecutionDescription", "FailureReason", "CreationTime", "LastModifiedTime", "CreatedBy",
@@ -1090,7 +1092,7 @@ def record_run(ledger: Ledger, group: str, version: int, arn: str, *, sagemaker:
         package = sagemaker.describe_model_package(ModelPackageName=arn)
         created = package_created(package["CreationTime"])
         execution_arn = (package.get("MetadataProperties") or {}).get("GeneratedBy") or ""
-        if not EXECUTION_ARN.match(execution_arn):
+        if not EXECUTION_ARN.fullmatch(execution_arn):
             return {**out, "outcome": "no-execution",
                     "reason": f"v{version} names no pipeline execution (MetadataProperties.GeneratedBy is "
                               f"{execution_arn or 'absent'}): it was registered outside the pipeline, so it has no run to record"}
@@ -1202,7 +1204,7 @@ def record_execution(ledger: Optional[Ledger], event: Mapping[str, Any], *, sage
                             **{k: event[k] for k in ("status", "source_event_id") if k in event}}
     if ledger is None:
         return {**base, "outcome": "malformed", "reason": "APPROVAL_LEDGER is not set: there is no bucket to record runs in"}
-    if not isinstance(execution_arn, str) or not EXECUTION_ARN.match(execution_arn):
+    if not isinstance(execution_arn, str) or not EXECUTION_ARN.fullmatch(execution_arn):
         return {**base, "outcome": "malformed",
                 "reason": f"field 'execution' must be a pipeline execution ARN, got {execution_arn!r}"}
     pipeline = execution_arn.split(":", 5)[5].split("/")[1]

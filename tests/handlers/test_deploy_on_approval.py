@@ -1904,6 +1904,12 @@ def test_the_end_of_a_run_whose_execution_is_already_gone_is_told_with_how_to_fi
     ({"action": "record-execution", "execution": "run0001"}, "malformed",
      "field 'execution' must be a pipeline execution ARN, got 'run0001'"),
     ({"action": "record-execution"}, "malformed", "field 'execution' must be a pipeline execution ARN, got None"),
+    # A pasted ARN with its newline, or a space in it: malformed before any AWS call, not a failed
+    # DescribePipelineExecution.
+    *[({"action": "record-execution", "execution": arn}, "malformed",
+       f"field 'execution' must be a pipeline execution ARN, got {arn!r}")
+      for arn in (f"{EXECUTION}\n", EXECUTION.replace("/execution/", "/execution/ "),
+                  EXECUTION.replace("/execution/", " /execution/"))],
     (execution_ended(f"arn:aws:sagemaker:{REGION}:{DEFAULT_ACCOUNT_ID}:pipeline/someone-elses/execution/x1"), "ignored",
      "pipeline someone-elses does not train a model of this function (mlops-loop-prod-churn, mlops-loop-prod-credit-risk)"),
 ])
