@@ -64,7 +64,7 @@ from .aws import (
 
 CLOUDTRAIL_HISTORY_DAYS = 90
 
-_EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:pipeline/[^/]+/execution/[^/]+$")
+_EXECUTION_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:pipeline/[^/\s]+/execution/[^/\s]+")
 
 _SUCCESS = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 _STACK_TERMINAL = (
@@ -150,7 +150,7 @@ def _execution(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Opti
     arn = (package.get("MetadataProperties") or {}).get("GeneratedBy") or ""
     how = "MetadataProperties.GeneratedBy"
     pipeline, execution_id = metadata.get(PIPELINE_NAME_PROPERTY), metadata.get(PIPELINE_EXECUTION_ID_PROPERTY)
-    if _EXECUTION_ARN.match(arn):
+    if _EXECUTION_ARN.fullmatch(arn):
         # GeneratedBy is set at registration and no API changes it; the customer metadata can be edited.
         named_pipeline, named_execution = arn.split(":", 5)[5].split("/")[1::2]
         if (execution_id and execution_id != named_execution) or (pipeline and pipeline.lower() != named_pipeline.lower()):
