@@ -28,7 +28,6 @@ from pipeline_code.core.contract import legacy_model_card_name, model_card_name,
 from pipeline_code.training.model_card.content import PACKAGE_CREATED_DETAIL
 from pipeline_code.handlers import deploy_on_approval as dod
 from mlops_cli import audit
-from mlops_cli.audit import gather
 from tests.support import problem_type_reports as reports
 from tests.support.configs import SAMPLE_CONFIG, sample_account
 from tests.support.multi_model import keep_package_metadata, model_archive, replace_inference_specification, seal_archive
@@ -1779,4 +1778,7 @@ def test_cloudtrail_silence_stays_a_gap_for_a_version_updated_or_not_auto_approv
 def test_only_a_whole_pipeline_execution_arn_is_read_as_the_versions_execution(arn, execution):
     """GIVEN a package's GeneratedBy WHEN the audit decides whether it names a pipeline execution THEN only a whole
     execution ARN does (a pasted newline or space is not one), as the deploy handler decides it."""
-    assert bool(gather._EXECUTION_ARN.fullmatch(arn)) is execution
+    import importlib
+
+    gather_module = importlib.import_module("mlops_cli.audit.gather")  # the package exports a function of that name
+    assert bool(gather_module._EXECUTION_ARN.fullmatch(arn)) is execution
