@@ -1601,6 +1601,17 @@ def register_run(aws: Any, execution_arn: str = EXECUTION) -> str:
     return arn
 
 
+def _v1_recorded_at_its_approval(aws: Any) -> tuple[str, Dict[str, bytes]]:
+    """GIVEN v1, its run ended, approved and its run record kept at the approval event (notices read): (v1's ARN, the
+    run records as written)."""
+    v1 = register_run(aws)
+    decide(aws, v1, "Approved")
+    run(aws, state_change(v1))
+    first = kept(aws)
+    aws.notices()
+    return v1, first
+
+
 def kept(aws: Any) -> Dict[str, bytes]:
     """``{key: bytes}`` of the run records below run-records/churn/."""
     keys = [o["Key"] for o in aws.s3.list_objects_v2(Bucket=ARTIFACTS, Prefix="run-records/churn/").get("Contents", [])]
@@ -1640,11 +1651,7 @@ def test_a_retry_or_duplicate_event_leaves_the_first_record_as_written(runs, led
     """GIVEN v1's run record kept WHEN the same approval is delivered again THEN the write is refused (If-None-Match)
     and the first record's bytes stay: the outcome is already-recorded, nobody is told."""
     aws = ledger
-    v1 = register_run(aws)
-    decide(aws, v1, "Approved")
-    run(aws, state_change(v1))
-    first = kept(aws)
-    aws.notices()
+    v1, first = _v1_recorded_at_its_approval(aws)
 
     again = run(aws, state_change(v1))
 
@@ -1838,11 +1845,7 @@ def test_the_end_of_a_run_already_recorded_leaves_its_record_as_written(runs, le
     """GIVEN v1 approved after its run ended (recorded at its approval event) WHEN the execution-end event arrives (or
     arrives twice) THEN the write is refused and the first record's bytes stay: already-recorded, nobody told."""
     aws = ledger
-    v1 = register_run(aws)
-    decide(aws, v1, "Approved")
-    run(aws, state_change(v1))
-    first = kept(aws)
-    aws.notices()
+    v1, first = _v1_recorded_at_its_approval(aws)
 
     outcomes = [run(aws, execution_ended())["outcome"] for _ in range(2)]
 

@@ -273,6 +273,26 @@ def app_entry():
     return module
 
 
+def _app_exit_line(raw, tmp_path, app_entry, monkeypatch, capsys, context: dict) -> str:
+    """WHEN app.py's main runs on ``raw`` (written to a file the ``mlops-loop:config`` context names) with ``context``
+    set on its App as ``cdk synth -c`` passes it (strings) THEN it exits 2: the last line it printed on stderr."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    new_app = app_entry.new_app
+
+    def app_with_context():
+        app = new_app(str(tmp_path / "out"))
+        for key, value in {"mlops-loop:config": str(path), **context}.items():
+            app.node.set_context(key, value)
+        return app
+
+    monkeypatch.setattr(app_entry, "new_app", app_with_context)
+    with pytest.raises(SystemExit) as exited:
+        app_entry.main()
+    assert exited.value.code == 2
+    return capsys.readouterr().err.splitlines()[-1]
+
+
 @pytest.mark.parametrize(("selection", "problem"), [
     ("dev,qa", "unknown environment(s) qa"),
     ("dev,", "an empty environment name"),
@@ -286,22 +306,7 @@ def test_app_exits_with_one_clear_message_on_a_bad_environment_selection(raw, tm
     In this process: the App is app.py's own (``new_app``) with the context ``cdk synth -c`` would pass it set on
     it; that the real entry point turns such a message into exit status 2 and stderr is shown by a ``python
     app.py`` run above."""
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    context = {"mlops-loop:config": str(path), "mlops-loop:environments": selection}  # as `cdk synth -c` passes it
-    new_app = app_entry.new_app
-
-    def app_with_context():
-        app = new_app(str(tmp_path / "out"))
-        for key, value in context.items():
-            app.node.set_context(key, value)
-        return app
-
-    monkeypatch.setattr(app_entry, "new_app", app_with_context)
-    with pytest.raises(SystemExit) as exited:
-        app_entry.main()
-    assert exited.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1] == (
+    assert _app_exit_line(raw, tmp_path, app_entry, monkeypatch, capsys, {"mlops-loop:environments": selection}) == (
         f"mlops-loop: context 'mlops-loop:environments': {selection!r} names {problem}; give a comma-separated "
         f"list of {', '.join(raw['environments'])} (or leave it out for all)")
     assert not (tmp_path / "out" / "manifest.json").exists()
@@ -312,21 +317,8 @@ def test_app_exits_with_one_clear_message_on_a_bootstrap_qualifier_no_bootstrap_
     """GIVEN ``@aws-cdk/core:bootstrapQualifier`` set to a value no bootstrap the app deploys through can have (as
     ``cdk synth -c`` passes it, a string) WHEN app.py's main runs THEN it exits 2 with one line naming the key and the
     fix, before any stack is built."""
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    new_app = app_entry.new_app
-
-    def app_with_context():
-        app = new_app(str(tmp_path / "out"))
-        app.node.set_context("mlops-loop:config", str(path))
-        app.node.set_context("@aws-cdk/core:bootstrapQualifier", "Central_Team")
-        return app
-
-    monkeypatch.setattr(app_entry, "new_app", app_with_context)
-    with pytest.raises(SystemExit) as exited:
-        app_entry.main()
-    assert exited.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1] == (
+    context = {"@aws-cdk/core:bootstrapQualifier": "Central_Team"}
+    assert _app_exit_line(raw, tmp_path, app_entry, monkeypatch, capsys, context) == (
         "mlops-loop: context '@aws-cdk/core:bootstrapQualifier': 'Central_Team' is not a CDK bootstrap qualifier: give "
         "1-10 lowercase letters, digits or '-' (the bootstrap template takes at most 10 characters, and the qualifier names "
         "the bootstrap bucket, which takes no capitals or '_'), the one the account was bootstrapped with (cdk bootstrap "
