@@ -602,7 +602,7 @@ class Lakes:
         self.tmp = tmp_path
         self.raw = tmp_path / "raw" / "customer_churn"
         for lake in ("stopped", "uninterrupted"):
-            self.root(lake).mkdir()
+            self.root(lake).mkdir(exist_ok=True)
 
     def root(self, lake: str) -> Path:
         return self.tmp / lake
@@ -654,16 +654,28 @@ class Lakes:
         shutil.rmtree(self.raw / f"ingest_date={day}")
 
 
-@pytest.fixture
-def lakes(spark, tmp_path) -> Lakes:
+@pytest.fixture(scope="module")
+def curated_lakes(spark, tmp_path_factory) -> Path:
     """GIVEN 60 records over 2026-01-01..03 landed on 2026-01-04 and curated by both lakes' first run (r1), and that
-    raw then expired: those rows are now only in the curated data."""
-    lakes = Lakes(tmp_path)
-    write_raw(generate(samples.CUSTOMER_CHURN, 60, seed=41, start="2026-01-01", days=3), str(tmp_path / "raw"),
+    raw then expired: those rows are now only in the curated data. Run once for the module; each test continues on
+    a copy (``lakes``)."""
+    root = tmp_path_factory.mktemp("lakes")
+    write_raw(generate(samples.CUSTOMER_CHURN, 60, seed=41, start="2026-01-01", days=3), str(root / "raw"),
               samples.CUSTOMER_CHURN, "2026-01-04")
-    lakes.run_both("r1")
-    lakes.expire("2026-01-04")
-    return lakes
+    first = Lakes(root)
+    first.run_both("r1")
+    first.expire("2026-01-04")
+    return root
+
+
+@pytest.fixture
+def lakes(curated_lakes, tmp_path) -> Lakes:
+    """The two lakes of ``curated_lakes`` copied under ``tmp_path``: a state and a summary name their lake's paths
+    (a state whose paths changed makes a full read), so they name the copy's."""
+    shutil.copytree(curated_lakes, tmp_path, dirs_exist_ok=True)
+    for path in tmp_path.rglob("*.json"):
+        path.write_text(path.read_text().replace(str(curated_lakes), str(tmp_path)))
+    return Lakes(tmp_path)
 
 
 def land_late(lakes: Lakes, event_day: str, ingest_day: str, seed: int) -> pd.DataFrame:
