@@ -133,6 +133,8 @@ class AccessPolicy(Construct):
         self._stack = stack_of(self, scope)
         # Sid -> statement, in the order added (one statement per Sid; the policy's document).
         self._statements: dict[str, dict[str, Any]] = {}
+        # Sid -> the statement as added, where it was split over several (see _keep): what a second add compares with.
+        self._added: dict[str, dict[str, Any]] = {}
         self._written = False  # once the CDK has the document (see _Document)
         # The wildcard findings acknowledged so far, recorded with the document: one round trip per policy, not
         # one per statement (a few hundred per synth).
@@ -224,7 +226,7 @@ class AccessPolicy(Construct):
         if conditions:
             # A copy: a caller's later change to its mapping must not reach the template.
             statement["Condition"] = copy.deepcopy(dict(conditions))
-        if self._statements.get(sid, statement) != statement:
+        if self._added.get(sid, statement) != statement:
             raise ValueError(f"{sid}: {self.node.path} already has another statement with this Sid; "
                              "IAM needs a Sid to name one statement of a policy")
         return statement
@@ -233,12 +235,43 @@ class AccessPolicy(Construct):
         """Add ``statement`` (checked by :meth:`_statement`); the same statement twice renders once. A statement that
         would take the current part past :data:`POLICY_SIZE_BUDGET` starts the next part."""
         sid = statement["Sid"]
-        if sid in self._statements:
+        if sid in self._added:
             return
+        self._added[sid] = statement
         size = self._size_of(statement)
         if size > POLICY_SIZE_BUDGET:
-            raise ValueError(f"{sid}: {self.node.path}: the statement alone is about {size} characters, more than a managed "
-                             f"policy may hold ({POLICY_SIZE_LIMIT}); split its resources over several statements")
+            for part in self._split(statement):
+                self._keep_part(part)
+            return
+        self._keep_part(statement, size)
+
+    def _split(self, statement: dict[str, Any]) -> list[dict[str, Any]]:
+        """``statement``'s resources over as few statements as each fit :data:`POLICY_SIZE_BUDGET` (Sids ``<sid>``,
+        ``<sid>Part2``, ...): the resources a statement lists grow with the environment's models (one alarm, pipeline or
+        parameter each), and one managed policy cannot hold a statement over IAM's size limit.
+
+        Raises:
+            ValueError: one resource alone makes the statement too large (nothing to split).
+        """
+        sid = statement["Sid"]
+        parts: list[dict[str, Any]] = []
+        for resource in statement["Resource"]:
+            candidate = {**statement, "Sid": sid if not parts else f"{sid}Part{len(parts) + 1}", "Resource": [resource]}
+            if parts and self._size_of({**parts[-1], "Resource": [*parts[-1]["Resource"], resource]}) <= POLICY_SIZE_BUDGET:
+                parts[-1]["Resource"].append(resource)
+            elif self._size_of(candidate) <= POLICY_SIZE_BUDGET:
+                parts.append(candidate)
+            else:
+                raise ValueError(f"{sid}: {self.node.path}: the statement with its resource {resource!r} alone is about "
+                                 f"{self._size_of(candidate)} characters, more than a managed policy may hold "
+                                 f"({POLICY_SIZE_LIMIT}); shorten its actions or conditions")
+        return parts
+
+    def _keep_part(self, statement: dict[str, Any], size: Optional[int] = None) -> None:
+        """Put ``statement`` (within :data:`POLICY_SIZE_BUDGET`) in the current part, or in a new one if it would not fit."""
+        sid = statement["Sid"]
+        if size is None:
+            size = self._size_of(statement)
         if self._sizes[-1] and self._sizes[-1] + size + 1 > POLICY_SIZE_BUDGET:
             self._add_part()
         self._statements[sid] = statement

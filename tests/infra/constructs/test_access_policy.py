@@ -488,13 +488,32 @@ def test_a_policy_within_the_limit_stays_one_managed_policy():
                 if r["Type"] == "AWS::IAM::ManagedPolicy"]) == 1
 
 
-def test_a_statement_larger_than_a_managed_policy_may_hold_is_refused_naming_it():
+def test_a_statement_listing_more_resources_than_a_managed_policy_may_hold_is_split_over_statements_and_parts():
+    """GIVEN one statement whose resources (one per model, say) take it past what a managed policy may hold WHEN added
+    THEN its resources are spread, in order and each once, over statements <sid>, <sid>Part2, ... with the same
+    actions, each within the limit, in as many managed policies of the role as they need; adding it again adds nothing."""
+    from mlops_loop.constructs.access_policy import POLICY_SIZE_LIMIT
+    from tests.support.templates import estimated_policy_length
+
     stack, access = _policy()
     resources = [access.s3_arn(f"bucket-{i:03d}-{'x' * 60}") for i in range(80)]
+    access.allow("Huge", ["s3:GetObject"], resources)
+    access.allow("Huge", ["s3:GetObject"], resources)
+    documents = [r["Properties"]["PolicyDocument"] for r in Template.from_stack(stack).to_json()["Resources"].values()
+                 if r["Type"] == "AWS::IAM::ManagedPolicy"]
+    statements = [s for document in documents for s in document["Statement"]]
+    assert len(documents) >= 2 and [s["Sid"] for s in statements] == ["Huge"] + [f"HugePart{i}" for i in range(2, len(statements) + 1)]
+    assert {tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],) for s in statements} == {("s3:GetObject",)}
+    assert [r for s in statements for r in s["Resource"]] == stack.resolve(resources)
+    assert all(estimated_policy_length(d) <= POLICY_SIZE_LIMIT for d in documents)
+
+
+def test_a_statement_too_large_with_one_resource_is_refused_naming_it():
+    stack, access = _policy()
     with pytest.raises(ValueError) as error:
-        access.allow("Huge", ["s3:GetObject"], resources)
-    assert re.fullmatch(r"Huge: Bare/Access: the statement alone is about \d+ characters, more than a managed policy may "
-                        r"hold \(6144\); split its resources over several statements", str(error.value))
+        access.allow("Huge", [f"s3:GetObject{'x' * 40}{i}" for i in range(200)], [access.s3_arn("bucket")])
+    assert re.fullmatch(r"Huge: Bare/Access: the statement with its resource '.*' alone is about \d+ characters, more "
+                        r"than a managed policy may hold \(6144\); shorten its actions or conditions", str(error.value))
 
 
 @jsii.implements(IStableListProducer)
