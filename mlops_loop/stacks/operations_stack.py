@@ -154,7 +154,9 @@ class OperationsStack(Stack):
             serving_stack_name=serving.stack_name,
             # The serving stack's own: the failed-rollout notice names its cfn-exec role for a rollback by hand.
             bootstrap_qualifier=bootstrap_qualifier(serving),
-            model_parameters={model: parameter.logical_id for model, parameter in serving.parameters.items()},
+            # Resolved here, as plain names: a logical id left as a token would be counted at an unknown ARN's length
+            # (256 bytes) against Lambda's 4 KB of environment, and refuse 16 models or more for the ~25 bytes each takes.
+            model_parameters={model: serving.resolve(parameter.logical_id) for model, parameter in serving.parameters.items()},
             deployer_role=iam.Role.from_role_name(self, "ServingDeployer", serving.deployer.role_name),
             topic=self.topic,
             notification_dead_letters=self.notification_dead_letters,

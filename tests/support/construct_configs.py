@@ -104,3 +104,16 @@ def assert_sagemaker_eni_statements(statements: dict[str, dict], account: str, r
 
 def _listify(value: Any) -> list:
     return value if isinstance(value, list) else [value]
+
+
+def fleet_config(count: int, serving: Optional[dict] = None, *, env: str = "dev") -> dict:
+    """:func:`returns_config` with ``count`` copies of its model (``returns-00``, ``returns-01``, ...), each served as
+    ``serving`` (default: serverless, the mode with the fewest resources), all of them in environment ``env``: a
+    config as large as a bank's line-up, for the checks that grow with the number of models."""
+    raw = returns_config()
+    model = raw["models"].pop("returns")
+    model["serving"] = serving or {"mode": "serverless"}
+    names = [f"returns-{i:02d}" for i in range(count)]
+    raw["models"] = {name: dict(model) for name in names}
+    raw["environments"] = {env: {**raw["environments"]["dev"], "models": names}}
+    return raw
