@@ -34,7 +34,7 @@ if __name__ == "__main__":
 from mlops_loop.app_builder import REPO_ROOT, build_app, new_app, source_version  # noqa: E402
 from mlops_loop.config import AppConfig, ConfigError, load_config
 from mlops_loop.config.location import resolve_config
-from mlops_loop.tools import source_stamp
+from mlops_loop.tools import source_stamp, stack_quotas
 from pipeline_code.core.contract import BOOTSTRAP_QUALIFIER_CONTEXT, cdk_qualifier_problem
 
 
@@ -73,7 +73,23 @@ def main() -> None:
     sdk_helper.close()  # build_app has what it asked for: the helper exits while the templates are written
     # The stamp records a selection, so the tools that read cdk.out as the whole app refuse it.
     stamp = dataclasses.replace(source, environments=tuple(environments)) if environments is not None else source
-    source_stamp.write_stamp(app.synth().directory, stamp)
+    models_of = lambda env: len(config.environments[env].models) if env in config.environments else 0  # noqa: E731
+    try:
+        assembly = app.synth()
+    except RuntimeError as error:
+        # The CDK refuses a stack of over 500 resources while writing it: said as one line with what to do.
+        refused = stack_quotas.too_many_resources(error, models_of)
+        if refused is None:
+            raise
+        print(f"mlops-loop: {refused}", file=sys.stderr)
+        sys.exit(2)
+    source_stamp.write_stamp(assembly.directory, stamp)
+    # A template over CloudFormation's size or count quotas synthesizes, then fails the deploy: refused here.
+    problems = stack_quotas.quota_problems(assembly.directory, models_of)
+    for problem in problems:
+        print(f"mlops-loop: {problem}", file=sys.stderr)
+    if problems:
+        sys.exit(2)
 
 
 def _selected_environments(value: object, config: AppConfig) -> Optional[list[str]]:

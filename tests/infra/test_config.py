@@ -726,3 +726,18 @@ def test_the_monitor_window_setting_the_reports_name_is_the_models_field(sample)
     model = next(iter(sample.models.values()))
     assert getattr(model, MONITOR_WINDOW_SETTING) == 2 and model.monitor_max_window_bytes == 2 * GIB
     assert monitor_window_fix("churn") == "raise models.churn.monitor_max_window_gib (the job's --max-window-bytes)"
+
+
+@pytest.mark.synth
+def test_app_exits_with_one_clear_message_per_template_over_cloudformations_size_limit(tmp_path, app_entry, monkeypatch, capsys):
+    """GIVEN a three-model environment and (to keep the synth small) a template limit its Operations stack passes
+    WHEN app.py synthesizes it THEN it exits 2, its last line naming that stack, the limit and the config field to change."""
+    from mlops_loop.tools import stack_quotas
+    from tests.support.construct_configs import fleet_config
+
+    monkeypatch.setattr(stack_quotas, "MAX_TEMPLATE_BYTES", 100_000)
+    line = _app_exit_line(fleet_config(3), tmp_path, app_entry, monkeypatch, capsys, {})
+    assert re.fullmatch(r"mlops-loop: stack dev/\w+: its template is [\d,]+ bytes, over CloudFormation's 100,000-byte "
+                        r"limit for a template: the deploy would fail\. Its size grows with the environment's models: "
+                        r"serve fewer in environment dev \(environments\.dev\.models lists 3\) and move the others to a "
+                        r"second project config \(README \"A second project \(another config\)\"\)", line)
