@@ -49,6 +49,9 @@ INSTANCE_TYPE_PATTERN = re.compile(r"ml\.[a-z0-9-]+\.[a-z0-9]+")
 # attached to the same role; the budget leaves room for the document's envelope and for the estimate's error.
 POLICY_SIZE_LIMIT = 6144
 POLICY_SIZE_BUDGET = POLICY_SIZE_LIMIT - 200
+# IAM attaches at most 10 managed policies to a role by default (IAM quotas, "Managed policies attached to an IAM role";
+# an account may have it raised to 20, which a stack cannot ask for): an 11th part would fail the deploy at AttachRolePolicy.
+MANAGED_POLICIES_PER_ROLE = 10
 # The longest value each pseudo parameter takes (aws-iso-b, ap-southeast-5, 12 digits, amazonaws.com.cn); a reference
 # to another resource or attribute counts as a long ARN. What synth cannot know is counted at its longest.
 PSEUDO_LENGTHS = {"AWS::Partition": 10, "AWS::Region": 14, "AWS::AccountId": 12, "AWS::URLSuffix": 16}
@@ -152,6 +155,12 @@ class AccessPolicy(Construct):
     def _add_part(self) -> iam.CfnManagedPolicy:
         """Another managed policy of the role's (``Policy``, then ``Policy2``, ...), for statements past the size budget."""
         index = len(self.managed_policies)
+        if index >= MANAGED_POLICIES_PER_ROLE:
+            raise ValueError(f"{self.node.path}: its statements need more than {MANAGED_POLICIES_PER_ROLE} managed policies of "
+                             f"{POLICY_SIZE_LIMIT} characters, and IAM attaches at most {MANAGED_POLICIES_PER_ROLE} to a role by "
+                             "default: the deploy would fail. What a role is granted grows with the environment's models: "
+                             "serve fewer in the environment (environments.<env>.models) and the others from a second "
+                             "project config")
         part = iam.CfnManagedPolicy(
             Construct(self, "Policy" if index == 0 else f"Policy{index + 1}"),
             "Resource",

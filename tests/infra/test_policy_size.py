@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_loop.constructs.access_policy import POLICY_SIZE_LIMIT
+from mlops_loop.constructs.access_policy import MANAGED_POLICIES_PER_ROLE, POLICY_SIZE_LIMIT
 from tests.support.templates import estimated_policy_length
 
-# The default quota of managed policies attached to one role (adjustable, but not by a stack).
-MANAGED_POLICIES_PER_ROLE = 10
 
 
 def _templates(request: pytest.FixtureRequest, scenario: str) -> dict[str, dict]:

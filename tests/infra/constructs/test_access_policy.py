@@ -508,6 +508,21 @@ def test_a_statement_listing_more_resources_than_a_managed_policy_may_hold_is_sp
     assert all(estimated_policy_length(d) <= POLICY_SIZE_LIMIT for d in documents)
 
 
+def test_a_role_whose_statements_need_more_managed_policies_than_iam_attaches_is_refused_naming_it():
+    """GIVEN statements that need more than ten managed policies WHEN added THEN the one that would start the 11th is
+    refused naming the policy, IAM's default quota and the config field to change; ten fit."""
+    from mlops_loop.constructs.access_policy import MANAGED_POLICIES_PER_ROLE
+
+    stack, access = _policy()
+    with pytest.raises(ValueError) as error:
+        _bucket_statements(access, 400)
+    assert len(access.managed_policies) == MANAGED_POLICIES_PER_ROLE == 10
+    assert str(error.value) == (
+        "Bare/Access: its statements need more than 10 managed policies of 6144 characters, and IAM attaches at most 10 "
+        "to a role by default: the deploy would fail. What a role is granted grows with the environment's models: serve "
+        "fewer in the environment (environments.<env>.models) and the others from a second project config")
+
+
 def test_a_statement_too_large_with_one_resource_is_refused_naming_it():
     stack, access = _policy()
     with pytest.raises(ValueError) as error:
