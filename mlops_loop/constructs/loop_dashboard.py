@@ -17,6 +17,19 @@ from .loop_alarms import monitor_series
 # "Alarms/Dashboard"). A new id would make CloudFormation replace the dashboard, and with a fixed name a
 # replacement deletes the dashboard it has just written; pinning the id keeps an update in place.
 LOGICAL_ID = "AlarmsDashboard690E1A42"
+# CloudWatch takes 1-100 alarm ARNs in one alarm status widget (Dashboard Body Structure and Syntax, "Properties of an
+# Alarm Status Widget Object"); PutDashboard refuses a body with more, failing the deploy. The loop's alarms number about
+# six per model, an environment's endpoint alarms about five per endpoint: past that, the status continues in more widgets.
+MAX_ALARMS_PER_WIDGET = 100
+
+
+def alarm_status_widgets(title: str, alarms: Sequence[cloudwatch.IAlarm]) -> list[cloudwatch.AlarmStatusWidget]:
+    """Full-width status widgets of ``alarms`` in order, at most :data:`MAX_ALARMS_PER_WIDGET` each: one titled ``title``
+    when they fit in one, else ``<title> (1/n)``, ``<title> (2/n)``, ...; none for no alarms."""
+    chunks = [list(alarms[i:i + MAX_ALARMS_PER_WIDGET]) for i in range(0, len(alarms), MAX_ALARMS_PER_WIDGET)]
+    return [cloudwatch.AlarmStatusWidget(title=title if len(chunks) == 1 else f"{title} ({i}/{len(chunks)})",
+                                         alarms=chunk, width=24)
+            for i, chunk in enumerate(chunks, start=1)]
 
 
 class LoopDashboard(Construct):
@@ -74,14 +87,14 @@ class LoopDashboard(Construct):
                     width=8,
                 ),
             ]
-        widgets.append(cloudwatch.AlarmStatusWidget(title="Loop alarms", alarms=list(alarms), width=24))
+        widgets += alarm_status_widgets("Loop alarms", list(alarms))
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{name_prefix}-loop", widgets=[widgets])
         cast(CfnResource, self.dashboard.node.default_child).override_logical_id(LOGICAL_ID)
 
     def add_alarm_status(self, title: str, alarms: Sequence[cloudwatch.IAlarm]) -> None:
         """Append a full-width row showing the state of each of ``alarms`` under ``title``; none: no row."""
         if alarms:
-            self.add_row([cloudwatch.AlarmStatusWidget(title=title, alarms=list(alarms), width=24)])
+            self.add_row(alarm_status_widgets(title, list(alarms)))
 
     def add_row(self, widgets: Sequence[cloudwatch.IWidget]) -> None:
         """Append ``widgets`` as a new row."""

@@ -177,3 +177,27 @@ def test_add_alarm_status_appends_a_full_width_row_of_the_given_alarms_and_nothi
     assert [(w["type"], w["properties"]["title"], w["x"], w["y"], w["width"]) for w in widgets] == [
         ("alarm", "Loop alarms", 0, 0, 24), ("alarm", "Endpoint alarms", 0, 3, 24)]
     assert widgets[1]["properties"]["alarms"] == more
+
+
+# ------------------------------------------------------------------ CloudWatch's 100 alarms per status widget
+def _alarm_arns(count: int, kind: str) -> list[str]:
+    return [f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{PREFIX}-m{i:03d}-{kind}" for i in range(count)]
+
+
+@pytest.mark.parametrize(("count", "sizes"), [(100, [100]), (101, [100, 1]), (250, [100, 100, 50])])
+def test_more_alarms_than_one_status_widget_takes_continue_in_more_widgets_in_order(count, sizes):
+    """GIVEN more loop and endpoint alarms than CloudWatch shows in one alarm status widget (100: a PutDashboard with
+    more fails the deploy), as an environment of about 17 models has WHEN the dashboard is built THEN each status
+    continues in full-width widgets of at most 100 alarms, numbered when there is more than one, every alarm once
+    and in order."""
+    stack = Stack(new_app(), "Bare", env=ENV)
+    loop, endpoint = _alarm_arns(count, "loop"), _alarm_arns(count, "endpoint")
+    dashboard = LoopDashboard(stack, "LoopDashboard", name_prefix=PREFIX, environment="dev", quality_keys={}, alarms=[
+        cloudwatch.Alarm.from_alarm_arn(stack, f"Loop{i}", a) for i, a in enumerate(loop)])
+    dashboard.add_alarm_status("Endpoint alarms", [cloudwatch.Alarm.from_alarm_arn(stack, f"End{i}", a) for i, a in enumerate(endpoint)])
+    widgets = _Built(stack, dashboard).widgets()
+    numbered = lambda title: [title] if len(sizes) == 1 else [f"{title} ({i}/{len(sizes)})" for i in range(1, len(sizes) + 1)]  # noqa: E731
+    assert [w["properties"]["title"] for w in widgets] == numbered("Loop alarms") + numbered("Endpoint alarms")
+    assert [len(w["properties"]["alarms"]) for w in widgets] == sizes + sizes
+    assert {w["type"] for w in widgets} == {"alarm"} and {w["width"] for w in widgets} == {24}
+    assert [a for w in widgets for a in w["properties"]["alarms"]] == loop + endpoint
