@@ -195,11 +195,7 @@ class DeployOnApproval(Construct):
                 "MAX_WAIT_SECONDS": str(int(max_wait.to_seconds())),
                 "APPROVAL_LEDGER": json.dumps({"bucket": read_once(artifacts_bucket, "bucket_name"), "group_prefix": group_prefix},
                                               sort_keys=True),
-                **({"MULTI_MODEL": json.dumps({
-                    group_of[m.model]: {"model": m.model, "endpoint": m.endpoint_name, "bucket": read_once(m.artifacts_bucket, "bucket_name"),
-                              "prefix": m.prefix, "kms_key_id": read_once(data_key, "key_arn")}
-                    for m in multi_model
-                }, sort_keys=True)} if multi_model else {}),
+                **_multi_model_environment(multi_model, group_of, read_once(data_key, "key_arn")),
             },
             key=key,
             dead_letter_queue=self.dead_letter_queue,
@@ -418,3 +414,19 @@ class DeployOnApproval(Construct):
             ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
             [format_arn(stack, service="sagemaker", resource="endpoint", resource_name=name.lower()) for name in endpoints],
         )
+
+
+def _multi_model_environment(multi_model: Sequence[MultiModelDeployment], group_of: Mapping[str, str],
+                             key_arn: str) -> dict[str, str]:
+    """The handler's ``MULTI_MODEL`` (per member: model, endpoint, prefix) and ``MULTI_MODEL_SHARED`` (the data key and,
+    when every member stages to the same one, the artefacts bucket, given once); none without members. Per member,
+    key and bucket would take ~500 of Lambda's 4,096 bytes of environment (each counted at its longest while it is a
+    reference): eight members would not fit."""
+    if not multi_model:
+        return {}
+    buckets = {read_once(m.artifacts_bucket, "bucket_name") for m in multi_model}
+    shared = {"kms_key_id": key_arn, **({"bucket": next(iter(buckets))} if len(buckets) == 1 else {})}
+    members = {group_of[m.model]: {"model": m.model, "endpoint": m.endpoint_name, "prefix": m.prefix,
+                                   **({} if "bucket" in shared else {"bucket": read_once(m.artifacts_bucket, "bucket_name")})}
+               for m in multi_model}
+    return {"MULTI_MODEL": json.dumps(members, sort_keys=True), "MULTI_MODEL_SHARED": json.dumps(shared, sort_keys=True)}

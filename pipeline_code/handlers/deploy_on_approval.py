@@ -138,6 +138,9 @@ MAX_EVENT_PAGES = 20
 RETRY_INTERVAL = dt.timedelta(minutes=5)
 # Fields of one MULTI_MODEL entry (group -> this).
 MULTI_MODEL_FIELDS = ("model", "endpoint", "bucket", "prefix", "kms_key_id")
+# The fields every member usually shares (one artefacts bucket and data key per environment): given once in
+# MULTI_MODEL_SHARED rather than per member, so many members fit in Lambda's 4 KB of environment.
+MULTI_MODEL_SHARED_FIELDS = ("bucket", "kms_key_id")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # An MME loads a model on its first request (download + unpack): allow for that, retry once more.
@@ -1386,7 +1389,7 @@ def _settings() -> Dict[str, Any]:
     if not role_arn.startswith("arn:"):
         raise ConfigurationError("environment variable DEPLOYER_ROLE_ARN must be the CloudFormation service role's ARN")
     topic = os.environ.get("NOTIFY_TOPIC_ARN", "").strip() or None
-    multi = _multi_model_setting(os.environ.get("MULTI_MODEL", ""), parameters)
+    multi = _multi_model_setting(os.environ.get("MULTI_MODEL", ""), parameters, os.environ.get("MULTI_MODEL_SHARED", ""))
     return {"stack": stack, "parameters": parameters, "role_arn": role_arn, "topic": topic, "multi_model": multi,
             "retry": _retry_setting(), "ledger": _ledger_setting(os.environ.get("APPROVAL_LEDGER", ""), parameters)}
 
@@ -1449,14 +1452,25 @@ def _timestamp(value: Any, field: str) -> dt.datetime:
     return _aware(parsed)
 
 
-def _multi_model_setting(raw: str, parameters: Mapping[str, str]) -> Dict[str, Dict[str, str]]:
+def _multi_model_setting(raw: str, parameters: Mapping[str, str], shared_raw: str = "") -> Dict[str, Dict[str, str]]:
     """``MULTI_MODEL``: ``{group: {"model", "endpoint", "bucket", "prefix", "kms_key_id"}}``; empty or unset = ``{}``.
+    ``shared_raw`` (``MULTI_MODEL_SHARED``; empty or unset: none) gives ``bucket`` and ``kms_key_id`` once for every
+    member that leaves them out.
 
     Every group must also be in ``MODEL_PARAMETERS``; every field is a non-empty string, ``prefix``
     ends with ``/``; unknown fields are errors (a misspelt field would otherwise go unnoticed).
     """
     if not raw.strip():
         return {}
+    shared: Dict[str, Any] = {}
+    if shared_raw.strip():
+        try:
+            shared = json.loads(shared_raw)
+        except json.JSONDecodeError:
+            shared = None  # type: ignore[assignment]
+        if not isinstance(shared, dict) or sorted(set(shared) - set(MULTI_MODEL_SHARED_FIELDS)):
+            raise ConfigurationError("environment variable MULTI_MODEL_SHARED must be a JSON object with fields among "
+                                     f"{', '.join(MULTI_MODEL_SHARED_FIELDS)}, got {shared_raw[:200]!r}")
     name = "environment variable MULTI_MODEL"
     try:
         value = json.loads(raw)
@@ -1464,11 +1478,12 @@ def _multi_model_setting(raw: str, parameters: Mapping[str, str]) -> Dict[str, D
         raise ConfigurationError(f"{name} is not JSON ({error}): expected {{group: {{{', '.join(MULTI_MODEL_FIELDS)}}}}}") from None
     if not isinstance(value, dict):
         raise ConfigurationError(f"{name} must be a JSON object mapping group name -> MME settings, got {type(value).__name__}")
-    for group, member in value.items():
+    for group, member in list(value.items()):
         if group not in parameters:
             raise ConfigurationError(f"{name}: group {group!r} is not in MODEL_PARAMETERS")
         if not isinstance(member, dict):
             raise ConfigurationError(f"{name}[{group!r}] must be an object with fields {', '.join(MULTI_MODEL_FIELDS)}")
+        member = value[group] = {**shared, **member}
         unknown = sorted(set(member) - set(MULTI_MODEL_FIELDS))
         if unknown:
             raise ConfigurationError(f"{name}[{group!r}]: unknown field {unknown[0]!r} (fields: {', '.join(MULTI_MODEL_FIELDS)})")

@@ -1228,6 +1228,27 @@ def test_a_bad_multi_model_setting_fails_loudly_naming_the_field(aws, mme, monke
         mme.run({"action": "reconcile", "group": OTHER_GROUP})
 
 
+def test_members_take_the_bucket_and_key_they_leave_out_from_the_shared_setting(aws, mme, monkeypatch):
+    """GIVEN MULTI_MODEL naming each member's model, endpoint and prefix only, and MULTI_MODEL_SHARED the bucket and key
+    (as the app writes them, to fit many members in Lambda's 4 KB) WHEN a member's version is approved THEN it is
+    staged with the shared bucket and key, as with every field given per member."""
+    member = {k: v for k, v in mme.setting.items() if k not in ("bucket", "kms_key_id")}
+    monkeypatch.setenv("MULTI_MODEL", json.dumps({GROUP: member}))
+    monkeypatch.setenv("MULTI_MODEL_SHARED", json.dumps({"bucket": INFERENCE, "kms_key_id": mme.key_id}))
+    assert dod._settings()["multi_model"] == {GROUP: mme.setting}
+    v1 = mme.register()
+    assert mme.approve(v1)["deployed"] is True and mme.staged()
+
+
+@pytest.mark.parametrize("shared", ["[]", '{"prefix": "mme/"}', "not json"])
+def test_a_bad_shared_multi_model_setting_fails_loudly_naming_it(aws, mme, monkeypatch, shared):
+    monkeypatch.setenv("MULTI_MODEL_SHARED", shared)
+    with pytest.raises(dod.ConfigurationError) as error:
+        mme.run({"action": "reconcile", "group": OTHER_GROUP})
+    assert str(error.value) == ("environment variable MULTI_MODEL_SHARED must be a JSON object with fields among bucket, "
+                                f"kms_key_id, got {shared!r}")
+
+
 def test_an_empty_multi_model_setting_means_no_member(aws, mme, monkeypatch):
     monkeypatch.setenv("MULTI_MODEL", "")
     v1 = mme.register()

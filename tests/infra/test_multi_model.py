@@ -216,7 +216,9 @@ def _deploy_function(pooled) -> dict:
 
 def test_deploy_handler_knows_where_to_stage_each_member(pooled):
     variables = _deploy_function(pooled)["Properties"]["Environment"]["Variables"]
-    staged = json.loads(flatten(variables["MULTI_MODEL"]))
+    # What the handler reads: each member with the bucket and key all members share (MULTI_MODEL_SHARED) filled in.
+    shared = json.loads(flatten(variables["MULTI_MODEL_SHARED"]))
+    staged = {group: {**shared, **member} for group, member in json.loads(flatten(variables["MULTI_MODEL"])).items()}
     assert set(staged) == {f"{PREFIX}-{m}" for m in ("credit-risk", "small-churn", "solo-churn")}
     assert staged[f"{PREFIX}-small-churn"] == {
         "model": "small-churn", "endpoint": SHARED, "bucket": ARTIFACTS, "prefix": f"mme/{SHARED}/",

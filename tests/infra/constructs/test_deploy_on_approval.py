@@ -392,6 +392,17 @@ def test_the_handler_is_told_where_the_ledger_is_and_the_groups_prefix_before_th
         assert {group.removeprefix(ledger["group_prefix"]) for group in groups} == set(_models(2))
 
 
+def test_many_members_of_multi_model_endpoints_fit_in_lambdas_environment():
+    """GIVEN 20 models, 12 of them on multi-model endpoints (a bank's small models pooled) WHEN the handler is built
+    THEN it is (its environment within Lambda's 4 KB, as synth counts it: references at their longest), each member
+    named once, the shared bucket and key given once."""
+    members = [(f"m{i}", "shop-dev-mme-shared" if i % 2 else "shop-dev-mme-small") for i in range(12)]
+    deploy, template, _ = _deploy(_models(20), members)
+    variables = _function(template)["Environment"]["Variables"]
+    assert set(json.loads(variables["MULTI_MODEL"])) == {f"shop-dev-m{i}" for i in range(12)}
+    assert "${" in "".join(_render(p) for p in variables["MULTI_MODEL_SHARED"]["Fn::Join"][1])  # the key, given once
+
+
 def test_a_multi_model_member_without_a_serving_parameter_is_refused_naming_it():
     """A member the serving stack has no parameter for could never be switched: a wiring mistake, refused at synth."""
     with pytest.raises(ValueError, match=r"^DeployOnApproval: multi-model member 'm2' has no serving-stack parameter in "
@@ -405,13 +416,15 @@ def test_multi_model_members_are_staged_and_smoke_tested_by_the_handler_before_t
     function = _function(template)
     # Staging copies an archive and the smoke request may wait for a cold model load.
     assert function["Timeout"] == 300
-    joined = function["Environment"]["Variables"]["MULTI_MODEL"]["Fn::Join"][1]
+    variables = function["Environment"]["Variables"]
     key = "${%s.Arn}" % ids["data_key"]
-    assert json.loads("".join(_render(p) for p in joined)) == {
-        f"shop-dev-{model}": {"model": model, "endpoint": endpoint, "bucket": ARTIFACTS, "prefix": f"mme/{endpoint.lower()}/",
-                              "kms_key_id": key}
+    # The bucket and key every member shares are given once (MULTI_MODEL_SHARED); the handler fills them in.
+    assert json.loads(variables["MULTI_MODEL"]) == {
+        f"shop-dev-{model}": {"model": model, "endpoint": endpoint, "prefix": f"mme/{endpoint.lower()}/"}
         for model, endpoint in members
     }
+    shared = variables["MULTI_MODEL_SHARED"]["Fn::Join"][1]
+    assert json.loads("".join(_render(p) for p in shared)) == {"bucket": ARTIFACTS, "kms_key_id": key}
     statements = _statements(template)
     assert statements["DataKey"]["Action"] == ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
     assert statements["ReadArtifactsM2"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/pipelines/m2/registered/*"
