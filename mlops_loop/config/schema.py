@@ -239,7 +239,8 @@ class MonitoringConfig(StrictModel):
     retrain) and the PSI that a window of that day's size with no drift reaches with probability
     ``false_alarm_rate`` (0.01 per window, shared among the model's features) - or test AUC drops by 0.05
     once labels arrive (a regression model, or a multiclass model judged on a metric other than AUC: its
-    primary metric drops by 0.10, absolute for R² and the classification metrics, relative for RMSE and MAE);
+    primary metric drops by 0.10, absolute for R² and the classification metrics, relative for RMSE and MAE) and by
+    more than a window of that many labels with no change drops with probability ``false_alarm_rate``;
     at most one retrain per 24 hours after a run that answered the drift (``retraining_cooldown_hours``, at least 1) and
     at most 3 starts of a model's pipeline in any 24 hours whatever became of them (``retraining_max_starts_per_day``,
     1-6: the storm guard, whose window does not follow the cooldown); up to 1 % malformed capture lines are skipped

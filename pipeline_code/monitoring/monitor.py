@@ -331,7 +331,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                 section = quality.model_quality(records, base_metrics, threshold=threshold,
                                                 min_label_coverage=args.min_label_coverage,
                                                 min_labeled_rows=args.min_labeled_rows, max_auc_drop=args.max_auc_drop,
-                                                rows_per_day=rows_per_day, **typed)
+                                                rows_per_day=rows_per_day, false_alarm_rate=args.false_alarm_rate, **typed)
                 if earlier is not None:
                     earlier.annotate(section)
                     if history_unknown is not None:
@@ -416,6 +416,10 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         "label_coverage": mq.get("label_coverage"),
         "model_auc": (mq.get("metrics") or {}).get("auc"),
         "auc_drop": mq.get("auc_drop"),
+        # Only when a drop is over its limit but within what a window without any change shows on so few labels (no
+        # retrain): the drop and that noise, for the verdict; not published.
+        **{k: mq.get(k) for key in ("auc_drop", "quality_drop") if f"{key}_within_noise" in mq
+           for k in (f"{key}_within_noise", f"{key}_noise")},
         "demographic_parity_difference": bias.get("demographic_parity_difference"),
         "attribution_ndcg": attr.get("ndcg"),
         "attribution_rank_correlation": attr.get("spearman"),

@@ -25,7 +25,7 @@ turned into class codes; regression numbers; anything else is dropped):
 ``quality_drop`` is how much worse the window is than the baseline in the primary metric's direction
 (:func:`pipeline_code.core.problem.higher_is_better`): an absolute difference for the bounded metrics
 (AUC, accuracy, F1, R²), a relative one for the losses and errors (log loss, RMSE, MAE: 0.1 = 10 % higher);
-it fails above ``max_quality_drop``.
+it fails above ``max_quality_drop`` when that is also more than the noise of the window's labels (:func:`model_quality`).
 
 Bias drift: positive rate per group of the sensitive attribute (needs no labels) and the
 demographic parity difference, plus TPR per group on the labelled rows, against the
@@ -54,7 +54,7 @@ import pandas as pd
 from pipeline_code import catalog
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION, higher_is_better
 from pipeline_code.monitoring.capture import INFERENCE_ID, INFERENCE_TIME, SCORE, probability_column, request_times
-from pipeline_code.monitoring.drift import FAIL, PASS, SKIPPED, WARN, check
+from pipeline_code.monitoring.drift import DEFAULT_FALSE_ALARM_RATE, FAIL, PASS, SKIPPED, WARN, check
 from pipeline_code.training import metrics, metrics_multiclass, metrics_regression
 
 LABEL, LABEL_TIME = "label", "label_time"
@@ -227,8 +227,14 @@ def model_quality(
     primary_metric: Optional[str] = None,
     max_quality_drop: float = 0.10,
     rows_per_day: Optional[Mapping[str, int]] = None,
+    false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE,
 ) -> Dict[str, Any]:
     """Quality on the days whose labels have arrived, vs the baseline evaluation metrics.
+
+    A drop fails when it exceeds the larger of its limit (``max_auc_drop`` / ``max_quality_drop``) and the drop that
+    a window of this many labels shows with no change at all with probability ``false_alarm_rate`` (its noise:
+    :func:`auc_drop_noise`, :func:`quality_drop_noise`); a drop over the limit but within the noise is reported as
+    ``*_within_noise``, not as ``auc_drop`` / ``quality_drop``, whose published metrics the retrain alarm reads.
 
     ``joined``: the window's records with their labels (:func:`join_labels`), or only the labelled ones when
     ``rows_per_day`` (:func:`day_counts` of the whole window) says how many records each day had.
@@ -270,7 +276,7 @@ def model_quality(
         typed = _typed_quality(joined, use, baseline_metrics, problem_type=problem_type, classes=classes,
                                primary_metric=primary_metric, min_labeled_rows=min_labeled_rows,
                                min_label_coverage=min_label_coverage, max_auc_drop=max_auc_drop,
-                               max_quality_drop=max_quality_drop)
+                               max_quality_drop=max_quality_drop, false_alarm_rate=false_alarm_rate)
         checks.extend(typed.pop("checks"))
         out.update(typed)
         out["checks"] = checks
@@ -291,10 +297,12 @@ def model_quality(
         checks.append(check("auc_drop", "model_quality", None, max_auc_drop, SKIPPED, detail="no baseline evaluation metrics"))
     else:
         drop = float(base_auc) - float(auc)
-        out["auc_drop"] = drop
-        out["status"] = FAIL if drop > max_auc_drop else PASS
-        checks.append(check("auc_drop", "model_quality", drop, max_auc_drop, out["status"],
-                            detail=f"window AUC {auc:.4f} vs baseline {float(base_auc):.4f}"))
+        noise = auc_drop_noise(float(base_auc), y, alpha=false_alarm_rate)
+        failed = _judge_drop(out, "auc_drop", drop, max_auc_drop, noise)
+        out["status"] = FAIL if failed else PASS
+        checks.append(check("auc_drop", "model_quality", drop, max(max_auc_drop, noise), out["status"],
+                            detail=f"window AUC {auc:.4f} vs baseline {float(base_auc):.4f}; "
+                                   + _noise_detail(max_auc_drop, noise, false_alarm_rate, int((y == 1).sum()), len(y))))
         positives = int((y == 1).sum())
         detectable = detectable_auc_drop(y, p)
         out["detectable_auc_drop"] = detectable
@@ -311,6 +319,39 @@ def model_quality(
             checks.append(check("log_loss_increase", "model_quality", increase, 0.1, WARN if increase > 0.1 else PASS))
     out["checks"] = checks
     return out
+
+
+def _judge_drop(out: Dict[str, Any], key: str, drop: float, limit: float, noise: float) -> bool:
+    """Whether ``drop`` fails: over the larger of ``limit`` and ``noise``. Records it under ``key`` (the summary
+    publishes that key, whose retrain alarm fires at ``limit``) only when that agrees with the decision: a drop over
+    the limit but within the noise goes to ``<key>_within_noise`` instead, so the alarm does not retrain on it."""
+    failed = drop > max(limit, noise)
+    out[f"{key}_noise"] = noise
+    out[key if failed or drop <= limit else f"{key}_within_noise"] = drop
+    return failed
+
+
+def _noise_detail(limit: float, noise: float, alpha: float, positives: Optional[int], rows: int) -> str:
+    evidence = f"{rows} labelled rows" + (f" ({positives} positives)" if positives is not None else "")
+    if noise <= limit:
+        return f"limit {limit:g}; {evidence} show a drop over {noise:.3g} with no change with probability {alpha:g}"
+    return (f"limit {limit:g} raised to the noise {noise:.3g} of {evidence}: a window without any change drops that much "
+            f"with probability {alpha:g} (monitoring.false_alarm_rate); label more traffic to judge smaller drops")
+
+
+def auc_drop_noise(baseline_auc: float, y: Any, *, alpha: float = DEFAULT_FALSE_ALARM_RATE) -> float:
+    """The AUC drop that labels ``y`` of a model whose AUC is still ``baseline_auc`` exceed with probability
+    ``alpha``: ``z_{1-alpha}`` times the AUC's standard error at the baseline AUC with this window's positives and
+    negatives (Hanley & McNeil, 1982). The null's own error, not the window's estimate: a window's few positives can
+    rank alike by chance and make its estimated error small. Infinite without two of each class."""
+    y = np.asarray(y, dtype=np.float64)
+    m, n = int((y == 1).sum()), int((y == 0).sum())
+    if m < 2 or n < 2:
+        return math.inf
+    a = min(max(float(baseline_auc), 1e-6), 1.0 - 1e-6)
+    q1, q2 = a / (2.0 - a), 2.0 * a * a / (1.0 + a)
+    variance = (a * (1.0 - a) + (m - 1) * (q1 - a * a) + (n - 1) * (q2 - a * a)) / (m * n)
+    return NormalDist().inv_cdf(1.0 - alpha) * math.sqrt(max(variance, 0.0))
 
 
 def detectable_auc_drop(y: Any, p: Any, *, alpha: float = 0.05, power: float = 0.8) -> float:
@@ -333,13 +374,11 @@ def detectable_auc_drop(y: Any, p: Any, *, alpha: float = 0.05, power: float = 0
     return (z.inv_cdf(1 - alpha) + z.inv_cdf(power)) * se
 
 
-def detectable_quality_drop(metric: str, compute: Any, rows: int, baseline: Optional[float], *, draws: int = 100,
-                            cap: int = 1_000, alpha: float = 0.05, power: float = 0.8) -> Optional[float]:
-    """The smallest worsening of ``metric`` (in :func:`quality_drop`'s units: absolute, or relative to ``baseline``
-    for a loss or error) that ``rows`` labelled rows detect with ``power``. The metric's standard error is
-    bootstrapped - ``compute(row_indexes)`` gives the metric on those rows - on at most ``cap`` rows per draw and
-    scaled by ``sqrt(cap / rows)``, so a large window costs no more than a small one. None when undefined."""
-    if rows < 2 or baseline is None or (not higher_is_better(metric) and not float(baseline)):
+def _bootstrap_se(compute: Any, rows: int, *, draws: int = 100, cap: int = 1_000) -> Optional[float]:
+    """The standard error of ``compute(row_indexes)`` over ``rows`` rows, bootstrapped on at most ``cap`` rows per
+    draw and scaled by ``sqrt(cap / rows)`` (a large window costs no more than a small one); None when undefined on
+    half the draws or more. Seeded by ``rows``: a report is reproducible."""
+    if rows < 2:
         return None
     rng = np.random.default_rng(rows)
     size = min(rows, cap)
@@ -347,10 +386,36 @@ def detectable_quality_drop(metric: str, compute: Any, rows: int, baseline: Opti
     values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     if len(values) < draws // 2:
         return None
-    se = float(np.std(values, ddof=1)) * math.sqrt(size / rows)
+    return float(np.std(values, ddof=1)) * math.sqrt(size / rows)
+
+
+def detectable_quality_drop(metric: str, compute: Any, rows: int, baseline: Optional[float], *, draws: int = 100,
+                            cap: int = 1_000, alpha: float = 0.05, power: float = 0.8) -> Optional[float]:
+    """The smallest worsening of ``metric`` (in :func:`quality_drop`'s units: absolute, or relative to ``baseline``
+    for a loss or error) that ``rows`` labelled rows detect with ``power``. The metric's standard error is
+    bootstrapped (:func:`_bootstrap_se`; ``compute(row_indexes)`` gives the metric on those rows). None when undefined."""
+    if baseline is None or (not higher_is_better(metric) and not float(baseline)):
+        return None
+    se = _bootstrap_se(compute, rows, draws=draws, cap=cap)
+    if se is None:
+        return None
     z = NormalDist()
     detectable = (z.inv_cdf(1 - alpha) + z.inv_cdf(power)) * se
     return detectable if higher_is_better(metric) else detectable / abs(float(baseline))
+
+
+def quality_drop_noise(metric: str, compute: Any, rows: int, baseline: Optional[float], *,
+                       alpha: float = DEFAULT_FALSE_ALARM_RATE) -> float:
+    """The worsening of ``metric`` (:func:`quality_drop`'s units) that ``rows`` labelled rows without any change show
+    with probability ``alpha``: ``z_{1-alpha}`` times the metric's bootstrapped standard error (:func:`_bootstrap_se`).
+    0 when it cannot be estimated (the limit alone decides, as before)."""
+    if baseline is None or (not higher_is_better(metric) and not float(baseline)):
+        return 0.0
+    se = _bootstrap_se(compute, rows)
+    if se is None:
+        return 0.0
+    noise = NormalDist().inv_cdf(1.0 - alpha) * se
+    return noise if higher_is_better(metric) else noise / abs(float(baseline))
 
 
 def quality_drop(metric: str, window: Optional[float], baseline: Optional[float]) -> Optional[float]:
@@ -376,7 +441,8 @@ _REGRESSION_BASELINE_KEYS = ("rmse", "mae", "r2", "bias", "mean_target")
 
 def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optional[Mapping[str, Any]], *,
                    problem_type: str, classes: Sequence[str], primary_metric: Optional[str], min_labeled_rows: int,
-                   min_label_coverage: float, max_auc_drop: float, max_quality_drop: float) -> Dict[str, Any]:
+                   min_label_coverage: float, max_auc_drop: float, max_quality_drop: float,
+                   false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE) -> Dict[str, Any]:
     """The metrics, comparisons and checks of a multiclass or regression model's scored rows."""
     from pipeline_code.core.problem import default_primary_metric
 
@@ -424,9 +490,13 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
             checks.append(check("auc_drop", "model_quality", None, max_auc_drop, SKIPPED, detail=why))
         else:
             drop = float(base_auc) - float(auc)
-            out["auc_drop"] = drop
-            checks.append(check("auc_drop", "model_quality", drop, max_auc_drop, FAIL if drop > max_auc_drop else PASS,
-                                detail=f"window macro AUC {auc:.4f} vs baseline {float(base_auc):.4f}"))
+            yp, Pp = y[has_p], P[has_p]
+            noise = quality_drop_noise("auc", lambda rows: metrics_multiclass.headline(yp[rows], Pp[rows], classes).get("auc"),
+                                       len(yp), base_auc, alpha=false_alarm_rate)
+            failed = _judge_drop(out, "auc_drop", drop, max_auc_drop, noise)
+            checks.append(check("auc_drop", "model_quality", drop, max(max_auc_drop, noise), FAIL if failed else PASS,
+                                detail=f"window macro AUC {auc:.4f} vs baseline {float(base_auc):.4f}; "
+                                       + _noise_detail(max_auc_drop, noise, false_alarm_rate, None, len(yp))))
         if headline["log_loss"] is not None and base.get("log_loss") is not None:
             out["log_loss_increase"] = float(headline["log_loss"]) - float(base["log_loss"])
     else:
@@ -462,13 +532,16 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
         why = "no baseline evaluation metrics" if base_value is None else f"{metric} undefined on the window"
         if not multiclass or metric != "auc":
             checks.append(check("quality_drop", "model_quality", None, max_quality_drop, SKIPPED, feature=metric, detail=why))
-    else:
+    elif multiclass and metric == "auc":  # a multiclass model's AUC drop is the auc_drop check above (its alarm's)
         out["quality_drop"] = drop
+    else:
+        noise = quality_drop_noise(metric, compute, measured, base_value, alpha=false_alarm_rate)
+        failed = _judge_drop(out, "quality_drop", drop, max_quality_drop, noise)
         how = "absolute" if higher_is_better(metric) else "relative"
-        if not multiclass or metric != "auc":  # a multiclass model's AUC drop is the auc_drop check above
-            checks.append(check("quality_drop", "model_quality", drop, max_quality_drop, FAIL if drop > max_quality_drop else PASS,
-                                feature=metric, detail=f"window {metric} {float(window_value):.4g} vs baseline "
-                                f"{float(base_value):.4g} ({how} change, worse is positive)"))
+        checks.append(check("quality_drop", "model_quality", drop, max(max_quality_drop, noise), FAIL if failed else PASS,
+                            feature=metric, detail=f"window {metric} {float(window_value):.4g} vs baseline "
+                            f"{float(base_value):.4g} ({how} change, worse is positive); "
+                            + _noise_detail(max_quality_drop, noise, false_alarm_rate, None, measured)))
     statuses = {c["status"] for c in checks}
     out["status"] = FAIL if FAIL in statuses else (PASS if PASS in statuses else SKIPPED)
     out["checks"] = checks

@@ -146,7 +146,15 @@ def quality_change(report: Mapping[str, Any]) -> Optional[str]:
     s, thresholds = report.get("summary") or {}, report.get("thresholds") or {}
     kind = s.get("problem_type") or BINARY
     metric = s.get("primary_metric") or default_primary_metric(kind)
-    if quality_alarm_key(kind, metric) == "auc_drop":
+    key = quality_alarm_key(kind, metric)
+    if s.get(key) is None and s.get(f"{key}_within_noise") is not None:
+        # Over the limit, but a window without any change drops that much on so few labels (quality.model_quality).
+        drop, name, noise = s[f"{key}_within_noise"], "AUC" if key == "auc_drop" else label(metric), s.get(f"{key}_noise")
+        how = ("too few labels to measure any drop" if noise is None
+               else f"a window without any change is this much worse with probability monitoring.false_alarm_rate "
+                    f"up to {noise:.3g}")
+        return f"{name} worse by {drop:.3g} than the evaluation's, within the noise of this window's labels ({how}): no retrain"
+    if key == "auc_drop":
         drop = s.get("auc_drop")
         if drop is None:
             return None

@@ -550,6 +550,26 @@ def test_a_regression_report_states_the_quality_drop_its_labels_can_detect(regre
 
 
 
+def test_a_quality_drop_within_the_noise_of_few_labels_is_reported_not_published(regression, tmp_path):
+    # GIVEN a regression model whose labels were shuffled (a real loss of quality), judged on 60 and on 120 labels
+    spec, reference = regression
+    published = {}
+    for rows in (60, 120):
+        window = write_window(tmp_path / f"w{rows}", spec, reference["model"], part=2, rows=rows, label_coverage=1.0,
+                              concept_drift=True)
+        client = FakeCloudWatch()
+        report = run(spec, reference, window, tmp_path / f"out{rows}", client=client,
+                     extra=["--min-labeled-rows", "50", "--max-quality-drop", "0.05", "--publish-metrics"])
+        published[rows] = ("QualityDrop" in client.names, report["summary"])
+    # THEN on 60 labels the drop is over the limit but within what 60 labels without any change show: reported with
+    # that noise, not published (the retrain alarm reads QualityDrop); on 120 it is more than the noise and retrains
+    few, summary = published[60]
+    assert not few and summary["quality_drop"] is None
+    assert 0.05 < summary["quality_drop_within_noise"] < summary["quality_drop_noise"]
+    enough, summary = published[120]
+    assert enough and summary["quality_drop"] > 0.05 and "quality_drop_within_noise" not in summary
+
+
 def _quality_report(problem_type: Optional[str], primary_metric: Optional[str], failing: set[str]) -> dict:
     checks = [{"check": name, "status": "fail" if name in failing else "pass"}
               for name in ("label_coverage", "auc_drop", "quality_drop")]
