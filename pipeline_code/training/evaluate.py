@@ -35,12 +35,15 @@ Metrics follow the model's problem type (``core.problem``): :mod:`metrics` (bina
 
 Outputs in ``--output-dir`` (default ``/opt/ml/processing/output/evaluation``):
 
-``evaluation.json``   ``{"model", "test_set", "challenger", "champion", "attributions",
+``evaluation.json``   ``{"model", "test_set", "challenger", "champion", "comparison", "attributions",
                       "gate": {"passed", "reasons", "checks", "thresholds"},
                       "binary_classification_metrics"}`` - the pipeline's ConditionStep
                       reads ``gate.passed`` (JsonGet); the last block is the SageMaker
                       Model Registry ModelQuality format (``multiclass_classification_metrics``
                       or ``regression_metrics`` for the other problem types).
+                      ``comparison`` (with a champion): each compared metric's challenger-minus-champion
+                      ``<metric>_delta`` and, when the gate compares on the whole set, ``<metric>_delta_se``
+                      (:func:`paired_delta_se`) for its note on a margin decision within the noise.
 ``model_quality.json`` only that block (for ModelMetrics).
 ``bias.json``          fairness across the sensitive attribute (challenger and champion).
 ``explainability.json`` TreeSHAP attributions of the challenger.
@@ -391,8 +394,9 @@ def evaluate(
             shutil.rmtree(scratch, ignore_errors=True)
     p = challenger_block.pop("_scores")
     y = test[spec.target].to_numpy(dtype=np.float64)
+    champion_scores = None
     if champion_block is not None:
-        champion_block.pop("_scores")
+        champion_scores = champion_block.pop("_scores")
         champion_block["source"] = champion_source
     challenger_block["source"] = {"kind": "directory", "location": model_dir}
     attributions = explain.attributions(challenger, test, max_rows=shap_sample_rows)
@@ -419,6 +423,10 @@ def evaluate(
         "attributions": attributions,
         **model_quality(spec, y, p, challenger),
     }
+    if report["comparison"] is not None and not (compared and compared["basis"] == COMPARED_OUT_OF_TIME):
+        # On the whole set the gate compares these scores: how much of the margin the test set's sampling explains.
+        report["comparison"][f"{spec.primary_metric}_delta_se"] = paired_delta_se(
+            spec, y, p, challenger.threshold, champion_scores, champion.threshold)
     if spec.problem_type != problem.BINARY:
         report.update({"problem_type": spec.problem_type, "classes": list(spec.classes)})
     if spec.primary_metric != problem.default_primary_metric(spec.problem_type) or spec.problem_type != problem.BINARY:
@@ -548,6 +556,32 @@ def top_features(attributions: Mapping[str, Any], count: int = 5) -> List[str]:
 
 def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.4f}"
+
+
+def paired_delta_se(spec: ModelSpec, y: np.ndarray, mine: Any, my_threshold: float, theirs: Any, their_threshold: float,
+                    *, draws: int = 200) -> Optional[float]:
+    """The standard error of the challenger-minus-champion primary metric on the frozen test set: both models scored on
+    the same ``draws`` bootstrap resamples of its rows (paired, seeded by the row count, so a report is reproducible).
+    None when the metric is undefined on half the resamples or more (a rare class absent from most of them)."""
+    metric = spec.primary_metric
+
+    def value(scores: Any, threshold: float, rows: np.ndarray) -> Optional[float]:
+        if spec.problem_type == problem.MULTICLASS:
+            return metrics_multiclass.headline(y[rows], np.asarray(scores)[rows], spec.classes).get(metric)
+        if spec.problem_type == problem.REGRESSION:
+            return metrics_regression.headline(y[rows], np.asarray(scores)[rows]).get(metric)
+        if len(np.unique(y[rows])) < 2:
+            return None
+        return metrics.headline(y[rows], np.asarray(scores)[rows], threshold).get(metric)
+
+    rng = np.random.default_rng(len(y))
+    deltas = []
+    for _ in range(draws):
+        rows = rng.integers(0, len(y), len(y))
+        a, b = value(mine, my_threshold, rows), value(theirs, their_threshold, rows)
+        if a is not None and b is not None and np.isfinite(float(a)) and np.isfinite(float(b)):
+            deltas.append(float(a) - float(b))
+    return float(np.std(deltas, ddof=1)) if len(deltas) >= max(2, draws // 2) else None
 
 
 def _comparison(challenger: Dict[str, Any], champion: Optional[Dict[str, Any]], kind: str,

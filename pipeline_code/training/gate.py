@@ -196,6 +196,9 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Option
             message = (f"challenger {problem.label(metric)} {mine:.4f} {'<=' if ok else '>'} champion {problem.label(metric)} {theirs:.4f} - "
                        f"margin {t.challenger_margin:.4f} = {required:.4f}{where}")
         checks.append(_check("challenger_margin", ok, mine, required, message, champion_value=theirs, **extra))
+        noise = _margin_noise(report, metric, mine, theirs, t.challenger_margin, ok) if not base else None
+        if noise:
+            notes.append(noise)
         checks.extend(_slice_checks(report, t, notes, kind, metric, base))
     checks.extend(_fairness_checks(report, t, kind))
     checks.extend(_leakage_checks(report, kind, notes))
@@ -214,6 +217,27 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Option
                    "beats the champion")
         reasons = [f"passed all {len(checks)} checks; {context}"]
     return GateDecision(passed=not failed, reasons=reasons + notes, checks=checks)
+
+
+# One-sided 95 %: a lead (over the champion plus the margin) within this many standard errors of the paired
+# difference is one a truly equal challenger reaches, or misses, by the test set's sampling alone.
+MARGIN_NOISE_Z = 1.645
+
+
+def _margin_noise(report: Mapping[str, Any], metric: str, mine: float, theirs: float, margin: float,
+                  passed: bool) -> Optional[str]:
+    """The note that the margin decision is within the frozen test set's noise (None when it is not, or when the
+    report has no standard error of the paired difference, ``comparison.<metric>_delta_se``: reports before it)."""
+    se = (report.get("comparison") or {}).get(f"{metric}_delta_se")
+    if not isinstance(se, (int, float)) or not math.isfinite(se) or se <= 0:
+        return None
+    lead = (mine - theirs) if problem.higher_is_better(metric) else (theirs - mine)
+    if abs(lead - margin) >= MARGIN_NOISE_Z * se:
+        return None
+    return (f"the challenger's {problem.label(metric)} lead over the champion ({lead:+.4f}, margin {margin:.4f}) is within "
+            f"the noise of the frozen test set (standard error of the paired difference {se:.4f}): a challenger no better "
+            f"than the champion {'passes' if passed else 'fails'} this margin by chance often; review it on more test "
+            "rows or with a larger gate.challenger_margin before relying on it")
 
 
 def _comparison_basis(report: Mapping[str, Any]) -> Optional[str]:

@@ -1,0 +1,71 @@
+"""The champion/challenger margin on a frozen test set of limited size: the evaluation measures the noise of the
+paired difference, and the gate says when its margin decision is within it."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from pipeline_code.training import evaluate
+from pipeline_code.training.gate import decide
+
+
+def _two_equal_models(rng, rows: int, prevalence: float):
+    """Labels and the scores of two models with the same true AUC (0.80) that share most of their signal."""
+    y = (rng.random(rows) < prevalence).astype(np.float64)
+    common = rng.normal(0.0, 1.0, rows)
+    def scores():
+        z = 1.19 * y + 0.8 * common + 0.6 * rng.normal(0.0, 1.0, rows)
+        return 1.0 / (1.0 + np.exp(-z))
+    return y, scores(), scores()
+
+
+def test_the_paired_standard_error_matches_the_spread_of_the_difference_over_fresh_test_sets(churn_spec):
+    # GIVEN two models of equal true AUC and a rare event (2 % positives) on 2,000 test rows
+    rng = np.random.default_rng(20261206)
+    y, mine, theirs = _two_equal_models(rng, 2000, 0.02)
+    se = evaluate.paired_delta_se(churn_spec, y, mine, 0.5, theirs, 0.5)
+    # THEN the bootstrap standard error of one test set is the spread of the AUC difference over 300 fresh test sets
+    spread = np.std([roc_auc_score(yy, a) - roc_auc_score(yy, b)
+                     for yy, a, b in (_two_equal_models(rng, 2000, 0.02) for _ in range(300))], ddof=1)
+    assert 0.7 < se / spread < 1.4, (se, spread)
+    # and it is far larger than the default margin: the margin alone decides such a comparison by chance
+    assert se > 0.005
+
+
+@pytest.fixture(scope="module")
+def compared(churn_spec, dev_gate, strong_model, weak_model, prepared, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gate-noise")
+    return evaluate.evaluate(churn_spec, strong_model, prepared["test"], str(out), dev_gate, champion_dir=weak_model,
+                             log=lambda line: None)
+
+
+def test_the_evaluation_records_the_standard_error_of_the_compared_difference(compared):
+    se = compared["comparison"]["auc_delta_se"]
+    assert 0 < se < 0.1
+
+
+def test_the_gate_says_when_its_margin_decision_is_within_the_test_sets_noise(compared, dev_gate):
+    gate = dataclasses.replace(dev_gate, challenger_margin=0.005)
+    report = copy.deepcopy(compared)
+    report.pop("out_of_time", None)
+    se = report["comparison"]["auc_delta_se"]
+    mine = report["challenger"]["metrics"]["auc"]
+    # GIVEN a champion the challenger leads by the margin plus a quarter of a standard error: it passes on noise
+    report["champion"]["metrics"]["auc"] = mine - 0.005 - se / 4
+    decision = decide(report, gate)
+    (note,) = [r for r in decision.reasons if "within the noise of the frozen test set" in r]
+    assert note == (f"the challenger's AUC lead over the champion ({0.005 + se / 4:+.4f}, margin 0.0050) is within the "
+                    f"noise of the frozen test set (standard error of the paired difference {se:.4f}): a challenger no "
+                    "better than the champion passes this margin by chance often; review it on more test rows or with a "
+                    "larger gate.challenger_margin before relying on it")
+    # WHEN the lead is clear of the noise, or the report predates the standard error THEN no note
+    report["champion"]["metrics"]["auc"] = mine - 0.005 - 3 * se
+    assert not [r for r in decide(report, gate).reasons if "within the noise" in r]
+    report["champion"]["metrics"]["auc"] = mine - 0.005 - se / 4
+    del report["comparison"]["auc_delta_se"]
+    assert not [r for r in decide(report, gate).reasons if "within the noise" in r]
