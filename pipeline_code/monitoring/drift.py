@@ -390,9 +390,15 @@ def data_quality(
     max_range_violation_rate: float = 0.01,
     max_unseen_rate: float = 0.01,
     absent_columns: Sequence[str] = (),
+    false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE,
 ) -> Dict[str, Any]:
     """Missing rates, type/range violations and unseen categories vs ``constraints.json``; ``window``: the
-    window's records, or their counts (:class:`WindowStats` of ``constraints``)."""
+    window's records, or their counts (:class:`WindowStats` of ``constraints``).
+
+    A feature's missing rate fails when it exceeds the baseline's by more than ``max_missing_increase`` and is more
+    than sampling noise: a window of this size with the baseline's missing rate has that many missing values or more
+    with probability under ``false_alarm_rate`` shared among the features (binomial tail; Bonferroni), so a small
+    window of an intermittent model does not fail on chance alone."""
     if isinstance(window, pd.DataFrame):
         window = WindowStats.of(window, constraints=constraints)
     window.problem(QUALITY)
@@ -400,6 +406,7 @@ def data_quality(
     features: Dict[str, Any] = {}
     checks: List[Dict[str, Any]] = []
     type_violations = dict(type_violations or {})
+    alpha = false_alarm_rate / max(1, len(constraints.get("features", {})))
     for name, c in constraints.get("features", {}).items():
         column = window.column(name)
         if name in absent_columns or column is None:
@@ -409,10 +416,14 @@ def data_quality(
         rate = missing / n if n else 0.0
         baseline_missing = 1.0 - float(c.get("completeness", 1.0))
         allowed_missing = baseline_missing + max_missing_increase
-        entry: Dict[str, Any] = {"missing_rate": rate, "baseline_missing_rate": baseline_missing}
-        status = FAIL if rate > allowed_missing else PASS
+        # P(this many missing or more | the baseline's rate): the chance a window this size shows it with no change.
+        p_value = float(stats.binom.sf(missing - 1, n, min(max(baseline_missing, 0.0), 1.0))) if missing else 1.0
+        entry: Dict[str, Any] = {"missing_rate": rate, "baseline_missing_rate": baseline_missing, "missing_p_value": p_value}
+        status = FAIL if rate > allowed_missing and p_value < alpha else PASS
         checks.append(check("missing_rate", "data_quality", rate, allowed_missing, status, feature=name,
-                            detail=f"baseline {baseline_missing:.4f} + {max_missing_increase}"))
+                            detail=f"baseline {baseline_missing:.4f} + {max_missing_increase}; p={p_value:.3g} of "
+                                   f"{missing}/{n} missing or more at the baseline's rate (fails under {alpha:.3g}: "
+                                   "monitoring.false_alarm_rate shared among the features)"))
         present = n - missing
         if c.get("kind") == "numeric":
             bad_type = int(type_violations.get(name, 0))

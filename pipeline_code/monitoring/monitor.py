@@ -290,7 +290,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
             guarded("data_quality", after(COUNTS, lambda: drift.data_quality(
                 window_pass.stats, baseline["constraints"], type_violations=window.type_violations,
                 max_missing_increase=args.max_missing_increase, max_range_violation_rate=args.max_range_violation_rate,
-                max_unseen_rate=args.max_unseen_rate, absent_columns=absent)))
+                max_unseen_rate=args.max_unseen_rate, absent_columns=absent, false_alarm_rate=args.false_alarm_rate)))
         if args.labels_dir:
             def labels_section() -> Dict[str, Any]:
                 if labels_problem is not None:
