@@ -376,6 +376,9 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                 sample_rows=args.skew_sample_rows, min_compared=args.min_skew_records))
 
     # Slow drift: the cumulative detector, its state read from the earlier reports -------
+    for finding in features_without_values(sections.get("data_quality"), spec.catalog_dataset, spec.features,
+                                           window.records, min_rows=args.min_rows, false_alarm_rate=args.false_alarm_rate):
+        error("feature_without_values", finding)
     trusted = window_trusted()  # an untrusted window's scores do not move the sums (its state carries forward)
     for problem in history.problems:
         # Only the slow-drift detector reads the earlier reports: today's window is judged without them.
@@ -477,6 +480,37 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     with open(os.path.join(args.output_dir, "report.html"), "w", encoding="utf-8") as handle:
         handle.write(report_mod.render_html(report))
     return report
+
+
+def features_without_values(quality_section: Optional[Mapping[str, Any]], dataset: Any, features: Sequence[str],
+                            records: int, *, min_rows: int, false_alarm_rate: float) -> List[str]:
+    """One message per model feature of ``features`` that no record of a window of ``records`` (at least ``min_rows``)
+    gave a value, where the baseline had values often enough that a window of that size holds none by chance less
+    often than ``false_alarm_rate`` (the data-quality section's missing rates); none without that section.
+
+    Why an error, not a finding: a raw field the callers renamed is an unknown key serving ignores (the contract) and
+    the declared one is then scored as missing in every request, so the window shows no schema change, and the
+    feature's PSI is skipped (no values) rather than drifted; its scores, and any retrain on them, are not the model's."""
+    found: List[str] = []
+    if not quality_section or records < max(1, min_rows):
+        return found
+    entries = quality_section.get("features") or {}
+    for name in features:
+        entry = entries.get(name) or {}
+        rate, baseline_rate = entry.get("missing_rate"), entry.get("baseline_missing_rate")
+        if rate is None or baseline_rate is None or rate < 1.0 or baseline_rate >= 1.0:
+            continue
+        if float(baseline_rate) ** records > false_alarm_rate:
+            continue  # a feature that is nearly always missing may miss a whole small window by chance
+        fields = list(dataset.feature(name).expr.source_columns())
+        found.append(
+            f"feature {name!r} has a value in none of the window's {records} requests, while "
+            f"{1.0 - float(baseline_rate):.1%} of the baseline's rows had one: every request was scored as if it were "
+            f"missing. Its raw field(s) {fields} are no longer sent as declared (serving ignores a field it does not know, "
+            "such as a renamed one, and scores the declared one as missing) or the callers' feature computation broke: "
+            "fix the callers (docs/invocation-contract.md); this window's drift and quality are not published, so no "
+            "retrain starts on it")
+    return found
 
 
 def _judged(data_drift: Dict[str, Any]) -> bool:

@@ -430,3 +430,33 @@ def test_the_model_digest_of_a_directory_holding_only_the_archive_is_the_digest_
     with tarfile.open(packed / integrity.MODEL_ARCHIVE, "w:gz") as tar:
         tar.add(files / integrity.MODEL_FILE, arcname=integrity.MODEL_FILE)
     assert monitor._serving_digest(str(packed)) is None
+
+
+def test_a_feature_no_request_gives_a_value_makes_the_window_unhealthy_naming_it(tmp_path, spec, reference):
+    """GIVEN raw requests from callers that renamed a nullable field upstream (``support_calls_90d`` sent as
+    ``calls_last_quarter``: an unknown key serving ignores, so every request is scored with the feature missing) WHEN
+    monitored THEN the window is unhealthy, naming the feature, the field it reads and the fix, and its drift is not
+    published (no retrain on a broken integration): its PSI alone is skipped (no values), so it never looked drifted."""
+    from pipeline_code.sample_data.generate import generate
+
+    raw = generate(spec.catalog_dataset, 600, seed=209, start="2026-05-01", days=7)
+    raw = raw.rename(columns={"support_calls_90d": "calls_last_quarter"})
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=209, rows=600)
+    path = os.path.join(window["capture"], "churn", "AllTraffic", "capture.jsonl")
+    lines = [json.loads(line) for line in open(path)]
+    with open(path, "w") as handle:
+        for line, (_, record) in zip(lines, raw.iterrows()):
+            fields = {k: (None if pd.isna(v) else v) for k, v in record.items() if k not in ("churned", "customer_id")}
+            line["captureData"]["endpointInput"]["data"] = json.dumps(fields, default=str)
+            handle.write(json.dumps(line) + "\n")
+    report = run(spec, reference, window, str(tmp_path / "out"))
+    assert check(report, "missing_rate", "log_support_calls_90d")["value"] == 1.0
+    assert [e["kind"] for e in report["errors"]] == ["feature_without_values"]
+    had = reference["docs"]["constraints"]["features"]["log_support_calls_90d"]["completeness"]
+    assert report["errors"][0]["message"] == (
+        f"feature 'log_support_calls_90d' has a value in none of the window's 600 requests, while {had:.1%} of the "
+        "baseline's rows had one: every request was scored as if it were missing. Its raw field(s) ['support_calls_90d'] "
+        "are no longer sent as declared (serving ignores a field it does not know, such as a renamed one, and scores the "
+        "declared one as missing) or the callers' feature computation broke: fix the callers (docs/invocation-contract.md); "
+        "this window's drift and quality are not published, so no retrain starts on it")
+    assert report["summary"]["monitor_healthy"] == 0 and not report["trusted"]
