@@ -15,6 +15,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from pipeline_code.core.contract import (
+    DATA_QUALITY_ALARM,
+    DATA_QUALITY_ALARM_KEY,
     DEFAULT_PROJECT,
     DRIFT_SCORE_ALARM,
     MONITOR_DIMENSIONS,
@@ -48,6 +50,8 @@ MAX_EVALUATION_SECONDS = 7 * 24 * 3600
 REPORT_SLACK_SECONDS = 3600
 # The value a retrain alarm reads for a day whose monitor run published none (filled_daily): no evidence, no retrain.
 FILLED_DAY = 0
+# The count of failed data-quality checks in a day's report that pages (the data-quality alarm): one.
+DATA_QUALITY_THRESHOLD = 1
 # What each drift alarm's ALARM state means, for its description.
 DRIFT_ALARM_FINDINGS = {
     "data-drift": "a feature drifted (PSI above its calibrated threshold)",
@@ -121,6 +125,11 @@ class LoopAlarms(Construct):
     * ``<prefix>-<model>-monitor-no-report``: no report for ``report_window_hours`` (28 for a daily schedule: a day,
       plus the latest a run may report, plus an hour), counted per hour: the scheduled monitor stopped. Both people
       only, never a retrain; their descriptions say where the reports and the job logs are.
+    * ``<prefix>-<model>-monitor-data-quality``: the day's report failed a data-quality check of the requests
+      (``DataQualityViolations`` >= 1: a feature's missing rate up on its baseline's, values outside the training
+      range or of another type, unseen categories): an upstream change the model was not trained on, which neither
+      PSI (it compares the values present) nor a retrain (it learns from the curated data, not the requests) answers.
+      People only; a day without a value is a day without violations, as for the retrain alarms.
     * the trigger's errors (on the dashboard, paging nobody: Lambda retries them, see :func:`handler_alarms`) and
       its dead letters (people only).
 
@@ -170,10 +179,11 @@ class LoopAlarms(Construct):
                                     max_auc_drop, max_quality_drop, then),
             ]  # fmt: skip
             unhealthy, silent = self._health_alarms(name_prefix, model, metric, monitor_schedule)
-            for alarm in (*retrain, unhealthy, silent):
+            data_quality = self._data_quality_alarm(name_prefix, model, metric)
+            for alarm in (*retrain, unhealthy, silent, data_quality):
                 alarm.add_alarm_action(notify)
             self.retrain_alarms[model] = retrain
-            self.people_alarms += [unhealthy, silent]
+            self.people_alarms += [unhealthy, silent, data_quality]
 
         self.people_alarms += handler_alarms(
             self,
@@ -200,8 +210,7 @@ class LoopAlarms(Construct):
         (``ignore``: it keeps its state until the next report), and the second counts reports per hour over a window
         longer than the time between two runs by the latest a run can report."""
         stem = job_name_stem("processing", name_prefix, model)
-        where = (f"report.json and report.html under s3://<inference bucket>/{inference_prefix(model, 'monitor')}<run>/, "
-                 f"the job's log in CloudWatch Logs /aws/sagemaker/ProcessingJobs (streams {stem}-<run>/...)")
+        where = _report_location(name_prefix, model)
         unhealthy = cloudwatch.Alarm(
             self,
             f"{model}-monitor-unhealthy",
@@ -239,6 +248,26 @@ class LoopAlarms(Construct):
         )
         return unhealthy, silent
 
+    def _data_quality_alarm(self, name_prefix: str, model: str, metric: Callable[..., cloudwatch.Metric]) -> cloudwatch.Alarm:
+        """``<prefix>-<model>-monitor-data-quality``: the day's report counted a data-quality violation (people only)."""
+        name = f"{name_prefix}-{model}-{DATA_QUALITY_ALARM}"
+        return cloudwatch.Alarm(
+            self,
+            f"{model}-{DATA_QUALITY_ALARM}",
+            alarm_name=name,
+            alarm_description=f"{model}: the drift monitor found data-quality violations in the day's requests (a "
+                              "feature's missing rate up on its baseline's, values outside the training range or of "
+                              "another type, categories training never saw): the callers or the data upstream changed, "
+                              "and the model scores what it was not trained on. Read 'Data quality' in the newest "
+                              f"{_report_location(name_prefix, model)}; fix the callers or the data, or declare the "
+                              "change and retrain. No retrain starts on this alarm.",
+            metric=filled_daily(metric(DATA_QUALITY_ALARM_KEY), DATA_QUALITY_THRESHOLD),
+            threshold=DATA_QUALITY_THRESHOLD,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
     def _quality_alarm(self, name: str, model: str, metric: Callable[[str], cloudwatch.Metric], key: str, max_auc_drop: float,
                        max_quality_drop: float, then: str) -> cloudwatch.Alarm:
         """Retrain on quality loss: the AUC drop (``key`` ``auc_drop``), or the primary metric's drop (``quality_drop``) of a
@@ -263,6 +292,13 @@ class LoopAlarms(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+
+
+def _report_location(name_prefix: str, model: str) -> str:
+    """Where ``model``'s drift-monitor reports and job logs are, as the people alarms' descriptions name them."""
+    stem = job_name_stem("processing", name_prefix, model)
+    return (f"report.json and report.html under s3://<inference bucket>/{inference_prefix(model, 'monitor')}<run>/, "
+            f"the job's log in CloudWatch Logs /aws/sagemaker/ProcessingJobs (streams {stem}-<run>/...)")
 
 
 def filled_daily(metric: cloudwatch.Metric, threshold: float) -> cloudwatch.MathExpression:

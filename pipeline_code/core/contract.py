@@ -683,6 +683,10 @@ DRIFT_SCORE_ALARM = 1.0
 RETRAIN_DRIFT_ALARMS = (("data-drift", "data_drift_score"), ("prediction-drift", "prediction_drift_score"),
                         ("slow-drift", "cumulative_drift_score"))
 QUALITY_RETRAIN_ALARM = "quality"
+# Each model's data-quality alarm (``<prefix>-<model>-monitor-data-quality``, people only) and the report summary key whose
+# metric it watches: the count of the window's failed data-quality checks.
+DATA_QUALITY_ALARM = "monitor-data-quality"
+DATA_QUALITY_ALARM_KEY = "data_quality_violations"
 RETRAIN_ALARMS = (*(name for name, _ in RETRAIN_DRIFT_ALARMS), QUALITY_RETRAIN_ALARM)
 # The per-feature PSI metric (dimension ``Feature`` added to MONITOR_DIMENSIONS).
 FEATURE_PSI_METRIC = "FeaturePsi"

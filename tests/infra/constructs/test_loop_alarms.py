@@ -1,5 +1,5 @@
 """LoopAlarms, built in a bare stack: per model the alarms that start a retrain (drift, slow drift, quality) and the
-two that call people about the monitor (an unhealthy report; no report), replayed over weeks of jittered daily runs;
+three that call people about the monitor (an unhealthy report; no report; data-quality violations in the requests), replayed over weeks of jittered daily runs;
 plus the retrain trigger's own alarms (``handler_alarms``), and the
 drift monitor's metric series (``monitor_series``).
 
@@ -194,6 +194,33 @@ def test_an_unhealthy_report_pages_people_once_and_never_retrains(built: _Built)
     assert not f"{PREFIX}-basket-monitor-unhealthy".startswith(f"{PREFIX}-basket-retrain-")
 
 
+def test_a_data_quality_violation_in_a_days_report_pages_people_and_never_retrains(built: _Built):
+    """A field the callers stopped filling (or renamed), values outside the training range, unseen categories: the
+    monitor counts them (DataQualityViolations) but PSI compares only the values present and a retrain learns from the
+    curated data, so people are told, once per day with violations, and nothing retrains."""
+    alarm = _filled(built.by_name[f"{PREFIX}-returns-monitor-data-quality"])
+    _on_monitor_metric(alarm, "returns", "DataQualityViolations", "Maximum")
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert alarm["TreatMissingData"] == "notBreaching"
+    description = alarm["AlarmDescription"]
+    assert description.startswith("returns: the drift monitor found data-quality violations in the day's requests")
+    assert "s3://<inference bucket>/monitor/returns/<run>/" in description and "'Data quality'" in description
+    assert description.endswith("No retrain starts on this alarm.") and len(description) <= 1024
+    assert alarm["AlarmActions"] == [built.topic_ref]
+    assert not f"{PREFIX}-returns-monitor-data-quality".startswith(f"{PREFIX}-returns-retrain-")
+
+
+@pytest.mark.parametrize("extra", [0, 3])
+def test_replayed_a_day_of_data_quality_violations_pages_once_and_a_clean_day_clears_it(extra):
+    made = _build({"returns": "auc_drop"})
+    alarm = MetricAlarm.from_properties(made.by_name[f"{PREFIX}-returns-monitor-data-quality"])
+    series = Series((d * DAY + SCHEDULED + HOUR, value) for d, value in {0: 2, 1: 3, 2: 0, 4: 1}.items())
+    replayed = replay(alarm, series, SCHEDULED, 6 * DAY, extra=extra, initial="OK")
+    # Days 0-1 keep one page open; day 2 is clean; day 3 publishes nothing (no evidence); day 4 pages again.
+    assert len(replayed.pages()) == 2
+    assert replayed.state_at(2 * DAY + SCHEDULED + 2 * HOUR) == "OK"
+
+
 def test_a_monitor_that_stops_reporting_pages_after_a_day_plus_its_latest_report_plus_an_hour(built: _Built):
     """28 hourly periods for the default daily schedule: 24 h between runs, a start retried for up to an hour, a job
     stopped after 2 hours, an hour of slack."""
@@ -259,9 +286,9 @@ def test_the_trigger_failing_is_on_the_dashboard_and_only_its_dead_letters_page_
     assert dead["AlarmActions"] == [built.topic_ref]
 
 
-def test_people_alarms_are_each_models_monitor_health_then_the_trigger_alarms(built: _Built):
+def test_people_alarms_are_each_models_monitor_health_and_data_quality_then_the_trigger_alarms(built: _Built):
     assert [built.name_of(a) for a in built.alarms.people_alarms] == [
-        *(f"{PREFIX}-{model}-monitor-{name}" for model in MODELS for name in ("unhealthy", "no-report")),
+        *(f"{PREFIX}-{model}-{name}" for model in MODELS for name in ("monitor-unhealthy", "monitor-no-report", "monitor-data-quality")),
         f"{PREFIX}-trigger-errors", f"{PREFIX}-dead-letters"]
 
 
@@ -270,7 +297,7 @@ def test_all_alarms_lists_every_alarm_in_the_template_retrain_alarms_first(built
     names = [built.name_of(a) for a in built.alarms.all_alarms]
     retrain = [built.name_of(a) for alarms in built.alarms.retrain_alarms.values() for a in alarms]
     assert names == retrain + [built.name_of(a) for a in built.alarms.people_alarms]
-    assert len(names) == 6 * len(MODELS) + 2
+    assert len(names) == 7 * len(MODELS) + 2
     assert sorted(names) == sorted(built.by_name)
 
 
