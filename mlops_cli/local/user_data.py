@@ -7,7 +7,8 @@ checked against the dataset's declaration and written, as text, into the run's r
 exactly the jobs that run in AWS: the ETL types, validates and quarantines them, the feature
 job computes the declared features, and so on.
 
-Checks, each failing with the file, the column and the fix: no file matched; an empty file; a CSV
+Checks, each failing with the file, the column and the fix: no file matched; a file that looks like data but is not
+read (``orders.csv.gz``: compressed, or another format), which would otherwise be left out; an empty file; a CSV
 file separated by ``;``, a tab or ``|`` (its header reads as one column); a
 column the declaration needs that the file lacks (the record identifier, the event time, every
 label and every non-nullable column); a declared column missing beside an undeclared one of nearly
@@ -93,11 +94,20 @@ def own_files(data_args: Sequence[str], label_args: Sequence[str], read: Sequenc
 
 
 def find_files(spec: str) -> List[str]:
-    """The data files ``spec`` names (a file, a directory read recursively, or a glob), sorted."""
+    """The data files ``spec`` names (a file, a directory read recursively, or a glob), sorted; a file it names that
+    looks like data but is not read (:func:`_unread_data`: ``orders.csv.gz``) is an error naming it, as the curate job
+    in AWS refuses a raw file it would not read: left out, its records would be missing without a word."""
     if os.path.isdir(spec):
         candidates = glob.glob(os.path.join(spec, "**", "*"), recursive=True)
     else:
         candidates = glob.glob(spec, recursive=True)
+    unread = sorted(p for p in candidates if os.path.isfile(p) and _kind(p) is None and _unread_data(p))
+    if unread:
+        shown = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
+        raise UserDataError(
+            f"--data {spec!r}: {len(unread)} file(s) look like data but are not read: {shown}; only uncompressed "
+            f"{', '.join(sorted(READERS))} files are read, so their records would be left out without a word - "
+            "decompress or convert them (an exporter's compression or format setting), or move them out, and run again")
     files = sorted(p for p in candidates if os.path.isfile(p) and _kind(p) is not None)
     if not files:
         raise UserDataError(
@@ -312,7 +322,6 @@ def land(dataset: catalog.Dataset, spec: str, raw_root: str, ingest_date: str, l
     """Check and write every file of ``spec`` into ``raw_root/<dataset>/ingest_date=<day>/`` as CSV, with the
     labels of ``labels`` (label files) joined in when given."""
     directory = os.path.join(raw_root, dataset.name, f"{RAW_PARTITION_COLUMN}={ingest_date}")
-    os.makedirs(directory, exist_ok=True)
     landed = Landed()
     sources = find_files(spec)
     parts = [read_file(path, dataset, labels_apart=labels is not None) for path in sources]
@@ -321,6 +330,8 @@ def land(dataset: catalog.Dataset, spec: str, raw_root: str, ingest_date: str, l
         label_rows, notes = read_labels(labels, dataset)
         records, joined_notes = attach_labels(pd.concat([p[0] for p in parts], ignore_index=True), label_rows, dataset, labels)
         parts = [(records, [n for p in parts for n in p[1]] + notes + joined_notes)]
+    # Created once every file passed its checks: a refused file leaves no empty raw folder behind.
+    os.makedirs(directory, exist_ok=True)
     for index, (frame, notes) in enumerate(parts):
         target = os.path.join(directory, f"part-{index:05d}.csv")
         frame.to_csv(target, index=False)
@@ -328,6 +339,20 @@ def land(dataset: catalog.Dataset, spec: str, raw_root: str, ingest_date: str, l
         landed.rows += len(frame)
         landed.notes.extend(notes)
     return landed
+
+
+# Suffixes of compressed or archived exports: a file named so is data the reader does not take.
+_COMPRESSED = (".gz", ".gzip", ".bz2", ".xz", ".zst", ".zip", ".snappy", ".lz4", ".tar")
+
+
+def _unread_data(path: str) -> bool:
+    """Whether ``path``, not of a kind the reader takes, looks like data (a compressed or archived file, or a name with
+    a data extension before another suffix: ``orders.csv.gz``, ``part.parquet.crc`` excepted as hidden is not); names
+    starting with ``.`` or ``_`` are hidden, as Spark treats them."""
+    name = os.path.basename(path).lower()
+    if name.startswith((".", "_")):
+        return False
+    return name.endswith(_COMPRESSED) or any(f"{ext}." in name for ext in READERS)
 
 
 def _kind(path: str) -> Any:

@@ -326,3 +326,21 @@ def test_labels_given_twice_are_refused(typed, tmp_path):
     typed.to_csv(tmp_path / "records.csv", index=False)
     with pytest.raises(UserDataError, match=r"has label column\(s\) \['churned'\] although --labels gives the labels"):
         read_file(str(tmp_path / "records.csv"), CUSTOMER_CHURN, labels_apart=True)
+
+
+def test_a_compressed_export_beside_readable_files_is_refused_naming_it_not_left_out(typed, tmp_path):
+    """GIVEN a directory where last month's export is a CSV and this month's arrived gzipped (an exporter's setting
+    changed) WHEN landed THEN the gzipped file is named, with the fix, instead of its records being left out while the
+    CSV lands (the curate job in AWS refuses such a raw file too)."""
+    text = generate(CUSTOMER_CHURN, 10, seed=4, as_text=True)
+    text.to_csv(tmp_path / "2026-01.csv", index=False)
+    text.to_csv(tmp_path / "2026-02.csv.gz", index=False, compression="gzip")
+    (tmp_path / "notes.txt").write_text("not data")
+    (tmp_path / "_SUCCESS").write_text("")
+    with pytest.raises(UserDataError) as refused:
+        land(CUSTOMER_CHURN, str(tmp_path), str(tmp_path / "raw"), "2026-04-01")
+    assert str(refused.value) == (
+        f"--data {str(tmp_path)!r}: 1 file(s) look like data but are not read: {tmp_path / '2026-02.csv.gz'}; only "
+        "uncompressed .csv, .jsonl, .ndjson, .parquet files are read, so their records would be left out without a word - "
+        "decompress or convert them (an exporter's compression or format setting), or move them out, and run again")
+    assert not (tmp_path / "raw").exists()
