@@ -8,8 +8,10 @@ that group that serves - the deploy handler's rule, :mod:`pipeline_code.core.app
 approved last, so a rolled-back-to version after a rollback - downloaded from its ``ModelDataUrl``; else there is
 none (the first model). The report's ``champion.source`` says where it came from: its ``version`` and, for a
 registry's version, the ``rule`` that picked it (``approved-last``). A champion of another
-problem type (or, multiclass, other classes) is not compared: the challenger is judged as the first model
-and the report says why (``champion_not_compared``).
+problem type (or, multiclass, other classes), of another target, with a feature computed by another definition
+(type or expression) than the dataset declares now, or with a feature the frozen test set no longer holds is not
+compared: the challenger is judged as the first model, the report says why (``champion_not_compared``) and the
+version is registered PendingManualApproval (its callers' contract changes).
 
 The report's ``out_of_time`` block says whether each model's evaluation is out-of-time: its training data (the
 ``data_period`` its trainer recorded in the artefact, in its ``model_info``) ends before the frozen test set's first
@@ -93,7 +95,7 @@ from pipeline_code.training.gate import (
     COMPARED_OUT_OF_TIME, COMPARED_WHOLE_SET, COMPARED_WHOLE_SET_FAVOURS_CHALLENGER, COMPARED_WHOLE_SET_FAVOURS_CHAMPION,
     GateInputError, comparison_shortfall, decide,
 )
-from pipeline_code.training.prepare import read_test_set
+from pipeline_code.training.prepare import declared_definitions, read_test_set
 from pipeline_code.core.thresholds import parse_policy
 from pipeline_code.training.spec import GateThresholds, ModelSpec, add_gate_arguments, add_model_spec_argument, thresholds_from_args
 from pipeline_code.training.model_io import TrainedModel, load_model, predict
@@ -362,19 +364,23 @@ def evaluate(
     champion, champion_source, scratch = _champion(champion_dir, model_package_group, region, sagemaker_client, s3_client,
                                                    version=champion_version, model_sha256=champion_model_sha256)
     incomparable = _comparable(champion, spec) if champion is not None else None
+    if champion is not None and not incomparable:
+        # A feature the challenger no longer uses leaves the test set once it is frozen again (re-frozen when stale,
+        # or deleted as a changed feature set asks): the champion cannot be scored on it.
+        lacking = [f for f in champion.feature_names if f not in test.columns]
+        if lacking:
+            incomparable = (f"the champion takes features {lacking} that the frozen test set lacks (frozen for the "
+                            "challenger's features)")
     # Against the version that serves (the champion), before an incomparable one is set aside: its callers' contract.
     changed = contract_change(champion, spec) if champion is not None else None
     registration = {"requested": approval_status, "approval_status": approval.status_to_register(approval_status, changed),
                     **({"contract_change": changed} if changed else {})}
     if incomparable:
-        # A changed problem type or class list starts a new line of champions: the challenger is judged as the first.
+        # A changed problem type, class list or target, a feature computed otherwise or one the test set no longer
+        # holds starts a new line of champions: the challenger is judged as the first (and registered pending, above).
         log(f"champion not compared: {incomparable}; judging the challenger as the first model")
         champion, champion_source = None, None
     try:
-        if champion is not None:
-            missing = [f for f in champion.feature_names if f not in test.columns]
-            if missing:
-                raise InputError(f"champion needs features {missing} that the frozen test set lacks")
         sizes = {"min_rows": thresholds.min_slice_rows, "min_group_rows": thresholds.min_group_rows,
                  "min_positives": thresholds.min_slice_positives}
         challenger_block = score(challenger, test, spec, **sizes)
@@ -517,6 +523,8 @@ def summary_lines(report: Dict[str, Any]) -> list:
     if report["champion"] is not None:
         champion = shown(report["champion"]["metrics"], _with_primary(_CHAMPION_SHOWN[kind], metric))
         lines.append(f"  champion:   {champion}")
+    elif report.get("champion_not_compared"):
+        lines.append(f"  champion:   not compared: {report['champion_not_compared']}; judged as the first model")
     else:
         lines.append("  champion:   none (first model)")
     compared = (report.get("out_of_time") or {}).get("comparison")
@@ -599,11 +607,23 @@ def _comparison(challenger: Dict[str, Any], champion: Optional[Dict[str, Any]], 
 
 def _comparable(champion: TrainedModel, spec: ModelSpec) -> Optional[str]:
     """Why the champion cannot be compared with a challenger of ``spec`` (None when it can): it predicts another
-    problem type or other classes, so none of its metrics is on the challenger's scale."""
+    problem type, other classes or another target, so none of its metrics is on the challenger's scale; or one of
+    its features is computed by another definition (type or expression) than the dataset declares now, so the test
+    set's column of that name holds values it never learnt from (serving computes them its own way)."""
     if champion.problem_type != spec.problem_type:
         return f"the champion is a {champion.problem_type} model, the challenger a {spec.problem_type} one"
     if champion.problem_type == problem.MULTICLASS and champion.classes != list(spec.classes):
         return f"the champion predicts classes {champion.classes}, the challenger {list(spec.classes)}"
+    theirs = champion.metadata.get("target")
+    if theirs is not None and theirs != spec.target:
+        return f"the champion predicts target {theirs!r}, the challenger {spec.target!r}"
+    # An artefact written before models carried their declaration has nothing to compare: taken as it is.
+    trained_with = declared_definitions(champion.metadata.get("dataset") or {})
+    now = declared_definitions(spec.catalog_dataset.to_declaration())
+    changed = [f for f in champion.feature_names if f in trained_with and f in now and trained_with[f] != now[f]]
+    if changed:
+        return (f"the champion's features {changed} were computed by other definitions (type or expression) than the "
+                "dataset declares now: " + "; ".join(f"{f}: {trained_with[f]!r}, now {now[f]!r}" for f in changed))
     return None
 
 

@@ -72,7 +72,7 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import boto3
 
@@ -397,9 +397,14 @@ def write_frozen_test_set(
 def feature_definitions(spec: ModelSpec) -> Dict[str, str]:
     """How each feature column of a prepared frame is computed (type and expression), as a frozen test set's manifest
     records it: rows computed by other definitions are not what the model now sees."""
-    dataset = spec.catalog_dataset
-    return {name: f"{dataset.feature(name).feature_type} {catalog.format_expression(dataset.feature(name).expr)}"
-            for name in spec.frame_features}
+    declared = declared_definitions(spec.catalog_dataset.to_declaration())
+    return {name: declared[name] for name in spec.frame_features}
+
+
+def declared_definitions(declaration: Mapping[str, Any]) -> Dict[str, str]:
+    """How each feature of a dataset declaration (``Dataset.to_declaration()``, as a model's ``feature_metadata.json``
+    carries it) is computed: its type and expression, the text a frozen test set's manifest records per column."""
+    return {f["name"]: f"{f['type']} {f['expr']}" for f in declaration.get("features") or ()}
 
 
 def read_test_set(directory: str, *, verify: bool = True) -> Tuple[pd.DataFrame, Dict[str, Any]]:

@@ -277,3 +277,93 @@ def test_a_multiclass_champion_line_shows_the_primary_metric(tmp_path_factory, c
     champion_line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  champion:"))
     assert f"macro_f1={report['champion']['metrics']['macro_f1']:.4f}" in champion_line.split()
     assert "macro_f1_delta" in report["comparison"]
+
+
+# --- A model evolved by config: the champion was trained before the change ----------------------------------------
+
+
+def _champion_with(model_dir, directory, edit) -> str:
+    """The model in ``model_dir`` saved to ``directory`` with ``edit`` applied to its metadata: a champion trained
+    before a config change (its ``feature_metadata.json`` records what it was trained with)."""
+    from pipeline_code.training import train
+
+    model = train.load_model(model_dir)
+    edit(model.metadata)
+    train.save_model(model, str(directory))
+    return str(directory)
+
+
+def test_a_champion_trained_when_a_feature_had_another_expression_is_not_scored_on_the_new_values(
+        churn_spec, dev_gate, weak_model, strong_model, prepared, tmp_path):
+    """GIVEN a champion trained while one of its features had another expression (the user changed a feature's
+    transformation since) WHEN the challenger is evaluated on a test set computed by the new expression THEN the
+    champion is not scored on values it never learnt from (serving computes its features its own way): it is not
+    compared, the report says which feature and both definitions, and the version is registered pending."""
+    from pipeline_code.core import approval
+    from pipeline_code.training.prepare import feature_definitions
+
+    name = churn_spec.features[0]
+    now = feature_definitions(churn_spec)[name]
+    old_type = now.split(" ", 1)[0]
+
+    def earlier_expression(meta):
+        for feature in meta["dataset"]["features"]:
+            if feature["name"] == name:
+                feature["expr"] = f"clip({name}, 0, 1)"
+
+    champion = _champion_with(weak_model, tmp_path / "champion", earlier_expression)
+    report = evaluate.evaluate(churn_spec, strong_model, prepared["test"], str(tmp_path / "out"), dev_gate,
+                               champion_dir=champion, approval_status=approval.APPROVED, log=lambda line: None)
+    reason = (f"the champion's features [{name!r}] were computed by other definitions (type or expression) than the "
+              f"dataset declares now: {name}: '{old_type} clip({name}, 0, 1)', now {now!r}")
+    assert report["champion"] is None
+    assert report["champion_not_compared"] == reason
+    assert report["registration"] == {"requested": approval.APPROVED, "approval_status": approval.PENDING,
+                                      "contract_change": reason}
+
+
+def test_a_champion_trained_for_another_target_is_not_compared_and_the_version_waits_for_a_person(
+        churn_spec, dev_gate, weak_model, strong_model, prepared, tmp_path):
+    """GIVEN a champion trained for another target (the user redefined the label) WHEN the challenger is evaluated
+    THEN the champion's score is not judged against labels it does not predict, and the version - whose score means
+    something else to its callers - is registered pending whatever was asked."""
+    from pipeline_code.core import approval
+
+    champion = _champion_with(weak_model, tmp_path / "champion", lambda meta: meta.update(target="churned_60d"))
+    report = evaluate.evaluate(churn_spec, strong_model, prepared["test"], str(tmp_path / "out"), dev_gate,
+                               champion_dir=champion, approval_status=approval.APPROVED, log=lambda line: None)
+    reason = f"the champion predicts target 'churned_60d', the challenger {churn_spec.target!r}"
+    assert report["champion"] is None
+    assert report["champion_not_compared"] == reason
+    # The run's summary says so, not "none (first model)" as if there were no champion.
+    assert f"  champion:   not compared: {reason}; judged as the first model" in evaluate.summary_lines(report)
+    assert report["registration"] == {"requested": approval.APPROVED, "approval_status": approval.PENDING,
+                                      "contract_change": reason}
+
+
+def test_after_a_feature_is_removed_and_the_test_set_frozen_again_the_champion_that_used_it_does_not_stop_the_run(
+        churn_spec, dev_gate, strong_model, churn_inputs, tmp_path):
+    """GIVEN a champion that uses a feature the model no longer uses, and a test set frozen since for the new
+    feature list (re-frozen when stale, or deleted as a changed feature set asks) WHEN the challenger is evaluated
+    THEN the run goes on: the champion is not compared (it cannot be scored without that column), the report says
+    why, and the version is registered pending (its callers' positional requests change)."""
+    from pipeline_code.core import approval
+    from pipeline_code.training import prepare
+    from pipeline_code.training.spec import parse_model_spec
+    from tests.support.training import train_model
+
+    dropped = next(f for f in churn_spec.features if f not in churn_spec.slices)
+    spec = parse_model_spec({**json.loads(churn_spec.to_json()),
+                             "features": [f for f in churn_spec.features if f != dropped]})
+    out = tmp_path / "prepared"
+    prepare.prepare(spec, churn_inputs["features"], churn_inputs["labels"], str(out),
+                    frozen_test_dir=str(tmp_path / "none"), data_origin={"kind": "generated"})
+    prepared = {"root": str(out), **{s: str(out / s) for s in ("train", "validation", "test")}}
+    challenger = train_model(spec, prepared, tmp_path / "challenger")
+    report = evaluate.evaluate(spec, challenger, prepared["test"], str(tmp_path / "out"), dev_gate,
+                               champion_dir=strong_model, approval_status=approval.APPROVED, log=lambda line: None)
+    reason = f"the champion takes features [{dropped!r}] that the frozen test set lacks (frozen for the challenger's features)"
+    assert report["champion"] is None
+    assert report["champion_not_compared"] == reason
+    assert report["registration"]["approval_status"] == approval.PENDING
+    assert report["registration"]["contract_change"].startswith(f"the champion takes features {list(churn_spec.features)}")
