@@ -215,7 +215,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     recorder = (late_labels.RecordWriter(os.path.join(args.output_dir, late_labels.RECORDS_FILE), records_version)
                 if args.label_delay_days is not None else None)
     window = capture_mod.read_capture(
-        args.capture_dir, spec.features, categorical=categorical, extra_columns=extra, dataset=spec.catalog_dataset,
+        args.capture_dir, spec.features, categorical=categorical, extra_columns=extra, dataset=_serving_dataset(model, spec),
         problem_type=problem_type, classes=classes, consume=window_pass if recorder is None else late_labels.chain(window_pass, recorder),
     )
     summary_capture = window.summary()
@@ -537,6 +537,26 @@ def _serving_digest(model_dir: str) -> Optional[str]:
         return seal.digests(model_dir).model_sha256
     except InputError:
         return None
+
+
+def _serving_dataset(model: Any, spec: ModelSpec) -> Any:
+    """The declaration raw-field requests are computed with: the serving version's own (its artefact carries the one
+    it was trained with, and serving computes with it), so while a version trained before a feature's expression
+    changed still serves, its requests are read as it read them, not by the new expression against its baselines.
+    The config's (``spec``) when there is no model, it carries no declaration, or that declaration lacks one of the
+    spec's frame features (another feature list: the capture check reports the schema change)."""
+    from pipeline_code import catalog
+
+    declaration = model.metadata.get("dataset") if model is not None else None
+    if not declaration:
+        return spec.catalog_dataset
+    try:
+        theirs = catalog.load_dataset(declaration)  # as serving reads it (serving.inference)
+    except catalog.DeclarationError:  # serving refuses such a model too: the model checks report it
+        return spec.catalog_dataset
+    if any(name not in theirs.feature_names for name in spec.frame_features):
+        return spec.catalog_dataset
+    return theirs
 
 
 def _load_model(model_dir: Optional[str], problem_type: str) -> Tuple[Any, Optional[Tuple[str, str]]]:

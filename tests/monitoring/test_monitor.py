@@ -460,3 +460,53 @@ def test_a_feature_no_request_gives_a_value_makes_the_window_unhealthy_naming_it
         "declared one as missing) or the callers' feature computation broke: fix the callers (docs/invocation-contract.md); "
         "this window's drift and quality are not published, so no retrain starts on it")
     assert report["summary"]["monitor_healthy"] == 0 and not report["trusted"]
+
+
+def test_while_a_version_trained_before_a_features_expression_changed_serves_raw_requests_are_read_as_it_read_them(
+        tmp_path, spec, reference):
+    """GIVEN a deployed config that changed a computed feature's expression while the version trained with the old
+    one still serves (its pipeline run not approved yet), and callers sending raw fields WHEN the monitor judges the
+    window against that version's baselines THEN it computes the feature as serving did (the version's own
+    declaration), so an unchanged traffic shows no drift on it - not the gap between two expressions as drift."""
+    import copy
+
+    from pipeline_code.catalog import format_expression
+    from pipeline_code.sample_data.generate import generate
+    from pipeline_code.training.spec import parse_model_spec
+    from mlops_cli.local import replay
+    from pipeline_code.serving.records import FeatureContract
+    from pipeline_code.training.train import predict
+
+    dataset = spec.catalog_dataset
+    computed = next(f for f in spec.features
+                    if dataset.feature(f).feature_type == "Fractional" and f not in dataset.column_names
+                    and len(dataset.feature(f).expr.source_columns()) == 1)
+    source = dataset.feature(computed).expr.source_columns()[0]
+    # The same window of raw records the version answered, captured with their raw fields.
+    raw = generate(dataset, 3000, seed=202, start="2026-05-01", days=7)
+    frame = replay.traffic(spec, 3000, seed=202, start="2026-05-01", days=7)
+    scores = predict(reference["model"], frame)
+    columns = FeatureContract.create(dataset, spec.features).source_columns(spec.frame_features)  # what serving reads
+    lines = []
+    for line, record in zip(replay.capture_lines(spec, frame, scores), raw[columns].astype(object).to_dict("records")):
+        event = json.loads(line)
+        event["captureData"]["endpointInput"]["data"] = json.dumps(
+            {k: (None if v is None or v != v else (v.isoformat() if hasattr(v, "isoformat") else v)) for k, v in record.items()})
+        lines.append(json.dumps(event))
+    capture = tmp_path / "capture" / spec.name / replay.VARIANT / "capture.jsonl"
+    capture.parent.mkdir(parents=True)
+    capture.write_text("\n".join(lines) + "\n")
+    # The config as deployed now: the feature computed by another expression (its source squared first).
+    document = copy.deepcopy(json.loads(spec.to_json()))
+    squared = format_expression(dataset.feature(computed).expr).replace(source, f"product({source}, {source})")
+    for feature in document["dataset"]["features"]:
+        if feature["name"] == computed:
+            feature["expr"] = squared
+    changed = parse_model_spec(document)
+    window = {"capture": str(tmp_path / "capture")}
+    before = run(spec, reference, window, str(tmp_path / "as-trained"))
+    after = run(changed, reference, window, str(tmp_path / "config-changed"))
+    assert check(before, "feature_psi", computed)["status"] == "pass", "precondition: no drift in this traffic"
+    assert check(after, "feature_psi", computed)["value"] == check(before, "feature_psi", computed)["value"]
+    assert check(after, "feature_psi", computed)["status"] == "pass"
+
