@@ -91,6 +91,9 @@ INFERENCE_ID = "inference_id"
 # account (dev and staging, say) never share a series, so one's 5xx never pages the other's people.
 METRIC_DIMENSIONS = ("Environment", "Model")
 ENVIRONMENT_ENV = "ENVIRONMENT_NAME"
+# The front's model and its feature list (name:type, comma-separated), as the template diff reads them too.
+MODEL_ENV = "MODEL_NAME"
+FEATURES_ENV = "FEATURES"
 NAMESPACE_ENV = "METRIC_NAMESPACE"
 REQUESTS_METRIC = "ByIdRequests"
 SERVER_ERRORS_METRIC = "ByIdServerErrors"
@@ -167,7 +170,7 @@ class LookupSpec:
         return {
             "RECORD_IDENTIFIER": self.record_identifier,
             "EVENT_TIME": self.event_time,
-            "FEATURES": ",".join(f"{name}:{kind}" for name, kind in self.features),
+            FEATURES_ENV: ",".join(f"{name}:{kind}" for name, kind in self.features),
             "MISSING_POLICY": self.policy,
             "MAX_AGE_SECONDS": "" if self.max_age_seconds is None else str(self.max_age_seconds),
             "MAX_IDS": str(self.max_ids),
@@ -178,7 +181,7 @@ class LookupSpec:
     @classmethod
     def decode(cls, environ: Mapping[str, str]) -> "LookupSpec":
         """Inverse of :meth:`encode`."""
-        features = tuple(tuple(item.split(":", 1)) for item in environ["FEATURES"].split(",") if item)
+        features = tuple(tuple(item.split(":", 1)) for item in environ[FEATURES_ENV].split(",") if item)
         max_age = environ.get("MAX_AGE_SECONDS", "")
         policy = environ.get("MISSING_POLICY", "reject")
         if policy not in POLICIES:
@@ -224,7 +227,7 @@ def front_environment(*, environment: str, model: str, endpoint: str, feature_gr
 
     Synth gives it to the function; the local twin builds the same for the same handler.
     """
-    return {ENVIRONMENT_ENV: environment, "MODEL_NAME": model, "ENDPOINT_NAME": endpoint, "FEATURE_GROUP": feature_group,
+    return {ENVIRONMENT_ENV: environment, MODEL_ENV: model, "ENDPOINT_NAME": endpoint, "FEATURE_GROUP": feature_group,
             NAMESPACE_ENV: namespace, **spec.encode(rules_file)}
 
 

@@ -342,6 +342,38 @@ def test_a_removed_endpoint_is_called_out_as_serving_that_stops(assemblies):
     assert "SERVING STOPS" in render_text(diff, title="t")
 
 
+def test_a_score_by_id_front_whose_features_change_is_called_out_while_the_endpoint_serves_the_old_version(assemblies):
+    """GIVEN a model's score-by-id front whose feature list changes with the config (one feature dropped, one added)
+    WHEN compared THEN a SERVING call-out says that from the deploy on the endpoint's version, trained on the old
+    features, refuses every by-id record without the dropped one until a version on the new features is approved -
+    not only a changed environment variable among the Lambda modifications."""
+    from pipeline_code.core.online_features import FEATURES_ENV, MODEL_ENV
+
+    base, head = assemblies
+
+    def front(features):
+        def edit(template):
+            template["Resources"]["ByIdFront"] = {"Type": "AWS::Lambda::Function", "Properties": {
+                "Handler": "score_by_id.handler", "Runtime": "python3.12",
+                "Environment": {"Variables": {MODEL_ENV: "m", FEATURES_ENV: features}}}}
+        return edit
+
+    _edit(base, "prod", "Operations", front("tenure:Integral,plan:String,region:String"))
+    _edit(head, "prod", "Operations", front("tenure:Integral,region:String,devices:Fractional"))
+    diff = compare_assemblies(base, head)
+    (serving,) = [c for c in diff.callouts if c.category == CATEGORY_SERVING]
+    assert serving.logical_id == "ByIdFront"
+    assert serving.message.endswith(
+        ": the score-by-id front drops plan; adds devices from the deploy on, while the endpoint serves the version "
+        "approved before: that version refuses every by-id record without plan (the front answers 422) until a version "
+        "trained on the new features is approved (PendingManualApproval: its callers' contract changes). Deploy the "
+        "change with its pipeline run right behind it and approve that version promptly, or keep the features the "
+        "serving version reads until then")
+    # The same features in another order: the front sends named fields, nothing to call out.
+    _edit(head, "prod", "Operations", front("region:String,plan:String,tenure:Integral"))
+    assert not [c for c in compare_assemblies(base, head).callouts if c.category == CATEGORY_SERVING]
+
+
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_renamed_bucket_is_a_flagged_replacement_with_data_at_risk(assemblies, env):
     base, head = assemblies

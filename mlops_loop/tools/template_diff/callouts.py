@@ -36,6 +36,7 @@ from ...naming import RESOURCE_METADATA_KEY
 from ...training.names import GATE_PARAMETERS, PARAM_APPROVAL_STATUS
 from ...config.instance_types import INSTANCE_TYPES
 from pipeline_code.core.contract import model_sha256_parameter_name, package_parameter_name, pipeline_group
+from pipeline_code.core.online_features import FEATURES_ENV as BY_ID_FEATURES_ENV, MODEL_ENV as BY_ID_MODEL_ENV
 from pipeline_code.core.thresholds import THRESHOLDS
 
 # Gate parameter name (the pipeline's) -> its threshold, for which way is looser.
@@ -155,6 +156,36 @@ def _serving_mode(endpoint_config: Optional[dict]) -> Optional[str]:
     if any(isinstance(v, dict) and "ServerlessConfig" in v for v in variants):
         return "serverless"
     return "async" if "AsyncInferenceConfig" in props else "real-time"
+
+
+def _by_id_features(resource: Optional[dict]) -> Optional[list[str]]:
+    """The feature names a score-by-id front reads from the online store and sends to the endpoint (its
+    ``FEATURES`` variable, :meth:`pipeline_code.core.online_features.LookupSpec.encode`), else None."""
+    variables = (((resource or {}).get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
+    value = variables.get(BY_ID_FEATURES_ENV)
+    if not isinstance(value, str) or BY_ID_MODEL_ENV not in variables:
+        return None
+    return [item.split(":", 1)[0] for item in value.split(",") if item]
+
+
+def _by_id_feature_callouts(rc: ResourceChange, add) -> None:
+    """A score-by-id front whose feature list changes: it follows the config at deploy, the endpoint the version
+    approved before, which refuses a record lacking one of its features (serving's 400, the front's 422)."""
+    if rc.resource_type != "AWS::Lambda::Function":
+        return
+    before, after = _by_id_features(rc.before), _by_id_features(rc.after)
+    if before is None or after is None or set(before) == set(after):
+        return
+    gone, new = [f for f in before if f not in after], [f for f in after if f not in before]
+    what = "; ".join(part for part in (f"drops {', '.join(gone)}" if gone else "",
+                                       f"adds {', '.join(new)}" if new else "") if part)
+    add(CATEGORY_SERVING,
+        f"{rc.label}: the score-by-id front {what} from the deploy on, while the endpoint serves the version approved "
+        "before: " + (f"that version refuses every by-id record without {', '.join(gone)} (the front answers 422) "
+                      if gone else "records carry features that version does not read ")
+        + "until a version trained on the new features is approved (PendingManualApproval: its callers' contract "
+        "changes). Deploy the change with its pipeline run right behind it and approve that version promptly, or "
+        "keep the features the serving version reads until then")
 
 
 def _serving_mode_callouts(rc: ResourceChange, add) -> None:
@@ -460,6 +491,7 @@ def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callo
                                        "changed dataset under a new name (a new feature group, filled by the next ETL run)")
 
     if rc.kind in ("modified", "replaced"):
+        _by_id_feature_callouts(rc, add)
         _serving_mode_callouts(rc, add)
         _inferentia2_callouts(rc, add)
         _governance_callouts(rc, add)
