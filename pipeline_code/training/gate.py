@@ -210,7 +210,8 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Option
     if failed:
         reasons = [c["message"] for c in failed]
     else:
-        context = ("no champion (first model)" if champion is None else
+        context = (("champion not compared (judged as the first model)" if report.get("champion_not_compared")
+                    else "no champion (first model)") if champion is None else
                    "beats the champion on the test rows after the models' training data" if basis == COMPARED_OUT_OF_TIME else
                    f"beats the champion on the whole test set, which favours the {COMPARED_WHOLE_SET[basis]} (see the note)"
                    if basis in COMPARED_WHOLE_SET else

@@ -337,6 +337,8 @@ def test_a_champion_trained_for_another_target_is_not_compared_and_the_version_w
     assert report["champion_not_compared"] == reason
     # The run's summary says so, not "none (first model)" as if there were no champion.
     assert f"  champion:   not compared: {reason}; judged as the first model" in evaluate.summary_lines(report)
+    assert report["gate"]["reasons"] == [f"passed all {len(report['gate']['checks'])} checks; champion not compared "
+                                         "(judged as the first model)"]
     assert report["registration"] == {"requested": approval.APPROVED, "approval_status": approval.PENDING,
                                       "contract_change": reason}
 
