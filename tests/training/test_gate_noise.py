@@ -69,3 +69,18 @@ def test_the_gate_says_when_its_margin_decision_is_within_the_test_sets_noise(co
     report["champion"]["metrics"]["auc"] = mine - 0.005 - se / 4
     del report["comparison"]["auc_delta_se"]
     assert not [r for r in decide(report, gate).reasons if "within the noise" in r]
+
+
+def test_the_paired_standard_error_of_a_large_test_set_costs_what_a_capped_one_does(churn_spec, monkeypatch):
+    # GIVEN two equal models on 60,000 test rows (10 % positives)
+    y, mine, theirs = _two_equal_models(np.random.default_rng(5), 60_000, 0.1)
+    full = evaluate.paired_delta_se(churn_spec, y, mine, 0.5, theirs, 0.5, draws=60, cap=len(y))
+    scored = []
+    headline = evaluate.metrics.headline
+    monkeypatch.setattr(evaluate.metrics, "headline", lambda yy, pp, t: scored.append(len(yy)) or headline(yy, pp, t))
+    # WHEN its standard error is measured with the default cap
+    capped = evaluate.paired_delta_se(churn_spec, y, mine, 0.5, theirs, 0.5, draws=60)
+    # THEN each resample scores at most 20,000 rows (it scored all 60,000: a minute and more at 200,000 rows)
+    assert scored and max(scored) == 20_000
+    # and the scaled spread is the full resamples' within the bootstrap's own error
+    assert 0.75 < capped / full < 1.33, (capped, full)
