@@ -279,6 +279,12 @@ class AccessPolicy(Construct):
     def _keep_part(self, statement: dict[str, Any], size: Optional[int] = None) -> None:
         """Put ``statement`` (within :data:`POLICY_SIZE_BUDGET`) in the current part, or in a new one if it would not fit."""
         sid = statement["Sid"]
+        if sid in self._statements:
+            # A part <sid>PartN of a statement split over several and a statement added with that Sid: one would
+            # silently replace the other's grants.
+            raise ValueError(f"{sid}: {self.node.path} already has another statement with this Sid (a statement split "
+                             "over several is <sid>, <sid>Part2, ...); IAM needs a Sid to name one statement of a policy: "
+                             "rename one of them")
         if size is None:
             size = self._size_of(statement)
         if self._sizes[-1] and self._sizes[-1] + size + 1 > POLICY_SIZE_BUDGET:

@@ -583,3 +583,20 @@ def test_instance_type_limits_take_other_conditions_but_never_replace_their_own(
         access.allow_instance_types("Again", ["sagemaker:CreateTrainingJob"], [JOBS], ["ml.m5.xlarge"],
                                     conditions={"Null": {"sagemaker:InstanceTypes": "true"}},
                                     wildcard_reason="Job names are generated at run time.")
+
+
+@pytest.mark.parametrize("part_first", [False, True])
+def test_a_statement_whose_sid_is_a_split_statements_part_is_refused_not_silently_replaced(part_first):
+    """GIVEN a statement split over Huge and HugePart2 WHEN another statement with Sid HugePart2 is added, before or
+    after THEN it is refused naming the Sid: one of the two would otherwise replace the other's grants in the template."""
+    stack, access = _policy()
+    resources = [access.s3_arn(f"bucket-{i:03d}-{'x' * 60}") for i in range(80)]
+    with pytest.raises(ValueError) as error:
+        if part_first:
+            access.allow("HugePart2", ["s3:PutObject"], [access.s3_arn("other")])
+        access.allow("Huge", ["s3:GetObject"], resources)
+        if not part_first:
+            access.allow("HugePart2", ["s3:PutObject"], [access.s3_arn("other")])
+    assert str(error.value) == (
+        "HugePart2: Bare/Access already has another statement with this Sid (a statement split over several is <sid>, "
+        "<sid>Part2, ...); IAM needs a Sid to name one statement of a policy: rename one of them")
