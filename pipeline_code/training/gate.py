@@ -236,9 +236,10 @@ def _margin_noise(report: Mapping[str, Any], metric: str, mine: float, theirs: f
     if abs(lead - margin) >= MARGIN_NOISE_Z * se:
         return None
     return (f"the challenger's {problem.label(metric)} lead over the champion ({lead:+.4f}, margin {margin:.4f}) is within "
-            f"the noise of the frozen test set (standard error of the paired difference {se:.4f}): a challenger no better "
-            f"than the champion {'passes' if passed else 'fails'} this margin by chance often; review it on more test "
-            "rows or with a larger gate.challenger_margin before relying on it")
+            f"the noise of the frozen test set (standard error of the paired difference {se:.4f}): "
+            + ("a challenger whose true lead is no more than the margin passes it by chance often" if passed else
+               "a challenger whose true lead is more than the margin fails it by chance often")
+            + "; review it on more test rows or with a larger gate.challenger_margin before relying on it")
 
 
 def _comparison_basis(report: Mapping[str, Any]) -> Optional[str]:
