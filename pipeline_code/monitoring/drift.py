@@ -381,6 +381,20 @@ def _value_drift(counts: PredictionCounts, statistics: Mapping[str, Any], *, psi
     }
 
 
+def binomial_tail(count: int, n: int, rate: float) -> float:
+    """P(X >= ``count``) for X ~ Binomial(``n``, ``rate``): the chance that a window of ``n`` values shows ``count`` or
+    more of them (missing, out of range, unseen) when each is so with probability ``rate``; 1 for a count of 0."""
+    if count <= 0 or n <= 0:
+        return 1.0
+    return float(stats.binom.sf(count - 1, n, min(max(float(rate), 0.0), 1.0)))
+
+
+def _noise_rule(p_value: float, count: int, n: int, what: str, at: str, alpha: float) -> str:
+    """The data-quality detail that says why a rate over its limit fails or not: its binomial tail and the bound."""
+    return (f"p={p_value:.3g} of {count}/{n} {what} or more at {at} (fails under {alpha:.3g}: "
+            "monitoring.false_alarm_rate shared among the features)")
+
+
 def data_quality(
     window: Union[pd.DataFrame, WindowStats],
     constraints: Mapping[str, Any],
@@ -398,7 +412,11 @@ def data_quality(
     A feature's missing rate fails when it exceeds the baseline's by more than ``max_missing_increase`` and is more
     than sampling noise: a window of this size with the baseline's missing rate has that many missing values or more
     with probability under ``false_alarm_rate`` shared among the features (binomial tail; Bonferroni), so a small
-    window of an intermittent model does not fail on chance alone."""
+    window of an intermittent model does not fail on chance alone. The range and unseen-category checks use the same
+    rule at their limit: a rate over ``max_range_violation_rate`` (``max_unseen_rate``) fails only when a window of this
+    size whose true rate *is* that limit would show that many values out of range (unseen) or more with probability
+    under the same share, so one value past training's min/max or one rare level training never saw in a window of a
+    hundred requests does not fail; an unseen level that does not fail is a ``warn``."""
     if isinstance(window, pd.DataFrame):
         window = WindowStats.of(window, constraints=constraints)
     window.problem(QUALITY)
@@ -417,13 +435,12 @@ def data_quality(
         baseline_missing = 1.0 - float(c.get("completeness", 1.0))
         allowed_missing = baseline_missing + max_missing_increase
         # P(this many missing or more | the baseline's rate): the chance a window this size shows it with no change.
-        p_value = float(stats.binom.sf(missing - 1, n, min(max(baseline_missing, 0.0), 1.0))) if missing else 1.0
+        p_value = binomial_tail(missing, n, baseline_missing)
         entry: Dict[str, Any] = {"missing_rate": rate, "baseline_missing_rate": baseline_missing, "missing_p_value": p_value}
         status = FAIL if rate > allowed_missing and p_value < alpha else PASS
         checks.append(check("missing_rate", "data_quality", rate, allowed_missing, status, feature=name,
-                            detail=f"baseline {baseline_missing:.4f} + {max_missing_increase}; p={p_value:.3g} of "
-                                   f"{missing}/{n} missing or more at the baseline's rate (fails under {alpha:.3g}: "
-                                   "monitoring.false_alarm_rate shared among the features)"))
+                            detail=f"baseline {baseline_missing:.4f} + {max_missing_increase}; "
+                                   + _noise_rule(p_value, missing, n, "missing", "the baseline's rate", alpha)))
         present = n - missing
         if c.get("kind") == "numeric":
             bad_type = int(type_violations.get(name, 0))
@@ -432,18 +449,29 @@ def data_quality(
             denominator = present + bad_type
             range_rate = out_of_range / denominator if denominator else 0.0
             type_rate = (bad_type + non_integer) / denominator if denominator else 0.0
-            entry.update({"out_of_range": out_of_range, "range_violation_rate": range_rate, "min": lo, "max": hi,
-                          "type_violations": bad_type, "non_integer": non_integer, "type_violation_rate": type_rate})
+            # P(this many out of range or more | a true rate at the limit): over the limit and more than noise.
+            range_p = binomial_tail(out_of_range, denominator, max_range_violation_rate)
+            entry.update({"out_of_range": out_of_range, "range_violation_rate": range_rate, "range_p_value": range_p,
+                          "min": lo, "max": hi, "type_violations": bad_type, "non_integer": non_integer,
+                          "type_violation_rate": type_rate})
+            range_failed = range_rate > max_range_violation_rate and range_p < alpha
             checks.append(check("range_violation_rate", "data_quality", range_rate, max_range_violation_rate,
-                                FAIL if range_rate > max_range_violation_rate else PASS, feature=name, detail=f"[{lo}, {hi}]"))
+                                FAIL if range_failed else PASS, feature=name,
+                                detail=f"[{lo}, {hi}]; " + _noise_rule(range_p, out_of_range, denominator, "out of range",
+                                                                       "the limit's rate", alpha)))
             checks.append(check("type_violation_rate", "data_quality", type_rate, 0.0, FAIL if type_rate > 0 else PASS, feature=name))
         else:
             unseen = column.unseen(c.get("allowed") or [])
             unseen_rate = unseen["count"] / column.present if column.present else 0.0
-            entry.update({"unseen_rate": unseen_rate, "unseen": unseen["top"]})
-            status_u = FAIL if unseen_rate > max_unseen_rate else (WARN if unseen_rate > 0 else PASS)
+            # P(this many unseen or more | a true rate at the limit), as for the range above.
+            unseen_p = binomial_tail(unseen["count"], column.present, max_unseen_rate)
+            entry.update({"unseen_rate": unseen_rate, "unseen": unseen["top"], "unseen_p_value": unseen_p})
+            unseen_failed = unseen_rate > max_unseen_rate and unseen_p < alpha
+            status_u = FAIL if unseen_failed else (WARN if unseen_rate > 0 else PASS)
+            levels = ", ".join(f"{k} ({v})" for k, v in entry["unseen"].items())
             checks.append(check("unseen_category_rate", "data_quality", unseen_rate, max_unseen_rate, status_u, feature=name,
-                                detail=", ".join(f"{k} ({v})" for k, v in entry["unseen"].items())))
+                                detail=(f"{levels}; " if levels else "") + _noise_rule(
+                                    unseen_p, unseen["count"], column.present, "unseen", "the limit's rate", alpha)))
         entry["status"] = FAIL if any(ch["status"] == FAIL for ch in checks if ch.get("feature") == name) else PASS
         features[name] = entry
     rates = [v["missing_rate"] for v in features.values() if "missing_rate" in v]
