@@ -477,6 +477,8 @@ def data_quality(
     rates = [v["missing_rate"] for v in features.values() if "missing_rate" in v]
     return {
         "features": features,
+        # Each feature's share of the false-alarm budget (the bound its checks' binomial tails are held to).
+        "alpha_per_feature": alpha,
         "max_missing_rate": max(rates, default=None),
         "failed_features": sorted(k for k, v in features.items() if v.get("status") == FAIL),
         "checks": checks,

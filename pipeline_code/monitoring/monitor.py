@@ -377,7 +377,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
 
     # Slow drift: the cumulative detector, its state read from the earlier reports -------
     for finding in features_without_values(sections.get("data_quality"), spec.catalog_dataset, spec.features,
-                                           window.records, min_rows=args.min_rows, false_alarm_rate=args.false_alarm_rate):
+                                           window.records, min_rows=args.min_rows):
         error("feature_without_values", finding)
     trusted = window_trusted()  # an untrusted window's scores do not move the sums (its state carries forward)
     for problem in history.problems:
@@ -483,24 +483,27 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
 
 
 def features_without_values(quality_section: Optional[Mapping[str, Any]], dataset: Any, features: Sequence[str],
-                            records: int, *, min_rows: int, false_alarm_rate: float) -> List[str]:
+                            records: int, *, min_rows: int) -> List[str]:
     """One message per model feature of ``features`` that no record of a window of ``records`` (at least ``min_rows``)
     gave a value, where the baseline had values often enough that a window of that size holds none by chance less
-    often than ``false_alarm_rate`` (the data-quality section's missing rates); none without that section.
+    often than ``monitoring.false_alarm_rate`` shared among the features (the data-quality section's missing rates and
+    its ``alpha_per_feature``, the share its own checks are held to); none without that section.
 
     Why an error, not a finding: a raw field the callers renamed is an unknown key serving ignores (the contract) and
     the declared one is then scored as missing in every request, so the window shows no schema change, and the
     feature's PSI is skipped (no values) rather than drifted; its scores, and any retrain on them, are not the model's."""
     found: List[str] = []
-    if not quality_section or records < max(1, min_rows):
+    # A section that failed has no features (nor share): nothing to say.
+    if not quality_section or "alpha_per_feature" not in quality_section or records < max(1, min_rows):
         return found
     entries = quality_section.get("features") or {}
+    alpha = quality_section["alpha_per_feature"]
     for name in features:
         entry = entries.get(name) or {}
         rate, baseline_rate = entry.get("missing_rate"), entry.get("baseline_missing_rate")
         if rate is None or baseline_rate is None or rate < 1.0 or baseline_rate >= 1.0:
             continue
-        if float(baseline_rate) ** records > false_alarm_rate:
+        if float(baseline_rate) ** records > alpha:
             continue  # a feature that is nearly always missing may miss a whole small window by chance
         fields = list(dataset.feature(name).expr.source_columns())
         found.append(

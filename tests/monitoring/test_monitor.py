@@ -510,3 +510,19 @@ def test_while_a_version_trained_before_a_features_expression_changed_serves_raw
     assert check(after, "feature_psi", computed)["value"] == check(before, "feature_psi", computed)["value"]
     assert check(after, "feature_psi", computed)["status"] == "pass"
 
+
+@pytest.mark.parametrize("records, errors", [(120, 0), (200, 1)])
+def test_a_sparse_feature_without_a_value_in_a_window_is_an_error_only_beyond_the_shared_false_alarm_budget(spec, records,
+                                                                                                          errors):
+    """GIVEN a feature that training had in only 5 % of its rows, among 20 inputs, and a window none of whose requests
+    gave it THEN the window is unhealthy only when that is improbable under monitoring.false_alarm_rate shared among
+    the features (0.01 / 20), as the data-quality checks share it: 120 requests hold none by chance in
+    0.95 ** 120 = 0.2 % of unchanged windows (an unhealthy window pages and withholds its drift), 200 in 0.004 %."""
+    sparse = "log_support_calls_90d"
+    names = [sparse] + [f"x{i}" for i in range(19)]
+    constraints = {"features": {name: {"kind": "numeric", "min": -100.0, "max": 100.0,
+                                       "completeness": 0.05 if name == sparse else 1.0} for name in names}}
+    frame = pd.DataFrame({name: np.zeros(records) for name in names}).assign(**{sparse: np.nan})
+    section = drift.data_quality(frame, constraints)
+    found = monitor.features_without_values(section, spec.catalog_dataset, [sparse], records, min_rows=100)
+    assert len(found) == errors
