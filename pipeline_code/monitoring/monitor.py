@@ -377,7 +377,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
 
     # Slow drift: the cumulative detector, its state read from the earlier reports -------
     for finding in features_without_values(sections.get("data_quality"), spec.catalog_dataset, spec.features,
-                                           window.records, min_rows=args.min_rows):
+                                           window.records, min_rows=args.min_rows, missing_keys=window.missing_keys):
         error("feature_without_values", finding)
     trusted = window_trusted()  # an untrusted window's scores do not move the sums (its state carries forward)
     for problem in history.problems:
@@ -483,7 +483,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
 
 
 def features_without_values(quality_section: Optional[Mapping[str, Any]], dataset: Any, features: Sequence[str],
-                            records: int, *, min_rows: int) -> List[str]:
+                            records: int, *, min_rows: int, missing_keys: Optional[Mapping[str, int]] = None) -> List[str]:
     """One message per model feature of ``features`` that no record of a window of ``records`` (at least ``min_rows``)
     gave a value, where the baseline had values often enough that a window of that size holds none by chance less
     often than ``monitoring.false_alarm_rate`` shared among the features (the data-quality section's missing rates and
@@ -491,7 +491,9 @@ def features_without_values(quality_section: Optional[Mapping[str, Any]], datase
 
     Why an error, not a finding: a raw field the callers renamed is an unknown key serving ignores (the contract) and
     the declared one is then scored as missing in every request, so the window shows no schema change, and the
-    feature's PSI is skipped (no values) rather than drifted; its scores, and any retrain on them, are not the model's."""
+    feature's PSI is skipped (no values) rather than drifted; its scores, and any retrain on them, are not the model's.
+    ``missing_keys`` (the window's records lacking each feature key): a feature whose key requests that send the
+    features themselves lacked is named as that key, not as raw fields those callers never send."""
     found: List[str] = []
     # A section that failed has no features (nor share): nothing to say.
     if not quality_section or "alpha_per_feature" not in quality_section or records < max(1, min_rows):
@@ -506,13 +508,19 @@ def features_without_values(quality_section: Optional[Mapping[str, Any]], datase
         if float(baseline_rate) ** records > alpha:
             continue  # a feature that is nearly always missing may miss a whole small window by chance
         fields = list(dataset.feature(name).expr.source_columns())
+        lacking = (missing_keys or {}).get(name)
+        if lacking:
+            cause = (f"{lacking} request(s) that send the features themselves lack its key {name!r} (renamed "
+                     "or dropped by the callers: the schema_change error names the keys they sent instead)")
+        else:
+            cause = (f"Its raw field(s) {fields} are no longer sent as declared (serving ignores a field it does not know, "
+                     "such as a renamed one, and scores the declared one as missing) or the callers' feature computation "
+                     "broke")
         found.append(
             f"feature {name!r} has a value in none of the window's {records} requests, while "
             f"{1.0 - float(baseline_rate):.1%} of the baseline's rows had one: every request was scored as if it were "
-            f"missing. Its raw field(s) {fields} are no longer sent as declared (serving ignores a field it does not know, "
-            "such as a renamed one, and scores the declared one as missing) or the callers' feature computation broke: "
-            "fix the callers (docs/invocation-contract.md); this window's drift and quality are not published, so no "
-            "retrain starts on it")
+            f"missing. {cause[0].upper()}{cause[1:]}: fix the callers (docs/invocation-contract.md); this window's "
+            "drift and quality are not published, so no retrain starts on it")
     return found
 
 

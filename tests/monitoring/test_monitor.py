@@ -526,3 +526,28 @@ def test_a_sparse_feature_without_a_value_in_a_window_is_an_error_only_beyond_th
     section = drift.data_quality(frame, constraints)
     found = monitor.features_without_values(section, spec.catalog_dataset, [sparse], records, min_rows=100)
     assert len(found) == errors
+
+
+def test_a_feature_key_renamed_in_requests_that_send_the_features_is_named_as_that_key_not_as_raw_fields(
+        tmp_path, spec, reference):
+    """GIVEN callers that send the model's features themselves and renamed one key (``log_support_calls_90d`` sent as
+    ``log_calls``) WHEN monitored THEN the error names the key they dropped, not the raw field ``support_calls_90d``
+    they never send."""
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=209, rows=600)
+    path = os.path.join(window["capture"], "churn", "AllTraffic", "capture.jsonl")
+    lines = [json.loads(line) for line in open(path)]
+    with open(path, "w") as handle:
+        for line in lines:
+            record = json.loads(line["captureData"]["endpointInput"]["data"])
+            record["log_calls"] = record.pop("log_support_calls_90d")
+            line["captureData"]["endpointInput"]["data"] = json.dumps(record)
+            handle.write(json.dumps(line) + "\n")
+    report = run(spec, reference, window, str(tmp_path / "out"))
+    assert [e["kind"] for e in report["errors"]] == ["schema_change", "feature_without_values"]
+    had = reference["docs"]["constraints"]["features"]["log_support_calls_90d"]["completeness"]
+    assert report["errors"][1]["message"] == (
+        f"feature 'log_support_calls_90d' has a value in none of the window's 600 requests, while {had:.1%} of the "
+        "baseline's rows had one: every request was scored as if it were missing. 600 request(s) that send the features "
+        "themselves lack its key 'log_support_calls_90d' (renamed or dropped by the callers: the schema_change error "
+        "names the keys they sent instead): fix the callers (docs/invocation-contract.md); this window's drift and "
+        "quality are not published, so no retrain starts on it")
