@@ -93,8 +93,9 @@ def own_files(data_args: Sequence[str], label_args: Sequence[str], read: Sequenc
     return data, labels
 
 
-def find_files(spec: str) -> List[str]:
-    """The data files ``spec`` names (a file, a directory read recursively, or a glob), sorted; a file it names that
+def find_files(spec: str, flag: str = "--data") -> List[str]:
+    """The data files ``spec`` (given as ``flag``: ``--data`` or ``--labels``) names (a file, a directory read recursively,
+    or a glob), sorted; a file it names that
     looks like data but is not read (:func:`_unread_data`: ``orders.csv.gz``) is an error naming it, as the curate job
     in AWS refuses a raw file it would not read: left out, its records would be missing without a word."""
     if os.path.isdir(spec):
@@ -105,13 +106,13 @@ def find_files(spec: str) -> List[str]:
     if unread:
         shown = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
         raise UserDataError(
-            f"--data {spec!r}: {len(unread)} file(s) look like data but are not read: {shown}; only uncompressed "
+            f"{flag} {spec!r}: {len(unread)} file(s) look like data but are not read: {shown}; only uncompressed "
             f"{', '.join(sorted(READERS))} files are read, so their records would be left out without a word - "
             "decompress or convert them (an exporter's compression or format setting), or move them out, and run again")
     files = sorted(p for p in candidates if os.path.isfile(p) and _kind(p) is not None)
     if not files:
         raise UserDataError(
-            f"--data {spec!r}: no data file found; give a file, a directory or a glob of "
+            f"{flag} {spec!r}: no data file found; give a file, a directory or a glob of "
             f"{', '.join(sorted(READERS))} files"
         )
     return files
@@ -174,7 +175,7 @@ def read_labels(spec: str, dataset: catalog.Dataset) -> Tuple[pd.DataFrame, List
     time when the files give it (all of them or none: a mix is an error naming a file of each kind)."""
     rid, event_time = dataset.record_identifier, dataset.event_time
     frames, notes, timed = [], [], {}
-    for path in find_files(spec):
+    for path in find_files(spec, "--labels"):
         frame = _read(path)
         wanted = [rid, *dataset.labels]
         missing = [c for c in wanted if c not in frame.columns]
@@ -325,7 +326,7 @@ def land(dataset: catalog.Dataset, spec: str, raw_root: str, ingest_date: str, l
     landed = Landed()
     sources = find_files(spec)
     parts = [read_file(path, dataset, labels_apart=labels is not None) for path in sources]
-    landed.sha256 = source_sha256([*sources, *(find_files(labels) if labels is not None else ())])
+    landed.sha256 = source_sha256([*sources, *(find_files(labels, "--labels") if labels is not None else ())])
     if labels is not None:
         label_rows, notes = read_labels(labels, dataset)
         records, joined_notes = attach_labels(pd.concat([p[0] for p in parts], ignore_index=True), label_rows, dataset, labels)

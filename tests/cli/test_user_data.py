@@ -344,3 +344,19 @@ def test_a_compressed_export_beside_readable_files_is_refused_naming_it_not_left
         "uncompressed .csv, .jsonl, .ndjson, .parquet files are read, so their records would be left out without a word - "
         "decompress or convert them (an exporter's compression or format setting), or move them out, and run again")
     assert not (tmp_path / "raw").exists()
+
+
+def test_a_compressed_label_file_is_refused_naming_the_labels_argument(typed, tmp_path):
+    """GIVEN records and, under --labels, this month's outcomes gzipped WHEN landed THEN the refusal names --labels (the
+    argument to fix), not --data, and no raw folder is left behind."""
+    records, labels = tmp_path / "records", tmp_path / "labels"
+    records.mkdir(), labels.mkdir()
+    typed.drop(columns=["churned"]).to_parquet(records / "r.parquet", index=False)
+    typed[["customer_id", "churned"]].to_csv(labels / "outcomes.csv.gz", index=False, compression="gzip")
+    with pytest.raises(UserDataError) as refused:
+        land(CUSTOMER_CHURN, str(records), str(tmp_path / "raw"), "2026-04-01", labels=str(labels))
+    assert str(refused.value) == (
+        f"--labels {str(labels)!r}: 1 file(s) look like data but are not read: {labels / 'outcomes.csv.gz'}; only "
+        "uncompressed .csv, .jsonl, .ndjson, .parquet files are read, so their records would be left out without a word - "
+        "decompress or convert them (an exporter's compression or format setting), or move them out, and run again")
+    assert not (tmp_path / "raw").exists()
