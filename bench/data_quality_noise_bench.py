@@ -33,7 +33,7 @@ def draw(rows, r):
     return pd.DataFrame(cols)
 
 train = draw(TRAIN, rng)
-constraints = {"features": {}}
+constraints = {"rows": TRAIN, "features": {}}  # the header training writes: the rows it measured on
 for name in train.columns:
     if name.startswith("x"):
         e = numeric_statistics(train[name].to_numpy(dtype=float))

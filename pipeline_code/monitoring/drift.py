@@ -381,12 +381,22 @@ def _value_drift(counts: PredictionCounts, statistics: Mapping[str, Any], *, psi
     }
 
 
-def binomial_tail(count: int, n: int, rate: float) -> float:
+def binomial_tail(count: int, n: int, rate: float, *, measured_on: Optional[int] = None) -> float:
     """P(X >= ``count``) for X ~ Binomial(``n``, ``rate``): the chance that a window of ``n`` values shows ``count`` or
-    more of them (missing, out of range, unseen) when each is so with probability ``rate``; 1 for a count of 0."""
+    more of them (missing, out of range, unseen) when each is so with probability ``rate``; 1 for a count of 0.
+
+    ``measured_on``: ``rate`` is itself a share measured on that many rows (training's missing rate), so the true rate
+    is uncertain too: the tail is then the beta-binomial one at its Jeffreys posterior, Beta(x + 1/2, m - x + 1/2) for
+    x of m rows, which an unchanged source exceeds as rarely as said where the binomial at the measured share does not
+    (a share measured a little low, or a rate of 0 that training's rows did not show: one missing value then had
+    p = 0)."""
     if count <= 0 or n <= 0:
         return 1.0
-    return float(stats.binom.sf(count - 1, n, min(max(float(rate), 0.0), 1.0)))
+    rate = min(max(float(rate), 0.0), 1.0)
+    if measured_on:
+        hits = rate * measured_on
+        return float(stats.betabinom.sf(count - 1, n, hits + 0.5, measured_on - hits + 0.5))
+    return float(stats.binom.sf(count - 1, n, rate))
 
 
 def _noise_rule(p_value: float, count: int, n: int, what: str, at: str, alpha: float) -> str:
@@ -412,7 +422,8 @@ def data_quality(
     A feature's missing rate fails when it exceeds the baseline's by more than ``max_missing_increase`` and is more
     than sampling noise: a window of this size with the baseline's missing rate has that many missing values or more
     with probability under ``false_alarm_rate`` shared among the features (binomial tail; Bonferroni), so a small
-    window of an intermittent model does not fail on chance alone. The range and unseen-category checks use the same
+    window of an intermittent model does not fail on chance alone; with the training rows the baseline measured it on
+    (``constraints["rows"]``), the tail counts that measurement's own noise too (:func:`binomial_tail`). The range and unseen-category checks use the same
     rule at their limit: a rate over ``max_range_violation_rate`` (``max_unseen_rate``) fails only when a window of this
     size whose true rate *is* that limit would show that many values out of range (unseen) or more with probability
     under the same share, so one value past training's min/max or one rare level training never saw in a window of a
@@ -425,6 +436,8 @@ def data_quality(
     checks: List[Dict[str, Any]] = []
     type_violations = dict(type_violations or {})
     alpha = false_alarm_rate / max(1, len(constraints.get("features", {})))
+    # The rows training's missing rates were measured on (constraints.json's header; a baseline without it: none).
+    training_rows = constraints.get("rows") if isinstance(constraints.get("rows"), int) and constraints["rows"] > 0 else None
     for name, c in constraints.get("features", {}).items():
         column = window.column(name)
         if name in absent_columns or column is None:
@@ -435,12 +448,13 @@ def data_quality(
         baseline_missing = 1.0 - float(c.get("completeness", 1.0))
         allowed_missing = baseline_missing + max_missing_increase
         # P(this many missing or more | the baseline's rate): the chance a window this size shows it with no change.
-        p_value = binomial_tail(missing, n, baseline_missing)
+        p_value = binomial_tail(missing, n, baseline_missing, measured_on=training_rows)
         entry: Dict[str, Any] = {"missing_rate": rate, "baseline_missing_rate": baseline_missing, "missing_p_value": p_value}
         status = FAIL if rate > allowed_missing and p_value < alpha else PASS
         checks.append(check("missing_rate", "data_quality", rate, allowed_missing, status, feature=name,
                             detail=f"baseline {baseline_missing:.4f} + {max_missing_increase}; "
-                                   + _noise_rule(p_value, missing, n, "missing", "the baseline's rate", alpha)))
+                                   + _noise_rule(p_value, missing, n, "missing", "the baseline's rate" + (
+                                       f" of {training_rows} training rows" if training_rows else ""), alpha)))
         present = n - missing
         if c.get("kind") == "numeric":
             bad_type = int(type_violations.get(name, 0))

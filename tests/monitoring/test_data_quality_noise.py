@@ -74,7 +74,7 @@ def _trained_constraints(train: pd.DataFrame) -> dict:
             entry = categorical_statistics(train[name], None)
             constraint = {"kind": "categorical", "allowed": [k for k in entry["levels"] if k != OTHER_LEVEL]}
         features[name] = {**constraint, "completeness": 1.0 - entry["missing_rate"]}
-    return {"features": features}
+    return {"rows": len(train), "features": features}
 
 
 TRAINED = _trained_constraints(_draw(np.random.default_rng(7), 2000))
@@ -117,3 +117,20 @@ def test_values_out_of_range_and_a_new_level_in_a_real_share_still_fail_a_small_
     assert unseen_row["detail"] == ("new-plan (10); p=4.01e-05 of 10/200 unseen or more at the limit's rate (fails under "
                                     "0.0005: monitoring.false_alarm_rate shared among the features)")
     assert {"x0", "c0"} <= set(section["failed_features"])
+
+
+@pytest.mark.parametrize("missing, status", [(1, "pass"), (5, "fail")])
+def test_one_missing_value_of_a_feature_training_never_missed_does_not_fail_a_tiny_window(missing, status):
+    """GIVEN a feature no row of 2,000 training rows missed, and an intermittent model's day of 15 requests THEN one
+    missing value (7 %, over 0 + 0.05) is within what training's rows could not rule out (the binomial tail at a rate of
+    exactly 0 made it p = 0: a failure, and a page), and a third of them missing still fails."""
+    constraints = {"rows": 2000, "features": {f"x{i}": {"kind": "numeric", "completeness": 1.0, "min": -10.0, "max": 10.0}
+                                              for i in range(FEATURES)}}
+    window = _window(np.random.default_rng(5), 15, 0.0)
+    window.loc[: missing - 1, "x0"] = np.nan
+    (row,) = [c for c in drift.data_quality(window, constraints)["checks"]
+              if c["check"] == "missing_rate" and c["feature"] == "x0"]
+    assert row["status"] == status
+    assert row["detail"].startswith("baseline 0.0000 + 0.05; p=") and row["detail"].endswith(
+        f"of {missing}/15 missing or more at the baseline's rate of 2000 training rows (fails under 0.0005: "
+        "monitoring.false_alarm_rate shared among the features)")
