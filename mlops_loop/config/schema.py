@@ -22,7 +22,7 @@ from pipeline_code.core.problem import (BINARY, REGRESSION, default_primary_metr
 from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, DEFAULT_PROJECT,
                                          ENVIRONMENT_TAG, NAME_PATTERN, NAME_RULE, PROJECT_TAG, model_spec_document)
 from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, MONITOR_LABEL_WINDOW_HOURS, records_lookback_hours
-from pipeline_code.core.contract import REFREEZE_WHEN_STALE, TEST_SET_REFREEZE_POLICIES
+from pipeline_code.core.contract import RETRAIN_INFIX, REFREEZE_WHEN_STALE, TEST_SET_REFREEZE_POLICIES
 from pipeline_code.core.contract import (DEFAULT_MONITOR_WINDOW_GIB, GIB, MAX_PROCESSING_VOLUME_GB, MONITOR_WINDOW_DOWNLOADS,
                                          MONITOR_WORKING_GB, monitor_volume_gb, monitor_window_bytes)
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
@@ -750,13 +750,25 @@ def model_name_problems(models: Collection[Any]) -> list[str]:
     model's roles are granted its cards as ``<project>-<env>-<model>-v*``: IAM wildcards cannot say ``v<digits>``, so
     the grant would also cover every card of a model named ``<model>-v...`` in the same environment."""
     names = [m for m in models if isinstance(m, str)]  # a name of another type is reported by the name's own check
-    return [
+    problems = [
         f"model {other!r}: its name is the name of model {model!r} followed by '-v', so the roles of {model!r} could create "
         f"and update the model cards of {other!r} (a version's card is named <project>-<env>-{model}-v<version>-<time>, "
         f"granted as <project>-<env>-{model}-v*: IAM cannot match only digits after the 'v'); rename model {other!r} so "
         f"that it does not start with '{model}-v'"
         for model in names for other in names if other != model and other.startswith(f"{model}-v")
     ]
+    # A model's retrain alarms are matched by the prefix <project>-<env>-<model>-retrain- (the retrain trigger's rule
+    # and its grant, contract.retrain_alarm_prefix): a model named <model>-retrain[-...] has alarms under that prefix.
+    infix = f"-{RETRAIN_INFIX}"
+    problems += [
+        f"model {other!r}: its name is the name of model {model!r} followed by '{infix}', so the alarms of {other!r} "
+        f"(<project>-<env>-{other}-...) would start the retraining of model {model!r} when they fire (a model's retrain alarms are "
+        f"found by their name's start, <project>-<env>-{model}{infix}-); rename model {other!r} so that it does not start "
+        f"with '{model}{infix}'"
+        for model in names for other in names
+        if other != model and (other == f"{model}{infix}" or other.startswith(f"{model}{infix}-"))
+    ]
+    return problems
 
 
 def multi_model_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:

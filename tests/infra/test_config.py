@@ -219,7 +219,20 @@ def test_a_model_named_after_another_followed_by_v_is_refused_naming_both_and_th
     assert problems_of(raw) == [_card_clash("churn", other)]
 
 
-@pytest.mark.parametrize("other", ["churnv2", "churn2", "churn-x", "churn-risk", "vip-churn"])
+@pytest.mark.parametrize("other", ["churn-retrain", "churn-retrain-eu"])
+def test_a_model_named_after_another_followed_by_retrain_is_refused_naming_both_and_the_rename(raw, other):
+    """GIVEN model churn and a second model named churn-retrain[-...] WHEN the config is read THEN it is refused in one
+    line naming both models and the fix: the second's alarms (<prefix>-churn-retrain-...-...) start with churn's retrain
+    alarm prefix, so they would start churn's retraining."""
+    raw["models"][other] = copy.deepcopy(raw["models"]["churn"])
+    assert problems_of(raw) == [
+        f"model {other!r}: its name is the name of model 'churn' followed by '-retrain', so the alarms of {other!r} "
+        f"(<project>-<env>-{other}-...) would start the retraining of model 'churn' when they fire (a model's retrain alarms are "
+        "found by their name's start, <project>-<env>-churn-retrain-); rename model "
+        f"{other!r} so that it does not start with 'churn-retrain'"]
+
+
+@pytest.mark.parametrize("other", ["churnv2", "churn2", "churn-x", "churn-risk", "vip-churn", "churn-retrainer"])
 def test_a_model_whose_name_only_starts_like_another_is_accepted(raw, other):
     raw["models"][other] = copy.deepcopy(raw["models"]["churn"])
     assert other in parse_config(raw).models
