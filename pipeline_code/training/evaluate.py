@@ -622,8 +622,10 @@ def _comparable(champion: TrainedModel, spec: ModelSpec) -> Optional[str]:
     theirs = champion.metadata.get("target")
     if theirs is not None and theirs != spec.target:
         return f"the champion predicts target {theirs!r}, the challenger {spec.target!r}"
-    # An artefact written before models carried their declaration has nothing to compare: taken as it is.
-    trained_with = declared_definitions(champion.metadata.get("dataset") or {})
+    # An artefact written before models carried their declaration (2026-12-02; its "dataset" is the dataset's name)
+    # has nothing to compare: taken as it is.
+    recorded = champion.metadata.get("dataset")
+    trained_with = declared_definitions(recorded) if isinstance(recorded, Mapping) else {}
     now = declared_definitions(spec.catalog_dataset.to_declaration())
     changed = [f for f in champion.feature_names if f in trained_with and f in now and trained_with[f] != now[f]]
     if changed:

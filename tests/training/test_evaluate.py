@@ -369,3 +369,19 @@ def test_after_a_feature_is_removed_and_the_test_set_frozen_again_the_champion_t
     assert report["champion_not_compared"] == reason
     assert report["registration"]["approval_status"] == approval.PENDING
     assert report["registration"]["contract_change"].startswith(f"the champion takes features {list(churn_spec.features)}")
+
+
+def test_a_champion_registered_before_models_carried_their_declaration_is_still_compared(
+        churn_spec, dev_gate, weak_model, strong_model, prepared, tmp_path):
+    """GIVEN a champion registered before models carried their dataset's declaration (its ``feature_metadata.json``
+    names the dataset, ``"dataset": "customer_churn"``, as every artefact before 2026-12-02 did) WHEN a challenger is
+    evaluated after the upgrade THEN the champion is compared as before (nothing records another definition): Evaluate
+    neither crashes on it nor sets it aside, and a challenger with the same contract keeps the status asked for."""
+    from pipeline_code.core import approval
+
+    champion = _champion_with(weak_model, tmp_path / "champion", lambda meta: meta.update(dataset=churn_spec.dataset))
+    report = evaluate.evaluate(churn_spec, strong_model, prepared["test"], str(tmp_path / "out"), dev_gate,
+                               champion_dir=champion, approval_status=approval.APPROVED, log=lambda line: None)
+    assert "champion_not_compared" not in report
+    assert report["champion"] is not None and report["comparison"] is not None
+    assert report["registration"] == {"requested": approval.APPROVED, "approval_status": approval.APPROVED}
