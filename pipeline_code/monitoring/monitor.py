@@ -214,8 +214,11 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         model_sha256=window_pass.serving_digest, classes=tuple(classes))
     recorder = (late_labels.RecordWriter(os.path.join(args.output_dir, late_labels.RECORDS_FILE), records_version)
                 if args.label_delay_days is not None else None)
+    declared, declared_not_used = _serving_dataset(model, spec)
+    if declared_not_used:
+        checks.append(drift.check("serving_declaration", "monitor", None, None, drift.WARN, detail=declared_not_used))
     window = capture_mod.read_capture(
-        args.capture_dir, spec.features, categorical=categorical, extra_columns=extra, dataset=_serving_dataset(model, spec),
+        args.capture_dir, spec.features, categorical=categorical, extra_columns=extra, dataset=declared,
         problem_type=problem_type, classes=classes, consume=window_pass if recorder is None else late_labels.chain(window_pass, recorder),
     )
     summary_capture = window.summary()
@@ -550,24 +553,35 @@ def _serving_digest(model_dir: str) -> Optional[str]:
         return None
 
 
-def _serving_dataset(model: Any, spec: ModelSpec) -> Any:
-    """The declaration raw-field requests are computed with: the serving version's own (its artefact carries the one
-    it was trained with, and serving computes with it), so while a version trained before a feature's expression
-    changed still serves, its requests are read as it read them, not by the new expression against its baselines.
-    The config's (``spec``) when there is no model, it carries no declaration, or that declaration lacks one of the
-    spec's frame features (another feature list: the capture check reports the schema change)."""
+def _serving_dataset(model: Any, spec: ModelSpec) -> Tuple[Any, Optional[str]]:
+    """The declaration raw-field requests are computed with, and why it is not the serving version's (None when it
+    is, or when there is no model): the serving version's own (its artefact carries the one it was trained with, and
+    serving computes with it), so while a version trained before a feature's expression changed still serves, its
+    requests are read as it read them, not by the new expression against its baselines.
+    The config's (``spec``) when there is no model, or the model's declaration cannot be used: it carries none (an
+    artefact from before models carried it), it is unreadable, it is another model's, or it lacks one of the spec's
+    frame features (another feature list: the capture check reports the schema change)."""
     from pipeline_code import catalog
 
-    declaration = model.metadata.get("dataset") if model is not None else None
-    if not declaration:
-        return spec.catalog_dataset
+    if model is None:
+        return spec.catalog_dataset, None
+    fallback = "raw-field requests are computed with the config's declaration"
+    if model.metadata.get("model") != spec.name:
+        return spec.catalog_dataset, (f"the serving version's artefact is of another model "
+                                      f"({model.metadata.get('model')!r}, not {spec.name!r}): {fallback}")
+    declaration = model.metadata.get("dataset")
+    if not isinstance(declaration, Mapping):
+        return spec.catalog_dataset, f"the serving version's artefact records no dataset declaration: {fallback}"
     try:
         theirs = catalog.load_dataset(declaration)  # as serving reads it (serving.inference)
-    except catalog.DeclarationError:  # serving refuses such a model too: the model checks report it
-        return spec.catalog_dataset
-    if any(name not in theirs.feature_names for name in spec.frame_features):
-        return spec.catalog_dataset
-    return theirs
+    except Exception as exc:  # noqa: BLE001 - serving refuses such a model too (the model checks report it); monitoring goes on
+        problems = "; ".join(getattr(exc, "problems", None) or [f"{type(exc).__name__}: {exc}"])
+        return spec.catalog_dataset, f"the serving version's dataset declaration is unusable ({problems}): {fallback}"
+    lacking = [name for name in spec.frame_features if name not in theirs.feature_names]
+    if lacking:
+        return spec.catalog_dataset, (f"the serving version's dataset declaration lacks features {lacking} the model's config "
+                                      f"reads: {fallback}")
+    return theirs, None
 
 
 def _load_model(model_dir: Optional[str], problem_type: str) -> Tuple[Any, Optional[Tuple[str, str]]]:

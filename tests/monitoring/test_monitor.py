@@ -551,3 +551,34 @@ def test_a_feature_key_renamed_in_requests_that_send_the_features_is_named_as_th
         "themselves lack its key 'log_support_calls_90d' (renamed or dropped by the callers: the schema_change error "
         "names the keys they sent instead): fix the callers (docs/invocation-contract.md); this window's drift and "
         "quality are not published, so no retrain starts on it")
+
+
+@pytest.mark.parametrize("edit, why", [
+    (lambda meta: meta["dataset"]["features"][0].update(expr="no_such_operator(x)"), "unusable"),
+    (lambda meta: meta.update(dataset=meta["dataset"]["name"]), "records no dataset declaration"),
+    (lambda meta: meta.update(model="another_model"), "another model"),
+], ids=["corrupt", "older-artefact", "another-model"])
+def test_a_serving_version_whose_declaration_cannot_be_used_is_monitored_with_the_configs_and_the_report_says_so(
+        tmp_path, spec, reference, edit, why):
+    """GIVEN the version's artefact with a declaration that cannot be used for this model's requests (unreadable,
+    an artefact from before models carried it, or one of another model) WHEN the monitor runs THEN it does not stop
+    and does not read requests with another model's expressions: raw fields are computed with the config's
+    declaration, and a warn check says so and why - not a silent switch."""
+    from pipeline_code.training.model_io import load_model, save_model
+
+    model = load_model(reference["model_dir"])
+    edit(model.metadata)
+    save_model(model, str(tmp_path / "model"))
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=200)
+    report = run(spec, {**reference, "model_dir": str(tmp_path / "model")}, window, str(tmp_path / "out"))
+    said = check(report, "serving_declaration")
+    assert said["status"] == drift.WARN and why in said["detail"], said
+    assert said["detail"].endswith("raw-field requests are computed with the config's declaration")
+    assert report["summary"]["drifted_feature_count"] == 0, report["errors"]
+
+
+def test_the_serving_versions_usable_declaration_raises_no_note(tmp_path, spec, reference):
+    """GIVEN the version's own usable declaration WHEN the monitor runs THEN no serving_declaration check is written."""
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=200)
+    report = run(spec, reference, window, str(tmp_path / "out"))
+    assert not [c for c in report["checks"] if c["check"] == "serving_declaration"]
