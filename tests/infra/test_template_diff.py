@@ -372,6 +372,10 @@ def test_a_score_by_id_front_whose_features_change_is_called_out_while_the_endpo
     # The same features in another order: the front sends named fields, nothing to call out.
     _edit(head, "prod", "Operations", front("region:String,plan:String,tenure:Integral"))
     assert not [c for c in compare_assemblies(base, head).callouts if c.category == CATEGORY_SERVING]
+    # A feature added, none dropped: the version approved before still finds every feature it reads in each record
+    # (serving leaves out a precomputed record's other dataset features), so serving does not stop.
+    _edit(head, "prod", "Operations", front("tenure:Integral,plan:String,region:String,devices:Fractional"))
+    assert not [c for c in compare_assemblies(base, head).callouts if c.category == CATEGORY_SERVING]
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

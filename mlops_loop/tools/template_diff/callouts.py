@@ -169,21 +169,22 @@ def _by_id_features(resource: Optional[dict]) -> Optional[list[str]]:
 
 
 def _by_id_feature_callouts(rc: ResourceChange, add) -> None:
-    """A score-by-id front whose feature list changes: it follows the config at deploy, the endpoint the version
-    approved before, which refuses a record lacking one of its features (serving's 400, the front's 422)."""
+    """A score-by-id front that drops a feature: it follows the config at deploy, the endpoint the version approved
+    before, which refuses a record lacking one of its features (serving's 400, the front's 422). Features only added
+    or reordered stop nothing: the front sends named fields, and serving leaves out those its version does not read."""
     if rc.resource_type != "AWS::Lambda::Function":
         return
     before, after = _by_id_features(rc.before), _by_id_features(rc.after)
-    if before is None or after is None or set(before) == set(after):
+    if before is None or after is None:
         return
     gone, new = [f for f in before if f not in after], [f for f in after if f not in before]
-    what = "; ".join(part for part in (f"drops {', '.join(gone)}" if gone else "",
-                                       f"adds {', '.join(new)}" if new else "") if part)
+    if not gone:
+        return
+    what = f"drops {', '.join(gone)}" + (f"; adds {', '.join(new)}" if new else "")
     add(CATEGORY_SERVING,
         f"{rc.label}: the score-by-id front {what} from the deploy on, while the endpoint serves the version approved "
-        "before: " + (f"that version refuses every by-id record without {', '.join(gone)} (the front answers 422) "
-                      if gone else "records carry features that version does not read ")
-        + "until a version trained on the new features is approved (PendingManualApproval: its callers' contract "
+        f"before: that version refuses every by-id record without {', '.join(gone)} (the front answers 422) "
+        "until a version trained on the new features is approved (PendingManualApproval: its callers' contract "
         "changes). Deploy the change with its pipeline run right behind it and approve that version promptly, or "
         "keep the features the serving version reads until then")
 
