@@ -64,7 +64,7 @@ def main() -> None:
         sys.exit(2)
     environments = _selected_environments(app.node.try_get_context(source_stamp.ENVIRONMENTS_CONTEXT_KEY), config)
     # The config read, as well as the tree: a version built from another config or untracked code is dirty; one git
-    # cannot read is unknown. Either is said, not refused (README: the code version every model version records).
+    # cannot read is unknown. Either is said, not refused (docs/deploying.md: the code version every model version records).
     version = source_version(REPO_ROOT, config=Path(config_path))
     unpinned = version.warning()
     for warning in [*config.warnings(), *([unpinned] if unpinned else [])]:

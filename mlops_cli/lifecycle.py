@@ -656,7 +656,7 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
             if tier != "dev":
                 raise CliError(f"environment '{args.env}' of {args.config}: field 'tier' is '{tier}'; teardown deletes its "
                                "data and model versions, so it runs only where tier is 'dev' (a staging or prod "
-                               "environment is taken down by hand, see README \"Recovering an environment\")")
+                               "environment is taken down by hand, see docs/deploying.md \"Recovering an environment\")")
         where = deploy_target.resolve(args)
         if args.command == "teardown":
             # Read for its tier even with --region, --project and --account given (equal to its own, or refused).

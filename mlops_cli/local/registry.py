@@ -223,7 +223,7 @@ class LocalRegistry:
             "version": number,
             # Of the copy: the bytes this registry holds are the ones a later champion check compares.
             MODEL_SHA256_PROPERTY: integrity.model_digest(os.path.join(path, "model")),
-            # What two versions trained alike share, as the pipeline registers it (README "Reproducibility").
+            # What two versions trained alike share, as the pipeline registers it (docs/training.md "Reproducibility").
             MODEL_CONTENT_SHA256_PROPERTY: integrity.model_content_digest(os.path.join(path, "model")),
             "status": PENDING,
             "description": description,

@@ -485,7 +485,7 @@ def run_model(
         "gate_reasons": report["gate"]["reasons"],
         "champion_version": champion.version if champion else None,
         "test_set_sha256": report["test_set"]["sha256"],
-        # Equal in two runs on the same data, code, configuration and training seed (README "Reproducibility").
+        # Equal in two runs on the same data, code, configuration and training seed (docs/training.md "Reproducibility").
         "model_content_sha256": report["artifact"].get("model_content_sha256"),
         "frozen_test_set_created": frozen_created,
         "frozen_test_set_refrozen": refrozen,

@@ -426,7 +426,7 @@ def _format_error(err: Any, where: str) -> str:
         # ... also when they sit in a nested block: name the full path.
         field, message = f"{field}.{named.group(1)}", named.group(2)
     if err["type"] == "extra_forbidden":
-        message = "unknown field; check the spelling against the documented fields (README: Configuration)"
+        message = "unknown field; check the spelling against the documented fields (docs/configuration.md: Configuration)"
     elif err["type"] == "missing":
         message = "required field is missing"
     elif err["type"] == "too_short" and (err.get("ctx") or {}).get("min_length") == 1:

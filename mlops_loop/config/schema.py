@@ -282,7 +282,7 @@ MAX_SUBNETS, MAX_SECURITY_GROUPS = 16, 5
 class NetworkConfig(StrictModel):
     """Run every job, endpoint and function of the environment inside your own VPC (default: none, AWS-managed
     networking). The subnets and security groups must exist already (the app creates neither) and the subnets need
-    VPC endpoints for the AWS APIs the jobs call (README: Running inside your VPC); ``availability_zone`` is the zone
+    VPC endpoints for the AWS APIs the jobs call (docs/vpc.md: Running inside your VPC); ``availability_zone`` is the zone
     of the first subnet, where the Glue jobs and crawlers run (a Glue network connection names one subnet and its
     zone, which synth cannot look up)."""
 
@@ -449,7 +449,7 @@ class ModelConfig(StrictModel):
     # week's labels, the by-id feature snapshots, the look-back's prediction records and its older labels) keeps at most
     # this much, the newest (records: the due) first, and the report warns when one was cut. Its job's volume is sized
     # from it (pipeline_code.core.contract.monitor_volume_gb: 5 x the cap + 10 GB, at least 30 GB). Default 2: a few
-    # million requests a day; raise it when a report says a download was cut (README: late labels at scale).
+    # million requests a day; raise it when a report says a download was cut (docs/monitoring.md: late labels at scale).
     monitor_max_window_gib: float = Field(default=DEFAULT_MONITOR_WINDOW_GIB, gt=0, allow_inf_nan=False)
     # What trains the model: "xgboost" (gradient-boosted trees) or "pytorch" (a tabular network,
     # pipeline_code/training/train_torch.py); decides the images and which accelerators fit. Default xgboost.

@@ -1,4 +1,4 @@
-"""The VPC endpoints an environment with ``network`` needs in its subnets, which the app does not create (README,
+"""The VPC endpoints an environment with ``network`` needs in its subnets, which the app does not create (docs/vpc.md,
 "Running inside your VPC", whose endpoint table lists exactly these: tests/infra/test_network_environment.py checks
 the table against this list, and the cost floor prices the interface endpoints from it)."""
 

@@ -418,7 +418,7 @@ class AccessPolicy(Construct):
         CPUUtilization, MemoryUtilization..., as the execution role). With ``endpoint_name`` None (a batch model's
         transform jobs): ``/aws/sagemaker/TransformJobs``, as log group and as namespace. CloudWatch has no condition
         key on dimensions, so a serving role may still publish any endpoint's points in ``/aws/sagemaker/Endpoints``
-        (README: *Whose metrics a role may publish*)."""
+        (docs/monitoring.md: *Whose metrics a role may publish*)."""
         if endpoint_name is None:
             log_groups, namespace = [TRANSFORM_JOBS], TRANSFORM_JOBS
         else:

@@ -61,7 +61,7 @@ def notify_endpoint_losses(
         "CloudFormation does not notice, nor re-create it): once it is gone, reconcile its group - aws lambda invoke "
         f"--function-name {deploy_function_name} --cli-binary-format raw-in-base64-out --payload '{reconcile}' out.json "
         f"--region {region} (GROUP by endpoint: {legend}) - which answers, and tells people, the create-endpoint command "
-        "with the configuration the serving stack made (README, Recovering an environment: an endpoint deleted by "
+        "with the configuration the serving stack made (docs/deploying.md, Recovering an environment: an endpoint deleted by "
         f"hand). FAILED or OUT_OF_SERVICE, why: aws sagemaker describe-endpoint --endpoint-name {name} --region "
         f"{region} (FailureReason)."))
     return rule

@@ -74,6 +74,6 @@ def notify_key_changes(
         f"enable-key --key-id {key} --region {region}. Undo DisableKey: aws kms enable-key --key-id {key} --region "
         f"{region}. PutKeyPolicy: compare aws kms get-key-policy --key-id {key} --policy-name default --region {region} "
         "with the KeyPolicy of that key in the Storage stack's template and put the template's back with put-key-policy "
-        "(cdk deploy does not restore it while the template is unchanged). README, Recovering an environment: a KMS key "
+        "(cdk deploy does not restore it while the template is unchanged). docs/deploying.md, Recovering an environment: a KMS key "
         "scheduled for deletion, disabled or given a new policy."))
     return rule

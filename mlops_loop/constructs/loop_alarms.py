@@ -194,7 +194,7 @@ class LoopAlarms(Construct):
             errors_description="An attempt of the retrain trigger failed (e.g. the retraining pause could not be read); "
             "check its logs",
             dead_letters_description="A retrain request (drift alarm, schedule or sweep) was not processed by the retrain "
-            "trigger, after three attempts or undelivered; see its DLQ (README, Dead-letter queues)",
+            "trigger, after three attempts or undelivered; see its DLQ (docs/monitoring.md, Dead-letter queues)",
             topic=topic,
         )
         self.all_alarms: list[cloudwatch.Alarm] = [a for alarms in self.retrain_alarms.values() for a in alarms] + self.people_alarms
@@ -405,9 +405,9 @@ def dead_letter_alarm(scope: Construct, *, name_prefix: str, name: str, queue: s
 
 def dead_letter_backlog(queues: Mapping[str, sqs.IQueue]) -> cloudwatch.GraphWidget:
     """A dashboard graph of the messages waiting in each dead-letter queue (label -> queue): what is left to
-    inspect, replay or purge (README, *Dead-letter queues*); it pages nobody."""
+    inspect, replay or purge (docs/monitoring.md, *Dead-letter queues*); it pages nobody."""
     return cloudwatch.GraphWidget(
-        title="Dead letters waiting (inspect, replay or purge: README, Dead-letter queues)",
+        title="Dead letters waiting (inspect, replay or purge: docs/monitoring.md, Dead-letter queues)",
         left=[queue.metric_approximate_number_of_messages_visible(label=label, period=minutes(5), statistic="Maximum")
               for label, queue in queues.items()],
         width=24,

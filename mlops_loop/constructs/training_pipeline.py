@@ -266,7 +266,7 @@ class TrainingPipeline(Construct):
         # SageMaker Pipelines records each execution as an experiment run group (PipelineExperimentConfig). The
         # entities SageMaker creates carry none of our tags, so the owner condition keeps the role off another owner's
         # tagged entities only: an untagged one (a model package's lineage artifact) stays within AddAssociation's
-        # reach (README: "Environments and projects sharing an account").
+        # reach (docs/reviewing-deploying-auditing.md: "Environments and projects sharing an account").
         access.allow(
             "StartExperiments",
             ["sagemaker:CreateExperiment", "sagemaker:CreateTrial", "sagemaker:CreateTrialComponent"],

@@ -423,7 +423,7 @@ class OperationsStack(Stack):
         undelivered = dead_letter_alarm(
             self, name_prefix=prefix, name="notification-dead-letters", queue=self.notification_dead_letters,
             topic=self.topic, description="A notice (failed training, ETL, rollout or scheduled job) could not be "
-            "delivered to the topic; see the notification DLQ (README, Dead-letter queues)")
+            "delivered to the topic; see the notification DLQ (docs/monitoring.md, Dead-letter queues)")
         # The topic it could not reach is often what broke (deleted, its policy edited, the ops key disabled): the
         # watchdog's own topic and key tell people then; the topic's action still reaches whoever is subscribed there only.
         undelivered.add_alarm_action(sns_action(self.watchdog.topic))
@@ -431,7 +431,7 @@ class OperationsStack(Stack):
             undelivered,
             dead_letter_alarm(self, name_prefix=prefix, name="monitor-dead-letters", queue=self.monitor_dead_letters,
                               topic=self.topic, description="A scheduled drift-monitor run could not start (no job, no "
-                              "report); see the monitor schedule DLQ (README, Dead-letter queues)"),
+                              "report); see the monitor schedule DLQ (docs/monitoring.md, Dead-letter queues)"),
         ]
         if serving.schedule_dead_letters is not None:
             # The queue lives in the Serving stack under a fixed name (no cross-stack export).
@@ -441,7 +441,7 @@ class OperationsStack(Stack):
             alarms.append(dead_letter_alarm(
                 self, name_prefix=prefix, name="batch-dead-letters", queue=queues["batch schedules"], topic=self.topic,
                 description="A scheduled batch transform could not start (quota, permission or missing model): "
-                "nothing was scored; see the batch schedule DLQ (README, Dead-letter queues)"))
+                "nothing was scored; see the batch schedule DLQ (docs/monitoring.md, Dead-letter queues)"))
         self.dead_letter_alarms = alarms
         self.dashboard.add_alarm_status("Dead-letter alarms", alarms)
         self.dashboard.add_row([dead_letter_backlog(queues)])
@@ -474,7 +474,7 @@ class OperationsStack(Stack):
             queue=self.deploy.dead_letter_queue,
             errors_description="An attempt of the deploy-on-approval handler failed (e.g. UpdateStack throttled); check its logs",
             dead_letters_description="An approval event or a retry was not processed by the deploy handler after three "
-            "attempts (or was not delivered): that approval is not deployed yet; see the deploy DLQ (README, Dead-letter queues)",
+            "attempts (or was not delivered): that approval is not deployed yet; see the deploy DLQ (docs/monitoring.md, Dead-letter queues)",
             topic=self.topic,
         )
 

@@ -36,7 +36,7 @@ def advice(stage: str, models: int) -> str:
     """What to do about a template of environment ``stage`` (serving ``models`` models) over a quota."""
     return (f"the deploy would fail. Its size grows with the environment's models: serve fewer in environment {stage} "
             f"(environments.{stage}.models lists {models}) and move the others to a second project config "
-            "(README \"A second project (another config)\")")
+            "(docs/configuration.md \"A second project (another config)\")")
 
 
 def quota_problems(outdir: str | Path, models_of: Callable[[str], int]) -> list[str]:

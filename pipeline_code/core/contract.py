@@ -72,7 +72,7 @@ def environment_stack_names(prefix: str) -> Dict[str, str]:
 
 # The AWS partitions an ARN may name, each with the form of its region names (botocore's partitions.json, regionRegex).
 # Only the commercial partition is deployed to today: the config's region allow-list holds commercial regions only and
-# cdk.json's @aws-cdk/core:enablePartitionLiterals writes "arn:aws:" into the templates (README "Partitions").
+# cdk.json's @aws-cdk/core:enablePartitionLiterals writes "arn:aws:" into the templates (docs/deploying.md "Partitions").
 PARTITIONS = (
     ("aws-cn", r"^cn-\w+-\d+$"),
     ("aws-us-gov", r"^us-gov-\w+-\d+$"),

@@ -83,7 +83,7 @@ ARCHIVE_SHA256_PATH = f"{ARTIFACT_KEY}.sha256"
 MODEL_SHA256_PATH = f"{ARTIFACT_KEY}.model_sha256"
 MODEL_CONTENT_SHA256_PATH = f"{ARTIFACT_KEY}.model_content_sha256"
 # The training summary's fields (``feature_metadata.json`` ``training``) that say when and how one run went, not what
-# it trained: the content digest leaves them out. A resumed run's model may differ all the same (the README's
+# it trained: the content digest leaves them out. A resumed run's model may differ all the same (docs/training.md's
 # "Reproducibility": an XGBoost booster resumed from a checkpoint samples other rows), and its digest then differs.
 RUN_SPECIFIC_TRAINING_FIELDS = ("trained_at", *RESUMED_FROM)
 

@@ -2,7 +2,7 @@
 
 Each trainer records, in its artefact's training summary (``feature_metadata.json`` ``training``), the checkpoint it
 resumed from (None: it ran uninterrupted): :data:`RESUMED_FROM` names the field per trainer. The evaluation report's
-``model_info`` carries it, and its summary and the model card say what it means (:func:`resumed_note`; README
+``model_info`` carries it, and its summary and the model card say what it means (:func:`resumed_note`; docs/training.md
 "Reproducibility").
 
 Standard library only: the jobs and the model card import it.

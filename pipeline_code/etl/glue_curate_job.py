@@ -729,7 +729,7 @@ def _recovery_warning(state: Optional[Dict[str, Any]], marker_problem: Optional[
                      + f": this full read rebuilt {which} from raw and the copies it could read only, so rows whose "
                      "raw files expired may be missing there"
                      + (" or hold an earlier copy's value" if recovered.earlier_only_fill else "")
-                     + " - restore them from the curated bucket's old object versions (README: Incremental runs)")
+                     + " - restore them from the curated bucket's old object versions (docs/environment.md: Incremental runs)")
     if recovered.left:
         parts.append(f"took back {_copies(len(recovered.left))} no curate state named: "
                      + ", ".join(r.describe() for r in recovered.left)
@@ -738,7 +738,7 @@ def _recovery_warning(state: Optional[Dict[str, Any]], marker_problem: Optional[
     kept = list(recovered.kept) + list(unproven)
     if kept:
         parts.append(f"kept {_copies(len(kept))} not read back: " + ", ".join(kept)
-                     + " - check and delete by hand (README: Incremental runs)")
+                     + " - check and delete by hand (docs/environment.md: Incremental runs)")
     return "; ".join(parts) or None
 
 

@@ -149,7 +149,7 @@ def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows:
         # How the threshold was chosen (policy, validation precision/recall), from the artefact.
         "decision": model.metadata.get("decision"),
         # The spot checkpoint a run resumed from (None: it ran uninterrupted) and the rounds or epochs it ended with:
-        # an XGBoost run resumed is not bit-for-bit the model an uninterrupted one trains (README "Reproducibility").
+        # an XGBoost run resumed is not bit-for-bit the model an uninterrupted one trains (docs/training.md "Reproducibility").
         # Absent: a trainer's artefact from before this was recorded.
         **{key: training[key] for key in (*RESUMED_FROM, *TRAINED.values()) if key in training},
     }

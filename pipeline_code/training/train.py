@@ -17,7 +17,7 @@ newest checkpoint whose fingerprint (hyperparameters + encoding + data hash) mat
 so it ends with the same total number of rounds - but not with the same model: xgboost draws the
 rows of each later round (``subsample``) afresh from the seed, not where the interrupted run had
 got to, so a resumed run is not bit-reproducible. The summary's ``resumed_from_round`` (None: not
-resumed) says so; the evaluation report and the model card show it (README "Reproducibility").
+resumed) says so; the evaluation report and the model card show it (docs/training.md "Reproducibility").
 
 **Metrics** are printed once per round and at the end in a regex-friendly form for
 SageMaker metric definitions: per round ``validation-auc=0.831200;`` and

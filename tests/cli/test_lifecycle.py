@@ -297,7 +297,7 @@ def test_teardown_is_refused_outside_tier_dev_naming_the_field_before_any_aws_ca
     assert capsys.readouterr().err == (
         f"lifecycle: error: environment '{env}' of {SAMPLE_CONFIG}: field 'tier' is '{env}'; teardown deletes its data "
         "and model versions, so it runs only where tier is 'dev' (a staging or prod environment is taken down by hand, "
-        "see README \"Recovering an environment\")\n")
+        "see docs/deploying.md \"Recovering an environment\")\n")
 
 
 @pytest.mark.parametrize("option,value,own", [("--project", "payments", "project mlops-loop"),

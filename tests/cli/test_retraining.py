@@ -234,7 +234,7 @@ def test_missing_credentials_are_one_clear_line(monkeypatch, tmp_path, capsys):
 
 
 def test_the_readmes_commands_run_as_written(ssm, capsys):
-    """GIVEN the commands of the README's "Pausing retraining" WHEN each runs, in order, against the sample config's prod
+    """GIVEN the commands of docs/monitoring.md's "Pausing retraining" WHEN each runs, in order, against the sample config's prod
     THEN each succeeds and ends in the state its comment says."""
     import shlex
 

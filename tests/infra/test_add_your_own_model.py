@@ -1,4 +1,4 @@
-"""The README's "Add your own model" walk-through, step by step: a new dataset and model through configuration
+"""docs/add-your-own-model.md's "Add your own model" walk-through, step by step: a new dataset and model through configuration
 alone synthesize clean and run through the local loop on the user's files.
 
 The config is the frozen sample plus exactly the README's blocks, so this is also the proof that adding a

@@ -176,7 +176,7 @@ CASES = [
          "cron(Minutes Hours Day-of-month Month Day-of-week Year), e.g. 'cron(0 2 * * ? *)'"),
     case("defaults-unknown-block", at("defaults.glu", {"worker_type": "G.1X"}),
          "defaults: field 'glu': unknown field; check the spelling against the documented fields "
-         "(README: Configuration)"),
+         "(docs/configuration.md: Configuration)"),
     case("defaults-destroy", at("defaults.removal_policy", "destroy"),
          "defaults: field 'removal_policy': 'destroy' is only allowed when tier is 'dev'; allowed "
          "here: 'retain'"),
@@ -222,7 +222,7 @@ CASES = [
          "environment name ('staging-eu-central-x')"),
     case("env-unknown-field", at("environments.dev.tear", "dev"),
          "environment 'dev': field 'tear': unknown field; check the spelling against the documented "
-         "fields (README: Configuration)"),
+         "fields (docs/configuration.md: Configuration)"),
     case("termination-protection-string", at("environments.staging.termination_protection", "yes"),
          "environment 'staging': field 'termination_protection': must be a boolean (true/false), not "
          "the string 'yes'"),
@@ -318,7 +318,7 @@ CASES = [
          "to 1 (got 1.5)"),
     case("glue-unknown-field", at("environments.prod.glue.workers", 10),
          "environment 'prod': field 'glue.workers': unknown field; check the spelling against the "
-         "documented fields (README: Configuration)"),
+         "documented fields (docs/configuration.md: Configuration)"),
     # --- feature store ---
     case("feature-store-ttl-zero", at("environments.dev.feature_store.online_ttl_days", 0),
          "environment 'dev': field 'feature_store.online_ttl_days': Input should be greater than or "
@@ -515,7 +515,7 @@ CASES = [
          "equal to 0 (got -1)"),
     case("gate-unknown-key", at("defaults.gate.min_acu", 0.7),
          "defaults: field 'gate.min_acu': unknown field; check the spelling against the documented "
-         "fields (README: Configuration)"),
+         "fields (docs/configuration.md: Configuration)"),
     # --- monitoring ---
     case("psi-zero", at("defaults.monitoring.psi_threshold", 0),
          "defaults: field 'monitoring.psi_threshold': Input should be greater than 0 (got 0)"),
@@ -635,7 +635,7 @@ CASES = [
          "model 'churn': field 'gate.min_auc': Input should be greater than or equal to 0.5 (got 0.3)"),
     case("model-gate-unknown-key", at("models.churn.gate", {"min_acu": 0.8}),
          "model 'churn': field 'gate.min_acu': unknown field; check the spelling against the "
-         "documented fields (README: Configuration)"),
+         "documented fields (docs/configuration.md: Configuration)"),
     case("model-feature-unknown", at("models.churn.features", ["tenure_months", "tenure"]),
          "model 'churn': field 'features': ['tenure'] are not defined for dataset 'customer_churn'; "
          "allowed: tenure_months, monthly_charges, total_charges, avg_charge_per_month, "
@@ -684,7 +684,7 @@ CASES = [
          "model 'churn': field 'min_quality': Input should be a finite number (got nan)"),
     case("model-unknown-field", at("models.churn.targte", "churned"),
          "model 'churn': field 'targte': unknown field; check the spelling against the documented "
-         "fields (README: Configuration)"),
+         "fields (docs/configuration.md: Configuration)"),
     case("model-target-missing", drop("models.churn.target"),
          "model 'churn': field 'target': required field is missing"),
     # --- serving ---
@@ -807,7 +807,7 @@ CASES = [
          "100 (got 101)"),
     case("batch-timeout-is-no-setting", serve("batch", timeout_minutes=240),
          "model 'churn': field 'serving.batch.timeout_minutes': unknown field; check the spelling against "
-         "the documented fields (README: Configuration)"),
+         "the documented fields (docs/configuration.md: Configuration)"),
     case("batch-payload-times-concurrency", serve("batch", max_payload_mb=10, max_concurrent_transforms=20),
          "model 'churn': field 'serving.batch.max_concurrent_transforms': 20 x max_payload_mb 10 is "
          "200 MB; SageMaker allows at most 100 MB per instance; allowed: 0-10 at max_payload_mb 10 "
@@ -841,7 +841,7 @@ CASES = [
          "0 (got 0)"),
     case("serving-unknown-field", at("models.churn.serving.realtime.instances", 2),
          "model 'churn': field 'serving.realtime.instances': unknown field; check the spelling "
-         "against the documented fields (README: Configuration)"),
+         "against the documented fields (docs/configuration.md: Configuration)"),
 ]
 
 YAML_CASES = [

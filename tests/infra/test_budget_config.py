@@ -70,7 +70,7 @@ PERCENT_FIX = "is not a percentage of monthly_usd a notice can be sent at; use 1
     ({"monthly_usd": 10, "scope": "organization"},
      "field 'budget.scope': Input should be 'tags' or 'account' (got 'organization')"),
     ({"monthly_usd": 10, "currency": "EUR"},
-     "field 'budget.currency': unknown field; check the spelling against the documented fields (README: Configuration)"),
+     "field 'budget.currency': unknown field; check the spelling against the documented fields (docs/configuration.md: Configuration)"),
 ])
 def test_a_bad_budget_names_the_environment_the_field_and_the_fix(budget, expected):
     assert problems_of(returns_config(budget=budget)) == [f"environment 'dev': {expected}"]

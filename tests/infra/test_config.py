@@ -753,4 +753,4 @@ def test_app_exits_with_one_clear_message_per_template_over_cloudformations_size
     assert re.fullmatch(r"mlops-loop: stack dev/\w+: its template is [\d,]+ bytes, over CloudFormation's 100,000-byte "
                         r"limit for a template: the deploy would fail\. Its size grows with the environment's models: "
                         r"serve fewer in environment dev \(environments\.dev\.models lists 3\) and move the others to a "
-                        r"second project config \(README \"A second project \(another config\)\"\)", line)
+                        r"second project config \(docs/configuration.md \"A second project \(another config\)\"\)", line)

@@ -1,4 +1,4 @@
-"""The README's configuration reference and the loader stay in step.
+"""docs/configuration.md's configuration reference and the loader stay in step.
 
 *Every setting: its default and bounds* (README, under Configuration) has one table per block of the config, one
 row per key: its default, the values it allows and what it does. These tests walk the loader's models

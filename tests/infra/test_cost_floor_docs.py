@@ -1,4 +1,4 @@
-"""The README's cost floor example (README, **Cost floor**) is the tool's output for the frozen sample config
+"""docs/serving.md's cost floor example (docs/serving.md, **Cost floor**) is the tool's output for the frozen sample config
 (``tests/support/configs/sample.yaml``): every line of the example is a line the tool prints for it, so a change to
 the prices, the templates or the report's format that changes a shown number fails here until the example is
 regenerated (``python -m mlops_loop.tools.cost_floor <the sample's cdk.out>``)."""

@@ -372,7 +372,7 @@ def test_an_environment_with_a_vpc_config_pays_for_the_required_interface_endpoi
     (line,) = [line for line in env.lines if line.category == "fixed"]
     endpoints = len(INTERFACE_ENDPOINT_SERVICES)
     assert line.label == "Interface VPC endpoints (required, not created by this app)"
-    assert line.basis == (f"{endpoints} endpoints (README, Running inside your VPC) x 3 subnet(s) (a stand-in for "
+    assert line.basis == (f"{endpoints} endpoints (docs/vpc.md, Running inside your VPC) x 3 subnet(s) (a stand-in for "
                           "Availability Zones, which the templates do not name) x $0.01/endpoint-AZ-hour x 700 h; the "
                           "VPC's, possibly shared with other workloads")
     assert line.monthly_usd == pytest.approx(endpoints * 3 * PRICES["interface_endpoint"].usd * 700)

@@ -219,7 +219,7 @@ def test_a_multiclass_or_regression_target_is_accepted_and_reaches_the_job_spec(
     ({"gate": {"min_disparate_impact": 1.5}}, "field 'gate.min_disparate_impact': Input should be less than or equal to 1 "
                                               "(got 1.5)"),
     ({"gate": {"min_aucc": 0.8}}, "field 'gate.min_aucc': unknown field; check the spelling against the documented fields "
-                                  "(README: Configuration)"),
+                                  "(docs/configuration.md: Configuration)"),
 ])
 def test_a_problem_type_mistake_names_the_field_and_the_allowed_values(raw, change, message):
     raw["models"]["churn"].update(change)

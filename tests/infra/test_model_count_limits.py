@@ -58,7 +58,7 @@ def test_a_template_over_cloudformations_size_limit_is_refused_naming_the_stack_
         f"stack dev/Operations: its template is {(outdir / 'assembly-dev' / 'devOperations0A1B2C3D.template.json').stat().st_size:,} "
         "bytes, over CloudFormation's 1,000,000-byte limit for a template: the deploy would fail. Its size grows with the "
         "environment's models: serve fewer in environment dev (environments.dev.models lists 20) and move the others to a "
-        "second project config (README \"A second project (another config)\")"]
+        "second project config (docs/configuration.md \"A second project (another config)\")"]
 
 
 @pytest.mark.parametrize(("section", "what", "limit"), [("Outputs", "outputs", 200), ("Parameters", "parameters", 200),
@@ -70,7 +70,7 @@ def test_a_template_with_more_of_a_section_than_cloudformation_takes_is_refused(
     assert stack_quotas.quota_problems(outdir, _models) == [
         f"stack dev/Serving: its template has {limit + 1} {what}, over CloudFormation's {limit} per template: the deploy "
         "would fail. Its size grows with the environment's models: serve fewer in environment dev (environments.dev.models "
-        "lists 20) and move the others to a second project config (README \"A second project (another config)\")"]
+        "lists 20) and move the others to a second project config (docs/configuration.md \"A second project (another config)\")"]
 
 
 def test_templates_within_every_quota_raise_nothing(tmp_path):
@@ -85,5 +85,5 @@ def test_the_cdks_refusal_of_a_stack_over_500_resources_is_said_with_the_fix():
     assert stack_quotas.too_many_resources(error, _models) == (
         "stack dev/Operations: its template has 814 resources, over CloudFormation's 500 per template: the deploy would "
         "fail. Its size grows with the environment's models: serve fewer in environment dev (environments.dev.models "
-        "lists 20) and move the others to a second project config (README \"A second project (another config)\")")
+        "lists 20) and move the others to a second project config (docs/configuration.md \"A second project (another config)\")")
     assert stack_quotas.too_many_resources(RuntimeError("something else"), _models) is None

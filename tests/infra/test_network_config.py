@@ -65,7 +65,7 @@ def test_defaults_give_every_environment_the_network_and_one_can_drop_it():
      "field 'network.availability_zone': 'us-east-1a' is not a zone of the environment's region eu-west-1; give the zone "
      "of subnet_ids[0]"),
     ({"vpc_id": "vpc-0123456789abcdef0"},
-     "field 'network.vpc_id': unknown field; check the spelling against the documented fields (README: Configuration)"),
+     "field 'network.vpc_id': unknown field; check the spelling against the documented fields (docs/configuration.md: Configuration)"),
 ])
 def test_a_bad_network_names_the_environment_and_the_field(change, expected):
     assert problems_of(returns_config(network={**NETWORK, **change})) == [f"environment 'dev': {expected}"]

@@ -102,7 +102,7 @@ def test_the_glue_jobs_and_crawler_use_the_one_network_connection(synth: Synth):
     assert [t["ConnectionName"] for t in crawler["Properties"]["Targets"]["S3Targets"]] == [{"Ref": connection_id}]
 
 
-# The VPC endpoint service of each boto3 client the code running in AWS makes (README, Running inside your VPC).
+# The VPC endpoint service of each boto3 client the code running in AWS makes (docs/vpc.md, Running inside your VPC).
 ENDPOINT_OF_CLIENT = {
     "s3": "s3", "sts": "sts", "sagemaker": "sagemaker.api", "sagemaker-runtime": "sagemaker.runtime",
     "sagemaker-featurestore-runtime": "sagemaker.featurestore-runtime", "cloudwatch": "monitoring", "logs": "logs",

@@ -255,7 +255,7 @@ def test_the_watchdog_key_serves_this_environments_alarms_alone(synthesized, env
 
 
 def test_the_readme_personal_data_table_names_every_data_prefix_the_lifecycle_and_the_keep_policy_treat(synthesized):
-    """README "Personal data": every prefix a lifecycle rule of the raw, curated, features or inference bucket names
+    """docs/personal-data.md "Personal data": every prefix a lifecycle rule of the raw, curated, features or inference bucket names
     (outside a model's pipeline prefix), and every prefix whose versions KeepEveryVersion keeps, has its row; and no
     bucket enables Object Lock, which the section says."""
     text = (REPO_ROOT / "README.md").read_text()

@@ -16,7 +16,7 @@ RUNS = (" Deleting pipeline mlops-loop-prod-churn-training deletes all its execu
         "First, before this deploy: every version of it that must stay auditable needs its run record in the artifacts "
         "bucket's evidence (run-records/<model>/<version>/, write-once: the deploy handler keeps one when a version is "
         "approved and its run has ended); for any other, invoke the deploy handler with {\"action\": \"record-run\", "
-        "\"group\": \"mlops-loop-prod-churn\", \"version\": N} while the model is still deployed (README, \"Changing "
+        "\"group\": \"mlops-loop-prod-churn\", \"version\": N} while the model is still deployed (docs/reviewing-deploying-auditing.md, \"Changing "
         "what is deployed\").")
 
 

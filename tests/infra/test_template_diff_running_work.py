@@ -78,7 +78,7 @@ def test_a_removed_role_the_etl_jobs_ran_as_names_them_their_schedule_and_how_to
         "cron(0 2 * * ? *)); Glue job mlops-loop-prod-churn-features, up to 120 min a run (runs on trigger "
         "mlops-loop-prod-churn-start cron(0 2 * * ? *)). A run started before the deploy keeps this role's session, and "
         "IAM evaluates a session's permissions on every request: from then on its requests are denied and the run "
-        "fails partway (a Glue job can be cut in the middle of its commit). Deploy outside those windows (README, "
+        "fails partway (a Glue job can be cut in the middle of its commit). Deploy outside those windows (docs/reviewing-deploying-auditing.md, "
         "\"Upgrading a running deployment\"). Check first that nothing of theirs is running: `for job in "
         "mlops-loop-prod-churn-curate mlops-loop-prod-churn-features; do aws glue get-job-runs --job-name \"$job\" "
         f"--region eu-west-1 {GLUE_RUNS}`"]
@@ -110,7 +110,7 @@ def test_statements_removed_from_a_role_still_in_use_name_what_runs_as_it(tmp_pa
         "policy is updated, during the deploy. The role stays in use: the createProcessingJob jobs of schedule "
         "mlops-loop-prod-churn-monitor (runs on cron(0 3 * * ? *)). A run started "
         "before the deploy runs on as this role, and IAM evaluates its permissions on every request: from then on what "
-        "those statements allowed is denied to it, partway through. Deploy outside those windows (README, \"Upgrading "
+        "those statements allowed is denied to it, partway through. Deploy outside those windows (docs/reviewing-deploying-auditing.md, \"Upgrading "
         "a running deployment\"). Check first that nothing of theirs is running: `aws sagemaker list-processing-jobs "
         "--status-equals InProgress --name-contains mon-0693726327- --region eu-west-1`"]
 

@@ -817,7 +817,7 @@ def test_a_marker_without_a_usable_copy_is_a_full_read_that_says_which_dates_to_
     assert summary["recovery_warning"].startswith(problem)
     assert summary["recovery_warning"].endswith(
         ": this full read rebuilt event date 2026-01-02 from raw and the copies it could read only, so rows whose raw "
-        "files expired may be missing there - restore them from the curated bucket's old object versions (README: "
+        "files expired may be missing there - restore them from the curated bucket's old object versions (docs/environment.md: "
         "Incremental runs)")
     # AND exactly those are: the emptied date holds only the late record, the other dates kept every row
     after = lakes.curated()
@@ -898,7 +898,7 @@ def test_a_copy_stopped_before_its_manifest_is_never_read_and_is_kept_named_when
     assert summary["recovery_warning"] == (
         f"kept 1 recovery copy not read back: {copy} (no {glue_curate_job.RECOVERY_MANIFEST}: stopped while being "
         "written, or written by a job version before manifests; its event dates are not recorded) - check and delete "
-        "by hand (README: Incremental runs)")
+        "by hand (docs/environment.md: Incremental runs)")
     # AND a run with a usable state beside it deletes it (its marker would name it if it were needed)
     land_late(lakes, "2026-01-03", "2026-04-21", seed=43)
     assert lakes.run("stopped", "r4")["recovery_warning"] is None and lakes.copies() == []
@@ -957,7 +957,7 @@ def test_an_earlier_copy_never_replaces_a_value_a_later_stopped_run_published(la
     assert summary["recovery_warning"] == (
         f"the recovery copy of run r3 at {copy} is gone: this full read rebuilt event date 2026-01-02 from raw and "
         "the copies it could read only, so rows whose raw files expired may be missing there or hold an earlier "
-        "copy's value - restore them from the curated bucket's old object versions (README: Incremental runs)")
+        "copy's value - restore them from the curated bucket's old object versions (docs/environment.md: Incremental runs)")
     assert lakes.copies() == []
 
 

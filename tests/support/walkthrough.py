@@ -1,4 +1,4 @@
-"""The README's "Add your own model" walk-through, read from the README itself so the tests run what users read."""
+"""docs/add-your-own-model.md's "Add your own model" walk-through, read from the README itself so the tests run what users read."""
 
 from __future__ import annotations
 

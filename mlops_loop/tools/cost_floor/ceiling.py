@@ -1,6 +1,6 @@
 """The ceiling: what each endpoint variant costs a month at the maximum its config allows.
 
-IAM has no condition key for instance counts or serverless concurrency (README, "Instance types, capped by IAM"), so
+IAM has no condition key for instance counts or serverless concurrency (docs/serving.md, "Instance types, capped by IAM"), so
 these template values are the only cap on what an endpoint can cost; the ceiling prices them:
 
 * instance-based variants (real-time, async, multi-model, shadow): the Application Auto Scaling target's

@@ -15,7 +15,7 @@ ceiling at ``MaxCapacity``. Async endpoints that scale to 0, serverless endpoint
 provisioned concurrency and batch transform (instances run only while a scheduled job runs) cost
 $0. Small always-on items (KMS keys, CloudWatch alarms and dashboards, Feature Store online stores, score-by-id function URLs,
 NAT gateways, interface VPC endpoints, secrets) are reported in a separate "fixed" column; so are the interface VPC
-endpoints an environment that runs in a VPC needs and the app does not create (README, "Running inside your VPC"):
+endpoints an environment that runs in a VPC needs and the app does not create (docs/vpc.md, "Running inside your VPC"):
 mlops_loop/config/vpc_endpoints.py's list x the distinct subnets of the templates' VpcConfigs (a stand-in for
 Availability Zones, which templates do not name) x the hourly price, whenever any template carries a VpcConfig.
 

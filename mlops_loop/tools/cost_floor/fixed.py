@@ -168,7 +168,7 @@ def _subnets_of(tpl: Template, node: Any, found: set[str]) -> bool:
 def required_endpoint_units(templates: list[Template]) -> list[_Unit]:
     """The interface VPC endpoints an environment that runs in a VPC needs and the app does not create: one unit
     (quantity: the distinct subnets, a stand-in for Availability Zones) when any template carries a VpcConfig, else
-    none. The endpoint list is mlops_loop/config/vpc_endpoints.py (README, "Running inside your VPC")."""
+    none. The endpoint list is mlops_loop/config/vpc_endpoints.py (docs/vpc.md, "Running inside your VPC")."""
     subnets: set[str] = set()
     where: list[tuple[str, str]] = []
     for tpl in templates:
@@ -187,7 +187,7 @@ def _fixed_cost(units: list[_Unit], hours: float) -> tuple[Optional[float], str]
     kind = units[0].kind
     if kind == "vpce_required":
         price, subnets, endpoints = PRICES["interface_endpoint"], units[0].quantity, len(INTERFACE_ENDPOINT_SERVICES)
-        basis = (f"{endpoints} endpoints (README, Running inside your VPC) x {subnets:g} subnet(s) (a stand-in for "
+        basis = (f"{endpoints} endpoints (docs/vpc.md, Running inside your VPC) x {subnets:g} subnet(s) (a stand-in for "
                  f"Availability Zones, which the templates do not name) x {format_rate(price.usd)}/{price.unit} x "
                  f"{hours:g} h; the VPC's, possibly shared with other workloads")
         return endpoints * subnets * price.usd * hours, basis

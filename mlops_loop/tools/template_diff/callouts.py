@@ -358,7 +358,7 @@ def _inferentia2_callouts(rc: ResourceChange, add) -> None:
         f"{rc.label}: instance type {', '.join(before) or 'serverless'} -> {', '.join(after)}: where the endpoint exists (a version "
         f"approved), this deploy keeps the version serving now ({package}), which was not compiled for Inferentia2: the "
         "new fleet cannot load it, the update fails and CloudFormation rolls back every change of the stack. Migrate in "
-        "this order (README, \"Serving a network on Inferentia2\"): deploy the environment's Training and Operations "
+        "this order (docs/add-your-own-model.md, \"Serving a network on Inferentia2\"): deploy the environment's Training and Operations "
         "stacks alone (cdk deploy --exclusively) so the pipeline compiles and the parity check covers the endpoint; run "
         "the pipeline and approve the compiled version it registers; then deploy this stack with "
         f"--parameters {package}=<that version's ARN> --parameters {digest}=<its model_sha256>")
@@ -402,7 +402,7 @@ def _pipeline_runs(rc: ResourceChange) -> str:
             "deploy: every version of it that must stay auditable needs its run record in the artifacts bucket's evidence "
             "(run-records/<model>/<version>/, write-once: the deploy handler keeps one when a version is approved and its "
             f'run has ended); for any other, invoke the deploy handler with {{"action": "record-run", "group": "{group}", '
-            '"version": N} while the model is still deployed (README, "Changing what is deployed").')
+            '"version": N} while the model is still deployed (docs/reviewing-deploying-auditing.md, "Changing what is deployed").')
 
 
 # (resource type, last path segment) -> what a higher value lets serving run, for the COST call-out.
@@ -434,7 +434,7 @@ def _cost_callouts(rc: ResourceChange, add) -> None:
     MaxCapacity, a serverless variant's MaxConcurrency, MemorySizeInMB or ProvisionedConcurrency, a function's reserved
     concurrency.
     The floor does not move for a raised maximum, so without this only the template diff would show it; IAM cannot
-    cap instance counts or concurrency (README, "Instance types, capped by IAM"), so the config line is the only cap."""
+    cap instance counts or concurrency (docs/serving.md, "Instance types, capped by IAM"), so the config line is the only cap."""
     for c in rc.changes:
         if c.asset_only or not c.path:
             continue

@@ -217,7 +217,7 @@ def _one_loop_for_glue_jobs(commands: list[str], region: str) -> list[str]:
 def _advice(commands: list[str]) -> str:
     check = (" Check first that nothing of theirs is running: " + "; ".join(f"`{c}`" for c in commands[:_NAMED])
              + (f"; and {len(commands) - _NAMED} more" if len(commands) > _NAMED else "")) if commands else ""
-    return ("Deploy outside those windows (README, \"Upgrading a running deployment\")." + check)
+    return ("Deploy outside those windows (docs/reviewing-deploying-auditing.md, \"Upgrading a running deployment\")." + check)
 
 
 def _statements(document: object) -> dict[str, dict]:

@@ -898,7 +898,7 @@ def _additional_information(card: _Evaluated) -> Dict[str, Any]:
         custom["primary_metric"] = card.primary_metric
         if card.classes:
             custom["classes"] = _clip(", ".join(card.classes), _MAX["custom"])
-    # What two versions trained alike share (README "Reproducibility"), and the checkpoint a resumed run started from.
+    # What two versions trained alike share (docs/training.md "Reproducibility"), and the checkpoint a resumed run started from.
     content_digest = (card.report.get(ARTIFACT_KEY) or {}).get("model_content_sha256")
     if content_digest:
         custom["model_content_sha256"] = str(content_digest)

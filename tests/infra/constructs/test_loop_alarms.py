@@ -276,7 +276,7 @@ def test_the_trigger_failing_is_on_the_dashboard_and_only_its_dead_letters_page_
     assert (dead["Namespace"], dead["MetricName"], dead["Statistic"]) == ("AWS/SQS", "NumberOfMessagesSent", "Sum")
     assert dead["Dimensions"] == [{"Name": "QueueName", "Value": DEAD_LETTERS}]
     assert dead["AlarmDescription"] == ("A retrain request (drift alarm, schedule or sweep) was not processed by the retrain "
-                                        "trigger, after three attempts or undelivered; see its DLQ (README, Dead-letter queues)")
+                                        "trigger, after three attempts or undelivered; see its DLQ (docs/monitoring.md, Dead-letter queues)")
     assert (errors["Period"], errors["EvaluationPeriods"], errors["Threshold"]) == (300, 1, 1)
     # Any 5 minutes of the last 20: a dead-letter queue idles, and SQS reports its first message's point late
     assert (dead["Period"], dead["EvaluationPeriods"], dead["DatapointsToAlarm"], dead["Threshold"]) == (300, 4, 1, 1)

@@ -59,7 +59,7 @@ def test_the_topic_takes_only_the_alarms_of_the_prefix_of_this_account_over_tls(
 
 
 def test_it_adds_exactly_a_topic_and_its_policy_and_nobody_is_subscribed():
-    """THEN nothing else (the key is the caller's): subscriptions are the environment's people's to make (README,
+    """THEN nothing else (the key is the caller's): subscriptions are the environment's people's to make (docs/monitoring.md,
     Closing the loop)."""
     stack, _ = _watchdog()
     made = {k: r["Type"] for k, r in Template.from_stack(stack).to_json()["Resources"].items() if not k.startswith("WatchdogKey")}
