@@ -12,7 +12,7 @@ Usage (after scripts/bootstrap.sh)::
         [--model churn] [--config config/mlops-loop.yaml] [--positive-rate 0.2]
 
 ``--model`` may be any model of ``--config`` (a dataset without a hand-written simulator is simulated
-from its declaration at ``--positive-rate``, e.g. 0.02 for the README's rare-event fraud model).
+from its declaration at ``--positive-rate``, e.g. 0.02 for the rare-event fraud model of docs/add-your-own-model.md).
 
 ``--with-spark`` also times the full local loop (generate -> Spark ETL -> features ->
 prepare -> train -> evaluate -> baseline) once at the smallest size.

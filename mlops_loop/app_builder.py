@@ -138,7 +138,7 @@ def _git(repo: Path, *args: str) -> str:
         raise _GitFailure(f"git {args[0]} failed: {error}") from error
     if proc.returncode != 0:
         # git's first line says what is wrong ("fatal: detected dubious ownership in repository at '...'"); the
-        # lines after it are its advice, which the README gives for CI.
+        # lines after it are its advice, which docs/deploying.md gives for CI.
         raise _GitFailure(f"git {args[0]}: " + (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[0])
     return proc.stdout
 

@@ -2,7 +2,7 @@
 
 No budget is the default: the right amount is the FinOps owner's to choose, not a number synth could derive (the cost
 floor's figures leave out traffic, data volume and the account's discounts, so a budget built on them would either page
-on ordinary months or stay silent on a bad one). README: *Cost allocation, budgets and cost anomalies*.
+on ordinary months or stay silent on a bad one). docs/serving.md, *Cost allocation and log retention* and *Budgets and cost anomalies*.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from ._strict import StrictModel
 
 # What CreateBudget takes: "A budget can have up to five notifications" (its NotificationsWithSubscribers member; the
-# Notification shape says ten, the stricter of the two is kept, see README).
+# Notification shape says ten, the stricter of the two is kept, see docs/serving.md, Budgets and cost anomalies).
 MAX_NOTIFICATIONS = 5
 # A threshold is a percentage of the monthly amount; past ten times the budget a notice says nothing the 100 % one has
 # not said nine times over.

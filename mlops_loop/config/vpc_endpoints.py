@@ -4,7 +4,7 @@ the table against this list, and the cost floor prices the interface endpoints f
 
 from __future__ import annotations
 
-# Endpoint service (``com.amazonaws.<region>.<service>``) -> endpoint type, in the README table's order.
+# Endpoint service (``com.amazonaws.<region>.<service>``) -> endpoint type, in the order of the table in docs/vpc.md.
 VPC_ENDPOINT_SERVICES: dict[str, str] = {
     "s3": "Gateway",
     "sts": "Interface",

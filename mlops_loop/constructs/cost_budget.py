@@ -37,7 +37,7 @@ class CostBudget(Construct):
     and ``aws:SourceArn``, as the Budgets guide's budgets-sns-policy writes it). The topic's KMS key must let
     ``budgets.amazonaws.com`` use it (``kms:GenerateDataKey*`` and ``kms:Decrypt``): the key is the caller's, and a key
     that does not would drop every notice with no error anywhere (the Storage stack's ops key does when the
-    environment has a budget). Tags filter only once they are activated as cost-allocation tags (README).
+    environment has a budget). Tags filter only once they are activated as cost-allocation tags (docs/serving.md, Cost allocation and log retention).
     """
 
     def __init__(

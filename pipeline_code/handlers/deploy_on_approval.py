@@ -364,7 +364,7 @@ def missing_endpoint(sagemaker: Any, stack: Mapping[str, Any], parameter: str) -
         f"--endpoint-config-name {config} --region {region}. The same name is the same ARN, so CloudFormation goes on "
         "updating it (the next approval rolls out blue/green as before).",
         "If it scaled (auto scaling, scale to zero), its scalable target went with it: register it again as docs/deploying.md, "
-        "Recovering an environment says.",
+        "Recovering an environment, says.",
         "Then reconcile again: it says nothing when the endpoint is back.",
     ]
     reason = (f"endpoint {endpoint} serving {_label(stack_parameters(stack).get(parameter, ''))} "

@@ -174,7 +174,7 @@ def test_the_default_config_is_the_repositorys_unless_mlops_loop_config_names_an
 
 def test_a_second_projects_operator_who_exported_mlops_loop_config_acts_on_their_own_project(monkeypatch, tmp_path):
     """GIVEN a second project's config (another project, the same accounts) named by MLOPS_LOOP_CONFIG WHEN a tool runs
-    without --config (README: the way to run a second project) THEN it acts on that project, not the sample's."""
+    without --config (docs/configuration.md, A second project: the way to run a second project) THEN it acts on that project, not the sample's."""
     import yaml
 
     raw = yaml.safe_load(SAMPLE_CONFIG.read_text())

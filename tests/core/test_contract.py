@@ -333,6 +333,6 @@ def test_a_code_version_names_a_commit_only_as_git_prints_one(version, names_a_c
 
 
 def test_a_record_pseudonym_is_the_first_12_hex_digits_of_the_sha256_of_the_ids_text():
-    """What the README tells people to compute (``printf %s "$ID" | sha256sum | cut -c1-12``) to find an example."""
+    """What docs/personal-data.md tells people to compute (``printf %s "$ID" | sha256sum | cut -c1-12``) to find an example."""
     assert contract.record_pseudonym("CUS-1") == "eb579ceb25e3"
     assert contract.record_pseudonym(42) == contract.record_pseudonym("42") == "73475cb40a56"

@@ -68,10 +68,10 @@ def test_only_the_trees_are_tuned_and_their_ranges_lie_inside_their_bounds():
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_the_readmes_table_lists_each_hyperparameter_with_its_default(framework):
     import re
-    from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    row = next(line for line in readme.splitlines() if line.startswith(f"| `{framework}` | `"))
+    from tests.support import docs
+
+    row = next(line for line in docs.all_text().splitlines() if line.startswith(f"| `{framework}` | `"))
     listed = dict(re.findall(r"`(\w+)` \(([^;)]+)", row))
     assert set(listed) == set(hp.of(framework))
     for setting in hp.HYPERPARAMETERS[framework]:

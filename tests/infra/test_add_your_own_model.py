@@ -1,7 +1,7 @@
 """docs/add-your-own-model.md's "Add your own model" walk-through, step by step: a new dataset and model through configuration
 alone synthesize clean and run through the local loop on the user's files.
 
-The config is the frozen sample plus exactly the README's blocks, so this is also the proof that adding a
+The config is the frozen sample plus exactly the blocks of docs/add-your-own-model.md, so this is also the proof that adding a
 model to the sample config leaves the app synthesizing clean (cfn-lint, both nag packs).
 """
 
@@ -20,18 +20,19 @@ from mlops_cli.local.registry import LocalRegistry
 from pipeline_code.sample_data.generate import generate
 
 from tests.support.local_run import DAYS, lenient_local_run
-from tests.support.walkthrough import README, config_with_walkthrough, run_arguments
+from tests.support import docs
+from tests.support.walkthrough import config_with_walkthrough, run_arguments
 
 
 @pytest.fixture(scope="module")
 def walkthrough():
-    """GIVEN the sample config with the README's dataset and model blocks added WHEN it is loaded."""
+    """GIVEN the sample config with the walk-through's dataset and model blocks added WHEN it is loaded."""
     return parse_config(config_with_walkthrough(), source="walk-through config")
 
 
 @pytest.fixture(scope="module")
 def dev_assembly(walkthrough, tmp_path_factory):
-    """WHEN its dev environment (which the README adds the model to) is synthesized, nag packs on."""
+    """WHEN its dev environment (which the walk-through adds the model to) is synthesized, nag packs on."""
     outdir = tmp_path_factory.mktemp("walkthrough.cdk.out")
     app = new_app(str(outdir))
     build_app(app, walkthrough, environments=["dev"])
@@ -77,7 +78,7 @@ def test_the_readme_example_mistakes_read_as_the_readme_shows(mistake, line):
         parse_config(raw)
     (problem,) = caught.value.problems
     assert problem.startswith(line)
-    assert problem[:100] in README.read_text()  # the README shows this very line
+    assert problem[:100] in docs.section("## Add your own model").text  # the walk-through shows this very line
 
 
 @pytest.mark.spark
@@ -95,7 +96,7 @@ def test_step_3_the_local_run_takes_the_users_files(walkthrough, spark, tmp_path
     first.to_csv(files / "part-1.csv", index=False)
     second.to_json(files / "part-2.jsonl", orient="records", lines=True)
     third.to_parquet(files / "part-3.parquet", index=False)
-    # WHEN step 3 runs as the README writes it, pointed at those files
+    # WHEN step 3 runs as the walk-through writes it, pointed at those files
     arguments = [a.replace("data/transactions/*.csv", f"{files}/*") for a in run_arguments()]
     out = io.StringIO()
     with lenient_local_run(tmp_path, raw=config_with_walkthrough()) as path:

@@ -146,7 +146,7 @@ def test_outside_a_checkout_the_version_is_unknown_and_the_warning_gives_gits_er
 def test_a_checkout_owned_by_another_user_is_unknown_and_the_warning_gives_gits_refusal(repo, tmp_path, monkeypatch):
     """GIVEN a checkout owned by another user, as in a CI container whose checkout another user made, and no
     ``safe.directory`` exception WHEN its version is taken THEN it is ``unknown`` and the warning gives git's first line
-    ("detected dubious ownership"), not its advice (the README gives the fix)."""
+    ("detected dubious ownership"), not its advice (docs/deploying.md gives the fix)."""
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))

@@ -1,10 +1,10 @@
-"""docs/configuration.md's configuration reference and the loader stay in step.
+"""The configuration reference (docs/configuration.md) and the loader stay in step.
 
-*Every setting: its default and bounds* (README, under Configuration) has one table per block of the config, one
+*Every setting: its default and bounds* (docs/configuration.md, under Configuration) has one table per block of the config, one
 row per key: its default, the values it allows and what it does. These tests walk the loader's models
 (``mlops_loop/config``, pydantic, every block reachable from ``AppConfig``, nested) and the dataset declaration's
 keys (``pipeline_code/catalog.py``) and hold the tables to them both ways: a key the loader accepts without a row,
-a default or a numeric bound that differs, and a row or a key of the README's YAML samples that the loader does not
+a default or a numeric bound that differs, and a row or a key of the documentation's YAML samples that the loader does not
 have (a typo, a removed key) each fail, naming the key. They read no config: the sample model line-up is not theirs.
 """
 
@@ -25,9 +25,8 @@ from pydantic.fields import FieldInfo
 from mlops_loop.config.loader import _TOP_LEVEL
 from mlops_loop.config.schema import AppConfig, EnvironmentConfig, GateConfig, ModelConfig
 from pipeline_code.catalog import _COLUMN_KEYS, _DATASET_KEYS, _FEATURE_KEYS
-from tests.support.paths import REPO_ROOT
+from tests.support import docs
 
-README = REPO_ROOT / "README.md"
 SECTION = "### Every setting: its default and bounds"
 TOP_LEVEL = "top level"
 # Keys the loader sets itself, from the mapping key the block is written under (a name written there is overwritten).
@@ -45,7 +44,7 @@ class Row:
     default: str
     allowed: str
     does: str
-    line: int
+    line: str  # file:line, as messages name it
 
 
 @dataclass(frozen=True)
@@ -54,21 +53,10 @@ class Table:
     rows: tuple[Row, ...]
 
 
-def _readme() -> str:
-    return README.read_text(encoding="utf-8")
-
-
-def _section(text: str) -> tuple[str, int]:
-    """The reference section's text and the README line it starts on."""
-    start = text.index(SECTION + "\n")
-    end = re.search(r"^#{1,3} ", text[start + len(SECTION):], re.M)
-    body = text[start:start + len(SECTION) + end.start()] if end else text[start:]
-    return body, text[:start].count("\n") + 1
-
-
 def _tables() -> list[Table]:
     """Each block's table: a bold label line (``**`models.<model>.serving`**`` or ``**top level**``), then its rows."""
-    body, first = _section(_readme())
+    section = docs.section(SECTION)
+    body, first = section.text, section.line
     tables: list[Table] = []
     label: Optional[str] = None
     rows: list[Row] = []
@@ -80,11 +68,11 @@ def _tables() -> list[Table]:
             label, rows = bold.group(1) or bold.group(2), []
         elif line.startswith("| ") and not line.startswith(("| key |", "| --- |")):
             cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
-            assert len(cells) == 4, f"README.md:{number}: a row has key | default | allowed | what it does, got {cells}"
+            assert len(cells) == 4, f"{section.name}:{number}: a row has key | default | allowed | what it does, got {cells}"
             key = re.fullmatch(r"`([a-z][a-z0-9_]*)`", cells[0])
-            assert key, f"README.md:{number}: the first cell is one key in backticks, got {cells[0]!r}"
-            assert label is not None, f"README.md:{number}: a row before any block label"
-            rows.append(Row(key.group(1), cells[1], cells[2], cells[3], number))
+            assert key, f"{section.name}:{number}: the first cell is one key in backticks, got {cells[0]!r}"
+            assert label is not None, f"{section.name}:{number}: a row before any block label"
+            rows.append(Row(key.group(1), cells[1], cells[2], cells[3], f"{section.name}:{number}"))
     if label is not None:
         tables.append(Table(label, tuple(rows)))
     return tables
@@ -210,7 +198,7 @@ def test_every_block_of_the_loader_has_a_table():
     missing = [path for model, path in _reachable().items() if model is not AppConfig and model not in documented]
     missing += [shape for shape, keys in DECLARATIONS.items() if keys not in documented]
     missing += [TOP_LEVEL] if TOP_LEVEL not in documented else []
-    assert not missing, f"README ({SECTION}) has no table for: {missing}"
+    assert not missing, f"The documentation ({SECTION}) has no table for: {missing}"
 
 
 @pytest.mark.parametrize("table", _tables(), ids=lambda t: t.label)
@@ -224,11 +212,11 @@ def test_each_table_has_exactly_the_loaders_keys(table):
     problems = []
     missing = sorted(keys - set(rows))
     if missing:
-        problems.append(f"{table.label}: the loader accepts {missing}, which README ({SECTION}) does not document; "
+        problems.append(f"{table.label}: the loader accepts {missing}, which the documentation ({SECTION}) does not document; "
                         "add a row: key, default, allowed values, what it does")
     unknown = sorted(set(rows) - keys)
     if unknown:
-        problems.append(f"{table.label}: README documents {unknown}, which the loader does not accept; "
+        problems.append(f"{table.label}: the documentation ({SECTION}) documents {unknown}, which the loader does not accept; "
                         f"keys: {sorted(keys)}")
     assert not problems, "\n".join(problems)
 
@@ -247,7 +235,7 @@ def test_defaults_are_the_loaders():
             want = f"`{json.dumps(_plain(field.default))}`"
             ok = bool(shown) and _same(yaml.safe_load(shown.group(1)), field.default)
         if not ok:
-            wrong.append(f"README.md:{row.line}: {path}: default {row.default!r}, the loader's is {want}")
+            wrong.append(f"{row.line}: {path}: default {row.default!r}, the loader's is {want}")
     assert not wrong, "\n".join(wrong)
 
 
@@ -262,30 +250,30 @@ def test_bounds_are_the_loaders():
             for attr in ("ge", "le"):
                 limit = getattr(meta, attr, None)
                 if limit is not None and float(limit) not in numbers:
-                    wrong.append(f"README.md:{row.line}: {path}: allowed {row.allowed!r} lacks {_number(limit)}")
+                    wrong.append(f"{row.line}: {path}: allowed {row.allowed!r} lacks {_number(limit)}")
             for attr, sign in (("gt", ">"), ("lt", "<")):
                 limit = getattr(meta, attr, None)
                 # An exclusive limit reads "> 0", not "0–1": 1,000 and 0.5 are other numbers than 1 and 0.
                 exclusive = rf"{sign}\s*{re.escape(_number(limit))}(?!\.?\d|,\d)" if limit is not None else None
                 if exclusive and not re.search(exclusive, row.allowed):
-                    wrong.append(f"README.md:{row.line}: {path}: allowed {row.allowed!r} lacks '{sign} {_number(limit)}'")
+                    wrong.append(f"{row.line}: {path}: allowed {row.allowed!r} lacks '{sign} {_number(limit)}'")
         if typing.get_origin(field.annotation) is typing.Literal:
             shown = {_yaml_or_text(v) for v in re.findall(r"`([^`]+)`", row.allowed)}
             absent = [v for v in typing.get_args(field.annotation) if v not in shown]
             if absent:
-                wrong.append(f"README.md:{row.line}: {path}: allowed {row.allowed!r} lacks {absent}")
+                wrong.append(f"{row.line}: {path}: allowed {row.allowed!r} lacks {absent}")
         if _accepts_null(field) and "`null`" not in f"{row.default} {row.allowed} {row.does}":
-            wrong.append(f"README.md:{row.line}: {path}: the loader takes null here; say what `null` does")
+            wrong.append(f"{row.line}: {path}: the loader takes null here; say what `null` does")
     assert not wrong, "\n".join(wrong)
 
 
-def _samples() -> Iterator[tuple[int, dict]]:
-    """The README's YAML blocks that are config (their top-level keys are the loader's)."""
-    text = _readme()
-    for match in re.finditer(r"```yaml\n(.*?)```", text, re.S):
-        document = yaml.safe_load(match.group(1))
-        if isinstance(document, dict) and set(document) <= _TOP_LEVEL:
-            yield text[:match.start()].count("\n") + 1, document
+def _samples() -> Iterator[tuple[str, dict]]:
+    """The documentation's YAML blocks that are config (their top-level keys are the loader's), each with its file:line."""
+    for doc in docs.documents():
+        for match in re.finditer(r"```yaml\n(.*?)```", doc.text, re.S):
+            document = yaml.safe_load(match.group(1))
+            if isinstance(document, dict) and set(document) <= _TOP_LEVEL:
+                yield f"{doc.name}:{doc.text[:match.start()].count(chr(10)) + 1}", document
 
 
 def _unknown_keys(value: Any, block: Any, path: str) -> Iterator[str]:
@@ -318,7 +306,7 @@ def _unknown_keys(value: Any, block: Any, path: str) -> Iterator[str]:
 
 
 def test_the_yaml_samples_write_only_keys_the_loader_has():
-    """GIVEN every YAML sample of the README that is config WHEN its keys are walked through the loader's blocks
+    """GIVEN every YAML sample of the documentation that is config WHEN its keys are walked through the loader's blocks
     THEN each exists where it is written (a typo or a removed key in a sample fails, naming it)."""
     unknown = []
     for line, document in _samples():
@@ -331,16 +319,15 @@ def test_the_yaml_samples_write_only_keys_the_loader_has():
                 found = (k for name, entry in (value or {}).items()
                          for k in _unknown_keys(entry, DECLARATIONS["datasets.<>"] if top == "datasets" else
                                                 ModelConfig if top == "models" else EnvironmentConfig, f"{top}.{name}"))
-            unknown += [f"README.md:{line}: {key}" for key in found]
+            unknown += [f"{line}: {key}" for key in found]
     assert not unknown, "keys the loader does not accept:\n" + "\n".join(unknown)
 
 
 def test_the_readmes_partition_note_lists_exactly_the_regions_the_config_accepts():
-    """*Partitions* (README) names the supported regions: the config's allow-list, no more and no fewer."""
+    """*Partitions* (docs/deploying.md) names the supported regions: the config's allow-list, no more and no fewer."""
     from mlops_loop.config.instance_types import SUPPORTED_REGIONS
 
-    text = README.read_text()
-    start = text.index("**Partitions: only the commercial `aws` partition is supported.**")
-    note = text[start:text.index("\n\n", start)]
+    text = docs.section("**Partitions: only the commercial `aws` partition is supported.**").text
+    note = text[:text.index("\n\n")]
     listed = re.search(r"\(`mlops_loop/config/instance_types.py`: ([^)]*)\)", note).group(1)
     assert [r.strip() for r in listed.split(",")] == list(SUPPORTED_REGIONS)

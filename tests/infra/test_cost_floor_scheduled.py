@@ -362,7 +362,7 @@ def test_the_change_against_a_base_names_the_scheduled_estimate_only_when_it_cha
 # --------------------------------------------------------------------------------------------------------------------
 def test_an_environment_with_a_vpc_config_pays_for_the_required_interface_endpoints_per_subnet(tmp_path):
     """GIVEN functions in two subnets and a model in a third (and the first again) WHEN read THEN one fixed line prices
-    every interface endpoint of the README's table (mlops_loop/config/vpc_endpoints.py) in each of the 3 distinct
+    every interface endpoint of docs/vpc.md's table (mlops_loop/config/vpc_endpoints.py) in each of the 3 distinct
     subnets, every hour, before any approval too."""
     model = {"Type": "AWS::SageMaker::Model",
              "Properties": {"VpcConfig": {"Subnets": ["subnet-0000000c", "subnet-0000000a"],

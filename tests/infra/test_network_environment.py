@@ -24,6 +24,7 @@ from mlops_loop.tools.cloud_assembly import nag_violations, stacks
 from mlops_loop.tools.cost_floor import PRICES, floor_report
 from mlops_loop.tools.lint import lint_cache, lint_stacks
 from mlops_loop.training import step_graph
+from tests.support import docs
 from tests.support.built_stack import scheduled_request
 from tests.support.construct_configs import NETWORK, returns_config, vpc_config_of_network
 from tests.support.templates import of_type
@@ -113,7 +114,7 @@ ENDPOINT_OF_CLIENT = {
 
 def test_the_readme_lists_a_vpc_endpoint_for_every_service_the_code_running_in_aws_calls():
     """GIVEN every boto3 client the job, handler and serving code makes (``client("<service>")`` in pipeline_code)
-    THEN the README's endpoint table has a row for its endpoint service: without one, a VPC without internet egress
+    THEN the endpoint table of docs/vpc.md has a row for its endpoint service: without one, a VPC without internet egress
     breaks that call (the retrain trigger's SSM read was missing). Only the service's row is checked, not that its
     "Used by" cell names every caller."""
     root = Path(__file__).resolve().parents[2]
@@ -127,15 +128,14 @@ def test_the_readme_lists_a_vpc_endpoint_for_every_service_the_code_running_in_a
     assert {"sagemaker", "s3", "ssm", "cloudformation"} <= called  # the scan sees the clients
     missing = {service: ENDPOINT_OF_CLIENT.get(service, "?") for service in called
                if ENDPOINT_OF_CLIENT.get(service) not in VPC_ENDPOINT_SERVICES}
-    assert not missing, f"VPC_ENDPOINT_SERVICES (mlops_loop/config/vpc_endpoints.py) and README's table lack: {missing}"
+    assert not missing, f"VPC_ENDPOINT_SERVICES (mlops_loop/config/vpc_endpoints.py) and docs/vpc.md's table lack: {missing}"
 
 
 def test_the_readme_endpoint_table_is_the_one_list_of_required_vpc_endpoints():
-    """GIVEN the README's table of VPC endpoints (one row per service, or two services sharing a row) THEN its services
+    """GIVEN the table of VPC endpoints (docs/vpc.md) (one row per service, or two services sharing a row) THEN its services
     and types are exactly ``VPC_ENDPOINT_SERVICES``, in order: the list the cost floor prices the interface endpoints
     from (one definition; a row added to one and not the other fails here)."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## Running inside your VPC", 1)[1].split("\n## ", 1)[0]
+    section = docs.section("## Running inside your VPC").text
     rows = [line.split("|") for line in section.splitlines() if line.startswith("| `com.amazonaws.<region>.")]
     listed = {service: cells[2].strip() for cells in rows
               for service in re.findall(r"`com\.amazonaws\.<region>\.([a-z0-9.-]+)`", cells[1])}

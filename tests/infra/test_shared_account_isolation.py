@@ -173,7 +173,7 @@ def test_a_pipeline_role_still_runs_its_own_jobs(sides):
 
 def test_a_pipeline_role_may_not_touch_another_sides_tagged_experiments_or_lineage(sides):
     """GIVEN each pipeline role WHEN it asks to update, associate or link an experiment, trial component or lineage
-    entity tagged as another side's THEN it is denied (entities SageMaker creates untagged stay reachable: README)."""
+    entity tagged as another side's THEN it is denied (entities SageMaker creates untagged stay reachable: docs/reviewing-deploying-auditing.md, Environments and projects sharing an account)."""
     allowed = []
     for mine, theirs in _pairs(sides):
         context = _resource_tags(theirs.owner())

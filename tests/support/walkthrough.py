@@ -1,4 +1,5 @@
-"""docs/add-your-own-model.md's "Add your own model" walk-through, read from the README itself so the tests run what users read."""
+"""The walk-throughs of the documentation (docs/add-your-own-model.md's "Add your own model", docs/monitoring.md's
+"Pausing retraining"), read from the page itself so the tests run what users read."""
 
 from __future__ import annotations
 
@@ -8,17 +9,16 @@ from typing import Any
 
 import yaml
 
+from tests.support import docs
 from tests.support.configs import SAMPLE_CONFIG
-from tests.support.paths import REPO_ROOT
-
-README = REPO_ROOT / "README.md"
 
 
 def block(name: str) -> str:
-    """The fenced block that follows ``<!-- walkthrough:<name> -->`` in the README."""
-    match = re.search(rf"<!-- walkthrough:{name} -->\n```[a-z]*\n(.*?)```", README.read_text(), re.S)
+    """The fenced block that follows ``<!-- walkthrough:<name> -->`` in the documentation page that has it."""
+    page = docs.containing(f"<!-- walkthrough:{name} -->")
+    match = re.search(rf"<!-- walkthrough:{name} -->\n```[a-z]*\n(.*?)```", page.text, re.S)
     if match is None:
-        raise AssertionError(f"README.md has no fenced block after <!-- walkthrough:{name} -->")
+        raise AssertionError(f"{page.name} has no fenced block after <!-- walkthrough:{name} -->")
     return match.group(1)
 
 

@@ -1,7 +1,7 @@
-"""A rare event (~2 % positives) through train, evaluate and gate on real reports: the README's fraud model.
+"""A rare event (~2 % positives) through train, evaluate and gate on real reports: the fraud model of docs/add-your-own-model.md.
 
 At the default fixed threshold of 0.5 the model flags nothing, so its parity metrics read as perfect; the
-gate must call that insufficient evidence. With the README's decision policy the threshold is chosen on
+gate must call that insufficient evidence. With that page's decision policy the threshold is chosen on
 validation data, recall is real and the fairness verdict rests on real predicted positives.
 """
 
@@ -29,7 +29,7 @@ def fraud_entry():
 
 @pytest.fixture(scope="module")
 def prepared(fraud_entry, tmp_path_factory):
-    """GIVEN 20,000 transactions simulated from the README's declaration at 2 % fraud, prepared once."""
+    """GIVEN 20,000 transactions simulated from docs/add-your-own-model.md's declaration at 2 % fraud, prepared once."""
     spec = parse_model_spec(fraud_entry)
     inputs = write_inputs(tmp_path_factory.mktemp("fraud-inputs"), spec.catalog_dataset, ROWS, seed=3, positive_rate=0.02)
     out = tmp_path_factory.mktemp("fraud-prepared")
