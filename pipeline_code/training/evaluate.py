@@ -636,9 +636,10 @@ def _comparable(champion: TrainedModel, spec: ModelSpec) -> Optional[str]:
 
 def contract_change(champion: TrainedModel, spec: ModelSpec) -> Optional[str]:
     """How a challenger of ``spec`` would answer the callers of ``champion`` (the version that serves) differently,
-    or None when it would not: another problem type or other classes (another response shape, as
-    :func:`_comparable` says), or other features or another feature order - CSV and list requests are positional in
-    ``feature_order``, so a caller's unchanged request would be read as other features' values."""
+    or None when it would not: whatever :func:`_comparable` says (another problem type or other classes, another
+    response shape; another target; a feature computed by another expression), or other features or another feature
+    order - CSV and list requests are positional in ``feature_order``, so a caller's unchanged request would be read as
+    other features' values."""
     shape = _comparable(champion, spec)
     if shape:
         return shape
