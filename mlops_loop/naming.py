@@ -63,7 +63,7 @@ def feature_group_name_problem(name: str) -> str:
 
 
 # The features bucket's prefix of every dataset's feature snapshots, replaced whole by each feature job run.
-FEATURE_SNAPSHOTS_ROOT = "snapshots"
+FEATURE_SNAPSHOTS_ROOT = contract.FEATURE_SNAPSHOTS_ROOT
 
 
 def feature_snapshots_prefix(dataset: str) -> str:
@@ -109,7 +109,7 @@ def lake_bucket_name(prefix: str, kind: str, account: str, region: str) -> str:
     policies (and their review) concrete. The config refuses names S3 would (see
     :func:`bucket_name_problem`); this raises too, as a last guard.
     """
-    name = f"{prefix}-{kind}-{account}-{region}"
+    name = contract.lake_bucket(prefix, kind, account, region)
     problem = bucket_name_problem(name)
     if problem:
         raise ValueError(f"bucket name {name!r} {problem}")

@@ -9,7 +9,10 @@ from constructs import Construct
 
 from pipeline_code.catalog import Dataset
 
-from pipeline_code.core.contract import pascal
+# The quarantine, curate-recovery (a copy of every row a curate run is about to publish until its state is written:
+# in the curated bucket, whose old versions go after rewritten_noncurrent_days) and ingest-failure prefixes are
+# shared with the erasure search: defined in the contract.
+from pipeline_code.core.contract import CURATE_RECOVERY_PREFIX, INGEST_FAILURES_PREFIX, QUARANTINE_PREFIX, pascal
 
 from ..naming import ETL_JOBS, etl_job_name, etl_workflow_name, feature_group_arn, feature_snapshots_prefix
 from .cdk_reads import read_once, stack_of
@@ -17,17 +20,10 @@ from .glue_runtime import GlueJobRole, GlueRuntime
 
 CURATE_SCRIPT = "etl/glue_curate_job.py"
 FEATURES_SCRIPT = "features/ingest.py"
-QUARANTINE_PREFIX = "_quarantine"
-# Where a curate run keeps a copy of every row it is about to publish until its state is written (taken back by the
-# next run when it was stopped mid-commit, deleted once a run publishes). In the curated bucket, beside the data it
-# copies: the bucket's old versions go after rewritten_noncurrent_days, so the copy each run writes and deletes does
-# not stay for the artifacts bucket's general window (or for ever there, with noncurrent_version_expiration_days null).
-CURATE_RECOVERY_PREFIX = "_curate-recovery"
 ETL_RUNS_PREFIX = "etl-runs"
 # The curate job's record of the raw files it has curated, next to its run summaries (the job role already reads
 # and writes that prefix, and lists it: the listing is how the job tells a missing state).
 CURATE_STATE_FILE = "curate-state.json"
-INGEST_FAILURES_PREFIX = "_ingest-failures"
 INGEST_STATE_PREFIX = "_ingest-state"
 INGEST_STATE_FILE = "state.json"
 

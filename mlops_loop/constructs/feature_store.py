@@ -13,14 +13,12 @@ from constructs import Construct
 
 from pipeline_code.catalog import Dataset
 
-from pipeline_code.core.contract import pascal
+from pipeline_code.core.contract import OFFLINE_STORE_PREFIX, pascal
 
 from ..naming import checked_feature_group_name
 from .access_policy import AccessPolicy
 from .arns import format_arn
 from .cdk_reads import read_once, stack_of
-
-OFFLINE_STORE_PREFIX = "offline-store"
 
 
 class FeatureStore(Construct):

@@ -289,6 +289,23 @@ def inference_prefix(model: str, what: str) -> str:
     return f"{what}/{model}/"
 
 
+# Where a dataset's records land in the data lake, by bucket (``<prefix>-<kind>-<account>-<region>``,
+# :func:`lake_bucket`): the infrastructure writes its paths and lifecycle rules from these, and the erasure search
+# (mlops_cli.erasure) lists the same prefixes, so a new place is one edit here (a model's pipeline prefixes in the
+# artifacts bucket: pipeline_code.core.integrity).
+QUARANTINE_PREFIX = "_quarantine"  # curated bucket: _quarantine/<dataset>/run_id=*/
+CURATE_RECOVERY_PREFIX = "_curate-recovery"  # curated bucket: _curate-recovery/<dataset>/run_id=*/
+INGEST_FAILURES_PREFIX = "_ingest-failures"  # features bucket: _ingest-failures/<dataset>/run_id=*/
+FEATURE_SNAPSHOTS_ROOT = "snapshots"  # features bucket: snapshots/<dataset>/
+OFFLINE_STORE_PREFIX = "offline-store"  # features bucket: the feature groups' Iceberg tables
+
+
+def lake_bucket(prefix: str, kind: str, account: str, region: str) -> str:
+    """``<prefix>-<kind>-<account>-<region>``: the name of the environment's ``kind`` bucket (raw, curated,
+    features, artifacts, inference, access-logs); unchecked (mlops_loop.naming.lake_bucket_name checks it)."""
+    return f"{prefix}-{kind}-{account}-{region}"
+
+
 # The inference bucket's top-level prefixes (``what`` of :func:`inference_prefix`), by how long they are kept:
 # traffic is what serving saw and said (data capture, async requests and results, batch inputs and outputs), kept
 # for the drift monitor's windows; records are what the loop learnt from it (ground-truth labels, the drift
