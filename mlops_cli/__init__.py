@@ -8,6 +8,8 @@
   (needs AWS credentials);
 * :mod:`.retraining` pause and resume automatic retraining of an environment or a model, and show whether it is
   paused (on-call's switch; needs AWS credentials);
+* :mod:`.erasure`   find every object of an environment holding a customer's record id, the search step of an
+  erasure by hand (read-only; needs AWS credentials);
 * :mod:`.lifecycle` the stacks a failed first deploy left in the way of ``cdk deploy`` (and their deletion), and
   the teardown that empties a dev environment for ``cdk destroy`` (needs AWS credentials).
 
