@@ -15,8 +15,9 @@ docs/personal-data.md names for the dataset and each model the environment train
 * inference ``capture/``, ``async/``, ``batch/``, ``labels/`` and ``monitor/`` of each model (prediction records
   and reports).
 
-Each object is streamed (gzip by its ``.gz`` suffix or magic bytes): CSV (``.csv``), JSON lines (``.json``,
-``.jsonl``, ``.out``, capture files), Parquet (``.parquet`` and Spark's part files: spooled to a temporary file,
+Each object is streamed (gzip by its ``.gz`` suffix or magic bytes): JSON lines (``.json``, ``.jsonl``, ``.out``,
+or a first line opening a JSON object: capture files), CSV with a header (``.csv``, and any other name: raw exports
+land under any name), Parquet (``.parquet`` and Spark's part files: spooled to a temporary file,
 read one row group and only the id columns at a time), HTML reports as text. A row matches when a column named
 as the dataset's record identifier holds an id given; in the inference places also ``inference_id`` and
 ``entity_id`` (by-id requests, prediction records, labels), anywhere in a JSON record (a capture's request body
@@ -146,7 +147,7 @@ def find(s3: Any, where: Iterable[Place], ids: Sequence[str], *, chunk_bytes: in
                 found.unreadable.append((uri, str(why)))
                 continue
             except (ClientError, BotoCoreError) as error:
-                found.unreadable.append((uri, deploy_target.describe_error(error)))
+                found.unreadable.append((uri, deploy_target.describe_error(error) + _access_hint(error)))
                 continue
             if count:
                 found.matches.append((uri, count))
@@ -168,15 +169,18 @@ def count_matches(s3: Any, bucket: str, key: str, columns: Sequence[str], ids: S
         except (OSError, EOFError) as error:
             raise Unreadable(f"not gzip: {error}") from None
     else:
-        stream = _ChunkReader(chunks)
+        stream = io.BufferedReader(_ChunkReader(chunks), buffer_size=chunk_bytes)
     try:
         if head.startswith(_PARQUET_MAGIC) or name.endswith(".parquet"):
             return _parquet(stream, columns, ids, chunk_bytes)
         if name.endswith(".csv"):
             return _csv(stream, columns, ids)
-        if name.endswith((".html", ".htm", ".txt")):
+        if name.endswith((".html", ".htm")):
             return _text(stream, ids)
-        return _json_lines(stream, columns, ids)
+        if name.endswith((".json", ".jsonl", ".out")) or stream.peek(1)[:1024].lstrip()[:1] == b"{":
+            return _json_lines(stream, columns, ids)
+        # Raw exports land under any name (the curate job reads every raw file as CSV with a header).
+        return _csv(stream, columns, ids)
     except Unreadable:
         raise
     except (OSError, EOFError, UnicodeDecodeError, csv.Error, ValueError) as error:
@@ -232,8 +236,6 @@ def _json_lines(stream: Any, columns: Sequence[str], ids: Set[str]) -> int:
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            if number == 1:
-                raise Unreadable("neither CSV, Parquet nor JSON lines (by its name and first line)") from None
             raise Unreadable(f"line {number} is not JSON") from None
         count += _holds(record, columns, ids)
     return count
@@ -272,6 +274,15 @@ def _payload_holds(data: str, encoding: Any, columns: Sequence[str], ids: Set[st
     except json.JSONDecodeError:
         # A CSV request carries no column names: an id is matched as one of its fields.
         return any(_is_id(value, ids) for row in csv.reader(io.StringIO(text)) for value in row)
+
+
+def _access_hint(error: BaseException) -> str:
+    """What a refused read needs (the objects are SSE-KMS: S3 answers AccessDenied when the key refuses too)."""
+    code = deploy_target.error_code(error)
+    if "AccessDenied" in code or code.startswith("KMS"):
+        return (" (run as the environment's administrator: reading it needs s3:GetObject on the bucket and kms:Decrypt "
+                "on the environment's data key)")
+    return ""
 
 
 def _is_id(value: Any, ids: Set[str]) -> bool:

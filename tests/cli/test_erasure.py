@@ -15,6 +15,7 @@ import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from mlops_cli import erasure as cli
@@ -83,6 +84,7 @@ def test_finds_the_id_in_every_place_and_format_without_the_crawler(s3, capsys):
     expected = {
         put(s3, "raw", f"{DATASET.name}/ingest_date=2026-01-01/a.csv", csv_bytes([WANTED, OTHER, WANTED])): 2,
         put(s3, "raw", f"{DATASET.name}/ingest_date=2026-01-02/b.csv.gz", gzip.compress(csv_bytes([WANTED]))): 1,
+        put(s3, "raw", f"{DATASET.name}/ingest_date=2026-01-02/export-no-suffix", csv_bytes([OTHER, WANTED])): 1,
         put(s3, "curated", f"{DATASET.name}/event_date=2026-01-01/part-0.snappy.parquet",
             parquet_bytes({ID_COLUMN: [OTHER, WANTED, OTHER, WANTED, WANTED]})): 3,
         put(s3, "curated", f"{contract.QUARANTINE_PREFIX}/{DATASET.name}/run_id=r1/part-0.parquet",
@@ -193,3 +195,26 @@ def test_it_deletes_nothing(s3, capsys):
     run(capsys, WANTED)
 
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket("raw"))["Contents"]] == [f"{DATASET.name}/a.csv"]
+
+
+def test_a_read_the_key_refuses_is_named_with_the_permissions_it_needs(s3):
+    put(s3, "raw", f"{DATASET.name}/a.csv", csv_bytes([WANTED]))
+    refused = put(s3, "raw", f"{DATASET.name}/b.csv", csv_bytes([WANTED]))
+    original = s3.get_object
+
+    def refusing(**kwargs):
+        if kwargs["Key"].endswith("b.csv"):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized to perform kms:Decrypt"}},
+                              "GetObject")
+        return original(**kwargs)
+
+    s3.get_object = refusing
+    places = cli.places(prefix=PREFIX, account=ACCOUNT, region=REGION, dataset=DATASET.name,
+                        record_identifier=ID_COLUMN, models=[])
+
+    found = cli.find(s3, places, [WANTED])
+
+    assert found.matches == [(f"s3://{bucket('raw')}/{DATASET.name}/a.csv", 1)]
+    assert found.unreadable == [(refused, "AccessDenied: not authorized to perform kms:Decrypt (run as the environment's "
+                                          "administrator: reading it needs s3:GetObject on the bucket and kms:Decrypt on "
+                                          "the environment's data key)")]
