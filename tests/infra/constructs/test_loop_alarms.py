@@ -543,15 +543,14 @@ def test_replayed_a_breach_every_day_still_asks_again_once_the_cooldown_is_over(
     assert len(starts) == 4 and all(COOLDOWN <= b - a < COOLDOWN + HOUR for a, b in zip(starts, starts[1:]))
 
 
-def test_the_readme_counts_the_loop_alarms_each_model_adds_to_the_dashboard(built: _Built):
-    """The README's estimate of when the dashboard's alarm status rows split (100 alarms per widget) counts each model's
-    loop alarms: retrain alarms and the monitor's people alarms, the trigger's two aside."""
+def test_the_docs_count_the_loop_alarms_each_model_adds_to_the_dashboard(built: _Built):
+    """The documentation's estimate of when the dashboard's alarm status rows split (100 alarms per widget) counts each
+    model's loop alarms: retrain alarms and the monitor's people alarms, the trigger's two aside."""
     import re
 
-    from tests.support.paths import REPO_ROOT
+    from tests.support import docs
 
     per_model = (len(built.alarms.all_alarms) - 2) // len(MODELS)
     words = {6: "six", 7: "seven", 8: "eight", 9: "nine"}
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    said = re.search(r"about (\w+) loop alarms per\s+model", readme)
+    said = re.search(r"about (\w+) loop alarms per\s+model", docs.all_text())
     assert said and said.group(1) == words.get(per_model, str(per_model))
