@@ -232,6 +232,10 @@ class _Decoder:
         self.csv_lines: List[str] = []  # parsed once, at the end, by pandas' C parser
         self.csv_meta: List[Tuple[Any, Any, Any, Any, Any]] = []  # (inference_id, time, score, probabilities, answered)
         self.json_rows: List[Dict[str, Any]] = []
+        # JSON requests waiting for their raw records' features (with the dataset known): computed together at the
+        # next flush, one vectorised computation for thousands of requests instead of one per request.
+        self.pending: List[Tuple[List[Dict[str, Any]], Optional[List["Output"]], Any, Any, Optional[str]]] = []
+        self.pending_records = 0
         self.parts: List[pd.DataFrame] = []  # typed frames of decoded records (blocks of the columnar reader)
         self.categorical: Set[str] = set(categorical)
         self.extra_columns = [c for c in known_keys if c not in self.feature_set]
@@ -264,7 +268,7 @@ class _Decoder:
 
     def flush_when_full(self) -> None:
         """Flush once :data:`CHUNK_RECORDS` records wait (the line decoder's part of a chunk stays bounded)."""
-        if len(self.csv_lines) + len(self.json_rows) >= CHUNK_RECORDS:
+        if len(self.csv_lines) + len(self.json_rows) + self.pending_records >= CHUNK_RECORDS:
             self.flush()
 
     def add_frame(self, part: pd.DataFrame) -> None:
@@ -433,9 +437,27 @@ class _Decoder:
             if not isinstance(record, dict):
                 raise _Malformed(f"bad_record: expected an object keyed by feature, got {type(record).__name__}")
             decoded.append(record)
-        if self.contract is not None:
-            decoded = complete_records(decoded, self.contract)
         self._check_scores(scores, len(decoded))
+        if self.contract is not None:
+            self.pending.append((decoded, scores, base_id, when, answered))
+            self.pending_records += len(decoded)
+            return
+        self._add_records(decoded, scores, base_id, when, answered)
+
+    def _complete_pending(self) -> None:
+        """The waiting JSON requests' records completed (:func:`complete_records`: raw ones as serving computed their
+        features) in one call, then added in the order they came."""
+        if not self.pending:
+            return
+        completed = complete_records([r for records, *_ in self.pending for r in records], self.contract)
+        start = 0
+        for records, scores, base_id, when, answered in self.pending:
+            self._add_records(completed[start:start + len(records)], scores, base_id, when, answered)
+            start += len(records)
+        self.pending, self.pending_records = [], 0
+
+    def _add_records(self, decoded: List[Dict[str, Any]], scores: Optional[List["Output"]], base_id: Any, when: Any,
+                     answered: Optional[str]) -> None:
         many = len(decoded) > 1
         for i, record in enumerate(decoded):
             keys = set(record)
@@ -469,6 +491,7 @@ class _Decoder:
 
     def flush(self) -> None:
         """Type the records decoded since the last flush and hand them to the sink as one chunk (none: nothing)."""
+        self._complete_pending()
         parts = self.parts
         if self.csv_lines:
             part = pd.read_csv(io.StringIO("\n".join(self.csv_lines)), header=None, names=self.features, dtype=str,

@@ -199,6 +199,36 @@ def test_realtime_raw_field_request_is_decoded(trained, tmp_path):
     _assert_features_match(trained, window.frame, trained.test.iloc[:10])
 
 
+def test_a_window_of_single_record_raw_requests_is_computed_together_and_a_bad_one_costs_a_few_calls(
+        trained, tmp_path, monkeypatch):
+    """GIVEN 40 captured requests of one raw record each (the usual shape of real-time traffic), two of them lacking a
+    required raw field WHEN the window is decoded THEN every good record has the features serving computed for it, the
+    two bad ones are left for the monitor's own checks, and the features are computed a few times per window (the two
+    bad records split the batch in halves), not once per request: each call costs ~4 ms, hours at a million requests."""
+    from pipeline_code.serving import records as serving_records
+
+    model = inf.model_fn(trained.model_dir)
+    raw = trained.raw_records(40)
+    required = serving_records.FeatureContract.create(
+        trained.spec.catalog_dataset, trained.spec.features,
+        [f for f in trained.spec.frame_features if f not in trained.spec.features]).required_raw_fields[0]
+    events = []
+    for i, record in enumerate(raw):
+        sent = {k: v for k, v in record.items() if k != required} if i in (7, 31) else record
+        request = json.dumps(sent).encode()
+        response, accept = inf.invoke(model, json.dumps(record).encode(), content_type=inf.JSON)
+        events.append(_capture_event(request, inf.JSON, response, accept, inference_id=f"r{i}"))
+    calls = []
+    original = serving_records.feature_rows
+    monkeypatch.setattr(serving_records, "feature_rows", lambda *a, **k: calls.append(1) or original(*a, **k))
+    window = decode_capture(trained, _write_capture(tmp_path, events))
+    good = [i for i in range(40) if i not in (7, 31)]
+    assert len(calls) <= 16, len(calls)
+    frame = window.frame.set_index("inference_id")
+    assert np.array_equal(frame.loc[[f"r{i}" for i in good], "score"].to_numpy(), trained.evaluation_scores[good])
+    _assert_features_match(trained, frame.loc[[f"r{i}" for i in good]].reset_index(), trained.test.iloc[good])
+
+
 def test_realtime_jsonlines_request_is_decoded(trained, tmp_path):
     model = inf.model_fn(trained.model_dir)
     request = "\n".join(json.dumps(r) for r in trained.feature_records(6)).encode()
