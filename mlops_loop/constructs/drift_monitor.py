@@ -20,7 +20,7 @@ from pipeline_code.core.contract import (
     monitor_volume_gb,
 )
 from pipeline_code.core.integrity import model_prefix
-from pipeline_code.core.problem import BINARY, REGRESSION
+from pipeline_code.core.problem import BINARY, REGRESSION, quality_alarm_key
 
 from ..config.schema import GateConfig, ModelConfig, MonitoringConfig, NetworkConfig
 from ..naming import feature_snapshots_prefix
@@ -192,8 +192,8 @@ class DriftMonitor(Construct):
             "--region", environment_of(stack).region,
             "--output-dir", REPORT_DIR,
         ]  # fmt: skip
-        if model.problem_type != BINARY:
-            # The drop of the primary metric the report judges (a binary model's quality is its AUC drop).
+        if model.problem_type != BINARY or quality_alarm_key(model.problem_type, model.primary_metric) == "quality_drop":
+            # The drop of the primary metric the report judges (a binary model judged on AUC: its AUC drop alone).
             arguments += ["--max-quality-drop", str(settings.max_quality_drop)]
         if model.problem_type == REGRESSION:
             # Its error parity is held to the gate's minimum too (a classifier's disparate impact is reported only).

@@ -114,8 +114,8 @@ class LoopAlarms(Construct):
       decision level (``CumulativeDriftScore`` >= 1, ``pipeline_code.monitoring.cumulative``): a shift that stays
       just under the threshold day after day;
     * ``<prefix>-<model>-retrain-quality``: AUC drop >= ``max_auc_drop`` (once labels arrive); for a
-      model whose ``quality_keys`` entry is ``quality_drop`` (regression, or multiclass judged on a metric
-      other than AUC: ``core.problem.quality_alarm_key``) the drop in its primary metric >= ``max_quality_drop``.
+      model whose ``quality_keys`` entry is ``quality_drop`` (regression, or a binary or multiclass model judged on
+      a metric other than AUC: ``core.problem.quality_alarm_key``) the drop in its primary metric >= ``max_quality_drop``.
       Their names carry the retrain prefix, so entering ALARM asks the retrain trigger to start the model's
       retraining (see :class:`RetrainingTrigger`), which it does unless retraining is paused, a run is executing, or
       the cooldown or the daily start limit holds it; they also notify people, and their descriptions say so, with

@@ -669,7 +669,8 @@ MONITOR_METRICS = tuple(
         ("data_quality_violations", "DataQualityViolations", "Count"),
         ("model_auc", "ModelAuc", "None"),
         ("auc_drop", "AucDrop", "None"),
-        # Multiclass and regression models only: the primary metric's worsening vs the baseline evaluation.
+        # Models judged on another metric than AUC (regression, and classifiers whose primary metric is not auc; a
+        # multiclass model's report has it always): the primary metric's worsening vs the baseline evaluation.
         ("quality_drop", "QualityDrop", "None"),
         ("label_coverage", "LabelCoverage", "None"),
         ("demographic_parity_difference", "DemographicParityDifference", "None"),

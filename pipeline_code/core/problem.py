@@ -66,7 +66,7 @@ DISPLAY_NAME = {BINARY: "Binary Classification", MULTICLASS: "Multiclass Classif
 
 # The drift monitor's report key the retrain-on-quality alarm watches with each type's default primary metric:
 # the AUC drop for classifiers, the drop in the primary metric (absolute for R², relative for RMSE/MAE) for
-# regression, which has no AUC. A model's own primary metric can change it: see quality_alarm_key.
+# regression, which has no AUC. A classifier's own primary metric can change it: see quality_alarm_key.
 QUALITY_ALARM_KEY = {BINARY: "auc_drop", MULTICLASS: "auc_drop", REGRESSION: "quality_drop"}
 
 # The drift monitor's report key of each type's gap across the sensitive groups, the one the gate bounds by
@@ -88,11 +88,12 @@ def default_primary_metric(problem_type: str) -> str:
 
 
 def quality_alarm_key(problem_type: str, primary_metric: Optional[str] = None) -> str:
-    """The monitor's key the model's retrain-on-quality alarm watches: a multiclass model whose primary metric
-    is not AUC is judged on that metric (``quality_drop``, the check the monitor fails it on), like regression;
-    otherwise :data:`QUALITY_ALARM_KEY` of its type."""
+    """The monitor's key the model's retrain-on-quality alarm watches: a classifier (binary or multiclass) whose
+    primary metric is not AUC is judged on that metric (``quality_drop``, the check the monitor fails it on), like
+    regression; otherwise :data:`QUALITY_ALARM_KEY` of its type."""
     metric = primary_metric or default_primary_metric(problem_type)
-    if problem_type == MULTICLASS and metric != "auc":
+    # A PR-AUC or F1 collapse can leave the AUC stable: the alarm watches what the model is judged on.
+    if is_classification(problem_type) and metric != "auc":
         return "quality_drop"
     return QUALITY_ALARM_KEY[problem_type]
 

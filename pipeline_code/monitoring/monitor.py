@@ -44,7 +44,8 @@ model quality), and sampled: bias, attributions and the exact KS test read a see
 Every problem type (``core.problem``) is monitored: the capture decoder reads the type's responses, and
 prediction drift, model quality and bias are the type's (see :mod:`.drift` and :mod:`.quality`); the
 report of a multiclass or regression model adds ``problem_type``, ``primary_metric`` and ``quality_drop``
-(the primary metric's worsening, published as ``QualityDrop``) to its summary. A regression model has no
+(the primary metric's worsening, published as ``QualityDrop``) to its summary, that of a binary model judged on
+another metric than AUC (PR-AUC, F1, log loss) ``primary_metric`` and ``quality_drop``. A regression model has no
 AUC: ``model_auc`` / ``auc_drop`` stay empty and are not published.
 
 Writes ``report.json`` and ``report.html``. Exit status: 0 whenever a report was written -
@@ -69,7 +70,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from pipeline_code.core.contract import BASELINE_FILES, DEFAULT_MAX_MALFORMED_RATE, EVALUATION_FILE
 from pipeline_code.core.contract import DEFAULT_MONITOR_WINDOW_GIB, MONITOR_WINDOW_SETTING, monitor_window_bytes, monitor_window_fix
 from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE
-from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
+from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION, quality_alarm_key
 from pipeline_code.monitoring import capture as capture_mod
 from pipeline_code.monitoring import cumulative, drift, quality, skew, report as report_mod
 from pipeline_code.monitoring import history as history_mod
@@ -300,9 +301,8 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                     raise labels_problem
                 window_pass.failure(LABELS)
                 base_metrics = ((evaluation or {}).get("challenger") or {}).get("metrics")
-                typed = {} if problem_type == BINARY else {
-                    "problem_type": problem_type, "classes": classes, "primary_metric": spec.primary_metric,
-                    "max_quality_drop": args.max_quality_drop}
+                typed = {"primary_metric": spec.primary_metric, "max_quality_drop": args.max_quality_drop} | (
+                    {} if problem_type == BINARY else {"problem_type": problem_type, "classes": classes})
                 records, rows_per_day = window_pass.labelled_records(), window_pass.rows_per_day
                 earlier = None
                 skipped = None  # why this run judges no due day (the look-back's labels are not all here)
@@ -445,6 +445,10 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     if problem_type != BINARY:
         summary.update({"problem_type": problem_type, "primary_metric": spec.primary_metric,
                         "quality_drop": mq.get("quality_drop")})
+        thresholds["max_quality_drop"] = args.max_quality_drop
+    elif quality_alarm_key(problem_type, spec.primary_metric) == "quality_drop":
+        # A binary model judged on PR-AUC, F1 or log loss: its quality alarm watches that metric's drop.
+        summary.update({"primary_metric": spec.primary_metric, "quality_drop": mq.get("quality_drop")})
         thresholds["max_quality_drop"] = args.max_quality_drop
     if problem_type == REGRESSION:  # its gap across the sensitive groups (a classifier's is the parity difference)
         summary["bias_gap"] = bias.get("bias_gap")

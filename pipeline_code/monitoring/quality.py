@@ -16,7 +16,8 @@ fairness on the frozen test set).
 Per problem type (``label`` values: binary 0/1; multiclass the class *names*, e.g. ``gold`` or ``3``,
 turned into class codes; regression numbers; anything else is dropped):
 
-* binary: AUC, log loss, F1 ... at the model's threshold; the ``auc_drop`` check.
+* binary: AUC, log loss, F1 ... at the model's threshold; the ``auc_drop`` check, and ``quality_drop`` on the
+  primary metric when it is not AUC (PR-AUC, F1, log loss: a collapse in one of them can leave the AUC stable).
 * multiclass: accuracy, macro F1, log loss and macro one-vs-rest AUC (``auc``); log loss and AUC need the
   class probabilities (captured, or re-scored by the monitor), accuracy and F1 only the predicted class.
   ``auc_drop`` as for binary (macro AUC), and ``quality_drop`` on the primary metric when it is not AUC.
@@ -24,7 +25,7 @@ turned into class codes; regression numbers; anything else is dropped):
 
 ``quality_drop`` is how much worse the window is than the baseline in the primary metric's direction
 (:func:`pipeline_code.core.problem.higher_is_better`): an absolute difference for the bounded metrics
-(AUC, accuracy, F1, R²), a relative one for the losses and errors (log loss, RMSE, MAE: 0.1 = 10 % higher);
+(AUC, PR-AUC, accuracy, F1, R²), a relative one for the losses and errors (log loss, RMSE, MAE: 0.1 = 10 % higher);
 it fails above ``max_quality_drop`` when that is also more than the noise of the window's labels (:func:`model_quality`).
 
 Bias drift: positive rate per group of the sensitive attribute (needs no labels) and the
@@ -238,8 +239,8 @@ def model_quality(
 
     ``joined``: the window's records with their labels (:func:`join_labels`), or only the labelled ones when
     ``rows_per_day`` (:func:`day_counts` of the whole window) says how many records each day had.
-    ``problem_type``, ``classes``, ``primary_metric`` and ``max_quality_drop`` matter for multiclass and
-    regression models only (see the module docstring); a binary model's section is what it always was.
+    ``classes`` matters for multiclass models only; ``primary_metric`` (default: the type's, AUC for classifiers) and
+    ``max_quality_drop`` for every type (see the module docstring): a binary model judged on AUC has the AUC drop alone.
     """
     labeled_mask = joined[LABEL].notna() & joined[SCORE].notna()
     days = inference_days(joined)
@@ -282,15 +283,25 @@ def model_quality(
         out["checks"] = checks
         return out
     base_auc = (baseline_metrics or {}).get("auc")
+    # A binary model judged on another metric (PR-AUC, F1, log loss) is failed on that metric's drop too, as a
+    # multiclass one is: a collapse in it can leave the AUC stable. Judged on AUC, the section is the AUC drop alone.
+    metric = primary_metric or "auc"
+    judged = metric != "auc"
+    if judged:
+        out.update({"primary_metric": metric, "max_quality_drop": max_quality_drop})
     if len(y) < min_labeled_rows or len(np.unique(y)) < 2:
         detail = f"{len(y)} labelled rows on days with coverage >= {min_label_coverage} (need {min_labeled_rows}, both classes)"
         out.update({"status": SKIPPED, "detail": detail})
         checks.append(check("auc_drop", "model_quality", None, max_auc_drop, SKIPPED, detail=detail))
+        if judged:
+            checks.append(check("quality_drop", "model_quality", None, max_quality_drop, SKIPPED, feature=metric, detail=detail))
         out["checks"] = checks
         return out
     window_metrics = metrics.headline(y, p, threshold)
-    out["metrics"] = {k: window_metrics[k] for k in ("rows", "prevalence", "auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1", "positive_rate")}
-    out["baseline_metrics"] = {k: (baseline_metrics or {}).get(k) for k in ("auc", "log_loss", "brier", "f1")}
+    shown = ("rows", "prevalence", "auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1", "positive_rate")
+    out["metrics"] = {k: window_metrics[k] for k in shown + ((metric,) if metric not in shown else ())}
+    out["baseline_metrics"] = {k: (baseline_metrics or {}).get(k) for k in ("auc", "log_loss", "brier", "f1") + (
+        (metric,) if metric not in ("auc", "log_loss", "brier", "f1") else ())}
     auc = window_metrics["auc"]
     if base_auc is None:
         out["status"] = SKIPPED
@@ -317,6 +328,13 @@ def model_quality(
             increase = window_metrics["log_loss"] - float(base_ll)
             out["log_loss_increase"] = increase
             checks.append(check("log_loss_increase", "model_quality", increase, 0.1, WARN if increase > 0.1 else PASS))
+    if judged:
+        _primary_metric_drop(out, checks, metric, window_metrics.get(metric), (baseline_metrics or {}).get(metric),
+                             lambda rows: metrics.headline(y[rows], p[rows], threshold).get(metric), len(y), len(y),
+                             power_limit=max_quality_drop, max_quality_drop=max_quality_drop,
+                             false_alarm_rate=false_alarm_rate)
+        statuses = {c["status"] for c in checks}
+        out["status"] = FAIL if FAIL in statuses else (PASS if PASS in statuses else SKIPPED)
     out["checks"] = checks
     return out
 
@@ -506,10 +524,6 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
         out["changes"] = {f"{key}_{'drop' if higher_is_better(key) else 'increase'}": quality_drop(key, headline[key], base.get(key))
                           for key in ("r2", "rmse", "mae")}
 
-    window_value, base_value = headline.get(metric), base.get(metric)
-    drop = quality_drop(metric, window_value, base_value)
-    out["primary_metric_value"] = window_value
-    out["baseline_primary_metric_value"] = base_value
     if multiclass:
         # The probability metrics are measured on the rows that have probabilities (as above).
         ym, Pm = (y[has_p], P[has_p]) if metric in ("auc", "log_loss", "brier") else (y, P)
@@ -518,21 +532,42 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
     else:
         compute = lambda rows: metrics_regression.headline(y[rows], predicted[rows]).get(metric)  # noqa: E731
         measured = len(y)
+    _primary_metric_drop(out, checks, metric, headline.get(metric), base.get(metric), compute, measured, len(y),
+                         power_limit=max_auc_drop if multiclass and metric == "auc" else max_quality_drop,
+                         max_quality_drop=max_quality_drop, false_alarm_rate=false_alarm_rate,
+                         judged_as_auc_drop=multiclass and metric == "auc")
+    statuses = {c["status"] for c in checks}
+    out["status"] = FAIL if FAIL in statuses else (PASS if PASS in statuses else SKIPPED)
+    out["checks"] = checks
+    return out
+
+
+def _primary_metric_drop(out: Dict[str, Any], checks: List[Dict[str, Any]], metric: str, window_value: Optional[float],
+                         base_value: Optional[float], compute: Any, measured: int, labelled: int, *, power_limit: float,
+                         max_quality_drop: float, false_alarm_rate: float, judged_as_auc_drop: bool = False) -> None:
+    """The primary metric's drop (``quality_drop``) of a window, into ``out`` and ``checks``: the drop its labels can
+    detect (``quality_drop_power``, against ``power_limit``) and the ``quality_drop`` check, failing over the larger of
+    ``max_quality_drop`` and the bootstrapped noise of ``measured`` rows (``compute(row_indexes)``: the metric on those
+    rows). ``judged_as_auc_drop`` (a classifier judged on AUC, whose ``auc_drop`` check is this one): the drop is
+    recorded, no check added."""
+    drop = quality_drop(metric, window_value, base_value)
+    out["primary_metric_value"] = window_value
+    out["baseline_primary_metric_value"] = base_value
     detectable = detectable_quality_drop(metric, compute, measured, base_value)
     if detectable is not None:
-        limit = max_auc_drop if multiclass and metric == "auc" else max_quality_drop
         out["detectable_quality_drop"] = detectable
         checks.append(check(
-            "quality_drop_power", "model_quality", detectable, limit, WARN if detectable > limit else PASS, feature=metric,
-            detail=f"{len(y)} labelled rows: a {metric} drop under {detectable:.3g} is within the noise of this many labels "
+            "quality_drop_power", "model_quality", detectable, power_limit, WARN if detectable > power_limit else PASS,
+            feature=metric,
+            detail=f"{labelled} labelled rows: a {metric} drop under {detectable:.3g} is within the noise of this many labels "
                    "(80 % power, 5 % one-sided; bootstrap)" + ("; the limit is below that, so a real drop to it can pass "
                                                                 "unseen: label more traffic or widen the label window"
-                                                                if detectable > limit else "")))
+                                                                if detectable > power_limit else "")))
     if drop is None:
         why = "no baseline evaluation metrics" if base_value is None else f"{metric} undefined on the window"
-        if not multiclass or metric != "auc":
+        if not judged_as_auc_drop:
             checks.append(check("quality_drop", "model_quality", None, max_quality_drop, SKIPPED, feature=metric, detail=why))
-    elif multiclass and metric == "auc":  # a multiclass model's AUC drop is the auc_drop check above (its alarm's)
+    elif judged_as_auc_drop:  # its AUC drop is the auc_drop check (its alarm's)
         out["quality_drop"] = drop
     else:
         noise = quality_drop_noise(metric, compute, measured, base_value, alpha=false_alarm_rate)
@@ -542,10 +577,6 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
                             feature=metric, detail=f"window {metric} {float(window_value):.4g} vs baseline "
                             f"{float(base_value):.4g} ({how} change, worse is positive); "
                             + _noise_detail(max_quality_drop, noise, false_alarm_rate, None, measured)))
-    statuses = {c["status"] for c in checks}
-    out["status"] = FAIL if FAIL in statuses else (PASS if PASS in statuses else SKIPPED)
-    out["checks"] = checks
-    return out
 
 
 def bias_drift(

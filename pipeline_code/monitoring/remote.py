@@ -45,7 +45,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from pipeline_code.core.contract import ATTRIBUTIONS_FILE, BASELINE_FILES, EVALUATION_FILE, MONITOR_METRICS, package_parameter_name, version_of_arn
 from pipeline_code.core.contract import DEFAULT_MONITOR_WINDOW_GIB, monitor_window_bytes, monitor_window_fix, records_lookback_hours
-from pipeline_code.core.problem import BINARY
+from pipeline_code.core.problem import BINARY, quality_alarm_key
 from pipeline_code.handlers.deploy_on_approval import describe_stack, stack_parameters
 from pipeline_code.monitoring import drift, report as report_mod
 from pipeline_code.training.data_io import extract_tar_safely
@@ -738,8 +738,8 @@ def write_not_serving_report(spec: Any, args: argparse.Namespace, preflight: Pre
     """
     detail = preflight.section["serving"]["detail"]
     summary: Dict[str, Any] = {metric.key: None for metric in MONITOR_METRICS}
-    if spec.problem_type == BINARY:
-        summary.pop("quality_drop")  # a binary report has none (its quality is the AUC drop), as before problem types
+    if quality_alarm_key(spec.problem_type, spec.primary_metric) == "auc_drop" and spec.problem_type == BINARY:
+        summary.pop("quality_drop")  # a binary report judged on AUC has none (its quality is the AUC drop)
     if not getattr(args, "feature_snapshots_s3_uri", None):
         summary.pop("feature_skew_rate")  # only a model scored by id has a skew check
     summary.update({"monitoring_errors": 0, "monitor_healthy": 1, "note": NOT_SERVING})

@@ -44,7 +44,10 @@ def test_a_primary_metric_of_another_type_is_named_with_the_allowed_ones():
 
 @pytest.mark.parametrize(("problem_type", "primary_metric", "key"), [
     (problem.BINARY, None, "auc_drop"),
-    (problem.BINARY, "f1", "auc_drop"),
+    (problem.BINARY, "auc", "auc_drop"),
+    (problem.BINARY, "f1", "quality_drop"),
+    (problem.BINARY, "pr_auc", "quality_drop"),
+    (problem.BINARY, "log_loss", "quality_drop"),
     (problem.MULTICLASS, None, "auc_drop"),
     (problem.MULTICLASS, "auc", "auc_drop"),
     (problem.MULTICLASS, "macro_f1", "quality_drop"),
@@ -53,6 +56,7 @@ def test_a_primary_metric_of_another_type_is_named_with_the_allowed_ones():
     (problem.REGRESSION, "mae", "quality_drop"),
 ])
 def test_the_quality_alarm_watches_what_the_monitor_fails_the_model_on(problem_type, primary_metric, key):
-    """A multiclass model judged on a metric other than AUC is failed by the monitor on that metric's drop
-    (monitoring.quality), so its retrain alarm must watch that drop, not the AUC's."""
+    """A classifier (binary or multiclass) judged on a metric other than AUC is failed by the monitor on that metric's
+    drop (monitoring.quality), so its retrain alarm must watch that drop, not the AUC's: a PR-AUC or F1 collapse can
+    leave the AUC stable."""
     assert problem.quality_alarm_key(problem_type, primary_metric) == key

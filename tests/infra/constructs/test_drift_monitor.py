@@ -38,12 +38,15 @@ RAW_CONFIG = {
     "models": {
         # Binary, no traffic expected: a quiet day is quiet.
         "returns": {"dataset": "orders", "target": "returned", "features": ["items"], "sensitive_attribute": "channel"},
+        # Binary, judged on PR-AUC: its report judges that metric's drop too.
+        "rare-returns": {"dataset": "orders", "target": "returned", "features": ["items"], "sensitive_attribute": "channel",
+                         "primary_metric": "pr_auc"},
         # Regression, 500 requests a day expected, its label up to 90 days after the request, downloads of up to 8 GiB.
         "basket": {"dataset": "orders", "target": "basket_value", "features": ["items"], "sensitive_attribute": "channel",
                    "problem_type": "regression", "min_daily_requests": 500, "label_delay_days": 90,
                    "monitor_max_window_gib": 8},
     },
-    "environments": {"dev": {"tier": "dev", "account": "123456789012", "region": "eu-west-1", "models": ["returns", "basket"]}},
+    "environments": {"dev": {"tier": "dev", "account": "123456789012", "region": "eu-west-1", "models": ["returns", "rare-returns", "basket"]}},
 }
 MODELS: dict[str, ModelConfig] = parse_config(RAW_CONFIG, source="drift monitor test config").models
 SETTINGS = MonitoringConfig(schedule="cron(0 5 * * ? *)", psi_threshold=0.3, false_alarm_rate=0.02, max_auc_drop=0.04,
@@ -165,6 +168,12 @@ def test_the_sensitive_groups_are_judged_as_the_models_gate_judges_them():
 def test_a_binary_model_without_expected_traffic_gets_no_quality_drop_or_minimum_requests(returns_monitor):
     args = _arguments(_schedule(returns_monitor[0])[1])
     assert "--max-quality-drop" not in args and "--min-requests" not in args
+
+
+def test_a_binary_model_judged_on_another_metric_than_auc_is_judged_on_its_quality_drop():
+    # The monitor fails it on the primary metric's drop at the limit its retrain alarm fires at (QualityDrop)
+    args = _arguments(_schedule(_monitor("rare-returns")[0])[1])
+    assert args["--max-quality-drop"] == "0.15"
 
 
 def test_a_regression_model_is_judged_on_its_quality_drop_and_a_quiet_day_is_unhealthy():

@@ -4,7 +4,7 @@ plus the retrain trigger's own alarms (``handler_alarms``), and the
 drift monitor's metric series (``monitor_series``).
 
 The stand-ins are minimal: the people's topic, and the trigger function and its dead-letter queue imported by name.
-The models (a binary, two multiclass and a regression one) are declared here, not read from config/mlops-loop.yaml.
+The models (two binary - one judged on PR-AUC -, two multiclass and a regression one) are declared here, not read from config/mlops-loop.yaml.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ PREFIX = "shop-dev"
 # name -> the monitor key its quality alarm watches, as the Operations stack derives it from the model's type and
 # primary metric; "ranking" is multiclass judged on macro F1.
 MODELS = {"returns": quality_alarm_key("binary_classification"), "routing": quality_alarm_key("multiclass_classification"),
-          "ranking": quality_alarm_key("multiclass_classification", "macro_f1"), "basket": quality_alarm_key("regression")}
+          "ranking": quality_alarm_key("multiclass_classification", "macro_f1"), "basket": quality_alarm_key("regression"),
+          "fraud": quality_alarm_key("binary_classification", "pr_auc")}
 DRIFT = ("data-drift", "prediction-drift", "slow-drift")
 TRIGGER, DEAD_LETTERS = "shop-dev-retrain-trigger", "shop-dev-retrain-dlq"
 
@@ -152,7 +153,8 @@ def test_a_drift_alarm_fires_when_the_calibrated_score_reaches_one_and_reads_a_d
     ("routing", "AucDrop", 0.04, "routing: AUC dropped by >= 0.04 on labelled traffic."),
     ("ranking", "QualityDrop", 0.15, "ranking: its primary metric dropped by >= 0.15 on labelled traffic."),
     ("basket", "QualityDrop", 0.15, "basket: its primary metric dropped by >= 0.15 on labelled traffic."),
-], ids=["binary", "multiclass", "multiclass-on-macro-f1", "regression"])
+    ("fraud", "QualityDrop", 0.15, "fraud: its primary metric dropped by >= 0.15 on labelled traffic."),
+], ids=["binary", "multiclass", "multiclass-on-macro-f1", "regression", "binary-on-pr-auc"])
 def test_the_quality_alarm_watches_the_auc_drop_of_a_classifier_and_the_primary_metric_drop_of_a_regression(
         built: _Built, model, metric, threshold, description):
     alarm = _filled(built.by_name[f"{PREFIX}-{model}-retrain-quality"])
