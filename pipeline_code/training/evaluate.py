@@ -612,13 +612,20 @@ def _comparison(challenger: Dict[str, Any], champion: Optional[Dict[str, Any]], 
 
 def _comparable(champion: TrainedModel, spec: ModelSpec) -> Optional[str]:
     """Why the champion cannot be compared with a challenger of ``spec`` (None when it can): it predicts another
-    problem type, other classes or another target, so none of its metrics is on the challenger's scale; or one of
+    problem type, other classes (binary: another positive class, as its metadata's ``classes`` records) or another
+    target, so none of its metrics is on the challenger's scale; or one of
     its features is computed by another definition (type or expression) than the dataset declares now, so the test
     set's column of that name holds values it never learnt from (serving computes them its own way)."""
     if champion.problem_type != spec.problem_type:
         return f"the champion is a {champion.problem_type} model, the challenger a {spec.problem_type} one"
     if champion.problem_type == problem.MULTICLASS and champion.classes != list(spec.classes):
         return f"the champion predicts classes {champion.classes}, the challenger {list(spec.classes)}"
+    # A binary model scores its last class (label code 1). The config has no positive-class setting (the target is
+    # 0/1 or a boolean, 1/true positive), but a champion recorded with another class order scores the other class:
+    # judged against these labels its AUC would read as 1 - AUC and any challenger would win.
+    if champion.problem_type == problem.BINARY and champion.classes != list(spec.classes):
+        return (f"the champion scores class {champion.classes[-1]!r} as positive (classes {champion.classes}), the "
+                f"challenger {spec.classes[-1]!r} (classes {list(spec.classes)})")
     theirs = champion.metadata.get("target")
     if theirs is not None and theirs != spec.target:
         return f"the champion predicts target {theirs!r}, the challenger {spec.target!r}"

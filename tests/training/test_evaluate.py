@@ -343,6 +343,23 @@ def test_a_champion_trained_for_another_target_is_not_compared_and_the_version_w
                                       "contract_change": reason}
 
 
+def test_a_champion_recorded_with_another_positive_class_is_not_compared_and_the_version_waits_for_a_person(
+        churn_spec, dev_gate, weak_model, strong_model, prepared, tmp_path):
+    """GIVEN a binary champion whose metadata records the other class as positive (classes ["1", "0"]) WHEN the
+    challenger is evaluated THEN the champion is not scored against labels whose positive it does not score (its AUC
+    would read as 1 - AUC, and the challenger would win and could be approved unseen): the version waits for a person."""
+    from pipeline_code.core import approval
+
+    champion = _champion_with(weak_model, tmp_path / "champion", lambda meta: meta.update(classes=["1", "0"]))
+    report = evaluate.evaluate(churn_spec, strong_model, prepared["test"], str(tmp_path / "out"), dev_gate,
+                               champion_dir=champion, approval_status=approval.APPROVED, log=lambda line: None)
+    reason = "the champion scores class '0' as positive (classes ['1', '0']), the challenger '1' (classes ['0', '1'])"
+    assert report["champion"] is None
+    assert report["champion_not_compared"] == reason
+    assert report["registration"] == {"requested": approval.APPROVED, "approval_status": approval.PENDING,
+                                      "contract_change": reason}
+
+
 def test_after_a_feature_is_removed_and_the_test_set_frozen_again_the_champion_that_used_it_does_not_stop_the_run(
         churn_spec, dev_gate, strong_model, churn_inputs, tmp_path):
     """GIVEN a champion that uses a feature the model no longer uses, and a test set frozen since for the new
