@@ -23,6 +23,7 @@ from mlops_loop.tools.template_diff import (
     CATEGORY_LEFT_RUNNING,
     CATEGORY_RETENTION,
     CATEGORY_SERVING,
+    CATEGORY_UPDATE_FAILS,
     AssemblyDiff,
     TemplateDiffError,
     MISSING,
@@ -319,9 +320,15 @@ def test_a_feature_group_losing_or_retyping_a_feature_is_called_out_as_an_update
 
     _edit(head, "prod", "Storage", edit)
     diff = compare_assemblies(base, head)
-    (risk,) = [c for c in diff.callouts if c.category == CATEGORY_DATA_AT_RISK]
-    assert f"removes {changed[0]}; retypes {changed[1]}. A feature group only takes added features, so this update fails" \
-        in risk.message
+    (_, rc), = _changed(diff, "prod")
+    # THEN it is filed under UPDATE FAILS, as its message says (CloudFormation refuses it; no data is lost), not under
+    # DATA AT RISK
+    assert not [c for c in diff.callouts if c.category == CATEGORY_DATA_AT_RISK]
+    (fails,) = [c for c in diff.callouts if c.category == CATEGORY_UPDATE_FAILS]
+    assert fails.message == (
+        f"{rc.label}: removes {changed[0]}; retypes {changed[1]}. A feature group only takes added features, so this "
+        "update fails: keep the feature declared (models may stop using it), or declare the changed dataset under a new "
+        "name (a new feature group, filled by the next ETL run)")
 
 
 def test_a_removed_endpoint_is_called_out_as_serving_that_stops(assemblies):

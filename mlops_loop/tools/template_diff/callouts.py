@@ -487,7 +487,8 @@ def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callo
         if gone or retyped:
             what = "; ".join(part for part in (f"removes {', '.join(gone)}" if gone else "",
                                                f"retypes {', '.join(retyped)}" if retyped else "") if part)
-            add(CATEGORY_DATA_AT_RISK, f"{rc.label}: {what}. A feature group only takes added features, so this update "
+            # Filed where its message is: CloudFormation refuses the update (and rolls back), no data is lost.
+            add(CATEGORY_UPDATE_FAILS, f"{rc.label}: {what}. A feature group only takes added features, so this update "
                                        "fails: keep the feature declared (models may stop using it), or declare the "
                                        "changed dataset under a new name (a new feature group, filled by the next ETL run)")
 
