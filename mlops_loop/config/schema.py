@@ -22,6 +22,7 @@ from pipeline_code.core.problem import (BINARY, REGRESSION, default_primary_metr
 from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, DEFAULT_PROJECT,
                                          ENVIRONMENT_TAG, NAME_PATTERN, NAME_RULE, PROJECT_TAG, model_spec_document)
 from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, MONITOR_LABEL_WINDOW_HOURS, records_lookback_hours
+from pipeline_code.core.contract import DEFAULT_DRIFT_WINDOW_DAYS, MAX_DRIFT_WINDOW_DAYS
 from pipeline_code.core.contract import RETRAIN_INFIX, REFREEZE_WHEN_STALE, TEST_SET_REFREEZE_POLICIES
 from pipeline_code.core.contract import (DEFAULT_MONITOR_WINDOW_GIB, GIB, MAX_PROCESSING_VOLUME_GB, MONITOR_WINDOW_DOWNLOADS,
                                          MONITOR_WORKING_GB, monitor_volume_gb, monitor_window_bytes)
@@ -244,7 +245,7 @@ class MonitoringConfig(StrictModel):
     at most one retrain per 24 hours after a run that answered the drift (``retraining_cooldown_hours``, at least 1) and
     at most 3 starts of a model's pipeline in any 24 hours whatever became of them (``retraining_max_starts_per_day``,
     1-6: the storm guard, whose window does not follow the cooldown); up to 1 % malformed capture lines are skipped
-    and counted."""
+    and counted; each run judges one day of traffic (``drift_window_days``, 1-14: 7 for a weekly rhythm)."""
 
     schedule: str = "cron(0 3 * * ? *)"
     psi_threshold: float = Field(default=0.1, gt=0.0, le=10.0)
@@ -257,8 +258,17 @@ class MonitoringConfig(StrictModel):
     retraining_cooldown_hours: int = Field(default=24, le=24 * 30)
     # More than one start every 4 hours is no guard against the hourly sweep restarting a failing pipeline.
     retraining_max_starts_per_day: int = Field(default=DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, ge=1, le=6)
+    # Days of traffic each daily run judges for drift (1: the last 24 hours). 7 puts every weekday in each window as
+    # the training data has them, so a weekly rhythm (weekend traffic that differs) is not drift; a model may set its
+    # own (models.<name>.drift_window_days).
+    drift_window_days: int = DEFAULT_DRIFT_WINDOW_DAYS
 
     _schedule = field_validator("schedule")(check_daily)
+
+    @field_validator("drift_window_days")
+    @classmethod
+    def _drift_window(cls, value: int) -> int:
+        return check_drift_window_days(value)
 
     @field_validator("retraining_cooldown_hours")
     @classmethod
@@ -269,6 +279,15 @@ class MonitoringConfig(StrictModel):
                              "alarm stays in ALARM; use at least 1 (hours), e.g. 24 (the default: the drift monitor "
                              "judges once a day)")
         return value
+
+
+def check_drift_window_days(value: int) -> int:
+    """``value`` if it is a drift window the monitor can read (1..MAX_DRIFT_WINDOW_DAYS days), else the error saying why."""
+    if not 1 <= value <= MAX_DRIFT_WINDOW_DAYS:
+        raise ValueError(f"{value} is not a drift window the daily monitor can judge: give 1 to {MAX_DRIFT_WINDOW_DAYS} "
+                         "(days of capture each run compares with the training baseline; 7 for a weekly rhythm, 1 for "
+                         "the last 24 hours)")
+    return value
 
 
 # What EC2 and SageMaker's VpcConfig take: at most 16 subnets and 5 security groups, ids of 8 or 17 hex digits
@@ -451,6 +470,10 @@ class ModelConfig(StrictModel):
     # from it (pipeline_code.core.contract.monitor_volume_gb: 5 x the cap + 10 GB, at least 30 GB). Default 2: a few
     # million requests a day; raise it when a report says a download was cut (docs/monitoring.md: late labels at scale).
     monitor_max_window_gib: float = Field(default=DEFAULT_MONITOR_WINDOW_GIB, gt=0, allow_inf_nan=False)
+    # Days of traffic each daily drift run judges for this model, over the environment's monitoring.drift_window_days
+    # (1..14; 7 for a weekly rhythm). Default None: the environment's. Its traffic download is capped at
+    # monitor_max_window_gib like a day's: raise that with the window.
+    drift_window_days: Optional[int] = None
     # What trains the model: "xgboost" (gradient-boosted trees) or "pytorch" (a tabular network,
     # pipeline_code/training/train_torch.py); decides the images and which accelerators fit. Default xgboost.
     framework: Literal[FRAMEWORK_NAMES] = XGBOOST
@@ -472,6 +495,16 @@ class ModelConfig(StrictModel):
                              f"({MONITOR_WINDOW_DOWNLOADS} downloads at the cap + {MONITOR_WORKING_GB} GB), over SageMaker's "
                              f"{MAX_PROCESSING_VOLUME_GB} GB processing volume limit; set at most {largest}")
         return value
+
+    @field_validator("drift_window_days")
+    @classmethod
+    def _drift_window(cls, value: Optional[int]) -> Optional[int]:
+        return value if value is None else check_drift_window_days(value)
+
+    def drift_window_days_in(self, monitoring: MonitoringConfig) -> int:
+        """The days of traffic this model's drift runs judge under an environment's ``monitoring``: the model's own
+        ``drift_window_days``, else the environment's."""
+        return monitoring.drift_window_days if self.drift_window_days is None else self.drift_window_days
 
     @property
     def monitor_max_window_bytes(self) -> int:

@@ -45,7 +45,9 @@ class DriftMonitor(Construct):
     the job name carries the schedule's execution id, so every run is unique). The job, in the stock
     XGBoost image with the job code as inputs, finds the version that serves from the serving
     stack's parameter, downloads that version's baselines and model, the last 24 hours of captured
-    traffic (``capture/<model>/``; batch models: ``batch/<model>/`` inputs with their outputs), the
+    traffic (``capture/<model>/``; batch models: ``batch/<model>/`` inputs with their outputs; the last
+    ``drift_window_days`` days when the model or ``settings`` sets more: each daily run then judges that many days,
+    its drift, quality and expected requests alike), the
     ground-truth labels written in the last week (``labels/<model>/``) and the prediction records its earlier runs
     wrote over the model's ``label_delay_days`` (late labels are judged against them), each download capped at the
     model's ``monitor_max_window_gib`` (default 2 GiB; the job's volume holds all five at the cap plus 10 GB of working
@@ -125,6 +127,8 @@ class DriftMonitor(Construct):
         code.grant_read(access, listing=True)
         spec = code.grant_model_spec(access, model)
         traffic = "batch" if mode == "batch" else "capture"
+        # Days of traffic each run judges (monitoring.drift_window_days; the model's own over the environment's).
+        window_days = model.drift_window_days_in(settings)
         access.allow_prefix("ReadTraffic", inference_bucket, inference_prefix(model_name, traffic))
         access.allow_prefix("ReadLabels", inference_bucket, inference_prefix(model_name, "labels"))
         # Each run's reports and prediction records go to a prefix of their own (monitor/<model>/<execution id>/,
@@ -177,7 +181,7 @@ class DriftMonitor(Construct):
             "--labels-s3-uri", f"{s3_prefix}{inference_prefix(model_name, 'labels')}",
             # The earlier runs' reports (this job's own output prefix): the slow-drift state and the report's trend.
             "--history-s3-uri", f"{s3_prefix}{inference_prefix(model_name, 'monitor')}",
-            "--window-hours", "24",
+            "--window-hours", str(24 * window_days),
             "--label-window-hours", "168",
             "--environment", environment,
             "--psi-threshold", str(settings.psi_threshold),
@@ -208,7 +212,8 @@ class DriftMonitor(Construct):
             arguments += ["--endpoint-name", endpoint_name, "--capture-percent", str(capture_percent)]
         if model.min_daily_requests:
             # Traffic is expected: a window with less of it is unhealthy (default: a quiet window is quiet).
-            arguments += ["--min-requests", str(model.min_daily_requests)]
+            # min_daily_requests is per day: a window of several days expects that many each day.
+            arguments += ["--min-requests", str(model.min_daily_requests * window_days)]
         # Labels come up to this long after their request: each run records its window's predictions (with its
         # report, under monitor/) and joins the labels of the label window to the records of that many days back.
         arguments += ["--label-delay-days", str(model.label_delay_days)]

@@ -723,6 +723,11 @@ def monitor_metric(key: str) -> str:
 # Late labels (pipeline_code/monitoring/late_labels.py): the drift monitor's window of traffic and of labels (hours),
 # and how long after its request a model's label may come by default (models.<name>.label_delay_days).
 MONITOR_WINDOW_HOURS = 24
+# How many days of traffic each daily drift run judges (monitoring.drift_window_days): 1 (default) is the last day; 7
+# puts every weekday in each window, as the training baseline has them, so a weekly rhythm is not drift. At most 14:
+# two weekly cycles, far inside the capture's expiry (data_lake.inference_expiration_days, at least 30).
+DEFAULT_DRIFT_WINDOW_DAYS = 1
+MAX_DRIFT_WINDOW_DAYS = 14
 MONITOR_LABEL_WINDOW_HOURS = 168
 DEFAULT_LABEL_DELAY_DAYS = 30
 # The drift monitor job's StoppingCondition (constructs/drift_monitor.py): it uploads its output - the report and the

@@ -15,6 +15,12 @@ level in 4 windows, and what a single spike adds (0.5) quiet windows drain in a 
 previous report: its ``sections.cumulative_drift`` (the monitor's report history, ``--history-dir``), so
 nothing but the reports is kept between runs. It restarts at 0 when the baseline changes (a new version serves: drift is measured
 against the new training data) and when no earlier report exists (the first run).
+
+A window of several days judged every day (``monitoring.drift_window_days``, N > 1) overlaps the N - 1 windows
+before it: consecutive scores share most of their traffic, so N windows in a row are about one independent look,
+and one bad day stays in N windows. Each window then moves the sum by ``1/N`` of its step (``weight``): a day of
+capture still counts once overall, a persistent shift reaches the decision level after N times as many windows
+(the same traffic the one-day rule needs), and one bad day's N windows add what one window used to.
 """
 
 from __future__ import annotations
@@ -36,9 +42,13 @@ def fingerprint(statistics: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
-def update(previous: Optional[Mapping[str, Any]], scores: Mapping[str, Optional[float]], baseline: str) -> Dict[str, Any]:
+def update(previous: Optional[Mapping[str, Any]], scores: Mapping[str, Optional[float]], baseline: str, *,
+           window_days: int = 1) -> Dict[str, Any]:
     """The ``cumulative_drift`` section of this run from the previous run's section (or None) and this window's
-    drift scores per feature (``PREDICTION`` for the predictions; None or NaN = not scored this window: unchanged)."""
+    drift scores per feature (``PREDICTION`` for the predictions; None or NaN = not scored this window: unchanged).
+    ``window_days`` (default 1: windows that do not overlap): the days each daily window spans; each moves the sums
+    by ``1 / window_days`` of its step, as the windows overlap."""
+    weight = 1.0 / max(1, int(window_days))
     before: Mapping[str, Any] = {}
     reset = None
     if previous is None:
@@ -48,6 +58,9 @@ def update(previous: Optional[Mapping[str, Any]], scores: Mapping[str, Optional[
     elif (previous.get("allowance"), previous.get("cap"), previous.get("decision")) != (ALLOWANCE, CAP, DECISION):
         # Sums kept under another rule (before windows were capped, say) would carry that rule's alarms forward.
         reset = "the cumulative detector's rule changed since the earlier report: it restarts"
+    elif int(previous.get("window_days") or 1) != max(1, int(window_days)):
+        # Sums of windows of another length weigh their steps otherwise (and judged other traffic).
+        reset = "the drift window changed since the earlier report: the cumulative detector restarts"
     else:
         before = previous.get("features") or {}
     features: Dict[str, Any] = {}
@@ -56,7 +69,7 @@ def update(previous: Optional[Mapping[str, Any]], scores: Mapping[str, Optional[
         statistic = float(prior.get("statistic") or 0.0)
         windows = int(prior.get("windows") or 0)
         if score is not None and math.isfinite(float(score)):  # NaN: not scored, never a reset of the sum
-            statistic = max(0.0, statistic + min(float(score), CAP) - ALLOWANCE)
+            statistic = max(0.0, statistic + weight * (min(float(score), CAP) - ALLOWANCE))
             windows += 1
         features[name] = {"statistic": statistic, "windows": windows, "drifted": statistic >= DECISION}
     drifted = sorted(name for name, entry in features.items() if entry["drifted"])
@@ -70,6 +83,8 @@ def update(previous: Optional[Mapping[str, Any]], scores: Mapping[str, Optional[
         # The alarm's metric: 1 when a sum reaches DECISION.
         "score": max((e["statistic"] for e in features.values()), default=0.0) / DECISION,
     }
+    if window_days > 1:  # absent: one-day windows (the reports of before the setting read the same)
+        out["window_days"] = int(window_days)
     if reset:
         out["reset"] = reset
     return out

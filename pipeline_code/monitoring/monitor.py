@@ -68,7 +68,7 @@ import traceback
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import BASELINE_FILES, DEFAULT_MAX_MALFORMED_RATE, EVALUATION_FILE
-from pipeline_code.core.contract import DEFAULT_MONITOR_WINDOW_GIB, MONITOR_WINDOW_SETTING, monitor_window_bytes, monitor_window_fix
+from pipeline_code.core.contract import DEFAULT_MONITOR_WINDOW_GIB, MONITOR_WINDOW_HOURS, MONITOR_WINDOW_SETTING, monitor_window_bytes, monitor_window_fix
 from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION, quality_alarm_key
 from pipeline_code.monitoring import capture as capture_mod
@@ -394,7 +394,8 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     if baseline.get("statistics") and window.records and not history_lost:
         scores = {name: entry.get("drift_score") if trusted else None for name, entry in (dd.get("features") or {}).items()}
         scores[cumulative.PREDICTION] = pdrift.get("drift_score") if trusted else None
-        guarded("cumulative_drift", lambda: _cumulative_section(history, scores, baseline["statistics"]))
+        guarded("cumulative_drift", lambda: _cumulative_section(history, scores, baseline["statistics"],
+                                                                window_days=_window_days(args.window_hours)))
     cum = sections.get("cumulative_drift") or {}
 
     # Summary ---------------------------------------------------------------------------
@@ -536,8 +537,15 @@ def _judged(data_drift: Dict[str, Any]) -> bool:
     return any(e.get("drift_score") is not None for e in (data_drift.get("features") or {}).values())
 
 
-def _cumulative_section(history: history_mod.History, scores: Dict[str, Any], statistics: Dict[str, Any]) -> Dict[str, Any]:
-    section = cumulative.update(cumulative.previous_section(history.reports), scores, cumulative.fingerprint(statistics))
+def _window_days(window_hours: float) -> int:
+    """How many daily runs' windows a window of ``window_hours`` spans (runs are a day apart; 1 for a day or less)."""
+    return max(1, int(round(window_hours / MONITOR_WINDOW_HOURS)))
+
+
+def _cumulative_section(history: history_mod.History, scores: Dict[str, Any], statistics: Dict[str, Any], *,
+                        window_days: int = 1) -> Dict[str, Any]:
+    section = cumulative.update(cumulative.previous_section(history.reports), scores, cumulative.fingerprint(statistics),
+                                window_days=window_days)
     section["history"] = {"reports": len(history.reports), "other_models_skipped": history.other_models}
     check = drift.check("cumulative_drift", "data_drift", section["score"], 1.0, drift.FAIL if section["drifted"] else drift.PASS,
                         op=">=", detail=(f"CUSUM of drift scores over {len(history.reports)} earlier reports; drifted: "

@@ -672,6 +672,14 @@ CASES = [
          "environment 'prod': field 'data_lake.inference_records_expiration_days': 60 expires the drift monitor's "
          "prediction records before the labels of model 'churn' arrive (label_delay_days 60 + the 7-day label window + "
          "a day: 68 days); keep them at least 68 days (or null: never), or lower models.churn.label_delay_days"),
+    case("drift-window-too-long", at("defaults.monitoring.drift_window_days", 15),
+         "defaults: field 'monitoring.drift_window_days': 15 is not a drift window the daily monitor can judge: give 1 "
+         "to 14 (days of capture each run compares with the training baseline; 7 for a weekly rhythm, 1 for the last 24 "
+         "hours)"),
+    case("model-drift-window-zero", at("models.churn.drift_window_days", 0),
+         "model 'churn': field 'drift_window_days': 0 is not a drift window the daily monitor can judge: give 1 to 14 "
+         "(days of capture each run compares with the training baseline; 7 for a weekly rhythm, 1 for the last 24 "
+         "hours)"),
     case("model-monitor-window-zero", at("models.churn.monitor_max_window_gib", 0),
          "model 'churn': field 'monitor_max_window_gib': Input should be greater than 0 (got 0)"),
     case("model-monitor-window-past-the-volume-limit", at("models.churn.monitor_max_window_gib", 4000),

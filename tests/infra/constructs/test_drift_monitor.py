@@ -53,14 +53,14 @@ SETTINGS = MonitoringConfig(schedule="cron(0 5 * * ? *)", psi_threshold=0.3, fal
                             max_quality_drop=0.15, ks_p_value=0.005, max_malformed_rate=0.05)
 
 
-def _monitor(model: str = "returns", *, mode: str = "realtime", stack: Stack | None = None, gate: GateConfig = GateConfig(),
-             **props: Any) -> tuple[Stack, DriftMonitor]:
+def _monitor(model: str | ModelConfig = "returns", *, mode: str = "realtime", stack: Stack | None = None,
+             gate: GateConfig = GateConfig(), settings: MonitoringConfig = SETTINGS, **props: Any) -> tuple[Stack, DriftMonitor]:
     """GIVEN a bare stack with a key, the two buckets and the job code WHEN a drift monitor of ``model`` is added
     (``props``: more of its props, e.g. the feature_snapshots / max_skew_rate of a model scored by id, or tags)."""
     stack = stack or Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     monitor = DriftMonitor(
-        stack, "Monitor", name_prefix=PREFIX, environment="dev", model=MODELS[model], gate=gate,
-        mode=mode, settings=SETTINGS,
+        stack, "Monitor", name_prefix=PREFIX, environment="dev", model=MODELS[model] if isinstance(model, str) else model,
+        gate=gate, mode=mode, settings=settings,
         instance_type="ml.m5.large", serving_stack_name="shop-dev-serving", package_group_name="Shop-Dev-Returns",
         inference_bucket=s3.Bucket.from_bucket_name(stack, "Inference", INFERENCE),
         artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS),
@@ -180,6 +180,21 @@ def test_a_regression_model_is_judged_on_its_quality_drop_and_a_quiet_day_is_unh
     args = _arguments(_schedule(_monitor("basket")[0])[1])
     assert args["--max-quality-drop"] == "0.15"
     assert args["--min-requests"] == "500"
+
+
+def test_a_drift_window_of_several_days_makes_each_daily_run_judge_that_many_days_and_expect_their_requests():
+    """GIVEN an environment whose drift window is 7 days, and a model that sets 3 over it WHEN their monitors are built
+    THEN each run reads that many days of traffic (still daily: the schedule is unchanged) and expects the model's
+    daily requests on each of them."""
+    weekly = SETTINGS.model_copy(update={"drift_window_days": 7})
+    schedule, request = _schedule(_monitor("basket", settings=weekly)[0])
+    args = _arguments(request)
+    assert (args["--window-hours"], args["--min-requests"]) == ("168", "3500")
+    assert args["--label-window-hours"] == "168"
+    assert schedule["Properties"]["ScheduleExpression"] == SETTINGS.schedule
+    own = MODELS["basket"].model_copy(update={"drift_window_days": 3})
+    args = _arguments(_schedule(_monitor(own, settings=weekly)[0])[1])
+    assert (args["--window-hours"], args["--min-requests"]) == ("72", "1500")
 
 
 def test_each_run_looks_back_as_far_as_the_models_labels_come_late(returns_monitor):
