@@ -19,7 +19,10 @@ created by ``bash scripts/local-run.sh``). Then:
    and replay refuses them for such a champion;
 2. **monitor**: the model monitor job's ``run_monitor`` over that window against the
    champion's baseline, with the environment's ``monitoring.psi_threshold`` and
-   ``false_alarm_rate``; prints status, drifted features (PSI), prediction PSI, AUC drop and the report path;
+   ``false_alarm_rate``; prints status, drifted features (PSI), prediction PSI, AUC drop and the report path.
+   Each replay stands for a day: with a drift window of N days (the model's ``drift_window_days`` in the
+   environment, or ``--drift-window-days``) the monitor judges the capture of this replay and the N - 1 before it,
+   as the scheduled job judges the last N days;
 3. **alarm -> EventBridge -> trigger**: when the summary breaches what the CloudWatch alarms
    watch (a drift score at ``DRIFT_SCORE_ALARM``, or a failure of the one quality check the model's quality
    alarm watches, ``core.problem.quality_alarm_key``) the payload
@@ -43,6 +46,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 import uuid
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
@@ -189,6 +193,21 @@ def _window_dir(workdir: str) -> str:
             suffix += 1
 
 
+def _drift_window_capture(window_dir: str, days: int) -> str:
+    """The capture a drift window of ``days`` judges: this replay's (``days`` 1), else a copy of this replay's and the
+    ``days - 1`` newest replays' before it (each a day's traffic) under ``<window_dir>/drift_window/``."""
+    own = os.path.join(window_dir, "capture")
+    if days <= 1:
+        return own
+    base = os.path.dirname(window_dir)
+    earlier = sorted(name for name in os.listdir(base) if os.path.join(base, name) != window_dir
+                     and name < os.path.basename(window_dir) and os.path.isdir(os.path.join(base, name, "capture")))
+    target = os.path.join(window_dir, "drift_window")
+    for name in [*earlier[-(days - 1):], os.path.basename(window_dir)]:
+        shutil.copytree(os.path.join(base, name, "capture"), os.path.join(target, name))
+    return target
+
+
 def summary_lines(report: Mapping[str, Any], report_dir: str) -> List[str]:
     s = report["summary"]
     dd = (report.get("sections") or {}).get("data_drift") or {}
@@ -225,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-coverage", type=float, default=1.0, help="share of the window with ground truth (default 1)")
     p.add_argument("--cooldown-hours", type=float, default=None,
                    help="retrain guard cooldown (default: the environment's monitoring.retraining_cooldown_hours, else 24)")
+    p.add_argument("--drift-window-days", type=positive_int, default=None,
+                   help="replayed windows (a day each) the monitor judges together, this one and the newest before it "
+                        "(default: the model's drift_window_days in the environment)")
     p.add_argument("--environment", default="dev")
     p.add_argument("--config", default=str(run_loop.DEFAULT_CONFIG))
     p.add_argument("--train-rows", type=int, default=None, help="rows generated for the retraining (default: --rows)")
@@ -277,13 +299,20 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
 
     # 2. the monitor job ----------------------------------------------------------------
     report_dir = os.path.join(window_dir, "monitor")
+    window_days = args.drift_window_days or int(config.get("drift_window_days", {}).get(args.model, 1))
+    capture_dir = _drift_window_capture(window_dir, window_days)
+    if window_days > 1:
+        print(f"drift window: {window_days} days -> the capture of {len(os.listdir(capture_dir))} replayed windows",
+              file=out)
     monitor_argv = [
         "--model-spec", spec.to_json(),
         "--baseline-dir", os.path.join(champion.path, "baseline"),
         "--model-dir", champion.model_dir,
-        "--capture-dir", os.path.join(window_dir, "capture"),
+        "--capture-dir", capture_dir,
         "--labels-dir", os.path.join(window_dir, "labels"),
         "--output-dir", report_dir,
+        # Windows that overlap (several days, judged daily) weigh the slow-drift sums as the scheduled job's do.
+        "--window-hours", str(24 * window_days),
         "--environment", args.environment,
         "--psi-threshold", str(monitoring["psi_threshold"]),
         "--false-alarm-rate", str(monitoring["false_alarm_rate"]),

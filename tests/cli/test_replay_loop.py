@@ -108,6 +108,22 @@ def test_a_stable_window_does_not_trigger_retraining(workdir, lenient_config):
     assert len(_runs(workdir)) == 1
 
 
+def test_a_drift_window_of_two_days_judges_this_replay_with_the_one_before_it(workdir, lenient_config):
+    """GIVEN a replay of a stable day WHEN the next replay judges a drift window of 2 days THEN its monitor reads the
+    capture of both (each replay a day) and weighs its slow-drift sums as a 2-day window's; the first replay, with no
+    earlier day, judges its own."""
+    first = replay_loop.run(["--workdir", str(workdir), "--model", "churn", "--rows", ROWS, "--seed", "31",
+                             "--drift-window-days", "2", "--config", lenient_config], out=io.StringIO())
+    out = io.StringIO()
+    second = replay_loop.run(["--workdir", str(workdir), "--model", "churn", "--rows", ROWS, "--seed", "32",
+                              "--drift-window-days", "2", "--config", lenient_config], out=out)
+    assert first["report"]["summary"]["records"] == int(ROWS)
+    assert second["report"]["summary"]["records"] == 2 * int(ROWS)
+    assert "drift window: 2 days -> the capture of 2 replayed windows" in out.getvalue()
+    assert second["report"]["sections"]["cumulative_drift"]["window_days"] == 2
+    assert second["breaches"] == []
+
+
 def _trained_on_files(workdir, source: str) -> None:
     """GIVEN-helper: the champion's registry entry and its frozen test set say they were made from the user's files,
     as ``run_loop --data`` records them (the manifest's digest covers the parquet, not the manifest)."""
