@@ -147,7 +147,7 @@ class DataLake(Construct):
         def days_or_none(value: Optional[int]) -> Optional[Duration]:
             return None if value is None else days(value)
 
-        def lake_bucket(construct_id: str, hint: str, noncurrent_days: Optional[int] = noncurrent_version_expiration_days,
+        def secure_bucket(construct_id: str, hint: str, noncurrent_days: Optional[int] = noncurrent_version_expiration_days,
                         **options) -> s3.IBucket:
             return SecureBucket(
                 self,
@@ -173,11 +173,11 @@ class DataLake(Construct):
         # 1 + noncurrent days (each file name has one version, so NewerNoncurrentVersions cannot bound them).
         rewritten_days = noncurrent_version_expiration_days if rewritten_noncurrent_days is None else rewritten_noncurrent_days
 
-        self.raw_bucket = lake_bucket("Raw", "raw", expiration=days_or_none(raw_expiration_days))
+        self.raw_bucket = secure_bucket("Raw", "raw", expiration=days_or_none(raw_expiration_days))
         # Copies of raw rows: a quarantined row is the whole raw row (and its source file's name), a failed put the
         # record's features and id. Nothing reads them back (a run judges corrections on the raw rows it reads), so
         # they need not outlive the raw data they copy: they expire as raw does, old versions as their bucket's do.
-        self.curated_bucket = lake_bucket(
+        self.curated_bucket = secure_bucket(
             "Curated",
             "curated",
             # The whole bucket: the dataset prefixes are rewritten, and _quarantine/ is written once per run id.
@@ -185,7 +185,7 @@ class DataLake(Construct):
             infrequent_access_after=days_or_none(curated_infrequent_access_days),
             extra_lifecycle_rules=expire("expire-quarantine", f"{QUARANTINE_PREFIX}/", raw_expiration_days, rewritten_days),
         )
-        self.features_bucket = lake_bucket(
+        self.features_bucket = secure_bucket(
             "Features",
             "features",
             extra_lifecycle_rules=[
@@ -215,7 +215,7 @@ class DataLake(Construct):
         # (kept_keys), and no rule expires old versions there. A lifecycle filter only includes (a literal prefix)
         # and the reports sit below execution ids, so these two buckets expire old versions prefix by prefix, never
         # bucket-wide. Sealed models and ledger records are created once and never replaced: no old versions.
-        self.artifacts_bucket = lake_bucket(
+        self.artifacts_bucket = secure_bucket(
             "Artifacts",
             "artifacts",
             noncurrent_days=None,
@@ -235,7 +235,7 @@ class DataLake(Construct):
                 *old_versions("old-versions-mme", f"{MME_STAGING_ROOT}/"),
             ],
         )
-        self.inference_bucket = lake_bucket(
+        self.inference_bucket = secure_bucket(
             "Inference",
             "inference",
             noncurrent_days=None,
