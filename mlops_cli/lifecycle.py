@@ -727,7 +727,7 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
     except (CliError, deploy_target.TargetError) as error:
         return _fail(str(error))
     except NoRegionError:
-        return _fail("no AWS region: the environment's config names none; pass --region")
+        return _fail(deploy_target.NO_REGION)
     except (BotoCoreError, ClientError) as error:
         return _fail(deploy_target.aws_error_line(error, where))
 

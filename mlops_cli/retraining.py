@@ -181,7 +181,7 @@ def main(argv: Optional[Sequence[str]] = None, *, now: Optional[Callable[[], dt.
     except (CliError, deploy_target.TargetError) as error:
         return _fail(str(error))
     except NoRegionError:
-        return _fail("no AWS region: the environment's config names none; pass --region")
+        return _fail(deploy_target.NO_REGION)
     except (BotoCoreError, ClientError) as error:
         hint = ""
         if "AccessDenied" in deploy_target.error_code(error) and where is not None:

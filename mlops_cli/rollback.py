@@ -276,7 +276,7 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
     except (CliError, deploy_target.TargetError) as error:
         return _fail(str(error))
     except NoRegionError:
-        return _fail("no AWS region: the environment's config names none; pass --region")
+        return _fail(deploy_target.NO_REGION)
     except (BotoCoreError, ClientError) as error:
         # Credentials can also fail after the account check: a profile that does not exist fails as the
         # session is made, a token may expire between two calls.

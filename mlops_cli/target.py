@@ -33,6 +33,9 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 # Errors that say the credentials themselves are missing or unusable, whichever call raised them: botocore's
 # (raised before any request, some already when the session is created: a profile that does not exist) and
 # AWS's codes for keys or tokens it does not accept.
+# What a tool says when boto3 finds no region: the config gives every environment one, so only --region was left out
+# with --project and --account given.
+NO_REGION = "no AWS region: the environment's config names none; pass --region"
 _CREDENTIALS_ERRORS = ("NoCredentialsError", "PartialCredentialsError", "ProfileNotFound", "CredentialRetrievalError",
                        "SSOError", "SSOTokenLoadError", "UnauthorizedSSOTokenError", "TokenRetrievalError",
                        "LoginTokenLoadError", "NoAuthTokenError", "UnknownCredentialError")
