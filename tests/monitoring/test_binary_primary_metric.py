@@ -67,6 +67,17 @@ def test_a_binary_model_judged_on_f1_with_too_few_labels_skips_that_check_too():
         "label_coverage": "pass", "auc_drop": "skipped", "quality_drop": "skipped"}
 
 
+def test_a_binary_model_judged_on_pr_auc_without_baseline_metrics_is_not_judged(collapse):
+    # GIVEN labels enough, but no baseline evaluation metrics to compare the AUC or the PR-AUC with
+    window, _ = collapse
+    section = quality.model_quality(window, None, min_labeled_rows=200, primary_metric="pr_auc")
+    # THEN both drops are skipped and so is the section (a passing label coverage judges nothing): its due days are
+    # not counted as judged (late_labels.EarlierRequests.annotate reads the status)
+    assert {c["check"]: c["status"] for c in section["checks"]} == {
+        "label_coverage": "pass", "auc_drop": "skipped", "quality_drop": "skipped"}
+    assert section["status"] == "skipped"
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     return build_reference(tmp_path_factory.mktemp("pr_auc_reference"), churn_spec())
