@@ -21,7 +21,7 @@ from pipeline_code.core.problem import (BINARY, REGRESSION, default_primary_metr
                                         primary_metric_problem)
 from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, DEFAULT_PROJECT,
                                          ENVIRONMENT_TAG, NAME_PATTERN, NAME_RULE, PROJECT_TAG, model_spec_document)
-from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, MONITOR_LABEL_WINDOW_HOURS, records_lookback_hours
+from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, monitor_label_window_hours, records_lookback_hours
 from pipeline_code.core.contract import DEFAULT_DRIFT_WINDOW_DAYS, MAX_DRIFT_WINDOW_DAYS
 from pipeline_code.core.contract import RETRAIN_INFIX, REFREEZE_WHEN_STALE, TEST_SET_REFREEZE_POLICIES
 from pipeline_code.core.contract import (DEFAULT_MONITOR_WINDOW_GIB, GIB, MAX_PROCESSING_VOLUME_GB, MONITOR_WINDOW_DOWNLOADS,
@@ -1008,11 +1008,12 @@ def label_delay_problems(models: dict[str, ModelConfig], environments: dict[str,
     for env in environments.values():
         kept = env.data_lake.inference_records_expiration_days
         for model in (models[m] for m in env.models if m in models):
-            needed = math.ceil(records_lookback_hours(model.label_delay_days) / 24)
+            label_window = monitor_label_window_hours(model.drift_window_days_in(env.monitoring))
+            needed = math.ceil(records_lookback_hours(model.label_delay_days, label_window_hours=label_window) / 24)
             if kept is not None and kept < needed:
                 problems.append(f"environment {env.name!r}: field 'data_lake.inference_records_expiration_days': {kept} "
                                 f"expires the drift monitor's prediction records before the labels of model {model.name!r} "
-                                f"arrive (label_delay_days {model.label_delay_days} + the {MONITOR_LABEL_WINDOW_HOURS // 24}-day label window + a day: "
+                                f"arrive (label_delay_days {model.label_delay_days} + the {label_window / 24:g}-day label window + a day: "
                                 f"{needed} days); keep them at least {needed} days (or null: never), or lower "
                                 f"models.{model.name}.label_delay_days")
     return problems

@@ -16,6 +16,7 @@ from pipeline_code.core.contract import (
     DRIFT_MONITOR_REPORTS,
     MONITOR_MAX_RUNTIME_SECONDS,
     inference_prefix,
+    monitor_label_window_hours,
     monitor_namespace,
     monitor_volume_gb,
 )
@@ -182,7 +183,7 @@ class DriftMonitor(Construct):
             # The earlier runs' reports (this job's own output prefix): the slow-drift state and the report's trend.
             "--history-s3-uri", f"{s3_prefix}{inference_prefix(model_name, 'monitor')}",
             "--window-hours", str(24 * window_days),
-            "--label-window-hours", "168",
+            "--label-window-hours", f"{monitor_label_window_hours(window_days):g}",
             "--environment", environment,
             "--psi-threshold", str(settings.psi_threshold),
             "--false-alarm-rate", str(settings.false_alarm_rate),

@@ -735,6 +735,13 @@ DEFAULT_LABEL_DELAY_DAYS = 30
 MONITOR_MAX_RUNTIME_SECONDS = 2 * 3600
 
 
+def monitor_label_window_hours(window_days: int) -> float:
+    """The label window of a drift monitor judging ``window_days`` days of traffic (``--label-window-hours``): the
+    week (:data:`MONITOR_LABEL_WINDOW_HOURS`), or its whole traffic window when that is longer, so every day it judges
+    is joined to all its labels (with a week, a 14-day window's older days would get only their last week's)."""
+    return float(max(MONITOR_LABEL_WINDOW_HOURS, MONITOR_WINDOW_HOURS * window_days))
+
+
 def records_lookback_hours(label_delay_days: int, *, label_window_hours: float = MONITOR_LABEL_WINDOW_HOURS,
                            window_hours: float = MONITOR_WINDOW_HOURS) -> float:
     """How far back a monitor run reads the prediction records its earlier runs wrote: a label that arrived in the

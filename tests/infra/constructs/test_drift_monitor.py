@@ -197,6 +197,14 @@ def test_a_drift_window_of_several_days_makes_each_daily_run_judge_that_many_day
     assert (args["--window-hours"], args["--min-requests"]) == ("72", "1500")
 
 
+def test_a_drift_window_longer_than_the_label_window_reads_the_labels_of_every_day_it_judges():
+    """GIVEN a 14-day drift window WHEN its monitor is built THEN each run reads the labels of those 14 days: with the
+    7-day label window the window's older days would be judged on their last week's labels alone (of a model whose
+    labels come late, the late ones: a biased slice) and counted as unlabelled."""
+    args = _arguments(_schedule(_monitor("basket", settings=SETTINGS.model_copy(update={"drift_window_days": 14}))[0])[1])
+    assert (args["--window-hours"], args["--label-window-hours"]) == ("336", "336")
+
+
 def test_each_run_looks_back_as_far_as_the_models_labels_come_late(returns_monitor):
     """GIVEN a model whose label comes up to 90 days after its request, and one that declares none WHEN their monitors
     are built THEN each run is told the delay (the default's for the other): it records its window's predictions under
