@@ -333,9 +333,7 @@ def model_quality(
                              lambda rows: metrics.headline(y[rows], p[rows], threshold).get(metric), len(y), len(y),
                              power_limit=max_quality_drop, max_quality_drop=max_quality_drop,
                              false_alarm_rate=false_alarm_rate)
-        # Judged by its drops alone (label coverage and power judge nothing): both skipped, the section is skipped.
-        statuses = {c["status"] for c in checks if c["check"] in ("auc_drop", "quality_drop")}
-        out["status"] = FAIL if FAIL in statuses else (PASS if PASS in statuses else SKIPPED)
+        out["status"] = _section_status(checks)
     out["checks"] = checks
     return out
 
@@ -537,10 +535,17 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
                          power_limit=max_auc_drop if multiclass and metric == "auc" else max_quality_drop,
                          max_quality_drop=max_quality_drop, false_alarm_rate=false_alarm_rate,
                          judged_as_auc_drop=multiclass and metric == "auc")
-    statuses = {c["status"] for c in checks}
-    out["status"] = FAIL if FAIL in statuses else (PASS if PASS in statuses else SKIPPED)
+    out["status"] = _section_status(checks)
     out["checks"] = checks
     return out
+
+
+def _section_status(checks: Sequence[Mapping[str, Any]]) -> str:
+    """The quality section's status from its drop checks alone (``auc_drop``, ``quality_drop``): label coverage and
+    power only warn and judge nothing, so with every drop skipped (no baseline metrics, no probabilities) the section
+    is skipped and its due days are not counted as judged (late_labels reads the status)."""
+    statuses = {c["status"] for c in checks if c["check"] in ("auc_drop", "quality_drop")}
+    return FAIL if FAIL in statuses else (PASS if PASS in statuses else SKIPPED)
 
 
 def _primary_metric_drop(out: Dict[str, Any], checks: List[Dict[str, Any]], metric: str, window_value: Optional[float],

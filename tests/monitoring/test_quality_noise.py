@@ -107,3 +107,13 @@ def test_the_verdict_says_a_drop_within_the_noise_asks_no_retrain():
     assert report_mod.quality_change({"summary": summary, "thresholds": {"max_quality_drop": 0.1}}) == (
         "MAE worse by 0.12 than the evaluation's, within the noise of this window's labels (a window without any change "
         "is this much worse with probability monitoring.false_alarm_rate up to 0.15): no retrain")
+
+
+def test_a_regression_model_without_baseline_metrics_is_not_judged():
+    """GIVEN labels enough but no baseline evaluation metrics THEN the primary metric's drop is skipped and so is the
+    section, though label coverage and power pass: its due days are not counted as judged on nothing."""
+    section = quality.model_quality(_regression(np.random.default_rng(5), 400), None, problem_type="regression",
+                                    primary_metric="rmse", min_labeled_rows=200)
+    assert {c["check"]: c["status"] for c in section["checks"]}["quality_drop"] == "skipped"
+    assert "pass" in {c["status"] for c in section["checks"]}
+    assert section["status"] == "skipped"
