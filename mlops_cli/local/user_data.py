@@ -38,7 +38,7 @@ import pandas as pd
 
 from pipeline_code import catalog
 from pipeline_code.core import integrity
-from pipeline_code.core.contract import RAW_PARTITION_COLUMN
+from pipeline_code.core.contract import RAW_PARTITION_COLUMN, hidden_from_spark
 from pipeline_code.core.spelling import misspellings
 
 READERS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -99,9 +99,11 @@ def find_files(spec: str, flag: str = "--data") -> List[str]:
     looks like data but is not read (:func:`_unread_data`: ``orders.csv.gz``) is an error naming it, as the curate job
     in AWS refuses a raw file it would not read: left out, its records would be missing without a word."""
     if os.path.isdir(spec):
-        candidates = glob.glob(os.path.join(spec, "**", "*"), recursive=True)
+        found = glob.glob(os.path.join(spec, "**", "*"), recursive=True)
+        # What Spark leaves out below the folder (an _archive/ folder, _SUCCESS), as the curate job in AWS would.
+        candidates = [p for p in found if not hidden_from_spark(os.path.relpath(p, spec).split(os.sep))]
     else:
-        candidates = glob.glob(spec, recursive=True)
+        candidates = [p for p in glob.glob(spec, recursive=True) if not hidden_from_spark([os.path.basename(p)])]
     unread = sorted(p for p in candidates if os.path.isfile(p) and _kind(p) is None and _unread_data(p))
     if unread:
         shown = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
@@ -348,11 +350,9 @@ _COMPRESSED = (".gz", ".gzip", ".bz2", ".xz", ".zst", ".zip", ".snappy", ".lz4",
 
 def _unread_data(path: str) -> bool:
     """Whether ``path``, not of a kind the reader takes, looks like data (a compressed or archived file, or a name with
-    a data extension before another suffix: ``orders.csv.gz``, ``part.parquet.crc`` excepted as hidden is not); names
-    starting with ``.`` or ``_`` are hidden, as Spark treats them."""
+    a data extension before another suffix: ``orders.csv.gz``); :func:`find_files` has left out what Spark treats as
+    hidden (``.part.parquet.crc``, ``_SUCCESS``)."""
     name = os.path.basename(path).lower()
-    if name.startswith((".", "_")):
-        return False
     return name.endswith(_COMPRESSED) or any(f"{ext}." in name for ext in READERS)
 
 

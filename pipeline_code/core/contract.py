@@ -306,6 +306,15 @@ def lake_bucket(prefix: str, kind: str, account: str, region: str) -> str:
     return f"{prefix}-{kind}-{account}-{region}"
 
 
+def hidden_from_spark(parts: Sequence[str]) -> bool:
+    """Whether a file whose path below a listed folder has ``parts`` is one Spark's file listing leaves out (the curate
+    job reads raw data so): a part starting with ``.``, or with ``_`` and no ``=`` (``_SUCCESS``, an ``_archive/``
+    folder; a partition folder such as ``_x=1`` is read), or an S3 folder marker ``..._$folder$``. The local run lands
+    a user's files by the same rule, so it reads what the job in AWS would read."""
+    return any(part.startswith(".") or (part.startswith("_") and "=" not in part) or part.endswith("_$folder$")
+               for part in parts)
+
+
 # The inference bucket's top-level prefixes (``what`` of :func:`inference_prefix`), by how long they are kept:
 # traffic is what serving saw and said (data capture, async requests and results, batch inputs and outputs), kept
 # for the drift monitor's windows; records are what the loop learnt from it (ground-truth labels, the drift

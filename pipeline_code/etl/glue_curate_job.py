@@ -114,7 +114,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from pipeline_code import catalog
-from pipeline_code.core.contract import RAW_PARTITION_COLUMN
+from pipeline_code.core.contract import RAW_PARTITION_COLUMN, hidden_from_spark
 from pipeline_code.etl.curate import (CORRUPT_RECORD_COLUMN, EVENT_DATE_COLUMN, RULE_NOT_TIMESTAMP, TIMESTAMP_FORMS,
                                       BatchCounts, CurateResult, curate, raw_schema)
 from pipeline_code import job_runtime
@@ -247,9 +247,7 @@ def list_raw(spark: Any, raw_path: str) -> Tuple[List[RawFile], List[str]]:
         status = files.next()
         path = status.getPath().toString()
         parts = path[len(prefix):].split("/") if path.startswith(prefix) else [path.rsplit("/", 1)[-1]]
-        hidden = any(part.startswith(".") or (part.startswith("_") and "=" not in part) or part.endswith("_$folder$")
-                     for part in parts)
-        if hidden:
+        if hidden_from_spark(parts):
             continue
         if parts[-1].endswith(".csv"):
             csv_files.append(RawFile(path=path, uri=status.getPath().toUri().toString(), key="/".join(parts),

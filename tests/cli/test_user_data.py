@@ -346,6 +346,21 @@ def test_a_compressed_export_beside_readable_files_is_refused_naming_it_not_left
     assert not (tmp_path / "raw").exists()
 
 
+def test_files_in_a_folder_spark_treats_as_hidden_are_neither_landed_nor_refused(typed, tmp_path):
+    """GIVEN this month's export beside an _archive/ folder of older exports (one gzipped) and a .cache/ folder WHEN
+    landed THEN only this month's records land, as the curate job in AWS would read the same folder (Spark leaves out
+    a path part starting with _ or .): the local run's result is not built on records the job never reads."""
+    text = generate(CUSTOMER_CHURN, 10, seed=4, as_text=True)
+    text.to_csv(tmp_path / "2026-01.csv", index=False)
+    (tmp_path / "_archive").mkdir()
+    generate(CUSTOMER_CHURN, 7, seed=5, as_text=True).to_csv(tmp_path / "_archive" / "2025-12.csv", index=False)
+    text.to_csv(tmp_path / "_archive" / "2025-11.csv.gz", index=False, compression="gzip")
+    (tmp_path / ".cache").mkdir()
+    text.to_csv(tmp_path / ".cache" / "copy.csv", index=False)
+    landed = land(CUSTOMER_CHURN, str(tmp_path), str(tmp_path / "raw"), "2026-04-01")
+    assert landed.rows == 10
+
+
 def test_a_compressed_label_file_is_refused_naming_the_labels_argument(typed, tmp_path):
     """GIVEN records and, under --labels, this month's outcomes gzipped WHEN landed THEN the refusal names --labels (the
     argument to fix), not --data, and no raw folder is left behind."""
