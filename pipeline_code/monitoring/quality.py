@@ -304,14 +304,12 @@ def model_quality(
         (metric,) if metric not in ("auc", "log_loss", "brier", "f1") else ())}
     auc = window_metrics["auc"]
     if base_auc is None:
-        out["status"] = SKIPPED
         checks.append(check("auc_drop", "model_quality", None, max_auc_drop, SKIPPED, detail="no baseline evaluation metrics"))
     else:
         drop = float(base_auc) - float(auc)
         noise = auc_drop_noise(float(base_auc), y, alpha=false_alarm_rate)
         failed = _judge_drop(out, "auc_drop", drop, max_auc_drop, noise)
-        out["status"] = FAIL if failed else PASS
-        checks.append(check("auc_drop", "model_quality", drop, max(max_auc_drop, noise), out["status"],
+        checks.append(check("auc_drop", "model_quality", drop, max(max_auc_drop, noise), FAIL if failed else PASS,
                             detail=f"window AUC {auc:.4f} vs baseline {float(base_auc):.4f}; "
                                    + _noise_detail(max_auc_drop, noise, false_alarm_rate, int((y == 1).sum()), len(y))))
         positives = int((y == 1).sum())
@@ -333,7 +331,7 @@ def model_quality(
                              lambda rows: metrics.headline(y[rows], p[rows], threshold).get(metric), len(y), len(y),
                              power_limit=max_quality_drop, max_quality_drop=max_quality_drop,
                              false_alarm_rate=false_alarm_rate)
-        out["status"] = _section_status(checks)
+    out["status"] = _section_status(checks)
     out["checks"] = checks
     return out
 
@@ -406,33 +404,44 @@ def _bootstrap_se(compute: Any, rows: int, *, draws: int = 100, cap: int = 1_000
     return float(np.std(values, ddof=1)) * math.sqrt(size / rows)
 
 
-def detectable_quality_drop(metric: str, compute: Any, rows: int, baseline: Optional[float], *, draws: int = 100,
-                            cap: int = 1_000, alpha: float = 0.05, power: float = 0.8) -> Optional[float]:
-    """The smallest worsening of ``metric`` (in :func:`quality_drop`'s units: absolute, or relative to ``baseline``
-    for a loss or error) that ``rows`` labelled rows detect with ``power``. The metric's standard error is
-    bootstrapped (:func:`_bootstrap_se`; ``compute(row_indexes)`` gives the metric on those rows). None when undefined."""
+def quality_se(metric: str, compute: Any, rows: int, baseline: Optional[float]) -> Optional[float]:
+    """The standard error of ``metric`` over ``rows`` labelled rows in :func:`quality_drop`'s units (absolute, or
+    relative to ``baseline`` for a loss or error), bootstrapped (:func:`_bootstrap_se`; ``compute(row_indexes)`` gives
+    the metric on those rows): what both the drop a window can detect and the drop its noise shows scale with. None
+    when undefined (no baseline, a loss whose baseline is 0, a metric undefined on most draws)."""
     if baseline is None or (not higher_is_better(metric) and not float(baseline)):
         return None
-    se = _bootstrap_se(compute, rows, draws=draws, cap=cap)
+    se = _bootstrap_se(compute, rows)
     if se is None:
         return None
-    z = NormalDist()
-    detectable = (z.inv_cdf(1 - alpha) + z.inv_cdf(power)) * se
-    return detectable if higher_is_better(metric) else detectable / abs(float(baseline))
+    return se if higher_is_better(metric) else se / abs(float(baseline))
+
+
+def detectable_quality_drop(metric: str, compute: Any, rows: int, baseline: Optional[float], *, alpha: float = 0.05,
+                            power: float = 0.8) -> Optional[float]:
+    """The smallest worsening of ``metric`` (:func:`quality_drop`'s units) that ``rows`` labelled rows detect with
+    ``power`` (one-sided test at ``alpha``), from its bootstrapped standard error (:func:`quality_se`); None when
+    undefined."""
+    return _detectable(quality_se(metric, compute, rows, baseline), alpha=alpha, power=power)
 
 
 def quality_drop_noise(metric: str, compute: Any, rows: int, baseline: Optional[float], *,
                        alpha: float = DEFAULT_FALSE_ALARM_RATE) -> float:
     """The worsening of ``metric`` (:func:`quality_drop`'s units) that ``rows`` labelled rows without any change show
-    with probability ``alpha``: ``z_{1-alpha}`` times the metric's bootstrapped standard error (:func:`_bootstrap_se`).
-    0 when it cannot be estimated (the limit alone decides, as before)."""
-    if baseline is None or (not higher_is_better(metric) and not float(baseline)):
-        return 0.0
-    se = _bootstrap_se(compute, rows)
+    with probability ``alpha``: ``z_{1-alpha}`` times its bootstrapped standard error (:func:`quality_se`). 0 when it
+    cannot be estimated (the limit alone decides, as before)."""
+    return _noise(quality_se(metric, compute, rows, baseline), alpha=alpha)
+
+
+def _detectable(se: Optional[float], *, alpha: float = 0.05, power: float = 0.8) -> Optional[float]:
     if se is None:
-        return 0.0
-    noise = NormalDist().inv_cdf(1.0 - alpha) * se
-    return noise if higher_is_better(metric) else noise / abs(float(baseline))
+        return None
+    z = NormalDist()
+    return (z.inv_cdf(1 - alpha) + z.inv_cdf(power)) * se
+
+
+def _noise(se: Optional[float], *, alpha: float) -> float:
+    return 0.0 if se is None else NormalDist().inv_cdf(1.0 - alpha) * se
 
 
 def quality_drop(metric: str, window: Optional[float], baseline: Optional[float]) -> Optional[float]:
@@ -559,7 +568,9 @@ def _primary_metric_drop(out: Dict[str, Any], checks: List[Dict[str, Any]], metr
     drop = quality_drop(metric, window_value, base_value)
     out["primary_metric_value"] = window_value
     out["baseline_primary_metric_value"] = base_value
-    detectable = detectable_quality_drop(metric, compute, measured, base_value)
+    # One bootstrap for both: the drop these labels can detect and the drop their noise shows.
+    se = quality_se(metric, compute, measured, base_value)
+    detectable = _detectable(se)
     if detectable is not None:
         out["detectable_quality_drop"] = detectable
         checks.append(check(
@@ -576,7 +587,7 @@ def _primary_metric_drop(out: Dict[str, Any], checks: List[Dict[str, Any]], metr
     elif judged_as_auc_drop:  # its AUC drop is the auc_drop check (its alarm's)
         out["quality_drop"] = drop
     else:
-        noise = quality_drop_noise(metric, compute, measured, base_value, alpha=false_alarm_rate)
+        noise = _noise(se, alpha=false_alarm_rate)
         failed = _judge_drop(out, "quality_drop", drop, max_quality_drop, noise)
         how = "absolute" if higher_is_better(metric) else "relative"
         checks.append(check("quality_drop", "model_quality", drop, max(max_quality_drop, noise), FAIL if failed else PASS,
