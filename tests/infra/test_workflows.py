@@ -454,12 +454,18 @@ def test_each_deploy_job_deploys_only_an_assembly_synthesized_from_its_checkout(
         assert result.returncode == 1 and result.stderr.startswith("source-stamp: "), result.stderr
 
 
-def test_superseded_pr_runs_are_cancelled_and_deploys_are_not(pr, deploy):
+def test_superseded_pr_runs_are_cancelled_and_deploys_are_not(pr, deploy, deploy_job):
+    """GIVEN a deploy run of commit A waiting for prod's reviewers (hours, or days) and commit B merged meanwhile
+    THEN B's run builds and deploys dev at once, and waits only where A's run still holds that environment: each
+    environment's deploy queues in a group of its own, never cancelled in progress. A group over the whole run (the
+    workflow's ``concurrency``) would hold B's run pending, no job started, until someone answered A's prod review,
+    which after B's merge can only fail (a superseded commit) - dev and staging waiting on prod's reviewers."""
     assert pr["concurrency"]["cancel-in-progress"] is True
     assert "github.event.pull_request.number" in pr["concurrency"]["group"]
-    assert deploy["concurrency"]["cancel-in-progress"] is False
-    # One queue per branch: a group unique to each run (run_id, sha) would let two deploys interleave.
-    assert deploy["concurrency"]["group"] == "deploy-${{ github.ref }}"
+    assert "concurrency" not in deploy, "a run waiting for one environment's reviewers would hold back every later run"
+    assert not [name for name, job in deploy["jobs"].items() if "concurrency" in job]
+    # One queue per environment: a group unique to each run (run_id, sha) would let two deploys of it interleave.
+    assert deploy_job["concurrency"] == {"group": "deploy-${{ inputs.environment }}", "cancel-in-progress": False}
 
 
 # --- the deploy workflow ------------------------------------------------------------------------
