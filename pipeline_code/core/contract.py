@@ -113,11 +113,25 @@ def cdk_qualifier_problem(value: Any) -> Optional[str]:
             "--qualifier)")
 
 
+# The roles `cdk bootstrap` creates, by the part of their name after the qualifier: the CDK CLI assumes the deploy role
+# (CloudFormation calls), the publishing roles (assets) and the lookup role (reads: `cdk diff`, context lookups);
+# CloudFormation deploys the stacks as the cfn-exec role.
+CDK_BOOTSTRAP_ROLES = ("deploy-role", "file-publishing-role", "image-publishing-role", "lookup-role", "cfn-exec-role")
+
+
+def cdk_bootstrap_role_arn(account: str, region: str, qualifier: str, role: str) -> str:
+    """The ARN of bootstrap role ``role`` (one of :data:`CDK_BOOTSTRAP_ROLES`) that `cdk bootstrap --qualifier
+    <qualifier>` creates in ``account`` and ``region``: ``cdk-<qualifier>-<role>-<account>-<region>``."""
+    if role not in CDK_BOOTSTRAP_ROLES:
+        raise ValueError(f"{role!r} is not a CDK bootstrap role; one of {', '.join(CDK_BOOTSTRAP_ROLES)}")
+    return f"arn:{aws_partition(region)}:iam::{account}:role/cdk-{qualifier}-{role}-{account}-{region}"
+
+
 def cfn_exec_role_arn(account: str, region: str, qualifier: str) -> str:
     """The role `cdk bootstrap --qualifier <qualifier>` creates for CloudFormation to deploy the app's stacks as
     (``cdk-<qualifier>-cfn-exec-role-<account>-<region>``): the one to name (``--role-arn``) for an operation by hand on
     a stack whose last operation ran as a narrower role (the serving stack after an approval runs as its deployer)."""
-    return f"arn:{aws_partition(region)}:iam::{account}:role/cdk-{qualifier}-cfn-exec-role-{account}-{region}"
+    return cdk_bootstrap_role_arn(account, region, qualifier, "cfn-exec-role")
 
 
 # The curated data's partition column: the curate job writes <curated>/<dataset>/event_date=<day>/, and the feature
