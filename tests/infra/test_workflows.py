@@ -220,13 +220,17 @@ def _comment_script(pr: dict) -> tuple[str, dict]:
     return step["with"]["script"], step.get("env", {})
 
 
-def _run_comment_script(tmp_path: Path, pr: dict, *, comments: list[dict], report: str | None) -> list:
+def _run_comment_script(tmp_path: Path, pr: dict, *, comments: list[dict], report: str | None,
+                        failing: dict[str, int] | None = None) -> list:
+    """The calls the script makes (``[kind, params]``; ``["warning", text]`` for each ``core.warning``); ``failing``
+    maps a call (``list``, ``create``, ``update``) to the HTTP status the fake API answers it with, as Octokit throws."""
     node = _tool("node") or shutil.which("node", path=str(REPO_ROOT / "node_modules" / ".bin"))
     if node is None:
         pytest.skip("node is not installed (scripts/bootstrap.sh installs Node 22)")
     script, step_env = _comment_script(pr)
     (tmp_path / "script.js").write_text(script)
     (tmp_path / "comments.json").write_text(json.dumps(comments))
+    (tmp_path / "failing.json").write_text(json.dumps(failing or {}))
     if report is not None:
         (tmp_path / step_env["REPORT_FILE"]).write_text(report)
     # actions/github-script runs the script as the body of an async function with these arguments.
@@ -235,17 +239,24 @@ def _run_comment_script(tmp_path: Path, pr: dict, *, comments: list[dict], repor
 const fs = require('fs');
 const script = fs.readFileSync('script.js', 'utf8');
 const comments = JSON.parse(fs.readFileSync('comments.json', 'utf8'));
+const failing = JSON.parse(fs.readFileSync('failing.json', 'utf8'));
 const calls = [];
+// Octokit throws a RequestError carrying the HTTP status for an answer that is not 2xx.
+const answer = (kind, params, data) => {
+  calls.push([kind, params]);
+  if (failing[kind]) { const err = new Error(`HTTP ${failing[kind]} from the fake API`); err.status = failing[kind]; throw err; }
+  return data;
+};
 const github = {
-  paginate: async (method, params) => { calls.push(['list', params]); return comments; },
+  paginate: async (method, params) => answer('list', params, comments),
   rest: { issues: {
     listComments: 'listComments',
-    updateComment: async (params) => { calls.push(['update', params]); return { data: {} }; },
-    createComment: async (params) => { calls.push(['create', params]); return { data: { html_url: 'u' } }; },
+    updateComment: async (params) => answer('update', params, { data: {} }),
+    createComment: async (params) => answer('create', params, { data: { html_url: 'u' } }),
   } },
 };
 const context = { repo: { owner: 'o', repo: 'r' }, issue: { number: 7 }, serverUrl: 'https://github.com', runId: 42 };
-const core = { info: () => {} };
+const core = { info: () => {}, warning: (text) => calls.push(['warning', text]) };
 const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
 new AsyncFunction('github', 'context', 'core', 'require', script)(github, context, core, require)
   .then(() => console.log(JSON.stringify(calls)))
@@ -293,6 +304,26 @@ def test_comment_fits_githubs_limit_and_keeps_fences_closed(tmp_path, pr):
     assert "truncated" in body
     fences = re.findall(r"^`{3,}", body, re.M)
     assert fences == ["````", "````"], "the open fence is closed with a fence of the same length"
+
+
+@pytest.mark.parametrize("failing, made", [
+    ({"list": 502}, []),  # GitHub did not answer the listing: nothing posted
+    ({"create": 403}, ["create"]),  # e.g. the conversation is locked, or the token may not comment
+    ({"update": 500}, ["update"]),
+])
+def test_a_comment_github_refuses_is_a_warning_not_a_failed_check(tmp_path, pr, failing, made):
+    """GIVEN the GitHub API failing a call of the sticky comment (after the action's own retries of a 5xx) WHEN the
+    script runs THEN it ends without an error, so the check reports the tests, synth and report, not GitHub's answer
+    (a red check would ask for a 90-minute re-run), and a warning says the comment was not posted, GitHub's status, and
+    where the report is (the job summary and the artifact)."""
+    earlier = [{"id": 99, "user": {"login": "github-actions[bot]"}, "body": _marker(pr)}] if "update" in made else []
+    calls = _run_comment_script(tmp_path, pr, comments=earlier, report="# report\n", failing=failing)
+    assert [kind for kind, _ in calls] == [*made, "warning"]
+    status = next(iter(failing.values()))
+    assert calls[-1][1] == (f"the review report was not posted as a comment (GitHub answered {status}: HTTP {status} from "
+                            "the fake API); it is in this job's summary and in the pr-report artifact")
+    (step,) = _uses(pr["jobs"]["checks"], "actions/github-script")
+    assert int(step["with"]["retries"]) >= 1, "a 5xx or a dropped connection is retried before the warning"
 
 
 def test_comment_reports_a_missing_report_file(tmp_path, pr):
