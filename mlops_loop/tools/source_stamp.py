@@ -14,10 +14,15 @@ reads it anyway, with a warning.
 
 Usage::
 
-    python -m mlops_loop.tools.source_stamp check [cdk.out] [--repo DIR] [--selected-config]
+    python -m mlops_loop.tools.source_stamp check [cdk.out] [--repo DIR] [--selected-config] [--digest sha256:...]
+    python -m mlops_loop.tools.source_stamp digest [cdk.out]
 
 Exit 0 when the assembly was synthesized from the tree as it is now, 1 with the refusal on stderr
 when it was not, 2 when the directory is not a cloud assembly.
+
+``digest`` prints the assembly's digest (:func:`assembly_digest`: one sha256 over every file's path and bytes). The
+deploy workflow's build records it once, and each environment's deploy job checks it (``check --digest``) before it
+deploys and writes it in its summary: the proof, in the run, that every environment deployed the bytes that were tested.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -193,6 +200,22 @@ def fingerprint(repo: Path = REPO_ROOT, *, config: str | Path = DEFAULT_CONFIG) 
     return SourceStamp(commit=commit, uncommitted=bool(status) or outside, config=key, files=files)
 
 
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+
+
+def assembly_digest(assembly: str | Path) -> str:
+    """``sha256:<hex>`` over every file under ``assembly`` (dotfiles included): its path relative to the assembly and
+    the sha256 of its bytes, in path order; so any byte, file added, removed or renamed changes it, and neither the
+    order files were written in nor their times do."""
+    root = Path(assembly)
+    lines = []
+    for directory, _, names in os.walk(root, followlinks=True):
+        for name in names:
+            path = Path(directory) / name
+            lines.append(f"{path.relative_to(root).as_posix()}\0{_sha256(path)}\n")
+    return "sha256:" + hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
+
+
 def write_stamp(assembly: str | Path, stamp: SourceStamp) -> Path:
     """Write ``stamp`` into the assembly directory; returns the file's path."""
     path = Path(assembly) / STAMP_FILE
@@ -302,6 +325,13 @@ def _parser() -> argparse.ArgumentParser:
              "the mlops-loop:config context, else the default); imports the config package (default: the stamp's "
              "own config is compared, standard library only)",
     )
+    check.add_argument(
+        "--digest", default=None,
+        help="also refuse an assembly whose digest (what the digest command prints) is not this one: the build's "
+             "(default: the digest is not checked)",
+    )
+    digest = commands.add_parser("digest", help="print the assembly's digest (sha256 over every file's path and bytes)")
+    digest.add_argument("assembly", nargs="?", default="cdk.out", help="the cloud assembly directory (default: cdk.out)")
     return parser
 
 
@@ -311,11 +341,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         message = f"{args.assembly} is not a cloud assembly (no manifest.json); run bash scripts/synth.sh"
         print(f"source-stamp: {message}", file=sys.stderr)
         return 2
+    if args.command == "digest":
+        print(assembly_digest(args.assembly))
+        return 0
+    if args.digest is not None and not re.match(DIGEST_PATTERN, args.digest):
+        print(f"source-stamp: --digest {args.digest!r}: not an assembly digest (sha256:<64 hex digits>, what `python -m "
+              "mlops_loop.tools.source_stamp digest` prints); is the build job's output assembly-digest passed?",
+              file=sys.stderr)
+        return 2
     reason = stale_reason(args.assembly, repo=args.repo, current_config=args.selected_config)
     if reason is not None:
         print(f"source-stamp: {refusal(reason)}", file=sys.stderr)
         return 1
-    print(f"{args.assembly}: synthesized from {read_stamp(args.assembly).describe()}, the tree as it is now")
+    line = f"{args.assembly}: synthesized from {read_stamp(args.assembly).describe()}, the tree as it is now"
+    if args.digest is not None:
+        digest = assembly_digest(args.assembly)
+        if digest != args.digest:
+            print(f"source-stamp: {args.assembly} is not the assembly the build recorded: its digest is {digest}, the "
+                  f"build's {args.digest}; deploy the build's own artifact (re-run the whole workflow)", file=sys.stderr)
+            return 1
+        line += f"; digest {digest}"
+    print(line)
     return 0
 
 

@@ -81,9 +81,10 @@ def deploy_job() -> dict:
     """The job that deploys one environment (.github/workflows/deploy-environment.yml), called per environment."""
     workflow = _load(DEPLOY_ENVIRONMENT_WORKFLOW)
     assert set(workflow["on"]) == {"workflow_call"} and set(workflow["jobs"]) == {"deploy"}
-    assert workflow["on"]["workflow_call"]["inputs"] == {"environment": {
-        "description": workflow["on"]["workflow_call"]["inputs"]["environment"]["description"], "type": "string",
-        "required": True}}, "the caller must name the environment: no default one"
+    inputs = workflow["on"]["workflow_call"]["inputs"]
+    assert set(inputs) == {"environment", "assembly-digest"}
+    assert inputs["environment"] == {"description": inputs["environment"]["description"], "type": "string",
+                                     "required": True}, "the caller must name the environment: no default one"
     assert workflow["permissions"] == {} and workflow["defaults"] == {"run": {"shell": "bash"}}
     return workflow["jobs"]["deploy"]
 
@@ -458,16 +459,24 @@ def test_each_deploy_job_deploys_only_the_tip_of_main(deploy_job, environments, 
     (lambda stamp: dataclasses.replace(stamp, environments=("dev",)), False),  # a partial synth
     (lambda stamp: dataclasses.replace(stamp, commit=None, error="git unavailable"), False),  # an unknown source
     (None, False),  # no stamp at all
+    ("other bytes", False),  # the stamp is right, but not the bytes the build recorded
 ])
 def test_each_deploy_job_deploys_only_an_assembly_synthesized_from_its_checkout(deploy_job, tmp_path, edit, deploys):
-    """GIVEN an assembly whose source stamp is this checkout's (or differs in one way) WHEN the deploy job checks it,
-    before it takes a role, with the runner's python3 in the checkout THEN only the assembly synthesized from the
-    checkout as it is, for every environment, goes on; anything else fails with the tool's one line."""
+    """GIVEN an assembly whose source stamp is this checkout's (or differs in one way), or whose bytes are not those
+    the build recorded (its digest), WHEN the deploy job checks it, before it takes a role, with the runner's python3
+    in the checkout THEN only the assembly synthesized from the checkout as it is, byte for byte the build's, goes on,
+    and the job's summary names its commit and digest (what staging's and prod's summaries show to be the same);
+    anything else fails with the tool's one line."""
     assembly = tmp_path / "cdk.out"
     assembly.mkdir()
     (assembly / "manifest.json").write_text("{}")
     if edit is not None:
-        source_stamp.write_stamp(assembly, edit(source_stamp.fingerprint(REPO_ROOT)))
+        source_stamp.write_stamp(assembly, source_stamp.fingerprint(REPO_ROOT) if edit == "other bytes"
+                                 else edit(source_stamp.fingerprint(REPO_ROOT)))
+    recorded = source_stamp.assembly_digest(assembly)
+    if edit == "other bytes":
+        (assembly / "manifest.json").write_text('{"version": "other"}')
+    summary = tmp_path / "summary.md"
     # The runner's python3 has no project packages: this one sees the standard library only (-S).
     runner = tmp_path / "runner"
     runner.mkdir()
@@ -477,12 +486,17 @@ def test_each_deploy_job_deploys_only_an_assembly_synthesized_from_its_checkout(
     (check,) = [i for i, step in enumerate(steps) if "source_stamp" in step.get("run", "")]
     (credentials,) = [i for i, step in enumerate(steps) if "configure-aws-credentials" in step.get("uses", "")]
     assert check < credentials
+    assert steps[check]["env"] == {"ASSEMBLY_DIGEST": "${{ inputs.assembly-digest }}"}
     # The checkout is the working directory; the assembly is where the download step puts it.
     command = steps[check]["run"].replace("cdk.out", str(assembly))
-    result = _run_step(command, tools=runner)
+    result = _run_step(command, tools=runner, ASSEMBLY_DIGEST=recorded, GITHUB_STEP_SUMMARY=str(summary))
     assert (result.returncode == 0) is deploys, result.stderr
     if not deploys:
         assert result.returncode == 1 and result.stderr.startswith("source-stamp: "), result.stderr
+    else:
+        stamp = source_stamp.read_stamp(assembly)
+        assert f"synthesized from {stamp.describe()}" in summary.read_text()
+        assert f"digest {recorded}" in summary.read_text()
 
 
 def test_superseded_pr_runs_are_cancelled_and_deploys_are_not(pr, deploy, deploy_job):
@@ -566,7 +580,19 @@ def test_deploy_ships_the_assembly_that_was_tested(deploy, deploy_job):
     (upload,) = _uses(build, "actions/upload-artifact")
     assert upload["with"]["path"] == "cdk.out"
     assert upload["with"]["include-hidden-files"] is True, "the assembly is uploaded whole, dotfiles of assets included"
-    assert runs.index(next(c for c in commands if "synth" in c)) == len(runs) - 1, "nothing changes cdk.out after synth"
+    after_synth = runs[runs.index(next(c for c in commands if "synth" in c)) + 1:]
+    # Only the digest's record follows synth: nothing changes cdk.out after it.
+    (digest_step,) = [s for s in _steps(build) if s.get("id") == "digest"]
+    assert after_synth == [digest_step["run"].strip()]
+    assert "python3 -m mlops_loop.tools.source_stamp digest cdk.out" in digest_step["run"]
+    assert '>> "$GITHUB_OUTPUT"' in digest_step["run"] and "assembly-digest=" in digest_step["run"]
+    names = [s.get("name") for s in _steps(build)]
+    assert names.index(digest_step["name"]) < names.index(upload["name"]), "the digest of what is uploaded"
+    assert build["outputs"] == {"assembly-digest": "${{ steps.digest.outputs.assembly-digest }}"}
+    for name, job in _deploy_jobs(deploy).items():
+        assert job["with"]["assembly-digest"] == "${{ needs.build.outputs.assembly-digest }}", name
+    inputs = _load(DEPLOY_ENVIRONMENT_WORKFLOW)["on"]["workflow_call"]["inputs"]
+    assert inputs["assembly-digest"]["required"] is True and inputs["assembly-digest"]["type"] == "string"
     (download,) = _uses(deploy_job, "actions/download-artifact")
     assert download["with"] == {"name": upload["with"]["name"], "path": "cdk.out"}
     for run in _runs(deploy_job):
