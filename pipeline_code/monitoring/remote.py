@@ -37,13 +37,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import json
 import os
 import posixpath
 import shutil
 import tempfile
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from pipeline_code.core.contract import ATTRIBUTIONS_FILE, BASELINE_FILES, EVALUATION_FILE, MONITOR_METRICS, package_parameter_name, version_of_arn
+from pipeline_code.core import integrity
+from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY, ATTRIBUTIONS_FILE, BASELINE_FILES, BIAS_FILE, CONSTRAINTS_FILE, EVALUATION_FILE
+from pipeline_code.core.contract import MONITOR_METRICS, STATISTICS_FILE, package_parameter_name, version_of_arn
 from pipeline_code.core.contract import DEFAULT_MONITOR_WINDOW_GIB, monitor_window_bytes, monitor_window_fix, records_lookback_hours
 from pipeline_code.core.problem import BINARY, quality_alarm_key
 from pipeline_code.handlers.deploy_on_approval import describe_stack, stack_parameters
@@ -115,17 +118,54 @@ class ServingVersion:
     constraints_uri: Optional[str]
     attributions_uri: Optional[str]
     evaluation_uri: Optional[str]
+    # What the package registered of those bytes (:func:`_recorded_digests`): file name -> (hex sha256, where it is
+    # recorded), for the documents and the archive whose digest it holds; empty for a version registered before that.
+    bias_uri: Optional[str] = None
+    recorded: Mapping[str, Tuple[str, str]] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def _metric_uri(description: Mapping[str, Any], *path: str) -> Optional[str]:
+def _metric_source(description: Mapping[str, Any], *path: str) -> Mapping[str, Any]:
+    """The ``MetricsSource`` at ``path`` of a package description (``{}`` when there is none)."""
     node: Any = description
     for key in path:
         node = node.get(key) if isinstance(node, Mapping) else None
-    uri = (node or {}).get("S3Uri") if isinstance(node, Mapping) else None
-    return uri or None
+    return node if isinstance(node, Mapping) and node.get("S3Uri") else {}
+
+
+def _metric_uri(description: Mapping[str, Any], *path: str) -> Optional[str]:
+    return _metric_source(description, *path).get("S3Uri") or None
+
+
+# Where a package registers the drift baselines (the drift check's own first, as resolve_serving_version reads them; the
+# pipeline registers both alike) and the bias report, which carries evaluation.json's digest.
+_DATA_QUALITY_SOURCES = (("DriftCheckBaselines", "ModelDataQuality"), ("ModelMetrics", "ModelDataQuality"))
+_BIAS_SOURCE = ("ModelMetrics", "Bias", "Report")
+
+
+def _recorded_digests(described: Mapping[str, Any]) -> Dict[str, Tuple[str, str]]:
+    """``{file name: (hex sha256, where recorded)}`` of what ``described`` (a DescribeModelPackage answer) registered:
+    statistics.json and constraints.json by their ContentDigest, bias.json by its (it carries evaluation.json's, see
+    :func:`fetch_baseline_and_model`), and model.tar.gz by ``model_data_sha256``. None of these can change after
+    registration (UpdateModelPackage takes no ModelMetrics; the approver may not set the property)."""
+    recorded: Dict[str, Tuple[str, str]] = {}
+    for name, kind in ((STATISTICS_FILE, "Statistics"), (CONSTRAINTS_FILE, "Constraints")):
+        for where in _DATA_QUALITY_SOURCES:
+            source = _metric_source(described, *where, kind)
+            if source:
+                digest = integrity.hex_of_content_digest(source.get("ContentDigest"))
+                if digest:
+                    recorded[name] = (digest, f"its {where[0]} {where[1]}.{kind} ContentDigest")
+                break
+    bias = integrity.hex_of_content_digest(_metric_source(described, *_BIAS_SOURCE).get("ContentDigest"))
+    if bias:
+        recorded[BIAS_FILE] = (bias, "its ModelMetrics Bias.Report ContentDigest")
+    archive = ((described.get("CustomerMetadataProperties") or {}).get(ARCHIVE_SHA256_PROPERTY) or "").lower()
+    if integrity.SHA256_HEX.match(archive):
+        recorded[integrity.MODEL_ARCHIVE] = (archive, f"its {ARCHIVE_SHA256_PROPERTY}")
+    return recorded
 
 
 def resolve_serving_version(*, stack_name: str, model: str, cloudformation: Any, sagemaker: Any) -> Optional[ServingVersion]:
@@ -167,6 +207,8 @@ def resolve_serving_version(*, stack_name: str, model: str, cloudformation: Any,
         constraints_uri=constraints,
         attributions_uri=_sibling(statistics, ATTRIBUTIONS_FILE),
         evaluation_uri=_sibling(quality, EVALUATION_FILE),
+        bias_uri=_metric_uri(described, *_BIAS_SOURCE),
+        recorded=_recorded_digests(described),
     )
 
 
@@ -178,50 +220,131 @@ def _missing(error: Exception) -> bool:
     return code in ("404", "NoSuchKey", "NotFound")
 
 
+def _rewritten(name: str, uri: str, actual: str, arn: str, registered: Tuple[str, str]) -> str:
+    """The error for a registered document whose bytes in S3 are no longer the registered ones (``registered``: its
+    digest and where the package records it), and how to restore it."""
+    recorded, where = registered
+    bucket, key = _object_uri(uri)
+    return (f"{name} at {uri} has sha256 {actual}, not the {recorded} that {arn} registered ({where}): it was "
+            f"rewritten after registration, so the monitor does not use it. The registered bytes are kept as an older "
+            f"version of the object: find the one with that sha256 (aws s3api list-object-versions --bucket {bucket} "
+            f"--prefix {key}) and copy it back (aws s3api copy-object --bucket {bucket} --key {key} "
+            f"--copy-source '{bucket}/{key}?versionId=<its id>')")
+
+
+def _evaluation_digest(version: ServingVersion, s3: Any, scratch: str, result: Dict[str, Any]) -> Optional[Tuple[str, str]]:
+    """evaluation.json's registered digest and where it is recorded, read from the version's bias report once that
+    report's own ContentDigest holds (:mod:`pipeline_code.core.integrity`: ModelMetrics does not name evaluation.json);
+    None when the version registered no bias digest (registered before digests). A bias report that cannot be read,
+    or no longer holds its digest, is an error, and the evaluation is then not used (``("", ...)`` is returned)."""
+    if BIAS_FILE not in version.recorded or not version.bias_uri:
+        return None
+    unusable = ("", "")
+    path = os.path.join(scratch, BIAS_FILE)
+    try:
+        bucket, key = _object_uri(version.bias_uri)
+        s3.download_file(bucket, key, path)
+    except Exception as exc:  # noqa: BLE001 - reported; the evaluation cannot be verified without it
+        result["errors"].append({"kind": "baseline_download_failed", "message": f"{BIAS_FILE} from {version.bias_uri}: "
+                                 f"{_describe(exc)}; {EVALUATION_FILE}, whose digest it carries, is not used either"})
+        return unusable
+    actual = integrity.sha256_file(path)
+    if actual != version.recorded[BIAS_FILE][0]:
+        message = _rewritten(BIAS_FILE, version.bias_uri, actual, version.arn, version.recorded[BIAS_FILE])
+        result["errors"].append({"kind": "baseline_digest_mismatch",
+                                 "message": f"{message}; {EVALUATION_FILE}, whose digest it carries, is not used either"})
+        return unusable
+    try:
+        with open(path, encoding="utf-8") as handle:
+            carried = json.load(handle).get(integrity.EVALUATION_DIGEST_KEY)
+    except (ValueError, AttributeError):
+        carried = None
+    digest = integrity.hex_of_content_digest(carried)
+    if digest is None:
+        result["notes"].append(f"{EVALUATION_FILE}: not verified ({BIAS_FILE} of {version.arn} carries no "
+                               f"{integrity.EVALUATION_DIGEST_KEY})")
+        return None
+    return digest, f"the {integrity.EVALUATION_DIGEST_KEY} in its bias report, whose ContentDigest holds"
+
+
 def fetch_baseline_and_model(version: ServingVersion, *, s3: Any, baseline_dir: str, model_dir: str) -> Dict[str, Any]:
     """Download the version's baseline files into ``baseline_dir`` and extract its ``model.tar.gz`` into ``model_dir``.
 
     Every file is tried even when another fails. Returns ``{"files": {name: uri}, "model": uri | None,
-    "errors": [{"kind", "message"}], "notes": [...]}``: a missing or unreadable baseline file or model is an
-    error (``baseline_download_failed`` / ``model_download_failed``); a missing ``evaluation.json`` is only
+    "verified": [names], "errors": [{"kind", "message"}], "notes": [...]}``: a missing or unreadable baseline file or
+    model is an error (``baseline_download_failed`` / ``model_download_failed``); a missing ``evaluation.json`` is only
     a note, since the evaluation is optional to the monitor. Archive members that are links or would
     land outside ``model_dir`` make the model an error (nothing is extracted).
-    """
-    result: Dict[str, Any] = {"files": {}, "model": None, "errors": [], "notes": []}
-    os.makedirs(baseline_dir, exist_ok=True)
-    wanted = dict(zip(BASELINE_FILES, (version.statistics_uri, version.constraints_uri, version.attributions_uri)))
-    wanted[EVALUATION_FILE] = version.evaluation_uri
-    for name, uri in wanted.items():
-        if not uri:
-            message = f"{name}: {version.arn} registers no URI for it"
-            if name == EVALUATION_FILE:
-                result["notes"].append(message)
-            else:
-                result["errors"].append({"kind": "baseline_download_failed", "message": message})
-            continue
-        try:
-            bucket, key = _object_uri(uri)
-            s3.download_file(bucket, key, os.path.join(baseline_dir, name))
-            result["files"][name] = uri
-        except Exception as exc:  # noqa: BLE001 - reported; the monitor then says which baseline is missing
-            message = f"{name} from {uri}: {_describe(exc)}"
-            if name == EVALUATION_FILE and _missing(exc):
-                result["notes"].append(message)
-            else:
-                result["errors"].append({"kind": "baseline_download_failed", "message": message})
 
-    if not version.model_data_url:
-        result["errors"].append({"kind": "model_download_failed", "message": f"{version.arn} has no ModelDataUrl"})
-        return result
+    What the version registered a digest of is used only if its bytes still have it (``verified``): statistics.json,
+    constraints.json, evaluation.json (through its bias report) and model.tar.gz. The reports are not write-once (the
+    artifacts bucket keeps every version written, see docs/environment.md), so one rewritten since registration - a
+    baseline that no drift would fail - is not compared with: it is left out, as an error (``baseline_digest_mismatch``
+    / ``model_digest_mismatch``) naming both digests and how to restore the registered bytes. ``attributions.json`` is
+    not registered, and a version registered before digests has none: those are used unverified.
+    """
+    result: Dict[str, Any] = {"files": {}, "model": None, "verified": [], "errors": [], "notes": []}
+    os.makedirs(baseline_dir, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix="mlops-loop-model-")
     try:
-        bucket, key = _object_uri(version.model_data_url)
-        archive = os.path.join(scratch, "model.tar.gz")
-        s3.download_file(bucket, key, archive)
-        extract_tar_safely(archive, model_dir)
-        result["model"] = version.model_data_url
-    except Exception as exc:  # noqa: BLE001 - reported; the monitor then runs without the model
-        result["errors"].append({"kind": "model_download_failed", "message": f"{version.model_data_url}: {_describe(exc)}"})
+        recorded = dict(version.recorded)
+        evaluation_digest = _evaluation_digest(version, s3, scratch, result) if version.evaluation_uri else None
+        wanted = dict(zip(BASELINE_FILES, (version.statistics_uri, version.constraints_uri, version.attributions_uri)))
+        wanted[EVALUATION_FILE] = version.evaluation_uri
+        for name, uri in wanted.items():
+            if not uri:
+                message = f"{name}: {version.arn} registers no URI for it"
+                if name == EVALUATION_FILE:
+                    result["notes"].append(message)
+                else:
+                    result["errors"].append({"kind": "baseline_download_failed", "message": message})
+                continue
+            if name == EVALUATION_FILE and evaluation_digest is not None:
+                if not evaluation_digest[0]:
+                    continue  # its bias report failed: said above
+                recorded[EVALUATION_FILE] = evaluation_digest
+            path = os.path.join(baseline_dir, name)
+            try:
+                bucket, key = _object_uri(uri)
+                s3.download_file(bucket, key, path)
+            except Exception as exc:  # noqa: BLE001 - reported; the monitor then says which baseline is missing
+                message = f"{name} from {uri}: {_describe(exc)}"
+                if name == EVALUATION_FILE and _missing(exc):
+                    result["notes"].append(message)
+                else:
+                    result["errors"].append({"kind": "baseline_download_failed", "message": message})
+                continue
+            if name in recorded:
+                actual = integrity.sha256_file(path)
+                if actual != recorded[name][0]:
+                    os.remove(path)
+                    result["errors"].append({"kind": "baseline_digest_mismatch",
+                                             "message": _rewritten(name, uri, actual, version.arn, recorded[name])})
+                    continue
+                result["verified"].append(name)
+            result["files"][name] = uri
+
+        if not version.model_data_url:
+            result["errors"].append({"kind": "model_download_failed", "message": f"{version.arn} has no ModelDataUrl"})
+            return result
+        try:
+            bucket, key = _object_uri(version.model_data_url)
+            archive = os.path.join(scratch, integrity.MODEL_ARCHIVE)
+            s3.download_file(bucket, key, archive)
+            if integrity.MODEL_ARCHIVE in recorded:
+                actual, (registered, where) = integrity.sha256_file(archive), recorded[integrity.MODEL_ARCHIVE]
+                if actual != registered:
+                    result["errors"].append({"kind": "model_digest_mismatch", "message": (
+                        f"{integrity.MODEL_ARCHIVE} at {version.model_data_url} has sha256 {actual}, not the {registered} "
+                        f"that {version.arn} registered ({where}): the monitor does not load it. The deploy handler "
+                        "refuses this version for the same reason: re-approve a version whose archive holds (rollback), "
+                        "or re-run the pipeline")})
+                    return result
+                result["verified"].append(integrity.MODEL_ARCHIVE)
+            extract_tar_safely(archive, model_dir)
+            result["model"] = version.model_data_url
+        except Exception as exc:  # noqa: BLE001 - reported; the monitor then runs without the model
+            result["errors"].append({"kind": "model_download_failed", "message": f"{version.model_data_url}: {_describe(exc)}"})
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return result

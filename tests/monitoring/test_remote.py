@@ -10,12 +10,15 @@ the window's end (``now``) explicitly where exact boundaries matter.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 
 import pytest
 
+from mlops_cli.local import replay
 from pipeline_code.monitoring import capture, monitor, remote
+from pipeline_code.training import baseline
 from tests.support.monitoring import check
 from tests.support.remote_world import (
     ARTIFACTS, BATCH_URI, CAPTURE_URI, INFERENCE, LABELS_URI, NOW, STACK, from_s3_args, model_archive, published,
@@ -86,6 +89,105 @@ def test_a_model_archive_escaping_its_directory_is_refused(aws, reference, tmp_p
     # THEN nothing is extracted, nothing lands outside, and the failure is reported
     assert [e["kind"] for e in fetched["errors"]] == ["model_download_failed"] and "outside" in fetched["errors"][0]["message"]
     assert not (tmp_path / "escaped.txt").exists() and not any((tmp_path / "m").iterdir())
+
+
+# ---------------------------------------------------------------- registered bytes
+def _serving(aws, arn):
+    aws.serving_stack(churn_arn=arn)
+    return remote.resolve_serving_version(stack_name=STACK, model="churn", cloudformation=aws.cloudformation,
+                                          sagemaker=aws.sagemaker)
+
+
+def _rewritten(name: str, uri: str, actual: str, recorded: str, arn: str, where: str) -> str:
+    bucket, _, key = uri[5:].partition("/")
+    return (f"{name} at {uri} has sha256 {actual}, not the {recorded} that {arn} registered ({where}): it was "
+            f"rewritten after registration, so the monitor does not use it. The registered bytes are kept as an older "
+            f"version of the object: find the one with that sha256 (aws s3api list-object-versions --bucket {bucket} "
+            f"--prefix {key}) and copy it back (aws s3api copy-object --bucket {bucket} --key {key} "
+            f"--copy-source '{bucket}/{key}?versionId=<its id>')")
+
+
+def test_a_version_registered_with_digests_is_fetched_when_its_bytes_are_the_registered_ones(aws, reference, tmp_path):
+    serving = _serving(aws, register(aws, reference, "run-1", digests=True))
+    fetched = remote.fetch_baseline_and_model(serving, s3=aws.s3, baseline_dir=str(tmp_path / "b"), model_dir=str(tmp_path / "m"))
+    assert fetched["errors"] == [] and fetched["notes"] == []
+    assert sorted(os.listdir(tmp_path / "b")) == ["attributions.json", "constraints.json", "evaluation.json", "statistics.json"]
+    assert sorted(fetched["verified"]) == ["constraints.json", "evaluation.json", "model.tar.gz", "statistics.json"]
+    assert sorted(os.listdir(tmp_path / "m")) == sorted(os.listdir(reference["model_dir"]))
+
+
+@pytest.mark.parametrize("name, folder, where", [
+    ("statistics.json", "baseline", "its DriftCheckBaselines ModelDataQuality.Statistics ContentDigest"),
+    ("constraints.json", "baseline", "its DriftCheckBaselines ModelDataQuality.Constraints ContentDigest"),
+    ("evaluation.json", "evaluation", "the evaluation_digest in its bias report, whose ContentDigest holds"),
+])
+def test_a_registered_document_rewritten_after_registration_is_not_used_and_says_how_to_restore_it(
+        aws, reference, tmp_path, name, folder, where):
+    """GIVEN the serving version's baseline or evaluation rewritten in S3 after registration (the reports are not
+    write-once: an overwrite keeps the registered bytes as an old version) - e.g. constraints widened so that no drift
+    ever fails WHEN the monitor fetches them THEN it does not compare with the rewritten document: an error names it,
+    both digests and how to copy the registered bytes back; the other documents and the model are fetched."""
+    arn = register(aws, reference, "run-1", digests=True)
+    uri = f"s3://{ARTIFACTS}/churn/run-1/{folder}/{name}"
+    recorded = hashlib.sha256(open(os.path.join(reference["baseline_dir"], name), "rb").read()).hexdigest()
+    aws.put(uri, b'{"rewritten": true}')
+    serving = _serving(aws, arn)
+    fetched = remote.fetch_baseline_and_model(serving, s3=aws.s3, baseline_dir=str(tmp_path / "b"), model_dir=str(tmp_path / "m"))
+    actual = hashlib.sha256(b'{"rewritten": true}').hexdigest()
+    assert fetched["errors"] == [{"kind": "baseline_digest_mismatch",
+                                  "message": _rewritten(name, uri, actual, recorded, arn, where)}]
+    assert name not in os.listdir(tmp_path / "b") and name not in fetched["files"]
+    assert len(os.listdir(tmp_path / "b")) == 3 and fetched["model"] is not None
+
+
+def test_a_rewritten_bias_report_leaves_the_evaluation_unverified_and_unused(aws, reference, tmp_path):
+    """GIVEN bias.json - which carries evaluation.json's digest - rewritten with the digest of a rewritten
+    evaluation.json WHEN fetched THEN neither is trusted: bias.json's own ContentDigest fails first."""
+    arn = register(aws, reference, "run-1", digests=True)
+    evaluation, bias = (f"s3://{ARTIFACTS}/churn/run-1/evaluation/{n}" for n in ("evaluation.json", "bias.json"))
+    recorded = hashlib.sha256(aws.s3.get_object(Bucket=ARTIFACTS, Key=bias[len(f"s3://{ARTIFACTS}/"):])["Body"].read()).hexdigest()
+    forged_evaluation = b'{"challenger": {"metrics": {"auc": 0.5}}}'
+    forged_bias = json.dumps({"evaluation_digest": "sha256:" + hashlib.sha256(forged_evaluation).hexdigest()}).encode()
+    aws.put(evaluation, forged_evaluation)
+    aws.put(bias, forged_bias)
+    fetched = remote.fetch_baseline_and_model(_serving(aws, arn), s3=aws.s3, baseline_dir=str(tmp_path / "b"),
+                                              model_dir=str(tmp_path / "m"))
+    assert fetched["errors"] == [{"kind": "baseline_digest_mismatch", "message": _rewritten(
+        "bias.json", bias, hashlib.sha256(forged_bias).hexdigest(), recorded, arn,
+        "its ModelMetrics Bias.Report ContentDigest") + "; evaluation.json, whose digest it carries, is not used either"}]
+    assert "evaluation.json" not in os.listdir(tmp_path / "b")
+
+
+def test_a_model_archive_that_is_not_the_registered_one_is_not_extracted(aws, reference, tmp_path):
+    arn = register(aws, reference, "run-1", digests=True)
+    uri = f"s3://{ARTIFACTS}/churn/run-1/model/model.tar.gz"
+    recorded = aws.sagemaker.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"]["model_data_sha256"]
+    other = model_archive(reference["model_dir"], extra={"code/extra.py": b"print('not reviewed')"})
+    aws.put(uri, other)
+    fetched = remote.fetch_baseline_and_model(_serving(aws, arn), s3=aws.s3, baseline_dir=str(tmp_path / "b"),
+                                              model_dir=str(tmp_path / "m"))
+    assert fetched["errors"] == [{"kind": "model_digest_mismatch", "message": (
+        f"model.tar.gz at {uri} has sha256 {hashlib.sha256(other).hexdigest()}, not the {recorded} that {arn} "
+        "registered (its model_data_sha256): the monitor does not load it. The deploy handler refuses this version "
+        "for the same reason: re-approve a version whose archive holds (rollback), or re-run the pipeline")}]
+    assert fetched["model"] is None and not (tmp_path / "m").exists()
+
+
+def test_a_rewritten_baseline_makes_the_scheduled_run_unhealthy(aws, spec, reference, tmp_path):
+    """GIVEN a drifted window and the serving version's statistics.json rewritten with a well-formed baseline of other
+    rows (here the drifted traffic's own) WHEN the scheduled job runs THEN the report is unhealthy with the rewrite
+    named, and MonitorHealthy pages people: the window is not judged against a baseline nobody registered."""
+    arn = register(aws, reference, "run-1", digests=True)
+    upload_traffic(aws, spec, reference["model"], rows=600, seed=304, drift=0.8)
+    drifted = replay.traffic(spec, 600, seed=304, drift=0.8)
+    forged = baseline.compute_baseline(spec, reference["model"], drifted, drifted, shap_sample_rows=300)["statistics"]
+    aws.put(f"s3://{ARTIFACTS}/churn/run-1/baseline/statistics.json", json.dumps(forged).encode())
+    aws.serving_stack(churn_arn=arn)
+    code = monitor.main(from_s3_args(spec, tmp_path, "--publish-metrics"), cloudwatch_client=aws.cloudwatch)
+    report = read_report(tmp_path)
+    kinds = [e["kind"] for e in report["errors"]]
+    assert code == 0 and report["status"] == "unhealthy" and "baseline_digest_mismatch" in kinds, kinds
+    assert published(aws)["MonitorHealthy"] == 0.0
 
 
 # ---------------------------------------------------------------- windows

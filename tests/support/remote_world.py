@@ -10,6 +10,7 @@ to change it: :meth:`Aws.age` sets it on the object in moto's S3 backend.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import os
@@ -22,7 +23,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
 from mlops_cli.local import replay
-from pipeline_code.core.contract import DEFAULT_PROJECT, monitor_namespace
+from pipeline_code.core import integrity
+from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY, DEFAULT_PROJECT, monitor_namespace
 from pipeline_code.training.train import predict
 from tests.support.credentials import moto_credentials
 
@@ -100,19 +102,35 @@ def model_archive(model_dir: str, extra: dict | None = None) -> bytes:
 
 
 def register(aws: Aws, reference: dict, run: str, *, skip: tuple = (), archive: bytes | None = None,
-             drift_check_baselines: bool = True) -> str:
+             drift_check_baselines: bool = True, digests: bool = False) -> str:
     """Upload a training run's outputs and register them like ``register_step`` (DriftCheckBaselines +
-    ModelMetrics; attributions.json only next to statistics.json, evaluation.json next to model_quality.json)."""
+    ModelMetrics; attributions.json only next to statistics.json, evaluation.json next to model_quality.json).
+
+    ``digests``: as the pipeline registers since it digests its evidence - each ModelMetrics document with its
+    ContentDigest, ``bias.json`` carrying ``evaluation.json``'s digest, and the archive's sha256 in the customer
+    metadata; without, as a version registered before that (no digest anywhere)."""
     base, evaluation = f"s3://{ARTIFACTS}/churn/{run}/baseline", f"s3://{ARTIFACTS}/churn/{run}/evaluation"
+    written: dict = {}
     for name in ("statistics", "constraints", "attributions", "evaluation"):
         if name not in skip:
             folder = evaluation if name == "evaluation" else base
-            aws.put(f"{folder}/{name}.json", open(os.path.join(reference["baseline_dir"], f"{name}.json"), "rb").read())
-    aws.put(f"{evaluation}/model_quality.json", b"{}")
-    aws.put(f"s3://{ARTIFACTS}/churn/{run}/model/model.tar.gz", archive or model_archive(reference["model_dir"]))
+            written[name] = open(os.path.join(reference["baseline_dir"], f"{name}.json"), "rb").read()
+            aws.put(f"{folder}/{name}.json", written[name])
+    written["model_quality"] = b"{}"
+    aws.put(f"{evaluation}/model_quality.json", written["model_quality"])
+    if digests:
+        evaluation_digest = integrity.content_digest(hashlib.sha256(written.get("evaluation", b"")).hexdigest())
+        written["bias"] = json.dumps({integrity.EVALUATION_DIGEST_KEY: evaluation_digest}).encode()
+        aws.put(f"{evaluation}/bias.json", written["bias"])
+        written["explainability"] = b"{}"
+        aws.put(f"{evaluation}/explainability.json", written["explainability"])
+    archive = archive or model_archive(reference["model_dir"])
+    aws.put(f"s3://{ARTIFACTS}/churn/{run}/model/model.tar.gz", archive)
 
     def source(uri: str) -> dict:
-        return {"ContentType": "application/json", "S3Uri": uri}
+        name = uri.rsplit("/", 1)[-1][: -len(".json")]
+        digest = {"ContentDigest": integrity.content_digest(hashlib.sha256(written[name]).hexdigest())} if digests else {}
+        return {"ContentType": "application/json", "S3Uri": uri, **digest}
 
     data_quality = {"Statistics": source(f"{base}/statistics.json"), "Constraints": source(f"{base}/constraints.json")}
     return aws.sagemaker.create_model_package(
@@ -127,6 +145,7 @@ def register(aws: Aws, reference: dict, run: str, *, skip: tuple = (), archive: 
                       "Bias": {"Report": source(f"{evaluation}/bias.json")},
                       "Explainability": {"Report": source(f"{evaluation}/explainability.json")}},
         **({"DriftCheckBaselines": {"ModelDataQuality": data_quality}} if drift_check_baselines else {}),
+        **({"CustomerMetadataProperties": {ARCHIVE_SHA256_PROPERTY: hashlib.sha256(archive).hexdigest()}} if digests else {}),
     )["ModelPackageArn"]
 
 
