@@ -1130,6 +1130,29 @@ def _operations(events: Sequence[Mapping[str, Any]], stack: str) -> List[List[Ma
     return operations
 
 
+def _serving_images(clients: Clients, names: Names) -> Dict[str, Any]:
+    """What image bytes the endpoint runs: each variant's ``DeployedImages`` (the image it was given, by tag, and the
+    digest SageMaker resolved it to when the endpoint was created or updated, with the time). A tag may be republished
+    by AWS with patches, so the digest is what tells whether two endpoints (staging's and prod's, or before and after a
+    rollback) run the same bytes. Not a gap when unreadable: a batch or multi-model version has no endpoint of its
+    model's name, and the version's container is verified against the registry above."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        endpoint = clients.sagemaker.describe_endpoint(EndpointName=names.endpoint)
+    except (BotoCoreError, ClientError) as exc:
+        if is_credentials_error(exc):
+            raise
+        return {"images": [], "why": f"not read: endpoint {names.endpoint}: {describe_error(exc)}"}
+    images = [
+        {"variant": variant.get("VariantName"), "specified": image.get("SpecifiedImage"),
+         "resolved": image.get("ResolvedImage"), "resolved_at": iso_time(image.get("ResolutionTime"))}
+        for variant in endpoint.get("ProductionVariants") or [] for image in variant.get("DeployedImages") or []
+    ]
+    why = None if images else f"not reported: endpoint {names.endpoint} names no resolved image (DeployedImages)"
+    return {"images": images, "why": why}
+
+
 def _deployment(clients: Clients, names: Names, arn: str, serving_arn: Optional[str], gaps: Gaps) -> Dict[str, Any]:
     out: Dict[str, Any] = {
         "stack": names.serving_stack,
@@ -1178,6 +1201,8 @@ def _deployment(clients: Clients, names: Names, arn: str, serving_arn: Optional[
                 "package (no endpoint event in it: the stack completion time is given)"
             )
     out["rolled_back_attempts"].reverse()
+    if out["serving_now"]:
+        out["serving_images"] = _serving_images(clients, names)
     if out["deployed_at"] is None:
         if out["serving_now"]:
             stack = attempt(gaps, "serving stack", lambda: clients.cloudformation.describe_stacks(StackName=names.serving_stack))

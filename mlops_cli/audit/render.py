@@ -262,6 +262,12 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
     if d.get("deployed_at_latest"):
         rows.append(["Deployed no later than", md_text(d["deployed_at_latest"])])
     rows += [["Rolled-back attempt", f"{md_text(a['time'])} ({md_text(a['status'])})"] for a in d["rolled_back_attempts"]]
+    served = d.get("serving_images") or {}
+    rows += [[f"Serving image ({md_text(i['variant'])})",
+              f"{md_text(i['resolved'])}, resolved from {md_text(i['specified'])} at {md_text(i['resolved_at'])}"]
+             for i in served.get("images") or []]
+    if served.get("why"):
+        rows.append(["Serving image", md_text(served["why"])])
     out += _table(["Item", "Value"], rows)
     lin = audit["lineage"]
     out += ["## Lineage", ""]

@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -55,6 +55,7 @@ SPLIT_ROWS = {"train": b"PAR1 the train rows PAR1", "validation": b"PAR1 the val
 GATE_DEFAULTS = {"MinAuc": 0.7, "ChallengerMargin": 0.005, "MaxSliceRegression": 0.02,
                  "MaxDemographicParityDifference": 0.1, "MinDisparateImpact": 0.8}
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"
+RESOLVED_IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost@sha256:" + "d" * 64
 MALICIOUS = '<script>alert("pwned")</script> | <img src=x onerror=alert(1)> [x](javascript:alert(1))'
 
 
@@ -278,6 +279,18 @@ class World:
 
         replay(sm, "ListArtifacts", artifacts, calls)
         replay(sm, "ListAssociations", associations, calls)
+        # moto's endpoints report no DeployedImages: the serving endpoint as SageMaker describes one it updated.
+        replay(sm, "DescribeEndpoint", lambda request: self.overrides.get("DescribeEndpoint") or self.endpoint(), calls)
+
+    def endpoint(self, images: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+        """DescribeEndpoint of the serving endpoint: one variant running ``images`` (default: the registered image,
+        resolved to :data:`RESOLVED_IMAGE`)."""
+        images = [{"SpecifiedImage": IMAGE, "ResolvedImage": RESOLVED_IMAGE, "ResolutionTime": "2026-11-21T10:35:00Z"}] \
+            if images is None else images
+        return {"EndpointName": GROUP, "EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{GROUP}",
+                "EndpointConfigName": "churn-config", "EndpointStatus": "InService",
+                "CreationTime": "2026-11-01T00:00:00Z", "LastModifiedTime": "2026-11-21T10:41:07Z",
+                "ProductionVariants": [{"VariantName": "AllTraffic", "DeployedImages": images}]}
 
 
 def _split_digest(files: Dict[str, bytes]) -> str:
@@ -504,6 +517,27 @@ def test_a_replaced_inference_container_is_a_gap_and_its_image_digest_is_reporte
     assert audit.md_text(
         f"integrity: the inference container (image {swapped}) is not the one registered: its image and environment hash "
         f"to {integrity.container_digest(swapped, None)}, {registered} was recorded at registration (container_sha256)") in gaps(md)
+
+
+def test_the_image_digest_the_endpoint_runs_is_reported_with_the_tag_it_was_resolved_from(world, tmp_path):
+    """GIVEN version 2 serving, its endpoint's variant running the registered tag resolved to a digest WHEN audited
+    THEN the deployment shows the digest, the tag and when SageMaker resolved it (a tag AWS may republish: the digest is
+    what to compare between staging and prod); an endpoint that reports none, or cannot be read, says so."""
+    code, md, _ = run(world, tmp_path, "--serving")
+    deployment = section(md, "Deployment")
+    assert code == 0 and (f"| Serving image (AllTraffic) | {audit.md_text(RESOLVED_IMAGE)}, resolved from "
+                          f"{audit.md_text(IMAGE)} at 2026-11-21T10:35:00Z |") in deployment
+
+    world.overrides["DescribeEndpoint"] = world.endpoint(images=[])
+    _, md, _ = run(world, tmp_path, "--serving")
+    why = audit.md_text("not reported: endpoint mlops-loop-prod-churn names no resolved image (DeployedImages)")
+    assert f"| Serving image | {why} |" in section(md, "Deployment")
+
+    world.overrides["DescribeEndpoint"] = {"Error": {"Code": "ValidationException", "Message": "Could not find endpoint"}}
+    code, md, _ = run(world, tmp_path, "--serving")
+    [row] = [line for line in section(md, "Deployment").splitlines() if line.startswith("| Serving image")]
+    assert row.startswith(f"| Serving image | {audit.md_text('not read: endpoint mlops-loop-prod-churn: ')}")
+    assert "Could not find endpoint" in row and code == 0
 
 
 def test_an_approved_and_deployed_version_has_every_piece(world, tmp_path):
