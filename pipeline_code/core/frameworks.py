@@ -16,3 +16,8 @@ ALGORITHMS = {
     XGBOOST: "XGBoost (gradient-boosted decision trees)",
     PYTORCH: "PyTorch tabular network (embeddings for categories, normalised numbers, fully connected layers)",
 }
+# The library each framework trains with, and the artefact metadata's key holding the version that trained it
+# (``feature_metadata.json``, written by the trainer): what the evaluation report, the model card and a rebuild name.
+LIBRARIES = {XGBOOST: "xgboost", PYTORCH: "torch"}
+VERSION_KEYS = {XGBOOST: "xgboost_version", PYTORCH: "torch_version"}
+

@@ -86,7 +86,7 @@ from pipeline_code.core.contract import (
     BIAS_FILE, EVALUATION_FILE, EVALUATION_FILES, EXPLAINABILITY_FILE, MODEL_QUALITY_FILE, MODEL_SHA256_PROPERTY,
     REGISTRATION_KEY,
 )
-from pipeline_code.core import approval, integrity, problem
+from pipeline_code.core import approval, frameworks, integrity, problem
 from pipeline_code.core.integrity import ARTIFACT_KEY
 from pipeline_code.core.reproducibility import RESUMED_FROM, TRAINED, resumed_note
 from pipeline_code.training import data_io, explain, metrics, metrics_multiclass, metrics_regression, parity, seal
@@ -138,6 +138,8 @@ def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows:
         }
     block["model_info"] = {
         "framework": model.framework,
+        # The library version that trained it, as its trainer recorded it (None: an artefact from before that).
+        "framework_version": model.metadata.get(frameworks.VERSION_KEYS.get(model.framework, "")),
         "features": model.feature_names,
         **model.size(),
         "trained_at": training.get("trained_at"),

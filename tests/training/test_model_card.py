@@ -134,6 +134,27 @@ def test_a_card_carries_intended_use_metrics_vs_champion_and_fairness(passing, c
     assert "## Limitations" in md and DESCRIPTION.split("?")[0] in md
 
 
+def test_a_card_names_the_image_the_version_registered_and_the_framework_version_it_was_trained_with(passing, churn_spec):
+    """GIVEN a registered version WHEN its card is built THEN it names the inference container the package registered
+    (image by tag, and the archive) and the library version that trained the model, as the artefact recorded it: what a
+    reviewer needs to rebuild it, or to tell a later patched image from the one it was judged in."""
+    import xgboost
+
+    _, report = passing
+    arn = f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{GROUP}/4"
+    image = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"
+    archive = f"s3://mlops-loop-dev-artifacts/pipelines/churn/registered/{'a' * 64}/model.tar.gz"
+    package = {"ModelPackageStatus": "Completed", "CreationTime": dt.datetime(2026, 3, 1, 9, 59, 7, tzinfo=dt.timezone.utc),
+               "InferenceSpecification": {"Containers": [{"Image": image, "ModelDataUrl": archive}]}}
+    card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec, description=DESCRIPTION,
+                               model_package_arn=arn, model_package=package)
+    assert_schema_valid(card)
+    assert card["model_package_details"]["inference_specification"] == {
+        "containers": [{"image": image, "model_data_url": archive}]}
+    assert report["challenger"]["model_info"]["framework_version"] == xgboost.__version__
+    assert card["additional_information"]["custom_details"]["framework_version"] == f"xgboost {xgboost.__version__}"
+
+
 def test_a_fairness_failure_is_a_limitation_and_a_high_risk(unfair, churn_spec):
     _, report = unfair
     card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec)

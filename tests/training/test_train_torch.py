@@ -47,7 +47,7 @@ def test_the_artefact_names_its_framework_and_keeps_the_shared_encoding(network_
 
 def test_the_model_card_of_a_network_names_its_algorithm(network_model, churn_spec, dev_gate, prepared, tmp_path):
     """GIVEN the network evaluated WHEN its model card is built THEN the card (what approvers read) names the network
-    as its algorithm, from the framework evaluation records."""
+    as its algorithm, from the framework evaluation records, and the torch version that trained it."""
     from pipeline_code.training import evaluate, model_card
 
     evaluate.evaluate(churn_spec, network_model, prepared["test"], str(tmp_path), dev_gate, champion_dir=None,
@@ -56,6 +56,9 @@ def test_the_model_card_of_a_network_names_its_algorithm(network_model, churn_sp
     assert report["challenger"]["model_info"]["framework"] == "pytorch"
     card = model_card.build_model_card(evaluation_report=report, model_spec=churn_spec)
     assert card["model_overview"]["algorithm_type"] == ALGORITHMS["pytorch"]
+    import torch
+
+    assert card["additional_information"]["custom_details"]["framework_version"] == f"torch {torch.__version__}"
 
 
 def test_the_portable_network_scores_as_the_torch_module_does(churn_spec, prepared, test_frame):

@@ -17,7 +17,7 @@ from pipeline_code.core.contract import (
     model_card_name,
     package_created,
 )
-from pipeline_code.core.frameworks import ALGORITHMS, XGBOOST
+from pipeline_code.core.frameworks import ALGORITHMS, LIBRARIES, XGBOOST
 from pipeline_code.core.integrity import ARTIFACT_KEY
 from pipeline_code.core.reproducibility import RESUMED_FROM, resumed_note
 from pipeline_code.training.gate import COMPARED_ADVISORY, COMPARED_OUT_OF_TIME, COMPARED_WHOLE_SET
@@ -905,6 +905,11 @@ def _additional_information(card: _Evaluated) -> Dict[str, Any]:
     for key in RESUMED_FROM:
         if card.info.get(key) is not None:
             custom[key] = str(card.info[key])
+    # The library version that trained it (what a rebuild installs); the image it serves in is in the package details.
+    if card.info.get("framework_version"):
+        framework = str(card.info.get("framework", XGBOOST))
+        custom["framework_version"] = _clip(f"{LIBRARIES.get(framework, framework)} {card.info['framework_version']}",
+                                            _MAX["custom"])
     if card.package.get("CreationTime"):
         custom[PACKAGE_CREATED_DETAIL] = package_created(card.package["CreationTime"])
     metadata = card.package.get("CustomerMetadataProperties") or {}
@@ -937,6 +942,14 @@ def _package_details(model_package_arn: str, package: Mapping[str, Any]) -> Dict
     ):
         if package.get(key):
             details[field] = _clip(package[key], _MAX["custom"])
+    # The inference container the version registered: its image by tag (AWS may republish a tag with patches; the
+    # endpoint's DeployedImages name the digest it resolved) and the sealed archive.
+    containers = [
+        {"image": c["Image"], **({"model_data_url": c["ModelDataUrl"]} if c.get("ModelDataUrl") else {})}
+        for c in (package.get("InferenceSpecification") or {}).get("Containers") or [] if c.get("Image")
+    ]
+    if containers:
+        details["inference_specification"] = {"containers": containers}
     return details
 
 
