@@ -67,17 +67,26 @@ _mlops_loop_setup() (
     # (compiling all 1-2 GB up front took longer than installing).
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "$(grep -E '^uv==' "$lock")"
     # torch's CPU build (full lock only) is not on PyPI: uv takes it from the machine's wheel directory
-    # (MLOPS_LOOP_WHEELS, default /opt/wheels, where pip finds it too), else from PyTorch's CPU index.
+    # (MLOPS_LOOP_WHEELS, default /opt/wheels, where pip finds it too), else from PyTorch's CPU index - torch
+    # alone, in a call of its own: with that index beside the default one for every package, a package of the
+    # same name and version published there could replace the one the lock was checked with (the lock pins
+    # versions, not hashes).
     wheels="${MLOPS_LOOP_WHEELS:-/opt/wheels}"
     torch_from=()
+    lock_rest=""
     if grep -q '^torch==' "$lock"; then
       if compgen -G "$wheels/torch-$(grep -E '^torch==' "$lock" | cut -d= -f3)-*.whl" > /dev/null; then
         torch_from=(--find-links "$wheels")
       else
-        torch_from=(--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
+        grep -E '^torch==' "$lock" > .venv/.lock-torch
+        .venv/bin/uv pip install --quiet --no-deps --python .venv/bin/python \
+          --index-url https://download.pytorch.org/whl/cpu -r .venv/.lock-torch
+        grep -vE '^torch==' "$lock" > .venv/.lock-rest
+        lock_rest=.venv/.lock-rest
       fi
     fi
-    .venv/bin/uv pip install --quiet --no-deps --python .venv/bin/python ${torch_from[@]+"${torch_from[@]}"} -r "$lock"
+    .venv/bin/uv pip install --quiet --no-deps --python .venv/bin/python ${torch_from[@]+"${torch_from[@]}"} \
+      -r "${lock_rest:-$lock}"
     echo "$want" > .venv/.lock-hash
     if [ "$profile" = full ]; then
       # What the tests import, compiled once and split over the cores, instead of by every test worker

@@ -241,3 +241,59 @@ def test_a_set_up_with_nothing_to_install_takes_no_lock(tmp_path):
                                 timeout=60, cwd="/")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "done" and "[bootstrap]" not in result.stderr
+
+
+# A uv that installs nothing and logs each call: its arguments, then the requirements of its -r file.
+LOGGING_UV = ('echo "call $*" >> "$UV_LOG"; prev=; for a in "$@"; do '
+              'if [ "$prev" = "-r" ]; then echo "requirements $(tr "\\n" " " < "$a")" >> "$UV_LOG"; fi; prev=$a; done\n')
+
+
+def _uv_calls(log: Path) -> list:
+    """``[(arguments, [requirements])]`` of each logged uv call."""
+    calls, lines = [], log.read_text().splitlines()
+    for line, following in zip(lines, lines[1:] + [""]):
+        if line.startswith("call "):
+            calls.append((line[5:], following[len("requirements "):].split() if following.startswith("requirements ") else []))
+    return calls
+
+
+def test_torch_alone_comes_from_pytorchs_index_and_every_other_pin_from_the_default_index_only(tmp_path):
+    """GIVEN a lock pinning torch's CPU build, with no wheel of it on the machine WHEN the set-up installs THEN torch is
+    installed on its own from PyTorch's CPU index, and the rest of the lock from the default index with no other:
+    an extra index that every package may come from (uv's ``unsafe-best-match``) lets a package of the same name and
+    version published there replace the one the lock was checked with (dependency confusion), and the lock pins
+    versions, not hashes."""
+    tools = _fake_checkout(tmp_path, npm_installs=True)
+    (tmp_path / "requirements.lock").write_text("numpy==2.4.6\ntorch==2.13.0+cpu\nuv==0.0.1\n")
+    uv = tmp_path / ".venv" / "bin" / "uv"
+    uv.write_text("#!/bin/sh\n" + LOGGING_UV)
+    (tmp_path / "no-wheels").mkdir()
+    log = tmp_path / "uv.log"
+    result = _bash(f'bash "{tmp_path}/scripts/bootstrap.sh"; echo "rc=$?"', PATH=f"{tools}{os.pathsep}{os.environ['PATH']}",
+                   PYTHON=sys.executable, MLOPS_LOOP_WHEELS=str(tmp_path / "no-wheels"), UV_LOG=str(log))
+    assert result.stdout.splitlines()[-1] == "rc=0", result.stderr
+    calls = _uv_calls(log)
+    assert not any("unsafe-best-match" in arguments or "--extra-index-url" in arguments for arguments, _ in calls), calls
+    torch = [(arguments, pins) for arguments, pins in calls if "torch==2.13.0+cpu" in pins]
+    rest = [(arguments, pins) for arguments, pins in calls if "numpy==2.4.6" in pins]
+    assert [pins for _, pins in torch] == [["torch==2.13.0+cpu"]], calls
+    assert "--index-url https://download.pytorch.org/whl/cpu" in torch[0][0]
+    assert [pins for _, pins in rest] == [["numpy==2.4.6", "uv==0.0.1"]] and "--index-url" not in rest[0][0], calls
+
+
+def test_a_torch_wheel_on_the_machine_is_installed_with_the_lock_and_no_other_index(tmp_path):
+    """GIVEN the lock's torch wheel in the machine's wheel directory WHEN the set-up installs THEN one call installs the
+    whole lock, finding torch there and nothing on any index but the default one."""
+    tools = _fake_checkout(tmp_path, npm_installs=True)
+    (tmp_path / "requirements.lock").write_text("numpy==2.4.6\ntorch==2.13.0+cpu\nuv==0.0.1\n")
+    (tmp_path / ".venv" / "bin" / "uv").write_text("#!/bin/sh\n" + LOGGING_UV)
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(b"")
+    log = tmp_path / "uv.log"
+    result = _bash(f'bash "{tmp_path}/scripts/bootstrap.sh"; echo "rc=$?"', PATH=f"{tools}{os.pathsep}{os.environ['PATH']}",
+                   PYTHON=sys.executable, MLOPS_LOOP_WHEELS=str(wheels), UV_LOG=str(log))
+    assert result.stdout.splitlines()[-1] == "rc=0", result.stderr
+    [(arguments, pins)] = _uv_calls(log)
+    assert pins == ["numpy==2.4.6", "torch==2.13.0+cpu", "uv==0.0.1"] and f"--find-links {wheels}" in arguments
+    assert "index" not in arguments
