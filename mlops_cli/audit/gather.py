@@ -505,7 +505,8 @@ def _gate_parameters(clients: Clients, execution: Optional[Mapping[str, Any]], r
         if matches is False:
             gaps.add(f"gate thresholds: the evaluation report judged with {field} {reported:g}, but the pipeline "
                      f"execution ran with {name} {ran:g}")
-        elif ran is None:
+        elif ran is None and reported is not None:
+            # Neither holds it: the version was judged before the threshold existed (its gate had no such check).
             gaps.add(f"gate thresholds: the pipeline execution records no {name}; the report's {field} is not checked")
     return out
 

@@ -199,6 +199,9 @@ class GateConfig(StrictModel):
     max_slice_regression: float = Field(default=DEFAULT_GATE.max_slice_regression, ge=0.0, le=1.0)
     max_demographic_parity_difference: float = Field(default=DEFAULT_GATE.max_demographic_parity_difference, ge=0.0, le=1.0)
     min_disparate_impact: float = Field(default=DEFAULT_GATE.min_disparate_impact, ge=0.0, le=1.0)
+    # Classifiers: the largest expected calibration error of the challenger's probabilities on the frozen test set
+    # (1, the default: no limit, no check). Above 0: no model's probabilities are perfectly calibrated on a sample.
+    max_calibration_error: float = Field(default=DEFAULT_GATE.max_calibration_error, gt=0.0, le=1.0)
     # Evidence: a slice is gated with this many test rows and this many positives and negatives; fairness
     # compares the groups of the sensitive attribute with min_group_rows test rows (a test set needs two: prepare
     # refuses to freeze one with fewer); fewer predicted positives than min_predicted_positives fail the fairness
@@ -230,7 +233,14 @@ def gate_config(metric: str) -> type[GateConfig]:
 LEAKAGE_REASON_MIN_CHARS = 20
 # A regression model's gate has no AUC floor (its floor is min_quality) and no positives; its fairness takes
 # max_demographic_parity_difference (the bias gap's maximum) and min_disparate_impact (error parity's minimum).
-_CLASSIFIER_GATE_KEYS = ("min_auc", "min_predicted_positives")
+_CLASSIFIER_GATE_KEYS = ("min_auc", "min_predicted_positives", "max_calibration_error")
+# Why a classifier's gate key does not apply to a regression model (the fix is the same: remove it).
+_NOT_FOR_REGRESSION = {
+    "max_calibration_error": "it limits a classifier's expected calibration error: how far its probabilities are from "
+                             "the rates observed",
+}
+_REGRESSION_GATE = ("its floor is min_quality, its fairness is error parity against min_disparate_impact and the bias gap "
+                    "against max_demographic_parity_difference")
 
 
 class MonitoringConfig(StrictModel):
@@ -547,9 +557,8 @@ class ModelConfig(StrictModel):
             raise ValueError("min_quality is a key of the model, not of its gate: move it up a level (models.<name>.min_quality)")
         misplaced = [key for key in _CLASSIFIER_GATE_KEYS if key in value and problem_type == REGRESSION]
         if misplaced:
-            raise ValueError(f"{misplaced[0]} does not apply to a regression model (its floor is min_quality, its fairness "
-                             "is error parity against min_disparate_impact and the bias gap against "
-                             "max_demographic_parity_difference); remove it")
+            why = _NOT_FOR_REGRESSION.get(misplaced[0], _REGRESSION_GATE)
+            raise ValueError(f"{misplaced[0]} does not apply to a regression model ({why}); remove it")
         metric = info.data.get("primary_metric") or default_primary_metric(problem_type)
         # Its errors name the field, as under an environment; RMSE and MAE margins are in the target's units.
         gate_config(metric).model_validate(value)

@@ -47,8 +47,8 @@ _LABELS = {"auc": "AUC", "pr_auc": "PR-AUC", "r2": "R²", "rmse": "RMSE", "mae":
 # The headline metrics reports, the local registry and the model card show per type, in this order: every primary
 # metric of the type among them (the one the gate judged a model on is always shown; PR-AUC, the rare-event metric).
 HEADLINE_METRICS: Dict[str, Tuple[str, ...]] = {
-    BINARY: ("auc", "pr_auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1", "positive_rate"),
-    MULTICLASS: ("auc", "log_loss", "brier", "accuracy", "macro_precision", "macro_recall", "macro_f1"),
+    BINARY: ("auc", "pr_auc", "log_loss", "brier", "ece", "accuracy", "precision", "recall", "f1", "positive_rate"),
+    MULTICLASS: ("auc", "log_loss", "brier", "ece", "accuracy", "macro_precision", "macro_recall", "macro_f1"),
     REGRESSION: ("r2", "rmse", "mae", "bias"),
 }
 

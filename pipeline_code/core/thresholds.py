@@ -69,7 +69,12 @@ THRESHOLDS = (
               "largest allowed positive-rate gap across sensitive groups (regression: of relative bias)", False),
     Threshold("min_disparate_impact", 0.0, 1.0, "smallest allowed min/max positive-rate ratio (regression: of relative error)",
               True),
+    # Classifiers only; 1 (NO_CALIBRATION_LIMIT, the default) is no limit: an ECE is at most 1, and no check is made.
+    Threshold("max_calibration_error", 0.0, 1.0, "largest allowed expected calibration error of the challenger's "
+              "probabilities (classifiers; 1: no limit)", False),
 )
+# max_calibration_error at this value is no limit: the gate makes no calibration check.
+NO_CALIBRATION_LIMIT = 1.0
 
 
 def parse_policy(text: str) -> Dict[str, float]:
@@ -117,6 +122,7 @@ class GateThresholds:
     max_slice_regression: float
     max_demographic_parity_difference: float
     min_disparate_impact: float
+    max_calibration_error: float = NO_CALIBRATION_LIMIT
     min_slice_rows: int = DEFAULT_MIN_SLICE_ROWS
     min_group_rows: int = DEFAULT_MIN_GROUP_ROWS
     min_slice_positives: int = DEFAULT_MIN_SLICE_POSITIVES

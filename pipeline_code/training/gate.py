@@ -39,6 +39,11 @@ environment's configured gate). The report names the model's
    ``leakage_acknowledged`` (the model's config says why the score is genuine), which passes the check and adds
    the reason to the decision's notes. AUC for every classifier whatever its primary metric (a near-perfect F1 or
    accuracy implies it, and it is scale-free), R² for regression (RMSE and MAE have no scale-free "perfect").
+9. ``calibration`` (classifiers, only with a limit: ``max_calibration_error`` below
+   :data:`~pipeline_code.core.thresholds.NO_CALIBRATION_LIMIT`): the challenger's expected calibration error on the frozen
+   test set (``challenger.metrics.ece``: :func:`pipeline_code.training.metrics.expected_calibration_error`; multiclass: the
+   top-label ECE) <= ``max_calibration_error``. A model whose scores rank well but whose probabilities are off (a
+   ``class_weight: balanced`` model's, say) fails it where a consumer reads the score as a probability.
 
 0. ``gate_policy`` (with ``policy``, the environment's configured thresholds): no threshold of the run is looser than
    the configured one - whoever may start a run may tighten the gate, never loosen it (the configuration is the
@@ -54,7 +59,7 @@ whole set, where the model that learnt from the window would be judged in-sample
 judge on: checks 3 and 4 are made on the whole set as without the block (never skipped: a challenger clearly worse
 than the champion is not promoted for want of rows), their messages say which model the whole set favours, and the note says
 why. Where the champion's training data reaches the set it is scored partly in-sample, so the whole set favours it:
-an error on the side of keeping the champion. The challenger's own checks (1, 2, 5-8) are always on the whole frozen
+an error on the side of keeping the champion. The challenger's own checks (1, 2, 5-9) are always on the whole frozen
 set.
 
 A required metric that is missing, null or NaN raises :class:`GateInputError` naming it:
@@ -68,7 +73,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
 from pipeline_code.core import problem
-from pipeline_code.core.thresholds import fairness_shortfall, loosened
+from pipeline_code.core.thresholds import NO_CALIBRATION_LIMIT, fairness_shortfall, loosened
+from pipeline_code.training.metrics import CALIBRATION_BINS
 from pipeline_code.training.metrics_regression import bias_measure_text, error_measure_text
 from pipeline_code.training.spec import GateThresholds
 
@@ -202,6 +208,8 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Option
         checks.extend(_slice_checks(report, t, notes, kind, metric, base))
     checks.extend(_fairness_checks(report, t, kind))
     checks.extend(_leakage_checks(report, kind, notes))
+    if problem.is_classification(kind) and t.max_calibration_error < NO_CALIBRATION_LIMIT:
+        checks.append(_calibration_check(report, t))
     out_of_time = (report.get("out_of_time") or {}).get("note")
     if out_of_time:
         notes.append(str(out_of_time))
@@ -305,6 +313,15 @@ def leakage_signals(report: Mapping[str, Any], kind: str) -> List[str]:
         if share >= DOMINANT_SHARE:
             signals.append(f"feature {name!r} holds {share:.0%} of the attribution (>= {DOMINANT_SHARE:.0%})")
     return signals
+
+
+def _calibration_check(report: Mapping[str, Any], t: GateThresholds) -> Dict[str, Any]:
+    """Check 9: the challenger's expected calibration error against ``max_calibration_error``."""
+    ece = _number(report, "challenger.metrics.ece")
+    ok = ece <= t.max_calibration_error
+    return _check("calibration", ok, ece, t.max_calibration_error,
+                  f"challenger expected calibration error {ece:.4f} {'<=' if ok else '>'} maximum "
+                  f"{t.max_calibration_error:.4f} ({CALIBRATION_BINS} equal-width probability bins)")
 
 
 def _leakage_checks(report: Mapping[str, Any], kind: str, notes: List[str]) -> List[Dict[str, Any]]:

@@ -10,6 +10,9 @@ Definitions (``threshold`` defaults to 0.5; a prediction is positive when ``p >=
 * ``pr_auc``: average precision (area under the precision-recall curve); ``None`` without positives.
 * ``log_loss``: mean negative log-likelihood, probabilities clipped to ``[eps, 1 - eps]``.
 * ``brier``: mean squared error of the probability.
+* ``ece``: expected calibration error: the scores cut into :data:`CALIBRATION_BINS` equal-width bins of ``[0, 1]``
+  (``(lo, hi]``, the first ``[0, hi]``: scikit-learn's ``calibration_curve(strategy="uniform")``), each bin's
+  |observed positive rate - mean score| weighted by its share of the rows; 0 for perfectly calibrated scores, at most 1.
 * ``accuracy``, ``precision`` (0 when nothing is predicted positive), ``recall``
   (0 without positives), ``f1``, ``positive_rate`` (share predicted positive),
   ``prevalence`` (share of actual positives).
@@ -35,6 +38,8 @@ import pandas as pd
 from pipeline_code.core.thresholds import MISSING_GROUP, eligible_group
 
 DEFAULT_THRESHOLD = 0.5
+# Equal-width probability bins of the expected calibration error (the gate's max_calibration_error).
+CALIBRATION_BINS = 10
 
 
 def paired_arrays(y: Any, p: Any) -> tuple:
@@ -99,6 +104,17 @@ def brier(y: Any, p: Any) -> float:
     return float(np.mean((p - y) ** 2)) if len(y) else float("nan")
 
 
+def expected_calibration_error(y: Any, p: Any, bins: int = CALIBRATION_BINS) -> float:
+    """The expected calibration error of scores ``p`` for 0/1 outcomes ``y`` (see the module docstring); NaN on no rows."""
+    y, p = paired_arrays(y, p)
+    if not len(y):
+        return float("nan")
+    which = np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], p)
+    # Per bin, |positives - sum of scores| / all rows = the bin's share of the rows x |observed rate - mean score|.
+    gap = np.abs(np.bincount(which, weights=y, minlength=bins) - np.bincount(which, weights=p, minlength=bins))
+    return float(gap.sum() / len(y))
+
+
 def confusion(y: Any, p: Any, threshold: float = DEFAULT_THRESHOLD) -> Dict[str, int]:
     y, p = paired_arrays(y, p)
     predicted = p >= threshold
@@ -145,6 +161,7 @@ def headline(y: Any, p: Any, threshold: float = DEFAULT_THRESHOLD) -> Dict[str, 
         "pr_auc": pr_auc(y, p),
         "log_loss": log_loss(y, p),
         "brier": brier(y, p),
+        "ece": expected_calibration_error(y, p),
         "mean_score": float(p.mean()) if len(p) else None,
         "threshold": threshold,
     }

@@ -9,6 +9,8 @@ numpy only, like :mod:`metrics` (the tests cross-check against scikit-learn):
   fewer than two classes present.
 * ``log_loss``: mean negative log-probability of the true class, clipped to ``[eps, 1]``.
 * ``brier``: mean over rows of the squared distance between ``P`` and the one-hot truth.
+* ``ece``: the top-label expected calibration error (:func:`top_label_ece`): how far the predicted class's
+  probability is from how often the predicted class is right, in :mod:`metrics`' bins.
 * ``accuracy``; ``macro_precision`` / ``macro_recall`` / ``macro_f1``: unweighted means over *all* K
   classes, 0 where undefined (scikit-learn's ``labels=range(K), zero_division=0``).
 * ``per_class``: rows, precision, recall, F1 and the predicted share of each class; ``confusion``: the
@@ -26,7 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from pipeline_code.training.metrics import eligible_group, fairness_frame, group_codes, ratio, roc_auc, slice_table
+from pipeline_code.training.metrics import eligible_group, expected_calibration_error, fairness_frame, group_codes, ratio, roc_auc, slice_table
 
 
 def _arrays(y: Any, P: Any) -> tuple:
@@ -58,6 +60,15 @@ def log_loss(y: Any, P: Any) -> float:
         return float("nan")
     eps = np.finfo(np.float64).eps
     return float(-np.mean(np.log(np.clip(P[np.arange(len(y)), y], eps, 1.0))))
+
+
+def top_label_ece(y: Any, P: Any) -> float:
+    """The top-label expected calibration error: the binary ECE (:func:`metrics.expected_calibration_error`) of "the
+    predicted class is right" against the predicted class's probability; NaN on no rows."""
+    y, P = _arrays(y, P)
+    if not len(y):
+        return float("nan")
+    return expected_calibration_error((P.argmax(axis=1) == y).astype(np.float64), P.max(axis=1))
 
 
 def confusion(y: Any, P: Any) -> np.ndarray:
@@ -94,6 +105,7 @@ def headline(y: Any, P: Any, classes: Sequence[str]) -> Dict[str, Any]:
         "auc": macro_auc(y, P),
         "log_loss": log_loss(y, P),
         "brier": float(np.mean(((P - onehot) ** 2).sum(axis=1))) if len(y) else float("nan"),
+        "ece": top_label_ece(y, P),
         "accuracy": ratio(correct.sum(), len(y)),
         "macro_precision": float(np.mean(precisions)) if k else 0.0,
         "macro_recall": float(np.mean(recalls)) if k else 0.0,

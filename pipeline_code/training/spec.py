@@ -17,8 +17,8 @@ container argument at 256 characters, so the value may also be the *path* of a J
 holding the spec (or of a directory holding exactly one ``*.json``), e.g.
 ``/opt/ml/processing/input/model_spec/churn.json``.
 
-Gate thresholds come from five CLI arguments (``--min-auc`` ...), see
-:func:`add_gate_arguments`.
+Gate thresholds come from one CLI argument per row of :data:`~pipeline_code.core.thresholds.THRESHOLDS`
+(``--min-auc`` ...) and the evidence minimums, see :func:`add_gate_arguments`.
 """
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ def add_model_spec_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_gate_arguments(parser: argparse.ArgumentParser, defaults: Optional[GateThresholds] = None) -> None:
     """``--min-auc --challenger-margin --max-slice-regression --max-demographic-parity-difference
-    --min-disparate-impact`` and the evidence minimums ``--min-slice-rows --min-group-rows --min-slice-positives
+    --min-disparate-impact --max-calibration-error`` (one per :data:`THRESHOLDS` row) and the evidence minimums ``--min-slice-rows --min-group-rows --min-slice-positives
     --min-predicted-positives`` (underscore spellings accepted too)."""
     d = defaults or DEFAULT_GATE
     group = parser.add_argument_group("gate thresholds")

@@ -807,6 +807,20 @@ def test_gate_thresholds_other_than_the_executions_are_a_gap(world, tmp_path):
     assert len([g for g in gaps(md) if g.startswith("gate thresholds")]) == 1
 
 
+def test_a_threshold_added_after_a_version_was_judged_is_no_gap_unless_its_report_holds_it(world, tmp_path):
+    """GIVEN v2 judged before max_calibration_error existed (neither its report nor its execution holds it) THEN no gap
+    names it: the gate of the day had no such check. GIVEN the report holds it while the execution records none THEN
+    that is a gap, as for any other threshold."""
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert not [g for g in gaps(md) if g.startswith("gate thresholds")]
+
+    _rewrite(world, "evaluation.json", lambda report: report["gate"]["thresholds"].update(max_calibration_error=0.05))
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert has_gap(md, "gate thresholds: the pipeline execution records no MaxCalibrationError; the report's "
+                       "max_calibration_error is not checked")
+
+
 def test_a_version_registered_before_digests_is_not_recorded_not_tampered(world, tmp_path):
     """GIVEN a version registered before evidence and test-set digests were recorded (its reports and test set as
     they are) THEN the report says 'not recorded' for both and calls nothing rewritten or replaced."""

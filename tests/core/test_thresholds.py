@@ -17,7 +17,8 @@ from tests.support.configs import SAMPLE_CONFIG
 
 def _bounds(field: str) -> tuple[float, float]:
     metadata = GateConfig.model_fields[field].metadata
-    low = next(m.ge for m in metadata if hasattr(m, "ge"))
+    low = next(getattr(m, "ge", None) if getattr(m, "ge", None) is not None else m.gt
+               for m in metadata if getattr(m, "ge", None) is not None or getattr(m, "gt", None) is not None)
     high = next(m.le for m in metadata if hasattr(m, "le"))
     return low, high
 
@@ -41,6 +42,7 @@ def test_one_pipeline_parameter_and_one_evaluate_flag_per_threshold():
     assert GATE_PARAMETERS == {
         "min_auc": "MinAuc", "challenger_margin": "ChallengerMargin", "max_slice_regression": "MaxSliceRegression",
         "max_demographic_parity_difference": "MaxDemographicParityDifference", "min_disparate_impact": "MinDisparateImpact",
+        "max_calibration_error": "MaxCalibrationError",
     }
     assert set(GATE_PARAMETERS.values()) <= set(PARAMETER_NAMES)
     custom = GateThresholds(**{**DEFAULT_GATE.to_dict(), "min_auc": 0.81, "min_disparate_impact": 0.9})

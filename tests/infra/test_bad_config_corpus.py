@@ -495,6 +495,10 @@ CASES = [
     case("gate-margin-too-large", at("defaults.gate.challenger_margin", 0.6),
          "defaults: field 'gate.challenger_margin': Input should be less than or equal to 0.5 (got "
          "0.6)"),
+    case("gate-calibration-above-one", at("defaults.gate.max_calibration_error", 1.5),
+         "defaults: field 'gate.max_calibration_error': Input should be less than or equal to 1 (got 1.5)"),
+    case("gate-calibration-zero", at("environments.prod.gate", {"max_calibration_error": 0}),
+         "environment 'prod': field 'gate.max_calibration_error': Input should be greater than 0 (got 0)"),
     case("gate-slice-regression-above-one", at("defaults.gate.max_slice_regression", 2),
          "defaults: field 'gate.max_slice_regression': Input should be less than or equal to 1 (got "
          "2)"),

@@ -185,6 +185,9 @@ def test_a_quality_floor_no_model_could_reach_is_refused(model, metric, floor, e
     ({"min_auc": 0.9}, "min_auc does not apply to a regression model (its floor is min_quality, its fairness is error "
                        "parity against min_disparate_impact and the bias gap against max_demographic_parity_difference); "
                        "remove it"),
+    ({"max_calibration_error": 0.05}, "max_calibration_error does not apply to a regression model (it limits a "
+                                      "classifier's expected calibration error: how far its probabilities are from the "
+                                      "rates observed); remove it"),
 ])
 def test_a_gate_key_in_the_wrong_place_or_for_another_type_is_refused_saying_where_it_belongs(gate, expected):
     raw = config_with_problem_types()

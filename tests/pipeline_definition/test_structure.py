@@ -121,6 +121,7 @@ def test_parameters_and_defaults(built, spec):
         "MaxSliceRegression": ("Float", 0.02),
         "MaxDemographicParityDifference": ("Float", 0.1),
         "MinDisparateImpact": ("Float", 0.8),
+        "MaxCalibrationError": ("Float", 1.0),
         "ModelApprovalStatus": ("String", "PendingManualApproval"),
         "TriggerReason": ("String", "manual"),
     }

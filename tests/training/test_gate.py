@@ -369,3 +369,46 @@ def test_zero_attribution_features_are_no_top_features():
     attributions = {"ranking": ["leak", "age", "plan"],
                     "features": {"leak": {"mean_abs_shap": 2.5}, "age": {"mean_abs_shap": 0.0}, "plan": {"mean_abs_shap": 0.0}}}
     assert evaluate.top_features(attributions) == ["leak"]
+
+
+def test_a_calibration_limit_gates_the_challengers_expected_calibration_error(reports, dev_gate):
+    """GIVEN the real first model's report (its ECE on the frozen test set) WHEN the gate has no calibration limit
+    (max_calibration_error 1, the default) THEN no calibration check is made; WHEN the limit is below the model's ECE
+    THEN the gate fails on it alone, naming the value and the limit; at or above it, it passes with the check."""
+    report = reports["first"]
+    ece = report["challenger"]["metrics"]["ece"]
+    assert 0.0 < ece < 0.5
+    assert dev_gate.max_calibration_error == 1.0
+    assert "calibration" not in [c["name"] for c in decide(report, dev_gate).checks]
+
+    strict = dataclasses.replace(dev_gate, max_calibration_error=round(ece / 2, 4))
+    decision = decide(report, strict)
+    assert not decision.passed and failed(decision) == ["calibration"]
+    assert decision.reasons[0] == (f"challenger expected calibration error {ece:.4f} > maximum "
+                                   f"{strict.max_calibration_error:.4f} (10 equal-width probability bins)")
+
+    loose = dataclasses.replace(dev_gate, max_calibration_error=round(ece + 0.01, 4))
+    decision = decide(report, loose)
+    assert decision.passed, decision.reasons
+    check = next(c for c in decision.checks if c["name"] == "calibration")
+    assert (check["value"], check["threshold"]) == (ece, loose.max_calibration_error)
+
+
+def test_a_run_may_not_lift_the_configured_calibration_limit(reports, dev_gate):
+    """GIVEN an environment whose configured gate limits the ECE WHEN a run passes the default (no limit) THEN the
+    policy check fails naming it; a tighter limit passes the policy check."""
+    configured = dataclasses.replace(dev_gate, max_calibration_error=0.2)
+    policy = json.loads(configured.policy_arg())
+    decision = decide(reports["first"], dev_gate, policy)
+    assert failed(decision) == ["gate_policy"]
+    assert "max_calibration_error 1 is looser than the environment's configured 0.2" in decision.reasons[0]
+    assert decide(reports["first"], dataclasses.replace(configured, max_calibration_error=0.1), policy).checks[0]["passed"]
+
+
+def test_a_report_without_the_challengers_ece_is_refused_when_calibration_is_gated(reports, dev_gate):
+    report = copy.deepcopy(reports["first"])
+    del report["challenger"]["metrics"]["ece"]
+    with pytest.raises(GateInputError, match=r"^evaluation report lacks required metric 'challenger\.metrics\.ece' "
+                                             r"\(no key 'ece'\)$"):
+        decide(report, dataclasses.replace(dev_gate, max_calibration_error=0.1))
+    assert decide(report, dev_gate).passed  # no limit: not read

@@ -133,3 +133,36 @@ def test_model_quality_block_has_the_registry_format(scored):
 def test_metrics_helpers_reject_mismatched_lengths():
     with pytest.raises(ValueError, match="differ in length"):
         metrics.headline([0, 1], [0.5])
+
+
+def _sklearn_ece(y, p, bins=10):
+    """ECE from scikit-learn's reliability curve (uniform bins) weighted by numpy's bin counts."""
+    from sklearn.calibration import calibration_curve
+
+    observed, predicted = calibration_curve(y, p, n_bins=bins, strategy="uniform")
+    counts = np.histogram(p, bins=bins, range=(0.0, 1.0))[0]
+    counts = counts[counts > 0]
+    return float(np.sum(counts / len(p) * np.abs(observed - predicted)))
+
+
+def test_expected_calibration_error_matches_scikit_learns_reliability_curve(scored):
+    """GIVEN the real model's scores on the real test set, and scores squashed towards 0.5 (miscalibrated, same
+    ranking) WHEN the ECE is computed THEN it is scikit-learn's reliability curve weighted by each bin's rows, and the
+    squashed scores' ECE is larger while their AUC is unchanged."""
+    y, p = scored["y"], scored["p"]
+    h = metrics.headline(y, p)
+    assert h["ece"] == pytest.approx(_sklearn_ece(y, p), abs=1e-12)
+    squashed = 0.5 + (p - 0.5) * 0.3
+    assert metrics.expected_calibration_error(y, squashed) == pytest.approx(_sklearn_ece(y, squashed), abs=1e-12)
+    assert metrics.expected_calibration_error(y, squashed) > h["ece"] + 0.02
+    assert metrics.roc_auc(y, squashed) == pytest.approx(h["auc"], abs=1e-12)
+
+
+def test_expected_calibration_error_on_hand_built_bins():
+    # Bin (0.1, 0.2]: 4 rows at 0.2, one positive (observed 0.25, off by 0.05); bin (0.8, 0.9]: 6 rows at 0.9, all
+    # positive (off by 0.1). Weighted: 0.4 * 0.05 + 0.6 * 0.1 = 0.08. A score on a bin's upper edge is in that bin.
+    y = np.array([1, 0, 0, 0, 1, 1, 1, 1, 1, 1])
+    p = np.array([0.2] * 4 + [0.9] * 6)
+    assert metrics.expected_calibration_error(y, p) == pytest.approx(0.08, abs=1e-12)
+    assert metrics.expected_calibration_error(np.array([1, 0]), np.array([1.0, 0.0])) == 0.0
+    assert np.isnan(metrics.expected_calibration_error(np.array([]), np.array([])))

@@ -176,3 +176,16 @@ def test_shap_attributions_rank_the_features_of_every_type(problem_type, tmp_pat
     assert set(report["features"]) == set(spec.features)
     assert report["units"] == {problem.MULTICLASS: "log-odds (margin), summed over the classes",
                                problem.REGRESSION: "target units"}[problem_type]
+
+
+def test_multiclass_expected_calibration_error_is_the_top_label_ece(multiclass):
+    """The top-label ECE: the binary ECE of "the predicted class is right" against the predicted class's probability,
+    cross-checked with scikit-learn's reliability curve."""
+    from sklearn.calibration import calibration_curve
+
+    y, P = multiclass
+    confidence, correct = P.max(axis=1), (P.argmax(axis=1) == y).astype(int)
+    observed, predicted = calibration_curve(correct, confidence, n_bins=10, strategy="uniform")
+    counts = np.histogram(confidence, bins=10, range=(0.0, 1.0))[0]
+    expected = float(np.sum(counts[counts > 0] / len(y) * np.abs(observed - predicted)))
+    assert metrics_multiclass.headline(y, P, ["a", "b", "c", "d"])["ece"] == pytest.approx(expected, abs=1e-12)

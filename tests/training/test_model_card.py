@@ -171,6 +171,29 @@ def test_a_fairness_failure_is_a_limitation_and_a_high_risk(unfair, churn_spec):
     assert expected in mc.render_markdown(card)
 
 
+def test_a_calibration_failure_is_a_limitation_and_the_card_shows_the_ece(churn_spec, dev_gate, strong_model, prepared,
+                                                                         tmp_path):
+    """GIVEN the real model evaluated by the job with a calibration limit (--max-calibration-error) below its ECE WHEN
+    its card is built THEN the headline shows the ECE, the gate group the failed calibration check, and the
+    limitations say in words that its scores are not reliable as probabilities."""
+    first = run_evaluation(churn_spec, strong_model, prepared, tmp_path / "first", dev_gate)
+    ece = first["challenger"]["metrics"]["ece"]
+    strict = dataclasses.replace(dev_gate, max_calibration_error=round(ece / 2, 4))
+    report = run_evaluation(churn_spec, strong_model, prepared, tmp_path / "strict", strict)
+    assert [c["name"] for c in report["gate"]["checks"] if not c["passed"]] == ["calibration"]
+    assert report["gate"]["thresholds"]["max_calibration_error"] == strict.max_calibration_error
+
+    card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec)
+    assert_schema_valid(card)
+    assert values(group(card, "challenger (this version)"))["ece"]["value"] == pytest.approx(ece)
+    assert values(group(card, "promotion gate"))["calibration"]["value"] is False
+    expected = (f"expected calibration error {mc.figure(ece)} above the maximum {mc.figure(strict.max_calibration_error)}: "
+                "its scores are less reliable as probabilities than the gate allows (promotion gate failed)")
+    assert expected in mc.limitations(report)
+    assert f"- {expected}" in card["additional_information"]["caveats_and_recommendations"]
+    assert card["intended_uses"]["risk_rating"] == "High"
+
+
 def test_small_groups_and_slices_are_limitations(passing, churn_spec):
     _, report = passing
     small = [g for g, e in report["challenger"]["fairness"]["groups"].items() if not e["eligible"]]

@@ -204,6 +204,9 @@ def limitations(report: Mapping[str, Any]) -> List[str]:
                 f"slice {check.get('slice')}: {label} {figure(value)} {moved} the champion's {figure(check.get('champion_value'))} "
                 f"by more than allowed ({bound} {figure(limit)})"
             )
+        elif name == "calibration":
+            out.append(f"expected calibration error {figure(value)} above the maximum {figure(limit)}: its scores are less "
+                       "reliable as probabilities than the gate allows (promotion gate failed)")
         elif name == "demographic_parity":
             out.append(
                 f"demographic parity difference across {attribute}{worst['demographic_parity']} {figure(value)} "
@@ -833,7 +836,7 @@ def _slice_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
 def _gate_group(card: _Evaluated) -> Optional[Dict[str, Any]]:
     """The gate's verdict and every check it made (``min_auc``, ``min_quality``, ``challenger_margin``,
     ``slice_regression``, ``fairness_evidence``, ``demographic_parity``, ``disparate_impact``, ``bias_parity``,
-    ``error_parity``)."""
+    ``error_parity``, ``calibration``)."""
     gate = card.gate
     gate_metrics = [_metric("gate passed", bool(gate.get("passed")), "; ".join(gate.get("reasons") or []))]
     for check in gate.get("checks") or []:
