@@ -275,7 +275,9 @@ class ServingAlarms(_Frozen):
     more than 100 queued async requests for 15 minutes; no low-traffic alarm
     (``min_invocations_per_hour`` sets one: fewer invocations than that for 3 hours, an hour without any counting
     as fewer, quiet until the endpoint has served in more than 3 hours of the last week; not for async endpoints,
-    which publish no Invocations metric). Error rates are the share of requests per minute.
+    which publish no Invocations metric); no overhead-latency alarm (``max_overhead_latency_p99_ms`` sets one: p99
+    OverheadLatency above it for 5 of 5 minutes; not for async endpoints). Error rates are the share of requests per
+    minute.
     """
 
     max_latency_p99_ms: int = Field(default=1000, ge=1, le=3_600_000)
@@ -285,6 +287,9 @@ class ServingAlarms(_Frozen):
     max_memory_percent: float = Field(default=90.0, gt=0.0, le=100.0)
     max_async_backlog: int = Field(default=100, ge=1, le=1_000_000)
     min_invocations_per_hour: Optional[int] = Field(default=None, ge=1, le=100_000_000)
+    # SageMaker's own share of a caller's wait (OverheadLatency: the time SageMaker holds a request besides the model's;
+    # serverless: cold starts too). Default: no alarm. Not for async endpoints, which publish no OverheadLatency.
+    max_overhead_latency_p99_ms: Optional[int] = Field(default=None, ge=1, le=3_600_000)
 
 
 class ById(_Frozen):
@@ -362,6 +367,11 @@ class ServingConfig(_Frozen):
             raise ValueError(
                 "alarms.min_invocations_per_hour: async endpoints publish no Invocations metric, so a low-traffic "
                 "alarm could never fire; remove it here (alarms.max_async_backlog watches an async endpoint's queue)"
+            )
+        if self.mode == "async" and self.alarms.max_overhead_latency_p99_ms is not None:
+            raise ValueError(
+                "alarms.max_overhead_latency_p99_ms: async endpoints publish no OverheadLatency metric, so the alarm "
+                "could never fire; remove it here (alarms.max_async_backlog watches an async endpoint's queue)"
             )
         return self
 

@@ -33,7 +33,7 @@ def capture_write_failures(endpoint: str) -> cloudwatch.Metric:
 
 
 class EndpointAlarms(Construct):
-    """Latency, 5xx/4xx rates, CPU and memory (instance-based modes), async backlog, capture write failures
+    """Latency (and, when configured, SageMaker's overhead latency), 5xx/4xx rates, CPU and memory (instance-based modes), async backlog, capture write failures
     (self-capturing endpoints) and, when configured, low traffic for one endpoint (a model's, or a shared
     multi-model endpoint); every alarm notifies ``topic`` (the low-traffic alarm is a composite of two that notify
     no one).
@@ -97,6 +97,10 @@ class EndpointAlarms(Construct):
               f"5xx responses above {cfg.max_error_rate_percent}% of requests for 5 minutes")
         alarm("client-errors", error_rate(name, "Invocation4XXErrors", "4xx rate (%)"), cfg.max_client_error_rate_percent,
               f"4xx responses above {cfg.max_client_error_rate_percent}% of requests for 5 minutes (callers send bad requests)")
+        if cfg.max_overhead_latency_p99_ms is not None:
+            alarm("overhead-latency", metric("OverheadLatency", "p99"), cfg.max_overhead_latency_p99_ms * 1000,
+                  f"p99 SageMaker overhead latency (a caller's wait besides the model's; serverless: cold starts) above "
+                  f"{cfg.max_overhead_latency_p99_ms} ms for 5 minutes")
         if instance_type is not None:
             # CPUUtilization is summed over cores (400% on 4 vCPUs): compare per vCPU.
             vcpus = INSTANCE_TYPES[instance_type].vcpu
@@ -139,7 +143,8 @@ class EndpointAlarms(Construct):
             ),
             cloudwatch.GraphWidget(
                 title=f"{title}: model latency (µs)",
-                left=[latency, metric("ModelLatency", "p50")],
+                left=[latency, metric("ModelLatency", "p50"),
+                      *([metric("OverheadLatency", "p99")] if cfg.max_overhead_latency_p99_ms is not None else [])],
                 left_annotations=[cloudwatch.HorizontalAnnotation(value=cfg.max_latency_p99_ms * 1000, label="alarm")],
                 width=12,
             ),

@@ -834,6 +834,11 @@ CASES = [
          "model 'churn': field 'serving.alarms.min_invocations_per_hour': async endpoints publish no Invocations "
          "metric, so a low-traffic alarm could never fire; remove it here (alarms.max_async_backlog watches an "
          "async endpoint's queue)"),
+    case("overhead-latency-alarm-on-async",
+         at("models.churn.serving", {"mode": "async", "alarms": {"max_overhead_latency_p99_ms": 200}}),
+         "model 'churn': field 'serving.alarms.max_overhead_latency_p99_ms': async endpoints publish no "
+         "OverheadLatency metric, so the alarm could never fire; remove it here (alarms.max_async_backlog watches an "
+         "async endpoint's queue)"),
     case("native-monitor-on-serverless", at("models.credit-risk.serving.native_model_monitor", True),
          "model 'credit-risk': field 'serving.native_model_monitor': needs SageMaker data capture, "
          "i.e. mode 'realtime' or 'async' with data_capture_percent > 0 (got mode 'serverless', "

@@ -98,6 +98,24 @@ def test_a_multi_model_endpoint_alarms_when_models_wait_long_to_load_and_gets_a_
     assert titles == ["churn: traffic and errors", "churn: model latency (µs)", "churn: model cache"]
 
 
+@pytest.mark.parametrize("mode, instance_type", [("realtime", "ml.m5.xlarge"), ("serverless", None)])
+def test_an_overhead_latency_alarm_only_when_a_maximum_is_configured(mode, instance_type):
+    """GIVEN max_overhead_latency_p99_ms (SageMaker's own share of a caller's wait; serverless: cold starts included)
+    THEN a p99 OverheadLatency alarm at that many ms (the metric is in microseconds) for 5 of 5 minutes notifies the
+    topic, and the latency graph shows the metric; without it, neither."""
+    stack, configured, alarms, topic = _alarms(mode, instance_type, settings=ServingAlarms(max_overhead_latency_p99_ms=150))
+    overhead = alarms["overhead-latency"]
+    assert (overhead["MetricName"], overhead["ExtendedStatistic"], overhead["Threshold"]) == ("OverheadLatency", "p99", 150_000)
+    assert (overhead["EvaluationPeriods"], overhead["DatapointsToAlarm"]) == (5, 5)
+    assert overhead["AlarmActions"] == [{"Ref": topic}] and overhead["TreatMissingData"] == "notBreaching"
+    assert overhead["AlarmDescription"] == (f"{ENDPOINT}: p99 SageMaker overhead latency (a caller's wait besides the "
+                                            "model's; serverless: cold starts) above 150 ms for 5 minutes")
+    assert "OverheadLatency" in [m[1] for m in stack.resolve(configured.widgets[1].to_json())[0]["properties"]["metrics"]]
+    bare, made, plain, _ = _alarms(mode, instance_type)
+    assert "overhead-latency" not in plain
+    assert "OverheadLatency" not in [m[1] for m in bare.resolve(made.widgets[1].to_json())[0]["properties"]["metrics"]]
+
+
 def _low_traffic(minimum: int = 30) -> tuple[Stack, dict[str, dict], dict, str]:
     """The low-traffic parts by name, and the composite alarm's properties."""
     stack, _, alarms, topic = _alarms(settings=ServingAlarms(min_invocations_per_hour=minimum))
