@@ -58,8 +58,10 @@ class Threshold:
         return value < than if self.higher_is_stricter else value > than
 
 
-# Every threshold the gate checks, in the order they are passed and shown. Adding a gate check
-# adds a row here (and its check in gate.decide); everything else follows the table.
+# Every threshold the gate checks, in the order they are passed and shown. The pipeline parameter, the evaluate flag,
+# the gate policy and its loosening check follow this table; a new row also needs its GateThresholds field, its
+# GateConfig field (same order, policy bounds), its check in gate.decide and the docs: docs/development.md,
+# "Adding a gate check" lists every place and the test that names each one you miss.
 THRESHOLDS = (
     Threshold("min_auc", 0.0, 1.0, "minimum challenger AUC on the frozen test set", True),
     # In the primary metric's units: RMSE and MAE margins are the target's, as large as its scale.
