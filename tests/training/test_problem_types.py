@@ -472,3 +472,17 @@ def test_the_evaluate_job_registers_pending_unless_asked_and_refuses_another_sta
     assert exc.value.code == 2
     assert ("argument --approval-status/--approval_status: invalid choice: 'Rejected' (choose from "
             "'PendingManualApproval', 'Approved')") in capsys.readouterr().err
+
+
+def test_a_calibration_limit_gates_a_multiclass_models_top_label_ece_and_never_a_regression_model(trained):
+    """GIVEN a calibration limit below the first model's ECE WHEN decided THEN a multiclass model fails the calibration
+    check on its top-label ECE; a regression model has no ECE and gets no calibration check (its gate has no such key)."""
+    report = trained["first"]
+    if trained["spec"].problem_type == MULTICLASS:
+        ece = report["challenger"]["metrics"]["ece"]
+        decision = decide(report, dataclasses.replace(GATE, max_calibration_error=round(ece / 2, 4)))
+        assert failed(decision) == ["calibration"] and decision.checks[-1]["value"] == ece
+    else:
+        assert "ece" not in report["challenger"]["metrics"]
+        decision = decide(report, dataclasses.replace(GATE, max_calibration_error=0.01))
+        assert decision.passed and "calibration" not in [c["name"] for c in decision.checks]
