@@ -1,18 +1,18 @@
 """Audit report of one model version: which data, code, metrics, fairness checks and approver produced it.
 
 :mod:`.gather` reads the record from SageMaker, S3, CloudTrail and CloudFormation (:mod:`.aws` holds
-the names and clients it uses), :mod:`.render` writes it as Markdown and HTML, and :mod:`.cli` is the
+the names and clients it uses), :mod:`.render` writes it as Markdown, HTML and JSON, and :mod:`.cli` is the
 command (``python -m mlops_cli.audit``; its docstring lists what is gathered from where).
 """
 
 from pipeline_code.core.markdown import md_text
 
-from .aws import AuditError, Clients, Names
+from .aws import SECTIONS, AuditError, Clients, Names
 from .cli import build_parser, main
 from .gather import check_credentials, find_package, gather, serving_package
-from .render import render_html, render_markdown
+from .render import render_html, render_json, render_markdown
 
 __all__ = [
     "AuditError", "Clients", "Names", "build_parser", "check_credentials", "find_package", "gather", "main",
-    "md_text", "render_html", "render_markdown", "serving_package",
+    "md_text", "render_html", "render_json", "render_markdown", "SECTIONS", "serving_package",
 ]

@@ -124,10 +124,24 @@ def s3_parts(uri: str) -> Tuple[str, str]:
     return match.group(1), match.group(2)
 
 
+# The report's parts a gap can be in, in the report's order (the JSON output's ``sections``; --fail-on-gaps names them).
+SECTIONS = ("model_package", "data_and_code", "pipeline_execution", "evaluation", "model_card", "approval",
+            "deployment", "lineage")
+
+
 class Gaps(list):
-    def add(self, message: str) -> None:
+    """The gaps found, in order; each message's section (:data:`SECTIONS`) in :attr:`sections`: the one given to
+    :meth:`add`, else :attr:`section`, the part being gathered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.section = "model_package"
+        self.sections: Dict[str, str] = {}
+
+    def add(self, message: str, *, section: Optional[str] = None) -> None:
         if message not in self:
             self.append(message)
+            self.sections[message] = section or self.section
 
 
 def attempt(gaps: Gaps, what: str, call: Callable[[], Any]) -> Any:

@@ -71,12 +71,18 @@ are read from the config (:mod:`mlops_cli.target`): an environment it lacks, a m
 not deploy, credentials of another account than the environment's (checked before anything is read),
 unusable credentials (none, a profile that does not exist, an expired token), an unknown version or
 nothing serving: one line on stderr, exit status 2. Other AWS errors: one line, exit status 1.
+
+For a pipeline: ``--format json`` writes the report as one JSON document (``format`` ``mlops-loop-audit/1``: ``ok``,
+``model_package``, ``summary``, ``sections`` with each part's gaps, ``gaps`` with each gap's section, and ``record``,
+everything the Markdown shows; docs/reviewing-deploying-auditing.md describes it), and ``--fail-on-gaps`` exits 3 once
+the report is written when the record has any gap, with one line on stderr naming the sections that have them.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import re
 import sys
 from typing import Optional, Sequence
@@ -85,10 +91,12 @@ from mlops_cli import target as deploy_target
 
 from .aws import AuditError, Clients, aws_errors, describe_error
 from .gather import gather
-from .render import render_html, render_markdown
+from .render import render_html, render_json, render_markdown
 
 
 PROG = "python -m mlops_cli.audit"
+# --fail-on-gaps: the report was written and the record has gaps (1 and 2 are the errors above).
+EXIT_GAPS = 3
 
 _NAME = re.compile(r"^[a-z0-9](-?[a-z0-9])*$")
 
@@ -116,8 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--version", type=_version, help="model package version to audit")
     which.add_argument("--serving", action="store_true", help="audit the version that serves in --env now")
-    parser.add_argument("--output", default=None, help="Markdown file to write (default: print to stdout)")
+    parser.add_argument("--output", default=None, help="file to write the report to (default: print to stdout)")
     parser.add_argument("--html", default=None, help="also write the report as a standalone HTML file")
+    parser.add_argument("--format", choices=("markdown", "json"), default="markdown",
+                        help="the report as Markdown (default) or as one JSON document for a pipeline to read")
+    parser.add_argument("--fail-on-gaps", action="store_true",
+                        help=f"exit {EXIT_GAPS} (after writing the report) when the record has any gap, naming its sections")
     return parser
 
 
@@ -135,7 +147,8 @@ def _auto_approve(args: argparse.Namespace) -> Optional[bool]:
 
 def main(argv: Optional[Sequence[str]] = None, *, clients: Optional[Clients] = None, now: Optional[dt.datetime] = None) -> int:
     """Exit 0 with the report written; 2 on an environment or model the config lacks, another account's or unusable
-    credentials, unknown version or nothing serving; 1 on other AWS errors."""
+    credentials, unknown version or nothing serving; 1 on other AWS errors; with ``--fail-on-gaps``, 3 when the report
+    was written and the record has gaps."""
     args = build_parser().parse_args(argv)
     try:
         where = deploy_target.resolve(args)
@@ -162,11 +175,13 @@ def main(argv: Optional[Sequence[str]] = None, *, clients: Optional[Clients] = N
         print(f"{PROG}: error: AWS call failed: {describe_error(exc)}", file=sys.stderr)
         return 1
     text = render_markdown(audit)
+    document = render_json(audit)
+    written = json.dumps(document, indent=2) + "\n" if args.format == "json" else text
     if args.output:
         with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.write(written)
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(written)
     if args.html:
         title = f"Audit report: {audit['names']['group']} version {audit['package']['version']}"
         with open(args.html, "w", encoding="utf-8") as handle:
@@ -176,4 +191,9 @@ def main(argv: Optional[Sequence[str]] = None, *, clients: Optional[Clients] = N
             f"audit of {audit['package']['arn']}: {len(audit['gaps'])} gap(s); wrote {', '.join(x for x in (args.output, args.html) if x)}",
             file=sys.stderr,
         )
+    if args.fail_on_gaps and document["gaps"]:
+        sections = ", ".join(name for name, section in document["sections"].items() if not section["complete"])
+        print(f"{PROG}: error: {len(document['gaps'])} gap(s) in the record of {audit['package']['arn']}: {sections} "
+              "(--fail-on-gaps; the report lists them under Gaps)", file=sys.stderr)
+        return EXIT_GAPS
     return 0

@@ -815,8 +815,9 @@ def _approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt
     for h in history:
         changed = [f"set {k}" for k in h["set"] if k in REGISTERED_PROPERTIES] + [f"removed {k}" for k in h["removed"]]
         if changed and not h["error"]:
+            # A registered property (data locations, digests, commit) changed: the record of what was built.
             gaps.add(f"lineage: the UpdateModelPackage call by {h['identity']} at {h['time']} {', '.join(changed)} after "
-                     "registration")
+                     "registration", section="data_and_code")
     return None if events is None else history
 
 
@@ -1248,6 +1249,7 @@ def gather(
     caller = dict(caller) if caller is not None else check_credentials(clients)
     serving_arn: Optional[str] = None
     resolved_by = f"--version {version}"
+    gaps.section = "deployment"  # what serves now
     if serving:
         serving_arn, resolved_by = serving_package(clients, names, gaps)
         match = PACKAGE_ARN.match(serving_arn)
@@ -1271,7 +1273,8 @@ def gather(
     containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
     status = package.get("ModelApprovalStatus")
     if status != "Approved":
-        gaps.add(f"approval: version {version} is not approved (status {status})")
+        gaps.add(f"approval: version {version} is not approved (status {status})", section="approval")
+    gaps.section = "data_and_code"
     for key, label in (
         (CODE_VERSION_PROPERTY, "code commit"),
         (INPUT_FEATURES_PROPERTY, "input features location"),
@@ -1332,9 +1335,12 @@ def gather(
         "trigger_reason": metadata.get(TRIGGER_REASON_PROPERTY),
         "metadata": metadata,
     }
+    gaps.section = "approval"
     audit["ledger"] = _ledger(clients, names, int(version), audit["data"]["model_data"], gaps, package)
     history = _approvals(clients, package, gaps, now, audit["ledger"])
+    gaps.section = "data_and_code"
     audit["integrity"] = _integrity(clients, package, metadata, audit["data"]["model_data"], history, gaps, now)
+    gaps.section = "pipeline_execution"
     before = len(gaps)
     audit["execution"] = _execution(clients, package, gaps)
     if audit["execution"] is None:
@@ -1342,12 +1348,15 @@ def gather(
         audit["execution"] = _run_record(clients, names, int(version), package, audit["data"]["model_data"], gaps)
         if audit["execution"] is not None:
             del gaps[before:]
+    gaps.section = "evaluation"
     audit["evaluation"] = _evaluation(clients, package, gaps)
     report = audit["evaluation"]["report"]
     audit["evaluation"]["gate_parameters"] = _gate_parameters(clients, audit["execution"], report, gaps)
     evaluation_verified = (audit["evaluation"]["evidence"].get("evaluation") or {}).get("verified")
+    gaps.section = "data_and_code"
     audit["test_set"] = _test_set(clients, metadata, report, evaluation_verified, gaps)
     audit["splits"] = _splits(clients, names, metadata, gaps)
+    gaps.section = "approval"
     audit["approvals"] = history or []
     audit["approval_checks"] = _approval_checks(names, package, audit["ledger"], history, auto_approve, gaps)
     _cloudtrail_silence(package, audit["ledger"], history, audit["approval_checks"], now, gaps)
@@ -1359,10 +1368,15 @@ def gather(
     # Only ever approved by the environment's auto-approval at registration: no reviewer was asked for the card either.
     auto_approved = (status == "Approved" and bool(audit["approval_checks"])
                      and all(c["auto"] for c in audit["approval_checks"]))
+    gaps.section = "model_card"
     audit["model_card"] = _model_card(clients, names, int(version), package, auto_approved, gaps)
+    gaps.section = "lineage"
     audit["lineage"] = _lineage(clients, package, gaps)
+    gaps.section = "deployment"
     audit["deployment"] = _deployment(clients, names, arn, serving_arn, gaps)
     audit["gaps"] = list(gaps)
+    # Each gap's part of the report (SECTIONS), for the JSON output and --fail-on-gaps.
+    audit["gap_sections"] = [gaps.sections[g] for g in gaps]
     return audit
 
 

@@ -1,4 +1,4 @@
-"""The audit record as Markdown (every untrusted value escaped) and as a standalone HTML page.
+"""The audit record as Markdown (every untrusted value escaped), as a standalone HTML page and as JSON for a pipeline.
 
 The evaluation and fairness sections follow the model's problem type (``core.problem``): the headline
 metrics of its type (:data:`~pipeline_code.core.problem.HEADLINE_METRICS`); fairness as the binary parity
@@ -9,7 +9,7 @@ A binary model's report names no problem type (as before the other types existed
 from __future__ import annotations
 
 import html
-from typing import Any, Collection, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core import approval, problem
 from pipeline_code.core.contract import (
@@ -18,6 +18,8 @@ from pipeline_code.core.contract import (
 )  # fmt: skip
 from pipeline_code.core.markdown import md_text
 from pipeline_code.training.metrics_regression import bias_measure_text, error_measure_text
+
+from .aws import SECTIONS
 
 
 
@@ -286,6 +288,85 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
     out += [f"- {md_text(g)}" for g in audit["gaps"]] or ["None: every piece was found."]
     out.append("")
     return "\n".join(out)
+
+
+# The JSON document's shape (docs/reviewing-deploying-auditing.md, Audit report): a change to
+# what a key means or to its type is a new number; keys may be added.
+JSON_FORMAT = "mlops-loop-audit/1"
+
+
+def render_json(audit: Mapping[str, Any]) -> Dict[str, Any]:
+    """The report for a pipeline to read: the version, the summary's facts as values, each section's gaps, every gap
+    with its section, and the whole record the Markdown is written from (values as gathered, unescaped)."""
+    p, n, d = audit["package"], audit["names"], audit["deployment"]
+    sections = list(audit.get("gap_sections") or ["model_package"] * len(audit["gaps"]))
+    gaps = [{"section": section, "message": message} for section, message in zip(sections, audit["gaps"])]
+    by_section = {name: [g["message"] for g in gaps if g["section"] == name] for name in SECTIONS}
+    approved_by, approved_at, source = _approver(audit)
+    evaluation = audit["evaluation"]
+    gate = ((evaluation.get("report") or {}).get("gate")) or {}
+    card = audit.get("model_card") or {}
+    return {
+        "format": JSON_FORMAT,
+        "ok": not gaps,
+        "generated_at": audit["generated_at"],
+        "region": audit.get("region"),
+        "caller": dict(audit["caller"]),
+        "resolved_by": audit["resolved_by"],
+        "model_package": {"arn": p["arn"], "version": p["version"], "group": n["group"], "project": n["project"],
+                          "env": n["env"], "model": n["model"]},
+        "summary": {
+            "approval_status": p["approval_status"],
+            "approved_by": approved_by,
+            "approved_at": approved_at,
+            "approval_source": source,
+            "approvals_not_by_approver_role": any(c["flagged"] for c in audit.get("approval_checks") or []),
+            "serving_now": d["serving_now"],
+            "endpoint": d["endpoint"],
+            "deployed_at": d.get("deployed_at"),
+            "deployed_no_later_than": d.get("deployed_at_latest"),
+            "code_commit": audit["code"]["commit"],
+            "pipeline_execution": (audit["execution"] or {}).get("arn"),
+            "trigger_reason": audit["trigger_reason"],
+            "problem_type": _problem_type(evaluation),
+            "gate": ("passed" if gate.get("passed") else "failed") if gate else "unknown",
+            "evidence_verified": _evidence_verified(evaluation),
+            "model_card_status": card.get("status") if card.get("name") else None,
+            "gaps": len(gaps),
+        },
+        "sections": {name: {"complete": not found, "gaps": found} for name, found in by_section.items()},
+        "gaps": gaps,
+        "record": {k: v for k, v in audit.items() if k not in ("gaps", "gap_sections")},
+    }
+
+
+def _approver(audit: Mapping[str, Any]) -> Tuple[Optional[str], Optional[str], Optional[str]]:
+    """(who, when, from where) the summary names as the approver: the auto-approval, the approval ledger's last
+    Approved record, else CloudTrail's last successful approval; all None when not approved or not found."""
+    if audit["package"]["approval_status"] != "Approved":
+        return None, None, None
+    checks = audit.get("approval_checks") or []
+    if checks and all(c["auto"] for c in checks):
+        return checks[-1]["principal"], checks[-1]["time"], "auto-approval"
+    kept = [r for r in (audit.get("ledger") or {}).get("records", []) if r["status"] == "Approved"]
+    if kept:
+        return kept[-1]["principal"], kept[-1]["time"], "approval ledger"
+    approved = [h for h in audit["approvals"] if h["requested_status"] == "Approved" and not h["error"]]
+    if approved:
+        return approved[-1]["identity"], approved[-1]["time"], "CloudTrail"
+    return None, None, None
+
+
+def _evidence_verified(evaluation: Mapping[str, Any]) -> Optional[bool]:
+    """True when every report holds the bytes recorded at registration, False when one does not, else None (as
+    :func:`_evidence_word` words it)."""
+    if not evaluation.get("evidence_recorded"):
+        return None
+    evidence = evaluation.get("evidence") or {}
+    states = [(evidence.get(name) or {}).get("verified") for name in evaluation.get("uris") or {}]
+    if False in states:
+        return False
+    return True if states and all(states) else None
 
 
 def _card_word(card: Mapping[str, Any]) -> str:

@@ -1077,6 +1077,104 @@ def test_arguments_are_validated():
         audit.build_parser().parse_args(["--env", "prod", "--model", "churn", "--version", "1", "--serving"])
 
 
+# Machine-readable output and a gate for pipelines: --format json, --fail-on-gaps (exit 3).
+
+def run_json(world: World, capsys, *args: str):
+    """The audit with --format json to stdout: (exit status, the parsed document, stderr)."""
+    capsys.readouterr()
+    code = audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--format", "json", *args], clients=world.clients)
+    out, err = capsys.readouterr()
+    return code, json.loads(out), err
+
+
+def test_json_gives_the_summary_sections_and_record_of_a_complete_version(world, capsys):
+    code, doc, _ = run_json(world, capsys, "--version", "2")
+    assert code == 0
+    assert doc["format"] == "mlops-loop-audit/1" and doc["ok"] is True and doc["gaps"] == []
+    assert list(doc["sections"]) == list(audit.SECTIONS)
+    assert all(s == {"complete": True, "gaps": []} for s in doc["sections"].values())
+    package = doc["model_package"]
+    assert (package["group"], package["version"], package["env"], package["model"]) == (GROUP, 2, "prod", "churn")
+    summary = doc["summary"]
+    assert summary["approval_status"] == "Approved"
+    assert summary["approved_by"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-loop-prod-model-approver/alice"
+    assert summary["approved_at"] == "2026-11-21T10:15:02Z"
+    assert (summary["serving_now"], summary["deployed_at"]) == (True, "2026-11-21T10:41:07Z")
+    assert (summary["code_commit"], summary["gate"], summary["evidence_verified"]) == (COMMIT, "passed", True)
+    assert summary["pipeline_execution"] == world.execution_arn
+    # The record holds every fact the Markdown shows, unescaped.
+    assert doc["record"]["execution"]["parameters"]["TriggerReason"] == "drift:mlops-loop-prod-churn-retrain-psi"
+    assert doc["record"]["package"]["approval_description"] == MALICIOUS
+
+
+def test_json_gives_each_gap_with_its_section_as_the_markdown_lists_them(world, tmp_path, capsys):
+    _, md, _ = run(world, tmp_path, "--version", "3")
+    code, doc, _ = run_json(world, capsys, "--version", "3")
+    assert code == 0 and doc["ok"] is False
+    assert [audit.md_text(g["message"]) for g in doc["gaps"]] == gaps(md)
+    by_section = {g["message"]: g["section"] for g in doc["gaps"]}
+    assert by_section["approval: version 3 is not approved (status PendingManualApproval)"] == "approval"
+    assert by_section["lineage: SageMaker has no lineage artifact for this model package (link absent)"] == "lineage"
+    assert by_section["deployment: no successful operation of mlops-loop-prod-serving deployed this version"] == "deployment"
+    assert by_section["evaluation: the package carries no ModelMetrics (no evaluation or bias report to read)"] == "evaluation"
+    assert doc["sections"]["lineage"] == {"complete": False, "gaps": [
+        g["message"] for g in doc["gaps"] if g["section"] == "lineage"]}
+    assert doc["sections"]["model_package"] == {"complete": True, "gaps": []}
+    assert {g["section"] for g in doc["gaps"]} <= set(audit.SECTIONS)
+
+
+def test_json_to_a_file_with_the_html_page_beside_it(world, tmp_path, capsys):
+    out, page = tmp_path / "audit.json", tmp_path / "audit.html"
+    code = audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--version", "3", "--format", "json",
+                       "--output", str(out), "--html", str(page)], clients=world.clients)
+    assert code == 0
+    assert json.loads(out.read_text())["model_package"]["version"] == 3
+    assert page.read_text().startswith("<!DOCTYPE html>")
+    assert capsys.readouterr().out == ""
+
+
+def test_fail_on_gaps_exits_3_naming_the_sections_with_gaps_after_writing_the_report(world, tmp_path, capsys):
+    _, doc, _ = run_json(world, capsys, "--version", "3")
+    code, md, page = run(world, tmp_path, "--version", "3", "--fail-on-gaps")
+    err = after_target_line(capsys.readouterr().err).splitlines()
+    assert code == 3
+    assert md and page  # the report is written all the same
+    sections = [name for name in audit.SECTIONS if doc["sections"][name]["gaps"]]
+    assert err[-1] == (f"python -m mlops_cli.audit: error: {len(doc['gaps'])} gap(s) in the record of "
+                       f"{doc['model_package']['arn']}: {', '.join(sections)} (--fail-on-gaps; the report lists them "
+                       "under Gaps)")
+
+
+def test_fail_on_gaps_with_json_exits_3_and_still_prints_the_document(world, capsys):
+    code, doc, err = run_json(world, capsys, "--version", "3", "--fail-on-gaps")
+    assert code == 3 and doc["ok"] is False
+    assert after_target_line(err).startswith(f"python -m mlops_cli.audit: error: {len(doc['gaps'])} gap(s) in the record")
+
+
+def test_fail_on_gaps_exits_0_for_a_complete_record(world, tmp_path, capsys):
+    code, md, _ = run(world, tmp_path, "--version", "2", "--fail-on-gaps")
+    assert code == 0 and section(md, "Gaps").strip() == "None: every piece was found."
+    assert "gap(s) in the record" not in capsys.readouterr().err
+
+
+def test_without_fail_on_gaps_a_record_with_gaps_exits_0(world, tmp_path):
+    code, md, _ = run(world, tmp_path, "--version", "3")
+    assert code == 0 and gaps(md)
+
+
+def test_fail_on_gaps_keeps_exit_2_for_what_cannot_be_audited(world, capsys):
+    assert audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--version", "9", "--fail-on-gaps"],
+                      clients=world.clients) == 2
+
+
+def test_an_unknown_format_is_refused_naming_the_choices(capsys):
+    with pytest.raises(SystemExit) as exc:
+        audit.build_parser().parse_args(["--env", "prod", "--model", "churn", "--version", "1", "--format", "xml"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "python -m mlops_cli.audit: error: argument --format: invalid choice: 'xml' (choose from 'markdown', 'json')")
+
+
 # Multiclass and regression versions: version 2's evaluation and bias reports in S3 replaced by the ones the
 # evaluate job wrote for a model of each type (tests/support/problem_type_reports.py), so the audit reads real reports.
 
