@@ -2,7 +2,8 @@
 
 - both workflows pass actionlint (with its shellcheck integration when shellcheck is installed);
 - their structure matches what the repository promises: the README's two commands, minimal token
-  permissions, the live diff gated on its OIDC role, dev -> staging -> prod deploying the assembly
+  permissions, the required checks run for the merge queue (merge_group) with the PR-only steps skipped there,
+  the live diff gated on its OIDC role, dev -> staging -> prod deploying the assembly
   that was tested, no untrusted PR text inside scripts, actions pinned to commit SHAs;
 - the sticky-comment script, run in Node against a fake GitHub API, creates one comment and then
   edits it;
@@ -209,8 +210,10 @@ def test_both_workflows_cache_the_venv_on_the_lock_and_the_interpreter_flags_of_
 def test_pr_workflow_builds_the_report_and_uploads_it_with_the_assembly(pr):
     job = pr["jobs"]["checks"]
     (report,) = [s for s in _steps(job) if "scripts/pr-report.sh" in s.get("run", "")]
-    assert report["run"].strip() == 'bash scripts/pr-report.sh "origin/${BASE_REF}" pr-report.md'
-    assert report["env"]["BASE_REF"] == "${{ github.base_ref }}"
+    assert report["run"].strip() == 'bash scripts/pr-report.sh "${BASE}" pr-report.md'
+    # Against the PR's base branch; in a merge queue, against the commit the entry is merged onto (no base_ref there).
+    assert report["env"]["BASE"] == ("${{ github.event_name == 'merge_group' && github.event.merge_group.base_sha "
+                                     "|| format('origin/{0}', github.base_ref) }}")
     uploaded = {step["with"]["path"]: step["with"] for step in _uses(job, "actions/upload-artifact")}
     assert set(uploaded) == {"cdk.out", "pr-report.md"}
     assert uploaded["cdk.out"]["include-hidden-files"] is True
@@ -363,8 +366,9 @@ def test_live_diff_runs_only_with_an_oidc_role_and_otherwise_says_so(pr, live_di
     assert '"${ENVIRONMENT}/*" --app cdk.out --method template' in diff, "read-only: no change set"
     notices = [s for s in _steps(pr["jobs"]["checks"]) if "::notice" in s.get("run", "")]
     assert [s["if"] for s in notices] == [
-        f"${{{{ !cancelled() && steps.{synth['id']}.outcome != 'success' && vars.AWS_DIFF_ROLE_ARN != '' }}}}",
-        "${{ vars.AWS_DIFF_ROLE_ARN == '' }}"]
+        f"${{{{ !cancelled() && github.event_name == 'pull_request' && steps.{synth['id']}.outcome != 'success' && "
+        "vars.AWS_DIFF_ROLE_ARN != '' }}",
+        "${{ github.event_name == 'pull_request' && vars.AWS_DIFF_ROLE_ARN == '' }}"]
 
 
 def test_the_deploy_run_shows_the_live_diff_of_its_assembly_while_deploys_wait(deploy, deploy_job, environments):
@@ -415,7 +419,7 @@ def test_no_failure_is_swallowed_and_privileged_jobs_never_run_for_forks_or_othe
             assert not job.get("continue-on-error")
             assert not [s for s in _steps(job) if s.get("continue-on-error")]
             assert not [r for r in _runs(job) if re.search(r"\|\|\s*(true\b|:(\s|$))", r, flags=re.M)]
-    assert set(pr["on"]) == {"pull_request"}
+    assert set(pr["on"]) == {"pull_request", "merge_group"}
     same_repo = "github.event.pull_request.head.repo.full_name == github.repository"
     assert same_repo in pr["jobs"]["live-diff"]["if"]
     commenting = [s for s in _steps(pr["jobs"]["checks"]) if "github-script" in s.get("uses", "")]
@@ -506,11 +510,54 @@ def test_superseded_pr_runs_are_cancelled_and_deploys_are_not(pr, deploy, deploy
     workflow's ``concurrency``) would hold B's run pending, no job started, until someone answered A's prod review,
     which after B's merge can only fail (a superseded commit) - dev and staging waiting on prod's reviewers."""
     assert pr["concurrency"]["cancel-in-progress"] is True
-    assert "github.event.pull_request.number" in pr["concurrency"]["group"]
+    # A merge queue entry has no pull request number: its own ref (gh-readonly-queue/<base>/pr-<n>-<sha>) keeps each
+    # entry's run apart, where one shared group would cancel every entry's checks but the last.
+    assert pr["concurrency"]["group"] == "pull-request-${{ github.event.pull_request.number || github.ref }}"
     assert "concurrency" not in deploy, "a run waiting for one environment's reviewers would hold back every later run"
     assert not [name for name, job in deploy["jobs"].items() if "concurrency" in job]
     # One queue per environment: a group unique to each run (run_id, sha) would let two deploys of it interleave.
     assert deploy_job["concurrency"] == {"group": "deploy-${{ inputs.environment }}", "cancel-in-progress": False}
+
+
+def _required_checks_workflows() -> dict[str, dict]:
+    """The workflows whose jobs run the README's commands: the checks a branch protection or ruleset requires."""
+    commands = set(_readme_commands())
+    return {path.name: workflow for path in ALL_WORKFLOWS for workflow in [_load(path)]
+            if any(commands & set(_runs(job)) for job in workflow["jobs"].values())
+            and "workflow_call" not in workflow["on"] and "push" not in workflow["on"]}
+
+
+def test_the_required_checks_run_for_the_merge_queue(pr):
+    """GIVEN GitHub's merge queue (a ruleset requiring the checks job, merging through the queue) THEN the workflow
+    that runs the required checks runs on ``merge_group`` too: without it they never report for the queue's merge
+    commit and the queue waits until it times out."""
+    assert set(_required_checks_workflows()) == {PR_WORKFLOW.name}
+    for name, workflow in _required_checks_workflows().items():
+        assert "merge_group" in workflow["on"], f"{name}: the merge queue waits for checks that never run"
+        assert (workflow["on"]["merge_group"] or {}).get("types", ["checks_requested"]) == ["checks_requested"]
+    # The same job, under the same name (the check the ruleset requires), runs for both events: no condition on it.
+    assert "if" not in pr["jobs"]["checks"]
+    runs = _runs(pr["jobs"]["checks"])
+    assert all(runs.count(command) == 1 for command in _readme_commands())
+
+
+def test_pr_only_steps_are_skipped_in_the_merge_queue(pr):
+    """The sticky comment (no pull request to comment on), the live diff and the notices about it are for pull
+    requests only: each is conditioned on the event, not only on a fork check that a merge group's empty
+    ``github.event.pull_request`` happens to fail."""
+    is_pr = "github.event_name == 'pull_request'"
+    assert is_pr in pr["jobs"]["live-diff"]["if"]
+    pr_only = [s for s in _steps(pr["jobs"]["checks"])
+               if "github-script" in s.get("uses", "") or "live cdk diff" in s.get("run", "")]
+    assert len(pr_only) == 3
+    assert all(is_pr in s["if"] for s in pr_only), [s["name"] for s in pr_only if is_pr not in s["if"]]
+    # Every other step of the checks job runs for both events.
+    assert not [s["name"] for s in _steps(pr["jobs"]["checks"]) if s not in pr_only and "pull_request" in s.get("if", "")]
+
+
+def test_no_other_workflow_runs_for_the_merge_queue(deploy, live_diff):
+    assert "merge_group" not in deploy["on"] and "merge_group" not in live_diff["on"]
+    assert "merge_group" not in _load(DEPLOY_ENVIRONMENT_WORKFLOW)["on"]
 
 
 # --- the deploy workflow ------------------------------------------------------------------------
