@@ -668,6 +668,12 @@ def test_no_untrusted_pr_text_inside_scripts(path):
             assert "head_ref" not in code and "pull_request.title" not in code
 
 
+def test_every_workflow_is_checked():
+    """A workflow added to .github/workflows is linted and held to these checks (SHA pins among them) only once it is
+    in ALL_WORKFLOWS."""
+    assert set(WORKFLOWS.glob("*.y*ml")) == set(ALL_WORKFLOWS), "add the new workflow to ALL_WORKFLOWS"
+
+
 @pytest.mark.parametrize("path", ALL_WORKFLOWS, ids=lambda p: p.name)
 def test_actions_are_pinned_to_commit_shas(path):
     """Third-party actions by full commit SHA; a workflow of this repository (``./...``) comes from the run's commit."""
