@@ -409,6 +409,9 @@ def _download_groups(s3: Any, groups: List[_Group], dest_dir: str, *, max_bytes:
             summary["downloaded_objects"] += 1
     summary["downloaded_bytes"] = used
     summary["truncated"] = bool(dropped)
+    # Nothing read although the window holds traffic: its newest object (a batch pair) alone is over the cap.
+    summary["unread_newest_bytes"] = dropped[0].size if dropped and not kept else 0
+    summary["unread_newest_is_batch_pair"] = bool(dropped and not kept and len(dropped[0].items) > 1)
     summary["skipped_objects"] = sum(len(g.items) for g in dropped)
     summary["skipped_bytes"] = sum(g.size for g in dropped)
     if kept:
@@ -418,7 +421,8 @@ def _download_groups(s3: Any, groups: List[_Group], dest_dir: str, *, max_bytes:
 def _window_summary(source: Optional[str], start: dt.datetime, end: dt.datetime, max_bytes: int) -> Dict[str, Any]:
     return {"source": source, "window_start": start.isoformat(), "window_end": end.isoformat(), "max_bytes": max_bytes,
             "listed_objects": 0, "in_window_objects": 0, "downloaded_objects": 0, "downloaded_bytes": 0,
-            "truncated": False, "skipped_objects": 0, "skipped_bytes": 0, "oldest_downloaded": None, "unsafe_keys": []}
+            "truncated": False, "skipped_objects": 0, "skipped_bytes": 0, "oldest_downloaded": None, "unsafe_keys": [],
+            "unread_newest_bytes": 0, "unread_newest_is_batch_pair": False}
 
 
 def _window_bounds(hours: float, now: Optional[dt.datetime]) -> Tuple[dt.datetime, dt.datetime]:
@@ -659,6 +663,10 @@ def prepare_inputs(args: argparse.Namespace, *, aws: Optional[Mapping[str, Any]]
     else:
         section["capture"] = capture
         checks.extend(_window_checks("capture", capture))
+        unread = _unread_window(capture, args.model)
+        if unread:
+            # Not a quiet day: traffic was there and none of it was judged (e.g. a nightly batch input in one file).
+            error("capture_window_unread", f"{args.capture_s3_uri or args.batch_s3_uri}: {unread}")
 
     if args.labels_s3_uri:
         try:
@@ -834,14 +842,26 @@ def records_checks(summary: Mapping[str, Any]) -> List[Dict[str, Any]]:
     return out
 
 
+def _unread_window(summary: Mapping[str, Any], model: Optional[str]) -> Optional[str]:
+    """Why none of a window that holds objects was read (its newest alone is over the cap), else None."""
+    if not summary.get("unread_newest_bytes"):
+        return None
+    pair = summary.get("unread_newest_is_batch_pair")
+    return (f"none of the window's traffic was read: its newest object ({'a batch input with its output, ' if pair else ''}"
+            f"{summary['unread_newest_bytes']} bytes) alone is over the download cap of {summary['max_bytes']} bytes; "
+            f"{monitor_window_fix(model)} above it" + (", or split the transform input into smaller files" if pair else ""))
+
+
 def _window_checks(what: str, summary: Mapping[str, Any]) -> List[Dict[str, Any]]:
     out = []
     if summary["truncated"]:
+        covered = (f"none of the window's {summary['skipped_objects']} objects ({summary['skipped_bytes']} bytes) was read"
+                   if summary["oldest_downloaded"] is None else
+                   f"{summary['skipped_objects']} older objects ({summary['skipped_bytes']} bytes) in the window were not read: "
+                   f"the window covers only {summary['oldest_downloaded']} .. {summary['window_end']}")
         out.append(drift.check(
             f"{what}_window_truncated", "monitor", summary["downloaded_bytes"], summary["max_bytes"], drift.WARN, op=">=",
-            detail=f"{summary['skipped_objects']} older objects ({summary['skipped_bytes']} bytes) in the window were not read: "
-                   f"the window covers only {summary['oldest_downloaded']} .. {summary['window_end']}; "
-                   f"{monitor_window_fix()}"))
+            detail=f"{covered}; {monitor_window_fix()}"))
     if summary["unsafe_keys"]:
         out.append(drift.check(f"{what}_unsafe_keys", "monitor", len(summary["unsafe_keys"]), 0, drift.WARN,
                                detail=f"skipped keys that would leave the download directory: {summary['unsafe_keys'][:5]}"))

@@ -243,6 +243,41 @@ def test_batch_outputs_of_the_window_are_paired_with_their_inputs_for_the_captur
     assert sorted(w.frame[capture.SCORE].tolist()) == [0.1, 0.7]
 
 
+def test_a_batch_run_whose_newest_pair_alone_is_over_the_cap_is_unhealthy_not_quiet(aws, spec, reference, tmp_path):
+    # GIVEN a batch model serving and last night's run: one input file scored into one output, together over the cap
+    # (a nightly 30M-row input in one file is ~10 GB against the default 2 GiB)
+    aws.serving_stack(churn_arn=register(aws, reference, "run-1"))
+    rows = 400
+    aws.put(f"{BATCH_URI}input/part-0.csv", b"12,50.0,600.0,50.0,0.69,month-to-month,card,north\n" * rows, age_hours=24 * 10)
+    aws.put(f"{BATCH_URI}output/run-2/part-0.csv.out", b"0.7\n" * rows)  # written now: in the window
+    args = from_s3_args(spec, tmp_path, "--publish-metrics", "--batch-s3-uri", BATCH_URI, "--max-window-bytes", "1000")
+    del args[args.index("--capture-s3-uri"):args.index("--capture-s3-uri") + 2]
+    # WHEN the scheduled monitor runs
+    code = monitor.main(args, cloudwatch_client=aws.cloudwatch)
+    report = read_report(tmp_path)
+    # THEN the night's scores are not reported as a quiet day: the report is unhealthy (its alarm pages) and says
+    # what was left unread, how large it is and what to change
+    pair_bytes = 50 * rows + 4 * rows
+    assert code == 0 and report["status"] == "unhealthy" and not report["healthy"]
+    assert published(aws)["MonitorHealthy"] == 0.0
+    errors = {e["kind"]: e["message"] for e in report["errors"]}
+    assert errors["capture_window_unread"] == (
+        f"{BATCH_URI}: none of the window's traffic was read: its newest object (a batch input with its output, "
+        f"{pair_bytes} bytes) alone is over the download cap of 1000 bytes; raise models.churn.monitor_max_window_gib "
+        "(the job's --max-window-bytes) above it, or split the transform input into smaller files")
+    summary = report["sections"]["remote"]["capture"]
+    assert (summary["downloaded_objects"], summary["skipped_objects"], summary["skipped_bytes"]) == (0, 2, pair_bytes)
+
+
+def test_a_window_cut_to_nothing_says_so_rather_than_naming_no_time(aws, tmp_path):
+    aws.put(f"{CAPTURE_URI}e/v/big.jsonl", b"x" * 300, age_hours=1)
+    summary = remote.download_window(s3=aws.s3, dest_dir=str(tmp_path / "c"), capture_s3_uri=CAPTURE_URI, max_bytes=250, now=NOW)
+    assert summary["oldest_downloaded"] is None and summary["unread_newest_bytes"] == 300
+    [note] = remote._window_checks("capture", summary)
+    assert note["status"] == "warn" and "None" not in note["detail"]
+    assert note["detail"].startswith("none of the window's 1 objects (300 bytes) was read")
+
+
 def test_labels_of_the_label_window_are_downloaded(aws, tmp_path):
     aws.put(f"{LABELS_URI}2026/11/22/a.csv", b"inference_id,label\n1,0\n", age_hours=100)
     aws.put(f"{LABELS_URI}2026/11/17/b.csv", b"inference_id,label\n2,1\n", age_hours=200)
