@@ -53,6 +53,8 @@ def _transform_instance_type(value: str) -> str:
 # credentials outlast it) stays within GitHub's 6-hour limit for a job. Of it, FLEET_START_SECONDS go to creating
 # and starting the new fleet; the rest is for the rollout's waits.
 MAX_ROLLOUT_SECONDS = 14_400
+# The longest p99 latency an alarm may allow: an async invocation's limit (an hour).
+MAX_LATENCY_MS = 3_600_000
 FLEET_START_SECONDS = 1_800
 
 
@@ -74,7 +76,8 @@ class Rollout(_Frozen):
     wait_minutes: int = Field(default=10, ge=0, le=60)
     termination_wait_minutes: int = Field(default=5, ge=0, le=60)
     max_error_rate_percent: float = Field(default=1.0, gt=0.0, le=100.0)
-    max_latency_p99_ms: int = Field(default=1000, ge=1, le=600_000)
+    # Up to an hour, as an async endpoint's invocations may run (and as alarms.max_latency_p99_ms allows).
+    max_latency_p99_ms: int = Field(default=1000, ge=1, le=MAX_LATENCY_MS)
 
     @property
     def steps(self) -> int:
@@ -280,7 +283,7 @@ class ServingAlarms(_Frozen):
     minute.
     """
 
-    max_latency_p99_ms: int = Field(default=1000, ge=1, le=3_600_000)
+    max_latency_p99_ms: int = Field(default=1000, ge=1, le=MAX_LATENCY_MS)
     max_error_rate_percent: float = Field(default=1.0, gt=0.0, le=100.0)
     max_client_error_rate_percent: float = Field(default=5.0, gt=0.0, le=100.0)
     max_cpu_percent: float = Field(default=90.0, gt=0.0, le=100.0)
@@ -372,6 +375,22 @@ class ServingConfig(_Frozen):
             raise ValueError(
                 "alarms.max_overhead_latency_p99_ms: async endpoints publish no OverheadLatency metric, so the alarm "
                 "could never fire; remove it here (alarms.max_async_backlog watches an async endpoint's queue)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _rollout_latency_not_left_below_the_alarm(self) -> "ServingConfig":
+        # The rollback alarm's latency left at its default while the endpoint's own latency alarm was raised (a model
+        # that answers in minutes, as async ones may): every version as slow as the serving one would roll back
+        # whenever it served during its bake. A rollout latency the config sets is kept as given.
+        rollout = self.rollout
+        if (rollout is not None and "max_latency_p99_ms" not in rollout.model_fields_set
+                and rollout.max_latency_p99_ms < self.alarms.max_latency_p99_ms):
+            raise ValueError(
+                f"{self.mode}.rollout.max_latency_p99_ms: {rollout.max_latency_p99_ms} ms "
+                f"(the default) is below alarms.max_latency_p99_ms {self.alarms.max_latency_p99_ms} ms, so a new version "
+                "as slow as the endpoint is allowed to be rolls back whenever it serves during its rollout; set it to at "
+                f"least {self.alarms.max_latency_p99_ms} (at most {MAX_LATENCY_MS})"
             )
         return self
 

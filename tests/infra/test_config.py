@@ -754,3 +754,14 @@ def test_app_exits_with_one_clear_message_per_template_over_cloudformations_size
                         r"limit for a template: the deploy would fail\. Its size grows with the environment's models: "
                         r"serve fewer in environment dev \(environments\.dev\.models lists 3\) and move the others to a "
                         r"second project config \(docs/configuration.md \"A second project \(another config\)\"\)", line)
+
+
+def test_an_async_model_whose_rollout_latency_is_set_keeps_it_even_below_or_far_above_its_alarm(raw):
+    # A rollout latency the config sets is a decision (a rollout may be held to less than the pager's bound), and an
+    # async model that takes up to an hour may bake against an hour: both are accepted as given.
+    for rollout_ms, alarm_ms in ((500, 180_000), (3_600_000, 1_800_000)):
+        raw["models"]["churn"]["serving"] = {"mode": "async", "alarms": {"max_latency_p99_ms": alarm_ms},
+                                             "async": {"rollout": {"max_latency_p99_ms": rollout_ms}}}
+        raw["environments"]["dev"]["serving"]["churn"] = {"mode": "async"}
+        served = parse_config(raw).environments["prod"].serving["churn"]
+        assert (served.mode, served.rollout.max_latency_p99_ms) == ("async", rollout_ms)
