@@ -215,6 +215,10 @@ class AsyncServing(_Frozen):
     _types = field_validator("instance_type")(_endpoint_instance_type)
 
 
+# The largest request body the serving container accepts: the stock XGBoost image's default (6 MB), unraised.
+CONTAINER_MAX_REQUEST_MB = 6
+
+
 class BatchServing(_Frozen):
     """Scheduled batch transform over ``s3://<inference bucket>/batch/<model>/input/``. Default:
     one ml.m5.xlarge, nightly at 01:00 UTC, JSON Lines records split by line, 6 MB payloads; inputs
@@ -234,6 +238,20 @@ class BatchServing(_Frozen):
 
     # At most hourly: every run scores every input file, and nothing stops a run while the previous one still runs.
     _schedule = field_validator("schedule")(check_at_most_hourly)
+
+    @model_validator(mode="after")
+    def _payload_fits_the_container(self) -> "BatchServing":
+        # SageMaker accepts MaxPayloadInMB up to 100, but the serving container (the stock XGBoost image, which serves
+        # every batch model) refuses a request over its 6 MB default (docs/invocation-contract.md, "Batch transform"),
+        # and the app sets no container variable raising it: a larger mini-batch would fail every run.
+        if self.max_payload_mb > CONTAINER_MAX_REQUEST_MB:
+            raise ValueError(
+                f"max_payload_mb: {self.max_payload_mb} MB is above the {CONTAINER_MAX_REQUEST_MB} MB a request to the "
+                "serving container may carry (the XGBoost image's default request limit, which the app does not raise), "
+                f"so every mini-batch would be refused and the job fail; allowed: 1-{CONTAINER_MAX_REQUEST_MB} "
+                "(throughput comes from max_concurrent_transforms and instance_count)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _payload_in_flight(self) -> "BatchServing":

@@ -125,12 +125,12 @@ def test_with_capture_off_the_job_captures_nothing():
 
 
 def test_the_batch_settings_reach_the_request():
-    settings = BatchServing(instance_type="ml.c5.xlarge", instance_count=3, content_type="text/csv", max_payload_mb=10,
+    settings = BatchServing(instance_type="ml.c5.xlarge", instance_count=3, content_type="text/csv", max_payload_mb=5,
                             max_concurrent_transforms=4, schedule="rate(12 hours)")
     built = _build(settings)
     request = built.request()
     assert (request["TransformInput"]["ContentType"], request["TransformOutput"]["Accept"]) == ("text/csv", "text/csv")
-    assert (request["MaxPayloadInMB"], request["MaxConcurrentTransforms"]) == (10, 4)
+    assert (request["MaxPayloadInMB"], request["MaxConcurrentTransforms"]) == (5, 4)
     assert request["TransformResources"] == {"InstanceType": "ml.c5.xlarge", "InstanceCount": 3, "VolumeKmsKeyId": built.ref("Key")}
     assert built.schedule()["Properties"]["ScheduleExpression"] == "rate(12 hours)"
 
