@@ -375,8 +375,8 @@ class ServingConfig(_Frozen):
     def _batch_captures_all_or_nothing(self) -> "ServingConfig":
         if self.mode == "batch" and 0 < self.data_capture_percent < 100:
             raise ValueError(
-                f"data_capture_percent: a batch transform job captures every record or none, so {self.data_capture_percent} "
-                "would capture them all; set 100 (the default) or 0"
+                "data_capture_percent: a batch model writes no capture (its drift monitor reads every transform input "
+                f"beside its output), so {self.data_capture_percent} would sample nothing; set 100 (the default) or 0"
             )
         return self
 

@@ -23,9 +23,9 @@ from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 
 class BatchTransform(Construct):
     """An EventBridge Scheduler schedule ``<prefix>-<model>-batch`` (on ``condition``) that starts a batch transform
-    job of ``model`` over ``s3://<inference bucket>/batch/<model>/input/`` as ``batch.schedule`` says, with
-    SageMaker data capture of every record under ``capture_uri``/batch/ (unless ``capture`` is false: a transform
-    job captures all or nothing) and outputs kept per run under ``output/<execution id>/``;
+    job of ``model`` over ``s3://<inference bucket>/batch/<model>/input/`` as ``batch.schedule`` says, with outputs
+    kept per run under ``output/<execution id>/``, and no SageMaker data capture: the drift monitor reads each
+    input beside its output (``X`` and ``X.out``), so a capture would be a second, unread copy of every record;
     the job runs as ``model``'s execution role, encrypted with ``key``. A run the schedule could not start (after
     two retries) goes to ``dead_letter_queue``; a job that started and failed is told to people by the Operations
     stack's ``TransformJobFailures`` rule (``scheduled_job.notify_job_failures``, by ``job_name_prefix``).
@@ -40,8 +40,6 @@ class BatchTransform(Construct):
         model: sagemaker.CfnModel,
         model_name: str,
         batch: BatchServing,
-        capture: bool,
-        capture_uri: str,
         inference_bucket: s3.IBucket,
         key: kms.IKey,
         condition: CfnCondition,
@@ -81,11 +79,6 @@ class BatchTransform(Construct):
                 "InstanceCount": batch.instance_count,
                 **({"VolumeKmsKeyId": volume_key} if volume_key else {}),
             },
-            **({"DataCaptureConfig": {
-                "DestinationS3Uri": f"{capture_uri}batch/",
-                "KmsKeyId": read_once(key, "key_arn"),
-                "GenerateInferenceId": True,
-            }} if capture else {}),
             "Tags": [{"Key": "mlops-loop:model", "Value": model_name}],
         }
         self.schedule_name = batch_schedule_name(name_prefix, model_name)

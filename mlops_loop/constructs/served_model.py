@@ -129,8 +129,9 @@ class ServedModel(Construct):
         # not delete it (issue #13), so a serving container cannot erase what it answered.
         access.allow_prefix("InferenceData", bucket, inference_prefix(served_model_name, self._data_prefix()),
                             write=True, delete=self._data_prefix() != "capture")
-        if self._data_prefix() != "capture":
-            # Async endpoints and transform jobs also write their data capture, as this role.
+        if self.mode == "async":
+            # Async endpoints also write their data capture, as this role (transform jobs capture nothing: the drift
+            # monitor reads their inputs beside their outputs).
             access.allow_prefix("Capture", bucket, inference_prefix(served_model_name, "capture"),
                                 write=True, delete=False)
         access.allow_key("DataKey", key)
@@ -200,8 +201,6 @@ class ServedModel(Construct):
                 model=self.model,
                 model_name=served_model_name,
                 batch=serving.batch,
-                capture=serving.data_capture_percent > 0,
-                capture_uri=self.capture_uri,
                 inference_bucket=bucket,
                 key=key,
                 condition=condition,

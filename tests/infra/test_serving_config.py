@@ -260,13 +260,14 @@ def test_a_models_own_alarms_do_not_stop_an_environment_putting_it_on_a_multi_mo
     assert config.models["credit-risk"].serving.alarms.min_invocations_per_hour == 10
 
 
-def test_a_batch_model_captures_every_record_or_none():
-    """A transform job has no sampling: a percentage between 0 and 100 would silently capture everything."""
+def test_a_batch_model_takes_no_capture_sample():
+    """A transform job writes no capture (its monitor reads every input beside its output): a sample percentage would
+    promise a sampling that does not happen."""
     raw = _raw()
     _serving(raw, "credit-risk").update({"mode": "batch", "data_capture_percent": 50})
     assert problems_of(raw) == [
-        "model 'credit-risk': field 'serving.data_capture_percent': a batch transform job captures every record or "
-        "none, so 50 would capture them all; set 100 (the default) or 0"]
+        "model 'credit-risk': field 'serving.data_capture_percent': a batch model writes no capture (its drift monitor "
+        "reads every transform input beside its output), so 50 would sample nothing; set 100 (the default) or 0"]
 
 
 def test_a_model_that_expects_daily_requests_but_captures_none_is_refused_and_capturing_none_is_warned_about():

@@ -216,8 +216,12 @@ def test_every_serving_resource_waits_for_an_approved_version(synthesized, env):
         }
         gated = {k: v for k, v in _model_resources(template, model, models).items() if v["Type"] in GATED_TYPES}
         kinds = {v["Type"] for v in gated.values()}
-        assert {"AWS::SageMaker::Model", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Endpoint",
-                "AWS::CloudWatch::Alarm"} <= kinds
+        mode = synthesized.config.serving_of(synthesized.config.environments[env], synthesized.config.models[model]).mode
+        expected = ({"AWS::SageMaker::Model", "AWS::Scheduler::Schedule"} if mode == "batch" else  # no endpoint
+                    set() if mode == "multi_model" else  # served by the shared endpoint, under its own condition
+                    {"AWS::SageMaker::Model", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Endpoint",
+                     "AWS::CloudWatch::Alarm"})
+        assert expected <= kinds, (model, mode)
         for logical_id, resource in gated.items():
             assert resource.get("Condition") == condition, logical_id
     # Nothing else in the stack is conditional: roles and policies exist before the first approval.
@@ -459,6 +463,10 @@ def test_deployer_role_is_for_cloudformation_and_touches_only_serving_resources(
         if v["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
     }
     assert len(serving_roles) == len(environment.models)
+    scheduler_roles = {
+        k for k, v in of_type(template, "AWS::IAM::Role").items()
+        if v["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    }
     passed = set()
     for statement in statements:
         if statement["Effect"] == "Deny":
@@ -473,10 +481,16 @@ def test_deployer_role_is_for_cloudformation_and_touches_only_serving_resources(
         assert set(iam_actions) <= {"iam:PassRole", "iam:CreateServiceLinkedRole"}, statement
         if "iam:PassRole" in iam_actions:
             assert actions == ["iam:PassRole"]
-            assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+            service = statement["Condition"]["StringEquals"]["iam:PassedToService"]
+            assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": service}}
             for resource in listify(statement["Resource"]):
                 assert resource["Fn::GetAtt"][1] == "Arn"
-                passed.add(resource["Fn::GetAtt"][0])
+                if service == "scheduler.amazonaws.com":
+                    # A batch model's schedule runs as its scheduler role (the transform job as the serving role).
+                    assert resource["Fn::GetAtt"][0] in scheduler_roles, statement
+                else:
+                    assert service == "sagemaker.amazonaws.com", statement
+                    passed.add(resource["Fn::GetAtt"][0])
         if "iam:CreateServiceLinkedRole" in iam_actions:
             assert statement["Condition"] == {"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}
         endpoint_actions = {"sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint"}
@@ -762,10 +776,8 @@ def test_batch_transform_request_reads_the_input_prefix_and_keeps_outputs_per_ru
     output = request["TransformOutput"]
     assert output["S3OutputPath"] == f"s3://{bucket}/batch/credit-risk/output/{EXECUTION_ID}/"
     assert output["KmsKeyId"].startswith("<Output:") and "DataLakeKey" in output["KmsKeyId"]
-    capture = request["DataCaptureConfig"]
-    assert capture["GenerateInferenceId"] is True
-    assert capture["DestinationS3Uri"].startswith(f"s3://{bucket}/capture/credit-risk/")
-    assert "DataLakeKey" in capture["KmsKeyId"]
+    # No SageMaker capture: the drift monitor reads each input beside its output, nothing would read a second copy.
+    assert "DataCaptureConfig" not in request
     resources = request["TransformResources"]
     assert (resources["InstanceType"], resources["InstanceCount"]) == (cfg.instance_type, cfg.instance_count) == ("ml.m5.xlarge", 2)
     assert "DataLakeKey" in resources["VolumeKmsKeyId"]
@@ -809,7 +821,8 @@ def test_the_serving_role_may_write_everywhere_its_endpoint_or_job_writes(modes,
         destinations += [output[k] for k in ("S3OutputPath", "S3FailurePath") if k in output]
     else:
         request = _batch_request(modes)
-        destinations += [request["TransformOutput"]["S3OutputPath"], request["DataCaptureConfig"]["DestinationS3Uri"]]
+        destinations.append(request["TransformOutput"]["S3OutputPath"])
+        assert "DataCaptureConfig" not in request  # nothing would read it: the monitor pairs inputs with outputs
     role_id, _ = _resource(modes.serving, model, "Role")
     writable = writable_prefixes(role_statements(modes.serving, role_id), bucket)
     for destination in destinations:

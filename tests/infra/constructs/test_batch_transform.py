@@ -50,7 +50,7 @@ class _Built(BuiltStack):
 
 
 def _build(batch: BatchServing = BatchServing(), *, models: tuple[str, ...] = ("returns",), name_prefix: str = PREFIX,
-           capture: bool = True, tags: tuple[tuple[str, str], ...] = ()) -> _Built:
+           tags: tuple[tuple[str, str], ...] = ()) -> _Built:
     """GIVEN a bare stack with the stand-ins WHEN each of ``models`` is scheduled for batch transform as ``batch`` says."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     parameter = CfnParameter(stack, "ReturnsModelPackageArn", type="String", default="")
@@ -62,8 +62,8 @@ def _build(batch: BatchServing = BatchServing(), *, models: tuple[str, ...] = ("
     dead_letters = sqs.Queue(stack, "ScheduleDeadLetters", encryption=sqs.QueueEncryption.KMS,
                              encryption_master_key=kms.Key(stack, "OpsKey"))
     transforms = [
-        BatchTransform(stack, name.capitalize(), name_prefix=name_prefix, model=model, model_name=name, batch=batch, capture=capture,
-                       capture_uri=f"s3://{INFERENCE}/capture/{name}/", inference_bucket=bucket, key=key, condition=condition,
+        BatchTransform(stack, name.capitalize(), name_prefix=name_prefix, model=model, model_name=name, batch=batch,
+                       inference_bucket=bucket, key=key, condition=condition,
                        dead_letter_queue=dead_letters, tags=tags)
         for name in models
     ]
@@ -109,17 +109,11 @@ def test_the_job_reads_the_models_batch_input_and_keeps_each_runs_output_apart(d
     assert request["ModelClientConfig"] == {"InvocationsTimeoutInSeconds": 600, "InvocationsMaxRetries": 1}
 
 
-def test_the_job_captures_its_records_under_the_models_capture_prefix(default: _Built):
-    assert default.request()["DataCaptureConfig"] == {
-        "DestinationS3Uri": f"{CAPTURE_URI}batch/",
-        "KmsKeyId": default.ref("Key"),
-        "GenerateInferenceId": True,
-    }
-
-
-def test_with_capture_off_the_job_captures_nothing():
-    """A transform job captures every record or none: a model whose data_capture_percent is 0 gets none."""
-    request = _build(capture=False).request()
+def test_the_job_writes_no_data_capture_the_monitor_reads_its_inputs_beside_their_outputs(default: _Built):
+    """Nothing reads a transform job's SageMaker data capture (the drift monitor pairs batch/<model>/input/X with each
+    run's X.out): a capture would be a second, unread copy of every scored record (30M rows a night), kept as long as
+    the traffic."""
+    request = default.request()
     assert "DataCaptureConfig" not in request
     assert request["TransformOutput"]["S3OutputPath"] == f"s3://{INFERENCE}/batch/returns/output/{EXECUTION_ID}/"
 
@@ -146,7 +140,6 @@ def test_on_a_local_nvme_instance_type_the_volume_key_is_left_out_but_the_output
     request = built.request()
     assert request["TransformResources"] == {"InstanceType": "ml.g5.xlarge", "InstanceCount": 1}
     assert request["TransformOutput"]["KmsKeyId"] == built.ref("Key")
-    assert request["DataCaptureConfig"]["KmsKeyId"] == built.ref("Key")
 
 
 # ------------------------------------------------------------------ the schedule
