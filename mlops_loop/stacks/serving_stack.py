@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from aws_cdk import CfnCondition, CfnOutput, CfnParameter, DefaultStackSynthesizer, Fn, Stack
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from pipeline_code.core.contract import (
@@ -156,7 +157,7 @@ class ServingStack(Stack):
                 # What a hand-deleted endpoint is re-created with (the deploy handler's reconcile reads it).
                 CfnOutput(self, config_output, value=served.model_endpoint.endpoint_config.attr_endpoint_config_name,
                           condition=condition)
-            CfnOutput(self, f"{pascal(model.name)}CaptureUri", value=served.capture_uri)
+            self._caller_outputs(pascal(model.name), served, inference)
         self.multi_model_endpoints: dict[str, MultiModelEndpoint] = {}
         for endpoint, group in members.items():
             mme = MultiModelEndpoint(
@@ -188,6 +189,22 @@ class ServingStack(Stack):
                           value=f"s3://{read_once(inference, 'bucket_name')}/{inference_prefix(name, 'capture')}")
         self.deployer.allow_common(key=lake.key, storage=storage)
         CfnOutput(self, "DeployerRoleArn", value=read_once(self.deployer.role, "role_arn"))
+
+    def _caller_outputs(self, name: str, served: ServedModel, inference: s3.IBucket) -> None:
+        """Where a model's callers and its monitor's readers look: the capture (none for batch, whose transform writes
+        none), an async model's input prefix (the only one its role reads) and its topics (CloudFormation names them),
+        a batch model's input and output prefixes. Known before the first approval, like the topics."""
+        bucket = f"s3://{read_once(inference, 'bucket_name')}/"
+        if served.mode == "batch":
+            CfnOutput(self, f"{name}BatchInputUri", value=f"{bucket}{inference_prefix(served.model_name, 'batch')}input/")
+            CfnOutput(self, f"{name}BatchOutputUri", value=f"{bucket}{inference_prefix(served.model_name, 'batch')}output/")
+            return
+        CfnOutput(self, f"{name}CaptureUri", value=served.capture_uri)
+        if served.mode == "async":
+            CfnOutput(self, f"{name}AsyncInputUri", value=f"{bucket}{inference_prefix(served.model_name, 'async')}input/")
+            topics = served.model_endpoint.topics
+            CfnOutput(self, f"{name}AsyncSuccessTopicArn", value=read_once(topics["success"], "topic_arn"))
+            CfnOutput(self, f"{name}AsyncErrorTopicArn", value=read_once(topics["error"], "topic_arn"))
 
     def _native_monitor(self, model: ModelConfig, served: ServedModel, condition: CfnCondition,
                         env: EnvironmentConfig, storage: StorageStack, inference: Any) -> None:

@@ -710,6 +710,26 @@ def test_async_endpoint_writes_results_to_s3_and_notifies_encrypted_topics(modes
     assert sorted(listify(publish["Resource"]), key=str) == sorted([notification["SuccessTopic"], notification["ErrorTopic"]], key=str)
 
 
+def test_the_stack_tells_async_and_batch_callers_where_to_put_requests_and_what_to_subscribe_to(modes):
+    """GIVEN the modes environment (churn async, credit-risk batch) WHEN its Serving stack's outputs are read THEN an
+    async caller finds the input prefix its execution role may read and the two topics' ARNs (CloudFormation names
+    them: without an output a caller cannot subscribe), and a batch model names where its inputs go and its runs'
+    outputs land, and no capture location nothing writes."""
+    bucket = _inference_bucket(modes.storage, MODES_ENV)
+    outputs = modes.serving["Outputs"]
+    notification = _props(modes.serving, "churn", "Config")["AsyncInferenceConfig"]["OutputConfig"]["NotificationConfig"]
+    assert outputs["ChurnAsyncInputUri"]["Value"] == f"s3://{bucket}/async/churn/input/"
+    assert outputs["ChurnAsyncSuccessTopicArn"]["Value"] == notification["SuccessTopic"]
+    assert outputs["ChurnAsyncErrorTopicArn"]["Value"] == notification["ErrorTopic"]
+    assert outputs["ChurnCaptureUri"]["Value"] == f"s3://{bucket}/capture/churn/"
+    assert outputs["CreditRiskBatchInputUri"]["Value"] == f"s3://{bucket}/batch/credit-risk/input/"
+    assert outputs["CreditRiskBatchOutputUri"]["Value"] == f"s3://{bucket}/batch/credit-risk/output/"
+    assert "CreditRiskCaptureUri" not in outputs
+    for name, output in outputs.items():
+        if name.startswith(("ChurnAsync", "CreditRiskBatch")):
+            assert "Condition" not in output, name  # known before the first approval, as the topics exist
+
+
 def test_async_endpoint_scales_to_zero_on_backlog_and_out_of_zero_on_waiting_requests(modes):
     cfg = _serving_config(modes.config, MODES_ENV, "churn").async_
     target_id, target = _resource(modes.serving, "churn", "ScalableTarget")
