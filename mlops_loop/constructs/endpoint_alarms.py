@@ -9,7 +9,7 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from pipeline_code.core.contract import CAPTURE_FAILURE_METRIC, CAPTURE_NAMESPACE
+from pipeline_code.core.contract import CAPTURE_FAILURE_METRIC, CAPTURE_NAMESPACE, VARIANT
 
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.serving import ServingAlarms
@@ -112,6 +112,15 @@ class EndpointAlarms(Construct):
             backlog = metric("ApproximateBacklogSize", "Average", per_variant=False, period=minutes(5))
             alarm("async-backlog", backlog, cfg.max_async_backlog,
                   f"more than {cfg.max_async_backlog} requests queued for 15 minutes", periods=3)
+            # Scaled to zero, the endpoint publishes no host metric or latency: a scale-out from zero that keeps failing
+            # (an instance quota of 0, no capacity, a broken policy) would leave a few requests waiting, far below the
+            # backlog alarm, until they expire. 1 in every minute of 20 (a normal scale-out takes several minutes).
+            stuck = metric("HasBacklogWithoutCapacity", "Minimum", per_variant=False, period=minutes(5))
+            alarm("async-stuck-at-zero", stuck, 1,
+                  "requests have waited with no instance to run them for 20 minutes: the scale-out from zero is failing "
+                  f"(check the endpoint's scaling activities: aws application-autoscaling describe-scaling-activities "
+                  f"--service-namespace sagemaker --resource-id endpoint/{name}/variant/{VARIANT} --region "
+                  f"{environment_of(scope).region}, and the instance type's endpoint quota)", periods=4, comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
         if max_model_loading_wait_ms is not None:
             # Multi-model endpoints only; reported in microseconds like ModelLatency.
             loading = metric("ModelLoadingWaitTime", "p99", period=minutes(5))

@@ -80,12 +80,29 @@ def test_a_serverless_endpoint_has_no_host_alarms():
 
 def test_an_async_endpoint_alarms_on_its_backlog_for_the_whole_endpoint():
     _, _, alarms, _ = _alarms(mode="async", settings=ServingAlarms(max_async_backlog=40))
-    assert list(alarms) == [*ALWAYS, "cpu", "memory", "async-backlog"]
+    assert list(alarms) == [*ALWAYS, "cpu", "memory", "async-backlog", "async-stuck-at-zero"]
     backlog = alarms["async-backlog"]
     assert (backlog["MetricName"], backlog["Threshold"], backlog["Period"], backlog["EvaluationPeriods"]) == (
         "ApproximateBacklogSize", 40, 300, 3)
     # The backlog is the endpoint's, not a variant's.
     assert backlog["Dimensions"] == [{"Name": "EndpointName", "Value": ENDPOINT}]
+
+
+def test_an_async_endpoint_at_zero_whose_waiting_requests_get_no_instance_for_20_minutes_pages_people():
+    """GIVEN an async endpoint that scales to zero WHEN requests wait with no instance for 20 minutes (the scale-out
+    from zero failing: an instance quota of 0, no capacity, a broken policy; a normal one takes several minutes) THEN
+    people are told, whatever the backlog's size: a few documents waiting stay far below max_async_backlog, and
+    nothing else pages while the endpoint has no instance to publish host metrics or latency."""
+    _, _, alarms, topic = _alarms(mode="async", settings=ServingAlarms(max_async_backlog=100))
+    stuck = alarms["async-stuck-at-zero"]
+    assert (stuck["MetricName"], stuck["Namespace"], stuck["Statistic"]) == ("HasBacklogWithoutCapacity", "AWS/SageMaker", "Minimum")
+    assert stuck["Dimensions"] == [{"Name": "EndpointName", "Value": ENDPOINT}]
+    assert (stuck["Period"], stuck["EvaluationPeriods"], stuck["DatapointsToAlarm"]) == (300, 4, 4)
+    assert (stuck["ComparisonOperator"], stuck["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert stuck["TreatMissingData"] == "notBreaching" and stuck["AlarmActions"] == [{"Ref": topic}]
+    # Real-time endpoints never wait without capacity.
+    _, _, realtime, _ = _alarms(mode="realtime")
+    assert "async-stuck-at-zero" not in realtime
 
 
 def test_a_multi_model_endpoint_alarms_when_models_wait_long_to_load_and_gets_a_cache_widget():
