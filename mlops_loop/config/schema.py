@@ -19,7 +19,8 @@ from pipeline_code.core.frameworks import FRAMEWORKS as FRAMEWORK_NAMES, PYTORCH
 from pipeline_code.core.hyperparameters import problems as hyperparameter_problems, tuned
 from pipeline_code.core.problem import (BINARY, REGRESSION, default_primary_metric, floor_problem, in_own_units,
                                         primary_metric_problem)
-from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, DEFAULT_PROJECT,
+from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_RETRAINING_STARTS_PER_DAY,
+                                         DEFAULT_RETRAINING_COOLDOWN_HOURS, DEFAULT_PROJECT,
                                          ENVIRONMENT_TAG, NAME_PATTERN, NAME_RULE, PROJECT_TAG, model_spec_document)
 from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, monitor_label_window_hours, records_lookback_hours
 from pipeline_code.core.contract import DEFAULT_DRIFT_WINDOW_DAYS, MAX_DRIFT_WINDOW_DAYS
@@ -265,7 +266,7 @@ class MonitoringConfig(StrictModel):
     ks_p_value: float = Field(default=0.01, gt=0.0, lt=1.0)
     # Malformed capture lines up to this share of a window are skipped and counted; above it the window is not judged.
     max_malformed_rate: float = Field(default=DEFAULT_MAX_MALFORMED_RATE, ge=0.0, le=1.0)
-    retraining_cooldown_hours: int = Field(default=24, le=24 * 30)
+    retraining_cooldown_hours: int = Field(default=DEFAULT_RETRAINING_COOLDOWN_HOURS, le=24 * 30)
     # More than one start every 4 hours is no guard against the hourly sweep restarting a failing pipeline.
     retraining_max_starts_per_day: int = Field(default=DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, ge=1, le=6)
     # Days of traffic each daily run judges for drift (1: the last 24 hours). 7 puts every weekday in each window as

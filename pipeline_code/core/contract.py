@@ -225,6 +225,9 @@ RETRAIN_INFIX = "retrain"
 # The retrain trigger's storm guard: at most this many starts of a model's pipeline in any 24 hours, whatever the
 # cooldown (the default of monitoring.retraining_max_starts_per_day, which the function reads as MAX_STARTS_PER_DAY).
 DEFAULT_MAX_RETRAINING_STARTS_PER_DAY = 3
+# At most one retrain per this many hours after a run that answered the drift (the default of
+# monitoring.retraining_cooldown_hours, which the function reads as COOLDOWN_HOURS).
+DEFAULT_RETRAINING_COOLDOWN_HOURS = 24
 
 
 def retrain_alarm_prefix(prefix: str, model: str) -> str:

@@ -60,8 +60,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline_code.core.contract import (DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, GATE_FAIL_STEP, pause_record,
-                                         retrain_trigger_names)
+from pipeline_code.core.contract import (DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, DEFAULT_RETRAINING_COOLDOWN_HOURS,
+                                         GATE_FAIL_STEP, pause_record, retrain_trigger_names)
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
@@ -298,7 +298,7 @@ def _malformed(event: Any) -> Optional[str]:
 
 def settings_of(environ: Mapping[str, str]) -> Dict[str, Any]:
     """The function's settings from its environment: ``NAME_PREFIX`` (the environment's resource prefix),
-    ``MODEL_PIPELINES`` (JSON: model -> its training pipeline), ``COOLDOWN_HOURS`` (default 24) and
+    ``MODEL_PIPELINES`` (JSON: model -> its training pipeline), ``COOLDOWN_HOURS`` (default 24, the config's) and
     ``MAX_STARTS_PER_DAY`` (the storm guard, default 3).
 
     The pipelines it may start, each model's retrain alarms and pause parameters follow from the prefix and the models
@@ -316,7 +316,8 @@ def settings_of(environ: Mapping[str, str]) -> Dict[str, Any]:
         # The config refuses it (monitoring.retraining_max_starts_per_day, 1-6); a hand-edited environment could not.
         raise ValueError(f"MAX_STARTS_PER_DAY={max_starts}: the storm guard needs at least 1 start a day; set "
                          "monitoring.retraining_max_starts_per_day in the config and deploy the Operations stack again")
-    return {"allowed": frozenset(models.values()), "cooldown_hours": float(environ.get("COOLDOWN_HOURS", "24")),
+    cooldown_hours = float(environ.get("COOLDOWN_HOURS", str(DEFAULT_RETRAINING_COOLDOWN_HOURS)))
+    return {"allowed": frozenset(models.values()), "cooldown_hours": cooldown_hours,
             "max_starts_per_day": max_starts,
             "alarm_pipelines": names.alarm_pipelines, "pause_parameter": names.pause_parameter,
             "model_pause_parameters": names.model_pause_parameters}

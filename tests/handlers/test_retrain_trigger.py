@@ -475,6 +475,16 @@ def test_the_handler_reads_the_days_allowance_from_its_environment():
     assert rt.settings_of({"NAME_PREFIX": "p", "MAX_STARTS_PER_DAY": "1"})["max_starts_per_day"] == 1
 
 
+def test_without_its_settings_the_handler_holds_the_configs_defaults():
+    """A function whose environment lost COOLDOWN_HOURS / MAX_STARTS_PER_DAY (a hand edit) behaves as the config's
+    defaults say, not as a second copy of them."""
+    from mlops_loop.config.schema import MonitoringConfig
+    defaults = MonitoringConfig.model_fields
+    settings = rt.settings_of({"NAME_PREFIX": "p"})
+    assert settings["cooldown_hours"] == defaults["retraining_cooldown_hours"].default
+    assert settings["max_starts_per_day"] == defaults["retraining_max_starts_per_day"].default
+
+
 @pytest.mark.parametrize("value", ["0", "-2"])
 def test_an_allowance_below_one_start_a_day_is_refused_naming_the_setting_and_the_fix(value):
     with pytest.raises(ValueError) as error:
