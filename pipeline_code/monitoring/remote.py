@@ -220,6 +220,12 @@ def _missing(error: Exception) -> bool:
     return code in ("404", "NoSuchKey", "NotFound")
 
 
+# The report section an error about the evaluation (evaluation.json, or bias.json that carries its digest) is confined
+# to: the evaluation is only the model-quality and bias reference, which the monitor does without when it is missing,
+# so the drift measured against the registered baselines still counts (monitor.run_monitor's ``section``).
+EVALUATION_SECTION = "model_quality"
+
+
 def _rewritten(name: str, uri: str, actual: str, arn: str, registered: Tuple[str, str]) -> str:
     """The error for a registered document whose bytes in S3 are no longer the registered ones (``registered``: its
     digest and where the package records it), and how to restore it."""
@@ -245,13 +251,14 @@ def _evaluation_digest(version: ServingVersion, s3: Any, scratch: str, result: D
         bucket, key = _object_uri(version.bias_uri)
         s3.download_file(bucket, key, path)
     except Exception as exc:  # noqa: BLE001 - reported; the evaluation cannot be verified without it
-        result["errors"].append({"kind": "baseline_download_failed", "message": f"{BIAS_FILE} from {version.bias_uri}: "
-                                 f"{_describe(exc)}; {EVALUATION_FILE}, whose digest it carries, is not used either"})
+        result["errors"].append({"kind": "baseline_download_failed", "section": EVALUATION_SECTION,
+                                 "message": f"{BIAS_FILE} from {version.bias_uri}: {_describe(exc)}; {EVALUATION_FILE}, "
+                                            "whose digest it carries, is not used either"})
         return unusable
     actual = integrity.sha256_file(path)
     if actual != version.recorded[BIAS_FILE][0]:
         message = _rewritten(BIAS_FILE, version.bias_uri, actual, version.arn, version.recorded[BIAS_FILE])
-        result["errors"].append({"kind": "baseline_digest_mismatch",
+        result["errors"].append({"kind": "baseline_digest_mismatch", "section": EVALUATION_SECTION,
                                  "message": f"{message}; {EVALUATION_FILE}, whose digest it carries, is not used either"})
         return unusable
     try:
@@ -281,9 +288,15 @@ def fetch_baseline_and_model(version: ServingVersion, *, s3: Any, baseline_dir: 
     artifacts bucket keeps every version written, see docs/environment.md), so one rewritten since registration - a
     baseline that no drift would fail - is not compared with: it is left out, as an error (``baseline_digest_mismatch``
     / ``model_digest_mismatch``) naming both digests and how to restore the registered bytes. ``attributions.json`` is
-    not registered, and a version registered before digests has none: those are used unverified.
+    not registered, and a version registered before digests has none: those are used unverified. An error about the
+    evaluation (evaluation.json or the bias report that carries its digest) names :data:`EVALUATION_SECTION` as its
+    ``section``: the run is unhealthy, but the window's drift still counts.
     """
     result: Dict[str, Any] = {"files": {}, "model": None, "verified": [], "errors": [], "notes": []}
+
+    def confined(name: str) -> Dict[str, str]:
+        return {"section": EVALUATION_SECTION} if name == EVALUATION_FILE else {}
+
     os.makedirs(baseline_dir, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix="mlops-loop-model-")
     try:
@@ -312,13 +325,13 @@ def fetch_baseline_and_model(version: ServingVersion, *, s3: Any, baseline_dir: 
                 if name == EVALUATION_FILE and _missing(exc):
                     result["notes"].append(message)
                 else:
-                    result["errors"].append({"kind": "baseline_download_failed", "message": message})
+                    result["errors"].append({"kind": "baseline_download_failed", "message": message, **confined(name)})
                 continue
             if name in recorded:
                 actual = integrity.sha256_file(path)
                 if actual != recorded[name][0]:
                     os.remove(path)
-                    result["errors"].append({"kind": "baseline_digest_mismatch",
+                    result["errors"].append({"kind": "baseline_digest_mismatch", **confined(name),
                                              "message": _rewritten(name, uri, actual, version.arn, recorded[name])})
                     continue
                 result["verified"].append(name)

@@ -134,7 +134,9 @@ def test_a_registered_document_rewritten_after_registration_is_not_used_and_says
     serving = _serving(aws, arn)
     fetched = remote.fetch_baseline_and_model(serving, s3=aws.s3, baseline_dir=str(tmp_path / "b"), model_dir=str(tmp_path / "m"))
     actual = hashlib.sha256(b'{"rewritten": true}').hexdigest()
-    assert fetched["errors"] == [{"kind": "baseline_digest_mismatch",
+    # An evaluation's error is confined to the model-quality section it is the reference of (the drift still counts).
+    section = {"section": "model_quality"} if name == "evaluation.json" else {}
+    assert fetched["errors"] == [{"kind": "baseline_digest_mismatch", **section,
                                   "message": _rewritten(name, uri, actual, recorded, arn, where)}]
     assert name not in os.listdir(tmp_path / "b") and name not in fetched["files"]
     assert len(os.listdir(tmp_path / "b")) == 3 and fetched["model"] is not None
@@ -152,7 +154,7 @@ def test_a_rewritten_bias_report_leaves_the_evaluation_unverified_and_unused(aws
     aws.put(bias, forged_bias)
     fetched = remote.fetch_baseline_and_model(_serving(aws, arn), s3=aws.s3, baseline_dir=str(tmp_path / "b"),
                                               model_dir=str(tmp_path / "m"))
-    assert fetched["errors"] == [{"kind": "baseline_digest_mismatch", "message": _rewritten(
+    assert fetched["errors"] == [{"kind": "baseline_digest_mismatch", "section": "model_quality", "message": _rewritten(
         "bias.json", bias, hashlib.sha256(forged_bias).hexdigest(), recorded, arn,
         "its ModelMetrics Bias.Report ContentDigest") + "; evaluation.json, whose digest it carries, is not used either"}]
     assert "evaluation.json" not in os.listdir(tmp_path / "b")
@@ -188,6 +190,26 @@ def test_a_rewritten_baseline_makes_the_scheduled_run_unhealthy(aws, spec, refer
     kinds = [e["kind"] for e in report["errors"]]
     assert code == 0 and report["status"] == "unhealthy" and "baseline_digest_mismatch" in kinds, kinds
     assert published(aws)["MonitorHealthy"] == 0.0
+
+
+@pytest.mark.parametrize("rewritten", ["evaluation.json", "bias.json"])
+def test_a_rewritten_evaluation_leaves_out_only_the_quality_reference_and_the_drift_still_counts(
+        aws, spec, reference, tmp_path, rewritten):
+    """GIVEN a drifted window and the serving version's evaluation.json (or bias.json, which carries its digest)
+    rewritten after registration WHEN the scheduled job runs THEN the run is unhealthy (people are paged about the
+    rewrite) but the window stays trusted: the evaluation is only the model-quality and bias reference, which the
+    monitor does without when it is missing, so the drift it measured against the registered baselines is published
+    and can start a retraining - a rewritten optional document must not silence the drift alarms."""
+    arn = register(aws, reference, "run-1", digests=True)
+    upload_traffic(aws, spec, reference["model"], rows=600, seed=304, drift=0.8)
+    aws.put(f"s3://{ARTIFACTS}/churn/run-1/evaluation/{rewritten}", b'{"rewritten": true}')
+    aws.serving_stack(churn_arn=arn)
+    code = monitor.main(from_s3_args(spec, tmp_path, "--publish-metrics"), cloudwatch_client=aws.cloudwatch)
+    report = read_report(tmp_path)
+    assert code == 0 and report["status"] == "unhealthy" and report["trusted"], report["errors"]
+    assert [(e["kind"], e.get("section")) for e in report["errors"]] == [("baseline_digest_mismatch", "model_quality")]
+    metrics = published(aws)
+    assert metrics["MonitorHealthy"] == 0.0 and metrics["DataDriftMaxPsi"] > 0.2, metrics
 
 
 # ---------------------------------------------------------------- windows
