@@ -12,7 +12,7 @@ Prints one JSON document (nothing is read from or written to AWS):
   region's CDK bootstrap roles the CLI deploys an assembly through (deploy, file and image publishing: not the
   cfn-exec role, which CloudFormation assumes, nor another environment's); a ``MaxSessionDuration`` of 5 hours, the
   deploy job's ``role-duration-seconds``. The bootstrap roles' names carry the qualifier of cdk.json (read as the CDK
-  CLI reads it);
+  CLI reads it on a CI runner: not the user's ``~/.cdk.json``, which is named in a note when it differs);
 * with ``--diff-account``, the **diff role** (repository variable ``AWS_DIFF_ROLE_ARN``, one role in that account for
   every environment): trusted for ``repo:<owner>/<repo>:pull_request`` and ``repo:<owner>/<repo>:ref:refs/heads/main``,
   allowed only to assume each environment's bootstrap lookup role (ReadOnlyAccess, KMS decryption denied);
@@ -145,7 +145,17 @@ def _checked(args: argparse.Namespace) -> tuple[Any, List[str], str]:
         raise CiRolesError(f"--config {args.config}: {error.problems[0]}{more}") from None
     for name in args.env:
         deploy_target.environment_of(app, name, args.config)
-    return app, list(dict.fromkeys(args.env)) or list(app.environments), bootstrap_qualifier()
+    # The qualifier CI's synth reads: the repository's files, not this workstation's ~/.cdk.json (a runner has none),
+    # since the deploy assumes the roles the assembly names.
+    qualifier = bootstrap_qualifier(user=False)
+    try:
+        own: Optional[str] = bootstrap_qualifier()
+    except ValueError:  # ~/.cdk.json names no usable qualifier: this workstation's concern, not CI's
+        own = None
+    if own is not None and own != qualifier:
+        print(f"ci-roles: note: ~/.cdk.json names the bootstrap qualifier {own!r}, which CI's synth does not read: the "
+              f"roles are for {qualifier!r} (put the qualifier in cdk.json's context for both)", file=sys.stderr)
+    return app, list(dict.fromkeys(args.env)) or list(app.environments), qualifier
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

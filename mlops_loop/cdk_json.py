@@ -32,15 +32,15 @@ def context() -> dict[str, Any]:
     return _read()["context"]
 
 
-def bootstrap_qualifier(directory: Optional[Path] = None, home: Optional[Path] = None) -> str:
+def bootstrap_qualifier(directory: Optional[Path] = None, home: Optional[Path] = None, *, user: bool = True) -> str:
     """The CDK bootstrap qualifier `cdk deploy` run in ``directory`` (default: this repository) deploys through: the
     ``@aws-cdk/core:bootstrapQualifier`` context of the first file that sets it (:func:`persistent_context`); the CDK's
     default (``hnb659fds``) when none does. A ``-c`` given to one ``cdk`` command is seen by that command only: a
-    qualifier belongs in cdk.json.
+    qualifier belongs in cdk.json. ``user`` false: without the user's ``~/.cdk.json``, as a CI runner synthesizes.
 
     Refused (``ValueError``, one line naming the file): a value that is no qualifier the app can deploy through
     (``contract.cdk_qualifier_problem``)."""
-    found = persistent_context(BOOTSTRAP_QUALIFIER_CONTEXT, directory, home)
+    found = persistent_context(BOOTSTRAP_QUALIFIER_CONTEXT, directory, home, user=user)
     if found is None:
         return DEFAULT_CDK_QUALIFIER
     value, path = found
@@ -50,15 +50,17 @@ def bootstrap_qualifier(directory: Optional[Path] = None, home: Optional[Path] =
     return value
 
 
-def persistent_context(key: str, directory: Optional[Path] = None, home: Optional[Path] = None) -> Optional[tuple[Any, Path]]:
+def persistent_context(key: str, directory: Optional[Path] = None, home: Optional[Path] = None, *,
+                       user: bool = True) -> Optional[tuple[Any, Path]]:
     """The value of context ``key`` every ``cdk`` command run in ``directory`` (default: this repository) hands the app
     without a ``-c``, and the file that sets it: the first of cdk.json's context, cdk.context.json, then
-    ``~/.cdk.json``'s context (``home``, default: the user's home), in the CDK CLI's order of precedence (its
-    ``Configuration.loadConfigFiles``); None when none sets it."""
+    ``~/.cdk.json``'s context (``home``, default: the user's home; not read when ``user`` is false), in the CDK CLI's
+    order of precedence (its ``Configuration.loadConfigFiles``); None when none sets it."""
     root = CDK_JSON.parent if directory is None else directory
-    user = (Path.home() if home is None else home) / USER_CDK_JSON
-    for path, context in ((root / CDK_JSON.name, lambda d: d.get("context", {})), (root / CDK_CONTEXT_JSON, lambda d: d),
-                          (user, lambda d: d.get("context", {}))):
+    files = [(root / CDK_JSON.name, lambda d: d.get("context", {})), (root / CDK_CONTEXT_JSON, lambda d: d)]
+    if user:
+        files.append(((Path.home() if home is None else home) / USER_CDK_JSON, lambda d: d.get("context", {})))
+    for path, context in files:
         if not path.is_file():
             continue
         values = context(json.loads(path.read_text()))

@@ -85,7 +85,7 @@ def test_each_deploy_role_may_assume_only_what_cdk_deploy_needs_in_its_own_accou
     """GIVEN the deploy role's policy THEN it may assume the deploy and publishing roles of its environment's bootstrap
     (the cdk.json qualifier, its account and region) and nothing else: not the cfn-exec role (CloudFormation's, with
     administrator rights), not another environment's bootstrap roles, not another qualifier's."""
-    qualifier = bootstrap_qualifier()
+    qualifier = bootstrap_qualifier(user=False)
     assert roles["qualifier"] == qualifier
     for name, env in app.environments.items():
         policy = _statements(roles["environments"][name]["deploy_role"]["policy"])
@@ -112,7 +112,7 @@ def test_the_diff_role_admits_the_live_diff_jobs_and_may_only_look_up(roles, app
                 "repo:someone/mlops-loop:pull_request"):
         assert not _may_take(trust, sub=sub), sub
     policy = _statements(diff["policy"])
-    qualifier = bootstrap_qualifier()
+    qualifier = bootstrap_qualifier(user=False)
     for env in app.environments.values():
         assert evaluate(policy, "sts:AssumeRole", cdk_bootstrap_role_arn(env.account, env.region, qualifier, "lookup-role")).allowed
         for role in CDK_BOOTSTRAP_ROLES:
@@ -128,7 +128,7 @@ def test_an_account_other_than_the_diff_roles_trusts_it_for_lookups(app):
     first = next(iter(app.environments.values()))
     status, printed, err = _run("--repository", REPOSITORY, "--diff-account", first.account)
     assert status == 0, err
-    qualifier = bootstrap_qualifier()
+    qualifier = bootstrap_qualifier(user=False)
     for name, env in app.environments.items():
         expected = f"npx cdk bootstrap aws://{env.account}/{env.region}"
         if qualifier != "hnb659fds":
@@ -180,3 +180,22 @@ def test_bad_arguments_exit_2_with_one_line(app, argv, message):
     status, printed, err = _run(*argv)
     assert (status, printed) == (2, "")
     assert err.endswith(message.format(envs=", ".join(app.environments))), err
+
+
+def test_the_qualifier_is_the_one_ci_synthesizes_with_not_the_workstations_own_defaults(tmp_path, monkeypatch):
+    """GIVEN the person printing the roles has a ``~/.cdk.json`` naming another qualifier (their own CDK defaults)
+    WHEN the roles are printed THEN they name the bootstrap roles of the qualifier the repository gives (cdk.json,
+    cdk.context.json, else the CDK's default): CI synthesizes the assembly on a runner that has no ``~/.cdk.json``, and
+    its deploy assumes the roles that assembly names; a policy for the workstation's qualifier would be refused them."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".cdk.json").write_text(json.dumps({"context": {"@aws-cdk/core:bootstrapQualifier": "mine"}}))
+    ci = bootstrap_qualifier(home=tmp_path / "runner-home")  # the runner's home: no .cdk.json
+    assert ci != "mine"
+    status, printed, err = _run("--repository", REPOSITORY)
+    assert status == 0, err
+    assert printed["qualifier"] == ci
+    assert err == (f"ci-roles: note: ~/.cdk.json names the bootstrap qualifier 'mine', which CI's synth does not read: "
+                   f"the roles are for {ci!r} (put the qualifier in cdk.json's context for both)\n")
+    for name, env in printed["environments"].items():
+        assert printed["environments"][name]["deploy_role"]["policy"]["Statement"][0]["Resource"] == sorted(
+            cdk_bootstrap_role_arn(env["account"], env["region"], ci, role) for role in ci_roles.DEPLOY_ASSUMES)
