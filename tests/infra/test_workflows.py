@@ -81,7 +81,7 @@ def live_diff() -> dict:
 def deploy_job() -> dict:
     """The job that deploys one environment (.github/workflows/deploy-environment.yml), called per environment."""
     workflow = _load(DEPLOY_ENVIRONMENT_WORKFLOW)
-    assert set(workflow["on"]) == {"workflow_call"} and set(workflow["jobs"]) == {"deploy"}
+    assert set(workflow["on"]) == {"workflow_call"} and set(workflow["jobs"]) == {"current", "deploy"}
     inputs = workflow["on"]["workflow_call"]["inputs"]
     assert set(inputs) == {"environment", "assembly-digest"}
     assert inputs["environment"] == {"description": inputs["environment"]["description"], "type": "string",
@@ -558,6 +558,23 @@ def test_pr_only_steps_are_skipped_in_the_merge_queue(pr):
 def test_no_other_workflow_runs_for_the_merge_queue(deploy, live_diff):
     assert "merge_group" not in deploy["on"] and "merge_group" not in live_diff["on"]
     assert "merge_group" not in _load(DEPLOY_ENVIRONMENT_WORKFLOW)["on"]
+
+
+def test_a_superseded_run_never_joins_an_environments_queue_and_takes_a_newer_runs_place():
+    """GIVEN commit A's run and the newer commit B's, with A's build finishing after B's (or A's staging approved after
+    B's) while another deploy of that environment is in progress WHEN both deploys queue for it THEN A's does not
+    take B's place: GitHub keeps the pending job that queued last and cancels the other, whatever its commit, and A's
+    would then fail as superseded, leaving B's cancelled and B deployed nowhere. So a job of its own checks that the run's
+    commit is still main's tip before the deploy job joins the environment's queue (no group, no environment: no
+    reviewers asked for a superseded run), with the very check the deploy job repeats once it leaves the queue."""
+    jobs = _load(DEPLOY_ENVIRONMENT_WORKFLOW)["jobs"]
+    current, deploying = jobs["current"], jobs["deploy"]
+    assert deploying["needs"] == "current"
+    assert "concurrency" not in current and "environment" not in current and "needs" not in current
+    assert current["permissions"] == {"contents": "read"}
+    assert current["env"] == {"ENVIRONMENT": "${{ inputs.environment }}"}
+    (tip_check,) = [s for s in _steps(deploying) if "gh api" in s.get("run", "")]
+    assert _steps(current) == [tip_check], "the check before the queue is the deploy job's own tip check"
 
 
 # --- the deploy workflow ------------------------------------------------------------------------
