@@ -139,10 +139,21 @@ def _metric_uri(description: Mapping[str, Any], *path: str) -> Optional[str]:
     return _metric_source(description, *path).get("S3Uri") or None
 
 
-# Where a package registers the drift baselines (the drift check's own first, as resolve_serving_version reads them; the
-# pipeline registers both alike) and the bias report, which carries evaluation.json's digest.
+# Where a package registers the drift baselines (the drift check's own first; the pipeline registers both alike) and
+# the bias report, which carries evaluation.json's digest.
 _DATA_QUALITY_SOURCES = (("DriftCheckBaselines", "ModelDataQuality"), ("ModelMetrics", "ModelDataQuality"))
 _BIAS_SOURCE = ("ModelMetrics", "Bias", "Report")
+
+
+def _data_quality_source(described: Mapping[str, Any], kind: str) -> Tuple[Tuple[str, str], Mapping[str, Any]]:
+    """Where the package registers its data-quality ``kind`` (``Statistics`` / ``Constraints``) and that
+    ``MetricsSource``: the first of :data:`_DATA_QUALITY_SOURCES` that names one (``{}`` when none does). The URI the
+    monitor downloads and the digest it checks it with both come from here, so they are one source's."""
+    for where in _DATA_QUALITY_SOURCES:
+        source = _metric_source(described, *where, kind)
+        if source:
+            return where, source
+    return _DATA_QUALITY_SOURCES[-1], {}
 
 
 def _recorded_digests(described: Mapping[str, Any]) -> Dict[str, Tuple[str, str]]:
@@ -152,13 +163,10 @@ def _recorded_digests(described: Mapping[str, Any]) -> Dict[str, Tuple[str, str]
     registration (UpdateModelPackage takes no ModelMetrics; the approver may not set the property)."""
     recorded: Dict[str, Tuple[str, str]] = {}
     for name, kind in ((STATISTICS_FILE, "Statistics"), (CONSTRAINTS_FILE, "Constraints")):
-        for where in _DATA_QUALITY_SOURCES:
-            source = _metric_source(described, *where, kind)
-            if source:
-                digest = integrity.hex_of_content_digest(source.get("ContentDigest"))
-                if digest:
-                    recorded[name] = (digest, f"its {where[0]} {where[1]}.{kind} ContentDigest")
-                break
+        where, source = _data_quality_source(described, kind)
+        digest = integrity.hex_of_content_digest(source.get("ContentDigest"))
+        if digest:
+            recorded[name] = (digest, f"its {where[0]} {where[1]}.{kind} ContentDigest")
     bias = integrity.hex_of_content_digest(_metric_source(described, *_BIAS_SOURCE).get("ContentDigest"))
     if bias:
         recorded[BIAS_FILE] = (bias, "its ModelMetrics Bias.Report ContentDigest")
@@ -192,10 +200,8 @@ def resolve_serving_version(*, stack_name: str, model: str, cloudformation: Any,
     containers = (described.get("InferenceSpecification") or {}).get("Containers") or []
     if not containers:
         raise RemoteError("serving_lookup_failed", f"{arn} has no inference container (InferenceSpecification.Containers is empty)")
-    statistics = (_metric_uri(described, "DriftCheckBaselines", "ModelDataQuality", "Statistics")
-                  or _metric_uri(described, "ModelMetrics", "ModelDataQuality", "Statistics"))
-    constraints = (_metric_uri(described, "DriftCheckBaselines", "ModelDataQuality", "Constraints")
-                   or _metric_uri(described, "ModelMetrics", "ModelDataQuality", "Constraints"))
+    statistics = _data_quality_source(described, "Statistics")[1].get("S3Uri") or None
+    constraints = _data_quality_source(described, "Constraints")[1].get("S3Uri") or None
     quality = _metric_uri(described, "ModelMetrics", "ModelQuality", "Statistics")
     return ServingVersion(
         arn=arn,
