@@ -15,7 +15,8 @@ Prints one JSON document (nothing is read from or written to AWS):
   CLI reads it on a CI runner: not the user's ``~/.cdk.json``, which is named in a note when it differs);
 * with ``--diff-account``, the **diff role** (repository variable ``AWS_DIFF_ROLE_ARN``, one role in that account for
   every environment): trusted for ``repo:<owner>/<repo>:pull_request`` and ``repo:<owner>/<repo>:ref:refs/heads/main``,
-  allowed only to assume each environment's bootstrap lookup role (ReadOnlyAccess, KMS decryption denied);
+  allowed only to assume each environment's bootstrap lookup role (ReadOnlyAccess, KMS decryption denied), for every
+  environment of the config whatever ``--env`` names;
 * per environment, the ``cdk bootstrap`` command: an account other than the diff role's must trust that account for
   lookups (``--trust-for-lookup``), or the lookup role refuses the diff role and the live diff fails on its
   credentials.
@@ -104,7 +105,9 @@ def ci_roles(app: Any, *, repository: str, environments: Sequence[str], qualifie
             "bootstrap": bootstrap_command(env.account, env.region, qualifier, diff_account),
         }
     if diff_account is not None:
-        targets = [(app.environments[n].account, app.environments[n].region) for n in environments]
+        # One diff role for every environment of the config (the pull request's live diff covers them all), whichever
+        # environments were asked about: a policy for some would take the others' lookups away from it.
+        targets = [(env.account, env.region) for env in app.environments.values()]
         out["diff_role"] = {
             "repository_variable": "AWS_DIFF_ROLE_ARN",
             "account": diff_account,

@@ -199,3 +199,18 @@ def test_the_qualifier_is_the_one_ci_synthesizes_with_not_the_workstations_own_d
     for name, env in printed["environments"].items():
         assert printed["environments"][name]["deploy_role"]["policy"]["Statement"][0]["Resource"] == sorted(
             cdk_bootstrap_role_arn(env["account"], env["region"], ci, role) for role in ci_roles.DEPLOY_ASSUMES)
+
+
+def test_the_diff_role_printed_for_some_environments_still_covers_every_one(app):
+    """GIVEN the roles printed for one environment (``--env``) with the diff role WHEN that diff role's policy is applied
+    THEN it still lets the live diff look up every environment of the config: there is one diff role for all of them
+    (the pull request's live diff covers them all), and a policy for the one environment asked about would take the
+    others' lookups away from it."""
+    name = next(iter(app.environments))
+    status, printed, err = _run("--repository", REPOSITORY, "--env", name, "--diff-account", DIFF_ACCOUNT)
+    assert status == 0, err
+    assert list(printed["environments"]) == [name]
+    policy = _statements(printed["diff_role"]["policy"])
+    for env in app.environments.values():
+        arn = cdk_bootstrap_role_arn(env.account, env.region, bootstrap_qualifier(user=False), "lookup-role")
+        assert evaluate(policy, "sts:AssumeRole", arn).allowed, arn
