@@ -215,10 +215,6 @@ class AsyncServing(_Frozen):
     _types = field_validator("instance_type")(_endpoint_instance_type)
 
 
-# The largest request body the serving container accepts: the stock XGBoost image's default (6 MB), unraised.
-CONTAINER_MAX_REQUEST_MB = 6
-
-
 class BatchServing(_Frozen):
     """Scheduled batch transform over ``s3://<inference bucket>/batch/<model>/input/``. Default:
     one ml.m5.xlarge, nightly at 01:00 UTC, JSON Lines records split by line, 6 MB payloads; inputs
@@ -229,6 +225,9 @@ class BatchServing(_Frozen):
     instance_count: int = Field(default=1, ge=1, le=100)
     schedule: str = "cron(0 1 * * ? *)"
     content_type: Literal["application/jsonlines", "text/csv"] = "application/jsonlines"
+    # SageMaker's limit (100 MB; with the concurrency, below) is the only one: the serving container sets none of its
+    # own (the XGBoost image serving one model by SAGEMAKER_PROGRAM runs nginx with client_max_body_size 0 before a
+    # Flask app without MAX_CONTENT_LENGTH; its 6 MB default belongs to its algorithm mode and multi-model server).
     max_payload_mb: int = Field(default=6, ge=1, le=100)
     max_concurrent_transforms: int = Field(default=0, ge=0, le=64, description="0 lets SageMaker choose.")
     # No timeout_minutes: CreateTransformJob has no job-level time limit (each request is limited to
@@ -238,20 +237,6 @@ class BatchServing(_Frozen):
 
     # At most hourly: every run scores every input file, and nothing stops a run while the previous one still runs.
     _schedule = field_validator("schedule")(check_at_most_hourly)
-
-    @model_validator(mode="after")
-    def _payload_fits_the_container(self) -> "BatchServing":
-        # SageMaker accepts MaxPayloadInMB up to 100, but the serving container (the stock XGBoost image, which serves
-        # every batch model) refuses a request over its 6 MB default (docs/invocation-contract.md, "Batch transform"),
-        # and the app sets no container variable raising it: a larger mini-batch would fail every run.
-        if self.max_payload_mb > CONTAINER_MAX_REQUEST_MB:
-            raise ValueError(
-                f"max_payload_mb: {self.max_payload_mb} MB is above the {CONTAINER_MAX_REQUEST_MB} MB a request to the "
-                "serving container may carry (the XGBoost image's default request limit, which the app does not raise), "
-                f"so every mini-batch would be refused and the job fail; allowed: 1-{CONTAINER_MAX_REQUEST_MB} "
-                "(throughput comes from max_concurrent_transforms and instance_count)"
-            )
-        return self
 
     @model_validator(mode="after")
     def _payload_in_flight(self) -> "BatchServing":

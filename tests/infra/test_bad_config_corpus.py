@@ -820,16 +820,9 @@ CASES = [
     case("batch-timeout-is-no-setting", serve("batch", timeout_minutes=240),
          "model 'churn': field 'serving.batch.timeout_minutes': unknown field; check the spelling against "
          "the documented fields (docs/configuration.md: Configuration)"),
-    # The serving container (the stock XGBoost image) refuses a request over its 6 MB default, which the app does not
-    # raise: every mini-batch of a larger MaxPayloadInMB would fail the nightly job at run time.
-    case("batch-payload-above-the-containers-request-limit", serve("batch", max_payload_mb=10),
-         "model 'churn': field 'serving.batch.max_payload_mb': 10 MB is above the 6 MB a request to the serving "
-         "container may carry (the XGBoost image's default request limit, which the app does not raise), so every "
-         "mini-batch would be refused and the job fail; allowed: 1-6 (throughput comes from max_concurrent_transforms "
-         "and instance_count)"),
-    case("batch-payload-times-concurrency", serve("batch", max_payload_mb=6, max_concurrent_transforms=20),
-         "model 'churn': field 'serving.batch.max_concurrent_transforms': 20 x max_payload_mb 6 is "
-         "120 MB; SageMaker allows at most 100 MB per instance; allowed: 0-16 at max_payload_mb 6 "
+    case("batch-payload-times-concurrency", serve("batch", max_payload_mb=10, max_concurrent_transforms=20),
+         "model 'churn': field 'serving.batch.max_concurrent_transforms': 20 x max_payload_mb 10 is "
+         "200 MB; SageMaker allows at most 100 MB per instance; allowed: 0-10 at max_payload_mb 10 "
          "(0 lets SageMaker choose)"),
     case("batch-instance-count-zero", serve("batch", instance_count=0),
          "model 'churn': field 'serving.batch.instance_count': Input should be greater than or equal "

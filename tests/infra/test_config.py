@@ -674,6 +674,20 @@ def test_a_batch_schedule_at_most_hourly_is_accepted(raw, schedule):
     assert config.serving_of(config.environments["dev"], config.models[name]).batch.schedule == schedule
 
 
+@pytest.mark.parametrize("payload, concurrency", [(6, 0), (7, 0), (50, 2), (100, 1)])
+def test_a_batch_payload_up_to_sagemakers_100_mb_is_accepted(raw, payload, concurrency):
+    """GIVEN a batch mini-batch size above 6 MB, within SageMaker's 100 MB per instance WHEN validated THEN accepted:
+    the serving container sets no request-size limit of its own (the XGBoost image serving one model by
+    SAGEMAKER_PROGRAM: nginx client_max_body_size 0, no Flask MAX_CONTENT_LENGTH; its 6 MB default is its algorithm
+    mode's and its multi-model server's), so a refusal would only cost a user throughput."""
+    name = next(iter(raw["models"]))
+    raw["models"][name]["serving"] = {"mode": "batch", "batch": {"max_payload_mb": payload,
+                                                                 "max_concurrent_transforms": concurrency}}
+    config = parse_config(raw)
+    batch = config.serving_of(config.environments["dev"], config.models[name]).batch
+    assert (batch.max_payload_mb, batch.max_concurrent_transforms) == (payload, concurrency)
+
+
 @pytest.mark.parametrize("schedule, minutes", [("rate(1 minute)", ""), ("rate(59 minutes)", ""),
                                                ("cron(* 2 * * ? *)", " (minutes '*')"),
                                                ("cron(0,30 * * * ? *)", " (minutes '0,30')"),

@@ -119,12 +119,15 @@ def test_the_job_writes_no_data_capture_the_monitor_reads_its_inputs_beside_thei
 
 
 def test_the_batch_settings_reach_the_request():
-    settings = BatchServing(instance_type="ml.c5.xlarge", instance_count=3, content_type="text/csv", max_payload_mb=5,
+    """A mini-batch above 6 MB reaches the job as configured: the serving container (the XGBoost image serving one
+    model through SAGEMAKER_PROGRAM: nginx with client_max_body_size 0, a Flask app without MAX_CONTENT_LENGTH) sets
+    no request-size limit of its own, so SageMaker's (100 MB, concurrency included) is the one that applies."""
+    settings = BatchServing(instance_type="ml.c5.xlarge", instance_count=3, content_type="text/csv", max_payload_mb=20,
                             max_concurrent_transforms=4, schedule="rate(12 hours)")
     built = _build(settings)
     request = built.request()
     assert (request["TransformInput"]["ContentType"], request["TransformOutput"]["Accept"]) == ("text/csv", "text/csv")
-    assert (request["MaxPayloadInMB"], request["MaxConcurrentTransforms"]) == (5, 4)
+    assert (request["MaxPayloadInMB"], request["MaxConcurrentTransforms"]) == (20, 4)
     assert request["TransformResources"] == {"InstanceType": "ml.c5.xlarge", "InstanceCount": 3, "VolumeKmsKeyId": built.ref("Key")}
     assert built.schedule()["Properties"]["ScheduleExpression"] == "rate(12 hours)"
 
