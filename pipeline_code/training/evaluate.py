@@ -495,7 +495,8 @@ _SHOWN = {**problem.HEADLINE_METRICS, problem.BINARY: ("auc", "pr_auc", "log_los
 # Deltas against the champion (binary: the keys the report always had, and PR-AUC), and the champion's summary line.
 # Each also shows the model's primary metric (_with_primary), the one the gate compared.
 _COMPARED = {**problem.HEADLINE_METRICS, problem.BINARY: ("auc", "pr_auc", "log_loss", "brier", "accuracy", "f1")}
-_CHAMPION_SHOWN = {kind: names[:4] for kind, names in problem.HEADLINE_METRICS.items()}
+# Calibration (ece) is the gate's own line when limited; the champion's keeps its four headline scores.
+_CHAMPION_SHOWN = {kind: tuple(n for n in names if n != "ece")[:4] for kind, names in problem.HEADLINE_METRICS.items()}
 _CHAMPION_SHOWN[problem.BINARY] = ("auc", "pr_auc", "log_loss", "brier", "f1")
 
 

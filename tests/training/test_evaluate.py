@@ -277,6 +277,9 @@ def test_a_multiclass_champion_line_shows_the_primary_metric(tmp_path_factory, c
     champion_line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  champion:"))
     assert f"macro_f1={report['champion']['metrics']['macro_f1']:.4f}" in champion_line.split()
     assert "macro_f1_delta" in report["comparison"]
+    # Its headline scores stay in view: accuracy, not the calibration error the gate reports on a line of its own.
+    shown = {item.partition("=")[0] for item in champion_line.split()[1:]}
+    assert {"auc", "log_loss", "brier", "accuracy"} <= shown and "ece" not in shown
 
 
 # --- A model evolved by config: the champion was trained before the change ----------------------------------------
