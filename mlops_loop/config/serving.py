@@ -215,6 +215,17 @@ class AsyncServing(_Frozen):
     _types = field_validator("instance_type")(_endpoint_instance_type)
 
 
+# How long the serving container lets one request run unless the model's container environment says otherwise
+# (SAGEMAKER_MODEL_SERVER_TIMEOUT): 60 s in both images the app serves with - the XGBoost 3.0-5 image's gunicorn
+# --timeout and nginx proxy_read_timeout (sagemaker-containers 2.8.6.post2, _server.start) and the Neuron inference
+# image's TorchServe default_response_timeout (sagemaker-pytorch-inference 2.0.25, torchserve.py).
+CONTAINER_TIMEOUT_ENV = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
+CONTAINER_DEFAULT_TIMEOUT_SECONDS = 60
+# The longest a request may run per mode: InvokeEndpoint answers within 60 s (real-time, serverless); an async
+# invocation and a transform job's request (ModelClientConfig.InvocationsTimeoutInSeconds) may take an hour.
+INFERENCE_TIMEOUT_LIMITS = {"realtime": 60, "serverless": 60, "async": 3600, "batch": 3600}
+
+
 class BatchServing(_Frozen):
     """Scheduled batch transform over ``s3://<inference bucket>/batch/<model>/input/``. Default:
     one ml.m5.xlarge, nightly at 01:00 UTC, JSON Lines records split by line, 6 MB payloads; inputs
@@ -231,7 +242,7 @@ class BatchServing(_Frozen):
     max_payload_mb: int = Field(default=6, ge=1, le=100)
     max_concurrent_transforms: int = Field(default=0, ge=0, le=64, description="0 lets SageMaker choose.")
     # No timeout_minutes: CreateTransformJob has no job-level time limit (each request is limited to
-    # 600 s by the job's ModelClientConfig), so such a setting could only be ignored.
+    # serving.inference_timeout_seconds by the job's ModelClientConfig), so such a setting could only be ignored.
 
     _types = field_validator("instance_type")(_transform_instance_type)
 
@@ -334,6 +345,11 @@ class ServingConfig(_Frozen):
     multi_model: MultiModelServing = MultiModelServing()
     alarms: ServingAlarms = ServingAlarms()
     by_id: ById = ById()
+    # How long one request may run in the serving container (the model's inference time, with its margin): written
+    # on the SageMaker Model as SAGEMAKER_MODEL_SERVER_TIMEOUT when not the containers' own 60 s, and as a transform
+    # job's InvocationsTimeoutInSeconds. Per mode at most INFERENCE_TIMEOUT_LIMITS.
+    inference_timeout_seconds: int = Field(default=CONTAINER_DEFAULT_TIMEOUT_SECONDS, ge=1,
+                                           le=max(INFERENCE_TIMEOUT_LIMITS.values()))
     # Opt-in for accounts that still have SageMaker Model Monitor and Clarify (closed to new
     # customers): the four native job definitions and schedules next to our own monitor.
     native_model_monitor: bool = False
@@ -394,6 +410,50 @@ class ServingConfig(_Frozen):
                 f"(the default) is below alarms.max_latency_p99_ms {self.alarms.max_latency_p99_ms} ms, so a new version "
                 "as slow as the endpoint is allowed to be rolls back whenever it serves during its rollout; set it to at "
                 f"least {self.alarms.max_latency_p99_ms} (at most {MAX_LATENCY_MS})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _inference_time_within_the_mode(self) -> "ServingConfig":
+        if self.mode == "multi_model":
+            if "inference_timeout_seconds" in self.model_fields_set:
+                raise ValueError(
+                    "inference_timeout_seconds: a model on a multi-model endpoint runs in that endpoint's model server, "
+                    "which this setting does not reach; remove it here")
+            return self
+        limit = INFERENCE_TIMEOUT_LIMITS[self.mode]
+        if self.inference_timeout_seconds > limit:
+            raise ValueError(
+                f"inference_timeout_seconds: {self.inference_timeout_seconds} s is over the {limit} s a {self.mode} "
+                "endpoint waits for an answer (InvokeEndpoint's limit), so a request running longer fails whatever the "
+                f"container allows; allowed: 1-{limit} here (a model that needs longer: mode 'async' or 'batch', up to "
+                f"{INFERENCE_TIMEOUT_LIMITS['async']})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _latency_alarms_within_the_inference_time(self) -> "ServingConfig":
+        # A request that runs past the container's timeout fails (5xx): no latency above it is ever measured, so an
+        # alarm or rollback threshold above it could never fire - and a model that slow fails every such request.
+        if self.mode in ("multi_model", "batch"):
+            return self
+        timeout_ms = self.inference_timeout_seconds * 1000
+        rollout = self.rollout
+        fields = [("alarms.max_latency_p99_ms", self.alarms.max_latency_p99_ms)]
+        if rollout is not None and "max_latency_p99_ms" in rollout.model_fields_set:
+            fields.append((f"{self.mode}.rollout.max_latency_p99_ms", rollout.max_latency_p99_ms))
+        for field, value in fields:
+            if value <= timeout_ms:
+                continue
+            limit = INFERENCE_TIMEOUT_LIMITS[self.mode]
+            needed = -(-value // 1000)
+            fix = (f"set inference_timeout_seconds to at least {needed} (at most {limit} for mode {self.mode!r}), or "
+                   "lower the alarm") if needed <= limit else (
+                f"lower it to at most {limit * 1000} (a {self.mode} endpoint answers within {limit} s; a slower model: "
+                "mode 'async')")
+            raise ValueError(
+                f"{field}: {value} ms is above inference_timeout_seconds {self.inference_timeout_seconds} s, after which "
+                f"the serving container stops a request (it fails: a latency above it is never measured); {fix}"
             )
         return self
 

@@ -14,7 +14,7 @@ from constructs import Construct
 from pipeline_code.core.contract import inference_prefix
 
 from ..config.instance_types import INSTANCE_TYPES
-from ..config.serving import BatchServing
+from ..config.serving import CONTAINER_DEFAULT_TIMEOUT_SECONDS, BatchServing
 from ..naming import RESOURCE_METADATA_KEY, batch_schedule_name
 from .arns import format_arn
 from .cdk_reads import read_once, stack_of
@@ -45,9 +45,11 @@ class BatchTransform(Construct):
         condition: CfnCondition,
         dead_letter_queue: sqs.IQueue,
         tags: Sequence[tuple[str, str]] = (),
+        inference_timeout_seconds: int = CONTAINER_DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         """``tags`` (default none): the environment's cost-allocation tags, which every job carries besides its
-        model tag."""
+        model tag; ``inference_timeout_seconds`` (default the serving containers' own 60 s): how long the job waits
+        for one request, as long as ``model``'s container lets it run (``serving.inference_timeout_seconds``)."""
         super().__init__(scope, construct_id)
         stack = stack_of(self, scope)
         # Job names must be unique per run and at most 63 characters: a short stable stem per
@@ -62,7 +64,7 @@ class BatchTransform(Construct):
             "BatchStrategy": "MultiRecord",
             "MaxPayloadInMB": batch.max_payload_mb,
             "MaxConcurrentTransforms": batch.max_concurrent_transforms,
-            "ModelClientConfig": {"InvocationsTimeoutInSeconds": 600, "InvocationsMaxRetries": 1},
+            "ModelClientConfig": {"InvocationsTimeoutInSeconds": inference_timeout_seconds, "InvocationsMaxRetries": 1},
             "TransformInput": {
                 "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"{base}input/"}},
                 "ContentType": batch.content_type,

@@ -29,7 +29,8 @@ from pipeline_code.core.integrity import MODEL_SHA256_ENV, sealed_prefix
 
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.schema import ModelConfig, NetworkConfig
-from ..config.serving import ServingConfig, compiled_for_inferentia2
+from ..config.serving import (CONTAINER_DEFAULT_TIMEOUT_SECONDS, CONTAINER_TIMEOUT_ENV, ServingConfig,
+                              compiled_for_inferentia2)
 from ..training.sdk_offline import neuron_inference_image_uri, repository_arn
 from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy
 from .batch_transform import BatchTransform
@@ -160,6 +161,10 @@ class ServedModel(Construct):
             environment[SERVE_COMPILED_ENV] = NEURON_COMPILER
             environment["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(INSTANCE_TYPES[serving.realtime.instance_type].neuron_cores)
             environment["NEURON_RT_NUM_CORES"] = "1"
+        if serving.mode != "multi_model" and serving.inference_timeout_seconds != CONTAINER_DEFAULT_TIMEOUT_SECONDS:
+            # How long the container lets one request run (both images read it; docs/serving.md "How long a request may
+            # run"). Left out at the containers' own default: every Model property is create-only.
+            environment[CONTAINER_TIMEOUT_ENV] = str(serving.inference_timeout_seconds)
         if self.self_captures:
             environment.update(
                 {
@@ -201,6 +206,7 @@ class ServedModel(Construct):
                 model=self.model,
                 model_name=served_model_name,
                 batch=serving.batch,
+                inference_timeout_seconds=serving.inference_timeout_seconds,
                 inference_bucket=bucket,
                 key=key,
                 condition=condition,

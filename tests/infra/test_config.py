@@ -772,9 +772,11 @@ def test_app_exits_with_one_clear_message_per_template_over_cloudformations_size
 
 def test_an_async_model_whose_rollout_latency_is_set_keeps_it_even_below_or_far_above_its_alarm(raw):
     # A rollout latency the config sets is a decision (a rollout may be held to less than the pager's bound), and an
-    # async model that takes up to an hour may bake against an hour: both are accepted as given.
+    # async model that takes up to an hour (and says so: inference_timeout_seconds) may bake against an hour: both are
+    # accepted as given.
     for rollout_ms, alarm_ms in ((500, 180_000), (3_600_000, 1_800_000)):
         raw["models"]["churn"]["serving"] = {"mode": "async", "alarms": {"max_latency_p99_ms": alarm_ms},
+                                             "inference_timeout_seconds": 3600,
                                              "async": {"rollout": {"max_latency_p99_ms": rollout_ms}}}
         raw["environments"]["dev"]["serving"]["churn"] = {"mode": "async"}
         served = parse_config(raw).environments["prod"].serving["churn"]

@@ -8,6 +8,8 @@ and the version parameter with the condition that it is set. Batch settings are 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from aws_cdk import CfnCondition, CfnParameter, Environment, Fn, Stack
 from aws_cdk import aws_iam as iam
@@ -50,7 +52,7 @@ class _Built(BuiltStack):
 
 
 def _build(batch: BatchServing = BatchServing(), *, models: tuple[str, ...] = ("returns",), name_prefix: str = PREFIX,
-           tags: tuple[tuple[str, str], ...] = ()) -> _Built:
+           tags: tuple[tuple[str, str], ...] = (), **options: Any) -> _Built:
     """GIVEN a bare stack with the stand-ins WHEN each of ``models`` is scheduled for batch transform as ``batch`` says."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     parameter = CfnParameter(stack, "ReturnsModelPackageArn", type="String", default="")
@@ -64,7 +66,7 @@ def _build(batch: BatchServing = BatchServing(), *, models: tuple[str, ...] = ("
     transforms = [
         BatchTransform(stack, name.capitalize(), name_prefix=name_prefix, model=model, model_name=name, batch=batch,
                        inference_bucket=bucket, key=key, condition=condition,
-                       dead_letter_queue=dead_letters, tags=tags)
+                       dead_letter_queue=dead_letters, tags=tags, **options)
         for name in models
     ]
     return _Built(stack, transforms)
@@ -106,7 +108,14 @@ def test_the_job_reads_the_models_batch_input_and_keeps_each_runs_output_apart(d
         "KmsKeyId": default.ref("Key"),
     }
     assert (request["BatchStrategy"], request["MaxPayloadInMB"], request["MaxConcurrentTransforms"]) == ("MultiRecord", 6, 0)
-    assert request["ModelClientConfig"] == {"InvocationsTimeoutInSeconds": 600, "InvocationsMaxRetries": 1}
+    # As long as the container lets a request run: its default, 60 s (serving.inference_timeout_seconds).
+    assert request["ModelClientConfig"] == {"InvocationsTimeoutInSeconds": 60, "InvocationsMaxRetries": 1}
+
+
+@pytest.mark.parametrize("seconds", [60, 900, 3600])
+def test_the_job_waits_for_each_request_as_long_as_the_serving_container_lets_it_run(seconds):
+    request = _build(inference_timeout_seconds=seconds).request()
+    assert request["ModelClientConfig"] == {"InvocationsTimeoutInSeconds": seconds, "InvocationsMaxRetries": 1}
 
 
 def test_the_job_writes_no_data_capture_the_monitor_reads_its_inputs_beside_their_outputs(default: _Built):

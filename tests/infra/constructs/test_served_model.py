@@ -30,7 +30,7 @@ from tests.support.construct_configs import (NETWORK, assert_sagemaker_eni_state
                                              vpc_config_of_network, vpc_statements_of)
 from mlops_loop.constructs.access_policy import READ_OBJECT_ACTIONS
 from pipeline_code.core.integrity import WORK_SEGMENT, model_prefix, sealed_key, sealed_prefix
-from tests.support.built_stack import BuiltStack, evaluate
+from tests.support.built_stack import BuiltStack, evaluate, scheduled_request
 from tests.support.iam_eval import IamModel, Role, StackTemplate, allowed
 
 ENV = Environment(account="123456789012", region="eu-west-1")
@@ -287,6 +287,28 @@ def test_otherwise_the_serving_code_writes_no_capture_of_its_own(serving):
     environment = made.one("AWS::SageMaker::Model")["Properties"]["Containers"][0]["Environment"]
     assert list(environment) == list(BASE_ENVIRONMENT)
     assert made.served.self_captures is False
+
+
+# ------------------------------------------------------------------ how long a request may run
+@pytest.mark.parametrize("mode", ["async", "batch"])
+def test_a_declared_inference_time_is_written_as_the_serving_containers_request_timeout(mode):
+    """Both serving images stop a request after 60 s unless SAGEMAKER_MODEL_SERVER_TIMEOUT says otherwise."""
+    made = _build({"mode": mode, "inference_timeout_seconds": 180})
+    environment = made.one("AWS::SageMaker::Model")["Properties"]["Containers"][0]["Environment"]
+    assert {k: v for k, v in environment.items() if k not in BASE_ENVIRONMENT} == {"SAGEMAKER_MODEL_SERVER_TIMEOUT": "180"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_default_inference_time_writes_nothing_the_containers_default_is_sixty_seconds(built, mode):
+    # Nothing new on the Model: every CfnModel property is create-only, so a new variable would replace each Model.
+    environment = built[mode].one("AWS::SageMaker::Model")["Properties"]["Containers"][0]["Environment"]
+    assert "SAGEMAKER_MODEL_SERVER_TIMEOUT" not in environment
+
+
+def test_a_batch_models_transform_job_waits_as_long_as_its_container_lets_a_request_run():
+    made = _build({"mode": "batch", "inference_timeout_seconds": 900})
+    request = scheduled_request(made.of_type("AWS::Scheduler::Schedule")[made.id_of(made.served.schedule)])
+    assert request["ModelClientConfig"]["InvocationsTimeoutInSeconds"] == 900
 
 
 # ------------------------------------------------------------------ conditions

@@ -1,0 +1,102 @@
+"""A model's declared inference time (``serving.inference_timeout_seconds``): how long its serving container lets one
+request run.
+
+Both images the app serves with stop a request after 60 s unless the model's container environment says otherwise
+(``SAGEMAKER_MODEL_SERVER_TIMEOUT``): the XGBoost 3.0-5 image's gunicorn ``--timeout`` and nginx ``proxy_read_timeout``
+(sagemaker-containers 2.8.6.post2 ``_server.start``), the Neuron inference image's TorchServe
+``default_response_timeout`` (sagemaker-pytorch-inference 2.0.25 ``torchserve._generate_ts_config_properties``).
+So an async model that takes two minutes failed every request. These tests hold the config (synth refuses what
+cannot work, naming the field and the fix); what it writes on the Model and the transform job is held by
+``tests/infra/constructs/test_served_model.py`` and ``test_batch_transform.py``.
+
+Fast tests: the sample YAML is modified in memory and validated with ``parse_config``. None pins the sample model
+line-up.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from mlops_loop.config import ConfigError, parse_config
+from mlops_loop.config.serving import ServingConfig
+from tests.support.configs import SAMPLE_CONFIG
+
+SAMPLE = yaml.safe_load(SAMPLE_CONFIG.read_text())
+
+
+def _problems(serving: dict) -> list[str]:
+    """The problems of the sample with model churn served as ``serving`` in every environment."""
+    raw = copy.deepcopy(SAMPLE)
+    raw["models"]["churn"]["serving"] = serving
+    for env in raw["environments"].values():
+        env.get("serving", {}).pop("churn", None)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw)
+    return caught.value.problems
+
+
+# ------------------------------------------------------------------ config
+def test_by_default_a_model_keeps_the_containers_own_sixty_seconds():
+    assert ServingConfig().inference_timeout_seconds == 60
+
+
+@pytest.mark.parametrize("mode", ["async", "batch"])
+def test_an_async_or_batch_model_may_declare_up_to_an_hour(mode):
+    assert ServingConfig(mode=mode, inference_timeout_seconds=3600).inference_timeout_seconds == 3600
+
+
+@pytest.mark.parametrize("mode", ["realtime", "serverless"])
+def test_a_realtime_or_serverless_model_over_a_minute_is_refused_naming_the_limit_and_the_modes_that_allow_it(mode):
+    assert _problems({"mode": mode, "inference_timeout_seconds": 61}) == [
+        f"model 'churn': field 'serving.inference_timeout_seconds': 61 s is over the 60 s a {mode} endpoint waits for "
+        "an answer (InvokeEndpoint's limit), so a request running longer fails whatever the container allows; "
+        "allowed: 1-60 here (a model that needs longer: mode 'async' or 'batch', up to 3600)"]
+
+
+@pytest.mark.parametrize("mode", ["async", "batch"])
+def test_over_an_hour_is_refused(mode):
+    assert _problems({"mode": mode, "inference_timeout_seconds": 3601}) == [
+        "model 'churn': field 'serving.inference_timeout_seconds': Input should be less than or equal to 3600 (got 3601)"]
+
+
+def test_a_multi_model_member_may_not_declare_it_its_endpoints_model_server_runs_it():
+    with pytest.raises(ValueError, match=(
+            r"inference_timeout_seconds: a model on a multi-model endpoint runs in that endpoint's model server, which "
+            r"this setting does not reach; remove it here")):
+        ServingConfig(mode="multi_model", inference_timeout_seconds=30)
+
+
+def test_an_async_latency_alarm_above_the_inference_time_is_refused_naming_the_time_to_declare():
+    """The trial's config: an async model that answers in about two minutes, its alarms raised, its inference time
+    left at the container's 60 s: every request over a minute would fail and the alarm could never see one."""
+    assert _problems({"mode": "async", "alarms": {"max_latency_p99_ms": 180_000},
+                      "async": {"rollout": {"max_latency_p99_ms": 180_000}}}) == [
+        "model 'churn': field 'serving.alarms.max_latency_p99_ms': 180000 ms is above inference_timeout_seconds 60 s, "
+        "after which the serving container stops a request (it fails: a latency above it is never measured); set "
+        "inference_timeout_seconds to at least 180 (at most 3600 for mode 'async'), or lower the alarm"]
+
+
+def test_an_async_rollout_latency_above_the_inference_time_is_refused_too():
+    assert _problems({"mode": "async", "inference_timeout_seconds": 120,
+                      "async": {"rollout": {"max_latency_p99_ms": 300_000}}}) == [
+        "model 'churn': field 'serving.async.rollout.max_latency_p99_ms': 300000 ms is above inference_timeout_seconds "
+        "120 s, after which the serving container stops a request (it fails: a latency above it is never measured); "
+        "set inference_timeout_seconds to at least 300 (at most 3600 for mode 'async'), or lower the alarm"]
+
+
+def test_a_realtime_latency_alarm_above_a_minute_is_refused_as_never_reachable():
+    assert _problems({"mode": "realtime", "alarms": {"max_latency_p99_ms": 90_000},
+                      "realtime": {"rollout": {"max_latency_p99_ms": 1000}}}) == [
+        "model 'churn': field 'serving.alarms.max_latency_p99_ms': 90000 ms is above inference_timeout_seconds 60 s, "
+        "after which the serving container stops a request (it fails: a latency above it is never measured); lower "
+        "it to at most 60000 (a realtime endpoint answers within 60 s; a slower model: mode 'async')"]
+
+
+def test_an_async_model_declaring_its_time_with_alarms_within_it_is_accepted():
+    serving = ServingConfig.model_validate({"mode": "async", "inference_timeout_seconds": 180,
+                                            "alarms": {"max_latency_p99_ms": 150_000},
+                                            "async": {"rollout": {"max_latency_p99_ms": 180_000}}})
+    assert (serving.inference_timeout_seconds, serving.rollout.max_latency_p99_ms) == (180, 180_000)
