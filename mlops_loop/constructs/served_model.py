@@ -61,7 +61,8 @@ class ServedModel(Construct):
     fails the CloudFormation update, which rolls the parameter back to the previous version), or the
     next scheduled transform job uses it. The role reads only this model's sealed artefacts
     (``pipelines/<model>/registered/``: not its training data, test set or reports) and writes only
-    its own inference prefixes; captured traffic it may write but never delete. On serverless, where
+    its own inference prefixes; captured traffic, and a batch model's transform inputs and outputs, it may write (inputs:
+    only read) but never delete. On serverless, where
     SageMaker offers no data capture, the serving code writes the same records itself (environment below).
     """
 
@@ -128,8 +129,15 @@ class ServedModel(Construct):
                      conditions={"StringLike": {"s3:prefix": [f"{sealed}*"]}})
         # Captured traffic is what the drift monitor judges the model by: the role that writes it may
         # not delete it (issue #13), so a serving container cannot erase what it answered.
-        access.allow_prefix("InferenceData", bucket, inference_prefix(served_model_name, self._data_prefix()),
-                            write=True, delete=self._data_prefix() != "capture")
+        if self.mode == "batch":
+            # A transform job reads the inputs and writes the outputs the drift monitor pairs and judges the model by:
+            # it may change neither what was scored nor what it answered (no delete, no write to input/).
+            batch_prefix = inference_prefix(served_model_name, "batch")
+            access.allow_prefix("BatchInput", bucket, f"{batch_prefix}input/")
+            access.allow_prefix("BatchOutput", bucket, f"{batch_prefix}output/", write=True, delete=False)
+        else:
+            access.allow_prefix("InferenceData", bucket, inference_prefix(served_model_name, self._data_prefix()),
+                                write=True, delete=self._data_prefix() != "capture")
         if self.mode == "async":
             # Async endpoints also write their data capture, as this role (transform jobs capture nothing: the drift
             # monitor reads their inputs beside their outputs).

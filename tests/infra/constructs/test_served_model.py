@@ -130,15 +130,22 @@ def test_the_role_reads_its_models_artefacts_and_writes_only_its_own_inference_p
     made = built[mode]
     statements = made.statements()
     captures_separately = mode == "async"  # a transform job writes no capture
+    # A transform job reads its inputs and writes its outputs, each under its own prefix.
+    data = ["BatchInput", "BatchInputList", "BatchOutput", "BatchOutputList"] if mode == "batch" else [
+        "InferenceData", "InferenceDataList"]
     assert list(statements) == [
-        "ReadModelArtifacts", "ReadModelArtifactsList", "InferenceData", "InferenceDataList",
+        "ReadModelArtifacts", "ReadModelArtifactsList", *data,
         *(["Capture", "CaptureList"] if captures_separately else []),
         "DataKey", "PullImageToken", "PullImage", "Logs", "Metrics", *extra_sids,
     ]
     assert statements["ReadModelArtifacts"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/pipelines/returns/registered/*"
     assert statements["ReadModelArtifacts"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
     assert statements["ReadModelArtifactsList"]["Condition"] == {"StringLike": {"s3:prefix": ["pipelines/returns/registered/*"]}}
-    assert statements["InferenceData"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/{data_prefix}/returns/*"
+    if mode == "batch":
+        assert [statements[sid]["Resource"] for sid in ("BatchInput", "BatchOutput")] == [
+            f"arn:aws:s3:::{INFERENCE}/batch/returns/input/*", f"arn:aws:s3:::{INFERENCE}/batch/returns/output/*"]
+    else:
+        assert statements["InferenceData"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/{data_prefix}/returns/*"
     assert statements["DataKey"]["Resource"] == made.arn_of("Key")
     assert statements["PullImage"]["Resource"] == REPOSITORY
 
@@ -178,7 +185,7 @@ def test_captured_traffic_may_be_written_but_never_deleted_by_the_role(built, mo
     statements = built[mode].statements()
     if mode == "batch":
         # A transform job writes no capture (the monitor reads its inputs beside their outputs): nothing to write there.
-        assert "Capture" not in statements and statements["InferenceData"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/batch/returns/*"
+        assert "Capture" not in statements and not any("capture/" in json.dumps(v["Resource"]) for v in statements.values())
         return
     capture = statements["InferenceData"] if mode in ("realtime", "serverless") else statements["Capture"]
     assert capture["Resource"] == f"arn:aws:s3:::{INFERENCE}/capture/returns/*"
@@ -186,6 +193,27 @@ def test_captured_traffic_may_be_written_but_never_deleted_by_the_role(built, mo
     if mode == "async":
         # Its own requests and results it manages fully.
         assert "s3:DeleteObject" in statements["InferenceData"]["Action"]
+
+
+def test_a_batch_models_role_reads_its_inputs_writes_its_outputs_and_deletes_neither(built):
+    """GIVEN a batch model WHEN its execution role (the transform job's) is decided by the IAM evaluator THEN it may
+    list and read the inputs under ``batch/<model>/input/`` and write (multipart too) the outputs under
+    ``batch/<model>/output/``, but may delete neither, nor write an input: they are what the drift monitor pairs and
+    judges the model by. Nothing of another model's batch prefix."""
+    role = _role(built["batch"])
+    bucket = f"arn:aws:s3:::{INFERENCE}"
+    base = "batch/returns/"
+    assert allowed(role, "s3:ListBucket", bucket, {"s3:prefix": f"{base}input/"})
+    assert allowed(role, "s3:GetObject", f"{bucket}/{base}input/day=2026-12-06/part-0.jsonl")
+    for action in ("s3:PutObject", "s3:AbortMultipartUpload"):
+        assert allowed(role, action, f"{bucket}/{base}output/run-1/part-0.jsonl.out"), action
+    for key in (f"{base}input/part-0.jsonl", f"{base}output/run-1/part-0.jsonl.out"):
+        assert not allowed(role, "s3:DeleteObject", f"{bucket}/{key}"), key
+        assert not allowed(role, "s3:DeleteObjectVersion", f"{bucket}/{key}"), key
+    assert not allowed(role, "s3:PutObject", f"{bucket}/{base}input/part-0.jsonl")
+    for other in ("batch/other/input/part-0.jsonl", "batch/other/output/run-1/part-0.jsonl.out", f"{base}elsewhere/x"):
+        for action in ("s3:GetObject", "s3:PutObject"):
+            assert not allowed(role, action, f"{bucket}/{other}"), (action, other)
 
 
 @pytest.mark.parametrize("mode", MODES)
