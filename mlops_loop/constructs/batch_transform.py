@@ -24,7 +24,7 @@ from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 class BatchTransform(Construct):
     """An EventBridge Scheduler schedule ``<prefix>-<model>-batch`` (on ``condition``) that starts a batch transform
     job of ``model`` over ``s3://<inference bucket>/batch/<model>/input/`` as ``batch.schedule`` says, with outputs
-    kept per run under ``output/<execution id>/``, and no SageMaker data capture: the drift monitor reads each
+    kept per run under ``output/v<version>/<execution id>/``, and no SageMaker data capture: the drift monitor reads each
     input beside its output (``X`` and ``X.out``), so a capture would be a second, unread copy of every record;
     the job runs as ``model``'s execution role, encrypted with ``key``. A run the schedule could not start (after
     two retries) goes to ``dead_letter_queue``; a job that started and failed is told to people by the Operations
@@ -39,6 +39,7 @@ class BatchTransform(Construct):
         name_prefix: str,
         model: sagemaker.CfnModel,
         model_name: str,
+        model_version: str,
         batch: BatchServing,
         inference_bucket: s3.IBucket,
         key: kms.IKey,
@@ -48,7 +49,8 @@ class BatchTransform(Construct):
         inference_timeout_seconds: int = CONTAINER_DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         """``tags`` (default none): the environment's cost-allocation tags, which every job carries besides its
-        model tag; ``inference_timeout_seconds`` (default the serving containers' own 60 s): how long the job waits
+        model tag; ``model_version``: the registry version ``model`` serves (a token of the approved package ARN),
+        which names each run's output prefix; ``inference_timeout_seconds`` (default the serving containers' own 60 s): how long the job waits
         for one request, as long as ``model``'s container lets it run (``serving.inference_timeout_seconds``)."""
         super().__init__(scope, construct_id)
         stack = stack_of(self, scope)
@@ -71,7 +73,9 @@ class BatchTransform(Construct):
                 "SplitType": "Line",
             },
             "TransformOutput": {
-                "S3OutputPath": f"{base}output/{EXECUTION_ID}/",
+                # Under the version that scores it, so the drift monitor judges each version by its own outputs (a
+                # run that started before an approval writes its old version's name).
+                "S3OutputPath": f"{base}output/v{model_version}/{EXECUTION_ID}/",
                 "Accept": batch.content_type,
                 "AssembleWith": "Line",
                 "KmsKeyId": read_once(key, "key_arn"),

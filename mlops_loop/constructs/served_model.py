@@ -157,10 +157,11 @@ class ServedModel(Construct):
 
         # --- the model: the approved package version, plus how to run our serving code, which refuses
         # to load a model whose digest is not the registered one and reports the version it serves.
+        version = Fn.select(2, Fn.split("/", package_arn))  # the registry version: the ARN's last part
         environment = {
             **SERVING_ENVIRONMENT,
             MODEL_SHA256_ENV: model_sha256,
-            MODEL_VERSION_ENV: Fn.select(2, Fn.split("/", package_arn)),
+            MODEL_VERSION_ENV: version,
         }
         if self.compiled:
             # The container must serve the Neuron-compiled form, and refuse an artefact without one. One serving worker
@@ -213,6 +214,7 @@ class ServedModel(Construct):
                 name_prefix=name_prefix,
                 model=self.model,
                 model_name=served_model_name,
+                model_version=version,
                 batch=serving.batch,
                 inference_timeout_seconds=serving.inference_timeout_seconds,
                 inference_bucket=bucket,

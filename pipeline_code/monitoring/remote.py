@@ -14,9 +14,9 @@ the same code path as a local run over the directories it filled.
 * **The traffic window** (:func:`download_window`): capture objects (SageMaker data capture and
   serverless self-capture, ``<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl``) whose
   ``LastModified`` is in ``[now - window_hours, now)``, relative paths kept. Batch transform
-  (``batch/<model>/input/X`` -> ``batch/<model>/output/<run>/X.out``): every output written in
-  the window together with its input, placed side by side as ``batch/<run>/X`` + ``X.out``, which
-  is how :mod:`.capture` pairs them. The newest objects are kept first when the window is larger
+  (``batch/<model>/input/X`` -> ``batch/<model>/output/v<version>/<run>/X.out``): every output the serving
+  version wrote in the window together with its input, placed side by side as ``batch/<run>/X`` + ``X.out``, which
+  is how :mod:`.capture` pairs them; another version's outputs are left out, with a note. The newest objects are kept first when the window is larger
   than ``max_bytes`` (a batch pair is kept or dropped whole); the report says so.
 * **Labels** and **feature snapshots** (:func:`download_recent`): every object under the labels prefix (and,
   for a model scored by id, its dataset's snapshot prefix) modified in ``[now - label_window_hours, now)``.
@@ -40,6 +40,7 @@ import datetime as dt
 import json
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
@@ -59,6 +60,8 @@ DEFAULT_LABEL_WINDOW_HOURS = 168.0
 # so it bounds the volume, not memory; larger windows keep the newest objects.
 DEFAULT_MAX_WINDOW_BYTES = monitor_window_bytes(DEFAULT_MONITOR_WINDOW_GIB)
 BATCH_OUTPUT_SUFFIX = ".out"
+# The output prefix segment naming the model package version a transform run scored with (batch_transform.py).
+_VERSION_SEGMENT = re.compile(r"v([1-9][0-9]*)")
 MAX_HISTORY_REPORTS = 30
 NOT_SERVING = "NotServing"
 STATUS_NOT_SERVING = "not_serving"
@@ -461,14 +464,17 @@ def download_window(
     window_hours: float = DEFAULT_WINDOW_HOURS,
     max_bytes: int = DEFAULT_MAX_WINDOW_BYTES,
     now: Optional[dt.datetime] = None,
+    serving_version: Optional[int] = None,
 ) -> Dict[str, Any]:
     """Download the traffic of ``[now - window_hours, now)`` (by ``LastModified``) into ``dest_dir``.
 
     ``capture_s3_uri`` (e.g. ``s3://<inference bucket>/capture/<model>/``): every object in the
     window, at its path relative to the prefix. ``batch_s3_uri`` (``s3://<inference bucket>/batch/<model>/``):
-    every ``output/<run>/X.out`` in the window with its ``input/X`` as ``batch/<run>/X.out`` and
+    every ``output/v<version>/<run>/X.out`` in the window with its ``input/X`` as ``batch/<run>/X.out`` and
     ``batch/<run>/X`` (an output whose input is gone is counted in ``unpaired_batch_outputs``, not
-    downloaded). ``now`` defaults to the current UTC time; ``max_bytes`` caps the download, newest
+    downloaded). With ``serving_version``, an output another version scored is left out (counted per version in
+    ``other_version_batch_outputs``): its scores are not the judged model's. One under ``output/<run>/`` (the layout
+    before outputs named their version) is judged, counted in ``unversioned_batch_outputs``. ``now`` defaults to the current UTC time; ``max_bytes`` caps the download, newest
     objects first (``truncated`` in the summary). Returns the summary for the report.
 
     Raises:
@@ -491,11 +497,18 @@ def download_window(
         bucket, prefix = parse_s3_uri(batch_s3_uri, what="--batch-s3-uri")
         inputs = {item["Key"][len(prefix) + len("input/"):]: item for item in _list(s3, bucket, prefix + "input/")}
         summary["unpaired_batch_outputs"] = 0
+        summary["unversioned_batch_outputs"] = 0
+        other_versions: Dict[str, int] = {}
         for item in _list(s3, bucket, prefix + "output/"):
             summary["listed_objects"] += 1
             relative = item["Key"][len(prefix) + len("output/"):]
-            run, _, name = relative.partition("/")
+            version, run, name = _batch_output_parts(relative)
             if not name.endswith(BATCH_OUTPUT_SUFFIX) or not _in_window(item, start, end):
+                continue
+            if version is None:
+                summary["unversioned_batch_outputs"] += 1
+            elif serving_version is not None and version != serving_version:
+                other_versions[str(version)] = other_versions.get(str(version), 0) + 1
                 continue
             source = inputs.get(name[: -len(BATCH_OUTPUT_SUFFIX)])
             if source is None:
@@ -505,9 +518,21 @@ def download_window(
             groups.append(_Group(_aware(item["LastModified"]),
                                  [(bucket, source["Key"], local), (bucket, item["Key"], local + BATCH_OUTPUT_SUFFIX)],
                                  int(source["Size"]) + int(item["Size"])))
+        summary["other_version_batch_outputs"] = dict(sorted(other_versions.items(), key=lambda kv: int(kv[0])))
     summary["in_window_objects"] = sum(len(g.items) for g in groups)
     _download_groups(s3, groups, dest_dir, max_bytes=max_bytes, summary=summary)
     return summary
+
+
+def _batch_output_parts(relative: str) -> Tuple[Optional[int], str, str]:
+    """``(version, run, name)`` of an output key relative to ``output/``: ``v<version>/<run>/<name>`` as the transform
+    job writes since outputs name the version that scored them, ``<run>/<name>`` (version None) before."""
+    first, _, rest = relative.partition("/")
+    match = _VERSION_SEGMENT.fullmatch(first)
+    if match and "/" in rest:
+        run, _, name = rest.partition("/")
+        return int(match.group(1)), run, name
+    return None, first, rest
 
 
 def download_recent(
@@ -677,7 +702,8 @@ def prepare_inputs(args: argparse.Namespace, *, aws: Optional[Mapping[str, Any]]
     try:
         capture = download_window(s3=aws["s3"], dest_dir=args.capture_dir, capture_s3_uri=args.capture_s3_uri,
                                   batch_s3_uri=args.batch_s3_uri, window_hours=args.window_hours,
-                                  max_bytes=args.max_window_bytes, now=now)
+                                  max_bytes=args.max_window_bytes, now=now,
+                                  serving_version=serving.version if serving is not None else None)
     except Exception as exc:  # noqa: BLE001 - the monitor then reports the (partial) window it has
         error("capture_download_failed", f"{args.capture_s3_uri or args.batch_s3_uri}: {_describe(exc)}")
     else:
@@ -885,6 +911,19 @@ def _window_checks(what: str, summary: Mapping[str, Any]) -> List[Dict[str, Any]
     if summary["unsafe_keys"]:
         out.append(drift.check(f"{what}_unsafe_keys", "monitor", len(summary["unsafe_keys"]), 0, drift.WARN,
                                detail=f"skipped keys that would leave the download directory: {summary['unsafe_keys'][:5]}"))
+    others = summary.get("other_version_batch_outputs") or {}
+    if others:
+        count = sum(others.values())
+        listed = ", ".join(f"version {v}: {n}" for v, n in others.items())
+        out.append(drift.check(f"{what}_other_version_batch_outputs", "monitor", count, 0, drift.WARN,
+                               detail=f"{count} batch outputs scored by another version than the serving one ({listed}) "
+                               "were left out: their scores are not this version's (a version approved while or after "
+                               "they ran)"))
+    if summary.get("unversioned_batch_outputs"):
+        out.append(drift.check(f"{what}_unversioned_batch_outputs", "monitor", summary["unversioned_batch_outputs"], 0,
+                               drift.WARN, detail=f"{summary['unversioned_batch_outputs']} batch outputs under "
+                               "output/<run>/ (written before outputs named their version, output/v<version>/<run>/) "
+                               "were judged as the serving version's"))
     if summary.get("unpaired_batch_outputs"):
         out.append(drift.check(f"{what}_unpaired_batch_outputs", "monitor", summary["unpaired_batch_outputs"], 0, drift.WARN,
                                detail="batch outputs whose input object no longer exists were not read"))

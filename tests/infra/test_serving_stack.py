@@ -794,7 +794,10 @@ def test_batch_transform_request_reads_the_input_prefix_and_keeps_outputs_per_ru
     assert request["TransformInput"]["SplitType"] == "Line"
     assert request["TransformInput"]["ContentType"] == cfg.content_type == "text/csv"
     output = request["TransformOutput"]
-    assert output["S3OutputPath"] == f"s3://{bucket}/batch/credit-risk/output/{EXECUTION_ID}/"
+    # Per run, under the version the run scores with (the approved ARN's last part): the monitor judges each version
+    # by its own outputs.
+    assert output["S3OutputPath"] == (f"s3://{bucket}/batch/credit-risk/output/"
+                                      f"v<Select:2:Split:/:Ref:CreditRiskModelPackageArn>/{EXECUTION_ID}/")
     assert output["KmsKeyId"].startswith("<Output:") and "DataLakeKey" in output["KmsKeyId"]
     # No SageMaker capture: the drift monitor reads each input beside its output, nothing would read a second copy.
     assert "DataCaptureConfig" not in request

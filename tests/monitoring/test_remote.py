@@ -267,6 +267,62 @@ def test_batch_outputs_of_the_window_are_paired_with_their_inputs_for_the_captur
     assert sorted(w.frame[capture.SCORE].tolist()) == [0.1, 0.7]
 
 
+def test_batch_outputs_of_another_version_are_left_out_with_a_note_naming_the_versions(aws, spec, tmp_path):
+    """GIVEN version 8 serving, and in the window a run version 8 scored (output/v8/<run>/), a run version 7 scored
+    (it ran while, or just before, 8 was approved) and a run of the layout before versions (output/<run>/) WHEN the
+    window is downloaded for version 8 THEN version 7's outputs are left out (the model judged is not the one that
+    answered them), counted per version and noted; the unversioned run is judged as before, and said to be."""
+    row = "12,50.0,600.0,50.0,0.69,month-to-month,card,north\n3,20,60,20,0,one-year,,south\n"
+    aws.put(f"{BATCH_URI}input/part-0.csv", row.encode(), age_hours=24 * 10)
+    aws.put(f"{BATCH_URI}output/v8/run-3/part-0.csv.out", b"0.7\n0.1\n", age_hours=1)
+    aws.put(f"{BATCH_URI}output/v7/run-2/part-0.csv.out", b"0.9\n0.9\n", age_hours=3)
+    aws.put(f"{BATCH_URI}output/v7/run-1/part-0.csv.out", b"0.9\n0.9\n", age_hours=5)
+    aws.put(f"{BATCH_URI}output/run-0/part-0.csv.out", b"0.2\n0.3\n", age_hours=6)
+    summary = remote.download_window(s3=aws.s3, dest_dir=str(tmp_path / "c"), batch_s3_uri=BATCH_URI, serving_version=8,
+                                     now=NOW)
+    assert sorted(os.listdir(tmp_path / "c" / "batch")) == ["run-0", "run-3"]
+    assert sorted(os.listdir(tmp_path / "c" / "batch" / "run-3")) == ["part-0.csv", "part-0.csv.out"]
+    assert summary["other_version_batch_outputs"] == {"7": 2} and summary["unversioned_batch_outputs"] == 1
+    notes = {c["check"]: c for c in remote._window_checks("capture", summary)}
+    assert notes["capture_other_version_batch_outputs"]["status"] == "warn"
+    assert notes["capture_other_version_batch_outputs"]["detail"] == (
+        "2 batch outputs scored by another version than the serving one (version 7: 2) were left out: their scores are "
+        "not this version's (a version approved while or after they ran)")
+    assert notes["capture_unversioned_batch_outputs"]["detail"] == (
+        "1 batch outputs under output/<run>/ (written before outputs named their version, output/v<version>/<run>/) "
+        "were judged as the serving version's")
+    w = capture.read_capture(str(tmp_path / "c"), spec.features, categorical=["contract_type", "payment_method", "region"])
+    assert sorted(w.frame[capture.SCORE].tolist()) == [0.1, 0.2, 0.3, 0.7]
+
+
+def test_without_a_serving_version_every_batch_output_is_judged(aws, tmp_path):
+    aws.put(f"{BATCH_URI}input/part-0.csv", b"1\n", age_hours=24)
+    aws.put(f"{BATCH_URI}output/v7/run-1/part-0.csv.out", b"0.9\n", age_hours=1)
+    summary = remote.download_window(s3=aws.s3, dest_dir=str(tmp_path / "c"), batch_s3_uri=BATCH_URI, now=NOW)
+    assert os.listdir(tmp_path / "c" / "batch") == ["run-1"] and summary["other_version_batch_outputs"] == {}
+
+
+def test_the_scheduled_monitor_judges_only_the_serving_versions_batch_outputs(aws, spec, reference, tmp_path):
+    """GIVEN a batch model whose version 1 serves, and last night's outputs of version 1 and of version 2 (approved,
+    then rolled back by re-approving 1) WHEN the scheduled monitor runs THEN it judges version 1's records only and
+    the report notes version 2's outputs it left out."""
+    arn = register(aws, reference, "run-1")
+    aws.serving_stack(churn_arn=arn)
+    version = int(arn.rsplit("/", 1)[1])
+    rows = "12,50.0,600.0,50.0,0.69,month-to-month,card,north\n" * 20
+    aws.put(f"{BATCH_URI}input/part-0.csv", rows.encode(), age_hours=24 * 10)
+    aws.put(f"{BATCH_URI}input/part-1.csv", rows.encode(), age_hours=24 * 10)
+    aws.put(f"{BATCH_URI}output/v{version}/run-2/part-0.csv.out", b"0.7\n" * 20)  # written now: in the window
+    aws.put(f"{BATCH_URI}output/v{version + 1}/run-2/part-1.csv.out", b"0.7\n" * 20)
+    args = from_s3_args(spec, tmp_path, "--batch-s3-uri", BATCH_URI)
+    del args[args.index("--capture-s3-uri"):args.index("--capture-s3-uri") + 2]
+    monitor.main(args, cloudwatch_client=aws.cloudwatch)
+    report = read_report(tmp_path)
+    assert report["sections"]["capture"]["records"] == 20
+    assert report["sections"]["remote"]["capture"]["other_version_batch_outputs"] == {str(version + 1): 1}
+    assert check(report, "capture_other_version_batch_outputs")["status"] == "warn"
+
+
 def test_a_batch_run_whose_newest_pair_alone_is_over_the_cap_is_unhealthy_not_quiet(aws, spec, reference, tmp_path):
     # GIVEN a batch model serving and last night's run: one input file scored into one output, together over the cap
     # (a nightly 30M-row input in one file is ~10 GB against the default 2 GiB)

@@ -51,7 +51,8 @@ def acknowledged(construct: IConstruct) -> dict[str, str]:
 
 def scheduled_request(schedule: dict) -> dict:
     """The API request an ``AWS::Scheduler::Schedule`` resource sends, parsed; a ``Ref`` or ``Fn::GetAtt`` in it
-    reads ``${Id}`` / ``${Id.Attr}``, a cross-stack ``Fn::GetStackOutput`` (a whole app's synth) ``${Stack.Output}``."""
+    reads ``${Id}`` / ``${Id.Attr}``, a cross-stack ``Fn::GetStackOutput`` (a whole app's synth) ``${Stack.Output}``,
+    a part of a parameter (``Fn::Select`` of an ``Fn::Split``) ``${Parameter|split:<separator>|<index>}``."""
     joined = schedule["Properties"]["Target"]["Input"]["Fn::Join"]
     return json.loads("".join(_render(part) for part in joined[1]))
 
@@ -84,4 +85,8 @@ def _render(part: Any) -> str:
         return "${%s.%s}" % tuple(part["Fn::GetAtt"])
     if "Fn::GetStackOutput" in part:
         return "${%(StackName)s.%(OutputName)s}" % part["Fn::GetStackOutput"]
+    if "Fn::Select" in part and "Fn::Split" in part["Fn::Select"][1] and "Ref" in part["Fn::Select"][1]["Fn::Split"][1]:
+        # A part of a parameter, e.g. the version of a package ARN: ``${Parameter|split:/|2}``.
+        index, (separator, ref) = part["Fn::Select"][0], part["Fn::Select"][1]["Fn::Split"]
+        return "${%s|split:%s|%s}" % (ref["Ref"], separator, index)
     raise AssertionError(f"unexpected token in the request: {part}")

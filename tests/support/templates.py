@@ -46,6 +46,10 @@ def _marker(value) -> str:
         return f"<GetAtt:{arg[0]}.{arg[1]}>"
     if fn == "Fn::GetStackOutput":
         return f"<Output:{arg['OutputName']}>"
+    if fn == "Fn::Select" and isinstance(arg[1], dict) and set(arg[1]) == {"Fn::Split"}:
+        # A part of a string, e.g. the version of a package ARN parameter: <Select:2:Split:/:Ref:Parameter>.
+        separator, whole = arg[1]["Fn::Split"]
+        return f"<Select:{arg[0]}:Split:{separator}:{_marker(whole)[1:-1]}>"
     raise AssertionError(f"unexpected intrinsic {value!r}")
 
 

@@ -22,12 +22,14 @@ from mlops_loop.app_builder import new_app
 from mlops_loop.config.serving import BatchServing
 from mlops_loop.constructs.batch_transform import BatchTransform
 from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem
-from tests.support.built_stack import BuiltStack, scheduled_request
+from tests.support.built_stack import BuiltStack, evaluate, scheduled_request
 
 PREFIX = "shop-dev"
 INFERENCE = "shop-dev-inference"
 CAPTURE_URI = f"s3://{INFERENCE}/capture/returns/"
 CONDITION = "ReturnsDeployed"
+# How the approved version (the last part of the package ARN parameter) reads in a rendered request.
+VERSION = "ReturnsModelPackageArn|split:/|2"
 
 
 class _Built(BuiltStack):
@@ -63,8 +65,10 @@ def _build(batch: BatchServing = BatchServing(), *, models: tuple[str, ...] = ("
     model = sagemaker.CfnModel(stack, "Model", execution_role_arn=role.role_arn)
     dead_letters = sqs.Queue(stack, "ScheduleDeadLetters", encryption=sqs.QueueEncryption.KMS,
                              encryption_master_key=kms.Key(stack, "OpsKey"))
+    version = Fn.select(2, Fn.split("/", parameter.value_as_string))
     transforms = [
         BatchTransform(stack, name.capitalize(), name_prefix=name_prefix, model=model, model_name=name, batch=batch,
+                       model_version=version,
                        inference_bucket=bucket, key=key, condition=condition,
                        dead_letter_queue=dead_letters, tags=tags, **options)
         for name in models
@@ -102,7 +106,8 @@ def test_the_job_reads_the_models_batch_input_and_keeps_each_runs_output_apart(d
         "SplitType": "Line",
     }
     assert request["TransformOutput"] == {
-        "S3OutputPath": f"s3://{INFERENCE}/batch/returns/output/{EXECUTION_ID}/",
+        # Per run, under the version that scored it: the monitor judges a version by its own outputs only.
+        "S3OutputPath": f"s3://{INFERENCE}/batch/returns/output/v${{{VERSION}}}/{EXECUTION_ID}/",
         "Accept": "application/jsonlines",
         "AssembleWith": "Line",
         "KmsKeyId": default.ref("Key"),
@@ -118,13 +123,22 @@ def test_the_job_waits_for_each_request_as_long_as_the_serving_container_lets_it
     assert request["ModelClientConfig"] == {"InvocationsTimeoutInSeconds": seconds, "InvocationsMaxRetries": 1}
 
 
+def test_each_runs_output_prefix_names_the_approved_version_the_job_scores_with(default: _Built):
+    """The version segment is the last part of the approved package ARN (the one the job's Model serves), so a run
+    that started before a new approval keeps its old version's name, and one after it the new one's."""
+    parts = default.schedule()["Properties"]["Target"]["Input"]["Fn::Join"][1]
+    (version,) = [p for p in parts if isinstance(p, dict) and "Fn::Select" in p]
+    approved = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-returns/7"
+    assert evaluate(version, {"ReturnsModelPackageArn": approved}) == "7"
+
+
 def test_the_job_writes_no_data_capture_the_monitor_reads_its_inputs_beside_their_outputs(default: _Built):
     """Nothing reads a transform job's SageMaker data capture (the drift monitor pairs batch/<model>/input/X with each
     run's X.out): a capture would be a second, unread copy of every scored record (30M rows a night), kept as long as
     the traffic."""
     request = default.request()
     assert "DataCaptureConfig" not in request
-    assert request["TransformOutput"]["S3OutputPath"] == f"s3://{INFERENCE}/batch/returns/output/{EXECUTION_ID}/"
+    assert request["TransformOutput"]["S3OutputPath"] == f"s3://{INFERENCE}/batch/returns/output/v${{{VERSION}}}/{EXECUTION_ID}/"
 
 
 def test_the_batch_settings_reach_the_request():
