@@ -11,7 +11,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import inference_prefix
+from pipeline_code.core.contract import TRAFFIC_INPUT, TRAFFIC_OUTPUT, batch_version_dir, inference_prefix
 
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.serving import CONTAINER_DEFAULT_TIMEOUT_SECONDS, BatchServing
@@ -68,14 +68,14 @@ class BatchTransform(Construct):
             "MaxConcurrentTransforms": batch.max_concurrent_transforms,
             "ModelClientConfig": {"InvocationsTimeoutInSeconds": inference_timeout_seconds, "InvocationsMaxRetries": 1},
             "TransformInput": {
-                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"{base}input/"}},
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"{base}{TRAFFIC_INPUT}"}},
                 "ContentType": batch.content_type,
                 "SplitType": "Line",
             },
             "TransformOutput": {
                 # Under the version that scores it, so the drift monitor judges each version by its own outputs (a
                 # run that started before an approval writes its old version's name).
-                "S3OutputPath": f"{base}output/v{model_version}/{EXECUTION_ID}/",
+                "S3OutputPath": f"{base}{TRAFFIC_OUTPUT}{batch_version_dir(model_version)}/{EXECUTION_ID}/",
                 "Accept": batch.content_type,
                 "AssembleWith": "Line",
                 "KmsKeyId": read_once(key, "key_arn"),
@@ -97,7 +97,7 @@ class BatchTransform(Construct):
             job_role=None,  # CreateTransformJob takes no role: the job runs as the model's
             key=key,
             dead_letter_queue=dead_letter_queue,
-            description=f"Batch transform of {model_name} over {base}input/",
+            description=f"Batch transform of {model_name} over {base}{TRAFFIC_INPUT}",
             role_description=f"{name_prefix}: scheduled batch transform of {model_name}",
             schedule_name=self.schedule_name,
             tags=tags,

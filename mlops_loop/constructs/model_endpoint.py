@@ -14,7 +14,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from pipeline_code.core import media_types
-from pipeline_code.core.contract import VARIANT, inference_prefix
+from pipeline_code.core.contract import ASYNC_FAILURES, TRAFFIC_OUTPUT, VARIANT, inference_prefix
 
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.serving import Rollout, ServingConfig, compiled_for_inferentia2
@@ -178,8 +178,8 @@ class ModelEndpoint(Construct):
             prefix = f"s3://{read_once(bucket, 'bucket_name')}/{inference_prefix(self.model_name, 'async')}"
             async_config = sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
                 output_config=sagemaker.CfnEndpointConfig.AsyncInferenceOutputConfigProperty(
-                    s3_output_path=f"{prefix}output/",
-                    s3_failure_path=f"{prefix}failures/",
+                    s3_output_path=f"{prefix}{TRAFFIC_OUTPUT}",
+                    s3_failure_path=f"{prefix}{ASYNC_FAILURES}",
                     kms_key_id=read_once(key, "key_arn"),
                     notification_config=sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
                         success_topic=read_once(self.topics["success"], "topic_arn"),

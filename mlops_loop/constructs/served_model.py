@@ -16,6 +16,8 @@ from constructs import Construct
 from pipeline_code.core import media_types
 from pipeline_code.core.compiled import NEURON_COMPILER, SERVE_COMPILED_ENV
 from pipeline_code.core.contract import (
+    TRAFFIC_INPUT,
+    TRAFFIC_OUTPUT,
     CAPTURE_ENDPOINT_ENV,
     CAPTURE_KMS_KEY_ENV,
     CAPTURE_PERCENT_ENV,
@@ -133,8 +135,8 @@ class ServedModel(Construct):
             # A transform job reads the inputs and writes the outputs the drift monitor pairs and judges the model by:
             # it may change neither what was scored nor what it answered (no delete, no write to input/).
             batch_prefix = inference_prefix(served_model_name, "batch")
-            access.allow_prefix("BatchInput", bucket, f"{batch_prefix}input/")
-            access.allow_prefix("BatchOutput", bucket, f"{batch_prefix}output/", write=True, delete=False)
+            access.allow_prefix("BatchInput", bucket, f"{batch_prefix}{TRAFFIC_INPUT}")
+            access.allow_prefix("BatchOutput", bucket, f"{batch_prefix}{TRAFFIC_OUTPUT}", write=True, delete=False)
         else:
             access.allow_prefix("InferenceData", bucket, inference_prefix(served_model_name, self._data_prefix()),
                                 write=True, delete=self._data_prefix() != "capture")

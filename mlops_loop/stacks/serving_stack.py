@@ -9,6 +9,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from pipeline_code.core.contract import (
+    TRAFFIC_INPUT,
+    TRAFFIC_OUTPUT,
     endpoint_output_names,
     inference_prefix,
     model_sha256_parameter_name,
@@ -196,12 +198,12 @@ class ServingStack(Stack):
         a batch model's input and output prefixes. Known before the first approval, like the topics."""
         bucket = f"s3://{read_once(inference, 'bucket_name')}/"
         if served.mode == "batch":
-            CfnOutput(self, f"{name}BatchInputUri", value=f"{bucket}{inference_prefix(served.model_name, 'batch')}input/")
-            CfnOutput(self, f"{name}BatchOutputUri", value=f"{bucket}{inference_prefix(served.model_name, 'batch')}output/")
+            CfnOutput(self, f"{name}BatchInputUri", value=f"{bucket}{inference_prefix(served.model_name, 'batch')}{TRAFFIC_INPUT}")
+            CfnOutput(self, f"{name}BatchOutputUri", value=f"{bucket}{inference_prefix(served.model_name, 'batch')}{TRAFFIC_OUTPUT}")
             return
         CfnOutput(self, f"{name}CaptureUri", value=served.capture_uri)
         if served.mode == "async":
-            CfnOutput(self, f"{name}AsyncInputUri", value=f"{bucket}{inference_prefix(served.model_name, 'async')}input/")
+            CfnOutput(self, f"{name}AsyncInputUri", value=f"{bucket}{inference_prefix(served.model_name, 'async')}{TRAFFIC_INPUT}")
             topics = served.model_endpoint.topics
             CfnOutput(self, f"{name}AsyncSuccessTopicArn", value=read_once(topics["success"], "topic_arn"))
             CfnOutput(self, f"{name}AsyncErrorTopicArn", value=read_once(topics["error"], "topic_arn"))

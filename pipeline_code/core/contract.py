@@ -306,6 +306,28 @@ def inference_prefix(model: str, what: str) -> str:
     return f"{what}/{model}/"
 
 
+# Under a model's batch/ and async/ prefixes (inference_prefix): what callers put in and what SageMaker writes out. A
+# batch run writes output/v<version>/<run>/X.out for each input/X (batch_version_dir): the drift monitor pairs them and
+# judges each version by its own outputs. An async endpoint writes results to output/ and failures to failures/.
+TRAFFIC_INPUT = "input/"
+BATCH_OUTPUT_SUFFIX = ".out"  # SageMaker names a transform's output of input X "X.out"
+TRAFFIC_OUTPUT = "output/"
+ASYNC_FAILURES = "failures/"
+_BATCH_VERSION_DIR = re.compile(r"v([1-9][0-9]*)")
+
+
+def batch_version_dir(version: Any) -> str:
+    """``v<version>``: the directory under a batch model's ``output/`` holding the runs of that registry version."""
+    return f"v{version}"
+
+
+def version_of_batch_dir(name: str) -> Optional[int]:
+    """The registry version a ``batch_version_dir`` names; None for anything else (a run of the layout before outputs
+    named their version)."""
+    match = _BATCH_VERSION_DIR.fullmatch(name)
+    return int(match.group(1)) if match else None
+
+
 # Where a dataset's records land in the data lake, by bucket (``<prefix>-<kind>-<account>-<region>``,
 # :func:`lake_bucket`): the infrastructure writes its paths and lifecycle rules from these, and the erasure search
 # (mlops_cli.erasure) lists the same prefixes, so a new place is one edit here (a model's pipeline prefixes in the

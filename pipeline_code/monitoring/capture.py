@@ -72,7 +72,7 @@ import pandas as pd
 
 from pipeline_code import catalog
 from pipeline_code.core import media_types
-from pipeline_code.core.contract import ANSWERED_BY, ANSWERED_BY_DIGEST, ANSWERED_BY_VERSION
+from pipeline_code.core.contract import ANSWERED_BY, ANSWERED_BY_DIGEST, ANSWERED_BY_VERSION, BATCH_OUTPUT_SUFFIX
 from pipeline_code.core.lines import record_lines
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from pipeline_code.core import online_features
@@ -92,7 +92,6 @@ ANSWERED = "answered_by"
 # Whose features a by-id request carries and where they came from (the score-by-id front adds them): expected,
 # not a schema change.
 PROVENANCE_KEYS = frozenset(online_features.PROVENANCE_KEYS)
-BATCH_OUTPUT_SUFFIX = ".out"
 CAPTURE_SUFFIXES = (".jsonl",)
 DEFAULT_MAX_SAMPLES = 20
 # Records the line decoder holds before it hands them on as one chunk (the columnar reader hands on each block).

@@ -40,7 +40,6 @@ import datetime as dt
 import json
 import os
 import posixpath
-import re
 import shutil
 import tempfile
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
@@ -48,6 +47,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 from pipeline_code.core import integrity
 from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY, ATTRIBUTIONS_FILE, BASELINE_FILES, BIAS_FILE, CONSTRAINTS_FILE, EVALUATION_FILE
 from pipeline_code.core.contract import MONITOR_METRICS, STATISTICS_FILE, package_parameter_name, version_of_arn
+from pipeline_code.core.contract import BATCH_OUTPUT_SUFFIX, TRAFFIC_INPUT, TRAFFIC_OUTPUT, version_of_batch_dir
 from pipeline_code.core.contract import DEFAULT_MONITOR_WINDOW_GIB, monitor_window_bytes, monitor_window_fix, records_lookback_hours
 from pipeline_code.core.problem import BINARY, quality_alarm_key
 from pipeline_code.handlers.deploy_on_approval import describe_stack, stack_parameters
@@ -59,9 +59,6 @@ DEFAULT_LABEL_WINDOW_HOURS = 168.0
 # Each download's cap (the scheduled job's is the model's monitor_max_window_gib): capture is decoded a block at a time,
 # so it bounds the volume, not memory; larger windows keep the newest objects.
 DEFAULT_MAX_WINDOW_BYTES = monitor_window_bytes(DEFAULT_MONITOR_WINDOW_GIB)
-BATCH_OUTPUT_SUFFIX = ".out"
-# The output prefix segment naming the model package version a transform run scored with (batch_transform.py).
-_VERSION_SEGMENT = re.compile(r"v([1-9][0-9]*)")
 MAX_HISTORY_REPORTS = 30
 NOT_SERVING = "NotServing"
 STATUS_NOT_SERVING = "not_serving"
@@ -495,13 +492,13 @@ def download_window(
                 groups.append(_Group(_aware(item["LastModified"]), [(bucket, item["Key"], item["Key"][len(prefix):])], int(item["Size"])))
     if batch_s3_uri:
         bucket, prefix = parse_s3_uri(batch_s3_uri, what="--batch-s3-uri")
-        inputs = {item["Key"][len(prefix) + len("input/"):]: item for item in _list(s3, bucket, prefix + "input/")}
+        inputs = {item["Key"][len(prefix) + len(TRAFFIC_INPUT):]: item for item in _list(s3, bucket, prefix + TRAFFIC_INPUT)}
         summary["unpaired_batch_outputs"] = 0
         summary["unversioned_batch_outputs"] = 0
         other_versions: Dict[str, int] = {}
-        for item in _list(s3, bucket, prefix + "output/"):
+        for item in _list(s3, bucket, prefix + TRAFFIC_OUTPUT):
             summary["listed_objects"] += 1
-            relative = item["Key"][len(prefix) + len("output/"):]
+            relative = item["Key"][len(prefix) + len(TRAFFIC_OUTPUT):]
             version, run, name = _batch_output_parts(relative)
             if not name.endswith(BATCH_OUTPUT_SUFFIX) or not _in_window(item, start, end):
                 continue
@@ -528,10 +525,10 @@ def _batch_output_parts(relative: str) -> Tuple[Optional[int], str, str]:
     """``(version, run, name)`` of an output key relative to ``output/``: ``v<version>/<run>/<name>`` as the transform
     job writes since outputs name the version that scored them, ``<run>/<name>`` (version None) before."""
     first, _, rest = relative.partition("/")
-    match = _VERSION_SEGMENT.fullmatch(first)
-    if match and "/" in rest:
+    version = version_of_batch_dir(first)
+    if version is not None and "/" in rest:
         run, _, name = rest.partition("/")
-        return int(match.group(1)), run, name
+        return version, run, name
     return None, first, rest
 
 

@@ -14,7 +14,6 @@ import importlib.util
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import pytest
 
 HANDLER_PREFIX = "pipeline_code.handlers."
 
