@@ -22,6 +22,7 @@ from pipeline_code.core.contract import (
 )
 from pipeline_code.core.integrity import model_prefix
 from pipeline_code.core.problem import BINARY, REGRESSION, quality_alarm_key
+from pipeline_code.sagemaker_entry import CODE_DIGEST_ENV
 
 from ..config.schema import GateConfig, ModelConfig, MonitoringConfig, NetworkConfig
 from ..naming import feature_snapshots_prefix
@@ -241,6 +242,8 @@ class DriftMonitor(Construct):
                 "ContainerEntrypoint": ["python3", f"{PROC_INPUT}/entry/{_basename(read_once(entry, 's3_object_key'))}"],
                 "ContainerArguments": arguments,
             },
+            # The entry script runs nothing of the "lib" zip unless its files have the digest synth computed.
+            "Environment": {CODE_DIGEST_ENV: code.library_sha256},
             "ProcessingInputs": [
                 code_input("entry", read_once(entry, "s3_object_url")),
                 code_input("lib", read_once(code.library, "s3_object_url")),

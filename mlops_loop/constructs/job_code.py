@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from pathlib import Path
 from typing import Iterable
@@ -13,6 +15,7 @@ from constructs import Construct
 
 from pipeline_code.catalog import Dataset
 from pipeline_code.core.contract import pascal
+from pipeline_code.core.integrity import files_digest
 
 from ..config.schema import ModelConfig
 from .access_policy import AccessPolicy
@@ -63,6 +66,21 @@ def shipped_in_library(repo: Path, paths: Iterable[str]) -> list[str]:
     return shipped
 
 
+def library_files(repo: Path) -> list[str]:
+    """Every file the library zip of ``repo`` holds, by its name in the zip (``/``-separated, sorted)."""
+    found = sorted(p.relative_to(repo).as_posix() for p in (repo / JOB_CODE_ROOT).rglob("*") if p.is_file())
+    return shipped_in_library(repo, found)
+
+
+@functools.lru_cache(maxsize=None)
+def library_digest(repo: Path = REPO_ROOT) -> str:
+    """The digest of the library zip's files (:func:`pipeline_code.core.integrity.files_digest` of each file's name in
+    the zip and sha256), which every SageMaker job checks the zip it was given against before running any of it
+    (``MLOPS_LOOP_CODE_SHA256``, pipeline_code/sagemaker_entry.py). Computed once per process, as the asset's own hash
+    is: synth reads the files once."""
+    return files_digest({name: hashlib.sha256((repo / name).read_bytes()).hexdigest() for name in library_files(repo)})
+
+
 def model_spec_json(model: ModelConfig) -> str:
     """The model's config as the jobs read it (``--model-spec``), in its most compact JSON form."""
     return json.dumps(model.job_spec(), separators=(",", ":"))
@@ -84,6 +102,8 @@ class JobCode(Construct):
             exclude=_LIBRARY_EXCLUDES,
             ignore_mode=IgnoreMode.GLOB,
         )
+        # What every job verifies the zip against (library_digest): the code, by content, a version records.
+        self.library_sha256 = library_digest(REPO_ROOT)
         self._scripts: dict[str, s3_assets.Asset] = {}
         self._readers: list[AccessPolicy] = []
         self._specs: dict[str, s3_assets.Asset] = {}

@@ -146,6 +146,7 @@ class TrainingPipeline(Construct):
             code_library_s3_uri=read_once(code.library, "s3_object_url"),
             code_version=code_version,
             code_asset_hash=code.library.asset_hash,
+            code_sha256=code.library_sha256,
             gate=gate.thresholds(),
             default_approval_status="Approved" if training.auto_approve else "PendingManualApproval",
             processing_instance_type=training.processing_instance_type,

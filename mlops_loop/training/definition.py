@@ -71,6 +71,7 @@ from pipeline_code.core.contract import (
     INPUT_FEATURES_PROPERTY,
     INPUT_LABELS_PROPERTY,
     JOB_CODE_HASH_PROPERTY,
+    JOB_CODE_SHA256_PROPERTY,
     MODEL_CONTENT_SHA256_PROPERTY,
     MODEL_SHA256_PROPERTY,
     MODEL_SPEC_SHA256_PROPERTY,
@@ -108,6 +109,7 @@ from pipeline_code.core.integrity import (
 from pipeline_code.core.compiled import DEFAULT_BATCH, INF2_TARGET, NEURON_COMPILER
 from pipeline_code.core.problem import REGRESSION
 from pipeline_code.core.thresholds import THRESHOLDS, evidence_flag
+from pipeline_code.sagemaker_entry import CODE_DIGEST_ENV as ENV_CODE_DIGEST
 from pipeline_code.sagemaker_entry import ENTRY_MODULE_ENV as ENV_ENTRY_MODULE
 
 from . import sdk_helper
@@ -381,6 +383,8 @@ class _Builder:
             instance_count=1,
             instance_type=self.p_processing_type,
             entrypoint=["python3", entry],
+            # The entry script runs nothing of the "lib" zip unless its files have the digest synth computed.
+            env={ENV_CODE_DIGEST: s.code_sha256},
             volume_size_in_gb=JOB_VOLUME_SIZE_GB,
             volume_kms_key=s.kms_key_arn,
             output_kms_key=s.kms_key_arn,
@@ -710,7 +714,7 @@ class _Builder:
             # CheckpointConfig) still hits - an execution id here would defeat it.
             checkpoint = self.work("checkpoints", prepare.properties.ProcessingJobName, self.config_digest())
         trainer = self.model_trainer(
-            environment={},
+            environment={ENV_CODE_DIGEST: s.code_sha256},
             hyperparameters=dict(s.hyperparameters),
             checkpoint=checkpoint,
             network_isolation=True,
@@ -763,7 +767,7 @@ class _Builder:
             }
         )
         trainer = self.model_trainer(
-            environment={ENV_ENTRY_MODULE: MODULE_TRAIN},
+            environment={ENV_ENTRY_MODULE: MODULE_TRAIN, ENV_CODE_DIGEST: s.code_sha256},
             hyperparameters=hyperparameters,
             checkpoint=None,  # parallel tuning jobs must not share a checkpoint prefix
             # Script mode pip-installs the entry directory at start-up; keep the network.
@@ -888,6 +892,8 @@ class _Builder:
                 # What the build was, whatever git says: the job code every step imported, and the model spec
                 # every job read (the bytes of the model_spec_s3_uri object).
                 JOB_CODE_HASH_PROPERTY: s.code_asset_hash,
+                # ... and by content: the digest every job verified the zip against before running it.
+                JOB_CODE_SHA256_PROPERTY: s.code_sha256,
                 MODEL_SPEC_SHA256_PROPERTY: hashlib.sha256(s.model_spec_json.encode()).hexdigest(),
                 TRIGGER_REASON_PROPERTY: self.p_trigger,
                 INPUT_FEATURES_PROPERTY: self.p_features,

@@ -76,6 +76,9 @@ class PipelineSpec:
     code_library_s3_uri: str
     code_version: str  # git commit captured at synth; recorded on the model package
     code_asset_hash: str  # the library zip's CDK asset hash (64 hex digits); recorded on the model package
+    # The digest of the library zip's files (integrity.files_digest: each file's path and sha256), computed at synth:
+    # every job's entry script refuses a zip whose files digest to anything else; recorded on the model package.
+    code_sha256: str
     # Gate thresholds (defaults of the pipeline parameters; validated by their own type)
     gate: GateThresholds
     # Prepare's rule for the frozen test set (its --test-set-refreeze argument): replace a stale one by the latest
@@ -185,6 +188,7 @@ def _validate(spec: PipelineSpec) -> List[str]:
     text("code_version", _METADATA_VALUE, "a version string (max 256 of letters, digits, space, _.:/=+-@)")
     # token_ok: the generation placeholder of a pass-through field (a CDK token is refused above).
     text("code_asset_hash", _SHA256, "a CDK asset hash (64 lower-case hex digits)", token_ok=True)
+    text("code_sha256", _SHA256, "a files digest (64 lower-case hex digits)", token_ok=True)
     text("cache_expire_after", _ISO_DURATION, "an ISO 8601 duration such as 'P30D'")
 
     for name in ("feature_data_s3_uri", "labels_s3_uri", "frozen_test_s3_uri"):

@@ -464,6 +464,9 @@ UNKNOWN_VERSION = "unknown"
 # A code version that names a commit: git's object name (40 hex digits; 64 in a SHA-256 repository), maybe -dirty.
 COMMIT_VERSION = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})(?:" + re.escape(DIRTY_VERSION_SUFFIX) + r")?$")
 JOB_CODE_HASH_PROPERTY = "job_code_asset_hash"
+# The digest of the job-code zip's files (integrity.files_digest) that every job of the run verified the zip it ran
+# against before running any of it (pipeline_code/sagemaker_entry.py refuses another): the code that ran, by content.
+JOB_CODE_SHA256_PROPERTY = "job_code_sha256"
 MODEL_SPEC_SHA256_PROPERTY = "model_spec_sha256"
 TRIGGER_REASON_PROPERTY = "trigger_reason"
 INPUT_FEATURES_PROPERTY = "input_features"
@@ -475,7 +478,7 @@ PIPELINE_EXECUTION_ID_PROPERTY = "pipeline_execution_id"
 # Nobody changes one after registration: the approver role is denied setting each one by name (IAM has no condition
 # key listing the keys a request sets) and removing any property.
 REGISTERED_PROPERTIES = (
-    CODE_VERSION_PROPERTY, JOB_CODE_HASH_PROPERTY, MODEL_SPEC_SHA256_PROPERTY,
+    CODE_VERSION_PROPERTY, JOB_CODE_HASH_PROPERTY, JOB_CODE_SHA256_PROPERTY, MODEL_SPEC_SHA256_PROPERTY,
     TRIGGER_REASON_PROPERTY, INPUT_FEATURES_PROPERTY, INPUT_LABELS_PROPERTY, FROZEN_TEST_PROPERTY,
     PIPELINE_NAME_PROPERTY, PIPELINE_EXECUTION_ID_PROPERTY,
     ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY, CONTAINER_SHA256_PROPERTY, MODEL_CONTENT_SHA256_PROPERTY,

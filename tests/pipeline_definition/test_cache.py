@@ -202,19 +202,21 @@ def test_a_cached_definition_is_the_one_the_sdk_builds_and_a_warm_build_runs_no_
 
 
 def test_one_entry_serves_every_code_version_and_each_gets_its_own(tmp_path, monkeypatch):
-    """GIVEN two builds differing in their commit and their job code's asset hash only WHEN their definitions are
-    built THEN one cache entry serves both, each with its own commit and hash (what a new commit changes)."""
+    """GIVEN two builds differing in their commit and their job code's asset hash and files digest only WHEN their
+    definitions are built THEN one cache entry serves both, each with its own commit and hashes (what a new commit
+    changes)."""
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
     monkeypatch.setattr(content_cache, "_CACHES", {})
-    first = specs.replace(specs.base_spec(), code_version="release-one", code_asset_hash="1" * 64)
-    second = dataclasses.replace(first, code_version="release-two-dirty", code_asset_hash="2" * 64)
+    first = specs.replace(specs.base_spec(), code_version="release-one", code_asset_hash="1" * 64, code_sha256="3" * 64)
+    second = dataclasses.replace(first, code_version="release-two-dirty", code_asset_hash="2" * 64, code_sha256="4" * 64)
     assert sdk_cache.sdk_cache().key("k", dataclasses.asdict(with_placeholders(first)[0])) == sdk_cache.sdk_cache().key(
         "k", dataclasses.asdict(with_placeholders(second)[0])
     )
     one, two = build_pipeline_definition(first), build_pipeline_definition(second)
     assert len(list((tmp_path / "cache").glob("pipeline-definition-*.json"))) == 1
     assert "release-one" in one and "release-two" not in one and "1" * 64 in one and "2" * 64 not in one
-    assert two == one.replace("release-one", "release-two-dirty").replace("1" * 64, "2" * 64)
+    assert "3" * 64 in one and "4" * 64 not in one
+    assert two == one.replace("release-one", "release-two-dirty").replace("1" * 64, "2" * 64).replace("3" * 64, "4" * 64)
     assert two == generate_pipeline_definition(second)
 
 

@@ -229,7 +229,8 @@ def test_processing_code_delivery(built, step, module, flags):
         "lib": (specs.LIBRARY_URI, "/opt/ml/processing/input/lib"),
         "model_spec": (specs.MODEL_SPEC_URI, "/opt/ml/processing/input/model_spec"),
     }
-    assert "Environment" not in args  # the entry script finds the zip in the "lib" input
+    # The entry script finds the zip in the "lib" input and checks it against the synthesized code's digest.
+    assert args["Environment"] == {"MLOPS_LOOP_CODE_SHA256": specs.LIBRARY_SHA256}
 
 
 def test_training_code_delivery(built):
@@ -256,9 +257,30 @@ def test_training_code_delivery(built):
         "lib": specs.LIBRARY_URI,
         "model_spec": specs.MODEL_SPEC_URI,
     }
-    assert not args.get("Environment")
+    assert args["Environment"] == {"MLOPS_LOOP_CODE_SHA256": specs.LIBRARY_SHA256}
     # Also recorded on the job (lineage, step cache key).
     assert args["HyperParameters"] == dict(d.DEFAULT_HYPERPARAMETERS)
+
+
+def _jobs_running_the_entry(doc):
+    """Every job of a definition that is given the job-code zip: (its inputs' names, its request), processing,
+    training and the tuning job's training-job definition alike."""
+    for node in nodes(doc):
+        if isinstance(node, dict):
+            inputs = node.get("ProcessingInputs") or node.get("InputDataConfig") or []
+            names = [i.get("InputName", i.get("ChannelName")) for i in inputs if isinstance(i, dict)]
+            if "lib" in names:
+                yield names, node
+
+
+@pytest.mark.parametrize("tuning", [False, True], ids=["train", "tune"])
+def test_every_job_given_the_code_zip_is_told_the_digest_to_verify_it_against(built, built_tuning, spec, tuning):
+    """GIVEN a definition WHEN a job mounts the job-code zip THEN its environment names the digest of the zip's files
+    that synth computed (the entry script refuses another zip), whatever else it sets."""
+    jobs = list(_jobs_running_the_entry((built_tuning if tuning else built).doc))
+    assert len(jobs) >= 4
+    for path, job in jobs:
+        assert job.get("Environment", {}).get("MLOPS_LOOP_CODE_SHA256") == spec.code_sha256, path
 
 
 def test_no_sdk_managed_code_packaging(built):
@@ -539,6 +561,7 @@ def test_lineage_metadata(built, spec):
     assert args["CustomerMetadataProperties"] == {
         "code_version": spec.code_version,
         "job_code_asset_hash": spec.code_asset_hash,
+        "job_code_sha256": spec.code_sha256,
         "model_spec_sha256": hashlib.sha256(spec.model_spec_json.encode()).hexdigest(),
         "trigger_reason": {"Get": "Parameters.TriggerReason"},
         "input_features": {"Get": "Parameters.InputFeatures"},

@@ -53,7 +53,7 @@ def test_tuning_training_jobs(built_tuning, spec):
     assert len(static["model_spec"]) <= d.MAX_HYPERPARAMETER_VALUE
     channels = {c["ChannelName"]: c for c in job["InputDataConfig"]}
     assert channels["model_spec"]["DataSource"]["S3DataSource"]["S3Uri"] == specs.MODEL_SPEC_URI
-    assert job["Environment"] == {"MLOPS_LOOP_MODULE": "pipeline_code.training.train"}
+    assert job["Environment"] == {"MLOPS_LOOP_MODULE": "pipeline_code.training.train", "MLOPS_LOOP_CODE_SHA256": spec.code_sha256}
     # Encryption the SDK's tuner drops is put back.
     assert job["ResourceConfig"]["VolumeKmsKeyId"] == spec.kms_key_arn
     assert job["OutputDataConfig"]["KmsKeyId"] == spec.kms_key_arn

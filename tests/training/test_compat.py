@@ -34,4 +34,4 @@ def test_the_launcher_uses_only_the_standard_library():
     tree = ast.parse((REPO_ROOT / "pipeline_code" / "sagemaker_entry.py").read_text())
     modules = {n.names[0].name for n in ast.walk(tree) if isinstance(n, ast.Import)}
     modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert modules <= {"__future__", "glob", "importlib.util", "os", "runpy", "sys"}
+    assert modules <= {"__future__", "glob", "hashlib", "importlib.util", "json", "os", "runpy", "sys", "zipfile"}

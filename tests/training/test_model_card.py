@@ -270,7 +270,8 @@ def registry(monkeypatch):
                 "SupportedContentTypes": ["text/csv"],
                 "SupportedResponseMIMETypes": ["text/csv"],
             },
-            CustomerMetadataProperties={"code_version": "abc1234", "frozen_test": "s3://artifacts/pipelines/churn/frozen-test/"},
+            CustomerMetadataProperties={"code_version": "abc1234", "frozen_test": "s3://artifacts/pipelines/churn/frozen-test/",
+                                        "job_code_sha256": "c0de" * 16},
         )["ModelPackageArn"]
         yield client, arn
 
@@ -299,6 +300,8 @@ def test_create_then_rerun_then_update(registry, passing, unfair, churn_spec, tm
     assert content["model_overview"]["model_artifact"] == ["s3://artifacts/pipelines/churn/train/model.tar.gz"]
     assert content["evaluation_details"][0]["datasets"] == ["s3://artifacts/pipelines/churn/frozen-test/"]
     assert content["additional_information"]["custom_details"]["code_version"] == "abc1234"
+    # The job code every job of the run verified before running it, by content.
+    assert content["additional_information"]["custom_details"]["job_code_sha256"] == "c0de" * 16
     assert content["additional_information"]["custom_details"][mc.PACKAGE_CREATED_DETAIL] == name.rsplit("-", 1)[1]
     assert f"model card {name}: created" in capsys.readouterr().out
 

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from pipeline_code.core import approval, problem
 from pipeline_code.core.contract import (
     CODE_VERSION_PROPERTY,
+    JOB_CODE_SHA256_PROPERTY,
     EVALUATION_FILE,
     PACKAGE_ARN,
     PIPELINE_EXECUTION_ID_PROPERTY,
@@ -916,7 +917,8 @@ def _additional_information(card: _Evaluated) -> Dict[str, Any]:
     if card.package.get("CreationTime"):
         custom[PACKAGE_CREATED_DETAIL] = package_created(card.package["CreationTime"])
     metadata = card.package.get("CustomerMetadataProperties") or {}
-    for key in (CODE_VERSION_PROPERTY, TRIGGER_REASON_PROPERTY, PIPELINE_EXECUTION_ID_PROPERTY):
+    # The job code by content: the digest every job of the run verified its code zip against before running it.
+    for key in (CODE_VERSION_PROPERTY, JOB_CODE_SHA256_PROPERTY, TRIGGER_REASON_PROPERTY, PIPELINE_EXECUTION_ID_PROPERTY):
         if metadata.get(key):
             custom[key] = _clip(metadata[key], _MAX["custom"])
     return {

@@ -20,7 +20,7 @@ from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, DEFAULT_MONITO
 from mlops_loop.config import ModelConfig, parse_config
 from mlops_loop.config.schema import GateConfig, MonitoringConfig
 from mlops_loop.constructs.drift_monitor import DriftMonitor
-from mlops_loop.constructs.job_code import JobCode
+from mlops_loop.constructs.job_code import JobCode, library_digest
 from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem
 from tests.support.built_stack import scheduled_request
 from tests.support.templates import of_type, template_of
@@ -240,6 +240,8 @@ def test_the_job_runs_the_entry_script_with_the_job_code_and_the_model_spec_as_i
     # A single-file asset keeps its object name when SageMaker downloads it.
     assert request["AppSpecification"]["ContainerEntrypoint"] == ["python3", f"/opt/ml/processing/input/entry/{entry}"]
     assert _arguments(request)["--model-spec"] == f"/opt/ml/processing/input/model_spec/{spec}"
+    # ... which runs nothing of the zip unless its files have the digest synth computed of the job code.
+    assert request["Environment"] == {"MLOPS_LOOP_CODE_SHA256": library_digest()}
     # The stock XGBoost image of the stack's region (the job code comes as inputs, not in an image of its own).
     assert re.fullmatch(r"\d{12}\.dkr\.ecr\.eu-west-1\.amazonaws\.com/sagemaker-xgboost:[\w.-]+", request["AppSpecification"]["ImageUri"])
 

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -255,6 +259,49 @@ def test_each_version_records_the_job_code_and_the_model_spec_it_was_built_from(
         assert built.stack.resolve(code.library.s3_object_key) == f"{metadata['job_code_asset_hash']}.zip"
         spec_bytes = (outdir / code.model_spec(model).asset_path).read_bytes()
         assert metadata["model_spec_sha256"] == hashlib.sha256(spec_bytes).hexdigest()
+
+
+def _zip_as_cdk_assets_does(directory: Path, target: Path) -> None:
+    """The zip cdk-assets publishes of a staged directory asset: every file under it, by its path relative to it."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            archive.write(path, path.relative_to(directory).as_posix())
+
+
+def _run_staged_entry(entry: Path, lib: Path, digest: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLOPS_LOOP_MODULE")}
+    env.update(MLOPS_LOOP_LIB_DIRS=str(lib), MLOPS_LOOP_CODE_SHA256=digest)
+    return subprocess.run([sys.executable, str(entry), "pipeline_code.training.train", "--help"], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_jobs_run_the_synthesized_job_code_zip_and_refuse_it_changed(built, tmp_path):
+    """GIVEN the synthesized assembly WHEN the library asset as synth staged it is zipped as cdk-assets publishes it
+    and run through the staged entry script with the digest the definition gives every job THEN it runs, the version
+    records that digest; one file of the zip changed in the assets bucket and the entry refuses to run it."""
+    code, outdir = built.training.code, Path(Stage.of(built.stack).outdir)
+    steps = _steps(_definition(built.pipelines["chargeback"]))
+    digest = steps["Prepare"]["Arguments"]["Environment"]["MLOPS_LOOP_CODE_SHA256"]
+    assert steps["Register"]["Arguments"]["CustomerMetadataProperties"]["job_code_sha256"] == digest
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    published = lib / built.stack.resolve(code.library.s3_object_key)
+    _zip_as_cdk_assets_does(outdir / code.library.asset_path, published)
+    entry = outdir / code.script(ENTRY_SCRIPT).asset_path
+    result = _run_staged_entry(entry, lib, digest, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"sagemaker_entry: job code verified: files digest {digest}" in result.stdout
+    with zipfile.ZipFile(published) as archive:
+        files = {info.filename: archive.read(info) for info in archive.infolist()}
+    files["pipeline_code/training/train.py"] += b"\nprint('not what was reviewed')\n"
+    with zipfile.ZipFile(published, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    result = _run_staged_entry(entry, lib, digest, tmp_path)
+    assert result.returncode == 2 and "not what was reviewed" not in result.stdout
+    count = sum(not name.endswith("/") for name in files)
+    assert f"is not the code this pipeline was deployed with: its {count} files digest to " in result.stderr
+    assert f"the job expects {digest} (MLOPS_LOOP_CODE_SHA256, set at synth)" in result.stderr
 
 
 # ------------------------------------------------------------------ the role's policy
