@@ -63,6 +63,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from pipeline_code.core.contract import (
     APPROVAL_STATUS_PATH,
     ARCHIVE_SHA256_PROPERTY,
+    ATTRIBUTIONS_FILE,
+    ATTRIBUTIONS_SHA256_PROPERTY,
     BIAS_FILE,
     CODE_VERSION_PROPERTY,
     CONTAINER_SHA256_PROPERTY,
@@ -850,6 +852,7 @@ class _Builder:
                 content_digest=JsonGet(step_name=step.name, property_file=digests, json_path=digest_key(filename)),
             )
 
+        (baseline_digests,) = [f for f in baseline.property_files if f.path == DIGESTS_FILE]
         statistics = report(baseline, baseline_dir, STATISTICS_FILE)
         constraints = report(baseline, baseline_dir, CONSTRAINTS_FILE)
         metrics = ModelMetrics(
@@ -910,6 +913,9 @@ class _Builder:
                 **{key: splits[split].S3Output.S3Uri for split, key in SPLIT_PROPERTIES.items()},
                 **{key: JsonGet(step_name=prepare.name, property_file=prepare_summary, json_path=split_sha256_path(split))
                    for split, key in SPLIT_SHA256_PROPERTIES.items()},
+                # The monitor's attribution baseline has no ModelMetrics slot: its ContentDigest as Baseline wrote it.
+                ATTRIBUTIONS_SHA256_PROPERTY: JsonGet(step_name=baseline.name, property_file=baseline_digests,
+                                                      json_path=digest_key(ATTRIBUTIONS_FILE)),
             },
             description=(
                 f"{s.model_name}: {self.model_description()}, code {s.code_version}, passed the promotion gate"

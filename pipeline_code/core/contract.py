@@ -464,6 +464,9 @@ UNKNOWN_VERSION = "unknown"
 # A code version that names a commit: git's object name (40 hex digits; 64 in a SHA-256 repository), maybe -dirty.
 COMMIT_VERSION = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})(?:" + re.escape(DIRTY_VERSION_SUFFIX) + r")?$")
 JOB_CODE_HASH_PROPERTY = "job_code_asset_hash"
+# attributions.json's ContentDigest (``sha256:<hex>``) as the baseline step wrote it in its digests.json: ModelMetrics
+# has no slot for it, so it is registered here, and the drift monitor uses the file only when its bytes have it.
+ATTRIBUTIONS_SHA256_PROPERTY = "attributions_sha256"
 # The digest of the job-code zip's files (integrity.files_digest) that every job of the run verified the zip it ran
 # against before running any of it (pipeline_code/sagemaker_entry.py refuses another): the code that ran, by content.
 JOB_CODE_SHA256_PROPERTY = "job_code_sha256"
@@ -483,6 +486,7 @@ REGISTERED_PROPERTIES = (
     PIPELINE_NAME_PROPERTY, PIPELINE_EXECUTION_ID_PROPERTY,
     ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY, CONTAINER_SHA256_PROPERTY, MODEL_CONTENT_SHA256_PROPERTY,
     TEST_SET_SHA256_PROPERTY, *SPLIT_PROPERTIES.values(), *SPLIT_SHA256_PROPERTIES.values(),
+    ATTRIBUTIONS_SHA256_PROPERTY,
 )  # fmt: skip
 
 # A versioned model package: group (1-63 letters, digits, '-') and version.

@@ -8,9 +8,9 @@ the same code path as a local run over the directories it filled.
   (``InferenceSpecification.Containers[0].ModelDataUrl``), the drift baselines
   (``DriftCheckBaselines.ModelDataQuality`` statistics/constraints, falling back to
   ``ModelMetrics.ModelDataQuality``) and the evaluation report (next to
-  ``ModelMetrics.ModelQuality.Statistics``). ``attributions.json`` is not registered: the
+  ``ModelMetrics.ModelQuality.Statistics``). ``attributions.json`` has no ModelMetrics slot: the
   training pipeline's baseline step writes it next to ``statistics.json``, so it is read from
-  there. An empty parameter means *nothing serves yet*: :func:`write_not_serving_report`.
+  there, and its digest is the version's ``attributions_sha256``. An empty parameter means *nothing serves yet*: :func:`write_not_serving_report`.
 * **The traffic window** (:func:`download_window`): capture objects (SageMaker data capture and
   serverless self-capture, ``<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl``) whose
   ``LastModified`` is in ``[now - window_hours, now)``, relative paths kept. Batch transform
@@ -45,7 +45,7 @@ import tempfile
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from pipeline_code.core import integrity
-from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY, ATTRIBUTIONS_FILE, BASELINE_FILES, BIAS_FILE, CONSTRAINTS_FILE, EVALUATION_FILE
+from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY, ATTRIBUTIONS_FILE, ATTRIBUTIONS_SHA256_PROPERTY, BASELINE_FILES, BIAS_FILE, CONSTRAINTS_FILE, EVALUATION_FILE
 from pipeline_code.core.contract import MONITOR_METRICS, STATISTICS_FILE, package_parameter_name, version_of_arn
 from pipeline_code.core.contract import BATCH_OUTPUT_SUFFIX, TRAFFIC_INPUT, TRAFFIC_OUTPUT, version_of_batch_dir
 from pipeline_code.core.contract import DEFAULT_MONITOR_WINDOW_GIB, monitor_window_bytes, monitor_window_fix, records_lookback_hours
@@ -159,7 +159,8 @@ def _data_quality_source(described: Mapping[str, Any], kind: str) -> Tuple[Tuple
 def _recorded_digests(described: Mapping[str, Any]) -> Dict[str, Tuple[str, str]]:
     """``{file name: (hex sha256, where recorded)}`` of what ``described`` (a DescribeModelPackage answer) registered:
     statistics.json and constraints.json by their ContentDigest, bias.json by its (it carries evaluation.json's, see
-    :func:`fetch_baseline_and_model`), and model.tar.gz by ``model_data_sha256``. None of these can change after
+    :func:`fetch_baseline_and_model`), attributions.json by ``attributions_sha256`` and model.tar.gz by
+    ``model_data_sha256``. None of these can change after
     registration (UpdateModelPackage takes no ModelMetrics; the approver may not set the property)."""
     recorded: Dict[str, Tuple[str, str]] = {}
     for name, kind in ((STATISTICS_FILE, "Statistics"), (CONSTRAINTS_FILE, "Constraints")):
@@ -170,9 +171,14 @@ def _recorded_digests(described: Mapping[str, Any]) -> Dict[str, Tuple[str, str]
     bias = integrity.hex_of_content_digest(_metric_source(described, *_BIAS_SOURCE).get("ContentDigest"))
     if bias:
         recorded[BIAS_FILE] = (bias, "its ModelMetrics Bias.Report ContentDigest")
-    archive = ((described.get("CustomerMetadataProperties") or {}).get(ARCHIVE_SHA256_PROPERTY) or "").lower()
+    metadata = described.get("CustomerMetadataProperties") or {}
+    archive = (metadata.get(ARCHIVE_SHA256_PROPERTY) or "").lower()
     if integrity.SHA256_HEX.match(archive):
         recorded[integrity.MODEL_ARCHIVE] = (archive, f"its {ARCHIVE_SHA256_PROPERTY}")
+    # attributions.json has no ModelMetrics slot: its ContentDigest is a property (absent before it was registered).
+    attributions = integrity.hex_of_content_digest(metadata.get(ATTRIBUTIONS_SHA256_PROPERTY))
+    if attributions:
+        recorded[ATTRIBUTIONS_FILE] = (attributions, f"its {ATTRIBUTIONS_SHA256_PROPERTY}")
     return recorded
 
 
@@ -294,10 +300,11 @@ def fetch_baseline_and_model(version: ServingVersion, *, s3: Any, baseline_dir: 
     constraints.json, evaluation.json (through its bias report) and model.tar.gz. The reports are not write-once (the
     artifacts bucket keeps every version written, see docs/environment.md), so one rewritten since registration - a
     baseline that no drift would fail - is not compared with: it is left out, as an error (``baseline_digest_mismatch``
-    / ``model_digest_mismatch``) naming both digests and how to restore the registered bytes. ``attributions.json`` is
-    not registered, and a version registered before digests has none: those are used unverified. An error about the
-    evaluation (evaluation.json or the bias report that carries its digest) names :data:`EVALUATION_SECTION` as its
-    ``section``: the run is unhealthy, but the window's drift still counts.
+    / ``model_digest_mismatch``) naming both digests and how to restore the registered bytes. attributions.json is
+    verified by the version's ``attributions_sha256``; a version registered before digests (or before that one) has
+    none: what it has no digest of is used unverified, as before. An error about the evaluation (evaluation.json or
+    the bias report that carries its digest) names :data:`EVALUATION_SECTION` as its ``section``: the run is
+    unhealthy, but the window's drift still counts.
     """
     result: Dict[str, Any] = {"files": {}, "model": None, "verified": [], "errors": [], "notes": []}
 

@@ -113,14 +113,32 @@ def test_a_version_registered_with_digests_is_fetched_when_its_bytes_are_the_reg
     fetched = remote.fetch_baseline_and_model(serving, s3=aws.s3, baseline_dir=str(tmp_path / "b"), model_dir=str(tmp_path / "m"))
     assert fetched["errors"] == [] and fetched["notes"] == []
     assert sorted(os.listdir(tmp_path / "b")) == ["attributions.json", "constraints.json", "evaluation.json", "statistics.json"]
-    assert sorted(fetched["verified"]) == ["constraints.json", "evaluation.json", "model.tar.gz", "statistics.json"]
+    assert sorted(fetched["verified"]) == ["attributions.json", "constraints.json", "evaluation.json", "model.tar.gz",
+                                           "statistics.json"]
     assert sorted(os.listdir(tmp_path / "m")) == sorted(os.listdir(reference["model_dir"]))
+
+
+def test_a_version_registered_before_attributions_were_digested_uses_them_unverified_and_stays_healthy(
+        aws, spec, reference, tmp_path):
+    """GIVEN a version registered with digests but no attributions_sha256 (registered before the pipeline recorded it)
+    WHEN fetched THEN attributions.json is used as before, unverified, with no error or note; a scheduled run is not
+    made unhealthy by it."""
+    arn = register(aws, reference, "run-1", digests=True, attributions_digest=False)
+    fetched = remote.fetch_baseline_and_model(_serving(aws, arn), s3=aws.s3, baseline_dir=str(tmp_path / "b"),
+                                              model_dir=str(tmp_path / "m"))
+    assert fetched["errors"] == [] and fetched["notes"] == [] and "attributions.json" in fetched["files"]
+    assert "attributions.json" not in fetched["verified"] and "statistics.json" in fetched["verified"]
+    upload_traffic(aws, spec, reference["model"], rows=300, seed=305)
+    code = monitor.main(from_s3_args(spec, tmp_path / "run", "--publish-metrics"), cloudwatch_client=aws.cloudwatch)
+    report = read_report(tmp_path / "run")
+    assert code == 0 and not [e for e in report["errors"] if e["kind"].endswith("digest_mismatch")], report["errors"]
 
 
 @pytest.mark.parametrize("name, folder, where", [
     ("statistics.json", "baseline", "its DriftCheckBaselines ModelDataQuality.Statistics ContentDigest"),
     ("constraints.json", "baseline", "its DriftCheckBaselines ModelDataQuality.Constraints ContentDigest"),
     ("evaluation.json", "evaluation", "the evaluation_digest in its bias report, whose ContentDigest holds"),
+    ("attributions.json", "baseline", "its attributions_sha256"),
 ])
 def test_a_registered_document_rewritten_after_registration_is_not_used_and_says_how_to_restore_it(
         aws, reference, tmp_path, name, folder, where):

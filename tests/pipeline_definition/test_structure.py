@@ -573,6 +573,9 @@ def test_lineage_metadata(built, spec):
         "model_sha256": _sealed("artifact.model_sha256"),
         "model_content_sha256": _sealed("artifact.model_content_sha256"),
         "test_set_sha256": _sealed("test_set.sha256"),
+        # attributions.json's ContentDigest as the baseline job wrote it (ModelMetrics has no slot for it).
+        "attributions_sha256": {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Baseline.PropertyFiles.BaselineDigests"},
+                                                "Path": "attributions"}},
         "train_data": _prop("Prepare", "train"),
         "validation_data": _prop("Prepare", "validation"),
         "train_data_sha256": _prepared("splits.train.sha256"),

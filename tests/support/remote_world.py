@@ -24,7 +24,8 @@ from moto.s3.models import s3_backends
 
 from mlops_cli.local import replay
 from pipeline_code.core import integrity
-from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY, DEFAULT_PROJECT, monitor_namespace
+from pipeline_code.core.contract import (ARCHIVE_SHA256_PROPERTY, ATTRIBUTIONS_SHA256_PROPERTY, DEFAULT_PROJECT,
+                                         monitor_namespace)
 from pipeline_code.training.train import predict
 from tests.support.credentials import moto_credentials
 
@@ -102,13 +103,16 @@ def model_archive(model_dir: str, extra: dict | None = None) -> bytes:
 
 
 def register(aws: Aws, reference: dict, run: str, *, skip: tuple = (), archive: bytes | None = None,
-             drift_check_baselines: bool = True, digests: bool = False) -> str:
+             drift_check_baselines: bool = True, digests: bool = False, attributions_digest: bool | None = None) -> str:
     """Upload a training run's outputs and register them like ``register_step`` (DriftCheckBaselines +
     ModelMetrics; attributions.json only next to statistics.json, evaluation.json next to model_quality.json).
 
     ``digests``: as the pipeline registers since it digests its evidence - each ModelMetrics document with its
     ContentDigest, ``bias.json`` carrying ``evaluation.json``'s digest, and the archive's sha256 in the customer
-    metadata; without, as a version registered before that (no digest anywhere)."""
+    metadata; without, as a version registered before that (no digest anywhere). ``attributions_digest`` (default:
+    ``digests``): attributions.json's ContentDigest in the customer metadata (``attributions_sha256``), as the
+    pipeline registers since; False with ``digests``: a version registered with digests but before that one."""
+    attributions_digest = digests if attributions_digest is None else attributions_digest
     base, evaluation = f"s3://{ARTIFACTS}/churn/{run}/baseline", f"s3://{ARTIFACTS}/churn/{run}/evaluation"
     written: dict = {}
     for name in ("statistics", "constraints", "attributions", "evaluation"):
@@ -145,7 +149,11 @@ def register(aws: Aws, reference: dict, run: str, *, skip: tuple = (), archive: 
                       "Bias": {"Report": source(f"{evaluation}/bias.json")},
                       "Explainability": {"Report": source(f"{evaluation}/explainability.json")}},
         **({"DriftCheckBaselines": {"ModelDataQuality": data_quality}} if drift_check_baselines else {}),
-        **({"CustomerMetadataProperties": {ARCHIVE_SHA256_PROPERTY: hashlib.sha256(archive).hexdigest()}} if digests else {}),
+        **({"CustomerMetadataProperties": {
+            ARCHIVE_SHA256_PROPERTY: hashlib.sha256(archive).hexdigest(),
+            **({ATTRIBUTIONS_SHA256_PROPERTY: integrity.content_digest(hashlib.sha256(written["attributions"]).hexdigest())}
+               if attributions_digest and "attributions" in written else {}),
+        }} if digests else {}),
     )["ModelPackageArn"]
 
 
