@@ -20,9 +20,11 @@ argument is an option.
 Before anything of the zip runs, the zip is checked against the job code the pipeline was synthesized with when
 ``MLOPS_LOOP_CODE_SHA256`` is set (every SageMaker job of the app sets it): the digest of its files (each file's
 path and sha256, as :func:`pipeline_code.core.integrity.files_digest` takes them) must be that value, else nothing
-runs. This script is not in what it checks (it arrives as its own input, "entry"): it protects against a zip
-changed, replaced or mixed up in the CDK assets bucket, not against someone who can rewrite this script in that
-bucket as well (docs/training.md, Job code verification).
+runs. This script is not in what it checks (it arrives as its own input, "entry"), and is itself checked first: a
+job's ContainerEntrypoint is :func:`container_entrypoint`, a few lines given inline (in the job's definition, not in
+the assets bucket) that run this script only if its bytes have the sha256 synth computed of it. Tuning trials cannot
+set an entrypoint (script mode runs this script directly): there only the zip is checked (docs/training.md, Job code
+verification).
 
 Exit status: the module's; 2 when no zip is found, the module is unknown or not an mlops-loop module, or the zip
 is not the expected job code.
@@ -47,6 +49,20 @@ ALLOWED_PREFIX = "pipeline_code."
 # The environment variable holding the digest of the job-code zip's files the job must run (set at synth in every
 # SageMaker job of the app; unset: the zip is run unchecked, as in a local run).
 CODE_DIGEST_ENV = "MLOPS_LOOP_CODE_SHA256"
+
+
+# The inline check a job's command runs first (``python3 -c ENTRY_CHECK <entry script> <its sha256> <module> ...``):
+# the entry script runs only if its bytes have the sha256 synth computed (else exit 1, naming both), with the rest of
+# the arguments as its own. At most 256 characters: one ContainerEntrypoint item (a test holds it).
+ENTRY_CHECK = ("import hashlib,runpy,sys;a=sys.argv;p,d=a[1:3];f=hashlib.sha256(open(p,'rb').read()).hexdigest();"
+               "f==d or sys.exit(f'entry script {p} has sha256 {f}, the job expects {d}: see docs/training.md');"
+               "sys.argv=[p,*a[3:]];runpy.run_path(p,run_name='__main__')")
+
+
+def container_entrypoint(entry_path: str, entry_sha256: str) -> list:
+    """A job's ContainerEntrypoint: :data:`ENTRY_CHECK`, then this script at ``entry_path`` if it has ``entry_sha256``.
+    The job's ContainerArguments (the module and its arguments) follow."""
+    return ["python3", "-c", ENTRY_CHECK, entry_path, entry_sha256]
 
 
 def _fail(message: str) -> "SystemExit":

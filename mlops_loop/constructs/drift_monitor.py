@@ -22,7 +22,7 @@ from pipeline_code.core.contract import (
 )
 from pipeline_code.core.integrity import model_prefix
 from pipeline_code.core.problem import BINARY, REGRESSION, quality_alarm_key
-from pipeline_code.sagemaker_entry import CODE_DIGEST_ENV
+from pipeline_code.sagemaker_entry import CODE_DIGEST_ENV, container_entrypoint
 
 from ..config.schema import GateConfig, ModelConfig, MonitoringConfig, NetworkConfig
 from ..naming import feature_snapshots_prefix
@@ -239,7 +239,9 @@ class DriftMonitor(Construct):
             "RoleArn": read_once(self.role, "role_arn"),
             "AppSpecification": {
                 "ImageUri": xgboost_image_uri(environment_of(stack).region),
-                "ContainerEntrypoint": ["python3", f"{PROC_INPUT}/entry/{_basename(read_once(entry, 's3_object_key'))}"],
+                # The entry script runs only if its bytes are the ones synth hashed (the check inline, here).
+                "ContainerEntrypoint": container_entrypoint(f"{PROC_INPUT}/entry/{_basename(read_once(entry, 's3_object_key'))}",
+                                                            code.script_sha256(ENTRY_SCRIPT)),
                 "ContainerArguments": arguments,
             },
             # The entry script runs nothing of the "lib" zip unless its files have the digest synth computed.

@@ -124,6 +124,12 @@ class JobCode(Construct):
                 self._allow(access, _sid(relative_path), asset)
         return self._scripts[relative_path]
 
+    @staticmethod
+    def script_sha256(relative_path: str) -> str:
+        """The sha256 of the entry script at ``pipeline_code/<relative_path>``: the bytes its asset uploads as they are,
+        which a job's command checks before running it (sagemaker_entry.container_entrypoint)."""
+        return hashlib.sha256((PIPELINE_CODE / relative_path).read_bytes()).hexdigest()
+
     def model_spec(self, model: ModelConfig) -> s3_assets.Asset:
         """The model's spec (``model-spec.json``) as an asset, created once per model.
 

@@ -147,6 +147,7 @@ class TrainingPipeline(Construct):
             code_version=code_version,
             code_asset_hash=code.library.asset_hash,
             code_sha256=code.library_sha256,
+            code_entry_sha256=code.script_sha256(ENTRY_SCRIPT),
             gate=gate.thresholds(),
             default_approval_status="Approved" if training.auto_approve else "PendingManualApproval",
             processing_instance_type=training.processing_instance_type,

@@ -112,6 +112,7 @@ from pipeline_code.core.compiled import DEFAULT_BATCH, INF2_TARGET, NEURON_COMPI
 from pipeline_code.core.problem import REGRESSION
 from pipeline_code.core.thresholds import THRESHOLDS, evidence_flag
 from pipeline_code.sagemaker_entry import CODE_DIGEST_ENV as ENV_CODE_DIGEST
+from pipeline_code.sagemaker_entry import container_entrypoint
 from pipeline_code.sagemaker_entry import ENTRY_MODULE_ENV as ENV_ENTRY_MODULE
 
 from . import sdk_helper
@@ -384,7 +385,8 @@ class _Builder:
             image_uri=image_uri or self.image_uri,
             instance_count=1,
             instance_type=self.p_processing_type,
-            entrypoint=["python3", entry],
+            # The entry script runs only if its bytes are the ones synth hashed (an inline check, not in the bucket).
+            entrypoint=container_entrypoint(entry, s.code_entry_sha256),
             # The entry script runs nothing of the "lib" zip unless its files have the digest synth computed.
             env={ENV_CODE_DIGEST: s.code_sha256},
             volume_size_in_gb=JOB_VOLUME_SIZE_GB,
@@ -1031,7 +1033,8 @@ class _Builder:
             # ModelTrainer only sets ContainerEntrypoint together with SDK-managed source code
             # (a driver directory it uploads at definition time): add the entrypoint here.
             algorithm = by_name[STEP_TRAIN]["Arguments"]["AlgorithmSpecification"]
-            algorithm["ContainerEntrypoint"] = ["python3", f"{TRAIN_ENTRY_DIR}/{self.basename(s.code_entry_s3_uri)}"]
+            algorithm["ContainerEntrypoint"] = container_entrypoint(
+                f"{TRAIN_ENTRY_DIR}/{self.basename(s.code_entry_s3_uri)}", s.code_entry_sha256)
             algorithm["ContainerArguments"] = self.train_arguments()
         if STEP_TUNE in by_name:
             # The SDK's tuner rebuilds ResourceConfig without the volume key and drops the

@@ -79,6 +79,9 @@ class PipelineSpec:
     # The digest of the library zip's files (integrity.files_digest: each file's path and sha256), computed at synth:
     # every job's entry script refuses a zip whose files digest to anything else; recorded on the model package.
     code_sha256: str
+    # The sha256 of the entry script's bytes: every job's command (sagemaker_entry.container_entrypoint) runs it only
+    # if it has it.
+    code_entry_sha256: str
     # Gate thresholds (defaults of the pipeline parameters; validated by their own type)
     gate: GateThresholds
     # Prepare's rule for the frozen test set (its --test-set-refreeze argument): replace a stale one by the latest
@@ -189,6 +192,7 @@ def _validate(spec: PipelineSpec) -> List[str]:
     # token_ok: the generation placeholder of a pass-through field (a CDK token is refused above).
     text("code_asset_hash", _SHA256, "a CDK asset hash (64 lower-case hex digits)", token_ok=True)
     text("code_sha256", _SHA256, "a files digest (64 lower-case hex digits)", token_ok=True)
+    text("code_entry_sha256", _SHA256, "a sha256 (64 lower-case hex digits)", token_ok=True)
     text("cache_expire_after", _ISO_DURATION, "an ISO 8601 duration such as 'P30D'")
 
     for name in ("feature_data_s3_uri", "labels_s3_uri", "frozen_test_s3_uri"):

@@ -37,7 +37,7 @@ def has_token(value: Any) -> bool:
 
 # Literal fields that only pass through into the definition as text (descriptions, metadata):
 # generated with a placeholder too, so one generated definition serves every commit (sdk_cache).
-PASS_THROUGH_FIELDS = ("code_version", "code_asset_hash", "code_sha256")
+PASS_THROUGH_FIELDS = ("code_version", "code_asset_hash", "code_sha256", "code_entry_sha256")
 
 
 def with_placeholders(spec: PipelineSpec) -> Tuple[PipelineSpec, List[Tuple[str, str]]]:

@@ -55,7 +55,7 @@ def test_one_scheduled_monitor_per_model_reading_s3_itself(sample, env):
         assert all(len(a) <= 256 for a in args)
         # The code and the spec are downloaded under their content-hashed names: the paths must match.
         inputs = {i["InputName"]: i["S3Input"] for i in request["ProcessingInputs"]}
-        entry = request["AppSpecification"]["ContainerEntrypoint"][1]
+        entry = request["AppSpecification"]["ContainerEntrypoint"][3]
         assert entry == f"{inputs['entry']['LocalPath']}/{inputs['entry']['S3Uri'].rsplit('/', 1)[1]}"
         assert value["--model-spec"] == f"{inputs['model_spec']['LocalPath']}/{inputs['model_spec']['S3Uri'].rsplit('/', 1)[1]}"
         assert request["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == "TOKEN"

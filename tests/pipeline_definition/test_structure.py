@@ -13,6 +13,7 @@ import pytest
 from pipeline_code.core.contract import APPROVAL_STATUS_PATH, REGISTERED_PROPERTIES
 from pipeline_code.core.integrity import SEALED_KEY_PATTERN, container_digest
 from mlops_loop.training import names as d
+from pipeline_code.sagemaker_entry import ENTRY_CHECK
 
 from tests.support import pipeline_specs as specs
 from tests.support.pipeline_graph import nodes, references, referenced_steps, walk
@@ -215,7 +216,9 @@ def test_processing_code_delivery(built, step, module, flags):
     args = built.steps[step]["Arguments"]
     app = args["AppSpecification"]
     entry_file = specs.ENTRY_URI.rsplit("/", 1)[1]
-    assert app["ContainerEntrypoint"] == ["python3", f"/opt/ml/processing/input/entry/{entry_file}"]
+    # The entry script runs only if its bytes are the ones synth hashed (the check is inline, not in the bucket).
+    assert app["ContainerEntrypoint"] == ["python3", "-c", ENTRY_CHECK, f"/opt/ml/processing/input/entry/{entry_file}",
+                                          specs.ENTRY_SHA256]
     arguments = app["ContainerArguments"]
     assert arguments[0] == module
     model_spec_file = specs.MODEL_SPEC_URI.rsplit("/", 1)[1]
@@ -238,7 +241,8 @@ def test_training_code_delivery(built):
     algorithm = args["AlgorithmSpecification"]
     entry_file = specs.ENTRY_URI.rsplit("/", 1)[1]
     model_spec_file = specs.MODEL_SPEC_URI.rsplit("/", 1)[1]
-    assert algorithm["ContainerEntrypoint"] == ["python3", f"/opt/ml/input/data/entry/{entry_file}"]
+    assert algorithm["ContainerEntrypoint"] == ["python3", "-c", ENTRY_CHECK, f"/opt/ml/input/data/entry/{entry_file}",
+                                                specs.ENTRY_SHA256]
     assert algorithm["ContainerArguments"] == [
         "pipeline_code.training.train",
         "--model-spec", f"/opt/ml/input/data/model_spec/{model_spec_file}",

@@ -52,6 +52,7 @@ from tests.support import pipeline_specs as specs
         ("code_asset_hash", "3f2a9c1", "not a CDK asset hash (64 lower-case hex digits)"),
         ("code_asset_hash", "${Token[TOKEN.12]}", "must be a literal value, not a CDK token"),
         ("code_sha256", "3f2a9c1", "not a files digest (64 lower-case hex digits)"),
+        ("code_entry_sha256", "3f2a9c1", "not a sha256 (64 lower-case hex digits)"),
         ("code_sha256", "${Token[TOKEN.12]}", "must be a literal value, not a CDK token"),
         ("hyperparameters", (("eta", 0.1),), "invalid value for 'eta'"),
         ("hyperparameters", (("sagemaker_program", "x.py"),), "reserved"),

@@ -26,6 +26,8 @@ CHURN_SPEC = load_config(SAMPLE_CONFIG).models["churn"].job_spec()
 ENTRY_URI = f"s3://{ASSETS_BUCKET}/0f3c9d1e2b7a4c5d6e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012a3b4c5d6.py"
 LIBRARY_HASH = "9a8b7c6d5e4f30211f2e3d4c5b6a79880f1e2d3c4b5a69788796a5b4c3d2e1f0"
 LIBRARY_URI = f"s3://{ASSETS_BUCKET}/{LIBRARY_HASH}.zip"
+# The sha256 of the entry script's bytes, which every job's command checks before running it.
+ENTRY_SHA256 = "7e5a" * 16
 # The digest of the zip's files (integrity.files_digest), which every job verifies the zip against.
 LIBRARY_SHA256 = "1f0e2d3c4b5a69788796a5b4c3d2e1f09a8b7c6d5e4f30211f2e3d4c5b6a7988"
 MODEL_SPEC_URI = f"s3://{ASSETS_BUCKET}/5d41402abc4b2a76b9719d911017c592ae5b1c2d3e4f5a6b7c8d9e0f1a2b3c4d.json"
@@ -57,6 +59,7 @@ def base_spec(**overrides: Any) -> PipelineSpec:
         code_version="3f2a9c1",
         code_asset_hash=LIBRARY_HASH,
         code_sha256=LIBRARY_SHA256,
+        code_entry_sha256=ENTRY_SHA256,
         gate=DEFAULT_GATE,
         default_approval_status="PendingManualApproval",
         processing_instance_type="ml.m5.xlarge",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline_code import sagemaker_entry
 from pipeline_code.core.integrity import files_digest
 from tests.support.paths import REPO_ROOT
 
@@ -149,7 +150,38 @@ def test_without_an_expected_digest_the_zip_runs_unchecked_and_says_so(container
 
 def test_the_launcher_digest_is_the_projects_files_digest():
     """The entry repeats integrity.files_digest (it runs before the zip is importable): the two must agree."""
-    from pipeline_code import sagemaker_entry
-
     files = {"pipeline_code/b.py": "b" * 64, "pipeline_code/a.py": "a" * 64, "pipeline_code/ü.py": "0" * 64}
     assert sagemaker_entry.files_digest(files) == files_digest(files)
+
+
+def run_as_container(container: Path, entry: Path, entry_sha256: str, *args: str, marker=None) -> subprocess.CompletedProcess:
+    """The command a job's ContainerEntrypoint runs (python3 -c <check> <entry> <sha256>) with its arguments."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLOPS_LOOP_MODULE", "MLOPS_LOOP_CODE_SHA256")}
+    env["MLOPS_LOOP_LIB_DIRS"] = str(container / "lib")
+    command = sagemaker_entry.container_entrypoint(str(entry), entry_sha256)
+    return subprocess.run([sys.executable, *command[1:], *args], cwd=container, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_the_container_command_runs_the_entry_script_only_when_its_bytes_are_the_synthesized_ones(container, tmp_path):
+    """GIVEN the entry script and the sha256 synth computed of it WHEN the job's command runs THEN the entry runs the
+    module; the entry script rewritten (say, to skip the zip check) and the command refuses it before running it."""
+    entry = container / "code" / "sagemaker_entry.py"
+    expected = hashlib.sha256(entry.read_bytes()).hexdigest()
+    assert sagemaker_entry.container_entrypoint(str(entry), expected)[:2] == ["python3", "-c"]
+    result = run_as_container(container, entry, expected, "pipeline_code.training.train", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--early-stopping-rounds" in result.stdout
+    marker = tmp_path / "ran"
+    rewritten = tmp_path / "sagemaker_entry.py"
+    rewritten.write_bytes(f"open({str(marker)!r}, 'w').write('ran')\n".encode() + entry.read_bytes())
+    result = run_as_container(container, rewritten, expected, "pipeline_code.training.train", "--help")
+    found = hashlib.sha256(rewritten.read_bytes()).hexdigest()
+    assert result.returncode == 1 and not marker.exists()
+    assert result.stderr.strip() == (f"entry script {rewritten} has sha256 {found}, the job expects {expected}: see "
+                                     "docs/training.md")
+
+
+def test_the_container_command_fits_the_api_limit():
+    """SageMaker takes at most 256 characters per ContainerEntrypoint item (processing and training alike)."""
+    assert all(len(item) <= 256 for item in sagemaker_entry.container_entrypoint("/opt/ml/processing/input/entry/" + "a" * 64 + ".py", "b" * 64))

@@ -6,6 +6,7 @@ config/mlops-loop.yaml, so the tests do not depend on the sample model line-up.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -20,7 +21,8 @@ from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, DEFAULT_MONITO
 from mlops_loop.config import ModelConfig, parse_config
 from mlops_loop.config.schema import GateConfig, MonitoringConfig
 from mlops_loop.constructs.drift_monitor import DriftMonitor
-from mlops_loop.constructs.job_code import JobCode, library_digest
+from mlops_loop.constructs.job_code import REPO_ROOT, JobCode, library_digest
+from pipeline_code.sagemaker_entry import ENTRY_CHECK
 from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem
 from tests.support.built_stack import scheduled_request
 from tests.support.templates import of_type, template_of
@@ -238,7 +240,10 @@ def test_the_job_runs_the_entry_script_with_the_job_code_and_the_model_spec_as_i
     entry, spec = inputs["entry"]["S3Uri"].rsplit("/", 1)[1], inputs["model_spec"]["S3Uri"].rsplit("/", 1)[1]
     assert re.fullmatch(r"[0-9a-f]{64}\.py", entry) and re.fullmatch(r"[0-9a-f]{64}\.json", spec)
     # A single-file asset keeps its object name when SageMaker downloads it.
-    assert request["AppSpecification"]["ContainerEntrypoint"] == ["python3", f"/opt/ml/processing/input/entry/{entry}"]
+    # ... run only if its bytes are the entry script synth hashed (the check inline, in the schedule's request).
+    entry_sha256 = hashlib.sha256((REPO_ROOT / "pipeline_code" / "sagemaker_entry.py").read_bytes()).hexdigest()
+    assert request["AppSpecification"]["ContainerEntrypoint"] == [
+        "python3", "-c", ENTRY_CHECK, f"/opt/ml/processing/input/entry/{entry}", entry_sha256]
     assert _arguments(request)["--model-spec"] == f"/opt/ml/processing/input/model_spec/{spec}"
     # ... which runs nothing of the zip unless its files have the digest synth computed of the job code.
     assert request["Environment"] == {"MLOPS_LOOP_CODE_SHA256": library_digest()}

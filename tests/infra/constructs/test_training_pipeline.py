@@ -233,7 +233,7 @@ def test_jobs_run_the_stock_xgboost_image_with_the_job_code_and_this_models_spec
     prepare = _steps(_definition(pipeline))["Prepare"]["Arguments"]
     assert prepare["AppSpecification"]["ImageUri"] == xgboost_image_uri(REGION)
     entry, spec = built.training.code.script(ENTRY_SCRIPT), built.training.code.model_spec(CHARGEBACK)
-    assert prepare["AppSpecification"]["ContainerEntrypoint"][-1].endswith(built.stack.resolve(entry.s3_object_key))
+    assert prepare["AppSpecification"]["ContainerEntrypoint"][3].endswith(built.stack.resolve(entry.s3_object_key))
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in prepare["ProcessingInputs"]}
     assert {name: inputs[name] for name in ("entry", "lib", "model_spec")} == {
         "entry": built.url(entry), "lib": built.url(built.training.code.library), "model_spec": built.url(spec)}
@@ -268,11 +268,13 @@ def _zip_as_cdk_assets_does(directory: Path, target: Path) -> None:
             archive.write(path, path.relative_to(directory).as_posix())
 
 
-def _run_staged_entry(entry: Path, lib: Path, digest: str, cwd: Path) -> subprocess.CompletedProcess:
+def _run_staged_entry(entrypoint: list, entry: Path, lib: Path, digest: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The job's ContainerEntrypoint as the container runs it, the entry script's path its staged asset's."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLOPS_LOOP_MODULE")}
     env.update(MLOPS_LOOP_LIB_DIRS=str(lib), MLOPS_LOOP_CODE_SHA256=digest)
-    return subprocess.run([sys.executable, str(entry), "pipeline_code.training.train", "--help"], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    python, flag, check, _, entry_sha256 = entrypoint
+    command = [sys.executable, flag, check, str(entry), entry_sha256, "pipeline_code.training.train", "--help"]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_the_jobs_run_the_synthesized_job_code_zip_and_refuse_it_changed(built, tmp_path):
@@ -282,13 +284,14 @@ def test_the_jobs_run_the_synthesized_job_code_zip_and_refuse_it_changed(built, 
     code, outdir = built.training.code, Path(Stage.of(built.stack).outdir)
     steps = _steps(_definition(built.pipelines["chargeback"]))
     digest = steps["Prepare"]["Arguments"]["Environment"]["MLOPS_LOOP_CODE_SHA256"]
+    entrypoint = steps["Prepare"]["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
     assert steps["Register"]["Arguments"]["CustomerMetadataProperties"]["job_code_sha256"] == digest
     lib = tmp_path / "lib"
     lib.mkdir()
     published = lib / built.stack.resolve(code.library.s3_object_key)
     _zip_as_cdk_assets_does(outdir / code.library.asset_path, published)
     entry = outdir / code.script(ENTRY_SCRIPT).asset_path
-    result = _run_staged_entry(entry, lib, digest, tmp_path)
+    result = _run_staged_entry(entrypoint, entry, lib, digest, tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"sagemaker_entry: job code verified: files digest {digest}" in result.stdout
     with zipfile.ZipFile(published) as archive:
@@ -297,7 +300,7 @@ def test_the_jobs_run_the_synthesized_job_code_zip_and_refuse_it_changed(built, 
     with zipfile.ZipFile(published, "w") as archive:
         for name, data in files.items():
             archive.writestr(name, data)
-    result = _run_staged_entry(entry, lib, digest, tmp_path)
+    result = _run_staged_entry(entrypoint, entry, lib, digest, tmp_path)
     assert result.returncode == 2 and "not what was reviewed" not in result.stdout
     count = sum(not name.endswith("/") for name in files)
     assert f"is not the code this pipeline was deployed with: its {count} files digest to " in result.stderr
