@@ -398,22 +398,6 @@ class ServingConfig(_Frozen):
         return self
 
     @model_validator(mode="after")
-    def _rollout_latency_not_left_below_the_alarm(self) -> "ServingConfig":
-        # The rollback alarm's latency left at its default while the endpoint's own latency alarm was raised (a model
-        # that answers in minutes, as async ones may): every version as slow as the serving one would roll back
-        # whenever it served during its bake. A rollout latency the config sets is kept as given.
-        rollout = self.rollout
-        if (rollout is not None and "max_latency_p99_ms" not in rollout.model_fields_set
-                and rollout.max_latency_p99_ms < self.alarms.max_latency_p99_ms):
-            raise ValueError(
-                f"{self.mode}.rollout.max_latency_p99_ms: {rollout.max_latency_p99_ms} ms "
-                f"(the default) is below alarms.max_latency_p99_ms {self.alarms.max_latency_p99_ms} ms, so a new version "
-                "as slow as the endpoint is allowed to be rolls back whenever it serves during its rollout; set it to at "
-                f"least {self.alarms.max_latency_p99_ms} (at most {MAX_LATENCY_MS})"
-            )
-        return self
-
-    @model_validator(mode="after")
     def _inference_time_within_the_mode(self) -> "ServingConfig":
         if self.mode == "multi_model":
             if "inference_timeout_seconds" in self.model_fields_set:
@@ -454,6 +438,25 @@ class ServingConfig(_Frozen):
             raise ValueError(
                 f"{field}: {value} ms is above inference_timeout_seconds {self.inference_timeout_seconds} s, after which "
                 f"the serving container stops a request (it fails: a latency above it is never measured); {fix}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _rollout_latency_not_left_below_the_alarm(self) -> "ServingConfig":
+        # The rollback alarm's latency left at its default while the endpoint's own latency alarm was raised (a model
+        # that answers in minutes, as async ones may): every version as slow as the serving one would roll back
+        # whenever it served during its bake. A rollout latency the config sets is kept as given. Checked after the
+        # inference time (below), so the alarm it asks the rollout to follow is one that rule accepts, and the bound it
+        # names is the inference time's: a value set as asked is never refused next.
+        rollout = self.rollout
+        if (rollout is not None and "max_latency_p99_ms" not in rollout.model_fields_set
+                and rollout.max_latency_p99_ms < self.alarms.max_latency_p99_ms):
+            raise ValueError(
+                f"{self.mode}.rollout.max_latency_p99_ms: {rollout.max_latency_p99_ms} ms "
+                f"(the default) is below alarms.max_latency_p99_ms {self.alarms.max_latency_p99_ms} ms, so a new version "
+                "as slow as the endpoint is allowed to be rolls back whenever it serves during its rollout; set it to at "
+                f"least {self.alarms.max_latency_p99_ms} (at most {self.inference_timeout_seconds * 1000}: "
+                f"inference_timeout_seconds {self.inference_timeout_seconds} s)"
             )
         return self
 

@@ -831,12 +831,15 @@ CASES = [
          "model 'churn': field 'serving.data_capture_percent': Input should be less than or equal to "
          "100 (got 101)"),
     # A model that normally answers in minutes (async: up to an hour) whose latency alarm was raised, but not its
-    # rollout's: every new version would roll back whenever it served during its rollout's bake.
+    # rollout's: every new version would roll back whenever it served during its rollout's bake. (Its inference time
+    # declared: without it, the alarm above the container's 60 s is refused first, tests/infra/test_inference_timeout.py.)
     case("async-rollout-latency-left-below-its-alarm",
-         at("models.churn.serving", {"mode": "async", "alarms": {"max_latency_p99_ms": 180000}}),
+         at("models.churn.serving", {"mode": "async", "inference_timeout_seconds": 300,
+                                     "alarms": {"max_latency_p99_ms": 180000}}),
          "model 'churn': field 'serving.async.rollout.max_latency_p99_ms': 1000 ms (the default) is below "
          "alarms.max_latency_p99_ms 180000 ms, so a new version as slow as the endpoint is allowed to be rolls back "
-         "whenever it serves during its rollout; set it to at least 180000 (at most 3600000)"),
+         "whenever it serves during its rollout; set it to at least 180000 (at most 300000: inference_timeout_seconds "
+         "300 s)"),
     case("rollout-latency-above-an-hour", at("models.churn.serving.realtime.rollout.max_latency_p99_ms", 3_600_001),
          "model 'churn': field 'serving.realtime.rollout.max_latency_p99_ms': Input should be less than or equal "
          "to 3600000 (got 3600001)"),

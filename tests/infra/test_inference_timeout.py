@@ -100,3 +100,48 @@ def test_an_async_model_declaring_its_time_with_alarms_within_it_is_accepted():
                                             "alarms": {"max_latency_p99_ms": 150_000},
                                             "async": {"rollout": {"max_latency_p99_ms": 180_000}}})
     assert (serving.inference_timeout_seconds, serving.rollout.max_latency_p99_ms) == (180, 180_000)
+
+
+# ------------------------------------------------------------------ the refusals a user follows, in order
+def test_a_realtime_alarm_over_a_minute_is_refused_first_not_after_the_rollout_was_told_to_follow_it():
+    """A realtime model whose latency alarm was raised to 90 s: the first refusal is the alarm's (nothing above 60 s
+    is ever measured), not the rollout default's asking for 90000 ms, which the next refusal would then take back."""
+    assert _problems({"mode": "realtime", "alarms": {"max_latency_p99_ms": 90_000}}) == [
+        "model 'churn': field 'serving.alarms.max_latency_p99_ms': 90000 ms is above inference_timeout_seconds 60 s, "
+        "after which the serving container stops a request (it fails: a latency above it is never measured); lower "
+        "it to at most 60000 (a realtime endpoint answers within 60 s; a slower model: mode 'async')"]
+
+
+@pytest.mark.parametrize("mode", ["realtime", "serverless", "async"])
+def test_the_rollout_default_below_the_alarm_asks_for_a_value_within_the_inference_time(mode):
+    # Set as asked, the rollout latency is accepted: the bound given is the one the inference time allows.
+    assert _problems({"mode": mode, "alarms": {"max_latency_p99_ms": 45_000}, "inference_timeout_seconds": 50}) == [
+        f"model 'churn': field 'serving.{mode}.rollout.max_latency_p99_ms': 1000 ms (the default) is below "
+        "alarms.max_latency_p99_ms 45000 ms, so a new version as slow as the endpoint is allowed to be rolls back "
+        "whenever it serves during its rollout; set it to at least 45000 (at most 50000: inference_timeout_seconds "
+        "50 s)"]
+
+
+@pytest.mark.parametrize("mode, alarm_ms", [("realtime", 90_000), ("serverless", 90_000), ("async", 180_000)])
+def test_following_each_refusal_of_a_raised_latency_alarm_in_turn_ends_in_a_config_that_is_accepted(mode, alarm_ms):
+    """The user's walk: each refusal's fix applied as it says (the lowest value it allows), none taken back later."""
+    serving = {"mode": mode, "alarms": {"max_latency_p99_ms": alarm_ms}}
+    first = _problems(serving)
+    if mode == "async":
+        assert "set inference_timeout_seconds to at least 180 (at most 3600 for mode 'async')" in first[0]
+        serving["inference_timeout_seconds"] = 180
+    else:
+        assert "field 'serving.alarms.max_latency_p99_ms'" in first[0] and "lower it to at most 60000" in first[0]
+        serving["alarms"]["max_latency_p99_ms"] = 60_000
+    second = _problems(serving)
+    bound = serving["alarms"]["max_latency_p99_ms"]
+    assert f"field 'serving.{mode}.rollout.max_latency_p99_ms'" in second[0]
+    assert f"set it to at least {bound} (at most {bound}: inference_timeout_seconds {bound // 1000} s)" in second[0]
+    serving[mode] = {"rollout": {"max_latency_p99_ms": bound}}
+    raw = copy.deepcopy(SAMPLE)
+    raw["models"]["churn"]["serving"] = serving
+    for env in raw["environments"].values():
+        env.get("serving", {}).pop("churn", None)
+    config = parse_config(raw)
+    served = config.serving_of(config.environments["prod"], config.models["churn"])
+    assert (served.mode, served.rollout.max_latency_p99_ms) == (mode, bound)
