@@ -348,9 +348,12 @@ def _merged_serving(env: str, merged: Mapping, body: Mapping, model_section: Map
             base = model_section[model].get("serving") or {}
             override = overrides.get(model) or {}
             block = _deep_merge(base, override) if isinstance(override, Mapping) else override
-            if isinstance(block, Mapping) and block.get("mode") == "multi_model" and "alarms" not in override:
-                # The model's own alarms watch its own endpoint; on a shared one here the endpoint's alarms do.
-                block = {key: value for key, value in block.items() if key != "alarms"}
+            if isinstance(block, Mapping) and block.get("mode") == "multi_model":
+                # The model's own alarms watch its own endpoint, and its inference time is its own container's; on a
+                # shared one here the endpoint's alarms and model server apply. What this environment sets is kept
+                # (and checked).
+                own_endpoint_only = {"alarms", "inference_timeout_seconds"} - set(override)
+                block = {key: value for key, value in block.items() if key not in own_endpoint_only}
             out[model] = block
     return out
 

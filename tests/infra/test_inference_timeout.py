@@ -145,3 +145,30 @@ def test_following_each_refusal_of_a_raised_latency_alarm_in_turn_ends_in_a_conf
     config = parse_config(raw)
     served = config.serving_of(config.environments["prod"], config.models["churn"])
     assert (served.mode, served.rollout.max_latency_p99_ms) == (mode, bound)
+
+
+def test_a_model_declaring_its_inference_time_may_join_a_multi_model_endpoint_in_one_environment():
+    """The model's own inference time is its own container's: an environment that serves it on a shared multi-model
+    endpoint (whose model server the setting does not reach) leaves it out, as it does the model's own alarms, instead
+    of refusing a value the environment's block does not write and could not remove."""
+    raw = copy.deepcopy(SAMPLE)
+    raw["models"]["churn"]["serving"] = {"mode": "async", "inference_timeout_seconds": 300}
+    raw["environments"]["dev"]["multi_model_endpoints"] = {"shared": {}}
+    raw["environments"]["dev"]["serving"]["churn"] = {"mode": "multi_model", "multi_model": {"endpoint": "shared"}}
+    raw["environments"]["prod"].get("serving", {}).pop("churn", None)
+    config = parse_config(raw)
+    dev, prod = (config.serving_of(config.environments[env], config.models["churn"]) for env in ("dev", "prod"))
+    assert (dev.mode, "inference_timeout_seconds" in dev.model_fields_set) == ("multi_model", False)
+    assert (prod.mode, prod.inference_timeout_seconds) == ("async", 300)
+
+
+def test_an_environment_that_sets_it_on_a_multi_model_member_is_still_refused():
+    raw = copy.deepcopy(SAMPLE)
+    raw["environments"]["dev"]["multi_model_endpoints"] = {"shared": {}}
+    raw["environments"]["dev"]["serving"]["churn"] = {"mode": "multi_model", "multi_model": {"endpoint": "shared"},
+                                                      "inference_timeout_seconds": 120}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw)
+    assert caught.value.problems == [
+        "environment 'dev': field 'serving.churn.inference_timeout_seconds': a model on a multi-model endpoint runs in "
+        "that endpoint's model server, which this setting does not reach; remove it here"]
