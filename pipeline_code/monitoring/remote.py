@@ -509,15 +509,15 @@ def download_window(
             version, run, name = _batch_output_parts(relative)
             if not name.endswith(BATCH_OUTPUT_SUFFIX) or not _in_window(item, start, end):
                 continue
-            if version is None:
-                summary["unversioned_batch_outputs"] += 1
-            elif serving_version is not None and version != serving_version:
+            if version is not None and serving_version is not None and version != serving_version:
                 other_versions[str(version)] = other_versions.get(str(version), 0) + 1
                 continue
             source = inputs.get(name[: -len(BATCH_OUTPUT_SUFFIX)])
             if source is None:
                 summary["unpaired_batch_outputs"] += 1
                 continue
+            if version is None:  # judged as the serving version's (counted once paired: an unpaired one is not read)
+                summary["unversioned_batch_outputs"] += 1
             local = f"batch/{run}/{name[: -len(BATCH_OUTPUT_SUFFIX)]}"
             groups.append(_Group(_aware(item["LastModified"]),
                                  [(bucket, source["Key"], local), (bucket, item["Key"], local + BATCH_OUTPUT_SUFFIX)],

@@ -313,6 +313,16 @@ def test_batch_outputs_of_another_version_are_left_out_with_a_note_naming_the_ve
     assert sorted(w.frame[capture.SCORE].tolist()) == [0.1, 0.2, 0.3, 0.7]
 
 
+def test_an_unversioned_output_whose_input_is_gone_is_counted_unpaired_not_judged(aws, tmp_path):
+    """The unversioned note says its outputs were judged: one whose input was moved away was not read at all."""
+    aws.put(f"{BATCH_URI}input/part-0.csv", b"1\n", age_hours=24)
+    aws.put(f"{BATCH_URI}output/run-0/part-0.csv.out", b"0.2\n", age_hours=2)
+    aws.put(f"{BATCH_URI}output/run-0/part-9.csv.out", b"0.3\n", age_hours=2)  # its input archived
+    summary = remote.download_window(s3=aws.s3, dest_dir=str(tmp_path / "c"), batch_s3_uri=BATCH_URI, serving_version=8,
+                                     now=NOW)
+    assert (summary["unversioned_batch_outputs"], summary["unpaired_batch_outputs"]) == (1, 1)
+
+
 def test_without_a_serving_version_every_batch_output_is_judged(aws, tmp_path):
     aws.put(f"{BATCH_URI}input/part-0.csv", b"1\n", age_hours=24)
     aws.put(f"{BATCH_URI}output/v7/run-1/part-0.csv.out", b"0.9\n", age_hours=1)
