@@ -547,6 +547,29 @@ class MultiModelEndpointConfig(RealtimeServing):
             )
         return value
 
+    @model_validator(mode="after")
+    def _latencies_within_a_minute(self) -> "MultiModelEndpointConfig":
+        # Its model server stops a request after 60 s (nothing sets its timeout; InvokeEndpoint answers within 60 s
+        # anyway): a latency alarm or rollback threshold above it could never fire. Then, as for a model's own endpoint,
+        # a rollout latency left at its default below a raised alarm would roll back every update of the endpoint.
+        limit_ms = INFERENCE_TIMEOUT_LIMITS["realtime"] * 1000
+        rollout_set = "max_latency_p99_ms" in self.rollout.model_fields_set
+        fields = [("alarms.max_latency_p99_ms", self.alarms.max_latency_p99_ms)]
+        if rollout_set:
+            fields.append(("rollout.max_latency_p99_ms", self.rollout.max_latency_p99_ms))
+        for field, value in fields:
+            if value > limit_ms:
+                raise ValueError(
+                    f"{field}: {value} ms is above the {limit_ms // 1000} s after which a multi-model endpoint's model "
+                    f"server stops a request (it fails: a latency above it is never measured); lower it to at most {limit_ms}")
+        if not rollout_set and self.rollout.max_latency_p99_ms < self.alarms.max_latency_p99_ms:
+            raise ValueError(
+                f"rollout.max_latency_p99_ms: {self.rollout.max_latency_p99_ms} ms (the default) is below "
+                f"alarms.max_latency_p99_ms {self.alarms.max_latency_p99_ms} ms, so an update of the endpoint as slow as "
+                "it is allowed to be rolls back whenever it serves during its rollout; set it to at least "
+                f"{self.alarms.max_latency_p99_ms} (at most {limit_ms})")
+        return self
+
 
 def longest_rollout_seconds(servings: Iterable[ServingConfig], endpoints: Iterable[MultiModelEndpointConfig] = ()) -> int:
     """The longest blue/green rollout (MaximumExecutionTimeoutInSeconds) of the models served as ``servings``

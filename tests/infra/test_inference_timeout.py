@@ -172,3 +172,42 @@ def test_an_environment_that_sets_it_on_a_multi_model_member_is_still_refused():
     assert caught.value.problems == [
         "environment 'dev': field 'serving.churn.inference_timeout_seconds': a model on a multi-model endpoint runs in "
         "that endpoint's model server, which this setting does not reach; remove it here"]
+
+
+# ------------------------------------------------------------------ a multi-model endpoint's own latency alarms
+def _endpoint_problems(endpoint: dict) -> list[str]:
+    raw = copy.deepcopy(SAMPLE)
+    raw["environments"]["dev"]["multi_model_endpoints"] = {"shared": endpoint}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw)
+    return caught.value.problems
+
+
+def test_a_multi_model_endpoints_latency_alarm_above_a_minute_is_refused_as_never_reachable():
+    """Its model server stops a request after 60 s (InvokeEndpoint's limit too): an alarm above it could never fire."""
+    assert _endpoint_problems({"alarms": {"max_latency_p99_ms": 90_000}}) == [
+        "environment 'dev': field 'multi_model_endpoints.shared.alarms.max_latency_p99_ms': 90000 ms is above the 60 s "
+        "after which a multi-model endpoint's model server stops a request (it fails: a latency above it is never "
+        "measured); lower it to at most 60000"]
+
+
+def test_a_multi_model_endpoints_rollout_latency_set_above_a_minute_is_refused_too():
+    assert _endpoint_problems({"rollout": {"max_latency_p99_ms": 120_000}}) == [
+        "environment 'dev': field 'multi_model_endpoints.shared.rollout.max_latency_p99_ms': 120000 ms is above the 60 s "
+        "after which a multi-model endpoint's model server stops a request (it fails: a latency above it is never "
+        "measured); lower it to at most 60000"]
+
+
+def test_a_multi_model_endpoints_rollout_default_below_its_raised_alarm_is_refused_naming_the_value_to_set():
+    assert _endpoint_problems({"alarms": {"max_latency_p99_ms": 30_000}}) == [
+        "environment 'dev': field 'multi_model_endpoints.shared.rollout.max_latency_p99_ms': 1000 ms (the default) is "
+        "below alarms.max_latency_p99_ms 30000 ms, so an update of the endpoint as slow as it is allowed to be rolls "
+        "back whenever it serves during its rollout; set it to at least 30000 (at most 60000)"]
+
+
+def test_a_multi_model_endpoint_with_its_latencies_within_a_minute_is_accepted():
+    raw = copy.deepcopy(SAMPLE)
+    raw["environments"]["dev"]["multi_model_endpoints"] = {
+        "shared": {"alarms": {"max_latency_p99_ms": 30_000}, "rollout": {"max_latency_p99_ms": 30_000}}}
+    endpoint = parse_config(raw).environments["dev"].multi_model_endpoints["shared"]
+    assert (endpoint.alarms.max_latency_p99_ms, endpoint.rollout.max_latency_p99_ms) == (30_000, 30_000)
