@@ -166,7 +166,12 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     for name in ("org.apache.spark.sql.functions", "org.apache.spark.api.python.PythonUtils",
                  "org.apache.spark.sql.SparkSession"):
         java_import(session.sparkContext._jvm, name)
-    yield session
+    # And every package, class and static method PySpark reaches by name is asked of the JVM once, not at each use
+    # (tests/support/py4j_lookups.py): the same classes and methods.
+    from tests.support import py4j_lookups
+
+    with py4j_lookups.remembered():
+        yield session
     session.stop()
 
 
