@@ -668,14 +668,19 @@ def curated_lakes(spark, tmp_path_factory) -> Path:
     return root
 
 
+def copy_lakes(source: Path, target: Path) -> Lakes:
+    """The two lakes under ``source`` copied under ``target``: a state and a summary name their lake's paths (a state
+    whose paths changed makes a full read), so they name the copy's."""
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    for path in target.rglob("*.json"):
+        path.write_text(path.read_text().replace(str(source), str(target)))
+    return Lakes(target)
+
+
 @pytest.fixture
 def lakes(curated_lakes, tmp_path) -> Lakes:
-    """The two lakes of ``curated_lakes`` copied under ``tmp_path``: a state and a summary name their lake's paths
-    (a state whose paths changed makes a full read), so they name the copy's."""
-    shutil.copytree(curated_lakes, tmp_path, dirs_exist_ok=True)
-    for path in tmp_path.rglob("*.json"):
-        path.write_text(path.read_text().replace(str(curated_lakes), str(tmp_path)))
-    return Lakes(tmp_path)
+    """The two lakes of ``curated_lakes`` copied under ``tmp_path``."""
+    return copy_lakes(curated_lakes, tmp_path)
 
 
 def land_late(lakes: Lakes, event_day: str, ingest_day: str, seed: int) -> pd.DataFrame:
@@ -684,11 +689,31 @@ def land_late(lakes: Lakes, event_day: str, ingest_day: str, seed: int) -> pd.Da
     return late
 
 
-def test_a_run_stopped_mid_commit_loses_no_curated_row_the_next_run_takes_them_back_from_its_copy(lakes, monkeypatch):
-    # GIVEN a late record for 2026-01-02, whose other rows exist only curated (their raw expired)
-    land_late(lakes, "2026-01-02", "2026-04-20", seed=42)
-    before = lakes.curated()
+@pytest.fixture(scope="module")
+def late_on_the_lakes(curated_lakes, tmp_path_factory) -> tuple:
+    """GIVEN ``curated_lakes``, then a late record for 2026-01-02 landed on 2026-04-20 (seed 42) and curated by the
+    uninterrupted lake's run r2, the reference of the stopped lake's runs (which did not run yet). The lakes are
+    separate (a root, a state and outputs each; they share only raw), so when the reference ran makes no difference.
+    Run once for the module, as most recovery tests start so; each test continues on a copy (``late_lakes``)."""
+    root = tmp_path_factory.mktemp("late-lakes")
+    lakes = copy_lakes(curated_lakes, root)
+    late = land_late(lakes, "2026-01-02", "2026-04-20", seed=42)
     lakes.run("uninterrupted", "r2")
+    return root, late
+
+
+@pytest.fixture
+def late_lakes(late_on_the_lakes, tmp_path) -> tuple:
+    """The lakes of ``late_on_the_lakes`` copied under ``tmp_path``, and the late record."""
+    root, late = late_on_the_lakes
+    return copy_lakes(root, tmp_path), late.copy()
+
+
+def test_a_run_stopped_mid_commit_loses_no_curated_row_the_next_run_takes_them_back_from_its_copy(late_lakes, monkeypatch):
+    # GIVEN a late record for 2026-01-02, whose other rows exist only curated (their raw expired); the uninterrupted
+    # lake curated it (r2)
+    lakes, _ = late_lakes
+    before = lakes.curated()
     # WHEN the stopped lake's run is stopped mid-commit: the date's folder deleted, the new one not moved in
     lakes.stop_mid_commit(monkeypatch, "r2")
     assert not (lakes.root("stopped") / "curated" / "event_date=2026-01-02").exists()
@@ -713,10 +738,9 @@ def test_a_run_stopped_mid_commit_loses_no_curated_row_the_next_run_takes_them_b
     assert "in_flight" not in lakes.state() and lakes.copies() == []
 
 
-def test_a_second_stop_keeps_both_copies_until_a_run_publishes_even_when_raw_they_read_expires(lakes, monkeypatch):
-    # GIVEN a late record for 2026-01-02 whose run is stopped mid-commit
-    land_late(lakes, "2026-01-02", "2026-04-20", seed=42)
-    lakes.run("uninterrupted", "r2")
+def test_a_second_stop_keeps_both_copies_until_a_run_publishes_even_when_raw_they_read_expires(late_lakes, monkeypatch):
+    # GIVEN a late record for 2026-01-02 (the uninterrupted lake curated it: r2) whose run is stopped mid-commit
+    lakes, _ = late_lakes
     lakes.stop_mid_commit(monkeypatch, "r2")
     # WHEN a late record for 2026-01-03 lands and the recovering run is stopped mid-commit too
     land_late(lakes, "2026-01-03", "2026-04-21", seed=43)
@@ -743,9 +767,10 @@ def test_a_second_stop_keeps_both_copies_until_a_run_publishes_even_when_raw_the
 
 
 def test_a_run_stopped_while_writing_its_copy_changed_nothing_and_the_next_run_removes_the_partial_copy(
-        lakes, monkeypatch):
-    # GIVEN a late record, and a run stopped while writing its recovery copy (before its marker)
-    land_late(lakes, "2026-01-02", "2026-04-20", seed=42)
+        late_lakes, monkeypatch):
+    # GIVEN a late record (the uninterrupted lake curated it: r2), and a run stopped while writing its recovery copy
+    # (before its marker)
+    lakes, _ = late_lakes
     state, curated = (lakes.root("stopped") / "curate-state.json").read_text(), lakes.curated()
 
     def stopped(publishing, root, run_id, *args, **kwargs):
@@ -765,7 +790,6 @@ def test_a_run_stopped_while_writing_its_copy_changed_nothing_and_the_next_run_r
     assert summary["read"]["mode"] == "incremental" and summary["recovered_from_interrupted_run"] == []
     # AND once it published, the partial copy is gone
     assert lakes.copies() == []
-    lakes.run("uninterrupted", "r2")
     pd.testing.assert_frame_equal(lakes.curated(), lakes.curated("uninterrupted"))
 
 
@@ -842,12 +866,11 @@ def _lose_state(lakes: Lakes, how: str) -> str:
 
 
 @pytest.mark.parametrize("how", ["deleted", "other_version"])
-def test_a_stopped_runs_copy_is_taken_back_when_the_state_that_named_it_is_lost(lakes, monkeypatch, how):
-    # GIVEN a late record for 2026-01-02 whose run is stopped mid-commit (the date emptied; the copy complete, with
-    # its manifest), then the state that names the copy is lost
-    land_late(lakes, "2026-01-02", "2026-04-20", seed=42)
+def test_a_stopped_runs_copy_is_taken_back_when_the_state_that_named_it_is_lost(late_lakes, monkeypatch, how):
+    # GIVEN a late record for 2026-01-02 (the uninterrupted lake curated it: r2) whose run is stopped mid-commit (the
+    # date emptied; the copy complete, with its manifest), then the state that names the copy is lost
+    lakes, _ = late_lakes
     on_the_date = int((lakes.curated()["event_date"] == "2026-01-02").sum())
-    lakes.run("uninterrupted", "r2")
     lakes.stop_mid_commit(monkeypatch, "r2")
     copy = lakes.root("stopped") / "curate-state.json.recovery" / "run_id=r2"
     manifest = json.loads((copy / glue_curate_job.RECOVERY_MANIFEST).read_text())
@@ -872,10 +895,10 @@ def test_a_stopped_runs_copy_is_taken_back_when_the_state_that_named_it_is_lost(
 
 
 def test_a_copy_stopped_before_its_manifest_is_never_read_and_is_kept_named_when_no_state_vouches_for_it(
-        lakes, monkeypatch):
-    # GIVEN a run stopped after Spark wrote its copy but before the manifest that proves it complete, then the
-    # state deleted
-    land_late(lakes, "2026-01-02", "2026-04-20", seed=42)
+        late_lakes, monkeypatch):
+    # GIVEN a late record (the uninterrupted lake curated it: r2), a run stopped after Spark wrote its copy but before
+    # the manifest that proves it complete, then the state deleted
+    lakes, _ = late_lakes
 
     def stopped(spark, recovery):
         raise RuntimeError("stopped before the manifest")
@@ -891,7 +914,6 @@ def test_a_copy_stopped_before_its_manifest_is_never_read_and_is_kept_named_when
     summary = lakes.run("stopped", "r3")
     # THEN it did not read the copy (the stopped run changed nothing: the curated rows are the uninterrupted ones)
     assert summary["recovered_from_interrupted_run"] == []
-    lakes.run("uninterrupted", "r2")
     pd.testing.assert_frame_equal(lakes.curated(), lakes.curated("uninterrupted"))
     # AND kept it, named, as nothing says it is not needed
     assert lakes.copies() == ["run_id=r2"]
@@ -920,10 +942,10 @@ def test_a_copy_whose_delete_failed_is_stale_to_the_next_run_which_deletes_it_un
     assert lakes.copies() == []
 
 
-def test_an_earlier_copy_never_replaces_a_value_a_later_stopped_run_published(lakes, monkeypatch):
-    # GIVEN a late record for 2026-01-02 whose run (r2) is stopped mid-commit: its copy holds the record's value
-    late = land_late(lakes, "2026-01-02", "2026-04-20", seed=42)
-    lakes.run("uninterrupted", "r2")
+def test_an_earlier_copy_never_replaces_a_value_a_later_stopped_run_published(late_lakes, monkeypatch):
+    # GIVEN a late record for 2026-01-02 (the uninterrupted lake curated it: r2) whose run (r2) is stopped mid-commit:
+    # its copy holds the record's value
+    lakes, late = late_lakes
     lakes.stop_mid_commit(monkeypatch, "r2")
     # AND a correction of it lands; the next run (r3) publishes the corrected value to the curated folders, then
     # is stopped before its state (the marker names r2's copy and its own), and its copy is lost
