@@ -18,6 +18,7 @@ from pipeline_code.core.compiled import NEURON_COMPILER, SERVE_COMPILED_ENV
 from pipeline_code.core.contract import (
     TRAFFIC_INPUT,
     TRAFFIC_OUTPUT,
+    BATCH_RECORD_ERRORS_ENV,
     CAPTURE_ENDPOINT_ENV,
     CAPTURE_KMS_KEY_ENV,
     CAPTURE_PERCENT_ENV,
@@ -176,6 +177,11 @@ class ServedModel(Construct):
             # How long the container lets one request run (both images read it; docs/serving.md "How long a request may
             # run"). Left out at the containers' own default: every Model property is create-only.
             environment[CONTAINER_TIMEOUT_ENV] = str(serving.inference_timeout_seconds)
+        if self.mode == "batch":
+            # SageMaker tells a container nothing about running in a transform job: a record the contract refuses is
+            # answered by an error line of its own and the rest of its mini-batch scored (one bad record must not fail
+            # the night's job); endpoints answer whole or refuse whole (docs/invocation-contract.md "Batch transform").
+            environment[BATCH_RECORD_ERRORS_ENV] = "1"
         if self.self_captures:
             environment.update(
                 {

@@ -395,6 +395,40 @@ CAPTURE_FAILURE_METRIC = "CaptureWriteFailures"
 # In a multi-model endpoint's capture URI, replaced by the name of the model that answered.
 MODEL_PLACEHOLDER = "{model}"
 
+# Batch transform: set ("1") on a batch model's SageMaker Model, so the serving code answers a record the contract
+# refuses with an error line of its own (record_error) and scores the others of its mini-batch; endpoints (not set)
+# answer a request whole or refuse it whole. SageMaker sets nothing that tells a container it runs in a transform job.
+BATCH_RECORD_ERRORS_ENV = "MLOPS_LOOP_BATCH_RECORD_ERRORS"
+# A refused record's output line: {"error": {"status": 400, "fields": [...], "message": "..."}} (+ the record's
+# inference_id, echoed as a prediction echoes it). "fields" names the record's fields at fault (empty when the record
+# as a whole is: not JSON, not an object, a CSV line of the wrong width); "message" is the 400's words for the record.
+RECORD_ERROR = "error"
+RECORD_ERROR_STATUS = "status"
+RECORD_ERROR_FIELDS = "fields"
+RECORD_ERROR_MESSAGE = "message"
+RECORD_ERROR_INFERENCE_ID = "inference_id"
+
+
+def record_error(message: str, fields: Sequence[str] = (), *, status: int = 400,
+                 inference_id: Optional[str] = None) -> Dict[str, Any]:
+    """The output line of a record batch transform refused (:data:`RECORD_ERROR`), as a JSON object."""
+    line: Dict[str, Any] = {RECORD_ERROR: {RECORD_ERROR_STATUS: status, RECORD_ERROR_FIELDS: list(fields),
+                                           RECORD_ERROR_MESSAGE: message}}
+    if inference_id is not None:
+        line[RECORD_ERROR_INFERENCE_ID] = inference_id
+    return line
+
+
+def record_error_of(value: Any) -> Optional[Dict[str, Any]]:
+    """The error object of a batch output line's JSON value (:func:`record_error`), None when it is not one (a
+    prediction never has the key ``error``)."""
+    if not isinstance(value, dict) or not isinstance(value.get(RECORD_ERROR), dict):
+        return None
+    if set(value) - {RECORD_ERROR, RECORD_ERROR_INFERENCE_ID}:
+        return None
+    error = value[RECORD_ERROR]
+    return error if isinstance(error.get(RECORD_ERROR_MESSAGE), str) else None
+
 # The inference id of the deploy handler's smoke request (one record, every feature null): not
 # traffic, so serving does not capture it for the drift monitor.
 SMOKE_TEST_INFERENCE_ID = "mlops-loop-smoke-test"

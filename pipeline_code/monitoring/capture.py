@@ -15,7 +15,10 @@ capture record per line::
 ``encoding`` ``BASE64`` is decoded first; the content type then says how to parse ``data``.
 
 **Batch transform**: an input file ``X`` (any name but ``*.jsonl`` / ``*.out``) next to its
-output ``X.out``; line ``i`` of the output is the score of line ``i`` of the input.
+output ``X.out``; line ``i`` of the output is the score of line ``i`` of the input, or the error object of a record
+serving refused (``core.contract.record_error``; in a CSV output, that JSON as one quoted field). A refused record is
+no prediction: it is counted malformed (reason ``refused_record``) and per field at fault
+(``CaptureWindow.refused_fields``, ``summary()["malformed"]["refused_fields"]``), and its input is not judged.
 
 Request format (the contract with serving)
 ------------------------------------------
@@ -72,7 +75,8 @@ import pandas as pd
 
 from pipeline_code import catalog
 from pipeline_code.core import media_types
-from pipeline_code.core.contract import ANSWERED_BY, ANSWERED_BY_DIGEST, ANSWERED_BY_VERSION, BATCH_OUTPUT_SUFFIX
+from pipeline_code.core.contract import (ANSWERED_BY, ANSWERED_BY_DIGEST, ANSWERED_BY_VERSION, BATCH_OUTPUT_SUFFIX,
+                                         RECORD_ERROR_FIELDS, RECORD_ERROR_MESSAGE, record_error_of)
 from pipeline_code.core.lines import record_lines
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from pipeline_code.core import online_features
@@ -125,6 +129,8 @@ class CaptureWindow:
     malformed: int = 0
     malformed_reasons: Counter = field(default_factory=Counter)
     malformed_samples: List[Dict[str, Any]] = field(default_factory=list)
+    # Batch records serving refused (error lines in X.out), per field at fault (RECORD_AS_A_WHOLE: none named).
+    refused_fields: Counter = field(default_factory=Counter)
     unknown_keys: Counter = field(default_factory=Counter)
     missing_keys: Counter = field(default_factory=Counter)
     csv_width_mismatch: int = 0
@@ -188,6 +194,7 @@ class CaptureWindow:
                 "rate": self.malformed / self.lines if self.lines else 0.0,
                 "reasons": dict(self.malformed_reasons),
                 "samples": list(self.malformed_samples),
+                "refused_fields": dict(self.refused_fields),
             },
             "schema": {
                 "changed": self.schema_changed,
@@ -213,6 +220,41 @@ class CaptureWindow:
 
 class _Malformed(ValueError):
     """One capture line that cannot be decoded (the message is the reason)."""
+
+
+# The malformed reason of a batch record serving refused, and its field count when the record as a whole was (not JSON,
+# not an object, a CSV line of the wrong width).
+REFUSED_RECORD = "refused_record"
+RECORD_AS_A_WHOLE = "(record)"
+
+
+class _Refused(_Malformed):
+    """A batch input line whose output line is serving's error object for it (``core.contract.record_error``)."""
+
+    def __init__(self, fields: List[str], message: str) -> None:
+        self.fields = fields
+        super().__init__(f"{REFUSED_RECORD}: {message}")
+
+
+def refused_output(text: str) -> Optional[Tuple[List[str], str]]:
+    """(fields, message) of a batch output line that is serving's error object for its record (JSON Lines: the
+    object; CSV: the object's JSON as one quoted field); None for any other line."""
+    if text.startswith('"{'):
+        row = next(csv.reader([text]), [])
+        if len(row) != 1:
+            return None
+        text = row[0]
+    if not text.startswith("{") or '"error"' not in text:
+        return None
+    try:
+        error = record_error_of(json.loads(text))
+    except ValueError:
+        return None
+    if error is None:
+        return None
+    fields = error.get(RECORD_ERROR_FIELDS)
+    names = [str(f) for f in fields] if isinstance(fields, list) else []
+    return names, str(error[RECORD_ERROR_MESSAGE])
 
 
 class _Decoder:
@@ -310,6 +352,9 @@ class _Decoder:
         return digest
 
     def add_batch_line(self, text: str, out_text: Optional[str], source: str, line_no: int) -> None:
+        refused = refused_output(out_text.strip()) if out_text is not None else None
+        if refused is not None:  # serving answered no prediction for this record: nothing to judge
+            raise _Refused(*refused)
         stripped = text.strip()
         kind = "json" if stripped.startswith(("{", "[")) else "csv"
         payload: Any = stripped
@@ -822,6 +867,8 @@ def _decode_batch(decoder: _Decoder, path: str, out_path: Optional[str], rel: st
             decoder.add_batch_line(text, next(scores) if scores is not None else None, rel, line_no)
         except _Malformed as exc:
             decoder.malformed(rel, line_no, str(exc), text)
+            if isinstance(exc, _Refused):
+                w.refused_fields.update(exc.fields or [RECORD_AS_A_WHOLE])
         decoder.flush_when_full()
 
 

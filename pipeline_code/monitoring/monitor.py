@@ -243,7 +243,10 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     malformed_rate = summary_capture["malformed"]["rate"]
     if window.malformed and malformed_rate > args.max_malformed_rate:
         reasons = ", ".join(f"{k}={v}" for k, v in window.malformed_reasons.items())
-        error("malformed_records", f"{window.malformed} of {window.lines} capture lines malformed ({reasons})")
+        # Batch records serving refused (error lines in X.out), per field: what to fix at the source of the inputs.
+        refused = "; records refused by serving, per field: " + ", ".join(
+            f"{k}={v}" for k, v in window.refused_fields.most_common()) if window.refused_fields else ""
+        error("malformed_records", f"{window.malformed} of {window.lines} capture lines malformed ({reasons}){refused}")
     if window.schema_changed:
         error("schema_change", f"unknown keys {dict(window.unknown_keys)}, missing keys {dict(window.missing_keys)}, "
               f"CSV width mismatches {window.csv_width_mismatch}")

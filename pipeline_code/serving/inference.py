@@ -84,7 +84,8 @@ import numpy as np
 from pipeline_code import catalog
 from pipeline_code.core import integrity, problem
 from pipeline_code.core.compiled import SERVE_COMPILED_ENV
-from pipeline_code.core.contract import ANSWERED_BY, ANSWERED_BY_DIGEST, ANSWERED_BY_VERSION, MODEL_VERSION_ENV
+from pipeline_code.core.contract import (ANSWERED_BY, ANSWERED_BY_DIGEST, ANSWERED_BY_VERSION, BATCH_RECORD_ERRORS_ENV,
+                                         MODEL_VERSION_ENV, record_error)
 from pipeline_code.core.frameworks import PYTORCH
 from pipeline_code.core.media_types import base_type, canonical
 from pipeline_code.serving import self_capture
@@ -103,6 +104,7 @@ from pipeline_code.serving.records import (  # noqa: F401 - re-exported: the con
     FeatureContract,
     FeatureRows,
     InvocationError,
+    RecordRefusal,
     ModelLoadError,
     ModelOutputError,
     NotAcceptableError,
@@ -323,6 +325,9 @@ class Prediction:
     problem_type: str = problem.BINARY
     classes: List[str] = field(default_factory=list)
     probabilities: Optional[np.ndarray] = None
+    # Batch transform only (record_errors): the request's records refused one by one, by position in the request, as
+    # their output lines (core.contract.record_error); the arrays above hold the other records, in order.
+    refused: Dict[int, Dict[str, Any]] = field(default_factory=dict)
 
     def answer(self, i: int) -> Dict[str, Any]:
         """Record ``i``'s answer (``docs/invocation-contract.md``, Responses), ``inference_id`` echoed."""
@@ -341,13 +346,25 @@ class Prediction:
         return item
 
     def records(self) -> List[Dict[str, Any]]:
-        return [self.answer(i) for i in range(len(self.scores))]
+        """Every record's answer in request order: a refused record's error object in its place (batch transform)."""
+        return self._in_order([self.answer(i) for i in range(len(self.scores))], self.refused)
 
     def csv_lines(self) -> List[str]:
-        """One CSV line per record: the score (binary), the class name (multiclass), the value (regression)."""
+        """One CSV line per record: the score (binary), the class name (multiclass), the value (regression); a
+        refused record's error object (batch transform) as one CSV field holding its JSON."""
         if self.problem_type != problem.MULTICLASS:
-            return [repr(float(s)) for s in self.scores]
-        return [_csv_field(self.classes[int(k)]) for k in self.labels]
+            answers = [repr(float(s)) for s in self.scores]
+        else:
+            answers = [_csv_field(self.classes[int(k)]) for k in self.labels]
+        errors = {i: _csv_field(json.dumps(line, separators=(",", ":"))) for i, line in self.refused.items()}
+        return self._in_order(answers, errors)
+
+    @staticmethod
+    def _in_order(answers: List[Any], refused: Dict[int, Any]) -> List[Any]:
+        if not refused:
+            return answers
+        scored = iter(answers)
+        return [refused[i] if i in refused else next(scored) for i in range(len(answers) + len(refused))]
 
 
 def _csv_field(text: str) -> str:
@@ -357,19 +374,26 @@ def _csv_field(text: str) -> str:
     return buffer.getvalue()
 
 
-def predict(model: ServingModel, request: ParsedRequest) -> Prediction:
+def predict(model: ServingModel, request: ParsedRequest, *, record_errors: bool = False) -> Prediction:
     """Score the request's records (:func:`feature_rows`, then the stored encoding and the model).
 
+    ``record_errors`` (batch transform, :func:`batch_record_errors`; default False): a record the contract refuses is
+    answered, in its place, by an error object naming its fields in the words the 400 would have used
+    (:func:`pipeline_code.core.contract.record_error`), and the others are scored as they would be alone.
+
     Raises:
-        BadRequestError: a record is malformed (see :func:`feature_rows`).
+        BadRequestError: a record is malformed (see :func:`feature_rows`; not with ``record_errors``).
         ModelOutputError: the model's output for some record is not finite (never answered as a number).
     """
-    rows = feature_rows(model.contract, request.records, request.positions)
-    output = model_output(model.trained, rows.frame[model.feature_order])
-    _check_finite(output, request.positions)
+    rows = feature_rows(model.contract, request.records, request.positions, refuse_records=record_errors)
+    refused = {i: _error_line(refusal, rows.inference_ids[i]) for i, refusal in rows.refused.items()}
+    kept = rows.kept if refused else list(range(len(request.records)))
+    positions = [request.positions[i] if i < len(request.positions) else "" for i in kept]
+    output = _model_output(model, rows.frame)
+    _check_finite(output, positions, kept)
     kind = model.problem_type
-    common = dict(inference_ids=rows.inference_ids, sources=rows.sources, model=dict(model.info), request=request,
-                  problem_type=kind)
+    common = dict(inference_ids=[rows.inference_ids[i] for i in kept], sources=[rows.sources[i] for i in kept],
+                  model=dict(model.info), request=request, problem_type=kind, refused=refused)
     if kind == problem.MULTICLASS:
         classes = model.classes
         if output.ndim != 2 or output.shape[1] != len(classes):
@@ -384,8 +408,30 @@ def predict(model: ServingModel, request: ParsedRequest) -> Prediction:
     return Prediction(scores=output, labels=labels, **common)
 
 
-def _check_finite(output: np.ndarray, positions: List[str]) -> None:
-    """Refuse the request when the model's output for a record is NaN or infinite (up to 10 records named)."""
+def _error_line(refusal: RecordRefusal, inference_id: Optional[str]) -> Dict[str, Any]:
+    """A refused record's output line (batch transform): :func:`pipeline_code.core.contract.record_error`."""
+    return record_error(refusal.message, refusal.fields, status=BadRequestError.status, inference_id=inference_id)
+
+
+def _model_output(model: ServingModel, frame: Any) -> np.ndarray:
+    """The model's output for the frame's rows; for none (every record of a batch refused), an empty one of its shape."""
+    if len(frame):
+        return model_output(model.trained, frame[model.feature_order])
+    if model.problem_type == problem.MULTICLASS:
+        return np.zeros((0, len(model.classes)))
+    return np.zeros(0)
+
+
+def batch_record_errors() -> bool:
+    """Whether this container answers a refused record with an error line and scores the rest: set ("1") by the
+    serving stack on a batch model's Model (:data:`pipeline_code.core.contract.BATCH_RECORD_ERRORS_ENV`), never on an
+    endpoint's, whose requests are answered whole or refused whole."""
+    return os.environ.get(BATCH_RECORD_ERRORS_ENV, "").strip() == "1"
+
+
+def _check_finite(output: np.ndarray, positions: List[str], records: Optional[List[int]] = None) -> None:
+    """Refuse the request when the model's output for a record is NaN or infinite (up to 10 records named; output
+    row ``i`` is the request's record ``records[i]``, default ``i``)."""
     bad = ~np.isfinite(output)
     if bad.ndim > 1:
         bad = bad.any(axis=tuple(range(1, bad.ndim)))
@@ -399,7 +445,8 @@ def _check_finite(output: np.ndarray, positions: List[str]) -> None:
             shown = repr(float(value))
         else:  # one probability per class: at most the first 10
             shown = "[" + ", ".join(repr(float(v)) for v in value[:10]) + (", ...]" if len(value) > 10 else "]")
-        problems.append(f"{_where(i, positions[i] if i < len(positions) else '')}: the model's output {shown} "
+        number = records[i] if records is not None and i < len(records) else i
+        problems.append(f"{_where(number, positions[i] if i < len(positions) else '')}: the model's output {shown} "
                         "is not a finite number")
     more = f" (+{len(rows) - _MAX_PROBLEMS} more records)" if len(rows) > _MAX_PROBLEMS else ""
     raise ModelOutputError("; ".join(problems) + more + "; nothing is answered for this request")
@@ -444,7 +491,7 @@ def model_fn(model_dir: str) -> ServingModel:
 
 def input_fn(request_body: Union[bytes, bytearray, str], request_content_type: Optional[str]) -> ParsedRequest:
     """Parse the body by its Content-Type; record-level checks need the model and happen in predict_fn."""
-    parsed = parse_request(request_body, request_content_type)
+    parsed = parse_request(request_body, request_content_type, per_record=batch_record_errors())
     if isinstance(request_body, (bytes, bytearray)):
         parsed.raw = bytes(request_body).decode("utf-8", errors="replace")
     elif isinstance(request_body, str):
@@ -453,8 +500,9 @@ def input_fn(request_body: Union[bytes, bytearray, str], request_content_type: O
 
 
 def predict_fn(input_data: ParsedRequest, model: ServingModel) -> Prediction:
-    """Compute features (raw records) or take them (precomputed), encode as in training, score."""
-    return predict(model, input_data)
+    """Compute features (raw records) or take them (precomputed), encode as in training, score; in a batch transform
+    (:func:`batch_record_errors`) a refused record is answered by an error line and the others are scored."""
+    return predict(model, input_data, record_errors=batch_record_errors())
 
 
 def output_fn(prediction: Prediction, accept: Optional[str]) -> Tuple[bytes, str]:

@@ -200,8 +200,13 @@ class ParsedRequest:
     raw: Optional[str] = None
 
 
-def parse_request(body: Union[bytes, bytearray, str, None], content_type: Optional[str]) -> ParsedRequest:
+def parse_request(body: Union[bytes, bytearray, str, None], content_type: Optional[str], *,
+                  per_record: bool = False) -> ParsedRequest:
     """Decode a request body into records (see the module docstring for the formats).
+
+    ``per_record`` (batch transform; default False): a JSON Lines line that is not a record (not JSON, an ``instances``
+    envelope) becomes an :class:`Unreadable` record, which :func:`feature_rows` refuses on its own, instead of a
+    :class:`BadRequestError` for the whole body.
 
     Raises:
         UnsupportedContentTypeError: ``content_type`` is not JSON, JSON Lines or CSV.
@@ -229,7 +234,7 @@ def parse_request(body: Union[bytes, bytearray, str, None], content_type: Option
     if kind == JSON:
         return ParsedRequest(kind, *_json_records(text))
     if kind == JSONLINES:
-        return ParsedRequest(kind, *_jsonlines_records(text))
+        return ParsedRequest(kind, *_jsonlines_records(text, per_record=per_record))
     return ParsedRequest(kind, *_csv_records(text))
 
 
@@ -256,17 +261,28 @@ def _json_records(text: str) -> Tuple[List[Record], List[str]]:
     return payload, ["" for _ in payload]
 
 
-def _jsonlines_records(text: str) -> Tuple[List[Record], List[str]]:
-    records: List[Record] = []
+@dataclass(frozen=True)
+class Unreadable:
+    """A JSON Lines line that is no record (:func:`parse_request` with ``per_record``), refused on its own."""
+
+    message: str
+
+
+def _jsonlines_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], List[str]]:
+    records: List[Any] = []
     positions: List[str] = []
     for line_no, line in enumerate(record_lines(text), start=1):
         if not line.strip():
             continue  # batch transform and editors leave blank lines; they are not records
-        value = _loads(line, f"record {len(records)} (line {line_no})")
-        if isinstance(value, dict) and "instances" in value:
-            raise BadRequestError(
-                f"record {len(records)} (line {line_no}): an 'instances' envelope is not allowed in JSON Lines - one record per line"
-            )
+        try:
+            value = _loads(line, f"record {len(records)} (line {line_no})")
+            if isinstance(value, dict) and "instances" in value:
+                raise BadRequestError(f"record {len(records)} (line {line_no}): an 'instances' envelope is not allowed "
+                                      "in JSON Lines - one record per line")
+        except BadRequestError as exc:
+            if not per_record:
+                raise
+            value = Unreadable(str(exc))
         records.append(value)
         positions.append(f"line {line_no}")
     return records, positions
@@ -413,17 +429,35 @@ def _source(record: Dict[str, Any], contract: FeatureContract) -> Tuple[str, Lis
     return SOURCE_RAW, [c for c in contract.required_raw_fields if record.get(c) is None]
 
 
+@dataclass(frozen=True)
+class RecordRefusal:
+    """Why one record is refused: its fields at fault (none when the record as a whole is) and the 400's words."""
+
+    fields: List[str]
+    message: str
+
+
 @dataclass
 class FeatureRows:
-    """The model's features (and the slice/sensitive columns) of every record, in request order."""
+    """The model's features (and the slice/sensitive columns) of every record, in request order.
+
+    ``sources`` and ``inference_ids`` have one entry per record; ``frame`` one row per record of ``kept`` (every
+    record, unless :func:`feature_rows` was told to refuse records one by one: those are in ``refused``)."""
 
     frame: pd.DataFrame
     sources: List[str]
     inference_ids: List[Optional[str]]
+    refused: Dict[int, RecordRefusal] = field(default_factory=dict)
+    kept: List[int] = field(default_factory=list)
 
 
-def feature_rows(contract: FeatureContract, records: Sequence[Record], positions: Optional[Sequence[str]] = None) -> FeatureRows:
+def feature_rows(contract: FeatureContract, records: Sequence[Record], positions: Optional[Sequence[str]] = None, *,
+                 refuse_records: bool = False) -> FeatureRows:
     """Validate ``records`` and compute their features (raw records through ``compute_features``).
+
+    ``refuse_records`` (batch transform; default False): a record with a problem is left out of the frame and named in
+    :attr:`FeatureRows.refused` (its fields, and the words the 400 would have used for it), and the others are
+    computed, instead of a :class:`BadRequestError` for all of them.
 
     The frame has the model features in ``feature_order`` followed by the sensitive attribute
     and slice columns (the extras); numbers are float64 (NaN = missing), categories text (``None`` =
@@ -439,6 +473,14 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
     features = list(contract.feature_order)
     columns = [*features, *contract.extra_features]
     problems: List[str] = []
+    refused: Dict[int, Tuple[List[str], List[str]]] = {}  # record -> (its fields at fault, its problems)
+
+    def refuse(index: int, name: Optional[str], message: str) -> None:
+        problems.append(message)
+        fields, messages = refused.setdefault(index, ([], []))
+        if name is not None and name not in fields:
+            fields.append(name)
+        messages.append(message)
     sources: List[str] = []
     inference_ids: List[Optional[str]] = []
     feature_values: Dict[int, Dict[str, Any]] = {}
@@ -448,15 +490,20 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
 
     for i, record in enumerate(records):
         where = _where(i, positions[i] if i < len(positions) else "")
+        if isinstance(record, Unreadable):
+            refuse(i, None, record.message)
+            sources.append(SOURCE_FEATURES)
+            inference_ids.append(None)
+            continue
         if isinstance(record, list):
             if len(record) != len(features):
-                problems.append(f"{where}: {len(record)} values, expected {len(features)} in feature order {features}")
+                refuse(i, None, f"{where}: {len(record)} values, expected {len(features)} in feature order {features}")
                 sources.append(SOURCE_FEATURES)
                 inference_ids.append(None)
                 continue
             record = dict(zip(features, record))
         if not isinstance(record, dict):
-            problems.append(f"{where}: expected an object keyed by field name, got {type(record).__name__}")
+            refuse(i, None, f"{where}: expected an object keyed by field name, got {type(record).__name__}")
             sources.append(SOURCE_FEATURES)
             inference_ids.append(None)
             continue
@@ -468,18 +515,18 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
         typos = _misspelt_fields(record, contract) if source == SOURCE_RAW else []
         if missing:
             if source == SOURCE_FEATURES:
-                problems.append(
-                    f"{where}: missing feature {missing[0]!r} (a precomputed-feature record needs every model feature: {features})"
+                refuse(
+                    i, missing[0], f"{where}: missing feature {missing[0]!r} (a precomputed-feature record needs every model feature: {features})"
                 )
             else:
-                problems.append(
-                    f"{where}: missing required field {missing[0]!r} ({_raw_fields_needed(contract)})"
+                refuse(
+                    i, missing[0], f"{where}: missing required field {missing[0]!r} ({_raw_fields_needed(contract)})"
                     + "".join(f"; its {written!r} looks like {declared!r}" for written, declared in typos)
                 )
             continue
         if typos:
             written, declared = typos[0]
-            problems.append(f"{where}: field {written!r} is not a field of this model and looks like {declared!r}, which "
+            refuse(i, written, f"{where}: field {written!r} is not a field of this model and looks like {declared!r}, which "
                             "the record lacks (an optional field left out is scored as missing); correct its name")
             continue
         row: Dict[str, Any] = {}
@@ -496,14 +543,14 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                     else:
                         row[name] = _number(record.get(name), integral=fs_type == catalog.INTEGRAL)
                 except _FieldError as exc:
-                    problems.append(f"{where}: field {name!r}: {exc}")
+                    refuse(i, name, f"{where}: field {name!r}: {exc}")
                     continue
                 # A feature that is a column as such keeps the column's declared rules, as a raw field does.
                 problem = _feature_value_problem(contract.dataset, name, row[name])
                 if problem is None and name in features and not all_missing_on_purpose:
                     problem = _feature_missing_problem(contract.dataset, name, row[name])
                 if problem:
-                    problems.append(f"{where}: field {name!r}: {problem} (declared for dataset {contract.dataset.name!r})")
+                    refuse(i, name, f"{where}: field {name!r}: {problem} (declared for dataset {contract.dataset.name!r})")
             feature_values[i] = row
             precomputed[i] = record
         else:
@@ -513,22 +560,28 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                 given = record.get(name)
                 if name in required and isinstance(given, str) and catalog.trimmed_text(given) is None:
                     # The ETL reads blank text as null and quarantines the record: training never saw it either.
-                    problems.append(f"{where}: missing required field {name!r} (blank text {catalog.shown(given)} is a "
+                    refuse(i, name, f"{where}: missing required field {name!r} (blank text {catalog.shown(given)} is a "
                                     f"missing value, as the ETL reads it; {_raw_fields_needed(contract)})")
                     continue
                 try:
                     row[name] = _column_value(column, given)
                 except _FieldError as exc:
-                    problems.append(f"{where}: field {name!r}: {exc}")
+                    refuse(i, name, f"{where}: field {name!r}: {exc}")
                     continue
                 # The rules the ETL quarantines on: a value training never saw is refused, not scored.
                 problem = column.value_problem(row[name])
                 if problem:
-                    problems.append(f"{where}: field {name!r}: {problem} (declared for dataset {contract.dataset.name!r})")
+                    refuse(i, name, f"{where}: field {name!r}: {problem} (declared for dataset {contract.dataset.name!r})")
             raw_values[i] = row
-    if problems:
+    if problems and not refuse_records:
         more = f" (+{len(problems) - _MAX_PROBLEMS} more problems)" if len(problems) > _MAX_PROBLEMS else ""
         raise BadRequestError("; ".join(problems[:_MAX_PROBLEMS]) + more)
+    for i in refused:  # refuse_records: the others are scored
+        feature_values.pop(i, None)
+        precomputed.pop(i, None)
+        raw_values.pop(i, None)
+    refusals = {i: RecordRefusal(fields=fields, message="; ".join(messages)) for i, (fields, messages) in refused.items()}
+    kept = [i for i in range(len(records)) if i not in refused]
 
     # A precomputed record's sensitive attribute and slices come from the record, else from the raw columns it holds
     # (a raw request of a model whose features are all columns as they are is read as precomputed).
@@ -539,10 +592,12 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
         parts.append(_feature_part(contract, feature_values, columns))
     if raw_values:
         parts.append(_computed_part(contract, raw_values, raw_fields, columns))
+    if not parts:  # every record refused (refuse_records)
+        parts.append(_feature_part(contract, {}, columns))
     frame = pd.concat(parts) if len(parts) > 1 else parts[0]
     frame = frame.sort_index()
     frame.index = pd.RangeIndex(len(frame))
-    return FeatureRows(frame=frame, sources=sources, inference_ids=inference_ids)
+    return FeatureRows(frame=frame, sources=sources, inference_ids=inference_ids, refused=refusals, kept=kept)
 
 
 def _raw_fields_needed(contract: FeatureContract) -> str:

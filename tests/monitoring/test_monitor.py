@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
+from typing import Dict
 
 import boto3
 import numpy as np
@@ -13,7 +15,7 @@ import pytest
 from moto import mock_aws
 from scipy import stats
 
-from pipeline_code.core.contract import DEFAULT_PROJECT, monitor_namespace
+from pipeline_code.core.contract import DEFAULT_PROJECT, monitor_namespace, record_error
 from pipeline_code.core import integrity
 from pipeline_code.monitoring import capture, drift, monitor
 from pipeline_code.monitoring import report as report_mod
@@ -344,6 +346,44 @@ def test_csv_and_batch_transform_inputs(tmp_path, spec, reference):
     assert w.records == 302 and w.malformed == 0 and w.files == {"data_capture": 1, "batch_input": 1}
     assert w.frame[capture.SCORE].notna().all() and w.frame["gender"].isna().all()
     assert w.frame["tenure_months"].dtype == np.float64
+
+
+def _batch_with_refused_records(root: Path, refused: Dict[str, int]) -> None:
+    """A batch input file of two scored CSV records and, after them, one record per refusal that serving answered
+    with its error line (core.contract.record_error: the shape the serving code writes), in X.out line for line."""
+    batch = root / "capture" / "batch"
+    batch.mkdir()
+    inputs = ["12,50.0,600.0,50.0,0.69,month-to-month,card,north", "3,20,60,20,0,one-year,,south"]
+    outputs = ["0.7", "0.1"]
+    for name, count in refused.items():
+        for _ in range(count):
+            inputs.append("1_0,50.0,600.0,50.0,0.69,month-to-month,card,north")
+            outputs.append(json.dumps(record_error(f"record 0 (line 1): field {name!r}: expected a number",
+                                                   [name] if name != "(record)" else [])))
+    (batch / "part-0.csv").write_text("\n".join(inputs) + "\n")
+    (batch / "part-0.csv.out").write_text("\n".join(outputs) + "\n")
+
+
+def test_batch_records_serving_refused_are_counted_per_field_and_distrust_the_window_above_the_limit(tmp_path, spec,
+                                                                                                    reference):
+    """GIVEN a window of 600 requests and a batch output holding error lines (records serving refused) WHEN monitored
+    THEN an error line is never read as a prediction: it is malformed (refused_record) and counted per field, the rest is
+    judged; within --max-malformed-rate the window stays trusted, above it the window is unhealthy, naming the fields."""
+    few = write_window(tmp_path / "few", spec, reference["model"], seed=216, rows=600, content_type="text/csv")
+    _batch_with_refused_records(tmp_path / "few", {"tenure_months": 2})
+    report = run(spec, reference, few, str(tmp_path / "few-out"))
+    malformed = report["sections"]["capture"]["malformed"]
+    assert (report["healthy"], report["trusted"], report["errors"]) == (True, True, [])
+    assert malformed["reasons"] == {"refused_record": 2} and malformed["refused_fields"] == {"tenure_months": 2}
+    assert report["summary"]["records"] == 602 and report["summary"]["malformed_records"] == 2
+
+    many = write_window(tmp_path / "many", spec, reference["model"], seed=216, rows=600, content_type="text/csv")
+    _batch_with_refused_records(tmp_path / "many", {"tenure_months": 5, "region": 2, "(record)": 1})
+    report = run(spec, reference, many, str(tmp_path / "many-out"))
+    assert not report["trusted"] and report["summary"]["records"] == 602
+    (error,) = [e for e in report["errors"] if e["kind"] == "malformed_records"]
+    assert error["message"] == ("8 of 610 capture lines malformed (refused_record=8); records refused by serving, per "
+                                "field: tenure_months=5, region=2, (record)=1")
 
 
 # ---------------------------------------------------------------- CloudWatch + HTML

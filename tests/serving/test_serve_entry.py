@@ -120,7 +120,7 @@ def test_the_xgboost_image_keeps_a_server_error_a_500(trained_models, tmp_path, 
     trained = next(t for name, t in trained_models.items() if name not in COMPILED)
     body = json.dumps(trained.raw_records(1))
     with xgboost_single_model(_code_dir(tmp_path), trained.model_dir) as client:
-        def non_finite(model, request):
+        def non_finite(model, request, **_):
             raise inf.ModelOutputError("record 0: the model's output nan is not a finite number; nothing is answered")
 
         monkeypatch.setattr(inf, "predict", non_finite)
@@ -128,7 +128,7 @@ def test_the_xgboost_image_keeps_a_server_error_a_500(trained_models, tmp_path, 
         assert (response.status_code, response.get_data(as_text=True)) == (
             500, "record 0: the model's output nan is not a finite number; nothing is answered")
 
-        def broken(model, request):
+        def broken(model, request, **_):
             raise RuntimeError("scoring broke")
 
         monkeypatch.setattr(inf, "predict", broken)

@@ -29,6 +29,7 @@ from mlops_loop.constructs.served_model import ServedModel
 from tests.support.construct_configs import (NETWORK, assert_sagemaker_eni_statements, network_config, returns_config,
                                              vpc_config_of_network, vpc_statements_of)
 from mlops_loop.constructs.access_policy import READ_OBJECT_ACTIONS
+from pipeline_code.core.contract import BATCH_RECORD_ERRORS_ENV
 from pipeline_code.core.integrity import WORK_SEGMENT, model_prefix, sealed_key, sealed_prefix
 from tests.support.built_stack import BuiltStack, evaluate, scheduled_request
 from tests.support.iam_eval import IamModel, Role, StackTemplate, allowed
@@ -261,6 +262,15 @@ def test_the_model_is_the_approved_package_version_with_its_digest_and_version_i
     assert made.id_of(made.served.model) in made.of_type("AWS::SageMaker::Model")
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_only_a_batch_models_container_is_told_it_answers_a_refused_record_with_an_error_line(built, mode):
+    """SageMaker tells a container nothing about running in a transform job: the batch Model says so (a refused record
+    is then answered by an error line of its own and its mini-batch scored, docs/invocation-contract.md "Batch
+    transform"); an endpoint's container answers whole or refuses whole."""
+    environment = built[mode].one("AWS::SageMaker::Model")["Properties"]["Containers"][0]["Environment"]
+    assert environment.get(BATCH_RECORD_ERRORS_ENV) == ("1" if mode == "batch" else None)
+
+
 def test_a_network_served_on_inferentia2_must_serve_its_neuron_compiled_form_from_the_neuron_image():
     """GIVEN a network on ml.inf2 WHEN served THEN the container is told to serve only a torch-neuronx build (an
     uncompiled artefact does not load) and the role pulls the pinned Neuron inference image, not the XGBoost one."""
@@ -323,7 +333,8 @@ def test_a_declared_inference_time_is_written_as_the_serving_containers_request_
     """Both serving images stop a request after 60 s unless SAGEMAKER_MODEL_SERVER_TIMEOUT says otherwise."""
     made = _build({"mode": mode, "inference_timeout_seconds": 180})
     environment = made.one("AWS::SageMaker::Model")["Properties"]["Containers"][0]["Environment"]
-    assert {k: v for k, v in environment.items() if k not in BASE_ENVIRONMENT} == {"SAGEMAKER_MODEL_SERVER_TIMEOUT": "180"}
+    assert {k: v for k, v in environment.items() if k not in BASE_ENVIRONMENT} == {
+        "SAGEMAKER_MODEL_SERVER_TIMEOUT": "180", **({BATCH_RECORD_ERRORS_ENV: "1"} if mode == "batch" else {})}
 
 
 @pytest.mark.parametrize("mode", MODES)

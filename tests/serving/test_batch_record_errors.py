@@ -1,0 +1,168 @@
+"""Batch transform: one record the contract refuses is answered by an error line of its own, not a 400 for its
+mini-batch (which, with InvocationsMaxRetries 1, fails the night's job); every other record is scored as alone.
+
+The container knows it runs in a transform job by core.contract.BATCH_RECORD_ERRORS_ENV, which the serving stack sets on
+a batch model's SageMaker Model only (tests/infra/constructs: the construct test); endpoints keep answering whole or
+refusing whole. Each test runs the hooks on a really trained model (tests/serving/conftest.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import Any, Dict, List, Tuple
+
+import pytest
+
+from pipeline_code import catalog
+from pipeline_code.core.contract import BATCH_RECORD_ERRORS_ENV, record_error_of
+from pipeline_code.serving import inference as inf
+from tests.support.capture import decode_capture
+
+
+@pytest.fixture
+def in_batch(monkeypatch):
+    monkeypatch.setenv(BATCH_RECORD_ERRORS_ENV, "1")
+
+
+def _numeric_required(model) -> str:
+    return next(c for c in model.required_raw_fields
+                if model.dataset.column(c).dtype in (catalog.INTEGER, catalog.DOUBLE))
+
+
+def _outside_declaration(model) -> Tuple[str, Any]:
+    """A required raw field with a declared rule, and a value breaking it."""
+    for name in model.required_raw_fields:
+        column = model.dataset.column(name)
+        if column.allowed:
+            return name, "not-a-declared-value"
+        if column.minimum is not None:
+            return name, column.minimum - 1
+        if column.maximum is not None:
+            return name, column.maximum + 1
+    raise AssertionError(f"no required raw field of {model.dataset.name} declares allowed/min/max")
+
+
+def _jsonl_batch(trained, model) -> Tuple[List[str], Dict[int, str]]:
+    """Good raw records with bad ones among them: {input line index: the field at fault ('' for the line itself)}."""
+    lines = [json.dumps(dict(r, inference_id=f"row-{i}")) for i, r in enumerate(trained.raw_records(12))]
+    numeric = _numeric_required(model)
+    declared, outside = _outside_declaration(model)
+    blank = model.required_raw_fields[0]
+    raw = trained.raw_records(1)[0]
+    bad = {
+        0: (dict(raw, **{blank: "   "}, inference_id="bad-blank"), blank),
+        5: (dict(raw, **{numeric: "1_0"}, inference_id="bad-text"), numeric),
+        9: (dict(raw, **{declared: outside}, inference_id="bad-declared"), declared),
+        14: (None, ""),  # not JSON at all
+    }
+    for index in sorted(bad):
+        record, _ = bad[index]
+        lines.insert(index, '{"inference_id": "cut-off", ' if record is None else json.dumps(record))
+    return lines, {i: field for i, (_, field) in bad.items()}
+
+
+def _refusal_messages(model, body: str, content_type: str) -> str:
+    """What an endpoint answers the same mini-batch today: a 400 naming every refused record."""
+    with pytest.raises(inf.BadRequestError) as refused:
+        inf.invoke(model, body, content_type=content_type, accept=content_type)
+    return str(refused.value)
+
+
+def test_a_refused_record_gets_an_error_line_and_the_others_score_as_alone(trained, in_batch, monkeypatch):
+    """GIVEN a JSON Lines mini-batch of good records and four bad ones (blank required field, numeric text the ETL does
+    not read, a value outside its declaration, a line that is not JSON) WHEN a batch container answers it THEN one output
+    line per input line: error objects where the bad ones were, naming the field in the 400's words, inference id
+    echoed, and every other line the same answer as the good records scored alone."""
+    model = inf.model_fn(trained.model_dir)
+    lines, bad = _jsonl_batch(trained, model)
+    body, kind = inf.invoke(model, "\n".join(lines), content_type=inf.JSONLINES, accept=inf.JSONLINES)
+    assert kind == inf.JSONLINES
+    out = body.decode().split("\n")
+    assert len(out) == len(lines)
+    monkeypatch.delenv(BATCH_RECORD_ERRORS_ENV)
+    good = [line for i, line in enumerate(lines) if i not in bad]
+    alone, _ = inf.invoke(model, "\n".join(good), content_type=inf.JSONLINES, accept=inf.JSONLINES)
+    assert [line for i, line in enumerate(out) if i not in bad] == alone.decode().split("\n")
+    errors = [json.loads(out[i]) for i in sorted(bad)]
+    # Today's 400s: the line that is not JSON refuses the body before any record is read; without it, the other three.
+    assert errors[-1]["error"]["message"] == _refusal_messages(model, "\n".join(lines), inf.JSONLINES)
+    readable = "\n".join(lines[:14] + lines[15:])
+    assert "; ".join(e["error"]["message"] for e in errors[:-1]) == _refusal_messages(model, readable, inf.JSONLINES)
+    for i, line in zip(sorted(bad), errors):
+        error = record_error_of(line)
+        assert error is not None and error["status"] == 400
+        assert error["message"].startswith(f"record {i} (line {i + 1}): ")
+        assert error["fields"] == ([bad[i]] if bad[i] else [])
+        if bad[i]:
+            assert repr(bad[i]) in error["message"]
+    assert [e.get("inference_id") for e in errors] == ["bad-blank", "bad-text", "bad-declared", None]
+
+
+def test_a_csv_mini_batch_keeps_its_lines_with_a_refused_record_as_one_quoted_field(trained, in_batch, monkeypatch):
+    """GIVEN a CSV mini-batch (precomputed features) with a line of the wrong width and one of numeric text the ETL does
+    not read WHEN a batch container answers it THEN each output line is one CSV field: the good lines' answers as alone,
+    the bad ones the error object's JSON."""
+    model = inf.model_fn(trained.model_dir)
+    order = model.feature_order
+    numeric = next(f for f in order if not model.is_categorical(f) and not model.contract.is_boolean_feature(f))
+    records = trained.feature_records(10)
+    lines = [",".join("" if r[f] is None else str(r[f]) for f in order) for r in records]
+    lines.insert(3, ",".join(["1"] * (len(order) + 1)))
+    bad_text = dict(records[0], **{numeric: "1_0"})
+    lines.insert(7, ",".join("" if bad_text[f] is None else str(bad_text[f]) for f in order))
+    body, _ = inf.invoke(model, "\n".join(lines), content_type=inf.CSV, accept=inf.CSV)
+    out = body.decode().split("\n")
+    assert len(out) == len(lines)
+    monkeypatch.delenv(BATCH_RECORD_ERRORS_ENV)
+    alone, _ = inf.invoke(model, "\n".join(lines[:3] + lines[4:7] + lines[8:]), content_type=inf.CSV, accept=inf.CSV)
+    assert out[:3] + out[4:7] + out[8:] == alone.decode().split("\n")
+    errors = [record_error_of(json.loads(next(csv.reader([out[i]]))[0])) for i in (3, 7)]
+    assert [e["fields"] for e in errors] == [[], [numeric]]
+    assert "; ".join(e["message"] for e in errors) == _refusal_messages(model, "\n".join(lines), inf.CSV)
+
+
+def test_a_mini_batch_of_only_refused_records_is_all_error_lines(trained, in_batch):
+    model = inf.model_fn(trained.model_dir)
+    numeric = _numeric_required(model)
+    lines = [json.dumps(dict(r, **{numeric: "1_0"})) for r in trained.raw_records(3)]
+    body, _ = inf.invoke(model, "\n".join(lines), content_type=inf.JSONLINES, accept=inf.JSONLINES)
+    out = [json.loads(line) for line in body.decode().split("\n")]
+    assert [record_error_of(line)["fields"] for line in out] == [[numeric]] * 3
+
+
+def test_an_endpoint_still_refuses_the_whole_request(trained):
+    """GIVEN no batch setting (real-time, serverless, async endpoints) WHEN one record is refused THEN the request is a
+    400: an endpoint's caller gets every answer or none."""
+    model = inf.model_fn(trained.model_dir)
+    lines, _ = _jsonl_batch(trained, model)
+    assert _refusal_messages(model, "\n".join(lines), inf.JSONLINES).startswith("record 14 (line 15): not valid JSON")
+    readable = "\n".join(lines[:14] + lines[15:])
+    assert _refusal_messages(model, readable, inf.JSONLINES).startswith("record 0 (line 1): missing required field")
+
+
+def test_the_monitor_counts_error_lines_per_field_and_judges_the_rest(trained, in_batch, tmp_path):
+    """GIVEN a batch input file and its X.out holding error lines WHEN the drift monitor decodes the pair THEN the
+    refused records are malformed (refused_record), counted per field, and no prediction; every other record is
+    decoded with its score."""
+    model = inf.model_fn(trained.model_dir)
+    lines, bad = _jsonl_batch(trained, model)
+    outputs = []
+    for k in range(0, len(lines), 7):  # BatchStrategy=MultiRecord: several lines per invocation
+        body, _ = inf.invoke(model, "\n".join(lines[k:k + 7]), content_type=inf.JSONLINES, accept=inf.JSONLINES)
+        outputs.append(body.decode())
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / "part-0001").write_text("\n".join(lines) + "\n")
+    (batch / "part-0001.out").write_text("\n".join(outputs) + "\n")  # AssembleWith=Line
+    window = decode_capture(trained, batch)
+    summary = window.summary()["malformed"]
+    assert window.records == len(lines) - len(bad)
+    assert window.frame["inference_id"].tolist() == [json.loads(lines[i])["inference_id"]
+                                                     for i in range(len(lines)) if i not in bad]
+    assert window.frame["score"].notna().all()
+    assert summary["count"] == len(bad) and summary["reasons"] == {"refused_record": len(bad)}
+    expected: Dict[str, int] = {}
+    for field in bad.values():
+        expected[field or "(record)"] = expected.get(field or "(record)", 0) + 1
+    assert summary["refused_fields"] == expected
