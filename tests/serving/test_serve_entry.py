@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline_code.core.contract import BATCH_RECORD_ERRORS_ENV, record_error_of
 from pipeline_code.serving import inference as inf
 from tests.support.serving_toolkits import TorchServeContext, xgboost_single_model
 from tests.support.training import COMPILED_SERVING_MODELS as COMPILED
@@ -111,6 +112,28 @@ def test_the_xgboost_image_answers_each_refusal_with_its_status_and_message(trai
                 assert response.get_data() == expected and response.mimetype == kind, (name, content_type, accept)
         checked.append(name)
     assert checked, "no model is served by the XGBoost image"
+
+
+def test_the_xgboost_image_in_a_batch_transform_answers_a_refused_record_by_its_own_line(trained_models, tmp_path,
+                                                                                          monkeypatch):
+    """GIVEN serve_entry.py in the XGBoost image with the batch Model's environment (BATCH_RECORD_ERRORS_ENV) WHEN a
+    JSON Lines mini-batch holds one record the contract refuses THEN a 200 with one line per record, the refused one an
+    error object (docs/invocation-contract.md "Batch transform"), byte for byte what the hooks give; not the 400 that
+    failed the transform job."""
+    monkeypatch.setenv(BATCH_RECORD_ERRORS_ENV, "1")
+    trained = next(t for name, t in trained_models.items() if name not in COMPILED)
+    served = inf.model_fn(trained.model_dir)
+    numeric = next(c for c in served.required_raw_fields if trained.dataset.column(c).dtype in ("integer", "double"))
+    records = trained.raw_records(3)
+    records[1] = {**records[1], numeric: "sixty"}
+    body = "\n".join(json.dumps(r) for r in records)
+    expected, kind = inf.invoke(served, body, content_type=inf.JSONLINES, accept=inf.JSONLINES)
+    with xgboost_single_model(_code_dir(tmp_path), trained.model_dir) as client:
+        response = _post(client, body, inf.JSONLINES, inf.JSONLINES)
+    assert response.status_code == 200 and response.get_data() == expected and response.mimetype == kind
+    lines = [json.loads(line) for line in expected.decode().split("\n")]
+    assert [record_error_of(line) is not None for line in lines] == [False, True, False]
+    assert record_error_of(lines[1])["fields"] == [numeric]
 
 
 def test_the_xgboost_image_keeps_a_server_error_a_500(trained_models, tmp_path, monkeypatch):
