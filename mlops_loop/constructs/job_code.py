@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Iterable
 
@@ -67,8 +68,15 @@ def shipped_in_library(repo: Path, paths: Iterable[str]) -> list[str]:
 
 
 def library_files(repo: Path) -> list[str]:
-    """Every file the library zip of ``repo`` holds, by its name in the zip (``/``-separated, sorted)."""
-    found = sorted(p.relative_to(repo).as_posix() for p in (repo / JOB_CODE_ROOT).rglob("*") if p.is_file())
+    """Every file the library zip of ``repo`` holds, by its name in the zip (``/``-separated, sorted).
+
+    Symbolic links are followed, folders too, as the zip does: the CDK stages a link to a folder outside the repository
+    as a copy and keeps one inside it, and ``cdk deploy`` (cdk-assets) zips the staged folder following links
+    (``Path.rglob`` does not descend into linked folders)."""
+    root = repo / JOB_CODE_ROOT
+    found = sorted((Path(folder) / name).relative_to(repo).as_posix()
+                   for folder, _, files in os.walk(root, followlinks=True) for name in files
+                   if (Path(folder) / name).is_file())
     return shipped_in_library(repo, found)
 
 

@@ -4,19 +4,24 @@ model specs, dataset declarations) and read access to exactly those objects."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
-from aws_cdk import Environment, Stack
+from aws_cdk import Environment, IgnoreMode, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.config import parse_config
 from mlops_loop.config.schema import ModelConfig
 from mlops_loop.constructs.access_policy import AccessPolicy
+from mlops_loop.constructs import job_code
 from mlops_loop.constructs.job_code import PIPELINE_CODE, REPO_ROOT, JobCode, model_spec_json, shipped_in_library
+from pipeline_code import sagemaker_entry
 from pipeline_code.catalog import parse_dataset
 from tests.support.construct_configs import WEB_ORDERS
 
@@ -95,6 +100,40 @@ def test_shipped_in_library_names_exactly_the_files_the_zip_takes(tmp_path):
     assert set(shipped_in_library(REPO_ROOT, candidates)) == zipped
     assert shipped_in_library(REPO_ROOT, ["pipeline_code/training/new_module.py", *left_out]) == [
         "pipeline_code/training/new_module.py"]
+
+
+def _zip_as_cdk_assets_does(staged: Path, target: Path) -> Path:
+    """The zip ``cdk deploy`` uploads of a staged directory: every file (dot-files too), symbolic links followed
+    (cdk-assets' writeZipFile: fast-glob ``**`` with followSymbolicLinks), named by its ``/``-separated relative path."""
+    with zipfile.ZipFile(target, "w") as archive:
+        for folder, _, files in os.walk(staged, followlinks=True):
+            for name in files:
+                path = Path(folder, name)
+                archive.write(path, path.relative_to(staged).as_posix())
+    return target
+
+
+def test_the_digest_every_job_checks_is_of_the_zip_cdk_deploy_uploads_even_with_linked_folders(tmp_path):
+    """GIVEN job code holding a symbolic link to a folder outside the repository (code shared with another project)
+    and one to a folder inside it WHEN the library is staged as JobCode stages it and zipped as cdk-assets zips it
+    THEN the digest synth gives every job (library_digest) is the zip's: the CDK copies or keeps the links and the zip
+    follows them, so a digest that skipped linked folders would make every job refuse the code it was deployed with."""
+    repo, shared = tmp_path / "repo", tmp_path / "shared"
+    (repo / "pipeline_code" / "training").mkdir(parents=True)
+    (repo / "pipeline_code" / "__init__.py").write_text("")
+    (repo / "pipeline_code" / "training" / "train.py").write_text("print('train')\n")
+    (repo / "app.py").write_text("not job code\n")
+    shared.mkdir()
+    (shared / "util.py").write_text("X = 1\n")
+    (repo / "pipeline_code" / "shared").symlink_to(shared, target_is_directory=True)
+    (repo / "pipeline_code" / "training_alias").symlink_to(repo / "pipeline_code" / "training", target_is_directory=True)
+    outdir = tmp_path / "out"
+    stack = Stack(new_app(str(outdir)), "Bare", env=Environment(account=ACCOUNT, region=REGION))
+    library = s3_assets.Asset(stack, "Library", path=str(repo), exclude=job_code._LIBRARY_EXCLUDES,
+                              ignore_mode=IgnoreMode.GLOB)
+    zipped = _zip_as_cdk_assets_does(_staged(outdir, library), tmp_path / "library.zip")
+    assert "pipeline_code/shared/util.py" in zipfile.ZipFile(zipped).namelist()
+    assert job_code.library_digest(repo) == sagemaker_entry.zip_digest(str(zipped))[0]
 
 
 # ------------------------------------------------------------------ entry scripts
