@@ -17,6 +17,7 @@ from pipeline_code.core.contract import DEFAULT_PROJECT, monitor_metric, monitor
 from pipeline_code.core.online_features import (
     METRIC_DIMENSIONS,
     RULES_FILE,
+    SPEC_FILE,
     SERVER_ERRORS_METRIC,
     LookupSpec,
     front_environment,
@@ -48,7 +49,8 @@ class ScoreById(Construct):
     the role may read exactly this model's feature group (``BatchGetRecord``), decrypt with its key and
     invoke exactly this model's endpoint, nothing else. The spec travels in the function's environment, its value
     rules (``FEATURE_RULES``) too while they fit in Lambda's 4 KB; rules that do not (a feature with hundreds of
-    allowed values) ship as a file of this function's own code (``FEATURE_RULES_FILE``). Alarms to ``topic``: the
+    allowed values) ship as a file of this function's own code (``FEATURE_RULES_FILE``), and a feature list that does not
+    (a wide model's hundreds of features) ships with the rules as one such file (``FEATURE_SPEC_FILE``). Alarms to ``topic``: the
     function failing, throttled requests (from the first one in 5 minutes), 5xx answers above
     ``max_error_rate_percent`` of requests and a p99 duration at ``max_latency_ms`` or more (each in
     :data:`BAD_PERIODS` 5-minute periods in a row; a period of fewer than :data:`MIN_REQUESTS` requests counts as
@@ -91,6 +93,11 @@ class ScoreById(Construct):
             # instead (an asset of this function's own; every other handler keeps sharing one).
             function_environment = front_environment(**names, rules_file=RULES_FILE)
             code_files = {RULES_FILE: spec.rules_document()}
+        if environment_size(function_environment) > MAX_ENVIRONMENT_BYTES:
+            # A wide model: its feature list alone is over the limit; the features, required features and rules
+            # then travel together as one file of the code.
+            function_environment = front_environment(**names, spec_file=SPEC_FILE)
+            code_files = {SPEC_FILE: spec.spec_document()}
         built = handler_function(
             self,
             function_name=function_name,

@@ -81,6 +81,10 @@ LOOKUP_REASON = "lookup_reason"
 RULES_ENV = "FEATURE_RULES"
 RULES_FILE_ENV = "FEATURE_RULES_FILE"
 RULES_FILE = "feature_rules.json"
+# A wide model's feature list (name:type, hundreds of them) does not fit in the 4 KB either: then the whole spec's lists
+# (features, required features, rules) travel as one file of the function's code, named by FEATURE_SPEC_FILE.
+SPEC_FILE_ENV = "FEATURE_SPEC_FILE"
+SPEC_FILE = "feature_spec.json"
 CODE_ROOT = Path(__file__).resolve().parents[2]
 # The keys a by-id record carries besides the model's features (the drift monitor expects them).
 PROVENANCE_KEYS = (ENTITY_ID, FEATURE_SOURCE, FEATURE_EVENT_TIME, FEATURE_LOOKUP)
@@ -163,17 +167,34 @@ class LookupSpec:
         file's content."""
         return json.dumps({name: rule.to_json() for name, rule in self.rules}, separators=(",", ":"), ensure_ascii=False)
 
-    def encode(self, rules_file: Optional[str] = None) -> Dict[str, str]:
+    def spec_document(self) -> str:
+        """The spec's lists as compact JSON (features as ``[name, type]`` pairs, required features, rules as in
+        :meth:`rules_document`): the content of the file FEATURE_SPEC_FILE names."""
+        return json.dumps({"features": [list(pair) for pair in self.features], "required": list(self.required),
+                           "rules": {name: rule.to_json() for name, rule in self.rules}},
+                          separators=(",", ":"), ensure_ascii=False)
+
+    def encode(self, rules_file: Optional[str] = None, spec_file: Optional[str] = None) -> Dict[str, str]:
         """The spec as environment variables (the front function's configuration); the rules inline
         (``FEATURE_RULES``), or, given ``rules_file``, named as that file of the function's code (``FEATURE_RULES_FILE``,
-        which the caller ships holding :meth:`rules_document`)."""
+        which the caller ships holding :meth:`rules_document`); given ``spec_file``, the features, required features
+        and rules are all in that file of the code instead (``FEATURE_SPEC_FILE``, holding :meth:`spec_document`)."""
+        scalars = {
+            "RECORD_IDENTIFIER": self.record_identifier,
+            "EVENT_TIME": self.event_time,
+            "MISSING_POLICY": self.policy,
+            "MAX_AGE_SECONDS": "" if self.max_age_seconds is None else str(self.max_age_seconds),
+            "MAX_IDS": str(self.max_ids),
+        }
+        if spec_file:
+            return {**scalars, SPEC_FILE_ENV: spec_file}
         return {
             "RECORD_IDENTIFIER": self.record_identifier,
             "EVENT_TIME": self.event_time,
             FEATURES_ENV: ",".join(f"{name}:{kind}" for name, kind in self.features),
             "MISSING_POLICY": self.policy,
-            "MAX_AGE_SECONDS": "" if self.max_age_seconds is None else str(self.max_age_seconds),
-            "MAX_IDS": str(self.max_ids),
+            "MAX_AGE_SECONDS": scalars["MAX_AGE_SECONDS"],
+            "MAX_IDS": scalars["MAX_IDS"],
             "REQUIRED_FEATURES": ",".join(self.required),
             **({RULES_FILE_ENV: rules_file} if rules_file else {RULES_ENV: self.rules_document()}),
         }
@@ -181,11 +202,16 @@ class LookupSpec:
     @classmethod
     def decode(cls, environ: Mapping[str, str]) -> "LookupSpec":
         """Inverse of :meth:`encode`."""
-        features = tuple(tuple(item.split(":", 1)) for item in environ[FEATURES_ENV].split(",") if item)
         max_age = environ.get("MAX_AGE_SECONDS", "")
         policy = environ.get("MISSING_POLICY", "reject")
         if policy not in POLICIES:
             raise ValueError(f"MISSING_POLICY {policy!r}: not a by-id policy; allowed: {', '.join(POLICIES)}")
+        if environ.get(SPEC_FILE_ENV):
+            features, required, rules = _decode_spec_file(environ[SPEC_FILE_ENV])
+        else:
+            features = tuple(tuple(item.split(":", 1)) for item in environ[FEATURES_ENV].split(",") if item)
+            required = tuple(name for name in environ.get("REQUIRED_FEATURES", "").split(",") if name)
+            rules = _decode_rules(environ)
         return cls(
             record_identifier=environ["RECORD_IDENTIFIER"],
             event_time=environ["EVENT_TIME"],
@@ -193,9 +219,23 @@ class LookupSpec:
             policy=policy,
             max_age_seconds=int(max_age) if max_age else None,
             max_ids=int(environ.get("MAX_IDS", MAX_IDS)),
-            required=tuple(name for name in environ.get("REQUIRED_FEATURES", "").split(",") if name),
-            rules=_decode_rules(environ),
+            required=required,
+            rules=rules,
         )
+
+
+def _decode_spec_file(name: str) -> Tuple[Tuple[Tuple[str, str], ...], Tuple[str, ...], Tuple[Tuple[str, ValueRule], ...]]:
+    """The features, required features and rules of the code's file ``name`` (:meth:`LookupSpec.spec_document`)."""
+    try:
+        body = json.loads(_code_file(name))
+        if not isinstance(body, dict) or not isinstance(body.get("features"), list):
+            raise ValueError(f"expected an object with 'features', 'required' and 'rules', got {shown(body)}")
+        features = tuple((str(pair[0]), str(pair[1])) for pair in body["features"])
+        required = tuple(str(n) for n in body.get("required") or ())
+        rules = tuple((str(feature), ValueRule.from_json(rule)) for feature, rule in (body.get("rules") or {}).items())
+        return features, required, rules
+    except (OSError, ValueError, TypeError, IndexError) as error:
+        raise ValueError(f"{SPEC_FILE_ENV} {name!r}: {error}") from error
 
 
 def _decode_rules(environ: Mapping[str, str]) -> Tuple[Tuple[str, ValueRule], ...]:
@@ -220,7 +260,7 @@ def _code_file(name: str) -> str:
 
 
 def front_environment(*, environment: str, model: str, endpoint: str, feature_group: str, spec: LookupSpec,
-                      namespace: str, rules_file: Optional[str] = None) -> Dict[str, str]:
+                      namespace: str, rules_file: Optional[str] = None, spec_file: Optional[str] = None) -> Dict[str, str]:
     """The front function's whole configuration: which environment, model, endpoint and feature group, the spec, and
     the CloudWatch namespace of its metrics; the spec's rules inline unless ``rules_file`` names the code's file
     holding them (:meth:`LookupSpec.encode`).
@@ -228,7 +268,7 @@ def front_environment(*, environment: str, model: str, endpoint: str, feature_gr
     Synth gives it to the function; the local twin builds the same for the same handler.
     """
     return {ENVIRONMENT_ENV: environment, MODEL_ENV: model, "ENDPOINT_NAME": endpoint, "FEATURE_GROUP": feature_group,
-            NAMESPACE_ENV: namespace, **spec.encode(rules_file)}
+            NAMESPACE_ENV: namespace, **spec.encode(rules_file, spec_file)}
 
 
 @dataclass(frozen=True)

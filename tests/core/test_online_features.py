@@ -687,6 +687,25 @@ def test_spec_names_the_rules_file_instead_when_told_one():
     assert environ["FEATURE_RULES_FILE"] == "feature_rules.json" and "FEATURE_RULES" not in environ
 
 
+def test_spec_names_the_spec_file_instead_of_every_list_when_told_one_and_reads_it_back(tmp_path, monkeypatch):
+    # GIVEN a spec told its file WHEN encoded THEN the environment keeps the scalars and names the file
+    environ = RULED.encode(spec_file="feature_spec.json")
+    assert environ["FEATURE_SPEC_FILE"] == "feature_spec.json"
+    assert not {"FEATURES", "REQUIRED_FEATURES", "FEATURE_RULES", "FEATURE_RULES_FILE"} & set(environ)
+    # AND the file's content (spec_document) decodes back to the same spec
+    (tmp_path / "feature_spec.json").write_text(RULED.spec_document(), encoding="utf-8")
+    monkeypatch.setattr(of, "CODE_ROOT", tmp_path)
+    of._code_file.cache_clear()
+    try:
+        assert LookupSpec.decode(environ) == RULED
+        (tmp_path / "bad.json").write_text("[1]", encoding="utf-8")
+        with pytest.raises(ValueError) as refused:
+            LookupSpec.decode({**environ, "FEATURE_SPEC_FILE": "bad.json"})
+        assert str(refused.value) == "FEATURE_SPEC_FILE 'bad.json': expected an object with 'features', 'required' and 'rules', got [1]"
+    finally:
+        of._code_file.cache_clear()
+
+
 def test_a_rule_for_what_is_not_a_feature_is_refused_naming_it():
     with pytest.raises(ValueError) as refused:
         LookupSpec.decode({**SPEC.encode(), "FEATURE_RULES": '{"tenure": {"max": 1}}'})

@@ -184,6 +184,37 @@ def test_rules_too_large_for_the_environment_ship_as_a_file_of_the_functions_own
     online_features._code_file.cache_clear()
 
 
+# A wide model (an insurer's 250 columns, say): its feature list alone, name:type, is over Lambda's 4 KB.
+WIDE = dataclasses.replace(
+    SPEC,
+    features=tuple((f"claims_history_feature_{i:03d}", "Fractional") for i in range(250)) + (("channel", "String"),),
+    required=("channel",),
+    rules=(("channel", ValueRule(allowed=("web", "app"))), ("claims_history_feature_000", ValueRule(minimum=0))),
+)
+
+
+def test_a_feature_list_too_large_for_the_environment_ships_the_whole_spec_as_a_file_of_the_functions_own_code():
+    # GIVEN 251 features: their names alone take the environment over Lambda's 4 KB, with the rules moved out or not
+    moved = {"ENVIRONMENT_NAME": ENVIRONMENT, "MODEL_NAME": MODEL, "ENDPOINT_NAME": ENDPOINT, "FEATURE_GROUP": FEATURE_GROUP,
+             "METRIC_NAMESPACE": NAMESPACE, **WIDE.encode(rules_file="feature_rules.json")}
+    assert environment_size(moved) > MAX_ENVIRONMENT_BYTES
+    # WHEN built (it was refused: "its environment variables take ... over Lambda's 4 KB")
+    built, _, _ = _built(spec=WIDE)
+    variables = _function(built)["Environment"]["Variables"]
+    # THEN the environment names the spec's file instead of carrying the features, required features and rules
+    assert variables["FEATURE_SPEC_FILE"] == "feature_spec.json"
+    assert not {"FEATURES", "REQUIRED_FEATURES", "FEATURE_RULES", "FEATURE_RULES_FILE"} & set(variables)
+    assert environment_size(variables) < 1024
+    # AND the function's own code holds that file, which the front reads back as the spec it was given
+    root = handler_code_root((("feature_spec.json", WIDE.spec_document()),))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(online_features, "CODE_ROOT", root)
+        online_features._code_file.cache_clear()
+        assert LookupSpec.decode(variables) == WIDE
+    online_features._code_file.cache_clear()
+    assert _code_key(built) != _code_key(_built()[0])
+
+
 def test_the_role_may_read_this_feature_group_decrypt_with_the_key_and_invoke_this_endpoint_only():
     built, score, ids = _built()
     statements = _statements(built, score)
