@@ -43,6 +43,11 @@ from pipeline_code.training.baseline import psi_rows
 # rates a many-feature model uses (at 10 expected per bin its 0.1 % quantile is 15 % too low).
 MIN_EXPECTED = 25.0
 MIN_DRAWS, MAX_DRAWS = 20_000, 100_000
+# The most counts one simulated matrix holds at once (draws x bins; 32 MB of float64): a categorical of many levels
+# (a postcode's 10,000 in training) at 100,000 draws would take 8 GB a matrix, and the monitor's job would be killed
+# for memory. Larger simulations are drawn in chunks of rows; the time still grows with draws x bins (about 3 s per
+# 1,000 draws at 10,000 levels).
+MAX_CELLS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,16 @@ def _simulated_null(filled: Tuple[int, ...], rows: int, draws: int) -> np.ndarra
     counts = np.asarray(filled, dtype=np.float64)
     rng = np.random.default_rng([zlib.crc32(counts.tobytes()), rows, draws])
     shares = counts / counts.sum()
-    null = psi_rows(rng.multinomial(int(counts.sum()), shares, size=draws).astype(np.float64),
-                    rng.multinomial(rows, shares, size=draws).astype(np.float64))
+    chunk = max(1, MAX_CELLS // len(counts))
+    if draws <= chunk:
+        null = psi_rows(rng.multinomial(int(counts.sum()), shares, size=draws).astype(np.float64),
+                        rng.multinomial(rows, shares, size=draws).astype(np.float64))
+    else:  # many bins: the same draws, a chunk of rows at a time (MAX_CELLS)
+        null = np.concatenate([
+            psi_rows(rng.multinomial(int(counts.sum()), shares, size=size).astype(np.float64),
+                     rng.multinomial(rows, shares, size=size).astype(np.float64))
+            for size in (min(chunk, draws - start) for start in range(0, draws, chunk))
+        ])
     null.sort()
     null.setflags(write=False)
     return null

@@ -190,3 +190,39 @@ def test_the_detectable_quality_drop_of_an_error_metric_is_relative_and_shrinks_
         # THEN the bootstrap (capped at 1,000 rows a draw and scaled) matches it, relative to the baseline RMSE
         assert detectable == pytest.approx(z / np.sqrt(2 * rows), rel=0.25)
     assert detectable_quality_drop("rmse", lambda idx: 1.0, 1, 10.0) is None
+
+
+def _peak_bytes(func):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = func()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_high_cardinality_categorical_is_simulated_in_bounded_memory_with_the_same_null():
+    # GIVEN a categorical of many levels seen a few times each (a postcode: 40,000 levels, 10,000 of them in training;
+    # here 300 levels), a small window and a many-feature model's per-test false-alarm rate: every bin is sparse, so the
+    # null is simulated, draws x levels counts at once (100,000 x 10,000 levels: 8 GB a matrix; the monitor was killed)
+    rng = np.random.default_rng(3)
+    levels = 300
+    baseline = rng.zipf(1.6, size=4000) % levels
+    counts = np.bincount(baseline, minlength=levels).astype(float)
+    window = np.bincount(rng.choice(baseline, size=200), minlength=levels)
+    observed = psi(counts, window)
+    alpha = 1e-3  # 20,000 draws
+    calibration._simulated_null.cache_clear()
+    whole, whole_peak = _peak_bytes(lambda: calibration.threshold(counts, 200, observed, alpha=alpha, material=0.2))
+    calibration._simulated_null.cache_clear()
+    # WHEN the matrices may hold at most 100,000 counts at once (the monitor's bound is 4,000,000: 32 MB)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(calibration, "MAX_CELLS", 100_000)
+        chunked, chunked_peak = _peak_bytes(lambda: calibration.threshold(counts, 200, observed, alpha=alpha, material=0.2))
+    calibration._simulated_null.cache_clear()
+    # THEN it draws as many no-drift windows in bounded memory, and the threshold is the same within simulation noise
+    assert whole.method == chunked.method == "simulated (20000 draws)"
+    assert whole_peak > 40_000_000 and chunked_peak < 10_000_000, (whole_peak, chunked_peak)
+    assert chunked.noise == pytest.approx(whole.noise, rel=0.05)
