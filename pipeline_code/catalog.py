@@ -342,16 +342,21 @@ class Dataset:
                     )
 
     def column(self, name: str) -> Column:
-        for c in self.columns:
-            if c.name == name:
-                return c
-        raise KeyError(name)
+        return self._by_name[0][name]
 
     def feature(self, name: str) -> FeatureDef:
-        for f in self.features:
-            if f.name == name:
-                return f
-        raise KeyError(name)
+        return self._by_name[1][name]
+
+    @property
+    def _by_name(self) -> Tuple[Dict[str, Column], Dict[str, FeatureDef]]:
+        """Columns and features by name, built once: serving looks a feature's rule up for every field of every record,
+        and a scan of a wide dataset's hundreds of columns each time made a request's time grow with fields x features."""
+        try:
+            return self.__dict__["_by_name_cache"]
+        except KeyError:
+            built = ({c.name: c for c in self.columns}, {f.name: f for f in self.features})
+            object.__setattr__(self, "_by_name_cache", built)
+            return built
 
     @property
     def feature_names(self) -> Tuple[str, ...]:
