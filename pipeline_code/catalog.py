@@ -30,6 +30,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -513,6 +514,24 @@ class DeclarationError(ValueError):
 # Feature Store (FeatureName: 1-64 characters, never one of its reserved names).
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 FEATURE_STORE_RESERVED = ("is_deleted", "write_time", "api_invocation_time")
+
+
+def suggested_name(written: str) -> Optional[str]:
+    """The name a column or feature written ``written`` (an export's header: ``Policy ID``, ``Vehicle.Model``,
+    ``Région``) could take: accents dropped, lower-cased, every run of other characters one ``_``, ``c_`` before a
+    leading digit, at most 64 characters; None when nothing of it is left (``€``) or it is a reserved name."""
+    text = unicodedata.normalize("NFKD", str(written)).encode("ascii", "ignore").decode("ascii")
+    name = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    if name[:1].isdigit():
+        name = "c_" + name
+    name = name[:64].rstrip("_")
+    return name if _NAME.match(name) and name not in FEATURE_STORE_RESERVED else None
+
+
+def _write_instead(written: Any) -> str:
+    """``"; write 'policy_id'"`` for a name that has a :func:`suggested_name`, else ``""``."""
+    name = suggested_name(str(written))
+    return f"; write {name!r}" if name and name != written else ""
 _DATASET_KEYS = ("name", "description", "record_identifier", "event_time", "labels", "columns", "features",
                  "sample_positive_rate")
 _COLUMN_KEYS = ("type", "nullable", "min", "max", "allowed", "description")
@@ -795,8 +814,10 @@ def _column(name: Any, body: Any, problems: List[str]) -> Optional[Column]:
     """One declared column, or None with its problems recorded."""
     where = f"columns.{name}."
     if not _NAME.match(str(name)):
+        instead = _write_instead(name)
         problems.append(f"columns.{name}: names must be lower-case letters, digits and '_' (at most 64), "
-                        "starting with a letter (the Glue Data Catalog lower-cases column names)")
+                        "starting with a letter (the Glue Data Catalog lower-cases column names)"
+                        + (f"{instead}, the name the files' header must give the column too" if instead else ""))
         return None
     if isinstance(body, str):
         body = {"type": body}
@@ -861,7 +882,8 @@ def _features(section: Any, columns: Mapping[str, Column], labels: set, keys: se
         where = f"features.{name}"
         if not _NAME.match(str(name)) or name in FEATURE_STORE_RESERVED:
             problems.append(f"{where}: names must be lower-case letters, digits and '_' (at most 64), starting with a "
-                            f"letter, and not one of the Feature Store's reserved names {', '.join(FEATURE_STORE_RESERVED)}")
+                            f"letter, and not one of the Feature Store's reserved names {', '.join(FEATURE_STORE_RESERVED)}"
+                            + _write_instead(name))
             continue
         if name in keys:
             problems.append(f"{where}: has the name of a key column; the record identifier and event time are stored "

@@ -583,7 +583,7 @@ CASES = [
     case("feature-name-upper-case", at("datasets.customer_churn.features.Region", "region"),
          "dataset 'customer_churn': field 'features.Region': names must be lower-case letters, "
          "digits and '_' (at most 64), starting with a letter, and not one of the Feature Store's "
-         "reserved names is_deleted, write_time, api_invocation_time"),
+         "reserved names is_deleted, write_time, api_invocation_time; write 'region'"),
     case("allowed-not-normal-form",
          at("datasets.customer_churn.columns.region.allowed", ["North", "south", "east", "west"]),
          "dataset 'customer_churn': field 'columns.region.allowed': ['North'] are not in normal "

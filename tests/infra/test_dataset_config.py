@@ -80,6 +80,27 @@ def test_a_model_built_around_the_loader_has_no_dataset_and_says_so():
          "allowed, description"),
         (lambda d: d["columns"].update({"Region": "string"}),
          "dataset 'customer_churn': field 'columns.Region': names must be lower-case letters, digits and '_' (at most "
+         "64), starting with a letter (the Glue Data Catalog lower-cases column names); write 'region', the name the "
+         "files' header must give the column too"),
+        # An export's headers as a spreadsheet or a warehouse writes them: spaces, dots, accents, a leading digit.
+        (lambda d: d["columns"].update({"Policy ID": "string"}),
+         "dataset 'customer_churn': field 'columns.Policy ID': names must be lower-case letters, digits and '_' (at "
+         "most 64), starting with a letter (the Glue Data Catalog lower-cases column names); write 'policy_id', the "
+         "name the files' header must give the column too"),
+        (lambda d: d["columns"].update({"Vehicle.Model": "string"}),
+         "dataset 'customer_churn': field 'columns.Vehicle.Model': names must be lower-case letters, digits and '_' "
+         "(at most 64), starting with a letter (the Glue Data Catalog lower-cases column names); write "
+         "'vehicle_model', the name the files' header must give the column too"),
+        (lambda d: d["columns"].update({"Région d'origine": "string"}),
+         "dataset 'customer_churn': field 'columns.Région d'origine': names must be lower-case letters, digits and "
+         "'_' (at most 64), starting with a letter (the Glue Data Catalog lower-cases column names); write "
+         "'region_d_origine', the name the files' header must give the column too"),
+        (lambda d: d["columns"].update({"2nd Driver Age": "integer"}),
+         "dataset 'customer_churn': field 'columns.2nd Driver Age': names must be lower-case letters, digits and '_' "
+         "(at most 64), starting with a letter (the Glue Data Catalog lower-cases column names); write "
+         "'c_2nd_driver_age', the name the files' header must give the column too"),
+        (lambda d: d["columns"].update({"€": "string"}),
+         "dataset 'customer_churn': field 'columns.€': names must be lower-case letters, digits and '_' (at most "
          "64), starting with a letter (the Glue Data Catalog lower-cases column names)"),
         (lambda d: d.update(event_time="signup_time"),
          f"dataset 'customer_churn': field 'event_time': 'signup_time' must name a declared column; allowed: {COLUMNS}"),
@@ -120,6 +141,10 @@ def test_a_model_built_around_the_loader_has_no_dataset_and_says_so():
          "dataset 'customer_churn': field 'features.write_time': names must be lower-case letters, digits and '_' "
          "(at most 64), starting with a letter, and not one of the Feature Store's reserved names is_deleted, "
          "write_time, api_invocation_time"),
+        (lambda d: d["features"].update({"Log Charges": "log1p(monthly_charges)"}),
+         "dataset 'customer_churn': field 'features.Log Charges': names must be lower-case letters, digits and '_' "
+         "(at most 64), starting with a letter, and not one of the Feature Store's reserved names is_deleted, "
+         "write_time, api_invocation_time; write 'log_charges'"),
         (lambda d: d["features"].update(tenure_months={"expr": "tenure_months", "type": "Fractional"}),
          "dataset 'customer_churn': field 'features.tenure_months.type': declared Fractional but tenure_months "
          "yields Integral; write type: Integral or leave it out"),
