@@ -385,6 +385,51 @@ def test_a_score_by_id_front_whose_features_change_is_called_out_while_the_endpo
     assert not [c for c in compare_assemblies(base, head).callouts if c.category == CATEGORY_SERVING]
 
 
+def _by_id_assembly(outdir: Path, features: tuple[tuple[str, str], ...]) -> Path:
+    """A cloud assembly synthesized from one ``prod`` stage whose Operations stack holds a score-by-id front for a
+    model of ``features``, as the app builds it (its code asset staged in the assembly)."""
+    from aws_cdk import Environment, RemovalPolicy, Stack, Stage
+    from aws_cdk import aws_kms as kms, aws_logs as logs, aws_sns as sns
+
+    from mlops_loop.app_builder import new_app
+    from mlops_loop.constructs.score_by_id import ScoreById
+    from pipeline_code.core.online_features import LookupSpec
+
+    app = new_app(str(outdir))
+    stack = Stack(Stage(app, "prod"), "Operations", stack_name="wide-prod-operations",
+                  env=Environment(account="111111111111", region="eu-west-1"))
+    ScoreById(stack, "ById", function_name="wide-prod-claims-by-id", model="claims", environment="prod",
+              endpoint_name="wide-prod-claims", feature_group_name="wide-prod-claims",
+              spec=LookupSpec(record_identifier="policy_id", event_time="updated_at", features=features,
+                              policy="reject", max_age_seconds=None, max_ids=25),
+              max_concurrency=2, max_skew_rate=0.05, key=kms.Key(stack, "Key"), topic=sns.Topic(stack, "Topic"),
+              max_latency_ms=1500, max_error_rate_percent=2.0, log_retention=logs.RetentionDays.ONE_WEEK,
+              removal_policy=RemovalPolicy.DESTROY, project="wide")
+    app.synth()
+    return outdir
+
+
+def test_a_wide_models_score_by_id_front_dropping_a_feature_is_called_out_from_the_spec_file_in_its_code(tmp_path):
+    """GIVEN a wide model (251 features: its by-id front ships them as a file of its code, FEATURE_SPEC_FILE, not in
+    its environment) whose config drops one feature WHEN the two synthesized assemblies are compared THEN the SERVING
+    call-out names the dropped feature, read from each side's code asset (it saw no FEATURES variable, so nothing)."""
+    wide = tuple((f"claims_history_feature_{i:03d}", "Fractional") for i in range(250)) + (("channel", "String"),)
+    base = _by_id_assembly(tmp_path / "base", wide)
+    head = _by_id_assembly(tmp_path / "head", wide[:7] + wide[8:])
+    variables = [r for s in stacks(head) for r in s.template["Resources"].values()
+                 if r["Type"] == "AWS::Lambda::Function"][0]["Properties"]["Environment"]["Variables"]
+    assert "FEATURES" not in variables and variables["FEATURE_SPEC_FILE"]
+    diff = compare_assemblies(base, head)
+    (serving,) = [c for c in diff.callouts if c.category == CATEGORY_SERVING]
+    assert serving.resource_type == "AWS::Lambda::Function"
+    assert ": the score-by-id front drops claims_history_feature_007 from the deploy on, while the endpoint serves " \
+           "the version approved before: that version refuses every by-id record without claims_history_feature_007 " \
+           "(the front answers 422)" in serving.message
+    # The same wide features on both sides: nothing to call out.
+    assert not [c for c in compare_assemblies(base, _by_id_assembly(tmp_path / "same", wide)).callouts
+                if c.category == CATEGORY_SERVING]
+
+
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_renamed_bucket_is_a_flagged_replacement_with_data_at_risk(assemblies, env):
     base, head = assemblies

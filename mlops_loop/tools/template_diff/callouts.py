@@ -4,7 +4,9 @@ retention, one rule per category."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Optional, Sequence
 
 from .model import (
@@ -36,7 +38,11 @@ from ...naming import RESOURCE_METADATA_KEY
 from ...training.names import GATE_PARAMETERS, PARAM_APPROVAL_STATUS
 from ...config.instance_types import INSTANCE_TYPES
 from pipeline_code.core.contract import model_sha256_parameter_name, package_parameter_name, pipeline_group
-from pipeline_code.core.online_features import FEATURES_ENV as BY_ID_FEATURES_ENV, MODEL_ENV as BY_ID_MODEL_ENV
+from pipeline_code.core.online_features import (
+    FEATURES_ENV as BY_ID_FEATURES_ENV,
+    MODEL_ENV as BY_ID_MODEL_ENV,
+    SPEC_FILE_ENV as BY_ID_SPEC_FILE_ENV,
+)
 from pipeline_code.core.thresholds import THRESHOLDS
 
 # Gate parameter name (the pipeline's) -> its threshold, for which way is looser.
@@ -158,23 +164,54 @@ def _serving_mode(endpoint_config: Optional[dict]) -> Optional[str]:
     return "async" if "AsyncInferenceConfig" in props else "real-time"
 
 
-def _by_id_features(resource: Optional[dict]) -> Optional[list[str]]:
+def _code_asset(resource: dict, template_dir: Optional[Path]) -> Optional[Path]:
+    """The directory of a Lambda function's code asset in the cloud assembly its template is in (the template's
+    ``aws:asset:path`` metadata, relative to the template's directory; else ``asset.<hash>`` of its S3 key beside the
+    template or in the assembly's root), None when the assembly does not hold it."""
+    if template_dir is None:
+        return None
+    candidates = []
+    path = (resource.get("Metadata") or {}).get("aws:asset:path")
+    if isinstance(path, str) and path:
+        candidates.append(template_dir / path)
+    key = ((resource.get("Properties") or {}).get("Code") or {}).get("S3Key")
+    if isinstance(key, str) and key.endswith(".zip"):
+        candidates += [where / f"asset.{key.removesuffix('.zip')}" for where in (template_dir, template_dir.parent)]
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def _by_id_features(resource: Optional[dict], template_dir: Optional[Path] = None) -> Optional[list[str]]:
     """The feature names a score-by-id front reads from the online store and sends to the endpoint (its
-    ``FEATURES`` variable, :meth:`pipeline_code.core.online_features.LookupSpec.encode`), else None."""
+    ``FEATURES`` variable, :meth:`pipeline_code.core.online_features.LookupSpec.encode`; for a wide model, the
+    ``features`` of the file of its code ``FEATURE_SPEC_FILE`` names, read from the code asset in the assembly whose
+    template is in ``template_dir``), else None (not a front, or its spec file not in the assembly)."""
     variables = (((resource or {}).get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
+    if BY_ID_MODEL_ENV not in variables:
+        return None
+    spec_file = variables.get(BY_ID_SPEC_FILE_ENV)
+    if isinstance(spec_file, str) and spec_file:
+        asset = _code_asset(resource, template_dir)
+        try:
+            features = json.loads((asset / spec_file).read_text(encoding="utf-8"))["features"] if asset else None
+            return [str(pair[0]) for pair in features] if isinstance(features, list) else None
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
     value = variables.get(BY_ID_FEATURES_ENV)
-    if not isinstance(value, str) or BY_ID_MODEL_ENV not in variables:
+    if not isinstance(value, str):
         return None
     return [item.split(":", 1)[0] for item in value.split(",") if item]
 
 
-def _by_id_feature_callouts(rc: ResourceChange, add) -> None:
+def _by_id_feature_callouts(rc: ResourceChange, add, *, before_dir: Optional[Path] = None,
+                            after_dir: Optional[Path] = None) -> None:
     """A score-by-id front that drops a feature: it follows the config at deploy, the endpoint the version approved
     before, which refuses a record lacking one of its features (serving's 400, the front's 422). Features only added
-    or reordered stop nothing: the front sends named fields, and serving leaves out those its version does not read."""
+    or reordered stop nothing: the front sends named fields, and serving leaves out those its version does not read.
+    ``before_dir``/``after_dir``: the directories of each side's template, where a wide model's spec file is found
+    (in the function's code asset of that side's assembly)."""
     if rc.resource_type != "AWS::Lambda::Function":
         return
-    before, after = _by_id_features(rc.before), _by_id_features(rc.after)
+    before, after = _by_id_features(rc.before, before_dir), _by_id_features(rc.after, after_dir)
     if before is None or after is None:
         return
     gone, new = [f for f in before if f not in after], [f for f in after if f not in before]
@@ -455,7 +492,10 @@ def _cost_callouts(rc: ResourceChange, add) -> None:
                            "this value is the only cap")
 
 
-def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callout]:
+def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange, *, before_dir: Optional[Path] = None,
+                 after_dir: Optional[Path] = None) -> list[Callout]:
+    """The call-outs of one resource change; ``before_dir``/``after_dir``: the directories of the base's and the
+    head's template of the stack (their assemblies hold the code assets some call-outs read)."""
     out = []
 
     def add(category: str, message: str) -> None:
@@ -493,7 +533,7 @@ def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callo
                                        "changed dataset under a new name (a new feature group, filled by the next ETL run)")
 
     if rc.kind in ("modified", "replaced"):
-        _by_id_feature_callouts(rc, add)
+        _by_id_feature_callouts(rc, add, before_dir=before_dir, after_dir=after_dir)
         _serving_mode_callouts(rc, add)
         _inferentia2_callouts(rc, add)
         _governance_callouts(rc, add)

@@ -379,7 +379,9 @@ def compare_assemblies(base: str | Path, head: str | Path, *, environments: Opti
         elif sd.status == "removed":
             result.callouts.append(left_running_callout(sd, old=_location(old), resources=old.template.get("Resources", {})))
         for rc in sd.resources:
-            result.callouts.extend(callouts_for(sd.stage, sd, rc))
+            result.callouts.extend(callouts_for(sd.stage, sd, rc,
+                                                before_dir=old.template_path.parent if old is not None else None,
+                                                after_dir=new.template_path.parent if new is not None else None))
         if sd.status == "changed":
             # Judged across resources (endpoint, its configs, scalable targets), not per changed resource.
             result.callouts.extend(autoscaled_retype_callouts(sd, old=old.template.get("Resources", {}),
