@@ -22,6 +22,7 @@ from .access_policy import AccessPolicy
 from .arns import format_arn
 from .cdk_reads import days, hours, read_once, stack_of
 from .network import allow_lambda_network_interfaces
+from pipeline_code.core.online_features import FEATURES_ENV, REQUIRED_FEATURES_ENV, RULES_ENV, SPEC_FILE_ENV
 
 # Lambda refuses a function whose environment variables take more than 4 KB in all (Lambda quotas).
 MAX_ENVIRONMENT_BYTES = 4096
@@ -39,6 +40,27 @@ def environment_size(environment: Mapping[str, str]) -> int:
     (a whole value or part of one, e.g. a bucket name in a JSON value) counted as 256 bytes."""
     stored = {k: _TOKEN.sub("x" * _TOKEN_BYTES, v) for k, v in environment.items()}
     return len(json.dumps(stored, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+# Variables holding a model's feature list or its rules: one per feature, however short the names.
+_FEATURE_LISTS = (FEATURES_ENV, REQUIRED_FEATURES_ENV, RULES_ENV)
+
+
+def _too_large(function_name: str, environment: Mapping[str, str], size: int) -> str:
+    """Why ``environment`` (``size`` bytes) is refused: its largest variable and its bytes (its ``"name":"value"``
+    as stored), and the advice that fits it: a feature list grows with the features, not with the names."""
+    sizes = {k: environment_size({k: v}) - 2 for k, v in environment.items()}
+    largest = max(sizes, key=sizes.get)
+    if largest in _FEATURE_LISTS:
+        advice = ("a list that long ships as a file of the function's own code (handler_function's code_files, the "
+                  "file's name in the environment), as the score-by-id front ships a wide model's features, required "
+                  f"features and rules by itself ({SPEC_FILE_ENV})")
+    else:
+        advice = ("split the environment's models over more environments, or shorten the project, environment and "
+                  "model names")
+    return (f"function {function_name}: its environment variables take {size} bytes, over Lambda's 4 KB "
+            f"({MAX_ENVIRONMENT_BYTES} bytes): the deploy would fail. The largest is {largest}, {sizes[largest]} "
+            f"bytes: {advice}")
 
 
 def dead_letter_queue(scope: Construct, *, key: kms.IKey, removal_policy: RemovalPolicy, owner: str,
@@ -101,12 +123,7 @@ def handler_function(
     """
     size = environment_size(environment)
     if size > MAX_ENVIRONMENT_BYTES:
-        largest = max(environment, key=lambda k: environment_size({k: environment[k]}))
-        raise ValueError(
-            f"function {function_name}: its environment variables take {size} bytes, over Lambda's 4 KB "
-            f"({MAX_ENVIRONMENT_BYTES} bytes; the largest is {largest}): the deploy would fail. Split the environment's "
-            "models over more environments, or shorten the project, environment and model names"
-        )
+        raise ValueError(_too_large(function_name, environment, size))
     stack = stack_of(scope)
     log_group = logs.LogGroup(
         scope,

@@ -98,6 +98,7 @@ ENVIRONMENT_ENV = "ENVIRONMENT_NAME"
 # The front's model and its feature list (name:type, comma-separated), as the template diff reads them too.
 MODEL_ENV = "MODEL_NAME"
 FEATURES_ENV = "FEATURES"
+REQUIRED_FEATURES_ENV = "REQUIRED_FEATURES"
 NAMESPACE_ENV = "METRIC_NAMESPACE"
 REQUESTS_METRIC = "ByIdRequests"
 SERVER_ERRORS_METRIC = "ByIdServerErrors"
@@ -195,7 +196,7 @@ class LookupSpec:
             "MISSING_POLICY": self.policy,
             "MAX_AGE_SECONDS": scalars["MAX_AGE_SECONDS"],
             "MAX_IDS": scalars["MAX_IDS"],
-            "REQUIRED_FEATURES": ",".join(self.required),
+            REQUIRED_FEATURES_ENV: ",".join(self.required),
             **({RULES_FILE_ENV: rules_file} if rules_file else {RULES_ENV: self.rules_document()}),
         }
 
@@ -210,7 +211,7 @@ class LookupSpec:
             features, required, rules = _decode_spec_file(environ[SPEC_FILE_ENV])
         else:
             features = tuple(tuple(item.split(":", 1)) for item in environ[FEATURES_ENV].split(",") if item)
-            required = tuple(name for name in environ.get("REQUIRED_FEATURES", "").split(",") if name)
+            required = tuple(name for name in environ.get(REQUIRED_FEATURES_ENV, "").split(",") if name)
             rules = _decode_rules(environ)
         return cls(
             record_identifier=environ["RECORD_IDENTIFIER"],

@@ -189,11 +189,27 @@ def test_an_environment_over_lambdas_4_kb_is_refused_at_synth_naming_the_functio
     with pytest.raises(ValueError) as refused:
         _built(environment=big)
     assert str(refused.value) == (
-        "function shop-dev-retrain-trigger: its environment variables take 4097 bytes, over Lambda's 4 KB (4096 bytes; "
-        "the largest is MODEL_PIPELINES): the deploy would fail. Split the environment's models over more "
-        "environments, or shorten the project, environment and model names")
+        "function shop-dev-retrain-trigger: its environment variables take 4097 bytes, over Lambda's 4 KB (4096 "
+        "bytes): the deploy would fail. The largest is MODEL_PIPELINES, 4095 bytes: split the environment's models "
+        "over more environments, or shorten the project, environment and model names")
     # AND one byte less is built
     _built(environment={"MODEL_PIPELINES": big["MODEL_PIPELINES"][:-1]})
+
+
+def test_an_environment_over_4_kb_by_a_feature_list_is_refused_with_advice_that_fits_a_list_not_the_names():
+    # GIVEN a function told a wide model's 250 features in its environment (most of its 4 KB and more)
+    features = ",".join(f"claims_history_feature_{i:03d}:Fractional" for i in range(250))
+    environment = {"MODEL_NAME": "claims", "FEATURES": features}
+    # WHEN built THEN synth refuses it naming that list and its size, and how such a list ships instead: shortening
+    # the project, environment and model names cannot bring 250 feature names under 4 KB
+    with pytest.raises(ValueError) as refused:
+        _built(environment=environment)
+    assert str(refused.value) == (
+        f"function shop-dev-retrain-trigger: its environment variables take {environment_size(environment)} bytes, "
+        f"over Lambda's 4 KB (4096 bytes): the deploy would fail. The largest is FEATURES, {len(features) + 13} "
+        "bytes: a list that long ships as a file of the function's own code (handler_function's code_files, the "
+        "file's name in the environment), as the score-by-id front ships a wide model's features, required features "
+        "and rules by itself (FEATURE_SPEC_FILE)")
 
 
 def test_an_unresolved_value_counts_as_an_arn_would_at_most():
