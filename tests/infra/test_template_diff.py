@@ -428,6 +428,24 @@ def test_a_wide_models_score_by_id_front_dropping_a_feature_is_called_out_from_t
     # The same wide features on both sides: nothing to call out.
     assert not [c for c in compare_assemblies(base, _by_id_assembly(tmp_path / "same", wide)).callouts
                 if c.category == CATEGORY_SERVING]
+    # Thirty features dropped: the call-out names ten and counts the others (a wide model's changes are long lists).
+    (many,) = [c for c in compare_assemblies(base, _by_id_assembly(tmp_path / "narrower", wide[30:])).callouts
+               if c.category == CATEGORY_SERVING]
+    first_ten = ", ".join(name for name, _ in wide[:10])
+    assert f"front drops {first_ten} and 20 more from the deploy on" in many.message
+    assert f"record without {first_ten} and 20 more (the front answers 422)" in many.message
+    # An assembly `cdk synth` wrote names the asset in the function's metadata (aws:asset:path, from the template's
+    # directory): read from there, wherever the asset is.
+    (asset,) = head.glob("asset.*")
+    asset.rename(head / "staged-code")
+
+    def with_asset_metadata(template):
+        _, function = _first(template, "AWS::Lambda::Function")
+        function["Metadata"] = {"aws:asset:path": "../staged-code", "aws:asset:property": "Code"}
+
+    _edit(head, "prod", "Operations", with_asset_metadata)
+    assert [c.message for c in compare_assemblies(base, head).callouts if c.category == CATEGORY_SERVING] == [
+        serving.message]
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

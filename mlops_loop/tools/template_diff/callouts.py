@@ -202,6 +202,16 @@ def _by_id_features(resource: Optional[dict], template_dir: Optional[Path] = Non
     return [item.split(":", 1)[0] for item in value.split(",") if item]
 
 
+# Feature names a call-out lists at most (a wide model may change hundreds at once).
+_LISTED = 10
+
+
+def _listed(names: Sequence[str]) -> str:
+    """``names`` comma-separated, the first :data:`_LISTED` of a longer list and how many more."""
+    shown = ", ".join(names[:_LISTED])
+    return shown + (f" and {len(names) - _LISTED} more" if len(names) > _LISTED else "")
+
+
 def _by_id_feature_callouts(rc: ResourceChange, add, *, before_dir: Optional[Path] = None,
                             after_dir: Optional[Path] = None) -> None:
     """A score-by-id front that drops a feature: it follows the config at deploy, the endpoint the version approved
@@ -217,10 +227,10 @@ def _by_id_feature_callouts(rc: ResourceChange, add, *, before_dir: Optional[Pat
     gone, new = [f for f in before if f not in after], [f for f in after if f not in before]
     if not gone:
         return
-    what = f"drops {', '.join(gone)}" + (f"; adds {', '.join(new)}" if new else "")
+    what = f"drops {_listed(gone)}" + (f"; adds {_listed(new)}" if new else "")
     add(CATEGORY_SERVING,
         f"{rc.label}: the score-by-id front {what} from the deploy on, while the endpoint serves the version approved "
-        f"before: that version refuses every by-id record without {', '.join(gone)} (the front answers 422) "
+        f"before: that version refuses every by-id record without {_listed(gone)} (the front answers 422) "
         "until a version trained on the new features is approved (PendingManualApproval: its callers' contract "
         "changes). Deploy the change with its pipeline run right behind it and approve that version promptly, or "
         "keep the features the serving version reads until then")
