@@ -19,7 +19,8 @@ Prints one JSON document (nothing is read from or written to AWS):
   environment of the config whatever ``--env`` names;
 * per environment, the ``cdk bootstrap`` command: an account other than the diff role's must trust that account for
   lookups (``--trust-for-lookup``), or the lookup role refuses the diff role and the live diff fails on its
-  credentials.
+  credentials; with ``--diff-account``, the diff role's ``lookup_bootstrap`` gives that command for every environment
+  of the config, as its policy covers every one.
 
 The OIDC provider ``token.actions.githubusercontent.com`` (audience ``sts.amazonaws.com``) must exist in each account
 that holds one of the roles. Exit 0; 2 with one line for a bad argument or a config without the environment.
@@ -115,6 +116,10 @@ def ci_roles(app: Any, *, repository: str, environments: Sequence[str], qualifie
             # The OIDC provider is the diff account's; its partition is the environments' (one partition per config).
             "trust_policy": trust_policy(diff_account, targets[0][1], repository, DIFF_SUBJECTS),
             "policy": assume_policy(targets, qualifier, DIFF_ASSUMES),
+            # Each account's lookup role must trust the diff role's account, whichever environments were asked about:
+            # a policy that may assume a lookup role which does not trust it still fails the live diff.
+            "lookup_bootstrap": {name: bootstrap_command(env.account, env.region, qualifier, diff_account)
+                                 for name, env in app.environments.items()},
         }
     return out
 

@@ -214,3 +214,11 @@ def test_the_diff_role_printed_for_some_environments_still_covers_every_one(app)
     for env in app.environments.values():
         arn = cdk_bootstrap_role_arn(env.account, env.region, bootstrap_qualifier(user=False), "lookup-role")
         assert evaluate(policy, "sts:AssumeRole", arn).allowed, arn
+    # And each of those accounts is told how to trust it for lookups, not only the one asked about.
+    qualifier = bootstrap_qualifier(user=False)
+    assert printed["diff_role"]["lookup_bootstrap"] == {
+        other: ci_roles.bootstrap_command(env.account, env.region, qualifier, DIFF_ACCOUNT)
+        for other, env in app.environments.items()}
+    assert all(f"--trust-for-lookup {DIFF_ACCOUNT}" in command
+               for other, command in printed["diff_role"]["lookup_bootstrap"].items()
+               if app.environments[other].account != DIFF_ACCOUNT)
