@@ -429,6 +429,7 @@ def record_error_of(value: Any) -> Optional[Dict[str, Any]]:
     error = value[RECORD_ERROR]
     return error if isinstance(error.get(RECORD_ERROR_MESSAGE), str) else None
 
+
 # The inference id of the deploy handler's smoke request (one record, every feature null): not
 # traffic, so serving does not capture it for the drift monitor.
 SMOKE_TEST_INFERENCE_ID = "mlops-loop-smoke-test"
