@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops_cli import target as deploy_target
 from pipeline_code.core import contract, integrity
@@ -373,16 +373,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                   dataset=dataset.name, record_identifier=dataset.record_identifier,
                                                   models=models), args.ids)
         return report(found, args.ids, sys.stdout)
-    except (CliError, deploy_target.TargetError) as error:
-        return _fail(str(error))
-    except NoRegionError:
-        return _fail(deploy_target.NO_REGION)
-    except (BotoCoreError, ClientError) as error:
-        hint = ""
-        if "AccessDenied" in deploy_target.error_code(error):
-            hint = ("; run it as the environment's administrator: it needs s3:ListBucket and s3:GetObject on the "
-                    "environment's buckets and kms:Decrypt on its data key")
-        return _fail(deploy_target.aws_error_line(error, where, hint=hint))
+    except (CliError, deploy_target.TargetError, BotoCoreError, ClientError) as error:
+        return _fail(deploy_target.failure_line(error, where, denied_hint=lambda: (
+            "; run it as the environment's administrator: it needs s3:ListBucket and s3:GetObject on the "
+            "environment's buckets and kms:Decrypt on its data key")))
 
 
 def _dataset_of(args: argparse.Namespace) -> Tuple[Any, List[str]]:

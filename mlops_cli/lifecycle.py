@@ -643,7 +643,7 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
     out = out or sys.stdout
     parser = build_parser()
     args = parser.parse_args(argv)
-    from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     where = None
     try:
@@ -724,12 +724,8 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
         print(f"Now: {destroy}\n(If the Storage stack then stops in DELETE_FAILED on a bucket - a job or a late server "
               "access log wrote after it was emptied - run this teardown again, then the destroy again.)", file=out)
         return 0
-    except (CliError, deploy_target.TargetError) as error:
-        return _fail(str(error))
-    except NoRegionError:
-        return _fail(deploy_target.NO_REGION)
-    except (BotoCoreError, ClientError) as error:
-        return _fail(deploy_target.aws_error_line(error, where))
+    except (CliError, deploy_target.TargetError, BotoCoreError, ClientError) as error:
+        return _fail(deploy_target.failure_line(error, where))
 
 
 def _fail(message: str) -> int:

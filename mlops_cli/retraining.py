@@ -34,7 +34,7 @@ import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops_cli import target as deploy_target
 from pipeline_code.core.contract import (
@@ -178,17 +178,15 @@ def main(argv: Optional[Sequence[str]] = None, *, now: Optional[Callable[[], dt.
         if args.command == "resume":
             return resume(ssm, scope, caller=identity["Arn"], out=sys.stdout)
         return status(ssm, scope, out=sys.stdout)
-    except (CliError, deploy_target.TargetError) as error:
-        return _fail(str(error))
-    except NoRegionError:
-        return _fail(deploy_target.NO_REGION)
-    except (BotoCoreError, ClientError) as error:
-        hint = ""
-        if "AccessDenied" in deploy_target.error_code(error) and where is not None:
+    except (CliError, deploy_target.TargetError, BotoCoreError, ClientError) as error:
+        def denied_hint() -> str:
+            if where is None:
+                return ""
             path = retraining_path(environment_prefix(where.project, args.env))
-            hint = (f"; the credentials need ssm:PutParameter, ssm:DeleteParameter, ssm:GetParameters and "
+            return (f"; the credentials need ssm:PutParameter, ssm:DeleteParameter, ssm:GetParameters and "
                     f"ssm:GetParametersByPath on arn:aws:ssm:{where.region}:{where.account}:parameter{path}/*")
-        return _fail(deploy_target.aws_error_line(error, where, hint=hint))
+
+        return _fail(deploy_target.failure_line(error, where, denied_hint=denied_hint))
 
 
 def _reason(value: str) -> str:

@@ -36,7 +36,7 @@ import sys
 from typing import Any, Callable, List, Optional, Sequence
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops_cli import target as deploy_target
 from pipeline_code.argtypes import positive_int
@@ -238,6 +238,7 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
     """CLI entry point; returns the exit code (0 done, 1 declined, 2 error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    where, approver = None, None
     try:
         where = deploy_target.resolve(args)
         deploy_target.announce(where)
@@ -273,21 +274,10 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
             ask=ask,
             versions_command=watch,
         )
-    except (CliError, deploy_target.TargetError) as error:
-        return _fail(str(error))
-    except NoRegionError:
-        return _fail(deploy_target.NO_REGION)
-    except (BotoCoreError, ClientError) as error:
+    except (CliError, deploy_target.TargetError, BotoCoreError, ClientError) as error:
         # Credentials can also fail after the account check: a profile that does not exist fails as the
         # session is made, a token may expire between two calls.
-        unusable = deploy_target.credentials_problem(error, where, role=approver)
-        if unusable:
-            return _fail(unusable)
-        if isinstance(error, BotoCoreError):
-            return _fail(f"AWS SDK error: {error}")
-        code = error.response.get("Error", {}).get("Code", "")
-        hint = f"; run as {approver}" if "AccessDenied" in code else ""
-        return _fail(f"AWS refused {error.operation_name}: {code}: {error.response.get('Error', {}).get('Message', '')}{hint}")
+        return _fail(deploy_target.failure_line(error, where, denied_hint=lambda: f"; run as {approver}", role=approver))
 
 
 def _check_target(state: State, number: int) -> Version:

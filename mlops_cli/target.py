@@ -23,7 +23,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, TextIO
+from typing import Any, Callable, Dict, Optional, TextIO
 
 from pipeline_code.core.contract import NAME_PATTERN
 
@@ -204,13 +204,28 @@ def describe_error(exc: BaseException) -> str:
     return f"{error_code(exc)}: {message}"
 
 
-def aws_error_line(error: BaseException, where: Optional[Target], *, hint: str = "") -> str:
+def aws_error_line(error: BaseException, where: Optional[Target], *, hint: str = "", role: Optional[str] = None) -> str:
     """The one line a tool's exit-2 message gives for an AWS error: the credentials' problem when they are unusable
-    for ``where`` (:func:`credentials_problem`), else the SDK's error, else which call AWS refused and why
-    (``hint``, default none, follows a refusal)."""
-    unusable = credentials_problem(error, where) if where else None
+    for ``where`` (:func:`credentials_problem`, naming ``role``, default none), else the SDK's error, else which call
+    AWS refused and why (``hint``, default none, follows a refusal)."""
+    unusable = credentials_problem(error, where, role=role) if where else None
     if unusable:
         return unusable
     if getattr(error, "operation_name", None) is None:
         return f"AWS SDK error: {error}"
     return f"AWS refused {error.operation_name}: {describe_error(error)}{hint}"
+
+
+def failure_line(error: BaseException, where: Optional[Target], *, denied_hint: Optional[Callable[[], str]] = None,
+                 role: Optional[str] = None) -> str:
+    """The one line a workstation tool's exit-2 message gives for ``error``: :data:`NO_REGION`, an AWS error
+    (:func:`aws_error_line`, followed by ``denied_hint()`` when AWS denied access; default none), else the error's own
+    message (a :class:`TargetError`, the tool's own refusals)."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+
+    if isinstance(error, NoRegionError):
+        return NO_REGION
+    if isinstance(error, (BotoCoreError, ClientError)):
+        hint = denied_hint() if denied_hint is not None and "AccessDenied" in error_code(error) else ""
+        return aws_error_line(error, where, hint=hint, role=role)
+    return str(error)

@@ -209,3 +209,25 @@ def test_the_target_line_warns_when_a_context_file_beat_a_different_mlops_loop_c
         f"warning: context 'mlops-loop:config' names {SAMPLE_CONFIG}, which wins over "
         "MLOPS_LOOP_CONFIG=config/risk-ml.yaml; drop the one you did not mean, so that synth, deploy and the tools read "
         "the same config"]
+
+
+def test_each_tools_failure_is_one_line_with_its_hint_only_after_an_access_denial():
+    """Every workstation tool's exit-2 line comes from one rule (failure_line): its own refusal as written, no region
+    as NO_REGION, an AWS refusal naming the call, with the tool's hint only when AWS denied access, and unusable
+    credentials naming the account and the role to log in as."""
+    from botocore.exceptions import ClientError, NoRegionError
+
+    where = target.Target("prod", "eu-west-1", "mlops-loop", "444455556666")
+
+    def refused(code: str) -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": "no"}}, "ListObjectsV2")
+
+    hint = lambda: "; run as the admin"  # noqa: E731
+    assert target.failure_line(target.TargetError("--env x: not in the config"), where) == "--env x: not in the config"
+    assert target.failure_line(NoRegionError(), where, denied_hint=hint) == target.NO_REGION
+    assert target.failure_line(refused("AccessDenied"), where, denied_hint=hint) == (
+        "AWS refused ListObjectsV2: AccessDenied: no; run as the admin")
+    assert target.failure_line(refused("ThrottlingException"), where, denied_hint=hint) == (
+        "AWS refused ListObjectsV2: ThrottlingException: no")
+    unusable = target.failure_line(NoCredentialsError(), where, role="the approver role x")
+    assert "444455556666" in unusable and "as the approver role x" in unusable
