@@ -18,7 +18,9 @@ identifier limit).
 **Verdicts** per id: ``fresh`` (used as stored), ``unknown`` (no record), ``expired`` (past the online
 store's TTL, ``ExpiresAt``), ``stale`` (event time older than the model's ``max_age_hours``),
 ``invalid`` (a value not of its catalog type, or no readable event time: the group does not match the
-catalog; or a feature the model requires absent or blank, see below). A feature absent from a record is a missing
+catalog; an event time more than :data:`MAX_EVENT_TIME_AHEAD_SECONDS` after the lookup, a future-dated record that
+would otherwise be served unchanged for as long as it is online; or a feature the model requires absent or blank,
+see below). A feature absent from a record is a missing
 value (Feature Store stores no value for a null), except for a *required* feature (:attr:`LookupSpec.required`: a
 column unchanged, ``col(x)``, declared ``nullable: false``, :meth:`pipeline_code.catalog.Dataset.required_column`):
 training never saw it missing and serving refuses a record without it (400), so a stored record lacking it (written
@@ -58,6 +60,12 @@ from pipeline_code.core.value_rules import FLOAT32_MAX, ValueRule, parse_boolean
 
 MAX_IDS = 100
 MAX_ID_LENGTH = 1024
+# How far a stored record's event time may be ahead of the lookup time and still be used: the clock skew AWS's own
+# request signing tolerates (5 minutes). A record dated further ahead (a typo'd year, a local time read as UTC) is
+# ``invalid``: the online store keeps it over every put with an earlier event time (PutRecord writes a record whose
+# event time is not greater to the offline store only), it passes any maximum age and expires only its TTL after its
+# own event time, so its values would otherwise be served unchanged, silently.
+MAX_EVENT_TIME_AHEAD_SECONDS = 300
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]+")
 
 POLICIES = ("reject", "missing", "compute")
@@ -439,6 +447,13 @@ def judge(record: Optional[StoredRecord], spec: LookupSpec, now: datetime
     if event_time is None:
         held = "absent from the stored record" if event_text is None else f"stored {shown(event_text)} is not a time"
         return INVALID, {}, event_text, f"event time {spec.event_time!r}: {held}"
+    if event_time - now > timedelta(seconds=MAX_EVENT_TIME_AHEAD_SECONDS):
+        when = now.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        return INVALID, {}, event_text, (
+            f"event time {spec.event_time!r}: stored {shown(event_text)} is after the lookup time {when} (more than "
+            f"{MAX_EVENT_TIME_AHEAD_SECONDS} s ahead): the online store keeps a future-dated record over every put with "
+            "an earlier event time, so its values would be served unchanged; delete it (DeleteRecord, HardDelete, with "
+            "an event time after its own) and correct its source (docs/invocation-contract.md, Future-dated records)")
     if spec.max_age_seconds is not None and now - event_time > timedelta(seconds=spec.max_age_seconds):
         return STALE, {}, event_text, None
     return FRESH, features, event_text, None

@@ -311,6 +311,39 @@ def test_an_event_exactly_the_maximum_age_old_is_still_fresh():
     assert verdict(stored(event=one_second_older), SPEC, NOW)[0] == "stale"
 
 
+def test_a_record_dated_after_now_is_invalid_naming_its_event_time_and_the_cleanup():
+    # A future-dated record (a typo'd year, a local time read as UTC) stays online over every later put with an earlier
+    # event time, and would pass the maximum age and never expire: its values would be served unchanged, silently.
+    future = "2062-12-01T08:00:00Z"
+    found, features, event_text, reason = of.judge(stored(event=future), SPEC, NOW)
+    assert (found, features, event_text) == ("invalid", {}, future)
+    assert reason == (
+        "event time 'event_time': stored '2062-12-01T08:00:00Z' is after the lookup time 2026-12-01T12:00:00Z (more "
+        "than 300 s ahead): the online store keeps a future-dated record over every put with an earlier event time, so "
+        "its values would be served unchanged; delete it (DeleteRecord, HardDelete, with an event time after its own) "
+        "and correct its source (docs/invocation-contract.md, Future-dated records)"
+    )
+
+
+def test_a_future_dated_record_is_invalid_without_a_maximum_age_too():
+    spec = dataclasses.replace(SPEC, max_age_seconds=None)
+    assert verdict(stored(event="2027-01-01T00:00:00Z"), spec, NOW)[0] == "invalid"
+
+
+def test_an_event_time_ahead_by_no_more_than_the_clock_skew_allowed_is_fresh():
+    at_limit = (NOW + dt.timedelta(seconds=of.MAX_EVENT_TIME_AHEAD_SECONDS)).isoformat()
+    assert verdict(stored(event=at_limit), SPEC, NOW)[0] == "fresh"
+    past_limit = (NOW + dt.timedelta(seconds=of.MAX_EVENT_TIME_AHEAD_SECONDS + 1)).isoformat()
+    assert verdict(stored(event=past_limit), SPEC, NOW)[0] == "invalid"
+
+
+def test_reject_refuses_a_future_dated_record_with_422_saying_why():
+    status, message = refusal(resolve, ids("c-1"), store(**{"c-1": stored(event="2062-12-01T08:00:00Z")}), SPEC, NOW)
+    assert status == 422
+    assert message.startswith(f"no fresh online-store record (invalid: c-1); {REJECT}; c-1: event time 'event_time': "
+                              "stored '2062-12-01T08:00:00Z' is after the lookup time")
+
+
 def test_without_a_maximum_age_an_old_record_is_fresh():
     spec = dataclasses.replace(SPEC, max_age_seconds=None)
     assert verdict(stored(event="2020-01-01T00:00:00Z"), spec, NOW)[0] == "fresh"

@@ -264,6 +264,27 @@ def test_a_stale_id_without_raw_fields_is_refused_under_compute(store, runtime):
                                              "policy 'compute' needs the instance's raw fields for these ids"})
 
 
+def test_a_future_dated_stored_record_is_a_miss_with_its_reason_not_served_as_fresh(store, runtime):
+    """GIVEN c-2's online record dated 2062 (a typo'd year: the store keeps it over every later put, it never turns stale
+    and its TTL runs from 2062) WHEN scored under policy missing THEN c-2 is sent with every feature missing and its
+    answer says why, while c-1 is scored from the store; the invalid id is counted."""
+    expect_lookup(store, ["c-1", "c-2"], [stored("c-1"), stored("c-2", event_time="2062-12-01T08:00:00Z",
+                                                                  expires="2062-12-31T08:00:00Z")])
+    missing = {"tenure_months": None, "monthly_charges": None, "contract_type": None, "entity_id": "c-2",
+               "feature_lookup": "invalid", "feature_source": "missing", "feature_event_time": None, "inference_id": "c-2"}
+    expect_scoring(runtime, [from_store("c-1"), missing], [{"score": 0.2}, {"score": 0.5}])
+
+    status, _, body = handled(event({"ids": ["c-1", "c-2"]}), store, runtime, environ(policy="missing"))
+
+    assert status == 200
+    answer = body["predictions"][1]
+    assert (answer["lookup"], answer["feature_source"], answer["feature_event_time"]) == (
+        "invalid", "missing", "2062-12-01T08:00:00Z")
+    assert answer["lookup_reason"].startswith("event time 'event_time': stored '2062-12-01T08:00:00Z' is after the "
+                                              "lookup time 2026-12-01T12:00:00Z")
+    assert body["lookup"] == {**NO_COUNTS, "fresh": 1, "invalid": 1}
+
+
 def test_a_feature_absent_from_the_stored_record_is_sent_as_missing(store, runtime):
     """Feature Store keeps no value for a null feature: the Record list lacks it, the endpoint gets null."""
     expect_lookup(store, ["c-1"], [stored("c-1", drop=("monthly_charges",))])
