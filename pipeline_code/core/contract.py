@@ -34,6 +34,14 @@ ENVIRONMENT_TAG = "environment"
 OWNER_TAGS = (PROJECT_TAG, ENVIRONMENT_TAG)
 
 
+# How far a record's event time may be ahead of "now" (the curate run's start, a by-id lookup) and still be taken: the
+# clock skew AWS's own request signing tolerates (5 minutes). A record dated further ahead (a typo'd year, a local time
+# written without its offset and read as UTC) is refused by both: the online store keeps it over every put with an
+# earlier event time (PutRecord writes a record whose event time is not greater to the offline store only), it passes
+# any maximum age and expires only its TTL after its own event time, so its values would be served unchanged.
+MAX_EVENT_TIME_AHEAD_SECONDS = 300
+
+
 def pascal(name: str) -> str:
     """``customer_churn`` / ``credit-risk`` -> ``CustomerChurn`` / ``CreditRisk`` (construct ids, policy Sids, parameter names)."""
     return "".join(part.capitalize() for part in re.split(r"[-_]", name))

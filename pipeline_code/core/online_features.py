@@ -55,17 +55,11 @@ from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from pipeline_code.core.contract import FEATURE_EVENT_TIME, TRIMMED
+from pipeline_code.core.contract import FEATURE_EVENT_TIME, MAX_EVENT_TIME_AHEAD_SECONDS, TRIMMED
 from pipeline_code.core.value_rules import FLOAT32_MAX, ValueRule, parse_boolean, shown
 
 MAX_IDS = 100
 MAX_ID_LENGTH = 1024
-# How far a stored record's event time may be ahead of the lookup time and still be used: the clock skew AWS's own
-# request signing tolerates (5 minutes). A record dated further ahead (a typo'd year, a local time read as UTC) is
-# ``invalid``: the online store keeps it over every put with an earlier event time (PutRecord writes a record whose
-# event time is not greater to the offline store only), it passes any maximum age and expires only its TTL after its
-# own event time, so its values would otherwise be served unchanged, silently.
-MAX_EVENT_TIME_AHEAD_SECONDS = 300
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]+")
 
 POLICIES = ("reject", "missing", "compute")

@@ -30,6 +30,10 @@ Rules, per catalog column (values are trimmed first; an empty string is null):
 * ``boolean``: one of ``catalog.TRUE_WORDS`` / ``FALSE_WORDS`` in any case (``true``, ``1``, ``yes``
   ...); anything else fails ("not a boolean").
 * ``nullable=False``: a null/empty value fails ("missing required value").
+* the event time: more than ``MAX_EVENT_TIME_AHEAD_SECONDS`` (5 minutes) after the run started fails
+  (:data:`RULE_FUTURE`): a future-dated record (a typo'd year, a local time without its offset) would stay in the
+  online store over every later record of its id. Such a record is curated by a later full read once its time
+  has come, like any record still in raw.
 * ``minimum``/``maximum``: inclusive bounds on the cast number.
 
 The casts go through regular expressions and ``try_*`` functions so the result
@@ -49,7 +53,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipeline_code import catalog
-from pipeline_code.core.contract import CURATED_PARTITION_COLUMN
+from pipeline_code.core.contract import CURATED_PARTITION_COLUMN, MAX_EVENT_TIME_AHEAD_SECONDS
 
 # Output column names.
 EVENT_DATE_COLUMN = CURATED_PARTITION_COLUMN
@@ -68,6 +72,9 @@ RULE_NOT_TIMESTAMP = "not a timestamp"
 TIMESTAMP_FORMS = ("a timestamp is yyyy-MM-ddTHH:mm:ss[.fraction][Z|+HH:MM] or yyyy-MM-dd HH:mm:ss (UTC without an "
                    "offset); a date alone or another layout (03/15/2025 14:22) is not one: export full ISO timestamps, "
                    "or declare the column a string")
+# An event time later than the run's start by more than the clock skew allowed (contract.MAX_EVENT_TIME_AHEAD_SECONDS):
+# curated, the online store would keep the record over every later one of its id.
+RULE_FUTURE = f"more than {MAX_EVENT_TIME_AHEAD_SECONDS} s after the run started (future-dated)"
 RULE_NOT_BOOLEAN = "not a boolean"
 RULE_NOT_ALLOWED = "not an allowed value"
 RULE_MALFORMED_ROW = "malformed CSV row (wrong number of fields)"
@@ -229,7 +236,8 @@ def check_raw_columns(
 
 
 def curate(raw_df: DataFrame, dataset: catalog.Dataset, *, metadata_columns: Sequence[str] = (),
-           arrival_column: Optional[str] = None, batch: Optional[SparkColumn] = None) -> CurateResult:
+           arrival_column: Optional[str] = None, batch: Optional[SparkColumn] = None,
+           now: Optional[dt.datetime] = None) -> CurateResult:
     """Type, validate and de-duplicate ``raw_df`` according to ``dataset``'s catalog schema.
 
     Args:
@@ -246,6 +254,8 @@ def curate(raw_df: DataFrame, dataset: catalog.Dataset, *, metadata_columns: Seq
             in (the job's: the raw file's ``ingest_date=`` folder), null for a row of no named batch; by default None:
             the whole input is one batch, named None. Only the counting job evaluates it: it adds no column to the
             outputs or to the persisted intermediate.
+        now: the run's start, which an event time may pass by at most ``MAX_EVENT_TIME_AHEAD_SECONDS``
+            (:data:`RULE_FUTURE`); by default the time of the call.
 
     Returns:
         A :class:`CurateResult`; its counts, per batch too, are computed eagerly (one Spark job
@@ -264,7 +274,8 @@ def curate(raw_df: DataFrame, dataset: catalog.Dataset, *, metadata_columns: Seq
     if CORRUPT_RECORD_COLUMN in raw_df.columns and CORRUPT_RECORD_COLUMN not in metadata_columns:
         metadata_columns = tuple(metadata_columns) + (CORRUPT_RECORD_COLUMN,)
 
-    staged = _stage(raw_df, dataset, tuple(metadata_columns), arrival_column).persist(StorageLevel.MEMORY_AND_DISK)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    staged = _stage(raw_df, dataset, tuple(metadata_columns), arrival_column, now).persist(StorageLevel.MEMORY_AND_DISK)
     status_counts, reasons, curated_dates, batches = _count(staged, batch)
     return CurateResult(
         curated=_curated_view(staged, dataset, _CURATED),
@@ -294,7 +305,7 @@ class _Check:
 
 
 def _stage(raw_df: DataFrame, dataset: catalog.Dataset, metadata_columns: Tuple[str, ...],
-           arrival_column: Optional[str] = None) -> DataFrame:
+           arrival_column: Optional[str], now: dt.datetime) -> DataFrame:
     """Raw values + typed values -> + rules, reason, event date -> + status.
 
     Three projections, so each typed value is parsed once and the checks refer to
@@ -308,6 +319,7 @@ def _stage(raw_df: DataFrame, dataset: catalog.Dataset, metadata_columns: Tuple[
     )
 
     checks = [check for column in dataset.columns for check in _checks(column)]
+    checks.append(_future_check(dataset, now))
     if CORRUPT_RECORD_COLUMN in metadata_columns:
         checks.append(_malformed_row_check())
     rules = F.filter(F.array(*[F.when(c.failed, F.lit(c.key)) for c in checks]), lambda r: r.isNotNull())
@@ -403,6 +415,17 @@ def _checks(column: catalog.Column) -> List[_Check]:
         rule = f"above maximum {_number(column.maximum)}"
         checks.append(_value_check(column, value.isNotNull() & (value > column.maximum), rule))
     return checks
+
+
+def _future_check(dataset: catalog.Dataset, now: dt.datetime) -> _Check:
+    """The event time more than ``MAX_EVENT_TIME_AHEAD_SECONDS`` after ``now`` (an aware time: the comparison is of
+    instants, whatever the session time zone)."""
+    column = next(c for c in dataset.columns if c.name == dataset.event_time)
+    if now.tzinfo is None:
+        raise ValueError(f"now must be an aware time (UTC), got {now!r}")
+    limit = now + dt.timedelta(seconds=MAX_EVENT_TIME_AHEAD_SECONDS)
+    value = F.col(_typed(column.name))
+    return _value_check(column, value.isNotNull() & (value > F.lit(limit)), RULE_FUTURE)
 
 
 def _value_check(column: catalog.Column, failed: SparkColumn, rule: str) -> _Check:

@@ -178,6 +178,9 @@ RULE_CASES = {
     "empty-time": ({"event_time": ""}, "event_time: missing required value"),
     "blank-category": ({"contract_type": "   "}, "contract_type: missing required value"),
     "label-range": ({"churned": "2"}, "churned: above maximum 1: '2'"),
+    # A typo'd year: curated, the online store would keep it over every later record of the customer.
+    "future-year": ({"event_time": "2062-01-05T13:00:00Z"},
+                    "event_time: more than 300 s after the run started (future-dated): '2062-01-05T13:00:00Z'"),
     "several": (
         {"tenure_months": "abc", "region": None, "gender": "robot"},
         "tenure_months: not an integer: 'abc'; region: missing required value; gender: not an allowed value: 'robot'",
@@ -267,6 +270,35 @@ def test_event_date_is_the_utc_date_whatever_the_session_time_zone(spark):
         assert result.curated.collect()[0][EVENT_DATE_COLUMN] == dt.date(2026, 1, 6)
     finally:
         spark.conf.set("spark.sql.session.timeZone", previous)
+
+
+RUN_START = dt.datetime(2026, 1, 5, 13, 0, tzinfo=dt.timezone.utc)
+
+
+def test_an_event_time_ahead_of_the_run_by_more_than_the_clock_skew_allowed_is_quarantined(spark):
+    """GIVEN records dated up to 5 minutes after the run's start (clock skew) and one second more, or two hours more
+    (a UTC+2 local time written without its offset) WHEN curated THEN the first is kept, the others quarantined: the
+    online store would keep a future-dated record over every later record of that id (docs/environment.md, Future-dated
+    records)."""
+    result = curate(raw_frame(spark, [
+        churn_row(customer_id="at-limit", event_time="2026-01-05T13:05:00Z"),
+        churn_row(customer_id="past-limit", event_time="2026-01-05T13:05:01Z"),
+        churn_row(customer_id="local-time", event_time="2026-01-05 15:00:00"),
+    ], [c.name for c in CHURN.columns]), CHURN, now=RUN_START)
+    assert [r.customer_id for r in result.curated.collect()] == ["at-limit"]
+    reasons = {r.customer_id: r[QUARANTINE_REASON_COLUMN] for r in result.quarantine.collect()}
+    assert reasons == {
+        "past-limit": "event_time: more than 300 s after the run started (future-dated): '2026-01-05T13:05:01Z'",
+        "local-time": "event_time: more than 300 s after the run started (future-dated): '2026-01-05 15:00:00'",
+    }
+    assert result.quarantine_reasons == {"event_time: more than 300 s after the run started (future-dated)": 2}
+
+
+def test_a_future_dated_record_does_not_displace_the_valid_one_of_its_id(spark):
+    result = curate(raw_frame(spark, [churn_row(), churn_row(event_time="2062-01-05T13:00:00Z")],
+                              [c.name for c in CHURN.columns]), CHURN, now=RUN_START)
+    assert (result.curated_rows, result.quarantined_rows) == (1, 1)
+    assert result.curated.collect()[0].event_time == dt.datetime(2026, 1, 5, 13, 0)
 
 
 def test_duplicates_keep_the_most_complete_record_and_are_counted(spark):
