@@ -32,8 +32,14 @@ whose config ``tier`` is not ``dev``, and any bucket not tagged ``project``, ``e
 environment of the config's project. From the Storage stack's resources it finds the environment's buckets and model
 package groups, and from the registry the model cards the pipeline created (``<group>-v<N>-<package creation time>``,
 or ``<group>-v<N>`` from before card names carried it: ``contract.model_card_name_regex``; outside CloudFormation).
+It also finds, from the Training stack's pipelines, their executions that have not ended: SageMaker deletes no
+pipeline with a running execution (DeletePipeline; CloudFormation's handler only calls it), so ``cdk destroy`` would
+stop on the Training stack, and such a run writes to the buckets and registers versions after they were emptied.
 By default it only lists what it would do (a dry run); ``--execute`` does it, in this order:
 
+0. stops every such execution still ``Executing`` and waits (up to 30 minutes) until each has ended, then looks at the
+   environment again, so that what the runs wrote and registered goes too; one that has not ended by then stops the
+   teardown, nothing emptied or deleted (exit 1: run it again once it has ended);
 1. stops every bucket's server access logging (the deletes below would otherwise be logged into the access-logs
    bucket after it was emptied);
 2. removes from each bucket policy the statements that deny deleting objects (the write-once prefixes: whatever they
@@ -59,9 +65,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import fnmatch
 import json
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +86,7 @@ from pipeline_code.core.contract import (
     model_card_name_patterns,
     model_card_name_regex,
     package_group_name,
+    PIPELINE_EXECUTION_ENDED,
 )
 
 PROG = "python -m mlops_cli.lifecycle"
@@ -93,6 +102,9 @@ DELETE_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion")
 TRANSPORT_KEYS = ("aws:securetransport", "s3:tlsversion")
 # How long `--delete-failed-creates` waits for each deletion: polls every 10 s, up to 30 minutes.
 DELETE_WAIT = {"Delay": 10, "MaxAttempts": 180}
+# How long the teardown waits for the pipeline executions it stopped to end (a stopped step's job stops first): polls
+# every 15 s, up to 30 minutes.
+STOP_WAIT = {"Delay": 15, "MaxAttempts": 120}
 
 
 class CliError(Exception):
@@ -327,6 +339,9 @@ class TeardownPlan:
     buckets: List[BucketPlan]
     packages: Dict[str, List[str]]  # group -> version ARNs
     cards: List[str]
+    # pipeline -> its executions that have not ended (ListPipelineExecutions summaries): SageMaker deletes no pipeline
+    # with one, so cdk destroy would stop on the Training stack, and they write and register after the emptying.
+    executions: Dict[str, List[Dict[str, Any]]] = field(default_factory=dict)
 
 
 def statements_denying_deletes(policy: Dict[str, Any]) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
@@ -364,22 +379,92 @@ def _matches(patterns: Sequence[str], action: str) -> bool:
 
 def _storage_resources(cloudformation: Any, stack: str) -> Tuple[bool, List[str], List[str]]:
     """(found, bucket names, model package group names) of the Storage stack ``stack`` (all pages)."""
+    found, resources = _resources_of(cloudformation, stack, ("AWS::S3::Bucket", "AWS::SageMaker::ModelPackageGroup"))
+    # A group's physical id is its ARN.
+    groups = [g.rsplit("/", 1)[-1] for g in resources["AWS::SageMaker::ModelPackageGroup"]]
+    return found, resources["AWS::S3::Bucket"], groups
+
+
+def _resources_of(cloudformation: Any, stack: str, kinds: Sequence[str]) -> Tuple[bool, Dict[str, List[str]]]:
+    """(found, resource type -> physical ids) of the resources of ``kinds`` in ``stack`` (all pages)."""
     from botocore.exceptions import ClientError
 
-    buckets, groups = [], []
+    resources: Dict[str, List[str]] = {kind: [] for kind in kinds}
     try:
         for resource in _live_resources(cloudformation, stack):
-            physical = resource["PhysicalResourceId"]
-            if resource["ResourceType"] == "AWS::S3::Bucket":
-                buckets.append(physical)
-            elif resource["ResourceType"] == "AWS::SageMaker::ModelPackageGroup":
-                # Its physical id is the group's ARN.
-                groups.append(physical.rsplit("/", 1)[-1])
+            if resource["ResourceType"] in resources:
+                resources[resource["ResourceType"]].append(resource["PhysicalResourceId"])
     except ClientError as error:
         if deploy_target.error_code(error) == "ValidationError" and "does not exist" in str(error):
-            return False, [], []
+            return False, {kind: [] for kind in kinds}
         raise
-    return True, buckets, groups
+    return True, resources
+
+
+def _unended_executions(cloudformation: Any, sagemaker: Any, prefix: str) -> Dict[str, List[Dict[str, Any]]]:
+    """Per pipeline of the environment's Training stack, its executions that have not ended (all pages; the pipelines
+    with none left out)."""
+    training = environment_stack_names(prefix)["training"]
+    _, resources = _resources_of(cloudformation, training, ("AWS::SageMaker::Pipeline",))
+    running: Dict[str, List[Dict[str, Any]]] = {}
+    for physical in resources["AWS::SageMaker::Pipeline"]:
+        pipeline = physical.rsplit("/", 1)[-1]  # its name, or its ARN
+        for page in sagemaker.get_paginator("list_pipeline_executions").paginate(PipelineName=pipeline):
+            running.setdefault(pipeline, []).extend(
+                e for e in page.get("PipelineExecutionSummaries", [])
+                if e.get("PipelineExecutionStatus") not in PIPELINE_EXECUTION_ENDED)
+    return {pipeline: executions for pipeline, executions in running.items() if executions}
+
+
+def _run_id(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+def _since(execution: Dict[str, Any]) -> str:
+    start = execution.get("StartTime")
+    if isinstance(start, datetime.datetime):
+        start = start.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{execution['PipelineExecutionStatus']} since {start}" if start else execution["PipelineExecutionStatus"]
+
+
+def stop_executions(plan: TeardownPlan, *, sagemaker: Any, region: str, out: Any) -> List[str]:
+    """Stop the plan's executions that are ``Executing`` (a ``Stopping`` one is already on its way) and wait until every
+    one of them has ended; returns one line per execution that has not ended within :data:`STOP_WAIT` (an empty list
+    when all have)."""
+    for executions in plan.executions.values():
+        for execution in executions:
+            if execution["PipelineExecutionStatus"] == "Executing":
+                sagemaker.stop_pipeline_execution(PipelineExecutionArn=execution["PipelineExecutionArn"],
+                                                  ClientRequestToken=f"mlops-lifecycle-{uuid.uuid4()}")
+    problems: List[str] = []
+    for pipeline, executions in plan.executions.items():
+        ended = []
+        for execution in executions:
+            arn = execution["PipelineExecutionArn"]
+            status = _wait_until_ended(sagemaker, arn)
+            if status in PIPELINE_EXECUTION_ENDED:
+                ended.append(f"{_run_id(arn)}: {status}")
+            else:
+                problems.append(f"pipeline execution {arn} is still {status} after the wait: nothing was emptied or "
+                                "deleted (it would write to the buckets and register versions again); run the teardown "
+                                "again once it has ended (aws sagemaker describe-pipeline-execution "
+                                f"--pipeline-execution-arn {arn} --region {region})")
+        if ended:
+            print(f"pipeline {pipeline}: {len(ended)} execution{'s' if len(ended) > 1 else ''} stopped and ended "
+                  f"({'; '.join(ended)})", file=out)
+    return problems
+
+
+def _wait_until_ended(sagemaker: Any, arn: str) -> str:
+    """The execution's status once it has ended, or its last status when :data:`STOP_WAIT` is over."""
+    status = ""
+    for attempt in range(STOP_WAIT["MaxAttempts"]):
+        if attempt:
+            time.sleep(STOP_WAIT["Delay"])
+        status = sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)["PipelineExecutionStatus"]
+        if status in PIPELINE_EXECUTION_ENDED:
+            break
+    return status
 
 
 def _bucket_plan(s3: Any, bucket: str) -> BucketPlan:
@@ -449,14 +534,18 @@ def plan_teardown(*, cloudformation: Any, s3: Any, sagemaker: Any, prefix: str, 
     targets = {p.logs_to for p in plans}
     # A bucket others log to is emptied last: until their logging stops, their requests land in it.
     plans.sort(key=lambda p: p.name in targets)
+    executions = _unended_executions(cloudformation, sagemaker, prefix)
     packages = {g: [s["ModelPackageArn"] for s in approval_rule.summaries(sagemaker, g)] for g in groups}
     card_groups = sorted(set(groups) | {package_group_name(prefix, m) for m in models})
-    return TeardownPlan(storage, found, plans, packages, _cards(sagemaker, card_groups))
+    return TeardownPlan(storage, found, plans, packages, _cards(sagemaker, card_groups), executions)
 
 
 def render_plan(plan: TeardownPlan, *, environment: str, account: str, region: str, execute: bool) -> str:
     lines = [f"Teardown of environment '{environment}' (account {account}, {region}): "
              + ("deleting" if execute else "DRY RUN, nothing is changed; --execute deletes") + ":"]
+    for pipeline, executions in plan.executions.items():
+        lines.append(f"  pipeline {pipeline}: stop its executions that have not ended and wait until they have ("
+                     + "; ".join(f"{_run_id(e['PipelineExecutionArn'])}: {_since(e)}" for e in executions) + ")")
     if not plan.storage_found:
         lines.append(f"  stack {plan.storage_stack} does not exist: no buckets or model package groups to empty")
     for b in plan.buckets:
@@ -715,6 +804,19 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
         if not args.execute:
             print(f"Then: {destroy}", file=out)
             return 0
+        if plan.executions:
+            # First, or they write to the emptied buckets, register versions into the emptied groups, and keep cdk
+            # destroy from deleting their pipelines (DeletePipeline refuses a pipeline with a running execution).
+            stopping = stop_executions(plan, sagemaker=sagemaker, region=where.region, out=out)
+            for problem in stopping:
+                print(f"lifecycle: {problem}", file=sys.stderr)
+            if stopping:
+                return 1
+            # Looked at again: what the stopped runs wrote and registered before they ended goes too.
+            plan = plan_teardown(cloudformation=cloudformation, s3=s3, sagemaker=sagemaker, prefix=prefix,
+                                 models=models, project=where.project, environment=args.env)
+            print(render_plan(plan, environment=args.env, account=where.account, region=where.region, execute=True),
+                  file=out)
         problems = execute_teardown(plan, s3=s3, sagemaker=sagemaker, out=out)
         for problem in problems:
             print(f"lifecycle: could not delete {problem}", file=sys.stderr)
@@ -722,7 +824,8 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
             print(f"{len(problems)} could not be deleted (above); fix the cause and run the teardown again", file=out)
             return 1
         print(f"Now: {destroy}\n(If the Storage stack then stops in DELETE_FAILED on a bucket - a job or a late server "
-              "access log wrote after it was emptied - run this teardown again, then the destroy again.)", file=out)
+              "access log wrote after it was emptied - or the Training stack on a pipeline - a retraining started "
+              "since - run this teardown again, then the destroy again.)", file=out)
         return 0
     except (CliError, deploy_target.TargetError, BotoCoreError, ClientError) as error:
         return _fail(deploy_target.failure_line(error, where))

@@ -29,6 +29,7 @@ from pipeline_code.core.contract import (
     model_card_name,
     package_group_name,
     pascal,
+    pipeline_name,
 )
 from tests.support.configs import SAMPLE_CONFIG, sample_account
 from tests.support.credentials import moto_credentials
@@ -388,6 +389,9 @@ class DevWorld:
         self.protected: set = set()  # stacks still termination-protected (a dev config that left the default on)
         self.cards = {g: [model_card_name(g, 1, "2026-01-01T00:00:00Z"), model_card_name(g, 2, "2026-01-02T00:00:00Z"),
                           f"{g}-v1"] for g in self.groups}
+        # The Training stack's pipelines, and per pipeline its executions (id, status) that have not ended.
+        self.pipelines = [pipeline_name(DEV, m) for m in DEV_MODELS]
+        self.running: Dict[str, List[Tuple[str, str]]] = {}
 
     def tag(self, bucket: str, tier: str, environment: str = "dev", project: str = "mlops-loop") -> None:
         """The tags the app puts on every resource of an environment."""
@@ -395,7 +399,9 @@ class DevWorld:
             {"Key": "project", "Value": project}, {"Key": "environment", "Value": environment},
             {"Key": "tier", "Value": tier}]})
 
-    def stub_plan(self, cloudformation: Stubber, sagemaker: Stubber) -> None:
+    def stub_plan(self, cloudformation: Stubber, sagemaker: Stubber, *, protection: bool = True) -> None:
+        """The teardown's look (``protection``: with its look at the stacks' termination protection, which a second
+        look, after stopping executions, does not take)."""
         storage = environment_stack_names(DEV)["storage"]
         resources = [("AWS::S3::Bucket", self.logs), ("AWS::S3::Bucket", self.artifacts), ("AWS::KMS::Key", "k-1")]
         resources += [("AWS::SageMaker::ModelPackageGroup", f"arn:aws:sagemaker:{REGION}:{self.account}:model-package-group/{g}")
@@ -408,15 +414,30 @@ class DevWorld:
                                     {"StackName": storage})
         cloudformation.add_response("list_stack_resources", {"StackResourceSummaries": summaries[2:]},
                                     {"StackName": storage, "NextToken": "t"})
-        for name in environment_stack_names(DEV).values():  # the teardown's look at termination protection
+        training = environment_stack_names(DEV)["training"]
+        cloudformation.add_response("list_stack_resources", {"StackResourceSummaries": [
+            {"LogicalResourceId": f"P{i}", "PhysicalResourceId": self.pipeline_arn(p),
+             "ResourceType": "AWS::SageMaker::Pipeline", "LastUpdatedTimestamp": "2026-01-01T00:00:00Z",
+             "ResourceStatus": "CREATE_COMPLETE"}
+            for i, p in enumerate(self.pipelines)]}, {"StackName": training})
+        for name in environment_stack_names(DEV).values() if protection else ():  # the look at termination protection
             cloudformation.add_response("describe_stacks", {"Stacks": [{
                 "StackName": name, "StackId": f"arn:aws:cloudformation:{REGION}:{self.account}:stack/{name}/1",
                 "StackStatus": "CREATE_COMPLETE", "EnableTerminationProtection": name in self.protected,
                 "CreationTime": "2026-01-01T00:00:00Z"}]}, {"StackName": name})
+        for pipeline in self.pipelines:
+            # An ended execution first (never stopped), the running ones on a second page.
+            ended = [self.execution(pipeline, "old", "Succeeded")]
+            sagemaker.add_response("list_pipeline_executions", {"PipelineExecutionSummaries": ended, "NextToken": "e"},
+                                   {"PipelineName": pipeline})
+            sagemaker.add_response("list_pipeline_executions", {"PipelineExecutionSummaries": [
+                self.execution(pipeline, run, status) for run, status in self.running.get(pipeline, [])]},
+                {"PipelineName": pipeline, "NextToken": "e"})
         for group in self.groups:
-            first, second = ([{"ModelPackageGroupName": group, "ModelPackageVersion": int(arn.rsplit("/", 1)[1]),
-                               "ModelPackageArn": arn, "CreationTime": "2026-01-01", "ModelPackageStatus": "Completed"}]
-                             for arn in self.packages[group])
+            listed = [{"ModelPackageGroupName": group, "ModelPackageVersion": int(arn.rsplit("/", 1)[1]),
+                       "ModelPackageArn": arn, "CreationTime": "2026-01-01", "ModelPackageStatus": "Completed"}
+                      for arn in self.packages[group]]
+            first, second = listed[:1], listed[1:]
             sagemaker.add_response("list_model_packages", {"ModelPackageSummaryList": first, "NextToken": "p"},
                                    {"ModelPackageGroupName": group, "ModelPackageType": "Versioned"})
             sagemaker.add_response("list_model_packages", {"ModelPackageSummaryList": second},
@@ -429,6 +450,14 @@ class DevWorld:
                                    {"NameContains": f"{group}-v"})
             sagemaker.add_response("list_model_cards", {"ModelCardSummaries": summary[2:]},
                                    {"NameContains": f"{group}-v", "NextToken": "c"})
+
+    def pipeline_arn(self, pipeline: str) -> str:
+        return f"arn:aws:sagemaker:{REGION}:{self.account}:pipeline/{pipeline}"
+
+    def execution(self, pipeline: str, run: str, status: str) -> Dict[str, Any]:
+        return {"PipelineExecutionArn": f"{self.pipeline_arn(pipeline)}/execution/{run}",
+                "StartTime": datetime.datetime(2026, 1, 5, 3, 0, tzinfo=datetime.timezone.utc),
+                "PipelineExecutionStatus": status}
 
     def versions(self, bucket: str) -> int:
         listed = self.s3.list_object_versions(Bucket=bucket)
@@ -530,6 +559,96 @@ def test_execute_reports_what_s3_refused_and_exits_1(dev, capsys):
     assert f"lifecycle: could not delete s3://{dev.artifacts}/" in err and "AccessDenied: Access Denied" in err
     assert "model card" in err
     assert "could not be deleted (above); fix the cause and run the teardown again" in out
+
+
+def test_the_dry_run_names_each_pipeline_execution_still_running_which_would_fail_the_destroy(dev):
+    """GIVEN a dev pipeline with a running execution and one already stopping (SageMaker's DeletePipeline refuses a
+    pipeline with a running execution, and CloudFormation's handler only calls it: cdk destroy would stop with the
+    Training stack in DELETE_FAILED) WHEN the teardown's dry run runs THEN it names that pipeline and both executions,
+    and stops nothing."""
+    pipeline = dev.pipelines[0]
+    dev.running = {pipeline: [("run1", "Executing"), ("run2", "Stopping")]}
+    cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
+    with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
+        dev.stub_plan(cfn_stub, sm_stub)
+        code, out = _run(["--env", "dev", *CONFIG, "teardown"],
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
+        cfn_stub.assert_no_pending_responses()
+        sm_stub.assert_no_pending_responses()
+    assert code == 0
+    assert (f"  pipeline {pipeline}: stop its executions that have not ended and wait until they have (run1: Executing "
+            "since 2026-01-05 03:00 UTC; run2: Stopping since 2026-01-05 03:00 UTC)") in out.splitlines()
+    assert sum(line.startswith("  pipeline ") for line in out.splitlines()) == 1
+
+
+def test_execute_stops_running_executions_and_waits_for_them_before_emptying_then_deletes_what_they_registered(
+        dev, monkeypatch):
+    """GIVEN a dev pipeline with a running execution (it would write to the buckets after they were emptied, register
+    a version after the group's were deleted, and keep the Training stack from being deleted) WHEN teardown runs with
+    --execute THEN it stops exactly the Executing one, waits until SageMaker says it ended, and only then looks again:
+    the version that run registered meanwhile (v3) is deleted with the others, and the buckets are emptied."""
+    monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
+    pipeline = dev.pipelines[0]
+    run = f"{dev.pipeline_arn(pipeline)}/execution/run1"
+    dev.running = {pipeline: [("run1", "Executing")]}
+    cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
+    with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
+        dev.stub_plan(cfn_stub, sm_stub)
+        sm_stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": run},
+                             {"PipelineExecutionArn": run, "ClientRequestToken": ANY})
+        for status in ("Stopping", "Stopped"):
+            sm_stub.add_response("describe_pipeline_execution", {"PipelineExecutionArn": run,
+                                                                 "PipelineExecutionStatus": status},
+                                 {"PipelineExecutionArn": run})
+        # The second look: the run ended, and had registered a third version of the first group.
+        dev.running = {}
+        third = f"arn:aws:sagemaker:{REGION}:{dev.account}:model-package/{dev.groups[0]}/3"
+        dev.packages[dev.groups[0]].append(third)
+        dev.stub_plan(cfn_stub, sm_stub, protection=False)
+        for group in dev.groups:
+            for arn in dev.packages[group]:
+                sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
+        for card in sorted(c for g in dev.groups for c in dev.cards[g]):
+            sm_stub.add_response("delete_model_card", {}, {"ModelCardName": card})
+        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
+        cfn_stub.assert_no_pending_responses()
+        sm_stub.assert_no_pending_responses()
+    assert code == 0, out
+    assert f"pipeline {pipeline}: 1 execution stopped and ended (run1: Stopped)" in out
+    assert f"model package group {dev.groups[0]}: 3 versions deleted" in out
+    assert dev.versions(dev.artifacts) == 0
+
+
+def test_an_execution_that_has_not_ended_within_the_wait_stops_the_teardown_before_anything_is_deleted(
+        dev, monkeypatch, capsys):
+    """GIVEN a running execution that is still Stopping when the wait is over WHEN teardown runs with --execute THEN
+    nothing is emptied or deleted (the run would write and register again), the execution is named on stderr with
+    what to do, and the exit is 1."""
+    monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
+    monkeypatch.setitem(lifecycle.STOP_WAIT, "MaxAttempts", 2)
+    pipeline = dev.pipelines[0]
+    run = f"{dev.pipeline_arn(pipeline)}/execution/run1"
+    dev.running = {pipeline: [("run1", "Executing")]}
+    cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
+    with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
+        dev.stub_plan(cfn_stub, sm_stub)
+        sm_stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": run},
+                             {"PipelineExecutionArn": run, "ClientRequestToken": ANY})
+        for _ in range(2):
+            sm_stub.add_response("describe_pipeline_execution", {"PipelineExecutionArn": run,
+                                                                 "PipelineExecutionStatus": "Stopping"},
+                                 {"PipelineExecutionArn": run})
+        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
+        sm_stub.assert_no_pending_responses()
+    assert code == 1
+    assert after_target_line(capsys.readouterr().err) == (
+        f"lifecycle: pipeline execution {run} is still Stopping after the wait: nothing was emptied or deleted (it "
+        "would write to the buckets and register versions again); run the teardown again once it has ended "
+        f"(aws sagemaker describe-pipeline-execution --pipeline-execution-arn {run} --region {REGION})\n")
+    assert dev.versions(dev.artifacts) == 4
+    assert "WriteOnceNoDelete" in dev.s3.get_bucket_policy(Bucket=dev.artifacts)["Policy"]
 
 
 def test_a_dev_stack_still_termination_protected_gets_the_commands_that_turn_it_off_before_the_destroy(dev):
