@@ -37,17 +37,21 @@ pipeline with a running execution (DeletePipeline; CloudFormation's handler only
 stop on the Training stack, and such a run writes to the buckets and registers versions after they were emptied.
 By default it only lists what it would do (a dry run); ``--execute`` does it, in this order:
 
-0. stops every such execution still ``Executing`` and waits (up to 30 minutes) until each has ended, then looks at the
+1. stops every such execution still ``Executing`` and waits (up to 30 minutes) until each has ended, then looks at the
    environment again, so that what the runs wrote and registered goes too; one that has not ended by then stops the
    teardown, nothing emptied or deleted (exit 1: run it again once it has ended);
-1. stops every bucket's server access logging (the deletes below would otherwise be logged into the access-logs
+2. deletes the Glue table SageMaker made for each feature group's offline store in its account-wide
+   ``sagemaker_featurestore`` database (``DataCatalogConfig`` of ``DescribeFeatureGroup``): it is not the stack's and
+   SageMaker's DeleteFeatureGroup leaves it, so every teardown and rebuild would leave another table there, on data
+   that is gone (and without it a group commits no more offline data into the bucket being emptied);
+3. stops every bucket's server access logging (the deletes below would otherwise be logged into the access-logs
    bucket after it was emptied);
-2. removes from each bucket policy the statements that deny deleting objects (the write-once prefixes: whatever they
+4. removes from each bucket policy the statements that deny deleting objects (the write-once prefixes: whatever they
    are, every ``Deny`` covering ``s3:DeleteObject`` or ``s3:DeleteObjectVersion`` that is not a TLS guard), or the
    policy when nothing else is left;
-3. deletes every object version and delete marker of every bucket (the buckets are versioned), log-target buckets
+5. deletes every object version and delete marker of every bucket (the buckets are versioned), log-target buckets
    last;
-4. deletes every version (model package) of every group (SageMaker deletes no group that still has versions), then
+6. deletes every version (model package) of every group (SageMaker deletes no group that still has versions), then
    the groups' model cards.
 
 It then prints the ``cdk destroy`` command and does not run it: the CDK CLI needs the synthesized app and its own
@@ -342,6 +346,9 @@ class TeardownPlan:
     # pipeline -> its executions that have not ended (ListPipelineExecutions summaries): SageMaker deletes no pipeline
     # with one, so cdk destroy would stop on the Training stack, and they write and register after the emptying.
     executions: Dict[str, List[Dict[str, Any]]] = field(default_factory=dict)
+    # feature group -> (database, table) of its offline store's Glue table: SageMaker made it in its account-wide
+    # database (no DataCatalogConfig given), and neither DeleteFeatureGroup nor cdk destroy deletes it.
+    tables: Dict[str, Tuple[str, str]] = field(default_factory=dict)
 
 
 def statements_denying_deletes(policy: Dict[str, Any]) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
@@ -377,12 +384,34 @@ def _matches(patterns: Sequence[str], action: str) -> bool:
     return any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in patterns)
 
 
-def _storage_resources(cloudformation: Any, stack: str) -> Tuple[bool, List[str], List[str]]:
-    """(found, bucket names, model package group names) of the Storage stack ``stack`` (all pages)."""
-    found, resources = _resources_of(cloudformation, stack, ("AWS::S3::Bucket", "AWS::SageMaker::ModelPackageGroup"))
-    # A group's physical id is its ARN.
+def _storage_resources(cloudformation: Any, stack: str) -> Tuple[bool, List[str], List[str], List[str]]:
+    """(found, bucket names, model package group names, feature group names) of the Storage stack ``stack`` (all
+    pages)."""
+    found, resources = _resources_of(cloudformation, stack, ("AWS::S3::Bucket", "AWS::SageMaker::ModelPackageGroup",
+                                                             "AWS::SageMaker::FeatureGroup"))
+    # A model package group's physical id is its ARN, a feature group's its name (either taken as the last part).
     groups = [g.rsplit("/", 1)[-1] for g in resources["AWS::SageMaker::ModelPackageGroup"]]
-    return found, resources["AWS::S3::Bucket"], groups
+    features = [g.rsplit("/", 1)[-1] for g in resources["AWS::SageMaker::FeatureGroup"]]
+    return found, resources["AWS::S3::Bucket"], groups, features
+
+
+def _offline_tables(sagemaker: Any, feature_groups: Sequence[str]) -> Dict[str, Tuple[str, str]]:
+    """feature group -> (database, table) of the Glue table SageMaker made for its offline store (groups without one,
+    or already gone, left out)."""
+    from botocore.exceptions import ClientError
+
+    tables = {}
+    for group in feature_groups:
+        try:
+            described = sagemaker.describe_feature_group(FeatureGroupName=group)
+        except ClientError as error:
+            if deploy_target.error_code(error) == "ResourceNotFound":
+                continue
+            raise
+        catalog = (described.get("OfflineStoreConfig") or {}).get("DataCatalogConfig") or {}
+        if catalog.get("Database") and catalog.get("TableName"):
+            tables[group] = (catalog["Database"], catalog["TableName"])
+    return tables
 
 
 def _resources_of(cloudformation: Any, stack: str, kinds: Sequence[str]) -> Tuple[bool, Dict[str, List[str]]]:
@@ -521,7 +550,7 @@ def plan_teardown(*, cloudformation: Any, s3: Any, sagemaker: Any, prefix: str, 
     but what would be emptied says otherwise - or is another project's, which in an account projects share the
     account check does not catch."""
     storage = environment_stack_names(prefix)["storage"]
-    found, buckets, groups = _storage_resources(cloudformation, storage)
+    found, buckets, groups, feature_groups = _storage_resources(cloudformation, storage)
     plans = [_bucket_plan(s3, b) for b in buckets]
     for plan in plans:
         tagged = (plan.tags.get("project"), plan.tags.get("environment"), plan.tags.get("tier"))
@@ -537,7 +566,8 @@ def plan_teardown(*, cloudformation: Any, s3: Any, sagemaker: Any, prefix: str, 
     executions = _unended_executions(cloudformation, sagemaker, prefix)
     packages = {g: [s["ModelPackageArn"] for s in approval_rule.summaries(sagemaker, g)] for g in groups}
     card_groups = sorted(set(groups) | {package_group_name(prefix, m) for m in models})
-    return TeardownPlan(storage, found, plans, packages, _cards(sagemaker, card_groups), executions)
+    return TeardownPlan(storage, found, plans, packages, _cards(sagemaker, card_groups), executions,
+                        _offline_tables(sagemaker, feature_groups))
 
 
 def render_plan(plan: TeardownPlan, *, environment: str, account: str, region: str, execute: bool) -> str:
@@ -546,6 +576,9 @@ def render_plan(plan: TeardownPlan, *, environment: str, account: str, region: s
     for pipeline, executions in plan.executions.items():
         lines.append(f"  pipeline {pipeline}: stop its executions that have not ended and wait until they have ("
                      + "; ".join(f"{_run_id(e['PipelineExecutionArn'])}: {_since(e)}" for e in executions) + ")")
+    for group, (database, table) in plan.tables.items():
+        lines.append(f"  feature group {group}: delete its offline store's Glue table {database}.{table} (SageMaker "
+                     "made it; deleting the group leaves it)")
     if not plan.storage_found:
         lines.append(f"  stack {plan.storage_stack} does not exist: no buckets or model package groups to empty")
     for b in plan.buckets:
@@ -567,11 +600,24 @@ def render_plan(plan: TeardownPlan, *, environment: str, account: str, region: s
     return "\n".join(lines)
 
 
-def execute_teardown(plan: TeardownPlan, *, s3: Any, sagemaker: Any, out: Any) -> List[str]:
-    """Do what ``plan`` lists, in its order; returns what could not be deleted (an empty list when all was)."""
+def execute_teardown(plan: TeardownPlan, *, s3: Any, sagemaker: Any, glue: Any, out: Any) -> List[str]:
+    """Do what ``plan`` lists, in its order, the offline stores' Glue tables first (without its table a group commits no
+    more offline-store data into the bucket being emptied); returns what could not be deleted (an empty list when all
+    was)."""
     from botocore.exceptions import ClientError
 
     problems: List[str] = []
+    deleted_tables = 0
+    for group, (database, table) in plan.tables.items():
+        try:
+            glue.delete_table(DatabaseName=database, Name=table)
+            deleted_tables += 1
+        except ClientError as error:
+            if deploy_target.error_code(error) != "EntityNotFoundException":
+                problems.append(f"Glue table {database}.{table} of feature group {group}: "
+                                f"{deploy_target.describe_error(error)}")
+    if plan.tables:
+        print(f"Glue tables: {deleted_tables} deleted", file=out)
     live = [b for b in plan.buckets if b.exists]
     for b in live:
         if b.logs_to:
@@ -817,7 +863,7 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
                                  models=models, project=where.project, environment=args.env)
             print(render_plan(plan, environment=args.env, account=where.account, region=where.region, execute=True),
                   file=out)
-        problems = execute_teardown(plan, s3=s3, sagemaker=sagemaker, out=out)
+        problems = execute_teardown(plan, s3=s3, sagemaker=sagemaker, glue=session.client("glue"), out=out)
         for problem in problems:
             print(f"lifecycle: could not delete {problem}", file=sys.stderr)
         if problems:

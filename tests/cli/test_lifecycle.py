@@ -389,6 +389,16 @@ class DevWorld:
         self.protected: set = set()  # stacks still termination-protected (a dev config that left the default on)
         self.cards = {g: [model_card_name(g, 1, "2026-01-01T00:00:00Z"), model_card_name(g, 2, "2026-01-02T00:00:00Z"),
                           f"{g}-v1"] for g in self.groups}
+        # The Storage stack's feature groups: each offline store's Glue table (SageMaker made it; None: no table).
+        self.feature_groups = {f"{DEV}-customer-churn": f"{DEV.replace('-', '_')}_customer_churn_1767225600",
+                               f"{DEV}-deliveries": None}
+        self.glue = boto3.client("glue", region_name=REGION)
+        self.glue.create_database(DatabaseInput={"Name": "sagemaker_featurestore"})
+        for table in filter(None, self.feature_groups.values()):
+            self.glue.create_table(DatabaseName="sagemaker_featurestore", TableInput={"Name": table})
+        # Another table of that account-wide database (another group's, another project's): never deleted.
+        self.glue.create_table(DatabaseName="sagemaker_featurestore",
+                               TableInput={"Name": "risk_ml_dev_payments_1767225600"})
         # The Training stack's pipelines, and per pipeline its executions (id, status) that have not ended.
         self.pipelines = [pipeline_name(DEV, m) for m in DEV_MODELS]
         self.running: Dict[str, List[Tuple[str, str]]] = {}
@@ -406,6 +416,7 @@ class DevWorld:
         resources = [("AWS::S3::Bucket", self.logs), ("AWS::S3::Bucket", self.artifacts), ("AWS::KMS::Key", "k-1")]
         resources += [("AWS::SageMaker::ModelPackageGroup", f"arn:aws:sagemaker:{REGION}:{self.account}:model-package-group/{g}")
                       for g in self.groups]
+        resources += [("AWS::SageMaker::FeatureGroup", g) for g in self.feature_groups]
         summaries = [{"LogicalResourceId": f"R{i}", "PhysicalResourceId": physical, "ResourceType": kind,
                       "LastUpdatedTimestamp": "2026-01-01T00:00:00Z", "ResourceStatus": "CREATE_COMPLETE"}
                      for i, (kind, physical) in enumerate(resources)]
@@ -450,6 +461,17 @@ class DevWorld:
                                    {"NameContains": f"{group}-v"})
             sagemaker.add_response("list_model_cards", {"ModelCardSummaries": summary[2:]},
                                    {"NameContains": f"{group}-v", "NextToken": "c"})
+        for group, table in self.feature_groups.items():
+            offline: Dict[str, Any] = {"S3StorageConfig": {"S3Uri": f"s3://{DEV}-features/offline-store"},
+                                       "DisableGlueTableCreation": table is None, "TableFormat": "Iceberg"}
+            if table:
+                offline["DataCatalogConfig"] = {"TableName": table, "Catalog": "AwsDataCatalog",
+                                                "Database": "sagemaker_featurestore"}
+            sagemaker.add_response("describe_feature_group", {
+                "FeatureGroupArn": f"arn:aws:sagemaker:{REGION}:{self.account}:feature-group/{group}",
+                "FeatureGroupName": group, "RecordIdentifierFeatureName": "id", "EventTimeFeatureName": "t",
+                "FeatureDefinitions": [{"FeatureName": "id", "FeatureType": "String"}], "CreationTime": "2026-01-01",
+                "NextToken": "", "OfflineStoreConfig": offline}, {"FeatureGroupName": group})
 
     def pipeline_arn(self, pipeline: str) -> str:
         return f"arn:aws:sagemaker:{REGION}:{self.account}:pipeline/{pipeline}"
@@ -458,6 +480,9 @@ class DevWorld:
         return {"PipelineExecutionArn": f"{self.pipeline_arn(pipeline)}/execution/{run}",
                 "StartTime": datetime.datetime(2026, 1, 5, 3, 0, tzinfo=datetime.timezone.utc),
                 "PipelineExecutionStatus": status}
+
+    def tables(self) -> List[str]:
+        return sorted(t["Name"] for t in self.glue.get_tables(DatabaseName="sagemaker_featurestore")["TableList"])
 
     def versions(self, bucket: str) -> int:
         listed = self.s3.list_object_versions(Bucket=bucket)
@@ -475,22 +500,30 @@ def test_the_dry_run_lists_what_the_teardown_deletes_and_changes_nothing(dev, ca
     """GIVEN dev's Storage stack (resources listed over two pages), its buckets and its groups WHEN teardown runs
     without --execute THEN it lists, per bucket, the logging it stops, the write-once statement it removes and the
     versions and markers it deletes (the access-logs bucket, the others' log target, last), each group's versions and
-    the cards of exactly the groups' versions, then the cdk destroy command; nothing changes."""
+    the cards of exactly the groups' versions, the Glue table of each feature group's offline store, then the cdk
+    destroy command; nothing changes."""
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
         code, out = _run(["--env", "dev", *CONFIG, "teardown"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
+                                 glue=dev.glue))
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == f"Teardown of environment 'dev' (account {dev.account}, {REGION}): DRY RUN, nothing is changed; --execute deletes:"
-    assert lines[1] == (f"  bucket {dev.artifacts}: stop its server access logging (to {dev.logs}); remove the policy "
+    # The offline store's Glue table SageMaker made for a group (neither DeleteFeatureGroup nor cdk destroy deletes
+    # it), deleted first; a group with no table has no line.
+    table = dev.feature_groups[f"{DEV}-customer-churn"]
+    assert [line for line in lines if "Glue table" in line] == [lines[1]] == [
+        f"  feature group {DEV}-customer-churn: delete its offline store's Glue table sagemaker_featurestore.{table} "
+        "(SageMaker made it; deleting the group leaves it)"]
+    assert lines[2] == (f"  bucket {dev.artifacts}: stop its server access logging (to {dev.logs}); remove the policy "
                         "statements that deny deleting objects (WriteOnceNoDelete); delete 3 object versions (9 B) and "
                         "1 delete markers")
     # moto delivers the artifacts bucket's access logs as requests are made: the log bucket fills while it is read.
-    assert re.fullmatch(rf"  bucket {dev.logs}: delete \d+ object versions \(.*\) and 0 delete markers", lines[2])
+    assert re.fullmatch(rf"  bucket {dev.logs}: delete \d+ object versions \(.*\) and 0 delete markers", lines[3])
     for group in dev.groups:
         assert f"  model package group {group}: delete its 2 versions (v1, v2)" in lines
     cards = sorted(c for g in dev.groups for c in dev.cards[g])
@@ -502,12 +535,14 @@ def test_the_dry_run_lists_what_the_teardown_deletes_and_changes_nothing(dev, ca
                                        f"(config {SAMPLE_CONFIG})\n")
     assert "WriteOnceNoDelete" in dev.s3.get_bucket_policy(Bucket=dev.artifacts)["Policy"]
     assert "LoggingEnabled" in dev.s3.get_bucket_logging(Bucket=dev.artifacts)
+    assert len(dev.tables()) == 2
 
 
 def test_execute_stops_logging_lifts_the_write_once_deny_empties_every_bucket_then_deletes_versions_and_cards(dev):
     """GIVEN the same dev environment WHEN teardown runs with --execute THEN logging stops, the artifacts policy keeps
     only its statement that denies no delete (the access-logs policy is untouched), every object version and delete marker is gone from both
-    buckets, every version of every group is deleted, then the cards (exact calls, in order), and it prints the
+    buckets, every version of every group is deleted, then the cards (exact calls, in order), the feature groups'
+    offline-store tables are deleted (and no other table of SageMaker's account-wide database), and it prints the
     cdk destroy command."""
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
@@ -518,7 +553,8 @@ def test_execute_stops_logging_lifts_the_write_once_deny_empties_every_bucket_th
         for card in sorted(c for g in dev.groups for c in dev.cards[g]):
             sm_stub.add_response("delete_model_card", {}, {"ModelCardName": card})
         code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
+                                 glue=dev.glue))
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 0, out
@@ -528,6 +564,9 @@ def test_execute_stops_logging_lifts_the_write_once_deny_empties_every_bucket_th
     assert json.loads(dev.s3.get_bucket_policy(Bucket=dev.logs)["Policy"]) == dev.logs_policy
     assert "LoggingEnabled" not in dev.s3.get_bucket_logging(Bucket=dev.artifacts)
     assert f"bucket {dev.artifacts}: 4 object versions and delete markers deleted" in out
+    # The dev groups' offline-store tables are gone from the account-wide database; another's is not.
+    assert dev.tables() == ["risk_ml_dev_payments_1767225600"]
+    assert "Glue tables: 1 deleted" in out
     assert f"Now: npx cdk destroy -c mlops-loop:config={SAMPLE_CONFIG} 'dev/*'" in out
 
 
@@ -553,7 +592,8 @@ def test_execute_reports_what_s3_refused_and_exits_1(dev, capsys):
         for card in sorted(c for g in dev.groups for c in dev.cards[g]):
             sm_stub.add_client_error("delete_model_card", "ResourceNotFound", "gone", expected_params={"ModelCardName": card})
         code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
+                                 glue=dev.glue))
     err = capsys.readouterr().err
     assert code == 1
     assert f"lifecycle: could not delete s3://{dev.artifacts}/" in err and "AccessDenied: Access Denied" in err
@@ -572,7 +612,8 @@ def test_the_dry_run_names_each_pipeline_execution_still_running_which_would_fai
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
         code, out = _run(["--env", "dev", *CONFIG, "teardown"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
+                                 glue=dev.glue))
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 0
@@ -611,7 +652,8 @@ def test_execute_stops_running_executions_and_waits_for_them_before_emptying_the
         for card in sorted(c for g in dev.groups for c in dev.cards[g]):
             sm_stub.add_response("delete_model_card", {}, {"ModelCardName": card})
         code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
+                                 glue=dev.glue))
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 0, out
@@ -640,7 +682,8 @@ def test_an_execution_that_has_not_ended_within_the_wait_stops_the_teardown_befo
                                                                  "PipelineExecutionStatus": "Stopping"},
                                  {"PipelineExecutionArn": run})
         code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
+                                 glue=dev.glue))
         sm_stub.assert_no_pending_responses()
     assert code == 1
     assert after_target_line(capsys.readouterr().err) == (
@@ -661,7 +704,8 @@ def test_a_dev_stack_still_termination_protected_gets_the_commands_that_turn_it_
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
         code, out = _run(["--env", "dev", *CONFIG, "teardown"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
+                                 glue=dev.glue))
         cfn_stub.assert_no_pending_responses()
     off = [f"aws cloudformation update-termination-protection --no-enable-termination-protection --stack-name {n} "
            f"--region {REGION}" for n in names.values() if n in dev.protected]
@@ -682,7 +726,8 @@ def test_a_bucket_not_tagged_as_this_dev_environments_is_refused_and_nothing_is_
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
         code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
+                                 glue=dev.glue))
     assert code == 2 and out == ""
     storage = environment_stack_names(DEV)["storage"]
     assert after_target_line(capsys.readouterr().err) == (
@@ -703,8 +748,8 @@ def test_without_lifting_the_write_once_deny_the_ledger_record_cannot_be_deleted
                                        project="mlops-loop", environment="dev", models=DEV_MODELS)
     for bucket in plan.buckets:
         bucket.denying = []
-    plan.packages, plan.cards = {}, []
-    problems = lifecycle.execute_teardown(plan, s3=dev.s3, sagemaker=sagemaker, out=io.StringIO())
+    plan.packages, plan.cards, plan.tables = {}, [], {}
+    problems = lifecycle.execute_teardown(plan, s3=dev.s3, sagemaker=sagemaker, glue=dev.glue, out=io.StringIO())
     assert [p.split(" (version")[0] for p in problems] == [f"s3://{dev.artifacts}/approval-ledger/m/1/record.json"]
     assert "AccessDenied" in problems[0]
 
