@@ -37,6 +37,11 @@ pipeline with a running execution (DeletePipeline; CloudFormation's handler only
 stop on the Training stack, and such a run writes to the buckets and registers versions after they were emptied.
 By default it only lists what it would do (a dry run); ``--execute`` does it, in this order:
 
+0. keeps every function of the Operations stack from running (reserved concurrency 0): the retrain trigger (its
+   hourly sweep, the drift alarms) would start a pipeline run after step 1, and the deploy handler writes an
+   approval-ledger record into the artifacts bucket on every model package state change; their events are throttled
+   until ``cdk destroy`` deletes them (``aws lambda delete-function-concurrency`` undoes it for an environment kept).
+   The drift monitors' schedules start their processing jobs themselves and are not stopped;
 1. stops every such execution still ``Executing`` and waits (up to 30 minutes) until each has ended, then looks at the
    environment again, so that what the runs wrote and registered goes too; one that has not ended by then stops the
    teardown, nothing emptied or deleted (exit 1: run it again once it has ended);
@@ -349,6 +354,9 @@ class TeardownPlan:
     # feature group -> (database, table) of its offline store's Glue table: SageMaker made it in its account-wide
     # database (no DataCatalogConfig given), and neither DeleteFeatureGroup nor cdk destroy deletes it.
     tables: Dict[str, Tuple[str, str]] = field(default_factory=dict)
+    # The Operations stack's functions: the retrain trigger starts pipeline runs (its hourly sweep, drift alarms), the
+    # deploy handler writes an approval-ledger record into the artifacts bucket on every model package state change.
+    functions: List[str] = field(default_factory=list)
 
 
 def statements_denying_deletes(policy: Dict[str, Any]) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
@@ -443,6 +451,23 @@ def _unended_executions(cloudformation: Any, sagemaker: Any, prefix: str) -> Dic
                 e for e in page.get("PipelineExecutionSummaries", [])
                 if e.get("PipelineExecutionStatus") not in PIPELINE_EXECUTION_ENDED)
     return {pipeline: executions for pipeline, executions in running.items() if executions}
+
+
+def _functions(cloudformation: Any, prefix: str) -> List[str]:
+    """The Lambda functions of the environment's Operations stack, by name (all pages; none when it does not exist)."""
+    operations = environment_stack_names(prefix)["operations"]
+    _, resources = _resources_of(cloudformation, operations, ("AWS::Lambda::Function",))
+    return resources["AWS::Lambda::Function"]
+
+
+def throttle_functions(plan: TeardownPlan, *, lambda_client: Any, out: Any) -> None:
+    """Keep every function of the plan from running (reserved concurrency 0): events and schedules that would invoke
+    them are throttled (Lambda retries them for up to the function's maximum event age) until cdk destroy deletes the
+    functions."""
+    for function in plan.functions:
+        lambda_client.put_function_concurrency(FunctionName=function, ReservedConcurrentExecutions=0)
+    if plan.functions:
+        print(f"functions: {len(plan.functions)} stopped from running (reserved concurrency 0)", file=out)
 
 
 def _run_id(arn: str) -> str:
@@ -566,13 +591,19 @@ def plan_teardown(*, cloudformation: Any, s3: Any, sagemaker: Any, prefix: str, 
     executions = _unended_executions(cloudformation, sagemaker, prefix)
     packages = {g: [s["ModelPackageArn"] for s in approval_rule.summaries(sagemaker, g)] for g in groups}
     card_groups = sorted(set(groups) | {package_group_name(prefix, m) for m in models})
+    functions = _functions(cloudformation, prefix)
     return TeardownPlan(storage, found, plans, packages, _cards(sagemaker, card_groups), executions,
-                        _offline_tables(sagemaker, feature_groups))
+                        _offline_tables(sagemaker, feature_groups), functions)
 
 
 def render_plan(plan: TeardownPlan, *, environment: str, account: str, region: str, execute: bool) -> str:
     lines = [f"Teardown of environment '{environment}' (account {account}, {region}): "
              + ("deleting" if execute else "DRY RUN, nothing is changed; --execute deletes") + ":"]
+    if plan.functions:
+        lines.append(f"  functions {', '.join(plan.functions)}: stop them from running (reserved concurrency 0), "
+                     "first: a retraining they start, or an approval-ledger record they write on a model package "
+                     "state change, would land after the emptying and fail cdk destroy (if you keep the environment: "
+                     "aws lambda delete-function-concurrency --function-name <function>)")
     for pipeline, executions in plan.executions.items():
         lines.append(f"  pipeline {pipeline}: stop its executions that have not ended and wait until they have ("
                      + "; ".join(f"{_run_id(e['PipelineExecutionArn'])}: {_since(e)}" for e in executions) + ")")
@@ -850,8 +881,10 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
         if not args.execute:
             print(f"Then: {destroy}", file=out)
             return 0
+        # First: nothing of the environment may start a retraining or write to a bucket from here on.
+        throttle_functions(plan, lambda_client=session.client("lambda"), out=out)
         if plan.executions:
-            # First, or they write to the emptied buckets, register versions into the emptied groups, and keep cdk
+            # Then, or they write to the emptied buckets, register versions into the emptied groups, and keep cdk
             # destroy from deleting their pipelines (DeletePipeline refuses a pipeline with a running execution).
             stopping = stop_executions(plan, sagemaker=sagemaker, region=where.region, out=out)
             for problem in stopping:

@@ -399,6 +399,12 @@ class DevWorld:
         # Another table of that account-wide database (another group's, another project's): never deleted.
         self.glue.create_table(DatabaseName="sagemaker_featurestore",
                                TableInput={"Name": "risk_ml_dev_payments_1767225600"})
+        # The Operations stack's functions (the retrain trigger starts pipeline runs, the deploy handler writes
+        # approval-ledger records on every model package state change), on a stubbed Lambda (exact calls).
+        self.functions = [f"{DEV}-retrain-trigger", f"{DEV}-deploy-on-approval"]
+        self.lam = _client("lambda")
+        self.lambda_stub = Stubber(self.lam)
+        self.lambda_stub.activate()
         # The Training stack's pipelines, and per pipeline its executions (id, status) that have not ended.
         self.pipelines = [pipeline_name(DEV, m) for m in DEV_MODELS]
         self.running: Dict[str, List[Tuple[str, str]]] = {}
@@ -431,6 +437,11 @@ class DevWorld:
              "ResourceType": "AWS::SageMaker::Pipeline", "LastUpdatedTimestamp": "2026-01-01T00:00:00Z",
              "ResourceStatus": "CREATE_COMPLETE"}
             for i, p in enumerate(self.pipelines)]}, {"StackName": training})
+        operations = environment_stack_names(DEV)["operations"]
+        cloudformation.add_response("list_stack_resources", {"StackResourceSummaries": [
+            {"LogicalResourceId": f"F{i}", "PhysicalResourceId": f, "ResourceType": "AWS::Lambda::Function",
+             "LastUpdatedTimestamp": "2026-01-01T00:00:00Z", "ResourceStatus": "CREATE_COMPLETE"}
+            for i, f in enumerate(self.functions)]}, {"StackName": operations})
         for name in environment_stack_names(DEV).values() if protection else ():  # the look at termination protection
             cloudformation.add_response("describe_stacks", {"Stacks": [{
                 "StackName": name, "StackId": f"arn:aws:cloudformation:{REGION}:{self.account}:stack/{name}/1",
@@ -481,6 +492,12 @@ class DevWorld:
                 "StartTime": datetime.datetime(2026, 1, 5, 3, 0, tzinfo=datetime.timezone.utc),
                 "PipelineExecutionStatus": status}
 
+    def expect_throttle(self) -> None:
+        """The teardown's first calls: every function of the Operations stack gets reserved concurrency 0."""
+        for function in self.functions:
+            self.lambda_stub.add_response("put_function_concurrency", {"ReservedConcurrentExecutions": 0},
+                                          {"FunctionName": function, "ReservedConcurrentExecutions": 0})
+
     def tables(self) -> List[str]:
         return sorted(t["Name"] for t in self.glue.get_tables(DatabaseName="sagemaker_featurestore")["TableList"])
 
@@ -507,7 +524,7 @@ def test_the_dry_run_lists_what_the_teardown_deletes_and_changes_nothing(dev, ca
         dev.stub_plan(cfn_stub, sm_stub)
         code, out = _run(["--env", "dev", *CONFIG, "teardown"],
                          Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue))
+                                 glue=dev.glue, **{"lambda": dev.lam}))
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 0
@@ -516,14 +533,18 @@ def test_the_dry_run_lists_what_the_teardown_deletes_and_changes_nothing(dev, ca
     # The offline store's Glue table SageMaker made for a group (neither DeleteFeatureGroup nor cdk destroy deletes
     # it), deleted first; a group with no table has no line.
     table = dev.feature_groups[f"{DEV}-customer-churn"]
-    assert [line for line in lines if "Glue table" in line] == [lines[1]] == [
+    assert [line for line in lines if "Glue table" in line] == [lines[2]] == [
         f"  feature group {DEV}-customer-churn: delete its offline store's Glue table sagemaker_featurestore.{table} "
         "(SageMaker made it; deleting the group leaves it)"]
-    assert lines[2] == (f"  bucket {dev.artifacts}: stop its server access logging (to {dev.logs}); remove the policy "
+    assert lines[1] == (f"  functions {', '.join(dev.functions)}: stop them from running (reserved concurrency 0), "
+                        "first: a retraining they start, or an approval-ledger record they write on a model "
+                        "package state change, would land after the emptying and fail cdk destroy (if you keep the "
+                        "environment: aws lambda delete-function-concurrency --function-name <function>)")
+    assert lines[3] == (f"  bucket {dev.artifacts}: stop its server access logging (to {dev.logs}); remove the policy "
                         "statements that deny deleting objects (WriteOnceNoDelete); delete 3 object versions (9 B) and "
                         "1 delete markers")
     # moto delivers the artifacts bucket's access logs as requests are made: the log bucket fills while it is read.
-    assert re.fullmatch(rf"  bucket {dev.logs}: delete \d+ object versions \(.*\) and 0 delete markers", lines[3])
+    assert re.fullmatch(rf"  bucket {dev.logs}: delete \d+ object versions \(.*\) and 0 delete markers", lines[4])
     for group in dev.groups:
         assert f"  model package group {group}: delete its 2 versions (v1, v2)" in lines
     cards = sorted(c for g in dev.groups for c in dev.cards[g])
@@ -552,12 +573,15 @@ def test_execute_stops_logging_lifts_the_write_once_deny_empties_every_bucket_th
                 sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
         for card in sorted(c for g in dev.groups for c in dev.cards[g]):
             sm_stub.add_response("delete_model_card", {}, {"ModelCardName": card})
+        dev.expect_throttle()
         code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
                          Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue))
+                                 glue=dev.glue, **{"lambda": dev.lam}))
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 0, out
+    dev.lambda_stub.assert_no_pending_responses()  # every function throttled
+    assert f"functions: {len(dev.functions)} stopped from running (reserved concurrency 0)" in out
     # Logging stopped before the emptying: none of the teardown's own deletes refilled the log bucket.
     assert dev.versions(dev.artifacts) == 0 and dev.versions(dev.logs) == 0
     assert [s["Sid"] for s in json.loads(dev.s3.get_bucket_policy(Bucket=dev.artifacts)["Policy"])["Statement"]] == ["Account"]
@@ -591,9 +615,10 @@ def test_execute_reports_what_s3_refused_and_exits_1(dev, capsys):
                 sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
         for card in sorted(c for g in dev.groups for c in dev.cards[g]):
             sm_stub.add_client_error("delete_model_card", "ResourceNotFound", "gone", expected_params={"ModelCardName": card})
+        dev.expect_throttle()
         code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
                          Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue))
+                                 glue=dev.glue, **{"lambda": dev.lam}))
     err = capsys.readouterr().err
     assert code == 1
     assert f"lifecycle: could not delete s3://{dev.artifacts}/" in err and "AccessDenied: Access Denied" in err
@@ -613,7 +638,7 @@ def test_the_dry_run_names_each_pipeline_execution_still_running_which_would_fai
         dev.stub_plan(cfn_stub, sm_stub)
         code, out = _run(["--env", "dev", *CONFIG, "teardown"],
                          Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue))
+                                 glue=dev.glue, **{"lambda": dev.lam}))
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 0
@@ -651,9 +676,10 @@ def test_execute_stops_running_executions_and_waits_for_them_before_emptying_the
                 sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
         for card in sorted(c for g in dev.groups for c in dev.cards[g]):
             sm_stub.add_response("delete_model_card", {}, {"ModelCardName": card})
+        dev.expect_throttle()
         code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
                          Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue))
+                                 glue=dev.glue, **{"lambda": dev.lam}))
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 0, out
@@ -681,9 +707,10 @@ def test_an_execution_that_has_not_ended_within_the_wait_stops_the_teardown_befo
             sm_stub.add_response("describe_pipeline_execution", {"PipelineExecutionArn": run,
                                                                  "PipelineExecutionStatus": "Stopping"},
                                  {"PipelineExecutionArn": run})
+        dev.expect_throttle()
         code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
                          Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue))
+                                 glue=dev.glue, **{"lambda": dev.lam}))
         sm_stub.assert_no_pending_responses()
     assert code == 1
     assert after_target_line(capsys.readouterr().err) == (
@@ -705,7 +732,7 @@ def test_a_dev_stack_still_termination_protected_gets_the_commands_that_turn_it_
         dev.stub_plan(cfn_stub, sm_stub)
         code, out = _run(["--env", "dev", *CONFIG, "teardown"],
                          Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue))
+                                 glue=dev.glue, **{"lambda": dev.lam}))
         cfn_stub.assert_no_pending_responses()
     off = [f"aws cloudformation update-termination-protection --no-enable-termination-protection --stack-name {n} "
            f"--region {REGION}" for n in names.values() if n in dev.protected]
@@ -727,7 +754,7 @@ def test_a_bucket_not_tagged_as_this_dev_environments_is_refused_and_nothing_is_
         dev.stub_plan(cfn_stub, sm_stub)
         code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
                          Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue))
+                                 glue=dev.glue, **{"lambda": dev.lam}))
     assert code == 2 and out == ""
     storage = environment_stack_names(DEV)["storage"]
     assert after_target_line(capsys.readouterr().err) == (
