@@ -41,10 +41,14 @@ By default it only lists what it would do (a dry run); ``--execute`` does it, in
    hourly sweep, the drift alarms) would start a pipeline run after step 1, and the deploy handler writes an
    approval-ledger record into the artifacts bucket on every model package state change; their events are throttled
    until ``cdk destroy`` deletes them (``aws lambda delete-function-concurrency`` undoes it for an environment kept).
-   The drift monitors' schedules start their processing jobs themselves and are not stopped;
-1. stops every such execution still ``Executing`` and waits (up to 30 minutes) until each has ended, then looks at the
-   environment again, so that what the runs wrote and registered goes too; one that has not ended by then stops the
-   teardown, nothing emptied or deleted (exit 1: run it again once it has ended);
+   The drift monitors' schedules start their processing jobs themselves and are not stopped; it also deactivates
+   every Glue trigger of the DataPipeline stack (the nightly start would run the crawlers and jobs again;
+   ``aws glue start-trigger`` undoes it);
+1. stops every such execution still ``Executing``, every running crawler of the DataPipeline stack (Glue deletes no
+   running crawler: ``cdk destroy`` would stop on that stack) and every run of its jobs that has not ended, and waits
+   (up to 30 minutes) until each has ended, then looks at the environment again, so that what the runs wrote and
+   registered goes too; one that has not ended by then stops the teardown, nothing emptied or deleted (exit 1: run it
+   again once it has ended);
 2. deletes the Glue table SageMaker made for each feature group's offline store in its account-wide
    ``sagemaker_featurestore`` database (``DataCatalogConfig`` of ``DescribeFeatureGroup``): it is not the stack's and
    SageMaker's DeleteFeatureGroup leaves it, so every teardown and rebuild would leave another table there, on data
@@ -111,8 +115,10 @@ DELETE_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion")
 TRANSPORT_KEYS = ("aws:securetransport", "s3:tlsversion")
 # How long `--delete-failed-creates` waits for each deletion: polls every 10 s, up to 30 minutes.
 DELETE_WAIT = {"Delay": 10, "MaxAttempts": 180}
-# How long the teardown waits for the pipeline executions it stopped to end (a stopped step's job stops first): polls
-# every 15 s, up to 30 minutes.
+# Glue JobRunState values after which a run changes nothing more (GetJobRun).
+GLUE_RUN_ENDED = ("SUCCEEDED", "FAILED", "TIMEOUT", "ERROR", "STOPPED", "EXPIRED")
+# How long the teardown waits for the pipeline executions, Glue crawlers and job runs it stopped to end (a stopped
+# step's job stops first): polls every 15 s, up to 30 minutes.
 STOP_WAIT = {"Delay": 15, "MaxAttempts": 120}
 
 
@@ -357,6 +363,12 @@ class TeardownPlan:
     # The Operations stack's functions: the retrain trigger starts pipeline runs (its hourly sweep, drift alarms), the
     # deploy handler writes an approval-ledger record into the artifacts bucket on every model package state change.
     functions: List[str] = field(default_factory=list)
+    # The DataPipeline stack's Glue triggers (the nightly start runs the crawlers and jobs again), its crawlers that are
+    # running (Glue deletes no running crawler: cdk destroy would stop on that stack) and its job runs that have not
+    # ended (job -> run ids; they write to the buckets being emptied).
+    triggers: List[str] = field(default_factory=list)
+    crawlers: List[str] = field(default_factory=list)
+    job_runs: Dict[str, List[str]] = field(default_factory=dict)
 
 
 def statements_denying_deletes(policy: Dict[str, Any]) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
@@ -458,6 +470,90 @@ def _functions(cloudformation: Any, prefix: str) -> List[str]:
     operations = environment_stack_names(prefix)["operations"]
     _, resources = _resources_of(cloudformation, operations, ("AWS::Lambda::Function",))
     return resources["AWS::Lambda::Function"]
+
+
+def _glue_work(cloudformation: Any, glue: Any, prefix: str) -> Tuple[List[str], List[str], Dict[str, List[str]]]:
+    """(triggers, running crawlers, job -> run ids not ended) of the environment's DataPipeline stack (all pages)."""
+    from botocore.exceptions import ClientError
+
+    kinds = ("AWS::Glue::Trigger", "AWS::Glue::Crawler", "AWS::Glue::Job")
+    _, resources = _resources_of(cloudformation, environment_stack_names(prefix)["data-pipeline"], kinds)
+    crawlers = []
+    for crawler in resources["AWS::Glue::Crawler"]:
+        try:
+            state = glue.get_crawler(Name=crawler)["Crawler"].get("State")
+        except ClientError as error:
+            if deploy_target.error_code(error) == "EntityNotFoundException":
+                continue
+            raise
+        if state in ("RUNNING", "STOPPING"):
+            crawlers.append(crawler)
+    runs: Dict[str, List[str]] = {}
+    for job in resources["AWS::Glue::Job"]:
+        for page in glue.get_paginator("get_job_runs").paginate(JobName=job):
+            ids = [r["Id"] for r in page.get("JobRuns", []) if r.get("JobRunState") not in GLUE_RUN_ENDED]
+            if ids:
+                runs.setdefault(job, []).extend(ids)
+    return resources["AWS::Glue::Trigger"], crawlers, runs
+
+
+def deactivate_triggers(plan: TeardownPlan, *, glue: Any, out: Any) -> None:
+    """Deactivate every trigger of the plan, so that no workflow run starts again before cdk destroy deletes them."""
+    for trigger in plan.triggers:
+        glue.stop_trigger(Name=trigger)
+    if plan.triggers:
+        print(f"Glue triggers: {len(plan.triggers)} deactivated", file=out)
+
+
+def stop_glue_work(plan: TeardownPlan, *, glue: Any, region: str, out: Any) -> List[str]:
+    """Stop the plan's running crawlers and job runs and wait until each has ended; returns one line per one that has
+    not within :data:`STOP_WAIT` (an empty list when all have)."""
+    from botocore.exceptions import ClientError
+
+    for crawler in plan.crawlers:
+        try:
+            glue.stop_crawler(Name=crawler)
+        except ClientError as error:  # it ended meanwhile, or is already stopping
+            if deploy_target.error_code(error) not in ("CrawlerNotRunningException", "CrawlerStoppingException"):
+                raise
+    for job, ids in plan.job_runs.items():
+        glue.batch_stop_job_run(JobName=job, JobRunIds=ids)
+    problems = []
+    for crawler in plan.crawlers:
+        state = _poll(lambda: glue.get_crawler(Name=crawler)["Crawler"].get("State"), lambda st: st == "READY")
+        if state == "READY":
+            print(f"Glue crawler {crawler}: stopped (READY)", file=out)
+        else:
+            problems.append(f"Glue crawler {crawler} is still {state} after the wait: nothing was emptied or deleted; "
+                            "run the teardown again once it is READY (aws glue get-crawler --name "
+                            f"{crawler} --region {region})")
+    for job, ids in plan.job_runs.items():
+        ended = []
+        for run in ids:
+            state = _poll(lambda: glue.get_job_run(JobName=job, RunId=run)["JobRun"].get("JobRunState"),
+                          lambda st: st in GLUE_RUN_ENDED)
+            if state in GLUE_RUN_ENDED:
+                ended.append(f"{run}: {state}")
+            else:
+                problems.append(f"Glue job run {run} of {job} is still {state} after the wait: nothing was emptied or "
+                                "deleted; run the teardown again once it has ended (aws glue get-job-run --job-name "
+                                f"{job} --run-id {run} --region {region})")
+        if ended:
+            runs = f"{len(ended)} run{'s' if len(ended) > 1 else ''}"
+            print(f"Glue job {job}: {runs} stopped ({'; '.join(ended)})", file=out)
+    return problems
+
+
+def _poll(read: Any, done: Any) -> Any:
+    """``read()`` until ``done`` holds for its answer or :data:`STOP_WAIT` is over; its last answer."""
+    answer = None
+    for attempt in range(STOP_WAIT["MaxAttempts"]):
+        if attempt:
+            time.sleep(STOP_WAIT["Delay"])
+        answer = read()
+        if done(answer):
+            break
+    return answer
 
 
 def throttle_functions(plan: TeardownPlan, *, lambda_client: Any, out: Any) -> None:
@@ -565,7 +661,7 @@ def _cards(sagemaker: Any, groups: Sequence[str]) -> List[str]:
     return sorted(set(found))
 
 
-def plan_teardown(*, cloudformation: Any, s3: Any, sagemaker: Any, prefix: str, models: Sequence[str],
+def plan_teardown(*, cloudformation: Any, s3: Any, sagemaker: Any, glue: Any, prefix: str, models: Sequence[str],
                   project: str, environment: str) -> TeardownPlan:
     """What tearing the environment of ``prefix`` down deletes; ``models`` (the config's) name groups whose cards are
     looked for even when the Storage stack is gone.
@@ -591,9 +687,10 @@ def plan_teardown(*, cloudformation: Any, s3: Any, sagemaker: Any, prefix: str, 
     executions = _unended_executions(cloudformation, sagemaker, prefix)
     packages = {g: [s["ModelPackageArn"] for s in approval_rule.summaries(sagemaker, g)] for g in groups}
     card_groups = sorted(set(groups) | {package_group_name(prefix, m) for m in models})
+    triggers, crawlers, job_runs = _glue_work(cloudformation, glue, prefix)
     functions = _functions(cloudformation, prefix)
     return TeardownPlan(storage, found, plans, packages, _cards(sagemaker, card_groups), executions,
-                        _offline_tables(sagemaker, feature_groups), functions)
+                        _offline_tables(sagemaker, feature_groups), functions, triggers, crawlers, job_runs)
 
 
 def render_plan(plan: TeardownPlan, *, environment: str, account: str, region: str, execute: bool) -> str:
@@ -604,6 +701,15 @@ def render_plan(plan: TeardownPlan, *, environment: str, account: str, region: s
                      "first: a retraining they start, or an approval-ledger record they write on a model package "
                      "state change, would land after the emptying and fail cdk destroy (if you keep the environment: "
                      "aws lambda delete-function-concurrency --function-name <function>)")
+    if plan.triggers:
+        lines.append(f"  Glue triggers {', '.join(plan.triggers)}: deactivate them, first: the nightly start would "
+                     "run the crawlers and jobs again, writing after the emptying (if you keep the environment: aws glue "
+                     "start-trigger --name <trigger>)")
+    for crawler in plan.crawlers:
+        lines.append(f"  Glue crawler {crawler}: stop it and wait until it has (a running crawler cannot be "
+                     "deleted: cdk destroy would stop on the DataPipeline stack)")
+    for job, ids in plan.job_runs.items():
+        lines.append(f"  Glue job {job}: stop its runs that have not ended and wait until they have ({', '.join(ids)})")
     for pipeline, executions in plan.executions.items():
         lines.append(f"  pipeline {pipeline}: stop its executions that have not ended and wait until they have ("
                      + "; ".join(f"{_run_id(e['PipelineExecutionArn'])}: {_since(e)}" for e in executions) + ")")
@@ -864,9 +970,9 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
             if not blocking and not (args.delete_failed_creates and problems):
                 print(f"cdk deploy '{args.env}/*' can proceed", file=out)
             return 1 if blocking or (args.delete_failed_creates and problems) else 0
-        s3, sagemaker = session.client("s3"), session.client("sagemaker")
-        plan = plan_teardown(cloudformation=cloudformation, s3=s3, sagemaker=sagemaker, prefix=prefix, models=models,
-                             project=where.project, environment=args.env)
+        s3, sagemaker, glue = session.client("s3"), session.client("sagemaker"), session.client("glue")
+        plan = plan_teardown(cloudformation=cloudformation, s3=s3, sagemaker=sagemaker, glue=glue, prefix=prefix,
+                             models=models, project=where.project, environment=args.env)
         print(render_plan(plan, environment=args.env, account=where.account, region=where.region, execute=args.execute),
               file=out)
         destroy = destroy_command(args.env, args.config, parser.get_default("config"))
@@ -883,20 +989,23 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
             return 0
         # First: nothing of the environment may start a retraining or write to a bucket from here on.
         throttle_functions(plan, lambda_client=session.client("lambda"), out=out)
-        if plan.executions:
+        deactivate_triggers(plan, glue=glue, out=out)
+        if plan.executions or plan.crawlers or plan.job_runs:
             # Then, or they write to the emptied buckets, register versions into the emptied groups, and keep cdk
-            # destroy from deleting their pipelines (DeletePipeline refuses a pipeline with a running execution).
-            stopping = stop_executions(plan, sagemaker=sagemaker, region=where.region, out=out)
+            # destroy from deleting their pipelines (DeletePipeline refuses a pipeline with a running execution) and
+            # crawlers (DeleteCrawler refuses a running crawler).
+            stopping = (stop_glue_work(plan, glue=glue, region=where.region, out=out)
+                        + stop_executions(plan, sagemaker=sagemaker, region=where.region, out=out))
             for problem in stopping:
                 print(f"lifecycle: {problem}", file=sys.stderr)
             if stopping:
                 return 1
             # Looked at again: what the stopped runs wrote and registered before they ended goes too.
-            plan = plan_teardown(cloudformation=cloudformation, s3=s3, sagemaker=sagemaker, prefix=prefix,
+            plan = plan_teardown(cloudformation=cloudformation, s3=s3, sagemaker=sagemaker, glue=glue, prefix=prefix,
                                  models=models, project=where.project, environment=args.env)
             print(render_plan(plan, environment=args.env, account=where.account, region=where.region, execute=True),
                   file=out)
-        problems = execute_teardown(plan, s3=s3, sagemaker=sagemaker, glue=session.client("glue"), out=out)
+        problems = execute_teardown(plan, s3=s3, sagemaker=sagemaker, glue=glue, out=out)
         for problem in problems:
             print(f"lifecycle: could not delete {problem}", file=sys.stderr)
         if problems:

@@ -396,6 +396,18 @@ class DevWorld:
         self.glue.create_database(DatabaseInput={"Name": "sagemaker_featurestore"})
         for table in filter(None, self.feature_groups.values()):
             self.glue.create_table(DatabaseName="sagemaker_featurestore", TableInput={"Name": table})
+        # The DataPipeline stack's Glue crawler, job and triggers (the nightly start, a conditional one), idle.
+        self.crawler, self.job = f"{DEV}-customer-churn-raw", f"{DEV}-customer-churn-curate"
+        self.triggers = [f"{DEV}-customer-churn-start", f"{DEV}-customer-churn-after-crawl"]
+        self.glue.create_crawler(Name=self.crawler, Role=f"arn:aws:iam::{self.account}:role/crawler",
+                                 Targets={"S3Targets": [{"Path": f"s3://{DEV}-raw/customer-churn/"}]})
+        self.glue.create_job(Name=self.job, Role="curate", Command={"Name": "glueetl", "ScriptLocation": "s3://c/s.py"})
+        self.glue.create_trigger(Name=self.triggers[0], Type="SCHEDULED", Schedule="cron(0 2 * * ? *)",
+                                 Actions=[{"CrawlerName": self.crawler}], StartOnCreation=True)
+        self.glue.create_trigger(Name=self.triggers[1], Type="CONDITIONAL", Actions=[{"JobName": self.job}],
+                                 Predicate={"Logical": "ANY", "Conditions": [{
+                                     "LogicalOperator": "EQUALS", "CrawlerName": self.crawler, "CrawlState": "SUCCEEDED"}]},
+                                 StartOnCreation=True)
         # Another table of that account-wide database (another group's, another project's): never deleted.
         self.glue.create_table(DatabaseName="sagemaker_featurestore",
                                TableInput={"Name": "risk_ml_dev_payments_1767225600"})
@@ -437,6 +449,13 @@ class DevWorld:
              "ResourceType": "AWS::SageMaker::Pipeline", "LastUpdatedTimestamp": "2026-01-01T00:00:00Z",
              "ResourceStatus": "CREATE_COMPLETE"}
             for i, p in enumerate(self.pipelines)]}, {"StackName": training})
+        data_pipeline = environment_stack_names(DEV)["data-pipeline"]
+        glue_resources = [("AWS::Glue::Crawler", self.crawler), ("AWS::Glue::Job", self.job)]
+        glue_resources += [("AWS::Glue::Trigger", t) for t in self.triggers]
+        cloudformation.add_response("list_stack_resources", {"StackResourceSummaries": [
+            {"LogicalResourceId": f"G{i}", "PhysicalResourceId": physical, "ResourceType": kind,
+             "LastUpdatedTimestamp": "2026-01-01T00:00:00Z", "ResourceStatus": "CREATE_COMPLETE"}
+            for i, (kind, physical) in enumerate(glue_resources)]}, {"StackName": data_pipeline})
         operations = environment_stack_names(DEV)["operations"]
         cloudformation.add_response("list_stack_resources", {"StackResourceSummaries": [
             {"LogicalResourceId": f"F{i}", "PhysicalResourceId": f, "ResourceType": "AWS::Lambda::Function",
@@ -498,6 +517,9 @@ class DevWorld:
             self.lambda_stub.add_response("put_function_concurrency", {"ReservedConcurrentExecutions": 0},
                                           {"FunctionName": function, "ReservedConcurrentExecutions": 0})
 
+    def trigger_states(self) -> List[str]:
+        return [self.glue.get_trigger(Name=t)["Trigger"]["State"] for t in self.triggers]
+
     def tables(self) -> List[str]:
         return sorted(t["Name"] for t in self.glue.get_tables(DatabaseName="sagemaker_featurestore")["TableList"])
 
@@ -533,18 +555,21 @@ def test_the_dry_run_lists_what_the_teardown_deletes_and_changes_nothing(dev, ca
     # The offline store's Glue table SageMaker made for a group (neither DeleteFeatureGroup nor cdk destroy deletes
     # it), deleted first; a group with no table has no line.
     table = dev.feature_groups[f"{DEV}-customer-churn"]
-    assert [line for line in lines if "Glue table" in line] == [lines[2]] == [
+    assert lines[2] == (f"  Glue triggers {', '.join(dev.triggers)}: deactivate them, first: the nightly start would "
+                        "run the crawlers and jobs again, writing after the emptying (if you keep the environment: aws "
+                        "glue start-trigger --name <trigger>)")
+    assert [line for line in lines if "Glue table" in line] == [lines[3]] == [
         f"  feature group {DEV}-customer-churn: delete its offline store's Glue table sagemaker_featurestore.{table} "
         "(SageMaker made it; deleting the group leaves it)"]
     assert lines[1] == (f"  functions {', '.join(dev.functions)}: stop them from running (reserved concurrency 0), "
                         "first: a retraining they start, or an approval-ledger record they write on a model "
                         "package state change, would land after the emptying and fail cdk destroy (if you keep the "
                         "environment: aws lambda delete-function-concurrency --function-name <function>)")
-    assert lines[3] == (f"  bucket {dev.artifacts}: stop its server access logging (to {dev.logs}); remove the policy "
+    assert lines[4] == (f"  bucket {dev.artifacts}: stop its server access logging (to {dev.logs}); remove the policy "
                         "statements that deny deleting objects (WriteOnceNoDelete); delete 3 object versions (9 B) and "
                         "1 delete markers")
     # moto delivers the artifacts bucket's access logs as requests are made: the log bucket fills while it is read.
-    assert re.fullmatch(rf"  bucket {dev.logs}: delete \d+ object versions \(.*\) and 0 delete markers", lines[4])
+    assert re.fullmatch(rf"  bucket {dev.logs}: delete \d+ object versions \(.*\) and 0 delete markers", lines[5])
     for group in dev.groups:
         assert f"  model package group {group}: delete its 2 versions (v1, v2)" in lines
     cards = sorted(c for g in dev.groups for c in dev.cards[g])
@@ -557,6 +582,7 @@ def test_the_dry_run_lists_what_the_teardown_deletes_and_changes_nothing(dev, ca
     assert "WriteOnceNoDelete" in dev.s3.get_bucket_policy(Bucket=dev.artifacts)["Policy"]
     assert "LoggingEnabled" in dev.s3.get_bucket_logging(Bucket=dev.artifacts)
     assert len(dev.tables()) == 2
+    assert dev.trigger_states() == ["ACTIVATED", "ACTIVATED"]
 
 
 def test_execute_stops_logging_lifts_the_write_once_deny_empties_every_bucket_then_deletes_versions_and_cards(dev):
@@ -582,6 +608,7 @@ def test_execute_stops_logging_lifts_the_write_once_deny_empties_every_bucket_th
     assert code == 0, out
     dev.lambda_stub.assert_no_pending_responses()  # every function throttled
     assert f"functions: {len(dev.functions)} stopped from running (reserved concurrency 0)" in out
+    assert dev.trigger_states() == ["DEACTIVATED", "DEACTIVATED"] and "Glue triggers: 2 deactivated" in out
     # Logging stopped before the emptying: none of the teardown's own deletes refilled the log bucket.
     assert dev.versions(dev.artifacts) == 0 and dev.versions(dev.logs) == 0
     assert [s["Sid"] for s in json.loads(dev.s3.get_bucket_policy(Bucket=dev.artifacts)["Policy"])["Statement"]] == ["Account"]
@@ -721,6 +748,54 @@ def test_an_execution_that_has_not_ended_within_the_wait_stops_the_teardown_befo
     assert "WriteOnceNoDelete" in dev.s3.get_bucket_policy(Bucket=dev.artifacts)["Policy"]
 
 
+def test_execute_stops_a_running_crawler_and_job_run_and_waits_for_them_before_emptying(dev, monkeypatch):
+    """GIVEN the nightly Glue run under way: its crawler RUNNING (Glue deletes no running crawler, so cdk destroy would
+    stop on the DataPipeline stack) and a curate job run RUNNING (it writes to the buckets being emptied) WHEN teardown
+    runs with --execute THEN it names both, stops them, waits until the crawler is READY and the run STOPPED, and only
+    then empties the buckets."""
+    monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
+    crawler_states = iter(["RUNNING", "STOPPING", "READY"])  # the plan's look, then the wait's two
+    run_states = iter(["STOPPING", "STOPPED"])
+    stopped: List[Any] = []
+    dev.glue.get_crawler = lambda Name: {"Crawler": {"Name": Name, "State": next(crawler_states, "READY")}}
+    dev.glue.stop_crawler = lambda Name: stopped.append(("crawler", Name)) or {}
+    first_look = {"done": False}
+
+    def get_job_runs(JobName: str, **kwargs: Any) -> Dict[str, Any]:
+        running = not first_look["done"]
+        first_look["done"] = True
+        return {"JobRuns": [{"Id": "jr_2", "JobName": JobName, "JobRunState": "RUNNING"}] if running else []}
+
+    dev.glue.get_job_runs = get_job_runs
+    dev.glue.get_paginator = lambda name: type("P", (), {"paginate": staticmethod(lambda **kw: [get_job_runs(**kw)])})()
+    dev.glue.batch_stop_job_run = lambda JobName, JobRunIds: stopped.append(("job", JobName, JobRunIds)) or {
+        "SuccessfulSubmissions": [{"JobName": JobName, "JobRunId": i} for i in JobRunIds], "Errors": []}
+    dev.glue.get_job_run = lambda JobName, RunId: {"JobRun": {"Id": RunId, "JobRunState": next(run_states, "STOPPED")}}
+    cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
+    with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
+        dev.stub_plan(cfn_stub, sm_stub)
+        dev.stub_plan(cfn_stub, sm_stub, protection=False)  # the second look, once the Glue work has ended
+        for group in dev.groups:
+            for arn in dev.packages[group]:
+                sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
+        for card in sorted(c for g in dev.groups for c in dev.cards[g]):
+            sm_stub.add_response("delete_model_card", {}, {"ModelCardName": card})
+        dev.expect_throttle()
+        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
+                                 glue=dev.glue, **{"lambda": dev.lam}))
+        cfn_stub.assert_no_pending_responses()
+        sm_stub.assert_no_pending_responses()
+    assert code == 0, out
+    assert (f"  Glue crawler {dev.crawler}: stop it and wait until it has (a running crawler cannot be deleted: cdk "
+            "destroy would stop on the DataPipeline stack)") in out.splitlines()
+    assert f"  Glue job {dev.job}: stop its runs that have not ended and wait until they have (jr_2)" in out.split("\n")
+    assert stopped == [("crawler", dev.crawler), ("job", dev.job, ["jr_2"])]
+    assert f"Glue crawler {dev.crawler}: stopped (READY)" in out
+    assert f"Glue job {dev.job}: 1 run stopped (jr_2: STOPPED)" in out
+    assert dev.versions(dev.artifacts) == 0
+
+
 def test_a_dev_stack_still_termination_protected_gets_the_commands_that_turn_it_off_before_the_destroy(dev):
     """GIVEN a dev environment whose config left termination_protection at its default (on) WHEN the teardown's dry
     run ends THEN the command it gives turns protection off on each protected stack (with --region) before cdk destroy,
@@ -771,7 +846,8 @@ def test_without_lifting_the_write_once_deny_the_ledger_record_cannot_be_deleted
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
-        plan = lifecycle.plan_teardown(cloudformation=cloudformation, s3=dev.s3, sagemaker=sagemaker, prefix=DEV,
+        plan = lifecycle.plan_teardown(cloudformation=cloudformation, s3=dev.s3, sagemaker=sagemaker, glue=dev.glue,
+                                       prefix=DEV,
                                        project="mlops-loop", environment="dev", models=DEV_MODELS)
     for bucket in plan.buckets:
         bucket.denying = []
