@@ -52,7 +52,7 @@ By default it only lists what it would do (a dry run); ``--execute`` does it, in
 2. deletes the Glue table SageMaker made for each feature group's offline store in its account-wide
    ``sagemaker_featurestore`` database (``DataCatalogConfig`` of ``DescribeFeatureGroup``): it is not the stack's and
    SageMaker's DeleteFeatureGroup leaves it, so every teardown and rebuild would leave another table there, on data
-   that is gone (and without it a group commits no more offline data into the bucket being emptied);
+   that is gone;
 3. stops every bucket's server access logging (the deletes below would otherwise be logged into the access-logs
    bucket after it was emptied);
 4. removes from each bucket policy the statements that deny deleting objects (the write-once prefixes: whatever they
@@ -738,9 +738,8 @@ def render_plan(plan: TeardownPlan, *, environment: str, account: str, region: s
 
 
 def execute_teardown(plan: TeardownPlan, *, s3: Any, sagemaker: Any, glue: Any, out: Any) -> List[str]:
-    """Do what ``plan`` lists, in its order, the offline stores' Glue tables first (without its table a group commits no
-    more offline-store data into the bucket being emptied); returns what could not be deleted (an empty list when all
-    was)."""
+    """Do what ``plan`` lists, in its order (the offline stores' Glue tables first); returns what could not be deleted
+    (an empty list when all was)."""
     from botocore.exceptions import ClientError
 
     problems: List[str] = []
