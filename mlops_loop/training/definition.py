@@ -33,8 +33,8 @@ Contract with the job code (pipeline_code/sagemaker_entry.py and pipeline_code/t
   there under the same object names.
 * Train gets every hyperparameter as a ``--<name> <value>`` flag (and in the job's
   HyperParameters), writes checkpoints to ``--checkpoint-dir`` (synced to S3 for managed
-  spot) and prints ``validation-auc=<v>;`` per round and ``final_validation_auc=<v>;``
-  for the kept model (the tuning objective).
+  spot) and prints ``validation-auc=<v>;`` per round and ``final_validation_<metric>=<v>;``
+  for the kept model, among them its primary metric on validation data (the tuning objective).
 * Tuning jobs cannot set an entrypoint: they run the entry script in the XGBoost
   container's script mode (module in ``MLOPS_LOOP_MODULE``, the spec and hyperparameters
   as ``--name value`` flags from the toolkit, directories from ``SM_CHANNEL_*``).
@@ -142,11 +142,9 @@ from .names import (
     PARAM_TRAINING_INSTANCE_COUNT,
     PARAM_TRAINING_INSTANCE_TYPE,
     PARAM_TRIGGER_REASON,
-    PROBLEM_METRICS,
     PROCESSING_MAX_RUNTIME_SECONDS,
     PYTORCH_FRAMEWORK,
     PYTORCH_VERSION,
-    TORCH_METRICS,
     PROC_ENTRY_DIR,
     PROC_INPUT,
     PROC_LIB_DIR,
@@ -172,6 +170,8 @@ from .names import (
     TUNING_RANGES,
     XGBOOST_FRAMEWORK,
     XGBOOST_VERSION,
+    problem_metrics,
+    torch_metrics,
 )
 from ..config.instance_types import INSTANCE_TYPES
 from .sdk_offline import neuron_inference_image_uri, training_image_uri
@@ -702,7 +702,8 @@ class _Builder:
             hyperparameters=hyperparameters,
             tags=[Tag(key=k, value=v) for k, v in s.tags] or None,
         )
-        definitions = TORCH_METRICS[s.problem_type] if s.framework == PYTORCH_FRAMEWORK else PROBLEM_METRICS[s.problem_type][0]
+        definitions = (torch_metrics(s.problem_type, s.primary_metric) if s.framework == PYTORCH_FRAMEWORK
+                       else problem_metrics(s.problem_type, s.primary_metric)[0])
         return trainer.with_metric_definitions([MetricDefinition(name=name, regex=regex) for name, regex in definitions])
 
     def training_step(self, prepare: Any) -> Tuple[Any, Any]:
@@ -741,8 +742,8 @@ class _Builder:
         return f"PyTorch {PYTORCH_VERSION} network training ({image}; entry script + pipeline_code zip as input channels)."
 
     def tuning_step(self, prepare: Any) -> Tuple[Any, Any]:
-        """Automatic Model Tuning over eta / max_depth / min_child_weight, maximizing the kept model's validation AUC
-        (multiclass: minimizing its log loss; regression: its RMSE, see ``names.PROBLEM_METRICS``).
+        """Automatic Model Tuning over eta / max_depth / min_child_weight, keeping the trial whose kept model is best
+        on the model's primary metric on validation data (the metric the gate compares; ``names.problem_metrics``).
 
         A tuning job cannot set ContainerEntrypoint, so its training jobs run the XGBoost
         image in *script mode*: ``sagemaker_program`` is the entry script and
@@ -778,7 +779,7 @@ class _Builder:
             network_isolation=False,
             output_path=self.work(self.exec_id, "tune"),
         )
-        definitions, objective, direction, reads_as = PROBLEM_METRICS[s.problem_type]
+        definitions, objective, direction, reads_as = problem_metrics(s.problem_type, s.primary_metric)
         ranges: Dict[str, Any] = {}
         for name, kind, lo, hi, scaling in TUNING_RANGES:
             cls = ContinuousParameter if kind == "continuous" else IntegerParameter

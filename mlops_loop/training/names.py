@@ -3,13 +3,13 @@ parameters, job modules, container paths, API limits, metrics and training defau
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 from pipeline_code.core import approval, frameworks, hyperparameters
 from pipeline_code.core.contract import GATE_FAIL_STEP, GATE_PARAMETERS
 
 from ..config.schema import TUNING_PARALLEL_JOBS
-from pipeline_code.core.problem import PROBLEM_TYPES, TUNING_METRIC, XGBOOST_EVAL_METRICS, higher_is_better, label
+from pipeline_code.core.problem import PROBLEM_TYPES, XGBOOST_EVAL_METRICS, higher_is_better, label, tuning_metric
 
 
 
@@ -116,10 +116,12 @@ MAX_DEFINITION_CHARS = 1_048_576  # CreatePipeline PipelineDefinition
 _NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 
 
-def _problem_metrics(kind: str) -> Tuple[Tuple[Tuple[str, str], ...], str, str, str]:
-    """(metric definitions, tuning objective, its direction, what it reads as) of a problem type: the per-round
-    early-stopping metric and the kept model's tuning metric (``core.problem``), as the training job prints them."""
-    per_round, final = XGBOOST_EVAL_METRICS[kind][-1], TUNING_METRIC[kind]
+def problem_metrics(kind: str, primary_metric: Optional[str] = None) -> Tuple[Tuple[Tuple[str, str], ...], str, str, str]:
+    """(metric definitions, tuning objective, its direction, what it reads as) of a model of problem type ``kind``
+    judged on ``primary_metric`` (None: the type's default): the per-round early-stopping metric and the kept model's
+    primary metric on validation data (``core.problem.tuning_metric``), as the training job prints them. The tuning
+    objective is that primary metric, the one the gate compares challenger and champion on."""
+    per_round, final = XGBOOST_EVAL_METRICS[kind][-1], tuning_metric(kind, primary_metric)
     definitions = (
         (f"validation-{per_round}", rf"(?<![_a-z])validation-{per_round}[=:]\s*" + _NUMBER),
         (f"final-validation-{final}", rf"final_validation_{final}=\s*" + _NUMBER),
@@ -127,13 +129,14 @@ def _problem_metrics(kind: str) -> Tuple[Tuple[Tuple[str, str], ...], str, str, 
     return definitions, f"final-validation-{final}", "Maximize" if higher_is_better(final) else "Minimize", f"validation {label(final)}"
 
 
-# Per problem type: the metric definitions of its training and tuning jobs, and the tuning objective.
-PROBLEM_METRICS = {kind: _problem_metrics(kind) for kind in PROBLEM_TYPES}
-# A network's training job prints its validation loss per epoch and the same final metrics.
-TORCH_METRICS = {
-    kind: ((("validation-loss", r"(?<![_a-z])validation-loss=\s*" + _NUMBER),) + PROBLEM_METRICS[kind][0][1:])
-    for kind in PROBLEM_TYPES
-}
+def torch_metrics(kind: str, primary_metric: Optional[str] = None) -> Tuple[Tuple[str, str], ...]:
+    """A network's training job's metric definitions: its validation loss per epoch and the same final metric."""
+    return (("validation-loss", r"(?<![_a-z])validation-loss=\s*" + _NUMBER),) + problem_metrics(kind, primary_metric)[0][1:]
+
+
+# Per problem type, for a model judged on the type's default primary metric (``problem_metrics``).
+PROBLEM_METRICS = {kind: problem_metrics(kind) for kind in PROBLEM_TYPES}
+TORCH_METRICS = {kind: torch_metrics(kind) for kind in PROBLEM_TYPES}
 
 # What the training step passes when a model's config sets no hyperparameters (pipeline_code.core.hyperparameters).
 DEFAULT_HYPERPARAMETERS: Tuple[Tuple[str, str], ...] = hyperparameters.training_arguments(XGBOOST_FRAMEWORK, {})

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from pipeline_code.core.contract import REFREEZE_WHEN_STALE, TEST_SET_REFREEZE_POLICIES
-from pipeline_code.core.problem import BINARY, PROBLEM_TYPES
+from pipeline_code.core.problem import BINARY, PROBLEM_TYPES, default_primary_metric
 from pipeline_code.core.thresholds import GateThresholds
 
 from ..config.instance_types import volume_key_problem
@@ -131,6 +131,11 @@ class PipelineSpec:
     def problem_type(self) -> str:
         """What the model predicts, as its spec says (``core.problem``; binary when the spec does not say)."""
         return str(json.loads(self.model_spec_json).get("problem_type", BINARY))
+
+    @property
+    def primary_metric(self) -> str:
+        """The metric the gate compares challenger and champion on, as the spec says (else its type's default)."""
+        return str(json.loads(self.model_spec_json).get("primary_metric") or default_primary_metric(self.problem_type))
 
     def __post_init__(self) -> None:
         problems = _validate(self)

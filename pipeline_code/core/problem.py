@@ -55,9 +55,8 @@ HEADLINE_METRICS: Dict[str, Tuple[str, ...]] = {
 # The XGBoost objective and evaluation metrics (the last one stops training early) per type.
 XGBOOST_OBJECTIVE = {BINARY: "binary:logistic", MULTICLASS: "multi:softprob", REGRESSION: "reg:squarederror"}
 XGBOOST_EVAL_METRICS = {BINARY: ("logloss", "auc"), MULTICLASS: ("merror", "mlogloss"), REGRESSION: ("mae", "rmse")}
-# The kept model's validation metric hyperparameter tuning optimises: the training job prints it as
-# ``final_validation_<name>=<value>;`` (the training summary's ``validation_<name>``).
-TUNING_METRIC = {BINARY: "auc", MULTICLASS: "logloss", REGRESSION: "rmse"}
+# The training summary's name of a primary metric where it differs (log loss keeps XGBoost's spelling).
+_SUMMARY_NAMES = {"log_loss": "logloss"}
 
 # SageMaker's names: the model-quality block of ModelMetrics and the model card's problem type.
 MODEL_QUALITY_KEY = {BINARY: "binary_classification_metrics", MULTICLASS: "multiclass_classification_metrics",
@@ -85,6 +84,14 @@ def is_classification(problem_type: str) -> bool:
 
 def default_primary_metric(problem_type: str) -> str:
     return PRIMARY_METRICS[problem_type][0]
+
+
+def tuning_metric(problem_type: str, primary_metric: Optional[str] = None) -> str:
+    """The kept model's validation metric hyperparameter tuning optimises: the model's primary metric (the one the
+    gate compares challenger and champion on), on the validation split. The training job prints it as
+    ``final_validation_<name>=<value>;`` (the training summary's ``validation_<name>``); ``log_loss`` is ``logloss``."""
+    metric = primary_metric or default_primary_metric(problem_type)
+    return _SUMMARY_NAMES.get(metric, metric)
 
 
 def quality_alarm_key(problem_type: str, primary_metric: Optional[str] = None) -> str:

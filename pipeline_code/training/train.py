@@ -26,8 +26,9 @@ SageMaker metric definitions: per round ``validation-auc=0.831200;`` and
 model, plus ``final_validation_logloss``, ``final_train_auc`` and ``final_rounds``. Those are a binary
 model's; a multiclass model prints ``validation-merror``/``validation-mlogloss`` per round and
 ``final_validation_logloss``/``final_validation_accuracy``, a regression model ``validation-mae``/
-``validation-rmse`` and ``final_validation_rmse``/``_mae``/``_r2``. The objective and the early-stopping
-metric (the last per-round one) come from :mod:`pipeline_code.core.problem`.
+``validation-rmse`` and ``final_validation_rmse``/``_mae``/``_r2``; each also prints its primary metric
+(``final_validation_pr_auc``, ``_f1``, ``_macro_f1``, ...: the tuning objective, :func:`problem.tuning_metric`). The
+objective and the early-stopping metric (the last per-round one) come from :mod:`pipeline_code.core.problem`.
 
 Outputs in ``--model-dir`` (``SM_MODEL_DIR``, default ``/opt/ml/model``; SageMaker tars
 it to ``model.tar.gz``): ``model.json`` (xgboost JSON) and ``feature_metadata.json``.
@@ -80,6 +81,7 @@ from pipeline_code.training.trainers import (  # noqa: F401 - TrainingInterrupte
     prune_checkpoints,
     read_splits,
     record_decision,
+    record_tuning_metric,
 )
 from pipeline_code.argtypes import positive_int as _positive_int
 from pipeline_code.core.integrity import METADATA_FILE, MODEL_ARCHIVE, MODEL_FILE  # noqa: F401 - re-exported
@@ -293,6 +295,7 @@ def train(
     summary = training_summary(spec, y_train, y_val, p_train, p_val, rounds_trained=total_rounds,
                                rounds_kept=booster.num_boosted_rounds(), best_iteration=best_iteration)
     record_decision(spec, metadata, summary, y_val, p_val)
+    record_tuning_metric(spec, summary, y_val, p_val)
     summary.update({
         "resumed_from_round": done if resumed is not None else None,
         "stopped_early": total_rounds < hp.num_round,

@@ -81,6 +81,7 @@ from pipeline_code.training.trainers import (  # noqa: F401 - TrainingInterrupte
     prune_checkpoints,
     read_splits,
     record_decision,
+    record_tuning_metric,
 )
 
 PROG = "python -m pipeline_code.training.train_torch"
@@ -359,6 +360,7 @@ def train(
     summary = training_summary(spec, y_train, y_val, p_train, p_val, epochs_trained=state["epoch"],
                                epochs_kept=state["best_epoch"] + 1, best_epoch=state["best_epoch"])
     record_decision(spec, metadata, summary, y_val, p_val)
+    record_tuning_metric(spec, summary, y_val, p_val)
     summary.update({
         "resumed_from_epoch": None if resumed is None else int(resumed["epoch"]),
         "stopped_early": state["epoch"] < hp.epochs,

@@ -99,6 +99,28 @@ def record_decision(spec: ModelSpec, metadata: Dict[str, Any], summary: Dict[str
     summary["decision"] = decision
 
 
+def record_tuning_metric(spec: ModelSpec, summary: Dict[str, Any], y_val: np.ndarray, p_val: np.ndarray) -> None:
+    """The model's primary metric on validation data (``validation_<name>``, :func:`problem.tuning_metric`) into the
+    training summary and its printed ``final_`` lines: the objective a tuning job keeps its best trial by, computed as
+    the evaluation computes it on the frozen test set (binary: at the decision threshold :func:`record_decision`
+    chose), so the trial kept is the best on what the gate compares. Call it after :func:`record_decision`."""
+    from pipeline_code.training import metrics as metric_lib, metrics_multiclass, metrics_regression
+
+    primary = spec.primary_metric
+    key = f"validation_{problem.tuning_metric(spec.problem_type, primary)}"
+    if summary.get(key) is None:
+        if spec.problem_type == problem.BINARY:
+            threshold = (summary.get("decision") or {}).get("threshold", metric_lib.DEFAULT_THRESHOLD)
+            summary[key] = metric_lib.headline(y_val, p_val, threshold)[primary]
+        elif spec.problem_type == problem.MULTICLASS:
+            summary[key] = metrics_multiclass.headline(y_val.astype(np.int64), p_val, spec.classes)[primary]
+        else:
+            summary[key] = metrics_regression.headline(y_val, p_val)[primary]
+    finals = summary.setdefault("final_metrics", [])
+    if summary[key] is not None and key not in finals:
+        finals.append(key)
+
+
 def checkpoints(directory: str, prefix: str, suffix: str) -> List[Tuple[int, str]]:
     """(progress, path) of the files ``<prefix><number><suffix>`` in ``directory``, newest first; a file still being
     written (``.tmp`` before or in the suffix) is not one."""

@@ -63,10 +63,12 @@ def test_they_synthesize_clean(assembly):
     assert (result.errors, result.warnings) == (0, 0), result.lines
 
 
-def test_each_training_job_reports_and_each_tuning_job_would_optimise_its_types_metric(assembly):
+def test_each_training_job_reports_and_each_tuning_job_would_optimise_its_primary_metric(assembly):
+    """Per round the type's early-stopping metric; at the end the model's primary metric on validation data, the one
+    the gate compares (macro F1 as order-segment declares, R² as basket-value's type defaults to)."""
     pipelines = {p["PipelineName"]: pipeline_definition(p) for p in resources(assembly, "AWS::SageMaker::Pipeline")}
-    expected = {"order-segment": ["validation-mlogloss", "final-validation-logloss"],
-                "basket-value": ["validation-rmse", "final-validation-rmse"],
+    expected = {"order-segment": ["validation-mlogloss", "final-validation-macro_f1"],
+                "basket-value": ["validation-rmse", "final-validation-r2"],
                 "churn": ["validation-auc", "final-validation-auc"]}
     for model, names in expected.items():
         (train,) = [s for s in pipelines[f"mlops-loop-dev-{model}-training"]["Steps"] if s["Type"] == "Training"]

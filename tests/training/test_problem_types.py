@@ -84,12 +84,13 @@ def test_the_artefact_records_its_problem_type_and_predicts_in_its_shape(trained
     if spec.problem_type == MULTICLASS:
         assert out.shape == (len(frame), 3)
         np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
-        assert model.metadata["training"]["final_metrics"] == ["validation_logloss", "validation_accuracy"]
+        # ... and its primary metric (macro AUC, the type's default), the tuning objective
+        assert model.metadata["training"]["final_metrics"] == ["validation_logloss", "validation_accuracy", "validation_auc"]
     else:
         assert out.shape == (len(frame),)
         assert model.metadata["training"]["validation_r2"] > 0  # better than predicting the mean
     # the kept model's tuning metric is among the final lines the training job prints (SageMaker metric definitions)
-    assert f"validation_{problem.TUNING_METRIC[spec.problem_type]}" in model.metadata["training"]["final_metrics"]
+    assert f"validation_{problem.tuning_metric(spec.problem_type, spec.primary_metric)}" in model.metadata["training"]["final_metrics"]
     assert train.predict(model, frame.iloc[:0]).shape == ((0, 3) if spec.problem_type == MULTICLASS else (0,))
 
 

@@ -1,0 +1,79 @@
+"""The tuning job keeps the trial that is best on the metric the gate then compares (GIVEN / WHEN / THEN).
+
+The gate judges a challenger on the model's ``primary_metric`` (the champion margin, the slice regressions), so the
+tuning job must rank its trials by that metric - on the validation split, never the frozen test set. Each case builds
+the pipeline definition with tuning on, takes the objective's metric definition from it, runs the training job's
+entry point and reads the objective from the job's log with SageMaker's regex: the value found must be the primary
+metric of the kept model's validation predictions, as the evaluation computes it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from contextlib import redirect_stdout
+
+import pytest
+
+from mlops_loop.training import build_pipeline_definition, step_graph
+from mlops_loop.training import names as d
+from pipeline_code.core import problem
+from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
+from pipeline_code.training import metrics as metric_lib, metrics_multiclass, metrics_regression, train
+from pipeline_code.training.spec import parse_model_spec
+from tests.support import pipeline_specs as specs
+from tests.support import problem_type_reports as reports
+from tests.support.problem_types import make_spec
+from tests.support.training import train_model
+
+# Every primary metric a model may declare, but each type's default (test_tuning.py covers those).
+CASES = [(BINARY, "pr_auc"), (BINARY, "log_loss"), (BINARY, "f1"),
+         (MULTICLASS, "macro_f1"), (MULTICLASS, "accuracy"), (MULTICLASS, "auc"),
+         (REGRESSION, "mae"), (REGRESSION, "r2")]
+
+
+def _objective(name: str, model_spec_json: str):
+    """(objective, its metric definition's regex) of the tuning job of a pipeline for this model spec."""
+    text = build_pipeline_definition(specs.base_spec(model_name=name, model_spec_json=model_spec_json, enable_tuning=True))
+    tune = dict(step_graph(text))[d.STEP_TUNE]["Arguments"]
+    objective = tune["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
+    regexes = {m["Name"]: m["Regex"] for m in tune["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]}
+    assert objective["MetricName"] in regexes, "the objective must be one of the job's metric definitions"
+    return objective, regexes[objective["MetricName"]]
+
+
+def _validation_metric(spec, model_dir: str, prepared, metric: str) -> float:
+    """``metric`` of the kept model on the validation split, computed as the evaluation computes it on the test set."""
+    model = train.load_model(model_dir)
+    _, validation = train.read_splits(spec, prepared["train"], prepared["validation"])
+    y, p = validation[spec.target].to_numpy(), train.predict(model, validation)
+    if spec.problem_type == BINARY:
+        return metric_lib.headline(y, p, model.metadata["threshold"])[metric]
+    if spec.problem_type == MULTICLASS:
+        return metrics_multiclass.headline(y, p, spec.classes)[metric]
+    return metrics_regression.headline(y, p)[metric]
+
+
+@pytest.mark.parametrize("kind,primary", CASES, ids=[f"{k.split('_')[0]}-{m}" for k, m in CASES])
+def test_the_tuning_objective_is_the_primary_metric_on_validation(kind, primary, churn_spec, prepared, tmp_path,
+                                                                   tmp_path_factory):
+    # GIVEN a model judged on a primary metric other than its type's default
+    if kind == BINARY:
+        spec = parse_model_spec({**churn_spec.to_dict(), "primary_metric": primary})
+        splits = prepared
+    else:
+        spec = make_spec(kind, primary_metric=primary)
+        splits = reports.shared(kind, tmp_path_factory).prepared
+    model_spec_json = json.dumps({**specs.CHURN_SPEC, "primary_metric": primary}) if kind == BINARY else spec.to_json()
+    # WHEN its pipeline tunes it
+    objective, regex = _objective(spec.name, model_spec_json)
+    # THEN the tuning job keeps the trial with the best primary metric, in its direction
+    assert objective["Type"] == ("Maximize" if problem.higher_is_better(primary) else "Minimize")
+    # ... and a trial's log line carries it: the kept model's primary metric on validation data
+    out = io.StringIO()
+    with redirect_stdout(out):
+        model_dir = train_model(spec, splits, tmp_path / "model")
+    found = re.findall(regex, out.getvalue())
+    assert len(found) == 1, out.getvalue()[-2000:]
+    assert float(found[0]) == pytest.approx(_validation_metric(spec, model_dir, splits, primary), abs=1e-6)
