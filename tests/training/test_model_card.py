@@ -1001,3 +1001,34 @@ def test_an_uninterrupted_training_says_nothing_of_a_resume(passing, churn_spec)
     assert "resumed" not in card["training_details"]["training_observations"]
     assert "resumed_from_round" not in card["additional_information"]["custom_details"]
     assert card["additional_information"]["custom_details"]["model_content_sha256"] == report["artifact"]["model_content_sha256"]
+
+
+def test_the_card_names_the_data_and_model_spec_a_rebuild_needs(monkeypatch, passing, churn_spec, tmp_path):
+    """GIVEN a version registered with its prepared splits' locations and digests and its model spec's digest
+    WHEN its card is created THEN the card lists the splits as its training datasets and carries the digests: the card
+    outlives the package group (a dev teardown), and retraining the version bit for bit needs exactly these splits, the
+    model spec, the code (``job_code_sha256``) and the hyperparameters the card already shows."""
+    keep_model_card_fields(monkeypatch)
+    lineage = {"train_data": "s3://artifacts/pipelines/churn/work/exec-1/prepare/train/",
+               "validation_data": "s3://artifacts/pipelines/churn/work/exec-1/prepare/validation/",
+               "train_data_sha256": "7a" * 32, "validation_data_sha256": "7b" * 32, "model_spec_sha256": "5e" * 32}
+    with mock_aws():
+        client = boto3.client("sagemaker", region_name=REGION)
+        client.create_model_package_group(ModelPackageGroupName=GROUP)
+        arn = client.create_model_package(
+            ModelPackageGroupName=GROUP, ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={"Containers": [{"Image": "xgboost:3.0-5", "ModelDataUrl": "s3://a/model.tar.gz"}],
+                                    "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+            CustomerMetadataProperties={"code_version": "abc1234", "job_code_sha256": "c0de" * 16, **lineage},
+        )["ModelPackageArn"]
+        assert mc.main(["--evaluation-dir", str(passing[0]), "--model-spec", churn_spec.to_json(), "--model-package-arn",
+                        arn, "--output-dir", str(tmp_path / "out"), "--create", "--description", DESCRIPTION],
+                       sagemaker_client=client) == 0
+        content = json.loads(client.describe_model_card(ModelCardName=card_of(client, arn))["Content"])
+    assert f"- trained on: {lineage['train_data']}, {lineage['validation_data']}" in (tmp_path / "out" / mc.CARD_MARKDOWN).read_text()
+    job = content["training_details"]["training_job_details"]
+    assert job["training_datasets"] == [lineage["train_data"], lineage["validation_data"]]
+    assert {h["name"] for h in job["hyper_parameters"]} >= {"seed", "eta", "max_depth", "num_round"}
+    custom = content["additional_information"]["custom_details"]
+    for key in ("train_data_sha256", "validation_data_sha256", "model_spec_sha256", "job_code_sha256", "code_version"):
+        assert custom[key] == ({**lineage, "code_version": "abc1234", "job_code_sha256": "c0de" * 16})[key]

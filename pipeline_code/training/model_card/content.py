@@ -11,9 +11,12 @@ from pipeline_code.core.contract import (
     CODE_VERSION_PROPERTY,
     JOB_CODE_SHA256_PROPERTY,
     EVALUATION_FILE,
+    MODEL_SPEC_SHA256_PROPERTY,
     PACKAGE_ARN,
     PIPELINE_EXECUTION_ID_PROPERTY,
     REGISTRATION_KEY,
+    SPLIT_PROPERTIES,
+    SPLIT_SHA256_PROPERTIES,
     TRIGGER_REASON_PROPERTY,
     model_card_name,
     package_created,
@@ -505,6 +508,12 @@ def _training_details(card: _Evaluated) -> Dict[str, Any]:
     training_metrics = [m for m in candidates if m][:50]
     hyper = [{"name": str(k)[:255], "value": str(v)[:255]} for k, v in sorted((info.get("hyperparameters") or {}).items())]
     job: Dict[str, Any] = {}
+    # The prepared splits the version learnt from (Prepare's outputs, as registered): with the hyperparameters, the
+    # model spec and the code (custom details) what retraining it bit for bit needs (docs/training.md, Reproducibility).
+    metadata = card.package.get("CustomerMetadataProperties") or {}
+    datasets = [str(metadata[SPLIT_PROPERTIES[split]]) for split in ("train", "validation") if metadata.get(SPLIT_PROPERTIES[split])]
+    if datasets:
+        job["training_datasets"] = datasets
     if training_metrics:
         job["training_metrics"] = training_metrics
     if hyper:
@@ -918,7 +927,10 @@ def _additional_information(card: _Evaluated) -> Dict[str, Any]:
         custom[PACKAGE_CREATED_DETAIL] = package_created(card.package["CreationTime"])
     metadata = card.package.get("CustomerMetadataProperties") or {}
     # The job code by content: the digest every job of the run verified its code zip against before running it.
-    for key in (CODE_VERSION_PROPERTY, JOB_CODE_SHA256_PROPERTY, TRIGGER_REASON_PROPERTY, PIPELINE_EXECUTION_ID_PROPERTY):
+    # ... and what the version was built from by content: the model spec (features, hyperparameters, the dataset's
+    # declaration) and each prepared split, so a rebuild can prove it used the same inputs once the package is gone.
+    for key in (CODE_VERSION_PROPERTY, JOB_CODE_SHA256_PROPERTY, MODEL_SPEC_SHA256_PROPERTY, *SPLIT_SHA256_PROPERTIES.values(),
+                TRIGGER_REASON_PROPERTY, PIPELINE_EXECUTION_ID_PROPERTY):
         if metadata.get(key):
             custom[key] = _clip(metadata[key], _MAX["custom"])
     return {

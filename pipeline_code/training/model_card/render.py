@@ -41,6 +41,8 @@ def render_markdown(card: Mapping[str, Any], *, title: Optional[str] = None) -> 
         out.append(f"- {md_text(m['name'])}: {m['value']:.4f}")
     if job.get("hyper_parameters"):
         out.append("- hyperparameters: " + ", ".join(f"{md_text(h['name'])}={md_text(h.get('value'))}" for h in job["hyper_parameters"]))
+    if job.get("training_datasets"):
+        out.append("- trained on: " + ", ".join(md_text(d) for d in job["training_datasets"]))
     out.append("")
     for evaluation in card.get("evaluation_details") or []:
         out += [f"## Evaluation: {md_text(evaluation.get('name'))}", "", md_text(evaluation.get("evaluation_observation")), ""]
