@@ -344,6 +344,9 @@ def run_model(
     frozen_created = _freeze_test_set(os.path.join(paths["prepared"], "test"), paths["frozen_test"], replace=refrozen,
                                       replaced_dir=paths["replaced_test_sets"])
     warnings = prepare_summary["warnings"]
+    not_tuned = tuning_warning(environment, env, framework, spec)
+    if not_tuned:
+        warnings = [*warnings, not_tuned]
 
     _run_stage(
         "train",
@@ -518,6 +521,22 @@ def run_model(
     }
     registry.log_run({k: v for k, v in record.items() if k != "report"})
     return record
+
+
+def tuning_warning(environment: str, env: Mapping[str, Any], framework: str, spec: Any) -> Optional[str]:
+    """What a local run says when its environment tunes the model (``training.hyperparameter_tuning``): the pipeline
+    would run a tuning job and register its best job, the local run trains once, with the trainer's defaults of the
+    hyperparameters the tuning job searches (the config may not set them there); None when nothing is tuned."""
+    from pipeline_code.core import hyperparameters
+
+    searched = hyperparameters.tuned(framework)
+    if not searched or not (env.get("training") or {}).get("hyperparameter_tuning"):
+        return None
+    ranges = ", ".join(f"{h.name} {h.tuning[0]:g} to {h.tuning[1]:g}" for h in searched)
+    defaults = ", ".join(f"{h.name}={h.default:g}" for h in searched)
+    return (f"{environment} tunes {spec.name} (training.hyperparameter_tuning: its pipeline searches {ranges} and registers "
+            f"the job best on validation {problem.label(spec.primary_metric)}); this local run does not tune: it trained "
+            f"once with {defaults}, so its metrics are not the tuned model's")
 
 
 def registration_status(report: Mapping[str, Any], *, auto_approve: bool) -> str:

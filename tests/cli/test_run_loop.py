@@ -257,3 +257,21 @@ def test_a_run_whose_data_reaches_past_the_frozen_window_re_freezes_it_and_judge
     printed = out.getvalue()
     assert "frozen test set re-frozen" in printed
     assert f"note: re-froze the test set: {record['test_set_refreeze_reason']}" in printed
+
+
+def test_a_run_for_an_environment_that_tunes_says_it_did_not_tune(champion, tmp_path):
+    """GIVEN an environment whose pipeline tunes its XGBoost models (training.hyperparameter_tuning) WHEN the local run
+    trains one THEN it says that it trained once with the trainer's defaults of the searched hyperparameters, not the
+    tuned model the pipeline would register: printed, and in runs.jsonl with the run's other warnings."""
+    workdir = champion("churn").copy_to(tmp_path / "tuning")
+    out = io.StringIO()
+    with lenient_local_run(tmp_path, training={"hyperparameter_tuning": True}) as tuning:
+        (record,) = run_loop.run(["--workdir", str(workdir), "--rows", "3000", "--days", DAYS, "--model", "churn",
+                                  "--num-round", "30", "--seed", "8", "--config", tuning], out=out)
+    expected = ("dev tunes churn (training.hyperparameter_tuning: its pipeline searches eta 0.01 to 0.3, max_depth 3 to 10, "
+                "min_child_weight 1 to 10 and registers the job best on validation AUC); this local run does not tune: it "
+                "trained once with eta=0.1, max_depth=5, min_child_weight=1, so its metrics are not the tuned model's")
+    assert expected in record["warnings"]
+    assert f"WARNING: {expected}" in out.getvalue()
+    logged = [json.loads(line) for line in (workdir / "registry" / "runs.jsonl").read_text().splitlines()]
+    assert expected in logged[-1]["warnings"]
