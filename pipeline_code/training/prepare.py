@@ -6,8 +6,9 @@ Inputs
                     (record id, ISO-8601 ``event_time`` string, every feature), *or* a
                     Feature Store offline-store export (the same columns plus
                     ``write_time``, ``api_invocation_time``, ``is_deleted``; for each
-                    (record id, event time) the latest write wins and deleted rows are
-                    dropped).
+                    (record id, event time) the latest write wins, and every row of a
+                    record id up to its latest ``DeleteRecord`` marker is dropped, as the
+                    SageMaker SDK's DatasetBuilder reads deletes).
 ``--labels-dir``    curated parquet of the dataset (record id, event time, label; any
                     other *catalog* column of the dataset is allowed and ignored).
 ``--frozen-test-dir`` a frozen test set (``test.parquet`` + ``manifest.json``) from an
@@ -478,8 +479,9 @@ def _load_features(spec: ModelSpec, path: str) -> Tuple[pa.Table, Dict[str, Any]
     table = table.set_column(table.schema.get_field_index(et), et, pa.array(times, type=pa.int64()).cast(_TIMESTAMP))
     stats: Dict[str, Any] = {"rows_read": table.num_rows, "offline_store_export": bool(offline)}
     if offline:
-        table, dropped_rewrites, dropped_deleted = _resolve_offline_store(table, rid, et, what)
-        stats.update({"superseded_writes_dropped": dropped_rewrites, "deleted_rows_dropped": dropped_deleted})
+        table, dropped_rewrites, dropped_deleted, deleted_records = _resolve_offline_store(table, rid, et, what)
+        stats.update({"superseded_writes_dropped": dropped_rewrites, "deleted_rows_dropped": dropped_deleted,
+                      "deleted_records": deleted_records})
     stats["rows"] = table.num_rows
     return table.select([rid, et, *spec.frame_features]), stats
 
@@ -720,8 +722,19 @@ def _check_unique_keys(what: str, codes: np.ndarray, times: np.ndarray, dictiona
         )
 
 
-def _resolve_offline_store(table: pa.Table, rid: str, et: str, what: str) -> Tuple[pa.Table, int, int]:
-    """Latest write per (record id, event time) wins; rows whose latest write is a delete are dropped."""
+def _resolve_offline_store(table: pa.Table, rid: str, et: str, what: str) -> Tuple[pa.Table, int, int, int]:
+    """An offline-store export as the SageMaker SDK's ``DatasetBuilder`` reads it by default: the latest write per
+    (record id, event time) wins, and a record id's rows up to its latest delete marker are gone.
+
+    ``DeleteRecord`` appends a marker row (``is_deleted`` true, the event time the delete was called with, every other
+    feature null), normally later than every event time of the record. So a marker removes every row of its id whose
+    (event time, ``api_invocation_time``, ``write_time``) is not after the marker's: the rows before it and the marker
+    itself. A row after it (a later event time, or the same event time written later) is a new life of the id and is
+    kept - the DatasetBuilder's join on its ``deleted_`` table (the latest marker per id).
+
+    Returns the table, the superseded writes dropped, the rows dropped by deletes (markers included) and the number
+    of record ids with a marker.
+    """
     order_cols: Dict[str, np.ndarray] = {
         "id": _id_codes(table.column(rid))[0],
         "t": _micros(table.column(et)),
@@ -732,19 +745,35 @@ def _resolve_offline_store(table: pa.Table, rid: str, et: str, what: str) -> Tup
             order_cols[name] = np.nan_to_num(_micros(col, what=what, name=name, allow_nulls=True), nan=-1)
     frame = pd.DataFrame(order_cols)
     frame["row"] = np.arange(len(frame))
-    frame = frame.sort_values(list(order_cols), kind="stable")
-    latest = frame.drop_duplicates(["id", "t"], keep="last")["row"].to_numpy()
-    superseded = table.num_rows - len(latest)
-    table = table.take(pa.array(np.sort(latest)))
-    deleted_count = 0
     if "is_deleted" in table.column_names:
         flag = table.column("is_deleted")
         if not pa.types.is_boolean(flag.type):
             flag = pc.equal(pc.utf8_lower(flag.cast(pa.string())), "true")
-        flag = pc.fill_null(flag, False)
-        deleted_count = int(pc.sum(flag).as_py() or 0)
-        table = table.filter(pc.invert(flag))
-    return table, superseded, deleted_count
+        frame["deleted"] = pc.fill_null(flag, False).to_numpy(zero_copy_only=False).astype(bool)
+    else:
+        frame["deleted"] = False
+    order = list(order_cols)
+    frame = frame.sort_values(order, kind="stable")
+    # The latest marker of each id (the greatest event time, then the latest call and write), before de-duplication:
+    # a marker later overwritten at its own event time still ends the id's rows before it.
+    markers = frame[frame["deleted"]].drop_duplicates("id", keep="last").set_index("id")[order[1:]]
+    latest = frame.drop_duplicates(["id", "t"], keep="last")
+    superseded = len(frame) - len(latest)
+    gone = np.zeros(len(latest), dtype=bool)
+    if len(markers):
+        marker = markers.reindex(latest["id"].to_numpy())
+        has_marker = marker["t"].notna().to_numpy()
+        after = np.zeros(len(latest), dtype=bool)
+        equal_so_far = np.ones(len(latest), dtype=bool)
+        for name in order[1:]:  # (event time, api_invocation_time, write_time) after the marker's, in that order
+            mine, theirs = latest[name].to_numpy(dtype=np.float64), marker[name].to_numpy(dtype=np.float64)
+            after |= equal_so_far & (mine > theirs)
+            equal_so_far &= mine == theirs
+        gone = has_marker & ~after
+    gone |= latest["deleted"].to_numpy()  # a marker is never a row of features
+    kept = latest["row"].to_numpy()[~gone]
+    table = table.take(pa.array(np.sort(kept)))
+    return table, superseded, int(gone.sum()), len(markers)
 
 
 def _micros(column: Any, *, what: str = "input", name: str = "event_time", allow_nulls: bool = False) -> np.ndarray:

@@ -85,10 +85,24 @@ def test_given_feature_rows_after_the_label_when_joined_then_only_past_rows_are_
     assert len(joined) == len(labels) - 20
 
 
+def _delete_markers(features: pd.DataFrame, ids: pd.Series, event_time: str, api_invocation_time: str) -> pd.DataFrame:
+    """The offline store's rows for a ``DeleteRecord`` of each of ``ids`` (AWS's marker: the record id, ``is_deleted``
+    true, the event time the delete was called with, every other feature null)."""
+    markers = pd.DataFrame({"customer_id": list(ids)})
+    for column in features.columns:
+        if column not in ("customer_id",):
+            markers[column] = pd.Series([None] * len(markers), dtype=features[column].dtype)
+    markers["event_time"] = event_time
+    markers["write_time"] = api_invocation_time
+    markers["api_invocation_time"] = api_invocation_time
+    markers["is_deleted"] = True
+    return markers[features.columns]
+
+
 def test_given_a_feature_store_offline_export_then_latest_writes_win_and_deleted_rows_are_dropped(churn_spec, base):
     """GIVEN an offline-store export: every record written twice (the later write correct) and
-    30 records whose latest write is a delete WHEN prepared THEN the stale values never appear
-    and the deleted records' labels have no features (dropped)."""
+    30 records deleted as AWS records it (a marker at the delete's own, later event time, features null)
+    WHEN prepared THEN the stale values never appear and the deleted records' labels have no features (dropped)."""
     root = base["root"] / "offline"
     features = base["features"].copy()
     features["write_time"] = "2026-04-02T00:00:00Z"
@@ -98,9 +112,8 @@ def test_given_a_feature_store_offline_export_then_latest_writes_win_and_deleted
     stale["api_invocation_time"] = "2026-04-01T00:00:00Z"
     stale["tenure_months"] = 999
     deleted_ids = features["customer_id"].iloc[:30]
-    deletes = features[features["customer_id"].isin(deleted_ids)].copy()
-    deletes["api_invocation_time"] = "2026-04-03T00:00:00Z"
-    deletes["is_deleted"] = True
+    # DeleteRecord --event-time <now>: after every event time of the records
+    deletes = _delete_markers(features, deleted_ids, "2026-04-03T00:00:00Z", "2026-04-03T00:00:00Z")
     export = pd.concat([stale, features, deletes], ignore_index=True).sample(frac=1.0, random_state=1)
     summary = prepare(churn_spec, _write(export, root / "features"), _write(base["curated"], root / "labels"), str(root / "out"))
 
@@ -108,9 +121,50 @@ def test_given_a_feature_store_offline_export_then_latest_writes_win_and_deleted
     assert not (joined["tenure_months"] == 999).any()
     assert not joined["customer_id"].isin(deleted_ids).any()
     assert summary["features"]["offline_store_export"] is True
-    assert summary["features"]["deleted_rows_dropped"] == 30
-    assert summary["features"]["superseded_writes_dropped"] == len(features) + 30  # stale copies + overwritten by deletes
+    assert summary["features"]["deleted_records"] == 30
+    assert summary["features"]["deleted_rows_dropped"] == 30 + 30  # the markers and the records' rows before them
+    assert summary["features"]["superseded_writes_dropped"] == len(features)  # the stale copies
+    assert summary["join"]["unmatched_labels_dropped"] == 30
     assert "write_time" not in joined.columns and "is_deleted" not in joined.columns
+
+
+def test_given_a_delete_marker_then_the_records_rows_up_to_it_are_gone_and_a_later_put_is_a_new_life(churn_spec, base, tmp_path):
+    """GIVEN per customer rows at days 1, 2 and 3 and, as the SageMaker SDK's DatasetBuilder reads deletes:
+    A deleted at day 2 then re-put at day 4 (a new life), B deleted at day 2 then re-put at day 2 by a later call,
+    C deleted at day 3, D never deleted WHEN the offline-store export is loaded THEN only the rows after each
+    customer's latest marker (later event time, or the same event time written later) and D's remain."""
+    from pipeline_code.training.prepare import load_feature_snapshots
+
+    template = base["features"].iloc[:1]
+    rows = []
+
+    def put(customer: str, day: int, called: int, value: float) -> None:
+        row = template.copy()
+        row["customer_id"], row["event_time"] = customer, f"2026-04-0{day}T00:00:00Z"
+        row["monthly_charges"] = value
+        row["write_time"] = row["api_invocation_time"] = f"2026-05-0{called}T00:00:00Z"
+        row["is_deleted"] = False
+        rows.append(row)
+
+    def delete(customer: str, day: int, called: int) -> None:
+        rows.append(_delete_markers(template.assign(write_time="", api_invocation_time="", is_deleted=False),
+                                    pd.Series([customer]), f"2026-04-0{day}T00:00:00Z", f"2026-05-0{called}T00:00:00Z"))
+
+    for customer in "ABCD":
+        for day in (1, 2, 3):
+            put(customer, day, day, float(day))
+    delete("A", 2, 5)
+    put("A", 4, 6, 4.0)
+    delete("B", 1, 4)  # an earlier delete of B: its latest marker decides
+    delete("B", 2, 5)
+    put("B", 2, 6, 20.0)
+    delete("C", 3, 5)
+    directory = _write(pd.concat(rows, ignore_index=True).sample(frac=1.0, random_state=3), tmp_path / "export")
+
+    table = load_feature_snapshots(churn_spec, directory).to_pandas()
+    kept = sorted(zip(table["customer_id"], table["event_time"].dt.day, table["monthly_charges"]))
+    assert kept == [("A", 3, 3.0), ("A", 4, 4.0), ("B", 2, 20.0), ("B", 3, 3.0),
+                    ("D", 1, 1.0), ("D", 2, 2.0), ("D", 3, 3.0)]
 
 
 # --------------------------------------------------------------------------------------
