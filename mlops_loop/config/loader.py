@@ -36,8 +36,8 @@ from .budget import budget_problems
 from .native_monitor import native_monitor_problems
 from .schedules import monitoring_schedule
 from .schema import (CROSS_CHECKED, AppConfig, EnvironmentConfig, ModelConfig, _serving_where, accelerator_problems,
-                     capture_problems, inferentia2_problems, label_delay_problems, model_name_problems, multi_model_problems,
-                     network_problems, offer_problems, training_problems)
+                     capture_problems, environment_name_problems, inferentia2_problems, label_delay_problems,
+                     model_name_problems, multi_model_problems, network_problems, offer_problems, training_problems)
 
 _NAMED_FIELD = re.compile(r"^([a-z_][a-z0-9_.]*): (.*)$", re.S)
 _TOP_LEVEL = {"project", "defaults", "datasets", "models", "environments"}
@@ -167,6 +167,9 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
             problems.append(f"defaults: field 'serving.{model}': overrides a model no environment deploys; deployed: "
                             f"{', '.join(sorted(map(str, deployed))) or '(none)'}")
     problems.extend(model_name_problems(model_section))
+    project = raw.get("project", DEFAULT_PROJECT)
+    if isinstance(project, str):  # a project of another type is reported by its own check
+        problems.extend(environment_name_problems(project, models, environments))
     problems.extend(accelerator_problems(models, environments))
     problems.extend(multi_model_problems(models, environments))
     problems.extend(training_problems(models, environments, declared=model_section))

@@ -25,6 +25,7 @@ from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX
 from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, monitor_label_window_hours, records_lookback_hours
 from pipeline_code.core.contract import DEFAULT_DRIFT_WINDOW_DAYS, MAX_DRIFT_WINDOW_DAYS
 from pipeline_code.core.contract import RETRAIN_INFIX, REFREEZE_WHEN_STALE, TEST_SET_REFREEZE_POLICIES
+from pipeline_code.core.contract import environment_prefix, feature_group_name
 from pipeline_code.core.contract import (DEFAULT_MONITOR_WINDOW_GIB, GIB, MAX_PROCESSING_VOLUME_GB, MONITOR_WINDOW_DOWNLOADS,
                                          MONITOR_WORKING_GB, monitor_volume_gb, monitor_window_bytes)
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
@@ -703,7 +704,7 @@ class AppConfig(StrictModel):
                     f"environment {env.name!r}: models: references unknown model(s) {unknown}; "
                     f"allowed: {', '.join(sorted(self.models))}"
                 )
-        problems = (model_name_problems(self.models)
+        problems = (model_name_problems(self.models) + environment_name_problems(self.project, self.models, self.environments)
                     + accelerator_problems(self.models, self.environments) + multi_model_problems(self.models, self.environments)
                     + training_problems(self.models, self.environments) + inferentia2_problems(self.models, self.environments)
                     + offer_problems(self.models, self.environments) + capture_problems(self.models, self.environments)
@@ -811,6 +812,40 @@ def model_name_problems(models: Collection[Any]) -> list[str]:
         for model in names for other in names
         if other != model and (other == f"{model}{infix}" or other.startswith(f"{model}{infix}-"))
     ]
+    return problems
+
+
+def environment_name_problems(project: str, models: dict[str, "ModelConfig"],
+                              environments: dict[str, "EnvironmentConfig"]) -> list[str]:
+    """Environments whose resources could take each other's names: one named after another followed by ``-``, in the
+    same account and region, one message per pair.
+
+    Every resource name is ``<project>-<env>-<rest>`` (``contract.environment_prefix``): were ``<env>-<rest>`` of one
+    environment ever ``<other env>-<other rest>`` of another, the second would be the first followed by ``-``. So this
+    rule makes every name, present and future, distinct by construction, where refusing only names that collide
+    today would hold only for the names it lists, and only until a dataset or model is added (dataset ``eu_churn`` of
+    ``dev`` and ``churn`` of ``dev-eu`` share the feature group ``<project>-dev-eu-churn``). It also keeps what an
+    environment grants by name prefix (``<project>-<env>-*``: its alarms' use of its keys) to its own resources.
+    Regional names are unique per account and region, so environments elsewhere may be named so."""
+    problems = []
+    for shorter in environments.values():
+        for longer in environments.values():
+            if not longer.name.startswith(f"{shorter.name}-") or (longer.account, longer.region) != (
+                    shorter.account, shorter.region):
+                continue
+            rest = longer.name[len(shorter.name) + 1:]
+            dataset = next((models[m].dataset for m in longer.models if m in models), "<dataset>")
+            partner = f"{rest}_{dataset}".replace("-", "_")
+            problems.append(
+                f"environments {shorter.name!r} and {longer.name!r}: both deploy to account {longer.account} in "
+                f"{longer.region}, and {longer.name!r} is {shorter.name!r} followed by '-', so the names of "
+                f"the resources of {longer.name!r} ({project}-{longer.name}-...) are names {shorter.name!r} can take too: the "
+                f"feature group {feature_group_name(environment_prefix(project, longer.name), dataset)!r} of dataset "
+                f"{dataset!r} in {longer.name!r} is also the one a dataset {partner!r} would get in {shorter.name!r} "
+                f"(CloudFormation refuses the second at deploy), and what {shorter.name!r} grants by name "
+                f"({project}-{shorter.name}-*) reaches the resources of {longer.name!r}; rename one of them so that neither "
+                f"name is the other's followed by '-' (e.g. {longer.name!r} to {longer.name.replace('-', '')!r}), or "
+                "deploy them to another account or region")
     return problems
 
 

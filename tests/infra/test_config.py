@@ -238,6 +238,54 @@ def test_a_model_whose_name_only_starts_like_another_is_accepted(raw, other):
     assert other in parse_config(raw).models
 
 
+def _environment_clash(shorter: str, longer: str, dataset: str, partner: str, account: str, region: str) -> str:
+    return (f"environments {shorter!r} and {longer!r}: both deploy to account {account} in {region}, and {longer!r} is "
+            f"{shorter!r} followed by '-', so the names of the resources of {longer!r} (mlops-loop-{longer}-...) "
+            f"are names {shorter!r} can take too: the feature group 'mlops-loop-{longer}-{dataset.replace('_', '-')}' of dataset "
+            f"{dataset!r} in {longer!r} is also the one a dataset {partner!r} would get in {shorter!r} (CloudFormation "
+            f"refuses the second at deploy), and what {shorter!r} grants by name (mlops-loop-{shorter}-*) reaches "
+            f"the resources of {longer!r}; rename one of them so that neither name is the other's followed by '-' "
+            f"(e.g. {longer!r} to {longer.replace('-', '')!r}), or deploy them to another account or region")
+
+
+@pytest.mark.parametrize("longer, partner", [("dev-eu", "eu_customer_churn"), ("dev-eu-2", "eu_2_customer_churn")])
+def test_an_environment_named_after_another_followed_by_a_dash_in_its_account_and_region_is_refused(raw, longer, partner):
+    """GIVEN environment dev and a second one named dev-... in the same account and region WHEN the config is read THEN
+    it is refused in one line naming both environments, a name they would share and the fix: every <project>-<env>-...
+    name of the second is a name the first can take (dataset eu_churn of dev and churn of dev-eu: one feature group)."""
+    raw["environments"][longer] = copy.deepcopy(raw["environments"]["dev"])
+    env = raw["environments"]["dev"]
+    dataset = raw["models"][env["models"][0]]["dataset"]
+    assert problems_of(raw) == [
+        _environment_clash("dev", longer, dataset, partner.replace("customer_churn", dataset), env["account"], env["region"])]
+
+
+@pytest.mark.parametrize("where", [{"region": "eu-central-1"}, {"account": "444444444444"}])
+def test_an_environment_named_after_another_followed_by_a_dash_elsewhere_is_accepted(raw, where):
+    raw["environments"]["dev-eu"] = {**copy.deepcopy(raw["environments"]["dev"]), **where}
+    assert "dev-eu" in parse_config(raw).environments
+
+
+@pytest.mark.parametrize("other", ["deveu", "dev2", "devops"])
+def test_an_environment_whose_name_only_starts_like_another_is_accepted(raw, other):
+    raw["environments"][other] = copy.deepcopy(raw["environments"]["dev"])
+    assert other in parse_config(raw).environments
+
+
+def test_the_environment_name_check_guards_an_app_config_built_directly(sample):
+    from pydantic import ValidationError
+
+    from mlops_loop.config import schema
+
+    dev = sample.environments["dev"]
+    environments = {**sample.environments, "dev-eu": dev.model_copy(update={"name": "dev-eu"})}
+    dataset = sample.models[dev.models[0]].dataset
+    with pytest.raises(ValidationError, match=re.escape(
+            _environment_clash("dev", "dev-eu", dataset, f"eu_{dataset}", dev.account, dev.region))):
+        schema.AppConfig.model_validate({"project": sample.project, "datasets": sample.datasets, "models": sample.models,
+                                         "environments": environments}, context={"datasets": sample.datasets})
+
+
 def test_the_model_name_check_guards_an_app_config_built_directly(sample):
     from pydantic import ValidationError
 
