@@ -85,6 +85,14 @@ class Column:
     maximum: Optional[float] = None
     allowed: Optional[Tuple[str, ...]] = None
     description: str = ""
+    # The header text the raw files give this column when it is not its name (an export's ``Tenure (months)``); the
+    # readers take the column from the header cell it matches (:meth:`Dataset.read_header`).
+    source: Optional[str] = None
+
+    @property
+    def header(self) -> str:
+        """The header text the raw files give this column: its ``source``, else its name."""
+        return self.source if self.source is not None else self.name
 
     def __post_init__(self) -> None:
         if self.dtype not in COLUMN_TYPES:
@@ -298,6 +306,21 @@ class FeatureDef:
         return expr.args[0] if expr.op == "col" and len(expr.args) == 1 and isinstance(expr.args[0], str) else None
 
 
+def header_key(text: Optional[str]) -> str:
+    """How a raw header cell and a column's header text are compared: trimmed and lower-cased (Spark's check of each
+    raw file's header ignores case; an exporter's padding is no other column)."""
+    return (text or "").strip().lower()
+
+
+@dataclass(frozen=True)
+class RawHeader:
+    """A raw file's header read against a dataset (:meth:`Dataset.read_header`)."""
+
+    names: Tuple[Optional[str], ...]  # per header position: the declared column it holds, None for a cell ignored
+    ignored: Tuple[str, ...]  # the cells no declared column reads, as written, in header order
+    missing: Tuple[str, ...]  # the declared columns no cell gives, in declared order
+
+
 @dataclass(frozen=True)
 class Dataset:
     """A source dataset: its raw schema, its entity keys, its labels and its features.
@@ -367,6 +390,42 @@ class Dataset:
     def column_names(self) -> Tuple[str, ...]:
         """Every raw column's name, in declared order: what a raw request's fields are named."""
         return tuple(c.name for c in self.columns)
+
+    def read_header(self, cells: Sequence[Optional[str]]) -> "RawHeader":
+        """How a raw file whose header row is ``cells`` (as written; None or "" for an empty cell) is read: the
+        column each position holds, the cells no column reads (ignored) and the columns no cell gives (missing).
+
+        A cell gives the column whose :attr:`Column.header` (its ``source``, else its name) it equals, compared by
+        :func:`header_key` (trimmed, any case). The one rule both readers apply: the curate job (Spark, every raw
+        file) and the local run's reader of the user's files.
+
+        Raises:
+            ValueError: a header text given by two cells (compared by :func:`header_key`, an ignored one too: the
+                curate job checks each file's header by its cells, so each must be distinct).
+        """
+        keys = [header_key(cell) for cell in cells]
+        seen: Dict[str, List[int]] = {}
+        for position, key in enumerate(keys):
+            seen.setdefault(key, []).append(position)
+        twice = [(key, positions) for key, positions in seen.items() if len(positions) > 1]
+        if twice:
+            key, positions = twice[0]
+            written = cells[positions[0]] or ""
+            numbers = ", ".join(str(p + 1) for p in positions)
+            raise ValueError(f"its header gives {written!r} {len(positions)} times (columns {numbers}): each column of "
+                             "the export needs a header of its own (the header is how each raw file's columns are "
+                             "checked); rename or remove the copies in the export")
+        by_key = {header_key(c.header): c.name for c in self.columns}
+        names = tuple(by_key.get(key) for key in keys)
+        ignored = tuple(cells[i] or "" for i, name in enumerate(names) if name is None)
+        missing = tuple(c.name for c in self.columns if c.name not in names)
+        return RawHeader(names=names, ignored=ignored, missing=missing)
+
+    def described_headers(self, columns: Sequence[str]) -> str:
+        """``'tenure_months' (header 'Tenure (months)'), 'region'``: columns named with the header text the files
+        give them, where that is their ``source``."""
+        return ", ".join(f"{name!r}" + (f" (header {self.column(name).source!r})"
+                                        if self.column(name).source is not None else "") for name in columns)
 
     def shadowing_features(self, features: Sequence[str]) -> Tuple[str, ...]:
         """Those of ``features`` (in their order) that have the name of a raw column but are not that column unchanged
@@ -481,6 +540,8 @@ class Dataset:
                 body["allowed"] = list(c.allowed)
             if c.description:
                 body["description"] = c.description
+            if c.source is not None:
+                body["source"] = c.source
             columns.append(body)
         features: List[Dict[str, Any]] = []
         for f in self.features:
@@ -534,7 +595,7 @@ def _write_instead(written: Any) -> str:
     return f"; write {name!r}" if name and name != written else ""
 _DATASET_KEYS = ("name", "description", "record_identifier", "event_time", "labels", "columns", "features",
                  "sample_positive_rate")
-_COLUMN_KEYS = ("type", "nullable", "min", "max", "allowed", "description")
+_COLUMN_KEYS = ("type", "nullable", "min", "max", "allowed", "description", "source")
 _FEATURE_KEYS = ("expr", "type", "description")
 _ARITY = {"col": (1, 1), "ratio": (2, 2), "log1p": (1, 1), "clip": (3, 3), "coalesce": (2, None), "bucket": (3, 3),
           "product": (2, 2)}
@@ -799,7 +860,7 @@ def _entries(section: Any, key: str, form: str, problems: List[str]) -> Mapping[
 
 
 def _columns(section: Any, problems: List[str], refused: List[str]) -> Tuple[Column, ...]:
-    out = []
+    out: List[Column] = []
     for name, body in _entries(section, "columns", "column name to {type: ..., ...}", problems).items():
         before = len(problems)
         column = _column(name, body, problems)
@@ -807,17 +868,31 @@ def _columns(section: Any, problems: List[str], refused: List[str]) -> Tuple[Col
             out.append(column)
         else:
             refused.append(str(name))
-    return tuple(out)
+    # Two columns the files would give by one header cell (a source written twice, or a source that is another
+    # column's name): neither reader could tell which column a cell holds.
+    headers: Dict[str, Column] = {}
+    for column in sorted(out, key=lambda c: c.source is not None):  # a column's own name claims its header first
+        key = header_key(column.header)
+        other = headers.setdefault(key, column)
+        if other is not column:
+            whose = f"its source {other.source!r}" if other.source is not None else "its name"
+            problems.append(f"columns.{column.name}.source: {column.source!r} is also the header of column "
+                            f"{other.name!r} ({whose}); headers are compared trimmed and in any case, and each column "
+                            "is read from a header of its own")
+            refused.append(column.name)
+    return tuple(c for c in out if c.name not in refused)
 
 
 def _column(name: Any, body: Any, problems: List[str]) -> Optional[Column]:
     """One declared column, or None with its problems recorded."""
     where = f"columns.{name}."
     if not _NAME.match(str(name)):
-        instead = _write_instead(name)
+        instead = suggested_name(str(name))
         problems.append(f"columns.{name}: names must be lower-case letters, digits and '_' (at most 64), "
-                        "starting with a letter (the Glue Data Catalog lower-cases column names)"
-                        + (f"{instead}, the name the files' header must give the column too" if instead else ""))
+                        "starting with a letter (the Glue Data Catalog lower-cases column names); "
+                        + (f"declare it as {instead!r} with source: {str(name)!r}, the header the files give it (they "
+                           "keep it)" if instead else f"name it and give source: {str(name)!r}, the header the files "
+                           "give it"))
         return None
     if isinstance(body, str):
         body = {"type": body}
@@ -870,8 +945,13 @@ def _column(name: Any, body: Any, problems: List[str]) -> Optional[Column]:
     if not isinstance(description, str):
         problems.append(f"{where}description: must be a string")
         return None
+    source = body.get("source")
+    if source is not None and (not isinstance(source, str) or not source.strip()):
+        problems.append(f"{where}source: must be the header text the files give the column (e.g. 'Tenure (months)'), "
+                        f"a non-empty string; got {source!r}")
+        return None
     return Column(str(name), dtype, nullable=nullable, minimum=bounds["min"], maximum=bounds["max"],
-                  allowed=None if allowed is None else tuple(allowed), description=description)
+                  allowed=None if allowed is None else tuple(allowed), description=description, source=source)
 
 
 def _features(section: Any, columns: Mapping[str, Column], labels: set, keys: set, refused: List[str],

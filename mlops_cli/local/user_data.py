@@ -14,7 +14,9 @@ column the declaration needs that the file lacks (the record identifier, the eve
 label and every non-nullable column); a declared column missing beside an undeclared one of nearly
 its name (``distance_kms`` for ``distance_km``: a typo, not an absent column). Declared nullable
 columns a file lacks are filled with nulls, and columns the declaration does not know are dropped;
-both are reported, not silent.
+both are reported, not silent. A file's header is read as the curate job in AWS reads it
+(:meth:`pipeline_code.catalog.Dataset.read_header`): a column from the cell giving its ``source`` (the export's
+header text), else its name, trimmed and in any case; a header text given twice is refused.
 
 Labels are columns of the records (as declared under ``labels``), or arrive in their own files
 (``--labels <dataset>=<path>``: the record identifier and the label columns, and the event time where a record
@@ -28,6 +30,7 @@ outcome on every month's record).
 
 from __future__ import annotations
 
+import csv
 import glob
 import math
 import os
@@ -125,7 +128,7 @@ def read_file(path: str, dataset: catalog.Dataset, *, labels_apart: bool = False
 
     ``labels_apart``: the labels come from label files, so the records need not (and must not) carry them.
     """
-    frame = _read(path)
+    frame = _read(path, dataset)
     declared = [c.name for c in dataset.columns]
     required = [c.name for c in dataset.columns
                 if not c.nullable or c.name in (dataset.record_identifier, dataset.event_time, *dataset.labels)]
@@ -136,21 +139,25 @@ def read_file(path: str, dataset: catalog.Dataset, *, labels_apart: bool = False
                                 "in one place")
         required = [c for c in required if c not in dataset.labels]
         declared = [c for c in declared if c not in dataset.labels]
-    extra = [str(c) for c in frame.columns if c not in declared and not (labels_apart and c in dataset.labels)]
+    extra = list(frame.attrs[_IGNORED])
+    # Typos are looked for among the ignored cells as the header compares them (trimmed, lower-cased).
+    near = [catalog.header_key(c) for c in extra]
     missing = [c for c in required if c not in frame.columns]
     if missing:
         apart = (f"; labels that arrive in files of their own go with --labels {dataset.name}=<label files>"
                  if set(missing) & set(dataset.labels) else "")
         raise UserDataError(
-            f"{path}: missing column(s) {missing} that dataset {dataset.name!r} requires (record identifier, event "
-            f"time, labels and non-nullable columns); the file has {list(frame.columns)} — rename the file's "
-            f"columns or change the declaration under datasets.{dataset.name}.columns{apart}{_misspelt(missing, extra)}"
+            f"{path}: missing column(s) [{dataset.described_headers(missing)}] that dataset {dataset.name!r} requires "
+            f"(record identifier, event time, labels and non-nullable columns); the file has "
+            f"{frame.attrs[_WRITTEN_HEADER]} — rename the file's columns or change the declaration under "
+            f"datasets.{dataset.name}.columns (a column's source: is the header text the files give it)"
+            f"{apart}{_misspelt(missing, near)}"
         )
     notes = []
     absent = [c for c in declared if c not in frame.columns]
     # A declared column missing while an undeclared one of nearly its name is there is a typo, not an absent column:
     # read as nulls, it would leave a model's input empty without an error.
-    typos = _misspelt(absent, extra)
+    typos = _misspelt(absent, near)
     if typos:
         raise UserDataError(f"{path}: declared column(s) {absent} are absent{typos}; rename them in the file or the "
                             f"declaration under datasets.{dataset.name}.columns, or, if it is another column, drop it "
@@ -160,7 +167,7 @@ def read_file(path: str, dataset: catalog.Dataset, *, labels_apart: bool = False
     if extra:
         notes.append(f"{path}: column(s) {extra} not declared for {dataset.name!r}, ignored")
     if _kind(path) == "csv":
-        notes += _as_raw_in_aws(path, frame.attrs.get(_WRITTEN_HEADER, list(frame.columns)), declared)
+        notes += _as_raw_in_aws(path, absent)
     text = pd.DataFrame({c: _as_text(frame[c]) if c in frame.columns else None for c in declared}, index=frame.index)
     return text, notes
 
@@ -178,16 +185,16 @@ def read_labels(spec: str, dataset: catalog.Dataset) -> Tuple[pd.DataFrame, List
     rid, event_time = dataset.record_identifier, dataset.event_time
     frames, notes, timed = [], [], {}
     for path in find_files(spec, "--labels"):
-        frame = _read(path)
+        frame = _read(path, dataset)
         wanted = [rid, *dataset.labels]
         missing = [c for c in wanted if c not in frame.columns]
         if missing:
             raise UserDataError(f"{path}: a label file needs the record identifier and the label column(s) {wanted}; "
-                                f"missing {missing}, the file has {list(frame.columns)}")
+                                f"missing {missing}, the file has {frame.attrs[_WRITTEN_HEADER]}")
         timed[path] = event_time in frame.columns
         if timed[path]:
             wanted.append(event_time)
-        extra = [c for c in frame.columns if c not in wanted]
+        extra = [c for c in frame.columns if c not in wanted] + list(frame.attrs[_IGNORED])
         if extra:
             notes.append(f"{path}: column(s) {extra} ignored (a label file gives {wanted})")
         frames.append(pd.DataFrame({c: _as_text(frame[c]) for c in wanted}).assign(_file=path))
@@ -271,17 +278,20 @@ def event_times(values: pd.Series) -> pd.Series:
     return pd.to_datetime(text.where(readable), utc=True, format="ISO8601", errors="coerce")
 
 
-def _as_raw_in_aws(path: str, header: Sequence[str], declared: Sequence[str]) -> List[str]:
-    """A note when the CSV file ``path``, put in ``raw/<dataset>/`` in AWS as it is, would fail the Glue curate job, which
-    reads a header of exactly the declared columns (``declared``: names as declared, no other case or spaces, none
-    absent or extra) and takes nothing else; the local run lands a normalised copy, so it goes on here."""
-    if list(header) == list(declared):
+def _as_raw_in_aws(path: str, absent: Sequence[str]) -> List[str]:
+    """A note when the CSV file ``path``, put in ``raw/<dataset>/`` in AWS as it is, would fail the Glue curate job: it
+    reads the header by the same rule (:meth:`pipeline_code.catalog.Dataset.read_header`), but a declared column no
+    cell gives (``absent``) fails it, where the local run lands a copy with the column empty and goes on."""
+    if not absent:
         return []
-    return [f"{path}: landed here as a normalised copy; as it is, the curate job in AWS would refuse it: its header must "
-            f"be exactly {list(declared)}"]
+    return [f"{path}: landed here with {list(absent)} added empty; as it is, the curate job in AWS would refuse it: a "
+            "raw file's header must give every declared column (its name, or its source)"]
 
 
-def _read(path: str) -> pd.DataFrame:
+def _read(path: str, dataset: catalog.Dataset) -> pd.DataFrame:
+    """The records of ``path``, its columns read from its header by the curate job's rule
+    (:meth:`pipeline_code.catalog.Dataset.read_header`): each declared column under its name, the cells no column reads
+    left out (``attrs[_IGNORED]``, as written); ``attrs[_WRITTEN_HEADER]`` is the header as written."""
     kind = _kind(path)
     try:
         if kind == "csv":
@@ -297,18 +307,36 @@ def _read(path: str) -> pd.DataFrame:
         raise UserDataError(f"{path}: cannot be read as {kind}: {exc}") from None
     if frame.empty:
         raise UserDataError(f"{path}: the file has no records; remove it or add records")
-    written = [str(c) for c in frame.columns]
-    frame.columns = [c.strip().lower() for c in written]
-    frame.attrs[_WRITTEN_HEADER] = written  # what the Glue job would read as the header, before it is normalised here
-    separated = _other_separator(frame.columns) if kind == "csv" else None
+    # The header as the curate job reads it: its cells as written (pandas renames an empty cell "Unnamed: 0" and a
+    # repeated one "name.1").
+    written = _csv_header(path) if kind == "csv" else None
+    if written is None or len(written) != len(frame.columns):
+        written = [str(c) for c in frame.columns]
+    separated = _other_separator([catalog.header_key(c) for c in written]) if kind == "csv" else None
     if separated:
         raise UserDataError(f"{path}: the file looks {separated}-separated (its header reads as the one column "
-                            f"{frame.columns[0]!r}); export it comma-separated (or as Parquet or JSON Lines)")
+                            f"{catalog.header_key(written[0])!r}); export it comma-separated (or as Parquet or JSON "
+                            "Lines)")
+    try:
+        read = dataset.read_header(written)
+    except ValueError as exc:
+        raise UserDataError(f"{path}: {exc}") from None
+    frame.columns = [name if name is not None else f"__ignored_{i}" for i, name in enumerate(read.names)]
+    frame = frame[[name for name in read.names if name is not None]]
+    frame.attrs[_WRITTEN_HEADER] = written
+    frame.attrs[_IGNORED] = list(read.ignored)
     return frame
 
 
-# Where _read keeps a file's header as written (frame.attrs).
+def _csv_header(path: str) -> Optional[List[str]]:
+    """The first row of the CSV file ``path``, its cells as written (standard CSV, as the curate job reads it)."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return next(csv.reader(handle), None)
+
+
+# Where _read keeps a file's header as written, and the cells of it no declared column reads (frame.attrs).
 _WRITTEN_HEADER = "written_header"
+_IGNORED = "ignored_cells"
 
 # Separators a spreadsheet export may use instead of commas (a ';' one where ',' is the decimal mark).
 _OTHER_SEPARATORS = {";": ";", "\t": "tab", "|": "|"}

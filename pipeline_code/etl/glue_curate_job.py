@@ -31,7 +31,11 @@ Processing, in order:
    largest, or, in an incremental run that skips files, the header the curate state accepted: an export whose
    columns change, even only in order, fails the run it lands in, as it fails every full read from then on - which
    compares every file with the largest, so it may name another file); rows
-   with a wrong number of fields are quarantined, not padded.
+   with a wrong number of fields are quarantined, not padded. The header's cells are read against the declaration
+   (:meth:`pipeline_code.catalog.Dataset.read_header`, the local run's rule too): a column is read from the cell
+   that gives its ``source`` (an export's ``Tenure (months)``), else its name, trimmed and in any case, in any order,
+   and renamed to its declared name; the cells no column reads are left out, logged once and listed in the summary
+   (``ignored_columns``); a declared column no cell gives, or a header text given twice, fails the run.
 2. :func:`pipeline_code.etl.curate.curate` types, validates and de-duplicates.
 3. The quarantine is written first, so rejected rows are never lost.
 4. If ``outstanding / input > max_quarantine_ratio`` in any raw batch the summary is written with
@@ -105,8 +109,10 @@ and skipped.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
 import json
 import re
 import sys
@@ -274,35 +280,60 @@ def check_no_unread_files(raw_path: str, skipped: Sequence[str]) -> None:
             "them to CSV (an exporter's compression or format setting) or move them out of raw_path, and run again")
 
 
-def read_raw_csv(spark: Any, files: Sequence[RawFile], header: Optional[Sequence[str]] = None) -> Tuple[Any, List[str]]:
-    """The rows of ``files`` (:func:`list_raw`; at least one), all columns as strings.
+def read_raw_csv(spark: Any, files: Sequence[RawFile], dataset: catalog.Dataset,
+                 header: Optional[Sequence[str]] = None) -> Tuple[Any, List[str], List[str]]:
+    """The rows of ``files`` (:func:`list_raw`; at least one), every declared column as a string under its declared
+    name, and the header every file must have, and the header cells no column reads (ignored).
 
+    The header's cells are read against the declaration by :meth:`pipeline_code.catalog.Dataset.read_header` (a
+    column's ``source``, else its name; trimmed, any case), the rule the local run's reader applies too: each declared
+    column is renamed from its cell, the other cells are left out (listed in the summary: ``ignored_columns``).
     Adds :data:`CORRUPT_RECORD_COLUMN` (raw line of malformed rows) and
     :data:`SOURCE_FILE_COLUMN` (the file each row came from, for tracing
     quarantined rows). The files are named one by one, so no ``ingest_date=...`` folder becomes a partition column
-    that is not in the catalog. Returns the rows and the header (column names in order) every file must have:
-    ``header`` when given (the curate state's, for a run that skips files curated under it), else the largest file's.
+    that is not in the catalog. The header (its cells as written, ``""`` for an empty one) is ``header`` when given
+    (the curate state's, for a run that skips files curated under it), else the largest file's.
+
+    Raises:
+        ValueError: a header text given twice, or a declared column no cell gives.
     """
     from pyspark.sql import functions as F
-    from pyspark.sql.utils import AnalysisException
 
     def reader() -> Any:
         return spark.read.options(**dict(READER_OPTIONS))
 
     paths = [f.path for f in files]
     if header is None:
-        try:
-            # The header of the first file only: the largest first, as Spark orders a directory's files, so the read
-            # schema is the export's usual one and a smaller odd file fails the header check below, named.
-            largest_first = [path for _, path in sorted(zip(files, paths), key=lambda pair: -pair[0].size)]
-            header = reader().csv(largest_first).columns
-        except AnalysisException as exc:
-            if "UNABLE_TO_INFER_SCHEMA" in str(exc) or _NO_FILES in str(exc):  # every file is empty
-                raise FileNotFoundError(f"no *.csv file with a header row among the {len(paths)} read") from None
-            raise
-    # Every file's header checked against the first one's (CHECK_OPTIONS).
+        # The header of the largest file, so the read schema is the export's usual one and a smaller odd file fails the
+        # header check below, named. Its cells as written: its first line, parsed as standard CSV (one Spark job, as
+        # Spark's own header inference takes, which names an empty cell _c<n> and a repeated one <name><n>: names the
+        # per-file header check below would not find). Hadoop's line reader drops a UTF-8 byte order mark, as Spark's
+        # CSV reader does.
+        largest = max(files, key=lambda f: f.size).path
+        first = spark.read.text(largest).first()
+        if first is None or not first[0].strip():  # the largest file is empty: every file is
+            raise FileNotFoundError(f"no *.csv file with a header row among the {len(paths)} read")
+        header = next(csv.reader(io.StringIO(first[0])))
+    try:
+        read = dataset.read_header(header)
+    except ValueError as exc:
+        raise ValueError(f"raw data of dataset {dataset.name!r}: {exc}") from None
+    if read.missing:
+        raise ValueError(
+            f"raw data of dataset {dataset.name!r} lacks declared column(s) {dataset.described_headers(read.missing)}: "
+            f"no header cell gives them (cells are compared trimmed, in any case); the cells read as no column: "
+            f"{list(read.ignored)}; rename the export's header, or declare the header it has as the column's source "
+            f"(datasets.{dataset.name}.columns.<column>.source)")
+    # Every file's header checked against the first one's, cell by cell (CHECK_OPTIONS; Spark ignores case there).
     raw = reader().schema(raw_schema(header)).options(**dict(CHECK_OPTIONS)).csv(paths)
-    return raw.withColumn(SOURCE_FILE_COLUMN, F.input_file_name()), list(header)
+    # Renamed by position (a header cell may hold any character, a dot too), the ignored cells dropped.
+    ignored = [f"__ignored_{i}" for i, name in enumerate(read.names) if name is None]
+    renamed = [name if name is not None else f"__ignored_{i}" for i, name in enumerate(read.names)]
+    raw = raw.toDF(*renamed, CORRUPT_RECORD_COLUMN).drop(*ignored)
+    if read.ignored:
+        LOG.info("raw header cell(s) %s are not declared columns of dataset %r (nor a column's source): ignored",
+                 list(read.ignored), dataset.name)
+    return raw.withColumn(SOURCE_FILE_COLUMN, F.input_file_name()), list(header), list(read.ignored)
 
 
 # --------------------------------------------------------------------------------------
@@ -824,11 +855,12 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
                    "recovery_warning": _recovery_warning(state, None, Recovered(kept=waiting), folders.unproven)}
         _publish(summary, plan, args, run_id, plan.header, spark=spark, delete=folders.stale, published=stale)
         return summary
-    raw, header = read_raw_csv(spark, plan.read, plan.header)
+    raw, header, ignored = read_raw_csv(spark, plan.read, dataset, plan.header)
     result = _curate(raw, dataset)
     try:
         quarantine_location = _write_quarantine(result, args["quarantine_path"], run_id)
         summary = _summary(dataset, run_id, result, args, max_ratio, quarantine_location, plan)
+        summary["ignored_columns"] = ignored
         # Each batch alone: the whole-run ratio would let a new batch hide under the earlier days' good rows.
         # A bad row whose record a later landing corrected is mended: only what is still outstanding counts.
         over = [batch for batch in result.batches if batch.outstanding_ratio > max_ratio]
@@ -1102,6 +1134,8 @@ def _summary(
         "quarantine_location": quarantine_location,
         "read": plan.counts(),
         "state_path": args.get("state_path"),
+        # The raw header's cells no declared column reads (read_raw_csv), left out: none when no file was read.
+        "ignored_columns": [],
     }
 
 

@@ -23,6 +23,9 @@ def raw() -> dict:
 
 
 # The sample churn declaration's columns, in order: what an "allowed:" list of them reads.
+# How a column name that is not one is refused (a message of its own then says what to write).
+NAME_RULE = ("names must be lower-case letters, digits and '_' (at most 64), starting with a letter (the Glue Data "
+             "Catalog lower-cases column names)")
 COLUMNS = ("customer_id, event_time, tenure_months, monthly_charges, total_charges, contract_type, payment_method, "
            "support_calls_90d, region, gender, churned")
 
@@ -77,31 +80,43 @@ def test_a_model_built_around_the_loader_has_no_dataset_and_says_so():
          "dataset 'customer_churn': field 'columns.tenure_months.allowed': only string columns have allowed values"),
         (lambda d: d["columns"]["region"].update(nulable=False),
          "dataset 'customer_churn': field 'columns.region.nulable': unknown field; allowed: type, nullable, min, max, "
-         "allowed, description"),
-        (lambda d: d["columns"].update({"Region": "string"}),
-         "dataset 'customer_churn': field 'columns.Region': names must be lower-case letters, digits and '_' (at most "
-         "64), starting with a letter (the Glue Data Catalog lower-cases column names); write 'region', the name the "
-         "files' header must give the column too"),
+         "allowed, description, source"),
+        # source: the export's header text of a column, when it is not the column's name.
+        (lambda d: d["columns"]["tenure_months"].update(source="  "),
+         "dataset 'customer_churn': field 'columns.tenure_months.source': must be the header text the files give the "
+         "column (e.g. 'Tenure (months)'), a non-empty string; got '  '"),
+        (lambda d: d["columns"]["tenure_months"].update(source=12),
+         "dataset 'customer_churn': field 'columns.tenure_months.source': must be the header text the files give the "
+         "column (e.g. 'Tenure (months)'), a non-empty string; got 12"),
+        (lambda d: (d["columns"]["tenure_months"].update(source="Months"),
+                    d["columns"]["support_calls_90d"].update(source=" months")),
+         "dataset 'customer_churn': field 'columns.support_calls_90d.source': ' months' is also the header of column "
+         "'tenure_months' (its source 'Months'); headers are compared trimmed and in any case, and each column is read "
+         "from a header of its own"),
+        (lambda d: d["columns"]["tenure_months"].update(source="Region"),
+         "dataset 'customer_churn': field 'columns.tenure_months.source': 'Region' is also the header of column "
+         "'region' (its name); headers are compared trimmed and in any case, and each column is read from a header of "
+         "its own"),
+        (lambda d: d["columns"].update({'Region': "string"}),
+         f"dataset 'customer_churn': field 'columns.Region': {NAME_RULE}"
+         "; declare it as 'region' with source: 'Region', the header the files give it (they keep it)"),
         # An export's headers as a spreadsheet or a warehouse writes them: spaces, dots, accents, a leading digit.
-        (lambda d: d["columns"].update({"Policy ID": "string"}),
-         "dataset 'customer_churn': field 'columns.Policy ID': names must be lower-case letters, digits and '_' (at "
-         "most 64), starting with a letter (the Glue Data Catalog lower-cases column names); write 'policy_id', the "
-         "name the files' header must give the column too"),
-        (lambda d: d["columns"].update({"Vehicle.Model": "string"}),
-         "dataset 'customer_churn': field 'columns.Vehicle.Model': names must be lower-case letters, digits and '_' "
-         "(at most 64), starting with a letter (the Glue Data Catalog lower-cases column names); write "
-         "'vehicle_model', the name the files' header must give the column too"),
+        (lambda d: d["columns"].update({'Policy ID': "string"}),
+         f"dataset 'customer_churn': field 'columns.Policy ID': {NAME_RULE}"
+         "; declare it as 'policy_id' with source: 'Policy ID', the header the files give it (they keep it)"),
+        (lambda d: d["columns"].update({'Vehicle.Model': "string"}),
+         f"dataset 'customer_churn': field 'columns.Vehicle.Model': {NAME_RULE}"
+         "; declare it as 'vehicle_model' with source: 'Vehicle.Model', the header the files give it (they keep it)"),
         (lambda d: d["columns"].update({"Région d'origine": "string"}),
-         "dataset 'customer_churn': field 'columns.Région d'origine': names must be lower-case letters, digits and "
-         "'_' (at most 64), starting with a letter (the Glue Data Catalog lower-cases column names); write "
-         "'region_d_origine', the name the files' header must give the column too"),
-        (lambda d: d["columns"].update({"2nd Driver Age": "integer"}),
-         "dataset 'customer_churn': field 'columns.2nd Driver Age': names must be lower-case letters, digits and '_' "
-         "(at most 64), starting with a letter (the Glue Data Catalog lower-cases column names); write "
-         "'c_2nd_driver_age', the name the files' header must give the column too"),
-        (lambda d: d["columns"].update({"€": "string"}),
-         "dataset 'customer_churn': field 'columns.€': names must be lower-case letters, digits and '_' (at most "
-         "64), starting with a letter (the Glue Data Catalog lower-cases column names)"),
+         f"dataset 'customer_churn': field 'columns.Région d'origine': {NAME_RULE}; declare it as 'region_d_origine' "
+         "with source: \"Région d'origine\", the header the files give it (they keep it)"),
+        (lambda d: d["columns"].update({'2nd Driver Age': "integer"}),
+         f"dataset 'customer_churn': field 'columns.2nd Driver Age': {NAME_RULE}"
+         "; declare it as 'c_2nd_driver_age' with source: '2nd Driver Age', the header the files give it (they keep "
+         "it)"),
+        (lambda d: d["columns"].update({'€': "string"}),
+         f"dataset 'customer_churn': field 'columns.€': {NAME_RULE}"
+         "; name it and give source: '€', the header the files give it"),
         (lambda d: d.update(event_time="signup_time"),
          f"dataset 'customer_churn': field 'event_time': 'signup_time' must name a declared column; allowed: {COLUMNS}"),
         (lambda d: d.update(event_time="tenure_months"),
