@@ -391,6 +391,12 @@ class Dataset:
         """Every raw column's name, in declared order: what a raw request's fields are named."""
         return tuple(c.name for c in self.columns)
 
+    @property
+    def raw_header(self) -> Tuple[str, ...]:
+        """The header row a raw file of this dataset gives, in declared order: each column's :attr:`Column.header`
+        (what the local run writes into its raw lake, generated or landed, for the curate job to read)."""
+        return tuple(c.header for c in self.columns)
+
     def read_header(self, cells: Sequence[Optional[str]]) -> "RawHeader":
         """How a raw file whose header row is ``cells`` (as written; None or "" for an empty cell) is read: the
         column each position holds, the cells no column reads (ignored) and the columns no cell gives (missing).

@@ -365,7 +365,8 @@ def land(dataset: catalog.Dataset, spec: str, raw_root: str, ingest_date: str, l
     os.makedirs(directory, exist_ok=True)
     for index, (frame, notes) in enumerate(parts):
         target = os.path.join(directory, f"part-{index:05d}.csv")
-        frame.to_csv(target, index=False)
+        # Under the header the curate job reads each column from (its source, where declared), as an export in AWS.
+        frame.set_axis(list(dataset.raw_header), axis=1).to_csv(target, index=False)
         landed.files.append(target)
         landed.rows += len(frame)
         landed.notes.extend(notes)

@@ -241,6 +241,8 @@ def write_raw(
         raise FileExistsError(f"{path} already exists; pass overwrite=True (--overwrite) or another ingest date")
     os.makedirs(directory, exist_ok=True)
     text = to_text(frame, dataset)[[c.name for c in dataset.columns]]
+    # The header the raw files give each column (its source, where declared), as the curate job reads it.
+    text.columns = list(dataset.raw_header)
     # Write to a temporary name then rename, so a reader never sees half a file.
     tmp_path = path + ".tmp"
     text.to_csv(tmp_path, index=False)

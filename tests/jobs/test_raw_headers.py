@@ -8,16 +8,18 @@ user's files apply the same rule (``Dataset.read_header``), so they read the sam
 from __future__ import annotations
 
 import copy
+import csv
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from mlops_cli.local import user_data
 from mlops_cli.local.user_data import UserDataError, read_file
 from pipeline_code import catalog
 from pipeline_code.etl import glue_curate_job
-from pipeline_code.sample_data.generate import generate
+from pipeline_code.sample_data.generate import generate, write_raw
 
 from tests.support import datasets as samples
 
@@ -176,3 +178,28 @@ def test_raw_files_that_are_all_empty_fail_the_job_saying_a_header_row_is_needed
     assert glue_curate_job.main(job_argv(tmp_path, raw.parent)) == 1
     (error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR: ")]
     assert error == "ERROR: no *.csv file with a header row among the 2 read"
+
+
+# --------------------------------------------------------------------------------------
+# What the local run lands in its raw lake is read by the curate job as an export in AWS is
+# --------------------------------------------------------------------------------------
+def _header_of(path: Path) -> list:
+    return next(csv.reader(path.open(encoding="utf-8", newline="")))
+
+
+@pytest.mark.spark
+def test_generated_and_landed_raw_files_carry_the_headers_the_declaration_reads(spark, tmp_path):
+    """The local run writes its raw lake (generated records, or the user's files landed) for the curate job to read:
+    with a source declared, the job reads the column from that header, so the lake's files must give it."""
+    expected = [c.header for c in CHURN_EXPORT.columns]
+    # GIVEN generated records written to a raw lake, and the user's export landed into another
+    generated = Path(write_raw(generate(CHURN_EXPORT, 20, seed=5), str(tmp_path / "gen"), CHURN_EXPORT, "2026-01-03"))
+    path = land(export(), tmp_path / "export")
+    landed = user_data.land(CHURN_EXPORT, str(path), str(tmp_path / "landed"), "2026-01-03")
+    # THEN both give each column its header text, in declared order
+    assert _header_of(generated) == expected
+    assert _header_of(Path(landed.files[0])) == expected
+    # AND the curate job curates each as it is
+    for root in (tmp_path / "gen", tmp_path / "landed"):
+        assert glue_curate_job.main(job_argv(root, root / "customer_churn")) == 0
+        assert json.loads((root / "summary.json").read_text())["quarantined_rows"] == 0
