@@ -49,6 +49,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops_cli import target as deploy_target
+from pipeline_code.catalog import header_key
 from pipeline_code.core import contract, integrity
 
 PROG = "python -m mlops_cli.erasure"
@@ -96,15 +97,18 @@ class Findings:
 
 
 def places(*, prefix: str, account: str, region: str, dataset: str, record_identifier: str,
-           models: Sequence[str]) -> List[Place]:
-    """Every place docs/personal-data.md says one of ``dataset``'s records reaches, for it and ``models``."""
+           models: Sequence[str], raw_header: Optional[str] = None) -> List[Place]:
+    """Every place docs/personal-data.md says one of ``dataset``'s records reaches, for it and ``models``.
+
+    ``raw_header``: the header the raw files give the record identifier when it is not its name (its declared
+    ``source``); the raw files are searched by it, every other place by the declared name."""
     def bucket(kind: str) -> str:
         return contract.lake_bucket(prefix, kind, account, region)
 
     ids = (record_identifier,)
     group = contract.feature_group_name(prefix, dataset)
     out = [
-        Place(bucket("raw"), f"{dataset}/", ids),
+        Place(bucket("raw"), f"{dataset}/", (raw_header,) if raw_header else ids),
         Place(bucket("curated"), f"{dataset}/", ids),
         Place(bucket("curated"), f"{contract.QUARANTINE_PREFIX}/{dataset}/", ids),
         Place(bucket("curated"), f"{contract.CURATE_RECOVERY_PREFIX}/{dataset}/", ids),
@@ -222,7 +226,9 @@ def _csv(stream: Any, columns: Sequence[str], ids: Set[str]) -> int:
     header = next(reader, None)
     if header is None:
         return 0
-    positions = [i for i, name in enumerate(header) if name.strip() in columns]
+    # A header cell compared as the curate job reads it (catalog.header_key: trimmed, any case).
+    wanted = {header_key(column) for column in columns}
+    positions = [i for i, name in enumerate(header) if header_key(name) in wanted]
     if not positions:
         raise Unreadable(f"no id column ({', '.join(columns)}) in its header")
     return sum(1 for row in reader if any(i < len(row) and _is_id(row[i], ids) for i in positions))
@@ -371,7 +377,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         prefix = contract.environment_prefix(where.project, args.env)
         found = find(session.client("s3"), places(prefix=prefix, account=where.account, region=where.region,
                                                   dataset=dataset.name, record_identifier=dataset.record_identifier,
-                                                  models=models), args.ids)
+                                                  models=models,
+                                                  raw_header=dataset.column(dataset.record_identifier).source),
+                     args.ids)
         return report(found, args.ids, sys.stdout)
     except (CliError, deploy_target.TargetError, BotoCoreError, ClientError) as error:
         return _fail(deploy_target.failure_line(error, where, denied_hint=lambda: (

@@ -15,6 +15,7 @@ import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
@@ -218,3 +219,22 @@ def test_a_read_the_key_refuses_is_named_with_the_permissions_it_needs(s3):
     assert found.unreadable == [(refused, "AccessDenied: not authorized to perform kms:Decrypt (run as the environment's "
                                           "administrator: reading it needs s3:GetObject on the bucket and kms:Decrypt on "
                                           "the environment's data key)")]
+
+
+def test_raw_exports_whose_header_gives_the_id_column_its_source_are_searched_by_that_header(s3, capsys, tmp_path):
+    """GIVEN the record identifier declared with the export's header text (``source: 'Cust ID'``): the raw files give
+    that header (in any case, padded: the curate job reads it so), the curated data the declared name."""
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    raw["datasets"][DATASET.name]["columns"][ID_COLUMN]["source"] = "Cust ID"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    expected = {
+        put(s3, "raw", f"{DATASET.name}/ingest_date=2026-01-01/a.csv", f"other, CUST ID \nx,{WANTED}\n".encode()): 1,
+        put(s3, "curated", f"{DATASET.name}/event_date=2026-01-01/part-0.parquet",
+            parquet_bytes({ID_COLUMN: [WANTED, OTHER]})): 1,
+    }
+    # WHEN the search runs on that config THEN it finds the id in both, each by its own column
+    code = cli.main(["--env", "prod", "--config", str(config), "find", "--dataset", DATASET.name, "--id", WANTED])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert matches(out) == expected
