@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pipeline_code.core.frameworks import PYTORCH, XGBOOST
+from pipeline_code.core.images import xgboost_image_label
 
 Accelerator = Literal["none", "gpu", "inferentia2", "trainium"]
 
@@ -134,8 +135,8 @@ class Framework:
 # NeuronX DLCs); a framework joins the Inferentia2/Trainium lists only with such an image.
 FRAMEWORKS: dict[str, Framework] = {
     XGBOOST: Framework(
-        image="sagemaker-xgboost 3.0-5",
-        serving_image="sagemaker-xgboost 3.0-5",
+        image=xgboost_image_label(),
+        serving_image=xgboost_image_label(),
         training_accelerators=("none", "gpu"),
         serving_accelerators=("none", "gpu"),
         why_not={
@@ -151,7 +152,7 @@ FRAMEWORKS: dict[str, Framework] = {
         image="pytorch-training 2.9 (CPU/GPU), pytorch-training-neuronx 2.9 (Trainium)",
         # The portable network needs only numpy: the XGBoost image serves it with the same hooks on a CPU (so a
         # multi-model endpoint may mix it with trees). On ml.inf2 it is AWS's Neuron inference image instead.
-        serving_image="sagemaker-xgboost 3.0-5",
+        serving_image=xgboost_image_label(),
         training_accelerators=("none", "gpu", "trainium"),
         serving_accelerators=("none", "inferentia2"),
         why_not={

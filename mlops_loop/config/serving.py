@@ -216,7 +216,7 @@ class AsyncServing(_Frozen):
 
 
 # How long the serving container lets one request run unless the model's container environment says otherwise
-# (SAGEMAKER_MODEL_SERVER_TIMEOUT): 60 s in both images the app serves with - the XGBoost 3.0-5 image's gunicorn
+# (SAGEMAKER_MODEL_SERVER_TIMEOUT): 60 s in both images the app serves with - the XGBoost image's gunicorn
 # --timeout and nginx proxy_read_timeout (sagemaker-containers 2.8.6.post2, _server.start) and the Neuron inference
 # image's TorchServe default_response_timeout (sagemaker-pytorch-inference 2.0.25, torchserve.py).
 CONTAINER_TIMEOUT_ENV = "SAGEMAKER_MODEL_SERVER_TIMEOUT"

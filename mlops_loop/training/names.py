@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
-from pipeline_code.core import approval, frameworks, hyperparameters
+from pipeline_code.core import approval, frameworks, hyperparameters, images
 from pipeline_code.core.contract import GATE_FAIL_STEP, GATE_PARAMETERS
 
 from ..config.schema import TUNING_PARALLEL_JOBS
@@ -54,8 +54,9 @@ PREPARE_SUMMARY_PROPERTY_FILE = "PrepareSummary"
 # The statuses ModelApprovalStatus admits: the evaluate job answers one of them for the register step.
 APPROVAL_STATUSES = approval.REGISTRATION_STATUSES
 XGBOOST_FRAMEWORK = frameworks.XGBOOST
-# The stock SageMaker XGBoost image every job runs in (also serving and the monitor).
-XGBOOST_VERSION = "3.0-5"
+# The stock SageMaker XGBoost image every job runs in (also serving and the monitor): its tag, defined once in
+# pipeline_code/core/images.py (with the XGBoost and Python it holds and its end of patch).
+XGBOOST_VERSION = images.XGBOOST_IMAGE_VERSION
 
 # A network's (framework pytorch) training image: the SDK's stock PyTorch training image on CPU and GPU
 # instances, at the PyTorch of the Neuron line so that both train the same way; on Trainium, AWS's Neuron

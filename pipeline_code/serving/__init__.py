@@ -1,7 +1,7 @@
 """Serving-side job code: the SageMaker inference hooks of the mlops-loop XGBoost models.
 
 * :mod:`.inference`   ``model_fn`` / ``input_fn`` / ``predict_fn`` / ``output_fn`` for the stock
-  SageMaker XGBoost 3.0-5 image in script mode, plus :func:`.inference.invoke` (the same chain in
+  SageMaker XGBoost image (:mod:`pipeline_code.core.images`) in script mode, plus :func:`.inference.invoke` (the same chain in
   one call, for tests, the docs and local scoring);
 * :mod:`.records`     request parsing, validation and feature computation (no xgboost): also
   what a reader of captured requests uses to complete raw-field records the way serving does;

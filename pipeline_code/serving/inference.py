@@ -1,4 +1,5 @@
-"""Inference hooks of the mlops-loop models for the stock SageMaker XGBoost 3.0-5 image (script mode).
+"""Inference hooks of the mlops-loop models for the stock SageMaker XGBoost image (script mode;
+:mod:`pipeline_code.core.images` names its version).
 
 The container imports the module named by ``SAGEMAKER_PROGRAM`` (``serve_entry.py`` on a single-model
 container, whose ``transform_fn`` runs them; ``mme_entry.py`` on a multi-model one, which delegates to them) and,

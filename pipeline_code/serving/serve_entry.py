@@ -12,7 +12,7 @@ by the name ``serve_entry``, calls :func:`model_fn` once per worker and :func:`t
 
 Two toolkits call it, and they answer a refused request differently:
 
-* the XGBoost 3.0-5 image (every XGBoost model, and PyTorch networks scored with numpy) runs
+* the XGBoost image (every XGBoost model, and PyTorch networks scored with numpy) runs
   ``sagemaker_xgboost_container.serving:main``: a sagemaker-containers 2.8.6.post2 ``Transformer`` behind a
   Flask ``Worker``. That Transformer re-raises *any* exception of a user hook as its ``ClientError``, which
   Flask answers with a bare HTML 500: the ``status_code`` of the contract's errors is never read. So

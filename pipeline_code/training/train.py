@@ -1,6 +1,6 @@
 """XGBoost training (SageMaker script mode) with a stored feature encoding and spot checkpoints.
 
-SageMaker runs this in the stock XGBoost 3.0-5 training container with the channels
+SageMaker runs this in the stock XGBoost training container (:mod:`pipeline_code.core.images`) with the channels
 mounted under ``/opt/ml/input/data/<channel>`` (``SM_CHANNEL_TRAIN``,
 ``SM_CHANNEL_VALIDATION``) and each hyperparameter passed as ``--name value``::
 

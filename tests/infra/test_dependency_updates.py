@@ -183,3 +183,11 @@ def test_a_pin_the_lock_does_not_have_is_named():
     assert lock_disagreements({"aws-cdk-lib": "2.276.0", "pytest": "9.0.3"}, {"aws-cdk-lib": "2.275.0",
                               "pytest": "9.0.3"}, "requirements.lock") == [
         "aws-cdk-lib==2.276.0 is pinned, requirements.lock has aws-cdk-lib==2.275.0"]
+
+
+def test_xgboost_moves_with_the_container_image_not_with_update_prs(config):
+    """The local XGBoost is the one in the SageMaker XGBoost image (tests/core/test_images.py): a weekly update PR
+    moving it alone would fail that test, and with it the whole grouped Python PR, every week."""
+    (pip,) = [u for u in config["updates"] if u["package-ecosystem"] == "pip"]
+    ignored = {i["dependency-name"]: i for i in pip.get("ignore") or []}
+    assert "xgboost" in ignored and "update-types" not in ignored["xgboost"], "ignore every xgboost update"

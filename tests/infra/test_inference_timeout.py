@@ -2,7 +2,7 @@
 request run.
 
 Both images the app serves with stop a request after 60 s unless the model's container environment says otherwise
-(``SAGEMAKER_MODEL_SERVER_TIMEOUT``): the XGBoost 3.0-5 image's gunicorn ``--timeout`` and nginx ``proxy_read_timeout``
+(``SAGEMAKER_MODEL_SERVER_TIMEOUT``): the XGBoost image's gunicorn ``--timeout`` and nginx ``proxy_read_timeout``
 (sagemaker-containers 2.8.6.post2 ``_server.start``), the Neuron inference image's TorchServe
 ``default_response_timeout`` (sagemaker-pytorch-inference 2.0.25 ``torchserve._generate_ts_config_properties``).
 So an async model that takes two minutes failed every request. These tests hold the config (synth refuses what

@@ -66,7 +66,7 @@ def test_every_other_job_of_a_network_runs_in_the_xgboost_image_that_scores_it_w
                 == trees[step]["Arguments"]["AppSpecification"]["ImageUri"]), step
     register = json.dumps(on_cpu[d.STEP_REGISTER])
     assert trees[d.STEP_TRAIN]["Arguments"]["AlgorithmSpecification"]["TrainingImage"] in register
-    assert "PyTorch 2.9.0 network served with numpy in the XGBoost 3.0-5 image" in register
+    assert f"PyTorch 2.9.0 network served with numpy in the XGBoost {d.XGBOOST_VERSION} image" in register
 
 
 def test_the_xgboost_training_job_is_unchanged_by_the_framework_option(trees):
@@ -102,7 +102,7 @@ def test_the_training_image_of_every_framework_comes_from_one_function():
     assert training_image_uri("pytorch", specs.REGION, "ml.trn1.2xlarge") == NEURON_IMAGE
     assert training_image_uri("pytorch", specs.REGION, "ml.m5.xlarge") == CPU_IMAGE
     assert training_image_uri("pytorch", specs.REGION, "ml.g5.xlarge").endswith("/pytorch-training:2.9.0-gpu-py312")
-    assert training_image_uri("xgboost", specs.REGION, "ml.m5.xlarge").endswith("/sagemaker-xgboost:3.0-5")
+    assert training_image_uri("xgboost", specs.REGION, "ml.m5.xlarge").endswith(f"/sagemaker-xgboost:{d.XGBOOST_VERSION}")
     # eu-south-1's Deep Learning Containers live in another account (the SDK's registry map).
     assert training_image_uri("pytorch", "eu-south-1", "ml.m5.xlarge").startswith("692866216735.dkr.ecr.eu-south-1.")
 

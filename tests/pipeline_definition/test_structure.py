@@ -167,7 +167,7 @@ def test_every_job_runs_the_stock_xgboost_image(built):
         built.steps[n]["Arguments"]["AppSpecification"]["ImageUri"] for n in PROCESSING_STEPS
     } | {built.steps[d.STEP_TRAIN]["Arguments"]["AlgorithmSpecification"]["TrainingImage"]}
     container = built.steps[d.STEP_REGISTER]["Arguments"]["InferenceSpecification"]["Containers"][0]
-    assert images == {container["Image"]} == {"141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"}
+    assert images == {container["Image"]} == {f"141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:{d.XGBOOST_VERSION}"}
 
 
 @pytest.mark.parametrize(

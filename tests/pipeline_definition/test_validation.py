@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -110,7 +111,7 @@ def test_spec_is_frozen():
 
 def test_a_region_without_the_xgboost_image_is_reported():
     spec = specs.base_spec(region="xx-nowhere-9", kms_key_arn=f"arn:aws:kms:xx-nowhere-9:{specs.ACCOUNT}:key/abc")
-    with pytest.raises(ValueError, match=r"PipelineSpec.region: no SageMaker XGBoost 3.0-5 image in xx-nowhere-9"):
+    with pytest.raises(ValueError, match=rf"PipelineSpec.region: no SageMaker XGBoost {re.escape(d.XGBOOST_VERSION)} image in xx-nowhere-9"):
         build_pipeline_definition(spec)
 
 

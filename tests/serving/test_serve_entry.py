@@ -2,7 +2,7 @@
 its message, and each answer is byte for byte what the hooks give.
 
 Single-model endpoints (real-time, serverless, async) and batch transform of XGBoost models and numpy-scored
-networks run in the XGBoost 3.0-5 image: sagemaker-containers 2.8.6.post2's real Transformer behind its Flask Worker
+networks run in the XGBoost image: sagemaker-containers 2.8.6.post2's real Transformer behind its Flask Worker
 (``tests/support/serving_toolkits.py``). Networks compiled for ml.inf2 run in the Neuron image, under
 ``sagemaker_inference``'s Transformer. The expected message of each refusal is what the hooks raise for the same
 request (:func:`pipeline_code.serving.inference.invoke`), so the cases hold for any model.

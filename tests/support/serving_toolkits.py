@@ -1,6 +1,6 @@
 """The two toolkits that run ``serve_entry.py``, in-process, so tests see what an endpoint's caller sees.
 
-**XGBoost 3.0-5 image** (XGBoost models, networks scored with numpy). In the image,
+**XGBoost image** (pipeline_code/core/images.py; XGBoost models, networks scored with numpy). In the image,
 ``sagemaker_xgboost_container.serving:main`` imports the module ``SAGEMAKER_PROGRAM`` names, builds a
 sagemaker-containers ``Transformer`` from its hooks (``_user_module_transformer``), loads the model once
 (``Transformer.initialize``: ``model_fn(/opt/ml/model)``) and serves ``Transformer.transform`` from a Flask

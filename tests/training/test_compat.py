@@ -1,4 +1,5 @@
-"""Job code must run in the SageMaker XGBoost 3.0-5 containers (Python 3.10) and never import CDK."""
+"""Job code must run in the SageMaker XGBoost image (Python 3.12, pipeline_code/core/images.py), in the PyTorch training
+images (py312) and locally (3.11), and never import CDK: it parses as the oldest of them all ever was (3.9)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,38 @@
+"""The stock SageMaker XGBoost image every XGBoost job and endpoint of the app runs in: its one definition.
+
+Prepare, Train, Evaluate, Baseline and ModelCard, the drift monitor, every model served on a CPU or GPU (a
+network too, scored with numpy) and every multi-model endpoint run ``sagemaker-xgboost:<XGBOOST_IMAGE_VERSION>``
+(``mlops_loop/training/names.py`` ``XGBOOST_VERSION`` and the instance-type table's labels are this), and the
+tests and the local run train with the same XGBoost (``requirements-dev.txt``; tests/core/test_images.py holds
+them together). Moving the image: docs/training.md, "The XGBoost image and its end of patch".
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+XGBOOST_IMAGE_REPOSITORY = "sagemaker-xgboost"
+# The image's tag, the SageMaker SDK's framework version (sagemaker.core image_uri_config/xgboost.json).
+XGBOOST_IMAGE_VERSION = "3.2-0"
+# What that image holds (aws/deep-learning-containers docker/xgboost/Dockerfile and pyproject.toml, 2026-08-21:
+# Amazon Linux 2023, Python 3.12 in /opt/venv, xgboost 3.2.0, sagemaker-containers 2.8.6.post2,
+# sagemaker-inference 1.5.5, gunicorn 25.3.0, Flask 3.1.3). Job code must run in its Python.
+XGBOOST_LIBRARY_VERSION = "3.2.0"
+XGBOOST_IMAGE_PYTHON = (3, 12)
+
+# End of patch of each SageMaker XGBoost image version: the AWS Deep Learning Containers "Framework Support Policy"
+# (https://aws.github.io/deep-learning-containers/reference/support_policy; its rows come from aws/deep-learning-
+# containers docs/src/data/sagemaker-xgboost/<version>-cpu-sagemaker.yml). After it the tag gets no security
+# patches. 3.0-5: GA 2025-11-17, EOP 2026-11-17; 3.2-0: GA 2026-05-13, EOP 2027-05-13 (read 2026-12-07).
+END_OF_PATCH = {
+    "3.0-5": datetime.date(2026, 11, 17),
+    "3.2-0": datetime.date(2027, 5, 13),
+}
+
+
+def xgboost_image_label(version: str = XGBOOST_IMAGE_VERSION) -> str:
+    """The image as messages and the instance-type table name it: ``sagemaker-xgboost 3.2-0``."""
+    return f"{XGBOOST_IMAGE_REPOSITORY} {version}"
+
