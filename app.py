@@ -19,6 +19,7 @@ interpreter's teardown, once its exit handlers have run (``mlops_loop.interprete
 """
 
 import dataclasses
+import datetime
 import sys
 from pathlib import Path
 from typing import Optional
@@ -35,6 +36,7 @@ from mlops_loop.app_builder import REPO_ROOT, build_app, new_app, source_version
 from mlops_loop.config import AppConfig, ConfigError, load_config
 from mlops_loop.config.location import resolve_config
 from mlops_loop.tools import source_stamp, stack_quotas
+from pipeline_code.core import images
 from pipeline_code.core.contract import BOOTSTRAP_QUALIFIER_CONTEXT, cdk_qualifier_problem
 
 
@@ -67,7 +69,9 @@ def main() -> None:
     # cannot read is unknown. Either is said, not refused (docs/deploying.md: the code version every model version records).
     version = source_version(REPO_ROOT, config=Path(config_path))
     unpinned = version.warning()
-    for warning in [*config.warnings(), *([unpinned] if unpinned else [])]:
+    # The XGBoost image's end of patch (near or past), by today's date in UTC: said, never refused.
+    image_eop = images.end_of_patch_warning(datetime.datetime.now(datetime.timezone.utc).date())
+    for warning in [*config.warnings(), *([unpinned] if unpinned else []), *([image_eop] if image_eop else [])]:
         print(f"mlops-loop: warning: {warning}", file=sys.stderr)
     build_app(app, config, environments=environments, code_version=version.version)
     sdk_helper.close()  # build_app has what it asked for: the helper exits while the templates are written

@@ -4,7 +4,8 @@ Prepare, Train, Evaluate, Baseline and ModelCard, the drift monitor, every model
 network too, scored with numpy) and every multi-model endpoint run ``sagemaker-xgboost:<XGBOOST_IMAGE_VERSION>``
 (``mlops_loop/training/names.py`` ``XGBOOST_VERSION`` and the instance-type table's labels are this), and the
 tests and the local run train with the same XGBoost (``requirements-dev.txt``; tests/core/test_images.py holds
-them together). Moving the image: docs/training.md, "The XGBoost image and its end of patch".
+them together). Synth warns near and past the image's end of patch (:func:`end_of_patch_warning`, app.py).
+Moving the image: docs/training.md, "The XGBoost image and its end of patch".
 
 Standard library only.
 """
@@ -12,6 +13,7 @@ Standard library only.
 from __future__ import annotations
 
 import datetime
+from typing import Optional
 
 XGBOOST_IMAGE_REPOSITORY = "sagemaker-xgboost"
 # The image's tag, the SageMaker SDK's framework version (sagemaker.core image_uri_config/xgboost.json).
@@ -30,9 +32,32 @@ END_OF_PATCH = {
     "3.0-5": datetime.date(2026, 11, 17),
     "3.2-0": datetime.date(2027, 5, 13),
 }
+# How long before the end of patch synth starts saying so: time to move, retrain and approve in every environment.
+END_OF_PATCH_NOTICE_DAYS = 90
+
+_MOVE = "move XGBOOST_IMAGE_VERSION in pipeline_code/core/images.py to a supported version"
+_DOCS = "docs/training.md, The XGBoost image and its end of patch"
 
 
 def xgboost_image_label(version: str = XGBOOST_IMAGE_VERSION) -> str:
     """The image as messages and the instance-type table name it: ``sagemaker-xgboost 3.2-0``."""
     return f"{XGBOOST_IMAGE_REPOSITORY} {version}"
 
+
+def end_of_patch_warning(today: datetime.date, version: str = XGBOOST_IMAGE_VERSION) -> Optional[str]:
+    """One line when the XGBoost image ``version`` is within :data:`END_OF_PATCH_NOTICE_DAYS` of its end of patch on
+    ``today``, past it, or has no date in :data:`END_OF_PATCH`; None otherwise. A warning, not a refusal: an image past
+    its end of patch still runs."""
+    eop = END_OF_PATCH.get(version)
+    if eop is None:
+        return (f"the SageMaker XGBoost image {version} has no end-of-patch date in pipeline_code/core/images.py "
+                f"END_OF_PATCH: add its row from the AWS Deep Learning Containers support policy ({_DOCS})")
+    what = f"the SageMaker XGBoost image {version} that every job and endpoint runs"
+    if today >= eop:
+        return (f"{what} passed its end of patch on {eop.isoformat()} (AWS Deep Learning Containers support policy): "
+                f"it gets no security patches; {_MOVE} ({_DOCS})")
+    days = (eop - today).days
+    if days <= END_OF_PATCH_NOTICE_DAYS:
+        return (f"{what} reaches its end of patch on {eop.isoformat()} (in {days} days; AWS Deep Learning Containers "
+                f"support policy), after which it gets no security patches: {_MOVE} ({_DOCS})")
+    return None

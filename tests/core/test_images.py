@@ -1,8 +1,9 @@
 """The stock SageMaker XGBoost image: one definition (``pipeline_code.core.images``) that the pipeline definition,
-the instance-type table, the local XGBoost pin and the documentation follow."""
+the instance-type table, the local XGBoost pin, the documentation and synth's end-of-patch warning follow."""
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import pytest
@@ -52,6 +53,42 @@ def test_the_installed_xgboost_is_the_containers():
 def test_the_configured_image_has_an_end_of_patch_date():
     """A new image version comes with its row of the support policy, or synth warns about it forever."""
     assert images.XGBOOST_IMAGE_VERSION in images.END_OF_PATCH
+
+
+def test_no_warning_while_the_image_is_patched_for_more_than_the_notice():
+    eop = images.END_OF_PATCH[images.XGBOOST_IMAGE_VERSION]
+    day_before_notice = eop - datetime.timedelta(days=images.END_OF_PATCH_NOTICE_DAYS + 1)
+    assert images.end_of_patch_warning(day_before_notice) is None
+
+
+def test_a_warning_ahead_of_the_end_of_patch():
+    today = datetime.date(2027, 3, 1)
+    assert images.end_of_patch_warning(today, "3.2-0") == (
+        "the SageMaker XGBoost image 3.2-0 that every job and endpoint runs reaches its end of patch on 2027-05-13 "
+        "(in 73 days; AWS Deep Learning Containers support policy), after which it gets no security patches: move "
+        "XGBOOST_IMAGE_VERSION in pipeline_code/core/images.py to a supported version (docs/training.md, The XGBoost "
+        "image and its end of patch)")
+
+
+@pytest.mark.parametrize("today", [datetime.date(2026, 11, 17), datetime.date(2026, 12, 7)])
+def test_a_warning_once_the_end_of_patch_is_reached(today):
+    assert images.end_of_patch_warning(today, "3.0-5") == (
+        "the SageMaker XGBoost image 3.0-5 that every job and endpoint runs passed its end of patch on 2026-11-17 "
+        "(AWS Deep Learning Containers support policy): it gets no security patches; move XGBOOST_IMAGE_VERSION in "
+        "pipeline_code/core/images.py to a supported version (docs/training.md, The XGBoost image and its end of patch)")
+
+
+def test_a_warning_for_a_version_without_a_date():
+    assert images.end_of_patch_warning(datetime.date(2026, 12, 7), "9.9-9") == (
+        "the SageMaker XGBoost image 9.9-9 has no end-of-patch date in pipeline_code/core/images.py END_OF_PATCH: add "
+        "its row from the AWS Deep Learning Containers support policy (docs/training.md, The XGBoost image and its end "
+        "of patch)")
+
+
+def test_synth_says_the_warning():
+    """app.py prints it with the config's warnings (a warning, never a refusal: an old image still runs)."""
+    source = (REPO_ROOT / "app.py").read_text()
+    assert "images.end_of_patch_warning(" in source
 
 
 def test_the_documentation_names_the_image_and_its_end_of_patch():
