@@ -40,6 +40,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops_cli import target as deploy_target
 from pipeline_code.argtypes import positive_int
+from pipeline_code.core import images
 from pipeline_code.core.contract import (
     approver_role_name, environment_prefix, package_group_name, package_parameter_name, serving_stack_name,
 )
@@ -186,6 +187,10 @@ def rollback(
         f"updates stack {state.stack} ({state.parameter} -> v{target.version}).",
         file=out,
     )
+    # A version registered before the app moved to a newer XGBoost image comes back in its own (docs/training.md).
+    note = images.registered_image_note(target.image, (now or dt.datetime.now(dt.timezone.utc)).date())
+    if note:
+        print(f"Note: v{target.version} {note}", file=out)
     if not assume_yes and not _confirmed(ask):
         print("rollback: aborted, nothing changed", file=sys.stderr)
         return 1

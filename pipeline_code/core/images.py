@@ -61,3 +61,27 @@ def end_of_patch_warning(today: datetime.date, version: str = XGBOOST_IMAGE_VERS
         return (f"{what} reaches its end of patch on {eop.isoformat()} (in {days} days; AWS Deep Learning Containers "
                 f"support policy), after which it gets no security patches: {_MOVE} ({_DOCS})")
     return None
+
+
+def xgboost_image_tag(image_uri: str) -> Optional[str]:
+    """The tag of ``image_uri`` when it names the SageMaker XGBoost image by tag (``<registry>/sagemaker-xgboost:3.0-5``),
+    else None (another image, or one named by digest)."""
+    path, colon, tag = image_uri.rpartition(":")
+    if not colon or "/" in tag or path.rsplit("/", 1)[-1] != XGBOOST_IMAGE_REPOSITORY:
+        return None
+    return tag
+
+
+def registered_image_note(image_uri: Optional[str], today: datetime.date) -> Optional[str]:
+    """What deploying a model version registered with ``image_uri`` means when that is an XGBoost image of another tag
+    than the app's (a version trained before the app moved): it serves in its own image (the SageMaker Model is made
+    from its package), unpatched once that image's end of patch is past on ``today``. None for the app's image or
+    another image."""
+    tag = xgboost_image_tag(image_uri or "")
+    if tag is None or tag == XGBOOST_IMAGE_VERSION:
+        return None
+    eop = END_OF_PATCH.get(tag)
+    past = (f"; that image passed its end of patch on {eop.isoformat()} and gets no security patches"
+            if eop is not None and today >= eop else "")
+    return (f"serves in the image it was registered with, {XGBOOST_IMAGE_REPOSITORY}:{tag}, not the app's "
+            f"{XGBOOST_IMAGE_VERSION}{past} ({_DOCS})")

@@ -14,6 +14,7 @@ import pytest
 from moto import mock_aws
 from moto.sagemaker.models import sagemaker_backends
 
+from pipeline_code.core import images
 from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY
 from pipeline_code.handlers import deploy_on_approval as dod
 from mlops_cli import rollback as rb
@@ -32,8 +33,9 @@ OTHER_ACCOUNT = sample_account("staging")
 # A frozen copy of the sample config names the environments: prod is in eu-west-1, like the moto world below.
 CONFIG = ["--config", str(SAMPLE_CONFIG)]
 BASE = ["--env", "prod", "--model", "churn", *CONFIG]
+XGBOOST_REGISTRY = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost"
 SPEC = {
-    "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5", "ModelDataUrl": "s3://b/m.tar.gz"}],
+    "Containers": [{"Image": f"{XGBOOST_REGISTRY}:{images.XGBOOST_IMAGE_VERSION}", "ModelDataUrl": "s3://b/m.tar.gz"}],
     "SupportedContentTypes": ["text/csv"],
     "SupportedResponseMIMETypes": ["text/csv"],
 }
@@ -56,15 +58,17 @@ class Registry:
         self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
 
-    def register(self, approval: str = "PendingManualApproval", *, sealed: bool = True) -> str:
+    def register(self, approval: str = "PendingManualApproval", *, sealed: bool = True, image: str = "") -> str:
         """A version with ``approval``; ``sealed`` (default) as the pipeline registers it: its own model.tar.gz at its
-        sealed key, both digests recorded; else as registered before artefacts were sealed (no digests)."""
+        sealed key, both digests recorded; else as registered before artefacts were sealed (no digests). ``image``:
+        its inference image (default: the app's XGBoost image)."""
         number = len(self.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) + 1
-        spec, recorded = SPEC, {}
+        container = {**SPEC["Containers"][0], **({"Image": image} if image else {})}
+        spec, recorded = {**SPEC, "Containers": [container]}, {}
         if sealed:
             uri, digests = seal_archive(self.s3, self.bucket, "churn", model_archive(before=[(f"./version-{number}", b"")]),
-                                        container=SPEC["Containers"][0])
-            spec, recorded = {**SPEC, "Containers": [{**SPEC["Containers"][0], "ModelDataUrl": uri}]}, {"CustomerMetadataProperties": digests}
+                                        container=container)
+            spec, recorded = {**SPEC, "Containers": [{**container, "ModelDataUrl": uri}]}, {"CustomerMetadataProperties": digests}
         arn = self.sagemaker.create_model_package(
             ModelPackageGroupName=GROUP, InferenceSpecification=spec, ModelApprovalStatus="PendingManualApproval", **recorded,
         )["ModelPackageArn"]
@@ -223,6 +227,33 @@ def test_rollback_makes_the_earlier_version_the_desired_one_and_the_handler_depl
     assert decision["deployed"] is True and decision["reason"] == "v2 -> v1"
     assert rb.main(BASE + ["versions"]) == 0
     assert marks(capsys.readouterr().out) == {"v1": "serving+desired"}
+
+
+def test_rollback_to_a_version_of_an_older_image_says_it_serves_in_that_image_and_whether_it_is_patched(registry, capsys):
+    """GIVEN v1 registered when the app ran the 3.0-5 image (past its end of patch) and v2 in the app's image WHEN
+    rolling back to v1 THEN the command says v1 comes back in its own image, unpatched; rolling forward to v2 says
+    nothing of images."""
+    v1 = registry.register("Approved", image=f"{XGBOOST_REGISTRY}:3.0-5")
+    registry.register("Approved")
+    v3 = registry.register("Approved")
+    registry.serve(v3)
+    when = dt.datetime(2026, 12, 7, tzinfo=dt.timezone.utc)
+    state = rb.load_state(sagemaker=registry.sagemaker, cloudformation=registry.cloudformation, project="mlops-loop",
+                          env="prod", model="churn", account=ACCOUNT)
+
+    assert rb.rollback(state, sagemaker=registry.sagemaker, caller="arn:aws:iam::1:user/a", to_version=1, assume_yes=True,
+                       now=when) == 0
+
+    out = capsys.readouterr().out
+    assert (f"Note: v1 serves in the image it was registered with, sagemaker-xgboost:3.0-5, not the app's "
+            f"{images.XGBOOST_IMAGE_VERSION}; that image passed its end of patch on 2026-11-17 and gets no security "
+            "patches (docs/training.md, The XGBoost image and its end of patch)\n") in out
+    assert registry.sagemaker.describe_model_package(ModelPackageName=v1)["ModelApprovalStatus"] == "Approved"
+    state = rb.load_state(sagemaker=registry.sagemaker, cloudformation=registry.cloudformation, project="mlops-loop",
+                          env="prod", model="churn", account=ACCOUNT)
+    assert rb.rollback(state, sagemaker=registry.sagemaker, caller="arn:aws:iam::1:user/a", to_version=2, assume_yes=True,
+                       now=when) == 0
+    assert "Note:" not in capsys.readouterr().out
 
 
 def test_rollback_to_a_rejected_version_approves_it(registry):

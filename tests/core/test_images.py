@@ -97,3 +97,26 @@ def test_the_documentation_names_the_image_and_its_end_of_patch():
     assert f"`{images.XGBOOST_IMAGE_REPOSITORY}:{images.XGBOOST_IMAGE_VERSION}`" in text
     assert f"end of patch {images.END_OF_PATCH[images.XGBOOST_IMAGE_VERSION].isoformat()}" in text
     assert f"Python {'.'.join(map(str, images.XGBOOST_IMAGE_PYTHON))}, XGBoost {images.XGBOOST_LIBRARY_VERSION}" in text
+
+
+@pytest.mark.parametrize("uri, tag", [
+    ("141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5", "3.0-5"),
+    ("141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost@sha256:" + "a" * 64, None),
+    ("763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-inference-neuronx:2.9.0-neuronx-py312", None),
+    ("", None),
+])
+def test_the_tag_of_an_xgboost_image_uri(uri, tag):
+    assert images.xgboost_image_tag(uri) == tag
+
+
+def test_a_version_of_an_older_image_not_yet_past_its_end_of_patch_or_without_a_date_is_named_without_the_warning():
+    registry = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost"
+    current = images.XGBOOST_IMAGE_VERSION
+    assert images.registered_image_note(f"{registry}:3.0-5", datetime.date(2026, 11, 16)) == (
+        f"serves in the image it was registered with, sagemaker-xgboost:3.0-5, not the app's {current} (docs/training.md, "
+        "The XGBoost image and its end of patch)")
+    assert images.registered_image_note(f"{registry}:1.7-1", datetime.date(2026, 12, 7)) == (
+        f"serves in the image it was registered with, sagemaker-xgboost:1.7-1, not the app's {current} (docs/training.md, "
+        "The XGBoost image and its end of patch)")
+    assert images.registered_image_note(f"{registry}:{current}", datetime.date(2030, 1, 1)) is None
+    assert images.registered_image_note(None, datetime.date(2026, 12, 7)) is None
