@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline_code.core.images import XGBOOST_IMAGE_PYTHON
 from tests.support.paths import REPO_ROOT
 
 # The import directions of every home are in tests/test_boundaries.py; this adds the container's Python.
@@ -36,3 +37,36 @@ def test_the_launcher_uses_only_the_standard_library():
     modules = {n.names[0].name for n in ast.walk(tree) if isinstance(n, ast.Import)}
     modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert modules <= {"__future__", "glob", "hashlib", "importlib.util", "json", "os", "runpy", "sys", "zipfile"}
+
+
+# Standard-library modules each Python release removed (What's New in Python 3.12 and 3.13, "Removed"): job code
+# importing one fails in an image of that Python or later, and the local venv (3.11) would not show it.
+REMOVED_FROM_THE_STANDARD_LIBRARY = {
+    (3, 12): {"asynchat", "asyncore", "distutils", "imp", "smtpd"},
+    (3, 13): {"aifc", "audioop", "cgi", "cgitb", "chunk", "crypt", "imghdr", "mailcap", "msilib", "nis", "nntplib",
+              "ossaudiodev", "pipes", "sndhdr", "spwd", "sunau", "telnetlib", "uu", "xdrlib", "lib2to3"},
+}
+IMAGE_CODE = sorted(p for home in ("training", "serving", "core", "monitoring", "features")
+                    for p in (REPO_ROOT / "pipeline_code" / home).rglob("*.py")) + [REPO_ROOT / "pipeline_code" / "sagemaker_entry.py"]
+
+
+def removed_imports(source: str, python: tuple) -> set:
+    """The modules ``source`` imports that the standard library of ``python`` no longer has."""
+    gone = set().union(*(names for version, names in REMOVED_FROM_THE_STANDARD_LIBRARY.items() if version <= python))
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            imported.add(node.module.split(".")[0])
+    return imported & gone
+
+
+@pytest.mark.parametrize("path", IMAGE_CODE, ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_code_that_runs_in_the_xgboost_image_imports_nothing_its_python_removed(path: Path):
+    assert not removed_imports(path.read_text(), XGBOOST_IMAGE_PYTHON), f"not in Python {XGBOOST_IMAGE_PYTHON}"
+
+
+def test_a_module_its_python_removed_is_found():
+    assert removed_imports("import imp\nfrom distutils.util import strtobool\nimport json\n", (3, 12)) == {"imp", "distutils"}
+    assert removed_imports("import imp\n", (3, 11)) == set()
