@@ -210,13 +210,43 @@ def to_dmatrix(model: TrainedModel, frame: pd.DataFrame, label: Optional[np.ndar
 def predict(model: TrainedModel, frame: pd.DataFrame) -> np.ndarray:
     """The model's output for every row of ``frame`` (float64), with the stored encoding applied: P(target = 1),
     shape (n,), for a binary model; one probability per class in :attr:`TrainedModel.classes` order, shape
-    (n, K), for a multiclass one; the predicted value, shape (n,), for a regression one."""
+    (n, K), for a multiclass one; the predicted value, shape (n,), for a regression one, within the target's
+    declared range (:func:`within_target_range`)."""
     if len(frame) == 0:
         shape = (0, len(model.classes)) if model.problem_type == problem.MULTICLASS else (0,)
         return np.zeros(shape, dtype=np.float64)
     if model.framework == PYTORCH:
-        return model.estimator.predict(network_inputs(model, frame))
-    return model.estimator.predict(to_dmatrix(model, frame), validate_features=True).astype(np.float64)
+        output = model.estimator.predict(network_inputs(model, frame))
+    else:
+        output = model.estimator.predict(to_dmatrix(model, frame), validate_features=True).astype(np.float64)
+    return within_target_range(model.metadata, output)
+
+
+def target_range(metadata: Dict[str, Any]) -> Tuple[Optional[float], Optional[float]]:
+    """A regression model's declared target range: the ``min`` and ``max`` of its target column in the dataset
+    declaration the artefact carries (None where one is not declared; both None for a classifier). The ETL
+    quarantines a label outside it, so no true value lies outside it."""
+    if metadata.get("problem_type") != problem.REGRESSION:
+        return None, None
+    columns = (metadata.get("dataset") or {}).get("columns") or []
+    if isinstance(columns, dict):  # the config's mapping form
+        columns = [{"name": name, **body} for name, body in columns.items()]
+    for column in columns:
+        if column.get("name") == metadata.get("target"):
+            low, high = column.get("min"), column.get("max")
+            return (None if low is None else float(low)), (None if high is None else float(high))
+    return None, None
+
+
+def within_target_range(metadata: Dict[str, Any], values: np.ndarray) -> np.ndarray:
+    """A regression model's predictions moved into :func:`target_range` (a count declared ``min: 0`` is never
+    predicted negative: squared error fits trees whose leaves can overshoot 0 near many zeros). Moving a value
+    to the nearest declared bound never takes it further from a true value, so no row's error grows. NaN stays
+    NaN (serving refuses to answer it). Classifiers' outputs are returned unchanged."""
+    low, high = target_range(metadata)
+    if low is None and high is None:
+        return values
+    return np.clip(values, low, high)
 
 
 def save_model(model: TrainedModel, model_dir: str) -> None:

@@ -68,6 +68,7 @@ from pipeline_code.training.model_io import (  # noqa: F401 - re-exported: the n
     save_model,
     to_dmatrix,
     training_summary,
+    within_target_range,
 )
 from pipeline_code.training.spec import ModelSpec
 from pipeline_code.training.trainers import (  # noqa: F401 - TrainingInterrupted re-exported for the tests' hook
@@ -290,8 +291,8 @@ def train(
     booster.set_attr(mlops_fingerprint=None, mlops_stopped_early=None)
     model = TrainedModel(estimator=booster, metadata=metadata)
 
-    p_val = booster.predict(dval).astype(np.float64)
-    p_train = booster.predict(dtrain).astype(np.float64)
+    p_val = within_target_range(metadata, booster.predict(dval).astype(np.float64))
+    p_train = within_target_range(metadata, booster.predict(dtrain).astype(np.float64))
     summary = training_summary(spec, y_train, y_val, p_train, p_val, rounds_trained=total_rounds,
                                rounds_kept=booster.num_boosted_rounds(), best_iteration=best_iteration)
     record_decision(spec, metadata, summary, y_val, p_val)

@@ -67,6 +67,7 @@ from pipeline_code.training.model_io import (
     encode,
     save_model,
     training_summary,
+    within_target_range,
 )
 from pipeline_code.training.network import Z_LIMIT, TabularNetwork, inputs_from_encoded
 from pipeline_code.training.spec import ModelSpec
@@ -355,8 +356,8 @@ def train(
     metadata["network"] = {"hidden": list(hp.hidden), "embedding_dims": [int(e.shape[1]) for e in network.embeddings],
                            "parameters": network.parameters, "device": device.name}
     model = TrainedModel(estimator=network, metadata=metadata)
-    p_val = network.predict(x_val)
-    p_train = network.predict(x_train)
+    p_val = within_target_range(metadata, network.predict(x_val))
+    p_train = within_target_range(metadata, network.predict(x_train))
     summary = training_summary(spec, y_train, y_val, p_train, p_val, epochs_trained=state["epoch"],
                                epochs_kept=state["best_epoch"] + 1, best_epoch=state["best_epoch"])
     record_decision(spec, metadata, summary, y_val, p_val)
