@@ -21,7 +21,8 @@ turned into class codes; regression numbers; anything else is dropped):
 * multiclass: accuracy, macro F1, log loss and macro one-vs-rest AUC (``auc``); log loss and AUC need the
   class probabilities (captured, or re-scored by the monitor), accuracy and F1 only the predicted class.
   ``auc_drop`` as for binary (macro AUC), and ``quality_drop`` on the primary metric when it is not AUC.
-* regression: RMSE, MAE, R², bias; no AUC. ``quality_drop`` on the primary metric.
+* regression: RMSE, MAE, R², bias; no AUC. ``quality_drop`` on the primary metric, and ``bias_shift`` (the mean
+  error's move from the evaluation's, in evaluation RMSEs: :func:`_bias_shift`).
 
 ``quality_drop`` is how much worse the window is than the baseline in the primary metric's direction
 (:func:`pipeline_code.core.problem.higher_is_better`): an absolute difference for the bounded metrics
@@ -531,6 +532,7 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
         out["baseline_metrics"] = {key: base.get(key) for key in _REGRESSION_BASELINE_KEYS}
         out["changes"] = {f"{key}_{'drop' if higher_is_better(key) else 'increase'}": quality_drop(key, headline[key], base.get(key))
                           for key in ("r2", "rmse", "mae")}
+        _bias_shift(out, checks, y, predicted, headline, base, false_alarm_rate=false_alarm_rate)
 
     if multiclass:
         # The probability metrics are measured on the rows that have probabilities (as above).
@@ -547,6 +549,40 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
     out["status"] = _section_status(checks)
     out["checks"] = checks
     return out
+
+
+# The largest move of a regression model's mean error, in evaluation RMSEs, that a window may show (either way).
+MAX_BIAS_SHIFT = 0.25
+
+
+def _bias_shift(out: Dict[str, Any], checks: List[Dict[str, Any]], y: np.ndarray, predicted: np.ndarray,
+                headline: Mapping[str, Any], base: Mapping[str, Any], *, false_alarm_rate: float) -> None:
+    """A regression window's ``bias_shift``: its mean error (prediction - target) minus the evaluation's, over the
+    evaluation's RMSE. RMSE and MAE are in the target's units, so a window whose targets moved is not comparable with
+    the evaluation by them (a week with no sales anywhere has a lower RMSE than the evaluation's long tail, while every
+    prediction in it is wrong); a systematic error shows here either way. It fails when ``|shift|`` is over the larger
+    of :data:`MAX_BIAS_SHIFT` and the shift a window of these rows shows with no change with probability
+    ``false_alarm_rate`` (two-sided: the mean error's standard error). Like the bias checks it makes the report an
+    alert, with no alarm of its own; skipped without the evaluation's bias and RMSE (a report from before them)."""
+    base_bias, base_rmse = base.get("bias"), base.get("rmse")
+    if base_bias is None or not base_rmse or not math.isfinite(float(base_rmse)) or len(y) < 2:
+        checks.append(check("bias_shift", "model_quality", None, MAX_BIAS_SHIFT, SKIPPED, op="|value| >",
+                            detail="no evaluation bias and RMSE to compare with"))
+        return
+    scale = float(base_rmse)
+    error = predicted - y
+    shift = (float(headline["bias"]) - float(base_bias)) / scale
+    noise = NormalDist().inv_cdf(1.0 - false_alarm_rate / 2.0) * float(np.std(error, ddof=1)) / math.sqrt(len(error)) / scale
+    limit = max(MAX_BIAS_SHIFT, noise)
+    out.update({"bias_shift": shift, "bias_shift_noise": noise})
+    checks.append(check(
+        "bias_shift", "model_quality", shift, limit, FAIL if abs(shift) > limit else PASS, op="|value| >",
+        detail=f"window mean error (prediction - target) {float(headline['bias']):+.4g} vs the evaluation's "
+               f"{float(base_bias):+.4g}: a shift of {shift:+.3f} of the evaluation's RMSE {scale:.4g} (window mean target "
+               f"{float(headline['mean_target']):.4g}, evaluation's {float(base.get('mean_target') or 0.0):.4g}); limit "
+               f"{MAX_BIAS_SHIFT:g}; " + (f"{len(y)} labelled rows show a shift over {noise:.3g} with no change with "
+                                          f"probability {false_alarm_rate:g}" if noise <= MAX_BIAS_SHIFT else
+                                          f"raised to the noise {noise:.3g} of {len(y)} labelled rows")))
 
 
 def _section_status(checks: Sequence[Mapping[str, Any]]) -> str:
