@@ -487,3 +487,21 @@ def test_a_calibration_limit_gates_a_multiclass_models_top_label_ece_and_never_a
         assert "ece" not in report["challenger"]["metrics"]
         decision = decide(report, dataclasses.replace(GATE, max_calibration_error=0.01))
         assert decision.passed and "calibration" not in [c["name"] for c in decision.checks]
+
+
+@pytest.mark.parametrize("trained", [REGRESSION], indirect=True)
+def test_a_regression_model_judged_on_rmse_keeps_the_floor_of_predicting_the_mean(trained):
+    # GIVEN the first regression model's report judged on RMSE, which has no floor of its own (no min_quality)
+    report = {**copy.deepcopy(trained["first"]), "primary_metric": "rmse"}
+    report.pop("quality_floor", None)
+    decision = decide(report, GATE)
+    assert decision.passed, decision.reasons
+    assert [c["name"] for c in decision.checks][0] == "min_r2"
+    # WHEN its predictions are worse than the test set's mean for every record
+    report["challenger"]["metrics"]["r2"] = -0.25
+    decision = decide(report, GATE)
+    # THEN the gate refuses it, as it refuses a model judged on R² below 0
+    assert failed(decision) == ["min_r2"]
+    assert decision.checks[0]["message"] == (
+        "challenger R² -0.2500 < 0.0000: worse than predicting the test set's mean for every record; a regression model "
+        "judged on rmse keeps this floor (min_quality sets one on rmse itself)")
