@@ -227,6 +227,10 @@ def verdict(report: Mapping[str, Any]) -> List[str]:
         out.append(f"Model quality on labelled traffic: {watched} (label coverage {_fmt(s.get('label_coverage'))}).")
     elif quality:
         out.append("Model quality: not enough labelled traffic yet to judge it.")
+    shifted = [c for c in quality.get("checks") or [] if c.get("check") == "bias_shift" and c.get("status") == "fail"]
+    if shifted:  # regression: the quality drop above can read as an improvement (quality._bias_shift)
+        out.append(f"Predictions are systematically off: {shifted[0].get('detail')}. RMSE and MAE compare a window whose "
+                   "targets moved with the evaluation in the target's units, so they do not judge it.")
     fired = retrain_alarms(report)
     if fired:
         out.append(f"What the loop does: the {', '.join(fired)} retrain alarm{'s' if len(fired) > 1 else ''} "

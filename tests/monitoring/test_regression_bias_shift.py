@@ -77,3 +77,18 @@ def test_the_bias_shift_is_skipped_without_an_evaluation_rmse(weeks):
     sales, baseline = weeks
     shift = _check(_section(_window(sales, 81, holiday=True), {**baseline, "rmse": None}), "bias_shift")
     assert shift["status"] == "skipped" and shift["detail"] == "no evaluation bias and RMSE to compare with"
+
+
+def test_the_reports_reading_says_the_predictions_are_systematically_off(weeks):
+    from pipeline_code.monitoring import report as report_mod
+
+    sales, baseline = weeks
+    section = _section(_window(sales, 81, holiday=True), baseline)
+    reading = report_mod.verdict({"status": "alert", "summary": {}, "errors": [], "sections": {"model_quality": section}})
+    shift = _check(section, "bias_shift")
+    assert (f"Predictions are systematically off: {shift['detail']}. RMSE and MAE compare a window whose targets moved "
+            "with the evaluation in the target's units, so they do not judge it." in reading)
+    ordinary = _section(_window(sales, 84), baseline)
+    assert not any("systematically" in line
+                   for line in report_mod.verdict({"status": "ok", "summary": {}, "errors": [],
+                                                   "sections": {"model_quality": ordinary}}))
