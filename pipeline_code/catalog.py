@@ -28,6 +28,7 @@ about them (types, source columns) without running them.
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import json
 import re
 import unicodedata
@@ -53,6 +54,13 @@ TIMESTAMP = "timestamp"
 # second, a fraction of up to 9 digits, ``T`` or a space between them, and ``Z`` or a ``+HH:MM`` / ``+HHMM`` offset.
 TIMESTAMP_PATTERN = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?)(Z|[+-][0-9]{2}:?[0-9]{2})?$"
 BOOLEAN = "boolean"
+# A calendar date: the text a date column accepts is ``yyyy-MM-dd`` exactly (after trimming), a real day of the
+# proleptic Gregorian calendar (``2026-02-30`` is not one). The curate job parses it to a date and quarantines any other
+# text; serving reads a raw date field by the same rule (:func:`parse_date`). No time zone: a day, not an instant.
+DATE = "date"
+DATE_PATTERN = r"^(?!0000)([0-9]{4})-([0-9]{2})-([0-9]{2})$"  # year 0000 is none (Spark would read it as 1 BC)
+# What Java's "$" (the curate job's rlike) lets through before the end of the text: one final line terminator.
+_JAVA_LINE_END = re.compile("(\r\n|[\n\r\u0085\u2028\u2029])$")
 # The text an integer / a double column accepts, after trimming (the curate job casts only text these match; serving
 # refuses other numeric text): ASCII digits with an optional sign - an integer up to 18 digits (always fits in 64
 # bits), optionally followed by ``.0`` (exporters write integers as floats); a double as a plain decimal or scientific
@@ -60,7 +68,7 @@ BOOLEAN = "boolean"
 INTEGER_PATTERN = r"^[+-]?[0-9]{1,18}(\.0*)?$"
 DOUBLE_PATTERN = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
 
-COLUMN_TYPES = (STRING, INTEGER, DOUBLE, TIMESTAMP, BOOLEAN)
+COLUMN_TYPES = (STRING, INTEGER, DOUBLE, TIMESTAMP, BOOLEAN, DATE)
 
 # SageMaker Feature Store knows exactly three feature types.
 INTEGRAL = "Integral"
@@ -205,6 +213,23 @@ def target_problem(column: Column, problem_type: str = BINARY) -> Optional[str]:
     return f"problem_type {problem_type!r} is not one of {', '.join(PROBLEM_TYPES)}"
 
 
+def parse_date(value: str) -> Optional[dt.date]:
+    """The calendar day ``value`` names when it is a date as the curate job reads one (trimmed of spaces,
+    :data:`DATE_PATTERN` before one final line break, a real day from 0001-01-01 to 9999-12-31), else None:
+    ``2019-4-12``, ``2026-02-30``, ``12/04/2019`` and a timestamp are not dates."""
+    if not isinstance(value, str):
+        return None
+    # The curate job's rlike lets one final line terminator through (Java's "$") and reads the day from the groups.
+    text = _JAVA_LINE_END.sub("", trimmed_text(value) or "", count=1)
+    match = re.fullmatch(DATE_PATTERN, text)
+    if match is None:
+        return None
+    try:
+        return dt.date(*(int(part) for part in match.groups()))
+    except ValueError:
+        return None
+
+
 def trimmed_text(value: Optional[str]) -> Optional[str]:
     """Text as the ETL reads it: without leading and trailing spaces; None, empty or all spaces is missing."""
     if value is None:
@@ -226,6 +251,11 @@ class Expr:
     op: str
     args: Tuple[object, ...] = ()
 
+    def reads_event_time(self) -> bool:
+        """Whether the expression reads the record's own event time (``days_since`` anywhere in it): computing it needs
+        the record's event time, which a raw request at serving must then carry."""
+        return self.op in EVENT_TIME_OPS or any(isinstance(a, Expr) and a.reads_event_time() for a in self.args)
+
     def source_columns(self) -> Tuple[str, ...]:
         """Names of the curated columns this expression reads, in first-seen order."""
         out: list = []
@@ -238,7 +268,7 @@ class Expr:
 
 
 # Operators whose string arguments name columns (for the others, strings are literals).
-_COLUMN_ARG_OPS = {"col", "ratio", "log1p", "clip", "coalesce", "bucket", "product"}
+_COLUMN_ARG_OPS = {"col", "ratio", "log1p", "clip", "coalesce", "bucket", "product", "days_since"}
 
 OPERATORS = (
     "col",  # the column itself
@@ -248,7 +278,10 @@ OPERATORS = (
     "coalesce",  # first non-null of its args
     "bucket",  # label of the half-open interval [edge_i, edge_i+1) x falls in
     "product",  # a * b
+    "days_since",  # whole days (floor) from a date / timestamp column to the record's own event time; null when null
 )
+# The operators that read the record's event time besides their arguments (:meth:`Expr.reads_event_time`).
+EVENT_TIME_OPS = ("days_since",)
 
 
 def col(name: str) -> Expr:
@@ -273,6 +306,11 @@ def coalesce(*xs: object) -> Expr:
 
 def product(a: object, b: object) -> Expr:
     return Expr("product", (a, b))
+
+
+def days_since(column: str) -> Expr:
+    """Whole days (floor) from ``column`` (a date or timestamp) to the record's own event time."""
+    return Expr("days_since", (column,))
 
 
 def bucket(x: object, edges: Tuple[float, ...], labels: Tuple[str, ...]) -> Expr:
@@ -604,7 +642,7 @@ _DATASET_KEYS = ("name", "description", "record_identifier", "event_time", "labe
 _COLUMN_KEYS = ("type", "nullable", "min", "max", "allowed", "description", "source")
 _FEATURE_KEYS = ("expr", "type", "description")
 _ARITY = {"col": (1, 1), "ratio": (2, 2), "log1p": (1, 1), "clip": (3, 3), "coalesce": (2, None), "bucket": (3, 3),
-          "product": (2, 2)}
+          "product": (2, 2), "days_since": (1, 1)}
 
 
 def parse_dataset(name: str, declaration: Mapping[str, Any]) -> Dataset:
@@ -670,7 +708,8 @@ def parse_dataset(name: str, declaration: Mapping[str, Any]) -> Dataset:
         elif label in keys.values():
             problems.append(f"labels: {label!r} is a key column, not a label")
     features = _features(declaration.get("features"), by_name, set(labels), set(keys.values()) - set(refused),
-                         refused, problems)
+                         refused, problems,
+                         event_time=keys["event_time"] if isinstance(keys["event_time"], str) else None)
     description = declaration.get("description", "")
     if not isinstance(description, str):
         problems.append("description: must be a string")
@@ -778,6 +817,10 @@ def _node(node: ast.AST) -> object:
         args = [_node(a) for a in node.args]
         if op == "col" and not isinstance(args[0], str):
             raise ValueError("col takes a column name")
+        if op == "days_since" and not isinstance(args[0], str):
+            raise ValueError(f"days_since takes a column name, got {_format_arg(args[0])}: write "
+                             "days_since(<date or timestamp column>), and put it inside other operators instead "
+                             "(clip(days_since(x), 0, 3650))")
         if op == "clip":
             if not all(isinstance(a, float) for a in args[1:]):
                 raise ValueError("clip takes a value and two numbers: clip(x, lo, hi)")
@@ -813,14 +856,25 @@ def _kind(arg: object, columns: Mapping[str, Column]) -> str:
         if arg not in columns:
             raise ValueError(f"reads unknown column {arg!r}; allowed: {', '.join(columns)}")
         dtype = columns[arg].dtype
-        if dtype == TIMESTAMP:
-            raise ValueError(f"reads timestamp column {arg!r}; timestamps are keys, not feature values")
+        if dtype in (TIMESTAMP, DATE):
+            raise ValueError(f"reads {dtype} column {arg!r} as a value; a {dtype} is no feature value: "
+                             f"days_since({arg}) gives the whole days from it to the record's event time")
         return {INTEGER: "integral", BOOLEAN: "integral", DOUBLE: "fractional", STRING: "string"}[dtype]
     if not isinstance(arg, Expr):
         raise ValueError(f"{arg!r} is not a column or an expression")
     op = arg.op
     if op == "col":
         return _kind(arg.args[0], columns)
+    if op == "days_since":
+        name = arg.args[0]
+        if not isinstance(name, str) or name not in columns:
+            return _kind(name, columns)  # names the unknown column
+        dtype = columns[name].dtype
+        if dtype not in (DATE, TIMESTAMP):
+            article = "an" if dtype == INTEGER else "a"
+            raise ValueError(f"days_since needs a date or timestamp column, but {name!r} is {article} {dtype} column; "
+                             f"declare it type: {DATE} (yyyy-MM-dd) or type: {TIMESTAMP}")
+        return "integral"
     if op == "bucket":
         _numeric(op, [arg.args[0]], columns)
         return "string"
@@ -961,7 +1015,7 @@ def _column(name: Any, body: Any, problems: List[str]) -> Optional[Column]:
 
 
 def _features(section: Any, columns: Mapping[str, Column], labels: set, keys: set, refused: List[str],
-              problems: List[str]) -> Tuple[FeatureDef, ...]:
+              problems: List[str], event_time: Optional[str] = None) -> Tuple[FeatureDef, ...]:
     out = []
     form = "feature name to an expression, e.g. log_income: log1p(income)"
     for name, body in _entries(section, "features", form, problems).items():
@@ -988,6 +1042,10 @@ def _features(section: Any, columns: Mapping[str, Column], labels: set, keys: se
             expr = parse_expression(body["expr"])
             if set(expr.source_columns()) & set(refused):
                 continue  # it reads a column whose own mistake is reported already
+            if event_time is not None and event_time in expr.source_columns():
+                raise ValueError(f"reads the event time {event_time!r}, which says when a record happened, not what it "
+                                 f"describes; days_since(<a date or timestamp column>) counts the days from another "
+                                 f"column to it")
             inferred = infer_feature_type(expr, columns)
         except ValueError as exc:
             problems.append(f"{where}.expr: {exc}")
@@ -996,7 +1054,7 @@ def _features(section: Any, columns: Mapping[str, Column], labels: set, keys: se
         if leaked:
             problems.append(f"{where}.expr: reads label {leaked[0]!r} (target leakage)")
             continue
-        identifying = [c for c in expr.source_columns() if c in keys]  # the event time is refused as a timestamp
+        identifying = [c for c in expr.source_columns() if c in keys]  # the event time is refused above
         if identifying:
             problems.append(f"{where}.expr: reads the record identifier {identifying[0]!r}, which names a record "
                             "instead of describing it (a model would learn the training ids); use other columns, or, "

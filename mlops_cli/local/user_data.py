@@ -168,7 +168,8 @@ def read_file(path: str, dataset: catalog.Dataset, *, labels_apart: bool = False
         notes.append(f"{path}: column(s) {extra} not declared for {dataset.name!r}, ignored")
     if _kind(path) == "csv":
         notes += _as_raw_in_aws(path, absent)
-    text = pd.DataFrame({c: _as_text(frame[c]) if c in frame.columns else None for c in declared}, index=frame.index)
+    text = pd.DataFrame({c: _as_text(frame[c], dataset.column(c).dtype) if c in frame.columns else None
+                         for c in declared}, index=frame.index)
     return text, notes
 
 
@@ -389,8 +390,15 @@ def _kind(path: str) -> Any:
     return READERS.get(os.path.splitext(path)[1].lower())
 
 
-def _as_text(series: pd.Series) -> pd.Series:
-    """Raw text of one column: JSON/Parquet values rendered the way a CSV export would write them."""
+def _as_text(series: pd.Series, dtype: Optional[str] = None) -> pd.Series:
+    """Raw text of one column: JSON/Parquet values rendered the way a CSV export would write them. A Parquet date
+    (``datetime.date``) is ``yyyy-MM-dd``; so is a datetime at midnight in a column declared ``date`` (pandas writes
+    dates as datetimes), while one with a time of day stays a timestamp, which the ETL quarantines as not a date."""
+    if dtype == catalog.DATE and pd.api.types.is_datetime64_any_dtype(series):
+        naive = series.dt.tz_convert("UTC").dt.tz_localize(None) if series.dt.tz is not None else series
+        midnight = naive == naive.dt.normalize()
+        days = naive.dt.strftime("%Y-%m-%d").where(midnight, naive.dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return days.astype(object).where(series.notna(), None)
     if pd.api.types.is_datetime64_any_dtype(series):
         times = series.dt.tz_localize("UTC") if series.dt.tz is None else series.dt.tz_convert("UTC")
         return times.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").where(series.notna(), None)

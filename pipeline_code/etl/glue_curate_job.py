@@ -121,7 +121,8 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from pipeline_code import catalog
 from pipeline_code.core.contract import RAW_PARTITION_COLUMN, hidden_from_spark
-from pipeline_code.etl.curate import (CORRUPT_RECORD_COLUMN, EVENT_DATE_COLUMN, RULE_NOT_TIMESTAMP, TIMESTAMP_FORMS,
+from pipeline_code.etl.curate import (CORRUPT_RECORD_COLUMN, DATE_FORMS, EVENT_DATE_COLUMN, RULE_NOT_DATE,
+                                      RULE_NOT_TIMESTAMP, TIMESTAMP_FORMS,
                                       BatchCounts, CurateResult, curate, raw_schema)
 from pipeline_code import job_runtime
 from pipeline_code.etl import curate as curation
@@ -174,7 +175,7 @@ CURATE_SEMANTICS_VERSION = 1
 # core/value_rules.py) changes the state's code key. tests/jobs/test_curate_incremental.py checks that every catalog
 # constant curate.py names is listed here.
 CURATE_RULES = ("STRING", "INTEGER", "DOUBLE", "TIMESTAMP", "BOOLEAN", "INTEGER_PATTERN", "DOUBLE_PATTERN",
-                "TIMESTAMP_PATTERN", "TRUE_WORDS", "FALSE_WORDS")
+                "TIMESTAMP_PATTERN", "TRUE_WORDS", "FALSE_WORDS", "DATE", "DATE_PATTERN")
 # How raw CSV is read (read_raw_csv): standard CSV (RFC 4180, what exporters, pandas and Excel write): a quote inside
 # a quoted field is doubled, and a quoted field may hold line breaks. Spark's defaults (a backslash escape, one record
 # per line) would keep the doubled quotes in the value and split such a record into malformed rows.
@@ -1171,6 +1172,8 @@ def _top_reasons(quarantine_reasons: Dict[str, int], limit: int = 5) -> str:
     listed = ", ".join(f"{reason} x{count}" for reason, count in top) or "none"
     if any(reason.endswith(f": {RULE_NOT_TIMESTAMP}") for reason, _ in top):
         listed += f" ({TIMESTAMP_FORMS})"
+    if any(reason.endswith(f": {RULE_NOT_DATE}") for reason, _ in top):
+        listed += f" ({DATE_FORMS})"
     return listed
 
 

@@ -13,7 +13,19 @@ follow the comments on ``catalog.OPERATORS``:
 ``coalesce`` first non-null argument, row by row
 ``bucket``   ``labels[i]`` for ``edges[i-1] <= x < edges[i]`` (half-open); null -> null
 ``product``  a * b; null when either side is null
+``days_since`` whole days (floor) from a date / timestamp column to the record's own
+             event time; null when the column is null; negative when the column is
+             after the event time
 ============ =====================================================================
+
+``days_since`` reads the record's event time (never the clock): a record of 2026-01-05 whose
+``licence_issued`` is 2019-04-12 is 2460 days old in training, in a replay and at serving alike. A
+date is the UTC midnight of its day, so for a date column it is the difference of the event's UTC
+calendar day and the date; for a timestamp column the elapsed time in whole days, floored
+(-0.5 days is -1). Dates arrive as ``datetime.date`` (parquet, Spark's ``mapInPandas``), datetimes
+or ``yyyy-MM-dd`` text (a raw request); timestamps as datetimes (naive ones in
+``naive_time_zone``) or ISO-8601 text. Computed in days / seconds (numpy), so any year 0001-9999 a
+date column holds is exact.
 
 Numbers are carried as float64 with NaN as null (integer columns stay nullable
 ``Int64`` through ``col``/``clip``/``coalesce`` so large integers are exact); text
@@ -91,6 +103,15 @@ def compute_features(
         dataset.record_identifier: _record_ids(frame[dataset.record_identifier], dataset.record_identifier),
         dataset.event_time: format_event_time(frame[dataset.event_time], naive_time_zone=naive_time_zone),
     }
+    if any(feature.expr.reads_event_time() for feature in dataset.features):
+        # days_since: each date / timestamp column it reads and the event time as whole seconds since the epoch (UTC),
+        # in hidden columns (no declared name starts with "_").
+        frame[EVENT_SECONDS] = _epoch_seconds(frame[dataset.event_time], catalog.TIMESTAMP, naive_time_zone)
+        for feature in dataset.features:
+            for name in feature.expr.source_columns():
+                column = dataset.column(name)
+                if column.dtype in (catalog.DATE, catalog.TIMESTAMP) and _seconds_column(name) not in frame:
+                    frame[_seconds_column(name)] = _epoch_seconds(frame[name], column.dtype, naive_time_zone)
     for feature in dataset.features:
         try:
             value = evaluate(feature.expr, frame)
@@ -98,6 +119,50 @@ def compute_features(
         except FeatureComputationError as exc:
             raise FeatureComputationError(f"feature {feature.name!r}: {exc}") from None
     return pd.DataFrame(out, index=frame.index)
+
+
+# The hidden columns compute_features adds for days_since: the event time, and each date / timestamp column it reads, as
+# whole seconds since 1970-01-01 UTC (float64, NaN = null).
+EVENT_SECONDS = "__event_time_seconds"
+_SECONDS_PREFIX = "__seconds__"
+
+
+def _seconds_column(name: str) -> str:
+    return _SECONDS_PREFIX + name
+
+
+def _epoch_seconds(values: pd.Series, dtype: str, naive_time_zone: str) -> pd.Series:
+    """Seconds since 1970-01-01T00:00:00Z of each value (float64; NaN for a null), floored to whole seconds: a date
+    as its UTC midnight (any year 1-9999: numpy days, not pandas nanoseconds), a timestamp as its instant (naive
+    datetimes in ``naive_time_zone``, text as ISO-8601 with its offset, UTC without one)."""
+    present = values.notna().to_numpy()
+    out = np.full(len(values), np.nan)
+    if not present.any():
+        return pd.Series(out, index=values.index)
+    if dtype == catalog.DATE:
+        kept = values[present]
+        if pd.api.types.is_datetime64_any_dtype(kept.dtype):
+            if getattr(kept.dt, "tz", None) is not None:
+                kept = kept.dt.tz_convert("UTC").dt.tz_localize(None)
+            days = kept.to_numpy(dtype="datetime64[D]")
+        else:
+            text = [value.isoformat()[:10] if hasattr(value, "isoformat") else str(value).strip() for value in kept]
+            try:
+                days = np.asarray(text, dtype="datetime64[D]")
+            except ValueError as exc:
+                raise FeatureComputationError(f"date column {values.name!r} holds a value that is no date: {exc}") from None
+        out[present] = days.astype("int64").astype("float64") * 86400.0
+        return pd.Series(out, index=values.index)
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        times = values if getattr(values.dt, "tz", None) is not None else values.dt.tz_localize(naive_time_zone)
+    else:
+        times = _parse_iso(values.where(values.notna(), None))
+    instants = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    seconds = instants[present].astype("datetime64[s]")
+    # astype("datetime64[s]") truncates toward zero; floor a time before 1970 that has a fraction.
+    early = instants[present] < seconds
+    out[present] = seconds.astype("int64").astype("float64") - early
+    return pd.Series(out, index=values.index)
 
 
 def evaluate(expr: catalog.Expr, frame: pd.DataFrame) -> pd.Series:
@@ -234,6 +299,19 @@ def _op_product(expr: catalog.Expr, frame: pd.DataFrame) -> pd.Series:
     return pd.Series(a * b, index=frame.index)  # NaN propagates: null * x is null
 
 
+def _op_days_since(expr: catalog.Expr, frame: pd.DataFrame) -> pd.Series:
+    _arity(expr, 1)
+    name = expr.args[0]
+    if not isinstance(name, str):
+        raise FeatureComputationError(f"days_since needs a column name, got {name!r}")
+    if EVENT_SECONDS not in frame.columns or _seconds_column(name) not in frame.columns:
+        if name not in frame.columns:
+            raise FeatureComputationError(f"missing source column {name!r}")
+        raise FeatureComputationError("days_since needs the record's event time: compute it with compute_features")
+    elapsed = frame[EVENT_SECONDS].to_numpy(dtype="float64") - frame[_seconds_column(name)].to_numpy(dtype="float64")
+    return pd.Series(np.floor(elapsed / 86400.0), index=frame.index)  # NaN (a null date) stays NaN
+
+
 _OPERATORS: Dict[str, Callable[[catalog.Expr, pd.DataFrame], pd.Series]] = {
     "col": _op_col,
     "ratio": _op_ratio,
@@ -242,6 +320,7 @@ _OPERATORS: Dict[str, Callable[[catalog.Expr, pd.DataFrame], pd.Series]] = {
     "coalesce": _op_coalesce,
     "bucket": _op_bucket,
     "product": _op_product,
+    "days_since": _op_days_since,
 }
 
 # Importing this module fails loudly if the catalog grows an operator without an interpreter.

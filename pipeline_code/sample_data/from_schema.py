@@ -25,6 +25,8 @@ the caller adds them):
   from a small vocabulary.
 * **timestamps** fall inside :data:`TIMESTAMP_START` + :data:`TIMESTAMP_DAYS`
   days, as naive UTC ``datetime64[s]`` (``NaT`` for nulls).
+* **dates** are ages of up to :data:`DATE_DAYS` days, driven by a latent score like a number:
+  the generator places each before its record's event time (``days_since`` of it is the age).
 * **nulls**: :data:`NULL_RATE` of the rows of every nullable input column;
   never in a ``nullable=False`` column, and never in a label (see below).
 * **labels** follow a seeded random linear "true model" of the inputs the
@@ -69,6 +71,10 @@ NULL_RATE = 0.03
 # plausible (recent, in the past) and reproducible.
 TIMESTAMP_START = np.datetime64("2025-01-01T00:00:00", "s")
 TIMESTAMP_DAYS = 730
+# A date column is drawn as an age: whole days before its record's event time, 0 to DATE_DAYS (about 20 years), driven by
+# the column's latent score (so days_since of it carries signal). The simulator returns the ages (timedelta64[D]);
+# the generator turns them into dates once the event times are drawn (:func:`dates_before`).
+DATE_DAYS = 7300
 
 # Standard deviation of the true model's logit (binary and multiclass labels) at
 # the reference distribution: ~1.5 gives a ROC AUC around 0.8 for a model that
@@ -258,6 +264,12 @@ def _input_column(
     latent = streams.get(stream).standard_normal(n) + direction * drift
     if column.dtype == catalog.TIMESTAMP:
         return _timestamps(latent, shape, nulls), None
+    if column.dtype == catalog.DATE:
+        center = shape.uniform(-0.5, 0.5)
+        ages = np.floor(_sigmoid(center + shape.uniform(0.6, 1.0) * latent) * DATE_DAYS).astype("int64")
+        values = ages.astype("timedelta64[D]")
+        values[nulls] = np.timedelta64("NaT")
+        return values, _Driver(column.name, latent=latent)
     if column.dtype == catalog.BOOLEAN:
         # True above a seeded cut of the latent score: an uneven share that drift moves.
         values = (latent > shape.normal(0.0, 0.7)).astype(float)
@@ -346,6 +358,13 @@ def _round_significant(values: np.ndarray, digits: int) -> np.ndarray:
     exponent = np.floor(np.log10(np.where(magnitude > 0, magnitude, 1.0)))
     scale = 10.0 ** (digits - 1 - exponent)
     return np.round(values * scale) / scale
+
+
+def dates_before(ages: np.ndarray, event_times: np.ndarray) -> np.ndarray:
+    """The dates ``ages`` (timedelta64 days, NaT = null) before each record's event time's UTC day, as
+    ``datetime.date`` objects (None = null): a date column as the curated data holds it."""
+    days = np.asarray(event_times).astype("datetime64[D]") - np.asarray(ages).astype("timedelta64[D]")
+    return np.asarray([None if np.isnat(day) else day.astype(object) for day in days], dtype=object)
 
 
 def _timestamps(latent: np.ndarray, shape: np.random.Generator, nulls: np.ndarray) -> np.ndarray:

@@ -182,6 +182,10 @@ def generate_batch(
     columns[dataset.record_identifier] = _record_ids(dataset.name, seed, n_rows,
                                                      integer=dataset.column(dataset.record_identifier).dtype == catalog.INTEGER)
     columns[dataset.event_time] = _event_times(streams.get("event_time"), n_rows, start_day, days)
+    for column in dataset.columns:
+        if column.dtype == catalog.DATE and np.asarray(columns[column.name]).dtype.kind == "m":
+            # Drawn as ages: each date lies before its own record's event time (days_since of it is the age).
+            columns[column.name] = from_schema.dates_before(columns[column.name], columns[dataset.event_time])
     frame = _typed_frame(dataset, columns)
 
     n_dup = int(round(duplicate_rate * n_rows))
@@ -206,7 +210,7 @@ def to_text(frame: pd.DataFrame, dataset: catalog.Dataset) -> pd.DataFrame:
     """Render a typed generated frame as raw text: object columns of ``str``/``None``.
 
     Integers without a decimal point, doubles as their shortest round-trip repr,
-    timestamps as ISO-8601 UTC (``2026-01-05T13:00:00Z``), nulls as ``None``
+    timestamps as ISO-8601 UTC (``2026-01-05T13:00:00Z``), dates as ``yyyy-MM-dd``, nulls as ``None``
     (an empty CSV field). Columns already holding text are left as they are.
     """
     out = {}
@@ -350,6 +354,8 @@ def _typed_frame(dataset: catalog.Dataset, columns: Dict[str, np.ndarray]) -> pd
             data[column.name] = pd.to_datetime(values).tz_localize("UTC").astype("datetime64[ns, UTC]")
         elif column.dtype == catalog.BOOLEAN:
             data[column.name] = pd.array(values, dtype="float64").astype("boolean")
+        elif column.dtype == catalog.DATE:
+            data[column.name] = pd.Series(values, dtype=object)  # datetime.date / None, as parquet and Spark hand them
         else:
             data[column.name] = pd.Series(values, dtype=object)
     frame = pd.DataFrame({k: pd.Series(v).reset_index(drop=True) for k, v in data.items()})
@@ -357,6 +363,9 @@ def _typed_frame(dataset: catalog.Dataset, columns: Dict[str, np.ndarray]) -> pd
 
 
 def _column_as_text(series: pd.Series, column: catalog.Column) -> pd.Series:
+    if column.dtype == catalog.DATE:
+        return series.map(lambda v: v.isoformat()[:10] if hasattr(v, "isoformat") else v).astype(object).where(
+            series.notna(), None)
     if series.dtype == object:
         return series.astype(object).where(series.notna(), None)
     missing = series.isna().to_numpy()

@@ -40,7 +40,9 @@ META_KEYS = (INFERENCE_ID, INFERENCE_TIME)
 SOURCE_FEATURES = "features"
 SOURCE_RAW = "raw"
 _MAX_PROBLEMS = 10
-# Placeholders for the key columns compute_features insists on; no feature reads them.
+# Placeholder for the event time compute_features insists on, for a raw record that need not carry its own: no feature
+# of it reads the event time (days_since does: a model with one requires the record's, :attr:`FeatureContract.required_raw_fields`,
+# and an extra that reads it is missing without it, never computed from the placeholder).
 _PLACEHOLDER_EVENT_TIME = "1970-01-01T00:00:00Z"
 _FLOAT32_MAX = FLOAT32_MAX  # one definition with the by-id front (pipeline_code.core.value_rules)
 
@@ -160,17 +162,29 @@ class FeatureContract:
         return self.dataset.is_boolean_feature(name)
 
     def source_columns(self, features: Sequence[str]) -> List[str]:
+        """The raw fields ``features`` are computed from: the columns their expressions read, and the event time for
+        one that counts days up to it (``days_since``)."""
         out: List[str] = []
         for name in features:
-            for column in self.dataset.feature(name).expr.source_columns():
+            expr = self.dataset.feature(name).expr
+            for column in (*expr.source_columns(), *((self.dataset.event_time,) if expr.reads_event_time() else ())):
                 if column not in out:
                     out.append(column)
         return out
 
+    def event_time_features(self, features: Sequence[str]) -> List[str]:
+        """Those of ``features`` that read the record's event time (``days_since``)."""
+        return [name for name in features if self.dataset.feature(name).expr.reads_event_time()]
+
     @property
     def required_raw_fields(self) -> List[str]:
-        """Curated columns a raw record must carry (non-null, not blank text): non-nullable sources of the model features."""
-        return [c for c in self.source_columns(self.feature_order) if not self.dataset.column(c).nullable]
+        """Curated columns a raw record must carry (non-null, not blank text): non-nullable sources of the model features,
+        and the event time when a model feature counts days up to it (``days_since``: without the record's own event time
+        its value would be a guess)."""
+        event_time = self.dataset.event_time
+        return [c for c in self.source_columns(self.feature_order)
+                if not self.dataset.column(c).nullable
+                or (c == event_time and self.event_time_features(self.feature_order))]
 
     @property
     def optional_raw_fields(self) -> List[str]:
@@ -397,7 +411,39 @@ def _column_value(column: catalog.Column, value: Any) -> Any:
         return _number(value, integral=column.dtype == catalog.INTEGER)
     if column.dtype == catalog.BOOLEAN:
         return _boolean(value)
-    return value  # timestamps: no feature reads one today; passed through as given
+    if column.dtype == catalog.DATE:
+        return _date(value)
+    return _timestamp(value)
+
+
+def _date(value: Any) -> Optional[str]:
+    """A date field as the ETL reads one (:func:`pipeline_code.catalog.parse_date`: ``yyyy-MM-dd``, a real day), as
+    that text (None = missing); anything else is an error naming the form."""
+    if value is None or (isinstance(value, str) and catalog.trimmed_text(value) is None):
+        return None
+    day = catalog.parse_date(value) if isinstance(value, str) else None
+    if day is None:
+        raise _FieldError(f"expected a date written yyyy-MM-dd (a real day, e.g. 2019-04-12), got "
+                          f"{type(value).__name__ if not isinstance(value, str) else 'text'} {catalog.shown(value)}")
+    return day.isoformat()
+
+
+_TIMESTAMP_TEXT = re.compile(catalog.TIMESTAMP_PATTERN)
+
+
+def _timestamp(value: Any) -> Optional[str]:
+    """A timestamp field as the ETL reads one (:data:`pipeline_code.catalog.TIMESTAMP_PATTERN`, a real day and time;
+    UTC without an offset), trimmed (None = missing); anything else is an error naming the form."""
+    if value is None or (isinstance(value, str) and catalog.trimmed_text(value) is None):
+        return None
+    text = catalog.trimmed_text(value) if isinstance(value, str) else None
+    match = _TIMESTAMP_TEXT.match(text) if text is not None else None  # one final "\n" passes, as in the ETL
+    if match is not None and catalog.parse_date(match.group(1)) is not None:
+        hour, minute, second = (int(part) for part in match.group(2)[:8].split(":"))
+        if hour < 24 and minute < 60 and second < 60:
+            return text
+    raise _FieldError(f"expected a timestamp written yyyy-MM-ddTHH:mm:ss[.fraction][Z|+HH:MM] (UTC without an offset), "
+                      f"got {type(value).__name__ if not isinstance(value, str) else 'text'} {catalog.shown(value)}")
 
 
 def feature_text(dataset: catalog.Dataset, name: str, value: Optional[str]) -> Optional[str]:
@@ -519,8 +565,12 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                     i, missing[0], f"{where}: missing feature {missing[0]!r} (a precomputed-feature record needs every model feature: {features})"
                 )
             else:
+                counting = contract.event_time_features(features) if missing[0] == contract.dataset.event_time else []
+                why = (f"; feature(s) {counting} count the days up to the record's own event time (days_since), which "
+                       "a raw record must carry: an age counted to any other time would be a wrong value"
+                       if counting else "")
                 refuse(
-                    i, missing[0], f"{where}: missing required field {missing[0]!r} ({_raw_fields_needed(contract)})"
+                    i, missing[0], f"{where}: missing required field {missing[0]!r}{why} ({_raw_fields_needed(contract)})"
                     + "".join(f"; its {written!r} looks like {declared!r}" for written, declared in typos)
                 )
             continue
@@ -669,9 +719,11 @@ def _computed_part(
     """The features of raw records, by the catalog's expressions (the ingestion job's interpreter)."""
     dataset = contract.dataset
     index = list(rows)
+    # The record's own event time where it gives one (a model reading it requires it: days_since), else a placeholder.
+    times = [rows[i].get(dataset.event_time) if dataset.event_time in raw_fields else None for i in index]
     curated: Dict[str, Any] = {
         dataset.record_identifier: [str(i) for i in index],
-        dataset.event_time: [_PLACEHOLDER_EVENT_TIME] * len(index),
+        dataset.event_time: [_PLACEHOLDER_EVENT_TIME if t is None else t for t in times],
     }
     for column in dataset.columns:
         if column.name in curated or column.name in dataset.labels:
@@ -693,8 +745,13 @@ def _computed_part(
     except FeatureComputationError as exc:
         raise BadRequestError(f"records {index[:5]}{'...' if len(index) > 5 else ''}: cannot compute features: {exc}") from None
     data: Dict[str, Any] = {}
+    timeless = np.asarray([t is None for t in times], dtype=bool)
     for name in columns:
         series = computed[name]
+        if timeless.any() and dataset.feature(name).expr.reads_event_time():
+            # An extra counting days up to an event time the record does not give: missing, never counted from the
+            # placeholder (a model feature that reads it is required, refused above when absent).
+            series = series.astype(object).where(~timeless, None)
         if dataset.feature(name).feature_type == catalog.FS_STRING:
             data[name] = pd.Series(series.to_numpy(dtype=object), index=index, dtype=object)
         else:
@@ -718,12 +775,14 @@ def _raw_column(column: catalog.Column, given: Any) -> Tuple[bool, Any]:
 
 def _extra_sources(contract: FeatureContract) -> Dict[str, Tuple[str, ...]]:
     """extra -> the raw columns it reads, for those of the contract's extras (sensitive attribute, slices) a precomputed
-    record's fields can compute. Not those reading a key column (serving has placeholders there, no record's value)
-    or a column a feature of its name is not (``tenure: log1p(tenure)``: in a precomputed record the field may hold
+    record's fields can compute. Not those reading the record identifier (serving has a placeholder there, no record's
+    value) or a column a feature of its name is not (``tenure: log1p(tenure)``: in a precomputed record the field may hold
     that feature, so reading it as the column would be a guess)."""
     dataset = contract.dataset
-    unreadable = {dataset.record_identifier, dataset.event_time, *dataset.shadowing_features(dataset.column_names)}
-    sources = {name: dataset.feature(name).expr.source_columns() for name in contract.extra_features}
+    unreadable = {dataset.record_identifier, *dataset.shadowing_features(dataset.column_names)}
+    # An extra counting days (days_since) reads the record's event time too (no expression reads it as a column).
+    sources = {name: (*expr.source_columns(), *((dataset.event_time,) if expr.reads_event_time() else ()))
+               for name, expr in ((name, dataset.feature(name).expr) for name in contract.extra_features)}
     return {name: columns for name, columns in sources.items() if unreadable.isdisjoint(columns)}
 
 

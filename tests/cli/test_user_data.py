@@ -39,6 +39,33 @@ def test_every_format_lands_as_the_same_raw_text(typed, tmp_path):
     assert pd.to_datetime(parquet["event_time"]).equals(pd.to_datetime(csv["event_time"]))
 
 
+def test_a_date_column_lands_as_the_yyyy_mm_dd_text_the_etl_reads_from_every_format(tmp_path):
+    from tests.support.datasets import LICENCES
+
+    # GIVEN policies with date columns as CSV text, JSON Lines, Parquet dates and Parquet datetimes (pandas' dates)
+    typed = generate(LICENCES, 12, seed=2)
+    text = generate(LICENCES, 12, seed=2, as_text=True)
+    text.to_csv(tmp_path / "a.csv", index=False)
+    text.to_json(tmp_path / "b.jsonl", orient="records", lines=True)
+    typed.to_parquet(tmp_path / "c.parquet", index=False)
+    as_datetimes = typed.assign(licence_issued=pd.to_datetime(typed["licence_issued"]))
+    as_datetimes.to_parquet(tmp_path / "d.parquet", index=False)
+    # WHEN each is read for the ETL
+    frames = {name: read_file(str(tmp_path / name), LICENCES)[0]
+              for name in ("a.csv", "b.jsonl", "c.parquet", "d.parquet")}
+    # THEN each date is the text the CSV holds, yyyy-MM-dd, null where missing
+    written = list(text["licence_issued"])
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d", day) for day in written)
+    for name, frame in frames.items():
+        assert list(frame["licence_issued"]) == written, name
+        assert list(frame["previous_claim"]) == list(text["previous_claim"].where(text["previous_claim"].notna(), None)), name
+    # AND a datetime with a time of day stays a timestamp, which the ETL quarantines as not a date (never cut to a day)
+    noon = as_datetimes.assign(licence_issued=as_datetimes["licence_issued"] + pd.Timedelta(hours=12))
+    noon.to_parquet(tmp_path / "e.parquet", index=False)
+    landed = read_file(str(tmp_path / "e.parquet"), LICENCES)[0]["licence_issued"]
+    assert catalog.parse_date(landed.iloc[0]) is None and landed.iloc[0].startswith(written[0] + "T12:00:00")
+
+
 def test_a_json_boolean_is_written_as_the_word_the_etl_reads():
     assert user_data._value_text(True) == "true" and user_data._value_text(3.0) == "3"
     assert user_data._value_text(float("nan")) is None and user_data._value_text(2.5) == "2.5"

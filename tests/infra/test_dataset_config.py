@@ -68,7 +68,7 @@ def test_a_model_built_around_the_loader_has_no_dataset_and_says_so():
     [
         (lambda d: d["columns"]["tenure_months"].update(type="int"),
          "dataset 'customer_churn': field 'columns.tenure_months.type': 'int' is not a column type; allowed: string, "
-         "integer, double, timestamp, boolean"),
+         "integer, double, timestamp, boolean, date"),
         (lambda d: d["columns"]["tenure_months"].update(min="0"),
          "dataset 'customer_churn': field 'columns.tenure_months.min': must be a number, got '0'"),
         (lambda d: d["columns"]["tenure_months"].update(min=700),
@@ -131,15 +131,45 @@ def test_a_model_built_around_the_loader_has_no_dataset_and_says_so():
          "literals"),
         (lambda d: d["features"].update(tenure_sqrt="sqrt(tenure_months)"),
          "dataset 'customer_churn': field 'features.tenure_sqrt.expr': unknown operator 'sqrt'; allowed: col, ratio, "
-         "log1p, clip, coalesce, bucket, product"),
+         "log1p, clip, coalesce, bucket, product, days_since"),
         (lambda d: d["features"].update(calls_per_month="ratio(support_calls, tenure_months)"),
          f"dataset 'customer_churn': field 'features.calls_per_month.expr': reads unknown column 'support_calls'; "
          f"allowed: {COLUMNS}"),
         (lambda d: d["features"].update(odd="log1p(region)"),
          "dataset 'customer_churn': field 'features.odd.expr': log1p needs numbers but region is text"),
         (lambda d: d["features"].update(when="event_time"),
-         "dataset 'customer_churn': field 'features.when.expr': reads timestamp column 'event_time'; timestamps are "
-         "keys, not feature values"),
+         "dataset 'customer_churn': field 'features.when.expr': reads the event time 'event_time', which says when a "
+         "record happened, not what it describes; days_since(<a date or timestamp column>) counts the days from "
+         "another column to it"),
+        # days_since: a date or timestamp column, one, by name; not the event time itself
+        (lambda d: d["features"].update(x="days_since(region)"),
+         "dataset 'customer_churn': field 'features.x.expr': days_since needs a date or timestamp column, but 'region' "
+         "is a string column; declare it type: date (yyyy-MM-dd) or type: timestamp"),
+        (lambda d: d["features"].update(x="days_since(tenure_months)"),
+         "dataset 'customer_churn': field 'features.x.expr': days_since needs a date or timestamp column, but "
+         "'tenure_months' is an integer column; declare it type: date (yyyy-MM-dd) or type: timestamp"),
+        (lambda d: d["features"].update(x="days_since(licence_issued)"),
+         f"dataset 'customer_churn': field 'features.x.expr': reads unknown column 'licence_issued'; allowed: {COLUMNS}"),
+        (lambda d: (d["columns"].update(licence_issued="date"), d["features"].update(x="days_since(licence_issued, event_time)")),
+         "dataset 'customer_churn': field 'features.x.expr': days_since takes 1 argument(s), got 2"),
+        (lambda d: d["features"].update(x="days_since()"),
+         "dataset 'customer_churn': field 'features.x.expr': days_since takes 1 argument(s), got 0"),
+        (lambda d: d["features"].update(x="days_since(event_time)"),
+         "dataset 'customer_churn': field 'features.x.expr': reads the event time 'event_time', which says when a "
+         "record happened, not what it describes; days_since(<a date or timestamp column>) counts the days from "
+         "another column to it"),
+        (lambda d: (d["columns"].update(licence_issued="date"), d["features"].update(x="days_since(log1p(licence_issued))")),
+         "dataset 'customer_churn': field 'features.x.expr': days_since takes a column name, got log1p(licence_issued): "
+         "write days_since(<date or timestamp column>), and put it inside other operators instead "
+         "(clip(days_since(x), 0, 3650))"),
+        (lambda d: (d["columns"].update(licence_issued="date"), d["features"].update(x="licence_issued")),
+         "dataset 'customer_churn': field 'features.x.expr': reads date column 'licence_issued' as a value; a date is "
+         "no feature value: days_since(licence_issued) gives the whole days from it to the record's event time"),
+        (lambda d: (d["columns"].update(signup={"type": "timestamp"}), d["features"].update(x="ratio(signup, tenure_months)")),
+         "dataset 'customer_churn': field 'features.x.expr': reads timestamp column 'signup' as a value; a timestamp is "
+         "no feature value: days_since(signup) gives the whole days from it to the record's event time"),
+        (lambda d: d["columns"].update(licence_issued={"type": "date", "min": 0}),
+         "dataset 'customer_churn': field 'columns.licence_issued.min': only integer and double columns have bounds"),
         (lambda d: d["features"].update(who="customer_id"),
          "dataset 'customer_churn': field 'features.who.expr': reads the record identifier 'customer_id', which names "
          "a record instead of describing it (a model would learn the training ids); use other columns, or, when an "
@@ -165,7 +195,7 @@ def test_a_model_built_around_the_loader_has_no_dataset_and_says_so():
          "yields Integral; write type: Integral or leave it out"),
         (lambda d: d["features"].update(x="__import__('os').system('true')"),
          "dataset 'customer_churn': field 'features.x.expr': unknown operator \"__import__('os').system\"; allowed: "
-         "col, ratio, log1p, clip, coalesce, bucket, product"),
+         "col, ratio, log1p, clip, coalesce, bucket, product, days_since"),
         (lambda d: d.update(sample_positive_rate=1.5),
          "dataset 'customer_churn': field 'sample_positive_rate': 1.5 must be a number between 0 and 1 (exclusive), "
          "the share of positive labels in generated sample data, e.g. 0.02 for a rare event"),
@@ -285,6 +315,23 @@ def test_a_models_gate_overrides_the_environments_keys_it_names_only(raw):
     assert config.models["credit-risk"].gate_in(environment_gate) is environment_gate
 
 
+def test_a_date_column_feeds_a_days_since_feature_of_type_integral_that_reaches_the_job_spec(raw):
+    # GIVEN a date column and a feature counting the days from it to each record's event time
+    churn(raw)["columns"]["contract_start"] = {"type": "date", "description": "when the contract began"}
+    churn(raw)["features"]["contract_age_days"] = "days_since(contract_start)"
+    raw["models"]["churn"]["features"].append("contract_age_days")
+    # WHEN the config is parsed
+    model = parse_config(raw).models["churn"]
+    # THEN the feature is an Integral one reading the date column and the event time, and the declaration round-trips
+    ds = catalog.parse_dataset("customer_churn", churn(raw))
+    feature = ds.feature("contract_age_days")
+    assert (feature.feature_type, feature.expr.source_columns(), feature.expr.reads_event_time()) == (
+        catalog.INTEGRAL, ("contract_start",), True)
+    assert ds.column("contract_start").dtype == catalog.DATE
+    assert catalog.parse_dataset("customer_churn", ds.to_declaration()) == ds
+    assert "contract_age_days" in model.features
+
+
 def test_a_config_without_datasets_says_where_they_go(raw):
     del raw["datasets"]
     problems = problems_of(raw)
@@ -297,6 +344,8 @@ def test_a_config_without_datasets_says_where_they_go(raw):
     'bucket(applicant_age, [25.0, 40.0, 60.0], ["18-24", "25-39", "40-59", "60+"])',
     "clip(num_open_accounts, 0.0, 50.0)",
     "clip(balance, -100.0, 100.0)",
+    "days_since(licence_issued)",
+    "clip(days_since(licence_issued), 0.0, 3650.0)",
 ])
 def test_expressions_round_trip_through_their_text_form(text):
     assert catalog.format_expression(catalog.parse_expression(text)) == text

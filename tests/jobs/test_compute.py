@@ -251,3 +251,57 @@ def test_compute_features_is_vectorised_the_python_lines_it_runs_do_not_grow_wit
     compute_features(fewer, samples.CUSTOMER_CHURN)  # first-call work (imports, caches) out of the counts
     steps = [python_steps(lambda frame=frame: compute_features(frame, samples.CUSTOMER_CHURN)) for frame in (fewer, more)]
     assert steps[1] < steps[0] + 2_000  # a loop over rows would add at least 18,000
+
+
+# --------------------------------------------------------------------------------------
+# days_since: whole days from a date / timestamp column to the record's own event time
+# --------------------------------------------------------------------------------------
+def _policies(**columns) -> pd.DataFrame:
+    base = {"policy_id": ["p1", "p2", "p3", "p4"],
+            "event_time": ["2026-01-05T13:00:00Z", "2026-01-05T00:00:00Z", "2026-01-05T23:59:59Z", "2019-04-12T00:30:00Z"],
+            "licence_issued": ["2019-04-12", "2026-01-05", "2026-01-06", "0001-01-01"],
+            "previous_claim": [None, "2025-12-31", None, "2019-04-11"],
+            "quoted_at": ["2026-01-04T13:00:01Z", "2026-01-05T12:00:00Z", None, "2019-04-11T23:30:00-02:00"],
+            "vehicle_value": [1.0] * 4, "region": ["north"] * 4}
+    base.update(columns)
+    return pd.DataFrame(base)
+
+
+def test_days_since_counts_whole_days_to_each_records_own_event_time_not_to_now():
+    import datetime as dt
+    from tests.support.datasets import LICENCES
+
+    # GIVEN policies whose dates lie before, on and after their own event times (one in year 1)
+    computed = compute_features(_policies(), LICENCES)
+    # THEN a date counts the UTC calendar days to the event's day (after it: negative, kept as data), a null is missing,
+    # and a timestamp the elapsed time in whole days, floored (12 hours before the event is day -1 when it is after it)
+    assert values(computed["licence_age_days"]) == [2460, 0, -1, (dt.date(2019, 4, 12) - dt.date(1, 1, 1)).days]
+    assert values(computed["days_since_claim"]) == [None, 5, None, 1]
+    # 23:59:59 before the event is day 0; 12 hours after it is -1, clipped to 0 by the feature; 01:30Z the day before: 0
+    assert values(computed["quote_age_days"]) == [0, 0, None, 0]
+    assert str(computed["licence_age_days"].dtype) == "Int64"
+    assert values(computed["licence_band"]) == ["settled", "new", "new", "veteran"]
+    # AND unclipped, the timestamp's days are floored: 23:59:59 before is 0, 12 hours and 1 hour after are -1
+    from tests.support.datasets import LICENCES_DECLARATION
+    unclipped = catalog.parse_dataset("licences", {**LICENCES_DECLARATION, "features": {"q": "days_since(quoted_at)"}})
+    assert values(compute_features(_policies(), unclipped)["q"]) == [0, -1, None, -1]
+
+
+def test_days_since_reads_dates_and_times_in_every_form_the_jobs_and_serving_hand_it_the_same():
+    import datetime as dt
+    from tests.support.datasets import LICENCES
+
+    text = _policies()
+    # parquet / Spark: datetime.date objects and datetimes (Spark's mapInPandas: naive, in the session time zone)
+    typed = text.assign(
+        licence_issued=[dt.date.fromisoformat(v) for v in text["licence_issued"]],
+        previous_claim=[None if v is None else dt.date.fromisoformat(v) for v in text["previous_claim"]],
+        event_time=pd.to_datetime(text["event_time"], utc=True).dt.tz_convert("Europe/Paris").dt.tz_localize(None),
+        quoted_at=pd.to_datetime(text["quoted_at"], utc=True, format="ISO8601").dt.tz_convert("Europe/Paris").dt.tz_localize(None),
+    )
+    assert compute_features(typed, LICENCES, naive_time_zone="Europe/Paris").equals(compute_features(text, LICENCES))
+
+
+def test_days_since_needs_the_event_time_compute_features_provides():
+    with pytest.raises(FeatureComputationError, match="days_since needs the record's event time"):
+        evaluate(catalog.days_since("licence_issued"), _policies())

@@ -340,3 +340,28 @@ def test_a_dataset_whose_identifier_is_an_integer_gets_unique_integer_ids():
     # THEN the ids are distinct integers, another seed's distinct from these
     assert pd.api.types.is_integer_dtype(frame["order_id"]) and frame["order_id"].is_unique
     assert not set(gen.generate(dataset, 500, seed=8)["order_id"]) & set(frame["order_id"])
+
+
+def test_a_declared_date_column_is_drawn_before_each_records_own_event_time_and_carries_signal():
+    import datetime as dt
+
+    from pipeline_code.features.compute import compute_features
+    from pipeline_code.sample_data import from_schema
+    from tests.support.datasets import LICENCES
+
+    generate = gen.generate
+    # GIVEN a dataset simulated from its schema with date columns (one required, one nullable)
+    typed = generate(LICENCES, 2000, seed=21)
+    ages = compute_features(typed, LICENCES)
+    # THEN each date is a day before its record's event time (an age of 0 to ~20 years), nullable ones sometimes null
+    licence = ages["licence_age_days"]
+    assert licence.notna().all() and licence.min() >= 0 and licence.max() <= from_schema.DATE_DAYS
+    assert typed["licence_issued"].map(type).eq(dt.date).all()
+    assert 0 < typed["previous_claim"].isna().mean() < 0.5
+    # AND the age drives the label like a number would: the claim rate differs between young and old licences
+    young = typed["claimed"][licence < licence.median()].astype(float).mean()
+    old = typed["claimed"][licence >= licence.median()].astype(float).mean()
+    assert abs(young - old) > 0.02, (young, old)
+    # AND the text form is yyyy-MM-dd, as an export writes a date
+    text = generate(LICENCES, 5, seed=21, as_text=True)
+    assert text["licence_issued"].str.fullmatch(r"\d{4}-\d\d-\d\d").all()

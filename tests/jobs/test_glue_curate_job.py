@@ -534,6 +534,21 @@ def test_dates_where_timestamps_are_declared_fail_with_the_forms_a_timestamp_tak
         "export full ISO timestamps, or declare the column a string)")
 
 
+def test_dates_in_another_layout_fail_with_the_form_a_date_takes(spark, tmp_path, capsys):
+    # GIVEN an export whose date column is written day/month/year
+    frame = generate(samples.LICENCES, 20, seed=4, as_text=True)
+    frame["licence_issued"] = "12/04/2019"
+    write_raw(frame, str(tmp_path / "raw"), samples.LICENCES, "2026-04-01")
+    # WHEN the job curates it THEN it fails, saying what a date must look like
+    argv = job_argv(tmp_path, str(tmp_path / "raw" / "licences"), run_id="d",
+                    dataset=samples.declaration_file(tmp_path, samples.LICENCES))
+    assert glue_curate_job.main(argv) == 1
+    assert capsys.readouterr().err.rstrip().endswith(
+        "top reasons: licence_issued: not a date x20 (a date is yyyy-MM-dd (2019-04-12), a real day; another layout "
+        "(12/04/2019, 2019-4-12) or a date with a time is not one: export dates as yyyy-MM-dd, declare a column of "
+        "dates with times a timestamp, or declare the column a string)")
+
+
 def test_malformed_csv_rows_are_quarantined_not_padded_or_truncated(spark, tmp_path):
     frame = generate(samples.CUSTOMER_CHURN, 20, seed=4, days=1)  # one event date: one curated partition to write
     path = write_raw(frame, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-01")

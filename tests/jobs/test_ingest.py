@@ -370,3 +370,32 @@ def test_an_integral_feature_handed_over_as_float64_is_put_as_an_integer():
     assert not any(n in second for n in integral)
     # Fractional features keep their decimal form
     assert all(first[n] == "3.0" for n, kind in CHURN.feature_store_definitions() if kind == "Fractional")
+
+
+@pytest.mark.spark
+def test_a_date_column_goes_through_the_curate_job_and_both_feature_engines_to_the_same_ages(spark, tmp_path):
+    """Dates as model inputs, end to end in the jobs: the Glue curate job types a date column (quarantining text that is
+    no date), and the feature job's Spark engine (mapInPandas, dates as Spark dates) and pandas engine (parquet dates)
+    compute the same days_since ages, the ones the generator drew."""
+    from pipeline_code.etl import glue_curate_job
+    from pipeline_code.etl.curate import RULE_NOT_DATE
+    from pipeline_code.sample_data.generate import generate, write_raw
+
+    dataset = samples.LICENCES
+    text = generate(dataset, 300, seed=17, days=5, as_text=True)
+    text.loc[0, "licence_issued"], text.loc[1, "licence_issued"] = "12/04/2019", "2026-02-30"
+    write_raw(text, str(tmp_path / "raw"), dataset, "2026-01-06")
+    summary_path = tmp_path / "curate.json"
+    argv = ["--dataset", samples.declaration_file(tmp_path, dataset), "--run_id", "r1",
+            "--raw_path", str(tmp_path / "raw" / "licences"), "--curated_path", str(tmp_path / "curated"),
+            "--quarantine_path", str(tmp_path / "quarantine"), "--summary_path", str(summary_path)]
+    assert glue_curate_job.main(argv) == 0
+    assert json.loads(summary_path.read_text())["quarantine_reasons"] == {f"licence_issued: {RULE_NOT_DATE}": 2}
+    common = {"dataset": dataset, "curated_path": str(tmp_path / "curated"), "run_id": "p"}
+    run_pandas({**common, "features_path": str(tmp_path / "pandas")})
+    run_spark(spark, {**common, "features_path": str(tmp_path / "spark")})
+    by_pandas = normalised(pd.read_parquet(tmp_path / "pandas"), "policy_id")
+    by_spark = normalised(pd.read_parquet(tmp_path / "spark"), "policy_id")
+    pd.testing.assert_frame_equal(by_spark, by_pandas)
+    expected = compute_features(generate(dataset, 300, seed=17, days=5), dataset).iloc[2:]
+    assert by_pandas["licence_age_days"].tolist() == normalised(expected, "policy_id")["licence_age_days"].tolist()

@@ -52,6 +52,7 @@ VISITS = {
         "spend": {"type": "double", "min": 0},
         "newsletter": {"type": "boolean"},
         "segment": {"type": "string"},
+        "first_visit": {"type": "date", "nullable": False},
     },
     "features": {
         "pages": "pages", "seconds": "seconds", "referrer": "referrer", "device": "device", "member": "member",
@@ -62,6 +63,7 @@ VISITS = {
         "spend_or_seconds": "coalesce(spend, seconds)",
         "page_seconds": "product(pages, seconds)",
         "length": "bucket(seconds, [60], ['short', 'long'])",
+        "days_a_visitor": "days_since(first_visit)",
         "segment": "segment",  # the models' sensitive attribute: never a model input
     },
 }
