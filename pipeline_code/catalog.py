@@ -51,8 +51,9 @@ INTEGER = "integer"
 DOUBLE = "double"
 TIMESTAMP = "timestamp"
 # The text a timestamp column accepts (the curate job parses it; no offset means UTC): ISO-8601 date and time to the
-# second, a fraction of up to 9 digits, ``T`` or a space between them, and ``Z`` or a ``+HH:MM`` / ``+HHMM`` offset.
-TIMESTAMP_PATTERN = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?)(Z|[+-][0-9]{2}:?[0-9]{2})?$"
+# second, a fraction of up to 9 digits, ``T`` or a space between them, and ``Z`` or a ``+HH:MM`` / ``+HHMM`` offset. Year
+# 0000 is none (Spark's parser reads it as 1 BC, a date Python cannot hold: collecting one crashed the curate job).
+TIMESTAMP_PATTERN = r"^((?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?)(Z|[+-][0-9]{2}:?[0-9]{2})?$"
 BOOLEAN = "boolean"
 # A calendar date: the text a date column accepts is ``yyyy-MM-dd`` exactly (after trimming), a real day of the
 # proleptic Gregorian calendar (``2026-02-30`` is not one). The curate job parses it to a date and quarantines any other

@@ -175,6 +175,8 @@ RULE_CASES = {
     "double-below-min": ({"total_charges": "-0.01"}, "total_charges: below minimum 0: '-0.01'"),
     "feb-30": ({"event_time": "2026-02-30T10:00:00Z"}, "event_time: not a timestamp: '2026-02-30T10:00:00Z'"),
     "date-only": ({"event_time": "2026-01-05"}, "event_time: not a timestamp: '2026-01-05'"),
+    # Year 0000 is no year (Spark's parser read it as 1 BC, and collecting its event date crashed the whole job).
+    "year-zero": ({"event_time": "0000-06-01T00:00:00Z"}, "event_time: not a timestamp: '0000-06-01T00:00:00Z'"),
     "empty-time": ({"event_time": ""}, "event_time: missing required value"),
     "blank-category": ({"contract_type": "   "}, "contract_type: missing required value"),
     "label-range": ({"churned": "2"}, "churned: above maximum 1: '2'"),
