@@ -47,8 +47,9 @@ By default it only lists what it would do (a dry run); ``--execute`` does it, in
 1. stops every such execution still ``Executing``, every running crawler of the DataPipeline stack (Glue deletes no
    running crawler: ``cdk destroy`` would stop on that stack) and every run of its jobs that has not ended, and waits
    (up to 30 minutes) until each has ended, then looks at the environment again, so that what the runs wrote and
-   registered goes too; one that has not ended by then stops the teardown, nothing emptied or deleted (exit 1: run it
-   again once it has ended);
+   registered goes too, and stops what that look finds started meanwhile in turn, until a look finds nothing running
+   (at most :data:`STOP_ROUNDS` rounds); one that has not ended by then, or runs still starting after the last round,
+   stop the teardown, nothing emptied or deleted (exit 1: run it again once it has ended);
 2. deletes the Glue table SageMaker made for each feature group's offline store in its account-wide
    ``sagemaker_featurestore`` database (``DataCatalogConfig`` of ``DescribeFeatureGroup``): it is not the stack's and
    SageMaker's DeleteFeatureGroup leaves it, so every teardown and rebuild would leave another table there, on data
@@ -120,6 +121,10 @@ GLUE_RUN_ENDED = ("SUCCEEDED", "FAILED", "TIMEOUT", "ERROR", "STOPPED", "EXPIRED
 # How long the teardown waits for the pipeline executions, Glue crawlers and job runs it stopped to end (a stopped
 # step's job stops first): polls every 15 s, up to 30 minutes.
 STOP_WAIT = {"Delay": 15, "MaxAttempts": 120}
+# How many rounds of stopping what runs, and looking again, the teardown takes before it gives up: a look after a round
+# may find a run started meanwhile (an invocation already under way when the functions were throttled, a trigger that
+# fired before it was deactivated), which is stopped in turn; runs that keep starting stop the teardown.
+STOP_ROUNDS = 3
 
 
 class CliError(Exception):
@@ -566,6 +571,15 @@ def throttle_functions(plan: TeardownPlan, *, lambda_client: Any, out: Any) -> N
         print(f"functions: {len(plan.functions)} stopped from running (reserved concurrency 0)", file=out)
 
 
+def _running(plan: TeardownPlan) -> str:
+    """What of ``plan`` has not ended, in one line: ``pipeline <name> (<run ids>), Glue crawler <name>, ...``."""
+    parts = [f"pipeline {p} ({', '.join(_run_id(e['PipelineExecutionArn']) for e in executions)})"
+             for p, executions in plan.executions.items()]
+    parts += [f"Glue crawler {crawler}" for crawler in plan.crawlers]
+    parts += [f"Glue job {job} ({', '.join(ids)})" for job, ids in plan.job_runs.items()]
+    return ", ".join(parts)
+
+
 def _run_id(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
 
@@ -989,10 +1003,19 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
         # First: nothing of the environment may start a retraining or write to a bucket from here on.
         throttle_functions(plan, lambda_client=session.client("lambda"), out=out)
         deactivate_triggers(plan, glue=glue, out=out)
-        if plan.executions or plan.crawlers or plan.job_runs:
+        rounds = 0
+        while plan.executions or plan.crawlers or plan.job_runs:
             # Then, or they write to the emptied buckets, register versions into the emptied groups, and keep cdk
             # destroy from deleting their pipelines (DeletePipeline refuses a pipeline with a running execution) and
-            # crawlers (DeleteCrawler refuses a running crawler).
+            # crawlers (DeleteCrawler refuses a running crawler). Until a look finds nothing running: a run started
+            # while the last ones were stopped is stopped in turn, never emptied under.
+            if rounds == STOP_ROUNDS:
+                print(f"lifecycle: still running after {STOP_ROUNDS} rounds of stopping what the environment runs: "
+                      f"{_running(plan)}; something the teardown does not stop keeps starting runs (a pipeline started "
+                      "by hand, a Glue job or crawler started by hand): nothing was emptied or deleted; stop that, then "
+                      "run the teardown again", file=sys.stderr)
+                return 1
+            rounds += 1
             stopping = (stop_glue_work(plan, glue=glue, region=where.region, out=out)
                         + stop_executions(plan, sagemaker=sagemaker, region=where.region, out=out))
             for problem in stopping:

@@ -715,6 +715,78 @@ def test_execute_stops_running_executions_and_waits_for_them_before_emptying_the
     assert dev.versions(dev.artifacts) == 0
 
 
+def test_a_run_the_second_look_finds_is_stopped_and_waited_for_too_before_anything_is_emptied(dev, monkeypatch):
+    """GIVEN a running execution, and a second one the retrain trigger started while the first was being stopped (an
+    invocation already under way when its function was throttled) WHEN teardown runs with --execute THEN the second
+    look finds the new run and stops it and waits for it too, and only a look that finds nothing running lets the
+    buckets be emptied: emptying under it would leave the Training stack undeletable and the buckets written again."""
+    monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
+    pipeline = dev.pipelines[0]
+    cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
+    with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
+        for run in ("run1", "run2"):
+            dev.running = {pipeline: [(run, "Executing")]}
+            dev.stub_plan(cfn_stub, sm_stub, protection=run == "run1")
+            arn = f"{dev.pipeline_arn(pipeline)}/execution/{run}"
+            sm_stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": arn},
+                                 {"PipelineExecutionArn": arn, "ClientRequestToken": ANY})
+            sm_stub.add_response("describe_pipeline_execution", {"PipelineExecutionArn": arn,
+                                                                 "PipelineExecutionStatus": "Stopped"},
+                                 {"PipelineExecutionArn": arn})
+        dev.running = {}
+        dev.stub_plan(cfn_stub, sm_stub, protection=False)  # the third look: nothing running
+        for group in dev.groups:
+            for arn in dev.packages[group]:
+                sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
+        for card in sorted(c for g in dev.groups for c in dev.cards[g]):
+            sm_stub.add_response("delete_model_card", {}, {"ModelCardName": card})
+        dev.expect_throttle()
+        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
+                                 glue=dev.glue, **{"lambda": dev.lam}))
+        cfn_stub.assert_no_pending_responses()
+        sm_stub.assert_no_pending_responses()
+    assert code == 0, out
+    assert f"pipeline {pipeline}: 1 execution stopped and ended (run1: Stopped)" in out
+    assert f"pipeline {pipeline}: 1 execution stopped and ended (run2: Stopped)" in out
+    assert dev.versions(dev.artifacts) == 0
+
+
+def test_runs_that_keep_starting_stop_the_teardown_before_anything_is_emptied(dev, monkeypatch, capsys):
+    """GIVEN a new execution at every look (something the teardown does not quiet keeps starting them) WHEN teardown
+    runs with --execute THEN after three rounds of stopping it names what is still running on stderr, empties and
+    deletes nothing, and exits 1."""
+    monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
+    pipeline = dev.pipelines[0]
+    cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
+    with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
+        for number in range(1, lifecycle.STOP_ROUNDS + 1):
+            run = f"run{number}"
+            dev.running = {pipeline: [(run, "Executing")]}
+            dev.stub_plan(cfn_stub, sm_stub, protection=number == 1)
+            arn = f"{dev.pipeline_arn(pipeline)}/execution/{run}"
+            sm_stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": arn},
+                                 {"PipelineExecutionArn": arn, "ClientRequestToken": ANY})
+            sm_stub.add_response("describe_pipeline_execution", {"PipelineExecutionArn": arn,
+                                                                 "PipelineExecutionStatus": "Stopped"},
+                                 {"PipelineExecutionArn": arn})
+        dev.running = {pipeline: [("run4", "Executing")]}
+        dev.stub_plan(cfn_stub, sm_stub, protection=False)
+        dev.expect_throttle()
+        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
+                                 glue=dev.glue, **{"lambda": dev.lam}))
+        cfn_stub.assert_no_pending_responses()
+        sm_stub.assert_no_pending_responses()
+    assert code == 1
+    assert after_target_line(capsys.readouterr().err) == (
+        f"lifecycle: still running after {lifecycle.STOP_ROUNDS} rounds of stopping what the environment runs: "
+        f"pipeline {pipeline} (run4); something the teardown does not stop keeps starting runs (a pipeline started by "
+        "hand, a Glue job or crawler started by hand): nothing was emptied or deleted; stop that, then run the teardown "
+        "again\n")
+    assert dev.versions(dev.artifacts) == 4
+
+
 def test_an_execution_that_has_not_ended_within_the_wait_stops_the_teardown_before_anything_is_deleted(
         dev, monkeypatch, capsys):
     """GIVEN a running execution that is still Stopping when the wait is over WHEN teardown runs with --execute THEN
