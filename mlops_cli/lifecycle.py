@@ -595,11 +595,17 @@ def stop_executions(plan: TeardownPlan, *, sagemaker: Any, region: str, out: Any
     """Stop the plan's executions that are ``Executing`` (a ``Stopping`` one is already on its way) and wait until every
     one of them has ended; returns one line per execution that has not ended within :data:`STOP_WAIT` (an empty list
     when all have)."""
+    from botocore.exceptions import ClientError
+
     for executions in plan.executions.values():
         for execution in executions:
             if execution["PipelineExecutionStatus"] == "Executing":
-                sagemaker.stop_pipeline_execution(PipelineExecutionArn=execution["PipelineExecutionArn"],
-                                                  ClientRequestToken=f"mlops-lifecycle-{uuid.uuid4()}")
+                try:
+                    sagemaker.stop_pipeline_execution(PipelineExecutionArn=execution["PipelineExecutionArn"],
+                                                      ClientRequestToken=f"mlops-lifecycle-{uuid.uuid4()}")
+                except ClientError as error:  # it ended (or began stopping) since the look: the wait reads which
+                    if deploy_target.error_code(error) != "ConflictException":
+                        raise
     problems: List[str] = []
     for pipeline, executions in plan.executions.items():
         ended = []

@@ -787,6 +787,41 @@ def test_runs_that_keep_starting_stop_the_teardown_before_anything_is_emptied(de
     assert dev.versions(dev.artifacts) == 4
 
 
+def test_an_execution_that_ends_between_the_look_and_the_stop_does_not_fail_the_teardown(dev, monkeypatch):
+    """GIVEN an execution listed Executing that succeeds before the teardown stops it (SageMaker then refuses the stop
+    with a ConflictException) WHEN teardown runs with --execute THEN that refusal is not an error: the wait reads the
+    execution's end, and the teardown goes on and empties the buckets."""
+    monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
+    pipeline = dev.pipelines[0]
+    run = f"{dev.pipeline_arn(pipeline)}/execution/run1"
+    dev.running = {pipeline: [("run1", "Executing")]}
+    cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
+    with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
+        dev.stub_plan(cfn_stub, sm_stub)
+        sm_stub.add_client_error("stop_pipeline_execution", "ConflictException",
+                                 "Pipeline execution is not in a state that can be stopped",
+                                 expected_params={"PipelineExecutionArn": run, "ClientRequestToken": ANY})
+        sm_stub.add_response("describe_pipeline_execution", {"PipelineExecutionArn": run,
+                                                             "PipelineExecutionStatus": "Succeeded"},
+                             {"PipelineExecutionArn": run})
+        dev.running = {}
+        dev.stub_plan(cfn_stub, sm_stub, protection=False)
+        for group in dev.groups:
+            for arn in dev.packages[group]:
+                sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
+        for card in sorted(c for g in dev.groups for c in dev.cards[g]):
+            sm_stub.add_response("delete_model_card", {}, {"ModelCardName": card})
+        dev.expect_throttle()
+        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
+                                 glue=dev.glue, **{"lambda": dev.lam}))
+        cfn_stub.assert_no_pending_responses()
+        sm_stub.assert_no_pending_responses()
+    assert code == 0, out
+    assert f"pipeline {pipeline}: 1 execution stopped and ended (run1: Succeeded)" in out
+    assert dev.versions(dev.artifacts) == 0
+
+
 def test_an_execution_that_has_not_ended_within_the_wait_stops_the_teardown_before_anything_is_deleted(
         dev, monkeypatch, capsys):
     """GIVEN a running execution that is still Stopping when the wait is over WHEN teardown runs with --execute THEN
