@@ -344,7 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fields", default=None,
                         help='raw fields sent with every id, as JSON (used by policy "compute" for ids without a fresh record)')
     parser.add_argument("--version", type=int, default=None, help="a registered version (default: the latest approved)")
-    parser.add_argument("--now", default=None, help="the time the lookup judges freshness at (ISO-8601; default: now)")
+    parser.add_argument("--now", default=None, help="the time the lookup judges freshness at (ISO-8601; default: now): after "
+                        "a record's event time (a record dated more than 5 minutes after it is future-dated, invalid) and "
+                        "within the store's TTL of it")
     parser.add_argument("--capture-dir", default=None, help="write each scored request as SageMaker data capture here")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="the app's config (default: the repository's)")
     parser.add_argument("--environment", default="dev")
