@@ -44,7 +44,8 @@ By default it only lists what it would do (a dry run); ``--execute`` does it, in
    The drift monitors' schedules start their processing jobs themselves and are not stopped; it also deactivates
    every Glue trigger of the DataPipeline stack (the nightly start would run the crawlers and jobs again;
    ``aws glue start-trigger`` undoes it);
-1. stops every such execution still ``Executing``, every running crawler of the DataPipeline stack (Glue deletes no
+1. looks again once step 0 has quieted the environment (a run started since the first look is found too), then
+   stops every such execution still ``Executing``, every running crawler of the DataPipeline stack (Glue deletes no
    running crawler: ``cdk destroy`` would stop on that stack) and every run of its jobs that has not ended, and waits
    (up to 30 minutes) until each has ended, then looks at the environment again, so that what the runs wrote and
    registered goes too, and stops what that look finds started meanwhile in turn, until a look finds nothing running
@@ -1009,6 +1010,11 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
         # First: nothing of the environment may start a retraining or write to a bucket from here on.
         throttle_functions(plan, lambda_client=session.client("lambda"), out=out)
         deactivate_triggers(plan, glue=glue, out=out)
+        # Looked at again once quiet: a run started since the first look (the nightly trigger, a retraining the retrain
+        # trigger started before it was throttled) is stopped with the rest, never emptied under.
+        executions = _unended_executions(cloudformation, sagemaker, prefix)
+        _, crawlers, job_runs = _glue_work(cloudformation, glue, prefix)
+        plan = dataclasses.replace(plan, executions=executions, crawlers=crawlers, job_runs=job_runs)
         rounds = 0
         while plan.executions or plan.crawlers or plan.job_runs:
             # Then, or they write to the emptied buckets, register versions into the emptied groups, and keep cdk

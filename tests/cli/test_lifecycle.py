@@ -503,6 +503,28 @@ class DevWorld:
                 "FeatureDefinitions": [{"FeatureName": "id", "FeatureType": "String"}], "CreationTime": "2026-01-01",
                 "NextToken": "", "OfflineStoreConfig": offline}, {"FeatureGroupName": group})
 
+    def stub_look(self, cloudformation: Stubber, sagemaker: Stubber) -> None:
+        """The teardown's look at what runs, once the environment is quiet (functions throttled, triggers
+        deactivated): the Training stack's pipelines and their executions that have not ended, the DataPipeline
+        stack's crawlers and job runs (Glue: moto)."""
+        training = environment_stack_names(DEV)["training"]
+        cloudformation.add_response("list_stack_resources", {"StackResourceSummaries": [
+            {"LogicalResourceId": f"P{i}", "PhysicalResourceId": self.pipeline_arn(p),
+             "ResourceType": "AWS::SageMaker::Pipeline", "LastUpdatedTimestamp": "2026-01-01T00:00:00Z",
+             "ResourceStatus": "CREATE_COMPLETE"}
+            for i, p in enumerate(self.pipelines)]}, {"StackName": training})
+        for pipeline in self.pipelines:
+            sagemaker.add_response("list_pipeline_executions", {"PipelineExecutionSummaries": [
+                self.execution(pipeline, run, status) for run, status in self.running.get(pipeline, [])]},
+                {"PipelineName": pipeline})
+        data_pipeline = environment_stack_names(DEV)["data-pipeline"]
+        glue_resources = [("AWS::Glue::Crawler", self.crawler), ("AWS::Glue::Job", self.job)]
+        glue_resources += [("AWS::Glue::Trigger", t) for t in self.triggers]
+        cloudformation.add_response("list_stack_resources", {"StackResourceSummaries": [
+            {"LogicalResourceId": f"G{i}", "PhysicalResourceId": physical, "ResourceType": kind,
+             "LastUpdatedTimestamp": "2026-01-01T00:00:00Z", "ResourceStatus": "CREATE_COMPLETE"}
+            for i, (kind, physical) in enumerate(glue_resources)]}, {"StackName": data_pipeline})
+
     def pipeline_arn(self, pipeline: str) -> str:
         return f"arn:aws:sagemaker:{REGION}:{self.account}:pipeline/{pipeline}"
 
@@ -594,6 +616,7 @@ def test_execute_stops_logging_lifts_the_write_once_deny_empties_every_bucket_th
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
+        dev.stub_look(cfn_stub, sm_stub)  # the look once quiet
         for group in dev.groups:
             for arn in dev.packages[group]:
                 sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
@@ -637,6 +660,7 @@ def test_execute_reports_what_s3_refused_and_exits_1(dev, capsys):
     dev.s3.delete_objects = refusing
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
+        dev.stub_look(cfn_stub, sm_stub)  # the look once quiet
         for group in dev.groups:
             for arn in dev.packages[group]:
                 sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
@@ -687,6 +711,7 @@ def test_execute_stops_running_executions_and_waits_for_them_before_emptying_the
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
+        dev.stub_look(cfn_stub, sm_stub)  # the look once quiet
         sm_stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": run},
                              {"PipelineExecutionArn": run, "ClientRequestToken": ANY})
         for status in ("Stopping", "Stopped"):
@@ -727,6 +752,8 @@ def test_a_run_the_second_look_finds_is_stopped_and_waited_for_too_before_anythi
         for run in ("run1", "run2"):
             dev.running = {pipeline: [(run, "Executing")]}
             dev.stub_plan(cfn_stub, sm_stub, protection=run == "run1")
+            if run == "run1":
+                dev.stub_look(cfn_stub, sm_stub)  # the look once quiet
             arn = f"{dev.pipeline_arn(pipeline)}/execution/{run}"
             sm_stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": arn},
                                  {"PipelineExecutionArn": arn, "ClientRequestToken": ANY})
@@ -764,6 +791,8 @@ def test_runs_that_keep_starting_stop_the_teardown_before_anything_is_emptied(de
             run = f"run{number}"
             dev.running = {pipeline: [(run, "Executing")]}
             dev.stub_plan(cfn_stub, sm_stub, protection=number == 1)
+            if number == 1:
+                dev.stub_look(cfn_stub, sm_stub)  # the look once quiet
             arn = f"{dev.pipeline_arn(pipeline)}/execution/{run}"
             sm_stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": arn},
                                  {"PipelineExecutionArn": arn, "ClientRequestToken": ANY})
@@ -798,6 +827,7 @@ def test_an_execution_that_ends_between_the_look_and_the_stop_does_not_fail_the_
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
+        dev.stub_look(cfn_stub, sm_stub)  # the look once quiet
         sm_stub.add_client_error("stop_pipeline_execution", "ConflictException",
                                  "Pipeline execution is not in a state that can be stopped",
                                  expected_params={"PipelineExecutionArn": run, "ClientRequestToken": ANY})
@@ -822,6 +852,42 @@ def test_an_execution_that_ends_between_the_look_and_the_stop_does_not_fail_the_
     assert dev.versions(dev.artifacts) == 0
 
 
+def test_a_run_started_between_the_first_look_and_the_quieting_is_stopped_before_anything_is_emptied(dev, monkeypatch):
+    """GIVEN nothing running when the teardown first looks, and a retraining the retrain trigger starts before it is
+    throttled (its hourly sweep, a drift alarm) WHEN teardown runs with --execute THEN it looks again once the
+    environment is quiet, stops that run and waits for it, and only then empties the buckets: emptied under it, the
+    run writes again and keeps cdk destroy from deleting the Training stack."""
+    monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
+    pipeline = dev.pipelines[0]
+    run = f"{dev.pipeline_arn(pipeline)}/execution/run1"
+    cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
+    with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
+        dev.stub_plan(cfn_stub, sm_stub)
+        dev.running = {pipeline: [("run1", "Executing")]}
+        dev.stub_look(cfn_stub, sm_stub)
+        sm_stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": run},
+                             {"PipelineExecutionArn": run, "ClientRequestToken": ANY})
+        sm_stub.add_response("describe_pipeline_execution", {"PipelineExecutionArn": run,
+                                                             "PipelineExecutionStatus": "Stopped"},
+                             {"PipelineExecutionArn": run})
+        dev.running = {}
+        dev.stub_plan(cfn_stub, sm_stub, protection=False)
+        for group in dev.groups:
+            for arn in dev.packages[group]:
+                sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
+        for card in sorted(c for g in dev.groups for c in dev.cards[g]):
+            sm_stub.add_response("delete_model_card", {}, {"ModelCardName": card})
+        dev.expect_throttle()
+        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
+                                 glue=dev.glue, **{"lambda": dev.lam}))
+        cfn_stub.assert_no_pending_responses()
+        sm_stub.assert_no_pending_responses()
+    assert code == 0, out
+    assert f"pipeline {pipeline}: 1 execution stopped and ended (run1: Stopped)" in out
+    assert dev.versions(dev.artifacts) == 0
+
+
 def test_an_execution_that_has_not_ended_within_the_wait_stops_the_teardown_before_anything_is_deleted(
         dev, monkeypatch, capsys):
     """GIVEN a running execution that is still Stopping when the wait is over WHEN teardown runs with --execute THEN
@@ -835,6 +901,7 @@ def test_an_execution_that_has_not_ended_within_the_wait_stops_the_teardown_befo
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
+        dev.stub_look(cfn_stub, sm_stub)  # the look once quiet
         sm_stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": run},
                              {"PipelineExecutionArn": run, "ClientRequestToken": ANY})
         for _ in range(2):
@@ -861,16 +928,16 @@ def test_execute_stops_a_running_crawler_and_job_run_and_waits_for_them_before_e
     runs with --execute THEN it names both, stops them, waits until the crawler is READY and the run STOPPED, and only
     then empties the buckets."""
     monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
-    crawler_states = iter(["RUNNING", "STOPPING", "READY"])  # the plan's look, then the wait's two
+    crawler_states = iter(["RUNNING", "RUNNING", "STOPPING", "READY"])  # the plan's look, the look once quiet, the wait's two
     run_states = iter(["STOPPING", "STOPPED"])
     stopped: List[Any] = []
     dev.glue.get_crawler = lambda Name: {"Crawler": {"Name": Name, "State": next(crawler_states, "READY")}}
     dev.glue.stop_crawler = lambda Name: stopped.append(("crawler", Name)) or {}
-    first_look = {"done": False}
+    looks = {"count": 0}
 
     def get_job_runs(JobName: str, **kwargs: Any) -> Dict[str, Any]:
-        running = not first_look["done"]
-        first_look["done"] = True
+        looks["count"] += 1
+        running = looks["count"] <= 2  # the plan's look and the look once quiet
         return {"JobRuns": [{"Id": "jr_2", "JobName": JobName, "JobRunState": "RUNNING"}] if running else []}
 
     dev.glue.get_job_runs = get_job_runs
@@ -881,6 +948,7 @@ def test_execute_stops_a_running_crawler_and_job_run_and_waits_for_them_before_e
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
+        dev.stub_look(cfn_stub, sm_stub)  # the look once quiet
         dev.stub_plan(cfn_stub, sm_stub, protection=False)  # the second look, once the Glue work has ended
         for group in dev.groups:
             for arn in dev.packages[group]:
