@@ -82,6 +82,11 @@ RULE_NOT_DATE = "not a date"
 DATE_FORMS = ("a date is yyyy-MM-dd (2019-04-12), a real day; another layout (12/04/2019, 2019-4-12) or a date with a "
               "time is not one: export dates as yyyy-MM-dd, declare a column of dates with times a timestamp, or "
               "declare the column a string")
+# What such a time usually is and what to do, said once next to the reasons that count it (as TIMESTAMP_FORMS).
+FUTURE_CAUSES = ("an event time ahead of the run: a typo'd year, or a local time exported without its offset and read "
+                 "as UTC - export the offset, e.g. 2026-03-15T14:22:00+02:00; a re-send with the right time is curated, "
+                 "but the future-dated row counts toward its batch until its raw file is fixed or removed: "
+                 "docs/environment.md, Future-dated records")
 RULE_NOT_BOOLEAN = "not a boolean"
 RULE_NOT_ALLOWED = "not an allowed value"
 RULE_MALFORMED_ROW = "malformed CSV row (wrong number of fields)"

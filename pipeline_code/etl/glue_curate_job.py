@@ -121,8 +121,8 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from pipeline_code import catalog
 from pipeline_code.core.contract import RAW_PARTITION_COLUMN, hidden_from_spark
-from pipeline_code.etl.curate import (CORRUPT_RECORD_COLUMN, DATE_FORMS, EVENT_DATE_COLUMN, RULE_NOT_DATE,
-                                      RULE_NOT_TIMESTAMP, TIMESTAMP_FORMS,
+from pipeline_code.etl.curate import (CORRUPT_RECORD_COLUMN, DATE_FORMS, EVENT_DATE_COLUMN, FUTURE_CAUSES,
+                                      RULE_FUTURE, RULE_NOT_DATE, RULE_NOT_TIMESTAMP, TIMESTAMP_FORMS,
                                       BatchCounts, CurateResult, curate, raw_schema)
 from pipeline_code import job_runtime
 from pipeline_code.etl import curate as curation
@@ -1174,6 +1174,8 @@ def _top_reasons(quarantine_reasons: Dict[str, int], limit: int = 5) -> str:
         listed += f" ({TIMESTAMP_FORMS})"
     if any(reason.endswith(f": {RULE_NOT_DATE}") for reason, _ in top):
         listed += f" ({DATE_FORMS})"
+    if any(reason.endswith(f": {RULE_FUTURE}") for reason, _ in top):
+        listed += f" ({FUTURE_CAUSES})"
     return listed
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import shutil
@@ -547,6 +548,23 @@ def test_dates_in_another_layout_fail_with_the_form_a_date_takes(spark, tmp_path
         "top reasons: licence_issued: not a date x20 (a date is yyyy-MM-dd (2019-04-12), a real day; another layout "
         "(12/04/2019, 2019-4-12) or a date with a time is not one: export dates as yyyy-MM-dd, declare a column of "
         "dates with times a timestamp, or declare the column a string)")
+
+
+def test_local_times_exported_without_their_offset_fail_saying_what_a_future_dated_time_is(spark, tmp_path, capsys):
+    # GIVEN an export of local times written without their offset, three hours ahead of UTC (read as UTC: ahead of the
+    # run's start)
+    frame = generate(samples.CUSTOMER_CHURN, 20, seed=4)
+    ahead = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=3)
+    frame["event_time"] = ahead.strftime("%Y-%m-%d %H:%M:%S")
+    write_raw(frame, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, ahead.date().isoformat())
+    # WHEN the job curates it THEN it fails, saying what such a time is, what to export, and that a re-send does not
+    # mend the batch (the event time is part of the record's identity)
+    assert glue_curate_job.main(job_argv(tmp_path, str(tmp_path / "raw" / "customer_churn"), run_id="f")) == 1
+    assert capsys.readouterr().err.rstrip().endswith(
+        "top reasons: event_time: more than 300 s after the run started (future-dated) x20 (an event time ahead of the "
+        "run: a typo'd year, or a local time exported without its offset and read as UTC - export the offset, "
+        "e.g. 2026-03-15T14:22:00+02:00; a re-send with the right time is curated, but the future-dated row counts "
+        "toward its batch until its raw file is fixed or removed: docs/environment.md, Future-dated records)")
 
 
 def test_malformed_csv_rows_are_quarantined_not_padded_or_truncated(spark, tmp_path):
