@@ -27,8 +27,10 @@ class InstanceType:
     # Whether the type has local NVMe instance storage: SageMaker rejects a KmsKeyId for
     # the storage volume on such types, so constructs must omit it.
     local_nvme: bool = False
-    # NeuronCores of an Inferentia2 type (two per Inferentia2 chip): a compiled model's endpoint runs one serving
-    # worker per core, each pinned to one (the Neuron runtime otherwise gives the first process every core).
+    # NeuronCores of a Neuron type (two per Inferentia2 or Trainium chip). Inferentia2: a compiled model's endpoint
+    # runs one serving worker per core, each pinned to one (the Neuron runtime otherwise gives the first process every
+    # core). Trainium: the network's trainer is one process on one core, so a type with more cores than the smallest
+    # Trainium type is refused (schema.training_problems).
     neuron_cores: int = 0
 
 
@@ -56,8 +58,9 @@ _TYPES = (
     # Every trn1 size has local NVMe (ml.trn1.2xlarge: one 474 GB disk); the SageMaker SDK treats the whole
     # trn1/trn2 family as having no EBS volume and no volume KMS key (common_utils.volume_size_supported,
     # instance_supports_kms).
-    InstanceType("ml.trn1.2xlarge", 8, 32, "trainium", 1.5, local_nvme=True),
-    InstanceType("ml.trn1.32xlarge", 128, 512, "trainium", 24.78, local_nvme=True),
+    # AWS, "Amazon EC2 Trn1 instances": ml.trn1.2xlarge one Trainium chip (2 NeuronCores), ml.trn1.32xlarge 16 (32).
+    InstanceType("ml.trn1.2xlarge", 8, 32, "trainium", 1.5, local_nvme=True, neuron_cores=2),
+    InstanceType("ml.trn1.32xlarge", 128, 512, "trainium", 24.78, local_nvme=True, neuron_cores=32),
 )
 
 INSTANCE_TYPES: dict[str, InstanceType] = {t.name: t for t in _TYPES}

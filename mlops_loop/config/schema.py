@@ -956,12 +956,30 @@ def training_problems(models: dict[str, ModelConfig], environments: dict[str, En
                 problems.append(f"{where}: field 'training.instance_count': a network trains on one instance "
                                 f"(train_torch is not distributed), not {env.training.instance_count}; set it to 1")
             instance_type = env.training.instance_type_of(model.name)
+            cores_problem = _idle_neuron_cores_problem(instance_type)
+            if cores_problem:
+                problems.append(f"{where}: field '{env.training.instance_type_field(model.name)}': {cores_problem}")
             if INSTANCE_TYPES[instance_type].accelerator == "trainium" and env.region not in NEURON_IMAGE_REGIONS:
                 problems.append(f"{where}: field '{env.training.instance_type_field(model.name)}': {instance_type} needs "
                                 f"AWS's Neuron training image, which is not published in {env.region}; regions with it (each must also "
                                 f"offer {instance_type}): {', '.join(NEURON_IMAGE_REGIONS)} — train on a CPU type there "
                                 "(e.g. ml.m5.xlarge)")
     return problems
+
+
+def _idle_neuron_cores_problem(instance_type: str) -> Optional[str]:
+    """Why a network should not train on ``instance_type``: a Trainium type with more NeuronCores than the smallest
+    one, of which train_torch (one process, one XLA device: one NeuronCore) would leave all but one idle; else None."""
+    chosen = INSTANCE_TYPES[instance_type]
+    trainium = [t for t in INSTANCE_TYPES.values() if t.accelerator == "trainium"]
+    if chosen.accelerator != "trainium" or not trainium:
+        return None
+    smallest = min(trainium, key=lambda t: (t.neuron_cores, t.usd_per_hour))
+    if chosen.neuron_cores <= smallest.neuron_cores:
+        return None
+    return (f"{instance_type} has {chosen.neuron_cores} NeuronCores, but a network trains in one process on one NeuronCore "
+            f"(train_torch is not distributed): {chosen.neuron_cores - 1} would be paid for and idle; use {smallest.name} "
+            f"({smallest.neuron_cores} NeuronCores), the same training for less")
 
 
 # The parity check publishes its verdict within its 150-second budget after the first baking event (parity_check

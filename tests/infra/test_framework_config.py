@@ -126,6 +126,19 @@ def test_a_network_trains_on_one_instance():
     ]
 
 
+def test_a_trainium_type_with_more_neuron_cores_than_the_trainer_uses_is_refused_naming_the_smallest():
+    """GIVEN a network on ml.trn1.32xlarge (32 NeuronCores, 16x the price of ml.trn1.2xlarge) WHEN the config is read
+    THEN it is refused: train_torch is one process on one NeuronCore, so the other cores would be paid for and idle."""
+    raw, environment, model = _with_network()
+    raw["environments"][environment]["region"] = "us-east-1"
+    raw["environments"][environment]["training"]["instance_types"] = {model: "ml.trn1.32xlarge"}
+    assert _problems(raw) == [
+        f"environment {environment!r}: model {model!r}: field 'training.instance_types.{model}': ml.trn1.32xlarge has 32 "
+        "NeuronCores, but a network trains in one process on one NeuronCore (train_torch is not distributed): 31 would "
+        "be paid for and idle; use ml.trn1.2xlarge (2 NeuronCores), the same training for less"
+    ]
+
+
 def test_trainium_in_a_region_without_the_neuron_image_is_refused_naming_the_regions_that_have_it():
     raw, environment, model = _with_network()
     raw["environments"][environment]["region"] = "eu-west-2"
