@@ -23,8 +23,8 @@ Neuron training image on ``ml.trn1``), else CUDA when present, else the CPU. :cl
 one small interface the XLA calls hide behind (``xm.xla_device``, ``xm.optimizer_step``,
 ``xm.mark_step``); on XLA every training batch has the same shape (the last partial batch is
 dropped), because each new shape is a new graph for the Neuron compiler. Neuron's compile cache is
-kept in ``<checkpoint dir>/neuron-compile-cache`` (``NEURON_CC_FLAGS=--cache_dir=...``, Neuron docs
-"Neuron Persistent Cache"), which SageMaker syncs to S3 with the checkpoints of a spot job, so a
+kept in ``<checkpoint dir>/neuron-compile-cache`` (``NEURON_CC_FLAGS=--cache_dir=...``, set before the XLA
+device is created; Neuron docs "Neuron Persistent Cache"), which SageMaker syncs to S3 with the checkpoints of a spot job, so a
 restarted or retried job does not compile again (a retraining on new data has a new checkpoint prefix
 and compiles once).
 
@@ -268,12 +268,8 @@ def train(
     epoch's checkpoint was written - a simulated spot interruption.
     """
     hp = hyperparameters
+    keep_compile_cache(checkpoint_dir)
     device = device or Device()
-    if checkpoint_dir:
-        # The compile cache travels with the checkpoints (synced to S3 by SageMaker); an explicit flag wins.
-        flags = os.environ.get("NEURON_CC_FLAGS", "")
-        if "--cache_dir" not in flags:
-            os.environ["NEURON_CC_FLAGS"] = f"{flags} --cache_dir={os.path.join(checkpoint_dir, NEURON_CACHE_DIR)}".strip()
     train_frame, validation_frame = read_splits(spec, train_dir, validation_dir)
     metadata = build_feature_metadata(spec, train_frame, framework=PYTORCH, torch_version=torch.__version__)
     numeric_names = [f["name"] for f in metadata["features"] if f["kind"] != CATEGORICAL]
@@ -378,6 +374,17 @@ def train(
     return summary
 
 
+def keep_compile_cache(checkpoint_dir: Optional[str]) -> None:
+    """Name Neuron's persistent compile cache in ``NEURON_CC_FLAGS``: ``<checkpoint_dir>/neuron-compile-cache``, which
+    travels with the checkpoints (synced to S3 by SageMaker). An explicit ``--cache_dir`` wins. Called before the XLA
+    device is created (:func:`main`), as Neuron's own examples set it before torch_xla starts, and again by
+    :func:`train` (a no-op once set)."""
+    if checkpoint_dir:
+        flags = os.environ.get("NEURON_CC_FLAGS", "")
+        if "--cache_dir" not in flags:
+            os.environ["NEURON_CC_FLAGS"] = f"{flags} --cache_dir={os.path.join(checkpoint_dir, NEURON_CACHE_DIR)}".strip()
+
+
 def _loss(spec: ModelSpec, y_train: np.ndarray, device: torch.device) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     if spec.problem_type == problem.BINARY:
         weight = None
@@ -447,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     hp = Hyperparameters(**{h.name: getattr(args, h.name) for h in hyperparameters.HYPERPARAMETERS[PYTORCH]})
+    keep_compile_cache(args.checkpoint_dir)  # before the device: torch_xla's Neuron client starts with it
     try:
         train(args.model_spec, args.train_dir, args.validation_dir, args.model_dir, hyperparameters=hp,
               checkpoint_dir=args.checkpoint_dir, device=resolve_device(args.device), log=lambda line: print(line, flush=True))

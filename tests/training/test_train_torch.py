@@ -128,6 +128,27 @@ def test_the_compile_cache_of_neuron_is_kept_with_the_checkpoints(churn_spec, pr
     assert os.environ["NEURON_CC_FLAGS"] == f"--cache_dir={tmp_path / 'c' / train_torch.NEURON_CACHE_DIR}"
 
 
+def test_the_compile_cache_is_named_before_the_neuron_device_is_created(churn_spec, prepared, tmp_path, monkeypatch):
+    """GIVEN the training job's command line WHEN it runs THEN NEURON_CC_FLAGS names the cache beside the checkpoints
+    before the device (torch_xla's Neuron client) exists: a flag set after it may not reach the compiler."""
+    monkeypatch.setenv("NEURON_CC_FLAGS", "")  # recorded, so the value main() sets is undone after the test
+    monkeypatch.delenv("NEURON_CC_FLAGS")
+    seen = []
+
+    def device(choice):
+        import os
+
+        seen.append(os.environ.get("NEURON_CC_FLAGS"))
+        return train_torch.Device()
+
+    monkeypatch.setattr(train_torch, "resolve_device", device)
+    checkpoints = tmp_path / "c"
+    assert train_torch.main(["--model-spec", churn_spec.to_json(), "--train-dir", prepared["train"],
+                             "--validation-dir", prepared["validation"], "--model-dir", str(tmp_path / "m"),
+                             "--checkpoint-dir", str(checkpoints), "--epochs", "1", "--hidden", "4"]) == 0
+    assert seen == [f"--cache_dir={checkpoints / train_torch.NEURON_CACHE_DIR}"]
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
