@@ -113,8 +113,10 @@ MAX_DEFINITION_CHARS = 1_048_576  # CreatePipeline PipelineDefinition
 
 # Metrics the training module prints: the early-stopping metric of every round (a binary model's
 # validation AUC; XGBoost's own "validation-auc:0.81" log form matches too) and, at the end, the kept
-# model's tuning metric (with early stopping the last round is not the kept one).
-_NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+# model's tuning metric (with early stopping the last round is not the kept one). Signed: a model worse than
+# predicting the mean has a negative R², and a trial whose objective the regex cannot read is not counted by the
+# tuning job (ObjectiveStatus Failed), so a search whose trials all stay below 0 would end without a best job.
+_NUMBER = r"(-?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 
 
 def problem_metrics(kind: str, primary_metric: Optional[str] = None) -> Tuple[Tuple[Tuple[str, str], ...], str, str, str]:

@@ -22,7 +22,7 @@ resumed) says so; the evaluation report and the model card show it (docs/trainin
 **Metrics** are printed once per round and at the end in a regex-friendly form for
 SageMaker metric definitions: per round ``validation-auc=0.831200;`` and
 ``validation-logloss=0.4123;`` (regex ``validation-auc=([0-9.]+);``), at the end
-``final_validation_auc=0.831200;`` (regex ``final_validation_auc=([0-9.]+);``) of the kept
+``final_validation_auc=0.831200;`` (regex ``final_validation_auc=(-?[0-9.]+);``: signed, R² can be) of the kept
 model, plus ``final_validation_logloss``, ``final_train_auc`` and ``final_rounds``. Those are a binary
 model's; a multiclass model prints ``validation-merror``/``validation-mlogloss`` per round and
 ``final_validation_logloss``/``final_validation_accuracy``, a regression model ``validation-mae``/

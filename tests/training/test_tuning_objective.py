@@ -77,3 +77,30 @@ def test_the_tuning_objective_is_the_primary_metric_on_validation(kind, primary,
     found = re.findall(regex, out.getvalue())
     assert len(found) == 1, out.getvalue()[-2000:]
     assert float(found[0]) == pytest.approx(_validation_metric(spec, model_dir, splits, primary), abs=1e-6)
+
+
+def test_a_trial_worse_than_the_mean_still_reports_its_objective(tmp_path, tmp_path_factory):
+    """GIVEN a regression model judged on R² whose kept model predicts its validation split worse than the mean does
+    (R² < 0: the validation target is mirrored, so every prediction points the wrong way) WHEN a tuning trial trains it
+    THEN the objective's regex reads that negative R² from the job's log: a trial whose objective SageMaker cannot read
+    is not counted (ObjectiveStatus Failed), so a search whose trials all stay below 0 would end without a best job and a
+    better trial would be ranked against nothing."""
+    import pandas as pd
+
+    spec = make_spec(REGRESSION, primary_metric="r2")
+    splits = dict(reports.shared(REGRESSION, tmp_path_factory).prepared)
+    validation = pd.read_parquet(splits["validation"])
+    target = validation[spec.target]
+    validation[spec.target] = target.max() + target.min() - target
+    (tmp_path / "validation").mkdir()
+    validation.to_parquet(tmp_path / "validation" / "validation.parquet", index=False)
+    splits["validation"] = str(tmp_path / "validation")
+    _, regex = _objective(spec.name, spec.to_json())
+    out = io.StringIO()
+    with redirect_stdout(out):
+        model_dir = train_model(spec, splits, tmp_path / "model")
+    r2 = _validation_metric(spec, model_dir, splits, "r2")
+    assert r2 < 0
+    found = re.findall(regex, out.getvalue())
+    assert len(found) == 1, out.getvalue()[-2000:]
+    assert float(found[0]) == pytest.approx(r2, abs=1e-6)
