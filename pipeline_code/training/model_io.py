@@ -394,12 +394,13 @@ def training_summary(spec: ModelSpec, y_train: np.ndarray, y_val: np.ndarray, p_
             "final_metrics": ["validation_auc", "validation_logloss", "train_auc"],
         })
     elif spec.problem_type == problem.MULTICLASS:
-        codes = y_val.astype(np.int64)
+        # As Evaluate computes them (its headline), so a tuning objective among them is what the gate compares.
+        validation = metrics_multiclass.headline(y_val.astype(np.int64), p_val, spec.classes)
         out.update({
             "train_class_shares": metrics_multiclass.class_shares(y_train, len(spec.classes)),
-            "validation_auc": metrics_multiclass.macro_auc(codes, p_val),
-            "validation_logloss": metrics_multiclass.log_loss(codes, p_val),
-            "validation_accuracy": float((p_val.argmax(axis=1) == codes).mean()),
+            "validation_auc": validation["auc"],
+            "validation_logloss": validation["log_loss"],
+            "validation_accuracy": validation["accuracy"],
             "final_metrics": ["validation_logloss", "validation_accuracy"],
         })
     else:
