@@ -9,7 +9,7 @@ from pipeline_code.core import approval, frameworks, hyperparameters, images
 from pipeline_code.core.contract import GATE_FAIL_STEP, GATE_PARAMETERS
 
 from ..config.schema import TUNING_PARALLEL_JOBS
-from pipeline_code.core.problem import PROBLEM_TYPES, XGBOOST_EVAL_METRICS, higher_is_better, label, tuning_metric
+from pipeline_code.core.problem import XGBOOST_EVAL_METRICS, higher_is_better, label, tuning_metric
 
 
 
@@ -136,10 +136,6 @@ def torch_metrics(kind: str, primary_metric: Optional[str] = None) -> Tuple[Tupl
     """A network's training job's metric definitions: its validation loss per epoch and the same final metric."""
     return (("validation-loss", r"(?<![_a-z])validation-loss=\s*" + _NUMBER),) + problem_metrics(kind, primary_metric)[0][1:]
 
-
-# Per problem type, for a model judged on the type's default primary metric (``problem_metrics``).
-PROBLEM_METRICS = {kind: problem_metrics(kind) for kind in PROBLEM_TYPES}
-TORCH_METRICS = {kind: torch_metrics(kind) for kind in PROBLEM_TYPES}
 
 # What the training step passes when a model's config sets no hyperparameters (pipeline_code.core.hyperparameters).
 DEFAULT_HYPERPARAMETERS: Tuple[Tuple[str, str], ...] = hyperparameters.training_arguments(XGBOOST_FRAMEWORK, {})

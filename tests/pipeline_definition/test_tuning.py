@@ -39,7 +39,7 @@ def test_tuning_objective_and_ranges(built_tuning, spec):
 def test_tuning_training_jobs(built_tuning, spec):
     job = built_tuning.steps[d.STEP_TUNE]["Arguments"]["TrainingJobDefinition"]
     algorithm = job["AlgorithmSpecification"]
-    assert algorithm["MetricDefinitions"] == [{"Name": n, "Regex": r} for n, r in d.PROBLEM_METRICS["binary_classification"][0]]
+    assert algorithm["MetricDefinitions"] == [{"Name": n, "Regex": r} for n, r in d.problem_metrics("binary_classification", spec.primary_metric)[0]]
     assert "ContainerEntrypoint" not in algorithm  # not expressible in a tuning job
     static = job["StaticHyperParameters"]
     # Script mode from the mounted "entry" channel: no tarball, no upload.
