@@ -1,6 +1,6 @@
 """Fixtures for the whole suite: the app's garbage-collector thresholds, one botocore loader, cfn-lint
 in the test process, one RSA key per size for moto, one local Spark session, the monitor's reference model, long
-tests first.
+tests first, and the test CDK apps' assemblies under pytest's base temp.
 
 Job code must import from the repository root however pytest was started, in this process and in
 Spark's Python workers (which run mapInPandas functions), hence PYTHONPATH and PYSPARK_PYTHON; and
@@ -33,6 +33,7 @@ os.environ.setdefault("CDK_VALIDATION", "false")
 
 from mlops_loop.interpreter import collect_garbage_less_often, skip_teardown_at_exit  # noqa: E402
 from mlops_loop.training.sdk_offline import shared_data_loaders  # noqa: E402
+from tests.support import cdk_outdirs  # noqa: E402
 
 collect_garbage_less_often()  # each test process, pytest-xdist's workers too: they import this conftest
 
@@ -69,6 +70,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "spark" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group(SPARK_WORKER_GROUP))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A CDK App the tests build without an outdir fails the test (tests/support/cdk_outdirs.py): its assembly would
+    stay in the system temp directory after the run."""
+    cdk_outdirs.guard_bare_apps()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cdk_assemblies_under_the_base_temp(tmp_path_factory: pytest.TempPathFactory):
+    """``bare_outdir()`` hands out directories under this process's base temp (tests/support/cdk_outdirs.py)."""
+    cdk_outdirs.use_base_temp(tmp_path_factory)
 
 
 @pytest.fixture(scope="session", autouse=True)

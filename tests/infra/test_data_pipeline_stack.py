@@ -6,7 +6,7 @@ import json
 import typing
 
 import pytest
-from aws_cdk import Stack
+from aws_cdk import App, Stack
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Match, Template
 
@@ -14,6 +14,7 @@ from mlops_loop.config.schema import EnvironmentConfig
 from mlops_loop.naming import etl_job_name
 from mlops_loop.stacks.lifetimes import RETENTION
 from pipeline_code.core.contract import pascal
+from tests.support.cdk_outdirs import bare_outdir
 from tests.support.paths import live_project
 from tests.support.templates import described_policies, policy_statements
 
@@ -219,7 +220,7 @@ def test_every_log_retention_the_config_allows_has_its_cloudwatch_setting():
     allowed = typing.get_args(EnvironmentConfig.model_fields["log_retention_days"].annotation)
     # THEN each maps to the CDK setting of that many days, so no accepted value fails at synth
     assert sorted(RETENTION) == sorted(allowed)
-    stack = Stack()
+    stack = Stack(App(outdir=bare_outdir()))
     for days, setting in RETENTION.items():
         logs.LogGroup(stack, f"Retention{days}", retention=setting)
     synthesized_days = sorted(g["Properties"]["RetentionInDays"]

@@ -21,12 +21,13 @@ from mlops_loop.constructs.arns import s3_arn
 from mlops_loop.nag import add_nag_packs
 from mlops_loop.tools.cloud_assembly import nag_violations
 from tests.support.built_stack import acknowledged
+from tests.support.cdk_outdirs import bare_outdir
 
 
 def _policy() -> tuple[Stack, AccessPolicy]:
     """GIVEN a bare stack (in an account and region, as every stack of the app is) with one role and an
     AccessPolicy attached to it."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     return stack, AccessPolicy(stack, "Access", role=role, description="test access")
 
@@ -272,7 +273,7 @@ def test_s3_arns_are_what_the_stacks_format_arn_writes(region):
     literal key pattern, by the policy and by the module function THEN they resolve exactly as the CDK's own
     ``Stack.format_arn`` does (a literal partition where the region is known, ``AWS::Partition`` otherwise)."""
     env = Environment(account="123456789012", region=region) if region else None
-    stack = Stack(new_app(), "Bare", env=env)
+    stack = Stack(new_app(bare_outdir()), "Bare", env=env)
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     access = AccessPolicy(stack, "Access", role=role, description="test access")
     bucket = Lazy.string(_Produces("bucket"))
@@ -306,7 +307,7 @@ def test_the_policy_renders_as_the_cdks_managed_policy_would_under_the_same_logi
         else:
             access.deny(sid, actions, resources, conditions=conditions)
 
-    cdk_stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    cdk_stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     role = iam.Role(cdk_stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     policy = iam.ManagedPolicy(Construct(cdk_stack, "Access"), "Policy", description="test access", roles=[role])
     for effect, sid, actions, resources, conditions in _statements_to_add(kms.Key(cdk_stack, "Key")):

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.arns import format_arn
+from tests.support.cdk_outdirs import bare_outdir
 
 FORMATS = [None, *ArnFormat]  # None: Stack.format_arn's default
 
@@ -20,7 +21,7 @@ def test_every_format_is_what_the_stacks_format_arn_returns(region):
     and a construct inside it WHEN ARNs are formatted for each ARN format, with and without a resource name
     (also one with a token in it), with the stack's region and account or others THEN each is exactly the string
     ``Stack.format_arn`` returns (so also resolves alike)."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region=region) if region else None)
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region=region) if region else None)
     inner = Construct(Construct(stack, "Outer"), "Inner")
     names = [None, "name", "path/with/*", f"{Aws.ACCOUNT_ID}-*"]
     overrides = [{}, {"region": "", "account": ""}, {"region": "us-east-1", "account": "210987654321"}]
@@ -35,7 +36,7 @@ def test_every_format_is_what_the_stacks_format_arn_returns(region):
 
 def test_the_partition_is_literal_where_the_region_is_known_and_a_token_elsewhere():
     """What the stacks of this app get (each has its account and region) and what an agnostic one gets."""
-    app = new_app()
+    app = new_app(bare_outdir())
     known = Stack(app, "Known", env=Environment(account="123456789012", region="cn-north-1"))
     agnostic = Stack(app, "Agnostic")
 

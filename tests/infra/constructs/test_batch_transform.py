@@ -23,6 +23,7 @@ from mlops_loop.config.serving import BatchServing
 from mlops_loop.constructs.batch_transform import BatchTransform
 from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem
 from tests.support.built_stack import BuiltStack, evaluate, scheduled_request
+from tests.support.cdk_outdirs import bare_outdir
 
 PREFIX = "shop-dev"
 INFERENCE = "shop-dev-inference"
@@ -56,7 +57,7 @@ class _Built(BuiltStack):
 def _build(batch: BatchServing = BatchServing(), *, models: tuple[str, ...] = ("returns",), name_prefix: str = PREFIX,
            tags: tuple[tuple[str, str], ...] = (), **options: Any) -> _Built:
     """GIVEN a bare stack with the stand-ins WHEN each of ``models`` is scheduled for batch transform as ``batch`` says."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     parameter = CfnParameter(stack, "ReturnsModelPackageArn", type="String", default="")
     condition = CfnCondition(stack, CONDITION, expression=Fn.condition_not(Fn.condition_equals(parameter.value_as_string, "")))
     key = kms.Key(stack, "Key")

@@ -11,13 +11,14 @@ from constructs import Construct
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.cdk_reads import days, environment_of, hours, minutes, once_per, read_once, stack_of
+from tests.support.cdk_outdirs import bare_outdir
 
 
 @pytest.mark.parametrize("env", [Environment(account="123456789012", region="cn-north-1"), None], ids=["known", "agnostic"])
 def test_a_constructs_stack_and_environment_are_the_cdks(env):
     """GIVEN constructs at several depths of two stacks (one environment-agnostic: tokens) WHEN their stack is asked,
     alone or with the scope each was made in, and their environment THEN each is what the CDK says, every time."""
-    app = new_app()
+    app = new_app(bare_outdir())
     stack = Stack(app, "One", env=env)
     other = Stack(app, "Two", env=Environment(account="210987654321", region="eu-west-1"))
     outer = Construct(stack, "Outer")
@@ -37,7 +38,7 @@ def test_a_constructs_stack_and_environment_are_the_cdks(env):
 def test_an_attribute_is_read_once_per_object_and_is_the_cdks():
     """GIVEN two buckets, a key and a role WHEN their names and ARNs are read once THEN each is the token the object
     itself gives, per object, and a second read gives the same."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     first, second = s3.Bucket(stack, "First"), s3.Bucket.from_bucket_name(stack, "Second", "second-bucket")
     key = kms.Key(stack, "Key")
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))

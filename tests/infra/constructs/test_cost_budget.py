@@ -16,6 +16,7 @@ from mlops_loop.constructs.service_key import service_key
 from mlops_loop.nag import add_nag_packs
 from mlops_loop.tools.cloud_assembly import nag_violations
 from tests.support.built_stack import BuiltStack
+from tests.support.cdk_outdirs import bare_outdir
 
 ACCOUNT = "123456789012"
 TAGS = (("project", "shop"), ("environment", "dev"), ("tier", "dev"))
@@ -25,7 +26,7 @@ THIS_ACCOUNT = {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": [ACCOUNT]}}
 def _made(tags: Optional[tuple] = TAGS, outdir: Optional[str] = None, **settings) -> tuple[Stack, CostBudget]:
     """GIVEN a bare stack with a topic under a key AWS Budgets may use (as the Storage stack's ops key is with a budget)
     WHEN the budget of ``settings`` (default $1,200 a month, the config's default notices) is made to tell it."""
-    stack = Stack(new_app(outdir), "Bare", env=Environment(account=ACCOUNT, region="eu-west-1"))
+    stack = Stack(new_app(outdir or bare_outdir()), "Bare", env=Environment(account=ACCOUNT, region="eu-west-1"))
     key = service_key(stack, "OpsKey", alias="alias/shop-dev/ops", description="ops", publishers=("budgets.amazonaws.com",),
                       unbound_publishers=("budgets.amazonaws.com",), log_groups=False, removal_policy=RemovalPolicy.RETAIN)
     topic = sns.Topic(stack, "Topic", master_key=key, enforce_ssl=True)

@@ -14,6 +14,7 @@ from mlops_loop.constructs.data_lake import GLUE_TEMP_EXPIRATION_DAYS, DataLake
 from pipeline_code.core.contract import INFERENCE_RECORDS, INFERENCE_TRAFFIC, inference_prefix
 from pipeline_code.core.integrity import RUN_REPORT_SEGMENTS, frozen_test_prefix, model_prefix, sealed_prefix, work_prefix
 from tests.support.built_stack import acknowledged
+from tests.support.cdk_outdirs import bare_outdir
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 ENV = Environment(account=ACCOUNT, region=REGION)
@@ -33,7 +34,7 @@ def _name(kind: str, prefix: str = PREFIX) -> str:
 
 def _lake(stack: Optional[Stack] = None, **overrides: Any) -> tuple[Stack, DataLake]:
     """GIVEN a bare stack WHEN a DataLake is added with the given retention (dev-like defaults) THEN the stack and the lake."""
-    stack = stack or Stack(new_app(), "Bare", env=ENV)
+    stack = stack or Stack(new_app(bare_outdir()), "Bare", env=ENV)
     props: dict[str, Any] = dict(
         name_prefix=PREFIX,
         removal_policy=RemovalPolicy.DESTROY,
@@ -315,7 +316,7 @@ def test_a_rewritten_window_longer_than_the_noncurrent_expiry_is_refused():
 
 def test_defaults_keep_every_prefix_and_add_no_model_rule():
     """Left out, the optional retentions keep data (no expiry) and no model means no work/ rule."""
-    stack = Stack(new_app(), "Bare", env=ENV)
+    stack = Stack(new_app(bare_outdir()), "Bare", env=ENV)
     DataLake(stack, "Lake", name_prefix=PREFIX, removal_policy=RemovalPolicy.RETAIN, raw_expiration_days=30,
              curated_infrequent_access_days=None, noncurrent_version_expiration_days=7, access_log_expiration_days=14)
     rules = _lake_rules(stack)
@@ -403,7 +404,7 @@ def test_the_evidence_sagemaker_writes_keeps_every_version_in_the_artifacts_and_
 def test_a_reference_from_another_stack_names_the_bucket_and_carries_the_lake_key():
     """GIVEN the lake in one stack WHEN another stack references a bucket THEN it is addressed by its fixed name
     (concrete ARNs, no cross-stack export) and encrypts with the lake key."""
-    app = new_app()
+    app = new_app(bare_outdir())
     storage, lake = _lake(Stack(app, "Storage", env=ENV))
     other = Stack(app, "Jobs", env=ENV)
     for kind in KINDS:
@@ -441,4 +442,4 @@ def test_a_stack_without_a_concrete_account_and_region_is_refused():
     pattern = (r"^bucket name 'shop-dev-raw-\$\{Token\[AWS\.AccountId\.\d+\]\}-\$\{Token\[AWS\.Region\.\d+\]\}' is invalid "
                + re.escape("(3-63 lowercase letters, digits, '-' or '.')") + "$")
     with pytest.raises(ValueError, match=pattern):
-        _lake(Stack(new_app(), "Agnostic"))
+        _lake(Stack(new_app(bare_outdir()), "Agnostic"))

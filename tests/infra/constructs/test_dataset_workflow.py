@@ -18,6 +18,7 @@ from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.dataset_workflow import CURATE_SCRIPT, FEATURES_SCRIPT, DatasetWorkflow
 from mlops_loop.constructs.glue_runtime import GlueRuntime
 from pipeline_code.catalog import Dataset, parse_dataset
+from tests.support.cdk_outdirs import bare_outdir
 from tests.support.construct_configs import WEB_ORDERS, network_config
 from tests.support.templates import policy_statements
 
@@ -39,7 +40,7 @@ class Built:
     """A bare stack with one GlueRuntime and the workflows added to it."""
 
     def __init__(self, network: Any = None) -> None:
-        self.stack = Stack(new_app(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
+        self.stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account=ACCOUNT, region=REGION))
         self.buckets = {kind: s3.Bucket.from_bucket_name(self.stack, kind.title(), name) for kind, name in BUCKETS.items()}
         self.runtime = GlueRuntime(self.stack, "Glue", name_prefix="shop-dev", key=kms.Key(self.stack, "Key"),
                                    artifacts_bucket=self.buckets["artifacts"], database_name="shop_dev",

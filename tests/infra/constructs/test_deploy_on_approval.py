@@ -18,6 +18,7 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployment
+from tests.support.cdk_outdirs import bare_outdir
 from tests.support.templates import policy_statements
 
 ACCOUNT_REGION = "eu-west-1:123456789012"
@@ -41,7 +42,7 @@ def _deploy(models: dict[str, str], multi_model: Sequence[tuple[str, str]] = (),
     """GIVEN a bare stack with a topic, two keys, an artifacts bucket and the deployer role WHEN the handler is added for
     ``models`` (model -> serving-stack parameter) and the multi-model deployments ``(model, endpoint)`` THEN it, its
     template and logical ids."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     artifacts = s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS)
     topic, ops_key, data_key = sns.Topic(stack, "Topic"), kms.Key(stack, "OpsKey"), kms.Key(stack, "DataKey")
     notices = sqs.Queue(stack, "NotificationDeadLetters")
@@ -241,7 +242,7 @@ def test_under_a_custom_bootstrap_qualifier_the_notice_names_the_role_cdk_deploy
 
     from mlops_loop.constructs.cdk_reads import bootstrap_qualifier
 
-    app = new_app()
+    app = new_app(bare_outdir())
     app.node.set_context("@aws-cdk/core:bootstrapQualifier", "corp12345")
     env = Environment(account="123456789012", region="us-east-1")
     serving = Stack(app, "Serving", env=env, synthesizer=DefaultStackSynthesizer(generate_bootstrap_version_rule=False))
@@ -263,7 +264,7 @@ def test_under_a_custom_bootstrap_qualifier_the_notice_names_the_role_cdk_deploy
 
 def test_by_default_the_notice_names_the_role_of_the_bootstrap_its_own_stack_deploys_through():
     """GIVEN the qualifier in the app's context WHEN no qualifier is given to the construct THEN its own stack's rules."""
-    app = new_app()
+    app = new_app(bare_outdir())
     app.node.set_context("@aws-cdk/core:bootstrapQualifier", "team-a")
     stack = Stack(app, "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     artifacts = s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS)
@@ -281,7 +282,7 @@ def test_by_default_the_notice_names_the_role_of_the_bootstrap_its_own_stack_dep
 def test_a_context_qualifier_that_no_bootstrap_can_have_is_refused_when_the_notice_is_built():
     from mlops_loop.constructs.cdk_reads import bootstrap_qualifier
 
-    app = new_app()
+    app = new_app(bare_outdir())
     app.node.set_context("@aws-cdk/core:bootstrapQualifier", "Corp_12345")
     stack = Stack(app, "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     with pytest.raises(ValueError) as raised:

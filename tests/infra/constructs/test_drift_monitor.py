@@ -25,6 +25,7 @@ from mlops_loop.constructs.job_code import REPO_ROOT, JobCode, library_digest
 from pipeline_code.sagemaker_entry import ENTRY_CHECK
 from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem
 from tests.support.built_stack import scheduled_request
+from tests.support.cdk_outdirs import bare_outdir
 from tests.support.templates import of_type, template_of
 from tests.support.construct_configs import (ORDERS, assert_sagemaker_eni_statements, network_config,
                                              vpc_config_of_network, vpc_statements_of)
@@ -59,7 +60,7 @@ def _monitor(model: str | ModelConfig = "returns", *, mode: str = "realtime", st
              gate: GateConfig = GateConfig(), settings: MonitoringConfig = SETTINGS, **props: Any) -> tuple[Stack, DriftMonitor]:
     """GIVEN a bare stack with a key, the two buckets and the job code WHEN a drift monitor of ``model`` is added
     (``props``: more of its props, e.g. the feature_snapshots / max_skew_rate of a model scored by id, or tags)."""
-    stack = stack or Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = stack or Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     monitor = DriftMonitor(
         stack, "Monitor", name_prefix=PREFIX, environment="dev", model=MODELS[model] if isinstance(model, str) else model,
         gate=gate, mode=mode, settings=settings,
@@ -116,7 +117,7 @@ def test_each_run_starts_a_processing_job_named_after_the_models_stem_and_the_ex
 
 
 def test_given_the_environments_tags_each_runs_job_carries_them_before_its_model_and_job_tags():
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     tags = (("project", "shop"), ("environment", "dev"), ("tier", "dev"))
     _monitor(stack=stack, tags=tags)
     _, request = _schedule(stack)
@@ -331,7 +332,7 @@ def test_a_run_the_schedule_cannot_start_goes_to_the_dead_letter_queue_it_is_giv
 
 def test_asset_object_keys_unknown_at_synth_are_refused():
     """GIVEN a synthesizer whose asset keys are stack parameters THEN the job cannot name its script's file: refused."""
-    stack = Stack(new_app(), "Legacy", env=Environment(account="123456789012", region="eu-west-1"),
+    stack = Stack(new_app(bare_outdir()), "Legacy", env=Environment(account="123456789012", region="eu-west-1"),
                   synthesizer=LegacyStackSynthesizer())
     with pytest.raises(ValueError, match=r"^asset object key '(\$\{Token\[[A-Z.0-9]+\]\})+' is not known at synth; "
                                          r"the job needs its file name$"):
@@ -347,7 +348,7 @@ def _features(stack: Stack) -> s3.IBucket:
 
 def test_a_model_scored_by_id_is_also_checked_for_skew_against_its_datasets_snapshots():
     # GIVEN a bare stack WHEN the monitor of a model scored by id is given the features bucket and a skew limit
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     _monitor(stack=stack, feature_snapshots=_features(stack), max_skew_rate=0.02)
     _, request = _schedule(stack)
     arguments, statements = _arguments(request), _statements(stack)
@@ -368,7 +369,7 @@ def test_a_model_not_scored_by_id_gets_no_skew_check(returns_monitor):
 
 
 def test_snapshots_without_a_skew_limit_are_refused():
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     with pytest.raises(ValueError) as refused:
         _monitor(stack=stack, feature_snapshots=_features(stack))
     assert str(refused.value) == "DriftMonitor: feature_snapshots and max_skew_rate go together (the skew check needs both)"

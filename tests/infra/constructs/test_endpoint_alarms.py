@@ -14,6 +14,7 @@ from mlops_loop.config.serving import ServingAlarms
 from mlops_loop.constructs.endpoint_alarms import EndpointAlarms
 from tests.support.templates import of_type, template_of
 from tests.support.alarm_eval import DAY, HOUR, MINUTE, MetricAlarm, Replay, Series, all_of, replay
+from tests.support.cdk_outdirs import bare_outdir
 
 ENDPOINT = "shop-dev-churn"
 ALWAYS = ["latency", "server-errors", "client-errors"]
@@ -22,7 +23,7 @@ ALWAYS = ["latency", "server-errors", "client-errors"]
 def _alarms(mode: str = "realtime", instance_type: Optional[str] = "ml.m5.xlarge", *, settings: ServingAlarms = ServingAlarms(),
             loading_wait_ms: Optional[int] = None, self_capture: bool = False) -> tuple[Stack, EndpointAlarms, dict[str, dict], str]:
     """GIVEN a bare stack with a topic WHEN alarms for one endpoint are added THEN the alarms by name (and the topic's id)."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     topic = sns.Topic(stack, "Topic")
     made = EndpointAlarms(stack, "Alarms", endpoint_name=ENDPOINT, title="churn", mode=mode, instance_type=instance_type,
                           settings=settings, topic=topic, max_model_loading_wait_ms=loading_wait_ms,

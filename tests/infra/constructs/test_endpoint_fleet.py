@@ -28,6 +28,7 @@ from mlops_loop.constructs.endpoint_fleet import (
 )
 from tests.support.alarm_eval import DAY, HOUR, MINUTE, MetricAlarm, Replay, Series, replay, replay_inputs
 from tests.support.built_stack import acknowledged
+from tests.support.cdk_outdirs import bare_outdir
 
 ENDPOINT = "shop-dev-churn"
 # The endpoint's client-error setting (ServingAlarms.max_client_error_rate_percent), not its default: the rollback
@@ -37,7 +38,7 @@ CLIENT_ERRORS = 7.5
 
 def _stack() -> tuple[Stack, CfnCondition]:
     """GIVEN a bare stack with a version parameter and the condition that it is set."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     parameter = CfnParameter(stack, "ChurnModelPackageArn", type="String", default="")
     condition = CfnCondition(stack, "ChurnDeployed", expression=Fn.condition_not(Fn.condition_equals(parameter.value_as_string, "")))
     return stack, condition

@@ -16,6 +16,7 @@ from mlops_loop.constructs.endpoint_metrics import (
     error_rate,
     guarded_error_rate,
 )
+from tests.support.cdk_outdirs import bare_outdir
 
 ENDPOINT = "shop-dev-chargeback"
 PER_VARIANT = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]
@@ -23,7 +24,7 @@ PER_VARIANT = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantNam
 
 def _alarm_properties(metric: cloudwatch.IMetric) -> dict:
     """GIVEN a bare stack WHEN an alarm watches ``metric`` THEN the alarm's properties."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     cloudwatch.Alarm(stack, "Alarm", metric=metric, threshold=1, evaluation_periods=1)
     (alarm,) = Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm").values()
     return alarm["Properties"]

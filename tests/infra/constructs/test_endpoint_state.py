@@ -14,6 +14,7 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.endpoint_state import LOST_STATES, notify_endpoint_losses
+from tests.support.cdk_outdirs import bare_outdir
 
 ENDPOINTS = {"shop-dev-churn": ["shop-dev-churn"], "shop-dev-mme-shared": ["shop-dev-b", "shop-dev-a"]}
 
@@ -21,7 +22,7 @@ ENDPOINTS = {"shop-dev-churn": ["shop-dev-churn"], "shop-dev-mme-shared": ["shop
 def _built() -> dict:
     """GIVEN a bare stack with a topic and a dead-letter queue WHEN two endpoints' losses are notified (one serving two
     groups, as a multi-model endpoint does)."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     topic, queue = sns.Topic(stack, "Topic"), sqs.Queue(stack, "DeadLetters")
     rule = notify_endpoint_losses(stack, "EndpointLosses", name_prefix="shop-dev", endpoints=ENDPOINTS,
                                   deploy_function_name="shop-dev-deploy-on-approval", topic=topic, dead_letter_queue=queue)
@@ -62,7 +63,7 @@ def test_people_are_told_to_reconcile_the_endpoints_group_or_read_why_it_failed(
 
 
 def test_no_endpoints_is_refused():
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     with pytest.raises(ValueError, match=r"^notify_endpoint_losses: no endpoints given; a rule matching no endpoint "
                                          r"tells nobody anything$"):
         notify_endpoint_losses(stack, "EndpointLosses", name_prefix="shop-dev", endpoints={},

@@ -15,6 +15,7 @@ from aws_cdk.assertions import Template
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.feature_store import FeatureStore
 from pipeline_code.catalog import Dataset, parse_dataset
+from tests.support.cdk_outdirs import bare_outdir
 from tests.support.construct_configs import WEB_ORDERS
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -32,7 +33,7 @@ RETURNS = _dataset("returns", description="R" * 200)
 
 def _store(**overrides: Any) -> tuple[Stack, FeatureStore]:
     """GIVEN a bare stack with a key and an imported features bucket WHEN a FeatureStore is added."""
-    stack = Stack(new_app(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account=ACCOUNT, region=REGION))
     props: dict[str, Any] = dict(
         name_prefix="shop-dev",
         datasets=[ORDERS, RETURNS],

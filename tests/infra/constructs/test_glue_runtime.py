@@ -15,6 +15,7 @@ from aws_cdk.assertions import Template
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.glue_runtime import GlueJobRole, GlueRuntime
 from pipeline_code.catalog import parse_dataset
+from tests.support.cdk_outdirs import bare_outdir
 from tests.support.construct_configs import NETWORK, WEB_ORDERS, network_arns, network_config, vpc_statements_of
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -26,7 +27,7 @@ CURATE, INGEST = "etl/glue_curate_job.py", "features/ingest.py"
 
 def _runtime(**overrides: Any) -> tuple[Stack, GlueRuntime]:
     """GIVEN a bare stack with a key and an imported artifacts bucket WHEN a GlueRuntime is added."""
-    stack = Stack(new_app(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account=ACCOUNT, region=REGION))
     props: dict[str, Any] = dict(
         name_prefix="shop-dev",
         key=kms.Key(stack, "Key"),

@@ -15,6 +15,7 @@ from mlops_loop.app_builder import DISABLE_ASSET_STAGING, new_app
 from mlops_loop.constructs.handler_function import MAX_ENVIRONMENT_BYTES, dead_letter_queue, environment_size, handler_function
 from mlops_loop.packaging import handler_code_root
 from tests.support.built_stack import acknowledged
+from tests.support.cdk_outdirs import bare_outdir
 from tests.support.construct_configs import NETWORK, network_arns, network_config, vpc_statements_of
 
 
@@ -32,7 +33,7 @@ COMMON = dict(
 def _built(**extra) -> tuple[Stack, dict]:
     """GIVEN a bare stack with a key WHEN a handler function and its dead-letter queue are added (``extra``: more
     props, e.g. the environment's network)."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     key = kms.Key(stack, "Key")
     queue = dead_letter_queue(stack, key=key, removal_policy=RemovalPolicy.DESTROY, owner="test handler")
     built = handler_function(
@@ -87,7 +88,7 @@ def test_the_dead_letter_queue_is_encrypted_tls_only_and_keeps_two_weeks():
 def _synchronous(**overrides) -> tuple[Stack, Template]:
     """GIVEN a bare stack with a key WHEN a handler function without a dead-letter queue is added (one only ever
     called synchronously)."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     key = kms.Key(stack, "Key")
     handler_function(
         stack,
@@ -213,7 +214,7 @@ def test_an_environment_over_4_kb_by_a_feature_list_is_refused_with_advice_that_
 
 
 def test_an_unresolved_value_counts_as_an_arn_would_at_most():
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     arn = kms.Key(stack, "Key").key_arn
     assert environment_size({"KEY": arn}) == len('{"KEY":""}') + 256
     # AND each reference inside a longer value counts, not the value as one

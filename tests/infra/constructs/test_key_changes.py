@@ -14,11 +14,12 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.key_changes import KEY_CHANGES, notify_key_changes
+from tests.support.cdk_outdirs import bare_outdir
 
 
 def _built() -> dict:
     """GIVEN a bare stack with two keys, a topic and a dead-letter queue WHEN their changes are notified."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     keys = {"alias/shop-dev/data": kms.Key(stack, "DataKey"), "alias/shop-dev/ops": kms.Key(stack, "OpsKey")}
     topic, queue = sns.Topic(stack, "Topic"), sqs.Queue(stack, "DeadLetters")
     rule = notify_key_changes(stack, "KeyChanges", name_prefix="shop-dev", keys=keys, topic=topic, dead_letter_queue=queue)
@@ -69,7 +70,7 @@ def test_people_are_told_which_key_who_and_how_to_undo_it_in_the_environments_re
 
 
 def test_no_keys_is_refused():
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     with pytest.raises(ValueError, match=r"^notify_key_changes: no keys given; a rule matching no key tells nobody anything$"):
         notify_key_changes(stack, "KeyChanges", name_prefix="shop-dev", keys={}, topic=sns.Topic(stack, "Topic"),
                            dead_letter_queue=sqs.Queue(stack, "DeadLetters"))

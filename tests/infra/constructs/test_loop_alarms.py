@@ -37,6 +37,7 @@ from mlops_loop.constructs.drift_monitor import MAX_RUNTIME_SECONDS
 from mlops_loop.constructs.scheduled_job import MAX_EVENT_AGE_SECONDS, job_name_stem
 from pipeline_code.core.problem import quality_alarm_key
 from tests.support.alarm_eval import DAY, HOUR, MINUTE, MetricAlarm, Series, replay
+from tests.support.cdk_outdirs import bare_outdir
 
 PREFIX = "shop-dev"
 # name -> the monitor key its quality alarm watches, as the Operations stack derives it from the model's type and
@@ -74,7 +75,7 @@ def _build(models: dict[str, str] = MODELS, *, max_auc_drop: float = 0.04, max_q
            **options: str) -> _Built:
     """GIVEN a bare stack with the stand-ins WHEN the loop's alarms of ``models`` (name -> quality key) are added (with
     ``options``: project, monitor_schedule)."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     deps = _stand_ins(stack)
     alarms = LoopAlarms(stack, "Alarms", name_prefix=PREFIX, environment="dev", quality_keys=models, max_auc_drop=max_auc_drop,
                         max_quality_drop=max_quality_drop, **deps, **options)
@@ -314,7 +315,7 @@ def test_without_models_only_the_trigger_alarms_exist():
 def _handler_alarms(**options: Any) -> tuple[list[cloudwatch.Alarm], dict[str, dict], dict]:
     """GIVEN a bare stack with the stand-ins WHEN handler_alarms is called for a deploy handler in a scope of its own
     (with ``options``) THEN the alarms, the template's alarms by name and the topic's reference."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     deps = _stand_ins(stack)
     scope = Construct(stack, "Deploy")
     alarms = handler_alarms(scope, name_prefix=PREFIX, names=("deploy-errors", "deploy-dead-letters"), function=deps["trigger_function"],
@@ -352,7 +353,7 @@ def test_handler_alarms_page_on_errors_too_when_asked():
 def test_a_dead_letter_alarm_pages_on_each_arrival_and_the_backlog_is_a_graph_that_pages_nobody():
     """GIVEN a queue WHEN a dead-letter alarm and the backlog graph are made for it THEN the alarm counts messages sent
     to the queue in 5 minutes (a message left in it does not hold the alarm in ALARM) and the graph shows what waits."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     deps = _stand_ins(stack)
     dead_letter_alarm(stack, name_prefix=PREFIX, name="monitor-dead-letters", queue=deps["dead_letter_queue"],
                       description="a monitor run did not start", topic=deps["topic"])

@@ -18,6 +18,7 @@ from constructs import Construct
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.loop_dashboard import LoopDashboard
+from tests.support.cdk_outdirs import bare_outdir
 
 ENV = Environment(account="123456789012", region="eu-west-1")
 PREFIX = "shop-dev"
@@ -51,7 +52,7 @@ def _build(models: dict[str, str] = MODELS, *, scope_path: Sequence[str] = (), c
            rows: Sequence[Sequence[cloudwatch.IWidget]] = ()) -> _Built:
     """GIVEN a bare stack with three imported alarms WHEN the dashboard of ``models`` is added (under ``scope_path``)
     and then each of ``rows`` with ``add_row``."""
-    stack = Stack(new_app(), "Bare", env=ENV)
+    stack = Stack(new_app(bare_outdir()), "Bare", env=ENV)
     alarms = [cloudwatch.Alarm.from_alarm_arn(stack, f"Alarm{i}", arn) for i, arn in enumerate(ALARM_ARNS)]
     scope: Construct = stack
     for part in scope_path:
@@ -91,7 +92,7 @@ def test_the_dashboard_is_named_after_the_environment_and_keeps_the_logical_id_i
 
 
 def test_the_pinned_logical_id_is_the_one_loop_alarms_gave_its_dashboard():
-    direct = Stack(App(), "Direct", env=ENV)
+    direct = Stack(App(outdir=bare_outdir()), "Direct", env=ENV)
     old = cloudwatch.Dashboard(Construct(direct, "Alarms"), "Dashboard", dashboard_name="shop-dev-loop")
     assert direct.get_logical_id(old.node.default_child) == "AlarmsDashboard690E1A42"
 
@@ -168,7 +169,7 @@ def test_add_row_appends_each_call_as_a_new_row_below_what_is_there():
 # ------------------------------------------------------------------ add_alarm_status
 def test_add_alarm_status_appends_a_full_width_row_of_the_given_alarms_and_nothing_for_none():
     more = [f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{PREFIX}-churn-{name}" for name in ("latency", "low-traffic")]
-    stack = Stack(new_app(), "Bare", env=ENV)
+    stack = Stack(new_app(bare_outdir()), "Bare", env=ENV)
     dashboard = LoopDashboard(stack, "LoopDashboard", name_prefix=PREFIX, environment="dev", quality_keys={}, alarms=[
         cloudwatch.Alarm.from_alarm_arn(stack, "Loop", ALARM_ARNS[0])])
     dashboard.add_alarm_status("Endpoint alarms", [cloudwatch.Alarm.from_alarm_arn(stack, f"More{i}", a) for i, a in enumerate(more)])
@@ -190,7 +191,7 @@ def test_more_alarms_than_one_status_widget_takes_continue_in_more_widgets_in_or
     more fails the deploy), as an environment of about 17 models has WHEN the dashboard is built THEN each status
     continues in full-width widgets of at most 100 alarms, numbered when there is more than one, every alarm once
     and in order."""
-    stack = Stack(new_app(), "Bare", env=ENV)
+    stack = Stack(new_app(bare_outdir()), "Bare", env=ENV)
     loop, endpoint = _alarm_arns(count, "loop"), _alarm_arns(count, "endpoint")
     dashboard = LoopDashboard(stack, "LoopDashboard", name_prefix=PREFIX, environment="dev", quality_keys={}, alarms=[
         cloudwatch.Alarm.from_alarm_arn(stack, f"Loop{i}", a) for i, a in enumerate(loop)])

@@ -22,6 +22,7 @@ from mlops_loop.config.serving import ServingConfig
 from mlops_loop.constructs.access_policy import AccessPolicy
 from mlops_loop.constructs.model_endpoint import ModelEndpoint, backlog_alarm_name
 from tests.support.built_stack import BuiltStack, acknowledged
+from tests.support.cdk_outdirs import bare_outdir
 
 ENDPOINT = "shop-dev-returns"
 INFERENCE = "shop-dev-inference"
@@ -52,7 +53,7 @@ class _Built(BuiltStack):
 
 def _build(serving: ServingConfig) -> _Built:
     """GIVEN a bare stack with the stand-ins WHEN the endpoint of model ``returns`` is added as ``serving`` says."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     parameter = CfnParameter(stack, "ReturnsModelPackageArn", type="String", default="")
     condition = CfnCondition(stack, CONDITION, expression=Fn.condition_not(Fn.condition_equals(parameter.value_as_string, "")))
     role = iam.Role(stack, "ModelRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))

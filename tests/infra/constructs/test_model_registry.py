@@ -17,6 +17,7 @@ from mlops_loop.config.schema import model_name_problems
 from pipeline_code.core.contract import (REGISTERED_PROPERTIES, SPLIT_SHA256_PROPERTIES, legacy_model_card_name, model_card_name,
                                          pascal)
 from pipeline_code.training.model_card import card_name
+from tests.support.cdk_outdirs import bare_outdir
 from tests.support.iam_eval import EXPLICIT_DENY, Statement, evaluate
 
 PACKAGE_ARN_OF = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/"
@@ -25,7 +26,7 @@ PACKAGES = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-{}/*
 
 def _registry(*, auto_approve: bool = False, approvers: tuple[str, ...] = ()) -> tuple[Template, dict[str, dict]]:
     """GIVEN a bare stack WHEN a registry of two models is added and a trainer role may register ``fraud``."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     registry = ModelRegistry(stack, "Registry", name_prefix="shop-dev",
                              models={"fraud": "Flags fraudulent orders", "churn": ""},
                              removal_policy=RemovalPolicy.RETAIN, card_key=kms.Key(stack, "CardKey"), approvers=approvers)
@@ -144,7 +145,7 @@ def test_named_approvers_alone_may_assume_the_approver_role_users_with_mfa_roles
 def test_the_card_grants_cover_the_names_the_pipeline_gives_cards_of_a_group_too_long_for_plain_names():
     # GIVEN a prefix that makes the group name 62 characters (the longest the config's names allow)
     prefix = "p" * 20 + "-" + "e" * 20
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     registry = ModelRegistry(stack, "Registry", name_prefix=prefix, models={"m" * 20: ""},
                              removal_policy=RemovalPolicy.RETAIN, card_key=kms.Key(stack, "CardKey"))
     trainer = iam.Role(stack, "Trainer", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
@@ -165,7 +166,7 @@ def test_the_card_grants_cover_the_names_the_pipeline_gives_cards_of_a_group_too
 
 def _card_grants(models: tuple[str, ...]) -> dict[str, list[str]]:
     """Each model's model-card grant (the trainer's ModelCards<model> resources) in a registry of ``models``."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     registry = ModelRegistry(stack, "Registry", name_prefix="shop-dev", models={m: "" for m in models},
                              removal_policy=RemovalPolicy.RETAIN, card_key=kms.Key(stack, "CardKey"))
     return {m: [stack.resolve(arn) for arn in registry.card_arns(m)] for m in models}

@@ -25,6 +25,7 @@ from mlops_loop.constructs.multi_model_endpoint import BOOTSTRAP_ASSET_ID, Multi
 from tests.support.construct_configs import (assert_sagemaker_eni_statements, network_config, returns_config,
                                              vpc_config_of_network, vpc_statements_of)
 from tests.support.built_stack import BuiltStack, acknowledged, evaluate
+from tests.support.cdk_outdirs import bare_outdir
 
 ENV = Environment(account="123456789012", region="eu-west-1")
 ENDPOINT = "shop-dev-mme-shared"
@@ -52,7 +53,7 @@ def _build(members: Sequence[tuple[str, int]] = (("returns", 100), ("basket", 0)
            second_endpoint: bool = False, network: Optional[NetworkConfig] = None) -> _Built:
     """GIVEN a bare storage stack (the asset scope) and a bare serving stack with, per member ``(name, capture %)``, a
     version parameter and the condition that it is set WHEN the shared endpoint is added for those members."""
-    app = new_app()
+    app = new_app(bare_outdir())
     storage = Stack(app, "Storage", env=storage_env or ENV)
     serving = Stack(app, "Serving", env=ENV)
     group = []
@@ -82,7 +83,7 @@ def default() -> _Built:
 
 # ------------------------------------------------------------------ refusals
 def test_an_endpoint_without_members_is_refused():
-    app = new_app()
+    app = new_app(bare_outdir())
     serving, storage = Stack(app, "Serving", env=ENV), Stack(app, "Storage", env=ENV)
     with pytest.raises(ValueError, match=r"^members: endpoint 'shared' has no member models; build it only when one names it$"):
         MultiModelEndpoint(

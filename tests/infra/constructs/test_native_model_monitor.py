@@ -35,6 +35,7 @@ from mlops_loop.tools.lint import lint_cache, lint_templates
 from mlops_loop.config import parse_config
 from tests.support.paths import CONFIG_PATH
 from tests.support.built_stack import acknowledged
+from tests.support.cdk_outdirs import bare_outdir
 from tests.support.construct_configs import (assert_sagemaker_eni_statements, network_config, returns_config,
                                              vpc_config_of_network, vpc_statements_of)
 
@@ -59,7 +60,7 @@ def model():
 def build(model, outdir: Optional[Path] = None, *, nag: bool = False, app: Optional[App] = None,
           **overrides: Any) -> tuple[App, Stack, NativeModelMonitor]:
     if app is None:
-        app = new_app(str(outdir) if outdir else None)
+        app = new_app(str(outdir or bare_outdir()))
         if nag:
             add_nag_packs(app)
     stack = Stack(app, "NativeMonitorTest", env=Environment(account=ACCOUNT, region=REGION))
@@ -455,7 +456,7 @@ def test_a_changed_definition_gets_a_new_name_and_schedules_keep_theirs(model) -
 
 
 def test_an_environment_agnostic_stack_is_rejected(model) -> None:
-    app = new_app()
+    app = new_app(bare_outdir())
     stack = Stack(app, "NoRegion")
     condition = CfnCondition(stack, "Deployed", expression=Fn.condition_equals("a", "a"))
     with pytest.raises(ValueError, match="no concrete region"):

@@ -13,6 +13,7 @@ from mlops_loop.constructs.notification_watchdog import NotificationWatchdog
 from mlops_loop.constructs.service_key import service_key
 from mlops_loop.nag import add_nag_packs
 from mlops_loop.tools.cloud_assembly import nag_violations
+from tests.support.cdk_outdirs import bare_outdir
 
 ALARMS = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:shop-dev-*"
 FROM_THE_ALARMS = {"StringEquals": {"aws:SourceAccount": "123456789012"}, "ArnLike": {"aws:SourceArn": ALARMS}}
@@ -21,7 +22,7 @@ FROM_THE_ALARMS = {"StringEquals": {"aws:SourceAccount": "123456789012"}, "ArnLi
 def _watchdog(outdir: str | None = None) -> tuple[Stack, dict]:
     """GIVEN a bare stack and a key the alarms named ``shop-dev-...`` may use (as the Storage stack's watchdog key)
     WHEN the watchdog of those alarms is made under it."""
-    stack = Stack(new_app(outdir), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(outdir or bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     key = service_key(stack, "WatchdogKey", alias="alias/shop-dev/watchdog", description="watchdog",
                       publishers=("cloudwatch.amazonaws.com",), publisher_sources={"cloudwatch.amazonaws.com": ALARMS},
                       log_groups=False, removal_policy=RemovalPolicy.RETAIN)

@@ -14,6 +14,7 @@ from mlops_loop.app_builder import new_app
 from pipeline_code.core.contract import RETRAIN_ALARMS, retraining_pause_parameter
 from pipeline_code.handlers.retrain_trigger import settings_of
 from mlops_loop.constructs.retraining_trigger import RetrainingTrigger, retrain_trigger_function_name
+from tests.support.cdk_outdirs import bare_outdir
 
 PIPELINES = {"churn": "shop-dev-churn", "credit-risk": "Shop-Dev-Credit-Risk"}
 # Each model's retrain alarms (<prefix>-<model>-retrain-<name>), as the loop's alarms name them.
@@ -22,7 +23,7 @@ ALARMS = RETRAIN_ALARMS
 
 def _trigger(schedule: Optional[str] = "cron(0 4 ? * SUN *)") -> tuple[Stack, RetrainingTrigger, Template, dict[str, str]]:
     """GIVEN a bare stack with a key WHEN a trigger for two models' pipelines is added THEN it, its template and logical ids."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     key = kms.Key(stack, "Key")
     trigger = RetrainingTrigger(stack, "Trigger", name_prefix="shop-dev", pipelines=PIPELINES, cooldown_hours=12,
                                 max_starts_per_day=2,                                schedule=schedule, key=key, log_retention=logs.RetentionDays.ONE_WEEK,

@@ -16,6 +16,7 @@ from aws_cdk.assertions import Template
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.rollout_parity_check import ParityEndpoint, RolloutParityCheck
 from pipeline_code.core.compiled import DEPLOYMENT_EVENT, ENDPOINT_EVENT
+from tests.support.cdk_outdirs import bare_outdir
 
 ENDPOINTS = (ParityEndpoint("shop-staging-churn-net", "Shop-Staging-Churn-Net", 0.1),
              ParityEndpoint("shop-staging-eta-net", "shop-staging-eta-net", 1.0))
@@ -23,7 +24,7 @@ ENDPOINTS = (ParityEndpoint("shop-staging-churn-net", "Shop-Staging-Churn-Net", 
 
 def _check(endpoints=ENDPOINTS) -> tuple[Stack, Template]:
     """GIVEN a bare stack with a bucket, keys and a topic WHEN the parity check of ``endpoints`` is added."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     key, data_key = kms.Key(stack, "Key"), kms.Key(stack, "DataKey")
     RolloutParityCheck(stack, "Parity", name_prefix="shop-staging", endpoints=endpoints,
                        artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", "shop-artifacts"), data_key=data_key,

@@ -11,6 +11,7 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.rule_notifications import allow_alarms, notify_topic
+from tests.support.cdk_outdirs import bare_outdir
 
 EVENTS = {"Service": "events.amazonaws.com"}
 
@@ -18,7 +19,7 @@ EVENTS = {"Service": "events.amazonaws.com"}
 def _notified(*rule_ids: str, alarm_name_prefix: str | None = None) -> tuple[Stack, dict]:
     """GIVEN a bare stack with a topic and a dead-letter queue WHEN one rule per id is made to notify the topic (and
     the alarms of ``alarm_name_prefix`` are allowed to)."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     topic = sns.Topic(stack, "Topic")
     queue = sqs.Queue(stack, "DeadLetters")
     rules = {}
@@ -109,7 +110,7 @@ def test_the_alarms_of_the_prefix_may_publish_to_a_topic_that_has_a_policy():
 def test_a_message_replaces_the_event_json_with_an_input_transformer():
     """GIVEN a rule notifying the topic with a message WHEN synthesized THEN the target sends that text (event fields
     filled in by EventBridge), still with the dead-letter queue."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     topic, queue = sns.Topic(stack, "Topic"), sqs.Queue(stack, "DeadLetters")
     rule = events.Rule(stack, "JobFailures", event_pattern=events.EventPattern(source=["aws.sagemaker"]))
     notify_topic(rule, topic, dead_letter_queue=queue, message=events.RuleTargetInput.from_text(

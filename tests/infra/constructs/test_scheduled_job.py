@@ -14,11 +14,12 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem, notify_job_failures, scheduled_sagemaker_job
+from tests.support.cdk_outdirs import bare_outdir
 
 
 def _stack() -> tuple[Stack, iam.Role, kms.Key]:
     """A bare stack with a job role, a data key, and a dead-letter queue ``DeadLetters`` encrypted with ``OpsKey``."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     sqs.Queue(stack, "DeadLetters", encryption=sqs.QueueEncryption.KMS, encryption_master_key=kms.Key(stack, "OpsKey"))
     return stack, iam.Role(stack, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")), kms.Key(stack, "Key")
 
@@ -173,7 +174,7 @@ def test_a_run_that_cannot_start_goes_to_the_dead_letter_queue_which_the_role_ma
 
 def _failures(kind: str = "processing", stems: dict | None = None) -> tuple[Stack, dict]:
     """GIVEN a bare stack with a topic and a notification queue WHEN failures of ``kind`` jobs of ``stems`` notify people."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     topic, queue = sns.Topic(stack, "Topic"), sqs.Queue(stack, "Notices")
     stems = stems if stems is not None else {m: job_name_stem(kind, "shop-dev", m) for m in ("churn", "basket")}
     notify_job_failures(stack, "JobFailures", kind=kind, stems=stems, what="shop-dev drift monitor", topic=topic,

@@ -25,6 +25,7 @@ from pipeline_code.core import online_features
 from pipeline_code.core.online_features import SERVER_ERRORS_METRIC, LookupSpec
 from pipeline_code.core.value_rules import ValueRule
 from tests.support.built_stack import BuiltStack, acknowledged
+from tests.support.cdk_outdirs import bare_outdir
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 FUNCTION = "shop-dev-returns-by-id"
@@ -52,7 +53,7 @@ NAMESPACE = "shop/serving"
 def _built(spec: LookupSpec = SPEC, settings: ById = SETTINGS) -> tuple[BuiltStack, ScoreById, dict[str, str]]:
     """GIVEN a bare stack with a key and a topic WHEN ScoreById is built for one model THEN the synthesized
     stack, the construct and the logical ids of the function, its URL, the key and the topic."""
-    stack = Stack(new_app(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account=ACCOUNT, region=REGION))
     key = kms.Key(stack, "Key")
     topic = sns.Topic(stack, "Topic")
     score = ScoreById(

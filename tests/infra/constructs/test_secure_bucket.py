@@ -10,12 +10,13 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.secure_bucket import SecureBucket
+from tests.support.cdk_outdirs import bare_outdir
 from tests.support import iam_eval
 
 
 def _bucket(**overrides) -> dict:
     """GIVEN a bare stack with a key and a log bucket WHEN a SecureBucket is added THEN its bucket's properties."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     logs = s3.Bucket.from_bucket_name(stack, "Logs", "access-logs-bucket")
     props = dict(
         encryption_key=kms.Key(stack, "Key"),

@@ -32,6 +32,7 @@ from mlops_loop.constructs.access_policy import READ_OBJECT_ACTIONS
 from pipeline_code.core.contract import BATCH_RECORD_ERRORS_ENV
 from pipeline_code.core.integrity import WORK_SEGMENT, model_prefix, sealed_key, sealed_prefix
 from tests.support.built_stack import BuiltStack, evaluate, scheduled_request
+from tests.support.cdk_outdirs import bare_outdir
 from tests.support.iam_eval import IamModel, Role, StackTemplate, allowed
 
 ENV = Environment(account="123456789012", region="eu-west-1")
@@ -65,7 +66,7 @@ def _build(serving: Optional[dict] = None, *, framework: str = "xgboost", withou
     raw["models"]["returns"]["framework"] = framework
     config = parse_config(raw, source="served model test config")
     model = config.models["returns"]
-    stack = Stack(new_app(), "Bare", env=ENV)
+    stack = Stack(new_app(bare_outdir()), "Bare", env=ENV)
     package = CfnParameter(stack, "ReturnsModelPackageArn", type="String", default="")
     digest = CfnParameter(stack, "ReturnsModelPackageArnSha256", type="String", default="")
     condition = CfnCondition(stack, CONDITION, expression=Fn.condition_not(Fn.condition_equals(package.value_as_string, "")))
@@ -83,7 +84,7 @@ def _build(serving: Optional[dict] = None, *, framework: str = "xgboost", withou
 
 def _direct_logical_id(*path: str) -> str:
     """The logical id of a resource at ``path`` in a stack where every construct of the path is built directly."""
-    stack = Stack(App(), "Direct", env=ENV)
+    stack = Stack(App(outdir=bare_outdir()), "Direct", env=ENV)
     scope: Construct = stack
     for part in path[:-1]:
         scope = Construct(scope, part)
@@ -461,7 +462,7 @@ def test_without_a_network_no_model_has_a_vpc_and_no_role_interface_permissions(
 def test_a_serverless_model_in_a_vpc_is_refused_by_the_construct_too():
     """The config refuses it (field serving.mode); a construct built directly refuses it as well."""
     config = parse_config(returns_config(model_serving={"mode": "serverless"}), source="served model test config")
-    stack = Stack(new_app(), "Bare", env=ENV)
+    stack = Stack(new_app(bare_outdir()), "Bare", env=ENV)
     with pytest.raises(ValueError, match=r"a serverless endpoint cannot run inside a VPC"):
         ServedModel(stack, "Returns", name_prefix=PREFIX, model=config.models["returns"],
                     serving=config.models["returns"].serving, package_arn=APPROVED, model_sha256="", condition=None,

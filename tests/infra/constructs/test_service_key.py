@@ -8,10 +8,11 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.service_key import service_key
+from tests.support.cdk_outdirs import bare_outdir
 
 
 def _key(publishers=()) -> dict:
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     key = service_key(stack, "OpsKey", alias="alias/shop-dev-ops", description="ops", publishers=publishers,
                       removal_policy=RemovalPolicy.RETAIN)
     template = Template.from_stack(stack)
@@ -60,7 +61,7 @@ def test_publishers_are_added_only_when_named():
 def test_a_publisher_with_a_source_pattern_gets_its_own_statement_bound_to_it():
     """CloudWatch alarms of one environment (issue #13): aws:SourceAccount and an aws:SourceArn pattern; the other
     publishers keep the account condition; a source for a publisher that is not named is refused."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     alarms = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:shop-dev-*"
     service_key(stack, "OpsKey", alias="alias/shop-dev-ops", description="ops",
                 publishers=("events.amazonaws.com", "cloudwatch.amazonaws.com"),
@@ -72,7 +73,7 @@ def test_a_publisher_with_a_source_pattern_gets_its_own_statement_bound_to_it():
     assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"},
                                        "ArnLike": {"aws:SourceArn": alarms}}
-    other = Stack(new_app(), "Other", env=Environment(account="123456789012", region="eu-west-1"))
+    other = Stack(new_app(bare_outdir()), "Other", env=Environment(account="123456789012", region="eu-west-1"))
     with pytest.raises(ValueError, match=r"^OpsKey: publisher_sources / unbound_publishers name \['sns.amazonaws.com'\]"):
         service_key(other, "OpsKey", alias="alias/x", description="ops", publishers=("events.amazonaws.com",),
                     publisher_sources={"sns.amazonaws.com": "arn:aws:sns:*"}, removal_policy=RemovalPolicy.RETAIN)
@@ -81,7 +82,7 @@ def test_a_publisher_with_a_source_pattern_gets_its_own_statement_bound_to_it():
 def test_an_unbound_publisher_gets_no_source_condition_and_the_others_keep_theirs():
     """EventBridge delivering to an encrypted topic sends KMS no source (SNS Developer Guide): under a source
     condition its deliveries would fail, so it is named unbound and bound in the topic's policy instead."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     service_key(stack, "OpsKey", alias="alias/shop-dev-ops", description="ops",
                 publishers=("events.amazonaws.com", "sns.amazonaws.com"), unbound_publishers=("events.amazonaws.com",),
                 removal_policy=RemovalPolicy.RETAIN)
@@ -94,7 +95,7 @@ def test_an_unbound_publisher_gets_no_source_condition_and_the_others_keep_their
 
 def test_a_key_no_log_group_uses_leaves_cloudwatch_logs_out():
     """GIVEN ``log_groups=False`` (a topic's own key) THEN no CloudWatch Logs statement; the publishers keep theirs."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     service_key(stack, "TopicKey", alias="alias/shop-dev-topic", description="topic", publishers=("cloudwatch.amazonaws.com",),
                 log_groups=False, removal_policy=RemovalPolicy.DESTROY)
     (resource,) = Template.from_stack(stack).find_resources("AWS::KMS::Key").values()

@@ -9,11 +9,12 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.service_trust import DOCUMENTED_SAGEMAKER_SOURCES, sagemaker_principal
+from tests.support.cdk_outdirs import bare_outdir
 
 
 def _trust(uses) -> list[dict]:
     """GIVEN a bare stack WHEN a role trusting sagemaker_principal(uses) is added THEN its trust statements."""
-    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     iam.Role(stack, "Role", assumed_by=sagemaker_principal(stack, uses=uses))
     (role,) = Template.from_stack(stack).find_resources("AWS::IAM::Role").values()
     return role["Properties"]["AssumeRolePolicyDocument"]["Statement"]

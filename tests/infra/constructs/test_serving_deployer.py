@@ -18,6 +18,7 @@ from mlops_loop.app_builder import new_app
 from mlops_loop.config.serving import ServingConfig
 from mlops_loop.constructs.serving_deployer import ServingDeployer
 from tests.support import iam_actions
+from tests.support.cdk_outdirs import bare_outdir
 from tests.support.templates import policy_statements
 
 ENV = Environment(account="123456789012", region="eu-west-1")
@@ -28,7 +29,7 @@ COMMON = ["ModelsAndConfigs", "CreateModelsAndTags", "AutoscalingSageMaker", "Au
 def _deployer(owner: dict[str, str] | None = None) -> tuple[Stack, Stack, ServingDeployer]:
     """GIVEN a bare serving stack and a storage stack (which holds the data key) WHEN a deployer (of ``owner``'s
     resources, default none) is added to the serving stack."""
-    app = new_app()
+    app = new_app(bare_outdir())
     storage = Stack(app, "Storage", env=ENV)
     stack = Stack(app, "Serving", env=ENV)
     return stack, storage, ServingDeployer(stack, "Deployer", role_name="shop-dev-serving-deployer",
@@ -177,7 +178,7 @@ def test_a_served_thing_added_after_the_common_permissions_is_refused():
 def test_the_role_keeps_the_logical_id_of_a_role_built_directly_in_the_stack():
     """The role has a fixed name: a new logical id would replace it, and the create would collide with the old."""
     stack, storage, deployer = _deployer()
-    direct = Stack(App(), "Direct", env=ENV)
+    direct = Stack(App(outdir=bare_outdir()), "Direct", env=ENV)
     iam.Role(direct, "Deployer", assumed_by=iam.ServicePrincipal("cloudformation.amazonaws.com"))
     (expected,) = Template.from_stack(direct).find_resources("AWS::IAM::Role")
     assert stack.get_logical_id(deployer.role.node.default_child) == expected
@@ -249,7 +250,7 @@ def _decide(served: list[tuple[str, ServingConfig]]):
     """A function deciding CreateEndpointConfig with a request context as the deployer of ``served`` (IAM evaluator)."""
     from tests.support.iam_eval import IamModel, StackTemplate, authorize
 
-    stack = Stack(new_app(), "Serving", env=ENV)
+    stack = Stack(new_app(bare_outdir()), "Serving", env=ENV)
     deployer = ServingDeployer(stack, "Deployer", role_name="shop-dev-serving-deployer", description="shop-dev serving")
     for name, serving in served:
         deployer.allow_served_model(_served(stack, name, endpoint=True, serving=serving), PACKAGE.format(name))

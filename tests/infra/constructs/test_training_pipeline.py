@@ -42,6 +42,7 @@ from mlops_loop.constructs.training_pipeline import (
 )
 from mlops_loop.training.names import STEP_TRAIN, XGBOOST_VERSION
 from pipeline_code.core.hyperparameters import training_arguments
+from tests.support.cdk_outdirs import bare_outdir
 from tests.support.construct_configs import (WEB_ORDERS, assert_sagemaker_eni_statements, network_config,
                                              vpc_config_of_network, vpc_statements_of)
 from tests.support.templates import policy_statements
@@ -79,7 +80,7 @@ class Training:
     """GIVEN a bare stack with a key, imported lake buckets, one ModelRegistry and one JobCode."""
 
     def __init__(self, models: tuple[ModelConfig, ...] = (CHARGEBACK, REFUND)) -> None:
-        self.stack = Stack(new_app(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
+        self.stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account=ACCOUNT, region=REGION))
         self.key = kms.Key(self.stack, "Key")
         self.buckets = {kind: s3.Bucket.from_bucket_name(self.stack, kind.title(), name) for kind, name in BUCKETS.items()}
         self.registry = ModelRegistry(self.stack, "Registry", name_prefix="shop-dev", models={m.name: m.description for m in models},
@@ -405,7 +406,7 @@ def test_the_xgboost_repository_is_the_images_repository_in_the_regions_partitio
 
 
 def test_the_xgboost_repository_is_a_reference_that_creates_no_resource():
-    stack = Stack(new_app(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account=ACCOUNT, region=REGION))
     repository = xgboost_repository(stack)
     assert repository.node.id == "XgboostImageRepository"
     assert stack.resolve(repository.repository_arn) == xgboost_repository_arn(REGION)
@@ -415,7 +416,7 @@ def test_the_xgboost_repository_is_a_reference_that_creates_no_resource():
 def test_the_xgboost_repository_is_one_reference_per_stack_whatever_the_scope():
     """GIVEN constructs of two stacks WHEN each asks for the XGBoost repository THEN a stack's constructs share the one
     reference at the stack's root, and each stack has its own, in its region."""
-    app = new_app()
+    app = new_app(bare_outdir())
     stack = Stack(app, "Bare", env=Environment(account=ACCOUNT, region=REGION))
     other = Stack(app, "Other", env=Environment(account=ACCOUNT, region="cn-north-1"))
     inner = Construct(Construct(stack, "Outer"), "Inner")
