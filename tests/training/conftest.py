@@ -16,7 +16,7 @@ import pandas as pd
 from mlops_cli.local.run_loop import load_config
 from tests.support.configs import SAMPLE_CONFIG
 from pipeline_code.training.spec import GateThresholds, ModelSpec, parse_model_spec
-from tests.support.training import train_model, write_inputs
+from tests.support.training import train_model, train_torch_model, write_inputs
 
 ROWS = 6000
 
@@ -73,6 +73,13 @@ def weak_model(churn_spec, prepared, tmp_path_factory) -> str:
     return train_model(
         churn_spec, prepared, tmp_path_factory.mktemp("models") / "weak", "--num-round", "2", "--max-depth", "1", "--eta", "0.05"
     )
+
+
+@pytest.fixture(scope="session")
+def network_model(churn_spec, prepared, tmp_path_factory) -> str:
+    """A PyTorch network trained on ``prepared`` on the CPU (``FAST_TORCH_TRAIN``): the one the network's training,
+    compilation and sealing tests read (test_train_torch.py, test_compile_neuron.py), trained once."""
+    return train_torch_model(churn_spec, prepared, tmp_path_factory.mktemp("torch") / "network")
 
 
 @pytest.fixture(scope="session")

@@ -24,18 +24,13 @@ from pipeline_code.core import problem  # noqa: E402
 from pipeline_code.core.compiled import COMPILED_FILE, COMPILED_FORMAT, CPU_STAND_IN, NEURON_COMPILER, TRACED_FILE  # noqa: E402
 from pipeline_code.training import compile_neuron, model_io, neuron  # noqa: E402
 from pipeline_code.training.network import Inputs, TabularNetwork  # noqa: E402
-from tests.support.training import train_model, train_torch_model  # noqa: E402
+from tests.support.training import train_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def network_dir(churn_spec, prepared, tmp_path_factory) -> str:
-    return train_torch_model(churn_spec, prepared, tmp_path_factory.mktemp("compile") / "network")
-
-
-@pytest.fixture(scope="module")
-def compiled_dir(network_dir, tmp_path_factory) -> Path:
+def compiled_dir(network_model, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("compiled")
-    compile_neuron.compile_model(network_dir, str(out), compiler_name=CPU_STAND_IN, batch=8, log=lambda _: None)
+    compile_neuron.compile_model(network_model, str(out), compiler_name=CPU_STAND_IN, batch=8, log=lambda _: None)
     unpacked = out / "unpacked"
     with tarfile.open(out / "model.tar.gz") as archive:
         archive.extractall(unpacked, filter="data")
@@ -58,10 +53,10 @@ def _inputs(rows: int, seed: int = 1) -> Inputs:
     return Inputs(numeric, rng.integers(0, 4, size=(rows, 1)))
 
 
-def test_given_a_trained_network_when_compiled_then_the_archive_holds_the_cpu_model_the_traced_module_and_how_it_was_built(compiled_dir, network_dir):
+def test_given_a_trained_network_when_compiled_then_the_archive_holds_the_cpu_model_the_traced_module_and_how_it_was_built(compiled_dir, network_model):
     for name in ("model.json", "feature_metadata.json", TRACED_FILE, COMPILED_FILE, "code/serve_entry.py"):
         assert (compiled_dir / name).is_file(), name
-    assert (compiled_dir / "model.json").read_bytes() == (Path(network_dir) / "model.json").read_bytes()
+    assert (compiled_dir / "model.json").read_bytes() == (Path(network_model) / "model.json").read_bytes()
     info = json.loads((compiled_dir / COMPILED_FILE).read_text())
     network = model_io.load_model(str(compiled_dir)).estimator
     assert info["format"] == COMPILED_FORMAT and info["compiler"] == CPU_STAND_IN and info["target"] == "inf2"
@@ -112,15 +107,15 @@ def test_an_xgboost_model_is_refused_naming_the_framework(churn_spec, prepared, 
     assert compile_neuron.main(["--model-dir", trees, "--output-dir", str(tmp_path / "out"), "--compiler", CPU_STAND_IN]) == 1
 
 
-def test_a_compiler_failure_is_an_input_error_naming_the_compiler_and_shapes(network_dir, tmp_path, monkeypatch):
+def test_a_compiler_failure_is_an_input_error_naming_the_compiler_and_shapes(network_model, tmp_path, monkeypatch):
     class Failing(neuron.CpuStandIn):
         def trace(self, module, example):
             raise RuntimeError("NCC_EVRF009: unsupported operator")
 
     monkeypatch.setattr(compile_neuron, "make_compiler", lambda name: Failing())
-    network = model_io.load_model(network_dir).estimator
+    network = model_io.load_model(network_model).estimator
     with pytest.raises(neuron.CompileError) as error:
-        compile_neuron.compile_model(network_dir, str(tmp_path / "out"), batch=4)
+        compile_neuron.compile_model(network_model, str(tmp_path / "out"), batch=4)
     assert str(error.value) == (f"cpu-stand-in could not compile the network of 'churn' ({neuron.input_width(network)} inputs, "
                                 "batch 4): RuntimeError: NCC_EVRF009: unsupported operator")
     assert not (tmp_path / "out" / "model.tar.gz").exists()
@@ -144,10 +139,10 @@ def test_a_container_serving_neuron_models_refuses_a_stand_in_artefact(compiled_
                                 "compiled by 'torch-neuronx'")
 
 
-def test_an_uncompiled_model_or_other_shapes_are_refused(network_dir, compiled_dir, tmp_path):
-    network = model_io.load_model(network_dir).estimator
+def test_an_uncompiled_model_or_other_shapes_are_refused(network_model, compiled_dir, tmp_path):
+    network = model_io.load_model(network_model).estimator
     with pytest.raises(neuron.CompileError, match="has no compiled.json: it was not compiled"):
-        neuron.load_compiled(network_dir, network, CPU_STAND_IN)
+        neuron.load_compiled(network_model, network, CPU_STAND_IN)
     other = _network(problem.BINARY, 1)
     with pytest.raises(neuron.CompileError) as error:
         neuron.load_compiled(str(compiled_dir), other, CPU_STAND_IN)
@@ -156,7 +151,7 @@ def test_an_uncompiled_model_or_other_shapes_are_refused(network_dir, compiled_d
 
 
 def test_given_a_compiled_challenger_when_evaluated_and_sealed_then_the_artefact_carries_the_cpu_models_parity_answers(
-        network_dir, churn_spec, dev_gate, prepared, tmp_path, monkeypatch):
+        network_model, churn_spec, dev_gate, prepared, tmp_path, monkeypatch):
     """GIVEN the Compile step's archive WHEN evaluate gates and seals it THEN the sealed archive holds parity.json (the
     first test records as one request, the CPU model's answers through the serving code), the report records the same
     answers, and the compiled model served as on ml.inf2 answers that request within the tolerance."""
@@ -165,7 +160,7 @@ def test_given_a_compiled_challenger_when_evaluated_and_sealed_then_the_artefact
     from pipeline_code.training import evaluate
 
     mounted = tmp_path / "mounted"
-    compile_neuron.compile_model(network_dir, str(mounted), compiler_name=CPU_STAND_IN, log=lambda _: None)
+    compile_neuron.compile_model(network_model, str(mounted), compiler_name=CPU_STAND_IN, log=lambda _: None)
     location = tmp_path / "registered"
     code = evaluate.main(["--model-spec", churn_spec.to_json(), "--model-dir", str(mounted), "--test-dir", prepared["test"],
                           "--output-dir", str(tmp_path / "out"), "--seal-uri", f"{location}/", *dev_gate.to_args()])
@@ -189,10 +184,10 @@ def test_given_a_compiled_challenger_when_evaluated_and_sealed_then_the_artefact
     assert parity_mismatches(parity["expected"], json.loads(body)["predictions"], parity["tolerance"]) == []
 
 
-def test_an_uncompiled_model_is_sealed_without_a_parity_sample(network_dir, churn_spec, dev_gate, prepared, tmp_path):
+def test_an_uncompiled_model_is_sealed_without_a_parity_sample(network_model, churn_spec, dev_gate, prepared, tmp_path):
     from pipeline_code.training import evaluate
 
-    code = evaluate.main(["--model-spec", churn_spec.to_json(), "--model-dir", network_dir, "--test-dir", prepared["test"],
+    code = evaluate.main(["--model-spec", churn_spec.to_json(), "--model-dir", network_model, "--test-dir", prepared["test"],
                           "--output-dir", str(tmp_path / "out"), *dev_gate.to_args()])
     assert code == 0
     assert "parity" not in json.loads((tmp_path / "out" / "evaluation.json").read_text())

@@ -15,12 +15,7 @@ from pipeline_code.core.frameworks import ALGORITHMS  # noqa: E402
 from pipeline_code.core.integrity import METADATA_FILE, MODEL_FILE  # noqa: E402
 from pipeline_code.training import metrics, model_io, train_torch  # noqa: E402
 from pipeline_code.training.network import inputs_from_encoded  # noqa: E402
-from tests.support.training import FAST_TORCH_TRAIN, train_torch_model  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def network_model(churn_spec, prepared, tmp_path_factory) -> str:
-    return train_torch_model(churn_spec, prepared, tmp_path_factory.mktemp("torch") / "network")
+from tests.support.training import FAST_TORCH_TRAIN  # noqa: E402
 
 
 def test_given_generated_churn_data_when_the_network_is_trained_then_test_auc_is_well_above_chance(network_model, test_frame, churn_spec):
