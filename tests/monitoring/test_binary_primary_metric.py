@@ -19,7 +19,7 @@ from pipeline_code.monitoring import quality
 from pipeline_code.monitoring import report as report_mod
 from pipeline_code.monitoring.capture import INFERENCE_TIME, SCORE
 from pipeline_code.training import metrics
-from tests.support.monitoring import build_reference, churn_spec, check, run, write_window
+from tests.support.monitoring import churn_spec, check, run, write_window
 
 DAY = "2026-12-01T10:00:00Z"
 
@@ -76,11 +76,6 @@ def test_a_binary_model_judged_on_pr_auc_without_baseline_metrics_is_not_judged(
     assert {c["check"]: c["status"] for c in section["checks"]} == {
         "label_coverage": "pass", "auc_drop": "skipped", "quality_drop": "skipped"}
     assert section["status"] == "skipped"
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    return build_reference(tmp_path_factory.mktemp("pr_auc_reference"), churn_spec())
 
 
 def test_the_monitor_publishes_the_pr_auc_drop_and_the_local_replay_reads_it(tmp_path: Path, reference):
