@@ -8,7 +8,8 @@ Inputs
                     ``write_time``, ``api_invocation_time``, ``is_deleted``; for each
                     (record id, event time) the latest write wins, and every row of a
                     record id up to its latest ``DeleteRecord`` marker is dropped, as the
-                    SageMaker SDK's DatasetBuilder reads deletes).
+                    SageMaker SDK's DatasetBuilder reads deletes; an export without
+                    ``is_deleted`` is refused).
 ``--labels-dir``    curated parquet of the dataset (record id, event time, label; any
                     other *catalog* column of the dataset is allowed and ignored).
 ``--frozen-test-dir`` a frozen test set (``test.parquet`` + ``manifest.json``) from an
@@ -472,6 +473,13 @@ def _load_features(spec: ModelSpec, path: str) -> Tuple[pa.Table, Dict[str, Any]
         raise InputError(f"{what}: " + "; ".join(problems))
 
     offline = [c for c in OFFLINE_STORE_COLUMNS if c in names]
+    if offline and "is_deleted" not in offline:
+        # Without it a DeleteRecord marker (features null, the delete's later event time) is a row like any other, and
+        # every earlier row of the erased id joins its labels: refused rather than trained on.
+        raise InputError(f"{what}: an export of the offline store (it has {sorted(offline)}) without its column "
+                         "'is_deleted': a DeleteRecord marker would read as a record and the rows of an erased record "
+                         "id would be trained on; export every column of the offline store's table (SELECT *, or add "
+                         "is_deleted)")
     table = data_io.read_columns(data, required + offline, what=what)
     _check_no_nulls(what, table, (rid, et))
     table = table.set_column(table.schema.get_field_index(rid), rid, table.column(rid).cast(pa.string()))

@@ -167,6 +167,27 @@ def test_given_a_delete_marker_then_the_records_rows_up_to_it_are_gone_and_a_lat
                     ("D", 1, 1.0), ("D", 2, 2.0), ("D", 3, 3.0)]
 
 
+@pytest.mark.parametrize("columns", [["write_time"], ["api_invocation_time", "write_time"]])
+def test_an_offline_store_export_without_is_deleted_is_refused_since_its_delete_markers_would_train(
+        churn_spec, base, tmp_path, columns):
+    """GIVEN an offline-store export (write_time / api_invocation_time) whose is_deleted column was left out, holding a
+    customer's DeleteRecord marker WHEN loaded THEN it is refused naming the column and the fix: without it the marker
+    is a row like any other (features null) and the erased customer's earlier rows would still train."""
+    from pipeline_code.training.prepare import load_feature_snapshots
+
+    features = base["features"].copy()
+    features["write_time"] = features["api_invocation_time"] = "2026-04-02T00:00:00Z"
+    markers = _delete_markers(features, features["customer_id"].iloc[:1], "2026-04-03T00:00:00Z", "2026-04-03T00:00:00Z")
+    export = pd.concat([features, markers], ignore_index=True)[[*base["features"].columns, *columns]]
+    directory = _write(export, tmp_path / "export")
+    with pytest.raises(InputError) as excinfo:
+        load_feature_snapshots(churn_spec, directory)
+    assert str(excinfo.value) == (
+        f"features ({directory}): an export of the offline store (it has {columns}) without its column "
+        "'is_deleted': a DeleteRecord marker would read as a record and the rows of an erased record id would be "
+        "trained on; export every column of the offline store's table (SELECT *, or add is_deleted)")
+
+
 # --------------------------------------------------------------------------------------
 # Split and outputs
 # --------------------------------------------------------------------------------------
