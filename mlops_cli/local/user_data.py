@@ -357,6 +357,7 @@ def land(dataset: catalog.Dataset, spec: str, raw_root: str, ingest_date: str, l
     landed = Landed()
     sources = find_files(spec)
     parts = [read_file(path, dataset, labels_apart=labels is not None) for path in sources]
+    apart = _headers_apart_in_aws(sources)
     landed.sha256 = source_sha256([*sources, *(find_files(labels, "--labels") if labels is not None else ())])
     if labels is not None:
         label_rows, notes = read_labels(labels, dataset)
@@ -371,7 +372,27 @@ def land(dataset: catalog.Dataset, spec: str, raw_root: str, ingest_date: str, l
         landed.files.append(target)
         landed.rows += len(frame)
         landed.notes.extend(notes)
+    landed.notes.extend(apart)
     return landed
+
+
+def _headers_apart_in_aws(paths: Sequence[str]) -> List[str]:
+    """A note for each CSV file of ``paths`` that, put in ``raw/<dataset>/`` in AWS with the others as they are, would
+    fail the Glue curate job: each file is read here by its own header, but the job reads every raw file against the
+    header of the largest one (``glue_curate_job.read_raw_csv``: Spark's check compares the cells in order, ignoring
+    case only)."""
+    headers = {path: _csv_header(path) or [] for path in paths if _kind(path) == "csv"}
+    if len(headers) < 2:
+        return []
+    largest = max(sorted(headers), key=os.path.getsize)  # the job's choice: the first of the largest, by path
+
+    def cells(path: str) -> List[str]:
+        return [cell.lower() for cell in headers[path]]
+
+    return [f"{path}: landed here; as it is, the curate job in AWS would refuse it: it reads every raw file of a dataset "
+            f"against the header of the largest one ({largest}: {headers[largest]}), the same cells in the same order "
+            f"(in any case), and this file's is {headers[path]}; export the files with one header"
+            for path in sorted(headers) if cells(path) != cells(largest)]
 
 
 # Suffixes of compressed or archived exports: a file named so is data the reader does not take.

@@ -203,3 +203,39 @@ def test_generated_and_landed_raw_files_carry_the_headers_the_declaration_reads(
     for root in (tmp_path / "gen", tmp_path / "landed"):
         assert glue_curate_job.main(job_argv(root, root / "customer_churn")) == 0
         assert json.loads((root / "summary.json").read_text())["quarantined_rows"] == 0
+
+
+# --------------------------------------------------------------------------------------
+# Several files: each is read by its own header here, but the curate job compares every file's with the largest one's
+# --------------------------------------------------------------------------------------
+@pytest.mark.spark
+def test_files_whose_headers_differ_in_order_are_landed_with_a_note_that_the_curate_job_in_aws_refuses_them(
+        spark, tmp_path, capsys):
+    # GIVEN two exports of the same columns, the smaller one in another order (each one readable alone)
+    frame = export()
+    largest = land(frame, tmp_path, "a.csv")
+    reordered = land(frame[list(reversed(frame.columns))].iloc[:10], tmp_path, "b.csv")
+    # WHEN the local run lands them
+    landed = user_data.land(CHURN_EXPORT, str(largest.parent), str(tmp_path / "landed"), "2026-01-03")
+    # THEN it curates every record, and says the smaller file, as it is, fails the curate job in AWS
+    assert landed.rows == 40
+    written = list(frame.columns)
+    assert [n for n in landed.notes if "the header of the largest one" in n] == [
+        f"{reordered}: landed here; as it is, the curate job in AWS would refuse it: it reads every raw file of a "
+        f"dataset against the header of the largest one ({largest}: {written}), the same cells in the same order "
+        f"(in any case), and this file's is {list(reversed(written))}; export the files with one header"]
+    # AND it does: the job on these files as they are fails naming that file
+    assert glue_curate_job.main(job_argv(tmp_path, largest.parent.parent)) == 1
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR: ")]
+    assert error.startswith("ERROR: a raw CSV file's header differs from the first file's") and str(reordered) in error
+
+
+@pytest.mark.spark
+def test_files_whose_headers_differ_only_in_case_are_landed_without_a_note_as_the_curate_job_reads_them(
+        spark, tmp_path):
+    frame = export()
+    largest = land(frame, tmp_path, "a.csv")
+    land(frame.iloc[:10].rename(columns=str.upper), tmp_path, "b.csv")
+    landed = user_data.land(CHURN_EXPORT, str(largest.parent), str(tmp_path / "landed"), "2026-01-03")
+    assert landed.rows == 40 and not [n for n in landed.notes if "the header of the largest one" in n]
+    assert glue_curate_job.main(job_argv(tmp_path, largest.parent.parent)) == 0
