@@ -101,14 +101,16 @@ def places(*, prefix: str, account: str, region: str, dataset: str, record_ident
     """Every place docs/personal-data.md says one of ``dataset``'s records reaches, for it and ``models``.
 
     ``raw_header``: the header the raw files give the record identifier when it is not its name (its declared
-    ``source``); the raw files are searched by it, every other place by the declared name."""
+    ``source``); the raw files are searched by it and by the declared name (a file landed before the source was
+    declared gives that), every other place by the declared name."""
     def bucket(kind: str) -> str:
         return contract.lake_bucket(prefix, kind, account, region)
 
     ids = (record_identifier,)
     group = contract.feature_group_name(prefix, dataset)
     out = [
-        Place(bucket("raw"), f"{dataset}/", (raw_header,) if raw_header else ids),
+        # By the source and the name: a file landed before the source was declared gives the declared name.
+        Place(bucket("raw"), f"{dataset}/", (raw_header, *ids) if raw_header else ids),
         Place(bucket("curated"), f"{dataset}/", ids),
         Place(bucket("curated"), f"{contract.QUARANTINE_PREFIX}/{dataset}/", ids),
         Place(bucket("curated"), f"{contract.CURATE_RECOVERY_PREFIX}/{dataset}/", ids),

@@ -238,3 +238,21 @@ def test_raw_exports_whose_header_gives_the_id_column_its_source_are_searched_by
     out = capsys.readouterr().out
     assert code == 0, out
     assert matches(out) == expected
+
+
+def test_raw_files_landed_under_the_declared_name_before_a_source_was_declared_are_still_searched(s3, capsys, tmp_path):
+    """GIVEN the record identifier declared with ``source:`` now, and a raw file landed before that (its header the
+    declared name, as the curate job required then) WHEN searched THEN that file is read by the declared name, the new
+    export by its source: neither is left unread (an erasure must reach both)."""
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    raw["datasets"][DATASET.name]["columns"][ID_COLUMN]["source"] = "Cust ID"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    expected = {
+        put(s3, "raw", f"{DATASET.name}/ingest_date=2025-12-01/a.csv", f"other,{ID_COLUMN}\nx,{WANTED}\n".encode()): 1,
+        put(s3, "raw", f"{DATASET.name}/ingest_date=2026-01-01/a.csv", f"other,Cust ID\nx,{WANTED}\n".encode()): 1,
+    }
+    code = cli.main(["--env", "prod", "--config", str(config), "find", "--dataset", DATASET.name, "--id", WANTED])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert matches(out) == expected
