@@ -182,6 +182,8 @@ CURATE_RULES = ("STRING", "INTEGER", "DOUBLE", "TIMESTAMP", "BOOLEAN", "INTEGER_
 READER_OPTIONS = (("header", True), ("inferSchema", False), ("escape", '"'), ("multiLine", True))
 # Then every file's header is checked against the read schema (a schema change fails the run instead of shifting
 # values into the wrong columns), and a malformed row is kept whole in the corrupt-record column, to be quarantined.
+# The most lines of a raw file read for its header row (line breaks in its quoted cells): read_raw_csv.
+HEADER_LINES = 64
 CHECK_OPTIONS = (("enforceSchema", False), ("mode", "PERMISSIVE"), ("columnNameOfCorruptRecord", CORRUPT_RECORD_COLUMN))
 
 
@@ -306,15 +308,19 @@ def read_raw_csv(spark: Any, files: Sequence[RawFile], dataset: catalog.Dataset,
     paths = [f.path for f in files]
     if header is None:
         # The header of the largest file, so the read schema is the export's usual one and a smaller odd file fails the
-        # header check below, named. Its cells as written: its first line, parsed as standard CSV (one Spark job, as
+        # header check below, named. Its cells as written: its first record, parsed as standard CSV (one Spark job, as
         # Spark's own header inference takes, which names an empty cell _c<n> and a repeated one <name><n>: names the
         # per-file header check below would not find). Hadoop's line reader drops a UTF-8 byte order mark, as Spark's
         # CSV reader does.
         largest = max(files, key=lambda f: f.size).path
-        first = spark.read.text(largest).first()
-        if first is None or not first[0].strip():  # the largest file is empty: every file is
+        # Its first lines, enough for a header whose quoted cells hold line breaks (a spreadsheet's wrapped header
+        # text): the reader below (multiLine) reads such a header as one record, so it is parsed as one here too.
+        # Not read so: such a header in a file whose lines end in CRLF (Spark's multiLine parser then takes the cell's
+        # LF for the line separator, and the per-file header check fails naming the file).
+        lines = [row[0] for row in spark.read.text(largest).limit(HEADER_LINES).collect()]
+        if not lines or not lines[0].strip():  # the largest file is empty: every file is
             raise FileNotFoundError(f"no *.csv file with a header row among the {len(paths)} read")
-        header = next(csv.reader(io.StringIO(first[0])))
+        header = next(csv.reader(io.StringIO("\n".join(lines))))
     try:
         read = dataset.read_header(header)
     except ValueError as exc:

@@ -239,3 +239,19 @@ def test_files_whose_headers_differ_only_in_case_are_landed_without_a_note_as_th
     landed = user_data.land(CHURN_EXPORT, str(largest.parent), str(tmp_path / "landed"), "2026-01-03")
     assert landed.rows == 40 and not [n for n in landed.notes if "the header of the largest one" in n]
     assert glue_curate_job.main(job_argv(tmp_path, largest.parent.parent)) == 0
+
+
+@pytest.mark.spark
+def test_a_header_cell_with_a_line_break_is_read_by_the_curate_job_as_the_local_reader_reads_it(spark, tmp_path):
+    """GIVEN one export whose header has a line break inside a quoted cell (a spreadsheet's wrapped header text; a
+    column no model uses here) WHEN curated THEN the job reads the header as one CSV record, as the local reader does:
+    every record curated, the cell ignored, not 'header differs from the first file's'."""
+    frame = export().rename(columns={"CRM Notes": "CRM\nNotes"})
+    path = land(frame, tmp_path)
+    assert glue_curate_job.main(job_argv(tmp_path, path.parent.parent)) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["curated_rows"] == 30 and summary["quarantined_rows"] == 0
+    local, notes = read_file(str(path), CHURN_EXPORT)
+    assert len(local) == 30
+    assert summary["ignored_columns"] == ["", "CRM\nNotes", "Contact e-mail"]
+    assert notes == [f"{path}: column(s) {summary['ignored_columns']} not declared for 'customer_churn', ignored"]
