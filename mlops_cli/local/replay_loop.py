@@ -318,6 +318,8 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
         "--false-alarm-rate", str(monitoring["false_alarm_rate"]),
         # The earlier replayed windows' reports: the slow-drift detector's state, as the scheduled job reads S3.
         "--history-dir", os.path.dirname(window_dir),
+        # What the model's config exempts or sets per feature (models.<name>.monitoring), as the scheduled job does.
+        *config.get("monitor_arguments", {}).get(args.model, []),
     ]  # fmt: skip
     with open(os.path.join(window_dir, "monitor.log"), "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
         code = monitor.main(monitor_argv)

@@ -96,7 +96,8 @@ def load_config(path: str, environment: str) -> Dict[str, Any]:
     Returns ``{"project", "models": {name: job spec}, "hyperparameters": {name: trainer flags its config sets},
     "frameworks": {name: what trains it}, "compiled": {name:
     whether the environment serves it on ml.inf2}, "environment":
-    the environment's settings, "drift_window_days": {name: the days each drift run judges}, "gates": {name: the
+    the environment's settings, "drift_window_days": {name: the days each drift run judges}, "monitor_arguments":
+    {name: the drift monitor's arguments of its models.<name>.monitoring}, "gates": {name: the
     model's gate in that environment}}``;
     a mistake the synth would refuse (a duplicate key, a threshold out of bounds) is a
     :class:`~mlops_loop.config.ConfigError` naming the field, never a run on values AWS would not get.
@@ -123,6 +124,8 @@ def load_config(path: str, environment: str) -> Dict[str, Any]:
         # Days of traffic each drift run of the model judges in the environment (the model's own over the environment's).
         "drift_window_days": {name: model.drift_window_days_in(app.environments[environment].monitoring)
                               for name, model in app.models.items()},
+        # What the drift monitor judges of each model (models.<name>.monitoring), as the scheduled job's arguments say.
+        "monitor_arguments": {name: model.monitoring.monitor_arguments() for name, model in app.models.items()},
         "gates": {name: model.gate_in(app.environments[environment].gate).model_dump(mode="json")
                   for name, model in app.models.items()},
     }

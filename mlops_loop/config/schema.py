@@ -8,6 +8,8 @@ one message naming the environment, the field and what is allowed.
 
 from __future__ import annotations
 
+import difflib
+import json
 import math
 import re
 from typing import Any, Collection, Literal, Optional
@@ -32,7 +34,7 @@ from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_dec
 from pipeline_code.core.online_features import LookupSpec
 from pipeline_code.core.thresholds import DEFAULT_GATE, THRESHOLDS, GateThresholds
 
-from ._strict import StrictModel
+from ._strict import StrictModel, coercion_problem
 from .budget import BudgetConfig, budget_problems
 from .instance_offers import load_offers
 from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, NEURON_IMAGE_REGIONS, SUPPORTED_REGIONS, unknown_problem, unsupported_problem, volume_key_problem
@@ -302,6 +304,88 @@ def check_drift_window_days(value: int) -> int:
     return value
 
 
+# Values of models.<name>.monitoring.prediction_drift: "alarm" (the default) publishes PredictionDriftScore, whose alarm
+# starts a retrain; "report_only" reports the predictions' PSI and publishes no score (docs/monitoring.md, Seasonal models).
+PREDICTION_DRIFT_ALARM, PREDICTION_DRIFT_REPORT_ONLY = "alarm", "report_only"
+# The material PSI a feature may be given (monitoring.feature_thresholds): monitoring.psi_threshold's bounds.
+MAX_PSI_THRESHOLD = 10.0
+
+
+class ModelMonitoringConfig(StrictModel):
+    """What the drift monitor judges of one model (``models.<name>.monitoring``), over the environment's ``monitoring``:
+    a feature's own material PSI (``feature_thresholds``), the features whose drift is reported but never judged
+    (``drift_exempt_features``: a calendar feature such as ``week_of_year`` drifts by construction, each window holding
+    one part of its cycle), and whether prediction drift alarms (``prediction_drift``: ``report_only`` for a model whose
+    predictions follow a season; its labelled quality checks still judge it). Names are checked against the model's
+    features by :class:`ModelConfig`."""
+
+    feature_thresholds: dict[str, float] = {}
+    drift_exempt_features: tuple[str, ...] = ()
+    prediction_drift: Literal[PREDICTION_DRIFT_ALARM, PREDICTION_DRIFT_REPORT_ONLY] = PREDICTION_DRIFT_ALARM
+
+    @field_validator("feature_thresholds", mode="before")
+    @classmethod
+    def _numbers(cls, value: Any) -> Any:
+        # The strict base checks a field's own value, not a mapping's: ``tenure_months: true`` would become 1.0.
+        for name, psi in (value.items() if isinstance(value, dict) else ()):
+            problem = coercion_problem(float, psi)
+            if problem:
+                raise ValueError(f"{name}: {problem}")
+        return value
+
+    @field_validator("feature_thresholds")
+    @classmethod
+    def _thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, psi in value.items():
+            if not (math.isfinite(psi) and 0.0 < psi <= MAX_PSI_THRESHOLD):
+                raise ValueError(f"{name}: {psi:g} is not a PSI threshold; give a number > 0 and <= {MAX_PSI_THRESHOLD:g} "
+                                 "(the smallest PSI of this feature worth a retrain; monitoring.psi_threshold, 0.1 by "
+                                 "default, is every other feature's), or list the feature under drift_exempt_features to "
+                                 "report its drift without judging it")
+        return value
+
+    @field_validator("drift_exempt_features")
+    @classmethod
+    def _exempt(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        twice = sorted({name for name in value if value.count(name) > 1})
+        if twice:
+            raise ValueError(f"lists {', '.join(map(repr, twice))} more than once")
+        return value
+
+    def problems(self, judged: tuple[str, ...]) -> list[tuple[str, str]]:
+        """``(field, problem)`` of each name that is not one of ``judged`` (the features the monitor computes drift of:
+        the model's inputs, its sensitive attribute and slices), and of a feature both exempt and given a threshold."""
+        found: list[tuple[str, str]] = []
+        for field, names in (("feature_thresholds", list(self.feature_thresholds)),
+                             ("drift_exempt_features", list(self.drift_exempt_features))):
+            for name in names:
+                if name not in judged:
+                    close = difflib.get_close_matches(name, judged, n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    found.append((f"monitoring.{field}", f"{name!r} is not a feature of this model; {hint}the drift monitor "
+                                  f"judges its features, sensitive attribute and slices: {', '.join(judged)}"))
+        both = [name for name in self.drift_exempt_features if name in self.feature_thresholds]
+        if both:
+            found.append(("monitoring.feature_thresholds", f"{both[0]!r} is exempt from drift (drift_exempt_features), so "
+                          "no threshold applies to it; remove one of the two"))
+        if judged and set(judged) <= set(self.drift_exempt_features):
+            found.append(("monitoring.drift_exempt_features", "exempts every feature, so data drift could never start a "
+                          "retrain; exempt only the features that drift by construction (a calendar feature)"))
+        return found
+
+    def monitor_arguments(self) -> list[str]:
+        """The drift monitor's arguments for these settings (none for the defaults): ``--feature-thresholds``,
+        ``--drift-exempt-features`` and ``--prediction-drift``."""
+        arguments: list[str] = []
+        if self.feature_thresholds:
+            arguments += ["--feature-thresholds", json.dumps(self.feature_thresholds, sort_keys=True)]
+        if self.drift_exempt_features:
+            arguments += ["--drift-exempt-features", json.dumps(list(self.drift_exempt_features))]
+        if self.prediction_drift != PREDICTION_DRIFT_ALARM:
+            arguments += ["--prediction-drift", self.prediction_drift]
+        return arguments
+
+
 # What EC2 and SageMaker's VpcConfig take: at most 16 subnets and 5 security groups, ids of 8 or 17 hex digits
 # (EC2's id formats, as the CloudFormation schemas' AWS::EC2::Subnet.Id and SecurityGroup.Id patterns say).
 SUBNET_ID = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
@@ -486,6 +570,9 @@ class ModelConfig(StrictModel):
     # (1..14; 7 for a weekly rhythm). Default None: the environment's. Its traffic download is capped at
     # monitor_max_window_gib like a day's: raise that with the window.
     drift_window_days: Optional[int] = None
+    # What the drift monitor judges of this model: per-feature material PSI, features reported but never judged, and
+    # whether prediction drift alarms (a seasonal model: docs/monitoring.md, Seasonal models). Default: all judged alike.
+    monitoring: ModelMonitoringConfig = ModelMonitoringConfig()
     # What trains the model: "xgboost" (gradient-boosted trees) or "pytorch" (a tabular network,
     # pipeline_code/training/train_torch.py); decides the images and which accelerators fit. Default xgboost.
     framework: Literal[FRAMEWORK_NAMES] = XGBOOST
@@ -671,6 +758,10 @@ class ModelConfig(StrictModel):
             categorical = [f.name for f in dataset.features if f.feature_type == FS_STRING]
             raise ValueError(f"slices: {bad_slices} must be categorical features of dataset {self.dataset!r}; "
                              f"allowed: {', '.join(categorical)}")
+        # The columns the drift monitor computes drift of (the baseline's: ModelSpec.frame_features).
+        monitored = self.monitoring.problems(tuple(dict.fromkeys((*self.features, self.sensitive_attribute, *self.slices))))
+        if monitored:
+            raise ValueError(f"{monitored[0][0]}: {monitored[0][1]}")
         # Serving tells a raw request from precomputed features by the feature names it holds.
         ambiguous = dataset.raw_request_problem(self.features, (self.sensitive_attribute, *self.slices))
         if ambiguous:

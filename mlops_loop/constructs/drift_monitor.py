@@ -201,6 +201,9 @@ class DriftMonitor(Construct):
         if model.problem_type != BINARY or quality_alarm_key(model.problem_type, model.primary_metric) == "quality_drop":
             # The drop of the primary metric the report judges (a binary model judged on AUC: its AUC drop alone).
             arguments += ["--max-quality-drop", str(settings.max_quality_drop)]
+        # What the model's config sets of its drift judgement (models.<name>.monitoring; none by default): per-feature
+        # material PSI, features reported but never judged, predictions reported only (a seasonal model).
+        arguments += model.monitoring.monitor_arguments()
         if model.problem_type == REGRESSION:
             # Its error parity is held to the gate's minimum too (a classifier's disparate impact is reported only).
             arguments += ["--min-di", str(gate.min_disparate_impact)]

@@ -51,6 +51,11 @@ from pipeline_code.monitoring.window_stats import DRIFT, QUALITY, ColumnCounts, 
 from pipeline_code.training.baseline import OTHER_LEVEL, PSI_EPSILON, psi
 
 PASS, WARN, FAIL, SKIPPED, ERROR = "pass", "warn", "fail", "skipped", "error"
+# A drift test reported but never judged (a feature of models.<name>.monitoring.drift_exempt_features, or the predictions
+# of a model whose monitoring.prediction_drift is report_only): its PSI is shown, it drifts nothing and alarms nothing.
+EXEMPT = "exempt"
+EXEMPT_FEATURE = "exempt (monitoring.drift_exempt_features): reported, never judged"
+REPORT_ONLY_PREDICTIONS = "report only (monitoring.prediction_drift: report_only): reported, never judged"
 DEFAULT_MIN_ROWS = 100
 DEFAULT_FALSE_ALARM_RATE = 0.01
 
@@ -164,8 +169,14 @@ def data_drift(
     min_rows: int = DEFAULT_MIN_ROWS,
     false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE,
     tests: Optional[int] = None,
+    exempt: Sequence[str] = (),
 ) -> Dict[str, Any]:
     """Per-feature PSI + KS / chi-square; ``{"features": {...}, "checks": [...], ...}``.
+
+    ``exempt``: features reported but never judged (a calendar feature, which drifts by construction): their PSI and
+    calibrated threshold are computed and shown (``exempt: true``, status ``exempt``), but they have no
+    ``drift_score``, never drift, and are left out of ``drifted_features``, ``max_psi`` and ``drift_score`` (the retrain
+    alarm's metric); ``exempt_features`` lists their PSI.
 
     ``window``: the window's records, or their counts (:class:`WindowStats` of ``statistics``). A feature drifts
     when its PSI exceeds its calibrated threshold (:mod:`calibration`): the larger of the material PSI
@@ -230,6 +241,12 @@ def data_drift(
         calibrated = calibration.threshold(entry["bins"]["baseline"], n_present, entry["psi"], alpha=alpha, material=threshold)
         entry["psi_threshold"] = calibrated.value
         entry["calibration"] = calibrated.as_dict()
+        if name in exempt:
+            entry.update({"exempt": True, "drifted": False, "status": EXEMPT})
+            features[name] = entry
+            checks.append(check("feature_psi", "data_drift", entry["psi"], calibrated.value, EXEMPT, feature=name,
+                                detail=f"{EXEMPT_FEATURE}; {_calibration_detail(calibrated)}"))
+            continue
         entry["drift_score"] = entry["psi"] / calibrated.value
         drifted = entry["psi"] > calibrated.value
         test_alert = p is not None and math.isfinite(p) and p < ks_p_value
@@ -242,7 +259,7 @@ def data_drift(
             check(f"{test_name}_p_value", "data_drift", p, ks_p_value, WARN if test_alert else PASS, feature=name, op="<",
                   detail=f"mode={entry['ks']['mode']}" if test_name == "ks" else "")
         )
-    scored = [v for v in features.values() if "psi" in v]
+    scored = [v for v in features.values() if "psi" in v and not v.get("exempt")]
     drifted_names = sorted(k for k, v in features.items() if v.get("drifted"))
     max_psi = max((v["psi"] for v in scored), default=None)
     checks.append(check("drifted_feature_count", "data_drift", len(drifted_names), 0, FAIL if drifted_names else PASS,
@@ -257,7 +274,9 @@ def data_drift(
         "drifted_features": drifted_names,
         "max_psi": max_psi,
         "drift_score": max((v["drift_score"] for v in scored), default=None),
-        "max_psi_feature": max(((v["psi"], k) for k, v in features.items() if "psi" in v), default=(None, None))[1],
+        "max_psi_feature": max(((v["psi"], k) for k, v in features.items() if "psi" in v and not v.get("exempt")),
+                               default=(None, None))[1],
+        "exempt_features": {k: v.get("psi") for k, v in features.items() if k in exempt},
         "checks": checks,
     }
 
@@ -265,15 +284,32 @@ def data_drift(
 def prediction_drift(scores: Any, statistics: Mapping[str, Any], *, psi_threshold: float = 0.1,
                      min_rows: int = DEFAULT_MIN_ROWS, problem_type: Optional[str] = None, classes: Sequence[str] = (),
                      probabilities: Optional[pd.DataFrame] = None, false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE,
-                     tests: Optional[int] = None) -> Dict[str, Any]:
+                     tests: Optional[int] = None, report_only: bool = False) -> Dict[str, Any]:
     """PSI of the window's predictions against the baseline's (see the module docstring).
 
     ``scores``: the capture frame's ``score`` (binary P(target = 1), multiclass class code, regression
     value), or their counts (:class:`PredictionCounts` of ``statistics``); ``problem_type`` defaults to the
     baseline's; a baseline of another type is an error. ``probabilities`` (multiclass, optional, with scores):
     the class-probability columns, for the mean probabilities. The threshold is calibrated like a feature's
-    (:func:`data_drift`; ``tests`` default: the features + 1).
+    (:func:`data_drift`; ``tests`` default: the features + 1). ``report_only`` (a seasonal model's predictions, which
+    follow the season): the PSI is reported (``exempt: true``, status ``exempt``) with no ``drift_score``, so it starts
+    no retrain.
     """
+    section = _prediction_drift(scores, statistics, psi_threshold=psi_threshold, min_rows=min_rows,
+                                problem_type=problem_type, classes=classes, probabilities=probabilities,
+                                false_alarm_rate=false_alarm_rate, tests=tests)
+    if not report_only or section.get("status") == SKIPPED:
+        return section
+    section.pop("drift_score", None)
+    for item in section["checks"]:
+        if item["check"] == "prediction_psi":
+            item.update(status=EXEMPT, detail=f"{REPORT_ONLY_PREDICTIONS}; {item.get('detail', '')}")
+    return {**section, "status": EXEMPT, "exempt": True}
+
+
+def _prediction_drift(scores: Any, statistics: Mapping[str, Any], *, psi_threshold: float, min_rows: int,
+                      problem_type: Optional[str], classes: Sequence[str], probabilities: Optional[pd.DataFrame],
+                      false_alarm_rate: float, tests: Optional[int]) -> Dict[str, Any]:
     alpha = _alpha_per_test(statistics, false_alarm_rate, tests)
     baseline_type = statistics.get("problem_type", BINARY)
     problem_type = problem_type or baseline_type

@@ -5,7 +5,12 @@
         --capture-dir /opt/ml/processing/input/capture [--labels-dir DIR] \\
         --output-dir /opt/ml/processing/output/monitor --environment dev \\
         --psi-threshold 0.1 --false-alarm-rate 0.01 --ks-p-value 0.01 [--feature-thresholds '{"monthly_charges": 0.3}'] \\
+        [--drift-exempt-features '["week_of_year"]'] [--prediction-drift report_only] \\
         [--publish-metrics --region eu-west-1]
+
+A seasonal model (``models.<name>.monitoring``, docs/monitoring.md "Seasonal models"): ``--drift-exempt-features`` are
+reported (their PSI, marked exempt) but never drift, and neither they nor ``--prediction-drift report_only``'s
+predictions move a retrain alarm or the slow-drift sums.
 
 Scheduled (nothing mounted but the code): ``--from-s3 --serving-stack <project>-<env>-serving
 --capture-s3-uri s3://<inference bucket>/capture/<model>/ [--batch-s3-uri s3://.../batch/<model>/]
@@ -279,6 +284,8 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     threshold = model.threshold if model is not None else float(((baseline.get("statistics") or {}).get("prediction") or {}).get("threshold", 0.5))
     absent = window_pass.absent() if window.records else []
     feature_thresholds = args.feature_thresholds or {}
+    exempt = list(args.drift_exempt_features or [])
+    predictions_report_only = args.prediction_drift == "report_only"
 
     def after(step: str, section: Any) -> Any:
         """A section built on a step of the window pass: the error that step stopped on, if any, else its result."""
@@ -295,10 +302,10 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
             guarded("data_drift", after(COUNTS, lambda: drift.data_drift(
                 window_pass.stats, baseline["statistics"], psi_threshold=args.psi_threshold, ks_p_value=args.ks_p_value,
                 feature_thresholds=feature_thresholds, baseline_sample=baseline_sample, window_sample=sample,
-                min_rows=args.min_rows, false_alarm_rate=args.false_alarm_rate)))
+                min_rows=args.min_rows, false_alarm_rate=args.false_alarm_rate, exempt=exempt)))
             guarded("prediction_drift", after(COUNTS, lambda: drift.prediction_drift(
                 window_pass.stats.predictions(), baseline["statistics"], psi_threshold=args.psi_threshold, min_rows=args.min_rows,
-                false_alarm_rate=args.false_alarm_rate,
+                false_alarm_rate=args.false_alarm_rate, report_only=predictions_report_only,
                 **({} if problem_type == BINARY else {"problem_type": problem_type, "classes": classes}))))
         if baseline.get("constraints"):
             guarded("data_quality", after(COUNTS, lambda: drift.data_quality(
@@ -402,8 +409,12 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     # Earlier reports unread or unreadable: the detector's state is unknown, so it is left out rather than restarted.
     history_lost = any(e.get("section") == "cumulative_drift" for e in errors)
     if baseline.get("statistics") and window.records and not history_lost:
-        scores = {name: entry.get("drift_score") if trusted else None for name, entry in (dd.get("features") or {}).items()}
-        scores[cumulative.PREDICTION] = pdrift.get("drift_score") if trusted else None
+        # Drift reported but never judged (exempt features, report-only predictions) has no sum: one kept from before
+        # the exemption would carry its slow-drift alarm forward.
+        scores = {name: entry.get("drift_score") if trusted else None for name, entry in (dd.get("features") or {}).items()
+                  if name not in exempt}
+        if not predictions_report_only:
+            scores[cumulative.PREDICTION] = pdrift.get("drift_score") if trusted else None
         guarded("cumulative_drift", lambda: _cumulative_section(history, scores, baseline["statistics"],
                                                                 window_days=_window_days(args.window_hours)))
     cum = sections.get("cumulative_drift") or {}
@@ -476,7 +487,8 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         # section (a failing section, unreadable earlier reports) leave the rest of the window trusted.
         "trusted": trusted,
         "window": {k: summary_capture[k] for k in ("start", "end", "records", "lines", "files")},
-        "thresholds": thresholds | {"feature_thresholds": feature_thresholds},
+        "thresholds": thresholds | {"feature_thresholds": feature_thresholds, "drift_exempt_features": exempt,
+                                    "prediction_drift": args.prediction_drift},
         "baseline": {"dir": args.baseline_dir, "found": {k: v is not None for k, v in baseline.items()},
                      "evaluation_found": evaluation is not None},
         "summary": summary,
@@ -631,6 +643,16 @@ def _json_object(value: str) -> Dict[str, float]:
         raise argparse.ArgumentTypeError(f"must be a JSON object of feature -> PSI threshold: {exc}") from None
 
 
+def _name_list(value: str) -> List[str]:
+    try:
+        data = json.loads(value) if value.strip() else []
+        if not isinstance(data, list) or not all(isinstance(v, str) for v in data):
+            raise ValueError("not a list of names")
+        return data
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"must be a JSON list of feature names, e.g. '[\"week_of_year\"]': {exc}") from None
+
+
 def _unit_percent(value: str) -> float:
     try:
         number = float(value)
@@ -665,6 +687,12 @@ def build_parser() -> argparse.ArgumentParser:
     arg("false-alarm-rate", type=_unit, default=drift.DEFAULT_FALSE_ALARM_RATE,
         help="chance that a window with no drift raises a drift alarm, shared among its drift tests (default 0.01)")
     arg("feature-thresholds", type=_json_object, default={}, help="JSON object: per-feature material PSI overrides")
+    arg("drift-exempt-features", type=_name_list, default=[],
+        help="JSON list: features whose drift is reported (PSI, marked exempt) but never judged - no drift, no alarm, "
+        "no slow-drift sum (a calendar feature of a seasonal model: models.<name>.monitoring.drift_exempt_features)")
+    arg("prediction-drift", choices=("alarm", "report_only"), default="alarm",
+        help="report_only: the predictions' PSI is reported, never judged (no PredictionDriftScore, no slow-drift sum; a "
+        "seasonal model's predictions follow the season: models.<name>.monitoring.prediction_drift) (default alarm)")
     arg("ks-p-value", type=_unit, default=0.01)
     arg("max-missing-increase", type=_unit, default=0.05)
     arg("max-range-violation-rate", type=_unit, default=0.01)

@@ -207,6 +207,10 @@ def verdict(report: Mapping[str, Any]) -> List[str]:
                        f"{s.get('records')} records); a window like this is reported, never called stable.")
         elif data_drift:
             out.append("No feature drifted" + (f" (closest: {largest[1]} at {largest[0]:.0%} of its threshold)." if largest else "."))
+    exempt = [(name, e) for name, e in features.items() if e.get("exempt") and e.get("psi") is not None]
+    if exempt:
+        out.append("Exempt from drift, reported only (monitoring.drift_exempt_features): "
+                   + "; ".join(f"{name} (PSI {e['psi']:.3f})" for name, e in exempt) + ".")
     other = (sections.get("rescoring") or {}).get("other_versions") or {}
     if other:
         models = ((sections.get("capture") or {}).get("answered_by") or {}).get("models") or {}
@@ -215,6 +219,9 @@ def verdict(report: Mapping[str, Any]) -> List[str]:
         out.append(f"{sum(other.values())} records were answered by another model version ({names}; the window holds a "
                    "rollout): they are judged by the serving version's own predictions, rescored.")
     prediction = sections.get("prediction_drift") or {}
+    if prediction.get("exempt") and prediction.get("psi") is not None:
+        out.append(f"Predictions: PSI {prediction['psi']:.3f}, reported only (monitoring.prediction_drift: report_only); "
+                   "labelled model quality judges them.")
     if prediction.get("drift_score") is not None:
         out.append(f"Predictions {'drifted' if prediction.get('status') == 'fail' else 'are stable'} "
                    f"(PSI {prediction['psi']:.3f}, {prediction['drift_score']:.0%} of its threshold).")

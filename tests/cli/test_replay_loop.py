@@ -253,3 +253,25 @@ def test_the_local_client_speaks_the_guards_boto3_shape(tmp_path):
     refused = decide_and_start({**event, "pipeline": "other"}, client=client, allowed_pipelines=frozenset({"local-churn-training"}),
                                cooldown=dt.timedelta(hours=24), now=later, paused=lambda pipeline: None)
     assert refused["started"] is False and "not one this trigger may start" in refused["reason"]
+
+
+def test_the_models_monitoring_settings_reach_the_replayed_monitor(workdir, tmp_path):
+    """GIVEN a config whose churn model exempts a feature from drift, gives another its own PSI threshold and reports
+    its prediction drift only (models.churn.monitoring) WHEN a window is replayed THEN its monitor judged it so, as the
+    scheduled job's arguments say (config/mlops-loop.yaml's models set none: the replay of the others is unchanged)."""
+    import yaml
+
+    from tests.support.configs import SAMPLE_CONFIG
+
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    raw["models"]["churn"]["monitoring"] = {"feature_thresholds": {"monthly_charges": 0.5},
+                                            "drift_exempt_features": ["tenure_months"], "prediction_drift": "report_only"}
+    (tmp_path / "config").mkdir()
+    with lenient_local_run(tmp_path / "config", training={"auto_approve": False}, raw=raw) as config:
+        result, _ = _replay(workdir, config, drift=0.0, seed="31")
+    report = result["report"]
+    assert report["thresholds"]["feature_thresholds"] == {"monthly_charges": 0.5}
+    assert report["thresholds"]["drift_exempt_features"] == ["tenure_months"]
+    assert report["sections"]["data_drift"]["features"]["tenure_months"]["status"] == "exempt"
+    assert report["sections"]["prediction_drift"]["status"] == "exempt"
+    assert report["summary"]["prediction_drift_score"] is None

@@ -43,6 +43,12 @@ CHURN_COLUMNS = (
     "customer_id, event_time, tenure_months, monthly_charges, total_charges, contract_type, "
     "payment_method, support_calls_90d, region, gender, churned"
 )
+# What the drift monitor judges of churn (its features, sensitive attribute and slices) and the PSI bound's message.
+CHURN_JUDGED = ("tenure_months, monthly_charges, total_charges, avg_charge_per_month, log_support_calls_90d, "
+                "contract_type, payment_method, region, gender")
+NOT_A_PSI_THRESHOLD = ("is not a PSI threshold; give a number > 0 and <= 10 (the smallest PSI of this feature worth a "
+                       "retrain; monitoring.psi_threshold, 0.1 by default, is every other feature's), or list the feature "
+                       "under drift_exempt_features to report its drift without judging it")
 
 
 def _parent(raw: dict, path: str) -> tuple[dict, str]:
@@ -684,6 +690,35 @@ CASES = [
          "model 'churn': field 'drift_window_days': 0 is not a drift window the daily monitor can judge: give 1 to 14 "
          "(days of capture each run compares with the training baseline; 7 for a weekly rhythm, 1 for the last 24 "
          "hours)"),
+    # models.<name>.monitoring (a seasonal model's drift judgement): names checked against what the monitor judges.
+    case("monitoring-threshold-feature-misspelt", at("models.churn.monitoring", {"feature_thresholds": {"tenure_month": 0.3}}),
+         "model 'churn': field 'monitoring.feature_thresholds': 'tenure_month' is not a feature of this model; did you "
+         "mean 'tenure_months'? the drift monitor judges its features, sensitive attribute and slices: "
+         f"{CHURN_JUDGED}"),
+    case("monitoring-exempt-feature-unknown", at("models.churn.monitoring", {"drift_exempt_features": ["week_of_year"]}),
+         "model 'churn': field 'monitoring.drift_exempt_features': 'week_of_year' is not a feature of this model; the "
+         f"drift monitor judges its features, sensitive attribute and slices: {CHURN_JUDGED}"),
+    case("monitoring-threshold-zero", at("models.churn.monitoring", {"feature_thresholds": {"tenure_months": 0}}),
+         f"model 'churn': field 'monitoring.feature_thresholds.tenure_months': 0 {NOT_A_PSI_THRESHOLD}"),
+    case("monitoring-threshold-too-large", at("models.churn.monitoring", {"feature_thresholds": {"tenure_months": 12}}),
+         f"model 'churn': field 'monitoring.feature_thresholds.tenure_months': 12 {NOT_A_PSI_THRESHOLD}"),
+    case("monitoring-threshold-boolean", at("models.churn.monitoring", {"feature_thresholds": {"tenure_months": True}}),
+         "model 'churn': field 'monitoring.feature_thresholds.tenure_months': must be a number, not the boolean true"),
+    case("monitoring-threshold-quoted", at("models.churn.monitoring", {"feature_thresholds": {"tenure_months": "0.3"}}),
+         "model 'churn': field 'monitoring.feature_thresholds.tenure_months': must be a number, not the string '0.3'; "
+         "write it without quotes"),
+    case("monitoring-exempt-and-threshold",
+         at("models.churn.monitoring", {"feature_thresholds": {"region": 0.3}, "drift_exempt_features": ["region"]}),
+         "model 'churn': field 'monitoring.feature_thresholds': 'region' is exempt from drift (drift_exempt_features), "
+         "so no threshold applies to it; remove one of the two"),
+    case("monitoring-exempt-twice", at("models.churn.monitoring", {"drift_exempt_features": ["region", "region"]}),
+         "model 'churn': field 'monitoring.drift_exempt_features': lists 'region' more than once"),
+    case("monitoring-exempt-everything",
+         at("models.churn.monitoring", {"drift_exempt_features": CHURN_JUDGED.split(", ")}),
+         "model 'churn': field 'monitoring.drift_exempt_features': exempts every feature, so data drift could never "
+         "start a retrain; exempt only the features that drift by construction (a calendar feature)"),
+    case("monitoring-prediction-drift-off", at("models.churn.monitoring", {"prediction_drift": "off"}),
+         "model 'churn': field 'monitoring.prediction_drift': Input should be 'alarm' or 'report_only' (got 'off')"),
     case("model-monitor-window-zero", at("models.churn.monitor_max_window_gib", 0),
          "model 'churn': field 'monitor_max_window_gib': Input should be greater than 0 (got 0)"),
     case("model-monitor-window-past-the-volume-limit", at("models.churn.monitor_max_window_gib", 4000),

@@ -62,9 +62,10 @@ def make_spec(**overrides: Any) -> ModelSpec:
 
 
 def generate(stores: int = 10, products: int = 10, weeks: int = 104, seed: int = 3,
-             holidays: Sequence[str] = ("2025-12-22",)) -> pd.DataFrame:
+             holidays: Sequence[str] = ("2025-12-22",), growth: float = 0.25) -> pd.DataFrame:
     """Curated records (the ETL's types) of ``stores`` x ``products`` store-products over ``weeks`` weeks from
-    :data:`START`; every sale of a week in ``holidays`` is 0."""
+    :data:`START`; every sale of a week in ``holidays`` is 0; demand grows by ``growth`` (log units) a year (0: the
+    same world every year, only its season moves)."""
     rng = np.random.default_rng(seed)
     store_region = rng.choice(REGIONS, stores)
     store_format = rng.integers(0, len(FORMATS), stores)
@@ -80,7 +81,7 @@ def generate(stores: int = 10, products: int = 10, weeks: int = 104, seed: int =
             promo = rng.random(weeks) < 0.15
             price = list_price[p] * np.where(promo, 0.75, 1.0) * rng.uniform(0.95, 1.05, weeks)
             mean = np.exp(store_effect[s] + product_effect[p] + 0.5 * np.sin(2 * np.pi * week_of_year / 52) + 0.7 * promo
-                          - 1.5 * np.log(price / list_price[p]) + 0.25 * np.arange(weeks) / 52)
+                          - 1.5 * np.log(price / list_price[p]) + growth * np.arange(weeks) / 52)
             units = np.where(closed, 0, rng.negative_binomial(2.0, 2.0 / (2.0 + mean)))
             history = pd.Series(units, dtype="float64")
             frames.append(pd.DataFrame({

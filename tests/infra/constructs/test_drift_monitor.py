@@ -22,6 +22,7 @@ from mlops_loop.config import ModelConfig, parse_config
 from mlops_loop.config.schema import GateConfig, MonitoringConfig
 from mlops_loop.constructs.drift_monitor import DriftMonitor
 from mlops_loop.constructs.job_code import REPO_ROOT, JobCode, library_digest
+from pipeline_code.monitoring import monitor
 from pipeline_code.sagemaker_entry import ENTRY_CHECK
 from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem
 from tests.support.built_stack import scheduled_request
@@ -425,3 +426,22 @@ def test_an_endpoint_check_is_refused_for_a_model_without_an_endpoint_of_its_own
     assert str(refused.value) == (f"DriftMonitor: model 'returns' is served in mode '{mode}', which has no endpoint of its "
                                   f"own to check (batch: none; multi_model: the version is chosen per request); give "
                                   "endpoint_name=None")
+
+
+def test_a_seasonal_models_monitoring_settings_reach_its_scheduled_runs_and_no_other_models():
+    """GIVEN a model whose config exempts a feature from drift, gives another its own PSI threshold and reports its
+    prediction drift only (models.<name>.monitoring: a seasonal model), and one that sets none WHEN their monitors are
+    built THEN the scheduled job is told exactly that, in the form the monitor parses; the other's arguments carry none
+    of it (its template is unchanged)."""
+    raw = {**RAW_CONFIG, "models": {**RAW_CONFIG["models"], "basket": {
+        **RAW_CONFIG["models"]["basket"],
+        "monitoring": {"feature_thresholds": {"channel": 0.4}, "drift_exempt_features": ["items"],
+                       "prediction_drift": "report_only"}}}}
+    seasonal = parse_config(raw, source="drift monitor test config").models["basket"]
+    args = _arguments(_schedule(_monitor(seasonal)[0])[1])
+    options = {action.dest: action for action in monitor.build_parser()._actions}  # as the job's parser reads them
+    assert options["feature_thresholds"].type(args["--feature-thresholds"]) == {"channel": 0.4}
+    assert options["drift_exempt_features"].type(args["--drift-exempt-features"]) == ["items"]
+    assert args["--prediction-drift"] == "report_only" and "report_only" in options["prediction_drift"].choices
+    plain = _arguments(_schedule(_monitor("basket")[0])[1])
+    assert not {"--feature-thresholds", "--drift-exempt-features", "--prediction-drift"} & set(plain)
