@@ -46,8 +46,57 @@ REMOVED_FROM_THE_STANDARD_LIBRARY = {
     (3, 13): {"aifc", "audioop", "cgi", "cgitb", "chunk", "crypt", "imghdr", "mailcap", "msilib", "nis", "nntplib",
               "ossaudiodev", "pipes", "sndhdr", "spwd", "sunau", "telnetlib", "uu", "xdrlib", "lib2to3"},
 }
-IMAGE_CODE = sorted(p for home in ("training", "serving", "core", "monitoring", "features")
-                    for p in (REPO_ROOT / "pipeline_code" / home).rglob("*.py")) + [REPO_ROOT / "pipeline_code" / "sagemaker_entry.py"]
+
+
+def _pipeline_code_imports(path: Path) -> set:
+    """The files of ``pipeline_code`` that the module at ``path`` imports (absolute ``pipeline_code.x`` imports and
+    relative ones), each as the module's own file or its package's ``__init__.py``."""
+    package = path.parent
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            dotted = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package
+                for _ in range(node.level - 1):
+                    base = base.parent
+                prefix = ".".join(base.relative_to(REPO_ROOT).parts)
+                module = f"{prefix}.{node.module}" if node.module else prefix
+            else:
+                module = node.module or ""
+            # ``from a import b`` may import the module a.b as well as a name of a.
+            dotted = [module, *(f"{module}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        for name in dotted:
+            parts = name.split(".")
+            if parts[0] != "pipeline_code":
+                continue
+            for end in range(1, len(parts) + 1):
+                stem = REPO_ROOT.joinpath(*parts[:end])
+                for candidate in (stem.with_suffix(".py"), stem / "__init__.py"):
+                    if candidate.is_file():
+                        found.add(candidate)
+    return found
+
+
+def _with_what_they_import(roots: list) -> list:
+    """``roots`` and every ``pipeline_code`` module they import, directly or not."""
+    seen, todo = set(), list(roots)
+    while todo:
+        path = todo.pop()
+        if path not in seen:
+            seen.add(path)
+            todo.extend(_pipeline_code_imports(path))
+    return sorted(seen)
+
+
+# What runs in the image: the homes of its jobs, the monitor and serving, the entry script, and every module of
+# pipeline_code they import (job_runtime.py, argtypes.py, the deploy handler's stack readers the monitor uses...).
+IMAGE_CODE = _with_what_they_import(
+    [p for home in ("training", "serving", "core", "monitoring", "features")
+     for p in (REPO_ROOT / "pipeline_code" / home).rglob("*.py")] + [REPO_ROOT / "pipeline_code" / "sagemaker_entry.py"])
 
 
 def removed_imports(source: str, python: tuple) -> set:
@@ -70,3 +119,19 @@ def test_code_that_runs_in_the_xgboost_image_imports_nothing_its_python_removed(
 def test_a_module_its_python_removed_is_found():
     assert removed_imports("import imp\nfrom distutils.util import strtobool\nimport json\n", (3, 12)) == {"imp", "distutils"}
     assert removed_imports("import imp\n", (3, 11)) == set()
+
+
+def test_every_module_the_image_code_imports_is_checked_for_the_images_python():
+    """GIVEN a module outside the checked homes that code running in the image imports (pipeline_code/job_runtime.py
+    through the feature ingest, pipeline_code/argtypes.py through the monitor, the deploy handler's stack readers
+    through the monitor's S3 reader) THEN it runs in the image too, and an import its Python removed fails the job
+    there: it is checked like the rest."""
+    imported = {i for path in IMAGE_CODE for i in _pipeline_code_imports(path)}
+    assert sorted(p.relative_to(REPO_ROOT).as_posix() for p in imported - set(IMAGE_CODE)) == []
+
+
+def test_the_imports_of_a_module_are_found_absolute_and_relative():
+    root = REPO_ROOT / "pipeline_code"
+    assert {root / "job_runtime.py", root / "__init__.py"} <= _pipeline_code_imports(root / "features" / "ingest.py")
+    card = root / "training" / "model_card"
+    assert {card / "content.py", card / "publish.py"} <= _pipeline_code_imports(card / "cli.py")
