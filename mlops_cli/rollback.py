@@ -170,12 +170,14 @@ def rollback(
     now: Optional[dt.datetime] = None,
     out: Any = None,
     versions_command: str = f"{PROG} --env <env> --model <model> versions",
+    multi_model: bool = False,
 ) -> int:
     """Re-approve ``to_version`` so the deploy handler rolls the endpoint back to it; returns the exit code.
 
     ``caller`` (an ARN) is recorded in the approval description. By default asks for confirmation with
     ``input``; ``assume_yes`` skips the question.
-    ``versions_command`` is printed as the way to watch the rollout.
+    ``versions_command`` is printed as the way to watch the rollout. ``multi_model``: the model is a member of a
+    multi-model endpoint, which runs its own (the app's) image whatever image a version was registered with.
     """
     out = out or sys.stdout
     target = _check_target(state, to_version)
@@ -187,8 +189,9 @@ def rollback(
         f"updates stack {state.stack} ({state.parameter} -> v{target.version}).",
         file=out,
     )
-    # A version registered before the app moved to a newer XGBoost image comes back in its own (docs/training.md).
-    note = images.registered_image_note(target.image, (now or dt.datetime.now(dt.timezone.utc)).date())
+    # A version registered before the app moved to a newer XGBoost image comes back in its own (docs/training.md); a
+    # multi-model member runs in the endpoint's image instead.
+    note = None if multi_model else images.registered_image_note(target.image, (now or dt.datetime.now(dt.timezone.utc)).date())
     if note:
         print(f"Note: v{target.version} {note}", file=out)
     if not assume_yes and not _confirmed(ask):
@@ -278,6 +281,7 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
             assume_yes=args.yes,
             ask=ask,
             versions_command=watch,
+            multi_model=where.serving_mode == "multi_model",
         )
     except (CliError, deploy_target.TargetError, BotoCoreError, ClientError) as error:
         # Credentials can also fail after the account check: a profile that does not exist fails as the

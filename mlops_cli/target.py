@@ -56,6 +56,8 @@ class Target:
     account: str
     # The config file read (None: not read, --region, --project and --account given); what the target line names.
     config: Optional[str] = field(default=None, compare=False)
+    # The serving mode the config gives the tool's model in this environment (None: no model, or the config not read).
+    serving_mode: Optional[str] = field(default=None, compare=False)
 
 
 def default_config() -> Path:
@@ -116,8 +118,9 @@ def target_of(app: Any, name: str, config: str, *, model: Optional[str] = None, 
         raise TargetError(f"--model {model}: environment '{name}' of {config} does not deploy it; choose from "
                           f"{', '.join(environment.models)} (or pass --region, --project and --account to reach a model "
                           "the config no longer lists)")
+    mode = app.serving_of(environment, app.models[model]).mode if model is not None else None
     return Target(name, region or environment.region, project or app.project, account or environment.account,
-                  config=str(config))
+                  config=str(config), serving_mode=mode)
 
 
 def target_line(where: Target) -> str:

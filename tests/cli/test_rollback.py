@@ -18,7 +18,7 @@ from pipeline_code.core import images
 from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY
 from pipeline_code.handlers import deploy_on_approval as dod
 from mlops_cli import rollback as rb
-from tests.support.configs import SAMPLE_CONFIG, sample_account, sample_without_model
+from tests.support.configs import SAMPLE_CONFIG, sample_account, sample_with_multi_model_member, sample_without_model
 from tests.support.multi_model import keep_package_metadata, model_archive, seal_archive
 from tests.support.credentials import without_credentials
 from tests.support.moto_clients import SharedClients
@@ -254,6 +254,24 @@ def test_rollback_to_a_version_of_an_older_image_says_it_serves_in_that_image_an
     assert rb.rollback(state, sagemaker=registry.sagemaker, caller="arn:aws:iam::1:user/a", to_version=2, assume_yes=True,
                        now=when) == 0
     assert "Note:" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("multi_model", [False, True], ids=["own endpoint", "multi-model member"])
+def test_rollback_names_the_registered_image_only_where_it_serves(registry, capsys, tmp_path, multi_model):
+    """GIVEN v1 registered with the 3.0-5 image WHEN rolling back to it THEN a model on its own endpoint is told it comes
+    back in 3.0-5; a member of a multi-model endpoint is not: it runs in the endpoint's image, the app's, whatever
+    image its package names (docs/serving.md), so that note would be false."""
+    registry.register("Approved", image=f"{XGBOOST_REGISTRY}:3.0-5")
+    v2 = registry.register("Approved")
+    registry.serve(v2)
+    config = str(sample_with_multi_model_member(tmp_path, "prod", "churn") if multi_model else SAMPLE_CONFIG)
+
+    assert rb.main(["--env", "prod", "--model", "churn", "--config", config, "rollback", "--to-version", "1", "--yes"]) == 0
+
+    out = capsys.readouterr().out
+    assert "v1 is Approved" in out
+    note = "Note: v1 serves in the image it was registered with, sagemaker-xgboost:3.0-5, not the app's"
+    assert (note in out) is not multi_model and ("Note:" in out) is not multi_model
 
 
 def test_rollback_to_a_rejected_version_approves_it(registry):

@@ -29,3 +29,17 @@ def sample_without_model(directory: Path, environment: str, model: str) -> Path:
     path = directory / f"sample-{environment}-without-{model}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+def sample_with_multi_model_member(directory: Path, environment: str, model: str) -> Path:
+    """A copy of the sample config, written in ``directory``, in which ``environment`` serves ``model`` on a multi-model
+    endpoint ``shared`` that it declares."""
+    import yaml
+
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    env = raw["environments"][environment]
+    env.setdefault("multi_model_endpoints", {})["shared"] = {"instance_type": "ml.c5.xlarge"}
+    env.setdefault("serving", {})[model] = {"mode": "multi_model", "multi_model": {"endpoint": "shared"}}
+    path = directory / f"sample-{environment}-{model}-multi-model.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
