@@ -1,7 +1,7 @@
 """Training-side job code: prepare -> train -> evaluate -> gate, plus the monitoring baseline.
 
-Every module but :mod:`.train_torch` runs unchanged in the stock SageMaker XGBoost container (:mod:`pipeline_code.core.images`: 3.2-0, Python 3.12,
-launched through ``pipeline_code/sagemaker_entry.py``) and locally (``python -m ...``):
+Every module but :mod:`.train_torch` runs unchanged in the stock SageMaker XGBoost container (its tag and Python:
+:mod:`pipeline_code.core.images`; launched through ``pipeline_code/sagemaker_entry.py``) and locally (``python -m ...``):
 
 * :mod:`.spec`      the model specification (``--model-spec`` JSON) and gate thresholds;
 * :mod:`.prepare`   point-in-time join of features and labels, time split, frozen test set;

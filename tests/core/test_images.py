@@ -120,3 +120,21 @@ def test_a_version_of_an_older_image_not_yet_past_its_end_of_patch_or_without_a_
         "The XGBoost image and its end of patch)")
     assert images.registered_image_note(f"{registry}:{current}", datetime.date(2030, 1, 1)) is None
     assert images.registered_image_note(None, datetime.date(2026, 12, 7)) is None
+
+
+# The image named by tag in prose: ``sagemaker-xgboost:3.2-0``, ``sagemaker-xgboost 3.2-0``, ``XGBoost 3.2-0 image``.
+_NAMED_TAG = re.compile(r"sagemaker-xgboost[: ](\d+\.\d+-\d+)|XGBoost (?:image )?(\d+\.\d+-\d+)")
+
+
+def test_the_documentation_and_the_code_name_no_other_image_than_the_one_definition():
+    """GIVEN the image moves (XGBOOST_IMAGE_VERSION) THEN no page, docstring or message still names the old tag as the
+    one the app runs: each names images.py's, or leaves the tag to it. (A page may tell history with a bare tag, as
+    docs/training.md does; tests' fixtures name any tag, a version registered long ago among them.)"""
+    texts = [(p.name, p.text) for p in docs.documents()]
+    for root in ("pipeline_code", "mlops_loop", "mlops_cli"):
+        texts += [(p.relative_to(REPO_ROOT).as_posix(), p.read_text()) for p in sorted((REPO_ROOT / root).rglob("*.py"))
+                  if p != REPO_ROOT / "pipeline_code" / "core" / "images.py"]
+    texts.append(("app.py", (REPO_ROOT / "app.py").read_text()))
+    stale = [f"{name}: {match.group(0)}" for name, text in texts for match in _NAMED_TAG.finditer(text)
+             if (match.group(1) or match.group(2)) != images.XGBOOST_IMAGE_VERSION]
+    assert stale == [], f"name {images.XGBOOST_IMAGE_VERSION} (pipeline_code/core/images.py) or no tag"
