@@ -85,12 +85,6 @@ def test_a_warning_for_a_version_without_a_date():
         "of patch)")
 
 
-def test_synth_says_the_warning():
-    """app.py prints it with the config's warnings (a warning, never a refusal: an old image still runs)."""
-    source = (REPO_ROOT / "app.py").read_text()
-    assert "images.end_of_patch_warning(" in source
-
-
 def test_the_documentation_names_the_image_and_its_end_of_patch():
     """The page every warning points to says which image runs and until when it is patched."""
     text = docs.section("## The XGBoost image and its end of patch").text

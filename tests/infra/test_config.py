@@ -387,6 +387,47 @@ def test_app_exits_with_one_clear_message_on_a_bootstrap_qualifier_no_bootstrap_
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
+@pytest.mark.parametrize("days_after", [0, 1])
+def test_synth_warns_once_on_stderr_when_the_xgboost_image_is_past_its_end_of_patch(raw, tmp_path, app_entry, monkeypatch,
+                                                                                   capsys, days_after):
+    """GIVEN the app's XGBoost image on (or after) its end of patch by synth's clock (UTC) WHEN app.py's main runs THEN
+    it says so once, as a warning line with the config's, before any stack is built, and goes on (the build here is
+    stopped right after, to keep the test quick)."""
+    from pipeline_code.core import images
+
+    eop = images.END_OF_PATCH[images.XGBOOST_IMAGE_VERSION] + dt.timedelta(days=days_after)
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            assert tz is dt.timezone.utc, "synth's date is the UTC one"
+            return cls(eop.year, eop.month, eop.day, 0, 30, tzinfo=tz)
+
+    class Built(Exception):
+        pass
+
+    def build_app(*args, **kwargs):
+        raise Built
+
+    monkeypatch.setattr(app_entry, "datetime", type("datetime_module", (), {"datetime": Clock, "timezone": dt.timezone}))
+    monkeypatch.setattr(app_entry, "build_app", build_app)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    new_app = app_entry.new_app
+
+    def app_with_config():
+        app = new_app(str(tmp_path / "out"))
+        app.node.set_context("mlops-loop:config", str(path))
+        return app
+
+    monkeypatch.setattr(app_entry, "new_app", app_with_config)
+    with pytest.raises(Built):
+        app_entry.main()
+    expected = f"mlops-loop: warning: {images.end_of_patch_warning(eop)}"
+    assert "passed its end of patch" in expected
+    assert capsys.readouterr().err.splitlines().count(expected) == 1
+
+
 def test_a_selection_is_synthesized_in_the_configs_order_and_naming_every_environment_is_the_whole_app(sample, app_entry):
     """GIVEN the frozen sample (dev, staging, prod) WHEN app.py reads a selection THEN it keeps the config's
     order, drops repeats, and a selection of every environment is no selection (an assembly stamped whole)."""
