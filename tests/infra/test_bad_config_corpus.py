@@ -571,7 +571,7 @@ CASES = [
          f"'tenure_month'; allowed: {CHURN_COLUMNS}"),
     case("feature-unknown-operator", at("datasets.customer_churn.features.tenure_months", "sqrt(tenure_months)"),
          "dataset 'customer_churn': field 'features.tenure_months.expr': unknown operator 'sqrt'; "
-         "allowed: col, ratio, log1p, clip, coalesce, bucket, product"),
+         "allowed: col, ratio, log1p, clip, coalesce, bucket, product, days_since"),
     case("feature-type-mismatch", at("datasets.customer_churn.features.tenure_months", "log1p(contract_type)"),
          "dataset 'customer_churn': field 'features.tenure_months.expr': log1p needs numbers but "
          "contract_type is text"),
@@ -596,7 +596,7 @@ CASES = [
          "form; values are trimmed and lower-cased before they are checked, so write ['north']"),
     case("column-type-unknown", at("datasets.customer_churn.columns.tenure_months.type", "int"),
          "dataset 'customer_churn': field 'columns.tenure_months.type': 'int' is not a column type; "
-         "allowed: string, integer, double, timestamp, boolean"),
+         "allowed: string, integer, double, timestamp, boolean, date"),
     case("column-min-above-max", at("datasets.customer_churn.columns.tenure_months.min", 700),
          "dataset 'customer_churn': field 'columns.tenure_months.min': 700.0 is above max 600.0"),
     case("label-unknown-column", at("datasets.customer_churn.labels", ["churn"]),
