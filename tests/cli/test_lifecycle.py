@@ -533,6 +533,21 @@ class DevWorld:
                 "StartTime": datetime.datetime(2026, 1, 5, 3, 0, tzinfo=datetime.timezone.utc),
                 "PipelineExecutionStatus": status}
 
+    def stub_deletes(self, sagemaker: Stubber) -> None:
+        """The teardown's deletes once the buckets are empty: every version of every group, then every card."""
+        for group in self.groups:
+            for arn in self.packages[group]:
+                sagemaker.add_response("delete_model_package", {}, {"ModelPackageName": arn})
+        for card in sorted(c for g in self.groups for c in self.cards[g]):
+            sagemaker.add_response("delete_model_card", {}, {"ModelCardName": card})
+
+    def teardown(self, cloudformation: Any, sagemaker: Any, *, execute: bool = True) -> tuple[int, str]:
+        """``lifecycle --env dev teardown --execute`` (the dry run without ``execute``) on these clients (moto's S3 and
+        Glue, the stubbed Lambda)."""
+        return _run(["--env", "dev", *CONFIG, "teardown", *(["--execute"] if execute else [])],
+                    Session(self.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=self.s3,
+                            glue=self.glue, **{"lambda": self.lam}))
+
     def expect_throttle(self) -> None:
         """The teardown's first calls: every function of the Operations stack gets reserved concurrency 0."""
         for function in self.functions:
@@ -566,9 +581,7 @@ def test_the_dry_run_lists_what_the_teardown_deletes_and_changes_nothing(dev, ca
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
-        code, out = _run(["--env", "dev", *CONFIG, "teardown"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue, **{"lambda": dev.lam}))
+        code, out = dev.teardown(cloudformation, sagemaker, execute=False)
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 0
@@ -617,15 +630,9 @@ def test_execute_stops_logging_lifts_the_write_once_deny_empties_every_bucket_th
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
         dev.stub_look(cfn_stub, sm_stub)  # the look once quiet
-        for group in dev.groups:
-            for arn in dev.packages[group]:
-                sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
-        for card in sorted(c for g in dev.groups for c in dev.cards[g]):
-            sm_stub.add_response("delete_model_card", {}, {"ModelCardName": card})
+        dev.stub_deletes(sm_stub)
         dev.expect_throttle()
-        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue, **{"lambda": dev.lam}))
+        code, out = dev.teardown(cloudformation, sagemaker)
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 0, out
@@ -667,9 +674,7 @@ def test_execute_reports_what_s3_refused_and_exits_1(dev, capsys):
         for card in sorted(c for g in dev.groups for c in dev.cards[g]):
             sm_stub.add_client_error("delete_model_card", "ResourceNotFound", "gone", expected_params={"ModelCardName": card})
         dev.expect_throttle()
-        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue, **{"lambda": dev.lam}))
+        code, out = dev.teardown(cloudformation, sagemaker)
     err = capsys.readouterr().err
     assert code == 1
     assert f"lifecycle: could not delete s3://{dev.artifacts}/" in err and "AccessDenied: Access Denied" in err
@@ -687,9 +692,7 @@ def test_the_dry_run_names_each_pipeline_execution_still_running_which_would_fai
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
-        code, out = _run(["--env", "dev", *CONFIG, "teardown"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue, **{"lambda": dev.lam}))
+        code, out = dev.teardown(cloudformation, sagemaker, execute=False)
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 0
@@ -723,15 +726,9 @@ def test_execute_stops_running_executions_and_waits_for_them_before_emptying_the
         third = f"arn:aws:sagemaker:{REGION}:{dev.account}:model-package/{dev.groups[0]}/3"
         dev.packages[dev.groups[0]].append(third)
         dev.stub_plan(cfn_stub, sm_stub, protection=False)
-        for group in dev.groups:
-            for arn in dev.packages[group]:
-                sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
-        for card in sorted(c for g in dev.groups for c in dev.cards[g]):
-            sm_stub.add_response("delete_model_card", {}, {"ModelCardName": card})
+        dev.stub_deletes(sm_stub)
         dev.expect_throttle()
-        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue, **{"lambda": dev.lam}))
+        code, out = dev.teardown(cloudformation, sagemaker)
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 0, out
@@ -762,15 +759,9 @@ def test_a_run_the_second_look_finds_is_stopped_and_waited_for_too_before_anythi
                                  {"PipelineExecutionArn": arn})
         dev.running = {}
         dev.stub_plan(cfn_stub, sm_stub, protection=False)  # the third look: nothing running
-        for group in dev.groups:
-            for arn in dev.packages[group]:
-                sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
-        for card in sorted(c for g in dev.groups for c in dev.cards[g]):
-            sm_stub.add_response("delete_model_card", {}, {"ModelCardName": card})
+        dev.stub_deletes(sm_stub)
         dev.expect_throttle()
-        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue, **{"lambda": dev.lam}))
+        code, out = dev.teardown(cloudformation, sagemaker)
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 0, out
@@ -802,9 +793,7 @@ def test_runs_that_keep_starting_stop_the_teardown_before_anything_is_emptied(de
         dev.running = {pipeline: [("run4", "Executing")]}
         dev.stub_plan(cfn_stub, sm_stub, protection=False)
         dev.expect_throttle()
-        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue, **{"lambda": dev.lam}))
+        code, out = dev.teardown(cloudformation, sagemaker)
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 1
@@ -836,15 +825,9 @@ def test_an_execution_that_ends_between_the_look_and_the_stop_does_not_fail_the_
                              {"PipelineExecutionArn": run})
         dev.running = {}
         dev.stub_plan(cfn_stub, sm_stub, protection=False)
-        for group in dev.groups:
-            for arn in dev.packages[group]:
-                sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
-        for card in sorted(c for g in dev.groups for c in dev.cards[g]):
-            sm_stub.add_response("delete_model_card", {}, {"ModelCardName": card})
+        dev.stub_deletes(sm_stub)
         dev.expect_throttle()
-        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue, **{"lambda": dev.lam}))
+        code, out = dev.teardown(cloudformation, sagemaker)
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 0, out
@@ -872,15 +855,9 @@ def test_a_run_started_between_the_first_look_and_the_quieting_is_stopped_before
                              {"PipelineExecutionArn": run})
         dev.running = {}
         dev.stub_plan(cfn_stub, sm_stub, protection=False)
-        for group in dev.groups:
-            for arn in dev.packages[group]:
-                sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
-        for card in sorted(c for g in dev.groups for c in dev.cards[g]):
-            sm_stub.add_response("delete_model_card", {}, {"ModelCardName": card})
+        dev.stub_deletes(sm_stub)
         dev.expect_throttle()
-        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue, **{"lambda": dev.lam}))
+        code, out = dev.teardown(cloudformation, sagemaker)
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 0, out
@@ -909,9 +886,7 @@ def test_an_execution_that_has_not_ended_within_the_wait_stops_the_teardown_befo
                                                                  "PipelineExecutionStatus": "Stopping"},
                                  {"PipelineExecutionArn": run})
         dev.expect_throttle()
-        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue, **{"lambda": dev.lam}))
+        code, out = dev.teardown(cloudformation, sagemaker)
         sm_stub.assert_no_pending_responses()
     assert code == 1
     assert after_target_line(capsys.readouterr().err) == (
@@ -950,15 +925,9 @@ def test_execute_stops_a_running_crawler_and_job_run_and_waits_for_them_before_e
         dev.stub_plan(cfn_stub, sm_stub)
         dev.stub_look(cfn_stub, sm_stub)  # the look once quiet
         dev.stub_plan(cfn_stub, sm_stub, protection=False)  # the second look, once the Glue work has ended
-        for group in dev.groups:
-            for arn in dev.packages[group]:
-                sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
-        for card in sorted(c for g in dev.groups for c in dev.cards[g]):
-            sm_stub.add_response("delete_model_card", {}, {"ModelCardName": card})
+        dev.stub_deletes(sm_stub)
         dev.expect_throttle()
-        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue, **{"lambda": dev.lam}))
+        code, out = dev.teardown(cloudformation, sagemaker)
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
     assert code == 0, out
@@ -980,9 +949,7 @@ def test_a_dev_stack_still_termination_protected_gets_the_commands_that_turn_it_
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
-        code, out = _run(["--env", "dev", *CONFIG, "teardown"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue, **{"lambda": dev.lam}))
+        code, out = dev.teardown(cloudformation, sagemaker, execute=False)
         cfn_stub.assert_no_pending_responses()
     off = [f"aws cloudformation update-termination-protection --no-enable-termination-protection --stack-name {n} "
            f"--region {REGION}" for n in names.values() if n in dev.protected]
@@ -1002,9 +969,7 @@ def test_a_bucket_not_tagged_as_this_dev_environments_is_refused_and_nothing_is_
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
-        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
-                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3,
-                                 glue=dev.glue, **{"lambda": dev.lam}))
+        code, out = dev.teardown(cloudformation, sagemaker)
     assert code == 2 and out == ""
     storage = environment_stack_names(DEV)["storage"]
     assert after_target_line(capsys.readouterr().err) == (
