@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import xgboost as xgb
@@ -24,23 +24,32 @@ def churn_spec() -> ModelSpec:
     return parse_model_spec(config["models"]["churn"])
 
 
+def fit_with_baseline(root: Path, spec: ModelSpec, train: Any, held_out: Any, *, objective: str, max_depth: int,
+                      shap_sample_rows: int) -> Tuple[TrainedModel, Dict[str, Any], Path, Path]:
+    """A small real model of ``spec`` (80 seeded trees of ``objective``) trained on ``train`` and saved in
+    ``root/model``, and its baselines written to ``root/baseline``: the predictions' of the ``held_out`` rows, as the
+    baseline job's are of the validation split. Returns the model, the baseline documents and the two folders."""
+    meta = build_feature_metadata(spec, train)
+    dtrain = xgb.DMatrix(encode(train, meta), label=train[spec.target].to_numpy(float), enable_categorical=True,
+                         missing=np.nan)
+    params = {"objective": objective, "max_depth": max_depth, "eta": 0.1, "tree_method": "hist", "nthread": 2,
+              "seed": 0, "max_cat_to_onehot": 8}
+    model = TrainedModel(estimator=xgb.train(params, dtrain, num_boost_round=80), metadata=meta)
+    model_dir, baseline_dir = root / "model", root / "baseline"
+    save_model(model, str(model_dir))
+    docs = baseline.compute_baseline(spec, model, train, held_out, shap_sample_rows=shap_sample_rows)
+    baseline_dir.mkdir(parents=True)
+    for name, doc in docs.items():
+        (baseline_dir / f"{name}.json").write_text(json.dumps(doc))
+    return model, docs, model_dir, baseline_dir
+
+
 def build_reference(root: Path, spec: ModelSpec, rows: int = 8000, seed: int = 1) -> Dict[str, Any]:
     """Model dir + baseline dir (statistics/constraints/attributions + evaluation.json)."""
     data = replay.traffic(spec, rows, seed=seed, start="2026-01-01", days=90)
     train, test = data.iloc[: rows * 3 // 4], data.iloc[rows * 3 // 4 :]
-    meta = build_feature_metadata(spec, train)
-    dtrain = xgb.DMatrix(encode(train, meta), label=train[spec.target].to_numpy(), enable_categorical=True, missing=np.nan)
-    params = {"objective": "binary:logistic", "max_depth": 4, "eta": 0.1, "tree_method": "hist", "nthread": 2, "seed": 0,
-              "max_cat_to_onehot": 8}
-    booster = xgb.train(params, dtrain, num_boost_round=80)
-    model = TrainedModel(estimator=booster, metadata=meta)
-    model_dir, baseline_dir = root / "model", root / "baseline"
-    save_model(model, str(model_dir))
-    # The predictions' baseline is of held-out rows, as the baseline job's is of the validation split.
-    docs = baseline.compute_baseline(spec, model, train, test, shap_sample_rows=1000)
-    baseline_dir.mkdir(parents=True)
-    for name, doc in docs.items():
-        (baseline_dir / f"{name}.json").write_text(json.dumps(doc))
+    model, docs, model_dir, baseline_dir = fit_with_baseline(root, spec, train, test, objective="binary:logistic",
+                                                             max_depth=4, shap_sample_rows=1000)
     p = predict(model, test)
     y = test[spec.target].to_numpy(dtype=np.float64)
     evaluation = {"challenger": {"metrics": metrics.headline(y, p, model.threshold),

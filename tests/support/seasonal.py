@@ -13,14 +13,14 @@ from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 
 from mlops_cli.local import replay
 from pipeline_code.features.compute import compute_features
-from pipeline_code.training import baseline, metrics_regression
-from pipeline_code.training.model_io import TrainedModel, build_feature_metadata, encode, predict, save_model
+from pipeline_code.training import metrics_regression
+from pipeline_code.training.model_io import predict
 from pipeline_code.training.spec import ModelSpec
 from tests.support import store_sales
+from tests.support.monitoring import fit_with_baseline
 
 TRAINING_WEEKS, WEEKS = 104, 156  # two years of history, then a year of traffic
 
@@ -58,18 +58,9 @@ def reference(root: Path, sales: pd.DataFrame, spec: Optional[ModelSpec] = None,
     history = sales[sales["week"] < TRAINING_WEEKS]
     held_out = np.random.default_rng(seed).random(len(history)) < 0.2
     train, validation = history[~held_out], history[held_out]
-    meta = build_feature_metadata(spec, train)
-    dtrain = xgb.DMatrix(encode(train, meta), label=train[spec.target].to_numpy(float), enable_categorical=True,
-                         missing=np.nan)
-    params = {"objective": "reg:squarederror", "max_depth": 5, "eta": 0.1, "tree_method": "hist", "nthread": 2,
-              "seed": 0, "max_cat_to_onehot": 8}
-    model = TrainedModel(estimator=xgb.train(params, dtrain, num_boost_round=80), metadata=meta)
-    model_dir, baseline_dir = root / "model", root / "baseline"
-    save_model(model, str(model_dir))
-    docs = baseline.compute_baseline(spec, model, train, validation, shap_sample_rows=300)
-    baseline_dir.mkdir(parents=True)
-    for name, doc in docs.items():
-        (baseline_dir / f"{name}.json").write_text(json.dumps(doc))
+    model, docs, model_dir, baseline_dir = fit_with_baseline(root, spec, train, validation,
+                                                             objective="reg:squarederror", max_depth=5,
+                                                             shap_sample_rows=300)
     # The evaluation the labelled windows are judged against (the quality drop, the bias shift): the validation split's.
     headline = metrics_regression.headline(validation[spec.target].to_numpy(float), predict(model, validation))
     (baseline_dir / "evaluation.json").write_text(json.dumps({"challenger": {"metrics": headline}}, default=float))
