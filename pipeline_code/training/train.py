@@ -30,6 +30,15 @@ model's; a multiclass model prints ``validation-merror``/``validation-mlogloss``
 (``final_validation_pr_auc``, ``_f1``, ``_macro_f1``, ...: the tuning objective, :func:`problem.tuning_metric`). The
 objective and the early-stopping metric (the last per-round one) come from :mod:`pipeline_code.core.problem`.
 
+**Device** (``--device``, default ``auto``): a GPU instance trains on its GPU (``device: cuda`` with the ``hist`` tree
+method, XGBoost's GPU algorithm), a CPU instance on its CPUs. ``auto`` counts the GPUs as SageMaker's training toolkit
+does: ``SM_NUM_GPUS`` where the toolkit set it (script mode: tuning trials), else the lines of ``nvidia-smi
+--list-gpus`` (the single training job runs its own entrypoint, without the toolkit), none when nvidia-smi is absent;
+an xgboost built without CUDA trains on the CPU (and the log says why).
+XGBoost trains on one GPU (the first). The device is not saved in ``model.json`` (xgboost keeps it in the booster's
+run-time configuration, not in the model), so evaluation, explanations and serving load and score the model on a CPU
+as they do any other; the training summary records it (``device``). docs/training.md "Training on a GPU".
+
 Outputs in ``--model-dir`` (``SM_MODEL_DIR``, default ``/opt/ml/model``; SageMaker tars
 it to ``model.tar.gz``): ``model.json`` (xgboost JSON) and ``feature_metadata.json``.
 """
@@ -41,9 +50,10 @@ import datetime as dt
 import hashlib
 import json
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import xgboost as xgb
@@ -93,6 +103,49 @@ CHECKPOINT_PREFIX = "checkpoint-"
 
 _DEFAULTS = hyperparameters.defaults(XGBOOST)
 
+DEVICES = ("auto", "cpu", "cuda")
+# The number of GPUs SageMaker's training toolkit sets in script mode (sagemaker-training-toolkit ENVIRONMENT_VARIABLES.md).
+GPU_COUNT_ENV = "SM_NUM_GPUS"
+
+
+def visible_gpus(environ: Optional[Dict[str, str]] = None) -> int:
+    """How many GPUs this host has, counted as SageMaker's training toolkit counts them: ``SM_NUM_GPUS`` when set
+    (the toolkit sets it in script mode), else the ``GPU <n>:`` lines of ``nvidia-smi --list-gpus`` (the training job
+    with its own entrypoint runs without the toolkit; the NVIDIA runtime puts nvidia-smi in a GPU instance's
+    container); 0 when nvidia-smi is absent or fails. A set ``SM_NUM_GPUS`` that is not a count is an InputError."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(GPU_COUNT_ENV)
+    if value is not None:
+        try:
+            count = int(value)
+        except ValueError:
+            count = -1
+        if count < 0:
+            raise InputError(f"{GPU_COUNT_ENV} is {value!r}, not a number of GPUs: unset it or set it to the instance's "
+                             f"GPU count, or pass --device cpu or --device cuda")
+        return count
+    try:
+        listed = subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    if listed.returncode != 0:
+        return 0
+    return sum(1 for line in listed.stdout.splitlines() if line.startswith("GPU "))
+
+
+def resolve_device(choice: str, environ: Optional[Dict[str, str]] = None) -> Tuple[str, str]:
+    """(``cpu`` or ``cuda``, why when it is not what the host suggests): the choice itself, or for ``auto`` ``cuda``
+    when the host has a GPU (:func:`visible_gpus`) and this xgboost is built with CUDA (one built without would refuse
+    ``device: cuda``; the CPU trains instead, and the reason says so)."""
+    if choice != "auto":
+        return choice, ""
+    gpus = visible_gpus(environ)
+    if gpus == 0:
+        return "cpu", ""
+    if not xgb.build_info().get("USE_CUDA"):
+        return "cpu", f"the host has {gpus} GPU{'s' if gpus > 1 else ''} but this xgboost {xgb.__version__} is built without CUDA"
+    return "cuda", ""
+
 
 @dataclass(frozen=True)
 class Hyperparameters:
@@ -108,11 +161,12 @@ class Hyperparameters:
     checkpoint_interval: int = 10
 
     def xgb_params(self, nthread: Optional[int] = None, problem_type: str = problem.BINARY,
-                   num_class: int = 0) -> Dict[str, Any]:
+                   num_class: int = 0, device: str = "cpu") -> Dict[str, Any]:
         params: Dict[str, Any] = {
             "objective": problem.XGBOOST_OBJECTIVE[problem_type],
             "eval_metric": list(problem.XGBOOST_EVAL_METRICS[problem_type]),  # the last one stops training early
-            "tree_method": "hist",
+            "tree_method": "hist",  # on device cuda: XGBoost's GPU hist algorithm
+            "device": device,
             "max_depth": self.max_depth,
             "eta": self.eta,
             "subsample": self.subsample,
@@ -229,10 +283,13 @@ def train(
     hyperparameters: Hyperparameters = Hyperparameters(),
     checkpoint_dir: Optional[str] = None,
     nthread: Optional[int] = None,
+    device: str = "cpu",
     interrupt_after: Optional[int] = None,
     log: Callable[[str], None] = print,
 ) -> Dict[str, Any]:
     """Train, save ``model.json`` + ``feature_metadata.json`` to ``model_dir``; return the training summary.
+
+    ``device`` is xgboost's (``cpu`` or ``cuda``; :func:`resolve_device` picks it from the host in a job).
 
     ``interrupt_after`` (tests only) raises :class:`TrainingInterrupted` after that many
     rounds, after the checkpoint of that round was written - a simulated spot interruption.
@@ -252,7 +309,7 @@ def train(
     )
     del validation_frame
 
-    params = hp.xgb_params(nthread, spec.problem_type, len(spec.classes))
+    params = hp.xgb_params(nthread, spec.problem_type, len(spec.classes), device=device)
     if spec.class_weight == "balanced":
         params["scale_pos_weight"] = positive_weight(y_train)
     fingerprint = _fingerprint(params, hp, metadata, train_dir, validation_dir)
@@ -302,6 +359,7 @@ def train(
         "stopped_early": total_rounds < hp.num_round,
         "class_weight": spec.class_weight,
         "hyperparameters": hp.to_dict(),
+        "device": device,
         "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(),
         # The event-time span of the rows learnt from: evaluate checks it against the frozen test set's.
         "data_period": data_period(spec, train_dir, validation_dir),
@@ -314,7 +372,8 @@ def train(
 
 def _fingerprint(params: Dict[str, Any], hp: Hyperparameters, metadata: Dict[str, Any], train_dir: str, validation_dir: str) -> str:
     content = {
-        "params": {k: v for k, v in params.items() if k != "nthread"},
+        # Where it runs is not what it learns: a checkpoint resumes on another core count or device.
+        "params": {k: v for k, v in params.items() if k not in ("nthread", "device")},
         "num_round": hp.num_round,
         "early_stopping_rounds": hp.early_stopping_rounds,
         "features": metadata["features"],
@@ -337,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint-interval", "--checkpoint_interval", dest="checkpoint_interval", type=_positive_int,
                         default=interval, help=f"save a checkpoint every N rounds (default {interval})")
     parser.add_argument("--nthread", type=_positive_int, default=None, help="threads (default: all CPUs)")
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help=f"cpu, cuda, or auto: cuda when the host has a GPU ({GPU_COUNT_ENV}, else nvidia-smi) (default auto)")
     return parser
 
 
@@ -346,6 +407,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     hp = Hyperparameters(**{h.name: getattr(args, h.name) for h in hyperparameters.HYPERPARAMETERS[XGBOOST]},
                          checkpoint_interval=args.checkpoint_interval)
     try:
+        device, why = resolve_device(args.device)
+        print(f"training on device {device} (--device {args.device})" + (f": {why}" if why else ""), flush=True)
         train(
             args.model_spec,
             args.train_dir,
@@ -354,6 +417,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             hyperparameters=hp,
             checkpoint_dir=args.checkpoint_dir,
             nthread=args.nthread,
+            device=device,
             log=lambda line: print(line, flush=True),
         )
     except InputError as exc:

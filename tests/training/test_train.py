@@ -198,3 +198,114 @@ def test_splits_without_an_event_time_leave_the_data_period_unknown(churn_spec, 
         table = pq.read_table(Path(prepared[name]) / f"{name}.parquet")
         pq.write_table(table.drop_columns([churn_spec.event_time]), tmp_path / name / f"{name}.parquet")
     assert data_period(churn_spec, str(tmp_path / "train"), str(tmp_path / "validation")) is None
+
+
+def _spy_on_xgb_train(monkeypatch) -> list:
+    """Record the params each ``xgb.train`` call gets, then train on the CPU (this machine has no GPU)."""
+    seen: list = []
+    real = train.xgb.train
+
+    def spy(params, *args, **kwargs):
+        seen.append(dict(params))
+        return real({**params, "device": "cpu"}, *args, **kwargs)
+
+    monkeypatch.setattr(train.xgb, "train", spy)
+    return seen
+
+
+def _run_main(churn_spec, prepared, tmp_path, *extra: str) -> int:
+    with redirect_stdout(io.StringIO()):
+        return train.main(["--model-spec", churn_spec.to_json(), "--train-dir", prepared["train"],
+                           "--validation-dir", prepared["validation"], "--model-dir", str(tmp_path / "model"),
+                           "--checkpoint-dir", str(tmp_path / "ckpt"), "--num-round", "3", *extra])
+
+
+def _fake_nvidia_smi(tmp_path, monkeypatch, gpus: int) -> None:
+    """An ``nvidia-smi`` first on PATH listing ``gpus`` GPUs, as on a GPU host whose job runs no SageMaker toolkit."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    lines = "".join(f"GPU {i}: NVIDIA A10G (UUID: GPU-{i})\\n" for i in range(gpus))
+    (bin_dir / "nvidia-smi").write_text(f"#!/bin/sh\n[ \"$1\" = --list-gpus ] && printf '{lines}'\n")
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+
+
+@pytest.mark.parametrize("num_gpus, device", [("1", "cuda"), ("4", "cuda"), ("0", "cpu")])
+def test_a_training_job_trains_on_the_gpu_when_sagemaker_says_the_instance_has_one(
+        churn_spec, prepared, tmp_path, monkeypatch, num_gpus, device):
+    """GIVEN SageMaker's SM_NUM_GPUS (set by the toolkit in script mode: tuning trials) THEN xgb.train gets
+    device=cuda with the hist tree method when it is above 0, device=cpu when it is 0; where it trained is recorded."""
+    monkeypatch.setenv("SM_NUM_GPUS", num_gpus)
+    seen = _spy_on_xgb_train(monkeypatch)
+    assert _run_main(churn_spec, prepared, tmp_path) == 0
+    assert [(p["device"], p["tree_method"]) for p in seen] == [(device, "hist")]
+    recorded = json.loads((tmp_path / "model" / train.METADATA_FILE).read_text())["training"]
+    assert recorded["device"] == device
+
+
+@pytest.mark.parametrize("gpus, device", [(1, "cuda"), (0, "cpu"), (None, "cpu")])
+def test_without_the_toolkit_the_gpus_are_counted_with_nvidia_smi(churn_spec, prepared, tmp_path, monkeypatch, gpus, device):
+    """GIVEN no SM_NUM_GPUS (the single training job runs its own entrypoint, not the toolkit that sets it) THEN the
+    GPUs are those ``nvidia-smi --list-gpus`` lists, as the toolkit counts them; none when nvidia-smi is absent."""
+    monkeypatch.delenv("SM_NUM_GPUS", raising=False)
+    if gpus is None:
+        monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no nvidia-smi (nor anything else) to run
+    else:
+        _fake_nvidia_smi(tmp_path, monkeypatch, gpus)
+    seen = _spy_on_xgb_train(monkeypatch)
+    assert _run_main(churn_spec, prepared, tmp_path) == 0
+    assert [p["device"] for p in seen] == [device]
+
+
+@pytest.mark.parametrize("flag, num_gpus, device", [("cpu", "1", "cpu"), ("cuda", "0", "cuda"), ("auto", "1", "cuda")])
+def test_the_device_flag_overrides_what_the_instance_has(churn_spec, prepared, tmp_path, monkeypatch, flag, num_gpus, device):
+    monkeypatch.setenv("SM_NUM_GPUS", num_gpus)
+    seen = _spy_on_xgb_train(monkeypatch)
+    assert _run_main(churn_spec, prepared, tmp_path, "--device", flag) == 0
+    assert [p["device"] for p in seen] == [device]
+
+
+def test_an_sm_num_gpus_that_is_not_a_count_is_refused_by_name(churn_spec, prepared, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SM_NUM_GPUS", "one")
+    seen = _spy_on_xgb_train(monkeypatch)
+    assert _run_main(churn_spec, prepared, tmp_path) == 1
+    assert seen == []
+    assert capsys.readouterr().err.strip() == (
+        "ERROR: SM_NUM_GPUS is 'one', not a number of GPUs: unset it or set it to the instance's GPU count, "
+        "or pass --device cpu or --device cuda")
+
+
+def test_a_model_trained_with_device_cuda_loads_and_explains_on_a_cpu(churn_spec, prepared, test_frame, tmp_path):
+    """GIVEN a model trained with device=cuda (on a host without a GPU xgboost warns and trains on the CPU; on a GPU
+    host this trains on it) THEN model.json does not carry the device (xgboost keeps it in the booster's run-time
+    configuration), so Evaluate, attributions and serving load it as a CPU booster and score it there."""
+    from pipeline_code.training import explain
+
+    from contextlib import nullcontext
+
+    # Without a GPU the CUDA-built wheel says so ("No visible GPU is found, setting device to CPU") and carries on.
+    with nullcontext() if train.visible_gpus({}) else pytest.warns(UserWarning, match="GPU"):
+        train.train(churn_spec, prepared["train"], prepared["validation"], str(tmp_path / "m"),
+                    hyperparameters=train.Hyperparameters(num_round=5), device="cuda", log=lambda s: None)
+    saved = (tmp_path / "m" / train.MODEL_FILE).read_text()
+    assert '"device"' not in saved and "cuda" not in saved
+    model = train.load_model(str(tmp_path / "m"))
+    assert json.loads(model.estimator.save_config())["learner"]["generic_param"]["device"] == "cpu"
+    contributions = explain.shap_values(model, test_frame.head(50))
+    assert np.allclose(contributions.sum(axis=1), model.estimator.predict(train.to_dmatrix(model, test_frame.head(50)),
+                                                                           output_margin=True), atol=1e-4)
+
+
+
+def test_a_gpu_with_an_xgboost_built_without_cuda_trains_on_the_cpu_and_says_why(churn_spec, prepared, tmp_path, monkeypatch, capsys):
+    """GIVEN a GPU but an xgboost built without CUDA (which would refuse device=cuda) THEN auto trains on the CPU and
+    the log says why."""
+    monkeypatch.setenv("SM_NUM_GPUS", "1")
+    monkeypatch.setattr(train.xgb, "build_info", lambda: {"USE_CUDA": False})
+    seen = _spy_on_xgb_train(monkeypatch)
+    assert train.main(["--model-spec", churn_spec.to_json(), "--train-dir", prepared["train"],
+                       "--validation-dir", prepared["validation"], "--model-dir", str(tmp_path / "model"),
+                       "--checkpoint-dir", str(tmp_path / "ckpt"), "--num-round", "3"]) == 0
+    assert [p["device"] for p in seen] == ["cpu"]
+    assert ("training on device cpu (--device auto): the host has 1 GPU but this xgboost "
+            f"{train.xgb.__version__} is built without CUDA") in capsys.readouterr().out.splitlines()
