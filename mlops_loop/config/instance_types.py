@@ -141,8 +141,10 @@ FRAMEWORKS: dict[str, Framework] = {
         image=xgboost_image_label(),
         serving_image=xgboost_image_label(),
         training_accelerators=("none", "gpu"),
-        serving_accelerators=("none", "gpu"),
+        # Training uses a GPU (train.py --device auto); serving does not: the hooks load the trees as a CPU booster.
+        serving_accelerators=("none",),
         why_not={
+            "gpu": "the serving hooks score the trees on the CPU, so the GPU would be paid for and idle",
             "inferentia2": "Inferentia2 runs only Neuron-compiled models from a Neuron image; the XGBoost image has no Neuron support",
             "trainium": "Trainium runs only Neuron SDK training code; the XGBoost image has no Neuron support",
         },

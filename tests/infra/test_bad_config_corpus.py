@@ -770,7 +770,7 @@ CASES = [
          "model 'churn': field 'serving.realtime.instance_type': ml.inf2.xlarge is an Inferentia2 "
          "instance, which serving with framework 'xgboost' cannot use (Inferentia2 runs only "
          "Neuron-compiled models from a Neuron image; the XGBoost image has no Neuron support); "
-         "allowed accelerators for serving: none, gpu — pick e.g. ml.m5.large or ml.c5.xlarge"),
+         "allowed accelerators for serving: none — pick e.g. ml.m5.large or ml.c5.xlarge"),
     case("realtime-on-t3-not-an-endpoint-type", at("models.churn.serving.realtime.instance_type", "ml.t3.medium"),
          "model 'churn': field 'serving.realtime.instance_type': ml.t3.medium cannot run SageMaker "
          "endpoints; allowed: ml.c5.2xlarge, ml.c5.xlarge, ml.c6i.xlarge, ml.g5.2xlarge, "
@@ -781,7 +781,7 @@ CASES = [
          "environment 'prod': field 'serving.churn.realtime.instance_type': ml.inf2.xlarge is an "
          "Inferentia2 instance, which serving with framework 'xgboost' cannot use (Inferentia2 runs "
          "only Neuron-compiled models from a Neuron image; the XGBoost image has no Neuron support); "
-         "allowed accelerators for serving: none, gpu — pick e.g. ml.m5.large or ml.c5.xlarge"),
+         "allowed accelerators for serving: none — pick e.g. ml.m5.large or ml.c5.xlarge"),
     case("autoscaling-min-above-max",
          at("environments.prod.serving.churn.realtime.autoscaling", {"min_instances": 6, "max_instances": 2}),
          "environment 'prod': field 'serving.churn.realtime.autoscaling.max_instances': 2 is below "
@@ -827,7 +827,7 @@ CASES = [
          "model 'churn': field 'serving.async.instance_type': ml.trn1.2xlarge is a Trainium "
          "instance, which serving with framework 'xgboost' cannot use (Trainium runs only Neuron SDK "
          "training code; the XGBoost image has no Neuron support); allowed accelerators for serving: "
-         "none, gpu — pick e.g. ml.m5.large or ml.c5.xlarge"),
+         "none — pick e.g. ml.m5.large or ml.c5.xlarge"),
     case("batch-schedule-bad", serve("batch", schedule="cron(0 1 * * * *)"),
          "model 'churn': field 'serving.batch.schedule': 'cron(0 1 * * * *)': exactly one of "
          "day-of-month and day-of-week must be '?'"),

@@ -53,8 +53,20 @@ def test_trees_on_inferentia2_are_refused_naming_what_the_xgboost_image_lacks():
     assert _problems(raw) == [
         f"environment {environment!r}: field 'serving.{model}.realtime.instance_type': ml.inf2.xlarge is an "
         "Inferentia2 instance, which serving with framework 'xgboost' cannot use (Inferentia2 runs only Neuron-compiled "
-        "models from a Neuron image; the XGBoost image has no Neuron support); allowed accelerators for serving: none, gpu "
+        "models from a Neuron image; the XGBoost image has no Neuron support); allowed accelerators for serving: none "
         "— pick e.g. ml.m5.large or ml.c5.xlarge"
+    ]
+
+
+def test_trees_served_on_a_gpu_are_refused_since_the_serving_hooks_score_on_the_cpu():
+    # GIVEN an XGBoost model whose endpoint is a GPU instance (the serving hooks load a CPU booster: the GPU idles)
+    raw, environment, model = _on_inferentia2({"mode": "realtime", "realtime": {"instance_type": "ml.g5.xlarge"}},
+                                              framework="xgboost")
+    # WHEN the config is read THEN it is refused, naming what scores and what to pick
+    assert _problems(raw) == [
+        f"environment {environment!r}: field 'serving.{model}.realtime.instance_type': ml.g5.xlarge is a GPU instance, "
+        "which serving with framework 'xgboost' cannot use (the serving hooks score the trees on the CPU, so the GPU "
+        "would be paid for and idle); allowed accelerators for serving: none — pick e.g. ml.m5.large or ml.c5.xlarge"
     ]
 
 
