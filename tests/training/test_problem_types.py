@@ -505,3 +505,19 @@ def test_a_regression_model_judged_on_rmse_keeps_the_floor_of_predicting_the_mea
     assert decision.checks[0]["message"] == (
         "challenger R² -0.2500 < 0.0000: worse than predicting the test set's mean for every record; a regression model "
         "judged on rmse keeps this floor (min_quality sets one on rmse itself)")
+
+
+@pytest.mark.parametrize("trained", [REGRESSION], indirect=True)
+def test_a_regression_model_judged_on_rmse_is_gated_when_its_test_targets_are_all_one_value(trained):
+    # GIVEN a regression report judged on RMSE whose test set's target is one value throughout (a count that was 0 in
+    # every test week): R² is then undefined and metrics_regression reports it as None
+    report = {**copy.deepcopy(trained["first"]), "primary_metric": "rmse"}
+    report.pop("quality_floor", None)
+    report["challenger"]["metrics"]["r2"] = None
+    # WHEN the gate judges it THEN it decides on the metric it is judged on (no GateInputError stopping Evaluate): the
+    # R² floor is not judged, and the decision says why
+    decision = decide(report, GATE)
+    assert decision.passed, decision.reasons
+    assert "min_r2" not in [c["name"] for c in decision.checks]
+    assert ("min_r2 not judged: R² is undefined on a test set whose target has one value throughout (every prediction "
+            "of its mean would be exact); the model is judged on rmse alone") in decision.reasons
