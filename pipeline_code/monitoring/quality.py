@@ -565,9 +565,16 @@ def _bias_shift(out: Dict[str, Any], checks: List[Dict[str, Any]], y: np.ndarray
     ``false_alarm_rate`` (two-sided: the mean error's standard error). Like the bias checks it makes the report an
     alert, with no alarm of its own; skipped without the evaluation's bias and RMSE (a report from before them)."""
     base_bias, base_rmse = base.get("bias"), base.get("rmse")
-    if base_bias is None or not base_rmse or not math.isfinite(float(base_rmse)) or len(y) < 2:
-        checks.append(check("bias_shift", "model_quality", None, MAX_BIAS_SHIFT, SKIPPED, op="|value| >",
-                            detail="no evaluation bias and RMSE to compare with"))
+    if base_bias is None or base_rmse is None or not math.isfinite(float(base_rmse)):
+        skipped = "no evaluation bias and RMSE to compare with"
+    elif float(base_rmse) == 0.0:  # no division by it: an exact evaluation gives a shift no scale
+        skipped = "the evaluation's RMSE is 0 (every test prediction exact): a shift has no scale to be measured in"
+    elif len(y) < 2:
+        skipped = f"{len(y)} labelled row(s): a mean error's shift needs 2 or more"
+    else:
+        skipped = None
+    if skipped:
+        checks.append(check("bias_shift", "model_quality", None, MAX_BIAS_SHIFT, SKIPPED, op="|value| >", detail=skipped))
         return
     scale = float(base_rmse)
     error = predicted - y

@@ -79,6 +79,15 @@ def test_the_bias_shift_is_skipped_without_an_evaluation_rmse(weeks):
     assert shift["status"] == "skipped" and shift["detail"] == "no evaluation bias and RMSE to compare with"
 
 
+def test_the_bias_shift_is_skipped_when_the_evaluation_was_exact_and_says_so(weeks):
+    # GIVEN an evaluation whose every test prediction was exact (RMSE 0: no scale to measure a shift in) WHEN a holiday
+    # window is judged THEN the check is skipped, with no division by zero, naming that cause (not a missing RMSE)
+    sales, baseline = weeks
+    shift = _check(_section(_window(sales, 81, holiday=True), {**baseline, "rmse": 0.0, "bias": 0.0}), "bias_shift")
+    assert shift["status"] == "skipped" and shift["detail"] == (
+        "the evaluation's RMSE is 0 (every test prediction exact): a shift has no scale to be measured in")
+
+
 def test_the_reports_reading_says_the_predictions_are_systematically_off(weeks):
     from pipeline_code.monitoring import report as report_mod
 
