@@ -160,6 +160,37 @@ def test_without_the_required_set_the_endpoint_refuses_every_id(world):
         "'pages' is declared nullable: false")
 
 
+def test_under_compute_a_model_counting_days_is_scored_at_the_event_time_its_raw_fields_give(tmp_path):
+    """GIVEN a model with a days_since feature (days_a_visitor: days from first_visit to the record's event time) under
+    ``compute``, and an id whose stored record lacks a required feature WHEN the id comes with its raw fields THEN the
+    front passes the instance's event time on, so the endpoint counts the age to it (here 364 days), never to the
+    1970 placeholder or the stored record's time; without it the endpoint refuses the request naming the field."""
+    features = ["pages", "days_a_visitor"]
+    rows = [{"visit_id": entity_id, "event_time": EVENT, "pages": None if entity_id == ODD else 3, "days_a_visitor": 10}
+            for entity_id in IDS[:3] + [ODD]]
+    store, endpoint = by_id_world.filled_store(tmp_path, VISITS, rows, features)
+    try:
+        config = by_id_world.config_path(tmp_path, VISITS, "compute", features)
+        raw = {"pages": 4, "first_visit": "2025-01-01", "event_time": "2025-12-31T05:00:00+05:00"}
+        answer = by_id_world.scored((store, endpoint, tmp_path), config,
+                                    {"instances": [{"visit_id": IDS[0]}, {"visit_id": ODD, **raw}]})
+        assert answer["status"] == 200, answer["body"]
+        assert [(p["id"], p["feature_source"]) for p in answer["body"]["predictions"]] == [
+            (IDS[0], "online_store"), (ODD, "computed")]
+        (sent,) = endpoint.calls
+        assert sent[1]["event_time"] == raw["event_time"]
+        assert records.feature_rows(endpoint.contract, sent).frame["days_a_visitor"].tolist() == [10.0, 364.0]
+
+        answer = by_id_world.scored((store, endpoint, tmp_path), config,
+                                    {"instances": [{"visit_id": ODD, **{k: v for k, v in raw.items() if k != "event_time"}}]})
+        assert answer["status"] == 422
+        assert answer["body"]["error"].startswith(
+            "the model refused the records: record 0: missing required field 'event_time'; feature(s) ['days_a_visitor'] "
+            "count the days up to the record's own event time (days_since)")
+    finally:
+        store.close()
+
+
 # ---------------------------------------------------------------- one rule: the front's required set is serving's
 
 
