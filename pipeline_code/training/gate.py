@@ -8,8 +8,9 @@ environment's configured gate). The report names the model's
 
 1. ``min_auc`` (classifiers): challenger AUC >= ``min_auc`` (multiclass: macro one-vs-rest AUC);
 2. ``min_quality`` (when the report has a floor): challenger primary metric at least as good as the floor; a
-   regression model judged on RMSE or MAE also ``min_r2``: R² >= 0, no worse than the test set's mean (the floor
-   of one judged on R² without ``min_quality``; not judged, with a note, when R² is undefined: one target value);
+   regression model judged on RMSE or MAE without one gets ``min_r2`` instead: R² >= 0, no worse than the test set's
+   mean (the default floor of one judged on R², which ``min_quality`` replaces there too); not judged, with a note,
+   when R² is undefined (one target value);
 3. ``challenger_margin`` (only with a champion): challenger primary metric better than the champion's by
    at least the margin (a binary model with AUC: challenger AUC >= champion AUC + margin);
 4. ``slice_regression`` (only with a champion): for every slice value with enough evidence for both
@@ -175,9 +176,11 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Option
         which = "macro one-vs-rest AUC" if kind == problem.MULTICLASS else "AUC"  # whatever the primary metric
         checks.append(_check("min_auc", auc >= t.min_auc, auc, t.min_auc,
                              f"challenger {which} {auc:.4f} {'>=' if auc >= t.min_auc else '<'} minimum {t.min_auc:.4f}"))
-    if kind == problem.REGRESSION and metric != "r2":
+    if kind == problem.REGRESSION and metric != "r2" and report.get("quality_floor") is None:
         # RMSE and MAE have no floor in the target's units a config could default to: R² >= 0 (no worse than the test
-        # set's mean) is every regression model's, whatever its primary metric, as it is one judged on R².
+        # set's mean) is the floor of one without min_quality, as it is one judged on R²'s. min_quality replaces it, as it
+        # replaces an R²-judged model's: on an out-of-time test set whose level moved, the set's own mean is an oracle
+        # a good forecaster may not beat, and a floor nothing could lift would refuse every challenger.
         if _lookup(report, "challenger.metrics.r2", allow_null=True) is None:
             # R² is undefined (None) on a test set whose target has one value throughout: the mean predicts it exactly,
             # so no floor relative to it can be judged; the metric the model is judged on still decides.
@@ -189,7 +192,8 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Option
             checks.append(_check("min_r2", ok, r2, problem.DEFAULT_REGRESSION_FLOOR,
                                  f"challenger R² {r2:.4f} {'>=' if ok else '<'} {problem.DEFAULT_REGRESSION_FLOOR:.4f}: "
                                  f"{'no worse' if ok else 'worse'} than predicting the test set's mean for every record; a "
-                                 f"regression model judged on {metric} keeps this floor (min_quality sets one on {metric} itself)"))
+                                 f"regression model judged on {metric} without min_quality keeps this floor (min_quality sets one on "
+                                 f"{metric} itself instead)"))
     floor = report.get("quality_floor")
     value = _number(report, f"challenger.metrics.{metric}")
     if floor is not None:

@@ -504,7 +504,7 @@ def test_a_regression_model_judged_on_rmse_keeps_the_floor_of_predicting_the_mea
     assert failed(decision) == ["min_r2"]
     assert decision.checks[0]["message"] == (
         "challenger R² -0.2500 < 0.0000: worse than predicting the test set's mean for every record; a regression model "
-        "judged on rmse keeps this floor (min_quality sets one on rmse itself)")
+        "judged on rmse without min_quality keeps this floor (min_quality sets one on rmse itself instead)")
 
 
 @pytest.mark.parametrize("trained", [REGRESSION], indirect=True)
@@ -521,3 +521,21 @@ def test_a_regression_model_judged_on_rmse_is_gated_when_its_test_targets_are_al
     assert "min_r2" not in [c["name"] for c in decision.checks]
     assert ("min_r2 not judged: R² is undefined on a test set whose target has one value throughout (every prediction "
             "of its mean would be exact); the model is judged on rmse alone") in decision.reasons
+
+
+@pytest.mark.parametrize("trained", [REGRESSION], indirect=True)
+def test_a_regression_model_judged_on_rmse_with_its_own_floor_is_not_held_to_r2(trained):
+    # GIVEN a forecaster judged on RMSE with min_quality set (a floor in the target's units) whose out-of-time test set's
+    # level moved, so the test set's own mean, an oracle of that period, beats it: R² below 0
+    report = {**copy.deepcopy(trained["first"]), "primary_metric": "rmse"}
+    rmse = report["challenger"]["metrics"]["rmse"]
+    report["quality_floor"] = rmse * 2
+    report["challenger"]["metrics"]["r2"] = -0.25
+    # WHEN the gate judges it THEN its own floor judges it, as min_quality replaces an R²-judged model's default floor:
+    # without this, no challenger of such a model could ever pass while the frozen test set stays
+    decision = decide(report, GATE)
+    assert decision.passed, decision.reasons
+    assert "min_r2" not in [c["name"] for c in decision.checks] and "min_quality" in [c["name"] for c in decision.checks]
+    # AND a challenger over that floor still fails it
+    report["quality_floor"] = rmse / 2
+    assert failed(decide(report, GATE)) == ["min_quality"]
