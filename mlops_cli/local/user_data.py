@@ -34,6 +34,7 @@ import csv
 import glob
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -41,6 +42,7 @@ import pandas as pd
 
 from pipeline_code import catalog
 from pipeline_code.core import integrity
+from pipeline_code.core.contract import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, TIMESTAMP_RANGE
 from pipeline_code.core.contract import RAW_PARTITION_COLUMN, hidden_from_spark
 from pipeline_code.core.spelling import misspellings
 
@@ -210,6 +212,11 @@ def read_labels(spec: str, dataset: catalog.Dataset) -> Tuple[pd.DataFrame, List
         unread = labels[labels[_LABEL_TIME].isna()]
         if len(unread):
             first = unread.iloc[0]
+            written = re.match(catalog.TIMESTAMP_PATTERN, str(first[event_time]).strip())
+            if written is not None and catalog.parse_date(written.group(1)) is not None:
+                raise UserDataError(f"{first['_file']}: record {first[rid]!r} has {event_time} {first[event_time]!r}, "
+                                    f"which is outside the times the jobs hold ({TIMESTAMP_RANGE}): the ETL quarantines "
+                                    "a record of that time; correct the time in the records and their labels")
             raise UserDataError(f"{first['_file']}: record {first[rid]!r} has {event_time} {first[event_time]!r}, which is "
                                 "not a timestamp the ETL reads; write it as the records do (e.g. 2026-01-31T09:00:00Z; "
                                 "without an offset it is UTC)")
@@ -273,10 +280,12 @@ def attach_labels(records: pd.DataFrame, labels: pd.DataFrame, dataset: catalog.
 
 def event_times(values: pd.Series) -> pd.Series:
     """Each value read as the ETL reads a timestamp (``catalog.TIMESTAMP_PATTERN``; no offset: UTC), as a UTC time;
-    NaT where it is not one (a date alone, ``03/15/2026 14:22``: the ETL would quarantine it)."""
+    NaT where it is not one (a date alone, ``03/15/2026 14:22``: the ETL would quarantine it) or where it is outside
+    the times the jobs hold (``core.contract.TIMESTAMP_RANGE``: the ETL quarantines that too)."""
     text = values.astype("string").str.strip()
     readable = text.str.match(catalog.TIMESTAMP_PATTERN).fillna(False).astype(bool)
-    return pd.to_datetime(text.where(readable), utc=True, format="ISO8601", errors="coerce")
+    times = pd.to_datetime(text.where(readable), utc=True, format="ISO8601", errors="coerce")
+    return times.where((times >= EARLIEST_TIMESTAMP) & (times < LATEST_TIMESTAMP))
 
 
 def _as_raw_in_aws(path: str, absent: Sequence[str]) -> List[str]:

@@ -41,6 +41,25 @@ OWNER_TAGS = (PROJECT_TAG, ENVIRONMENT_TAG)
 # any maximum age and expires only its TTL after its own event time, so its values would be served unchanged.
 MAX_EVENT_TIME_AHEAD_SECONDS = 300
 
+# The instants a timestamp value (an event time, a timestamp column) may name: from EARLIEST_TIMESTAMP to before
+# LATEST_TIMESTAMP, whole UTC days inside the times the jobs hold in pandas' datetime64[ns] (1677-09-21T00:12:43Z to
+# 2262-04-11T23:47:16Z). A value outside (a typo'd year 1500 or 2300) would crash the feature job, which reads every
+# curated row, so the curate job (and the local run, which curates with it) quarantines it (RULE_TIMESTAMP_RANGE) and
+# serving refuses it naming the field (400). pandas' own floor, not a "plausible" one such as 1900: a timestamp column
+# may hold a birth time or a historical record from before 1900, and a dataset's plausibility is its own (an event
+# time after the run's start is refused apart, MAX_EVENT_TIME_AHEAD_SECONDS).
+EARLIEST_TIMESTAMP = _dt.datetime(1677, 9, 22, tzinfo=_dt.timezone.utc)
+LATEST_TIMESTAMP = _dt.datetime(2262, 4, 11, tzinfo=_dt.timezone.utc)
+TIMESTAMP_RANGE = (f"from {EARLIEST_TIMESTAMP:%Y-%m-%dT%H:%M:%SZ} to before {LATEST_TIMESTAMP:%Y-%m-%dT%H:%M:%SZ}")
+# The curate job's quarantine rule (and reason-count key, after "<column>: ").
+RULE_TIMESTAMP_RANGE = f"outside the times the jobs hold ({TIMESTAMP_RANGE})"
+
+
+def timestamp_in_range(instant: _dt.datetime) -> bool:
+    """Whether the aware ``instant`` is one a timestamp value may name (:data:`EARLIEST_TIMESTAMP` to before
+    :data:`LATEST_TIMESTAMP`)."""
+    return EARLIEST_TIMESTAMP <= instant < LATEST_TIMESTAMP
+
 
 def pascal(name: str) -> str:
     """``customer_churn`` / ``credit-risk`` -> ``CustomerChurn`` / ``CreditRisk`` (construct ids, policy Sids, parameter names)."""

@@ -24,7 +24,9 @@ Rules, per catalog column (values are trimmed first; an empty string is null):
   Java suffixes like ``1d``), finite after the cast.
 * ``timestamp``: ISO-8601 ``yyyy-MM-ddTHH:mm:ss[.fraction][Z|+HH:MM|+HHMM]`` or
   ``yyyy-MM-dd HH:mm:ss[...]``; a value without offset is UTC (whatever the Spark
-  session time zone); impossible dates (Feb 30) fail.
+  session time zone); impossible dates (Feb 30) fail; so does an instant outside the times the jobs hold
+  (:data:`RULE_TIMESTAMP_RANGE`: before 1677-09-22 or from 2262-04-11 on, ``contract.EARLIEST_TIMESTAMP`` /
+  ``LATEST_TIMESTAMP``), which the feature job's pandas could not hold.
 * ``date``: exactly ``yyyy-MM-dd`` (``catalog.DATE_PATTERN``), a real day (Feb 30 fails, so does
   ``2019-4-12``, ``12/04/2019`` or a timestamp); cast to a Spark ``date``, whatever the session time zone.
 * ``string``: trimmed; categoricals (``allowed`` set) are also lower-cased before
@@ -55,7 +57,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipeline_code import catalog
-from pipeline_code.core.contract import CURATED_PARTITION_COLUMN, MAX_EVENT_TIME_AHEAD_SECONDS
+from pipeline_code.core.contract import (CURATED_PARTITION_COLUMN, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
+                                        MAX_EVENT_TIME_AHEAD_SECONDS, RULE_TIMESTAMP_RANGE)
 
 # Output column names.
 EVENT_DATE_COLUMN = CURATED_PARTITION_COLUMN
@@ -437,6 +440,9 @@ def _checks(column: catalog.Column) -> List[_Check]:
         checks.append(_value_check(column, F.col(column.name).contains("\ufffd"), RULE_NOT_UTF8))
     if column.dtype in _PARSE_RULES:
         checks.append(_value_check(column, ~blank & value.isNull(), _PARSE_RULES[column.dtype]))
+    if column.dtype == catalog.TIMESTAMP:
+        outside = (value < F.lit(EARLIEST_TIMESTAMP)) | (value >= F.lit(LATEST_TIMESTAMP))
+        checks.append(_value_check(column, value.isNotNull() & outside, RULE_TIMESTAMP_RANGE))
     if column.allowed is not None:
         checks.append(_value_check(column, value.isNotNull() & ~value.isin(list(column.allowed)), RULE_NOT_ALLOWED))
     if column.minimum is not None:

@@ -13,6 +13,7 @@ feature-ingestion job used for the training data.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import importlib
 import json
 import math
@@ -25,7 +26,7 @@ import pandas as pd
 
 from pipeline_code import catalog
 from pipeline_code.core.lines import record_lines
-from pipeline_code.core.contract import is_smoke_record
+from pipeline_code.core.contract import TIMESTAMP_RANGE, is_smoke_record, timestamp_in_range
 from pipeline_code.core.media_types import CONTENT_TYPES, CSV, JSON, JSONLINES, canonical  # noqa: F401 - CSV: the contract names inference re-exports
 from pipeline_code.core.online_features import FEATURE_SOURCE, PROVENANCE_KEYS, SOURCE_MISSING
 from pipeline_code.core.spelling import misspellings
@@ -433,14 +434,25 @@ _TIMESTAMP_TEXT = re.compile(catalog.TIMESTAMP_PATTERN)
 
 def _timestamp(value: Any) -> Optional[str]:
     """A timestamp field as the ETL reads one (:data:`pipeline_code.catalog.TIMESTAMP_PATTERN`, a real day and time;
-    UTC without an offset), trimmed (None = missing); anything else is an error naming the form."""
+    UTC without an offset; an instant the jobs hold, :data:`pipeline_code.core.contract.TIMESTAMP_RANGE`), trimmed
+    (None = missing); anything else is an error naming the form or the range."""
     if value is None or (isinstance(value, str) and catalog.trimmed_text(value) is None):
         return None
     text = catalog.trimmed_text(value) if isinstance(value, str) else None
     match = _TIMESTAMP_TEXT.match(text) if text is not None else None  # one final "\n" passes, as in the ETL
-    if match is not None and catalog.parse_date(match.group(1)) is not None:
+    day = catalog.parse_date(match.group(1)) if match is not None else None
+    if day is not None:
         hour, minute, second = (int(part) for part in match.group(2)[:8].split(":"))
         if hour < 24 and minute < 60 and second < 60:
+            offset = match.group(4) or "Z"
+            minutes = 0 if offset == "Z" else (1 if offset[0] == "+" else -1) * (int(offset[1:3]) * 60 + int(offset[-2:]))
+            try:
+                instant = (dt.datetime.combine(day, dt.time(hour, minute, second))
+                           - dt.timedelta(minutes=minutes)).replace(tzinfo=dt.timezone.utc)
+            except OverflowError:  # before year 1 or after 9999 in UTC: outside the range too
+                instant = None
+            if instant is None or not timestamp_in_range(instant):
+                raise _FieldError(f"{text} is outside the times the jobs hold ({TIMESTAMP_RANGE})")
             return text
     raise _FieldError(f"expected a timestamp written yyyy-MM-ddTHH:mm:ss[.fraction][Z|+HH:MM] (UTC without an offset), "
                       f"got {type(value).__name__ if not isinstance(value, str) else 'text'} {catalog.shown(value)}")

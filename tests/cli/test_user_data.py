@@ -340,6 +340,15 @@ def test_label_files_give_the_event_time_all_or_none(tmp_path):
     (pd.DataFrame({"customer_id": ["a"], "event_time": ["01/02/2026 10:00"], "churned": [0]}),
      "record 'a' has event_time '01/02/2026 10:00', which is not a timestamp the ETL reads; write it as the records do "
      "(e.g. 2026-01-31T09:00:00Z; without an offset it is UTC)"),
+    # a timestamp outside the times the jobs hold (core.contract.TIMESTAMP_RANGE): the ETL quarantines its record
+    (pd.DataFrame({"customer_id": ["a"], "event_time": ["1500-01-01T00:00:00Z"], "churned": [0]}),
+     "record 'a' has event_time '1500-01-01T00:00:00Z', which is outside the times the jobs hold (from "
+     "1677-09-22T00:00:00Z to before 2262-04-11T00:00:00Z): the ETL quarantines a record of that time; correct the "
+     "time in the records and their labels"),
+    (pd.DataFrame({"customer_id": ["a"], "event_time": ["1677-09-21T12:00:00Z"], "churned": [0]}),
+     "record 'a' has event_time '1677-09-21T12:00:00Z', which is outside the times the jobs hold (from "
+     "1677-09-22T00:00:00Z to before 2262-04-11T00:00:00Z): the ETL quarantines a record of that time; correct the "
+     "time in the records and their labels"),
     (pd.DataFrame({"customer_id": ["a", "a"], "churned": [0, 1]}), "record 'a' is labelled 2 times; give each record one label row"),
     (pd.DataFrame({"customer_id": ["a"], "outcome": [1]}), "a label file needs the record identifier and the label "
                                                             "column(s) ['customer_id', 'churned']; missing ['churned']"),

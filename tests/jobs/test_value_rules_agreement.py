@@ -185,3 +185,53 @@ def test_the_curate_job_reads_dates_with_the_catalogs_pattern():
     from pipeline_code.etl import curate
 
     assert curate._DATE_RE == catalog.DATE_PATTERN
+
+
+# Timestamps at and beyond the range the jobs hold (contract.EARLIEST_TIMESTAMP to before contract.LATEST_TIMESTAMP:
+# pandas' datetime64[ns], 1677-09-21T00:12:43Z to 2262-04-11T23:47:16Z): the event time and a timestamp column read by
+# days_since, as (event time, quoted_at, held). The event time's later end is the future rule's; an offset counts.
+TIMESTAMP_RANGE_VALUES = [
+    ("1677-09-22T00:00:00Z", "1677-09-22T00:00:00Z", True), ("2026-01-05T13:00:00Z", "2262-04-10T23:59:59.999Z", True),
+    ("1900-01-01T00:00:00Z", "1899-12-31T23:59:59Z", True), ("2026-01-05T13:00:00Z", "1677-09-22T01:00:00+01:00", True),
+    ("1500-01-01T00:00:00Z", "2019-04-12T00:00:00Z", False), ("2026-01-05T13:00:00Z", "1500-01-01T00:00:00Z", False),
+    ("1677-09-21T23:59:59Z", "2019-04-12T00:00:00Z", False), ("2026-01-05T13:00:00Z", "2262-04-11T00:00:00Z", False),
+    ("2026-01-05T13:00:00Z", "2300-01-01T00:00:00Z", False), ("0001-01-01T00:00:00Z", "2019-04-12T00:00:00Z", False),
+    ("2026-01-05T13:00:00Z", "1677-09-22T00:59:59+01:00", False), ("2026-01-05T13:00:00Z", "9999-12-31T23:59:59Z", False),
+]
+
+
+@pytest.mark.spark
+def test_the_etl_and_serving_refuse_the_same_timestamps_outside_the_range_the_feature_job_holds(spark):
+    from pipeline_code.core.contract import RULE_TIMESTAMP_RANGE
+    from pipeline_code.etl.curate import curate
+    from pipeline_code.features.compute import compute_features
+    from tests.support.datasets import LICENCES
+
+    # GIVEN one valid raw policy per value pair, its event time and quoted_at (read by days_since) set to them
+    base = generate(LICENCES, len(TIMESTAMP_RANGE_VALUES), seed=17, as_text=True)
+    for row, (event_time, quoted_at, _) in enumerate(TIMESTAMP_RANGE_VALUES):
+        base.loc[row, "event_time"], base.loc[row, "quoted_at"] = event_time, quoted_at
+    base["licence_issued"] = base["previous_claim"] = "1677-09-22"
+    # WHEN the ETL curates them and serving reads each as a raw request
+    result = curate(spark.createDataFrame(base.astype(object).where(base.notna(), None)), LICENCES)
+    quarantined = set(result.quarantine.toPandas()["policy_id"])
+    contract = FeatureContract.create(LICENCES, ["licence_age_days", "quote_age_days", "vehicle_value", "region"])
+    refused = {}
+    for row in range(len(TIMESTAMP_RANGE_VALUES)):
+        record = {k: v for k, v in base.iloc[row].items() if v is not None and k != "claimed"}
+        try:
+            records.feature_rows(contract, [record])
+        except BadRequestError as exc:
+            refused[record["policy_id"]] = str(exc)
+    # THEN both refuse exactly the times outside the range, the ETL with the range rule naming the column
+    bad = {base.iloc[i]["policy_id"] for i, (_, _, held) in enumerate(TIMESTAMP_RANGE_VALUES) if not held}
+    assert quarantined == bad
+    assert set(refused) == bad
+    assert all("outside the times the jobs hold" in message for message in refused.values()), refused
+    assert result.quarantine_reasons == {f"event_time: {RULE_TIMESTAMP_RANGE}": 3,
+                                         f"quoted_at: {RULE_TIMESTAMP_RANGE}": 5}
+    # AND the feature job computes every curated record (as the Glue job hands it: naive times in the session's zone)
+    curated = result.curated.toPandas()
+    assert len(curated) == len(TIMESTAMP_RANGE_VALUES) - len(bad)
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    assert compute_features(curated, LICENCES, naive_time_zone=zone)["quote_age_days"].notna().all()

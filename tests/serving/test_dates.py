@@ -71,6 +71,12 @@ def test_a_raw_request_with_its_event_time_is_scored_with_the_age_at_that_time()
                                  "an offset), got text '2026-01-05'"),
     ("event_time", "2026-01-05T24:00:00Z", "expected a timestamp written yyyy-MM-ddTHH:mm:ss[.fraction][Z|+HH:MM] "
                                            "(UTC without an offset), got text '2026-01-05T24:00:00Z'"),
+    ("event_time", "1500-01-01T00:00:00Z", "1500-01-01T00:00:00Z is outside the times the jobs hold (from "
+                                           "1677-09-22T00:00:00Z to before 2262-04-11T00:00:00Z)"),
+    ("quoted_at", "2300-01-01T00:00:00+02:00", "2300-01-01T00:00:00+02:00 is outside the times the jobs hold (from "
+                                               "1677-09-22T00:00:00Z to before 2262-04-11T00:00:00Z)"),
+    ("quoted_at", "0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00+01:00 is outside the times the jobs hold (from "
+                                               "1677-09-22T00:00:00Z to before 2262-04-11T00:00:00Z)"),
 ])
 def test_a_date_or_event_time_the_etl_would_quarantine_is_refused_naming_the_field(field, value, message):
     with pytest.raises(BadRequestError) as refused:
