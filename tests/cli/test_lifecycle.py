@@ -533,6 +533,14 @@ class DevWorld:
                 "StartTime": datetime.datetime(2026, 1, 5, 3, 0, tzinfo=datetime.timezone.utc),
                 "PipelineExecutionStatus": status}
 
+    def stub_stop(self, sagemaker: Stubber, execution: str, ended: str) -> None:
+        """The teardown stopping ``execution`` and the wait reading its end, ``ended`` (e.g. Stopped)."""
+        sagemaker.add_response("stop_pipeline_execution", {"PipelineExecutionArn": execution},
+                               {"PipelineExecutionArn": execution, "ClientRequestToken": ANY})
+        sagemaker.add_response("describe_pipeline_execution", {"PipelineExecutionArn": execution,
+                                                               "PipelineExecutionStatus": ended},
+                               {"PipelineExecutionArn": execution})
+
     def stub_deletes(self, sagemaker: Stubber) -> None:
         """The teardown's deletes once the buckets are empty: every version of every group, then every card."""
         for group in self.groups:
@@ -752,11 +760,7 @@ def test_a_run_the_second_look_finds_is_stopped_and_waited_for_too_before_anythi
             if run == "run1":
                 dev.stub_look(cfn_stub, sm_stub)  # the look once quiet
             arn = f"{dev.pipeline_arn(pipeline)}/execution/{run}"
-            sm_stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": arn},
-                                 {"PipelineExecutionArn": arn, "ClientRequestToken": ANY})
-            sm_stub.add_response("describe_pipeline_execution", {"PipelineExecutionArn": arn,
-                                                                 "PipelineExecutionStatus": "Stopped"},
-                                 {"PipelineExecutionArn": arn})
+            dev.stub_stop(sm_stub, arn, "Stopped")
         dev.running = {}
         dev.stub_plan(cfn_stub, sm_stub, protection=False)  # the third look: nothing running
         dev.stub_deletes(sm_stub)
@@ -785,11 +789,7 @@ def test_runs_that_keep_starting_stop_the_teardown_before_anything_is_emptied(de
             if number == 1:
                 dev.stub_look(cfn_stub, sm_stub)  # the look once quiet
             arn = f"{dev.pipeline_arn(pipeline)}/execution/{run}"
-            sm_stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": arn},
-                                 {"PipelineExecutionArn": arn, "ClientRequestToken": ANY})
-            sm_stub.add_response("describe_pipeline_execution", {"PipelineExecutionArn": arn,
-                                                                 "PipelineExecutionStatus": "Stopped"},
-                                 {"PipelineExecutionArn": arn})
+            dev.stub_stop(sm_stub, arn, "Stopped")
         dev.running = {pipeline: [("run4", "Executing")]}
         dev.stub_plan(cfn_stub, sm_stub, protection=False)
         dev.expect_throttle()
@@ -848,11 +848,7 @@ def test_a_run_started_between_the_first_look_and_the_quieting_is_stopped_before
         dev.stub_plan(cfn_stub, sm_stub)
         dev.running = {pipeline: [("run1", "Executing")]}
         dev.stub_look(cfn_stub, sm_stub)
-        sm_stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": run},
-                             {"PipelineExecutionArn": run, "ClientRequestToken": ANY})
-        sm_stub.add_response("describe_pipeline_execution", {"PipelineExecutionArn": run,
-                                                             "PipelineExecutionStatus": "Stopped"},
-                             {"PipelineExecutionArn": run})
+        dev.stub_stop(sm_stub, run, "Stopped")
         dev.running = {}
         dev.stub_plan(cfn_stub, sm_stub, protection=False)
         dev.stub_deletes(sm_stub)

@@ -3,7 +3,6 @@ predicted negative, by evaluation, the baselines or serving (they all score thro
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Dict
 
 import numpy as np
