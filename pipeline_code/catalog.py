@@ -529,6 +529,27 @@ class Dataset:
         """Those of ``features`` (in their order) that are never missing (:meth:`required_column`)."""
         return tuple(name for name in features if self.required_column(name) is not None)
 
+    def raw_source_columns(self, features: Sequence[str]) -> List[str]:
+        """The raw fields ``features`` are computed from, in order: the columns their expressions read, and the event
+        time for one that counts days up to it (``days_since``)."""
+        out: List[str] = []
+        for name in features:
+            expr = self.feature(name).expr
+            for column in (*expr.source_columns(), *((self.event_time,) if expr.reads_event_time() else ())):
+                if column not in out:
+                    out.append(column)
+        return out
+
+    def required_raw_fields(self, features: Sequence[str]) -> Tuple[str, ...]:
+        """The raw fields a raw record of a model of ``features`` must carry (non-null, not blank text): the non-nullable
+        columns its features read, and the event time when one counts days up to it (``days_since``: without the
+        record's own event time its value would be a guess). Serving refuses a raw record without one
+        (:attr:`pipeline_code.serving.records.FeatureContract.required_raw_fields`); the by-id front, under policy
+        ``compute``, refuses that one instance instead (its spec carries them)."""
+        counts_days = any(self.feature(name).expr.reads_event_time() for name in features)
+        return tuple(c for c in self.raw_source_columns(features)
+                     if not self.column(c).nullable or (c == self.event_time and counts_days))
+
     def is_boolean_feature(self, feature: str) -> bool:
         """True for a feature that is a boolean column as it is (``col(x)``): its value is 1 / 0, and serving also reads
         JSON true / false and a boolean word (:func:`parse_boolean`) as it."""

@@ -693,6 +693,8 @@ class ModelConfig(StrictModel):
             max_ids=settings.max_ids,
             required=ds.required_features(self.features),
             rules=ds.feature_rules(self.features),
+            # The raw fields a compute instance must carry: serving's own rule for a raw record, from the catalog.
+            required_raw=ds.required_raw_fields(self.features) if settings.missing == "compute" else (),
         )
 
     def job_spec(self) -> dict[str, Any]:

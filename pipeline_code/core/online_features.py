@@ -36,7 +36,9 @@ Every verdict but ``fresh`` is a miss, resolved by the model's policy:
 * ``reject``: the whole request is refused (404 when every refused id is unknown, 422 otherwise), naming the ids;
 * ``missing``: scored with every feature missing (the model's missing-value path) and marked so;
 * ``compute``: scored from the instance's raw fields, which the serving code turns into features with
-  the catalog's expressions (the same code as training); an instance without them is refused (422).
+  the catalog's expressions (the same code as training); an instance without them is refused (422); one lacking a
+  raw field serving requires of a raw record (:attr:`LookupSpec.required_raw`) is refused alone, its answer naming
+  the fields (no score, ``error``), and the others are scored (422 when none is left).
 
 **What the endpoint gets**: one record per instance, the features exactly as used, plus
 ``entity_id``, ``feature_source`` (:data:`SOURCE_STORE` | :data:`SOURCE_COMPUTED` | :data:`SOURCE_MISSING`),
@@ -101,6 +103,8 @@ ENVIRONMENT_ENV = "ENVIRONMENT_NAME"
 MODEL_ENV = "MODEL_NAME"
 FEATURES_ENV = "FEATURES"
 REQUIRED_FEATURES_ENV = "REQUIRED_FEATURES"
+# Under policy compute: the raw fields an instance must carry to be scored (absent = none checked, as before them).
+REQUIRED_RAW_ENV = "REQUIRED_RAW_FIELDS"
 NAMESPACE_ENV = "METRIC_NAMESPACE"
 REQUESTS_METRIC = "ByIdRequests"
 SERVER_ERRORS_METRIC = "ByIdServerErrors"
@@ -145,6 +149,10 @@ class LookupSpec:
     required: Tuple[str, ...] = ()
     # The rules serving holds a present value to (pipeline_code.catalog.Dataset.feature_rules), the model's order.
     rules: Tuple[Tuple[str, ValueRule], ...] = ()
+    # Under policy compute, the raw fields an instance must carry, non-null and not blank, to be scored from them
+    # (pipeline_code.catalog.Dataset.required_raw_fields, the rule serving refuses a raw record by); one without them
+    # is refused alone, its answer naming them, instead of the endpoint's 400 failing every id of the request.
+    required_raw: Tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.required if name not in self.feature_names]
@@ -172,9 +180,11 @@ class LookupSpec:
 
     def spec_document(self) -> str:
         """The spec's lists as compact JSON (features as ``[name, type]`` pairs, required features, rules as in
-        :meth:`rules_document`): the content of the file FEATURE_SPEC_FILE names."""
+        :meth:`rules_document`, and the required raw fields when there are any): the content of the file
+        FEATURE_SPEC_FILE names."""
         return json.dumps({"features": [list(pair) for pair in self.features], "required": list(self.required),
-                           "rules": {name: rule.to_json() for name, rule in self.rules}},
+                           "rules": {name: rule.to_json() for name, rule in self.rules},
+                           **({"required_raw": list(self.required_raw)} if self.required_raw else {})},
                           separators=(",", ":"), ensure_ascii=False)
 
     def encode(self, rules_file: Optional[str] = None, spec_file: Optional[str] = None) -> Dict[str, str]:
@@ -199,6 +209,7 @@ class LookupSpec:
             "MAX_AGE_SECONDS": scalars["MAX_AGE_SECONDS"],
             "MAX_IDS": scalars["MAX_IDS"],
             REQUIRED_FEATURES_ENV: ",".join(self.required),
+            **({REQUIRED_RAW_ENV: ",".join(self.required_raw)} if self.required_raw else {}),
             **({RULES_FILE_ENV: rules_file} if rules_file else {RULES_ENV: self.rules_document()}),
         }
 
@@ -210,11 +221,12 @@ class LookupSpec:
         if policy not in POLICIES:
             raise ValueError(f"MISSING_POLICY {policy!r}: not a by-id policy; allowed: {', '.join(POLICIES)}")
         if environ.get(SPEC_FILE_ENV):
-            features, required, rules = _decode_spec_file(environ[SPEC_FILE_ENV])
+            features, required, rules, required_raw = _decode_spec_file(environ[SPEC_FILE_ENV])
         else:
             features = tuple(tuple(item.split(":", 1)) for item in environ[FEATURES_ENV].split(",") if item)
             required = tuple(name for name in environ.get(REQUIRED_FEATURES_ENV, "").split(",") if name)
             rules = _decode_rules(environ)
+            required_raw = tuple(name for name in environ.get(REQUIRED_RAW_ENV, "").split(",") if name)
         return cls(
             record_identifier=environ["RECORD_IDENTIFIER"],
             event_time=environ["EVENT_TIME"],
@@ -224,11 +236,14 @@ class LookupSpec:
             max_ids=int(environ.get("MAX_IDS", MAX_IDS)),
             required=required,
             rules=rules,
+            required_raw=required_raw,
         )
 
 
-def _decode_spec_file(name: str) -> Tuple[Tuple[Tuple[str, str], ...], Tuple[str, ...], Tuple[Tuple[str, ValueRule], ...]]:
-    """The features, required features and rules of the code's file ``name`` (:meth:`LookupSpec.spec_document`)."""
+def _decode_spec_file(name: str) -> Tuple[Tuple[Tuple[str, str], ...], Tuple[str, ...], Tuple[Tuple[str, ValueRule], ...],
+                                         Tuple[str, ...]]:
+    """The features, required features, rules and required raw fields of the code's file ``name``
+    (:meth:`LookupSpec.spec_document`)."""
     try:
         body = json.loads(_code_file(name))
         if not isinstance(body, dict) or not isinstance(body.get("features"), list):
@@ -236,7 +251,8 @@ def _decode_spec_file(name: str) -> Tuple[Tuple[Tuple[str, str], ...], Tuple[str
         features = tuple((str(pair[0]), str(pair[1])) for pair in body["features"])
         required = tuple(str(n) for n in body.get("required") or ())
         rules = tuple((str(feature), ValueRule.from_json(rule)) for feature, rule in (body.get("rules") or {}).items())
-        return features, required, rules
+        required_raw = tuple(str(n) for n in body.get("required_raw") or ())
+        return features, required, rules, required_raw
     except (OSError, ValueError, TypeError, IndexError) as error:
         raise ValueError(f"{SPEC_FILE_ENV} {name!r}: {error}") from error
 
@@ -291,7 +307,7 @@ class Instance:
 
 @dataclass
 class Resolved:
-    """The records to score, one per instance, and what the lookup found."""
+    """The records to score, one per instance the front does not refuse, and what the lookup found per instance."""
 
     records: List[Dict[str, Any]]
     verdicts: List[str]
@@ -299,6 +315,18 @@ class Resolved:
     counts: Dict[str, int] = field(default_factory=dict)
     # Why each invalid record was not used (None for every other verdict).
     reasons: List[Optional[str]] = field(default_factory=list)
+    # Per instance, why the front refused to score it (None for each one scored, which has a record).
+    refusals: List[Optional[str]] = field(default_factory=list)
+
+
+def _lacking_raw_fields(instance: Instance, spec: LookupSpec) -> List[str]:
+    """The required raw fields (:attr:`LookupSpec.required_raw`) a compute instance lacks: absent, null or blank text,
+    as serving reads a raw record's (an instance holding every model feature is a precomputed record: none)."""
+    if all(name in instance.raw for name in spec.feature_names):
+        return []
+    return [name for name in spec.required_raw
+            if instance.raw.get(name) is None
+            or (isinstance(instance.raw[name], str) and not instance.raw[name].strip(TRIMMED))]
 
 
 def parse_request(payload: Any, spec: LookupSpec) -> List[Instance]:
@@ -463,6 +491,7 @@ def resolve(instances: Sequence[Instance], stored: Mapping[str, StoredRecord], s
     verdicts: List[str] = []
     event_times: List[Optional[str]] = []
     reasons: List[Optional[str]] = []
+    refusals: List[Optional[str]] = []
     refused: Dict[str, List[str]] = {}
     why: Dict[str, str] = {}  # refused id -> why its record is invalid
     for instance in instances:
@@ -471,7 +500,14 @@ def resolve(instances: Sequence[Instance], stored: Mapping[str, StoredRecord], s
         reasons.append(reason)
         event_times.append(event_text if found != UNKNOWN else None)
         meta = {ENTITY_ID: instance.entity_id, FEATURE_LOOKUP: found, INFERENCE_ID: instance.inference_id or instance.entity_id}
-        if found == FRESH:
+        lacking = _lacking_raw_fields(instance, spec) if found != FRESH and spec.policy == "compute" and instance.raw else []
+        refusals.append(None)
+        if lacking:
+            # Serving would refuse this raw record with a 400 failing every id of the request: refuse this id alone.
+            refusals[-1] = (f"{instance.entity_id}: not scored: policy 'compute' scores it from the raw fields sent with "
+                            f"it, which lack {', '.join(map(repr, lacking))} (missing, null or blank); a raw instance "
+                            f"must carry {', '.join(spec.required_raw)}")
+        elif found == FRESH:
             records.append({**features, FEATURE_SOURCE: SOURCE_STORE, FEATURE_EVENT_TIME: event_text, **meta})
         elif spec.policy == "missing":
             records.append({**{name: None for name in spec.feature_names}, FEATURE_SOURCE: SOURCE_MISSING,
@@ -493,23 +529,33 @@ def resolve(instances: Sequence[Instance], stored: Mapping[str, StoredRecord], s
         # The first few reasons: the caller learns what to fix without a 100-id message.
         reasons_shown = "".join(f"; {entity_id}: {reason}" for entity_id, reason in list(why.items())[:3])
         raise RefusedRequest(status, f"no fresh online-store record ({detail}); {fix}{reasons_shown}", counts)
-    return Resolved(records=records, verdicts=verdicts, event_times=event_times, counts=counts, reasons=reasons)
+    if not records:  # every instance refused for its raw fields: nothing to score
+        shown_refusals = [r for r in refusals if r]
+        more = f" (+{len(shown_refusals) - 10} more)" if len(shown_refusals) > 10 else ""
+        raise RefusedRequest(422, f"no instance could be scored: {'; '.join(shown_refusals[:10])}{more}", counts)
+    return Resolved(records=records, verdicts=verdicts, event_times=event_times, counts=counts, reasons=reasons,
+                    refusals=refusals)
 
 
 def answer(instances: Sequence[Instance], resolved: Resolved, predictions: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
-    """The caller's answer per instance: the prediction with the id, the feature source and event time, the verdict
-    and, for an invalid record, why (``lookup_reason``)."""
+    """The caller's answer per instance: the prediction (one per record scored, in order) with the id, the feature
+    source and event time, the verdict and, for an invalid record, why (``lookup_reason``); an instance the front
+    refused has no prediction and no source, and its ``error`` says why."""
     out = []
-    reasons = resolved.reasons or [None] * len(resolved.records)
-    for instance, record, found, event_time, reason, prediction in zip(
-        instances, resolved.records, resolved.verdicts, resolved.event_times, reasons, predictions
+    reasons = resolved.reasons or [None] * len(instances)
+    refusals = resolved.refusals or [None] * len(instances)
+    scored = iter(zip(resolved.records, predictions))
+    for instance, found, event_time, reason, refusal in zip(
+        instances, resolved.verdicts, resolved.event_times, reasons, refusals
     ):
+        record, prediction = (None, {}) if refusal else next(scored)
         out.append({
             **prediction,
             "id": instance.entity_id,
-            FEATURE_SOURCE: record[FEATURE_SOURCE],
+            FEATURE_SOURCE: None if record is None else record[FEATURE_SOURCE],
             FEATURE_EVENT_TIME: event_time,
             "lookup": found,
             **({LOOKUP_REASON: reason} if reason else {}),
+            **({"error": refusal} if refusal else {}),
         })
     return out

@@ -11,7 +11,8 @@ while idle and holds read-only access to exactly this model's feature group.
 Configuration (environment): ``ENDPOINT_NAME``, ``FEATURE_GROUP``, ``METRIC_NAMESPACE`` and the spec's variables
 (:func:`pipeline_code.core.online_features.front_environment`). Answers: 200 with ``{"predictions": [...],
 "model": {...}, "lookup": {counts}}``; the caller's mistakes are 400 (not JSON, bad shape or id), 404 and 422
-(no fresh record under the policy, see :func:`~pipeline_code.core.online_features.resolve`), 405 (not POST),
+(no fresh record under the policy, see :func:`~pipeline_code.core.online_features.resolve`; under ``compute`` an
+instance lacking a required raw field is answered alone, unscored, and the others are scored), 405 (not POST),
 413 (too many ids), 415 (not JSON), and 422 when the model refuses the records (its 4xx); 502 when the endpoint
 fails or the feature group is missing or refuses the catalog's feature names; 503 while no version is deployed
 or the store or endpoint throttles or does not answer (with ``Retry-After``); 504 when the endpoint does not
@@ -220,8 +221,8 @@ def handle(
         counts = resolved.counts
         answer = score(runtime, environ["ENDPOINT_NAME"], resolved.records)
         predictions = answer.get("predictions", []) if isinstance(answer, dict) else []
-        if len(predictions) != len(instances):
-            raise FrontError(502, f"the endpoint answered {len(predictions)} predictions for {len(instances)} records")
+        if len(predictions) != len(resolved.records):
+            raise FrontError(502, f"the endpoint answered {len(predictions)} predictions for {len(resolved.records)} records")
         body_out = {
             "predictions": lookup.answer(instances, resolved, predictions),
             "model": answer.get("model", {}),

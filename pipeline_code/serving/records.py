@@ -163,15 +163,8 @@ class FeatureContract:
         return self.dataset.is_boolean_feature(name)
 
     def source_columns(self, features: Sequence[str]) -> List[str]:
-        """The raw fields ``features`` are computed from: the columns their expressions read, and the event time for
-        one that counts days up to it (``days_since``)."""
-        out: List[str] = []
-        for name in features:
-            expr = self.dataset.feature(name).expr
-            for column in (*expr.source_columns(), *((self.dataset.event_time,) if expr.reads_event_time() else ())):
-                if column not in out:
-                    out.append(column)
-        return out
+        """The raw fields ``features`` are computed from (:meth:`pipeline_code.catalog.Dataset.raw_source_columns`)."""
+        return self.dataset.raw_source_columns(features)
 
     def event_time_features(self, features: Sequence[str]) -> List[str]:
         """Those of ``features`` that read the record's event time (``days_since``)."""
@@ -179,13 +172,9 @@ class FeatureContract:
 
     @property
     def required_raw_fields(self) -> List[str]:
-        """Curated columns a raw record must carry (non-null, not blank text): non-nullable sources of the model features,
-        and the event time when a model feature counts days up to it (``days_since``: without the record's own event time
-        its value would be a guess)."""
-        event_time = self.dataset.event_time
-        return [c for c in self.source_columns(self.feature_order)
-                if not self.dataset.column(c).nullable
-                or (c == event_time and self.event_time_features(self.feature_order))]
+        """Curated columns a raw record must carry (non-null, not blank text):
+        :meth:`pipeline_code.catalog.Dataset.required_raw_fields`, which the by-id front's spec carries too."""
+        return list(self.dataset.required_raw_fields(self.feature_order))
 
     @property
     def optional_raw_fields(self) -> List[str]:

@@ -511,6 +511,8 @@ def test_local_environ_is_the_front_functions_environment(config_path):
         "MAX_AGE_SECONDS": "172800",
         "MAX_IDS": "20",
         "REQUIRED_FEATURES": "items",  # a nullable: false column unchanged: serving refuses it missing
+        # Under compute, the raw fields serving refuses a raw record without (a nullable: false column a feature reads).
+        "REQUIRED_RAW_FIELDS": "items",
         # The rules serving holds the features' values to (the dataset's min / max / allowed of each column as such).
         "FEATURE_RULES": '{"amount":{"min":0},"items":{"min":0,"max":50},"channel":{"allowed":["web","app"]}}',
     }

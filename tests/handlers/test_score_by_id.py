@@ -809,3 +809,71 @@ def test_a_front_not_told_its_metric_namespace_answers_500_saying_so_and_does_no
     # AND its log says why no metric line was written
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {
         "metrics_skipped": "METRIC_NAMESPACE is not set", "status": 500}
+
+
+# ---------------------------------------------------------------- compute: an instance lacking a required raw field
+
+# The raw fields a compute instance must carry, as synth derives them from the catalog (Dataset.required_raw_fields):
+# here a non-nullable column and the event time a days_since feature counts to.
+REQUIRED_RAW = ("tenure", "event_time")
+RAW = {"tenure": 3, "MonthlyCharges": 20.25, "event_time": "2026-11-30T00:00:00Z"}
+
+
+def test_under_compute_an_instance_lacking_a_required_raw_field_is_refused_alone_and_the_others_are_scored(
+        store, runtime, capsys):
+    """GIVEN policy compute and three unknown ids, c-2 sent without its event time and c-3 with blank tenure WHEN scored
+    THEN the endpoint gets only c-1, and c-2 and c-3 answer per id naming the fields they lack, not a 422 for all."""
+    expect_lookup(store, ["c-1", "c-2", "c-3"], [])
+    expect_scoring(runtime, [{**RAW, "entity_id": "c-1", "feature_lookup": "unknown", "feature_source": "computed",
+                              "feature_event_time": None, "inference_id": "c-1"}], [{"score": 0.7}])
+    request = {"instances": [{"customer_id": "c-1", **RAW},
+                             {"customer_id": "c-2", **{k: v for k, v in RAW.items() if k != "event_time"}},
+                             {"customer_id": "c-3", **RAW, "tenure": " "}]}
+
+    status, _, body = handled(event(request), store, runtime, environ(policy="compute", required_raw=REQUIRED_RAW))
+
+    assert status == 200, body
+    assert body["predictions"] == [
+        {"score": 0.7, "id": "c-1", "feature_source": "computed", "feature_event_time": None, "lookup": "unknown"},
+        {"id": "c-2", "feature_source": None, "feature_event_time": None, "lookup": "unknown",
+         "error": "c-2: not scored: policy 'compute' scores it from the raw fields sent with it, which lack 'event_time' "
+                  "(missing, null or blank); a raw instance must carry tenure, event_time"},
+        {"id": "c-3", "feature_source": None, "feature_event_time": None, "lookup": "unknown",
+         "error": "c-3: not scored: policy 'compute' scores it from the raw fields sent with it, which lack 'tenure' "
+                  "(missing, null or blank); a raw instance must carry tenure, event_time"},
+    ]
+    assert body["lookup"] == {**NO_COUNTS, "unknown": 3}
+    assert metric(capsys)["ByIdUnknown"] == 3
+
+
+def test_under_compute_a_fresh_id_is_scored_from_the_store_whatever_raw_fields_it_carries(store, runtime):
+    expect_lookup(store, ["c-1"], [stored("c-1")])
+    expect_scoring(runtime, [from_store("c-1")], [{"score": 0.2}])
+
+    request = {"instances": [{"customer_id": "c-1", "MonthlyCharges": 20.25}]}
+    status, _, body = handled(event(request), store, runtime, environ(policy="compute", required_raw=REQUIRED_RAW))
+
+    assert status == 200 and [p["score"] for p in body["predictions"]] == [0.2]
+
+
+def test_under_compute_when_every_instance_lacks_a_required_raw_field_nothing_is_scored_and_each_is_named(store, runtime):
+    expect_lookup(store, ["c-1", "c-2"], [stored("c-2", event_time=OLD_EVENT)])
+    request = {"instances": [{"customer_id": "c-1", "tenure": 3}, {"customer_id": "c-2", "tenure": None, "event_time": ""}]}
+
+    status, _, body = handled(event(request), store, runtime, environ(policy="compute", required_raw=REQUIRED_RAW))
+
+    # The endpoint is not called (the Stubber would fail an unqueued call).
+    assert (status, body) == (422, {"error": "no instance could be scored: c-1: not scored: policy 'compute' scores it from "
+                                             "the raw fields sent with it, which lack 'event_time' (missing, null or "
+                                             "blank); a raw instance must carry tenure, event_time; c-2: not scored: "
+                                             "policy 'compute' scores it from the raw fields sent with it, which lack "
+                                             "'tenure', 'event_time' (missing, null or blank); a raw instance must carry "
+                                             "tenure, event_time"})
+
+
+@pytest.mark.parametrize("spec_file", [False, True])
+def test_the_required_raw_fields_travel_in_the_fronts_environment_or_its_spec_file(spec_file, monkeypatch):
+    spec = dataclasses.replace(SPEC, policy="compute", required_raw=REQUIRED_RAW)
+    if spec_file:
+        monkeypatch.setattr(lookup, "_code_file", lambda name: spec.spec_document())
+    assert LookupSpec.decode(spec.encode(spec_file=lookup.SPEC_FILE if spec_file else None)) == spec

@@ -164,7 +164,8 @@ def test_under_compute_a_model_counting_days_is_scored_at_the_event_time_its_raw
     """GIVEN a model with a days_since feature (days_a_visitor: days from first_visit to the record's event time) under
     ``compute``, and an id whose stored record lacks a required feature WHEN the id comes with its raw fields THEN the
     front passes the instance's event time on, so the endpoint counts the age to it (here 364 days), never to the
-    1970 placeholder or the stored record's time; without it the endpoint refuses the request naming the field."""
+    1970 placeholder or the stored record's time; an instance without it is refused alone, its answer naming the
+    field, and the other ids are scored."""
     features = ["pages", "days_a_visitor"]
     rows = [{"visit_id": entity_id, "event_time": EVENT, "pages": None if entity_id == ODD else 3, "days_a_visitor": 10}
             for entity_id in IDS[:3] + [ODD]]
@@ -181,14 +182,46 @@ def test_under_compute_a_model_counting_days_is_scored_at_the_event_time_its_raw
         assert sent[1]["event_time"] == raw["event_time"]
         assert records.feature_rows(endpoint.contract, sent).frame["days_a_visitor"].tolist() == [10.0, 364.0]
 
-        answer = by_id_world.scored((store, endpoint, tmp_path), config,
-                                    {"instances": [{"visit_id": ODD, **{k: v for k, v in raw.items() if k != "event_time"}}]})
+        # WHEN the odd id comes without its event time, beside a fresh id
+        without = {"instances": [{"visit_id": IDS[0]}, {"visit_id": ODD, **{k: v for k, v in raw.items() if k != "event_time"}}]}
+        answer = by_id_world.scored((store, endpoint, tmp_path), config, without)
+        # THEN the fresh id is scored and the odd one refused alone, naming the field (the endpoint never sees it)
+        assert answer["status"] == 200, answer["body"]
+        scored, refused = answer["body"]["predictions"]
+        assert (scored["id"], scored["feature_source"], "score" in scored) == (IDS[0], "online_store", True)
+        assert refused == {"id": ODD, "feature_source": None, "feature_event_time": EVENT, "lookup": "invalid",
+                           "lookup_reason": "feature 'pages': absent from the stored record, but serving refuses it "
+                                            "missing (a required feature)",
+                           "error": "v99: not scored: policy 'compute' scores it from the raw fields sent with it, which "
+                                    "lack 'event_time' (missing, null or blank); a raw instance must carry pages, "
+                                    "first_visit, event_time"}
+        assert [record["entity_id"] for record in endpoint.calls[-1]] == [IDS[0]]
+
+        # Break-it: a front not told the required raw fields sends the record, and serving's 400 fails every id
+        environ = {k: v for k, v in local_environ(config, "dev", MODEL).items() if k != lookup.REQUIRED_RAW_ENV}
+        answer = by_id_world.scored((store, endpoint, tmp_path), config, without, environ)
         assert answer["status"] == 422
         assert answer["body"]["error"].startswith(
-            "the model refused the records: record 0: missing required field 'event_time'; feature(s) ['days_a_visitor'] "
+            "the model refused the records: record 1: missing required field 'event_time'; feature(s) ['days_a_visitor'] "
             "count the days up to the record's own event time (days_since)")
     finally:
         store.close()
+
+
+def test_the_fronts_required_raw_fields_under_compute_are_exactly_those_serving_refuses_a_raw_record_without(tmp_path):
+    """GIVEN a model reading every kind of feature (a days_since one included) under ``compute`` WHEN synth builds its
+    front's spec THEN the raw fields it requires are serving's, from the one catalog rule, and no other policy's spec
+    carries any."""
+    model = _model(tmp_path, ALL_FEATURES)
+    contract = records.FeatureContract.create(model.catalog_dataset, ALL_FEATURES)
+    raw = {"pages": 3, "seconds": 12.5, "referrer": "search", "device": "mobile", "member": True, "coupon": "c",
+           "basket": 1, "spend": 2.0, "newsletter": False, "first_visit": "2025-01-01", "event_time": EVENT}
+    assert not _serving_refuses(contract, raw)
+    refused_by_serving = {name for name in raw if _serving_refuses(contract, {**raw, name: None})}
+    assert model.lookup_spec(ById(missing="compute")).required_raw == tuple(contract.required_raw_fields)
+    assert set(contract.required_raw_fields) == refused_by_serving
+    assert {"event_time", "first_visit"} <= refused_by_serving  # the days_since feature's two dates
+    assert model.lookup_spec(ById(missing="missing")).required_raw == ()
 
 
 # ---------------------------------------------------------------- one rule: the front's required set is serving's
