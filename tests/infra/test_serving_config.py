@@ -21,7 +21,7 @@ SAMPLE = yaml.safe_load(SAMPLE_CONFIG.read_text())
 INF2_SERVING = (
     "ml.inf2.xlarge is an Inferentia2 instance, which serving with framework 'xgboost' cannot use "
     "(Inferentia2 runs only Neuron-compiled models from a Neuron image; the XGBoost image has no Neuron support); "
-    "allowed accelerators for serving: none, gpu — pick e.g. ml.m5.large or ml.c5.xlarge"
+    "allowed accelerators for serving: none — pick e.g. ml.m5.large or ml.c5.xlarge"
 )
 TRN1_TRAINING = (
     "ml.trn1.2xlarge is a Trainium instance, which training with framework 'xgboost' cannot use "
