@@ -33,8 +33,9 @@ objective and the early-stopping metric (the last per-round one) come from :mod:
 **Device** (``--device``, default ``auto``): a GPU instance trains on its GPU (``device: cuda`` with the ``hist`` tree
 method, XGBoost's GPU algorithm), a CPU instance on its CPUs. ``auto`` counts the GPUs as SageMaker's training toolkit
 does: ``SM_NUM_GPUS`` where the toolkit set it (script mode: tuning trials), else the lines of ``nvidia-smi
---list-gpus`` (the single training job runs its own entrypoint, without the toolkit), none when nvidia-smi is absent;
-an xgboost built without CUDA trains on the CPU (and the log says why).
+--list-gpus`` (the single training job runs its own entrypoint, without the toolkit), none when nvidia-smi is absent,
+fails or hangs (the log says why for the last two); an xgboost built without CUDA trains on the CPU (and the log says
+why).
 XGBoost trains on one GPU (the first). The device is not saved in ``model.json`` (xgboost keeps it in the booster's
 run-time configuration, not in the model), so evaluation, explanations and serving load and score the model on a CPU
 as they do any other; the training summary records it (``device``). docs/training.md "Training on a GPU".
@@ -108,11 +109,22 @@ DEVICES = ("auto", "cpu", "cuda")
 GPU_COUNT_ENV = "SM_NUM_GPUS"
 
 
+# How long the nvidia-smi probe may take (it answers in about a second; a hung driver must not stall the job).
+NVIDIA_SMI_TIMEOUT_SECONDS = 60
+
+
 def visible_gpus(environ: Optional[Dict[str, str]] = None) -> int:
     """How many GPUs this host has, counted as SageMaker's training toolkit counts them: ``SM_NUM_GPUS`` when set
     (the toolkit sets it in script mode), else the ``GPU <n>:`` lines of ``nvidia-smi --list-gpus`` (the training job
     with its own entrypoint runs without the toolkit; the NVIDIA runtime puts nvidia-smi in a GPU instance's
-    container); 0 when nvidia-smi is absent or fails. A set ``SM_NUM_GPUS`` that is not a count is an InputError."""
+    container); 0 when nvidia-smi is absent, fails or hangs (:func:`gpu_probe` says which). A set ``SM_NUM_GPUS`` that
+    is not a count is an InputError."""
+    return gpu_probe(environ)[0]
+
+
+def gpu_probe(environ: Optional[Dict[str, str]] = None) -> Tuple[int, str]:
+    """(:func:`visible_gpus`' count, why it counted none although nvidia-smi is there: it failed or did not answer
+    within :data:`NVIDIA_SMI_TIMEOUT_SECONDS`; "" otherwise, an absent nvidia-smi included: a CPU instance)."""
     environ = os.environ if environ is None else environ
     value = environ.get(GPU_COUNT_ENV)
     if value is not None:
@@ -123,25 +135,30 @@ def visible_gpus(environ: Optional[Dict[str, str]] = None) -> int:
         if count < 0:
             raise InputError(f"{GPU_COUNT_ENV} is {value!r}, not a number of GPUs: unset it or set it to the instance's "
                              f"GPU count, or pass --device cpu or --device cuda")
-        return count
+        return count, ""
     try:
-        listed = subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True, timeout=60, check=False)
+        listed = subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True,
+                                timeout=NVIDIA_SMI_TIMEOUT_SECONDS, check=False)
+    except subprocess.TimeoutExpired:
+        return 0, f"nvidia-smi --list-gpus did not answer within {NVIDIA_SMI_TIMEOUT_SECONDS} s"
     except (OSError, subprocess.SubprocessError):
-        return 0
+        return 0, ""
     if listed.returncode != 0:
-        return 0
-    return sum(1 for line in listed.stdout.splitlines() if line.startswith("GPU "))
+        said = next((line.strip() for line in (listed.stderr + listed.stdout).splitlines() if line.strip()), "")
+        return 0, f"nvidia-smi --list-gpus failed (exit {listed.returncode}{': ' + said if said else ''})"
+    return sum(1 for line in listed.stdout.splitlines() if line.startswith("GPU ")), ""
 
 
 def resolve_device(choice: str, environ: Optional[Dict[str, str]] = None) -> Tuple[str, str]:
     """(``cpu`` or ``cuda``, why when it is not what the host suggests): the choice itself, or for ``auto`` ``cuda``
     when the host has a GPU (:func:`visible_gpus`) and this xgboost is built with CUDA (one built without would refuse
-    ``device: cuda``; the CPU trains instead, and the reason says so)."""
+    ``device: cuda``; the CPU trains instead, and the reason says so). An nvidia-smi that fails or hangs counts no GPU,
+    and the reason says so too (a GPU instance would otherwise idle unexplained)."""
     if choice != "auto":
         return choice, ""
-    gpus = visible_gpus(environ)
+    gpus, problem = gpu_probe(environ)
     if gpus == 0:
-        return "cpu", ""
+        return "cpu", (f"{problem}, so no GPU was counted; --device cuda trains on a GPU regardless" if problem else "")
     if not xgb.build_info().get("USE_CUDA"):
         return "cpu", f"the host has {gpus} GPU{'s' if gpus > 1 else ''} but this xgboost {xgb.__version__} is built without CUDA"
     return "cuda", ""

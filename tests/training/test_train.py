@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import re
 import tarfile
+import time
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -255,6 +257,35 @@ def test_without_the_toolkit_the_gpus_are_counted_with_nvidia_smi(churn_spec, pr
     seen = _spy_on_xgb_train(monkeypatch)
     assert _run_main(churn_spec, prepared, tmp_path) == 0
     assert [p["device"] for p in seen] == [device]
+
+
+@pytest.mark.parametrize("script, why", [
+    ("echo 'NVIDIA-SMI has failed because it couldn'\\''t communicate with the NVIDIA driver.' >&2; exit 9",
+     "nvidia-smi --list-gpus failed (exit 9: NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "
+     "driver.), so no GPU was counted; --device cuda trains on a GPU regardless"),
+    ("sleep 30", "nvidia-smi --list-gpus did not answer within 1 s, so no GPU was counted; --device cuda trains on a "
+                 "GPU regardless"),
+], ids=["fails", "hangs"])
+def test_an_nvidia_smi_that_fails_or_hangs_trains_on_the_cpu_and_the_log_says_why(
+        churn_spec, prepared, tmp_path, monkeypatch, capsys, script, why):
+    """GIVEN no SM_NUM_GPUS and an nvidia-smi that is there but fails (a GPU instance whose driver does not answer) or
+    hangs THEN the job trains on the CPU without waiting longer than the probe's timeout, and the log says why, not
+    the bare line of a CPU instance (a GPU instance paid for and idle would otherwise go unexplained)."""
+    monkeypatch.delenv("SM_NUM_GPUS", raising=False)
+    monkeypatch.setattr(train, "NVIDIA_SMI_TIMEOUT_SECONDS", 1)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text(f"#!/bin/sh\n{script}\n")
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    seen = _spy_on_xgb_train(monkeypatch)
+    started = time.monotonic()
+    assert train.main(["--model-spec", churn_spec.to_json(), "--train-dir", prepared["train"],
+                       "--validation-dir", prepared["validation"], "--model-dir", str(tmp_path / "model"),
+                       "--checkpoint-dir", str(tmp_path / "ckpt"), "--num-round", "3"]) == 0
+    assert time.monotonic() - started < 20
+    assert [p["device"] for p in seen] == ["cpu"]
+    assert f"training on device cpu (--device auto): {why}" in capsys.readouterr().out.splitlines()
 
 
 @pytest.mark.parametrize("flag, num_gpus, device", [("cpu", "1", "cpu"), ("cuda", "0", "cuda"), ("auto", "1", "cuda")])
