@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shutil
 import tarfile
 import time
 from contextlib import redirect_stdout
@@ -326,6 +327,26 @@ def test_a_model_trained_with_device_cuda_loads_and_explains_on_a_cpu(churn_spec
     assert np.allclose(contributions.sum(axis=1), model.estimator.predict(train.to_dmatrix(model, test_frame.head(50)),
                                                                            output_margin=True), atol=1e-4)
 
+
+
+def test_a_checkpoint_written_on_one_device_is_resumed_on_the_other(churn_spec, prepared, tmp_path, monkeypatch):
+    """GIVEN a spot job interrupted after its checkpoint at round 10 WHEN it restarts on the other device (a GPU
+    trial's checkpoint read on a CPU, or the reverse) THEN it resumes from that checkpoint: the device is where the
+    rounds run, not what they learn, so it is no part of the fingerprint (as nthread is not)."""
+    hp = train.Hyperparameters(num_round=20, early_stopping_rounds=0, checkpoint_interval=10)
+    checkpoints = tmp_path / "checkpoints"
+    seen = _spy_on_xgb_train(monkeypatch)  # trains on this machine's CPU whatever device it is given
+    for first, then in (("cuda", "cpu"), ("cpu", "cuda")):
+        shutil.rmtree(checkpoints, ignore_errors=True)
+        with pytest.raises(train.TrainingInterrupted):
+            train.train(churn_spec, prepared["train"], prepared["validation"], str(tmp_path / first),
+                        hyperparameters=hp, checkpoint_dir=str(checkpoints), device=first, interrupt_after=12,
+                        log=lambda s: None)
+        summary = train.train(churn_spec, prepared["train"], prepared["validation"], str(tmp_path / then),
+                              hyperparameters=hp, checkpoint_dir=str(checkpoints), device=then, log=lambda s: None)
+        assert summary["resumed_from_round"] == 10
+        assert summary["device"] == then
+    assert [p["device"] for p in seen] == ["cuda", "cpu", "cpu", "cuda"]
 
 
 def test_a_gpu_with_an_xgboost_built_without_cuda_trains_on_the_cpu_and_says_why(churn_spec, prepared, tmp_path, monkeypatch, capsys):
