@@ -206,7 +206,8 @@ def test_the_code_key_covers_every_catalog_rule_curate_applies():
 
 
 @pytest.mark.parametrize("name", [*glue_curate_job.CURATE_RULES, "READER_OPTIONS", "CHECK_OPTIONS", "_BATCH_FOLDER",
-                                  "CURATE_SEMANTICS_VERSION", "_TIMESTAMP_FORMAT"])
+                                  "CURATE_SEMANTICS_VERSION", "_TIMESTAMP_FORMAT", "EARLIEST_TIMESTAMP",
+                                  "LATEST_TIMESTAMP"])
 def test_the_code_key_changes_with_each_value_curation_depends_on(name, monkeypatch):
     before = state_keys(CHURN, RAW, "c")["code"]
     # WHEN one value changes (a rule in catalog.py or core/value_rules.py, a reader option, the batch folder pattern,
@@ -217,6 +218,8 @@ def test_the_code_key_changes_with_each_value_curation_depends_on(name, monkeypa
         monkeypatch.setattr(glue_curate_job, name, glue_curate_job.CURATE_SEMANTICS_VERSION + 1)
     elif name == "_TIMESTAMP_FORMAT":
         monkeypatch.setattr(curate_module, name, changed(curate_module._TIMESTAMP_FORMAT))
+    elif name in ("EARLIEST_TIMESTAMP", "LATEST_TIMESTAMP"):  # the range curate quarantines timestamps outside of
+        monkeypatch.setattr(curate_module, name, getattr(curate_module, name) + dt.timedelta(days=1))
     elif name == "_BATCH_FOLDER":
         monkeypatch.setattr(glue_curate_job, name, changed(glue_curate_job._BATCH_FOLDER))
     else:
