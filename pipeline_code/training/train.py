@@ -38,7 +38,8 @@ fails or hangs (the log says why for the last two); an xgboost built without CUD
 why).
 XGBoost trains on one GPU (the first). The device is not saved in ``model.json`` (xgboost keeps it in the booster's
 run-time configuration, not in the model), so evaluation, explanations and serving load and score the model on a CPU
-as they do any other; the training summary records it (``device``). docs/training.md "Training on a GPU".
+as they do any other; the training summary records where xgboost trained (``device``: ``cpu`` when it was given
+``cuda`` but found no usable GPU). docs/training.md "Training on a GPU".
 
 Outputs in ``--model-dir`` (``SM_MODEL_DIR``, default ``/opt/ml/model``; SageMaker tars
 it to ``model.tar.gz``): ``model.json`` (xgboost JSON) and ``feature_metadata.json``.
@@ -356,6 +357,12 @@ def train(
             callbacks=[callback],
             verbose_eval=False,
         )
+        # xgboost trains on the CPU when it finds no usable GPU for device cuda (and says so in a warning): record
+        # where it ran ("cuda:0" is cuda), not what was asked.
+        ran_on = str(json.loads(booster.save_config())["learner"]["generic_param"].get("device", device)).split(":")[0]
+        if ran_on != device:
+            log(f"xgboost trained on the {ran_on}, not on {device} as asked: it found no usable GPU")
+            device = ran_on
     else:
         booster = resumed
     best_iteration = int(booster.attr("mlops_best_iteration") or booster.num_boosted_rounds() - 1)

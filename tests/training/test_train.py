@@ -237,13 +237,12 @@ def _fake_nvidia_smi(tmp_path, monkeypatch, gpus: int) -> None:
 def test_a_training_job_trains_on_the_gpu_when_sagemaker_says_the_instance_has_one(
         churn_spec, prepared, tmp_path, monkeypatch, num_gpus, device):
     """GIVEN SageMaker's SM_NUM_GPUS (set by the toolkit in script mode: tuning trials) THEN xgb.train gets
-    device=cuda with the hist tree method when it is above 0, device=cpu when it is 0; where it trained is recorded."""
+    device=cuda with the hist tree method when it is above 0, device=cpu when it is 0 (the summary records where
+    xgboost then ran: test_the_summary_records_the_device_xgboost_trained_on_not_the_one_asked_for)."""
     monkeypatch.setenv("SM_NUM_GPUS", num_gpus)
     seen = _spy_on_xgb_train(monkeypatch)
     assert _run_main(churn_spec, prepared, tmp_path) == 0
     assert [(p["device"], p["tree_method"]) for p in seen] == [(device, "hist")]
-    recorded = json.loads((tmp_path / "model" / train.METADATA_FILE).read_text())["training"]
-    assert recorded["device"] == device
 
 
 @pytest.mark.parametrize("gpus, device", [(1, "cuda"), (0, "cpu"), (None, "cpu")])
@@ -345,8 +344,22 @@ def test_a_checkpoint_written_on_one_device_is_resumed_on_the_other(churn_spec, 
         summary = train.train(churn_spec, prepared["train"], prepared["validation"], str(tmp_path / then),
                               hyperparameters=hp, checkpoint_dir=str(checkpoints), device=then, log=lambda s: None)
         assert summary["resumed_from_round"] == 10
-        assert summary["device"] == then
     assert [p["device"] for p in seen] == ["cuda", "cpu", "cpu", "cuda"]
+
+
+def test_the_summary_records_the_device_xgboost_trained_on_not_the_one_asked_for(churn_spec, prepared, tmp_path):
+    """GIVEN device=cuda on a host where xgboost finds no usable GPU (--device cuda locally, CUDA_VISIBLE_DEVICES hiding
+    the GPUs nvidia-smi lists, a driver that does not answer) THEN xgboost trains on the CPU, and the training summary,
+    which says which device trained a version, records cpu and the log says so."""
+    if train.visible_gpus({}):
+        pytest.skip("this host has a GPU: device=cuda trains on it")
+    lines: list = []
+    with pytest.warns(UserWarning, match="GPU"):
+        summary = train.train(churn_spec, prepared["train"], prepared["validation"], str(tmp_path / "m"),
+                              hyperparameters=train.Hyperparameters(num_round=3), device="cuda", log=lines.append)
+    assert summary["device"] == "cpu"
+    assert json.loads((tmp_path / "m" / train.METADATA_FILE).read_text())["training"]["device"] == "cpu"
+    assert "xgboost trained on the cpu, not on cuda as asked: it found no usable GPU" in lines
 
 
 def test_a_gpu_with_an_xgboost_built_without_cuda_trains_on_the_cpu_and_says_why(churn_spec, prepared, tmp_path, monkeypatch, capsys):
