@@ -199,6 +199,13 @@ def start_spark(app_name: str, args: Dict[str, Any], *, glue: bool) -> SparkRunt
         runtime = SparkRuntime(spark=spark, owns_session=existing is None)
     runtime.spark.conf.set("spark.sql.session.timeZone", "UTC")
     runtime.spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    # Times as they are (proleptic Gregorian, what pandas, pyarrow and Spark 3+ read): Spark 3's default (EXCEPTION)
+    # refuses to write a timestamp before 1900-01-01T00:00:00Z or a date before 1582-10-15 (SparkUpgradeException
+    # WRITE_ANCIENT_DATETIME, the whole run failing), though the rules accept them (core.contract.EARLIEST_TIMESTAMP,
+    # a date from 0001-01-01). No file here was written by Spark 2's hybrid calendar, so nothing needs rebasing.
+    for mode in ("datetimeRebaseModeInWrite", "datetimeRebaseModeInRead", "int96RebaseModeInWrite",
+                 "int96RebaseModeInRead"):
+        runtime.spark.conf.set(f"spark.sql.parquet.{mode}", "CORRECTED")
     return runtime
 
 

@@ -409,3 +409,27 @@ def test_incremental_runs_curate_what_full_reads_of_the_same_raw_data_curate(spa
     assert incremental_error.replace(str(inc), "") == full_error.replace(str(full), "")
     assert state.read_text() == state_before
     pd.testing.assert_frame_equal(curated(inc / "curated"), expected)
+
+
+@pytest.mark.spark
+def test_the_curate_job_writes_the_old_timestamps_and_dates_the_range_holds(spark, tmp_path):
+    """GIVEN raw records with a timestamp column before 1900 (1677-09-22, the range's floor; 1899-12-31) and date
+    columns before the Gregorian switch (0001-01-01, 1500-01-01), all values the rules accept
+    WHEN the curate job runs THEN it curates them, as written (Spark 3's default refuses to write such times to Parquet,
+    SparkUpgradeException WRITE_ANCIENT_DATETIME, failing the whole run), and pyarrow reads back the same values."""
+    from pipeline_code.core.contract import EARLIEST_TIMESTAMP
+    from tests.support.datasets import LICENCES
+
+    raw = tmp_path / "lake" / LICENCES.name
+    records = generate(LICENCES, 2, seed=41, as_text=True)
+    records["quoted_at"] = [f"{EARLIEST_TIMESTAMP:%Y-%m-%dT%H:%M:%SZ}", "1899-12-31T23:59:59Z"]
+    records["licence_issued"] = ["0001-01-01", "1500-01-01"]
+    write_raw(records, str(tmp_path / "lake"), LICENCES, "2026-02-01")
+    args = {"dataset": samples.declaration_file(tmp_path, LICENCES), "raw_path": str(raw),
+            "curated_path": str(tmp_path / "curated"), "quarantine_path": str(tmp_path / "quarantine"),
+            "summary_path": str(tmp_path / "summary.json"), "run_id": "r1"}
+    assert glue_curate_job.main([token for name, value in args.items() for token in (f"--{name}", value)]) == 0
+    curated = pd.read_parquet(tmp_path / "curated").sort_values("quoted_at")
+    assert [t.isoformat() for t in curated["quoted_at"].dt.tz_localize(None).astype("datetime64[s]").tolist()] == [
+        "1677-09-22T00:00:00", "1899-12-31T23:59:59"]
+    assert sorted(str(d) for d in curated["licence_issued"]) == ["0001-01-01", "1500-01-01"]
