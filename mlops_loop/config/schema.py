@@ -823,7 +823,7 @@ class AppConfig(StrictModel):
         staging environment (a mistake in one could then reach prod's data and roles; two prod environments, in two
         regions say, may share one), and an environment named like production whose tier is not prod (it would get
         none of prod's guards)."""
-        lines = []
+        lines = environment_pair_warnings(self.project, self.environments)
         for env in self.environments.values():
             if len(set(env.account)) == 1 or env.account == "123456789012":
                 lines.append(f"environment {env.name!r}: field 'account': {env.account!r} looks like a placeholder; put "
@@ -908,38 +908,61 @@ def model_name_problems(models: Collection[Any]) -> list[str]:
     return problems
 
 
-def environment_name_problems(project: str, models: dict[str, "ModelConfig"],
-                              environments: dict[str, "EnvironmentConfig"]) -> list[str]:
-    """Environments whose resources could take each other's names: one named after another followed by ``-``, in the
-    same account and region, one message per pair.
-
-    Every resource name is ``<project>-<env>-<rest>`` (``contract.environment_prefix``): were ``<env>-<rest>`` of one
-    environment ever ``<other env>-<other rest>`` of another, the second would be the first followed by ``-``. So this
-    rule makes every name, present and future, distinct by construction, where refusing only names that collide
-    today would hold only for the names it lists, and only until a dataset or model is added (dataset ``eu_churn`` of
-    ``dev`` and ``churn`` of ``dev-eu`` share the feature group ``<project>-dev-eu-churn``). It also keeps what an
-    environment grants by name prefix (``<project>-<env>-*``: its alarms' use of its keys) to its own resources.
-    Regional names are unique per account and region, so environments elsewhere may be named so."""
-    problems = []
+def _environment_pairs(environments: dict[str, "EnvironmentConfig"]):
+    """(shorter, longer, rest) for each pair of environments in one account and region where ``longer`` is
+    ``shorter`` followed by ``-`` and ``rest``."""
     for shorter in environments.values():
         for longer in environments.values():
-            if not longer.name.startswith(f"{shorter.name}-") or (longer.account, longer.region) != (
+            if longer.name.startswith(f"{shorter.name}-") and (longer.account, longer.region) == (
                     shorter.account, shorter.region):
-                continue
-            rest = longer.name[len(shorter.name) + 1:]
-            dataset = next((models[m].dataset for m in longer.models if m in models), "<dataset>")
-            partner = f"{rest}_{dataset}".replace("-", "_")
+                yield shorter, longer, longer.name[len(shorter.name) + 1:]
+
+
+def environment_name_problems(project: str, models: dict[str, "ModelConfig"],
+                              environments: dict[str, "EnvironmentConfig"]) -> list[str]:
+    """Environments whose resources take each other's names, one message per pair: in one account and region, one
+    named after another followed by ``-`` (``dev``, ``dev-eu``), and a model or dataset of the first whose name starts
+    with the rest (model ``eu-churn``, dataset ``eu_churn`` of ``dev``).
+
+    Every resource name is ``<project>-<env>-<rest>`` (``contract.environment_prefix``), and what varies after the
+    environment starts with a model's or a dataset's name, or is one of the app's own words (``serving``,
+    ``data-pipeline``...), the same in every environment and every config, so a clash of those would fail a pair's
+    first deploy, not a later one. So a name of ``dev`` comes to be one of ``dev-eu`` through a model or dataset of
+    ``dev`` named ``eu-...``/``eu_...``: that is refused; the pair alone is only warned about (``pair_warnings``), since a deployment made when it was accepted
+    could otherwise go on only by renaming an environment, i.e. new, empty stacks."""
+    problems = []
+    for shorter, longer, rest in _environment_pairs(environments):
+        mine = [m for m in shorter.models if m in models]
+        taken = [("model", m) for m in mine if m == rest or m.startswith(f"{rest}-")] + [
+            ("dataset", d) for d in dict.fromkeys(models[m].dataset for m in mine)
+            if d.replace("_", "-") == rest or d.replace("_", "-").startswith(f"{rest}-")]
+        for kind, name in taken:
+            joiner = "_" if kind == "dataset" else "-"
             problems.append(
                 f"environments {shorter.name!r} and {longer.name!r}: both deploy to account {longer.account} in "
-                f"{longer.region}, and {longer.name!r} is {shorter.name!r} followed by '-', so the names of "
-                f"the resources of {longer.name!r} ({project}-{longer.name}-...) are names {shorter.name!r} can take too: the "
-                f"feature group {feature_group_name(environment_prefix(project, longer.name), dataset)!r} of dataset "
-                f"{dataset!r} in {longer.name!r} is also the one a dataset {partner!r} would get in {shorter.name!r} "
-                f"(CloudFormation refuses the second at deploy), and what {shorter.name!r} grants by name "
-                f"({project}-{shorter.name}-*) reaches the resources of {longer.name!r}; rename one of them so that neither "
-                f"name is the other's followed by '-' (e.g. {longer.name!r} to {longer.name.replace('-', '')!r}), or "
-                "deploy them to another account or region")
+                f"{longer.region}, and {longer.name!r} is {shorter.name!r} followed by '-', so the names "
+                f"{shorter.name!r} gives {kind} {name!r} ({project}-{shorter.name}-{name.replace('_', '-')}-...) are "
+                f"names of the resources of {longer.name!r} ({project}-{longer.name}-...; CloudFormation refuses the "
+                f"second at deploy); rename {kind} {name!r} so that it does not start with {rest + joiner!r}, or rename "
+                f"one environment so that neither name is the other's followed by '-' (e.g. {longer.name!r} to "
+                f"{longer.name.replace('-', '')!r}), or deploy them to another account or region")
     return problems
+
+
+def environment_pair_warnings(project: str, environments: dict[str, "EnvironmentConfig"]) -> list[str]:
+    """The pairs ``environment_name_problems`` accepts: one environment named after another followed by ``-`` in one
+    account and region, no name shared. What the first grants by name prefix (``<project>-<env>-*``: its alarms' use
+    of its keys) reaches the second's resources, and a model or dataset added later could take the other's names."""
+    return [
+        f"environments {shorter.name!r} and {longer.name!r}: both deploy to account {longer.account} in "
+        f"{longer.region}, and {longer.name!r} is {shorter.name!r} followed by '-', so what {shorter.name!r} grants by "
+        f"name ({project}-{shorter.name}-*) reaches the resources of {longer.name!r}, and a dataset or model of "
+        f"{shorter.name!r} whose name starts with {rest!r} and '_' or '-' would take names of {longer.name!r} (refused "
+        f"then); no name is shared today, so a deployment of both keeps working. To part them, rename one (e.g. "
+        f"{longer.name!r} to {longer.name.replace('-', '')!r}): a renamed environment is a new, empty stack beside the "
+        "old one, which is left running with its data (the template diff calls it MOVED); or deploy them to another "
+        "account or region"
+        for shorter, longer, rest in _environment_pairs(environments)]
 
 
 def multi_model_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:

@@ -238,26 +238,68 @@ def test_a_model_whose_name_only_starts_like_another_is_accepted(raw, other):
     assert other in parse_config(raw).models
 
 
-def _environment_clash(shorter: str, longer: str, dataset: str, partner: str, account: str, region: str) -> str:
+def _environment_clash(shorter: str, longer: str, kind: str, name: str, account: str, region: str) -> str:
+    rest = longer[len(shorter) + 1:]
     return (f"environments {shorter!r} and {longer!r}: both deploy to account {account} in {region}, and {longer!r} is "
-            f"{shorter!r} followed by '-', so the names of the resources of {longer!r} (mlops-loop-{longer}-...) "
-            f"are names {shorter!r} can take too: the feature group 'mlops-loop-{longer}-{dataset.replace('_', '-')}' of dataset "
-            f"{dataset!r} in {longer!r} is also the one a dataset {partner!r} would get in {shorter!r} (CloudFormation "
-            f"refuses the second at deploy), and what {shorter!r} grants by name (mlops-loop-{shorter}-*) reaches "
-            f"the resources of {longer!r}; rename one of them so that neither name is the other's followed by '-' "
-            f"(e.g. {longer!r} to {longer.replace('-', '')!r}), or deploy them to another account or region")
+            f"{shorter!r} followed by '-', so the names {shorter!r} gives {kind} {name!r} "
+            f"(mlops-loop-{shorter}-{name.replace('_', '-')}-...) are names of the resources of {longer!r} "
+            f"(mlops-loop-{longer}-...; CloudFormation refuses the second at deploy); rename {kind} {name!r} so that it "
+            f"does not start with {rest + ('_' if kind == 'dataset' else '-')!r}, or rename one environment so that "
+            f"neither name is the other's followed by '-' (e.g. {longer!r} to {longer.replace('-', '')!r}), or deploy "
+            "them to another account or region")
 
 
-@pytest.mark.parametrize("longer, partner", [("dev-eu", "eu_customer_churn"), ("dev-eu-2", "eu_2_customer_churn")])
-def test_an_environment_named_after_another_followed_by_a_dash_in_its_account_and_region_is_refused(raw, longer, partner):
-    """GIVEN environment dev and a second one named dev-... in the same account and region WHEN the config is read THEN
-    it is refused in one line naming both environments, a name they would share and the fix: every <project>-<env>-...
-    name of the second is a name the first can take (dataset eu_churn of dev and churn of dev-eu: one feature group)."""
+def _environment_overlap(shorter: str, longer: str, account: str, region: str) -> str:
+    rest = longer[len(shorter) + 1:]
+    return (f"environments {shorter!r} and {longer!r}: both deploy to account {account} in {region}, and {longer!r} is "
+            f"{shorter!r} followed by '-', so what {shorter!r} grants by name (mlops-loop-{shorter}-*) reaches the "
+            f"resources of {longer!r}, and a dataset or model of {shorter!r} whose name starts with {rest!r} and '_' or "
+            f"'-' would take names of {longer!r} (refused then); no name is shared today, so a deployment of both "
+            f"keeps working. To part them, rename one (e.g. {longer!r} to {longer.replace('-', '')!r}): a renamed "
+            "environment is a new, empty stack beside the old one, which is left running with its data (the template "
+            "diff calls it MOVED); or deploy them to another account or region")
+
+
+def _real_accounts(raw: dict) -> None:
+    for env, account in zip(("dev", "staging", "prod"), ("104937262811", "270418365510", "598812047733")):
+        raw["environments"][env]["account"] = account
+
+
+@pytest.mark.parametrize("longer", ["dev-eu", "dev-eu-2"])
+def test_an_environment_named_after_another_followed_by_a_dash_in_its_account_and_region_is_accepted_with_a_warning(
+        raw, longer):
+    """GIVEN environment dev and a second one named dev-... in the same account and region, as a deployment made before
+    the name check may run, and no dataset or model of dev whose name takes one of the second's WHEN the config is read
+    THEN it is accepted (refusing it would leave that deployment no way forward but a renamed environment, i.e. new
+    empty stacks) with one warning naming both, what dev's grants reach, what would be refused and how to part them."""
+    _real_accounts(raw)
     raw["environments"][longer] = copy.deepcopy(raw["environments"]["dev"])
     env = raw["environments"]["dev"]
-    dataset = raw["models"][env["models"][0]]["dataset"]
-    assert problems_of(raw) == [
-        _environment_clash("dev", longer, dataset, partner.replace("customer_churn", dataset), env["account"], env["region"])]
+    config = parse_config(raw)
+    assert longer in config.environments
+    assert config.warnings() == [_environment_overlap("dev", longer, env["account"], env["region"])]
+
+
+@pytest.mark.parametrize("kind", ["model", "dataset"])
+def test_an_environment_named_after_another_followed_by_a_dash_whose_names_collide_is_refused(raw, kind):
+    """GIVEN environments dev and dev-eu in one account and region, and dev deploying a model eu-churn (its endpoint
+    mlops-loop-dev-eu-churn-...) or a dataset eu_churn (its feature group mlops-loop-dev-eu-churn) WHEN the config is read
+    THEN it is refused in one line naming both environments, the model or dataset that takes the other's names and
+    the fixes."""
+    raw["environments"]["dev-eu"] = copy.deepcopy(raw["environments"]["dev"])
+    env = raw["environments"]["dev"]
+    model = env["models"][0]
+    if kind == "model":
+        raw["models"]["eu-churn"] = copy.deepcopy(raw["models"][model])
+        env["models"].append("eu-churn")
+        name = "eu-churn"
+    else:
+        dataset = raw["models"][model]["dataset"]
+        raw["datasets"]["eu_churn"] = copy.deepcopy(raw["datasets"][dataset])
+        raw["models"]["churn-eu-data"] = {**copy.deepcopy(raw["models"][model]), "dataset": "eu_churn"}
+        env["models"].append("churn-eu-data")
+        name = "eu_churn"
+    assert problems_of(raw) == [_environment_clash("dev", "dev-eu", kind, name, env["account"], env["region"])]
 
 
 @pytest.mark.parametrize("where", [{"region": "eu-central-1"}, {"account": "444444444444"}])
@@ -278,11 +320,13 @@ def test_the_environment_name_check_guards_an_app_config_built_directly(sample):
     from mlops_loop.config import schema
 
     dev = sample.environments["dev"]
-    environments = {**sample.environments, "dev-eu": dev.model_copy(update={"name": "dev-eu"})}
-    dataset = sample.models[dev.models[0]].dataset
+    model = sample.models[dev.models[0]]
+    models = {**sample.models, "eu-churn": model.model_copy(update={"name": "eu-churn"})}
+    environments = {**sample.environments, "dev": dev.model_copy(update={"models": (*dev.models, "eu-churn")}),
+                    "dev-eu": dev.model_copy(update={"name": "dev-eu"})}
     with pytest.raises(ValidationError, match=re.escape(
-            _environment_clash("dev", "dev-eu", dataset, f"eu_{dataset}", dev.account, dev.region))):
-        schema.AppConfig.model_validate({"project": sample.project, "datasets": sample.datasets, "models": sample.models,
+            _environment_clash("dev", "dev-eu", "model", "eu-churn", dev.account, dev.region))):
+        schema.AppConfig.model_validate({"project": sample.project, "datasets": sample.datasets, "models": models,
                                          "environments": environments}, context={"datasets": sample.datasets})
 
 
