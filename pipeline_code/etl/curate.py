@@ -24,9 +24,12 @@ Rules, per catalog column (values are trimmed first; an empty string is null):
   Java suffixes like ``1d``), finite after the cast.
 * ``timestamp``: ISO-8601 ``yyyy-MM-ddTHH:mm:ss[.fraction][Z|+HH:MM|+HHMM]`` or
   ``yyyy-MM-dd HH:mm:ss[...]``; a value without offset is UTC (whatever the Spark
-  session time zone); impossible dates (Feb 30) fail; so does an instant outside the times the jobs hold
-  (:data:`RULE_TIMESTAMP_RANGE`: before 1677-09-22 or from 2262-04-11 on, ``contract.EARLIEST_TIMESTAMP`` /
-  ``LATEST_TIMESTAMP``), which the feature job's pandas could not hold.
+  session time zone); impossible dates (Feb 30) fail; so does, in the event time or a column a feature reads
+  (``days_since``), an instant outside the times the jobs hold (:data:`RULE_TIMESTAMP_RANGE`: before 1677-09-22 or
+  from 2262-04-11 on, ``contract.EARLIEST_TIMESTAMP`` / ``LATEST_TIMESTAMP``), which the feature job's pandas could
+  not hold. A timestamp column no feature reads never reaches pandas (the feature job selects only the columns it
+  reads), so it keeps any year its pattern takes (an export's ``9999-12-31T23:59:59Z`` "no end", curated before the
+  range rule came, is curated after it).
 * ``date``: exactly ``yyyy-MM-dd`` (``catalog.DATE_PATTERN``), a real day (Feb 30 fails, so does
   ``2019-4-12``, ``12/04/2019`` or a timestamp); cast to a Spark ``date``, whatever the session time zone.
 * ``string``: trimmed; categoricals (``allowed`` set) are also lower-cased before
@@ -336,7 +339,8 @@ def _stage(raw_df: DataFrame, dataset: catalog.Dataset, metadata_columns: Tuple[
         *[_parse(column).alias(_typed(column.name)) for column in dataset.columns],
     )
 
-    checks = [check for column in dataset.columns for check in _checks(column)]
+    held = _times_the_jobs_hold(dataset)
+    checks = [check for column in dataset.columns for check in _checks(column, held=column.name in held)]
     checks.append(_future_check(dataset, now))
     if CORRUPT_RECORD_COLUMN in metadata_columns:
         checks.append(_malformed_row_check())
@@ -428,8 +432,16 @@ _PARSE_RULES = {
 }
 
 
-def _checks(column: catalog.Column) -> List[_Check]:
-    """The rules ``column`` must satisfy, in a fixed order: required, UTF-8 (text), parse/allowed, range."""
+def _times_the_jobs_hold(dataset: catalog.Dataset) -> frozenset:
+    """The columns the feature job hands to pandas as times: the event time and those its features read
+    (``days_since``; the feature job selects no other column, ``features.ingest._needed_columns``)."""
+    return frozenset([dataset.event_time, *(name for feature in dataset.features
+                                            for name in feature.expr.source_columns())])
+
+
+def _checks(column: catalog.Column, *, held: bool = True) -> List[_Check]:
+    """The rules ``column`` must satisfy, in a fixed order: required, UTF-8 (text), parse/allowed, range. ``held``:
+    whether the jobs hold it as a time (:func:`_times_the_jobs_hold`), so a timestamp must be in their range."""
     blank = _text(column.name).isNull()
     value = F.col(_typed(column.name))
     checks: List[_Check] = []
@@ -440,7 +452,7 @@ def _checks(column: catalog.Column) -> List[_Check]:
         checks.append(_value_check(column, F.col(column.name).contains("\ufffd"), RULE_NOT_UTF8))
     if column.dtype in _PARSE_RULES:
         checks.append(_value_check(column, ~blank & value.isNull(), _PARSE_RULES[column.dtype]))
-    if column.dtype == catalog.TIMESTAMP:
+    if column.dtype == catalog.TIMESTAMP and held:
         outside = (value < F.lit(EARLIEST_TIMESTAMP)) | (value >= F.lit(LATEST_TIMESTAMP))
         checks.append(_value_check(column, value.isNotNull() & outside, RULE_TIMESTAMP_RANGE))
     if column.allowed is not None:

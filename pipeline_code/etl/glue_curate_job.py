@@ -170,7 +170,9 @@ STATE_VERSION = 2
 # What curation does, by hand: bump it with any change that curates the same raw data differently (curate.py's
 # logic, this job's reading, ordering or batching) and that CURATE_RULES, the reader options and _BATCH_FOLDER do not
 # already show; the next run is then a full read. A comment or docstring edit does not (a full read costs hours).
-CURATE_SEMANTICS_VERSION = 1
+# 2: the timestamp range rule guards only the event time and the columns features read (records quarantined under 1
+# for another timestamp column are curated by the full read).
+CURATE_SEMANTICS_VERSION = 2
 # The catalog values curate.py applies (patterns, boolean words, type names): a change to any one (catalog.py,
 # core/value_rules.py) changes the state's code key. tests/jobs/test_curate_incremental.py checks that every catalog
 # constant curate.py names is listed here.

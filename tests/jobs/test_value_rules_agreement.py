@@ -201,6 +201,29 @@ TIMESTAMP_RANGE_VALUES = [
 
 
 @pytest.mark.spark
+def test_a_timestamp_column_no_feature_reads_is_curated_whatever_its_year(spark):
+    """GIVEN a dataset with a timestamp column no feature reads (valid_to, an export's "no end" sentinel
+    9999-12-31T23:59:59Z, or a typo'd 1500) - curated at ae52a04, and never handed to pandas by the feature job, which
+    selects only the event time and the columns its features read - WHEN the curate job reads them (as the first run
+    after an upgrade does, a full read of every raw file) THEN every record is curated: the range rule guards only the
+    times the jobs hold, so an upgrade does not quarantine rows it curated before (or fail its batch on them)."""
+    from pipeline_code.etl.curate import curate
+    from pipeline_code.features.ingest import compute_features_spark
+    from tests.support.datasets import LICENCES_DECLARATION
+
+    declaration = {**LICENCES_DECLARATION,
+                   "columns": {**LICENCES_DECLARATION["columns"], "valid_to": {"type": "timestamp"}}}
+    dataset = catalog.parse_dataset("licences", declaration)
+    base = generate(dataset, 3, seed=23, as_text=True)
+    base["valid_to"] = ["9999-12-31T23:59:59Z", "1500-01-01T00:00:00Z", "2027-01-01T00:00:00Z"]
+    result = curate(spark.createDataFrame(base.astype(object).where(base.notna(), None)), dataset)
+    assert result.quarantine_reasons == {}
+    assert result.curated.count() == 3
+    # AND the feature job computes their features (it selects no valid_to)
+    assert compute_features_spark(result.curated, dataset).count() == 3
+
+
+@pytest.mark.spark
 def test_the_etl_and_serving_refuse_the_same_timestamps_outside_the_range_the_feature_job_holds(spark):
     from pipeline_code.core.contract import RULE_TIMESTAMP_RANGE
     from pipeline_code.etl.curate import curate
