@@ -132,6 +132,9 @@ class Framework:
     serving_accelerators: tuple[Accelerator, ...]
     why_not: dict
     suggested: dict
+    # Accelerators the model is served on but does not use: accepted with a synth warning, not refused (a deployment
+    # made when they were allowed must keep synthesizing; an autoscaled endpoint cannot change type in place).
+    serving_idle: tuple[Accelerator, ...] = ()
 
 
 # Neuron devices need models compiled with the Neuron SDK and a Neuron image (e.g. the PyTorch
@@ -149,6 +152,7 @@ FRAMEWORKS: dict[str, Framework] = {
             "trainium": "Trainium runs only Neuron SDK training code; the XGBoost image has no Neuron support",
         },
         suggested={"training": "ml.m5.xlarge or ml.g5.xlarge", "serving": "ml.m5.large or ml.c5.xlarge"},
+        serving_idle=("gpu",),
     ),
     # The tabular network (pipeline_code/training/train_torch.py): trains on CPU, CUDA or a Trainium XLA
     # device; served from its portable numpy form on a CPU, or on Inferentia2 from the form the pipeline's

@@ -823,7 +823,8 @@ class AppConfig(StrictModel):
         staging environment (a mistake in one could then reach prod's data and roles; two prod environments, in two
         regions say, may share one), and an environment named like production whose tier is not prod (it would get
         none of prod's guards)."""
-        lines = environment_pair_warnings(self.project, self.environments)
+        lines = environment_pair_warnings(self.project, self.environments) + accelerator_warnings(self.models,
+                                                                                                 self.environments)
         for env in self.environments.values():
             if len(set(env.account)) == 1 or env.account == "123456789012":
                 lines.append(f"environment {env.name!r}: field 'account': {env.account!r} looks like a placeholder; put "
@@ -991,6 +992,38 @@ def multi_model_problems(models: dict[str, ModelConfig], environments: dict[str,
     return problems
 
 
+def _serving_types(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]):
+    """(where, model, field, instance type) of every serving type set: a model's own block once, per environment only
+    what the environment sets itself."""
+    for model in models.values():
+        for name in model.serving.instance_types:
+            yield f"model {model.name!r}", model, model.serving.instance_type_field(), name
+    for env in environments.values():
+        for model in (models[m] for m in env.models if m in models):
+            if model.name in env.serving:
+                serving = env.serving[model.name]
+                for name in serving.instance_types:
+                    field = _override_field(model, serving, name)
+                    if field is not None:
+                        yield f"environment {env.name!r}", model, field, name
+
+
+def accelerator_warnings(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:
+    """Serving types whose accelerator the model's framework serves on but does not use (``Framework.serving_idle``:
+    an XGBoost model on a GPU), one line each."""
+    lines = []
+    for where, model, field, name in _serving_types(models, environments):
+        framework = FRAMEWORKS[model.framework]
+        accelerator = INSTANCE_TYPES[name].accelerator
+        if accelerator in framework.serving_idle:
+            lines.append(
+                f"{where}: field '{field}': {name} is {ACCELERATOR_LABELS[accelerator]} instance, which serving with "
+                f"framework {model.framework!r} does not use ({framework.why_not.get(accelerator, 'unsupported')}); "
+                f"pick e.g. {framework.suggested['serving']} (an autoscaled endpoint cannot change its instance type in "
+                "place: the template diff says UPDATE FAILS and what to do)")
+    return lines
+
+
 def accelerator_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:
     """Accelerated instance types the model's framework cannot use, one message per problem.
 
@@ -1004,6 +1037,8 @@ def accelerator_problems(models: dict[str, ModelConfig], environments: dict[str,
         framework = FRAMEWORKS[model.framework]
         accelerator = INSTANCE_TYPES[name].accelerator
         allowed = framework.training_accelerators if purpose == "training" else framework.serving_accelerators
+        if purpose == "serving" and accelerator in framework.serving_idle:
+            return  # served, idle: accelerator_warnings
         if accelerator not in allowed:
             problems.append(
                 f"{where}: field '{field}': {name} is {ACCELERATOR_LABELS[accelerator]} instance, which {purpose} "
