@@ -370,16 +370,18 @@ def state_keys(dataset: catalog.Dataset, raw_path: str, curated_path: str) -> Di
 def curation_semantics(rules: Any = None) -> Dict[str, Any]:
     """What the curated rows depend on in the code: :data:`CURATE_SEMANTICS_VERSION`, the values of
     :data:`CURATE_RULES` as ``rules`` holds them (default: the catalog module curate reads them from, at call time),
-    curate's timestamp format and the timestamp range it holds (contract.EARLIEST_TIMESTAMP / LATEST_TIMESTAMP), the
-    reader options and the batch folder pattern."""
+    curate's timestamp format, the range of times it holds and its future-dated margin, the reader options and the
+    batch folder pattern."""
     rules = catalog if rules is None else rules
     return {"version": CURATE_SEMANTICS_VERSION,
             "rules": {name: getattr(rules, name) for name in CURATE_RULES},
             # The format curate parses timestamps with is its own, not the catalog's.
             "timestamp_format": curation._TIMESTAMP_FORMAT,
-            # The instants a timestamp may name (contract.py, as curate applies them): rows curated under another
-            # range may hold times the feature job cannot read, or lack ones it now can.
-            "timestamp_range": [curation.EARLIEST_TIMESTAMP.isoformat(), curation.LATEST_TIMESTAMP.isoformat()],
+            # The times the jobs hold and how far ahead an event time is future-dated (core/contract.py, as curate
+            # applies them): a change quarantines or curates rows the state's files were judged on.
+            "timestamp_range": [f"{curation.EARLIEST_TIMESTAMP:%Y-%m-%dT%H:%M:%SZ}",
+                                f"{curation.LATEST_TIMESTAMP:%Y-%m-%dT%H:%M:%SZ}"],
+            "future_seconds": curation.MAX_EVENT_TIME_AHEAD_SECONDS,
             "reader_options": [list(option) for option in READER_OPTIONS + CHECK_OPTIONS],
             "batch_folder": _BATCH_FOLDER}
 

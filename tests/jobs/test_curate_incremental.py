@@ -207,7 +207,7 @@ def test_the_code_key_covers_every_catalog_rule_curate_applies():
 
 @pytest.mark.parametrize("name", [*glue_curate_job.CURATE_RULES, "READER_OPTIONS", "CHECK_OPTIONS", "_BATCH_FOLDER",
                                   "CURATE_SEMANTICS_VERSION", "_TIMESTAMP_FORMAT", "EARLIEST_TIMESTAMP",
-                                  "LATEST_TIMESTAMP"])
+                                  "LATEST_TIMESTAMP", "MAX_EVENT_TIME_AHEAD_SECONDS"])
 def test_the_code_key_changes_with_each_value_curation_depends_on(name, monkeypatch):
     before = state_keys(CHURN, RAW, "c")["code"]
     # WHEN one value changes (a rule in catalog.py or core/value_rules.py, a reader option, the batch folder pattern,
@@ -222,6 +222,10 @@ def test_the_code_key_changes_with_each_value_curation_depends_on(name, monkeypa
         monkeypatch.setattr(curate_module, name, getattr(curate_module, name) + dt.timedelta(days=1))
     elif name == "_BATCH_FOLDER":
         monkeypatch.setattr(glue_curate_job, name, changed(glue_curate_job._BATCH_FOLDER))
+    elif name in ("EARLIEST_TIMESTAMP", "LATEST_TIMESTAMP"):  # the range the jobs hold, as curate.py applies it
+        monkeypatch.setattr(curate_module, name, getattr(curate_module, name) + dt.timedelta(days=1))
+    elif name == "MAX_EVENT_TIME_AHEAD_SECONDS":  # how far ahead an event time is future-dated
+        monkeypatch.setattr(curate_module, name, curate_module.MAX_EVENT_TIME_AHEAD_SECONDS + 60)
     else:
         options = getattr(glue_curate_job, name)
         monkeypatch.setattr(glue_curate_job, name, ((options[0][0], changed(str(options[0][1]))), *options[1:]))
