@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from mlops_loop.packaging import MME_BOOTSTRAP, single_file_tarball
+from pipeline_code.core.images import XGBOOST_IMAGE_VERSION
 from pipeline_code.core.integrity import ledger_model_prefix, run_record_model_prefix
 from mlops_loop.tools.cloud_assembly import nag_violations, stacks
 from mlops_loop.tools.cost_floor import floor_report
@@ -95,7 +96,8 @@ def test_multi_model_container_loads_staged_versions_with_the_bootstrap(pooled):
     container = model["Properties"]["PrimaryContainer"]
     assert container["Mode"] == "MultiModel"
     assert container["ModelDataUrl"] == f"s3://{ARTIFACTS}/mme/{SHARED}/"
-    assert re.fullmatch(r"\d+\.dkr\.ecr\.eu-west-1\.amazonaws\.com/sagemaker-xgboost:3\.0-5", container["Image"])
+    assert re.fullmatch(rf"\d+\.dkr\.ecr\.eu-west-1\.amazonaws\.com/sagemaker-xgboost:{re.escape(XGBOOST_IMAGE_VERSION)}",
+                        container["Image"])
     assert container["MultiModelConfig"] == {"ModelCacheSetting": "Enabled"}
     env = container["Environment"]
     assert env["SAGEMAKER_PROGRAM"] == "mme_entry.py" and env["SAGEMAKER_MULTI_MODEL"] == "true"
