@@ -27,7 +27,6 @@ from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX
 from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, monitor_label_window_hours, records_lookback_hours
 from pipeline_code.core.contract import DEFAULT_DRIFT_WINDOW_DAYS, MAX_DRIFT_WINDOW_DAYS
 from pipeline_code.core.contract import RETRAIN_INFIX, REFREEZE_WHEN_STALE, TEST_SET_REFREEZE_POLICIES
-from pipeline_code.core.contract import environment_prefix, feature_group_name
 from pipeline_code.core.contract import (DEFAULT_MONITOR_WINDOW_GIB, GIB, MAX_PROCESSING_VOLUME_GB, MONITOR_WINDOW_DOWNLOADS,
                                          MONITOR_WORKING_GB, monitor_volume_gb, monitor_window_bytes)
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
