@@ -13,6 +13,7 @@ from .model import (
     CATEGORY_COST,
     CATEGORY_DATA_AT_RISK,
     CATEGORY_GOVERNANCE,
+    CATEGORY_IMAGE,
     CATEGORY_IAM,
     CATEGORY_KMS,
     CATEGORY_LEFT_RUNNING,
@@ -500,6 +501,54 @@ def _cost_callouts(rc: ResourceChange, add) -> None:
         add(CATEGORY_COST, f"{rc.label}: {c.dotted} {before} -> {new:g}: raises {what}, and with it the most this can "
                            "cost a month (the cost section's ceiling). IAM cannot cap instance counts or concurrency: "
                            "this value is the only cap")
+
+
+# The resource types whose container images a change moves, and the property names that hold an image: a pipeline
+# step's AppSpecification.ImageUri / AlgorithmSpecification.TrainingImage / Register's InferenceSpecification
+# Containers[i].Image, a Scheduler-started job's AppSpecification.ImageUri, a SageMaker Model's container Image.
+_IMAGE_TYPES = ("AWS::SageMaker::Pipeline", "AWS::Scheduler::Schedule", "AWS::SageMaker::Model")
+_IMAGE_FIELDS = frozenset({"ImageUri", "TrainingImage", "Image"})
+
+
+def _image_move(old: str, new: str) -> str:
+    """``<repository:tag> -> <repository:tag> (<registry>)`` when both are in one registry, else both URIs whole."""
+    old_registry, _, old_name = old.partition("/")
+    new_registry, _, new_name = new.partition("/")
+    if old_registry == new_registry and old_name and new_name:
+        return f"{old_name} -> {new_name} ({old_registry})"
+    return f"{old} -> {new}"
+
+
+def image_callouts(stage: str, stacks: Sequence[StackDiff]) -> list[Callout]:
+    """IMAGE: the container images an environment's templates run that move, once per environment (a tag bump shows
+    on every step of every pipeline and every monitor schedule): which image from what to what, in which resources,
+    and that deployed endpoints keep the image their model version was registered with until the next approval."""
+    moves: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for sd in stacks:
+        for rc in sd.resources:
+            if rc.kind not in ("modified", "replaced") or rc.resource_type not in _IMAGE_TYPES:
+                continue
+            for c in rc.changes:
+                if c.asset_only or not c.path or c.path[-1] not in _IMAGE_FIELDS:
+                    continue
+                if isinstance(c.old, str) and isinstance(c.new, str) and c.old != c.new:
+                    where = moves.setdefault((c.old, c.new), [])
+                    if (f"{sd.short_name}/{rc.logical_id}", rc.resource_type) not in where:
+                        where.append((f"{sd.short_name}/{rc.logical_id}", rc.resource_type))
+    if not moves:
+        return []
+    parts = []
+    for (old, new), where in moves.items():
+        count = f"{len(where)} resource{'' if len(where) == 1 else 's'}"
+        parts.append(f"{_image_move(old, new)} in {count}: {_listed([name for name, _ in where])}")
+    types = list(dict.fromkeys(t for where in moves.values() for _, t in where))
+    message = ("; ".join(parts) + ": pipeline runs and scheduled jobs started after this deploy run the new image; "
+               "deployed endpoints keep the image their model version was registered with until the next approval "
+               "(docs/training.md, \"The XGBoost image and its end of patch\")")
+    if "AWS::SageMaker::Model" in types:
+        message += (". A SageMaker Model the template declares with the image (a multi-model endpoint's) serves the "
+                    "new one once this deploy updates it")
+    return [Callout(stage, CATEGORY_IMAGE, "(environment)", "(container images)", ", ".join(types), message)]
 
 
 def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange, *, before_dir: Optional[Path] = None,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..cloud_assembly import SynthesizedStack, stacks
-from .callouts import autoscaled_retype_callouts, callouts_for, left_running_callout, moved_callout
+from .callouts import autoscaled_retype_callouts, callouts_for, image_callouts, left_running_callout, moved_callout
 from .running_work import running_work_callouts
 from .impact import MAY_REPLACE, NO_CHANGE, WILL_REPLACE, Impact, change_impacts
 from .model import (
@@ -392,4 +392,7 @@ def compare_assemblies(base: str | Path, head: str | Path, *, environments: Opti
                     Callout(sd.stage, CATEGORY_RETENTION, sd.short_name, "(stack)", "AWS::CloudFormation::Stack",
                             f"termination protection turned {'on' if change.new else 'OFF: the stack can be deleted'}")
                 )
+    for stage in result.environments:
+        # Once per environment: an image bump shows on every pipeline step and monitor schedule of every model.
+        result.callouts.extend(image_callouts(stage, result.for_stage(stage)))
     return result

@@ -75,9 +75,12 @@ CATEGORY_GOVERNANCE = "GOVERNANCE"
 # A cap on what serving may cost raised (autoscaling MaxCapacity, serverless MaxConcurrency or ProvisionedConcurrency,
 # a function's reserved concurrency): IAM cannot cap counts, so the template's value is the only cap.
 CATEGORY_COST = "COST"
+# A container image the templates run moves (pipeline steps, scheduled jobs, a SageMaker Model): said once per
+# environment, with what deployed endpoints keep meanwhile.
+CATEGORY_IMAGE = "IMAGE"
 CATEGORIES = (
     CATEGORY_MOVED, CATEGORY_LEFT_RUNNING, CATEGORY_DATA_AT_RISK, CATEGORY_SERVING, CATEGORY_UPDATE_FAILS,
-    CATEGORY_RUNNING_WORK, CATEGORY_GOVERNANCE, CATEGORY_COST, CATEGORY_IAM, CATEGORY_SECURITY_GROUPS, CATEGORY_KMS,
+    CATEGORY_RUNNING_WORK, CATEGORY_GOVERNANCE, CATEGORY_COST, CATEGORY_IMAGE, CATEGORY_IAM, CATEGORY_SECURITY_GROUPS, CATEGORY_KMS,
     CATEGORY_RETENTION,
 )
 # The categories a reviewer must not miss: marked with a warning sign in the pull-request comment.
