@@ -1,6 +1,6 @@
 """The reviewer's call-outs: stacks moved or left running, data at risk, serving that stops, updates that fail,
-governance (a loosened gate, approval no longer asked, network isolation off), IAM, security groups, KMS and data
-retention, one rule per category."""
+governance (a loosened gate, approval no longer asked, network isolation off), container images that move, IAM,
+security groups, KMS and data retention, one rule per category."""
 
 from __future__ import annotations
 
