@@ -17,7 +17,7 @@ import pytest
 from pipeline_code import catalog
 from pipeline_code.core.contract import BATCH_RECORD_ERRORS_ENV, record_error_of
 from pipeline_code.serving import inference as inf
-from tests.support.capture import decode_capture
+from tests.support.capture import batch_transform, decode_capture
 
 
 @pytest.fixture
@@ -147,14 +147,7 @@ def test_the_monitor_counts_error_lines_per_field_and_judges_the_rest(trained, i
     decoded with its score."""
     model = inf.model_fn(trained.model_dir)
     lines, bad = _jsonl_batch(trained, model)
-    outputs = []
-    for k in range(0, len(lines), 7):  # BatchStrategy=MultiRecord: several lines per invocation
-        body, _ = inf.invoke(model, "\n".join(lines[k:k + 7]), content_type=inf.JSONLINES, accept=inf.JSONLINES)
-        outputs.append(body.decode())
-    batch = tmp_path / "batch"
-    batch.mkdir()
-    (batch / "part-0001").write_text("\n".join(lines) + "\n")
-    (batch / "part-0001.out").write_text("\n".join(outputs) + "\n")  # AssembleWith=Line
+    batch = batch_transform(model, lines, tmp_path / "batch", per_invocation=7, content_type=inf.JSONLINES)
     window = decode_capture(trained, batch)
     summary = window.summary()["malformed"]
     assert window.records == len(lines) - len(bad)

@@ -23,7 +23,7 @@ import pytest
 from pipeline_code.core import integrity, media_types
 from pipeline_code.monitoring.capture import ANSWERED
 from pipeline_code.serving import inference as inf
-from tests.support.capture import decode_capture
+from tests.support.capture import batch_transform, decode_capture
 
 
 def _capture_event(request: bytes, content_type: str, response: bytes, accept: str, *, inference_id: Optional[str],
@@ -173,14 +173,7 @@ def test_batch_transform_input_and_output_files_are_decoded(trained, tmp_path, c
         input_lines = [json.dumps(dict(r, inference_id=f"row-{i}")) for i, r in enumerate(records)]
     else:
         input_lines = [",".join("" if r[f] is None else str(r[f]) for f in model.feature_order) for r in records]
-    outputs = []
-    for k in range(0, 50, 16):  # BatchStrategy=MultiRecord: several lines per invocation
-        body, _ = inf.invoke(model, "\n".join(input_lines[k:k + 16]), content_type=content_type, accept=content_type)
-        outputs.append(body.decode())
-    batch = tmp_path / "batch"
-    batch.mkdir()
-    (batch / "part-0001").write_text("\n".join(input_lines) + "\n")
-    (batch / "part-0001.out").write_text("\n".join(outputs) + "\n")  # AssembleWith=Line
+    batch = batch_transform(model, input_lines, tmp_path / "batch", per_invocation=16, content_type=content_type)
     window = decode_capture(trained, batch)
     _assert_clean(window, 50)
     assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:50])

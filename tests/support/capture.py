@@ -11,6 +11,7 @@ import numpy as np
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from mlops_cli.local import replay
 from pipeline_code.monitoring.capture import read_capture
+from pipeline_code.serving import inference as inf
 from tests.support.problem_types import make_spec
 
 
@@ -21,6 +22,21 @@ def decode_capture(trained, capture_dir: Path):
     extra = [f for f in spec.frame_features if f not in spec.features]
     return read_capture(str(capture_dir), spec.features, categorical=categorical, extra_columns=extra,
                         dataset=spec.catalog_dataset, problem_type=spec.problem_type, classes=spec.classes)
+
+
+def batch_transform(model, lines: list, dest: Path, *, per_invocation: int, content_type: str) -> Path:
+    """What a batch transform job leaves for ``lines`` (one input file): the records sent ``per_invocation`` at a time
+    through the serving hooks (BatchStrategy=MultiRecord), the input as ``part-0001`` and the answers joined line by
+    line as ``part-0001.out`` (AssembleWith=Line) in the new folder ``dest``, which it returns."""
+    outputs = []
+    for k in range(0, len(lines), per_invocation):
+        body, _ = inf.invoke(model, "\n".join(lines[k:k + per_invocation]), content_type=content_type,
+                             accept=content_type)
+        outputs.append(body.decode())
+    dest.mkdir()
+    (dest / "part-0001").write_text("\n".join(lines) + "\n")
+    (dest / "part-0001.out").write_text("\n".join(outputs) + "\n")
+    return dest
 
 
 def fuzz_spec(problem_type: str):
