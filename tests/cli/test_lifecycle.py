@@ -533,13 +533,22 @@ class DevWorld:
                 "StartTime": datetime.datetime(2026, 1, 5, 3, 0, tzinfo=datetime.timezone.utc),
                 "PipelineExecutionStatus": status}
 
-    def stub_stop(self, sagemaker: Stubber, execution: str, ended: str) -> None:
-        """The teardown stopping ``execution`` and the wait reading its end, ``ended`` (e.g. Stopped)."""
+    def stub_stop(self, sagemaker: Stubber, execution: str, *statuses: str) -> None:
+        """The teardown stopping ``execution`` and the wait reading ``statuses`` in turn (e.g. Stopping, Stopped)."""
         sagemaker.add_response("stop_pipeline_execution", {"PipelineExecutionArn": execution},
                                {"PipelineExecutionArn": execution, "ClientRequestToken": ANY})
-        sagemaker.add_response("describe_pipeline_execution", {"PipelineExecutionArn": execution,
-                                                               "PipelineExecutionStatus": ended},
-                               {"PipelineExecutionArn": execution})
+        for status in statuses:
+            sagemaker.add_response("describe_pipeline_execution", {"PipelineExecutionArn": execution,
+                                                                   "PipelineExecutionStatus": status},
+                                   {"PipelineExecutionArn": execution})
+
+    def stub_emptied(self, cloudformation: Stubber, sagemaker: Stubber) -> None:
+        """Nothing runs any more: the teardown's last look (without termination protection), its deletes, and the
+        throttling it began with."""
+        self.running = {}
+        self.stub_plan(cloudformation, sagemaker, protection=False)
+        self.stub_deletes(sagemaker)
+        self.expect_throttle()
 
     def stub_deletes(self, sagemaker: Stubber) -> None:
         """The teardown's deletes once the buckets are empty: every version of every group, then every card."""
@@ -723,12 +732,7 @@ def test_execute_stops_running_executions_and_waits_for_them_before_emptying_the
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
         dev.stub_look(cfn_stub, sm_stub)  # the look once quiet
-        sm_stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": run},
-                             {"PipelineExecutionArn": run, "ClientRequestToken": ANY})
-        for status in ("Stopping", "Stopped"):
-            sm_stub.add_response("describe_pipeline_execution", {"PipelineExecutionArn": run,
-                                                                 "PipelineExecutionStatus": status},
-                                 {"PipelineExecutionArn": run})
+        dev.stub_stop(sm_stub, run, "Stopping", "Stopped")
         # The second look: the run ended, and had registered a third version of the first group.
         dev.running = {}
         third = f"arn:aws:sagemaker:{REGION}:{dev.account}:model-package/{dev.groups[0]}/3"
@@ -761,10 +765,7 @@ def test_a_run_the_second_look_finds_is_stopped_and_waited_for_too_before_anythi
                 dev.stub_look(cfn_stub, sm_stub)  # the look once quiet
             arn = f"{dev.pipeline_arn(pipeline)}/execution/{run}"
             dev.stub_stop(sm_stub, arn, "Stopped")
-        dev.running = {}
-        dev.stub_plan(cfn_stub, sm_stub, protection=False)  # the third look: nothing running
-        dev.stub_deletes(sm_stub)
-        dev.expect_throttle()
+        dev.stub_emptied(cfn_stub, sm_stub)  # the third look: nothing running
         code, out = dev.teardown(cloudformation, sagemaker)
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
@@ -823,10 +824,7 @@ def test_an_execution_that_ends_between_the_look_and_the_stop_does_not_fail_the_
         sm_stub.add_response("describe_pipeline_execution", {"PipelineExecutionArn": run,
                                                              "PipelineExecutionStatus": "Succeeded"},
                              {"PipelineExecutionArn": run})
-        dev.running = {}
-        dev.stub_plan(cfn_stub, sm_stub, protection=False)
-        dev.stub_deletes(sm_stub)
-        dev.expect_throttle()
+        dev.stub_emptied(cfn_stub, sm_stub)
         code, out = dev.teardown(cloudformation, sagemaker)
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
@@ -849,10 +847,7 @@ def test_a_run_started_between_the_first_look_and_the_quieting_is_stopped_before
         dev.running = {pipeline: [("run1", "Executing")]}
         dev.stub_look(cfn_stub, sm_stub)
         dev.stub_stop(sm_stub, run, "Stopped")
-        dev.running = {}
-        dev.stub_plan(cfn_stub, sm_stub, protection=False)
-        dev.stub_deletes(sm_stub)
-        dev.expect_throttle()
+        dev.stub_emptied(cfn_stub, sm_stub)
         code, out = dev.teardown(cloudformation, sagemaker)
         cfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
@@ -875,12 +870,7 @@ def test_an_execution_that_has_not_ended_within_the_wait_stops_the_teardown_befo
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
         dev.stub_look(cfn_stub, sm_stub)  # the look once quiet
-        sm_stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": run},
-                             {"PipelineExecutionArn": run, "ClientRequestToken": ANY})
-        for _ in range(2):
-            sm_stub.add_response("describe_pipeline_execution", {"PipelineExecutionArn": run,
-                                                                 "PipelineExecutionStatus": "Stopping"},
-                                 {"PipelineExecutionArn": run})
+        dev.stub_stop(sm_stub, run, "Stopping", "Stopping")
         dev.expect_throttle()
         code, out = dev.teardown(cloudformation, sagemaker)
         sm_stub.assert_no_pending_responses()
