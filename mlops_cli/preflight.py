@@ -11,7 +11,7 @@ falling back to ``ListAWSDefaultServiceQuotas`` for a quota never changed) and c
 instances the environment's config may run **at the same time** (:func:`needs`):
 
 * training: ``training.instance_count`` per model (all models may retrain at once: one schedule, drift alarms),
-  times the tuning's parallel jobs when ``hyperparameter_tuning`` is on; ``<type> for spot training job usage``
+  times the tuning's parallel jobs (``training.tuning.max_parallel_jobs``) when ``hyperparameter_tuning`` is on; ``<type> for spot training job usage``
   when ``use_spot``, else ``<type> for training job usage``;
 * processing: one instance per model for its pipeline's processing steps plus one for its daily drift monitor
   (every monitor runs on the same schedule), and four more for a model with ``native_model_monitor``:
@@ -60,8 +60,6 @@ class Need:
 
 def needs(app: Any, environment: Any) -> List[Need]:
     """Every quota ``environment`` of ``app`` (a loaded AppConfig) relies on, with the instances it needs at once."""
-    from mlops_loop.config.schema import TUNING_PARALLEL_JOBS
-
     found: Dict[str, Need] = {}
 
     def need(instance_type: str, usage: str, instances: int, use: str) -> None:
@@ -70,7 +68,7 @@ def needs(app: Any, environment: Any) -> List[Need]:
 
     training = environment.training
     usage = "spot training job" if training.use_spot else "training job"
-    parallel = TUNING_PARALLEL_JOBS if training.hyperparameter_tuning else 1
+    parallel = training.tuning.max_parallel_jobs if training.hyperparameter_tuning else 1
     for model in app.models_of(environment):
         need(training.instance_type_of(model.name), usage, training.instance_count * parallel, f"{model.name} training")
         need(training.processing_instance_type, "processing job", 2, f"{model.name} pipeline steps + drift monitor")

@@ -94,7 +94,7 @@ def load_config(path: str, environment: str) -> Dict[str, Any]:
     """One environment of the config, loaded and validated by the code path synth uses.
 
     Returns ``{"project", "models": {name: job spec}, "hyperparameters": {name: trainer flags its config sets},
-    "frameworks": {name: what trains it}, "compiled": {name:
+    "frameworks": {name: what trains it}, "tuning_ranges": {name: its tuning_ranges}, "compiled": {name:
     whether the environment serves it on ml.inf2}, "environment":
     the environment's settings, "drift_window_days": {name: the days each drift run judges}, "monitor_arguments":
     {name: the drift monitor's arguments of its models.<name>.monitoring}, "gates": {name: the
@@ -117,6 +117,8 @@ def load_config(path: str, environment: str) -> Dict[str, Any]:
                                    for part in _hyperparameter_flag(model.framework, setting, value)]
                             for name, model in app.models.items()},
         "frameworks": {name: model.framework for name, model in app.models.items()},
+        # The ranges a tuning job searches for each model (its tuning_ranges over the framework's): the local run says so.
+        "tuning_ranges": {name: model.tuning_ranges for name, model in app.models.items()},
         # Models the environment serves on ml.inf2: their pipeline compiles them (here with the CPU stand-in).
         "compiled": {name: compiled_for_inferentia2(app.serving_of(app.environments[environment], model))
                      for name, model in app.models.items()},
@@ -528,18 +530,27 @@ def run_model(
 
 def tuning_warning(environment: str, env: Mapping[str, Any], framework: str, spec: Any) -> Optional[str]:
     """What a local run says when its environment tunes the model (``training.hyperparameter_tuning``): the pipeline
-    would run a tuning job and register its best job, the local run trains once, with the trainer's defaults of the
-    hyperparameters the tuning job searches (the config may not set them there); None when nothing is tuned."""
+    would run a tuning job - the model's ranges (``env["tuning_ranges"]``: its ``tuning_ranges`` over the framework's),
+    the environment's budget and strategy (``training.tuning``) - and register its best job; the local run trains once,
+    with the trainer's defaults of the hyperparameters the tuning job searches (the config may not set them there),
+    and says which of those lie outside the range searched; None when nothing is tuned."""
     from pipeline_code.core import hyperparameters
 
-    searched = hyperparameters.tuned(framework)
-    if not searched or not (env.get("training") or {}).get("hyperparameter_tuning"):
+    training = env.get("training") or {}
+    searched = hyperparameters.tuning_ranges(framework, env.get("tuning_ranges") or {})
+    if not searched or not training.get("hyperparameter_tuning"):
         return None
-    ranges = ", ".join(f"{h.name} {h.tuning[0]:g} to {h.tuning[1]:g}" for h in searched)
-    defaults = ", ".join(f"{h.name}={h.default:g}" for h in searched)
-    return (f"{environment} tunes {spec.name} (training.hyperparameter_tuning: its pipeline searches {ranges} and registers "
-            f"the job best on validation {problem.label(spec.primary_metric)}); this local run does not tune: it trained "
-            f"once with {defaults}, so its metrics are not the tuned model's")
+    budget = training["tuning"]
+    ranges = ", ".join(f"{name} {low:g} to {high:g}" for name, _, low, high, _ in searched)
+    how = f"{budget['strategy']}, {budget['max_jobs']} training jobs, {budget['max_parallel_jobs']} at a time"
+    known = hyperparameters.of(framework)
+    defaults = ", ".join(f"{name}={known[name].default:g}" for name, *_ in searched)
+    outside = [f"{name}={known[name].default:g}" for name, _, low, high, _ in searched
+               if not low <= known[name].default <= high]
+    return (f"{environment} tunes {spec.name} (training.hyperparameter_tuning: its pipeline searches {ranges} ({how}) and "
+            f"registers the job best on validation {problem.label(spec.primary_metric)}); this local run does not tune: it "
+            f"trained once with {defaults}" + (f" ({', '.join(outside)} outside the range searched)" if outside else "")
+            + ", so its metrics are not the tuned model's")
 
 
 def registration_status(report: Mapping[str, Any], *, auto_approve: bool) -> str:
@@ -700,7 +711,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
             record = run_model(
                 name,
                 config["models"][name],
-                {**env, "gate": config["gates"][name]},
+                {**env, "gate": config["gates"][name], "tuning_ranges": config["tuning_ranges"][name]},
                 workdir=workdir,
                 registry=registry,
                 rows=args.rows,

@@ -18,7 +18,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 
 from pipeline_code.catalog import FS_STRING, Dataset, target_problem
 from pipeline_code.core.frameworks import FRAMEWORKS as FRAMEWORK_NAMES, PYTORCH, XGBOOST
-from pipeline_code.core.hyperparameters import problems as hyperparameter_problems, tuned
+from pipeline_code.core.hyperparameters import problems as hyperparameter_problems, tuned, tuning_range_problems, tuning_ranges
 from pipeline_code.core.problem import (BINARY, REGRESSION, default_primary_metric, floor_problem, in_own_units,
                                         primary_metric_problem)
 from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_RETRAINING_STARTS_PER_DAY,
@@ -134,8 +134,59 @@ class FeatureStoreConfig(StrictModel):
     online_ttl_days: Optional[int] = Field(default=30, ge=1, le=3650)
 
 
-# With hyperparameter_tuning on, how many training jobs of one tuning run may run at once.
+# With hyperparameter_tuning on, by default: training jobs of one tuning run in all, at once, and the search strategy.
+TUNING_MAX_JOBS = 12
 TUNING_PARALLEL_JOBS = 3
+TUNING_STRATEGY = "Bayesian"
+# What CreateHyperParameterTuningJob takes (ResourceLimits: at least 1 each; Automatic Model Tuning's limits: 750
+# training jobs per tuning job with Bayesian search (Random's quota may be raised), 10 at once by default, 100 at most).
+TUNING_STRATEGIES = ("Bayesian", "Random")
+MAX_TUNING_JOBS = 750
+MAX_TUNING_PARALLEL_JOBS = 100
+# Both read the tuning objective after every round of a trial; the objective here - the kept model's primary metric on
+# validation data, the one the gate compares - is printed once, when the trial ends.
+_ONCE = ("the objective here (the kept model's primary metric on validation data, final_validation_<metric>) is printed "
+         "once, when a trial ends")
+
+
+class TuningConfig(StrictModel):
+    """The budget and search of an environment's tuning jobs (used where ``hyperparameter_tuning`` is on). Default:
+    12 training jobs, 3 at a time, Bayesian search, no early stopping of trials by the tuning job."""
+
+    max_jobs: int = Field(default=TUNING_MAX_JOBS, ge=1, le=MAX_TUNING_JOBS)
+    max_parallel_jobs: int = Field(default=TUNING_PARALLEL_JOBS, ge=1, le=MAX_TUNING_PARALLEL_JOBS)
+    strategy: str = TUNING_STRATEGY
+    early_stopping: bool = False
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, value: str) -> str:
+        if value == "Hyperband":
+            raise ValueError(f"Hyperband stops trials on the objective each one reports after every round, but {_ONCE}: it "
+                             "could stop nothing, and SageMaker cannot infer its MaxResource from XGBoost's num_round; "
+                             f"allowed: {', '.join(TUNING_STRATEGIES)}")
+        if value == "Grid":
+            raise ValueError("Grid searches categorical values only, and every range here is integer or continuous; "
+                             f"allowed: {', '.join(TUNING_STRATEGIES)}")
+        if value not in TUNING_STRATEGIES:
+            raise ValueError(f"unknown strategy {value!r}; allowed: {', '.join(TUNING_STRATEGIES)}")
+        return value
+
+    @field_validator("early_stopping")
+    @classmethod
+    def _early_stopping(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(f"SageMaker's early stopping compares a trial's objective after every round with earlier "
+                             f"trials', but {_ONCE}: it would stop nothing. Each trial already stops boosting on its own "
+                             "(hyperparameters.early_stopping_rounds); set it false")
+        return value
+
+    @model_validator(mode="after")
+    def _budget(self) -> "TuningConfig":
+        if self.max_parallel_jobs > self.max_jobs:
+            raise ValueError(f"max_parallel_jobs: {self.max_parallel_jobs} at a time is more than max_jobs "
+                             f"({self.max_jobs} in all); set it to at most {self.max_jobs}")
+        return self
 
 
 class TrainingConfig(StrictModel):
@@ -150,6 +201,8 @@ class TrainingConfig(StrictModel):
     max_runtime_minutes: int = Field(default=120, ge=5, le=7 * 24 * 60)
     retraining_schedule: Optional[str] = "cron(0 4 ? * SUN *)"
     hyperparameter_tuning: bool = False
+    # The tuning jobs' budget and search where hyperparameter_tuning is on (per environment: dev cheap, prod wider).
+    tuning: TuningConfig = TuningConfig()
     auto_approve: bool = False
     # Prepare's rule for a model's frozen test set: when_stale replaces it by the latest rows once the rows after its
     # window are at least the test fraction, so challenger and champion are judged out-of-time on rows after their
@@ -578,6 +631,10 @@ class ModelConfig(StrictModel):
     # The trainer's hyperparameters this model sets (pipeline_code/core/hyperparameters.py lists each framework's,
     # with its bounds and default); the rest keep their defaults. Default: none set.
     hyperparameters: dict[str, Any] = {}
+    # The ranges a tuning job searches for this model, hyperparameter -> [lowest, highest], over the framework's own
+    # (pipeline_code/core/hyperparameters.py: eta, max_depth, min_child_weight for XGBoost); used in the environments
+    # with training.hyperparameter_tuning. Default: none, the framework's ranges.
+    tuning_ranges: dict[str, Any] = {}
     serving: ServingConfig = ServingConfig()
 
     _name = field_validator("name")(_check_name)
@@ -616,6 +673,27 @@ class ModelConfig(StrictModel):
             name, problem = next(iter(problems.items()))
             raise ValueError(f"hyperparameters.{name}: {problem}")
         return self
+
+    @model_validator(mode="after")
+    def _tuning_ranges(self) -> "ModelConfig":
+        if self.tuning_ranges and not tuned(self.framework):
+            raise ValueError(f"tuning_ranges: a model of framework {self.framework!r} is not tuned (the tuning job searches "
+                             "XGBoost's hyperparameters); remove tuning_ranges")
+        problems = tuning_range_problems(self.framework, self.tuning_ranges)
+        if problems:
+            name, problem = next(iter(problems.items()))
+            raise ValueError(f"tuning_ranges.{name}: {problem}")
+        fixed = [name for name in self.tuning_ranges if name in self.hyperparameters]
+        if fixed:
+            name = fixed[0]
+            raise ValueError(f"tuning_ranges.{name}: hyperparameters.{name} fixes {name} at {self.hyperparameters[name]!r} "
+                             "for this model, and a tuning job searches it instead; remove one of the two")
+        return self
+
+    def tuning_ranges_searched(self) -> tuple[tuple[str, str, Any, Any, str], ...]:
+        """The ranges a tuning job searches for this model (``core.hyperparameters.tuning_ranges``): its
+        ``tuning_ranges`` over the framework's own."""
+        return tuning_ranges(self.framework, self.tuning_ranges)
 
     @field_validator("leakage_acknowledged")
     @classmethod
@@ -1091,10 +1169,10 @@ def training_problems(models: dict[str, ModelConfig], environments: dict[str, En
             problems.append(f"environment {env.name!r}: field 'training.instance_types': unknown model(s) {unknown}; "
                             f"models: {', '.join(sorted(models))}")
         for model in (models[m] for m in listed if env.training.hyperparameter_tuning):
-            searched = [h for h in tuned(model.framework) if h.name in model.hyperparameters]
-            for h in searched:
-                problems.append(f"environment {env.name!r}: model {model.name!r}: field 'hyperparameters.{h.name}': the tuning "
-                                f"job searches {h.name} ({h.tuning[0]:g} to {h.tuning[1]:g}) in this environment, so the "
+            searched = [r for r in model.tuning_ranges_searched() if r[0] in model.hyperparameters]
+            for name, _, low, high, _ in searched:
+                problems.append(f"environment {env.name!r}: model {model.name!r}: field 'hyperparameters.{name}': the tuning "
+                                f"job searches {name} ({low:g} to {high:g}) in this environment, so the "
                                 "value set here would not be used; remove it, or set training.hyperparameter_tuning false")
         for model in (models[m] for m in listed if models[m].framework == PYTORCH):
             where = f"environment {env.name!r}: model {model.name!r}"

@@ -165,9 +165,6 @@ from .names import (
     TRAIN_ENTRY_DIR,
     TRAIN_MODEL_DIR,
     TRAIN_MODEL_SPEC_DIR,
-    TUNING_MAX_JOBS,
-    TUNING_MAX_PARALLEL_JOBS,
-    TUNING_RANGES,
     XGBOOST_FRAMEWORK,
     XGBOOST_VERSION,
     problem_metrics,
@@ -742,7 +739,8 @@ class _Builder:
         return f"PyTorch {PYTORCH_VERSION} network training ({image}; entry script + pipeline_code zip as input channels)."
 
     def tuning_step(self, prepare: Any) -> Tuple[Any, Any]:
-        """Automatic Model Tuning over eta / max_depth / min_child_weight, keeping the trial whose kept model is best
+        """Automatic Model Tuning over the spec's ranges (eta / max_depth / min_child_weight), its budget and strategy,
+        keeping the trial whose kept model is best
         on the model's primary metric on validation data (the metric the gate compares; ``names.problem_metrics``).
 
         A tuning job cannot set ContainerEntrypoint, so its training jobs run the XGBoost
@@ -762,7 +760,7 @@ class _Builder:
         # The spec (which holds the dataset's whole declaration) travels as the model_spec channel;
         # the hyperparameter holds only its path, JSON-encoded for the toolkit's decoding.
         model_spec = json.dumps(self.model_spec_arg(TRAIN_MODEL_SPEC_DIR))
-        tuned = {name for name, *_ in TUNING_RANGES}
+        tuned = {name for name, *_ in s.tuning_ranges}
         hyperparameters = {"model_spec": model_spec}
         hyperparameters.update((k, v) for k, v in s.hyperparameters if k not in tuned)
         hyperparameters.update(
@@ -781,7 +779,7 @@ class _Builder:
         )
         definitions, objective, direction, reads_as = problem_metrics(s.problem_type, s.primary_metric)
         ranges: Dict[str, Any] = {}
-        for name, kind, lo, hi, scaling in TUNING_RANGES:
+        for name, kind, lo, hi, scaling in s.tuning_ranges:
             cls = ContinuousParameter if kind == "continuous" else IntegerParameter
             ranges[name] = cls(lo, hi, scaling_type=scaling)
         tuner = HyperparameterTuner(
@@ -790,9 +788,9 @@ class _Builder:
             objective_type=direction,
             hyperparameter_ranges=ranges,
             metric_definitions=[{"Name": name, "Regex": regex} for name, regex in definitions],
-            strategy="Bayesian",
-            max_jobs=TUNING_MAX_JOBS,
-            max_parallel_jobs=TUNING_MAX_PARALLEL_JOBS,
+            strategy=s.tuning_strategy,
+            max_jobs=s.tuning_max_jobs,
+            max_parallel_jobs=s.tuning_max_parallel_jobs,
             early_stopping_type="Off",
             random_seed=42,
             base_tuning_job_name=f"{s.model_name}-tune",

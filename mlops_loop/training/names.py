@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 from pipeline_code.core import approval, frameworks, hyperparameters, images
 from pipeline_code.core.contract import GATE_FAIL_STEP, GATE_PARAMETERS
 
-from ..config.schema import TUNING_PARALLEL_JOBS
+from ..config.schema import TUNING_MAX_JOBS as _MAX_JOBS, TUNING_PARALLEL_JOBS, TUNING_STRATEGY
 from pipeline_code.core.problem import XGBOOST_EVAL_METRICS, higher_is_better, label, tuning_metric
 
 
@@ -78,10 +78,12 @@ NEURON_INFERENCE_TAG = "2.9.0-neuronx-py312-sdk2.31.1-ubuntu24.04"
 # Job settings every pipeline uses (the training job's runtime and instances come from the config).
 PROCESSING_MAX_RUNTIME_SECONDS = 3600
 JOB_VOLUME_SIZE_GB = 30
-# Hyperparameter tuning, when the config turns it on: jobs in all, and at a time (the config's fact: the
-# workstation's quota preflight counts the parallel jobs too).
-TUNING_MAX_JOBS = 12
+# Hyperparameter tuning, when the config turns it on: the defaults of its budget (jobs in all, at a time) and search
+# strategy; an environment's training.tuning sets its own (the config's facts: the workstation's quota preflight counts
+# the parallel jobs too).
+TUNING_MAX_JOBS = _MAX_JOBS
 TUNING_MAX_PARALLEL_JOBS = TUNING_PARALLEL_JOBS
+TUNING_DEFAULT_STRATEGY = TUNING_STRATEGY
 
 # Job modules (pipeline_code, shipped in the library zip).
 MODULE_PREPARE = "pipeline_code.training.prepare"
@@ -142,6 +144,4 @@ DEFAULT_HYPERPARAMETERS: Tuple[Tuple[str, str], ...] = hyperparameters.training_
 DEFAULT_TORCH_HYPERPARAMETERS: Tuple[Tuple[str, str], ...] = hyperparameters.training_arguments(PYTORCH_FRAMEWORK, {})
 
 # Hyperparameter ranges searched when tuning (name, kind, min, max, scaling).
-TUNING_RANGES: Tuple[Tuple[str, str, float, float, str], ...] = tuple(
-    (h.name, "integer" if h.kind == "int" else "continuous", *h.tuning) for h in hyperparameters.tuned(XGBOOST_FRAMEWORK)
-)
+TUNING_RANGES: Tuple[Tuple[str, str, float, float, str], ...] = hyperparameters.tuning_ranges(XGBOOST_FRAMEWORK)

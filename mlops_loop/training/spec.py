@@ -14,9 +14,11 @@ from pipeline_code.core.problem import BINARY, PROBLEM_TYPES, default_primary_me
 from pipeline_code.core.thresholds import GateThresholds
 
 from ..config.instance_types import volume_key_problem
-from ..config.schema import MAX_SECURITY_GROUPS, MAX_SUBNETS, SECURITY_GROUP_ID, SUBNET_ID
+from ..config.schema import (MAX_SECURITY_GROUPS, MAX_SUBNETS, MAX_TUNING_JOBS, MAX_TUNING_PARALLEL_JOBS, SECURITY_GROUP_ID,
+                             SUBNET_ID, TUNING_STRATEGIES)
 from .tokens import CDK_TOKEN, PASS_THROUGH_FIELDS, TOKEN_FIELDS, has_token
-from .names import APPROVAL_STATUSES, DEFAULT_HYPERPARAMETERS, PYTORCH_FRAMEWORK, XGBOOST_FRAMEWORK
+from .names import (APPROVAL_STATUSES, DEFAULT_HYPERPARAMETERS, PYTORCH_FRAMEWORK, TUNING_DEFAULT_STRATEGY, TUNING_MAX_JOBS,
+                    TUNING_MAX_PARALLEL_JOBS, TUNING_RANGES, XGBOOST_FRAMEWORK)
 
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -99,6 +101,12 @@ class PipelineSpec:
     framework: str = XGBOOST_FRAMEWORK
     hyperparameters: Tuple[Tuple[str, str], ...] = DEFAULT_HYPERPARAMETERS
     enable_tuning: bool = False
+    # With enable_tuning: the ranges searched ((name, "integer" | "continuous", lowest, highest, scaling), the model's
+    # config over the framework's), the budget (training jobs in all, at once) and the search strategy.
+    tuning_ranges: Tuple[Tuple[str, str, Any, Any, str], ...] = TUNING_RANGES
+    tuning_max_jobs: int = TUNING_MAX_JOBS
+    tuning_max_parallel_jobs: int = TUNING_MAX_PARALLEL_JOBS
+    tuning_strategy: str = TUNING_DEFAULT_STRATEGY
     # A network served on ml.inf2 in this environment: a Compile step after training (torch-neuronx, in the Neuron
     # inference image), whose archive is evaluated, sealed with its parity sample and registered with that image.
     compile_for_inferentia2: bool = False
@@ -228,6 +236,18 @@ def _validate(spec: PipelineSpec) -> List[str]:
             bad(name, f"must be an integer, got {value!r}")
         elif not lo <= value <= hi:
             bad(name, f"must be within [{lo}, {hi}], got {value!r}")
+
+    for name, lo, hi in (("tuning_max_jobs", 1, MAX_TUNING_JOBS), ("tuning_max_parallel_jobs", 1, MAX_TUNING_PARALLEL_JOBS)):
+        value = getattr(spec, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            bad(name, f"must be an integer within [{lo}, {hi}], got {value!r}")
+    if spec.tuning_strategy not in TUNING_STRATEGIES:
+        bad("tuning_strategy", f"must be one of {list(TUNING_STRATEGIES)}, got {spec.tuning_strategy!r}")
+    if not isinstance(spec.tuning_ranges, tuple) or not all(
+            isinstance(r, tuple) and len(r) == 5 and r[1] in ("integer", "continuous") and r[2] < r[3]
+            for r in spec.tuning_ranges):
+        bad("tuning_ranges", f"must be a tuple of (name, 'integer' | 'continuous', lowest, highest, scaling) with "
+                             f"lowest < highest, got {spec.tuning_ranges!r}")
 
     for name in ("use_spot", "enable_tuning"):
         if not isinstance(getattr(spec, name), bool):

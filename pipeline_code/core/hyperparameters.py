@@ -165,3 +165,45 @@ def training_arguments(framework: str, settings: Mapping[str, Any]) -> Tuple[Tup
 def tuned(framework: str) -> Tuple[Hyperparameter, ...]:
     """The hyperparameters a tuning job searches for ``framework`` (none for a network: it is not tuned)."""
     return tuple(h for h in HYPERPARAMETERS[framework] if h.tuning is not None)
+
+
+def tuning_range_problems(framework: str, ranges: Mapping[str, Any]) -> Dict[str, str]:
+    """Per entry of a model's ``tuning_ranges`` (hyperparameter -> ``[lowest, highest]``) that a tuning job of
+    ``framework`` cannot search, why: a name it does not search (listing those it does), not two numbers, bounds of
+    the wrong kind (an integer hyperparameter is searched over whole numbers), a bound the hyperparameter itself does
+    not take, or a lowest value not below the highest."""
+    searched = {h.name: h for h in tuned(framework)}
+    out = {}
+    for name, value in ranges.items():
+        h = searched.get(name)
+        if h is None:
+            out[name] = (f"not a hyperparameter the tuning job searches; tunable: {', '.join(sorted(searched))}"
+                         if searched else f"framework {framework!r} is not tuned")
+            continue
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            out[name] = f"expected [lowest, highest], two numbers, got {value!r}"
+            continue
+        low, high = value
+        if h.kind == "int" and any(isinstance(v, float) for v in value):
+            out[name] = (f"{name} is an integer hyperparameter, searched over whole numbers (IntegerParameterRanges): "
+                         f"give whole-number bounds, got {list(value)!r}")
+            continue
+        problem = next((p for p in (h.problem(low), h.problem(high)) if p is not None), None)
+        if problem is not None:
+            out[name] = f"each bound must be a value {name} takes: {problem}"
+        elif low >= high:
+            out[name] = f"the lowest value must be below the highest, got {list(value)!r}"
+    return out
+
+
+def tuning_ranges(framework: str, overrides: Optional[Mapping[str, Any]] = None) -> Tuple[Tuple[str, str, Any, Any, str], ...]:
+    """The ranges a tuning job of ``framework`` searches, ``(name, "integer" | "continuous", lowest, highest,
+    scaling)`` per tuned hyperparameter: the model's ``overrides`` (valid ones, :func:`tuning_range_problems`) over
+    each hyperparameter's own range; the scaling is always the hyperparameter's."""
+    overrides = overrides or {}
+    out = []
+    for h in tuned(framework):
+        low, high = overrides.get(h.name, h.tuning[:2])
+        cast = int if h.kind == "int" else float
+        out.append((h.name, "integer" if h.kind == "int" else "continuous", cast(low), cast(high), h.tuning[2]))
+    return tuple(out)

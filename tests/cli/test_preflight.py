@@ -62,6 +62,14 @@ def test_on_demand_training_tuning_and_a_fixed_fleet_change_the_quota_and_the_co
     assert not [q for q in needs if "spot" in q]
 
 
+def test_tuning_counts_the_environments_parallel_jobs():
+    raw = returns_config(training={"instance_type": "ml.m5.large", "instance_count": 2, "use_spot": False,
+                                   "hyperparameter_tuning": True, "tuning": {"max_jobs": 20, "max_parallel_jobs": 5}})
+    needs = _needs(parse_config(raw, source="preflight test"))
+    # Two instances per job, five tuning jobs at once (training.tuning.max_parallel_jobs).
+    assert needs["ml.m5.large for training job usage"] == (10, ["returns training x10"])
+
+
 def test_models_add_up_per_quota_and_each_mode_counts_its_own_way():
     raw = _with_models(
         returns_config(model_serving={"mode": "realtime", "realtime": {"instance_type": "ml.c5.xlarge",

@@ -9,10 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mlops_cli.local import run_loop
 from mlops_cli.local.registry import APPROVED, PENDING, LocalRegistry
 from pipeline_code.core import hyperparameters, integrity
+from tests.support.configs import SAMPLE_CONFIG
 from tests.support.local_run import DAYS, lenient_local_run
 
 pytestmark = pytest.mark.spark
@@ -259,6 +261,32 @@ def test_a_run_whose_data_reaches_past_the_frozen_window_re_freezes_it_and_judge
     assert f"note: re-froze the test set: {record['test_set_refreeze_reason']}" in printed
 
 
+def test_the_local_runs_tuning_note_says_the_models_ranges_and_the_environments_budget(tmp_path):
+    """GIVEN an environment tuning with 50 jobs, 5 at once, random search, and a model searching max_depth 7 to 9 WHEN
+    the local run loads it THEN its note names that search, and that the default it trains with lies outside it."""
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    dev = raw["environments"]["dev"]
+    name = next(m for m in dev["models"] if raw["models"][m].get("framework", "xgboost") == "xgboost")
+    dev.setdefault("training", {}).update(hyperparameter_tuning=True,
+                                         tuning={"max_jobs": 50, "max_parallel_jobs": 5, "strategy": "Random"})
+    for key in ("eta", "max_depth", "min_child_weight"):
+        (raw["models"][name].get("hyperparameters") or {}).pop(key, None)
+    raw["models"][name]["tuning_ranges"] = {"max_depth": [7, 9]}
+    path = tmp_path / "mlops-loop.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    config = run_loop.load_config(str(path), "dev")
+    env = {**config["environment"], "tuning_ranges": config["tuning_ranges"][name]}
+    from pipeline_code.training.spec import parse_model_spec
+
+    spec = parse_model_spec(config["models"][name])
+    note = run_loop.tuning_warning("dev", env, "xgboost", spec)
+    assert note.startswith(f"dev tunes {name} (training.hyperparameter_tuning: its pipeline searches eta 0.01 to 0.3, "
+                           "max_depth 7 to 9, min_child_weight 1 to 10 (Random, 50 training jobs, 5 at a time) and "
+                           "registers the job best on validation ")
+    assert note.endswith("this local run does not tune: it trained once with eta=0.1, max_depth=5, min_child_weight=1 "
+                         "(max_depth=5 outside the range searched), so its metrics are not the tuned model's")
+
+
 def test_a_run_for_an_environment_that_tunes_says_it_did_not_tune(champion, tmp_path):
     """GIVEN an environment whose pipeline tunes its XGBoost models (training.hyperparameter_tuning) WHEN the local run
     trains one THEN it says that it trained once with the trainer's defaults of the searched hyperparameters, not the
@@ -269,7 +297,8 @@ def test_a_run_for_an_environment_that_tunes_says_it_did_not_tune(champion, tmp_
         (record,) = run_loop.run(["--workdir", str(workdir), "--rows", "3000", "--days", DAYS, "--model", "churn",
                                   "--num-round", "30", "--seed", "8", "--config", tuning], out=out)
     expected = ("dev tunes churn (training.hyperparameter_tuning: its pipeline searches eta 0.01 to 0.3, max_depth 3 to 10, "
-                "min_child_weight 1 to 10 and registers the job best on validation AUC); this local run does not tune: it "
+                "min_child_weight 1 to 10 (Bayesian, 12 training jobs, 3 at a time) and registers the job best on "
+                "validation AUC); this local run does not tune: it "
                 "trained once with eta=0.1, max_depth=5, min_child_weight=1, so its metrics are not the tuned model's")
     assert expected in record["warnings"]
     assert f"WARNING: {expected}" in out.getvalue()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from mlops_loop.training import names as d
+import pytest
+from mlops_loop.training import build_pipeline_definition, names as d, step_graph
 
 from tests.support import pipeline_specs as specs
 from tests.support.pipeline_graph import referenced_steps
@@ -88,3 +89,38 @@ def test_evaluation_and_registration_use_the_best_training_job(built_tuning):
 def test_tuning_definition_size(built_tuning):
     print(f"\npipeline definition with tuning: {len(built_tuning.text)} characters")
     assert len(built_tuning.text) < 100_000
+
+
+SHAPED = dict(tuning_ranges=(("eta", "continuous", 0.05, 0.2, "Logarithmic"), ("max_depth", "integer", 3, 6, "Auto"),
+                             ("min_child_weight", "continuous", 1.0, 10.0, "Auto")),
+              tuning_max_jobs=50, tuning_max_parallel_jobs=5, tuning_strategy="Random")
+
+
+def test_the_configured_ranges_budget_and_strategy_reach_the_tuning_job(spec):
+    """GIVEN a model's narrowed ranges and an environment's budget and strategy WHEN the definition is generated THEN
+    its HyperParameterTuningJobConfig searches exactly those, with no early stopping by the tuning job."""
+    shaped = build_pipeline_definition(specs.replace(spec, enable_tuning=True, **SHAPED))
+    tune = dict(step_graph(shaped))[d.STEP_TUNE]["Arguments"]
+    config = tune["HyperParameterTuningJobConfig"]
+    assert config["Strategy"] == "Random"
+    assert config["ResourceLimits"] == {"MaxParallelTrainingJobs": 5, "MaxNumberOfTrainingJobs": 50}
+    assert config["TrainingJobEarlyStoppingType"] == "Off"
+    assert "StrategyConfig" not in config
+    assert config["ParameterRanges"] == {
+        "IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "3", "MaxValue": "6", "ScalingType": "Auto"}],
+        "ContinuousParameterRanges": [
+            {"Name": "eta", "MinValue": "0.05", "MaxValue": "0.2", "ScalingType": "Logarithmic"},
+            {"Name": "min_child_weight", "MinValue": "1.0", "MaxValue": "10.0", "ScalingType": "Auto"}],
+    }
+    assert not {"eta", "max_depth", "min_child_weight"} & set(tune["TrainingJobDefinition"]["StaticHyperParameters"])
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(tuning_strategy="Hyperband"), "tuning_strategy: must be one of ['Bayesian', 'Random'], got 'Hyperband'"),
+    (dict(tuning_max_jobs=0), "tuning_max_jobs: must be an integer within [1, 750], got 0"),
+    (dict(tuning_max_parallel_jobs=101), "tuning_max_parallel_jobs: must be an integer within [1, 100], got 101"),
+])
+def test_a_spec_with_a_search_sagemaker_refuses_is_refused(spec, changes, message):
+    with pytest.raises(ValueError) as caught:
+        specs.replace(spec, enable_tuning=True, **changes)
+    assert message in str(caught.value)

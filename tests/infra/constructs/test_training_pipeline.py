@@ -28,7 +28,7 @@ from constructs import Construct
 from mlops_loop.app_builder import new_app
 from mlops_loop.config import parse_config
 from mlops_loop.config.instance_offers import RegionOffers
-from mlops_loop.config.schema import GateConfig, ModelConfig, TrainingConfig
+from mlops_loop.config.schema import GateConfig, ModelConfig, TrainingConfig, TuningConfig
 from mlops_loop.constructs import training_pipeline
 from mlops_loop.constructs.job_code import JobCode
 from mlops_loop.constructs.model_registry import ModelRegistry
@@ -227,6 +227,17 @@ def test_spot_training_with_the_runtime_limit_or_tuning_on_demand_as_the_environ
     job = tuned["Tune"]["Arguments"]["TrainingJobDefinition"]
     assert job.get("EnableManagedSpotTraining", False) is False
     assert job["StoppingCondition"]["MaxRuntimeInSeconds"] == 30 * 60
+
+
+def test_the_environments_tuning_budget_and_the_models_ranges_reach_the_tuning_step():
+    """GIVEN an environment tuning with 50 jobs, 5 at once, random search, and a model narrowing max_depth to 2-4
+    WHEN its pipeline is built THEN its tuning step searches exactly that; the other ranges stay the framework's."""
+    model = REFUND.model_copy(update={"tuning_ranges": {"max_depth": [2, 4]}})
+    training = AUTO.model_copy(update={"tuning": TuningConfig(max_jobs=50, max_parallel_jobs=5, strategy="Random")})
+    config = _steps(_definition(Training((model,)).pipeline(model, training)))["Tune"]["Arguments"]["HyperParameterTuningJobConfig"]
+    assert (config["Strategy"], config["ResourceLimits"]) == ("Random", {"MaxParallelTrainingJobs": 5, "MaxNumberOfTrainingJobs": 50})
+    ranges = {r["Name"]: (r["MinValue"], r["MaxValue"]) for kind in config["ParameterRanges"].values() for r in kind}
+    assert ranges == {"max_depth": ("2", "4"), "eta": ("0.01", "0.3"), "min_child_weight": ("1.0", "10.0")}
 
 
 def test_jobs_run_the_stock_xgboost_image_with_the_job_code_and_this_models_spec(built):
