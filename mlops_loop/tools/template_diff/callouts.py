@@ -1,6 +1,6 @@
 """The reviewer's call-outs: stacks moved or left running, data at risk, serving that stops, updates that fail,
-governance (a loosened gate, approval no longer asked, network isolation off), container images that move, IAM,
-security groups, KMS and data retention, one rule per category."""
+governance (a loosened gate, approval no longer asked, network isolation off), container images that move, a tuning
+search that changes, IAM, security groups, KMS and data retention, one rule per category."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from .model import (
     CATEGORY_RETENTION,
     CATEGORY_SECURITY_GROUPS,
     CATEGORY_SERVING,
+    CATEGORY_TUNING,
     CATEGORY_UPDATE_FAILS,
     JSON_SEGMENT,
     KEPT_DELETION_POLICIES,
@@ -34,6 +35,7 @@ from .model import (
     StackLocation,
     refers_to,
 )
+from .normalise import expand_json_documents
 from .values import describe_change
 from ...naming import RESOURCE_METADATA_KEY
 from ...training.names import GATE_PARAMETERS, PARAM_APPROVAL_STATUS
@@ -551,6 +553,100 @@ def image_callouts(stage: str, stacks: Sequence[StackDiff]) -> list[Callout]:
     return [Callout(stage, CATEGORY_IMAGE, "(environment)", "(container images)", ", ".join(types), message)]
 
 
+def _tuning_config(pipeline: Optional[dict]) -> Optional[dict]:
+    """The HyperParameterTuningJobConfig of a SageMaker pipeline's tuning step (any depth of condition steps), {} for a
+    pipeline without one, None when ``pipeline`` is no pipeline or its definition cannot be read."""
+    if not pipeline or pipeline.get("Type") != "AWS::SageMaker::Pipeline":
+        return None
+    body = ((pipeline.get("Properties") or {}).get("PipelineDefinition") or {}).get("PipelineDefinitionBody")
+    document = expand_json_documents(body)
+    if not isinstance(document, dict) or not isinstance(document.get(JSON_SEGMENT), dict):
+        return None
+
+    def walk(steps: object) -> Optional[dict]:
+        for step in steps if isinstance(steps, list) else []:
+            arguments = step.get("Arguments") if isinstance(step, dict) else None
+            if not isinstance(arguments, dict):
+                continue
+            if step.get("Type") == "Tuning" and isinstance(arguments.get("HyperParameterTuningJobConfig"), dict):
+                return arguments["HyperParameterTuningJobConfig"]
+            found = walk(arguments.get("IfSteps")) or walk(arguments.get("ElseSteps"))
+            if found:
+                return found
+        return None
+
+    return walk(document[JSON_SEGMENT].get("Steps")) or {}
+
+
+def _tuning_summary(config: dict) -> dict[str, object]:
+    """What decides a tuning job's search, as a reviewer reads it: objective, ranges, budget, strategy, early stopping."""
+    objective = config.get("HyperParameterTuningJobObjective") or {}
+    limits = config.get("ResourceLimits") or {}
+    ranges = {}
+    for kind in ("IntegerParameterRanges", "ContinuousParameterRanges"):
+        for r in (config.get("ParameterRanges") or {}).get(kind) or []:
+            ranges[str(r.get("Name"))] = f"{r.get('MinValue')} to {r.get('MaxValue')}"
+    for r in (config.get("ParameterRanges") or {}).get("CategoricalParameterRanges") or []:
+        ranges[str(r.get("Name"))] = "one of " + ", ".join(map(str, r.get("Values") or []))
+    return {
+        "objective": f"{objective.get('MetricName')} ({objective.get('Type')})",
+        "ranges": dict(sorted(ranges.items())),
+        "budget": f"{limits.get('MaxNumberOfTrainingJobs')} training jobs, {limits.get('MaxParallelTrainingJobs')} at a time",
+        "strategy": str(config.get("Strategy")),
+        "early stopping": str(config.get("TrainingJobEarlyStoppingType", "Off")),
+        "scaling": {r.get("Name"): r.get("ScalingType") for kind in ("IntegerParameterRanges", "ContinuousParameterRanges")
+                    for r in (config.get("ParameterRanges") or {}).get(kind) or []},
+    }
+
+
+_NEXT_RUNS = ("pipeline executions started after this deploy search this way and register the trial it keeps; versions "
+              "registered before were chosen by the old search")
+
+
+def _tuning_callouts(rc: ResourceChange, add) -> None:
+    """TUNING: a pipeline whose tuning job searches another way - its objective (which trial is kept, so which model
+    the run registers), ranges, budget, strategy or early stopping - or that starts or stops tuning."""
+    before, after = _tuning_config(rc.before), _tuning_config(rc.after)
+    if before is None or after is None or before == after:
+        return
+    if not before:
+        new = _tuning_summary(after)
+        ranges = ", ".join(f"{name} {span}" for name, span in new["ranges"].items())
+        add(CATEGORY_TUNING, f"{rc.label}: tuning turned on: the next run trains {new['budget']} ({new['strategy']}, over "
+                             f"{ranges}) and keeps the trial best on {new['objective']} instead of training once")
+        return
+    old = _tuning_summary(before)
+    if not after:
+        add(CATEGORY_TUNING, f"{rc.label}: tuning turned off: the next run trains once with the configured hyperparameters "
+                             f"instead of keeping the best of {old['budget'].split(',')[0]} on {old['objective']}")
+        return
+    new = _tuning_summary(after)
+    changes = []
+    if old["objective"] != new["objective"]:
+        changes.append(f"objective {old['objective']} -> {new['objective']}")
+    for name in dict.fromkeys([*old["ranges"], *new["ranges"]]):
+        was, now = old["ranges"].get(name), new["ranges"].get(name)
+        if was != now:
+            changes.append(f"{name} {was} -> {now}" if was and now else
+                           f"{name} {now} searched" if now else f"{name} ({was}) no longer searched")
+        elif old["scaling"].get(name) != new["scaling"].get(name):
+            changes.append(f"{name} scaling {old['scaling'].get(name)} -> {new['scaling'].get(name)}")
+    for key in ("budget", "strategy", "early stopping"):
+        if old[key] != new[key]:
+            changes.append(f"{key} {old[key]} -> {new[key]}")
+    if not changes:
+        return
+    what = "; ".join(changes)
+    if old["objective"] != new["objective"]:
+        objective = new["objective"].rsplit(" (", 1)[0]
+        add(CATEGORY_TUNING, f"{rc.label}: the tuning job changes: {what}: the next run keeps the trial best on "
+                             f"{objective}, which may be another model than the old objective would keep. "
+                             f"{_NEXT_RUNS[0].upper()}{_NEXT_RUNS[1:]}")
+    else:
+        add(CATEGORY_TUNING, f"{rc.label}: the tuning job changes: {what}. It still keeps the trial best on "
+                             f"{new['objective']}: {_NEXT_RUNS}")
+
+
 def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange, *, before_dir: Optional[Path] = None,
                  after_dir: Optional[Path] = None) -> list[Callout]:
     """The call-outs of one resource change; ``before_dir``/``after_dir``: the directories of the base's and the
@@ -597,6 +693,7 @@ def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange, *, before_dir
         _inferentia2_callouts(rc, add)
         _governance_callouts(rc, add)
         _cost_callouts(rc, add)
+        _tuning_callouts(rc, add)
 
     if rc.resource_type in SERVING_TYPES and rc.kind == "removed":
         add(CATEGORY_SERVING, f"{rc.label}: removed; its callers get errors from the moment the stack updates (a model "

@@ -78,9 +78,12 @@ CATEGORY_COST = "COST"
 # A container image the templates run moves (pipeline steps, scheduled jobs, a SageMaker Model): said once per
 # environment, with what deployed endpoints keep meanwhile.
 CATEGORY_IMAGE = "IMAGE"
+# A pipeline's tuning job searching another way (objective, ranges, budget, strategy; tuning on or off): which trial the
+# next run keeps and registers.
+CATEGORY_TUNING = "TUNING"
 CATEGORIES = (
     CATEGORY_MOVED, CATEGORY_LEFT_RUNNING, CATEGORY_DATA_AT_RISK, CATEGORY_SERVING, CATEGORY_UPDATE_FAILS,
-    CATEGORY_RUNNING_WORK, CATEGORY_GOVERNANCE, CATEGORY_COST, CATEGORY_IMAGE, CATEGORY_IAM, CATEGORY_SECURITY_GROUPS, CATEGORY_KMS,
+    CATEGORY_RUNNING_WORK, CATEGORY_GOVERNANCE, CATEGORY_COST, CATEGORY_IMAGE, CATEGORY_TUNING, CATEGORY_IAM, CATEGORY_SECURITY_GROUPS, CATEGORY_KMS,
     CATEGORY_RETENTION,
 )
 # The categories a reviewer must not miss: marked with a warning sign in the pull-request comment.
