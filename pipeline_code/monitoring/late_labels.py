@@ -56,7 +56,8 @@ from pipeline_code.core.contract import (
     record_pseudonym,
 )
 from pipeline_code.monitoring import quality
-from pipeline_code.monitoring.capture import INFERENCE_ID, INFERENCE_TIME, SCORE, probability_column, request_times
+from pipeline_code.monitoring.capture import (ANSWERED, INFERENCE_ID, INFERENCE_TIME, SCORE, probability_column,
+                                              request_times)
 from pipeline_code.monitoring.drift import FAIL, PASS, WARN, check
 from pipeline_code.monitoring.report import trusted_window
 from pipeline_code.monitoring.window_stats import concat
@@ -81,6 +82,12 @@ TOO_FEW_LABELS, QUALITY_SKIPPED, RECORDS_NOT_READ = "too_few_labels", "quality_s
 RECORDS_SPAN_SLACK = dt.timedelta(seconds=MONITOR_MAX_RUNTIME_SECONDS, hours=1)
 # Rows of a label file read at a time (with its three columns: tens of MB at most).
 LABEL_CHUNK_ROWS = 250_000
+# The columns every records row carries besides its prediction, for a reader that sees columns only (Athena, Glue,
+# QuickSight read no parquet key-value metadata): the version whose prediction ``score`` holds (the one judged) and the
+# artefact the capture says answered the caller (null: the capture does not say). Typed, so every file has one schema.
+MODEL_PACKAGE_ARN, MODEL_PACKAGE_VERSION, MODEL_SHA256 = "model_package_arn", "model_package_version", "model_sha256"
+ANSWERED_BY_SHA256 = "answered_by_sha256"
+VERSION_COLUMNS = (MODEL_PACKAGE_ARN, MODEL_PACKAGE_VERSION, MODEL_SHA256, ANSWERED_BY_SHA256)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,8 +148,10 @@ def chain(*consumers: Callable[[pd.DataFrame], None]) -> Callable[[pd.DataFrame]
 class RecordWriter:
     """Writes the window's scored requests to ``path`` (parquet), one row group per chunk, so memory does not grow
     with the window, with ``version`` (the version judged, whose predictions they are) in the file's key-value
-    metadata. Never raises: a failure stops the writing and :meth:`close` reports it. Records without an inference id
-    are not kept (no label can name them)."""
+    metadata and, for readers that see columns only, in :data:`VERSION_COLUMNS` of every row (with the artefact that
+    answered the caller, from the chunk's ``answered_by``: another one's answer was rescored by ``version``). Never
+    raises: a failure stops the writing and :meth:`close` reports it. Records without an inference id are not kept (no
+    label can name them)."""
 
     def __init__(self, path: str, version: RecordsVersion) -> None:
         self.path = path
@@ -168,6 +177,15 @@ class RecordWriter:
             })
             frame[INFERENCE_TIME] = pd.to_datetime(frame[INFERENCE_TIME], utc=True)
             table = pa.Table.from_pandas(frame, preserve_index=False)
+            rows = len(frame)
+            answered = (chunk.loc[keep, ANSWERED].to_numpy(dtype=object) if ANSWERED in chunk.columns
+                        else np.full(rows, None, dtype=object))
+            for name, values, kind in (
+                    (MODEL_PACKAGE_ARN, [self.version.model_package_arn] * rows, pa.string()),
+                    (MODEL_PACKAGE_VERSION, [self.version.model_package_version] * rows, pa.int64()),
+                    (MODEL_SHA256, [self.version.model_sha256] * rows, pa.string()),
+                    (ANSWERED_BY_SHA256, [None if pd.isna(v) else str(v) for v in answered], pa.string())):
+                table = table.append_column(pa.field(name, kind), pa.array(values, type=kind))
             table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                                    VERSION_KEY: json.dumps(self.version.as_dict()).encode()})
             if self._writer is None:
