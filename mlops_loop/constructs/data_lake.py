@@ -29,6 +29,11 @@ from .service_key import service_key
 # Glue's temporary files (glue-temp/ in the artifacts bucket) are only read during the run that wrote them; a job
 # runs at most 48 hours (glue.timeout_minutes), so a week leaves a failed run's files to look at.
 GLUE_TEMP_EXPIRATION_DAYS = 7
+# Athena query results of the analytics workgroup (athena-results/ in the inference bucket): rows of predictions,
+# labels and traffic, so personal data; a month to download or re-read them, then gone (old versions a day later), so a
+# result does not outlive what an erasure removed from the data it was queried from by more than that.
+ATHENA_RESULTS_PREFIX = "athena-results"
+ATHENA_RESULTS_EXPIRATION_DAYS = 30
 
 class DataLake(Construct):
     """A customer-managed KMS key and six buckets: raw, curated, features, artifacts, inference, access logs.
@@ -62,7 +67,9 @@ class DataLake(Construct):
       requests/results, batch inputs and outputs: :data:`INFERENCE_TRAFFIC`) expires after
       ``inference_expiration_days``; records (ground-truth labels, monitor reports: :data:`INFERENCE_RECORDS`)
       after ``inference_records_expiration_days`` (each never when None). The drift monitor's reports keep every
-      version like the artifacts bucket's evidence (old versions expire only with the records' own expiry).
+      version like the artifacts bucket's evidence (old versions expire only with the records' own expiry). The
+      analytics workgroup's query results (:data:`ATHENA_RESULTS_PREFIX`) expire after
+      :data:`ATHENA_RESULTS_EXPIRATION_DAYS`, their old versions a day later.
     * ``access_logs``: S3 server access logs of the five buckets above.
 
     Buckets have fixed names (:func:`lake_bucket_name`), listed in ``bucket_names``. The key rotates yearly, and its
@@ -249,6 +256,7 @@ class DataLake(Construct):
                                       noncurrent_version_expiration_days) if what == DRIFT_MONITOR_REPORTS
                                else expire_or_age(f"expire-{what}", f"old-versions-{what}", f"{what}/",
                                                   inference_records_expiration_days))),
+                *expire(f"expire-{ATHENA_RESULTS_PREFIX}", f"{ATHENA_RESULTS_PREFIX}/", ATHENA_RESULTS_EXPIRATION_DAYS, 1),
             ],
         )
 

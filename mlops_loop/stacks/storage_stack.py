@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from aws_cdk import ArnFormat, CfnOutput, Stack
+from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from constructs import Construct
 
@@ -14,7 +15,7 @@ from ..config import EnvironmentConfig
 from ..constructs.arns import format_arn
 from ..constructs.cdk_reads import read_once
 from ..constructs.cost_budget import BUDGETS
-from ..constructs.data_lake import DataLake
+from ..constructs.data_lake import ATHENA_RESULTS_PREFIX, DataLake
 from ..constructs.feature_store import FeatureStore
 from ..constructs.model_registry import ModelRegistry
 from ..constructs.service_key import service_key
@@ -70,6 +71,30 @@ class StorageStack(Stack):
             ),
         )
         database.apply_removal_policy(removal)
+        # Where analysts query predictions, labels and the monitor's results (Athena, QuickSight): its settings override
+        # the client's, so every result lands in the inference bucket's athena-results/ (expiring: DataLake), encrypted
+        # with the data key and owned by this account; a query cannot write results elsewhere or unencrypted.
+        self.analytics_workgroup = athena.CfnWorkGroup(
+            self,
+            "AnalyticsWorkGroup",
+            name=f"{name_prefix}-analytics",
+            description=f"{name_prefix}: analysts' queries; results encrypted with the data key, kept 30 days",
+            state="ENABLED",
+            # Configuration, not data (its results are S3 objects with their own expiry): deleted with the stack, its
+            # saved queries and history too, so nothing retained blocks a redeploy under the same name.
+            recursive_delete_option=True,
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                engine_version=athena.CfnWorkGroup.EngineVersionProperty(selected_engine_version="Athena engine version 3"),
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=f"s3://{self.lake.bucket_names['inference']}/{ATHENA_RESULTS_PREFIX}/",
+                    expected_bucket_owner=self.account,
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_KMS", kms_key=read_once(self.lake.key, "key_arn")),
+                ),
+            ),
+        )
         self.feature_store = FeatureStore(
             self,
             "FeatureStore",
@@ -148,6 +173,7 @@ class StorageStack(Stack):
         ):
             CfnOutput(self, f"{label}BucketName", value=read_once(bucket, "bucket_name"))
         CfnOutput(self, "GlueDatabaseName", value=self.database_name)
+        CfnOutput(self, "AnalyticsWorkGroupName", value=self.analytics_workgroup.name)
         for name, group in self.feature_store.feature_groups.items():
             CfnOutput(self, f"FeatureGroup{group.node.id}", value=group.feature_group_name)
         for model, group in self.registry.groups.items():

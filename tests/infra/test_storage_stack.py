@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from mlops_loop.constructs.data_lake import ATHENA_RESULTS_EXPIRATION_DAYS, ATHENA_RESULTS_PREFIX
 from pipeline_code.core.contract import INFERENCE_TRAFFIC
 from pipeline_code.core.integrity import LEDGER_KEY_PATTERN, RUN_RECORD_KEY_PATTERN, SEALED_KEY_PATTERN, work_prefix
 from tests.support import docs
@@ -128,7 +129,9 @@ def test_lifecycle_rules_follow_each_environments_config(synthesized):
             work = artifacts[f"expire-work-{model.name}"]
             assert (work["Prefix"], work["ExpirationInDays"]) == (work_prefix(model.name), lake.pipeline_work_expiration_days)
         inference = _bucket(synthesized, env, "inference")["LifecycleConfiguration"]["Rules"]
-        assert {r["Prefix"] for r in inference if "ExpirationInDays" in r} == {f"{what}/" for what in INFERENCE_TRAFFIC}
+        # Traffic, and the analytics workgroup's query results (a fixed month).
+        assert {r["Prefix"] for r in inference if "ExpirationInDays" in r} == {
+            f"{what}/" for what in (*INFERENCE_TRAFFIC, ATHENA_RESULTS_PREFIX)}
 
 
 def test_prod_and_staging_retain_data_and_are_termination_protected(synthesized):
@@ -275,3 +278,39 @@ def test_the_readme_personal_data_table_names_every_data_prefix_the_lifecycle_an
                     kept = [r["Fn::Join"][1][-1] for r in resources]
                     # the last named folder of each pattern (".../frozen-test/*" -> "frozen-test/")
                     assert all(k.rstrip("*/").split("/")[-1] + "/" in section for k in kept), kept
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_analysts_query_in_a_workgroup_that_enforces_kms_encrypted_results_which_expire(synthesized, env):
+    """GIVEN each environment WHEN synthesized THEN the Storage stack has one Athena workgroup ``<prefix>-analytics``
+    (engine 3) whose settings override the client's (an analyst cannot send results elsewhere, or unencrypted): results
+    go to ``athena-results/`` of the inference bucket, encrypted SSE-KMS with the environment's data key and owned by
+    its account; those results (rows of predictions, labels, capture) expire after ATHENA_RESULTS_EXPIRATION_DAYS,
+    their old versions a day later, so query results do not outlive the data an erasure removed."""
+
+    (group,) = synthesized.resources(env, "Storage", "AWS::Athena::WorkGroup").values()
+    props = group["Properties"]
+    assert props["Name"] == f"{PROJECT}-{env}-analytics"
+    config = props["WorkGroupConfiguration"]
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert config["EngineVersion"] == {"SelectedEngineVersion": "Athena engine version 3"}
+    result = config["ResultConfiguration"]
+    account = synthesized.config.environments[env].account
+    inference = _bucket(synthesized, env, "inference")["BucketName"]
+    assert result["OutputLocation"] == f"s3://{inference}/{ATHENA_RESULTS_PREFIX}/"
+    keys = synthesized.resources(env, "Storage", "AWS::KMS::Key")
+    (data_key,) = [k for k in keys if k.startswith("DataLakeKey")]
+    assert result["EncryptionConfiguration"] == {"EncryptionOption": "SSE_KMS", "KmsKey": {"Fn::GetAtt": [data_key, "Arn"]}}
+    assert result["ExpectedBucketOwner"] == account
+    rules = {r["Id"]: r for r in _bucket(synthesized, env, "inference")["LifecycleConfiguration"]["Rules"]}
+    rule = rules["expire-athena-results"]
+    assert rule["Prefix"] == f"{ATHENA_RESULTS_PREFIX}/" and rule["Status"] == "Enabled"
+    assert rule["ExpirationInDays"] == ATHENA_RESULTS_EXPIRATION_DAYS
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+
+
+def test_the_analytics_workgroup_is_deleted_with_its_stack_so_no_retained_name_blocks_a_redeploy(synthesized):
+    """GIVEN prod (which retains its data) WHEN synthesized THEN the workgroup, configuration and no data, is deleted
+    with the stack, its saved queries and history with it (a retained workgroup would hold its fixed name)."""
+    (group,) = synthesized.resources("prod", "Storage", "AWS::Athena::WorkGroup").values()
+    assert group.get("DeletionPolicy", "Delete") == "Delete" and group["Properties"]["RecursiveDeleteOption"] is True
