@@ -7,11 +7,14 @@ from typing import Any, Mapping, Sequence
 from aws_cdk import ArnFormat, CfnOutput, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from pipeline_code.catalog import Dataset
+from pipeline_code.core.contract import DRIFT_MONITOR_REPORTS, inference_prefix, pascal
 
 from ..config import EnvironmentConfig
+from ..constructs.access_policy import AccessPolicy
 from ..constructs.arns import format_arn
 from ..constructs.cdk_reads import read_once
 from ..constructs.cost_budget import BUDGETS
@@ -160,6 +163,7 @@ class StorageStack(Stack):
             log_groups=False,
             removal_policy=removal,
         )
+        self.analyst_role = self._analyst_role(name_prefix, list(models))
         # The offline store must exist before SageMaker validates its S3 location.
         self.feature_store.node.add_dependency(self.lake.features_bucket)
 
@@ -174,8 +178,55 @@ class StorageStack(Stack):
             CfnOutput(self, f"{label}BucketName", value=read_once(bucket, "bucket_name"))
         CfnOutput(self, "GlueDatabaseName", value=self.database_name)
         CfnOutput(self, "AnalyticsWorkGroupName", value=self.analytics_workgroup.name)
+        CfnOutput(self, "AnalystRoleArn", value=read_once(self.analyst_role, "role_arn"))
         for name, group in self.feature_store.feature_groups.items():
             CfnOutput(self, f"FeatureGroup{group.node.id}", value=group.feature_group_name)
         for model, group in self.registry.groups.items():
             CfnOutput(self, f"ModelPackageGroup{group.node.id}", value=group.model_package_group_name)
         CfnOutput(self, "ApproverRoleArn", value=read_once(self.registry.approver_role, "role_arn"))
+
+    def _analyst_role(self, name_prefix: str, models: Sequence[str]) -> iam.Role:
+        """``<prefix>-analyst``: queries the predictions, labels and monitor results in the analytics workgroup, and
+        may define tables of its own (``analytics_*``) in the environment's database; reads no traffic (the capture
+        holds every feature callers sent), no other bucket, and changes nothing of the loop."""
+        role = iam.Role(
+            self,
+            "AnalystRole",
+            role_name=f"{name_prefix}-analyst",
+            description="Queries predictions, labels and monitor results with Athena; changes nothing of the loop",
+            # Who may assume it is the account's choice (the callers' own policies, e.g. an Identity Center permission set).
+            assumed_by=iam.AccountPrincipal(self.account),
+        )
+        access = AccessPolicy(self, "AnalystAccess", role=role, description=f"{name_prefix} analyst: Athena queries")
+        access.allow(
+            "RunQueries",
+            ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+             "athena:StopQueryExecution", "athena:GetWorkGroup", "athena:BatchGetQueryExecution",
+             "athena:ListQueryExecutions"],
+            [format_arn(self, service="athena", resource="workgroup", resource_name=self.analytics_workgroup.name)],
+        )
+        catalog = format_arn(self, service="glue", resource="catalog")
+        database = format_arn(self, service="glue", resource="database", resource_name=self.database_name)
+        access.allow(
+            "ReadCatalog",
+            ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions",
+             "glue:BatchGetPartition"],
+            [catalog, database, format_arn(self, service="glue", resource="table", resource_name=f"{self.database_name}/*")],
+            wildcard_reason="Any table of this environment's database (the crawler's and the analysts' own), read only.",
+        )
+        access.allow(
+            "DefineAnalyticsTables",
+            ["glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable"],
+            [catalog, database,
+             format_arn(self, service="glue", resource="table", resource_name=f"{self.database_name}/analytics_*")],
+            wildcard_reason="Only tables named analytics_*: the analysts' own definitions, never the crawler's tables.",
+        )
+        inference = self.lake.reference(self, "inference")
+        for model in models:
+            access.allow_prefix(f"ReadMonitor{pascal(model)}", inference, inference_prefix(model, DRIFT_MONITOR_REPORTS))
+            access.allow_prefix(f"ReadLabels{pascal(model)}", inference, inference_prefix(model, "labels"))
+        access.allow_prefix("QueryResults", inference, f"{ATHENA_RESULTS_PREFIX}/", write=True, delete=False)
+        access.allow("ResultsBucket", ["s3:GetBucketLocation"], [access.s3_arn(self.lake.bucket_names["inference"])])
+        access.allow_key("DataKey", self.lake.key)
+        return role
+
