@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from pipeline_code.core import contract
 
@@ -24,6 +26,46 @@ RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 # environment's parameters are named /<project>-<env>/...
 RESERVED_PARAMETER_PREFIXES = ("aws", "ssm")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+# SageMaker's names (monitoring schedules and job definitions) and IAM role names the app bounds to this many characters.
+_NAME_LIMIT = 63
+
+
+def bounded_name(base: str, salt: str) -> str:
+    """``base`` if it fits in 63 characters, otherwise its start plus a hash (names stay unique)."""
+    if len(base) <= _NAME_LIMIT:
+        return base
+    digest = hashlib.sha256(f"{base}|{salt}".encode()).hexdigest()[:8]
+    return f"{base[:_NAME_LIMIT - 9].rstrip('-')}-{digest}"
+
+
+# Names unique in the account whatever the region (IAM, CloudWatch dashboards, AWS Budgets): the config refuses two
+# environments of one account that would both create one (``schema.account_wide_names`` lists an environment's).
+
+
+def monitor_role_name(name_prefix: str, model: str) -> str:
+    """``<prefix>-<model>-native-monitor``, the fixed name of the role a model's four monitoring jobs run as."""
+    return bounded_name(f"{name_prefix}-{model}-native-monitor", "role")
+
+
+def serving_deployer_role_name(name_prefix: str) -> str:
+    """``<prefix>-serving-deployer``: the role CloudFormation deploys the Serving stack as (fixed, so the Operations
+    stack's deploy handler passes it without a cross-stack export)."""
+    return f"{name_prefix}-serving-deployer"
+
+
+def loop_dashboard_name(name_prefix: str) -> str:
+    """``<prefix>-loop``: the environment's CloudWatch dashboard (dashboards are global, not regional)."""
+    return f"{name_prefix}-loop"
+
+
+def budget_name(name_prefix: str, actual_percent: Sequence[float], forecast_percent: Sequence[float]) -> str:
+    """``<prefix>-monthly-cost-<8 hex digits of the notices>``. CloudFormation replaces a budget whose notices change
+    (they and its name are create-only) by creating the new one first; under the same name that create fails, so the
+    name follows them."""
+    notices = json.dumps([sorted(map(float, actual_percent)), sorted(map(float, forecast_percent))])
+    return f"{name_prefix}-monthly-cost-{hashlib.sha256(notices.encode()).hexdigest()[:8]}"
 
 
 # Feature Store: 1-64 letters, digits and single dashes (no underscores).

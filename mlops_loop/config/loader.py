@@ -36,6 +36,7 @@ from .budget import budget_problems
 from .native_monitor import native_monitor_problems
 from .schedules import monitoring_schedule
 from .schema import (CROSS_CHECKED, AppConfig, EnvironmentConfig, ModelConfig, _serving_where, accelerator_problems,
+                     account_wide_name_problems,
                      capture_problems, environment_name_problems, inferentia2_problems, label_delay_problems,
                      model_name_problems, multi_model_problems, network_problems, offer_problems, training_problems)
 
@@ -170,6 +171,7 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
     project = raw.get("project", DEFAULT_PROJECT)
     if isinstance(project, str):  # a project of another type is reported by its own check
         problems.extend(environment_name_problems(project, models, environments))
+        problems.extend(account_wide_name_problems(project, models, environments))
     problems.extend(accelerator_problems(models, environments))
     problems.extend(multi_model_problems(models, environments))
     problems.extend(training_problems(models, environments, declared=model_section))

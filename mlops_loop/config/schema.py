@@ -26,6 +26,7 @@ from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX
                                          ENVIRONMENT_TAG, NAME_PATTERN, NAME_RULE, PROJECT_TAG, model_spec_document)
 from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, monitor_label_window_hours, records_lookback_hours
 from pipeline_code.core.contract import DEFAULT_DRIFT_WINDOW_DAYS, MAX_DRIFT_WINDOW_DAYS
+from pipeline_code.core.contract import approver_role_name, environment_prefix, lake_bucket
 from pipeline_code.core.contract import RETRAIN_INFIX, REFREEZE_WHEN_STALE, TEST_SET_REFREEZE_POLICIES
 from pipeline_code.core.contract import (DEFAULT_MONITOR_WINDOW_GIB, GIB, MAX_PROCESSING_VOLUME_GB, MONITOR_WINDOW_DOWNLOADS,
                                          MONITOR_WORKING_GB, monitor_volume_gb, monitor_window_bytes)
@@ -33,6 +34,7 @@ from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_dec
 from pipeline_code.core.online_features import LookupSpec
 from pipeline_code.core.thresholds import DEFAULT_GATE, THRESHOLDS, GateThresholds
 
+from ..naming import LAKE_BUCKETS, budget_name, loop_dashboard_name, monitor_role_name, serving_deployer_role_name
 from ._strict import StrictModel, coercion_problem
 from .budget import BudgetConfig, budget_problems
 from .instance_offers import load_offers
@@ -875,6 +877,7 @@ class AppConfig(StrictModel):
                     f"allowed: {', '.join(sorted(self.models))}"
                 )
         problems = (model_name_problems(self.models) + environment_name_problems(self.project, self.models, self.environments)
+                    + account_wide_name_problems(self.project, self.models, self.environments)
                     + accelerator_problems(self.models, self.environments) + multi_model_problems(self.models, self.environments)
                     + training_problems(self.models, self.environments) + inferentia2_problems(self.models, self.environments)
                     + offer_problems(self.models, self.environments) + capture_problems(self.models, self.environments)
@@ -1024,6 +1027,51 @@ def environment_name_problems(project: str, models: dict[str, "ModelConfig"],
                 f"second at deploy); rename {kind} {name!r} so that it does not start with {rest + joiner!r}, or rename "
                 f"one environment so that neither name is the other's followed by '-' (e.g. {longer.name!r} to "
                 f"{longer.name.replace('-', '')!r}), or deploy them to another account or region")
+    return problems
+
+
+def account_wide_names(project: str, env: "EnvironmentConfig",
+                       models: dict[str, "ModelConfig"]) -> dict[str, tuple[str, str]]:
+    """Every fixed name ``env`` creates that is unique in its account whatever the region, as ``{name: (kind, what)}``:
+    the model-approver and serving-deployer roles, each native Model Monitor's role, the dashboard (CloudWatch
+    dashboards are global), the budget and the lake buckets (unique across accounts; theirs end in
+    ``<account>-<region>``). ``tests/infra/test_account_wide_names.py`` proves these are the names the templates write."""
+    prefix = environment_prefix(project, env.name)
+    names = {approver_role_name(prefix): ("IAM role", "the model approver role"),
+             serving_deployer_role_name(prefix): ("IAM role", "the serving deployer role"),
+             loop_dashboard_name(prefix): ("CloudWatch dashboard", "the loop's dashboard")}
+    if env.budget is not None:
+        names[budget_name(prefix, env.budget.actual_percent, env.budget.forecast_percent)] = ("budget", "the cost budget")
+    for model in env.models:
+        if model in models and env.serving.get(model, models[model].serving).native_model_monitor:
+            names[monitor_role_name(prefix, model)] = ("IAM role", f"the native Model Monitor role of model {model!r}")
+    for kind in LAKE_BUCKETS:
+        names[lake_bucket(prefix, kind, env.account, env.region)] = ("S3 bucket", f"the {kind} bucket")
+    return names
+
+
+def account_wide_name_problems(project: str, models: dict[str, "ModelConfig"],
+                               environments: dict[str, "EnvironmentConfig"]) -> list[str]:
+    """Two environments of one account, in any regions, that would both create a name unique in the account
+    (:func:`account_wide_names`), one message per name. ``environment_name_problems`` compares environments in one
+    account and region only, but IAM roles, dashboards and budgets meet across regions too: ``dev`` serving a model
+    ``eu-churn`` and ``dev-eu`` serving ``churn``, both with native Model Monitor on, would both create the role
+    ``<project>-dev-eu-churn-native-monitor``. Such a pair could never deploy both, so refusing it breaks no deployment."""
+    problems = []
+    envs = list(environments.values())
+    for i, first in enumerate(envs):
+        mine = account_wide_names(project, first, models)
+        for second in (e for e in envs[i + 1:] if e.account == first.account):
+            theirs = account_wide_names(project, second, models)
+            longer = max(first.name, second.name, key=len)
+            for name in (n for n in mine if n in theirs):
+                problems.append(
+                    f"environments {first.name!r} ({first.region}) and {second.name!r} ({second.region}): both deploy to "
+                    f"account {first.account} and both would create {mine[name][0]} {name!r} ({mine[name][1]} in "
+                    f"{first.name!r}; {theirs[name][1]} in {second.name!r}); its name is unique in the account whatever "
+                    "the region, so CloudFormation refuses the second deploy ('already exists'). Rename one of the "
+                    f"models, or rename one environment so that neither name is the other's followed by '-' (e.g. "
+                    f"{longer!r} to {longer.replace('-', '')!r}), or deploy the two environments to different accounts")
     return problems
 
 

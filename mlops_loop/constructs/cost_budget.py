@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Optional, Sequence
 
 from aws_cdk import aws_budgets as budgets
@@ -11,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from ..naming import budget_name
 from .cdk_reads import environment_of, read_once
 
 BUDGETS = "budgets.amazonaws.com"
@@ -73,7 +72,7 @@ class CostBudget(Construct):
         tagged = [budgets.CfnBudget.ExpressionProperty(
             tags=budgets.CfnBudget.TagValuesProperty(key=key, values=[value], match_options=["EQUALS"]))
             for key, value in (tags or ())]
-        self.budget_name = f"{name_prefix}-monthly-cost-{self._digest(actual_percent, forecast_percent)}"
+        self.budget_name = budget_name(name_prefix, actual_percent, forecast_percent)
         self.budget = budgets.CfnBudget(
             self,
             "Resource",
@@ -102,10 +101,3 @@ class CostBudget(Construct):
                 },
             )
         )
-
-    @staticmethod
-    def _digest(actual_percent: Sequence[float], forecast_percent: Sequence[float]) -> str:
-        """Eight hex digits of the notices. CloudFormation replaces a budget whose notices change (they and its name are
-        create-only) by creating the new one first; under the same name that create fails, so the name follows them."""
-        notices = json.dumps([sorted(map(float, actual_percent)), sorted(map(float, forecast_percent))])
-        return hashlib.sha256(notices.encode()).hexdigest()[:8]

@@ -11,6 +11,7 @@ from constructs import Construct
 
 from pipeline_code.core.contract import DEFAULT_PROJECT, DRIFT_SCORE_ALARM
 
+from ..naming import loop_dashboard_name
 from .loop_alarms import monitor_series
 
 # The dashboard's logical id from before it had a construct of its own (it was built by LoopAlarms as
@@ -88,7 +89,7 @@ class LoopDashboard(Construct):
                 ),
             ]
         widgets += alarm_status_widgets("Loop alarms", list(alarms))
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{name_prefix}-loop", widgets=[widgets])
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=loop_dashboard_name(name_prefix), widgets=[widgets])
         cast(CfnResource, self.dashboard.node.default_child).override_logical_id(LOGICAL_ID)
 
     def add_alarm_status(self, title: str, alarms: Sequence[cloudwatch.IAlarm]) -> None:

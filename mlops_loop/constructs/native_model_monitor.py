@@ -29,7 +29,7 @@ from ..config.instance_types import INSTANCE_TYPES
 from ..config.native_monitor import OFFSET_MAX_CHARS, fixed_threshold_problem, window_offsets
 from ..config.schedules import monitoring_schedule
 from ..config.schema import ModelConfig, NetworkConfig
-from ..naming import RESOURCE_METADATA_KEY
+from ..naming import RESOURCE_METADATA_KEY, bounded_name as _bounded_name, monitor_role_name
 from ..training.sdk_offline import UNUSED_BUCKET, image_uri, offline_sdk
 from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy
 from .arns import format_arn, s3_arn
@@ -68,19 +68,6 @@ MODEL_QUALITY = _Kind("model-quality", "ModelQuality", "mq")
 MODEL_BIAS = _Kind("model-bias", "ModelBias", "bias")
 MODEL_EXPLAINABILITY = _Kind("model-explainability", "ModelExplainability", "expl")
 KINDS = (DATA_QUALITY, MODEL_QUALITY, MODEL_BIAS, MODEL_EXPLAINABILITY)
-
-
-def _bounded_name(base: str, salt: str) -> str:
-    """``base`` if it fits in 63 characters, otherwise its start plus a hash (names stay unique)."""
-    if len(base) <= _NAME_LIMIT:
-        return base
-    digest = hashlib.sha256(f"{base}|{salt}".encode()).hexdigest()[:8]
-    return f"{base[:_NAME_LIMIT - 9].rstrip('-')}-{digest}"
-
-
-def monitor_role_name(name_prefix: str, model: str) -> str:
-    """``<prefix>-<model>-native-monitor``, the fixed name of the role a model's four monitoring jobs run as."""
-    return _bounded_name(f"{name_prefix}-{model}-native-monitor", "role")
 
 
 def monitor_images(region: str) -> tuple[str, str]:

@@ -29,7 +29,7 @@ from ..constructs.native_model_monitor import NativeModelMonitor
 from ..constructs.served_model import ServedModel
 from ..constructs.serving_deployer import ServingDeployer
 from ..constructs.training_pipeline import xgboost_image_uri, xgboost_repository
-from ..naming import batch_dead_letters_queue_name
+from ..naming import batch_dead_letters_queue_name, serving_deployer_role_name
 from .lifetimes import removal_policy
 from .storage_stack import StorageStack
 
@@ -79,7 +79,7 @@ class ServingStack(Stack):
 
         # A fixed name lets the Operations stack refer to it without a cross-stack export.
         self.deployer = ServingDeployer(
-            self, "Deployer", role_name=f"{name_prefix}-serving-deployer", description=f"{name_prefix} serving deployments",
+            self, "Deployer", role_name=serving_deployer_role_name(name_prefix), description=f"{name_prefix} serving deployments",
             owner=owner_of(job_tags),
         )
         # Batch runs their schedules could not start (quota, permission, missing model): the Operations stack alarms
