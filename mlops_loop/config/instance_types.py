@@ -98,10 +98,35 @@ def unknown_problem(name: str) -> str:
 
 
 def unsupported_problem(name: str, purpose: str) -> str:
-    """Why ``name`` cannot run ``purpose`` (a key of :data:`UNSUPPORTED_FOR`); "" when it can."""
+    """Why ``name`` cannot run ``purpose`` (a key of :data:`UNSUPPORTED_FOR`); "" when it can.
+
+    For a model's types (training jobs, endpoints, batch transform) the types offered are those some framework uses
+    there, grouped by accelerator with the frameworks that use it: never one the config would refuse or warn about for
+    every framework (a GPU serves no framework's model, Trainium serves none, Inferentia2 only the network's)."""
     if name not in UNSUPPORTED_FOR[purpose]:
         return ""
-    return f"{name} cannot run SageMaker {purpose}; allowed: {', '.join(_allowed(purpose))}"
+    if purpose == "processing jobs":
+        return f"{name} cannot run SageMaker {purpose}; allowed: {', '.join(_allowed(purpose))}"
+    groups = []
+    for accelerator in _ACCELERATOR_NAMES:
+        types = [t for t in _allowed(purpose) if INSTANCE_TYPES[t].accelerator == accelerator]
+        users = [f for f, spec in FRAMEWORKS.items() if accelerator in _uses(spec, purpose)]
+        if types and users:
+            who = ("any framework" if len(users) == len(FRAMEWORKS)
+                   else f"framework{'s' if len(users) > 1 else ''} {', '.join(repr(u) for u in users)} only")
+            groups.append(f"{', '.join(types)} ({_ACCELERATOR_NAMES[accelerator]}, {who})")
+    return f"{name} cannot run SageMaker {purpose}; allowed: {'; '.join(groups)}"
+
+
+# The accelerators, in the order an 'allowed:' list groups their types.
+_ACCELERATOR_NAMES = {"none": "CPU", "gpu": "GPU", "inferentia2": "Inferentia2", "trainium": "Trainium"}
+
+
+def _uses(framework: "Framework", purpose: str) -> tuple[str, ...]:
+    """The accelerators ``framework`` runs ``purpose`` on, refused or warned about on none of them."""
+    if purpose == "training jobs":
+        return framework.training_accelerators
+    return tuple(a for a in framework.serving_accelerators if a not in framework.serving_idle)
 
 
 def _allowed(purpose: str) -> list[str]:

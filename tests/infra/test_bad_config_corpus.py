@@ -366,10 +366,11 @@ CASES = [
          "ml.g5.xlarge"),
     case("training-on-m5d-not-a-training-type", at("environments.prod.training.instance_type", "ml.m5d.xlarge"),
          "environment 'prod': field 'training.instance_type': ml.m5d.xlarge cannot run SageMaker "
-         "training jobs; allowed: ml.c5.2xlarge, ml.c5.xlarge, ml.c6i.xlarge, ml.g5.2xlarge, "
-         "ml.g5.xlarge, ml.m5.2xlarge, ml.m5.4xlarge, ml.m5.large, ml.m5.xlarge, ml.m6i.2xlarge, "
-         "ml.m6i.large, ml.m6i.xlarge, ml.r5.2xlarge, ml.r5.xlarge, ml.t3.large, ml.t3.medium, "
-         "ml.trn1.2xlarge, ml.trn1.32xlarge"),
+         "training jobs; allowed: ml.c5.2xlarge, ml.c5.xlarge, ml.c6i.xlarge, ml.m5.2xlarge, "
+         "ml.m5.4xlarge, ml.m5.large, ml.m5.xlarge, ml.m6i.2xlarge, ml.m6i.large, ml.m6i.xlarge, "
+         "ml.r5.2xlarge, ml.r5.xlarge, ml.t3.large, ml.t3.medium (CPU, any framework); "
+         "ml.g5.2xlarge, ml.g5.xlarge (GPU, any framework); ml.trn1.2xlarge, ml.trn1.32xlarge "
+         "(Trainium, framework 'pytorch' only)"),
     case("processing-on-trainium", at("environments.prod.training.processing_instance_type", "ml.trn1.2xlarge"),
          "environment 'prod': field 'training.processing_instance_type': ml.trn1.2xlarge cannot run "
          "SageMaker processing jobs; allowed: ml.c5.2xlarge, ml.c5.xlarge, ml.c6i.xlarge, "
@@ -773,10 +774,10 @@ CASES = [
          "allowed accelerators for serving: none — pick e.g. ml.m5.large or ml.c5.xlarge"),
     case("realtime-on-t3-not-an-endpoint-type", at("models.churn.serving.realtime.instance_type", "ml.t3.medium"),
          "model 'churn': field 'serving.realtime.instance_type': ml.t3.medium cannot run SageMaker "
-         "endpoints; allowed: ml.c5.2xlarge, ml.c5.xlarge, ml.c6i.xlarge, ml.g5.2xlarge, "
-         "ml.g5.xlarge, ml.inf2.8xlarge, ml.inf2.xlarge, ml.m5.2xlarge, ml.m5.4xlarge, ml.m5.large, "
-         "ml.m5.xlarge, ml.m5d.xlarge, ml.m6i.2xlarge, ml.m6i.large, ml.m6i.xlarge, ml.r5.2xlarge, "
-         "ml.r5.xlarge, ml.trn1.2xlarge, ml.trn1.32xlarge"),
+         "endpoints; allowed: ml.c5.2xlarge, ml.c5.xlarge, ml.c6i.xlarge, ml.m5.2xlarge, "
+         "ml.m5.4xlarge, ml.m5.large, ml.m5.xlarge, ml.m5d.xlarge, ml.m6i.2xlarge, ml.m6i.large, "
+         "ml.m6i.xlarge, ml.r5.2xlarge, ml.r5.xlarge (CPU, any framework); ml.inf2.8xlarge, "
+         "ml.inf2.xlarge (Inferentia2, framework 'pytorch' only)"),
     case("env-realtime-on-inferentia", at("environments.prod.serving.churn.realtime.instance_type", "ml.inf2.xlarge"),
          "environment 'prod': field 'serving.churn.realtime.instance_type': ml.inf2.xlarge is an "
          "Inferentia2 instance, which serving with framework 'xgboost' cannot use (Inferentia2 runs "
@@ -819,10 +820,10 @@ CASES = [
          "be less than or equal to 1000 (got 1001)"),
     case("async-on-t3-not-an-endpoint-type", serve("async", instance_type="ml.t3.large"),
          "model 'churn': field 'serving.async.instance_type': ml.t3.large cannot run SageMaker "
-         "endpoints; allowed: ml.c5.2xlarge, ml.c5.xlarge, ml.c6i.xlarge, ml.g5.2xlarge, "
-         "ml.g5.xlarge, ml.inf2.8xlarge, ml.inf2.xlarge, ml.m5.2xlarge, ml.m5.4xlarge, ml.m5.large, "
-         "ml.m5.xlarge, ml.m5d.xlarge, ml.m6i.2xlarge, ml.m6i.large, ml.m6i.xlarge, ml.r5.2xlarge, "
-         "ml.r5.xlarge, ml.trn1.2xlarge, ml.trn1.32xlarge"),
+         "endpoints; allowed: ml.c5.2xlarge, ml.c5.xlarge, ml.c6i.xlarge, ml.m5.2xlarge, "
+         "ml.m5.4xlarge, ml.m5.large, ml.m5.xlarge, ml.m5d.xlarge, ml.m6i.2xlarge, ml.m6i.large, "
+         "ml.m6i.xlarge, ml.r5.2xlarge, ml.r5.xlarge (CPU, any framework); ml.inf2.8xlarge, "
+         "ml.inf2.xlarge (Inferentia2, framework 'pytorch' only)"),
     case("async-on-trainium", serve("async", instance_type="ml.trn1.2xlarge"),
          "model 'churn': field 'serving.async.instance_type': ml.trn1.2xlarge is a Trainium "
          "instance, which serving with framework 'xgboost' cannot use (Trainium runs only Neuron SDK "
@@ -842,10 +843,9 @@ CASES = [
          "'rate(6 hours)'"),
     case("batch-on-r5-not-a-transform-type", serve("batch", instance_type="ml.r5.xlarge"),
          "model 'churn': field 'serving.batch.instance_type': ml.r5.xlarge cannot run SageMaker "
-         "batch transform; allowed: ml.c5.2xlarge, ml.c5.xlarge, ml.c6i.xlarge, ml.g5.2xlarge, "
-         "ml.g5.xlarge, ml.inf2.8xlarge, ml.inf2.xlarge, ml.m5.2xlarge, ml.m5.4xlarge, ml.m5.large, "
-         "ml.m5.xlarge, ml.m6i.2xlarge, ml.m6i.large, ml.m6i.xlarge, ml.trn1.2xlarge, "
-         "ml.trn1.32xlarge"),
+         "batch transform; allowed: ml.c5.2xlarge, ml.c5.xlarge, ml.c6i.xlarge, ml.m5.2xlarge, "
+         "ml.m5.4xlarge, ml.m5.large, ml.m5.xlarge, ml.m6i.2xlarge, ml.m6i.large, ml.m6i.xlarge (CPU, "
+         "any framework); ml.inf2.8xlarge, ml.inf2.xlarge (Inferentia2, framework 'pytorch' only)"),
     case("batch-content-type", serve("batch", content_type="application/json"),
          "model 'churn': field 'serving.batch.content_type': Input should be 'application/jsonlines' "
          "or 'text/csv' (got 'application/json')"),

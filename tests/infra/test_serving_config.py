@@ -687,3 +687,46 @@ def test_a_default_serving_override_for_a_model_no_environment_deploys_is_report
     raw["defaults"]["serving"] = {"fruad": {"mode": "serverless"}}
     assert problems_of(raw) == [
         "defaults: field 'serving.fruad': overrides a model no environment deploys; deployed: churn, credit-risk"]
+
+
+def _listed_by_framework(message: str) -> dict[str, set[str]]:
+    """The instance types an 'allowed:' list offers each framework: groups ``<types> (<accelerator>, any framework)``
+    or ``<types> (<accelerator>, framework '<name>' only)``, separated by '; '."""
+    from mlops_loop.config.instance_types import FRAMEWORKS
+
+    offered: dict[str, set[str]] = {f: set() for f in FRAMEWORKS}
+    for group in message.split("allowed: ", 1)[1].split("; "):
+        types, _, label = group.rstrip(")").rpartition(" (")
+        who = label.split(", ", 1)[1]
+        frameworks = list(FRAMEWORKS) if who == "any framework" else [who.split("'")[1]]
+        for framework in frameworks:
+            offered[framework] |= set(types.split(", "))
+    return offered
+
+
+@pytest.mark.parametrize("purpose", ["endpoints", "batch transform"])
+def test_the_types_a_serving_refusal_offers_each_framework_are_ones_it_serves_on_without_a_word(purpose):
+    """GIVEN the message refusing a type SageMaker does not take for ``purpose`` WHEN a model of each framework is
+    served on each type it offers that framework THEN the config neither refuses it (accelerator_problems) nor warns
+    about it (accelerator_warnings): the list names no GPU (idle for XGBoost, unusable for the network), Trainium or,
+    for XGBoost, Inferentia2 type."""
+    from mlops_loop.config.instance_types import FRAMEWORKS, UNSUPPORTED_FOR, unsupported_problem
+    from mlops_loop.config.schema import accelerator_problems, accelerator_warnings
+
+    refused = sorted(UNSUPPORTED_FOR[purpose])[0]
+    offered = _listed_by_framework(unsupported_problem(refused, purpose))
+    churn = parse_config(_raw()).models["churn"]
+    mode = "batch" if purpose == "batch transform" else "realtime"
+    checked = 0
+    for framework, types in offered.items():
+        assert types, framework
+        for name in sorted(types):
+            serving = churn.serving.model_copy(update={"mode": mode, mode: getattr(churn.serving, mode).model_copy(
+                update={"instance_type": name})})
+            model = churn.model_copy(update={"framework": framework, "serving": serving})
+            assert serving.instance_types == (name,)
+            assert accelerator_problems({"churn": model}, {}) == [], (framework, name)
+            assert accelerator_warnings({"churn": model}, {}) == [], (framework, name)
+            checked += 1
+    assert checked >= len(FRAMEWORKS)
+
