@@ -207,8 +207,18 @@ def write_archive(directory: str, archive: str) -> None:
     os.replace(tmp, archive)
 
 
+# tarfile's extraction filters (PEP 706): Python 3.12+ (the XGBoost 3.2-0 image) and 3.11.4+. 3.12 and 3.13 warn when
+# an extraction names none; 3.14 applies "data" by default.
+_DATA_FILTER = getattr(tarfile, "data_filter", None)
+
+
 def extract_tar_safely(archive: str, destination: str) -> None:
-    """Extract a (gzipped) tar, refusing links and members that would land outside ``destination``."""
+    """Extract a (gzipped) tar, refusing links, devices and members that would land outside ``destination``, all
+    checked before the first member is written.
+
+    Each member also goes through tarfile's ``data`` filter where Python has it, so the files belong to whoever
+    extracts them (as root, tarfile would otherwise give them the archive's owner ids) and lose set-id and
+    group/other-write bits; without the filter (Python before 3.11.4) the same is done here."""
     root = os.path.realpath(destination)
     os.makedirs(root, exist_ok=True)
     with tarfile.open(archive, "r:*") as tar:
@@ -219,9 +229,29 @@ def extract_tar_safely(archive: str, destination: str) -> None:
                 raise InputError(f"{archive}: member {member.name!r} would be extracted outside {destination!r}")
             if member.issym() or member.islnk() or member.isdev():
                 raise InputError(f"{archive}: member {member.name!r} is a link or device; refusing to extract")
-            members.append(member)
+            if _DATA_FILTER is None:
+                members.append(_as_data(member))
+                continue
+            try:
+                members.append(_DATA_FILTER(member, root))
+            except tarfile.FilterError as exc:
+                raise InputError(f"{archive}: member {member.name!r} is refused by tarfile's data filter: {exc}") from None
         for member in members:
-            tar.extract(member, root)
+            if _DATA_FILTER is None:
+                tar.extract(member, root)
+            else:
+                tar.extract(member, root, filter="fully_trusted")  # filtered above, before any was written
+
+
+def _as_data(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    """What tarfile's ``data`` filter makes of a regular file or folder: no owner (the extractor's), no set-id, sticky
+    or group/other-write bit."""
+    import copy
+
+    plain = copy.copy(member)
+    plain.uid, plain.gid, plain.uname, plain.gname = os.getuid(), os.getgid(), "", ""
+    plain.mode = member.mode & ~0o7022
+    return plain
 
 
 # --------------------------------------------------------------------------------------
