@@ -22,9 +22,14 @@ from .access_policy import AccessPolicy
 from .arns import format_arn
 from .cdk_reads import days, hours, read_once, stack_of
 from .network import allow_lambda_network_interfaces
+from pipeline_code.core.images import HANDLER_PYTHON
 from pipeline_code.core.online_features import FEATURES_ENV, REQUIRED_FEATURES_ENV, RULES_ENV, SPEC_FILE_ENV
 
 # Lambda refuses a function whose environment variables take more than 4 KB in all (Lambda quotas).
+# Every handler function's runtime: the CDK's own constant for HANDLER_PYTHON (an AttributeError at import, not a
+# deploy-time surprise, if the CDK has none).
+HANDLER_RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_{}_{}".format(*HANDLER_PYTHON))
+
 MAX_ENVIRONMENT_BYTES = 4096
 # What an unresolved value (an ARN or URL of another resource) is counted as: ARNs of the resources handlers are
 # told about (queues, topics, roles) are far shorter.
@@ -107,7 +112,7 @@ def handler_function(
     network: Optional[NetworkConfig] = None,
     code_files: Optional[Mapping[str, str]] = None,
 ) -> HandlerFunction:
-    """A Python 3.14 ARM function running ``handler`` (``<module>.<function>`` of ``pipeline_code.handlers``), built in ``scope``
+    """A Python 3.14 (``HANDLER_RUNTIME``) ARM function running ``handler`` (``<module>.<function>`` of ``pipeline_code.handlers``), built in ``scope``
     as ``Logs``, ``Role``, ``Access`` and ``Function``.
 
     Defaults every handler shares: reserved concurrency 1 (handlers guard shared state, so they must
@@ -157,7 +162,7 @@ def handler_function(
         "Function",
         function_name=function_name,
         description=description,
-        runtime=lambda_.Runtime.PYTHON_3_14,
+        runtime=HANDLER_RUNTIME,
         architecture=lambda_.Architecture.ARM_64,
         handler=f"pipeline_code.handlers.{handler}",
         code=lambda_.Code.from_asset(str(handler_code_root(tuple(sorted((code_files or {}).items()))))),

@@ -23,6 +23,10 @@ XGBOOST_IMAGE_VERSION = "3.2-0"
 # sagemaker-inference 1.5.5, gunicorn 25.3.0, Flask 3.1.3). Job code must run in its Python.
 XGBOOST_LIBRARY_VERSION = "3.2.0"
 XGBOOST_IMAGE_PYTHON = (3, 12)
+# The Python of Lambda's managed runtime the handlers (pipeline_code/handlers) run on: no image, but the same question
+# of what the code runs in. mlops_loop/constructs/handler_function.py sets the runtime from it; tests/training/
+# test_compat.py checks the handler code against its standard library and holds every doc line naming it to it.
+HANDLER_PYTHON = (3, 14)
 
 # End of patch of each SageMaker XGBoost image version: the AWS Deep Learning Containers "Framework Support Policy"
 # (https://aws.github.io/deep-learning-containers/reference/support_policy; its rows come from aws/deep-learning-

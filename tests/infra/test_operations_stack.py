@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 
+from pipeline_code.core.images import HANDLER_PYTHON
 from mlops_loop.app_builder import REPO_ROOT
 from mlops_loop.constructs.loop_alarms import report_window_hours
 from mlops_loop.constructs.scheduled_job import job_name_stem
@@ -39,7 +40,7 @@ def _pipelines(synthesized, env):
 def test_trigger_function_is_serialised_and_knows_only_this_environments_pipelines(synthesized, env):
     function = _one(synthesized, env, "AWS::Lambda::Function")
     assert function["FunctionName"] == f"{PROJECT}-{env}-retrain-trigger"
-    assert function["Runtime"] == "python3.14"
+    assert function["Runtime"] == "python{}.{}".format(*HANDLER_PYTHON)
     assert function["Handler"] == "pipeline_code.handlers.retrain_trigger.handler"
     # One invocation at a time: two alarms arriving together cannot both pass the guard.
     assert function["ReservedConcurrentExecutions"] == 1

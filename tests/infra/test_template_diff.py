@@ -40,6 +40,7 @@ from mlops_loop.tools.template_diff import (
 from tests.support.configs import SAMPLE_CONFIG
 from tests.support.paths import REPO_ROOT
 from tests.support.template_diff import record_compared
+from tests.support.assemblies import HANDLER_RUNTIME_NAME
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,7 +362,7 @@ def test_a_score_by_id_front_whose_features_change_is_called_out_while_the_endpo
     def front(features):
         def edit(template):
             template["Resources"]["ByIdFront"] = {"Type": "AWS::Lambda::Function", "Properties": {
-                "Handler": "score_by_id.handler", "Runtime": "python3.12",
+                "Handler": "score_by_id.handler", "Runtime": HANDLER_RUNTIME_NAME,
                 "Environment": {"Variables": {MODEL_ENV: "m", FEATURES_ENV: features}}}}
         return edit
 

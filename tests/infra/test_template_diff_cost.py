@@ -7,7 +7,7 @@ Inputs are one-stack assemblies (``tests.support.assemblies``) whose only change
 from __future__ import annotations
 
 from mlops_loop.tools.template_diff import CATEGORY_COST, compare_assemblies, render_markdown, render_text
-from tests.support.assemblies import endpoint, serverless_config, template, write_assembly
+from tests.support.assemblies import HANDLER_RUNTIME_NAME, endpoint, serverless_config, template, write_assembly
 
 TAIL = ("and with it the most this can cost a month (the cost section's ceiling). IAM cannot cap instance counts or "
         "concurrency: this value is the only cap")
@@ -22,7 +22,7 @@ def _target(maximum: int, dimension: str = "sagemaker:variant:DesiredInstanceCou
 def _function(reserved: int) -> dict:
     return {"Type": "AWS::Lambda::Function", "Properties": {
         "FunctionName": "mlops-loop-prod-churn-by-id", "Code": {"ZipFile": "x"}, "Handler": "a.b",
-        "Runtime": "python3.12", "Role": "arn:aws:iam::111111111111:role/by-id", "ReservedConcurrentExecutions": reserved}}
+        "Runtime": HANDLER_RUNTIME_NAME, "Role": "arn:aws:iam::111111111111:role/by-id", "ReservedConcurrentExecutions": reserved}}
 
 
 def _serverless(max_concurrency: int, provisioned: int | None) -> dict:

@@ -7,6 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline_code.core.images import HANDLER_PYTHON
+
+# The runtime of the functions these templates hold: the handlers' (mlops_loop/constructs/handler_function.py).
+HANDLER_RUNTIME_NAME = "python{}.{}".format(*HANDLER_PYTHON)
+
 
 def write_assembly(
     root: Path,
@@ -215,7 +220,7 @@ def condition_step(name: str, if_steps: list[dict], else_steps: list[dict] = ())
 def vpc_function(subnets: list[str]) -> dict:
     """A Lambda function running in the given subnets."""
     return {"Type": "AWS::Lambda::Function",
-            "Properties": {"Role": "arn:aws:iam::111111111111:role/fn", "Runtime": "python3.12",
+            "Properties": {"Role": "arn:aws:iam::111111111111:role/fn", "Runtime": HANDLER_RUNTIME_NAME,
                            "VpcConfig": {"SubnetIds": subnets, "SecurityGroupIds": ["sg-0123456789abcdef0"]}}}
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_code.core.images import XGBOOST_IMAGE_PYTHON
+from pipeline_code.core.images import HANDLER_PYTHON, XGBOOST_IMAGE_PYTHON
 from tests.support.paths import REPO_ROOT
 
 # The import directions of every home are in tests/test_boundaries.py; this adds the container's Python.
@@ -45,6 +45,19 @@ REMOVED_FROM_THE_STANDARD_LIBRARY = {
     (3, 12): {"asynchat", "asyncore", "distutils", "imp", "smtpd"},
     (3, 13): {"aifc", "audioop", "cgi", "cgitb", "chunk", "crypt", "imghdr", "mailcap", "msilib", "nis", "nntplib",
               "ossaudiodev", "pipes", "sndhdr", "spwd", "sunau", "telnetlib", "uu", "xdrlib", "lib2to3"},
+    (3, 14): set(),  # no whole module; names below
+}
+# Names a release removed from modules it kept (What's New in Python 3.13 and 3.14, "Removed"), as module.name: an
+# import or attribute use of one fails on that Python. The Lambda handlers run on 3.14.
+REMOVED_NAMES = {
+    (3, 13): {"locale.resetlocale", "re.template", "typing.io", "typing.re", "unittest.makeSuite",
+              "unittest.findTestCases", "unittest.getTestCaseNames", "configparser.LegacyInterpolation"},
+    (3, 14): {"ast.Num", "ast.Str", "ast.Bytes", "ast.NameConstant", "ast.Ellipsis", "pkgutil.find_loader",
+              "pkgutil.get_loader", "pty.master_open", "pty.slave_open", "sqlite3.version", "sqlite3.version_info",
+              "urllib.request.URLopener", "urllib.request.FancyURLopener", "importlib.abc.ResourceReader",
+              "importlib.abc.Traversable", "importlib.abc.TraversableResources", "asyncio.AbstractChildWatcher",
+              "asyncio.SafeChildWatcher", "asyncio.FastChildWatcher", "asyncio.MultiLoopChildWatcher",
+              "asyncio.set_child_watcher", "asyncio.get_child_watcher"},
 }
 
 
@@ -100,20 +113,63 @@ IMAGE_CODE = _with_what_they_import(
 
 
 def removed_imports(source: str, python: tuple) -> set:
-    """The modules ``source`` imports that the standard library of ``python`` no longer has."""
+    """The modules ``source`` imports, and the names it imports or reads of a module (``module.name``), that the
+    standard library of ``python`` no longer has."""
     gone = set().union(*(names for version, names in REMOVED_FROM_THE_STANDARD_LIBRARY.items() if version <= python))
-    imported = set()
+    gone_names = set().union(*(names for version, names in REMOVED_NAMES.items() if version <= python))
+    imported, used = set(), set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             imported.update(alias.name.split(".")[0] for alias in node.names)
+            used.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             imported.add(node.module.split(".")[0])
-    return imported & gone
+            used.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Attribute):
+            used.add(ast.unparse(node))
+    return (imported & gone) | (used & gone_names)
 
 
 @pytest.mark.parametrize("path", IMAGE_CODE, ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
 def test_code_that_runs_in_the_xgboost_image_imports_nothing_its_python_removed(path: Path):
     assert not removed_imports(path.read_text(), XGBOOST_IMAGE_PYTHON), f"not in Python {XGBOOST_IMAGE_PYTHON}"
+
+
+# What runs in Lambda: the handlers and every module of pipeline_code they import.
+HANDLER_CODE = _with_what_they_import(sorted((REPO_ROOT / "pipeline_code" / "handlers").rglob("*.py")))
+
+
+@pytest.mark.parametrize("path", HANDLER_CODE, ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_code_that_runs_in_lambda_imports_nothing_its_python_removed(path: Path):
+    assert not removed_imports(path.read_text(), HANDLER_PYTHON), f"not in Python {HANDLER_PYTHON}"
+
+
+def test_a_name_its_python_removed_is_found():
+    source = "import ast\nfrom pkgutil import find_loader\nnode = ast.Num(1)\nimport json\n"
+    assert removed_imports(source, (3, 14)) == {"pkgutil.find_loader", "ast.Num"}
+    assert removed_imports(source, (3, 12)) == set()
+
+
+def test_the_lambda_runtime_is_the_one_definition_of_the_handlers_python():
+    """The runtime every handler function runs on, and every line of the docs, workflows and code that names the
+    Python of Lambda or the handlers, are ``HANDLER_PYTHON``."""
+    import re
+
+    from mlops_loop.constructs.handler_function import HANDLER_RUNTIME
+
+    assert HANDLER_RUNTIME.name == "python{}.{}".format(*HANDLER_PYTHON)
+    # "Python 3.9-safe" (pipeline_code/core) is the oldest Python code must import on, not the one it runs on.
+    mention = re.compile(r"(?i)(?:lambda|handler)[^\n]{0,80}?python ?(3\.\d+)(?!-safe)|python ?(3\.\d+)(?!-safe)[^\n]{0,80}?"
+                         r"(?:lambda|handler)")
+    wrong = []
+    files = [REPO_ROOT / "README.md", *(REPO_ROOT / "docs").glob("*.md"), *(REPO_ROOT / ".github").rglob("*.yml"),
+             *(REPO_ROOT / "mlops_loop").rglob("*.py"), *(REPO_ROOT / "pipeline_code").rglob("*.py")]
+    for path in files:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for match in mention.finditer(line):
+                if (match.group(1) or match.group(2)) != "{}.{}".format(*HANDLER_PYTHON):
+                    wrong.append(f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}")
+    assert wrong == []
 
 
 def test_a_module_its_python_removed_is_found():

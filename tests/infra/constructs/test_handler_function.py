@@ -11,6 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
 
+from pipeline_code.core.images import HANDLER_PYTHON
 from mlops_loop.app_builder import DISABLE_ASSET_STAGING, new_app
 from mlops_loop.constructs.handler_function import MAX_ENVIRONMENT_BYTES, dead_letter_queue, environment_size, handler_function
 from mlops_loop.packaging import handler_code_root
@@ -54,7 +55,7 @@ def test_the_function_runs_one_at_a_time_from_the_handler_code_root_and_retries_
     (function,) = template.find_resources("AWS::Lambda::Function").values()
     props = function["Properties"]
     assert props["Handler"] == "pipeline_code.handlers.retrain_trigger.handler"
-    assert props["Runtime"] == "python3.14" and props["Architectures"] == ["arm64"] and props["Timeout"] == 60
+    assert props["Runtime"] == "python{}.{}".format(*HANDLER_PYTHON) and props["Architectures"] == ["arm64"] and props["Timeout"] == 60
     assert props["ReservedConcurrentExecutions"] == 1
     assert props["Environment"]["Variables"] == {"NAME_PREFIX": "shop-dev"}
     assert "TargetArn" in props["DeadLetterConfig"]
