@@ -14,6 +14,9 @@ from typing import Optional
 JSON = "application/json"
 JSONLINES = "application/jsonlines"
 CSV = "text/csv"
+# The Content-Type of the answer to a request serving refuses on an endpoint (400, 406, 415: the message as text;
+# pipeline_code/serving/serve_entry.py): what the drift monitor recognises a captured refusal by.
+REFUSAL = "text/plain"
 # What serving accepts and answers, in the order a model package declares them (docs/invocation-contract.md).
 CONTENT_TYPES = (JSON, JSONLINES, CSV)
 # Spellings other tools use for JSON Lines; read as JSON Lines and answered with the canonical type.

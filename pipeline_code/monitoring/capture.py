@@ -66,6 +66,7 @@ import io
 import json
 import math
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
@@ -236,6 +237,28 @@ class _Refused(_Malformed):
         super().__init__(f"{REFUSED_RECORD}: {message}")
 
 
+_FIELD_NAMED = re.compile(r"field '([^']+)'")
+
+
+def refused_response(block: Dict[str, Any]) -> Optional[Tuple[List[str], str]]:
+    """(fields, message) of a captured endpointOutput that is serving's answer to a request it refused, None for any
+    other: the message as text (``media_types.REFUSAL``, how the serving hooks answer a 400/406/415 on an endpoint;
+    SageMaker's capture stores it BASE64-encoded), its fields those the message names (``field 'x'``), or a JSON
+    error object (``core.contract.record_error``)."""
+    data = block.get("data")
+    if not isinstance(data, str):
+        return None
+    if str(block.get("encoding") or "").upper() == "BASE64":
+        try:
+            data = base64.b64decode(data, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            return None
+    content_type = media_types.base_type(str(block.get("observedContentType") or ""))
+    if content_type == media_types.REFUSAL:
+        return list(dict.fromkeys(_FIELD_NAMED.findall(data))), data.strip()
+    return refused_output(data.strip()) if media_types.canonical(content_type) == media_types.JSON else None
+
+
 def refused_output(text: str) -> Optional[Tuple[List[str], str]]:
     """(fields, message) of a batch output line that is serving's error object for its record (JSON Lines: the
     object; CSV: the object's JSON as one quoted field); None for any other line."""
@@ -305,6 +328,8 @@ class _Decoder:
             self.add_capture_line(text)
         except _Malformed as exc:
             self.malformed(source, line_no, str(exc), text)
+            if isinstance(exc, _Refused):
+                self.window.refused_fields.update(exc.fields or [RECORD_AS_A_WHOLE])
         self.flush_when_full()
 
     def flush_when_full(self) -> None:
@@ -329,8 +354,11 @@ class _Decoder:
         inp = capture.get("endpointInput")
         if not isinstance(inp, dict) or "data" not in inp:
             raise _Malformed("missing_input: captureData.endpointInput.data absent")
-        kind, payload = decode_payload(inp)
         out = capture.get("endpointOutput")
+        refused = refused_response(out) if isinstance(out, dict) else None
+        if refused is not None:  # serving answered no prediction for this request: nothing to judge
+            raise _Refused(*refused)
+        kind, payload = decode_payload(inp)
         scores: Optional[List[Output]] = None
         answered = meta.get(ANSWERED_BY)
         if isinstance(out, dict) and out.get("data") not in (None, ""):

@@ -57,7 +57,7 @@ except ImportError as exc:  # pragma: no cover - exercised only with a broken ta
     )
     raise
 
-ERROR_MIMETYPE = "text/plain"
+from pipeline_code.core.media_types import REFUSAL as ERROR_MIMETYPE  # noqa: E402 - the drift monitor recognises a captured refusal by it
 
 __all__ = ["model_fn", "transform_fn"]
 

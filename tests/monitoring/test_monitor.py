@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -384,6 +385,48 @@ def test_batch_records_serving_refused_are_counted_per_field_and_distrust_the_wi
     (error,) = [e for e in report["errors"] if e["kind"] == "malformed_records"]
     assert error["message"] == ("8 of 610 capture lines malformed (refused_record=8); records refused by serving, per "
                                 "field: tenure_months=5, region=2, (record)=1")
+
+
+def _live_refusals(root: Path, refused: Dict[str, int]) -> None:
+    """A data-capture file of requests serving refused (400), one per refusal: the request as sent (a field that is not
+    a number) and the answer the serving hooks give a refused request on an endpoint (``serve_entry.transform_fn``:
+    the message as ``text/plain``, which SageMaker's capture stores BASE64-encoded, its content type not a captured
+    one)."""
+    lines = []
+    for index, (name, count) in enumerate((n, c) for n, c in refused.items() for _ in range(c)):
+        message = f"record 0: field {name!r}: expected a number, got 'n/a'" if name != "(record)" else \
+            "record 0: not a JSON object of fields"
+        request = {"tenure_months": "n/a", "monthly_charges": 50.0, "total_charges": 600.0, "contract_type": "one-year",
+                   "payment_method": "card", "region": "north"}
+        lines.append(json.dumps({"captureData": {
+            "endpointInput": {"observedContentType": "application/json", "mode": "INPUT", "data": json.dumps(request),
+                              "encoding": "JSON"},
+            "endpointOutput": {"observedContentType": "text/plain", "mode": "OUTPUT",
+                               "data": base64.b64encode(message.encode()).decode(), "encoding": "BASE64"}},
+            "eventMetadata": {"eventId": f"refused-{index}", "inferenceTime": "2026-05-01T10:00:00Z"}, "eventVersion": "0"}))
+    (root / "capture" / "refused.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_live_requests_serving_refused_are_counted_per_field_and_distrust_the_window_above_the_limit(tmp_path, spec,
+                                                                                                   reference):
+    """GIVEN a window of 600 captured requests and captured requests serving refused (400, its text/plain answer)
+    WHEN monitored THEN each is malformed as a refusal (refused_record), counted per field named in the answer, like a
+    batch record's error line; a window where 30 % of the requests were refused is distrusted, saying so."""
+    few = write_window(tmp_path / "few", spec, reference["model"], seed=217, rows=600)
+    _live_refusals(tmp_path / "few", {"tenure_months": 2})
+    report = run(spec, reference, few, str(tmp_path / "few-out"))
+    malformed = report["sections"]["capture"]["malformed"]
+    assert (report["healthy"], report["trusted"], report["errors"]) == (True, True, [])
+    assert malformed["reasons"] == {"refused_record": 2} and malformed["refused_fields"] == {"tenure_months": 2}
+    assert report["summary"]["malformed_records"] == 2
+
+    many = write_window(tmp_path / "many", spec, reference["model"], seed=217, rows=600)
+    _live_refusals(tmp_path / "many", {"tenure_months": 200, "region": 57, "(record)": 1})
+    report = run(spec, reference, many, str(tmp_path / "many-out"))
+    assert not report["trusted"] and report["summary"]["malformed_records"] == 258
+    (error,) = [e for e in report["errors"] if e["kind"] == "malformed_records"]
+    assert error["message"] == ("258 of 858 capture lines malformed (refused_record=258); records refused by serving, "
+                                "per field: tenure_months=200, region=57, (record)=1")
 
 
 # ---------------------------------------------------------------- CloudWatch + HTML
