@@ -115,12 +115,38 @@ NVIDIA_SMI_TIMEOUT_SECONDS = 60
 
 
 def visible_gpus(environ: Optional[Dict[str, str]] = None) -> int:
-    """How many GPUs this host has, counted as SageMaker's training toolkit counts them: ``SM_NUM_GPUS`` when set
-    (the toolkit sets it in script mode), else the ``GPU <n>:`` lines of ``nvidia-smi --list-gpus`` (the training job
-    with its own entrypoint runs without the toolkit; the NVIDIA runtime puts nvidia-smi in a GPU instance's
-    container); 0 when nvidia-smi is absent, fails or hangs (:func:`gpu_probe` says which). A set ``SM_NUM_GPUS`` that
-    is not a count is an InputError."""
-    return gpu_probe(environ)[0]
+    """How many GPUs this job may use: the host's, counted as SageMaker's training toolkit counts them (``SM_NUM_GPUS``
+    when set: the toolkit sets it in script mode; else the ``GPU <n>:`` lines of ``nvidia-smi --list-gpus``: the
+    training job with its own entrypoint runs without the toolkit, and the NVIDIA runtime puts nvidia-smi in a GPU
+    instance's container; 0 when nvidia-smi is absent, fails or hangs, :func:`gpu_probe` says which), of them those
+    ``CUDA_VISIBLE_DEVICES`` leaves visible when it is set (:func:`cuda_visible`). A set ``SM_NUM_GPUS`` that is not a
+    count is an InputError."""
+    environ = os.environ if environ is None else environ
+    return cuda_visible(environ, gpu_probe(environ)[0])[0]
+
+
+# CUDA's own device mask: neither SM_NUM_GPUS nor nvidia-smi heeds it, xgboost's CUDA runtime does.
+CUDA_VISIBLE_DEVICES_ENV = "CUDA_VISIBLE_DEVICES"
+
+
+def cuda_visible(environ: Dict[str, str], gpus: int) -> Tuple[int, str]:
+    """(how many of the host's ``gpus`` CUDA_VISIBLE_DEVICES leaves visible, why none when it hides them all; "" when
+    it hides none or is unset). CUDA's rule: the devices listed (indices, ``GPU-``/``MIG-`` UUIDs), up to the first
+    entry that names none (``-1``, an empty one: ``""`` and ``"-1"`` mean no GPU), at most the host's."""
+    value = environ.get(CUDA_VISIBLE_DEVICES_ENV)
+    if value is None:
+        return gpus, ""
+    listed = 0
+    for entry in value.split(","):
+        entry = entry.strip()
+        if not entry or entry.startswith("-"):
+            break
+        listed += 1
+    visible = min(gpus, listed)
+    if visible == 0 and gpus:
+        return 0, (f"{CUDA_VISIBLE_DEVICES_ENV} is {value!r}, which makes none of the host's {gpus} "
+                   f"GPU{'s' if gpus > 1 else ''} visible; unset it to train on {'them' if gpus > 1 else 'it'}")
+    return visible, ""
 
 
 def gpu_probe(environ: Optional[Dict[str, str]] = None) -> Tuple[int, str]:
@@ -152,12 +178,16 @@ def gpu_probe(environ: Optional[Dict[str, str]] = None) -> Tuple[int, str]:
 
 def resolve_device(choice: str, environ: Optional[Dict[str, str]] = None) -> Tuple[str, str]:
     """(``cpu`` or ``cuda``, why when it is not what the host suggests): the choice itself, or for ``auto`` ``cuda``
-    when the host has a GPU (:func:`visible_gpus`) and this xgboost is built with CUDA (one built without would refuse
+    when the host has a GPU CUDA_VISIBLE_DEVICES leaves visible (:func:`visible_gpus`; ``""`` or ``"-1"``: the CPU) and this xgboost is built with CUDA (one built without would refuse
     ``device: cuda``; the CPU trains instead, and the reason says so). An nvidia-smi that fails or hangs counts no GPU,
     and the reason says so too (a GPU instance would otherwise idle unexplained)."""
     if choice != "auto":
         return choice, ""
-    gpus, problem = gpu_probe(environ)
+    environ = os.environ if environ is None else environ
+    host, problem = gpu_probe(environ)
+    gpus, hidden = cuda_visible(environ, host)
+    if hidden:
+        return "cpu", hidden
     if gpus == 0:
         return "cpu", (f"{problem}, so no GPU was counted; --device cuda trains on a GPU regardless" if problem else "")
     if not xgb.build_info().get("USE_CUDA"):

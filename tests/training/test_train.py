@@ -288,6 +288,37 @@ def test_an_nvidia_smi_that_fails_or_hangs_trains_on_the_cpu_and_the_log_says_wh
     assert f"training on device cpu (--device auto): {why}" in capsys.readouterr().out.splitlines()
 
 
+@pytest.mark.parametrize("hidden", ["", "-1"])
+@pytest.mark.parametrize("counted_by", ["SM_NUM_GPUS", "nvidia-smi"])
+def test_cuda_visible_devices_hiding_every_gpu_trains_on_the_cpu_and_the_log_says_why(
+        churn_spec, prepared, tmp_path, monkeypatch, capsys, hidden, counted_by):
+    """GIVEN a host with GPUs (SM_NUM_GPUS, or nvidia-smi, which lists every GPU whatever CUDA_VISIBLE_DEVICES says)
+    and CUDA_VISIBLE_DEVICES "" or "-1" (CUDA: no device visible) THEN --device auto trains on the CPU, as asked,
+    instead of handing xgboost device=cuda with no device to run on, and the log says which variable chose it."""
+    if counted_by == "SM_NUM_GPUS":
+        monkeypatch.setenv("SM_NUM_GPUS", "2")
+    else:
+        monkeypatch.delenv("SM_NUM_GPUS", raising=False)
+        _fake_nvidia_smi(tmp_path, monkeypatch, 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", hidden)
+    seen = _spy_on_xgb_train(monkeypatch)
+    assert train.main(["--model-spec", churn_spec.to_json(), "--train-dir", prepared["train"],
+                       "--validation-dir", prepared["validation"], "--model-dir", str(tmp_path / "model"),
+                       "--checkpoint-dir", str(tmp_path / "ckpt"), "--num-round", "3"]) == 0
+    assert [p["device"] for p in seen] == ["cpu"]
+    assert (f"training on device cpu (--device auto): CUDA_VISIBLE_DEVICES is {hidden!r}, which makes none of the "
+            "host's 2 GPUs visible; unset it to train on them") in capsys.readouterr().out.splitlines()
+
+
+@pytest.mark.parametrize("visible, count", [("0,1", 2), ("1", 1), ("2,-1,3", 1), ("GPU-5d3c,MIG-1", 2), ("0,1,2,3,4,5", 4),
+                                            ("", 0), ("-1", 0), (None, 4)])
+def test_the_gpus_counted_are_those_cuda_visible_devices_leaves_visible(visible, count):
+    """CUDA's rule: the devices listed, up to the first that is not one (-1 and what follows are ignored), at most the
+    host's; unset, every GPU of the host."""
+    environ = {"SM_NUM_GPUS": "4", **({"CUDA_VISIBLE_DEVICES": visible} if visible is not None else {})}
+    assert train.visible_gpus(environ) == count
+
+
 @pytest.mark.parametrize("flag, num_gpus, device", [("cpu", "1", "cpu"), ("cuda", "0", "cuda"), ("auto", "1", "cuda")])
 def test_the_device_flag_overrides_what_the_instance_has(churn_spec, prepared, tmp_path, monkeypatch, flag, num_gpus, device):
     monkeypatch.setenv("SM_NUM_GPUS", num_gpus)
