@@ -345,6 +345,38 @@ class FeatureDef:
         return expr.args[0] if expr.op == "col" and len(expr.args) == 1 and isinstance(expr.args[0], str) else None
 
 
+# How much of a raw CSV file :func:`header_line_break_problem` reads: its header record and the line end after it.
+HEAD_BYTES = 65536
+
+
+def header_line_break_problem(head: bytes) -> str:
+    """Why the Glue curate job cannot read a raw CSV file that starts with ``head`` ("" when it can): a line break
+    inside a quoted header cell that is not how the file's records end (an LF in a cell, CRLF records: a Windows
+    spreadsheet's export). Spark's multi-line CSV reader takes the first line break of a file, quoted or not, for its
+    line separator (univocity's detection), so it would read every record with a stray carriage return, its header
+    too, and fail the file's header check; the local reader (Python's csv) reads it."""
+    text = head.decode("utf-8", errors="replace")
+    first = next((i for i, ch in enumerate(text) if ch in "\r\n"), None)
+    if first is None:
+        return ""
+    in_cell = False
+    for i, ch in enumerate(text):
+        if ch == '"':
+            in_cell = not in_cell  # a doubled quote inside a cell toggles twice
+        elif ch in "\r\n" and not in_cell:
+            ends = "\r\n" if text[i:i + 2] == "\r\n" else ch
+            break
+    else:
+        return ""  # the header record does not end within ``head``
+    meets = "\r\n" if text[first:first + 2] == "\r\n" else text[first]
+    if first == i or meets == ends:
+        return ""
+    return (f"its header holds a line break inside a quoted cell written as {meets!r}, and its records end in {ends!r}: "
+            "Spark's multi-line CSV reader takes the first line break of a file for its line separator, so the curate "
+            f"job would read every record with a stray {ends.replace(meets, '', 1) or ends!r}; export it with {meets!r} "
+            "line endings, or without the line break in the header cell")
+
+
 def header_key(text: Optional[str]) -> str:
     """How a raw header cell and a column's header text are compared: trimmed and lower-cased (Spark's check of each
     raw file's header ignores case; an exporter's padding is no other column)."""

@@ -366,7 +366,7 @@ def land(dataset: catalog.Dataset, spec: str, raw_root: str, ingest_date: str, l
     landed = Landed()
     sources = find_files(spec)
     parts = [read_file(path, dataset, labels_apart=labels is not None) for path in sources]
-    apart = _headers_apart_in_aws(sources)
+    apart = _headers_apart_in_aws(sources) + _unreadable_in_aws(sources)
     landed.sha256 = source_sha256([*sources, *(find_files(labels, "--labels") if labels is not None else ())])
     if labels is not None:
         label_rows, notes = read_labels(labels, dataset)
@@ -383,6 +383,21 @@ def land(dataset: catalog.Dataset, spec: str, raw_root: str, ingest_date: str, l
         landed.notes.extend(notes)
     landed.notes.extend(apart)
     return landed
+
+
+def _unreadable_in_aws(paths: Sequence[str]) -> List[str]:
+    """A note for each CSV file of ``paths`` the Glue curate job cannot read as written, though Python's csv here can:
+    a line break in a quoted header cell that is not how the file's records end
+    (:func:`pipeline_code.catalog.header_line_break_problem`)."""
+    notes = []
+    for path in paths:
+        if _kind(path) != "csv":
+            continue
+        with open(path, "rb") as handle:
+            problem = catalog.header_line_break_problem(handle.read(catalog.HEAD_BYTES))
+        if problem:
+            notes.append(f"{path}: landed here; as it is, the curate job in AWS would refuse it: {problem}")
+    return notes
 
 
 def _headers_apart_in_aws(paths: Sequence[str]) -> List[str]:

@@ -318,7 +318,8 @@ def read_raw_csv(spark: Any, files: Sequence[RawFile], dataset: catalog.Dataset,
         # Its first lines, enough for a header whose quoted cells hold line breaks (a spreadsheet's wrapped header
         # text): the reader below (multiLine) reads such a header as one record, so it is parsed as one here too.
         # Not read so: such a header in a file whose lines end in CRLF (Spark's multiLine parser then takes the cell's
-        # LF for the line separator, and the per-file header check fails naming the file).
+        # LF for the line separator, and the per-file header check fails: _curate names the file and the cause,
+        # catalog.header_line_break_problem, which the local run's landing notes too).
         lines = [row[0] for row in spark.read.text(largest).limit(HEADER_LINES).collect()]
         if not lines or not lines[0].strip():  # the largest file is empty: every file is
             raise FileNotFoundError(f"no *.csv file with a header row among the {len(paths)} read")
@@ -946,9 +947,28 @@ def _curate(raw: Any, dataset: catalog.Dataset) -> CurateResult:
         match = _HEADER_MISMATCH.search(str(exc))
         if match is None:
             raise
+        named = match.group(0).rsplit("CSV file: ", 1)[1]
+        problem = catalog.header_line_break_problem(_head_of(raw.sparkSession, named))
+        if problem:  # not a schema change: a file Spark's reader cannot read as written
+            raise ValueError(f"raw CSV file {named}: {problem}") from None
         raise ValueError(
             "a raw CSV file's header differs from the first file's (schema change?): " + " ".join(match.group(0).split())
         ) from None
+
+
+def _head_of(spark: Any, path: str) -> bytes:
+    """The first :data:`catalog.HEAD_BYTES` of the file at ``path``, read with the Hadoop file system Spark read it
+    with (on S3 one ranged GET); b"" when it cannot be read (the header mismatch is then reported as it is)."""
+    jvm = spark.sparkContext._jvm
+    try:
+        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+        stream = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).open(hadoop_path)
+        try:
+            return bytes(stream.readNBytes(catalog.HEAD_BYTES))
+        finally:
+            stream.close()
+    except Exception:  # noqa: BLE001 - a diagnosis only: the run fails either way
+        return b""
 
 
 def ingest_batch() -> Any:

@@ -103,10 +103,12 @@ def job_argv(root: Path, raw_path: Path, dataset: catalog.Dataset = CHURN_EXPORT
             "--summary_path", str(root / "summary.json")]
 
 
-def land(frame: pd.DataFrame, root: Path, name: str = "export.csv") -> Path:
+def land(frame: pd.DataFrame, root: Path, name: str = "export.csv", line_end: str = "\n") -> Path:
+    """``frame`` as an export file; ``line_end`` ends its records ("\r\n": Excel's and Windows exporters'; a line
+    break inside a quoted cell stays as the frame holds it)."""
     raw = root / "raw" / "customer_churn" / "ingest_date=2026-01-03"
     raw.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(raw / name, index=False)
+    frame.to_csv(raw / name, index=False, lineterminator=line_end)
     return raw / name
 
 
@@ -239,6 +241,29 @@ def test_files_whose_headers_differ_only_in_case_are_landed_without_a_note_as_th
     landed = user_data.land(CHURN_EXPORT, str(largest.parent), str(tmp_path / "landed"), "2026-01-03")
     assert landed.rows == 40 and not [n for n in landed.notes if "the header of the largest one" in n]
     assert glue_curate_job.main(job_argv(tmp_path, largest.parent.parent)) == 0
+
+
+@pytest.mark.spark
+def test_a_header_cell_with_a_line_break_in_a_crlf_file_is_refused_in_aws_by_name_and_noted_locally(
+        spark, tmp_path, capsys):
+    """GIVEN an export whose header has an LF line break inside a quoted cell and whose records end in CRLF (a Windows
+    spreadsheet's export) WHEN landed locally THEN it is read, with a note that the curate job in AWS would refuse it
+    and why; WHEN curated in AWS as it is THEN the job fails naming the file, the cause and the fix, not 'header
+    differs from the first file's (schema change?)': Spark's multi-line reader takes the first line break of a file,
+    the cell's LF, for its line separator and reads every CRLF record with a trailing carriage return."""
+    frame = export().rename(columns={"CRM Notes": "CRM\nNotes"})
+    path = land(frame, tmp_path, line_end="\r\n")
+    problem = ("its header holds a line break inside a quoted cell written as '\\n', and its records end in '\\r\\n': "
+               "Spark's multi-line CSV reader takes the first line break of a file for its line separator, so the curate "
+               "job would read every record with a stray '\\r'; export it with '\\n' line endings, or without the line "
+               "break in the header cell")
+    landed = user_data.land(CHURN_EXPORT, str(path), str(tmp_path / "landed"), "2026-01-03")
+    assert landed.rows == 30
+    assert [n for n in landed.notes if "line break" in n] == [
+        f"{path}: landed here; as it is, the curate job in AWS would refuse it: {problem}"]
+    assert glue_curate_job.main(job_argv(tmp_path, path.parent.parent)) == 1
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR: ")]
+    assert error.startswith("ERROR: raw CSV file ") and error.endswith(f"{path}: {problem}")
 
 
 @pytest.mark.spark
