@@ -636,7 +636,8 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
         chunk, hashes = pending(chunk)
         position, found = lookup(hashes)
         labelled[position[found]] = True
-        keep = found & due_entry[position]
+        keep = found.copy()  # no request recorded (no records file read): nothing found, nothing to index
+        keep[found] = due_entry[position[found]]
         if keep.any():
             kept.append(chunk[keep])
     older_kept = None

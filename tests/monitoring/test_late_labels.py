@@ -974,3 +974,17 @@ def test_the_days_a_records_file_may_hold_are_those_its_run_covered():
     assert late_labels.records_span_days(written.replace(hour=3)) == ["2026-10-01", "2026-10-02"]
     assert late_labels.records_span_days(dt.datetime(2026, 10, 2, 23, 50, tzinfo=dt.timezone.utc),
                                          window_hours=6) == ["2026-10-02"]
+
+
+def test_older_labels_with_no_records_to_join_them_to_leave_the_quality_section_standing(aws, spec, reference, tmp_path):
+    """GIVEN labels written 10 days ago (in the look-back, before the label window) and no earlier run's records (the
+    first run after label_delay_days is set on a model whose label feed already runs) WHEN today's run judges THEN its
+    model-quality section stands: the older labels match no request, nothing is judged, nothing fails."""
+    aws.serving_stack(churn_arn=register(aws, reference, "run-1"))
+    frame = traffic(aws, spec, reference["model"], name="today", day=_now(), rows=300, seed=470)
+    labels_arrive(aws, spec, frame.iloc[:50], "older", days_ago=10)
+
+    report = scheduled_run(aws, spec, tmp_path / "run")
+
+    assert report["healthy"], report["errors"]
+    assert report["sections"]["model_quality"]["late_labels"]["labelled_rows"] == 0
