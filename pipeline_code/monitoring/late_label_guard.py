@@ -13,6 +13,13 @@
   first), model-quality retraining has gone quiet: the run's report gets an error of its own section
   (:data:`SECTION`), as ``capture_missing`` does - ``MonitorHealthy=0`` pages people through ``-monitor-unhealthy``,
   the window's other numbers stand.
+* **A label feed that stopped** (:func:`labels_last_read`, :func:`stopped_error`): a run whose label window (the labels
+  written in the last ``--label-window-hours``, a week) holds no label has nothing to judge model quality on, and
+  without labels the quality alarm cannot fire: today's window and every due day are only warned of
+  (``label_coverage``, ``labels_overdue``). When an earlier run read labels (its report's ``labels_read``, carried
+  forward by the runs that read none as ``labels_last_read``, so a feed stopped for longer than the history holds is
+  still known), the feed has stopped: an error of the model-quality section (:data:`STOPPED`), ``MonitorHealthy=0``,
+  until a run's label window holds a label again. A model whose labels never came is not paged for them.
 
 stdlib only, besides pyarrow for the footers (the monitor's image has it: records are parquet).
 """
@@ -22,6 +29,8 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence
 
 NOT_JUDGED = "late_labels_not_judged"
+# A label feed that stopped: the label window holds no label, and an earlier run read some.
+STOPPED = "labels_stopped"
 PERSISTENT = "late_labels_not_judged_persistently"
 SECTION = "late_labels"
 QUALITY_SECTION = "model_quality"
@@ -154,3 +163,28 @@ def persistent_error(reports: Sequence[Mapping[str, Any]], reason: str) -> Optio
         "QualityDrop and LabelCoverage of the due days are not published, so model-quality retraining is blind, and a "
         "due day no run judges within the week after it came due is never judged; fix the cause named in "
         f"{NOT_JUDGED} of these reports")}
+
+
+def labels_last_read(reports: Sequence[Mapping[str, Any]]) -> Optional[str]:
+    """When the newest earlier run that read labels in its label window ran (its report's ``generated_at``), from the
+    earlier ``reports`` (oldest first); a run that read none carries the time it was given (``labels_last_read``), and
+    reports without a model-quality section's ``labels_read`` (a quiet day, a report from before it) are passed over.
+    None: no earlier run read labels (the feed never came)."""
+    for report in reversed(reports):
+        quality = (report.get("sections") or {}).get(QUALITY_SECTION)
+        if not isinstance(quality, Mapping) or not isinstance(quality.get("labels_read"), int):
+            continue
+        if quality["labels_read"] > 0:
+            return str(report.get("generated_at"))
+        return quality.get("labels_last_read")
+    return None
+
+
+def stopped_error(labels_source: str, label_window_hours: float, last_read: str) -> Dict[str, str]:
+    """The error (``kind``, ``message``, ``section``) of a run whose label window under ``labels_source`` holds no
+    label, after a run at ``last_read`` read some."""
+    return {"kind": STOPPED, "section": QUALITY_SECTION, "message": (
+        f"no ground-truth label was written under {labels_source} in the last {label_window_hours:g} hours (the label "
+        f"window; the last run that read labels: {last_read}): model quality is not judged and its retrain alarm cannot "
+        "fire; check the label feed (inference_id,label,label_time with the ids the traffic carries). The first run "
+        "whose label window holds a label clears this.")}

@@ -15,9 +15,11 @@ import pandas as pd
 
 from pipeline_code.monitoring import late_label_guard, late_labels
 from tests.support import late_labels_world
-from tests.support.late_label_runs import decayed_day_with_labels as _decayed_day_with_labels, now as _now, scheduled_run, traffic
+from tests.support.late_label_runs import (
+    decayed_day_with_labels as _decayed_day_with_labels, labels_arrive, now as _now, scheduled_run, traffic,
+)
 from tests.support.monitoring import check
-from tests.support.remote_world import HISTORY_URI, LABELS_URI, published, read_report
+from tests.support.remote_world import HISTORY_URI, LABELS_URI, published, read_report, register
 
 
 
@@ -159,3 +161,57 @@ def test_the_third_run_in_a_row_that_cannot_judge_its_due_days_makes_the_report_
     assert report["summary"]["monitor_healthy"] == 0 and published(aws)["MonitoringErrors"] == 1
     assert "DataDriftScore" in published(aws)
     assert report["summary"]["records"] == 1500 and check(report, late_label_guard.NOT_JUDGED)["status"] == "warn"
+
+
+# --- a label feed that stopped -----------------------------------------------------------------------------------------
+
+
+def _with_labels(at: str, read: int, last: str | None = None) -> dict:
+    """An earlier report whose run read ``read`` labels in its label window (``last``: the run it said last read some)."""
+    quality = {"labels_read": read, **({"labels_last_read": last} if last else {})}
+    return {"generated_at": at, "checks": [], "sections": {"model_quality": quality}}
+
+
+def test_the_last_run_that_read_labels_is_carried_by_the_runs_that_read_none_and_days_without_a_quality_section():
+    quiet = {"generated_at": "2026-11-05T03:00:00+00:00", "checks": [], "sections": {}}
+    assert late_label_guard.labels_last_read([]) is None
+    assert late_label_guard.labels_last_read([_with_labels("2026-11-01T03:00:00+00:00", 0)]) is None  # never came
+    fed = _with_labels("2026-11-02T03:00:00+00:00", 40)
+    assert late_label_guard.labels_last_read([fed, quiet]) == "2026-11-02T03:00:00+00:00"
+    # Past the 30 reports the history holds, the runs that read none still say when the feed was last seen.
+    stopped = _with_labels("2026-12-20T03:00:00+00:00", 0, last="2026-11-02T03:00:00+00:00")
+    assert late_label_guard.labels_last_read([stopped, quiet]) == "2026-11-02T03:00:00+00:00"
+
+
+def test_a_label_feed_that_stops_pages_until_labels_arrive_again_and_one_that_never_came_does_not(aws, spec, reference,
+                                                                                                   tmp_path):
+    """GIVEN a run that read labels, then a week in which no label was written WHEN today's run judges THEN it pages:
+    the report is unhealthy (MonitorHealthy 0) with a labels_stopped error of the model-quality section naming the
+    label feed, the label window and the last run that read labels, its window trusted (drift published); a model
+    whose labels never came is not paged for it; the first run after labels arrive again is healthy (the alarm clears)."""
+    aws.serving_stack(churn_arn=register(aws, reference, "run-1"))
+    first = traffic(aws, spec, reference["model"], name="day-1", day=_now(), rows=300, seed=610)
+    never = scheduled_run(aws, spec, tmp_path / "never")
+    assert never["healthy"] and never["sections"]["model_quality"]["labels_read"] == 0, never["errors"]
+    labels_arrive(aws, spec, first, "day-1")
+    fed = scheduled_run(aws, spec, tmp_path / "run-1")
+    assert fed["healthy"] and fed["sections"]["model_quality"]["labels_read"] == 300, fed["errors"]
+    _history_report(aws, tmp_path / "run-1", "run-1", later_by=0)
+    aws.age(f"{LABELS_URI}day-1.parquet", _now() - dt.timedelta(days=8))  # the feed stopped: nothing in the last week
+
+    report = scheduled_run(aws, spec, tmp_path / "run-2")
+
+    assert not report["healthy"] and report["trusted"] and report["status"] == "unhealthy"
+    (error,) = [e for e in report["errors"] if e["kind"] == late_label_guard.STOPPED]
+    assert error["section"] == "model_quality"
+    assert error["message"] == (
+        f"no ground-truth label was written under {LABELS_URI} in the last 168 hours (the label window; the last run "
+        f"that read labels: {read_report(tmp_path / 'run-1')['generated_at']}): model quality is not judged and its "
+        "retrain alarm cannot fire; check the label feed (inference_id,label,label_time with the ids the traffic "
+        "carries). The first run whose label window holds a label clears this.")
+    assert report["summary"]["monitor_healthy"] == 0 and "DataDriftScore" in published(aws)
+    _history_report(aws, tmp_path / "run-2", "run-2", later_by=1)
+
+    labels_arrive(aws, spec, first, "again")
+    again = scheduled_run(aws, spec, tmp_path / "run-3")
+    assert again["healthy"] and not [e for e in again["errors"] if e["kind"] == late_label_guard.STOPPED]
