@@ -22,6 +22,16 @@ from .loop_alarms import sns_action
 IDLE_HOURS = 7 * 24
 # The window in which one capture write failure alarms: a failure is logged and counted once, when it happens.
 CAPTURE_FAILURE_MINUTES = 15
+# Where every page of an endpoint alarm sends on-call for what to do (a row per alarm).
+RUNBOOK = "(docs/monitoring.md, Endpoint alarms)"
+
+
+def first_look(endpoint: str, region: str) -> str:
+    """The end of every page an endpoint alarm sends: the endpoint's state and its containers' log, in ``region``, and
+    the runbook."""
+    return (f" First look: aws sagemaker describe-endpoint --endpoint-name {endpoint} --region {region} (its status; a "
+            f"LastModifiedTime of minutes ago is a rollout) and its log: aws logs tail /aws/sagemaker/Endpoints/{endpoint} "
+            f"--since 1h --region {region}. What to do: {RUNBOOK}.")
 
 
 def capture_write_failures(endpoint: str) -> cloudwatch.Metric:
@@ -79,13 +89,16 @@ class EndpointAlarms(Construct):
         cfg = settings
         name = endpoint_name
         notify = sns_action(topic)
+        region = environment_of(scope).region
+        look = first_look(name, region)
 
         def metric(metric_name: str, statistic: str, **kwargs) -> cloudwatch.Metric:
             return endpoint_metric(name, metric_name, statistic, **kwargs)
 
         def alarm(suffix: str, source, threshold: float, description: str, *, periods: int = 5,
                   comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD) -> None:
-            created = self._alarm(name, suffix, source, threshold, description, periods=periods, datapoints=periods,
+            created = self._alarm(name, suffix, source, threshold, description.rstrip(".") + "." + look,
+                                  periods=periods, datapoints=periods,
                                   comparison=comparison, missing=cloudwatch.TreatMissingData.NOT_BREACHING)
             created.add_alarm_action(notify)
             self.alarms.append(created)
@@ -120,7 +133,7 @@ class EndpointAlarms(Construct):
                   "requests have waited with no instance to run them for 20 minutes: the scale-out from zero is failing "
                   f"(check the endpoint's scaling activities: aws application-autoscaling describe-scaling-activities "
                   f"--service-namespace sagemaker --resource-id endpoint/{name}/variant/{VARIANT} --region "
-                  f"{environment_of(scope).region}, and the instance type's endpoint quota)", periods=4, comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+                  f"{region}, and the instance type's endpoint quota)", periods=4, comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
         if max_model_loading_wait_ms is not None:
             # Multi-model endpoints only; reported in microseconds like ModelLatency.
             loading = metric("ModelLoadingWaitTime", "p99", period=minutes(5))
@@ -134,10 +147,10 @@ class EndpointAlarms(Construct):
                   "minutes (S3 or KMS denied or throttled): the drift monitor judges what was captured, which may no "
                   f"longer be the traffic. Its log lines: aws logs filter-log-events --log-group-name "
                   f"/aws/sagemaker/Endpoints/{name} --filter-pattern '\"could not write capture\"' --region "
-                  f"{environment_of(scope).region}", periods=1,
+                  f"{region}", periods=1,
                   comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
         if cfg.min_invocations_per_hour is not None:
-            self._low_traffic(name, cfg.min_invocations_per_hour, notify)
+            self._low_traffic(name, cfg.min_invocations_per_hour, notify, look)
         # Async endpoints publish no Invocations: every request they process has a ModelLatency point.
         requests = (metric("ModelLatency", "SampleCount", label="requests (ModelLatency count)") if mode == "async"
                     else metric("Invocations", "Sum"))
@@ -196,7 +209,7 @@ class EndpointAlarms(Construct):
             treat_missing_data=missing,
         )
 
-    def _low_traffic(self, name: str, minimum: int, notify: cw_actions.SnsAction) -> None:
+    def _low_traffic(self, name: str, minimum: int, notify: cw_actions.SnsAction, look: str) -> None:
         """``<endpoint>-low-traffic``, a composite alarm that pages people: fewer than ``minimum`` invocations an hour
         for 3 hours (none at all included) on an endpoint that has served in more than 3 hours of the last week.
 
@@ -230,9 +243,8 @@ class EndpointAlarms(Construct):
             "low-traffic",
             composite_alarm_name=f"{name}-low-traffic",
             alarm_description=f"{name}: fewer than {minimum} invocations per hour for 3 hours (or none at all) after "
-                              "serving in more than 3 hours of the last week. Check the callers and the endpoint's "
-                              "status (SageMaker console, its traffic graph on the loop dashboard); no alarm while no "
-                              "version is deployed.",
+                              "serving in more than 3 hours of the last week: the callers stopped or cannot reach it "
+                              "(its traffic graph on the loop dashboard); no alarm while no version is deployed." + look,
             alarm_rule=cloudwatch.AlarmRule.all_of(
                 cloudwatch.AlarmRule.from_alarm(under, cloudwatch.AlarmState.ALARM),
                 # OK, not "not ALARM": while the idle alarm has no state yet (INSUFFICIENT_DATA, just created) nothing pages.

@@ -11,7 +11,7 @@ from aws_cdk import aws_sns as sns
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.config.serving import ServingAlarms
-from mlops_loop.constructs.endpoint_alarms import EndpointAlarms
+from mlops_loop.constructs.endpoint_alarms import EndpointAlarms, first_look
 from tests.support.templates import of_type, template_of
 from tests.support.alarm_eval import DAY, HOUR, MINUTE, MetricAlarm, Replay, Series, all_of, replay
 from tests.support.cdk_outdirs import bare_outdir
@@ -127,7 +127,8 @@ def test_an_overhead_latency_alarm_only_when_a_maximum_is_configured(mode, insta
     assert (overhead["EvaluationPeriods"], overhead["DatapointsToAlarm"]) == (5, 5)
     assert overhead["AlarmActions"] == [{"Ref": topic}] and overhead["TreatMissingData"] == "notBreaching"
     assert overhead["AlarmDescription"] == (f"{ENDPOINT}: p99 SageMaker overhead latency (a caller's wait besides the "
-                                            "model's; serverless: cold starts) above 150 ms for 5 minutes")
+                                            "model's; serverless: cold starts) above 150 ms for 5 minutes."
+                                            + first_look(ENDPOINT, "eu-west-1"))
     assert "OverheadLatency" in [m[1] for m in stack.resolve(configured.widgets[1].to_json())[0]["properties"]["metrics"]]
     bare, made, plain, _ = _alarms(mode, instance_type)
     assert "overhead-latency" not in plain
@@ -254,7 +255,7 @@ def test_a_self_capturing_endpoint_alarms_on_one_capture_write_failure_in_fiftee
         f"{ENDPOINT}: the serving code could not write captured requests to S3 in the last 15 minutes (S3 or KMS denied "
         "or throttled): the drift monitor judges what was captured, which may no longer be the traffic. Its log lines: "
         f"aws logs filter-log-events --log-group-name /aws/sagemaker/Endpoints/{ENDPOINT} --filter-pattern "
-        "'\"could not write capture\"' --region eu-west-1")
+        "'\"could not write capture\"' --region eu-west-1." + first_look(ENDPOINT, "eu-west-1"))
     traffic = stack.resolve(made.widgets[0].to_json())[0]["properties"]
     assert [m[:4] for m in traffic["metrics"]][-1] == ["mlops-loop/capture", "CaptureWriteFailures", "EndpointName", ENDPOINT]
     assert traffic["metrics"][-1][4] == {"label": "capture write failures", "stat": "Sum", "yAxis": "right",
@@ -293,3 +294,51 @@ def test_an_async_endpoints_traffic_is_its_model_latency_count_and_its_backlog_h
         ("ApproximateAgeOfOldestRequest", ["EndpointName", ENDPOINT], 5, "right", "Maximum"),
     ]
     assert backlog["annotations"]["horizontal"] == [{"value": 40, "label": "alarm", "yAxis": "left"}]
+
+
+# Every kind of endpoint, with every optional alarm it can have: (mode, instance type, alarm settings, loading wait, self-capture).
+_EVERY_KIND = [
+    ("realtime", "ml.m5.xlarge", ServingAlarms(min_invocations_per_hour=30, max_overhead_latency_p99_ms=200), None, False),
+    ("serverless", None, ServingAlarms(min_invocations_per_hour=30, max_overhead_latency_p99_ms=200), None, True),
+    ("async", "ml.m5.xlarge", ServingAlarms(), None, False),
+    ("multi_model", "ml.m5.xlarge", ServingAlarms(), 500, False),
+]
+
+
+@pytest.mark.parametrize("mode, instance_type, settings, loading_wait_ms, self_capture", _EVERY_KIND)
+def test_every_page_an_endpoint_sends_says_where_to_look_and_points_to_its_runbook(mode, instance_type, settings,
+                                                                                   loading_wait_ms, self_capture):
+    """GIVEN an endpoint's alarms WHEN one that notifies people fires (a 5xx rate, a p99 latency, ...) THEN its text
+    gives on-call the endpoint's state and its containers' log in the environment's region, and the runbook section
+    that says what to do for that alarm (docs/monitoring.md, Endpoint alarms), within CloudWatch's 1,024 characters."""
+    stack, made, _, _ = _alarms(mode, instance_type, settings=settings, loading_wait_ms=loading_wait_ms,
+                                self_capture=self_capture)
+    template = template_of(stack)
+    paging = [a["Properties"] for a in [*of_type(template, "AWS::CloudWatch::Alarm").values(),
+                                        *of_type(template, "AWS::CloudWatch::CompositeAlarm").values()]
+              if a["Properties"].get("AlarmActions")]
+    assert paging
+    for alarm in paging:
+        description = alarm["AlarmDescription"]
+        name = alarm.get("AlarmName") or alarm["CompositeAlarmName"]
+        assert f"aws sagemaker describe-endpoint --endpoint-name {ENDPOINT} --region eu-west-1" in description, name
+        assert f"aws logs tail /aws/sagemaker/Endpoints/{ENDPOINT} --since 1h --region eu-west-1" in description, name
+        assert description.endswith("What to do: (docs/monitoring.md, Endpoint alarms)."), name
+        assert len(description) <= 1024, (name, "CloudWatch's limit on AlarmDescription")
+
+
+def test_the_endpoint_runbook_covers_every_alarm_that_pages():
+    """The runbook section names every endpoint alarm that can page (each suffix, as ``<endpoint>-<suffix>``)."""
+    from tests.support import docs
+
+    runbook = docs.section("### Endpoint alarms: what to do").text
+    for mode, instance_type, settings, loading_wait_ms, self_capture in _EVERY_KIND:
+        stack, _, _, _ = _alarms(mode, instance_type, settings=settings, loading_wait_ms=loading_wait_ms,
+                                 self_capture=self_capture)
+        template = template_of(stack)
+        for alarm in [*of_type(template, "AWS::CloudWatch::Alarm").values(),
+                      *of_type(template, "AWS::CloudWatch::CompositeAlarm").values()]:
+            props = alarm["Properties"]
+            if props.get("AlarmActions"):
+                suffix = (props.get("AlarmName") or props["CompositeAlarmName"]).removeprefix(f"{ENDPOINT}-")
+                assert f"`<endpoint>-{suffix}`" in runbook, suffix
