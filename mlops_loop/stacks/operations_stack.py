@@ -295,7 +295,12 @@ class OperationsStack(Stack):
                 "and the failed one's FailureReason: aws sagemaker "
                 f"list-pipeline-execution-steps --pipeline-execution-arn {execution} --region {self.region}. The "
                 f"execution: aws sagemaker describe-pipeline-execution --pipeline-execution-arn {execution} --region "
-                f"{self.region}"),
+                f"{self.region}. Any other failed step does not hold the retrain trigger's cooldown: while the model's "
+                "retrain alarm stays in ALARM, the hourly sweep starts the pipeline again, up to "
+                f"{environment.monitoring.retraining_max_starts_per_day} times in 24 hours, each failing as this one did "
+                "until the cause is fixed. To stop that meanwhile: python -m mlops_cli.retraining --env "
+                f"{environment.name} --model MODEL pause --reason INC-ID (MODEL: the pipeline name's model; resume once "
+                "fixed; docs/monitoring.md, Pausing retraining)"),
         )
         # A version that waits for a person (every version where auto_approve is off; where it is on, one that would
         # answer its callers in another shape) would otherwise wait unseen: the approvers hear of each, once complete.

@@ -114,7 +114,12 @@ def test_failed_or_gate_rejected_executions_notify_people(synthesized):
         "(the serving version stays); any other failed step is an error to fix. Steps, and the failed one's "
         "FailureReason: aws sagemaker list-pipeline-execution-steps --pipeline-execution-arn <detail-pipelineExecutionArn> "
         f"--region {region}. The execution: aws sagemaker describe-pipeline-execution --pipeline-execution-arn "
-        f"<detail-pipelineExecutionArn> --region {region}")
+        f"<detail-pipelineExecutionArn> --region {region}. Any other failed step does not hold the retrain trigger's "
+        "cooldown: while the model's retrain alarm stays in ALARM, the hourly sweep starts the pipeline again, up to "
+        f"{synthesized.config.environments['staging'].monitoring.retraining_max_starts_per_day} times in 24 hours, each "
+        "failing as this one did until the cause is fixed. To stop that meanwhile: python -m mlops_cli.retraining --env "
+        "staging --model MODEL pause --reason INC-ID (MODEL: the pipeline name's model; resume once fixed; "
+        "docs/monitoring.md, Pausing retraining)")
     topic = _one(synthesized, "staging", "AWS::SNS::Topic", prefix="Notifications")
     assert "KmsMasterKeyId" in topic
     (policy,) = [p for k, p in synthesized.resources("staging", "Operations", "AWS::SNS::TopicPolicy").items()
