@@ -215,9 +215,12 @@ class LoopAlarms(Construct):
             self,
             f"{model}-monitor-unhealthy",
             alarm_name=f"{name_prefix}-{model}-monitor-unhealthy",
-            alarm_description=f"{model}: the drift monitor's latest report says unhealthy, so its drift and quality were "
-                              f"not judged and no retrain can start. Read 'Monitoring errors' in the newest {where}; "
-                              "fix the cause (baseline, capture, schema, traffic) and let the next daily run clear it.",
+            alarm_description=f"{model}: the drift monitor's latest report says unhealthy. If its 'trusted' is false, "
+                              "the window's drift and quality were not judged and no retrain can start; if true, one "
+                              "part failed (e.g. capture short of the endpoint's requests, a label feed that stopped) "
+                              "and the rest was judged and published as usual. Read 'Monitoring errors' in the newest "
+                              f"{where}; fix the cause (baseline, capture, schema, traffic, labels) and let the next "
+                              "daily run clear it.",
             metric=metric("monitor_healthy", "Minimum"),
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,

@@ -190,6 +190,12 @@ def test_an_unhealthy_report_pages_people_once_and_never_retrains(built: _Built)
     assert alarm["TreatMissingData"] == "ignore"
     description = alarm["AlarmDescription"]
     assert description.startswith("basket: the drift monitor's latest report says unhealthy")
+    # Whether drift was judged at all: an error confined to one part (capture short of the endpoint's requests, a label
+    # feed that stopped) leaves the window's drift judged and published, and the page must not say otherwise.
+    assert ("If its 'trusted' is false, the window's drift and quality were not judged and no retrain can start; if "
+            "true, one part failed (e.g. capture short of the endpoint's requests, a label feed that stopped) and the "
+            "rest was judged and published as usual.") in description
+    assert "fix the cause (baseline, capture, schema, traffic, labels)" in description
     # It says where to look: the report (its errors section) and the job's log.
     assert "s3://<inference bucket>/monitor/basket/<run>/" in description and "'Monitoring errors'" in description
     assert f"/aws/sagemaker/ProcessingJobs (streams {job_name_stem('processing', PREFIX, 'basket')}-<run>/" in description
