@@ -14,7 +14,9 @@
   (:data:`SECTION`), as ``capture_missing`` does - ``MonitorHealthy=0`` pages people through ``-monitor-unhealthy``,
   the window's other numbers stand.
 * **A label feed that stopped** (:func:`labels_last_read`, :func:`stopped_error`): a run whose label window (the labels
-  written in the last ``--label-window-hours``, a week) holds no label has nothing to judge model quality on, and
+  written in the last ``--label-window-hours``, a week) holds no label - with late labels, nor the look-back's older
+  labels (``older_label_files``: a feed that writes a month's labels at once is not stopped) - has nothing to judge
+  model quality on, and
   without labels the quality alarm cannot fire: today's window and every due day are only warned of
   (``label_coverage``, ``labels_overdue``). When an earlier run read labels (its report's ``labels_read``, carried
   forward by the runs that read none as ``labels_last_read``, so a feed stopped for longer than the history holds is
@@ -174,17 +176,18 @@ def labels_last_read(reports: Sequence[Mapping[str, Any]]) -> Optional[str]:
         quality = (report.get("sections") or {}).get(QUALITY_SECTION)
         if not isinstance(quality, Mapping) or not isinstance(quality.get("labels_read"), int):
             continue
-        if quality["labels_read"] > 0:
+        if quality["labels_read"] > 0 or (quality.get("older_label_files") or 0) > 0:
             return str(report.get("generated_at"))
         return quality.get("labels_last_read")
     return None
 
 
-def stopped_error(labels_source: str, label_window_hours: float, last_read: str) -> Dict[str, str]:
+def stopped_error(labels_source: str, label_window_hours: float, last_read: str, *, lookback: bool = False) -> Dict[str, str]:
     """The error (``kind``, ``message``, ``section``) of a run whose label window under ``labels_source`` holds no
-    label, after a run at ``last_read`` read some."""
+    label (``lookback``: nor the late-label look-back before it), after a run at ``last_read`` read some."""
+    window = "the label window, nor in the late-label look-back before it" if lookback else "the label window"
     return {"kind": STOPPED, "section": QUALITY_SECTION, "message": (
-        f"no ground-truth label was written under {labels_source} in the last {label_window_hours:g} hours (the label "
-        f"window; the last run that read labels: {last_read}): model quality is not judged and its retrain alarm cannot "
+        f"no ground-truth label was written under {labels_source} in the last {label_window_hours:g} hours ({window}; "
+        f"the last run that read labels: {last_read}): model quality is not judged and its retrain alarm cannot "
         "fire; check the label feed (inference_id,label,label_time with the ids the traffic carries). The first run "
         "whose label window holds a label clears this.")}

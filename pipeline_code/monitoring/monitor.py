@@ -368,13 +368,21 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                         error(persistent["kind"], persistent["message"], section=persistent["section"])
                 if recorded is not None:
                     section["prediction_records_written"] = recorded
-                # A label feed that stopped: no label in the label window after a run that read some pages.
+                # A label feed that stopped: no label in the label window (nor, with late labels, in the look-back
+                # before it: a feed that writes a month's labels at once) after a run that read some pages.
                 section["labels_read"] = int(len(labels))
-                last_read = None if len(labels) else late_label_guard.labels_last_read(history.reports)
+                older = None
+                if args.label_delay_days is not None and args.late_labels_dir:
+                    older = len(quality.label_files(args.late_labels_dir)) if os.path.isdir(args.late_labels_dir) else 0
+                    section["older_label_files"] = older
+                unknown = args.label_delay_days is not None and _older_labels_lost(args, sections) is not None
+                last_read = (None if len(labels) or older or unknown
+                             else late_label_guard.labels_last_read(history.reports))
                 if last_read is not None:
                     section["labels_last_read"] = last_read
                     stopped = late_label_guard.stopped_error(
-                        getattr(args, "labels_s3_uri", None) or args.labels_dir, args.label_window_hours, last_read)
+                        getattr(args, "labels_s3_uri", None) or args.labels_dir, args.label_window_hours, last_read,
+                        lookback=older is not None)
                     error(stopped["kind"], stopped["message"], section=stopped["section"])
                 unusable = labels.attrs.get("unusable_labels") if labels is not None else None
                 if unusable:  # some label rows are no label of this model: said, not silently left out

@@ -177,6 +177,9 @@ def test_the_last_run_that_read_labels_is_carried_by_the_runs_that_read_none_and
     assert late_label_guard.labels_last_read([]) is None
     assert late_label_guard.labels_last_read([_with_labels("2026-11-01T03:00:00+00:00", 0)]) is None  # never came
     fed = _with_labels("2026-11-02T03:00:00+00:00", 40)
+    monthly = {**_with_labels("2026-11-03T03:00:00+00:00", 0), "sections": {"model_quality": {
+        "labels_read": 0, "older_label_files": 2}}}
+    assert late_label_guard.labels_last_read([fed, monthly, quiet]) == "2026-11-03T03:00:00+00:00"
     assert late_label_guard.labels_last_read([fed, quiet]) == "2026-11-02T03:00:00+00:00"
     # Past the 30 reports the history holds, the runs that read none still say when the feed was last seen.
     stopped = _with_labels("2026-12-20T03:00:00+00:00", 0, last="2026-11-02T03:00:00+00:00")
@@ -185,7 +188,8 @@ def test_the_last_run_that_read_labels_is_carried_by_the_runs_that_read_none_and
 
 def test_a_label_feed_that_stops_pages_until_labels_arrive_again_and_one_that_never_came_does_not(aws, spec, reference,
                                                                                                    tmp_path):
-    """GIVEN a run that read labels, then a week in which no label was written WHEN today's run judges THEN it pages:
+    """GIVEN a run that read labels, then a look-back (label_delay_days + 8 days) in which no label was written WHEN
+    today's run judges THEN it pages (a feed that wrote its labels 20 days ago, a monthly batch, does not):
     the report is unhealthy (MonitorHealthy 0) with a labels_stopped error of the model-quality section naming the
     label feed, the label window and the last run that read labels, its window trusted (drift published); a model
     whose labels never came is not paged for it; the first run after labels arrive again is healthy (the alarm clears)."""
@@ -197,7 +201,13 @@ def test_a_label_feed_that_stops_pages_until_labels_arrive_again_and_one_that_ne
     fed = scheduled_run(aws, spec, tmp_path / "run-1")
     assert fed["healthy"] and fed["sections"]["model_quality"]["labels_read"] == 300, fed["errors"]
     _history_report(aws, tmp_path / "run-1", "run-1", later_by=0)
-    aws.age(f"{LABELS_URI}day-1.parquet", _now() - dt.timedelta(days=8))  # the feed stopped: nothing in the last week
+    # A feed that writes a month's labels at once: none in the last week, but the look-back holds them - not stopped.
+    aws.age(f"{LABELS_URI}day-1.parquet", _now() - dt.timedelta(days=20))
+    monthly = scheduled_run(aws, spec, tmp_path / "monthly")
+    assert monthly["healthy"] and monthly["sections"]["model_quality"]["labels_read"] == 0, monthly["errors"]
+    assert monthly["sections"]["model_quality"]["older_label_files"] == 1
+    # The feed stopped: nothing in the last week, nor in the look-back (label_delay_days + 8 days) before it.
+    aws.age(f"{LABELS_URI}day-1.parquet", _now() - dt.timedelta(days=60))
 
     report = scheduled_run(aws, spec, tmp_path / "run-2")
 
@@ -205,8 +215,9 @@ def test_a_label_feed_that_stops_pages_until_labels_arrive_again_and_one_that_ne
     (error,) = [e for e in report["errors"] if e["kind"] == late_label_guard.STOPPED]
     assert error["section"] == "model_quality"
     assert error["message"] == (
-        f"no ground-truth label was written under {LABELS_URI} in the last 168 hours (the label window; the last run "
-        f"that read labels: {read_report(tmp_path / 'run-1')['generated_at']}): model quality is not judged and its "
+        f"no ground-truth label was written under {LABELS_URI} in the last 168 hours (the label window, nor in the "
+        "late-label look-back before it; the last run that read labels: "
+        f"{read_report(tmp_path / 'run-1')['generated_at']}): model quality is not judged and its "
         "retrain alarm cannot fire; check the label feed (inference_id,label,label_time with the ids the traffic "
         "carries). The first run whose label window holds a label clears this.")
     assert report["summary"]["monitor_healthy"] == 0 and "DataDriftScore" in published(aws)
