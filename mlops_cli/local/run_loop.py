@@ -431,7 +431,8 @@ def run_model(
         curate_summary = json.load(handle)
     passed = bool(report["gate"]["passed"])
     headline = report["challenger"]["metrics"]
-    metric_names = problem.HEADLINE_METRICS[spec.problem_type]
+    # The type's headline metrics and the one the gate judged on (a count model's deviance is no headline metric).
+    metric_names = tuple(dict.fromkeys((*problem.HEADLINE_METRICS[spec.problem_type], spec.primary_metric)))
     version = None
     status = "NotRegistered (gate failed)"
     if passed:

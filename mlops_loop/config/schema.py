@@ -19,8 +19,8 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 from pipeline_code.catalog import FS_STRING, Dataset, target_problem
 from pipeline_code.core.frameworks import FRAMEWORKS as FRAMEWORK_NAMES, PYTORCH, XGBOOST
 from pipeline_code.core.hyperparameters import problems as hyperparameter_problems, tuned, tuning_range_problems, tuning_ranges
-from pipeline_code.core.problem import (BINARY, REGRESSION, default_primary_metric, floor_problem, in_own_units,
-                                        primary_metric_problem)
+from pipeline_code.core.problem import (BINARY, LOSSES, REGRESSION, SQUARED_ERROR, default_primary_metric, floor_problem,
+                                        in_own_units, loss_problem, primary_metric_problem)
 from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_RETRAINING_STARTS_PER_DAY,
                                          DEFAULT_RETRAINING_COOLDOWN_HOURS, DEFAULT_PROJECT,
                                          ENVIRONMENT_TAG, NAME_PATTERN, NAME_RULE, PROJECT_TAG, model_spec_document)
@@ -596,6 +596,12 @@ class ModelConfig(StrictModel):
     # A floor on the primary metric, besides the environment's gate.min_auc for classifiers. Default:
     # none, except r2 >= 0 for regression (no worse than predicting the mean).
     min_quality: Optional[float] = Field(default=None, allow_inf_nan=False)
+    # A regression model's training loss (pipeline_code/core/problem.py LOSSES): squared_error, or for counts and skewed
+    # amounts poisson, tweedie or gamma (XGBoost's count:poisson, reg:tweedie, reg:gamma: positive means); the target's
+    # column must declare min: 0 or more (gamma: above 0). Default squared_error.
+    loss: Literal[LOSSES] = SQUARED_ERROR
+    # loss tweedie's variance power, strictly between 1 (poisson) and 2 (gamma). Default 1.5.
+    tweedie_variance_power: Optional[float] = Field(default=None, allow_inf_nan=False)
     # Gate thresholds for this model only, over the environment's gate: (e.g. a per-class parity bound for
     # a many-class model). Same keys and bounds as an environment's gate. Default: none.
     gate: Optional[dict[str, Any]] = None
@@ -786,7 +792,8 @@ class ModelConfig(StrictModel):
             name=self.name, dataset=self.catalog_dataset.to_declaration(), target=self.target, features=self.features,
             sensitive_attribute=self.sensitive_attribute, slices=self.slices, decision=self.decision_policy.to_dict(),
             class_weight=self.class_weight, problem_type=self.problem_type, primary_metric=self.primary_metric,
-            min_quality=self.min_quality, leakage_acknowledged=self.leakage_acknowledged,
+            min_quality=self.min_quality, leakage_acknowledged=self.leakage_acknowledged, loss=self.loss,
+            tweedie_variance_power=self.tweedie_variance_power,
         )
         # Read by the model card (intended use); ignored by the other jobs.
         return {**spec, "description": self.description}
@@ -809,7 +816,15 @@ class ModelConfig(StrictModel):
         wrong_target = target_problem(dataset.column(self.target), self.problem_type)
         if wrong_target:
             raise ValueError(f"target: {wrong_target}")
-        wrong_metric = primary_metric_problem(self.problem_type, self.primary_metric)
+        wrong_loss = loss_problem(self.problem_type, self.loss, self.tweedie_variance_power, self.target,
+                                  dataset.column(self.target).minimum)
+        if wrong_loss:
+            raise ValueError(wrong_loss)
+        if self.loss != SQUARED_ERROR and self.framework == PYTORCH:
+            raise ValueError(f"loss: {self.loss} trains XGBoost models only; a network (framework pytorch) trains on squared error only "
+                             "(it predicts the standardised target, and its stored format, numpy scoring and Inferentia2 "
+                             "compilation have no log link for a positive mean): set framework: xgboost, or remove loss")
+        wrong_metric = primary_metric_problem(self.problem_type, self.primary_metric, self.loss)
         if wrong_metric:
             raise ValueError(f"primary_metric: {wrong_metric}")
         impossible = self.min_quality is not None and floor_problem(self.judged_on, self.min_quality)

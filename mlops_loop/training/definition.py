@@ -700,7 +700,7 @@ class _Builder:
             tags=[Tag(key=k, value=v) for k, v in s.tags] or None,
         )
         definitions = (torch_metrics(s.problem_type, s.primary_metric) if s.framework == PYTORCH_FRAMEWORK
-                       else problem_metrics(s.problem_type, s.primary_metric)[0])
+                       else problem_metrics(s.problem_type, s.primary_metric, s.stop_metric)[0])
         return trainer.with_metric_definitions([MetricDefinition(name=name, regex=regex) for name, regex in definitions])
 
     def training_step(self, prepare: Any) -> Tuple[Any, Any]:
@@ -777,7 +777,7 @@ class _Builder:
             network_isolation=False,
             output_path=self.work(self.exec_id, "tune"),
         )
-        definitions, objective, direction, reads_as = problem_metrics(s.problem_type, s.primary_metric)
+        definitions, objective, direction, reads_as = problem_metrics(s.problem_type, s.primary_metric, s.stop_metric)
         ranges: Dict[str, Any] = {}
         for name, kind, lo, hi, scaling in s.tuning_ranges:
             cls = ContinuousParameter if kind == "continuous" else IntegerParameter

@@ -3,6 +3,7 @@ parameters, job modules, container paths, API limits, metrics and training defau
 
 from __future__ import annotations
 
+import re
 from typing import Optional, Tuple
 
 from pipeline_code.core import approval, frameworks, hyperparameters, images
@@ -121,14 +122,16 @@ MAX_DEFINITION_CHARS = 1_048_576  # CreatePipeline PipelineDefinition
 _NUMBER = r"(-?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 
 
-def problem_metrics(kind: str, primary_metric: Optional[str] = None) -> Tuple[Tuple[Tuple[str, str], ...], str, str, str]:
+def problem_metrics(kind: str, primary_metric: Optional[str] = None,
+                    stop_metric: Optional[str] = None) -> Tuple[Tuple[Tuple[str, str], ...], str, str, str]:
     """(metric definitions, tuning objective, its direction, what it reads as) of a model of problem type ``kind``
-    judged on ``primary_metric`` (None: the type's default): the per-round early-stopping metric and the kept model's
-    primary metric on validation data (``core.problem.tuning_metric``), as the training job prints them. The tuning
-    objective is that primary metric, the one the gate compares challenger and champion on."""
-    per_round, final = XGBOOST_EVAL_METRICS[kind][-1], tuning_metric(kind, primary_metric)
+    judged on ``primary_metric`` (None: the type's default): the per-round early-stopping metric (``stop_metric``,
+    None: the type's; a regression loss's own, ``PipelineSpec.stop_metric``) and the kept model's primary metric on
+    validation data (``core.problem.tuning_metric``), as the training job prints them. The tuning objective is that
+    primary metric, the one the gate compares challenger and champion on."""
+    per_round, final = stop_metric or XGBOOST_EVAL_METRICS[kind][-1], tuning_metric(kind, primary_metric)
     definitions = (
-        (f"validation-{per_round}", rf"(?<![_a-z])validation-{per_round}[=:]\s*" + _NUMBER),
+        (f"validation-{per_round}", rf"(?<![_a-z])validation-{re.escape(per_round)}[=:]\s*" + _NUMBER),
         (f"final-validation-{final}", rf"final_validation_{final}=\s*" + _NUMBER),
     )
     return definitions, f"final-validation-{final}", "Maximize" if higher_is_better(final) else "Minimize", f"validation {label(final)}"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from pipeline_code.core.contract import REFREEZE_WHEN_STALE, TEST_SET_REFREEZE_POLICIES
-from pipeline_code.core.problem import BINARY, PROBLEM_TYPES, default_primary_metric
+from pipeline_code.core.problem import BINARY, PROBLEM_TYPES, SQUARED_ERROR, default_primary_metric, xgboost_eval_metrics
 from pipeline_code.core.thresholds import GateThresholds
 
 from ..config.instance_types import volume_key_problem
@@ -144,6 +144,13 @@ class PipelineSpec:
     def primary_metric(self) -> str:
         """The metric the gate compares challenger and champion on, as the spec says (else its type's default)."""
         return str(json.loads(self.model_spec_json).get("primary_metric") or default_primary_metric(self.problem_type))
+
+    @property
+    def stop_metric(self) -> str:
+        """XGBoost's per-round metric the training job stops early on: its type's, or a regression ``loss``'s own
+        (``core.problem.xgboost_eval_metrics``: ``poisson-nloglik``, ``tweedie-nloglik@1.5``, ``gamma-deviance``)."""
+        data = json.loads(self.model_spec_json)
+        return xgboost_eval_metrics(self.problem_type, data.get("loss", SQUARED_ERROR), data.get("tweedie_variance_power"))[-1]
 
     def __post_init__(self) -> None:
         problems = _validate(self)

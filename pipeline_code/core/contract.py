@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence
 
-from pipeline_code.core.problem import BINARY, default_primary_metric
+from pipeline_code.core.problem import BINARY, SQUARED_ERROR, default_primary_metric
 from pipeline_code.core.thresholds import THRESHOLDS
 
 
@@ -648,14 +648,16 @@ def version_of_arn(arn: str) -> Optional[int]:
 def model_spec_document(*, name: str, dataset: Dict[str, Any], target: str, features: Sequence[str],
                         sensitive_attribute: str, slices: Sequence[str], decision: Dict[str, Any], class_weight: str,
                         problem_type: str = BINARY, primary_metric: Optional[str] = None,
-                        min_quality: Optional[float] = None, leakage_acknowledged: Optional[str] = None) -> Dict[str, Any]:
+                        min_quality: Optional[float] = None, leakage_acknowledged: Optional[str] = None,
+                        loss: str = SQUARED_ERROR, tweedie_variance_power: Optional[float] = None) -> Dict[str, Any]:
     """The model spec every job reads (``--model-spec``): the one shape the config writes and the jobs write back.
 
     ``dataset`` is the dataset's whole declaration (``catalog.Dataset.to_declaration``), ``decision`` the
     threshold policy (``core.decision.DecisionPolicy.to_dict``). ``problem_type``, ``primary_metric`` and
     ``min_quality`` (``core.problem``) appear only when they differ from the defaults (binary, its default
     metric, no floor), so a binary model's spec reads as it always has; so does ``leakage_acknowledged`` (why a
-    suspected target leak is genuine, which the gate then accepts) only when given.
+    suspected target leak is genuine, which the gate then accepts) only when given, and a regression model's ``loss``
+    (``core.problem.LOSSES``) and ``tweedie_variance_power`` only when not squared error / when set.
     """
     document = {
         "name": name,
@@ -675,6 +677,10 @@ def model_spec_document(*, name: str, dataset: Dict[str, Any], target: str, feat
         document["min_quality"] = min_quality
     if leakage_acknowledged is not None:
         document["leakage_acknowledged"] = leakage_acknowledged
+    if loss != SQUARED_ERROR:
+        document["loss"] = loss
+    if tweedie_variance_power is not None:
+        document["tweedie_variance_power"] = tweedie_variance_power
     return document
 
 

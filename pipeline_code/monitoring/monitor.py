@@ -319,7 +319,8 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                 window_pass.failure(LABELS)
                 base_metrics = ((evaluation or {}).get("challenger") or {}).get("metrics")
                 typed = {"primary_metric": spec.primary_metric, "max_quality_drop": args.max_quality_drop} | (
-                    {} if problem_type == BINARY else {"problem_type": problem_type, "classes": classes})
+                    {} if problem_type == BINARY else {"problem_type": problem_type, "classes": classes,
+                                                       "deviance": spec.deviance})
                 records, rows_per_day = window_pass.labelled_records(), window_pass.rows_per_day
                 earlier = None
                 skipped = None  # why this run judges no due day (the look-back's labels are not all here)

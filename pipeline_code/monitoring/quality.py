@@ -48,7 +48,7 @@ import glob
 import math
 import os
 from statistics import NormalDist
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -230,6 +230,7 @@ def model_quality(
     max_quality_drop: float = 0.10,
     rows_per_day: Optional[Mapping[str, int]] = None,
     false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE,
+    deviance: Optional[Tuple[str, float]] = None,
 ) -> Dict[str, Any]:
     """Quality on the days whose labels have arrived, vs the baseline evaluation metrics.
 
@@ -242,6 +243,7 @@ def model_quality(
     ``rows_per_day`` (:func:`day_counts` of the whole window) says how many records each day had.
     ``classes`` matters for multiclass models only; ``primary_metric`` (default: the type's, AUC for classifiers) and
     ``max_quality_drop`` for every type (see the module docstring): a binary model judged on AUC has the AUC drop alone.
+    ``deviance``: a regression model's loss deviance (``ModelSpec.deviance``), measured and compared like RMSE.
     """
     labeled_mask = joined[LABEL].notna() & joined[SCORE].notna()
     days = inference_days(joined)
@@ -278,7 +280,7 @@ def model_quality(
         typed = _typed_quality(joined, use, baseline_metrics, problem_type=problem_type, classes=classes,
                                primary_metric=primary_metric, min_labeled_rows=min_labeled_rows,
                                min_label_coverage=min_label_coverage, max_auc_drop=max_auc_drop,
-                               max_quality_drop=max_quality_drop, false_alarm_rate=false_alarm_rate)
+                               max_quality_drop=max_quality_drop, false_alarm_rate=false_alarm_rate, deviance=deviance)
         checks.extend(typed.pop("checks"))
         out.update(typed)
         out["checks"] = checks
@@ -469,7 +471,8 @@ _REGRESSION_BASELINE_KEYS = ("rmse", "mae", "r2", "bias", "mean_target")
 def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optional[Mapping[str, Any]], *,
                    problem_type: str, classes: Sequence[str], primary_metric: Optional[str], min_labeled_rows: int,
                    min_label_coverage: float, max_auc_drop: float, max_quality_drop: float,
-                   false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE) -> Dict[str, Any]:
+                   false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE,
+                   deviance: Optional[Tuple[str, float]] = None) -> Dict[str, Any]:
     """The metrics, comparisons and checks of a multiclass or regression model's scored rows."""
     from pipeline_code.core.problem import default_primary_metric
 
@@ -527,11 +530,12 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
         if headline["log_loss"] is not None and base.get("log_loss") is not None:
             out["log_loss_increase"] = float(headline["log_loss"]) - float(base["log_loss"])
     else:
-        headline = metrics_regression.headline(y, predicted)
-        out["metrics"] = {key: headline[key] for key in _REGRESSION_KEYS}
-        out["baseline_metrics"] = {key: base.get(key) for key in _REGRESSION_BASELINE_KEYS}
+        headline = metrics_regression.headline(y, predicted, deviance)
+        own = (deviance[0],) if deviance else ()
+        out["metrics"] = {key: headline[key] for key in (*_REGRESSION_KEYS, *own)}
+        out["baseline_metrics"] = {key: base.get(key) for key in (*_REGRESSION_BASELINE_KEYS, *own)}
         out["changes"] = {f"{key}_{'drop' if higher_is_better(key) else 'increase'}": quality_drop(key, headline[key], base.get(key))
-                          for key in ("r2", "rmse", "mae")}
+                          for key in ("r2", "rmse", "mae", *own)}
         _bias_shift(out, checks, y, predicted, headline, base, false_alarm_rate=false_alarm_rate)
 
     if multiclass:
@@ -540,7 +544,7 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
         compute = lambda rows: metrics_multiclass.headline(ym[rows], Pm[rows], classes).get(metric)  # noqa: E731
         measured = len(ym)
     else:
-        compute = lambda rows: metrics_regression.headline(y[rows], predicted[rows]).get(metric)  # noqa: E731
+        compute = lambda rows: metrics_regression.headline(y[rows], predicted[rows], deviance).get(metric)  # noqa: E731
         measured = len(y)
     _primary_metric_drop(out, checks, metric, headline.get(metric), base.get(metric), compute, measured, len(y),
                          power_limit=max_auc_drop if multiclass and metric == "auc" else max_quality_drop,

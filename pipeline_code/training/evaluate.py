@@ -123,8 +123,9 @@ def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows:
         }
     elif spec.problem_type == problem.REGRESSION:
         block = {
-            "metrics": metrics_regression.headline(y, p),
-            "slices": metrics_regression.slice_metrics(slices, y, p, min_rows=min_rows, primary_metric=spec.primary_metric),
+            "metrics": metrics_regression.headline(y, p, spec.deviance),
+            "slices": metrics_regression.slice_metrics(slices, y, p, min_rows=min_rows, primary_metric=spec.primary_metric,
+                                                       deviance=spec.deviance),
             "fairness": metrics_regression.fairness(groups, y, p, attribute=spec.sensitive_attribute,
                                                     min_group_rows=min_group_rows),
         }
@@ -158,6 +159,11 @@ def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows:
     if spec.problem_type != problem.BINARY:
         block["model_info"]["problem_type"] = model.problem_type
         block["model_info"]["validation"] = {k: training.get(k) for k in training.get("final_metrics", [])}
+    if spec.problem_type == problem.REGRESSION:
+        # What it was trained to minimise (an artefact from before losses: squared error), and tweedie's power.
+        block["model_info"]["loss"] = training.get("loss", problem.SQUARED_ERROR)
+        if "tweedie_variance_power" in training:
+            block["model_info"]["tweedie_variance_power"] = training["tweedie_variance_power"]
     block["_scores"] = p
     return block
 
@@ -582,7 +588,7 @@ def paired_delta_se(spec: ModelSpec, y: np.ndarray, mine: Any, my_threshold: flo
         if spec.problem_type == problem.MULTICLASS:
             return metrics_multiclass.headline(y[rows], np.asarray(scores)[rows], spec.classes).get(metric)
         if spec.problem_type == problem.REGRESSION:
-            return metrics_regression.headline(y[rows], np.asarray(scores)[rows]).get(metric)
+            return metrics_regression.headline(y[rows], np.asarray(scores)[rows], spec.deviance).get(metric)
         if len(np.unique(y[rows])) < 2:
             return None
         return metrics.headline(y[rows], np.asarray(scores)[rows], threshold).get(metric)

@@ -5,7 +5,11 @@ cross-check against scikit-learn):
 
 * ``rmse``, ``mae``, ``r2`` (1 - SSE / SST; ``None`` when the target is constant, as R² is then undefined);
 * ``bias``: mean of ``p - y`` (positive: over-predicts); ``mean_target``, ``mean_prediction``, ``target_std``;
-* ``abs_error_quantiles``: the 50th, 90th and 99th percentiles of ``|p - y|``.
+* ``abs_error_quantiles``: the 50th, 90th and 99th percentiles of ``|p - y|``;
+* for a model trained on a loss other than squared error (``core.problem.LOSSES``), that loss's mean deviance
+  (:func:`mean_tweedie_deviance`: ``poisson_deviance`` at power 1, ``gamma_deviance`` at 2, ``tweedie_deviance``
+  between), scikit-learn's mean_*_deviance; ``None`` when a prediction is not a positive mean (or, for gamma, a target
+  is not positive), where the deviance is undefined.
 
 Fairness compares the eligible groups' errors *relative to the size of what they predict* (each group's
 mean ``|y|``), so a skewed target (prices, durations) does not make a group with larger values look treated
@@ -28,7 +32,7 @@ eligibility follows :mod:`metrics`.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -47,8 +51,28 @@ def r2(y: Any, p: Any) -> Optional[float]:
     return None if total == 0 else 1.0 - float(((y - p) ** 2).sum()) / total
 
 
-def headline(y: Any, p: Any) -> Dict[str, Any]:
-    """Every headline metric of one set of predictions (see the module docstring)."""
+def mean_tweedie_deviance(y: Any, p: Any, power: float) -> Optional[float]:
+    """The mean Tweedie deviance of means ``p`` at ``power`` (1: Poisson, 2: gamma, between: compound Poisson-gamma),
+    as scikit-learn's mean_tweedie_deviance; None when a mean is not positive, a target negative (gamma: not positive),
+    or there are no rows."""
+    y, p = paired_arrays(y, p)
+    if not len(y) or (p <= 0).any() or (y < 0).any() or (power == 2 and (y <= 0).any()):
+        return None
+    if power == 1:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y_log = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / p), 0.0)
+        unit = 2 * (y_log - y + p)
+    elif power == 2:
+        unit = 2 * (np.log(p / y) + y / p - 1)
+    else:
+        unit = 2 * (np.power(y, 2 - power) / ((1 - power) * (2 - power)) - y * np.power(p, 1 - power) / (1 - power)
+                    + np.power(p, 2 - power) / (2 - power))
+    return float(np.mean(unit))
+
+
+def headline(y: Any, p: Any, deviance: Optional[Tuple[str, float]] = None) -> Dict[str, Any]:
+    """Every headline metric of one set of predictions (see the module docstring); ``deviance``: the (name, power)
+    of the loss's mean deviance to add (``ModelSpec.deviance``), None for a squared-error model."""
     y, p = paired_arrays(y, p)
     n = len(y)
     error = p - y
@@ -64,14 +88,16 @@ def headline(y: Any, p: Any) -> Dict[str, Any]:
         "mean_prediction": float(p.mean()) if n else None,
         "target_std": float(y.std()) if n else None,
         "abs_error_quantiles": {name: (None if q is None else float(q)) for name, q in zip(("p50", "p90", "p99"), quantiles)},
+        **({deviance[0]: mean_tweedie_deviance(y, p, deviance[1])} if deviance else {}),
     }
 
 
-def slice_metrics(columns: Dict[str, Any], y: Any, p: Any, *, min_rows: int, primary_metric: str = "r2") -> Dict[str, Any]:
+def slice_metrics(columns: Dict[str, Any], y: Any, p: Any, *, min_rows: int, primary_metric: str = "r2",
+                  deviance: Optional[Tuple[str, float]] = None) -> Dict[str, Any]:
     """``{column: {"min_rows", "values": {value: headline + gated}}}``; a slice with ``min_rows`` rows and a
     defined primary metric is gated."""
     y, p = paired_arrays(y, p)
-    return slice_table(columns, lambda mask: headline(y[mask], p[mask]),
+    return slice_table(columns, lambda mask: headline(y[mask], p[mask], deviance),
                        lambda metrics: metrics["rows"] >= min_rows and metrics.get(primary_metric) is not None,
                        min_rows=min_rows)
 

@@ -404,14 +404,19 @@ def training_summary(spec: ModelSpec, y_train: np.ndarray, y_val: np.ndarray, p_
             "final_metrics": ["validation_logloss", "validation_accuracy"],
         })
     else:
-        validation = metrics_regression.headline(y_val, p_val)
+        validation = metrics_regression.headline(y_val, p_val, spec.deviance)
+        deviance = [spec.deviance[0]] if spec.deviance else []
         out.update({
             "train_target_mean": float(y_train.mean()),
             "validation_rmse": validation["rmse"],
             "validation_mae": validation["mae"],
             "validation_r2": validation["r2"],
-            "final_metrics": ["validation_rmse", "validation_mae", "validation_r2"],
+            **{f"validation_{name}": validation[name] for name in deviance},
+            "final_metrics": ["validation_rmse", "validation_mae", "validation_r2", *(f"validation_{n}" for n in deviance)],
+            "loss": spec.loss,
         })
+        if spec.loss == problem.TWEEDIE:
+            out["tweedie_variance_power"] = spec.tweedie_power
     out["final_metrics"] = [k for k in out["final_metrics"] if out.get(k) is not None]
     return out
 

@@ -42,7 +42,7 @@ from pipeline_code.core.thresholds import DEFAULT_GATE, EVIDENCE, THRESHOLDS, Ga
 _IGNORED_SPEC_KEYS = ("description", "serving")
 _REQUIRED_SPEC_KEYS = ("name", "dataset", "target", "features", "sensitive_attribute")
 _OPTIONAL_SPEC_KEYS = ("slices", "decision", "class_weight", "problem_type", "primary_metric", "min_quality",
-                       "leakage_acknowledged")
+                       "leakage_acknowledged", "loss", "tweedie_variance_power")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,22 @@ class ModelSpec:
     min_quality: Optional[float] = None
     # Why a suspected target leak (near-perfect score, one dominant feature) is genuine: the gate then accepts it.
     leakage_acknowledged: Optional[str] = None
+    # A regression model's loss (core.problem.LOSSES) and, for tweedie, its variance power (None: the default 1.5).
+    loss: str = problem.SQUARED_ERROR
+    tweedie_variance_power: Optional[float] = None
+
+    @property
+    def deviance(self) -> Optional[Tuple[str, float]]:
+        """The (report name, Tweedie power) of the mean deviance Evaluate adds for the model's loss: poisson 1, tweedie
+        its power, gamma 2; None for squared error (and classifiers)."""
+        name = problem.deviance_metric(self.problem_type, self.loss)
+        if name is None:
+            return None
+        return name, {problem.POISSON: 1.0, problem.GAMMA: 2.0}.get(self.loss, self.tweedie_power)
+
+    @property
+    def tweedie_power(self) -> float:
+        return problem.DEFAULT_TWEEDIE_POWER if self.tweedie_variance_power is None else float(self.tweedie_variance_power)
 
     @property
     def classes(self) -> Tuple[str, ...]:
@@ -112,7 +128,8 @@ class ModelSpec:
             name=self.name, dataset=self.catalog_dataset.to_declaration(), target=self.target, features=self.features,
             sensitive_attribute=self.sensitive_attribute, slices=self.slices, decision=self.decision.to_dict(),
             class_weight=self.class_weight, problem_type=self.problem_type, primary_metric=self.primary_metric,
-            min_quality=self.min_quality, leakage_acknowledged=self.leakage_acknowledged,
+            min_quality=self.min_quality, leakage_acknowledged=self.leakage_acknowledged, loss=self.loss,
+            tweedie_variance_power=self.tweedie_variance_power,
         )
 
     def to_json(self) -> str:
@@ -157,7 +174,9 @@ def parse_model_spec(value: Any) -> ModelSpec:
     problem_type = data.get("problem_type", problem.BINARY)
     primary_metric = data.get("primary_metric")
     min_quality = data.get("min_quality")
-    wrong_metric = problem.primary_metric_problem(problem_type, primary_metric)
+    loss = data.get("loss", problem.SQUARED_ERROR)
+    power = data.get("tweedie_variance_power")
+    wrong_metric = problem.primary_metric_problem(problem_type, primary_metric, loss)
     if wrong_metric:
         problems.append(f"primary_metric: {wrong_metric}" if problem_type in problem.PROBLEM_TYPES else wrong_metric)
     if min_quality is not None and (isinstance(min_quality, bool) or not isinstance(min_quality, (int, float))
@@ -167,6 +186,10 @@ def parse_model_spec(value: Any) -> ModelSpec:
         problems.append(f"target {target!r} is not a label of dataset {dataset.name!r} (labels: {list(dataset.labels)})")
     elif problem_type in problem.PROBLEM_TYPES and catalog.target_problem(dataset.column(target), problem_type):
         problems.append(f"target {target!r}: {catalog.target_problem(dataset.column(target), problem_type)}")
+    else:
+        wrong_loss = problem.loss_problem(problem_type, loss, power, target, dataset.column(target).minimum)
+        if wrong_loss:
+            problems.append(wrong_loss)
     known_features = list(dataset.feature_names)
     unknown_features = [f for f in features if f not in known_features]
     if unknown_features:
@@ -218,6 +241,8 @@ def parse_model_spec(value: Any) -> ModelSpec:
         primary_metric=primary_metric or problem.default_primary_metric(problem_type),
         min_quality=None if min_quality is None else float(min_quality),
         leakage_acknowledged=acknowledged,
+        loss=loss,
+        tweedie_variance_power=None if power is None else float(power),
     )
 
 

@@ -26,7 +26,10 @@ SageMaker metric definitions: per round ``validation-auc=0.831200;`` and
 model, plus ``final_validation_logloss``, ``final_train_auc`` and ``final_rounds``. Those are a binary
 model's; a multiclass model prints ``validation-merror``/``validation-mlogloss`` per round and
 ``final_validation_logloss``/``final_validation_accuracy``, a regression model ``validation-mae``/
-``validation-rmse`` and ``final_validation_rmse``/``_mae``/``_r2``; each also prints its primary metric
+``validation-rmse`` and ``final_validation_rmse``/``_mae``/``_r2`` (one trained on a ``loss`` other than squared error,
+:func:`problem.xgboost_objective`, also ``validation-poisson-nloglik``, ``-tweedie-nloglik@<power>`` or
+``-gamma-deviance`` per round, which it stops on, and ``final_validation_<loss>_deviance``: its predictions are means,
+XGBoost's output for those objectives); each also prints its primary metric
 (``final_validation_pr_auc``, ``_f1``, ``_macro_f1``, ...: the tuning objective, :func:`problem.tuning_metric`). The
 objective and the early-stopping metric (the last per-round one) come from :mod:`pipeline_code.core.problem`.
 
@@ -209,10 +212,12 @@ class Hyperparameters:
     checkpoint_interval: int = 10
 
     def xgb_params(self, nthread: Optional[int] = None, problem_type: str = problem.BINARY,
-                   num_class: int = 0, device: str = "cpu") -> Dict[str, Any]:
+                   num_class: int = 0, device: str = "cpu", loss: str = problem.SQUARED_ERROR,
+                   tweedie_variance_power: Optional[float] = None) -> Dict[str, Any]:
         params: Dict[str, Any] = {
-            "objective": problem.XGBOOST_OBJECTIVE[problem_type],
-            "eval_metric": list(problem.XGBOOST_EVAL_METRICS[problem_type]),  # the last one stops training early
+            "objective": problem.xgboost_objective(problem_type, loss),
+            # the last one stops training early (a count or amount loss's own: its negative log-likelihood or deviance)
+            "eval_metric": list(problem.xgboost_eval_metrics(problem_type, loss, tweedie_variance_power)),
             "tree_method": "hist",  # on device cuda: XGBoost's GPU hist algorithm
             "device": device,
             "max_depth": self.max_depth,
@@ -224,6 +229,9 @@ class Hyperparameters:
         }
         if problem_type == problem.MULTICLASS:
             params["num_class"] = num_class
+        if problem_type == problem.REGRESSION and loss == problem.TWEEDIE:
+            params["tweedie_variance_power"] = (problem.DEFAULT_TWEEDIE_POWER if tweedie_variance_power is None
+                                                else tweedie_variance_power)
         return params
 
     def to_dict(self) -> Dict[str, Any]:
@@ -357,7 +365,8 @@ def train(
     )
     del validation_frame
 
-    params = hp.xgb_params(nthread, spec.problem_type, len(spec.classes), device=device)
+    params = hp.xgb_params(nthread, spec.problem_type, len(spec.classes), device=device, loss=spec.loss,
+                           tweedie_variance_power=spec.tweedie_variance_power)
     if spec.class_weight == "balanced":
         params["scale_pos_weight"] = positive_weight(y_train)
     fingerprint = _fingerprint(params, hp, metadata, train_dir, validation_dir)
@@ -372,7 +381,7 @@ def train(
         checkpoint_dir=checkpoint_dir,
         checkpoint_interval=hp.checkpoint_interval,
         fingerprint=fingerprint,
-        stop_metric=problem.XGBOOST_EVAL_METRICS[spec.problem_type][-1],
+        stop_metric=params["eval_metric"][-1],
         offset=done,
         interrupt_after=interrupt_after,
         log=log,

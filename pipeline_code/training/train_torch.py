@@ -268,6 +268,11 @@ def train(
     epoch's checkpoint was written - a simulated spot interruption.
     """
     hp = hyperparameters
+    if spec.loss != problem.SQUARED_ERROR:
+        # The config refuses it too (models.<name>.loss); a hand-written spec gets the same reason.
+        raise InputError(f"loss {spec.loss} is XGBoost's: the network trains on squared error only (it predicts the "
+                         "standardised target, with no log link for a positive mean); train it with train.py, or "
+                         "remove loss from the model spec")
     keep_compile_cache(checkpoint_dir)
     device = device or Device()
     train_frame, validation_frame = read_splits(spec, train_dir, validation_dir)

@@ -115,7 +115,7 @@ def record_tuning_metric(spec: ModelSpec, summary: Dict[str, Any], y_val: np.nda
         elif spec.problem_type == problem.MULTICLASS:
             summary[key] = metrics_multiclass.headline(y_val.astype(np.int64), p_val, spec.classes)[primary]
         else:
-            summary[key] = metrics_regression.headline(y_val, p_val)[primary]
+            summary[key] = metrics_regression.headline(y_val, p_val, spec.deviance)[primary]
     finals = summary.setdefault("final_metrics", [])
     if summary[key] is not None and key not in finals:
         finals.append(key)

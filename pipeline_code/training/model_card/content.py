@@ -523,13 +523,23 @@ def _training_details(card: _Evaluated) -> Dict[str, Any]:
         "training_observations": _clip(
             f"{_model_size(info)} on {len(card.spec.features)} features; trained at "
             f"{info.get('trained_at') or 'unknown'} {_data_period_text(info)}."
-            + (f" Training {resumed}." if resumed else ""),
+            + (f" Training {resumed}." if resumed else "") + _loss_text(info),
             _MAX["description"],
         )
     }
     if job:
         training["training_job_details"] = job
     return training
+
+
+def _loss_text(info: Mapping[str, Any]) -> str:
+    """What a regression model trained on a loss other than squared error minimised, as a sentence ("" otherwise)."""
+    loss = info.get("loss")
+    if not loss or loss == problem.SQUARED_ERROR or loss not in problem.LOSSES:
+        return ""
+    power = f" with variance power {info['tweedie_variance_power']:g}" if info.get("tweedie_variance_power") else ""
+    return (f" Trained on loss {loss}{power} (XGBoost {problem.xgboost_objective(problem.REGRESSION, loss)}): its "
+            f"predictions are means of the target, always above 0.")
 
 
 def _data_period_text(info: Mapping[str, Any]) -> str:
