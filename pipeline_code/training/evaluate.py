@@ -11,7 +11,10 @@ registry's version, the ``rule`` that picked it (``approved-last``). A champion 
 problem type (or, multiclass, other classes), of another target, with a feature computed by another definition
 (type or expression) than the dataset declares now, or with a feature the frozen test set no longer holds is not
 compared: the challenger is judged as the first model, the report says why (``champion_not_compared``) and the
-version is registered PendingManualApproval (its callers' contract changes).
+version is registered PendingManualApproval (its callers' contract changes). Nor is a champion whose deviance, the
+primary metric of a model trained on a count or amount loss, is undefined on the frozen test set (one trained on
+squared error that predicts 0 for some rows): it has no finite value a margin could be measured from, so the
+challenger is judged as the first model and the report says why (its registration is as requested).
 
 The report's ``out_of_time`` block says whether each model's evaluation is out-of-time: its training data (the
 ``data_period`` its trainer recorded in the artefact, in its ``model_info``) ends before the frozen test set's first
@@ -166,6 +169,21 @@ def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows:
             block["model_info"]["tweedie_variance_power"] = training["tweedie_variance_power"]
     block["_scores"] = p
     return block
+
+
+def _undefined_deviance(champion: TrainedModel, test: pd.DataFrame, spec: ModelSpec) -> Optional[str]:
+    """Why the champion cannot be compared on the model's primary metric when that is its loss's deviance and the
+    champion's is undefined on the frozen test set (None otherwise): a champion trained on squared error that predicts
+    0 or less for some rows (a count's declared min: 0) is infinitely far off there, so there is no finite margin to
+    beat; the challenger is judged as the first model of its loss."""
+    if spec.deviance is None or spec.primary_metric != spec.deviance[0]:
+        return None
+    y = test[spec.target].to_numpy(dtype=np.float64)
+    if metrics_regression.mean_tweedie_deviance(y, predict(champion, test), spec.deviance[1]) is not None:
+        return None
+    return (f"the champion's {problem.label(spec.primary_metric)} is undefined on the frozen test set: it predicts a "
+            f"mean of 0 or less for some rows (a model trained on another loss); the challenger is judged on "
+            f"{spec.primary_metric}, whose champion starts with it")
 
 
 def _data_until(info: Optional[Mapping[str, Any]]) -> Optional[str]:
@@ -379,6 +397,8 @@ def evaluate(
         if lacking:
             incomparable = (f"the champion takes features {lacking} that the frozen test set lacks (frozen for the "
                             "challenger's features)")
+    if champion is not None and not incomparable:
+        incomparable = _undefined_deviance(champion, test, spec)
     # Against the version that serves (the champion), before an incomparable one is set aside: its callers' contract.
     changed = contract_change(champion, spec) if champion is not None else None
     registration = {"requested": approval_status, "approval_status": approval.status_to_register(approval_status, changed),

@@ -230,3 +230,20 @@ def test_serving_answers_a_count_models_mean_in_the_usual_contract(counts):
     assert [sorted(a) for a in answers] == [["value"]] * 25
     np.testing.assert_allclose([a["value"] for a in answers], _raw_means(counts["poisson"], frame), rtol=1e-6)
     assert min(a["value"] for a in answers) > 0
+
+
+def test_a_champion_trained_on_squared_error_without_a_deviance_is_not_compared_on_it(counts, tmp_path):
+    """GIVEN a model switched to loss poisson and judged on Poisson deviance, and its champion trained on squared error,
+    which predicts a count of 0 for some test rows (its deviance there is infinite: undefined) WHEN evaluated THEN the
+    champion is not compared, the report says why, and the challenger is judged as the first model (not a crash)."""
+    code = evaluate.main(["--model-spec", counts["poisson_spec"].to_json(), "--model-dir", counts["poisson"],
+                          "--test-dir", counts["prepared"]["test"], "--champion-dir", counts["squared"],
+                          "--output-dir", str(tmp_path), *GATE.to_args()])
+    assert code == 0
+    report = json.loads((tmp_path / "evaluation.json").read_text())
+    assert report["champion"] is None
+    assert report["champion_not_compared"] == (
+        "the champion's Poisson deviance is undefined on the frozen test set: it predicts a mean of 0 or less for some "
+        "rows (a model trained on another loss); the challenger is judged on poisson_deviance, whose champion starts "
+        "with it")
+    assert report["gate"]["passed"], report["gate"]["reasons"]
