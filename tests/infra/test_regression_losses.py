@@ -79,11 +79,9 @@ def test_a_loss_that_cannot_hold_is_refused_naming_the_field_and_the_fix(model, 
 
 
 def test_a_loss_on_a_classifier_is_refused():
-    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
-    name = next(n for n, m in raw["models"].items() if m.get("problem_type", "binary_classification") == "binary_classification")
-    raw["models"][name]["loss"] = "poisson"
-    assert _problems(raw) == [f"model {name!r}: field 'loss': poisson applies to regression models only (this one "
-                              "is binary_classification, whose loss is its type's); remove it"]
+    raw = config_with_losses(bad={"target": "has_claim", "problem_type": "binary_classification", "loss": "poisson"})
+    assert _problems(raw) == ["model 'bad': field 'loss': poisson applies to regression models only (this one is "
+                              "binary_classification, whose loss is its type's); remove it"]
 
 
 def test_an_unknown_loss_is_refused_with_the_allowed_ones():

@@ -7,7 +7,8 @@ Three labels of the same policies, each drawn with a fixed seed from a log-linea
 * ``claim_amount``: compound Poisson-gamma (Tweedie, power between 1 and 2) - 0 for most policies, a skewed total
   of ``claim_count`` gamma-distributed claims otherwise, declared ``min: 0``;
 * ``repair_cost``: gamma around ``100 mu`` - positive amounts, declared ``min: 0.01``;
-* ``loss_ratio``: a label whose column declares no ``min`` (for the configuration's refusals).
+* ``loss_ratio``: a label whose column declares no ``min``, and ``has_claim`` a boolean one (for the configuration's
+  refusals).
 
 :func:`prepared` writes features and labels and runs the Prepare job on them, as the pipeline would.
 """
@@ -33,7 +34,7 @@ DECLARATION: Dict[str, Any] = {
     "description": "Motor policies per month; labels: claims, their total amount, a repair cost, the loss ratio.",
     "record_identifier": "policy_id",
     "event_time": "event_time",
-    "labels": ["claim_count", "claim_amount", "repair_cost", "loss_ratio"],
+    "labels": ["claim_count", "claim_amount", "repair_cost", "loss_ratio", "has_claim"],
     "columns": {
         "policy_id": {"type": "string", "nullable": False},
         "event_time": {"type": "timestamp", "nullable": False},
@@ -46,6 +47,7 @@ DECLARATION: Dict[str, Any] = {
         "claim_amount": {"type": "double", "min": 0, "description": "Label: their total amount"},
         "repair_cost": {"type": "double", "min": 0.01, "description": "Label: the cost of a repair"},
         "loss_ratio": {"type": "double", "description": "Label: claims over premium (declares no min)"},
+        "has_claim": {"type": "boolean", "description": "Label: any claim in the month"},
     },
     "features": {
         "region": "region",
@@ -97,6 +99,7 @@ def generate(rows: int = 6000, seed: int = 11) -> pd.DataFrame:
     frame["claim_amount"] = amounts.round(2)
     frame["repair_cost"] = np.maximum(rng.gamma(REPAIR_SHAPE, 100.0 * mu / REPAIR_SHAPE), 0.01).round(2)
     frame["loss_ratio"] = (amounts / 800.0).round(4)
+    frame["has_claim"] = counts > 0
     return frame
 
 
