@@ -13,7 +13,8 @@
   needs no torch and no explainer library in the evaluation image.
 
 For every row the values are in margin units (log-odds for classifiers, the target's units for
-regression), in both methods, so the rankings of an XGBoost champion and a PyTorch challenger compare.
+regression; the log of the predicted mean for one trained on a count or amount loss), in both methods, so the
+rankings of an XGBoost champion and a PyTorch challenger compare.
 The report holds the mean absolute SHAP value per feature and the resulting ranking - what the
 explainability report and the attribution-drift monitor compare. Attributions are computed on a seeded
 sample of at most ``max_rows`` rows (the mean |SHAP| ranking is stable at a few thousand rows).
@@ -97,6 +98,15 @@ def sampled_shapley(network: TabularNetwork, inputs: Inputs, background: Inputs,
     return np.concatenate([phi, (bias / permutations)[..., None]], axis=-1)
 
 
+def units(model: TrainedModel) -> str:
+    """What a model's attributions are measured in: its margin's units, which for a regression model trained on a count
+    or amount loss (poisson, tweedie, gamma: a log link) are the log of the predicted mean, not the target's units."""
+    loss = (model.metadata.get("training") or {}).get("loss", problem.SQUARED_ERROR)
+    if model.problem_type == problem.REGRESSION and loss != problem.SQUARED_ERROR:
+        return "log of the predicted mean (margin)"
+    return _UNITS.get(model.problem_type, _UNITS[problem.BINARY])
+
+
 def attributions(model: TrainedModel, frame: pd.DataFrame, *, max_rows: int = DEFAULT_MAX_ROWS, seed: int = 0) -> Dict[str, Any]:
     """Mean |SHAP| per feature (margin units) and the ranking, on a seeded sample of ``frame``."""
     rows = sample_indices(len(frame), max_rows, seed)
@@ -124,7 +134,7 @@ def attributions(model: TrainedModel, frame: pd.DataFrame, *, max_rows: int = DE
     }
     return {
         "method": _METHODS.get(model.framework, _METHODS[XGBOOST]),
-        "units": _UNITS.get(model.problem_type, _UNITS[problem.BINARY]),
+        "units": units(model),
         "rows": int(len(sample)),
         "rows_available": int(len(frame)),
         "sample_seed": seed,

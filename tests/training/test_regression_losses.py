@@ -138,6 +138,8 @@ def test_evaluate_reports_the_deviance_and_the_gate_judges_the_model_on_it(first
     metrics = report["challenger"]["metrics"]
     assert report["primary_metric"] == "poisson_deviance" and metrics["poisson_deviance"] > 0
     assert report["challenger"]["model_info"]["loss"] == "poisson"
+    # TreeSHAP attributes the margin, which for count:poisson is the log of the mean, not the target's units
+    assert report["attributions"]["units"] == "log of the predicted mean (margin)"
     assert all("poisson_deviance" in value for value in report["challenger"]["slices"]["region"]["values"].values())
     decision = decide(report, GATE)
     assert decision.passed, decision.reasons
