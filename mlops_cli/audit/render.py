@@ -505,7 +505,9 @@ def _evaluation_markdown(evaluation: Mapping[str, Any]) -> List[str]:
         if kind != problem.BINARY:
             out += [f"Problem type: {_problem_words(kind, report)}.", ""]
         rows = []
-        for name in problem.HEADLINE_METRICS[kind]:
+        # The type's headline metrics and the one the gate judged on (a count model's deviance is no headline metric).
+        judged_on = str(report.get("primary_metric") or problem.default_primary_metric(kind))
+        for name in dict.fromkeys((*problem.HEADLINE_METRICS[kind], judged_on)):
             a, b = challenger.get(name), champion.get(name)
             delta = a - b if _is_number(a) and _is_number(b) else None
             rows.append([name, _num(a), _num(b) if champion_block else "no champion", _num(delta)])

@@ -249,3 +249,13 @@ def test_a_champion_trained_on_squared_error_without_a_deviance_is_not_compared_
         "rows (a model trained on another loss); the challenger is judged on poisson_deviance, whose champion starts "
         "with it")
     assert report["gate"]["passed"], report["gate"]["reasons"]
+
+
+def test_the_audit_shows_the_deviance_the_version_was_judged_on(first_report):
+    """The audit's evaluation table lists the type's headline metrics and, like the model card, the primary metric."""
+    from mlops_cli.audit import render
+
+    lines = render._evaluation_markdown({"report": first_report})
+    value = first_report["challenger"]["metrics"]["poisson_deviance"]
+    assert [line for line in lines if line.startswith("| poisson_deviance |")] == [
+        f"| poisson_deviance | {value:.4f} | no champion | — |"]
