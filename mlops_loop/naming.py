@@ -55,6 +55,12 @@ def serving_deployer_role_name(name_prefix: str) -> str:
     return f"{name_prefix}-serving-deployer"
 
 
+def analyst_role_name(name_prefix: str) -> str:
+    """``<prefix>-analyst``: the role analysts query predictions, labels and monitor results as (fixed, so a
+    QuickSight or SSO set-up can name it before the first deploy)."""
+    return f"{name_prefix}-analyst"
+
+
 def loop_dashboard_name(name_prefix: str) -> str:
     """``<prefix>-loop``: the environment's CloudWatch dashboard (dashboards are global, not regional)."""
     return f"{name_prefix}-loop"

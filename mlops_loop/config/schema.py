@@ -34,7 +34,8 @@ from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_dec
 from pipeline_code.core.online_features import LookupSpec
 from pipeline_code.core.thresholds import DEFAULT_GATE, THRESHOLDS, GateThresholds
 
-from ..naming import LAKE_BUCKETS, budget_name, loop_dashboard_name, monitor_role_name, serving_deployer_role_name
+from ..naming import (LAKE_BUCKETS, analyst_role_name, budget_name, loop_dashboard_name, monitor_role_name,
+                      serving_deployer_role_name)
 from ._strict import StrictModel, coercion_problem
 from .budget import BudgetConfig, budget_problems
 from .instance_offers import load_offers
@@ -1048,12 +1049,13 @@ def environment_name_problems(project: str, models: dict[str, "ModelConfig"],
 def account_wide_names(project: str, env: "EnvironmentConfig",
                        models: dict[str, "ModelConfig"]) -> dict[str, tuple[str, str]]:
     """Every fixed name ``env`` creates that is unique in its account whatever the region, as ``{name: (kind, what)}``:
-    the model-approver and serving-deployer roles, each native Model Monitor's role, the dashboard (CloudWatch
+    the model-approver, serving-deployer and analyst roles, each native Model Monitor's role, the dashboard (CloudWatch
     dashboards are global), the budget and the lake buckets (unique across accounts; theirs end in
     ``<account>-<region>``). ``tests/infra/test_account_wide_names.py`` proves these are the names the templates write."""
     prefix = environment_prefix(project, env.name)
     names = {approver_role_name(prefix): ("IAM role", "the model approver role"),
              serving_deployer_role_name(prefix): ("IAM role", "the serving deployer role"),
+             analyst_role_name(prefix): ("IAM role", "the analyst role"),
              loop_dashboard_name(prefix): ("CloudWatch dashboard", "the loop's dashboard")}
     if env.budget is not None:
         names[budget_name(prefix, env.budget.actual_percent, env.budget.forecast_percent)] = ("budget", "the cost budget")

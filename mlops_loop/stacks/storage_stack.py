@@ -22,6 +22,7 @@ from ..constructs.data_lake import ATHENA_RESULTS_PREFIX, DataLake
 from ..constructs.feature_store import FeatureStore
 from ..constructs.model_registry import ModelRegistry
 from ..constructs.service_key import service_key
+from ..naming import analyst_role_name
 from .lifetimes import removal_policy
 
 
@@ -192,7 +193,7 @@ class StorageStack(Stack):
         role = iam.Role(
             self,
             "AnalystRole",
-            role_name=f"{name_prefix}-analyst",
+            role_name=analyst_role_name(name_prefix),
             description="Queries predictions, labels and monitor results with Athena; changes nothing of the loop",
             # Who may assume it is the account's choice (the callers' own policies, e.g. an Identity Center permission set).
             assumed_by=iam.AccountPrincipal(self.account),
