@@ -154,7 +154,8 @@ _ONCE = ("the objective here (the kept model's primary metric on validation data
 
 class TuningConfig(StrictModel):
     """The budget and search of an environment's tuning jobs (used where ``hyperparameter_tuning`` is on). Default:
-    12 training jobs, 3 at a time, Bayesian search, no early stopping of trials by the tuning job."""
+    12 training jobs, 3 at a time (at most ``max_jobs``), Bayesian search, no early stopping of trials by the tuning
+    job."""
 
     max_jobs: int = Field(default=TUNING_MAX_JOBS, ge=1, le=MAX_TUNING_JOBS)
     max_parallel_jobs: int = Field(default=TUNING_PARALLEL_JOBS, ge=1, le=MAX_TUNING_PARALLEL_JOBS)
@@ -183,6 +184,16 @@ class TuningConfig(StrictModel):
                              f"trials', but {_ONCE}: it would stop nothing. Each trial already stops boosting on its own "
                              "(hyperparameters.early_stopping_rounds); set it false")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_parallelism(cls, data: Any) -> Any:
+        # The default parallelism is capped by a smaller budget (max_jobs: 2 runs 2 at once), not refused for a value
+        # the user never set.
+        if (isinstance(data, dict) and "max_parallel_jobs" not in data and isinstance(data.get("max_jobs"), int)
+                and not isinstance(data["max_jobs"], bool) and 1 <= data["max_jobs"] < TUNING_PARALLEL_JOBS):
+            return {**data, "max_parallel_jobs": data["max_jobs"]}
+        return data
 
     @model_validator(mode="after")
     def _budget(self) -> "TuningConfig":

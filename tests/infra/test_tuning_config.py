@@ -120,3 +120,12 @@ def test_a_budget_outside_the_api_limits_is_refused(tuning, field):
     raw, environment, _ = _tuned(tuning)
     (problem,) = _problems(raw)
     assert problem.startswith(f"environment {environment!r}: field 'training.tuning.{field}': ")
+
+
+@pytest.mark.parametrize("max_jobs", [1, 2])
+def test_a_budget_below_the_default_parallelism_runs_that_many_at_once(max_jobs):
+    """GIVEN a cheap environment that sets only ``max_jobs`` below the default parallelism (3) THEN it loads, running
+    at most ``max_jobs`` at once (the default is capped, not refused as if the user had set it)."""
+    raw, environment, _ = _tuned({"max_jobs": max_jobs})
+    tuning = parse_config(raw).environments[environment].training.tuning
+    assert (tuning.max_jobs, tuning.max_parallel_jobs) == (max_jobs, max_jobs)
