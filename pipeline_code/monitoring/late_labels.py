@@ -176,7 +176,11 @@ class RecordWriter:
                 **{c: pd.to_numeric(chunk.loc[keep, c], errors="coerce").to_numpy(dtype=np.float64) for c in self.columns[2:]},
             })
             frame[INFERENCE_TIME] = pd.to_datetime(frame[INFERENCE_TIME], utc=True)
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            # Typed, not inferred: a chunk none of whose requests has an id would otherwise type inference_id null, and
+            # every later chunk (and so the window's whole file) would be refused for not matching it.
+            schema = pa.schema([(INFERENCE_ID, pa.string()), (INFERENCE_TIME, pa.timestamp("ns", tz="UTC")),
+                                *((c, pa.float64()) for c in self.columns[2:])])
+            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
             rows = len(frame)
             answered = (chunk.loc[keep, ANSWERED].to_numpy(dtype=object) if ANSWERED in chunk.columns
                         else np.full(rows, None, dtype=object))

@@ -83,3 +83,26 @@ def test_records_keep_one_schema_whether_or_not_the_version_is_known(tmp_path):
     local = _columns_only(tmp_path / "local" / late_labels.RECORDS_FILE)
     assert local[[late_labels.MODEL_PACKAGE_ARN, late_labels.MODEL_PACKAGE_VERSION, late_labels.MODEL_SHA256,
                   late_labels.ANSWERED_BY_SHA256]].isna().all().all()
+
+
+def test_a_first_chunk_without_request_ids_does_not_lose_the_windows_records(tmp_path):
+    """GIVEN a window whose first chunk holds only requests sent without an inference id (none is kept: no label can
+    name them) and a later chunk with ids
+    WHEN the records are written
+    THEN the file holds the later chunk's rows, typed as every other records file (inference_id a string), instead of
+    the writer fixing a column's type from the empty first chunk and dropping the whole window on the next."""
+    path = tmp_path / late_labels.RECORDS_FILE
+    writer = late_labels.RecordWriter(str(path), VERSION)
+    writer(pd.DataFrame({INFERENCE_ID: [None, ""], INFERENCE_TIME: ["2026-03-02T09:00:00Z"] * 2, SCORE: [0.4, 0.6]}))
+    writer(pd.DataFrame({INFERENCE_ID: ["a", "b"], INFERENCE_TIME: ["2026-03-02T10:00:00Z"] * 2, SCORE: [0.1, 0.2]}))
+    written = writer.close()
+
+    assert "error" not in written, written
+    assert written["rows"] == 2
+    frame = _columns_only(path)
+    assert list(frame[INFERENCE_ID]) == ["a", "b"]
+    reference = tmp_path / "reference.parquet"
+    other = late_labels.RecordWriter(str(reference), VERSION)
+    other(pd.DataFrame({INFERENCE_ID: ["c"], INFERENCE_TIME: ["2026-03-02T11:00:00Z"], SCORE: [0.3]}))
+    assert "error" not in other.close()
+    assert pq.read_schema(path).remove_metadata().equals(pq.read_schema(reference).remove_metadata())
