@@ -90,3 +90,14 @@ def test_the_callout_is_rendered_and_absent_when_the_search_is_the_same(definiti
     same = definitions["base"].replace('"PT1H"', '"PT2H"')  # a change outside the tuning job
     assert same != definitions["base"]
     assert _tuning(tmp_path / "same", definitions["base"], same) == []
+
+
+def test_a_range_whose_bounds_and_scaling_both_change_names_both(definitions, tmp_path):
+    """GIVEN eta's range moving from 0.01-0.3 on a logarithmic scale to 0.05-0.3 on a linear one WHEN compared THEN the
+    call-out names the new scaling too (how trials are spread over the range), not only the new bounds."""
+    moved = (("eta", "continuous", 0.05, 0.3, "Linear"), ("max_depth", "integer", 3, 10, "Auto"), NARROWED[2])
+    base = specs.replace(specs.base_spec(), enable_tuning=True)
+    after = build_pipeline_definition(specs.replace(base, tuning_ranges=moved))
+    ((_, _, message),) = _tuning(tmp_path, definitions["base"], after)
+    assert message.startswith("modified: the tuning job changes: eta 0.01 to 0.3 -> 0.05 to 0.3 "
+                              "(scaling Logarithmic -> Linear). It still keeps"), message

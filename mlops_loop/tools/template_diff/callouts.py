@@ -626,11 +626,14 @@ def _tuning_callouts(rc: ResourceChange, add) -> None:
         changes.append(f"objective {old['objective']} -> {new['objective']}")
     for name in dict.fromkeys([*old["ranges"], *new["ranges"]]):
         was, now = old["ranges"].get(name), new["ranges"].get(name)
+        scaled, scales = old["scaling"].get(name), new["scaling"].get(name)
         if was != now:
-            changes.append(f"{name} {was} -> {now}" if was and now else
+            # A new scaling spreads the trials over the range otherwise: said with the new bounds, not dropped.
+            rescaled = f" (scaling {scaled} -> {scales})" if was and now and scaled != scales else ""
+            changes.append(f"{name} {was} -> {now}{rescaled}" if was and now else
                            f"{name} {now} searched" if now else f"{name} ({was}) no longer searched")
-        elif old["scaling"].get(name) != new["scaling"].get(name):
-            changes.append(f"{name} scaling {old['scaling'].get(name)} -> {new['scaling'].get(name)}")
+        elif scaled != scales:
+            changes.append(f"{name} scaling {scaled} -> {scales}")
     for key in ("budget", "strategy", "early stopping"):
         if old[key] != new[key]:
             changes.append(f"{key} {old[key]} -> {new[key]}")
