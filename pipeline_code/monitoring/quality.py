@@ -462,6 +462,31 @@ def quality_drop(metric: str, window: Optional[float], baseline: Optional[float]
     return worse / abs(baseline)
 
 
+_MACRO_KEYS = ("macro_precision", "macro_recall", "macro_f1")
+
+
+def _window_classes(predicted: np.ndarray, y: np.ndarray, k: int) -> List[int]:
+    """The class codes a multiclass window labels or predicts (the classes its macro averages can judge)."""
+    seen = set(np.unique(y.astype(np.int64)).tolist()) | set(np.unique(predicted.astype(np.int64)).tolist())
+    return [i for i in range(k) if i in seen]
+
+
+def _macro_over(per_class: Mapping[str, Any], names: Sequence[str]) -> Dict[str, float]:
+    """Macro precision, recall and F1 over ``names`` only, from :func:`metrics_multiclass.headline`'s ``per_class``."""
+    return {key: float(np.mean([float(per_class[name][key.split("_", 1)[1]]) for name in names])) if names else 0.0
+            for key in _MACRO_KEYS}
+
+
+def _class_scope(not_judged: Sequence[str], k: int) -> str:
+    """The quality_drop detail's note of the classes a macro average left out (none: no note)."""
+    if not not_judged:
+        return ""
+    shown = ", ".join(not_judged[:10]) + (", ..." if len(not_judged) > 10 else "")
+    return (f"; macro averages over the {k - len(not_judged)} classes the window labels or predicts, the baseline's "
+            f"over the same classes: {len(not_judged)} class(es) neither labelled nor predicted in the window ({shown}) "
+            "have no window evidence and are not judged")
+
+
 _MULTICLASS_KEYS = ("rows", "accuracy", "macro_precision", "macro_recall", "macro_f1", "auc", "log_loss", "brier", "class_counts")
 _MULTICLASS_BASELINE_KEYS = ("auc", "log_loss", "accuracy", "macro_f1", "brier")
 _REGRESSION_KEYS = ("rows", "rmse", "mae", "r2", "bias", "mean_target", "mean_prediction", "abs_error_quantiles")
@@ -511,6 +536,21 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
             sub = metrics_multiclass.headline(y[has_p], P[has_p], classes) if has_p.any() else {}
             for key in ("auc", "log_loss", "brier"):
                 headline[key] = sub.get(key)
+        # A macro average over all K classes counts a class the window neither holds nor predicts as F1 0, where the
+        # baseline (a test set holding it) counted its real F1: a long tail's rare classes are missing from most
+        # windows of a few hundred labels, which then read as a drop with nothing changed. The macro metrics are
+        # compared on the classes the window labels or predicts, the baseline's restricted to the same classes.
+        judged = _window_classes(codes, y, k)
+        not_judged = [str(classes[i]) for i in range(k) if i not in set(judged)]
+        out["classes_not_judged"] = not_judged
+        if not_judged:
+            headline.update(_macro_over(headline["per_class"], [str(classes[i]) for i in judged]))
+            per_class = base.get("per_class")
+            if isinstance(per_class, Mapping) and all(str(classes[i]) in per_class for i in judged):
+                base.update(_macro_over(per_class, [str(classes[i]) for i in judged]))
+            else:  # a baseline without per-class metrics: its all-class macro averages are not comparable
+                for key in _MACRO_KEYS:
+                    base.pop(key, None)
         out["metrics"] = {key: headline[key] for key in _MULTICLASS_KEYS}
         out["metrics"]["probability_rows"] = int(has_p.sum())
         out["baseline_metrics"] = {key: base.get(key) for key in _MULTICLASS_BASELINE_KEYS}
@@ -541,7 +581,11 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
     if multiclass:
         # The probability metrics are measured on the rows that have probabilities (as above).
         ym, Pm = (y[has_p], P[has_p]) if metric in ("auc", "log_loss", "brier") else (y, P)
-        compute = lambda rows: metrics_multiclass.headline(ym[rows], Pm[rows], classes).get(metric)  # noqa: E731
+        names = [str(classes[i]) for i in judged]
+
+        def compute(rows: Any) -> Optional[float]:
+            drawn = metrics_multiclass.headline(ym[rows], Pm[rows], classes)
+            return _macro_over(drawn["per_class"], names)[metric] if metric in _MACRO_KEYS else drawn.get(metric)
         measured = len(ym)
     else:
         compute = lambda rows: metrics_regression.headline(y[rows], predicted[rows], deviance).get(metric)  # noqa: E731
@@ -549,7 +593,8 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
     _primary_metric_drop(out, checks, metric, headline.get(metric), base.get(metric), compute, measured, len(y),
                          power_limit=max_auc_drop if multiclass and metric == "auc" else max_quality_drop,
                          max_quality_drop=max_quality_drop, false_alarm_rate=false_alarm_rate,
-                         judged_as_auc_drop=multiclass and metric == "auc")
+                         judged_as_auc_drop=multiclass and metric == "auc",
+                         scope=_class_scope(out["classes_not_judged"], len(classes)) if multiclass and metric in _MACRO_KEYS else "")
     out["status"] = _section_status(checks)
     out["checks"] = checks
     return out
@@ -606,12 +651,14 @@ def _section_status(checks: Sequence[Mapping[str, Any]]) -> str:
 
 def _primary_metric_drop(out: Dict[str, Any], checks: List[Dict[str, Any]], metric: str, window_value: Optional[float],
                          base_value: Optional[float], compute: Any, measured: int, labelled: int, *, power_limit: float,
-                         max_quality_drop: float, false_alarm_rate: float, judged_as_auc_drop: bool = False) -> None:
+                         max_quality_drop: float, false_alarm_rate: float, judged_as_auc_drop: bool = False,
+                         scope: str = "") -> None:
     """The primary metric's drop (``quality_drop``) of a window, into ``out`` and ``checks``: the drop its labels can
     detect (``quality_drop_power``, against ``power_limit``) and the ``quality_drop`` check, failing over the larger of
     ``max_quality_drop`` and the bootstrapped noise of ``measured`` rows (``compute(row_indexes)``: the metric on those
     rows). ``judged_as_auc_drop`` (a classifier judged on AUC, whose ``auc_drop`` check is this one): the drop is
-    recorded, no check added."""
+    recorded, no check added. ``scope``: which rows or classes the values are measured on, added to the check's
+    detail."""
     drop = quality_drop(metric, window_value, base_value)
     out["primary_metric_value"] = window_value
     out["baseline_primary_metric_value"] = base_value
@@ -639,7 +686,7 @@ def _primary_metric_drop(out: Dict[str, Any], checks: List[Dict[str, Any]], metr
         how = "absolute" if higher_is_better(metric) else "relative"
         checks.append(check("quality_drop", "model_quality", drop, max(max_quality_drop, noise), FAIL if failed else PASS,
                             feature=metric, detail=f"window {metric} {float(window_value):.4g} vs baseline "
-                            f"{float(base_value):.4g} ({how} change, worse is positive); "
+                            f"{float(base_value):.4g} ({how} change, worse is positive){scope}; "
                             + _noise_detail(max_quality_drop, noise, false_alarm_rate, None, measured)))
 
 

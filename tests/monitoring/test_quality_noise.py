@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline_code.monitoring import quality
+from pipeline_code.core.problem import MULTICLASS
+from pipeline_code.monitoring import capture, quality
 from pipeline_code.monitoring.capture import INFERENCE_TIME, SCORE
 from pipeline_code.monitoring.drift import DEFAULT_FALSE_ALARM_RATE
-from pipeline_code.training import metrics_regression
+from pipeline_code.training import metrics_multiclass, metrics_regression
 
 DAY = "2026-12-01T10:00:00Z"
 BASELINE_AUC = 0.80  # a score shift of 1.19 sd between the classes: AUC = Phi(1.19 / sqrt(2))
@@ -117,3 +118,67 @@ def test_a_regression_model_without_baseline_metrics_is_not_judged():
     assert {c["check"]: c["status"] for c in section["checks"]}["quality_drop"] == "skipped"
     assert "pass" in {c["status"] for c in section["checks"]}
     assert section["status"] == "skipped"
+
+
+LONG_TAIL_CLASSES = [f"c{i:02d}" for i in range(40)]
+
+
+def _long_tail_shares():
+    # 40 classes: one at 25 %, ten under 1 % (two at 0.2 %), the rest a decaying middle
+    tail = [0.002, 0.002] + [0.006] * 4 + [0.008] * 4
+    middle = np.array([1 / (k + 1) ** 0.6 for k in range(29)])
+    middle = middle / middle.sum() * (1 - 0.25 - sum(tail))
+    return np.array([0.25, *middle, *tail])
+
+
+def _long_tail(rng, rows: int, right: float = 0.8):
+    """A 40-class model that is right ``right`` of the time and otherwise names a class drawn by the class shares."""
+    shares = _long_tail_shares()
+    k = len(shares)
+    y = rng.choice(k, rows, p=shares)
+    predicted = np.where(rng.random(rows) < right, y, rng.choice(k, rows, p=shares))
+    P = np.tile(shares * (1 - right), (rows, 1))
+    P[np.arange(rows), predicted] += right
+    P = P / P.sum(axis=1, keepdims=True)
+    frame = pd.DataFrame({"label": y.astype(float), SCORE: predicted.astype(float), INFERENCE_TIME: DAY})
+    for i, name in enumerate(LONG_TAIL_CLASSES):
+        frame[capture.probability_column(name)] = P[:, i]
+    return frame, y, P
+
+
+def test_a_long_tail_multiclass_model_that_has_not_changed_is_not_failed_for_the_classes_a_window_lacks():
+    # GIVEN a 40-class model judged on macro F1 whose test set (the baseline) holds every class, and 20 labelled windows
+    # of 200 rows (monitoring's min_labeled_rows) from the same model on the same traffic: each lacks a few tail classes
+    rng = np.random.default_rng(20261207)
+    _, y, P = _long_tail(rng, 20_000)
+    baseline = metrics_multiclass.headline(y, P, LONG_TAIL_CLASSES)
+    sections = [quality.model_quality(_long_tail(rng, 200)[0], baseline, min_labeled_rows=200, problem_type=MULTICLASS,
+                                      classes=LONG_TAIL_CLASSES, primary_metric="macro_f1", max_quality_drop=0.10)
+                for _ in range(20)]
+    # THEN the macro F1 drop is judged on the classes the window has, and fails on noise at most about
+    # monitoring.false_alarm_rate of the time (every class a window lacked counted as F1 0 against the baseline's,
+    # a drop of about 0.1 with nothing changed, and a retrain asked for on half of them)
+    failed = [s for s in sections if s["status"] == "fail"]
+    assert len(failed) / len(sections) <= 3 * DEFAULT_FALSE_ALARM_RATE, [s["quality_drop"] for s in failed]
+    lacking = next(s for s in sections if s["classes_not_judged"])
+    assert set(lacking["classes_not_judged"]) < set(LONG_TAIL_CLASSES)
+    check = next(c for c in lacking["checks"] if c["check"] == "quality_drop")
+    assert f"{len(lacking['classes_not_judged'])} class(es) neither labelled nor predicted in the window" in check["detail"]
+
+
+def test_a_long_tail_class_the_model_stops_predicting_still_fails_the_macro_f1_drop():
+    # GIVEN the same baseline, and a window of 2,000 labelled rows where the model now names the top class for every
+    # record of the ten tail classes (they are labelled, never predicted)
+    rng = np.random.default_rng(20261208)
+    _, y, P = _long_tail(rng, 20_000)
+    baseline = metrics_multiclass.headline(y, P, LONG_TAIL_CLASSES)
+    window, wy, _ = _long_tail(rng, 2_000)
+    tail = wy >= 30
+    window.loc[tail, SCORE] = 0.0
+    for i, name in enumerate(LONG_TAIL_CLASSES):
+        window.loc[tail, capture.probability_column(name)] = 0.9 if i == 0 else 0.1 / 39
+    section = quality.model_quality(window, baseline, min_labeled_rows=200, problem_type=MULTICLASS,
+                                    classes=LONG_TAIL_CLASSES, primary_metric="macro_f1", max_quality_drop=0.10)
+    # THEN the classes it lost are judged (labelled in the window), and the drop fails
+    assert section["classes_not_judged"] == []
+    assert section["status"] == "fail" and section["quality_drop"] > 0.10
