@@ -36,7 +36,8 @@ environment's configured gate). The report names the model's
    errors (the bias gap over the compared groups' mean |target|).
 
 8. ``suspected_leakage`` (only when suspected): a classifier's AUC (test, or validation when the artefact records
-   it) or a regression model's R² at or above :data:`NEAR_PERFECT` (0.995), or one of two or more inputs holding
+   it; multiclass: its macro one-vs-rest AUC with the accuracy at the same place, both at or above it, as many easy
+   negatives lift that AUC alone) or a regression model's R² at or above :data:`NEAR_PERFECT` (0.995), or one of two or more inputs holding
    :data:`DOMINANT_SHARE` (90 %) of the mean |SHAP| attribution, suggests a column that holds the label or is
    recorded after it (a cancellation reason for churn): the gate refuses it unless the report carries
    ``leakage_acknowledged`` (the model's config says why the score is genuine), which passes the check and adds
@@ -323,10 +324,22 @@ def leakage_signals(report: Mapping[str, Any], kind: str) -> List[str]:
     info = challenger.get("model_info") or {}
     # Classifiers (multiclass too: a macro AUC) record a validation AUC beside the test one; regression its R².
     validation = info.get("validation_auc") if metric == "auc" else (info.get("validation") or {}).get(f"validation_{metric}")
+    # A multiclass macro one-vs-rest AUC is no near-perfect score on its own: each class is ranked against many others
+    # that are easy to tell from it, so a 40-class model wrong on one row in ten reaches 0.997. A leaked label makes
+    # the predicted class right on (nearly) every row too: the AUC counts with an accuracy as close to perfect (a
+    # report without the accuracy: the AUC alone, as before).
+    accuracies = ((challenger.get("metrics") or {}).get("accuracy"), (info.get("validation") or {}).get("validation_accuracy"))
     signals = []
-    for where, value in (("test", (challenger.get("metrics") or {}).get(metric)), ("validation", validation)):
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= NEAR_PERFECT:
-            signals.append(f"{where} {problem.label(metric)} {float(value):.4f} >= {NEAR_PERFECT}")
+    for (where, value), accuracy in zip((("test", (challenger.get("metrics") or {}).get(metric)), ("validation", validation)),
+                                        accuracies):
+        if _near_perfect(value):
+            if kind != problem.MULTICLASS:
+                signals.append(f"{where} {problem.label(metric)} {float(value):.4f} >= {NEAR_PERFECT}")
+            elif not _is_number(accuracy):
+                signals.append(f"{where} macro one-vs-rest AUC {float(value):.4f} >= {NEAR_PERFECT}")
+            elif _near_perfect(accuracy):
+                signals.append(f"{where} macro one-vs-rest AUC {float(value):.4f} >= {NEAR_PERFECT} with accuracy "
+                               f"{float(accuracy):.4f} >= {NEAR_PERFECT}")
     features = (report.get("attributions") or {}).get("features") or {}
     if len(features) >= 2:
         name = max(features, key=lambda f: float(features[f].get("share") or 0.0))
@@ -334,6 +347,14 @@ def leakage_signals(report: Mapping[str, Any], kind: str) -> List[str]:
         if share >= DOMINANT_SHARE:
             signals.append(f"feature {name!r} holds {share:.0%} of the attribution (>= {DOMINANT_SHARE:.0%})")
     return signals
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
+
+
+def _near_perfect(value: Any) -> bool:
+    return _is_number(value) and float(value) >= NEAR_PERFECT
 
 
 def _calibration_check(report: Mapping[str, Any], t: GateThresholds) -> Dict[str, Any]:

@@ -539,3 +539,48 @@ def test_a_regression_model_judged_on_rmse_with_its_own_floor_is_not_held_to_r2(
     # AND a challenger over that floor still fails it
     report["quality_floor"] = rmse / 2
     assert failed(decide(report, GATE)) == ["min_quality"]
+
+
+def _forty_class_headline(signal: float, seed: int) -> dict:
+    """The evaluation metrics of a 40-class model on 4,500 generated test rows with a long tail (one class 25 %, ten
+    under 1 %): each row's true class gets ``signal`` more margin than the others, which get standard normal noise."""
+    rng = np.random.default_rng(seed)
+    tail = [0.002, 0.002] + [0.006] * 4 + [0.008] * 4
+    middle = np.array([1 / (k + 1) ** 0.6 for k in range(29)])
+    shares = np.array([0.25, *(middle / middle.sum() * (1 - 0.25 - sum(tail))), *tail])
+    y = rng.choice(len(shares), 4500, p=shares)
+    margins = rng.normal(0.0, 1.0, (len(y), len(shares)))
+    margins[np.arange(len(y)), y] += signal
+    P = np.exp(margins) / np.exp(margins).sum(axis=1, keepdims=True)
+    return metrics_multiclass.headline(y, P, [f"c{i:02d}" for i in range(len(shares))])
+
+
+def _with_headline(report: dict, test: dict, validation: dict) -> dict:
+    report = copy.deepcopy(report)
+    report["challenger"]["metrics"].update({key: test[key] for key in ("auc", "accuracy", "macro_f1")})
+    report["challenger"]["model_info"]["validation_auc"] = validation["auc"]
+    report["challenger"]["model_info"]["validation"].update(
+        {"validation_accuracy": validation["accuracy"], "validation_macro_f1": validation["macro_f1"]})
+    return report
+
+
+def test_a_many_class_model_is_suspected_of_leakage_by_a_near_perfect_top_label_not_by_its_macro_auc_alone(trained):
+    if trained["spec"].problem_type != MULTICLASS:
+        return
+    # GIVEN a 40-class model wrong on one test row in ten: its macro one-vs-rest AUC is above 0.995 all the same (each
+    # class's many easy negatives), on test and validation rows
+    honest = [_forty_class_headline(3.5, seed) for seed in (1, 2)]
+    assert min(h["auc"] for h in honest) >= 0.995 and max(h["accuracy"] for h in honest) < 0.95
+    # WHEN gated THEN it is not refused as suspected leakage (it was, and its config had to acknowledge a leak to pass,
+    # which then let a real one through unseen)
+    decision = decide(_with_headline(trained["first"], *honest), GATE)
+    assert "suspected_leakage" not in [c["name"] for c in decision.checks], decision.reasons
+    # AND a model right on nearly every row (a label in disguise) still is, naming both of its scores
+    leaked = [_forty_class_headline(8.0, seed) for seed in (1, 2)]
+    decision = decide(_with_headline(trained["first"], *leaked), GATE)
+    assert failed(decision) == ["suspected_leakage"]
+    test, validation = leaked
+    assert decision.reasons[0].startswith(
+        f"suspected target leakage: test macro one-vs-rest AUC {test['auc']:.4f} >= 0.995 with accuracy "
+        f"{test['accuracy']:.4f} >= 0.995; validation macro one-vs-rest AUC {validation['auc']:.4f} >= 0.995 with "
+        f"accuracy {validation['accuracy']:.4f} >= 0.995; a score this close to perfect")
