@@ -655,14 +655,29 @@ def test_a_version_that_answers_in_another_shape_says_on_its_card_why_a_person_a
 
 
 def test_a_multiclass_fairness_failure_names_the_class(multiclass, tmp_path):
-    """GIVEN a disparate-impact minimum no class meets THEN the limitation names the worst class; risk High."""
+    """GIVEN a model that predicts one class for nearly every record of one age band, a disparate-impact minimum that
+    class misses THEN the limitation names the class the gate failed on; risk High."""
+    import numpy as np
+    import pandas as pd
+
+    from pipeline_code.training import metrics_multiclass, train
+    from pipeline_code.training.gate import decide
+
     strict = dataclasses.replace(reports.GATE, min_disparate_impact=0.99)
     report = multiclass.evaluate(tmp_path, gate=strict, champion=None)
-    assert not checks(report)["disparate_impact"]["passed"], "precondition: the strict gate fails on disparate impact"
-    fairness = report["challenger"]["fairness"]
+    frame = pd.read_parquet(Path(multiclass.prepared["test"]) / "test.parquet")
+    spec = multiclass.spec
+    biased = train.predict(train.load_model(multiclass.strong), frame)
+    biased[(frame["age_band"] == "senior").to_numpy()] = np.eye(len(spec.classes))[-1]
+    report["challenger"]["fairness"] = metrics_multiclass.fairness(
+        frame["age_band"], frame[spec.target].to_numpy(dtype=np.float64), biased, spec.classes, attribute="age_band",
+        min_group_rows=100)
+    report["gate"] = {**decide(report, strict).to_dict(), "thresholds": strict.to_dict()}
+    check = checks(report)["disparate_impact"]
+    assert not check["passed"], "precondition: the strict gate fails on disparate impact"
     card = mc.build_model_card(evaluation_report=report, model_spec=multiclass.spec)
     assert_card_schema_valid(card)
-    expected = f"disparate impact across age_band (class {fairness['disparate_impact_class']}) {mc.figure(fairness['disparate_impact'])} below 0.99"
+    expected = f"disparate impact across age_band (class {check['class']}) {mc.figure(check['value'])} below {mc.figure(check['threshold'])}"
     assert expected in mc.limitations(report)
     assert f"- {expected}" in card["additional_information"]["caveats_and_recommendations"]
     assert "no champion comparison: this was the first model of its group" in mc.limitations(report)

@@ -584,3 +584,51 @@ def test_a_many_class_model_is_suspected_of_leakage_by_a_near_perfect_top_label_
         f"suspected target leakage: test macro one-vs-rest AUC {test['auc']:.4f} >= 0.995 with accuracy "
         f"{test['accuracy']:.4f} >= 0.995; validation macro one-vs-rest AUC {validation['auc']:.4f} >= 0.995 with "
         f"accuracy {validation['accuracy']:.4f} >= 0.995; a score this close to perfect")
+
+
+def _forty_class_fairness(seed: int, *, biased_class: int = -1):
+    """Fairness across four regions of the generated 40-class model (:func:`_forty_class_headline`'s test rows): the
+    regions are drawn independently of everything, so the model is fair; ``biased_class``: half of one region's
+    predictions of that class are moved to the top class."""
+    rng = np.random.default_rng(seed)
+    tail = [0.002, 0.002] + [0.006] * 4 + [0.008] * 4
+    middle = np.array([1 / (k + 1) ** 0.6 for k in range(29)])
+    shares = np.array([0.25, *(middle / middle.sum() * (1 - 0.25 - sum(tail))), *tail])
+    y = rng.choice(len(shares), 4500, p=shares)
+    margins = rng.normal(0.0, 1.0, (len(y), len(shares)))
+    margins[np.arange(len(y)), y] += 3.5
+    regions = rng.choice(["eu", "us", "apac", "latam"], len(y))
+    if biased_class >= 0:
+        moved = (regions == "eu") & (margins.argmax(axis=1) == biased_class) & (rng.random(len(y)) < 0.5)
+        margins[moved, 0] = margins[moved].max(axis=1) + 1.0
+    P = np.exp(margins) / np.exp(margins).sum(axis=1, keepdims=True)
+    return metrics_multiclass.fairness(regions, y, P, [f"c{i:02d}" for i in range(len(shares))], attribute="region",
+                                       min_group_rows=100)
+
+
+def _disparate_impact(decision):
+    return next(c for c in decision.checks if c["name"] == "disparate_impact")
+
+
+def test_a_fair_long_tail_model_passes_disparate_impact_and_a_class_one_group_is_denied_fails_it(trained):
+    if trained["spec"].problem_type != MULTICLASS:
+        return
+    gate = dataclasses.replace(DEFAULT_GATE, min_predicted_positives=2)  # the four-fifths bound stays 0.8
+    # GIVEN a 40-class model (ten classes under 1 % of 4,500 test rows) whose predictions do not depend on the region
+    report = copy.deepcopy(trained["first"])
+    report["challenger"]["fairness"] = _forty_class_fairness(3)
+    # (its worst class's ratio is noise: a class predicted a few dozen times splits unevenly over four regions)
+    assert report["challenger"]["fairness"]["disparate_impact"] < 0.5
+    # WHEN gated THEN disparate impact passes: each class is held to the four-fifths bound, or to the ratio a model
+    # with one rate for every region falls below by chance for that class's predictions (it failed at 0.8, and at
+    # any bound a fair model of this many classes could pass short of disabling the check)
+    check = _disparate_impact(decide(report, gate))
+    assert check["passed"], check["message"]
+    assert check["message"].startswith("disparate impact across region: every class >= minimum 0.8000 or within the noise")
+    # GIVEN the same model predicting a class of about 9 % half as often for one region as for the others
+    report["challenger"]["fairness"] = _forty_class_fairness(3, biased_class=1)
+    # THEN disparate impact fails, naming that class, though rarer classes' ratios are lower
+    check = _disparate_impact(decide(report, gate))
+    assert not check["passed"]
+    assert check["message"].startswith("disparate impact across region (class c01) 0.")
+    assert "< minimum 0.8000" in check["message"]

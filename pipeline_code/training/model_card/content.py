@@ -217,7 +217,9 @@ def limitations(report: Mapping[str, Any]) -> List[str]:
                 f"above the maximum {figure(limit)}"
             )
         elif name == "disparate_impact":
-            out.append(f"disparate impact across {attribute}{worst['disparate_impact']} {figure(value)} below {figure(limit)}")
+            # A multiclass check names the class it failed on (the worst class within its noise, not the worst ratio).
+            which = f" (class {check['class']})" if check.get("class") else worst["disparate_impact"]
+            out.append(f"disparate impact across {attribute}{which} {figure(value)} below {figure(limit)}")
         elif name == "error_parity":
             out.append(f"error parity across {attribute} (lowest / highest group MAE) {figure(value)} below {figure(limit)}")
         elif name == "bias_parity":
