@@ -83,6 +83,13 @@ def network_model(churn_spec, prepared, tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def two_epoch_network(churn_spec, prepared, tmp_path_factory) -> str:
+    """A PyTorch network trained on ``prepared`` for two epochs: the one the artefact and attribution tests read
+    (test_network.py copies it before editing, test_explain_network.py loads it), trained once."""
+    return train_torch_model(churn_spec, prepared, tmp_path_factory.mktemp("torch-2-epochs") / "net", "--epochs", "2")
+
+
+@pytest.fixture(scope="session")
 def test_frame(prepared) -> pd.DataFrame:
     return pd.read_parquet(Path(prepared["test"]) / "test.parquet")
 

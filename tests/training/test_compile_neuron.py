@@ -24,7 +24,6 @@ from pipeline_code.core import problem  # noqa: E402
 from pipeline_code.core.compiled import COMPILED_FILE, COMPILED_FORMAT, CPU_STAND_IN, NEURON_COMPILER, TRACED_FILE  # noqa: E402
 from pipeline_code.training import compile_neuron, model_io, neuron  # noqa: E402
 from pipeline_code.training.network import Inputs, TabularNetwork  # noqa: E402
-from tests.support.training import train_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +97,8 @@ def test_every_problem_type_keeps_its_head_on_the_host(problem_type, outputs, tm
     np.testing.assert_allclose(compiled.predict(inputs), network.predict(inputs), atol=1e-5, rtol=1e-6)
 
 
-def test_an_xgboost_model_is_refused_naming_the_framework(churn_spec, prepared, tmp_path):
-    trees = train_model(churn_spec, prepared, tmp_path / "trees")
+def test_an_xgboost_model_is_refused_naming_the_framework(strong_model, tmp_path):
+    trees = strong_model  # the session's XGBoost model of churn (tests/training/conftest.py); compiling only reads it
     with pytest.raises(neuron.CompileError) as error:
         compile_neuron.compile_model(trees, str(tmp_path / "out"), compiler_name=CPU_STAND_IN)
     assert str(error.value) == (f"the model in {trees!r} is a xgboost model: only framework: pytorch networks are "

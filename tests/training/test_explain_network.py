@@ -15,7 +15,6 @@ torch = pytest.importorskip("torch")
 
 from pipeline_code.core import problem  # noqa: E402
 from pipeline_code.training import explain, model_io, network  # noqa: E402
-from tests.support.training import train_torch_model  # noqa: E402
 
 # Four features, in the model's feature order (numbers and categories interleaved, as a feature list can be).
 FEATURES = ["n1", "c1", "n2", "c2"]
@@ -221,9 +220,9 @@ def test_no_rows_to_explain_give_an_empty_array_of_the_treeshap_layout(problem_t
 
 
 @pytest.fixture(scope="module")
-def trained_network(churn_spec, prepared, tmp_path_factory) -> model_io.TrainedModel:
-    path = train_torch_model(churn_spec, prepared, tmp_path_factory.mktemp("torch-explain") / "net", "--epochs", "2")
-    return model_io.load_model(path)
+def trained_network(two_epoch_network) -> model_io.TrainedModel:
+    """The session's two-epoch network (tests/training/conftest.py), loaded."""
+    return model_io.load_model(two_epoch_network)
 
 
 @pytest.mark.parametrize("rows, max_rows", [(None, 60), (25, 100)])

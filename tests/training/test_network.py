@@ -18,7 +18,6 @@ from pipeline_code.core import problem  # noqa: E402
 from pipeline_code.core.integrity import METADATA_FILE, MODEL_FILE  # noqa: E402
 from pipeline_code.training import model_io, network, train_torch  # noqa: E402
 from pipeline_code.training.data_io import InputError  # noqa: E402
-from tests.support.training import train_torch_model  # noqa: E402
 
 NUMERIC = ("tenure", "charges", "calls")
 CATEGORICAL = ("contract", "region")
@@ -303,15 +302,10 @@ def test_given_a_json_file_of_another_format_when_loaded_then_the_error_names_th
     assert str(refused.value) == f"{path}: not a tabular network (format None, expected 'mlops-loop/tabular-network/v1')"
 
 
-@pytest.fixture(scope="module")
-def trained_network(churn_spec, prepared, tmp_path_factory) -> str:
-    return train_torch_model(churn_spec, prepared, tmp_path_factory.mktemp("torch-network") / "net", "--epochs", "2")
-
-
 @pytest.fixture
-def artefact(trained_network, tmp_path) -> Path:
-    """A copy of the trained artefact to edit."""
-    return Path(shutil.copytree(trained_network, tmp_path / "model"))
+def artefact(two_epoch_network, tmp_path) -> Path:
+    """A copy of the trained artefact (the session's two-epoch network, tests/training/conftest.py) to edit."""
+    return Path(shutil.copytree(two_epoch_network, tmp_path / "model"))
 
 
 def _edit_json(path: Path, change) -> None:
