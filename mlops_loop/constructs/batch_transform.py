@@ -11,7 +11,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import TRAFFIC_INPUT, TRAFFIC_OUTPUT, batch_version_dir, inference_prefix
+from pipeline_code.core.contract import MODEL_TAG, TRAFFIC_INPUT, TRAFFIC_OUTPUT, batch_version_dir, inference_prefix
 
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.serving import CONTAINER_DEFAULT_TIMEOUT_SECONDS, BatchServing
@@ -85,7 +85,7 @@ class BatchTransform(Construct):
                 "InstanceCount": batch.instance_count,
                 **({"VolumeKmsKeyId": volume_key} if volume_key else {}),
             },
-            "Tags": [{"Key": "mlops-loop:model", "Value": model_name}],
+            "Tags": [{"Key": MODEL_TAG, "Value": model_name}],
         }
         self.schedule_name = batch_schedule_name(name_prefix, model_name)
         job = scheduled_sagemaker_job(

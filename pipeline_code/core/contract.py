@@ -32,6 +32,9 @@ NAME_RULE = "2-20 characters of lowercase letters, digits and '-', starting with
 PROJECT_TAG = "project"
 ENVIRONMENT_TAG = "environment"
 OWNER_TAGS = (PROJECT_TAG, ENVIRONMENT_TAG)
+# The tag that names the model a resource or job is for (its value: the model's name in the config), so Cost Explorer
+# can split an environment's spend by model once the tag is activated for cost allocation.
+MODEL_TAG = "mlops-loop:model"
 
 
 # How far a record's event time may be ahead of "now" (the curate run's start, a by-id lookup) and still be taken: the

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 from mlops_loop.config import AppConfig
 from mlops_loop.constructs.scheduled_job import EXECUTION_ID
 from mlops_loop.tools.cloud_assembly import stacks
+from pipeline_code.core.contract import MODEL_TAG, environment_prefix, pascal, pipeline_name
 
 from tests.support import request_shapes as rs
 from tests.support.deploy_permissions import assembly_model
@@ -148,3 +149,35 @@ def test_a_job_request_without_the_tags_or_whose_creator_may_not_tag_is_reported
     iam.roles[role.key] = dataclasses.replace(role, statements=stripped)
     (problem,) = _request_problems(iam, expected, stack, template, request)
     assert problem.startswith(f"{request.label}: ") and f"may not sagemaker:AddTags on {arn}" in problem
+
+
+def _models_of_requests(config: AppConfig, outdir, env: str) -> list[tuple[str, str, list[str]]]:
+    """(request label, the model whose job it is, the values of its MODEL_TAG tags) of every job request of ``env``.
+    A pipeline's jobs are its model's (``contract.pipeline_name``); a schedule's are the model its id stems from."""
+    prefix = environment_prefix(config.project, env)
+    by_pipeline = {pipeline_name(prefix, m.name): m.name for m in config.models_of(config.environments[env])}
+    out = []
+    for _, template, request in _job_requests(outdir, env):
+        resource = template["Resources"][request.source.rsplit("/", 1)[1]]
+        if request.kind == rs.SCHEDULER_TARGET:
+            # A schedule's construct id starts with its model's (``pascal``); the longest first (ChurnNet before Churn).
+            logical_id = request.source.rsplit("/", 1)[1]
+            owner = next(m for m in sorted(by_pipeline.values(), key=len, reverse=True) if logical_id.startswith(pascal(m)))
+        else:
+            owner = by_pipeline[resource["Properties"]["PipelineName"]]
+        values = [t["Value"] for t in request.params.get("Tags") or [] if isinstance(t, dict) and t.get("Key") == MODEL_TAG]
+        out.append((request.label, owner, values))
+    return out
+
+
+def test_every_job_names_its_model_in_a_cost_allocation_tag(synthesized):
+    """GIVEN every environment of the app WHEN each job request (pipeline steps: training, tuning, processing; the
+    scheduled monitor and batch jobs) is read THEN it carries the ``contract.MODEL_TAG`` tag, once, naming the model
+    whose job it is: the jobs bill per model, and without the tag Cost Explorer cannot split a shared environment's
+    training and processing spend by model (a team's models from another team's)."""
+    for env in synthesized.config.environments:
+        rows = _models_of_requests(synthesized.config, synthesized.outdir, env)
+        assert rows, env
+        wrong = [f"{label}: {MODEL_TAG} {values}, expected [{model!r}]" for label, model, values in rows
+                 if values != [model]]
+        assert wrong == [], "\n".join(wrong)

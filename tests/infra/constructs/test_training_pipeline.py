@@ -41,6 +41,7 @@ from mlops_loop.constructs.training_pipeline import (
     xgboost_repository_arn,
 )
 from mlops_loop.training.names import STEP_TRAIN, XGBOOST_VERSION
+from pipeline_code.core.contract import MODEL_TAG
 from pipeline_code.core.hyperparameters import training_arguments
 from tests.support.cdk_outdirs import bare_outdir
 from tests.support.construct_configs import (WEB_ORDERS, assert_sagemaker_eni_statements, network_config,
@@ -511,7 +512,7 @@ def test_with_a_network_every_job_runs_in_the_vpc_and_the_role_may_manage_its_in
 
 def test_given_tags_every_job_of_the_pipeline_is_created_with_them_and_the_role_may_tag_its_jobs():
     """GIVEN the environment's tags WHEN a trained and a tuned model's pipelines are built THEN every processing,
-    training and tuning job of both definitions carries exactly those tags (CloudFormation's tags reach the pipeline,
+    training and tuning job of both definitions carries exactly those tags and its model's (CloudFormation's tags reach the pipeline,
     not the jobs its executions start), and the role may tag the jobs it may create (a create request with tags is
     authorized as AddTags too)."""
     tags = (("project", "shop"), ("environment", "dev"), ("tier", "dev"))
@@ -520,8 +521,10 @@ def test_given_tags_every_job_of_the_pipeline_is_created_with_them_and_the_role_
     jobs = {(p.node.id, name): step["Arguments"] for p in pipelines for name, step in _steps(_definition(p)).items()
             if step["Type"] in ("Processing", "Training", "Tuning", "Transform")}
     assert {name for _, name in jobs} >= {"Prepare", "Train", "Tune", "Evaluate", "Baseline"}
-    expected = [{"Key": key, "Value": value} for key, value in tags]
-    assert {where: a.get("Tags") for where, a in jobs.items()} == {where: expected for where in jobs}
+    # The environment's tags, then the model's (contract.MODEL_TAG): its jobs bill per model.
+    expected = {p.node.id: [*({"Key": key, "Value": value} for key, value in tags),
+                            {"Key": MODEL_TAG, "Value": p.node.id.lower()}] for p in pipelines}
+    assert {where: a.get("Tags") for where, a in jobs.items()} == {where: expected[where[0]] for where in jobs}
     resources = Template.from_stack(training.stack).to_json()["Resources"]
     statements = policy_statements(resources, [training.stack.get_logical_id(p) for p in pipelines[0].access.managed_policies])
     assert "sagemaker:AddTags" not in statements["RunPipelineJobs"]["Action"]
