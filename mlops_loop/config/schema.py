@@ -589,6 +589,31 @@ class EnvironmentConfig(StrictModel):
 # --------------------------------------------------------------------------------------
 # Models
 # --------------------------------------------------------------------------------------
+# What ``owner.contact`` may hold: it is a tag value (mlops-loop:contact) on the team's topic.
+_CONTACT = re.compile(r"^[\w .:/=+\-@]{1,256}$")
+
+
+class OwnerConfig(StrictModel):
+    """The team a model belongs to (docs/configuration.md, Models of several teams): its notices and pages go to the
+    team's own topic in each environment instead of the environment's, and its jobs are tagged with the team."""
+
+    # The team's name: a tag value and part of its topic's id (one topic per team and environment).
+    team: str
+    # How to reach the team (an e-mail address, a chat channel, an on-call rota): tagged on the team's topic and
+    # named in its output, for whoever subscribes people to it. Default: none.
+    contact: Optional[str] = None
+
+    _team = field_validator("team")(_check_name)
+
+    @field_validator("contact")
+    @classmethod
+    def _contact(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not _CONTACT.match(value):
+            raise ValueError("say how to reach the team (an e-mail address, a chat channel, an on-call rota), 1-256 "
+                             "characters of letters, digits, spaces and . : / = + - @ _ (it is a tag value)")
+        return value
+
+
 class ModelConfig(StrictModel):
     """One model: which dataset it learns from, its target, features and fairness attribute."""
 
@@ -656,6 +681,9 @@ class ModelConfig(StrictModel):
     # with training.hyperparameter_tuning. Default: none, the framework's ranges.
     tuning_ranges: dict[str, Any] = {}
     serving: ServingConfig = ServingConfig()
+    # The team the model belongs to: its alarms and notices reach that team's topic, not the environment's.
+    # Default: none (the environment's topic).
+    owner: Optional[OwnerConfig] = None
 
     _name = field_validator("name")(_check_name)
 

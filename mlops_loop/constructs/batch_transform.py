@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 from aws_cdk import CfnCondition
 from aws_cdk import aws_kms as kms
@@ -11,7 +11,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import MODEL_TAG, TRAFFIC_INPUT, TRAFFIC_OUTPUT, batch_version_dir, inference_prefix
+from pipeline_code.core.contract import MODEL_TAG, TEAM_TAG, TRAFFIC_INPUT, TRAFFIC_OUTPUT, batch_version_dir, inference_prefix
 
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.serving import CONTAINER_DEFAULT_TIMEOUT_SECONDS, BatchServing
@@ -46,6 +46,7 @@ class BatchTransform(Construct):
         condition: CfnCondition,
         dead_letter_queue: sqs.IQueue,
         tags: Sequence[tuple[str, str]] = (),
+        team: Optional[str] = None,
         inference_timeout_seconds: int = CONTAINER_DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         """``tags`` (default none): the environment's cost-allocation tags, which every job carries besides its
@@ -85,7 +86,8 @@ class BatchTransform(Construct):
                 "InstanceCount": batch.instance_count,
                 **({"VolumeKmsKeyId": volume_key} if volume_key else {}),
             },
-            "Tags": [{"Key": MODEL_TAG, "Value": model_name}],
+            # The model's (and its team's, models.<model>.owner) beside the environment's: jobs bill per model and team.
+            "Tags": [{"Key": MODEL_TAG, "Value": model_name}, *([{"Key": TEAM_TAG, "Value": team}] if team else [])],
         }
         self.schedule_name = batch_schedule_name(name_prefix, model_name)
         job = scheduled_sagemaker_job(

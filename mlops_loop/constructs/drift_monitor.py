@@ -15,6 +15,7 @@ from pipeline_code.core.contract import (
     DEFAULT_PROJECT,
     DRIFT_MONITOR_REPORTS,
     MODEL_TAG,
+    TEAM_TAG,
     MONITOR_MAX_RUNTIME_SECONDS,
     inference_prefix,
     monitor_label_window_hours,
@@ -280,7 +281,8 @@ class DriftMonitor(Construct):
             # The job calls CloudFormation, SageMaker, S3 and CloudWatch: no network isolation.
             "NetworkConfig": {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": False,
                               **({"VpcConfig": vpc_config(network)} if network is not None else {})},
-            "Tags": [{"Key": MODEL_TAG, "Value": model_name}, {"Key": "mlops-loop:job", "Value": "monitor"}],
+            "Tags": [{"Key": MODEL_TAG, "Value": model_name}, {"Key": "mlops-loop:job", "Value": "monitor"},
+                     *([{"Key": TEAM_TAG, "Value": model.owner.team}] if model.owner else [])],
         }
         self.schedule = scheduled_sagemaker_job(
             self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Optional
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -152,17 +152,18 @@ class LoopAlarms(Construct):
         max_quality_drop: float,
         topic: sns.ITopic,
         trigger_function: lambda_.IFunction,
+        topics: Optional[Mapping[str, sns.ITopic]] = None,
         dead_letter_queue: sqs.IQueue,
         project: str = DEFAULT_PROJECT,
         monitor_schedule: str = DEFAULT_MONITOR_SCHEDULE,
     ) -> None:
-        """``project`` (default: the default project): whose models' namespaces the alarms read
+        """``topics``: a model's own topic (its team's, by model; default: none, every alarm notifies ``topic``);
+        ``project`` (default: the default project): whose models' namespaces the alarms read
         (``core.contract.monitor_namespace``);
         ``monitor_schedule``: the drift monitor's schedule, ``monitoring.schedule`` (default: its default, daily at
         03:00 UTC), which sets how long a silence means the monitor stopped (:func:`report_window_hours`)."""
         super().__init__(scope, construct_id)
         self.report_window_hours = report_window_hours(monitor_schedule)
-        notify = sns_action(topic)
         self.retrain_alarms: dict[str, list[cloudwatch.Alarm]] = {}
         self.people_alarms: list[cloudwatch.Alarm] = []
         for model, quality_key in quality_keys.items():
@@ -180,6 +181,8 @@ class LoopAlarms(Construct):
             ]  # fmt: skip
             unhealthy, silent = self._health_alarms(name_prefix, model, metric, monitor_schedule)
             data_quality = self._data_quality_alarm(name_prefix, model, metric)
+            # The model's own topic when ``topics`` names one (its team's), else the environment's.
+            notify = sns_action((topics or {}).get(model, topic))
             for alarm in (*retrain, unhealthy, silent, data_quality):
                 alarm.add_alarm_action(notify)
             self.retrain_alarms[model] = retrain

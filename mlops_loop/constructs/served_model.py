@@ -229,6 +229,7 @@ class ServedModel(Construct):
                 key=key,
                 condition=condition,
                 dead_letter_queue=schedule_dead_letters,
+                team=model.owner.team if model.owner else None,
                 tags=job_tags,
             )
             self.job_name_prefix = self.batch.job_name_prefix

@@ -15,7 +15,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from pipeline_code import sagemaker_entry
-from pipeline_code.core.contract import MODEL_TAG
+from pipeline_code.core.contract import MODEL_TAG, TEAM_TAG
 from pipeline_code.core.problem import quality_alarm_key
 from pipeline_code.core.hyperparameters import training_arguments
 from pipeline_code.core.integrity import frozen_test_prefix, model_prefix, work_prefix
@@ -172,8 +172,8 @@ class TrainingPipeline(Construct):
             response_types=SERVING_CONTENT_TYPES,
             subnet_ids=network.subnet_ids if network is not None else (),
             security_group_ids=network.security_group_ids if network is not None else (),
-            # The environment's tags and the model's: its jobs bill per model (contract.MODEL_TAG).
-            tags=(*tags, (MODEL_TAG, model.name)),
+            # The environment's tags, the model's and its team's: its jobs bill per model (contract.MODEL_TAG) and team.
+            tags=(*tags, (MODEL_TAG, model.name), *(((TEAM_TAG, model.owner.team),) if model.owner else ())),
         )
         self._pipeline_name, self._region = pipeline_name, spec.region
         self._later, self._definition = pipeline_definition_later(spec), None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration, Stack, Tags
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -12,7 +12,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import GATE_FAIL_STEP, pascal
+from pipeline_code.core.contract import GATE_FAIL_STEP, TEAM_CONTACT_TAG, TEAM_TAG, pascal
 from pipeline_code.core.problem import FAIRNESS_GAP_KEY
 
 from ..config import EnvironmentConfig
@@ -97,6 +97,29 @@ class OperationsStack(Stack):
         )
         # Every alarm of the environment is named <prefix>-...; those with an action notify this topic.
         allow_alarms(self.topic, alarm_name_prefix=name_prefix)
+        # Models of several teams (models.<model>.owner): a topic per team, which everything about one of its models
+        # notifies instead of the environment's topic (topic_of); the rest stays on the environment's.
+        self.owners = {model: model_config.owner.team for model, (model_config, _) in serving.serving_configs.items()
+                       if model_config.owner is not None}
+        self.team_topics: dict[str, sns.Topic] = {}
+        for model, (model_config, _) in sorted(serving.serving_configs.items()):
+            owner = model_config.owner
+            if owner is None or owner.team in self.team_topics:
+                continue
+            topic = sns.Topic(self, f"{pascal(owner.team)}TeamNotifications",
+                              display_name=f"{name_prefix} {owner.team} team ML notifications"[:100],
+                              master_key=self.key, enforce_ssl=True)
+            allow_alarms(topic, alarm_name_prefix=name_prefix)
+            Tags.of(topic).add(TEAM_TAG, owner.team)
+            contacts = sorted({c.owner.contact for c, _ in serving.serving_configs.values()
+                               if c.owner is not None and c.owner.team == owner.team and c.owner.contact})
+            if contacts:
+                Tags.of(topic).add(TEAM_CONTACT_TAG, ", ".join(contacts)[:256])
+            models = sorted(m for m, team in self.owners.items() if team == owner.team)
+            CfnOutput(self, f"{pascal(owner.team)}TeamNotificationTopicArn", value=topic.topic_arn,
+                      description=f"Team {owner.team} ({', '.join(contacts) or 'no contact given'}): the alarms and "
+                      f"notices of {', '.join(models)}; subscribe its people"[:1024])
+            self.team_topics[owner.team] = topic
         # The alarm that says a notice could not be delivered to the topic goes through this one too: it shares
         # neither the topic nor its key (the watchdog key, beside the ops key in the Storage stack).
         self.watchdog = NotificationWatchdog(self, "NotificationWatchdog", name_prefix=name_prefix, key=storage.watchdog_key)
@@ -131,6 +154,7 @@ class OperationsStack(Stack):
             max_auc_drop=environment.monitoring.max_auc_drop,
             max_quality_drop=environment.monitoring.max_quality_drop,
             topic=self.topic,
+            topics={model: self.topic_of(model) for model in quality_keys},
             trigger_function=self.trigger.function,
             dead_letter_queue=self.trigger.dead_letter_queue,
             project=project,
@@ -218,7 +242,8 @@ class OperationsStack(Stack):
                 continue
             self._endpoint_alarms(model, f"{pascal(model)}Endpoint", served.endpoint_name, model, served.mode,
                                   served.serving.instance_types[0] if served.serving.instance_types else None,
-                                  served.serving.alarms, None, self_capture=served.self_captures)
+                                  served.serving.alarms, None, self_capture=served.self_captures,
+                                  topic=self.topic_of(model))
         for endpoint, mme in serving.multi_model_endpoints.items():
             self._endpoint_alarms(endpoint, f"{pascal(endpoint)}MultiModelEndpoint", mme.endpoint_name,
                                   f"{mme.endpoint_name} ({', '.join(mme.member_names)})", "multi_model",
@@ -242,7 +267,7 @@ class OperationsStack(Stack):
                 max_concurrency=settings.max_concurrency,
                 max_skew_rate=settings.max_skew_rate,
                 key=lake.key,
-                topic=self.topic,
+                topic=self.topic_of(model),
                 # The endpoint's own p99 limit plus the lookup: one BatchGetRecord of at most 100 ids.
                 max_latency_ms=served.serving.alarms.max_latency_p99_ms + 500,
                 # The endpoint's own 5xx limit: the front answers 5xx mostly for the endpoint or the store.
@@ -280,46 +305,50 @@ class OperationsStack(Stack):
         # The event names the execution, not why it failed (SageMaker Developer Guide, "Events that Amazon SageMaker
         # AI sends to Amazon EventBridge"): the notice gives the commands that show the failed step and its reason.
         execution = field("$.detail.pipelineExecutionArn")
-        self._tell_people(
-            "PipelineFailures", "Tell people when a training execution fails or its candidate is rejected by the gate",
-            source="aws.sagemaker", detail_type="SageMaker Model Building Pipeline Execution Status Change",
-            detail={
-                "currentPipelineExecutionStatus": ["Failed"],
-                "pipelineArn": [format_arn(self, service="sagemaker", resource="pipeline", resource_name=name.lower())
-                                for name in pipelines.values()],
-            },
-            message=events.RuleTargetInput.from_text(
-                f"{name_prefix} training pipeline {field('$.detail.pipelineArn')}: execution {execution} ended "
-                f"{field('$.detail.currentPipelineExecutionStatus')}. If the step that failed is {GATE_FAIL_STEP}, the gate "
-                "rejected the candidate (the serving version stays); any other failed step is an error to fix. Steps, "
-                "and the failed one's FailureReason: aws sagemaker "
-                f"list-pipeline-execution-steps --pipeline-execution-arn {execution} --region {self.region}. The "
-                f"execution: aws sagemaker describe-pipeline-execution --pipeline-execution-arn {execution} --region "
-                f"{self.region}. Any other failed step does not hold the retrain trigger's cooldown: while the model's "
-                "retrain alarm stays in ALARM, the hourly sweep starts the pipeline again, up to "
-                f"{environment.monitoring.retraining_max_starts_per_day} times in 24 hours, each failing as this one did "
-                "until the cause is fixed. To stop that meanwhile: python -m mlops_cli.retraining --env "
-                f"{environment.name} --model MODEL pause --reason INC-ID (MODEL: the pipeline name's model; resume once "
-                "fixed; docs/monitoring.md, Pausing retraining)"),
-        )
+        for suffix, topic, owned in self._by_team(pipelines):
+            self._tell_people(
+                f"PipelineFailures{suffix}", "Tell people when a training execution fails or its candidate is rejected by the gate",
+                source="aws.sagemaker", detail_type="SageMaker Model Building Pipeline Execution Status Change",
+                detail={
+                    "currentPipelineExecutionStatus": ["Failed"],
+                    "pipelineArn": [format_arn(self, service="sagemaker", resource="pipeline", resource_name=pipelines[m].lower())
+                                    for m in owned],
+                },
+                topic=topic,
+                message=events.RuleTargetInput.from_text(
+                    f"{name_prefix} training pipeline {field('$.detail.pipelineArn')}: execution {execution} ended "
+                    f"{field('$.detail.currentPipelineExecutionStatus')}. If the step that failed is {GATE_FAIL_STEP}, the gate "
+                    "rejected the candidate (the serving version stays); any other failed step is an error to fix. Steps, "
+                    "and the failed one's FailureReason: aws sagemaker "
+                    f"list-pipeline-execution-steps --pipeline-execution-arn {execution} --region {self.region}. The "
+                    f"execution: aws sagemaker describe-pipeline-execution --pipeline-execution-arn {execution} --region "
+                    f"{self.region}. Any other failed step does not hold the retrain trigger's cooldown: while the model's "
+                    "retrain alarm stays in ALARM, the hourly sweep starts the pipeline again, up to "
+                    f"{environment.monitoring.retraining_max_starts_per_day} times in 24 hours, each failing as this one did "
+                    "until the cause is fixed. To stop that meanwhile: python -m mlops_cli.retraining --env "
+                    f"{environment.name} --model MODEL pause --reason INC-ID (MODEL: the pipeline name's model; resume once "
+                    "fixed; docs/monitoring.md, Pausing retraining)"),
+            )
         # A version that waits for a person (every version where auto_approve is off; where it is on, one that would
         # answer its callers in another shape) would otherwise wait unseen: the approvers hear of each, once complete.
-        self._tell_people(
-            "ApprovalRequests", "Tell people when a registered model version awaits a person's approval",
-            source="aws.sagemaker", detail_type="SageMaker Model Package State Change",
-            detail={"ModelPackageGroupName": [storage.registry.group_names[model] for model in serving.parameters],
-                    "ModelApprovalStatus": ["PendingManualApproval"], "ModelPackageStatus": ["Completed"]},
-            # No angle brackets but EventBridge's own: it refuses a template naming a variable it does not define.
-            message=events.RuleTargetInput.from_text(
-                f"{field('$.detail.ModelPackageGroupName')} version {field('$.detail.ModelPackageVersion')} awaits a "
-                f"person's approval. Review it: python -m mlops_cli.audit --env {environment.name} --model MODEL "
-                f"--version {field('$.detail.ModelPackageVersion')} (MODEL: the group's name after '{name_prefix}-'), "
-                "which shows its evaluation, gate, model card and, when its callers' contract changes, why it was not "
-                "approved automatically. Then, as the approver role: aws sagemaker update-model-package "
-                f"--model-package-arn {field('$.detail.ModelPackageArn')} --model-approval-status Approved (or Rejected) "
-                f"--approval-description 'why' --region {self.region}. (SageMaker may send a state change more than once: a repeated notice "
-                "is the same version.)"),
-        )
+        for suffix, topic, owned in self._by_team(serving.parameters):
+            self._tell_people(
+                f"ApprovalRequests{suffix}", "Tell people when a registered model version awaits a person's approval",
+                source="aws.sagemaker", detail_type="SageMaker Model Package State Change",
+                detail={"ModelPackageGroupName": [storage.registry.group_names[model] for model in owned],
+                        "ModelApprovalStatus": ["PendingManualApproval"], "ModelPackageStatus": ["Completed"]},
+                topic=topic,
+                # No angle brackets but EventBridge's own: it refuses a template naming a variable it does not define.
+                message=events.RuleTargetInput.from_text(
+                    f"{field('$.detail.ModelPackageGroupName')} version {field('$.detail.ModelPackageVersion')} awaits a "
+                    f"person's approval. Review it: python -m mlops_cli.audit --env {environment.name} --model MODEL "
+                    f"--version {field('$.detail.ModelPackageVersion')} (MODEL: the group's name after '{name_prefix}-'), "
+                    "which shows its evaluation, gate, model card and, when its callers' contract changes, why it was not "
+                    "approved automatically. Then, as the approver role: aws sagemaker update-model-package "
+                    f"--model-package-arn {field('$.detail.ModelPackageArn')} --model-approval-status Approved (or Rejected) "
+                    f"--approval-description 'why' --region {self.region}. (SageMaker may send a state change more than once: a repeated notice "
+                    "is the same version.)"),
+            )
         # A failed or timed-out ETL job (a quarantine ratio over the limit, raw files the schema refuses, a feature
         # write that failed) stops fresh data reaching training and the online store: people hear of it.
         datasets = sorted({model_config.dataset for model_config, _ in serving.serving_configs.values()})
@@ -344,9 +373,12 @@ class OperationsStack(Stack):
                            topic=self.topic, dead_letter_queue=self.notification_dead_letters)
         # An endpoint deleted by hand publishes no metric, so its alarms (missing data not breaching) stay quiet: its
         # state change tells people, with the reconcile that names the fix.
-        if endpoints:
-            notify_endpoint_losses(self, "EndpointLosses", name_prefix=name_prefix, endpoints=endpoints,
-                                   deploy_function_name=self.deploy.function_name, topic=self.topic,
+        # A model's own endpoint is its team's; a multi-model endpoint, shared, the environment's.
+        endpoint_model = {served.endpoint_name: model for model, served in serving.models.items() if served.endpoint_name}
+        for suffix, topic, owned in self._by_team(endpoints, owner=lambda endpoint: endpoint_model.get(endpoint)):
+            notify_endpoint_losses(self, f"EndpointLosses{suffix}", name_prefix=name_prefix,
+                                   endpoints={e: endpoints[e] for e in owned},
+                                   deploy_function_name=self.deploy.function_name, topic=topic,
                                    dead_letter_queue=self.notification_dead_letters)
         self._scheduled_job_failures(serving)
         self._dead_letter_alarms(serving)
@@ -385,13 +417,34 @@ class OperationsStack(Stack):
             dashboard.add_row(endpoint_alarms.widgets)
         return dashboard
 
+    def topic_of(self, model: str) -> sns.ITopic:
+        """The topic that hears of ``model``: its team's (``owner.team``), else the environment's."""
+        team = self.owners.get(model)
+        return self.team_topics[team] if team is not None else self.topic
+
+    def _by_team(self, keys, owner=lambda model: model) -> list[tuple[str, sns.ITopic, list[str]]]:
+        """``keys`` (models, or what ``owner`` maps to a model or None) split by the topic that hears of them:
+        (construct id suffix, topic, keys), the environment's first with no suffix (so a config without owners
+        keeps its rules' ids), each team's after as ``<Team>Team``; groups without keys are left out."""
+        groups: dict[Optional[str], list[str]] = {}
+        for key in keys:
+            model = owner(key)
+            groups.setdefault(self.owners.get(model) if model is not None else None, []).append(key)
+        out = []
+        if groups.get(None):
+            out.append(("", self.topic, groups[None]))
+        for team in sorted(t for t in groups if t is not None):
+            out.append((f"{pascal(team)}Team", self.team_topics[team], groups[team]))
+        return out
+
     def _tell_people(self, construct_id: str, description: str, *, source: str, detail_type: str,
-                     detail: dict, message: Optional[events.RuleTargetInput] = None) -> events.Rule:
-        """An EventBridge rule publishing the matching events of ``source`` to the environment's topic (the event as
-        JSON, or ``message``)."""
+                     detail: dict, message: Optional[events.RuleTargetInput] = None,
+                     topic: Optional[sns.ITopic] = None) -> events.Rule:
+        """An EventBridge rule publishing the matching events of ``source`` to ``topic`` (default: the environment's
+        topic; the event as JSON, or ``message``)."""
         rule = events.Rule(self, construct_id, description=description, event_pattern=events.EventPattern(
             source=[source], detail_type=[detail_type], detail=detail))
-        notify_topic(rule, self.topic, dead_letter_queue=self.notification_dead_letters, message=message)
+        notify_topic(rule, topic or self.topic, dead_letter_queue=self.notification_dead_letters, message=message)
         return rule
 
     def _scheduled_job_failures(self, serving: ServingStack) -> None:
@@ -399,18 +452,19 @@ class OperationsStack(Stack):
         is served in batch its transform jobs (job state-change events of this environment's job-name stems), and when
         a model opts into native Model Monitor its monitoring jobs (a rule per model, by the role they run as)."""
         prefix = self.name_prefix
-        if self.monitors:
+        for suffix, topic, owned in self._by_team(self.monitors):
             notify_job_failures(
-                self, "MonitorJobFailures", kind="processing", what=f"{prefix} drift monitor",
-                stems={model: monitor.job_name_prefix for model, monitor in self.monitors.items()},
-                topic=self.topic, dead_letter_queue=self.notification_dead_letters)
+                self, f"MonitorJobFailures{suffix}", kind="processing", what=f"{prefix} drift monitor",
+                stems={model: self.monitors[model].job_name_prefix for model in owned},
+                topic=topic, dead_letter_queue=self.notification_dead_letters)
         batch = {model: served.job_name_prefix for model, served in serving.models.items() if served.mode == "batch"}
-        if batch:
-            notify_job_failures(self, "TransformJobFailures", kind="transform", what=f"{prefix} batch transform",
-                                stems=batch, topic=self.topic, dead_letter_queue=self.notification_dead_letters)
+        for suffix, topic, owned in self._by_team(batch):
+            notify_job_failures(self, f"TransformJobFailures{suffix}", kind="transform", what=f"{prefix} batch transform",
+                                stems={model: batch[model] for model in owned}, topic=topic,
+                                dead_letter_queue=self.notification_dead_letters)
         for model, native in sorted(serving.native_monitors.items()):
             notify_native_monitor_failures(self, f"{pascal(model)}NativeMonitorFailures", monitor=native,
-                                           what=f"{prefix} native Model Monitor", topic=self.topic,
+                                           what=f"{prefix} native Model Monitor", topic=self.topic_of(model),
                                            dead_letter_queue=self.notification_dead_letters)
 
     def _dead_letter_alarms(self, serving: ServingStack) -> None:
@@ -453,7 +507,7 @@ class OperationsStack(Stack):
 
     def _endpoint_alarms(self, key: str, construct_id: str, endpoint_name: str, title: str, mode: str,
                          instance_type: str | None, settings: ServingAlarms, loading_wait_ms: int | None, *,
-                         self_capture: bool = False) -> None:
+                         self_capture: bool = False, topic: Optional[sns.ITopic] = None) -> None:
         endpoint_alarms = EndpointAlarms(
             self,
             construct_id,
@@ -462,7 +516,7 @@ class OperationsStack(Stack):
             mode=mode,
             instance_type=instance_type,
             settings=settings,
-            topic=self.topic,
+            topic=topic or self.topic,
             max_model_loading_wait_ms=loading_wait_ms,
             self_capture=self_capture,
         )

@@ -35,6 +35,10 @@ OWNER_TAGS = (PROJECT_TAG, ENVIRONMENT_TAG)
 # The tag that names the model a resource or job is for (its value: the model's name in the config), so Cost Explorer
 # can split an environment's spend by model once the tag is activated for cost allocation.
 MODEL_TAG = "mlops-loop:model"
+# The tags of a model's team (models.<model>.owner): its name, on the team's topic and on the jobs of its models, and
+# how to reach it, on the team's topic.
+TEAM_TAG = "mlops-loop:team"
+TEAM_CONTACT_TAG = "mlops-loop:contact"
 
 
 # How far a record's event time may be ahead of "now" (the curate run's start, a by-id lookup) and still be taken: the

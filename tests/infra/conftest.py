@@ -193,6 +193,29 @@ def other_project(config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -
     return OtherProject(config=other, env=env, outdir=outdir)
 
 
+@dataclass
+class Teams:
+    config: AppConfig
+    env: str
+    outdir: Path
+    by_id: dict
+
+
+@pytest.fixture(scope="session")
+def teams(config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> Teams:
+    """GIVEN the user's config whose first environment's first two models belong to two teams (``owner.team``
+    ``team-a`` and ``team-b``; any further model to none) WHEN only that environment is synthesized (nag packs on)."""
+    raw = yaml.safe_load(CONFIG_PATH.read_text())
+    env = next(iter(config.environments))
+    for model, team in zip(config.environments[env].models, ("team-a", "team-b")):
+        raw["models"][model]["owner"] = {"team": team, "contact": f"{team}-oncall@example.com"}
+    for model in config.environments[env].models[2:]:
+        raw["models"][model].pop("owner", None)
+    owned = parse_config(raw, source="teams config")
+    outdir, _, by_id = _synthesize_environment(tmp_path_factory, "teams", owned, env)
+    return Teams(config=owned, env=env, outdir=outdir, by_id=by_id)
+
+
 @pytest.fixture
 def report_env(tmp_path: Path) -> dict[str, str]:
     """Environment for pr-report.sh with every sub-command replaced by a fake that records its args."""

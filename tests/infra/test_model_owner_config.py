@@ -1,0 +1,68 @@
+"""``models.<model>.owner``: the team a model belongs to (docs/configuration.md, Models of several teams).
+
+Checked at load like every field: one line naming the model, the field and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from mlops_loop.config import ConfigError, parse_config
+
+from tests.support.configs import SAMPLE_CONFIG
+
+
+@pytest.fixture(scope="module")
+def _sample_raw() -> dict:
+    return yaml.safe_load(SAMPLE_CONFIG.read_text())
+
+
+@pytest.fixture()
+def raw(_sample_raw) -> dict:
+    return copy.deepcopy(_sample_raw)
+
+
+def _first_model(raw: dict) -> str:
+    return next(iter(raw["models"]))
+
+
+def _problems(raw: dict) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw)
+    return caught.value.problems
+
+
+def test_a_model_without_an_owner_belongs_to_no_team(raw):
+    config = parse_config(raw)
+    assert all(model.owner is None for model in config.models.values())
+
+
+def test_an_owner_names_the_team_and_how_to_reach_it(raw):
+    model = _first_model(raw)
+    raw["models"][model]["owner"] = {"team": "fraud", "contact": "fraud-oncall@bank.example"}
+    owner = parse_config(raw).models[model].owner
+    assert (owner.team, owner.contact) == ("fraud", "fraud-oncall@bank.example")
+
+
+@pytest.mark.parametrize(
+    ("owner", "expected"),
+    [
+        ({"team": "Fraud Team"}, "field 'owner.team': must be 2-20 characters of lowercase letters, "
+                                 "digits and '-', starting with a letter"),
+        ({"contact": "x@bank.example"}, "field 'owner.team': required field is missing"),
+        ({"team": "fraud", "contact": ""}, "field 'owner.contact': say how to reach the team (an e-mail "
+                                           "address, a chat channel, an on-call rota), 1-256 characters of letters, "
+                                           "digits, spaces and . : / = + - @ _ (it is a tag value)"),
+        ({"team": "fraud", "contact": "fraud <oncall@bank.example>"},
+         "field 'owner.contact': say how to reach the team (an e-mail address, a chat channel, an on-call "
+         "rota), 1-256 characters of letters, digits, spaces and . : / = + - @ _ (it is a tag value)"),
+        ({"team": "fraud", "pager": "x"}, "field 'owner.pager': unknown field; check the spelling against the documented fields"),
+    ],
+)
+def test_a_bad_owner_is_refused_naming_the_model_and_the_field(raw, owner, expected):
+    model = _first_model(raw)
+    raw["models"][model]["owner"] = owner
+    (problem,) = _problems(raw)
+    assert problem.startswith(f"model {model!r}: {expected}"), problem

@@ -1,0 +1,164 @@
+"""Models of several teams in one environment: each team hears of its own models only.
+
+With ``models.<model>.owner.team`` set, the environment's Operations stack has one topic per team, and everything that
+concerns one model (its drift-monitor, retrain and endpoint alarms, its score-by-id alarms, its failed training runs,
+its versions awaiting approval, its failed scheduled jobs, its lost endpoint) notifies its team's topic instead of the
+environment's: a marketing model's drift page does not wake the fraud on-call. A model without an owner keeps the
+environment's topic. Checked over the synthesized templates of the user's config with its first environment's first
+two models given to two teams (``teams`` fixture), whatever models the config holds.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator, Optional
+
+from mlops_loop.constructs.scheduled_job import job_name_stem
+from pipeline_code.core.contract import MODEL_TAG, TEAM_TAG, environment_prefix, package_group_name, pipeline_name
+
+from tests.support import request_shapes as rs
+
+
+def _topics(template: dict) -> dict[Optional[str], str]:
+    """Team (None: the environment's own) -> the logical id of its notification topic."""
+    out: dict[Optional[str], str] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::SNS::Topic" or "Watchdog" in logical_id:
+            continue
+        tags = {t["Key"]: t["Value"] for t in resource["Properties"].get("Tags", [])}
+        team = tags.get("mlops-loop:team")
+        assert team not in out, f"two topics for {team}: {out.get(team)}, {logical_id}"
+        out[team] = logical_id
+    return out
+
+
+def _owner(teams, model: str) -> Optional[str]:
+    owner = teams.config.models[model].owner
+    return owner.team if owner else None
+
+
+def _model_of_name(models: list[str], prefix: str, name: str) -> Optional[str]:
+    """The model whose ``<prefix>-<model>`` starts ``name`` (the longest: churn-net before churn), else None."""
+    for model in sorted(models, key=len, reverse=True):
+        if name == f"{prefix}-{model}" or name.startswith(f"{prefix}-{model}-"):
+            return model
+    return None
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _models_in_pattern(teams, pattern: dict) -> set[str]:
+    """The models an event pattern names: by pipeline ARN, package group, endpoint or scheduled-job stem."""
+    prefix = environment_prefix(teams.config.project, teams.env)
+    found = set()
+    for model in teams.config.environments[teams.env].models:
+        names = {package_group_name(prefix, model), f"{prefix}-{model}"}
+        pipeline = f":pipeline/{pipeline_name(prefix, model).lower()}"
+        stems = {f"{job_name_stem(kind, prefix, model)}-" for kind in ("processing", "transform")}
+        for text in _strings(pattern):
+            if text in names or text in stems or text.endswith(pipeline):
+                found.add(model)
+    return found
+
+
+def _refs(values) -> set[str]:
+    return {v["Ref"] for v in values or [] if isinstance(v, dict) and "Ref" in v}
+
+
+def test_each_team_has_a_topic_of_its_own_tagged_with_its_team_and_contact(teams):
+    """GIVEN two teams' models WHEN synthesized THEN the Operations stack has the environment's topic and one per team,
+    tagged with the team and its contact, each an output to subscribe people to."""
+    operations = teams.by_id["Operations"].template
+    topics = _topics(operations)
+    owners = {_owner(teams, m) for m in teams.config.environments[teams.env].models} - {None}
+    assert set(topics) == {None, *owners}
+    for team in owners:
+        tags = {t["Key"]: t["Value"] for t in operations["Resources"][topics[team]]["Properties"]["Tags"]}
+        assert tags["mlops-loop:contact"] == f"{team}-oncall@example.com"
+        outputs = [o for o in operations["Outputs"].values() if o["Value"] == {"Ref": topics[team]}]
+        assert len(outputs) == 1 and team in outputs[0]["Description"], outputs
+
+
+def test_a_models_alarms_page_its_own_team_only(teams):
+    """GIVEN two teams' models WHEN every alarm with an action is read THEN an alarm of a model
+    (``<prefix>-<model>-...``) notifies its team's topic, and no other; an unowned model's the environment's."""
+    prefix = environment_prefix(teams.config.project, teams.env)
+    models = list(teams.config.environments[teams.env].models)
+    topics = _topics(teams.by_id["Operations"].template)
+    wrong, seen = [], set()
+    for stack in teams.by_id.values():
+        for resource in stack.template["Resources"].values():
+            if resource["Type"] not in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"):
+                continue
+            props = resource["Properties"]
+            actions = _refs(props.get("AlarmActions"))
+            model = _model_of_name(models, prefix, props.get("AlarmName", ""))
+            if not actions or model is None:
+                continue
+            seen.add(model)
+            expected = {topics[_owner(teams, model)]}
+            if actions != expected:
+                wrong.append(f"{props['AlarmName']}: notifies {sorted(actions)}, expected {sorted(expected)}")
+    assert wrong == [], "\n".join(wrong)
+    assert seen == set(models)
+
+
+def test_a_models_notices_reach_its_own_team_only(teams):
+    """GIVEN two teams' models WHEN every EventBridge rule that publishes to a topic is read THEN the models its pattern
+    names (pipelines, package groups, endpoints, job stems) all belong to the owner of the topic it publishes to; and
+    each model's failed training runs and versions awaiting approval reach its own team's topic."""
+    topics = _topics(teams.by_id["Operations"].template)
+    team_of_topic = {logical_id: team for team, logical_id in topics.items()}
+    wrong, reached = [], set()
+    for logical_id, resource in teams.by_id["Operations"].template["Resources"].items():
+        if resource["Type"] != "AWS::Events::Rule":
+            continue
+        targets = {t["Arn"]["Ref"] for t in resource["Properties"].get("Targets", []) if "Ref" in t.get("Arn", {})}
+        targets &= set(team_of_topic)
+        if not targets:
+            continue
+        pattern = resource["Properties"]["EventPattern"]
+        for model in _models_in_pattern(teams, pattern):
+            expected = topics[_owner(teams, model)]
+            if targets != {expected}:
+                wrong.append(f"{logical_id}: names {model} and publishes to {sorted(targets)}, expected {expected}")
+            if pattern["detail-type"][0] in ("SageMaker Model Building Pipeline Execution Status Change",
+                                             "SageMaker Model Package State Change"):
+                reached.add((model, pattern["detail-type"][0]))
+    assert wrong == [], "\n".join(wrong)
+    models = teams.config.environments[teams.env].models
+    assert {m for m, kind in reached if kind.startswith("SageMaker Model Building")} == set(models), json.dumps(sorted(reached))
+    assert {m for m, kind in reached if kind.startswith("SageMaker Model Package")} == set(models), json.dumps(sorted(reached))
+
+
+def test_a_models_jobs_name_its_team_in_a_cost_allocation_tag(teams):
+    """GIVEN two teams' models WHEN every job request (pipeline steps, scheduled monitor and batch jobs) is read THEN
+    an owned model's jobs carry ``contract.TEAM_TAG`` with its team (Cost Explorer groups a team's training and
+    monitoring spend by it), an unowned model's carry none."""
+    prefix = environment_prefix(teams.config.project, teams.env)
+    models = list(teams.config.environments[teams.env].models)
+    wrong, seen = [], set()
+    for stack in teams.by_id.values():
+        for request in rs.requests_in(stack.construct_id, stack.template):
+            if request.service != "sagemaker" or not request.operation.startswith("Create") or "Tags" not in request.params:
+                continue
+            tags = {t["Key"]: t["Value"] for t in request.params["Tags"] if isinstance(t, dict)}
+            model = tags.get(MODEL_TAG)
+            if model is None:
+                continue
+            seen.add(model)
+            team = [t["Value"] for t in request.params["Tags"] if isinstance(t, dict) and t["Key"] == TEAM_TAG]
+            expected = [_owner(teams, model)] if _owner(teams, model) else []
+            if team != expected:
+                wrong.append(f"{request.label}: {TEAM_TAG} {team}, expected {expected}")
+    assert wrong == [], "\n".join(wrong)
+    assert seen == set(models), prefix
