@@ -59,6 +59,7 @@ class MlopsStage(Stage):
             name_prefix=prefix,
             datasets=datasets,
             models={m.name: m.description for m in models},
+            owners={m.name: m.owner.team for m in models if m.owner is not None},
         )
         self.data_pipeline = DataPipelineStack(
             self,

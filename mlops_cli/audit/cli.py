@@ -145,6 +145,21 @@ def _auto_approve(args: argparse.Namespace) -> Optional[bool]:
     return bool(deploy_target.environment_of(load_config(args.config), args.env, args.config).training.auto_approve)
 
 
+def _approver_team(args: argparse.Namespace) -> Optional[str]:
+    """The model's team when that team approves its own models (``team_approvers``; docs/configuration.md, Models of
+    several teams): its approver role is the one the decisions are held to. None when it does not, or the config is not
+    read (``--region``, ``--project`` and ``--account`` all given)."""
+    if args.region and args.project and args.account:
+        return None
+    from mlops_loop.config import load_config
+
+    config = load_config(args.config)
+    environment = deploy_target.environment_of(config, args.env, args.config)
+    model = config.models.get(args.model)
+    team = model.owner.team if model is not None and model.owner is not None else None
+    return team if team in environment.team_approvers else None
+
+
 def main(argv: Optional[Sequence[str]] = None, *, clients: Optional[Clients] = None, now: Optional[dt.datetime] = None) -> int:
     """Exit 0 with the report written; 2 on an environment or model the config lacks, another account's or unusable
     credentials, unknown version or nothing serving; 1 on other AWS errors; with ``--fail-on-gaps``, 3 when the report
@@ -161,6 +176,7 @@ def main(argv: Optional[Sequence[str]] = None, *, clients: Optional[Clients] = N
             version=args.version, serving=args.serving, now=now,
             caller={"account": identity.get("Account", ""), "arn": identity.get("Arn", "")},
             auto_approve=_auto_approve(args),
+            approver_team=_approver_team(args),
         )  # fmt: skip
     except (AuditError, deploy_target.TargetError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

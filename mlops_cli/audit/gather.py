@@ -39,6 +39,7 @@ from pipeline_code.core.contract import (
     TRIGGER_REASON_PROPERTY,
     UNKNOWN_VERSION,
     approver_role_name,
+    team_approver_role_name,
     legacy_model_card_name,
     model_card_name,
     package_created,
@@ -862,8 +863,9 @@ def _issuer(principal: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
 
 def _approval_checks(names: Names, package: Mapping[str, Any], ledger: Mapping[str, Any],
                      history: Optional[Sequence[Mapping[str, Any]]], auto_approve: Optional[bool],
-                     gaps: Gaps) -> List[Dict[str, Any]]:
-    """Every ``Approved`` decision on record, held to the environment's approver role (``approver_role_name``): the
+                     gaps: Gaps, *, approver_team: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Every ``Approved`` decision on record, held to the environment's approver role (``approver_role_name``; the
+    team's, ``team_approver_role_name``, when ``approver_team`` names the model's team that approves its own): the
     approval ledger's records and CloudTrail's successful ``UpdateModelPackage`` calls that set ``Approved``, and - when
     neither has one - the package itself, approved since it was registered.
 
@@ -874,7 +876,8 @@ def _approval_checks(names: Names, package: Mapping[str, Any], ledger: Mapping[s
     known (None: the config was not read). Returns one entry per decision: time, principal, source, verdict."""
     arn = package["ModelPackageArn"]
     partition, account = arn.split(":")[1], arn.split(":")[4]
-    approver = f"arn:{partition}:iam::{account}:role/{approver_role_name(names.prefix)}"
+    role = (team_approver_role_name(names.prefix, approver_team) if approver_team else approver_role_name(names.prefix))
+    approver = f"arn:{partition}:iam::{account}:role/{role}"
     checks: List[Dict[str, Any]] = []
 
     def registered(time: Optional[str], principal: Optional[str], source: str) -> None:
@@ -1231,13 +1234,16 @@ def gather(
     now: Optional[dt.datetime] = None,
     caller: Optional[Mapping[str, str]] = None,
     auto_approve: Optional[bool] = None,
+    approver_team: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Everything the report shows, as a dict with a ``gaps`` list.
 
     Exactly one of ``version`` / ``serving``. ``now`` (default: the current UTC time) bounds
     the CloudTrail look-up. ``caller`` (``account``, ``arn``) is who runs the audit, as the command
     checked it; by default it is asked from STS (:func:`check_credentials`). ``auto_approve`` is the environment's
-    ``training.auto_approve`` (default None: not known, so a version registered Approved is a gap). Raises AuditError for an
+    ``training.auto_approve`` (default None: not known, so a version registered Approved is a gap). ``approver_team``: the
+    model's team when that team approves its own models (``team_approvers``), whose approver role
+    (``team_approver_role_name``) the decisions are held to instead of the environment's. Raises AuditError for an
     unknown model or version, nothing serving, or (without ``caller``) no usable credentials; credentials that
     fail later raise botocore's error (:func:`is_credentials_error`), which the command words.
     """
@@ -1358,7 +1364,8 @@ def gather(
     audit["splits"] = _splits(clients, names, metadata, gaps)
     gaps.section = "approval"
     audit["approvals"] = history or []
-    audit["approval_checks"] = _approval_checks(names, package, audit["ledger"], history, auto_approve, gaps)
+    audit["approval_checks"] = _approval_checks(names, package, audit["ledger"], history, auto_approve, gaps,
+                                                approver_team=approver_team)
     _cloudtrail_silence(package, audit["ledger"], history, audit["approval_checks"], now, gaps)
     if status == "Approved" and not audit["approval_checks"]:
         gaps.add(

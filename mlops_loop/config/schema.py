@@ -507,6 +507,18 @@ def _check_ids(value: tuple[str, ...], pattern: "re.Pattern[str]", what: str, li
     return value
 
 
+def _check_approvers(value: tuple[str, ...]) -> tuple[str, ...]:
+    """IAM role or user ARNs (``*`` allowed in the name), each once."""
+    for arn in value:
+        if not APPROVER_ARN.match(arn):
+            raise ValueError(f"{arn!r} is not the ARN of an IAM role or user (arn:aws:iam::<12-digit account>:role/<name> "
+                             "or :user/<name>, * allowed in the name); an SSO user approves through its permission "
+                             "set's role, e.g. role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_<permission set>_*")
+    if len(set(value)) != len(value):
+        raise ValueError("lists an approver twice")
+    return value
+
+
 class EnvironmentConfig(StrictModel):
     """One deployment target (a CDK Stage)."""
 
@@ -519,6 +531,10 @@ class EnvironmentConfig(StrictModel):
     # Who may assume the model-approver role (IAM role or user ARNs, with MFA); empty: any principal of the account
     # whose own policies allow it, which leaves separation of duties to the account's IAM.
     approvers: tuple[str, ...] = ()
+    # By team (models.<model>.owner.team): who may assume that team's approver role, which decides the versions of the
+    # team's models and no other's; the environment's approver role then decides none of them. Default: none (the
+    # environment's approver role decides every model's versions).
+    team_approvers: dict[str, tuple[str, ...]] = {}
     # Every retention CloudWatch Logs accepts (PutRetentionPolicy), in days.
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                                 3288, 3653] = 90
@@ -545,13 +561,15 @@ class EnvironmentConfig(StrictModel):
     @field_validator("approvers")
     @classmethod
     def _approvers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for arn in value:
-            if not APPROVER_ARN.match(arn):
-                raise ValueError(f"{arn!r} is not the ARN of an IAM role or user (arn:aws:iam::<12-digit account>:role/<name> "
-                                 "or :user/<name>, * allowed in the name); an SSO user approves through its permission "
-                                 "set's role, e.g. role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_<permission set>_*")
-        if len(set(value)) != len(value):
-            raise ValueError("lists an approver twice")
+        return _check_approvers(value)
+
+    @field_validator("team_approvers")
+    @classmethod
+    def _team_approvers(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for arns in value.values():
+            if not arns:
+                raise ValueError("names a team without approvers; list at least one, or leave the team out")
+            _check_approvers(arns)
         return value
 
     @field_validator("multi_model_endpoints")
@@ -936,7 +954,8 @@ class AppConfig(StrictModel):
                     + accelerator_problems(self.models, self.environments) + multi_model_problems(self.models, self.environments)
                     + training_problems(self.models, self.environments) + inferentia2_problems(self.models, self.environments)
                     + offer_problems(self.models, self.environments) + capture_problems(self.models, self.environments)
-                    + label_delay_problems(self.models, self.environments) + budget_problems(self.environments))
+                    + label_delay_problems(self.models, self.environments) + budget_problems(self.environments)
+                    + team_approver_problems(self.models, self.environments))
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -1411,6 +1430,20 @@ def label_delay_problems(models: dict[str, ModelConfig], environments: dict[str,
                                 f"arrive (label_delay_days {model.label_delay_days} + the {label_window / 24:g}-day label window + a day: "
                                 f"{needed} days); keep them at least {needed} days (or null: never), or lower "
                                 f"models.{model.name}.label_delay_days")
+    return problems
+
+
+def team_approver_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:
+    """``team_approvers`` naming a team none of the environment's models belongs to (a typo would leave the team's
+    models with the environment's approver role), one line per team."""
+    problems = []
+    for env in environments.values():
+        teams = sorted({models[m].owner.team for m in env.models if m in models and models[m].owner is not None})
+        for team in env.team_approvers:
+            if team not in teams:
+                problems.append(f"environment {env.name!r}: field 'team_approvers.{team}': no model of this environment "
+                                f"belongs to team {team!r} (models.<model>.owner.team); teams here: "
+                                f"{', '.join(teams) or '(none)'}")
     return problems
 
 

@@ -13,6 +13,7 @@ from constructs import Construct
 from pipeline_code.core.contract import (
     REGISTERED_PROPERTIES,
     approver_role_name,
+    team_approver_role_name,
     model_card_name_patterns,
     package_group_name,
     pascal,
@@ -90,14 +91,16 @@ class ModelRegistry(Construct):
         removal_policy: RemovalPolicy,
         card_key: kms.IKey,
         approvers: Sequence[str] = (),
+        team_approvers: Mapping[str, tuple[Sequence[str], Sequence[str]]] = {},
     ) -> None:
         """``models`` maps each model name to its description; ``card_key`` encrypts the versions' model cards
         (the pipeline's data key), which the approver reads and updates when reviewing them; ``approvers`` (IAM role
         or user ARNs, ``*`` allowed in the name) are who may assume the approver role (default: any principal of this
-        account whose own policies allow it, with MFA)."""
+        account whose own policies allow it, with MFA); ``team_approvers`` (team -> (its models, its approvers)) gives
+        each such team an approver role ``<prefix>-<team>-team-approver`` for its models alone, and takes them from
+        the environment's approver role (default: none)."""
         super().__init__(scope, construct_id)
-        stack = stack_of(self, scope)
-        environment = environment_of(stack)
+        stack_of(self, scope)  # asked once, in the constructor (cdk_reads)
         self.groups: dict[str, sagemaker.CfnModelPackageGroup] = {}
         self.group_names: dict[str, str] = {}
         for model, description in models.items():
@@ -112,23 +115,46 @@ class ModelRegistry(Construct):
             self.groups[model] = group
             self.group_names[model] = name
 
-        self.approver_role = iam.Role(
+        # A team with approvers of its own (team_approvers) decides its models' versions through its own role; the
+        # environment's role decides the others'.
+        team_approvers = dict(team_approvers)
+        owned = {model for team in team_approvers for model in team_approvers[team][0]}
+        self.approver_role = self._approver_role(
+            "", approver_role_name(name_prefix),
+            "Approves or rejects model package versions; cannot train, register or edit pipelines",
+            [m for m in self.groups if m not in owned], approvers, name_prefix, card_key)
+        self.team_approver_roles: dict[str, iam.Role] = {}
+        for team, (team_models, arns) in sorted(team_approvers.items()):
+            self.team_approver_roles[team] = self._approver_role(
+                f"{pascal(team)}Team", team_approver_role_name(name_prefix, team),
+                f"Approves or rejects the versions of team {team}'s models; cannot train, register or edit pipelines",
+                [m for m in self.groups if m in team_models], arns, name_prefix, card_key)
+
+    def _approver_role(self, id_prefix: str, role_name: str, description: str, models: Sequence[str],
+                       approvers: Sequence[str], name_prefix: str, card_key: kms.IKey) -> iam.Role:
+        """An approver role named ``role_name`` that may decide the versions of ``models`` (and read every group of the
+        environment), assumed by ``approvers`` (see the class); construct ids start with ``id_prefix`` ("" for the
+        environment's, so its ids stay as they were)."""
+        stack = stack_of(self)
+        environment = environment_of(stack)
+        role = iam.Role(
             self,
-            "ApproverRole",
-            role_name=approver_role_name(name_prefix),
-            description="Approves or rejects model package versions; cannot train, register or edit pipelines",
+            f"{id_prefix}ApproverRole",
+            role_name=role_name,
+            description=description,
             assumed_by=_approver_principal(environment.account, approvers),
         )
         access = AccessPolicy(
-            self, "ApproverAccess", role=self.approver_role, description="Model approval only"
+            self, f"{id_prefix}ApproverAccess", role=role, description="Model approval only"
         )
-        access.allow(
-            "ChangeApprovalStatus",
-            ["sagemaker:UpdateModelPackage"],
-            [self.package_arns(m) for m in self.groups],
-            wildcard_reason="Versions are created by the pipeline at run time; approval is limited to the "
-            "versions of this environment's model package groups.",
-        )
+        if models:  # the environment's role has none when every model's team approves its own
+            access.allow(
+                "ChangeApprovalStatus",
+                ["sagemaker:UpdateModelPackage"],
+                [self.package_arns(m) for m in models],
+                wildcard_reason="Versions are created by the pipeline at run time; approval is limited to the "
+                "versions of this environment's model package groups.",
+            )
         access.allow(
             "ReadRegistry",
             ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages", "sagemaker:DescribeModelPackageGroup"],
@@ -142,13 +168,14 @@ class ModelRegistry(Construct):
             wildcard_reason="ListModelPackageGroups supports no resource-level permissions.",
         )
         # Reviewers move a version's model card (the pipeline writes it as Draft) to PendingReview or Approved.
-        access.allow(
-            "ReviewModelCards",
-            ["sagemaker:DescribeModelCard", "sagemaker:UpdateModelCard", "sagemaker:ListModelCardVersions"],
-            [arn for m in self.groups for arn in self.card_arns(m)],
-            wildcard_reason="One model card per registered version, named <group>-v<version>-<package creation time> "
-            "at run time.",
-        )
+        if models:
+            access.allow(
+                "ReviewModelCards",
+                ["sagemaker:DescribeModelCard", "sagemaker:UpdateModelCard", "sagemaker:ListModelCardVersions"],
+                [arn for m in models for arn in self.card_arns(m)],
+                wildcard_reason="One model card per registered version, named <group>-v<version>-<package creation time> "
+                "at run time.",
+            )
         # Through SageMaker only (the cards' API): the same key encrypts the lake, which the approver may not read.
         access.allow("ReviewModelCardsKey", ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
                      [read_once(card_key, "key_arn")],
@@ -173,7 +200,7 @@ class ModelRegistry(Construct):
         # no registered one may be set. IAM has a condition key per property set, none listing them all, so each
         # registered property is denied by name (one statement each: keys in one condition are ANDed). In a policy
         # of their own, named for what it guards, so a reviewer reads the record's protection in one place.
-        record = AccessPolicy(self, "ApproverRecordGuard", role=self.approver_role,
+        record = AccessPolicy(self, f"{id_prefix}ApproverRecordGuard", role=role,
                               description="What a model approval may not change: the version's registered record")
         record.deny("ApproverCannotRemoveProperties", ["sagemaker:UpdateModelPackage"], ["*"],
                     conditions={"ForAnyValue:StringLike": {"sagemaker:CustomerMetadataPropertiesToRemove": "*"}})
@@ -197,6 +224,7 @@ class ModelRegistry(Construct):
             [format_arn(stack, service="cloudwatch", resource="alarm", arn_format=ArnFormat.COLON_RESOURCE_NAME,
                         resource_name=f"{retrain_alarm_prefix(name_prefix, m)}*") for m in self.groups],
         )
+        return role
 
     def card_arns(self, model: str) -> list[str]:
         """The model cards of ``model``'s versions (the ModelCard step names them ``<group>-v<version>-<package creation

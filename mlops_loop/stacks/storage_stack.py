@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from aws_cdk import ArnFormat, CfnOutput, Stack
 from aws_cdk import aws_athena as athena
@@ -43,8 +43,11 @@ class StorageStack(Stack):
         name_prefix: str,
         datasets: Sequence[Dataset],
         models: Mapping[str, str],
+        owners: Optional[Mapping[str, str]] = None,
         **stack_kwargs: Any,
     ) -> None:
+        """``owners``: each owned model's team (``models.<model>.owner.team``; default: none), for the approver roles
+        of the teams with approvers of their own (``environment.team_approvers``)."""
         super().__init__(scope, construct_id, termination_protection=environment.termination_protection, **stack_kwargs)
         removal = removal_policy(environment)
         lake_config = environment.data_lake
@@ -118,6 +121,8 @@ class StorageStack(Stack):
             removal_policy=removal,
             card_key=self.lake.key,
             approvers=environment.approvers,
+            team_approvers={team: ([m for m, t in (owners or {}).items() if t == team], arns)
+                            for team, arns in environment.team_approvers.items()},
         )
         # Notifications, the retrain trigger's logs and dead letters: encrypted, and usable by the
         # services that deliver into them (EventBridge rules and CloudWatch alarms).
@@ -185,6 +190,9 @@ class StorageStack(Stack):
         for model, group in self.registry.groups.items():
             CfnOutput(self, f"ModelPackageGroup{group.node.id}", value=group.model_package_group_name)
         CfnOutput(self, "ApproverRoleArn", value=read_once(self.registry.approver_role, "role_arn"))
+        for team, role in self.registry.team_approver_roles.items():
+            CfnOutput(self, f"{pascal(team)}TeamApproverRoleArn", value=read_once(role, "role_arn"),
+                      description=f"Approves the versions of team {team}'s models (team_approvers), and no other's")
 
     def _analyst_role(self, name_prefix: str, models: Sequence[str]) -> iam.Role:
         """``<prefix>-analyst``: queries the predictions, labels and monitor results in the analytics workgroup, and

@@ -88,6 +88,12 @@ def serving_stack_name(prefix: str) -> str:
     return stack_name(prefix, "serving")
 
 
+def team_approver_role_name(prefix: str, team: str) -> str:
+    """``<prefix>-<team>-team-approver``: the IAM role that approves or rejects the versions of one team's models
+    (``environments.<env>.team_approvers``), and no other model's."""
+    return f"{prefix}-{team}-team-approver"
+
+
 def approver_role_name(prefix: str) -> str:
     """``<prefix>-model-approver``: the IAM role that approves or rejects the environment's model package versions (the
     only role that may; the rollback command runs as it and the audit holds every approval to it)."""

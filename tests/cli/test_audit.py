@@ -1808,6 +1808,27 @@ def test_an_approval_the_ledger_records_by_another_role_is_a_gap(world, tmp_path
         f"), whose session issuer is arn:aws:iam::{ACCOUNT}:role/Admin, not the approver role {APPROVER_ROLE}"))
 
 
+def test_a_team_approved_models_approvals_are_held_to_its_teams_approver_role(world, tmp_path):
+    """GIVEN version 2 approved (CloudTrail) once by a session of team fraud's approver role and once by the
+    environment's approver role WHEN audited for a model whose team approves it (``team_approvers``: the command reads it
+    from the config) THEN the team role's decision is no gap and the environment role's is one, naming the team's role."""
+    team_role = f"arn:aws:iam::{ACCOUNT}:role/mlops-loop-prod-fraud-team-approver"
+
+    def by(role: str, event_id: str, at: str) -> Dict[str, Any]:
+        return _approval_event(world.v2, {"type": "AssumedRole", "arn": f"{role.replace(':iam:', ':sts:').replace(':role/', ':assumed-role/')}/ann",
+                                          "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role},
+                                                             "attributes": {"mfaAuthenticated": "true"}}},
+                               event_id=event_id, at=at)
+
+    world.overrides["LookupEvents"] = {"Events": [by(team_role, "by-team", "2026-11-22T08:00:00Z"),
+                                                  by(APPROVER_ROLE, "by-env", "2026-11-22T09:00:00Z")]}
+    report = audit.gather(clients=world.clients, project="mlops-loop", env="prod", model="churn", version=2,
+                          caller={"account": ACCOUNT, "arn": "auditor"}, auto_approve=False, approver_team="fraud")
+    gaps_ = [g for g in report["gaps"] if g.startswith("approval")]
+    assert len(gaps_) == 1 and "CloudTrail event by-env" in gaps_[0], gaps_
+    assert gaps_[0].endswith(f"not the approver role {team_role}"), gaps_[0]
+
+
 def _registered_approved(world: World) -> tuple:
     """A version the pipeline registered Approved (no person decided), its card left Draft, CloudTrail silent:
     (version, its package, its card name)."""

@@ -204,13 +204,16 @@ class Teams:
 @pytest.fixture(scope="session")
 def teams(config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> Teams:
     """GIVEN the user's config whose first environment's first two models belong to two teams (``owner.team``
-    ``team-a`` and ``team-b``; any further model to none) WHEN only that environment is synthesized (nag packs on)."""
+    ``team-a`` and ``team-b``; any further model to none), team-a with approvers of its own (``team_approvers``)
+    WHEN only that environment is synthesized (nag packs on)."""
     raw = yaml.safe_load(CONFIG_PATH.read_text())
     env = next(iter(config.environments))
     for model, team in zip(config.environments[env].models, ("team-a", "team-b")):
         raw["models"][model]["owner"] = {"team": team, "contact": f"{team}-oncall@example.com"}
     for model in config.environments[env].models[2:]:
         raw["models"][model].pop("owner", None)
+    # team-a approves its own models (its approver role); team-b's are the environment's approver role's.
+    raw["environments"][env]["team_approvers"] = {"team-a": [f"arn:aws:iam::{config.environments[env].account}:role/team-a-approvers"]}
     owned = parse_config(raw, source="teams config")
     outdir, _, by_id = _synthesize_environment(tmp_path_factory, "teams", owned, env)
     return Teams(config=owned, env=env, outdir=outdir, by_id=by_id)

@@ -66,3 +66,29 @@ def test_a_bad_owner_is_refused_naming_the_model_and_the_field(raw, owner, expec
     raw["models"][model]["owner"] = owner
     (problem,) = _problems(raw)
     assert problem.startswith(f"model {model!r}: {expected}"), problem
+
+
+def _env_with_models(raw: dict) -> str:
+    return next(iter(raw["environments"]))
+
+
+def test_team_approvers_name_a_team_of_the_environments_models(raw):
+    env = _env_with_models(raw)
+    model = raw["environments"][env]["models"][0]
+    raw["models"][model]["owner"] = {"team": "fraud"}
+    account = raw["environments"][env]["account"]
+    raw["environments"][env]["team_approvers"] = {"fraud": [f"arn:aws:iam::{account}:role/fraud-approvers"]}
+    assert parse_config(raw).environments[env].team_approvers == {"fraud": (f"arn:aws:iam::{account}:role/fraud-approvers",)}
+    raw["environments"][env]["team_approvers"] = {"frud": [f"arn:aws:iam::{account}:role/fraud-approvers"]}
+    (problem,) = _problems(raw)
+    assert problem == (f"environment {env!r}: field 'team_approvers.frud': no model of this environment belongs to team "
+                       f"'frud' (models.<model>.owner.team); teams here: fraud")
+
+
+def test_team_approvers_must_be_iam_role_or_user_arns(raw):
+    env = _env_with_models(raw)
+    raw["models"][raw["environments"][env]["models"][0]]["owner"] = {"team": "fraud"}
+    raw["environments"][env]["team_approvers"] = {"fraud": ["fraud-approvers"]}
+    (problem,) = _problems(raw)
+    assert problem.startswith(f"environment {env!r}: field 'team_approvers': 'fraud-approvers' is not the ARN of an IAM "
+                              "role or user"), problem
