@@ -241,6 +241,11 @@ def main(argv: Optional[Sequence[str]] = None, *, client: Any = None, sts: Any =
             client = client or session.client("service-quotas")
             sts = sts or session.client("sts")
         configs = [(str(args.config), app), *_also(args.also, app, str(args.config))]
+        clashes, overlaps = prefix_clashes(configs)
+        if clashes:
+            raise ValueError(clashes[0])
+        for warning in overlaps:
+            print(f"warning: {warning}", file=sys.stderr)
         sharing = shares(configs, environment.account, environment.region)
         absent = [path for path, other in configs[1:] if not shares([(path, other)], environment.account, environment.region)]
         # Another account's quotas would answer for the wrong one.
@@ -266,6 +271,45 @@ def main(argv: Optional[Sequence[str]] = None, *, client: Any = None, sts: Any =
         print(render(verdicts, environment=args.env, account=environment.account, region=environment.region,
                      shares_=sharing, absent=absent))
     return 0 if all(v.ok for v in verdicts) else 1
+
+
+def prefix_clashes(configs: Sequence[Tuple[str, Any]]) -> Tuple[List[str], List[str]]:
+    """Environments of different projects (``configs``: (path, config)) in one account and region whose resource name
+    prefixes (``<project>-<env>``) meet, one line each: (refusals, warnings). The same prefix is a refusal: their stacks,
+    roles, buckets and pipelines have the same names, so deploying one updates the other's stacks. A prefix that is
+    the other's followed by ``-`` is a warning: what the shorter one grants by name reaches the longer one's resources
+    (the config's own check for two environments of one project: docs/configuration.md, Environment names in one
+    account and region). Within one config the config itself checks."""
+    from pipeline_code.core.contract import environment_prefix
+
+    where = "docs/configuration.md, A second project (another config)"
+    named = [(path, app.project, env) for path, app in configs for env in app.environments.values()]
+    refusals: List[str] = []
+    warnings: List[str] = []
+    for i, (path_a, project_a, env_a) in enumerate(named):
+        for path_b, project_b, env_b in named[i + 1:]:
+            if project_a == project_b or (env_a.account, env_a.region) != (env_b.account, env_b.region):
+                continue
+            prefix_a, prefix_b = environment_prefix(project_a, env_a.name), environment_prefix(project_b, env_b.name)
+            if prefix_a == prefix_b:
+                refusals.append(
+                    f"environment '{env_a.name}' of project '{project_a}' ({path_a}) and environment '{env_b.name}' of "
+                    f"project '{project_b}' ({path_b}) both deploy to account {env_a.account} in {env_a.region} under "
+                    f"the name prefix '{prefix_a}': their stacks ({prefix_a}-storage, ...), roles, buckets and pipelines "
+                    "are the same, so deploying one updates the other's; rename a project or an environment so that "
+                    f"the prefixes differ ({where})")
+                continue
+            for (p_short, pr_short, e_short, x_short), (p_long, pr_long, e_long, x_long) in (
+                    ((path_a, project_a, env_a, prefix_a), (path_b, project_b, env_b, prefix_b)),
+                    ((path_b, project_b, env_b, prefix_b), (path_a, project_a, env_a, prefix_a))):
+                if x_long.startswith(f"{x_short}-"):
+                    warnings.append(
+                        f"environment '{e_long.name}' of project '{pr_long}' ({p_long}) names its resources {x_long}-..., "
+                        f"which is environment '{e_short.name}' of project '{pr_short}' ({p_short})'s prefix {x_short} "
+                        f"followed by '-' in account {e_short.account}, {e_short.region}: what {pr_short}/{e_short.name} "
+                        f"grants by name ({x_short}-*) reaches {pr_long}/{e_long.name}'s resources; rename one project or "
+                        f"environment ({where})")
+    return refusals, warnings
 
 
 def _also(paths: Sequence[str], app: Any, config: str) -> List[Tuple[str, Any]]:

@@ -376,3 +376,38 @@ def test_the_json_rows_give_each_environments_share_of_a_quota(quotas, caller, t
         ("ml.m5.large for spot training job usage", 2, {"shop/dev": 1, "shop/prod": 1}),
         ("ml.m5.xlarge for processing job usage", 4, {"shop/dev": 2, "shop/prod": 2}),
     ]
+
+
+def test_also_refuses_another_project_whose_environment_has_the_same_name_prefix(quotas, caller, tmp_path, capsys):
+    """GIVEN project shop's environment ml-dev and another project, shop-ml, whose dev is in the same account and region
+    WHEN ml-dev is checked with --also for it THEN it is refused (exit 2): both name everything shop-ml-dev-..., so the
+    second's deploy would update the first's stacks, and its roles, buckets and pipelines are the other's."""
+    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 12), _quota("ml.m5.large for spot training job usage", 2),
+                      _quota("ml.m5.xlarge for processing job usage", 4)])
+    path = _write(tmp_path, _with_environment(_raw(), "ml-dev"))
+    other = _write_as(tmp_path, "shop-ml.yaml", {**_raw(), "project": "shop-ml"})
+    assert preflight.main(["--env", "ml-dev", "--config", path, "--also", other], client=quotas.client, sts=caller) == 2
+    assert after_target_line(capsys.readouterr().err) == (
+        f"ERROR: environment 'ml-dev' of project 'shop' ({path}) and environment 'dev' of project 'shop-ml' ({other}) "
+        "both deploy to account 123456789012 in eu-west-1 under the name prefix 'shop-ml-dev': their stacks "
+        "(shop-ml-dev-storage, ...), roles, buckets and pipelines are the same, so deploying one updates the other's; "
+        "rename a project or an environment so that the prefixes differ (docs/configuration.md, A second project "
+        "(another config))\n")
+
+
+def test_also_warns_of_another_project_whose_name_prefix_extends_this_ones(quotas, caller, tmp_path, capsys):
+    """GIVEN another project, shop-dev, whose environment eu shares the account and region of shop's dev WHEN dev is
+    checked with --also for it THEN a warning says that what shop/dev grants by name (shop-dev-*) reaches shop-dev/eu's
+    resources; the check goes on."""
+    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 12), _quota("ml.m5.large for spot training job usage", 2),
+                      _quota("ml.m5.xlarge for processing job usage", 4)])
+    path = _write(tmp_path, _raw())
+    raw = {**_raw(), "project": "shop-dev"}
+    raw["environments"] = {"eu": {**raw["environments"]["dev"], "monitoring": {"schedule": "cron(0 5 * * ? *)"}}}
+    other = _write_as(tmp_path, "shop-dev.yaml", raw)
+    assert preflight.main(["--env", "dev", "--config", path, "--also", other], client=quotas.client, sts=caller) == 0
+    assert after_target_line(capsys.readouterr().err) == (
+        f"warning: environment 'eu' of project 'shop-dev' ({other}) names its resources shop-dev-eu-..., which is environment "
+        f"'dev' of project 'shop' ({path})'s prefix shop-dev followed by '-' in account 123456789012, eu-west-1: what "
+        "shop/dev grants by name (shop-dev-*) reaches shop-dev/eu's resources; rename one project or environment "
+        "(docs/configuration.md, A second project (another config))\n")
