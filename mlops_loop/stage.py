@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import Environment, Stage, Tags
 from constructs import Construct
 
-from pipeline_code.core.contract import environment_prefix, environment_stack_names
+from pipeline_code.core.contract import MODEL_TAG, TEAM_TAG, environment_prefix, environment_stack_names
 
 from .config import AppConfig, EnvironmentConfig
 from .config.serving import compiled_for_inferentia2
@@ -110,3 +110,17 @@ class MlopsStage(Stage):
         )
         for key, value in tags:
             Tags.of(self).add(key, value)
+        # An owned model's (models.<model>.owner) own resources name it and its team: its endpoint's hours, its
+        # pipeline, package group and monitor split by model and team in Cost Explorer. Not the dataset's feature
+        # group, shared by its models and whose Tags are create-only (a new tag would replace it). Unowned models keep
+        # the environment's tags alone, so a config without owners keeps its templates.
+        for model in models:
+            if model.owner is None:
+                continue
+            owned = [self.training.pipelines[model.name], self.storage.registry.groups[model.name],
+                     self.serving.models.get(model.name), self.operations.monitors.get(model.name),
+                     self.operations.score_by_id.get(model.name)]
+            for construct in owned:
+                if construct is not None:
+                    Tags.of(construct).add(MODEL_TAG, model.name)
+                    Tags.of(construct).add(TEAM_TAG, model.owner.team)

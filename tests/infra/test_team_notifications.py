@@ -14,9 +14,10 @@ import json
 from typing import Any, Iterator, Optional
 
 from mlops_loop.constructs.scheduled_job import job_name_stem
-from pipeline_code.core.contract import MODEL_TAG, TEAM_TAG, environment_prefix, package_group_name, pipeline_name
+from pipeline_code.core.contract import MODEL_TAG, TEAM_TAG, environment_prefix, package_group_name, pascal, pipeline_name
 
 from tests.support import request_shapes as rs
+from tests.support.deploy_permissions import assembly_model, missing_permissions
 
 
 def _topics(template: dict) -> dict[Optional[str], str]:
@@ -162,3 +163,45 @@ def test_a_models_jobs_name_its_team_in_a_cost_allocation_tag(teams):
                 wrong.append(f"{request.label}: {TEAM_TAG} {team}, expected {expected}")
     assert wrong == [], "\n".join(wrong)
     assert seen == set(models), prefix
+
+
+BILLED_PER_MODEL = ("AWS::SageMaker::Endpoint", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Model",
+                    "AWS::SageMaker::Pipeline", "AWS::SageMaker::ModelPackageGroup")
+
+
+def test_an_owned_models_resources_carry_its_model_and_team_tags(teams):
+    """GIVEN two teams' models WHEN the per-model resources (endpoint, endpoint config, model, pipeline, package group)
+    are read THEN an owned model's carry ``MODEL_TAG`` and ``TEAM_TAG`` with its name and team (Cost Explorer splits
+    the endpoints' hours by them), an unowned model's neither (its templates stay as they were); no feature group (a
+    dataset's, whose Tags are create-only: a new tag would replace it) carries a team."""
+    models = list(teams.config.environments[teams.env].models)
+    by_id = sorted(((pascal(m), m) for m in models), key=lambda pair: len(pair[0]), reverse=True)
+    wrong, seen = [], set()
+    for stack in teams.by_id.values():
+        for logical_id, resource in stack.template["Resources"].items():
+            tags = {t["Key"]: t["Value"] for t in resource.get("Properties", {}).get("Tags", []) if isinstance(t, dict)}
+            if resource["Type"] == "AWS::SageMaker::FeatureGroup":
+                assert TEAM_TAG not in tags, logical_id
+            if resource["Type"] not in BILLED_PER_MODEL:
+                continue
+            model = next(m for pascal_id, m in by_id if logical_id.removeprefix("Registry").startswith(pascal_id))
+            seen.add(model)
+            owner = _owner(teams, model)
+            expected = {MODEL_TAG: model, TEAM_TAG: owner} if owner else {}
+            got = {k: tags[k] for k in (MODEL_TAG, TEAM_TAG) if k in tags}
+            if got != expected:
+                wrong.append(f"{stack.construct_id}/{logical_id}: {got}, expected {expected}")
+    assert wrong == [], "\n".join(wrong)
+    assert seen == set(models)
+
+
+def test_the_serving_deployer_may_still_make_every_call_with_the_team_tags(teams):
+    """GIVEN two teams' models, their serving resources tagged with model and team WHEN every resource that follows a
+    model-version parameter is created, read, updated and deleted THEN the serving deployer may make each call."""
+    model = assembly_model(teams.outdir, teams.config, teams.env)
+    template = model.stacks["Serving"].template
+    (deployer,) = [lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"
+                   and r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+                   == {"Service": "cloudformation.amazonaws.com"}]
+    problems, checked = missing_permissions(model, model.role(f"Serving/{deployer}"), "Serving")
+    assert problems == [] and checked, "\n".join(problems)
