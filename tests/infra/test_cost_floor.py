@@ -25,6 +25,7 @@ from mlops_loop.tools.cost_floor import (
     floor_report,
     main,
 )
+from pipeline_code.core.contract import TEAM_TAG
 from tests.support.assemblies import endpoint, instance_config, serverless_config, template, write_assembly
 
 HOURS = 730.0
@@ -681,7 +682,7 @@ def test_json_output_schema(tmp_path, capsys):
         "warnings", "lines", "compute_ceiling_usd", "ceiling_usd", "unknown_ceilings",
     }
     line_keys = {"category", "label", "mode", "basis", "monthly_usd", "stack", "resources", "variant", "once_deployed",
-                 "ceiling_usd", "ceiling_basis"}
+                 "ceiling_usd", "ceiling_basis", "team"}
     for env in data["environments"]:
         assert set(env) == env_keys and env["region"] == "eu-west-1"
         assert env["total_usd"] == pytest.approx(env["compute_usd"] + env["fixed_usd"])
@@ -802,3 +803,35 @@ def test_real_app_every_autoscaled_real_time_endpoint_idles_at_its_minimum_with_
                                          "(autoscaling MinCapacity: scaled in when idle) x 730 h"), line.basis
             assert line.ceiling_usd == pytest.approx(scaling.max_instances * rate * 730), line.ceiling_basis
             assert line.monthly_usd == pytest.approx(scaling.min_instances * rate * 730)
+
+
+def _team_endpoint(name: str, config_id: str, model: str, team: str | None) -> dict:
+    resource = endpoint(name, config_id, model=model, mode="realtime")
+    if team:
+        resource["Properties"]["Tags"] = [{"Key": "project", "Value": "mlops-loop"}, {"Key": TEAM_TAG, "Value": team}]
+    return resource
+
+
+def test_each_teams_endpoints_are_subtotalled_from_their_team_tag(tmp_path, capsys):
+    """GIVEN endpoints of two teams (``mlops-loop:team``, set by ``models.<model>.owner``) and one of no team WHEN the
+    floor is read THEN each compute line names its team (JSON ``team``, null without), and the text gives one subtotal
+    per team (floor and ceiling, with its models); a model of no team is in none."""
+    out = one_env(tmp_path, {
+        "FraudEndpoint": _team_endpoint("mlops-loop-prod-fraud", "FraudConfig", "fraud", "fraud"),
+        "FraudConfig": instance_config("ml.m5.large", 2),
+        "ChurnEndpoint": _team_endpoint("mlops-loop-prod-churn", "ChurnConfig", "churn", "marketing"),
+        "ChurnConfig": instance_config("ml.c5.xlarge", 1),
+        "EtaEndpoint": _team_endpoint("mlops-loop-prod-eta", "EtaConfig", "eta", None),
+        "EtaConfig": instance_config("ml.m5.large", 1),
+    })
+    (env,) = floor_report(out)
+    assert {line.label: line.team for line in compute_lines(env)} == {"fraud": "fraud", "churn": "marketing", "eta": None}
+    assert main([str(out), "--allow-stale"]) == 0
+    text = capsys.readouterr().out
+    assert f"  team fraud: {monthly('ml.m5.large', 2):,.2f} $/mo compute (fraud)" in text
+    assert f"  team marketing: {monthly('ml.c5.xlarge', 1):,.2f} $/mo compute (churn)" in text
+    assert "team None" not in text and "(eta)" not in text
+    assert main([str(out), "--format", "json", "--allow-stale"]) == 0
+    lines = json.loads(capsys.readouterr().out)["environments"][0]["lines"]
+    assert {line["label"]: line["team"] for line in lines if line["category"] == "compute"} == {
+        "fraud": "fraud", "churn": "marketing", "eta": None}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from mlops_loop.config.instance_types import INSTANCE_TYPES
+from pipeline_code.core.contract import TEAM_TAG
 
 from .model import Line
 from .prices import PRICES
@@ -183,6 +184,14 @@ def _variant_floor(
     return basis, count * known.usd_per_hour * hours, used
 
 
+def _team(props: dict) -> Optional[str]:
+    """The ``mlops-loop:team`` tag of an endpoint's properties (``contract.TEAM_TAG``), None without."""
+    for tag in props.get("Tags") or []:
+        if isinstance(tag, dict) and tag.get("Key") == TEAM_TAG and isinstance(tag.get("Value"), str):
+            return tag["Value"]
+    return None
+
+
 def endpoint_lines(tpl: Template, *, targets: dict, hours: float) -> list[Line]:
     """One line per production (and shadow) variant of every endpoint in the template."""
     lines = []
@@ -196,6 +205,7 @@ def endpoint_lines(tpl: Template, *, targets: dict, hours: float) -> list[Line]:
         meta = loop_metadata(resource) or loop_metadata(config)
         label = str(meta.get("model") or endpoint)
         once = tpl.once_deployed(resource)
+        team = _team(props)
         if config is None:
             lines.append(
                 Line(
@@ -207,6 +217,7 @@ def endpoint_lines(tpl: Template, *, targets: dict, hours: float) -> list[Line]:
                     stack=tpl.name,
                     resources=(logical_id,),
                     once_deployed=once,
+                    team=team,
                 )
             )
             continue
@@ -233,6 +244,7 @@ def endpoint_lines(tpl: Template, *, targets: dict, hours: float) -> list[Line]:
                     resources=(logical_id, config_id, *used),
                     variant=f"{tpl.value(variant.get('VariantName'))}{shadow}",
                     once_deployed=once,
+                    team=team,
                 )
             )
     return lines

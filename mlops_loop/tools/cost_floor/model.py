@@ -30,6 +30,8 @@ class Line:
     # compute line) and how it was obtained.
     ceiling_usd: Optional[float] = None
     ceiling_basis: str = ""
+    # The team whose model the line is (the endpoint's mlops-loop:team tag: models.<model>.owner), None without.
+    team: Optional[str] = None
 
     @property
     def key(self) -> tuple[str, str, str, str]:

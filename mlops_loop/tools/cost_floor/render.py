@@ -86,6 +86,23 @@ def _line_cells(line: Line) -> list[str]:
     return [label, line.mode, compute, ceiling, fixed, scheduled, basis]
 
 
+def _team_subtotals(env: EnvironmentFloor) -> list[str]:
+    """One line per team (``Line.team``: models.<model>.owner) with its compute floor and ceiling and its models; none
+    when no line has a team. The fixed items and schedules are the environment's, shared: in no team's."""
+    teams: dict[str, list[Line]] = {}
+    for line in env.lines:
+        if line.category == "compute" and line.team:
+            teams.setdefault(line.team, []).append(line)
+    out = []
+    for team, lines in sorted(teams.items()):
+        floor = sum(line.monthly_usd or 0.0 for line in lines)
+        ceiling = sum(line.ceiling_usd or 0.0 for line in lines)
+        unknown = " (some prices unknown)" if any(line.monthly_usd is None for line in lines) else ""
+        models = ", ".join(sorted({line.label for line in lines}))
+        out.append(f"  team {team}: {_money(floor)} $/mo compute ({models}){unknown}, ceiling {_money(ceiling)} $/mo")
+    return out
+
+
 def render_text(
     report: list[EnvironmentFloor], *, assembly: str, hours: float, delta: Optional[list[dict]] = None
 ) -> str:
@@ -112,6 +129,7 @@ def render_text(
         for line in env.lines:
             label, mode, compute, ceiling, fixed, scheduled, basis = _line_cells(line)
             out.append(f"  {label:<34} {mode:<10} {compute:>12} {ceiling:>12} {fixed:>10} {scheduled:>10}  {basis}")
+        out += _team_subtotals(env)
     out += [""] + [f"note: {n}" for n in _notes(report, hours)]
     return "\n".join(out) + "\n"
 
