@@ -352,19 +352,29 @@ class OperationsStack(Stack):
         # A failed or timed-out ETL job (a quarantine ratio over the limit, raw files the schema refuses, a feature
         # write that failed) stops fresh data reaching training and the online store: people hear of it.
         datasets = sorted({model_config.dataset for model_config, _ in serving.serving_configs.values()})
-        self._tell_people(
-            "EtlFailures", "Tell people when a dataset's curate or feature job fails or times out (no fresh data)",
-            source="aws.glue", detail_type="Glue Job State Change",
-            detail={"jobName": [etl_job_name(name_prefix, d, job) for d in datasets for job in ETL_JOBS],
-                    "state": ["FAILED", "TIMEOUT"]},
-            # Glue's event carries the job, its run id, its state and Glue's message.
-            message=events.RuleTargetInput.from_text(
-                f"{name_prefix} ETL job {field('$.detail.jobName')} run {field('$.detail.jobRunId')} ended "
-                f"{field('$.detail.state')}: {field('$.detail.message')}. Until it runs again no fresh data of its "
-                "dataset reaches training or the online store. The run (ErrorMessage, LogGroupName: its error log "
-                f"stream is the run id): aws glue get-job-run --job-name {field('$.detail.jobName')} --run-id "
-                f"{field('$.detail.jobRunId')} --region {self.region}"),
-        )
+        # A dataset whose models are all one team's is that team's; one several teams (or an unowned model) use, the
+        # environment's.
+        dataset_owner = {}
+        for dataset in datasets:
+            owners = {self.owners.get(model) for model, (model_config, _) in serving.serving_configs.items()
+                      if model_config.dataset == dataset}
+            dataset_owner[dataset] = owners.pop() if len(owners) == 1 else None
+        for suffix, topic, owned in self._by_team(datasets, owner=lambda dataset: dataset_owner[dataset],
+                                                  by_team=True):
+            self._tell_people(
+                f"EtlFailures{suffix}", "Tell people when a dataset's curate or feature job fails or times out (no fresh data)",
+                source="aws.glue", detail_type="Glue Job State Change",
+                detail={"jobName": [etl_job_name(name_prefix, d, job) for d in owned for job in ETL_JOBS],
+                        "state": ["FAILED", "TIMEOUT"]},
+                topic=topic,
+                # Glue's event carries the job, its run id, its state and Glue's message.
+                message=events.RuleTargetInput.from_text(
+                    f"{name_prefix} ETL job {field('$.detail.jobName')} run {field('$.detail.jobRunId')} ended "
+                    f"{field('$.detail.state')}: {field('$.detail.message')}. Until it runs again no fresh data of its "
+                    "dataset reaches training or the online store. The run (ErrorMessage, LogGroupName: its error log "
+                    f"stream is the run id): aws glue get-job-run --job-name {field('$.detail.jobName')} --run-id "
+                    f"{field('$.detail.jobRunId')} --region {self.region}"),
+            )
         # A key pending deletion or disabled fails every use of it at once, and the Deny in its policy stops only a short
         # window: people hear of each such change, with the commands that undo it.
         notify_key_changes(self, "KeyChanges", name_prefix=name_prefix,
@@ -422,14 +432,16 @@ class OperationsStack(Stack):
         team = self.owners.get(model)
         return self.team_topics[team] if team is not None else self.topic
 
-    def _by_team(self, keys, owner=lambda model: model) -> list[tuple[str, sns.ITopic, list[str]]]:
-        """``keys`` (models, or what ``owner`` maps to a model or None) split by the topic that hears of them:
-        (construct id suffix, topic, keys), the environment's first with no suffix (so a config without owners
-        keeps its rules' ids), each team's after as ``<Team>Team``; groups without keys are left out."""
+    def _by_team(self, keys, owner=lambda model: model, *, by_team: bool = False) -> list[tuple[str, sns.ITopic, list[str]]]:
+        """``keys`` (models, or what ``owner`` maps to a model or None; with ``by_team``, to a team or None) split by
+        the topic that hears of them: (construct id suffix, topic, keys), the environment's first with no suffix (so a
+        config without owners keeps its rules' ids), each team's after as ``<Team>Team``; groups without keys are left
+        out."""
         groups: dict[Optional[str], list[str]] = {}
         for key in keys:
-            model = owner(key)
-            groups.setdefault(self.owners.get(model) if model is not None else None, []).append(key)
+            found = owner(key)
+            team = found if by_team else (self.owners.get(found) if found is not None else None)
+            groups.setdefault(team, []).append(key)
         out = []
         if groups.get(None):
             out.append(("", self.topic, groups[None]))

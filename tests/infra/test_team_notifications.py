@@ -14,6 +14,7 @@ import json
 from typing import Any, Iterator, Optional
 
 from mlops_loop.constructs.scheduled_job import job_name_stem
+from mlops_loop.naming import ETL_JOBS, etl_job_name
 from pipeline_code.core.contract import MODEL_TAG, TEAM_TAG, environment_prefix, package_group_name, pascal, pipeline_name
 
 from tests.support import request_shapes as rs
@@ -205,3 +206,28 @@ def test_the_serving_deployer_may_still_make_every_call_with_the_team_tags(teams
                    == {"Service": "cloudformation.amazonaws.com"}]
     problems, checked = missing_permissions(model, model.role(f"Serving/{deployer}"), "Serving")
     assert problems == [] and checked, "\n".join(problems)
+
+
+def _dataset_team(teams, dataset: str) -> Optional[str]:
+    """The team of every model of the environment that learns from ``dataset`` when they share one, else None."""
+    env_models = teams.config.environments[teams.env].models
+    owners = {_owner(teams, m) for m in env_models if teams.config.models[m].dataset == dataset}
+    return owners.pop() if len(owners) == 1 else None
+
+
+def test_a_datasets_failed_etl_reaches_its_team_when_all_its_models_are_that_teams(teams):
+    """GIVEN two teams' models WHEN the ETL-failure rules are read THEN a dataset whose models all belong to one team has
+    its curate and feature jobs' failures published to that team's topic; a dataset shared by several teams (or with an
+    unowned model) to the environment's; every dataset's jobs in exactly one rule."""
+    prefix = environment_prefix(teams.config.project, teams.env)
+    topics = _topics(teams.by_id["Operations"].template)
+    datasets = {teams.config.models[m].dataset for m in teams.config.environments[teams.env].models}
+    expected = {etl_job_name(prefix, d, job): topics[_dataset_team(teams, d)] for d in datasets for job in ETL_JOBS}
+    routed: dict[str, list[str]] = {}
+    for resource in teams.by_id["Operations"].template["Resources"].values():
+        if resource["Type"] != "AWS::Events::Rule" or resource["Properties"]["EventPattern"].get("source") != ["aws.glue"]:
+            continue
+        (target,) = [t["Arn"]["Ref"] for t in resource["Properties"]["Targets"]]
+        for job in resource["Properties"]["EventPattern"]["detail"]["jobName"]:
+            routed.setdefault(job, []).append(target)
+    assert routed == {job: [topic] for job, topic in expected.items()}
