@@ -26,7 +26,7 @@ from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX
                                          ENVIRONMENT_TAG, NAME_PATTERN, NAME_RULE, PROJECT_TAG, model_spec_document)
 from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, monitor_label_window_hours, records_lookback_hours
 from pipeline_code.core.contract import DEFAULT_DRIFT_WINDOW_DAYS, MAX_DRIFT_WINDOW_DAYS
-from pipeline_code.core.contract import approver_role_name, environment_prefix, lake_bucket
+from pipeline_code.core.contract import approver_role_name, environment_prefix, lake_bucket, team_approver_role_name
 from pipeline_code.core.contract import RETRAIN_INFIX, REFREEZE_WHEN_STALE, TEST_SET_REFREEZE_POLICIES
 from pipeline_code.core.contract import (DEFAULT_MONITOR_WINDOW_GIB, GIB, MAX_PROCESSING_VOLUME_GB, MONITOR_WINDOW_DOWNLOADS,
                                          MONITOR_WORKING_GB, monitor_volume_gb, monitor_window_bytes)
@@ -1107,14 +1107,16 @@ def environment_name_problems(project: str, models: dict[str, "ModelConfig"],
 def account_wide_names(project: str, env: "EnvironmentConfig",
                        models: dict[str, "ModelConfig"]) -> dict[str, tuple[str, str]]:
     """Every fixed name ``env`` creates that is unique in its account whatever the region, as ``{name: (kind, what)}``:
-    the model-approver, serving-deployer and analyst roles, each native Model Monitor's role, the dashboard (CloudWatch
-    dashboards are global), the budget and the lake buckets (unique across accounts; theirs end in
-    ``<account>-<region>``). ``tests/infra/test_account_wide_names.py`` proves these are the names the templates write."""
+    the model-approver, serving-deployer and analyst roles, each team's approver role (``team_approvers``), each
+    native Model Monitor's role, the dashboard (CloudWatch dashboards are global), the budget and the lake buckets
+    (unique across accounts; theirs end in ``<account>-<region>``). ``tests/infra/test_account_wide_names.py`` proves these are the names the templates write."""
     prefix = environment_prefix(project, env.name)
     names = {approver_role_name(prefix): ("IAM role", "the model approver role"),
              serving_deployer_role_name(prefix): ("IAM role", "the serving deployer role"),
              analyst_role_name(prefix): ("IAM role", "the analyst role"),
              loop_dashboard_name(prefix): ("CloudWatch dashboard", "the loop's dashboard")}
+    for team in env.team_approvers:
+        names[team_approver_role_name(prefix, team)] = ("IAM role", f"the approver role of team {team!r}")
     if env.budget is not None:
         names[budget_name(prefix, env.budget.actual_percent, env.budget.forecast_percent)] = ("budget", "the cost budget")
     for model in env.models:

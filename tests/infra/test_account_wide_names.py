@@ -85,7 +85,7 @@ def test_the_account_wide_names_the_config_checks_are_those_the_templates_create
     """The one list the loader compares (``account_wide_names``) is every fixed account-wide name each synthesized
     environment writes, no more and no fewer: a construct that adds one cannot escape the check."""
     checked = 0
-    for fixture in ("synthesized", "modes", "pooled"):
+    for fixture in ("synthesized", "modes", "pooled", "teams"):
         assembly = request.getfixturevalue(fixture)
         config = assembly.config
         for env in config.environments.values():
