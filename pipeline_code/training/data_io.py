@@ -245,13 +245,26 @@ def extract_tar_safely(archive: str, destination: str) -> None:
 
 def _as_data(member: tarfile.TarInfo) -> tarfile.TarInfo:
     """What tarfile's ``data`` filter makes of a regular file or folder: no owner (the extractor's), no set-id, sticky
-    or group/other-write bit."""
+    or group/other-write bit; a file its owner cannot execute loses every execute bit and its owner may read and write
+    it; a folder keeps the mode it is created with (the archive's could lock its own files out)."""
     import copy
 
     plain = copy.copy(member)
     plain.uid, plain.gid, plain.uname, plain.gname = os.getuid(), os.getgid(), "", ""
-    plain.mode = member.mode & ~0o7022
+    if member.isdir():
+        plain.mode = 0o777 & ~_umask()
+        return plain
+    mode = member.mode & 0o755
+    if not mode & 0o100:
+        mode &= ~0o111
+    plain.mode = mode | 0o600
     return plain
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 # --------------------------------------------------------------------------------------

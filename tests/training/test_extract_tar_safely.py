@@ -100,3 +100,26 @@ def test_without_tarfiles_data_filter_the_same_owner_and_modes_are_given(tmp_pat
     st = os.stat(tmp_path / "out" / "setuid.bin")
     assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid())
     assert stat.S_IMODE(st.st_mode) == 0o755
+
+
+def _dir(name: str, mode: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode = tarfile.DIRTYPE, mode
+    return info
+
+
+@pytest.mark.skipif(not hasattr(tarfile, "data_filter"), reason="compares with tarfile's data filter (3.11.4+)")
+def test_without_tarfiles_data_filter_every_mode_is_what_the_filter_gives(tmp_path, monkeypatch):
+    """The by-hand path (Python before 3.11.4) against tarfile's own data filter, one archive: a read-only file
+    becomes owner-writable, one its owner cannot execute loses every execute bit, and a folder's mode is not
+    applied (a read-only folder would refuse the files inside it)."""
+    from pipeline_code.training import data_io
+
+    archive = _archive(tmp_path, _file("read-only.bin", mode=0o444), _file("not-owner-exec.bin", mode=0o051),
+                       _file("exec.bin", mode=0o775), _dir("locked", 0o555), _file("locked/inside.bin"))
+    extract_tar_safely(archive, str(tmp_path / "filtered"))
+    monkeypatch.setattr(data_io, "_DATA_FILTER", None)
+    extract_tar_safely(archive, str(tmp_path / "by-hand"))
+    for name in ("read-only.bin", "not-owner-exec.bin", "exec.bin", "locked", "locked/inside.bin"):
+        modes = [oct(stat.S_IMODE(os.stat(tmp_path / where / name).st_mode)) for where in ("filtered", "by-hand")]
+        assert modes[0] == modes[1], name
