@@ -135,14 +135,15 @@ CUDA_VISIBLE_DEVICES_ENV = "CUDA_VISIBLE_DEVICES"
 def cuda_visible(environ: Dict[str, str], gpus: int) -> Tuple[int, str]:
     """(how many of the host's ``gpus`` CUDA_VISIBLE_DEVICES leaves visible, why none when it hides them all; "" when
     it hides none or is unset). CUDA's rule: the devices listed (indices, ``GPU-``/``MIG-`` UUIDs), up to the first
-    entry that names none (``-1``, an empty one: ``""`` and ``"-1"`` mean no GPU), at most the host's."""
+    entry that names none (``-1``, an empty one, an index the host has not, any other text: ``""`` and ``"-1"`` mean
+    no GPU), at most the host's."""
     value = environ.get(CUDA_VISIBLE_DEVICES_ENV)
     if value is None:
         return gpus, ""
     listed = 0
     for entry in value.split(","):
         entry = entry.strip()
-        if not entry or entry.startswith("-"):
+        if not (entry.startswith(("GPU-", "MIG-")) or (entry.isascii() and entry.isdigit() and int(entry) < gpus)):
             break
         listed += 1
     visible = min(gpus, listed)

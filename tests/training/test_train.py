@@ -311,10 +311,12 @@ def test_cuda_visible_devices_hiding_every_gpu_trains_on_the_cpu_and_the_log_say
 
 
 @pytest.mark.parametrize("visible, count", [("0,1", 2), ("1", 1), ("2,-1,3", 1), ("GPU-5d3c,MIG-1", 2), ("0,1,2,3,4,5", 4),
-                                            ("", 0), ("-1", 0), (None, 4)])
+                                            ("", 0), ("-1", 0), (None, 4),
+                                            ("4", 0), ("0,4,1", 1), ("none", 0), ("0,gpu1", 1)])
 def test_the_gpus_counted_are_those_cuda_visible_devices_leaves_visible(visible, count):
-    """CUDA's rule: the devices listed, up to the first that is not one (-1 and what follows are ignored), at most the
-    host's; unset, every GPU of the host."""
+    """CUDA's rule: the devices listed, up to the first that is not one (-1, an index the host has not, anything
+    neither an index nor a GPU-/MIG- UUID: it and what follows are ignored), at most the host's; unset, every GPU of
+    the host."""
     environ = {"SM_NUM_GPUS": "4", **({"CUDA_VISIBLE_DEVICES": visible} if visible is not None else {})}
     assert train.visible_gpus(environ) == count
 
