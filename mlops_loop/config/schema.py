@@ -1133,12 +1133,14 @@ def account_wide_name_problems(project: str, models: dict[str, "ModelConfig"],
     (:func:`account_wide_names`), one message per name. ``environment_name_problems`` compares environments in one
     account and region only, but IAM roles, dashboards and budgets meet across regions too: ``dev`` serving a model
     ``eu-churn`` and ``dev-eu`` serving ``churn``, both with native Model Monitor on, would both create the role
-    ``<project>-dev-eu-churn-native-monitor``. Such a pair could never deploy both, so refusing it breaks no deployment."""
+    ``<project>-dev-eu-churn-native-monitor``. Such a pair could never deploy both, so refusing it breaks no deployment.
+    Pairs in one region are left to ``environment_name_problems``, which refuses every one whose names meet (they meet
+    only through a model of one named after the rest of the other's name), so no cause is reported twice."""
     problems = []
     envs = list(environments.values())
     for i, first in enumerate(envs):
         mine = account_wide_names(project, first, models)
-        for second in (e for e in envs[i + 1:] if e.account == first.account):
+        for second in (e for e in envs[i + 1:] if e.account == first.account and e.region != first.region):
             theirs = account_wide_names(project, second, models)
             longer = max(first.name, second.name, key=len)
             for name in (n for n in mine if n in theirs):

@@ -99,3 +99,13 @@ def test_the_account_wide_names_the_config_checks_are_those_the_templates_create
             assert set(account_wide_names(config.project, env, config.models)) == written, env.name
             checked += 1
     assert checked >= 3
+
+
+def test_a_pair_in_one_region_is_refused_once():
+    """In one account and region ``environment_name_problems`` already refuses the pair (model ``eu-returns`` of
+    ``dev`` takes the names of ``dev-eu``): the account-wide check adds no second message for the same cause."""
+    raw = _two_environments(region=_two_environments()["environments"]["dev"]["region"])
+    with pytest.raises(ConfigError) as refused:
+        parse_config(raw)
+    assert len(refused.value.problems) == 1
+    assert refused.value.problems[0].startswith("environments 'dev' and 'dev-eu': both deploy to account ")
