@@ -4,6 +4,7 @@ images (py312) and locally (3.11), and never import CDK: it parses as the oldest
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -150,17 +151,28 @@ def test_a_name_its_python_removed_is_found():
     assert removed_imports(source, (3, 12)) == set()
 
 
+# A line naming the Python of Lambda or the handlers: the version in group 1 or 2. "Python 3.9-safe" (pipeline_code/core)
+# is the oldest Python code must import on, not the one it runs on.
+HANDLER_PYTHON_MENTION = re.compile(r"(?i)(?:lambda|handler)[^\n]{0,80}?python ?(3\.\d+)(?!\d|-safe)|python ?(3\.\d+)(?!\d|-safe)"
+                                    r"[^\n]{0,80}?(?:lambda|handler)")
+
+
+@pytest.mark.parametrize("line, version", [("Lambda functions run Python 3.13", "3.13"),
+                                           ("runtime: python3.12 (the handlers)", "3.12"),
+                                           ("the handlers are Python 3.10-safe", None),
+                                           ("Python 3.13-safe code, as the handlers need", None)])
+def test_a_line_naming_the_handlers_python_is_read_for_its_version(line, version):
+    found = [m.group(1) or m.group(2) for m in HANDLER_PYTHON_MENTION.finditer(line)]
+    assert found == ([version] if version else [])
+
+
 def test_the_lambda_runtime_is_the_one_definition_of_the_handlers_python():
     """The runtime every handler function runs on, and every line of the docs, workflows and code that names the
     Python of Lambda or the handlers, are ``HANDLER_PYTHON``."""
-    import re
-
     from mlops_loop.constructs.handler_function import HANDLER_RUNTIME
 
     assert HANDLER_RUNTIME.name == "python{}.{}".format(*HANDLER_PYTHON)
-    # "Python 3.9-safe" (pipeline_code/core) is the oldest Python code must import on, not the one it runs on.
-    mention = re.compile(r"(?i)(?:lambda|handler)[^\n]{0,80}?python ?(3\.\d+)(?!-safe)|python ?(3\.\d+)(?!-safe)[^\n]{0,80}?"
-                         r"(?:lambda|handler)")
+    mention = HANDLER_PYTHON_MENTION
     wrong = []
     files = [REPO_ROOT / "README.md", *(REPO_ROOT / "docs").glob("*.md"), *(REPO_ROOT / ".github").rglob("*.yml"),
              *(REPO_ROOT / "mlops_loop").rglob("*.py"), *(REPO_ROOT / "pipeline_code").rglob("*.py")]
