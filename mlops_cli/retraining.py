@@ -44,6 +44,7 @@ from pipeline_code.core.contract import (
     retraining_path,
     retraining_pause_parameter,
     retraining_paused_models_path,
+    retraining_reset_parameter,
 )
 
 PROG = "python -m mlops_cli.retraining"
@@ -95,8 +96,10 @@ def pause(ssm: Any, scope: Scope, *, reason: str, caller: str, now: dt.datetime,
     return 0
 
 
-def resume(ssm: Any, scope: Scope, *, caller: str, out: Any) -> int:
-    """Delete ``scope``'s pause parameter, saying whose pause it lifts and which pauses still hold."""
+def resume(ssm: Any, scope: Scope, *, caller: str, out: Any, now: Optional[dt.datetime] = None) -> int:
+    """Delete ``scope``'s pause parameter, saying whose pause it lifts and which pauses still hold. Resuming a model
+    records who and when (``retraining_reset_parameter``): the retrain trigger's circuit breaker counts failures anew
+    from then, so the failures that tripped it do not trip it again at the next sweep."""
     lifted = read_pauses(ssm, [scope.parameter]).get(scope.parameter)
     try:
         ssm.delete_parameter(Name=scope.parameter)
@@ -107,6 +110,12 @@ def resume(ssm: Any, scope: Scope, *, caller: str, out: Any) -> int:
     if lifted is None:
         print(f"retraining of {scope} is not paused; nothing changed", file=out)
     else:
+        if scope.model is not None:
+            moment = now or dt.datetime.now(dt.timezone.utc)
+            ssm.put_parameter(Name=retraining_reset_parameter(scope.prefix, scope.model), Type="String", Overwrite=True,
+                              Value=pause_value(reason="resumed", by=caller, at=_stamp(moment)),
+                              Description=f"When retraining of {scope} was last resumed ({PROG}): the retrain "
+                                          "trigger's circuit breaker counts failures after it; pauses nothing")
         print(f"retraining of {scope} resumed by {caller}: lifted the pause{_since(lifted)}.\n"
               "A retrain alarm still in ALARM is answered by the next hourly sweep (cooldown and storm guard "
               "permitting); a scheduled retraining that fell in the pause is not replayed.", file=out)
@@ -176,7 +185,8 @@ def main(argv: Optional[Sequence[str]] = None, *, now: Optional[Callable[[], dt.
             moment = (now or (lambda: dt.datetime.now(dt.timezone.utc)))()
             return pause(ssm, scope, reason=args.reason, caller=identity["Arn"], now=moment, out=sys.stdout)
         if args.command == "resume":
-            return resume(ssm, scope, caller=identity["Arn"], out=sys.stdout)
+            moment = (now or (lambda: dt.datetime.now(dt.timezone.utc)))()
+            return resume(ssm, scope, caller=identity["Arn"], out=sys.stdout, now=moment)
         return status(ssm, scope, out=sys.stdout)
     except (CliError, deploy_target.TargetError, BotoCoreError, ClientError) as error:
         def denied_hint() -> str:

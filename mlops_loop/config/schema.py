@@ -22,6 +22,7 @@ from pipeline_code.core.hyperparameters import problems as hyperparameter_proble
 from pipeline_code.core.problem import (BINARY, LOSSES, REGRESSION, SQUARED_ERROR, default_primary_metric, floor_problem,
                                         in_own_units, loss_problem, primary_metric_problem)
 from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_RETRAINING_STARTS_PER_DAY,
+                                         DEFAULT_RETRAINING_FAILURES_BEFORE_PAUSE,
                                          DEFAULT_RETRAINING_COOLDOWN_HOURS, DEFAULT_PROJECT,
                                          ENVIRONMENT_TAG, NAME_PATTERN, NAME_RULE, PROJECT_TAG, model_spec_document)
 from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, monitor_label_window_hours, records_lookback_hours
@@ -324,7 +325,9 @@ class MonitoringConfig(StrictModel):
     more than a window of that many labels with no change drops with probability ``false_alarm_rate``;
     at most one retrain per 24 hours after a run that answered the drift (``retraining_cooldown_hours``, at least 1) and
     at most 3 starts of a model's pipeline in any 24 hours whatever became of them (``retraining_max_starts_per_day``,
-    1-6: the storm guard, whose window does not follow the cooldown); up to 1 % malformed capture lines are skipped
+    1-6: the storm guard, whose window does not follow the cooldown); after 2 consecutive failed runs the trigger started
+    (not the gate's rejection) it pauses the model's retraining and pages once (``retraining_failures_before_pause``,
+    1-6: the circuit breaker); up to 1 % malformed capture lines are skipped
     and counted; each run judges one day of traffic (``drift_window_days``, 1-14: 7 for a weekly rhythm)."""
 
     schedule: str = "cron(0 3 * * ? *)"
@@ -338,6 +341,10 @@ class MonitoringConfig(StrictModel):
     retraining_cooldown_hours: int = Field(default=DEFAULT_RETRAINING_COOLDOWN_HOURS, le=24 * 30)
     # More than one start every 4 hours is no guard against the hourly sweep restarting a failing pipeline.
     retraining_max_starts_per_day: int = Field(default=DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, ge=1, le=6)
+    # The circuit breaker: after this many consecutive failed runs the trigger started (not the gate's rejection), it
+    # pauses the model's retraining and pages once (docs/monitoring.md, Pausing retraining). The count spans days: it
+    # ends only with a success, a gate rejection or a person's resume.
+    retraining_failures_before_pause: int = Field(default=DEFAULT_RETRAINING_FAILURES_BEFORE_PAUSE, ge=1, le=6)
     # Days of traffic each daily run judges for drift (1: the last 24 hours). 7 puts every weekday in each window as
     # the training data has them, so a weekly rhythm (weekend traffic that differs) is not drift; a model may set its
     # own (models.<name>.drift_window_days).

@@ -12,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from pipeline_code.core.contract import pascal, retrain_alarm_prefix, retrain_trigger_names
@@ -42,7 +43,8 @@ class RetrainingTrigger(Construct):
     * The function (``pipeline_code/handlers/retrain_trigger.py``) starts the pipeline with
       ``TriggerReason`` unless on-call paused retraining, an execution is running, ``max_starts_per_day``
       executions started in the last 24 hours (the storm guard, whatever the cooldown) or one that answered the
-      drift started within ``cooldown_hours``. The pause is an SSM parameter per environment and per model
+      drift started within ``cooldown_hours``; after ``failures_before_pause`` consecutive failed runs it started (the
+      circuit breaker) it creates the model's pause itself and pages once on ``topic``. The pause is an SSM parameter per environment and per model
       (``retraining_pause_parameter``) that this construct does *not* create: a deploy never reverts it. The
       function may read exactly those parameters (it derives their names, as its pipelines' alarms', from
       ``NAME_PREFIX`` and ``MODEL_PIPELINES``). Reserved concurrency 1 serialises the guard, so two alarms
@@ -59,6 +61,9 @@ class RetrainingTrigger(Construct):
         pipelines: Mapping[str, str],
         cooldown_hours: int,
         max_starts_per_day: int,
+        failures_before_pause: int,
+        environment_name: str,
+        topic: sns.ITopic,
         schedule: Optional[str],
         key: kms.IKey,
         log_retention: logs.RetentionDays,
@@ -92,6 +97,9 @@ class RetrainingTrigger(Construct):
                 "MODEL_PIPELINES": json.dumps(pipelines, sort_keys=True, separators=(",", ":")),
                 "COOLDOWN_HOURS": str(cooldown_hours),
                 "MAX_STARTS_PER_DAY": str(max_starts_per_day),
+                "FAILURES_BEFORE_PAUSE": str(failures_before_pause),
+                "ENVIRONMENT": environment_name,
+                "TOPIC_ARN": read_once(topic, "topic_arn"),
             },
             key=key,
             dead_letter_queue=self.dead_letter_queue,
@@ -100,7 +108,7 @@ class RetrainingTrigger(Construct):
             network=network,
             vpc_reason="The function only calls the SageMaker API (ListPipelineExecutions, ListPipelineExecutionSteps, "
             "StartPipelineExecution), "
-            "CloudWatch (DescribeAlarms) and SSM (GetParameters).",
+            "CloudWatch (DescribeAlarms), SSM (GetParameters, PutParameter, DeleteParameter) and SNS (Publish).",
         )
         built.access.allow(
             "GuardedStart",
@@ -124,8 +132,19 @@ class RetrainingTrigger(Construct):
             "ReadRetrainingPause",
             ["ssm:GetParameters"],
             [format_arn(stack, service="ssm", resource="parameter", resource_name=name.lstrip("/"))
-             for name in [names.pause_parameter, *sorted(names.model_pause_parameters.values())]],
+             for name in [names.pause_parameter, *sorted(names.model_pause_parameters.values()),
+                          *sorted(names.model_reset_parameters.values())]],
         )
+        # The circuit breaker: after failures_before_pause consecutive failed runs it started, the function pauses the
+        # model with the on-call pause itself (creates the model's parameter; deletes it once a run succeeded) and pages
+        # once on the people's topic. Never the environment's pause: a person's switch.
+        built.access.allow(
+            "CircuitBreakerPause",
+            ["ssm:PutParameter", "ssm:DeleteParameter"],
+            [format_arn(stack, service="ssm", resource="parameter", resource_name=name.lstrip("/"))
+             for name in sorted(names.model_pause_parameters.values())],
+        )
+        built.access.allow("CircuitBreakerPage", ["sns:Publish"], [read_once(topic, "topic_arn")])
         self.function = built.function
 
         scheduler_role = iam.Role(

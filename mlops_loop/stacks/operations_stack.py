@@ -138,6 +138,9 @@ class OperationsStack(Stack):
             pipelines=pipelines,
             cooldown_hours=environment.monitoring.retraining_cooldown_hours,
             max_starts_per_day=environment.monitoring.retraining_max_starts_per_day,
+            failures_before_pause=environment.monitoring.retraining_failures_before_pause,
+            environment_name=environment.name,
+            topic=self.topic,
             schedule=environment.training.retraining_schedule,
             key=self.key,
             log_retention=RETENTION[environment.log_retention_days],
@@ -324,8 +327,10 @@ class OperationsStack(Stack):
                     f"execution: aws sagemaker describe-pipeline-execution --pipeline-execution-arn {execution} --region "
                     f"{self.region}. Any other failed step does not hold the retrain trigger's cooldown: while the model's "
                     "retrain alarm stays in ALARM, the hourly sweep starts the pipeline again, up to "
-                    f"{environment.monitoring.retraining_max_starts_per_day} times in 24 hours, each failing as this one did "
-                    "until the cause is fixed. To stop that meanwhile: python -m mlops_cli.retraining --env "
+                    f"{environment.monitoring.retraining_max_starts_per_day} times in 24 hours; after "
+                    f"{environment.monitoring.retraining_failures_before_pause} such failures in a row of runs it started, "
+                    "the trigger pauses the model's retraining itself and says so once. To stop it sooner: python -m "
+                    "mlops_cli.retraining --env "
                     f"{environment.name} --model MODEL pause --reason INC-ID (MODEL: the pipeline name's model; resume once "
                     "fixed; docs/monitoring.md, Pausing retraining)"),
             )

@@ -268,6 +268,15 @@ DEFAULT_MAX_RETRAINING_STARTS_PER_DAY = 3
 # At most one retrain per this many hours after a run that answered the drift (the default of
 # monitoring.retraining_cooldown_hours, which the function reads as COOLDOWN_HOURS).
 DEFAULT_RETRAINING_COOLDOWN_HOURS = 24
+# The retrain trigger's circuit breaker: after this many consecutive failed executions it started (not rejected by the
+# gate, not stopped by a person) it pauses the model's retraining and pages once (the default of
+# monitoring.retraining_failures_before_pause, which the function reads as FAILURES_BEFORE_PAUSE). Two: one retry for a
+# passing cause (capacity, throttling), and a second failure alike is a broken pipeline that needs a person - the storm
+# guard's 3 a day would otherwise page three times a day with nothing stopping it.
+DEFAULT_RETRAINING_FAILURES_BEFORE_PAUSE = 2
+# Who paused, in the pause the circuit breaker writes (RETRAINING_PAUSE_FIELDS): the trigger tells its own pause apart
+# by it, and lifts it alone when a run succeeds.
+RETRAINING_BREAKER = "retrain-trigger circuit breaker"
 
 
 def retrain_alarm_prefix(prefix: str, model: str) -> str:
@@ -316,6 +325,7 @@ class RetrainTriggerNames(NamedTuple):
     alarm_pipelines: Dict[str, str]  # every retrain alarm's name -> its model's pipeline (what the sweep asks about)
     pause_parameter: str  # the environment's pause
     model_pause_parameters: Dict[str, str]  # pipeline -> its model's pause
+    model_reset_parameters: Dict[str, str]  # pipeline -> its model's last resume (the circuit breaker counts after it)
 
 
 def retrain_trigger_names(prefix: str, model_pipelines: Dict[str, str]) -> RetrainTriggerNames:
@@ -326,7 +336,16 @@ def retrain_trigger_names(prefix: str, model_pipelines: Dict[str, str]) -> Retra
          for model, pipeline in model_pipelines.items() for name in RETRAIN_ALARMS},
         retraining_pause_parameter(prefix),
         {pipeline: retraining_pause_parameter(prefix, model) for model, pipeline in model_pipelines.items()},
+        {pipeline: retraining_reset_parameter(prefix, model) for model, pipeline in model_pipelines.items()},
     )
+
+
+def retraining_reset_parameter(prefix: str, model: str) -> str:
+    """``/<prefix>/retraining/resumed-models/<model>``: when a person last resumed the model's retraining
+    (``mlops_cli.retraining ... resume`` writes it, :func:`pause_value`). The retrain trigger's circuit breaker counts
+    only the failures started after it, so the failures that tripped it do not trip it again the moment it is lifted.
+    Its presence pauses nothing."""
+    return f"{retraining_path(prefix)}/resumed-models/{model}"
 
 
 def retraining_paused_models_path(prefix: str) -> str:

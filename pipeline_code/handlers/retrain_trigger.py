@@ -37,6 +37,18 @@ retraining resumes is answered by the next sweep. A scheduled retraining that fe
 replayed. A person starting the pipeline directly
 (``start-pipeline-execution``) is not stopped: the pause governs only this function.
 
+**The circuit breaker**: a run that failed on anything but the gate does not hold the cooldown, so while a drift alarm
+stays in ALARM the sweep would start a broken pipeline up to ``MAX_STARTS_PER_DAY`` times every day, each failure
+paging. After ``FAILURES_BEFORE_PAUSE`` (default 2) consecutive failed executions that the trigger started on its own (a
+drift alarm, the sweep or a schedule; not rejected by the gate, not stopped by a person, not started by a person) the
+trigger pauses the model with the on-call pause itself - it creates the model's parameter, ``by`` the
+``RETRAINING_BREAKER`` - and pages once on ``TOPIC_ARN``, naming the last failure and the resume command. The count is
+read from the pipeline's own executions, not kept: a duplicate event or a concurrent invocation counts the same runs,
+and the pause is created with ``Overwrite=False``, so only the invocation that created it pages. A success (whoever
+started it) ends the count, and lifts the breaker's pause; a resume (``mlops_cli.retraining ... resume``, which records
+when in ``retraining_reset_parameter``) starts a new count. A scheduled retraining is held by the pause like any other
+start: a pipeline that fails twice fails on schedule too.
+
 When SSM cannot say whether retraining is paused (access denied, throttled past the SDK's retries, an outage),
 nothing starts and the invocation fails (:class:`PauseUnknown`): see :meth:`PauseSwitch.__call__` for why.
 
@@ -61,7 +73,8 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline_code.core.contract import (DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, DEFAULT_RETRAINING_COOLDOWN_HOURS,
-                                         GATE_FAIL_STEP, pause_record, retrain_trigger_names)
+                                         DEFAULT_RETRAINING_FAILURES_BEFORE_PAUSE, GATE_FAIL_STEP, RETRAINING_BREAKER,
+                                         pause_record, pause_value, retrain_trigger_names)
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
@@ -75,6 +88,10 @@ REASONS = ("drift", "quality", "schedule", "manual")
 SWEEP = "sweep"
 MAX_ALARM_NAMES = 100  # DescribeAlarms takes at most 100 names per call
 PAUSED = "paused"
+BREAKER = "circuit breaker"
+# The executions the trigger itself started on its own (their display name is "<reason>-<time>"): only their failures
+# count towards the circuit breaker; a "manual" invocation is a person's, as is a start outside the trigger.
+AUTOMATIC = ("drift", "quality", "schedule")
 # SageMaker model package metadata (where TriggerReason ends up) allows only these characters.
 _UNSAFE = re.compile(r"[^A-Za-z0-9 _.:/=+\-@]")
 
@@ -123,16 +140,19 @@ class PauseSwitch:
 
 
 def handler(event: Any, context: Any = None, *, client: Any = None, cloudwatch: Any = None, ssm: Any = None,
-            now: Optional[Callable[[], dt.datetime]] = None) -> Dict[str, Any]:
-    """Lambda entry point; ``client`` (SageMaker), ``cloudwatch``, ``ssm`` and ``now`` are injectable for tests."""
+            sns: Any = None, now: Optional[Callable[[], dt.datetime]] = None) -> Dict[str, Any]:
+    """Lambda entry point; ``client`` (SageMaker), ``cloudwatch``, ``ssm``, ``sns`` and ``now`` are injectable for tests."""
     try:
         settings = settings_of(os.environ)
+        ssm_client = ssm or boto3.client("ssm")
         guard = {"client": client or boto3.client("sagemaker"), "allowed_pipelines": settings["allowed"],
                  "cooldown": dt.timedelta(hours=settings["cooldown_hours"]),
                  "max_starts_per_day": settings["max_starts_per_day"],
                  "now": (now or (lambda: dt.datetime.now(dt.timezone.utc)))(),
-                 "paused": PauseSwitch(ssm or boto3.client("ssm"), settings["pause_parameter"],
-                                       settings["model_pause_parameters"])}
+                 "paused": PauseSwitch(ssm_client, settings["pause_parameter"], settings["model_pause_parameters"]),
+                 "breaker": Breaker(ssm_client, sns, settings["topic_arn"],
+                                    settings["failures_before_pause"], settings["environment"], settings["models"],
+                                    settings["model_pause_parameters"], settings["model_reset_parameters"])}
         if isinstance(event, Mapping) and event.get("reason") == SWEEP:
             decision = sweep(cloudwatch=cloudwatch or boto3.client("cloudwatch"), alarm_pipelines=settings["alarm_pipelines"],
                              **guard)
@@ -181,6 +201,7 @@ def decide_and_start(
     now: dt.datetime,
     paused: Callable[[str], Optional[Mapping[str, str]]],
     max_starts_per_day: int = MAX_STARTS_PER_DAY,
+    breaker: Optional["Breaker"] = None,
 ) -> Dict[str, Any]:
     """The guard: returns ``{"started": bool, "reason": str, ...}``; starts at most one execution, and none when
     ``max_starts_per_day`` executions of the pipeline started in the last 24 hours (default 3, whatever the cooldown).
@@ -194,12 +215,19 @@ def decide_and_start(
     if pipeline not in allowed_pipelines:
         return {"started": False, "reason": f"pipeline {pipeline!r} is not one this trigger may start", "pipeline": pipeline}
     pause = paused(pipeline)
+    latest: Optional[List[Mapping[str, Any]]] = None
+    if pause is not None and breaker is not None and breaker.tripped(pipeline, pause):
+        # The breaker's own pause lifts itself once a run (one a person started) succeeded after it tripped.
+        latest = _history(client, pipeline, since=now - max(cooldown, STORM_WINDOW))
+        if breaker.lift_after_success(pipeline, pause, latest):
+            pause = paused(pipeline)  # the environment's pause still holds
     if pause is not None:
         # A drift alarm refused here is not lost: while it stays in ALARM, the first sweep after the resume answers it.
         return {"started": False, "reason": PAUSED, "pipeline": pipeline, "trigger": trigger_reason(trigger, event.get("alarm")),
                 "pause": dict(pause)}
 
-    latest = _history(client, pipeline, since=now - max(cooldown, STORM_WINDOW))
+    if latest is None:
+        latest = _history(client, pipeline, since=now - max(cooldown, STORM_WINDOW))
     running = [e for e in latest if e.get("PipelineExecutionStatus") in RUNNING]
     if running:
         return {
@@ -208,6 +236,11 @@ def decide_and_start(
             "pipeline": pipeline,
             "running": running[0]["PipelineExecutionArn"],
         }
+    steps: Dict[str, List[Mapping[str, Any]]] = {}  # each failed run's steps, read once
+    if breaker is not None:
+        failures = breaker.failures(client, pipeline, latest, steps)
+        if failures:
+            return breaker.trip(pipeline, failures, now=now, trigger=trigger_reason(trigger, event.get("alarm")))
     today = [e for e in latest if now - _aware(e["StartTime"]) < STORM_WINDOW]
     if len(today) >= max_starts_per_day:
         # Newest first: once the max_starts_per_day-th newest start leaves the window, one start is allowed again.
@@ -217,7 +250,7 @@ def decide_and_start(
                           f"{max_starts_per_day} a day whatever became of them; none starts before "
                           f"{next_start.isoformat()} (if they failed, the pipeline needs a person)"}
     recent = [e for e in latest if now - _aware(e["StartTime"]) < cooldown]
-    counted = next((e for e in recent if _answered(client, pipeline, e)), None)
+    counted = next((e for e in recent if _answered(client, pipeline, e, steps)), None)
     if counted is not None:
         started_at = _aware(counted["StartTime"])
         return {
@@ -262,15 +295,156 @@ def _history(client: Any, pipeline: str, *, since: dt.datetime) -> List[Mapping[
     return sorted(executions, key=lambda e: _aware(e["StartTime"]), reverse=True)
 
 
-def _answered(client: Any, pipeline: str, execution: Mapping[str, Any]) -> bool:
+def _answered(client: Any, pipeline: str, execution: Mapping[str, Any],
+              cache: Optional[Dict[str, List[Mapping[str, Any]]]] = None) -> bool:
     """Whether ``execution`` could have answered the drift: it succeeded, or the gate rejected its challenger."""
     status = execution.get("PipelineExecutionStatus")
     if status == "Succeeded":
         return True
     if status != "Failed":
         return False  # Stopped by a person: it trained nothing
-    steps = client.list_pipeline_execution_steps(PipelineExecutionArn=execution["PipelineExecutionArn"], MaxResults=50)
-    return any(step.get("StepName") == GATE_FAIL_STEP for step in steps.get("PipelineExecutionSteps", []))
+    return _gate_rejected(_steps(client, execution, {} if cache is None else cache))
+
+
+def _steps(client: Any, execution: Mapping[str, Any], cache: Dict[str, List[Mapping[str, Any]]]) -> List[Mapping[str, Any]]:
+    arn = execution["PipelineExecutionArn"]
+    if arn not in cache:
+        cache[arn] = client.list_pipeline_execution_steps(PipelineExecutionArn=arn, MaxResults=50).get(
+            "PipelineExecutionSteps", [])
+    return cache[arn]
+
+
+def _gate_rejected(steps: List[Mapping[str, Any]]) -> bool:
+    return any(step.get("StepName") == GATE_FAIL_STEP for step in steps)
+
+
+class BreakerUnknown(PauseUnknown):
+    """The circuit breaker could not record or announce its pause; nothing was started."""
+
+
+@dataclass(frozen=True)
+class Breaker:
+    """The circuit breaker of one environment (see *The circuit breaker* in the module docstring): after ``threshold``
+    consecutive failed executions the trigger started, it creates the model's pause parameter (``models``: pipeline ->
+    its name, the on-call pause ``mlops_cli.retraining`` writes) and pages once on ``topic_arn``."""
+
+    ssm: Any
+    sns: Any  # None: a client made when it pages (Lambda's region)
+    topic_arn: str
+    threshold: int
+    environment: str  # the environment's name, for the resume command
+    models: Mapping[str, str]  # pipeline -> model name
+    pauses: Mapping[str, str]  # pipeline -> its model's pause parameter
+    resets: Mapping[str, str]  # pipeline -> its model's last resume (contract.retraining_reset_parameter)
+
+    def tripped(self, pipeline: str, pause: Mapping[str, str]) -> bool:
+        """Whether ``pause`` is this breaker's pause of ``pipeline``'s model (not a person's)."""
+        return pause.get("parameter") == self.pauses.get(pipeline) and pause.get("by") == RETRAINING_BREAKER
+
+    def lift_after_success(self, pipeline: str, pause: Mapping[str, str], latest: List[Mapping[str, Any]]) -> bool:
+        """Delete the breaker's pause when an execution that started after it succeeded; whether it did."""
+        since = _stamp_of(pause.get("at", ""))
+        if since is None or not any(e.get("PipelineExecutionStatus") == "Succeeded" and _aware(e["StartTime"]) >= since
+                                    for e in latest):
+            return False
+        try:
+            self.ssm.delete_parameter(Name=self.pauses[pipeline])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
+                raise BreakerUnknown(f"cannot lift the circuit breaker's pause {self.pauses[pipeline]}: {error}") from error
+        LOG.info(json.dumps({"breaker": "lifted", "pipeline": pipeline, "reason": "an execution succeeded after it tripped"}))
+        return True
+
+    def failures(self, client: Any, pipeline: str, latest: List[Mapping[str, Any]],
+                 cache: Dict[str, List[Mapping[str, Any]]]) -> List[Dict[str, Any]]:
+        """The ``threshold`` newest consecutive failures of executions the trigger started (newest first), when there
+        are that many since the last success, gate rejection or resume; else []."""
+        streak: List[Dict[str, Any]] = []
+        for execution in latest:
+            status = execution.get("PipelineExecutionStatus")
+            if status == "Succeeded":
+                break  # a success (whoever started it) resets the count
+            if status != "Failed" or not _automatic(execution):
+                continue  # stopped by a person, or a person's own run: neither counts nor resets
+            steps = _steps(client, execution, cache)
+            if _gate_rejected(steps):
+                break  # the model was judged: the pipeline works
+            failed = next((s for s in steps if s.get("StepStatus") == "Failed"), {})
+            streak.append({"execution": execution["PipelineExecutionArn"], "started": _aware(execution["StartTime"]),
+                           "step": failed.get("StepName", "unknown"),
+                           "failure": str(failed.get("FailureReason") or execution.get("FailureReason") or "not given")[:500]})
+            if len(streak) == self.threshold:
+                break
+        if len(streak) < self.threshold:
+            return []
+        resumed = self._resumed(pipeline)
+        # A person's resume starts a new count: the failures that tripped the breaker do not trip it again at once.
+        return [] if resumed is not None and streak[-1]["started"] <= resumed else streak
+
+    def trip(self, pipeline: str, failures: List[Dict[str, Any]], *, now: dt.datetime, trigger: str) -> Dict[str, Any]:
+        """Create the model's pause (only if none exists: a duplicate event or a concurrent invocation finds it and
+        pages nobody) and page once; starts nothing."""
+        model, parameter, last = self.models[pipeline], self.pauses[pipeline], failures[0]
+        resume = f"python -m mlops_cli.retraining --env {self.environment} --model {model} resume"
+        why = (f"circuit breaker: the last {len(failures)} executions the retrain trigger started failed (not the gate); "
+               f"the last, {last['execution']}, at step {last['step']}: {last['failure']}")
+        decision = {"started": False, "reason": BREAKER, "pipeline": pipeline, "trigger": trigger,
+                    "failures": [f["execution"] for f in failures], "pause": parameter}
+        try:
+            self.ssm.put_parameter(Name=parameter, Value=pause_value(reason=why[:480], by=RETRAINING_BREAKER, at=_stamp(now)),
+                                   Type="String", Overwrite=False,
+                                   Description=f"Pauses automatic retraining of {model} (the retrain trigger's circuit "
+                                               f"breaker); {resume}")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ParameterAlreadyExists":
+                return {**decision, "paged": False, "detail": "already paused (another invocation tripped it, or a person)"}
+            raise BreakerUnknown(f"cannot write the circuit breaker's pause {parameter}: {error}; {pipeline} was not "
+                                 "started") from error
+        message = (f"Retraining of model '{model}' ({pipeline}) is PAUSED by the retrain trigger's circuit breaker: the "
+                   f"last {len(failures)} executions it started failed on something other than the gate "
+                   f"({', '.join(f['execution'] for f in failures)}). The last failed at step {last['step']}: "
+                   f"{last['failure']}. No drift alarm, hourly sweep or retraining schedule starts it until the cause is "
+                   f"fixed and a person runs: {resume} (or an execution started by hand succeeds). A retrain alarm "
+                   "still in ALARM is then answered by the next hourly sweep. Steps of the last execution: aws sagemaker "
+                   f"list-pipeline-execution-steps --pipeline-execution-arn {last['execution']} (docs/monitoring.md, "
+                   "Pausing retraining)")
+        try:
+            (self.sns or boto3.client("sns")).publish(TopicArn=self.topic_arn, Subject=f"Retraining of {model} paused: {len(failures)} failed runs",
+                             Message=message)
+        except (BotoCoreError, ClientError) as error:
+            # Unannounced, the pause would hold unseen: take it back, so that the retry trips and pages again.
+            self.ssm.delete_parameter(Name=parameter)
+            raise BreakerUnknown(f"cannot page the circuit breaker's pause of {model}: {error}; the pause was taken back "
+                                 "and the invocation fails (it is retried)") from error
+        return {**decision, "paged": True}
+
+    def _resumed(self, pipeline: str) -> Optional[dt.datetime]:
+        name = self.resets.get(pipeline)
+        if name is None:
+            return None
+        try:
+            found = self.ssm.get_parameters(Names=[name]).get("Parameters", [])
+        except (BotoCoreError, ClientError) as error:
+            raise BreakerUnknown(f"cannot read when retraining of {pipeline} was last resumed ({name}): {error}; it was "
+                                 "not started") from error
+        return _stamp_of(pause_record(found[0].get("Value", ""))["at"]) if found else None
+
+
+def _automatic(execution: Mapping[str, Any]) -> bool:
+    """Whether the trigger started ``execution`` on its own (a drift alarm, the sweep or a schedule)."""
+    name = str(execution.get("PipelineExecutionDisplayName") or "")
+    return any(name.startswith(f"{reason}-") for reason in AUTOMATIC)
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _stamp_of(value: str) -> Optional[dt.datetime]:
+    try:
+        return _aware(value)
+    except ValueError:
+        return None
 
 
 def trigger_reason(trigger: str, alarm: Optional[str]) -> str:
@@ -298,8 +472,9 @@ def _malformed(event: Any) -> Optional[str]:
 
 def settings_of(environ: Mapping[str, str]) -> Dict[str, Any]:
     """The function's settings from its environment: ``NAME_PREFIX`` (the environment's resource prefix),
-    ``MODEL_PIPELINES`` (JSON: model -> its training pipeline), ``COOLDOWN_HOURS`` (default 24, the config's) and
-    ``MAX_STARTS_PER_DAY`` (the storm guard, default 3).
+    ``MODEL_PIPELINES`` (JSON: model -> its training pipeline), ``COOLDOWN_HOURS`` (default 24, the config's),
+    ``MAX_STARTS_PER_DAY`` (the storm guard, default 3), ``FAILURES_BEFORE_PAUSE`` (the circuit breaker, default 2),
+    ``TOPIC_ARN`` (where the breaker pages) and ``ENVIRONMENT`` (the environment's name, for the resume command).
 
     The pipelines it may start, each model's retrain alarms and pause parameters follow from the prefix and the models
     by the contract's names, so the configuration grows by one short entry per model (Lambda allows 4 KB of
@@ -316,9 +491,16 @@ def settings_of(environ: Mapping[str, str]) -> Dict[str, Any]:
         # The config refuses it (monitoring.retraining_max_starts_per_day, 1-6); a hand-edited environment could not.
         raise ValueError(f"MAX_STARTS_PER_DAY={max_starts}: the storm guard needs at least 1 start a day; set "
                          "monitoring.retraining_max_starts_per_day in the config and deploy the Operations stack again")
+    failures = int(environ.get("FAILURES_BEFORE_PAUSE", str(DEFAULT_RETRAINING_FAILURES_BEFORE_PAUSE)))
+    if failures < 1:
+        raise ValueError(f"FAILURES_BEFORE_PAUSE={failures}: the circuit breaker needs at least 1 failure; set "
+                         "monitoring.retraining_failures_before_pause in the config and deploy the Operations stack again")
     cooldown_hours = float(environ.get("COOLDOWN_HOURS", str(DEFAULT_RETRAINING_COOLDOWN_HOURS)))
     return {"allowed": frozenset(models.values()), "cooldown_hours": cooldown_hours,
-            "max_starts_per_day": max_starts,
+            "max_starts_per_day": max_starts, "failures_before_pause": failures,
+            "topic_arn": environ.get("TOPIC_ARN", ""), "environment": environ.get("ENVIRONMENT", "ENV"),
+            "models": {pipeline: model for model, pipeline in models.items()},
+            "model_reset_parameters": names.model_reset_parameters,
             "alarm_pipelines": names.alarm_pipelines, "pause_parameter": names.pause_parameter,
             "model_pause_parameters": names.model_pause_parameters}
 

@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from mlops_cli import retraining as cli
-from pipeline_code.core.contract import retraining_pause_parameter
+from pipeline_code.core.contract import retraining_pause_parameter, retraining_reset_parameter
 from pipeline_code.handlers import retrain_trigger as rt
 from tests.support.configs import SAMPLE_CONFIG, sample_account, sample_without_model
 from tests.support.credentials import without_credentials
@@ -142,6 +142,19 @@ def test_resume_names_the_pauses_that_still_hold(ssm, capsys):
     assert capsys.readouterr().out.splitlines()[-1] == (
         f"note: model 'churn' is still paused on its own since 2026-11-26T09:30:00Z by {CALLER}: INC-43 "
         "(python -m mlops_cli.retraining --env prod --model churn resume)")
+
+
+def test_resuming_a_model_records_when_so_the_circuit_breaker_counts_failures_anew(ssm, capsys):
+    """The trigger's circuit breaker counts only failures after the last resume: the ones that tripped it must not trip
+    it again at the next sweep. Resuming what was not paused records nothing."""
+    reset = retraining_reset_parameter("mlops-loop-prod", "churn")
+    assert run("--model", "churn", "resume") == 0
+    assert ssm.get_parameters(Names=[reset])["Parameters"] == []
+    assert run("--model", "churn", "pause", "--reason", "INC-43") == 0
+    assert run("--model", "churn", "resume") == 0
+    assert value(ssm, reset) == {"reason": "resumed", "by": CALLER, "at": "2026-11-26T09:30:00Z"}
+    # it pauses nothing
+    assert rt.PauseSwitch(ssm, ENVIRONMENT, {"mlops-loop-prod-churn-training": CHURN})("mlops-loop-prod-churn-training") is None
 
 
 def test_resuming_what_is_not_paused_changes_nothing(ssm, capsys):

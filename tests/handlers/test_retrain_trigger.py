@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 
 import boto3
@@ -10,7 +11,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from pipeline_code.core.contract import monitor_namespace, retraining_pause_parameter
+from pipeline_code.core.contract import GATE_FAIL_STEP, monitor_namespace, retraining_pause_parameter
 from pipeline_code.handlers import retrain_trigger as rt
 
 PIPELINE = "mlops-loop-dev-churn-training"
@@ -491,3 +492,199 @@ def test_an_allowance_below_one_start_a_day_is_refused_naming_the_setting_and_th
         rt.settings_of({"NAME_PREFIX": "p", "MAX_STARTS_PER_DAY": value})
     assert str(error.value) == (f"MAX_STARTS_PER_DAY={value}: the storm guard needs at least 1 start a day; set "
                                 "monitoring.retraining_max_starts_per_day in the config and deploy the Operations stack again")
+
+
+# ---------------------------------------------------------------- the circuit breaker: a pipeline that keeps failing
+class Runs:
+    """A SageMaker client holding a pipeline's executions (newest first) and each one's steps; it records the starts
+    and, like SageMaker, lists a started execution as running."""
+
+    def __init__(self, *executions):
+        self.executions, self.steps, self.started = [], {}, []
+        for execution in executions:
+            self.add(*execution)
+
+    def add(self, status, hours_ago, display="drift-20261126T000000", failed_step="Train", failure="AlgorithmError: boom"):
+        arn = f"arn:aws:sagemaker:eu-west-1:111111111111:pipeline/{PIPELINE}/execution/r{len(self.executions)}"
+        self.executions.insert(0, {"PipelineExecutionArn": arn, "StartTime": NOW - dt.timedelta(hours=hours_ago),
+                                   "PipelineExecutionStatus": status, "PipelineExecutionDisplayName": display})
+        self.executions.sort(key=lambda e: e["StartTime"], reverse=True)
+        self.steps[arn] = [{"StepName": "Prepare", "StepStatus": "Succeeded"},
+                           {"StepName": failed_step, "StepStatus": "Failed", "FailureReason": failure}]
+        return arn
+
+    def list_pipeline_executions(self, **_):
+        return {"PipelineExecutionSummaries": list(self.executions)}
+
+    def list_pipeline_execution_steps(self, PipelineExecutionArn, MaxResults):
+        return {"PipelineExecutionSteps": self.steps[PipelineExecutionArn]}
+
+    def start_pipeline_execution(self, **request):
+        display = request["PipelineExecutionDisplayName"]  # "<reason>-<the trigger's now>"
+        at = dt.datetime.strptime(display.rsplit("-", 1)[1], "%Y%m%dT%H%M%S").replace(tzinfo=dt.timezone.utc)
+        arn = self.add("Executing", (NOW - at) / dt.timedelta(hours=1), display)
+        self.started.append(arn)
+        return {"PipelineExecutionArn": arn}
+
+    def fail(self, arn):
+        """The run ``arn`` failed in training."""
+        next(e for e in self.executions if e["PipelineExecutionArn"] == arn)["PipelineExecutionStatus"] = "Failed"
+
+
+@pytest.fixture()
+def pages(ssm):
+    """The operations topic (moto), with a queue that receives its messages: what people were paged."""
+    sns, sqs = boto3.client("sns", region_name="eu-west-1"), boto3.client("sqs", region_name="eu-west-1")
+    topic = sns.create_topic(Name="notifications")["TopicArn"]
+    queue = sqs.create_queue(QueueName="people")["QueueUrl"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs",
+                  Endpoint=sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+    def received():
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"])["Message"] for m in messages]
+    return sns, topic, received
+
+
+def breaker_env(monkeypatch, topic, failures=None):
+    monkeypatch.setenv("NAME_PREFIX", "mlops-loop-dev")
+    monkeypatch.setenv("ENVIRONMENT", "dev")
+    monkeypatch.setenv("MODEL_PIPELINES", json.dumps({"churn": PIPELINE}))
+    monkeypatch.setenv("TOPIC_ARN", topic)
+    if failures is not None:
+        monkeypatch.setenv("FAILURES_BEFORE_PAUSE", str(failures))
+
+
+def trigger(event, runs, ssm, sns, now=NOW):
+    return rt.handler(event, client=runs, ssm=ssm, sns=sns, now=lambda: now)
+
+
+def sweep_event(i):
+    """The drift alarm still in ALARM, as the sweep of hour ``i`` hands it to the guard."""
+    return {**ALARM_EVENT, "source_event_id": f"sweep-{i}"}
+
+
+def test_after_n_failed_runs_the_trigger_pauses_the_model_and_pages_once(ssm, pages, monkeypatch):
+    """GIVEN the trigger started two runs that failed in training WHEN the sweep comes again THEN it starts nothing,
+    creates the model's pause (the on-call pause) and pages once, naming the model, the last failure and the resume."""
+    sns, topic, received = pages
+    breaker_env(monkeypatch, topic)
+    runs = Runs(("Failed", 30), ("Failed", 6))
+    last = runs.executions[0]["PipelineExecutionArn"]
+    decision = trigger(sweep_event(1), runs, ssm, sns)
+    assert decision["started"] is False and decision["reason"] == "circuit breaker" and decision["paged"] is True
+    assert runs.started == []
+    held = rt.PauseSwitch(ssm, ENVIRONMENT_PAUSE, {PIPELINE: CHURN_PAUSE})(PIPELINE)
+    assert held["parameter"] == CHURN_PAUSE and held["by"] == "retrain-trigger circuit breaker"
+    assert last in held["reason"] and "AlgorithmError: boom" in held["reason"]
+    (page,) = received()
+    assert "model 'churn'" in page and last in page and "AlgorithmError: boom" in page
+    assert "python -m mlops_cli.retraining --env dev --model churn resume" in page
+    # every later sweep, a schedule or a duplicate of the event: paused, no page, no start
+    for event in (sweep_event(1), sweep_event(2), {"pipeline": PIPELINE, "reason": "schedule"}):
+        assert trigger(event, runs, ssm, sns)["reason"] == "paused"
+    assert received() == [] and runs.started == []
+
+
+def test_one_failed_run_below_the_threshold_is_started_again(ssm, pages, monkeypatch):
+    sns, topic, received = pages
+    breaker_env(monkeypatch, topic, failures=3)
+    runs = Runs(("Failed", 30), ("Failed", 6))
+    assert trigger(sweep_event(1), runs, ssm, sns)["started"] is True
+    assert received() == []
+
+
+def test_a_concurrent_invocation_that_finds_the_breakers_pause_made_pages_nobody(ssm, pages, monkeypatch):
+    """Two invocations judged the same failures at once: the pause is created once (Overwrite=False); the one that
+    finds it made starts nothing and pages nobody."""
+    sns, topic, received = pages
+    breaker_env(monkeypatch, topic)
+    runs = Runs(("Failed", 30), ("Failed", 6))
+    switch_ = rt.PauseSwitch(ssm, ENVIRONMENT_PAUSE, {PIPELINE: CHURN_PAUSE})
+    first = trigger(sweep_event(1), runs, ssm, sns)
+    # the second passed the pause check before the first wrote it
+    second = rt.decide_and_start(sweep_event(1), client=runs, allowed_pipelines=frozenset({PIPELINE}),
+                                 cooldown=dt.timedelta(hours=24), now=NOW, paused=lambda p: None,
+                                 breaker=rt.Breaker(ssm, sns, topic, 2, "dev", {PIPELINE: "churn"},
+                                                    {PIPELINE: CHURN_PAUSE}, {}))
+    assert first["paged"] is True and second["paged"] is False and second["started"] is False
+    assert len(received()) == 1 and runs.started == [] and switch_(PIPELINE) is not None
+
+
+@pytest.mark.parametrize("history", [
+    # the gate rejected the last run: the pipeline works, the model was judged
+    [("Failed", 6, "drift-a"), ("GateFailed", 20, "drift-b"), ("Failed", 30, "drift-c")],
+    # a person stopped a run in between: neither a failure of the loop nor a success - still one failure
+    [("Failed", 30, "drift-a"), ("Stopped", 6, "drift-b")],
+    # a person's own run that failed is not the loop's
+    [("Failed", 30, "drift-a"), ("Failed", 6, "nightly-by-hand")],
+    # a success ends the count, whoever started it
+    [("Failed", 6, "drift-a"), ("Succeeded", 20, "by-hand"), ("Failed", 30, "drift-b")],
+], ids=["gate", "stopped", "person", "success"])
+def test_runs_that_are_not_failures_of_the_loop_do_not_count(ssm, pages, monkeypatch, history):
+    sns, topic, received = pages
+    breaker_env(monkeypatch, topic)
+    runs = Runs()
+    for status, hours, display in history:
+        if status == "GateFailed":
+            runs.add("Failed", hours, display, failed_step=GATE_FAIL_STEP, failure="challenger rejected")
+        else:
+            runs.add(status, hours, display)
+    decision = trigger(sweep_event(1), runs, ssm, sns, now=NOW + dt.timedelta(hours=30))
+    assert decision["reason"] != "circuit breaker" and received() == []
+    assert rt.PauseSwitch(ssm, ENVIRONMENT_PAUSE, {PIPELINE: CHURN_PAUSE})(PIPELINE) is None
+
+
+def test_a_resume_starts_again_and_a_new_count(ssm, pages, monkeypatch):
+    """GIVEN the breaker tripped WHEN a person resumes (the CLI) THEN the next sweep starts the pipeline, and only
+    N new failures after the resume trip it again."""
+    from mlops_cli import retraining as cli
+
+    sns, topic, received = pages
+    breaker_env(monkeypatch, topic)
+    runs = Runs(("Failed", 30), ("Failed", 6))
+    assert trigger(sweep_event(1), runs, ssm, sns)["reason"] == "circuit breaker"
+    scope = cli.Scope("dev", "mlops-loop-dev", "churn")
+    cli.resume(ssm, scope, caller="arn:aws:sts::111111111111:assumed-role/oncall/ana", now=NOW + dt.timedelta(hours=1),
+               out=io.StringIO())
+    later = NOW + dt.timedelta(hours=2)
+    assert trigger(sweep_event(2), runs, ssm, sns, now=later)["started"] is True
+    # that run fails too: one failure since the resume, below the threshold - started again
+    runs.fail(runs.started[-1])
+    assert trigger(sweep_event(3), runs, ssm, sns, now=later + dt.timedelta(hours=3))["started"] is True
+    runs.fail(runs.started[-1])  # the second since the resume: the breaker trips again, and pages again
+    assert trigger(sweep_event(4), runs, ssm, sns, now=later + dt.timedelta(hours=6))["reason"] == "circuit breaker"
+    assert len(received()) == 2 and len(runs.started) == 2
+
+
+def test_a_run_that_succeeds_after_the_breaker_tripped_lifts_its_pause(ssm, pages, monkeypatch):
+    """A person fixed the cause and started a run by hand that succeeded: the breaker's pause is lifted, and the
+    drift is answered as before (cooldown permitting). A person's own pause is never lifted by a success."""
+    sns, topic, received = pages
+    breaker_env(monkeypatch, topic)
+    runs = Runs(("Failed", 30), ("Failed", 6))
+    assert trigger(sweep_event(1), runs, ssm, sns)["reason"] == "circuit breaker"
+    runs.add("Succeeded", -1, "fixed-by-hand")
+    decision = trigger(sweep_event(2), runs, ssm, sns, now=NOW + dt.timedelta(hours=2))
+    assert decision["reason"].startswith("cooldown")  # the success answered the drift; no pause any more
+    assert rt.PauseSwitch(ssm, ENVIRONMENT_PAUSE, {PIPELINE: CHURN_PAUSE})(PIPELINE) is None
+    pause(ssm, CHURN_PAUSE)  # a person's
+    assert trigger(sweep_event(3), runs, ssm, sns, now=NOW + dt.timedelta(hours=3))["reason"] == "paused"
+
+
+def test_when_the_page_cannot_be_sent_the_pause_is_taken_back_and_the_invocation_fails(ssm, monkeypatch):
+    """Unannounced, the pause would hold unseen: the retry (Lambda's) trips and pages again."""
+    breaker_env(monkeypatch, "arn:aws:sns:eu-west-1:123456789012:no-such-topic")
+    runs = Runs(("Failed", 30), ("Failed", 6))
+    with pytest.raises(rt.BreakerUnknown, match="cannot page the circuit breaker's pause of churn"):
+        trigger(sweep_event(1), runs, ssm, boto3.client("sns", region_name="eu-west-1"))
+    assert rt.PauseSwitch(ssm, ENVIRONMENT_PAUSE, {PIPELINE: CHURN_PAUSE})(PIPELINE) is None and runs.started == []
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_breaker_below_one_failure_is_refused_naming_the_setting_and_the_fix(value):
+    with pytest.raises(ValueError) as raised:
+        rt.settings_of({"NAME_PREFIX": "mlops-loop-dev", "FAILURES_BEFORE_PAUSE": value})
+    assert str(raised.value) == (f"FAILURES_BEFORE_PAUSE={value}: the circuit breaker needs at least 1 failure; set "
+                                 "monitoring.retraining_failures_before_pause in the config and deploy the Operations "
+                                 "stack again")

@@ -560,6 +560,9 @@ CASES = [
     case("max-starts-hourly", at("environments.prod.monitoring", {"retraining_max_starts_per_day": 24}),
          "environment 'prod': field 'monitoring.retraining_max_starts_per_day': Input should be less than or "
          "equal to 6 (got 24)"),
+    case("breaker-zero", at("environments.prod.monitoring", {"retraining_failures_before_pause": 0}),
+         "environment 'prod': field 'monitoring.retraining_failures_before_pause': Input should be greater than or "
+         "equal to 1 (got 0)"),
     case("cooldown-above-30-days", at("defaults.monitoring.retraining_cooldown_hours", 721),
          "defaults: field 'monitoring.retraining_cooldown_hours': Input should be less than or equal "
          "to 720 (got 721)"),

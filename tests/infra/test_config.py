@@ -854,6 +854,14 @@ def test_the_storm_guards_allowance_defaults_to_three_a_day_and_is_bounded(raw):
                                 "less than or equal to 6 (got 7)"]
 
 
+@pytest.mark.parametrize("value, bound", [(0, "greater than or equal to 1"), (7, "less than or equal to 6")])
+def test_the_circuit_breaker_pauses_after_two_failures_by_default_and_is_bounded(raw, value, bound):
+    assert parse_config(raw).environments["dev"].monitoring.retraining_failures_before_pause == 2
+    raw["environments"]["dev"]["monitoring"] = {"retraining_failures_before_pause": value}
+    assert problems_of(raw) == ["environment 'dev': field 'monitoring.retraining_failures_before_pause': Input should be "
+                                f"{bound} (got {value})"]
+
+
 @pytest.mark.parametrize("value, expected", [
     ("ok", "say why the near-perfect score or the dominant feature is genuine, not a leak of the label, in a sentence a "
            "reviewer can check (at least 20 characters), e.g. \"cancel_reason is recorded when the customer calls, before "

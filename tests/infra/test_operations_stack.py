@@ -50,6 +50,10 @@ def test_trigger_function_is_serialised_and_knows_only_this_environments_pipelin
     monitoring = synthesized.config.environments[env].monitoring
     assert variables["COOLDOWN_HOURS"] == str(monitoring.retraining_cooldown_hours)
     assert variables["MAX_STARTS_PER_DAY"] == str(monitoring.retraining_max_starts_per_day)
+    # The circuit breaker: how many failures, and what it needs to page with the resume command.
+    settings = settings_of(variables)
+    assert settings["failures_before_pause"] == monitoring.retraining_failures_before_pause
+    assert settings["environment"] == env and settings["topic_arn"]
     invoke = _one(synthesized, env, "AWS::Lambda::EventInvokeConfig")
     assert invoke["MaximumRetryAttempts"] == 2
 
@@ -116,8 +120,10 @@ def test_failed_or_gate_rejected_executions_notify_people(synthesized):
         f"--region {region}. The execution: aws sagemaker describe-pipeline-execution --pipeline-execution-arn "
         f"<detail-pipelineExecutionArn> --region {region}. Any other failed step does not hold the retrain trigger's "
         "cooldown: while the model's retrain alarm stays in ALARM, the hourly sweep starts the pipeline again, up to "
-        f"{synthesized.config.environments['staging'].monitoring.retraining_max_starts_per_day} times in 24 hours, each "
-        "failing as this one did until the cause is fixed. To stop that meanwhile: python -m mlops_cli.retraining --env "
+        f"{synthesized.config.environments['staging'].monitoring.retraining_max_starts_per_day} times in 24 hours; after "
+        f"{synthesized.config.environments['staging'].monitoring.retraining_failures_before_pause} such failures in a "
+        "row of runs it started, the trigger pauses the model's retraining itself and says so once. To stop it sooner: "
+        "python -m mlops_cli.retraining --env "
         "staging --model MODEL pause --reason INC-ID (MODEL: the pipeline name's model; resume once fixed; "
         "docs/monitoring.md, Pausing retraining)")
     topic = _one(synthesized, "staging", "AWS::SNS::Topic", prefix="Notifications")

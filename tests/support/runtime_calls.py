@@ -27,7 +27,8 @@ from botocore import xform_name
 
 from mlops_loop.app_builder import REPO_ROOT
 from pipeline_code.core.contract import pascal
-from pipeline_code.core.contract import DEFAULT_PROJECT, RETRAIN_ALARMS, monitor_namespace, parity_namespace, retraining_pause_parameter
+from pipeline_code.core.contract import (DEFAULT_PROJECT, RETRAIN_ALARMS, monitor_namespace, parity_namespace,
+                                         retraining_pause_parameter, retraining_reset_parameter)
 from pipeline_code.core.integrity import ledger_key, run_record_key
 
 from tests.support.iam_eval import IamModel
@@ -304,7 +305,18 @@ RUNTIMES: tuple[Runtime, ...] = (
             # IAM authorizes each name.)
             "get_parameters": lambda n: [
                 ("ssm:GetParameters", {"parameter": n.arn("ssm", "parameter" + retraining_pause_parameter(n.prefix, model))}, {})
-                for model in (None, n.model)],
+                for model in (None, n.model)] + [
+                # The circuit breaker: when was the model last resumed (it counts failures after that)?
+                ("ssm:GetParameters", {"parameter": n.arn("ssm", "parameter" + retraining_reset_parameter(n.prefix, n.model))}, {})],
+            # The circuit breaker pauses the model (creates its pause; lifts it after a success) and pages once.
+            "put_parameter": _one("ssm:PutParameter", "parameter",
+                                  lambda n: n.arn("ssm", "parameter" + retraining_pause_parameter(n.prefix, n.model))),
+            "delete_parameter": _one("ssm:DeleteParameter", "parameter",
+                                     lambda n: n.arn("ssm", "parameter" + retraining_pause_parameter(n.prefix, n.model))),
+            "publish": lambda n: [
+                ("sns:Publish", {"topic": n.resource("Operations", "Notifications")}, {}),
+                ("kms:GenerateDataKey", {"key": n.resource("Storage", "OpsKey", "Arn")}, {}),
+            ],
         },
     ),
     Runtime(

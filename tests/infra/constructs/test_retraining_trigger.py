@@ -8,6 +8,7 @@ from typing import Optional
 from aws_cdk import Environment, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
@@ -25,10 +26,13 @@ def _trigger(schedule: Optional[str] = "cron(0 4 ? * SUN *)") -> tuple[Stack, Re
     """GIVEN a bare stack with a key WHEN a trigger for two models' pipelines is added THEN it, its template and logical ids."""
     stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     key = kms.Key(stack, "Key")
+    topic = sns.Topic(stack, "Topic", master_key=key)
     trigger = RetrainingTrigger(stack, "Trigger", name_prefix="shop-dev", pipelines=PIPELINES, cooldown_hours=12,
-                                max_starts_per_day=2,                                schedule=schedule, key=key, log_retention=logs.RetentionDays.ONE_WEEK,
+                                max_starts_per_day=2, failures_before_pause=3, environment_name="dev", topic=topic,
+                                schedule=schedule, key=key, log_retention=logs.RetentionDays.ONE_WEEK,
                                 removal_policy=RemovalPolicy.RETAIN)
     ids = {
+        "topic": stack.get_logical_id(topic.node.default_child),
         "function": stack.get_logical_id(trigger.function.node.default_child),
         "queue": stack.get_logical_id(trigger.dead_letter_queue.node.default_child),
         "key": stack.get_logical_id(key.node.default_child),
@@ -51,11 +55,12 @@ def test_the_function_is_named_after_the_prefix_and_runs_one_at_a_time():
 
 
 def test_the_function_knows_its_pipelines_its_cooldown_and_which_pipeline_each_retrain_alarm_starts():
-    _, _, template, _ = _trigger()
+    _, _, template, ids = _trigger()
     (function,) = template.find_resources("AWS::Lambda::Function").values()
     env = function["Properties"]["Environment"]["Variables"]
     assert env == {"NAME_PREFIX": "shop-dev", "MODEL_PIPELINES": json.dumps(PIPELINES, sort_keys=True, separators=(",", ":")),
-                   "COOLDOWN_HOURS": "12", "MAX_STARTS_PER_DAY": "2"}
+                   "COOLDOWN_HOURS": "12", "MAX_STARTS_PER_DAY": "2", "FAILURES_BEFORE_PAUSE": "3", "ENVIRONMENT": "dev",
+                   "TOPIC_ARN": {"Ref": ids["topic"]}}
     # AND the function reads from them the pipelines it may start and which pipeline each retrain alarm starts
     settings = settings_of(env)
     assert settings["allowed"] == {"Shop-Dev-Credit-Risk", "shop-dev-churn"} and settings["cooldown_hours"] == 12
@@ -102,9 +107,19 @@ def test_the_role_may_read_exactly_the_pause_parameters_and_no_deploy_creates_th
         "arn:aws:ssm:eu-west-1:123456789012:parameter/shop-dev/retraining/paused",
         "arn:aws:ssm:eu-west-1:123456789012:parameter/shop-dev/retraining/paused-models/churn",
         "arn:aws:ssm:eu-west-1:123456789012:parameter/shop-dev/retraining/paused-models/credit-risk",
+        # when each model was last resumed (the circuit breaker counts failures after it)
+        "arn:aws:ssm:eu-west-1:123456789012:parameter/shop-dev/retraining/resumed-models/churn",
+        "arn:aws:ssm:eu-west-1:123456789012:parameter/shop-dev/retraining/resumed-models/credit-risk",
+    ]
+    # The circuit breaker writes (and lifts) each model's pause, never the environment's (a person's switch)
+    breaker = _statements(template, "TriggerAccess")["CircuitBreakerPause"]
+    assert sorted(breaker["Action"]) == ["ssm:DeleteParameter", "ssm:PutParameter"]
+    assert breaker["Resource"] == [
+        "arn:aws:ssm:eu-west-1:123456789012:parameter/shop-dev/retraining/paused-models/churn",
+        "arn:aws:ssm:eu-west-1:123456789012:parameter/shop-dev/retraining/paused-models/credit-risk",
     ]
     assert not any("ssm:" in str(s["Action"]) for sid, s in _statements(template, "TriggerAccess").items()
-                   if sid != "ReadRetrainingPause")
+                   if sid not in ("ReadRetrainingPause", "CircuitBreakerPause"))
 
 
 def test_a_models_retrain_alarm_entering_alarm_starts_its_pipeline_for_drift():
