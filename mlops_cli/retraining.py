@@ -9,7 +9,10 @@
 ``/<project>-<env>/retraining/paused-models/<model>``) holding ``{"reason", "by", "at"}``: the reason given, the
 caller's ARN (STS GetCallerIdentity) and the time. While it exists, the retrain trigger starts no pipeline of the
 environment (of the model) on a drift alarm, on the hourly sweep or on the retraining schedule. The parameter is
-not part of any CloudFormation template, so no deploy reverts the pause. ``resume`` deletes it: a retrain alarm
+not part of any CloudFormation template, so no deploy reverts the pause. The retrain trigger's circuit breaker creates
+a model's pause itself (``by`` "retrain-trigger circuit breaker") after consecutive failed runs; ``resume`` lifts it
+as any other. ``resume`` deletes it (resuming a model also records who and when in
+``/<project>-<env>/retraining/resumed-models/<model>``: the circuit breaker counts failures anew from then): a retrain alarm
 still in ALARM is then answered by the next hourly sweep (cooldown and storm guard permitting); a scheduled
 retraining that fell in the pause is not replayed. ``status`` shows the environment's pause and every model's.
 

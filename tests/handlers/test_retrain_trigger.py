@@ -688,3 +688,18 @@ def test_a_breaker_below_one_failure_is_refused_naming_the_setting_and_the_fix(v
     assert str(raised.value) == (f"FAILURES_BEFORE_PAUSE={value}: the circuit breaker needs at least 1 failure; set "
                                  "monitoring.retraining_failures_before_pause in the config and deploy the Operations "
                                  "stack again")
+
+
+def test_when_the_breakers_pause_cannot_be_written_nothing_starts_and_the_invocation_fails(monkeypatch):
+    """A role that lost ssm:PutParameter: failing closed and loud, as when the pause cannot be read."""
+    breaker_env(monkeypatch, "arn:aws:sns:eu-west-1:111111111111:notifications")
+    ssm = boto3.client("ssm", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    runs = Runs(("Failed", 30), ("Failed", 6))
+    with Stubber(ssm) as stub:
+        stub.add_response("get_parameters", {"Parameters": [], "InvalidParameters": [ENVIRONMENT_PAUSE, CHURN_PAUSE]})
+        stub.add_response("get_parameters", {"Parameters": []})
+        stub.add_client_error("put_parameter", "AccessDeniedException")
+        with pytest.raises(rt.BreakerUnknown, match="cannot write the circuit breaker's pause"):
+            trigger(sweep_event(1), runs, ssm, sns=None)
+        stub.assert_no_pending_responses()
+    assert runs.started == []
