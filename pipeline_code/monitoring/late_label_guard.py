@@ -170,7 +170,9 @@ def persistent_error(reports: Sequence[Mapping[str, Any]], reason: str) -> Optio
 def labels_last_read(reports: Sequence[Mapping[str, Any]]) -> Optional[str]:
     """When the newest earlier run that read labels in its label window ran (its report's ``generated_at``), from the
     earlier ``reports`` (oldest first); a run that read none carries the time it was given (``labels_last_read``), and
-    reports without a model-quality section's ``labels_read`` (a quiet day, a report from before it) are passed over.
+    reports without a model-quality section's ``labels_read`` (a quiet day, a report from before it) are passed over,
+    as are runs that read none and carried no time (the feed never came, or the run could not tell: its look-back's
+    labels or the earlier reports were not all downloaded), so one such run does not make the later ones forget.
     None: no earlier run read labels (the feed never came)."""
     for report in reversed(reports):
         quality = (report.get("sections") or {}).get(QUALITY_SECTION)
@@ -178,7 +180,8 @@ def labels_last_read(reports: Sequence[Mapping[str, Any]]) -> Optional[str]:
             continue
         if quality["labels_read"] > 0 or (quality.get("older_label_files") or 0) > 0:
             return str(report.get("generated_at"))
-        return quality.get("labels_last_read")
+        if quality.get("labels_last_read"):
+            return str(quality["labels_last_read"])
     return None
 
 

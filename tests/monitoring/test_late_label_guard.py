@@ -186,6 +186,19 @@ def test_the_last_run_that_read_labels_is_carried_by_the_runs_that_read_none_and
     assert late_label_guard.labels_last_read([stopped, quiet]) == "2026-11-02T03:00:00+00:00"
 
 
+def test_a_run_that_could_not_tell_whether_the_feed_stopped_does_not_make_the_later_runs_forget_it():
+    """GIVEN a run that read labels, then runs that read none and carried nothing forward (the look-back's labels were
+    not all downloaded, or the earlier reports could not be read: they cannot tell, so they neither page nor say when
+    labels were last read) WHEN a later run asks THEN it still gets the run that read labels, so a feed that stopped
+    pages again after one failed download instead of never."""
+    fed = _with_labels("2026-11-02T03:00:00+00:00", 40)
+    unsure = _with_labels("2026-11-03T03:00:00+00:00", 0)
+    quiet = {"generated_at": "2026-11-04T03:00:00+00:00", "checks": [], "sections": {}}
+    assert late_label_guard.labels_last_read([fed, unsure, quiet]) == "2026-11-02T03:00:00+00:00"
+    assert late_label_guard.labels_last_read([fed, unsure, unsure]) == "2026-11-02T03:00:00+00:00"
+    assert late_label_guard.labels_last_read([unsure, unsure]) is None  # the feed never came
+
+
 def test_a_label_feed_that_stops_pages_until_labels_arrive_again_and_one_that_never_came_does_not(aws, spec, reference,
                                                                                                    tmp_path):
     """GIVEN a run that read labels, then a look-back (label_delay_days + 8 days) in which no label was written WHEN
