@@ -298,8 +298,9 @@ class LookbackLabels:
     would give)."""
 
     def __init__(self, labels_dir: str, problem_type: str, classes: Sequence[str], *,
-                 chunk_rows: Optional[int] = None) -> None:
+                 chunk_rows: Optional[int] = None, deviance_power: Optional[float] = None) -> None:
         self.labels_dir = labels_dir
+        self.deviance_power = deviance_power  # a count or amount model's: quality.usable_labels
         self.problem_type = problem_type
         self.classes = list(classes)
         self.chunk_rows = chunk_rows or LABEL_CHUNK_ROWS
@@ -326,7 +327,8 @@ class LookbackLabels:
                         chunk = chunk.reindex(columns=[INFERENCE_ID, quality.LABEL, *(
                             [quality.LABEL_TIME] if quality.LABEL_TIME in chunk.columns else [])])
                         chunk[INFERENCE_ID] = chunk[INFERENCE_ID].astype(str)
-                        usable, unusable = quality.usable_labels(chunk, self.problem_type, self.classes)
+                        usable, unusable = quality.usable_labels(chunk, self.problem_type, self.classes,
+                                                                      self.deviance_power)
                         raw_rows += len(usable) + len(unusable)
                         if len(unusable):
                             examples = sorted(set(examples) | set(unusable.astype(str)))[:3]
@@ -339,7 +341,8 @@ class LookbackLabels:
             if files and missing:
                 raise quality.LabelError(f"label files under {self.labels_dir!r} lack columns {missing}")
             if examples and not self.rows:
-                raise quality.no_usable_label(raw_rows, self.labels_dir, examples, self.problem_type)
+                raise quality.no_usable_label(raw_rows, self.labels_dir, examples, self.problem_type,
+                                              self.deviance_power)
         except quality.LabelError as exc:
             raise self._unreadable(exc) from None
         self.has_time = quality.LABEL_TIME in seen_columns

@@ -208,9 +208,11 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     classes = [str(c) for c in spec.classes] if problem_type == MULTICLASS else []
     model, model_problem = _load_model(args.model_dir, problem_type)
     labels, labels_problem = None, None
+    # A count or amount model's labels its deviance is undefined on are left out (counted as unusable_labels).
+    deviance_power = spec.deviance[1] if spec.deviance else None
     if args.labels_dir:
         try:
-            labels = quality.read_labels(args.labels_dir, problem_type, classes)
+            labels = quality.read_labels(args.labels_dir, problem_type, classes, deviance_power)
         except Exception as exc:  # noqa: BLE001 - the model-quality section reports it
             labels_problem = exc
     window_pass = WindowPass(
@@ -332,7 +334,8 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                     if skipped is None:  # a pass the memory left cannot hold is skipped: an OOM kill loses the whole report
                         skipped = late_label_guard.memory_problem(late_labels.records_files(args.records_dir))
                     if skipped is None:
-                        older = (late_labels.LookbackLabels(args.late_labels_dir, problem_type, classes)
+                        older = (late_labels.LookbackLabels(args.late_labels_dir, problem_type, classes,
+                                                            deviance_power=deviance_power)
                                  if args.late_labels_dir else None)
                         try:
                             earlier = late_labels.join_earlier(

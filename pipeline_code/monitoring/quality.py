@@ -112,10 +112,13 @@ def read_label_chunks(path: str, columns: Sequence[str], rows: int) -> Iterator[
                 yield chunk[[c for c in chunk.columns if c in wanted]]
 
 
-def usable_labels(labels: pd.DataFrame, problem_type: str = BINARY, classes: Sequence[str] = ()):
+def usable_labels(labels: pd.DataFrame, problem_type: str = BINARY, classes: Sequence[str] = (),
+                  deviance_power: Optional[float] = None):
     """``(usable, unusable)``: the rows of ``labels`` that carry a label, ``label`` as the metrics read it (see
     :func:`read_labels`), and the raw values of the rows that carry one this model does not take. A blank label is
-    one not known yet (as training reads it): in neither."""
+    one not known yet (as training reads it): in neither. ``deviance_power``: a regression model trained on a count or
+    amount loss (``ModelSpec.deviance``) takes no label its deviance is undefined on (negative; gamma: 0 or less), as
+    the ETL quarantines such a training label: one would leave the whole window's deviance undefined."""
     labels = labels[labels[LABEL].notna() & (labels[LABEL].astype(str).str.strip() != "")].copy()
     raw = labels[LABEL].copy()
     if problem_type == MULTICLASS:
@@ -123,17 +126,25 @@ def usable_labels(labels: pd.DataFrame, problem_type: str = BINARY, classes: Seq
         labels = labels[labels[LABEL].notna()]
     elif problem_type == REGRESSION:
         labels[LABEL] = pd.to_numeric(labels[LABEL], errors="coerce").astype(np.float64)
-        labels = labels[np.isfinite(labels[LABEL].to_numpy(dtype=np.float64))]
+        values = labels[LABEL].to_numpy(dtype=np.float64)
+        keep = np.isfinite(values)
+        if deviance_power is not None:
+            keep &= ~metrics_regression.outside_deviance_domain(np.where(keep, values, 1.0), deviance_power)
+        labels = labels[keep]
     else:
         labels[LABEL] = pd.to_numeric(labels[LABEL], errors="coerce")
         labels = labels[labels[LABEL].isin([0, 1])]
     return labels, raw.drop(labels.index)
 
 
-def no_usable_label(rows: int, labels_dir: str, examples: Sequence[str], problem_type: str) -> LabelError:
+def no_usable_label(rows: int, labels_dir: str, examples: Sequence[str], problem_type: str,
+                    deviance_power: Optional[float] = None) -> LabelError:
     """The error of label rows none of which this model takes (a silent "no labelled traffic" would hide a broken feed)."""
+    kind = _LABEL_KINDS[problem_type]
+    if problem_type == REGRESSION and deviance_power is not None:
+        kind += (" above 0" if deviance_power >= 2 else ", 0 or more") + " (its loss's deviance is undefined on others)"
     return LabelError(f"none of the {rows} label rows under {labels_dir!r} is a label this model takes "
-                      f"(e.g. {', '.join(repr(v) for v in examples)}); it takes {_LABEL_KINDS[problem_type]}")
+                      f"(e.g. {', '.join(repr(v) for v in examples)}); it takes {kind}")
 
 
 def latest_label_order(labels: pd.DataFrame) -> pd.DataFrame:
@@ -147,7 +158,8 @@ def latest_label_order(labels: pd.DataFrame) -> pd.DataFrame:
     return labels.loc[order.sort_values(kind="mergesort", na_position="first").index]
 
 
-def read_labels(labels_dir: str, problem_type: str = BINARY, classes: Sequence[str] = ()) -> pd.DataFrame:
+def read_labels(labels_dir: str, problem_type: str = BINARY, classes: Sequence[str] = (),
+                deviance_power: Optional[float] = None) -> pd.DataFrame:
     """Every label file under ``labels_dir`` as one frame (latest label per inference_id); ``label`` as the
     metrics read it: 0/1 (binary), the class code (multiclass: names looked up in ``classes``), the value
     (regression). Labels that are none of these are dropped and counted (``attrs["unusable_labels"]``: rows and a
@@ -168,11 +180,11 @@ def read_labels(labels_dir: str, problem_type: str = BINARY, classes: Sequence[s
     if missing:
         raise LabelError(f"label files under {labels_dir!r} lack columns {missing}")
     labels[INFERENCE_ID] = labels[INFERENCE_ID].astype(str)
-    labels, unusable = usable_labels(labels, problem_type, classes)
+    labels, unusable = usable_labels(labels, problem_type, classes, deviance_power)
     if len(unusable):
         examples = sorted(set(unusable.astype(str)))[:3]
         if labels.empty:
-            raise no_usable_label(len(unusable), labels_dir, examples, problem_type)
+            raise no_usable_label(len(unusable), labels_dir, examples, problem_type, deviance_power)
     out = latest_label_order(labels).drop_duplicates(INFERENCE_ID, keep="last").reset_index(drop=True)
     if len(unusable):
         out.attrs["unusable_labels"] = {"rows": int(len(unusable)), "examples": examples}

@@ -51,12 +51,19 @@ def r2(y: Any, p: Any) -> Optional[float]:
     return None if total == 0 else 1.0 - float(((y - p) ** 2).sum()) / total
 
 
+def outside_deviance_domain(y: Any, power: float) -> np.ndarray:
+    """Which targets ``y`` the mean Tweedie deviance at ``power`` is undefined on: a negative one, and at power 2 and
+    above (gamma) 0 too. The monitor leaves such a label out (:func:`pipeline_code.monitoring.quality.usable_labels`)."""
+    y = np.asarray(y, dtype=np.float64)
+    return (y < 0) | ((y <= 0) if power >= 2 else np.zeros(y.shape, dtype=bool))
+
+
 def mean_tweedie_deviance(y: Any, p: Any, power: float) -> Optional[float]:
     """The mean Tweedie deviance of means ``p`` at ``power`` (1: Poisson, 2: gamma, between: compound Poisson-gamma),
     as scikit-learn's mean_tweedie_deviance; None when a mean is not positive, a target negative (gamma: not positive),
     or there are no rows."""
     y, p = paired_arrays(y, p)
-    if not len(y) or (p <= 0).any() or (y < 0).any() or (power == 2 and (y <= 0).any()):
+    if not len(y) or (p <= 0).any() or outside_deviance_domain(y, power).any():
         return None
     if power == 1:
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -820,3 +820,24 @@ def test_the_quality_line_names_the_metric_the_alarm_watches_and_which_way_it_mo
     from pipeline_code.monitoring import report as report_mod
 
     assert report_mod.quality_change({"summary": summary, "thresholds": thresholds}) == expected
+
+
+def test_a_count_or_amount_models_label_its_deviance_is_undefined_on_leaves_the_windows_deviance_judged(
+        tmp_path, regression):
+    """GIVEN a model trained on loss tweedie (its deviance the window's headline) and, among its labelled window, one
+    label of -1 (the feed's; the ETL would have quarantined it) WHEN the monitor judges the window THEN that label is
+    left out and counted (unusable_labels), and the window's deviance is measured on the others - not left undefined
+    by the one label, with the quality check skipped for the week it stays in the label window."""
+    spec, reference = regression
+    counted = dataclasses.replace(spec, loss="tweedie")
+    # Positive means, as a log-link model answers (this squared-error model's are moved to 1 or more).
+    window = write_window(tmp_path / "w", counted, reference["model"], part=0, label_coverage=0.6,
+                          change_outputs=lambda _frame, outputs: np.maximum(outputs, 1.0))
+    labels_file = Path(window["labels"]) / "labels.parquet"
+    labels = pd.read_parquet(labels_file)
+    labels.loc[0, "label"] = -1.0
+    labels.to_parquet(labels_file, index=False)
+    report = run(counted, reference, window, tmp_path / "out")
+    mq = report["sections"]["model_quality"]
+    assert mq["unusable_labels"] == {"rows": 1, "examples": ["-1.0"]}, report["errors"]
+    assert mq["metrics"]["tweedie_deviance"] is not None and mq["metrics"]["tweedie_deviance"] > 0

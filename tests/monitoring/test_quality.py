@@ -53,3 +53,48 @@ def test_a_label_time_that_cannot_be_read_is_never_the_latest(tmp_path):
     pd.DataFrame({"inference_id": ["b"], "label": [1]}).to_parquet(tmp_path / "3.parquet", index=False)
     pd.DataFrame({"inference_id": ["b"], "label": [0]}).to_parquet(tmp_path / "4.parquet", index=False)
     assert _labels(tmp_path)["b"] == 0
+
+
+# --- a count or amount model's labels: those its loss's deviance is undefined on -------------------------------------
+
+
+@pytest.mark.parametrize("power, outside, kept", [
+    (2.0, ["0", "-1"], {"a": 2.5, "c": 4.0}),              # gamma: a label must be above 0
+    (1.5, ["-1"], {"a": 2.5, "b": 0.0, "c": 4.0}),         # tweedie (and poisson, 1): 0 or more
+    (1.0, ["-1"], {"a": 2.5, "b": 0.0, "c": 4.0}),
+])
+def test_a_label_the_models_deviance_is_undefined_on_is_left_out_and_counted_not_the_windows_deviance(
+        tmp_path, power, outside, kept):
+    """GIVEN a count or amount model's label feed with one label outside its loss's domain (a gamma model's 0, any
+    model's -1: the ETL quarantines such a training label, the feed does not) WHEN the monitor reads the labels THEN
+    that label is left out and counted as unusable, so the window's deviance is measured on the others - before, the
+    one label made the whole window's deviance undefined and the quality check was skipped for as long as it stayed
+    in the label window (a week)."""
+    from pipeline_code.core.problem import REGRESSION
+    from pipeline_code.monitoring import late_labels
+    from pipeline_code.training import metrics_regression
+
+    rows = [("a", 2.5, "2026-01-01T00:00:00Z"), ("b", 0.0, "2026-01-01T00:00:00Z"), ("c", 4.0, "2026-01-01T00:00:00Z"),
+            ("d", -1.0, "2026-01-01T00:00:00Z")]
+    _parquet(tmp_path / "labels.parquet", rows)
+    labels = quality.read_labels(str(tmp_path), REGRESSION, (), deviance_power=power)
+    assert dict(zip(labels["inference_id"], labels["label"])) == kept
+    assert labels.attrs["unusable_labels"] == {"rows": len(outside), "examples": sorted(f"{float(v)}" for v in outside)}
+    assert metrics_regression.mean_tweedie_deviance(labels["label"], labels["label"] + 0.5, power) is not None
+    # The look-back's older labels are read the same way.
+    older = late_labels.LookbackLabels(str(tmp_path), REGRESSION, [], deviance_power=power)
+    streamed = pd.concat(list(older.chunks()))
+    assert dict(zip(streamed["inference_id"], streamed["label"])) == kept
+    # A squared-error model takes every finite number.
+    assert len(quality.read_labels(str(tmp_path), REGRESSION, ())) == 4
+
+
+def test_a_feed_whose_every_label_is_outside_the_deviances_domain_is_refused_naming_what_the_model_takes(tmp_path):
+    from pipeline_code.core.problem import REGRESSION
+
+    _parquet(tmp_path / "labels.parquet", [("a", 0.0, "2026-01-01T00:00:00Z")])
+    with pytest.raises(quality.LabelError) as raised:
+        quality.read_labels(str(tmp_path), REGRESSION, (), deviance_power=2.0)
+    assert str(raised.value) == (f"none of the 1 label rows under {str(tmp_path)!r} is a label this model takes "
+                                 "(e.g. '0.0'); it takes a finite number above 0 (its loss's deviance is undefined "
+                                 "on others)")
