@@ -75,7 +75,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from pipeline_code.core.contract import BASELINE_FILES, DEFAULT_MAX_MALFORMED_RATE, EVALUATION_FILE
 from pipeline_code.core.contract import DEFAULT_MONITOR_WINDOW_GIB, MONITOR_WINDOW_HOURS, MONITOR_WINDOW_SETTING, monitor_window_bytes, monitor_window_fix
 from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE
-from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION, quality_alarm_key
+from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION, TWEEDIE, quality_alarm_key
 from pipeline_code.monitoring import capture as capture_mod
 from pipeline_code.monitoring import cumulative, drift, quality, skew, report as report_mod
 from pipeline_code.monitoring import history as history_mod
@@ -320,6 +320,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                     raise labels_problem
                 window_pass.failure(LABELS)
                 base_metrics = ((evaluation or {}).get("challenger") or {}).get("metrics")
+                base_metrics, deviance_apart = _deviance_baseline(base_metrics, (evaluation or {}).get("challenger"), spec)
                 typed = {"primary_metric": spec.primary_metric, "max_quality_drop": args.max_quality_drop} | (
                     {} if problem_type == BINARY else {"problem_type": problem_type, "classes": classes,
                                                        "deviance": spec.deviance})
@@ -370,6 +371,9 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                     persistent = late_label_guard.persistent_error(history.reports, skipped)
                     if persistent is not None:
                         error(persistent["kind"], persistent["message"], section=persistent["section"])
+                if deviance_apart is not None:
+                    section.setdefault("checks", []).append(drift.check(
+                        "deviance_not_compared", "model_quality", None, None, drift.WARN, detail=deviance_apart))
                 if recorded is not None:
                     section["prediction_records_written"] = recorded
                 # A label feed that stopped: no label in the label window (nor, with late labels, in the look-back
@@ -819,6 +823,25 @@ def main(argv: Optional[Sequence[str]] = None, *, cloudwatch_client: Any = None)
           f"max_psi={s['data_drift_max_psi']} drifted={s['drifted_features']} prediction_psi={s['prediction_psi']} "
           f"auc={s['model_auc']} errors={[e['kind'] for e in report['errors']]}")
     return 0
+
+
+def _deviance_baseline(base_metrics: Optional[Mapping[str, Any]], challenger: Optional[Mapping[str, Any]],
+                       spec: ModelSpec) -> Tuple[Optional[Mapping[str, Any]], Optional[str]]:
+    """``(baseline metrics, why the deviance is not compared)``: a tweedie model's deviance depends on its power, and the
+    monitor's spec is the config's, which may have changed it before a version trained on it serves; the serving
+    version's evaluation (``model_info.tweedie_variance_power``) measured another quantity then, so its deviance is left
+    out of the baseline (the quality check on it is skipped) and the warning says why."""
+    name = spec.deviance[0] if spec.deviance else None
+    if name is None or spec.loss != TWEEDIE or not base_metrics or base_metrics.get(name) is None:
+        return base_metrics, None
+    served = ((challenger or {}).get("model_info") or {}).get("tweedie_variance_power")
+    power = spec.deviance[1]
+    if isinstance(served, (int, float)) and float(served) == power:
+        return base_metrics, None
+    was = "an unrecorded tweedie_variance_power" if served is None else f"tweedie_variance_power {served:g}"
+    return ({key: value for key, value in base_metrics.items() if key != name},
+            f"the serving version's {name} was measured at {was} and the model's is now {power:g}: the window's is not "
+            f"compared with it (another quantity) until a version trained at {power:g} serves")
 
 
 def _older_labels_lost(args: argparse.Namespace, sections: Dict[str, Any]) -> Optional[str]:

@@ -841,3 +841,43 @@ def test_a_count_or_amount_models_label_its_deviance_is_undefined_on_leaves_the_
     mq = report["sections"]["model_quality"]
     assert mq["unusable_labels"] == {"rows": 1, "examples": ["-1.0"]}, report["errors"]
     assert mq["metrics"]["tweedie_deviance"] is not None and mq["metrics"]["tweedie_deviance"] > 0
+
+
+@pytest.mark.parametrize("config_power, compared", [(1.8, False), (1.5, True)])
+def test_a_tweedie_deviance_measured_at_another_power_than_the_serving_versions_is_not_compared_with_it(
+        tmp_path, regression, config_power, compared):
+    """GIVEN a tweedie model judged on its deviance whose serving version was evaluated at tweedie_variance_power 1.5
+    (its evaluation's model_info) WHEN the config's power changes to 1.8 (deployed before a version trained on it
+    serves) and the monitor judges a window like training THEN the window's deviance at 1.8 is not compared with the
+    evaluation's at 1.5 (another quantity: the drop would be an artefact of the power, and could trigger a retrain):
+    the quality check is skipped and a warning says why; at the same power it is compared as usual."""
+    import shutil
+
+    spec, reference = regression
+    counted = dataclasses.replace(spec, loss="tweedie", tweedie_variance_power=config_power,
+                                  primary_metric="tweedie_deviance")
+    positive = lambda _frame, outputs: np.maximum(outputs, 1.0)  # noqa: E731 - a log-link model's positive means
+    baseline_dir = tmp_path / "baseline"
+    shutil.copytree(reference["baseline_dir"], baseline_dir)
+    test = prepared(spec, rows_of(spec, None).iloc[-2000:])
+    y = test[spec.target].to_numpy(dtype=np.float64)
+    out = positive(None, train_mod.predict(reference["model"], test))
+    challenger = {"metrics": metrics_regression.headline(y, out, ("tweedie_deviance", 1.5)),
+                  "model_info": {"loss": "tweedie", "tweedie_variance_power": 1.5}}
+    (baseline_dir / "evaluation.json").write_text(json.dumps({"challenger": challenger}, default=float))
+    window = write_window(tmp_path / "w", counted, reference["model"], part=0, label_coverage=0.6,
+                          change_outputs=positive)
+    args = monitor_args(counted, reference, window["capture"], str(tmp_path / "out"), labels=window["labels"],
+                        baseline_dir=str(baseline_dir))
+    assert monitor.main(args) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    quality_check = check(report, "quality_drop", "tweedie_deviance")
+    warned = [c for c in report["checks"] if c["check"] == "deviance_not_compared"]
+    if compared:
+        assert quality_check["status"] != "skipped" and not warned
+        return
+    assert quality_check["status"] == "skipped"
+    (warning,) = warned
+    assert warning["status"] == "warn" and warning["detail"] == (
+        "the serving version's tweedie_deviance was measured at tweedie_variance_power 1.5 and the model's is now "
+        "1.8: the window's is not compared with it (another quantity) until a version trained at 1.8 serves")
