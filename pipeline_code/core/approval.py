@@ -115,10 +115,11 @@ def serving_package(sagemaker: Any, group: str) -> Optional[Mapping[str, Any]]:
     return select(approved_packages(sagemaker, group), standing_of)
 
 
-def status_to_register(requested: str, contract_change: Optional[str]) -> str:
+def status_to_register(requested: str, contract_change: Optional[str], not_compared: Optional[str] = None) -> str:
     """The approval status a version that passed the gate is registered with: ``requested`` (the environment's), or
     :data:`PENDING` when ``contract_change`` says how the version would answer its callers differently from the one
-    that serves (a person approves such a version; an auto-approving environment does not). Never more than
+    that serves, or ``not_compared`` why the gate could not compare it with the serving champion (only the floors
+    judged it): a person approves such a version; an auto-approving environment does not. Never more than
     ``requested``: a :data:`PENDING` request is :data:`PENDING` whatever else.
 
     Raises:
@@ -127,20 +128,25 @@ def status_to_register(requested: str, contract_change: Optional[str]) -> str:
     if requested not in REGISTRATION_STATUSES:
         raise ValueError(f"approval status {requested!r} is not one a version is registered with; "
                          f"expected one of: {', '.join(REGISTRATION_STATUSES)}")
-    return PENDING if contract_change else requested
+    return PENDING if contract_change or not_compared else requested
 
 
 def registration_note(registration: Optional[Mapping[str, Any]]) -> Optional[str]:
     """What a reviewer reads of an evaluation report's ``registration`` block (None when there is nothing to say:
-    no block, or no contract change): the callers' contract change, and that it holds the version for a person."""
+    no block, or neither a contract change nor a champion set aside): the callers' contract change, the reason the
+    serving champion was not compared, and that either holds the version for a person."""
     change = (registration or {}).get("contract_change")
-    if not change:
+    not_compared = (registration or {}).get("champion_not_compared")
+    if not change and not not_compared:
         return None
     status, requested = registration.get("approval_status"), registration.get("requested")
-    held = (f"registered {status}, not the {requested} requested: a person approves a version that answers its "
-            "callers in another shape" if requested == APPROVED and status == PENDING
-            else f"registered {status}: a person approves it")
-    return f"the callers' contract changes ({change}); {held}"
+    why = ("that answers its callers in another shape" if change
+           else "the gate could not compare with the one that serves")
+    held = (f"registered {status}, not the {requested} requested: a person approves a version {why}"
+            if requested == APPROVED and status == PENDING else f"registered {status}: a person approves it")
+    said = ([f"the callers' contract changes ({change})"] if change else []) + (
+        [f"not compared with the serving champion ({not_compared})"] if not_compared else [])
+    return "; ".join([*said, held])
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

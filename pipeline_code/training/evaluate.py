@@ -11,10 +11,11 @@ registry's version, the ``rule`` that picked it (``approved-last``). A champion 
 problem type (or, multiclass, other classes), of another target, with a feature computed by another definition
 (type or expression) than the dataset declares now, or with a feature the frozen test set no longer holds is not
 compared: the challenger is judged as the first model, the report says why (``champion_not_compared``) and the
-version is registered PendingManualApproval (its callers' contract changes). Nor is a champion whose deviance, the
-primary metric of a model trained on a count or amount loss, is undefined on the frozen test set (one trained on
-squared error that predicts 0 for some rows): it has no finite value a margin could be measured from, so the
-challenger is judged as the first model and the report says why (its registration is as requested).
+version is registered PendingManualApproval. Nor is a champion whose deviance, the primary metric of a model
+trained on a count or amount loss, is undefined on the frozen test set (one trained on squared error that predicts 0
+for some rows): it has no finite value a margin could be measured from, so the challenger is judged as the first
+model and the report says why. A challenger judged without its champion is registered PendingManualApproval whatever
+the environment asks: only the floors judged it, so a person decides whether it replaces the serving version.
 
 The report's ``out_of_time`` block says whether each model's evaluation is out-of-time: its training data (the
 ``data_period`` its trainer recorded in the artefact, in its ``model_info``) ends before the frozen test set's first
@@ -32,7 +33,8 @@ register step reads): with ``--approval-status`` (the environment's request, def
 ``PendingManualApproval`` when the challenger would answer the champion's callers in another shape - another problem
 type or other classes, or its features in another order (CSV and list requests are positional in
 ``feature_order``) - and then ``contract_change`` says how (:func:`contract_change`,
-:func:`pipeline_code.core.approval.status_to_register`). A Pending request is never registered ``Approved``.
+:func:`pipeline_code.core.approval.status_to_register`), or when the serving champion was not compared (then
+``champion_not_compared`` says why). A Pending request is never registered ``Approved``.
 
 Metrics follow the model's problem type (``core.problem``): :mod:`metrics` (binary),
 :mod:`metrics_multiclass`, :mod:`metrics_regression`. A non-binary report also carries
@@ -401,8 +403,13 @@ def evaluate(
         incomparable = _undefined_deviance(champion, test, spec)
     # Against the version that serves (the champion), before an incomparable one is set aside: its callers' contract.
     changed = contract_change(champion, spec) if champion is not None else None
-    registration = {"requested": approval_status, "approval_status": approval.status_to_register(approval_status, changed),
-                    **({"contract_change": changed} if changed else {})}
+    # A challenger the gate cannot compare with the serving champion was judged by the floors alone: a person decides
+    # whether it replaces the champion, even where the environment auto-approves (said once when it is the change).
+    set_aside = incomparable if incomparable and incomparable != changed else None
+    registration = {"requested": approval_status,
+                    "approval_status": approval.status_to_register(approval_status, changed, set_aside),
+                    **({"contract_change": changed} if changed else {}),
+                    **({"champion_not_compared": set_aside} if set_aside else {})}
     if incomparable:
         # A changed problem type, class list or target, a feature computed otherwise or one the test set no longer
         # holds starts a new line of champions: the challenger is judged as the first (and registered pending, above).

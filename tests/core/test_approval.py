@@ -123,6 +123,16 @@ def test_a_version_is_registered_as_requested_unless_its_callers_contract_change
     assert approval.status_to_register(requested, change) == registered
 
 
+NOT_COMPARED = "the champion's Poisson deviance is undefined on the frozen test set"
+
+
+@pytest.mark.parametrize("requested, registered", [(approval.APPROVED, approval.PENDING),
+                                                   (approval.PENDING, approval.PENDING)])
+def test_a_version_the_gate_could_not_compare_with_the_serving_champion_waits_for_a_person(requested, registered):
+    """An auto-approving environment replaces the serving version only with one the gate compared it with."""
+    assert approval.status_to_register(requested, None, not_compared=NOT_COMPARED) == registered
+
+
 def test_a_status_no_version_is_registered_with_is_refused_naming_the_choices():
     with pytest.raises(ValueError) as caught:
         approval.status_to_register("Rejected", None)
@@ -144,3 +154,17 @@ def test_the_reviewers_note_says_why_a_requested_approval_was_held():
         "PendingManualApproval: a person approves it")
     assert approval.registration_note({"requested": approval.APPROVED, "approval_status": approval.APPROVED}) is None
     assert approval.registration_note(None) is None
+
+
+def test_the_reviewers_note_says_a_version_not_compared_with_the_champion_was_held():
+    held = {"requested": approval.APPROVED, "approval_status": approval.PENDING, "champion_not_compared": NOT_COMPARED}
+    assert approval.registration_note(held) == (
+        f"not compared with the serving champion ({NOT_COMPARED}); registered PendingManualApproval, not the Approved "
+        "requested: a person approves a version the gate could not compare with the one that serves")
+    assert approval.registration_note({**held, "requested": approval.PENDING}) == (
+        f"not compared with the serving champion ({NOT_COMPARED}); registered PendingManualApproval: a person approves it")
+    both = {**held, "contract_change": CHANGE}
+    assert approval.registration_note(both) == (
+        f"the callers' contract changes ({CHANGE}); not compared with the serving champion ({NOT_COMPARED}); registered "
+        "PendingManualApproval, not the Approved requested: a person approves a version that answers its callers in "
+        "another shape")

@@ -251,6 +251,20 @@ def test_a_champion_trained_on_squared_error_without_a_deviance_is_not_compared_
     assert report["gate"]["passed"], report["gate"]["reasons"]
 
 
+def test_an_auto_approving_environment_holds_a_challenger_not_compared_with_the_champion(counts, tmp_path):
+    """GIVEN the same pair in an environment that registers passing versions Approved (auto_approve) WHEN evaluated
+    THEN the challenger, which the gate could not compare with the serving champion, is registered
+    PendingManualApproval: only the floors judged it, so a person decides whether it replaces the champion."""
+    code = evaluate.main(["--model-spec", counts["poisson_spec"].to_json(), "--model-dir", counts["poisson"],
+                          "--test-dir", counts["prepared"]["test"], "--champion-dir", counts["squared"],
+                          "--output-dir", str(tmp_path), "--approval-status", "Approved", *GATE.to_args()])
+    assert code == 0
+    registration = json.loads((tmp_path / "evaluation.json").read_text())["registration"]
+    assert registration["requested"] == "Approved"
+    assert registration["approval_status"] == "PendingManualApproval"
+    assert registration["champion_not_compared"].startswith("the champion's Poisson deviance is undefined")
+
+
 def test_the_audit_shows_the_deviance_the_version_was_judged_on(first_report):
     """The audit's evaluation table lists the type's headline metrics and, like the model card, the primary metric."""
     from mlops_cli.audit import render
