@@ -12,8 +12,9 @@ docs/personal-data.md names for the dataset and each model the environment train
   (``offline-store/``, keys naming the dataset's feature group; Iceberg ``metadata/`` files are listed as not
   searched: their column statistics may hold an id);
 * artifacts ``pipelines/<model>/work/`` and ``pipelines/<model>/frozen-test/``;
-* inference ``capture/``, ``async/``, ``batch/``, ``labels/`` and ``monitor/`` of each model (prediction records
-  and reports).
+* inference ``capture/``, ``async/``, ``batch/``, ``labels/``, ``monitor/`` (reports, and the prediction records of
+  runs before the Glue tables) and ``predictions/`` (the prediction records since) of each model; not
+  ``monitor-results/``, whose rows are aggregates (no id, no value of a request).
 
 Each object is streamed (gzip by its ``.gz`` suffix or magic bytes): JSON lines (``.json``, ``.jsonl``, ``.out``,
 or a first line opening a JSON object: capture files), CSV with a header (``.csv``, and any other name: raw exports
@@ -129,7 +130,8 @@ def places(*, prefix: str, account: str, region: str, dataset: str, record_ident
         out += [Place(bucket("artifacts"), f"{integrity.model_prefix(model)}{segment}/", ids)
                 for segment in (integrity.WORK_SEGMENT, integrity.FROZEN_TEST_SEGMENT)]
         out += [Place(bucket("inference"), contract.inference_prefix(model, what), traffic)
-                for what in (*contract.INFERENCE_TRAFFIC, "labels", contract.DRIFT_MONITOR_REPORTS)]
+                for what in (*contract.INFERENCE_TRAFFIC, "labels", contract.DRIFT_MONITOR_REPORTS,
+                             contract.PREDICTION_RECORDS)]
     return out
 
 

@@ -8,7 +8,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from pipeline_code.core.contract import DRIFT_MONITOR_REPORTS, INFERENCE_RECORDS, INFERENCE_TRAFFIC, MME_STAGING_ROOT
+from pipeline_code.core.contract import DRIFT_MONITOR_OUTPUTS, INFERENCE_RECORDS, INFERENCE_TRAFFIC, MME_STAGING_ROOT
 from pipeline_code.core.integrity import (
     FROZEN_TEST_KEY_PATTERN,
     LEDGER_KEY_PATTERN,
@@ -66,7 +66,7 @@ class DataLake(Construct):
     * ``inference``: what serving sees and says and what the loop learns from it. Traffic (data capture, async
       requests/results, batch inputs and outputs: :data:`INFERENCE_TRAFFIC`) expires after
       ``inference_expiration_days``; records (ground-truth labels, monitor reports: :data:`INFERENCE_RECORDS`)
-      after ``inference_records_expiration_days`` (each never when None). The drift monitor's reports keep every
+      after ``inference_records_expiration_days`` (each never when None). The drift monitor's reports and tables (:data:`DRIFT_MONITOR_OUTPUTS`) keep every
       version like the artifacts bucket's evidence (old versions expire only with the records' own expiry). The
       analytics workgroup's query results (:data:`ATHENA_RESULTS_PREFIX`) expire after
       :data:`ATHENA_RESULTS_EXPIRATION_DAYS`, their old versions a day later.
@@ -246,14 +246,15 @@ class DataLake(Construct):
             "Inference",
             "inference",
             noncurrent_days=None,
-            kept_keys=(f"{DRIFT_MONITOR_REPORTS}/*",),
+            # The drift monitor's reports and its tables (prediction records, results): evidence, every version kept.
+            kept_keys=tuple(f"{what}/*" for what in DRIFT_MONITOR_OUTPUTS),
             extra_lifecycle_rules=[
                 *(rule for what in INFERENCE_TRAFFIC
                   for rule in expire_or_age(f"expire-{what}", f"old-versions-{what}", f"{what}/", inference_expiration_days)),
                 # The drift monitor's reports: old versions go only with the records' own expiry, when one is set.
                 *(rule for what in INFERENCE_RECORDS
                   for rule in (expire(f"expire-{what}", f"{what}/", inference_records_expiration_days,
-                                      noncurrent_version_expiration_days) if what == DRIFT_MONITOR_REPORTS
+                                      noncurrent_version_expiration_days) if what in DRIFT_MONITOR_OUTPUTS
                                else expire_or_age(f"expire-{what}", f"old-versions-{what}", f"{what}/",
                                                   inference_records_expiration_days))),
                 *expire(f"expire-{ATHENA_RESULTS_PREFIX}", f"{ATHENA_RESULTS_PREFIX}/", ATHENA_RESULTS_EXPIRATION_DAYS, 1),

@@ -17,6 +17,8 @@ from pipeline_code.core.contract import (
     MODEL_TAG,
     TEAM_TAG,
     MONITOR_MAX_RUNTIME_SECONDS,
+    MONITOR_RESULTS,
+    PREDICTION_RECORDS,
     inference_prefix,
     monitor_label_window_hours,
     monitor_namespace,
@@ -39,6 +41,10 @@ from .training_pipeline import ENTRY_SCRIPT, xgboost_image_uri, xgboost_reposito
 
 PROC_INPUT = "/opt/ml/processing/input"
 REPORT_DIR = "/opt/ml/processing/output/monitor"
+# The run's tables (predictions/ and monitor-results/ below it, each date=<day>/run=<execution id>/: monitor.table_path),
+# each uploaded to its own prefix so that a Glue table's location holds only its files.
+TABLES_DIR = "/opt/ml/processing/output/tables"
+TABLE_OUTPUTS = (PREDICTION_RECORDS, MONITOR_RESULTS)
 MAX_RUNTIME_SECONDS = MONITOR_MAX_RUNTIME_SECONDS
 
 
@@ -58,7 +64,9 @@ class DriftMonitor(Construct):
     space, at least 30 GB: :func:`~pipeline_code.core.contract.monitor_volume_gb`), and publishes the drift, quality, bias and
     health metrics the loop's alarms watch, in the model's own namespace
     (``<project>/<environment>/<model>/monitoring``, the only one its role may publish in). Its JSON and HTML
-    reports land under ``monitor/<model>/<execution id>/``. Before the first approval it reports
+    reports land under ``monitor/<model>/<execution id>/``, its prediction records and results (Parquet, the Glue tables
+    ``predictions`` and ``monitor_results``) under ``predictions/<model>/`` and ``monitor-results/<model>/``, each
+    ``date=<yyyy-mm-dd>/run=<execution id>/``. Before the first approval it reports
     "not serving" and stays healthy; any download or API failure makes the run *unhealthy* (an
     alarm for people), never a silent stop.
     """
@@ -140,6 +148,11 @@ class DriftMonitor(Construct):
         # job may add, not delete: they are the record of how the model did, which the bucket keeps (DataLake).
         access.allow_prefix("Reports", inference_bucket, inference_prefix(model_name, DRIFT_MONITOR_REPORTS), write=True,
                             delete=False)
+        # Its tables (predictions/<model>/, monitor-results/<model>/: date=<day>/run=<execution id>/), alike: the
+        # earlier runs' records are read back from predictions/ (late labels), never rewritten.
+        for what in TABLE_OUTPUTS:
+            access.allow_prefix(f"Table{''.join(p.title() for p in what.split('-'))}", inference_bucket,
+                                inference_prefix(model_name, what), write=True, delete=False)
         # Baselines, evaluation report and model.tar.gz of whichever version serves.
         access.allow_prefix("ReadVersions", artifacts_bucket, model_prefix(model_name))
         access.allow_key("DataKey", key)
@@ -199,6 +212,9 @@ class DriftMonitor(Construct):
             "--metric-namespace", self.metric_namespace,
             "--region", environment_of(stack).region,
             "--output-dir", REPORT_DIR,
+            # The run's prediction records and results in the Glue tables' layout (date=<day>/run=<execution id>/).
+            "--tables-dir", TABLES_DIR,
+            "--run-id", EXECUTION_ID,
         ]  # fmt: skip
         if model.problem_type != BINARY or quality_alarm_key(model.problem_type, model.primary_metric) == "quality_drop":
             # The drop of the primary metric the report judges (a binary model judged on AUC: its AUC drop alone).
@@ -221,9 +237,12 @@ class DriftMonitor(Construct):
             # Traffic is expected: a window with less of it is unhealthy (default: a quiet window is quiet).
             # min_daily_requests is per day: a window of several days expects that many each day.
             arguments += ["--min-requests", str(model.min_daily_requests * window_days)]
-        # Labels come up to this long after their request: each run records its window's predictions (with its
-        # report, under monitor/) and joins the labels of the label window to the records of that many days back.
-        arguments += ["--label-delay-days", str(model.label_delay_days)]
+        # Labels come up to this long after their request: each run records its window's predictions (predictions/,
+        # beside its report under monitor/ before the tables) and joins the labels of the label window to the records
+        # of that many days back.
+        arguments += ["--label-delay-days", str(model.label_delay_days),
+                      # ... read back from the tables' prefix (and monitor/, where runs before it wrote them).
+                      "--records-s3-uri", f"{s3_prefix}{inference_prefix(model_name, PREDICTION_RECORDS)}"]
         # The cap of each download (models.<name>.monitor_max_window_gib): the volume below holds all of them at it.
         arguments += ["--max-window-bytes", str(model.monitor_max_window_bytes)]
 
@@ -266,7 +285,15 @@ class DriftMonitor(Construct):
                             "LocalPath": REPORT_DIR,
                             "S3UploadMode": "EndOfJob",
                         },
-                    }
+                    },
+                    *({
+                        "OutputName": what,
+                        "S3Output": {
+                            "S3Uri": f"{s3_prefix}{inference_prefix(model_name, what)}",
+                            "LocalPath": f"{TABLES_DIR}/{what}",
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    } for what in TABLE_OUTPUTS),
                 ],
             },
             "ProcessingResources": {

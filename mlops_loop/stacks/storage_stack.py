@@ -11,7 +11,8 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from pipeline_code.catalog import Dataset
-from pipeline_code.core.contract import DRIFT_MONITOR_REPORTS, inference_prefix, pascal
+from pipeline_code.core.contract import DRIFT_MONITOR_REPORTS, MONITOR_TABLE_PARTITIONS, MONITOR_TABLES, MONITOR_TABLES_FIRST_DAY
+from pipeline_code.core.contract import inference_prefix, pascal
 
 from ..config import EnvironmentConfig
 from ..constructs.access_policy import AccessPolicy
@@ -102,6 +103,7 @@ class StorageStack(Stack):
                 ),
             ),
         )
+        self.monitor_tables = self._monitor_tables(name_prefix, list(models), removal)
         self.feature_store = FeatureStore(
             self,
             "FeatureStore",
@@ -194,6 +196,60 @@ class StorageStack(Stack):
             CfnOutput(self, f"{pascal(team)}TeamApproverRoleArn", value=read_once(role, "role_arn"),
                       description=f"Approves the versions of team {team}'s models (team_approvers), and no other's")
 
+    def _monitor_tables(self, name_prefix: str, models: Sequence[str], removal: Any) -> dict:
+        """The drift monitor's tables in the environment's database (``MONITOR_TABLES``: ``predictions`` over
+        ``predictions/``, ``monitor_results`` over ``monitor-results/`` of the inference bucket), Parquet, partitioned
+        by model and date with partition projection (the model an enum of ``models``, the date a day range from
+        ``MONITOR_TABLES_FIRST_DAY`` to today), so no crawler or MSCK REPAIR is needed: a new run's folder is read as
+        soon as it is written. None without a model (an enum needs a value)."""
+        if not models:
+            return {}
+        bucket = self.lake.bucket_names["inference"]
+        tables = {}
+        for prefix, (table, columns) in MONITOR_TABLES.items():
+            location = f"s3://{bucket}/{prefix}/"
+            cfn = glue.CfnTable(
+                self,
+                f"{''.join(p.title() for p in table.split('_'))}Table",
+                catalog_id=self.account,
+                database_name=self.database_name,
+                table_input=glue.CfnTable.TableInputProperty(
+                    name=table,
+                    description=f"{name_prefix}: the drift monitor's {prefix} (docs/monitoring.md, Querying the monitor's "
+                    "records with Athena)",
+                    table_type="EXTERNAL_TABLE",
+                    parameters={
+                        "classification": "parquet",
+                        "EXTERNAL": "TRUE",
+                        "projection.enabled": "true",
+                        "projection.model.type": "enum",
+                        "projection.model.values": ",".join(models),
+                        "projection.date.type": "date",
+                        "projection.date.format": "yyyy-MM-dd",
+                        "projection.date.range": f"{MONITOR_TABLES_FIRST_DAY},NOW",
+                        "projection.date.interval": "1",
+                        "projection.date.interval.unit": "DAYS",
+                        "storage.location.template": location + "${model}/date=${date}/",
+                    },
+                    partition_keys=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in MONITOR_TABLE_PARTITIONS],
+                    storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                        location=location,
+                        input_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                        output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                        serde_info=glue.CfnTable.SerdeInfoProperty(
+                            serialization_library="org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"),
+                        # model is the partition (the results files hold it too: the partition's value is read)
+                        columns=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in columns
+                                 if n not in dict(MONITOR_TABLE_PARTITIONS)],
+                    ),
+                ),
+            )
+            # Definitions, not data: the records stay in the bucket whatever becomes of the table.
+            cfn.apply_removal_policy(removal)
+            cfn.add_dependency(self.node.find_child("Database"))
+            tables[prefix] = cfn
+        return tables
+
     def _analyst_role(self, name_prefix: str, models: Sequence[str]) -> iam.Role:
         """``<prefix>-analyst``: queries the predictions, labels and monitor results in the analytics workgroup, and
         may define tables of its own (``analytics_*``) in the environment's database; reads no traffic (the capture
@@ -233,6 +289,10 @@ class StorageStack(Stack):
         inference = self.lake.reference(self, "inference")
         for model in models:
             access.allow_prefix(f"ReadMonitor{pascal(model)}", inference, inference_prefix(model, DRIFT_MONITOR_REPORTS))
+            # The monitor's tables (predictions, monitor_results): Athena lists and reads their folders.
+            for prefix in MONITOR_TABLES:
+                access.allow_prefix(f"Read{''.join(p.title() for p in prefix.split('-'))}{pascal(model)}", inference,
+                                    inference_prefix(model, prefix))
             access.allow_prefix(f"ReadLabels{pascal(model)}", inference, inference_prefix(model, "labels"))
         access.allow_prefix("QueryResults", inference, f"{ATHENA_RESULTS_PREFIX}/", write=True, delete=False)
         access.allow("ResultsBucket", ["s3:GetBucketLocation"], [access.s3_arn(self.lake.bucket_names["inference"])])

@@ -421,8 +421,39 @@ NATIVE_MONITOR_REPORTS = "monitor-native"
 # The drift monitor's: each run writes its reports and prediction records below monitor/<model>/<execution id>/ and
 # reads its state back from the earlier runs' reports, so no object there is ever rewritten.
 DRIFT_MONITOR_REPORTS = "monitor"
+# The drift monitor's tables (Athena, Glue: docs/monitoring.md): each run's prediction records and its results in long
+# format, each under a prefix of its own (a table reads every file below its location, so no report may sit there),
+# partitioned as <what>/<model>/date=<yyyy-mm-dd>/run=<execution id>/ (monitor_table_dir). Kept like monitor/.
+PREDICTION_RECORDS = "predictions"
+MONITOR_RESULTS = "monitor-results"
+DRIFT_MONITOR_OUTPUTS = (DRIFT_MONITOR_REPORTS, PREDICTION_RECORDS, MONITOR_RESULTS)
 INFERENCE_TRAFFIC = ("capture", "async", "batch")
-INFERENCE_RECORDS = ("labels", DRIFT_MONITOR_REPORTS, NATIVE_MONITOR_REPORTS)
+INFERENCE_RECORDS = ("labels", *DRIFT_MONITOR_OUTPUTS, NATIVE_MONITOR_REPORTS)
+
+
+# The Glue tables over them (Storage stack) and their columns as the monitor writes them, (name, Athena type) in the
+# files' order; each table's partitions are model (an enum of the environment's models) and date (yyyy-MM-dd), both
+# projected (no crawler, no MSCK REPAIR). A multiclass model's records also hold a proba:<class> column per class, which
+# the shared table does not declare (the files are read by column name, so extra columns are ignored).
+MONITOR_TABLE_PARTITIONS = (("model", "string"), ("date", "string"))
+PREDICTION_TABLE_COLUMNS = (("inference_id", "string"), ("inference_time", "timestamp"), ("score", "double"),
+                            ("model_package_arn", "string"), ("model_package_version", "bigint"),
+                            ("model_sha256", "string"), ("answered_by_sha256", "string"))
+MONITOR_RESULTS_COLUMNS = (("run", "string"), ("window_end", "timestamp"), ("model", "string"),
+                           ("model_package_version", "bigint"), ("section", "string"), ("feature", "string"),
+                           ("metric", "string"), ("value", "double"), ("status", "string"))
+# prefix -> (Glue table name, its columns)
+MONITOR_TABLES = {PREDICTION_RECORDS: ("predictions", PREDICTION_TABLE_COLUMNS),
+                  MONITOR_RESULTS: ("monitor_results", MONITOR_RESULTS_COLUMNS)}
+# The first day the tables' date partitions project (none of their runs is older: the layout came with this version).
+MONITOR_TABLES_FIRST_DAY = "2026-01-01"
+
+
+def monitor_table_dir(day: str, run: str) -> str:
+    """A drift-monitor run's folder below its model's :data:`PREDICTION_RECORDS` or :data:`MONITOR_RESULTS` prefix:
+    ``date=<day>/run=<run>/`` (``day`` is ``yyyy-mm-dd``, the UTC day the run ran), the layout the Glue tables' date
+    partitions project."""
+    return f"date={day}/run={run}/"
 
 
 # The artifacts bucket's top-level prefix of every multi-model endpoint's staged copies (staging_prefix).

@@ -53,6 +53,13 @@ report of a multiclass or regression model adds ``problem_type``, ``primary_metr
 another metric than AUC (PR-AUC, F1, log loss) ``primary_metric`` and ``quality_drop``. A regression model has no
 AUC: ``model_auc`` / ``auc_drop`` stay empty and are not published.
 
+Tables (Athena, Glue: docs/monitoring.md): with ``--tables-dir DIR --run-id ID`` the run writes its prediction records
+to ``DIR/predictions/date=<yyyy-mm-dd>/run=<ID>/predictions.parquet`` (instead of ``--output-dir``) and its results in
+long format (:mod:`.results_table`) to ``DIR/monitor-results/date=<yyyy-mm-dd>/run=<ID>/monitor_results.parquet``, the
+day being the UTC day the run ran; the scheduled job uploads ``DIR/predictions`` and ``DIR/monitor-results`` to the
+inference bucket's ``predictions/<model>/`` and ``monitor-results/<model>/``, away from the reports. Without it both
+files go to ``--output-dir`` beside the report.
+
 Writes ``report.json`` and ``report.html``. Exit status: 0 whenever a report was written -
 capture lines none of which decode, fewer requests than ``--min-requests`` (the model's
 ``min_daily_requests``), a missing baseline, malformed capture lines, a schema change or a failing
@@ -73,6 +80,7 @@ import traceback
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import BASELINE_FILES, DEFAULT_MAX_MALFORMED_RATE, EVALUATION_FILE
+from pipeline_code.core.contract import MONITOR_RESULTS, PREDICTION_RECORDS, monitor_table_dir
 from pipeline_code.core.contract import DEFAULT_MONITOR_WINDOW_GIB, MONITOR_WINDOW_HOURS, MONITOR_WINDOW_SETTING, monitor_window_bytes, monitor_window_fix
 from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION, TWEEDIE, quality_alarm_key
@@ -227,7 +235,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         model_package_arn=preflight.serving.arn if preflight is not None and preflight.serving is not None else None,
         model_package_version=preflight.serving.version if preflight is not None and preflight.serving is not None else None,
         model_sha256=window_pass.serving_digest, classes=tuple(classes))
-    recorder = (late_labels.RecordWriter(os.path.join(args.output_dir, late_labels.RECORDS_FILE), records_version)
+    recorder = (late_labels.RecordWriter(table_path(args, PREDICTION_RECORDS, late_labels.RECORDS_FILE), records_version)
                 if args.label_delay_days is not None else None)
     declared, declared_not_used = _serving_dataset(model, spec)
     if declared_not_used:
@@ -523,6 +531,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     report["trend"] = history.trend(summary)
     report = report_mod.clean(report)
     os.makedirs(args.output_dir, exist_ok=True)
+    write_results(report, args, records_version.model_package_version)
     if args.publish_metrics:
         try:
             report["metrics_published"] = report_mod.publish_metrics(report, args.environment, spec.name, region=args.region,
@@ -534,6 +543,31 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     with open(os.path.join(args.output_dir, "report.html"), "w", encoding="utf-8") as handle:
         handle.write(report_mod.render_html(report))
     return report
+
+
+def table_path(args: argparse.Namespace, what: str, name: str) -> str:
+    """Where this run writes ``name``, a file of its table ``what`` (:data:`PREDICTION_RECORDS` or
+    :data:`MONITOR_RESULTS`): below ``--tables-dir`` in the tables' layout (``<what>/date=<day>/run=<id>/``, the day
+    fixed once per run: the UTC day it ran), or, without it, ``--output-dir`` beside the report."""
+    if not getattr(args, "tables_dir", None):
+        return os.path.join(args.output_dir, name)
+    if not getattr(args, "run_day", None):
+        args.run_day = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    return os.path.join(args.tables_dir, what, monitor_table_dir(args.run_day, args.run_id), name)
+
+
+def write_results(report: Dict[str, Any], args: argparse.Namespace, model_package_version: Optional[int]) -> None:
+    """``report``'s numbers as :mod:`.results_table` rows (``monitor_results.parquet``, :func:`table_path`); a failure
+    is a warning of the report (the report itself is still written), never raised."""
+    from pipeline_code.monitoring import results_table
+
+    try:
+        results_table.write(report, table_path(args, MONITOR_RESULTS, results_table.RESULTS_FILE),
+                            run=getattr(args, "run_id", None) or "local", model_package_version=model_package_version)
+    except Exception as exc:  # noqa: BLE001 - the report is the record; the table is a copy of its numbers
+        report.setdefault("checks", []).append(drift.check(
+            "results_table_failed", "monitor", None, None, drift.WARN,
+            detail=f"monitor_results.parquet not written: {type(exc).__name__}: {str(exc)[:300]}"))
 
 
 def features_without_values(quality_section: Optional[Mapping[str, Any]], dataset: Any, features: Sequence[str],
@@ -784,9 +818,18 @@ def build_parser() -> argparse.ArgumentParser:
     arg("label-window-hours", type=_positive_float, default=168.0, help="labels modified in the last N hours")
     arg("label-delay-days", type=_non_negative_int, default=None,
         help="how long after its request a label may come (the model's label_delay_days): the run records its window's "
-        "requests (predictions.parquet in --output-dir) and joins the labels today's window lacks to the records of "
-        "--records-dir (with --from-s3: the earlier runs' under --history-s3-uri, of the last label_delay_days + "
+        "requests (predictions.parquet in --output-dir, or below --tables-dir) and joins the labels today's window "
+        "lacks to the records of --records-dir (with --from-s3: the earlier runs' under --records-s3-uri and "
+        "--history-s3-uri, of the last label_delay_days + "
         "--label-window-hours + --window-hours) (default: none - labels join today's window only)")
+    arg("tables-dir", default=None, help="write the prediction records and monitor_results.parquet in the Glue "
+        "tables' layout below this directory (predictions/ and monitor-results/, each date=<yyyy-mm-dd>/run=<--run-id>/) "
+        "instead of --output-dir (the scheduled job: uploaded to predictions/<model>/ and monitor-results/<model>/)")
+    arg("run-id", default=None, help="with --tables-dir: this run's id, its run=<id> folder (the scheduled job: the "
+        "schedule's execution id)")
+    arg("records-s3-uri", default=None, help="with --from-s3 and --label-delay-days: s3://<inference bucket>/"
+        "predictions/<model>/, the earlier runs' prediction records in the tables' layout (read with those under "
+        "--history-s3-uri, where runs before it wrote them)")
     arg("records-dir", default=None, help="earlier runs' predictions.parquet files, any depth (with --from-s3 and "
         "--label-delay-days: 'records' next to --capture-dir)")
     arg("late-labels-dir", default=None, help="with --label-delay-days: the labels older than --label-window-hours, for "
@@ -804,6 +847,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None, *, cloudwatch_client: Any = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.tables_dir and not args.run_id:
+        parser.error("--tables-dir needs --run-id (the run's folder, run=<id>: the scheduled job gives the schedule's "
+                     "execution id)")
+    if args.run_id and ("/" in args.run_id or args.run_id in (".", "..")):
+        parser.error(f"--run-id {args.run_id!r} must be one folder name (no '/')")
     preflight = None
     if args.from_s3:
         from pipeline_code.monitoring import remote

@@ -21,7 +21,8 @@ the same code path as a local run over the directories it filled.
 * **Labels** and **feature snapshots** (:func:`download_recent`): every object under the labels prefix (and,
   for a model scored by id, its dataset's snapshot prefix) modified in ``[now - label_window_hours, now)``.
 * **Prediction records** (:func:`download_records`, with ``--label-delay-days``): the ``predictions.parquet`` its
-  earlier runs wrote beside their reports over the look-back, for the labels of requests older than the window
+  earlier runs wrote over the look-back (under ``--records-s3-uri``, the tables' layout, and, for runs before it,
+  beside their reports under ``--history-s3-uri``), for the labels of requests older than the window
   (:mod:`.late_labels`), the files holding due labels first; and the labels of the rest of the look-back
   (``[now - look-back, now - label_window_hours)``, :func:`download_recent`) into ``--late-labels-dir``.
 * **History** (:func:`download_history`): the newest 30 ``report.json`` of the earlier runs (the job's own
@@ -599,8 +600,9 @@ def check_arguments(args: argparse.Namespace) -> Optional[str]:
         return "--from-s3 needs --serving-stack (the serving CloudFormation stack, <project>-<env>-serving)"
     if not args.capture_s3_uri and not args.batch_s3_uri:
         return "--from-s3 needs --capture-s3-uri (s3://<inference bucket>/capture/<model>/) and/or --batch-s3-uri"
-    for flag in ("capture_s3_uri", "batch_s3_uri", "labels_s3_uri", "history_s3_uri", "feature_snapshots_s3_uri"):
-        value = getattr(args, flag)
+    for flag in ("capture_s3_uri", "batch_s3_uri", "labels_s3_uri", "history_s3_uri", "feature_snapshots_s3_uri",
+                 "records_s3_uri"):
+        value = getattr(args, flag, None)
         if value:
             try:
                 parse_s3_uri(value, what="--" + flag.replace("_", "-"))
@@ -748,7 +750,7 @@ def prepare_inputs(args: argparse.Namespace, *, aws: Optional[Mapping[str, Any]]
         try:
             records = download_records(s3=aws["s3"], history_s3_uri=args.history_s3_uri, dest_dir=args.records_dir,
                                        lookback_hours=lookback, max_bytes=args.max_window_bytes, now=now,
-                                       due_before=due_before)
+                                       due_before=due_before, records_s3_uri=getattr(args, "records_s3_uri", None))
         except Exception as exc:  # noqa: BLE001 - model quality then says which labels went unmatched
             error("records_download_failed", f"{args.history_s3_uri}: {_describe(exc)}", "model_quality")
         else:
@@ -795,9 +797,10 @@ def download_history(*, s3: Any, history_s3_uri: str, dest_dir: str, max_reports
 
 def download_records(*, s3: Any, history_s3_uri: str, dest_dir: str, lookback_hours: float,
                      max_bytes: int = DEFAULT_MAX_WINDOW_BYTES, now: Optional[dt.datetime] = None,
-                     due_before: Optional[dt.datetime] = None) -> Dict[str, Any]:
-    """The earlier runs' prediction records (``<run>/predictions.parquet`` under ``history_s3_uri``, the job's own output
-    prefix) written in ``[now - lookback_hours, now)``, relative paths kept, each file's modification time set to its
+                     due_before: Optional[dt.datetime] = None, records_s3_uri: Optional[str] = None) -> Dict[str, Any]:
+    """The earlier runs' prediction records (``date=<day>/run=<run>/predictions.parquet`` under ``records_s3_uri``, the
+    tables' layout, and ``<run>/predictions.parquet`` under ``history_s3_uri``, where runs before it wrote them beside
+    their reports) written in ``[now - lookback_hours, now)``, relative paths kept, each file's modification time set to its
     ``LastModified`` (when the run that saw those requests wrote them: :mod:`.late_labels` reads it).
 
     ``due_before``: files written before it hold the requests whose labels are due (judged this run); past
@@ -815,14 +818,16 @@ def download_records(*, s3: Any, history_s3_uri: str, dest_dir: str, lookback_ho
     summary = _window_summary(history_s3_uri, start, end, max_bytes)
     summary.update({"failed": [], "due_before": due_before.isoformat() if due_before else None, "skipped": [],
                     "skipped_due_objects": 0, "not_read": []})
-    bucket, prefix = parse_s3_uri(history_s3_uri, what="--history-s3-uri")
     groups = []
-    for item in _list(s3, bucket, prefix):
-        if item["Key"].endswith("/" + RECORDS_FILE):
-            summary["listed_objects"] += 1
-            if _in_window(item, start, end):
-                groups.append(_Group(_aware(item["LastModified"]), [(bucket, item["Key"], item["Key"][len(prefix):])],
-                                     int(item["Size"])))
+    places = [(records_s3_uri, "--records-s3-uri")] if records_s3_uri else []
+    for uri, flag in places + [(history_s3_uri, "--history-s3-uri")]:
+        bucket, prefix = parse_s3_uri(uri, what=flag)
+        for item in _list(s3, bucket, prefix):
+            if item["Key"].endswith("/" + RECORDS_FILE):
+                summary["listed_objects"] += 1
+                if _in_window(item, start, end):
+                    groups.append(_Group(_aware(item["LastModified"]),
+                                         [(bucket, item["Key"], item["Key"][len(prefix):])], int(item["Size"])))
     summary["in_window_objects"] = len(groups)
     os.makedirs(dest_dir, exist_ok=True)
 
@@ -833,7 +838,7 @@ def download_records(*, s3: Any, history_s3_uri: str, dest_dir: str, lookback_ho
     rest = sorted((g for g in groups if not is_due(g)), key=lambda g: g.modified, reverse=True)
     used = 0
     for group in due + rest:
-        _, key, relative = group.items[0]
+        bucket, key, relative = group.items[0]
         path = _safe_path(dest_dir, relative)
 
         def not_read(why: str) -> None:
@@ -971,6 +976,9 @@ def write_not_serving_report(spec: Any, args: argparse.Namespace, preflight: Pre
                                                                      client=cloudwatch_client, namespace=args.metric_namespace)
         except Exception as exc:  # noqa: BLE001 - the report still gets written
             report["errors"].append({"kind": "publish_failed", "message": _describe(exc)})
+    from pipeline_code.monitoring.monitor import write_results
+
+    write_results(report, args, None)
     report_mod.write_json(report, os.path.join(args.output_dir, "report.json"))
     with open(os.path.join(args.output_dir, "report.html"), "w", encoding="utf-8") as handle:
         handle.write(report_mod.render_html(report))

@@ -100,6 +100,9 @@ def test_finds_the_id_in_every_place_and_format_without_the_crawler(s3, capsys):
             (json.dumps(capture) + "\n").encode()): 1,
         put(s3, "inference", f"monitor/{m}/run1/predictions.parquet",
             parquet_bytes({"inference_id": [WANTED, OTHER], "prediction": [0.1, 0.2]})): 1,
+        # the monitor's prediction records in the tables' layout (runs since the Glue tables)
+        put(s3, "inference", f"{contract.PREDICTION_RECORDS}/{m}/date=2026-01-01/run=r2/predictions.parquet",
+            parquet_bytes({"inference_id": [OTHER, WANTED, WANTED], "score": [0.1, 0.2, 0.3]})): 2,
         put(s3, "inference", f"labels/{m}/labels.csv", b"inference_id,label\nC-1042,1\nC-9999,0\n"): 1,
         put(s3, "inference", f"monitor/{m}/run0/report.json",
             json.dumps({"skew": {"examples": [{"entity_id": WANTED}]}}).encode()): 1,
@@ -109,6 +112,9 @@ def test_finds_the_id_in_every_place_and_format_without_the_crawler(s3, capsys):
     put(s3, "raw", f"not-{DATASET.name}/a.csv", csv_bytes([WANTED]))
     put(s3, "curated", f"{DATASET.name}/_SUCCESS", b"")
     metadata = put(s3, "features", f"{contract.OFFLINE_STORE_PREFIX}/{GROUP}-1700000000/metadata/v1.metadata.json", b"{}")
+    # the monitor's results hold aggregates only (no id column): not a place of the search
+    put(s3, "inference", f"{contract.MONITOR_RESULTS}/{m}/date=2026-01-01/run=r2/monitor_results.parquet",
+        parquet_bytes({"metric": ["psi"], "value": [0.1]}))
 
     code, out, err = run(capsys, WANTED)
 

@@ -7,7 +7,7 @@ import pytest
 
 from mlops_loop.config import load_config
 from mlops_loop.constructs.data_lake import ATHENA_RESULTS_PREFIX
-from pipeline_code.core.contract import INFERENCE_TRAFFIC, inference_prefix
+from pipeline_code.core.contract import INFERENCE_TRAFFIC, MONITOR_RESULTS, MONITOR_TABLES, PREDICTION_RECORDS, inference_prefix
 from tests.support.iam_eval import IamModel, StackTemplate, authorize
 from tests.support.paths import CONFIG_PATH
 from tests.support.templates import role_statements
@@ -68,6 +68,11 @@ def test_an_analyst_reads_predictions_labels_and_reports_and_writes_only_query_r
             assert analyst.may("s3:GetObject", object=analyst.obj("inference", key)), key
             assert not analyst.may("s3:PutObject", object=analyst.obj("inference", key)), key
             assert not analyst.may("s3:DeleteObject", object=analyst.obj("inference", key)), key
+        for what in (PREDICTION_RECORDS, MONITOR_RESULTS):  # the monitor's tables, as Athena reads them
+            key = f"{inference_prefix(model, what)}date=2026-03-02/run=r/x.parquet"
+            assert analyst.may("s3:GetObject", object=analyst.obj("inference", key)), key
+            assert not analyst.may("s3:PutObject", object=analyst.obj("inference", key)), key
+            assert not analyst.may("s3:DeleteObject", object=analyst.obj("inference", key)), key
         # the traffic holds every feature the callers sent: not this role's
         for what in INFERENCE_TRAFFIC:
             key = f"{inference_prefix(model, what)}x.jsonl"
@@ -104,6 +109,36 @@ def test_the_analyst_role_uses_the_data_key_and_nothing_of_the_loop(synthesized)
                                {"model-package": analyst.arn("sagemaker", f"model-package/{analyst.prefix}-m/1")}),
                               ("s3:DeleteObjectVersion", {"object": analyst.obj("inference", "monitor/m/r/report.json")})):
             assert not analyst.may(action, **named), action
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_monitors_tables_are_defined_with_projected_partitions_over_their_own_prefixes(synthesized, env):
+    """GIVEN an environment WHEN synthesized THEN its database has the tables predictions and monitor_results, each
+    over its own prefix of the inference bucket (no report there), with the columns the monitor writes and partitions
+    model (an enum of the environment's models) and date (a day range to today) projected: no crawler, no MSCK."""
+    analyst = Analyst(synthesized, env)
+    tables = {r["Properties"]["TableInput"]["Name"]: r["Properties"]
+              for r in synthesized.resources(env, "Storage", "AWS::Glue::Table").values()}
+    assert set(tables) >= {name for name, _ in MONITOR_TABLES.values()}
+    for prefix, (name, columns) in MONITOR_TABLES.items():
+        table = tables[name]
+        assert table["DatabaseName"] == analyst.database
+        found = table["TableInput"]
+        location = f"s3://{analyst.bucket('inference')}/{prefix}/"
+        assert found["StorageDescriptor"]["Location"] == location
+        assert found["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+        assert [(c["Name"], c["Type"]) for c in found["StorageDescriptor"]["Columns"]] == \
+            [c for c in columns if c[0] != "model"]
+        assert [(c["Name"], c["Type"]) for c in found["PartitionKeys"]] == [("model", "string"), ("date", "string")]
+        parameters = found["Parameters"]
+        assert parameters["projection.enabled"] == "true"
+        assert parameters["projection.model.type"] == "enum"
+        assert sorted(parameters["projection.model.values"].split(",")) == sorted(analyst.models)
+        assert parameters["projection.date.type"] == "date" and parameters["projection.date.format"] == "yyyy-MM-dd"
+        assert parameters["projection.date.range"].endswith(",NOW")
+        assert (parameters["projection.date.interval"], parameters["projection.date.interval.unit"]) == ("1", "DAYS")
+        # the layout the monitor job writes: <prefix>/<model>/date=<yyyy-mm-dd>/run=<id>/
+        assert parameters["storage.location.template"] == location + "${model}/date=${date}/"
 
 
 def _list(value):

@@ -131,3 +131,46 @@ def test_deploy_handler_failures_page_people_once_through_its_dead_letters(sampl
     assert {"mlops-loop-staging-deploy-errors", "mlops-loop-staging-deploy-dead-letters"} <= set(alarms)
     assert not alarms["mlops-loop-staging-deploy-errors"].get("AlarmActions")
     assert alarms["mlops-loop-staging-deploy-dead-letters"]["AlarmActions"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_monitor_writes_its_tables_to_their_own_prefixes_and_reads_the_records_back_from_there(sample, env):
+    """GIVEN an environment WHEN sample THEN each model's monitor job writes its prediction records and results below
+    --tables-dir, uploaded to predictions/<model>/ and monitor-results/<model>/ (the Glue tables' locations, which hold
+    no report), in run=<the schedule's execution id>/ folders, and reads the earlier records back from predictions/."""
+    from pipeline_code.core.contract import MONITOR_RESULTS, PREDICTION_RECORDS
+
+    config = sample.config.environments[env]
+    bucket = f"s3://mlops-loop-{env}-inference-{config.account}-{config.region}/"
+    for found in _monitor_requests(sample, env).values():
+        args = found["request"]["AppSpecification"]["ContainerArguments"]
+        value = dict(zip(args[1::1], args[2::1]))
+        model = value["--model"]
+        outputs = {o["OutputName"]: o["S3Output"] for o in found["request"]["ProcessingOutputConfig"]["Outputs"]}
+        for what in (PREDICTION_RECORDS, MONITOR_RESULTS):
+            assert outputs[what] == {"S3Uri": f"{bucket}{what}/{model}/", "LocalPath": f"{value['--tables-dir']}/{what}",
+                                     "S3UploadMode": "EndOfJob"}
+        assert value["--run-id"] == "<aws.scheduler.execution-id>"
+        assert value["--records-s3-uri"] == outputs[PREDICTION_RECORDS]["S3Uri"]
+        assert not value["--tables-dir"].startswith(outputs["monitor"]["LocalPath"])  # not uploaded with the reports
+
+
+def test_the_monitor_role_adds_to_its_tables_and_deletes_nothing_there(sample):
+    from pipeline_code.core.contract import pascal
+    from tests.support.iam_eval import IamModel, StackTemplate, authorize
+
+    config = sample.config.environments["prod"]
+    model = IamModel([StackTemplate("Operations", sample.stacks[("prod", "Operations")].stack_name,
+                                    sample.template("prod", "Operations"))], account=config.account, region=config.region)
+    for name in config.models:
+        (role,) = [r for r in model.roles.values() if r.logical_id.startswith(f"{pascal(name)}MonitorRole")]
+        bucket = f"mlops-loop-prod-inference-{config.account}-{config.region}"
+        for what, other in (("predictions", "monitor-results"), ("monitor-results", "predictions")):
+            key = f"arn:aws:s3:::{bucket}/{what}/{name}/date=2026-03-02/run=x/f.parquet"
+            assert authorize(role, "s3:PutObject", {"object": key}).allowed, key
+            assert authorize(role, "s3:GetObject", {"object": key}).allowed, key
+            assert not authorize(role, "s3:DeleteObject", {"object": key}).allowed, key
+        others = [m for m in config.models if m != name]
+        for m in others[:1]:
+            key = f"arn:aws:s3:::{bucket}/predictions/{m}/date=2026-03-02/run=x/f.parquet"
+            assert not authorize(role, "s3:PutObject", {"object": key}).allowed, key

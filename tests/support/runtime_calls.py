@@ -384,7 +384,10 @@ RUNTIMES: tuple[Runtime, ...] = (
                 ("s3:GetObject", {"object": n.s3_object(n.monitor_argument("--labels-s3-uri"), "2026/12/02/labels.csv")}, {}),
                 # The earlier runs' reports: the slow-drift state.
                 ("s3:GetObject", {"object": n.s3_object(n.monitor_argument("--history-s3-uri"), "run-1/report.json")}, {}),
-                # The earlier runs' prediction records (late labels join them), beside their reports.
+                # The earlier runs' prediction records (late labels join them): in the tables' layout, and beside the
+                # reports of runs before it.
+                ("s3:GetObject", {"object": n.s3_object(n.monitor_argument("--records-s3-uri"),
+                                                        "date=2026-12-01/run=r1/predictions.parquet")}, {}),
                 ("s3:GetObject", {"object": n.s3_object(n.monitor_argument("--history-s3-uri"), "run-1/predictions.parquet")}, {}),
                 ("kms:Decrypt", {"key": n.data_key}, {}),
                 *([("s3:GetObject", {"object": n.s3_object(n.monitor_argument("--feature-snapshots-s3-uri"),
@@ -393,6 +396,7 @@ RUNTIMES: tuple[Runtime, ...] = (
             "list_objects_v2": lambda n: [n.s3_listing(n.traffic_uri),
                                           n.s3_listing(n.monitor_argument("--labels-s3-uri")),
                                           n.s3_listing(n.monitor_argument("--history-s3-uri")),
+                                          n.s3_listing(n.monitor_argument("--records-s3-uri")),
                                           # A model scored by id: the feature snapshots its skew check joins.
                                           *([n.s3_listing(n.monitor_argument("--feature-snapshots-s3-uri"))] if n.by_id else [])],
             "put_metric_data": lambda n: [("cloudwatch:PutMetricData", {"*": "*"},

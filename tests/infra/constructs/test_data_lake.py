@@ -256,13 +256,14 @@ def test_only_inference_traffic_expires_and_labels_and_monitor_reports_are_kept_
     inference = _lake_rules(stack)["inference"]
     assert "ExpirationInDays" not in inference["baseline"]
     expiring = {r["Prefix"]: r["ExpirationInDays"] for r in inference.values() if "ExpirationInDays" in r}
-    assert expiring == {"capture/": 400, "async/": 400, "batch/": 400}
+    # (and the analytics workgroup's query results: copies of personal data, 30 days)
+    assert expiring == {"capture/": 400, "async/": 400, "batch/": 400, "athena-results/": 30}
     for rule_id in ("expire-capture", "expire-async", "expire-batch"):
         assert inference[rule_id]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
     # Labels and native reports keep their current objects, their old versions the general window; the drift
-    # monitor's reports keep every version (no rule reaches monitor/).
+    # monitor's reports and tables keep every version (no rule reaches monitor/, predictions/, monitor-results/).
     aging = {r["Prefix"]: r for r in inference.values() if "NoncurrentVersionExpiration" in r}
-    assert set(aging) == {"capture/", "async/", "batch/", "labels/", "monitor-native/"}
+    assert set(aging) == {"capture/", "async/", "batch/", "labels/", "monitor-native/", "athena-results/"}
     for prefix in ("labels/", "monitor-native/"):
         assert aging[prefix] == {"Prefix": prefix, "NoncurrentVersionExpiration": {"NoncurrentDays": 7}}
     # Every model's prefix of each kind lies under its kind's rule.
@@ -273,7 +274,12 @@ def test_labels_and_monitor_reports_expire_with_their_own_days():
     stack, _ = _lake(inference_records_expiration_days=1825, inference_expiration_days=None)
     inference = _lake_rules(stack)["inference"]
     expiring = {r["Prefix"]: r["ExpirationInDays"] for r in inference.values() if "ExpirationInDays" in r}
-    assert expiring == {"labels/": 1825, "monitor/": 1825, "monitor-native/": 1825}
+    assert expiring == {"labels/": 1825, "monitor/": 1825, "predictions/": 1825, "monitor-results/": 1825,
+                        "monitor-native/": 1825, "athena-results/": 30}
+    # the drift monitor's outputs lose their old versions only with the records' own expiry
+    for prefix in ("monitor/", "predictions/", "monitor-results/"):
+        (rule,) = [r for r in inference.values() if r.get("Prefix") == prefix]
+        assert "NoncurrentVersionExpiration" in rule and "Transitions" not in rule, rule
 
 
 def test_without_expiry_or_transition_days_nothing_expires_or_transitions():
@@ -281,7 +287,7 @@ def test_without_expiry_or_transition_days_nothing_expires_or_transitions():
                      pipeline_work_expiration_days=None)
     for kind, by_id in _lake_rules(stack).items():
         expiring = [rule_id for rule_id, r in by_id.items() if "ExpirationInDays" in r]
-        assert expiring == (["expire-glue-temp"] if kind == "artifacts" else []), kind
+        assert expiring == {"artifacts": ["expire-glue-temp"], "inference": ["expire-athena-results"]}.get(kind, []), kind
         assert "Transitions" not in by_id["baseline"], kind
 
 
@@ -293,7 +299,7 @@ def test_without_a_noncurrent_expiry_old_versions_are_kept_except_rewritten_data
     keeping = {kind: [rule_id for rule_id, r in by_id.items() if "NoncurrentVersionExpiration" in r]
                for kind, by_id in rules.items()}
     assert keeping == {"raw": [], "curated": ["baseline", "expire-quarantine"], "features": ["rewritten-snapshots"],
-                       "artifacts": ["expire-glue-temp"], "inference": []}
+                       "artifacts": ["expire-glue-temp"], "inference": ["expire-athena-results"]}
     assert rules["features"]["expire-ingest-failures"] == {"Prefix": "_ingest-failures/", "ExpirationInDays": 30}
     assert rules["curated"]["baseline"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 3}
     assert rules["artifacts"]["expire-work-alpha"] == {"Prefix": "pipelines/alpha/work/", "ExpirationInDays": 400}
@@ -321,7 +327,8 @@ def test_defaults_keep_every_prefix_and_add_no_model_rule():
              curated_infrequent_access_days=None, noncurrent_version_expiration_days=7, access_log_expiration_days=14)
     rules = _lake_rules(stack)
     assert list(rules["inference"]) == ["baseline", "expired-delete-markers", "old-versions-capture", "old-versions-async",
-                                        "old-versions-batch", "old-versions-labels", "old-versions-monitor-native"]
+                                        "old-versions-batch", "old-versions-labels", "old-versions-monitor-native",
+                                        "expire-athena-results"]
     assert list(rules["artifacts"]) == ["baseline", "expired-delete-markers", "expire-glue-temp", "old-versions-etl-runs",
                                         "old-versions-mme"]
     # raw_expiration_days is required: the copies of raw rows expire with it.
@@ -395,7 +402,7 @@ def test_the_evidence_sagemaker_writes_keeps_every_version_in_the_artifacts_and_
                      "/pipelines/*/frozen-test/*"]}
     assert _statement(stack, lake.inference_bucket, "KeepEveryVersion") == {
         "Sid": "KeepEveryVersion", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:DeleteObjectVersion",
-        "Resource": ["/monitor/*"]}
+        "Resource": ["/monitor-results/*", "/monitor/*", "/predictions/*"]}
     for bucket in (lake.raw_bucket, lake.curated_bucket, lake.features_bucket):
         assert _statement(stack, bucket, "KeepEveryVersion") is None
 

@@ -137,9 +137,14 @@ def test_the_job_judges_the_models_captured_traffic_and_labels_and_keeps_reports
     assert args["--history-s3-uri"] == f"s3://{INFERENCE}/monitor/returns/"
     assert (args["--window-hours"], args["--label-window-hours"]) == ("24", "168")
     assert args["--publish-metrics"] is True and args["--region"] == "eu-west-1" and args["--environment"] == "dev"
-    (output,) = request["ProcessingOutputConfig"]["Outputs"]
+    output, *tables = request["ProcessingOutputConfig"]["Outputs"]
     assert output["S3Output"]["S3Uri"] == f"s3://{INFERENCE}/monitor/returns/{EXECUTION_ID}/"
     assert output["S3Output"]["LocalPath"] == args["--output-dir"] == "/opt/ml/processing/output/monitor"
+    # its tables, each to its own prefix (date=<day>/run=<execution id>/ below it, written by the job)
+    assert [(t["OutputName"], t["S3Output"]["S3Uri"], t["S3Output"]["LocalPath"]) for t in tables] == [
+        (what, f"s3://{INFERENCE}/{what}/returns/", f"{args['--tables-dir']}/{what}")
+        for what in ("predictions", "monitor-results")]
+    assert args["--run-id"] == EXECUTION_ID and args["--records-s3-uri"] == f"s3://{INFERENCE}/predictions/returns/"
 
 
 def test_a_batch_model_is_judged_on_its_batch_inputs_and_outputs():
@@ -281,8 +286,11 @@ def test_the_role_reads_only_its_models_data_and_writes_only_its_reports(returns
     assert statements["ReadLabels"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/labels/returns/*"
     assert statements["ReadVersions"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/pipelines/returns/*"
     assert statements["Reports"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/monitor/returns/*"
-    writers = [sid for sid, s in statements.items() if "s3:PutObject" in s["Action"]]
-    assert writers == ["Reports"]
+    writers = {sid: s["Resource"] for sid, s in statements.items() if "s3:PutObject" in s["Action"]}
+    assert writers == {"Reports": f"arn:aws:s3:::{INFERENCE}/monitor/returns/*",
+                       "TablePredictions": f"arn:aws:s3:::{INFERENCE}/predictions/returns/*",
+                       "TableMonitorResults": f"arn:aws:s3:::{INFERENCE}/monitor-results/returns/*"}
+    assert not any("s3:DeleteObject" in s["Action"] for s in statements.values() if s["Resource"] in writers.values())
     assert re.fullmatch(rf"arn:aws:s3:::{ASSETS}/[0-9a-f]{{64}}\.json", statements["ReadModelSpec"]["Resource"])
 
 
