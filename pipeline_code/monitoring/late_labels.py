@@ -194,7 +194,10 @@ class RecordWriter:
                                                    VERSION_KEY: json.dumps(self.version.as_dict()).encode()})
             if self._writer is None:
                 os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-                self._writer = pq.ParquetWriter(self.path, table.schema)
+                # Times in microseconds (INT64 TIMESTAMP(MICROS)): nanoseconds, pyarrow's default for pandas times,
+                # are not read by every engine an analyst points at the files (the Glue table predictions).
+                self._writer = pq.ParquetWriter(self.path, table.schema, coerce_timestamps="us",
+                                                allow_truncated_timestamps=True)
             self._writer.write_table(table)
             self.rows += len(frame)
         except Exception as exc:  # noqa: BLE001 - reported by close(); the window is judged all the same
