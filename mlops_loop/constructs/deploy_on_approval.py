@@ -125,6 +125,7 @@ class DeployOnApproval(Construct):
         network: Optional[NetworkConfig] = None,
         bootstrap_qualifier: Optional[str] = None,
         endpoint_names: Sequence[str] = (),
+        team_topics: Optional[Mapping[str, sns.ITopic]] = None,
     ) -> None:
         """``environment``: the environment's name in the config (the ``--env`` of the commands a failed-rollout notice
         gives); ``model_parameters`` maps each served model to its serving-stack parameter; its package group is
@@ -135,7 +136,10 @@ class DeployOnApproval(Construct):
         qualifier of the CDK bootstrap the serving stack deploys through, whose cfn-exec role the failed-rollout notice
         tells people to continue a rollback as (default: the one this construct's own stack deploys through);
         ``endpoint_names``: the endpoints serving these models (default: none), which a reconcile describes to tell a
-        deleted endpoint (the serving stack's parameter still naming a version) from one that serves."""
+        deleted endpoint (the serving stack's parameter still naming a version) from one that serves; ``team_topics``: the
+        topic of each model of a team (models of several teams: the Operations stack's ``topic_of``; default: none),
+        which the handler's notices about that model reach instead of ``topic`` (``TEAM_TOPICS``); the handler may
+        publish to those topics and ``topic``, no other."""
         super().__init__(scope, construct_id)
         unserved = sorted({m.model for m in multi_model} - set(model_parameters))
         if unserved:
@@ -145,6 +149,13 @@ class DeployOnApproval(Construct):
         # The handler is told the groups' common prefix, not a group-to-model map (Lambda's 4 KB of environment is
         # nearly spent by MULTI_MODEL in pooled environments): it derives the model from the group.
         group_prefix = package_group_name(name_prefix, "")
+        unknown = sorted(set(team_topics or {}) - set(model_parameters))
+        if unknown:
+            raise ValueError(f"DeployOnApproval: team_topics names model {unknown[0]!r}, which model_parameters does not")
+        # Each team topic once, with its models' groups (a topic's ARN is a reference, counted at 256 bytes of the 4 KB).
+        by_topic: dict[str, list[str]] = {}
+        for model, team_topic in sorted((team_topics or {}).items()):
+            by_topic.setdefault(read_once(team_topic, "topic_arn"), []).append(group_of[model])
         stack = stack_of(self, scope)
         self.dead_letter_queue = dead_letter_queue(self, key=key, removal_policy=removal_policy, owner="deploy handler")
         stack_arn = format_arn(stack, service="cloudformation", resource="stack", resource_name=f"{serving_stack_name}/*")
@@ -196,6 +207,7 @@ class DeployOnApproval(Construct):
                 "APPROVAL_LEDGER": json.dumps({"bucket": read_once(artifacts_bucket, "bucket_name"), "group_prefix": group_prefix},
                                               sort_keys=True),
                 **_multi_model_environment(multi_model, group_of, read_once(data_key, "key_arn")),
+                **({"TEAM_TOPICS": json.dumps(by_topic, sort_keys=True)} if by_topic else {}),
             },
             key=key,
             dead_letter_queue=self.dead_letter_queue,
@@ -248,7 +260,8 @@ class DeployOnApproval(Construct):
             access.allow("CheckEndpoints", ["sagemaker:DescribeEndpoint"],
                          [format_arn(stack, service="sagemaker", resource="endpoint", resource_name=name)
                           for name in sorted({n.lower() for n in endpoint_names})])
-        access.allow("Notify", ["sns:Publish"], [read_once(topic, "topic_arn")])
+        # The environment's topic and each team's: the topics are encrypted with ``key``, which the function may use.
+        access.allow("Notify", ["sns:Publish"], [read_once(topic, "topic_arn"), *by_topic])
         access.allow(
             "ScheduleRetries",
             ["scheduler:CreateSchedule"],

@@ -209,6 +209,8 @@ class OperationsStack(Stack):
             ],
             network=environment.network,
             endpoint_names=sorted(endpoints),
+            # A notice about one model (held version, refused version, reconcile answer) reaches its team.
+            team_topics={model: self.topic_of(model) for model in serving.parameters if model in self.owners},
         )
         self.monitors: dict[str, DriftMonitor] = {}
         code = JobCode(self, "Code")

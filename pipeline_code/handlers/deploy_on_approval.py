@@ -29,7 +29,8 @@ the rollout, rejecting it (or approving another version) moves on.
 
 It never removes a serving endpoint and never deploys a broken or changed version: a version that is
 not ``Completed`` or has no inference container is refused with a notice to people
-(``NOTIFY_TOPIC_ARN``), as is the case where no approved version is left, and so is a version whose
+(``NOTIFY_TOPIC_ARN``; a notice about a model of a team, its team's topic in ``TEAM_TOPICS`` instead:
+:class:`Topics`), as is the case where no approved version is left, and so is a version whose
 artefact does not verify (:func:`verify_artifact`): the package must record the digests of its sealed
 artefact and the object in S3 must hold exactly those bytes, and its inference container (image and
 environment) must be the one the pipeline registered. The update also sets the model digest
@@ -599,7 +600,7 @@ def reconcile(
     stack: str,
     parameters: Mapping[str, str],
     role_arn: str,
-    topic: Optional[str],
+    topic: "Optional[str] | Topics",
     multi_model: Optional[Mapping[str, Mapping[str, str]]] = None,
     runtime: Any = None,
 ) -> Dict[str, Any]:
@@ -1287,11 +1288,29 @@ def _all_pages(operation: Any, result_key: str, **kwargs: Any) -> List[Any]:
 # --- helpers --------------------------------------------------------------------------------------------
 
 
-class _Notifier:
-    """Publishes short notices to people; a failed publish is logged, never fatal to the deployment."""
+@dataclasses.dataclass(frozen=True)
+class Topics:
+    """Who hears of a group: its team's topic (``TEAM_TOPICS``, group -> topic ARN: models of several teams,
+    docs/configuration.md) when its model has an owner, else the environment's (``NOTIFY_TOPIC_ARN``), which also hears
+    every notice about no one group."""
 
-    def __init__(self, sns: Any, topic: Optional[str], group: str) -> None:
-        self.sns, self.topic, self.group = sns, topic, group
+    default: Optional[str]
+    teams: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def of(self, group: Optional[str]) -> Optional[str]:
+        return self.teams.get(group or "", self.default)
+
+    def __bool__(self) -> bool:
+        return bool(self.default or self.teams)
+
+
+class _Notifier:
+    """Publishes short notices to people (``topic``: one ARN, or :class:`Topics`, resolved for ``group``); a failed
+    publish is logged, never fatal to the deployment."""
+
+    def __init__(self, sns: Any, topic: "Optional[str] | Topics", group: str) -> None:
+        self.sns, self.group = sns, group
+        self.topic = topic.of(group) if isinstance(topic, Topics) else topic
 
     def __call__(self, subject: str, message: str) -> None:
         if not self.topic or self.sns is None:
@@ -1388,10 +1407,38 @@ def _settings() -> Dict[str, Any]:
     role_arn = os.environ.get("DEPLOYER_ROLE_ARN", "").strip()
     if not role_arn.startswith("arn:"):
         raise ConfigurationError("environment variable DEPLOYER_ROLE_ARN must be the CloudFormation service role's ARN")
-    topic = os.environ.get("NOTIFY_TOPIC_ARN", "").strip() or None
+    topic = Topics(os.environ.get("NOTIFY_TOPIC_ARN", "").strip() or None,
+                   _team_topics_setting(os.environ.get("TEAM_TOPICS", ""), parameters))
     multi = _multi_model_setting(os.environ.get("MULTI_MODEL", ""), parameters, os.environ.get("MULTI_MODEL_SHARED", ""))
     return {"stack": stack, "parameters": parameters, "role_arn": role_arn, "topic": topic, "multi_model": multi,
             "retry": _retry_setting(), "ledger": _ledger_setting(os.environ.get("APPROVAL_LEDGER", ""), parameters)}
+
+
+def _team_topics_setting(raw: str, parameters: Mapping[str, str]) -> Dict[str, str]:
+    """``TEAM_TOPICS``: ``{<team topic ARN>: [<group>, ...]}`` (each owned model's group under its team's topic), as
+    group -> topic ARN; empty or unset = every notice to ``NOTIFY_TOPIC_ARN`` (no model has an owner)."""
+    if not raw.strip():
+        return {}
+    name = "environment variable TEAM_TOPICS"
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict) or not all(
+        isinstance(arn, str) and arn.startswith("arn:") and isinstance(groups, list) and groups
+        and all(isinstance(g, str) and g for g in groups) for arn, groups in value.items()
+    ):
+        raise ConfigurationError(f"{name} must be a JSON object mapping a team's topic ARN -> its models' group names, "
+                                 f"got {raw[:200]!r}")
+    out: Dict[str, str] = {}
+    for arn, groups in value.items():
+        for group in groups:
+            if group not in parameters:
+                raise ConfigurationError(f"{name} names group {group!r}, which MODEL_PARAMETERS does not: give each "
+                                         "team's topic the groups of its models this function deploys")
+            if out.setdefault(group, arn) != arn:
+                raise ConfigurationError(f"{name} gives group {group!r} two topics: a model has one team")
+    return out
 
 
 def _ledger_setting(raw: str, parameters: Mapping[str, str]) -> Optional[Ledger]:

@@ -905,6 +905,69 @@ def test_a_misconfigured_function_fails_loudly_naming_the_variable(aws, monkeypa
         run(aws, {"action": "reconcile", "group": GROUP})
 
 
+# --- models of several teams (TEAM_TOPICS: docs/configuration.md, Models of several teams) -----------------------
+
+
+@pytest.fixture()
+def team_topic(aws, monkeypatch):
+    """GIVEN churn owned by a team with a topic of its own (TEAM_TOPICS), read back through a queue of its own; credit-risk
+    owned by no team (the environment's topic)."""
+    topic = aws.sns.create_topic(Name="mlops-loop-prod-fraud-team")["TopicArn"]
+    queue = aws.sqs.create_queue(QueueName="fraud-people")["QueueUrl"]
+    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    monkeypatch.setenv("TEAM_TOPICS", json.dumps({topic: [GROUP]}))
+    return queue
+
+
+def _team_notices(aws, queue) -> list[str]:
+    shared, aws.queue = aws.queue, queue
+    try:
+        return aws.notices()
+    finally:
+        aws.queue = shared
+
+
+def test_a_notice_about_a_teams_model_reaches_its_team_topic_only(aws, team_topic):
+    """GIVEN churn owned by a team WHEN its only approved version is rejected (nothing left to serve) and then a
+    version is refused THEN each notice reaches the team's topic and the environment's topic hears nothing."""
+    v1 = register(aws)
+    approve_and_deploy(aws, v1)
+    set_approval(aws, v1, "Rejected")
+
+    run(aws, state_change(v1, approval="Rejected"))
+
+    assert _team_notices(aws, team_topic) == [f"{GROUP}: deploying v1 (was no endpoint)", f"{GROUP}: nothing left to serve"]
+    assert aws.notices() == []
+
+
+def test_a_notice_about_an_unowned_model_reaches_the_environments_topic_only(aws, team_topic):
+    """GIVEN churn owned by a team, credit-risk by none WHEN credit-risk is reconciled with no approved version left
+    THEN its notice reaches the environment's topic; the team's hears nothing."""
+    decision = run(aws, {"action": "reconcile", "group": OTHER_GROUP})
+
+    assert decision["outcome"] == "nothing-to-serve"
+    assert aws.notices() == [f"{OTHER_GROUP}: nothing left to serve"]
+    assert _team_notices(aws, team_topic) == []
+
+
+@pytest.mark.parametrize(
+    "value, fix",
+    [
+        ("fraud", "TEAM_TOPICS must be a JSON object mapping a team's topic ARN -> its models' group names, got 'fraud'"),
+        ('{"arn:aws:sns:eu-west-1:123456789012:t": "mlops-loop-prod-churn"}', "TEAM_TOPICS must be a JSON object"),
+        ('{"arn:aws:sns:eu-west-1:123456789012:t": ["mlops-loop-prod-other"]}',
+         "TEAM_TOPICS names group 'mlops-loop-prod-other', which MODEL_PARAMETERS does not: give each team's topic the "
+         "groups of its models this function deploys"),
+    ],
+)
+def test_a_malformed_team_topics_setting_fails_loudly_naming_the_variable(aws, monkeypatch, value, fix):
+    monkeypatch.setenv("TEAM_TOPICS", value)
+    with pytest.raises(dod.ConfigurationError) as raised:
+        run(aws, {"action": "reconcile", "group": GROUP})
+    assert fix in str(raised.value)
+
+
 # --- multi-model endpoint members (MULTI_MODEL) ----------------------------------------------------------
 # churn is an MME member, credit-risk is not. The artefacts bucket, the inference bucket, the KMS key
 # and the endpoint are moto's; InvokeEndpoint is a FakeRuntime (see test_multi_model).

@@ -19,6 +19,7 @@ from pipeline_code.core.contract import MODEL_TAG, TEAM_TAG, environment_prefix,
 
 from tests.support import request_shapes as rs
 from tests.support.deploy_permissions import assembly_model, missing_permissions
+from tests.support.iam_eval import authorize
 
 
 def _topics(template: dict) -> dict[Optional[str], str]:
@@ -231,3 +232,58 @@ def test_a_datasets_failed_etl_reaches_its_team_when_all_its_models_are_that_tea
         for job in resource["Properties"]["EventPattern"]["detail"]["jobName"]:
             routed.setdefault(job, []).append(target)
     assert routed == {job: [topic] for job, topic in expected.items()}
+
+
+def _joined(value: Any) -> str:
+    """A Fn::Join of strings and Refs as text, each Ref as ``${LogicalId}``."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return "${%s}" % value["Ref"]
+    separator, parts = value["Fn::Join"]
+    return separator.join(_joined(part) for part in parts)
+
+
+def _deploy_handler(teams) -> dict:
+    (function,) = [r["Properties"] for r in teams.by_id["Operations"].template["Resources"].values()
+                   if r["Type"] == "AWS::Lambda::Function"
+                   and r["Properties"].get("Handler") == "pipeline_code.handlers.deploy_on_approval.handler"]
+    return function
+
+
+def test_the_deploy_handler_tells_each_team_of_its_own_models(teams):
+    """GIVEN two teams' models WHEN the deploy handler's environment is read THEN its TEAM_TOPICS puts each owned model's
+    package group under its team's topic (the one its alarms notify) and no unowned model's group anywhere: its notices
+    about held, refused and deployed versions reach that team, the rest the environment's topic (NOTIFY_TOPIC_ARN)."""
+    prefix = environment_prefix(teams.config.project, teams.env)
+    topics = _topics(teams.by_id["Operations"].template)
+    variables = _deploy_handler(teams)["Environment"]["Variables"]
+    assert variables["NOTIFY_TOPIC_ARN"] == {"Ref": topics[None]}
+    expected: dict[str, list[str]] = {}
+    for model in teams.config.environments[teams.env].models:
+        if _owner(teams, model) is not None:
+            expected.setdefault("${%s}" % topics[_owner(teams, model)], []).append(package_group_name(prefix, model))
+    assert {topic: sorted(groups) for topic, groups in json.loads(_joined(variables["TEAM_TOPICS"])).items()} == \
+        {topic: sorted(groups) for topic, groups in expected.items()}
+    assert len(expected) == 2
+
+
+def test_the_deploy_handler_may_publish_to_the_environments_and_the_teams_topics_and_no_other(teams):
+    """GIVEN two teams' models WHEN the deploy handler's role is evaluated THEN it may publish to the environment's topic
+    and each team's, and use the key they are encrypted with; not to the notification watchdog's topic or any other."""
+    model = assembly_model(teams.outdir, teams.config, teams.env)
+    template = teams.by_id["Operations"].template
+    role_id = _deploy_handler(teams)["Role"]["Fn::GetAtt"][0]
+    role = model.role(f"Operations/{role_id}")
+    topics = _topics(template)
+    for team, logical_id in topics.items():
+        assert authorize(role, "sns:Publish", {"topic": model.resolve("Operations", {"Ref": logical_id})}).allowed, team
+        key = model.resolve("Operations", template["Resources"][logical_id]["Properties"]["KmsMasterKeyId"])
+        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+            assert authorize(role, action, {"key": key}).allowed, (team, action, key)
+    others = [lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::SNS::Topic" and lid not in topics.values()]
+    assert others, "the watchdog's topic"
+    for logical_id in others:
+        assert not authorize(role, "sns:Publish", {"topic": model.resolve("Operations", {"Ref": logical_id})}).allowed
+    env = teams.config.environments[teams.env]
+    assert not authorize(role, "sns:Publish", {"topic": f"arn:aws:sns:{env.region}:{env.account}:another"}).allowed

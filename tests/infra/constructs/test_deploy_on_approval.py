@@ -38,14 +38,16 @@ def _groups(count: int) -> list[str]:
 
 
 def _deploy(models: dict[str, str], multi_model: Sequence[tuple[str, str]] = (),
-            name_prefix: str = "shop-dev", endpoint_names: Sequence[str] = ()) -> tuple[DeployOnApproval, Template, dict[str, str]]:
+            name_prefix: str = "shop-dev", endpoint_names: Sequence[str] = (),
+            team_models: Sequence[str] = ()) -> tuple[DeployOnApproval, Template, dict[str, str]]:
     """GIVEN a bare stack with a topic, two keys, an artifacts bucket and the deployer role WHEN the handler is added for
     ``models`` (model -> serving-stack parameter) and the multi-model deployments ``(model, endpoint)`` THEN it, its
-    template and logical ids."""
+    template and logical ids; ``team_models`` share one team's topic (logical id ``team_topic``)."""
     stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     artifacts = s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS)
     topic, ops_key, data_key = sns.Topic(stack, "Topic"), kms.Key(stack, "OpsKey"), kms.Key(stack, "DataKey")
     notices = sqs.Queue(stack, "NotificationDeadLetters")
+    team_topic = sns.Topic(stack, "TeamTopic", master_key=ops_key)
     deploy = DeployOnApproval(
         stack, "Deploy", name_prefix=name_prefix, environment="dev", serving_stack_name=SERVING, model_parameters=models,
         deployer_role=iam.Role.from_role_name(stack, "Deployer", "shop-dev-serving-deployer"), topic=topic,
@@ -55,12 +57,13 @@ def _deploy(models: dict[str, str], multi_model: Sequence[tuple[str, str]] = (),
         multi_model=[MultiModelDeployment(model=m, endpoint_name=e, artifacts_bucket=artifacts, prefix=f"mme/{e.lower()}/")
                      for m, e in multi_model],
         endpoint_names=endpoint_names,
+        team_topics={model: team_topic for model in team_models},
     )
     ids = {name: stack.get_logical_id(c.node.default_child) for name, c in (
         ("function", deploy.function), ("queue", deploy.dead_letter_queue), ("topic", topic), ("data_key", data_key),
         ("notices", notices),
         ("retry_role", deploy.retry_role), ("failed", deploy.failed_rollouts), ("approvals", deploy.approvals),
-        ("ops_key", ops_key))}
+        ("ops_key", ops_key), ("team_topic", team_topic))}
     return deploy, Template.from_stack(stack), ids
 
 
@@ -450,3 +453,22 @@ def test_a_reconcile_may_describe_exactly_the_endpoints_serving_its_models_and_n
                      f"arn:aws:sagemaker:{ACCOUNT_REGION}:endpoint/shop-dev-m1"]}
     _, template, _ = _deploy(_models(2))
     assert "CheckEndpoints" not in _statements(template)
+
+
+def test_a_teams_models_notices_go_to_its_topic_which_the_handler_may_publish_to():
+    """GIVEN m1 of a team with a topic of its own WHEN the handler is built THEN TEAM_TOPICS names that topic with m1's
+    group (m0, unowned, stays on NOTIFY_TOPIC_ARN) and the role may publish to both topics."""
+    _, template, ids = _deploy(_models(2), team_models=["m1"])
+    variables = _function(template)["Environment"]["Variables"]
+    assert variables["TEAM_TOPICS"] == {"Fn::Join": ["", ['{"', {"Ref": ids["team_topic"]}, '": ["shop-dev-m1"]}']]}
+    assert sorted(r["Ref"] for r in _statements(template)["Notify"]["Resource"]) == sorted([ids["topic"], ids["team_topic"]])
+
+
+def test_without_owned_models_the_handler_has_no_team_topics():
+    _, template, _ = _deploy(_models(2))
+    assert "TEAM_TOPICS" not in _function(template)["Environment"]["Variables"]
+
+
+def test_a_team_topic_for_a_model_the_handler_does_not_deploy_is_refused_naming_it():
+    with pytest.raises(ValueError, match=r"^DeployOnApproval: team_topics names model 'm7', which model_parameters does not$"):
+        _deploy(_models(2), team_models=["m7"])
