@@ -17,8 +17,9 @@ every version the handler would refuse on what the registry records (not ``Compl
 container, no sealed artefact digests: registered before artefacts were sealed), with the handler's
 reason. The artefact's bytes are verified by the handler itself (the approver role cannot read them;
 sealed artefacts are write-once). Without ``--yes`` it asks for confirmation on stdin. Run it with
-the approver role's credentials (``<project>-<env>-model-approver``): only that role may change
-approval status.
+the approver role's credentials (``<project>-<env>-model-approver``; for a model whose team approves its own models,
+``team_approvers``, that team's ``<project>-<env>-<team>-team-approver``): only that role may change its approval
+status.
 
 Both commands act on ``--env`` and ``--model`` as the config names them (:mod:`mlops_cli.target`): a model
 the environment does not deploy is refused, and so are credentials of another account than the
@@ -43,6 +44,7 @@ from pipeline_code.argtypes import positive_int
 from pipeline_code.core import images
 from pipeline_code.core.contract import (
     approver_role_name, environment_prefix, package_group_name, package_parameter_name, serving_stack_name,
+    team_approver_role_name,
 )
 from pipeline_code.handlers.deploy_on_approval import (
     Version,
@@ -250,7 +252,10 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
     try:
         where = deploy_target.resolve(args)
         deploy_target.announce(where)
-        approver = f"the approver role {approver_role_name(environment_prefix(where.project, args.env))}"
+        prefix = environment_prefix(where.project, args.env)
+        # A team that approves its own models (team_approvers) decides them with its role, not the environment's.
+        approver = "the approver role " + (team_approver_role_name(prefix, where.approver_team) if where.approver_team
+                                           else approver_role_name(prefix))
         session = boto3.session.Session(region_name=where.region)
         # Whose credentials these are comes first: another account may hold a group of the same name.
         identity = deploy_target.check_account(session.client("sts"), where, role=approver)

@@ -58,6 +58,10 @@ class Target:
     config: Optional[str] = field(default=None, compare=False)
     # The serving mode the config gives the tool's model in this environment (None: no model, or the config not read).
     serving_mode: Optional[str] = field(default=None, compare=False)
+    # The tool's model's team when that team approves its own models (team_approvers; docs/configuration.md, Models of
+    # several teams): its approver role decides the model's versions, not the environment's. None: no model, no such
+    # team, or the config not read.
+    approver_team: Optional[str] = field(default=None, compare=False)
 
 
 def default_config() -> Path:
@@ -119,8 +123,10 @@ def target_of(app: Any, name: str, config: str, *, model: Optional[str] = None, 
                           f"{', '.join(environment.models)} (or pass --region, --project and --account to reach a model "
                           "the config no longer lists)")
     mode = app.serving_of(environment, app.models[model]).mode if model is not None else None
+    owner = app.models[model].owner if model is not None else None
+    team = owner.team if owner is not None and owner.team in environment.team_approvers else None
     return Target(name, region or environment.region, project or app.project, account or environment.account,
-                  config=str(config), serving_mode=mode)
+                  config=str(config), serving_mode=mode, approver_team=team)
 
 
 def target_line(where: Target) -> str:

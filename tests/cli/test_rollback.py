@@ -18,7 +18,8 @@ from pipeline_code.core import images
 from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY
 from pipeline_code.handlers import deploy_on_approval as dod
 from mlops_cli import rollback as rb
-from tests.support.configs import SAMPLE_CONFIG, sample_account, sample_with_multi_model_member, sample_without_model
+from tests.support.configs import (SAMPLE_CONFIG, sample_account, sample_with_multi_model_member, sample_with_team_approvers,
+                                   sample_without_model)
 from tests.support.multi_model import keep_package_metadata, model_archive, seal_archive
 from tests.support.credentials import without_credentials
 from tests.support.moto_clients import SharedClients
@@ -429,6 +430,21 @@ def test_missing_credentials_are_one_clear_line(monkeypatch, tmp_path, capsys):
     assert after_target_line(capsys.readouterr().err) == (
         f"rollback: error: no usable AWS credentials (NoCredentialsError: Unable to locate credentials): log in to account "
         f"{ACCOUNT} of environment 'prod' as the approver role mlops-loop-prod-model-approver (e.g. aws sso login, "
+        "AWS_PROFILE) and run again\n")
+
+
+def test_a_model_whose_team_approves_it_names_the_teams_approver_role(monkeypatch, tmp_path, capsys):
+    """GIVEN churn owned by team fraud, which approves its own models in prod (``team_approvers``) WHEN run without
+    credentials THEN the line names the team's approver role, the one that may decide churn's versions, not the
+    environment's."""
+    without_credentials(monkeypatch, tmp_path)
+    config = sample_with_team_approvers(tmp_path, "prod", "churn", "fraud")
+
+    assert rb.main(["--env", "prod", "--model", "churn", "--config", str(config), "--region", REGION, "versions"]) == 2
+
+    assert after_target_line(capsys.readouterr().err) == (
+        f"rollback: error: no usable AWS credentials (NoCredentialsError: Unable to locate credentials): log in to account "
+        f"{ACCOUNT} of environment 'prod' as the approver role mlops-loop-prod-fraud-team-approver (e.g. aws sso login, "
         "AWS_PROFILE) and run again\n")
 
 

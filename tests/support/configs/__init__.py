@@ -43,3 +43,17 @@ def sample_with_multi_model_member(directory: Path, environment: str, model: str
     path = directory / f"sample-{environment}-{model}-multi-model.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+def sample_with_team_approvers(directory: Path, environment: str, model: str, team: str) -> Path:
+    """A copy of the sample config, written in ``directory``, in which ``model`` belongs to ``team`` and ``team``
+    approves its own models in ``environment`` (``team_approvers``: a role of the environment's account)."""
+    import yaml
+
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    raw["models"][model]["owner"] = {"team": team}
+    env = raw["environments"][environment]
+    env["team_approvers"] = {team: [f"arn:aws:iam::{env['account']}:role/{team}-approvers"]}
+    path = directory / f"sample-{environment}-{team}-approves-{model}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
