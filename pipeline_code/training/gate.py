@@ -18,6 +18,11 @@ environment's configured gate). The report names the model's
    multiclass: every class ``min_slice_positives`` times; regression: the rows), the challenger's primary
    metric is worse than the champion's by at most ``max_slice_regression``; other slices are reported,
    not gated (noted);
+   ``class_recall`` (multiclass, only with a champion, on the same rows as check 4): no class with
+   ``min_slice_positives`` test rows or more loses recall against the champion by more than ``max_slice_regression``
+   plus the noise of its rows (:func:`class_recall_check`: two equally good models fail it with probability
+   :data:`CLASS_RECALL_FALSE_FAILURE` over all the classes tested); a class whose F1 is no lower than the champion's
+   traded recall for precision and passes. The margin on macro F1 moves by about 1/K of a lost class's F1;
 5. ``fairness_evidence``: the test set has two groups of the sensitive attribute with ``min_group_rows`` rows
    each (else nothing can be compared: insufficient evidence, never a pass, and the parity checks are skipped);
    classifiers: the challenger flags at least ``min_predicted_positives`` test rows
@@ -75,6 +80,7 @@ an incomplete report is never a pass.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -232,6 +238,12 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Option
         if noise:
             notes.append(noise)
         checks.extend(_slice_checks(report, t, notes, kind, metric, base))
+        if kind == problem.MULTICLASS:
+            later = f" after {_lookup(report, f'{base}after')}" if base else ""
+            check, class_notes = class_recall_check(_per_class(report, f"{base}challenger"),
+                                                    _per_class(report, f"{base}champion"), t, later)
+            checks.append(check)
+            notes.extend(class_notes)
     checks.extend(_fairness_checks(report, t, kind))
     checks.extend(_leakage_checks(report, kind, notes))
     if problem.is_classification(kind) and t.max_calibration_error < NO_CALIBRATION_LIMIT:
@@ -252,6 +264,86 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Option
                    "beats the champion")
         reasons = [f"passed all {len(checks)} checks; {context}"]
     return GateDecision(passed=not failed, reasons=reasons + notes, checks=checks)
+
+
+# Two equally good multiclass models fail the per-class recall check by chance with at most this probability over all
+# the classes it tests (Bonferroni: each tested class gets an equal share, one-sided).
+CLASS_RECALL_FALSE_FAILURE = 0.05
+
+
+def _per_class(report: Mapping[str, Any], model: str) -> Mapping[str, Any]:
+    per_class = _lookup(report, f"{model}.metrics.per_class")
+    if not isinstance(per_class, Mapping) or not per_class:
+        raise GateInputError(f"evaluation report metric '{model}.metrics.per_class' must be a non-empty object of classes")
+    return per_class
+
+
+def class_recall_check(mine: Mapping[str, Any], theirs: Mapping[str, Any], t: GateThresholds,
+                       later: str = "") -> "tuple[Dict[str, Any], List[str]]":
+    """Check ``class_recall`` (multiclass, with a champion): no class with ``min_slice_positives`` test rows or more
+    loses more recall against the champion (per-class metrics ``mine`` / ``theirs``: ``rows``, ``recall``) than
+    ``max_slice_regression`` plus the noise of its rows: ``z`` binomial standard errors of the difference of two
+    recalls on those rows (``sqrt(2 p (1 - p) / rows)``, ``p`` both models' pooled recall, add-one smoothed so a class
+    both models always get right still has one) plus ``1 / rows`` (continuity: the normal curve under-states a few
+    dozen rows' tails), ``z`` the one-sided normal quantile of
+    :data:`CLASS_RECALL_FALSE_FAILURE` over the classes tested (Bonferroni). The margin on macro F1 moves by about 1/K
+    of a lost class's F1, so a challenger a little better elsewhere lost a rare class unseen. A class whose F1 (when
+    the metrics have it) is no lower than the champion's is not failed: its recall was traded for precision against a
+    champion predicting it widely (an always-that-class champion has recall 1 there). Returns the check (one
+    for all classes: a failure names the worst class, then any others) and the notes (classes not judged)."""
+    minimum = t.min_slice_positives
+    judged, small = [], []
+    for name in sorted(mine):
+        if name not in theirs:
+            continue
+        rows = min(int(mine[name].get("rows") or 0), int(theirs[name].get("rows") or 0))
+        if rows < minimum or mine[name].get("recall") is None or theirs[name].get("recall") is None:
+            small.append(name)
+            continue
+        f1s = (mine[name].get("f1"), theirs[name].get("f1"))
+        judged.append((name, rows, float(mine[name]["recall"]), float(theirs[name]["recall"]),
+                       None if None in f1s else (float(f1s[0]), float(f1s[1]))))
+    notes = ([f"per-class recall not compared for {len(small)} class(es) with < {minimum} test rows "
+              f"(gate.min_slice_positives): {', '.join(small)}"] if small else [])
+    if not judged:
+        return _check("class_recall", True, 0.0, 0.0, f"per-class recall: no class has >= {minimum} test rows{later} "
+                      "(gate.min_slice_positives): not compared", classes=0), notes
+    alpha = CLASS_RECALL_FALSE_FAILURE / len(judged)
+    z = NormalDist().inv_cdf(1.0 - alpha)
+    results = []
+    for name, rows, ours, champions, f1 in judged:
+        pooled = (round(ours * rows) + round(champions * rows) + 1) / (2 * rows + 2)
+        se = math.sqrt(2.0 * pooled * (1.0 - pooled) / rows)
+        allowed = t.max_slice_regression + z * se + 1.0 / rows  # continuity: recall moves in steps of 1 / rows
+        drop = champions - ours
+        # Recall traded for precision is no loss of the class: a champion that predicts a class for nearly every row
+        # has its recall at 1 and a poor F1 there; a class lost loses both.
+        traded = f1 is not None and f1[0] >= f1[1]
+        results.append((allowed - drop, name, rows, ours, champions, drop, allowed, se, traded))
+    results.sort()
+    failed = [r for r in results if r[0] < 0 and not r[8]]
+    headroom, name, rows, ours, champions, drop, allowed, se, _traded = (failed or results)[0]
+    noise = (f"gate.max_slice_regression {t.max_slice_regression:.4f} + {z:.2f} standard errors of {se:.4f} + 1/{rows}: two "
+             f"equally good models differ by more with probability {CLASS_RECALL_FALSE_FAILURE:.2g} over the "
+             f"{len(judged)} classes with >= {minimum} test rows")
+    if failed:
+        message = (f"per-class recall: class {name} recall {ours:.4f} vs champion {champions:.4f} on {rows} test "
+                   f"rows{later}: drop {drop:.4f} > allowed {allowed:.4f} ({noise})")
+        if len(failed) > 1:
+            message += "; also " + ", ".join(f"class {r[1]} {r[3]:.4f} vs {r[4]:.4f} (allowed drop {r[6]:.4f})"
+                                            for r in failed[1:])
+    else:
+        message = (f"per-class recall: no class of the {len(judged)} with >= {minimum} test rows{later} drops below the "
+                   f"champion's by more than gate.max_slice_regression {t.max_slice_regression:.4f} plus its noise; "
+                   f"nearest class {name} {ours:.4f} vs champion {champions:.4f} on {rows} rows (drop {drop:.4f} <= "
+                   f"allowed {allowed:.4f})")
+        traded = [r for r in results if r[0] < 0 and r[8]]
+        if traded:
+            message += ("; recall traded for precision (F1 no lower than the champion's, who predicts the class more "
+                        "widely): " + ", ".join(f"class {r[1]} {r[3]:.4f} vs {r[4]:.4f}" for r in traded))
+    return _check("class_recall", not failed, ours, champions - allowed, message, **{
+        "class": name, "rows": rows, "champion_value": champions, "allowed_drop": allowed, "se": se, "z": z,
+        "classes": len(judged)}), notes
 
 
 # One-sided 95 %: a lead (over the champion plus the margin) within this many standard errors of the paired

@@ -161,8 +161,9 @@ def test_a_slice_regression_in_the_primary_metric_is_rejected(trained):
     report.pop("quality_floor", None)  # a third of the rows scrambled may sink R² overall: the slice is under test
     decision = decide(report, dataclasses.replace(GATE, challenger_margin=-1.0))
     assert not decision.passed
-    assert failed(decision) == ["slice_regression"]
-    assert [c["slice"] for c in decision.checks if not c["passed"]] == ["channel=app"]
+    # (a multiclass challenger wrong on a third of the rows also loses recall on a class overall: that check fails too)
+    assert [c for c in failed(decision) if c != "class_recall"] == ["slice_regression"]
+    assert [c["slice"] for c in decision.checks if not c["passed"] and c["name"] == "slice_regression"] == ["channel=app"]
 
 
 def test_a_fairness_regression_is_rejected(trained):
@@ -632,3 +633,23 @@ def test_a_fair_long_tail_model_passes_disparate_impact_and_a_class_one_group_is
     assert not check["passed"]
     assert check["message"].startswith("disparate impact across region (class c01) 0.")
     assert "< minimum 0.8000" in check["message"]
+
+
+def test_a_multiclass_challenger_that_loses_a_class_is_refused_by_the_per_class_recall_check(trained):
+    if trained["spec"].problem_type != MULTICLASS:
+        return
+    # GIVEN the better challenger's report, passing (per-class recall judged on every class with enough test rows)
+    report = copy.deepcopy(trained["better"])
+    check = next(c for c in decide(report, GATE).checks if c["name"] == "class_recall")
+    assert check["passed"], check["message"]
+    # WHEN the challenger's recall of the champion's best-recalled class with enough rows falls to a fifth of it
+    per_class = report["champion"]["metrics"]["per_class"]
+    name = max((c for c in per_class if per_class[c]["rows"] >= GATE.min_slice_positives),
+               key=lambda c: (per_class[c]["recall"], c))
+    report["challenger"]["metrics"]["per_class"][name].update(recall=per_class[name]["recall"] / 5,
+                                                               f1=per_class[name]["f1"] / 5)
+    # THEN the gate refuses it naming the class
+    decision = decide(report, GATE)
+    assert "class_recall" in failed(decision)
+    assert any(r.startswith(f"per-class recall: class {name} recall ") for r in decision.reasons), decision.reasons
+

@@ -1,0 +1,116 @@
+"""A multiclass challenger that loses one class: the gate's per-class recall check (generated 40-class test sets with a
+long tail, fixed seeds). The margin on macro F1 hardly moves when one rare class is lost, so without a check aimed at
+each class a challenger a little better elsewhere destroyed a class unseen."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from pipeline_code.training import metrics_multiclass
+from pipeline_code.training.gate import CLASS_RECALL_FALSE_FAILURE, class_recall_check
+from pipeline_code.training.spec import DEFAULT_GATE
+
+CLASSES = [f"c{i:02d}" for i in range(40)]
+
+
+def _test_set(rng, rows: int = 4500):
+    """Labels of a 40-class test set: one class 25 %, ten under 1 % (two at 0.2 %, four at 0.6 %, four at 0.8 %)."""
+    tail = [0.002, 0.002] + [0.006] * 4 + [0.008] * 4
+    middle = np.array([1 / (k + 1) ** 0.6 for k in range(29)])
+    shares = np.array([0.25, *(middle / middle.sum() * (1 - 0.25 - sum(tail))), *tail])
+    return rng.choice(len(shares), rows, p=shares)
+
+
+def _model(rng, y, signal: float = 2.5, *, lost: int = -1, lost_signal: float = 0.0):
+    """One model's per-class metrics on ``y``: each row's true class ``signal`` above standard normal noise (the class
+    ``lost``: ``lost_signal`` only, a model that has (nearly) not learnt it)."""
+    margins = rng.normal(0.0, 1.0, (len(y), len(CLASSES)))
+    boost = np.full(len(y), signal)
+    if lost >= 0:
+        boost[y == lost] = lost_signal
+    margins[np.arange(len(y)), y] += boost
+    P = np.exp(margins) / np.exp(margins).sum(axis=1, keepdims=True)
+    return metrics_multiclass.headline(y, P, CLASSES)["per_class"]
+
+
+def _equal_models(rng, y):
+    """Two models of the same true per-class recall (from 0.3 to 0.99 over the classes) whose hits on each class's test
+    rows are drawn independently: the worst case for a false failure (correlated errors differ less)."""
+    rows = np.bincount(y, minlength=len(CLASSES))
+    truth = np.linspace(0.3, 0.99, len(CLASSES))[rng.permutation(len(CLASSES))]
+    def per_class():
+        hits = rng.binomial(rows, truth)
+        return {c: {"rows": int(n), "recall": (h / n if n else None)} for c, n, h in zip(CLASSES, rows, hits)}
+    return per_class(), per_class()
+
+
+def test_two_equally_good_models_fail_the_per_class_recall_check_by_chance_less_than_5_percent_over_all_classes():
+    # GIVEN 2,000 fresh 40-class test sets, each scored by two models of the same quality, and no tolerance beyond the
+    # noise bound
+    rng = np.random.default_rng(20261207)
+    strict = dataclasses.replace(DEFAULT_GATE, max_slice_regression=0.0)
+    failures, tested = 0, []
+    for _ in range(2000):
+        check, _notes = class_recall_check(*_equal_models(rng, _test_set(rng)), strict)
+        failures += not check["passed"]
+        tested.append(check["classes"])
+    # THEN the check failed on fewer than 5 % of them over all the classes it tested
+    assert failures / 2000 < CLASS_RECALL_FALSE_FAILURE, failures
+    # (and it tested the tail classes with enough rows: more than 35 of the 40 on each set)
+    assert min(tested) > 35
+
+
+def test_a_challenger_that_destroys_a_tail_class_is_refused_naming_the_class_both_recalls_the_rows_and_the_bound():
+    # GIVEN a champion and a challenger as good on every class but one of 0.6 % (27 of 4,500 test rows), whose recall
+    # the challenger loses (its signal for that class is gone)
+    rng = np.random.default_rng(7)
+    y = _test_set(rng)
+    lost = 32
+    champion, challenger = _model(rng, y), _model(rng, y, lost=lost)
+    mine, theirs, rows = challenger[CLASSES[lost]]["recall"], champion[CLASSES[lost]]["recall"], champion[CLASSES[lost]]["rows"]
+    assert theirs - mine > 0.5, (mine, theirs)  # precondition: the class is (nearly) lost
+    # WHEN gated with the default tolerance
+    check, _notes = class_recall_check(challenger, champion, DEFAULT_GATE)
+    # THEN the check fails, naming the class, both recalls, its rows and the bound
+    assert not check["passed"]
+    assert check["class"] == CLASSES[lost]
+    allowed = check["allowed_drop"]
+    assert check["message"] == (
+        f"per-class recall: class {CLASSES[lost]} recall {mine:.4f} vs champion {theirs:.4f} on {rows} test rows: drop "
+        f"{theirs - mine:.4f} > allowed {allowed:.4f} (gate.max_slice_regression 0.0200 + {check['z']:.2f} standard "
+        f"errors of {check['se']:.4f} + 1/{rows}: two equally good models differ by more with probability 0.05 over the "
+        f"{check['classes']} classes with >= 10 test rows)")
+
+
+def test_a_class_with_fewer_test_rows_than_the_minimum_is_reported_not_gated():
+    # GIVEN a challenger that loses one of the two 0.2 % classes (about 9 test rows, fewer than min_slice_positives)
+    rng = np.random.default_rng(11)
+    y = _test_set(rng)
+    champion, challenger = _model(rng, y), _model(rng, y, lost=31)
+    small = sorted(c for c in CLASSES if champion[c]["rows"] < DEFAULT_GATE.min_slice_positives)
+    assert CLASSES[31] in small, small  # precondition
+    check, notes = class_recall_check(challenger, champion, DEFAULT_GATE)
+    # THEN it is not judged, and a note names it
+    assert check["passed"], check["message"]
+    assert notes == [f"per-class recall not compared for {len(small)} class(es) with < 10 test rows "
+                     f"(gate.min_slice_positives): {', '.join(small)}"]
+    assert check["message"].startswith(f"per-class recall: no class of the {40 - len(small)} with >= 10 test rows drops "
+                                       "below the champion's by more than gate.max_slice_regression 0.0200 plus its noise")
+
+
+def test_recall_traded_for_precision_against_a_champion_that_predicts_a_class_widely_is_no_loss():
+    # GIVEN a champion that predicts class a for nearly every row (recall 1, F1 0.5) and a challenger that predicts it
+    # only where it is right (recall 0.66, F1 0.8)
+    champion = {"a": {"rows": 228, "recall": 1.0, "f1": 0.5}, "b": {"rows": 300, "recall": 0.1, "f1": 0.18}}
+    challenger = {"a": {"rows": 228, "recall": 0.66, "f1": 0.8}, "b": {"rows": 300, "recall": 0.9, "f1": 0.85}}
+    check, _notes = class_recall_check(challenger, champion, DEFAULT_GATE)
+    # THEN it passes, saying so
+    assert check["passed"], check["message"]
+    assert check["message"].endswith("; recall traded for precision (F1 no lower than the champion's, who predicts the "
+                                      "class more widely): class a 0.6600 vs 1.0000")
+    # GIVEN the same recall with a lower F1 than the champion's THEN it is a loss
+    challenger["a"]["f1"] = 0.45
+    check, _notes = class_recall_check(challenger, champion, DEFAULT_GATE)
+    assert not check["passed"] and check["class"] == "a"
