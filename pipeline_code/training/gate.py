@@ -26,7 +26,8 @@ environment's configured gate). The report names the model's
 5. ``fairness_evidence``: the test set has two groups of the sensitive attribute with ``min_group_rows`` rows
    each (else nothing can be compared: insufficient evidence, never a pass, and the parity checks are skipped);
    classifiers: the challenger flags at least ``min_predicted_positives`` test rows
-   in the compared groups of the sensitive attribute (multiclass: predicts every class that often). With
+   in the compared groups of the sensitive attribute (multiclass: predicts every class that often; a class with fewer
+   test rows than that is named as not enough evidence, not judged, unless no class has that many). With
    (almost) nothing flagged every group's rate is 0 and the parity metrics read as perfect; that is
    insufficient evidence, never a pass;
 6. ``demographic_parity``: challenger demographic parity difference <= maximum (multiclass: the worst class); a
@@ -497,7 +498,8 @@ def _fairness_checks(report: Mapping[str, Any], t: GateThresholds, kind: str) ->
     which = {"dpd": "", "di": ""}
     if kind == problem.MULTICLASS:
         which = {"dpd": f" (class {fairness.get('demographic_parity_class')})", "di": f" (class {fairness.get('disparate_impact_class')})"}
-    evidence = _evidence_check(report, attribute, t) if kind == problem.BINARY else _class_evidence_check(fairness, attribute, t)
+    evidence = _evidence_check(report, attribute, t) if kind == problem.BINARY else _class_evidence_check(
+        fairness, attribute, t, (report.get("challenger", {}).get("metrics") or {}).get("per_class") or {})
     if kind == problem.MULTICLASS:
         di_check = _class_disparate_impact_check(fairness, attribute, t)
     else:
@@ -626,25 +628,42 @@ def _group_shortfall(report: Mapping[str, Any], kind: str, attribute: str) -> Op
                   "a pass); provide more labelled data or lower gate.min_group_rows")
 
 
-def _class_evidence_check(fairness: Mapping[str, Any], attribute: str, t: GateThresholds) -> Dict[str, Any]:
+def _class_evidence_check(fairness: Mapping[str, Any], attribute: str, t: GateThresholds,
+                          class_rows: Mapping[str, Any]) -> Dict[str, Any]:
     """A multiclass model's parity per class rests on how often each class is predicted in the compared groups:
-    a class (almost) never predicted has equal shares everywhere, which is no evidence of fairness."""
+    a class (almost) never predicted has equal shares everywhere, which is no evidence of fairness. A class with fewer
+    test rows (``class_rows``: the challenger's per-class metrics) than ``min_predicted_positives`` cannot be predicted
+    that often by a model that learnt it: it is not enough evidence, named, not a refusal of the model (the binary
+    case's evidence is the flagged rows; a 0.2 % class of a long tail has a handful); with no class that large nothing
+    can be judged, a refusal."""
     per_class = fairness.get("per_class") or {}
     if not per_class:
         raise GateInputError("evaluation report lacks required metric 'challenger.fairness.per_class'")
-    rarest = min(per_class, key=lambda c: int(per_class[c]["predicted"]))
+    minimum = t.min_predicted_positives
+    short = sorted(c for c in per_class if c in class_rows and int(class_rows[c].get("rows") or 0) < minimum)
+    judged = [c for c in per_class if c not in short]
+    if not judged:
+        return _check("fairness_evidence", False, 0.0, float(minimum),
+                      f"fairness across {attribute} cannot be judged: no class has {minimum} test rows or more "
+                      "(insufficient evidence, not a pass); provide more labelled data")
+    rarest = min(judged, key=lambda c: (int(per_class[c]["predicted"]), c))
     flagged = int(per_class[rarest]["predicted"])
-    ok = flagged >= t.min_predicted_positives
+    ok = flagged >= minimum
     if ok:
-        message = (f"fairness across {attribute} judged on every class predicted >= {t.min_predicted_positives} times "
+        message = (f"fairness across {attribute} judged on every class predicted >= {minimum} times "
                    f"(rarest: {rarest}, {flagged})")
+        if short:
+            message += (f"; not enough evidence for {len(short)} class{'es' if len(short) > 1 else ''} with fewer than "
+                        f"{minimum} test rows, not judged on how often {'they are' if len(short) > 1 else 'it is'} "
+                        f"predicted: {', '.join(short)}")
     else:
         message = (f"fairness across {attribute} cannot be judged for class {rarest}: the challenger predicts it for {flagged} "
-                   f"test rows in the compared groups, fewer than {t.min_predicted_positives} (insufficient evidence, not a "
+                   f"test rows in the compared groups, fewer than {minimum} (insufficient evidence, not a "
                    "pass); provide more test data of that class, and check its recall in the evaluation report: a model "
                    "that (almost) never predicts a class has not learned it, and lowering gate.min_predicted_positives "
                    "would pass it anyway")
-    return _check("fairness_evidence", ok, float(flagged), float(t.min_predicted_positives), message)
+    return _check("fairness_evidence", ok, float(flagged), float(minimum), message,
+                  **({"not_enough_evidence": short} if short else {}))
 
 
 def _evidence_check(report: Mapping[str, Any], attribute: str, t: GateThresholds) -> Dict[str, Any]:

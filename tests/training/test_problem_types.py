@@ -653,3 +653,28 @@ def test_a_multiclass_challenger_that_loses_a_class_is_refused_by_the_per_class_
     assert "class_recall" in failed(decision)
     assert any(r.startswith(f"per-class recall: class {name} recall ") for r in decision.reasons), decision.reasons
 
+
+def test_a_class_with_fewer_test_rows_than_the_evidence_minimum_is_not_enough_evidence_not_a_refusal(trained):
+    if trained["spec"].problem_type != MULTICLASS:
+        return
+    report = copy.deepcopy(trained["first"])
+    rows = report["challenger"]["metrics"]["per_class"]
+    rarest = min(rows, key=lambda c: (rows[c]["rows"], c))
+    # GIVEN the rarest class with fewer test rows than gate.min_predicted_positives, predicted for 3 of them
+    rows[rarest]["rows"] = GATE.min_predicted_positives - 1
+    report["challenger"]["fairness"]["per_class"][rarest]["predicted"] = 3
+    # THEN fairness evidence passes, naming it as not enough evidence
+    decision = decide(report, GATE)
+    check = next(c for c in decision.checks if c["name"] == "fairness_evidence")
+    assert check["passed"], check["message"]
+    assert check["message"].endswith(
+        f"; not enough evidence for 1 class with fewer than {GATE.min_predicted_positives} test rows, not judged on "
+        f"how often it is predicted: {rarest}")
+    # GIVEN every class that short THEN nothing can be judged: insufficient evidence, a refusal
+    for name in rows:
+        rows[name]["rows"] = GATE.min_predicted_positives - 1
+    check = next(c for c in decide(report, GATE).checks if c["name"] == "fairness_evidence")
+    assert not check["passed"]
+    assert check["message"] == (
+        f"fairness across age_band cannot be judged: no class has {GATE.min_predicted_positives} test rows or more "
+        "(insufficient evidence, not a pass); provide more labelled data")
