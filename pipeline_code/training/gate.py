@@ -15,7 +15,8 @@ environment's configured gate). The report names the model's
    at least the margin (a binary model with AUC: challenger AUC >= champion AUC + margin);
 4. ``slice_regression`` (only with a champion): for every slice value with enough evidence for both
    models (binary: ``min_slice_rows`` test rows, ``min_slice_positives`` positives and as many negatives;
-   multiclass: every class ``min_slice_positives`` times; regression: the rows), the challenger's primary
+   multiclass: every class ``min_slice_positives`` times, or - judged on macro F1 - two classes that often, compared
+   on the macro F1 over those classes, the slice's ``gated_on``; regression: the rows), the challenger's primary
    metric is worse than the champion's by at most ``max_slice_regression``; other slices are reported,
    not gated (noted);
    ``class_recall`` (multiclass, only with a champion, on the same rows as check 4): no class with
@@ -714,10 +715,18 @@ def _slice_checks(report: Mapping[str, Any], t: GateThresholds, notes: List[str]
                 enough = rows >= t.min_slice_rows and rarer >= t.min_slice_positives
             else:  # the metrics module decided with the same minimums (every class present often enough)
                 enough = bool(ours.get("gated")) and bool(theirs.get("gated"))
-            if not enough or ours.get(metric) is None or theirs.get(metric) is None:
+            key, what, extra = metric, problem.label(metric), {}
+            if kind == problem.MULTICLASS and enough and (ours.get("gated_on") or theirs.get("gated_on")):
+                # A long tail's slice lacks some classes: macro F1 over the classes it holds often enough (the same
+                # rows and labels for both models, so the same classes).
+                compared = list(ours.get("compared_classes") or [])
+                enough = ours.get("gated_on") == theirs.get("gated_on") and compared == theirs.get("compared_classes")
+                key, extra = str(ours.get("gated_on")), {"classes": compared}
+                what = f"macro F1 over the {len(compared)} classes with >= {t.min_slice_positives} rows there"
+            if not enough or ours.get(key) is None or theirs.get(key) is None:
                 skipped += 1
                 continue
-            mine, champions = float(ours[metric]), float(theirs[metric])
+            mine, champions = float(ours[key]), float(theirs[key])
             drop = -problem.improvement(metric, mine, champions)
             ok = drop <= t.max_slice_regression
             allowed = champions - t.max_slice_regression if problem.higher_is_better(metric) else champions + t.max_slice_regression
@@ -727,11 +736,12 @@ def _slice_checks(report: Mapping[str, Any], t: GateThresholds, notes: List[str]
                     ok,
                     mine,
                     allowed,
-                    f"slice {column}={value} ({rows} rows{later}): challenger {problem.label(metric)} {mine:.4f} vs champion "
+                    f"slice {column}={value} ({rows} rows{later}): challenger {what} {mine:.4f} vs champion "
                     f"{champions:.4f} (drop {drop:.4f} {'<=' if ok else '>'} allowed {t.max_slice_regression:.4f})",
                     slice=f"{column}={value}",
                     rows=rows,
                     champion_value=champions,
+                    **extra,
                 )
             )
     if skipped:

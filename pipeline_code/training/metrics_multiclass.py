@@ -118,15 +118,29 @@ def headline(y: Any, P: Any, classes: Sequence[str]) -> Dict[str, Any]:
 def slice_metrics(columns: Dict[str, Any], y: Any, P: Any, classes: Sequence[str], *, min_rows: int,
                   min_positives: int = 1, primary_metric: str = "auc") -> Dict[str, Any]:
     """``{column: {"min_rows", "min_positives", "values": {value: headline + gated}}}``: a slice is gated when it
-    has ``min_rows`` rows, every class at least ``min_positives`` times, and a defined primary metric."""
+    has ``min_rows`` rows, every class at least ``min_positives`` times, and a defined primary metric; each value also
+    has ``compared_classes`` (those it holds ``min_positives`` times) and ``compared_macro_f1`` (their mean F1); judged
+    on macro F1, a slice lacking a class that often is gated on ``compared_macro_f1`` (``gated_on``) when it has
+    ``min_rows`` rows and two classes that often."""
     y, P = _arrays(y, P)
 
     def gated(metrics: Dict[str, Any]) -> bool:
         rarest = min(metrics["class_counts"].values()) if classes else 0
-        return metrics["rows"] >= min_rows and rarest >= min_positives and metrics.get(primary_metric) is not None
+        return metrics["rows"] >= min_rows and (rarest >= min_positives and metrics.get(primary_metric) is not None
+                                                or "gated_on" in metrics)
 
-    return slice_table(columns, lambda mask: headline(y[mask], P[mask], classes), gated,
-                       min_rows=min_rows, min_positives=min_positives)
+    def score(mask: np.ndarray) -> Dict[str, Any]:
+        # A long tail puts no slice at every class min_positives times: a model judged on macro F1 is compared there on
+        # the macro F1 over the classes the slice holds that often (two or more; the same classes for both models).
+        metrics = headline(y[mask], P[mask], classes)
+        enough = [c for c, v in metrics["per_class"].items() if v["rows"] >= min_positives]
+        metrics["compared_classes"] = enough
+        metrics["compared_macro_f1"] = float(np.mean([metrics["per_class"][c]["f1"] for c in enough])) if enough else None
+        if primary_metric == "macro_f1" and 2 <= len(enough) < len(classes):
+            metrics["gated_on"] = "compared_macro_f1"
+        return metrics
+
+    return slice_table(columns, score, gated, min_rows=min_rows, min_positives=min_positives)
 
 
 def fairness(groups: Any, y: Any, P: Any, classes: Sequence[str], *, attribute: str, min_group_rows: int) -> Dict[str, Any]:

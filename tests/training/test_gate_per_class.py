@@ -114,3 +114,40 @@ def test_recall_traded_for_precision_against_a_champion_that_predicts_a_class_wi
     challenger["a"]["f1"] = 0.45
     check, _notes = class_recall_check(challenger, champion, DEFAULT_GATE)
     assert not check["passed"] and check["class"] == "a"
+
+
+def _slice_report(challenger_margins, champion_margins, y, region):
+    """A macro-F1-judged report with only the slices of two models' margins over ``region``."""
+
+    def block(margins):
+        P = np.exp(margins) / np.exp(margins).sum(axis=1, keepdims=True)
+        return {"slices": metrics_multiclass.slice_metrics({"region": region}, y, P, CLASSES, min_rows=50,
+                                                           min_positives=10, primary_metric="macro_f1")}
+    return {"challenger": block(challenger_margins), "champion": block(champion_margins)}
+
+
+def test_a_long_tail_slice_is_compared_on_macro_f1_over_the_classes_it_has_enough_rows_of():
+    from pipeline_code.training.gate import _slice_checks
+
+    # GIVEN a 40-class test set over two regions (no slice holds every class 10 times) and a champion
+    rng = np.random.default_rng(3)
+    y = _test_set(rng, 9000)
+    region = rng.choice(["eu", "us"], len(y))
+    margins = rng.normal(0.0, 1.0, (len(y), len(CLASSES)))
+    margins[np.arange(len(y)), y] += 2.5
+    # WHEN the challenger is the champion with its answers for eu shuffled
+    degraded = margins.copy()
+    eu = region == "eu"
+    degraded[eu] = margins[eu][rng.permutation(int(eu.sum()))]
+    notes: list = []
+    checks = _slice_checks(_slice_report(degraded, margins, y, region), DEFAULT_GATE, notes, "multiclass_classification",
+                           "macro_f1")
+    # THEN the eu slice is compared on the classes it holds 10 times or more, and fails; us passes
+    assert [c["slice"] for c in checks] == ["region=eu", "region=us"], notes
+    eu_check, us_check = checks
+    assert not eu_check["passed"] and us_check["passed"]
+    classes = eu_check["classes"]
+    assert 20 < len(classes) < 40
+    assert eu_check["message"].startswith(
+        f"slice region=eu ({int(eu.sum())} rows): challenger macro F1 over the {len(classes)} classes with >= 10 rows "
+        "there 0.")
