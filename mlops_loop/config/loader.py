@@ -38,7 +38,8 @@ from .schedules import monitoring_schedule
 from .schema import (CROSS_CHECKED, AppConfig, EnvironmentConfig, ModelConfig, _serving_where, accelerator_problems,
                      account_wide_name_problems,
                      capture_problems, environment_name_problems, inferentia2_problems, label_delay_problems,
-                     model_name_problems, multi_model_problems, network_problems, offer_problems, team_approver_problems,
+                     model_name_problems, multi_model_problems, network_problems, offer_problems, owner_contact_problems,
+                     team_approver_problems,
                      training_problems)
 
 _NAMED_FIELD = re.compile(r"^([a-z_][a-z0-9_.]*): (.*)$", re.S)
@@ -183,6 +184,7 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
     problems.extend(label_delay_problems(models, environments))
     problems.extend(budget_problems(environments))
     problems.extend(team_approver_problems(models, environments))
+    problems.extend(owner_contact_problems(models))
     problems.extend(_project_name_problems(raw.get("project", DEFAULT_PROJECT), environments))
     if problems:
         raise ConfigError(source, problems)

@@ -962,7 +962,7 @@ class AppConfig(StrictModel):
                     + training_problems(self.models, self.environments) + inferentia2_problems(self.models, self.environments)
                     + offer_problems(self.models, self.environments) + capture_problems(self.models, self.environments)
                     + label_delay_problems(self.models, self.environments) + budget_problems(self.environments)
-                    + team_approver_problems(self.models, self.environments))
+                    + team_approver_problems(self.models, self.environments) + owner_contact_problems(self.models))
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -1441,6 +1441,21 @@ def label_delay_problems(models: dict[str, ModelConfig], environments: dict[str,
                                 f"arrive (label_delay_days {model.label_delay_days} + the {label_window / 24:g}-day label window + a day: "
                                 f"{needed} days); keep them at least {needed} days (or null: never), or lower "
                                 f"models.{model.name}.label_delay_days")
+    return problems
+
+
+def owner_contact_problems(models: dict[str, ModelConfig]) -> list[str]:
+    """Two models of one team naming different contacts (``owner.contact``), one line per later model: the contact is
+    one tag value on the team's topic (``mlops-loop:contact``), and AWS tag values allow no separator to list two."""
+    problems, contacts = [], {}
+    for name, model in models.items():
+        if model.owner is None or model.owner.contact is None:
+            continue
+        first = contacts.setdefault(model.owner.team, (name, model.owner.contact))
+        if first[1] != model.owner.contact:
+            problems.append(f"model {name!r}: field 'owner.contact': team {model.owner.team!r} already has the contact "
+                            f"{first[1]!r} (model {first[0]!r}); a team has one contact (a tag value on its topic): "
+                            "give its models the same one, or leave it out of all but one")
     return problems
 
 

@@ -111,10 +111,11 @@ class OperationsStack(Stack):
                               master_key=self.key, enforce_ssl=True)
             allow_alarms(topic, alarm_name_prefix=name_prefix)
             Tags.of(topic).add(TEAM_TAG, owner.team)
+            # One contact per team (the config refuses two: owner_contact_problems), a valid tag value as it is.
             contacts = sorted({c.owner.contact for c, _ in serving.serving_configs.values()
                                if c.owner is not None and c.owner.team == owner.team and c.owner.contact})
             if contacts:
-                Tags.of(topic).add(TEAM_CONTACT_TAG, ", ".join(contacts)[:256])
+                Tags.of(topic).add(TEAM_CONTACT_TAG, contacts[0])
             models = sorted(m for m, team in self.owners.items() if team == owner.team)
             CfnOutput(self, f"{pascal(owner.team)}TeamNotificationTopicArn", value=topic.topic_arn,
                       description=f"Team {owner.team} ({', '.join(contacts) or 'no contact given'}): the alarms and "

@@ -92,3 +92,21 @@ def test_team_approvers_must_be_iam_role_or_user_arns(raw):
     (problem,) = _problems(raw)
     assert problem.startswith(f"environment {env!r}: field 'team_approvers': 'fraud-approvers' is not the ARN of an IAM "
                               "role or user"), problem
+
+
+def test_one_team_has_one_contact_across_its_models(raw):
+    """GIVEN two models of one team naming different contacts WHEN loaded THEN refused, naming the second model, the
+    team and the first contact: the contact is one tag value on the team's topic (mlops-loop:contact), and two joined
+    (', ') were a value AWS tags refuse (no comma), failing the deploy of the Operations stack. The same contact
+    twice, or a contact on one model only, is accepted."""
+    first, second = list(raw["models"])[:2]
+    raw["models"][first]["owner"] = {"team": "fraud", "contact": "fraud-oncall@bank.example"}
+    raw["models"][second]["owner"] = {"team": "fraud"}
+    parse_config(copy.deepcopy(raw))
+    raw["models"][second]["owner"] = {"team": "fraud", "contact": "fraud-oncall@bank.example"}
+    parse_config(copy.deepcopy(raw))
+    raw["models"][second]["owner"] = {"team": "fraud", "contact": "chat: fraud-ml"}
+    (problem,) = _problems(raw)
+    assert problem == (f"model {second!r}: field 'owner.contact': team 'fraud' already has the contact "
+                       f"'fraud-oncall@bank.example' (model {first!r}); a team has one contact (a tag value on its topic): "
+                       "give its models the same one, or leave it out of all but one")
