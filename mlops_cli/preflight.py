@@ -279,16 +279,36 @@ def prefix_clashes(configs: Sequence[Tuple[str, Any]]) -> Tuple[List[str], List[
     roles, buckets and pipelines have the same names, so deploying one updates the other's stacks. A prefix that is
     the other's followed by ``-`` is a warning: what the shorter one grants by name reaches the longer one's resources
     (the config's own check for two environments of one project: docs/configuration.md, Environment names in one
-    account and region). Within one config the config itself checks."""
+    account and region). In other regions of one account, a name unique in the account that both would create
+    (``schema.account_wide_names``: roles, the dashboard, the budget) is a refusal: the second deploy fails on it.
+    Within one config the config itself checks."""
     from pipeline_code.core.contract import environment_prefix
 
     where = "docs/configuration.md, A second project (another config)"
-    named = [(path, app.project, env) for path, app in configs for env in app.environments.values()]
+    from mlops_loop.config.schema import account_wide_names
+
+    named = [(path, app.project, env, app.models) for path, app in configs for env in app.environments.values()]
     refusals: List[str] = []
     warnings: List[str] = []
-    for i, (path_a, project_a, env_a) in enumerate(named):
-        for path_b, project_b, env_b in named[i + 1:]:
-            if project_a == project_b or (env_a.account, env_a.region) != (env_b.account, env_b.region):
+    for i, (path_a, project_a, env_a, models_a) in enumerate(named):
+        for path_b, project_b, env_b, models_b in named[i + 1:]:
+            if project_a == project_b or env_a.account != env_b.account:
+                continue
+            if env_a.region != env_b.region:
+                # Other regions of one account: no stack meets, but IAM roles, the dashboard and the budget are unique
+                # in the account whatever the region (the config's own check, account_wide_name_problems, for one project).
+                theirs = account_wide_names(project_b, env_b, models_b)
+                mine = account_wide_names(project_a, env_a, models_a)
+                shared = [name for name in mine if name in theirs]
+                if shared:
+                    kind, what = mine[shared[0]]
+                    refusals.append(
+                        f"environment '{env_a.name}' of project '{project_a}' ({path_a}, {env_a.region}) and environment "
+                        f"'{env_b.name}' of project '{project_b}' ({path_b}, {env_b.region}) both deploy to account "
+                        f"{env_a.account} and both would create {kind} '{shared[0]}' ({what}); its name is unique in the "
+                        "account whatever the region, so CloudFormation refuses the second deploy ('already exists'); "
+                        "rename a project or an environment so that the prefixes differ, or deploy them to different "
+                        f"accounts ({where})")
                 continue
             prefix_a, prefix_b = environment_prefix(project_a, env_a.name), environment_prefix(project_b, env_b.name)
             if prefix_a == prefix_b:

@@ -411,3 +411,25 @@ def test_also_warns_of_another_project_whose_name_prefix_extends_this_ones(quota
         f"'dev' of project 'shop' ({path})'s prefix shop-dev followed by '-' in account 123456789012, eu-west-1: what "
         "shop/dev grants by name (shop-dev-*) reaches shop-dev/eu's resources; rename one project or environment "
         "(docs/configuration.md, A second project (another config))\n")
+
+
+def test_also_refuses_another_project_whose_environment_in_another_region_creates_the_same_account_wide_names(
+        quotas, caller, tmp_path, capsys):
+    """GIVEN project shop's ml-dev in eu-west-1 and project shop-ml's dev in us-east-1 of the same account (both
+    shop-ml-dev-...) WHEN ml-dev is checked with --also for it THEN it is refused (exit 2), naming the role they would
+    both create: IAM roles and the dashboard are unique in the account whatever the region, so the second deploy fails
+    ('already exists'), as the config refuses for two environments of one project."""
+    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 12), _quota("ml.m5.large for spot training job usage", 2),
+                      _quota("ml.m5.xlarge for processing job usage", 4)])
+    path = _write(tmp_path, _with_environment(_raw(), "ml-dev"))
+    raw = {**_raw(), "project": "shop-ml"}
+    raw["environments"] = {"dev": {**raw["environments"]["dev"], "region": "us-east-1"}}
+    other = _write_as(tmp_path, "shop-ml.yaml", raw)
+    assert preflight.main(["--env", "ml-dev", "--config", path, "--also", other], client=quotas.client, sts=caller) == 2
+    assert after_target_line(capsys.readouterr().err) == (
+        f"ERROR: environment 'ml-dev' of project 'shop' ({path}, eu-west-1) and environment 'dev' of project 'shop-ml' "
+        f"({other}, us-east-1) both deploy to account 123456789012 and both would create IAM role "
+        "'shop-ml-dev-model-approver' (the model approver role); its name is unique in the account whatever the region, "
+        "so CloudFormation refuses the second deploy ('already exists'); rename a project or an environment so that "
+        "the prefixes differ, or deploy them to different accounts (docs/configuration.md, A second project "
+        "(another config))\n")
