@@ -287,3 +287,28 @@ def test_the_deploy_handler_may_publish_to_the_environments_and_the_teams_topics
         assert not authorize(role, "sns:Publish", {"topic": model.resolve("Operations", {"Ref": logical_id})}).allowed
     env = teams.config.environments[teams.env]
     assert not authorize(role, "sns:Publish", {"topic": f"arn:aws:sns:{env.region}:{env.account}:another"}).allowed
+
+
+def test_giving_a_model_an_owner_replaces_nothing_its_tags_reach(teams):
+    """GIVEN two teams' models WHEN every resource carrying ``TEAM_TAG`` (the model's own: endpoint, endpoint config,
+    model, pipeline, package group, schedules, functions, roles, alarms, its team's topic) is read THEN its type's
+    CloudFormation schema (the one cfn-lint ships) updates ``Tags`` in place: giving a running model an owner adds
+    the tags without replacing anything (a replaced endpoint config or model would be a rollout; a replaced feature
+    group, its online store lost). A construct whose Tags are create-only must not be under ``Tags.of`` of an owned
+    model (docs/configuration.md, Models of several teams)."""
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    region = teams.config.environments[teams.env].region
+    wrong, seen = [], set()
+    for stack in teams.by_id.values():
+        for logical_id, resource in stack.template["Resources"].items():
+            tags = resource.get("Properties", {}).get("Tags")
+            if not isinstance(tags, list) or not any(isinstance(t, dict) and t.get("Key") == TEAM_TAG for t in tags):
+                continue
+            seen.add(resource["Type"])
+            schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, resource["Type"]).schema
+            if ("/properties/Tags" in schema.get("createOnlyProperties", [])
+                    or schema.get("tagging", {}).get("tagUpdatable") is False):
+                wrong.append(f"{stack.construct_id}/{logical_id} ({resource['Type']}): Tags are create-only")
+    assert wrong == [], "\n".join(wrong)
+    assert {"AWS::SageMaker::Endpoint", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Model"} <= seen, seen
