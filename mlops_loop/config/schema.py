@@ -147,16 +147,17 @@ TUNING_STRATEGY = "Bayesian"
 TUNING_STRATEGIES = ("Bayesian", "Random")
 MAX_TUNING_JOBS = 750
 MAX_TUNING_PARALLEL_JOBS = 100
-# Both read the tuning objective after every round of a trial; the objective here - the kept model's primary metric on
-# validation data, the one the gate compares - is printed once, when the trial ends.
-_ONCE = ("the objective here (the kept model's primary metric on validation data, final_validation_<metric>) is printed "
-         "once, when a trial ends")
+# Hyperband stops a trial when it reaches MaxResource (its objective printed that many times); the trainer prints the
+# kept model's objective and writes its model only after its last round, so a trial stopped there could leave no model.
+_HYPERBAND = ("Hyperband stops every trial that reaches its MaxResource, and a trial that boosts all its rounds "
+              "would be stopped at its last one, before it prints the kept model's objective and writes its model: the "
+              "best trial could leave no model to evaluate; set early_stopping: true with Bayesian or Random instead")
 
 
 class TuningConfig(StrictModel):
     """The budget and search of an environment's tuning jobs (used where ``hyperparameter_tuning`` is on). Default:
     12 training jobs, 3 at a time (at most ``max_jobs``), Bayesian search, no early stopping of trials by the tuning
-    job."""
+    job (``early_stopping: true``: SageMaker's Auto, on the objective each trial prints after every round)."""
 
     max_jobs: int = Field(default=TUNING_MAX_JOBS, ge=1, le=MAX_TUNING_JOBS)
     max_parallel_jobs: int = Field(default=TUNING_PARALLEL_JOBS, ge=1, le=MAX_TUNING_PARALLEL_JOBS)
@@ -167,23 +168,12 @@ class TuningConfig(StrictModel):
     @classmethod
     def _strategy(cls, value: str) -> str:
         if value == "Hyperband":
-            raise ValueError(f"Hyperband stops trials on the objective each one reports after every round, but {_ONCE}: it "
-                             "could stop nothing, and SageMaker cannot infer its MaxResource from XGBoost's num_round; "
-                             f"allowed: {', '.join(TUNING_STRATEGIES)}")
+            raise ValueError(f"{_HYPERBAND}; allowed: {', '.join(TUNING_STRATEGIES)}")
         if value == "Grid":
             raise ValueError("Grid searches categorical values only, and every range here is integer or continuous; "
                              f"allowed: {', '.join(TUNING_STRATEGIES)}")
         if value not in TUNING_STRATEGIES:
             raise ValueError(f"unknown strategy {value!r}; allowed: {', '.join(TUNING_STRATEGIES)}")
-        return value
-
-    @field_validator("early_stopping")
-    @classmethod
-    def _early_stopping(cls, value: bool) -> bool:
-        if value:
-            raise ValueError(f"SageMaker's early stopping compares a trial's objective after every round with earlier "
-                             f"trials', but {_ONCE}: it would stop nothing. Each trial already stops boosting on its own "
-                             "(hyperparameters.early_stopping_rounds); set it false")
         return value
 
     @model_validator(mode="before")

@@ -161,6 +161,7 @@ class TrainingPipeline(Construct):
             tuning_max_jobs=training.tuning.max_jobs,
             tuning_max_parallel_jobs=training.tuning.max_parallel_jobs,
             tuning_strategy=training.tuning.strategy,
+            tuning_early_stopping=training.tuning.early_stopping,
             test_set_refreeze=training.test_set_refreeze,
             framework=model.framework,
             compile_for_inferentia2=compile_for_inferentia2,

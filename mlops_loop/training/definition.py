@@ -33,8 +33,8 @@ Contract with the job code (pipeline_code/sagemaker_entry.py and pipeline_code/t
   there under the same object names.
 * Train gets every hyperparameter as a ``--<name> <value>`` flag (and in the job's
   HyperParameters), writes checkpoints to ``--checkpoint-dir`` (synced to S3 for managed
-  spot) and prints ``validation-auc=<v>;`` per round and ``final_validation_<metric>=<v>;``
-  for the kept model, among them its primary metric on validation data (the tuning objective).
+  spot) and prints ``validation-auc=<v>;`` and ``validation-<primary metric>=<v>;`` (the tuning objective) per round,
+  then the kept model's ``final_validation_<metric>=<v>;`` and its objective once more (SageMaker keeps a trial's last).
 * Tuning jobs cannot set an entrypoint: they run the entry script in the XGBoost
   container's script mode (module in ``MLOPS_LOOP_MODULE``, the spec and hyperparameters
   as ``--name value`` flags from the toolkit, directories from ``SM_CHANNEL_*``).
@@ -791,7 +791,9 @@ class _Builder:
             strategy=s.tuning_strategy,
             max_jobs=s.tuning_max_jobs,
             max_parallel_jobs=s.tuning_max_parallel_jobs,
-            early_stopping_type="Off",
+            # Auto: SageMaker stops a trial whose objective after a round is worse than the median of the earlier
+            # trials' running averages at that round (each trial prints it every round; names.problem_metrics).
+            early_stopping_type="Auto" if s.tuning_early_stopping else "Off",
             random_seed=42,
             base_tuning_job_name=f"{s.model_name}-tune",
             tags=self.job_tags(),

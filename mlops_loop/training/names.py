@@ -10,7 +10,7 @@ from pipeline_code.core import approval, frameworks, hyperparameters, images
 from pipeline_code.core.contract import GATE_FAIL_STEP, GATE_PARAMETERS
 
 from ..config.schema import TUNING_MAX_JOBS as _MAX_JOBS, TUNING_PARALLEL_JOBS, TUNING_STRATEGY
-from pipeline_code.core.problem import XGBOOST_EVAL_METRICS, higher_is_better, label, tuning_metric
+from pipeline_code.core.problem import XGBOOST_EVAL_METRICS, higher_is_better, label, round_objective, tuning_metric
 
 
 
@@ -115,8 +115,9 @@ MAX_HYPERPARAMETER_VALUE = 2500  # HyperParameters / StaticHyperParameters value
 MAX_DEFINITION_CHARS = 1_048_576  # CreatePipeline PipelineDefinition
 
 # Metrics the training module prints: the early-stopping metric of every round (a binary model's
-# validation AUC; XGBoost's own "validation-auc:0.81" log form matches too) and, at the end, the kept
-# model's tuning metric (with early stopping the last round is not the kept one). Signed: a model worse than
+# validation AUC; XGBoost's own "validation-auc:0.81" log form matches too), the tuning objective
+# (validation-<primary metric>) after every round and, last, the kept model's (with early stopping the last round is not
+# the kept one; SageMaker takes a trial's objective from the last value printed), and final_validation_<metric>. Signed: a model worse than
 # predicting the mean has a negative R², and a trial whose objective the regex cannot read is not counted by the
 # tuning job (ObjectiveStatus Failed), so a search whose trials all stay below 0 would end without a best job.
 _NUMBER = r"(-?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
@@ -128,18 +129,22 @@ def problem_metrics(kind: str, primary_metric: Optional[str] = None,
     judged on ``primary_metric`` (None: the type's default): the per-round early-stopping metric (``stop_metric``,
     None: the type's; a regression loss's own, ``PipelineSpec.stop_metric``) and the kept model's primary metric on
     validation data (``core.problem.tuning_metric``), as the training job prints them. The tuning objective is that
-    primary metric, the one the gate compares challenger and champion on."""
+    primary metric, the one the gate compares challenger and champion on, as ``core.problem.round_objective`` (printed
+    every round, for the tuning job's early stopping, and last for the kept model)."""
     per_round, final = stop_metric or XGBOOST_EVAL_METRICS[kind][-1], tuning_metric(kind, primary_metric)
+    objective = round_objective(kind, primary_metric)
     definitions = (
         (f"validation-{per_round}", rf"(?<![_a-z])validation-{re.escape(per_round)}[=:]\s*" + _NUMBER),
+        *(() if objective == f"validation-{per_round}" else
+          ((objective, rf"(?<![_a-z]){re.escape(objective)}=\s*" + _NUMBER),)),
         (f"final-validation-{final}", rf"final_validation_{final}=\s*" + _NUMBER),
     )
-    return definitions, f"final-validation-{final}", "Maximize" if higher_is_better(final) else "Minimize", f"validation {label(final)}"
+    return definitions, objective, "Maximize" if higher_is_better(final) else "Minimize", f"validation {label(final)}"
 
 
 def torch_metrics(kind: str, primary_metric: Optional[str] = None) -> Tuple[Tuple[str, str], ...]:
     """A network's training job's metric definitions: its validation loss per epoch and the same final metric."""
-    return (("validation-loss", r"(?<![_a-z])validation-loss=\s*" + _NUMBER),) + problem_metrics(kind, primary_metric)[0][1:]
+    return (("validation-loss", r"(?<![_a-z])validation-loss=\s*" + _NUMBER),) + problem_metrics(kind, primary_metric)[0][-1:]
 
 
 # What the training step passes when a model's config sets no hyperparameters (pipeline_code.core.hyperparameters).

@@ -107,6 +107,8 @@ class PipelineSpec:
     tuning_max_jobs: int = TUNING_MAX_JOBS
     tuning_max_parallel_jobs: int = TUNING_MAX_PARALLEL_JOBS
     tuning_strategy: str = TUNING_DEFAULT_STRATEGY
+    # SageMaker's Auto early stopping of trials, on the objective each prints after every round (names.problem_metrics).
+    tuning_early_stopping: bool = False
     # A network served on ml.inf2 in this environment: a Compile step after training (torch-neuronx, in the Neuron
     # inference image), whose archive is evaluated, sealed with its parity sample and registered with that image.
     compile_for_inferentia2: bool = False
@@ -256,7 +258,7 @@ def _validate(spec: PipelineSpec) -> List[str]:
         bad("tuning_ranges", f"must be a tuple of (name, 'integer' | 'continuous', lowest, highest, scaling) with "
                              f"lowest < highest, got {spec.tuning_ranges!r}")
 
-    for name in ("use_spot", "enable_tuning"):
+    for name in ("use_spot", "enable_tuning", "tuning_early_stopping"):
         if not isinstance(getattr(spec, name), bool):
             bad(name, f"must be a bool, got {getattr(spec, name)!r}")
 

@@ -116,6 +116,13 @@ def tuning_metric(problem_type: str, primary_metric: Optional[str] = None) -> st
     return _SUMMARY_NAMES.get(metric, metric)
 
 
+def round_objective(problem_type: str, primary_metric: Optional[str] = None) -> str:
+    """The tuning objective as the XGBoost trainer prints it, ``validation-<tuning_metric>=<v>;``: after every round
+    (the model so far, so SageMaker's early stopping can compare trials round by round) and once more at the end (the
+    kept model: a trial's objective is the last value it printed). ``final_validation_<name>`` is printed once, too."""
+    return f"validation-{tuning_metric(problem_type, primary_metric)}"
+
+
 def quality_alarm_key(problem_type: str, primary_metric: Optional[str] = None) -> str:
     """The monitor's key the model's retrain-on-quality alarm watches: a classifier (binary or multiclass) whose
     primary metric is not AUC is judged on that metric (``quality_drop``, the check the monitor fails it on), like

@@ -30,8 +30,11 @@ model's; a multiclass model prints ``validation-merror``/``validation-mlogloss``
 :func:`problem.xgboost_objective`, also ``validation-poisson-nloglik``, ``-tweedie-nloglik@<power>`` or
 ``-gamma-deviance`` per round, which it stops on, and ``final_validation_<loss>_deviance``: its predictions are means,
 XGBoost's output for those objectives); each also prints its primary metric
-(``final_validation_pr_auc``, ``_f1``, ``_macro_f1``, ...: the tuning objective, :func:`problem.tuning_metric`). The
-objective and the early-stopping metric (the last per-round one) come from :mod:`pipeline_code.core.problem`.
+(``final_validation_pr_auc``, ``_f1``, ``_macro_f1``, ...: :func:`problem.tuning_metric`). The tuning objective,
+:func:`problem.round_objective` (``validation-<primary metric>=<v>;``, as the evaluation computes it), is printed with
+every round's metrics (the model so far; a tuning job's early stopping compares trials on it) and once more on the
+final line for the kept model: SageMaker takes a trial's objective from the last value printed. The objective and
+the early-stopping metric (the last per-round one) come from :mod:`pipeline_code.core.problem`.
 
 **Device** (``--device``, default ``auto``): a GPU instance trains on its GPU (``device: cuda`` with the ``hist`` tree
 method, XGBoost's GPU algorithm), a CPU instance on its CPUs. ``auto`` counts the GPUs as SageMaker's training toolkit
@@ -98,6 +101,7 @@ from pipeline_code.training.trainers import (  # noqa: F401 - TrainingInterrupte
     read_splits,
     record_decision,
     record_tuning_metric,
+    tuning_value,
 )
 from pipeline_code.argtypes import positive_int as _positive_int
 from pipeline_code.core.integrity import METADATA_FILE, MODEL_ARCHIVE, MODEL_FILE  # noqa: F401 - re-exported
@@ -256,9 +260,12 @@ class _LoopCallback(xgb.callback.TrainingCallback):
         stop_metric: str = "auc",
         offset: int = 0,
         interrupt_after: Optional[int] = None,
+        objective: Optional[Tuple[str, Callable[[xgb.Booster], Any]]] = None,
         log: Callable[[str], None] = print,
     ) -> None:
         super().__init__()
+        # (printed name, the model so far -> its value): the tuning objective, printed with each round's metrics.
+        self.objective = objective
         self.offset = offset  # rounds already in a resumed booster (xgboost counts epochs from 0)
         self.total_rounds = total_rounds
         self.early_stopping_rounds = early_stopping_rounds
@@ -283,8 +290,14 @@ class _LoopCallback(xgb.callback.TrainingCallback):
     def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: Dict[str, Any]) -> bool:
         epoch += self.offset
         metrics = {f"{data}-{name}": float(values[-1]) for data, entry in evals_log.items() for name, values in entry.items()}
-        self.log(f"[{epoch + 1}/{self.total_rounds}] " + " ".join(f"{k}={v:.6f};" for k, v in sorted(metrics.items())))
         score = metrics.get(f"validation-{self.stop_metric}")
+        if self.objective is not None:
+            # Once per round, as the evaluation computes it (it replaces XGBoost's value of the same name, e.g. AUC).
+            name, value = self.objective[0], self.objective[1](model)
+            metrics.pop(name, None)
+            if value is not None and not np.isnan(value):
+                metrics[name] = float(value)
+        self.log(f"[{epoch + 1}/{self.total_rounds}] " + " ".join(f"{k}={v:.6f};" for k, v in sorted(metrics.items())))
         score = None if score is None else self.sign * score
         stop = False
         if score is not None and not np.isnan(score):
@@ -385,6 +398,8 @@ def train(
         stop_metric=params["eval_metric"][-1],
         offset=done,
         interrupt_after=interrupt_after,
+        objective=(problem.round_objective(spec.problem_type, spec.primary_metric),
+                   lambda so_far: tuning_value(spec, y_val, within_target_range(metadata, so_far.predict(dval).astype(np.float64)))),
         log=log,
     )
     if done < hp.num_round and not stopped_early:
@@ -430,7 +445,12 @@ def train(
     })
     metadata["training"] = summary
     save_model(model, model_dir)
-    log(" ".join(f"final_{key}={summary[key]:.6f};" for key in summary["final_metrics"]) + f" final_rounds={summary['rounds_kept']};")
+    # The kept model's objective printed last: a tuning trial's objective is the last value printed, and the rounds
+    # after the best ones (early stopping) are not the model kept.
+    objective = summary.get(f"validation_{problem.tuning_metric(spec.problem_type, spec.primary_metric)}")
+    kept = "" if objective is None else f" {problem.round_objective(spec.problem_type, spec.primary_metric)}={objective:.6f};"
+    log(" ".join(f"final_{key}={summary[key]:.6f};" for key in summary["final_metrics"]) + kept
+        + f" final_rounds={summary['rounds_kept']};")
     return summary
 
 

@@ -104,21 +104,32 @@ def record_tuning_metric(spec: ModelSpec, summary: Dict[str, Any], y_val: np.nda
     training summary and its printed ``final_`` lines: the objective a tuning job keeps its best trial by, computed as
     the evaluation computes it on the frozen test set (binary: at the decision threshold :func:`record_decision`
     chose), so the trial kept is the best on what the gate compares. Call it after :func:`record_decision`."""
-    from pipeline_code.training import metrics as metric_lib, metrics_multiclass, metrics_regression
 
-    primary = spec.primary_metric
-    key = f"validation_{problem.tuning_metric(spec.problem_type, primary)}"
+    from pipeline_code.training import metrics as metric_lib
+
+    key = f"validation_{problem.tuning_metric(spec.problem_type, spec.primary_metric)}"
     if summary.get(key) is None:
-        if spec.problem_type == problem.BINARY:
-            threshold = (summary.get("decision") or {}).get("threshold", metric_lib.DEFAULT_THRESHOLD)
-            summary[key] = metric_lib.headline(y_val, p_val, threshold)[primary]
-        elif spec.problem_type == problem.MULTICLASS:
-            summary[key] = metrics_multiclass.headline(y_val.astype(np.int64), p_val, spec.classes)[primary]
-        else:
-            summary[key] = metrics_regression.headline(y_val, p_val, spec.deviance)[primary]
+        summary[key] = tuning_value(spec, y_val, p_val,
+                                    (summary.get("decision") or {}).get("threshold", metric_lib.DEFAULT_THRESHOLD))
     finals = summary.setdefault("final_metrics", [])
     if summary[key] is not None and key not in finals:
         finals.append(key)
+
+
+def tuning_value(spec: ModelSpec, y_val: np.ndarray, p_val: np.ndarray, threshold: Optional[float] = None) -> Any:
+    """The model's primary metric on validation predictions ``p_val``, as the evaluation computes it (its headline
+    metrics). Binary: at ``threshold``; None: the one :func:`record_decision` would choose on these predictions (a
+    trainer's per-round objective, judged as the model would be were it kept at that round)."""
+    from pipeline_code.training import metrics as metric_lib, metrics_multiclass, metrics_regression
+
+    primary = spec.primary_metric
+    if spec.problem_type == problem.BINARY:
+        if threshold is None:
+            threshold = threshold_lib.choose(y_val, p_val, spec.decision)["threshold"]
+        return metric_lib.headline(y_val, p_val, threshold)[primary]
+    if spec.problem_type == problem.MULTICLASS:
+        return metrics_multiclass.headline(y_val.astype(np.int64), p_val, spec.classes)[primary]
+    return metrics_regression.headline(y_val, p_val, spec.deviance)[primary]
 
 
 def checkpoints(directory: str, prefix: str, suffix: str) -> List[Tuple[int, str]]:

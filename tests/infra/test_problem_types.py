@@ -67,8 +67,8 @@ def test_each_training_job_reports_and_each_tuning_job_would_optimise_its_primar
     """Per round the type's early-stopping metric; at the end the model's primary metric on validation data, the one
     the gate compares (macro F1 as order-segment declares, R² as basket-value's type defaults to)."""
     pipelines = {p["PipelineName"]: pipeline_definition(p) for p in resources(assembly, "AWS::SageMaker::Pipeline")}
-    expected = {"order-segment": ["validation-mlogloss", "final-validation-macro_f1"],
-                "basket-value": ["validation-rmse", "final-validation-r2"],
+    expected = {"order-segment": ["validation-mlogloss", "validation-macro_f1", "final-validation-macro_f1"],
+                "basket-value": ["validation-rmse", "validation-r2", "final-validation-r2"],
                 "churn": ["validation-auc", "final-validation-auc"]}
     for model, names in expected.items():
         (train,) = [s for s in pipelines[f"mlops-loop-dev-{model}-training"]["Steps"] if s["Type"] == "Training"]

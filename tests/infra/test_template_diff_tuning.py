@@ -56,7 +56,7 @@ def test_a_changed_budget_range_and_strategy_is_one_callout_saying_what_the_next
         "Training", "ChurnPipeline",
         "modified: the tuning job changes: max_depth 3 to 10 -> 3 to 6; budget 12 training jobs, 3 at a time -> 50 "
         "training jobs, 5 at a time; strategy Bayesian -> Random. It still keeps the trial best on "
-        f"final-validation-auc (Maximize): {NEXT}")]
+        f"validation-auc (Maximize): {NEXT}")]
 
 
 def test_a_changed_objective_says_which_model_the_next_run_keeps(definitions, tmp_path):
@@ -64,8 +64,8 @@ def test_a_changed_objective_says_which_model_the_next_run_keeps(definitions, tm
     call-out says the next run keeps another trial: the one best on the new objective."""
     assert _tuning(tmp_path, definitions["base"], definitions["objective"]) == [(
         "Training", "ChurnPipeline",
-        "modified: the tuning job changes: objective final-validation-auc (Maximize) -> final-validation-pr_auc "
-        "(Maximize): the next run keeps the trial best on final-validation-pr_auc, which may be another model than the "
+        "modified: the tuning job changes: objective validation-auc (Maximize) -> validation-pr_auc "
+        "(Maximize): the next run keeps the trial best on validation-pr_auc, which may be another model than the "
         f"old objective would keep. {NEXT[0].upper()}{NEXT[1:]}")]
 
 
@@ -74,11 +74,11 @@ def test_tuning_turned_on_or_off_is_called_out(definitions, tmp_path):
     assert on == [("Training", "ChurnPipeline",
                    "modified: tuning turned on: the next run trains 12 training jobs, 3 at a time (Bayesian, over eta "
                    "0.01 to 0.3, max_depth 3 to 10, min_child_weight 1.0 to 10.0) and keeps the trial best on "
-                   "final-validation-auc (Maximize) instead of training once")]
+                   "validation-auc (Maximize) instead of training once")]
     off = _tuning(tmp_path / "off", definitions["base"], definitions["untuned"])
     assert off == [("Training", "ChurnPipeline",
                     "modified: tuning turned off: the next run trains once with the configured hyperparameters instead "
-                    "of keeping the best of 12 training jobs on final-validation-auc (Maximize)")]
+                    "of keeping the best of 12 training jobs on validation-auc (Maximize)")]
 
 
 def test_the_callout_is_rendered_and_absent_when_the_search_is_the_same(definitions, tmp_path):

@@ -91,21 +91,17 @@ def test_a_network_has_no_tuning_ranges():
                               "tuning job searches XGBoost's hyperparameters); remove tuning_ranges"]
 
 
-ONCE = ("the objective here (the kept model's primary metric on validation data, final_validation_<metric>) is printed "
-        "once, when a trial ends")
+HYPERBAND = ("Hyperband stops every trial that reaches its MaxResource, and a trial that boosts all its rounds would be "
+             "stopped at its last one, before it prints the kept model's objective and writes its model: the best trial "
+             "could leave no model to evaluate; set early_stopping: true with Bayesian or Random instead")
 
 
 @pytest.mark.parametrize("tuning, field, message", [
-    ({"strategy": "Hyperband"}, "strategy",
-     f"Hyperband stops trials on the objective each one reports after every round, but {ONCE}: it could stop nothing, "
-     "and SageMaker cannot infer its MaxResource from XGBoost's num_round; allowed: Bayesian, Random"),
+    ({"strategy": "Hyperband"}, "strategy", f"{HYPERBAND}; allowed: Bayesian, Random"),
+    ({"strategy": "Hyperband", "early_stopping": True}, "strategy", f"{HYPERBAND}; allowed: Bayesian, Random"),
     ({"strategy": "Grid"}, "strategy", "Grid searches categorical values only, and every range here is integer or "
                                        "continuous; allowed: Bayesian, Random"),
     ({"strategy": "bayesian"}, "strategy", "unknown strategy 'bayesian'; allowed: Bayesian, Random"),
-    ({"early_stopping": True}, "early_stopping",
-     f"SageMaker's early stopping compares a trial's objective after every round with earlier trials', but {ONCE}: it "
-     "would stop nothing. Each trial already stops boosting on its own (hyperparameters.early_stopping_rounds); set it "
-     "false"),
     ({"max_jobs": 20, "max_parallel_jobs": 30}, "max_parallel_jobs",
      "30 at a time is more than max_jobs (20 in all); set it to at most 20"),
 ])
@@ -129,3 +125,12 @@ def test_a_budget_below_the_default_parallelism_runs_that_many_at_once(max_jobs)
     raw, environment, _ = _tuned({"max_jobs": max_jobs})
     tuning = parse_config(raw).environments[environment].training.tuning
     assert (tuning.max_jobs, tuning.max_parallel_jobs) == (max_jobs, max_jobs)
+
+
+@pytest.mark.parametrize("strategy", ["Bayesian", "Random"])
+def test_early_stopping_is_accepted_with_either_search(strategy):
+    """Each trial prints the objective after every round (pipeline_code/training/train.py), which SageMaker's Auto early
+    stopping compares across trials."""
+    raw, environment, _ = _tuned({"strategy": strategy, "early_stopping": True})
+    tuning = parse_config(raw).environments[environment].training.tuning
+    assert (tuning.strategy, tuning.early_stopping) == (strategy, True)

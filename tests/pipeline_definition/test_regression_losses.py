@@ -21,10 +21,10 @@ def _definition(spec_doc: dict, **changes):
 
 
 @pytest.mark.parametrize("loss_fields, primary, per_round, objective", [
-    ({"loss": "poisson"}, "poisson_deviance", "validation-poisson-nloglik", ("Minimize", "final-validation-poisson_deviance")),
+    ({"loss": "poisson"}, "poisson_deviance", "validation-poisson-nloglik", ("Minimize", "validation-poisson_deviance")),
     ({"loss": "tweedie", "tweedie_variance_power": 1.3}, "r2", "validation-tweedie-nloglik@1.3",
-     ("Maximize", "final-validation-r2")),
-    ({}, "rmse", "validation-rmse", ("Minimize", "final-validation-rmse")),
+     ("Maximize", "validation-r2")),
+    ({}, "rmse", "validation-rmse", ("Minimize", "validation-rmse")),
 ])
 def test_the_training_and_tuning_jobs_read_the_losss_metrics(loss_fields, primary, per_round, objective):
     target = "claim_amount" if loss_fields.get("loss") == "tweedie" else "claim_count"
@@ -32,7 +32,8 @@ def test_the_training_and_tuning_jobs_read_the_losss_metrics(loss_fields, primar
     # The spec the jobs read carries the loss (and tweedie's power) as the config wrote it
     assert {k: doc[k] for k in ("loss", "tweedie_variance_power") if k in doc} == loss_fields
     training = _definition(doc)[d.STEP_TRAIN]["Arguments"]["AlgorithmSpecification"]["MetricDefinitions"]
-    assert [m["Name"] for m in training] == [per_round, objective[1]]
+    names = [m["Name"] for m in training]
+    assert names == [per_round, *([objective[1]] if objective[1] != per_round else []), f"final-{objective[1]}"]
     tuning = _definition(doc, enable_tuning=True)[d.STEP_TUNE]["Arguments"]
     config = tuning["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
     assert (config["Type"], config["MetricName"]) == objective
@@ -43,5 +44,7 @@ def test_the_training_and_tuning_jobs_read_the_losss_metrics(loss_fields, primar
                                                 tweedie_variance_power=power)
     printed = f"[3/60] validation-{params['eval_metric'][-1]}=1.234500; validation-mae=0.9;"
     assert re.search(training[0]["Regex"], printed).group(1) == "1.234500"
-    final = f"final_validation_{primary}=0.812000; final_rounds=40;"
-    assert re.search(training[1]["Regex"], final).group(1) == "0.812000"
+    final = f"final_validation_{primary}=0.812000; {objective[1]}=0.813000; final_rounds=40;"
+    assert re.search(training[-1]["Regex"], final).group(1) == "0.812000"
+    regex = {m["Name"]: m["Regex"] for m in training}
+    assert re.search(regex[objective[1]], final).group(1) == "0.813000"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import re
+
 import pytest
+from pipeline_code.core import problem
 from mlops_loop.training import build_pipeline_definition, names as d, step_graph
 
 from tests.support import pipeline_specs as specs
@@ -25,8 +28,12 @@ def test_tuning_step_replaces_the_training_step(built_tuning):
 
 def test_tuning_objective_and_ranges(built_tuning, spec):
     config = built_tuning.steps[d.STEP_TUNE]["Arguments"]["HyperParameterTuningJobConfig"]
-    # The kept model's AUC (with early stopping the last round's AUC is not the kept model's).
-    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "final-validation-auc"}
+    # The primary metric each trial prints after every round and, last, for the kept model (SageMaker keeps a trial's
+    # last value): the one AUC definition the metric definitions read, which early stopping can compare round by round.
+    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "validation-auc"}
+    metric_names = [m["Name"] for m in built_tuning.steps[d.STEP_TUNE]["Arguments"]["TrainingJobDefinition"][
+        "AlgorithmSpecification"]["MetricDefinitions"]]
+    assert metric_names.count("validation-auc") == 1 and "final-validation-auc" in metric_names
     assert config["ResourceLimits"] == {
         "MaxParallelTrainingJobs": d.TUNING_MAX_PARALLEL_JOBS,
         "MaxNumberOfTrainingJobs": d.TUNING_MAX_JOBS,
@@ -118,9 +125,25 @@ def test_the_configured_ranges_budget_and_strategy_reach_the_tuning_job(spec):
 @pytest.mark.parametrize("changes, message", [
     (dict(tuning_strategy="Hyperband"), "tuning_strategy: must be one of ['Bayesian', 'Random'], got 'Hyperband'"),
     (dict(tuning_max_jobs=0), "tuning_max_jobs: must be an integer within [1, 750], got 0"),
+    (dict(tuning_early_stopping="yes"), "tuning_early_stopping: must be a bool, got 'yes'"),
     (dict(tuning_max_parallel_jobs=101), "tuning_max_parallel_jobs: must be an integer within [1, 100], got 101"),
 ])
 def test_a_spec_with_a_search_sagemaker_refuses_is_refused(spec, changes, message):
     with pytest.raises(ValueError) as caught:
         specs.replace(spec, enable_tuning=True, **changes)
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("strategy", ["Bayesian", "Random"])
+def test_early_stopping_reaches_the_tuning_job_on_an_objective_printed_every_round(spec, strategy):
+    """GIVEN an environment's early_stopping: true WHEN the definition is generated THEN the tuning job stops trials
+    (Auto) on the objective the trainer prints after every round: a metric definition the tuning job reads."""
+    built = build_pipeline_definition(specs.replace(spec, enable_tuning=True, tuning_strategy=strategy,
+                                                    tuning_early_stopping=True))
+    tune = dict(step_graph(built))[d.STEP_TUNE]["Arguments"]
+    config = tune["HyperParameterTuningJobConfig"]
+    assert (config["Strategy"], config["TrainingJobEarlyStoppingType"]) == (strategy, "Auto")
+    objective = config["HyperParameterTuningJobObjective"]["MetricName"]
+    definitions = {m["Name"]: m["Regex"] for m in tune["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]}
+    assert objective == problem.round_objective(spec.problem_type, spec.primary_metric)
+    assert re.search(definitions[objective], f"[3/300] validation-logloss=0.5; {objective}=0.812345;").group(1) == "0.812345"

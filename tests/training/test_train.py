@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline_code.core import problem
 from pipeline_code.training import metrics, train
 from pipeline_code.training.data_io import InputError
 
@@ -164,10 +165,10 @@ def test_given_sagemaker_script_mode_then_channels_env_and_hyperparameter_args_w
     assert code == 0
     assert (tmp_path / "model" / train.MODEL_FILE).exists() and (tmp_path / "model" / train.METADATA_FILE).exists()
     text = out.getvalue()
-    per_round = re.findall(r"validation-auc=([0-9.]+);", text)
-    assert len(per_round) == 20
+    per_round = re.findall(r"(?<![_a-z])validation-auc=([0-9.]+);", text)
+    assert len(per_round) == 20 + 1  # each round's, then the kept model's (the tuning objective is the last printed)
     final = re.search(r"final_validation_auc=([0-9.]+);", text)
-    assert final and float(final.group(1)) > 0.7
+    assert final and float(final.group(1)) > 0.7 and per_round[-1] == final.group(1)
 
 
 def test_the_trainers_flags_are_the_hyperparameter_table_with_its_defaults():
@@ -407,3 +408,35 @@ def test_a_gpu_with_an_xgboost_built_without_cuda_trains_on_the_cpu_and_says_why
     assert [p["device"] for p in seen] == ["cpu"]
     assert ("training on device cpu (--device auto): the host has 1 GPU but this xgboost "
             f"{train.xgb.__version__} is built without CUDA") in capsys.readouterr().out.splitlines()
+
+
+def _objective_lines(spec, prepared, model_dir, hp):
+    lines: list = []
+    summary = train.train(spec, prepared["train"], prepared["validation"], str(model_dir), hyperparameters=hp, log=lines.append)
+    name = re.escape(problem.round_objective(spec.problem_type, spec.primary_metric))
+    values = [float(v) for line in lines for v in re.findall(rf"(?<![_a-z]){name}=(-?[0-9.eE+-]+);", line)]
+    return summary, values
+
+
+def test_the_tuning_objective_is_printed_every_round_and_last_for_the_kept_model(churn_spec, prepared, tmp_path):
+    """SageMaker's early stopping reads the objective after every round, and a trial's objective is the last value it
+    printed: one line per round, then the kept model's value (the best rounds, not the round boosting stopped at),
+    as Evaluate computes it on the same split (F1 at the decision threshold chosen on validation data)."""
+    import pandas as pd
+
+    spec = dataclasses.replace(churn_spec, primary_metric="f1")
+    hp = train.Hyperparameters(num_round=400, eta=0.3, early_stopping_rounds=5)
+    summary, values = _objective_lines(spec, prepared, tmp_path / "m", hp)
+    assert summary["stopped_early"] is True
+    assert len(values) == summary["rounds_trained"] + 1
+    model = train.load_model(str(tmp_path / "m"))
+    validation = pd.read_parquet(prepared["validation"])
+    evaluated = metrics.headline(validation[spec.target], train.predict(model, validation), model.threshold)["f1"]
+    assert values[-1] == pytest.approx(evaluated, abs=1e-6)
+    assert values[-1] == pytest.approx(values[summary["best_iteration"]], abs=1e-6)
+    assert values[-1] != pytest.approx(values[-2], abs=1e-9)  # the round it stopped at is not the kept model
+
+    # Round k's value is the k-round model's, judged the same way.
+    k = 7
+    _, shorter = _objective_lines(spec, prepared, tmp_path / "k", dataclasses.replace(hp, num_round=k, early_stopping_rounds=0))
+    assert len(shorter) == k + 1 and shorter[:k] == pytest.approx(values[:k], abs=1e-6)
