@@ -231,12 +231,15 @@ def test_spot_training_with_the_runtime_limit_or_tuning_on_demand_as_the_environ
 
 
 def test_the_environments_tuning_budget_and_the_models_ranges_reach_the_tuning_step():
-    """GIVEN an environment tuning with 50 jobs, 5 at once, random search, and a model narrowing max_depth to 2-4
-    WHEN its pipeline is built THEN its tuning step searches exactly that; the other ranges stay the framework's."""
+    """GIVEN an environment tuning with 50 jobs, 5 at once, random search with early stopping, and a model narrowing
+    max_depth to 2-4 WHEN its pipeline is built THEN its tuning step searches exactly that and stops trials (Auto); the
+    other ranges stay the framework's."""
     model = REFUND.model_copy(update={"tuning_ranges": {"max_depth": [2, 4]}})
-    training = AUTO.model_copy(update={"tuning": TuningConfig(max_jobs=50, max_parallel_jobs=5, strategy="Random")})
+    training = AUTO.model_copy(update={"tuning": TuningConfig(max_jobs=50, max_parallel_jobs=5, strategy="Random",
+                                                              early_stopping=True)})
     config = _steps(_definition(Training((model,)).pipeline(model, training)))["Tune"]["Arguments"]["HyperParameterTuningJobConfig"]
     assert (config["Strategy"], config["ResourceLimits"]) == ("Random", {"MaxParallelTrainingJobs": 5, "MaxNumberOfTrainingJobs": 50})
+    assert config["TrainingJobEarlyStoppingType"] == "Auto"
     ranges = {r["Name"]: (r["MinValue"], r["MaxValue"]) for kind in config["ParameterRanges"].values() for r in kind}
     assert ranges == {"max_depth": ("2", "4"), "eta": ("0.01", "0.3"), "min_child_weight": ("1.0", "10.0")}
 
