@@ -101,3 +101,18 @@ def test_a_range_whose_bounds_and_scaling_both_change_names_both(definitions, tm
     ((_, _, message),) = _tuning(tmp_path, definitions["base"], after)
     assert message.startswith("modified: the tuning job changes: eta 0.01 to 0.3 -> 0.05 to 0.3 "
                               "(scaling Logarithmic -> Linear). It still keeps"), message
+
+
+def test_the_objective_read_every_round_is_not_called_another_model(definitions, tmp_path):
+    """GIVEN a pipeline deployed before the objective was printed every round (final-validation-auc) and the same search
+    reading validation-auc, now with early stopping WHEN compared THEN the call-out says the metric is the same (the kept
+    model's value is printed last), not that another model may be kept."""
+    objective = '"HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "%s"}'
+    assert definitions["base"].count(objective % "validation-auc") == 1
+    before = definitions["base"].replace(objective % "validation-auc", objective % "final-validation-auc")
+    after = build_pipeline_definition(specs.replace(specs.base_spec(), enable_tuning=True, tuning_early_stopping=True))
+    assert _tuning(tmp_path, before, after) == [(
+        "Training", "ChurnPipeline",
+        "modified: the tuning job changes: objective final-validation-auc (Maximize) -> validation-auc (Maximize), the "
+        "same metric, now printed every round too (a trial's objective is still the kept model's); early stopping Off -> "
+        f"Auto. It still keeps the trial best on validation-auc (Maximize): {NEXT}")]

@@ -622,7 +622,12 @@ def _tuning_callouts(rc: ResourceChange, add) -> None:
         return
     new = _tuning_summary(after)
     changes = []
-    if old["objective"] != new["objective"]:
+    # final-validation-<m> -> validation-<m>: the same metric, the kept model's (printed last), now also every round.
+    renamed = old["objective"] == f"final-{new['objective']}"
+    if renamed:
+        changes.append(f"objective {old['objective']} -> {new['objective']}, the same metric, now printed every round too "
+                       "(a trial's objective is still the kept model's)")
+    elif old["objective"] != new["objective"]:
         changes.append(f"objective {old['objective']} -> {new['objective']}")
     for name in dict.fromkeys([*old["ranges"], *new["ranges"]]):
         was, now = old["ranges"].get(name), new["ranges"].get(name)
@@ -640,7 +645,7 @@ def _tuning_callouts(rc: ResourceChange, add) -> None:
     if not changes:
         return
     what = "; ".join(changes)
-    if old["objective"] != new["objective"]:
+    if old["objective"] != new["objective"] and not renamed:
         objective = new["objective"].rsplit(" (", 1)[0]
         add(CATEGORY_TUNING, f"{rc.label}: the tuning job changes: {what}: the next run keeps the trial best on "
                              f"{objective}, which may be another model than the old objective would keep. "
