@@ -364,11 +364,13 @@ class Breaker:
             status = execution.get("PipelineExecutionStatus")
             if status == "Succeeded":
                 break  # a success (whoever started it) resets the count
-            if status != "Failed" or not _automatic(execution):
-                continue  # stopped by a person, or a person's own run: neither counts nor resets
+            if status != "Failed":
+                continue  # stopped by a person: neither counts nor resets
             steps = _steps(client, execution, cache)
             if _gate_rejected(steps):
-                break  # the model was judged: the pipeline works
+                break  # the model was judged, whoever started the run: the pipeline works
+            if not _automatic(execution):
+                continue  # a person's own run that failed: neither counts nor resets
             failed = next((s for s in steps if s.get("StepStatus") == "Failed"), {})
             streak.append({"execution": execution["PipelineExecutionArn"], "started": _aware(execution["StartTime"]),
                            "step": failed.get("StepName", "unknown"),

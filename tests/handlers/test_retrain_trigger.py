@@ -703,3 +703,18 @@ def test_when_the_breakers_pause_cannot_be_written_nothing_starts_and_the_invoca
             trigger(sweep_event(1), runs, ssm, sns=None)
         stub.assert_no_pending_responses()
     assert runs.started == []
+
+
+def test_a_run_a_person_started_that_the_gate_rejected_ends_the_count(ssm, pages, monkeypatch):
+    """GIVEN a failed run of the loop, then a run a person started by hand that reached the gate (the pipeline works),
+    then another failed run of the loop WHEN the sweep comes THEN the breaker does not trip: a gate rejection ends the
+    count whoever started the run (docs/monitoring.md, Pausing retraining), as a success does."""
+    sns, topic, received = pages
+    breaker_env(monkeypatch, topic)
+    runs = Runs()
+    runs.add("Failed", 30, "drift-a")
+    runs.add("Failed", 20, "checked-by-hand", failed_step=GATE_FAIL_STEP, failure="challenger rejected")
+    runs.add("Failed", 6, "drift-b")
+    decision = trigger(sweep_event(1), runs, ssm, sns, now=NOW + dt.timedelta(hours=30))
+    assert decision["reason"] != "circuit breaker" and received() == []
+    assert rt.PauseSwitch(ssm, ENVIRONMENT_PAUSE, {PIPELINE: CHURN_PAUSE})(PIPELINE) is None
