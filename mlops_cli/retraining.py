@@ -104,6 +104,14 @@ def resume(ssm: Any, scope: Scope, *, caller: str, out: Any, now: Optional[dt.da
     records who and when (``retraining_reset_parameter``): the retrain trigger's circuit breaker counts failures anew
     from then, so the failures that tripped it do not trip it again at the next sweep."""
     lifted = read_pauses(ssm, [scope.parameter]).get(scope.parameter)
+    if lifted is not None and scope.model is not None:
+        # Before the pause is lifted: were it lifted first, a sweep in between, or a record SSM then refused, would count
+        # the failures that tripped the circuit breaker, and pause and page again at once.
+        moment = now or dt.datetime.now(dt.timezone.utc)
+        ssm.put_parameter(Name=retraining_reset_parameter(scope.prefix, scope.model), Type="String", Overwrite=True,
+                          Value=pause_value(reason="resumed", by=caller, at=_stamp(moment)),
+                          Description=f"When retraining of {scope} was last resumed ({PROG}): the retrain "
+                                      "trigger's circuit breaker counts failures after it; pauses nothing")
     try:
         ssm.delete_parameter(Name=scope.parameter)
     except ClientError as error:
@@ -113,12 +121,6 @@ def resume(ssm: Any, scope: Scope, *, caller: str, out: Any, now: Optional[dt.da
     if lifted is None:
         print(f"retraining of {scope} is not paused; nothing changed", file=out)
     else:
-        if scope.model is not None:
-            moment = now or dt.datetime.now(dt.timezone.utc)
-            ssm.put_parameter(Name=retraining_reset_parameter(scope.prefix, scope.model), Type="String", Overwrite=True,
-                              Value=pause_value(reason="resumed", by=caller, at=_stamp(moment)),
-                              Description=f"When retraining of {scope} was last resumed ({PROG}): the retrain "
-                                          "trigger's circuit breaker counts failures after it; pauses nothing")
         print(f"retraining of {scope} resumed by {caller}: lifted the pause{_since(lifted)}.\n"
               "A retrain alarm still in ALARM is answered by the next hourly sweep (cooldown and storm guard "
               "permitting); a scheduled retraining that fell in the pause is not replayed.", file=out)

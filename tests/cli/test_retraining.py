@@ -7,6 +7,7 @@ otherwise; its caller is ``arn:aws:sts::<account>:user/moto``.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 
 import boto3
@@ -260,3 +261,29 @@ def test_the_readmes_commands_run_as_written(ssm, capsys):
     # the environment's pause was lifted last; churn's own pause still holds
     assert ssm.get_parameters(Names=[ENVIRONMENT])["Parameters"] == []
     assert value(ssm, CHURN)["reason"] == "INC-43"
+
+
+def test_a_resume_that_cannot_record_when_leaves_the_pause_in_place(ssm, capsys):
+    """The circuit breaker counts failures after the last resume: were the pause lifted first and the record then
+    refused (credentials allowed to delete the pause but not to write resumed-models/, a throttled call), the next sweep
+    would count the failures that tripped the breaker and pause and page again at once. The record comes first: a
+    resume that cannot write it changes nothing and says so."""
+    from botocore.exceptions import ClientError
+
+    class RefusesTheRecord:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def put_parameter(self, **request):
+            if "/resumed-models/" in request["Name"]:
+                raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "denied"}}, "PutParameter")
+            return self.inner.put_parameter(**request)
+
+    assert run("--model", "churn", "pause", "--reason", "INC-43") == 0
+    scope = cli.Scope("prod", "mlops-loop-prod", "churn")
+    with pytest.raises(ClientError):
+        cli.resume(RefusesTheRecord(ssm), scope, caller=CALLER, out=io.StringIO(), now=NOW)
+    assert value(ssm, CHURN)["reason"] == "INC-43"  # still paused
