@@ -41,6 +41,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops_cli import target as deploy_target
 from pipeline_code.core.contract import (
+    RETRAINING_BREAKER,
     environment_prefix,
     pause_record,
     pause_value,
@@ -87,6 +88,14 @@ def pause(ssm: Any, scope: Scope, *, reason: str, caller: str, now: dt.datetime,
             raise CliError(f"SSM refused to create {scope.parameter} (ParameterAlreadyExists) but it cannot be read: "
                            f"retraining of {scope} is NOT paused; a pause resumed less than 30 seconds ago cannot be created "
                            "again yet, so wait a minute and run again") from None
+        if existing["by"] == RETRAINING_BREAKER:
+            # The breaker's pause lifts itself when a run succeeds; a person's must hold until they resume it.
+            ssm.put_parameter(Name=scope.parameter, Value=value, Type="String", Overwrite=True,
+                              Description=f"Pauses automatic retraining of {scope} ({PROG}); delete it to resume")
+            print(f"retraining of {scope} was paused by the retrain trigger's circuit breaker since {existing['at']} (a "
+                  "pause that lifts itself when a run succeeds); yours replaces it and holds until resumed: "
+                  f"{scope.parameter} = {value}\nResume: {_command(scope, 'resume')}", file=out)
+            return 0
         print(f"retraining of {scope} is already paused{_since(existing)}; nothing changed (to record another reason, "
               "resume, wait 30 seconds - SSM's delay before a deleted parameter can be created again - and pause "
               "again)", file=out)

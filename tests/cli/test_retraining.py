@@ -287,3 +287,24 @@ def test_a_resume_that_cannot_record_when_leaves_the_pause_in_place(ssm, capsys)
     with pytest.raises(ClientError):
         cli.resume(RefusesTheRecord(ssm), scope, caller=CALLER, out=io.StringIO(), now=NOW)
     assert value(ssm, CHURN)["reason"] == "INC-43"  # still paused
+
+
+def test_pausing_a_model_the_circuit_breaker_paused_makes_the_pause_a_persons(ssm, capsys):
+    """The breaker's pause lifts itself when a run succeeds; a person who pauses the model meanwhile (an incident: do
+    not retrain until the data is fixed) must not see their pause lifted by someone's test run. Their pause replaces
+    the breaker's, and the trigger then treats it as a person's."""
+    from pipeline_code.core.contract import RETRAINING_BREAKER, pause_value
+
+    ssm.put_parameter(Name=CHURN, Type="String", Overwrite=False,
+                      Value=pause_value(reason="circuit breaker: ...", by=RETRAINING_BREAKER, at="2026-11-26T08:00:00Z"))
+    assert run("--model", "churn", "pause", "--reason", "INC-44") == 0
+    assert value(ssm, CHURN) == {"reason": "INC-44", "by": CALLER, "at": "2026-11-26T09:30:00Z"}
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "retraining of model 'churn' of environment 'prod' was paused by the retrain trigger's circuit breaker since "
+        "2026-11-26T08:00:00Z (a pause that lifts itself when a run succeeds); yours replaces it and holds until "
+        "resumed: ")
+    breaker = rt.Breaker(ssm, None, "", 2, "prod", {"mlops-loop-prod-churn-training": "churn"},
+                         {"mlops-loop-prod-churn-training": CHURN}, {})
+    held = rt.PauseSwitch(ssm, ENVIRONMENT, {"mlops-loop-prod-churn-training": CHURN})("mlops-loop-prod-churn-training")
+    assert not breaker.tripped("mlops-loop-prod-churn-training", held)
