@@ -374,7 +374,7 @@ class Breaker:
             failed = next((s for s in steps if s.get("StepStatus") == "Failed"), {})
             streak.append({"execution": execution["PipelineExecutionArn"], "started": _aware(execution["StartTime"]),
                            "step": failed.get("StepName", "unknown"),
-                           "failure": str(failed.get("FailureReason") or execution.get("FailureReason") or "not given")[:500]})
+                           "failure": str(failed.get("FailureReason") or execution.get("PipelineExecutionFailureReason") or "not given")[:500]})
             if len(streak) == self.threshold:
                 break
         if len(streak) < self.threshold:

@@ -718,3 +718,18 @@ def test_a_run_a_person_started_that_the_gate_rejected_ends_the_count(ssm, pages
     decision = trigger(sweep_event(1), runs, ssm, sns, now=NOW + dt.timedelta(hours=30))
     assert decision["reason"] != "circuit breaker" and received() == []
     assert rt.PauseSwitch(ssm, ENVIRONMENT_PAUSE, {PIPELINE: CHURN_PAUSE})(PIPELINE) is None
+
+
+def test_the_page_gives_the_executions_own_failure_reason_when_no_step_has_one(ssm, pages, monkeypatch):
+    """A run that failed before any step did (a role it cannot assume, a parameter refused) has no failed step: the
+    page and the pause name the reason ListPipelineExecutions returns (PipelineExecutionFailureReason), not 'not
+    given'."""
+    sns, topic, received = pages
+    breaker_env(monkeypatch, topic)
+    runs = Runs(("Failed", 30), ("Failed", 6))
+    for execution in runs.executions:
+        runs.steps[execution["PipelineExecutionArn"]] = []
+        execution["PipelineExecutionFailureReason"] = "ValidationException: role cannot be assumed"
+    assert trigger(sweep_event(1), runs, ssm, sns)["reason"] == "circuit breaker"
+    (page,) = received()
+    assert "ValidationException: role cannot be assumed" in page
