@@ -11,8 +11,9 @@ caller's ARN (STS GetCallerIdentity) and the time. While it exists, the retrain 
 environment (of the model) on a drift alarm, on the hourly sweep or on the retraining schedule. The parameter is
 not part of any CloudFormation template, so no deploy reverts the pause. The retrain trigger's circuit breaker creates
 a model's pause itself (``by`` "retrain-trigger circuit breaker") after consecutive failed runs; ``resume`` lifts it
-as any other. ``resume`` deletes it (resuming a model also records who and when in
-``/<project>-<env>/retraining/resumed-models/<model>``: the circuit breaker counts failures anew from then): a retrain alarm
+as any other. ``resume`` deletes it (a resume also records who and when in
+``/<project>-<env>/retraining/resumed-models/<model>``, or ``.../retraining/resumed`` for the environment: the circuit
+breaker counts failures anew from then): a retrain alarm
 still in ALARM is then answered by the next hourly sweep (cooldown and storm guard permitting); a scheduled
 retraining that fell in the pause is not replayed. ``status`` shows the environment's pause and every model's.
 
@@ -109,11 +110,11 @@ def pause(ssm: Any, scope: Scope, *, reason: str, caller: str, now: dt.datetime,
 
 
 def resume(ssm: Any, scope: Scope, *, caller: str, out: Any, now: Optional[dt.datetime] = None) -> int:
-    """Delete ``scope``'s pause parameter, saying whose pause it lifts and which pauses still hold. Resuming a model
-    records who and when (``retraining_reset_parameter``): the retrain trigger's circuit breaker counts failures anew
+    """Delete ``scope``'s pause parameter, saying whose pause it lifts and which pauses still hold. A resume (of a
+    model or of the environment) records who and when (``retraining_reset_parameter``): the retrain trigger's circuit breaker counts failures anew
     from then, so the failures that tripped it do not trip it again at the next sweep."""
     lifted = read_pauses(ssm, [scope.parameter]).get(scope.parameter)
-    if lifted is not None and scope.model is not None:
+    if lifted is not None:
         # Before the pause is lifted: were it lifted first, a sweep in between, or a record SSM then refused, would count
         # the failures that tripped the circuit breaker, and pause and page again at once.
         moment = now or dt.datetime.now(dt.timezone.utc)

@@ -133,7 +133,7 @@ class RetrainingTrigger(Construct):
             ["ssm:GetParameters"],
             [format_arn(stack, service="ssm", resource="parameter", resource_name=name.lstrip("/"))
              for name in [names.pause_parameter, *sorted(names.model_pause_parameters.values()),
-                          *sorted(names.model_reset_parameters.values())]],
+                          names.reset_parameter, *sorted(names.model_reset_parameters.values())]],
         )
         # The circuit breaker: after failures_before_pause consecutive failed runs it started, the function pauses the
         # model with the on-call pause itself (creates the model's parameter; deletes it once a run succeeded) and pages

@@ -326,6 +326,7 @@ class RetrainTriggerNames(NamedTuple):
     pause_parameter: str  # the environment's pause
     model_pause_parameters: Dict[str, str]  # pipeline -> its model's pause
     model_reset_parameters: Dict[str, str]  # pipeline -> its model's last resume (the circuit breaker counts after it)
+    reset_parameter: str  # the environment's last resume (the circuit breaker counts after it too)
 
 
 def retrain_trigger_names(prefix: str, model_pipelines: Dict[str, str]) -> RetrainTriggerNames:
@@ -337,15 +338,17 @@ def retrain_trigger_names(prefix: str, model_pipelines: Dict[str, str]) -> Retra
         retraining_pause_parameter(prefix),
         {pipeline: retraining_pause_parameter(prefix, model) for model, pipeline in model_pipelines.items()},
         {pipeline: retraining_reset_parameter(prefix, model) for model, pipeline in model_pipelines.items()},
+        retraining_reset_parameter(prefix),
     )
 
 
-def retraining_reset_parameter(prefix: str, model: str) -> str:
-    """``/<prefix>/retraining/resumed-models/<model>``: when a person last resumed the model's retraining
-    (``mlops_cli.retraining ... resume`` writes it, :func:`pause_value`). The retrain trigger's circuit breaker counts
-    only the failures started after it, so the failures that tripped it do not trip it again the moment it is lifted.
-    Its presence pauses nothing."""
-    return f"{retraining_path(prefix)}/resumed-models/{model}"
+def retraining_reset_parameter(prefix: str, model: Optional[str] = None) -> str:
+    """``/<prefix>/retraining/resumed-models/<model>``: when a person last resumed the model's retraining; without
+    ``model``, ``/<prefix>/retraining/resumed``: when a person last resumed the whole environment's
+    (``mlops_cli.retraining ... resume`` writes them, :func:`pause_value`). The retrain trigger's circuit breaker counts
+    only the failures started after the later of the two, so failures from before a resume do not trip it the moment
+    retraining resumes. Their presence pauses nothing."""
+    return f"{retraining_path(prefix)}/resumed" if model is None else f"{retraining_path(prefix)}/resumed-models/{model}"
 
 
 def retraining_paused_models_path(prefix: str) -> str:

@@ -152,7 +152,8 @@ def handler(event: Any, context: Any = None, *, client: Any = None, cloudwatch: 
                  "paused": PauseSwitch(ssm_client, settings["pause_parameter"], settings["model_pause_parameters"]),
                  "breaker": Breaker(ssm_client, sns, settings["topic_arn"],
                                     settings["failures_before_pause"], settings["environment"], settings["models"],
-                                    settings["model_pause_parameters"], settings["model_reset_parameters"])}
+                                    settings["model_pause_parameters"], settings["model_reset_parameters"],
+                                    settings["reset_parameter"])}
         if isinstance(event, Mapping) and event.get("reason") == SWEEP:
             decision = sweep(cloudwatch=cloudwatch or boto3.client("cloudwatch"), alarm_pipelines=settings["alarm_pipelines"],
                              **guard)
@@ -336,6 +337,7 @@ class Breaker:
     models: Mapping[str, str]  # pipeline -> model name
     pauses: Mapping[str, str]  # pipeline -> its model's pause parameter
     resets: Mapping[str, str]  # pipeline -> its model's last resume (contract.retraining_reset_parameter)
+    environment_reset: str = ""  # the environment's last resume (contract.retraining_reset_parameter)
 
     def tripped(self, pipeline: str, pause: Mapping[str, str]) -> bool:
         """Whether ``pause`` is this breaker's pause of ``pipeline``'s model (not a person's)."""
@@ -421,15 +423,17 @@ class Breaker:
         return {**decision, "paged": True}
 
     def _resumed(self, pipeline: str) -> Optional[dt.datetime]:
-        name = self.resets.get(pipeline)
-        if name is None:
+        """When a person last resumed ``pipeline``'s model or the whole environment, whichever is later."""
+        names = [name for name in (self.environment_reset, self.resets.get(pipeline)) if name]
+        if not names:
             return None
         try:
-            found = self.ssm.get_parameters(Names=[name]).get("Parameters", [])
+            found = self.ssm.get_parameters(Names=names).get("Parameters", [])
         except (BotoCoreError, ClientError) as error:
-            raise BreakerUnknown(f"cannot read when retraining of {pipeline} was last resumed ({name}): {error}; it was "
+            raise BreakerUnknown(f"cannot read when retraining of {pipeline} was last resumed ({names}): {error}; it was "
                                  "not started") from error
-        return _stamp_of(pause_record(found[0].get("Value", ""))["at"]) if found else None
+        stamps = [_stamp_of(pause_record(p.get("Value", ""))["at"]) for p in found]
+        return max((s for s in stamps if s is not None), default=None)
 
 
 def _automatic(execution: Mapping[str, Any]) -> bool:
@@ -502,7 +506,7 @@ def settings_of(environ: Mapping[str, str]) -> Dict[str, Any]:
             "max_starts_per_day": max_starts, "failures_before_pause": failures,
             "topic_arn": environ.get("TOPIC_ARN", ""), "environment": environ.get("ENVIRONMENT", "ENV"),
             "models": {pipeline: model for model, pipeline in models.items()},
-            "model_reset_parameters": names.model_reset_parameters,
+            "model_reset_parameters": names.model_reset_parameters, "reset_parameter": names.reset_parameter,
             "alarm_pipelines": names.alarm_pipelines, "pause_parameter": names.pause_parameter,
             "model_pause_parameters": names.model_pause_parameters}
 

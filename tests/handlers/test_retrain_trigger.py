@@ -733,3 +733,22 @@ def test_the_page_gives_the_executions_own_failure_reason_when_no_step_has_one(s
     assert trigger(sweep_event(1), runs, ssm, sns)["reason"] == "circuit breaker"
     (page,) = received()
     assert "ValidationException: role cannot be assumed" in page
+
+
+def test_resuming_the_environment_starts_a_new_count_too(ssm, pages, monkeypatch):
+    """GIVEN two failed runs of the loop, and on-call paused the whole environment before the breaker tripped (to fix
+    the pipeline) WHEN they resume the environment (the CLI) THEN the next sweep starts the pipeline: the failures
+    before the resume do not pause the model and page at once."""
+    from mlops_cli import retraining as cli
+
+    sns, topic, received = pages
+    breaker_env(monkeypatch, topic)
+    runs = Runs(("Failed", 30), ("Failed", 6))
+    scope = cli.Scope("dev", "mlops-loop-dev", None)
+    oncall = "arn:aws:sts::111111111111:assumed-role/oncall/ana"
+    cli.pause(ssm, scope, reason="INC-7: fixing the pipeline", caller=oncall, now=NOW - dt.timedelta(hours=5),
+              out=io.StringIO())
+    assert trigger(sweep_event(1), runs, ssm, sns)["reason"] == "paused"
+    cli.resume(ssm, scope, caller=oncall, now=NOW + dt.timedelta(hours=1), out=io.StringIO())
+    assert trigger(sweep_event(2), runs, ssm, sns, now=NOW + dt.timedelta(hours=2))["started"] is True
+    assert received() == []

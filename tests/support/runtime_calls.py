@@ -307,7 +307,8 @@ RUNTIMES: tuple[Runtime, ...] = (
                 ("ssm:GetParameters", {"parameter": n.arn("ssm", "parameter" + retraining_pause_parameter(n.prefix, model))}, {})
                 for model in (None, n.model)] + [
                 # The circuit breaker: when was the model last resumed (it counts failures after that)?
-                ("ssm:GetParameters", {"parameter": n.arn("ssm", "parameter" + retraining_reset_parameter(n.prefix, n.model))}, {})],
+                ("ssm:GetParameters", {"parameter": n.arn("ssm", "parameter" + retraining_reset_parameter(n.prefix, model))}, {})
+                for model in (None, n.model)],
             # The circuit breaker pauses the model (creates its pause; lifts it after a success) and pages once.
             "put_parameter": _one("ssm:PutParameter", "parameter",
                                   lambda n: n.arn("ssm", "parameter" + retraining_pause_parameter(n.prefix, n.model))),

@@ -107,7 +107,8 @@ def test_the_role_may_read_exactly_the_pause_parameters_and_no_deploy_creates_th
         "arn:aws:ssm:eu-west-1:123456789012:parameter/shop-dev/retraining/paused",
         "arn:aws:ssm:eu-west-1:123456789012:parameter/shop-dev/retraining/paused-models/churn",
         "arn:aws:ssm:eu-west-1:123456789012:parameter/shop-dev/retraining/paused-models/credit-risk",
-        # when each model was last resumed (the circuit breaker counts failures after it)
+        # when the environment and each model were last resumed (the circuit breaker counts failures after it)
+        "arn:aws:ssm:eu-west-1:123456789012:parameter/shop-dev/retraining/resumed",
         "arn:aws:ssm:eu-west-1:123456789012:parameter/shop-dev/retraining/resumed-models/churn",
         "arn:aws:ssm:eu-west-1:123456789012:parameter/shop-dev/retraining/resumed-models/credit-risk",
     ]
