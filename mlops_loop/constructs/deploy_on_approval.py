@@ -33,7 +33,7 @@ from .arns import format_arn, s3_arn
 from ..config.schema import NetworkConfig
 from .cdk_reads import bootstrap_qualifier as stack_bootstrap_qualifier
 from .cdk_reads import environment_of, hours, read_once, stack_of
-from .handler_function import dead_letter_queue, handler_function
+from .handler_function import dead_letter_queue, handler_function, team_topics_variable
 from .rule_notifications import notify_topic
 
 # Stack states after which the previous version is still (or again) the one serving.
@@ -149,13 +149,7 @@ class DeployOnApproval(Construct):
         # The handler is told the groups' common prefix, not a group-to-model map (Lambda's 4 KB of environment is
         # nearly spent by MULTI_MODEL in pooled environments): it derives the model from the group.
         group_prefix = package_group_name(name_prefix, "")
-        unknown = sorted(set(team_topics or {}) - set(model_parameters))
-        if unknown:
-            raise ValueError(f"DeployOnApproval: team_topics names model {unknown[0]!r}, which model_parameters does not")
-        # Each team topic once, with its models' groups (a topic's ARN is a reference, counted at 256 bytes of the 4 KB).
-        by_topic: dict[str, list[str]] = {}
-        for model, team_topic in sorted((team_topics or {}).items()):
-            by_topic.setdefault(read_once(team_topic, "topic_arn"), []).append(group_of[model])
+        by_topic = team_topics_variable("DeployOnApproval", "model_parameters", team_topics, group_of)
         stack = stack_of(self, scope)
         self.dead_letter_queue = dead_letter_queue(self, key=key, removal_policy=removal_policy, owner="deploy handler")
         stack_arn = format_arn(stack, service="cloudformation", resource="stack", resource_name=f"{serving_stack_name}/*")

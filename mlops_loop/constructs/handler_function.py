@@ -12,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -66,6 +67,21 @@ def _too_large(function_name: str, environment: Mapping[str, str], size: int) ->
     return (f"function {function_name}: its environment variables take {size} bytes, over Lambda's 4 KB "
             f"({MAX_ENVIRONMENT_BYTES} bytes): the deploy would fail. The largest is {largest}, {sizes[largest]} "
             f"bytes: {advice}")
+
+
+def team_topics_variable(owner: str, given: str, team_topics: Optional[Mapping[str, sns.ITopic]], group_of: Mapping[str, str]) -> dict[str, list[str]]:
+    """A handler's ``TEAM_TOPICS`` (``pipeline_code.handlers.team_topics``, which reads it): each team topic once (an ARN is a
+    reference, counted at 256 bytes of Lambda's 4 KB), with the package groups (``group_of``: model -> group) of the models
+    ``team_topics`` (model -> its team's topic: the Operations stack's ``topic_of``) gives it. Empty without owners: the
+    function's environment (and template) is then as before. ``owner`` (the construct) and ``given`` (its argument of the
+    models) name the error for a model ``group_of`` does not know."""
+    unknown = sorted(set(team_topics or {}) - set(group_of))
+    if unknown:
+        raise ValueError(f"{owner}: team_topics names model {unknown[0]!r}, which {given} does not")
+    by_topic: dict[str, list[str]] = {}
+    for model, team_topic in sorted((team_topics or {}).items()):
+        by_topic.setdefault(read_once(team_topic, "topic_arn"), []).append(group_of[model])
+    return by_topic
 
 
 def dead_letter_queue(scope: Construct, *, key: kms.IKey, removal_policy: RemovalPolicy, owner: str,

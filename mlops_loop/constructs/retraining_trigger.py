@@ -15,13 +15,13 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from pipeline_code.core.contract import pascal, retrain_alarm_prefix, retrain_trigger_names
+from pipeline_code.core.contract import package_group_name, pascal, retrain_alarm_prefix, retrain_trigger_names
 
 from .access_policy import AccessPolicy
 from .arns import format_arn
 from ..config.schema import NetworkConfig
 from .cdk_reads import environment_of, hours, read_once, stack_of
-from .handler_function import dead_letter_queue, handler_function
+from .handler_function import dead_letter_queue, handler_function, team_topics_variable
 
 
 def retrain_trigger_function_name(prefix: str) -> str:
@@ -69,10 +69,16 @@ class RetrainingTrigger(Construct):
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
         network: Optional[NetworkConfig] = None,
+        team_topics: Optional[Mapping[str, sns.ITopic]] = None,
     ) -> None:
-        """``pipelines`` maps each model name to its training pipeline name."""
+        """``pipelines`` maps each model name to its training pipeline name; ``team_topics``: the topic of each model of
+        a team (models of several teams: the Operations stack's ``topic_of``; default: none), where the circuit
+        breaker pages about that model instead of ``topic`` (``TEAM_TOPICS``, the deploy handler's format); the
+        function may publish to those topics and ``topic``, no other."""
         super().__init__(scope, construct_id)
         stack = stack_of(self, scope)
+        by_topic = team_topics_variable("RetrainingTrigger", "pipelines", team_topics,
+                                        {model: package_group_name(name_prefix, model) for model in pipelines})
         self.dead_letter_queue = dead_letter_queue(self, key=key, removal_policy=removal_policy, owner="retrain trigger")
         # Every retrain alarm (what the hourly sweep asks CloudWatch about) and the on-call pause of the environment
         # and of each model: the function derives the same names from NAME_PREFIX and MODEL_PIPELINES, and its role
@@ -100,6 +106,7 @@ class RetrainingTrigger(Construct):
                 "FAILURES_BEFORE_PAUSE": str(failures_before_pause),
                 "ENVIRONMENT": environment_name,
                 "TOPIC_ARN": read_once(topic, "topic_arn"),
+                **({"TEAM_TOPICS": json.dumps(by_topic, sort_keys=True)} if by_topic else {}),
             },
             key=key,
             dead_letter_queue=self.dead_letter_queue,
@@ -144,7 +151,8 @@ class RetrainingTrigger(Construct):
             [format_arn(stack, service="ssm", resource="parameter", resource_name=name.lstrip("/"))
              for name in sorted(names.model_pause_parameters.values())],
         )
-        built.access.allow("CircuitBreakerPage", ["sns:Publish"], [read_once(topic, "topic_arn")])
+        # The environment's topic and each team's (all encrypted with ``key``, which the function may use).
+        built.access.allow("CircuitBreakerPage", ["sns:Publish"], [read_once(topic, "topic_arn"), *by_topic])
         self.function = built.function
 
         scheduler_role = iam.Role(

@@ -147,6 +147,8 @@ class OperationsStack(Stack):
             log_retention=RETENTION[environment.log_retention_days],
             removal_policy=removal,
             network=environment.network,
+            # The circuit breaker's page about a team's model reaches its team.
+            team_topics={model: self.topic_of(model) for model in pipelines if model in self.owners},
         )
         quality_keys = {model: p.quality_key for model, p in training.pipelines.items()}
         self.alarms = LoopAlarms(

@@ -121,6 +121,7 @@ from pipeline_code.core.contract import (
 )
 from pipeline_code.core.retries import transient_response
 from pipeline_code.handlers import multi_model as mme
+from pipeline_code.handlers.team_topics import Topics, team_topics_setting
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
@@ -1288,22 +1289,6 @@ def _all_pages(operation: Any, result_key: str, **kwargs: Any) -> List[Any]:
 # --- helpers --------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Topics:
-    """Who hears of a group: its team's topic (``TEAM_TOPICS``, group -> topic ARN: models of several teams,
-    docs/configuration.md) when its model has an owner, else the environment's (``NOTIFY_TOPIC_ARN``), which also hears
-    every notice about no one group."""
-
-    default: Optional[str]
-    teams: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-    def of(self, group: Optional[str]) -> Optional[str]:
-        return self.teams.get(group or "", self.default)
-
-    def __bool__(self) -> bool:
-        return bool(self.default or self.teams)
-
-
 class _Notifier:
     """Publishes short notices to people (``topic``: one ARN, or :class:`Topics`, resolved for ``group``); a failed
     publish is logged, never fatal to the deployment."""
@@ -1415,30 +1400,10 @@ def _settings() -> Dict[str, Any]:
 
 
 def _team_topics_setting(raw: str, parameters: Mapping[str, str]) -> Dict[str, str]:
-    """``TEAM_TOPICS``: ``{<team topic ARN>: [<group>, ...]}`` (each owned model's group under its team's topic), as
-    group -> topic ARN; empty or unset = every notice to ``NOTIFY_TOPIC_ARN`` (no model has an owner)."""
-    if not raw.strip():
-        return {}
-    name = "environment variable TEAM_TOPICS"
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict) or not all(
-        isinstance(arn, str) and arn.startswith("arn:") and isinstance(groups, list) and groups
-        and all(isinstance(g, str) and g for g in groups) for arn, groups in value.items()
-    ):
-        raise ConfigurationError(f"{name} must be a JSON object mapping a team's topic ARN -> its models' group names, "
-                                 f"got {raw[:200]!r}")
-    out: Dict[str, str] = {}
-    for arn, groups in value.items():
-        for group in groups:
-            if group not in parameters:
-                raise ConfigurationError(f"{name} names group {group!r}, which MODEL_PARAMETERS does not: give each "
-                                         "team's topic the groups of its models this function deploys")
-            if out.setdefault(group, arn) != arn:
-                raise ConfigurationError(f"{name} gives group {group!r} two topics: a model has one team")
-    return out
+    """``TEAM_TOPICS`` as group -> topic ARN (:func:`~pipeline_code.handlers.team_topics.team_topics_setting`)."""
+    return team_topics_setting(raw, parameters, error=ConfigurationError,
+                               unknown="which MODEL_PARAMETERS does not: give each team's topic the groups of its models "
+                                       "this function deploys")
 
 
 def _ledger_setting(raw: str, parameters: Mapping[str, str]) -> Optional[Ledger]:

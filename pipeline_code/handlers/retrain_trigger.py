@@ -42,7 +42,8 @@ stays in ALARM the sweep would start a broken pipeline up to ``MAX_STARTS_PER_DA
 paging. After ``FAILURES_BEFORE_PAUSE`` (default 2) consecutive failed executions that the trigger started on its own (a
 drift alarm, the sweep or a schedule; not rejected by the gate, not stopped by a person, not started by a person) the
 trigger pauses the model with the on-call pause itself - it creates the model's parameter, ``by`` the
-``RETRAINING_BREAKER`` - and pages once on ``TOPIC_ARN``, naming the last failure and the resume command. The count is
+``RETRAINING_BREAKER`` - and pages once on ``TOPIC_ARN`` (a model of a team: its team's topic in ``TEAM_TOPICS`` instead,
+read as the deploy handler reads it: :mod:`pipeline_code.handlers.team_topics`), naming the last failure and the resume command. The count is
 read from the pipeline's own executions, not kept: a duplicate event or a concurrent invocation counts the same runs,
 and the pause is created with ``Overwrite=False``, so only the invocation that created it pages. A success (whoever
 started it) ends the count, and lifts the breaker's pause; a resume (``mlops_cli.retraining ... resume``, which records
@@ -74,7 +75,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline_code.core.contract import (DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, DEFAULT_RETRAINING_COOLDOWN_HOURS,
                                          DEFAULT_RETRAINING_FAILURES_BEFORE_PAUSE, GATE_FAIL_STEP, RETRAINING_BREAKER,
-                                         pause_record, pause_value, retrain_trigger_names)
+                                         package_group_name, pause_record, pause_value, retrain_trigger_names)
+from pipeline_code.handlers.team_topics import Topics, team_topics_setting
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
@@ -327,11 +329,12 @@ class BreakerUnknown(PauseUnknown):
 class Breaker:
     """The circuit breaker of one environment (see *The circuit breaker* in the module docstring): after ``threshold``
     consecutive failed executions the trigger started, it creates the model's pause parameter (``models``: pipeline ->
-    its name, the on-call pause ``mlops_cli.retraining`` writes) and pages once on ``topic_arn``."""
+    its name, the on-call pause ``mlops_cli.retraining`` writes) and pages once on ``topic_arn`` (one ARN, or
+    :class:`~pipeline_code.handlers.team_topics.Topics` by pipeline: a team's model's page reaches its team's topic)."""
 
     ssm: Any
     sns: Any  # None: a client made when it pages (Lambda's region)
-    topic_arn: str
+    topic_arn: "str | Topics"
     threshold: int
     environment: str  # the environment's name, for the resume command
     models: Mapping[str, str]  # pipeline -> model name
@@ -413,7 +416,8 @@ class Breaker:
                    f"list-pipeline-execution-steps --pipeline-execution-arn {last['execution']} (docs/monitoring.md, "
                    "Pausing retraining)")
         try:
-            (self.sns or boto3.client("sns")).publish(TopicArn=self.topic_arn, Subject=f"Retraining of {model} paused: {len(failures)} failed runs",
+            topic = self.topic_arn.of(pipeline) if isinstance(self.topic_arn, Topics) else self.topic_arn
+            (self.sns or boto3.client("sns")).publish(TopicArn=topic, Subject=f"Retraining of {model} paused: {len(failures)} failed runs",
                              Message=message)
         except (BotoCoreError, ClientError) as error:
             # Unannounced, the pause would hold unseen: take it back, so that the retry trips and pages again.
@@ -480,7 +484,8 @@ def settings_of(environ: Mapping[str, str]) -> Dict[str, Any]:
     """The function's settings from its environment: ``NAME_PREFIX`` (the environment's resource prefix),
     ``MODEL_PIPELINES`` (JSON: model -> its training pipeline), ``COOLDOWN_HOURS`` (default 24, the config's),
     ``MAX_STARTS_PER_DAY`` (the storm guard, default 3), ``FAILURES_BEFORE_PAUSE`` (the circuit breaker, default 2),
-    ``TOPIC_ARN`` (where the breaker pages) and ``ENVIRONMENT`` (the environment's name, for the resume command).
+    ``TOPIC_ARN`` (where the breaker pages; ``TEAM_TOPICS``, the deploy handler's format: a team's topic -> its models'
+    package groups ``<NAME_PREFIX>-<model>``, where it pages about those models instead) and ``ENVIRONMENT`` (the environment's name, for the resume command).
 
     The pipelines it may start, each model's retrain alarms and pause parameters follow from the prefix and the models
     by the contract's names, so the configuration grows by one short entry per model (Lambda allows 4 KB of
@@ -502,9 +507,14 @@ def settings_of(environ: Mapping[str, str]) -> Dict[str, Any]:
         raise ValueError(f"FAILURES_BEFORE_PAUSE={failures}: the circuit breaker needs at least 1 failure; set "
                          "monitoring.retraining_failures_before_pause in the config and deploy the Operations stack again")
     cooldown_hours = float(environ.get("COOLDOWN_HOURS", str(DEFAULT_RETRAINING_COOLDOWN_HOURS)))
+    groups = {package_group_name(prefix, model): pipeline for model, pipeline in models.items()}
+    team_topics = team_topics_setting(environ.get("TEAM_TOPICS", ""), groups,
+                                      unknown="which is no model's of MODEL_PIPELINES (NAME_PREFIX-<model>): give each "
+                                              "team's topic the groups of its models this function retrains")
+    topics = Topics(environ.get("TOPIC_ARN", ""), {groups[group]: arn for group, arn in team_topics.items()})
     return {"allowed": frozenset(models.values()), "cooldown_hours": cooldown_hours,
             "max_starts_per_day": max_starts, "failures_before_pause": failures,
-            "topic_arn": environ.get("TOPIC_ARN", ""), "environment": environ.get("ENVIRONMENT", "ENV"),
+            "topic_arn": topics, "environment": environ.get("ENVIRONMENT", "ENV"),
             "models": {pipeline: model for model, pipeline in models.items()},
             "model_reset_parameters": names.model_reset_parameters, "reset_parameter": names.reset_parameter,
             "alarm_pipelines": names.alarm_pipelines, "pause_parameter": names.pause_parameter,

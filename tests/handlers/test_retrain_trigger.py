@@ -752,3 +752,52 @@ def test_resuming_the_environment_starts_a_new_count_too(ssm, pages, monkeypatch
     cli.resume(ssm, scope, caller=oncall, now=NOW + dt.timedelta(hours=1), out=io.StringIO())
     assert trigger(sweep_event(2), runs, ssm, sns, now=NOW + dt.timedelta(hours=2))["started"] is True
     assert received() == []
+
+
+# ---------------------------------------------------------------- models of several teams (TEAM_TOPICS: the deploy handler's)
+# docs/configuration.md, Models of several teams: a page about a team's model reaches its team's topic only.
+def _topic_with_queue(sns, sqs, name):
+    topic = sns.create_topic(Name=name)["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"{name}-people")["QueueUrl"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs",
+                  Endpoint=sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+    def received():
+        return [json.loads(m["Body"])["Message"]
+                for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
+    return topic, received
+
+
+@pytest.mark.parametrize("owned", ["churn", "other"], ids=["team-model", "unowned-model"])
+def test_the_breakers_page_about_a_teams_model_reaches_its_team_topic_only(ssm, pages, monkeypatch, owned):
+    """GIVEN churn and other, the team's topic naming ``owned``'s package group (TEAM_TOPICS, as the deploy handler's)
+    WHEN churn's breaker trips THEN its page reaches the team's topic alone when churn is the team's, the environment's
+    topic alone when churn has no owner."""
+    sns, shared, shared_received = pages
+    team_topic, team_received = _topic_with_queue(sns, boto3.client("sqs", region_name="eu-west-1"), "fraud-team")
+    breaker_env(monkeypatch, shared)
+    monkeypatch.setenv("MODEL_PIPELINES", json.dumps({"churn": PIPELINE, "other": OTHER}))
+    monkeypatch.setenv("TEAM_TOPICS", json.dumps({team_topic: [f"mlops-loop-dev-{owned}"]}))
+    decision = trigger(sweep_event(1), Runs(("Failed", 30), ("Failed", 6)), ssm, sns)
+    assert decision["reason"] == "circuit breaker" and decision["paged"] is True
+    team, environment = team_received(), shared_received()
+    expected = team if owned == "churn" else environment
+    assert len(expected) == 1 and "model 'churn'" in expected[0]
+    assert (environment if owned == "churn" else team) == []
+
+
+@pytest.mark.parametrize(
+    "value, fix",
+    [
+        ("fraud", "environment variable TEAM_TOPICS must be a JSON object mapping a team's topic ARN -> its models' "
+                  "group names, got 'fraud'"),
+        ('{"arn:aws:sns:eu-west-1:123456789012:t": ["mlops-loop-dev-nope"]}',
+         "environment variable TEAM_TOPICS names group 'mlops-loop-dev-nope', which is no model's of MODEL_PIPELINES "
+         "(NAME_PREFIX-<model>): give each team's topic the groups of its models this function retrains"),
+    ],
+)
+def test_a_malformed_team_topics_setting_of_the_trigger_is_refused_naming_the_variable(value, fix):
+    with pytest.raises(ValueError) as raised:
+        rt.settings_of({"NAME_PREFIX": "mlops-loop-dev", "MODEL_PIPELINES": json.dumps({"churn": PIPELINE}),
+                        "TEAM_TOPICS": value})
+    assert str(raised.value) == fix

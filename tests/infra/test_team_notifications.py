@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator, Optional
 
+import pytest
+
 from mlops_loop.constructs.scheduled_job import job_name_stem
 from mlops_loop.naming import ETL_JOBS, etl_job_name
 from pipeline_code.core.contract import MODEL_TAG, TEAM_TAG, environment_prefix, package_group_name, pascal, pipeline_name
@@ -244,21 +246,23 @@ def _joined(value: Any) -> str:
     return separator.join(_joined(part) for part in parts)
 
 
-def _deploy_handler(teams) -> dict:
+def _handler(teams, module: str = "deploy_on_approval") -> dict:
     (function,) = [r["Properties"] for r in teams.by_id["Operations"].template["Resources"].values()
                    if r["Type"] == "AWS::Lambda::Function"
-                   and r["Properties"].get("Handler") == "pipeline_code.handlers.deploy_on_approval.handler"]
+                   and r["Properties"].get("Handler") == f"pipeline_code.handlers.{module}.handler"]
     return function
 
 
-def test_the_deploy_handler_tells_each_team_of_its_own_models(teams):
-    """GIVEN two teams' models WHEN the deploy handler's environment is read THEN its TEAM_TOPICS puts each owned model's
-    package group under its team's topic (the one its alarms notify) and no unowned model's group anywhere: its notices
-    about held, refused and deployed versions reach that team, the rest the environment's topic (NOTIFY_TOPIC_ARN)."""
+@pytest.mark.parametrize("module, shared", [("deploy_on_approval", "NOTIFY_TOPIC_ARN"), ("retrain_trigger", "TOPIC_ARN")])
+def test_the_deploy_handler_tells_each_team_of_its_own_models(teams, module, shared):
+    """GIVEN two teams' models WHEN the deploy handler's (and the retrain trigger's) environment is read THEN its
+    TEAM_TOPICS puts each owned model's package group under its team's topic (the one its alarms notify) and no unowned
+    model's group anywhere: its notices about held, refused and deployed versions (the trigger's circuit-breaker page)
+    reach that team, the rest the environment's topic (NOTIFY_TOPIC_ARN; the trigger's TOPIC_ARN)."""
     prefix = environment_prefix(teams.config.project, teams.env)
     topics = _topics(teams.by_id["Operations"].template)
-    variables = _deploy_handler(teams)["Environment"]["Variables"]
-    assert variables["NOTIFY_TOPIC_ARN"] == {"Ref": topics[None]}
+    variables = _handler(teams, module)["Environment"]["Variables"]
+    assert variables[shared] == {"Ref": topics[None]}
     expected: dict[str, list[str]] = {}
     for model in teams.config.environments[teams.env].models:
         if _owner(teams, model) is not None:
@@ -268,12 +272,14 @@ def test_the_deploy_handler_tells_each_team_of_its_own_models(teams):
     assert len(expected) == 2
 
 
-def test_the_deploy_handler_may_publish_to_the_environments_and_the_teams_topics_and_no_other(teams):
-    """GIVEN two teams' models WHEN the deploy handler's role is evaluated THEN it may publish to the environment's topic
-    and each team's, and use the key they are encrypted with; not to the notification watchdog's topic or any other."""
+@pytest.mark.parametrize("module", ["deploy_on_approval", "retrain_trigger"])
+def test_the_deploy_handler_may_publish_to_the_environments_and_the_teams_topics_and_no_other(teams, module):
+    """GIVEN two teams' models WHEN the deploy handler's (the retrain trigger's) role is evaluated THEN it may publish to
+    the environment's topic and each team's, and use the key they are encrypted with; not to the notification
+    watchdog's topic or any other."""
     model = assembly_model(teams.outdir, teams.config, teams.env)
     template = teams.by_id["Operations"].template
-    role_id = _deploy_handler(teams)["Role"]["Fn::GetAtt"][0]
+    role_id = _handler(teams, module)["Role"]["Fn::GetAtt"][0]
     role = model.role(f"Operations/{role_id}")
     topics = _topics(template)
     for team, logical_id in topics.items():

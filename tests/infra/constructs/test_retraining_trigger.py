@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
+import pytest
 from aws_cdk import Environment, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -22,16 +23,21 @@ PIPELINES = {"churn": "shop-dev-churn", "credit-risk": "Shop-Dev-Credit-Risk"}
 ALARMS = RETRAIN_ALARMS
 
 
-def _trigger(schedule: Optional[str] = "cron(0 4 ? * SUN *)") -> tuple[Stack, RetrainingTrigger, Template, dict[str, str]]:
-    """GIVEN a bare stack with a key WHEN a trigger for two models' pipelines is added THEN it, its template and logical ids."""
+def _trigger(schedule: Optional[str] = "cron(0 4 ? * SUN *)", team_models: tuple[str, ...] = ()
+             ) -> tuple[Stack, RetrainingTrigger, Template, dict[str, str]]:
+    """GIVEN a bare stack with a key WHEN a trigger for two models' pipelines is added (``team_models``: of a team with a
+    topic of its own) THEN it, its template and logical ids."""
     stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     key = kms.Key(stack, "Key")
     topic = sns.Topic(stack, "Topic", master_key=key)
+    team_topic = sns.Topic(stack, "TeamTopic", master_key=key)
     trigger = RetrainingTrigger(stack, "Trigger", name_prefix="shop-dev", pipelines=PIPELINES, cooldown_hours=12,
                                 max_starts_per_day=2, failures_before_pause=3, environment_name="dev", topic=topic,
                                 schedule=schedule, key=key, log_retention=logs.RetentionDays.ONE_WEEK,
-                                removal_policy=RemovalPolicy.RETAIN)
+                                removal_policy=RemovalPolicy.RETAIN,
+                                team_topics={model: team_topic for model in team_models})
     ids = {
+        "team_topic": stack.get_logical_id(team_topic.node.default_child),
         "topic": stack.get_logical_id(topic.node.default_child),
         "function": stack.get_logical_id(trigger.function.node.default_child),
         "queue": stack.get_logical_id(trigger.dead_letter_queue.node.default_child),
@@ -186,3 +192,28 @@ def test_the_schedules_role_of_this_account_may_invoke_only_the_trigger_and_dead
     assert statements["DeadLetters"]["Resource"] == {"Fn::GetAtt": [ids["queue"], "Arn"]}
     assert statements["DeadLetterKey"]["Resource"] == {"Fn::GetAtt": [ids["key"], "Arn"]}
     assert trigger.sweep.schedule_expression == "rate(1 hour)"
+
+
+def test_the_breaker_of_a_teams_model_is_told_its_team_topic_and_may_publish_there():
+    """GIVEN churn of a team with a topic of its own WHEN the trigger is built THEN TEAM_TOPICS names that topic with
+    churn's package group (the deploy handler's format), the role may publish to it and the environment's topic, and the
+    function reads churn's page as its team's."""
+    _, _, template, ids = _trigger(team_models=("churn",))
+    (function,) = template.find_resources("AWS::Lambda::Function").values()
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["TEAM_TOPICS"] == {"Fn::Join": ["", ['{"', {"Ref": ids["team_topic"]}, '": ["shop-dev-churn"]}']]}
+    resources = _statements(template, "TriggerAccess")["CircuitBreakerPage"]["Resource"]
+    assert sorted(r["Ref"] for r in resources) == sorted([ids["topic"], ids["team_topic"]])
+    team = "arn:aws:sns:eu-west-1:123456789012:team"
+    topics = settings_of({**variables, "TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:env",
+                          "TEAM_TOPICS": json.dumps({team: ["shop-dev-churn"]})})["topic_arn"]
+    assert topics.of(PIPELINES["churn"]) == team
+    assert topics.of(PIPELINES["credit-risk"]) == "arn:aws:sns:eu-west-1:123456789012:env"
+
+
+def test_without_owners_the_trigger_has_no_team_topics_and_a_model_it_does_not_retrain_is_refused():
+    _, _, template, _ = _trigger()
+    (function,) = template.find_resources("AWS::Lambda::Function").values()
+    assert "TEAM_TOPICS" not in function["Properties"]["Environment"]["Variables"]
+    with pytest.raises(ValueError, match=r"^RetrainingTrigger: team_topics names model 'm7', which pipelines does not$"):
+        _trigger(team_models=("m7",))
