@@ -89,7 +89,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import numpy as np
 
 from pipeline_code.core import problem
-from pipeline_code.core.thresholds import NO_CALIBRATION_LIMIT, fairness_shortfall, loosened
+from pipeline_code.core.thresholds import DEFAULT_GATE, NO_CALIBRATION_LIMIT, fairness_shortfall, loosened
 from pipeline_code.training.metrics import CALIBRATION_BINS
 from pipeline_code.training.metrics_regression import bias_measure_text, error_measure_text
 from pipeline_code.training.spec import GateThresholds
@@ -243,7 +243,7 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Option
         if kind == problem.MULTICLASS:
             later = f" after {_lookup(report, f'{base}after')}" if base else ""
             check, class_notes = class_recall_check(_per_class(report, f"{base}challenger"),
-                                                    _per_class(report, f"{base}champion"), t, later)
+                                                    _per_class(report, f"{base}champion"), t, later, metric=metric)
             checks.append(check)
             notes.extend(class_notes)
     checks.extend(_fairness_checks(report, t, kind))
@@ -280,12 +280,24 @@ def _per_class(report: Mapping[str, Any], model: str) -> Mapping[str, Any]:
     return per_class
 
 
+def recall_tolerance(metric: str, t: GateThresholds) -> "tuple[float, str]":
+    """The drop of a class's recall ``class_recall`` allows beyond its noise, and how a message names it:
+    ``gate.max_slice_regression`` when the primary metric is a share like recall (AUC, macro F1, accuracy); for one in
+    its own units (log loss: a slice's may rise by more than 1) that value says nothing of a recall, so the
+    tolerance is its default, :data:`~pipeline_code.core.thresholds.DEFAULT_GATE`'s."""
+    if not problem.in_own_units(metric):
+        return t.max_slice_regression, f"gate.max_slice_regression {t.max_slice_regression:.4f}"
+    default = DEFAULT_GATE.max_slice_regression
+    return default, (f"recall tolerance {default:.4f}: gate.max_slice_regression's default, this model's "
+                     f"{t.max_slice_regression:.4f} being in {problem.label(metric)} units")
+
+
 def class_recall_check(mine: Mapping[str, Any], theirs: Mapping[str, Any], t: GateThresholds,
-                       later: str = "") -> "tuple[Dict[str, Any], List[str]]":
+                       later: str = "", *, metric: str = "macro_f1") -> "tuple[Dict[str, Any], List[str]]":
     """Check ``class_recall`` (multiclass, with a champion): no class with ``min_slice_positives`` test rows or more
     loses more recall against the champion (per-class metrics ``mine`` / ``theirs``: ``rows``, ``recall``) than
-    ``max_slice_regression`` plus the noise of its rows: ``z`` binomial standard errors of the difference of two
-    recalls on those rows (``sqrt(2 p (1 - p) / rows)``, ``p`` both models' pooled recall, add-one smoothed so a class
+    ``max_slice_regression`` (:func:`recall_tolerance` of the primary ``metric``) plus the noise of its rows: ``z``
+    binomial standard errors of the difference of two recalls on those rows (``sqrt(2 p (1 - p) / rows)``, ``p`` both models' pooled recall, add-one smoothed so a class
     both models always get right still has one) plus ``1 / rows`` (continuity: the normal curve under-states a few
     dozen rows' tails), ``z`` the one-sided normal quantile of
     :data:`CLASS_RECALL_FALSE_FAILURE` over the classes tested (Bonferroni). The margin on macro F1 moves by about 1/K
@@ -310,13 +322,14 @@ def class_recall_check(mine: Mapping[str, Any], theirs: Mapping[str, Any], t: Ga
     if not judged:
         return _check("class_recall", True, 0.0, 0.0, f"per-class recall: no class has >= {minimum} test rows{later} "
                       "(gate.min_slice_positives): not compared", classes=0), notes
+    tolerance, tolerance_text = recall_tolerance(metric, t)
     alpha = CLASS_RECALL_FALSE_FAILURE / len(judged)
     z = NormalDist().inv_cdf(1.0 - alpha)
     results = []
     for name, rows, ours, champions, f1 in judged:
         pooled = (round(ours * rows) + round(champions * rows) + 1) / (2 * rows + 2)
         se = math.sqrt(2.0 * pooled * (1.0 - pooled) / rows)
-        allowed = t.max_slice_regression + z * se + 1.0 / rows  # continuity: recall moves in steps of 1 / rows
+        allowed = tolerance + z * se + 1.0 / rows  # continuity: recall moves in steps of 1 / rows
         drop = champions - ours
         # Recall traded for precision is no loss of the class: a champion that predicts a class for nearly every row
         # has its recall at 1 and a poor F1 there; a class lost loses both.
@@ -325,7 +338,8 @@ def class_recall_check(mine: Mapping[str, Any], theirs: Mapping[str, Any], t: Ga
     results.sort()
     failed = [r for r in results if r[0] < 0 and not r[8]]
     headroom, name, rows, ours, champions, drop, allowed, se, _traded = (failed or results)[0]
-    noise = (f"gate.max_slice_regression {t.max_slice_regression:.4f} + {z:.2f} standard errors of {se:.4f} + 1/{rows}: two "
+    in_message = tolerance_text if not problem.in_own_units(metric) else f"({tolerance_text})"
+    noise = (f"{in_message} + {z:.2f} standard errors of {se:.4f} + 1/{rows}: two "
              f"equally good models differ by more with probability {CLASS_RECALL_FALSE_FAILURE:.2g} over the "
              f"{len(judged)} classes with >= {minimum} test rows")
     if failed:
@@ -336,7 +350,7 @@ def class_recall_check(mine: Mapping[str, Any], theirs: Mapping[str, Any], t: Ga
                                             for r in failed[1:])
     else:
         message = (f"per-class recall: no class of the {len(judged)} with >= {minimum} test rows{later} drops below the "
-                   f"champion's by more than gate.max_slice_regression {t.max_slice_regression:.4f} plus its noise; "
+                   f"champion's by more than {in_message} plus its noise; "
                    f"nearest class {name} {ours:.4f} vs champion {champions:.4f} on {rows} rows (drop {drop:.4f} <= "
                    f"allowed {allowed:.4f})")
         traded = [r for r in results if r[0] < 0 and r[8]]

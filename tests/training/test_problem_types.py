@@ -678,3 +678,25 @@ def test_a_class_with_fewer_test_rows_than_the_evidence_minimum_is_not_enough_ev
     assert check["message"] == (
         f"fairness across age_band cannot be judged: no class has {GATE.min_predicted_positives} test rows or more "
         "(insufficient evidence, not a pass); provide more labelled data")
+
+
+def test_a_multiclass_model_judged_on_log_loss_has_class_recall_judged_on_the_default_recall_tolerance(trained):
+    if trained["spec"].problem_type != MULTICLASS:
+        return
+    # GIVEN a multiclass model judged on log loss, whose gate.max_slice_regression is in log loss units (1.5: a
+    # slice's log loss may rise that much), and a challenger whose recall of a class with enough rows falls to a fifth
+    report = copy.deepcopy(trained["better"])
+    report["primary_metric"] = "log_loss"
+    per_class = report["champion"]["metrics"]["per_class"]
+    name = max((c for c in per_class if per_class[c]["rows"] >= GATE.min_slice_positives),
+               key=lambda c: (per_class[c]["recall"], c))
+    report["challenger"]["metrics"]["per_class"][name].update(recall=per_class[name]["recall"] / 5,
+                                                               f1=per_class[name]["f1"] / 5)
+    loose = dataclasses.replace(GATE, max_slice_regression=1.5)
+    # THEN the per-class recall check still refuses it: a recall's tolerance is a share of the class's rows, not log
+    # loss units (it takes gate.max_slice_regression's default, and says so)
+    check = next(c for c in decide(report, loose).checks if c["name"] == "class_recall")
+    assert not check["passed"], check["message"]
+    assert check["class"] == name
+    assert (f"(recall tolerance {DEFAULT_GATE.max_slice_regression:.4f}: gate.max_slice_regression's default, this "
+            "model's 1.5000 being in log loss units) + ") in check["message"], check["message"]
