@@ -557,11 +557,13 @@ def tuning_warning(environment: str, env: Mapping[str, Any], framework: str, spe
 def registration_status(report: Mapping[str, Any], *, auto_approve: bool) -> str:
     """The status a passing version is registered with, by the pipeline's rule
     (:func:`pipeline_code.core.approval.status_to_register`): Approved when the environment auto-approves, unless the
-    evaluation found the callers' contract changes (``registration.contract_change``); PendingManualApproval
-    otherwise. This run's own request decides what may be approved: a report never turns a Pending request into
-    Approved."""
+    evaluation found the callers' contract changes (``registration.contract_change``) or could not compare the
+    challenger with the serving champion (``registration.champion_not_compared``); PendingManualApproval otherwise.
+    This run's own request decides what may be approved: a report never turns a Pending request into Approved."""
     requested = approval.APPROVED if auto_approve else approval.PENDING
-    return approval.status_to_register(requested, (report.get(REGISTRATION_KEY) or {}).get("contract_change"))
+    registration = report.get(REGISTRATION_KEY) or {}
+    return approval.status_to_register(requested, registration.get("contract_change"),
+                                       registration.get("champion_not_compared"))
 
 
 def _freeze_test_set(prepared_test: str, frozen_dir: str, *, replace: bool = False, replaced_dir: str = "") -> bool:

@@ -32,3 +32,12 @@ def test_a_run_that_does_not_auto_approve_never_approves_whatever_the_report_say
     """GIVEN --no-auto-approve (or an environment without auto_approve) THEN PendingManualApproval: a report - even one
     that says Approved - never turns the run's Pending request into Approved."""
     assert run_loop.registration_status(evaluated, auto_approve=False) == PENDING
+
+
+def test_an_auto_approving_run_leaves_a_version_the_gate_could_not_compare_with_its_champion_pending():
+    """GIVEN the evaluation could not compare the challenger with the serving champion (its deviance undefined on the
+    frozen test set), so the pipeline registers it PendingManualApproval WHEN the local run auto-approves THEN it stays
+    PendingManualApproval too: only the floors judged it."""
+    evaluated = {"registration": {"requested": APPROVED, "approval_status": PENDING,
+                                  "champion_not_compared": "the champion's poisson deviance is undefined on the frozen test set"}}
+    assert run_loop.registration_status(evaluated, auto_approve=True) == PENDING
