@@ -22,9 +22,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code import catalog
-from pipeline_code.features.compute import compute_features
-from pipeline_code.features.ingest import write_features_parquet
 from pipeline_code.training.spec import ModelSpec, parse_model_spec
+from tests.support.training import prepare_splits
 
 START = pd.Timestamp("2025-01-01", tz="UTC")
 REGIONS = ["north", "south", "east", "west"]
@@ -105,15 +104,4 @@ def generate(rows: int = 6000, seed: int = 11) -> pd.DataFrame:
 
 def prepared(root: Path, spec: ModelSpec, rows: int = 6000, seed: int = 11) -> Dict[str, str]:
     """The Prepare job's train / validation / test splits of :func:`generate`'s records for ``spec``, under ``root``."""
-    from pipeline_code.training import prepare
-
-    curated = generate(rows, seed)
-    write_features_parquet(compute_features(curated, spec.catalog_dataset), str(root / "features"), spec.catalog_dataset)
-    (root / "labels").mkdir(parents=True)
-    curated.to_parquet(root / "labels" / "part-00000.parquet", index=False)
-    out = root / "prepared"
-    code = prepare.main(["--model-spec", spec.to_json(), "--features-dir", str(root / "features"),
-                         "--labels-dir", str(root / "labels"), "--frozen-test-dir", str(root / "frozen"),
-                         "--output-dir", str(out)])
-    assert code == 0
-    return {"root": str(out), **{s: str(out / s) for s in ("train", "validation", "test")}}
+    return prepare_splits(root, spec, generate(rows, seed))

@@ -33,6 +33,22 @@ def write_inputs(root: Path, dataset: "str | catalog.Dataset", rows: int, seed: 
     return {"features": str(features_dir), "labels": str(labels_dir), "root": str(root)}
 
 
+def prepare_splits(root: Path, spec: ModelSpec, curated) -> Dict[str, str]:
+    """The Prepare job's train / validation / test splits of ``curated`` (records of ``spec``'s dataset, labels
+    included) under ``root``: its features computed and written as the feature job does, then Prepare run on them."""
+    from pipeline_code.training import prepare
+
+    write_features_parquet(compute_features(curated, spec.catalog_dataset), str(root / "features"), spec.catalog_dataset)
+    (root / "labels").mkdir(parents=True)
+    curated.to_parquet(root / "labels" / "part-00000.parquet", index=False)
+    out = root / "prepared"
+    code = prepare.main(["--model-spec", spec.to_json(), "--features-dir", str(root / "features"),
+                         "--labels-dir", str(root / "labels"), "--frozen-test-dir", str(root / "frozen"),
+                         "--output-dir", str(out)])
+    assert code == 0
+    return {"root": str(out), **{s: str(out / s) for s in ("train", "validation", "test")}}
+
+
 def _run_trainer(main, spec: ModelSpec, prepared: Dict[str, str], model_dir: Path, *flags: str) -> str:
     """``model_dir`` after a trainer's entry point ran on ``prepared`` (checkpoints beside it)."""
     code = main(

@@ -9,30 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline_code.features.compute import compute_features
-from pipeline_code.features.ingest import write_features_parquet
 from pipeline_code.training import model_io
 from tests.support import store_sales
-from tests.support.training import train_model
+from tests.support.training import prepare_splits, train_model
 
 
 @pytest.fixture(scope="module")
 def demand(tmp_path_factory) -> Dict[str, str]:
     """The store-sales demand model trained on prepared splits of generated weekly sales (two years, 10,400 rows)."""
-    from pipeline_code.training import prepare
-
     spec = store_sales.make_spec()
     root = tmp_path_factory.mktemp("demand")
-    curated = store_sales.generate()
-    write_features_parquet(compute_features(curated, spec.catalog_dataset), str(root / "features"), spec.catalog_dataset)
-    (root / "labels").mkdir()
-    curated.to_parquet(root / "labels" / "part-00000.parquet", index=False)
-    out = root / "prepared"
-    code = prepare.main(["--model-spec", spec.to_json(), "--features-dir", str(root / "features"),
-                         "--labels-dir", str(root / "labels"), "--frozen-test-dir", str(root / "frozen"),
-                         "--output-dir", str(out)])
-    assert code == 0
-    prepared = {"root": str(out), **{s: str(out / s) for s in ("train", "validation", "test")}}
+    prepared = prepare_splits(root, spec, store_sales.generate())
     return {**prepared, "model": train_model(spec, prepared, root / "model")}
 
 
