@@ -33,7 +33,7 @@ from .arns import format_arn, s3_arn
 from ..config.schema import NetworkConfig
 from .cdk_reads import bootstrap_qualifier as stack_bootstrap_qualifier
 from .cdk_reads import environment_of, hours, read_once, stack_of
-from .handler_function import dead_letter_queue, handler_function, team_topics_variable
+from .handler_function import dead_letter_queue, handler_function, team_topic_arns, team_topics_variable
 from .rule_notifications import notify_topic
 
 # Stack states after which the previous version is still (or again) the one serving.
@@ -255,7 +255,7 @@ class DeployOnApproval(Construct):
                          [format_arn(stack, service="sagemaker", resource="endpoint", resource_name=name)
                           for name in sorted({n.lower() for n in endpoint_names})])
         # The environment's topic and each team's: the topics are encrypted with ``key``, which the function may use.
-        access.allow("Notify", ["sns:Publish"], [read_once(topic, "topic_arn"), *by_topic])
+        access.allow("Notify", ["sns:Publish"], [read_once(topic, "topic_arn"), *team_topic_arns(team_topics)])
         access.allow(
             "ScheduleRetries",
             ["scheduler:CreateSchedule"],

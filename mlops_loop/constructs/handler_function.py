@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -70,18 +70,35 @@ def _too_large(function_name: str, environment: Mapping[str, str], size: int) ->
 
 
 def team_topics_variable(owner: str, given: str, team_topics: Optional[Mapping[str, sns.ITopic]], group_of: Mapping[str, str]) -> dict[str, list[str]]:
-    """A handler's ``TEAM_TOPICS`` (``pipeline_code.handlers.team_topics``, which reads it): each team topic once (an ARN is a
-    reference, counted at 256 bytes of Lambda's 4 KB), with the package groups (``group_of``: model -> group) of the models
-    ``team_topics`` (model -> its team's topic: the Operations stack's ``topic_of``) gives it. Empty without owners: the
-    function's environment (and template) is then as before. ``owner`` (the construct) and ``given`` (its argument of the
-    models) name the error for a model ``group_of`` does not know."""
+    """A handler's ``TEAM_TOPICS`` (``pipeline_code.handlers.team_topics``, which reads it): each team topic once, by its
+    fixed NAME (``contract.team_topic_name``: a plain string, counted at its real length of Lambda's 4 KB, where an ARN
+    reference counts 256 bytes), with the package groups (``group_of``: model -> group) of the models ``team_topics``
+    (model -> its team's topic: the Operations stack's ``topic_of``) gives it; the handler builds the ARN from its own
+    topic's. Empty without owners: the function's environment (and template) is then as before. ``owner`` (the
+    construct) and ``given`` (its argument of the models) name the error for a model ``group_of`` does not know, or a
+    topic without a fixed name."""
     unknown = sorted(set(team_topics or {}) - set(group_of))
     if unknown:
         raise ValueError(f"{owner}: team_topics names model {unknown[0]!r}, which {given} does not")
     by_topic: dict[str, list[str]] = {}
     for model, team_topic in sorted((team_topics or {}).items()):
-        by_topic.setdefault(read_once(team_topic, "topic_arn"), []).append(group_of[model])
+        by_topic.setdefault(_fixed_topic_name(owner, model, team_topic), []).append(group_of[model])
     return by_topic
+
+
+def team_topic_arns(team_topics: Optional[Mapping[str, sns.ITopic]]) -> list[str]:
+    """Each team topic of ``team_topics`` (model -> topic) once, as the ARN its publish grant names (in the models'
+    order, as ``team_topics_variable`` lists them)."""
+    return list(dict.fromkeys(read_once(topic, "topic_arn") for _, topic in sorted((team_topics or {}).items())))
+
+
+def _fixed_topic_name(owner: str, model: str, topic: sns.ITopic) -> str:
+    """The name ``topic`` was given (``topic_name``), which the handler turns into its ARN; refused if it has none."""
+    name = getattr(topic.node.default_child, "topic_name", None)
+    if not isinstance(name, str) or Token.is_unresolved(name):
+        raise ValueError(f"{owner}: the team topic of model {model!r} has no fixed name: give it topic_name "
+                         "(contract.team_topic_name), which TEAM_TOPICS names it by")
+    return name
 
 
 def dead_letter_queue(scope: Construct, *, key: kms.IKey, removal_policy: RemovalPolicy, owner: str,

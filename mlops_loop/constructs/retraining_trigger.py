@@ -21,7 +21,7 @@ from .access_policy import AccessPolicy
 from .arns import format_arn
 from ..config.schema import NetworkConfig
 from .cdk_reads import environment_of, hours, read_once, stack_of
-from .handler_function import dead_letter_queue, handler_function, team_topics_variable
+from .handler_function import dead_letter_queue, handler_function, team_topic_arns, team_topics_variable
 
 
 def retrain_trigger_function_name(prefix: str) -> str:
@@ -152,7 +152,7 @@ class RetrainingTrigger(Construct):
              for name in sorted(names.model_pause_parameters.values())],
         )
         # The environment's topic and each team's (all encrypted with ``key``, which the function may use).
-        built.access.allow("CircuitBreakerPage", ["sns:Publish"], [read_once(topic, "topic_arn"), *by_topic])
+        built.access.allow("CircuitBreakerPage", ["sns:Publish"], [read_once(topic, "topic_arn"), *team_topic_arns(team_topics)])
         self.function = built.function
 
         scheduler_role = iam.Role(

@@ -12,7 +12,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import GATE_FAIL_STEP, TEAM_CONTACT_TAG, TEAM_TAG, pascal
+from pipeline_code.core.contract import GATE_FAIL_STEP, TEAM_CONTACT_TAG, TEAM_TAG, pascal, team_topic_name
 from pipeline_code.core.problem import FAIRNESS_GAP_KEY
 
 from ..config import EnvironmentConfig
@@ -106,7 +106,10 @@ class OperationsStack(Stack):
             owner = model_config.owner
             if owner is None or owner.team in self.team_topics:
                 continue
+            # A fixed name (<prefix>-<team>-notifications): the handlers are told it as a plain string (TEAM_TOPICS),
+            # which keeps their environment within Lambda's 4 KB however many teams there are.
             topic = sns.Topic(self, f"{pascal(owner.team)}TeamNotifications",
+                              topic_name=team_topic_name(name_prefix, owner.team),
                               display_name=f"{name_prefix} {owner.team} team ML notifications"[:100],
                               master_key=self.key, enforce_ssl=True)
             allow_alarms(topic, alarm_name_prefix=name_prefix)

@@ -94,6 +94,15 @@ def team_approver_role_name(prefix: str, team: str) -> str:
     return f"{prefix}-{team}-team-approver"
 
 
+def team_topic_name(prefix: str, team: str) -> str:
+    """``<prefix>-<team>-notifications``: the SNS topic of one team's notices (``models.<model>.owner.team``; docs/
+    configuration.md, Models of several teams). A fixed name, so the handlers are told it as a plain string and build its
+    ARN from the environment topic's (``pipeline_code.handlers.team_topics``). Project, environment and team names
+    follow ``NAME_PATTERN`` (2-20 of ``[a-z0-9-]``), so it is at most 76 characters of letters, digits and ``-``: always
+    a valid topic name (1-256 of letters, digits, ``-`` and ``_``)."""
+    return f"{prefix}-{team}-notifications"
+
+
 def approver_role_name(prefix: str) -> str:
     """``<prefix>-model-approver``: the IAM role that approves or rejects the environment's model package versions (the
     only role that may; the rollback command runs as it and the audit holds every approval to it)."""

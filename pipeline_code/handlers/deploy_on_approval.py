@@ -1392,16 +1392,18 @@ def _settings() -> Dict[str, Any]:
     role_arn = os.environ.get("DEPLOYER_ROLE_ARN", "").strip()
     if not role_arn.startswith("arn:"):
         raise ConfigurationError("environment variable DEPLOYER_ROLE_ARN must be the CloudFormation service role's ARN")
-    topic = Topics(os.environ.get("NOTIFY_TOPIC_ARN", "").strip() or None,
-                   _team_topics_setting(os.environ.get("TEAM_TOPICS", ""), parameters))
+    topic_arn = os.environ.get("NOTIFY_TOPIC_ARN", "").strip() or None
+    topic = Topics(topic_arn, _team_topics_setting(os.environ.get("TEAM_TOPICS", ""), parameters, topic_arn))
     multi = _multi_model_setting(os.environ.get("MULTI_MODEL", ""), parameters, os.environ.get("MULTI_MODEL_SHARED", ""))
     return {"stack": stack, "parameters": parameters, "role_arn": role_arn, "topic": topic, "multi_model": multi,
             "retry": _retry_setting(), "ledger": _ledger_setting(os.environ.get("APPROVAL_LEDGER", ""), parameters)}
 
 
-def _team_topics_setting(raw: str, parameters: Mapping[str, str]) -> Dict[str, str]:
-    """``TEAM_TOPICS`` as group -> topic ARN (:func:`~pipeline_code.handlers.team_topics.team_topics_setting`)."""
-    return team_topics_setting(raw, parameters, error=ConfigurationError,
+def _team_topics_setting(raw: str, parameters: Mapping[str, str], topic_arn: Optional[str]) -> Dict[str, str]:
+    """``TEAM_TOPICS`` as group -> topic ARN, beside ``NOTIFY_TOPIC_ARN``
+    (:func:`~pipeline_code.handlers.team_topics.team_topics_setting`)."""
+    return team_topics_setting(raw, parameters, error=ConfigurationError, topic_arn=topic_arn,
+                               topic_variable="NOTIFY_TOPIC_ARN",
                                unknown="which MODEL_PARAMETERS does not: give each team's topic the groups of its models "
                                        "this function deploys")
 

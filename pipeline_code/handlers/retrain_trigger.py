@@ -484,7 +484,7 @@ def settings_of(environ: Mapping[str, str]) -> Dict[str, Any]:
     """The function's settings from its environment: ``NAME_PREFIX`` (the environment's resource prefix),
     ``MODEL_PIPELINES`` (JSON: model -> its training pipeline), ``COOLDOWN_HOURS`` (default 24, the config's),
     ``MAX_STARTS_PER_DAY`` (the storm guard, default 3), ``FAILURES_BEFORE_PAUSE`` (the circuit breaker, default 2),
-    ``TOPIC_ARN`` (where the breaker pages; ``TEAM_TOPICS``, the deploy handler's format: a team's topic -> its models'
+    ``TOPIC_ARN`` (where the breaker pages; ``TEAM_TOPICS``, the deploy handler's format: a team's topic name -> its models'
     package groups ``<NAME_PREFIX>-<model>``, where it pages about those models instead) and ``ENVIRONMENT`` (the environment's name, for the resume command).
 
     The pipelines it may start, each model's retrain alarms and pause parameters follow from the prefix and the models
@@ -508,7 +508,8 @@ def settings_of(environ: Mapping[str, str]) -> Dict[str, Any]:
                          "monitoring.retraining_failures_before_pause in the config and deploy the Operations stack again")
     cooldown_hours = float(environ.get("COOLDOWN_HOURS", str(DEFAULT_RETRAINING_COOLDOWN_HOURS)))
     groups = {package_group_name(prefix, model): pipeline for model, pipeline in models.items()}
-    team_topics = team_topics_setting(environ.get("TEAM_TOPICS", ""), groups,
+    team_topics = team_topics_setting(environ.get("TEAM_TOPICS", ""), groups, topic_arn=environ.get("TOPIC_ARN", ""),
+                                      topic_variable="TOPIC_ARN",
                                       unknown="which is no model's of MODEL_PIPELINES (NAME_PREFIX-<model>): give each "
                                               "team's topic the groups of its models this function retrains")
     topics = Topics(environ.get("TOPIC_ARN", ""), {groups[group]: arn for group, arn in team_topics.items()})

@@ -172,6 +172,22 @@ def _longest_name() -> int:
     return 1 + int(more.group(1))
 
 
+def test_every_team_topic_name_the_names_allow_is_one_sns_accepts():
+    """GIVEN project, environment and team names as long as the config allows (NAME_PATTERN, the names' only rule)
+    WHEN a team's topic is named (<prefix>-<team>-notifications) THEN it is an SNS topic name (1-256 letters, digits,
+    '-' and '_'): the loader needs no check of its own, and the handlers' check of TEAM_TOPICS accepts it."""
+    from pipeline_code.handlers.team_topics import team_topics_setting
+
+    longest = "a" * _longest_name()
+    assert longest == re.match(contract.NAME_PATTERN, longest).group(0) and not re.match(contract.NAME_PATTERN, longest + "a")
+    prefix = contract.environment_prefix(longest, longest)
+    for team in (longest, "a-", "a9", longest[:-1] + "-"):
+        name = contract.team_topic_name(prefix, team)
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,256}", name), name
+        assert team_topics_setting(f'{{"{name}": ["g"]}}', ["g"], unknown="", topic_arn="arn:aws:sns:r:1:env",
+                                   topic_variable="TOPIC_ARN") == {"g": f"arn:aws:sns:r:1:{name}"}
+
+
 def test_the_longest_namespaces_the_names_allow_are_ones_cloudwatch_accepts():
     """GIVEN CloudWatch's own bound on a namespace (botocore's service model: PutMetricData's and PutMetricAlarm's
     Namespace) WHEN project, environment and model names are as long as the config allows (and an endpoint name as

@@ -916,7 +916,9 @@ def team_topic(aws, monkeypatch):
     queue = aws.sqs.create_queue(QueueName="fraud-people")["QueueUrl"]
     queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     aws.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-    monkeypatch.setenv("TEAM_TOPICS", json.dumps({topic: [GROUP]}))
+    # Named as the Operations stack names it (<prefix>-<team>-notifications); the handler builds its ARN from
+    # NOTIFY_TOPIC_ARN's partition, region and account.
+    monkeypatch.setenv("TEAM_TOPICS", json.dumps({topic.rsplit(":", 1)[1]: [GROUP]}))
     return queue
 
 
@@ -951,21 +953,37 @@ def test_a_notice_about_an_unowned_model_reaches_the_environments_topic_only(aws
     assert _team_notices(aws, team_topic) == []
 
 
+_REDEPLOY = "deploy the Operations stack again (cdk deploy) to restore the variable"
+
+
 @pytest.mark.parametrize(
-    "value, fix",
+    "value, notify, fix",
     [
-        ("fraud", "TEAM_TOPICS must be a JSON object mapping a team's topic ARN -> its models' group names, got 'fraud'"),
-        ('{"arn:aws:sns:eu-west-1:123456789012:t": "mlops-loop-prod-churn"}', "TEAM_TOPICS must be a JSON object"),
-        ('{"arn:aws:sns:eu-west-1:123456789012:t": ["mlops-loop-prod-other"]}',
-         "TEAM_TOPICS names group 'mlops-loop-prod-other', which MODEL_PARAMETERS does not: give each team's topic the "
-         "groups of its models this function deploys"),
+        ("fraud", None, "environment variable TEAM_TOPICS must be a JSON object mapping a team's topic name -> its "
+                        "models' group names, got 'fraud'"),
+        ('{"t": "mlops-loop-prod-churn"}', None, "environment variable TEAM_TOPICS must be a JSON object mapping a "
+         "team's topic name -> its models' group names, got '{\"t\": \"mlops-loop-prod-churn\"}'"),
+        ('{"t": ["mlops-loop-prod-other"]}', None,
+         "environment variable TEAM_TOPICS names group 'mlops-loop-prod-other', which MODEL_PARAMETERS does not: give "
+         "each team's topic the groups of its models this function deploys"),
+        # The format before topics had fixed names: an ARN is no name.
+        ('{"arn:aws:sns:eu-west-1:123456789012:t": ["mlops-loop-prod-churn"]}', None,
+         "environment variable TEAM_TOPICS names topic 'arn:aws:sns:eu-west-1:123456789012:t', which is no SNS topic "
+         "name (1-256 letters, digits, '-' and '_'; the team's topic name <prefix>-<team>-notifications, not its ARN): "
+         f"{_REDEPLOY} it sets"),
+        ('{"t": ["mlops-loop-prod-churn"]}', "",
+         "environment variable TEAM_TOPICS names team topics, whose ARNs are built from environment variable "
+         "NOTIFY_TOPIC_ARN (the environment's topic: its partition, region and account), which is no SNS topic ARN "
+         f"(got ''): {_REDEPLOY}s it sets"),
     ],
 )
-def test_a_malformed_team_topics_setting_fails_loudly_naming_the_variable(aws, monkeypatch, value, fix):
+def test_a_malformed_team_topics_setting_fails_loudly_naming_the_variable(aws, monkeypatch, value, notify, fix):
     monkeypatch.setenv("TEAM_TOPICS", value)
+    if notify is not None:
+        monkeypatch.setenv("NOTIFY_TOPIC_ARN", notify)
     with pytest.raises(dod.ConfigurationError) as raised:
         run(aws, {"action": "reconcile", "group": GROUP})
-    assert fix in str(raised.value)
+    assert str(raised.value) == fix
 
 
 # --- multi-model endpoint members (MULTI_MODEL) ----------------------------------------------------------

@@ -755,6 +755,7 @@ def test_resuming_the_environment_starts_a_new_count_too(ssm, pages, monkeypatch
 
 
 # ---------------------------------------------------------------- models of several teams (TEAM_TOPICS: the deploy handler's)
+ENV_TOPIC = "arn:aws:sns:eu-west-1:123456789012:env"
 # docs/configuration.md, Models of several teams: a page about a team's model reaches its team's topic only.
 def _topic_with_queue(sns, sqs, name):
     topic = sns.create_topic(Name=name)["TopicArn"]
@@ -777,7 +778,8 @@ def test_the_breakers_page_about_a_teams_model_reaches_its_team_topic_only(ssm, 
     team_topic, team_received = _topic_with_queue(sns, boto3.client("sqs", region_name="eu-west-1"), "fraud-team")
     breaker_env(monkeypatch, shared)
     monkeypatch.setenv("MODEL_PIPELINES", json.dumps({"churn": PIPELINE, "other": OTHER}))
-    monkeypatch.setenv("TEAM_TOPICS", json.dumps({team_topic: [f"mlops-loop-dev-{owned}"]}))
+    # By name, as the Operations stack writes it: the trigger builds its ARN from TOPIC_ARN's.
+    monkeypatch.setenv("TEAM_TOPICS", json.dumps({team_topic.rsplit(":", 1)[1]: [f"mlops-loop-dev-{owned}"]}))
     decision = trigger(sweep_event(1), Runs(("Failed", 30), ("Failed", 6)), ssm, sns)
     assert decision["reason"] == "circuit breaker" and decision["paged"] is True
     team, environment = team_received(), shared_received()
@@ -787,17 +789,35 @@ def test_the_breakers_page_about_a_teams_model_reaches_its_team_topic_only(ssm, 
 
 
 @pytest.mark.parametrize(
-    "value, fix",
+    "value, topic, fix",
     [
-        ("fraud", "environment variable TEAM_TOPICS must be a JSON object mapping a team's topic ARN -> its models' "
-                  "group names, got 'fraud'"),
-        ('{"arn:aws:sns:eu-west-1:123456789012:t": ["mlops-loop-dev-nope"]}',
+        ("fraud", ENV_TOPIC, "environment variable TEAM_TOPICS must be a JSON object mapping a team's topic name -> "
+                             "its models' group names, got 'fraud'"),
+        ('{"t": ["mlops-loop-dev-nope"]}', ENV_TOPIC,
          "environment variable TEAM_TOPICS names group 'mlops-loop-dev-nope', which is no model's of MODEL_PIPELINES "
          "(NAME_PREFIX-<model>): give each team's topic the groups of its models this function retrains"),
+        ('{"arn:aws:sns:eu-west-1:123456789012:t": ["mlops-loop-dev-churn"]}', ENV_TOPIC,
+         "environment variable TEAM_TOPICS names topic 'arn:aws:sns:eu-west-1:123456789012:t', which is no SNS topic "
+         "name (1-256 letters, digits, '-' and '_'; the team's topic name <prefix>-<team>-notifications, not its ARN): "
+         "deploy the Operations stack again (cdk deploy) to restore the variable it sets"),
+        ('{"t": ["mlops-loop-dev-churn"]}', "",
+         "environment variable TEAM_TOPICS names team topics, whose ARNs are built from environment variable TOPIC_ARN "
+         "(the environment's topic: its partition, region and account), which is no SNS topic ARN (got ''): deploy "
+         "the Operations stack again (cdk deploy) to restore the variables it sets"),
     ],
 )
-def test_a_malformed_team_topics_setting_of_the_trigger_is_refused_naming_the_variable(value, fix):
+def test_a_malformed_team_topics_setting_of_the_trigger_is_refused_naming_the_variable(value, topic, fix):
     with pytest.raises(ValueError) as raised:
         rt.settings_of({"NAME_PREFIX": "mlops-loop-dev", "MODEL_PIPELINES": json.dumps({"churn": PIPELINE}),
-                        "TEAM_TOPICS": value})
+                        "TEAM_TOPICS": value, "TOPIC_ARN": topic})
     assert str(raised.value) == fix
+
+
+def test_a_team_topic_is_built_beside_the_environments_topic():
+    """GIVEN TEAM_TOPICS naming a team's topic WHEN read THEN its ARN is the environment topic's with the last part
+    replaced (same partition, region and account: aws-cn here)."""
+    topics = rt.settings_of({"NAME_PREFIX": "mlops-loop-dev", "MODEL_PIPELINES": json.dumps({"churn": PIPELINE}),
+                             "TOPIC_ARN": "arn:aws-cn:sns:cn-north-1:123456789012:env",
+                             "TEAM_TOPICS": json.dumps({"mlops-loop-dev-fraud-notifications": ["mlops-loop-dev-churn"]})}
+                            )["topic_arn"]
+    assert topics.of(PIPELINE) == "arn:aws-cn:sns:cn-north-1:123456789012:mlops-loop-dev-fraud-notifications"

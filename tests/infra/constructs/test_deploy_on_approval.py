@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pytest
 from aws_cdk import Duration, Environment, RemovalPolicy, Stack
@@ -18,6 +18,8 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployment
+from mlops_loop.constructs.handler_function import team_topics_variable
+from pipeline_code.core.contract import pascal, team_topic_name
 from tests.support.cdk_outdirs import bare_outdir
 from tests.support.templates import policy_statements
 
@@ -39,15 +41,19 @@ def _groups(count: int) -> list[str]:
 
 def _deploy(models: dict[str, str], multi_model: Sequence[tuple[str, str]] = (),
             name_prefix: str = "shop-dev", endpoint_names: Sequence[str] = (),
-            team_models: Sequence[str] = ()) -> tuple[DeployOnApproval, Template, dict[str, str]]:
+            team_models: Sequence[str] = (), teams: Mapping[str, str] = {}) -> tuple[DeployOnApproval, Template, dict[str, str]]:
     """GIVEN a bare stack with a topic, two keys, an artifacts bucket and the deployer role WHEN the handler is added for
     ``models`` (model -> serving-stack parameter) and the multi-model deployments ``(model, endpoint)`` THEN it, its
-    template and logical ids; ``team_models`` share one team's topic (logical id ``team_topic``)."""
+    template and logical ids; ``team_models`` share one team's topic (logical id ``team_topic``, named
+    ``shop-dev-team-notifications``); ``teams`` (model -> team) gives each team a topic of its own, named as the
+    Operations stack names it (``team_topic_name``)."""
     stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     artifacts = s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS)
     topic, ops_key, data_key = sns.Topic(stack, "Topic"), kms.Key(stack, "OpsKey"), kms.Key(stack, "DataKey")
     notices = sqs.Queue(stack, "NotificationDeadLetters")
-    team_topic = sns.Topic(stack, "TeamTopic", master_key=ops_key)
+    team_topic = sns.Topic(stack, "TeamTopic", master_key=ops_key, topic_name="shop-dev-team-notifications")
+    own = {team: sns.Topic(stack, f"Team{pascal(team)}", master_key=ops_key, topic_name=team_topic_name(name_prefix, team))
+           for team in sorted(set(teams.values()))}
     deploy = DeployOnApproval(
         stack, "Deploy", name_prefix=name_prefix, environment="dev", serving_stack_name=SERVING, model_parameters=models,
         deployer_role=iam.Role.from_role_name(stack, "Deployer", "shop-dev-serving-deployer"), topic=topic,
@@ -57,7 +63,7 @@ def _deploy(models: dict[str, str], multi_model: Sequence[tuple[str, str]] = (),
         multi_model=[MultiModelDeployment(model=m, endpoint_name=e, artifacts_bucket=artifacts, prefix=f"mme/{e.lower()}/")
                      for m, e in multi_model],
         endpoint_names=endpoint_names,
-        team_topics={model: team_topic for model in team_models},
+        team_topics={**{model: team_topic for model in team_models}, **{m: own[t] for m, t in teams.items()}},
     )
     ids = {name: stack.get_logical_id(c.node.default_child) for name, c in (
         ("function", deploy.function), ("queue", deploy.dead_letter_queue), ("topic", topic), ("data_key", data_key),
@@ -456,12 +462,33 @@ def test_a_reconcile_may_describe_exactly_the_endpoints_serving_its_models_and_n
 
 
 def test_a_teams_models_notices_go_to_its_topic_which_the_handler_may_publish_to():
-    """GIVEN m1 of a team with a topic of its own WHEN the handler is built THEN TEAM_TOPICS names that topic with m1's
-    group (m0, unowned, stays on NOTIFY_TOPIC_ARN) and the role may publish to both topics."""
+    """GIVEN m1 of a team with a topic of its own WHEN the handler is built THEN TEAM_TOPICS names that topic (by its
+    fixed name, a plain string) with m1's group (m0, unowned, stays on NOTIFY_TOPIC_ARN) and the role may publish to
+    both topics."""
     _, template, ids = _deploy(_models(2), team_models=["m1"])
     variables = _function(template)["Environment"]["Variables"]
-    assert variables["TEAM_TOPICS"] == {"Fn::Join": ["", ['{"', {"Ref": ids["team_topic"]}, '": ["shop-dev-m1"]}']]}
+    assert json.loads(variables["TEAM_TOPICS"]) == {"shop-dev-team-notifications": ["shop-dev-m1"]}
     assert sorted(r["Ref"] for r in _statements(template)["Notify"]["Resource"]) == sorted([ids["topic"], ids["team_topic"]])
+
+
+@pytest.mark.parametrize("models, members, team_count", [
+    (12, [(f"m{i}", "shop-dev-mme-shared" if i % 2 else "shop-dev-mme-small") for i in range(12)], 4),
+    (12, [], 12),
+])
+def test_many_teams_fit_in_lambdas_environment_beside_multi_model_members(models, members, team_count):
+    """GIVEN ``models`` models (those of ``members`` pooled on 2 multi-model endpoints) spread over ``team_count`` teams,
+    each with a topic of its own WHEN the handler is built THEN synth passes the 4 KB environment check (a team's topic
+    is named in TEAM_TOPICS by its fixed name, counted at its real length, not as a 256-byte ARN reference) and each
+    team's topic names exactly its models' groups."""
+    teams = {f"m{i}": f"team-{i % team_count}" for i in range(models)}
+    _, template, _ = _deploy(_models(models), members, teams=teams)
+    variables = _function(template)["Environment"]["Variables"]
+    expected: dict[str, list[str]] = {}
+    for model, team in sorted(teams.items()):
+        expected.setdefault(team_topic_name("shop-dev", team), []).append(f"shop-dev-{model}")
+    assert {name: sorted(groups) for name, groups in json.loads(variables["TEAM_TOPICS"]).items()} == \
+        {name: sorted(groups) for name, groups in expected.items()}
+    assert len(expected) == team_count
 
 
 def test_without_owned_models_the_handler_has_no_team_topics():
@@ -472,3 +499,14 @@ def test_without_owned_models_the_handler_has_no_team_topics():
 def test_a_team_topic_for_a_model_the_handler_does_not_deploy_is_refused_naming_it():
     with pytest.raises(ValueError, match=r"^DeployOnApproval: team_topics names model 'm7', which model_parameters does not$"):
         _deploy(_models(2), team_models=["m7"])
+
+
+def test_a_team_topic_without_a_fixed_name_is_refused_naming_the_model():
+    """TEAM_TOPICS names a team's topic by its fixed name (the handler builds the ARN): a topic whose name CloudFormation
+    would generate could not be named there, so it is a wiring mistake, refused at synth."""
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    topic = sns.Topic(stack, "Unnamed")
+    with pytest.raises(ValueError) as raised:
+        team_topics_variable("DeployOnApproval", "model_parameters", {"m0": topic}, {"m0": "shop-dev-m0"})
+    assert str(raised.value) == ("DeployOnApproval: the team topic of model 'm0' has no fixed name: give it topic_name "
+                                 "(contract.team_topic_name), which TEAM_TOPICS names it by")

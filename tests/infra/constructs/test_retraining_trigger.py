@@ -30,7 +30,7 @@ def _trigger(schedule: Optional[str] = "cron(0 4 ? * SUN *)", team_models: tuple
     stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     key = kms.Key(stack, "Key")
     topic = sns.Topic(stack, "Topic", master_key=key)
-    team_topic = sns.Topic(stack, "TeamTopic", master_key=key)
+    team_topic = sns.Topic(stack, "TeamTopic", master_key=key, topic_name="shop-dev-fraud-notifications")
     trigger = RetrainingTrigger(stack, "Trigger", name_prefix="shop-dev", pipelines=PIPELINES, cooldown_hours=12,
                                 max_starts_per_day=2, failures_before_pause=3, environment_name="dev", topic=topic,
                                 schedule=schedule, key=key, log_retention=logs.RetentionDays.ONE_WEEK,
@@ -201,12 +201,11 @@ def test_the_breaker_of_a_teams_model_is_told_its_team_topic_and_may_publish_the
     _, _, template, ids = _trigger(team_models=("churn",))
     (function,) = template.find_resources("AWS::Lambda::Function").values()
     variables = function["Properties"]["Environment"]["Variables"]
-    assert variables["TEAM_TOPICS"] == {"Fn::Join": ["", ['{"', {"Ref": ids["team_topic"]}, '": ["shop-dev-churn"]}']]}
+    assert json.loads(variables["TEAM_TOPICS"]) == {"shop-dev-fraud-notifications": ["shop-dev-churn"]}
     resources = _statements(template, "TriggerAccess")["CircuitBreakerPage"]["Resource"]
     assert sorted(r["Ref"] for r in resources) == sorted([ids["topic"], ids["team_topic"]])
-    team = "arn:aws:sns:eu-west-1:123456789012:team"
-    topics = settings_of({**variables, "TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:env",
-                          "TEAM_TOPICS": json.dumps({team: ["shop-dev-churn"]})})["topic_arn"]
+    team = "arn:aws:sns:eu-west-1:123456789012:shop-dev-fraud-notifications"
+    topics = settings_of({**variables, "TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:env"})["topic_arn"]
     assert topics.of(PIPELINES["churn"]) == team
     assert topics.of(PIPELINES["credit-risk"]) == "arn:aws:sns:eu-west-1:123456789012:env"
 
