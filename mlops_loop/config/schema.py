@@ -1073,8 +1073,8 @@ def _environment_pairs(environments: dict[str, "EnvironmentConfig"]):
 def environment_name_problems(project: str, models: dict[str, "ModelConfig"],
                               environments: dict[str, "EnvironmentConfig"]) -> list[str]:
     """Environments whose resources take each other's names, one message per pair: in one account and region, one
-    named after another followed by ``-`` (``dev``, ``dev-eu``), and a model or dataset of the first whose name starts
-    with the rest (model ``eu-churn``, dataset ``eu_churn`` of ``dev``).
+    named after another followed by ``-`` (``dev``, ``dev-eu``), and a model, dataset or team (its topic) of the first
+    whose name starts with the rest (model ``eu-churn``, dataset ``eu_churn``, team ``eu-fraud`` of ``dev``).
 
     Every resource name is ``<project>-<env>-<rest>`` (``contract.environment_prefix``), and what varies after the
     environment starts with a model's or a dataset's name, or is one of the app's own words (``serving``,
@@ -1085,9 +1085,12 @@ def environment_name_problems(project: str, models: dict[str, "ModelConfig"],
     problems = []
     for shorter, longer, rest in _environment_pairs(environments):
         mine = [m for m in shorter.models if m in models]
+        # A team's topic is <prefix>-<team>-notifications: team eu-fraud of dev names dev-eu's team fraud's.
+        teams = dict.fromkeys(sorted(models[m].owner.team for m in mine if models[m].owner is not None))
         taken = [("model", m) for m in mine if m == rest or m.startswith(f"{rest}-")] + [
             ("dataset", d) for d in dict.fromkeys(models[m].dataset for m in mine)
-            if d.replace("_", "-") == rest or d.replace("_", "-").startswith(f"{rest}-")]
+            if d.replace("_", "-") == rest or d.replace("_", "-").startswith(f"{rest}-")] + [
+            ("team", t) for t in teams if t.startswith(f"{rest}-")]
         for kind, name in taken:
             joiner = "_" if kind == "dataset" else "-"
             problems.append(
@@ -1154,11 +1157,11 @@ def account_wide_name_problems(project: str, models: dict[str, "ModelConfig"],
 def environment_pair_warnings(project: str, environments: dict[str, "EnvironmentConfig"]) -> list[str]:
     """The pairs ``environment_name_problems`` accepts: one environment named after another followed by ``-`` in one
     account and region, no name shared. What the first grants by name prefix (``<project>-<env>-*``: its alarms' use
-    of its keys) reaches the second's resources, and a model or dataset added later could take the other's names."""
+    of its keys) reaches the second's resources, and a model, dataset or team added later could take the other's names."""
     return [
         f"environments {shorter.name!r} and {longer.name!r}: both deploy to account {longer.account} in "
         f"{longer.region}, and {longer.name!r} is {shorter.name!r} followed by '-', so what {shorter.name!r} grants by "
-        f"name ({project}-{shorter.name}-*) reaches the resources of {longer.name!r}, and a dataset or model of "
+        f"name ({project}-{shorter.name}-*) reaches the resources of {longer.name!r}, and a dataset, model or team of "
         f"{shorter.name!r} whose name starts with {rest!r} and '_' or '-' would take names of {longer.name!r} (refused "
         f"then); no name is shared today, so a deployment of both keeps working. To part them, rename one (e.g. "
         f"{longer.name!r} to {longer.name.replace('-', '')!r}): a renamed environment is a new, empty stack beside the "

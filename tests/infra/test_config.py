@@ -253,7 +253,7 @@ def _environment_overlap(shorter: str, longer: str, account: str, region: str) -
     rest = longer[len(shorter) + 1:]
     return (f"environments {shorter!r} and {longer!r}: both deploy to account {account} in {region}, and {longer!r} is "
             f"{shorter!r} followed by '-', so what {shorter!r} grants by name (mlops-loop-{shorter}-*) reaches the "
-            f"resources of {longer!r}, and a dataset or model of {shorter!r} whose name starts with {rest!r} and '_' or "
+            f"resources of {longer!r}, and a dataset, model or team of {shorter!r} whose name starts with {rest!r} and '_' or "
             f"'-' would take names of {longer!r} (refused then); no name is shared today, so a deployment of both "
             f"keeps working. To part them, rename one (e.g. {longer!r} to {longer.replace('-', '')!r}): a renamed "
             "environment is a new, empty stack beside the old one, which is left running with its data (the template "
@@ -280,12 +280,13 @@ def test_an_environment_named_after_another_followed_by_a_dash_in_its_account_an
     assert config.warnings() == [_environment_overlap("dev", longer, env["account"], env["region"])]
 
 
-@pytest.mark.parametrize("kind", ["model", "dataset"])
+@pytest.mark.parametrize("kind", ["model", "dataset", "team"])
 def test_an_environment_named_after_another_followed_by_a_dash_whose_names_collide_is_refused(raw, kind):
     """GIVEN environments dev and dev-eu in one account and region, and dev deploying a model eu-churn (its endpoint
-    mlops-loop-dev-eu-churn-...) or a dataset eu_churn (its feature group mlops-loop-dev-eu-churn) WHEN the config is read
-    THEN it is refused in one line naming both environments, the model or dataset that takes the other's names and
-    the fixes."""
+    mlops-loop-dev-eu-churn-...), a dataset eu_churn (its feature group mlops-loop-dev-eu-churn) or a model of team
+    eu-fraud (its topic mlops-loop-dev-eu-fraud-notifications, dev-eu's team fraud's) WHEN the config is read
+    THEN it is refused in one line naming both environments, the model, dataset or team that takes the other's names
+    and the fixes."""
     raw["environments"]["dev-eu"] = copy.deepcopy(raw["environments"]["dev"])
     env = raw["environments"]["dev"]
     model = env["models"][0]
@@ -293,12 +294,15 @@ def test_an_environment_named_after_another_followed_by_a_dash_whose_names_colli
         raw["models"]["eu-churn"] = copy.deepcopy(raw["models"][model])
         env["models"].append("eu-churn")
         name = "eu-churn"
-    else:
+    elif kind == "dataset":
         dataset = raw["models"][model]["dataset"]
         raw["datasets"]["eu_churn"] = copy.deepcopy(raw["datasets"][dataset])
         raw["models"]["churn-eu-data"] = {**copy.deepcopy(raw["models"][model]), "dataset": "eu_churn"}
         env["models"].append("churn-eu-data")
         name = "eu_churn"
+    else:
+        raw["models"][model]["owner"] = {"team": "eu-fraud"}
+        name = "eu-fraud"
     assert problems_of(raw) == [_environment_clash("dev", "dev-eu", kind, name, env["account"], env["region"])]
 
 
