@@ -185,14 +185,24 @@ def sweep(*, cloudwatch: Any, alarm_pipelines: Mapping[str, str], **guard: Any) 
                 if pipeline and (oldest is None or
                                  _aware(alarm["StateUpdatedTimestamp"]) < _aware(oldest["StateUpdatedTimestamp"])):
                     still[pipeline] = alarm
-    decisions = []
+    decisions, unknown = [], []
     for pipeline, alarm in sorted(still.items()):
         # One token per alarm episode: a retry of this sweep, or the next hour's, cannot start it twice.
         episode = f"sweep|{alarm['AlarmName']}|{_aware(alarm['StateUpdatedTimestamp']).isoformat()}|{guard['now']:%Y-%m-%dT%H}"
         event = {"pipeline": pipeline, "reason": "drift", "alarm": alarm["AlarmName"], "source_event_id": episode}
-        decisions.append(decide_and_start(event, **guard))
-    return {"started": any(d["started"] for d in decisions), "reason": "sweep",
-            "alarms_in_alarm": {p: a["AlarmName"] for p, a in still.items()}, "decisions": decisions}
+        try:
+            decisions.append(decide_and_start(event, **guard))
+        except PauseUnknown as error:
+            # One model's pause or page that SSM or SNS would not answer holds that model only: the others are
+            # decided, then the sweep fails (retried, then dead-lettered) naming it.
+            unknown.append(error)
+            decisions.append({"started": False, "pipeline": pipeline, "reason": "pause unknown", "detail": str(error)})
+    decision = {"started": any(d["started"] for d in decisions), "reason": "sweep",
+                "alarms_in_alarm": {p: a["AlarmName"] for p, a in still.items()}, "decisions": decisions}
+    if unknown:
+        LOG.info(json.dumps(decision, default=str))
+        raise unknown[0]
+    return decision
 
 
 def decide_and_start(

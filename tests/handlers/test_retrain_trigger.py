@@ -195,6 +195,29 @@ def test_the_sweep_starts_nothing_when_no_retrain_alarm_is_in_alarm_and_skips_pi
     assert decision["reason"] == "pipeline 'mlops-loop-dev-other-training' is not one this trigger may start"
 
 
+def test_a_model_whose_pause_cannot_be_read_does_not_hold_the_other_models_retraining_in_the_sweep(sagemaker):
+    """GIVEN two models' retrain alarms in ALARM and SSM failing for the first model's pause only WHEN the hourly sweep
+    runs THEN the second model's retrain starts, and the sweep still fails naming the first (Lambda retries it; the
+    started one's token keeps the retry from starting it twice): one model's trouble never blocks the others."""
+    role = boto3.client("iam", region_name="eu-west-1").get_role(RoleName="p")["Role"]["Arn"]
+    sagemaker.create_pipeline(PipelineName=OTHER, PipelineDefinition=json.dumps(
+        {"Version": "2020-12-01", "Steps": [],
+         "Parameters": [{"Name": "TriggerReason", "Type": "String", "DefaultValue": "manual"}]}), RoleArn=role)
+    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-data-drift": "ALARM", "mlops-loop-dev-other-retrain-data-drift": "ALARM"})
+
+    def paused(pipeline):
+        if pipeline == PIPELINE:
+            raise rt.PauseUnknown(f"cannot read the retraining pause of {pipeline}: ThrottlingException")
+        return None
+
+    with pytest.raises(rt.PauseUnknown, match=f"cannot read the retraining pause of {PIPELINE}"):
+        rt.sweep(cloudwatch=cloudwatch, alarm_pipelines=ALARMS, client=sagemaker, allowed_pipelines=frozenset({PIPELINE, OTHER}),
+                 cooldown=dt.timedelta(hours=24), now=NOW, paused=paused)
+    started = sagemaker.list_pipeline_executions(PipelineName=OTHER)["PipelineExecutionSummaries"]
+    assert len(started) == 1 and executions(sagemaker) == []
+
+
 def test_the_handler_routes_a_sweep_event_with_its_settings(sagemaker, monkeypatch):
     cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
     alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-quality": "ALARM"})
