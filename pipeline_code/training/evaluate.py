@@ -98,7 +98,7 @@ from pipeline_code.training import data_io, explain, metrics, metrics_multiclass
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.gate import (
     COMPARED_OUT_OF_TIME, COMPARED_WHOLE_SET, COMPARED_WHOLE_SET_FAVOURS_CHALLENGER, COMPARED_WHOLE_SET_FAVOURS_CHAMPION,
-    GateInputError, comparison_shortfall, decide,
+    GateInputError, comparison_classes, comparison_metric, comparison_shortfall, decide,
 )
 from pipeline_code.training.prepare import declared_definitions, read_test_set
 from pipeline_code.core.thresholds import parse_policy
@@ -274,7 +274,9 @@ def out_of_time_comparison(spec: ModelSpec, thresholds: GateThresholds, test: pd
     names the model that favours (:func:`whole_set_basis`): the champion where its training data reaches the set
     (scored partly in-sample: an error on the side of keeping it, never of promoting a worse challenger), else the
     challenger. The challenger's own metrics stay those of the whole set. ``who``: each model's recorded data end
-    (None: not recorded), for the reason."""
+    (None: not recorded), for the reason. Multiclass: the block's ``compared`` (:func:`compared_classes`) names the
+    classes seen ``min_slice_positives`` times there; a long tail's rows need two such classes, and a model judged on
+    macro F1 or macro AUC is compared on that metric over them (``compared_<metric>`` in both models' metrics)."""
     later = (times > pd.Timestamp(data_io.parse_time(after))).to_numpy()
     rows, total = int(later.sum()), len(test)
     kind, metric = spec.problem_type, spec.primary_metric
@@ -289,24 +291,56 @@ def out_of_time_comparison(spec: ModelSpec, thresholds: GateThresholds, test: pd
     scored: Dict[str, Dict[str, Any]] = {}
     if shortfall is None:
         subset = test.loc[later].reset_index(drop=True)
+        outputs = {}
         for role, model in (("challenger", challenger), ("champion", champion)):
             scores = score(model, subset, spec, **sizes)
-            scored[role] = {"metrics": scores["metrics"], "slices": scores["slices"]}
+            scored[role], outputs[role] = {"metrics": scores["metrics"], "slices": scores["slices"]}, scores["_scores"]
         # The same rows and labels: rows and classes are the challenger's; only the champion's metric can differ.
-        shortfall = comparison_shortfall(kind, metric, scored["challenger"]["metrics"], thresholds)
-        if shortfall is None and scored["champion"]["metrics"].get(metric) is None:
+        headline = scored["challenger"]["metrics"]
+        key = comparison_metric(kind, metric, headline, thresholds)
+        if kind == problem.MULTICLASS:
+            compared = compared_classes(metric, key, headline, thresholds)
+            if key != metric and len(compared["classes"]) >= 2:
+                y = subset[spec.target].to_numpy(dtype=np.float64)
+                for role in scored:
+                    scored[role]["metrics"][key] = metrics_multiclass.compared_metric(
+                        y, outputs[role], spec.classes, metric, compared["classes"])
+            block["compared"] = compared
+        shortfall = comparison_shortfall(kind, metric, headline, thresholds)
+        if shortfall is None and scored["champion"]["metrics"].get(key) is None:
             shortfall = f"rows on which the champion's {problem.label(metric)} can be computed"
     if shortfall is None:
         block.update(basis=COMPARED_OUT_OF_TIME, **scored, reason=(
             f"the challenger is compared with the champion (margin, slices) on the {rows} of {total} test rows after "
-            f"{after}, {where}; its own checks (quality, fairness) are on all {total}"))
+            f"{after}, {where}; its own checks (quality, fairness) are on all {total}"
+            + (f"; {block['compared']['why']}" if "compared" in block else "")))
     else:
+        block.pop("compared", None)
         basis, why = whole_set_basis(times, who)
         block.update(basis=basis, reason=(
             f"the champion comparison is on the whole test set, where {why}: it favours the "
             f"{COMPARED_WHOLE_SET[basis]}; a comparison on rows after both models' training data ({rows} after {after}) "
             f"needs {shortfall}"))
     return block
+
+
+def compared_classes(metric: str, key: str, metrics: Mapping[str, Any], t: GateThresholds) -> Dict[str, Any]:
+    """The out-of-time comparison's ``compared`` block of a multiclass model (``metrics``: the challenger's headline on
+    the rows after the cut; ``key``: what the gate reads, :func:`pipeline_code.training.gate.comparison_metric`): the
+    classes seen ``min_slice_positives`` times or more there, those left out with their counts, and why."""
+    enough, left_out = comparison_classes(metrics, t)
+    label, minimum = problem.label(metric), t.min_slice_positives
+    if not left_out:
+        why = f"{label} over all {len(enough)} classes, each seen >= {minimum} times there"
+    elif key != metric:
+        why = (f"{label} over the {len(enough)} classes seen >= {minimum} times there (gate.min_slice_positives); "
+               f"left out: {len(left_out)} seen fewer times ({', '.join(f'{c}: {n}' for c, n in left_out.items())}), "
+               f"whose {label} a row or two would swing while weighing as much as any other class's in the mean")
+    else:
+        why = (f"{label} over all {int(metrics.get('rows') or 0)} rows, a mean over rows in which a class seen fewer "
+               f"than {minimum} times ({len(left_out)} of them) weighs by its few rows: none left out; "
+               f"{len(enough)} classes are seen >= {minimum} times there (gate.min_slice_positives; at least 2 needed)")
+    return {"metric": key, "classes": enough, "left_out": left_out, "why": why}
 
 
 def whole_set_basis(times: pd.Series, who: Mapping[str, Optional[str]]) -> Tuple[str, str]:

@@ -66,7 +66,9 @@ Not a check: when the report's ``out_of_time`` block has a ``note`` (a model's t
 set's window, :func:`pipeline_code.training.evaluate.out_of_time`), the note is added to the decision's reasons.
 Then the block's ``comparison`` says what checks 3 and 4 compare (:func:`comparison_shortfall`): basis
 :data:`COMPARED_OUT_OF_TIME`, the challenger's and the champion's metrics and slices on the test rows after both
-models' training data (``comparison.challenger`` / ``comparison.champion``; the messages name the rows), not on the
+models' training data (``comparison.challenger`` / ``comparison.champion``; the messages name the rows; multiclass:
+``comparison.compared`` names the key the margin reads - macro F1 or macro AUC over the classes seen
+``min_slice_positives`` times there when a long tail's rarer classes are not, :func:`comparison_metric`), not on the
 whole set, where the model that learnt from the window would be judged in-sample; basis
 :data:`COMPARED_WHOLE_SET_FAVOURS_CHAMPION` or :data:`COMPARED_WHOLE_SET_FAVOURS_CHALLENGER`, too few such rows to
 judge on: checks 3 and 4 are made on the whole set as without the block (never skipped: a challenger clearly worse
@@ -91,6 +93,7 @@ import numpy as np
 from pipeline_code.core import problem
 from pipeline_code.core.thresholds import DEFAULT_GATE, NO_CALIBRATION_LIMIT, fairness_shortfall, loosened
 from pipeline_code.training.metrics import CALIBRATION_BINS
+from pipeline_code.training.metrics_multiclass import RESTRICTED_METRICS
 from pipeline_code.training.metrics_regression import bias_measure_text, error_measure_text
 from pipeline_code.training.spec import GateThresholds
 
@@ -217,23 +220,31 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Option
     basis = _comparison_basis(report) if champion is not None else None
     if champion is not None:
         base = f"{COMPARISON_KEY}." if basis == COMPARED_OUT_OF_TIME else ""
-        mine, theirs = _number(report, f"{base}challenger.metrics.{metric}"), _number(report, f"{base}champion.metrics.{metric}")
-        where, extra = "", {}
+        # A multiclass comparison's classes (evaluate's compared block; absent: binary, regression, older reports).
+        compared = (report["out_of_time"]["comparison"].get("compared") or {}) if base else {}
+        key = str(compared.get("metric") or metric)
+        mine, theirs = _number(report, f"{base}challenger.metrics.{key}"), _number(report, f"{base}champion.metrics.{key}")
+        where, extra, what, named = "", {}, problem.label(metric), f"{problem.label(metric)} "
         if base:
             rows, after = int(_number(report, f"{base}rows")), _lookup(report, f"{base}after")
             where, extra = f" on the {rows} test rows after {after}", {"rows": rows, "after": after}
+            if key != metric:
+                # A long tail's rows after the cut lack its rare classes: the macro metric over those seen often enough.
+                classes = list(compared.get("classes") or [])
+                what = f"{what} over the {len(classes)} classes with >= {t.min_slice_positives} rows there"
+                extra["classes"], named = classes, ""
         elif basis in COMPARED_WHOLE_SET:
             # Too few rows after both models' data: the whole set, as without the block; the message says whom it favours.
             where, extra = f" on the whole test set, which favours the {COMPARED_WHOLE_SET[basis]}", {"basis": basis}
         if problem.higher_is_better(metric):
             required = theirs + t.challenger_margin
             ok = mine >= required
-            message = (f"challenger {problem.label(metric)} {mine:.4f} {'>=' if ok else '<'} champion {problem.label(metric)} {theirs:.4f} + "
+            message = (f"challenger {what} {mine:.4f} {'>=' if ok else '<'} champion {named}{theirs:.4f} + "
                        f"margin {t.challenger_margin:.4f} = {required:.4f}{where}")
         else:
             required = theirs - t.challenger_margin
             ok = mine <= required
-            message = (f"challenger {problem.label(metric)} {mine:.4f} {'<=' if ok else '>'} champion {problem.label(metric)} {theirs:.4f} - "
+            message = (f"challenger {what} {mine:.4f} {'<=' if ok else '>'} champion {named}{theirs:.4f} - "
                        f"margin {t.challenger_margin:.4f} = {required:.4f}{where}")
         checks.append(_check("challenger_margin", ok, mine, required, message, champion_value=theirs, **extra))
         noise = _margin_noise(report, metric, mine, theirs, t.challenger_margin, ok) if not base else None
@@ -399,9 +410,11 @@ def _comparison_basis(report: Mapping[str, Any]) -> Optional[str]:
 def comparison_shortfall(kind: str, metric: str, metrics: Mapping[str, Any], t: GateThresholds) -> Optional[str]:
     """What the rows whose headline ``metrics`` (one model's) these are lack to compare a challenger with a champion
     on, as what a comparison on them ``needs`` (None: enough): what a slice needs to be gated (check 4) -
-    ``min_slice_rows`` rows; binary: ``min_slice_positives`` positives and as many negatives; multiclass: every class
-    that often - and a computable primary ``metric``. E.g. ``"38 more rows (gate.min_slice_rows: 50, what a gated
-    slice needs)"``. A comparison on fewer rests on noise, as a small slice's would."""
+    ``min_slice_rows`` rows; binary: ``min_slice_positives`` positives and as many negatives; multiclass: two classes
+    that often (a long tail's rows lack its rare classes: a macro metric is compared over the classes seen that often,
+    :func:`comparison_metric`) - and a computable primary ``metric`` (that restricted one where it applies). E.g.
+    ``"38 more rows (gate.min_slice_rows: 50, what a gated slice needs)"``. A comparison on fewer rests on noise, as a
+    small slice's would."""
     rows = int(metrics.get("rows") or 0)
     rule = "what a gated slice needs"
     if rows < t.min_slice_rows:
@@ -413,15 +426,35 @@ def comparison_shortfall(kind: str, metric: str, metrics: Mapping[str, Any], t: 
             return (f"{_more(t.min_slice_positives - rarer, which)} (gate.min_slice_positives: "
                     f"{t.min_slice_positives} of each class, {rule}; {rarer} among the {rows})")
     elif kind == problem.MULTICLASS:
-        counts = metrics.get("class_counts") or {}
-        rarest = min(counts, key=lambda c: int(counts[c])) if counts else None
-        if rarest is not None and int(counts[rarest]) < t.min_slice_positives:
-            return (f"{_more(t.min_slice_positives - int(counts[rarest]))} of class {rarest} (gate.min_slice_positives: "
-                    f"{t.min_slice_positives} of every class, {rule}; {int(counts[rarest])} among the {rows})")
-    value = metrics.get(metric)
+        enough, _left_out = comparison_classes(metrics, t)
+        if len(enough) < 2:
+            return (f"at least 2 classes with {t.min_slice_positives} rows or more each (gate.min_slice_positives: "
+                    f"{t.min_slice_positives}, what a gated slice of a long tail needs; {len(enough)} among the {rows})")
+    value = metrics.get(comparison_metric(kind, metric, metrics, t))
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return f"rows on which the {problem.label(metric)} can be computed"
     return None
+
+
+def comparison_classes(metrics: Mapping[str, Any], t: GateThresholds) -> "tuple[List[str], Dict[str, int]]":
+    """The classes of multiclass rows (their headline ``metrics``' ``class_counts``) seen ``min_slice_positives``
+    times or more - in the test set's class order - and the others with their counts (left out of a comparison on
+    those rows where the metric is a mean over classes: :func:`comparison_metric`)."""
+    counts = metrics.get("class_counts") or {}
+    enough = [str(c) for c in counts if int(counts[c]) >= t.min_slice_positives]
+    return enough, {str(c): int(counts[c]) for c in counts if int(counts[c]) < t.min_slice_positives}
+
+
+def comparison_metric(kind: str, metric: str, metrics: Mapping[str, Any], t: GateThresholds) -> str:
+    """The key of the rows' ``metrics`` a champion comparison on them reads: the primary ``metric``, or - multiclass,
+    a class seen fewer than ``min_slice_positives`` times there, a metric averaged over classes (macro F1, macro AUC:
+    :data:`~pipeline_code.training.metrics_multiclass.RESTRICTED_METRICS`) - ``compared_<metric>``, that metric over
+    the classes seen that often (:func:`comparison_classes`; evaluate writes it). A class seen 3 times has an F1 or an
+    AUC that one row moves by a third yet weighs as much as a class of thousands: the classes that often are what a
+    gated slice compares (check 4). Accuracy and log loss, means over rows, keep every row."""
+    if kind != problem.MULTICLASS or metric not in RESTRICTED_METRICS:
+        return metric
+    return f"compared_{metric}" if comparison_classes(metrics, t)[1] else metric
 
 
 def _more(count: int, which: str = "") -> str:

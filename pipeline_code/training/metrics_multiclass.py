@@ -115,6 +115,30 @@ def headline(y: Any, P: Any, classes: Sequence[str]) -> Dict[str, Any]:
     }
 
 
+# Multiclass primary metrics a long tail's out-of-time comparison restricts to the classes the rows hold often enough:
+# the macro ones, a mean over classes in which a class seen a handful of times weighs as much as one seen thousands of
+# times. Accuracy and log loss are means over rows (a rare class weighs by its few rows, adding no noise beyond the row
+# count), so they are compared on every row.
+RESTRICTED_METRICS = ("macro_f1", "auc")
+
+
+def compared_metric(y: Any, P: Any, classes: Sequence[str], metric: str, compared: Sequence[str]) -> Optional[float]:
+    """``metric`` (a :data:`RESTRICTED_METRICS` one) over the classes ``compared`` only: the mean F1 of those classes
+    (each counting every row predicted as it, whatever its class), or the mean of their one-vs-rest AUCs (each class's
+    rows ranked against all the other rows); None when fewer than two of them can be computed."""
+    y, P = _arrays(y, P)
+    index = [list(map(str, classes)).index(str(c)) for c in compared]
+    if metric == "macro_f1":
+        per_class = headline(y, P, classes)["per_class"]
+        values = [per_class[str(classes[i])]["f1"] for i in index]
+    elif metric == "auc":
+        values = [roc_auc(y == i, P[:, i]) for i in index]
+    else:
+        raise ValueError(f"{metric} is compared over every row, not restricted to classes")
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if len(values) >= 2 else None
+
+
 def slice_metrics(columns: Dict[str, Any], y: Any, P: Any, classes: Sequence[str], *, min_rows: int,
                   min_positives: int = 1, primary_metric: str = "auc") -> Dict[str, Any]:
     """``{column: {"min_rows", "min_positives", "values": {value: headline + gated}}}``: a slice is gated when it

@@ -189,8 +189,14 @@ def test_a_comparison_of_an_unknown_basis_is_refused(reports, dev_gate, basis):
      "5 more negative rows (gate.min_slice_positives: 10 of each class, what a gated slice needs; 5 among the 300)"),
     ("binary_classification", {"rows": 300, "positives": 30, "auc": None}, "rows on which the AUC can be computed"),
     ("binary_classification", {"rows": 300, "positives": 30, "auc": 0.8}, None),
-    ("multiclass_classification", {"rows": 300, "class_counts": {"a": 200, "b": 97, "c": 3}, "auc": 0.8},
-     "7 more rows of class c (gate.min_slice_positives: 10 of every class, what a gated slice needs; 3 among the 300)"),
+    ("multiclass_classification", {"rows": 300, "class_counts": {"a": 291, "b": 6, "c": 3}, "auc": 0.8},
+     "at least 2 classes with 10 rows or more each (gate.min_slice_positives: 10, what a gated slice of a long tail "
+     "needs; 1 among the 300)"),
+    # A long tail: two classes seen 10 times are enough; the macro AUC over them is what is compared.
+    ("multiclass_classification", {"rows": 300, "class_counts": {"a": 200, "b": 97, "c": 3}, "auc": 0.8,
+                                   "compared_auc": 0.8}, None),
+    ("multiclass_classification", {"rows": 300, "class_counts": {"a": 200, "b": 97, "c": 3}, "auc": 0.8,
+                                   "compared_auc": None}, "rows on which the AUC can be computed"),
     ("multiclass_classification", {"rows": 300, "class_counts": {"a": 200, "b": 90, "c": 10}, "auc": 0.8}, None),
     ("regression", {"rows": 12, "r2": 0.5}, "38 more rows (gate.min_slice_rows: 50, what a gated slice needs)"),
     ("regression", {"rows": 60, "r2": 0.5}, None),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from pipeline_code.training import metrics_multiclass
 from pipeline_code.training.gate import CLASS_RECALL_FALSE_FAILURE, class_recall_check
@@ -151,3 +152,106 @@ def test_a_long_tail_slice_is_compared_on_macro_f1_over_the_classes_it_has_enoug
     assert eu_check["message"].startswith(
         f"slice region=eu ({int(eu.sum())} rows): challenger macro F1 over the {len(classes)} classes with >= 10 rows "
         "there 0.")
+
+
+AFTER = "2026-03-01T00:00:00+00:00"
+
+
+def _out_of_time(monkeypatch, metric: str, challenger_signal: float, *, rows: int = 1500, early: int = 300):
+    """The out-of-time comparison evaluate makes of two models (margins over a generated 40-class long tail: the
+    champion's true class ``2.5`` above noise, the challenger's ``challenger_signal``) on a frozen test set of
+    ``rows`` of which the first ``early`` are at or before ``AFTER`` (the end of the challenger's training data), and
+    the multiclass report the gate is given."""
+    import pandas as pd
+    from types import SimpleNamespace
+
+    from pipeline_code.training import evaluate
+
+    rng = np.random.default_rng(11)
+    y = _test_set(rng, rows)
+    outputs = {}
+    for role, signal in (("champion", 2.5), ("challenger", challenger_signal)):
+        margins = rng.normal(0.0, 1.0, (rows, len(CLASSES)))
+        margins[np.arange(rows), y] += signal
+        outputs[role] = np.exp(margins) / np.exp(margins).sum(axis=1, keepdims=True)
+    spec = SimpleNamespace(problem_type="multiclass_classification", primary_metric=metric, target="label",
+                           classes=CLASSES)
+
+    def score(model, frame, spec, **sizes):  # the models' outputs on the frame's rows, as evaluate.score reports them
+        P = outputs[model][frame["row"].to_numpy()]
+        return {"metrics": metrics_multiclass.headline(frame["label"], P, CLASSES), "slices": {}, "_scores": P}
+
+    monkeypatch.setattr(evaluate, "score", score)
+    test = pd.DataFrame({"row": np.arange(rows), "label": y})
+    times = pd.Series(pd.date_range(end=AFTER, periods=early, freq="h").append(
+        pd.date_range(start="2026-03-02T00:00:00+00:00", periods=rows - early, freq="h")))
+    block = evaluate.out_of_time_comparison(spec, DEFAULT_GATE, test, times, AFTER, "challenger", "champion",
+                                            {"challenger": AFTER, "champion": "2026-01-01T00:00:00+00:00"},
+                                            {"min_rows": 50, "min_group_rows": 50})
+    whole = {role: {"metrics": metrics_multiclass.headline(y, P, CLASSES), "slices": {}} for role, P in outputs.items()}
+    groups = rng.choice(["a", "b"], rows)
+    whole["challenger"]["fairness"] = metrics_multiclass.fairness(groups, y, outputs["challenger"], CLASSES,
+                                                                  attribute="group", min_group_rows=50)
+    report = {"problem_type": "multiclass_classification", "primary_metric": metric, **whole,
+              "out_of_time": {"challenger": False, "champion": True, "comparison": block}}
+    return block, report, y[early:]
+
+
+@pytest.mark.parametrize("metric, label", [("macro_f1", "macro F1"), ("auc", "AUC")])
+def test_a_long_tail_model_is_compared_out_of_time_on_its_macro_metric_over_the_classes_seen_often_enough(
+        monkeypatch, metric, label):
+    from pipeline_code.training.gate import decide
+
+    # GIVEN a 40-class long tail whose rows after the challenger's training data lack ten classes 10 times, and a
+    # challenger worse than the champion there
+    block, report, later = _out_of_time(monkeypatch, metric, challenger_signal=1.5)
+    counts = np.bincount(later, minlength=len(CLASSES))
+    enough = [c for c, n in zip(CLASSES, counts) if n >= 10]
+    left_out = {c: int(n) for c, n in zip(CLASSES, counts) if n < 10}
+    assert 2 <= len(enough) < len(CLASSES) and left_out
+    # WHEN evaluate compares them and the gate decides
+    decision = decide(report, DEFAULT_GATE)
+    # THEN the comparison is on the 1200 rows after the cut, on the metric over the classes seen 10 times there
+    assert block["basis"] == "out_of_time_rows"
+    assert block["compared"]["metric"] == f"compared_{metric}"
+    assert (block["compared"]["classes"], block["compared"]["left_out"]) == (enough, left_out)
+    assert block["reason"].endswith(
+        f"; {label} over the {len(enough)} classes seen >= 10 times there (gate.min_slice_positives); left out: "
+        f"{len(left_out)} seen fewer times ({', '.join(f'{c}: {n}' for c, n in left_out.items())}), whose {label} a row "
+        "or two would swing while weighing as much as any other class's in the mean")
+    # AND the worse challenger is refused there, the message naming the rows and how many classes
+    margin = next(c for c in decision.checks if c["name"] == "challenger_margin")
+    mine, theirs = block["challenger"]["metrics"][f"compared_{metric}"], block["champion"]["metrics"][f"compared_{metric}"]
+    assert not decision.passed and not margin["passed"] and margin["classes"] == enough
+    assert margin["message"] == (
+        f"challenger {label} over the {len(enough)} classes with >= 10 rows there {mine:.4f} < champion {theirs:.4f} + "
+        f"margin {DEFAULT_GATE.challenger_margin:.4f} = {theirs + DEFAULT_GATE.challenger_margin:.4f} on the 1200 test "
+        f"rows after {AFTER}")
+
+
+def test_a_long_tail_model_judged_on_accuracy_is_compared_out_of_time_on_every_row(monkeypatch):
+    from pipeline_code.training.gate import decide
+
+    # GIVEN the same long tail judged on accuracy, a mean over rows
+    block, report, later = _out_of_time(monkeypatch, "accuracy", challenger_signal=1.5)
+    decision = decide(report, DEFAULT_GATE)
+    # THEN it is compared after the cut on accuracy over all the rows there, no class left out of it
+    assert block["basis"] == "out_of_time_rows" and block["compared"]["metric"] == "accuracy"
+    assert block["compared"]["why"].startswith("accuracy over all 1200 rows, a mean over rows in which a class seen fewer "
+                                               "than 10 times (")
+    margin = next(c for c in decision.checks if c["name"] == "challenger_margin")
+    assert not margin["passed"] and margin["message"].startswith(
+        f"challenger accuracy {block['challenger']['metrics']['accuracy']:.4f} < champion accuracy ")
+    assert margin["message"].endswith(f" on the 1200 test rows after {AFTER}")
+
+
+def test_a_long_tail_model_whose_rows_after_the_cut_hold_one_class_often_enough_is_compared_on_the_whole_set(
+        monkeypatch):
+    # GIVEN only 60 rows after the cut: one class seen 10 times there (the head's 25 %), none other
+    block, _report, later = _out_of_time(monkeypatch, "macro_f1", challenger_signal=1.5, rows=360, early=300)
+    assert sum(np.bincount(later) >= 10) == 1
+    # THEN the comparison is on the whole set, and the reason says what a comparison after the cut needs
+    assert block["basis"] == "whole_set_favours_challenger" and "compared" not in block
+    assert block["reason"].endswith(
+        f"(60 after {AFTER}) needs at least 2 classes with 10 rows or more each (gate.min_slice_positives: 10, what a "
+        "gated slice of a long tail needs; 1 among the 60)")
