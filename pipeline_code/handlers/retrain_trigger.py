@@ -192,16 +192,23 @@ def sweep(*, cloudwatch: Any, alarm_pipelines: Mapping[str, str], **guard: Any) 
         event = {"pipeline": pipeline, "reason": "drift", "alarm": alarm["AlarmName"], "source_event_id": episode}
         try:
             decisions.append(decide_and_start(event, **guard))
-        except PauseUnknown as error:
-            # One model's pause or page that SSM or SNS would not answer holds that model only: the others are
-            # decided, then the sweep fails (retried, then dead-lettered) naming it.
-            unknown.append(error)
-            decisions.append({"started": False, "pipeline": pipeline, "reason": "pause unknown", "detail": str(error)})
+        except (PauseUnknown, BotoCoreError, ClientError) as error:
+            # One model's pause or page that SSM or SNS would not answer, or its executions SageMaker would not list
+            # (throttled past the SDK's retries), holds that model only: the others are decided, then the sweep fails
+            # (retried, then dead-lettered) naming it. A retry starts none twice: a started one is running by then.
+            unknown.append((pipeline, error))
+            decisions.append({"started": False, "pipeline": pipeline,
+                              "reason": "pause unknown" if isinstance(error, PauseUnknown) else "not decided",
+                              "detail": str(error)})
     decision = {"started": any(d["started"] for d in decisions), "reason": "sweep",
                 "alarms_in_alarm": {p: a["AlarmName"] for p, a in still.items()}, "decisions": decisions}
     if unknown:
         LOG.info(json.dumps(decision, default=str))
-        raise unknown[0]
+        first = unknown[0][1]
+        if isinstance(first, PauseUnknown):
+            raise first
+        raise SweepIncomplete(f"the hourly sweep could not decide {', '.join(p for p, _ in unknown)}: {first}; the other "
+                              "models were decided, and the invocation fails so that Lambda retries it") from first
     return decision
 
 
@@ -329,6 +336,11 @@ def _steps(client: Any, execution: Mapping[str, Any], cache: Dict[str, List[Mapp
 
 def _gate_rejected(steps: List[Mapping[str, Any]]) -> bool:
     return any(step.get("StepName") == GATE_FAIL_STEP for step in steps)
+
+
+class SweepIncomplete(RuntimeError):
+    """The hourly sweep decided every model it could, but SageMaker (or SSM, SNS) would not answer for one or more: the
+    invocation fails so that Lambda retries it."""
 
 
 class BreakerUnknown(PauseUnknown):

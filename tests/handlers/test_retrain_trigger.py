@@ -8,6 +8,7 @@ import json
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 
@@ -214,6 +215,39 @@ def test_a_model_whose_pause_cannot_be_read_does_not_hold_the_other_models_retra
     with pytest.raises(rt.PauseUnknown, match=f"cannot read the retraining pause of {PIPELINE}"):
         rt.sweep(cloudwatch=cloudwatch, alarm_pipelines=ALARMS, client=sagemaker, allowed_pipelines=frozenset({PIPELINE, OTHER}),
                  cooldown=dt.timedelta(hours=24), now=NOW, paused=paused)
+    started = sagemaker.list_pipeline_executions(PipelineName=OTHER)["PipelineExecutionSummaries"]
+    assert len(started) == 1 and executions(sagemaker) == []
+
+
+def test_a_model_sagemaker_will_not_answer_for_does_not_hold_the_other_models_retraining_in_the_sweep(sagemaker):
+    """GIVEN two models' retrain alarms in ALARM and SageMaker throttling the first model's execution list only WHEN
+    the hourly sweep runs THEN the second model's retrain starts, and the sweep still fails naming the first (Lambda
+    retries it; the started one is running then, so the retry does not start it again)."""
+    role = boto3.client("iam", region_name="eu-west-1").get_role(RoleName="p")["Role"]["Arn"]
+    sagemaker.create_pipeline(PipelineName=OTHER, PipelineDefinition=json.dumps(
+        {"Version": "2020-12-01", "Steps": [],
+         "Parameters": [{"Name": "TriggerReason", "Type": "String", "DefaultValue": "manual"}]}), RoleArn=role)
+    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-data-drift": "ALARM", "mlops-loop-dev-other-retrain-data-drift": "ALARM"})
+
+    class Throttled:
+        def __getattr__(self, name):
+            return getattr(sagemaker, name)
+
+        def list_pipeline_executions(self, **kwargs):
+            if kwargs["PipelineName"] == PIPELINE:
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
+                                  "ListPipelineExecutions")
+            return sagemaker.list_pipeline_executions(**kwargs)
+
+    with pytest.raises(rt.SweepIncomplete) as raised:
+        rt.sweep(cloudwatch=cloudwatch, alarm_pipelines=ALARMS, client=Throttled(),
+                 allowed_pipelines=frozenset({PIPELINE, OTHER}), cooldown=dt.timedelta(hours=24), now=NOW,
+                 paused=lambda pipeline: None)
+    assert str(raised.value) == (
+        f"the hourly sweep could not decide {PIPELINE}: An error occurred (ThrottlingException) when calling the "
+        "ListPipelineExecutions operation: Rate exceeded; the other models were decided, and the invocation fails so "
+        "that Lambda retries it")
     started = sagemaker.list_pipeline_executions(PipelineName=OTHER)["PipelineExecutionSummaries"]
     assert len(started) == 1 and executions(sagemaker) == []
 
