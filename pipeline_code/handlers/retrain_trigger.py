@@ -443,7 +443,13 @@ class Breaker:
                              Message=message)
         except (BotoCoreError, ClientError) as error:
             # Unannounced, the pause would hold unseen: take it back, so that the retry trips and pages again.
-            self.ssm.delete_parameter(Name=parameter)
+            try:
+                self.ssm.delete_parameter(Name=parameter)
+            except (BotoCoreError, ClientError) as kept:
+                # No retry will page it (a retry finds the pause and starts nothing): this error is the one notice.
+                raise BreakerUnknown(f"cannot page the circuit breaker's pause of {model}: {error}; nor take the pause "
+                                     f"back ({parameter}: {kept}): retraining of {model} stays paused, unannounced, "
+                                     f"until a person runs: {resume}") from error
             raise BreakerUnknown(f"cannot page the circuit breaker's pause of {model}: {error}; the pause was taken back "
                                  "and the invocation fails (it is retried)") from error
         return {**decision, "paged": True}

@@ -738,6 +738,29 @@ def test_when_the_page_cannot_be_sent_the_pause_is_taken_back_and_the_invocation
     assert rt.PauseSwitch(ssm, ENVIRONMENT_PAUSE, {PIPELINE: CHURN_PAUSE})(PIPELINE) is None and runs.started == []
 
 
+def test_when_neither_the_page_can_be_sent_nor_the_pause_taken_back_the_failure_says_the_pause_stands_unannounced(monkeypatch):
+    """SNS and SSM both failing at the trip: the pause stays, and no retry will page it (a retry finds the pause and
+    starts nothing), so the invocation's error is the one place that says so, and how to lift it."""
+    breaker_env(monkeypatch, "arn:aws:sns:eu-west-1:111111111111:notifications")
+    ssm = boto3.client("ssm", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    sns = boto3.client("sns", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    runs = Runs(("Failed", 30), ("Failed", 6))
+    with Stubber(ssm) as ssm_stub, Stubber(sns) as sns_stub:
+        ssm_stub.add_response("get_parameters", {"Parameters": [], "InvalidParameters": [ENVIRONMENT_PAUSE, CHURN_PAUSE]})
+        ssm_stub.add_response("get_parameters", {"Parameters": []})
+        ssm_stub.add_response("put_parameter", {"Version": 1})
+        sns_stub.add_client_error("publish", "KMSDisabled", "key disabled")
+        ssm_stub.add_client_error("delete_parameter", "ThrottlingException", "Rate exceeded")
+        with pytest.raises(rt.BreakerUnknown) as raised:
+            trigger(sweep_event(1), runs, ssm, sns)
+    assert str(raised.value) == (
+        "cannot page the circuit breaker's pause of churn: An error occurred (KMSDisabled) when calling the Publish "
+        f"operation: key disabled; nor take the pause back ({CHURN_PAUSE}: An error occurred (ThrottlingException) "
+        "when calling the DeleteParameter operation: Rate exceeded): retraining of churn stays paused, unannounced, "
+        "until a person runs: python -m mlops_cli.retraining --env dev --model churn resume")
+    assert runs.started == []
+
+
 @pytest.mark.parametrize("value", ["0", "-1"])
 def test_a_breaker_below_one_failure_is_refused_naming_the_setting_and_the_fix(value):
     with pytest.raises(ValueError) as raised:
