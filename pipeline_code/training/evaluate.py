@@ -814,7 +814,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=approval.PENDING,
         help="the status the environment asks a passing challenger to be registered with; the report's "
         f"{REGISTRATION_KEY}.approval_status is {approval.PENDING} instead when the callers' contract changes "
-        f"(default: {approval.PENDING})",
+        f"({REGISTRATION_KEY}.contract_change) or the serving champion was not compared "
+        f"({REGISTRATION_KEY}.champion_not_compared) (default: {approval.PENDING})",
     )  # fmt: skip
     parser.add_argument(
         "--gate-policy", "--gate_policy", dest="gate_policy", type=_gate_policy, default=None,

@@ -405,3 +405,14 @@ def test_a_champion_registered_before_models_carried_their_declaration_is_still_
     assert "champion_not_compared" not in report
     assert report["champion"] is not None and report["comparison"] is not None
     assert report["registration"] == {"requested": approval.APPROVED, "approval_status": approval.APPROVED}
+
+
+def test_the_approval_status_help_names_every_reason_a_passing_version_is_held_pending():
+    """The step's --help says what the report does with the request: Pending when the callers' contract changes or
+    when the serving champion was not compared (registration.champion_not_compared), never Approved from Pending."""
+    (action,) = [a for a in evaluate.build_parser()._actions if a.dest == "approval_status"]
+    assert action.help == (
+        "the status the environment asks a passing challenger to be registered with; the report's "
+        "registration.approval_status is PendingManualApproval instead when the callers' contract changes "
+        "(registration.contract_change) or the serving champion was not compared (registration.champion_not_compared) "
+        "(default: PendingManualApproval)")
