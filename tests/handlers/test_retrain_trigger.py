@@ -196,16 +196,22 @@ def test_the_sweep_starts_nothing_when_no_retrain_alarm_is_in_alarm_and_skips_pi
     assert decision["reason"] == "pipeline 'mlops-loop-dev-other-training' is not one this trigger may start"
 
 
-def test_a_model_whose_pause_cannot_be_read_does_not_hold_the_other_models_retraining_in_the_sweep(sagemaker):
-    """GIVEN two models' retrain alarms in ALARM and SSM failing for the first model's pause only WHEN the hourly sweep
-    runs THEN the second model's retrain starts, and the sweep still fails naming the first (Lambda retries it; the
-    started one's token keeps the retry from starting it twice): one model's trouble never blocks the others."""
+def two_models_in_alarm(sagemaker):
+    """The other model's pipeline beside churn's, and both models' drift alarms in ALARM; returns CloudWatch."""
     role = boto3.client("iam", region_name="eu-west-1").get_role(RoleName="p")["Role"]["Arn"]
     sagemaker.create_pipeline(PipelineName=OTHER, PipelineDefinition=json.dumps(
         {"Version": "2020-12-01", "Steps": [],
          "Parameters": [{"Name": "TriggerReason", "Type": "String", "DefaultValue": "manual"}]}), RoleArn=role)
     cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
     alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-data-drift": "ALARM", "mlops-loop-dev-other-retrain-data-drift": "ALARM"})
+    return cloudwatch
+
+
+def test_a_model_whose_pause_cannot_be_read_does_not_hold_the_other_models_retraining_in_the_sweep(sagemaker):
+    """GIVEN two models' retrain alarms in ALARM and SSM failing for the first model's pause only WHEN the hourly sweep
+    runs THEN the second model's retrain starts, and the sweep still fails naming the first (Lambda retries it; the
+    started one's token keeps the retry from starting it twice): one model's trouble never blocks the others."""
+    cloudwatch = two_models_in_alarm(sagemaker)
 
     def paused(pipeline):
         if pipeline == PIPELINE:
@@ -223,12 +229,7 @@ def test_a_model_sagemaker_will_not_answer_for_does_not_hold_the_other_models_re
     """GIVEN two models' retrain alarms in ALARM and SageMaker throttling the first model's execution list only WHEN
     the hourly sweep runs THEN the second model's retrain starts, and the sweep still fails naming the first (Lambda
     retries it; the started one is running then, so the retry does not start it again)."""
-    role = boto3.client("iam", region_name="eu-west-1").get_role(RoleName="p")["Role"]["Arn"]
-    sagemaker.create_pipeline(PipelineName=OTHER, PipelineDefinition=json.dumps(
-        {"Version": "2020-12-01", "Steps": [],
-         "Parameters": [{"Name": "TriggerReason", "Type": "String", "DefaultValue": "manual"}]}), RoleArn=role)
-    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
-    alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-data-drift": "ALARM", "mlops-loop-dev-other-retrain-data-drift": "ALARM"})
+    cloudwatch = two_models_in_alarm(sagemaker)
 
     class Throttled:
         def __getattr__(self, name):
