@@ -10,6 +10,7 @@ project name.
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import json
 import os
@@ -101,6 +102,18 @@ def _synthesize_all(config: AppConfig, tmp_path_factory: pytest.TempPathFactory,
     outdir, acknowledgements = _synthesize_once(tmp_path_factory, name, config)
     by_key = {(stack.stage, stack.construct_id): stack for stack in stacks(outdir)}
     return Synthesized(config=config, outdir=outdir, stacks=by_key, acknowledgements=acknowledgements)
+
+
+@pytest.fixture(scope="module")
+def _sample_raw() -> dict:
+    """The frozen sample config, parsed once for the module (never handed out itself: see ``raw``)."""
+    return yaml.safe_load(SAMPLE_CONFIG.read_text())
+
+
+@pytest.fixture()
+def raw(_sample_raw) -> dict:
+    """The frozen sample config as a mutable mapping: each test makes one mistake in it (a deep copy of its own)."""
+    return copy.deepcopy(_sample_raw)
 
 
 @pytest.fixture(scope="session")

@@ -22,18 +22,6 @@ from tests.support.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
-def _sample_raw() -> dict:
-    """The frozen sample config, parsed once for the module (never handed out itself: see ``raw``)."""
-    return yaml.safe_load(SAMPLE_CONFIG.read_text())
-
-
-@pytest.fixture()
-def raw(_sample_raw) -> dict:
-    """The frozen sample config as a mutable mapping: each test makes one mistake in it (a deep copy of its own)."""
-    return copy.deepcopy(_sample_raw)
-
-
-@pytest.fixture(scope="module")
 def sample():
     return load_config(SAMPLE_CONFIG)
 

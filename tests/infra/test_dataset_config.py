@@ -13,13 +13,6 @@ from mlops_loop.config import ConfigError, ModelConfig, parse_config
 from pipeline_code import catalog
 from pipeline_code.training.spec import SpecError, parse_model_spec
 
-from tests.support.configs import SAMPLE_CONFIG
-
-
-@pytest.fixture()
-def raw() -> dict:
-    """The frozen sample config as a mutable mapping: each test makes one mistake in it."""
-    return yaml.safe_load(SAMPLE_CONFIG.read_text())
 
 
 # The sample churn declaration's columns, in order: what an "allowed:" list of them reads.

@@ -7,21 +7,9 @@ from __future__ import annotations
 import copy
 
 import pytest
-import yaml
 
 from mlops_loop.config import ConfigError, parse_config
 
-from tests.support.configs import SAMPLE_CONFIG
-
-
-@pytest.fixture(scope="module")
-def _sample_raw() -> dict:
-    return yaml.safe_load(SAMPLE_CONFIG.read_text())
-
-
-@pytest.fixture()
-def raw(_sample_raw) -> dict:
-    return copy.deepcopy(_sample_raw)
 
 
 def _first_model(raw: dict) -> str:
