@@ -533,6 +533,13 @@ class DevWorld:
                 "StartTime": datetime.datetime(2026, 1, 5, 3, 0, tzinfo=datetime.timezone.utc),
                 "PipelineExecutionStatus": status}
 
+    def first_run(self, monkeypatch: pytest.MonkeyPatch) -> Tuple[str, str]:
+        """(the first pipeline, the ARN of its execution ``run1``), with the teardown's stop wait polling without delay:
+        the GIVEN of every scenario that stops a run."""
+        monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
+        pipeline = self.pipelines[0]
+        return pipeline, f"{self.pipeline_arn(pipeline)}/execution/run1"
+
     def stub_stop(self, sagemaker: Stubber, execution: str, *statuses: str) -> None:
         """The teardown stopping ``execution`` and the wait reading ``statuses`` in turn (e.g. Stopping, Stopped)."""
         sagemaker.add_response("stop_pipeline_execution", {"PipelineExecutionArn": execution},
@@ -724,9 +731,7 @@ def test_execute_stops_running_executions_and_waits_for_them_before_emptying_the
     a version after the group's were deleted, and keep the Training stack from being deleted) WHEN teardown runs with
     --execute THEN it stops exactly the Executing one, waits until SageMaker says it ended, and only then looks again:
     the version that run registered meanwhile (v3) is deleted with the others, and the buckets are emptied."""
-    monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
-    pipeline = dev.pipelines[0]
-    run = f"{dev.pipeline_arn(pipeline)}/execution/run1"
+    pipeline, run = dev.first_run(monkeypatch)
     dev.running = {pipeline: [("run1", "Executing")]}
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
@@ -810,9 +815,7 @@ def test_an_execution_that_ends_between_the_look_and_the_stop_does_not_fail_the_
     """GIVEN an execution listed Executing that succeeds before the teardown stops it (SageMaker then refuses the stop
     with a ConflictException) WHEN teardown runs with --execute THEN that refusal is not an error: the wait reads the
     execution's end, and the teardown goes on and empties the buckets."""
-    monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
-    pipeline = dev.pipelines[0]
-    run = f"{dev.pipeline_arn(pipeline)}/execution/run1"
+    pipeline, run = dev.first_run(monkeypatch)
     dev.running = {pipeline: [("run1", "Executing")]}
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
@@ -838,9 +841,7 @@ def test_a_run_started_between_the_first_look_and_the_quieting_is_stopped_before
     throttled (its hourly sweep, a drift alarm) WHEN teardown runs with --execute THEN it looks again once the
     environment is quiet, stops that run and waits for it, and only then empties the buckets: emptied under it, the
     run writes again and keeps cdk destroy from deleting the Training stack."""
-    monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
-    pipeline = dev.pipelines[0]
-    run = f"{dev.pipeline_arn(pipeline)}/execution/run1"
+    pipeline, run = dev.first_run(monkeypatch)
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
@@ -861,10 +862,8 @@ def test_an_execution_that_has_not_ended_within_the_wait_stops_the_teardown_befo
     """GIVEN a running execution that is still Stopping when the wait is over WHEN teardown runs with --execute THEN
     nothing is emptied or deleted (the run would write and register again), the execution is named on stderr with
     what to do, and the exit is 1."""
-    monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
     monkeypatch.setitem(lifecycle.STOP_WAIT, "MaxAttempts", 2)
-    pipeline = dev.pipelines[0]
-    run = f"{dev.pipeline_arn(pipeline)}/execution/run1"
+    pipeline, run = dev.first_run(monkeypatch)
     dev.running = {pipeline: [("run1", "Executing")]}
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
