@@ -66,11 +66,16 @@ def loop_dashboard_name(name_prefix: str) -> str:
     return f"{name_prefix}-loop"
 
 
-def budget_name(name_prefix: str, actual_percent: Sequence[float], forecast_percent: Sequence[float]) -> str:
-    """``<prefix>-monthly-cost-<8 hex digits of the notices>``. CloudFormation replaces a budget whose notices change
-    (they and its name are create-only) by creating the new one first; under the same name that create fails, so the
-    name follows them."""
-    notices = json.dumps([sorted(map(float, actual_percent)), sorted(map(float, forecast_percent))])
+def budget_name(name_prefix: str, actual_percent: Sequence[float], forecast_percent: Sequence[float],
+                emails: Sequence[str] = ()) -> str:
+    """``<prefix>-monthly-cost-<8 hex digits of the notices>``. CloudFormation replaces a budget whose notices or their
+    subscribers change (they and its name are create-only) by creating the new one first; under the same name that
+    create fails, so the name follows them. Without emails the digest is the one from before emails existed, so such a
+    budget keeps its name."""
+    described: list = [sorted(map(float, actual_percent)), sorted(map(float, forecast_percent))]
+    if emails:
+        described.append(sorted(e.lower() for e in emails))
+    notices = json.dumps(described)
     return f"{name_prefix}-monthly-cost-{hashlib.sha256(notices.encode()).hexdigest()[:8]}"
 
 

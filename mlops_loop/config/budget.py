@@ -8,6 +8,7 @@ on ordinary months or stay silent on a bad one). docs/serving.md, *Cost allocati
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Literal, Mapping
 
 from pydantic import Field, field_validator, model_validator
@@ -21,6 +22,32 @@ MAX_NOTIFICATIONS = 5
 # not said nine times over.
 MIN_PERCENT, MAX_PERCENT = 1, 1000
 BUDGET_SCOPES = ("tags", "account")
+# "A notification can have one SNS subscriber and up to 10 email subscribers, for a total of 11 subscribers"
+# (AWS::Budgets::Budget NotificationWithSubscribers; the Budgets API's NotificationWithSubscribers says the same).
+MAX_EMAIL_SUBSCRIBERS = 10
+# An address Budgets can send to: one @, a dotted domain, no whitespace (the Subscriber's Address may hold no line break).
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+
+
+def _emails(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError("give a list of addresses (e.g. [finops@example.com]), not one string")
+    if not isinstance(value, (list, tuple)):
+        return value  # the field's own type error names it
+    for item in value:
+        if not isinstance(item, str) or not _EMAIL.fullmatch(item):
+            raise ValueError(f"{item!r} is not an email address AWS Budgets can send a notice to; list addresses such as "
+                             "finops@example.com")
+    seen: set[str] = set()
+    for item in value:
+        if item.lower() in seen:
+            raise ValueError(f"lists {item!r} more than once (addresses are compared ignoring case); list each address once")
+        seen.add(item.lower())
+    if len(value) > MAX_EMAIL_SUBSCRIBERS:
+        raise ValueError(f"lists {len(value)} addresses; AWS Budgets emails each notice to at most {MAX_EMAIL_SUBSCRIBERS} "
+                         "(beside the topic): list at most 10, and subscribe anyone else to the environment's topic "
+                         "(NotificationTopicArn)")
+    return value
 
 
 def _percentages(value: Any) -> Any:
@@ -42,7 +69,7 @@ def _percentages(value: Any) -> Any:
 
 class BudgetConfig(StrictModel):
     """A monthly COST budget in AWS Budgets (``monthly_usd`` US dollars, unblended) whose notices go to the environment's
-    notification topic. Defaults: a notice when the month's actual cost passes 80 % and 100 % of ``monthly_usd`` and when
+    notification topic and to each of ``emails``. Defaults: a notice when the month's actual cost passes 80 % and 100 % of ``monthly_usd`` and when
     AWS forecasts the month to end above 100 %; counted over what carries the environment's cost-allocation tags
     (``scope: tags``: project, environment and tier), which must be activated in the Billing console first."""
 
@@ -55,6 +82,9 @@ class BudgetConfig(StrictModel):
     # tags: what carries every one of the environment's cost-allocation tags (environments may share the account);
     # account: everything the account spends, tagged or not (one environment per account).
     scope: Literal[BUDGET_SCOPES] = "tags"
+    # Addresses AWS Budgets emails every notice to itself, beside the topic: the FinOps owner, who is on no ops topic
+    # (the app subscribes nobody to it). Empty (default): the topic only.
+    emails: tuple[str, ...] = ()
 
     @field_validator("monthly_usd", mode="before")
     @classmethod
@@ -74,6 +104,11 @@ class BudgetConfig(StrictModel):
     @classmethod
     def _forecast(cls, value: Any) -> Any:
         return _percentages(value)
+
+    @field_validator("emails", mode="before")
+    @classmethod
+    def _addresses(cls, value: Any) -> Any:
+        return _emails(value)
 
     @model_validator(mode="after")
     def _notices(self) -> "BudgetConfig":

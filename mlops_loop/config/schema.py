@@ -1118,7 +1118,8 @@ def account_wide_names(project: str, env: "EnvironmentConfig",
     for team in env.team_approvers:
         names[team_approver_role_name(prefix, team)] = ("IAM role", f"the approver role of team {team!r}")
     if env.budget is not None:
-        names[budget_name(prefix, env.budget.actual_percent, env.budget.forecast_percent)] = ("budget", "the cost budget")
+        names[budget_name(prefix, env.budget.actual_percent, env.budget.forecast_percent,
+                          env.budget.emails)] = ("budget", "the cost budget")
     for model in env.models:
         if model in models and env.serving.get(model, models[model].serving).native_model_monitor:
             names[monitor_role_name(prefix, model)] = ("IAM role", f"the native Model Monitor role of model {model!r}")

@@ -17,20 +17,26 @@ BUDGETS = "budgets.amazonaws.com"
 METRIC = "UnblendedCost"
 
 
-def _threshold(notification_type: str, percent: float, topic_arn: str) -> budgets.CfnBudget.NotificationWithSubscribersProperty:
+# A notice takes one SNS subscriber and at most this many EMAIL ones (AWS::Budgets::Budget NotificationWithSubscribers).
+MAX_EMAILS = 10
+
+
+def _threshold(notification_type: str, percent: float, topic_arn: str,
+               emails: Sequence[str]) -> budgets.CfnBudget.NotificationWithSubscribersProperty:
     return budgets.CfnBudget.NotificationWithSubscribersProperty(
         notification=budgets.CfnBudget.NotificationProperty(
             notification_type=notification_type, comparison_operator="GREATER_THAN", threshold=percent,
             threshold_type="PERCENTAGE"),
-        subscribers=[budgets.CfnBudget.SubscriberProperty(subscription_type="SNS", address=topic_arn)],
+        subscribers=[budgets.CfnBudget.SubscriberProperty(subscription_type="SNS", address=topic_arn),
+                     *(budgets.CfnBudget.SubscriberProperty(subscription_type="EMAIL", address=e) for e in emails)],
     )
 
 
 class CostBudget(Construct):
     """An ``AWS::Budgets::Budget`` of ``monthly_usd`` US dollars a month (COST, MONTHLY, unblended cost) counting this
     account's spending on what carries every one of ``tags`` (``None``: all of this account's spending), and a notice
-    to ``topic`` when the month's actual cost passes each of ``actual_percent`` and when AWS forecasts it to end above
-    each of ``forecast_percent``.
+    to ``topic`` (and an email to each of ``emails``, sent by AWS Budgets itself, not through the topic) when the month's
+    actual cost passes each of ``actual_percent`` and when AWS forecasts it to end above each of ``forecast_percent``.
 
     The topic's policy gets a statement letting AWS Budgets publish for this account's budgets only (``aws:SourceAccount``
     and ``aws:SourceArn``, as the Budgets guide's budgets-sns-policy writes it). The topic's KMS key must let
@@ -50,19 +56,26 @@ class CostBudget(Construct):
         tags: Optional[Sequence[tuple[str, str]]],
         actual_percent: Sequence[float] = (80, 100),
         forecast_percent: Sequence[float] = (100,),
+        emails: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         if not monthly_usd > 0:
             raise ValueError(f"{construct_id}: monthly_usd must be more than 0, not {monthly_usd}")
         if not actual_percent and not forecast_percent:
             raise ValueError(f"{construct_id}: no actual_percent and no forecast_percent: the budget would tell nobody")
+        if len(emails) > MAX_EMAILS:
+            raise ValueError(f"{construct_id}: {len(emails)} emails; a notice takes at most {MAX_EMAILS} email subscribers "
+                             "beside the topic")
         if tags is not None and not tags:
             raise ValueError(f"{construct_id}: tags is empty, which would count nothing; pass None to count all of the "
                              "account's spending")
         account = environment_of(self).account
         topic_arn = read_once(topic, "topic_arn")
-        notifications = ([_threshold("ACTUAL", p, topic_arn) for p in actual_percent]
-                         + [_threshold("FORECASTED", p, topic_arn) for p in forecast_percent])
+        # Sorted (ignoring case), as the name's digest reads them: the same addresses listed in another order are the same
+        # template, not a replacement of the budget under its own name.
+        emails = sorted(emails, key=str.lower)
+        notifications = ([_threshold("ACTUAL", p, topic_arn, emails) for p in actual_percent]
+                         + [_threshold("FORECASTED", p, topic_arn, emails) for p in forecast_percent])
         # This account only: a budget made in an Organizations management account would otherwise count every member
         # account's spending.
         this_account = budgets.CfnBudget.ExpressionProperty(
@@ -72,7 +85,7 @@ class CostBudget(Construct):
         tagged = [budgets.CfnBudget.ExpressionProperty(
             tags=budgets.CfnBudget.TagValuesProperty(key=key, values=[value], match_options=["EQUALS"]))
             for key, value in (tags or ())]
-        self.budget_name = budget_name(name_prefix, actual_percent, forecast_percent)
+        self.budget_name = budget_name(name_prefix, actual_percent, forecast_percent, emails)
         self.budget = budgets.CfnBudget(
             self,
             "Resource",

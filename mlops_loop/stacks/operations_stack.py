@@ -411,7 +411,7 @@ class OperationsStack(Stack):
         self.budget = CostBudget(
             self, "MonthlyBudget", name_prefix=name_prefix, monthly_usd=budget.monthly_usd, topic=self.topic,
             tags=job_tags if budget.scope == "tags" else None, actual_percent=budget.actual_percent,
-            forecast_percent=budget.forecast_percent,
+            forecast_percent=budget.forecast_percent, emails=budget.emails,
         ) if budget is not None else None
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "WatchdogTopicArn", value=self.watchdog.topic.topic_arn)

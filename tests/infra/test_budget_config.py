@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import pytest
 
+from mlops_loop.app_builder import build_app, new_app
 from mlops_loop.config import ConfigError, parse_config
 from mlops_loop.config.budget import BudgetConfig
+from mlops_loop.tools.cloud_assembly import stacks
+from mlops_loop.tools.lint import lint_cache, lint_stacks
 from tests.support.construct_configs import returns_config
 
 
@@ -26,7 +29,14 @@ def test_no_budget_by_default():
 
 def test_a_budget_takes_the_default_notices_and_the_tags_scope():
     budget = parse_config(returns_config(budget={"monthly_usd": 1200})).environments["dev"].budget
-    assert budget == BudgetConfig(monthly_usd=1200, actual_percent=(80, 100), forecast_percent=(100,), scope="tags")
+    assert budget == BudgetConfig(monthly_usd=1200, actual_percent=(80, 100), forecast_percent=(100,), scope="tags",
+                                  emails=())
+
+
+def test_emails_are_kept_in_order():
+    # GIVEN the FinOps owner's addresses WHEN loaded THEN each notice will also be emailed to them (not only the topic)
+    raw = returns_config(budget={"monthly_usd": 1200, "emails": ["finops@example.com", "Lead.Ops+aws@corp.example.org"]})
+    assert parse_config(raw).environments["dev"].budget.emails == ("finops@example.com", "Lead.Ops+aws@corp.example.org")
 
 
 def test_every_setting_is_kept():
@@ -46,6 +56,7 @@ def test_defaults_give_every_environment_the_budget_and_one_can_drop_it():
 
 
 AMOUNT_FIX = "give the environment's monthly budget in US dollars, more than 0 (e.g. 1500), or remove 'budget' for none"
+EMAIL_FIX = "is not an email address AWS Budgets can send a notice to; list addresses such as finops@example.com"
 PERCENT_FIX = "is not a percentage of monthly_usd a notice can be sent at; use 1-1,000 (e.g. [80, 100])"
 
 
@@ -69,6 +80,21 @@ PERCENT_FIX = "is not a percentage of monthly_usd a notice can be sent at; use 1
      "list at most 5 percentages in the two"),
     ({"monthly_usd": 10, "scope": "organization"},
      "field 'budget.scope': Input should be 'tags' or 'account' (got 'organization')"),
+    ({"monthly_usd": 10, "emails": ["finops"]},
+     f"field 'budget.emails': 'finops' {EMAIL_FIX}"),
+    ({"monthly_usd": 10, "emails": ["fin ops@example.com"]},
+     f"field 'budget.emails': 'fin ops@example.com' {EMAIL_FIX}"),
+    ({"monthly_usd": 10, "emails": ["finops@example.com\nbcc@evil.example"]},
+     f"field 'budget.emails': 'finops@example.com\\nbcc@evil.example' {EMAIL_FIX}"),
+    ({"monthly_usd": 10, "emails": [42]}, f"field 'budget.emails': 42 {EMAIL_FIX}"),
+    ({"monthly_usd": 10, "emails": "finops@example.com"},
+     "field 'budget.emails': give a list of addresses (e.g. [finops@example.com]), not one string"),
+    ({"monthly_usd": 10, "emails": ["a@example.com", "A@Example.com"]},
+     "field 'budget.emails': lists 'A@Example.com' more than once (addresses are compared ignoring case); list each "
+     "address once"),
+    ({"monthly_usd": 10, "emails": [f"p{i}@example.com" for i in range(11)]},
+     "field 'budget.emails': lists 11 addresses; AWS Budgets emails each notice to at most 10 (beside the topic): list "
+     "at most 10, and subscribe anyone else to the environment's topic (NotificationTopicArn)"),
     ({"monthly_usd": 10, "currency": "EUR"},
      "field 'budget.currency': unknown field; check the spelling against the documented fields (docs/configuration.md: Configuration)"),
 ])
@@ -101,3 +127,19 @@ def test_an_account_wide_budget_in_an_account_another_environment_shares_is_refu
 def test_the_fix_the_message_names_is_accepted():
     # WHEN the budget counts by the environment's tags THEN environments may share the account
     assert parse_config(_sharing("tags")).environments["dev"].budget.scope == "tags"
+
+
+def test_the_configured_emails_reach_the_synthesized_budget_and_pass_cfn_lint(tmp_path):
+    """GIVEN an environment whose budget lists emails WHEN it is synthesized (nag packs on) THEN its Operations stack's
+    budget emails every notice to each address beside the topic, and cfn-lint finds nothing in that template."""
+    raw = returns_config(budget={"monthly_usd": 300, "actual_percent": [100], "emails": ["ops@example.com", "finops@example.com"]})
+    app = new_app(str(tmp_path))
+    build_app(app, parse_config(raw), environments=["dev"])
+    app.synth()
+    (operations,) = [s for s in stacks(tmp_path) if s.construct_id == "Operations"]
+    (budget,) = [r["Properties"] for r in operations.template["Resources"].values() if r["Type"] == "AWS::Budgets::Budget"]
+    for notice in budget["NotificationsWithSubscribers"]:
+        assert [s["SubscriptionType"] for s in notice["Subscribers"]] == ["SNS", "EMAIL", "EMAIL"]
+        assert [s["Address"] for s in notice["Subscribers"][1:]] == ["finops@example.com", "ops@example.com"]
+    result = lint_stacks([operations], cache=lint_cache())
+    assert (result.errors, result.warnings) == (0, 0), "\n".join(result.lines)

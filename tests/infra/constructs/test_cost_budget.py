@@ -77,6 +77,19 @@ def test_each_percentage_is_one_notice_to_the_topic():
         assert notice["Subscribers"] == [{"SubscriptionType": "SNS", "Address": topic}]
 
 
+def test_emails_are_subscribers_of_every_notice_beside_the_topic():
+    """GIVEN email addresses (config ``budget.emails``: the FinOps owner, whom no topic subscription may reach) THEN each
+    notice has the topic first and then each address as an EMAIL subscriber, sorted ignoring case (another order in the
+    config is the same template): AWS Budgets emails them itself, so a topic nobody subscribed to does not leave the
+    budget silent."""
+    emails = ("finops@example.com", "Lead@example.org")
+    built, _ = _budget(actual_percent=(80,), forecast_percent=(100,), emails=tuple(reversed(emails)))
+    topic = {"Ref": built.id_of(built.stack.node.find_child("Topic"))}
+    for notice in built.one("AWS::Budgets::Budget")["Properties"]["NotificationsWithSubscribers"]:
+        assert notice["Subscribers"] == [{"SubscriptionType": "SNS", "Address": topic},
+                                         *({"SubscriptionType": "EMAIL", "Address": e} for e in emails)]
+
+
 def test_the_default_notices_are_80_and_100_percent_spent_and_100_percent_forecast():
     built, _ = _budget()
     assert _notices(built) == [("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100)]
@@ -108,6 +121,18 @@ def test_the_name_follows_the_notices_so_a_replacement_can_be_created():
     assert _budget(actual_percent=(100, 80), monthly_usd=5000)[1].budget_name == name
 
 
+def test_the_name_follows_the_email_subscribers_too():
+    """GIVEN budgets that differ in their email subscribers (create-only too: Update requires Replacement) THEN their
+    names differ, and differ from the budget without emails; the same addresses in another order keep the name, so do
+    no emails at all (a budget deployed before emails existed keeps its name and is not replaced)."""
+    plain = _budget()[1].budget_name
+    one = _budget(emails=("a@example.com",))[1].budget_name
+    two = _budget(emails=("a@example.com", "b@example.com"))[1].budget_name
+    assert len({plain, one, two}) == 3
+    assert _budget(emails=("b@example.com", "a@example.com"))[1].budget_name == two
+    assert _budget(emails=())[1].budget_name == plain
+
+
 def test_it_adds_exactly_a_budget_and_the_topics_statement():
     built, budget = _budget()
     assert [r["Type"] for r in built.resources_of(budget).values()] == ["AWS::Budgets::Budget"]
@@ -118,6 +143,8 @@ def test_it_adds_exactly_a_budget_and_the_topics_statement():
     ({"monthly_usd": -10}, "MonthlyBudget: monthly_usd must be more than 0, not -10"),
     ({"actual_percent": (), "forecast_percent": ()},
      "MonthlyBudget: no actual_percent and no forecast_percent: the budget would tell nobody"),
+    ({"emails": tuple(f"p{i}@example.com" for i in range(11))},
+     "MonthlyBudget: 11 emails; a notice takes at most 10 email subscribers beside the topic"),
     ({"tags": ()}, "MonthlyBudget: tags is empty, which would count nothing; pass None to count all of the account's spending"),
 ])
 def test_it_refuses_a_budget_that_could_not_count_or_tell(settings, message):
