@@ -19,6 +19,7 @@ from mlops_loop.config.instance_types import INSTANCE_TYPES
 from mlops_loop.config.vpc_endpoints import INTERFACE_ENDPOINT_SERVICES
 from mlops_loop.tools.cost_floor import PRICES, floor_report, main
 from mlops_loop.tools.cost_floor.scheduled import Assumptions
+from pipeline_code.core.contract import MONITOR_METRICS
 from tests.support.assemblies import (
     condition_step,
     conditional_trigger,
@@ -392,6 +393,79 @@ def test_subnets_inside_a_schedule_s_input_count_and_no_vpc_config_means_no_line
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# The drift monitor's CloudWatch custom metrics
+# --------------------------------------------------------------------------------------------------------------------
+METRIC = PRICES["custom_metric"].usd
+HEADLINE = len(MONITOR_METRICS)
+
+
+def monitor_request(features: list[str], *, publish: bool = True, by_id: bool = False, spec_key: str = "abc123.json"
+                    ) -> dict:
+    """A drift-monitor processing request as the app writes it: its arguments (publishing or not, scoring by id or not)
+    and the model spec it reads, an asset of the assembly (written beside it by :func:`with_spec`)."""
+    arguments = ["pipeline_code.monitoring.monitor", "--model-spec", f"/opt/ml/processing/input/model_spec/{spec_key}"]
+    arguments += ["--publish-metrics", "--metric-namespace", "mlops-loop/prod/churn/monitoring"] if publish else []
+    arguments += ["--feature-snapshots-s3-uri", "s3://features/snapshots/churn/"] if by_id else []
+    return {**processing_request(), "AppSpecification": {"ImageUri": "image", "ContainerArguments": arguments},
+            "ProcessingInputs": [{"InputName": "model_spec", "S3Input": {
+                "S3Uri": f"s3://cdk-hnb659fds-assets-111111111111-eu-west-1/{spec_key}",
+                "LocalPath": "/opt/ml/processing/input/model_spec", "S3DataType": "S3Prefix"}}]}
+
+
+def with_spec(tmp_path: Path, resources: dict, features: list[str], spec_key: str = "abc123.json"):
+    out = write_assembly(tmp_path / "cdk.out", {"prod": {"Operations": template(resources)}})
+    (out / f"asset.{spec_key}").write_text(json.dumps({"name": "churn", "features": features}))
+    (env,) = floor_report(out)
+    return env
+
+
+def test_each_drift_monitor_run_s_custom_metrics_are_a_scheduled_line(tmp_path):
+    """GIVEN a daily drift-monitor schedule publishing metrics for a model of 3 features scored by id WHEN priced THEN
+    "CloudWatch custom metrics" counts every series one run may publish (each headline metric, a
+    FeaturePsi and a FeatureSkewRate per feature: 27), each billed for the hour a run writes it (CloudWatch prorates a
+    metric-month by the hour with data): 27 x 30.42 h x $0.30/730 h; the processing job's own line is unchanged."""
+    env = with_spec(tmp_path, {"Monitor": job_schedule(DAILY, "createProcessingJob", monitor_request(
+        ["a", "b", "c"], by_id=True))}, ["a", "b", "c"])
+    lines = scheduled(env)
+    line = lines["CloudWatch custom metrics"]
+    metrics = HEADLINE + 3 + 3
+    assert line.monthly_usd == pytest.approx(metrics * DAILY_RUNS * METRIC / 730)
+    assert line.basis == (f"1 monitor x 30.42 runs/month x {metrics} metrics at most ({HEADLINE} headline, 3 FeaturePsi, 3 "
+                          "FeatureSkewRate); each metric 1 h per run (at most the month) x $0.30/metric-month / the "
+                          "month's hours (prorated by the hour with data; billed by whole months it would be up to 24 "
+                          "times a daily run's) (rate unverified)")
+    assert line.resources == ("Monitor",)
+    assert lines["SageMaker processing jobs"].monthly_usd == pytest.approx(DAILY_RUNS * hourly("ml.m5.xlarge") * 10 / 60)
+    assert env.scheduled_usd == pytest.approx(line.monthly_usd + lines["SageMaker processing jobs"].monthly_usd)
+
+
+def test_a_model_not_scored_by_id_publishes_no_skew_series_and_a_job_that_publishes_nothing_no_line(tmp_path):
+    env = with_spec(tmp_path, {
+        "Monitor": job_schedule(DAILY, "createProcessingJob", monitor_request(["a", "b"])),
+        "Quiet": job_schedule(DAILY, "createProcessingJob", monitor_request(["a", "b"], publish=False)),
+    }, ["a", "b"])
+    line = scheduled(env)["CloudWatch custom metrics"]
+    assert line.resources == ("Monitor",)
+    assert line.monthly_usd == pytest.approx((HEADLINE + 2) * DAILY_RUNS * METRIC / 730)
+
+
+def test_an_hourly_monitor_pays_each_series_the_whole_month_not_more(tmp_path):
+    """GIVEN runs every 30 minutes (more than one an hour) THEN each series is billed 730 of 730 hours: a full metric-month."""
+    env = with_spec(tmp_path, {"Monitor": job_schedule("rate(30 minutes)", "createProcessingJob",
+                                                       monitor_request(["a"]))}, ["a"])
+    line = scheduled(env)["CloudWatch custom metrics"]
+    assert line.monthly_usd == pytest.approx((HEADLINE + 1) * METRIC)
+
+
+def test_a_model_spec_missing_from_the_assembly_makes_the_line_unknown(tmp_path):
+    env = floor_of(tmp_path, {"Monitor": job_schedule(DAILY, "createProcessingJob", monitor_request(["a"]))})
+    line = scheduled(env)["CloudWatch custom metrics"]
+    assert line.monthly_usd is None
+    assert line.basis == ("unknown: mlops-loop-prod-operations/Monitor: its model spec abc123.json (how many features it "
+                          "publishes a series for) is not an asset of the assembly")
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # The real app
 # --------------------------------------------------------------------------------------------------------------------
 @pytest.mark.synth
@@ -413,6 +487,9 @@ def test_real_app_every_scheduled_job_of_the_templates_is_in_the_scheduled_colum
         retraining = {k for k, r in resources.items() if r["Type"] == "AWS::Scheduler::Schedule"
                       and '"reason": "schedule"' in json.dumps(r["Properties"]["Target"].get("Input"))}
         assert glue and jobs and glue | jobs | retraining <= counted
+        publishing = {k for k in jobs if "--publish-metrics" in json.dumps(resources[k]["Properties"].get("Target"))}
+        (metrics,) = [line for line in env.lines if line.label == "CloudWatch custom metrics"]
+        assert publishing and set(metrics.resources) == publishing
         assert all(line.monthly_usd is not None and line.monthly_usd > 0
                    for line in env.lines if line.category == "scheduled")
         assert env.scheduled_usd > 0

@@ -62,6 +62,14 @@ PRICES: dict[str, Price] = {
     # Dashboards: $3 each per month beyond the 3 free per account (up to 50 metrics each); every
     # environment of this app is its own account. https://aws.amazon.com/cloudwatch/pricing/, 2026-11-26.
     "dashboard": Price(3.00, "dashboard-month", "https://aws.amazon.com/cloudwatch/pricing/ (2026-11-26)"),
+    # CloudWatch custom metrics (a metric name with its dimensions is one metric): $0.30 per metric-month for the first
+    # 10,000 (https://aws.amazon.com/cloudwatch/pricing/, "Metrics"; the AWS free tier's 10 are not deducted, as for
+    # alarms). A metric-month is prorated by the hour and metered only in hours the metric receives data: read
+    # 2026-12-07 in third-party copies (one with a measured bill: usage type CW:MetricMonitorUsage, "prorated by the
+    # hour, only for hours in which the identity receives data"), not on AWS's page as stored here, so a series written
+    # once a day is priced at 30.42 of 730 hours; if AWS billed whole months it would be 24 times that.
+    "custom_metric": Price(0.30, "metric-month", "https://aws.amazon.com/cloudwatch/pricing/ (hourly proration unverified, "
+                           "2026-12-07)", unverified=True),
     # https://aws.amazon.com/vpc/pricing/ and https://aws.amazon.com/privatelink/pricing/, 2026-11-26.
     "nat_gateway": Price(0.045, "gateway-hour", "https://aws.amazon.com/vpc/pricing/ (2026-11-26)"),
     "interface_endpoint": Price(0.01, "endpoint-AZ-hour", "https://aws.amazon.com/privatelink/pricing/ (2026-11-26)"),

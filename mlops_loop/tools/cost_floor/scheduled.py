@@ -26,6 +26,7 @@ from typing import Any, Optional
 
 from mlops_loop.config.instance_types import INSTANCE_TYPES, JOB_RESOURCES
 from mlops_loop.config.schedules import runs_per_year
+from pipeline_code.core.contract import MONITOR_METRICS
 
 from .model import Line
 from .prices import (
@@ -74,6 +75,7 @@ _LABELS = {
     "training": ("SageMaker training jobs", "job"),
     "pipeline": ("SageMaker pipeline runs", "pipeline"),
     "monitoring": ("SageMaker Model Monitor jobs", "schedule"),
+    "custom_metrics": ("CloudWatch custom metrics", "monitor"),
 }
 # The four monitoring job definitions a MonitoringSchedule may name; each holds its instances in JobResources.
 _MONITORING_DEFINITIONS = ("AWS::SageMaker::DataQualityJobDefinition", "AWS::SageMaker::ModelQualityJobDefinition",
@@ -384,6 +386,61 @@ def _target_unit(tpl: Template, logical_id: str, arn: Any, payload: Any, runs: O
     return unit("pipeline", *_pipeline_run(target, minutes), target.logical_id)
 
 
+# --------------------------------------------------------------------------------------------------------------------
+# The drift monitor's CloudWatch custom metrics
+# --------------------------------------------------------------------------------------------------------------------
+def _model_spec(tpl: Template, request: dict) -> tuple[Optional[dict], str]:
+    """(the model spec a drift-monitor request reads, "" or why not): its ``model_spec`` input is an asset of the
+    assembly (``asset.<key>`` beside the stage's directory, or in it)."""
+    uri = next((((i.get("S3Input") or {}).get("S3Uri")) for i in request.get("ProcessingInputs") or []
+                if isinstance(i, dict) and i.get("InputName") == "model_spec"), None)
+    key = tpl.text(uri).rsplit("/", 1)[-1] if isinstance(tpl.text(uri), str) else None
+    if not key:
+        return None, "its model spec input is not named in its Input"
+    folder = tpl.stack.template_path.parent
+    for candidate in (folder / f"asset.{key}", folder.parent / f"asset.{key}"):
+        if candidate.is_file():
+            try:
+                spec = json.loads(candidate.read_text())
+            except (OSError, ValueError):
+                spec = None
+            if isinstance(spec, dict) and isinstance(spec.get("features"), list):
+                return spec, ""
+            return None, f"its model spec {key} has no readable feature list"
+    return None, f"its model spec {key} (how many features it publishes a series for) is not an asset of the assembly"
+
+
+def _metric_unit(tpl: Template, logical_id: str, payload: Any, runs: Optional[float], problem: str, hours: float,
+                 once: Optional[str]) -> Optional[_Unit]:
+    """The custom metrics a drift-monitor schedule's runs publish (``--publish-metrics``; None when they publish none):
+    at most every headline metric (``MONITOR_METRICS``), a ``FeaturePsi`` per feature and, for a model scored by id
+    (``--feature-snapshots-s3-uri``), a ``FeatureSkewRate`` per feature (pipeline_code.monitoring.report.metric_data),
+    each a metric of its own (name and dimensions). Each run writes each once, so each is billed one hour per run (the
+    hourly proration of ``custom_metric``), at most the whole month."""
+    text = tpl.text(payload)
+    try:
+        request = json.loads(text) if text else None
+    except json.JSONDecodeError:
+        request = None
+    arguments = ((request or {}).get("AppSpecification") or {}).get("ContainerArguments") if isinstance(request, dict) else None
+    if not isinstance(arguments, list) or "--publish-metrics" not in arguments:
+        return None
+    spec, why = _model_spec(tpl, request)
+    price = PRICES["custom_metric"]
+    if spec is None:
+        return _Unit("custom_metrics", tpl.name, (logical_id,), runs, None, "", problem or f"{tpl.name}/{logical_id}: {why}",
+                     once)
+    features = len(spec["features"])
+    skew = features if "--feature-snapshots-s3-uri" in arguments else 0
+    metrics = len(MONITOR_METRICS) + features + skew
+    counts = f"{len(MONITOR_METRICS)} headline, {features} FeaturePsi" + (f", {skew} FeatureSkewRate" if skew else "")
+    # Billed hours per run: 1, unless runs come more often than hourly (then the month's hours shared among them).
+    billed_hours = 1.0 if runs is None or runs <= hours else hours / runs
+    part = f"{metrics} metrics at most ({counts})"
+    return _Unit("custom_metrics", tpl.name, (logical_id,), runs, metrics * billed_hours * price.usd / hours, part,
+                 problem, once)
+
+
 def schedule_units(tpl: Template, hours: float, found: dict[str, _Pipeline], assumptions: Assumptions) -> list[_Unit]:
     """Every EventBridge Scheduler schedule and scheduled EventBridge rule of ``tpl`` that starts something priced."""
     units = []
@@ -402,6 +459,11 @@ def schedule_units(tpl: Template, hours: float, found: dict[str, _Pipeline], ass
                                           found, assumptions, tpl.once_deployed(resource))
                 if found_unit is not None:
                     units.append(found_unit)
+                if found_unit is not None and found_unit.kind == "processing":
+                    metrics = _metric_unit(tpl, logical_id, target.get("Input"), runs, problem, hours,
+                                           tpl.once_deployed(resource))
+                    if metrics is not None:
+                        units.append(metrics)
     return units
 
 
@@ -483,6 +545,11 @@ def scheduled_lines(units: list[_Unit]) -> list[Line]:
         parts = [f"{n} {noun}{'s' if n != 1 else ''} x {runs:g} runs/month x {part}" for (runs, part), n in groups.items()]
         problems = [u.problem or f"{u.stack}/{u.resources[-1]}: price unknown" for u in of_kind if u not in known]
         basis = " + ".join(parts)
+        if kind == "custom_metrics" and known:
+            price = PRICES["custom_metric"]
+            basis += (f"; each metric 1 h per run (at most the month) x {format_rate(price.usd)}/{price.unit} / the month's "
+                      f"hours (prorated by the hour with data; billed by whole months it would be up to 24 times a daily "
+                      f"run's){price.caveat}")
         if problems:
             basis = (basis + "; " if basis else "") + "unknown: " + "; ".join(problems)
         later = [u for u in of_kind if u.once_deployed]
