@@ -72,10 +72,12 @@ class CostBudget(Construct):
         account = environment_of(self).account
         topic_arn = read_once(topic, "topic_arn")
         # Sorted (ignoring case), as the name's digest reads them: the same addresses listed in another order are the same
-        # template, not a replacement of the budget under its own name.
+        # template, not a replacement of the budget under its own name. So are the notices below.
         emails = sorted(emails, key=str.lower)
-        notifications = ([_threshold("ACTUAL", p, topic_arn, emails) for p in actual_percent]
-                         + [_threshold("FORECASTED", p, topic_arn, emails) for p in forecast_percent])
+        # The notices sorted too, as the name's digest reads them: a reordered list would otherwise replace the budget
+        # (its notices are create-only) under the name it already has, which Budgets refuses as a duplicate.
+        notifications = ([_threshold("ACTUAL", p, topic_arn, emails) for p in sorted(actual_percent)]
+                         + [_threshold("FORECASTED", p, topic_arn, emails) for p in sorted(forecast_percent)])
         # This account only: a budget made in an Organizations management account would otherwise count every member
         # account's spending.
         this_account = budgets.CfnBudget.ExpressionProperty(

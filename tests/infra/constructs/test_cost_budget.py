@@ -90,6 +90,17 @@ def test_emails_are_subscribers_of_every_notice_beside_the_topic():
                                          *({"SubscriptionType": "EMAIL", "Address": e} for e in emails)]
 
 
+def test_the_same_percentages_in_another_order_are_the_same_template():
+    """GIVEN a budget deployed with actual_percent [80, 100] WHEN the config lists [100, 80] THEN the template is the
+    same: its notices are create-only (a changed list replaces the budget, CloudFormation creating the new one first)
+    and the name, digested from the sorted percentages, would not change, so a reordered list in the template would be
+    a replacement under the same name, which AWS Budgets refuses as a duplicate."""
+    in_order, _ = _budget(actual_percent=(80, 100), forecast_percent=(90, 100))
+    reordered, _ = _budget(actual_percent=(100, 80), forecast_percent=(100, 90))
+    assert in_order.one("AWS::Budgets::Budget") == reordered.one("AWS::Budgets::Budget")
+    assert _notices(reordered) == [("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 90), ("FORECASTED", 100)]
+
+
 def test_the_default_notices_are_80_and_100_percent_spent_and_100_percent_forecast():
     built, _ = _budget()
     assert _notices(built) == [("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100)]
