@@ -32,6 +32,9 @@ A resource with a CloudFormation ``Condition`` that is false with the parameter 
 endpoint exists only once a model version is approved) is counted in the floor and marked "once
 deployed"; the "before approval" column leaves it out.
 
+The notes name each environment with no AWS Budgets cost budget in its templates (nobody is told when its month goes
+wrong) and each budget whose lowest ACTUAL notice the floor with schedules already passes (it would fire every month).
+
 ``--base-assembly DIR`` adds the change per environment against another assembly (e.g. the main
 branch's), the "floor +$X/month" line of a pull-request comment. A base stack the assembly no longer
 deploys (same target and stack name) is left running by ``cdk deploy``: it is not subtracted, but listed as

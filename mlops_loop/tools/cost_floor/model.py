@@ -38,6 +38,18 @@ class Line:
         return (self.category, self.label, self.mode, self.variant)
 
 
+@dataclass(frozen=True)
+class Budget:
+    """An AWS Budgets COST budget of the environment's templates, as its notes judge it against the floor."""
+
+    stack: str
+    logical_id: str
+    # The monthly limit (USD); None when it is not a literal or the budget's period is not a month.
+    monthly_usd: Optional[float]
+    # Its ACTUAL notices: (how the config wrote it, e.g. "60 %" or "2.00 $", the threshold in USD), lowest first.
+    actual_notices: tuple[tuple[str, float], ...] = ()
+
+
 @dataclass
 class EnvironmentFloor:
     environment: str
@@ -53,6 +65,8 @@ class EnvironmentFloor:
     # Every endpoint at its maximum (cost_floor.ceiling), unknown ceilings left out.
     compute_ceiling_usd: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    # The AWS Budgets cost budgets of its templates (none: nobody is told when a month goes wrong).
+    budgets: list[Budget] = field(default_factory=list)
     # The templates this floor was read from (cost_floor.template.Template) and the month it assumed: comparing
     # two assemblies prices the base stacks the head no longer deploys (left running) apart from the others.
     templates: list[Any] = field(default_factory=list, repr=False, compare=False)

@@ -68,6 +68,32 @@ def _notes(report: list[EnvironmentFloor], hours: float) -> list[str]:
             notes.append(f"{env.environment}: {env.unknown_prices} line(s) with unknown price, not in the totals")
         if env.unknown_ceilings:
             notes.append(f"{env.environment}: {env.unknown_ceilings} line(s) with unknown ceiling, not in the ceiling")
+        notes += _budget_notes(env)
+    return notes
+
+
+def _budget_notes(env: EnvironmentFloor) -> list[str]:
+    """Who is told when the environment's month goes wrong: nobody without a budget; and a budget whose lowest ACTUAL
+    notice the floor with schedules already passes (Budgets notifies on GREATER_THAN) would fire every month, so
+    people learn to ignore it."""
+    name, floor = env.environment, env.total_with_schedules_usd
+    if not env.budgets:
+        return [f"{name}: no AWS Budgets cost budget in its templates: nobody is told when its month's spending passes "
+                f"any amount (floor with schedules {_money(floor)} $/mo, ceiling {_money(env.ceiling_usd)} $/mo, before "
+                f"traffic); set environments.{name}.budget (docs/serving.md, Budgets and cost anomalies)"]
+    notes = []
+    for budget in env.budgets:
+        reached = [(label, usd) for label, usd in budget.actual_notices if floor > usd]
+        if not reached:
+            continue
+        label, usd = reached[0]
+        percentage = label.endswith("%")
+        what = (f"{label} actual notice ({_money(usd)} $ of {_money(budget.monthly_usd)} $/mo)" if percentage else
+                f"{label} actual notice (of {_money(budget.monthly_usd)} $/mo)")
+        fix = (f"raise environments.{name}.budget.monthly_usd or that percentage" if percentage else
+               "raise that threshold")
+        notes.append(f"{name}: its budget's {what} is reached by the floor with schedules alone ({_money(floor)} $/mo at "
+                     f"{PRICES_REGION} list prices, before traffic): it would fire every month; {fix}")
     return notes
 
 

@@ -10,9 +10,9 @@ from ..cloud_assembly import SynthesizedStack, stacks
 from .ceiling import with_ceilings
 from .compute import batch_lines, endpoint_lines, scalable_targets
 from .fixed import fixed_lines, fixed_units, required_endpoint_units
-from .model import EnvironmentFloor, Line, NotACloudAssembly
+from .model import Budget, EnvironmentFloor, Line, NotACloudAssembly
 from .scheduled import DEFAULT_ASSUMPTIONS, Assumptions, scheduled_lines, scheduled_units
-from .template import Template
+from .template import Template, as_number
 
 
 DEFAULT_HOURS_PER_MONTH = 730.0  # 365 * 24 / 12, the month AWS's own price examples use
@@ -91,7 +91,33 @@ def _environment_floor(stage: str, region: Optional[str], templates: list[Templa
     env.fixed_usd = sum((line.monthly_usd or 0.0 for line in fixed), 0.0)
     env.scheduled_usd = sum((line.monthly_usd or 0.0 for line in scheduled), 0.0)
     env.compute_ceiling_usd = sum((line.ceiling_usd or 0.0 for line in compute), 0.0)
+    env.budgets = [b for tpl in templates for b in budgets_of(tpl)]
     return env
+
+
+def budgets_of(tpl: Template) -> list[Budget]:
+    """The AWS Budgets COST budgets of ``tpl`` with their monthly limit and ACTUAL notices (a FORECASTED notice reads
+    AWS's forecast, not the month so far, so the floor alone does not decide it)."""
+    found = []
+    for logical_id, resource in tpl.resources.items():
+        props = resource.get("Properties") or {}
+        data = props.get("Budget") or {}
+        if resource.get("Type") != "AWS::Budgets::Budget" or tpl.value(data.get("BudgetType")) != "COST":
+            continue
+        amount = as_number(tpl.value((data.get("BudgetLimit") or {}).get("Amount")))
+        monthly = amount if tpl.value(data.get("TimeUnit")) == "MONTHLY" else None
+        notices = []
+        for entry in props.get("NotificationsWithSubscribers") or []:
+            notice = (entry or {}).get("Notification") or {} if isinstance(entry, dict) else {}
+            threshold = as_number(tpl.value(notice.get("Threshold")))
+            if tpl.value(notice.get("NotificationType")) != "ACTUAL" or threshold is None:
+                continue
+            if str(tpl.value(notice.get("ThresholdType")) or "PERCENTAGE") == "ABSOLUTE_VALUE":
+                notices.append((f"{threshold:,.2f} $", threshold))
+            elif monthly is not None:
+                notices.append((f"{threshold:g} %", monthly * threshold / 100))
+        found.append(Budget(tpl.name, logical_id, monthly, tuple(sorted(notices, key=lambda n: n[1]))))
+    return found
 
 
 def _split_left_running(
