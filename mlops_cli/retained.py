@@ -2,7 +2,8 @@
 
 Outside dev the stacks keep their stateful resources when they are deleted (``DeletionPolicy`` ``Retain`` /
 ``RetainExceptOnCreate``): buckets and their policies, the Glue database, feature groups and the role they write their
-offline store as, model package groups, log groups with fixed names, and the KMS keys, which have no name. A ``cdk
+offline store as, model package groups, log groups with fixed names, dead-letter queues (one with a fixed name: the
+Serving stack's batch schedules'), and the KMS keys, which have no name. A ``cdk
 deploy`` of the deleted stack would fail "already exists" on every fixed name, and would create new keys: the other
 stacks' weak references (``Fn::GetStackOutput``) would then name the new data key, and every role would lose
 ``kms:Decrypt`` on what the old one encrypted. So before such a stack is created again, what it left is adopted.
@@ -52,6 +53,7 @@ IMPORT_IDENTIFIER = {
     "AWS::Glue::Database": "DatabaseName",
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::IAM::Role": "RoleName",
+    "AWS::SQS::Queue": "QueueUrl",
 }
 
 # The properties of an AWS::IAM::Role `aws iam create-role` takes, by its option (what a role re-created by hand needs
@@ -165,7 +167,7 @@ def fixed_name(template: Dict[str, Any], resource: Dict[str, Any]) -> str:
     else:
         value = props.get({"AWS::S3::Bucket": "BucketName", "AWS::SageMaker::FeatureGroup": "FeatureGroupName",
                            "AWS::SageMaker::ModelPackageGroup": "ModelPackageGroupName",
-                           "AWS::Logs::LogGroup": "LogGroupName"}.get(kind, ""))
+                           "AWS::Logs::LogGroup": "LogGroupName", "AWS::SQS::Queue": "QueueName"}.get(kind, ""))
     return value if isinstance(value, str) else ""
 
 
@@ -382,6 +384,9 @@ class Finder:
                 return {IMPORT_IDENTIFIER[kind]: arn}
             elif kind == "AWS::Glue::Database":
                 self.client("glue").get_database(Name=name)
+            elif kind == "AWS::SQS::Queue":
+                # A queue is imported by its URL (the template can only name it): the mapping holds it.
+                return {IMPORT_IDENTIFIER[kind]: self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]}
             elif kind == "AWS::Logs::LogGroup":
                 pages = self.client("logs").get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
                 if not any(g["logGroupName"] == name for page in pages for g in page.get("logGroups", [])):
@@ -394,7 +399,8 @@ class Finder:
                 # HeadBucket answers 403 for a bucket that exists but these credentials may not read: it is there.
                 return {IMPORT_IDENTIFIER[kind]: name}
             if code in ("404", "NoSuchBucket", "NotFound", "NoSuchBucketPolicy", "ResourceNotFound",
-                        "ResourceNotFoundException", "EntityNotFoundException") or (
+                        "ResourceNotFoundException", "EntityNotFoundException", "AWS.SimpleQueueService.NonExistentQueue",
+                        "QueueDoesNotExist") or (
                     code == "ValidationException" and "does not exist" in str(error)):
                 return None
             raise

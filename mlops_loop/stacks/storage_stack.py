@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
 
-from aws_cdk import ArnFormat, CfnOutput, Stack
+from aws_cdk import ArnFormat, CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
@@ -103,7 +103,7 @@ class StorageStack(Stack):
                 ),
             ),
         )
-        self.monitor_tables = self._monitor_tables(name_prefix, list(models), removal)
+        self.monitor_tables = self._monitor_tables(name_prefix, list(models))
         self.feature_store = FeatureStore(
             self,
             "FeatureStore",
@@ -196,7 +196,7 @@ class StorageStack(Stack):
             CfnOutput(self, f"{pascal(team)}TeamApproverRoleArn", value=read_once(role, "role_arn"),
                       description=f"Approves the versions of team {team}'s models (team_approvers), and no other's")
 
-    def _monitor_tables(self, name_prefix: str, models: Sequence[str], removal: Any) -> dict:
+    def _monitor_tables(self, name_prefix: str, models: Sequence[str]) -> dict:
         """The drift monitor's tables in the environment's database (``MONITOR_TABLES``: ``predictions`` over
         ``predictions/``, ``monitor_results`` over ``monitor-results/`` of the inference bucket), Parquet, partitioned
         by model and date with partition projection (the model an enum of ``models``, the date a day range from
@@ -244,8 +244,11 @@ class StorageStack(Stack):
                     ),
                 ),
             )
-            # Definitions, not data: the records stay in the bucket whatever becomes of the table.
-            cfn.apply_removal_policy(removal)
+            # Definitions, not data: the records stay in the bucket whatever becomes of the table, and the deploy makes
+            # it again exactly (partition projection: no partitions to lose). So it goes with its stack, in every
+            # environment: a kept one would make the re-created Storage stack fail "already exists" on its fixed name
+            # (docs/deploying.md, Recovering an environment).
+            cfn.apply_removal_policy(RemovalPolicy.DESTROY)
             cfn.add_dependency(self.node.find_child("Database"))
             tables[prefix] = cfn
         return tables

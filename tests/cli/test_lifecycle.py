@@ -1206,6 +1206,46 @@ def test_adopt_writes_the_import_mapping_of_everything_the_import_can_hold_and_n
     assert world.s3.get_bucket_policy(Bucket=f"{PROD}-data")  # untouched
 
 
+def test_a_deleted_serving_stack_that_left_its_fixed_name_dead_letter_queue_blocks_and_adopt_maps_it_by_url(moto_aws, tmp_path):
+    """GIVEN prod's Serving stack deleted, which kept its batch schedules' dead-letter queue under its fixed name
+    (``<prefix>-batch-dead-letters``: the Operations stack alarms on it by name) WHEN the stacks are checked THEN the
+    Serving stack BLOCKS, naming the queue (a plain deploy would fail "already exists" on it), and adopt maps it by its
+    URL, CloudFormation's import identifier of a queue (the template can only give its name)."""
+    queue = f"{PROD}-batch-dead-letters"
+    serving = {"BatchDeadLetters": {"Type": "AWS::SQS::Queue", **RETAIN, "Properties": {"QueueName": queue}},
+               "FreshDeadLetters": {"Type": "AWS::SQS::Queue", **RETAIN, "Properties": {}}}
+    assembly = _write_assembly(tmp_path / "cdk.out", {"prod": {"serving": serving}})
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    session = lambda cloudformation: Session(sample_account("prod"), cloudformation=cloudformation, sqs=sqs)  # noqa: E731
+    names = environment_stack_names(PROD)
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub)
+        code, out = _run(["--env", "prod", *CONFIG, "stacks", "--assembly", str(assembly)], session(cloudformation))
+        stub.assert_no_pending_responses()
+    assert code == 1
+    assert next(line for line in out.splitlines() if line.startswith(f"  {names['serving']} ")).endswith(
+        f"BLOCKS cdk deploy: retained resources of {names['serving']} exist: adopt them before deploying (see below): "
+        f"AWS::SQS::Queue {queue}")
+    mapping = tmp_path / "serving.json"
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub, only=["serving"])
+        code, out = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "serving", "--assembly", str(assembly),
+                          "--mapping", str(mapping)], session(cloudformation))
+    assert code == 0, out
+    assert json.loads(mapping.read_text()) == {"BatchDeadLetters": {"QueueUrl": url}}
+    # WHEN the queue is gone too THEN nothing blocks the Serving stack's create
+    sqs.delete_queue(QueueUrl=url)
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub, only=["serving"])
+        code, out = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "serving", "--assembly", str(assembly),
+                          "--mapping", str(tmp_path / "none.json")], session(cloudformation))
+    assert code == 0 and out.startswith(f"{names['serving']}: nothing it retains is left over; cdk deploy creates it"), out
+
+
 def test_adopt_leaves_a_key_it_cannot_tell_apart_to_the_operator(moto_aws, tmp_path, capsys):
     """GIVEN two keys with the data key's description and tags (the stack was deleted and recreated before) WHEN adopt
     runs THEN the key is not guessed: it is left out of the mapping, both ids are named with how to choose, exit 1."""

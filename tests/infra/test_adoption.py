@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest import mock
 
 import cfnlint
 import pytest
@@ -101,3 +102,47 @@ def test_a_retained_feature_groups_role_is_kept_as_the_group_is(synthesized):
                 checked += 1
     if not checked:
         pytest.skip("no environment of the config keeps its feature groups (removal_policy: destroy everywhere)")
+
+
+def _names(resource: dict) -> list[str]:
+    """The names ``resource``'s template gives it or what it belongs to: every string property whose key ends in
+    ``Name``, at the top or in a ``...Input`` block (a Glue table's ``TableInput.Name``)."""
+    props = resource.get("Properties", {})
+    blocks = [props] + [v for k, v in props.items() if k.endswith("Input") and isinstance(v, dict)]
+    return [v for block in blocks for k, v in block.items() if k.endswith("Name") and isinstance(v, str)]
+
+
+class _Everything:
+    """A session whose every read-only call answers: every resource looked for exists (a log group is listed under the
+    prefix it is looked for by)."""
+
+    def client(self, service):
+        client = mock.MagicMock(name=service)
+        if service == "logs":
+            client.get_paginator.return_value.paginate.side_effect = lambda logGroupNamePrefix: [
+                {"logGroups": [{"logGroupName": logGroupNamePrefix}]}]
+        return client
+
+
+@pytest.mark.parametrize("scenario", ["synthesized", "modes"])
+def test_every_retained_resource_with_a_fixed_name_is_one_adopt_looks_for(request, scenario):
+    """GIVEN every stack of the user's config, and of the modes environment (a batch-served model: the Serving stack
+    keeps its schedules' dead-letter queue, outside dev) WHEN a stack is deleted and everything it retains is left over
+    THEN each retained resource whose template fixes a name is one `lifecycle stacks` / `adopt` looks up by that name
+    and maps: were it not, `stacks` would say "nothing an earlier stack of this name retained is left" and the next
+    `cdk deploy` would fail "already exists" on it. A retained resource with no fixed name (a generated dead-letter
+    queue, a key) makes no such collision."""
+    fixture = request.getfixturevalue(scenario)
+    environments = ({fixture.env: fixture.config.environments[fixture.env]} if scenario == "modes"
+                    else fixture.config.environments)
+    finder = retained.Finder(_Everything())
+    unknown = []
+    for env, environment in environments.items():
+        for stack in retained.synthesized_stacks(fixture.outdir, env, environment.account, environment.region).values():
+            for lid, resource in retained.retained(stack.template).items():
+                if not _names(resource):
+                    continue
+                name = retained.fixed_name(stack.template, resource)
+                if not name or finder._look_up(resource["Type"], name) is None:
+                    unknown.append(f"{env} {stack.name} {resource['Type']} {lid} {_names(resource)}")
+    assert unknown == [], "\n".join(unknown)
