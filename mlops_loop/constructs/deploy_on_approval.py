@@ -355,18 +355,22 @@ class DeployOnApproval(Construct):
         )
         # An approval that arrives while a rollout runs is retried only for an hour; when the stack
         # settles, each group is reconciled once more so such an approval is never lost. Not on
-        # rollback states: that would retry a failing version in a loop.
+        # rollback states: that would retry a failing version in a loop. On CREATE_COMPLETE too: a Serving stack
+        # deleted by mistake and created again starts with every model-version parameter empty (no endpoint), and
+        # the reconcile sets each group's approved version again (docs/deploying.md, Disaster recovery).
         self.settled: list[events.Rule] = []
         # A rule takes at most five targets: one rule per five groups.
         for index in range(0, len(groups), 5):
             rule = events.Rule(
                 self,
                 "ServingSettled" if index == 0 else f"ServingSettled{index // 5}",
-                description="After a successful serving update, reconcile each group once more (late approvals)",
+                description="After a successful serving create or update, reconcile each group once more (late approvals, "
+                "a re-created stack)",
                 event_pattern=events.EventPattern(
                     source=["aws.cloudformation"],
                     detail_type=["CloudFormation Stack Status Change"],
-                    detail={"stack-id": [{"prefix": stack_arn_prefix}], "status-details": {"status": ["UPDATE_COMPLETE"]}},
+                    detail={"stack-id": [{"prefix": stack_arn_prefix}],
+                            "status-details": {"status": ["CREATE_COMPLETE", "UPDATE_COMPLETE"]}},
                 ),
             )
             for group in groups[index : index + 5]:

@@ -142,7 +142,8 @@ def test_a_settled_serving_stack_reconciles_each_group_once_more_five_groups_per
         assert props["EventPattern"] == {
             "source": ["aws.cloudformation"],
             "detail-type": ["CloudFormation Stack Status Change"],
-            "detail": {"stack-id": [{"prefix": STACK_PREFIX}], "status-details": {"status": ["UPDATE_COMPLETE"]}},
+            "detail": {"stack-id": [{"prefix": STACK_PREFIX}],
+                       "status-details": {"status": ["CREATE_COMPLETE", "UPDATE_COMPLETE"]}},
         }
         assert all(t["Arn"] == {"Fn::GetAtt": [ids["function"], "Arn"]} for t in props["Targets"])
         assert all(t["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [ids["queue"], "Arn"]}} for t in props["Targets"])
@@ -151,6 +152,20 @@ def test_a_settled_serving_stack_reconciles_each_group_once_more_five_groups_per
     assert [i for r in reconciled for i in r] == [{"action": "reconcile", "group": g} for g in _groups(7)]
     few, _, _ = _deploy(_models(5))
     assert len(few.settled) == 1
+
+
+def test_a_re_created_serving_stack_reconciles_each_group_so_the_approved_versions_serve_again():
+    """GIVEN the Serving stack deleted by mistake (its endpoints go with it) and created again by `cdk deploy`, every
+    model-version parameter at its default (empty: not deployed) WHEN its create completes THEN each group is
+    reconciled, which sets the group's approved version on the stack (the handler's reconcile from an empty parameter):
+    the champions serve again without anyone approving them again. A failed create or a rollback reconciles nothing
+    (that would retry a failing version in a loop)."""
+    deploy, template, _ = _deploy(_models(2))
+    for rule in deploy.settled:
+        statuses = _rule(template, Stack.of(rule).get_logical_id(rule.node.default_child))["EventPattern"]["detail"][
+            "status-details"]["status"]
+        assert "CREATE_COMPLETE" in statuses
+        assert not [s for s in statuses if "ROLLBACK" in s or "FAILED" in s]
 
 
 def test_the_end_of_each_execution_of_its_models_pipelines_asks_the_handler_to_record_the_version_it_registered():
