@@ -95,6 +95,7 @@ from mlops_cli import target as deploy_target
 from pipeline_code.core import approval as approval_rule
 from pipeline_code.core.contract import (
     cfn_exec_role_arn,
+    deploy_handler_name,
     environment_prefix,
     environment_stack_names,
     STACK_COMPONENTS,
@@ -255,6 +256,36 @@ def render_stacks(states: Sequence[StackState], *, environment: str, account: st
                                                                      config_option=config_option)]
         lines.append(f"  then: npx cdk deploy{cdk_context} '{environment}/*'")
     return "\n".join(lines)
+
+
+def reconcile_after_deploy(states: Sequence[StackState], left: Dict[str, Left], *, assembly: Path, environment: str,
+                           account: str, region: str, prefix: str) -> List[str]:
+    """What to run once `cdk deploy` has created the Serving and Operations stacks again while the registry was kept
+    (the Storage stack is there, or left its model package groups): the Serving stack comes back with every version
+    parameter empty, and its CREATE_COMPLETE comes before the Operations stack's rule that would reconcile it (Operations
+    is created after Serving), so each group is reconciled by hand. None when only one of the two is created again (a
+    Serving stack created beside an existing Operations stack is reconciled by its rule) or for a new environment."""
+    names = environment_stack_names(prefix)
+    created = {s.name for s in states if not s.exists or s.status in FAILED_CREATE}
+    if names["serving"] not in created or names["operations"] not in created:
+        return []
+    storage = left.get(names["storage"])
+    if names["storage"] in created and not (isinstance(storage, retained.Leftovers) and any(
+            storage.stack.template["Resources"][lid]["Type"] == "AWS::SageMaker::ModelPackageGroup" for lid in storage.found)):
+        return []
+    try:
+        template = next(s.template for s in retained.synthesized_stacks(assembly, environment, account, region).values()
+                        if s.name == names["storage"])
+        groups = sorted(retained.fixed_name(template, r) for r in template["Resources"].values()
+                        if r["Type"] == "AWS::SageMaker::ModelPackageGroup")
+    except (retained.AssemblyProblem, StopIteration):
+        groups = [f"{prefix}-<model>"]
+    return ["Then reconcile each model's group: the Serving stack is created again with no version set, before the "
+            "Operations stack whose rule reconciles a new Serving stack, so no approved version serves until then (the "
+            "reconcile sets the group's latest approved version and creates its endpoint):"] + [
+        f"  aws lambda invoke --function-name {deploy_handler_name(prefix)} --cli-binary-format raw-in-base64-out "
+        f"--payload '{json.dumps({'action': 'reconcile', 'group': group})}' --region {region} {group}.reconcile.json"
+        for group in groups]
 
 
 def mapping_file(stack_name: str) -> str:
@@ -976,6 +1007,9 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
             print(render_stacks(states, environment=args.env, account=where.account, region=where.region,
                                 qualifier=qualifier, left=left, cdk_context=context, prefix=prefix,
                                 config_option=config_option), file=out)
+            for line in reconcile_after_deploy(states, left, assembly=assembly, environment=args.env,
+                                               account=where.account, region=where.region, prefix=prefix):
+                print(line, file=out)
             problems: List[str] = []
             if args.delete_failed_creates:
                 if not any(s.deletable_failed_create for s in states):

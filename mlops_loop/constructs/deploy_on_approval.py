@@ -22,6 +22,7 @@ from pipeline_code.core.contract import (
     PIPELINE_EXECUTION_ENDED,
     RECORD_EXECUTION_ACTION,
     cfn_exec_role_arn,
+    deploy_handler_name,
     package_group_name,
     pascal,
     pipeline_name,
@@ -156,7 +157,7 @@ class DeployOnApproval(Construct):
         stack_arn_prefix = format_arn(stack, service="cloudformation", resource="stack", resource_name=f"{serving_stack_name}/")
         # A busy stack is a wait: the handler schedules its own retries (one-time schedules in this group,
         # run as a role that may invoke only this function).
-        function_name = f"{name_prefix}-deploy-on-approval"
+        function_name = deploy_handler_name(name_prefix)
         self.function_name = function_name  # fixed: notices name it as plain text
         function_arn = format_arn(stack, service="lambda", resource="function", resource_name=function_name,
                                   arn_format=ArnFormat.COLON_RESOURCE_NAME)

@@ -265,6 +265,12 @@ def endpoint_output_names(package_parameter: str) -> "tuple[str, str]":
     return f"{stem}EndpointName", f"{stem}EndpointConfigName"
 
 
+def deploy_handler_name(prefix: str) -> str:
+    """``<prefix>-deploy-on-approval``: the function that sets approved versions on the serving stack (and reconciles a
+    model's group when invoked with ``{"action": "reconcile", "group": ...}``)."""
+    return f"{prefix}-deploy-on-approval"
+
+
 def target_model_parameter_name(prefix: str, model: str) -> str:
     """SSM parameter holding the ``TargetModel`` that currently serves ``model`` (e.g. ``churn/v7.tar.gz``)."""
     return f"/{prefix}/serving/{model}/target-model"

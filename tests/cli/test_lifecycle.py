@@ -1115,7 +1115,52 @@ def test_a_deleted_stack_whose_retained_resources_are_left_blocks_and_gets_the_a
         f"  npx cdk import {PROD_CDK} --resource-mapping {names['operations']}.resource-mapping.json 'prod/Operations'",
         f"  npx cdk deploy {PROD_CDK} --exclusively --import-existing-resources 'prod/Operations'",
         f"  then: npx cdk deploy {PROD_CDK} 'prod/*'",
+        *RECONCILE_AFTER_DEPLOY,
     ]
+
+
+# What `stacks` says to run once the deploy has created the Serving and Operations stacks again while the registry was
+# kept: the Serving stack comes back with no version set, before the rule that would reconcile it exists.
+RECONCILE_AFTER_DEPLOY = [
+    "Then reconcile each model's group: the Serving stack is created again with no version set, before the Operations "
+    "stack whose rule reconciles a new Serving stack, so no approved version serves until then (the reconcile sets the "
+    "group's latest approved version and creates its endpoint):",
+    f"  aws lambda invoke --function-name {PROD}-deploy-on-approval --cli-binary-format raw-in-base64-out --payload "
+    f"'{{\"action\": \"reconcile\", \"group\": \"{PROD}-m\"}}' --region {REGION} {PROD}-m.reconcile.json",
+]
+
+
+def test_a_whole_deleted_stage_whose_registry_was_kept_is_told_to_reconcile_each_group_after_the_deploy(moto_aws, tmp_path):
+    """GIVEN prod's stacks all deleted and its model package group kept (with its approved versions) WHEN the stacks
+    are checked THEN, after the adoption commands, one reconcile per group of the synthesized Storage stack is given:
+    `cdk deploy 'prod/*'` creates Serving before Operations, so the Serving stack's CREATE_COMPLETE reaches no rule
+    and no champion would serve again. A Serving stack deleted alone is reconciled by the Operations stack's rule:
+    no command then."""
+    world = DeletedProd(tmp_path / "cdk.out")
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub)
+        code, out = _run(["--env", "prod", *CONFIG, "stacks", "--assembly", str(world.assembly)],
+                         world.session(cloudformation))
+    assert code == 1
+    assert out.splitlines()[-len(RECONCILE_AFTER_DEPLOY):] == RECONCILE_AFTER_DEPLOY
+    # WHEN only the Serving stack is gone (the Operations stack and its rule are there) THEN no reconcile is asked for
+    cloudformation = _client("cloudformation")
+    names = environment_stack_names(PROD)
+    with Stubber(cloudformation) as stub:
+        for component, name in names.items():
+            if component == "serving":
+                stub.add_client_error("describe_stacks", "ValidationError", f"Stack with id {name} does not exist",
+                                      expected_params={"StackName": name})
+            else:
+                stub.add_response("describe_stacks", {"Stacks": [{
+                    "StackName": name, "StackId": f"arn:aws:cloudformation:{REGION}:{world.account}:stack/{name}/1",
+                    "CreationTime": datetime.datetime(2026, 11, 26, tzinfo=datetime.timezone.utc),
+                    "StackStatus": "UPDATE_COMPLETE", "EnableTerminationProtection": True}]},
+                    expected_params={"StackName": name})
+        code, out = _run(["--env", "prod", *CONFIG, "stacks", "--assembly", str(world.assembly)],
+                         world.session(cloudformation))
+    assert "reconcile" not in out, out
 
 
 def test_deleted_stacks_that_left_nothing_may_be_created(moto_aws, tmp_path):
@@ -1141,6 +1186,7 @@ def test_deleted_stacks_that_left_nothing_may_be_created(moto_aws, tmp_path):
     assert code == 0
     assert out.splitlines()[0].endswith("none blocks cdk deploy")
     assert out.splitlines()[-1] == "cdk deploy 'prod/*' can proceed"
+    assert "reconcile" not in out  # a new environment: no registry kept, nothing approved to serve again
 
 
 def test_without_a_synthesized_app_a_stack_that_does_not_exist_blocks(tmp_path):
