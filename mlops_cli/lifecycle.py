@@ -96,6 +96,8 @@ from pipeline_code.core import approval as approval_rule
 from pipeline_code.core.contract import (
     cfn_exec_role_arn,
     deploy_handler_name,
+    NOTIFICATION_TOPIC_OUTPUTS,
+    TEAM_TOPIC_OUTPUT_SUFFIX,
     environment_prefix,
     environment_stack_names,
     STACK_COMPONENTS,
@@ -286,6 +288,34 @@ def reconcile_after_deploy(states: Sequence[StackState], left: Dict[str, Left], 
         f"  aws lambda invoke --function-name {deploy_handler_name(prefix)} --cli-binary-format raw-in-base64-out "
         f"--payload '{json.dumps({'action': 'reconcile', 'group': group})}' --region {region} {group}.reconcile.json"
         for group in groups]
+
+
+def resubscribe_after_deploy(states: Sequence[StackState], left: Dict[str, Left], *, assembly: Path, environment: str,
+                             account: str, region: str, prefix: str) -> List[str]:
+    """What to run once `cdk deploy` has created the Operations stack again in an environment that existed (its Storage
+    stack is there, or something an earlier stack kept was found): its topics come back under new ARNs with no
+    subscription (the app subscribes nobody), so people are subscribed again - to the notices, the watchdog and each
+    owner team's topic the synthesized stack outputs. None for a new environment or an Operations stack that is there."""
+    names = environment_stack_names(prefix)
+    created = {s.name for s in states if not s.exists or s.status in FAILED_CREATE}
+    existed = names["storage"] not in created or any(isinstance(v, retained.Leftovers) and v.exist for v in left.values())
+    if names["operations"] not in created or not existed:
+        return []
+    outputs = list(NOTIFICATION_TOPIC_OUTPUTS)
+    try:
+        template = next(s.template for s in retained.synthesized_stacks(assembly, environment, account, region).values()
+                        if s.name == names["operations"])
+        outputs += sorted(o for o in template.get("Outputs", {}) if o.endswith(TEAM_TOPIC_OUTPUT_SUFFIX))
+    except (retained.AssemblyProblem, StopIteration):
+        pass
+    arn = ("$(aws cloudformation describe-stacks --region {region} --stack-name {stack} --query "
+           "\"Stacks[0].Outputs[?OutputKey=='{output}'].OutputValue\" --output text)")
+    return ["Then subscribe people again: the Operations stack's topics are created again (the notices' and the "
+            "watchdog's under new ARNs) with no subscription (the app subscribes nobody), so no alarm, failed rollout or "
+            "dead letter reaches anyone until then; for each address that was subscribed (an email subscription waits "
+            "for its confirmation):"] + [
+        f"  aws sns subscribe --region {region} --protocol email --notification-endpoint <address> --topic-arn "
+        + arn.format(region=region, stack=names["operations"], output=output) for output in outputs]
 
 
 def mapping_file(stack_name: str) -> str:
@@ -1007,9 +1037,10 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
             print(render_stacks(states, environment=args.env, account=where.account, region=where.region,
                                 qualifier=qualifier, left=left, cdk_context=context, prefix=prefix,
                                 config_option=config_option), file=out)
-            for line in reconcile_after_deploy(states, left, assembly=assembly, environment=args.env,
-                                               account=where.account, region=where.region, prefix=prefix):
-                print(line, file=out)
+            for after_deploy in (reconcile_after_deploy, resubscribe_after_deploy):
+                for line in after_deploy(states, left, assembly=assembly, environment=args.env, account=where.account,
+                                         region=where.region, prefix=prefix):
+                    print(line, file=out)
             problems: List[str] = []
             if args.delete_failed_creates:
                 if not any(s.deletable_failed_create for s in states):

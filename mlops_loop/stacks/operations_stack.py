@@ -12,7 +12,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import GATE_FAIL_STEP, TEAM_CONTACT_TAG, TEAM_TAG, pascal, team_topic_name
+from pipeline_code.core.contract import GATE_FAIL_STEP, NOTIFICATION_TOPIC_OUTPUTS, TEAM_CONTACT_TAG, TEAM_TAG
+from pipeline_code.core.contract import TEAM_TOPIC_OUTPUT_SUFFIX, pascal, team_topic_name
 from pipeline_code.core.problem import FAIRNESS_GAP_KEY
 
 from ..config import EnvironmentConfig
@@ -120,7 +121,7 @@ class OperationsStack(Stack):
             if contacts:
                 Tags.of(topic).add(TEAM_CONTACT_TAG, contacts[0])
             models = sorted(m for m, team in self.owners.items() if team == owner.team)
-            CfnOutput(self, f"{pascal(owner.team)}TeamNotificationTopicArn", value=topic.topic_arn,
+            CfnOutput(self, f"{pascal(owner.team)}{TEAM_TOPIC_OUTPUT_SUFFIX}", value=topic.topic_arn,
                       description=f"Team {owner.team} ({', '.join(contacts) or 'no contact given'}): the alarms and "
                       f"notices of {', '.join(models)}; subscribe its people"[:1024])
             self.team_topics[owner.team] = topic
@@ -413,8 +414,9 @@ class OperationsStack(Stack):
             tags=job_tags if budget.scope == "tags" else None, actual_percent=budget.actual_percent,
             forecast_percent=budget.forecast_percent, emails=budget.emails,
         ) if budget is not None else None
-        CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
-        CfnOutput(self, "WatchdogTopicArn", value=self.watchdog.topic.topic_arn)
+        notices, watchdog = NOTIFICATION_TOPIC_OUTPUTS
+        CfnOutput(self, notices, value=self.topic.topic_arn)
+        CfnOutput(self, watchdog, value=self.watchdog.topic.topic_arn)
         CfnOutput(self, "RetrainTriggerFunction", value=self.trigger.function.function_name)
         CfnOutput(self, "DeployFunction", value=self.deploy.function.function_name)
         CfnOutput(self, "Dashboard", value=self.dashboard.dashboard.dashboard_name)

@@ -265,6 +265,12 @@ def endpoint_output_names(package_parameter: str) -> "tuple[str, str]":
     return f"{stem}EndpointName", f"{stem}EndpointConfigName"
 
 
+# The Operations stack's outputs naming the topics people subscribe to: every notice, and the watchdog that says a notice
+# could not be delivered (docs/monitoring.md). Each owner team's topic is ``<Team>`` + TEAM_TOPIC_OUTPUT_SUFFIX.
+NOTIFICATION_TOPIC_OUTPUTS = ("NotificationTopicArn", "WatchdogTopicArn")
+TEAM_TOPIC_OUTPUT_SUFFIX = "TeamNotificationTopicArn"
+
+
 def deploy_handler_name(prefix: str) -> str:
     """``<prefix>-deploy-on-approval``: the function that sets approved versions on the serving stack (and reconciles a
     model's group when invoked with ``{"action": "reconcile", "group": ...}``)."""

@@ -1116,6 +1116,7 @@ def test_a_deleted_stack_whose_retained_resources_are_left_blocks_and_gets_the_a
         f"  npx cdk deploy {PROD_CDK} --exclusively --import-existing-resources 'prod/Operations'",
         f"  then: npx cdk deploy {PROD_CDK} 'prod/*'",
         *RECONCILE_AFTER_DEPLOY,
+        *SUBSCRIBE_AFTER_DEPLOY,
     ]
 
 
@@ -1127,6 +1128,19 @@ RECONCILE_AFTER_DEPLOY = [
     "group's latest approved version and creates its endpoint):",
     f"  aws lambda invoke --function-name {PROD}-deploy-on-approval --cli-binary-format raw-in-base64-out --payload "
     f"'{{\"action\": \"reconcile\", \"group\": \"{PROD}-m\"}}' --region {REGION} {PROD}-m.reconcile.json",
+]
+# ... and, the Operations stack being created again, to subscribe people to its new topics.
+OUTPUT = (f"$(aws cloudformation describe-stacks --region {REGION} --stack-name {PROD}-operations --query "
+          "\"Stacks[0].Outputs[?OutputKey=='{}'].OutputValue\" --output text)")
+SUBSCRIBE_AFTER_DEPLOY = [
+    "Then subscribe people again: the Operations stack's topics are created again (the notices' and the watchdog's "
+    "under new ARNs) with no subscription (the app subscribes nobody), so no alarm, failed rollout or dead letter "
+    "reaches anyone until then; for each address that was subscribed (an email subscription waits for its "
+    "confirmation):",
+    f"  aws sns subscribe --region {REGION} --protocol email --notification-endpoint <address> --topic-arn "
+    + OUTPUT.format("NotificationTopicArn"),
+    f"  aws sns subscribe --region {REGION} --protocol email --notification-endpoint <address> --topic-arn "
+    + OUTPUT.format("WatchdogTopicArn"),
 ]
 
 
@@ -1143,7 +1157,8 @@ def test_a_whole_deleted_stage_whose_registry_was_kept_is_told_to_reconcile_each
         code, out = _run(["--env", "prod", *CONFIG, "stacks", "--assembly", str(world.assembly)],
                          world.session(cloudformation))
     assert code == 1
-    assert out.splitlines()[-len(RECONCILE_AFTER_DEPLOY):] == RECONCILE_AFTER_DEPLOY
+    after = RECONCILE_AFTER_DEPLOY + SUBSCRIBE_AFTER_DEPLOY
+    assert out.splitlines()[-len(after):] == after
     # WHEN only the Serving stack is gone (the Operations stack and its rule are there) THEN no reconcile is asked for
     cloudformation = _client("cloudformation")
     names = environment_stack_names(PROD)
@@ -1160,7 +1175,7 @@ def test_a_whole_deleted_stage_whose_registry_was_kept_is_told_to_reconcile_each
                     expected_params={"StackName": name})
         code, out = _run(["--env", "prod", *CONFIG, "stacks", "--assembly", str(world.assembly)],
                          world.session(cloudformation))
-    assert "reconcile" not in out, out
+    assert "reconcile" not in out and "subscribe" not in out, out
 
 
 def test_deleted_stacks_that_left_nothing_may_be_created(moto_aws, tmp_path):
@@ -1186,7 +1201,9 @@ def test_deleted_stacks_that_left_nothing_may_be_created(moto_aws, tmp_path):
     assert code == 0
     assert out.splitlines()[0].endswith("none blocks cdk deploy")
     assert out.splitlines()[-1] == "cdk deploy 'prod/*' can proceed"
-    assert "reconcile" not in out  # a new environment: no registry kept, nothing approved to serve again
+    # A new environment: no registry kept, nothing approved to serve again, nobody subscribed before (Monitoring says
+    # to subscribe people).
+    assert "reconcile" not in out and "subscribe" not in out
 
 
 def test_without_a_synthesized_app_a_stack_that_does_not_exist_blocks(tmp_path):
