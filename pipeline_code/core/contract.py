@@ -309,13 +309,21 @@ def retrain_alarm_prefix(prefix: str, model: str) -> str:
 # every start). SSM parameters that CloudFormation does not manage, so that no deploy creates, reverts or deletes
 # them; a parameter's presence is the pause, its value who paused, when and why (RETRAINING_PAUSE_FIELDS, JSON).
 RETRAINING_PAUSE_FIELDS = ("reason", "by", "at")
+# The circuit breaker's pause alone also says whether its page went out: "no" from its creation until the page did,
+# then "yes" (a pause without it - a person's, or one written before this field - is taken as announced). A later
+# invocation of the trigger that finds the breaker's pause unannounced pages it.
+RETRAINING_PAUSE_ANNOUNCED = "announced"
 # How much of a pause's value (written by people) is read back.
 _PAUSE_FIELD_CHARS = 512
 
 
-def pause_value(**fields: str) -> str:
-    """A pause parameter's value as the CLI writes it: JSON of ``reason``, ``by`` and ``at`` (read back by :func:`pause_record`)."""
-    return json.dumps({field: fields[field] for field in RETRAINING_PAUSE_FIELDS}, sort_keys=True)
+def pause_value(*, announced: Optional[bool] = None, **fields: str) -> str:
+    """A pause parameter's value as the CLI writes it: JSON of ``reason``, ``by`` and ``at`` (read back by
+    :func:`pause_record`); the circuit breaker's also ``announced`` (:data:`RETRAINING_PAUSE_ANNOUNCED`)."""
+    value = {field: fields[field] for field in RETRAINING_PAUSE_FIELDS}
+    if announced is not None:
+        value[RETRAINING_PAUSE_ANNOUNCED] = "yes" if announced else "no"
+    return json.dumps(value, sort_keys=True)
 
 
 def pause_record(value: str) -> Dict[str, str]:
@@ -327,7 +335,10 @@ def pause_record(value: str) -> Dict[str, str]:
         parsed = None
     if not isinstance(parsed, Mapping):
         parsed = {"reason": value}
-    return {field: str(parsed.get(field) or "unknown")[:_PAUSE_FIELD_CHARS] for field in RETRAINING_PAUSE_FIELDS}
+    record = {field: str(parsed.get(field) or "unknown")[:_PAUSE_FIELD_CHARS] for field in RETRAINING_PAUSE_FIELDS}
+    if parsed.get(RETRAINING_PAUSE_ANNOUNCED) == "no":  # only the breaker's pause whose page has not gone out
+        record[RETRAINING_PAUSE_ANNOUNCED] = "no"
+    return record
 
 
 def retraining_pause_parameter(prefix: str, model: Optional[str] = None) -> str:

@@ -45,7 +45,9 @@ trigger pauses the model with the on-call pause itself - it creates the model's 
 ``RETRAINING_BREAKER`` - and pages once on ``TOPIC_ARN`` (a model of a team: its team's topic in ``TEAM_TOPICS`` instead,
 read as the deploy handler reads it: :mod:`pipeline_code.handlers.team_topics`), naming the last failure and the resume command. The count is
 read from the pipeline's own executions, not kept: a duplicate event or a concurrent invocation counts the same runs,
-and the pause is created with ``Overwrite=False``, so only the invocation that created it pages. A success (whoever
+and the pause is created with ``Overwrite=False``, so only the invocation that created it pages. The pause records
+whether its page went out (``announced``: "no" until it did): if the page fails and the pause cannot be taken back, the
+next invocation that finds the pause unannounced pages it (:meth:`Breaker.announce`), once. A success (whoever
 started it) ends the count, and lifts the breaker's pause; a resume (``mlops_cli.retraining ... resume``, which records
 when in ``retraining_reset_parameter``) starts a new count. A scheduled retraining is held by the pause like any other
 start: a pipeline that fails twice fails on schedule too.
@@ -75,6 +77,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline_code.core.contract import (DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, DEFAULT_RETRAINING_COOLDOWN_HOURS,
                                          DEFAULT_RETRAINING_FAILURES_BEFORE_PAUSE, GATE_FAIL_STEP, RETRAINING_BREAKER,
+                                         RETRAINING_PAUSE_ANNOUNCED,
                                          package_group_name, pause_record, pause_value, retrain_trigger_names)
 from pipeline_code.handlers.team_topics import Topics, team_topics_setting
 
@@ -243,8 +246,12 @@ def decide_and_start(
             pause = paused(pipeline)  # the environment's pause still holds
     if pause is not None:
         # A drift alarm refused here is not lost: while it stays in ALARM, the first sweep after the resume answers it.
-        return {"started": False, "reason": PAUSED, "pipeline": pipeline, "trigger": trigger_reason(trigger, event.get("alarm")),
-                "pause": dict(pause)}
+        decision = {"started": False, "reason": PAUSED, "pipeline": pipeline,
+                    "trigger": trigger_reason(trigger, event.get("alarm")), "pause": dict(pause)}
+        if breaker is not None and breaker.tripped(pipeline, pause) and pause.get(RETRAINING_PAUSE_ANNOUNCED) == "no":
+            # The invocation that tripped the breaker could neither page nor take its pause back: this one pages.
+            return {**decision, "paged": breaker.announce(pipeline, pause)}
+        return decision
 
     if latest is None:
         latest = _history(client, pipeline, since=now - max(cooldown, STORM_WINDOW))
@@ -420,7 +427,10 @@ class Breaker:
         decision = {"started": False, "reason": BREAKER, "pipeline": pipeline, "trigger": trigger,
                     "failures": [f["execution"] for f in failures], "pause": parameter}
         try:
-            self.ssm.put_parameter(Name=parameter, Value=pause_value(reason=why[:480], by=RETRAINING_BREAKER, at=_stamp(now)),
+            # Unannounced until the page went out: should this invocation end before it (SNS and SSM both failing,
+            # a timeout), the next one that finds the pause pages it (``announce``).
+            self.ssm.put_parameter(Name=parameter, Value=pause_value(reason=why[:480], by=RETRAINING_BREAKER, at=_stamp(now),
+                                                                     announced=False),
                                    Type="String", Overwrite=False,
                                    Description=f"Pauses automatic retraining of {model} (the retrain trigger's circuit "
                                                f"breaker); {resume}")
@@ -438,21 +448,56 @@ class Breaker:
                    f"list-pipeline-execution-steps --pipeline-execution-arn {last['execution']} (docs/monitoring.md, "
                    "Pausing retraining)")
         try:
-            topic = self.topic_arn.of(pipeline) if isinstance(self.topic_arn, Topics) else self.topic_arn
-            (self.sns or boto3.client("sns")).publish(TopicArn=topic, Subject=f"Retraining of {model} paused: {len(failures)} failed runs",
-                             Message=message)
+            self._publish(pipeline, f"Retraining of {model} paused: {len(failures)} failed runs", message)
         except (BotoCoreError, ClientError) as error:
             # Unannounced, the pause would hold unseen: take it back, so that the retry trips and pages again.
             try:
                 self.ssm.delete_parameter(Name=parameter)
             except (BotoCoreError, ClientError) as kept:
-                # No retry will page it (a retry finds the pause and starts nothing): this error is the one notice.
+                # The pause stays, recorded unannounced: the retry (or the next sweep, alarm or schedule) that finds it
+                # pages it (``announce``).
                 raise BreakerUnknown(f"cannot page the circuit breaker's pause of {model}: {error}; nor take the pause "
                                      f"back ({parameter}: {kept}): retraining of {model} stays paused, unannounced, "
-                                     f"until a person runs: {resume}") from error
+                                     f"until a person runs: {resume}; the next invocation that finds the pause pages "
+                                     "it") from error
             raise BreakerUnknown(f"cannot page the circuit breaker's pause of {model}: {error}; the pause was taken back "
                                  "and the invocation fails (it is retried)") from error
+        self._mark_announced(pipeline, reason=why[:480], at=_stamp(now))
         return {**decision, "paged": True}
+
+    def announce(self, pipeline: str, pause: Mapping[str, str]) -> bool:
+        """Page the breaker's ``pause`` of ``pipeline`` that its invocation left unannounced, then record it announced,
+        so that later invocations page nobody; starts nothing. Raises BreakerUnknown when the page cannot be sent (the
+        invocation fails and is retried; the pause stays, still unannounced)."""
+        model = self.models[pipeline]
+        resume = f"python -m mlops_cli.retraining --env {self.environment} --model {model} resume"
+        message = (f"Retraining of model '{model}' ({pipeline}) has been PAUSED by the retrain trigger's circuit breaker "
+                   f"since {pause.get('at')}; this page is late: the invocation that paused it could not send it. "
+                   f"Why: {pause.get('reason')}. No drift alarm, hourly sweep or retraining schedule starts it until the "
+                   f"cause is fixed and a person runs: {resume} (or an execution started by hand succeeds). A retrain "
+                   "alarm still in ALARM is then answered by the next hourly sweep (docs/monitoring.md, Pausing retraining)")
+        try:
+            self._publish(pipeline, f"Retraining of {model} paused by the circuit breaker (late notice)", message)
+        except (BotoCoreError, ClientError) as error:
+            raise BreakerUnknown(f"cannot page the circuit breaker's pause of {model}, which stands unannounced since "
+                                 f"{pause.get('at')}: {error}; the invocation fails (it is retried, and every later "
+                                 f"invocation that finds the pause pages it); to lift the pause: {resume}") from error
+        self._mark_announced(pipeline, reason=pause.get("reason", ""), at=pause.get("at", ""))
+        return True
+
+    def _publish(self, pipeline: str, subject: str, message: str) -> None:
+        topic = self.topic_arn.of(pipeline) if isinstance(self.topic_arn, Topics) else self.topic_arn
+        (self.sns or boto3.client("sns")).publish(TopicArn=topic, Subject=subject, Message=message)
+
+    def _mark_announced(self, pipeline: str, *, reason: str, at: str) -> None:
+        """Record in the pause that its page went out. If SSM refuses, the page is sent but not recorded: the next
+        invocation that finds the pause pages again (a second page rather than none)."""
+        try:
+            self.ssm.put_parameter(Name=self.pauses[pipeline], Type="String", Overwrite=True,
+                                   Value=pause_value(reason=reason, by=RETRAINING_BREAKER, at=at, announced=True))
+        except (BotoCoreError, ClientError) as error:
+            LOG.warning(json.dumps({"breaker": "paged, not recorded", "pipeline": pipeline, "detail": str(error),
+                                    "effect": "the next invocation that finds the pause pages it again"}))
 
     def _resumed(self, pipeline: str) -> Optional[dt.datetime]:
         """When a person last resumed ``pipeline``'s model or the whole environment, whichever is later."""

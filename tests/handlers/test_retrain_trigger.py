@@ -740,8 +740,8 @@ def test_when_the_page_cannot_be_sent_the_pause_is_taken_back_and_the_invocation
 
 
 def test_when_neither_the_page_can_be_sent_nor_the_pause_taken_back_the_failure_says_the_pause_stands_unannounced(monkeypatch):
-    """SNS and SSM both failing at the trip: the pause stays, and no retry will page it (a retry finds the pause and
-    starts nothing), so the invocation's error is the one place that says so, and how to lift it."""
+    """SNS and SSM both failing at the trip: the pause stays, recorded unannounced; the invocation's error says so, how
+    to lift it, and that the next invocation that finds it pages it."""
     breaker_env(monkeypatch, "arn:aws:sns:eu-west-1:111111111111:notifications")
     ssm = boto3.client("ssm", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
     sns = boto3.client("sns", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
@@ -758,8 +758,49 @@ def test_when_neither_the_page_can_be_sent_nor_the_pause_taken_back_the_failure_
         "cannot page the circuit breaker's pause of churn: An error occurred (KMSDisabled) when calling the Publish "
         f"operation: key disabled; nor take the pause back ({CHURN_PAUSE}: An error occurred (ThrottlingException) "
         "when calling the DeleteParameter operation: Rate exceeded): retraining of churn stays paused, unannounced, "
-        "until a person runs: python -m mlops_cli.retraining --env dev --model churn resume")
+        "until a person runs: python -m mlops_cli.retraining --env dev --model churn resume; the next invocation that "
+        "finds the pause pages it")
     assert runs.started == []
+
+
+class _KeepsEveryPause:
+    """The moto SSM client, except that no parameter can be deleted (throttled past the SDK's retries)."""
+
+    def __init__(self, ssm):
+        self._ssm = ssm
+
+    def __getattr__(self, name):
+        return getattr(self._ssm, name)
+
+    def delete_parameter(self, **_):
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "DeleteParameter")
+
+
+def test_a_breakers_pause_left_unannounced_is_paged_once_by_the_next_invocation(ssm, pages, monkeypatch):
+    """GIVEN the page failed at the trip and the pause could not be taken back (it stands, unannounced) WHEN Lambda's
+    retry, and then the hourly sweeps, find the pause THEN the first that can page pages once - naming the model, the
+    failure that tripped it and the resume - and none after it; nothing starts."""
+    sns, topic, received = pages
+    breaker_env(monkeypatch, "arn:aws:sns:eu-west-1:123456789012:no-such-topic")  # SNS refuses every page
+    runs = Runs(("Failed", 30), ("Failed", 6))
+    last = runs.executions[0]["PipelineExecutionArn"]
+    kept = _KeepsEveryPause(ssm)
+    with pytest.raises(rt.BreakerUnknown, match="stays paused, unannounced"):
+        trigger(sweep_event(1), runs, kept, sns)
+    with pytest.raises(rt.BreakerUnknown, match="cannot page the circuit breaker's pause of churn"):
+        trigger(sweep_event(1), runs, kept, sns)  # the retry cannot page either: it fails again, the pause stays
+    assert received() == []
+    monkeypatch.setenv("TOPIC_ARN", topic)
+    decision = trigger(sweep_event(2), runs, kept, sns, now=NOW + dt.timedelta(hours=1))
+    assert decision["started"] is False and decision["reason"] == "paused" and decision["paged"] is True
+    (page,) = received()
+    assert "model 'churn'" in page and last in page and "AlgorithmError: boom" in page
+    assert "python -m mlops_cli.retraining --env dev --model churn resume" in page
+    for i, event in enumerate((sweep_event(3), {"pipeline": PIPELINE, "reason": "schedule"}), start=2):
+        assert trigger(event, runs, kept, sns, now=NOW + dt.timedelta(hours=i))["reason"] == "paused"
+    assert received() == [] and runs.started == []
+    held = rt.PauseSwitch(ssm, ENVIRONMENT_PAUSE, {PIPELINE: CHURN_PAUSE})(PIPELINE)
+    assert held["by"] == "retrain-trigger circuit breaker" and last in held["reason"]  # the same pause, still
 
 
 @pytest.mark.parametrize("value", ["0", "-1"])
