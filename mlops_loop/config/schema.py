@@ -21,7 +21,8 @@ from pipeline_code.core.frameworks import FRAMEWORKS as FRAMEWORK_NAMES, PYTORCH
 from pipeline_code.core.hyperparameters import problems as hyperparameter_problems, tuned, tuning_range_problems, tuning_ranges
 from pipeline_code.core.problem import (BINARY, LOSSES, REGRESSION, SQUARED_ERROR, default_primary_metric, floor_problem,
                                         in_own_units, loss_problem, primary_metric_problem)
-from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_RETRAINING_STARTS_PER_DAY,
+from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_REFUSED_RATE,
+                                         DEFAULT_MAX_RETRAINING_STARTS_PER_DAY,
                                          DEFAULT_RETRAINING_FAILURES_BEFORE_PAUSE,
                                          DEFAULT_RETRAINING_COOLDOWN_HOURS, DEFAULT_PROJECT,
                                          ENVIRONMENT_TAG, NAME_PATTERN, NAME_RULE, PROJECT_TAG, model_spec_document)
@@ -318,7 +319,7 @@ class MonitoringConfig(StrictModel):
     1-6: the storm guard, whose window does not follow the cooldown); after 2 consecutive failed runs the trigger started
     (not the gate's rejection) it pauses the model's retraining and pages once (``retraining_failures_before_pause``,
     1-6: the circuit breaker); up to 1 % malformed capture lines are skipped
-    and counted; each run judges one day of traffic (``drift_window_days``, 1-14: 7 for a weekly rhythm)."""
+    and counted, and up to 5 % requests serving refused (``max_refused_rate``: a client's, judged apart); each run judges one day of traffic (``drift_window_days``, 1-14: 7 for a weekly rhythm)."""
 
     schedule: str = "cron(0 3 * * ? *)"
     psi_threshold: float = Field(default=0.1, gt=0.0, le=10.0)
@@ -328,6 +329,9 @@ class MonitoringConfig(StrictModel):
     ks_p_value: float = Field(default=0.01, gt=0.0, lt=1.0)
     # Malformed capture lines up to this share of a window are skipped and counted; above it the window is not judged.
     max_malformed_rate: float = Field(default=DEFAULT_MAX_MALFORMED_RATE, ge=0.0, le=1.0)
+    # Requests serving refused (4xx, out of the invocation contract) up to this share of a window are counted per field
+    # and not judged; above it the window is not judged. Their own limit: a client's bad requests are not a broken capture.
+    max_refused_rate: float = Field(default=DEFAULT_MAX_REFUSED_RATE, ge=0.0, le=1.0)
     retraining_cooldown_hours: int = Field(default=DEFAULT_RETRAINING_COOLDOWN_HOURS, le=24 * 30)
     # More than one start every 4 hours is no guard against the hourly sweep restarting a failing pipeline.
     retraining_max_starts_per_day: int = Field(default=DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, ge=1, le=6)

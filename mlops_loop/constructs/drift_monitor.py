@@ -206,6 +206,7 @@ class DriftMonitor(Construct):
             "--ks-p-value", str(settings.ks_p_value),
             "--max-auc-drop", str(settings.max_auc_drop),
             "--max-malformed-rate", str(settings.max_malformed_rate),
+            "--max-refused-rate", str(settings.max_refused_rate),
             "--max-dpd", str(gate.max_demographic_parity_difference),
             "--min-group-rows", str(gate.min_group_rows),
             "--publish-metrics",

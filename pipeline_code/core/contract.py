@@ -827,6 +827,12 @@ BASELINE_FILES = (STATISTICS_FILE, CONSTRAINTS_FILE, ATTRIBUTIONS_FILE)
 # monitor distrusts the window: a truncated write or a client's bad record must not blind it, a broken capture must.
 # The config's monitoring.max_malformed_rate defaults to it; the monitor job's --max-malformed-rate too.
 DEFAULT_MAX_MALFORMED_RATE = 0.01
+# The share of a window's capture lines that may be requests serving refused (4xx: out of the invocation contract)
+# before the monitor distrusts the window. Their own limit, not the malformed lines': a refusal is a caller's request
+# answered as designed, not a broken capture, and one client sending a few bad requests must not blind the monitor;
+# a window where a large share was refused is no longer the traffic the model answers. The config's
+# monitoring.max_refused_rate defaults to it; the monitor job's --max-refused-rate too.
+DEFAULT_MAX_REFUSED_RATE = 0.05
 
 # CloudWatch's bound on a namespace (PutMetricData, PutMetricAlarm: 1-255 characters, not starting with ':'). The
 # longest namespace the names allow (NAME_PATTERN: 20 characters each) is 73; tests/core/test_contract.py proves it.

@@ -132,6 +132,8 @@ class CaptureWindow:
     malformed_samples: List[Dict[str, Any]] = field(default_factory=list)
     # Batch records serving refused (error lines in X.out), per field at fault (RECORD_AS_A_WHOLE: none named).
     refused_fields: Counter = field(default_factory=Counter)
+    # Of the malformed lines, those serving refused (reason REFUSED_RECORD): judged against their own limit.
+    refused: int = 0
     unknown_keys: Counter = field(default_factory=Counter)
     missing_keys: Counter = field(default_factory=Counter)
     csv_width_mismatch: int = 0
@@ -196,6 +198,12 @@ class CaptureWindow:
                 "reasons": dict(self.malformed_reasons),
                 "samples": list(self.malformed_samples),
                 "refused_fields": dict(self.refused_fields),
+            },
+            # The malformed lines that are requests serving refused (a caller's, not the capture's), on their own.
+            "refused": {
+                "count": self.refused,
+                "rate": self.refused / self.lines if self.lines else 0.0,
+                "fields": dict(self.refused_fields),
             },
             "schema": {
                 "changed": self.schema_changed,
@@ -329,6 +337,7 @@ class _Decoder:
         except _Malformed as exc:
             self.malformed(source, line_no, str(exc), text)
             if isinstance(exc, _Refused):
+                self.window.refused += 1
                 self.window.refused_fields.update(exc.fields or [RECORD_AS_A_WHOLE])
         self.flush_when_full()
 
@@ -896,6 +905,7 @@ def _decode_batch(decoder: _Decoder, path: str, out_path: Optional[str], rel: st
         except _Malformed as exc:
             decoder.malformed(rel, line_no, str(exc), text)
             if isinstance(exc, _Refused):
+                w.refused += 1
                 w.refused_fields.update(exc.fields or [RECORD_AS_A_WHOLE])
         decoder.flush_when_full()
 

@@ -79,7 +79,8 @@ import sys
 import traceback
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from pipeline_code.core.contract import BASELINE_FILES, DEFAULT_MAX_MALFORMED_RATE, EVALUATION_FILE
+from pipeline_code.core.contract import (BASELINE_FILES, DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_REFUSED_RATE,
+                                         EVALUATION_FILE)
 from pipeline_code.core.contract import MONITOR_RESULTS, PREDICTION_RECORDS, monitor_table_dir
 from pipeline_code.core.contract import DEFAULT_MONITOR_WINDOW_GIB, MONITOR_WINDOW_HOURS, MONITOR_WINDOW_SETTING, monitor_window_bytes, monitor_window_fix
 from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE
@@ -255,13 +256,20 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     elif window.records < args.min_requests:
         error("traffic_below_expected", f"{window.records} requests in the window, fewer than the {args.min_requests} "
               "the model expects (min_daily_requests); is the endpoint reachable?")
-    malformed_rate = summary_capture["malformed"]["rate"]
-    if window.malformed and malformed_rate > args.max_malformed_rate:
-        reasons = ", ".join(f"{k}={v}" for k, v in window.malformed_reasons.items())
-        # Batch records serving refused (error lines in X.out), per field: what to fix at the source of the inputs.
-        refused = "; records refused by serving, per field: " + ", ".join(
-            f"{k}={v}" for k, v in window.refused_fields.most_common()) if window.refused_fields else ""
-        error("malformed_records", f"{window.malformed} of {window.lines} capture lines malformed ({reasons}){refused}")
+    # Two limits: lines that do not decode (a broken capture) and requests serving refused (a caller's out-of-contract
+    # requests, answered as designed); each error names the limit it crossed.
+    broken = window.malformed - window.refused
+    if broken and broken / window.lines > args.max_malformed_rate:
+        reasons = ", ".join(f"{k}={v}" for k, v in window.malformed_reasons.items() if k != capture_mod.REFUSED_RECORD)
+        error("malformed_records", f"{broken} of {window.lines} capture lines ({_percent(broken / window.lines)}) "
+              f"malformed ({reasons}), over the limit of {_percent(args.max_malformed_rate)} "
+              "(monitoring.max_malformed_rate)")
+    if window.refused and window.refused / window.lines > args.max_refused_rate:
+        # Per field: what the callers (or the source of a batch's inputs) must fix.
+        fields = ", ".join(f"{k}={v}" for k, v in window.refused_fields.most_common())
+        error("refused_records", f"{window.refused} of {window.lines} capture lines "
+              f"({_percent(window.refused / window.lines)}) are requests serving refused, over the limit of "
+              f"{_percent(args.max_refused_rate)} (monitoring.max_refused_rate); per field: {fields}")
     if window.schema_changed:
         error("schema_change", f"unknown keys {dict(window.unknown_keys)}, missing keys {dict(window.missing_keys)}, "
               f"CSV width mismatches {window.csv_width_mismatch}")
@@ -492,7 +500,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     thresholds = {k: getattr(args, k) for k in (
         "psi_threshold", "false_alarm_rate", "ks_p_value", "max_missing_increase", "max_range_violation_rate", "max_unseen_rate",
         "max_auc_drop", "min_label_coverage", "min_labeled_rows", "max_dpd", "max_group_rate_change",
-        "min_attribution_ndcg", "max_malformed_rate", "min_rows")}
+        "min_attribution_ndcg", "max_malformed_rate", "max_refused_rate", "min_rows")}
     if args.feature_snapshots_dir:  # a model scored by id: its skew is judged
         summary["feature_skew_rate"] = fskew.get("max_mismatch_rate")
         thresholds["max_skew_rate"] = args.max_skew_rate
@@ -711,6 +719,11 @@ def _name_list(value: str) -> List[str]:
         raise argparse.ArgumentTypeError(f"must be a JSON list of feature names, e.g. '[\"week_of_year\"]': {exc}") from None
 
 
+def _percent(share: float) -> str:
+    """``0.0131`` -> ``1.3 %``, ``0.05`` -> ``5 %``: a share as the monitor's errors print it."""
+    return f"{round(share * 100, 1):g} %"
+
+
 def _unit_percent(value: str) -> float:
     try:
         number = float(value)
@@ -775,7 +788,12 @@ def build_parser() -> argparse.ArgumentParser:
     arg("shap-sample-rows", type=_positive_int, default=2000)
     arg("max-malformed-rate", type=_unit, default=DEFAULT_MAX_MALFORMED_RATE,
         help="the largest share of capture lines that may be malformed before the window is distrusted; below it they "
-        "are skipped and counted (MalformedRecords) (default %(default)s)")
+        "are skipped and counted (MalformedRecords); requests serving refused have their own limit, --max-refused-rate "
+        "(default %(default)s)")
+    arg("max-refused-rate", type=_unit, default=DEFAULT_MAX_REFUSED_RATE,
+        help="the largest share of capture lines that may be requests serving refused (4xx: out of the invocation "
+        "contract) before the window is distrusted; below it they are counted, per field, and not judged "
+        "(default %(default)s)")
     arg("min-rows", type=_positive_int, default=100)
     arg("feature-snapshots-dir", default=None,
         help="feature snapshots (what training reads) for the skew check of by-id traffic (default: no skew check)")

@@ -846,6 +846,15 @@ def test_the_storm_guards_allowance_defaults_to_three_a_day_and_is_bounded(raw):
                                 "less than or equal to 6 (got 7)"]
 
 
+@pytest.mark.parametrize("value, bound", [(-0.1, "greater than or equal to 0"), (1.5, "less than or equal to 1")])
+def test_refused_requests_have_their_own_limit_five_percent_by_default_and_bounded(raw, value, bound):
+    monitoring = parse_config(raw).environments["dev"].monitoring
+    assert (monitoring.max_refused_rate, monitoring.max_malformed_rate) == (0.05, 0.01)
+    raw["environments"]["dev"]["monitoring"] = {"max_refused_rate": value}
+    assert problems_of(raw) == ["environment 'dev': field 'monitoring.max_refused_rate': Input should be "
+                                f"{bound} (got {value})"]
+
+
 @pytest.mark.parametrize("value, bound", [(0, "greater than or equal to 1"), (7, "less than or equal to 6")])
 def test_the_circuit_breaker_pauses_after_two_failures_by_default_and_is_bounded(raw, value, bound):
     assert parse_config(raw).environments["dev"].monitoring.retraining_failures_before_pause == 2

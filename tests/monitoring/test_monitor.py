@@ -369,7 +369,8 @@ def test_batch_records_serving_refused_are_counted_per_field_and_distrust_the_wi
                                                                                                     reference):
     """GIVEN a window of 600 requests and a batch output holding error lines (records serving refused) WHEN monitored
     THEN an error line is never read as a prediction: it is malformed (refused_record) and counted per field, the rest is
-    judged; within --max-malformed-rate the window stays trusted, above it the window is unhealthy, naming the fields."""
+    judged; within --max-refused-rate (their own limit, not the malformed lines') the window stays trusted, above it the
+    window is unhealthy, naming the limit and the fields."""
     few = write_window(tmp_path / "few", spec, reference["model"], seed=216, rows=600, content_type="text/csv")
     _batch_with_refused_records(tmp_path / "few", {"tenure_months": 2})
     report = run(spec, reference, few, str(tmp_path / "few-out"))
@@ -379,12 +380,13 @@ def test_batch_records_serving_refused_are_counted_per_field_and_distrust_the_wi
     assert report["summary"]["records"] == 602 and report["summary"]["malformed_records"] == 2
 
     many = write_window(tmp_path / "many", spec, reference["model"], seed=216, rows=600, content_type="text/csv")
-    _batch_with_refused_records(tmp_path / "many", {"tenure_months": 5, "region": 2, "(record)": 1})
+    _batch_with_refused_records(tmp_path / "many", {"tenure_months": 30, "region": 12, "(record)": 3})
     report = run(spec, reference, many, str(tmp_path / "many-out"))
     assert not report["trusted"] and report["summary"]["records"] == 602
-    (error,) = [e for e in report["errors"] if e["kind"] == "malformed_records"]
-    assert error["message"] == ("8 of 610 capture lines malformed (refused_record=8); records refused by serving, per "
-                                "field: tenure_months=5, region=2, (record)=1")
+    (error,) = report["errors"]
+    assert (error["kind"], error["message"]) == (
+        "refused_records", "45 of 647 capture lines (7 %) are requests serving refused, over the limit of 5 % "
+        "(monitoring.max_refused_rate); per field: tenure_months=30, region=12, (record)=3")
 
 
 def _live_refusals(root: Path, refused: Dict[str, int]) -> None:
@@ -424,10 +426,39 @@ def test_live_requests_serving_refused_are_counted_per_field_and_distrust_the_wi
     _live_refusals(tmp_path / "many", {"tenure_months": 200, "region": 57, "(record)": 1})
     report = run(spec, reference, many, str(tmp_path / "many-out"))
     assert not report["trusted"] and report["summary"]["malformed_records"] == 258
-    (error,) = [e for e in report["errors"] if e["kind"] == "malformed_records"]
-    assert error["message"] == ("258 of 858 capture lines malformed (refused_record=258); records refused by serving, "
-                                "per field: tenure_months=200, region=57, (record)=1")
+    (error,) = report["errors"]
+    assert (error["kind"], error["message"]) == (
+        "refused_records", "258 of 858 capture lines (30.1 %) are requests serving refused, over the limit of 5 % "
+        "(monitoring.max_refused_rate); per field: tenure_months=200, region=57, (record)=1")
 
+
+def test_refused_requests_have_their_own_limit_and_malformed_capture_lines_keep_theirs(tmp_path, spec, reference):
+    """GIVEN 600 captured requests and a client whose 8 requests serving refused (1.3 %: over the 1 % of malformed
+    capture lines, under max_refused_rate) WHEN monitored THEN the window is judged: refusals are the client's, not a
+    broken capture. 8 lines that do not decode still distrust it, naming max_malformed_rate; refusals over
+    --max-refused-rate distrust it, naming that limit."""
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=218, rows=600)
+    _live_refusals(tmp_path / "w", {"tenure_months": 8})
+    report = run(spec, reference, window, str(tmp_path / "refused"))
+    assert (report["healthy"], report["trusted"], report["errors"]) == (True, True, [])
+    assert report["sections"]["capture"]["refused"] == {"count": 8, "rate": 8 / 608,
+                                                       "fields": {"tenure_months": 8}}
+
+    report = run(spec, reference, window, str(tmp_path / "strict"), extra=["--max-refused-rate", "0.01"])
+    assert not report["trusted"]
+    (error,) = report["errors"]
+    assert (error["kind"], error["message"]) == (
+        "refused_records", "8 of 608 capture lines (1.3 %) are requests serving refused, over the limit of 1 % "
+        "(monitoring.max_refused_rate); per field: tenure_months=8")
+
+    with open(os.path.join(window["capture"], "churn", "AllTraffic", "bad.jsonl"), "w") as handle:
+        handle.write("{not json\n" * 8)
+    report = run(spec, reference, window, str(tmp_path / "broken"))
+    assert not report["trusted"]
+    (error,) = report["errors"]
+    assert (error["kind"], error["message"]) == (
+        "malformed_records", "8 of 616 capture lines (1.3 %) malformed (invalid_json=8), over the limit of 1 % "
+        "(monitoring.max_malformed_rate)")
 
 # ---------------------------------------------------------------- CloudWatch + HTML
 def test_publish_metrics_to_cloudwatch_moto(tmp_path, spec, reference, monkeypatch):

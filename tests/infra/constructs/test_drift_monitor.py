@@ -54,7 +54,7 @@ RAW_CONFIG = {
 }
 MODELS: dict[str, ModelConfig] = parse_config(RAW_CONFIG, source="drift monitor test config").models
 SETTINGS = MonitoringConfig(schedule="cron(0 5 * * ? *)", psi_threshold=0.3, false_alarm_rate=0.02, max_auc_drop=0.04,
-                            max_quality_drop=0.15, ks_p_value=0.005, max_malformed_rate=0.05)
+                            max_quality_drop=0.15, ks_p_value=0.005, max_malformed_rate=0.05, max_refused_rate=0.2)
 
 
 def _monitor(model: str | ModelConfig = "returns", *, mode: str = "realtime", stack: Stack | None = None,
@@ -159,9 +159,9 @@ def test_the_thresholds_are_the_environments_monitoring_settings(returns_monitor
     stack, _ = returns_monitor
     args = _arguments(_schedule(stack)[1])
     assert {k: args[k] for k in ("--psi-threshold", "--false-alarm-rate", "--ks-p-value", "--max-auc-drop",
-                                 "--max-malformed-rate")} == {
+                                 "--max-malformed-rate", "--max-refused-rate")} == {
         "--psi-threshold": "0.3", "--false-alarm-rate": "0.02", "--ks-p-value": "0.005", "--max-auc-drop": "0.04",
-        "--max-malformed-rate": "0.05"}
+        "--max-malformed-rate": "0.05", "--max-refused-rate": "0.2"}
 
 
 def test_the_sensitive_groups_are_judged_as_the_models_gate_judges_them():
