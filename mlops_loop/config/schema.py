@@ -19,7 +19,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 from pipeline_code.catalog import FS_STRING, Dataset, target_problem
 from pipeline_code.core.frameworks import FRAMEWORKS as FRAMEWORK_NAMES, PYTORCH, XGBOOST
 from pipeline_code.core.hyperparameters import problems as hyperparameter_problems, tuned, tuning_range_problems, tuning_ranges
-from pipeline_code.core.problem import (BINARY, LOSSES, REGRESSION, SQUARED_ERROR, default_primary_metric, floor_problem,
+from pipeline_code.core.problem import (BINARY, LOSSES, MULTICLASS, REGRESSION, SQUARED_ERROR, default_primary_metric, floor_problem,
                                         in_own_units, loss_problem, primary_metric_problem)
 from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_REFUSED_RATE,
                                          DEFAULT_MAX_RETRAINING_STARTS_PER_DAY,
@@ -264,6 +264,9 @@ class GateConfig(StrictModel):
     # Classifiers: the largest expected calibration error of the challenger's probabilities on the frozen test set
     # (1, the default: no limit, no check). Above 0: no model's probabilities are perfectly calibrated on a sample.
     max_calibration_error: float = Field(default=DEFAULT_GATE.max_calibration_error, gt=0.0, le=1.0)
+    # Multiclass: how much a class's recall may fall below the champion's beyond its noise (a share of the class's
+    # test rows, whatever the primary metric); max_slice_regression does not move it.
+    max_class_recall_drop: float = Field(default=DEFAULT_GATE.max_class_recall_drop, ge=0.0, le=1.0)
     # Evidence: a slice is gated with this many test rows and this many positives and negatives; fairness
     # compares the groups of the sensitive attribute with min_group_rows test rows (a test set needs two: prepare
     # refuses to freeze one with fewer); fewer predicted positives than min_predicted_positives fail the fairness
@@ -300,6 +303,10 @@ _CLASSIFIER_GATE_KEYS = ("min_auc", "min_predicted_positives", "max_calibration_
 _NOT_FOR_REGRESSION = {
     "max_calibration_error": "it limits a classifier's expected calibration error: how far its probabilities are from "
                              "the rates observed",
+}
+# A gate key of multiclass models alone (a model's own gate of another type is refused with the reason).
+_MULTICLASS_GATE_KEYS = {
+    "max_class_recall_drop": "it limits how far a class's recall may fall below the champion's: multiclass models only",
 }
 _REGRESSION_GATE = ("its floor is min_quality, its fairness is error parity against min_disparate_impact and the bias gap "
                     "against max_demographic_parity_difference")
@@ -792,6 +799,10 @@ class ModelConfig(StrictModel):
         if misplaced:
             why = _NOT_FOR_REGRESSION.get(misplaced[0], _REGRESSION_GATE)
             raise ValueError(f"{misplaced[0]} does not apply to a regression model ({why}); remove it")
+        for key, why in _MULTICLASS_GATE_KEYS.items():
+            if key in value and problem_type != MULTICLASS:
+                kind = "regression" if problem_type == REGRESSION else "binary"
+                raise ValueError(f"{key} does not apply to a {kind} model ({why}); remove it")
         metric = info.data.get("primary_metric") or default_primary_metric(problem_type)
         # Its errors name the field, as under an environment; RMSE and MAE margins are in the target's units.
         gate_config(metric).model_validate(value)

@@ -74,9 +74,16 @@ THRESHOLDS = (
     # Classifiers only; 1 (NO_CALIBRATION_LIMIT, the default) is no limit: an ECE is at most 1, and no check is made.
     Threshold("max_calibration_error", 0.0, 1.0, "largest allowed expected calibration error of the challenger's "
               "probabilities (classifiers; 1: no limit)", False),
+    # A share of a class's test rows whatever the primary metric: its own switch, so that loosening the slices (in the
+    # primary metric's units) does not loosen it.
+    Threshold("max_class_recall_drop", 0.0, 1.0, "largest allowed drop of a class's recall against the champion's, "
+              "beyond the noise of its test rows (multiclass)", False),
 )
 # max_calibration_error at this value is no limit: the gate makes no calibration check.
 NO_CALIBRATION_LIMIT = 1.0
+# max_class_recall_drop's default: gate.max_slice_regression's, the tolerance class_recall took before it had its own
+# (a version judged before it existed was judged on it unless the slices' was changed).
+DEFAULT_MAX_CLASS_RECALL_DROP = 0.02
 
 
 def parse_policy(text: str) -> Dict[str, float]:
@@ -125,6 +132,7 @@ class GateThresholds:
     max_demographic_parity_difference: float
     min_disparate_impact: float
     max_calibration_error: float = NO_CALIBRATION_LIMIT
+    max_class_recall_drop: float = DEFAULT_MAX_CLASS_RECALL_DROP
     min_slice_rows: int = DEFAULT_MIN_SLICE_ROWS
     min_group_rows: int = DEFAULT_MIN_GROUP_ROWS
     min_slice_positives: int = DEFAULT_MIN_SLICE_POSITIVES

@@ -20,8 +20,8 @@ environment's configured gate). The report names the model's
    metric is worse than the champion's by at most ``max_slice_regression``; other slices are reported,
    not gated (noted);
    ``class_recall`` (multiclass, only with a champion, on the same rows as check 4): no class with
-   ``min_slice_positives`` test rows or more loses recall against the champion by more than ``max_slice_regression``
-   plus the noise of its rows (:func:`class_recall_check`: two equally good models fail it with probability
+   ``min_slice_positives`` test rows or more loses recall against the champion by more than ``max_class_recall_drop``
+   (its own threshold: loosening the slices does not loosen it) plus the noise of its rows (:func:`class_recall_check`: two equally good models fail it with probability
    :data:`CLASS_RECALL_FALSE_FAILURE` over all the classes tested); a class whose F1 is no lower than the champion's
    traded recall for precision and passes. The margin on macro F1 moves by about 1/K of a lost class's F1;
 5. ``fairness_evidence``: the test set has two groups of the sensitive attribute with ``min_group_rows`` rows
@@ -91,7 +91,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import numpy as np
 
 from pipeline_code.core import problem
-from pipeline_code.core.thresholds import DEFAULT_GATE, NO_CALIBRATION_LIMIT, fairness_shortfall, loosened
+from pipeline_code.core.thresholds import NO_CALIBRATION_LIMIT, fairness_shortfall, loosened
 from pipeline_code.training.metrics import CALIBRATION_BINS
 from pipeline_code.training.metrics_multiclass import RESTRICTED_METRICS
 from pipeline_code.training.metrics_regression import bias_measure_text, error_measure_text
@@ -293,21 +293,16 @@ def _per_class(report: Mapping[str, Any], model: str) -> Mapping[str, Any]:
 
 def recall_tolerance(metric: str, t: GateThresholds) -> "tuple[float, str]":
     """The drop of a class's recall ``class_recall`` allows beyond its noise, and how a message names it:
-    ``gate.max_slice_regression`` when the primary metric is a share like recall (AUC, macro F1, accuracy); for one in
-    its own units (log loss: a slice's may rise by more than 1) that value says nothing of a recall, so the
-    tolerance is its default, :data:`~pipeline_code.core.thresholds.DEFAULT_GATE`'s."""
-    if not problem.in_own_units(metric):
-        return t.max_slice_regression, f"gate.max_slice_regression {t.max_slice_regression:.4f}"
-    default = DEFAULT_GATE.max_slice_regression
-    return default, (f"recall tolerance {default:.4f}: gate.max_slice_regression's default, this model's "
-                     f"{t.max_slice_regression:.4f} being in {problem.label(metric)} units")
+    ``gate.max_class_recall_drop``, a share of the class's rows whatever the primary ``metric`` (a slice's tolerance,
+    ``gate.max_slice_regression``, is in the metric's units: log loss may rise by more than 1)."""
+    return t.max_class_recall_drop, f"gate.max_class_recall_drop {t.max_class_recall_drop:.4f}"
 
 
 def class_recall_check(mine: Mapping[str, Any], theirs: Mapping[str, Any], t: GateThresholds,
                        later: str = "", *, metric: str = "macro_f1") -> "tuple[Dict[str, Any], List[str]]":
     """Check ``class_recall`` (multiclass, with a champion): no class with ``min_slice_positives`` test rows or more
     loses more recall against the champion (per-class metrics ``mine`` / ``theirs``: ``rows``, ``recall``) than
-    ``max_slice_regression`` (:func:`recall_tolerance` of the primary ``metric``) plus the noise of its rows: ``z``
+    ``max_class_recall_drop`` (:func:`recall_tolerance`) plus the noise of its rows: ``z``
     binomial standard errors of the difference of two recalls on those rows (``sqrt(2 p (1 - p) / rows)``, ``p`` both models' pooled recall, add-one smoothed so a class
     both models always get right still has one) plus ``1 / rows`` (continuity: the normal curve under-states a few
     dozen rows' tails), ``z`` the one-sided normal quantile of
@@ -349,7 +344,7 @@ def class_recall_check(mine: Mapping[str, Any], theirs: Mapping[str, Any], t: Ga
     results.sort()
     failed = [r for r in results if r[0] < 0 and not r[8]]
     headroom, name, rows, ours, champions, drop, allowed, se, _traded = (failed or results)[0]
-    in_message = tolerance_text if not problem.in_own_units(metric) else f"({tolerance_text})"
+    in_message = tolerance_text
     noise = (f"{in_message} + {z:.2f} standard errors of {se:.4f} + 1/{rows}: two "
              f"equally good models differ by more with probability {CLASS_RECALL_FALSE_FAILURE:.2g} over the "
              f"{len(judged)} classes with >= {minimum} test rows")

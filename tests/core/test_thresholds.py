@@ -42,7 +42,7 @@ def test_one_pipeline_parameter_and_one_evaluate_flag_per_threshold():
     assert GATE_PARAMETERS == {
         "min_auc": "MinAuc", "challenger_margin": "ChallengerMargin", "max_slice_regression": "MaxSliceRegression",
         "max_demographic_parity_difference": "MaxDemographicParityDifference", "min_disparate_impact": "MinDisparateImpact",
-        "max_calibration_error": "MaxCalibrationError",
+        "max_calibration_error": "MaxCalibrationError", "max_class_recall_drop": "MaxClassRecallDrop",
     }
     assert set(GATE_PARAMETERS.values()) <= set(PARAMETER_NAMES)
     custom = GateThresholds(**{**DEFAULT_GATE.to_dict(), "min_auc": 0.81, "min_disparate_impact": 0.9})

@@ -190,6 +190,8 @@ def test_a_quality_floor_no_model_could_reach_is_refused(model, metric, floor, e
     ({"max_calibration_error": 0.05}, "max_calibration_error does not apply to a regression model (it limits a "
                                       "classifier's expected calibration error: how far its probabilities are from the "
                                       "rates observed); remove it"),
+    ({"max_class_recall_drop": 0.1}, "max_class_recall_drop does not apply to a regression model (it limits how far a "
+                                     "class's recall may fall below the champion's: multiclass models only); remove it"),
 ])
 def test_a_gate_key_in_the_wrong_place_or_for_another_type_is_refused_saying_where_it_belongs(gate, expected):
     raw = config_with_problem_types()
@@ -224,3 +226,18 @@ def test_the_local_run_takes_each_type_through_every_stage(spark, tmp_path):
     assert [r["version"] for r in records] == [1, 1]
     printed = out.getvalue()
     assert "challenger: auc=" in printed and "macro_f1=" in printed and "challenger: r2=" in printed
+
+
+def test_the_class_recall_tolerance_is_refused_on_a_binary_models_gate_and_taken_on_a_multiclass_ones():
+    """GIVEN max_class_recall_drop in a model's own gate WHEN the config loads THEN a binary model's is refused naming the
+    key (it has no classes to compare: the key would be silently unused), a multiclass model's is its gate's."""
+    raw = config_with_problem_types()
+    raw["models"]["order-segment"]["gate"] = {"max_class_recall_drop": 0.1}
+    config = parse_config(raw)
+    assert config.models["order-segment"].gate_in(config.environments["dev"].gate).thresholds().max_class_recall_drop == 0.1
+    binary = next(name for name, model in raw["models"].items()
+                  if model.get("problem_type", "binary_classification") == "binary_classification")
+    raw["models"][binary]["gate"] = {**raw["models"][binary].get("gate", {}), "max_class_recall_drop": 0.1}
+    assert _problems(raw) == [f"model {binary!r}: field 'gate': max_class_recall_drop does not apply to a binary model "
+                              "(it limits how far a class's recall may fall below the champion's: multiclass models "
+                              "only); remove it"]

@@ -123,6 +123,7 @@ def test_parameters_and_defaults(built, spec):
         "MaxDemographicParityDifference": ("Float", 0.1),
         "MinDisparateImpact": ("Float", 0.8),
         "MaxCalibrationError": ("Float", 1.0),
+        "MaxClassRecallDrop": ("Float", 0.02),
         "ModelApprovalStatus": ("String", "PendingManualApproval"),
         "TriggerReason": ("String", "manual"),
     }

@@ -51,7 +51,7 @@ def test_two_equally_good_models_fail_the_per_class_recall_check_by_chance_less_
     # GIVEN 2,000 fresh 40-class test sets, each scored by two models of the same quality, and no tolerance beyond the
     # noise bound
     rng = np.random.default_rng(20261207)
-    strict = dataclasses.replace(DEFAULT_GATE, max_slice_regression=0.0)
+    strict = dataclasses.replace(DEFAULT_GATE, max_class_recall_drop=0.0)
     failures, tested = 0, []
     for _ in range(2000):
         check, _notes = class_recall_check(*_equal_models(rng, _test_set(rng)), strict)
@@ -80,7 +80,7 @@ def test_a_challenger_that_destroys_a_tail_class_is_refused_naming_the_class_bot
     allowed = check["allowed_drop"]
     assert check["message"] == (
         f"per-class recall: class {CLASSES[lost]} recall {mine:.4f} vs champion {theirs:.4f} on {rows} test rows: drop "
-        f"{theirs - mine:.4f} > allowed {allowed:.4f} (gate.max_slice_regression 0.0200 + {check['z']:.2f} standard "
+        f"{theirs - mine:.4f} > allowed {allowed:.4f} (gate.max_class_recall_drop 0.0200 + {check['z']:.2f} standard "
         f"errors of {check['se']:.4f} + 1/{rows}: two equally good models differ by more with probability 0.05 over the "
         f"{check['classes']} classes with >= 10 test rows)")
 
@@ -98,7 +98,7 @@ def test_a_class_with_fewer_test_rows_than_the_minimum_is_reported_not_gated():
     assert notes == [f"per-class recall not compared for {len(small)} class(es) with < 10 test rows "
                      f"(gate.min_slice_positives): {', '.join(small)}"]
     assert check["message"].startswith(f"per-class recall: no class of the {40 - len(small)} with >= 10 test rows drops "
-                                       "below the champion's by more than gate.max_slice_regression 0.0200 plus its noise")
+                                       "below the champion's by more than gate.max_class_recall_drop 0.0200 plus its noise")
 
 
 def test_recall_traded_for_precision_against_a_champion_that_predicts_a_class_widely_is_no_loss():

@@ -654,6 +654,28 @@ def test_a_multiclass_challenger_that_loses_a_class_is_refused_by_the_per_class_
     assert any(r.startswith(f"per-class recall: class {name} recall ") for r in decision.reasons), decision.reasons
 
 
+def test_the_class_recall_tolerance_is_its_own_gate_threshold_and_moves_class_recalls_verdict_alone(trained):
+    if trained["spec"].problem_type != MULTICLASS:
+        return
+    # GIVEN the better challenger's report, its recall of the champion's best-recalled class with enough rows fallen to
+    # a fifth of it
+    report = copy.deepcopy(trained["better"])
+    per_class = report["champion"]["metrics"]["per_class"]
+    name = max((c for c in per_class if per_class[c]["rows"] >= GATE.min_slice_positives),
+               key=lambda c: (per_class[c]["recall"], c))
+    report["challenger"]["metrics"]["per_class"][name].update(recall=per_class[name]["recall"] / 5,
+                                                               f1=per_class[name]["f1"] / 5)
+
+    def verdicts(gate):
+        return {c["name"]: c["passed"] for c in decide(report, gate).checks}
+    judged = verdicts(GATE)
+    assert judged["class_recall"] is False
+    # WHEN gate.max_class_recall_drop allows any drop THEN class_recall passes and no other check's verdict moves
+    assert verdicts(dataclasses.replace(GATE, max_class_recall_drop=1.0)) == {**judged, "class_recall": True}
+    # WHEN the slices are loosened as far as the config allows THEN the class is still refused: not the same switch
+    assert verdicts(dataclasses.replace(GATE, max_slice_regression=1.0))["class_recall"] is False
+
+
 def test_a_class_with_fewer_test_rows_than_the_evidence_minimum_is_not_enough_evidence_not_a_refusal(trained):
     if trained["spec"].problem_type != MULTICLASS:
         return
@@ -680,7 +702,7 @@ def test_a_class_with_fewer_test_rows_than_the_evidence_minimum_is_not_enough_ev
         "(insufficient evidence, not a pass); provide more labelled data")
 
 
-def test_a_multiclass_model_judged_on_log_loss_has_class_recall_judged_on_the_default_recall_tolerance(trained):
+def test_a_multiclass_model_judged_on_log_loss_has_class_recall_judged_on_its_own_recall_tolerance(trained):
     if trained["spec"].problem_type != MULTICLASS:
         return
     # GIVEN a multiclass model judged on log loss, whose gate.max_slice_regression is in log loss units (1.5: a
@@ -694,9 +716,8 @@ def test_a_multiclass_model_judged_on_log_loss_has_class_recall_judged_on_the_de
                                                                f1=per_class[name]["f1"] / 5)
     loose = dataclasses.replace(GATE, max_slice_regression=1.5)
     # THEN the per-class recall check still refuses it: a recall's tolerance is a share of the class's rows, not log
-    # loss units (it takes gate.max_slice_regression's default, and says so)
+    # loss units (gate.max_class_recall_drop, whatever the slices' tolerance, and it says so)
     check = next(c for c in decide(report, loose).checks if c["name"] == "class_recall")
     assert not check["passed"], check["message"]
     assert check["class"] == name
-    assert (f"(recall tolerance {DEFAULT_GATE.max_slice_regression:.4f}: gate.max_slice_regression's default, this "
-            "model's 1.5000 being in log loss units) + ") in check["message"], check["message"]
+    assert f"(gate.max_class_recall_drop {GATE.max_class_recall_drop:.4f} + " in check["message"], check["message"]
