@@ -1302,6 +1302,15 @@ def training_problems(models: dict[str, ModelConfig], environments: dict[str, En
     tuning job (it searches XGBoost's hyperparameters), several instances (the trainer is not distributed), or
     Trainium in a region without AWS's Neuron training image."""
     problems = []
+    for model in models.values():
+        # Ranges no tuning job ever searches: refused, not warned about, as a hyperparameter the search would override
+        # is - whoever wrote them believes the search is shaped. A model listed nowhere trains nowhere (not this check's).
+        training = [env for env in environments.values() if model.name in env.models]
+        if model.tuning_ranges and training and not any(env.training.hyperparameter_tuning for env in training):
+            problems.append(f"model {model.name!r}: field 'tuning_ranges': no environment that trains {model.name!r} "
+                            f"({', '.join(sorted(env.name for env in training))}) has training.hyperparameter_tuning on, so no tuning job searches "
+                            "these ranges; set training.hyperparameter_tuning: true in the environment that should tune "
+                            "it, or remove tuning_ranges")
     for env in environments.values():
         listed = [m for m in env.models if m in models]
         # An entry for a model of the app that this environment does not train is allowed (it may come from

@@ -84,6 +84,23 @@ def test_a_range_for_a_hyperparameter_the_model_fixes_is_refused():
                               "max_depth at 4 for this model, and a tuning job searches it instead; remove one of the two"]
 
 
+def test_ranges_of_a_model_no_environment_tunes_are_refused_naming_the_model_the_field_and_the_fix():
+    """GIVEN a model's tuning_ranges and no environment that trains it with training.hyperparameter_tuning on WHEN the
+    config loads THEN it is refused: the ranges would never be searched, while whoever wrote them believes the search is
+    shaped. One environment that tunes it is enough (dev may train it untuned while prod tunes it)."""
+    raw, environment, model = _tuned(ranges={"max_depth": [3, 6]})
+    for env in raw["environments"].values():
+        env.setdefault("training", {})["hyperparameter_tuning"] = False
+    raw.get("defaults", {}).get("training", {}).pop("hyperparameter_tuning", None)
+    training = sorted(name for name, env in raw["environments"].items() if model in env["models"])
+    assert _problems(raw) == [
+        f"model {model!r}: field 'tuning_ranges': no environment that trains {model!r} ({', '.join(training)}) has "
+        "training.hyperparameter_tuning on, so no tuning job searches these ranges; set "
+        "training.hyperparameter_tuning: true in the environment that should tune it, or remove tuning_ranges"]
+    raw["environments"][environment]["training"]["hyperparameter_tuning"] = True
+    assert parse_config(raw).models[model].tuning_ranges == {"max_depth": [3, 6]}
+
+
 def test_a_network_has_no_tuning_ranges():
     raw, environment, model = _tuned(ranges={"learning_rate": [0.001, 0.01]}, framework="pytorch")
     raw["environments"][environment]["training"]["hyperparameter_tuning"] = False
