@@ -518,7 +518,7 @@ def _evaluation_markdown(evaluation: Mapping[str, Any]) -> List[str]:
             out += [f"Champion: {md_text(source.get('model_package_arn') or source.get('location') or source)}", ""]
         if report.get("champion_not_compared"):
             out += [f"Champion not compared: {md_text(report['champion_not_compared'])}; judged as the first model.", ""]
-        held = approval.registration_note(report.get(REGISTRATION_KEY))
+        held = approval.registration_note(report.get(REGISTRATION_KEY), shown=report.get("champion_not_compared"))
         if held:
             out += [f"Registration: {md_text(held)}.", ""]
         gate = report.get("gate") or {}

@@ -131,10 +131,13 @@ def status_to_register(requested: str, contract_change: Optional[str], not_compa
     return PENDING if contract_change or not_compared else requested
 
 
-def registration_note(registration: Optional[Mapping[str, Any]]) -> Optional[str]:
+def registration_note(registration: Optional[Mapping[str, Any]], *, shown: Optional[str] = None) -> Optional[str]:
     """What a reviewer reads of an evaluation report's ``registration`` block (None when there is nothing to say:
     no block, or neither a contract change nor a champion set aside): the callers' contract change, the reason the
-    serving champion was not compared, and that either holds the version for a person."""
+    serving champion was not compared, and that either holds the version for a person.
+
+    ``shown``: the reason the champion was not compared (the report's ``champion_not_compared``) when the caller prints
+    it on its own line: the note then names the change or the set-aside champion without repeating it."""
     change = (registration or {}).get("contract_change")
     not_compared = (registration or {}).get("champion_not_compared")
     if not change and not not_compared:
@@ -144,8 +147,10 @@ def registration_note(registration: Optional[Mapping[str, Any]]) -> Optional[str
            else "the gate could not compare with the one that serves")
     held = (f"registered {status}, not the {requested} requested: a person approves a version {why}"
             if requested == APPROVED and status == PENDING else f"registered {status}: a person approves it")
-    said = ([f"the callers' contract changes ({change})"] if change else []) + (
-        [f"not compared with the serving champion ({not_compared})"] if not_compared else [])
+    def why(reason: str) -> str:
+        return "" if shown and reason == shown else f" ({reason})"
+    said = ([f"the callers' contract changes{why(change)}"] if change else []) + (
+        [f"not compared with the serving champion{why(not_compared)}"] if not_compared else [])
     return "; ".join([*said, held])
 
 

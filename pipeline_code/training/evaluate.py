@@ -618,7 +618,8 @@ def summary_lines(report: Dict[str, Any]) -> list:
     registration = report.get(REGISTRATION_KEY) or {}
     if gate["passed"] and registration:
         # The status it is registered with, and why a person approves it when the callers' contract changes.
-        lines.append(f"  registration: {approval.registration_note(registration) or registration['approval_status']}")
+        note = approval.registration_note(registration, shown=report.get("champion_not_compared"))
+        lines.append(f"  registration: {note or registration['approval_status']}")
     # SageMaker metric-definition friendly line.
     lines.append(f"evaluation-{metric.replace('_', '-')}={_fmt(ch.get(metric))}; gate-passed={1 if gate['passed'] else 0};")
     return lines

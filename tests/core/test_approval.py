@@ -163,6 +163,13 @@ def test_the_reviewers_note_says_a_version_not_compared_with_the_champion_was_he
         "requested: a person approves a version the gate could not compare with the one that serves")
     assert approval.registration_note({**held, "requested": approval.PENDING}) == (
         f"not compared with the serving champion ({NOT_COMPARED}); registered PendingManualApproval: a person approves it")
+    # Where the reason is printed on its own line (the report's champion_not_compared), the note does not repeat it
+    assert approval.registration_note(held, shown=NOT_COMPARED) == (
+        "not compared with the serving champion; registered PendingManualApproval, not the Approved requested: a person "
+        "approves a version the gate could not compare with the one that serves")
+    assert approval.registration_note({**held, "champion_not_compared": None, "contract_change": CHANGE}, shown=CHANGE) \
+        == ("the callers' contract changes; registered PendingManualApproval, not the Approved requested: a person "
+            "approves a version that answers its callers in another shape")
     both = {**held, "contract_change": CHANGE}
     assert approval.registration_note(both) == (
         f"the callers' contract changes ({CHANGE}); not compared with the serving champion ({NOT_COMPARED}); registered "

@@ -421,7 +421,10 @@ def test_a_challenger_of_another_problem_type_than_the_binary_champion_is_regist
     assert report["champion_not_compared"] == change
     assert report["registration"] == {"requested": requested, "approval_status": approval.PENDING,
                                       "contract_change": change}
-    assert f"  registration: {approval.registration_note(report['registration'])}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"  registration: {approval.registration_note(report['registration'], shown=change)}" in out
+    (registered,) = [line for line in out.splitlines() if line.startswith("  registration: ")]
+    assert change not in registered and f"  champion:   not compared: {change}; " in out  # given once, on its own line
 
 
 def test_a_multiclass_challenger_with_other_classes_than_the_champion_is_registered_pending(trained, tmp_path):

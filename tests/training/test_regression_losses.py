@@ -273,3 +273,26 @@ def test_the_audit_shows_the_deviance_the_version_was_judged_on(first_report):
     value = first_report["challenger"]["metrics"]["poisson_deviance"]
     assert [line for line in lines if line.startswith("| poisson_deviance |")] == [
         f"| poisson_deviance | {value:.4f} | no champion | — |"]
+
+
+def test_the_reason_a_champion_was_not_compared_is_printed_once_in_the_summary_the_model_card_and_the_audit(
+        counts, tmp_path):
+    """GIVEN a challenger the gate could not compare with the serving champion, held PendingManualApproval where the
+    environment auto-approves WHEN the evaluate job's summary, the model card's limitations and the audit's evaluation
+    section are written THEN each gives the reason once (on its own line; the registration note says the version is
+    held, not the reason again)."""
+    from mlops_cli.audit import render
+    from pipeline_code.training.model_card import content
+
+    code = evaluate.main(["--model-spec", counts["poisson_spec"].to_json(), "--model-dir", counts["poisson"],
+                          "--test-dir", counts["prepared"]["test"], "--champion-dir", counts["squared"],
+                          "--output-dir", str(tmp_path), "--approval-status", "Approved", *GATE.to_args()])
+    assert code == 0
+    report = json.loads((tmp_path / "evaluation.json").read_text())
+    reason = "Poisson deviance is undefined on the frozen test set"
+    assert reason in report["registration"]["champion_not_compared"]  # precondition: held for that reason
+    for surface, lines in (("summary", evaluate.summary_lines(report)), ("model card", content.limitations(report)),
+                           ("audit", render._evaluation_markdown({"report": report}))):
+        text = "\n".join(lines)
+        assert text.count(reason) == 1, (surface, text)
+        assert "PendingManualApproval, not the Approved requested" in text, (surface, text)

@@ -252,7 +252,7 @@ def limitations(report: Mapping[str, Any]) -> List[str]:
     elif report.get("champion") is None:
         out.append("no champion comparison: this was the first model of its group")
     # A version that answers its callers in another shape: why it awaits a person even where registration auto-approves.
-    held = approval.registration_note(report.get(REGISTRATION_KEY))
+    held = approval.registration_note(report.get(REGISTRATION_KEY), shown=report.get("champion_not_compared"))
     if held:
         out.append(held)
     return out
