@@ -47,7 +47,8 @@ read as the deploy handler reads it: :mod:`pipeline_code.handlers.team_topics`),
 read from the pipeline's own executions, not kept: a duplicate event or a concurrent invocation counts the same runs,
 and the pause is created with ``Overwrite=False``, so only the invocation that created it pages. The pause records
 whether its page went out (``announced``: "no" until it did): if the page fails and the pause cannot be taken back, the
-next invocation that finds the pause unannounced pages it (:meth:`Breaker.announce`), once. A success (whoever
+next invocation that finds the pause unannounced pages it (:meth:`Breaker.announce`), once; the hourly sweep reads every
+model's pause for that (:meth:`Breaker.unannounced`), so a model whose retrain alarm went back to OK is paged too. A success (whoever
 started it) ends the count, and lifts the breaker's pause; a resume (``mlops_cli.retraining ... resume``, which records
 when in ``retraining_reset_parameter``) starts a new count. A scheduled retraining is held by the pause like any other
 start: a pipeline that fails twice fails on schedule too.
@@ -203,6 +204,22 @@ def sweep(*, cloudwatch: Any, alarm_pipelines: Mapping[str, str], **guard: Any) 
             decisions.append({"started": False, "pipeline": pipeline,
                               "reason": "pause unknown" if isinstance(error, PauseUnknown) else "not decided",
                               "detail": str(error)})
+    breaker = guard.get("breaker")
+    if breaker is not None:
+        # A breaker's pause left unannounced is paged by the guard of the next invocation for its model; one whose
+        # retrain alarm went back to OK (and no schedule) reaches no guard, so the sweep looks for them all.
+        undecided = {p for p, _ in unknown}
+        try:
+            unannounced = [(p, pause) for p, pause in breaker.unannounced() if p not in undecided]
+        except BreakerUnknown as error:
+            unknown.append(("the circuit breaker's pauses", error))
+            unannounced = []
+        for pipeline, pause in unannounced:
+            try:
+                decisions.append({"started": False, "pipeline": pipeline, "reason": PAUSED, "pause": dict(pause),
+                                  "paged": breaker.announce(pipeline, pause)})
+            except (PauseUnknown, BotoCoreError, ClientError) as error:
+                unknown.append((pipeline, error))
     decision = {"started": any(d["started"] for d in decisions), "reason": "sweep",
                 "alarms_in_alarm": {p: a["AlarmName"] for p, a in still.items()}, "decisions": decisions}
     if unknown:
@@ -484,6 +501,24 @@ class Breaker:
                                  f"invocation that finds the pause pages it); to lift the pause: {resume}") from error
         self._mark_announced(pipeline, reason=pause.get("reason", ""), at=pause.get("at", ""))
         return True
+
+    def unannounced(self) -> List[tuple]:
+        """``(pipeline, pause)`` of every model whose breaker's pause stands unannounced (read in GetParameters calls of
+        at most 10 names, SSM's limit). Raises BreakerUnknown when SSM does not answer."""
+        by_name = {name: pipeline for pipeline, name in self.pauses.items()}
+        names, found = sorted(by_name), []
+        for start in range(0, len(names), 10):
+            try:
+                found += self.ssm.get_parameters(Names=names[start:start + 10]).get("Parameters", [])
+            except (BotoCoreError, ClientError) as error:
+                raise BreakerUnknown(f"cannot read the circuit breaker's pauses {names[start:start + 10]}: {error}") from error
+        out = []
+        for parameter in found:
+            pause = {"parameter": parameter["Name"], **pause_record(parameter.get("Value", ""))}
+            pipeline = by_name.get(parameter["Name"])
+            if pipeline and self.tripped(pipeline, pause) and pause.get(RETRAINING_PAUSE_ANNOUNCED) == "no":
+                out.append((pipeline, pause))
+        return sorted(out, key=lambda item: item[0])
 
     def _publish(self, pipeline: str, subject: str, message: str) -> None:
         topic = self.topic_arn.of(pipeline) if isinstance(self.topic_arn, Topics) else self.topic_arn

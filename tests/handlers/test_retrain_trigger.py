@@ -803,6 +803,29 @@ def test_a_breakers_pause_left_unannounced_is_paged_once_by_the_next_invocation(
     assert held["by"] == "retrain-trigger circuit breaker" and last in held["reason"]  # the same pause, still
 
 
+def test_the_hourly_sweep_pages_a_breakers_pause_left_unannounced_though_no_retrain_alarm_is_in_alarm(
+        ssm, pages, monkeypatch):
+    """GIVEN the breaker's pause left unannounced (the page and the take-back both failed) and the model's retrain
+    alarm back to OK (no alarm event and no sweep hands the model to the guard) WHEN the hourly sweep runs THEN it pages
+    the pause once; the next sweep pages nobody."""
+    sns, topic, received = pages
+    breaker_env(monkeypatch, "arn:aws:sns:eu-west-1:123456789012:no-such-topic")
+    runs = Runs(("Failed", 30), ("Failed", 6))
+    kept = _KeepsEveryPause(ssm)
+    with pytest.raises(rt.BreakerUnknown, match="stays paused, unannounced"):
+        trigger(sweep_event(1), runs, kept, sns)
+    monkeypatch.setenv("TOPIC_ARN", topic)
+    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-data-drift": "OK"})
+    for hour in (1, 2):
+        result = rt.handler({"reason": "sweep"}, client=runs, cloudwatch=cloudwatch, ssm=kept, sns=sns,
+                            now=lambda: NOW + dt.timedelta(hours=hour))
+        assert result["started"] is False and result["alarms_in_alarm"] == {}
+    (page,) = received()
+    assert "model 'churn'" in page and "python -m mlops_cli.retraining --env dev --model churn resume" in page
+    assert runs.started == []
+
+
 @pytest.mark.parametrize("value", ["0", "-1"])
 def test_a_breaker_below_one_failure_is_refused_naming_the_setting_and_the_fix(value):
     with pytest.raises(ValueError) as raised:
