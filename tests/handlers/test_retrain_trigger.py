@@ -826,6 +826,29 @@ def test_the_hourly_sweep_pages_a_breakers_pause_left_unannounced_though_no_retr
     assert runs.started == []
 
 
+def test_a_page_that_went_out_but_could_not_be_recorded_is_sent_again_rather_than_never(ssm, pages, monkeypatch):
+    """GIVEN SSM takes the breaker's new pause but refuses to overwrite it (the record that the page went out) WHEN the
+    breaker trips THEN it pages and decides as usual (nothing starts, the invocation succeeds); the next invocation finds
+    the pause still unannounced and pages again: a second page rather than none."""
+    sns, topic, received = pages
+    breaker_env(monkeypatch, topic)
+    runs = Runs(("Failed", 30), ("Failed", 6))
+
+    class NoOverwrite(_KeepsEveryPause):
+        def put_parameter(self, **request):
+            if request.get("Overwrite"):
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "PutParameter")
+            return self._ssm.put_parameter(**request)
+
+    flaky = NoOverwrite(ssm)
+    decision = trigger(sweep_event(1), runs, flaky, sns)
+    assert decision["reason"] == "circuit breaker" and decision["paged"] is True and len(received()) == 1
+    assert trigger(sweep_event(2), runs, ssm, sns, now=NOW + dt.timedelta(hours=1))["paged"] is True
+    assert len(received()) == 1
+    assert "paged" not in trigger(sweep_event(3), runs, ssm, sns, now=NOW + dt.timedelta(hours=2))
+    assert received() == [] and runs.started == []
+
+
 @pytest.mark.parametrize("value", ["0", "-1"])
 def test_a_breaker_below_one_failure_is_refused_naming_the_setting_and_the_fix(value):
     with pytest.raises(ValueError) as raised:
