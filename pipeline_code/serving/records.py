@@ -471,9 +471,25 @@ def _source(record: Dict[str, Any], contract: FeatureContract) -> Tuple[str, Lis
         return SOURCE_FEATURES, []
     raw_columns = set(contract.dataset.column_names)
     feature_only = [f for f in features if f in record and f not in raw_columns]
-    if feature_only:  # e.g. avg_charge_per_month given: the caller meant precomputed features
+    if feature_only or _other_list(record, contract, missing_features)[1]:
+        # e.g. avg_charge_per_month given: the caller meant precomputed features, this model's or (a feature of the
+        # dataset this model does not read) another feature list's, e.g. an earlier version's while versions change.
         return SOURCE_FEATURES, missing_features
     return SOURCE_RAW, [c for c in contract.required_raw_fields if record.get(c) is None]
+
+
+def _other_list(record: Dict[str, Any], contract: FeatureContract, missing: Sequence[str]) -> Tuple[List[str], List[str]]:
+    """(other features, unfed) of a record lacking the model features ``missing``: the fields of ``record`` that are
+    features of the dataset named like no column which the model reads neither as a feature nor as an extra, and those
+    of ``missing`` whose raw fields the record lacks (none when it holds no such feature). Only a precomputed record of
+    another feature list holds such a feature (the dataset keeps a feature its models stopped reading, as a feature
+    group only takes added features); read as raw, its unfed features would be scored as missing."""
+    raw_columns = set(contract.dataset.column_names)
+    read = {*contract.feature_order, *contract.extra_features}
+    others = [f for f in contract.dataset.feature_names if f in record and f not in raw_columns and f not in read]
+    if not others:
+        return [], []
+    return others, [f for f in missing if any(c not in record for c in contract.source_columns([f]))]
 
 
 @dataclass(frozen=True)
@@ -562,9 +578,16 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
         typos = _misspelt_fields(record, contract) if source == SOURCE_RAW else []
         if missing:
             if source == SOURCE_FEATURES:
+                others, unfed = _other_list(record, contract, missing)
                 refuse(
                     i, missing[0], f"{where}: missing feature {missing[0]!r} (a precomputed-feature record needs every model feature: {features})"
+                    + (f"; its {', '.join(map(repr, others))} {'is a feature' if len(others) == 1 else 'are features'} of "
+                       f"dataset {contract.dataset.name!r} that this model does not read: the record was written for "
+                       f"another feature list (an earlier version's?), and read as raw fields it would be scored with "
+                       f"{', '.join(map(repr, unfed))} missing. Send every feature of this model (a record may hold the "
+                       f"features of both lists while versions change), or raw fields only" if unfed else "")
                 )
+                refused[i][0].extend(others if unfed else [])
             else:
                 counting = contract.event_time_features(features) if missing[0] == contract.dataset.event_time else []
                 why = (f"; feature(s) {counting} count the days up to the record's own event time (days_since), which "

@@ -21,7 +21,9 @@ import pytest
 
 from pipeline_code import catalog
 from pipeline_code.features.compute import compute_features
-from pipeline_code.serving.records import SOURCE_FEATURES, SOURCE_RAW, FeatureContract, complete_records, feature_rows
+from pipeline_code.serving.records import (
+    SOURCE_FEATURES, SOURCE_RAW, BadRequestError, FeatureContract, complete_records, feature_rows,
+)
 
 PAYMENTS = catalog.parse_dataset("payments", {
     "record_identifier": "payment_id", "event_time": "event_time", "labels": ["fraud"],
@@ -124,3 +126,47 @@ def test_precomputed_features_of_such_a_model_are_still_read_as_sent():
     assert rows.sources == [SOURCE_FEATURES]
     assert rows.frame.iloc[0].to_dict() == {"amount": 7.09, "transactions_24h": 100.0, "fee_share": 0.004,
                                             "channel": "online"}
+
+
+# A model whose feature list changed (docs/add-your-own-model.md, Changing a deployed model): the dataset keeps
+# the feature the model stopped reading (a feature group only takes added features), and a caller still sending the
+# previous version's precomputed record meets the new version mid-rollout. Its record holds none of the new model's
+# features named like no column, so without a rule it was read as raw: the raw field behind the new feature absent,
+# that feature scored as missing, 200 - a silently wrong score.
+SUPPORT = catalog.parse_dataset("support", {
+    "record_identifier": "ticket_id", "event_time": "event_time", "labels": ["escalated"],
+    "columns": {
+        "ticket_id": {"type": "string", "nullable": False}, "event_time": {"type": "timestamp", "nullable": False},
+        "region": {"type": "string", "nullable": False, "allowed": ["north", "south"]},
+        "calls": {"type": "integer", "min": 0, "max": 1000},
+        "escalated": {"type": "integer", "min": 0, "max": 1},
+    },
+    "features": {"region": "region", "log_calls": "log1p(calls)", "capped_calls": "clip(calls, 0, 10)"},
+})
+EARLIER_RECORD = {"region": "north", "log_calls": 1.0986}  # the earlier version's features [region, log_calls]
+
+
+def test_a_record_of_an_earlier_feature_list_is_refused_naming_the_field_and_the_fix():
+    with pytest.raises(BadRequestError) as caught:
+        feature_rows(FeatureContract.create(SUPPORT, ["region", "capped_calls"]), [dict(EARLIER_RECORD)])
+    assert str(caught.value) == (
+        "record 0: missing feature 'capped_calls' (a precomputed-feature record needs every model feature: "
+        "['region', 'capped_calls']); its 'log_calls' is a feature of dataset 'support' that this model does not "
+        "read: the record was written for another feature list (an earlier version's?), and read as raw fields it "
+        "would be scored with 'capped_calls' missing. Send every feature of this model (a record may hold the "
+        "features of both lists while versions change), or raw fields only")
+
+
+def test_a_batch_refuses_only_the_record_of_the_earlier_feature_list():
+    contract = FeatureContract.create(SUPPORT, ["region", "capped_calls"])
+    rows = feature_rows(contract, [dict(EARLIER_RECORD), {"region": "south", "calls": 30}], refuse_records=True)
+    assert rows.kept == [1] and rows.refused[0].fields == ["capped_calls", "log_calls"]
+    assert rows.frame["capped_calls"].tolist() == [10.0]
+
+
+def test_a_raw_record_and_a_record_holding_both_lists_are_still_scored():
+    contract = FeatureContract.create(SUPPORT, ["region", "capped_calls"])
+    rows = feature_rows(contract, [{"region": "north", "calls": 3}, {**EARLIER_RECORD, "capped_calls": 3},
+                                   {**EARLIER_RECORD, "calls": 3}])  # its raw fields too: computed from them
+    assert rows.sources == [SOURCE_RAW, SOURCE_FEATURES, SOURCE_RAW]
+    assert rows.frame["capped_calls"].tolist() == [3.0, 3.0, 3.0]
