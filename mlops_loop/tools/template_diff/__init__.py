@@ -40,6 +40,7 @@ from .impact import change_impacts
 from .git_synth import check_assembly, resolve_ref, synthesize_ref, synthesize_tree
 from .model import (
     CATEGORIES,
+    CATEGORY_CONTRACT,
     CATEGORY_COST,
     CATEGORY_DATA_AT_RISK,
     CATEGORY_GOVERNANCE,
@@ -73,6 +74,7 @@ from .values import describe_change, diff_values, shorten
 __all__ = [
     "AssemblyDiff", "CATEGORIES", "CATEGORY_DATA_AT_RISK", "CATEGORY_IAM", "CATEGORY_KMS", "CATEGORY_LEFT_RUNNING",
     "CATEGORY_MOVED", "CATEGORY_RETENTION", "CATEGORY_SERVING", "CATEGORY_SECURITY_GROUPS", "CATEGORY_UPDATE_FAILS", "CATEGORY_RUNNING_WORK", "CATEGORY_GOVERNANCE", "CATEGORY_COST", "CATEGORY_IMAGE", "CATEGORY_TUNING",
+    "CATEGORY_CONTRACT",
     "Callout", "GITHUB_COMMENT_LIMIT", "JSON_SEGMENT", "MISSING", "PropertyChange",
     "ResourceChange", "STATEFUL_TYPES", "StackDiff", "StackLocation", "TemplateDiffError", "change_impacts", "check_assembly",
     "compare_assemblies", "describe_change", "diff_resource", "diff_stack", "diff_values",

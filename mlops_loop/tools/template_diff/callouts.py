@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .model import (
+    CATEGORY_CONTRACT,
     CATEGORY_COST,
     CATEGORY_DATA_AT_RISK,
     CATEGORY_GOVERNANCE,
@@ -47,6 +48,8 @@ from pipeline_code.core.online_features import (
     SPEC_FILE_ENV as BY_ID_SPEC_FILE_ENV,
 )
 from pipeline_code.core.thresholds import THRESHOLDS
+from pipeline_code import catalog
+from pipeline_code.core import problem
 
 # Gate parameter name (the pipeline's) -> its threshold, for which way is looser.
 _GATE_THRESHOLDS = {GATE_PARAMETERS[t.field]: t for t in THRESHOLDS}
@@ -237,6 +240,74 @@ def _by_id_feature_callouts(rc: ResourceChange, add, *, before_dir: Optional[Pat
         "until a version trained on the new features is approved (PendingManualApproval: its callers' contract "
         "changes). Deploy the change with its pipeline run right behind it and approve that version promptly, or "
         "keep the features the serving version reads until then")
+
+
+# The model-spec asset a training pipeline's steps read (``--model-spec /opt/ml/processing/input/model_spec/<hash>.json``).
+_MODEL_SPEC_ASSET = re.compile(r"model_spec/([0-9a-f]{64})\.json")
+
+
+def _model_contract(resource: Optional[dict], template_dir: Optional[Path]) -> Optional[dict]:
+    """What a training pipeline's model answers: ``{name, target, problem_type, classes, features}`` of the model spec
+    its steps read (the ``asset.<hash>.json`` beside its template or in the assembly's root), else None (not a
+    pipeline, or its spec not in the assembly or unreadable)."""
+    if template_dir is None or (resource or {}).get("Type") != "AWS::SageMaker::Pipeline":
+        return None
+    found = _MODEL_SPEC_ASSET.search(json.dumps(resource.get("Properties") or {}))
+    if not found:
+        return None
+    files = [where / f"asset.{found.group(1)}.json" for where in (template_dir, template_dir.parent)]
+    try:
+        spec = json.loads(next(f for f in files if f.is_file()).read_text(encoding="utf-8"))
+        declaration = spec["dataset"]
+        dataset = catalog.parse_dataset(str(declaration["name"]), declaration)
+        kind = str(spec.get("problem_type") or problem.BINARY)
+        classes = catalog.target_classes(dataset.column(str(spec["target"])), kind)
+        return {"name": str(spec["name"]), "target": str(spec["target"]), "problem_type": kind,
+                "classes": [str(c) for c in classes], "features": [str(f) for f in spec["features"]]}
+    except (StopIteration, OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _model_contract_callouts(rc: ResourceChange, add, *, before_dir: Optional[Path] = None,
+                             after_dir: Optional[Path] = None) -> None:
+    """A deployed model whose next version answers otherwise: another target, problem type or classes (the frozen test
+    set is refused, the champion not compared, the version registered pending), or another feature list (positional
+    and precomputed requests change at approval). Only the pipeline's model-spec asset changes in the templates."""
+    before, after = _model_contract(rc.before, before_dir), _model_contract(rc.after, after_dir)
+    if before is None or after is None or before["name"] != after["name"]:
+        return
+    model = after["name"]
+    frozen = (f"delete it after this deploy, before the next run (aws s3 rm --recursive "
+              f"s3://<artifacts bucket>/pipelines/{model}/frozen-test/)")
+    changed = []
+    if before["target"] != after["target"]:
+        changed.append(f"target {before['target']} -> {after['target']}")
+    if before["problem_type"] != after["problem_type"]:
+        changed.append(f"problem type {before['problem_type']} -> {after['problem_type']}")
+    elif before["classes"] != after["classes"]:
+        changed.append(f"classes {_listed(before['classes'])} -> {_listed(after['classes'])}")
+    if changed:
+        what = ("predicts another target, in another shape" if len(changed) > 1 and before["target"] != after["target"]
+                else "predicts another target" if before["target"] != after["target"]
+                else "answers in another shape" if before["problem_type"] != after["problem_type"]
+                else "answers with other classes")
+        add(CATEGORY_CONTRACT,
+            f"{rc.label}: model {model}: {'; '.join(changed)}: its next version {what}. Prepare refuses the frozen test "
+            f"set made for the old declaration: {frozen}. The serving champion is not compared and the version is "
+            "registered PendingManualApproval; until it serves, the drift monitor reads the serving version's traffic "
+            "with the new declaration. Approve it once its callers can read it, or serve the change under a new model "
+            "name (docs/add-your-own-model.md, Changing a deployed model)")
+    if before["features"] != after["features"]:
+        gone = [f for f in before["features"] if f not in after["features"]]
+        new = [f for f in after["features"] if f not in before["features"]]
+        what = "; ".join(part for part in (f"drops {_listed(gone)}" if gone else "", f"adds {_listed(new)}" if new else "")
+                         if part) or "reordered"
+        add(CATEGORY_CONTRACT,
+            f"{rc.label}: model {model}: features: {what}."
+            + (f" Prepare refuses the frozen test set while it lacks an added feature: {frozen}." if new else "")
+            + " The next version is registered PendingManualApproval: once approved, CSV and list requests are read in "
+            "the new feature order, and a precomputed record of the old list is refused (400). Move those callers to "
+            "raw records, or to records holding the features of both lists, before approving it")
 
 
 def _serving_mode_callouts(rc: ResourceChange, add) -> None:
@@ -697,6 +768,7 @@ def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange, *, before_dir
 
     if rc.kind in ("modified", "replaced"):
         _by_id_feature_callouts(rc, add, before_dir=before_dir, after_dir=after_dir)
+        _model_contract_callouts(rc, add, before_dir=before_dir, after_dir=after_dir)
         _serving_mode_callouts(rc, add)
         _inferentia2_callouts(rc, add)
         _governance_callouts(rc, add)

@@ -70,6 +70,9 @@ CATEGORY_KMS = "KMS"
 KEPT_DELETION_POLICIES = ("Retain", "RetainExceptOnCreate")
 CATEGORY_RETENTION = "Data retention"
 CATEGORY_SERVING = "SERVING STOPS"
+# What a deployed model's next version answers changes (its target, problem type, classes or features): in the templates
+# only its training pipeline's model-spec asset, read from each side's assembly.
+CATEGORY_CONTRACT = "MODEL CONTRACT"
 # The promotion gate loosened, approval no longer asked for, a model's network isolation turned off.
 CATEGORY_GOVERNANCE = "GOVERNANCE"
 # A cap on what serving may cost raised (autoscaling MaxCapacity, serverless MaxConcurrency or ProvisionedConcurrency,
@@ -83,13 +86,13 @@ CATEGORY_IMAGE = "IMAGE"
 CATEGORY_TUNING = "TUNING"
 CATEGORIES = (
     CATEGORY_MOVED, CATEGORY_LEFT_RUNNING, CATEGORY_DATA_AT_RISK, CATEGORY_SERVING, CATEGORY_UPDATE_FAILS,
-    CATEGORY_RUNNING_WORK, CATEGORY_GOVERNANCE, CATEGORY_COST, CATEGORY_IMAGE, CATEGORY_TUNING, CATEGORY_IAM, CATEGORY_SECURITY_GROUPS, CATEGORY_KMS,
+    CATEGORY_CONTRACT, CATEGORY_RUNNING_WORK, CATEGORY_GOVERNANCE, CATEGORY_COST, CATEGORY_IMAGE, CATEGORY_TUNING, CATEGORY_IAM, CATEGORY_SECURITY_GROUPS, CATEGORY_KMS,
     CATEGORY_RETENTION,
 )
 # The categories a reviewer must not miss: marked with a warning sign in the pull-request comment.
 WARNING_CATEGORIES = frozenset(
     {CATEGORY_MOVED, CATEGORY_LEFT_RUNNING, CATEGORY_DATA_AT_RISK, CATEGORY_SERVING, CATEGORY_UPDATE_FAILS,
-     CATEGORY_RUNNING_WORK, CATEGORY_GOVERNANCE, CATEGORY_COST}
+     CATEGORY_CONTRACT, CATEGORY_RUNNING_WORK, CATEGORY_GOVERNANCE, CATEGORY_COST}
 )
 
 # Resources callers reach the models through: removing one stops answering them.

@@ -1,0 +1,90 @@
+"""The template diff names a change of what a deployed model answers (docs/add-your-own-model.md, Changing a deployed
+model): its target, problem type, classes or features. In the templates such a change is only the training
+pipeline's model-spec asset ("asset changed"); the call-out reads each side's spec from its assembly."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+
+from mlops_loop.tools.template_diff import CATEGORY_CONTRACT, compare_assemblies
+from tests.support.assemblies import template, write_assembly
+
+TICKETS = {
+    "name": "tickets", "record_identifier": "ticket_id", "event_time": "event_time", "labels": ["queue", "escalated"],
+    "columns": {
+        "ticket_id": {"type": "string", "nullable": False}, "event_time": {"type": "timestamp", "nullable": False},
+        "channel": {"type": "string", "nullable": False, "allowed": ["email", "chat", "phone"]},
+        "length": {"type": "integer", "min": 0},
+        "language": {"type": "string", "allowed": ["en", "fr"]},
+        "queue": {"type": "string", "allowed": ["first-line", "specialist", "escalation"]},
+        "escalated": {"type": "integer", "min": 0, "max": 1},
+    },
+    "features": {"channel": "channel", "log_length": "log1p(length)", "capped_length": "clip(length, 0, 5000)",
+                 "language": "language"},
+}
+SPEC = {"name": "routing", "dataset": TICKETS, "target": "queue", "problem_type": "multiclass_classification",
+        "features": ["channel", "log_length"], "sensitive_attribute": "language"}
+ADVICE = (
+    " Prepare refuses the frozen test set made for the old declaration: delete it after this deploy, before the next "
+    "run (aws s3 rm --recursive s3://<artifacts bucket>/pipelines/routing/frozen-test/). The serving champion is not "
+    "compared and the version is registered PendingManualApproval; until it serves, the drift monitor reads the "
+    "serving version's traffic with the new declaration. Approve it once its callers can read it, or serve the change "
+    "under a new model name (docs/add-your-own-model.md, Changing a deployed model)")
+
+
+def _pipeline(spec: dict, root) -> dict:
+    """A training pipeline whose steps read ``spec`` as the app's do: a model-spec asset (``asset.<sha256>.json`` in the
+    assembly) named in the definition."""
+    body = json.dumps(spec, sort_keys=True)
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    (root / f"asset.{digest}.json").write_text(body)
+    definition = {"Steps": [{"Name": "Prepare", "Arguments": {"AppSpecification": {"ContainerArguments": [
+        "--model-spec", f"/opt/ml/processing/input/model_spec/{digest}.json"]}}}]}
+    return {"Type": "AWS::SageMaker::Pipeline", "Properties": {
+        "PipelineName": "mlops-loop-dev-routing", "RoleArn": "arn:aws:iam::111111111111:role/pipeline",
+        "PipelineDefinition": {"PipelineDefinitionBody": json.dumps(definition)}}}
+
+
+def _contract_callouts(tmp_path, before: dict, after: dict) -> list[str]:
+    def assembly(name: str, spec: dict):
+        root = tmp_path / name
+        root.mkdir()
+        return write_assembly(root, {"dev": {"Training": template({"RoutingPipeline": _pipeline(spec, root)})}})
+
+    diff = compare_assemblies(assembly("base", before), assembly("head", after))
+    return [c.message for c in diff.callouts_for("dev") if c.category == CATEGORY_CONTRACT and c.logical_id == "RoutingPipeline"]
+
+
+def test_a_class_added_to_a_deployed_models_target_is_called_out_with_what_to_do(tmp_path):
+    after = copy.deepcopy(SPEC)
+    after["dataset"]["columns"]["queue"]["allowed"].append("billing")
+    assert _contract_callouts(tmp_path, SPEC, after) == [
+        "modified (asset changed): model routing: classes first-line, specialist, "
+        "escalation -> first-line, specialist, escalation, billing: its next version answers with other classes."
+        + ADVICE]
+
+
+def test_another_target_and_another_problem_type_are_called_out(tmp_path):
+    after = {**SPEC, "target": "escalated", "problem_type": "binary_classification"}
+    assert _contract_callouts(tmp_path, SPEC, after) == [
+        "modified (asset changed): model routing: target queue -> escalated; problem type "
+        "multiclass_classification -> binary_classification: its next version predicts another target, in another "
+        "shape." + ADVICE]
+
+
+def test_a_changed_feature_list_is_called_out_with_the_callers_it_moves(tmp_path):
+    after = {**SPEC, "features": ["channel", "capped_length"]}
+    assert _contract_callouts(tmp_path, SPEC, after) == [
+        "modified (asset changed): model routing: features: drops log_length; adds "
+        "capped_length. Prepare refuses the frozen test set while it lacks an added feature: delete it after this "
+        "deploy, before the next run (aws s3 rm --recursive s3://<artifacts bucket>/pipelines/routing/frozen-test/). "
+        "The next version is registered PendingManualApproval: once approved, CSV and list requests are read in the "
+        "new feature order, and a precomputed record of the old list is refused (400). Move those callers to raw "
+        "records, or to records holding the features of both lists, before approving it"]
+
+
+def test_a_spec_change_that_keeps_the_contract_has_no_contract_callout(tmp_path):
+    after = {**SPEC, "description": "Routes tickets", "primary_metric": "macro_f1"}
+    assert _contract_callouts(tmp_path, SPEC, after) == []
