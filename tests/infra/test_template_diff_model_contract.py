@@ -17,12 +17,14 @@ TICKETS = {
         "ticket_id": {"type": "string", "nullable": False}, "event_time": {"type": "timestamp", "nullable": False},
         "channel": {"type": "string", "nullable": False, "allowed": ["email", "chat", "phone"]},
         "length": {"type": "integer", "min": 0},
+        "attachments": {"type": "integer", "min": 0},
+        "priority": {"type": "string", "nullable": False, "allowed": ["low", "high"]},
         "language": {"type": "string", "allowed": ["en", "fr"]},
         "queue": {"type": "string", "allowed": ["first-line", "specialist", "escalation"]},
         "escalated": {"type": "integer", "min": 0, "max": 1},
     },
     "features": {"channel": "channel", "log_length": "log1p(length)", "capped_length": "clip(length, 0, 5000)",
-                 "language": "language"},
+                 "language": "language", "attachments": "attachments", "priority": "priority"},
 }
 SPEC = {"name": "routing", "dataset": TICKETS, "target": "queue", "problem_type": "multiclass_classification",
         "features": ["channel", "log_length"], "sensitive_attribute": "language"}
@@ -88,3 +90,16 @@ def test_a_changed_feature_list_is_called_out_with_the_callers_it_moves(tmp_path
 def test_a_spec_change_that_keeps_the_contract_has_no_contract_callout(tmp_path):
     after = {**SPEC, "description": "Routes tickets", "primary_metric": "macro_f1"}
     assert _contract_callouts(tmp_path, SPEC, after) == []
+
+
+def test_a_feature_read_from_a_new_raw_field_names_the_raw_callers_it_scores_without_it(tmp_path):
+    after = {**SPEC, "features": ["channel", "log_length", "attachments", "priority"]}
+    assert _contract_callouts(tmp_path, SPEC, after) == [
+        "modified (asset changed): model routing: features: adds attachments, priority. Prepare refuses the frozen "
+        "test set while it lacks an added feature: delete it after this deploy, before the next run (aws s3 rm "
+        "--recursive s3://<artifacts bucket>/pipelines/routing/frozen-test/). The next version is registered "
+        "PendingManualApproval: once approved, CSV and list requests are read in the new feature order, and a "
+        "precomputed record of the old list is refused (400). Raw records without attachments are scored with the "
+        "features it feeds missing (200: serving cannot tell a field not sent from one left out), and raw records "
+        "without priority are refused (400). Move those callers to raw records with the new fields, or to records "
+        "holding the features of both lists, before approving it"]

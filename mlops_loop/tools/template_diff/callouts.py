@@ -262,8 +262,10 @@ def _model_contract(resource: Optional[dict], template_dir: Optional[Path]) -> O
         dataset = catalog.parse_dataset(str(declaration["name"]), declaration)
         kind = str(spec.get("problem_type") or problem.BINARY)
         classes = catalog.target_classes(dataset.column(str(spec["target"])), kind)
+        features = [str(f) for f in spec["features"]]
         return {"name": str(spec["name"]), "target": str(spec["target"]), "problem_type": kind,
-                "classes": [str(c) for c in classes], "features": [str(f) for f in spec["features"]]}
+                "classes": [str(c) for c in classes], "features": features,
+                "raw_fields": dataset.raw_source_columns(features), "required": list(dataset.required_raw_fields(features))}
     except (StopIteration, OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -306,8 +308,30 @@ def _model_contract_callouts(rc: ResourceChange, add, *, before_dir: Optional[Pa
             f"{rc.label}: model {model}: features: {what}."
             + (f" Prepare refuses the frozen test set while it lacks an added feature: {frozen}." if new else "")
             + " The next version is registered PendingManualApproval: once approved, CSV and list requests are read in "
-            "the new feature order, and a precomputed record of the old list is refused (400). Move those callers to "
-            "raw records, or to records holding the features of both lists, before approving it")
+            "the new feature order, and a precomputed record of the old list is refused (400)."
+            + _new_raw_fields(before, after)
+            + " Move those callers to raw records" + (" with the new fields" if set(after["raw_fields"]) - set(before["raw_fields"])
+                                                      else "")
+            + ", or to records holding the features of both lists, before approving it")
+
+
+def _new_raw_fields(before: dict, after: dict) -> str:
+    """What the raw fields a model's added features read, which its raw callers did not send before, do to them: an
+    optional one left out is scored as missing (serving cannot tell it from a value left out), a required one is a
+    400."""
+    new = [c for c in after["raw_fields"] if c not in before["raw_fields"]]
+    optional = [c for c in new if c not in after["required"]]
+    required = [c for c in new if c in after["required"]]
+    parts = []
+    if optional:
+        parts.append(f"Raw records without {_listed(optional)} are scored with the features "
+                     f"{'it feeds' if len(optional) == 1 else 'they feed'} missing (200: serving cannot tell a field "
+                     "not sent from one left out)")
+    if required:
+        parts.append(f"raw records without {_listed(required)} are refused (400)")
+    if len(parts) == 2:
+        return " " + parts[0] + ", and " + parts[1] + "."
+    return (" " + parts[0][0].upper() + parts[0][1:] + ".") if parts else ""
 
 
 def _serving_mode_callouts(rc: ResourceChange, add) -> None:
