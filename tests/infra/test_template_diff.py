@@ -329,7 +329,9 @@ def test_a_feature_group_losing_or_retyping_a_feature_is_called_out_as_an_update
     assert fails.message == (
         f"{rc.label}: removes {changed[0]}; retypes {changed[1]}. A feature group only takes added features, so this "
         "update fails: keep the feature declared (models may stop using it), or declare the changed dataset under a new "
-        "name (a new feature group, filled by the next ETL run)")
+        "name (a new feature group: copy the dataset's raw files under the new name's prefix, s3://<raw bucket>/<new "
+        "name>/, in the same change, or its ETL finds no file and fails; its history starts at the oldest raw file "
+        "still kept)")
 
 
 def test_a_removed_endpoint_is_called_out_as_serving_that_stops(assemblies):

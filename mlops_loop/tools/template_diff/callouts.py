@@ -788,7 +788,10 @@ def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange, *, before_dir
             # Filed where its message is: CloudFormation refuses the update (and rolls back), no data is lost.
             add(CATEGORY_UPDATE_FAILS, f"{rc.label}: {what}. A feature group only takes added features, so this update "
                                        "fails: keep the feature declared (models may stop using it), or declare the "
-                                       "changed dataset under a new name (a new feature group, filled by the next ETL run)")
+                                       "changed dataset under a new name (a new feature group: copy the dataset's raw files "
+                                       "under the new name's prefix, s3://<raw bucket>/<new name>/, in the same change, "
+                                       "or its ETL finds no file and fails; its history starts at the oldest raw file "
+                                       "still kept)")
 
     if rc.kind in ("modified", "replaced"):
         _by_id_feature_callouts(rc, add, before_dir=before_dir, after_dir=after_dir)
