@@ -73,7 +73,9 @@ def test_another_target_and_another_problem_type_are_called_out(tmp_path):
     assert _contract_callouts(tmp_path, SPEC, after) == [
         "modified (asset changed): model routing: target queue -> escalated; problem type "
         "multiclass_classification -> binary_classification: its next version predicts another target, in another "
-        "shape." + ADVICE]
+        "shape." + ADVICE + ". The label files the drift monitor joins (s3://<inference bucket>/labels/routing/: "
+        "inference_id, label) do not name the target: for requests the new version answers, send labels of "
+        "escalated, or its quality is judged against queue"]
 
 
 def test_a_changed_feature_list_is_called_out_with_the_callers_it_moves(tmp_path):
