@@ -107,12 +107,14 @@ from pipeline_code.serving.records import (  # noqa: F401 - re-exported: the con
     InvocationError,
     RecordRefusal,
     ModelLoadError,
+    SERVER_ERROR_MESSAGE,
     ModelOutputError,
     NotAcceptableError,
     ParsedRequest,
     UnsupportedContentTypeError,
     _MAX_PROBLEMS,
     _where,
+    answer_toolkit_errors_without_traceback,
     complete_records,
     feature_rows,
     parse_request,
@@ -486,7 +488,12 @@ def render(prediction: Prediction, accept: Optional[str]) -> Tuple[bytes, str]:
 # The SageMaker hooks
 # --------------------------------------------------------------------------------------
 def model_fn(model_dir: str) -> ServingModel:
-    """Load ``model.json`` + ``feature_metadata.json`` from ``model_dir`` (SageMaker: /opt/ml/model)."""
+    """Load ``model.json`` + ``feature_metadata.json`` from ``model_dir`` (SageMaker: /opt/ml/model).
+
+    In a container whose ``sagemaker_inference`` Transformer calls it (multi-model endpoints, the Neuron image), that
+    Transformer is first made to answer failures without a stack trace
+    (:func:`.records.answer_toolkit_errors_without_traceback`), also the failure to load."""
+    answer_toolkit_errors_without_traceback()
     return load_serving_model(model_dir)
 
 

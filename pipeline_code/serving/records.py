@@ -18,6 +18,7 @@ import importlib
 import json
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -128,6 +129,47 @@ class ModelLoadError(InvocationError):
     """500: the model directory holds no usable artefact, or the artefact disagrees with the catalog."""
 
     status = 500
+
+
+# What the caller of a sagemaker_inference container is told when a hook fails with anything but an InvocationError (a
+# bug, a broken container): the exception's text and the traceback go to the container's log, not to the caller.
+SERVER_ERROR_MESSAGE = "the model container failed to answer this request (an internal error; its log holds the details)"
+TOOLKIT_TRANSFORMER_MODULE = "sagemaker_inference.transformer"
+
+
+def answer_toolkit_errors_without_traceback(module: str = TOOLKIT_TRANSFORMER_MODULE) -> bool:
+    """Make the ``sagemaker_inference`` Transformer serving this process (multi-model endpoints, the Neuron image)
+    answer a failed request with a message alone; True when it did (or already does), False when none serves here.
+
+    Its own ``handle_error`` answers every failure with the message *and* ``traceback.format_exc()`` as the body, so
+    each refused request showed the caller the serving code's file paths, lines and source, and an unexpected
+    exception's text (which may quote the request) too. After this, a refusal of the contract (an
+    :class:`InvocationError`) is answered with its status and its message, as the XGBoost image's ``transform_fn``
+    answers it; any other failure with a 500 and :data:`SERVER_ERROR_MESSAGE`, its traceback printed to the
+    container's log (stderr, CloudWatch) for operators. The toolkit is looked up, never imported: only a process it
+    already serves in has one to change (the loader calls this from ``model_fn``, which that Transformer runs).
+    """
+    toolkit = sys.modules.get(module)
+    transformer = getattr(toolkit, "Transformer", None)
+    if not isinstance(transformer, type) or not hasattr(transformer, "handle_error"):
+        return False
+    if getattr(transformer.__dict__.get("handle_error"), "__func__", None) is _handle_toolkit_error:
+        return True
+    transformer.handle_error = staticmethod(_handle_toolkit_error)
+    return True
+
+
+def _handle_toolkit_error(context: Any, inference_exception: Any, trace: str) -> List[str]:
+    """``Transformer.handle_error(context, inference_exception, trace)`` answering without the traceback."""
+    if isinstance(inference_exception, InvocationError):
+        message = inference_exception.message
+    else:
+        print(f"model container: a request failed with an internal error (answered 500):\n{trace}",
+              file=sys.stderr, flush=True)
+        message = SERVER_ERROR_MESSAGE
+    status = getattr(inference_exception, "status_code", 500)
+    context.set_response_status(code=status, phrase=" ".join(message.splitlines()))
+    return [message]
 
 
 # --------------------------------------------------------------------------------------

@@ -162,19 +162,18 @@ def test_the_xgboost_image_keeps_a_server_error_a_500(trained_models, tmp_path, 
 # --------------------------------------------------------------------------------------
 # Neuron image: sagemaker_inference's Transformer (TorchServe)
 # --------------------------------------------------------------------------------------
-def test_the_neuron_images_toolkit_answers_each_refusal_with_its_status_and_message(trained, tmp_path, monkeypatch):
-    """GIVEN serve_entry.py under sagemaker_inference's Transformer (the Neuron image's TorchServe handler) WHEN a
-    request is refused THEN the status is the refusal's and the phrase its message (transform_fn raises outside
-    Flask), and a valid request keeps its 200 answer byte for byte."""
+def _torchserve(trained, tmp_path, monkeypatch):
+    """``transform(body, content_type, accept) -> (context, answer)``: serve_entry.py under sagemaker_inference's
+    Transformer, as the Neuron image's TorchServe handler runs it (a Flask imported in the process, as a dependency
+    might: only a Flask *request* changes the answer)."""
     transformer_module = pytest.importorskip("sagemaker_inference.transformer")
     import sys
 
-    import flask  # noqa: F401 - imported in the process, as a dependency might: only a Flask *request* changes the answer
+    import flask  # noqa: F401
 
     monkeypatch.syspath_prepend(_code_dir(tmp_path))
     monkeypatch.setenv("SAGEMAKER_PROGRAM", "serve_entry.py")
     monkeypatch.delitem(sys.modules, "serve_entry", raising=False)
-    served = inf.model_fn(trained.model_dir)
     transformer = transformer_module.Transformer()
 
     def transform(body, content_type, accept):
@@ -184,10 +183,51 @@ def test_the_neuron_images_toolkit_answers_each_refusal_with_its_status_and_mess
         [answer] = transformer.transform([{"body": data}], context)
         return context, answer
 
+    return transform
+
+
+def test_the_neuron_images_toolkit_answers_each_refusal_with_its_status_and_message(trained, tmp_path, monkeypatch):
+    """GIVEN serve_entry.py under sagemaker_inference's Transformer (the Neuron image's TorchServe handler; a
+    multi-model endpoint's too) WHEN a request is refused THEN the status is the refusal's and the phrase and the
+    body are its message alone - no stack trace (the toolkit's own answer appends one: the caller saw the serving
+    code's file paths, lines and source) - and a valid request keeps its 200 answer byte for byte."""
+    transform = _torchserve(trained, tmp_path, monkeypatch)
+    served = inf.model_fn(trained.model_dir)
     for what, body, content_type, accept, status in _refusals(trained, served):
         message = _refused(served, body, content_type, accept, status)
-        context, _ = transform(body, content_type, accept)
-        assert context.status == (status, message), what
+        context, answer = transform(body, content_type, accept)
+        assert (context.status, answer) == ((status, message), message), what
     for body, content_type, accept, (expected, kind) in _answers(trained, served):
         context, answer = transform(body, content_type, accept)
         assert context.status is None and (answer, context.content_types[0]) == (expected, kind), (content_type, accept)
+
+
+def test_the_neuron_images_toolkit_keeps_a_server_errors_traceback_in_the_log_not_the_answer(
+        trained_models, tmp_path, monkeypatch, capfd):
+    """GIVEN serve_entry.py under sagemaker_inference's Transformer WHEN the model's output is not finite (the
+    contract's 500) THEN the caller gets that 500 and its message alone; WHEN scoring fails unexpectedly THEN a 500
+    saying only that, without the exception's text or a stack trace (as the XGBoost image answers), and the traceback
+    is in the container's log (stderr, CloudWatch), where operators read it."""
+    trained = trained_models[next(iter(COMPILED))]
+    monkeypatch.setenv(inf.SERVE_COMPILED_ENV, COMPILED[trained.name])
+    transform = _torchserve(trained, tmp_path, monkeypatch)
+    body = json.dumps(trained.raw_records(1))
+    transform(body, inf.JSON, inf.JSON)  # the model loads
+    capfd.readouterr()
+
+    def non_finite(model, request, **_):
+        raise inf.ModelOutputError("record 0: the model's output nan is not a finite number; nothing is answered")
+
+    monkeypatch.setattr(inf, "predict", non_finite)
+    context, answer = transform(body, inf.JSON, inf.JSON)
+    message = "record 0: the model's output nan is not a finite number; nothing is answered"
+    assert (context.status, answer) == ((500, message), message)
+
+    def broken(model, request, **_):
+        raise RuntimeError("scoring broke on 'CUS-0001217'")
+
+    monkeypatch.setattr(inf, "predict", broken)
+    context, answer = transform(body, inf.JSON, inf.JSON)
+    assert (context.status, answer) == ((500, inf.SERVER_ERROR_MESSAGE), inf.SERVER_ERROR_MESSAGE)
+    log = capfd.readouterr().err
+    assert "Traceback (most recent call last)" in log and "RuntimeError: scoring broke on 'CUS-0001217'" in log
