@@ -284,9 +284,31 @@ def parse_request(body: Union[bytes, bytearray, str, None], content_type: Option
     return ParsedRequest(kind, *_csv_records(text))
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    """A JSON object as a dict; a key given twice raises :class:`_DuplicateKey` (``json`` would keep the last value,
+    while a gateway or validator in front of the endpoint may have read the first)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
 def _loads(text: str, where: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise BadRequestError(f"{where}: field {catalog.shown(exc.key)} is given more than once in one object (JSON "
+                              "parsers disagree on which value counts); send each field once") from None
     except ValueError as exc:
         raise BadRequestError(f"{where}: not valid JSON: {exc}") from None
     except RecursionError:

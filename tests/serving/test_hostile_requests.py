@@ -160,3 +160,21 @@ def test_fuzzed_records_are_answered_with_a_score_or_a_4xx(trained, served):
             assert all(np.isfinite(scores)) and all(0 <= s <= 1 for s in scores), record
             statuses["scored"] += 1
     assert statuses["scored"] > 50 and statuses["4xx"] > 50  # both paths really exercised
+
+
+def test_a_field_given_twice_in_one_record_is_refused_naming_it(trained, served):
+    """GIVEN a record holding one field twice with two values (JSON keeps either: Python's parser the last, others - a
+    gateway or WAF that validated the request - the first) WHEN scored THEN a 400 names the field, in a JSON body and
+    on its JSON Lines line (before: scored silently with the last value, not the one a validator in front had read)."""
+    record = trained.raw_records(1)[0]
+    numeric = next(c for c in served.required_raw_fields if trained.dataset.column(c).dtype in ("integer", "double"))
+    twice = json.dumps(record)[:-1] + f', "{numeric}": 0}}'
+    with pytest.raises(inf.InvocationError) as caught:
+        inf.invoke(served, f'{{"instances": [{twice}]}}', content_type=inf.JSON)
+    assert caught.value.status_code == 400 and str(caught.value) == (
+        f"request body: field {numeric!r} is given more than once in one object (JSON parsers disagree on which value "
+        "counts); send each field once")
+    with pytest.raises(inf.InvocationError) as caught:
+        inf.invoke(served, json.dumps(record) + "\n" + twice, content_type=inf.JSONLINES)
+    assert str(caught.value) == (f"record 1 (line 2): field {numeric!r} is given more than once in one object (JSON "
+                                 "parsers disagree on which value counts); send each field once")
