@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import importlib
 import json
 import math
@@ -212,17 +213,33 @@ class FeatureContract:
         """Those of ``features`` that read the record's event time (``days_since``)."""
         return [name for name in features if self.dataset.feature(name).expr.reads_event_time()]
 
+    # The raw fields are derived from the catalog's expressions once per contract (the contract is frozen), not per
+    # record: derived per record, a request of a million empty records kept a worker busy for minutes.
+    @functools.cached_property
+    def _required_raw_fields(self) -> Tuple[str, ...]:
+        return tuple(self.dataset.required_raw_fields(self.feature_order))
+
+    @functools.cached_property
+    def _optional_raw_fields(self) -> Tuple[str, ...]:
+        required = set(self._required_raw_fields)
+        return tuple(c for c in self.source_columns([*self.feature_order, *self.extra_features]) if c not in required)
+
+    @functools.cached_property
+    def raw_fields_needed(self) -> str:
+        """What a raw record must and may carry, for a message naming a missing required field."""
+        return (f"a raw record needs {self.required_raw_fields}, optionally {self.optional_raw_fields}; "
+                f"or send every model feature {list(self.feature_order)}")
+
     @property
     def required_raw_fields(self) -> List[str]:
         """Curated columns a raw record must carry (non-null, not blank text):
         :meth:`pipeline_code.catalog.Dataset.required_raw_fields`, which the by-id front's spec carries too."""
-        return list(self.dataset.required_raw_fields(self.feature_order))
+        return list(self._required_raw_fields)
 
     @property
     def optional_raw_fields(self) -> List[str]:
         """Curated columns a raw record may carry (omitted or null = missing), incl. those of the extras."""
-        required = set(self.required_raw_fields)
-        return [c for c in self.source_columns([*self.feature_order, *self.extra_features]) if c not in required]
+        return list(self._optional_raw_fields)
 
     def is_categorical(self, name: str) -> bool:
         return self.dataset.feature(name).feature_type == catalog.FS_STRING
@@ -599,11 +616,17 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
     positions = list(positions) if positions is not None else ["" for _ in records]
     features = list(contract.feature_order)
     columns = [*features, *contract.extra_features]
-    problems: List[str] = []
+    problems: List[str] = []  # the first _MAX_PROBLEMS, which the 400 names (a request may hold millions)
+    problem_count = 0
     refused: Dict[int, Tuple[List[str], List[str]]] = {}  # record -> (its fields at fault, its problems)
 
     def refuse(index: int, name: Optional[str], message: str) -> None:
-        problems.append(message)
+        nonlocal problem_count
+        problem_count += 1
+        if len(problems) < _MAX_PROBLEMS:
+            problems.append(message)
+        if not refuse_records:
+            return
         fields, messages = refused.setdefault(index, ([], []))
         if name is not None and name not in fields:
             fields.append(name)
@@ -712,8 +735,8 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                     refuse(i, name, f"{where}: field {name!r}: {problem} (declared for dataset {contract.dataset.name!r})")
             raw_values[i] = row
     if problems and not refuse_records:
-        more = f" (+{len(problems) - _MAX_PROBLEMS} more problems)" if len(problems) > _MAX_PROBLEMS else ""
-        raise BadRequestError("; ".join(problems[:_MAX_PROBLEMS]) + more)
+        more = f" (+{problem_count - _MAX_PROBLEMS} more problems)" if problem_count > _MAX_PROBLEMS else ""
+        raise BadRequestError("; ".join(problems) + more)
     for i in refused:  # refuse_records: the others are scored
         feature_values.pop(i, None)
         precomputed.pop(i, None)
@@ -740,8 +763,7 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
 
 def _raw_fields_needed(contract: FeatureContract) -> str:
     """What a raw record must and may carry, for a message naming a missing required field."""
-    return (f"a raw record needs {contract.required_raw_fields}, optionally {contract.optional_raw_fields}; "
-            f"or send every model feature {list(contract.feature_order)}")
+    return contract.raw_fields_needed
 
 
 def _all_missing_on_purpose(record: Dict[str, Any], features: Sequence[str]) -> bool:
