@@ -377,7 +377,14 @@ def _csv_records(text: str) -> Tuple[List[Record], List[str]]:
     records: List[Record] = []
     positions: List[str] = []
     lines = record_lines(text)
-    for line_no, row in zip(range(1, len(lines) + 1), csv.reader(lines, skipinitialspace=True)):
+    reader = csv.reader(lines, skipinitialspace=True)
+    for line_no in range(1, len(lines) + 1):
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # never a 500: the caller's bytes, which the 400 says how to fix
+            raise BadRequestError(f"line {reader.line_num}: not readable as CSV: {_csv_problem(exc)}") from None
         if not row or all(not v.strip() for v in row) and len(row) <= 1:
             continue
         # CSV carries no types: empty is missing, the rest stays text and is typed per feature.
@@ -386,6 +393,17 @@ def _csv_records(text: str) -> Tuple[List[Record], List[str]]:
     if not records:
         raise BadRequestError("request body holds no CSV record")
     return records, positions
+
+
+def _csv_problem(error: csv.Error) -> str:
+    """The csv module's complaint in the caller's words (its own speaks of files and modes)."""
+    text = str(error)
+    if text.startswith("new-line character seen in unquoted field"):
+        return ("a carriage return (\\r) outside quotes that does not end the line; end each line with \\n or \\r\\n, "
+                "and quote a field that holds a line break")
+    if text.startswith("field larger than field limit"):
+        return f"a field longer than {csv.field_size_limit()} characters"
+    return text
 
 
 # --------------------------------------------------------------------------------------

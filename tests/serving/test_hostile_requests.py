@@ -7,6 +7,7 @@ huge and tiny numbers, deep nesting, separators inside values, truncation, junk 
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 
@@ -206,3 +207,20 @@ def test_the_work_of_a_refused_request_does_not_grow_with_what_the_400_leaves_ou
         messages.append(str(caught.value))
     assert derived[1] <= derived[0], derived
     assert messages[1].startswith(messages[0]) and messages[1].endswith(" (+1990 more problems)")
+
+
+def test_csv_the_reader_cannot_read_is_a_400_naming_the_line(trained, served):
+    """GIVEN a CSV body with a bare carriage return outside quotes (old Mac line ends, a stray \\r in a value) or a field
+    longer than the csv module's limit WHEN scored THEN a 400 names the line and what to fix (before: csv.Error
+    escaped the hooks, a 500 that any caller could repeat at will to page people and roll a rollout back)."""
+    features = trained.feature_records(2)
+    lines = [",".join("" if r[f] is None else str(r[f]) for f in served.feature_order) for r in features]
+    with pytest.raises(inf.InvocationError) as caught:
+        inf.invoke(served, lines[0] + "\n" + lines[1] + "\r" + lines[0], content_type=inf.CSV)
+    assert caught.value.status_code == 400 and str(caught.value) == (
+        "line 2: not readable as CSV: a carriage return (\\r) outside quotes that does not end the line; end each line "
+        "with \\n or \\r\\n, and quote a field that holds a line break")
+    with pytest.raises(inf.InvocationError) as caught:
+        inf.invoke(served, lines[0] + "\n" + "x" * 200_000 + lines[1], content_type=inf.CSV)
+    assert caught.value.status_code == 400 and str(caught.value) == (
+        f"line 2: not readable as CSV: a field longer than {csv.field_size_limit()} characters")
