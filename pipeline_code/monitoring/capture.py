@@ -271,7 +271,10 @@ def refused_output(text: str) -> Optional[Tuple[List[str], str]]:
     """(fields, message) of a batch output line that is serving's error object for its record (JSON Lines: the
     object; CSV: the object's JSON as one quoted field); None for any other line."""
     if text.startswith('"{'):
-        row = next(csv.reader([text]), [])
+        try:
+            row = next(csv.reader([text]), [])
+        except csv.Error:
+            return None
         if len(row) != 1:
             return None
         text = row[0]
@@ -430,7 +433,7 @@ class _Decoder:
                 if text in self.class_index or ("," not in text and '"' not in text):
                     names.append(text)
                 else:  # a quoted class name (serving quotes one holding a comma or a quote), or several on a line
-                    names.extend(v for v in next(csv.reader([text]), []) if v.strip())
+                    names.extend(v for v in _csv_row(text) if v.strip())
             return [(float(self._class_code(name)), None) for name in names]
         if isinstance(payload, dict):
             payload = payload.get("predictions", payload)
@@ -691,7 +694,16 @@ def _csv_lines(text: str) -> List[str]:
 def _csv_width(line: str) -> int:
     if '"' not in line:
         return line.count(",") + 1
-    return len(next(csv.reader([line]), []))
+    return len(_csv_row(line))
+
+
+def _csv_row(line: str) -> List[str]:
+    """One captured CSV line's fields; a line the csv module cannot read (a bare carriage return outside quotes, a
+    field over its size limit: a caller's bytes) is malformed, never an exception that fails the monitor run."""
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error as exc:
+        raise _Malformed(f"unreadable_csv: {exc}") from None
 
 
 # One decoded prediction: the frame's score (binary P(target = 1), multiclass class code, regression value)

@@ -9,6 +9,7 @@ as malformed with a reason.
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -42,3 +43,32 @@ def test_fuzzed_capture_lines_are_decoded_or_counted_never_a_crash(problem_type,
     assert window.records + window.malformed == window.lines, (window.records, window.malformed, dict(window.malformed_reasons))
     assert window.records >= LINES // 2
     assert sum(window.malformed_reasons.values()) == window.malformed
+
+
+@pytest.mark.parametrize("columnar", [True, False], ids=["columnar", "line by line"])
+def test_a_captured_csv_request_the_csv_module_cannot_read_is_counted_not_a_crash(tmp_path, columnar):
+    """GIVEN a window holding a captured CSV request with a quote and a bare carriage return outside quotes (what an
+    endpoint answered with a 500 before serving refused it with a 400: any caller could send it) among valid ones
+    WHEN the monitor reads the window THEN that request is counted malformed (``unreadable_csv``) and the others are
+    records; before: csv.Error escaped the decoder and every monitor run over that window failed."""
+    import datetime as dt
+    import uuid
+
+    from pipeline_code.serving.self_capture import capture_record
+
+    spec = fuzz_spec(BINARY)
+    width = len(spec.features)
+
+    def line(body: str) -> str:
+        return json.dumps(capture_record(request_body=body, request_type="text/csv", response_body="0.5",
+                                         response_type="text/csv", event_id=str(uuid.uuid4()),
+                                         when=dt.datetime(2026, 5, 20, 8, tzinfo=dt.timezone.utc)))
+
+    valid = ",".join(["1"] * width)
+    path = Path(tmp_path, spec.name, "AllTraffic", "capture.jsonl")
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join([line(valid), line('"x",1\r' + ",1" * (width - 2)), line(valid)]) + "\n", encoding="utf-8")
+    window = capture.read_capture(str(tmp_path), spec.features, problem_type=spec.problem_type, classes=spec.classes,
+                                  columnar=columnar)
+    assert (window.lines, window.records, window.malformed) == (3, 2, 1)
+    assert dict(window.malformed_reasons) == {"unreadable_csv": 1}
