@@ -676,6 +676,15 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
             inference_ids.append(None)
             continue
         identifier = record.get(INFERENCE_ID)
+        if identifier is not None and (isinstance(identifier, bool) or not isinstance(identifier, (str, int))):
+            # Echoed as str() it would be Python's repr ("{'a': 1}"), an id the caller never sent.
+            shown = json.dumps(identifier)
+            shown = shown if len(shown) <= 40 else f"{shown[:40]}... ({len(shown)} characters)"
+            refuse(i, INFERENCE_ID, f"{where}: field {INFERENCE_ID!r}: expected text or a whole number, got "
+                                    f"{type(identifier).__name__} {shown}")
+            sources.append(SOURCE_FEATURES)
+            inference_ids.append(None)
+            continue
         inference_ids.append(None if identifier is None else str(identifier))
         source, missing = _source(record, contract)
         sources.append(source)

@@ -224,3 +224,20 @@ def test_csv_the_reader_cannot_read_is_a_400_naming_the_line(trained, served):
         inf.invoke(served, lines[0] + "\n" + "x" * 200_000 + lines[1], content_type=inf.CSV)
     assert caught.value.status_code == 400 and str(caught.value) == (
         f"line 2: not readable as CSV: a field longer than {csv.field_size_limit()} characters")
+
+
+@pytest.mark.parametrize("identifier", [{"a": [1, 2]}, ["x"], True, 1.5],
+                         ids=["object", "list", "boolean", "fraction"])
+def test_an_inference_id_that_is_no_text_or_whole_number_is_refused(trained, served, identifier):
+    """GIVEN a record whose inference_id is an object, a list, a boolean or a fraction WHEN scored THEN a 400 names the
+    field (before: echoed as Python's repr, e.g. "{'a': [1, 2]}", an id no caller sent); text and whole numbers are
+    echoed as text."""
+    record = trained.raw_records(1)[0]
+    with pytest.raises(inf.InvocationError) as caught:
+        inf.invoke(served, json.dumps([dict(record, inference_id=identifier)]), content_type=inf.JSON)
+    assert caught.value.status_code == 400 and str(caught.value) == (
+        f"record 0: field 'inference_id': expected text or a whole number, got {type(identifier).__name__} "
+        f"{json.dumps(identifier)}")
+    for given, echoed in (("crm-9c01", "crm-9c01"), (12345678901234567890, "12345678901234567890")):
+        out, _ = inf.invoke(served, json.dumps([dict(record, inference_id=given)]), content_type=inf.JSON)
+        assert json.loads(out)["predictions"][0]["inference_id"] == echoed
