@@ -43,6 +43,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mlops_cli import target as deploy_target
 from pipeline_code.core.contract import (
     RETRAINING_BREAKER,
+    RETRAINING_PAUSE_ANNOUNCED,
     environment_prefix,
     pause_record,
     pause_value,
@@ -227,7 +228,10 @@ def _state(scope: Scope, pause_: Optional[Dict[str, str]]) -> str:
     if pause_ is None:
         return f"{scope}: retraining not paused"
     what = "every model" if scope.model is None else "this model"
-    return f"{scope}: retraining PAUSED for {what} ({scope.parameter}){_since(pause_)}"
+    # A breaker's pause whose page failed holds with nobody told: the engineer reading the status may be the first.
+    unpaged = ("; NOT PAGED YET: its page failed, the retrain trigger pages it at its next invocation or hourly sweep"
+               if pause_.get(RETRAINING_PAUSE_ANNOUNCED) == "no" else "")
+    return f"{scope}: retraining PAUSED for {what} ({scope.parameter}){_since(pause_)}{unpaged}"
 
 
 def _still_paused(ssm: Any, scope: Scope) -> List[str]:

@@ -15,7 +15,8 @@ import pytest
 from moto import mock_aws
 
 from mlops_cli import retraining as cli
-from pipeline_code.core.contract import retraining_pause_parameter, retraining_reset_parameter
+from pipeline_code.core.contract import (RETRAINING_BREAKER, pause_value, retraining_pause_parameter,
+                                         retraining_reset_parameter)
 from pipeline_code.handlers import retrain_trigger as rt
 from tests.support.configs import SAMPLE_CONFIG, sample_account, sample_without_model
 from tests.support.credentials import without_credentials
@@ -185,6 +186,21 @@ def test_status_shows_the_environments_pause_and_every_models(ssm, capsys):
         f"environment 'prod': retraining PAUSED for every model ({ENVIRONMENT}) since 2026-11-26T09:30:00Z by {CALLER}: "
         f"{REASON}\n"
         "model 'credit-risk' of environment 'prod': retraining not paused\n")
+
+
+def test_status_says_a_breakers_pause_whose_page_has_not_gone_out_yet(ssm, capsys):
+    """GIVEN the circuit breaker paused churn but its page failed (recorded unannounced) WHEN the on-call engineer asks
+    for the status THEN it says nobody was paged yet and who will page it; once announced, the line is the usual one."""
+    breaker = dict(reason="2 failed runs in a row", by=RETRAINING_BREAKER, at="2026-11-26T08:00:00Z")
+    ssm.put_parameter(Name=CHURN, Value=pause_value(announced=False, **breaker), Type="String")
+    assert run("--model", "churn", "status") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"model 'churn' of environment 'prod': retraining PAUSED for this model ({CHURN}) since 2026-11-26T08:00:00Z by "
+        f"{RETRAINING_BREAKER}: 2 failed runs in a row; NOT PAGED YET: its page failed, the retrain trigger pages it at "
+        "its next invocation or hourly sweep")
+    ssm.put_parameter(Name=CHURN, Value=pause_value(announced=True, **breaker), Type="String", Overwrite=True)
+    assert run("--model", "churn", "status") == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("by retrain-trigger circuit breaker: 2 failed runs in a row")
 
 
 @pytest.mark.parametrize("reason, message", [
