@@ -66,15 +66,23 @@ def loop_dashboard_name(name_prefix: str) -> str:
     return f"{name_prefix}-loop"
 
 
+def email_order(emails: Sequence[str]) -> list:
+    """A budget's email subscribers in the order its template lists them and its name's digest reads them: sorted
+    ignoring case (the same addresses in another order are the same budget), each written as given (an address whose
+    case changes is another subscriber to AWS Budgets, so another template, so another name)."""
+    return sorted(emails, key=lambda e: (e.lower(), e))
+
+
 def budget_name(name_prefix: str, actual_percent: Sequence[float], forecast_percent: Sequence[float],
                 emails: Sequence[str] = ()) -> str:
     """``<prefix>-monthly-cost-<8 hex digits of the notices>``. CloudFormation replaces a budget whose notices or their
-    subscribers change (they and its name are create-only) by creating the new one first; under the same name that
+    subscribers change (they and its name are create-only; an address's case counts) by creating the new one first; under the same name that
     create fails, so the name follows them. Without emails the digest is the one from before emails existed, so such a
     budget keeps its name."""
     described: list = [sorted(map(float, actual_percent)), sorted(map(float, forecast_percent))]
     if emails:
-        described.append(sorted(e.lower() for e in emails))
+        # As the template lists them (email_order), case kept: an address whose case changes is a changed subscriber.
+        described.append(email_order(emails))
     notices = json.dumps(described)
     return f"{name_prefix}-monthly-cost-{hashlib.sha256(notices.encode()).hexdigest()[:8]}"
 

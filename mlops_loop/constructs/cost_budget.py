@@ -9,7 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from ..naming import budget_name
+from ..naming import budget_name, email_order
 from .cdk_reads import environment_of, read_once
 
 BUDGETS = "budgets.amazonaws.com"
@@ -73,7 +73,7 @@ class CostBudget(Construct):
         topic_arn = read_once(topic, "topic_arn")
         # Sorted (ignoring case), as the name's digest reads them: the same addresses listed in another order are the same
         # template, not a replacement of the budget under its own name. So are the notices below.
-        emails = sorted(emails, key=str.lower)
+        emails = email_order(emails)
         # The notices sorted too, as the name's digest reads them: a reordered list would otherwise replace the budget
         # (its notices are create-only) under the name it already has, which Budgets refuses as a duplicate.
         notifications = ([_threshold("ACTUAL", p, topic_arn, emails) for p in sorted(actual_percent)]

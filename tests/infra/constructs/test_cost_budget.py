@@ -144,6 +144,18 @@ def test_the_name_follows_the_email_subscribers_too():
     assert _budget(emails=())[1].budget_name == plain
 
 
+def test_an_address_whose_case_changes_is_a_new_template_and_so_a_new_name():
+    """GIVEN a budget emailing Finops@example.com WHEN the config writes it finops@example.com THEN the subscribers in
+    the template change (create-only: CloudFormation replaces the budget), so the name changes too; a name kept while
+    the subscribers change would be a replacement under the same name, which CloudFormation refuses for a custom-named
+    resource and the deploy fails."""
+    upper, upper_budget = _budget(emails=("Finops@example.com",))
+    lower, lower_budget = _budget(emails=("finops@example.com",))
+    subscribers = [n["Subscribers"] for n in upper.one("AWS::Budgets::Budget")["Properties"]["NotificationsWithSubscribers"]]
+    assert subscribers != [n["Subscribers"] for n in lower.one("AWS::Budgets::Budget")["Properties"]["NotificationsWithSubscribers"]]
+    assert upper_budget.budget_name != lower_budget.budget_name
+
+
 def test_it_adds_exactly_a_budget_and_the_topics_statement():
     built, budget = _budget()
     assert [r["Type"] for r in built.resources_of(budget).values()] == ["AWS::Budgets::Budget"]
