@@ -83,6 +83,11 @@ def budget_name(name_prefix: str, actual_percent: Sequence[float], forecast_perc
     if emails:
         # As the template lists them (email_order), case kept: an address whose case changes is a changed subscriber.
         described.append(email_order(emails))
+    if any(list(map(float, p)) != sorted(map(float, p)) for p in (actual_percent, forecast_percent)):
+        # A version before the notices were written sorted wrote them in the config's order under the sorted ones'
+        # name: a budget deployed from a list out of order gets a template of sorted notices now, so a name of its own
+        # (created anew, the old one deleted) rather than a replacement under its name, which the deploy would fail.
+        described.append("listed out of order")
     notices = json.dumps(described)
     return f"{name_prefix}-monthly-cost-{hashlib.sha256(notices.encode()).hexdigest()[:8]}"
 

@@ -97,8 +97,22 @@ def test_the_same_percentages_in_another_order_are_the_same_template():
     a replacement under the same name, which AWS Budgets refuses as a duplicate."""
     in_order, _ = _budget(actual_percent=(80, 100), forecast_percent=(90, 100))
     reordered, _ = _budget(actual_percent=(100, 80), forecast_percent=(100, 90))
-    assert in_order.one("AWS::Budgets::Budget") == reordered.one("AWS::Budgets::Budget")
+    notices = [n["Notification"] for n in in_order.one("AWS::Budgets::Budget")["Properties"]["NotificationsWithSubscribers"]]
+    assert notices == [n["Notification"] for n in
+                       reordered.one("AWS::Budgets::Budget")["Properties"]["NotificationsWithSubscribers"]]
     assert _notices(reordered) == [("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 90), ("FORECASTED", 100)]
+
+
+def test_a_budget_deployed_from_a_list_out_of_order_is_renamed_as_its_template_changes_on_upgrade():
+    """GIVEN a budget deployed from actual_percent [100, 80] by a version that wrote the notices in the config's order
+    (100 then 80) under the name of the sorted percentages WHEN built now THEN its notices are written sorted, a change
+    of create-only notices, so its name must not be the one it was deployed under (that of [80, 100]): a replacement
+    under the same name is refused for a custom-named resource and the upgrade's deploy would fail."""
+    out_of_order, renamed = _budget(actual_percent=(100, 80))
+    _, in_order = _budget(actual_percent=(80, 100))
+    assert _notices(out_of_order) == [("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100)]
+    assert renamed.budget_name != in_order.budget_name
+    assert _budget(actual_percent=(100, 80))[1].budget_name == renamed.budget_name
 
 
 def test_the_default_notices_are_80_and_100_percent_spent_and_100_percent_forecast():
@@ -123,13 +137,15 @@ def test_only_this_accounts_budgets_may_publish_to_the_topic():
 
 def test_the_name_follows_the_notices_so_a_replacement_can_be_created():
     """GIVEN two budgets that differ in their notices (create-only, like the name: CloudFormation replaces the budget,
-    creating the new one first) THEN their names differ; the same notices (in any order) and another amount (an update
-    in place) keep the name."""
+    creating the new one first) THEN their names differ; the same notices (in any order out of ascending one) and
+    another amount (an update in place) keep the name."""
     name = _budget()[1].budget_name
     assert name.startswith("shop-dev-monthly-cost-") and len(name) == len("shop-dev-monthly-cost-") + 8
     assert _budget(actual_percent=(80, 100, 120))[1].budget_name != name
     assert _budget(forecast_percent=(90,))[1].budget_name != name
-    assert _budget(actual_percent=(100, 80), monthly_usd=5000)[1].budget_name == name
+    assert _budget(actual_percent=(80, 100), monthly_usd=5000)[1].budget_name == name
+    out_of_order = _budget(actual_percent=(100, 120, 80))[1].budget_name
+    assert _budget(actual_percent=(120, 80, 100))[1].budget_name == out_of_order
 
 
 def test_the_name_follows_the_email_subscribers_too():
