@@ -317,6 +317,7 @@ class Finder:
             elif ids:
                 found.ambiguous[lid] = ids
         self._offline_store_roles(found)
+        self._tables_in_the_way(found)
         found.pending = {lid: scheduled for lid, scheduled in pending.items() if scheduled}
         return found
 
@@ -354,6 +355,36 @@ class Finder:
             else:
                 found.found[role] = {IMPORT_IDENTIFIER["AWS::IAM::Role"]: name}
                 found.labels[role] = f"AWS::IAM::Role {name}"
+
+    def _tables_in_the_way(self, found: Leftovers) -> None:
+        """Each Glue table of the template it deletes with its stack (not adopted) that is there anyway: the drift
+        monitor's, which a Storage stack deleted before they went with it kept under their fixed names. The deploy would
+        fail "already exists" on it, so it is a problem to solve first: its delete-table command (a definition: the
+        records stay in the bucket, and the deploy defines it again)."""
+        for lid, resource in found.stack.template.get("Resources", {}).items():
+            if resource["Type"] != "AWS::Glue::Table" or resource.get("DeletionPolicy") in RETAINED:
+                continue
+            props = resource.get("Properties", {})
+            database, table = props.get("DatabaseName"), props.get("TableInput", {}).get("Name")
+            if not (isinstance(database, str) and isinstance(table, str)) or not self._table_exists(database, table):
+                continue
+            region = self.client("glue").meta.region_name
+            found.problems.append(
+                f"AWS::Glue::Table {database}.{table} ({lid}): kept by a Storage stack deleted before the drift "
+                "monitor's tables were deleted with it; the template no longer keeps it, so it cannot be adopted and "
+                f"the deploy would fail \"already exists\" on it: delete it (a definition: the records stay in the "
+                f"bucket, and the deploy defines it again): aws glue delete-table --region {region} --database-name "
+                f"{shlex.quote(database)} --name {shlex.quote(table)}")
+
+    def _table_exists(self, database: str, table: str) -> bool:
+        from botocore.exceptions import ClientError
+        try:
+            self.client("glue").get_table(DatabaseName=database, Name=table)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "EntityNotFoundException":
+                return False
+            raise
+        return True
 
     def _role_exists(self, name: str) -> bool:
         from botocore.exceptions import ClientError

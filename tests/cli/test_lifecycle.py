@@ -1309,6 +1309,40 @@ def test_a_deleted_serving_stack_that_left_its_fixed_name_dead_letter_queue_bloc
     assert code == 0 and out.startswith(f"{names['serving']}: nothing it retains is left over; cdk deploy creates it"), out
 
 
+def test_a_monitor_table_a_storage_stack_kept_before_its_tables_went_with_it_blocks_and_is_deleted_first(moto_aws, tmp_path):
+    """GIVEN prod's Storage stack deleted by a version that kept the drift monitor's Glue tables (RetainExceptOnCreate),
+    and a template that now deletes them with the stack (DeletionPolicy Delete: not adopted) WHEN the stacks are checked
+    THEN the Storage stack BLOCKS and the table still there is named with the command that deletes it (the records stay
+    in the bucket; the deploy defines the table again), first: a deploy would fail "already exists" on its fixed name.
+    A table that is gone is not named."""
+    database = "mlops_loop_prod"
+    storage = {"Database": {"Type": "AWS::Glue::Database", **RETAIN,
+                            "Properties": {"CatalogId": "123456789012", "DatabaseInput": {"Name": database}}},
+               "PredictionsTable": {"Type": "AWS::Glue::Table", "DeletionPolicy": "Delete",
+                                    "Properties": {"DatabaseName": database, "TableInput": {"Name": "predictions"}}},
+               "ResultsTable": {"Type": "AWS::Glue::Table", "DeletionPolicy": "Delete",
+                                "Properties": {"DatabaseName": database, "TableInput": {"Name": "monitor_results"}}}}
+    assembly = _write_assembly(tmp_path / "cdk.out", {"prod": {"storage": storage}})
+    glue = boto3.client("glue", region_name=REGION)
+    glue.create_database(DatabaseInput={"Name": database})
+    glue.create_table(DatabaseName=database, TableInput={"Name": "predictions"})
+    names = environment_stack_names(PROD)
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub)
+        code, out = _run(["--env", "prod", *CONFIG, "stacks", "--assembly", str(assembly)],
+                         Session(sample_account("prod"), cloudformation=cloudformation, glue=glue))
+    assert code == 1
+    assert "BLOCKS cdk deploy" in next(line for line in out.splitlines() if line.startswith(f"  {names['storage']} "))
+    firsts = [line for line in out.splitlines() if line.startswith("  first: ")]
+    assert firsts == [
+        f"  first: AWS::Glue::Table {database}.predictions (PredictionsTable): kept by a Storage stack deleted before "
+        "the drift monitor's tables were deleted with it; the template no longer keeps it, so it cannot be adopted and "
+        f"the deploy would fail \"already exists\" on it: delete it (a definition: the records stay in the bucket, and "
+        f"the deploy defines it again): aws glue delete-table --region {REGION} --database-name {database} --name "
+        "predictions"]
+
+
 def test_adopt_leaves_a_key_it_cannot_tell_apart_to_the_operator(moto_aws, tmp_path, capsys):
     """GIVEN two keys with the data key's description and tags (the stack was deleted and recreated before) WHEN adopt
     runs THEN the key is not guessed: it is left out of the mapping, both ids are named with how to choose, exit 1."""
