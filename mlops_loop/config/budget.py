@@ -45,7 +45,7 @@ def _emails(value: Any) -> Any:
         seen.add(item.lower())
     if len(value) > MAX_EMAIL_SUBSCRIBERS:
         raise ValueError(f"lists {len(value)} addresses; AWS Budgets emails each notice to at most {MAX_EMAIL_SUBSCRIBERS} "
-                         "(beside the topic): list at most 10, and subscribe anyone else to the environment's topic "
+                         f"(beside the topic): list at most {MAX_EMAIL_SUBSCRIBERS}, and subscribe anyone else to the environment's topic "
                          "(NotificationTopicArn)")
     return value
 

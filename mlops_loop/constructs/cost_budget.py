@@ -9,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from ..config.budget import MAX_EMAIL_SUBSCRIBERS
 from ..naming import budget_name, email_order
 from .cdk_reads import environment_of, read_once
 
@@ -17,8 +18,7 @@ BUDGETS = "budgets.amazonaws.com"
 METRIC = "UnblendedCost"
 
 
-# A notice takes one SNS subscriber and at most this many EMAIL ones (AWS::Budgets::Budget NotificationWithSubscribers).
-MAX_EMAILS = 10
+# A notice takes one SNS subscriber and at most MAX_EMAIL_SUBSCRIBERS EMAIL ones (defined once, with the config's check).
 
 
 def _threshold(notification_type: str, percent: float, topic_arn: str,
@@ -63,8 +63,8 @@ class CostBudget(Construct):
             raise ValueError(f"{construct_id}: monthly_usd must be more than 0, not {monthly_usd}")
         if not actual_percent and not forecast_percent:
             raise ValueError(f"{construct_id}: no actual_percent and no forecast_percent: the budget would tell nobody")
-        if len(emails) > MAX_EMAILS:
-            raise ValueError(f"{construct_id}: {len(emails)} emails; a notice takes at most {MAX_EMAILS} email subscribers "
+        if len(emails) > MAX_EMAIL_SUBSCRIBERS:
+            raise ValueError(f"{construct_id}: {len(emails)} emails; a notice takes at most {MAX_EMAIL_SUBSCRIBERS} email subscribers "
                              "beside the topic")
         if tags is not None and not tags:
             raise ValueError(f"{construct_id}: tags is empty, which would count nothing; pass None to count all of the "
