@@ -188,7 +188,7 @@ Left = Union[retained.Leftovers, str]
 
 def leftovers_block(state: StackState, left: Optional[Left]) -> bool:
     """Whether what an earlier stack of ``state``'s name left (or not knowing it) keeps `cdk deploy` from creating it."""
-    return left is not None and (isinstance(left, str) or left.exist)
+    return left is not None and (isinstance(left, str) or left.blocks)
 
 
 def advice(state: StackState, *, account: str, region: str, qualifier: str, left: Optional[Left] = None) -> str:
@@ -199,7 +199,7 @@ def advice(state: StackState, *, account: str, region: str, qualifier: str, left
     if isinstance(left, str):
         return (f"BLOCKS cdk deploy: {'not deployed' if not state.exists else state.status}, and whether an earlier "
                 f"stack of this name left retained resources was not checked: {left}")
-    if left is not None and left.exist:
+    if left is not None and left.blocks:
         first = "" if not state.exists else (
             "delete this failed create first (--delete-failed-creates), then " if state.protected else
             f"delete this failed create first (aws cloudformation delete-stack --stack-name {state.name} {where}), then ")
@@ -244,7 +244,7 @@ def render_stacks(states: Sequence[StackState], *, environment: str, account: st
         status = f"{s.status} ({'protected' if s.protected else 'unprotected'})" if s.exists else "-"
         lines.append(f"  {s.name.ljust(width)}  {status:40}  "
                      f"{advice(s, account=account, region=region, qualifier=qualifier, left=left.get(s.name))}")
-    adopt = [s.name for s in states if isinstance(left.get(s.name), retained.Leftovers) and left[s.name].exist]
+    adopt = [s.name for s in states if isinstance(left.get(s.name), retained.Leftovers) and left[s.name].blocks]
     if adopt:
         components = {name: component for component, name in environment_stack_names(prefix).items()}
         lines.append("Adopt what they left before any deploy, one stack at a time in this order (Storage first: the "
@@ -253,6 +253,8 @@ def render_stacks(states: Sequence[StackState], *, environment: str, account: st
         for name in adopt:
             # What adoption cannot repair comes first: a role re-created by hand is then found, and imported, by adopt.
             lines += [f"  first: {problem}" for problem in left[name].problems]
+            if not left[name].exist:  # only something in the way (deleted first): nothing to import
+                continue
             lines += [f"  {command}" for command in adoption_commands(left[name], environment=environment, region=region,
                                                                      component=components[name], cdk_context=cdk_context,
                                                                      config_option=config_option)]
@@ -914,6 +916,10 @@ def adopt(session: Any, *, component: str, prefix: str, assembly: Path, environm
         raise CliError(f"the synthesized app at {assembly} has no stack {name}: synthesize it again (bash scripts/synth.sh)")
     left = retained.Finder(session).leftovers(synthesized[name])
     if not left.exist:
+        if left.problems:  # nothing to import, but something in the way of the create (a table an earlier version kept)
+            for problem in left.problems:
+                print(f"{name}: nothing it retains is left over, but first: {problem}", file=out)
+            return 1
         print(f"{name}: nothing it retains is left over; cdk deploy creates it", file=out)
         return 0
     adoption = retained.plan(left)

@@ -95,12 +95,21 @@ class Leftovers:
     # logical id (a key) -> (key id, until when), for each matching key scheduled for deletion
     pending: Dict[str, List[Tuple[str, str]]] = field(default_factory=dict)
 
+    # "<type> <name>" of what the template does not keep yet is there under its fixed name (a monitor table kept by an
+    # earlier version): not adopted, deleted first (its line is in ``problems``).
+    in_the_way: List[str] = field(default_factory=list)
+
     @property
     def exist(self) -> bool:
         return bool(self.found or self.ambiguous or self.pending)
 
+    @property
+    def blocks(self) -> bool:
+        """Whether `cdk deploy` cannot create the stack yet: something to adopt, or something in the way."""
+        return self.exist or bool(self.in_the_way)
+
     def describe(self) -> List[str]:
-        return [self.labels[lid] for lid in self.found] + [
+        return [self.labels[lid] for lid in self.found] + self.in_the_way + [
             f"AWS::KMS::Key {' or '.join(ids)} (several match {lid})" for lid, ids in self.ambiguous.items()] + [
             pending_key_line(key_id, until) for keys in self.pending.values() for key_id, until in keys]
 
@@ -369,6 +378,7 @@ class Finder:
             if not (isinstance(database, str) and isinstance(table, str)) or not self._table_exists(database, table):
                 continue
             region = self.client("glue").meta.region_name
+            found.in_the_way.append(f"AWS::Glue::Table {database}.{table}")
             found.problems.append(
                 f"AWS::Glue::Table {database}.{table} ({lid}): kept by a Storage stack deleted before the drift "
                 "monitor's tables were deleted with it; the template no longer keeps it, so it cannot be adopted and "

@@ -1341,6 +1341,27 @@ def test_a_monitor_table_a_storage_stack_kept_before_its_tables_went_with_it_blo
         f"the deploy would fail \"already exists\" on it: delete it (a definition: the records stay in the bucket, and "
         f"the deploy defines it again): aws glue delete-table --region {REGION} --database-name {database} --name "
         "predictions"]
+    # WHEN nothing else of the stack is left (the database kept no more: the table alone is in the way) THEN it still
+    # BLOCKS with that line, and adopt, which has nothing to import, says so and exits 1
+    storage["Database"]["DeletionPolicy"] = "Delete"
+    assembly = _write_assembly(tmp_path / "cdk.out.2", {"prod": {"storage": storage}})
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub)
+        code, out = _run(["--env", "prod", *CONFIG, "stacks", "--assembly", str(assembly)],
+                         Session(sample_account("prod"), cloudformation=cloudformation, glue=glue))
+    assert code == 1 and "can proceed" not in out
+    assert "BLOCKS cdk deploy" in next(line for line in out.splitlines() if line.startswith(f"  {names['storage']} "))
+    assert [line for line in out.splitlines() if line.startswith("  first: ")] == firsts
+    assert "cdk import" not in out  # nothing to import
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _none_deployed(stub, only=["storage"])
+        code, out = _run(["--env", "prod", *CONFIG, "adopt", "--stack", "storage", "--assembly", str(assembly),
+                          "--mapping", str(tmp_path / "none.json")],
+                         Session(sample_account("prod"), cloudformation=cloudformation, glue=glue))
+    assert code == 1 and out.startswith(f"{names['storage']}: nothing it retains is left over, but first: "
+                                        f"{firsts[0].removeprefix('  first: ')}"), out
 
 
 def test_adopt_leaves_a_key_it_cannot_tell_apart_to_the_operator(moto_aws, tmp_path, capsys):
