@@ -208,7 +208,9 @@ def sweep(*, cloudwatch: Any, alarm_pipelines: Mapping[str, str], **guard: Any) 
     if breaker is not None:
         # A breaker's pause left unannounced is paged by the guard of the next invocation for its model; one whose
         # retrain alarm went back to OK (and no schedule) reaches no guard, so the sweep looks for them all.
-        undecided = {p for p, _ in unknown}
+        # Not one whose guard failed above, nor one its guard paged already in this sweep (should SSM not have recorded
+        # that page, it still reads unannounced: the next invocation pages again, not this one).
+        undecided = {p for p, _ in unknown} | {d["pipeline"] for d in decisions if d.get("paged")}
         try:
             unannounced = [(p, pause) for p, pause in breaker.unannounced() if p not in undecided]
         except BreakerUnknown as error:

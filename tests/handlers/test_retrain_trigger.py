@@ -826,6 +826,34 @@ def test_the_hourly_sweep_pages_a_breakers_pause_left_unannounced_though_no_retr
     assert runs.started == []
 
 
+def test_one_sweep_pages_an_unannounced_pause_once_though_its_record_fails_and_its_alarm_is_in_alarm(
+        ssm, pages, monkeypatch):
+    """GIVEN the breaker's pause left unannounced, the model's retrain alarm in ALARM (the sweep hands it to the guard,
+    which pages it) and SSM refusing to record the page WHEN one hourly sweep runs THEN it pages once: its own look for
+    unannounced pauses skips a model it paged already (a second page comes from the next invocation, not the same one)."""
+    sns, topic, received = pages
+    breaker_env(monkeypatch, "arn:aws:sns:eu-west-1:123456789012:no-such-topic")
+    runs = Runs(("Failed", 30), ("Failed", 6))
+
+    class KeepsAndWillNotRecord(_KeepsEveryPause):
+        def put_parameter(self, **request):
+            if request.get("Overwrite"):
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "PutParameter")
+            return self._ssm.put_parameter(**request)
+
+    kept = KeepsAndWillNotRecord(ssm)
+    with pytest.raises(rt.BreakerUnknown, match="stays paused, unannounced"):
+        trigger(sweep_event(1), runs, kept, sns)
+    monkeypatch.setenv("TOPIC_ARN", topic)
+    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-data-drift": "ALARM"})
+    result = rt.handler({"reason": "sweep"}, client=runs, cloudwatch=cloudwatch, ssm=kept, sns=sns,
+                        now=lambda: NOW + dt.timedelta(hours=1))
+    assert result["started"] is False
+    assert len(received()) == 1
+    assert runs.started == []
+
+
 def test_a_page_that_went_out_but_could_not_be_recorded_is_sent_again_rather_than_never(ssm, pages, monkeypatch):
     """GIVEN SSM takes the breaker's new pause but refuses to overwrite it (the record that the page went out) WHEN the
     breaker trips THEN it pages and decides as usual (nothing starts, the invocation succeeds); the next invocation finds
