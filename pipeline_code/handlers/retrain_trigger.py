@@ -528,7 +528,23 @@ class Breaker:
 
     def _mark_announced(self, pipeline: str, *, reason: str, at: str) -> None:
         """Record in the pause that its page went out. If SSM refuses, the page is sent but not recorded: the next
-        invocation that finds the pause pages again (a second page rather than none)."""
+        invocation that finds the pause pages again (a second page rather than none). Only onto the pause that was
+        paged, read again just before: SSM has no conditional overwrite, and a person who resumed (the pause deleted) or
+        paused the model themselves while the page went out must not find the breaker's pause written back over that
+        (the window left is the read-to-write gap, milliseconds, not the page's)."""
+        name = self.pauses[pipeline]
+        try:
+            current = self.ssm.get_parameters(Names=[name]).get("Parameters", [])
+        except (BotoCoreError, ClientError) as error:
+            LOG.warning(json.dumps({"breaker": "paged, not recorded", "pipeline": pipeline, "detail": str(error),
+                                    "effect": "the next invocation that finds the pause pages it again"}))
+            return
+        record = pause_record(current[0].get("Value", "")) if current else None
+        if (record is None or record.get("by") != RETRAINING_BREAKER or record.get("at") != at
+                or record.get(RETRAINING_PAUSE_ANNOUNCED) != "no"):
+            LOG.info(json.dumps({"breaker": "paged; the pause changed meanwhile, left as it is", "pipeline": pipeline,
+                                 "pause": record}))
+            return
         try:
             self.ssm.put_parameter(Name=self.pauses[pipeline], Type="String", Overwrite=True,
                                    Value=pause_value(reason=reason, by=RETRAINING_BREAKER, at=at, announced=True))

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from pipeline_code.core.contract import GATE_FAIL_STEP, monitor_namespace, retraining_pause_parameter
+from pipeline_code.core.contract import GATE_FAIL_STEP, monitor_namespace, pause_value, retraining_pause_parameter
 from pipeline_code.handlers import retrain_trigger as rt
 
 PIPELINE = "mlops-loop-dev-churn-training"
@@ -852,6 +852,37 @@ def test_one_sweep_pages_an_unannounced_pause_once_though_its_record_fails_and_i
     assert result["started"] is False
     assert len(received()) == 1
     assert runs.started == []
+
+
+def test_a_late_page_never_brings_back_a_pause_a_person_lifted_or_replaced_as_it_went_out(ssm, pages, monkeypatch):
+    """GIVEN the breaker's pause left unannounced WHEN the next invocation's late page goes out while a person resumes
+    the model (the pause deleted) or pauses it themselves (their pause replacing the breaker's) THEN recording the page
+    does not write the breaker's pause back: the resume stands (no pause), and the person's pause stands as they wrote
+    it."""
+    sns, topic, received = pages
+    monkeypatch.setenv("TOPIC_ARN", topic)
+    breaker_env(monkeypatch, topic)
+    runs = Runs(("Failed", 30), ("Failed", 6))
+    unannounced = pause_value(reason="circuit breaker: the last 2 executions failed", by=rt.RETRAINING_BREAKER,
+                              at="2026-11-26T12:00:00Z", announced=False)
+    theirs = pause_value(reason="investigating", by="alice", at="2026-11-26T12:30:00Z")
+
+    def late_page_while(person):
+        ssm.put_parameter(Name=CHURN_PAUSE, Value=unannounced, Type="String", Overwrite=True)
+
+        class MeanwhileAPerson:
+            def publish(self, **request):
+                person()
+                return sns.publish(**request)
+
+        return trigger(sweep_event(2), runs, ssm, MeanwhileAPerson(), now=NOW + dt.timedelta(hours=1))
+
+    assert late_page_while(lambda: ssm.delete_parameter(Name=CHURN_PAUSE))["paged"] is True
+    assert ssm.get_parameters(Names=[CHURN_PAUSE])["Parameters"] == []
+    assert late_page_while(lambda: ssm.put_parameter(Name=CHURN_PAUSE, Value=theirs, Type="String",
+                                                     Overwrite=True))["paged"] is True
+    assert ssm.get_parameter(Name=CHURN_PAUSE)["Parameter"]["Value"] == theirs
+    assert len(received()) == 2 and runs.started == []
 
 
 def test_a_page_that_went_out_but_could_not_be_recorded_is_sent_again_rather_than_never(ssm, pages, monkeypatch):
