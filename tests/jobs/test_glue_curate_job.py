@@ -707,7 +707,12 @@ def copy_lakes(source: Path, target: Path) -> Lakes:
     whose paths changed makes a full read), so they name the copy's."""
     shutil.copytree(source, target, dirs_exist_ok=True)
     for path in target.rglob("*.json"):
-        path.write_text(path.read_text().replace(str(source), str(target)))
+        text = path.read_text()
+        if str(source) in text:
+            path.write_text(text.replace(str(source), str(target)))
+            # A file Hadoop wrote (a recovery copy's manifest) has a checksum beside it, which the edit made stale:
+            # without one Hadoop reads the file unchecked, as the job reads the manifest it wrote
+            path.with_name(f".{path.name}.crc").unlink(missing_ok=True)
     return Lakes(target)
 
 
@@ -743,13 +748,33 @@ def late_lakes(late_on_the_lakes, tmp_path) -> tuple:
     return copy_lakes(root, tmp_path), late.copy()
 
 
-def test_a_run_stopped_mid_commit_loses_no_curated_row_the_next_run_takes_them_back_from_its_copy(late_lakes, monkeypatch):
+@pytest.fixture(scope="module")
+def stopped_on_the_late_lakes(late_on_the_lakes, tmp_path_factory) -> tuple:
+    """GIVEN ``late_on_the_lakes``, then the stopped lake's run r2 stopped mid-commit (:meth:`Lakes.stop_mid_commit`:
+    the late record's date emptied, its recovery copy and marker written), and the stopped lake's curated rows just
+    before that stop. Run once for the module, as most recovery tests start so; each test continues on a copy
+    (``stopped_lakes``)."""
+    root, late = late_on_the_lakes
+    target = tmp_path_factory.mktemp("stopped-lakes")
+    lakes = copy_lakes(root, target)
+    before = lakes.curated()
+    lakes.stop_mid_commit(pytest.MonkeyPatch, "r2")
+    return target, late, before
+
+
+@pytest.fixture
+def stopped_lakes(stopped_on_the_late_lakes, tmp_path) -> tuple:
+    """The lakes of ``stopped_on_the_late_lakes`` copied under ``tmp_path``, the late record, and the stopped lake's
+    curated rows before its run r2 was stopped."""
+    root, late, before = stopped_on_the_late_lakes
+    return copy_lakes(root, tmp_path), late.copy(), before.copy()
+
+
+def test_a_run_stopped_mid_commit_loses_no_curated_row_the_next_run_takes_them_back_from_its_copy(stopped_lakes):
     # GIVEN a late record for 2026-01-02, whose other rows exist only curated (their raw expired); the uninterrupted
     # lake curated it (r2)
-    lakes, _ = late_lakes
-    before = lakes.curated()
     # WHEN the stopped lake's run is stopped mid-commit: the date's folder deleted, the new one not moved in
-    lakes.stop_mid_commit(monkeypatch, "r2")
+    lakes, _, before = stopped_lakes
     assert not (lakes.root("stopped") / "curated" / "event_date=2026-01-02").exists()
     # THEN its marker names the copy it wrote first: every row it was publishing (the late one and the date's 20)
     in_flight = lakes.state()["in_flight"]
@@ -772,10 +797,9 @@ def test_a_run_stopped_mid_commit_loses_no_curated_row_the_next_run_takes_them_b
     assert "in_flight" not in lakes.state() and lakes.copies() == []
 
 
-def test_a_second_stop_keeps_both_copies_until_a_run_publishes_even_when_raw_they_read_expires(late_lakes, monkeypatch):
+def test_a_second_stop_keeps_both_copies_until_a_run_publishes_even_when_raw_they_read_expires(stopped_lakes, monkeypatch):
     # GIVEN a late record for 2026-01-02 (the uninterrupted lake curated it: r2) whose run is stopped mid-commit
-    lakes, _ = late_lakes
-    lakes.stop_mid_commit(monkeypatch, "r2")
+    lakes, _, _ = stopped_lakes
     # WHEN a late record for 2026-01-03 lands and the recovering run is stopped mid-commit too
     land_late(lakes, "2026-01-03", "2026-04-21", seed=43)
     lakes.run("uninterrupted", "r3")
@@ -860,12 +884,10 @@ def _copy_short(lakes: Lakes) -> str:
 
 @pytest.mark.parametrize("lose_the_copy", [_old_marker, _copy_gone, _copy_corrupt, _copy_short])
 def test_a_marker_without_a_usable_copy_is_a_full_read_that_says_which_dates_to_restore_by_hand(
-        lakes, monkeypatch, lose_the_copy):
-    # GIVEN a run stopped mid-commit whose copy cannot be used: a marker of a job before copies, the copy deleted,
-    # a corrupt file in it, fewer rows than the marker recorded
-    late = land_late(lakes, "2026-01-02", "2026-04-20", seed=42)
-    before = lakes.curated()
-    lakes.stop_mid_commit(monkeypatch, "r2")
+        stopped_lakes, lose_the_copy):
+    # GIVEN a run stopped mid-commit (a late record for 2026-01-02 landed, its date emptied) whose copy cannot be
+    # used: a marker of a job before copies, the copy deleted, a corrupt file in it, fewer rows than the marker recorded
+    lakes, late, before = stopped_lakes
     problem = lose_the_copy(lakes)
     # WHEN the next run runs THEN it does not fail: a full read rebuilds what raw holds
     summary = lakes.run("stopped", "r3")
@@ -900,12 +922,11 @@ def _lose_state(lakes: Lakes, how: str) -> str:
 
 
 @pytest.mark.parametrize("how", ["deleted", "other_version"])
-def test_a_stopped_runs_copy_is_taken_back_when_the_state_that_named_it_is_lost(late_lakes, monkeypatch, how):
+def test_a_stopped_runs_copy_is_taken_back_when_the_state_that_named_it_is_lost(stopped_lakes, how):
     # GIVEN a late record for 2026-01-02 (the uninterrupted lake curated it: r2) whose run is stopped mid-commit (the
     # date emptied; the copy complete, with its manifest), then the state that names the copy is lost
-    lakes, _ = late_lakes
-    on_the_date = int((lakes.curated()["event_date"] == "2026-01-02").sum())
-    lakes.stop_mid_commit(monkeypatch, "r2")
+    lakes, _, before = stopped_lakes
+    on_the_date = int((before["event_date"] == "2026-01-02").sum())
     copy = lakes.root("stopped") / "curate-state.json.recovery" / "run_id=r2"
     manifest = json.loads((copy / glue_curate_job.RECOVERY_MANIFEST).read_text())
     assert (manifest["run_id"], manifest["rows"], manifest["event_dates"]) == ("r2", on_the_date + 1, ["2026-01-02"])
@@ -976,11 +997,10 @@ def test_a_copy_whose_delete_failed_is_stale_to_the_next_run_which_deletes_it_un
     assert lakes.copies() == []
 
 
-def test_an_earlier_copy_never_replaces_a_value_a_later_stopped_run_published(late_lakes, monkeypatch):
+def test_an_earlier_copy_never_replaces_a_value_a_later_stopped_run_published(stopped_lakes, monkeypatch):
     # GIVEN a late record for 2026-01-02 (the uninterrupted lake curated it: r2) whose run (r2) is stopped mid-commit:
     # its copy holds the record's value
-    lakes, late = late_lakes
-    lakes.stop_mid_commit(monkeypatch, "r2")
+    lakes, late, _ = stopped_lakes
     # AND a correction of it lands; the next run (r3) publishes the corrected value to the curated folders, then
     # is stopped before its state (the marker names r2's copy and its own), and its copy is lost
     corrected = late.copy()
