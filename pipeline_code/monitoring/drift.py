@@ -5,7 +5,8 @@ Per feature (the baseline's ``statistics.json`` / ``constraints.json``):
 * **PSI** - the drift decision. Numbers: the window is binned on the baseline's histogram
   cut points with the same :func:`pipeline_code.training.baseline.bin_counts`; categories:
   the baseline's levels plus one ``__other__`` bucket that holds every level the baseline
-  did not know (the *unseen* bucket). Both distributions are epsilon-smoothed (fractions
+  did not know (the *unseen* bucket); a categorical of more than ``MAX_DRIFT_LEVELS`` levels on its most frequent
+  ones with its rarer levels pooled (:func:`drift_levels`). Both distributions are epsilon-smoothed (fractions
   clipped at ``1e-4``) so empty bins do not make PSI infinite. A feature is *drifted*
   (status ``fail``) when its PSI exceeds its calibrated threshold (:mod:`calibration`): the
   larger of the material PSI (``--psi-threshold`` or a per-feature override) and the PSI a
@@ -38,7 +39,7 @@ integral features), unseen categories.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -129,6 +130,40 @@ def chi_square_homogeneity(baseline_counts: Sequence[float], window_counts: Sequ
 def _alpha_per_test(statistics: Mapping[str, Any], false_alarm_rate: float, tests: Optional[int]) -> float:
     """The window's false-alarm budget shared among its drift tests (default: every feature + the prediction)."""
     return false_alarm_rate / (tests or len(statistics.get("features", {})) + 1)
+
+
+# A categorical of more levels than this is judged on its most frequent levels (drift_levels): simulating its null over
+# every level took hours per feature and window (draws x levels), past the monitor job's time limit.
+MAX_DRIFT_LEVELS = 100
+# The bin that pools a many-level categorical's rarer levels (the levels it knows; unseen values stay in __other__).
+RARE_LEVELS = "__rare_levels__"
+
+
+def drift_levels(levels: Sequence[str], baseline: Sequence[int], window: Sequence[int],
+                 window_rows: int) -> Tuple[List[str], List[int], List[int], Optional[int]]:
+    """The bins a categorical's drift is judged on: ``levels`` (its known levels, then ``__other__``) with their
+    ``baseline`` and ``window`` counts as they are, or, past :data:`MAX_DRIFT_LEVELS` known levels, its most frequent
+    levels (at most ``MAX_DRIFT_LEVELS - 2``), each expecting at least ``calibration.MIN_EXPECTED`` of the window's
+    ``window_rows`` values, then :data:`RARE_LEVELS` pooling every other known level (itself expecting as many: the
+    least frequent kept levels join it until it does) and ``__other__``. The last item is the number of levels pooled
+    (None: none). With every bin expecting enough values the threshold's null is the chi-square's, not a simulation
+    over every level (hours per feature at 10,000 levels or more); a shift among the rare levels alone is not seen
+    (docs/monitoring.md, Scale limits)."""
+    known = len(levels) - 1
+    if known <= MAX_DRIFT_LEVELS:
+        return list(levels), list(baseline), list(window), None
+    total = float(sum(baseline))
+    needed = calibration.MIN_EXPECTED * total / max(window_rows, 1)  # a bin's baseline count to expect enough
+    order = sorted(range(known), key=lambda i: (-baseline[i], levels[i]))
+    kept = [i for i in order[:MAX_DRIFT_LEVELS - 2] if baseline[i] >= needed]
+    pooled = total - baseline[-1] - sum(baseline[i] for i in kept)
+    while kept and pooled < needed:
+        pooled += baseline[kept.pop()]
+    rest = set(range(known)) - set(kept)
+    return ([levels[i] for i in kept] + [RARE_LEVELS, levels[-1]],
+            [int(baseline[i]) for i in kept] + [int(sum(baseline[i] for i in rest)), int(baseline[-1])],
+            [int(window[i]) for i in kept] + [int(sum(window[i] for i in rest)), int(window[-1])],
+            len(rest))
 
 
 def _calibration_detail(calibrated: calibration.Threshold) -> str:
@@ -233,9 +268,12 @@ def data_drift(
             base_counts = [int(baseline["levels"][lvl]["count"]) for lvl in levels if lvl != OTHER_LEVEL]
             base_counts.append(int((baseline["levels"].get(OTHER_LEVEL) or {}).get("count", 0)))
             cc = category_counts(column, levels)
-            entry["psi"] = psi(base_counts, cc["counts"], PSI_EPSILON)
-            entry["bins"] = {"levels": cc["levels"], "baseline": base_counts, "window": cc["counts"]}
-            entry["chi_square"] = chi_square_homogeneity(base_counts, cc["counts"])
+            bin_levels, base_counts, window_counts, pooled = drift_levels(cc["levels"], base_counts, cc["counts"], n_present)
+            if pooled is not None:
+                entry["pooled_levels"] = pooled
+            entry["psi"] = psi(base_counts, window_counts, PSI_EPSILON)
+            entry["bins"] = {"levels": bin_levels, "baseline": base_counts, "window": window_counts}
+            entry["chi_square"] = chi_square_homogeneity(base_counts, window_counts)
             entry["unseen"] = cc["unseen"]
             test_name, p = "chi_square", entry["chi_square"]["p_value"]
         calibrated = calibration.threshold(entry["bins"]["baseline"], n_present, entry["psi"], alpha=alpha, material=threshold)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipeline_code.monitoring import calibration, drift
-from pipeline_code.training.baseline import bin_counts, numeric_statistics, psi, psi_rows
+from pipeline_code.training.baseline import OTHER_LEVEL, bin_counts, numeric_statistics, psi, psi_rows
 
 DECILES = [1000.0] * 10  # a baseline of 10,000 values on its own deciles
 
@@ -226,3 +226,49 @@ def test_a_high_cardinality_categorical_is_simulated_in_bounded_memory_with_the_
     assert whole.method == chunked.method == "simulated (20000 draws)"
     assert whole_peak > 40_000_000 and chunked_peak < 10_000_000, (whole_peak, chunked_peak)
     assert chunked.noise == pytest.approx(whole.noise, rel=0.05)
+
+
+def test_a_categorical_of_thousands_of_levels_is_judged_on_its_frequent_levels_without_simulating_every_level(monkeypatch):
+    # GIVEN a long-tailed categorical of 5,000 levels in training (a merchant id), a 300-feature model's alarm budget
+    # and windows of 20,000 values: most levels expect a few values a window, so its null was simulated over every
+    # level - 100,000 draws x levels counts, about 11 s per 1,000 draws at 10,000 levels and 77 s at 100,000 on two
+    # cores: hours per feature and window, past the monitor job's 2-hour limit (no report, no drift alarm)
+    from pipeline_code.training.baseline import categorical_statistics
+
+    rng = np.random.default_rng(21)
+    levels = np.array([f"m{i:05d}" for i in range(5000)])
+    shares = 1 / np.arange(1, 5001) ** 1.1
+    shares /= shares.sum()
+    statistics = {"features": {"merchant": categorical_statistics(rng.choice(levels, 200_000, p=shares), None)}}
+    quiet = frame_of({"merchant": rng.choice(levels, 20_000, p=shares)})
+    moved = shares.copy()
+    moved[:10], moved[10:20] = shares[10:20].sum() / 10, shares[:10].sum() / 10  # the top ten levels lose traffic
+    shifted = frame_of({"merchant": rng.choice(levels, 20_000, p=moved / moved.sum())})
+    simulate = calibration._simulated_null
+
+    def bounded(filled, rows, draws):
+        assert len(filled) <= drift.MAX_DRIFT_LEVELS + 2, f"simulated over {len(filled)} bins"
+        return simulate(filled, rows, draws)
+
+    monkeypatch.setattr(calibration, "_simulated_null", bounded)
+    # WHEN each window's drift is decided
+    calm, moved_entry = (drift.data_drift(w, statistics, tests=301)["features"]["merchant"] for w in (quiet, shifted))
+    # THEN it is judged on at most MAX_DRIFT_LEVELS bins: its most frequent levels, each expecting enough values of
+    # the window for the chi-square null, the rarer ones pooled (the report says how many), unseen values apart
+    kept = calm["bins"]["levels"][:-2]
+    assert calm["bins"]["levels"][-2:] == [drift.RARE_LEVELS, OTHER_LEVEL] and 0 < len(kept) <= drift.MAX_DRIFT_LEVELS - 2
+    assert min(calm["bins"]["baseline"][:-1]) * 20_000 / 200_000 >= calibration.MIN_EXPECTED
+    known = len(statistics["features"]["merchant"]["levels"]) - 1  # the levels training saw
+    assert known > 4900 and calm["pooled_levels"] == known - len(kept) and calm["calibration"]["null"] == "chi-square"
+    assert sum(calm["bins"]["window"]) == 20_000 and sum(calm["bins"]["baseline"]) == 200_000
+    # and a quiet window is quiet while traffic moving off its top ten levels is drift
+    assert not calm["drifted"] and moved_entry["drifted"], (calm["psi"], moved_entry["psi"], moved_entry["psi_threshold"])
+
+
+def test_a_categorical_of_few_levels_keeps_every_level_as_its_bin():
+    # GIVEN a categorical of four levels WHEN its drift is decided THEN every level is its own bin, nothing is pooled
+    statistics = {"features": {"channel": {"kind": "categorical", "count": 400, "missing": 0, "missing_rate": 0.0,
+                                           "distinct": 4, "levels": {k: {"count": 100, "fraction": 0.25} for k in "abcd"}
+                                           | {OTHER_LEVEL: {"count": 0, "fraction": 0.0}}}}}
+    entry = drift.data_drift(frame_of({"channel": list("abcd") * 50}), statistics)["features"]["channel"]
+    assert entry["bins"]["levels"] == [*"abcd", OTHER_LEVEL] and "pooled_levels" not in entry
