@@ -670,6 +670,9 @@ class DeclarationError(ValueError):
 
 
 # Names must survive the Glue Data Catalog (which lower-cases column names), Athena and the
+# A feature group's definitions (CreateFeatureGroup's FeatureDefinitions: 1-2,500): the record identifier, the event
+# time and every feature of the dataset (Dataset.feature_store_definitions).
+MAX_FEATURE_DEFINITIONS = 2500
 # Feature Store (FeatureName: 1-64 characters, never one of its reserved names).
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 FEATURE_STORE_RESERVED = ("is_deleted", "write_time", "api_invocation_time")
@@ -764,6 +767,12 @@ def parse_dataset(name: str, declaration: Mapping[str, Any]) -> Dataset:
     features = _features(declaration.get("features"), by_name, set(labels), set(keys.values()) - set(refused),
                          refused, problems,
                          event_time=keys["event_time"] if isinstance(keys["event_time"], str) else None)
+    if len(features) + 2 > MAX_FEATURE_DEFINITIONS:
+        problems.append(f"features: {len(features):,} features with the record identifier and the event time make "
+                        f"{len(features) + 2:,} Feature Store definitions, over the {MAX_FEATURE_DEFINITIONS:,} a feature "
+                        "group holds (CreateFeatureGroup's limit): the deploy would fail; declare at most "
+                        f"{MAX_FEATURE_DEFINITIONS - 2:,} features, e.g. split them over two datasets of the same records "
+                        "(each is its own feature group)")
     description = declaration.get("description", "")
     if not isinstance(description, str):
         problems.append("description: must be a string")

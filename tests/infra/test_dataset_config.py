@@ -443,3 +443,30 @@ def test_the_catalog_names_the_features_that_transform_a_column_of_their_name():
     # AND a model of channel whose extra (sensitive attribute, slice) transforms its column is refused too
     assert ds.raw_request_problem(["channel"], ["amount", "log_fee"]) == _shadow_message(
         "payments", "'amount' = log1p(amount)", "'amount' to 'amount_log1p'")
+
+
+def _wide_orders(features: int) -> dict:
+    """The construct tests' one-model config whose dataset ``orders`` declares ``features`` more numeric features."""
+    from tests.support.construct_configs import returns_config
+
+    raw = returns_config()
+    orders = raw["datasets"]["orders"] = {**raw["datasets"]["orders"]}
+    orders["columns"] = {**orders["columns"], **{f"x{i:04d}": {"type": "double"} for i in range(features)}}
+    orders["features"] = {**orders["features"], **{f"x{i:04d}": f"x{i:04d}" for i in range(features)}}
+    return raw
+
+
+def test_a_dataset_of_more_features_than_a_feature_group_holds_is_refused_at_synth_naming_the_limit_and_the_fix():
+    # GIVEN a dataset whose features with its record identifier and event time are 2,501 Feature Store definitions
+    # (CreateFeatureGroup takes at most 2,500: the deploy of the Storage stack would fail)
+    raw = _wide_orders(2497)
+    # WHEN the config is loaded THEN it is refused, naming the dataset, the field, the count, the limit and the fix
+    assert problems_of(raw) == [
+        "dataset 'orders': field 'features': 2,499 features with the record identifier and the event time make 2,501 "
+        "Feature Store definitions, over the 2,500 a feature group holds (CreateFeatureGroup's limit): the deploy "
+        "would fail; declare at most 2,498 features, e.g. split them over two datasets of the same records (each is "
+        "its own feature group)"]
+
+
+def test_a_dataset_of_as_many_features_as_a_feature_group_holds_is_accepted():
+    parse_config(_wide_orders(2496))
