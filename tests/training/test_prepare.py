@@ -638,3 +638,24 @@ def test_a_model_input_null_or_constant_in_training_is_warned_about_in_the_summa
         f"feature 'region' has the single value 'north' in all {test} new test set rows: it tells the records apart in "
         "no way there; check the data, or leave it out of the model's features"]
     assert json.loads((root / "out" / "summary" / "prepare.json").read_text())["warnings"] == summary["warnings"]
+
+
+def test_features_too_many_for_the_instances_memory_are_refused_before_reading_naming_the_size_and_the_fix(
+        churn_spec, churn_inputs, tmp_path, monkeypatch):
+    # GIVEN the churn features (6,000 records) and an instance with 64 MiB left (a day of 50M records of 300 features
+    # needs some 280 GiB at Prepare's peak: the job was killed for memory, its log saying nothing of why)
+    from pipeline_code.training import prepare as prepare_module
+
+    monkeypatch.setattr(prepare_module, "_available_memory", lambda: 64 * 1024**2)
+    rows = pq.ParquetDataset(churn_inputs["features"]).read().num_rows
+    columns = 2 + len(churn_spec.frame_features)
+    needed = (prepare_module.PEAK_BASE_BYTES + prepare_module.PEAK_BYTES_PER_VALUE * rows * columns) / 1024**3
+    # WHEN Prepare runs THEN it is refused before reading them, naming the count, the estimate, what is left and the fix
+    with pytest.raises(InputError) as caught:
+        prepare(churn_spec, churn_inputs["features"], churn_inputs["labels"], str(tmp_path / "out"))
+    assert str(caught.value) == (
+        f"features ({churn_inputs['features']}): {rows:,} records x {columns} columns need about {needed:.1f} GiB at "
+        f"Prepare's peak (~{prepare_module.PEAK_BYTES_PER_VALUE} bytes a value) and the instance has 0.1 GiB left: it "
+        "would be killed for memory; give the training pipeline a larger training.processing_instance_type "
+        "(ml.m5.24xlarge: 384 GiB) or train on fewer records (docs/training.md, Scale limits)")
+    assert not (tmp_path / "out").exists()
