@@ -572,6 +572,39 @@ class Dataset:
                     out.append(column)
         return out
 
+    def record_source(self, features: Sequence[str], extras: Sequence[str], record: Mapping[str, Any]) -> Tuple[str, List[str]]:
+        """(``features`` | ``raw``, missing fields) of a JSON record (its keys, and whether a required raw field is null)
+        sent to a model reading ``features`` (and the frame-only ``extras``): serving's rule
+        (:func:`pipeline_code.serving.records.feature_rows`), which the template diff's MODEL CONTRACT call-out applies to
+        a record of a model's old feature list. A record holding every feature is precomputed; one holding a feature
+        named like no column, or a record of another feature list (:meth:`other_list_features`), is precomputed lacking
+        the missing features (refused); anything else is raw, lacking the required raw fields it does not carry."""
+        missing = [name for name in features if name not in record]
+        if not missing:
+            return "features", []
+        raw_columns = set(self.column_names)
+        if any(name in record and name not in raw_columns for name in features) \
+                or self.other_list_features(features, extras, record, missing)[1]:
+            # e.g. avg_charge_per_month given: the caller meant precomputed features, this model's or (a feature of the
+            # dataset this model does not read) another feature list's, e.g. an earlier version's while versions change.
+            return "features", missing
+        return "raw", [c for c in self.required_raw_fields(features) if record.get(c) is None]
+
+    def other_list_features(self, features: Sequence[str], extras: Sequence[str], record: Mapping[str, Any],
+                            missing: Sequence[str]) -> Tuple[List[str], List[str]]:
+        """(other features, unfed) of a record lacking the features ``missing`` of a model reading ``features`` and
+        ``extras``: the fields of ``record`` that are features of this dataset named like no column which the model reads
+        neither as a feature nor as an extra, and those of ``missing`` whose raw fields the record lacks (none when it
+        holds no such feature). Only a precomputed record of another feature list holds such a feature (the dataset
+        keeps a feature its models stopped reading, as a feature group only takes added features); read as raw, its
+        unfed features would be scored as missing."""
+        raw_columns = set(self.column_names)
+        read = {*features, *extras}
+        others = [f for f in self.feature_names if f in record and f not in raw_columns and f not in read]
+        if not others:
+            return [], []
+        return others, [f for f in missing if any(c not in record for c in self.raw_source_columns([f]))]
+
     def required_raw_fields(self, features: Sequence[str]) -> Tuple[str, ...]:
         """The raw fields a raw record of a model of ``features`` must carry (non-null, not blank text): the non-nullable
         columns its features read, and the event time when one counts days up to it (``days_since``: without the

@@ -558,37 +558,19 @@ def _where(index: int, position: str) -> str:
 
 
 def _source(record: Dict[str, Any], contract: FeatureContract) -> Tuple[str, List[str]]:
-    """(``features`` | ``raw``, missing fields) of one JSON object.
+    """(``features`` | ``raw``, missing fields) of one JSON object (:meth:`pipeline_code.catalog.Dataset.record_source`).
 
     An object holding every model feature is precomputed. A raw request holds them all too when every model feature
     has a raw column's name; synth refuses such a model when one of them transforms its column
     (:meth:`pipeline_code.catalog.Dataset.raw_request_problem`), so reading it as precomputed takes the same values,
     and :func:`feature_rows` computes the extras (sensitive attribute, slices) it does not give from its raw columns."""
-    features = list(contract.feature_order)
-    missing_features = [f for f in features if f not in record]
-    if not missing_features:
-        return SOURCE_FEATURES, []
-    raw_columns = set(contract.dataset.column_names)
-    feature_only = [f for f in features if f in record and f not in raw_columns]
-    if feature_only or _other_list(record, contract, missing_features)[1]:
-        # e.g. avg_charge_per_month given: the caller meant precomputed features, this model's or (a feature of the
-        # dataset this model does not read) another feature list's, e.g. an earlier version's while versions change.
-        return SOURCE_FEATURES, missing_features
-    return SOURCE_RAW, [c for c in contract.required_raw_fields if record.get(c) is None]
+    return contract.dataset.record_source(contract.feature_order, contract.extra_features, record)
 
 
 def _other_list(record: Dict[str, Any], contract: FeatureContract, missing: Sequence[str]) -> Tuple[List[str], List[str]]:
-    """(other features, unfed) of a record lacking the model features ``missing``: the fields of ``record`` that are
-    features of the dataset named like no column which the model reads neither as a feature nor as an extra, and those
-    of ``missing`` whose raw fields the record lacks (none when it holds no such feature). Only a precomputed record of
-    another feature list holds such a feature (the dataset keeps a feature its models stopped reading, as a feature
-    group only takes added features); read as raw, its unfed features would be scored as missing."""
-    raw_columns = set(contract.dataset.column_names)
-    read = {*contract.feature_order, *contract.extra_features}
-    others = [f for f in contract.dataset.feature_names if f in record and f not in raw_columns and f not in read]
-    if not others:
-        return [], []
-    return others, [f for f in missing if any(c not in record for c in contract.source_columns([f]))]
+    """(other features, unfed) of a record lacking the model features ``missing``
+    (:meth:`pipeline_code.catalog.Dataset.other_list_features`)."""
+    return contract.dataset.other_list_features(contract.feature_order, contract.extra_features, record, missing)
 
 
 @dataclass(frozen=True)

@@ -105,3 +105,31 @@ def test_a_feature_read_from_a_new_raw_field_names_the_raw_callers_it_scores_wit
         "features it feeds missing (200: serving cannot tell a field not sent from one left out), and raw records "
         "without priority are refused (400). Move those callers to raw records with the new fields, or to records "
         "holding the features of both lists, before approving it"]
+
+
+def test_a_model_that_only_stops_using_a_feature_is_not_said_to_refuse_old_list_records(tmp_path):
+    # A precomputed record of the old list holds every feature of the new one: serving reads it and scores it (200).
+    # Only positional callers move; nothing else to delete or to move.
+    before = {**SPEC, "features": ["channel", "log_length", "capped_length"]}
+    after = {**SPEC, "features": ["channel", "capped_length"]}
+    assert _contract_callouts(tmp_path, before, after) == [
+        "modified (asset changed): model routing: features: drops log_length. The next version is registered "
+        "PendingManualApproval: once approved, CSV and list requests are read in the new feature order; a precomputed "
+        "record of the old list is still scored (it holds every feature of the new list). Move CSV and list callers "
+        "to the new order, or to JSON records, before approving it"]
+
+
+def test_an_old_list_of_column_features_is_read_as_raw_fields_by_the_new_version(tmp_path):
+    # Every old feature is a column as it is: the old list's record is a raw record to the new version, which computes
+    # the added feature from the fields it holds (here none: the added feature reads 'length').
+    before = {**SPEC, "features": ["channel", "attachments"]}
+    after = {**SPEC, "features": ["channel", "attachments", "log_length"]}
+    assert _contract_callouts(tmp_path, before, after) == [
+        "modified (asset changed): model routing: features: adds log_length. Prepare refuses the frozen test set while "
+        "it lacks an added feature: delete it after this deploy, before the next run (aws s3 rm --recursive "
+        "s3://<artifacts bucket>/pipelines/routing/frozen-test/). The next version is registered "
+        "PendingManualApproval: once approved, CSV and list requests are read in the new feature order, and a "
+        "precomputed record of the old list is read as raw fields (its features are columns as they are). Raw records "
+        "without length are scored with the features it feeds missing (200: serving cannot tell a field not sent from "
+        "one left out). Move those callers to raw records with the new fields, or to records holding the features of "
+        "both lists, before approving it"]

@@ -263,9 +263,11 @@ def _model_contract(resource: Optional[dict], template_dir: Optional[Path]) -> O
         kind = str(spec.get("problem_type") or problem.BINARY)
         classes = catalog.target_classes(dataset.column(str(spec["target"])), kind)
         features = [str(f) for f in spec["features"]]
+        extras = [str(e) for e in (spec.get("sensitive_attribute"), *(spec.get("slices") or ())) if e]
         return {"name": str(spec["name"]), "target": str(spec["target"]), "problem_type": kind,
                 "classes": [str(c) for c in classes], "features": features,
-                "raw_fields": dataset.raw_source_columns(features), "required": list(dataset.required_raw_fields(features))}
+                "raw_fields": dataset.raw_source_columns(features), "required": list(dataset.required_raw_fields(features)),
+                "dataset": dataset, "extras": extras}
     except (StopIteration, OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -311,8 +313,21 @@ def _model_contract_callouts(rc: ResourceChange, add, *, before_dir: Optional[Pa
             f"{rc.label}: model {model}: features: {what}."
             + (f" Prepare refuses the frozen test set while it lacks an added feature: {frozen}." if new else "")
             + " The next version is registered PendingManualApproval: once approved, CSV and list requests are read in "
-            "the new feature order, and a precomputed record of the old list is refused (400)."
-            + _new_raw_fields(before, after)
+            "the new feature order" + _old_list_read(before, after))
+
+
+def _old_list_read(before: dict, after: dict) -> str:
+    """What the next version does with a precomputed record of the old list, by serving's own rule
+    (:meth:`pipeline_code.catalog.Dataset.record_source`), and which callers to move before approving it."""
+    dataset = after["dataset"]
+    extras = [name for name in after["extras"] if name in dataset.feature_names and name not in after["features"]]
+    source, missing = dataset.record_source(after["features"], extras, {name: 0 for name in before["features"]})
+    if source == "features" and not missing:
+        return ("; a precomputed record of the old list is still scored (it holds every feature of the new list). Move "
+                "CSV and list callers to the new order, or to JSON records, before approving it")
+    read = (", and a precomputed record of the old list is refused (400)." if source == "features"
+            else ", and a precomputed record of the old list is read as raw fields (its features are columns as they are).")
+    return (read + _new_raw_fields(before, after)
             + " Move those callers to raw records" + (" with the new fields" if set(after["raw_fields"]) - set(before["raw_fields"])
                                                       else "")
             + ", or to records holding the features of both lists, before approving it")
