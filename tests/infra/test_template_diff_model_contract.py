@@ -133,3 +133,16 @@ def test_an_old_list_of_column_features_is_read_as_raw_fields_by_the_new_version
         "without length are scored with the features it feeds missing (200: serving cannot tell a field not sent from "
         "one left out). Move those callers to raw records with the new fields, or to records holding the features of "
         "both lists, before approving it"]
+
+
+def test_a_feature_the_frozen_test_set_already_holds_as_a_slice_is_not_said_to_need_a_new_set(tmp_path):
+    # Prepare's frozen test set holds the model's frame features (inputs, sensitive attribute, slices): a slice that
+    # becomes an input is in it already, so the set is reused and nothing is to be deleted.
+    before = {**SPEC, "slices": ["priority"]}
+    after = {**SPEC, "features": ["channel", "log_length", "priority"], "slices": ["priority"]}
+    assert _contract_callouts(tmp_path, before, after) == [
+        "modified (asset changed): model routing: features: adds priority. The next version is registered "
+        "PendingManualApproval: once approved, CSV and list requests are read in the new feature order, and a "
+        "precomputed record of the old list is refused (400). Raw records without priority are refused (400). Move "
+        "those callers to raw records with the new fields, or to records holding the features of both lists, before "
+        "approving it"]

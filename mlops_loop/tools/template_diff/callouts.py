@@ -311,7 +311,10 @@ def _model_contract_callouts(rc: ResourceChange, add, *, before_dir: Optional[Pa
                          if part) or "reordered"
         add(CATEGORY_CONTRACT,
             f"{rc.label}: model {model}: features: {what}."
-            + (f" Prepare refuses the frozen test set while it lacks an added feature: {frozen}." if new else "")
+            # The frozen test set holds the old frame features (inputs, sensitive attribute, slices): only an added
+            # feature it lacks makes Prepare refuse it.
+            + (f" Prepare refuses the frozen test set while it lacks an added feature: {frozen}."
+               if set(new) - {*before["features"], *before["extras"]} else "")
             + " The next version is registered PendingManualApproval: once approved, CSV and list requests are read in "
             "the new feature order" + _old_list_read(before, after))
 
