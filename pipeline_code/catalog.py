@@ -257,6 +257,20 @@ class Expr:
         the record's event time, which a raw request at serving must then carry."""
         return self.op in EVENT_TIME_OPS or any(isinstance(a, Expr) and a.reads_event_time() for a in self.args)
 
+    def missing_without(self, present: Any) -> bool:
+        """Whether the expression is missing (null) whatever values the columns in ``present`` hold, because the others
+        it reads are missing: ``coalesce`` when each of its arguments is, every other operator when one of its column
+        arguments is (a literal parameter never is). A record read as raw fields lacking a column the expression reads
+        is scored with it missing only when this holds (``coalesce(total_charges, ...)`` computes it otherwise)."""
+        def missing(arg: object) -> bool:
+            if isinstance(arg, Expr):
+                return arg.missing_without(present)
+            return self.op in _COLUMN_ARG_OPS and isinstance(arg, str) and arg not in present
+
+        if self.op == "coalesce":
+            return all(missing(arg) for arg in self.args)
+        return any(missing(arg) for arg in self.args)
+
     def source_columns(self) -> Tuple[str, ...]:
         """Names of the curated columns this expression reads, in first-seen order."""
         out: list = []
@@ -597,13 +611,13 @@ class Dataset:
         neither as a feature nor as an extra, and those of ``missing`` whose raw fields the record lacks (none when it
         holds no such feature). Only a precomputed record of another feature list holds such a feature (the dataset
         keeps a feature its models stopped reading, as a feature group only takes added features); read as raw, its
-        unfed features would be scored as missing."""
+        unfed features would be scored as missing (:meth:`Expr.missing_without`: not one its raw fields compute)."""
         raw_columns = set(self.column_names)
         read = {*features, *extras}
         others = [f for f in self.feature_names if f in record and f not in raw_columns and f not in read]
         if not others:
             return [], []
-        return others, [f for f in missing if any(c not in record for c in self.raw_source_columns([f]))]
+        return others, [f for f in missing if self.feature(f).expr.missing_without(record)]
 
     def required_raw_fields(self, features: Sequence[str]) -> Tuple[str, ...]:
         """The raw fields a raw record of a model of ``features`` must carry (non-null, not blank text): the non-nullable

@@ -170,3 +170,36 @@ def test_a_raw_record_and_a_record_holding_both_lists_are_still_scored():
                                    {**EARLIER_RECORD, "calls": 3}])  # its raw fields too: computed from them
     assert rows.sources == [SOURCE_RAW, SOURCE_FEATURES, SOURCE_RAW]
     assert rows.frame["capped_calls"].tolist() == [3.0, 3.0, 3.0]
+
+
+# A feature computed from either of two columns (coalesce) is not missing when the record holds one of them: a record
+# that holds a feature another list reads besides such raw fields is scored from them, not refused as one that would
+# be scored with the feature missing.
+QUEUE = catalog.parse_dataset("queue", {
+    "record_identifier": "ticket_id", "event_time": "event_time", "labels": ["escalated"],
+    "columns": {
+        "ticket_id": {"type": "string", "nullable": False}, "event_time": {"type": "timestamp", "nullable": False},
+        "region": {"type": "string", "nullable": False, "allowed": ["north", "south"]},
+        "calls": {"type": "integer", "min": 0, "max": 1000},
+        "backlog": {"type": "integer", "min": 0, "max": 1000},
+        "escalated": {"type": "integer", "min": 0, "max": 1},
+    },
+    "features": {"region": "region", "log_calls": "log1p(calls)", "calls_or_backlog": "coalesce(calls, backlog)",
+                 "calls_per_backlog": "ratio(calls, backlog)"},
+})
+
+
+def test_a_record_whose_raw_fields_compute_the_feature_another_way_is_scored_from_them():
+    contract = FeatureContract.create(QUEUE, ["region", "calls_or_backlog"])
+    rows = feature_rows(contract, [{"region": "north", "backlog": 4, "log_calls": 1.0986}])
+    assert rows.sources == [SOURCE_RAW]
+    assert rows.frame["calls_or_backlog"].tolist() == [4.0]
+
+
+def test_a_record_whose_raw_fields_leave_the_feature_missing_is_still_refused():
+    contract = FeatureContract.create(QUEUE, ["region", "calls_per_backlog"])
+    with pytest.raises(BadRequestError) as caught:
+        feature_rows(contract, [{"region": "north", "backlog": 4, "log_calls": 1.0986}])
+    assert str(caught.value).endswith(
+        "read as raw fields it would be scored with 'calls_per_backlog' missing. Send every feature of this model (a "
+        "record may hold the features of both lists while versions change), or raw fields only")
