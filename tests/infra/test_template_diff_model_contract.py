@@ -146,3 +146,18 @@ def test_a_feature_the_frozen_test_set_already_holds_as_a_slice_is_not_said_to_n
         "precomputed record of the old list is refused (400). Raw records without priority are refused (400). Move "
         "those callers to raw records with the new fields, or to records holding the features of both lists, before "
         "approving it"]
+
+
+def test_a_feature_its_raw_callers_old_fields_still_compute_is_not_said_to_be_scored_missing(tmp_path):
+    # coalesce(attachments, length): a raw record of the old fields (length) computes it without the new column.
+    after = copy.deepcopy({**SPEC, "features": ["channel", "log_length", "size"]})
+    after["dataset"]["features"]["size"] = "coalesce(attachments, length)"
+    before = copy.deepcopy(SPEC)
+    before["dataset"]["features"]["size"] = "coalesce(attachments, length)"
+    assert _contract_callouts(tmp_path, before, after) == [
+        "modified (asset changed): model routing: features: adds size. Prepare refuses the frozen test set while it "
+        "lacks an added feature: delete it after this deploy, before the next run (aws s3 rm --recursive "
+        "s3://<artifacts bucket>/pipelines/routing/frozen-test/). The next version is registered "
+        "PendingManualApproval: once approved, CSV and list requests are read in the new feature order, and a "
+        "precomputed record of the old list is refused (400). Move those callers to raw records with the new fields, "
+        "or to records holding the features of both lists, before approving it"]

@@ -338,10 +338,14 @@ def _old_list_read(before: dict, after: dict) -> str:
 
 def _new_raw_fields(before: dict, after: dict) -> str:
     """What the raw fields a model's added features read, which its raw callers did not send before, do to them: an
-    optional one left out is scored as missing (serving cannot tell it from a value left out), a required one is a
-    400."""
+    optional one left out is scored as missing (serving cannot tell it from a value left out) unless the old raw fields
+    compute the feature without it (``coalesce``), a required one is a 400."""
     new = [c for c in after["raw_fields"] if c not in before["raw_fields"]]
-    optional = [c for c in new if c not in after["required"]]
+    # An added feature the old raw fields still compute (coalesce(new, old)) is not missing without the new column.
+    dataset, sent = after["dataset"], set(before["raw_fields"])
+    unfed = [f for f in after["features"] if f not in before["features"] and dataset.feature(f).expr.missing_without(sent)]
+    feeding = set(dataset.raw_source_columns(unfed))
+    optional = [c for c in new if c not in after["required"] and c in feeding]
     required = [c for c in new if c in after["required"]]
     parts = []
     if optional:
