@@ -74,7 +74,7 @@ def test_another_target_and_another_problem_type_are_called_out(tmp_path):
         "modified (asset changed): model routing: target queue -> escalated; problem type "
         "multiclass_classification -> binary_classification: its next version predicts another target, in another "
         "shape." + ADVICE + ". The label files the drift monitor joins (s3://<inference bucket>/labels/routing/: "
-        "inference_id, label) do not name the target: for requests the new version answers, send labels of "
+        "inference_id, label, label_time) do not name the target: for requests the new version answers, send labels of "
         "escalated, or its quality is judged against queue"]
 
 

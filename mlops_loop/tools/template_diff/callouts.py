@@ -302,7 +302,7 @@ def _model_contract_callouts(rc: ResourceChange, add, *, before_dir: Optional[Pa
             "with the new declaration. Approve it once its callers can read it, or serve the change under a new model "
             "name (docs/add-your-own-model.md, Changing a deployed model)"
             + (f". The label files the drift monitor joins (s3://<inference bucket>/labels/{model}/: inference_id, "
-               f"label) do not name the target: for requests the new version answers, send labels of {after['target']}, "
+               f"label, label_time) do not name the target: for requests the new version answers, send labels of {after['target']}, "
                f"or its quality is judged against {before['target']}" if before["target"] != after["target"] else ""))
     if before["features"] != after["features"]:
         gone = [f for f in before["features"] if f not in after["features"]]
