@@ -620,7 +620,7 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
     problem_count = 0
     refused: Dict[int, Tuple[List[str], List[str]]] = {}  # record -> (its fields at fault, its problems)
 
-    def refuse(index: int, name: Optional[str], message: str) -> None:
+    def refuse(index: int, name: Optional[str], message: str, also: Sequence[str] = ()) -> None:
         nonlocal problem_count
         problem_count += 1
         if len(problems) < _MAX_PROBLEMS:
@@ -628,8 +628,9 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
         if not refuse_records:
             return
         fields, messages = refused.setdefault(index, ([], []))
-        if name is not None and name not in fields:
-            fields.append(name)
+        for at_fault in (name, *also):
+            if at_fault is not None and at_fault not in fields:
+                fields.append(at_fault)
         messages.append(message)
     sources: List[str] = []
     inference_ids: List[Optional[str]] = []
@@ -681,9 +682,9 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                        f"dataset {contract.dataset.name!r} that this model does not read: the record was written for "
                        f"another feature list (an earlier version's?), and read as raw fields it would be scored with "
                        f"{', '.join(map(repr, unfed))} missing. Send every feature of this model (a record may hold the "
-                       f"features of both lists while versions change), or raw fields only" if unfed else "")
+                       f"features of both lists while versions change), or raw fields only" if unfed else ""),
+                    also=others if unfed else (),
                 )
-                refused[i][0].extend(others if unfed else [])
             else:
                 counting = contract.event_time_features(features) if missing[0] == contract.dataset.event_time else []
                 why = (f"; feature(s) {counting} count the days up to the record's own event time (days_since), which "
