@@ -301,31 +301,40 @@ def parse_request(body: Union[bytes, bytearray, str, None], content_type: Option
     return ParsedRequest(kind, *_csv_records(text))
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
+class _Repeated(dict):
+    """A parsed JSON object that held a key more than once (``json`` keeps the last value): ``repeated`` is the first
+    such key. Only a record's own keys (and the envelope's) are refused for it (:func:`_refuse_repeated`): a key
+    repeated inside a field the model does not read (a caller's metadata object) puts no value it scores in doubt."""
+
+    __slots__ = ("repeated",)
 
 
 def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
-    """A JSON object as a dict; a key given twice raises :class:`_DuplicateKey` (``json`` would keep the last value,
-    while a gateway or validator in front of the endpoint may have read the first)."""
+    """A JSON object as a dict; one holding a key twice is a :class:`_Repeated` naming it."""
     obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return obj
+    if len(obj) == len(pairs):
+        return obj
+    seen = set()
+    for key, _ in pairs:
+        if key in seen:
+            break
+        seen.add(key)
+    repeated = _Repeated(obj)
+    repeated.repeated = key
+    return repeated
+
+
+def _refuse_repeated(value: Any, where: str) -> None:
+    """A 400 for a record (or envelope) holding a field twice: json would score the last value, while a gateway or
+    validator in front of the endpoint may have read the first."""
+    if isinstance(value, _Repeated):
+        raise BadRequestError(f"{where}: field {catalog.shown(value.repeated)} is given more than once in one object "
+                              "(JSON parsers disagree on which value counts); send each field once")
 
 
 def _loads(text: str, where: str) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_unique_keys)
-    except _DuplicateKey as exc:
-        raise BadRequestError(f"{where}: field {catalog.shown(exc.key)} is given more than once in one object (JSON "
-                              "parsers disagree on which value counts); send each field once") from None
     except ValueError as exc:
         raise BadRequestError(f"{where}: not valid JSON: {exc}") from None
     except RecursionError:
@@ -336,6 +345,7 @@ def _loads(text: str, where: str) -> Any:
 def _json_records(text: str) -> Tuple[List[Record], List[str]]:
     payload = _loads(text, "request body")
     if isinstance(payload, dict) and "instances" in payload:
+        _refuse_repeated(payload, "request body")
         payload = payload["instances"]
         if not isinstance(payload, list):
             raise BadRequestError(f"field 'instances' must be a list of records, got {type(payload).__name__}")
@@ -343,6 +353,8 @@ def _json_records(text: str) -> Tuple[List[Record], List[str]]:
         payload = [payload]
     if not isinstance(payload, list) or not payload:
         raise BadRequestError('request body must hold a record, a list of records or {"instances": [...]} with at least one record')
+    for i, record in enumerate(payload):
+        _refuse_repeated(record, _where(i, ""))
     return payload, ["" for _ in payload]
 
 
@@ -361,6 +373,7 @@ def _jsonlines_records(text: str, *, per_record: bool = False) -> Tuple[List[Rec
             continue  # batch transform and editors leave blank lines; they are not records
         try:
             value = _loads(line, f"record {len(records)} (line {line_no})")
+            _refuse_repeated(value, f"record {len(records)} (line {line_no})")
             if isinstance(value, dict) and "instances" in value:
                 raise BadRequestError(f"record {len(records)} (line {line_no}): an 'instances' envelope is not allowed "
                                       "in JSON Lines - one record per line")

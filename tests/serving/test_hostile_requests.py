@@ -171,15 +171,31 @@ def test_a_field_given_twice_in_one_record_is_refused_naming_it(trained, served)
     numeric = next(c for c in served.required_raw_fields if trained.dataset.column(c).dtype in ("integer", "double"))
     twice = json.dumps(record)[:-1] + f', "{numeric}": 0}}'
     with pytest.raises(inf.InvocationError) as caught:
-        inf.invoke(served, f'{{"instances": [{twice}]}}', content_type=inf.JSON)
+        inf.invoke(served, f'{{"instances": [{json.dumps(record)}, {twice}]}}', content_type=inf.JSON)
     assert caught.value.status_code == 400 and str(caught.value) == (
-        f"request body: field {numeric!r} is given more than once in one object (JSON parsers disagree on which value "
+        f"record 1: field {numeric!r} is given more than once in one object (JSON parsers disagree on which value "
         "counts); send each field once")
     with pytest.raises(inf.InvocationError) as caught:
         inf.invoke(served, json.dumps(record) + "\n" + twice, content_type=inf.JSONLINES)
     assert str(caught.value) == (f"record 1 (line 2): field {numeric!r} is given more than once in one object (JSON "
                                  "parsers disagree on which value counts); send each field once")
 
+
+
+def test_a_key_given_twice_inside_a_field_the_model_does_not_read_is_scored_as_before(trained, served):
+    """GIVEN a record carrying a field the model does not read (a caller's own metadata, which serving ignores) whose
+    object value holds one key twice WHEN scored THEN it is answered as the record without that field is, in a JSON
+    body and in JSON Lines: no value the model reads is in doubt (before the fix: a 400 for the whole request, though
+    only a record's own fields decide its score)."""
+    record = trained.raw_records(1)[0]
+    extra = '"caller_meta": {"trace": "a", "trace": "b", "tags": [{"k": 1, "k": 2}]}'
+    body = json.dumps(record)[:-1] + ", " + extra + "}"
+    expected, _ = inf.invoke(served, json.dumps([record]), content_type=inf.JSON)
+    answer, _ = inf.invoke(served, f"[{body}]", content_type=inf.JSON)
+    assert answer == expected
+    expected, _ = inf.invoke(served, json.dumps(record), content_type=inf.JSONLINES)
+    answer, _ = inf.invoke(served, body, content_type=inf.JSONLINES)
+    assert answer == expected
 
 @pytest.mark.parametrize("record", ["{}", "[]"], ids=["empty objects", "empty lists"])
 def test_the_work_of_a_refused_request_does_not_grow_with_what_the_400_leaves_out(trained, served, monkeypatch, record):
