@@ -160,8 +160,31 @@ def answer_toolkit_errors_without_traceback(module: str = TOOLKIT_TRANSFORMER_MO
     return True
 
 
+def _not_utf8(error: UnicodeDecodeError) -> "BadRequestError":
+    return BadRequestError(f"request body is not UTF-8 text: {error}")
+
+
+def _decoding_by_the_toolkit(error: BaseException) -> bool:
+    """True for the UnicodeDecodeError of the Transformer's own ``input_data.decode("utf-8")`` (a JSON or CSV body,
+    before any hook runs): raised in its ``transform`` itself, not in a hook it called."""
+    if not isinstance(error, UnicodeDecodeError) or error.__traceback__ is None:
+        return False
+    tb = error.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_name == "transform" and not str(tb.tb_frame.f_globals.get("__name__")).startswith(
+        "pipeline_code")
+
+
 def _handle_toolkit_error(context: Any, inference_exception: Any, trace: str) -> List[str]:
-    """``Transformer.handle_error(context, inference_exception, trace)`` answering without the traceback."""
+    """``Transformer.handle_error(context, inference_exception, trace)`` answering without the traceback.
+
+    It is called inside the Transformer's ``except`` block, so :func:`sys.exc_info` holds what was raised before the
+    Transformer wrapped it in a 500: a body that is not UTF-8, which the Transformer decodes itself before any hook
+    sees it, is the contract's 400 (as the hooks answer it), not a server error."""
+    raised = sys.exc_info()[1]
+    if not isinstance(inference_exception, InvocationError) and raised is not None and _decoding_by_the_toolkit(raised):
+        inference_exception = _not_utf8(raised)
     if isinstance(inference_exception, InvocationError):
         message = inference_exception.message
     else:
@@ -284,7 +307,7 @@ def parse_request(body: Union[bytes, bytearray, str, None], content_type: Option
         try:
             text = bytes(body).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise BadRequestError(f"request body is not UTF-8 text: {exc}") from None
+            raise _not_utf8(exc) from None
     elif isinstance(body, str):
         text = body
     elif body is None:

@@ -202,6 +202,22 @@ def test_the_neuron_images_toolkit_answers_each_refusal_with_its_status_and_mess
         assert context.status is None and (answer, context.content_types[0]) == (expected, kind), (content_type, accept)
 
 
+@pytest.mark.parametrize("content_type", [inf.JSON, inf.CSV])
+def test_the_neuron_images_toolkit_answers_a_body_that_is_no_utf8_with_the_contracts_400(
+        trained, tmp_path, monkeypatch, capfd, content_type):
+    """GIVEN serve_entry.py under sagemaker_inference's Transformer (ml.inf2; a multi-model endpoint's too), which
+    decodes a JSON or CSV body itself before any hook runs WHEN the body is not UTF-8 THEN the caller gets the 400 the
+    hooks answer for it (before: the toolkit's UnicodeDecodeError was a 500 any caller could repeat at will, counted
+    in the 5xx alarm that rolls a rollout back), and nothing is logged as a server error."""
+    transform = _torchserve(trained, tmp_path, monkeypatch)
+    served = inf.model_fn(trained.model_dir)
+    body = b"\xff\xfe\x00"
+    message = _refused(served, body, content_type, inf.JSON, 400)
+    capfd.readouterr()
+    context, answer = transform(body, content_type, inf.JSON)
+    assert (context.status, answer) == ((400, message), message)
+    assert "internal error" not in capfd.readouterr().err
+
 def test_the_neuron_images_toolkit_keeps_a_server_errors_traceback_in_the_log_not_the_answer(
         trained_models, tmp_path, monkeypatch, capfd):
     """GIVEN serve_entry.py under sagemaker_inference's Transformer WHEN the model's output is not finite (the
