@@ -692,7 +692,9 @@ def _csv_lines(text: str) -> List[str]:
 
 
 def _csv_width(line: str) -> int:
-    if '"' not in line:
+    # A carriage return left inside a line (record_lines drops only the one before its \n) is read by the csv module
+    # (an error outside quotes), never counted as one line: pandas' reader at the flush would end a row at it.
+    if '"' not in line and "\r" not in line:
         return line.count(",") + 1
     return len(_csv_row(line))
 

@@ -46,8 +46,10 @@ def test_fuzzed_capture_lines_are_decoded_or_counted_never_a_crash(problem_type,
 
 
 @pytest.mark.parametrize("columnar", [True, False], ids=["columnar", "line by line"])
-def test_a_captured_csv_request_the_csv_module_cannot_read_is_counted_not_a_crash(tmp_path, columnar):
-    """GIVEN a window holding a captured CSV request with a quote and a bare carriage return outside quotes (what an
+@pytest.mark.parametrize("quoted", [True, False], ids=["with a quote", "without a quote"])
+def test_a_captured_csv_request_the_csv_module_cannot_read_is_counted_not_a_crash(tmp_path, columnar, quoted):
+    """GIVEN a window holding a captured CSV request with a bare carriage return outside quotes, with or without a
+    quote elsewhere on its line (what an
     endpoint answered with a 500 before serving refused it with a 400: any caller could send it) among valid ones
     WHEN the monitor reads the window THEN that request is counted malformed (``unreadable_csv``) and the others are
     records; before: csv.Error escaped the decoder and every monitor run over that window failed."""
@@ -67,7 +69,7 @@ def test_a_captured_csv_request_the_csv_module_cannot_read_is_counted_not_a_cras
     valid = ",".join(["1"] * width)
     path = Path(tmp_path, spec.name, "AllTraffic", "capture.jsonl")
     path.parent.mkdir(parents=True)
-    path.write_text("\n".join([line(valid), line('"x",1\r' + ",1" * (width - 2)), line(valid)]) + "\n", encoding="utf-8")
+    path.write_text("\n".join([line(valid), line(('"x",1\r' if quoted else "x,1\r") + ",1" * (width - 2)), line(valid)]) + "\n", encoding="utf-8")
     window = capture.read_capture(str(tmp_path), spec.features, problem_type=spec.problem_type, classes=spec.classes,
                                   columnar=columnar)
     assert (window.lines, window.records, window.malformed) == (3, 2, 1)
