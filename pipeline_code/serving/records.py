@@ -291,7 +291,7 @@ def parse_request(body: Union[bytes, bytearray, str, None], content_type: Option
     """Decode a request body into records (see the module docstring for the formats).
 
     ``per_record`` (batch transform; default False): a JSON Lines line that is not a record (not JSON, an ``instances``
-    envelope) becomes an :class:`Unreadable` record, which :func:`feature_rows` refuses on its own, instead of a
+    envelope), or a CSV line the csv module cannot read, becomes an :class:`Unreadable` record, which :func:`feature_rows` refuses on its own, instead of a
     :class:`BadRequestError` for the whole body.
 
     Raises:
@@ -321,7 +321,7 @@ def parse_request(body: Union[bytes, bytearray, str, None], content_type: Option
         return ParsedRequest(kind, *_json_records(text))
     if kind == JSONLINES:
         return ParsedRequest(kind, *_jsonlines_records(text, per_record=per_record))
-    return ParsedRequest(kind, *_csv_records(text))
+    return ParsedRequest(kind, *_csv_records(text, per_record=per_record))
 
 
 class _Repeated(dict):
@@ -409,7 +409,7 @@ def _jsonlines_records(text: str, *, per_record: bool = False) -> Tuple[List[Rec
     return records, positions
 
 
-def _csv_records(text: str) -> Tuple[List[Record], List[str]]:
+def _csv_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], List[str]]:
     records: List[Record] = []
     positions: List[str] = []
     lines = record_lines(text)
@@ -420,7 +420,14 @@ def _csv_records(text: str) -> Tuple[List[Record], List[str]]:
         except StopIteration:
             break
         except csv.Error as exc:  # never a 500: the caller's bytes, which the 400 says how to fix
-            raise BadRequestError(f"line {reader.line_num}: not readable as CSV: {_csv_problem(exc)}") from None
+            problem = BadRequestError(f"line {reader.line_num}: not readable as CSV: {_csv_problem(exc)}")
+            if not per_record:
+                raise problem from None
+            # Batch transform: that line alone is refused (the reader goes on at the next line), as a JSON Lines line
+            # that is not JSON is.
+            records.append(Unreadable(str(problem)))
+            positions.append(f"line {reader.line_num}")
+            continue
         if not row or all(not v.strip() for v in row) and len(row) <= 1:
             continue
         # CSV carries no types: empty is missing, the rest stays text and is typed per feature.

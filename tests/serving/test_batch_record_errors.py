@@ -122,6 +122,28 @@ def test_a_csv_mini_batch_keeps_its_lines_with_a_refused_record_as_one_quoted_fi
     assert "; ".join(e["message"] for e in errors) == _refusal_messages(model, "\n".join(lines), inf.CSV)
 
 
+def test_a_csv_line_the_reader_cannot_read_is_an_error_line_not_a_refused_mini_batch(trained, in_batch, monkeypatch):
+    """GIVEN a CSV mini-batch with a line holding a bare carriage return outside quotes (a stray \\r in a value), which
+    an endpoint refuses with a 400 naming the line, WHEN a batch container answers it THEN that line alone is an error
+    line in the 400's words and every other line is answered as alone (before: the 400 refused the whole mini-batch,
+    which fails the night's transform job, though a line that is not JSON in JSON Lines is only an error line)."""
+    model = inf.model_fn(trained.model_dir)
+    order = model.feature_order
+    records = trained.feature_records(6)
+    lines = [",".join("" if r[f] is None else str(r[f]) for f in order) for r in records]
+    lines.insert(3, lines[0] + "\r" + lines[1])
+    body, _ = inf.invoke(model, "\n".join(lines), content_type=inf.CSV, accept=inf.CSV)
+    out = body.decode().split("\n")
+    assert len(out) == len(lines)
+    monkeypatch.delenv(BATCH_RECORD_ERRORS_ENV)
+    alone, _ = inf.invoke(model, "\n".join(lines[:3] + lines[4:]), content_type=inf.CSV, accept=inf.CSV)
+    assert out[:3] + out[4:] == alone.decode().split("\n")
+    error = record_error_of(json.loads(next(csv.reader([out[3]]))[0]))
+    assert error is not None and error["fields"] == []
+    assert error["message"] == _refusal_messages(model, "\n".join(lines), inf.CSV) == (
+        "line 4: not readable as CSV: a carriage return (\\r) outside quotes that does not end the line; end each line "
+        "with \\n or \\r\\n, and quote a field that holds a line break")
+
 def test_a_mini_batch_of_only_refused_records_is_all_error_lines(trained, in_batch):
     model = inf.model_fn(trained.model_dir)
     numeric = _numeric_required(model)
