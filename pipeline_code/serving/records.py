@@ -706,8 +706,13 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
             # Echoed as str() it would be Python's repr ("{'a': 1}"), an id the caller never sent.
             shown = json.dumps(identifier)
             shown = shown if len(shown) <= 40 else f"{shown[:40]}... ({len(shown)} characters)"
-            refuse(i, INFERENCE_ID, f"{where}: field {INFERENCE_ID!r}: expected text or a whole number, got "
-                                    f"{type(identifier).__name__} {shown}")
+            if isinstance(identifier, float):  # 1000.0, 1e3: the number parsed, not as written
+                refuse(i, INFERENCE_ID, f"{where}: field {INFERENCE_ID!r}: got the number {shown}, written with a "
+                                        "decimal point or an exponent, which would not be echoed as sent; send the id "
+                                        "as text or as a whole number without a point or exponent")
+            else:
+                refuse(i, INFERENCE_ID, f"{where}: field {INFERENCE_ID!r}: expected text or a whole number, got "
+                                        f"{type(identifier).__name__} {shown}")
             sources.append(SOURCE_FEATURES)
             inference_ids.append(None)
             continue
