@@ -586,13 +586,16 @@ class Dataset:
                     out.append(column)
         return out
 
-    def record_source(self, features: Sequence[str], extras: Sequence[str], record: Mapping[str, Any]) -> Tuple[str, List[str]]:
+    def record_source(self, features: Sequence[str], extras: Sequence[str], record: Mapping[str, Any], *,
+                      required: Optional[Sequence[str]] = None) -> Tuple[str, List[str]]:
         """(``features`` | ``raw``, missing fields) of a JSON record (its keys, and whether a required raw field is null)
         sent to a model reading ``features`` (and the frame-only ``extras``): serving's rule
         (:func:`pipeline_code.serving.records.feature_rows`), which the template diff's MODEL CONTRACT call-out applies to
         a record of a model's old feature list. A record holding every feature is precomputed; one holding a feature
         named like no column, or a record of another feature list (:meth:`other_list_features`), is precomputed lacking
-        the missing features (refused); anything else is raw, lacking the required raw fields it does not carry."""
+        the missing features (refused); anything else is raw, lacking the required raw fields it does not carry
+        (``required``: :meth:`required_raw_fields` of ``features``, derived here unless given; serving gives the ones its
+        contract derived once, as deriving them per record made a request of many records hold a worker for minutes)."""
         missing = [name for name in features if name not in record]
         if not missing:
             return "features", []
@@ -602,7 +605,8 @@ class Dataset:
             # e.g. avg_charge_per_month given: the caller meant precomputed features, this model's or (a feature of the
             # dataset this model does not read) another feature list's, e.g. an earlier version's while versions change.
             return "features", missing
-        return "raw", [c for c in self.required_raw_fields(features) if record.get(c) is None]
+        required = self.required_raw_fields(features) if required is None else required
+        return "raw", [c for c in required if record.get(c) is None]
 
     def other_list_features(self, features: Sequence[str], extras: Sequence[str], record: Mapping[str, Any],
                             missing: Sequence[str]) -> Tuple[List[str], List[str]]:

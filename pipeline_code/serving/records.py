@@ -607,7 +607,8 @@ def _source(record: Dict[str, Any], contract: FeatureContract) -> Tuple[str, Lis
     has a raw column's name; synth refuses such a model when one of them transforms its column
     (:meth:`pipeline_code.catalog.Dataset.raw_request_problem`), so reading it as precomputed takes the same values,
     and :func:`feature_rows` computes the extras (sensitive attribute, slices) it does not give from its raw columns."""
-    return contract.dataset.record_source(contract.feature_order, contract.extra_features, record)
+    return contract.dataset.record_source(contract.feature_order, contract.extra_features, record,
+                                          required=contract._required_raw_fields)
 
 
 def _other_list(record: Dict[str, Any], contract: FeatureContract, missing: Sequence[str]) -> Tuple[List[str], List[str]]:
