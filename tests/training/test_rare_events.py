@@ -49,6 +49,13 @@ def evaluated(entry: dict, prepared: dict, directory: Path) -> dict:
     return report
 
 
+@pytest.fixture(scope="module")
+def readme_policy(fraud_entry, prepared, tmp_path_factory) -> dict:
+    """WHEN the walk-through's fraud model (its page's decision policy, no class weight) is trained and evaluated: the
+    report two tests read (trained once: the same entry, splits and flags give the same model)."""
+    return evaluated(fraud_entry, prepared, tmp_path_factory.mktemp("readme-policy"))
+
+
 def check(report: dict, name: str) -> dict:
     (found,) = [c for c in report["gate"]["checks"] if c["name"] == name]
     return found
@@ -66,8 +73,8 @@ def test_at_the_default_threshold_the_silent_model_is_refused_for_insufficient_e
     assert any("cannot be judged" in r and "insufficient evidence, not a pass" in r for r in report["gate"]["reasons"])
 
 
-def test_with_the_readme_policy_the_threshold_is_chosen_on_validation_and_recall_is_real(fraud_entry, prepared, tmp_path):
-    report = evaluated(fraud_entry, prepared, tmp_path)
+def test_with_the_readme_policy_the_threshold_is_chosen_on_validation_and_recall_is_real(readme_policy):
+    report = readme_policy
     metadata = report["model_metadata"]
     assert metadata["decision"]["policy"] == {"policy": "max_f_beta", "beta": 2.0}
     assert metadata["threshold"] == report["challenger"]["metrics"]["threshold"] < 0.5
@@ -81,8 +88,8 @@ def test_with_the_readme_policy_the_threshold_is_chosen_on_validation_and_recall
     assert sum(flagged) == evidence["value"] and min(flagged) > 0  # a verdict on real decisions in every group
 
 
-def test_balanced_class_weight_is_applied_in_training(fraud_entry, prepared, tmp_path):
-    plain = evaluated(fraud_entry, prepared, tmp_path / "plain")
+def test_balanced_class_weight_is_applied_in_training(fraud_entry, prepared, readme_policy, tmp_path):
+    plain = readme_policy  # the same model without the weight
     weighted = evaluated({**fraud_entry, "class_weight": "balanced"}, prepared, tmp_path / "weighted")
     assert weighted["model_metadata"]["training"]["class_weight"] == "balanced"
     # Positives weigh as much as all negatives: scores move up, far above the prevalence.
