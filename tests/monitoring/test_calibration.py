@@ -272,3 +272,45 @@ def test_a_categorical_of_few_levels_keeps_every_level_as_its_bin():
                                            | {OTHER_LEVEL: {"count": 0, "fraction": 0.0}}}}}
     entry = drift.data_drift(frame_of({"channel": list("abcd") * 50}), statistics)["features"]["channel"]
     assert entry["bins"]["levels"] == [*"abcd", OTHER_LEVEL] and "pooled_levels" not in entry
+
+
+def test_a_rare_training_level_that_takes_a_share_of_the_window_is_drift_not_hidden_in_the_pooled_bin():
+    # GIVEN a long-tailed categorical of 5,000 levels in training (a merchant id), one merchant seen once among 200,000
+    # training values, and a 300-feature model's alarm budget
+    from pipeline_code.training.baseline import categorical_statistics
+
+    rng = np.random.default_rng(21)
+    levels = np.array([f"m{i:05d}" for i in range(5000)])
+    shares = 1 / np.arange(1, 5001) ** 1.1
+    shares /= shares.sum()
+    statistics = {"features": {"merchant": categorical_statistics(rng.choice(levels, 200_000, p=shares), None)}}
+    seen_once = next(k for k, v in statistics["features"]["merchant"]["levels"].items() if v["count"] == 1)
+    quiet = rng.choice(levels, 20_000, p=shares).astype(object)
+    surged = quiet.copy()
+    surged[:600] = seen_once  # WHEN that merchant takes 3 % of a window of 20,000 (a fraud ring's shop)
+    calm, entry = (drift.data_drift(frame_of({"merchant": list(w)}), statistics, tests=301)["features"]["merchant"]
+                   for w in (quiet, surged))
+    # THEN it is drift, judged in a bin of its own rather than lost among the pooled rare levels (before: PSI 0.0095
+    # against a threshold of 0.10, not drift), while the quiet window stays quiet with nothing carved out
+    assert entry["drifted"] and seen_once in entry["bins"]["levels"], (entry["psi"], entry["psi_threshold"])
+    assert entry["pooled_levels"] == calm["pooled_levels"] - 1 and entry["surging_levels"] == [seen_once]
+    assert not calm["drifted"] and "surging_levels" not in calm
+    assert sum(entry["bins"]["window"]) == 20_000 and sum(entry["bins"]["baseline"]) == 200_000
+
+
+def test_a_categorical_of_exactly_max_drift_levels_levels_is_judged_on_every_level_as_before():
+    # GIVEN a categorical of MAX_DRIFT_LEVELS levels, most of them rare (each expecting a few of the window's values)
+    levels = [f"l{i:03d}" for i in range(drift.MAX_DRIFT_LEVELS)]
+    counts = {lvl: 1000 if i < 5 else 3 for i, lvl in enumerate(levels)}
+    total = sum(counts.values())
+    statistics = {"features": {"code": {
+        "kind": "categorical", "count": total, "missing": 0, "missing_rate": 0.0, "distinct": len(levels),
+        "levels": {k: {"count": c, "fraction": c / total} for k, c in counts.items()} | {OTHER_LEVEL: {"count": 0, "fraction": 0.0}}}}}
+    window = frame_of({"code": [lvl for lvl, c in counts.items() for _ in range(c // 2 or 1)]})
+    # WHEN its drift is decided THEN every level is its own bin and the null is simulated, exactly as before pooling
+    entry = drift.data_drift(window, statistics)["features"]["code"]
+    assert entry["bins"]["levels"] == [*levels, OTHER_LEVEL] and "pooled_levels" not in entry
+    assert entry["bins"]["baseline"] == [*counts.values(), 0] and entry["calibration"]["null"].startswith("simulated")
+    # and one level more is pooled
+    statistics["features"]["code"]["levels"] = {"extra": {"count": 3, "fraction": 0.0}} | statistics["features"]["code"]["levels"]
+    assert "pooled_levels" in drift.data_drift(window, statistics)["features"]["code"]
