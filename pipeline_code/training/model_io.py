@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -183,9 +184,16 @@ def _encode_numeric(series: pd.Series, name: str) -> np.ndarray:
 # A loaded model's categorical levels as indexes, by the identity of the metadata's list (kept with it, so an id is never
 # reused while cached): a request used to index every level of every categorical again (about 70 ms per feature of
 # 200,000 levels; 10 s a request at 150 features of 100,000), now only the values it holds are looked up. Lists of a
-# few levels are indexed as before (cheap); the cache is emptied past a bound of lists or of levels held.
+# few levels are indexed as before (cheap); the cache is emptied past a bound of lists or of levels held, and a list no
+# one else holds (its model dropped) leaves it at the next miss, so dropped models' levels are not kept alive.
 _LEVEL_INDEXES: Dict[int, Tuple[Sequence[str], pd.CategoricalDtype]] = {}
 _CACHED_FROM_LEVELS, _MAX_CACHED_LISTS, _MAX_CACHED_LEVELS = 1_000, 4_096, 50_000_000
+
+
+def _only_cached(entry: Tuple[Sequence[str], pd.CategoricalDtype]) -> bool:
+    """Whether the cache's own tuple is the only holder of a list of levels (its model dropped: an evaluation's champion
+    after its candidate, a notebook's earlier version); 2 = that tuple + getrefcount's argument."""
+    return sys.getrefcount(entry[0]) <= 2
 
 
 def _levels(categories: Sequence[str]) -> pd.CategoricalDtype:
@@ -196,6 +204,8 @@ def _levels(categories: Sequence[str]) -> pd.CategoricalDtype:
     cached = _LEVEL_INDEXES.get(id(categories))
     if cached is not None and cached[0] is categories and len(cached[1].categories) == len(categories):
         return cached[1]
+    for key in [key for key, entry in _LEVEL_INDEXES.items() if _only_cached(entry)]:
+        del _LEVEL_INDEXES[key]  # a model no longer loaded: its levels are given back
     held = sum(len(dtype.categories) for _, dtype in _LEVEL_INDEXES.values())
     if len(_LEVEL_INDEXES) >= _MAX_CACHED_LISTS or held + len(categories) > _MAX_CACHED_LEVELS:
         _LEVEL_INDEXES.clear()

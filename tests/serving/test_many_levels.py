@@ -42,3 +42,33 @@ def test_a_request_to_a_model_of_many_level_categoricals_costs_a_lookup_not_an_i
     assert [int(encoded[c].cat.codes[0]) for c in encoded] == [(3 * 7919 + i) % LEVELS for i in range(FEATURES)]
     assert list(encoded["merchant_0"].cat.categories[:2]) == ["m-0", "m-1"]
     assert np.all(encode(unseen, metadata).apply(lambda c: c.cat.codes).to_numpy() == -1)
+
+
+def test_the_levels_of_a_model_no_longer_loaded_are_not_kept_by_the_cache(monkeypatch):
+    # GIVEN a process that scores one model of many-level categoricals, then drops it for another (an evaluation of a
+    # candidate after the champion, a notebook loading version after version): the levels cache held every dropped
+    # model's levels (lists and indexes, ~100 bytes a level) up to 50M levels, some 5 GB never given back
+    import gc
+    import weakref
+
+    from pipeline_code.training import model_io
+
+    monkeypatch.setattr(model_io, "_LEVEL_INDEXES", {})
+
+    def metadata(prefix: str) -> dict:
+        return {"model": prefix, "features": [{"name": "merchant", "kind": CATEGORICAL, "normalise": "none",
+                                              "categories": [f"{prefix}-{j}" for j in range(5_000)]}]}
+
+    old = metadata("old")
+    encode(pd.DataFrame({"merchant": ["old-7"]}), old)
+    gone = weakref.ref(model_io._LEVEL_INDEXES[id(old["features"][0]["categories"])][1])
+    del old
+    gc.collect()
+    # WHEN the next model scores its first request
+    new = metadata("new")
+    encoded = encode(pd.DataFrame({"merchant": ["new-7"]}), new)
+    gc.collect()
+    # THEN the dropped model's levels are gone from memory, the new one's cached and used
+    assert gone() is None
+    assert [entry[0] for entry in model_io._LEVEL_INDEXES.values()] == [new["features"][0]["categories"]]
+    assert int(encoded["merchant"].cat.codes[0]) == 7
