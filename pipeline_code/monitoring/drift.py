@@ -139,10 +139,12 @@ MAX_DRIFT_LEVELS = 100
 RARE_LEVELS = "__rare_levels__"
 
 
-def drift_levels(levels: Sequence[str], baseline: Sequence[int], window: Sequence[int],
-                 window_rows: int, alpha: float = 0.0) -> Tuple[List[str], List[int], List[int], Optional[int], List[str]]:
+def drift_levels(levels: Sequence[str], baseline: Sequence[int], window: Sequence[int], window_rows: int,
+                 alpha: float = 0.0) -> Tuple[List[str], List[int], List[int], Optional[int], List[str]]:
     """The bins a categorical's drift is judged on: ``levels`` (its known levels, then ``__other__``) with their
-    ``baseline`` and ``window`` counts as they are, or, past :data:`MAX_DRIFT_LEVELS` known levels, its most frequent
+    ``baseline`` and ``window`` counts as they are, or, past :data:`MAX_DRIFT_LEVELS`
+    levels training saw (declared levels of count 0 aside: 250 declared countries of which training saw 60 are judged
+    as before), its most frequent
     levels (at most ``MAX_DRIFT_LEVELS - 2``), each expecting at least ``calibration.MIN_EXPECTED`` of the window's
     ``window_rows`` values, then :data:`RARE_LEVELS` pooling every other known level (itself expecting as many: the
     least frequent kept levels join it until it does) and ``__other__``. The fourth item is the number of levels pooled
@@ -155,7 +157,7 @@ def drift_levels(levels: Sequence[str], baseline: Sequence[int], window: Sequenc
     the window is drift, not 0.3 % more in the pooled bin. Under no drift a level surges with probability at most
     ``alpha`` in all; the null of a carved bin (expecting few values) is then simulated over at most 100 bins."""
     known = len(levels) - 1
-    if known <= MAX_DRIFT_LEVELS:
+    if sum(1 for count in baseline[:known] if count > 0) <= MAX_DRIFT_LEVELS:  # levels training saw, not declared ones
         return list(levels), list(baseline), list(window), None, []
     total = float(sum(baseline))
     needed = calibration.MIN_EXPECTED * total / max(window_rows, 1)  # a bin's baseline count to expect enough

@@ -314,3 +314,20 @@ def test_a_categorical_of_exactly_max_drift_levels_levels_is_judged_on_every_lev
     # and one level more is pooled
     statistics["features"]["code"]["levels"] = {"extra": {"count": 3, "fraction": 0.0}} | statistics["features"]["code"]["levels"]
     assert "pooled_levels" in drift.data_drift(window, statistics)["features"]["code"]
+
+
+def test_a_categorical_of_many_declared_levels_but_few_seen_in_training_is_judged_on_every_level_as_before(monkeypatch):
+    # GIVEN a country feature of 250 declared allowed values of which training saw 60 (the baseline lists all 250, the
+    # ones training never saw at count 0): an ordinary feature, whose null over its 60 filled bins is cheap
+    from pipeline_code.training.baseline import categorical_statistics
+
+    rng = np.random.default_rng(3)
+    declared = [f"c{i:03d}" for i in range(250)]
+    statistics = {"features": {"country": categorical_statistics(rng.choice(declared[:60], 30_000), declared)}}
+    window = frame_of({"country": list(rng.choice(declared[:60], 3_000))})
+    # WHEN its drift is decided THEN nothing is pooled: every declared level is its own bin, as before pooling
+    entry = drift.data_drift(window, statistics)["features"]["country"]
+    assert "pooled_levels" not in entry and entry["bins"]["levels"] == [*declared, OTHER_LEVEL]
+    # and its verdict is the one it had before any pooling
+    monkeypatch.setattr(drift, "MAX_DRIFT_LEVELS", 10**9)
+    assert entry == drift.data_drift(window, statistics)["features"]["country"]
