@@ -465,9 +465,9 @@ def _memory_problem(what: str, rows: int, columns: int) -> Optional[str]:
         return None
     gib = 1024**3
     return (f"{what}: {rows:,} records x {columns} columns need about {needed / gib:.1f} GiB at Prepare's peak "
-            f"(~{PEAK_BYTES_PER_VALUE} bytes a value) and the instance has {left / gib:.1f} GiB left: it would be killed "
-            "for memory; give the training pipeline a larger training.processing_instance_type (ml.m5.24xlarge: 384 GiB) "
-            "or train on fewer records (docs/training.md, Scale limits)")
+            f"(~{PEAK_BYTES_PER_VALUE} bytes a value) and this machine has {left / gib:.1f} GiB left: it would be killed "
+            "for memory; give the training pipeline a larger training.processing_instance_type (ml.m5.24xlarge: 384 GiB), "
+            "or in a local run free memory on your machine, or train on fewer records (docs/training.md, Scale limits)")
 
 
 def _load_features(spec: ModelSpec, path: str) -> Tuple[pa.Table, Dict[str, Any]]:

@@ -655,7 +655,8 @@ def test_features_too_many_for_the_instances_memory_are_refused_before_reading_n
         prepare(churn_spec, churn_inputs["features"], churn_inputs["labels"], str(tmp_path / "out"))
     assert str(caught.value) == (
         f"features ({churn_inputs['features']}): {rows:,} records x {columns} columns need about {needed:.1f} GiB at "
-        f"Prepare's peak (~{prepare_module.PEAK_BYTES_PER_VALUE} bytes a value) and the instance has 0.1 GiB left: it "
+        f"Prepare's peak (~{prepare_module.PEAK_BYTES_PER_VALUE} bytes a value) and this machine has 0.1 GiB left: it "
         "would be killed for memory; give the training pipeline a larger training.processing_instance_type "
-        "(ml.m5.24xlarge: 384 GiB) or train on fewer records (docs/training.md, Scale limits)")
+        "(ml.m5.24xlarge: 384 GiB), or in a local run free memory on your machine, or train on fewer records "
+        "(docs/training.md, Scale limits)")
     assert not (tmp_path / "out").exists()
