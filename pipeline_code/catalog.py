@@ -35,6 +35,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from pipeline_code.core import record_kinds
 from pipeline_code.core.contract import TRIMMED
 from pipeline_code.core.problem import BINARY, MAX_CLASSES, MULTICLASS, PROBLEM_TYPES, REGRESSION
 # normalise_category, shown and the boolean words: defined with the rules in the core (the by-id front checks and types
@@ -261,15 +262,20 @@ class Expr:
         """Whether the expression is missing (null) whatever values the columns in ``present`` hold, because the others
         it reads are missing: ``coalesce`` when each of its arguments is, every other operator when one of its column
         arguments is (a literal parameter never is). A record read as raw fields lacking a column the expression reads
-        is scored with it missing only when this holds (``coalesce(total_charges, ...)`` computes it otherwise)."""
-        def missing(arg: object) -> bool:
-            if isinstance(arg, Expr):
-                return arg.missing_without(present)
-            return self.op in _COLUMN_ARG_OPS and isinstance(arg, str) and arg not in present
+        is scored with it missing only when this holds (``coalesce(total_charges, ...)`` computes it otherwise).
+        One definition with the by-id front: :func:`pipeline_code.core.record_kinds.missing_without` of
+        :meth:`missing_tree`."""
+        return record_kinds.missing_without(self.missing_tree(), present)
 
-        if self.op == "coalesce":
-            return all(missing(arg) for arg in self.args)
-        return any(missing(arg) for arg in self.args)
+    def missing_tree(self) -> Any:
+        """The expression's missing tree (:mod:`pipeline_code.core.record_kinds`): a column argument by its name, a
+        literal as ``False``, a nested expression as its own tree, under ``all`` (coalesce) or ``any``."""
+        def tree(arg: object) -> Any:
+            if isinstance(arg, Expr):
+                return arg.missing_tree()
+            return arg if self.op in _COLUMN_ARG_OPS and isinstance(arg, str) else False
+
+        return ["all" if self.op == "coalesce" else "any", *(tree(arg) for arg in self.args)]
 
     def source_columns(self) -> Tuple[str, ...]:
         """Names of the curated columns this expression reads, in first-seen order."""
@@ -586,25 +592,40 @@ class Dataset:
                     out.append(column)
         return out
 
+    def record_kinds(self, features: Sequence[str], extras: Sequence[str] = (), *,
+                     record: Optional[Mapping[str, Any]] = None) -> record_kinds.RecordKinds:
+        """What serving's rule telling a precomputed record from a raw one (:meth:`record_source`) needs of a model
+        reading ``features`` (and the frame-only ``extras``): the by-id front's spec carries it under policy
+        ``compute`` (:attr:`pipeline_code.core.online_features.LookupSpec.records`), so the front refuses alone an
+        instance serving would refuse. Given the ``record`` it is for, the missing trees are only built when it holds
+        another feature list's feature (serving asks this of every record lacking a feature: raw ones too)."""
+        raw_columns = set(self.column_names)
+        read = {*features, *extras}
+        others = tuple(f for f in self.feature_names if f not in raw_columns and f not in read)
+        return record_kinds.RecordKinds(
+            dataset=self.name, features=tuple(features),
+            named_like_no_column=tuple(name for name in features if name not in raw_columns),
+            other_features=others,
+            missing_when=tuple((name, self.feature(name).expr.missing_tree()) for name in features)
+            if others and (record is None or any(name in record for name in others)) else ())
+
     def record_source(self, features: Sequence[str], extras: Sequence[str], record: Mapping[str, Any], *,
                       required: Optional[Sequence[str]] = None) -> Tuple[str, List[str]]:
         """(``features`` | ``raw``, missing fields) of a JSON record (its keys, and whether a required raw field is null)
         sent to a model reading ``features`` (and the frame-only ``extras``): serving's rule
         (:func:`pipeline_code.serving.records.feature_rows`), which the template diff's MODEL CONTRACT call-out applies to
-        a record of a model's old feature list. A record holding every feature is precomputed; one holding a feature
-        named like no column, or a record of another feature list (:meth:`other_list_features`), is precomputed lacking
-        the missing features (refused); anything else is raw, lacking the required raw fields it does not carry
-        (``required``: :meth:`required_raw_fields` of ``features``, derived here unless given; serving gives the ones its
-        contract derived once, as deriving them per record made a request of many records hold a worker for minutes)."""
-        missing = [name for name in features if name not in record]
-        if not missing:
+        a record of a model's old feature list, and the by-id front to an instance (one definition:
+        :meth:`pipeline_code.core.record_kinds.RecordKinds.source`). A record holding every feature is precomputed; one
+        holding a feature named like no column, or a record of another feature list (:meth:`other_list_features`), is
+        precomputed lacking the missing features (refused); anything else is raw, lacking the required raw fields it
+        does not carry (``required``: :meth:`required_raw_fields` of ``features``, derived here unless given; serving
+        gives the ones its contract derived once, as deriving them per record made a request of many records hold a
+        worker for minutes)."""
+        if all(name in record for name in features):
             return "features", []
-        raw_columns = set(self.column_names)
-        if any(name in record and name not in raw_columns for name in features) \
-                or self.other_list_features(features, extras, record, missing)[1]:
-            # e.g. avg_charge_per_month given: the caller meant precomputed features, this model's or (a feature of the
-            # dataset this model does not read) another feature list's, e.g. an earlier version's while versions change.
-            return "features", missing
+        source, missing = self.record_kinds(features, extras, record=record).source(record)
+        if source == "features":
+            return source, missing
         required = self.required_raw_fields(features) if required is None else required
         return "raw", [c for c in required if record.get(c) is None]
 
@@ -616,12 +637,7 @@ class Dataset:
         holds no such feature). Only a precomputed record of another feature list holds such a feature (the dataset
         keeps a feature its models stopped reading, as a feature group only takes added features); read as raw, its
         unfed features would be scored as missing (:meth:`Expr.missing_without`: not one its raw fields compute)."""
-        raw_columns = set(self.column_names)
-        read = {*features, *extras}
-        others = [f for f in self.feature_names if f in record and f not in raw_columns and f not in read]
-        if not others:
-            return [], []
-        return others, [f for f in missing if self.feature(f).expr.missing_without(record)]
+        return self.record_kinds(features, extras, record=record).other_list(record, missing)
 
     def required_raw_fields(self, features: Sequence[str]) -> Tuple[str, ...]:
         """The raw fields a raw record of a model of ``features`` must carry (non-null, not blank text): the non-nullable

@@ -34,6 +34,7 @@ from pipeline_code.core.contract import (DEFAULT_MONITOR_WINDOW_GIB, GIB, MAX_PR
                                          MONITOR_WORKING_GB, monitor_volume_gb, monitor_window_bytes)
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
 from pipeline_code.core.online_features import LookupSpec
+from pipeline_code.core.record_kinds import RecordKinds
 from pipeline_code.core.thresholds import DEFAULT_GATE, THRESHOLDS, GateThresholds
 
 from ..naming import (LAKE_BUCKETS, analyst_role_name, budget_name, loop_dashboard_name, monitor_role_name,
@@ -850,7 +851,17 @@ class ModelConfig(StrictModel):
             rules=ds.feature_rules(self.features),
             # The raw fields a compute instance must carry: serving's own rule for a raw record, from the catalog.
             required_raw=ds.required_raw_fields(self.features) if settings.missing == "compute" else (),
+            # And serving's rule telling a precomputed record from a raw one, when the dataset lets it refuse one.
+            records=self._record_kinds() if settings.missing == "compute" else None,
         )
+
+    def _record_kinds(self) -> Optional[RecordKinds]:
+        """What serving's rule telling a precomputed record from raw fields needs of this model (its extras as serving
+        reads them), or None when no record of its dataset could be read as a precomputed one lacking a feature."""
+        ds = self.catalog_dataset
+        extras = [name for name in (self.sensitive_attribute, *self.slices) if name not in self.features]
+        kinds = ds.record_kinds(self.features, extras)
+        return kinds if kinds.named_like_no_column or kinds.other_features else None
 
     def job_spec(self) -> dict[str, Any]:
         """The model as every job reads it (``--model-spec``), in the cloud and in the local run alike.

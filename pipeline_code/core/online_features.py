@@ -58,6 +58,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import FEATURE_EVENT_TIME, MAX_EVENT_TIME_AHEAD_SECONDS, TRIMMED
+from pipeline_code.core.record_kinds import SOURCE_FEATURES, RecordKinds
 from pipeline_code.core.value_rules import FLOAT32_MAX, ValueRule, parse_boolean, shown
 
 MAX_IDS = 100
@@ -105,6 +106,8 @@ FEATURES_ENV = "FEATURES"
 REQUIRED_FEATURES_ENV = "REQUIRED_FEATURES"
 # Under policy compute: the raw fields an instance must carry to be scored (absent = none checked, as before them).
 REQUIRED_RAW_ENV = "REQUIRED_RAW_FIELDS"
+# Under policy compute: what serving's rule telling a precomputed record from a raw one needs (RecordKinds, JSON).
+RECORDS_ENV = "RECORD_KINDS"
 NAMESPACE_ENV = "METRIC_NAMESPACE"
 REQUESTS_METRIC = "ByIdRequests"
 SERVER_ERRORS_METRIC = "ByIdServerErrors"
@@ -153,6 +156,11 @@ class LookupSpec:
     # (pipeline_code.catalog.Dataset.required_raw_fields, the rule serving refuses a raw record by); one without them
     # is refused alone, its answer naming them, instead of the endpoint's 400 failing every id of the request.
     required_raw: Tuple[str, ...] = ()
+    # Under policy compute, what serving's rule telling a precomputed record from a raw one needs
+    # (pipeline_code.catalog.Dataset.record_kinds): an instance serving would read as a precomputed record lacking a
+    # feature (one holding a feature named like no column, or another feature list's) is refused alone, in serving's
+    # words. None: no such check (a front deployed before it, or a model whose dataset makes none).
+    records: Optional[RecordKinds] = None
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.required if name not in self.feature_names]
@@ -184,7 +192,8 @@ class LookupSpec:
         FEATURE_SPEC_FILE names."""
         return json.dumps({"features": [list(pair) for pair in self.features], "required": list(self.required),
                            "rules": {name: rule.to_json() for name, rule in self.rules},
-                           **({"required_raw": list(self.required_raw)} if self.required_raw else {})},
+                           **({"required_raw": list(self.required_raw)} if self.required_raw else {}),
+                           **({"records": self.records.to_json(with_features=False)} if self.records else {})},
                           separators=(",", ":"), ensure_ascii=False)
 
     def encode(self, rules_file: Optional[str] = None, spec_file: Optional[str] = None) -> Dict[str, str]:
@@ -210,6 +219,7 @@ class LookupSpec:
             "MAX_IDS": scalars["MAX_IDS"],
             REQUIRED_FEATURES_ENV: ",".join(self.required),
             **({REQUIRED_RAW_ENV: ",".join(self.required_raw)} if self.required_raw else {}),
+            **({RECORDS_ENV: self.records.document(with_features=False)} if self.records else {}),
             **({RULES_FILE_ENV: rules_file} if rules_file else {RULES_ENV: self.rules_document()}),
         }
 
@@ -221,12 +231,13 @@ class LookupSpec:
         if policy not in POLICIES:
             raise ValueError(f"MISSING_POLICY {policy!r}: not a by-id policy; allowed: {', '.join(POLICIES)}")
         if environ.get(SPEC_FILE_ENV):
-            features, required, rules, required_raw = _decode_spec_file(environ[SPEC_FILE_ENV])
+            features, required, rules, required_raw, records = _decode_spec_file(environ[SPEC_FILE_ENV])
         else:
             features = tuple(tuple(item.split(":", 1)) for item in environ[FEATURES_ENV].split(",") if item)
             required = tuple(name for name in environ.get(REQUIRED_FEATURES_ENV, "").split(",") if name)
             rules = _decode_rules(environ)
             required_raw = tuple(name for name in environ.get(REQUIRED_RAW_ENV, "").split(",") if name)
+            records = _decode_records(environ.get(RECORDS_ENV), [name for name, _ in features])
         return cls(
             record_identifier=environ["RECORD_IDENTIFIER"],
             event_time=environ["EVENT_TIME"],
@@ -237,12 +248,13 @@ class LookupSpec:
             required=required,
             rules=rules,
             required_raw=required_raw,
+            records=records,
         )
 
 
 def _decode_spec_file(name: str) -> Tuple[Tuple[Tuple[str, str], ...], Tuple[str, ...], Tuple[Tuple[str, ValueRule], ...],
-                                         Tuple[str, ...]]:
-    """The features, required features, rules and required raw fields of the code's file ``name``
+                                         Tuple[str, ...], Optional[RecordKinds]]:
+    """The features, required features, rules, required raw fields and record kinds of the code's file ``name``
     (:meth:`LookupSpec.spec_document`)."""
     try:
         body = json.loads(_code_file(name))
@@ -252,9 +264,19 @@ def _decode_spec_file(name: str) -> Tuple[Tuple[Tuple[str, str], ...], Tuple[str
         required = tuple(str(n) for n in body.get("required") or ())
         rules = tuple((str(feature), ValueRule.from_json(rule)) for feature, rule in (body.get("rules") or {}).items())
         required_raw = tuple(str(n) for n in body.get("required_raw") or ())
-        return features, required, rules, required_raw
+        records = RecordKinds.from_json(body.get("records"), [name for name, _ in features])
+        return features, required, rules, required_raw, records
     except (OSError, ValueError, TypeError, IndexError) as error:
         raise ValueError(f"{SPEC_FILE_ENV} {name!r}: {error}") from error
+
+
+def _decode_records(text: Optional[str], features: Sequence[str]) -> Optional[RecordKinds]:
+    """The record kinds of RECORD_KINDS (for the model's ``features``: the variable does not repeat them); None without
+    it (a front deployed before it: no such check, as then)."""
+    try:
+        return RecordKinds.from_json(json.loads(text), features) if text else None
+    except ValueError as error:
+        raise ValueError(f"{RECORDS_ENV}: {error}") from error
 
 
 def _decode_rules(environ: Mapping[str, str]) -> Tuple[Tuple[str, ValueRule], ...]:
@@ -327,6 +349,15 @@ def _lacking_raw_fields(instance: Instance, spec: LookupSpec) -> List[str]:
     return [name for name in spec.required_raw
             if instance.raw.get(name) is None
             or (isinstance(instance.raw[name], str) and not instance.raw[name].strip(TRIMMED))]
+
+
+def _precomputed_refusal(instance: Instance, spec: LookupSpec) -> Optional[str]:
+    """Serving's words refusing a compute instance it reads as a precomputed record lacking a model feature (one
+    holding a feature named like no column, or another feature list's: :meth:`RecordKinds.source`), else None."""
+    if spec.records is None:
+        return None
+    source, missing = spec.records.source(instance.raw)
+    return spec.records.refusal(instance.raw, missing)[0] if source == SOURCE_FEATURES and missing else None
 
 
 def parse_request(payload: Any, spec: LookupSpec) -> List[Instance]:
@@ -500,9 +531,14 @@ def resolve(instances: Sequence[Instance], stored: Mapping[str, StoredRecord], s
         reasons.append(reason)
         event_times.append(event_text if found != UNKNOWN else None)
         meta = {ENTITY_ID: instance.entity_id, FEATURE_LOOKUP: found, INFERENCE_ID: instance.inference_id or instance.entity_id}
-        lacking = _lacking_raw_fields(instance, spec) if found != FRESH and spec.policy == "compute" and instance.raw else []
+        computing = found != FRESH and spec.policy == "compute" and bool(instance.raw)
+        precomputed = _precomputed_refusal(instance, spec) if computing else None
+        lacking = _lacking_raw_fields(instance, spec) if computing and not precomputed else []
         refusals.append(None)
-        if lacking:
+        if precomputed:
+            # Serving reads these fields as a precomputed record lacking a feature: its 400 would fail every id.
+            refusals[-1] = f"{instance.entity_id}: not scored: {precomputed}"
+        elif lacking:
             # Serving would refuse this raw record with a 400 failing every id of the request: refuse this id alone.
             refusals[-1] = (f"{instance.entity_id}: not scored: policy 'compute' scores it from the raw fields sent with "
                             f"it, which lack {', '.join(map(repr, lacking))} (missing, null or blank); a raw instance "

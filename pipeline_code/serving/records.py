@@ -611,12 +611,6 @@ def _source(record: Dict[str, Any], contract: FeatureContract) -> Tuple[str, Lis
                                           required=contract._required_raw_fields)
 
 
-def _other_list(record: Dict[str, Any], contract: FeatureContract, missing: Sequence[str]) -> Tuple[List[str], List[str]]:
-    """(other features, unfed) of a record lacking the model features ``missing``
-    (:meth:`pipeline_code.catalog.Dataset.other_list_features`)."""
-    return contract.dataset.other_list_features(contract.feature_order, contract.extra_features, record, missing)
-
-
 @dataclass(frozen=True)
 class RecordRefusal:
     """Why one record is refused: its fields at fault (none when the record as a whole is) and the 400's words."""
@@ -724,16 +718,10 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
         typos = _misspelt_fields(record, contract) if source == SOURCE_RAW else []
         if missing:
             if source == SOURCE_FEATURES:
-                others, unfed = _other_list(record, contract, missing)
-                refuse(
-                    i, missing[0], f"{where}: missing feature {missing[0]!r} (a precomputed-feature record needs every model feature: {features})"
-                    + (f"; its {', '.join(map(repr, others))} {'is a feature' if len(others) == 1 else 'are features'} of "
-                       f"dataset {contract.dataset.name!r} that this model does not read: the record was written for "
-                       f"another feature list (an earlier version's?), and read as raw fields it would be scored with "
-                       f"{', '.join(map(repr, unfed))} missing. Send every feature of this model (a record may hold the "
-                       f"features of both lists while versions change), or raw fields only" if unfed else ""),
-                    also=others if unfed else (),
-                )
+                # Serving's words, one definition with the by-id front (core.record_kinds.RecordKinds.refusal).
+                words, others = contract.dataset.record_kinds(features, contract.extra_features, record=record).refusal(
+                    record, missing)
+                refuse(i, missing[0], f"{where}: {words}", also=others)
             else:
                 counting = contract.event_time_features(features) if missing[0] == contract.dataset.event_time else []
                 why = (f"; feature(s) {counting} count the days up to the record's own event time (days_since), which "
