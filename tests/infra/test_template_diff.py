@@ -355,8 +355,10 @@ def test_a_removed_endpoint_is_called_out_as_serving_that_stops(assemblies):
 def test_a_score_by_id_front_whose_features_change_is_called_out_while_the_endpoint_serves_the_old_version(assemblies):
     """GIVEN a model's score-by-id front whose feature list changes with the config (one feature dropped, one added)
     WHEN compared THEN a SERVING call-out says that from the deploy on the endpoint's version, trained on the old
-    features, refuses every by-id record without the dropped one until a version on the new features is approved -
-    not only a changed environment variable among the Lambda modifications."""
+    features, refuses a by-id record holding a feature named like no column (it lacks the dropped one) and reads one of
+    columns as they are as raw fields, scoring it with the dropped feature computed from them (missing, or refused when
+    it reads a nullable: false column), until a version on the new features is approved - not only a changed
+    environment variable among the Lambda modifications."""
     from pipeline_code.core.online_features import FEATURES_ENV, MODEL_ENV
 
     base, head = assemblies
@@ -375,8 +377,11 @@ def test_a_score_by_id_front_whose_features_change_is_called_out_while_the_endpo
     assert serving.logical_id == "ByIdFront"
     assert serving.message.endswith(
         ": the score-by-id front drops plan; adds devices from the deploy on, while the endpoint serves the version "
-        "approved before: that version refuses every by-id record without plan (the front answers 422) until a version "
-        "trained on the new features is approved (PendingManualApproval: its callers' contract changes). Deploy the "
+        "approved before, which reads plan: a by-id record holding a feature named like no column (or another feature "
+        "list's) lacks plan and is refused (serving's 400: the front answers 422 for the whole request); one whose "
+        "features are all columns as they are is read as raw fields, plan computed from the columns it holds: scored "
+        "(a 200) with plan missing when they lack a column it reads, refused when that column is nullable: false. This lasts "
+        "until a version trained on the new features is approved (PendingManualApproval: its callers' contract changes). Deploy the "
         "change with its pipeline run right behind it and approve that version promptly, or keep the features the "
         "serving version reads until then")
     # The same features in another order: the front sends named fields, nothing to call out.
@@ -426,8 +431,9 @@ def test_a_wide_models_score_by_id_front_dropping_a_feature_is_called_out_from_t
     (serving,) = [c for c in diff.callouts if c.category == CATEGORY_SERVING]
     assert serving.resource_type == "AWS::Lambda::Function"
     assert ": the score-by-id front drops claims_history_feature_007 from the deploy on, while the endpoint serves " \
-           "the version approved before: that version refuses every by-id record without claims_history_feature_007 " \
-           "(the front answers 422)" in serving.message
+           "the version approved before, which reads claims_history_feature_007: a by-id record holding a feature " \
+           "named like no column (or another feature list's) lacks claims_history_feature_007 and is refused" \
+           in serving.message
     # The same wide features on both sides: nothing to call out.
     assert not [c for c in compare_assemblies(base, _by_id_assembly(tmp_path / "same", wide)).callouts
                 if c.category == CATEGORY_SERVING]
@@ -436,7 +442,7 @@ def test_a_wide_models_score_by_id_front_dropping_a_feature_is_called_out_from_t
                if c.category == CATEGORY_SERVING]
     first_ten = ", ".join(name for name, _ in wide[:10])
     assert f"front drops {first_ten} and 20 more from the deploy on" in many.message
-    assert f"record without {first_ten} and 20 more (the front answers 422)" in many.message
+    assert f"which reads {first_ten} and 20 more: a by-id record" in many.message
     # An assembly `cdk synth` wrote names the asset in the function's metadata (aws:asset:path, from the template's
     # directory): read from there, wherever the asset is.
     (asset,) = head.glob("asset.*")

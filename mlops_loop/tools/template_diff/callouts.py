@@ -221,7 +221,11 @@ def _listed(names: Sequence[str]) -> str:
 def _by_id_feature_callouts(rc: ResourceChange, add, *, before_dir: Optional[Path] = None,
                             after_dir: Optional[Path] = None) -> None:
     """A score-by-id front that drops a feature: it follows the config at deploy, the endpoint the version approved
-    before, which refuses a record lacking one of its features (serving's 400, the front's 422). Features only added
+    before, which reads the front's records by serving's rule (:meth:`pipeline_code.catalog.Dataset.record_source`):
+    one holding a feature named like no column (or another list's) lacks the dropped feature and is refused (serving's
+    400, the front's 422); one of columns as they are is raw fields, scored with the dropped feature computed from them
+    (missing when they lack a column it reads; refused when that column is nullable: false). The front's template does
+    not say which its records are, so the call-out names both. Features only added
     or reordered stop nothing: the front sends named fields, and serving leaves out those its version does not read.
     ``before_dir``/``after_dir``: the directories of each side's template, where a wide model's spec file is found
     (in the function's code asset of that side's assembly)."""
@@ -236,7 +240,11 @@ def _by_id_feature_callouts(rc: ResourceChange, add, *, before_dir: Optional[Pat
     what = f"drops {_listed(gone)}" + (f"; adds {_listed(new)}" if new else "")
     add(CATEGORY_SERVING,
         f"{rc.label}: the score-by-id front {what} from the deploy on, while the endpoint serves the version approved "
-        f"before: that version refuses every by-id record without {_listed(gone)} (the front answers 422) "
+        f"before, which reads {_listed(gone)}: a by-id record holding a feature named like no column (or another "
+        f"feature list's) lacks {_listed(gone)} and is refused (serving's 400: the front answers 422 for the whole "
+        "request); one whose features are all columns as they are is read as raw fields, "
+        f"{_listed(gone)} computed from the columns it holds: scored (a 200) with {_listed(gone)} missing when they "
+        "lack a column it reads, refused when that column is nullable: false. This lasts "
         "until a version trained on the new features is approved (PendingManualApproval: its callers' contract "
         "changes). Deploy the change with its pipeline run right behind it and approve that version promptly, or "
         "keep the features the serving version reads until then")
