@@ -147,7 +147,7 @@ def drift_levels(levels: Sequence[str], baseline: Sequence[int], window: Sequenc
     levels training saw (declared levels of count 0 aside: 250 declared countries of which training saw 60 are judged
     as before), its most frequent
     levels (at most ``MAX_DRIFT_LEVELS - 2``), each expecting at least ``calibration.MIN_EXPECTED`` of the window's
-    ``window_rows`` values, then :data:`RARE_LEVELS` pooling every other known level (itself expecting as many: the
+    ``window_rows`` values (:data:`MIN_EXPECTED_SMALL_WINDOW` when fewer than two levels would), then :data:`RARE_LEVELS` pooling every other known level (itself expecting as many: the
     least frequent kept levels join it until it does) and ``__other__``. The fourth item is the number of levels pooled
     (None: none). With every bin expecting enough values the threshold's null is the chi-square's, not a simulation
     over every level (hours per feature at 10,000 levels or more); a shift among the rare levels alone is not seen
@@ -169,12 +169,15 @@ def drift_levels(levels: Sequence[str], baseline: Sequence[int], window: Sequenc
     if sum(1 for count in baseline[:known] if count > 0) <= MAX_DRIFT_LEVELS:  # levels training saw, not declared ones
         return list(levels), list(baseline), list(window), None, []
     total = float(sum(baseline))
-    needed = calibration.MIN_EXPECTED * total / max(window_rows, 1)  # a bin's baseline count to expect enough
     order = sorted(range(known), key=lambda i: (-baseline[i], levels[i]))
-    kept = [i for i in order[:MAX_DRIFT_LEVELS - 2] if baseline[i] >= needed]
-    pooled = total - baseline[-1] - sum(baseline[i] for i in kept)
-    while kept and pooled < needed:
-        pooled += baseline[kept.pop()]
+    for minimum in (calibration.MIN_EXPECTED, MIN_EXPECTED_SMALL_WINDOW):
+        needed = minimum * total / max(window_rows, 1)  # a bin's baseline count to expect enough
+        kept = [i for i in order[:MAX_DRIFT_LEVELS - 2] if baseline[i] >= needed]
+        pooled = total - baseline[-1] - sum(baseline[i] for i in kept)
+        while kept and pooled < needed:
+            pooled += baseline[kept.pop()]
+        if len(kept) >= 2:  # else a window too small for any level to expect 25 values: bins expecting a few
+            break
     rest = set(range(known)) - set(kept)
     new = sorted(((str(v), int(c)) for v, c in (unseen or {}).items()), key=lambda vc: (-vc[1], vc[0]))
     tests = len(rest) + int(window[-1])  # the pooled levels and at most one distinct value per unseen value
@@ -195,6 +198,11 @@ def drift_levels(levels: Sequence[str], baseline: Sequence[int], window: Sequenc
             + [int(sum(window[i] for i in rest)), int(window[-1]) - sum(c for _, c in new)],
             len(rest), [levels[i] for i in surging] + [v for v, _ in new])
 
+
+# A window too small for two of a many-level categorical's levels to expect calibration.MIN_EXPECTED values each (120
+# values of 1,000 Zipf-like levels) keeps the levels expecting this many, its null simulated over these few bins: with
+# every level pooled it was judged on one bin, PSI 0 whatever the window held.
+MIN_EXPECTED_SMALL_WINDOW = 5.0
 
 # At most this many surging rare levels get bins of their own (the report lists them; the bins stay few).
 MAX_SURGING_LEVELS = 20
