@@ -400,3 +400,28 @@ def test_a_window_too_small_for_any_frequent_level_still_judges_a_many_level_cat
     # these few bins) and most of those windows are drift
     assert all(len(e["bins"]["levels"]) > 3 and e["calibration"]["null"].startswith("simulated") for e in entries)
     assert sum(e["drifted"] for e in entries) >= 10, [round(e["psi"], 3) for e in entries]
+
+
+def test_a_long_tailed_categorical_does_not_fail_data_quality_on_the_unseen_share_every_window_brings():
+    # GIVEN a merchant id of 20,000 Zipf-like levels without declared allowed values, whose 200,000 training values saw
+    # about 14,000: every window brings about 2.7 % values training never saw, over --max-unseen-rate's 1 %, so the
+    # data-quality check failed in every window of 2,000 values (40 of 40) and paged the monitor-data-quality alarm daily
+    from pipeline_code.training.baseline import categorical_constraint, categorical_statistics
+
+    rng = np.random.default_rng(37)
+    levels = np.array([f"m{i:05d}" for i in range(20_000)])
+    shares = 1 / np.arange(1, 20_001) ** 1.1
+    shares /= shares.sum()
+    entry = categorical_statistics(rng.choice(levels, 200_000, p=shares).astype(object), None)
+    constraints = {"features": {"merchant": {**categorical_constraint(entry, declared=False), "completeness": 1.0}}}
+    # WHEN the data quality of quiet windows, and of one where a tenth of the values are ids training never saw, is judged
+    quiet = [drift.data_quality(frame_of({"merchant": list(rng.choice(levels, 2_000, p=shares))}), constraints)
+             for _ in range(10)]
+    novel = rng.choice(levels, 2_000, p=shares).astype(object)
+    novel[:200] = [f"x{i}" for i in range(200)]
+    # THEN the quiet ones pass, the limit counted over the share training saw once (Good-Turing), and the other fails
+    assert not [q["features"]["merchant"]["unseen_rate"] for q in quiet if q["failed_features"]]
+    assert 0.02 < constraints["features"]["merchant"]["expected_unseen_rate"] < 0.035
+    assert drift.data_quality(frame_of({"merchant": list(novel)}), constraints)["failed_features"] == ["merchant"]
+    # and a feature of declared allowed values keeps the plain limit
+    assert "expected_unseen_rate" not in categorical_constraint(entry, declared=True)
