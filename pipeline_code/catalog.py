@@ -592,13 +592,12 @@ class Dataset:
                     out.append(column)
         return out
 
-    def record_kinds(self, features: Sequence[str], extras: Sequence[str] = (), *,
-                     record: Optional[Mapping[str, Any]] = None) -> record_kinds.RecordKinds:
+    def record_kinds(self, features: Sequence[str], extras: Sequence[str] = ()) -> record_kinds.RecordKinds:
         """What serving's rule telling a precomputed record from a raw one (:meth:`record_source`) needs of a model
         reading ``features`` (and the frame-only ``extras``): the by-id front's spec carries it under policy
         ``compute`` (:attr:`pipeline_code.core.online_features.LookupSpec.records`), so the front refuses alone an
-        instance serving would refuse. Given the ``record`` it is for, the missing trees are only built when it holds
-        another feature list's feature (serving asks this of every record lacking a feature: raw ones too)."""
+        instance serving would refuse. It walks the whole dataset: serving derives it once per model
+        (:attr:`pipeline_code.serving.records.FeatureContract.record_kinds`), not per record."""
         raw_columns = set(self.column_names)
         read = {*features, *extras}
         others = tuple(f for f in self.feature_names if f not in raw_columns and f not in read)
@@ -606,38 +605,29 @@ class Dataset:
             dataset=self.name, features=tuple(features),
             named_like_no_column=tuple(name for name in features if name not in raw_columns),
             other_features=others,
-            missing_when=tuple((name, self.feature(name).expr.missing_tree()) for name in features)
-            if others and (record is None or any(name in record for name in others)) else ())
+            missing_when=tuple((name, self.feature(name).expr.missing_tree()) for name in features) if others else ())
 
     def record_source(self, features: Sequence[str], extras: Sequence[str], record: Mapping[str, Any], *,
-                      required: Optional[Sequence[str]] = None) -> Tuple[str, List[str]]:
+                      required: Optional[Sequence[str]] = None,
+                      kinds: Optional[record_kinds.RecordKinds] = None) -> Tuple[str, List[str]]:
         """(``features`` | ``raw``, missing fields) of a JSON record (its keys, and whether a required raw field is null)
         sent to a model reading ``features`` (and the frame-only ``extras``): serving's rule
         (:func:`pipeline_code.serving.records.feature_rows`), which the template diff's MODEL CONTRACT call-out applies to
         a record of a model's old feature list, and the by-id front to an instance (one definition:
         :meth:`pipeline_code.core.record_kinds.RecordKinds.source`). A record holding every feature is precomputed; one
-        holding a feature named like no column, or a record of another feature list (:meth:`other_list_features`), is
-        precomputed lacking the missing features (refused); anything else is raw, lacking the required raw fields it
-        does not carry (``required``: :meth:`required_raw_fields` of ``features``, derived here unless given; serving
-        gives the ones its contract derived once, as deriving them per record made a request of many records hold a
-        worker for minutes)."""
+        holding a feature named like no column, or a record of another feature list, is precomputed lacking the missing
+        features (refused); anything else is raw, lacking the required raw fields it does not carry.
+        ``required`` (:meth:`required_raw_fields` of ``features``) and ``kinds`` (:meth:`record_kinds`) are derived here
+        unless given: serving gives the ones its contract derived once, as deriving them per record made a request of
+        many records hold a worker for minutes."""
         if all(name in record for name in features):
             return "features", []
-        source, missing = self.record_kinds(features, extras, record=record).source(record)
+        kinds = self.record_kinds(features, extras) if kinds is None else kinds
+        source, missing = kinds.source(record)
         if source == "features":
             return source, missing
         required = self.required_raw_fields(features) if required is None else required
         return "raw", [c for c in required if record.get(c) is None]
-
-    def other_list_features(self, features: Sequence[str], extras: Sequence[str], record: Mapping[str, Any],
-                            missing: Sequence[str]) -> Tuple[List[str], List[str]]:
-        """(other features, unfed) of a record lacking the features ``missing`` of a model reading ``features`` and
-        ``extras``: the fields of ``record`` that are features of this dataset named like no column which the model reads
-        neither as a feature nor as an extra, and those of ``missing`` whose raw fields the record lacks (none when it
-        holds no such feature). Only a precomputed record of another feature list holds such a feature (the dataset
-        keeps a feature its models stopped reading, as a feature group only takes added features); read as raw, its
-        unfed features would be scored as missing (:meth:`Expr.missing_without`: not one its raw fields compute)."""
-        return self.record_kinds(features, extras, record=record).other_list(record, missing)
 
     def required_raw_fields(self, features: Sequence[str]) -> Tuple[str, ...]:
         """The raw fields a raw record of a model of ``features`` must carry (non-null, not blank text): the non-nullable

@@ -15,6 +15,7 @@ missing when each argument is, every other operator when one is).
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -48,12 +49,22 @@ class RecordKinds:
     def other_list(self, record: Mapping[str, Any], missing: Sequence[str]) -> Tuple[List[str], List[str]]:
         """(other features, unfed) of a record lacking the model features ``missing``: the other list's features it
         holds, and those of ``missing`` its fields leave missing read as raw (none when it holds no other feature)."""
-        others = [name for name in self.other_features if name in record]
+        order = self._other_order
+        # The record's keys, not the dataset's other features, are walked: a record's cost is its own size.
+        others = sorted((name for name in record if name in order), key=order.__getitem__)
         if not others:
             return [], []
-        trees = dict(self.missing_when)
+        trees = self._trees
         # A feature without a tree (a spec written without them) counts as missing: serving refuses rather than guess.
         return others, [name for name in missing if missing_without(trees.get(name, ["any", name]), record)]
+
+    @functools.cached_property
+    def _other_order(self) -> Dict[str, int]:
+        return {name: i for i, name in enumerate(self.other_features)}
+
+    @functools.cached_property
+    def _trees(self) -> Dict[str, Any]:
+        return dict(self.missing_when)
 
     def source(self, record: Mapping[str, Any]) -> Tuple[str, List[str]]:
         """(``features`` | ``raw``, the model features it lacks when read as precomputed; none when raw)."""

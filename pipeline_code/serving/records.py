@@ -31,6 +31,7 @@ from pipeline_code.core.lines import record_lines
 from pipeline_code.core.contract import TIMESTAMP_RANGE, is_smoke_record, timestamp_in_range
 from pipeline_code.core.media_types import CONTENT_TYPES, CSV, JSON, JSONLINES, canonical  # noqa: F401 - CSV: the contract names inference re-exports
 from pipeline_code.core.online_features import FEATURE_SOURCE, PROVENANCE_KEYS, SOURCE_MISSING
+from pipeline_code.core.record_kinds import RecordKinds
 from pipeline_code.core.spelling import misspellings
 from pipeline_code.core.value_rules import FLOAT32_MAX
 from pipeline_code.features.compute import FeatureComputationError, compute_features
@@ -241,6 +242,19 @@ class FeatureContract:
     @functools.cached_property
     def _required_raw_fields(self) -> Tuple[str, ...]:
         return tuple(self.dataset.required_raw_fields(self.feature_order))
+
+    @functools.cached_property
+    def record_kinds(self) -> RecordKinds:
+        """Serving's rule telling a precomputed record from a raw one, of this model
+        (:meth:`pipeline_code.catalog.Dataset.record_kinds`): derived once, as it walks the whole dataset."""
+        return self.dataset.record_kinds(self.feature_order, self.extra_features)
+
+    @functools.cached_property
+    def _known_fields(self) -> frozenset:
+        """The keys a record's dataset knows (columns, features), the contract's own and the by-id front's provenance:
+        never typos (:func:`_misspelt_fields`)."""
+        ds = self.dataset
+        return frozenset({*ds.column_names, *ds.feature_names, *META_KEYS, *PROVENANCE_KEYS})
 
     @functools.cached_property
     def _optional_raw_fields(self) -> Tuple[str, ...]:
@@ -608,7 +622,7 @@ def _source(record: Dict[str, Any], contract: FeatureContract) -> Tuple[str, Lis
     (:meth:`pipeline_code.catalog.Dataset.raw_request_problem`), so reading it as precomputed takes the same values,
     and :func:`feature_rows` computes the extras (sensitive attribute, slices) it does not give from its raw columns."""
     return contract.dataset.record_source(contract.feature_order, contract.extra_features, record,
-                                          required=contract._required_raw_fields)
+                                          required=contract._required_raw_fields, kinds=contract.record_kinds)
 
 
 @dataclass(frozen=True)
@@ -719,8 +733,7 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
         if missing:
             if source == SOURCE_FEATURES:
                 # Serving's words, one definition with the by-id front (core.record_kinds.RecordKinds.refusal).
-                words, others = contract.dataset.record_kinds(features, contract.extra_features, record=record).refusal(
-                    record, missing)
+                words, others = contract.record_kinds.refusal(record, missing)
                 refuse(i, missing[0], f"{where}: {words}", also=others)
             else:
                 counting = contract.event_time_features(features) if missing[0] == contract.dataset.event_time else []
@@ -840,8 +853,7 @@ def _misspelt_fields(record: Dict[str, Any], contract: FeatureContract) -> List[
     """``(written, declared)`` for each raw field the record lacks that one of its keys the dataset does not know is
     a typo of (:func:`pipeline_code.core.spelling.misspellings`). Keys the dataset knows (columns, features: ids,
     times, labels, slices), the contract's own (``inference_id``) and the by-id front's provenance are never typos."""
-    dataset = contract.dataset
-    known = {c.name for c in dataset.columns} | set(dataset.feature_names) | set(META_KEYS) | set(PROVENANCE_KEYS)
+    known = contract._known_fields
     unknown = [key for key in record if key not in known]
     if not unknown:
         return []
