@@ -621,13 +621,13 @@ class Dataset:
         unless given: serving gives the ones its contract derived once, as deriving them per record made a request of
         many records hold a worker for minutes."""
         if all(name in record for name in features):
-            return "features", []
+            return record_kinds.SOURCE_FEATURES, []
         kinds = self.record_kinds(features, extras) if kinds is None else kinds
         source, missing = kinds.source(record)
-        if source == "features":
+        if source == record_kinds.SOURCE_FEATURES:
             return source, missing
         required = self.required_raw_fields(features) if required is None else required
-        return "raw", [c for c in required if record.get(c) is None]
+        return record_kinds.SOURCE_RAW, [c for c in required if record.get(c) is None]
 
     def required_raw_fields(self, features: Sequence[str]) -> Tuple[str, ...]:
         """The raw fields a raw record of a model of ``features`` must carry (non-null, not blank text): the non-nullable
@@ -726,10 +726,10 @@ class DeclarationError(ValueError):
         self.problems = problems
 
 
-# Names must survive the Glue Data Catalog (which lower-cases column names), Athena and the
 # A feature group's definitions (CreateFeatureGroup's FeatureDefinitions: 1-2,500): the record identifier, the event
 # time and every feature of the dataset (Dataset.feature_store_definitions).
 MAX_FEATURE_DEFINITIONS = 2500
+# Names must survive the Glue Data Catalog (which lower-cases column names), Athena and the
 # Feature Store (FeatureName: 1-64 characters, never one of its reserved names).
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 FEATURE_STORE_RESERVED = ("is_deleted", "write_time", "api_invocation_time")

@@ -31,7 +31,7 @@ from pipeline_code.core.lines import record_lines
 from pipeline_code.core.contract import TIMESTAMP_RANGE, is_smoke_record, timestamp_in_range
 from pipeline_code.core.media_types import CONTENT_TYPES, CSV, JSON, JSONLINES, canonical  # noqa: F401 - CSV: the contract names inference re-exports
 from pipeline_code.core.online_features import FEATURE_SOURCE, PROVENANCE_KEYS, SOURCE_MISSING
-from pipeline_code.core.record_kinds import RecordKinds
+from pipeline_code.core.record_kinds import SOURCE_FEATURES, SOURCE_RAW, RecordKinds  # noqa: F401 - re-exported
 from pipeline_code.core.spelling import misspellings
 from pipeline_code.core.value_rules import FLOAT32_MAX
 from pipeline_code.features.compute import FeatureComputationError, compute_features
@@ -41,8 +41,6 @@ ACCEPT_TYPES = CONTENT_TYPES
 INFERENCE_ID = "inference_id"
 INFERENCE_TIME = "inference_time"
 META_KEYS = (INFERENCE_ID, INFERENCE_TIME)
-SOURCE_FEATURES = "features"
-SOURCE_RAW = "raw"
 _MAX_PROBLEMS = 10
 # Placeholder for the event time compute_features insists on, for a raw record that need not carry its own: no feature
 # of it reads the event time (days_since does: a model with one requires the record's, :attr:`FeatureContract.required_raw_fields`,
@@ -741,7 +739,7 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                        "a raw record must carry: an age counted to any other time would be a wrong value"
                        if counting else "")
                 refuse(
-                    i, missing[0], f"{where}: missing required field {missing[0]!r}{why} ({_raw_fields_needed(contract)})"
+                    i, missing[0], f"{where}: missing required field {missing[0]!r}{why} ({contract.raw_fields_needed})"
                     + "".join(f"; its {written!r} looks like {declared!r}" for written, declared in typos)
                 )
             continue
@@ -782,7 +780,7 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                 if name in required and isinstance(given, str) and catalog.trimmed_text(given) is None:
                     # The ETL reads blank text as null and quarantines the record: training never saw it either.
                     refuse(i, name, f"{where}: missing required field {name!r} (blank text {catalog.shown(given)} is a "
-                                    f"missing value, as the ETL reads it; {_raw_fields_needed(contract)})")
+                                    f"missing value, as the ETL reads it; {contract.raw_fields_needed})")
                     continue
                 try:
                     row[name] = _column_value(column, given)
@@ -819,11 +817,6 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
     frame = frame.sort_index()
     frame.index = pd.RangeIndex(len(frame))
     return FeatureRows(frame=frame, sources=sources, inference_ids=inference_ids, refused=refusals, kept=kept)
-
-
-def _raw_fields_needed(contract: FeatureContract) -> str:
-    """What a raw record must and may carry, for a message naming a missing required field."""
-    return contract.raw_fields_needed
 
 
 def _all_missing_on_purpose(record: Dict[str, Any], features: Sequence[str]) -> bool:
