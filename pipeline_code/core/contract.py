@@ -534,6 +534,21 @@ RECORD_ERROR_MESSAGE = "message"
 RECORD_ERROR_INFERENCE_ID = "inference_id"
 
 
+def inference_id_problem(identifier: Any) -> Optional[str]:
+    """Why a record's ``inference_id`` is refused (None: absent, text or a whole number, echoed as text), in the words
+    after ``field 'inference_id': ``: serving's rule (:func:`pipeline_code.serving.records.feature_rows`) and the by-id
+    front's (:func:`pipeline_code.core.online_features.parse_request`), one definition. Echoed as ``str()``, any other
+    JSON value would be Python's repr (``{'a': 1}``, ``True``), an id the caller never sent."""
+    if identifier is None or (isinstance(identifier, (str, int)) and not isinstance(identifier, bool)):
+        return None
+    shown = json.dumps(identifier)
+    shown = shown if len(shown) <= 40 else f"{shown[:40]}... ({len(shown)} characters)"
+    if isinstance(identifier, float):  # 1000.0, 1e3: the number parsed, not as written
+        return (f"got the number {shown}, written with a decimal point or an exponent, which would not be echoed as "
+                "sent; send the id as text or as a whole number without a point or exponent")
+    return f"expected text or a whole number, got {type(identifier).__name__} {shown}"
+
+
 def record_error(message: str, fields: Sequence[str] = (), *, status: int = 400,
                  inference_id: Optional[str] = None) -> Dict[str, Any]:
     """The output line of a record batch transform refused (:data:`RECORD_ERROR`), as a JSON object."""

@@ -57,7 +57,7 @@ from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from pipeline_code.core.contract import FEATURE_EVENT_TIME, MAX_EVENT_TIME_AHEAD_SECONDS, TRIMMED
+from pipeline_code.core.contract import FEATURE_EVENT_TIME, MAX_EVENT_TIME_AHEAD_SECONDS, TRIMMED, inference_id_problem
 from pipeline_code.core.record_kinds import SOURCE_FEATURES, RecordKinds
 from pipeline_code.core.value_rules import FLOAT32_MAX, ValueRule, parse_boolean, shown
 
@@ -392,6 +392,9 @@ def parse_request(payload: Any, spec: LookupSpec) -> List[Instance]:
             )
         raw = {k: v for k, v in item.items() if k not in (spec.record_identifier, INFERENCE_ID)}
         inference_id = item.get(INFERENCE_ID)
+        id_problem = inference_id_problem(inference_id)
+        if id_problem:  # serving's rule and words: echoed as str() it would be an id the caller never sent
+            raise RefusedRequest(400, f"instance {index}: field {INFERENCE_ID!r}: {id_problem}")
         instances.append(Instance(entity_id, raw, None if inference_id is None else str(inference_id)))
     return instances
 

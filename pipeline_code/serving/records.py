@@ -28,7 +28,7 @@ import pandas as pd
 
 from pipeline_code import catalog
 from pipeline_code.core.lines import record_lines
-from pipeline_code.core.contract import TIMESTAMP_RANGE, is_smoke_record, timestamp_in_range
+from pipeline_code.core.contract import TIMESTAMP_RANGE, inference_id_problem, is_smoke_record, timestamp_in_range
 from pipeline_code.core.media_types import CONTENT_TYPES, CSV, JSON, JSONLINES, canonical  # noqa: F401 - CSV: the contract names inference re-exports
 from pipeline_code.core.online_features import FEATURE_SOURCE, PROVENANCE_KEYS, SOURCE_MISSING
 from pipeline_code.core.record_kinds import SOURCE_FEATURES, SOURCE_RAW, RecordKinds  # noqa: F401 - re-exported
@@ -709,17 +709,9 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
             inference_ids.append(None)
             continue
         identifier = record.get(INFERENCE_ID)
-        if identifier is not None and (isinstance(identifier, bool) or not isinstance(identifier, (str, int))):
-            # Echoed as str() it would be Python's repr ("{'a': 1}"), an id the caller never sent.
-            shown = json.dumps(identifier)
-            shown = shown if len(shown) <= 40 else f"{shown[:40]}... ({len(shown)} characters)"
-            if isinstance(identifier, float):  # 1000.0, 1e3: the number parsed, not as written
-                refuse(i, INFERENCE_ID, f"{where}: field {INFERENCE_ID!r}: got the number {shown}, written with a "
-                                        "decimal point or an exponent, which would not be echoed as sent; send the id "
-                                        "as text or as a whole number without a point or exponent")
-            else:
-                refuse(i, INFERENCE_ID, f"{where}: field {INFERENCE_ID!r}: expected text or a whole number, got "
-                                        f"{type(identifier).__name__} {shown}")
+        id_problem = inference_id_problem(identifier)
+        if id_problem:
+            refuse(i, INFERENCE_ID, f"{where}: field {INFERENCE_ID!r}: {id_problem}")
             sources.append(SOURCE_FEATURES)
             inference_ids.append(None)
             continue

@@ -80,6 +80,20 @@ def test_integer_ids_and_inference_ids_become_strings():
     assert parse_request({"instances": [{"customer_id": 7, "inference_id": 9}]}, SPEC) == [Instance("7", {}, "9")]
 
 
+@pytest.mark.parametrize("identifier, words", [
+    ({"a": [1, 2]}, 'expected text or a whole number, got dict {"a": [1, 2]}'),
+    (True, "expected text or a whole number, got bool true"),
+    (1000.0, "got the number 1000.0, written with a decimal point or an exponent, which would not be echoed as sent; "
+             "send the id as text or as a whole number without a point or exponent"),
+], ids=["object", "boolean", "whole number with a point"])
+def test_an_inference_id_serving_refuses_is_refused_in_servings_words(identifier, words):
+    """GIVEN an instance whose inference_id is no text or whole number WHEN the front reads the request THEN a 400
+    names the instance and the field in serving's words (before: the front echoed str() of it - Python's repr, e.g.
+    "{'a': [1, 2]}" or "True", an id no caller sent, the very answer serving stopped giving in 32fa025)."""
+    payload = {"instances": [{"customer_id": "c-1", "inference_id": "ok"}, {"customer_id": "c-2", "inference_id": identifier}]}
+    assert refusal(parse_request, payload, SPEC) == (400, f"instance 1: field 'inference_id': {words}")
+
+
 def test_an_id_of_exactly_the_maximum_length_is_accepted():
     entity_id = "x" * of.MAX_ID_LENGTH
     assert parse_request({"ids": [entity_id]}, SPEC) == [Instance(entity_id, {}, None)]
