@@ -13,7 +13,8 @@ Configuration (environment): ``ENDPOINT_NAME``, ``FEATURE_GROUP``, ``METRIC_NAME
 "model": {...}, "lookup": {counts}}``; the caller's mistakes are 400 (not JSON, bad shape or id), 404 and 422
 (no fresh record under the policy, see :func:`~pipeline_code.core.online_features.resolve`; under ``compute`` an
 instance lacking a required raw field is answered alone, unscored, and the others are scored), 405 (not POST),
-413 (too many ids), 415 (not JSON), and 422 when the model refuses the records (its 4xx); 502 when the endpoint
+413 (too many ids), 415 (not JSON), and 422 when the model refuses the request or every record of it (its 4xx; a
+record it names alone is answered alone, unscored, in its words, and the others scored again: :func:`score_refusing_alone`); 502 when the endpoint
 fails or the feature group is missing or refuses the catalog's feature names; 503 while no version is deployed
 or the store or endpoint throttles or does not answer (with ``Retry-After``); 504 when the endpoint does not
 answer in time. Each request logs one CloudWatch embedded-metric line (:func:`metric_line`).
@@ -24,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional
@@ -54,11 +56,58 @@ def _client(name: str) -> Any:
 
 
 class FrontError(lookup.RefusedRequest):
-    """A failure behind the front (store, endpoint) answered with ``status`` and, if set, Retry-After."""
+    """A failure behind the front (store, endpoint) answered with ``status`` and, if set, Retry-After; ``refused``
+    holds the model's own words when it refused the records (its 4xx)."""
 
-    def __init__(self, status: int, message: str, retry_after: Optional[int] = None) -> None:
+    def __init__(self, status: int, message: str, retry_after: Optional[int] = None,
+                 refused: Optional[str] = None) -> None:
         super().__init__(status, message)
         self.retry_after = retry_after
+        self.refused = refused
+
+
+# Serving's 400 names each record it refuses ("record 3: field ...", joined by "; ", at most 10 and a count of the
+# rest): those instances are refused alone in its words and the others scored again, at most this many times.
+RESCORES = 3
+_RECORD_PROBLEM = re.compile(r"(?:^|; )record (\d+)(?: \([^)]*\))?: ")
+_MORE_PROBLEMS = re.compile(r" \(\+\d+ more problems\)$")
+
+
+def refused_records(message: str, count: int) -> Optional[Dict[int, str]]:
+    """Serving's words per record its 400 ``message`` names, for a request of ``count`` records ({index: words}); None
+    when the message does not start with a record's problem or names no record of the request (the request as a
+    whole was refused: an envelope, a body)."""
+    text = _MORE_PROBLEMS.sub("", message)
+    starts = list(_RECORD_PROBLEM.finditer(text))
+    if not starts or starts[0].start() != 0:
+        return None
+    words: Dict[int, List[str]] = {}
+    for match, following in zip(starts, [*starts[1:], None]):
+        index = int(match.group(1))
+        if index >= count:
+            return None
+        words.setdefault(index, []).append(text[match.end():following.start() if following else len(text)])
+    return {index: "; ".join(parts) for index, parts in words.items()}
+
+
+def score_refusing_alone(client: Any, endpoint: str, resolved: lookup.Resolved) -> Dict[str, Any]:
+    """:func:`score` of ``resolved.records``; when the model refuses some of them (its 400 naming the records), those
+    instances are refused alone in its words (``resolved`` is updated: the front's own refusals and serving's read
+    alike) and the others scored again, as the front refuses alone an instance lacking a required raw field. A model
+    refusing the request as a whole, or every record of it, is still the caller's 422."""
+    for attempt in range(RESCORES + 1):
+        try:
+            return score(client, endpoint, resolved.records)
+        except FrontError as error:
+            named = refused_records(error.refused, len(resolved.records)) if error.refused else None
+            if attempt == RESCORES or not named or len(named) == len(resolved.records) or not resolved.refusals:
+                raise
+            sent = [i for i, refusal in enumerate(resolved.refusals) if refusal is None]
+            for index, words in named.items():
+                record = resolved.records[index]
+                resolved.refusals[sent[index]] = f"{record[lookup.ENTITY_ID]}: not scored: {words}"
+            resolved.records = [record for index, record in enumerate(resolved.records) if index not in named]
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def fetch_records(
@@ -133,7 +182,9 @@ def score(client: Any, endpoint: str, records: List[Dict[str, Any]]) -> Dict[str
         if code == "ModelError":
             original = int(error.response.get("OriginalStatusCode", 0) or 0)
             status = 422 if 400 <= original < 500 else 502
-            raise FrontError(status, f"the model refused the records: {error.response.get('OriginalMessage', message)}") from error
+            original_message = error.response.get("OriginalMessage", message)
+            raise FrontError(status, f"the model refused the records: {original_message}",
+                             refused=original_message if status == 422 else None) from error
         if code in _THROTTLED or code == "ModelNotReadyException":
             raise FrontError(503, f"the endpoint is busy ({code}); retry later", retry_after=1) from error
         raise FrontError(502, f"the endpoint failed ({code}: {message})") from error
@@ -219,7 +270,7 @@ def handle(
         stored = fetch_records(store, environ["FEATURE_GROUP"], [i.entity_id for i in instances], spec)
         resolved = lookup.resolve(instances, stored, spec, now or datetime.now(timezone.utc))
         counts = resolved.counts
-        answer = score(runtime, environ["ENDPOINT_NAME"], resolved.records)
+        answer = score_refusing_alone(runtime, environ["ENDPOINT_NAME"], resolved)
         predictions = answer.get("predictions", []) if isinstance(answer, dict) else []
         if len(predictions) != len(resolved.records):
             raise FrontError(502, f"the endpoint answered {len(predictions)} predictions for {len(resolved.records)} records")

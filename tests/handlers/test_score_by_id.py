@@ -877,3 +877,12 @@ def test_the_required_raw_fields_travel_in_the_fronts_environment_or_its_spec_fi
     if spec_file:
         monkeypatch.setattr(lookup, "_code_file", lambda name: spec.spec_document())
     assert LookupSpec.decode(spec.encode(spec_file=lookup.SPEC_FILE if spec_file else None)) == spec
+
+
+def test_the_records_a_models_refusal_names_are_read_with_their_words_and_a_whole_request_refusal_is_not():
+    """Serving's 400 names each record it refuses ('record 3: ...', joined by '; ', and a count past 10): the front
+    refuses those instances alone; a refusal of the request as a whole, or naming no record it sent, is no such list."""
+    assert front.refused_records("record 0: field 'a': bad; x; record 2 (line 3): field 'b': worse; record 0: also "
+                                 "(+4 more problems)", 3) == {0: "field 'a': bad; x; also", 2: "field 'b': worse"}
+    assert front.refused_records("request body: field 'instances' is given more than once", 3) is None
+    assert front.refused_records("record 5: field 'a': bad", 3) is None

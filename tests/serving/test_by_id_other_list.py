@@ -94,14 +94,19 @@ def test_an_instance_whose_raw_fields_compute_the_feature_another_way_is_scored(
     assert records.feature_rows(endpoint.contract, endpoint.calls[-1]).frame["calls_or_backlog"].tolist() == [4.0]
 
 
-def test_without_the_rule_in_its_spec_the_endpoint_refuses_every_id(tmp_path):
+def test_without_the_rule_in_its_spec_the_endpoints_refusal_is_read_and_the_others_scored_again(tmp_path):
+    """A front deployed without RECORD_KINDS sends the instance on; serving's 400 names it, and the front refuses it
+    alone in those words and scores the others in a second call (before that, a 422 failed every id)."""
     features = ["region", "capped_calls"]
     config = by_id_world.config_path(tmp_path, TICKETS, "compute", features)
     environ = {k: v for k, v in local_environ(config, "dev", MODEL).items() if k != lookup.RECORDS_ENV}
-    answer, _, _ = _scored(tmp_path, features, [
+    answer, endpoint, _ = _scored(tmp_path, features, [
         {"visit_id": "t-1", **EARLIER}, {"visit_id": "t-2", "region": "south", "calls": 30}], environ)
-    assert answer["status"] == 422
-    assert answer["body"]["error"].startswith(f"the model refused the records: record 0: {OTHER_LIST_WORDS}")
+    assert answer["status"] == 200, answer["body"]
+    refused, scored = answer["body"]["predictions"]
+    assert refused["error"] == f"t-1: not scored: {OTHER_LIST_WORDS}"
+    assert (scored["id"], "score" in scored) == ("t-2", True)
+    assert [[record["entity_id"] for record in call] for call in endpoint.calls[-2:]] == [["t-1", "t-2"], ["t-2"]]
 
 
 @pytest.mark.parametrize("features", [["region", "capped_calls"], ["region", "log_calls", "capped_calls"],
@@ -144,3 +149,28 @@ def test_the_rule_travels_in_the_environment_and_in_the_spec_file_and_reads_back
         lookup._code_file.cache_clear()
     # Under another policy the front scores no raw fields: no rule.
     assert model.lookup_spec(ById(missing="missing")).records is None
+
+
+def test_an_instance_whose_fields_serving_refuses_is_refused_alone_in_servings_words_and_the_others_scored(tmp_path):
+    """GIVEN compute instances serving refuses for their values or names (a raw field written with a typo, a value
+    outside its declaration) among good ones WHEN scored by id THEN each is refused alone, its error giving serving's
+    words, and the others are scored (before: serving's 400 failed every id of the request, a 422)."""
+    answer, endpoint, _ = _scored(tmp_path, ["region", "capped_calls"], [
+        {"visit_id": "t-1", "region": "north", "calsl": 3}, {"visit_id": "t-2", "region": "south", "calls": 30},
+        {"visit_id": "t-3", "region": "west", "calls": 3}])
+    assert answer["status"] == 200, answer["body"]
+    typo, scored, outside = answer["body"]["predictions"]
+    assert typo["error"] == ("t-1: not scored: field 'calsl' is not a field of this model and looks like 'calls', which "
+                             "the record lacks (an optional field left out is scored as missing); correct its name")
+    assert outside["error"] == ("t-3: not scored: field 'region': 'west' is not an allowed value; allowed: north, south "
+                                "(declared for dataset 'visits')")
+    assert (typo["feature_source"], outside["feature_source"]) == (None, None)
+    assert (scored["id"], scored["feature_source"], "score" in scored) == ("t-2", "computed", True)
+    assert [record["entity_id"] for record in endpoint.calls[-1]] == ["t-2"]
+
+
+def test_a_request_serving_refuses_as_a_whole_or_in_every_instance_is_still_a_422(tmp_path):
+    answer, _, _ = _scored(tmp_path, ["region", "capped_calls"], [{"visit_id": "t-1", "region": "west", "calls": 3}])
+    assert answer["status"] == 422
+    assert answer["body"]["error"] == ("the model refused the records: record 0: field 'region': 'west' is not an "
+                                       "allowed value; allowed: north, south (declared for dataset 'visits')")

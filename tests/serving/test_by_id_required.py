@@ -149,15 +149,18 @@ def test_under_reject_the_front_refuses_naming_the_id(world):
 
 
 def test_without_the_required_set_the_endpoint_refuses_every_id(world):
-    """Break-it: the front told no required feature (a spec as before) sends the odd record, and serving's 400 fails
-    the whole request: the stand-in endpoint does refuse what the front must not send."""
+    """Break-it: the front told no required feature (a spec as before) sends the odd record, and serving's 400 refuses
+    it: the stand-in endpoint does refuse what the front must not send (the front then answers that id unscored, in
+    serving's words, instead of scoring it as the policy's miss, and scores the others in a second call)."""
     store, endpoint, directory = world
     environ = {**local_environ(_config_path(directory, "missing"), "dev", MODEL), "REQUIRED_FEATURES": ""}
     answer = score_by_id({"ids": IDS}, environ=environ, store=store, endpoint=endpoint, now=NOW)
-    assert answer["status"] == 422
-    assert answer["body"]["error"].startswith(
-        "the model refused the records: record 99: field 'pages': missing (null, or an empty CSV field), but its column "
+    assert answer["status"] == 200, answer["body"]
+    refused = [p for p in answer["body"]["predictions"] if "error" in p]
+    assert len(refused) == 1 and refused[0]["error"].startswith(
+        f"{refused[0]['id']}: not scored: field 'pages': missing (null, or an empty CSV field), but its column "
         "'pages' is declared nullable: false")
+    assert len(endpoint.calls[-2]) == len(endpoint.calls[-1]) + 1
 
 
 def test_under_compute_a_model_counting_days_is_scored_at_the_event_time_its_raw_fields_give(tmp_path):
@@ -197,13 +200,15 @@ def test_under_compute_a_model_counting_days_is_scored_at_the_event_time_its_raw
                                     "first_visit, event_time"}
         assert [record["entity_id"] for record in endpoint.calls[-1]] == [IDS[0]]
 
-        # Break-it: a front not told the required raw fields sends the record, and serving's 400 fails every id
+        # Break-it: a front not told the required raw fields sends the record, and serving's 400 refuses it (the front
+        # then answers it in serving's words and scores the other id in a second call)
         environ = {k: v for k, v in local_environ(config, "dev", MODEL).items() if k != lookup.REQUIRED_RAW_ENV}
         answer = by_id_world.scored((store, endpoint, tmp_path), config, without, environ)
-        assert answer["status"] == 422
-        assert answer["body"]["error"].startswith(
-            "the model refused the records: record 1: missing required field 'event_time'; feature(s) ['days_a_visitor'] "
+        assert answer["status"] == 200, answer["body"]
+        assert answer["body"]["predictions"][1]["error"].startswith(
+            f"{ODD}: not scored: missing required field 'event_time'; feature(s) ['days_a_visitor'] "
             "count the days up to the record's own event time (days_since)")
+        assert [[r["entity_id"] for r in call] for call in endpoint.calls[-2:]] == [[IDS[0], ODD], [IDS[0]]]
     finally:
         store.close()
 
