@@ -494,7 +494,8 @@ def judge(record: Optional[StoredRecord], spec: LookupSpec, now: datetime
                     else f"of its catalog type {kind}" if value is None
                     else f"within the float32 range the model computes in (±{FLOAT32_MAX:.4g})")
             return INVALID, {}, event_text, f"feature {name!r}: stored {shown(stored)} is not {held}"
-        # A value kept since before a rule was tightened would likewise fail every id at the endpoint.
+        # A value kept since before a rule was tightened would likewise be refused at the endpoint (that id unscored,
+        # not resolved by the policy).
         problem = rules[name].problem(value) if name in rules else None
         if problem:
             return INVALID, {}, event_text, f"feature {name!r}: stored {problem}"
@@ -539,7 +540,8 @@ def resolve(instances: Sequence[Instance], stored: Mapping[str, StoredRecord], s
         lacking = _lacking_raw_fields(instance, spec) if computing and not precomputed else []
         refusals.append(None)
         if precomputed:
-            # Serving reads these fields as a precomputed record lacking a feature: its 400 would fail every id.
+            # Serving reads these fields as a precomputed record lacking a feature: refused here in its words, without
+            # a call its 400 would spend.
             refusals[-1] = f"{instance.entity_id}: not scored: {precomputed}"
         elif lacking:
             # Serving would refuse this raw record with a 400 failing every id of the request: refuse this id alone.

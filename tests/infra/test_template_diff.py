@@ -378,7 +378,8 @@ def test_a_score_by_id_front_whose_features_change_is_called_out_while_the_endpo
     assert serving.message.endswith(
         ": the score-by-id front drops plan; adds devices from the deploy on, while the endpoint serves the version "
         "approved before, which reads plan: a by-id record holding a feature named like no column (or another feature "
-        "list's) lacks plan and is refused (serving's 400: the front answers 422 for the whole request); one whose "
+        "list's) lacks plan and is refused (serving's 400: the front answers that id unscored, in serving's words, and 422 "
+        "when no id of the request is left to score); one whose "
         "features are all columns as they are is read as raw fields, plan computed from the columns it holds: scored "
         "(a 200) with plan missing when they lack a column it reads, refused when that column is nullable: false. This lasts "
         "until a version trained on the new features is approved (PendingManualApproval: its callers' contract changes). Deploy the "

@@ -223,7 +223,7 @@ def _by_id_feature_callouts(rc: ResourceChange, add, *, before_dir: Optional[Pat
     """A score-by-id front that drops a feature: it follows the config at deploy, the endpoint the version approved
     before, which reads the front's records by serving's rule (:meth:`pipeline_code.catalog.Dataset.record_source`):
     one holding a feature named like no column (or another list's) lacks the dropped feature and is refused (serving's
-    400, the front's 422); one of columns as they are is raw fields, scored with the dropped feature computed from them
+    400: that id unscored, the front's 422 when no id is left); one of columns as they are is raw fields, scored with the dropped feature computed from them
     (missing when they lack a column it reads; refused when that column is nullable: false). The front's template does
     not say which its records are, so the call-out names both. Features only added
     or reordered stop nothing: the front sends named fields, and serving leaves out those its version does not read.
@@ -241,8 +241,9 @@ def _by_id_feature_callouts(rc: ResourceChange, add, *, before_dir: Optional[Pat
     add(CATEGORY_SERVING,
         f"{rc.label}: the score-by-id front {what} from the deploy on, while the endpoint serves the version approved "
         f"before, which reads {_listed(gone)}: a by-id record holding a feature named like no column (or another "
-        f"feature list's) lacks {_listed(gone)} and is refused (serving's 400: the front answers 422 for the whole "
-        "request); one whose features are all columns as they are is read as raw fields, "
+        f"feature list's) lacks {_listed(gone)} and is refused (serving's 400: the front answers that id unscored, in "
+        "serving's words, and 422 when no id of the request is left to score); one whose features are all columns as "
+        "they are is read as raw fields, "
         f"{_listed(gone)} computed from the columns it holds: scored (a 200) with {_listed(gone)} missing when they "
         "lack a column it reads, refused when that column is nullable: false. This lasts "
         "until a version trained on the new features is approved (PendingManualApproval: its callers' contract "
