@@ -335,6 +335,12 @@ def test_a_categorical_of_many_declared_levels_but_few_seen_in_training_is_judge
     assert entry == drift.data_drift(window, statistics)["features"]["country"]
 
 
+def _zipf_merchant_ids():
+    """A merchant id of 20,000 levels and its Zipf-like traffic shares (s = 1.1): (levels, shares)."""
+    shares = 1 / np.arange(1, 20_001) ** 1.1
+    return np.array([f"m{i:05d}" for i in range(20_000)]), shares / shares.sum()
+
+
 def test_a_long_tailed_categorical_whose_window_holds_values_training_never_saw_is_quiet_until_one_of_them_surges():
     # GIVEN a merchant id of 20,000 levels with Zipf-like traffic, of which 200,000 training values saw about 14,000:
     # every window holds about 2.7 % values training never saw (the tail it missed), which the unseen bucket compared
@@ -342,9 +348,7 @@ def test_a_long_tailed_categorical_whose_window_holds_values_training_never_saw_
     from pipeline_code.training.baseline import categorical_statistics
 
     rng = np.random.default_rng(37)
-    levels = np.array([f"m{i:05d}" for i in range(20_000)])
-    shares = 1 / np.arange(1, 20_001) ** 1.1
-    shares /= shares.sum()
+    levels, shares = _zipf_merchant_ids()
     statistics = {"features": {"merchant": categorical_statistics(rng.choice(levels, 200_000, p=shares), None)}}
     quiet = rng.choice(levels, 20_000, p=shares).astype(object)
     surged = quiet.copy()
@@ -367,9 +371,7 @@ def test_a_small_window_of_a_long_tailed_categorical_is_quiet_though_its_unseen_
     from pipeline_code.training.baseline import categorical_statistics
 
     rng = np.random.default_rng(37)
-    levels = np.array([f"m{i:05d}" for i in range(20_000)])
-    shares = 1 / np.arange(1, 20_001) ** 1.1
-    shares /= shares.sum()
+    levels, shares = _zipf_merchant_ids()
     statistics = {"features": {"merchant": categorical_statistics(rng.choice(levels, 200_000, p=shares), None)}}
     windows = [frame_of({"merchant": list(rng.choice(levels, 200, p=shares))}) for _ in range(20)]
     # WHEN each window's drift is decided
@@ -409,9 +411,7 @@ def test_a_long_tailed_categorical_does_not_fail_data_quality_on_the_unseen_shar
     from pipeline_code.training.baseline import categorical_constraint, categorical_statistics
 
     rng = np.random.default_rng(37)
-    levels = np.array([f"m{i:05d}" for i in range(20_000)])
-    shares = 1 / np.arange(1, 20_001) ** 1.1
-    shares /= shares.sum()
+    levels, shares = _zipf_merchant_ids()
     entry = categorical_statistics(rng.choice(levels, 200_000, p=shares).astype(object), None)
     constraints = {"features": {"merchant": {**categorical_constraint(entry, declared=False), "completeness": 1.0}}}
     # WHEN the data quality of quiet windows, and of one where a tenth of the values are ids training never saw, is judged
