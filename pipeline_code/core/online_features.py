@@ -59,7 +59,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import FEATURE_EVENT_TIME, MAX_EVENT_TIME_AHEAD_SECONDS, TRIMMED, inference_id_problem
 from pipeline_code.core.record_kinds import SOURCE_FEATURES, RecordKinds
-from pipeline_code.core.value_rules import FLOAT32_MAX, ValueRule, parse_boolean, shown
+from pipeline_code.core.value_rules import FLOAT32_MAX, ValueRule, parse_boolean, repeated_key_problem, shown
 
 MAX_IDS = 100
 MAX_ID_LENGTH = 1024
@@ -361,7 +361,12 @@ def _precomputed_refusal(instance: Instance, spec: LookupSpec) -> Optional[str]:
 
 
 def parse_request(payload: Any, spec: LookupSpec) -> List[Instance]:
-    """The instances of a by-id request (see the module docstring); RefusedRequest(400/413) naming the field."""
+    """The instances of a by-id request (see the module docstring); RefusedRequest(400/413) naming the field. A body or
+    instance read with :func:`pipeline_code.core.value_rules.json_object` that holds a field twice is refused as
+    serving refuses a record so (:func:`pipeline_code.core.value_rules.repeated_key_problem`)."""
+    problem = repeated_key_problem(payload)
+    if problem:
+        raise RefusedRequest(400, f"request body: {problem}")
     if isinstance(payload, dict) and "ids" in payload and "instances" not in payload:
         ids = payload["ids"]
         if not isinstance(ids, list):
@@ -381,6 +386,9 @@ def parse_request(payload: Any, spec: LookupSpec) -> List[Instance]:
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise RefusedRequest(400, f"instance {index}: expected an object with '{spec.record_identifier}'")
+        problem = repeated_key_problem(item)
+        if problem:
+            raise RefusedRequest(400, f"instance {index}: {problem}")
         entity_id = item.get(spec.record_identifier)
         if isinstance(entity_id, bool) or not isinstance(entity_id, (str, int)):
             raise RefusedRequest(400, f"instance {index}: '{spec.record_identifier}' must be a string id, got {entity_id!r}")

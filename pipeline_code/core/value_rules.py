@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from pipeline_code.core.contract import TRIMMED
 
@@ -133,3 +133,34 @@ class ValueRule:
             raise ValueError(f"{BOOLEAN} must be true, got {shown(body[BOOLEAN])}")
         return cls(minimum=bounds[MINIMUM], maximum=bounds[MAXIMUM],
                    allowed=None if values is None else tuple(values), buckets=BUCKETS in body, boolean=BOOLEAN in body)
+
+
+class RepeatedKey(dict):
+    """A JSON object that held a key more than once (read by :func:`json_object`), ``repeated`` the first such key."""
+
+    repeated: str = ""
+
+
+def json_object(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    """``json.loads``' ``object_pairs_hook`` for requests: a JSON object as a dict, or a :class:`RepeatedKey` when it
+    holds a key twice (json keeps the last value, while a gateway or validator in front may have read the first)."""
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    seen = set()
+    for key, _ in pairs:
+        if key in seen:
+            break
+        seen.add(key)
+    repeated = RepeatedKey(obj)
+    repeated.repeated = key
+    return repeated
+
+
+def repeated_key_problem(value: Any) -> Optional[str]:
+    """Why an object read by :func:`json_object` is refused (None: each key once): serving's words for a record or
+    envelope and the by-id front's for an instance or its body, one definition."""
+    if not isinstance(value, RepeatedKey):
+        return None
+    return (f"field {shown(value.repeated)} is given more than once in one object (JSON parsers disagree on which value counts); "
+            "send each field once")

@@ -35,6 +35,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline_code.core import online_features as lookup
+from pipeline_code.core.value_rules import json_object
 
 # Unprocessed identifiers (the store's partial answer under load) are asked again this many times.
 UNPROCESSED_RETRIES = 3
@@ -263,7 +264,7 @@ def handle(
             except ValueError as error:
                 raise lookup.RefusedRequest(400, f"the body is not valid base64 ({error})") from error
         try:
-            payload = json.loads(body)
+            payload = json.loads(body, object_pairs_hook=json_object)  # a field given twice is refused, not read last
         except ValueError as error:
             raise lookup.RefusedRequest(400, f"the body is not JSON ({error})") from error
         instances = lookup.parse_request(payload, spec)

@@ -33,7 +33,7 @@ from pipeline_code.core.media_types import CONTENT_TYPES, CSV, JSON, JSONLINES, 
 from pipeline_code.core.online_features import FEATURE_SOURCE, PROVENANCE_KEYS, SOURCE_MISSING
 from pipeline_code.core.record_kinds import SOURCE_FEATURES, SOURCE_RAW, RecordKinds  # noqa: F401 - re-exported
 from pipeline_code.core.spelling import misspellings
-from pipeline_code.core.value_rules import FLOAT32_MAX
+from pipeline_code.core.value_rules import FLOAT32_MAX, json_object, repeated_key_problem
 from pipeline_code.features.compute import FeatureComputationError, compute_features
 
 ACCEPT_TYPES = CONTENT_TYPES
@@ -336,40 +336,18 @@ def parse_request(body: Union[bytes, bytearray, str, None], content_type: Option
     return ParsedRequest(kind, *_csv_records(text, per_record=per_record))
 
 
-class _Repeated(dict):
-    """A parsed JSON object that held a key more than once (``json`` keeps the last value): ``repeated`` is the first
-    such key. Only a record's own keys (and the envelope's) are refused for it (:func:`_refuse_repeated`): a key
-    repeated inside a field the model does not read (a caller's metadata object) puts no value it scores in doubt."""
-
-    __slots__ = ("repeated",)
-
-
-def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
-    """A JSON object as a dict; one holding a key twice is a :class:`_Repeated` naming it."""
-    obj = dict(pairs)
-    if len(obj) == len(pairs):
-        return obj
-    seen = set()
-    for key, _ in pairs:
-        if key in seen:
-            break
-        seen.add(key)
-    repeated = _Repeated(obj)
-    repeated.repeated = key
-    return repeated
-
-
 def _refuse_repeated(value: Any, where: str) -> None:
-    """A 400 for a record (or envelope) holding a field twice: json would score the last value, while a gateway or
-    validator in front of the endpoint may have read the first."""
-    if isinstance(value, _Repeated):
-        raise BadRequestError(f"{where}: field {catalog.shown(value.repeated)} is given more than once in one object "
-                              "(JSON parsers disagree on which value counts); send each field once")
+    """A 400 for a record (or envelope) holding a field twice (:func:`pipeline_code.core.value_rules.repeated_key_problem`).
+    Only a record's own keys (and the envelope's) are refused for it: a key repeated inside a field the model does not
+    read (a caller's metadata object) puts no value it scores in doubt."""
+    problem = repeated_key_problem(value)
+    if problem:
+        raise BadRequestError(f"{where}: {problem}")
 
 
 def _loads(text: str, where: str) -> Any:
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
+        return json.loads(text, object_pairs_hook=json_object)
     except ValueError as exc:
         raise BadRequestError(f"{where}: not valid JSON: {exc}") from None
     except RecursionError:

@@ -652,8 +652,15 @@ def test_fewer_predictions_than_records_is_a_502(store, runtime):
         (event(raw="ids=c-1"), 400, "the body is not JSON (Expecting value: line 1 column 1 (char 0))"),
         (event({"ids": []}), 400, "the request holds no entity id"),
         (event({"ids": [f"c-{n}" for n in range(101)]}), 413, "101 entity ids in one request; at most 100: split the request"),
+        # A field given twice: json keeps the last value, a gateway in front may have checked the first (serving's rule)
+        (event(raw='{"instances": [{"customer_id": "c-1", "inference_id": "a", "inference_id": "b"}]}'), 400,
+         "instance 0: field 'inference_id' is given more than once in one object (JSON parsers disagree on which value "
+         "counts); send each field once"),
+        (event(raw='{"ids": ["c-1"], "ids": ["c-2"]}'), 400,
+         "request body: field 'ids' is given more than once in one object (JSON parsers disagree on which value "
+         "counts); send each field once"),
     ],
-    ids=["get", "csv", "not-json", "no-ids", "too-many-ids"],
+    ids=["get", "csv", "not-json", "no-ids", "too-many-ids", "field-twice-in-an-instance", "field-twice-in-the-body"],
 )
 def test_a_request_refused_before_any_aws_call(store, runtime, request_event, status, message):
     """Nothing is queued on either client: any call would raise, so reaching the answer shows none was made."""
