@@ -545,18 +545,29 @@ def test_a_regression_model_judged_on_rmse_with_its_own_floor_is_not_held_to_r2(
     assert failed(decide(report, GATE)) == ["min_quality"]
 
 
-def _forty_class_headline(signal: float, seed: int) -> dict:
-    """The evaluation metrics of a 40-class model on 4,500 generated test rows with a long tail (one class 25 %, ten
+FORTY_CLASSES = [f"c{i:02d}" for i in range(40)]
+
+
+def _forty_class_rows(rng: np.random.Generator, signal: float) -> tuple:
+    """(true classes, margins) of a 40-class model on 4,500 generated test rows with a long tail (one class 25 %, ten
     under 1 %): each row's true class gets ``signal`` more margin than the others, which get standard normal noise."""
-    rng = np.random.default_rng(seed)
     tail = [0.002, 0.002] + [0.006] * 4 + [0.008] * 4
     middle = np.array([1 / (k + 1) ** 0.6 for k in range(29)])
     shares = np.array([0.25, *(middle / middle.sum() * (1 - 0.25 - sum(tail))), *tail])
     y = rng.choice(len(shares), 4500, p=shares)
     margins = rng.normal(0.0, 1.0, (len(y), len(shares)))
     margins[np.arange(len(y)), y] += signal
-    P = np.exp(margins) / np.exp(margins).sum(axis=1, keepdims=True)
-    return metrics_multiclass.headline(y, P, [f"c{i:02d}" for i in range(len(shares))])
+    return y, margins
+
+
+def _softmax(margins: np.ndarray) -> np.ndarray:
+    return np.exp(margins) / np.exp(margins).sum(axis=1, keepdims=True)
+
+
+def _forty_class_headline(signal: float, seed: int) -> dict:
+    """The evaluation metrics of the generated 40-class model (:func:`_forty_class_rows`)."""
+    y, margins = _forty_class_rows(np.random.default_rng(seed), signal)
+    return metrics_multiclass.headline(y, _softmax(margins), FORTY_CLASSES)
 
 
 def _with_headline(report: dict, test: dict, validation: dict) -> dict:
@@ -591,22 +602,16 @@ def test_a_many_class_model_is_suspected_of_leakage_by_a_near_perfect_top_label_
 
 
 def _forty_class_fairness(seed: int, *, biased_class: int = -1):
-    """Fairness across four regions of the generated 40-class model (:func:`_forty_class_headline`'s test rows): the
+    """Fairness across four regions of the generated 40-class model (:func:`_forty_class_rows`): the
     regions are drawn independently of everything, so the model is fair; ``biased_class``: half of one region's
     predictions of that class are moved to the top class."""
     rng = np.random.default_rng(seed)
-    tail = [0.002, 0.002] + [0.006] * 4 + [0.008] * 4
-    middle = np.array([1 / (k + 1) ** 0.6 for k in range(29)])
-    shares = np.array([0.25, *(middle / middle.sum() * (1 - 0.25 - sum(tail))), *tail])
-    y = rng.choice(len(shares), 4500, p=shares)
-    margins = rng.normal(0.0, 1.0, (len(y), len(shares)))
-    margins[np.arange(len(y)), y] += 3.5
+    y, margins = _forty_class_rows(rng, 3.5)
     regions = rng.choice(["eu", "us", "apac", "latam"], len(y))
     if biased_class >= 0:
         moved = (regions == "eu") & (margins.argmax(axis=1) == biased_class) & (rng.random(len(y)) < 0.5)
         margins[moved, 0] = margins[moved].max(axis=1) + 1.0
-    P = np.exp(margins) / np.exp(margins).sum(axis=1, keepdims=True)
-    return metrics_multiclass.fairness(regions, y, P, [f"c{i:02d}" for i in range(len(shares))], attribute="region",
+    return metrics_multiclass.fairness(regions, y, _softmax(margins), FORTY_CLASSES, attribute="region",
                                        min_group_rows=100)
 
 
