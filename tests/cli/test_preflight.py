@@ -125,6 +125,12 @@ def _quota(name: str, value: float) -> Dict[str, Any]:
     return {"ServiceCode": "sagemaker", "QuotaName": name, "Value": value}
 
 
+def _enough_for_dev() -> List[Dict[str, Any]]:
+    """Applied quotas that cover dev's endpoints, spot training and processing (the --also checks' common GIVEN)."""
+    return [_quota("ml.c5.xlarge for endpoint usage", 12), _quota("ml.m5.large for spot training job usage", 2),
+            _quota("ml.m5.xlarge for processing job usage", 4)]
+
+
 def _applied(stubber: Stubber, *pages: List[Dict[str, Any]]) -> None:
     for i, page in enumerate(pages):
         response: Dict[str, Any] = {"Quotas": page}
@@ -306,8 +312,7 @@ def test_the_environments_of_one_account_and_region_add_up_and_each_ones_share_i
 
 
 def test_another_account_or_region_is_not_counted_and_staggered_monitors_are_no_warning(quotas, caller, tmp_path, capsys):
-    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 12), _quota("ml.m5.large for spot training job usage", 2),
-                      _quota("ml.m5.xlarge for processing job usage", 4)])
+    _applied(quotas, _enough_for_dev())
     raw = _with_environment(_raw(), "prod", monitoring={"schedule": "cron(0 5 * * ? *)"})
     raw = _with_environment(raw, "staging", account="210987654321")
     raw = _with_environment(raw, "qa", region="us-east-1")
@@ -332,8 +337,7 @@ def test_also_adds_other_projects_environments_of_the_account_and_names_a_config
     """GIVEN a second project's config whose dev shares the account and region (its prod is elsewhere) and a third
     project's with nothing there WHEN dev is checked with --also for both THEN the second's dev adds its share, its
     prod does not, and the third is named as having no environment there."""
-    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 12), _quota("ml.m5.large for spot training job usage", 2),
-                      _quota("ml.m5.xlarge for processing job usage", 4)])
+    _applied(quotas, _enough_for_dev())
     path = _write(tmp_path, _raw())
     risk = _with_environment({**_raw(), "project": "risk"}, "prod", account="210987654321")
     elsewhere = {**_raw(), "project": "later"}
@@ -366,8 +370,7 @@ def test_also_is_refused_for_a_config_it_cannot_read_or_a_project_already_counte
 
 
 def test_the_json_rows_give_each_environments_share_of_a_quota(quotas, caller, tmp_path, capsys):
-    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 12), _quota("ml.m5.large for spot training job usage", 2),
-                      _quota("ml.m5.xlarge for processing job usage", 4)])
+    _applied(quotas, _enough_for_dev())
     path = _write(tmp_path, _with_environment(_raw(), "prod"))
     assert preflight.main(["--env", "prod", "--config", path, "--format", "json"], client=quotas.client, sts=caller) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -382,8 +385,7 @@ def test_also_refuses_another_project_whose_environment_has_the_same_name_prefix
     """GIVEN project shop's environment ml-dev and another project, shop-ml, whose dev is in the same account and region
     WHEN ml-dev is checked with --also for it THEN it is refused (exit 2): both name everything shop-ml-dev-..., so the
     second's deploy would update the first's stacks, and its roles, buckets and pipelines are the other's."""
-    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 12), _quota("ml.m5.large for spot training job usage", 2),
-                      _quota("ml.m5.xlarge for processing job usage", 4)])
+    _applied(quotas, _enough_for_dev())
     path = _write(tmp_path, _with_environment(_raw(), "ml-dev"))
     other = _write_as(tmp_path, "shop-ml.yaml", {**_raw(), "project": "shop-ml"})
     assert preflight.main(["--env", "ml-dev", "--config", path, "--also", other], client=quotas.client, sts=caller) == 2
@@ -399,8 +401,7 @@ def test_also_warns_of_another_project_whose_name_prefix_extends_this_ones(quota
     """GIVEN another project, shop-dev, whose environment eu shares the account and region of shop's dev WHEN dev is
     checked with --also for it THEN a warning says that what shop/dev grants by name (shop-dev-*) reaches shop-dev/eu's
     resources; the check goes on."""
-    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 12), _quota("ml.m5.large for spot training job usage", 2),
-                      _quota("ml.m5.xlarge for processing job usage", 4)])
+    _applied(quotas, _enough_for_dev())
     path = _write(tmp_path, _raw())
     raw = {**_raw(), "project": "shop-dev"}
     raw["environments"] = {"eu": {**raw["environments"]["dev"], "monitoring": {"schedule": "cron(0 5 * * ? *)"}}}
@@ -419,8 +420,7 @@ def test_also_refuses_another_project_whose_environment_in_another_region_create
     shop-ml-dev-...) WHEN ml-dev is checked with --also for it THEN it is refused (exit 2), naming the role they would
     both create: IAM roles and the dashboard are unique in the account whatever the region, so the second deploy fails
     ('already exists'), as the config refuses for two environments of one project."""
-    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 12), _quota("ml.m5.large for spot training job usage", 2),
-                      _quota("ml.m5.xlarge for processing job usage", 4)])
+    _applied(quotas, _enough_for_dev())
     path = _write(tmp_path, _with_environment(_raw(), "ml-dev"))
     raw = {**_raw(), "project": "shop-ml"}
     raw["environments"] = {"dev": {**raw["environments"]["dev"], "region": "us-east-1"}}
