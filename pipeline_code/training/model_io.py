@@ -19,13 +19,13 @@ xgboost is imported only when an XGBoost model is loaded or scored.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,11 @@ class TrainedModel:
 
     estimator: Any
     metadata: Dict[str, Any]
+
+    @functools.cached_property
+    def categorical_dtypes(self) -> Dict[str, pd.CategoricalDtype]:
+        """Its categoricals' dtypes (:func:`categorical_dtypes`), built at the first use and kept with the model."""
+        return categorical_dtypes(self.metadata)
 
     @property
     def framework(self) -> str:
@@ -152,10 +157,12 @@ def build_feature_metadata(spec: ModelSpec, train: pd.DataFrame, **framework_fie
     }
 
 
-def encode(frame: pd.DataFrame, metadata: Dict[str, Any]) -> pd.DataFrame:
+def encode(frame: pd.DataFrame, metadata: Dict[str, Any],
+           dtypes: Optional[Mapping[str, pd.CategoricalDtype]] = None) -> pd.DataFrame:
     """The model's input frame: columns in training order, float32 numbers, fixed categories.
 
-    Extra columns of ``frame`` are ignored; a missing feature column is an error.
+    Extra columns of ``frame`` are ignored; a missing feature column is an error. ``dtypes``: the categoricals' dtypes
+    built once (:func:`categorical_dtypes`); without them each call builds its own.
     """
     missing = [f["name"] for f in metadata["features"] if f["name"] not in frame.columns]
     if missing:
@@ -164,7 +171,7 @@ def encode(frame: pd.DataFrame, metadata: Dict[str, Any]) -> pd.DataFrame:
     for feature in metadata["features"]:
         series = frame[feature["name"]]
         if feature["kind"] == CATEGORICAL:
-            out[feature["name"]] = _encode_categorical(series, feature)
+            out[feature["name"]] = _encode_categorical(series, feature, (dtypes or {}).get(feature["name"]))
         else:
             out[feature["name"]] = _encode_numeric(series, feature["name"])
     return pd.DataFrame(out, index=frame.index)
@@ -181,41 +188,17 @@ def _encode_numeric(series: pd.Series, name: str) -> np.ndarray:
     return series.to_numpy(dtype=np.float32, na_value=np.nan)
 
 
-# A loaded model's categorical levels as indexes, by the identity of the metadata's list (kept with it, so an id is never
-# reused while cached): a request used to index every level of every categorical again (about 70 ms per feature of
-# 200,000 levels; 10 s a request at 150 features of 100,000), now only the values it holds are looked up. Lists of a
-# few levels are indexed as before (cheap); the cache is emptied past a bound of lists or of levels held, and a list no
-# one else holds (its model dropped) leaves it at the next miss, so dropped models' levels are not kept alive.
-_LEVEL_INDEXES: Dict[int, Tuple[Sequence[str], pd.CategoricalDtype]] = {}
-_CACHED_FROM_LEVELS, _MAX_CACHED_LISTS, _MAX_CACHED_LEVELS = 1_000, 4_096, 50_000_000
+def categorical_dtypes(metadata: Dict[str, Any]) -> Dict[str, pd.CategoricalDtype]:
+    """Each categorical feature's dtype of its fixed training levels (an index and its hash: about 70 ms per feature of
+    200,000 levels). :attr:`TrainedModel.categorical_dtypes` builds them once per loaded model, so a request looks up
+    only the values it holds (rebuilt per request, 150 features of 100,000 levels took 10 s a request)."""
+    return {f["name"]: pd.CategoricalDtype(pd.Index(f["categories"], dtype=object))
+            for f in metadata["features"] if f["kind"] == CATEGORICAL}
 
 
-def _only_cached(entry: Tuple[Sequence[str], pd.CategoricalDtype]) -> bool:
-    """Whether the cache's own tuple is the only holder of a list of levels (its model dropped: an evaluation's champion
-    after its candidate, a notebook's earlier version); 2 = that tuple + getrefcount's argument."""
-    return sys.getrefcount(entry[0]) <= 2
-
-
-def _levels(categories: Sequence[str]) -> pd.CategoricalDtype:
-    """The dtype of a categorical's fixed ``categories`` (built once per list of many levels, its index and hash with
-    it: a loaded model's lists are never changed)."""
-    if len(categories) < _CACHED_FROM_LEVELS:
-        return pd.CategoricalDtype(pd.Index(categories, dtype=object))
-    cached = _LEVEL_INDEXES.get(id(categories))
-    if cached is not None and cached[0] is categories and len(cached[1].categories) == len(categories):
-        return cached[1]
-    for key in [key for key, entry in _LEVEL_INDEXES.items() if _only_cached(entry)]:
-        del _LEVEL_INDEXES[key]  # a model no longer loaded: its levels are given back
-    held = sum(len(dtype.categories) for _, dtype in _LEVEL_INDEXES.values())
-    if len(_LEVEL_INDEXES) >= _MAX_CACHED_LISTS or held + len(categories) > _MAX_CACHED_LEVELS:
-        _LEVEL_INDEXES.clear()
-    dtype = pd.CategoricalDtype(pd.Index(categories, dtype=object))
-    _LEVEL_INDEXES[id(categories)] = (categories, dtype)
-    return dtype
-
-
-def _encode_categorical(series: pd.Series, feature: Dict[str, Any]) -> pd.Categorical:
-    dtype = _levels(feature["categories"])
+def _encode_categorical(series: pd.Series, feature: Dict[str, Any],
+                        dtype: Optional[pd.CategoricalDtype] = None) -> pd.Categorical:
+    dtype = dtype if dtype is not None else pd.CategoricalDtype(pd.Index(feature["categories"], dtype=object))
     levels = dtype.categories
     values = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype(object).astype("category")
     seen = pd.Index(values.cat.categories.astype(str), dtype=object)
@@ -232,14 +215,16 @@ def _encode_categorical(series: pd.Series, feature: Dict[str, Any]) -> pd.Catego
 def network_inputs(model: TrainedModel, frame: pd.DataFrame) -> network_lib.Inputs:
     """A PyTorch model's network inputs for ``frame``, the stored encoding applied."""
     network = model.estimator
-    return network_lib.inputs_from_encoded(network.numeric, network.categorical, encode(frame, model.metadata))
+    encoded = encode(frame, model.metadata, model.categorical_dtypes)
+    return network_lib.inputs_from_encoded(network.numeric, network.categorical, encoded)
 
 
 def to_dmatrix(model: TrainedModel, frame: pd.DataFrame, label: Optional[np.ndarray] = None) -> Any:
     """An XGBoost model's input for ``frame``, the stored encoding applied."""
     import xgboost as xgb
 
-    return xgb.DMatrix(encode(frame, model.metadata), label=label, enable_categorical=True, missing=np.nan)
+    encoded = encode(frame, model.metadata, model.categorical_dtypes)
+    return xgb.DMatrix(encoded, label=label, enable_categorical=True, missing=np.nan)
 
 
 def predict(model: TrainedModel, frame: pd.DataFrame) -> np.ndarray:
