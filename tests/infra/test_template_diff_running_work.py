@@ -213,3 +213,56 @@ def test_the_code_changes_are_shown_above_the_call_outs_in_text_and_markdown(tmp
     markdown = render_markdown(diff, title="t")
     assert ("**Code behind the 'asset changed' resources (git log --format=%s v1..HEAD -- pipeline_code, newest "
             "first)**\n\n- Deploy handler: ledger &lt;m&gt;/&lt;v&gt;/&lt;created&gt;/\n- ... and 3 more commits\n") in markdown
+
+
+_OLD_CODE, _NEW_CODE = "a" * 64 + ".zip", "b" * 64 + ".zip"
+
+
+def _code_read(role: str, code: str) -> dict:
+    """A training role's policy as JobCode.grant_read writes it: the code library by its asset key (``JobLibrary``)."""
+    return {"Type": "AWS::IAM::ManagedPolicy", "Properties": {
+        "Roles": [{"Ref": role}], "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Sid": "JobLibrary", "Effect": "Allow", "Action": "s3:GetObject",
+             "Resource": f"arn:aws:s3:::cdk-hnb659fds-assets-111111111111-eu-west-1/{code}"},
+            {"Sid": "Train", "Effect": "Allow", "Action": "sagemaker:CreateTrainingJob", "Resource": "*"}]}}}
+
+
+def _code_pipeline(code: str) -> dict:
+    body = {"Fn::Join": ["", [
+        '{"Steps": [{"Name": "Evaluate", "Arguments": {"ProcessingInputs": [{"S3Input": {"S3Uri": "s3://cdk-hnb659fds-assets-',
+        {"Ref": "AWS::AccountId"}, f'-eu-west-1/{code}"}}}}]}}}}]}}']]}
+    return {"Type": "AWS::SageMaker::Pipeline", "Properties": {
+        "PipelineName": "mlops-loop-prod-churn-training", "RoleArn": {"Fn::GetAtt": ["Worker", "Arn"]},
+        "PipelineDefinition": {"PipelineDefinitionBody": body}}}
+
+
+def test_a_pipeline_whose_role_stops_granting_the_code_its_running_executions_read_is_running_work(tmp_path):
+    # GIVEN a training pipeline whose job code changed (a new asset key): its definition and its role's grant both move
+    # to the new key, in place (the Sid stays: no statement is removed)
+    before = {"Worker": _role(), "WorkerPolicy": _code_read("Worker", _OLD_CODE), "Pipeline": _code_pipeline(_OLD_CODE)}
+    after = {"Worker": _role(), "WorkerPolicy": _code_read("Worker", _NEW_CODE), "Pipeline": _code_pipeline(_NEW_CODE)}
+    # WHEN compared
+    diff = _diff(tmp_path, before, after, "Training")
+    # THEN RUNNING WORK: an execution started before the deploy keeps its definition, so every step it starts after the
+    # deploy reads the old code, which the role no longer grants; named with the command that shows executions running
+    assert _messages(diff) == [
+        "Pipeline: pipeline mlops-loop-prod-churn-training: an execution started before the deploy runs on the "
+        "definition it started with, and each step it starts after the deploy reads that definition's inputs as role "
+        "Worker, which no longer grants 1 of them (statement JobLibrary: "
+        f"cdk-hnb659fds-assets-111111111111-eu-west-1/{_OLD_CODE[:12]}…): that step fails to download it "
+        "(AccessDenied), and the execution with it; steps already running finish. Deploy outside those windows "
+        "(docs/reviewing-deploying-auditing.md, \"Upgrading a running deployment\"). Check first that nothing of "
+        "theirs is running: `aws sagemaker list-pipeline-executions --pipeline-name mlops-loop-prod-churn-training "
+        "--region eu-west-1 --query \"PipelineExecutionSummaries[?PipelineExecutionStatus=='Executing']"
+        ".PipelineExecutionArn\"`"]
+
+
+def test_code_a_pipeline_still_reads_or_a_glue_job_reads_at_its_start_is_no_running_work(tmp_path):
+    # GIVEN a pipeline whose definition and grant are unchanged, and a Glue job (it reads its code once, at its start)
+    # whose role's grant moves to a new script key
+    same = {"Worker": _role(), "WorkerPolicy": _code_read("Worker", _OLD_CODE), "Pipeline": _code_pipeline(_OLD_CODE)}
+    glue = {"Job": _job("mlops-loop-prod-churn-curate", "Etl"), "Etl": _role()}
+    before = {**same, **glue, "EtlPolicy": _code_read("Etl", _OLD_CODE)}
+    after = {**same, **glue, "EtlPolicy": _code_read("Etl", _NEW_CODE)}
+    # WHEN compared THEN no RUNNING WORK
+    assert _messages(_diff(tmp_path, before, after, "Training")) == []

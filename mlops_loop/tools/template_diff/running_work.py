@@ -1,6 +1,8 @@
 """What a deploy does to work already running: a role, or statements of a role, taken away from jobs, pipelines,
-schedules and functions that ran as it in the base template (RUNNING WORK), and statements moving between the
-policies of one role (AccessPolicy splits a role's statements over several managed policies by size).
+schedules and functions that ran as it in the base template (RUNNING WORK), a pipeline whose role stops granting an
+object its base definition reads (a job code asset's new key: executions under way read the old one at each later step;
+RUNNING WORK too), and statements moving between the policies of one role (AccessPolicy splits a role's statements
+over several managed policies by size).
 
 Why a reviewer must hear of it: a run started before the deploy keeps the session of the role it started with, and
 IAM evaluates that session's permissions on every request ("Permissions assigned to temporary security credentials
@@ -314,6 +316,8 @@ def running_work_callouts(stack: StackDiff, *, old: dict[str, dict], new: dict[s
                 str((new.get(target) or {}).get("Type", "AWS::IAM::ManagedPolicy")),
                 f"statement{'s' if len(sids) > 1 else ''} {', '.join(sids)} moved from {source} to {target}, both of role "
                 f"{role_id} (not removed and added: the role keeps them); {gap}"))
+        out += _inputs_lost(stack, role_id, old=old, before=before.get(role_id, {}), after=after.get(role_id, {}),
+                            environment=environment, region=region)
         if not lost or not work:
             continue
         for policy, sids in lost.items():
@@ -332,6 +336,56 @@ def running_work_callouts(stack: StackDiff, *, old: dict[str, dict], new: dict[s
                 f"The role stays in use: {work}. A run started before the deploy runs on as this role, and IAM "
                 "evaluates its permissions on every request: from then on what those statements allowed is denied "
                 "to it, partway through. " + _advice(commands)))
+    return out
+
+
+def _objects(statement: dict) -> list[str]:
+    """The S3 objects (``bucket/key``, no wildcard) a statement names in its Resource; a token's own name (a ``Ref``
+    of the account) stands in its place, the same on both sides of the diff."""
+    resources = statement.get("Resource")
+    out = []
+    for resource in resources if isinstance(resources, list) else [resources]:
+        text = "".join(_strings(resource))
+        _, sep, rest = text.partition(":s3:::")
+        if sep and "/" in rest and "*" not in rest:
+            out.append(rest)
+    return out
+
+
+def _inputs_lost(stack: StackDiff, role_id: str, *, old: dict[str, dict], before: dict[str, dict[str, dict]],
+                 after: dict[str, dict[str, dict]], environment: list[dict[str, dict]], region: str) -> list[Callout]:
+    """RUNNING WORK of each pipeline of the base that runs as ``role_id`` while the role stops granting an S3 object its
+    base definition reads (``before``/``after``: Sid -> policy -> statement of the role). A job reads its inputs when
+    it starts, but a pipeline execution starts its steps one after the other on the definition it started with: a job
+    code asset whose key changed (the role's grant moving to the new key under the same Sid) leaves an execution
+    started before the deploy unable to download the old one at each step it starts after it."""
+    granted_after = {o for by_policy in after.values() for st in by_policy.values() for o in _objects(st)}
+    out: list[Callout] = []
+    for lid, resource in _users(old, role_id):
+        if resource.get("Type") != "AWS::SageMaker::Pipeline":
+            continue
+        definition = "".join(_strings(_props(resource).get("PipelineDefinition")))
+        lost = {}  # object -> the Sid that granted it
+        for sid, by_policy in before.items():
+            for statement in by_policy.values():
+                for obj in _objects(statement):
+                    key = obj.split("/", 1)[1]
+                    if obj not in granted_after and len(key) >= 16 and key in definition:
+                        lost.setdefault(obj, sid)
+        if not lost:
+            continue
+        what, command = _describe(lid, resource, region)
+        schedules = _schedules_of(lid, resource, stack=old, environment=environment)
+        when = f" (runs on {', '.join(schedules)})" if schedules else ""
+        named = ", ".join(f"statement {sid}: {obj.split('/', 1)[0]}/{obj.split('/', 1)[1][:12]}…"
+                          for obj, sid in list(lost.items())[:_NAMED])
+        more = f"; and {len(lost) - _NAMED} more" if len(lost) > _NAMED else ""
+        out.append(Callout(
+            stack.stage, CATEGORY_RUNNING_WORK, stack.short_name, lid, "AWS::SageMaker::Pipeline",
+            f"{what}{when}: an execution started before the deploy runs on the definition it started with, and each "
+            f"step it starts after the deploy reads that definition's inputs as role {role_id}, which no longer grants "
+            f"{len(lost)} of them ({named}{more}): that step fails to download it (AccessDenied), and the execution "
+            "with it; steps already running finish. " + _advice([command] if command else [])))
     return out
 
 
