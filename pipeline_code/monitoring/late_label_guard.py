@@ -173,10 +173,17 @@ def labels_last_read(reports: Sequence[Mapping[str, Any]]) -> Optional[str]:
     reports without a model-quality section's ``labels_read`` (a quiet day, a report from before it) are passed over,
     as are runs that read none and carried no time (the feed never came, or the run could not tell: its look-back's
     labels or the earlier reports were not all downloaded), so one such run does not make the later ones forget.
+    A report from before ``labels_read`` (a monitor of 19be382 or earlier, still in the history after an upgrade) whose
+    window had labelled requests (``labeled_rows``) read labels too, so a feed that stopped across the upgrade pages.
     None: no earlier run read labels (the feed never came)."""
     for report in reversed(reports):
         quality = (report.get("sections") or {}).get(QUALITY_SECTION)
-        if not isinstance(quality, Mapping) or not isinstance(quality.get("labels_read"), int):
+        if not isinstance(quality, Mapping):
+            continue
+        labelled = quality.get("labeled_rows")
+        if "labels_read" not in quality and isinstance(labelled, int) and labelled > 0:
+            return str(report.get("generated_at"))
+        if not isinstance(quality.get("labels_read"), int):
             continue
         if quality["labels_read"] > 0 or (quality.get("older_label_files") or 0) > 0:
             return str(report.get("generated_at"))

@@ -239,3 +239,23 @@ def test_a_label_feed_that_stops_pages_until_labels_arrive_again_and_one_that_ne
     labels_arrive(aws, spec, first, "again")
     again = scheduled_run(aws, spec, tmp_path / "run-3")
     assert again["healthy"] and not [e for e in again["errors"] if e["kind"] == late_label_guard.STOPPED]
+
+
+def test_a_report_from_before_labels_read_whose_window_had_labelled_requests_says_the_feed_was_read():
+    """GIVEN the last report a monitor from before ``labels_read`` wrote (19be382: its model-quality section counts the
+    window's labelled requests, ``labeled_rows``), then a run after the upgrade that read no label WHEN it asks when
+    labels were last read THEN that report's run: a feed that stopped across the upgrade pages, as one that stops after
+    it does. A report of that version whose window had no labelled request says nothing (the feed may never have
+    come)."""
+    def before_upgrade(at: str, labeled: int) -> dict:
+        quality = {"label_coverage": labeled / 3000, "labeled_rows": labeled, "scored_rows": 3000, "status": "pass"}
+        return {"generated_at": at, "checks": [], "sections": {"model_quality": quality}}
+
+    fed = before_upgrade("2026-12-06T03:00:00+00:00", 3000)
+    assert late_label_guard.labels_last_read([fed]) == "2026-12-06T03:00:00+00:00"
+    assert late_label_guard.labels_last_read([fed, before_upgrade("2026-12-07T03:00:00+00:00", 0)]) == \
+        "2026-12-06T03:00:00+00:00"
+    assert late_label_guard.labels_last_read([before_upgrade("2026-12-06T03:00:00+00:00", 0)]) is None
+    # A report of this version still decides by labels_read (it counts the labels read, labelled requests or not).
+    assert late_label_guard.labels_last_read([fed, _with_labels("2026-12-08T03:00:00+00:00", 0)]) == \
+        "2026-12-06T03:00:00+00:00"
