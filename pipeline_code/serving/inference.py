@@ -78,7 +78,7 @@ import io
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -242,10 +242,18 @@ def load_serving_model(model_dir: str) -> ServingModel:
         ANSWERED_BY_DIGEST: artefact_digest(model_dir),
         "trained_at": training.get("trained_at"),
     }
-    feature_order = list(metadata.get("feature_order") or trained.feature_names)
-    extras = [metadata.get("sensitive_attribute") or "", *(metadata.get("slices") or [])]
-    contract = FeatureContract.create(dataset, feature_order, extras)
+    contract = serving_contract(metadata, dataset, trained.feature_names)
     return ServingModel(trained=trained, contract=contract, info=info)
+
+
+def serving_contract(metadata: Dict[str, Any], dataset: catalog.Dataset,
+                     feature_names: Sequence[str] = ()) -> FeatureContract:
+    """What a model's requests carry, from its ``feature_metadata.json`` and the dataset declaration it carries: the
+    contract serving validates with, and the one its JSON Schemas are generated from
+    (:mod:`pipeline_code.serving.json_schema`)."""
+    feature_order = list(metadata.get("feature_order") or feature_names)
+    extras = [metadata.get("sensitive_attribute") or "", *(metadata.get("slices") or [])]
+    return FeatureContract.create(dataset, feature_order, extras)
 
 
 def _compiled(trained: TrainedModel, model_dir: str, compiler: str) -> TrainedModel:

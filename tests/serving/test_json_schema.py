@@ -1,0 +1,294 @@
+"""The JSON Schemas of a model's contract (``python -m mlops_cli.contract_schema``) accept exactly what serving accepts.
+
+For every model of the sample config (whatever models it lists), on a sample of records written in the canonical form
+(generated raw records, their precomputed features as objects and arrays, and records each broken in one way: a
+required field left out, null or blank, a level not declared, a number outside its bounds, a wrong type, a typo'd key,
+a feature of the precomputed form in a raw record ...), a record's request validates against the request schema
+exactly when serving's own validation (:func:`pipeline_code.serving.records.feature_rows`) accepts it. Lenient forms
+serving also reads (numeric text, a category's other case) the schema refuses: it is never looser than serving.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Dict, List, Tuple
+
+import jsonschema
+import pytest
+
+from mlops_cli import contract_schema
+from pipeline_code import catalog
+from pipeline_code.sample_data.generate import generate_batch
+from pipeline_code.serving import records as serving_records
+from pipeline_code.serving.inference import serving_contract
+from pipeline_code.training.spec import parse_model_spec
+from tests.support.configs import SAMPLE_CONFIG
+from tests.support.contract_doc import doc_examples
+
+from mlops_loop.config import load_config
+
+_APP = load_config(str(SAMPLE_CONFIG))
+MODELS = sorted(_APP.models)
+
+
+def frame_records(frame: Any) -> List[Dict[str, Any]]:
+    """A frame's rows as a caller's JSON records (missing values null, times ISO-8601)."""
+    return json.loads(frame.to_json(orient="records", date_format="iso"))
+
+
+def _contract(name: str) -> Tuple[Any, serving_records.FeatureContract]:
+    spec = parse_model_spec(_APP.models[name].job_spec())
+    metadata = {"feature_order": list(spec.features), "sensitive_attribute": spec.sensitive_attribute,
+                "slices": list(spec.slices)}
+    return spec, serving_contract(metadata, spec.catalog_dataset)
+
+
+def _serving_accepts(contract: serving_records.FeatureContract, record: Any) -> bool:
+    try:
+        serving_records.feature_rows(contract, [record])
+    except serving_records.BadRequestError:
+        return False
+    return True
+
+
+def _validator(schema: Dict[str, Any]) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def _out_of_rule(column: catalog.Column) -> List[Any]:
+    """Values of ``column``'s type that break its declared rules, and values of another type."""
+    if column.dtype == catalog.STRING:
+        return [*(["not-a-declared-level"] if column.allowed else []), 7]
+    if column.dtype in (catalog.INTEGER, catalog.DOUBLE):
+        out: List[Any] = ["not a number", True]
+        out += [column.minimum - 1] if column.minimum is not None else []
+        out += [column.maximum + 1] if column.maximum is not None else []
+        out += [1.5] if column.dtype == catalog.INTEGER else []
+        return out
+    if column.dtype == catalog.BOOLEAN:
+        return ["maybe", 2]
+    return ["not a time", 20260101]
+
+
+def _samples(spec: Any, contract: serving_records.FeatureContract) -> List[Tuple[str, Any]]:
+    """(what, record) in the canonical form, valid and broken."""
+    ds = contract.dataset
+    raw = frame_records(generate_batch(ds, 12, seed=5, as_text=False).frame)
+    for record in raw:
+        for label in ds.labels:
+            record.pop(label, None)
+    features = frame_records(serving_records.feature_rows(contract, raw).frame[list(contract.feature_order)])
+    out: List[Tuple[str, Any]] = [(f"raw {i}", r) for i, r in enumerate(raw)]
+    out += [(f"features {i}", {**r, "inference_id": f"id-{i}"}) for i, r in enumerate(features)]
+    out += [(f"array {i}", [r[name] for name in contract.feature_order]) for i, r in enumerate(features)]
+    base, feature_base = raw[0], features[0]
+    for name in contract.required_raw_fields:
+        out.append((f"raw without {name}", {k: v for k, v in base.items() if k != name}))
+        out.append((f"raw {name} null", {**base, name: None}))
+        out.append((f"raw {name} blank", {**base, name: "  "}))
+    for name in [*contract.required_raw_fields, *contract.optional_raw_fields]:
+        out += [(f"raw {name}={value!r}", {**base, name: value}) for value in _out_of_rule(ds.column(name))]
+    for name in contract.optional_raw_fields:
+        out.append((f"raw {name} null", {**base, name: None}))
+        without = {k: v for k, v in base.items() if k != name}
+        out.append((f"raw without {name}", without))
+        out.append((f"raw {name} typo'd", {**without, name[:-1] + "x": base.get(name)}))
+    for name in contract.record_kinds.named_like_no_column:
+        out.append((f"raw with feature {name}", {**base, name: feature_base[name]}))
+    out.append(("raw inference_id object", {**base, "inference_id": {"a": 1}}))
+    for name in contract.feature_order:
+        out.append((f"features without {name}", {k: v for k, v in feature_base.items() if k != name}))
+        out.append((f"features {name} null", {**feature_base, name: None}))
+        rule = ds.feature_rule(name)
+        if rule is not None and rule.allowed:
+            out.append((f"features {name} not a level", {**feature_base, name: "not-a-declared-level"}))
+        if rule is not None and rule.maximum is not None:
+            out.append((f"features {name} above max", {**feature_base, name: rule.maximum + 1}))
+    out.append(("array one short", [feature_base[name] for name in contract.feature_order][:-1]))
+    return out
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_request_schema_accepts_exactly_what_serving_accepts(model):
+    spec, contract = _contract(model)
+    schema = contract_schema.schemas_of_config(str(SAMPLE_CONFIG), [model])[model]["request"]
+    validator = _validator(schema)
+    disagreements, verdicts = [], set()
+    for what, record in _samples(spec, contract):
+        body = json.loads(json.dumps({"instances": [record]}))  # as a caller sends it
+        by_schema = validator.is_valid(body)
+        by_serving = _serving_accepts(contract, body["instances"][0])
+        verdicts.add(by_serving)
+        if by_schema != by_serving:
+            disagreements.append(f"{what}: schema {'accepts' if by_schema else 'refuses'}, serving "
+                                 f"{'accepts' if by_serving else 'refuses'}: {json.dumps(record)[:300]}")
+    assert verdicts == {True, False}, "the sample must hold records serving accepts and records it refuses"
+    assert disagreements == []
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_schema_refuses_the_lenient_forms_serving_also_reads(model):
+    """Never looser than serving: numeric text, a category in another case, a key of no column, a numeric
+    inference_id are scored by serving but not the canonical form a client codes against."""
+    spec, contract = _contract(model)
+    validator = _validator(contract_schema.schemas_of_config(str(SAMPLE_CONFIG), [model])[model]["request"])
+    base = frame_records(generate_batch(contract.dataset, 1, seed=5, as_text=False).frame)[0]
+    lenient = [("a key of no column", {**base, "caller_metadata": "x"}), ("numeric inference_id", {**base, "inference_id": 42})]
+    for name in contract.required_raw_fields:
+        column = contract.dataset.column(name)
+        if column.dtype in (catalog.INTEGER, catalog.DOUBLE):
+            lenient.append((f"{name} as text", {**base, name: str(base[name])}))
+        if column.allowed:
+            lenient.append((f"{name} capitalised", {**base, name: f" {base[name].upper()} "}))
+    for what, record in lenient:
+        assert _serving_accepts(contract, record), what
+        assert not validator.is_valid({"instances": [record]}), what
+
+
+def test_the_response_schema_of_each_problem_type_names_its_answers():
+    schemas = contract_schema.schemas_of_config(str(SAMPLE_CONFIG))
+    by_type: Dict[str, Any] = {}
+    for name in MODELS:
+        spec = parse_model_spec(_APP.models[name].job_spec())
+        by_type.setdefault(spec.problem_type, (spec, schemas[name]["response"]))
+    for problem_type, (spec, schema) in by_type.items():
+        validator = _validator(schema)
+        model = {"name": spec.name, "version": "7", "artefact_sha256": "0" * 64, "trained_at": "2026-11-26T08:32:36+00:00"}
+        if problem_type == "multiclass_classification":
+            classes = list(spec.classes)
+            good = {"label": classes[0], "score": 0.6,
+                    "probabilities": {c: (0.6 if c == classes[0] else 0.4 / (len(classes) - 1)) for c in classes}}
+            bad = {**good, "label": "not-a-class"}
+        elif problem_type == "regression":
+            good, bad = {"value": 12.5}, {"score": 0.5, "label": 1}
+        else:
+            good, bad = {"score": 0.25, "label": 0}, {"score": 0.25, "label": 2}
+        assert validator.is_valid({"predictions": [{**good, "inference_id": "a"}], "model": model}), problem_type
+        assert not validator.is_valid({"predictions": [bad], "model": model}), problem_type
+
+
+def _metadata(name: str) -> Dict[str, Any]:
+    spec = parse_model_spec(_APP.models[name].job_spec())
+    return {"model": name, "dataset": spec.catalog_dataset.to_declaration(), "feature_order": list(spec.features),
+            "sensitive_attribute": spec.sensitive_attribute, "slices": list(spec.slices),
+            "problem_type": spec.problem_type, "classes": list(spec.classes), "target": spec.target}
+
+
+def _changed(metadata: Dict[str, Any], column: str, **body: Any) -> Dict[str, Any]:
+    """``metadata`` with raw column ``column`` declared otherwise (``body`` replaces its keys; None drops one)."""
+    out = json.loads(json.dumps(metadata))
+    for entry in out["dataset"]["columns"]:
+        if entry["name"] == column:
+            entry.update(body)
+            for key in [k for k, v in body.items() if v is None]:
+                del entry[key]
+    return out
+
+
+def _renamed(metadata: Dict[str, Any], column: str, new: str) -> Dict[str, Any]:
+    """``metadata`` with raw column ``column`` renamed ``new`` (and read so by every feature)."""
+    out = _changed(metadata, column, name=new)
+    for feature in out["dataset"]["features"]:
+        feature["expr"] = re.sub(rf"\b{re.escape(column)}\b", new, feature["expr"])
+    return out
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_check_names_each_change_a_new_version_makes_to_the_contract(model):
+    metadata = _metadata(model)
+    _, contract = _contract(model)
+    kept = contract_schema.schemas_of_metadata(metadata)["request"]
+    ds = contract.dataset
+    required = [ds.column(name) for name in contract.required_raw_fields]
+    raw_fields = contract.required_raw_fields + contract.optional_raw_fields
+    categorical = next((c for c in ds.columns if c.allowed and len(c.allowed) > 1 and c.name in raw_fields), None)
+    numeric = next((c for c in required if c.dtype in (catalog.INTEGER, catalog.DOUBLE)), None)
+    if categorical is None or numeric is None:
+        pytest.skip(f"model {model} reads no declared level or no required number")
+    level = categorical.allowed[-1]
+    where = f"/$defs/raw_record/properties/{categorical.name}/enum"
+
+    fewer = contract_schema.schemas_of_metadata(_changed(metadata, categorical.name, allowed=list(categorical.allowed[:-1])))
+    assert f"{where}: removed {json.dumps([level])}" in contract_schema.differences(kept, fewer["request"])
+
+    # An integer column becomes a double one (or the other way); its features' types follow (inferred).
+    new_type, json_type = ("double", "number") if numeric.dtype == catalog.INTEGER else ("integer", "integer")
+    retyped_metadata = _changed(metadata, numeric.name, type=new_type)
+    retyped_metadata["dataset"]["features"] = [
+        {k: v for k, v in f.items() if k != "type" or not re.search(rf"\b{numeric.name}\b", f["expr"])}
+        for f in retyped_metadata["dataset"]["features"]]
+    retyped = contract_schema.schemas_of_metadata(retyped_metadata)
+    assert (f"/$defs/raw_record/properties/{numeric.name}/type: changed from "
+            f"{json.dumps(kept['$defs']['raw_record']['properties'][numeric.name]['type'])} to {json.dumps(json_type)}"
+            in contract_schema.differences(kept, retyped["request"]))
+
+    renamed = contract_schema.schemas_of_metadata(_renamed(metadata, numeric.name, f"{numeric.name}_v2"))
+    changes = contract_schema.differences(kept, renamed["request"])
+    assert f"/$defs/raw_record/required: removed {json.dumps([numeric.name])}, added {json.dumps([numeric.name + '_v2'])}" in changes
+
+
+def test_the_command_writes_the_schemas_and_its_check_fails_on_a_changed_contract(tmp_path, capsys):
+    config = str(SAMPLE_CONFIG)
+    assert contract_schema.main(["--config", config, "--out", str(tmp_path)]) == 0
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == sorted(contract_schema.file_name(m, kind) for m in MODELS for kind in contract_schema.KINDS)
+    assert contract_schema.main(["--config", config, "--check", str(tmp_path)]) == 0
+    # The callers coded against a level the config no longer declares (kept: what they validated against).
+    model, name = next((m, n) for m in MODELS for n in _contract(m)[1].required_raw_fields
+                       if _contract(m)[1].dataset.column(n).allowed)
+    path = tmp_path / contract_schema.file_name(model, "request")
+    kept = json.loads(path.read_text())
+    kept["$defs"]["raw_record"]["properties"][name]["enum"].append("retired-level")
+    path.write_text(json.dumps(kept))
+    capsys.readouterr()
+    assert contract_schema.main(["--config", config, "--check", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"{path}: /$defs/raw_record/properties/{name}/enum: removed [\"retired-level\"]"]
+    assert err == (f"1 change(s) to the invocation contract: update the callers, then the schemas (--out {tmp_path})\n")
+
+
+def test_an_unknown_model_is_named_with_the_known_ones(capsys):
+    assert contract_schema.main(["--model", "chrun", "--config", str(SAMPLE_CONFIG), "--out", "unused"]) == 2
+    assert capsys.readouterr().err == (f"error: --model 'chrun' is not a model of {SAMPLE_CONFIG}; its models: "
+                                       f"{', '.join(MODELS)}\n")
+
+
+def _part(schema: Dict[str, Any], name: str) -> jsonschema.Draft202012Validator:
+    """A validator of ``schema``'s ``$defs/<name>`` (one JSON Lines line)."""
+    return _validator({"$schema": schema["$schema"], "$ref": f"#/$defs/{name}", "$defs": schema["$defs"]})
+
+
+_EXAMPLES = doc_examples("example")
+_JSON_EXAMPLES = sorted(i for i, e in _EXAMPLES.items()
+                        if "request" in e and e["request"]["content-type"] in ("application/json", "application/jsonlines"))
+
+
+@pytest.mark.parametrize("example_id", _JSON_EXAMPLES)
+def test_the_schemas_of_a_trained_artefact_hold_its_real_requests_and_answers(example_id, trained_models, problem_models):
+    """Generated from the artefact (``--model-dir``): each JSON / JSON Lines request of docs/invocation-contract.md
+    validates (the refused ones do not), and serving's real answer to it validates against the response schema."""
+    from pipeline_code.serving import inference as inf
+
+    request = _EXAMPLES[example_id]["request"]
+    model_dir = {**{n: t.model_dir for n, t in trained_models.items()},
+                 **{n: m.model_dir for n, m in problem_models.items()}}[request["model"]]
+    (name, schemas), = contract_schema.schemas_of_artefact(model_dir).items()
+    assert name == request["model"]
+    model = inf.model_fn(model_dir)
+    lines = request["content-type"] == inf.JSONLINES
+    bodies = [json.loads(x) for x in request["body"].splitlines() if x.strip()] if lines else [json.loads(request["body"])]
+    valid = [(_part(schemas["request"], "record") if lines else _validator(schemas["request"])).is_valid(b) for b in bodies]
+    try:
+        answer, _ = inf.invoke(model, request["body"], content_type=request["content-type"], accept=request["content-type"])
+    except inf.InvocationError:
+        assert not all(valid), f"{example_id}: the schema accepts a request serving refuses"
+        return
+    assert all(valid), f"{example_id}: the schema refuses a request serving scores"
+    if lines:
+        prediction = _part(schemas["response"], "prediction")
+        assert all(prediction.is_valid(json.loads(x)) for x in answer.decode().split("\n"))
+    else:
+        response = json.loads(answer)
+        errors = [e.message for e in _validator(schemas["response"]).iter_errors(response)]
+        assert errors == []
