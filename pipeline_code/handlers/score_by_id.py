@@ -184,8 +184,12 @@ def score(client: Any, endpoint: str, records: List[Dict[str, Any]]) -> Dict[str
             original = int(error.response.get("OriginalStatusCode", 0) or 0)
             status = 422 if 400 <= original < 500 else 502
             original_message = error.response.get("OriginalMessage", message)
-            raise FrontError(status, f"the model refused the records: {original_message}",
-                             refused=original_message if status == 422 else None) from error
+            if status == 422:
+                raise FrontError(status, f"the model refused the records: {original_message}",
+                                 refused=original_message) from error
+            # Not a refusal: the records were fine and the model failed (its 5xx): said so, not "refused".
+            said = f" (its status {original})" if original else ""
+            raise FrontError(status, f"the model failed to answer{said}: {original_message}") from error
         if code in _THROTTLED or code == "ModelNotReadyException":
             raise FrontError(503, f"the endpoint is busy ({code}); retry later", retry_after=1) from error
         raise FrontError(502, f"the endpoint failed ({code}: {message})") from error

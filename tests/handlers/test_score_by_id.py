@@ -613,8 +613,12 @@ def test_an_endpoint_not_yet_deployed_is_a_503_with_retry_after(store, runtime):
     )
 
 
-@pytest.mark.parametrize(("original", "status"), [(400, 422), (500, 502)])
-def test_a_model_error_is_the_caller_s_422_or_the_model_s_502(store, runtime, original, status):
+@pytest.mark.parametrize(("original", "status", "words"), [
+    (400, 422, "the model refused the records: record 0: tenure_months is not a number"),
+    # Not a refusal: the caller's records were fine (a retry may help, a changed request would not).
+    (500, 502, "the model failed to answer (its status 500): record 0: tenure_months is not a number"),
+])
+def test_a_model_error_is_the_caller_s_422_or_the_model_s_502(store, runtime, original, status, words):
     """The container's own status decides: 4xx (it refused the records) or anything else (it failed)."""
     expect_lookup(store, ["c-1"], [stored("c-1")])
     runtime.add_client_error(
@@ -627,8 +631,7 @@ def test_a_model_error_is_the_caller_s_422_or_the_model_s_502(store, runtime, or
     answered, headers, body = handled(event({"ids": ["c-1"]}), store, runtime)
 
     assert (answered, headers, body) == (
-        status, {"Content-Type": "application/json"},
-        {"error": "the model refused the records: record 0: tenure_months is not a number"},
+        status, {"Content-Type": "application/json"}, {"error": words},
     )
 
 
