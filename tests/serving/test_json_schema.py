@@ -19,12 +19,13 @@ import pytest
 
 from mlops_cli import contract_schema
 from pipeline_code import catalog
+from pipeline_code.core.value_rules import FLOAT32_MAX
 from pipeline_code.sample_data.generate import generate_batch
 from pipeline_code.serving import records as serving_records
 from pipeline_code.serving.inference import serving_contract
 from pipeline_code.training.spec import parse_model_spec
 from tests.support.configs import SAMPLE_CONFIG
-from tests.support.contract_doc import doc_examples
+from tests.support.contract_doc import DOC, doc_examples
 
 from mlops_loop.config import load_config
 
@@ -292,3 +293,38 @@ def test_the_schemas_of_a_trained_artefact_hold_its_real_requests_and_answers(ex
         response = json.loads(answer)
         errors = [e.message for e in _validator(schemas["response"]).iter_errors(response)]
         assert errors == []
+
+
+def _field_rows(model: str, schema: Dict[str, Any]) -> List[str]:
+    """The Values table's rows of ``model`` (docs/invocation-contract.md, Requests), rendered from its request schema."""
+    raw = schema["$defs"]["raw_record"]
+
+    def number(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+    rows = []
+    for name in [*raw["required"], *[n for n in raw["properties"] if n not in raw["required"]]]:
+        body = raw["properties"][name]
+        if not isinstance(body, dict) or name == "inference_id":
+            continue
+        kind = body["type"] if isinstance(body["type"], str) else body["type"][0]
+        if "enum" in body:
+            values = ", ".join(f"`{v}`" for v in body["enum"] if v is not None)
+        else:
+            low, high = body.get("minimum"), body.get("maximum")
+            low = None if low is None or low <= -FLOAT32_MAX else low
+            high = None if high is None or high >= FLOAT32_MAX else high
+            values = (f"{number(low)} .. {number(high)}" if low is not None and high is not None else
+                      f">= {number(low)}" if low is not None else f"<= {number(high)}" if high is not None else "any")
+        rows.append(f"| {model} | `{name}` | {kind} | {'yes' if name in raw['required'] else 'no'} | {values} |")
+    return rows
+
+
+def test_the_doc_s_values_table_is_the_schemas():
+    text = DOC.read_text(encoding="utf-8")
+    table = text[text.index("**Values.**"):]
+    table = table[table.index("| model | field |"):]
+    table = table[:table.index("\n\n")].splitlines()[2:]
+    models = list(dict.fromkeys(row.split("|")[1].strip() for row in table))
+    schemas = contract_schema.schemas_of_config(str(SAMPLE_CONFIG), models)
+    assert table == [row for model in models for row in _field_rows(model, schemas[model]["request"])]
