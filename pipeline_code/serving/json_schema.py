@@ -248,3 +248,66 @@ def target_range(dataset: catalog.Dataset, target: str, problem_type: str) -> Li
         return [None, None]
     column = dataset.column(target)
     return [column.minimum, column.maximum]
+
+
+def by_id_schemas(contract: FeatureContract, model: str, problem_type: str, classes: Sequence[str],
+                  value_range: Sequence[Optional[float]] = (None, None), *, max_ids: int,
+                  policy: str) -> Dict[str, Dict[str, Any]]:
+    """``{"by-id.request": ..., "by-id.response": ...}``: the score-by-id front's body (``{"ids": [...]}``, or under
+    policy ``compute`` ``{"instances": [...]}`` with raw fields) and its 200 answer (each id's prediction or its
+    ``error``, where its features came from, the lookup verdicts); :mod:`pipeline_code.core.online_features`."""
+    from pipeline_code.core import online_features as lookup
+
+    verdicts = (lookup.FRESH, lookup.UNKNOWN, lookup.EXPIRED, lookup.STALE, lookup.INVALID)
+    ds = contract.dataset
+    entity_id = {"type": "string", "minLength": 1, "maxLength": lookup.MAX_ID_LENGTH,
+                 "pattern": f"^{lookup._PRINTABLE.pattern}$", "description": f"the {ds.record_identifier} of one entity"}
+    ids_form = {"type": "object", "required": ["ids"], "additionalProperties": False, "properties": {
+        "ids": {"type": "array", "minItems": 1, "maxItems": max_ids, "items": entity_id}}}
+    forms: List[Dict[str, Any]] = [ids_form]
+    if policy == "compute":
+        raw = record_schemas(contract)["raw_record"]
+        # A raw field an instance lacks refuses that id alone (in a 200), not the request: none is required here.
+        properties = {name: (column_schema(ds.column(name), required=False) if isinstance(body, dict) and
+                             name in contract.required_raw_fields else body)
+                      for name, body in raw["properties"].items()}
+        properties[ds.record_identifier] = entity_id
+        instance = {"type": "object", "required": [ds.record_identifier], "properties": properties,
+                    "additionalProperties": False}
+        forms.append({"type": "object", "required": ["instances"], "additionalProperties": False, "properties": {
+            "instances": {"type": "array", "minItems": 1, "maxItems": max_ids, "items": instance}}})
+    request = {
+        "$schema": DIALECT, "title": f"{model} score-by-id request (application/json)",
+        "description": ("Generated from the model's definition and its serving.by_id settings "
+                        "(python -m mlops_cli.contract_schema --env); docs/invocation-contract.md, Score by id: the "
+                        "online Feature Store at serving"),
+        "x-mlops-loop": {"model": model, "policy": policy, "max_ids": max_ids},
+        "oneOf": forms,
+    }
+    answered = prediction_schema(problem_type, classes, value_range)
+    provenance = {
+        "id": {"type": "string"},
+        lookup.FEATURE_SOURCE: {"enum": [lookup.SOURCE_STORE, lookup.SOURCE_COMPUTED, lookup.SOURCE_MISSING]},
+        lookup.FEATURE_EVENT_TIME: {"type": ["string", "null"]},
+        "lookup": {"enum": list(verdicts)},
+        lookup.LOOKUP_REASON: {"type": "string"},
+    }
+    scored = {**answered, "properties": {**answered["properties"], **provenance},
+              "required": [*answered["required"], "id", lookup.FEATURE_SOURCE, "lookup"]}
+    refused = {"type": "object", "additionalProperties": False, "required": ["id", "error", lookup.FEATURE_SOURCE],
+               "properties": {**provenance, lookup.FEATURE_SOURCE: {"type": "null"}, "error": {"type": "string"},
+                              INFERENCE_ID: {"type": "string"}}}
+    base = response_schema(model, problem_type, classes, value_range)
+    response = {
+        **base, "title": f"{model} score-by-id response (200, application/json)",
+        "x-mlops-loop": {**base["x-mlops-loop"], "policy": policy},
+        "required": ["predictions", "model", "lookup"],
+        "properties": {**base["properties"], "lookup": {
+            "type": "object", "required": list(verdicts), "additionalProperties": False,
+            "properties": {verdict: {"type": "integer", "minimum": 0} for verdict in verdicts}}},
+        "$defs": {"prediction": {"oneOf": [scored, refused]}, "error": {
+            "description": "the body of every other status (docs/invocation-contract.md, Score by id: the online "
+                           "Feature Store at serving)",
+            "type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}},
+    }
+    return {"by-id.request": request, "by-id.response": response}

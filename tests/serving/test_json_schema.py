@@ -10,8 +10,10 @@ serving also reads (numeric text, a category's other case) the schema refuses: i
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import jsonschema
@@ -328,3 +330,55 @@ def test_the_doc_s_values_table_is_the_schemas():
     models = list(dict.fromkeys(row.split("|")[1].strip() for row in table))
     schemas = contract_schema.schemas_of_config(str(SAMPLE_CONFIG), models)
     assert table == [row for model in models for row in _field_rows(model, schemas[model]["request"])]
+
+
+def test_the_by_id_schemas_hold_the_front_s_real_requests_and_answers(trained_models, tmp_path):
+    """The score-by-id front's schemas (policy ``compute``) of a trained artefact: what its real handler accepts and
+    answers (a hit, a computed miss, an id refused alone for a raw field it lacks) validates; what it refuses whole
+    (too many ids, no id, an id of no printable character, a numeric inference_id) does not."""
+    from types import SimpleNamespace
+
+    from mlops_cli.local.online_store import LocalEndpoint, LocalOnlineStore, score_by_id
+    from pipeline_code.core.integrity import METADATA_FILE
+    from pipeline_code.core.online_features import LookupSpec, front_environment
+
+    churn = trained_models["churn"]
+    ds, features = churn.dataset, churn.spec.features
+    metadata = json.loads((Path(churn.model_dir) / METADATA_FILE).read_text())
+    schemas = contract_schema.schemas_of_metadata(metadata, SimpleNamespace(enabled=True, max_ids=3, missing="compute"))
+    request, response = _validator(schemas["by-id.request"]), _validator(schemas["by-id.response"])
+    spec = LookupSpec(record_identifier=ds.record_identifier, event_time=ds.event_time,
+                      features=tuple((name, ds.feature(name).feature_type) for name in features), policy="compute",
+                      max_ids=3, required=ds.required_features(features), required_raw=ds.required_raw_fields(features))
+    environ = front_environment(environment="dev", model="churn", endpoint="test-churn", feature_group="test-group",
+                                spec=spec, namespace="test/serving")
+    store = LocalOnlineStore(str(tmp_path / "store.sqlite"))
+    [stored] = churn.feature_records(1)
+    store.put_records("test-group", [{ds.record_identifier: "id-0", ds.event_time: "2026-05-31T00:00:00Z", **stored}],
+                      record_identifier=ds.record_identifier, event_time=ds.event_time, ttl_days=None)
+    endpoint = LocalEndpoint(churn.model_dir, model="churn")
+    [raw] = churn.raw_records(1)
+    raw = {k: v for k, v in raw.items() if k in ds.required_raw_fields(features)}
+    lacking = {k: v for k, v in raw.items() if k != next(iter(raw))}
+
+    def answered(body: Dict[str, Any]) -> Dict[str, Any]:
+        return score_by_id(body, environ=environ, store=store, endpoint=endpoint, now=dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc))
+
+    for body in ({"ids": ["id-0"]},
+                 {"instances": [{ds.record_identifier: "id-0"}, {ds.record_identifier: "new-1", **raw},
+                                {ds.record_identifier: "new-2", **lacking, "inference_id": "mine"}]}):
+        assert request.is_valid(body), body
+        answer = answered(body)
+        assert answer["status"] == 200, answer
+        assert [e.message for e in response.iter_errors(answer["body"])] == []
+    assert any("error" in p for p in answer["body"]["predictions"]), "the sample must hold an id refused alone"
+    for body in ({"ids": ["a", "b", "c", "d"]}, {"ids": []}, {"ids": ["\u0001"]},
+                 {"instances": [{ds.record_identifier: "id-0", "inference_id": 7.5}]}):
+        assert not request.is_valid(body), body
+        assert answered(body)["status"] in (400, 413), body
+
+
+def test_an_unknown_environment_is_named_with_the_known_ones(capsys):
+    assert contract_schema.main(["--env", "prd", "--config", str(SAMPLE_CONFIG), "--out", "unused"]) == 2
+    assert capsys.readouterr().err == (f"error: --env 'prd' is not an environment of {SAMPLE_CONFIG}; its environments: "
+                                       f"{', '.join(sorted(_APP.environments))}\n")
