@@ -137,9 +137,17 @@ def write(schemas: Dict[str, Dict[str, Dict[str, Any]]], out: Path) -> List[Path
     return written
 
 
-def check(schemas: Dict[str, Dict[str, Dict[str, Any]]], directory: Path) -> List[str]:
-    """The changes between the schemas generated now and those kept in ``directory`` (none: the contract holds)."""
+def check(schemas: Dict[str, Dict[str, Dict[str, Any]]], directory: Path, *, every_model: bool = False) -> List[str]:
+    """The changes between the schemas generated now and those kept in ``directory`` (none: the contract holds);
+    ``every_model``: ``schemas`` are all the config's models, so a kept model's schema none matches is a model gone."""
     problems = []
+    if every_model:
+        suffix = "." + file_name("", "request")[1:]
+        for path in sorted(directory.glob(f"*{suffix}")):
+            model = path.name[:-len(suffix)]
+            if model not in schemas:
+                problems.append(f"{path}: model {model!r} is no longer in the config (removed or renamed): its callers "
+                                "would be refused")
     for model, pair in schemas.items():
         for kind in pair:
             path = directory / file_name(model, kind)
@@ -171,7 +179,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for path in write(schemas, Path(args.out)):
             print(path)
         return 0
-    changes = check(schemas, Path(args.check))
+    changes = check(schemas, Path(args.check), every_model=not args.model_dir and not args.model)
     for line in changes:
         print(line)
     if changes:

@@ -249,6 +249,13 @@ def test_the_command_writes_the_schemas_and_its_check_fails_on_a_changed_contrac
     out, err = capsys.readouterr()
     assert out.splitlines() == [f"{path}: /$defs/raw_record/properties/{name}/enum: removed [\"retired-level\"]"]
     assert err == (f"1 change(s) to the invocation contract: update the callers, then the schemas (--out {tmp_path})\n")
+    # A model the callers call that the config no longer has (removed, or renamed).
+    gone = tmp_path / contract_schema.file_name("retired-model", "request")
+    gone.write_text("{}")
+    assert contract_schema.main(["--config", config, "--check", str(tmp_path)]) == 1
+    out, _ = capsys.readouterr()
+    assert out.splitlines()[0] == (f"{gone}: model 'retired-model' is no longer in the config (removed or renamed): its "
+                                   "callers would be refused")
 
 
 def test_an_unknown_model_is_named_with_the_known_ones(capsys):
