@@ -15,7 +15,7 @@ so a client never depends on them: numbers written as text (``"21"``), categorie
 (``" North"``), booleans written as words, keys of no column or feature of the dataset (a caller's own metadata),
 an ``inference_id`` given as a number. What JSON Schema cannot say stays serving's alone: a field given twice in one
 object (a parsed document holds it once), NaN (not JSON), and a date or time that is not a real one (``2026-02-30``;
-the ``date`` format says it to a validator that asserts formats).
+the ``date`` format says it to a validator that asserts formats) or an instant outside the times the jobs hold.
 """
 
 from __future__ import annotations
