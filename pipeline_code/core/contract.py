@@ -549,6 +549,14 @@ def inference_id_problem(identifier: Any) -> Optional[str]:
     return f"expected text or a whole number, got {type(identifier).__name__} {shown}"
 
 
+# How serving's 400 names each problem, for a caller reading it (docs/invocation-contract.md, Errors): "record <i>",
+# its line in JSON Lines / CSV, then the field at fault when one is ("field '<name>'", "missing required field
+# '<name>'", "missing feature '<name>'"), the same field a batch error line names first in its ``fields``. Problems
+# are joined by "; ". Groups: 1 the record's 0-based index, 2 its line (or None), 3 the field (or None).
+REFUSED_FIELD = (r"(?:^|; )record (\d+)(?: \(line (\d+)\))?: "
+                 r"(?:(?:missing required field|missing feature|field) '([^']+)')?")
+
+
 def record_error(message: str, fields: Sequence[str] = (), *, status: int = 400,
                  inference_id: Optional[str] = None) -> Dict[str, Any]:
     """The output line of a record batch transform refused (:data:`RECORD_ERROR`), as a JSON object."""

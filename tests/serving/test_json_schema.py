@@ -389,3 +389,29 @@ def test_an_unknown_environment_is_named_with_the_known_ones(capsys):
     assert contract_schema.main(["--env", "prd", "--config", str(SAMPLE_CONFIG), "--out", "unused"]) == 2
     assert capsys.readouterr().err == (f"error: --env 'prd' is not an environment of {SAMPLE_CONFIG}; its environments: "
                                        f"{', '.join(sorted(_APP.environments))}\n")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_an_endpoint_s_400_names_each_record_and_field_as_the_batch_error_lines_do(model):
+    """A caller reads the record and the field at fault from an endpoint's 400 text with the documented pattern
+    (:data:`pipeline_code.core.contract.REFUSED_FIELD`): for every broken sample record, the same field a batch
+    transform's error line names first in its ``fields`` (none when the record as a whole is at fault)."""
+    from pipeline_code.core.contract import REFUSED_FIELD
+
+    spec, contract = _contract(model)
+    broken = [(what, record) for what, record in _samples(spec, contract) if not _serving_accepts(contract, record)]
+    assert broken
+    for what, record in broken:
+        with pytest.raises(serving_records.BadRequestError) as refused:
+            serving_records.feature_rows(contract, [record])
+        [refusal] = serving_records.feature_rows(contract, [record], refuse_records=True).refused.values()
+        named = [(int(m.group(1)), m.group(3)) for m in re.finditer(REFUSED_FIELD, str(refused.value))]
+        assert named[:1] == [(0, refusal.fields[0] if refusal.fields else None)], (what, str(refused.value))
+
+
+def test_the_doc_gives_the_pattern_serving_s_400_keeps():
+    from pipeline_code.core.contract import REFUSED_FIELD
+
+    text = DOC.read_text(encoding="utf-8")
+    section = text[text.index("**Reading a 400 by machine.**"):]
+    assert section.split("```text\n", 1)[1].split("\n```", 1)[0] == REFUSED_FIELD
