@@ -113,8 +113,10 @@ def differences(old: Any, new: Any, path: str = "") -> List[str]:
     plain = (str, int, float, bool, type(None))
     if (isinstance(old, list) and isinstance(new, list) and all(isinstance(v, plain) for v in old + new)
             and len(set(map(json.dumps, old))) == len(old) and len(set(map(json.dumps, new))) == len(new)):
-        removed = [v for v in old if v not in new]
-        added = [v for v in new if v not in old]
+        # Compared as JSON: 1 and true (both in a boolean feature's enum) are different values.
+        old_text, new_text = set(map(json.dumps, old)), set(map(json.dumps, new))
+        removed = [v for v in old if json.dumps(v) not in new_text]
+        added = [v for v in new if json.dumps(v) not in old_text]
         if removed or added:
             parts = ([f"removed {json.dumps(removed)}"] if removed else []) + ([f"added {json.dumps(added)}"] if added else [])
             return [f"{where}: {', '.join(parts)}"]

@@ -415,3 +415,9 @@ def test_the_doc_gives_the_pattern_serving_s_400_keeps():
     text = DOC.read_text(encoding="utf-8")
     section = text[text.index("**Reading a 400 by machine.**"):]
     assert section.split("```text\n", 1)[1].split("\n```", 1)[0] == REFUSED_FIELD
+
+
+def test_a_change_between_true_and_1_is_named():
+    """A boolean feature's values hold both 1 and true: compared as JSON, not as Python's equal 1 == True."""
+    assert contract_schema.differences({"enum": [True, False]}, {"enum": [1, 0]}) == [
+        "/enum: removed [true, false], added [1, 0]"]
