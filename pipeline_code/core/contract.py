@@ -549,6 +549,10 @@ def inference_id_problem(identifier: Any) -> Optional[str]:
     return f"expected text or a whole number, got {type(identifier).__name__} {shown}"
 
 
+# The longest message SageMaker hands a caller of an endpoint's refusal: ModelError's OriginalMessage (the container's
+# body) is at most 2048 characters in SageMaker Runtime's API model (botocore's sagemaker-runtime service-2.json).
+MAX_ERROR_MESSAGE = 2048
+
 # How serving's 400 names each problem, for a caller reading it (docs/invocation-contract.md, Errors): "record <i>",
 # its line in JSON Lines / CSV, then the field at fault when one is ("field '<name>'", "missing required field
 # '<name>'", "missing feature '<name>'"), the same field a batch error line names first in its ``fields``. Problems

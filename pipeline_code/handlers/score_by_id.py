@@ -67,8 +67,8 @@ class FrontError(lookup.RefusedRequest):
         self.refused = refused
 
 
-# Serving's 400 names each record it refuses ("record 3: field ...", joined by "; ", at most 10 and a count of the
-# rest): those instances are refused alone in its words and the others scored again, at most this many times.
+# Serving's 400 names each record it refuses ("record 3: field ...", joined by "; ", at most 10 - fewer when their
+# words would pass 2048 characters - and a count of the rest): those instances are refused alone in its words and the others scored again, at most this many times.
 RESCORES = 3
 _RECORD_PROBLEM = re.compile(r"(?:^|; )record (\d+)(?: \([^)]*\))?: ")
 _MORE_PROBLEMS = re.compile(r" \(\+\d+ more problems\)$")

@@ -28,7 +28,9 @@ import pandas as pd
 
 from pipeline_code import catalog
 from pipeline_code.core.lines import record_lines
-from pipeline_code.core.contract import TIMESTAMP_RANGE, inference_id_problem, is_smoke_record, timestamp_in_range
+from pipeline_code.core.contract import (
+    MAX_ERROR_MESSAGE, TIMESTAMP_RANGE, inference_id_problem, is_smoke_record, timestamp_in_range,
+)
 from pipeline_code.core.media_types import CONTENT_TYPES, CSV, JSON, JSONLINES, canonical  # noqa: F401 - CSV: the contract names inference re-exports
 from pipeline_code.core.online_features import FEATURE_SOURCE, PROVENANCE_KEYS, SOURCE_MISSING
 from pipeline_code.core.record_kinds import SOURCE_FEATURES, SOURCE_RAW, RecordKinds  # noqa: F401 - re-exported
@@ -763,8 +765,7 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                     refuse(i, name, f"{where}: field {name!r}: {problem} (declared for dataset {contract.dataset.name!r})")
             raw_values[i] = row
     if problems and not refuse_records:
-        more = f" (+{problem_count - _MAX_PROBLEMS} more problems)" if problem_count > _MAX_PROBLEMS else ""
-        raise BadRequestError("; ".join(problems) + more)
+        raise BadRequestError(refusal_message(problems, problem_count))
     for i in refused:  # refuse_records: the others are scored
         feature_values.pop(i, None)
         precomputed.pop(i, None)
@@ -787,6 +788,26 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
     frame = frame.sort_index()
     frame.index = pd.RangeIndex(len(frame))
     return FeatureRows(frame=frame, sources=sources, inference_ids=inference_ids, refused=refusals, kept=kept)
+
+
+def refusal_message(problems: Sequence[str], count: int, limit: int = MAX_ERROR_MESSAGE) -> str:
+    """A 400's text: the first of ``problems`` (``count`` in all) joined by "; ", then how many it leaves out
+    (``(+<n> more problems)``), in at most ``limit`` characters: SageMaker hands the caller at most 2048 characters of
+    it (ModelError's ``OriginalMessage``), and a message cut there could end mid-field. Whole problems while they fit;
+    a first problem longer than that alone is cut short after its record and field (`` ...``)."""
+    def more(listed: int) -> str:
+        return f" (+{count - listed} more problems)" if count > listed else ""
+
+    listed, length = 0, 0
+    for problem in problems:
+        grown = length + (2 if listed else 0) + len(problem)
+        if grown + len(more(listed + 1)) > limit:
+            break
+        listed, length = listed + 1, grown
+    if listed:
+        return "; ".join(problems[:listed]) + more(listed)
+    tail = " ..." + more(1)
+    return problems[0][:limit - len(tail)] + tail
 
 
 def _all_missing_on_purpose(record: Dict[str, Any], features: Sequence[str]) -> bool:

@@ -421,3 +421,32 @@ def test_a_change_between_true_and_1_is_named():
     """A boolean feature's values hold both 1 and true: compared as JSON, not as Python's equal 1 == True."""
     assert contract_schema.differences({"enum": [True, False]}, {"enum": [1, 0]}) == [
         "/enum: removed [true, false], added [1, 0]"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_400_fits_in_the_2048_characters_sagemaker_hands_its_caller(model):
+    """GIVEN a request of 12 records each lacking a required raw field (each problem some 400 characters) WHEN refused
+    THEN the 400 lists the first whole problems that fit in 2048 characters (ModelError's OriginalMessage) and counts
+    the rest, so the caller reads whole records and fields, never a message cut mid-field."""
+    from pipeline_code.core.contract import MAX_ERROR_MESSAGE
+
+    spec, contract = _contract(model)
+    first = contract.required_raw_fields[0]
+    records = [{k: v for k, v in record.items() if k != first}
+               for record in frame_records(generate_batch(contract.dataset, 12, seed=5, as_text=False).frame)]
+    refusals = serving_records.feature_rows(contract, records, refuse_records=True).refused
+    words = [refusals[i].message for i in range(12)]
+    fits = max(k for k in range(1, 13) if len("; ".join(words[:k]) + f" (+{12 - k} more problems)") <= MAX_ERROR_MESSAGE)
+    with pytest.raises(serving_records.BadRequestError) as refused:
+        serving_records.feature_rows(contract, records)
+    assert str(refused.value) == "; ".join(words[:fits]) + f" (+{12 - fits} more problems)"
+    assert MAX_ERROR_MESSAGE == 2048 and fits < 10  # the sample's problems are long enough to need it
+
+
+def test_one_problem_longer_than_2048_characters_is_cut_after_its_record_and_field():
+    from pipeline_code.core.contract import MAX_ERROR_MESSAGE
+
+    problem = "record 0: missing required field 'a' (a raw record needs " + "['x'], " * 600 + ")"
+    text = serving_records.refusal_message([problem, "record 1: field 'b': bad"], 2)
+    assert len(text) == MAX_ERROR_MESSAGE
+    assert text == problem[:MAX_ERROR_MESSAGE - len(" ... (+1 more problems)")] + " ... (+1 more problems)"
