@@ -615,6 +615,46 @@ def test_a_rewritten_evaluation_report_is_a_gap_naming_both_digests(world, tmp_p
     assert f"| evaluation | {audit.md_text(uri)} | **NO**: rewritten (see gaps) |" in section(md, "Evaluation against the champion")
 
 
+def _approve_a_failed_gate(world: World) -> str:
+    """A version whose evaluation report (as registered: its digests recorded, so verified) says the gate failed on
+    disparate impact, approved by the approver role: registered outside the pipeline, whose condition step registers
+    only a version that passed. Returns its ARN."""
+    evaluation = json.loads(fixture_text("evaluation.json", world.values))
+    gate = evaluation["gate"]
+    gate["passed"] = False
+    gate["reasons"] = ["disparate impact 0.2900 < minimum 0.8000 across age_group"]
+    body = json.dumps(evaluation).encode()
+    values = {**world.values, "evaluation_digest": "sha256:" + hashlib.sha256(body).hexdigest()}
+    bias = fixture_text("bias.json", values).encode()
+    for name, document in (("evaluation.json", body), ("bias.json", bias)):
+        world.clients.s3.put_object(Bucket=BUCKET, Key=f"{world.eval_prefix}/{name}", Body=document)
+    world.evidence = {**world.evidence, "bias.json": "sha256:" + hashlib.sha256(bias).hexdigest()}
+    arn = world.register(approval="PendingManualApproval", with_execution=True, reports=True)
+    world.clients.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved",
+                                                 ApprovalDescription="approved despite the fairness check")
+    return arn
+
+
+def test_an_approved_version_whose_gate_failed_is_a_gap(world, tmp_path, capsys):
+    """GIVEN an Approved version whose verified evaluation report says the promotion gate failed WHEN audited THEN it
+    is a gap naming the gate's reasons (so --fail-on-gaps stops a release of it), not only a word in the summary;
+    version 2, which passed, has none (test_an_approved_and_deployed_version_has_every_piece)."""
+    arn = _approve_a_failed_gate(world)
+    version = arn.rsplit("/", 1)[-1]
+    code, md, _ = run(world, tmp_path, "--version", version)
+    assert code == 0
+    assert "| Gate | **failed** |" in section(md, "Summary")
+    assert audit.md_text(
+        f"gate: version {version} is Approved, but its evaluation report says the promotion gate failed (disparate "
+        "impact 0.2900 < minimum 0.8000 across age_group); the pipeline registers only a version that passed, so this "
+        "one was registered outside it; its approval is the only record of why the failed check was accepted") in gaps(md)
+    capsys.readouterr()
+    assert audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--version", version, "--format", "json",
+                       "--fail-on-gaps"], clients=world.clients) == 3
+    sections = capsys.readouterr().err.split(f"churn/{version}: ", 1)[1].split(" (", 1)[0].split(", ")
+    assert "evaluation" in sections
+
+
 def test_a_version_held_because_its_callers_contract_changes_says_so_in_its_evaluation(world, tmp_path):
     """GIVEN version 2's report saying auto-approval was asked for but the callers' contract changes WHEN audited
     THEN the evaluation section says why it was registered PendingManualApproval (the rewrite itself is a gap, above)."""
