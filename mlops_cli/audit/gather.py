@@ -895,8 +895,15 @@ def _approval_checks(names: Names, package: Mapping[str, Any], ledger: Mapping[s
                        "flagged": not auto_approve, "auto": bool(auto_approve)})
 
     def decided(time: Optional[str], principal: Optional[str], source: str, issuer: Optional[str], kind: Optional[str],
-                mfa: Optional[str], mfa_known: bool) -> None:
+                mfa: Optional[str], mfa_known: bool, description: Optional[str]) -> None:
         flagged = []
+        reasoned = bool(str(description or "").strip())
+        if not reasoned:
+            # A person's decision without its why (SR 11-7, EU AI Act Art. 14): the record says who, not on what grounds.
+            # A gap, not a flag: "flagged" says the decision was not the approver role's.
+            gaps.add(f"approval: the decision that approved the version at {time} by {principal or 'an unrecorded principal'} "
+                     f"({source}) records no reason (its ApprovalDescription is empty): say why with "
+                     "--approval-description when approving")
         if not principal:
             gaps.add(f"approval: the decision that approved the version at {time} ({source}) names no principal: who "
                      "approved it is not known")
@@ -910,7 +917,8 @@ def _approval_checks(names: Names, package: Mapping[str, Any], ledger: Mapping[s
                      f"mfaAuthenticated {mfa if mfa is not None else 'absent'})")
             flagged.append("IAM user without MFA")
         checks.append({"time": time, "principal": principal, "source": source, "flagged": bool(flagged), "auto": False,
-                       "verdict": "; ".join(flagged) or "the approver role"})
+                       "verdict": "; ".join(flagged + ([] if reasoned else ["no reason recorded"])) or "the approver role",
+                       "reason": description if reasoned else None})
 
     for r in ledger.get("records") or []:
         if r["status"] != approval.APPROVED:
@@ -920,12 +928,13 @@ def _approval_checks(names: Names, package: Mapping[str, Any], ledger: Mapping[s
             registered(r["time"], r["principal"], source)
         else:
             kind, issuer = _issuer(r["principal"])
-            decided(r["time"], r["principal"], source, issuer, kind, None, mfa_known=False)
+            decided(r["time"], r["principal"], source, issuer, kind, None, mfa_known=False, description=r["description"])
     for h in history or []:
         if h["requested_status"] != approval.APPROVED or h["error"]:
             continue
         kind = {"AssumedRole": "role", "IAMUser": "user"}.get(h.get("identity_type") or "") or _issuer(h["identity"])[0]
-        decided(h["time"], h["identity"], f"CloudTrail event {h['event_id']}", h["role"], kind, h["mfa"], mfa_known=True)
+        decided(h["time"], h["identity"], f"CloudTrail event {h['event_id']}", h["role"], kind, h["mfa"], mfa_known=True,
+                description=h["description"])
     if not checks and package.get("ModelApprovalStatus") == approval.APPROVED and _never_updated(package):
         registered(iso_time(package.get("CreationTime")), _user(package.get("CreatedBy")),
                    "the model package: Approved since it was registered, never updated")

@@ -655,6 +655,23 @@ def test_an_approved_version_whose_gate_failed_is_a_gap(world, tmp_path, capsys)
     assert "evaluation" in sections
 
 
+def test_an_approval_that_records_no_reason_is_a_gap(world, tmp_path):
+    """GIVEN version 2 approved by the approver role with an empty ApprovalDescription (CloudTrail's call) WHEN audited
+    THEN the decision without a reason is a gap naming who and when; the fixture's decision with a reason has none
+    (test_an_approved_and_deployed_version_has_every_piece)."""
+    world.overrides["LookupEvents"] = {"Events": [_update_event(world, world.v2, {"modelApprovalStatus": "Approved"},
+                                                                who="alice", at="2026-11-21T10:15:02Z")]}
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    alice = f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-loop-prod-model-approver/alice"
+    assert gaps(md) == [audit.md_text(
+        f"approval: the decision that approved the version at 2026-11-21T10:15:02Z by {alice} (CloudTrail event "
+        "tamper-alice) records no reason (its ApprovalDescription is empty): say why with --approval-description "
+        "when approving")]
+    assert "not every approval was the approver role's" not in section(md, "Summary")  # it was the approver role's
+    assert "| no reason recorded |" in section(md, "Approval history")
+
+
 def test_a_version_held_because_its_callers_contract_changes_says_so_in_its_evaluation(world, tmp_path):
     """GIVEN version 2's report saying auto-approval was asked for but the callers' contract changes WHEN audited
     THEN the evaluation section says why it was registered PendingManualApproval (the rewrite itself is a gap, above)."""
@@ -1795,9 +1812,11 @@ EVE = f"arn:aws:sts::{ACCOUNT}:assumed-role/Admin/eve"
 
 
 def _approval_event(arn: str, identity: Dict[str, Any], *, event_id: str, at: str = "2026-11-22T08:00:00Z") -> Dict[str, Any]:
-    """A successful UpdateModelPackage call setting Approved on ``arn`` by ``identity`` (CloudTrail's userIdentity)."""
+    """A successful UpdateModelPackage call setting Approved on ``arn`` by ``identity`` (CloudTrail's userIdentity), with a
+    reason (test_an_approval_that_records_no_reason_is_a_gap: one without)."""
     record = {"eventTime": at, "eventName": "UpdateModelPackage", "eventID": event_id, "userIdentity": identity,
-              "requestParameters": {"modelPackageArn": arn, "modelApprovalStatus": "Approved"}}
+              "requestParameters": {"modelPackageArn": arn, "modelApprovalStatus": "Approved",
+                                    "approvalDescription": "evaluation reviewed"}}
     return {"EventId": event_id, "EventName": "UpdateModelPackage", "EventTime": at, "CloudTrailEvent": json.dumps(record)}
 
 
