@@ -152,6 +152,9 @@ def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows:
         # The event-time span of its train and validation rows (trainers.data_period; None before it was recorded).
         "data_period": training.get("data_period"),
         "validation_auc": training.get("validation_auc"),
+        # How many rows it learnt from and (binary) their base rate: the training data's size and class balance, which
+        # the model card states (absent: an artefact from before they were recorded).
+        **{key: training[key] for key in ("train_rows", "validation_rows", "train_positive_rate") if key in training},
         "hyperparameters": training.get("hyperparameters"),
         "class_weight": training.get("class_weight"),
         # How the threshold was chosen (policy, validation precision/recall), from the artefact.

@@ -889,6 +889,30 @@ def test_a_card_states_the_training_data_period_and_an_out_of_time_test_set(pass
     assert not [n for n in mc.limitations(report) if "out-of-time" in n]
 
 
+def test_a_card_states_how_many_rows_the_model_learnt_from_and_their_class_balance(passing, churn_spec, strong_model):
+    """GIVEN a binary model whose artefact records its split sizes and training base rate WHEN carded THEN the evaluation
+    report's model_info carries them and the card's training section states them (what a validator needs to describe
+    the training data: EU AI Act Annex IV 2(d)); GIVEN a report from before they were carried THEN the card says so."""
+    import copy
+
+    _, report = passing
+    training = json.loads((Path(strong_model) / "feature_metadata.json").read_text())["training"]
+    info = report["challenger"]["model_info"]
+    assert (info["train_rows"], info["validation_rows"]) == (training["train_rows"], training["validation_rows"])
+    assert info["train_positive_rate"] == training["train_positive_rate"]
+    card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec)
+    observations = card["training_details"]["training_observations"]
+    assert (f" on {len(churn_spec.features)} features, learnt from {training['train_rows']} training rows "
+            f"({100 * training['train_positive_rate']:.2f} % positive) and {training['validation_rows']} validation rows; "
+            "trained at ") in observations
+    older = copy.deepcopy(report)
+    for key in ("train_rows", "validation_rows", "train_positive_rate"):
+        older["challenger"]["model_info"].pop(key)
+    observations = mc.build_model_card(evaluation_report=older, model_spec=churn_spec)["training_details"][
+        "training_observations"]
+    assert f" on {len(churn_spec.features)} features (how many rows it learnt from is not recorded); trained at " in observations
+
+
 def test_a_challenger_trained_into_the_frozen_window_says_so_on_its_card(churn_spec, dev_gate, strong_model, later_model,
                                                                        prepared, tmp_path):
     """GIVEN a later challenger whose training data reaches the frozen test set's window, the champion trained before

@@ -523,7 +523,7 @@ def _training_details(card: _Evaluated) -> Dict[str, Any]:
     resumed = resumed_note(info)
     training: Dict[str, Any] = {
         "training_observations": _clip(
-            f"{_model_size(info)} on {len(card.spec.features)} features; trained at "
+            f"{_model_size(info)} on {len(card.spec.features)} features{_rows_text(info)}; trained at "
             f"{info.get('trained_at') or 'unknown'} {_data_period_text(info)}."
             + (f" Training {resumed}." if resumed else "") + _loss_text(info),
             _MAX["description"],
@@ -542,6 +542,17 @@ def _loss_text(info: Mapping[str, Any]) -> str:
     power = f" with variance power {info['tweedie_variance_power']:g}" if info.get("tweedie_variance_power") else ""
     return (f" Trained on loss {loss}{power} (XGBoost {problem.xgboost_objective(problem.REGRESSION, loss)}): its "
             f"predictions are means of the target, always above 0.")
+
+
+def _rows_text(info: Mapping[str, Any]) -> str:
+    """How many rows the model learnt from (its artefact's ``train_rows`` / ``validation_rows``) and, for a binary model,
+    the training base rate (``train_positive_rate``), as a clause: the training data's size and class balance."""
+    train, validation = info.get("train_rows"), info.get("validation_rows")
+    if not isinstance(train, int) or not isinstance(validation, int):
+        return " (how many rows it learnt from is not recorded)"
+    rate = as_number(info.get("train_positive_rate"))
+    balance = f" ({100 * rate:.2f} % positive)" if rate is not None else ""
+    return f", learnt from {train} training rows{balance} and {validation} validation rows"
 
 
 def _data_period_text(info: Mapping[str, Any]) -> str:
