@@ -202,6 +202,7 @@ def _execution(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Opti
         "parameters": {p["Name"]: p.get("Value") for p in parameters or []},
         "steps": [],
         "registered_this_package": None,
+        **_started_by(described.get("CreatedBy")),
     }
     _add_steps(out, steps or [], package)
     if steps is not None and out["registered_this_package"] is None:
@@ -271,6 +272,7 @@ def _run_record(clients: Clients, names: Names, version: int, package: Mapping[s
         "steps": [],
         "registered_this_package": None,
         "definition": {"PipelineDefinition": (record["definition"] or {}).get("body")},
+        **_started_by(execution.get("CreatedBy")),
     }
     _add_steps(out, record["steps"] or [], package)
     return out
@@ -849,6 +851,40 @@ def _never_updated(package: Mapping[str, Any]) -> bool:
     return modified is None or (created is not None and modified <= created)
 
 
+def _started_by(created_by: Any) -> Dict[str, Optional[str]]:
+    """Who started a pipeline execution (DescribePipelineExecution ``CreatedBy``): ``started_by`` (the IAM identity's
+    ARN, else the Studio user profile) and ``started_by_person`` (its ``SourceIdentity``, else the role session's or IAM
+    user's name, else the profile name; None for an execution EventBridge or a schedule started, which names no one)."""
+    created_by = created_by if isinstance(created_by, Mapping) else {}
+    iam = created_by.get("IamIdentity") if isinstance(created_by.get("IamIdentity"), Mapping) else {}
+    arn, profile = iam.get("Arn"), created_by.get("UserProfileName")
+    person = iam.get("SourceIdentity") or _person(arn) or profile
+    return {"started_by": arn or profile, "started_by_person": person}
+
+
+def _person(principal: Optional[str]) -> Optional[str]:
+    """The person a principal ARN names: a role session's name (``assumed-role/<role>/<session>``; Identity Center
+    and most federations set it to the user's name) or an IAM user's name; None for anything else."""
+    match = re.match(r"^arn:aws[a-z-]*:(?:sts::\d{12}:assumed-role/[^/]+|iam::\d{12}:user(?:/[^/]+)*)/([^/]+)$",
+                     principal or "")
+    return match.group(1) if match else None
+
+
+def _not_independent(execution: Optional[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]], gaps: Gaps) -> None:
+    """A gap for each person's approval by whoever started the execution that trained the version (the same session
+    name or source identity): the approval is then no independent challenge of the training (SR 11-7)."""
+    starter = (execution or {}).get("started_by_person")
+    if not starter:
+        return
+    for check in checks:
+        if check.get("auto") or (_person(check.get("principal")) or "").lower() != str(starter).lower():
+            continue
+        gaps.add(f"approval: the version was approved at {check['time']} by {check['principal']} ({check['source']}), "
+                 f"the person ({starter}) who started the pipeline execution that trained it "
+                 f"({execution.get('started_by')}): the approval is not independent of the training; have another "
+                 "approver decide")
+
+
 def _issuer(principal: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
     """(kind, IAM role ARN) of a principal ARN: ``("role", arn:...:iam::<account>:role/<name>)`` for a role session
     (``arn:...:sts::<account>:assumed-role/<name>/<session>``; the session ARN carries no role path), ``("user", None)``
@@ -1382,6 +1418,7 @@ def gather(
     audit["approvals"] = history or []
     audit["approval_checks"] = _approval_checks(names, package, audit["ledger"], history, auto_approve, gaps,
                                                 approver_team=approver_team)
+    _not_independent(audit["execution"], audit["approval_checks"], gaps)
     _cloudtrail_silence(package, audit["ledger"], history, audit["approval_checks"], now, gaps)
     if status == "Approved" and not audit["approval_checks"]:
         gaps.add(

@@ -195,6 +195,7 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
                 ["Found by", md_text(ex["found_by"])],
                 ["Status", md_text(ex["status"])],
                 ["Started / last modified", f"{md_text(ex['started'])} / {md_text(ex['last_modified'])}"],
+                ["Started by", md_text(ex.get("started_by") or "not recorded")],
                 ["Register step created this version", confirmed],
             ],
         )

@@ -1867,6 +1867,43 @@ def test_an_approval_the_ledger_records_by_another_role_is_a_gap(world, tmp_path
         f"), whose session issuer is arn:aws:iam::{ACCOUNT}:role/Admin, not the approver role {APPROVER_ROLE}"))
 
 
+def _started_by(world: World, identity: Dict[str, Any]) -> None:
+    """DescribePipelineExecution of version 2's execution answering that ``identity`` (its CreatedBy.IamIdentity)
+    started it; moto's names a Studio user profile only."""
+    described = world.clients.sagemaker.describe_pipeline_execution(PipelineExecutionArn=world.execution_arn)
+    answer = {k: (v.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(v, dt.datetime) else v)
+              for k, v in described.items() if k != "ResponseMetadata"}
+    answer["CreatedBy"] = {"IamIdentity": identity}
+    replay(world.clients.sagemaker, "DescribePipelineExecution", lambda request: answer, world.calls)
+
+
+@pytest.mark.parametrize("identity", [
+    {"Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/DataScientist/alice", "PrincipalId": "AROAEXAMPLE:alice"},
+    {"Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/DataScientist/session-1", "SourceIdentity": "alice"},
+], ids=["session-name", "source-identity"])
+def test_an_approver_who_started_the_training_is_a_gap(world, tmp_path, identity):
+    """GIVEN version 2's execution started by alice (a DataScientist role session, by session name or by source
+    identity) and approved by alice as the approver role (the CloudTrail fixture) WHEN audited THEN the approval that
+    is not independent of the training is a gap naming both principals, and the execution section says who started
+    it."""
+    _started_by(world, identity)
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    alice = f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-loop-prod-model-approver/alice"
+    assert gaps(md) == [audit.md_text(
+        f"approval: the version was approved at 2026-11-21T10:15:02Z by {alice} (CloudTrail event "
+        f"3f1c2b8e-0001-4d7a-9a51-2a9e0c7b1d01), the person (alice) who started the pipeline execution that trained it "
+        f"({identity['Arn']}): the approval is not independent of the training; have another approver decide")]
+    assert f"| Started by | {audit.md_text(identity['Arn'])} |" in section(md, "Pipeline execution")
+
+
+def test_an_approver_other_than_who_started_the_training_is_no_gap(world, tmp_path):
+    """GIVEN version 2's execution started by bob and approved by alice THEN no gap (the complete record)."""
+    _started_by(world, {"Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/DataScientist/bob"})
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0 and gaps(md) == []
+
+
 def test_a_team_approved_models_approvals_are_held_to_its_teams_approver_role(world, tmp_path):
     """GIVEN version 2 approved (CloudTrail) once by a session of team fraud's approver role and once by the
     environment's approver role WHEN audited for a model whose team approves it (``team_approvers``: the command reads it
