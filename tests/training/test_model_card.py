@@ -913,6 +913,27 @@ def test_a_card_states_how_many_rows_the_model_learnt_from_and_their_class_balan
     assert f" on {len(churn_spec.features)} features (how many rows it learnt from is not recorded); trained at " in observations
 
 
+def test_a_binary_card_gives_its_auc_with_a_confidence_interval(passing, churn_spec):
+    """GIVEN a binary report whose test set holds 100 positives of 500 rows and AUC 0.80 (the champion 0.78) WHEN carded
+    THEN the evaluation observation gives each AUC's 95 % confidence interval (Hanley & McNeil 1982: standard error
+    0.0279 for AUC 0.80 with 100 positives and 400 negatives), so a reader sees how much the test set can tell apart,
+    and the Markdown shows it; the metric's note carries it too."""
+    import copy
+
+    _, report = passing
+    report = copy.deepcopy(report)
+    report["challenger"]["metrics"].update(auc=0.80, positives=100, rows=500)
+    report["champion"]["metrics"].update(auc=0.78, positives=100, rows=500)
+    card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec)
+    assert_schema_valid(card)
+    observation = card["evaluation_details"][0]["evaluation_observation"]
+    assert ("AUC 0.80, 95 % confidence interval 0.7453 to 0.8547 (100 positives, 400 negatives; Hanley & McNeil); "
+            "the champion's 0.78, 0.7235 to 0.8365 on the same rows") in observation
+    (auc,) = [m for m in group(card, "challenger (this version)")["metric_data"] if m["name"] == "auc"]
+    assert auc["notes"] == "95 % confidence interval 0.7453 to 0.8547 (Hanley & McNeil)"
+    assert "95 % confidence interval 0.7453 to 0.8547" in mc.render_markdown(card)
+
+
 def test_a_challenger_trained_into_the_frozen_window_says_so_on_its_card(churn_spec, dev_gate, strong_model, later_model,
                                                                        prepared, tmp_path):
     """GIVEN a later challenger whose training data reaches the frozen test set's window, the champion trained before

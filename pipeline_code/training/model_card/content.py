@@ -578,7 +578,8 @@ def _evaluation_details(card: _Evaluated, test_set_uri: Optional[str]) -> Dict[s
     evaluation: Dict[str, Any] = {
         "name": _clip(f"frozen test set {str(test_set.get('sha256', ''))[:12]}".strip(), _MAX["group"]),
         "evaluation_observation": _clip(
-            f"Gate {'PASSED' if gate.get('passed') else 'FAILED'}: " + "; ".join(gate.get("reasons") or []), _MAX["observation"]
+            f"Gate {'PASSED' if gate.get('passed') else 'FAILED'}: " + "; ".join(gate.get("reasons") or [])
+            + _auc_uncertainty(card), _MAX["observation"]
         ),
         "metadata": {
             k: _clip(str(v), _MAX["custom"])
@@ -618,13 +619,47 @@ def _bar_chart(name: str, pairs: Sequence[Tuple[Any, Any]], y_axis: str, notes: 
     return chart
 
 
+def auc_interval(metrics: Mapping[str, Any], z: float = 1.959964) -> Optional[Tuple[float, float]]:
+    """The 95 % confidence interval of a binary model's test AUC from its positives and rows (Hanley & McNeil 1982,
+    "The meaning and use of the area under a ROC curve": its standard error from the AUC and the two class counts);
+    None when the metrics do not hold them or a class is empty."""
+    auc, positives, rows = as_number(metrics.get("auc")), as_number(metrics.get("positives")), as_number(metrics.get("rows"))
+    if auc is None or positives is None or rows is None or not 0 < positives < rows:
+        return None
+    n1, n0 = positives, rows - positives
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    error = math.sqrt(max(0.0, auc * (1 - auc) + (n1 - 1) * (q1 - auc * auc) + (n0 - 1) * (q2 - auc * auc)) / (n1 * n0))
+    return max(0.0, auc - z * error), min(1.0, auc + z * error)
+
+
+def _auc_uncertainty(card: _Evaluated) -> str:
+    """A binary card's sentence on how precisely its test set measures AUC (the challenger's and the champion's 95 %
+    intervals): a challenger-champion difference well inside them is not one the test set can tell apart. "" else."""
+    if card.kind != problem.BINARY:
+        return ""
+    mine = auc_interval(card.metrics)
+    if mine is None:
+        return ""
+    positives, rows = int(card.metrics["positives"]), int(card.metrics["rows"])
+    text = (f". AUC {figure(card.metrics['auc'])}, 95 % confidence interval {mine[0]:.4f} to {mine[1]:.4f} ({positives} "
+            f"positives, {rows - positives} negatives; Hanley & McNeil)")
+    theirs = auc_interval((card.champion or {}).get("metrics") or {})
+    if theirs is not None:
+        text += (f"; the champion's {figure(card.champion['metrics']['auc'])}, {theirs[0]:.4f} to {theirs[1]:.4f} on the "
+                 "same rows")
+    return text + "."
+
+
 def _performance_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
     """Headline metrics of the challenger (and the champion and their difference), then per problem type:
     the confusion matrix and ROC curve (binary), metrics and confusion per class (multiclass), error quantiles (regression)."""
     metrics, champion, headline = card.metrics, card.champion, _HEADLINE[card.kind]
     if card.primary_metric not in headline:  # the metric the gate judged on is always shown
         headline = (*headline, card.primary_metric)
-    groups: List[Optional[Dict[str, Any]]] = [_group("challenger (this version)", [_metric(m, metrics.get(m)) for m in headline])]
+    interval = auc_interval(metrics) if card.kind == problem.BINARY else None
+    notes = {"auc": f"95 % confidence interval {interval[0]:.4f} to {interval[1]:.4f} (Hanley & McNeil)"} if interval else {}
+    groups: List[Optional[Dict[str, Any]]] = [
+        _group("challenger (this version)", [_metric(m, metrics.get(m), notes.get(m)) for m in headline])]
     if champion:
         champion_metrics = champion.get("metrics") or {}
         source = champion.get("source") or {}
