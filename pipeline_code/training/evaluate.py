@@ -156,6 +156,8 @@ def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows:
         # the model card states (absent: an artefact from before they were recorded).
         **{key: training[key] for key in ("train_rows", "validation_rows", "train_positive_rate") if key in training},
         "hyperparameters": training.get("hyperparameters"),
+        # Python's and the libraries' versions where it trained (None: an artefact from before they were recorded).
+        "libraries": training.get("libraries"),
         "class_weight": training.get("class_weight"),
         # How the threshold was chosen (policy, validation precision/recall), from the artefact.
         "decision": model.metadata.get("decision"),

@@ -393,6 +393,25 @@ def label_problem(y: pd.Series, spec: ModelSpec) -> Optional[str]:
 
 
 
+# The libraries whose versions a rebuild installs (the image tag alone does not pin them: a patched image keeps its tag).
+RECORDED_LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn", "xgboost", "torch")
+
+
+def library_versions() -> Dict[str, str]:
+    """The versions of Python and of :data:`RECORDED_LIBRARIES` installed where this runs (those not installed left
+    out), as a training summary records them (``libraries``)."""
+    import importlib.metadata
+    import platform
+
+    found = {"python": platform.python_version()}
+    for name in RECORDED_LIBRARIES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
 def training_summary(spec: ModelSpec, y_train: np.ndarray, y_val: np.ndarray, p_train: np.ndarray, p_val: np.ndarray,
                      **sizes: Any) -> Dict[str, Any]:
     """The training summary stored in the artefact: ``sizes`` (the trainer's own counts, e.g. rounds or epochs),
@@ -404,6 +423,7 @@ def training_summary(spec: ModelSpec, y_train: np.ndarray, y_val: np.ndarray, p_
         **sizes,
         "train_rows": int(len(y_train)),
         "validation_rows": int(len(y_val)),
+        "libraries": library_versions(),
     }
     if spec.problem_type == problem.BINARY:
         out.update({

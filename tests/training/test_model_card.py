@@ -934,6 +934,24 @@ def test_a_binary_card_gives_its_auc_with_a_confidence_interval(passing, churn_s
     assert "95 % confidence interval 0.7453 to 0.8547" in mc.render_markdown(card)
 
 
+def test_a_card_names_the_library_versions_that_trained_it(passing, churn_spec, strong_model):
+    """GIVEN a model trained here WHEN evaluated and carded THEN its artefact's training summary records the versions of
+    Python and the libraries that trained it (the image tag alone does not pin them: a patched image keeps its tag),
+    the evaluation report's model_info carries them and the card's custom details name them, for a rebuild to install."""
+    import importlib.metadata
+    import platform
+
+    _, report = passing
+    expected = {"python": platform.python_version(),
+                **{name: importlib.metadata.version(name) for name in ("numpy", "pandas", "pyarrow", "xgboost")}}
+    training = json.loads((Path(strong_model) / "feature_metadata.json").read_text())["training"]
+    assert {k: training["libraries"].get(k) for k in expected} == expected
+    assert report["challenger"]["model_info"]["libraries"] == training["libraries"]
+    card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec)
+    libraries = card["additional_information"]["custom_details"]["libraries"]
+    assert all(f"{name} {version}" in libraries.split(", ") for name, version in expected.items()), libraries
+
+
 def test_a_challenger_trained_into_the_frozen_window_says_so_on_its_card(churn_spec, dev_gate, strong_model, later_model,
                                                                        prepared, tmp_path):
     """GIVEN a later challenger whose training data reaches the frozen test set's window, the champion trained before

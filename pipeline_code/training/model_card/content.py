@@ -981,6 +981,9 @@ def _additional_information(card: _Evaluated) -> Dict[str, Any]:
         framework = str(card.info.get("framework", XGBOOST))
         custom["framework_version"] = _clip(f"{LIBRARIES.get(framework, framework)} {card.info['framework_version']}",
                                             _MAX["custom"])
+    libraries = card.info.get("libraries")
+    if isinstance(libraries, Mapping) and libraries:
+        custom["libraries"] = _clip(", ".join(f"{name} {version}" for name, version in libraries.items()), _MAX["custom"])
     if card.package.get("CreationTime"):
         custom[PACKAGE_CREATED_DETAIL] = package_created(card.package["CreationTime"])
     metadata = card.package.get("CustomerMetadataProperties") or {}
