@@ -33,8 +33,8 @@ package's container with this digest before every deployment.
 
 A fourth, the **content digest** (:data:`pipeline_code.core.contract.MODEL_CONTENT_SHA256_PROPERTY`,
 :func:`model_content_digest`), is for comparing runs, not for checking bytes: ``model.json`` and the metadata without
-what only says when and how a run went (:data:`RUN_SPECIFIC_TRAINING_FIELDS`: ``trained_at``, the checkpoint it resumed
-from). Two trainings on the same data, code, configuration and seed have the same content digest, while their model
+what only says when, where and how a run went (:data:`RUN_SPECIFIC_TRAINING_FIELDS`: ``trained_at``, the library
+versions, the checkpoint it resumed from). Two trainings on the same data, code, configuration and seed have the same content digest, while their model
 digests differ by ``trained_at``.
 
 Who decided about a version, when and why is kept in the **approval ledger** (:func:`ledger_key`): the deploy
@@ -85,7 +85,9 @@ MODEL_CONTENT_SHA256_PATH = f"{ARTIFACT_KEY}.model_content_sha256"
 # The training summary's fields (``feature_metadata.json`` ``training``) that say when and how one run went, not what
 # it trained: the content digest leaves them out. A resumed run's model may differ all the same (docs/training.md's
 # "Reproducibility": an XGBoost booster resumed from a checkpoint samples other rows), and its digest then differs.
-RUN_SPECIFIC_TRAINING_FIELDS = ("trained_at", *RESUMED_FROM)
+# ``libraries`` (the versions installed where it trained) says where, not what: a version trained before it was recorded
+# and its rebuild under this code compare equal when they trained the same model.
+RUN_SPECIFIC_TRAINING_FIELDS = ("trained_at", "libraries", *RESUMED_FROM)
 
 # Evidence digests (see the module docstring): the file each job writes, the ContentDigest form, the key in bias.json.
 DIGESTS_FILE = "digests.json"

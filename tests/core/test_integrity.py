@@ -229,3 +229,16 @@ def test_the_files_digest_is_of_names_and_bytes_and_not_of_their_order(tmp_path)
             (directory / name).parent.mkdir(parents=True, exist_ok=True)
             (directory / name).write_bytes(body)
         assert integrity.directory_digest(str(directory)) == expected
+
+
+def test_the_content_digest_leaves_out_the_library_versions_a_run_recorded(tmp_path):
+    """GIVEN a model's metadata with and without the training summary's ``libraries`` (recorded since versions were
+    trained without it) THEN the content digest is the same: a rebuild of an older version under this code, or in
+    another patch of the image, is compared on what it trained, not on where."""
+    (tmp_path / "model.json").write_bytes(b"booster")
+    before = {"format": 1, "training": {"rounds_kept": 3}}
+    (tmp_path / "feature_metadata.json").write_text(json.dumps(before))
+    first = integrity.model_content_digest(str(tmp_path))
+    after = {"format": 1, "training": {"rounds_kept": 3, "libraries": {"python": "3.11.7", "numpy": "2.4.6"}}}
+    (tmp_path / "feature_metadata.json").write_text(json.dumps(after))
+    assert integrity.model_content_digest(str(tmp_path)) == first
