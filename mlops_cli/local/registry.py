@@ -353,7 +353,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         command.add_argument("--model", required=True, help="the model (its registry group)")
     for command in decisions.values():
         command.add_argument("--version", type=int, required=True, help="the version to decide on")
-        command.add_argument("--comment", default="", help="why (kept in the version's approval history)")
+        command.add_argument("--comment", default="", help="why (kept in the version's approval history; an approval "
+                                                           "needs one)")
     args = parser.parse_args(argv)
     if args.command in decisions:
         return _decide(args.workdir, args.model, args.version, args.command, args.comment)
@@ -381,6 +382,11 @@ def _decide(workdir: str, model: str, version: int, decision: str, comment: str)
     registry = LocalRegistry(root)
     try:
         before = registry.get(model, version).status
+        if decision == "approve" and not comment.strip():
+            # The reason is what a validator reads of the decision (the Model Registry's ApprovalDescription).
+            print(f'ERROR: approving {model} v{version} needs its reason: add --comment "<why>" (kept in the version\'s '
+                  "approval history, as the Model Registry keeps ApprovalDescription)", file=sys.stderr)
+            return 1
         decide = registry.approve if decision == "approve" else registry.reject
         decided = decide(model, version, by="a person (python -m mlops_cli.local.registry)", comment=comment)
     except RegistryError as exc:

@@ -617,7 +617,7 @@ def print_record(record: Mapping[str, Any], out: Any = None) -> None:
         print(f"decision: registered {record['group']} v{record['version']} -> {record['status']}", file=out)
         if record["status"] == approval.PENDING:
             print(f"  a person decides: python -m mlops_cli.local.registry approve|reject --workdir <this run's --workdir> "
-                  f"--model {record['group']} --version {record['version']}", file=out)
+                  f"--model {record['group']} --version {record['version']} --comment \"<why>\"", file=out)
     else:
         print("decision: gate failed -> not registered (run kept in runs.jsonl)", file=out)
 

@@ -212,6 +212,12 @@ def test_a_person_approves_or_rejects_a_version_from_the_command_line(strong_mod
         APPROVED, "a person (python -m mlops_cli.local.registry)", "callers moved to the multiclass contract")
     assert main(["reject", *args]) == 0
     assert capsys.readouterr().out.strip() == "churn v2: Approved -> Rejected; champion now: v1"
+    # AND an approval without a reason is refused, the version left as it was (a person's decision says why)
+    assert main(["reject", *args, "--comment", "back to v1"]) == 0 and main(["approve", *args]) == 1
+    assert capsys.readouterr().err.strip() == (
+        'ERROR: approving churn v2 needs its reason: add --comment "<why>" (kept in the version\'s approval history, '
+        "as the Model Registry keeps ApprovalDescription)")
+    assert registry.get("churn", 2).status == "Rejected"
     # AND a --workdir without a registry is an error that creates nothing
     assert main(["approve", "--workdir", str(tmp_path / "typo"), "--model", "churn", "--version", "2"]) == 1
     assert capsys.readouterr().err.strip() == (f"ERROR: no local registry in {tmp_path / 'typo'} ({tmp_path / 'typo' / 'registry'} "
