@@ -46,15 +46,8 @@ from pipeline_code.core.contract import (
     approver_role_name, environment_prefix, package_group_name, package_parameter_name, serving_stack_name,
     team_approver_role_name,
 )
-from pipeline_code.handlers.deploy_on_approval import (
-    Version,
-    describe_stack,
-    list_versions,
-    problems,
-    seal_problems,
-    select_desired,
-    stack_parameters,
-)
+from pipeline_code.handlers.deploy.registry import Version, list_versions, problems, seal_problems, select_desired
+from pipeline_code.handlers.deploy.stack import describe_stack, stack_parameters
 
 PROG = "python -m mlops_cli.rollback"
 # SageMaker's model package group name pattern.

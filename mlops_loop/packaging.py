@@ -28,9 +28,10 @@ from typing import Optional
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The multi-model endpoint's bootstrap (SAGEMAKER_PROGRAM): standard library only, read as a file.
 MME_BOOTSTRAP = REPO_ROOT / "pipeline_code" / "serving" / "mme_entry.py"
-# What a Lambda handler may import: the handlers and the shared core (standard library only; the
-# function's own runtime supplies boto3).
-HANDLER_PACKAGES = ("pipeline_code/handlers", "pipeline_code/core")
+# What a Lambda handler may import: the handlers (with the deploy handler's parts) and the shared core (standard library
+# only; the function's own runtime supplies boto3). Each package's own *.py files ship, not its subpackages: a new
+# subpackage of the handlers is listed here.
+HANDLER_PACKAGES = ("pipeline_code/handlers", "pipeline_code/handlers/deploy", "pipeline_code/core")
 
 
 class _Staging:

@@ -85,66 +85,48 @@ test refuses the version (people are told, the stack is untouched). A missing en
 creates it) or a ``Failed`` one is updated without a smoke test; any other endpoint status raises
 :class:`StackBusyError`. See :mod:`multi_model` (a sibling module packaged with this one).
 
+This module is the entry point (:func:`handler`) and the decision (:func:`reconcile`, :func:`wait`); its parts are
+the package beside it, :mod:`pipeline_code.handlers.deploy`: the events (``events``), the registry's versions and
+their checks (``registry``), the serving stack (``stack``), notices (``notices``), the approval ledger (``ledger``), run
+records (``run_records``) and the function's settings (``settings``).
+
 Runs on the stock Lambda Python runtime: standard library and boto3 only, no other project module
-than its siblings in ``pipeline_code/handlers``.
+than the handlers' (``pipeline_code/handlers``, with ``deploy/``) and the shared core.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import re
-import secrets
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from pipeline_code.core import approval as approval_rule
-from pipeline_code.core import integrity
-from pipeline_code.core.contract import (
-    ARCHIVE_SHA256_PROPERTY,
-    CONTAINER_SHA256_PROPERTY,
-    MODEL_SHA256_PROPERTY,
-    PIPELINE_EXECUTION_ENDED,
-    RECORD_EXECUTION_ACTION,
-    endpoint_output_names,
-    model_sha256_parameter_name,
-    package_created,
-    pipeline_group,
-    version_of_arn,
-)
+from pipeline_code.core.contract import RECORD_EXECUTION_ACTION, model_sha256_parameter_name
 from pipeline_code.core.retries import transient_response
 from pipeline_code.handlers import multi_model as mme
-from pipeline_code.handlers.team_topics import Topics, team_topics_setting
+from pipeline_code.handlers.deploy.events import Malformed, parse, parse_quietly, preview
+from pipeline_code.handlers.deploy.ledger import record_decision
+from pipeline_code.handlers.deploy.notices import Notifier
+from pipeline_code.handlers.deploy.registry import (Version, brief, label, list_versions, problems, select_desired,
+                                                    serving_order, verify_artifact)
+from pipeline_code.handlers.deploy.run_records import RECORD_RUN_ACTION, record_execution, record_run_by_hand, record_runs
+from pipeline_code.handlers.deploy.settings import Retry, from_environment
+from pipeline_code.handlers.deploy.stack import client_token, describe_stack, failed_rollout, missing_endpoint, stack_parameters
+from pipeline_code.handlers.team_topics import Topics
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
-
-EVENT_SOURCE = "aws.sagemaker"
-EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 # ModelPackageStatus values that will never become deployable (Pending / InProgress may still complete,
 # and their completion emits another state-change event).
 BROKEN_STATUSES = ("Failed", "Deleting")
-_TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
 _NO_UPDATES = "No updates are to be performed"
-# Stack events read, at most, looking for the last rollout of an approval (newest first; 100 per page).
-MAX_EVENT_PAGES = 20
-# How long a busy stack is left alone before the group is reconciled again (see wait()).
-RETRY_INTERVAL = dt.timedelta(minutes=5)
-# Fields of one MULTI_MODEL entry (group -> this).
-MULTI_MODEL_FIELDS = ("model", "endpoint", "bucket", "prefix", "kms_key_id")
-# The fields every member usually shares (one artefacts bucket and data key per environment): given once in
-# MULTI_MODEL_SHARED rather than per member, so many members fit in Lambda's 4 KB of environment.
-MULTI_MODEL_SHARED_FIELDS = ("bucket", "kms_key_id")
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # An MME loads a model on its first request (download + unpack): allow for that, retry once more.
 RUNTIME_CONFIG = Config(connect_timeout=10, read_timeout=70, retries={"mode": "standard", "max_attempts": 2})
 
@@ -172,285 +154,6 @@ class StackBusyError(RuntimeError):
         self.decision = decision or {}
 
 
-class ConfigurationError(ValueError):
-    """The function's environment variables are missing or invalid (a deployment mistake, not an event)."""
-
-
-class _Malformed(ValueError):
-    pass
-
-
-@dataclasses.dataclass(frozen=True)
-class Version:
-    """One model package version as the deploy logic sees it.
-
-    ``containers``, ``last_modified``, ``model_data_url`` (the first container's artefact), the
-    digests recorded at registration (``archive_sha256``, ``model_sha256``, ``container_sha256``;
-    :mod:`pipeline_code.core.integrity`) and the digest of the container the package holds now
-    (``container_now``, with its ``image``; only for a package of one container) are known only for
-    described versions (``None`` otherwise).
-    """
-
-    group: str
-    version: int
-    arn: str
-    approval: str
-    status: str
-    created: dt.datetime
-    last_modified: Optional[dt.datetime] = None
-    approval_description: str = ""
-    containers: Optional[int] = None
-    model_data_url: Optional[str] = None
-    archive_sha256: Optional[str] = None
-    model_sha256: Optional[str] = None
-    container_sha256: Optional[str] = None
-    container_now: Optional[str] = None
-    image: Optional[str] = None
-
-    @property
-    def approved_at(self) -> dt.datetime:
-        """When the current approval status was set: ``LastModifiedTime``, or creation if never modified."""
-        return approval_rule.approval_time(self.last_modified, self.created)
-
-    @property
-    def standing(self) -> approval_rule.Standing:
-        """What the serving rule (:mod:`pipeline_code.core.approval`) reads of this version."""
-        return approval_rule.Standing(self.version, self.approval, self.status, self.approved_at)
-
-
-# --- the registry ---------------------------------------------------------------------------------------
-
-
-def list_versions(sagemaker: Any, group: str, *, describe_all: bool = False) -> List[Version]:
-    """Every version of ``group``, oldest first.
-
-    By default only ``Approved`` versions are described (the selection needs their
-    ``LastModifiedTime`` and containers); ``describe_all=True`` describes every version (the rollback
-    CLI shows approval descriptions and modification times for all of them).
-    """
-    versions = []
-    for summary in approval_rule.summaries(sagemaker, group):
-        if describe_all or summary.get("ModelApprovalStatus") == approval_rule.APPROVED:
-            versions.append(_from_description(sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])))
-        else:
-            versions.append(_from_summary(summary, group))
-    return sorted(versions, key=lambda v: v.version)
-
-
-def select_desired(versions: Iterable[Version]) -> Optional[Version]:
-    """The version that should serve: the most recently approved ``Approved`` + ``Completed`` one, or None
-    (:data:`pipeline_code.core.approval.RULE`, the evaluation job's champion too).
-
-    Ties on the approval time (millisecond resolution) go to the higher version number.
-    """
-    return approval_rule.select(versions, lambda v: v.standing)
-
-
-def problems(version: Version, group: str, *, require_approved: bool = True) -> List[str]:
-    """Why ``version`` must not serve ``group`` (empty when it may); ``require_approved=False`` skips the approval check."""
-    found = []
-    if version.group != group or version_of_arn(version.arn) != version.version:
-        found.append(f"ARN {version.arn} is not a version of group {group}")
-    if require_approved and version.approval != approval_rule.APPROVED:
-        found.append(f"approval status is {version.approval}, not Approved")
-    if version.status != approval_rule.COMPLETED:
-        found.append(f"package status is {version.status}, not Completed")
-    if version.containers is None:
-        found.append("its inference specification was not read")
-    elif version.containers < 1:
-        found.append("it has no inference container (InferenceSpecification.Containers is empty)")
-    return found
-
-
-def seal_problems(version: Version) -> List[str]:
-    """Why ``version``'s registration cannot vouch for its artefact, from the package alone (empty when it can).
-
-    The package must record its digests (a sealed registration), its ``ModelDataUrl`` must be the sealed key
-    of its archive digest (``.../registered/<sha256>/model.tar.gz``), and its one inference container (image and
-    environment) must be the one registered (``container_sha256``): UpdateModelPackage can replace the inference
-    specification, and no IAM condition key describes it, so the approver role is not denied that. The first half of
-    :func:`verify_artifact`, which reads nothing: the rollback CLI refuses such a version before re-approving
-    it, as its caller (the approver role) cannot read the artefacts bucket.
-    """
-    found = []
-    for name, value in ((ARCHIVE_SHA256_PROPERTY, version.archive_sha256),
-                        (MODEL_SHA256_PROPERTY, version.model_sha256)):
-        if value is None:
-            found.append(f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a sealed version")
-        elif not integrity.SHA256_HEX.match(value):
-            found.append(f"its {name} {value!r} is not a sha256 (64 lower-case hex digits)")
-    # A sealed version registered before container digests were recorded has none: its container is not verified
-    # (the audit says so), but it still serves: refusing it would leave no version to roll back to after an upgrade.
-    if version.container_sha256 is not None and not integrity.SHA256_HEX.match(version.container_sha256):
-        found.append(f"its {CONTAINER_SHA256_PROPERTY} {version.container_sha256!r} is not a sha256 (64 lower-case hex digits)")
-    if found:
-        return found
-    if version.containers is not None and version.containers > 1:
-        return [f"it has {version.containers} inference containers, the pipeline registers one: its inference specification "
-                "was changed after registration"]
-    if version.container_sha256 is not None and version.container_now is not None and version.container_now != version.container_sha256:
-        return [f"its inference container (image {version.image}) is not the one registered: its image and environment "
-                f"hash to {version.container_now}, {version.container_sha256} was recorded at registration "
-                f"({CONTAINER_SHA256_PROPERTY}); its inference specification was changed after registration"]
-    match = mme.S3_URI.match(version.model_data_url or "")
-    if not match:
-        return [f"its ModelDataUrl {version.model_data_url!r} is not an s3:// object URI"]
-    if integrity.digest_of_sealed_key(match.group(2)) != version.archive_sha256:
-        return [f"its ModelDataUrl {version.model_data_url} is not the sealed key of its {ARCHIVE_SHA256_PROPERTY} "
-                f"(.../{integrity.SEALED_SEGMENT}/{version.archive_sha256}/{integrity.MODEL_ARCHIVE})"]
-    return []
-
-
-def verify_artifact(s3: Any, version: Version) -> List[str]:
-    """Why ``version``'s artefact cannot be trusted (empty when it can).
-
-    Its registration must vouch for it (:func:`seal_problems`), and the object's sha256 - S3's stored
-    checksum, else the bytes read - must be the archive digest recorded there.
-    """
-    found = seal_problems(version)
-    if found:
-        return found
-    bucket, key = mme.S3_URI.match(version.model_data_url or "").groups()
-    try:
-        actual = integrity.stored_sha256(s3, bucket, key)
-    except ClientError as error:
-        return [f"its artefact {version.model_data_url} cannot be read to verify it: {error}"]
-    if actual != version.archive_sha256:
-        return [f"its artefact {version.model_data_url} has sha256 {actual}, but {version.archive_sha256} was recorded at "
-                "registration: the bytes changed after the gate passed them"]
-    return []
-
-
-# --- the stack ------------------------------------------------------------------------------------------
-
-
-def describe_stack(cloudformation: Any, stack_name: str) -> Optional[Mapping[str, Any]]:
-    """The stack's description, or None when it does not exist."""
-    try:
-        return cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-    except ClientError as error:
-        if error.response["Error"].get("Code") == "ValidationError" and "does not exist" in str(error):
-            return None
-        raise
-
-
-def stack_parameters(stack: Mapping[str, Any]) -> Dict[str, str]:
-    """``{ParameterKey: ParameterValue}`` of a described stack."""
-    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
-
-
-def missing_endpoint(sagemaker: Any, stack: Mapping[str, Any], parameter: str) -> Optional[Dict[str, Any]]:
-    """``{"endpoint", "status", "reason", "fix"}`` when the endpoint that serves ``parameter``'s model (the described
-    serving stack's ``<Model>EndpointName`` output) does not exist or is being deleted, else None (also for a model with
-    no endpoint: batch). ``fix`` is what brings it back with CloudFormation still owning it: ``create-endpoint`` with the
-    same name (so the same ARN, the resource's physical id: the stack goes on updating it) and the endpoint
-    configuration the stack made for the serving version (its ``<Model>EndpointConfigName`` output)."""
-    endpoint_key, config_key = endpoint_output_names(parameter)
-    outputs = {o.get("OutputKey"): o.get("OutputValue") or "" for o in stack.get("Outputs", [])}
-    endpoint = outputs.get(endpoint_key)
-    if not endpoint:
-        return None
-    status = mme.endpoint_status(sagemaker, endpoint)
-    if status not in (None, "Deleting"):
-        return None
-    name = stack.get("StackName", "")
-    arn_parts = str(stack.get("StackId", "")).split(":")
-    region = arn_parts[3] if len(arn_parts) > 3 and arn_parts[3] else os.environ.get("AWS_REGION", "<region>")
-    config = outputs.get(config_key) or (
-        f"$(aws cloudformation describe-stacks --stack-name {name} --query \"Stacks[0].Outputs[?OutputKey=='{config_key}']"
-        f".OutputValue\" --output text --region {region})")
-    fix = [
-        *([f"Wait until aws sagemaker describe-endpoint --endpoint-name {endpoint} --region {region} says it does not exist."]
-          if status == "Deleting" else []),
-        f"Re-create it as the serving stack {name} made it: aws sagemaker create-endpoint --endpoint-name {endpoint} "
-        f"--endpoint-config-name {config} --region {region}. The same name is the same ARN, so CloudFormation goes on "
-        "updating it (the next approval rolls out blue/green as before).",
-        "If it scaled (auto scaling, scale to zero), its scalable target went with it: register it again as docs/deploying.md, "
-        "Recovering an environment, says.",
-        "Then reconcile again: it says nothing when the endpoint is back.",
-    ]
-    reason = (f"endpoint {endpoint} serving {_label(stack_parameters(stack).get(parameter, ''))} "
-              + ("is being deleted" if status == "Deleting" else "does not exist")
-              + f", although the serving stack {name} still names that version: its callers get errors")
-    return {"endpoint": endpoint, "status": status, "reason": reason, "fix": fix}
-
-
-def client_token(version: Version, stack_updated: Optional[dt.datetime] = None) -> str:
-    """Idempotency token of one deployment attempt: group, version, approval time and the stack's last update
-    (``[a-zA-Z0-9-]``, <= 128 chars).
-
-    Duplicate or late deliveries of one approval, before the stack changed, share a token (one update). The
-    approval time makes re-approving an earlier version (a rollback to a version that served before) a new
-    request; the stack's last update time makes the attempt after a failed, rolled-back rollout a new request
-    too - CloudFormation would otherwise take it for a replay of the failed one and do nothing.
-    """
-    stamp = int(_aware(version.approved_at).timestamp() * 1000)
-    stack_stamp = f"-s{int(_aware(stack_updated).timestamp() * 1000)}" if stack_updated is not None else ""
-    token = _TOKEN_UNSAFE.sub("-", f"deploy-{version.group}-v{version.version}-{stamp}{stack_stamp}")
-    if len(token) > 128:
-        token = "deploy-" + hashlib.sha256(token.encode()).hexdigest()
-    return token
-
-
-def failed_rollout(cloudformation: Any, stack: str, version: Version) -> Optional[Dict[str, Any]]:
-    """The failure of this approval's rollout of ``version``, if CloudFormation rolled it back: ``{"at", "status",
-    "reason", "resource"}`` of the operation's first failed resource event (None when no update for this approval was
-    made, or it succeeded).
-
-    Every event of one stack operation carries the operation's client request token, and the handler's tokens name
-    the group, the version and the approval time (:func:`client_token`), so the stack's events since the approval
-    tell exactly whether an update for this approval ran and whether it failed, whatever other updates (other
-    models, ``cdk deploy``) came after it. The stack's own status decides (a rollback, or UPDATE_FAILED): a resource
-    failing to delete during the cleanup of an update that succeeded is no failed rollout. Events are newest first;
-    reading stops at the approval time, or after :data:`MAX_EVENT_PAGES` pages - then the attempt cannot be ruled
-    out, and the version counts as failed (held for a new decision rather than rolled out again unseen).
-    """
-    prefix = client_token(version)
-    since = _aware(version.approved_at)
-    stack_failed: Optional[Mapping[str, Any]] = None
-    first_failure: Optional[Mapping[str, Any]] = None
-    kwargs: Dict[str, Any] = {"StackName": stack}
-
-    def outcome() -> Optional[Dict[str, Any]]:
-        if stack_failed is None:
-            return None
-        event = first_failure or stack_failed
-        when = event.get("Timestamp")
-        return {"at": _aware(when).isoformat() if isinstance(when, dt.datetime) else None,
-                "status": event.get("ResourceStatus") or "", "reason": event.get("ResourceStatusReason") or "",
-                "resource": event.get("LogicalResourceId")}
-
-    for _ in range(MAX_EVENT_PAGES):
-        page = cloudformation.describe_stack_events(**kwargs)
-        for event in page.get("StackEvents", []):
-            when = event.get("Timestamp")
-            if isinstance(when, dt.datetime) and _aware(when) < since:
-                return outcome()
-            token = event.get("ClientRequestToken") or ""
-            if token != prefix and not token.startswith(prefix + "-s"):
-                continue
-            status = event.get("ResourceStatus") or ""
-            if event.get("ResourceType") == "AWS::CloudFormation::Stack" and event.get("LogicalResourceId") == stack:
-                if "ROLLBACK" in status or status == "UPDATE_FAILED":
-                    stack_failed = event
-            elif status.endswith("_FAILED"):
-                first_failure = event  # newest first: the last one seen is the operation's first
-        if not page.get("NextToken"):
-            return outcome()
-        kwargs["NextToken"] = page["NextToken"]
-    return outcome() or {"at": None, "status": "unknown", "resource": stack,
-                         "reason": f"the stack's events since the approval run past {MAX_EVENT_PAGES} pages, so an attempt "
-                                   "that failed cannot be ruled out"}
-
-
-def _approved(versions: Iterable[Version]) -> List[Version]:
-    """The versions that may serve, the one approved last first (:func:`select_desired`'s order)."""
-    return approval_rule.serving_order(versions, lambda v: v.standing)
-
-
-# --- the handler ----------------------------------------------------------------------------------------
-
-
 def handler(
     event: Any,
     context: Any = None,
@@ -468,7 +171,7 @@ def handler(
 
     ``runtime`` (sagemaker-runtime) is used, and by default created, only for groups in ``MULTI_MODEL``.
     """
-    settings = _settings()
+    settings = from_environment()
     retry = settings.pop("retry")
     ledger = settings.pop("ledger")
     sns = sns or (boto3.client("sns") if settings["topic"] else None)
@@ -482,13 +185,13 @@ def handler(
         return decision
     if isinstance(event, Mapping) and event.get("action") == RECORD_EXECUTION_ACTION:
         decision = record_execution(ledger, event, sagemaker=sagemaker, s3=s3, recorded_by=function_arn,
-                                    notifier=lambda group: _Notifier(sns, settings["topic"], group))
+                                    notifier=lambda group: Notifier(sns, settings["topic"], group))
         LOG.info(json.dumps(decision, default=str))
         return decision
 
     def recorded(decision: Dict[str, Any]) -> Dict[str, Any]:
         """The decision with where the approval ledger recorded it (never raises: see record_decision)."""
-        notify = _Notifier(sns, settings["topic"], decision.get("group", ""))
+        notify = Notifier(sns, settings["topic"], decision.get("group", ""))
         entry = record_decision(ledger, event, decision, sagemaker=sagemaker, s3=s3, notify=notify, recorded_by=function_arn)
         return {**decision, "ledger": entry} if entry is not None else decision
 
@@ -508,35 +211,22 @@ def handler(
             raise
         decision = wait(busy, retry, function_arn=function_arn,
                         scheduler=scheduler or boto3.client("scheduler"),
-                        notify=_Notifier(sns, settings["topic"], busy.decision.get("group", "")))
+                        notify=Notifier(sns, settings["topic"], busy.decision.get("group", "")))
     except ClientError as error:
         # A failure Lambda retries (throttling, a 5xx): the attempt is a decision not taken yet, recorded as such.
-        group, seen = _parse_quietly(event)
+        group, seen = parse_quietly(event)
         recorded({"group": group, "event": seen, "deployed": False, "outcome": "error", "reason": str(error)})
         raise
     decision = recorded(decision)
     runs = record_runs(ledger, event, decision, sagemaker=sagemaker, s3=s3, recorded_by=function_arn,
-                       notify=_Notifier(sns, settings["topic"], decision.get("group") or ""))
+                       notify=Notifier(sns, settings["topic"], decision.get("group") or ""))
     if runs:
         decision = {**decision, "run_records": runs}
     LOG.info(json.dumps(decision, default=str))
     return decision
 
 
-@dataclasses.dataclass(frozen=True)
-class Retry:
-    """How the handler waits for a busy stack: a one-time EventBridge Scheduler schedule in ``group`` (run as
-    ``role_arn``) invokes it again every ``interval`` until the stack is free, for at most ``max_wait``. A retry
-    Scheduler cannot deliver goes to the SQS queue ``dead_letter_arn`` (default: none, it is then dropped)."""
-
-    group: str
-    role_arn: str
-    max_wait: dt.timedelta
-    interval: dt.timedelta = RETRY_INTERVAL
-    dead_letter_arn: Optional[str] = None
-
-
-def wait(busy: StackBusyError, retry: Retry, *, function_arn: Optional[str], scheduler: Any, notify: "_Notifier",
+def wait(busy: StackBusyError, retry: Retry, *, function_arn: Optional[str], scheduler: Any, notify: "Notifier",
          now: Optional[dt.datetime] = None) -> Dict[str, Any]:
     """A busy stack (or multi-model endpoint) is a wait, not an error: schedule this function to reconcile the
     group again after ``retry.interval`` and return the ``waiting`` decision - no Lambda retry, no dead-letter
@@ -620,9 +310,9 @@ def reconcile(
     returned with that ``fix``; nothing is changed.
     """
     try:
-        group, seen = _parse(event)
-    except _Malformed as problem:
-        return {"deployed": False, "outcome": "malformed", "reason": f"malformed event: {problem}", "event": _preview(event)}
+        group, seen = parse(event)
+    except Malformed as problem:
+        return {"deployed": False, "outcome": "malformed", "reason": f"malformed event: {problem}", "event": preview(event)}
     if group not in parameters:
         return {
             "deployed": False,
@@ -632,7 +322,7 @@ def reconcile(
         }
     parameter = parameters[group]
     base: Dict[str, Any] = {"group": group, "stack": stack, "parameter": parameter, "event": seen}
-    notify = _Notifier(sns, topic, group)
+    notify = Notifier(sns, topic, group)
 
     versions = list_versions(sagemaker, group)
     desired = select_desired(versions)
@@ -647,13 +337,13 @@ def reconcile(
                 f"{reason}; v{desired.version} of {group} is approved but cannot be deployed. Deploy the serving stack, then "
                 f'invoke this function with {{"action": "reconcile", "group": "{group}"}}.',
             )
-        return {**base, "deployed": False, "outcome": "stack-missing", "reason": reason, "desired": _brief(desired)}
+        return {**base, "deployed": False, "outcome": "stack-missing", "reason": reason, "desired": brief(desired)}
 
     current = stack_parameters(described)
     if parameter not in current:
         reason = f"serving stack {stack} has no parameter {parameter}"
         notify("cannot deploy: stack parameter missing", f"{reason}; the serving stack and MODEL_PARAMETERS disagree, nothing was changed.")
-        return {**base, "deployed": False, "outcome": "misconfigured", "reason": reason, "desired": _brief(desired)}
+        return {**base, "deployed": False, "outcome": "misconfigured", "reason": reason, "desired": brief(desired)}
     serving_arn = current[parameter]
     base["serving"] = serving_arn or None
 
@@ -666,22 +356,22 @@ def reconcile(
         if lost is not None:
             notify(f"endpoint {lost['endpoint']} missing", f"{lost['reason']}. {' '.join(lost['fix'])}")
             return {**base, "deployed": False, "outcome": "endpoint-missing", "reason": lost["reason"], "fix": lost["fix"],
-                    "desired": _brief(desired)}
+                    "desired": brief(desired)}
 
     if desired is None:
         reason = "no Approved and Completed version in the group"
         if serving_arn:
             notify(
                 "nothing left to serve",
-                f"{reason}; the endpoint keeps serving {_label(serving_arn)} ({serving_arn}). Approve a version to deploy it.",
+                f"{reason}; the endpoint keeps serving {label(serving_arn)} ({serving_arn}). Approve a version to deploy it.",
             )
         return {**base, "deployed": False, "outcome": "nothing-to-serve", "reason": reason}
-    base["desired"] = _brief(desired)
+    base["desired"] = brief(desired)
 
     refusal = problems(desired, group)
     if refusal:
         reason = f"v{desired.version} refused: " + "; ".join(refusal)
-        notify(f"v{desired.version} refused", f"{reason}. The endpoint keeps serving {_label(serving_arn)}.")
+        notify(f"v{desired.version} refused", f"{reason}. The endpoint keeps serving {label(serving_arn)}.")
         return {**base, "deployed": False, "outcome": "refused", "reason": reason}
 
     # Models with their own container also get the model digest the container checks at load.
@@ -705,25 +395,25 @@ def reconcile(
             "then Approved - or reject it or approve another version to move on)"
         )
         # The serving version rejected meanwhile: the one approved last before the held one serves instead.
-        approved = _approved(versions)  # approved[0] is the held one (select_desired)
+        approved = serving_order(versions)  # approved[0] is the held one (select_desired)
         serving_approved = any(v.arn == serving_arn for v in approved)
         fallback = None if serving_approved else next(
             (v for v in approved[1:] if not problems(v, group) and failed_rollout(cloudformation, stack, v) is None), None)
         if fallback is None:
-            reason += (f"; {_label(serving_arn)} keeps serving" if serving_approved else
-                       f"; {_label(serving_arn)} keeps serving although it is no longer approved: no other approved "
+            reason += (f"; {label(serving_arn)} keeps serving" if serving_approved else
+                       f"; {label(serving_arn)} keeps serving although it is no longer approved: no other approved "
                        "version can serve")
             if "action" not in seen:  # a registry event of this group, not a settled-stack or retry reconcile: tell people
                 notify(f"v{held.version} held after its failed rollout", reason + ".")
             return {**base, "deployed": False, "outcome": "held", "reason": reason, "failed_rollout": failed}
         base["held"] = {"version": held.version, "reason": reason}
         desired = fallback
-        base["desired"] = _brief(desired)
+        base["desired"] = brief(desired)
 
     untrusted = verify_artifact(s3, desired)
     if untrusted:
         reason = f"v{desired.version} refused: " + "; ".join(untrusted)
-        notify(f"v{desired.version} refused: artefact not verified", f"{reason}. The endpoint keeps serving {_label(serving_arn)}.")
+        notify(f"v{desired.version} refused: artefact not verified", f"{reason}. The endpoint keeps serving {label(serving_arn)}.")
         return {**base, "deployed": False, "outcome": "refused", "reason": reason}
     base["verified"] = {"sha256": desired.archive_sha256, "model_sha256": desired.model_sha256}
     updates = {parameter: desired.arn}
@@ -770,7 +460,7 @@ def reconcile(
         if "action" not in seen or "waiting_since" in seen:
             notify(
                 f"deploying v{desired.version} failed to start",
-                f"{reason}. {_label(serving_arn)} keeps serving; it is tried again on the next approval event or after "
+                f"{reason}. {label(serving_arn)} keeps serving; it is tried again on the next approval event or after "
                 f'the next successful update of the stack. Fix the cause, then invoke this function with {{"action": '
                 f'"reconcile", "group": "{group}"}} (or approve again).'
                 + (f" The version approved last is held: {base['held']['reason']}." if "held" in base else ""),
@@ -784,15 +474,15 @@ def reconcile(
     else:
         rollout = "CloudFormation runs the blue/green rollout and rolls back on alarm."
     notify(
-        f"deploying v{desired.version} (was {_label(serving_arn)})",
-        f"Updating {stack}: {parameter} {_label(serving_arn)} -> v{desired.version} ({desired.arn}). {rollout}"
+        f"deploying v{desired.version} (was {label(serving_arn)})",
+        f"Updating {stack}: {parameter} {label(serving_arn)} -> v{desired.version} ({desired.arn}). {rollout}"
         + (f" The version approved last is held: {base['held']['reason']}." if "held" in base else ""),
     )
     return {
         **base,
         "deployed": True,
         "outcome": "deploying",
-        "reason": f"{_label(serving_arn)} -> v{desired.version}",
+        "reason": f"{label(serving_arn)} -> v{desired.version}",
         "set": updates,
         "token": token,
     }
@@ -802,7 +492,7 @@ def _gate_multi_model(
     member: Mapping[str, str],
     desired: Version,
     base: Dict[str, Any],
-    notify: "_Notifier",
+    notify: "Notifier",
     *,
     serving_arn: str,
     sagemaker: Any,
@@ -818,7 +508,7 @@ def _gate_multi_model(
     endpoint = member["endpoint"]
     base["endpoint"] = endpoint
     base["target_model"] = mme.target_model(member["model"], desired.version)
-    serving = _label(serving_arn)
+    serving = label(serving_arn)
     try:
         staged = mme.stage_artifact(
             s3,
@@ -867,450 +557,8 @@ def _gate_multi_model(
     return None
 
 
-# --- the approval ledger --------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Ledger:
-    """Where decisions are recorded: the artifacts ``bucket``, below each group's model's ledger prefix
-    (:func:`pipeline_code.core.integrity.ledger_key`)."""
-
-    bucket: str
-    models: Mapping[str, str]  # group -> model
-
-
-# A reconcile (a wait's retry, a settled stack, by hand) is recorded only when it decided about a version; a state
-# change is recorded whatever the outcome (unchanged, waiting and error included): it is a decision someone took.
-LEDGER_RECONCILE_OUTCOMES = ("deploying", "refused", "held", "failed-to-start", "gave-up")
-# What of the handler's decision a record keeps.
-_DECISION_FIELDS = ("outcome", "deployed", "reason", "stack", "parameter", "serving", "desired", "held", "refused",
-                    "verified", "set", "token", "failed_rollout", "waiting_since", "retry_at", "endpoint", "target_model",
-                    "smoke_test")
-# What of the event's detail a record keeps, as SageMaker sent it (the package may have changed since).
-_DETAIL_FIELDS = ("ModelPackageArn", "ModelApprovalStatus", "ModelPackageStatus", "ApprovalDescription", "LastModifiedTime",
-                  "LastModifiedBy", "CreatedBy")
-# Attempts at a free key: a taken one (412, or 409 for a concurrent writer of it) is retried under a new nonce.
-LEDGER_ATTEMPTS = 3
-
-
-def record_decision(ledger: Optional[Ledger], event: Any, decision: Mapping[str, Any], *, sagemaker: Any, s3: Any,
-                    notify: "_Notifier", recorded_by: Optional[str] = None,
-                    now: Optional[dt.datetime] = None) -> Optional[Dict[str, Any]]:
-    """Append ``decision`` (taken on ``event``) to the approval ledger: one JSON record written with
-    ``If-None-Match: *`` to a key of its own (:func:`pipeline_code.core.integrity.ledger_key`), never over another.
-
-    The record names its package (``package_arn`` and ``package_created``, its ``CreationTime`` as
-    ``contract.package_created``, filed below :func:`pipeline_code.core.integrity.ledger_package_prefix`; when the
-    package cannot be described, no time and the version's prefix) and holds the event's version as the package is
-    now (``DescribeModelPackage``: status, approval,
-    ``ApprovalDescription``, ``LastModifiedTime``, ``LastModifiedBy`` / ``CreatedBy`` and the principal they name),
-    what the event's detail said of it, and what the handler decided (outcome, reason, the stack and the parameters it
-    set). A state change is recorded under the event's version whatever the outcome; a reconcile only when it decided
-    (:data:`LEDGER_RECONCILE_OUTCOMES`), under the version it decided about. A state change without a version in its
-    detail is recorded under the desired version. Returns ``{"key": ...}``, ``{"error": ...}``, or None when there is
-    nothing to record (no ledger, a group or event not of this function, a reconcile that changed nothing).
-
-    Never raises: a ledger that cannot be written must not stop (or, raised, repeat) a deployment. It is logged as an
-    error with the whole record, and people are told (``notify``) with the record in the notice, so nothing is lost
-    unseen.
-    """
-    group = decision.get("group")
-    if ledger is None or not isinstance(group, str) or group not in ledger.models:
-        return None
-    seen = decision.get("event") or {}
-    trigger = integrity.LEDGER_RECONCILE if "action" in seen else integrity.LEDGER_STATE_CHANGE
-    if trigger == integrity.LEDGER_RECONCILE and decision.get("outcome") not in LEDGER_RECONCILE_OUTCOMES:
-        return None
-    detail = (event.get("detail") if isinstance(event, Mapping) else None) or {}
-    desired = decision.get("desired") or {}
-    version = seen.get("version") if trigger == integrity.LEDGER_STATE_CHANGE else None
-    arn = detail.get("ModelPackageArn") if version is not None else None
-    if version is None:
-        version, arn = desired.get("version"), desired.get("arn")
-    if not isinstance(version, int):
-        LOG.warning(json.dumps({"ledger": "not recorded: the decision names no version", "decision": decision}, default=str))
-        return None
-    record: Dict[str, Any] = {
-        "schema": integrity.LEDGER_SCHEMA,
-        "recorded_at": None,
-        "recorded_by": recorded_by,
-        "group": group,
-        "model": ledger.models[group],
-        "version": version,
-        "package_arn": arn,
-        "trigger": trigger,
-        "event": {**{k: v for k, v in seen.items() if k != "version"}, "version": version,
-                  "time": event.get("time") if isinstance(event, Mapping) else None,
-                  "detail": {k: detail[k] for k in _DETAIL_FIELDS if k in detail}},
-        "package_created": None,
-        "package": _package_record(sagemaker, arn),
-        "decision": {k: decision[k] for k in _DECISION_FIELDS if k in decision},
-    }
-    # Which package of that ARN: a group deleted and created again restarts at version 1, so the record names the
-    # package's creation time and is filed below it (integrity.ledger_package_prefix); the audit keeps a version's
-    # records apart from those of the package that had its number before.
-    try:
-        record["package_created"] = package_created(record["package"]["CreationTime"])
-    except (KeyError, ValueError):
-        pass
-    now = now or dt.datetime.now(dt.timezone.utc)
-    record["recorded_at"] = _aware(now).astimezone(dt.timezone.utc).isoformat()
-    body = json.dumps(record, default=_json_value, sort_keys=True).encode("utf-8")
-    word = seen.get("approval") if trigger == integrity.LEDGER_STATE_CHANGE and isinstance(seen.get("approval"), str) else trigger
-    error: Optional[Exception] = None
-    for _ in range(LEDGER_ATTEMPTS):
-        key = integrity.ledger_key(ledger.models[group], version, now, word or trigger, secrets.token_hex(4),
-                                   record["package_created"])
-        try:
-            s3.put_object(Bucket=ledger.bucket, Key=key, Body=body, IfNoneMatch="*", ContentType="application/json")
-            return {"key": f"s3://{ledger.bucket}/{key}"}
-        except (ClientError, BotoCoreError) as caught:
-            error = caught
-            code = caught.response.get("Error", {}).get("Code", "") if isinstance(caught, ClientError) else ""
-            if str(code) not in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
-                break
-    reason = f"approval ledger: the record of v{version}'s {trigger} could not be written to s3://{ledger.bucket}: {error}"
-    LOG.error(json.dumps({"ledger_failed": reason, "record": json.loads(body)}))
-    notify(f"v{version}: approval ledger not written",
-           f"{reason}. The decision itself went ahead ({decision.get('outcome')}); this notice holds the record that was "
-           f"not kept, for the audit trail:\n\n{body.decode('utf-8')}")
-    return {"error": str(error)}
-
-
-def _package_record(sagemaker: Any, arn: Optional[str]) -> Dict[str, Any]:
-    """The package's approval fields now, and the principal its ``LastModifiedBy`` (else ``CreatedBy``) names."""
-    if not arn:
-        return {"error": "the event names no model package ARN"}
-    try:
-        d = sagemaker.describe_model_package(ModelPackageName=arn)
-    except (ClientError, BotoCoreError) as error:
-        return {"error": f"DescribeModelPackage: {error}"}
-    fields = {name: d.get(name) for name in ("ModelApprovalStatus", "ModelPackageStatus", "ApprovalDescription",
-                                              "LastModifiedTime", "LastModifiedBy", "CreatedBy", "CreationTime")}
-    # LastModifiedBy is who made the change at hand; a version never updated was decided at registration (CreatedBy).
-    return {**{k: v for k, v in fields.items() if v is not None},
-            "principal": _principal(d.get("LastModifiedBy")) or _principal(d.get("CreatedBy"))}
-
-
-def _principal(user: Any) -> Optional[str]:
-    """Who a SageMaker ``UserContext`` names: its IAM identity's ARN, else the Studio user profile, else the principal id."""
-    if not isinstance(user, Mapping):
-        return None
-    identity = user.get("IamIdentity") or {}
-    return identity.get("Arn") or user.get("UserProfileArn") or user.get("UserProfileName") or identity.get("PrincipalId") or None
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return _aware(value).astimezone(dt.timezone.utc).isoformat()
-    return str(value)
-
-
-# --- the run record -------------------------------------------------------------------------------------
-
-
-RECORD_RUN_ACTION = "record-run"
-# Pipeline execution statuses after which nothing of the run changes (DescribePipelineExecution): recorded then only.
-FINISHED_EXECUTION_STATUSES = PIPELINE_EXECUTION_ENDED
-# What a package's MetadataProperties.GeneratedBy holds when a pipeline registered it (set at registration; no API
-# changes it). Matched whole (fullmatch) and without white space in its names: a `$` would accept a trailing
-# newline, and so would `[^/]+`, which would reach SageMaker (whose pattern's `.*` refuses it) instead of being
-# told malformed.
-EXECUTION_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:pipeline/[^/\s]+/execution/[^/\s]+")
-# What of DescribePipelineExecution a run record keeps.
-_EXECUTION_FIELDS = ("PipelineArn", "PipelineExecutionDisplayName", "PipelineExecutionStatus",
-                     "PipelineExecutionDescription", "FailureReason", "CreationTime", "LastModifiedTime", "CreatedBy",
-                     "PipelineVersionId")
-
-
-def record_runs(ledger: Optional[Ledger], event: Any, decision: Mapping[str, Any], *, sagemaker: Any, s3: Any,
-                notify: "_Notifier", recorded_by: Optional[str] = None,
-                now: Optional[dt.datetime] = None) -> Optional[List[Dict[str, Any]]]:
-    """Keep the run record (:func:`record_run`) of every version ``decision`` shows approved: the event's version of an
-    ``Approved`` state change, and the version that should serve (``desired``). Returns one result per version, or
-    None when there is none to record (no ledger, a group not of this function, nothing approved).
-
-    A failure is told to people (``notify``) only for a registry event: a reconcile (a settled stack, a wait's retry)
-    tries the serving version again each time, and would repeat the notice; it is logged. A version whose execution
-    still runs (``pending``: approved at registration) is logged, not told: its execution's end records it
-    (:func:`record_execution`).
-    """
-    group = decision.get("group")
-    if ledger is None or not isinstance(group, str) or group not in ledger.models:
-        return None
-    seen = decision.get("event") or {}
-    detail = (event.get("detail") if isinstance(event, Mapping) else None) or {}
-    targets: Dict[int, str] = {}
-    if "action" not in seen and seen.get("approval") == approval_rule.APPROVED and isinstance(seen.get("version"), int) \
-            and isinstance(detail.get("ModelPackageArn"), str):
-        targets[seen["version"]] = detail["ModelPackageArn"]
-    desired = decision.get("desired") or {}
-    if isinstance(desired.get("version"), int) and isinstance(desired.get("arn"), str):
-        targets.setdefault(desired["version"], desired["arn"])
-    results = []
-    for version, arn in sorted(targets.items()):
-        result = record_run(ledger, group, version, arn, sagemaker=sagemaker, s3=s3, recorded_by=recorded_by, now=now)
-        if result["outcome"] in ("failed", "lost"):
-            LOG.error(json.dumps({"run_record_failed": result}))
-            if "action" not in seen:
-                notify(f"v{version}: run record not written", _run_record_notice(group, result, decision.get("outcome")))
-        elif result["outcome"] == "pending":
-            LOG.info(json.dumps({"run_record_pending": result}))
-        results.append(result)
-    return results or None
-
-
-def _run_record_notice(group: str, result: Mapping[str, Any], outcome: Any = None) -> str:
-    """The notice of a run record not written; ``outcome``: the deployment decision that went ahead (None: there was
-    none, the execution's end asked for the record)."""
-    version = result["version"]
-    went_ahead = f" The decision itself went ahead ({outcome})." if outcome is not None else ""
-    why = (f"{result['reason']}.{went_ahead} The run record keeps v{version}'s pipeline "
-           "run (the definition it ran, its parameters and steps) for the audit once its pipeline is deleted: removing "
-           "or renaming the model, or deleting the training stack, deletes the pipeline with every execution.")
-    if result["outcome"] == "lost":
-        return why + " This one cannot be recorded any more: the audit will say so for this version."
-    return why + (f" It is tried again on the next approval event of v{version} and, while v{version} is the version that "
-                  f'should serve, on every reconcile; to try now, invoke this function with {{"action": '
-                  f'"{RECORD_RUN_ACTION}", "group": "{group}", "version": {version}}}.')
-
-
-def record_run(ledger: Ledger, group: str, version: int, arn: str, *, sagemaker: Any, s3: Any,
-               recorded_by: Optional[str] = None, now: Optional[dt.datetime] = None) -> Dict[str, Any]:
-    """Write the run record of ``version`` (model package ``arn`` of ``group``): the pipeline execution its
-    ``MetadataProperties.GeneratedBy`` names - ``DescribePipelineExecution``, ``DescribePipelineDefinitionForExecution``,
-    ``ListPipelineParametersForExecution`` and ``ListPipelineExecutionSteps`` (every page) - as one JSON document with
-    ``If-None-Match: *`` at :func:`pipeline_code.core.integrity.run_record_key`, its ``digest`` the sha256 of the rest
-    (:func:`pipeline_code.core.integrity.run_record_digest`).
-
-    Returns ``{"version", "outcome", "reason", ...}``; ``outcome``: ``recorded`` (``key``, ``digest``),
-    ``already-recorded`` (a record of this package is there: the write is refused, the first one stays), ``pending``
-    (the execution has not ended: recorded at its end, :func:`record_execution`), ``no-execution`` (the package names none: registered
-    outside a pipeline), ``lost`` (the execution no longer exists) or ``failed`` (any other error: retry). Never raises.
-    The reads come first, so a record already kept costs them again: they run only on the few events that name an
-    approved version.
-    """
-    model = ledger.models[group]
-    out: Dict[str, Any] = {"version": version, "package_arn": arn}
-    step = "DescribeModelPackage"
-    try:
-        package = sagemaker.describe_model_package(ModelPackageName=arn)
-        created = package_created(package["CreationTime"])
-        execution_arn = (package.get("MetadataProperties") or {}).get("GeneratedBy") or ""
-        if not EXECUTION_ARN.fullmatch(execution_arn):
-            return {**out, "outcome": "no-execution",
-                    "reason": f"v{version} names no pipeline execution (MetadataProperties.GeneratedBy is "
-                              f"{execution_arn or 'absent'}): it was registered outside the pipeline, so it has no run to record"}
-        out["execution_arn"] = execution_arn
-        key = integrity.run_record_key(model, version, created)
-        step = "DescribePipelineExecution"
-        execution = sagemaker.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
-        status = execution.get("PipelineExecutionStatus")
-        if status not in FINISHED_EXECUTION_STATUSES:
-            return {**out, "outcome": "pending",
-                    "reason": f"its pipeline execution is {status}: the run record is written once it has ended (at "
-                              "the execution's end event)"}
-        step = "DescribePipelineDefinitionForExecution"
-        definition = sagemaker.describe_pipeline_definition_for_execution(PipelineExecutionArn=execution_arn)
-        step = "ListPipelineParametersForExecution"
-        parameters = _all_pages(lambda **page: sagemaker.list_pipeline_parameters_for_execution(**page),
-                                "PipelineParameters", PipelineExecutionArn=execution_arn)
-        step = "ListPipelineExecutionSteps"
-        steps = _all_pages(lambda **page: sagemaker.list_pipeline_execution_steps(**page), "PipelineExecutionSteps",
-                           PipelineExecutionArn=execution_arn, SortOrder="Ascending")
-    except (ClientError, BotoCoreError) as error:
-        code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
-        if code == "ResourceNotFound" and step != "DescribeModelPackage":
-            return {**out, "outcome": "lost",
-                    "reason": f"v{version}'s run record cannot be written: its pipeline execution {out['execution_arn']} "
-                              f"no longer exists ({step}: {error}); its pipeline was deleted before the version was recorded"}
-        return {**out, "outcome": "failed", "reason": f"v{version}'s run record could not be read ({step}): {error}"}
-    except (KeyError, ValueError) as error:
-        return {**out, "outcome": "failed", "reason": f"v{version}'s run record could not be keyed: DescribeModelPackage "
-                                                      f"gave no usable CreationTime ({error!r})"}
-    body_text = definition.get("PipelineDefinition") or ""
-    record: Dict[str, Any] = {
-        "schema": integrity.RUN_RECORD_SCHEMA,
-        "recorded_at": _aware(now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).isoformat(),
-        "recorded_by": recorded_by,
-        "group": group,
-        "model": model,
-        "version": version,
-        "package_arn": arn,
-        "package_created": created,
-        "execution_arn": execution_arn,
-        "execution": {k: execution[k] for k in _EXECUTION_FIELDS if execution.get(k) is not None},
-        "definition": {"created": definition.get("CreationTime"),
-                       "sha256": hashlib.sha256(body_text.encode("utf-8")).hexdigest(), "body": body_text},
-        "parameters": parameters,
-        "steps": steps,
-    }
-    # Times become ISO text before the digest, so the digest is of exactly what is stored and read back.
-    record = json.loads(json.dumps(record, default=_json_value))
-    record["digest"] = integrity.run_record_digest(record)
-    uri = f"s3://{ledger.bucket}/{key}"
-    try:
-        s3.put_object(Bucket=ledger.bucket, Key=key, Body=json.dumps(record, sort_keys=True).encode("utf-8"),
-                      IfNoneMatch="*", ContentType="application/json")
-    except (ClientError, BotoCoreError) as error:
-        code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
-        # 412: a record of this package is there already (the key names the package); 409: another write of it is
-        # under way. Either way the first one stays: the record is written once.
-        if str(code) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
-            return {**out, "outcome": "already-recorded", "reason": f"v{version}'s run record is already kept", "key": uri}
-        return {**out, "outcome": "failed", "reason": f"v{version}'s run record could not be written to {uri}: {error}"}
-    return {**out, "outcome": "recorded", "reason": f"v{version}'s run record written", "key": uri, "digest": record["digest"]}
-
-
-def record_run_by_hand(ledger: Optional[Ledger], event: Mapping[str, Any], *, sagemaker: Any, s3: Any,
-                       recorded_by: Optional[str] = None) -> Dict[str, Any]:
-    """``{"action": "record-run", "group": ..., "version": N}``: :func:`record_run` of that version, whatever its
-    approval (a version never approved has no record until asked for). A malformed request is returned, not raised."""
-    group, version = event.get("group"), event.get("version")
-    base = {"action": RECORD_RUN_ACTION, "group": group}
-    if ledger is None:
-        return {**base, "outcome": "malformed", "reason": "APPROVAL_LEDGER is not set: there is no bucket to record runs in"}
-    if not isinstance(group, str) or group not in ledger.models:
-        return {**base, "outcome": "malformed",
-                "reason": f"field 'group' must name a model package group of this function ({', '.join(sorted(ledger.models))}), "
-                          f"got {group!r}"}
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        return {**base, "outcome": "malformed", "reason": f"field 'version' must be a version number, got {version!r}"}
-    try:
-        arn = next((s["ModelPackageArn"] for s in approval_rule.summaries(sagemaker, group)
-                    if s.get("ModelPackageVersion") == version), None)
-    except (ClientError, BotoCoreError) as error:
-        return {**base, "version": version, "outcome": "failed", "reason": f"ListModelPackages of {group}: {error}"}
-    if arn is None:
-        return {**base, "version": version, "outcome": "malformed", "reason": f"{group} has no version {version}"}
-    return {**base, **record_run(ledger, group, version, arn, sagemaker=sagemaker, s3=s3, recorded_by=recorded_by)}
-
-
-def record_execution(ledger: Optional[Ledger], event: Mapping[str, Any], *, sagemaker: Any, s3: Any,
-                     notifier: Callable[[str], "_Notifier"], recorded_by: Optional[str] = None,
-                     now: Optional[dt.datetime] = None) -> Dict[str, Any]:
-    """``{"action": "record-execution", "execution": <pipeline execution ARN>, "status": ..., "source_event_id": ...}``
-    (the rule on the end of the models' pipeline executions sends it): keep the run record (:func:`record_run`) of the
-    version that execution registered, if that version is ``Approved`` - the one case no registry event covers: a version
-    approved at registration, while its execution still ran (``pending`` then), and named by no event after it.
-
-    The execution's pipeline (``<prefix>-<model>-training``) names the group, compared without case (SageMaker may
-    write ARNs in lower case); the version is the one whose ``MetadataProperties.GeneratedBy`` is the execution, found
-    among the group's packages created after the execution started (``ListModelPackages`` with ``CreationTimeAfter``,
-    then ``DescribeModelPackage`` of each, newest first). Returns the decision; ``outcome``: :func:`record_run`'s, or
-    ``no-version`` (the execution registered none: the gate refused its candidate, or it failed before registering),
-    ``not-approved`` (its version waits for a person or was rejected: its approval event records it), ``ignored`` (not
-    a pipeline of this function's models), ``malformed``, or ``failed``/``lost`` when the execution or the group cannot
-    be read. Never raises. A ``failed``, ``lost`` or ``pending`` outcome is logged and told to people (``notifier`` of
-    the group) with how to retry: no later event may name that version.
-    """
-    execution_arn = event.get("execution")
-    base: Dict[str, Any] = {"action": RECORD_EXECUTION_ACTION, "execution": execution_arn,
-                            **{k: event[k] for k in ("status", "source_event_id") if k in event}}
-    if ledger is None:
-        return {**base, "outcome": "malformed", "reason": "APPROVAL_LEDGER is not set: there is no bucket to record runs in"}
-    if not isinstance(execution_arn, str) or not EXECUTION_ARN.fullmatch(execution_arn):
-        return {**base, "outcome": "malformed",
-                "reason": f"field 'execution' must be a pipeline execution ARN, got {execution_arn!r}"}
-    pipeline = execution_arn.split(":", 5)[5].split("/")[1]
-    trained = (pipeline_group(pipeline) or "").lower()
-    group = next((g for g in sorted(ledger.models) if g.lower() == trained), None)
-    if group is None:
-        return {**base, "outcome": "ignored",
-                "reason": f"pipeline {pipeline} does not train a model of this function ({', '.join(sorted(ledger.models))})"}
-    base["group"] = group
-    step = "DescribePipelineExecution"
-    try:
-        started = sagemaker.describe_pipeline_execution(PipelineExecutionArn=execution_arn)["CreationTime"]
-        # The execution registers its version while it runs: no package created before it started can be its.
-        step = "ListModelPackages"
-        candidates = _all_pages(lambda **page: sagemaker.list_model_packages(**page), "ModelPackageSummaryList",
-                                ModelPackageGroupName=group, ModelPackageType="Versioned", CreationTimeAfter=started,
-                                SortBy="CreationTime", SortOrder="Descending")
-        step = "DescribeModelPackage"
-        registered = None
-        for summary in candidates:
-            package = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
-            if ((package.get("MetadataProperties") or {}).get("GeneratedBy") or "").lower() == execution_arn.lower():
-                registered = package
-                break
-    except (ClientError, BotoCoreError) as error:
-        code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
-        lost = code == "ResourceNotFound" and step == "DescribePipelineExecution"
-        result = {**base, "version": None, "outcome": "lost" if lost else "failed",
-                  "reason": f"the version execution {execution_arn} registered in {group} could not be found ({step}): {error}"}
-        return _told(result, notifier(group))
-    except KeyError as error:
-        return _told({**base, "version": None, "outcome": "failed",
-                      "reason": f"DescribePipelineExecution of {execution_arn} gave no {error}"}, notifier(group))
-    if registered is None:
-        return {**base, "outcome": "no-version",
-                "reason": f"execution {execution_arn} registered no version in {group} (its gate refused the candidate, or "
-                          "it ended before registering one): there is no run to record"}
-    version = int(registered.get("ModelPackageVersion") or 0)
-    approval = registered.get("ModelApprovalStatus")
-    if approval != approval_rule.APPROVED:
-        return {**base, "version": version, "package_arn": registered["ModelPackageArn"], "outcome": "not-approved",
-                "reason": f"v{version} is {approval}: its run record is written when it is approved (its approval event)"}
-    result = {**base, **record_run(ledger, group, version, registered["ModelPackageArn"], sagemaker=sagemaker, s3=s3,
-                                   recorded_by=recorded_by, now=now)}
-    if result["outcome"] == "pending":
-        # The execution's own end: nothing later would record it without someone asking.
-        result["reason"] += f", although execution {execution_arn} was reported {event.get('status')}"
-    return _told(result, notifier(group)) if result["outcome"] in ("failed", "lost", "pending") else result
-
-
-def _told(result: Dict[str, Any], notify: "_Notifier") -> Dict[str, Any]:
-    """``result`` (a run record not written at an execution's end) logged as an error and told to people."""
-    LOG.error(json.dumps({"run_record_failed": result}, default=str))
-    version = result.get("version")
-    if isinstance(version, int):
-        notify(f"v{version}: run record not written", _run_record_notice(result["group"], result))
-    else:
-        notify("run record not written",
-               f"{result['reason']}. If that execution registered an approved version, its run record (the definition it "
-               "ran, its parameters and steps, which the audit needs once the pipeline is deleted) is not kept: find the "
-               f'version (python -m mlops_cli.rollback --env <env> --model <model> versions) and invoke this function with {{"action": '
-               f'"{RECORD_RUN_ACTION}", "group": "{result["group"]}", "version": N}}.')
-    return result
-
-
-def _all_pages(operation: Any, result_key: str, **kwargs: Any) -> List[Any]:
-    """Every item of ``result_key`` over the pages of a ``NextToken`` listing."""
-    items: List[Any] = []
-    while True:
-        page = operation(**kwargs)
-        items.extend(page.get(result_key) or [])
-        if not page.get("NextToken"):
-            return items
-        kwargs["NextToken"] = page["NextToken"]
-
-
-# --- helpers --------------------------------------------------------------------------------------------
-
-
-class _Notifier:
-    """Publishes short notices to people (``topic``: one ARN, or :class:`Topics`, resolved for ``group``); a failed
-    publish is logged, never fatal to the deployment."""
-
-    def __init__(self, sns: Any, topic: "Optional[str] | Topics", group: str) -> None:
-        self.sns, self.group = sns, group
-        self.topic = topic.of(group) if isinstance(topic, Topics) else topic
-
-    def __call__(self, subject: str, message: str) -> None:
-        if not self.topic or self.sns is None:
-            return
-        full_subject = f"{self.group}: {subject}"
-        # SNS subjects: ASCII, no line breaks, at most 100 characters.
-        full_subject = full_subject.encode("ascii", "replace").decode().replace("\n", " ")[:100]
-        try:
-            self.sns.publish(TopicArn=self.topic, Subject=full_subject, Message=f"{full_subject}\n\n{message}")
-        except ClientError as error:
-            LOG.warning(json.dumps({"notify_failed": str(error), "subject": full_subject}))
-
-
 def _refuse_event_version(
-    versions: List[Version], seen: Mapping[str, Any], group: str, notify: _Notifier, *, desired: Optional[Version]
+    versions: List[Version], seen: Mapping[str, Any], group: str, notify: Notifier, *, desired: Optional[Version]
 ) -> List[int]:
     """Notify when the event's own version was approved but can never deploy (failed, deleting, no container).
 
@@ -1328,248 +576,3 @@ def _refuse_event_version(
         return []
     notify(f"v{version.version} refused", f"v{version.version} is approved but will not be deployed: {'; '.join(found)}.")
     return [version.version]
-
-
-def _parse(event: Any) -> "tuple[str, Dict[str, Any]]":
-    if not isinstance(event, Mapping):
-        raise _Malformed(f"expected a JSON object, got {type(event).__name__}")
-    if "action" in event:
-        if event.get("action") != "reconcile":
-            raise _Malformed(f"action {event.get('action')!r} is not 'reconcile'")
-        group = event.get("group")
-        if not isinstance(group, str) or not group:
-            raise _Malformed("field 'group' must name a model package group")
-        seen: Dict[str, Any] = {"action": "reconcile"}
-        if "waiting_since" in event:
-            # Kept as text: the decision is the function's (JSON) return value.
-            seen["waiting_since"] = _timestamp(event["waiting_since"], "waiting_since").isoformat()
-        return group, seen
-    if event.get("source") != EVENT_SOURCE or event.get("detail-type") != EVENT_DETAIL_TYPE:
-        raise _Malformed(
-            f"expected source {EVENT_SOURCE!r} and detail-type {EVENT_DETAIL_TYPE!r} "
-            f"(or {{'action': 'reconcile', 'group': ...}}), got {event.get('source')!r} / {event.get('detail-type')!r}"
-        )
-    detail = event.get("detail")
-    if not isinstance(detail, Mapping):
-        raise _Malformed("field 'detail' must be an object")
-    group = detail.get("ModelPackageGroupName")
-    if not isinstance(group, str) or not group:
-        raise _Malformed("field 'detail.ModelPackageGroupName' is missing or empty")
-    version = detail.get("ModelPackageVersion")
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        raise _Malformed(f"field 'detail.ModelPackageVersion' must be an integer, got {version!r}")
-    return group, {
-        "id": event.get("id"),
-        "version": version,
-        "approval": detail.get("ModelApprovalStatus"),
-        "status": detail.get("ModelPackageStatus"),
-    }
-
-
-def _parse_quietly(event: Any) -> "tuple[Optional[str], Dict[str, Any]]":
-    """:func:`_parse`, or ``(None, {})`` for a malformed event."""
-    try:
-        return _parse(event)
-    except _Malformed:
-        return None, {}
-
-
-def _settings() -> Dict[str, Any]:
-    stack = os.environ.get("SERVING_STACK_NAME", "").strip()
-    if not stack:
-        raise ConfigurationError("environment variable SERVING_STACK_NAME is empty: set it to the serving stack's name")
-    raw = os.environ.get("MODEL_PARAMETERS", "")
-    try:
-        parameters = json.loads(raw)
-    except json.JSONDecodeError:
-        parameters = None
-    if not isinstance(parameters, dict) or not parameters or not all(
-        isinstance(k, str) and k and isinstance(v, str) and v for k, v in parameters.items()
-    ):
-        raise ConfigurationError(
-            f"environment variable MODEL_PARAMETERS must be a JSON object mapping group name -> stack parameter name, got {raw[:200]!r}"
-        )
-    role_arn = os.environ.get("DEPLOYER_ROLE_ARN", "").strip()
-    if not role_arn.startswith("arn:"):
-        raise ConfigurationError("environment variable DEPLOYER_ROLE_ARN must be the CloudFormation service role's ARN")
-    topic_arn = os.environ.get("NOTIFY_TOPIC_ARN", "").strip() or None
-    topic = Topics(topic_arn, _team_topics_setting(os.environ.get("TEAM_TOPICS", ""), parameters, topic_arn))
-    multi = _multi_model_setting(os.environ.get("MULTI_MODEL", ""), parameters, os.environ.get("MULTI_MODEL_SHARED", ""))
-    return {"stack": stack, "parameters": parameters, "role_arn": role_arn, "topic": topic, "multi_model": multi,
-            "retry": _retry_setting(), "ledger": _ledger_setting(os.environ.get("APPROVAL_LEDGER", ""), parameters)}
-
-
-def _team_topics_setting(raw: str, parameters: Mapping[str, str], topic_arn: Optional[str]) -> Dict[str, str]:
-    """``TEAM_TOPICS`` as group -> topic ARN, beside ``NOTIFY_TOPIC_ARN``
-    (:func:`~pipeline_code.handlers.team_topics.team_topics_setting`)."""
-    return team_topics_setting(raw, parameters, error=ConfigurationError, topic_arn=topic_arn,
-                               topic_variable="NOTIFY_TOPIC_ARN",
-                               unknown="which MODEL_PARAMETERS does not: give each team's topic the groups of its models "
-                                       "this function deploys")
-
-
-def _ledger_setting(raw: str, parameters: Mapping[str, str]) -> Optional[Ledger]:
-    """``APPROVAL_LEDGER``: ``{"bucket": <artifacts bucket>, "group_prefix": <prefix>}``, every group of
-    ``MODEL_PARAMETERS`` being ``<prefix><model>`` (``package_group_name``); empty or unset = no ledger (nothing is
-    recorded; the app always sets it)."""
-    if not raw.strip():
-        return None
-    name = "environment variable APPROVAL_LEDGER"
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise ConfigurationError(f"{name} is not JSON ({error}): expected {{\"bucket\": ..., \"group_prefix\": ...}}") from None
-    if not isinstance(value, dict) or set(value) != {"bucket", "group_prefix"}:
-        raise ConfigurationError(f"{name} must be a JSON object with exactly the fields bucket and group_prefix, got {raw[:200]!r}")
-    if not isinstance(value["bucket"], str) or not _BUCKET_NAME.match(value["bucket"]):
-        raise ConfigurationError(f"{name}.bucket must be an S3 bucket name, got {value['bucket']!r}")
-    prefix = value["group_prefix"]
-    if not isinstance(prefix, str):
-        raise ConfigurationError(f"{name}.group_prefix must be a string, got {prefix!r}")
-    models = {group: group[len(prefix):] for group in parameters if group.startswith(prefix)}
-    wrong = sorted(g for g in parameters if not _MODEL_NAME.match(models.get(g, "")))
-    if wrong:
-        raise ConfigurationError(f"{name}.group_prefix {prefix!r} does not name group {wrong[0]!r} of MODEL_PARAMETERS as "
-                                 "<group_prefix><model>: its decisions would go unrecorded")
-    return Ledger(bucket=value["bucket"], models=models)
-
-
-def _retry_setting() -> Optional[Retry]:
-    """``RETRY_SCHEDULE_GROUP``, ``RETRY_ROLE_ARN`` and ``MAX_WAIT_SECONDS``: all three, or none (then a busy
-    stack raises :class:`StackBusyError` for Lambda's retries); ``RETRY_DEAD_LETTER_ARN`` (optional, default
-    none) is the queue of retries Scheduler could not deliver."""
-    names = ("RETRY_SCHEDULE_GROUP", "RETRY_ROLE_ARN", "MAX_WAIT_SECONDS")
-    values = {name: os.environ.get(name, "").strip() for name in names}
-    if not any(values.values()):
-        return None
-    missing = [name for name in names if not values[name]]
-    if missing:
-        raise ConfigurationError(f"environment variables {', '.join(names)} go together; {', '.join(missing)} is empty")
-    if not values["RETRY_ROLE_ARN"].startswith("arn:"):
-        raise ConfigurationError("environment variable RETRY_ROLE_ARN must be the ARN of the role EventBridge Scheduler assumes")
-    if not values["MAX_WAIT_SECONDS"].isdigit() or int(values["MAX_WAIT_SECONDS"]) < 1:
-        raise ConfigurationError(f"environment variable MAX_WAIT_SECONDS must be a positive number of seconds, got {values['MAX_WAIT_SECONDS']!r}")
-    dead_letters = os.environ.get("RETRY_DEAD_LETTER_ARN", "").strip() or None
-    if dead_letters is not None and not dead_letters.startswith("arn:"):
-        raise ConfigurationError("environment variable RETRY_DEAD_LETTER_ARN must be the ARN of an SQS queue, or unset")
-    return Retry(group=values["RETRY_SCHEDULE_GROUP"], role_arn=values["RETRY_ROLE_ARN"],
-                 max_wait=dt.timedelta(seconds=int(values["MAX_WAIT_SECONDS"])), dead_letter_arn=dead_letters)
-
-
-def _timestamp(value: Any, field: str) -> dt.datetime:
-    if not isinstance(value, str):
-        raise _Malformed(f"field {field!r} must be an ISO 8601 time, got {value!r}")
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise _Malformed(f"field {field!r} must be an ISO 8601 time, got {value!r}") from None
-    return _aware(parsed)
-
-
-def _multi_model_setting(raw: str, parameters: Mapping[str, str], shared_raw: str = "") -> Dict[str, Dict[str, str]]:
-    """``MULTI_MODEL``: ``{group: {"model", "endpoint", "bucket", "prefix", "kms_key_id"}}``; empty or unset = ``{}``.
-    ``shared_raw`` (``MULTI_MODEL_SHARED``; empty or unset: none) gives ``bucket`` and ``kms_key_id`` once for every
-    member that leaves them out.
-
-    Every group must also be in ``MODEL_PARAMETERS``; every field is a non-empty string, ``prefix``
-    ends with ``/``; unknown fields are errors (a misspelt field would otherwise go unnoticed).
-    """
-    if not raw.strip():
-        return {}
-    shared: Dict[str, Any] = {}
-    if shared_raw.strip():
-        try:
-            shared = json.loads(shared_raw)
-        except json.JSONDecodeError:
-            shared = None  # type: ignore[assignment]
-        if not isinstance(shared, dict) or sorted(set(shared) - set(MULTI_MODEL_SHARED_FIELDS)):
-            raise ConfigurationError("environment variable MULTI_MODEL_SHARED must be a JSON object with fields among "
-                                     f"{', '.join(MULTI_MODEL_SHARED_FIELDS)}, got {shared_raw[:200]!r}")
-    name = "environment variable MULTI_MODEL"
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise ConfigurationError(f"{name} is not JSON ({error}): expected {{group: {{{', '.join(MULTI_MODEL_FIELDS)}}}}}") from None
-    if not isinstance(value, dict):
-        raise ConfigurationError(f"{name} must be a JSON object mapping group name -> MME settings, got {type(value).__name__}")
-    for group, member in list(value.items()):
-        if group not in parameters:
-            raise ConfigurationError(f"{name}: group {group!r} is not in MODEL_PARAMETERS")
-        if not isinstance(member, dict):
-            raise ConfigurationError(f"{name}[{group!r}] must be an object with fields {', '.join(MULTI_MODEL_FIELDS)}")
-        member = value[group] = {**shared, **member}
-        unknown = sorted(set(member) - set(MULTI_MODEL_FIELDS))
-        if unknown:
-            raise ConfigurationError(f"{name}[{group!r}]: unknown field {unknown[0]!r} (fields: {', '.join(MULTI_MODEL_FIELDS)})")
-        for field in MULTI_MODEL_FIELDS:
-            if not isinstance(member.get(field), str) or not member[field].strip():
-                raise ConfigurationError(f"{name}[{group!r}].{field} must be a non-empty string")
-        if not member["prefix"].endswith("/") or member["prefix"].startswith("/"):
-            raise ConfigurationError(
-                f"{name}[{group!r}].prefix must be a key prefix ending in '/' (e.g. 'mme/<endpoint>/'), got {member['prefix']!r}"
-            )
-        if not _MODEL_NAME.match(member["model"]):
-            raise ConfigurationError(
-                f"{name}[{group!r}].model must be a model name (letters, digits, '.', '_', '-'), got {member['model']!r}"
-            )
-        if not _BUCKET_NAME.match(member["bucket"]):
-            raise ConfigurationError(f"{name}[{group!r}].bucket must be an S3 bucket name, got {member['bucket']!r}")
-    return value
-
-
-def _from_description(d: Mapping[str, Any]) -> Version:
-    containers = (d.get("InferenceSpecification") or {}).get("Containers") or []
-    only = containers[0] if len(containers) == 1 and isinstance(containers[0], Mapping) else {}
-    image = only.get("Image") if isinstance(only.get("Image"), str) else None
-    return Version(
-        group=d.get("ModelPackageGroupName", ""),
-        version=int(d.get("ModelPackageVersion") or 0),
-        arn=d["ModelPackageArn"],
-        approval=d.get("ModelApprovalStatus", ""),
-        status=d.get("ModelPackageStatus", ""),
-        created=d["CreationTime"],
-        last_modified=d.get("LastModifiedTime"),
-        approval_description=d.get("ApprovalDescription", "") or "",
-        containers=len(containers),
-        model_data_url=mme.model_data_url(d),
-        archive_sha256=_digest(d, ARCHIVE_SHA256_PROPERTY),
-        model_sha256=_digest(d, MODEL_SHA256_PROPERTY),
-        container_sha256=_digest(d, CONTAINER_SHA256_PROPERTY),
-        container_now=integrity.container_digest(image or "", only.get("Environment")) if only else None,
-        image=image,
-    )
-
-
-def _digest(description: Mapping[str, Any], name: str) -> Optional[str]:
-    value = (description.get("CustomerMetadataProperties") or {}).get(name)
-    return value if isinstance(value, str) and value else None
-
-
-def _from_summary(s: Mapping[str, Any], group: str) -> Version:
-    return Version(
-        group=s.get("ModelPackageGroupName", group),
-        version=int(s.get("ModelPackageVersion") or 0),
-        arn=s["ModelPackageArn"],
-        approval=s.get("ModelApprovalStatus", ""),
-        status=s.get("ModelPackageStatus", ""),
-        created=s["CreationTime"],
-    )
-
-
-def _brief(version: Optional[Version]) -> Optional[Dict[str, Any]]:
-    return None if version is None else {"version": version.version, "arn": version.arn}
-
-
-def _label(arn: str) -> str:
-    if not arn:
-        return "no endpoint"
-    number = version_of_arn(arn)
-    return f"v{number}" if number is not None else arn
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
-def _preview(event: Any) -> str:
-    return json.dumps(event, default=str)[:500]

@@ -51,7 +51,7 @@ from pipeline_code.core.contract import MONITOR_METRICS, STATISTICS_FILE, packag
 from pipeline_code.core.contract import BATCH_OUTPUT_SUFFIX, TRAFFIC_INPUT, TRAFFIC_OUTPUT, version_of_batch_dir
 from pipeline_code.core.contract import DEFAULT_MONITOR_WINDOW_GIB, monitor_window_bytes, monitor_window_fix, records_lookback_hours
 from pipeline_code.core.problem import BINARY, quality_alarm_key
-from pipeline_code.handlers.deploy_on_approval import describe_stack, stack_parameters
+from pipeline_code.handlers.deploy.stack import describe_stack, stack_parameters
 from pipeline_code.monitoring import drift, report as report_mod
 from pipeline_code.training.data_io import extract_tar_safely
 

@@ -26,7 +26,9 @@ from moto import mock_aws
 from pipeline_code.core import integrity, problem
 from pipeline_code.core.contract import legacy_model_card_name, model_card_name, package_created
 from pipeline_code.training.model_card.content import PACKAGE_CREATED_DETAIL
-from pipeline_code.handlers import deploy_on_approval as dod
+from pipeline_code.handlers.deploy.ledger import Ledger, record_decision
+from pipeline_code.handlers.deploy.notices import Notifier
+from pipeline_code.handlers.deploy.run_records import record_run
 from mlops_cli import audit
 from tests.support import problem_type_reports as reports
 from tests.support.configs import SAMPLE_CONFIG, sample_account
@@ -932,8 +934,8 @@ def test_missing_lineage_and_execution_are_gaps_not_crashes(world, tmp_path):
 def _record_then_delete_pipeline(world) -> str:
     """v2's run record as the deploy handler writes it at approval; then its pipeline (and so its execution) deleted.
     Returns the record's S3 URI."""
-    result = dod.record_run(dod.Ledger(bucket=BUCKET, models={GROUP: "churn"}), GROUP, 2, world.v2,
-                            sagemaker=world.clients.sagemaker, s3=world.clients.s3)
+    result = record_run(Ledger(bucket=BUCKET, models={GROUP: "churn"}), GROUP, 2, world.v2,
+                        sagemaker=world.clients.sagemaker, s3=world.clients.s3)
     assert result["outcome"] == "recorded", result
     world.clients.sagemaker.delete_pipeline(PipelineName=PIPELINE, ClientRequestToken="x" * 32)
     return result["key"]
@@ -1375,7 +1377,6 @@ def _decide(world: World, arn: str, status: str, why: str, by: str, outcome: str
     """``by`` sets ``status`` with ``why`` on ``arn``, and the deploy handler records the state change (decision ``outcome``)."""
     from moto.sagemaker.models import sagemaker_backends
 
-    from pipeline_code.handlers import deploy_on_approval as dod
 
     world.clients.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status, ApprovalDescription=why)
     backend = sagemaker_backends[ACCOUNT][REGION]
@@ -1385,9 +1386,9 @@ def _decide(world: World, arn: str, status: str, why: str, by: str, outcome: str
     decision = {"group": GROUP, "event": {"id": event["id"], "version": version, "approval": status}, "outcome": outcome,
                 "stack": STACK, "parameter": "ChurnModelPackageArn",
                 **({"set": {"ChurnModelPackageArn": arn}} if outcome == "deploying" else {})}
-    entry = dod.record_decision(dod.Ledger(bucket=BUCKET, models={GROUP: "churn"}), event, decision,
-                                sagemaker=world.clients.sagemaker, s3=world.clients.s3,
-                                notify=dod._Notifier(None, None, GROUP), now=at)
+    entry = record_decision(Ledger(bucket=BUCKET, models={GROUP: "churn"}), event, decision,
+                            sagemaker=world.clients.sagemaker, s3=world.clients.s3,
+                            notify=Notifier(None, None, GROUP), now=at)
     assert "key" in entry
 
 
@@ -1956,15 +1957,13 @@ def _auto_approved(world: World) -> str:
 def _record_registration(world: World, arn: str) -> None:
     """The deploy handler's approval-ledger record of the state-change event SageMaker sends for a version registered
     Approved."""
-    from pipeline_code.handlers import deploy_on_approval as dod
-
     version = int(arn.rsplit("/", 1)[-1])
     event = {"id": "e-reg", "time": "2026-11-20T09:40:11Z", "detail": {"ModelPackageArn": arn, "ModelApprovalStatus": "Approved"}}
     decision = {"group": GROUP, "event": {"id": "e-reg", "version": version, "approval": "Approved"}, "outcome": "deploying",
                 "stack": STACK, "parameter": "ChurnModelPackageArn"}
-    assert "key" in dod.record_decision(dod.Ledger(bucket=BUCKET, models={GROUP: "churn"}), event, decision,
-                                        sagemaker=world.clients.sagemaker, s3=world.clients.s3,
-                                        notify=dod._Notifier(None, None, GROUP))
+    assert "key" in record_decision(Ledger(bucket=BUCKET, models={GROUP: "churn"}), event, decision,
+                                    sagemaker=world.clients.sagemaker, s3=world.clients.s3,
+                                    notify=Notifier(None, None, GROUP))
 
 
 def test_a_version_registered_approved_is_the_auto_approval_where_the_environment_auto_approves(world):

@@ -17,6 +17,7 @@ from moto.sagemaker.models import sagemaker_backends
 from pipeline_code.core import images
 from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY
 from pipeline_code.handlers import deploy_on_approval as dod
+from pipeline_code.handlers.deploy import registry as dod_registry
 from mlops_cli import rollback as rb
 from tests.support.configs import (SAMPLE_CONFIG, sample_account, sample_with_multi_model_member, sample_with_team_approvers,
                                    sample_without_model)
@@ -93,10 +94,10 @@ class Registry:
         )
 
     def desired(self) -> int:
-        return dod.select_desired(dod.list_versions(self.sagemaker, GROUP)).version
+        return dod_registry.select_desired(dod_registry.list_versions(self.sagemaker, GROUP)).version
 
     def snapshot(self) -> list:
-        return [(v.version, v.approval, v.approved_at) for v in dod.list_versions(self.sagemaker, GROUP, describe_all=True)]
+        return [(v.version, v.approval, v.approved_at) for v in dod_registry.list_versions(self.sagemaker, GROUP, describe_all=True)]
 
 
 @pytest.fixture()
@@ -173,7 +174,7 @@ def test_versions_says_when_the_deploy_handler_refuses_the_desired_version(regis
 
 def test_versions_says_when_the_stack_is_mid_update():
     at = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
-    v1, v2 = (dod.Version(group=GROUP, version=n, arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/{n}",
+    v1, v2 = (dod_registry.Version(group=GROUP, version=n, arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/{n}",
                           approval="Approved", status="Completed", created=at, last_modified=at + dt.timedelta(hours=n),
                           containers=1, model_data_url=f"s3://{ARTIFACTS}/pipelines/churn/registered/{'a' * 64}/model.tar.gz",
                           archive_sha256="a" * 64, model_sha256="b" * 64, container_sha256="c" * 64) for n in (1, 2))

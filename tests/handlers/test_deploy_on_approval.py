@@ -16,6 +16,7 @@ import hashlib
 
 import json
 import logging
+import os
 import re
 import time
 import types
@@ -31,8 +32,16 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
 from pipeline_code.core import integrity
+from pipeline_code.core.contract import package_created
 from pipeline_code.core.integrity import hex_to_base64
 from pipeline_code.handlers import deploy_on_approval as dod
+from pipeline_code.handlers.deploy import events as dod_events
+from pipeline_code.handlers.deploy import ledger as dod_ledger
+from pipeline_code.handlers.deploy import notices as dod_notices
+from pipeline_code.handlers.deploy import registry as dod_registry
+from pipeline_code.handlers.deploy import run_records as dod_runs
+from pipeline_code.handlers.deploy import settings as dod_settings
+from pipeline_code.handlers.deploy import stack as dod_stack
 from tests.support.moto_clients import SharedClients
 from tests.support.pipeline_runs import DEFINITION, ENDED, EXECUTION, PARAMETERS_RAN, STARTED, STEPS, Runs, execution
 from tests.support.multi_model import (
@@ -379,7 +388,7 @@ def test_a_busy_stack_is_a_wait_with_a_scheduled_reconcile_not_an_error(waiting)
     (listed,) = aws.scheduler.list_schedules(GroupName=RETRY_GROUP)["Schedules"]
     schedule = aws.scheduler.get_schedule(Name=listed["Name"], GroupName=RETRY_GROUP)
     since = dt.datetime.fromisoformat(decision["waiting_since"])
-    assert schedule["ScheduleExpression"] == f"at({since + dod.RETRY_INTERVAL:%Y-%m-%dT%H:%M:%S})"
+    assert schedule["ScheduleExpression"] == f"at({since + dod_settings.RETRY_INTERVAL:%Y-%m-%dT%H:%M:%S})"
     assert schedule["ActionAfterCompletion"] == "DELETE" and schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
     assert schedule["Target"]["Arn"] == FUNCTION and schedule["Target"]["DeadLetterConfig"] == {"Arn": DEAD_LETTERS}
     assert json.loads(schedule["Target"]["Input"]) == {"action": "reconcile", "group": GROUP, "waiting_since": decision["waiting_since"]}
@@ -450,7 +459,7 @@ def test_when_no_schedule_can_be_made_the_busy_error_is_raised_for_lambdas_retri
 def test_a_partial_retry_setting_fails_loudly_naming_the_variable(aws, monkeypatch, settings, named):
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
-    with pytest.raises(dod.ConfigurationError, match=named):
+    with pytest.raises(dod_settings.ConfigurationError, match=named):
         run(aws, {"action": "reconcile", "group": GROUP})
 
 
@@ -544,29 +553,29 @@ def test_what_the_registration_records_is_judged_without_reading_the_artefact():
     who cannot read the artefacts) needs no S3: the same reasons as the handler's, from the package alone."""
     at = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
     digest = "a" * 64
-    sealed = dod.Version(group=GROUP, version=1, arn=f"arn:aws:sagemaker:eu-west-1:{DEFAULT_ACCOUNT_ID}:model-package/{GROUP}/1",
+    sealed = dod_registry.Version(group=GROUP, version=1, arn=f"arn:aws:sagemaker:eu-west-1:{DEFAULT_ACCOUNT_ID}:model-package/{GROUP}/1",
                          approval="Approved", status="Completed", created=at, containers=1, archive_sha256=digest,
                          model_sha256="b" * 64, model_data_url=f"s3://artefacts/pipelines/churn/registered/{digest}/model.tar.gz",
                          container_sha256="c" * 64, container_now="c" * 64, image="registry/serving:1")
-    assert dod.seal_problems(sealed) == []
+    assert dod_registry.seal_problems(sealed) == []
     unsealed = dataclasses.replace(sealed, archive_sha256=None, model_sha256=None, container_sha256=None)
-    assert dod.seal_problems(unsealed) == dod.verify_artifact(None, unsealed) == [
+    assert dod_registry.seal_problems(unsealed) == dod_registry.verify_artifact(None, unsealed) == [
         f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a sealed version"
         for name in ("model_data_sha256", "model_sha256")]
     # Sealed before container digests were recorded: its container is unverified, but it may serve (a rollback target).
-    assert dod.seal_problems(dataclasses.replace(sealed, container_sha256=None, container_now="d" * 64)) == []
-    assert dod.seal_problems(dataclasses.replace(sealed, container_sha256="C" * 64)) == [
+    assert dod_registry.seal_problems(dataclasses.replace(sealed, container_sha256=None, container_now="d" * 64)) == []
+    assert dod_registry.seal_problems(dataclasses.replace(sealed, container_sha256="C" * 64)) == [
         f"its container_sha256 {'C' * 64!r} is not a sha256 (64 lower-case hex digits)"]
     swapped = dataclasses.replace(sealed, container_now="d" * 64, image="elsewhere/other:latest")
-    assert dod.seal_problems(swapped) == dod.verify_artifact(None, swapped) == [
+    assert dod_registry.seal_problems(swapped) == dod_registry.verify_artifact(None, swapped) == [
         f"its inference container (image elsewhere/other:latest) is not the one registered: its image and environment hash "
         f"to {'d' * 64}, {'c' * 64} was recorded at registration (container_sha256); its inference specification was "
         "changed after registration"]
     two = dataclasses.replace(sealed, containers=2, container_now=None, image=None)
-    assert dod.seal_problems(two) == [
+    assert dod_registry.seal_problems(two) == [
         "it has 2 inference containers, the pipeline registers one: its inference specification was changed after registration"]
     elsewhere = dataclasses.replace(sealed, model_data_url="s3://artefacts/pipelines/churn/train/output/model.tar.gz")
-    assert dod.seal_problems(elsewhere) == dod.verify_artifact(None, elsewhere) == [
+    assert dod_registry.seal_problems(elsewhere) == dod_registry.verify_artifact(None, elsewhere) == [
         "its ModelDataUrl s3://artefacts/pipelines/churn/train/output/model.tar.gz is not the sealed key of its "
         f"model_data_sha256 (.../registered/{digest}/model.tar.gz)"]
 
@@ -864,14 +873,14 @@ def test_only_throttling_timeouts_and_server_errors_count_as_transient(code, sta
 def test_the_idempotency_token_is_stable_per_approval_and_new_per_re_approval(aws):
     v1 = register(aws)
     set_approval(aws, v1, "Approved")
-    (first,) = dod.list_versions(aws.sagemaker, GROUP)
-    assert dod.client_token(first) == dod.client_token(dod.list_versions(aws.sagemaker, GROUP)[0])
+    (first,) = dod_registry.list_versions(aws.sagemaker, GROUP)
+    assert dod_stack.client_token(first) == dod_stack.client_token(dod_registry.list_versions(aws.sagemaker, GROUP)[0])
     set_approval(aws, v1, "PendingManualApproval")
     set_approval(aws, v1, "Approved")
-    (again,) = dod.list_versions(aws.sagemaker, GROUP)
-    assert dod.client_token(again) != dod.client_token(first)
+    (again,) = dod_registry.list_versions(aws.sagemaker, GROUP)
+    assert dod_stack.client_token(again) != dod_stack.client_token(first)
     long_group = "g" * 63
-    token = dod.client_token(dod.Version(group=long_group * 2, version=12345, arn="a", approval="Approved", status="Completed", created=first.created))
+    token = dod_stack.client_token(dod_registry.Version(group=long_group * 2, version=12345, arn="a", approval="Approved", status="Completed", created=first.created))
     assert re.fullmatch(r"[a-zA-Z0-9][-a-zA-Z0-9]{0,127}", token)
 
 
@@ -882,12 +891,12 @@ def test_the_attempt_after_a_failed_rollout_gets_a_new_token_a_duplicate_deliver
     failed request and do nothing, leaving the approved version undeployed."""
     v1 = register(aws)
     set_approval(aws, v1, "Approved")
-    (version,) = dod.list_versions(aws.sagemaker, GROUP)
+    (version,) = dod_registry.list_versions(aws.sagemaker, GROUP)
     before = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.timezone.utc)
-    assert dod.client_token(version, before) == dod.client_token(version, before)
+    assert dod_stack.client_token(version, before) == dod_stack.client_token(version, before)
     rolled_back = before + dt.timedelta(minutes=17)
-    assert dod.client_token(version, rolled_back) != dod.client_token(version, before)
-    assert re.fullmatch(r"[a-zA-Z0-9][-a-zA-Z0-9]{0,127}", dod.client_token(version, rolled_back))
+    assert dod_stack.client_token(version, rolled_back) != dod_stack.client_token(version, before)
+    assert re.fullmatch(r"[a-zA-Z0-9][-a-zA-Z0-9]{0,127}", dod_stack.client_token(version, rolled_back))
 
 
 @pytest.mark.parametrize(
@@ -901,7 +910,7 @@ def test_the_attempt_after_a_failed_rollout_gets_a_new_token_a_duplicate_deliver
 )
 def test_a_misconfigured_function_fails_loudly_naming_the_variable(aws, monkeypatch, name, value, fix):
     monkeypatch.setenv(name, value)
-    with pytest.raises(dod.ConfigurationError, match=fix):
+    with pytest.raises(dod_settings.ConfigurationError, match=fix):
         run(aws, {"action": "reconcile", "group": GROUP})
 
 
@@ -981,7 +990,7 @@ def test_a_malformed_team_topics_setting_fails_loudly_naming_the_variable(aws, m
     monkeypatch.setenv("TEAM_TOPICS", value)
     if notify is not None:
         monkeypatch.setenv("NOTIFY_TOPIC_ARN", notify)
-    with pytest.raises(dod.ConfigurationError) as raised:
+    with pytest.raises(dod_settings.ConfigurationError) as raised:
         run(aws, {"action": "reconcile", "group": GROUP})
     assert str(raised.value) == fix
 
@@ -1305,7 +1314,7 @@ def test_a_bad_multi_model_setting_fails_loudly_naming_the_field(aws, mme, monke
         field, replacement = value.split(":", 1)
         value = json.dumps({GROUP: {**mme.setting, field: replacement}})
     monkeypatch.setenv("MULTI_MODEL", value)
-    with pytest.raises(dod.ConfigurationError, match=named):
+    with pytest.raises(dod_settings.ConfigurationError, match=named):
         mme.run({"action": "reconcile", "group": OTHER_GROUP})
 
 
@@ -1316,7 +1325,7 @@ def test_members_take_the_bucket_and_key_they_leave_out_from_the_shared_setting(
     member = {k: v for k, v in mme.setting.items() if k not in ("bucket", "kms_key_id")}
     monkeypatch.setenv("MULTI_MODEL", json.dumps({GROUP: member}))
     monkeypatch.setenv("MULTI_MODEL_SHARED", json.dumps({"bucket": INFERENCE, "kms_key_id": mme.key_id}))
-    assert dod._settings()["multi_model"] == {GROUP: mme.setting}
+    assert dod_settings.from_environment()["multi_model"] == {GROUP: mme.setting}
     v1 = mme.register()
     assert mme.approve(v1)["deployed"] is True and mme.staged()
 
@@ -1324,7 +1333,7 @@ def test_members_take_the_bucket_and_key_they_leave_out_from_the_shared_setting(
 @pytest.mark.parametrize("shared", ["[]", '{"prefix": "mme/"}', "not json"])
 def test_a_bad_shared_multi_model_setting_fails_loudly_naming_it(aws, mme, monkeypatch, shared):
     monkeypatch.setenv("MULTI_MODEL_SHARED", shared)
-    with pytest.raises(dod.ConfigurationError) as error:
+    with pytest.raises(dod_settings.ConfigurationError) as error:
         mme.run({"action": "reconcile", "group": OTHER_GROUP})
     assert str(error.value) == ("environment variable MULTI_MODEL_SHARED must be a JSON object with fields among bucket, "
                                 f"kms_key_id, got {shared!r}")
@@ -1465,21 +1474,21 @@ def test_a_resource_that_fails_to_delete_after_a_successful_update_does_not_hold
     decision = run(aws, state_change(v3, approval="Rejected"))
     # THEN v2 is deployed: its update did not fail
     assert decision["outcome"] == "deploying" and aws.parameters()["ChurnModelPackageArn"] == v2
-    assert dod.failed_rollout(aws.cloudformation, STACK, dod.list_versions(aws.sagemaker, GROUP)[1]) is None
+    assert dod_stack.failed_rollout(aws.cloudformation, STACK, dod_registry.list_versions(aws.sagemaker, GROUP)[1]) is None
 
 
 def test_events_that_cannot_be_read_back_to_the_approval_hold_the_version(aws, monkeypatch):
     # GIVEN more stack events since the approval than the handler reads (simulated: one page allowed, a next one exists)
     v1 = register(aws)
     set_approval(aws, v1, "Approved")
-    (version,) = dod.list_versions(aws.sagemaker, GROUP)
-    monkeypatch.setattr(dod, "MAX_EVENT_PAGES", 1)
+    (version,) = dod_registry.list_versions(aws.sagemaker, GROUP)
+    monkeypatch.setattr(dod_stack, "MAX_EVENT_PAGES", 1)
     cloudformation = boto3.client("cloudformation", region_name=REGION)
-    later = dod._aware(version.approved_at) + dt.timedelta(seconds=5)
+    later = dod_events.aware(version.approved_at) + dt.timedelta(seconds=5)
     with Stubber(cloudformation) as stub:
         stub.add_response("describe_stack_events", {"StackEvents": [{
             "StackId": "id", "StackName": STACK, "EventId": "e", "Timestamp": later}], "NextToken": "more"}, {"StackName": STACK})
-        failure = dod.failed_rollout(cloudformation, STACK, version)
+        failure = dod_stack.failed_rollout(cloudformation, STACK, version)
     # THEN a failed attempt cannot be ruled out: the version counts as failed, and the reason says why
     assert failure["status"] == "unknown" and "cannot be ruled out" in failure["reason"]
 
@@ -1527,12 +1536,12 @@ def test_an_approval_is_recorded_once_with_who_why_and_what_the_handler_set(ledg
     (key,) = records(aws)
     assert decision["ledger"] == {"key": f"s3://{ARTIFACTS}/{key}"}
     # filed below the package's creation time: a group created again restarts at v1 under the same ARN
-    created = dod.package_created(aws.sagemaker.describe_model_package(ModelPackageName=v1)["CreationTime"])
+    created = package_created(aws.sagemaker.describe_model_package(ModelPackageName=v1)["CreationTime"])
     assert re.fullmatch(rf"approval-ledger/churn/1/{created}/\d{{8}}T\d{{6}}\.\d{{6}}Z-approved-[0-9a-f]{{8}}\.json", key)
-    record = dod.integrity.parse_ledger_record(records(aws)[key])
+    record = integrity.parse_ledger_record(records(aws)[key])
     assert (record["group"], record["model"], record["version"], record["package_arn"], record["package_created"],
             record["trigger"]) == (GROUP, "churn", 1, v1, created, "state-change")
-    assert dod.integrity.ledger_record_package(record) == (v1, created)
+    assert integrity.ledger_record_package(record) == (v1, created)
     assert record["package"]["ModelApprovalStatus"] == "Approved"
     assert record["package"]["ApprovalDescription"] == "QA passed; CHG-1234"
     assert record["package"]["principal"] == APPROVER
@@ -1557,7 +1566,7 @@ def test_a_second_identical_event_gets_its_own_record_and_the_first_is_kept_as_w
     written = records(aws, 1)
     assert len(written) == 2 and written[first_key] == first
     (second,) = [body for key, body in written.items() if key != first_key]
-    assert dod.integrity.parse_ledger_record(second)["decision"]["outcome"] == "unchanged"
+    assert integrity.parse_ledger_record(second)["decision"]["outcome"] == "unchanged"
 
 
 def test_a_record_is_never_written_over_another(ledger, monkeypatch):
@@ -1567,15 +1576,15 @@ def test_a_record_is_never_written_over_another(ledger, monkeypatch):
     v1 = register(aws)
     decide(aws, v1, "Approved", why="why")
     at = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
-    created = dod.package_created(aws.sagemaker.describe_model_package(ModelPackageName=v1)["CreationTime"])
-    taken = dod.integrity.ledger_key("churn", 1, at, "Approved", "aaaaaaaa", created)
+    created = package_created(aws.sagemaker.describe_model_package(ModelPackageName=v1)["CreationTime"])
+    taken = integrity.ledger_key("churn", 1, at, "Approved", "aaaaaaaa", created)
     aws.s3.put_object(Bucket=ARTIFACTS, Key=taken, Body=b"an earlier record")
     nonces = iter(["aaaaaaaa", "bbbbbbbb"])
-    monkeypatch.setattr(dod.secrets, "token_hex", lambda _n: next(nonces))
+    monkeypatch.setattr(dod_ledger.secrets, "token_hex", lambda _n: next(nonces))
     decision = {"group": GROUP, "event": {"id": "e", "version": 1, "approval": "Approved"}, "outcome": "unchanged"}
 
-    entry = dod.record_decision(dod._ledger_setting(dod.os.environ["APPROVAL_LEDGER"], PARAMETERS), state_change(v1), decision,
-                                sagemaker=aws.sagemaker, s3=aws.s3, notify=dod._Notifier(None, None, GROUP), now=at)
+    entry = dod_ledger.record_decision(dod_settings.ledger_setting(os.environ["APPROVAL_LEDGER"], PARAMETERS), state_change(v1), decision,
+                                sagemaker=aws.sagemaker, s3=aws.s3, notify=dod_notices.Notifier(None, None, GROUP), now=at)
 
     assert entry == {"key": f"s3://{ARTIFACTS}/{taken.replace('aaaaaaaa', 'bbbbbbbb')}"}
     assert records(aws, 1)[taken] == b"an earlier record"
@@ -1589,19 +1598,19 @@ def test_a_re_created_groups_v1_is_recorded_beside_the_old_lifes_v1_records_neve
     v1 = register(aws)
     decide(aws, v1, "Approved", why="today's v1")
     at = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
-    old_lives = [dod.integrity.ledger_key("churn", 1, at, "Approved", "aaaaaaaa", "20250301T095900Z"),
-                 dod.integrity.ledger_key("churn", 1, at, "Approved", "aaaaaaaa")]
+    old_lives = [integrity.ledger_key("churn", 1, at, "Approved", "aaaaaaaa", "20250301T095900Z"),
+                 integrity.ledger_key("churn", 1, at, "Approved", "aaaaaaaa")]
     for key in old_lives:
         aws.s3.put_object(Bucket=ARTIFACTS, Key=key, Body=b"the old life's record")
-    monkeypatch.setattr(dod.secrets, "token_hex", lambda _n: "aaaaaaaa")
+    monkeypatch.setattr(dod_ledger.secrets, "token_hex", lambda _n: "aaaaaaaa")
     decision = {"group": GROUP, "event": {"id": "e", "version": 1, "approval": "Approved"}, "outcome": "unchanged"}
 
-    entry = dod.record_decision(dod._ledger_setting(dod.os.environ["APPROVAL_LEDGER"], PARAMETERS), state_change(v1), decision,
-                                sagemaker=aws.sagemaker, s3=aws.s3, notify=dod._Notifier(None, None, GROUP), now=at)
+    entry = dod_ledger.record_decision(dod_settings.ledger_setting(os.environ["APPROVAL_LEDGER"], PARAMETERS), state_change(v1), decision,
+                                sagemaker=aws.sagemaker, s3=aws.s3, notify=dod_notices.Notifier(None, None, GROUP), now=at)
 
-    created = dod.package_created(aws.sagemaker.describe_model_package(ModelPackageName=v1)["CreationTime"])
+    created = package_created(aws.sagemaker.describe_model_package(ModelPackageName=v1)["CreationTime"])
     assert created != "20250301T095900Z"
-    assert entry == {"key": f"s3://{ARTIFACTS}/{dod.integrity.ledger_key('churn', 1, at, 'Approved', 'aaaaaaaa', created)}"}
+    assert entry == {"key": f"s3://{ARTIFACTS}/{integrity.ledger_key('churn', 1, at, 'Approved', 'aaaaaaaa', created)}"}
     written = records(aws, 1)
     assert len(written) == 3 and all(written[key] == b"the old life's record" for key in old_lives)
 
@@ -1615,14 +1624,14 @@ def test_a_record_of_a_package_that_cannot_be_described_names_no_creation_time_a
     at = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
     with Stubber(sagemaker) as stub:
         stub.add_client_error("describe_model_package", "ThrottlingException", "Rate exceeded", 400)
-        entry = dod.record_decision(dod._ledger_setting(dod.os.environ["APPROVAL_LEDGER"], PARAMETERS), state_change(v1),
-                                    decision, sagemaker=sagemaker, s3=aws.s3, notify=dod._Notifier(None, None, GROUP), now=at)
+        entry = dod_ledger.record_decision(dod_settings.ledger_setting(os.environ["APPROVAL_LEDGER"], PARAMETERS), state_change(v1),
+                                    decision, sagemaker=sagemaker, s3=aws.s3, notify=dod_notices.Notifier(None, None, GROUP), now=at)
     (key, body), = records(aws, 1).items()
     assert entry == {"key": f"s3://{ARTIFACTS}/{key}"}
     assert re.fullmatch(r"approval-ledger/churn/1/20270101T000000\.000000Z-approved-[0-9a-f]{8}\.json", key)
-    record = dod.integrity.parse_ledger_record(body)
+    record = integrity.parse_ledger_record(body)
     assert record["package_created"] is None and "Rate exceeded" in record["package"]["error"]
-    assert dod.integrity.ledger_record_package(record) == (v1, None)
+    assert integrity.ledger_record_package(record) == (v1, None)
 
 
 def test_a_rollback_is_recorded_under_the_version_it_re_approves_with_the_rollback_description(ledger):
@@ -1641,7 +1650,7 @@ def test_a_rollback_is_recorded_under_the_version_it_re_approves_with_the_rollba
     decide(aws, v1, "Approved", why=f"rollback to v1 by {APPROVER} at 2027-01-01T00:00:00Z")
     run(aws, state_change(v1))
 
-    history = [dod.integrity.parse_ledger_record(body) for body in records(aws, 1).values()]
+    history = [integrity.parse_ledger_record(body) for body in records(aws, 1).values()]
     assert [(r["package"]["ModelApprovalStatus"], r["package"]["ApprovalDescription"], r["decision"]["outcome"]) for r in history] == [
         ("Approved", "first approval", "deploying"),
         ("PendingManualApproval", f"rollback to v1 by {APPROVER} at 2027-01-01T00:00:00Z (step 1 of 2)", "unchanged"),
@@ -1661,7 +1670,7 @@ def test_a_reconcile_that_changes_nothing_is_not_recorded_one_that_deploys_is(le
     assert deployed["outcome"] == "deploying" and "key" in deployed["ledger"]
     assert unchanged["outcome"] == "unchanged" and "ledger" not in unchanged
     (body,) = records(aws, 1).values()
-    assert dod.integrity.parse_ledger_record(body)["trigger"] == "reconcile"
+    assert integrity.parse_ledger_record(body)["trigger"] == "reconcile"
 
 
 def test_a_ledger_that_cannot_be_written_neither_stops_nor_hides_the_deployment(ledger, monkeypatch, caplog):
@@ -1731,7 +1740,7 @@ def test_an_approval_keeps_the_run_of_the_version_once_with_a_digest(runs, ledge
     decision = run(aws, state_change(v1))
 
     assert decision["deployed"] is True
-    created = dod.package_created(aws.sagemaker.describe_model_package(ModelPackageName=v1)["CreationTime"])
+    created = package_created(aws.sagemaker.describe_model_package(ModelPackageName=v1)["CreationTime"])
     key = f"run-records/churn/1/{created}/run-record.json"
     ((written, body),) = kept(aws).items()
     assert written == key
@@ -1781,7 +1790,7 @@ def test_a_failed_snapshot_is_told_with_how_to_retry_and_the_deploy_goes_ahead(r
     assert aws.notices() == [f"{GROUP}: deploying v1 (was no endpoint)", f"{GROUP}: v1: run record not written"]
     (failed,) = [json.loads(r.getMessage()) for r in caplog.records if r.levelno == logging.ERROR]
     assert failed["run_record_failed"]["version"] == 1
-    notice = dod._run_record_notice(GROUP, result, "deploying")
+    notice = dod_runs._run_record_notice(GROUP, result, "deploying")
     assert notice.endswith(f'to try now, invoke this function with {{"action": "record-run", "group": "{GROUP}", "version": 1}}.')
 
     del runs.fail["DescribePipelineDefinitionForExecution"]
@@ -1820,7 +1829,7 @@ def test_a_version_whose_execution_is_gone_is_said_to_be_lost(runs, ledger):
     assert result["outcome"] == "lost" and decision["deployed"] is True
     assert result["reason"].startswith(f"v1's run record cannot be written: its pipeline execution {EXECUTION} no longer "
                                        "exists (DescribePipelineExecution: ")
-    assert dod._run_record_notice(GROUP, result, "deploying").endswith(
+    assert dod_runs._run_record_notice(GROUP, result, "deploying").endswith(
         "This one cannot be recorded any more: the audit will say so for this version.")
     assert f"{GROUP}: v1: run record not written" in aws.notices()
 
@@ -1872,7 +1881,7 @@ def test_record_run_makes_exactly_the_four_reads_and_one_conditional_write():
                         {**by_execution, "SortOrder": "Ascending"})
         bucket.add_response("put_object", {}, {"Bucket": ARTIFACTS, "Key": "run-records/churn/3/20261120T060000Z/run-record.json",
                                                "Body": ANY, "IfNoneMatch": "*", "ContentType": "application/json"})
-        result = dod.record_run(dod.Ledger(bucket=ARTIFACTS, models={GROUP: "churn"}), GROUP, 3, arn,
+        result = dod_runs.record_run(dod_ledger.Ledger(bucket=ARTIFACTS, models={GROUP: "churn"}), GROUP, 3, arn,
                                 sagemaker=sagemaker, s3=s3)
         sm.assert_no_pending_responses()
         bucket.assert_no_pending_responses()
@@ -1916,7 +1925,7 @@ def test_a_version_approved_while_its_run_went_on_is_recorded_when_the_run_ends(
 
     ended = run(aws, execution_ended())
 
-    created = dod.package_created(aws.sagemaker.describe_model_package(ModelPackageName=v1)["CreationTime"])
+    created = package_created(aws.sagemaker.describe_model_package(ModelPackageName=v1)["CreationTime"])
     key = f"run-records/churn/1/{created}/run-record.json"
     assert ended["outcome"] == "recorded" and ended["key"] == f"s3://{ARTIFACTS}/{key}"
     assert (ended["group"], ended["version"], ended["package_arn"], ended["execution_arn"]) == (GROUP, 1, v1, EXECUTION)
@@ -1984,7 +1993,7 @@ def test_the_end_of_a_run_whose_record_cannot_be_read_is_told_with_how_to_retry(
     assert aws.notices() == [f"{GROUP}: v1: run record not written"]
     (failed,) = [json.loads(r.getMessage()) for r in caplog.records if r.levelno == logging.ERROR]
     assert failed["run_record_failed"]["version"] == 1
-    notice = dod._run_record_notice(GROUP, ended)
+    notice = dod_runs._run_record_notice(GROUP, ended)
     assert "The decision itself went ahead" not in notice
     assert notice.endswith(f'to try now, invoke this function with {{"action": "record-run", "group": "{GROUP}", "version": 1}}.')
     del runs.fail["DescribePipelineDefinitionForExecution"]
@@ -2058,7 +2067,7 @@ def test_record_execution_finds_the_version_among_those_created_after_the_run_st
                         {**by_execution, "SortOrder": "Ascending"})
         bucket.add_response("put_object", {}, {"Bucket": ARTIFACTS, "Key": "run-records/churn/3/20261120T060000Z/run-record.json",
                                                "Body": ANY, "IfNoneMatch": "*", "ContentType": "application/json"})
-        result = dod.record_execution(dod.Ledger(bucket=ARTIFACTS, models={GROUP: "churn"}),
+        result = dod_runs.record_execution(dod_ledger.Ledger(bucket=ARTIFACTS, models={GROUP: "churn"}),
                                       execution_ended(lower), sagemaker=sagemaker, s3=s3, notifier=lambda group: None)
         sm.assert_no_pending_responses()
         bucket.assert_no_pending_responses()
@@ -2087,7 +2096,7 @@ def test_a_record_changed_after_it_was_written_does_not_parse():
 )
 def test_a_misconfigured_ledger_fails_loudly_naming_the_fix(aws, monkeypatch, value, fix):
     monkeypatch.setenv("APPROVAL_LEDGER", value)
-    with pytest.raises(dod.ConfigurationError, match=re.escape(fix)):
+    with pytest.raises(dod_settings.ConfigurationError, match=re.escape(fix)):
         run(aws, {"action": "reconcile", "group": GROUP})
 
 
@@ -2131,7 +2140,7 @@ def test_a_missing_endpoint_is_found_with_the_command_that_re_creates_it_under_c
     WHEN missing_endpoint checks it THEN it says so and gives create-endpoint with the same name and the configuration
     the stack made (its output), in the stack's region, and the scaling caveat."""
     sagemaker, stubber = _stubbed_sagemaker(None)
-    lost = dod.missing_endpoint(sagemaker, _described(OUTPUTS), "ChurnModelPackageArn")
+    lost = dod_stack.missing_endpoint(sagemaker, _described(OUTPUTS), "ChurnModelPackageArn")
     stubber.assert_no_pending_responses()
     assert lost["endpoint"] == ENDPOINT and lost["status"] is None
     assert lost["reason"] == (f"endpoint {ENDPOINT} serving v4 does not exist, although the serving stack {STACK} still "
@@ -2146,20 +2155,20 @@ def test_an_endpoint_being_deleted_is_waited_for_first_and_one_that_serves_or_a_
     None; GIVEN a model with no endpoint output (batch) THEN None without a call; GIVEN no configuration output (a stack
     deployed before it) THEN the command reads it from the stack."""
     sagemaker, _ = _stubbed_sagemaker("Deleting")
-    lost = dod.missing_endpoint(sagemaker, _described(OUTPUTS), "ChurnModelPackageArn")
+    lost = dod_stack.missing_endpoint(sagemaker, _described(OUTPUTS), "ChurnModelPackageArn")
     assert lost["reason"].startswith(f"endpoint {ENDPOINT} serving v4 is being deleted")
     assert lost["fix"][0] == (f"Wait until aws sagemaker describe-endpoint --endpoint-name {ENDPOINT} --region {REGION} "
                               "says it does not exist.")
     for status in ("InService", "Updating", "Failed"):
         sagemaker, stubber = _stubbed_sagemaker(status)
-        assert dod.missing_endpoint(sagemaker, _described(OUTPUTS), "ChurnModelPackageArn") is None
+        assert dod_stack.missing_endpoint(sagemaker, _described(OUTPUTS), "ChurnModelPackageArn") is None
         stubber.assert_no_pending_responses()
     sagemaker, stubber = _stubbed_sagemaker("InService")
-    assert dod.missing_endpoint(sagemaker, _described({}), "ChurnModelPackageArn") is None
+    assert dod_stack.missing_endpoint(sagemaker, _described({}), "ChurnModelPackageArn") is None
     with pytest.raises(AssertionError):  # never asked: its answer still waits
         stubber.assert_no_pending_responses()
     sagemaker, _ = _stubbed_sagemaker(None)
-    lost = dod.missing_endpoint(sagemaker, _described({"ChurnEndpointName": ENDPOINT}), "ChurnModelPackageArn")
+    lost = dod_stack.missing_endpoint(sagemaker, _described({"ChurnEndpointName": ENDPOINT}), "ChurnModelPackageArn")
     assert (f"--endpoint-config-name $(aws cloudformation describe-stacks --stack-name {STACK} --query "
             "\"Stacks[0].Outputs[?OutputKey=='ChurnEndpointConfigName'].OutputValue\" --output text "
             f"--region {REGION})") in lost["fix"][0]

@@ -4,7 +4,8 @@ A handler reads its settings with defaults (``environ.get("COOLDOWN_HOURS", "24"
 misspelt on one side is no error anywhere: the handler runs on its default. The names are the handler's; this checks
 every function of every synthesized template (the user's config, and the serving-mode and multi-model scenarios) whose
 code is ``pipeline_code.handlers.<module>.handler`` against the string literals of that module and of the
-``pipeline_code.core`` modules it imports (where a name shared with a job lives, e.g. ``online_features``).
+``pipeline_code.core`` modules it imports (where a name shared with a job lives, e.g. ``online_features``), and of the
+handler's own parts it imports (the deploy handler's settings live in ``pipeline_code.handlers.deploy``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Iterable, Iterator
 
 
 HANDLER_PREFIX = "pipeline_code.handlers."
+# Imported modules whose literals count as the handler's: the shared core, and the deploy handler's parts.
+FOLLOWED = ("pipeline_code.core", "pipeline_code.handlers.deploy")
 
 
 def functions(template: dict) -> Iterator[tuple[str, str, dict]]:
@@ -37,7 +40,7 @@ def _source(module: str) -> Path:
 
 
 def literals(module: str) -> set[str]:
-    """Every string literal of ``module`` and of the ``pipeline_code.core`` modules it imports."""
+    """Every string literal of ``module`` and of the modules of :data:`FOLLOWED` it imports."""
     seen: set[str] = set()
     out: set[str] = set()
     pending = [module]
@@ -50,12 +53,12 @@ def literals(module: str) -> set[str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 out.add(node.value)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pipeline_code.core"):
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(FOLLOWED):
                 pending.append(node.module)
                 pending.extend(f"{node.module}.{a.name}" for a in node.names
                                if importlib.util.find_spec(node.module).submodule_search_locations)
             elif isinstance(node, ast.Import):
-                pending.extend(a.name for a in node.names if a.name.startswith("pipeline_code.core"))
+                pending.extend(a.name for a in node.names if a.name.startswith(FOLLOWED))
     return out
 
 

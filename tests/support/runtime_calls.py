@@ -414,20 +414,14 @@ RUNTIMES: tuple[Runtime, ...] = (
                 ("cloudwatch:GetMetricStatistics", {"*": "*"}, {})]),
         },
         {
-            ("pipeline_code/handlers/deploy_on_approval.py", ("update_stack", "publish", "create_schedule",
-                                                              "describe_stack_events", "put_object",
-                                                              "list_model_packages",
-                                                              "describe_pipeline_execution",
-                                                              "describe_pipeline_definition_for_execution",
-                                                              "list_pipeline_parameters_for_execution",
-                                                              "list_pipeline_execution_steps")):
-                "remote.py uses only describe_stack, parameter_name, stack_parameters and version_of_arn of the handler",
+            ("pipeline_code/handlers/deploy/stack.py", ("describe_stack_events",)):
+                "remote.py uses only describe_stack and stack_parameters of the deploy handler's stack reads",
             ("pipeline_code/core/approval.py", ("list_model_packages",)):
                 "the serving rule's registry listing, imported with the handler; the monitor reads the version the "
                 "serving stack names instead of choosing one",
             ("pipeline_code/handlers/multi_model.py", ("copy", "head_object", "list_objects_v2",
                                                        "invoke_endpoint", "describe_endpoint")):
-                "imported by the handler module for multi-model staging, which the monitor never calls",
+                "imported with the deploy handler's registry and stack reads; the monitor calls none of its operations",
             ("pipeline_code/handlers/s3_archive.py", ("get_object",)):
                 "the smoke request of multi-model staging reads archives with it; the monitor never calls it",
             ("pipeline_code/core/integrity.py", ("head_object", "get_object")):

@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from pipeline_code.core import approval
-from pipeline_code.handlers.deploy_on_approval import list_versions, select_desired
+from pipeline_code.handlers.deploy.registry import list_versions, select_desired
 from pipeline_code.training import champion, evaluate, train
 
 REGION = "eu-west-1"

@@ -1,0 +1,33 @@
+"""Notices to people from the deploy handler: one SNS topic, or a team's (:class:`Topics`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Optional
+
+from botocore.exceptions import ClientError
+
+from pipeline_code.handlers.team_topics import Topics
+
+LOG = logging.getLogger(__name__)
+
+
+class Notifier:
+    """Publishes short notices to people (``topic``: one ARN, or :class:`Topics`, resolved for ``group``); a failed
+    publish is logged, never fatal to the deployment."""
+
+    def __init__(self, sns: Any, topic: "Optional[str] | Topics", group: str) -> None:
+        self.sns, self.group = sns, group
+        self.topic = topic.of(group) if isinstance(topic, Topics) else topic
+
+    def __call__(self, subject: str, message: str) -> None:
+        if not self.topic or self.sns is None:
+            return
+        full_subject = f"{self.group}: {subject}"
+        # SNS subjects: ASCII, no line breaks, at most 100 characters.
+        full_subject = full_subject.encode("ascii", "replace").decode().replace("\n", " ")[:100]
+        try:
+            self.sns.publish(TopicArn=self.topic, Subject=full_subject, Message=f"{full_subject}\n\n{message}")
+        except ClientError as error:
+            LOG.warning(json.dumps({"notify_failed": str(error), "subject": full_subject}))
