@@ -285,7 +285,7 @@ def prefix_clashes(configs: Sequence[Tuple[str, Any]]) -> Tuple[List[str], List[
     from pipeline_code.core.contract import environment_prefix
 
     where = "docs/configuration.md, A second project (another config)"
-    from mlops_loop.config.schema import account_wide_names
+    from mlops_loop.config.cross_checks import account_wide_names
 
     named = [(path, app.project, env, app.models) for path, app in configs for env in app.environments.values()]
     refusals: List[str] = []

@@ -35,12 +35,13 @@ from ..naming import (
 from .budget import budget_problems
 from .native_monitor import native_monitor_problems
 from .schedules import monitoring_schedule
-from .schema import (CROSS_CHECKED, AppConfig, EnvironmentConfig, ModelConfig, _serving_where, accelerator_problems,
-                     account_wide_name_problems,
-                     capture_problems, environment_name_problems, inferentia2_problems, label_delay_problems,
-                     model_name_problems, multi_model_problems, network_problems, offer_problems, owner_contact_problems,
-                     team_approver_problems,
-                     training_problems)
+from .app_config import AppConfig, CROSS_CHECKED
+from .cross_checks import (accelerator_problems, account_wide_name_problems, capture_problems,
+                           environment_name_problems, inferentia2_problems, label_delay_problems, model_name_problems,
+                           multi_model_problems, network_problems, offer_problems, owner_contact_problems,
+                           serving_where, team_approver_problems, training_problems)
+from .environment import EnvironmentConfig
+from .model import ModelConfig
 
 _NAMED_FIELD = re.compile(r"^([a-z_][a-z0-9_.]*): (.*)$", re.S)
 _TOP_LEVEL = {"project", "defaults", "datasets", "models", "environments"}
@@ -235,7 +236,7 @@ def _resource_problems(config: AppConfig) -> list[str]:
                                 "sets serving.native_model_monitor, and Model Monitor runs no other schedule)")
                 continue
             serving = config.serving_of(env, model)
-            where = _serving_where(env, model, serving, None, "serving.native_model_monitor",
+            where = serving_where(env, model, serving, None, "serving.native_model_monitor",
                                   overridden=serving.native_model_monitor != model.serving.native_model_monitor)
             problems += native_monitor_problems(env, model, schedule.period_seconds, where)
     return problems

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from .schema import EnvironmentConfig, ModelConfig
+from .environment import EnvironmentConfig
+from .model import ModelConfig
 
 # StartTimeOffset / EndTimeOffset are a MonitoringTimeOffsetString: 1-15 characters, pattern ^.?P.* (botocore's
 # SageMaker model; the CloudFormation schema of the job definitions says the same), an ISO 8601 duration such as

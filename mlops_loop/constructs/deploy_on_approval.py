@@ -31,7 +31,7 @@ from pipeline_code.core.integrity import SEALED_KEY_PATTERN, ledger_model_prefix
 
 from .access_policy import AccessPolicy
 from .arns import format_arn, s3_arn
-from ..config.schema import NetworkConfig
+from ..config.network import NetworkConfig
 from .cdk_reads import bootstrap_qualifier as stack_bootstrap_qualifier
 from .cdk_reads import environment_of, hours, read_once, stack_of
 from .handler_function import dead_letter_queue, handler_function, team_topic_arns, team_topics_variable

@@ -28,7 +28,10 @@ from pipeline_code.core.integrity import model_prefix
 from pipeline_code.core.problem import BINARY, REGRESSION, quality_alarm_key
 from pipeline_code.sagemaker_entry import CODE_DIGEST_ENV, container_entrypoint
 
-from ..config.schema import GateConfig, ModelConfig, MonitoringConfig, NetworkConfig
+from ..config.gate import GateConfig
+from ..config.model import ModelConfig
+from ..config.monitoring import MonitoringConfig
+from ..config.network import NetworkConfig
 from ..naming import feature_snapshots_prefix
 from .access_policy import PROCESSING_JOBS, AccessPolicy, sagemaker_log_groups
 from .arns import any_sagemaker, format_arn

@@ -16,7 +16,7 @@ from constructs import Construct
 
 from pipeline_code.catalog import Dataset
 
-from ..config.schema import NetworkConfig
+from ..config.network import NetworkConfig
 from .access_policy import AccessPolicy
 from .arns import format_arn
 from .cdk_reads import environment_of, read_once, stack_of

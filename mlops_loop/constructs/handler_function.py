@@ -18,7 +18,7 @@ from constructs import Construct
 
 from ..nag import acknowledge
 from ..packaging import handler_code_root
-from ..config.schema import NetworkConfig
+from ..config.network import NetworkConfig
 from .access_policy import AccessPolicy
 from .arns import format_arn
 from .cdk_reads import days, hours, read_once, stack_of

@@ -18,7 +18,7 @@ from pipeline_code.catalog import Dataset
 from pipeline_code.core.contract import pascal
 from pipeline_code.core.integrity import files_digest
 
-from ..config.schema import ModelConfig
+from ..config.model import ModelConfig
 from .access_policy import AccessPolicy
 from .generated_asset import generated_asset
 

@@ -30,7 +30,7 @@ from pipeline_code.core.contract import (
 )
 
 from ..config.schedules import run_interval_seconds
-from ..config.schema import MonitoringConfig
+from ..config.monitoring import MonitoringConfig
 from ..nag import acknowledge
 from .cdk_reads import days, hours, minutes, once_per
 from .drift_monitor import MAX_RUNTIME_SECONDS

@@ -33,7 +33,8 @@ from pipeline_code.core.contract import (
 )
 
 from ..config.instance_types import INSTANCE_TYPES
-from ..config.schema import ModelConfig, NetworkConfig
+from ..config.model import ModelConfig
+from ..config.network import NetworkConfig
 from ..config.serving import MultiModelEndpointConfig, ServingConfig
 from ..packaging import MME_BOOTSTRAP, single_file_tarball
 from ..nag import acknowledge

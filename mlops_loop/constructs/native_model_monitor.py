@@ -28,7 +28,8 @@ from pipeline_code.core.contract import NATIVE_MONITOR_REPORTS, aws_partition, i
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.native_monitor import OFFSET_MAX_CHARS, fixed_threshold_problem, window_offsets
 from ..config.schedules import monitoring_schedule
-from ..config.schema import ModelConfig, NetworkConfig
+from ..config.model import ModelConfig
+from ..config.network import NetworkConfig
 from ..naming import RESOURCE_METADATA_KEY, bounded_name as _bounded_name, monitor_role_name
 from ..training.sdk_offline import UNUSED_BUCKET, image_uri, offline_sdk
 from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy

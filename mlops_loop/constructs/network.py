@@ -13,7 +13,7 @@ from typing import Optional
 
 from aws_cdk import aws_sagemaker as sagemaker
 
-from ..config.schema import NetworkConfig
+from ..config.network import NetworkConfig
 from .access_policy import AccessPolicy
 from .arns import format_arn
 from .cdk_reads import environment_of

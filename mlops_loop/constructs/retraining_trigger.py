@@ -19,7 +19,7 @@ from pipeline_code.core.contract import package_group_name, pascal, retrain_alar
 
 from .access_policy import AccessPolicy
 from .arns import format_arn
-from ..config.schema import NetworkConfig
+from ..config.network import NetworkConfig
 from .cdk_reads import environment_of, hours, read_once, stack_of
 from .handler_function import dead_letter_queue, handler_function, team_topic_arns, team_topics_variable
 

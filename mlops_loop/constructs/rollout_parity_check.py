@@ -21,7 +21,7 @@ from pipeline_code.core.contract import parity_namespace
 from pipeline_code.core.integrity import SEALED_KEY_PATTERN
 
 from .arns import any_sagemaker, format_arn, s3_arn
-from ..config.schema import NetworkConfig
+from ..config.network import NetworkConfig
 from .cdk_reads import read_once, stack_of
 from .handler_function import dead_letter_queue, handler_function
 from .loop_alarms import handler_alarms

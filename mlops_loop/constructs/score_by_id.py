@@ -26,7 +26,7 @@ from pipeline_code.core.online_features import (
 from ..nag import acknowledge
 from ..naming import feature_group_arn
 from .arns import format_arn
-from ..config.schema import NetworkConfig
+from ..config.network import NetworkConfig
 from .cdk_reads import days, minutes, stack_of
 from .endpoint_metrics import guarded_rate
 from .handler_function import MAX_ENVIRONMENT_BYTES, environment_size, handler_function

@@ -31,7 +31,8 @@ from pipeline_code.core.contract import (
 from pipeline_code.core.integrity import MODEL_SHA256_ENV, sealed_prefix
 
 from ..config.instance_types import INSTANCE_TYPES
-from ..config.schema import ModelConfig, NetworkConfig
+from ..config.model import ModelConfig
+from ..config.network import NetworkConfig
 from ..config.serving import (CONTAINER_DEFAULT_TIMEOUT_SECONDS, CONTAINER_TIMEOUT_ENV, ServingConfig,
                               compiled_for_inferentia2)
 from ..training.sdk_offline import neuron_inference_image_uri, repository_arn

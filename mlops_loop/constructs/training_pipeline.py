@@ -21,7 +21,10 @@ from pipeline_code.core.hyperparameters import training_arguments
 from pipeline_code.core.integrity import frozen_test_prefix, model_prefix, work_prefix
 
 from ..config.instance_offers import definition_instance_types, load_offers
-from ..config.schema import GateConfig, ModelConfig, NetworkConfig, TrainingConfig
+from ..config.gate import GateConfig
+from ..config.model import ModelConfig
+from ..config.network import NetworkConfig
+from ..config.training import TrainingConfig
 from ..naming import feature_snapshots_prefix
 from ..training import PipelineSpec, pipeline_definition_later, sdk_helper
 from ..training.names import XGBOOST_FRAMEWORK, XGBOOST_VERSION

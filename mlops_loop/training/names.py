@@ -9,7 +9,7 @@ from typing import Optional, Tuple
 from pipeline_code.core import approval, frameworks, hyperparameters, images
 from pipeline_code.core.contract import GATE_FAIL_STEP, GATE_PARAMETERS
 
-from ..config.schema import TUNING_MAX_JOBS as _MAX_JOBS, TUNING_PARALLEL_JOBS, TUNING_STRATEGY
+from ..config.training import TUNING_MAX_JOBS as _MAX_JOBS, TUNING_PARALLEL_JOBS, TUNING_STRATEGY
 from pipeline_code.core.problem import XGBOOST_EVAL_METRICS, higher_is_better, label, round_objective, tuning_metric
 
 

@@ -14,8 +14,8 @@ from pipeline_code.core.problem import BINARY, PROBLEM_TYPES, SQUARED_ERROR, def
 from pipeline_code.core.thresholds import GateThresholds
 
 from ..config.instance_types import volume_key_problem
-from ..config.schema import (MAX_SECURITY_GROUPS, MAX_SUBNETS, MAX_TUNING_JOBS, MAX_TUNING_PARALLEL_JOBS, SECURITY_GROUP_ID,
-                             SUBNET_ID, TUNING_STRATEGIES)
+from ..config.network import MAX_SECURITY_GROUPS, MAX_SUBNETS, SECURITY_GROUP_ID, SUBNET_ID
+from ..config.training import MAX_TUNING_JOBS, MAX_TUNING_PARALLEL_JOBS, TUNING_STRATEGIES
 from .tokens import CDK_TOKEN, PASS_THROUGH_FIELDS, TOKEN_FIELDS, has_token
 from .names import (APPROVAL_STATUSES, DEFAULT_HYPERPARAMETERS, PYTORCH_FRAMEWORK, TUNING_DEFAULT_STRATEGY, TUNING_MAX_JOBS,
                     TUNING_MAX_PARALLEL_JOBS, TUNING_RANGES, XGBOOST_FRAMEWORK)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mlops_loop.config import load_config
-from mlops_loop.config.schema import GateConfig
+from mlops_loop.config.gate import GateConfig
 from mlops_loop.training.names import GATE_PARAMETERS, PARAMETER_NAMES
 from pipeline_code.core.thresholds import (DEFAULT_GATE, EVIDENCE, MISSING_GROUP, THRESHOLDS, GateThresholds, SpecError,
                                            fairness_shortfall)

@@ -537,7 +537,7 @@ def test_the_handler_reads_the_days_allowance_from_its_environment():
 def test_without_its_settings_the_handler_holds_the_configs_defaults():
     """A function whose environment lost COOLDOWN_HOURS / MAX_STARTS_PER_DAY (a hand edit) behaves as the config's
     defaults say, not as a second copy of them."""
-    from mlops_loop.config.schema import MonitoringConfig
+    from mlops_loop.config.monitoring import MonitoringConfig
     defaults = MonitoringConfig.model_fields
     settings = rt.settings_of({"NAME_PREFIX": "p"})
     assert settings["cooldown_hours"] == defaults["retraining_cooldown_hours"].default

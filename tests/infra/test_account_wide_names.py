@@ -15,7 +15,7 @@ import copy
 import pytest
 
 from mlops_loop.config import ConfigError, parse_config
-from mlops_loop.config.schema import account_wide_names
+from mlops_loop.config.cross_checks import account_wide_names
 from mlops_loop.tools.cloud_assembly import stacks
 from pipeline_code.core.contract import environment_prefix, environment_stack_names
 from tests.support.construct_configs import returns_config

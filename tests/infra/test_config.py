@@ -309,7 +309,7 @@ def test_an_environment_whose_name_only_starts_like_another_is_accepted(raw, oth
 def test_the_environment_name_check_guards_an_app_config_built_directly(sample):
     from pydantic import ValidationError
 
-    from mlops_loop.config import schema
+    from mlops_loop.config import app_config
 
     dev = sample.environments["dev"]
     model = sample.models[dev.models[0]]
@@ -318,19 +318,19 @@ def test_the_environment_name_check_guards_an_app_config_built_directly(sample):
                     "dev-eu": dev.model_copy(update={"name": "dev-eu"})}
     with pytest.raises(ValidationError, match=re.escape(
             _environment_clash("dev", "dev-eu", "model", "eu-churn", dev.account, dev.region))):
-        schema.AppConfig.model_validate({"project": sample.project, "datasets": sample.datasets, "models": models,
-                                         "environments": environments}, context={"datasets": sample.datasets})
+        app_config.AppConfig.model_validate({"project": sample.project, "datasets": sample.datasets, "models": models,
+                                             "environments": environments}, context={"datasets": sample.datasets})
 
 
 def test_the_model_name_check_guards_an_app_config_built_directly(sample):
     from pydantic import ValidationError
 
-    from mlops_loop.config import schema
+    from mlops_loop.config import app_config
 
     models = {**sample.models, "churn-vip": sample.models["churn"].model_copy(update={"name": "churn-vip"})}
     with pytest.raises(ValidationError, match=re.escape(_card_clash("churn", "churn-vip"))):
-        schema.AppConfig.model_validate({"project": sample.project, "datasets": sample.datasets, "models": models,
-                                         "environments": sample.environments}, context={"datasets": sample.datasets})
+        app_config.AppConfig.model_validate({"project": sample.project, "datasets": sample.datasets, "models": models,
+                                             "environments": sample.environments}, context={"datasets": sample.datasets})
 
 
 def test_missing_file_and_bad_yaml(tmp_path):
@@ -734,10 +734,10 @@ def test_the_cross_checks_run_once_per_load_and_still_guard_an_app_config_built_
     config's problems) and not again inside AppConfig; an AppConfig built without the loader runs them itself."""
     from pydantic import ValidationError
 
-    from mlops_loop.config import loader, schema
+    from mlops_loop.config import app_config, loader
 
     calls = []
-    for module in (loader, schema):
+    for module in (loader, app_config):
         original = module.accelerator_problems
         monkeypatch.setattr(module, "accelerator_problems",
                             lambda models, envs, _original=original, _where=module.__name__: calls.append(_where) or _original(models, envs))
@@ -748,12 +748,12 @@ def test_the_cross_checks_run_once_per_load_and_still_guard_an_app_config_built_
     prod = config.environments["prod"]
     on_inferentia = prod.model_copy(update={"training": prod.training.model_copy(update={"instance_type": "ml.inf2.xlarge"})})
     with pytest.raises(ValidationError, match=r"field 'training.instance_type': ml.inf2.xlarge is an"):
-        schema.AppConfig.model_validate(
+        app_config.AppConfig.model_validate(
             {"project": config.project, "datasets": config.datasets, "models": config.models,
              "environments": {**config.environments, "prod": on_inferentia}},
             context={"datasets": config.datasets},
         )
-    assert calls[-1] == "mlops_loop.config.schema"
+    assert calls[-1] == "mlops_loop.config.app_config"
 
 
 @pytest.mark.parametrize("schedule", ["cron(0 3 * * ? *)", "cron(45 22 ? * * *)", "rate(1 day)", "rate(24 hours)",

@@ -23,7 +23,10 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from mlops_loop.config.loader import _TOP_LEVEL
-from mlops_loop.config.schema import AppConfig, EnvironmentConfig, GateConfig, ModelConfig
+from mlops_loop.config.app_config import AppConfig
+from mlops_loop.config.environment import EnvironmentConfig
+from mlops_loop.config.gate import GateConfig
+from mlops_loop.config.model import ModelConfig
 from pipeline_code.catalog import _COLUMN_KEYS, _DATASET_KEYS, _FEATURE_KEYS
 from tests.support import docs
 

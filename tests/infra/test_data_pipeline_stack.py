@@ -10,7 +10,7 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Match, Template
 
-from mlops_loop.config.schema import EnvironmentConfig
+from mlops_loop.config.environment import EnvironmentConfig
 from mlops_loop.naming import etl_job_name
 from mlops_loop.stacks.lifetimes import RETENTION
 from pipeline_code.core.contract import pascal

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from mlops_loop.config import ConfigError, parse_config
-from mlops_loop.config import schema
+from mlops_loop.config import cross_checks
 from mlops_loop.config.instance_offers import OFFERS_PATH, RegionOffers, definition_instance_types, load_offers, parse_offers
 from tests.support.construct_configs import returns_config
 
@@ -33,7 +33,7 @@ EU_WEST_1 = RegionOffers(
 @pytest.fixture()
 def offered(monkeypatch):
     """GIVEN the tests' table: eu-west-1 only."""
-    monkeypatch.setattr(schema, "load_offers", lambda: {"eu-west-1": EU_WEST_1})
+    monkeypatch.setattr(cross_checks, "load_offers", lambda: {"eu-west-1": EU_WEST_1})
 
 
 def _problems(raw: dict) -> list[str]:

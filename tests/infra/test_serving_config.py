@@ -378,7 +378,7 @@ def test_multi_model_endpoints_in_defaults_are_merged_under_each_environment():
 def test_one_multi_model_endpoint_runs_one_image():
     """Members needing different container images cannot share an endpoint (every framework today is served by the
     XGBoost image, so a framework with another image is forced past validation); a network shares with trees."""
-    from mlops_loop.config.schema import multi_model_problems
+    from mlops_loop.config.cross_checks import multi_model_problems
 
     raw = _raw()
     raw["environments"]["staging"]["multi_model_endpoints"] = {"shared": {}}
@@ -711,7 +711,7 @@ def test_the_types_a_serving_refusal_offers_each_framework_are_ones_it_serves_on
     about it (accelerator_warnings): the list names no GPU (idle for XGBoost, unusable for the network), Trainium or,
     for XGBoost, Inferentia2 type."""
     from mlops_loop.config.instance_types import FRAMEWORKS, UNSUPPORTED_FOR, unsupported_problem
-    from mlops_loop.config.schema import accelerator_problems, accelerator_warnings
+    from mlops_loop.config.cross_checks import accelerator_problems, accelerator_warnings
 
     refused = sorted(UNSUPPORTED_FOR[purpose])[0]
     offered = _listed_by_framework(unsupported_problem(refused, purpose))

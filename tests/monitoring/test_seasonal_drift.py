@@ -20,7 +20,7 @@ from typing import Any, Dict, List
 import pandas as pd
 import pytest
 
-from mlops_loop.config.schema import ModelMonitoringConfig
+from mlops_loop.config.monitoring import ModelMonitoringConfig
 from pipeline_code.monitoring import drift, monitor
 from pipeline_code.monitoring import report as report_mod
 from pipeline_code.training.model_io import predict

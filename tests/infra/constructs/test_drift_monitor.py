@@ -19,7 +19,8 @@ from aws_cdk import aws_sqs as sqs
 from mlops_loop.app_builder import new_app
 from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, DEFAULT_MONITOR_WINDOW_GIB, GIB
 from mlops_loop.config import ModelConfig, parse_config
-from mlops_loop.config.schema import GateConfig, MonitoringConfig
+from mlops_loop.config.gate import GateConfig
+from mlops_loop.config.monitoring import MonitoringConfig
 from mlops_loop.constructs.drift_monitor import DriftMonitor
 from mlops_loop.constructs.job_code import REPO_ROOT, JobCode, library_digest
 from pipeline_code.monitoring import monitor

@@ -17,7 +17,7 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.config import parse_config
-from mlops_loop.config.schema import ModelConfig
+from mlops_loop.config.model import ModelConfig
 from mlops_loop.constructs.access_policy import AccessPolicy
 from mlops_loop.constructs import job_code
 from mlops_loop.constructs.job_code import PIPELINE_CODE, REPO_ROOT, JobCode, model_spec_json, shipped_in_library

@@ -13,7 +13,7 @@ from aws_cdk.assertions import Template
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.access_policy import AccessPolicy
 from mlops_loop.constructs.model_registry import PIPELINE_CHANGING_ACTIONS, ModelRegistry
-from mlops_loop.config.schema import model_name_problems
+from mlops_loop.config.cross_checks import model_name_problems
 from pipeline_code.core.contract import (REGISTERED_PROPERTIES, SPLIT_SHA256_PROPERTIES, legacy_model_card_name, model_card_name,
                                          pascal)
 from pipeline_code.training.model_card import card_name
@@ -184,7 +184,7 @@ def test_no_models_card_grant_covers_another_models_cards_for_names_the_config_a
     """GIVEN models whose names start alike in every way the config accepts (churn, churnv2, churn2, churn-x,
     churn-risk) WHEN each model's card grant is matched against the others' card names THEN it covers its own and no
     other's. The pair the config refuses, churn and churn-vip, is the one IAM cannot keep apart: churn's grant
-    shop-dev-churn-v* covers churn-vip's cards (trialM finding 2; config.schema.model_name_problems)."""
+    shop-dev-churn-v* covers churn-vip's cards (trialM finding 2; config.cross_checks.model_name_problems)."""
     accepted = ("churn", "churnv2", "churn2", "churn-x", "churn-risk")
     assert model_name_problems(accepted) == []
     grants = _card_grants(accepted)

@@ -28,7 +28,9 @@ from constructs import Construct
 from mlops_loop.app_builder import new_app
 from mlops_loop.config import parse_config
 from mlops_loop.config.instance_offers import RegionOffers
-from mlops_loop.config.schema import GateConfig, ModelConfig, TrainingConfig, TuningConfig
+from mlops_loop.config.gate import GateConfig
+from mlops_loop.config.model import ModelConfig
+from mlops_loop.config.training import TrainingConfig, TuningConfig
 from mlops_loop.constructs import training_pipeline
 from mlops_loop.constructs.job_code import JobCode
 from mlops_loop.constructs.model_registry import ModelRegistry
