@@ -502,11 +502,11 @@ def capture_where(env: EnvironmentConfig, model: ModelConfig) -> str:
     """Where ``model``'s capture percentage in ``env`` is written: the environment's override when it changed it."""
     serving = env.serving.get(model.name, model.serving)
     return serving_where(env, model, serving, None, "serving.data_capture_percent",
-                          overridden=serving.data_capture_percent != model.serving.data_capture_percent)
+                         overridden=serving.data_capture_percent != model.serving.data_capture_percent)
 
 
 def serving_where(env: EnvironmentConfig, model: ModelConfig, serving: ServingConfig, instance_type: Optional[str],
-                   field: Optional[str] = None, *, overridden: Optional[bool] = None) -> str:
+                  field: Optional[str] = None, *, overridden: Optional[bool] = None) -> str:
     """Where a serving setting of ``model`` in ``env`` is written, as messages name it: the environment's override
     (``environment 'prod': field 'serving.<model>.realtime.instance_type'``) when it set ``instance_type``, or when
     ``overridden`` says so for another ``field``; else the model's own block (``environment 'prod': model 'm':

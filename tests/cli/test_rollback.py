@@ -175,7 +175,7 @@ def test_versions_says_when_the_deploy_handler_refuses_the_desired_version(regis
 def test_versions_says_when_the_stack_is_mid_update():
     at = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
     v1, v2 = (dod_registry.Version(group=GROUP, version=n, arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/{n}",
-                          approval="Approved", status="Completed", created=at, last_modified=at + dt.timedelta(hours=n),
+                                   approval="Approved", status="Completed", created=at, last_modified=at + dt.timedelta(hours=n),
                           containers=1, model_data_url=f"s3://{ARTIFACTS}/pipelines/churn/registered/{'a' * 64}/model.tar.gz",
                           archive_sha256="a" * 64, model_sha256="b" * 64, container_sha256="c" * 64) for n in (1, 2))
     state = rb.State(group=GROUP, stack=STACK, parameter="ChurnModelPackageArn", versions=[v1, v2], stack_found=True,

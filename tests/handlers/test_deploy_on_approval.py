@@ -396,7 +396,7 @@ def test_what_the_registration_records_is_judged_without_reading_the_artefact():
     at = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
     digest = "a" * 64
     sealed = dod_registry.Version(group=GROUP, version=1, arn=f"arn:aws:sagemaker:eu-west-1:{DEFAULT_ACCOUNT_ID}:model-package/{GROUP}/1",
-                         approval="Approved", status="Completed", created=at, containers=1, archive_sha256=digest,
+                                  approval="Approved", status="Completed", created=at, containers=1, archive_sha256=digest,
                          model_sha256="b" * 64, model_data_url=f"s3://artefacts/pipelines/churn/registered/{digest}/model.tar.gz",
                          container_sha256="c" * 64, container_now="c" * 64, image="registry/serving:1")
     assert dod_registry.seal_problems(sealed) == []

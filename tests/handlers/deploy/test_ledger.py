@@ -103,7 +103,7 @@ def test_a_record_is_never_written_over_another(ledger, monkeypatch):
     decision = {"group": GROUP, "event": {"id": "e", "version": 1, "approval": "Approved"}, "outcome": "unchanged"}
 
     entry = dod_ledger.record_decision(dod_settings.ledger_setting(os.environ["APPROVAL_LEDGER"], PARAMETERS), state_change(v1), decision,
-                                sagemaker=aws.sagemaker, s3=aws.s3, notify=dod_notices.Notifier(None, None, GROUP), now=at)
+                                       sagemaker=aws.sagemaker, s3=aws.s3, notify=dod_notices.Notifier(None, None, GROUP), now=at)
 
     assert entry == {"key": f"s3://{ARTIFACTS}/{taken.replace('aaaaaaaa', 'bbbbbbbb')}"}
     assert records(aws, 1)[taken] == b"an earlier record"
@@ -125,7 +125,7 @@ def test_a_re_created_groups_v1_is_recorded_beside_the_old_lifes_v1_records_neve
     decision = {"group": GROUP, "event": {"id": "e", "version": 1, "approval": "Approved"}, "outcome": "unchanged"}
 
     entry = dod_ledger.record_decision(dod_settings.ledger_setting(os.environ["APPROVAL_LEDGER"], PARAMETERS), state_change(v1), decision,
-                                sagemaker=aws.sagemaker, s3=aws.s3, notify=dod_notices.Notifier(None, None, GROUP), now=at)
+                                       sagemaker=aws.sagemaker, s3=aws.s3, notify=dod_notices.Notifier(None, None, GROUP), now=at)
 
     created = package_created(aws.sagemaker.describe_model_package(ModelPackageName=v1)["CreationTime"])
     assert created != "20250301T095900Z"
@@ -144,7 +144,7 @@ def test_a_record_of_a_package_that_cannot_be_described_names_no_creation_time_a
     with Stubber(sagemaker) as stub:
         stub.add_client_error("describe_model_package", "ThrottlingException", "Rate exceeded", 400)
         entry = dod_ledger.record_decision(dod_settings.ledger_setting(os.environ["APPROVAL_LEDGER"], PARAMETERS), state_change(v1),
-                                    decision, sagemaker=sagemaker, s3=aws.s3, notify=dod_notices.Notifier(None, None, GROUP), now=at)
+                                           decision, sagemaker=sagemaker, s3=aws.s3, notify=dod_notices.Notifier(None, None, GROUP), now=at)
     (key, body), = records(aws, 1).items()
     assert entry == {"key": f"s3://{ARTIFACTS}/{key}"}
     assert re.fullmatch(r"approval-ledger/churn/1/20270101T000000\.000000Z-approved-[0-9a-f]{8}\.json", key)

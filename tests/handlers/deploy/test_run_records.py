@@ -202,7 +202,7 @@ def test_record_run_makes_exactly_the_four_reads_and_one_conditional_write():
         bucket.add_response("put_object", {}, {"Bucket": ARTIFACTS, "Key": "run-records/churn/3/20261120T060000Z/run-record.json",
                                                "Body": ANY, "IfNoneMatch": "*", "ContentType": "application/json"})
         result = dod_runs.record_run(dod_ledger.Ledger(bucket=ARTIFACTS, models={GROUP: "churn"}), GROUP, 3, arn,
-                                sagemaker=sagemaker, s3=s3)
+                                     sagemaker=sagemaker, s3=s3)
         sm.assert_no_pending_responses()
         bucket.assert_no_pending_responses()
     assert result["outcome"] == "recorded"
@@ -381,7 +381,7 @@ def test_record_execution_finds_the_version_among_those_created_after_the_run_st
         bucket.add_response("put_object", {}, {"Bucket": ARTIFACTS, "Key": "run-records/churn/3/20261120T060000Z/run-record.json",
                                                "Body": ANY, "IfNoneMatch": "*", "ContentType": "application/json"})
         result = dod_runs.record_execution(dod_ledger.Ledger(bucket=ARTIFACTS, models={GROUP: "churn"}),
-                                      execution_ended(lower), sagemaker=sagemaker, s3=s3, notifier=lambda group: None)
+                                           execution_ended(lower), sagemaker=sagemaker, s3=s3, notifier=lambda group: None)
         sm.assert_no_pending_responses()
         bucket.assert_no_pending_responses()
     assert (result["outcome"], result["version"], result["group"]) == ("recorded", 3, GROUP)
