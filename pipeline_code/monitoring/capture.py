@@ -904,15 +904,27 @@ def _filled_lines(path: str) -> Iterator[Tuple[int, str]]:
 
 def _decode_batch(decoder: _Decoder, path: str, out_path: Optional[str], rel: str) -> None:
     """A batch-transform input file and its output, line ``i`` scoring line ``i``, read side by side (a first pass
-    only counts their lines: outputs that do not pair up with the inputs make every input line malformed)."""
+    only counts their lines: outputs that do not pair up with the inputs make every input line malformed).
+
+    Blank output lines are no answers (AssembleWith=Line may add them). A blank input line is no record: serving answers
+    it with an error line of its own in its place (``records.BLANK_LINE``), which is passed over with it; outputs
+    written by serving code that skipped blank lines (one line fewer per blank line) pair with the filled lines."""
     w = decoder.window
     inputs = sum(1 for _ in _filled_lines(path))
+    every_line = sum(1 for _ in _read_lines(path))
     outputs = sum(1 for _ in _filled_lines(out_path)) if out_path else None
-    scores = (t for _, t in _filled_lines(out_path)) if out_path and outputs == inputs else None
-    for line_no, text in _filled_lines(path):
+    blank_lines_answered = outputs is not None and outputs != inputs and outputs == every_line
+    paired = outputs is not None and (outputs == inputs or blank_lines_answered)
+    scores = (t for _, t in _filled_lines(out_path)) if out_path and paired else None
+    lines = _read_lines(path) if blank_lines_answered else _filled_lines(path)
+    for line_no, text in lines:
+        if not text.strip():
+            next(scores)  # type: ignore[arg-type]  # the blank line's own error line
+            continue
         w.lines += 1
-        if outputs is not None and outputs != inputs:
-            decoder.malformed(rel, line_no, f"output_mismatch: {outputs} output lines for {inputs} input lines", text)
+        if outputs is not None and not paired:
+            shown = inputs if every_line == inputs else f"{inputs} (and {every_line - inputs} blank)"
+            decoder.malformed(rel, line_no, f"output_mismatch: {outputs} output lines for {shown} input lines", text)
             continue
         try:
             decoder.add_batch_line(text, next(scores) if scores is not None else None, rel, line_no)

@@ -329,7 +329,7 @@ def parse_request(body: Union[bytes, bytearray, str, None], content_type: Option
     else:
         raise BadRequestError(f"request body must be bytes or text, got {type(body).__name__}")
     text = text.lstrip("\ufeff")
-    if not text.strip():
+    if not text.strip() and not (per_record and text and kind != JSON):
         raise BadRequestError(f"request body is empty: send at least one record as {kind}")
     if kind == JSON:
         return ParsedRequest(kind, *_json_records(text))
@@ -373,6 +373,20 @@ def _json_records(text: str) -> Tuple[List[Record], List[str]]:
     return payload, ["" for _ in payload]
 
 
+# A blank line of a batch transform's mini-batch (per_record): an error line of its own, in its place. SageMaker's
+# SplitType=Line hands blank lines on; skipped, each later answer would land on the row above its own (docs/
+# invocation-contract.md, Batch transform).
+BLANK_LINE = ("a blank line is not a record; remove blank lines from the input (each output line answers the input line "
+              "in its place)")
+
+
+def _lines(text: str) -> List[str]:
+    """The lines of ``text`` (:func:`record_lines`), without the empty piece after a final line feed (it ends the last
+    line; it is no line of its own)."""
+    lines = record_lines(text)
+    return lines[:-1] if len(lines) > 1 and lines[-1] == "" else lines
+
+
 @dataclass(frozen=True)
 class Unreadable:
     """A JSON Lines line that is no record (:func:`parse_request` with ``per_record``), refused on its own."""
@@ -383,9 +397,12 @@ class Unreadable:
 def _jsonlines_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], List[str]]:
     records: List[Any] = []
     positions: List[str] = []
-    for line_no, line in enumerate(record_lines(text), start=1):
+    for line_no, line in enumerate(_lines(text), start=1):
         if not line.strip():
-            continue  # batch transform and editors leave blank lines; they are not records
+            if per_record:  # batch transform: answered in its place, so each later output line stays on its input line
+                records.append(Unreadable(f"record {len(records)} (line {line_no}): {BLANK_LINE}"))
+                positions.append(f"line {line_no}")
+            continue  # an endpoint's request: editors leave blank lines; they are not records
         try:
             value = _loads(line, f"record {len(records)} (line {line_no})")
             _refuse_repeated(value, f"record {len(records)} (line {line_no})")
@@ -404,7 +421,7 @@ def _jsonlines_records(text: str, *, per_record: bool = False) -> Tuple[List[Rec
 def _csv_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], List[str]]:
     records: List[Record] = []
     positions: List[str] = []
-    lines = record_lines(text)
+    lines = _lines(text)
     reader = csv.reader(lines, skipinitialspace=True)
     for line_no in range(1, len(lines) + 1):
         try:
@@ -421,6 +438,9 @@ def _csv_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], 
             positions.append(f"line {reader.line_num}")
             continue
         if not row or all(not v.strip() for v in row) and len(row) <= 1:
+            if per_record:  # batch transform: answered in its place, as a JSON Lines blank line is
+                records.append(Unreadable(f"line {reader.line_num}: {BLANK_LINE}"))
+                positions.append(f"line {reader.line_num}")
             continue
         # CSV carries no types: empty is missing, the rest stays text and is typed per feature.
         records.append([None if v.strip() == "" else v for v in row])

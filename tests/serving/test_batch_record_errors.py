@@ -181,3 +181,67 @@ def test_the_monitor_counts_error_lines_per_field_and_judges_the_rest(trained, i
     for field in bad.values():
         expected[field or "(record)"] = expected.get(field or "(record)", 0) + 1
     assert summary["refused_fields"] == expected
+
+
+@pytest.mark.parametrize("content_type", [inf.JSONLINES, inf.CSV])
+def test_a_blank_line_in_a_mini_batch_answers_its_own_error_line_so_later_scores_stay_on_their_rows(
+        trained, in_batch, monkeypatch, content_type):
+    """GIVEN a mini-batch with blank lines among its records (an export with an empty line, a file ending in two line
+    feeds; SplitType=Line hands them on) WHEN a batch container answers it THEN each blank line gets an error line in its
+    place and line i of the output still answers line i of the input (before: the blank line was skipped, so every later
+    score landed on the row above its own - a caller joining outputs to inputs by position, as the contract says,
+    scored the wrong rows, and a transform job with JoinSource=Input failed on the count)."""
+    model = inf.model_fn(trained.model_dir)
+    if content_type == inf.JSONLINES:
+        lines = [json.dumps(dict(r, inference_id=f"row-{i}")) for i, r in enumerate(trained.raw_records(6))]
+    else:
+        lines = [",".join("" if r[f] is None else str(r[f]) for f in model.feature_order)
+                 for r in trained.feature_records(6)]
+    blanks = (0, 3, 4, 8)
+    for index in blanks:
+        lines.insert(index, "" if index != 4 else "  ")
+    body, _ = inf.invoke(model, "\n".join(lines) + "\n", content_type=content_type, accept=content_type)
+    out = body.decode().split("\n")
+    assert len(out) == len(lines)
+    monkeypatch.delenv(BATCH_RECORD_ERRORS_ENV)
+    for i, line in enumerate(lines):
+        if i in blanks:
+            value = json.loads(out[i] if content_type == inf.JSONLINES else next(csv.reader([out[i]]))[0])
+            error = record_error_of(value)
+            assert error is not None and error["status"] == 400 and error["fields"] == []
+            where = f"record {i} (line {i + 1})" if content_type == inf.JSONLINES else f"line {i + 1}"
+            assert error["message"] == (f"{where}: a blank line is not a record; remove blank lines from the input "
+                                        "(each output line answers the input line in its place)")
+        else:
+            alone, _ = inf.invoke(model, line, content_type=content_type, accept=content_type)
+            assert out[i] == alone.decode(), f"output line {i + 1} does not answer input line {i + 1}"
+
+
+def test_a_mini_batch_of_blank_lines_only_is_answered_line_by_line(trained, in_batch):
+    model = inf.model_fn(trained.model_dir)
+    body, _ = inf.invoke(model, "\n \n", content_type=inf.JSONLINES, accept=inf.JSONLINES)
+    assert [record_error_of(json.loads(line))["fields"] for line in body.decode().split("\n")] == [[], []]
+
+
+def test_the_monitor_pairs_outputs_with_inputs_holding_blank_lines(trained, in_batch, tmp_path):
+    """GIVEN a batch input file with blank lines and the X.out a transform job wrote for it (an error line for each
+    blank line) WHEN the drift monitor decodes the pair THEN each record gets its own score (ids and scores as scored
+    alone), the blank lines are neither records nor malformed; an X.out written before blank lines had error lines
+    (one line fewer per blank line) still pairs."""
+    model = inf.model_fn(trained.model_dir)
+    records = [dict(r, inference_id=f"row-{i}") for i, r in enumerate(trained.raw_records(9))]
+    lines = [json.dumps(r) for r in records]
+    for index in (2, 3, 7):
+        lines.insert(index, "")
+    batch = batch_transform(model, lines, tmp_path / "batch", per_invocation=4, content_type=inf.JSONLINES)
+    window = decode_capture(trained, batch)
+    assert window.records == len(records) and window.summary()["malformed"]["count"] == 0
+    assert window.frame["inference_id"].tolist() == [r["inference_id"] for r in records]
+    alone = [json.loads(inf.invoke(model, json.dumps(r), content_type=inf.JSONLINES, accept=inf.JSONLINES)[0])["score"]
+             for r in records]
+    assert window.frame["score"].tolist() == pytest.approx(alone)
+    out = batch / "part-0001.out"
+    out.write_text("\n".join(line for line in out.read_text().split("\n") if "blank line" not in line))
+    old = decode_capture(trained, batch)
+    assert old.frame["inference_id"].tolist() == [r["inference_id"] for r in records]
+    assert old.summary()["malformed"]["count"] == 0

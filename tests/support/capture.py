@@ -26,12 +26,13 @@ def decode_capture(trained, capture_dir: Path):
 
 def batch_transform(model, lines: list, dest: Path, *, per_invocation: int, content_type: str) -> Path:
     """What a batch transform job leaves for ``lines`` (one input file): the records sent ``per_invocation`` at a time
-    through the serving hooks (BatchStrategy=MultiRecord), the input as ``part-0001`` and the answers joined line by
-    line as ``part-0001.out`` (AssembleWith=Line) in the new folder ``dest``, which it returns."""
+    through the serving hooks (BatchStrategy=MultiRecord; SplitType=Line: each record with the line feed that ends it),
+    the input as ``part-0001`` and the answers joined line by line as ``part-0001.out`` (AssembleWith=Line) in the new
+    folder ``dest``, which it returns."""
     outputs = []
     for k in range(0, len(lines), per_invocation):
-        body, _ = inf.invoke(model, "\n".join(lines[k:k + per_invocation]), content_type=content_type,
-                             accept=content_type)
+        mini_batch = "".join(f"{line}\n" for line in lines[k:k + per_invocation])
+        body, _ = inf.invoke(model, mini_batch, content_type=content_type, accept=content_type)
         outputs.append(body.decode())
     dest.mkdir()
     (dest / "part-0001").write_text("\n".join(lines) + "\n")
