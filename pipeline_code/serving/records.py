@@ -35,7 +35,7 @@ from pipeline_code.core.media_types import CONTENT_TYPES, CSV, JSON, JSONLINES, 
 from pipeline_code.core.online_features import FEATURE_SOURCE, PROVENANCE_KEYS, SOURCE_MISSING
 from pipeline_code.core.record_kinds import SOURCE_FEATURES, SOURCE_RAW, RecordKinds  # noqa: F401 - re-exported
 from pipeline_code.core.spelling import misspellings
-from pipeline_code.core.value_rules import FLOAT32_MAX, json_object, repeated_key_problem
+from pipeline_code.core.value_rules import FLOAT32_MAX, RepeatedKey, json_object, repeated_key_problem
 from pipeline_code.features.compute import FeatureComputationError, compute_features
 
 ACCEPT_TYPES = CONTENT_TYPES
@@ -389,9 +389,11 @@ def _lines(text: str) -> List[str]:
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A JSON Lines line that is no record (:func:`parse_request` with ``per_record``), refused on its own."""
+    """A JSON Lines line that is no record (:func:`parse_request` with ``per_record``), refused on its own; ``fields``
+    the fields at fault when one is known (a field held twice), none when the line as a whole is."""
 
     message: str
+    fields: Tuple[str, ...] = ()
 
 
 def _jsonlines_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], List[str]]:
@@ -403,6 +405,7 @@ def _jsonlines_records(text: str, *, per_record: bool = False) -> Tuple[List[Rec
                 records.append(Unreadable(f"record {len(records)} (line {line_no}): {BLANK_LINE}"))
                 positions.append(f"line {line_no}")
             continue  # an endpoint's request: editors leave blank lines; they are not records
+        value = None
         try:
             value = _loads(line, f"record {len(records)} (line {line_no})")
             _refuse_repeated(value, f"record {len(records)} (line {line_no})")
@@ -412,7 +415,7 @@ def _jsonlines_records(text: str, *, per_record: bool = False) -> Tuple[List[Rec
         except BadRequestError as exc:
             if not per_record:
                 raise
-            value = Unreadable(str(exc))
+            value = Unreadable(str(exc), (value.repeated,) if isinstance(value, RepeatedKey) else ())
         records.append(value)
         positions.append(f"line {line_no}")
     return records, positions
@@ -692,7 +695,7 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
     for i, record in enumerate(records):
         where = _where(i, positions[i] if i < len(positions) else "")
         if isinstance(record, Unreadable):
-            refuse(i, None, record.message)
+            refuse(i, None, record.message, also=record.fields)
             sources.append(SOURCE_FEATURES)
             inference_ids.append(None)
             continue

@@ -245,3 +245,20 @@ def test_the_monitor_pairs_outputs_with_inputs_holding_blank_lines(trained, in_b
     old = decode_capture(trained, batch)
     assert old.frame["inference_id"].tolist() == [r["inference_id"] for r in records]
     assert old.summary()["malformed"]["count"] == 0
+
+
+def test_a_record_holding_a_field_twice_names_that_field_in_its_error_line(trained, in_batch):
+    """GIVEN a JSON Lines mini-batch where one record holds a field twice (a gateway in front may have checked the other
+    value) WHEN a batch container answers it THEN its error line names that field in `fields`, as every other refusal
+    of one field does (before: `"fields": []`, as if the record as a whole were at fault, so the monitor counted it
+    under "(record)" and a reader filtering error lines by field missed it), in the 400's words."""
+    model = inf.model_fn(trained.model_dir)
+    field = model.required_raw_fields[0]
+    good = [json.dumps(r) for r in trained.raw_records(2)]
+    twice = json.dumps(trained.raw_records(1)[0])[:-1] + f', {json.dumps(field)}: null}}'
+    body, _ = inf.invoke(model, "\n".join([good[0], twice, good[1]]), content_type=inf.JSONLINES,
+                         accept=inf.JSONLINES)
+    error = record_error_of(json.loads(body.decode().split("\n")[1]))
+    assert error["fields"] == [field]
+    assert error["message"] == (f"record 1 (line 2): field {field!r} is given more than once in one object (JSON "
+                                "parsers disagree on which value counts); send each field once")
