@@ -84,7 +84,7 @@ class LoopDashboard(Construct):
                 cloudwatch.GraphWidget(
                     title=f"{model}: monitor health",
                     left=[metric("monitor_healthy", "Minimum"), metric("monitoring_errors")],
-                    right=[metric("records", "Sum"), metric("malformed_records", "Sum")],
+                    right=[metric("records", "Sum"), metric("malformed_records", "Sum"), metric("refused_records", "Sum")],
                     width=8,
                 ),
             ]

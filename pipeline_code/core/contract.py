@@ -935,7 +935,9 @@ MONITOR_METRICS = tuple(
         # Models scored by id: the largest share of served records whose feature differs from the training snapshot.
         ("feature_skew_rate", "FeatureSkewRate", "None"),
         ("records", "CapturedRecords", "Count", True),
+        # Capture lines that do not decode (a broken capture); requests serving refused are RefusedRecords, not these.
         ("malformed_records", "MalformedRecords", "Count", True),
+        ("refused_records", "RefusedRecords", "Count", True),
         ("monitoring_errors", "MonitoringErrors", "Count", True),
         ("monitor_healthy", "MonitorHealthy", "None", True),
     )

@@ -17,8 +17,9 @@ capture record per line::
 **Batch transform**: an input file ``X`` (any name but ``*.jsonl`` / ``*.out``) next to its
 output ``X.out``; line ``i`` of the output is the score of line ``i`` of the input, or the error object of a record
 serving refused (``core.contract.record_error``; in a CSV output, that JSON as one quoted field). A refused record is
-no prediction: it is counted malformed (reason ``refused_record``) and per field at fault
-(``CaptureWindow.refused_fields``, ``summary()["malformed"]["refused_fields"]``), and its input is not judged.
+no prediction and not malformed (the capture is sound; the caller's request was refused): it is counted refused
+(``CaptureWindow.refused``, ``summary()["refused"]``) and per field at fault (``CaptureWindow.refused_fields``), and its
+input is not judged. So is a captured request an endpoint refused.
 
 Request format (the contract with serving)
 ------------------------------------------
@@ -130,10 +131,12 @@ class CaptureWindow:
     malformed: int = 0
     malformed_reasons: Counter = field(default_factory=Counter)
     malformed_samples: List[Dict[str, Any]] = field(default_factory=list)
-    # Batch records serving refused (error lines in X.out), per field at fault (RECORD_AS_A_WHOLE: none named).
+    # Requests serving refused (error lines in X.out, captured 4xx answers), per field at fault (RECORD_AS_A_WHOLE:
+    # none named).
     refused_fields: Counter = field(default_factory=Counter)
-    # Of the malformed lines, those serving refused (reason REFUSED_RECORD): judged against their own limit.
+    # The lines that are requests serving refused (not malformed: judged against their own limit), and a few of them.
     refused: int = 0
+    refused_samples: List[Dict[str, Any]] = field(default_factory=list)
     unknown_keys: Counter = field(default_factory=Counter)
     missing_keys: Counter = field(default_factory=Counter)
     csv_width_mismatch: int = 0
@@ -197,13 +200,13 @@ class CaptureWindow:
                 "rate": self.malformed / self.lines if self.lines else 0.0,
                 "reasons": dict(self.malformed_reasons),
                 "samples": list(self.malformed_samples),
-                "refused_fields": dict(self.refused_fields),
             },
-            # The malformed lines that are requests serving refused (a caller's, not the capture's), on their own.
+            # The lines that are requests serving refused (a caller's, not a broken capture): not malformed.
             "refused": {
                 "count": self.refused,
                 "rate": self.refused / self.lines if self.lines else 0.0,
                 "fields": dict(self.refused_fields),
+                "samples": list(self.refused_samples),
             },
             "schema": {
                 "changed": self.schema_changed,
@@ -322,6 +325,21 @@ class _Decoder:
         self.sink: Callable[[pd.DataFrame], None] = lambda chunk: None
 
     # ----------------------------------------------------------------------------------
+    def refused(self, source: str, line_no: int, refusal: "_Refused", text: str) -> None:
+        """A line that is a request serving refused: counted on its own (and per field at fault), not malformed."""
+        w = self.window
+        w.refused += 1
+        w.refused_fields.update(refusal.fields or [RECORD_AS_A_WHOLE])
+        if len(w.refused_samples) < self.max_samples:
+            w.refused_samples.append({"file": source, "line": line_no, "reason": str(refusal), "excerpt": text[:200]})
+
+    def undecoded(self, source: str, line_no: int, exc: "_Malformed", text: str) -> None:
+        """A line that did not decode: refused by serving (:meth:`refused`) or malformed (:meth:`malformed`)."""
+        if isinstance(exc, _Refused):
+            self.refused(source, line_no, exc, text)
+        else:
+            self.malformed(source, line_no, str(exc), text)
+
     def malformed(self, source: str, line_no: int, reason: str, text: str) -> None:
         w = self.window
         w.malformed += 1
@@ -331,17 +349,14 @@ class _Decoder:
             w.malformed_samples.append({"file": source, "line": line_no, "reason": reason, "excerpt": text[:200]})
 
     def decode_capture_line(self, text: str, source: str, line_no: int) -> None:
-        """One line of a capture file: blank lines skipped, a line that does not decode counted malformed."""
+        """One line of a capture file: blank lines skipped, a line that does not decode counted (:meth:`undecoded`)."""
         if not text.strip():
             return
         self.window.lines += 1
         try:
             self.add_capture_line(text)
         except _Malformed as exc:
-            self.malformed(source, line_no, str(exc), text)
-            if isinstance(exc, _Refused):
-                self.window.refused += 1
-                self.window.refused_fields.update(exc.fields or [RECORD_AS_A_WHOLE])
+            self.undecoded(source, line_no, exc, text)
         self.flush_when_full()
 
     def flush_when_full(self) -> None:
@@ -929,10 +944,7 @@ def _decode_batch(decoder: _Decoder, path: str, out_path: Optional[str], rel: st
         try:
             decoder.add_batch_line(text, next(scores) if scores is not None else None, rel, line_no)
         except _Malformed as exc:
-            decoder.malformed(rel, line_no, str(exc), text)
-            if isinstance(exc, _Refused):
-                w.refused += 1
-                w.refused_fields.update(exc.fields or [RECORD_AS_A_WHOLE])
+            decoder.undecoded(rel, line_no, exc, text)
         decoder.flush_when_full()
 
 

@@ -258,9 +258,9 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
               "the model expects (min_daily_requests); is the endpoint reachable?")
     # Two limits: lines that do not decode (a broken capture) and requests serving refused (a caller's out-of-contract
     # requests, answered as designed); each error names the limit it crossed.
-    broken = window.malformed - window.refused
+    broken = window.malformed
     if broken and broken / window.lines > args.max_malformed_rate:
-        reasons = ", ".join(f"{k}={v}" for k, v in window.malformed_reasons.items() if k != capture_mod.REFUSED_RECORD)
+        reasons = ", ".join(f"{k}={v}" for k, v in window.malformed_reasons.items())
         error("malformed_records", f"{broken} of {window.lines} capture lines ({_percent(broken / window.lines)}) "
               f"malformed ({reasons}), over the limit of {_percent(args.max_malformed_rate)} "
               "(monitoring.max_malformed_rate)")
@@ -470,6 +470,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     summary = {
         "records": window.records,
         "malformed_records": window.malformed,
+        "refused_records": window.refused,
         "data_drift_max_psi": dd.get("max_psi"),
         "data_drift_score": dd.get("drift_score"),
         # None (not published) when no feature was judged (a window below min_rows): 0 would read as "stable".

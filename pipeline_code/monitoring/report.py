@@ -262,7 +262,8 @@ def render_html(report: Mapping[str, Any]) -> str:
         )
     errors = "".join(f"<li><b>{esc(e['kind'])}</b>: {esc(e['message'])}</li>" for e in report["errors"]) or "<li>none</li>"
     headline = "".join(f"<tr><th>{esc(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in s.items())
-    samples = report["sections"].get("capture", {}).get("malformed", {}).get("samples", [])
+    capture = report["sections"].get("capture", {})
+    samples = [*capture.get("malformed", {}).get("samples", []), *capture.get("refused", {}).get("samples", [])]
     sample_rows = "".join(
         f"<tr><td>{esc(str(x['file']))}:{x['line']}</td><td>{esc(x['reason'])}</td><td><code>{esc(x['excerpt'])}</code></td></tr>" for x in samples
     )

@@ -325,7 +325,7 @@ def test_an_unhealthy_report_publishes_its_health_only(tmp_path, spec, reference
     assert healthy["healthy"] and not unhealthy["healthy"]
     assert unhealthy["summary"]["data_drift_max_psi"] is not None  # still computed and reported...
     names = {m["MetricName"] for m in report_mod.metric_data(unhealthy, "dev", "churn")}
-    assert names == {"CapturedRecords", "MalformedRecords", "MonitoringErrors", "MonitorHealthy"}  # ...but not published
+    assert names == {"CapturedRecords", "MalformedRecords", "RefusedRecords", "MonitoringErrors", "MonitorHealthy"}  # ...but not published
     assert unhealthy["summary"]["metrics_withheld"].startswith("drift and quality metrics are not published")
     assert {"DataDriftMaxPsi", "PredictionPsi", "FeaturePsi"} <= {m["MetricName"] for m in report_mod.metric_data(healthy, "dev", "churn")}
 
@@ -368,16 +368,18 @@ def _batch_with_refused_records(root: Path, refused: Dict[str, int]) -> None:
 def test_batch_records_serving_refused_are_counted_per_field_and_distrust_the_window_above_the_limit(tmp_path, spec,
                                                                                                     reference):
     """GIVEN a window of 600 requests and a batch output holding error lines (records serving refused) WHEN monitored
-    THEN an error line is never read as a prediction: it is malformed (refused_record) and counted per field, the rest is
+    THEN an error line is never read as a prediction: it is refused (not malformed) and counted per field, the rest is
     judged; within --max-refused-rate (their own limit, not the malformed lines') the window stays trusted, above it the
     window is unhealthy, naming the limit and the fields."""
     few = write_window(tmp_path / "few", spec, reference["model"], seed=216, rows=600, content_type="text/csv")
     _batch_with_refused_records(tmp_path / "few", {"tenure_months": 2})
     report = run(spec, reference, few, str(tmp_path / "few-out"))
-    malformed = report["sections"]["capture"]["malformed"]
+    refused = report["sections"]["capture"]["refused"]
     assert (report["healthy"], report["trusted"], report["errors"]) == (True, True, [])
-    assert malformed["reasons"] == {"refused_record": 2} and malformed["refused_fields"] == {"tenure_months": 2}
-    assert report["summary"]["records"] == 602 and report["summary"]["malformed_records"] == 2
+    assert refused["count"] == 2 and refused["fields"] == {"tenure_months": 2}
+    assert report["sections"]["capture"]["malformed"]["reasons"] == {}
+    assert report["summary"]["records"] == 602
+    assert (report["summary"]["malformed_records"], report["summary"]["refused_records"]) == (0, 2)
 
     many = write_window(tmp_path / "many", spec, reference["model"], seed=216, rows=600, content_type="text/csv")
     _batch_with_refused_records(tmp_path / "many", {"tenure_months": 30, "region": 12, "(record)": 3})
@@ -412,20 +414,20 @@ def _live_refusals(root: Path, refused: Dict[str, int]) -> None:
 def test_live_requests_serving_refused_are_counted_per_field_and_distrust_the_window_above_the_limit(tmp_path, spec,
                                                                                                    reference):
     """GIVEN a window of 600 captured requests and captured requests serving refused (400, its text/plain answer)
-    WHEN monitored THEN each is malformed as a refusal (refused_record), counted per field named in the answer, like a
+    WHEN monitored THEN each is counted refused (not malformed), per field named in the answer, like a
     batch record's error line; a window where 30 % of the requests were refused is distrusted, saying so."""
     few = write_window(tmp_path / "few", spec, reference["model"], seed=217, rows=600)
     _live_refusals(tmp_path / "few", {"tenure_months": 2})
     report = run(spec, reference, few, str(tmp_path / "few-out"))
-    malformed = report["sections"]["capture"]["malformed"]
+    refused = report["sections"]["capture"]["refused"]
     assert (report["healthy"], report["trusted"], report["errors"]) == (True, True, [])
-    assert malformed["reasons"] == {"refused_record": 2} and malformed["refused_fields"] == {"tenure_months": 2}
-    assert report["summary"]["malformed_records"] == 2
+    assert refused["count"] == 2 and refused["fields"] == {"tenure_months": 2}
+    assert (report["summary"]["malformed_records"], report["summary"]["refused_records"]) == (0, 2)
 
     many = write_window(tmp_path / "many", spec, reference["model"], seed=217, rows=600)
     _live_refusals(tmp_path / "many", {"tenure_months": 200, "region": 57, "(record)": 1})
     report = run(spec, reference, many, str(tmp_path / "many-out"))
-    assert not report["trusted"] and report["summary"]["malformed_records"] == 258
+    assert not report["trusted"] and report["summary"]["refused_records"] == 258
     (error,) = report["errors"]
     assert (error["kind"], error["message"]) == (
         "refused_records", "258 of 858 capture lines (30.1 %) are requests serving refused, over the limit of 5 % "
@@ -441,8 +443,8 @@ def test_refused_requests_have_their_own_limit_and_malformed_capture_lines_keep_
     _live_refusals(tmp_path / "w", {"tenure_months": 8})
     report = run(spec, reference, window, str(tmp_path / "refused"))
     assert (report["healthy"], report["trusted"], report["errors"]) == (True, True, [])
-    assert report["sections"]["capture"]["refused"] == {"count": 8, "rate": 8 / 608,
-                                                       "fields": {"tenure_months": 8}}
+    refused = report["sections"]["capture"]["refused"]
+    assert (refused["count"], refused["rate"], refused["fields"]) == (8, 8 / 608, {"tenure_months": 8})
 
     report = run(spec, reference, window, str(tmp_path / "strict"), extra=["--max-refused-rate", "0.01"])
     assert not report["trusted"]
@@ -459,6 +461,31 @@ def test_refused_requests_have_their_own_limit_and_malformed_capture_lines_keep_
     assert (error["kind"], error["message"]) == (
         "malformed_records", "8 of 616 capture lines (1.3 %) malformed (invalid_json=8), over the limit of 1 % "
         "(monitoring.max_malformed_rate)")
+
+def test_malformed_counts_only_lines_that_do_not_decode_and_refusals_are_counted_on_their_own(tmp_path, spec,
+                                                                                               reference):
+    """GIVEN 600 captured requests, 3 requests serving refused and 2 capture lines that do not decode WHEN monitored
+    THEN the report's malformed section, its malformed_records and the MalformedRecords metric count the 2 broken lines
+    only (before: 5, the refusals included, beside a refused section that counted them again), the refusals are in
+    refused (count, rate, fields, samples), refused_records and the RefusedRecords metric; the verdict is unchanged
+    (both within their limits: trusted)."""
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=218, rows=600)
+    _live_refusals(tmp_path / "w", {"tenure_months": 2, "(record)": 1})
+    with open(os.path.join(window["capture"], "churn", "AllTraffic", "bad.jsonl"), "w") as handle:
+        handle.write("{not json\n" * 2)
+    report = run(spec, reference, window, str(tmp_path / "out"))
+    assert (report["healthy"], report["trusted"], report["errors"]) == (True, True, [])
+    capture_section = report["sections"]["capture"]
+    malformed, refused = capture_section["malformed"], capture_section["refused"]
+    assert (malformed["count"], malformed["rate"], malformed["reasons"]) == (2, 2 / 605, {"invalid_json": 2})
+    assert [x["reason"].split(":")[0] for x in malformed["samples"]] == ["invalid_json"] * 2
+    assert "refused_fields" not in malformed
+    assert (refused["count"], refused["rate"], refused["fields"]) == (3, 3 / 605, {"tenure_months": 2, "(record)": 1})
+    assert [x["reason"].split(":")[0] for x in refused["samples"]] == ["refused_record"] * 3
+    assert (report["summary"]["malformed_records"], report["summary"]["refused_records"]) == (2, 3)
+    published = {m["MetricName"]: m["Value"] for m in report_mod.metric_data(report, "dev", "churn")}
+    assert (published["MalformedRecords"], published["RefusedRecords"], published["CapturedRecords"]) == (2, 3, 600)
+
 
 # ---------------------------------------------------------------- CloudWatch + HTML
 def test_publish_metrics_to_cloudwatch_moto(tmp_path, spec, reference, monkeypatch):

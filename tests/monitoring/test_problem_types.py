@@ -31,7 +31,7 @@ from tests.support.monitoring import check, monitor_args
 from tests.support.problem_types import make_spec
 
 BINARY_SUMMARY_KEYS = {
-    "records", "malformed_records", "data_drift_max_psi", "data_drift_score", "drifted_feature_count", "drifted_features",
+    "records", "malformed_records", "refused_records", "data_drift_max_psi", "data_drift_score", "drifted_feature_count", "drifted_features",
     "prediction_psi", "prediction_drift_score", "cumulative_drift_score", "cumulative_drifted",
     "missing_rate_max", "data_quality_violations", "label_coverage", "model_auc", "auc_drop",
     "demographic_parity_difference", "attribution_ndcg", "attribution_rank_correlation", "failed_checks",

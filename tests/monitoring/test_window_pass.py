@@ -187,7 +187,7 @@ def test_a_model_that_fails_to_score_is_the_rescoring_sections_error_not_a_crash
     # the predictions the other sections judge are missing: the window is not trusted, nothing but health is published
     assert not report["healthy"] and report["status"] == "unhealthy" and not report["trusted"]
     assert {m["MetricName"] for m in report_mod.metric_data(report, "dev", "churn")} <= {
-        "CapturedRecords", "MalformedRecords", "MonitoringErrors", "MonitorHealthy"}
+        "CapturedRecords", "MalformedRecords", "RefusedRecords", "MonitoringErrors", "MonitorHealthy"}
     # the other sections ran on the unscored records
     assert {*SECTIONS, "capture", "row_sample"} <= set(report["sections"])
     assert report["sections"]["data_drift"]["features"]["tenure_months"]["status"] == "pass"

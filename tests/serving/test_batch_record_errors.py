@@ -165,22 +165,22 @@ def test_an_endpoint_still_refuses_the_whole_request(trained):
 
 def test_the_monitor_counts_error_lines_per_field_and_judges_the_rest(trained, in_batch, tmp_path):
     """GIVEN a batch input file and its X.out holding error lines WHEN the drift monitor decodes the pair THEN the
-    refused records are malformed (refused_record), counted per field, and no prediction; every other record is
+    refused records are counted refused (not malformed), per field, and no prediction; every other record is
     decoded with its score."""
     model = inf.model_fn(trained.model_dir)
     lines, bad = _jsonl_batch(trained, model)
     batch = batch_transform(model, lines, tmp_path / "batch", per_invocation=7, content_type=inf.JSONLINES)
     window = decode_capture(trained, batch)
-    summary = window.summary()["malformed"]
+    summary = window.summary()["refused"]
     assert window.records == len(lines) - len(bad)
     assert window.frame["inference_id"].tolist() == [json.loads(lines[i])["inference_id"]
                                                      for i in range(len(lines)) if i not in bad]
     assert window.frame["score"].notna().all()
-    assert summary["count"] == len(bad) and summary["reasons"] == {"refused_record": len(bad)}
+    assert summary["count"] == len(bad) and window.summary()["malformed"]["count"] == 0
     expected: Dict[str, int] = {}
     for field in bad.values():
         expected[field or "(record)"] = expected.get(field or "(record)", 0) + 1
-    assert summary["refused_fields"] == expected
+    assert summary["fields"] == expected
 
 
 @pytest.mark.parametrize("content_type", [inf.JSONLINES, inf.CSV])

@@ -144,9 +144,11 @@ def test_the_quality_graph_shows_what_the_quality_alarm_watches_with_fairness_on
 
 
 def test_the_health_graph_shows_the_monitors_health_and_the_records_it_read(built: _Built):
+    """The records read, the capture lines that did not decode and the requests serving refused (each its own series:
+    MalformedRecords no longer counts refusals)."""
     assert _series(built.graph("basket: monitor health"), "basket") == [
         ("MonitorHealthy", "Minimum", "left"), ("MonitoringErrors", "Maximum", "left"),
-        ("CapturedRecords", "Sum", "right"), ("MalformedRecords", "Sum", "right"),
+        ("CapturedRecords", "Sum", "right"), ("MalformedRecords", "Sum", "right"), ("RefusedRecords", "Sum", "right"),
     ]
 
 
