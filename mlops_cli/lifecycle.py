@@ -567,11 +567,18 @@ def _glue_work(cloudformation: Any, glue: Any, prefix: str) -> Tuple[List[str], 
 
 
 def deactivate_triggers(plan: TeardownPlan, *, glue: Any, out: Any) -> None:
-    """Deactivate every trigger of the plan, so that no workflow run starts again before cdk destroy deletes them."""
+    """Deactivate every trigger of the plan, so that no workflow run starts again before cdk destroy deletes them. An
+    ON_DEMAND trigger (``glue.etl_schedule: null``) starts nothing by itself and has no active state: passed over."""
+    stopped = on_demand = 0
     for trigger in plan.triggers:
+        if glue.get_trigger(Name=trigger)["Trigger"].get("Type") == "ON_DEMAND":
+            on_demand += 1
+            continue
         glue.stop_trigger(Name=trigger)
+        stopped += 1
     if plan.triggers:
-        print(f"Glue triggers: {len(plan.triggers)} deactivated", file=out)
+        also = f" ({on_demand} on demand: it starts nothing by itself)" if on_demand else ""
+        print(f"Glue triggers: {stopped} deactivated{also}", file=out)
 
 
 def stop_glue_work(plan: TeardownPlan, *, glue: Any, region: str, out: Any) -> List[str]:

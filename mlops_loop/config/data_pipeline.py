@@ -8,7 +8,7 @@ from typing import Any, Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from ._strict import StrictModel
-from .schedules import check_cron
+from .schedules import check_cron_or_off
 
 
 class DataLakeConfig(StrictModel):
@@ -60,11 +60,12 @@ class GlueConfig(StrictModel):
     worker_type: Literal["G.1X", "G.2X", "G.4X", "G.8X"] = "G.1X"
     number_of_workers: int = Field(default=2, ge=2, le=299)
     timeout_minutes: int = Field(default=120, ge=1, le=2880)
-    etl_schedule: str = "cron(0 2 * * ? *)"
+    # null: no schedule (the workflow runs when started: aws glue start-workflow-run).
+    etl_schedule: Optional[str] = "cron(0 2 * * ? *)"
     max_quarantine_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
 
     # A Glue trigger takes cron only.
-    _cron = field_validator("etl_schedule")(check_cron)
+    _cron = field_validator("etl_schedule", mode="before")(check_cron_or_off)
 
 
 class FeatureStoreConfig(StrictModel):

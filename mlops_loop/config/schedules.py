@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Any, Optional
 
 _CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$")
 _RATE = re.compile(r"^rate\((\S+) (\S+)\)$")
@@ -68,6 +69,26 @@ _CRON_FIELDS = (
     ("day-of-week", 1, 7, _WEEKDAYS, "?L#"),
     ("year", 1970, 2199, (), ""),
 )
+
+
+# What a user may write for "no ETL schedule" (YAML reads an unquoted off / no / false as false): null is the value.
+_LOOKS_OFF = (False, "off", "none", "no", "false", "disabled", "never", "")
+
+
+def check_cron_or_off(value: Any) -> Optional[str]:
+    """:func:`check_cron`, or None (null: no schedule, the workflow runs only when started). A value written for "off"
+    that is not null is refused naming null, rather than as a malformed cron expression."""
+    if value is None:
+        return None
+    if value is False or (isinstance(value, str) and value.strip().lower() in _LOOKS_OFF):
+        shown = "false" if value is False else repr(value)
+        raise ValueError(f"{shown} is not a schedule; write null to switch the nightly workflow off (start it with aws "
+                         "glue start-workflow-run --name <workflow>, the DataPipeline stack's <Dataset>WorkflowName "
+                         "output), or a cron expression such as 'cron(0 2 * * ? *)'")
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a cron expression; use cron(Minutes Hours Day-of-month Month Day-of-week "
+                         "Year), e.g. 'cron(0 2 * * ? *)', or null for none")
+    return check_cron(value)
 
 
 def check_cron(value: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
@@ -29,7 +31,7 @@ INGEST_STATE_FILE = "state.json"
 
 
 class DatasetWorkflow(Construct):
-    """A Glue workflow for one dataset, started by ``schedule``.
+    """A Glue workflow for one dataset, started by ``schedule`` (None: only when started, aws glue start-workflow-run).
 
     Steps, each started only when the previous one succeeded:
 
@@ -72,7 +74,7 @@ class DatasetWorkflow(Construct):
         features_bucket: s3.IBucket,
         artifacts_bucket: s3.IBucket,
         feature_group: sagemaker.CfnFeatureGroup,
-        schedule: str,
+        schedule: Optional[str],
         worker_type: str,
         number_of_workers: int,
         timeout_minutes: int,
@@ -227,14 +229,18 @@ class DatasetWorkflow(Construct):
             description=f"crawl raw -> curate -> features for {ds}",
             max_concurrent_runs=1,
         )
+        # No schedule (glue.etl_schedule: null): an ON_DEMAND first trigger, fired by aws glue start-workflow-run
+        # (CloudFormation takes no StartOnCreation for one). A trigger's type is create-only, and CloudFormation
+        # replaces a named resource only under a new name: switching the schedule off or on names it anew, so the
+        # replacement is created before the old one goes (a deploy does not fail "already exists").
         start = glue.CfnTrigger(
             self,
             "StartTrigger",
-            name=f"{name}-start",
+            name=f"{name}-start" if schedule is not None else f"{name}-start-on-demand",
             workflow_name=self.workflow.ref,
-            type="SCHEDULED",
+            type="SCHEDULED" if schedule is not None else "ON_DEMAND",
             schedule=schedule,
-            start_on_creation=True,
+            start_on_creation=True if schedule is not None else None,
             actions=[glue.CfnTrigger.ActionProperty(crawler_name=self.crawler.ref)],
         )
         after_crawl = self._run_after(

@@ -1587,3 +1587,28 @@ def test_groups_that_write_as_different_roles_leave_the_choice_to_the_operator(m
         f"{STORE_ROLE}; {PROD}-e: other), and the template has one role for all: add the one to keep to the mapping as "
         "\"StoreRole\": {\"RoleName\": \"<name>\"}; the groups naming the other keep writing as it, outside the stack (it "
         "must stay)\n")
+
+
+def test_teardown_deactivates_the_triggers_that_fire_and_passes_over_an_on_demand_one(monkeypatch):
+    """GIVEN an environment whose ETL schedule is off (glue.etl_schedule: null: its workflow's first trigger is
+    ON_DEMAND, which never fires by itself and which Glue does not activate or deactivate) beside a conditional trigger
+    WHEN the teardown deactivates the triggers THEN the conditional one is deactivated and the on-demand one is left
+    as it is, counted apart."""
+    from types import SimpleNamespace
+
+    moto_credentials(monkeypatch)
+    with mock_aws():
+        glue = boto3.client("glue", region_name="eu-west-1")
+        glue.create_job(Name="job", Role="arn:aws:iam::123456789012:role/r", Command={"Name": "glueetl"})
+        glue.create_trigger(Name="wf-start-on-demand", Type="ON_DEMAND", Actions=[{"JobName": "job"}])
+        glue.create_trigger(Name="wf-after-crawl", Type="CONDITIONAL", Actions=[{"JobName": "job"}], StartOnCreation=True,
+                            Predicate={"Logical": "AND", "Conditions": [{"LogicalOperator": "EQUALS", "JobName": "job",
+                                                       "State": "SUCCEEDED"}]})
+        calls: list = []
+        real_stop = glue.stop_trigger
+        monkeypatch.setattr(glue, "stop_trigger", lambda **kw: (calls.append(kw["Name"]), real_stop(**kw))[1])
+        out = io.StringIO()
+        lifecycle.deactivate_triggers(SimpleNamespace(triggers=["wf-start-on-demand", "wf-after-crawl"]), glue=glue, out=out)
+        assert calls == ["wf-after-crawl"]
+        assert glue.get_trigger(Name="wf-after-crawl")["Trigger"]["State"] == "DEACTIVATED"
+        assert out.getvalue() == "Glue triggers: 1 deactivated (1 on demand: it starts nothing by itself)\n"

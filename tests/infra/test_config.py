@@ -923,3 +923,21 @@ def test_an_async_model_whose_rollout_latency_is_set_keeps_it_even_below_or_far_
         raw["environments"]["dev"]["serving"]["churn"] = {"mode": "async"}
         served = parse_config(raw).environments["prod"].serving["churn"]
         assert (served.mode, served.rollout.max_latency_p99_ms) == ("async", rollout_ms)
+
+
+def test_the_etl_schedule_is_switched_off_by_null(raw):
+    """GIVEN glue.etl_schedule: null (an environment that runs the ETL only when started: dev, whose idle nightly
+    crawls and jobs cost every month) WHEN loaded THEN it is accepted as no schedule."""
+    raw["environments"]["dev"]["glue"] = {"etl_schedule": None}
+    assert parse_config(raw).environments["dev"].glue.etl_schedule is None
+
+
+@pytest.mark.parametrize("value, shown", [(False, "false"), ("off", "'off'"), ("none", "'none'"), ("", "''")])
+def test_an_etl_schedule_that_looks_like_off_names_null(raw, value, shown):
+    """GIVEN a value a user may write for "no schedule" (YAML reads an unquoted off/no/false as false) WHEN loaded THEN
+    one line says null switches the schedule off, and how to start the workflow then."""
+    raw["environments"]["dev"]["glue"] = {"etl_schedule": value}
+    assert problems_of(raw) == [
+        f"environment 'dev': field 'glue.etl_schedule': {shown} is not a schedule; write null to switch the nightly "
+        "workflow off (start it with aws glue start-workflow-run --name <workflow>, the DataPipeline stack's "
+        "<Dataset>WorkflowName output), or a cron expression such as 'cron(0 2 * * ? *)'"]

@@ -365,3 +365,20 @@ def test_without_a_network_neither_the_crawler_nor_the_jobs_name_a_connection(bu
     (target,) = b.resource(workflow.crawler)["Properties"]["Targets"]["S3Targets"]
     assert "ConnectionName" not in target
     assert all("Connections" not in b.resource(job)["Properties"] for job in (workflow.curate_job, workflow.feature_job))
+
+
+def test_a_workflow_without_a_schedule_is_started_on_demand_only():
+    """GIVEN no schedule (glue.etl_schedule: null) WHEN the workflow is synthesized THEN no trigger has a schedule: the
+    first step's trigger is ON_DEMAND (started by aws glue start-workflow-run), and each later step still waits for
+    the one before. A trigger's type is create-only: the first trigger takes another name than the scheduled one, so
+    CloudFormation can replace it (a named resource is replaced only under a new name)."""
+    built = Built()
+    workflow = built.workflow(ORDERS, schedule=None)
+    scheduled = Built()
+    assert scheduled.resource(scheduled.workflow(ORDERS).triggers[0])["Properties"]["Name"] == "shop-dev-web-orders-start"
+    assert built.resource(workflow.triggers[0])["Properties"]["Name"] == "shop-dev-web-orders-start-on-demand"
+    triggers = {built.stack.get_logical_id(t): built.resource(t)["Properties"] for t in workflow.triggers}
+    start = built.resource(workflow.triggers[0])["Properties"]
+    assert [t.get("Schedule") for t in triggers.values()] == [None, None, None]
+    assert start["Type"] == "ON_DEMAND" and "StartOnCreation" not in start
+    assert [t["Type"] for t in triggers.values()] == ["ON_DEMAND", "CONDITIONAL", "CONDITIONAL"]
