@@ -3,7 +3,8 @@
 ::
 
     python -m mlops_cli.local.replay_loop --workdir .local-run --model churn --rows 5000 --seed 21 \\
-        --drift 0.8 [--concept-drift 0.0] [--cooldown-hours 24] [--environment dev] [--config config/mlops-loop.yaml]
+        --drift 0.8 [--concept-drift 0.0] [--cooldown-hours 24] [--train-days 90] [--environment dev] \\
+        [--config config/mlops-loop.yaml]
     python -m mlops_cli.local.replay_loop --workdir .local-run --model my-model \\
         --data <dataset>=<a window of your records> [--labels <dataset>=<their labels>]
 
@@ -31,7 +32,8 @@ created by ``bash scripts/local-run.sh``). Then:
    :class:`LocalPipelineClient` standing in for SageMaker: its executions live in
    ``<workdir>/replay/executions.jsonl`` and "starting the pipeline" runs
    ``mlops_cli.local.run_loop`` on drifted data (same drift, a new seed, same workdir:
-   same registry, same frozen test set), or on the ``--data`` files, so the new candidate is
+   same registry, same frozen test set; ``--train-rows`` and ``--train-days`` size its generated records,
+   by default ``--rows`` and run_loop's 90 days), or on the ``--data`` files, so the new candidate is
    evaluated against the champion and gated.
 
 Run it twice in a row: the second time the guard refuses (cooldown), the retraining-storm
@@ -250,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--environment", default="dev")
     p.add_argument("--config", default=str(run_loop.DEFAULT_CONFIG))
     p.add_argument("--train-rows", type=int, default=None, help="rows generated for the retraining (default: --rows)")
+    p.add_argument("--train-days", type=positive_int, default=None,
+                   help="days of event times the retraining's generated records span, as run_loop's --days (default: "
+                        f"its {run_loop.GENERATED_DAYS}; fewer days, fewer event-date partitions for the ETL job to write)")
     p.add_argument("--retrain-seed", type=int, default=None, help="data seed of the retraining (default: --seed + 1000)")
     p.add_argument("--num-round", type=int, default=None, help="training rounds of the retraining (default: train.py's)")
     return p
@@ -352,6 +357,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
             "--workdir", workdir, "--model", model, "--rows", str(args.train_rows or generated_rows),
             "--seed", str(seed), "--drift", str(args.drift), "--concept-drift", str(args.concept_drift),
             "--environment", args.environment, "--config", args.config,
+            *(["--days", str(args.train_days)] if args.train_days else []),
         ]  # fmt: skip
         if data:  # the retraining reads your records, as the pipeline reads the lake they landed in
             loop_argv += ["--data", f"{spec.dataset}={data}", *(["--labels", f"{spec.dataset}={labels}"] if labels else [])]
@@ -399,6 +405,9 @@ def _own_records(args: argparse.Namespace, dataset: str, champion: Any) -> tuple
     if data and (args.drift or args.concept_drift):
         raise ValueError("--drift/--concept-drift shape generated traffic; with --data your records are the traffic "
                          "(replay a newer window of them to see drift)")
+    if data and args.train_days:
+        raise ValueError("--train-days sizes the records generated for a retraining; with --data the retraining reads "
+                         "your records (their event times are theirs): drop --train-days")
     # Unknown for a version registered before run_loop recorded it: then either traffic is replayed.
     source = ((champion.record.get("lineage") or {}).get("data") or {}).get("source")
     if not data and source not in (None, run_loop.GENERATED):

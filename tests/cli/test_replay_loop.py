@@ -9,7 +9,7 @@ import pytest
 
 from mlops_cli.local import replay_loop
 from mlops_cli.local.registry import APPROVED, LocalRegistry
-from tests.support.local_run import lenient_local_run
+from tests.support.local_run import DAYS, lenient_local_run
 
 pytestmark = pytest.mark.spark
 
@@ -39,10 +39,10 @@ def workdir(champion, champion_record, tmp_path):
     return champion("churn").copy_to(tmp_path)
 
 
-def _replay(workdir, config, *, drift, seed="21"):
+def _replay(workdir, config, *, drift, seed="21", extra=()):
     out = io.StringIO()
     result = replay_loop.run(["--workdir", str(workdir), "--model", "churn", "--rows", ROWS, "--seed", seed,
-                              "--drift", str(drift), "--num-round", "30", "--config", config], out=out)
+                              "--drift", str(drift), "--num-round", "30", "--config", config, *extra], out=out)
     return result, out.getvalue()
 
 
@@ -55,8 +55,10 @@ def test_drifted_window_triggers_exactly_one_guarded_retraining_then_the_cooldow
                                                                                            champion_record):
     assert len(_runs(workdir)) == 1
 
-    # WHEN a strongly drifted window is replayed through the champion
-    result, printed = _replay(workdir, lenient_config, drift=0.8)
+    # WHEN a strongly drifted window is replayed through the champion, its retraining's records spanning twice the
+    # champion's DAYS days (--train-days; run_loop's 90 by default)
+    train_days = 2 * int(DAYS)
+    result, printed = _replay(workdir, lenient_config, drift=0.8, extra=("--train-days", str(train_days)))
 
     # THEN the monitor alerts on drifted features
     report = result["report"]
@@ -73,8 +75,8 @@ def test_drifted_window_triggers_exactly_one_guarded_retraining_then_the_cooldow
     assert [e["status"] for e in executions] == ["Executing", "Succeeded"]
     assert executions[-1]["parameters"]["TriggerReason"] == decision["reason"]
     assert "TriggerReason=drift:local-churn-retrain-data-drift" in printed and "guard: STARTED" in printed
-    # AND the retraining is a new run scored against the champion on one test set: its records span the default 90
-    # days, far past the champion's DAYS-day frozen window, so Prepare re-froze the set from the latest (drifted) rows
+    # AND the retraining is a new run scored against the champion on one test set: its records span --train-days, half
+    # of them past the champion's DAYS-day frozen window, so Prepare re-froze the set from the latest (drifted) rows
     runs = _runs(workdir)
     assert len(runs) == 2
     new = runs[-1]
@@ -84,6 +86,7 @@ def test_drifted_window_triggers_exactly_one_guarded_retraining_then_the_cooldow
     assert new["test_set_sha256"] != champion_record["test_set_sha256"]
     assert result["retraining"]["report"]["champion"]["metrics"]["rows"] == result["retraining"]["report"]["test_set"]["rows"]
     assert new["parameters"]["drift"] == 0.8 and new["parameters"]["seed"] != 21
+    assert new["parameters"]["days"] == train_days
     assert new["version"] == 2 and new["status"] == "PendingManualApproval"  # the lenient gate passed it
 
     # WHEN the replay runs again right away
@@ -215,6 +218,17 @@ def test_drift_is_refused_for_your_records_which_are_the_traffic(workdir, lenien
                          "--drift", "0.5", "--config", lenient_config], out=io.StringIO())
     assert str(refused.value) == ("--drift/--concept-drift shape generated traffic; with --data your records are the "
                                   "traffic (replay a newer window of them to see drift)")
+
+
+def test_train_days_is_refused_for_your_records_which_the_retraining_reads(workdir, lenient_config, tmp_path):
+    _trained_on_files(workdir, "data/churn/*.csv")
+    dataset, window = _records_file(lenient_config, tmp_path, rows=10, seed=1)
+    with pytest.raises(ValueError) as refused:
+        replay_loop.run(["--workdir", str(workdir), "--model", "churn", "--data", f"{dataset}={window}",
+                         "--train-days", "20", "--config", lenient_config], out=io.StringIO())
+    assert str(refused.value) == ("--train-days sizes the records generated for a retraining; with --data the "
+                                  "retraining reads your records (their event times are theirs): drop --train-days")
+    assert not (workdir / "replay").exists()
 
 
 def test_without_a_champion_the_replay_exits_2_and_says_what_to_run(tmp_path, lenient_config, capsys):
