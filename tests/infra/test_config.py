@@ -5,11 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import importlib.util
-import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -347,18 +343,18 @@ def test_config_objects_are_frozen(config):
         config.environments["dev"].region = "us-east-1"  # type: ignore[misc]
 
 
-def test_app_exits_with_one_clear_message_on_bad_config(raw, tmp_path):
-    """GIVEN a config with an unknown instance type WHEN app.py runs (as `cdk synth` would)
-    THEN it exits 2 and prints the problem, not a stack trace."""
+def test_app_exits_with_one_clear_message_on_bad_config(raw, tmp_path, app_entry, monkeypatch, capsys):
+    """GIVEN a config with an unknown instance type WHEN app.py's main runs (as `cdk synth` would)
+    THEN it exits 2 and prints the problem, not a stack trace (an exception other than the exit would fail here).
+
+    In this process, as the tests below: that the real entry point, ``python app.py`` with the config named by
+    ``cdk synth``'s context, turns such a config into exit status 2 and this line on stderr, with no traceback, is
+    shown by tests/infra/test_config_location.py's run of it (the same mistake)."""
     broken = copy.deepcopy(raw)
     broken["environments"]["prod"]["training"]["instance_type"] = "ml.nope"
-    path = tmp_path / "broken.yaml"
-    path.write_text(yaml.safe_dump(broken))
-    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps({"mlops-loop:config": str(path)}), "CDK_OUTDIR": str(tmp_path / "out")}
-    proc = subprocess.run([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert "environment 'prod': field 'training.instance_type': unknown instance type 'ml.nope'" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    printed = _app_exit_err(broken, tmp_path, app_entry, monkeypatch, capsys, {})
+    assert "environment 'prod': field 'training.instance_type': unknown instance type 'ml.nope'" in printed
+    assert "Traceback" not in printed
 
 
 @pytest.fixture(scope="module")
@@ -371,8 +367,13 @@ def app_entry():
 
 
 def _app_exit_line(raw, tmp_path, app_entry, monkeypatch, capsys, context: dict) -> str:
+    """:func:`_app_exit_err`'s last line."""
+    return _app_exit_err(raw, tmp_path, app_entry, monkeypatch, capsys, context).splitlines()[-1]
+
+
+def _app_exit_err(raw, tmp_path, app_entry, monkeypatch, capsys, context: dict) -> str:
     """WHEN app.py's main runs on ``raw`` (written to a file the ``mlops-loop:config`` context names) with ``context``
-    set on its App as ``cdk synth -c`` passes it (strings) THEN it exits 2: the last line it printed on stderr."""
+    set on its App as ``cdk synth -c`` passes it (strings) THEN it exits 2: what it printed on stderr."""
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     new_app = app_entry.new_app
@@ -387,7 +388,7 @@ def _app_exit_line(raw, tmp_path, app_entry, monkeypatch, capsys, context: dict)
     with pytest.raises(SystemExit) as exited:
         app_entry.main()
     assert exited.value.code == 2
-    return capsys.readouterr().err.splitlines()[-1]
+    return capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("selection", "problem"), [
@@ -401,8 +402,8 @@ def test_app_exits_with_one_clear_message_on_a_bad_environment_selection(raw, tm
     WHEN app.py's main runs THEN it exits 2 with one line naming the context, the problem and what the config has.
 
     In this process: the App is app.py's own (``new_app``) with the context ``cdk synth -c`` would pass it set on
-    it; that the real entry point turns such a message into exit status 2 and stderr is shown by a ``python
-    app.py`` run above."""
+    it; that the real entry point turns such a message into exit status 2 and stderr is shown by the ``python
+    app.py`` runs of tests/infra/test_config_location.py."""
     assert _app_exit_line(raw, tmp_path, app_entry, monkeypatch, capsys, {"mlops-loop:environments": selection}) == (
         f"mlops-loop: context 'mlops-loop:environments': {selection!r} names {problem}; give a comma-separated "
         f"list of {', '.join(raw['environments'])} (or leave it out for all)")

@@ -109,4 +109,6 @@ def test_app_py_reads_the_variables_config_and_a_given_context_over_it(tmp_path)
     assert by_context.stderr.splitlines()[0] == (
         f"mlops-loop: warning: context 'mlops-loop:config' names {team_a}, which wins over MLOPS_LOOP_CONFIG={team_b}; "
         "drop the one you did not mean, so that synth, deploy and the tools read the same config")
-    assert "unknown instance type 'ml.from-the-context'" in by_context.stderr
+    assert "environment 'prod': field 'training.instance_type': unknown instance type 'ml.from-the-context'" in (
+        by_context.stderr)
+    assert "Traceback" not in by_variable.stderr + by_context.stderr  # one clear message, not a stack trace
