@@ -310,7 +310,8 @@ def parse_request(body: Union[bytes, bytearray, str, None], content_type: Option
 
     Raises:
         UnsupportedContentTypeError: ``content_type`` is not JSON, JSON Lines or CSV.
-        BadRequestError: empty body, not UTF-8, or not parseable as ``content_type``.
+        BadRequestError: empty body, not UTF-8, or not parseable as ``content_type``; without ``per_record``, a
+            JSON Lines / CSV blank line with a record after it (:data:`BLANK_LINE_BEFORE_A_RECORD`).
     """
     kind = canonical(content_type)
     if kind is None:
@@ -378,6 +379,12 @@ def _json_records(text: str) -> Tuple[List[Record], List[str]]:
 # invocation-contract.md, Batch transform).
 BLANK_LINE = ("a blank line is not a record; remove blank lines from the input (each output line answers the input line "
               "in its place)")
+# A blank line before a record in an endpoint's request: a 400 (answers come one per record; passed over, each later
+# answer would pair with the line above its own for a caller pairing them with its lines). Blank lines ending the body
+# have no record after them to shift: they are passed over (docs/invocation-contract.md, Requests).
+BLANK_LINE_BEFORE_A_RECORD = (
+    "a blank line is not a record; remove blank lines between records (answers come one per record, in order: a blank "
+    "line passed over would put each later answer on the line above its own); line feeds ending the body are fine")
 
 
 def _lines(text: str) -> List[str]:
@@ -399,12 +406,17 @@ class Unreadable:
 def _jsonlines_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], List[str]]:
     records: List[Any] = []
     positions: List[str] = []
+    blank: Optional[str] = None  # an endpoint's request: the first blank line, refused once a record follows it
     for line_no, line in enumerate(_lines(text), start=1):
         if not line.strip():
             if per_record:  # batch transform: answered in its place, so each later output line stays on its input line
                 records.append(Unreadable(f"record {len(records)} (line {line_no}): {BLANK_LINE}"))
                 positions.append(f"line {line_no}")
-            continue  # an endpoint's request: editors leave blank lines; they are not records
+            elif blank is None:
+                blank = f"record {len(records)} (line {line_no}): {BLANK_LINE_BEFORE_A_RECORD}"
+            continue
+        if blank is not None:
+            raise BadRequestError(blank)
         value = None
         try:
             value = _loads(line, f"record {len(records)} (line {line_no})")
@@ -426,13 +438,14 @@ def _csv_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], 
     positions: List[str] = []
     lines = _lines(text)
     reader = csv.reader(lines, skipinitialspace=True)
+    blank: Optional[str] = None  # an endpoint's request: the first blank line, refused once a record follows it
     for line_no in range(1, len(lines) + 1):
         try:
             row = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:  # never a 500: the caller's bytes, which the 400 says how to fix
-            problem = BadRequestError(f"line {reader.line_num}: not readable as CSV: {_csv_problem(exc)}")
+            problem = BadRequestError(blank or f"line {reader.line_num}: not readable as CSV: {_csv_problem(exc)}")
             if not per_record:
                 raise problem from None
             # Batch transform: that line alone is refused (the reader goes on at the next line), as a JSON Lines line
@@ -444,7 +457,11 @@ def _csv_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], 
             if per_record:  # batch transform: answered in its place, as a JSON Lines blank line is
                 records.append(Unreadable(f"line {reader.line_num}: {BLANK_LINE}"))
                 positions.append(f"line {reader.line_num}")
+            elif blank is None:
+                blank = f"line {reader.line_num}: {BLANK_LINE_BEFORE_A_RECORD}"
             continue
+        if blank is not None:
+            raise BadRequestError(blank)
         # CSV carries no types: empty is missing, the rest stays text and is typed per feature.
         records.append([None if v.strip() == "" else v for v in row])
         positions.append(f"line {line_no}")

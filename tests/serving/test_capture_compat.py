@@ -299,3 +299,32 @@ def test_complete_records_turns_raw_records_into_the_features_serving_scored(tra
         assert got.keys() == expected[i].keys()
         for name, value in expected[i].items():
             assert got[name] == value or (got[name] is None and value is None), (i, name)
+
+
+@pytest.mark.parametrize("content_type", [inf.JSONLINES, inf.CSV])
+def test_a_captured_request_with_a_blank_line_before_a_record_is_a_refusal_and_one_ending_in_line_feeds_pairs(
+        trained, tmp_path, content_type):
+    """GIVEN captured endpoint traffic: a request with a blank line between its records (refused by the hooks: the
+    400's message as text/plain, stored BASE64) and one ending in blank lines (scored) WHEN the window is decoded THEN
+    the first is one refused request (the record as a whole at fault), not malformed and not scored, and the second's
+    records each get their own score."""
+    model = inf.model_fn(trained.model_dir)
+    if content_type == inf.JSONLINES:
+        rows = [json.dumps(r) for r in trained.feature_records(3)]
+    else:
+        rows = [",".join("" if r[f] is None else repr(r[f]) if isinstance(r[f], float) else str(r[f])
+                         for f in model.feature_order) for r in trained.feature_records(3)]
+    blank = f"{rows[0]}\n\n{rows[1]}\n".encode()
+    with pytest.raises(inf.InvocationError) as caught:
+        inf.invoke(model, blank, content_type=content_type, accept=content_type)
+    ending = ("\n".join(rows) + "\n\n\n").encode()
+    response, accept = inf.invoke(model, ending, content_type=content_type, accept=content_type)
+    window = decode_capture(trained, _write_capture(tmp_path, [
+        _capture_event(blank, content_type, str(caught.value).encode(), media_types.REFUSAL, inference_id="b",
+                       base64_encoded=True),
+        _capture_event(ending, content_type, response, accept, inference_id="e"),
+    ]))
+    summary = window.summary()
+    assert (summary["refused"]["count"], summary["refused"]["fields"]) == (1, {"(record)": 1}), summary["refused"]
+    _assert_clean(window, 3)
+    assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:3])

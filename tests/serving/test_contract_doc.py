@@ -27,7 +27,7 @@ REQUESTS = sorted(i for i, kinds in EXAMPLES.items() if "request" in kinds)
 
 def test_the_doc_has_an_example_for_every_mode_and_content_type():
     assert {"realtime-raw-json", "realtime-features-json", "realtime-csv", "serverless-raw-json", "async-jsonlines",
-            "batch-jsonlines", "mme-features-json", "error-missing-field", "error-wrong-type",
+            "batch-jsonlines", "mme-features-json", "error-missing-field", "error-wrong-type", "error-blank-line",
             "multiclass-features-json", "multiclass-csv", "regression-raw-jsonlines", "regression-csv"} <= set(REQUESTS)
     content_types = {EXAMPLES[i]["request"]["content-type"] for i in REQUESTS}
     assert content_types == set(inf.CONTENT_TYPES)

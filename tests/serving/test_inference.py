@@ -190,17 +190,57 @@ def test_json_arrays_in_feature_order_are_precomputed_records(trained, served):
 
 
 def test_jsonlines_round_trip_keeps_order_and_count(trained, served):
-    """GIVEN 120 records one per line (raw and precomputed, blank line between) WHEN answered as jsonlines THEN line i = record i."""
+    """GIVEN 120 records one per line (raw and precomputed, the body ending in line feeds) WHEN answered as jsonlines
+    THEN line i = record i."""
     raw, features = trained.raw_records(120), trained.feature_records(120)
     lines = [json.dumps(raw[i] if i % 3 == 0 else features[i]) for i in range(120)]
-    lines.insert(40, "")
-    body, content_type = _invoke(served, "\n".join(lines) + "\n", content_type=inf.JSONLINES, accept=inf.JSONLINES)
+    body, content_type = _invoke(served, "\n".join(lines) + "\n\n", content_type=inf.JSONLINES, accept=inf.JSONLINES)
     assert content_type == inf.JSONLINES
     out = body.decode().split("\n")
     assert len(out) == 120
     parsed = [json.loads(line) for line in out]
     assert set(parsed[0]) == {"score", "label"}
     assert np.array_equal([p["score"] for p in parsed], trained.evaluation_scores[:120])
+
+
+def _blank_line_refusal(content_type: str, record: int, line: int) -> str:
+    where = f"record {record} (line {line})" if content_type == inf.JSONLINES else f"line {line}"
+    return (f"{where}: a blank line is not a record; remove blank lines between records (answers come one per record, "
+            "in order: a blank line passed over would put each later answer on the line above its own); line feeds "
+            "ending the body are fine")
+
+
+@pytest.mark.parametrize("content_type", [inf.JSONLINES, inf.CSV])
+def test_a_blank_line_before_a_record_is_a_400_naming_it_and_line_feeds_ending_the_body_are_scored(
+        trained, served, content_type):
+    """GIVEN a JSON Lines or CSV request with a blank line (empty, spaces, CRLF) before a record WHEN an endpoint
+    (real-time, serverless, async, multi-model) answers it THEN a 400 names the blank line and the fix (before: passed
+    over, so the answer held one line fewer than the request and a caller pairing answers with its lines by position
+    scored every later line with the answer of the line below it); blank lines ending the body are no such line: the
+    body is scored as without them. A JSON body's blank lines are whitespace between its values."""
+    if content_type == inf.JSONLINES:
+        rows = [json.dumps(r) for r in trained.raw_records(3)]
+    else:
+        rows = [",".join("" if r[f] is None else repr(r[f]) if isinstance(r[f], float) else str(r[f])
+                         for f in served.feature_order) for r in trained.feature_records(3)]
+    refused = {
+        f"{rows[0]}\n\n{rows[1]}\n": (1, 2),
+        f"{rows[0]}\n   \n{rows[1]}": (1, 2),
+        f"{rows[0]}\r\n\r\n{rows[1]}\r\n": (1, 2),
+        f"\n{rows[0]}\n{rows[1]}": (0, 1),
+        f"{rows[0]}\n{rows[1]}\n\n\n{rows[2]}\n\n": (2, 3),
+    }
+    for body, (record, line) in refused.items():
+        with pytest.raises(inf.InvocationError) as caught:
+            _invoke(served, body, content_type=content_type, accept=content_type)
+        assert (caught.value.status_code, str(caught.value)) == (400, _blank_line_refusal(content_type, record, line)), body
+    expected, _ = _invoke(served, "\n".join(rows), content_type=content_type, accept=content_type)
+    for ending in ("\n", "\n\n", "\n\n\n", "\n  \n", "\r\n\r\n"):
+        answer, _ = _invoke(served, "\n".join(rows) + ending, content_type=content_type, accept=content_type)
+        assert answer == expected, repr(ending)
+    records = trained.raw_records(2)
+    body = "[\n" + ",\n\n".join(json.dumps(r) for r in records) + "\n\n]\n\n"
+    assert _invoke(served, body)[0] == _invoke(served, records)[0]
 
 
 def test_csv_round_trip_in_feature_order(trained, served):

@@ -49,7 +49,10 @@ def _refusals(trained, served):
     required = served.required_raw_fields[0]
     numeric = next(c for c in served.required_raw_fields if trained.dataset.column(c).dtype in ("integer", "double"))
     bounded, outside = _outside_declared(trained, served)
+    row = ",".join("" if v is None else str(v) for v in (trained.feature_records(1)[0][f] for f in served.feature_order))
     return [
+        ("blank line before a record", f"{json.dumps(raw)}\n\n{json.dumps(raw)}\n", inf.JSONLINES, inf.JSONLINES, 400),
+        ("blank CSV line before a record", f"{row}\n\n{row}\n", inf.CSV, inf.CSV, 400),
         ("missing required field", json.dumps([{k: v for k, v in raw.items() if k != required}]), inf.JSON, inf.JSON, 400),
         ("wrong type", json.dumps([{**raw, numeric: "sixty"}]), inf.JSON, inf.JSON, 400),
         ("value outside its declaration", json.dumps([{**raw, bounded: outside}]), inf.JSON, inf.JSON, 400),
@@ -76,7 +79,9 @@ def _answers(trained, served):
         (json.dumps({"instances": records}), inf.JSON, None),
         (json.dumps({"instances": records}), inf.JSON, inf.JSON),
         ("\n".join(json.dumps(r) for r in records), inf.JSONLINES, inf.JSONLINES),
+        ("".join(f"{json.dumps(r)}\n" for r in records) + "\n\n", inf.JSONLINES, inf.JSONLINES),  # line feeds ending it
         (csv_body, inf.CSV, inf.CSV),
+        (csv_body + "\r\n\r\n", inf.CSV, inf.CSV),
     ]
     return [(body, ct, accept, inf.invoke(served, body, content_type=ct, accept=accept)) for body, ct, accept in requests]
 
@@ -91,8 +96,8 @@ def _post(client, body, content_type, accept):
 # --------------------------------------------------------------------------------------
 def test_the_xgboost_image_answers_each_refusal_with_its_status_and_message(trained_models, tmp_path):
     """GIVEN serve_entry.py served as the XGBoost image serves a single model (sagemaker-containers 2.8.6.post2)
-    WHEN a request is refused (missing field, wrong type, value outside its declaration, empty body, unsupported
-    Content-Type or Accept) THEN the caller gets its 400/415/406 and the one-line message as a text body (before: a
+    WHEN a request is refused (a blank JSON Lines / CSV line before a record, missing field, wrong type, value outside
+    its declaration, empty body, unsupported Content-Type or Accept) THEN the caller gets its 400/415/406 and the one-line message as a text body (before: a
     bare HTML 500 for each, counted as a server error), and a valid request keeps its 200 answer byte for byte."""
     code = _code_dir(tmp_path)
     checked = []
