@@ -74,7 +74,7 @@ def _spec():
 
 def _prepare(spec, rows: int, root: Path) -> dict:
     from pipeline_code.features.compute import compute_features
-    from pipeline_code.features.ingest import write_features_parquet
+    from pipeline_code.features.ingestion.pandas_engine import write_features_parquet
     from pipeline_code.sample_data.generate import generate
     from pipeline_code.training import prepare
 

@@ -45,7 +45,7 @@ _SETUP = """
 import sys
 from mlops_loop.config import load_config
 from pipeline_code.features.compute import compute_features
-from pipeline_code.features.ingest import write_features_parquet
+from pipeline_code.features.ingestion.pandas_engine import write_features_parquet
 from pipeline_code.sample_data.generate import generate
 import os
 rows, root, config, model, positive_rate = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])

@@ -11,7 +11,7 @@ time replaces an older one (an older one never does), and ``ExpiresAt = EventTim
 (the environment's ``feature_store.online_ttl_days``), expired records kept until asked for, as
 Feature Store deletes them lazily; ``DeleteRecord`` as Feature Store documents it (:meth:`LocalOnlineStore.delete_record`).
 A same-event-time correction reaches the twin as it reaches the online store: the feature job's
-:meth:`~pipeline_code.features.ingest.FeatureStoreWriter.correct_online` runs against it
+:meth:`~pipeline_code.features.ingestion.writer.FeatureStoreWriter.correct_online` runs against it
 (:meth:`LocalOnlineStore.runtime_client`). The command answers a by-id request with the very handler the
 front function runs (:func:`pipeline_code.handlers.score_by_id.handle`), given this store for
 ``BatchGetRecord`` and the latest approved local model (or ``--version``) for ``InvokeEndpoint``;
@@ -212,15 +212,15 @@ def fill_from_features(store_path: str, features_dir: str, *, feature_group: str
     """Fill the local online store from a feature job's parquet output, as the feature job fills the online store:
     every row put (a newer event time replaces the stored record), then the feature job's own correction of the
     records the store holds with the same event time but other values
-    (:meth:`~pipeline_code.features.ingest.FeatureStoreWriter.correct_online`). Returns how many rows became or
-    replaced an entity's current record.
+    (:meth:`~pipeline_code.features.ingestion.writer.FeatureStoreWriter.correct_online`). Returns how many rows
+    became or replaced an entity's current record.
 
     Raises:
         RuntimeError: a correction could not be made (its error).
     """
     import pandas as pd
 
-    from pipeline_code.features.ingest import FeatureStoreWriter
+    from pipeline_code.features.ingestion.writer import FeatureStoreWriter
 
     frame = pd.read_parquet(features_dir)
     rows = frame.to_dict("records")

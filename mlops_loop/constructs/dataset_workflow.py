@@ -48,7 +48,7 @@ class DatasetWorkflow(Construct):
     3. the feature job computes the catalog's features from the curated data, writes a snapshot of every record
        to ``s3://<features>/snapshots/<dataset>/`` and puts into the FeatureGroup the records of the curated
        event dates whose records changed since its last ingestion, which it records (a digest per date) in
-       ``s3://<features>/_ingest-state/<dataset>/state.json`` (see ``pipeline_code/features/ingest.py``).
+       ``s3://<features>/_ingest-state/<dataset>/state.json`` (see ``pipeline_code/features/ingestion/plan.py``).
 
     Each job runs as a role of its own (``curate_role``, ``feature_role``; :meth:`GlueRuntime.job_role`) that may
     touch only this dataset's prefixes, and only what that job reads and writes: the curate job reads raw and writes
@@ -144,7 +144,8 @@ class DatasetWorkflow(Construct):
         if (feature_group.online_store_config or {}).get("EnableOnlineStore"):
             # A correction re-sent with the same record id and event time does not replace the online record
             # (PutRecord needs a greater event time): the job reads the online copies of the ids it put and
-            # hard-deletes, then puts again, those with the same event time but other values (ingest.correct_online).
+            # hard-deletes, then puts again, those with the same event time but other values
+            # (FeatureStoreWriter.correct_online in pipeline_code/features/ingestion/writer.py).
             features.allow(
                 f"CorrectOnlineRecords{sid}",
                 ["sagemaker:BatchGetRecord", "sagemaker:DeleteRecord"],

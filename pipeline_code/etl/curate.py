@@ -434,7 +434,7 @@ _PARSE_RULES = {
 
 def _times_the_jobs_hold(dataset: catalog.Dataset) -> frozenset:
     """The columns the feature job hands to pandas as times: the event time and those its features read
-    (``days_since``; the feature job selects no other column, ``features.ingest._needed_columns``)."""
+    (``days_since``; the feature job selects no other column, ``features.ingestion.run.needed_columns``)."""
     return frozenset([dataset.event_time, *(name for feature in dataset.features
                                             for name in feature.expr.source_columns())])
 

@@ -22,16 +22,15 @@ from botocore.stub import Stubber
 
 from pipeline_code.features import ingest
 from pipeline_code.features.compute import compute_features
-from pipeline_code.features.ingest import (
+from pipeline_code.features.ingestion.pandas_engine import feature_arrow_schema, read_curated, run_pandas
+from pipeline_code.features.ingestion.plan import PARTITION_COLUMN
+from pipeline_code.features.ingestion.run import put_by_partition
+from pipeline_code.features.ingestion.spark_engine import compute_features_spark, run_spark
+from pipeline_code.features.ingestion.writer import (
     FeatureStoreWriteFailed,
     FeatureStoreWriter,
-    compute_features_spark,
-    feature_arrow_schema,
     format_value,
     make_featurestore_client,
-    read_curated,
-    run_pandas,
-    run_spark,
 )
 from tests.support import datasets as samples
 from tests.support.feature_store import FakeSageMaker
@@ -360,10 +359,10 @@ def test_an_integral_feature_handed_over_as_float64_is_put_as_an_integer():
             sent.append({f["FeatureName"]: f["ValueAsString"] for f in Record})
             return {}
 
-    writer = ingest.FeatureStoreWriter(Client(), "group", record_identifier=CHURN.record_identifier,
-                                       event_time=CHURN.event_time)
-    report, failed = ingest.put_by_partition(writer, frame.assign(**{ingest.PARTITION_COLUMN: "event_date=2026-01-05"}),
-                                             CHURN)
+    writer = FeatureStoreWriter(Client(), "group", record_identifier=CHURN.record_identifier,
+                                event_time=CHURN.event_time)
+    report, failed = put_by_partition(writer, frame.assign(**{PARTITION_COLUMN: "event_date=2026-01-05"}),
+                                      CHURN)
     assert (report.succeeded, failed) == (2, set())
     first, second = sorted(sent, key=lambda r: r[CHURN.record_identifier])
     assert {n: first[n] for n in integral} == {n: "3" for n in integral}

@@ -22,19 +22,11 @@ import pytest
 from moto import mock_aws
 
 from pipeline_code import catalog
-from pipeline_code.features import ingest
-from pipeline_code.features.ingest import (
-    FeatureStoreWriteFailed,
-    combine_digests,
-    compute_features,
-    compute_features_spark,
-    digest_parts,
-    digests_spark,
-    read_curated,
-    read_state,
-    run_pandas,
-    run_spark,
-)
+from pipeline_code.features.compute import compute_features
+from pipeline_code.features.ingestion.pandas_engine import read_curated, run_pandas
+from pipeline_code.features.ingestion.plan import PARTITION_COLUMN, STATE_VERSION, combine_digests, digest_parts, read_state
+from pipeline_code.features.ingestion.spark_engine import compute_features_spark, digests_spark, run_spark
+from pipeline_code.features.ingestion.writer import FeatureStoreWriteFailed
 from tests.support import datasets as samples
 from tests.support.feature_store import CREATED, FakeSageMaker
 from tests.support.credentials import moto_credentials
@@ -401,7 +393,7 @@ def test_curate_run_again_on_the_same_raw_data_leaves_every_date_unput(pandas_in
 def test_both_engines_digest_the_same_records_alike_and_honour_each_others_state(spark, curated_churn, pandas_ingested):
     # GIVEN the pandas engine's digests and the Spark engine's of the same curated data
     curated = read_curated(curated_churn["curated_path"], CHURN, with_partition=True)
-    partitions = curated.pop(ingest.PARTITION_COLUMN).to_numpy()
+    partitions = curated.pop(PARTITION_COLUMN).to_numpy()
     on_pandas = combine_digests([digest_parts(compute_features(curated, CHURN), partitions, CHURN)])
     features = compute_features_spark(spark.read.parquet(curated_churn["curated_path"]), CHURN, with_partition=True)
     on_spark = digests_spark(features.repartition(7), CHURN)  # batches split differently
@@ -448,7 +440,7 @@ def test_on_s3_a_missing_state_is_found_by_listing_its_key_and_the_state_round_t
         # a longer key under the state's key is not the state
         s3.put_object(Bucket="features", Key="_ingest-state/churn/state.json.old", Body=b"{}")
         assert read_state(STATE, s3_client=s3) == (None, MISSING)
-        state = {"state_version": ingest.STATE_VERSION, "keys": {"code": "c"}, "partitions": {"event_date=2026-01-05": "1-ab"}}
+        state = {"state_version": STATE_VERSION, "keys": {"code": "c"}, "partitions": {"event_date=2026-01-05": "1-ab"}}
         s3.put_object(Bucket="features", Key="_ingest-state/churn/state.json", Body=json.dumps(state).encode())
         assert read_state(STATE, s3_client=s3) == (state, None)
 

@@ -21,7 +21,8 @@ import pytest
 from botocore.stub import Stubber
 
 from mlops_cli.local.online_store import LocalOnlineStore
-from pipeline_code.features.ingest import BATCH_GET_MAX_IDS, FeatureStoreWriter, run_pandas
+from pipeline_code.features.ingestion.pandas_engine import run_pandas
+from pipeline_code.features.ingestion.writer import BATCH_GET_MAX_IDS, FeatureStoreWriter
 from tests.support import datasets as samples
 from tests.support.feature_store import FakeSageMaker
 
@@ -299,7 +300,7 @@ def _twin_factory(path: str, group: str, dataset):
 
 @pytest.mark.spark
 def test_the_spark_engine_corrects_the_online_store_from_its_executors_and_counts_it(spark, tmp_path):
-    from pipeline_code.features.ingest import run_spark
+    from pipeline_code.features.ingestion.spark_engine import run_spark
 
     dataset, group = samples.CUSTOMER_CHURN, "customer-churn-features"
     path = str(tmp_path / "online.sqlite")

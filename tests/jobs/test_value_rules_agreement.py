@@ -208,7 +208,7 @@ def test_a_timestamp_column_no_feature_reads_is_curated_whatever_its_year(spark)
     after an upgrade does, a full read of every raw file) THEN every record is curated: the range rule guards only the
     times the jobs hold, so an upgrade does not quarantine rows it curated before (or fail its batch on them)."""
     from pipeline_code.etl.curate import curate
-    from pipeline_code.features.ingest import compute_features_spark
+    from pipeline_code.features.ingestion.spark_engine import compute_features_spark
     from tests.support.datasets import LICENCES_DECLARATION
 
     declaration = {**LICENCES_DECLARATION,

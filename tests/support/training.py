@@ -8,7 +8,7 @@ from typing import Dict
 
 from pipeline_code import catalog
 from pipeline_code.features.compute import compute_features
-from pipeline_code.features.ingest import write_features_parquet
+from pipeline_code.features.ingestion.pandas_engine import write_features_parquet
 from pipeline_code.sample_data.generate import generate
 from pipeline_code.training.spec import ModelSpec
 from tests.support import datasets as samples

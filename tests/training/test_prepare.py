@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline_code.features.compute import compute_features
-from pipeline_code.features.ingest import write_features_parquet
+from pipeline_code.features.ingestion.pandas_engine import write_features_parquet
 from pipeline_code.sample_data.generate import generate
 from pipeline_code.training import data_io
 from pipeline_code.training.data_io import InputError

@@ -16,7 +16,7 @@ import pytest
 
 from pipeline_code.core.problem import MULTICLASS, REGRESSION
 from pipeline_code.features.compute import compute_features
-from pipeline_code.features.ingest import write_features_parquet
+from pipeline_code.features.ingestion.pandas_engine import write_features_parquet
 from pipeline_code.sample_data.generate import generate
 from pipeline_code.training import data_io
 from pipeline_code.training.prepare import main as prepare_main

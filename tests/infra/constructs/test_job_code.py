@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from mlops_loop.app_builder import new_app
 from mlops_loop.config import parse_config
 from mlops_loop.config.model import ModelConfig
 from mlops_loop.constructs.access_policy import AccessPolicy
+from mlops_loop.constructs.dataset_workflow import CURATE_SCRIPT, FEATURES_SCRIPT
 from mlops_loop.constructs import job_code
 from mlops_loop.constructs.job_code import PIPELINE_CODE, REPO_ROOT, JobCode, model_spec_json, shipped_in_library
 from pipeline_code import sagemaker_entry
@@ -145,6 +148,51 @@ def test_an_entry_script_is_one_asset_of_that_file_created_once(tmp_path):
     assert _staged(tmp_path, curate).read_bytes() == (PIPELINE_CODE / CURATE).read_bytes()
     assert stack.resolve(curate.s3_object_key).endswith(".py")
     assert stack.resolve(code.script(INGEST).s3_object_key) != stack.resolve(curate.s3_object_key)
+
+
+def _zip_of(staged: Path, zip_path: Path, leave_out: str = "") -> Path:
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for file in sorted(p for p in staged.rglob("*") if p.is_file()):
+            name = file.relative_to(staged).as_posix()
+            if not (leave_out and name.startswith(leave_out)):
+                archive.write(file, name)
+    return zip_path
+
+
+def _import_script(script: Path, library: Path) -> subprocess.CompletedProcess:
+    """Load ``script`` as Glue does (the script asset alone, ``library`` on the path as --extra-py-files), without
+    running its ``__main__`` block; print where ``pipeline_code`` came from."""
+    code = (f"import sys, runpy; sys.path[:0] = [{str(library)!r}]; runpy.run_path({str(script)!r}, run_name='glue_job'); "
+            "import pipeline_code; print(pipeline_code.__file__)")
+    return subprocess.run([sys.executable, "-c", code], cwd=script.parent, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("script", [CURATE_SCRIPT, FEATURES_SCRIPT])
+def test_each_glue_jobs_script_imports_everything_it_needs_from_the_library_zip_alone(tmp_path, script):
+    """GIVEN the Glue job's script asset alone in a folder and the library zip as the CDK stages it (a job's
+    --extra-py-files) WHEN the script is loaded THEN its imports resolve, from the zip: a module the script's code
+    imports (the feature job's parts in pipeline_code/features/ingestion/) reaches the job."""
+    stack, code = _code(tmp_path / "out")
+    alone = tmp_path / "script" / Path(script).name
+    alone.parent.mkdir()
+    alone.write_bytes(_staged(tmp_path / "out", code.script(script)).read_bytes())
+    library = _zip_of(_staged(tmp_path / "out", code.library), tmp_path / "library.zip")
+    result = _import_script(alone, library)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(str(library))
+
+
+def test_a_library_zip_without_the_feature_jobs_parts_fails_to_load_its_script(tmp_path):
+    """Non-vacuity of the test above: the parts are imported from the zip, not found elsewhere."""
+    stack, code = _code(tmp_path / "out")
+    alone = tmp_path / "script" / "ingest.py"
+    alone.parent.mkdir()
+    alone.write_bytes(_staged(tmp_path / "out", code.script(FEATURES_SCRIPT)).read_bytes())
+    library = _zip_of(_staged(tmp_path / "out", code.library), tmp_path / "library.zip",
+                      leave_out="pipeline_code/features/ingestion/")
+    result = _import_script(alone, library)
+    assert result.returncode != 0
+    assert "No module named 'pipeline_code.features.ingestion'" in result.stderr
 
 
 def test_a_script_that_does_not_exist_is_refused_naming_its_path(tmp_path):
