@@ -11,7 +11,8 @@
 * :mod:`.erasure`   find every object of an environment holding a customer's record id, the search step of an
   erasure by hand (read-only; needs AWS credentials);
 * :mod:`.lifecycle` the stacks a failed first deploy left in the way of ``cdk deploy`` (and their deletion), and
-  the teardown that empties a dev environment for ``cdk destroy`` (needs AWS credentials).
+  the teardown that empties a dev environment for ``cdk destroy`` (needs AWS credentials); its parts are
+  :mod:`.environment` (stacks, adoption, the commands printed, teardown);
 
 They use the job code (``pipeline_code``) as a library and read configuration through
 ``mlops_loop.config``, the one loader synth uses; nothing else of the infrastructure, and nothing in

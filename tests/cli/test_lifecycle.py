@@ -22,6 +22,7 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from mlops_cli import lifecycle, retained
+from mlops_cli.environment import teardown
 from mlops_loop.config import load_config
 from pipeline_code.core.contract import (
     environment_prefix,
@@ -345,10 +346,10 @@ def test_the_policy_loses_only_the_statements_that_deny_deleting_objects():
     mfa = {"Sid": "Mfa", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObjectVersion", "Resource": "*",
            "Condition": {"Null": {"aws:MultiFactorAuthAge": "true"}}}
     policy = {"Version": "2012-10-17", "Statement": [TLS_GUARD, TLS_VERSION, *_write_once("b"), wildcard, not_action, mfa]}
-    kept, removed = lifecycle.statements_denying_deletes(policy)
+    kept, removed = teardown.statements_denying_deletes(policy)
     assert [s["Sid"] for s in kept] == ["TlsOnly", "Tls12", "WriteOnceOnlyIfNoneMatch"]
     assert [s["Sid"] for s in removed] == ["WriteOnceNoDelete", "NoDeletes", "ReadOnly", "Mfa"]
-    assert lifecycle.statements_denying_deletes({"Statement": _write_once("b")[1]}) == ([], [_write_once("b")[1]])
+    assert teardown.statements_denying_deletes({"Statement": _write_once("b")[1]}) == ([], [_write_once("b")[1]])
 
 
 class DevWorld:
@@ -536,7 +537,7 @@ class DevWorld:
     def first_run(self, monkeypatch: pytest.MonkeyPatch) -> Tuple[str, str]:
         """(the first pipeline, the ARN of its execution ``run1``), with the teardown's stop wait polling without delay:
         the GIVEN of every scenario that stops a run."""
-        monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
+        monkeypatch.setitem(teardown.STOP_WAIT, "Delay", 0)
         pipeline = self.pipelines[0]
         return pipeline, f"{self.pipeline_arn(pipeline)}/execution/run1"
 
@@ -759,7 +760,7 @@ def test_a_run_the_second_look_finds_is_stopped_and_waited_for_too_before_anythi
     invocation already under way when its function was throttled) WHEN teardown runs with --execute THEN the second
     look finds the new run and stops it and waits for it too, and only a look that finds nothing running lets the
     buckets be emptied: emptying under it would leave the Training stack undeletable and the buckets written again."""
-    monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
+    monkeypatch.setitem(teardown.STOP_WAIT, "Delay", 0)
     pipeline = dev.pipelines[0]
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
@@ -784,11 +785,11 @@ def test_runs_that_keep_starting_stop_the_teardown_before_anything_is_emptied(de
     """GIVEN a new execution at every look (something the teardown does not quiet keeps starting them) WHEN teardown
     runs with --execute THEN after three rounds of stopping it names what is still running on stderr, empties and
     deletes nothing, and exits 1."""
-    monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
+    monkeypatch.setitem(teardown.STOP_WAIT, "Delay", 0)
     pipeline = dev.pipelines[0]
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
-        for number in range(1, lifecycle.STOP_ROUNDS + 1):
+        for number in range(1, teardown.STOP_ROUNDS + 1):
             run = f"run{number}"
             dev.running = {pipeline: [(run, "Executing")]}
             dev.stub_plan(cfn_stub, sm_stub, protection=number == 1)
@@ -804,7 +805,7 @@ def test_runs_that_keep_starting_stop_the_teardown_before_anything_is_emptied(de
         sm_stub.assert_no_pending_responses()
     assert code == 1
     assert after_target_line(capsys.readouterr().err) == (
-        f"lifecycle: still running after {lifecycle.STOP_ROUNDS} rounds of stopping what the environment runs: "
+        f"lifecycle: still running after {teardown.STOP_ROUNDS} rounds of stopping what the environment runs: "
         f"pipeline {pipeline} (run4); something the teardown does not stop keeps starting runs (a pipeline started by "
         "hand, a Glue job or crawler started by hand): nothing was emptied or deleted; stop that, then run the teardown "
         "again\n")
@@ -862,7 +863,7 @@ def test_an_execution_that_has_not_ended_within_the_wait_stops_the_teardown_befo
     """GIVEN a running execution that is still Stopping when the wait is over WHEN teardown runs with --execute THEN
     nothing is emptied or deleted (the run would write and register again), the execution is named on stderr with
     what to do, and the exit is 1."""
-    monkeypatch.setitem(lifecycle.STOP_WAIT, "MaxAttempts", 2)
+    monkeypatch.setitem(teardown.STOP_WAIT, "MaxAttempts", 2)
     pipeline, run = dev.first_run(monkeypatch)
     dev.running = {pipeline: [("run1", "Executing")]}
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
@@ -887,7 +888,7 @@ def test_execute_stops_a_running_crawler_and_job_run_and_waits_for_them_before_e
     stop on the DataPipeline stack) and a curate job run RUNNING (it writes to the buckets being emptied) WHEN teardown
     runs with --execute THEN it names both, stops them, waits until the crawler is READY and the run STOPPED, and only
     then empties the buckets."""
-    monkeypatch.setitem(lifecycle.STOP_WAIT, "Delay", 0)
+    monkeypatch.setitem(teardown.STOP_WAIT, "Delay", 0)
     crawler_states = iter(["RUNNING", "RUNNING", "STOPPING", "READY"])  # the plan's look, the look once quiet, the wait's two
     run_states = iter(["STOPPING", "STOPPED"])
     stopped: List[Any] = []
@@ -971,13 +972,13 @@ def test_without_lifting_the_write_once_deny_the_ledger_record_cannot_be_deleted
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
-        plan = lifecycle.plan_teardown(cloudformation=cloudformation, s3=dev.s3, sagemaker=sagemaker, glue=dev.glue,
+        plan = teardown.plan_teardown(cloudformation=cloudformation, s3=dev.s3, sagemaker=sagemaker, glue=dev.glue,
                                        prefix=DEV,
                                        project="mlops-loop", environment="dev", models=DEV_MODELS)
     for bucket in plan.buckets:
         bucket.denying = []
     plan.packages, plan.cards, plan.tables = {}, [], {}
-    problems = lifecycle.execute_teardown(plan, s3=dev.s3, sagemaker=sagemaker, glue=dev.glue, out=io.StringIO())
+    problems = teardown.execute_teardown(plan, s3=dev.s3, sagemaker=sagemaker, glue=dev.glue, out=io.StringIO())
     assert [p.split(" (version")[0] for p in problems] == [f"s3://{dev.artifacts}/approval-ledger/m/1/record.json"]
     assert "AccessDenied" in problems[0]
 
@@ -1608,7 +1609,7 @@ def test_teardown_deactivates_the_triggers_that_fire_and_passes_over_an_on_deman
         real_stop = glue.stop_trigger
         monkeypatch.setattr(glue, "stop_trigger", lambda **kw: (calls.append(kw["Name"]), real_stop(**kw))[1])
         out = io.StringIO()
-        lifecycle.deactivate_triggers(SimpleNamespace(triggers=["wf-start-on-demand", "wf-after-crawl"]), glue=glue, out=out)
+        teardown.deactivate_triggers(SimpleNamespace(triggers=["wf-start-on-demand", "wf-after-crawl"]), glue=glue, out=out)
         assert calls == ["wf-after-crawl"]
         assert glue.get_trigger(Name="wf-after-crawl")["Trigger"]["State"] == "DEACTIVATED"
         assert out.getvalue() == "Glue triggers: 1 deactivated (1 on demand: it starts nothing by itself)\n"
