@@ -19,6 +19,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from pipeline_code.core.contract import (
+    LOG_RETENTION_ACTION,
     PIPELINE_EXECUTION_ENDED,
     RECORD_EXECUTION_ACTION,
     cfn_exec_role_arn,
@@ -29,7 +30,7 @@ from pipeline_code.core.contract import (
 )
 from pipeline_code.core.integrity import SEALED_KEY_PATTERN, ledger_model_prefix, run_record_model_prefix, sealed_prefix
 
-from .access_policy import AccessPolicy
+from .access_policy import AccessPolicy, endpoint_log_group, sagemaker_log_groups
 from .arns import format_arn, s3_arn
 from ..config.network import NetworkConfig
 from .cdk_reads import bootstrap_qualifier as stack_bootstrap_qualifier
@@ -102,6 +103,10 @@ class DeployOnApproval(Construct):
     * Models on a multi-model endpoint (``multi_model``; default: none) are staged and
       smoke-tested by the handler before the update (see :class:`MultiModelDeployment`); for those
       it may read the model's artefacts, write its staging prefix and invoke that endpoint.
+    * It sets the retention of the endpoints' log groups (``/aws/sagemaker/Endpoints/<endpoint>``, which SageMaker
+      creates on an endpoint's first log line and no stack can own) to ``log_retention``: after each reconcile for that
+      group's endpoint, and hourly (a ``log-retention`` sweep) for every endpoint. It may set the retention of those
+      groups, named exactly, and no other.
     """
 
     def __init__(
@@ -127,6 +132,7 @@ class DeployOnApproval(Construct):
         bootstrap_qualifier: Optional[str] = None,
         endpoint_names: Sequence[str] = (),
         team_topics: Optional[Mapping[str, sns.ITopic]] = None,
+        log_retention_days: Optional[int] = None,
     ) -> None:
         """``environment``: the environment's name in the config (the ``--env`` of the commands a failed-rollout notice
         gives); ``model_parameters`` maps each served model to its serving-stack parameter; its package group is
@@ -140,8 +146,11 @@ class DeployOnApproval(Construct):
         deleted endpoint (the serving stack's parameter still naming a version) from one that serves; ``team_topics``: the
         topic of each model of a team (models of several teams: the Operations stack's ``topic_of``; default: none),
         which the handler's notices about that model reach instead of ``topic`` (``TEAM_TOPICS``); the handler may
-        publish to those topics and ``topic``, no other."""
+        publish to those topics and ``topic``, no other; ``log_retention_days``: the days ``log_retention`` stands for (the
+        environment's ``log_retention_days``), which the handler sets on the log groups of ``endpoint_names`` (default:
+        none, they are left as they are)."""
         super().__init__(scope, construct_id)
+        endpoint_log_retention = bool(endpoint_names) and log_retention_days is not None
         unserved = sorted({m.model for m in multi_model} - set(model_parameters))
         if unserved:
             raise ValueError(f"DeployOnApproval: multi-model member {unserved[0]!r} has no serving-stack parameter in "
@@ -203,6 +212,8 @@ class DeployOnApproval(Construct):
                                               sort_keys=True),
                 **_multi_model_environment(multi_model, group_of, read_once(data_key, "key_arn")),
                 **({"TEAM_TOPICS": json.dumps(by_topic, sort_keys=True)} if by_topic else {}),
+                # The environment's log_retention_days, for the endpoints' log groups SageMaker creates.
+                **({"LOG_RETENTION_DAYS": str(log_retention_days)} if endpoint_log_retention else {}),
             },
             key=key,
             dead_letter_queue=self.dead_letter_queue,
@@ -212,7 +223,8 @@ class DeployOnApproval(Construct):
             # (the runtime client allows 70 s x 2 attempts); the stack update itself is asynchronous.
             timeout=Duration.minutes(5) if multi_model else Duration.seconds(30),
             network=network,
-            vpc_reason="The function calls only AWS APIs (SageMaker, CloudFormation, SNS, EventBridge Scheduler, S3 "
+            vpc_reason="The function calls only AWS APIs (SageMaker, CloudFormation, SNS, EventBridge Scheduler, CloudWatch Logs "
+            "(the endpoints' log retention), S3 "
             "reads of sealed artefacts and writes of approval-ledger and run records, and for multi-model members S3 staging writes "
             "and the endpoint's runtime).",
         )
@@ -255,6 +267,19 @@ class DeployOnApproval(Construct):
             access.allow("CheckEndpoints", ["sagemaker:DescribeEndpoint"],
                          [format_arn(stack, service="sagemaker", resource="endpoint", resource_name=name)
                           for name in sorted({n.lower() for n in endpoint_names})])
+        if endpoint_log_retention:
+            # The endpoints' log groups, which SageMaker creates on first use: their retention, set where it differs.
+            # Each group by its exact name (and ``<group>:*``, the form CloudWatch Logs also evaluates some of its
+            # actions against; a group name holds no ':'), never a prefix: <prefix>-* of dev would match dev-eu's.
+            access.allow("ReadLogGroups", ["logs:DescribeLogGroups"], ["*"],
+                         wildcard_reason="DescribeLogGroups supports no resource-level permission (it lists groups by "
+                         "name prefix); it reads names and retention only. Setting a retention is granted per group.")
+            access.allow("EndpointLogRetention", ["logs:PutRetentionPolicy"],
+                         [format_arn(stack, service="logs", resource="log-group", resource_name=group,
+                                     arn_format=ArnFormat.COLON_RESOURCE_NAME)
+                          for group in sagemaker_log_groups(*(endpoint_log_group(n) for n in sorted(set(endpoint_names))))],
+                         wildcard_reason="<group>:* is each endpoint log group itself as CloudWatch Logs names it in "
+                         "ARNs (group names hold no ':', so it matches no other group).")
         # The environment's topic and each team's: the topics are encrypted with ``key``, which the function may use.
         access.allow("Notify", ["sns:Publish"], [read_once(topic, "topic_arn"), *team_topic_arns(team_topics)])
         access.allow(
@@ -385,6 +410,24 @@ class DeployOnApproval(Construct):
                     )
                 )
             self.settled.append(rule)
+        if endpoint_log_retention:
+            # An endpoint's log group appears with its first log line, which may come after the stack settled
+            # (serverless and asynchronous endpoints scaled to zero log on their first request): the hourly sweep sets it.
+            self.log_retention_sweep = events.Rule(
+                self,
+                "LogRetentionSweep",
+                description="Hourly: set the retention of this environment's endpoint log groups that SageMaker created",
+                schedule=events.Schedule.rate(Duration.hours(1)),
+            )
+            self.log_retention_sweep.add_target(
+                targets.LambdaFunction(
+                    self.function,
+                    event=events.RuleTargetInput.from_object({"action": LOG_RETENTION_ACTION}),
+                    dead_letter_queue=self.dead_letter_queue,
+                    retry_attempts=2,
+                    max_event_age=hours(1),
+                )
+            )
         self.failed_rollouts = events.Rule(
             self,
             "FailedRollouts",

@@ -196,6 +196,8 @@ class OperationsStack(Stack):
             notification_dead_letters=self.notification_dead_letters,
             key=self.key,
             log_retention=RETENTION[environment.log_retention_days],
+            # ... and the endpoints' log groups SageMaker creates (the handler sets them: docs/deploying.md).
+            log_retention_days=environment.log_retention_days,
             removal_policy=removal,
             artifacts_bucket=artifacts,
             data_key=lake.key,

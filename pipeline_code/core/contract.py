@@ -214,6 +214,8 @@ def pipeline_name(prefix: str, model: str) -> str:
 PIPELINE_EXECUTION_ENDED = ("Succeeded", "Failed", "Stopped", "CompletedWithFailures")
 # The deploy handler's action that rule sends: record the run of the version that execution registered, if approved.
 RECORD_EXECUTION_ACTION = "record-execution"
+# The deploy handler's action its hourly sweep sends: set the environment's endpoint log groups to its retention.
+LOG_RETENTION_ACTION = "log-retention"
 
 
 def pipeline_group(pipeline: str) -> Optional[str]:

@@ -88,7 +88,8 @@ creates it) or a ``Failed`` one is updated without a smoke test; any other endpo
 This module is the entry point (:func:`handler`) and the decision (:func:`reconcile`, :func:`wait`); its parts are
 the package beside it, :mod:`pipeline_code.handlers.deploy`: the events (``events``), the registry's versions and
 their checks (``registry``), the serving stack (``stack``), notices (``notices``), the approval ledger (``ledger``), run
-records (``run_records``) and the function's settings (``settings``).
+records (``run_records``), the endpoint log groups' retention (``log_retention``) and the function's settings
+(``settings``).
 
 Runs on the stock Lambda Python runtime: standard library and boto3 only, no other project module
 than the handlers' (``pipeline_code/handlers``, with ``deploy/``) and the shared core.
@@ -112,6 +113,7 @@ from pipeline_code.core.retries import transient_response
 from pipeline_code.handlers import multi_model as mme
 from pipeline_code.handlers.deploy.events import Malformed, parse, parse_quietly, preview
 from pipeline_code.handlers.deploy.ledger import record_decision
+from pipeline_code.handlers.deploy.log_retention import LOG_RETENTION_ACTION, endpoint_retention
 from pipeline_code.handlers.deploy.notices import Notifier
 from pipeline_code.handlers.deploy.registry import (Version, brief, label, list_versions, problems, select_desired,
                                                     serving_order, verify_artifact)
@@ -164,8 +166,13 @@ def handler(
     s3: Any = None,
     runtime: Any = None,
     scheduler: Any = None,
+    logs: Any = None,
 ) -> Dict[str, Any]:
     """Lambda entry point; the clients are injectable for tests (default: boto3 clients of the function's region).
+
+    With ``LOG_RETENTION_DAYS``, a reconcile then sets its group's endpoint log group to that retention, and the hourly
+    ``{"action": "log-retention"}`` sweep every endpoint's (:mod:`.deploy.log_retention`; ``logs``: CloudWatch Logs):
+    after the decision, and never changing it.
 
     A busy stack makes it :func:`wait` when ``RETRY_SCHEDULE_GROUP`` is set (``scheduler`` is then used).
 
@@ -174,6 +181,7 @@ def handler(
     settings = from_environment()
     retry = settings.pop("retry")
     ledger = settings.pop("ledger")
+    retention_days = settings.pop("log_retention_days")
     sns = sns or (boto3.client("sns") if settings["topic"] else None)
     sagemaker = sagemaker or boto3.client("sagemaker")
     s3 = s3 or boto3.client("s3")
@@ -181,6 +189,13 @@ def handler(
 
     if isinstance(event, Mapping) and event.get("action") == RECORD_RUN_ACTION:
         decision = record_run_by_hand(ledger, event, sagemaker=sagemaker, s3=s3, recorded_by=function_arn)
+        LOG.info(json.dumps(decision, default=str))
+        return decision
+    if isinstance(event, Mapping) and event.get("action") == LOG_RETENTION_ACTION:
+        summary = None if retention_days is None else endpoint_retention(
+            cloudformation or boto3.client("cloudformation"), logs or boto3.client("logs"), stack=settings["stack"],
+            parameters=settings["parameters"].values(), days=retention_days)
+        decision = {"action": LOG_RETENTION_ACTION, "log_retention": summary}
         LOG.info(json.dumps(decision, default=str))
         return decision
     if isinstance(event, Mapping) and event.get("action") == RECORD_EXECUTION_ACTION:
@@ -222,6 +237,11 @@ def handler(
                        notify=Notifier(sns, settings["topic"], decision.get("group") or ""))
     if runs:
         decision = {**decision, "run_records": runs}
+    if retention_days is not None and decision.get("parameter") and isinstance(event, Mapping) and event.get("action") == "reconcile":
+        # After the decision (a stack that settled has its endpoints, and their groups usually exist by then).
+        decision = {**decision, "log_retention": endpoint_retention(
+            cloudformation or boto3.client("cloudformation"), logs or boto3.client("logs"), stack=settings["stack"],
+            parameters=[decision["parameter"]], days=retention_days)}
     LOG.info(json.dumps(decision, default=str))
     return decision
 

@@ -35,7 +35,7 @@ from tests.support.iam_eval import IamModel
 
 # The services the runtime code talks to; an operation of any of them is found by the scan.
 SERVICES = ("sagemaker", "s3", "cloudformation", "sns", "cloudwatch", "sagemaker-runtime",
-            "sagemaker-featurestore-runtime", "sqs", "sts", "scheduler", "ssm")
+            "sagemaker-featurestore-runtime", "sqs", "sts", "scheduler", "ssm", "logs")
 # boto3's S3 transfer helpers: the operations they make, as IAM actions.
 TRANSFER_HELPERS = {"download_file", "download_fileobj", "upload_file", "upload_fileobj", "copy"}
 
@@ -277,6 +277,14 @@ RUNTIMES: tuple[Runtime, ...] = (
             "invoke_endpoint": lambda n: _when_shared(n, lambda: [
                 ("sagemaker:InvokeEndpoint", {"endpoint": n.arn("sagemaker", f"endpoint/{n.multi_model_endpoint}")}, {}),
             ]),
+            # The retention of the endpoint's log group (SageMaker creates it): read by name (no resource-level
+            # permission), set on that group only; a batch model has none.
+            "describe_log_groups": lambda n: [("logs:DescribeLogGroups", {"*": "*"}, {})] if n.endpoint else [],
+            "put_retention_policy": lambda n: [
+                ("logs:PutRetentionPolicy",
+                 {"log-group": n.arn("logs", f"log-group:/aws/sagemaker/Endpoints/{n.multi_model_endpoint or f'{n.prefix}-{n.model}'}")},
+                 {}),
+            ] if n.endpoint else [],
             # A reconcile checks the endpoint serving the model still exists (a multi-model member's: the shared one,
             # which its smoke test describes too); a batch model has none.
             "describe_endpoint": lambda n: [

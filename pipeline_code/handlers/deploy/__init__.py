@@ -7,6 +7,7 @@ point), one responsibility per module:
 * :mod:`.notices`: notices to people;
 * :mod:`.ledger`: the approval ledger (a write-once record of every decision);
 * :mod:`.run_records`: the write-once records of the pipeline runs that registered approved versions;
+* :mod:`.log_retention`: the retention of the environment's endpoint log groups (which SageMaker creates);
 * :mod:`.settings`: the function's environment variables.
 
 Standard library and boto3 only, like every handler; shipped in the handlers' code root

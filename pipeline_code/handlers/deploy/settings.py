@@ -64,7 +64,20 @@ def from_environment() -> Dict[str, Any]:
     topic = Topics(topic_arn, _team_topics_setting(os.environ.get("TEAM_TOPICS", ""), parameters, topic_arn))
     multi = multi_model_setting(os.environ.get("MULTI_MODEL", ""), parameters, os.environ.get("MULTI_MODEL_SHARED", ""))
     return {"stack": stack, "parameters": parameters, "role_arn": role_arn, "topic": topic, "multi_model": multi,
-            "retry": retry_setting(), "ledger": ledger_setting(os.environ.get("APPROVAL_LEDGER", ""), parameters)}
+            "retry": retry_setting(), "ledger": ledger_setting(os.environ.get("APPROVAL_LEDGER", ""), parameters),
+            "log_retention_days": log_retention_setting(os.environ.get("LOG_RETENTION_DAYS", ""))}
+
+
+def log_retention_setting(raw: str) -> Optional[int]:
+    """``LOG_RETENTION_DAYS``: the retention the environment's endpoint log groups are set to (the environment's
+    ``log_retention_days``, which the config checks against what CloudWatch Logs accepts); empty or unset = they are
+    left as they are (the app always sets it)."""
+    if not raw.strip():
+        return None
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise ConfigurationError(f"environment variable LOG_RETENTION_DAYS must be a number of days (the environment's "
+                                 f"log_retention_days), or unset, got {raw[:50]!r}")
+    return int(raw)
 
 
 def _team_topics_setting(raw: str, parameters: Mapping[str, str], topic_arn: Optional[str]) -> Dict[str, str]:

@@ -41,7 +41,8 @@ def _groups(count: int) -> list[str]:
 
 def _deploy(models: dict[str, str], multi_model: Sequence[tuple[str, str]] = (),
             name_prefix: str = "shop-dev", endpoint_names: Sequence[str] = (),
-            team_models: Sequence[str] = (), teams: Mapping[str, str] = {}) -> tuple[DeployOnApproval, Template, dict[str, str]]:
+            team_models: Sequence[str] = (), teams: Mapping[str, str] = {},
+            log_retention_days: int | None = None) -> tuple[DeployOnApproval, Template, dict[str, str]]:
     """GIVEN a bare stack with a topic, two keys, an artifacts bucket and the deployer role WHEN the handler is added for
     ``models`` (model -> serving-stack parameter) and the multi-model deployments ``(model, endpoint)`` THEN it, its
     template and logical ids; ``team_models`` share one team's topic (logical id ``team_topic``, named
@@ -64,6 +65,7 @@ def _deploy(models: dict[str, str], multi_model: Sequence[tuple[str, str]] = (),
                      for m, e in multi_model],
         endpoint_names=endpoint_names,
         team_topics={**{model: team_topic for model in team_models}, **{m: own[t] for m, t in teams.items()}},
+        log_retention_days=log_retention_days,
     )
     ids = {name: stack.get_logical_id(c.node.default_child) for name, c in (
         ("function", deploy.function), ("queue", deploy.dead_letter_queue), ("topic", topic), ("data_key", data_key),
@@ -474,6 +476,44 @@ def test_a_reconcile_may_describe_exactly_the_endpoints_serving_its_models_and_n
                      f"arn:aws:sagemaker:{ACCOUNT_REGION}:endpoint/shop-dev-m1"]}
     _, template, _ = _deploy(_models(2))
     assert "CheckEndpoints" not in _statements(template)
+
+
+def test_the_handler_may_set_the_retention_of_exactly_its_endpoints_log_groups_and_is_told_the_environments():
+    """GIVEN the endpoints serving the models (one a multi-model endpoint, <prefix>-mme-<group>) and the environment's
+    log_retention_days WHEN the handler is added THEN LOG_RETENTION_DAYS is that, it may DescribeLogGroups (no
+    resource-level permission: acknowledged) and PutRetentionPolicy on exactly those endpoints' groups: not on another
+    environment's whose name only starts with this one's prefix (shop-dev-eu beside shop-dev), nor another endpoint's."""
+    from tests.support.iam_eval import Statement, authorize
+
+    _, template, _ = _deploy(_models(2), endpoint_names=["shop-dev-m0", "shop-dev-mme-pool"], log_retention_days=14)
+    assert _function(template)["Environment"]["Variables"]["LOG_RETENTION_DAYS"] == "14"
+    statements = _statements(template)
+    assert statements["ReadLogGroups"]["Action"] == "logs:DescribeLogGroups" and statements["ReadLogGroups"]["Resource"] == "*"
+    group = f"arn:aws:logs:{ACCOUNT_REGION}:log-group:/aws/sagemaker/Endpoints"
+    assert statements["EndpointLogRetention"]["Resource"] == [
+        f"{group}/shop-dev-m0", f"{group}/shop-dev-m0:*", f"{group}/shop-dev-mme-pool", f"{group}/shop-dev-mme-pool:*"]
+    granted = [Statement.from_json(statements[sid]) for sid in ("ReadLogGroups", "EndpointLogRetention")]
+    for endpoint in ("shop-dev-m0", "shop-dev-mme-pool"):
+        assert authorize(granted, "logs:PutRetentionPolicy", {"log-group": f"{group}/{endpoint}"}).allowed
+    for other in ("shop-dev-eu-m0", "shop-dev-m0x", "shop-dev-m1", "shop-dev-mme-pool-eu", "shop-dev"):
+        assert not authorize(granted, "logs:PutRetentionPolicy", {"log-group": f"{group}/{other}"}).allowed, other
+
+
+def test_the_hourly_sweep_sets_the_endpoint_log_groups_and_without_endpoints_nothing_is_granted():
+    """GIVEN endpoints and log_retention_days WHEN the handler is added THEN an hourly rule invokes it with the
+    log-retention action (with retries and its dead-letter queue); GIVEN no endpoint (batch only) THEN no variable, no
+    grant and no sweep."""
+    deploy, template, ids = _deploy(_models(2), endpoint_names=["shop-dev-m0"], log_retention_days=365)
+    props = _rule(template, Stack.of(deploy).get_logical_id(deploy.log_retention_sweep.node.default_child))
+    assert props["ScheduleExpression"] == "rate(1 hour)"
+    (target,) = props["Targets"]
+    assert json.loads(target["Input"]) == {"action": "log-retention"}
+    assert target["Arn"] == {"Fn::GetAtt": [ids["function"], "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [ids["queue"], "Arn"]}}
+    _, template, _ = _deploy(_models(2), log_retention_days=365)
+    assert "LOG_RETENTION_DAYS" not in _function(template)["Environment"]["Variables"]
+    assert not {"ReadLogGroups", "EndpointLogRetention"} & set(_statements(template))
+    assert not [r for r in template.find_resources("AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]]
 
 
 def test_a_teams_models_notices_go_to_its_topic_which_the_handler_may_publish_to():

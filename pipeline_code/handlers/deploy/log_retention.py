@@ -1,0 +1,102 @@
+"""The retention of the environment's endpoint log groups, which SageMaker creates on an endpoint's first log line
+and which never expire until someone sets them (docs/deploying.md, Log groups SageMaker and Glue create).
+
+No stack can own such a group (a template's ``AWS::Logs::LogGroup`` fails "already exists" once the endpoint has
+logged), so the deploy handler sets it: after each reconcile (the serving stack settled, a retry, by hand) for the
+endpoint of that reconcile's group, and on an hourly ``log-retention`` sweep for every endpoint the serving stack
+names. The endpoints are read from the serving stack's ``<Model>EndpointName`` outputs (the environment's own, named
+exactly), and each group is matched by its exact name: ``DescribeLogGroups`` answers every group whose name *starts*
+with the one asked for (``<prefix>-churn`` also finds ``<prefix>-churn2`` and, for ``dev``, a ``dev-eu``
+environment's), and those are never touched. A group set already is left alone; one not created yet (the endpoint has
+not logged) is skipped, the next sweep sets it. Nothing here raises: a CloudWatch Logs or CloudFormation error is
+logged and counted in the summary, so it never changes nor delays a rollout decision.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipeline_code.core.contract import LOG_RETENTION_ACTION, endpoint_output_names
+
+LOG = logging.getLogger(__name__)
+
+__all__ = ["LOG_RETENTION_ACTION", "endpoint_log_group", "endpoint_retention", "served_endpoints", "set_retention"]
+ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
+
+
+def endpoint_log_group(endpoint: str) -> str:
+    """``/aws/sagemaker/Endpoints/<endpoint>``: where SageMaker writes the endpoint's container logs."""
+    return f"{ENDPOINT_LOG_GROUP_PREFIX}{endpoint}"
+
+
+def served_endpoints(stack: Optional[Dict[str, Any]], parameters: Iterable[str]) -> List[str]:
+    """The endpoints the described serving ``stack`` names for the package ``parameters`` (their ``<Model>EndpointName``
+    outputs; a batch model has none), each once, in order."""
+    outputs = {o.get("OutputKey"): o.get("OutputValue") or "" for o in (stack or {}).get("Outputs", [])}
+    found: List[str] = []
+    for parameter in parameters:
+        endpoint = outputs.get(endpoint_output_names(parameter)[0])
+        if endpoint and endpoint not in found:
+            found.append(endpoint)
+    return found
+
+
+def set_retention(logs: Any, endpoints: Sequence[str], days: int) -> Dict[str, Any]:
+    """Set each endpoint's log group to ``days`` where its retention differs; never raises.
+
+    Returns ``{"days", "set", "unchanged", "missing", "errors"}``: the groups set, those already at ``days``, those not
+    created yet, and ``{"log_group", "error"}`` per group a call failed for (logged as a warning).
+    """
+    summary: Dict[str, Any] = {"days": days, "set": [], "unchanged": [], "missing": [], "errors": []}
+    for endpoint in endpoints:
+        name = endpoint_log_group(endpoint)
+        try:
+            group = _exactly(logs, name)
+            if group is None:
+                summary["missing"].append(name)
+            elif group.get("retentionInDays") == days:
+                summary["unchanged"].append(name)
+            else:
+                logs.put_retention_policy(logGroupName=name, retentionInDays=days)
+                summary["set"].append(name)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                summary["missing"].append(name)  # deleted between the two calls
+                continue
+            summary["errors"].append(_failed(name, error))
+        except BotoCoreError as error:  # no connection, a timeout: the next reconcile or sweep tries again
+            summary["errors"].append(_failed(name, error))
+    return summary
+
+
+def endpoint_retention(cloudformation: Any, logs: Any, *, stack: str, parameters: Iterable[str], days: int,
+                       described: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """:func:`set_retention` for the endpoints the serving ``stack`` (``described``, else described now) names for
+    ``parameters``; never raises (a failed DescribeStacks is one counted error)."""
+    if described is None:
+        try:
+            described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+        except (ClientError, BotoCoreError) as error:
+            summary = set_retention(logs, (), days)
+            summary["errors"].append(_failed(stack, error))
+            return summary
+    return set_retention(logs, served_endpoints(described, parameters), days)
+
+
+def _exactly(logs: Any, name: str) -> Optional[Dict[str, Any]]:
+    """The log group called exactly ``name``, or None: the prefix search also answers longer names (another
+    endpoint's, another environment's), which are passed over."""
+    for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name):
+        for group in page.get("logGroups", []):
+            if group.get("logGroupName") == name:
+                return group
+    return None
+
+
+def _failed(name: str, error: Exception) -> Dict[str, str]:
+    LOG.warning(json.dumps({"log_retention_failed": str(error), "log_group": name}))
+    return {"log_group": name, "error": str(error)}

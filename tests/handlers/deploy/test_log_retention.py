@@ -1,0 +1,146 @@
+"""The deploy handler sets the retention of the environment's endpoint log groups (which SageMaker creates and which
+never expire): after a reconcile, for that group's endpoint, and on the hourly ``log-retention`` sweep, for every
+endpoint the serving stack names. Against moto (CloudFormation, CloudWatch Logs, the registry); a failing CloudWatch
+Logs is a botocore Stubber."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from pipeline_code.handlers import deploy_on_approval as dod
+from pipeline_code.handlers.deploy import log_retention as retention
+from pipeline_code.handlers.deploy import settings as dod_settings
+from tests.support.deploy_handler import (  # noqa: F401 (fixtures)
+    GROUP,
+    REGION,
+    STACK,
+    TEMPLATE,
+    aws,
+    register,
+    set_approval,
+    shared_clients,
+)
+
+CHURN = "mlops-loop-prod-churn"
+CREDIT_RISK = "mlops-loop-prod-credit-risk"
+
+
+def group(endpoint: str) -> str:
+    return f"/aws/sagemaker/Endpoints/{endpoint}"
+
+
+def retentions(logs) -> dict:
+    """Every endpoint log group -> its retention (None: never expires)."""
+    return {g["logGroupName"]: g.get("retentionInDays")
+            for g in logs.describe_log_groups(logGroupNamePrefix="/aws/sagemaker/Endpoints/")["logGroups"]}
+
+
+def puts(logs) -> list:
+    """The PutRetentionPolicy requests ``logs`` makes from now on."""
+    made: list = []
+    logs.meta.events.register("provide-client-params.logs.PutRetentionPolicy", lambda params, **_: made.append(dict(params)))
+    return made
+
+
+@pytest.fixture()
+def world(aws, monkeypatch):
+    """The serving stack naming its two endpoints (outputs, as the serving stack's), and log groups: the churn
+    endpoint's at another retention, the credit-risk endpoint's at the environment's, and groups of other names that
+    start with the churn endpoint's (another environment ``prod-eu``, another endpoint ``churn2``), never expiring."""
+    template = {**TEMPLATE, "Outputs": {"ChurnEndpointName": {"Value": CHURN}, "CreditRiskEndpointName": {"Value": CREDIT_RISK}}}
+    stack = aws.cloudformation.describe_stacks(StackName=STACK)["Stacks"][0]
+    aws.cloudformation.update_stack(StackName=STACK, TemplateBody=json.dumps(template),
+                                    Parameters=[{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in stack["Parameters"]])
+    aws.updates.clear()
+    aws.logs = aws.client("logs")
+    for name, days in ((CHURN, 90), (CREDIT_RISK, 14), ("mlops-loop-prod-eu-churn", None), (f"{CHURN}2", None)):
+        aws.logs.create_log_group(logGroupName=group(name))
+        if days:
+            aws.logs.put_retention_policy(logGroupName=group(name), retentionInDays=days)
+    monkeypatch.setenv("LOG_RETENTION_DAYS", "14")
+    return aws
+
+
+def test_a_group_at_another_retention_is_set_one_already_set_is_left_and_one_not_created_yet_is_skipped(world):
+    """GIVEN the churn endpoint's group at 90 days, credit-risk's at 14, and no group yet for a multi-model endpoint
+    WHEN the environment's retention (14) is set on the three
+    THEN only churn's is set (one PutRetentionPolicy), credit-risk's is unchanged, the missing one is skipped, and the
+    groups whose names only start with churn's endpoint (prod-eu's, churn2) still never expire."""
+    made = puts(world.logs)
+    summary = retention.set_retention(world.logs, [CHURN, CREDIT_RISK, "mlops-loop-prod-mme-pool"], 14)
+    assert summary == {"days": 14, "set": [group(CHURN)], "unchanged": [group(CREDIT_RISK)],
+                       "missing": [group("mlops-loop-prod-mme-pool")], "errors": []}
+    assert made == [{"logGroupName": group(CHURN), "retentionInDays": 14}]
+    assert retentions(world.logs) == {group(CHURN): 14, group(CREDIT_RISK): 14,
+                                      group("mlops-loop-prod-eu-churn"): None, group(f"{CHURN}2"): None}
+
+
+def test_a_group_at_the_retention_already_gets_no_call(world):
+    made = puts(world.logs)
+    assert retention.set_retention(world.logs, [CREDIT_RISK], 14)["unchanged"] == [group(CREDIT_RISK)]
+    assert made == []
+
+
+def test_the_sweep_sets_every_endpoint_the_serving_stack_names_and_no_other_group(world):
+    """GIVEN the serving stack naming the churn and credit-risk endpoints WHEN the hourly sweep runs THEN churn's group
+    is set, credit-risk's left, and prod-eu's and churn2's groups are untouched."""
+    decision = dod.handler({"action": "log-retention"}, sagemaker=world.sagemaker, cloudformation=world.cloudformation,
+                           sns=world.sns, s3=world.s3, logs=world.logs)
+    assert decision["log_retention"]["set"] == [group(CHURN)]
+    assert decision["log_retention"]["unchanged"] == [group(CREDIT_RISK)]
+    assert retentions(world.logs) == {group(CHURN): 14, group(CREDIT_RISK): 14,
+                                      group("mlops-loop-prod-eu-churn"): None, group(f"{CHURN}2"): None}
+    assert world.updates == []
+
+
+def failing_logs(code: str = "ThrottlingException"):
+    """A CloudWatch Logs client whose every DescribeLogGroups fails with ``code``."""
+    logs = boto3.client("logs", region_name=REGION)
+    stub = Stubber(logs)
+    for _ in range(5):
+        stub.add_client_error("describe_log_groups", service_error_code=code, http_status_code=400)
+    stub.activate()
+    return logs
+
+
+def test_a_logs_error_is_counted_not_raised(world):
+    summary = retention.set_retention(failing_logs("AccessDeniedException"), [CHURN], 14)
+    assert (summary["set"], summary["missing"], len(summary["errors"])) == ([], [], 1)
+    assert "AccessDeniedException" in summary["errors"][0]["error"] and summary["errors"][0]["log_group"] == group(CHURN)
+
+
+@pytest.mark.parametrize("logs", ["moto", "failing"])
+def test_a_reconcile_sets_its_endpoints_group_after_the_decision_which_a_logs_error_does_not_change(world, logs):
+    """GIVEN an approved churn version WHEN the serving stack's settle event reconciles the churn group, with CloudWatch
+    Logs answering or failing THEN the version is deployed either way (same outcome, one UpdateStack); its endpoint's
+    group is set (and only churn's: the reconcile is of that group), or the failure is counted in the decision."""
+    arn = register(world)
+    set_approval(world, arn, "Approved")
+    client = world.logs if logs == "moto" else failing_logs()
+    decision = dod.handler({"action": "reconcile", "group": GROUP}, sagemaker=world.sagemaker,
+                           cloudformation=world.cloudformation, sns=world.sns, s3=world.s3, logs=client)
+    assert (decision["deployed"], decision["outcome"], len(world.updates)) == (True, "deploying", 1)
+    if logs == "moto":
+        assert decision["log_retention"]["set"] == [group(CHURN)]
+        assert retentions(world.logs)[group(CHURN)] == 14
+    else:
+        assert decision["log_retention"]["set"] == [] and len(decision["log_retention"]["errors"]) == 1
+
+
+def test_without_the_setting_no_group_is_touched(world, monkeypatch):
+    monkeypatch.delenv("LOG_RETENTION_DAYS")
+    made = puts(world.logs)
+    decision = dod.handler({"action": "log-retention"}, sagemaker=world.sagemaker, cloudformation=world.cloudformation,
+                           sns=world.sns, s3=world.s3, logs=world.logs)
+    assert decision["log_retention"] is None and made == []
+
+
+def test_a_retention_that_is_not_a_number_of_days_names_the_variable(monkeypatch):
+    with pytest.raises(dod_settings.ConfigurationError) as raised:
+        dod_settings.log_retention_setting("two weeks")
+    assert str(raised.value) == ("environment variable LOG_RETENTION_DAYS must be a number of days (the environment's "
+                                 "log_retention_days), or unset, got 'two weeks'")
