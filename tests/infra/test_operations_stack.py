@@ -182,10 +182,11 @@ def test_the_deployed_handler_is_the_tested_one(synthesized):
     else:
         archive = zipfile.ZipFile(str(asset) + ".zip")
         files = {name: archive.read(name) for name in archive.namelist() if name.endswith(".py")}
-    # Byte for byte the handlers and the core the tests import, and nothing else of pipeline_code.
-    expected = {"pipeline_code/__init__.py"} | {
-        p.relative_to(REPO_ROOT).as_posix() for package in ("handlers", "core") for p in (REPO_ROOT / "pipeline_code" / package).glob("*.py")
-    }
+    # Byte for byte the handlers (with their packages, e.g. handlers/deploy/) and the core the tests import, and
+    # nothing else of pipeline_code.
+    handlers = (REPO_ROOT / "pipeline_code" / "handlers").rglob("*.py")
+    core = (REPO_ROOT / "pipeline_code" / "core").glob("*.py")
+    expected = {"pipeline_code/__init__.py"} | {p.relative_to(REPO_ROOT).as_posix() for p in (*handlers, *core)}
     assert set(files) == expected
     assert all(files[name] == (REPO_ROOT / name).read_bytes() for name in expected)
 
