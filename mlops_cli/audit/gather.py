@@ -854,7 +854,8 @@ def _never_updated(package: Mapping[str, Any]) -> bool:
 def _started_by(created_by: Any) -> Dict[str, Optional[str]]:
     """Who started a pipeline execution (DescribePipelineExecution ``CreatedBy``): ``started_by`` (the IAM identity's
     ARN, else the Studio user profile) and ``started_by_person`` (its ``SourceIdentity``, else the role session's or IAM
-    user's name, else the profile name; None for an execution EventBridge or a schedule started, which names no one)."""
+    user's name, else the profile name - a Studio execution role's session is "SageMaker", no person; None for an
+    execution EventBridge or a schedule started, which names no one)."""
     created_by = created_by if isinstance(created_by, Mapping) else {}
     iam = created_by.get("IamIdentity") if isinstance(created_by.get("IamIdentity"), Mapping) else {}
     arn, profile = iam.get("Arn"), created_by.get("UserProfileName")
@@ -867,7 +868,14 @@ def _person(principal: Optional[str]) -> Optional[str]:
     and most federations set it to the user's name) or an IAM user's name; None for anything else."""
     match = re.match(r"^arn:aws[a-z-]*:(?:sts::\d{12}:assumed-role/[^/]+|iam::\d{12}:user(?:/[^/]+)*)/([^/]+)$",
                      principal or "")
-    return match.group(1) if match else None
+    if match is None or (match.group(1) in _SHARED_SESSION_NAMES and ":assumed-role/" in (principal or "")):
+        return None
+    return match.group(1)
+
+
+# Role session names that name no person: SageMaker gives every session of a Studio (or notebook) execution role the
+# name "SageMaker", whoever's user profile it runs for (its SourceIdentity or the user profile names the person).
+_SHARED_SESSION_NAMES = frozenset({"SageMaker"})
 
 
 def _not_independent(execution: Optional[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]], gaps: Gaps) -> None:

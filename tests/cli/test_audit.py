@@ -1868,13 +1868,13 @@ def test_an_approval_the_ledger_records_by_another_role_is_a_gap(world, tmp_path
         f"), whose session issuer is arn:aws:iam::{ACCOUNT}:role/Admin, not the approver role {APPROVER_ROLE}"))
 
 
-def _started_by(world: World, identity: Dict[str, Any]) -> None:
+def _started_by(world: World, identity: Dict[str, Any], profile: Optional[str] = None) -> None:
     """DescribePipelineExecution of version 2's execution answering that ``identity`` (its CreatedBy.IamIdentity)
-    started it; moto's names a Studio user profile only."""
+    started it, from Studio user profile ``profile`` when given; moto's names a Studio user profile only."""
     described = world.clients.sagemaker.describe_pipeline_execution(PipelineExecutionArn=world.execution_arn)
     answer = {k: (v.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(v, dt.datetime) else v)
               for k, v in described.items() if k != "ResponseMetadata"}
-    answer["CreatedBy"] = {"IamIdentity": identity}
+    answer["CreatedBy"] = {"IamIdentity": identity, **({"UserProfileName": profile} if profile else {})}
     replay(world.clients.sagemaker, "DescribePipelineExecution", lambda request: answer, world.calls)
 
 
@@ -1903,6 +1903,30 @@ def test_an_approver_other_than_who_started_the_training_is_no_gap(world, tmp_pa
     _started_by(world, {"Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/DataScientist/bob"})
     code, md, _ = run(world, tmp_path, "--version", "2")
     assert code == 0 and gaps(md) == []
+
+
+@pytest.mark.parametrize("starter, from_studio, gap", [("bob", True, False), ("alice", False, True)],
+                         ids=["bob-started-alice-approved-both-in-studio", "alice-started-in-studio-and-approved"])
+def test_a_studio_start_is_judged_by_its_user_profile_not_its_session_name(world, tmp_path, starter, from_studio, gap):
+    """GIVEN version 2's execution started from ``starter``'s Studio user profile (SageMaker names every session of a
+    Studio execution role "SageMaker", whoever's profile it runs for) and approved by alice, from her Studio profile (a
+    session of the approver role also named "SageMaker") or as herself (the CloudTrail fixture: session alice) WHEN
+    audited THEN "SageMaker" names no person: bob's start and alice's approval are no gap, while alice approving what her
+    own profile started is the approval gap naming her."""
+    _started_by(world, {"Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/AmazonSageMaker-ExecutionRole-ds/SageMaker"},
+                profile=starter)
+    if from_studio:
+        world.overrides["LookupEvents"] = {"Events": [_approval_event(world.v2, {
+            "type": "AssumedRole", "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-loop-prod-model-approver/SageMaker",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "arn": APPROVER_ROLE},
+                               "attributes": {"mfaAuthenticated": "true"}}}, event_id="from-studio")]}
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    if gap:
+        [found] = gaps(md)
+        assert audit.md_text("the person (alice) who started the pipeline execution") in found, found
+    else:
+        assert gaps(md) == []
 
 
 def test_a_team_approved_models_approvals_are_held_to_its_teams_approver_role(world, tmp_path):
