@@ -33,6 +33,7 @@ from pipeline_code.training.model_io import target_range
 
 DEFAULT_CONFIG = "config/mlops-loop.yaml"
 KINDS = ("request", "response")
+BY_ID_KINDS = (json_schema.BY_ID_REQUEST, json_schema.BY_ID_RESPONSE)  # with --env, a model served by id there
 
 
 class SchemaError(ValueError):
@@ -139,17 +140,24 @@ def write(schemas: Dict[str, Dict[str, Dict[str, Any]]], out: Path) -> List[Path
     return written
 
 
-def check(schemas: Dict[str, Dict[str, Dict[str, Any]]], directory: Path, *, every_model: bool = False) -> List[str]:
+def check(schemas: Dict[str, Dict[str, Dict[str, Any]]], directory: Path, *, every_model: bool = False,
+          environment: Optional[str] = None) -> List[str]:
     """The changes between the schemas generated now and those kept in ``directory`` (none: the contract holds);
-    ``every_model``: ``schemas`` are all the config's models, so a kept model's schema none matches is a model gone."""
+    ``every_model``: ``schemas`` are all the config's models, so a kept model's schema none matches is a model gone;
+    ``environment``: ``schemas`` hold its by-id fronts, so a kept by-id schema none matches is a front withdrawn."""
     problems = []
     if every_model:
-        suffix = "." + file_name("", "request")[1:]
+        suffix, by_id = "." + file_name("", "request")[1:], "." + BY_ID_KINDS[0].split(".")[0]
         for path in sorted(directory.glob(f"*{suffix}")):
             model = path.name[:-len(suffix)]
+            front = model.endswith(by_id)  # <model>.by-id.request.schema.json, written with --env
+            model = model[:-len(by_id)] if front else model
             if model not in schemas:
                 problems.append(f"{path}: model {model!r} is no longer in the config (removed or renamed): its callers "
                                 "would be refused")
+            elif front and environment is not None and BY_ID_KINDS[0] not in schemas[model]:
+                problems.append(f"{path}: model {model!r} is no longer served by id in {environment} (its front "
+                                "withdrawn): its by-id callers would be refused")
     for model, pair in schemas.items():
         for kind in pair:
             path = directory / file_name(model, kind)
@@ -181,7 +189,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for path in write(schemas, Path(args.out)):
             print(path)
         return 0
-    changes = check(schemas, Path(args.check), every_model=not args.model_dir and not args.model)
+    changes = check(schemas, Path(args.check), every_model=not args.model_dir and not args.model, environment=args.env)
     for line in changes:
         print(line)
     if changes:

@@ -29,6 +29,8 @@ from pipeline_code.core.value_rules import FLOAT32_MAX
 from pipeline_code.serving.records import INFERENCE_ID, META_KEYS, FeatureContract
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# The kinds (file name parts, python -m mlops_cli.contract_schema) of the score-by-id front's schemas.
+BY_ID_REQUEST, BY_ID_RESPONSE = "by-id.request", "by-id.response"
 # Non-blank text: a required field's blank text is a missing value (serving reads it as the ETL does).
 _NOT_BLANK = f"[^{TRIMMED}]"
 
@@ -310,4 +312,4 @@ def by_id_schemas(contract: FeatureContract, model: str, problem_type: str, clas
                            "Feature Store at serving)",
             "type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}},
     }
-    return {"by-id.request": request, "by-id.response": response}
+    return {BY_ID_REQUEST: request, BY_ID_RESPONSE: response}

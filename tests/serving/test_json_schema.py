@@ -258,6 +258,35 @@ def test_the_command_writes_the_schemas_and_its_check_fails_on_a_changed_contrac
                                    "callers would be refused")
 
 
+def test_the_check_of_an_environment_s_schemas_holds_its_by_id_fronts_and_names_one_withdrawn(tmp_path, capsys):
+    """GIVEN a config whose first model is served by id in an environment, and the schemas written with --env WHEN
+    checked with --env (or without it) THEN the kept by-id schemas are no model gone: exit 0; and once the config no
+    longer serves that model by id, the check with --env names the by-id front withdrawn (its callers would be
+    refused), not a model 'x.by-id' gone from the config."""
+    import yaml
+
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    model, environment = MODELS[0], sorted(raw["environments"])[0]
+    raw["models"][model]["serving"] = {"mode": "realtime", "realtime": {"instance_type": "ml.m5.large"},
+                                       "by_id": {"enabled": True, "missing": "compute"}}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    out = tmp_path / "contract"
+    assert contract_schema.main(["--config", str(config), "--env", environment, "--out", str(out)]) == 0
+    by_id = out / contract_schema.file_name(model, "by-id.request")
+    assert by_id.is_file()
+    capsys.readouterr()
+    assert contract_schema.main(["--config", str(config), "--env", environment, "--check", str(out)]) == 0, capsys.readouterr()
+    assert contract_schema.main(["--config", str(config), "--check", str(out)]) == 0, capsys.readouterr()
+
+    raw["models"][model]["serving"].pop("by_id")
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert contract_schema.main(["--config", str(config), "--env", environment, "--check", str(out)]) == 1
+    printed, _ = capsys.readouterr()
+    assert printed.splitlines() == [f"{by_id}: model {model!r} is no longer served by id in {environment} (its front "
+                                    "withdrawn): its by-id callers would be refused"]
+
+
 def test_an_unknown_model_is_named_with_the_known_ones(capsys):
     assert contract_schema.main(["--model", "chrun", "--config", str(SAMPLE_CONFIG), "--out", "unused"]) == 2
     assert capsys.readouterr().err == (f"error: --model 'chrun' is not a model of {SAMPLE_CONFIG}; its models: "
