@@ -152,9 +152,11 @@ def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows:
         # The event-time span of its train and validation rows (trainers.data_period; None before it was recorded).
         "data_period": training.get("data_period"),
         "validation_auc": training.get("validation_auc"),
-        # How many rows it learnt from and (binary) their base rate: the training data's size and class balance, which
+        # How many rows it learnt from and their base rate (binary) or class shares (multiclass): the training data's
+        # size and class balance, which
         # the model card states (absent: an artefact from before they were recorded).
-        **{key: training[key] for key in ("train_rows", "validation_rows", "train_positive_rate") if key in training},
+        **{key: training[key] for key in ("train_rows", "validation_rows", "train_positive_rate", "train_class_shares")
+           if key in training},
         "hyperparameters": training.get("hyperparameters"),
         # Python's and the libraries' versions where it trained (None: an artefact from before they were recorded).
         "libraries": training.get("libraries"),

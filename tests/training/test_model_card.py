@@ -913,6 +913,21 @@ def test_a_card_states_how_many_rows_the_model_learnt_from_and_their_class_balan
     assert f" on {len(churn_spec.features)} features (how many rows it learnt from is not recorded); trained at " in observations
 
 
+def test_a_multiclass_card_states_the_class_balance_it_learnt_from(multiclass, multiclass_report):
+    """GIVEN a multiclass model whose artefact records its training rows' class shares (``train_class_shares``) WHEN
+    carded THEN the evaluation report's model_info carries them and the card's training section states each class's
+    share, as a binary card states its positive rate: the class balance of the training data (Annex IV 2(d))."""
+    _, report = multiclass_report
+    training = json.loads((Path(multiclass.strong) / "feature_metadata.json").read_text())["training"]
+    assert report["challenger"]["model_info"]["train_class_shares"] == training["train_class_shares"]
+    observations = mc.build_model_card(evaluation_report=report, model_spec=multiclass.spec)["training_details"][
+        "training_observations"]
+    shares = ", ".join(f"{name} {100 * share:.2f} %"
+                       for name, share in zip(multiclass.spec.classes, training["train_class_shares"]))
+    assert (f", learnt from {training['train_rows']} training rows (classes: {shares}) and "
+            f"{training['validation_rows']} validation rows; trained at ") in observations
+
+
 def test_a_binary_card_gives_its_auc_with_a_confidence_interval(passing, churn_spec):
     """GIVEN a binary report whose test set holds 100 positives of 500 rows and AUC 0.80 (the champion 0.78) WHEN carded
     THEN the evaluation observation gives each AUC's 95 % confidence interval (Hanley & McNeil 1982: standard error

@@ -523,7 +523,7 @@ def _training_details(card: _Evaluated) -> Dict[str, Any]:
     resumed = resumed_note(info)
     training: Dict[str, Any] = {
         "training_observations": _clip(
-            f"{_model_size(info)} on {len(card.spec.features)} features{_rows_text(info)}; trained at "
+            f"{_model_size(info)} on {len(card.spec.features)} features{_rows_text(info, card.spec.classes)}; trained at "
             f"{info.get('trained_at') or 'unknown'} {_data_period_text(info)}."
             + (f" Training {resumed}." if resumed else "") + _loss_text(info),
             _MAX["description"],
@@ -544,14 +544,18 @@ def _loss_text(info: Mapping[str, Any]) -> str:
             f"predictions are means of the target, always above 0.")
 
 
-def _rows_text(info: Mapping[str, Any]) -> str:
-    """How many rows the model learnt from (its artefact's ``train_rows`` / ``validation_rows``) and, for a binary model,
-    the training base rate (``train_positive_rate``), as a clause: the training data's size and class balance."""
+def _rows_text(info: Mapping[str, Any], classes: Sequence[str] = ()) -> str:
+    """How many rows the model learnt from (its artefact's ``train_rows`` / ``validation_rows``) and the training base
+    rate (binary: ``train_positive_rate``) or each of ``classes``' share (multiclass: ``train_class_shares``), as a
+    clause: the training data's size and class balance."""
     train, validation = info.get("train_rows"), info.get("validation_rows")
     if not isinstance(train, int) or not isinstance(validation, int):
         return " (how many rows it learnt from is not recorded)"
-    rate = as_number(info.get("train_positive_rate"))
+    rate, shares = as_number(info.get("train_positive_rate")), info.get("train_class_shares")
     balance = f" ({100 * rate:.2f} % positive)" if rate is not None else ""
+    if isinstance(shares, list) and classes and len(shares) == len(classes):
+        balance = " (classes: " + ", ".join(f"{name} {100 * (as_number(share) or 0.0):.2f} %"
+                                            for name, share in zip(classes, shares)) + ")"
     return f", learnt from {train} training rows{balance} and {validation} validation rows"
 
 
