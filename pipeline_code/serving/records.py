@@ -750,9 +750,12 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                 why = (f"; feature(s) {counting} count the days up to the record's own event time (days_since), which "
                        "a raw record must carry: an age counted to any other time would be a wrong value"
                        if counting else "")
+                # The misspelt key (the fix) before the list of fields needed, which a 400 cut to MAX_ERROR_MESSAGE may
+                # lose for a model of many features.
                 refuse(
-                    i, missing[0], f"{where}: missing required field {missing[0]!r}{why} ({contract.raw_fields_needed})"
+                    i, missing[0], f"{where}: missing required field {missing[0]!r}"
                     + "".join(f"; its {written!r} looks like {declared!r}" for written, declared in typos)
+                    + f"{why} ({contract.raw_fields_needed})"
                 )
             continue
         if typos:

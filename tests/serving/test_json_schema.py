@@ -472,6 +472,34 @@ def test_a_400_fits_in_the_2048_characters_sagemaker_hands_its_caller(model):
     assert MAX_ERROR_MESSAGE == 2048 and fits < 10  # the sample's problems are long enough to need it
 
 
+def test_a_misspelt_required_field_of_a_wide_model_is_named_within_the_2048_characters():
+    """GIVEN a model of 150 features computed from 150 required columns (its 'raw record needs' list alone is longer
+    than 2048 characters) and a record whose key for one of them is misspelt WHEN refused THEN the 400, cut to what
+    SageMaker hands the caller, still names the misspelt key beside the missing field: the fix the caller needs comes
+    before the long list, not after it."""
+    from pipeline_code.core.contract import MAX_ERROR_MESSAGE, REFUSED_FIELD
+
+    columns: Dict[str, Any] = {"rid": {"type": "string", "nullable": False},
+                               "event_time": {"type": "timestamp", "nullable": False},
+                               "label": {"type": "integer", "min": 0, "max": 1}}
+    features = {}
+    for i in range(150):
+        columns[f"measurement_{i:03d}"] = {"type": "double", "nullable": False}
+        features[f"log_measurement_{i:03d}"] = f"log1p(measurement_{i:03d})"
+    ds = catalog.load_dataset({"name": "wide", "record_identifier": "rid", "event_time": "event_time",
+                               "labels": ["label"], "columns": columns, "features": features})
+    contract = serving_records.FeatureContract.create(ds, list(features))
+    record = {f"measurement_{i:03d}": 1.0 for i in range(150) if i != 7}
+    record["mesurement_007"] = 1.0
+    with pytest.raises(serving_records.BadRequestError) as refused:
+        serving_records.feature_rows(contract, [record])
+    text = str(refused.value)
+    assert len(text) <= MAX_ERROR_MESSAGE
+    assert text.startswith("record 0: missing required field 'measurement_007'; its 'mesurement_007' looks like "
+                           "'measurement_007' (a raw record needs ['measurement_000', "), text[:300]
+    assert re.match(REFUSED_FIELD, text).group(3) == "measurement_007"
+
+
 def test_one_problem_longer_than_2048_characters_is_cut_after_its_record_and_field():
     from pipeline_code.core.contract import MAX_ERROR_MESSAGE
 
