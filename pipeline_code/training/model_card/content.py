@@ -638,7 +638,8 @@ def auc_interval(metrics: Mapping[str, Any], z: float = 1.959964) -> Optional[Tu
 
 def _auc_uncertainty(card: _Evaluated) -> str:
     """A binary card's sentence on how precisely its test set measures AUC (the challenger's and the champion's 95 %
-    intervals): a challenger-champion difference well inside them is not one the test set can tell apart. "" else."""
+    intervals; each AUC's own: the two are measured on the same rows, so overlapping intervals are no test of their
+    difference). "" else."""
     if card.kind != problem.BINARY:
         return ""
     mine = auc_interval(card.metrics)
