@@ -164,7 +164,11 @@ def check(schemas: Dict[str, Dict[str, Dict[str, Any]]], directory: Path, *, eve
             if not path.is_file():
                 problems.append(f"{path}: missing; write it with --out {directory}")
                 continue
-            kept = json.loads(path.read_text(encoding="utf-8"))
+            try:
+                kept = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError as error:
+                raise SchemaError(f"{path}: not JSON ({error}); write the schemas again with --out {directory}, "
+                                  "then check") from None
             problems.extend(f"{path}: {line}" for line in differences(kept, pair[kind]))
     return problems
 
@@ -189,7 +193,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for path in write(schemas, Path(args.out)):
             print(path)
         return 0
-    changes = check(schemas, Path(args.check), every_model=not args.model_dir and not args.model, environment=args.env)
+    try:
+        changes = check(schemas, Path(args.check), every_model=not args.model_dir and not args.model,
+                        environment=args.env)
+    except SchemaError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     for line in changes:
         print(line)
     if changes:

@@ -287,6 +287,19 @@ def test_the_check_of_an_environment_s_schemas_holds_its_by_id_fronts_and_names_
                                     "withdrawn): its by-id callers would be refused"]
 
 
+def test_a_kept_schema_that_is_not_json_is_named_with_its_fix(tmp_path, capsys):
+    """GIVEN a kept schema file cut short (a bad merge) WHEN checked THEN exit 2 naming the file, what is wrong and
+    how to write it again, not a traceback."""
+    model = MODELS[0]
+    assert contract_schema.main(["--config", str(SAMPLE_CONFIG), "--model", model, "--out", str(tmp_path)]) == 0
+    path = tmp_path / contract_schema.file_name(model, "request")
+    path.write_text('{"$schema": ')
+    capsys.readouterr()
+    assert contract_schema.main(["--config", str(SAMPLE_CONFIG), "--model", model, "--check", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (f"error: {path}: not JSON (Expecting value: line 1 column 13 (char 12)); write the "
+                                       f"schemas again with --out {tmp_path}, then check\n")
+
+
 def test_an_unknown_model_is_named_with_the_known_ones(capsys):
     assert contract_schema.main(["--model", "chrun", "--config", str(SAMPLE_CONFIG), "--out", "unused"]) == 2
     assert capsys.readouterr().err == (f"error: --model 'chrun' is not a model of {SAMPLE_CONFIG}; its models: "
