@@ -1,6 +1,7 @@
 """The JSON Schemas of a model's contract (``python -m mlops_cli.contract_schema``) accept exactly what serving accepts.
 
-For every model of the sample config (whatever models it lists), on a sample of records written in the canonical form
+For every model of the sample config (whatever models it lists) and a model of every column type (a date, a
+timestamp, booleans, optional fields: :data:`EVERY_TYPE`), on a sample of records written in the canonical form
 (generated raw records, their precomputed features as objects and arrays, and records each broken in one way: a
 required field left out, null or blank, a level not declared, a number outside its bounds, a wrong type, a typo'd key,
 a feature of the precomputed form in a raw record ...), a record's request validates against the request schema
@@ -40,11 +41,53 @@ def frame_records(frame: Any) -> List[Dict[str, Any]]:
     return json.loads(frame.to_json(orient="records", date_format="iso"))
 
 
+# A model of every column type beside the sample's (whatever models those are): required and optional booleans, a date
+# and a timestamp counted in days (days_since), free text, a bounded number, and a field name too short for a one-letter
+# typo to read as one.
+EVERY_TYPE = "every-type"
+_EVERY_TYPE_DATASET = {
+    "name": "every_type", "record_identifier": "rid", "event_time": "event_time", "labels": ["label"],
+    "columns": {
+        "rid": {"type": "string", "nullable": False}, "event_time": {"type": "timestamp", "nullable": False},
+        "signup_date": {"type": "date", "nullable": False}, "last_login": {"type": "timestamp"},
+        "is_premium": {"type": "boolean", "nullable": False}, "has_promo": {"type": "boolean"},
+        "note": {"type": "string"}, "code": {"type": "string", "nullable": False},
+        "score": {"type": "double", "min": -5, "max": 5}, "segment": {"type": "string", "allowed": ["a", "b"]},
+        "label": {"type": "integer", "min": 0, "max": 1}},
+    "features": {"tenure_days": "days_since(signup_date)", "login_age": "days_since(last_login)",
+                 "is_premium": "is_premium", "has_promo": "has_promo", "note": "note", "code": "code",
+                 "score": "score", "segment": "segment"},
+}
+_EVERY_TYPE_METADATA = {
+    "model": EVERY_TYPE, "dataset": _EVERY_TYPE_DATASET, "problem_type": "binary_classification",
+    "feature_order": ["tenure_days", "login_age", "is_premium", "has_promo", "note", "code", "score"],
+    "sensitive_attribute": "segment", "slices": [],
+}
+
+
 def _contract(name: str) -> Tuple[Any, serving_records.FeatureContract]:
+    if name == EVERY_TYPE:
+        return None, serving_contract(_EVERY_TYPE_METADATA, catalog.load_dataset(_EVERY_TYPE_DATASET))
     spec = parse_model_spec(_APP.models[name].job_spec())
     metadata = {"feature_order": list(spec.features), "sensitive_attribute": spec.sensitive_attribute,
                 "slices": list(spec.slices)}
     return spec, serving_contract(metadata, spec.catalog_dataset)
+
+
+def _request_schema(name: str) -> Dict[str, Any]:
+    if name == EVERY_TYPE:
+        return contract_schema.schemas_of_metadata(_EVERY_TYPE_METADATA)["request"]
+    return contract_schema.schemas_of_config(str(SAMPLE_CONFIG), [name])[name]["request"]
+
+
+def _raw_records(ds: catalog.Dataset, count: int) -> List[Dict[str, Any]]:
+    """Generated raw records as a caller writes them: dates yyyy-MM-dd, times ISO-8601, missing values null."""
+    records = frame_records(generate_batch(ds, count, seed=5, as_text=False).frame)
+    dates = [name for name in ds.column_names if ds.column(name).dtype == catalog.DATE]
+    for record in records:
+        for name in dates:
+            record[name] = record[name][:10] if isinstance(record.get(name), str) else record.get(name)
+    return records
 
 
 def _serving_accepts(contract: serving_records.FeatureContract, record: Any) -> bool:
@@ -77,7 +120,7 @@ def _out_of_rule(column: catalog.Column) -> List[Any]:
 def _samples(spec: Any, contract: serving_records.FeatureContract) -> List[Tuple[str, Any]]:
     """(what, record) in the canonical form, valid and broken."""
     ds = contract.dataset
-    raw = frame_records(generate_batch(ds, 12, seed=5, as_text=False).frame)
+    raw = _raw_records(ds, 12)
     for record in raw:
         for label in ds.labels:
             record.pop(label, None)
@@ -96,7 +139,8 @@ def _samples(spec: Any, contract: serving_records.FeatureContract) -> List[Tuple
         out.append((f"raw {name} null", {**base, name: None}))
         without = {k: v for k, v in base.items() if k != name}
         out.append((f"raw without {name}", without))
-        out.append((f"raw {name} typo'd", {**without, name[:-1] + "x": base.get(name)}))
+        # Its last letter doubled: one typo serving names for a name of any length ("note" -> "notee").
+        out.append((f"raw {name} typo'd", {**without, name + name[-1]: base.get(name)}))
     for name in contract.record_kinds.named_like_no_column:
         out.append((f"raw with feature {name}", {**base, name: feature_base[name]}))
     out.append(("raw inference_id object", {**base, "inference_id": {"a": 1}}))
@@ -112,10 +156,10 @@ def _samples(spec: Any, contract: serving_records.FeatureContract) -> List[Tuple
     return out
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", [*MODELS, EVERY_TYPE])
 def test_the_request_schema_accepts_exactly_what_serving_accepts(model):
     spec, contract = _contract(model)
-    schema = contract_schema.schemas_of_config(str(SAMPLE_CONFIG), [model])[model]["request"]
+    schema = _request_schema(model)
     validator = _validator(schema)
     disagreements, verdicts = [], set()
     for what, record in _samples(spec, contract):
@@ -130,13 +174,13 @@ def test_the_request_schema_accepts_exactly_what_serving_accepts(model):
     assert disagreements == []
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", [*MODELS, EVERY_TYPE])
 def test_the_schema_refuses_the_lenient_forms_serving_also_reads(model):
     """Never looser than serving: numeric text, a category in another case, a key of no column, a numeric
     inference_id are scored by serving but not the canonical form a client codes against."""
     spec, contract = _contract(model)
-    validator = _validator(contract_schema.schemas_of_config(str(SAMPLE_CONFIG), [model])[model]["request"])
-    base = frame_records(generate_batch(contract.dataset, 1, seed=5, as_text=False).frame)[0]
+    validator = _validator(_request_schema(model))
+    base = _raw_records(contract.dataset, 1)[0]
     lenient = [("a key of no column", {**base, "caller_metadata": "x"}), ("numeric inference_id", {**base, "inference_id": 42})]
     for name in contract.required_raw_fields:
         column = contract.dataset.column(name)
@@ -433,7 +477,7 @@ def test_an_unknown_environment_is_named_with_the_known_ones(capsys):
                                        f"{', '.join(sorted(_APP.environments))}\n")
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", [*MODELS, EVERY_TYPE])
 def test_an_endpoint_s_400_names_each_record_and_field_as_the_batch_error_lines_do(model):
     """A caller reads the record and the field at fault from an endpoint's 400 text with the documented pattern
     (:data:`pipeline_code.core.contract.REFUSED_FIELD`): for every broken sample record, the same field a batch
