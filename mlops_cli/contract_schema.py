@@ -95,7 +95,13 @@ def schemas_of_artefact(model_dir: str) -> Dict[str, Dict[str, Dict[str, Any]]]:
                           "extracted to") from None
     except ValueError as error:
         raise SchemaError(f"{path}: not JSON ({error})") from None
-    return {str(metadata.get("model")): schemas_of_metadata(metadata)}
+    try:
+        return {str(metadata.get("model")): schemas_of_metadata(metadata)}
+    except catalog.DeclarationError as error:
+        model = metadata.get("model")
+        raise SchemaError(f"{path}: model {model!r}: its dataset declaration is unusable ({'; '.join(error.problems)}), "
+                          "so serving would not load this artefact either; give the directory a model.tar.gz of this "
+                          f"model was extracted to, or generate the schemas from the config (--model {model})") from None
 
 
 def differences(old: Any, new: Any, path: str = "") -> List[str]:

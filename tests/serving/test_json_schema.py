@@ -344,6 +344,18 @@ def test_a_kept_schema_that_is_not_json_is_named_with_its_fix(tmp_path, capsys):
                                        f"schemas again with --out {tmp_path}, then check\n")
 
 
+def test_an_artefact_without_a_usable_dataset_declaration_is_named_with_its_file(tmp_path, capsys):
+    """GIVEN --model-dir a directory whose feature_metadata.json carries no dataset declaration WHEN the schemas are
+    generated THEN exit 2 naming the file, what it lacks (in serving's words: it would not load either) and the fix."""
+    (tmp_path / "feature_metadata.json").write_text(json.dumps({"model": "churn", "feature_order": ["a"]}))
+    assert contract_schema.main(["--model-dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path / 'feature_metadata.json'}: model 'churn': its dataset declaration is unusable (a dataset "
+        "declaration must be a JSON object with a 'name'), so serving would not load this artefact either; give the "
+        "directory a model.tar.gz of this model was extracted to, or generate the schemas from the config (--model "
+        "churn)\n")
+
+
 def test_an_unknown_model_is_named_with_the_known_ones(capsys):
     assert contract_schema.main(["--model", "chrun", "--config", str(SAMPLE_CONFIG), "--out", "unused"]) == 2
     assert capsys.readouterr().err == (f"error: --model 'chrun' is not a model of {SAMPLE_CONFIG}; its models: "
