@@ -805,6 +805,7 @@ def _approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt
                 "identity_type": identity.get("type"),
                 "role": (session.get("sessionIssuer") or {}).get("arn"),
                 "mfa": (session.get("attributes") or {}).get("mfaAuthenticated"),
+                "source_identity": session.get("sourceIdentity"),
                 "source_ip": record.get("sourceIPAddress"),
                 "requested_status": request.get("modelApprovalStatus"),
                 "description": request.get("approvalDescription"),
@@ -879,15 +880,18 @@ _SHARED_SESSION_NAMES = frozenset({"SageMaker"})
 
 
 def _not_independent(execution: Optional[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]], gaps: Gaps) -> None:
-    """A gap for each person's approval by whoever started the execution that trained the version (the same session
-    name or source identity): the approval is then no independent challenge of the training (SR 11-7)."""
+    """A gap for each person's approval by whoever started the execution that trained the version (the same person: a
+    session's source identity, else its session or IAM user name): the approval is then no independent challenge of the
+    training (SR 11-7)."""
     starter = (execution or {}).get("started_by_person")
     if not starter:
         return
     for check in checks:
-        if check.get("auto") or (_person(check.get("principal")) or "").lower() != str(starter).lower():
+        person = check.get("person") if "person" in check else _person(check.get("principal"))
+        if check.get("auto") or (person or "").lower() != str(starter).lower():
             continue
-        gaps.add(f"approval: the version was approved at {check['time']} by {check['principal']} ({check['source']}), "
+        identity = f" (source identity {check['source_identity']})" if check.get("source_identity") else ""
+        gaps.add(f"approval: the version was approved at {check['time']} by {check['principal']}{identity} ({check['source']}), "
                  f"the person ({starter}) who started the pipeline execution that trained it "
                  f"({execution.get('started_by')}): the approval is not independent of the training; have another "
                  "approver decide")
@@ -939,7 +943,8 @@ def _approval_checks(names: Names, package: Mapping[str, Any], ledger: Mapping[s
                        "flagged": not auto_approve, "auto": bool(auto_approve)})
 
     def decided(time: Optional[str], principal: Optional[str], source: str, issuer: Optional[str], kind: Optional[str],
-                mfa: Optional[str], mfa_known: bool, description: Optional[str]) -> None:
+                mfa: Optional[str], mfa_known: bool, description: Optional[str],
+                source_identity: Optional[str] = None) -> None:
         flagged = []
         reasoned = bool(str(description or "").strip())
         if not reasoned:
@@ -962,7 +967,10 @@ def _approval_checks(names: Names, package: Mapping[str, Any], ledger: Mapping[s
             flagged.append("IAM user without MFA")
         checks.append({"time": time, "principal": principal, "source": source, "flagged": bool(flagged), "auto": False,
                        "verdict": "; ".join(flagged + ([] if reasoned else ["no reason recorded"])) or "the approver role",
-                       "reason": description if reasoned else None})
+                       "reason": description if reasoned else None,
+                       # The person: the session's source identity (set by Studio, Identity Center or the caller's
+                       # federation; it names the user behind a session named "SageMaker"), else the principal's name.
+                       "person": source_identity or _person(principal), "source_identity": source_identity})
 
     for r in ledger.get("records") or []:
         if r["status"] != approval.APPROVED:
@@ -978,7 +986,7 @@ def _approval_checks(names: Names, package: Mapping[str, Any], ledger: Mapping[s
             continue
         kind = {"AssumedRole": "role", "IAMUser": "user"}.get(h.get("identity_type") or "") or _issuer(h["identity"])[0]
         decided(h["time"], h["identity"], f"CloudTrail event {h['event_id']}", h["role"], kind, h["mfa"], mfa_known=True,
-                description=h["description"])
+                description=h["description"], source_identity=h.get("source_identity"))
     if not checks and package.get("ModelApprovalStatus") == approval.APPROVED and _never_updated(package):
         registered(iso_time(package.get("CreationTime")), _user(package.get("CreatedBy")),
                    "the model package: Approved since it was registered, never updated")

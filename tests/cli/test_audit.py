@@ -1929,6 +1929,25 @@ def test_a_studio_start_is_judged_by_its_user_profile_not_its_session_name(world
         assert gaps(md) == []
 
 
+def test_an_approval_from_studio_is_judged_by_its_source_identity(world, tmp_path):
+    """GIVEN version 2's execution started by alice (her Identity Center session) and approved from a Studio profile
+    whose sessions carry the user's source identity (CloudTrail's sessionContext.sourceIdentity 'alice'; the session
+    itself is named "SageMaker") WHEN audited THEN the approval is the gap of an approver who started the training."""
+    _started_by(world, {"Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/DataScientist/alice"})
+    studio = f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-loop-prod-model-approver/SageMaker"
+    world.overrides["LookupEvents"] = {"Events": [_approval_event(world.v2, {
+        "type": "AssumedRole", "arn": studio, "sessionContext": {
+            "sessionIssuer": {"type": "Role", "arn": APPROVER_ROLE}, "sourceIdentity": "alice",
+            "attributes": {"mfaAuthenticated": "true"}}}, event_id="from-studio")]}
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert gaps(md) == [audit.md_text(
+        f"approval: the version was approved at 2026-11-22T08:00:00Z by {studio} (source identity alice) (CloudTrail "
+        f"event from-studio), the person (alice) who started the pipeline execution that trained it "
+        f"(arn:aws:sts::{ACCOUNT}:assumed-role/DataScientist/alice): the approval is not independent of the training; "
+        "have another approver decide")]
+
+
 def test_a_team_approved_models_approvals_are_held_to_its_teams_approver_role(world, tmp_path):
     """GIVEN version 2 approved (CloudTrail) once by a session of team fraud's approver role and once by the
     environment's approver role WHEN audited for a model whose team approves it (``team_approvers``: the command reads it
