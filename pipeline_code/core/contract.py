@@ -559,8 +559,12 @@ MAX_ERROR_MESSAGE = 2048
 # its line in JSON Lines / CSV, then the field at fault when one is ("field '<name>'", "missing required field
 # '<name>'", "missing feature '<name>'"), the same field a batch error line names first in its ``fields``. Problems
 # are joined by "; ". Groups: 1 the record's 0-based index, 2 its line (or None), 3 the field (or None).
-REFUSED_FIELD = (r"(?:^|; )record (\d+)(?: \(line (\d+)\))?: "
-                 r"(?:(?:missing required field|missing feature|field) '([^']+)')?")
+REFUSED_RECORD = r"(?:^|; )record (\d+)(?: \(line (\d+)\))?: "
+REFUSED_FIELD = REFUSED_RECORD + r"(?:(?:missing required field|missing feature|field) '([^']+)')?"
+# How the 400 counts the problems it does not list, after the last one it lists (``MORE_PROBLEMS.format(n)``), and
+# the pattern that finds that count at its end (group 1: n).
+MORE_PROBLEMS = " (+{} more problems)"
+MORE_PROBLEMS_PATTERN = r" \(\+(\d+) more problems\)$"
 
 
 def record_error(message: str, fields: Sequence[str] = (), *, status: int = 400,

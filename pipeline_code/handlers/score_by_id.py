@@ -34,6 +34,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline_code.core import contract
 from pipeline_code.core import online_features as lookup
 from pipeline_code.core.value_rules import json_object
 
@@ -70,8 +71,10 @@ class FrontError(lookup.RefusedRequest):
 # Serving's 400 names each record it refuses ("record 3: field ...", joined by "; ", at most 10 - fewer when their
 # words would pass 2048 characters - and a count of the rest): those instances are refused alone in its words and the others scored again, at most this many times.
 RESCORES = 3
-_RECORD_PROBLEM = re.compile(r"(?:^|; )record (\d+)(?: \([^)]*\))?: ")
-_MORE_PROBLEMS = re.compile(r" \(\+\d+ more problems\)$")
+# Read by the grammar the 400 keeps for its callers (core.contract, docs/invocation-contract.md "Reading a 400 by
+# machine"), one definition with serving's words.
+_RECORD_PROBLEM = re.compile(contract.REFUSED_RECORD)
+_MORE_PROBLEMS = re.compile(contract.MORE_PROBLEMS_PATTERN)
 
 
 def refused_records(message: str, count: int) -> Optional[Dict[int, str]]:

@@ -29,7 +29,7 @@ import pandas as pd
 from pipeline_code import catalog
 from pipeline_code.core.lines import record_lines
 from pipeline_code.core.contract import (
-    MAX_ERROR_MESSAGE, TIMESTAMP_RANGE, inference_id_problem, is_smoke_record, timestamp_in_range,
+    MAX_ERROR_MESSAGE, MORE_PROBLEMS, TIMESTAMP_RANGE, inference_id_problem, is_smoke_record, timestamp_in_range,
 )
 from pipeline_code.core.media_types import CONTENT_TYPES, CSV, JSON, JSONLINES, canonical  # noqa: F401 - CSV: the contract names inference re-exports
 from pipeline_code.core.online_features import FEATURE_SOURCE, PROVENANCE_KEYS, SOURCE_MISSING
@@ -839,7 +839,7 @@ def refusal_message(problems: Sequence[str], count: int, limit: int = MAX_ERROR_
     it (ModelError's ``OriginalMessage``), and a message cut there could end mid-field. Whole problems while they fit;
     a first problem longer than that alone is cut short after its record and field (`` ...``)."""
     def more(listed: int) -> str:
-        return f" (+{count - listed} more problems)" if count > listed else ""
+        return MORE_PROBLEMS.format(count - listed) if count > listed else ""
 
     listed, length = 0, 0
     for problem in problems:

@@ -896,3 +896,15 @@ def test_the_records_a_models_refusal_names_are_read_with_their_words_and_a_whol
                                  "(+4 more problems)", 3) == {0: "field 'a': bad; x; also", 2: "field 'b': worse"}
     assert front.refused_records("request body: field 'instances' is given more than once", 3) is None
     assert front.refused_records("record 5: field 'a': bad", 3) is None
+
+
+def test_the_front_reads_serving_s_own_400_cut_to_2048_characters():
+    """The words serving writes (records.refusal_message, core.contract's grammar: one definition) are those the front
+    reads: a first problem cut short after its record and field, and the count of the rest, name record 1 alone."""
+    from pipeline_code.core.contract import MAX_ERROR_MESSAGE
+    from pipeline_code.serving.records import refusal_message
+
+    long = "record 1 (line 2): missing required field 'a' (a raw record needs " + "['x'], " * 600 + ")"
+    message = refusal_message([long, "record 2 (line 3): field 'b': bad"], 3)
+    cut = long[:MAX_ERROR_MESSAGE - len(" ... (+2 more problems)")]
+    assert front.refused_records(message, 3) == {1: cut[len("record 1 (line 2): "):] + " ..."}
