@@ -229,7 +229,7 @@ def test_a_datasets_failed_etl_reaches_its_team_when_all_its_models_are_that_tea
     expected = {etl_job_name(prefix, d, job): topics[_dataset_team(teams, d)] for d in datasets for job in ETL_JOBS}
     routed: dict[str, list[str]] = {}
     for resource in teams.by_id["Operations"].template["Resources"].values():
-        if resource["Type"] != "AWS::Events::Rule" or resource["Properties"]["EventPattern"].get("source") != ["aws.glue"]:
+        if resource["Type"] != "AWS::Events::Rule" or resource["Properties"].get("EventPattern", {}).get("source") != ["aws.glue"]:
             continue
         (target,) = [t["Arn"]["Ref"] for t in resource["Properties"]["Targets"]]
         for job in resource["Properties"]["EventPattern"]["detail"]["jobName"]:
