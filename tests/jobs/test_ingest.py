@@ -23,7 +23,7 @@ from botocore.stub import Stubber
 from pipeline_code.features import ingest
 from pipeline_code.features.compute import compute_features
 from pipeline_code.features.ingestion.pandas_engine import feature_arrow_schema, read_curated, run_pandas
-from pipeline_code.features.ingestion.plan import PARTITION_COLUMN
+from pipeline_code.features.ingestion.plan import PARTITION_COLUMN, ingestion_keys
 from pipeline_code.features.ingestion.run import put_by_partition
 from pipeline_code.features.ingestion.spark_engine import compute_features_spark, run_spark
 from pipeline_code.features.ingestion.writer import (
@@ -116,6 +116,19 @@ def test_given_feature_rows_when_put_then_records_have_the_put_record_shape_with
         report = FeatureStoreWriter(client, GROUP).put_frame(features)
         stubber.assert_no_pending_responses()
     assert (report.succeeded, report.failed, report.retries) == (2, 0, 0)
+
+
+# The ingestion state's "code" key as every deployed feature job has recorded it (see the test below).
+RECORD_PUT_CODE_KEY = "102ee365b3285935267cbc360cf9f1d77f0699ea09a89ec2761615a74e16e101"
+
+
+def test_the_record_put_code_key_is_the_one_deployed_feature_jobs_recorded():
+    """The ingestion state's ``code`` key digests the source text of what turns a row into a ``Record``
+    (``FeatureStoreWriter.to_record`` and ``_rows``); a state recorded under another key makes the next run of every
+    deployed feature job put every record of every partition again. Moving, renaming or re-indenting either function
+    (a module split, a formatter) changes that text while nothing put changes: this makes it a decision. When the
+    record-put code really changed, update the key here and say so in the upgrade notes (one full re-put)."""
+    assert ingestion_keys(CHURN, GROUP, "2026-01-01T00:00:00+00:00")["code"] == RECORD_PUT_CODE_KEY
 
 
 def test_throttling_is_retried_with_backoff_then_succeeds():
