@@ -6,6 +6,8 @@
   (or a paragraph's bold or italic lead) that page has; a bare ``docs/<page>.md`` names a page that exists.
 - Every relative Markdown link of README.md and docs/*.md names a file that exists and, with ``#anchor``, a
   heading of that file (GitHub's anchors).
+- Every module or script of ours that README.md, docs/*.md or a config file names by its path
+  (``mlops_loop/config/model.py``) exists: a module moved or split is named where it now is.
 
 The checks are functions of a text, so the last tests show each one failing on a broken pointer.
 """
@@ -32,6 +34,10 @@ PAGE = r"(?P<page>README|docs/[\w.-]+\.md)"
 # break may sit in between; ``_joined`` takes those out first).
 REFERENCE = re.compile(PAGE + r"(?P<sep>'s |, |: | )(?P<rest>[^\n]{0,160})")
 BARE_PAGE = re.compile(r"(?<![\w/.-])docs/[\w.-]+\.md\b")
+# A path of one of our modules or scripts (no glob: ``metrics*.py`` names a family).
+CODE_PATH = re.compile(r"(?<![\w./-])(?:mlops_loop|pipeline_code|mlops_cli|tests|scripts|bench)/[\w./-]*\w\.(?:py|sh)\b(?!\*)")
+# Paths the documentation names as examples of a file of yours, not of ours.
+EXAMPLE_PATHS = {"pipeline_code/training/extra.py"}  # docs/deploying.md: an untracked file the job-code zip ships
 LINK = re.compile(r"(?<!!)\[(?:[^\]\[]|\[[^\]]*\])*\]\((?P<target>[^)\s]+)\)")
 
 
@@ -95,6 +101,14 @@ def link_problems(text: str, path: Path) -> list[str]:
     return problems
 
 
+def code_path_problems(text: str, where: str, root: Path = REPO_ROOT) -> list[str]:
+    """The paths of our modules and scripts that ``text`` names and ``root`` does not hold."""
+    return [f"{where}:{text.count(chr(10), 0, match.start()) + 1}: {match.group(0)} does not exist (moved or split? "
+            "name the module that holds it now)"
+            for match in CODE_PATH.finditer(text)
+            if match.group(0) not in EXAMPLE_PATHS and not (root / match.group(0)).exists()]
+
+
 def _pages() -> dict[str, str]:
     return {("README" if p == docs.README else p.relative_to(REPO_ROOT).as_posix()): p.read_text(encoding="utf-8")
             for p in docs.files()}
@@ -120,6 +134,14 @@ def test_every_reference_to_a_page_names_a_page_and_a_heading_it_has():
 
 def test_every_relative_link_and_anchor_of_the_documentation_resolves():
     problems = [p for f in docs.files() for p in link_problems(f.read_text(encoding="utf-8"), f)]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_module_the_documentation_and_the_config_name_exists():
+    named = [*docs.files(), *sorted((REPO_ROOT / "config").glob("*.yaml")),
+             *sorted((REPO_ROOT / "tests" / "support" / "configs").glob("*.yaml"))]
+    problems = [p for f in named
+                for p in code_path_problems(f.read_text(encoding="utf-8"), f.relative_to(REPO_ROOT).as_posix())]
     assert not problems, "\n".join(problems)
 
 
@@ -175,3 +197,12 @@ def _link_problems_outside_repo(page: Path) -> list[str]:
         return link_problems(page.read_text(), page)
     finally:
         REPO_ROOT = saved
+
+
+def test_a_module_named_by_a_path_that_does_not_exist_fails(tmp_path):
+    (tmp_path / "mlops_loop" / "config").mkdir(parents=True)
+    (tmp_path / "mlops_loop" / "config" / "model.py").write_text("")
+    text = ("# Validated at synth (mlops_loop/config/model.py)\n"
+            "# and (mlops_loop/config/schema.py); `pipeline_code/training/metrics*.py` is a family\n")
+    assert code_path_problems(text, "config/x.yaml", tmp_path) == [
+        "config/x.yaml:2: mlops_loop/config/schema.py does not exist (moved or split? name the module that holds it now)"]
