@@ -188,10 +188,3 @@ def read_state(state_path: str, *, s3_client: Any = None) -> Tuple[Optional[Dict
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def make_sagemaker_client(region: Optional[str]) -> Any:
-    import boto3
-
-    return boto3.client("sagemaker", region_name=region)
-

@@ -14,7 +14,6 @@ from pipeline_code.features.ingestion.plan import (
     IngestionPlan,
     describe_group,
     ingestion_keys,
-    make_sagemaker_client,
     with_declared_types,
 )
 from pipeline_code.features.ingestion.writer import FeatureStoreWriteFailed, FeatureStoreWriter, WriteReport
@@ -40,9 +39,15 @@ def run_keys(args: Dict[str, Any], dataset: catalog.Dataset, sagemaker_client: A
     group = args.get("feature_group_name")
     if not group:
         return None
-    sagemaker_client = sagemaker_client or make_sagemaker_client(args.get("region"))
+    sagemaker_client = sagemaker_client or _sagemaker_client(args.get("region"))
     created, args["online_store"] = describe_group(sagemaker_client, group)
     return ingestion_keys(dataset, group, created)
+
+
+def _sagemaker_client(region: Optional[str]) -> Any:
+    import boto3
+
+    return boto3.client("sagemaker", region_name=region)
 
 
 def finish(
