@@ -411,3 +411,18 @@ def test_a_misconfigured_ledger_fails_loudly_naming_the_fix(aws, monkeypatch, va
     monkeypatch.setenv("APPROVAL_LEDGER", value)
     with pytest.raises(dod_settings.ConfigurationError, match=re.escape(fix)):
         run(aws, {"action": "reconcile", "group": GROUP})
+
+
+def test_every_part_of_the_deploy_handler_logs_at_info_under_lambdas_warning_default():
+    """Lambda's Python logging drops INFO (its root logger is at WARNING): the entry point's logger and each part's
+    (``run_record_pending``, a run record kept once the execution ends, is INFO) are set to INFO, or the parts' lines
+    would be lost since they left the entry point's module for pipeline_code.handlers.deploy.*."""
+    import importlib
+    import pkgutil
+
+    import pipeline_code.handlers.deploy as parts
+
+    modules = [dod] + [importlib.import_module(f"{parts.__name__}.{m.name}") for m in pkgutil.iter_modules(parts.__path__)]
+    loggers = [m.LOG for m in modules if isinstance(getattr(m, "LOG", None), logging.Logger)]
+    assert dod_runs.LOG in loggers and len(loggers) >= 4
+    assert {lg.name: lg.getEffectiveLevel() for lg in loggers if lg.getEffectiveLevel() > logging.INFO} == {}
