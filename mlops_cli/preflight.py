@@ -280,7 +280,7 @@ def prefix_clashes(configs: Sequence[Tuple[str, Any]]) -> Tuple[List[str], List[
     the other's followed by ``-`` is a warning: what the shorter one grants by name reaches the longer one's resources
     (the config's own check for two environments of one project: docs/configuration.md, Environment names in one
     account and region). In other regions of one account, a name unique in the account that both would create
-    (``schema.account_wide_names``: roles, the dashboard, the budget) is a refusal: the second deploy fails on it.
+    (``cross_checks.account_wide_names``: roles, the dashboard, the budget) is a refusal: the second deploy fails on it.
     Within one config the config itself checks."""
     from pipeline_code.core.contract import environment_prefix
 

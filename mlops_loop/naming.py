@@ -41,7 +41,7 @@ def bounded_name(base: str, salt: str) -> str:
 
 
 # Names unique in the account whatever the region (IAM, CloudWatch dashboards, AWS Budgets): the config refuses two
-# environments of one account that would both create one (``schema.account_wide_names`` lists an environment's).
+# environments of one account that would both create one (``cross_checks.account_wide_names`` lists an environment's).
 
 
 def monitor_role_name(name_prefix: str, model: str) -> str:

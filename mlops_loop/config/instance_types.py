@@ -30,7 +30,7 @@ class InstanceType:
     # NeuronCores of a Neuron type (two per Inferentia2 or Trainium chip). Inferentia2: a compiled model's endpoint
     # runs one serving worker per core, each pinned to one (the Neuron runtime otherwise gives the first process every
     # core). Trainium: the network's trainer is one process on one core, so a type with more cores than the smallest
-    # Trainium type is refused (schema.training_problems).
+    # Trainium type is refused (cross_checks.training_problems).
     neuron_cores: int = 0
 
 

@@ -96,7 +96,7 @@ class ServedModel(Construct):
         ``job_tags`` (default none): the environment's cost-allocation tags, which a batch model's transform jobs carry."""
         super().__init__(scope, construct_id)
         if network is not None and serving.mode == "serverless":
-            # The config refuses this combination (schema.network_problems); a construct built directly must too.
+            # The config refuses this combination (config.cross_checks.network_problems); a construct built directly must too.
             raise ValueError(f"model {model.name!r}: a serverless endpoint cannot run inside a VPC (no VpcConfig); serve it "
                              "with mode 'realtime' or 'async', or build it with network=None")
         self._condition = condition

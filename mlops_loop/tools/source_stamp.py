@@ -121,7 +121,7 @@ def input_pathspecs(config: str = DEFAULT_CONFIG) -> list[str]:
 
     What ``python app.py`` reads to write the templates: ``app.py`` (the entry point), ``cdk.json``
     (feature flags and the config's name), ``config/`` (environments and models), ``mlops_loop/`` (the
-    constructs and stacks), ``pipeline_code/`` (zipped into the job-code assets; the schema imports its
+    constructs and stacks), ``pipeline_code/`` (zipped into the job-code assets; the config imports its
     catalog) and ``requirements.lock`` (pins aws-cdk-lib and cdk-nag, which write the templates), plus
     the config file in use when it lies elsewhere in the repository. Left out, because they shape no
     template: ``mlops_loop/tools/`` (the review tools only read an assembly, so fixing a tool does not
