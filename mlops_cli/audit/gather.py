@@ -1419,10 +1419,9 @@ def gather(
     audit["evaluation"] = _evaluation(clients, package, gaps)
     report = audit["evaluation"]["report"]
     audit["evaluation"]["gate_parameters"] = _gate_parameters(clients, audit["execution"], report, gaps)
-    gate = (report or {}).get("gate") or {}
-    if status == "Approved" and gate and not gate.get("passed"):
+    reasons = approval.gate_failure(report)
+    if status == "Approved" and reasons is not None:
         # The pipeline's condition step registers only a version whose gate passed: this one came another way.
-        reasons = "; ".join(str(r) for r in gate.get("reasons") or []) or "no reason recorded"
         gaps.add(f"gate: version {version} is Approved, but its evaluation report says the promotion gate failed "
                  f"({reasons}); the pipeline registers only a version that passed, so this one was registered outside "
                  "it; its approval is the only record of why the failed check was accepted")

@@ -28,7 +28,7 @@ from pipeline_code.core.contract import (
     pascal,
     pipeline_name,
 )
-from pipeline_code.core.integrity import SEALED_KEY_PATTERN, ledger_model_prefix, run_record_model_prefix, sealed_prefix
+from pipeline_code.core.integrity import SEALED_KEY_PATTERN, evaluation_report_pattern, ledger_model_prefix, run_record_model_prefix, sealed_prefix
 
 from .access_policy import AccessPolicy, endpoint_log_group, sagemaker_log_groups
 from .arns import format_arn, s3_arn
@@ -294,6 +294,13 @@ class DeployOnApproval(Construct):
         access.allow("VerifyArtifacts", ["s3:GetObject"], [s3_arn(self, bucket, SEALED_KEY_PATTERN)],
                      wildcard_reason="Sealed artefacts are content-addressed (pipelines/<model>/registered/<sha256>/...); "
                      "the handler reads only the one a version's ModelDataUrl names, and may not write any.")
+        # ... and its promotion gate: the bias and evaluation reports the evaluation step of the execution that
+        # registered it wrote (kept, every version, undeletable: DataLake). No ListBucket: a missing report is refused
+        # either way (403 or 404).
+        access.allow("ReadEvaluationReports", ["s3:GetObject"], [s3_arn(self, bucket, evaluation_report_pattern(model)) for model in sorted(model_parameters)],
+                     wildcard_reason="Evaluation reports are written per model and pipeline execution "
+                     "(pipelines/<model>/<execution id>/evaluate/evaluation/...); the handler reads only the two a "
+                     "version's ModelMetrics names, of its own models, and may not write any.")
         # Without ListBucket, HeadObject answers 403 instead of 404 for a missing artefact.
         access.allow("VerifyArtifactsList", ["s3:ListBucket"], [s3_arn(self, bucket)],
                      conditions={"StringLike": {"s3:prefix": [SEALED_KEY_PATTERN]}})

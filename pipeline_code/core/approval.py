@@ -154,5 +154,20 @@ def registration_note(registration: Optional[Mapping[str, Any]], *, shown: Optio
     return "; ".join([*said, held])
 
 
+def gate_failure(report: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """The reasons an evaluation report says its promotion gate failed, joined ("; "), or ``"no reason recorded"``;
+    None when the report passed its gate or records none (no report, no ``gate`` block).
+
+    One definition of "the gate failed" for the audit (an Approved version of it is a gap) and the deploy handler (which
+    refuses to deploy it): the pipeline's condition step registers only a version whose gate passed, so such a version
+    was registered outside it."""
+    gate = (report or {}).get("gate") if isinstance(report, Mapping) else None
+    if not isinstance(gate, Mapping) or not gate or gate.get("passed"):
+        return None
+    reasons = gate.get("reasons")
+    reasons = reasons if isinstance(reasons, list) else []
+    return "; ".join(str(r) for r in reasons) or "no reason recorded"
+
+
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)

@@ -162,6 +162,12 @@ RUN_REPORT_KEY_PATTERNS = tuple(f"pipelines/*/*/{segment}/*" for segment in RUN_
 FROZEN_TEST_KEY_PATTERN = f"pipelines/*/{FROZEN_TEST_SEGMENT}/*"
 
 
+def evaluation_report_pattern(model: str) -> str:
+    """The keys of ``model``'s evaluation step reports (evaluation.json, bias.json, ...) of every execution: what the
+    deploy handler reads to check a version's promotion gate."""
+    return f"{model_prefix(model)}*/{EVALUATE_SEGMENT}/evaluation/*"
+
+
 def model_prefix(model: str) -> str:
     """Key prefix (artifacts bucket) of everything one model's pipeline writes: ``pipelines/<model>/``."""
     return f"pipelines/{model}/"

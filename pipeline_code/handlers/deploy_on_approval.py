@@ -33,7 +33,10 @@ not ``Completed`` or has no inference container is refused with a notice to peop
 :class:`Topics`), as is the case where no approved version is left, and so is a version whose
 artefact does not verify (:func:`verify_artifact`): the package must record the digests of its sealed
 artefact and the object in S3 must hold exactly those bytes, and its inference container (image and
-environment) must be the one the pipeline registered. The update also sets the model digest
+environment) must be the one the pipeline registered; so is a version whose evaluation report (verified against
+the digests recorded at registration) says the promotion gate failed (:func:`gate_problems`: registered outside the
+pipeline's condition step; no approval overrides it). These checks come after the one that finds the version already
+set on the stack, so a version that serves is never taken down by them. The update also sets the model digest
 parameter the serving container checks at load (:mod:`pipeline_code.core.integrity`). A stack update already
 in progress is a wait, not an error (:func:`wait`): a one-time EventBridge Scheduler schedule invokes
 the function again every five minutes with ``{"action": "reconcile", "group": ..., "waiting_since": ...}``
@@ -115,8 +118,8 @@ from pipeline_code.handlers.deploy.events import Malformed, parse, parse_quietly
 from pipeline_code.handlers.deploy.ledger import record_decision
 from pipeline_code.handlers.deploy.log_retention import LOG_RETENTION_ACTION, endpoint_retention
 from pipeline_code.handlers.deploy.notices import Notifier
-from pipeline_code.handlers.deploy.registry import (Version, brief, label, list_versions, problems, select_desired,
-                                                    serving_order, verify_artifact)
+from pipeline_code.handlers.deploy.registry import (Version, brief, gate_problems, label, list_versions, problems,
+                                                    select_desired, serving_order, verify_artifact)
 from pipeline_code.handlers.deploy.run_records import RECORD_RUN_ACTION, record_execution, record_run_by_hand, record_runs
 from pipeline_code.handlers.deploy.settings import Retry, from_environment
 from pipeline_code.handlers.deploy.stack import client_token, describe_stack, failed_rollout, missing_endpoint, stack_parameters
@@ -434,6 +437,11 @@ def reconcile(
     if untrusted:
         reason = f"v{desired.version} refused: " + "; ".join(untrusted)
         notify(f"v{desired.version} refused: artefact not verified", f"{reason}. The endpoint keeps serving {label(serving_arn)}.")
+        return {**base, "deployed": False, "outcome": "refused", "reason": reason}
+    failed_gate = gate_problems(s3, desired)
+    if failed_gate:
+        reason = f"v{desired.version} refused: " + "; ".join(failed_gate)
+        notify(f"v{desired.version} refused: promotion gate failed", f"{reason}. The endpoint keeps serving {label(serving_arn)}.")
         return {**base, "deployed": False, "outcome": "refused", "reason": reason}
     base["verified"] = {"sha256": desired.archive_sha256, "model_sha256": desired.model_sha256}
     updates = {parameter: desired.arn}

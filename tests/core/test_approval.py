@@ -175,3 +175,18 @@ def test_the_reviewers_note_says_a_version_not_compared_with_the_champion_was_he
         f"the callers' contract changes ({CHANGE}); not compared with the serving champion ({NOT_COMPARED}); registered "
         "PendingManualApproval, not the Approved requested: a person approves a version that answers its callers in "
         "another shape")
+
+
+@pytest.mark.parametrize("report, expected", [
+    (None, None),
+    ({"metrics": {"auc": 0.8}}, None),
+    ({"gate": {"passed": True, "reasons": []}}, None),
+    ({"gate": {"passed": False, "reasons": ["auc 0.6100 < minimum 0.7000", "disparate impact 0.29 < 0.8"]}},
+     "auc 0.6100 < minimum 0.7000; disparate impact 0.29 < 0.8"),
+    ({"gate": {"passed": False}}, "no reason recorded"),
+    ({"gate": {"passed": False, "reasons": "not a list"}}, "no reason recorded"),
+])
+def test_a_failed_gate_is_one_definition_for_the_audit_and_the_deploy_handler(report, expected):
+    """GIVEN an evaluation report WHEN asked whether its gate failed THEN the gate's reasons (or that none were recorded)
+    for a failed gate, None for a passed one or a report without a gate."""
+    assert approval.gate_failure(report) == expected

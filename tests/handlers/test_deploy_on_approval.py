@@ -35,6 +35,7 @@ from pipeline_code.handlers.deploy import settings as dod_settings
 from pipeline_code.handlers.deploy import stack as dod_stack
 from tests.support.deploy_handler import (
     CREDIT_RISK_SERVING,
+    ARTIFACTS,
     DEPLOYER,
     GROUP,
     OTHER_GROUP,
@@ -45,6 +46,7 @@ from tests.support.deploy_handler import (
     approve_and_deploy,
     aws,
     digests,
+    evaluation_reports,
     register,
     run,
     set_approval,
@@ -376,6 +378,85 @@ def test_an_artefact_changed_after_registration_is_refused_and_the_serving_versi
     )
     assert aws.parameters()["ChurnModelPackageArn"] == v1 and len(aws.updates) == 1
     assert aws.notices() == [f"{GROUP}: v2 refused: artefact not verified"]
+
+
+FAILED_GATE = ["disparate impact 0.2900 < minimum 0.8000 across age_group", "auc 0.6100 < minimum 0.7000"]
+
+
+def test_an_approved_version_whose_gate_failed_is_refused_naming_its_reasons(aws):
+    """GIVEN v1 (gate passed) serving and v2, registered by hand outside the pipeline's condition step, whose verified
+    evaluation report says the gate failed WHEN v2 is approved THEN it is refused naming the gate's reasons and what to
+    do (retrain; no approval overrides it), people are told and the stack keeps v1."""
+    v1 = register(aws, metrics=evaluation_reports(aws))
+    approve_and_deploy(aws, v1)
+    aws.notices()
+    v2 = register(aws, metrics=evaluation_reports(aws, reasons=FAILED_GATE, execution="run0002"))
+    set_approval(aws, v2, "Approved")
+
+    decision = run(aws, state_change(v2))
+
+    assert decision["outcome"] == "refused" and decision["deployed"] is False
+    assert decision["reason"] == (
+        f"v2 refused: its evaluation report s3://{ARTIFACTS}/pipelines/churn/run0002/evaluate/evaluation/evaluation.json "
+        "says the promotion gate failed (disparate impact 0.2900 < minimum 0.8000 across age_group; auc 0.6100 < minimum "
+        "0.7000): the pipeline registers only a version that passed, so this one was registered outside it; fix the cause "
+        "and retrain it (a new pipeline execution registers the version that passes); no approval deploys a version whose "
+        "gate failed")
+    assert aws.parameters()["ChurnModelPackageArn"] == v1 and len(aws.updates) == 1
+    assert aws.notices() == [f"{GROUP}: v2 refused: promotion gate failed"]
+
+
+def test_an_evaluation_report_rewritten_after_registration_is_refused(aws):
+    """GIVEN v1 whose failed evaluation report was rewritten to say the gate passed WHEN approved THEN it is refused
+    naming both digests: the report the handler reads is the one registered, or none."""
+    v1 = register(aws, metrics=evaluation_reports(aws, reasons=FAILED_GATE))
+    key = "pipelines/churn/run0001/evaluate/evaluation/evaluation.json"
+    recorded = json.loads(aws.s3.get_object(Bucket=ARTIFACTS, Key=key.replace("evaluation.json", "bias.json"))["Body"].read())
+    rewritten = json.dumps({"metrics": {"auc": 0.81}, "gate": {"passed": True, "reasons": []}}).encode()
+    aws.s3.put_object(Bucket=ARTIFACTS, Key=key, Body=rewritten)
+    set_approval(aws, v1, "Approved")
+
+    decision = run(aws, state_change(v1))
+
+    assert decision["outcome"] == "refused" and not aws.updates
+    assert decision["reason"] == (
+        f"v1 refused: its evaluation.json s3://{ARTIFACTS}/{key} has sha256 {hashlib.sha256(rewritten).hexdigest()}, but "
+        f"{recorded['evaluation_digest'].removeprefix('sha256:')} was recorded at registration: the report was rewritten "
+        "after registration, so its promotion gate cannot be checked")
+
+
+def test_a_serving_version_whose_gate_failed_is_not_taken_down(aws, monkeypatch):
+    """GIVEN v1, whose gate failed, serving (deployed before the handler checked gates) WHEN the stack is reconciled
+    and another model's event arrives THEN v1 keeps serving, untouched and unnoticed: the gate check refuses a version
+    before it serves, never takes one down."""
+    v1 = register(aws, metrics=evaluation_reports(aws, reasons=FAILED_GATE))
+    with monkeypatch.context() as before_the_check:
+        before_the_check.setattr(dod, "gate_problems", lambda s3, version: [])
+        approve_and_deploy(aws, v1)
+    aws.notices()
+
+    decision = run(aws, {"action": "reconcile", "group": GROUP})
+
+    assert decision["outcome"] == "unchanged" and len(aws.updates) == 1
+    assert aws.parameters()["ChurnModelPackageArn"] == v1 and aws.notices() == []
+
+
+def test_a_version_without_reports_or_with_a_passed_gate_is_not_held_by_the_gate_and_an_unreadable_report_is_refused():
+    """What the gate check reads: nothing for a version whose reports record no digest (registered before them);
+    a report S3 refuses to read refuses the version with S3's words (so a missing grant is seen, not skipped)."""
+    s3 = boto3.client("s3", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    version = dod_registry.Version(group=GROUP, version=3, arn="arn", approval="Approved", status="Completed",
+                                   created=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    assert dod_registry.gate_problems(s3, version) == []  # no digest recorded: nothing is read (the stub has no answer)
+    bias = json.dumps({"evaluation_digest": "sha256:" + "0" * 64}).encode()
+    sealed = dataclasses.replace(version, bias_uri="s3://b/e/bias.json", evaluation_uri="s3://b/e/evaluation.json",
+                                 bias_sha256=hashlib.sha256(bias).hexdigest())
+    with Stubber(s3) as stub:
+        stub.add_client_error("get_object", "AccessDenied", "Access Denied", 403, expected_params={"Bucket": "b", "Key": "e/bias.json"})
+        assert dod_registry.gate_problems(s3, sealed) == [
+            "its bias.json s3://b/e/bias.json cannot be read to check its promotion gate: An error occurred (AccessDenied) "
+            "when calling the GetObject operation: Access Denied"]
+        stub.assert_no_pending_responses()
 
 
 def test_a_version_registered_before_sealing_is_refused_with_the_fix(aws):

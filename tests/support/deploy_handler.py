@@ -6,6 +6,7 @@ them; the approval ledger and run-record settings. Import the fixtures (``shared
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any, Dict
@@ -120,10 +121,12 @@ def aws(monkeypatch, shared_clients):
         yield env
 
 
-def register(aws, *, spec=SPEC, group=GROUP, archive: bytes | None = None, upload: bool = True, sealed: bool = True) -> str:
+def register(aws, *, spec=SPEC, group=GROUP, archive: bytes | None = None, upload: bool = True, sealed: bool = True,
+             metrics: dict | None = None) -> str:
     """A new version of ``group``; by default sealed as the pipeline registers it: a distinct model.tar.gz (or
-    ``archive``) at its sealed key (``upload=False`` leaves the object out) and both digests in its metadata."""
-    kwargs = {}
+    ``archive``) at its sealed key (``upload=False`` leaves the object out) and both digests in its metadata.
+    ``metrics``: its ModelMetrics (:func:`evaluation_reports`)."""
+    kwargs = {} if metrics is None else {"ModelMetrics": metrics}
     if spec is not None and sealed:
         number = len(aws.sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]) + 1
         archive = model_archive(before=[(f"./version-{number}", b"")]) if archive is None else archive
@@ -136,6 +139,27 @@ def register(aws, *, spec=SPEC, group=GROUP, archive: bytes | None = None, uploa
     return aws.sagemaker.create_model_package(ModelPackageGroupName=group, ModelApprovalStatus="PendingManualApproval", **kwargs)[
         "ModelPackageArn"
     ]
+
+
+EVALUATION_PREFIX = "pipelines/churn/{execution}/evaluate/evaluation"
+
+
+def evaluation_reports(aws, *, reasons: list | None = None, execution: str = "run0001") -> dict:
+    """Write an evaluation report whose gate passed (``reasons`` None) or failed for ``reasons``, and the bias report
+    carrying its digest, where the evaluation job writes them; returns the ModelMetrics that registers them (bias.json
+    by its ContentDigest, evaluation.json beside the ModelQuality statistics), as the pipeline's register step does."""
+    prefix = EVALUATION_PREFIX.format(execution=execution)
+    gate = {"passed": reasons is None, "reasons": reasons or [], "thresholds": {"min_auc": 0.7}}
+    evaluation = json.dumps({"metrics": {"auc": 0.81}, "gate": gate}).encode()
+    bias = json.dumps({"evaluation_digest": "sha256:" + hashlib.sha256(evaluation).hexdigest()}).encode()
+    for name, body in (("evaluation.json", evaluation), ("bias.json", bias), ("model_quality.json", b"{}")):
+        aws.s3.put_object(Bucket=ARTIFACTS, Key=f"{prefix}/{name}", Body=body)
+    return {
+        "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{ARTIFACTS}/{prefix}/model_quality.json",
+                                        "ContentDigest": "sha256:" + hashlib.sha256(b"{}").hexdigest()}},
+        "Bias": {"Report": {"ContentType": "application/json", "S3Uri": f"s3://{ARTIFACTS}/{prefix}/bias.json",
+                            "ContentDigest": "sha256:" + hashlib.sha256(bias).hexdigest()}},
+    }
 
 
 def source_url(aws, arn) -> str:

@@ -261,6 +261,10 @@ RUNTIMES: tuple[Runtime, ...] = (
             "get_object": lambda n: [
                 ("s3:GetObject", {"object": n.object("artifacts", _sealed(n))}, {}),
                 ("kms:Decrypt", {"key": n.data_key}, {}),
+                # ... and checks its promotion gate: the bias report (its ContentDigest) and the evaluation report (the
+                # digest bias.json carries), where the evaluation step of the execution that registered it wrote them.
+                *[("s3:GetObject", {"object": n.object("artifacts", f"pipelines/{n.model}/abc123/evaluate/evaluation/{name}")}, {})
+                  for name in ("bias.json", "evaluation.json")],
                 *_when_shared(n, lambda: [
                     ("s3:GetObject", {"object": n.object("artifacts", f"mme/{n.multi_model_endpoint}/{n.model}/v7.tar.gz")}, {}),
                 ]),
@@ -434,6 +438,9 @@ RUNTIMES: tuple[Runtime, ...] = (
                 "the smoke request of multi-model staging reads archives with it; the monitor never calls it",
             ("pipeline_code/core/integrity.py", ("head_object", "get_object")):
                 "stored_sha256 verifies artefacts in the deploy handler; the monitor only imports the handler's helpers",
+            ("pipeline_code/handlers/deploy/registry.py", ("get_object",)):
+                "gate_problems reads a version's reports in the deploy handler; the monitor reads them with its own "
+                "download calls (remote.py)",
             ("pipeline_code/training/seal.py", ("put_object",)):
                 "the monitor reads a local model's digests with seal.digests; sealing (PutObject) is evaluate's",
             ("pipeline_code/job_runtime.py", ("get_object", "put_object")):

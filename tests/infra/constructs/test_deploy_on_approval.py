@@ -371,7 +371,7 @@ def test_a_busy_stack_is_retried_by_one_time_schedules_in_its_own_group_run_by_a
 
 
 def test_the_handler_verifies_sealed_artefacts_and_writes_only_approval_ledger_and_run_records():
-    """GIVEN two models WHEN the handler is built THEN it reads sealed artefacts, and its writes are PutObject below
+    """GIVEN two models WHEN the handler is built THEN it reads sealed artefacts and its models' evaluation reports, and its writes are PutObject below
     each of its models' approval-ledger and run-records prefixes (no read, no delete there; the data key encrypts the
     records)."""
     _, template, ids = _deploy(_models(2))
@@ -379,6 +379,10 @@ def test_the_handler_verifies_sealed_artefacts_and_writes_only_approval_ledger_a
     assert statements["VerifyArtifacts"]["Action"] == "s3:GetObject"
     assert statements["VerifyArtifacts"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/pipelines/*/registered/*"
     assert statements["VerifyArtifactsList"]["Condition"] == {"StringLike": {"s3:prefix": ["pipelines/*/registered/*"]}}
+    # ... and the reports that say whether its gate passed (of its own models only)
+    assert statements["ReadEvaluationReports"] == {"Sid": "ReadEvaluationReports", "Effect": "Allow", "Action": "s3:GetObject",
+                                                   "Resource": [f"arn:aws:s3:::{ARTIFACTS}/pipelines/m0/*/evaluate/evaluation/*",
+                                                                f"arn:aws:s3:::{ARTIFACTS}/pipelines/m1/*/evaluate/evaluation/*"]}
     assert statements["DataKey"]["Action"] == ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
     assert statements["DataKey"]["Resource"] == {"Fn::GetAtt": [ids["data_key"], "Arn"]}
     writers = {sid: s for sid, s in statements.items() if any(a.startswith("s3:") and a != "s3:GetObject" and a != "s3:ListBucket"
