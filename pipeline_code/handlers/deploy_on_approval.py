@@ -506,6 +506,10 @@ def reconcile(
         f"Updating {stack}: {parameter} {label(serving_arn)} -> v{desired.version} ({desired.arn}). {rollout}"
         + (f" The version approved last is held: {base['held']['reason']}." if "held" in base else ""),
     )
+    no_reason = _no_reason(desired)
+    if no_reason is not None:
+        base["no_reason"] = no_reason
+        notify(f"v{desired.version} approved without a reason", no_reason)
     return {
         **base,
         "deployed": True,
@@ -514,6 +518,22 @@ def reconcile(
         "set": updates,
         "token": token,
     }
+
+
+def _no_reason(version: Version) -> Optional[str]:
+    """What to tell people when ``version`` was approved by a decision that records no reason (an empty
+    ``ApprovalDescription``); None when it records one, or when no decision followed its registration (registered
+    ``Approved`` by the pipeline under ``training.auto_approve``, which writes no description).
+
+    Told, not refused: a missing reason is a record to complete (the audit counts it a gap), not an unsafe model, and a
+    refusal would also block the fallback to such a version (approved before this check, or by a bare CLI call) when
+    the serving one is rejected, leaving the rejected one serving."""
+    if version.approval_description.strip() or version.approved_at <= version.created:
+        return None
+    return (f"v{version.version} was approved with an empty ApprovalDescription: it deploys, but a decision without its "
+            "reason is an audit gap (--fail-on-gaps stops a release of it). Record why by approving it again with one (it "
+            f"stays the version that serves): aws sagemaker update-model-package --model-package-arn {version.arn} "
+            '--model-approval-status Approved --approval-description "<why>"')
 
 
 def _gate_multi_model(

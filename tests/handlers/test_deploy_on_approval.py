@@ -45,6 +45,7 @@ from tests.support.deploy_handler import (
     TEMPLATE,
     approve_and_deploy,
     aws,
+    decide,
     digests,
     evaluation_reports,
     register,
@@ -457,6 +458,36 @@ def test_a_version_without_reports_or_with_a_passed_gate_is_not_held_by_the_gate
             "its bias.json s3://b/e/bias.json cannot be read to check its promotion gate: An error occurred (AccessDenied) "
             "when calling the GetObject operation: Access Denied"]
         stub.assert_no_pending_responses()
+
+
+def test_an_approval_without_a_reason_deploys_and_people_are_told_how_to_record_it(aws):
+    """GIVEN v1 approved by a person with an empty ApprovalDescription (a bare CLI call) WHEN the handler deploys it
+    THEN it deploys (a missing reason is a record to complete, not an unsafe model: refusing it would also block the
+    fallback to such a version when the serving one is rejected) and people are told how to record why; a version
+    approved with its reason, and one registered Approved (dev's auto_approve, no decision after registration), are
+    told nothing of it."""
+    v1 = register(aws)
+    decide(aws, v1, "Approved", why="  ")
+
+    decision = run(aws, state_change(v1))
+
+    assert decision["outcome"] == "deploying"
+    assert decision["no_reason"] == (
+        f"v1 was approved with an empty ApprovalDescription: it deploys, but a decision without its reason is an audit "
+        f"gap (--fail-on-gaps stops a release of it). Record why by approving it again with one (it stays the version "
+        f"that serves): aws sagemaker update-model-package --model-package-arn {v1} --model-approval-status Approved "
+        '--approval-description "<why>"')
+    assert aws.notices() == [f"{GROUP}: deploying v1 (was no endpoint)", f"{GROUP}: v1 approved without a reason"]
+
+    v2 = register(aws)
+    decide(aws, v2, "Approved", why="beats v1 on AUC, fairness checked")
+    assert "no_reason" not in run(aws, state_change(v2))
+    registered_approved = aws.sagemaker.create_model_package(ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved", **{
+        k: v for k, v in aws.sagemaker.describe_model_package(ModelPackageName=register(aws)).items()
+        if k in ("InferenceSpecification", "CustomerMetadataProperties")})["ModelPackageArn"]
+    decision = run(aws, state_change(registered_approved))
+    assert decision["outcome"] == "deploying" and "no_reason" not in decision
+    assert [n for n in aws.notices() if "without a reason" in n] == []
 
 
 def test_a_version_registered_before_sealing_is_refused_with_the_fix(aws):

@@ -172,8 +172,9 @@ def digests(aws, arn) -> dict:
     return aws.sagemaker.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"]
 
 
-def set_approval(aws, arn, status) -> None:
-    aws.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)
+def set_approval(aws, arn, status, why: str = "reviewed: model card and evaluation report") -> None:
+    """``status`` set on ``arn`` with its reason (``why``; the deploy handler tells people of an approval without one)."""
+    aws.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status, ApprovalDescription=why)
     # LastModifiedTime travels with millisecond resolution: keep successive approvals distinguishable.
     time.sleep(0.005)
 
@@ -222,7 +223,7 @@ def ledger(aws, monkeypatch):
     return aws
 
 
-def decide(aws, arn, status, *, by=APPROVER, why=""):
+def decide(aws, arn, status, *, by=APPROVER, why="reviewed: model card and evaluation report"):
     """``by`` sets ``status`` on ``arn`` with the description ``why``, as the approver role's UpdateModelPackage does."""
     aws.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status, ApprovalDescription=why)
     backend = sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION]
