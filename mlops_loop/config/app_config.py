@@ -75,8 +75,9 @@ class AppConfig(StrictModel):
         """What synth accepts but a deployment should not go out with, one line each: an account id that is a
         placeholder (one digit repeated, or 123456789012), a prod environment sharing its account with a dev or
         staging environment (a mistake in one could then reach prod's data and roles; two prod environments, in two
-        regions say, may share one), and an environment named like production whose tier is not prod (it would get
-        none of prod's guards)."""
+        regions say, may share one), a prod environment whose models anyone in the account may approve (no
+        ``approvers`` nor their team's), and an environment named like production whose tier is not prod (it would
+        get none of prod's guards)."""
         lines = environment_pair_warnings(self.project, self.environments) + accelerator_warnings(self.models,
                                                                                                  self.environments)
         for env in self.environments.values():
@@ -91,6 +92,7 @@ class AppConfig(StrictModel):
                              f"{', '.join(repr(s) for s in shared)}; give prod an account of its own")
             if env.tier == "prod":
                 lines.extend(_gates_looser_than(env, self.models_of(env)))
+                lines.extend(_approved_by_anyone(env, self.models_of(env)))
             if env.tier != "prod" and env.name.lower().startswith(("prod", "prd")):
                 lines.append(f"environment {env.name!r}: field 'tier': {env.tier!r}, so prod's guards are not enforced "
                              "(human approval, retained and termination-protected stacks are required for tier prod only); "
@@ -108,6 +110,21 @@ class AppConfig(StrictModel):
     def multi_model_members(self, env: EnvironmentConfig) -> dict[str, tuple[ModelConfig, ...]]:
         """Each multi-model endpoint ``env`` builds, with its member models (in ``env.models`` order)."""
         return members_by_endpoint(self.models, env)
+
+
+def _approved_by_anyone(env: EnvironmentConfig, models: Collection[ModelConfig]) -> list[str]:
+    """A prod environment whose approver role anyone may assume (``approvers: []``) for models no team's approvers
+    decide: any principal of the account its own policies allow (with MFA) may approve those versions, a version it
+    trained itself too (the audit reports that afterwards). Not refused: the ARNs are the account's, which a sample
+    config cannot know."""
+    open_to_all = [m.name for m in models
+                   if not env.approvers and not (m.owner is not None and m.owner.team in env.team_approvers)]
+    if not open_to_all:
+        return []
+    return [f"environment {env.name!r}: field 'approvers': empty, so any principal of the account its own policies "
+            f"allow may assume the approver role and approve versions of {', '.join(repr(m) for m in open_to_all)} "
+            "(one it trained itself too); name who may approve (IAM role or user ARNs) or give the models' teams "
+            "team_approvers before `cdk deploy` (docs/configuration.md, Every setting)"]
 
 
 def _gates_looser_than(env: EnvironmentConfig, models: Collection[ModelConfig]) -> list[str]:

@@ -245,8 +245,11 @@ def _environment_overlap(shorter: str, longer: str, account: str, region: str) -
 
 
 def _real_accounts(raw: dict) -> None:
+    """Real, separate accounts for dev, staging and prod, and prod's approvers named (what a deployment goes out with:
+    no warning of its own)."""
     for env, account in zip(("dev", "staging", "prod"), ("104937262811", "270418365510", "598812047733")):
         raw["environments"][env]["account"] = account
+    raw["environments"]["prod"]["approvers"] = ["arn:aws:iam::598812047733:role/model-approvers"]
 
 
 @pytest.mark.parametrize("longer", ["dev-eu", "dev-eu-2"])
@@ -700,6 +703,7 @@ def test_placeholder_accounts_and_a_prod_sharing_its_account_are_warned_about():
     # GIVEN the frozen sample (placeholder accounts 111..., 222..., 333...) with prod moved into staging's account
     raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
     raw["environments"]["prod"]["account"] = raw["environments"]["staging"]["account"]
+    raw["environments"]["prod"]["approvers"] = ["arn:aws:iam::222222222222:role/model-approvers"]
     warnings = parse_config(raw).warnings()
     # THEN one line per placeholder and one for the shared prod account, each naming the field and the fix
     assert warnings == [
@@ -712,8 +716,7 @@ def test_placeholder_accounts_and_a_prod_sharing_its_account_are_warned_about():
         "environment 'prod': field 'account': '222222222222' is also the account of 'staging'; give prod an account of its own",
     ]
     # AND real, separate accounts warn about nothing
-    for env, account in zip(("dev", "staging", "prod"), ("104937262811", "270418365510", "598812047733")):
-        raw["environments"][env]["account"] = account
+    _real_accounts(raw)
     assert parse_config(raw).warnings() == []
     # AND a second prod environment in another region of prod's account is no shared-account mistake
     raw["environments"]["prod-apac"] = {**raw["environments"]["prod"], "region": "ap-southeast-2"}
@@ -779,8 +782,7 @@ def test_a_monitoring_schedule_that_does_not_run_once_a_day_is_refused(raw, sche
 def test_a_models_own_gate_looser_than_what_prod_sets_itself_is_warned_about():
     # GIVEN prod sets a stricter four-fifths bound (0.9) and a model of prod keeps its own 0.6
     raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
-    for env, account in zip(("dev", "staging", "prod"), ("104937262811", "270418365510", "598812047733")):
-        raw["environments"][env]["account"] = account
+    _real_accounts(raw)
     model = raw["environments"]["prod"]["models"][0]
     raw["environments"]["prod"]["gate"] = {"min_disparate_impact": 0.9}
     raw["models"][model]["gate"] = {"min_disparate_impact": 0.6, "min_auc": 0.95}
@@ -942,3 +944,40 @@ def test_an_etl_schedule_that_looks_like_off_names_null(raw, value, shown):
         f"environment 'dev': field 'glue.etl_schedule': {shown} is not a schedule; write null to switch the nightly "
         "workflow off (start it with aws glue start-workflow-run --name <workflow>, the DataPipeline stack's "
         "<Dataset>WorkflowName output), or a cron expression such as 'cron(0 2 * * ? *)'"]
+
+
+def _open_approval(raw: dict) -> list[str]:
+    return [w for w in parse_config(raw).warnings() if "field 'approvers'" in w]
+
+
+def _anyone_approves(models) -> list[str]:
+    if not models:
+        return []
+    return [f"environment 'prod': field 'approvers': empty, so any principal of the account its own policies allow may "
+            f"assume the approver role and approve versions of {', '.join(repr(m) for m in models)} (one it trained "
+            "itself too); name who may approve (IAM role or user ARNs) or give the models' teams team_approvers before "
+            "`cdk deploy` (docs/configuration.md, Every setting)"]
+
+
+def test_a_prod_environment_whose_models_anyone_may_approve_is_warned_about():
+    """GIVEN prod with real accounts WHEN no one is named to approve (approvers: [], no team_approvers) THEN one warning
+    names the field, every model of prod, what it allows and the fix; naming approvers, or giving every model's team
+    team_approvers, silences it, and a team covering some models leaves the others named."""
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    _real_accounts(raw)
+    prod = raw["environments"]["prod"]
+    models = list(prod["models"])
+    assert _open_approval(raw) == []  # _real_accounts names prod's approvers
+    prod["approvers"] = []
+    assert _open_approval(raw) == _anyone_approves(models)
+    # AND a team with approvers of its own takes its model off the list
+    for model in models:
+        raw["models"][model]["owner"] = {"team": "other"}
+    raw["models"][models[0]]["owner"] = {"team": "risk"}
+    prod["team_approvers"] = {"risk": ["arn:aws:iam::598812047733:role/risk-approvers"]}
+    assert _open_approval(raw) == _anyone_approves(models[1:])
+    prod["team_approvers"]["other"] = ["arn:aws:iam::598812047733:role/other-approvers"]
+    assert _open_approval(raw) == []
+    # AND a non-prod environment is not judged
+    raw["environments"]["staging"]["approvers"] = []
+    assert _open_approval(raw) == []
