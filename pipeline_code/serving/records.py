@@ -445,7 +445,8 @@ def _csv_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], 
         except StopIteration:
             break
         except csv.Error as exc:  # never a 500: the caller's bytes, which the 400 says how to fix
-            problem = BadRequestError(blank or f"line {reader.line_num}: not readable as CSV: {_csv_problem(exc)}")
+            where = f"record {len(records)} (line {reader.line_num})"  # as every 400 naming a record starts
+            problem = BadRequestError(blank or f"{where}: not readable as CSV: {_csv_problem(exc)}")
             if not per_record:
                 raise problem from None
             # Batch transform: that line alone is refused (the reader goes on at the next line), as a JSON Lines line
@@ -455,10 +456,10 @@ def _csv_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], 
             continue
         if not row or all(not v.strip() for v in row) and len(row) <= 1:
             if per_record:  # batch transform: answered in its place, as a JSON Lines blank line is
-                records.append(Unreadable(f"line {reader.line_num}: {BLANK_LINE}"))
+                records.append(Unreadable(f"record {len(records)} (line {reader.line_num}): {BLANK_LINE}"))
                 positions.append(f"line {reader.line_num}")
             elif blank is None:
-                blank = f"line {reader.line_num}: {BLANK_LINE_BEFORE_A_RECORD}"
+                blank = f"record {len(records)} (line {reader.line_num}): {BLANK_LINE_BEFORE_A_RECORD}"
             continue
         if blank is not None:
             raise BadRequestError(blank)

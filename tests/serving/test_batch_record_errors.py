@@ -141,7 +141,7 @@ def test_a_csv_line_the_reader_cannot_read_is_an_error_line_not_a_refused_mini_b
     error = record_error_of(json.loads(next(csv.reader([out[3]]))[0]))
     assert error is not None and error["fields"] == []
     assert error["message"] == _refusal_messages(model, "\n".join(lines), inf.CSV) == (
-        "line 4: not readable as CSV: a carriage return (\\r) outside quotes that does not end the line; end each line "
+        "record 3 (line 4): not readable as CSV: a carriage return (\\r) outside quotes that does not end the line; end each line "
         "with \\n or \\r\\n, and quote a field that holds a line break")
 
 def test_a_mini_batch_of_only_refused_records_is_all_error_lines(trained, in_batch):
@@ -209,7 +209,7 @@ def test_a_blank_line_in_a_mini_batch_answers_its_own_error_line_so_later_scores
             value = json.loads(out[i] if content_type == inf.JSONLINES else next(csv.reader([out[i]]))[0])
             error = record_error_of(value)
             assert error is not None and error["status"] == 400 and error["fields"] == []
-            where = f"record {i} (line {i + 1})" if content_type == inf.JSONLINES else f"line {i + 1}"
+            where = f"record {i} (line {i + 1})"
             assert error["message"] == (f"{where}: a blank line is not a record; remove blank lines from the input "
                                         "(each output line answers the input line in its place)")
         else:

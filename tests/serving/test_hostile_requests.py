@@ -241,12 +241,12 @@ def test_csv_the_reader_cannot_read_is_a_400_naming_the_line(trained, served):
     with pytest.raises(inf.InvocationError) as caught:
         inf.invoke(served, lines[0] + "\n" + lines[1] + "\r" + lines[0], content_type=inf.CSV)
     assert caught.value.status_code == 400 and str(caught.value) == (
-        "line 2: not readable as CSV: a carriage return (\\r) outside quotes that does not end the line; end each line "
+        "record 1 (line 2): not readable as CSV: a carriage return (\\r) outside quotes that does not end the line; end each line "
         "with \\n or \\r\\n, and quote a field that holds a line break")
     with pytest.raises(inf.InvocationError) as caught:
         inf.invoke(served, lines[0] + "\n" + "x" * 200_000 + lines[1], content_type=inf.CSV)
     assert caught.value.status_code == 400 and str(caught.value) == (
-        f"line 2: not readable as CSV: a field longer than {csv.field_size_limit()} characters")
+        f"record 1 (line 2): not readable as CSV: a field longer than {csv.field_size_limit()} characters")
 
 
 @pytest.mark.parametrize("identifier", [{"a": [1, 2]}, ["x"], True],

@@ -204,7 +204,7 @@ def test_jsonlines_round_trip_keeps_order_and_count(trained, served):
 
 
 def _blank_line_refusal(content_type: str, record: int, line: int) -> str:
-    where = f"record {record} (line {line})" if content_type == inf.JSONLINES else f"line {line}"
+    where = f"record {record} (line {line})"
     return (f"{where}: a blank line is not a record; remove blank lines between records (answers come one per record, "
             "in order: a blank line passed over would put each later answer on the line above its own); line feeds "
             "ending the body are fine")
@@ -241,6 +241,31 @@ def test_a_blank_line_before_a_record_is_a_400_naming_it_and_line_feeds_ending_t
     records = trained.raw_records(2)
     body = "[\n" + ",\n\n".join(json.dumps(r) for r in records) + "\n\n]\n\n"
     assert _invoke(served, body)[0] == _invoke(served, records)[0]
+
+
+@pytest.mark.parametrize("content_type", [inf.JSONLINES, inf.CSV])
+def test_a_400_for_one_line_names_its_record_and_line_as_the_documented_pattern_reads_them(trained, served,
+                                                                                            content_type):
+    """GIVEN a JSON Lines or CSV request refused for one of its lines (a blank line before a record, a line the reader
+    cannot read) WHEN an endpoint answers 400 THEN the documented pattern (``core.contract.REFUSED_FIELD``,
+    docs/invocation-contract.md "Reading a 400 by machine") reads that record and line from it, as from every other
+    400 naming a record (before: CSV's said only "line 2: ...", so a client reading the pattern found no record)."""
+    import re
+
+    from pipeline_code.core.contract import REFUSED_FIELD
+
+    if content_type == inf.JSONLINES:
+        rows = [json.dumps(r) for r in trained.raw_records(3)]
+        unreadable = "{not json"
+    else:
+        rows = [",".join("" if r[f] is None else str(r[f]) for f in served.feature_order)
+                for r in trained.feature_records(3)]
+        unreadable = f"{rows[1]}\rx"  # a bare carriage return: the csv module cannot read the line
+    for body in (f"{rows[0]}\n\n{rows[1]}\n", f"{rows[0]}\n{unreadable}\n{rows[2]}\n"):
+        with pytest.raises(inf.InvocationError) as caught:
+            _invoke(served, body, content_type=content_type, accept=content_type)
+        read = re.match(REFUSED_FIELD, str(caught.value))
+        assert caught.value.status_code == 400 and read and read.group(1, 2) == ("1", "2"), str(caught.value)
 
 
 def test_csv_round_trip_in_feature_order(trained, served):
