@@ -78,7 +78,7 @@ import pandas as pd
 from pipeline_code import catalog
 from pipeline_code.core import media_types
 from pipeline_code.core.contract import (ANSWERED_BY, ANSWERED_BY_DIGEST, ANSWERED_BY_VERSION, BATCH_OUTPUT_SUFFIX,
-                                         RECORD_ERROR_FIELDS, RECORD_ERROR_MESSAGE, record_error_of)
+                                         RECORD_ERROR_FIELDS, RECORD_ERROR_MESSAGE, REFUSED_FIELD, record_error_of)
 from pipeline_code.core.lines import record_lines
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from pipeline_code.core import online_features
@@ -248,13 +248,15 @@ class _Refused(_Malformed):
         super().__init__(f"{REFUSED_RECORD}: {message}")
 
 
-_FIELD_NAMED = re.compile(r"field '([^']+)'")
+# The field each problem of serving's 400 names (core.contract.REFUSED_FIELD, the documented pattern: "field 'x'",
+# "missing required field 'x'", "missing feature 'x'"), the same a batch error line names first.
+_FIELD_NAMED = re.compile(REFUSED_FIELD)
 
 
 def refused_response(block: Dict[str, Any]) -> Optional[Tuple[List[str], str]]:
     """(fields, message) of a captured endpointOutput that is serving's answer to a request it refused, None for any
     other: the message as text (``media_types.REFUSAL``, how the serving hooks answer a 400/406/415 on an endpoint;
-    SageMaker's capture stores it BASE64-encoded), its fields those the message names (``field 'x'``), or a JSON
+    SageMaker's capture stores it BASE64-encoded), its fields those its problems name (``REFUSED_FIELD``), or a JSON
     error object (``core.contract.record_error``)."""
     data = block.get("data")
     if not isinstance(data, str):
@@ -266,7 +268,8 @@ def refused_response(block: Dict[str, Any]) -> Optional[Tuple[List[str], str]]:
             return None
     content_type = media_types.base_type(str(block.get("observedContentType") or ""))
     if content_type == media_types.REFUSAL:
-        return list(dict.fromkeys(_FIELD_NAMED.findall(data))), data.strip()
+        named = (match.group(3) for match in _FIELD_NAMED.finditer(data) if match.group(3))
+        return list(dict.fromkeys(named)), data.strip()
     return refused_output(data.strip()) if media_types.canonical(content_type) == media_types.JSON else None
 
 

@@ -328,3 +328,37 @@ def test_a_captured_request_with_a_blank_line_before_a_record_is_a_refusal_and_o
     assert (summary["refused"]["count"], summary["refused"]["fields"]) == (1, {"(record)": 1}), summary["refused"]
     _assert_clean(window, 3)
     assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:3])
+
+
+def test_a_captured_400_is_counted_under_the_field_its_batch_error_line_names(trained, tmp_path, monkeypatch):
+    """GIVEN captured endpoint 400s of the refusals callers make most (a precomputed record lacking a feature, a raw
+    record lacking a required field, a wrong type, a value outside its declaration; the hooks' own text/plain answers)
+    WHEN the window is decoded THEN each refused request is counted under the field the same record's batch error
+    line names first (the documented pattern core.contract.REFUSED_FIELD reads it from the 400), so the report's and
+    the error's per-field counts name the same field for live traffic and batch (before: a missing feature, "missing
+    feature 'x'", was counted under "(record)")."""
+    from pipeline_code.core.contract import BATCH_RECORD_ERRORS_ENV, record_error_of
+
+    model = inf.model_fn(trained.model_dir)
+    raw, features = trained.raw_records(1)[0], trained.feature_records(1)[0]
+    numeric = next(c for c in model.required_raw_fields if trained.dataset.column(c).dtype in ("integer", "double"))
+    requests = {
+        "missing feature": {k: v for k, v in features.items() if k != model.feature_order[-1]},
+        "missing required field": {k: v for k, v in raw.items() if k != model.required_raw_fields[0]},
+        "wrong type": {**raw, numeric: "sixty"},
+    }
+    events, expected = [], {}
+    for what, record in requests.items():
+        body = json.dumps([record]).encode()
+        with pytest.raises(inf.InvocationError) as caught:
+            inf.invoke(model, body, content_type=inf.JSON, accept=inf.JSON)
+        events.append(_capture_event(body, inf.JSON, str(caught.value).encode(), media_types.REFUSAL,
+                                     inference_id=what, base64_encoded=True))
+        monkeypatch.setenv(BATCH_RECORD_ERRORS_ENV, "1")
+        line, _ = inf.invoke(model, json.dumps(record), content_type=inf.JSONLINES, accept=inf.JSONLINES)
+        monkeypatch.delenv(BATCH_RECORD_ERRORS_ENV)
+        first = record_error_of(json.loads(line))["fields"][0]
+        expected[first] = expected.get(first, 0) + 1
+    window = decode_capture(trained, _write_capture(tmp_path, events))
+    summary = window.summary()
+    assert (summary["refused"]["count"], summary["refused"]["fields"]) == (len(requests), expected), summary["refused"]
