@@ -84,7 +84,7 @@ from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from pipeline_code.core import online_features
 from pipeline_code.monitoring import capture_columns
 from pipeline_code.monitoring.window_stats import concat
-from pipeline_code.serving.records import FeatureContract, complete_records, feature_text
+from pipeline_code.serving.records import BLANK_LINE, FeatureContract, complete_records, feature_text
 
 SCORE = "score"
 # A multiclass model's class probabilities: one column per class, ``proba:<class>`` (``:`` is in no
@@ -920,32 +920,49 @@ def _filled_lines(path: str) -> Iterator[Tuple[int, str]]:
     return ((i, t) for i, t in _read_lines(path) if t.strip())
 
 
+def _answers_a_blank_line(text: str) -> bool:
+    """Whether a batch output line is serving's error line for a blank input line (``records.BLANK_LINE``)."""
+    refused = refused_output(text.strip()) if "blank line" in text else None
+    return refused is not None and not refused[0] and refused[1].endswith(BLANK_LINE)
+
+
 def _decode_batch(decoder: _Decoder, path: str, out_path: Optional[str], rel: str) -> None:
     """A batch-transform input file and its output, line ``i`` scoring line ``i``, read side by side (a first pass
     only counts their lines: outputs that do not pair up with the inputs make every input line malformed).
 
     Blank output lines are no answers (AssembleWith=Line may add them). A blank input line is no record: serving answers
     it with an error line of its own in its place (``records.BLANK_LINE``), which is passed over with it; outputs
-    written by serving code that skipped blank lines (one line fewer per blank line) pair with the filled lines."""
+    written by serving code that skipped blank lines (one line fewer per blank line) pair with the filled lines, and so
+    do outputs answering only some of them (a splitter that does not hand on the empty line after a file's last line
+    feed): the outputs pair when, their blank lines' error lines aside, they are one per record."""
     w = decoder.window
     inputs = sum(1 for _ in _filled_lines(path))
-    every_line = sum(1 for _ in _read_lines(path))
     outputs = sum(1 for _ in _filled_lines(out_path)) if out_path else None
-    blank_lines_answered = outputs is not None and outputs != inputs and outputs == every_line
-    paired = outputs is not None and (outputs == inputs or blank_lines_answered)
-    scores = (t for _, t in _filled_lines(out_path)) if out_path and paired else None
-    lines = _read_lines(path) if blank_lines_answered else _filled_lines(path)
-    for line_no, text in lines:
-        if not text.strip():
-            next(scores)  # type: ignore[arg-type]  # the blank line's own error line
+    blank_answers = (sum(1 for _, t in _filled_lines(out_path) if _answers_a_blank_line(t))
+                     if out_path and outputs != inputs else 0)
+    paired = outputs is not None and outputs - blank_answers == inputs
+    answers = ((t for _, t in _filled_lines(out_path)) if out_path and paired else iter(()))
+    mismatch = ""
+    if outputs is not None and not paired:
+        every_line = sum(1 for _ in _read_lines(path))
+        shown = inputs if every_line == inputs else f"{inputs} (and {every_line - inputs} blank)"
+        mismatch = f"output_mismatch: {outputs} output lines for {shown} input lines"
+    pending: Optional[str] = None  # an answer read ahead at a blank input line, not its error line: the next record's
+    for line_no, text in (_read_lines(path) if blank_answers else _filled_lines(path)):
+        if not text.strip():  # a blank line: its error line, when the output holds one, is passed over with it
+            pending = next(answers, None) if pending is None else pending
+            if pending is not None and _answers_a_blank_line(pending):
+                pending = None
             continue
         w.lines += 1
-        if outputs is not None and not paired:
-            shown = inputs if every_line == inputs else f"{inputs} (and {every_line - inputs} blank)"
-            decoder.malformed(rel, line_no, f"output_mismatch: {outputs} output lines for {shown} input lines", text)
+        if mismatch:
+            decoder.malformed(rel, line_no, mismatch, text)
             continue
+        score = None
+        if paired:
+            score, pending = (pending if pending is not None else next(answers)), None
         try:
-            decoder.add_batch_line(text, next(scores) if scores is not None else None, rel, line_no)
+            decoder.add_batch_line(text, score, rel, line_no)
         except _Malformed as exc:
             decoder.undecoded(rel, line_no, exc, text)
         decoder.flush_when_full()

@@ -247,6 +247,32 @@ def test_the_monitor_pairs_outputs_with_inputs_holding_blank_lines(trained, in_b
     assert old.summary()["malformed"]["count"] == 0
 
 
+@pytest.mark.parametrize("content_type", [inf.JSONLINES, inf.CSV])
+def test_the_monitor_pairs_outputs_that_answer_only_some_blank_lines(trained, in_batch, tmp_path, content_type):
+    """GIVEN a batch input file with a blank line between records and one ending it, and an X.out holding the error
+    line of the first but not of the last (a splitter that hands on blank lines between records but not the empty line
+    after the file's last line feed) WHEN the drift monitor decodes the pair THEN each record still gets its own score
+    and nothing is malformed (before: neither one line per input line nor one per record, so every line of the file was
+    counted malformed, output_mismatch, and the window distrusted)."""
+    model = inf.model_fn(trained.model_dir)
+    if content_type == inf.JSONLINES:
+        rows = [json.dumps(dict(r, inference_id=f"row-{i}")) for i, r in enumerate(trained.raw_records(5))]
+    else:
+        rows = [",".join("" if r[f] is None else str(r[f]) for f in model.feature_order)
+                for r in trained.feature_records(5)]
+    lines = [*rows[:2], "", *rows[2:], ""]
+    batch = batch_transform(model, lines, tmp_path / "batch", per_invocation=3, content_type=content_type)
+    out = batch / "part-0001.out"
+    answers = [line for line in out.read_text().split("\n") if line.strip()]
+    assert len(answers) == len(lines)
+    out.write_text("\n".join(answers[:-1]) + "\n")  # the last blank line's error line never written
+    window = decode_capture(trained, batch)
+    assert (window.records, window.summary()["malformed"]["count"]) == (len(rows), 0), window.summary()["malformed"]
+    scored = decode_capture(trained, batch_transform(model, rows, tmp_path / "alone", per_invocation=5,
+                                                     content_type=content_type))
+    assert window.frame["score"].tolist() == pytest.approx(scored.frame["score"].tolist())
+
+
 def test_a_record_holding_a_field_twice_names_that_field_in_its_error_line(trained, in_batch):
     """GIVEN a JSON Lines mini-batch where one record holds a field twice (a gateway in front may have checked the other
     value) WHEN a batch container answers it THEN its error line names that field in `fields`, as every other refusal
