@@ -437,7 +437,9 @@ def _csv_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], 
     records: List[Record] = []
     positions: List[str] = []
     lines = _lines(text)
-    reader = csv.reader(lines, skipinitialspace=True)
+    # Each line with its line feed: a quoted field that holds a line break keeps it (given the bare lines, the csv
+    # module joins them without it: "1<LF>2" would be read, and scored, as 12).
+    reader = csv.reader((f"{line}\n" for line in lines), skipinitialspace=True)
     blank: Optional[str] = None  # an endpoint's request: the first blank line, refused once a record follows it
     for line_no in range(1, len(lines) + 1):
         try:

@@ -232,6 +232,32 @@ def test_the_work_of_a_refused_request_does_not_grow_with_what_the_400_leaves_ou
     assert messages[1] == f"{shown} (+{2000 - (shown.count('; record ') + 1)} more problems)"
 
 
+def test_a_quoted_csv_field_keeps_the_line_break_it_holds(trained, served):
+    """GIVEN a CSV record whose quoted numeric feature holds a line break (docs/invocation-contract.md: quote a field that
+    holds a line break) WHEN scored THEN the value is read with its line break, so refused as no
+    number, naming its record and field (before: the line break was dropped, "1<LF>2" scored as 12, silently); the same
+    record without the line break is scored."""
+    import re
+
+    from pipeline_code.core.contract import REFUSED_FIELD
+
+    record = trained.feature_records(1)[0]
+    numeric = next(f for f in served.feature_order
+                   if isinstance(record[f], (int, float)) and not isinstance(record[f], bool))
+
+    def row(value: str) -> str:
+        return ",".join(value if f == numeric else "" if record[f] is None else str(record[f])
+                        for f in served.feature_order)
+
+    value = str(record[numeric])
+    assert len(value) > 1
+    assert inf.invoke(served, row(value) + "\n", content_type=inf.CSV, accept=inf.CSV)[1] == inf.CSV
+    with pytest.raises(inf.InvocationError) as caught:
+        inf.invoke(served, row(f'"{value[:1]}\n{value[1:]}"') + "\n", content_type=inf.CSV, accept=inf.CSV)
+    read = re.match(REFUSED_FIELD, str(caught.value))
+    assert caught.value.status_code == 400 and read and read.group(1, 3) == ("0", numeric), str(caught.value)
+
+
 def test_csv_the_reader_cannot_read_is_a_400_naming_the_line(trained, served):
     """GIVEN a CSV body with a bare carriage return outside quotes (old Mac line ends, a stray \\r in a value) or a field
     longer than the csv module's limit WHEN scored THEN a 400 names the line and what to fix (before: csv.Error
