@@ -19,7 +19,7 @@ from moto.sagemaker.models import sagemaker_backends
 from pipeline_code.handlers import deploy_on_approval as dod
 from tests.support.moto_clients import SharedClients
 from tests.support.multi_model import keep_package_metadata, model_archive, seal_archive
-from tests.support.pipeline_runs import EXECUTION, Runs, execution
+from tests.support.pipeline_runs import EXECUTION, Runs
 
 
 REGION = "eu-west-1"

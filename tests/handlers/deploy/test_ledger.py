@@ -25,14 +25,11 @@ from tests.support.deploy_handler import (
     PARAMETERS,
     REGION,
     STACK,
-    aws,
     decide,
     digests,
-    ledger,
     records,
     register,
     run,
-    shared_clients,
     state_change,
 )
 

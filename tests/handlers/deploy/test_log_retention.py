@@ -14,15 +14,13 @@ from botocore.stub import Stubber
 from pipeline_code.handlers import deploy_on_approval as dod
 from pipeline_code.handlers.deploy import log_retention as retention
 from pipeline_code.handlers.deploy import settings as dod_settings
-from tests.support.deploy_handler import (  # noqa: F401 (fixtures)
+from tests.support.deploy_handler import (
     GROUP,
     REGION,
     STACK,
     TEMPLATE,
-    aws,
     register,
     set_approval,
-    shared_clients,
 )
 
 CHURN = "mlops-loop-prod-churn"
