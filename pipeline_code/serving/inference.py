@@ -75,10 +75,11 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -92,6 +93,8 @@ from pipeline_code.core.media_types import base_type, canonical
 from pipeline_code.serving import self_capture
 from pipeline_code.serving.records import (  # noqa: F401 - re-exported: the contract's names in one place
     ACCEPT_TYPES,
+    BLANK_LINE,
+    BLANK_RECORD,
     CONTENT_TYPES,
     CSV,
     INFERENCE_ID,
@@ -115,6 +118,7 @@ from pipeline_code.serving.records import (  # noqa: F401 - re-exported: the con
     _MAX_PROBLEMS,
     _where,
     answer_toolkit_errors_without_traceback,
+    blank_line_message,
     complete_records,
     feature_rows,
     parse_request,
@@ -339,6 +343,9 @@ class Prediction:
     # Batch transform only (record_errors): the request's records refused one by one, by position in the request, as
     # their output lines (core.contract.record_error); the arrays above hold the other records, in order.
     refused: Dict[int, Dict[str, Any]] = field(default_factory=dict)
+    # Batch transform only (record_errors): how many of the request's records are blank lines (records.BLANK_RECORD),
+    # each answered in its place by its error line, rendered from a template (_BLANK_LINE_TEMPLATES).
+    blank_lines: int = 0
 
     def answer(self, i: int) -> Dict[str, Any]:
         """Record ``i``'s answer (``docs/invocation-contract.md``, Responses), ``inference_id`` echoed."""
@@ -358,9 +365,17 @@ class Prediction:
 
     def records(self) -> List[Dict[str, Any]]:
         """Every record's answer in request order: a refused record's error object in its place (batch transform)."""
-        return self._in_order([self.answer(i) for i in range(len(self.scores))], self.refused)
+        return list(self._in_order([self.answer(i) for i in range(len(self.scores))], self.refused,
+                                   lambda i, position: record_error(blank_line_message(i, position),
+                                                                    status=BadRequestError.status)))
 
-    def csv_lines(self) -> List[str]:
+    def json_lines(self) -> Iterator[str]:
+        """:meth:`records`, each as one line of JSON (a blank line's error line from its template)."""
+        answers = [json.dumps(self.answer(i), separators=(",", ":")) for i in range(len(self.scores))]
+        errors = {i: json.dumps(line, separators=(",", ":")) for i, line in self.refused.items()}
+        return self._in_order(answers, errors, _BLANK_LINE_TEMPLATES[JSONLINES])
+
+    def csv_lines(self) -> Iterator[str]:
         """One CSV line per record: the score (binary), the class name (multiclass), the value (regression); a
         refused record's error object (batch transform) as one CSV field holding its JSON."""
         if self.problem_type != problem.MULTICLASS:
@@ -368,14 +383,42 @@ class Prediction:
         else:
             answers = [_csv_field(self.classes[int(k)]) for k in self.labels]
         errors = {i: _csv_field(json.dumps(line, separators=(",", ":"))) for i, line in self.refused.items()}
-        return self._in_order(answers, errors)
+        return self._in_order(answers, errors, _BLANK_LINE_TEMPLATES[CSV])
 
-    @staticmethod
-    def _in_order(answers: List[Any], refused: Dict[int, Any]) -> List[Any]:
-        if not refused:
-            return answers
+    def _in_order(self, answers: List[Any], refused: Dict[int, Any], blank: Callable[[int, str], Any]) -> Iterator[Any]:
+        """``answers`` (the scored records') with each refused record's in its place, and ``blank(i, position)`` in
+        each blank line's (:attr:`blank_lines`), one by one."""
+        if not refused and not self.blank_lines:
+            return iter(answers)
         scored = iter(answers)
-        return [refused[i] if i in refused else next(scored) for i in range(len(answers) + len(refused))]
+        total = len(answers) + len(refused) + self.blank_lines
+        if not self.blank_lines:
+            return (refused[i] if i in refused else next(scored) for i in range(total))
+        assert self.request is not None, "a Prediction with blank lines holds its request"
+        records, positions = self.request.records, self.request.positions
+        return (blank(i, positions[i]) if records[i] is BLANK_RECORD else refused[i] if i in refused else next(scored)
+                for i in range(total))
+
+
+class _BlankLineTemplate:
+    """A blank line's error line in one output type (:data:`pipeline_code.serving.records.BLANK_RECORD`): rendered once,
+    only its place (``record i (line n)``, which holds no character JSON or CSV would escape) filled in per line."""
+
+    _PLACE = "BLANKLINEPLACE"
+
+    def __init__(self, render: Callable[[str], str]) -> None:
+        line = render(f"{self._PLACE}: {BLANK_LINE}")
+        self.head, self.tail = line.split(self._PLACE)
+
+    def __call__(self, index: int, position: str) -> str:
+        return f"{self.head}record {index} ({position}){self.tail}" if position else (
+            f"{self.head}record {index}{self.tail}")
+
+
+def _blank_line_json(message: str) -> str:
+    return json.dumps(record_error(message, status=BadRequestError.status), separators=(",", ":"))
+
+
 
 
 def _csv_field(text: str) -> str:
@@ -383,6 +426,12 @@ def _csv_field(text: str) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="").writerow([text])
     return buffer.getvalue()
+
+
+_BLANK_LINE_TEMPLATES = {
+    JSONLINES: _BlankLineTemplate(_blank_line_json),
+    CSV: _BlankLineTemplate(lambda message: _csv_field(_blank_line_json(message))),
+}
 
 
 def predict(model: ServingModel, request: ParsedRequest, *, record_errors: bool = False) -> Prediction:
@@ -398,13 +447,14 @@ def predict(model: ServingModel, request: ParsedRequest, *, record_errors: bool 
     """
     rows = feature_rows(model.contract, request.records, request.positions, refuse_records=record_errors)
     refused = {i: _error_line(refusal, rows.inference_ids[i]) for i, refusal in rows.refused.items()}
-    kept = rows.kept if refused else list(range(len(request.records)))
+    kept = rows.kept if refused or rows.blank_lines else list(range(len(request.records)))
     positions = [request.positions[i] if i < len(request.positions) else "" for i in kept]
     output = _model_output(model, rows.frame)
     _check_finite(output, positions, kept)
     kind = model.problem_type
     common = dict(inference_ids=[rows.inference_ids[i] for i in kept], sources=[rows.sources[i] for i in kept],
-                  model=dict(model.info), request=request, problem_type=kind, refused=refused)
+                  model=dict(model.info), request=request, problem_type=kind, refused=refused,
+                  blank_lines=rows.blank_lines)
     if kind == problem.MULTICLASS:
         classes = model.classes
         if output.ndim != 2 or output.shape[1] != len(classes):
@@ -483,13 +533,29 @@ def choose_accept(accept: Optional[str]) -> str:
 def render(prediction: Prediction, accept: Optional[str]) -> Tuple[bytes, str]:
     kind = choose_accept(accept)
     if kind == JSON:
-        body = json.dumps({"predictions": prediction.records(), ANSWERED_BY: prediction.model}, separators=(",", ":"))
-    elif kind == JSONLINES:
-        # No trailing newline: batch transform (AssembleWith=Line) adds the separator itself.
-        body = "\n".join(json.dumps(item, separators=(",", ":")) for item in prediction.records())
+        # json.dumps({"predictions": prediction.records(), ANSWERED_BY: prediction.model}, separators=(",", ":")),
+        # built of the lines a batch transform's blank lines are answered by (no dict each).
+        body = (f'{{"predictions":[{",".join(prediction.json_lines())}],{json.dumps(ANSWERED_BY)}:'
+                f'{json.dumps(prediction.model, separators=(",", ":"))}}}')
     else:
-        body = "\n".join(prediction.csv_lines())
+        # No trailing newline: batch transform (AssembleWith=Line) adds the separator itself.
+        return _joined(prediction.json_lines() if kind == JSONLINES else prediction.csv_lines()), kind
     return body.encode("utf-8"), kind
+
+
+def _joined(lines: Iterator[str], chunk: int = 10_000) -> bytes:
+    """``"\n".join(lines).encode("utf-8")``, encoded ``chunk`` lines at a time: the output is held once, as bytes, not
+    also as a list of lines and a text (a mini-batch of a million blank lines answers ~200 MB)."""
+    out = io.BytesIO()
+    first = True
+    while True:
+        part = list(itertools.islice(lines, chunk))
+        if not part:
+            return out.getvalue()
+        if not first:
+            out.write(b"\n")
+        out.write("\n".join(part).encode("utf-8"))
+        first = False
 
 
 # --------------------------------------------------------------------------------------

@@ -306,7 +306,7 @@ def parse_request(body: Union[bytes, bytearray, str, None], content_type: Option
 
     ``per_record`` (batch transform; default False): a JSON Lines line that is not a record (not JSON, an ``instances``
     envelope), or a CSV line the csv module cannot read, becomes an :class:`Unreadable` record, which :func:`feature_rows` refuses on its own, instead of a
-    :class:`BadRequestError` for the whole body.
+    :class:`BadRequestError` for the whole body; a blank line becomes :data:`BLANK_RECORD`.
 
     Raises:
         UnsupportedContentTypeError: ``content_type`` is not JSON, JSON Lines or CSV.
@@ -403,6 +403,28 @@ class Unreadable:
     fields: Tuple[str, ...] = ()
 
 
+class _BlankLine:
+    """The record of every blank line of a batch transform's mini-batch (:data:`BLANK_RECORD`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "BLANK_RECORD"
+
+
+# A blank line of a batch transform's mini-batch (:func:`parse_request` with ``per_record``): one object shared by every
+# blank line, its place kept by its position ("line n"). It is answered by its error line (:data:`BLANK_LINE`, fields
+# []) rendered from one template per output type with only its place filled in (inference.Prediction): a mini-batch of
+# a million blank lines costs its output lines and nothing per line beyond them (a record object, a refusal, a dict and
+# a JSON encoding each cost it +1.45 GB and ~15 s).
+BLANK_RECORD = _BlankLine()
+
+
+def blank_line_message(index: int, position: str) -> str:
+    """The error message of the blank line that is record ``index`` at ``position``."""
+    return f"{_where(index, position)}: {BLANK_LINE}"
+
+
 def _jsonlines_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], List[str]]:
     records: List[Any] = []
     positions: List[str] = []
@@ -410,7 +432,7 @@ def _jsonlines_records(text: str, *, per_record: bool = False) -> Tuple[List[Rec
     for line_no, line in enumerate(_lines(text), start=1):
         if not line.strip():
             if per_record:  # batch transform: answered in its place, so each later output line stays on its input line
-                records.append(Unreadable(f"record {len(records)} (line {line_no}): {BLANK_LINE}"))
+                records.append(BLANK_RECORD)
                 positions.append(f"line {line_no}")
             elif blank is None:
                 blank = f"record {len(records)} (line {line_no}): {BLANK_LINE_BEFORE_A_RECORD}"
@@ -458,7 +480,7 @@ def _csv_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], 
             continue
         if not row or all(not v.strip() for v in row) and len(row) <= 1:
             if per_record:  # batch transform: answered in its place, as a JSON Lines blank line is
-                records.append(Unreadable(f"record {len(records)} (line {reader.line_num}): {BLANK_LINE}"))
+                records.append(BLANK_RECORD)
                 positions.append(f"line {reader.line_num}")
             elif blank is None:
                 blank = f"record {len(records)} (line {reader.line_num}): {BLANK_LINE_BEFORE_A_RECORD}"
@@ -659,13 +681,16 @@ class FeatureRows:
     """The model's features (and the slice/sensitive columns) of every record, in request order.
 
     ``sources`` and ``inference_ids`` have one entry per record; ``frame`` one row per record of ``kept`` (every
-    record, unless :func:`feature_rows` was told to refuse records one by one: those are in ``refused``)."""
+    record, unless :func:`feature_rows` was told to refuse records one by one: those are in ``refused``, and blank
+    lines, :data:`BLANK_RECORD`, in neither)."""
 
     frame: pd.DataFrame
     sources: List[str]
     inference_ids: List[Optional[str]]
     refused: Dict[int, RecordRefusal] = field(default_factory=dict)
     kept: List[int] = field(default_factory=list)
+    # refuse_records: how many records are blank lines (BLANK_RECORD), in neither ``refused`` nor ``kept``.
+    blank_lines: int = 0
 
 
 def feature_rows(contract: FeatureContract, records: Sequence[Record], positions: Optional[Sequence[str]] = None, *,
@@ -712,7 +737,15 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
     raw_values: Dict[int, Dict[str, Any]] = {}
     raw_fields = [*contract.required_raw_fields, *contract.optional_raw_fields]
 
+    blank_lines = 0
     for i, record in enumerate(records):
+        if record is BLANK_RECORD:  # nothing made per blank line: its error line is rendered from a template
+            blank_lines += 1
+            if not refuse_records:
+                refuse(i, None, blank_line_message(i, positions[i] if i < len(positions) else ""))
+            sources.append(SOURCE_FEATURES)
+            inference_ids.append(None)
+            continue
         where = _where(i, positions[i] if i < len(positions) else "")
         if isinstance(record, Unreadable):
             refuse(i, None, record.message, also=record.fields)
@@ -817,7 +850,8 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
         precomputed.pop(i, None)
         raw_values.pop(i, None)
     refusals = {i: RecordRefusal(fields=fields, message="; ".join(messages)) for i, (fields, messages) in refused.items()}
-    kept = [i for i in range(len(records)) if i not in refused]
+    kept = ([i for i in range(len(records)) if i not in refused and records[i] is not BLANK_RECORD] if blank_lines
+            else [i for i in range(len(records)) if i not in refused])
 
     # A precomputed record's sensitive attribute and slices come from the record, else from the raw columns it holds
     # (a raw request of a model whose features are all columns as they are is read as precomputed).
@@ -833,7 +867,8 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
     frame = pd.concat(parts) if len(parts) > 1 else parts[0]
     frame = frame.sort_index()
     frame.index = pd.RangeIndex(len(frame))
-    return FeatureRows(frame=frame, sources=sources, inference_ids=inference_ids, refused=refusals, kept=kept)
+    return FeatureRows(frame=frame, sources=sources, inference_ids=inference_ids, refused=refusals, kept=kept,
+                       blank_lines=blank_lines if refuse_records else 0)
 
 
 def refusal_message(problems: Sequence[str], count: int, limit: int = MAX_ERROR_MESSAGE) -> str:
