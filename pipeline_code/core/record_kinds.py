@@ -79,15 +79,17 @@ class RecordKinds:
     def refusal(self, record: Mapping[str, Any], missing: Sequence[str]) -> Tuple[str, List[str]]:
         """(serving's words, the other list's features at fault) refusing a precomputed record lacking ``missing``."""
         others, unfed = self.other_list(record, missing)
-        features = list(self.features)
-        words = f"missing feature {missing[0]!r} (a precomputed-feature record needs every model feature: {features})"
-        if unfed:
-            words += (f"; its {', '.join(map(repr, others))} {'is a feature' if len(others) == 1 else 'are features'} "
-                      f"of dataset {self.dataset!r} that this model does not read: the record was written for another "
-                      f"feature list (an earlier version's?), and read as raw fields it would be scored with "
-                      f"{', '.join(map(repr, unfed))} missing. Send every feature of this model (a record may hold the "
-                      f"features of both lists while versions change), or raw fields only")
-        return words, others if unfed else []
+        needs = f"a precomputed-feature record needs every model feature: {list(self.features)}"
+        if not unfed:
+            return f"missing feature {missing[0]!r} ({needs})", []
+        # What happened and the fix first, the lists after: a 400 cut to MAX_ERROR_MESSAGE (core.contract) loses the
+        # end of the words, and a wide model's lists alone pass it.
+        return (f"missing feature {missing[0]!r}: the record was written for another feature list (an earlier "
+                f"version's?); send every feature of this model (a record may hold the features of both lists while "
+                f"versions change), or raw fields only. Its {', '.join(map(repr, others))} "
+                f"{'is a feature' if len(others) == 1 else 'are features'} of dataset {self.dataset!r} that this model "
+                f"does not read, and read as raw fields it would be scored with {', '.join(map(repr, unfed))} missing "
+                f"({needs})"), others
 
     def to_json(self, with_features: bool = True) -> Dict[str, Any]:
         """As JSON; without the features when the holder carries them already (the by-id spec's own list)."""

@@ -41,11 +41,11 @@ TICKETS = {
 }
 EARLIER = {"region": "north", "log_calls": 1.1}  # an earlier version's precomputed record [region, log_calls]
 OTHER_LIST_WORDS = (
-    "missing feature 'capped_calls' (a precomputed-feature record needs every model feature: ['region', "
-    "'capped_calls']); its 'log_calls' is a feature of dataset 'visits' that this model does not read: the record was "
-    "written for another feature list (an earlier version's?), and read as raw fields it would be scored with "
-    "'capped_calls' missing. Send every feature of this model (a record may hold the features of both lists while "
-    "versions change), or raw fields only")
+    "missing feature 'capped_calls': the record was written for another feature list (an earlier version's?); send "
+    "every feature of this model (a record may hold the features of both lists while versions change), or raw fields "
+    "only. Its 'log_calls' is a feature of dataset 'visits' that this model does not read, and read as raw fields it "
+    "would be scored with 'capped_calls' missing (a precomputed-feature record needs every model feature: ['region', "
+    "'capped_calls'])")
 
 
 def _scored(tmp_path, features, instances, environ=None):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -150,11 +151,40 @@ def test_a_record_of_an_earlier_feature_list_is_refused_naming_the_field_and_the
     with pytest.raises(BadRequestError) as caught:
         feature_rows(FeatureContract.create(SUPPORT, ["region", "capped_calls"]), [dict(EARLIER_RECORD)])
     assert str(caught.value) == (
-        "record 0: missing feature 'capped_calls' (a precomputed-feature record needs every model feature: "
-        "['region', 'capped_calls']); its 'log_calls' is a feature of dataset 'support' that this model does not "
-        "read: the record was written for another feature list (an earlier version's?), and read as raw fields it "
-        "would be scored with 'capped_calls' missing. Send every feature of this model (a record may hold the "
-        "features of both lists while versions change), or raw fields only")
+        "record 0: missing feature 'capped_calls': the record was written for another feature list (an earlier "
+        "version's?); send every feature of this model (a record may hold the features of both lists while versions "
+        "change), or raw fields only. Its 'log_calls' is a feature of dataset 'support' that this model does not read, "
+        "and read as raw fields it would be scored with 'capped_calls' missing (a precomputed-feature record needs "
+        "every model feature: ['region', 'capped_calls'])")
+
+
+def test_a_record_of_an_earlier_feature_list_of_a_wide_model_keeps_its_fix_within_the_2048_characters():
+    """GIVEN a model of 150 features whose dataset keeps the 150 of an earlier list, and a record of that earlier list
+    WHEN refused THEN the 400, cut to the 2048 characters SageMaker hands the caller, still says the record was written
+    for another feature list and what to send: the explanation and the fix come before the lists (before, after both:
+    the two lists alone are longer than 2048 characters, so the 400 ended mid-list with no word of either)."""
+    from pipeline_code.core.contract import MAX_ERROR_MESSAGE, REFUSED_FIELD
+
+    columns = {"rid": {"type": "string", "nullable": False}, "event_time": {"type": "timestamp", "nullable": False},
+               "label": {"type": "integer", "min": 0, "max": 1}}
+    features = {}
+    for i in range(150):
+        columns[f"measurement_{i:03d}"] = {"type": "double", "nullable": False}
+        features[f"log_measurement_{i:03d}"] = f"log1p(measurement_{i:03d})"
+        features[f"capped_measurement_{i:03d}"] = f"clip(measurement_{i:03d}, 0, 10)"
+    wide = catalog.load_dataset({"name": "wide", "record_identifier": "rid", "event_time": "event_time",
+                                 "labels": ["label"], "columns": columns, "features": features})
+    contract = FeatureContract.create(wide, [f"log_measurement_{i:03d}" for i in range(150)])
+    earlier = {f"capped_measurement_{i:03d}": 1.0 for i in range(150)}
+    with pytest.raises(BadRequestError) as refused:
+        feature_rows(contract, [earlier])
+    text = str(refused.value)
+    assert len(text) <= MAX_ERROR_MESSAGE
+    assert text.startswith(
+        "record 0: missing feature 'log_measurement_000': the record was written for another feature list (an earlier "
+        "version's?); send every feature of this model (a record may hold the features of both lists while versions "
+        "change), or raw fields only. Its 'capped_measurement_000', "), text[:400]
+    assert re.match(REFUSED_FIELD, text).group(3) == "log_measurement_000"
 
 
 def test_a_batch_refuses_only_the_record_of_the_earlier_feature_list():
@@ -201,5 +231,5 @@ def test_a_record_whose_raw_fields_leave_the_feature_missing_is_still_refused():
     with pytest.raises(BadRequestError) as caught:
         feature_rows(contract, [{"region": "north", "backlog": 4, "log_calls": 1.0986}])
     assert str(caught.value).endswith(
-        "read as raw fields it would be scored with 'calls_per_backlog' missing. Send every feature of this model (a "
-        "record may hold the features of both lists while versions change), or raw fields only")
+        "read as raw fields it would be scored with 'calls_per_backlog' missing (a precomputed-feature record needs "
+        "every model feature: ['region', 'calls_per_backlog'])")
