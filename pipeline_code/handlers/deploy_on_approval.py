@@ -36,7 +36,9 @@ artefact and the object in S3 must hold exactly those bytes, and its inference c
 environment) must be the one the pipeline registered; so is a version whose evaluation report (verified against
 the digests recorded at registration) says the promotion gate failed (:func:`gate_problems`: registered outside the
 pipeline's condition step; no approval overrides it). These checks come after the one that finds the version already
-set on the stack, so a version that serves is never taken down by them. The update also sets the model digest
+set on the stack, so a version that serves is never taken down by them. When the serving version is no longer approved (rejected) and the
+version that should replace it is refused by them, the next approved version that passes them serves instead (decision
+``passed_over``), as after a held rollout, rather than the rejected one staying. The update also sets the model digest
 parameter the serving container checks at load (:mod:`pipeline_code.core.integrity`). A stack update already
 in progress is a wait, not an error (:func:`wait`): a one-time EventBridge Scheduler schedule invokes
 the function again every five minutes with ``{"action": "reconcile", "group": ..., "waiting_since": ...}``
@@ -433,16 +435,34 @@ def reconcile(
         desired = fallback
         base["desired"] = brief(desired)
 
-    untrusted = verify_artifact(s3, desired)
-    if untrusted:
-        reason = f"v{desired.version} refused: " + "; ".join(untrusted)
-        notify(f"v{desired.version} refused: artefact not verified", f"{reason}. The endpoint keeps serving {label(serving_arn)}.")
-        return {**base, "deployed": False, "outcome": "refused", "reason": reason}
-    failed_gate = gate_problems(s3, desired)
-    if failed_gate:
-        reason = f"v{desired.version} refused: " + "; ".join(failed_gate)
-        notify(f"v{desired.version} refused: promotion gate failed", f"{reason}. The endpoint keeps serving {label(serving_arn)}.")
-        return {**base, "deployed": False, "outcome": "refused", "reason": reason}
+    untrusted = _untrusted(s3, desired)
+    if untrusted is not None:
+        # The serving version rejected meanwhile: the one approved before the refused one that can serve, serves instead
+        # (as after a held rollout), not the rejected one left serving.
+        approved = serving_order(versions)
+        fallback, passed_over = None, [{"version": desired.version, "reason": untrusted[1], "headline": untrusted[0]}]
+        if serving_arn and not any(v.arn == serving_arn for v in approved):
+            position = next(i for i, v in enumerate(approved) if v.arn == desired.arn)
+            for candidate in approved[position + 1:]:
+                if problems(candidate, group) or failed_rollout(cloudformation, stack, candidate) is not None:
+                    continue
+                refused_too = _untrusted(s3, candidate)
+                if refused_too is None:
+                    fallback = candidate
+                    break
+                passed_over.append({"version": candidate.version, "reason": refused_too[1], "headline": refused_too[0]})
+        if fallback is None:
+            headline, reason = untrusted
+            rejected = "" if not serving_arn or any(v.arn == serving_arn for v in approved) else (
+                " although it is no longer approved: no other approved version can serve")
+            notify(headline, f"{reason}. The endpoint keeps serving {label(serving_arn)}{rejected}.")
+            return {**base, "deployed": False, "outcome": "refused", "reason": reason}
+        for refused in passed_over:
+            notify(refused["headline"], f"{refused['reason']}. {label(serving_arn)}, which serves, is no longer approved: "
+                   f"v{fallback.version}, approved before v{refused['version']}, is deployed instead.")
+        base["passed_over"] = [{"version": p["version"], "reason": p["reason"]} for p in passed_over]
+        desired = fallback
+        base["desired"] = brief(desired)
     base["verified"] = {"sha256": desired.archive_sha256, "model_sha256": desired.model_sha256}
     updates = {parameter: desired.arn}
     if digest_parameter is not None:
@@ -518,6 +538,18 @@ def reconcile(
         "set": updates,
         "token": token,
     }
+
+
+def _untrusted(s3: Any, version: Version) -> "Optional[tuple[str, str]]":
+    """(notice headline, reason) when ``version`` is refused on reading its artefact (:func:`verify_artifact`) or its
+    evaluation report (:func:`gate_problems`); None when it may serve."""
+    untrusted = verify_artifact(s3, version)
+    if untrusted:
+        return f"v{version.version} refused: artefact not verified", f"v{version.version} refused: " + "; ".join(untrusted)
+    failed_gate = gate_problems(s3, version)
+    if failed_gate:
+        return f"v{version.version} refused: promotion gate failed", f"v{version.version} refused: " + "; ".join(failed_gate)
+    return None
 
 
 def _no_reason(version: Version) -> Optional[str]:

@@ -405,6 +405,51 @@ def test_an_approved_version_whose_gate_failed_is_refused_naming_its_reasons(aws
     assert aws.notices() == [f"{GROUP}: v2 refused: promotion gate failed"]
 
 
+def test_rejecting_the_serving_version_falls_back_past_an_approved_version_that_is_refused(aws):
+    """GIVEN v1 (gate passed) approved, v2 approved but refused (its gate failed) and v3 approved and serving WHEN v3 is
+    rejected THEN the one approved before it that can serve, v1, is deployed - not the rejected v3 left serving because
+    v2, the one approved last, is refused - and people are told of both: v2's refusal and v1's deployment."""
+    v1 = register(aws, metrics=evaluation_reports(aws))
+    approve_and_deploy(aws, v1)
+    v2 = register(aws, metrics=evaluation_reports(aws, reasons=FAILED_GATE, execution="run0002"))
+    set_approval(aws, v2, "Approved")
+    assert run(aws, state_change(v2))["outcome"] == "refused"
+    v3 = register(aws, metrics=evaluation_reports(aws, execution="run0003"))
+    approve_and_deploy(aws, v3)
+    aws.notices()
+    set_approval(aws, v3, "Rejected")
+
+    decision = run(aws, state_change(v3, approval="Rejected"))
+
+    assert decision["deployed"] is True and decision["reason"] == "v3 -> v1"
+    assert aws.parameters()["ChurnModelPackageArn"] == v1
+    assert decision["passed_over"] == [{"version": 2, "reason": (
+        f"v2 refused: its evaluation report s3://{ARTIFACTS}/pipelines/churn/run0002/evaluate/evaluation/evaluation.json "
+        "says the promotion gate failed (disparate impact 0.2900 < minimum 0.8000 across age_group; auc 0.6100 < minimum "
+        "0.7000): the pipeline registers only a version that passed, so this one was registered outside it; fix the cause "
+        "and retrain it (a new pipeline execution registers the version that passes); no approval deploys a version whose "
+        "gate failed")}]
+    assert aws.notices() == [f"{GROUP}: v2 refused: promotion gate failed", f"{GROUP}: deploying v1 (was v3)"]
+
+
+def test_a_refused_version_does_not_replace_a_serving_version_that_is_still_approved(aws):
+    """GIVEN v1 approved and v2 serving WHEN v3, approved last, is refused THEN v2 keeps serving (the fallback past a
+    refused version is only for a serving version no longer approved) and no older version is deployed."""
+    v1 = register(aws, metrics=evaluation_reports(aws))
+    approve_and_deploy(aws, v1)
+    v2 = register(aws, metrics=evaluation_reports(aws, execution="run0002"))
+    approve_and_deploy(aws, v2)
+    aws.notices()
+    v3 = register(aws, metrics=evaluation_reports(aws, reasons=FAILED_GATE, execution="run0003"))
+    set_approval(aws, v3, "Approved")
+
+    decision = run(aws, state_change(v3))
+
+    assert decision["outcome"] == "refused" and "passed_over" not in decision
+    assert aws.parameters()["ChurnModelPackageArn"] == v2 and len(aws.updates) == 2
+    assert aws.notices() == [f"{GROUP}: v3 refused: promotion gate failed"]
+
+
 def test_an_evaluation_report_rewritten_after_registration_is_refused(aws):
     """GIVEN v1 whose failed evaluation report was rewritten to say the gate passed WHEN approved THEN it is refused
     naming both digests: the report the handler reads is the one registered, or none."""
