@@ -393,10 +393,14 @@ def reconcile(
         return {**base, "deployed": False, "outcome": "nothing-to-serve", "reason": reason}
     base["desired"] = brief(desired)
 
+    # A refusal is told by the registry event that met it, or by a wait's retry (its event waited before the checks),
+    # not again by every settled-stack reconcile: each rollout of any model reconciles every group.
+    tell_refusal = "action" not in seen or "waiting_since" in seen
     refusal = problems(desired, group)
     if refusal:
         reason = f"v{desired.version} refused: " + "; ".join(refusal)
-        notify(f"v{desired.version} refused", f"{reason}. The endpoint keeps serving {label(serving_arn)}.")
+        if tell_refusal:
+            notify(f"v{desired.version} refused", f"{reason}. The endpoint keeps serving {label(serving_arn)}.")
         return {**base, "deployed": False, "outcome": "refused", "reason": reason}
 
     # Models with their own container also get the model digest the container checks at load.
@@ -455,7 +459,8 @@ def reconcile(
             headline, reason = untrusted
             rejected = "" if not serving_arn or any(v.arn == serving_arn for v in approved) else (
                 " although it is no longer approved: no other approved version can serve")
-            notify(headline, f"{reason}. The endpoint keeps serving {label(serving_arn)}{rejected}.")
+            if tell_refusal:
+                notify(headline, f"{reason}. The endpoint keeps serving {label(serving_arn)}{rejected}.")
             return {**base, "deployed": False, "outcome": "refused", "reason": reason}
         for refused in passed_over:
             notify(refused["headline"], f"{refused['reason']}. {label(serving_arn)}, which serves, is no longer approved: "

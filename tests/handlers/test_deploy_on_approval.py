@@ -450,6 +450,26 @@ def test_a_refused_version_does_not_replace_a_serving_version_that_is_still_appr
     assert aws.notices() == [f"{GROUP}: v3 refused: promotion gate failed"]
 
 
+def test_a_refused_version_found_again_by_a_settled_stack_reconcile_tells_nobody_again(aws):
+    """GIVEN v1 serving and v2 approved and refused (its gate failed; people were told at its approval) WHEN the serving
+    stack settles after another model's rollout and its rule reconciles this group THEN v2 is refused again and nobody
+    is told again (every rollout of any model would repeat the notice); a wait's retry, whose approval event waited
+    before the checks and told nobody, does tell them."""
+    v1 = register(aws, metrics=evaluation_reports(aws))
+    approve_and_deploy(aws, v1)
+    v2 = register(aws, metrics=evaluation_reports(aws, reasons=FAILED_GATE, execution="run0002"))
+    set_approval(aws, v2, "Approved")
+    assert run(aws, state_change(v2))["outcome"] == "refused"
+    aws.notices()
+
+    settled = run(aws, {"action": "reconcile", "group": GROUP})
+
+    assert settled["outcome"] == "refused" and settled["reason"].startswith("v2 refused: its evaluation report")
+    assert aws.notices() == [] and aws.parameters()["ChurnModelPackageArn"] == v1
+    retried = run(aws, {"action": "reconcile", "group": GROUP, "waiting_since": "2026-01-01T00:00:00+00:00"})
+    assert retried["outcome"] == "refused" and aws.notices() == [f"{GROUP}: v2 refused: promotion gate failed"]
+
+
 def test_an_evaluation_report_rewritten_after_registration_is_refused(aws):
     """GIVEN v1 whose failed evaluation report was rewritten to say the gate passed WHEN approved THEN it is refused
     naming both digests: the report the handler reads is the one registered, or none."""
