@@ -33,7 +33,7 @@ class Ledger:
 # change is recorded whatever the outcome (unchanged, waiting and error included): it is a decision someone took.
 LEDGER_RECONCILE_OUTCOMES = ("deploying", "refused", "held", "failed-to-start", "gave-up")
 # What of the handler's decision a record keeps.
-_DECISION_FIELDS = ("outcome", "deployed", "reason", "stack", "parameter", "serving", "desired", "held", "refused",
+_DECISION_FIELDS = ("outcome", "deployed", "reason", "stack", "parameter", "serving", "desired", "held", "passed_over", "refused",
                     "verified", "set", "token", "failed_rollout", "waiting_since", "retry_at", "endpoint", "target_model",
                     "smoke_test")
 # What of the event's detail a record keeps, as SageMaker sent it (the package may have changed since).

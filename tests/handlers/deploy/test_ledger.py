@@ -27,9 +27,11 @@ from tests.support.deploy_handler import (
     STACK,
     decide,
     digests,
+    evaluation_reports,
     records,
     register,
     run,
+    set_approval,
     state_change,
 )
 
@@ -187,6 +189,32 @@ def test_a_reconcile_that_changes_nothing_is_not_recorded_one_that_deploys_is(le
     assert unchanged["outcome"] == "unchanged" and "ledger" not in unchanged
     (body,) = records(aws, 1).values()
     assert integrity.parse_ledger_record(body)["trigger"] == "reconcile"
+
+
+def test_a_fallback_past_a_refused_version_records_the_version_it_passed_over_and_why(ledger):
+    """GIVEN v1 approved, v2 approved but refused (its gate failed) and v3 serving WHEN v3 is rejected and the handler
+    deploys v1, passing over v2 THEN the rejection's record says so: v1 set, and v2 passed over with its reason (the
+    ledger outlives the notice and the log)."""
+    aws = ledger
+    v1 = register(aws, metrics=evaluation_reports(aws))
+    decide(aws, v1, "Approved")
+    run(aws, state_change(v1))
+    v2 = register(aws, metrics=evaluation_reports(aws, reasons=["auc 0.6100 < minimum 0.7000"], execution="run0002"))
+    decide(aws, v2, "Approved")
+    run(aws, state_change(v2))
+    v3 = register(aws, metrics=evaluation_reports(aws, execution="run0003"))
+    decide(aws, v3, "Approved")
+    run(aws, state_change(v3))
+    set_approval(aws, v3, "Rejected")
+
+    decision = run(aws, state_change(v3, approval="Rejected"))
+
+    assert decision["reason"] == "v3 -> v1"
+    record = integrity.parse_ledger_record(records(aws)[decision["ledger"]["key"].removeprefix(f"s3://{ARTIFACTS}/")])
+    assert record["decision"]["set"]["ChurnModelPackageArn"] == v1
+    assert [(p["version"], p["reason"].split(":")[0]) for p in record["decision"]["passed_over"]] == [
+        (2, "v2 refused")]
+    assert "promotion gate failed (auc 0.6100 < minimum 0.7000)" in record["decision"]["passed_over"][0]["reason"]
 
 
 def test_a_ledger_that_cannot_be_written_neither_stops_nor_hides_the_deployment(ledger, monkeypatch, caplog):
