@@ -15,8 +15,9 @@ one; the deploy-on-approval handler then updates the serving stack, exactly as f
 (blue/green rollout, alarm rollback). It refuses unknown versions, the version already serving, and
 every version the handler would refuse on what the registry records (not ``Completed``, no inference
 container, no sealed artefact digests: registered before artefacts were sealed), with the handler's
-reason. The artefact's bytes are verified by the handler itself (the approver role cannot read them;
-sealed artefacts are write-once). Without ``--yes`` it asks for confirmation on stdin. Run it with
+reason. The artefact's bytes, and the promotion gate its evaluation report records, are checked by the handler itself
+(the approver role cannot read them; sealed artefacts are write-once): re-approving a version whose gate failed is
+refused by the handler, which tells people, and the version serving keeps serving. Without ``--yes`` it asks for confirmation on stdin. Run it with
 the approver role's credentials (``<project>-<env>-model-approver``; for a model whose team approves its own models,
 ``team_approvers``, that team's ``<project>-<env>-<team>-team-approver``): only that role may change its approval
 status.
@@ -343,8 +344,8 @@ def _why_they_differ(state: State, desired: Version) -> str:
         return f"stack {state.stack} is {state.stack_status} (an update or its rollback is running; list again when it ends)"
     return (f"the deploy handler has not updated the stack yet (it does minutes after an approval), the rollout failed "
             f"and CloudFormation rolled back (the handler then holds {number} until it is approved again), or the handler "
-            f"refused {number} on reading its artefact (bytes not as "
-            "recorded, or a failed multi-model smoke test; its notice says why) "
+            f"refused {number} on reading its artefact or its evaluation report (bytes not as "
+            "recorded, a promotion gate that failed, or a failed multi-model smoke test; its notice says why) "
             f"({state.stack_events_command})")
 
 

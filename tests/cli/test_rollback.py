@@ -136,7 +136,8 @@ def test_versions_marks_the_serving_and_the_desired_version(registry, capsys):
         "serving: v1; desired: v2 -- they differ: the deploy handler has not updated the stack yet (it does minutes after "
         "an approval), the rollout failed and CloudFormation rolled back (the handler then holds v2 until it is approved "
         "again), or the handler refused v2 on reading its "
-        "artefact (bytes not as recorded, or a failed multi-model smoke test; its notice says why) "
+        "artefact or its evaluation report (bytes not as recorded, a promotion gate that failed, or a failed multi-model "
+        "smoke test; its notice says why) "
         f"(aws cloudformation describe-stack-events --stack-name {STACK} --region {REGION})")
 
 
