@@ -383,9 +383,12 @@ def reconcile(
             return {**base, "deployed": False, "outcome": "endpoint-missing", "reason": lost["reason"], "fix": lost["fix"],
                     "desired": brief(desired)}
 
+    # A refusal is told by the registry event that met it, or by a wait's retry (its event waited before the checks),
+    # not again by every settled-stack reconcile: each rollout of any model reconciles every group.
+    tell_refusal = "action" not in seen or "waiting_since" in seen
     if desired is None:
         reason = "no Approved and Completed version in the group"
-        if serving_arn:
+        if serving_arn and tell_refusal:
             notify(
                 "nothing left to serve",
                 f"{reason}; the endpoint keeps serving {label(serving_arn)} ({serving_arn}). Approve a version to deploy it.",
@@ -393,9 +396,6 @@ def reconcile(
         return {**base, "deployed": False, "outcome": "nothing-to-serve", "reason": reason}
     base["desired"] = brief(desired)
 
-    # A refusal is told by the registry event that met it, or by a wait's retry (its event waited before the checks),
-    # not again by every settled-stack reconcile: each rollout of any model reconciles every group.
-    tell_refusal = "action" not in seen or "waiting_since" in seen
     refusal = problems(desired, group)
     if refusal:
         reason = f"v{desired.version} refused: " + "; ".join(refusal)

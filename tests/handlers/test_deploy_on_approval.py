@@ -349,6 +349,22 @@ def test_with_no_approved_version_left_nothing_is_removed_and_people_are_told(aw
     assert aws.notices() == [f"{GROUP}: nothing left to serve"]
 
 
+def test_nothing_left_to_serve_found_again_by_a_settled_stack_reconcile_tells_nobody_again(aws):
+    """GIVEN v1, the only approved version, rejected while serving (people told: nothing left to serve) WHEN the serving
+    stack settles after another model's rollout and its rule reconciles this group THEN v1 keeps serving and nobody is
+    told again (every rollout of any model would repeat it)."""
+    v1 = register(aws)
+    approve_and_deploy(aws, v1)
+    set_approval(aws, v1, "Rejected")
+    assert run(aws, state_change(v1, approval="Rejected"))["outcome"] == "nothing-to-serve"
+    assert aws.notices()[-1] == f"{GROUP}: nothing left to serve"
+
+    settled = run(aws, {"action": "reconcile", "group": GROUP})
+
+    assert settled["outcome"] == "nothing-to-serve" and aws.notices() == []
+    assert aws.parameters()["ChurnModelPackageArn"] == v1
+
+
 def _sealed_location(aws, arn) -> tuple[str, str]:
     bucket, _, key = source_url(aws, arn).removeprefix("s3://").partition("/")
     return bucket, key
@@ -972,7 +988,8 @@ def test_a_notice_about_a_teams_model_reaches_its_team_topic_only(aws, team_topi
 def test_a_notice_about_an_unowned_model_reaches_the_environments_topic_only(aws, team_topic):
     """GIVEN churn owned by a team, credit-risk by none WHEN credit-risk is reconciled with no approved version left
     THEN its notice reaches the environment's topic; the team's hears nothing."""
-    decision = run(aws, {"action": "reconcile", "group": OTHER_GROUP})
+    # A wait's retry (a settled-stack reconcile tells nobody again what the registry event told)
+    decision = run(aws, {"action": "reconcile", "group": OTHER_GROUP, "waiting_since": "2026-01-01T00:00:00+00:00"})
 
     assert decision["outcome"] == "nothing-to-serve"
     assert aws.notices() == [f"{OTHER_GROUP}: nothing left to serve"]
