@@ -172,8 +172,16 @@ def digests(aws, arn) -> dict:
     return aws.sagemaker.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"]
 
 
+def _after_registration() -> None:
+    """A decision made in the millisecond its version was registered would carry its creation time as LastModifiedTime
+    (millisecond resolution), which the handler reads as registered Approved, no decision since (_no_reason): a test
+    decision is always a later one."""
+    time.sleep(0.002)
+
+
 def set_approval(aws, arn, status, why: str = "reviewed: model card and evaluation report") -> None:
     """``status`` set on ``arn`` with its reason (``why``; the deploy handler tells people of an approval without one)."""
+    _after_registration()
     aws.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status, ApprovalDescription=why)
     # LastModifiedTime travels with millisecond resolution: keep successive approvals distinguishable.
     time.sleep(0.005)
@@ -225,6 +233,7 @@ def ledger(aws, monkeypatch):
 
 def decide(aws, arn, status, *, by=APPROVER, why="reviewed: model card and evaluation report"):
     """``by`` sets ``status`` on ``arn`` with the description ``why``, as the approver role's UpdateModelPackage does."""
+    _after_registration()
     aws.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status, ApprovalDescription=why)
     backend = sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION]
     backend.model_packages[backend.model_package_name_mapping.get(arn, arn)].last_modified_by = {
