@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -45,15 +45,22 @@ def served_endpoints(stack: Optional[Dict[str, Any]], parameters: Iterable[str])
     return found
 
 
-def set_retention(logs: Any, endpoints: Sequence[str], days: int) -> Dict[str, Any]:
+def set_retention(logs: Any, endpoints: Sequence[str], days: int,
+                  out_of_time: Optional[Callable[[], bool]] = None) -> Dict[str, Any]:
     """Set each endpoint's log group to ``days`` where its retention differs; never raises.
 
     Returns ``{"days", "set", "unchanged", "missing", "errors"}``: the groups set, those already at ``days``, those not
-    created yet, and ``{"log_group", "error"}`` per group a call failed for (logged as a warning).
+    created yet, and ``{"log_group", "error"}`` per group a call failed for (logged as a warning). When ``out_of_time()``
+    says so before a group (the function's timeout is near), the groups left are not read but listed under
+    ``deferred`` (the next sweep sets them): a timed-out invocation would be retried and reach the dead-letter queue.
     """
     summary: Dict[str, Any] = {"days": days, "set": [], "unchanged": [], "missing": [], "errors": []}
-    for endpoint in endpoints:
+    for index, endpoint in enumerate(endpoints):
         name = endpoint_log_group(endpoint)
+        if out_of_time is not None and out_of_time():
+            summary["deferred"] = [endpoint_log_group(e) for e in endpoints[index:]]
+            LOG.warning(json.dumps({"log_retention_deferred": summary["deferred"]}))
+            break
         try:
             group = _exactly(logs, name)
             if group is None:
@@ -74,7 +81,8 @@ def set_retention(logs: Any, endpoints: Sequence[str], days: int) -> Dict[str, A
 
 
 def endpoint_retention(cloudformation: Any, logs: Any, *, stack: str, parameters: Iterable[str], days: int,
-                       described: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                       described: Optional[Dict[str, Any]] = None,
+                       out_of_time: Optional[Callable[[], bool]] = None) -> Dict[str, Any]:
     """:func:`set_retention` for the endpoints the serving ``stack`` (``described``, else described now) names for
     ``parameters``; never raises (a failed DescribeStacks is one counted error)."""
     if described is None:
@@ -84,7 +92,17 @@ def endpoint_retention(cloudformation: Any, logs: Any, *, stack: str, parameters
             summary = set_retention(logs, (), days)
             summary["errors"].append(_failed(stack, error))
             return summary
-    return set_retention(logs, served_endpoints(described, parameters), days)
+    return set_retention(logs, served_endpoints(described, parameters), days, out_of_time)
+
+
+# Time a group's calls may take (DescribeLogGroups pages and PutRetentionPolicy, with botocore's retries of a throttle).
+TIME_PER_GROUP_MS = 5_000
+
+
+def near_timeout(context: Any) -> Optional[Callable[[], bool]]:
+    """Whether the Lambda ``context`` has less than :data:`TIME_PER_GROUP_MS` left (None without a context)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return None if remaining is None else (lambda: remaining() < TIME_PER_GROUP_MS)
 
 
 def _exactly(logs: Any, name: str) -> Optional[Dict[str, Any]]:

@@ -95,6 +95,34 @@ def test_the_sweep_sets_every_endpoint_the_serving_stack_names_and_no_other_grou
     assert world.updates == []
 
 
+class _Ending:
+    """A Lambda context with ``ms`` milliseconds left."""
+
+    invoked_function_arn = None
+
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.ms
+
+
+def test_a_sweep_near_the_functions_timeout_defers_the_groups_left_instead_of_timing_out(world):
+    """GIVEN the hourly sweep invoked with less time left than a group's calls may take (many endpoints, a slow or
+    throttling CloudWatch Logs: the function has 30 s) WHEN it runs THEN it stops before the timeout - a timed-out
+    sweep is a failed invocation, retried twice and then a message in the dead-letter queue, whose alarm pages - and
+    names the groups it left for the next sweep; with time left it sets them."""
+    made = puts(world.logs)
+    decision = dod.handler({"action": "log-retention"}, _Ending(1_000), sagemaker=world.sagemaker,
+                           cloudformation=world.cloudformation, sns=world.sns, s3=world.s3, logs=world.logs)
+    assert decision["log_retention"]["deferred"] == [group(CHURN), group(CREDIT_RISK)]
+    assert (decision["log_retention"]["set"], decision["log_retention"]["errors"], made) == ([], [], [])
+
+    decision = dod.handler({"action": "log-retention"}, _Ending(30_000), sagemaker=world.sagemaker,
+                           cloudformation=world.cloudformation, sns=world.sns, s3=world.s3, logs=world.logs)
+    assert decision["log_retention"]["set"] == [group(CHURN)] and "deferred" not in decision["log_retention"]
+
+
 def failing_logs(code: str = "ThrottlingException"):
     """A CloudWatch Logs client whose every DescribeLogGroups fails with ``code``."""
     logs = boto3.client("logs", region_name=REGION)
