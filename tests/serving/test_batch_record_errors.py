@@ -183,6 +183,14 @@ def test_the_monitor_counts_error_lines_per_field_and_judges_the_rest(trained, i
     assert summary["fields"] == expected
 
 
+def _request_lines(trained, model, content_type: str, n: int) -> list[str]:
+    """``n`` records as lines of ``content_type``: raw fields with an inference id (JSON Lines), or the features in
+    the model's order (CSV)."""
+    if content_type == inf.JSONLINES:
+        return [json.dumps(dict(r, inference_id=f"row-{i}")) for i, r in enumerate(trained.raw_records(n))]
+    return [",".join("" if r[f] is None else str(r[f]) for f in model.feature_order) for r in trained.feature_records(n)]
+
+
 @pytest.mark.parametrize("content_type", [inf.JSONLINES, inf.CSV])
 def test_a_blank_line_in_a_mini_batch_answers_its_own_error_line_so_later_scores_stay_on_their_rows(
         trained, in_batch, monkeypatch, content_type):
@@ -192,11 +200,7 @@ def test_a_blank_line_in_a_mini_batch_answers_its_own_error_line_so_later_scores
     score landed on the row above its own - a caller joining outputs to inputs by position, as the contract says,
     scored the wrong rows, and a transform job with JoinSource=Input failed on the count)."""
     model = inf.model_fn(trained.model_dir)
-    if content_type == inf.JSONLINES:
-        lines = [json.dumps(dict(r, inference_id=f"row-{i}")) for i, r in enumerate(trained.raw_records(6))]
-    else:
-        lines = [",".join("" if r[f] is None else str(r[f]) for f in model.feature_order)
-                 for r in trained.feature_records(6)]
+    lines = _request_lines(trained, model, content_type, 6)
     blanks = (0, 3, 4, 8)
     for index in blanks:
         lines.insert(index, "" if index != 4 else "  ")
@@ -255,11 +259,7 @@ def test_the_monitor_pairs_outputs_that_answer_only_some_blank_lines(trained, in
     and nothing is malformed (before: neither one line per input line nor one per record, so every line of the file was
     counted malformed, output_mismatch, and the window distrusted)."""
     model = inf.model_fn(trained.model_dir)
-    if content_type == inf.JSONLINES:
-        rows = [json.dumps(dict(r, inference_id=f"row-{i}")) for i, r in enumerate(trained.raw_records(5))]
-    else:
-        rows = [",".join("" if r[f] is None else str(r[f]) for f in model.feature_order)
-                for r in trained.feature_records(5)]
+    rows = _request_lines(trained, model, content_type, 5)
     lines = [*rows[:2], "", *rows[2:], ""]
     batch = batch_transform(model, lines, tmp_path / "batch", per_invocation=3, content_type=content_type)
     out = batch / "part-0001.out"
