@@ -16,6 +16,11 @@ re-approves an earlier version, which becomes the one approved last while the ne
 The rule names the version the handler selects; when the handler then refuses it (its artefact or container does not
 verify) or holds it (a failed rollout), the endpoint keeps serving an earlier one until a person decides.
 
+A version whose digest-verified evaluation report says its promotion gate failed (:func:`gate_problems`) never serves:
+the handler refuses it, and :func:`serving_package` (the evaluation job's champion) passes over it to the next in
+:func:`serving_order`, the version the handler keeps serving. The rollback CLI (the approver role, which cannot read
+the reports) and the local registry apply the rule without it.
+
 ``ListModelPackages`` can sort only by ``Name`` or ``CreationTime`` and its summaries carry no ``LastModifiedTime``,
 so :func:`approved_packages` lists every ``Approved`` version of the group, page by page, and describes each one.
 
@@ -33,7 +38,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any, Callable, Iterable, List, Mapping, Optional, TypeVar
+import hashlib
+import json
+import re
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Tuple, Type, TypeVar
+
+from pipeline_code.core import integrity
+from pipeline_code.core.contract import BIAS_FILE, EVALUATION_FILE
 
 APPROVED = "Approved"
 PENDING = "PendingManualApproval"
@@ -43,6 +54,12 @@ REGISTRATION_STATUSES = (PENDING, APPROVED)
 
 # The rule's name, as the evaluation report records it (``champion.source.rule``).
 RULE = "approved-last"
+
+# What to do about a version whose gate failed: there is no approval that overrides it.
+GATE_FIX = ("fix the cause and retrain it (a new pipeline execution registers the version that passes); no approval "
+            "deploys a version whose gate failed")
+
+_S3_URI = re.compile(r"^s3://([^/]+)/(.+)$")
 
 T = TypeVar("T")
 
@@ -110,9 +127,21 @@ def approved_packages(sagemaker: Any, group: str) -> List[Mapping[str, Any]]:
             for s in summaries(sagemaker, group, approval=APPROVED)]
 
 
-def serving_package(sagemaker: Any, group: str) -> Optional[Mapping[str, Any]]:
-    """``DescribeModelPackage`` of the version of ``group`` that serves by :data:`RULE`, or None when none may."""
-    return select(approved_packages(sagemaker, group), standing_of)
+def serving_package(sagemaker: Any, group: str, s3: Any,
+                    passed_over: Optional[List[str]] = None) -> Optional[Mapping[str, Any]]:
+    """``DescribeModelPackage`` of the version of ``group`` that serves: the first of :func:`serving_order` whose
+    evaluation report does not say its promotion gate failed (:func:`gate_problems`, the deploy handler's check: it
+    refuses such a version, and the one before it keeps serving), or None when none may.
+
+    ``s3`` reads the reports (``s3:GetObject`` on the artifacts bucket); its errors propagate. Each version passed over
+    is appended to ``passed_over`` (``"v<n>: <why>"``) when given."""
+    for description in serving_order(approved_packages(sagemaker, group), standing_of):
+        problems = gate_problems(s3, **report_locations(description))
+        if not problems:
+            return description
+        if passed_over is not None:
+            passed_over.append(f"v{standing_of(description).version}: " + "; ".join(problems))
+    return None
 
 
 def status_to_register(requested: str, contract_change: Optional[str], not_compared: Optional[str] = None) -> str:
@@ -167,6 +196,71 @@ def gate_failure(report: Optional[Mapping[str, Any]]) -> Optional[str]:
     reasons = gate.get("reasons")
     reasons = reasons if isinstance(reasons, list) else []
     return "; ".join(str(r) for r in reasons) or "no reason recorded"
+
+
+def report_locations(description: Mapping[str, Any]) -> dict:
+    """Where a ``DescribeModelPackage`` answer's reports are, as :func:`gate_problems` reads them: ``evaluation_uri``
+    (evaluation.json, beside the ModelMetrics ModelQuality statistics: the evaluation job writes both, ModelMetrics
+    names only the latter), ``bias_uri`` and the ``bias_sha256`` its ContentDigest records (None when absent)."""
+    def metric(section: str, entry: str) -> Mapping[str, Any]:
+        value = ((description.get("ModelMetrics") or {}).get(section) or {}).get(entry)
+        return value if isinstance(value, Mapping) else {}
+
+    quality = metric("ModelQuality", "Statistics").get("S3Uri")
+    return {
+        "evaluation_uri": quality.rsplit("/", 1)[0] + "/" + EVALUATION_FILE if isinstance(quality, str) and "/" in quality else None,
+        "bias_uri": metric("Bias", "Report").get("S3Uri") or None,
+        "bias_sha256": integrity.hex_of_content_digest(metric("Bias", "Report").get("ContentDigest")),
+    }
+
+
+def gate_problems(s3: Any, *, evaluation_uri: Optional[str], bias_uri: Optional[str], bias_sha256: Optional[str],
+                  read_errors: Tuple[Type[BaseException], ...] = ()) -> List[str]:
+    """Why a version must not serve by its evaluation report (empty when it may): the report, verified as registered,
+    says the promotion gate failed (:func:`gate_failure`, the audit's definition too). One check for the deploy handler
+    (which refuses such a version) and :func:`serving_package` (which passes over it: the evaluation job's champion).
+
+    evaluation.json rests on bias.json's ContentDigest (:data:`integrity.EVALUATION_DIGEST_KEY`): both are read
+    (``s3.get_object``) and checked. A report whose bytes are not the registered ones, or that cannot be read with an
+    error of ``read_errors`` (the deploy handler's botocore ``ClientError``; other errors propagate), refuses the
+    version too (its gate cannot be checked). A version that records no bias report digest (registered before the
+    reports' digests) or whose bias report carries no evaluation digest is not judged here (nothing vouches for its
+    report; the audit says so)."""
+    if bias_sha256 is None or not bias_uri or not evaluation_uri:
+        return []
+    documents = {}
+    for name, uri in ((BIAS_FILE, bias_uri), (EVALUATION_FILE, evaluation_uri)):
+        match = _S3_URI.match(uri)
+        if not match:
+            return [f"its {name} {uri!r} is not an s3:// object URI, so its promotion gate cannot be checked"]
+        try:
+            documents[name] = s3.get_object(Bucket=match.group(1), Key=match.group(2))["Body"].read()
+        except read_errors as error:
+            return [f"its {name} {uri} cannot be read to check its promotion gate: {error}"]
+        recorded = bias_sha256 if name == BIAS_FILE else _carried_evaluation_digest(documents[BIAS_FILE])
+        if recorded is None:
+            return []
+        actual = hashlib.sha256(documents[name]).hexdigest()
+        if actual != recorded:
+            return [f"its {name} {uri} has sha256 {actual}, but {recorded} was recorded at registration: the report "
+                    "was rewritten after registration, so its promotion gate cannot be checked"]
+    try:
+        report = json.loads(documents[EVALUATION_FILE])
+    except ValueError:
+        report = None
+    reasons = gate_failure(report)
+    if reasons is None:
+        return []
+    return [f"its evaluation report {evaluation_uri} says the promotion gate failed ({reasons}): the pipeline "
+            f"registers only a version that passed, so this one was registered outside it; {GATE_FIX}"]
+
+
+def _carried_evaluation_digest(bias: bytes) -> Optional[str]:
+    try:
+        carried = json.loads(bias)
+    except ValueError:
+        return None
+    return integrity.hex_of_content_digest(carried.get(integrity.EVALUATION_DIGEST_KEY)) if isinstance(carried, dict) else None
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -1,11 +1,14 @@
 """Find and fetch the current champion: the version of a model package group that serves.
 
 Used by the evaluation job when no champion directory was mounted. The champion is picked by the deploy
-handler's rule (:mod:`pipeline_code.core.approval`): the ``Approved`` + ``Completed`` version approved last, so
-after a rollback (an earlier version re-approved) it is the re-approved version, not the newest one. Needs
-``sagemaker:ListModelPackages`` (every page of the group's Approved versions), ``sagemaker:DescribeModelPackage``
-(each of them: their approval times) and ``s3:GetObject`` (+ ``kms:Decrypt``) on the artifacts bucket. A champion
-whose package records its archive digest (a sealed one, :mod:`seal`) is refused when the downloaded bytes differ.
+handler's rule (:func:`pipeline_code.core.approval.serving_package`): the ``Approved`` + ``Completed`` version approved
+last, so after a rollback (an earlier version re-approved) it is the re-approved version, not the newest one, passing
+over a version whose (digest-verified) evaluation report says its promotion gate failed - the handler refuses to
+deploy such a version and the one before it keeps serving, so a challenger is never judged against a model that never
+served (``passed_over`` says which and why). Needs ``sagemaker:ListModelPackages`` (every page of the group's Approved
+versions), ``sagemaker:DescribeModelPackage`` (each of them: their approval times) and ``s3:GetObject`` (+
+``kms:Decrypt``) on the artifacts bucket (the artefact, and the evaluation and bias reports). A champion whose
+package records its archive digest (a sealed one, :mod:`seal`) is refused when the downloaded bytes differ.
 A group without a version that may serve has no champion (the first model); any AWS error propagates (the step
 fails rather than silently evaluating without a champion).
 """
@@ -13,8 +16,8 @@ fails rather than silently evaluating without a champion).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
 
 from pipeline_code.core import approval, integrity
 from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY
@@ -34,14 +37,17 @@ class Champion:
     creation_time: Optional[str]
     approved_at: Optional[str] = None
     rule: str = approval.RULE
+    # The versions approved after it that the rule passed over ("v<n>: <why>": their gate failed).
+    passed_over: List[str] = field(default_factory=list)
 
     def to_dict(self) -> Dict[str, Any]:
         return dict(self.__dict__)
 
 
-def serving_package(group: str, *, client: Any) -> Optional[Dict[str, Any]]:
-    """``DescribeModelPackage`` of the version of ``group`` that serves (:data:`approval.RULE`), or None."""
-    found = approval.serving_package(client, group)
+def serving_package(group: str, *, client: Any, s3_client: Any,
+                    passed_over: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
+    """``DescribeModelPackage`` of the version of ``group`` that serves (:func:`approval.serving_package`), or None."""
+    found = approval.serving_package(client, group, s3_client, passed_over)
     return None if found is None else dict(found)
 
 
@@ -67,7 +73,8 @@ def fetch_champion(
         session = boto3.session.Session(region_name=region)
         sagemaker_client = sagemaker_client or session.client("sagemaker")
         s3_client = s3_client or session.client("s3")
-    description = serving_package(group, client=sagemaker_client)
+    passed_over: List[str] = []
+    description = serving_package(group, client=sagemaker_client, s3_client=s3_client, passed_over=passed_over)
     if description is None:
         return None
     url = model_data_url(description)
@@ -91,6 +98,7 @@ def fetch_champion(
         local_path=local_path,
         creation_time=_text(description.get("CreationTime")),
         approved_at=_text(approval.standing_of(description).approved_at),
+        passed_over=passed_over,
     )
 
 

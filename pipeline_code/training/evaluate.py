@@ -5,9 +5,10 @@ checked against its manifest's sha256. The champion is, in order: the model in
 ``--champion-dir`` (a directory with ``model.json`` or ``model.tar.gz``; with ``--champion-model-sha256``, its
 model digest must be that one, or the run stops); else, when ``--model-package-group`` is given, the version of
 that group that serves - the deploy handler's rule, :mod:`pipeline_code.core.approval`: the Approved version
-approved last, so a rolled-back-to version after a rollback - downloaded from its ``ModelDataUrl``; else there is
+approved last, so a rolled-back-to version after a rollback, passing over a version whose evaluation report says its
+promotion gate failed (the handler refuses it) - downloaded from its ``ModelDataUrl``; else there is
 none (the first model). The report's ``champion.source`` says where it came from: its ``version`` and, for a
-registry's version, the ``rule`` that picked it (``approved-last``). A champion of another
+registry's version, the ``rule`` that picked it (``approved-last``) and the versions it ``passed_over`` (and why). A champion of another
 problem type (or, multiclass, other classes), of another target, with a feature computed by another definition
 (type or expression) than the dataset declares now, or with a feature the frozen test set no longer holds is not
 compared: the challenger is judged as the first model, the report says why (``champion_not_compared``) and the

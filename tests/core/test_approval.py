@@ -76,10 +76,18 @@ def sagemaker():
         stubber.assert_no_pending_responses()
 
 
+@pytest.fixture
+def s3():
+    """An S3 client that answers nothing: these versions record no reports, so the gate check reads none."""
+    client = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client):
+        yield client
+
+
 LISTING = {"ModelPackageGroupName": GROUP, "ModelPackageType": "Versioned", "ModelApprovalStatus": "Approved"}
 
 
-def test_the_serving_package_is_found_on_a_later_page_after_a_rollback(sagemaker):
+def test_the_serving_package_is_found_on_a_later_page_after_a_rollback(sagemaker, s3):
     """GIVEN v1 re-approved (a rollback) after v2 and v3, listed on two pages
     WHEN the serving package is looked up THEN both pages are read, every Approved version is described, and v1 it is
     - ListModelPackages cannot sort by LastModifiedTime, so no page order could have found it."""
@@ -89,22 +97,22 @@ def test_the_serving_package_is_found_on_a_later_page_after_a_rollback(sagemaker
     stub.add_response("list_model_packages", {"ModelPackageSummaryList": [_summary(1)]}, {**LISTING, "NextToken": "page-2"})
     for n, approved_at in ((3, T0 + dt.timedelta(hours=3)), (2, T0 + dt.timedelta(hours=2)), (1, T0 + dt.timedelta(days=1))):
         stub.add_response("describe_model_package", _described(n, approved_at), {"ModelPackageName": ARN.format(group=GROUP, n=n)})
-    found = approval.serving_package(client, GROUP)
+    found = approval.serving_package(client, GROUP, s3)
     assert found["ModelPackageVersion"] == 1
 
 
-def test_the_serving_package_on_a_tie_is_the_higher_version(sagemaker):
+def test_the_serving_package_on_a_tie_is_the_higher_version(sagemaker, s3):
     client, stub = sagemaker
     stub.add_response("list_model_packages", {"ModelPackageSummaryList": [_summary(2), _summary(1)]}, LISTING)
     for n in (2, 1):
         stub.add_response("describe_model_package", _described(n, T0), {"ModelPackageName": ARN.format(group=GROUP, n=n)})
-    assert approval.serving_package(client, GROUP)["ModelPackageVersion"] == 2
+    assert approval.serving_package(client, GROUP, s3)["ModelPackageVersion"] == 2
 
 
-def test_a_group_without_approved_versions_has_no_serving_package(sagemaker):
+def test_a_group_without_approved_versions_has_no_serving_package(sagemaker, s3):
     client, stub = sagemaker
     stub.add_response("list_model_packages", {"ModelPackageSummaryList": []}, LISTING)
-    assert approval.serving_package(client, GROUP) is None
+    assert approval.serving_package(client, GROUP, s3) is None
 
 
 # --------------------------------------------------------------------------------------

@@ -365,9 +365,12 @@ RUNTIMES: tuple[Runtime, ...] = (
                 ("kms:GenerateDataKey", {"key": n.resource("Storage", "OpsKey", "Arn")}, {}),
             ]),
         },
-        unreached={("pipeline_code/core/approval.py", ("list_model_packages",)):
+        unreached={("pipeline_code/core/approval.py", ("list_model_packages", "get_object")):
                    "the check reads the approval time of the one package an endpoint serves (approval_time), never "
-                   "a group's versions"},
+                   "a group's versions nor their reports",
+                   ("pipeline_code/core/integrity.py", ("head_object",)):
+                   "stored_sha256 (imported with the serving rule) verifies artefacts in the deploy handler; the check "
+                   "reads the archive it checks with get_object (s3_archive)"},
     ),
     Runtime(
         "score-by-id front",
@@ -428,9 +431,9 @@ RUNTIMES: tuple[Runtime, ...] = (
         {
             ("pipeline_code/handlers/deploy/stack.py", ("describe_stack_events",)):
                 "remote.py uses only describe_stack and stack_parameters of the deploy handler's stack reads",
-            ("pipeline_code/core/approval.py", ("list_model_packages",)):
-                "the serving rule's registry listing, imported with the handler; the monitor reads the version the "
-                "serving stack names instead of choosing one",
+            ("pipeline_code/core/approval.py", ("list_model_packages", "get_object")):
+                "the serving rule's registry listing and gate check (a version's reports), imported with the handler; "
+                "the monitor reads the version the serving stack names instead of choosing one",
             ("pipeline_code/handlers/multi_model.py", ("copy", "head_object", "list_objects_v2",
                                                        "invoke_endpoint", "describe_endpoint")):
                 "imported with the deploy handler's registry and stack reads; the monitor calls none of its operations",
@@ -438,9 +441,6 @@ RUNTIMES: tuple[Runtime, ...] = (
                 "the smoke request of multi-model staging reads archives with it; the monitor never calls it",
             ("pipeline_code/core/integrity.py", ("head_object", "get_object")):
                 "stored_sha256 verifies artefacts in the deploy handler; the monitor only imports the handler's helpers",
-            ("pipeline_code/handlers/deploy/registry.py", ("get_object",)):
-                "gate_problems reads a version's reports in the deploy handler; the monitor reads them with its own "
-                "download calls (remote.py)",
             ("pipeline_code/training/seal.py", ("put_object",)):
                 "the monitor reads a local model's digests with seal.digests; sealing (PutObject) is evaluate's",
             ("pipeline_code/job_runtime.py", ("get_object", "put_object")):
@@ -471,6 +471,10 @@ RUNTIMES: tuple[Runtime, ...] = (
             "get_object": lambda n: [
                 ("s3:GetObject", {"object": n.object("artifacts", _sealed(n))}, {}),
                 ("kms:Decrypt", {"key": n.data_key}, {}),
+                # The champion passes over an Approved version whose promotion gate failed (core.approval.gate_problems):
+                # each candidate's bias report (its ContentDigest) and evaluation report, where its execution wrote them.
+                *[("s3:GetObject", {"object": n.object("artifacts", f"pipelines/{n.model}/abc123/evaluate/evaluation/{name}")}, {})
+                  for name in ("bias.json", "evaluation.json")],
             ],
             "create_model_card": _one("sagemaker:CreateModelCard", "model-card",
                                       lambda n: n.arn("sagemaker", f"model-card/{n.group}-v7")),

@@ -3,6 +3,7 @@ downloaded."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tarfile
 import time
@@ -46,13 +47,15 @@ def _archive(model_dir: str, path: Path) -> Path:
     return path
 
 
-def _register(aws, model_dir: str, key: str, status: str, tmp_path: Path, metadata: dict | None = None) -> str:
+def _register(aws, model_dir: str, key: str, status: str, tmp_path: Path, metadata: dict | None = None,
+              metrics: dict | None = None) -> str:
     archive = _archive(model_dir, tmp_path / key.replace("/", "_"))
     aws["s3"].upload_file(str(archive), BUCKET, key)
     arn = aws["sagemaker"].create_model_package(
         ModelPackageGroupName=GROUP,
         ModelApprovalStatus=status,
         **({"CustomerMetadataProperties": metadata} if metadata else {}),
+        **({"ModelMetrics": metrics} if metrics else {}),
         InferenceSpecification={
             "Containers": [{"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/{key}"}],
             "SupportedContentTypes": ["text/csv"],
@@ -195,3 +198,39 @@ def test_a_champion_is_never_a_version_that_cannot_serve(aws, weak_model, strong
     aws["sagemaker"].describe_model_package = describe
     found = champion.fetch_champion(GROUP, str(tmp_path / "c"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
     assert found.model_package_arn == v1
+
+
+def _reports(aws, execution: str, reasons: list | None = None) -> dict:
+    """evaluation.json (gate passed, or failed for ``reasons``) and the bias.json carrying its digest where the
+    evaluation job writes them; the ModelMetrics the register step records for them."""
+    prefix = f"pipelines/churn/{execution}/evaluate/evaluation"
+    evaluation = json.dumps({"gate": {"passed": reasons is None, "reasons": reasons or []}}).encode()
+    bias = json.dumps({"evaluation_digest": "sha256:" + hashlib.sha256(evaluation).hexdigest()}).encode()
+    for name, body in (("evaluation.json", evaluation), ("bias.json", bias), ("model_quality.json", b"{}")):
+        aws["s3"].put_object(Bucket=BUCKET, Key=f"{prefix}/{name}", Body=body)
+    return {
+        "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{BUCKET}/{prefix}/model_quality.json"}},
+        "Bias": {"Report": {"ContentType": "application/json", "S3Uri": f"s3://{BUCKET}/{prefix}/bias.json",
+                            "ContentDigest": "sha256:" + hashlib.sha256(bias).hexdigest()}},
+    }
+
+
+def test_a_version_whose_gate_failed_is_not_the_champion_the_serving_version_is(aws, weak_model, strong_model, tmp_path):
+    """GIVEN v1 (gate passed) approved and serving, and v2, registered outside the pipeline's condition step with a
+    verified evaluation report saying its promotion gate failed, approved after it WHEN the champion is looked up
+    THEN it is v1 - the deploy handler refuses v2 and keeps serving v1 - not v2, a model that never served."""
+    v1 = _register(aws, strong_model, "models/v1/model.tar.gz", "Approved", tmp_path, metrics=_reports(aws, "run0001"))
+    time.sleep(1.1)  # moto's LastModifiedTime: v2 is the one approved last
+    v2 = _register(aws, weak_model, "models/v2/model.tar.gz", "PendingManualApproval", tmp_path,
+                   metrics=_reports(aws, "run0002", reasons=["auc 0.6100 < minimum 0.7000"]))
+    aws["sagemaker"].update_model_package(ModelPackageArn=v2, ModelApprovalStatus="Approved", ApprovalDescription="by hand")
+    assert select_desired(list_versions(aws["sagemaker"], GROUP)).arn == v2  # approved last: the handler considers, then refuses it
+
+    found = champion.fetch_champion(GROUP, str(tmp_path / "c"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
+
+    assert (found.model_package_arn, found.version) == (v1, 1)
+    assert found.passed_over == [
+        f"v2: its evaluation report s3://{BUCKET}/pipelines/churn/run0002/evaluate/evaluation/evaluation.json says the "
+        "promotion gate failed (auc 0.6100 < minimum 0.7000): the pipeline registers only a version that passed, so this "
+        "one was registered outside it; fix the cause and retrain it (a new pipeline execution registers the version that "
+        "passes); no approval deploys a version whose gate failed"]

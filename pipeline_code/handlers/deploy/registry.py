@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import json
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from botocore.exceptions import ClientError
 
 from pipeline_code.core import approval as approval_rule
 from pipeline_code.core import integrity
-from pipeline_code.core.contract import (ARCHIVE_SHA256_PROPERTY, BIAS_FILE, CONTAINER_SHA256_PROPERTY, EVALUATION_FILE,
+from pipeline_code.core.contract import (ARCHIVE_SHA256_PROPERTY, CONTAINER_SHA256_PROPERTY,
                                         MODEL_SHA256_PROPERTY, version_of_arn)
 from pipeline_code.handlers import multi_model as mme
 
@@ -160,55 +158,12 @@ def verify_artifact(s3: Any, version: Version) -> List[str]:
     return []
 
 
-# What to do about a version whose gate failed: there is no approval that overrides it.
-GATE_FIX = ("fix the cause and retrain it (a new pipeline execution registers the version that passes); no approval "
-            "deploys a version whose gate failed")
-
-
 def gate_problems(s3: Any, version: Version) -> List[str]:
-    """Why ``version`` must not serve by its evaluation report (empty when it may): the report, verified as registered,
-    says the promotion gate failed (:func:`pipeline_code.core.approval.gate_failure`, the audit's definition too).
-
-    evaluation.json rests on bias.json's ContentDigest (:data:`integrity.EVALUATION_DIGEST_KEY`): both are read and
-    checked. A report that cannot be read, or whose bytes are not the registered ones, refuses the version too (its
-    gate cannot be checked). A version that records no bias report digest (registered before the reports' digests)
-    or whose bias report carries no evaluation digest is not judged here (nothing vouches for its report; the audit
-    says so)."""
-    if version.bias_sha256 is None or not version.bias_uri or not version.evaluation_uri:
-        return []
-    documents = {}
-    for name, uri in ((BIAS_FILE, version.bias_uri), (EVALUATION_FILE, version.evaluation_uri)):
-        match = mme.S3_URI.match(uri)
-        if not match:
-            return [f"its {name} {uri!r} is not an s3:// object URI, so its promotion gate cannot be checked"]
-        try:
-            documents[name] = s3.get_object(Bucket=match.group(1), Key=match.group(2))["Body"].read()
-        except ClientError as error:
-            return [f"its {name} {uri} cannot be read to check its promotion gate: {error}"]
-        recorded = version.bias_sha256 if name == BIAS_FILE else _carried_evaluation_digest(documents[BIAS_FILE])
-        if recorded is None:
-            return []
-        actual = hashlib.sha256(documents[name]).hexdigest()
-        if actual != recorded:
-            return [f"its {name} {uri} has sha256 {actual}, but {recorded} was recorded at registration: the report "
-                    "was rewritten after registration, so its promotion gate cannot be checked"]
-    try:
-        report = json.loads(documents[EVALUATION_FILE])
-    except ValueError:
-        report = None
-    reasons = approval_rule.gate_failure(report)
-    if reasons is None:
-        return []
-    return [f"its evaluation report {version.evaluation_uri} says the promotion gate failed ({reasons}): the pipeline "
-            f"registers only a version that passed, so this one was registered outside it; {GATE_FIX}"]
-
-
-def _carried_evaluation_digest(bias: bytes) -> Optional[str]:
-    try:
-        carried = json.loads(bias)
-    except ValueError:
-        return None
-    return integrity.hex_of_content_digest(carried.get(integrity.EVALUATION_DIGEST_KEY)) if isinstance(carried, dict) else None
+    """Why ``version`` must not serve by its evaluation report (empty when it may):
+    :func:`pipeline_code.core.approval.gate_problems`, one check for the handler and the rule's ``serving_package`` (the
+    evaluation job's champion); a report S3 refuses to read refuses the version with S3's words."""
+    return approval_rule.gate_problems(s3, evaluation_uri=version.evaluation_uri, bias_uri=version.bias_uri,
+                                       bias_sha256=version.bias_sha256, read_errors=(ClientError,))
 
 
 def serving_order(versions: Iterable[Version]) -> List[Version]:
@@ -236,22 +191,8 @@ def _from_description(d: Mapping[str, Any]) -> Version:
         container_sha256=_digest(d, CONTAINER_SHA256_PROPERTY),
         container_now=integrity.container_digest(image or "", only.get("Environment")) if only else None,
         image=image,
-        evaluation_uri=_evaluation_uri(d),
-        bias_uri=_metric(d, "Bias", "Report").get("S3Uri") or None,
-        bias_sha256=integrity.hex_of_content_digest(_metric(d, "Bias", "Report").get("ContentDigest")),
+        **approval_rule.report_locations(d),
     )
-
-
-def _metric(description: Mapping[str, Any], section: str, entry: str) -> Mapping[str, Any]:
-    value = ((description.get("ModelMetrics") or {}).get(section) or {}).get(entry)
-    return value if isinstance(value, Mapping) else {}
-
-
-def _evaluation_uri(description: Mapping[str, Any]) -> Optional[str]:
-    """evaluation.json beside the ModelQuality statistics (the evaluation job writes both; ModelMetrics names only the
-    latter)."""
-    quality = _metric(description, "ModelQuality", "Statistics").get("S3Uri")
-    return quality.rsplit("/", 1)[0] + "/" + EVALUATION_FILE if isinstance(quality, str) and "/" in quality else None
 
 
 def _digest(description: Mapping[str, Any], name: str) -> Optional[str]:
