@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from mlops_cli.target import describe_error, error_code, unusable_credentials as is_credentials_error  # noqa: F401 - the audit's names
-from pipeline_code.core.contract import endpoint_name, environment_prefix, package_group_name, package_parameter_name, pipeline_name, serving_stack_name
+from pipeline_code.core.contract import S3_OBJECT_URI, endpoint_name, environment_prefix, package_group_name, package_parameter_name, pipeline_name, serving_stack_name
 
 
 
@@ -118,7 +117,7 @@ def list_pages(call: Callable[..., Dict[str, Any]], key: str, token_key: str = "
 
 
 def s3_parts(uri: str) -> Tuple[str, str]:
-    match = re.match(r"^s3://([^/]+)/(.+)$", uri or "")
+    match = S3_OBJECT_URI.match(uri or "")
     if not match:
         raise ValueError(f"not an s3:// object URI: {uri!r}")
     return match.group(1), match.group(2)

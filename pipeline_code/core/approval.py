@@ -40,11 +40,10 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import re
 from typing import Any, Callable, Iterable, List, Mapping, Optional, Tuple, Type, TypeVar
 
 from pipeline_code.core import integrity
-from pipeline_code.core.contract import BIAS_FILE, EVALUATION_FILE
+from pipeline_code.core.contract import BIAS_FILE, EVALUATION_FILE, S3_OBJECT_URI
 
 APPROVED = "Approved"
 PENDING = "PendingManualApproval"
@@ -58,8 +57,6 @@ RULE = "approved-last"
 # What to do about a version whose gate failed: there is no approval that overrides it.
 GATE_FIX = ("fix the cause and retrain it (a new pipeline execution registers the version that passes); no approval "
             "deploys a version whose gate failed")
-
-_S3_URI = re.compile(r"^s3://([^/]+)/(.+)$")
 
 T = TypeVar("T")
 
@@ -230,7 +227,7 @@ def gate_problems(s3: Any, *, evaluation_uri: Optional[str], bias_uri: Optional[
         return []
     documents = {}
     for name, uri in ((BIAS_FILE, bias_uri), (EVALUATION_FILE, evaluation_uri)):
-        match = _S3_URI.match(uri)
+        match = S3_OBJECT_URI.match(uri)
         if not match:
             return [f"its {name} {uri!r} is not an s3:// object URI, so its promotion gate cannot be checked"]
         try:

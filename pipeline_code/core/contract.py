@@ -507,6 +507,9 @@ def staging_prefix(endpoint_name: str) -> str:
 
 # The serving container's self-capture settings (serverless and multi-model endpoints, where
 # SageMaker captures nothing); see pipeline_code.serving.self_capture.
+# An s3:// URI of one object: (bucket, key). The deploy handler, the parity check, the champion rule and the audit
+# read object addresses with it.
+S3_OBJECT_URI = re.compile(r"^s3://([^/]+)/(.+)$")
 CAPTURE_URI_ENV = "MLOPS_CAPTURE_S3_URI"
 CAPTURE_PERCENT_ENV = "MLOPS_CAPTURE_PERCENT"
 CAPTURE_KMS_KEY_ENV = "MLOPS_CAPTURE_KMS_KEY_ID"

@@ -26,14 +26,13 @@ from typing import Any, Mapping, Optional
 from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline_code.core.contract import SMOKE_TEST_INFERENCE_ID
+from pipeline_code.core.contract import S3_OBJECT_URI, SMOKE_TEST_INFERENCE_ID
 from pipeline_code.core import integrity
 from pipeline_code.core.integrity import METADATA_FILE
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from pipeline_code.handlers.s3_archive import (  # noqa: F401 - DEFAULT_READ_CAP re-exported for the deploy handler's callers
     DEFAULT_READ_CAP,
     ERROR_PREVIEW,
-    S3_URI,
     ArchiveReadError,
     cause as _cause,
     read_archive_member,
@@ -135,7 +134,7 @@ def stage_artifact(
     where = f"v{version} of {model} ({source or 'no ModelDataUrl'} -> s3://{bucket}/{key})"
     if not source:
         raise StagingError(f"cannot stage {where}: the package has no inference container with a ModelDataUrl")
-    match = S3_URI.match(source)
+    match = S3_OBJECT_URI.match(source)
     if not match:
         raise StagingError(f"cannot stage {where}: ModelDataUrl is not an s3:// URI of an object")
     existing = _head(s3, bucket, key, where)

@@ -84,7 +84,8 @@ from pipeline_code.core.compiled import (
     parity_mismatches,
 )
 from pipeline_code.core.contract import parity_namespace
-from pipeline_code.handlers.s3_archive import S3_URI, ArchiveReadError, read_archive_member
+from pipeline_code.core.contract import S3_OBJECT_URI
+from pipeline_code.handlers.s3_archive import ArchiveReadError, read_archive_member
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
@@ -341,7 +342,7 @@ def _parity(sagemaker: Any, s3: Any, package: str, description: Optional[Mapping
         url = description["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
     except (KeyError, IndexError, TypeError) as error:
         raise ParityUnverified(f"cannot read the model data of {package}: {error}") from error
-    match = S3_URI.match(url)
+    match = S3_OBJECT_URI.match(url)
     if not match:
         raise ParityUnverified(f"{package}: model data {url!r} is not an s3:// object")
     try:

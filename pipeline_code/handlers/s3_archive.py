@@ -8,7 +8,6 @@ Runs on the stock Lambda Python runtime: standard library and boto3 only.
 from __future__ import annotations
 
 import posixpath
-import re
 import tarfile
 from typing import Any, Optional
 
@@ -18,8 +17,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 DEFAULT_READ_CAP = 512 * 1024 * 1024
 # How much of an error message is kept.
 ERROR_PREVIEW = 300
-# An s3:// URI of one object: (bucket, key).
-S3_URI = re.compile(r"^s3://([^/]+)/(.+)$")
 
 
 class ArchiveReadError(RuntimeError):

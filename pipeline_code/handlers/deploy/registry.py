@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from pipeline_code.core import approval as approval_rule
 from pipeline_code.core import integrity
 from pipeline_code.core.contract import (ARCHIVE_SHA256_PROPERTY, CONTAINER_SHA256_PROPERTY,
-                                        MODEL_SHA256_PROPERTY, version_of_arn)
+                                        MODEL_SHA256_PROPERTY, S3_OBJECT_URI, version_of_arn)
 from pipeline_code.handlers import multi_model as mme
 
 
@@ -129,7 +129,7 @@ def seal_problems(version: Version) -> List[str]:
         return [f"its inference container (image {version.image}) is not the one registered: its image and environment "
                 f"hash to {version.container_now}, {version.container_sha256} was recorded at registration "
                 f"({CONTAINER_SHA256_PROPERTY}); its inference specification was changed after registration"]
-    match = mme.S3_URI.match(version.model_data_url or "")
+    match = S3_OBJECT_URI.match(version.model_data_url or "")
     if not match:
         return [f"its ModelDataUrl {version.model_data_url!r} is not an s3:// object URI"]
     if integrity.digest_of_sealed_key(match.group(2)) != version.archive_sha256:
@@ -147,7 +147,7 @@ def verify_artifact(s3: Any, version: Version) -> List[str]:
     found = seal_problems(version)
     if found:
         return found
-    bucket, key = mme.S3_URI.match(version.model_data_url or "").groups()
+    bucket, key = S3_OBJECT_URI.match(version.model_data_url or "").groups()
     try:
         actual = integrity.stored_sha256(s3, bucket, key)
     except ClientError as error:
