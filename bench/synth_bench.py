@@ -18,7 +18,10 @@ Usage (after scripts/bootstrap.sh; each part is optional, the synth part always 
   second clone running only ``bash .ci/run``, which is what CI does. pip and npm keep their machine-wide
   download caches, as on any contributor's machine after the first install.
 
-Writes bench/results/synth.json and prints a table. Targets are not asserted here or in tests: they are
+Each timed command also reports its CPU seconds (user + system of every process it started and waited for:
+pytest's workers and their Spark JVMs, npm, pip), which a busy machine does not inflate the way it inflates
+wall time. Writes bench/results/synth.json, appends the run (commit, date, results) to
+bench/results/synth_history.jsonl so before and after stay side by side, and prints a table. Targets are not asserted here or in tests: they are
 tracked over time from these numbers (issue #16: synth <= 2x the trivial app warm and <= 4x cold, the
 suite <= 90 s, set-up + main job <= 120 s, CI <= 4 minutes).
 """
@@ -29,6 +32,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -42,14 +46,20 @@ sys.path.insert(0, str(ROOT))  # run as a script: the app lives at the root
 from mlops_loop.cdk_json import app_interpreter  # noqa: E402
 
 
-def timed(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, str]:
-    """Wall seconds of ``cmd`` (which must succeed) and its combined output."""
-    start = time.perf_counter()
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every child process waited for so far, theirs included."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, str, float]:
+    """Wall seconds of ``cmd`` (which must succeed), its combined output and its CPU seconds."""
+    cpu, start = children_cpu(), time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}")
-    return elapsed, proc.stdout
+    return elapsed, proc.stdout, children_cpu() - cpu
 
 
 def synth_times(repeats: int) -> dict[str, float]:
@@ -87,23 +97,29 @@ def slowest(output: str) -> list[str]:
 
 
 def test_suite() -> dict[str, object]:
-    seconds, output = timed(["bash", "scripts/test.sh", "-q", "-p", "no:cacheprovider"], dict(os.environ))
+    seconds, output, cpu = timed(["bash", "scripts/test.sh", "-q", "-p", "no:cacheprovider"], dict(os.environ))
     summary = re.findall(r"^(?:=+ )?(\d+ passed[^=\n]*?)(?: =+)?$", output, flags=re.M)
-    return {"test_suite_s": round(seconds, 1), "test_summary": summary[-1] if summary else "", "slowest": slowest(output)}
+    return {"test_suite_s": round(seconds, 1), "test_suite_cpu_s": round(cpu, 1),
+            "test_summary": summary[-1] if summary else "", "slowest": slowest(output)}
 
 
 def fresh_clone() -> dict[str, float]:
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if str(ROOT) not in p)
     result: dict[str, float] = {}
+
+    def record(key: str, cmd: list[str], run_env: dict[str, str], cwd: Path) -> None:
+        seconds, _, cpu = timed(cmd, run_env, cwd)
+        result[f"{key}_s"], result[f"{key}_cpu_s"] = round(seconds, 1), round(cpu, 1)
+
     with tempfile.TemporaryDirectory(prefix="bench-clone-") as parent:
         first, second = Path(parent) / "first", Path(parent) / "second"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(first)], check=True)
-        result["clone_synth_sh_s"] = round(timed(["bash", "scripts/synth.sh"], env, first)[0], 1)
-        result["clone_synth_sh_again_s"] = round(timed(["bash", "scripts/synth.sh"], env, first)[0], 1)
-        result["clone_then_test_sh_s"] = round(timed(["bash", "scripts/test.sh", "-q"], env, first)[0], 1)
+        record("clone_synth_sh", ["bash", "scripts/synth.sh"], env, first)
+        record("clone_synth_sh_again", ["bash", "scripts/synth.sh"], env, first)
+        record("clone_then_test_sh", ["bash", "scripts/test.sh", "-q"], env, first)
         subprocess.run(["git", "clone", "-q", str(ROOT), str(second)], check=True)
-        result["clone_ci_run_s"] = round(timed(["bash", ".ci/run"], {**env, "CI": "true"}, second)[0], 1)
+        record("clone_ci_run", ["bash", ".ci/run"], {**env, "CI": "true"}, second)
     return result
 
 
@@ -125,6 +141,10 @@ def main() -> int:
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "synth.json").write_text(json.dumps(result, indent=2))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    with (out / "synth_history.jsonl").open("a") as history:
+        history.write(json.dumps({"commit": commit, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                  "cores": os.cpu_count(), **result}) + "\n")
     print(f"synth, whole app, cold SDK cache:          {result['app_cold_s']:6.2f} s (median of {args.repeats})")
     print(f"synth, whole app, warm SDK cache:          {result['app_warm_s']:6.2f} s")
     print(f"synth, trivial app, CDK defaults:          {result['trivial_cdk_defaults_s']:6.2f} s")
@@ -132,7 +152,8 @@ def main() -> int:
     for floor in ("trivial_cdk_defaults", "trivial_app_settings"):
         print(f"ratio to {floor:22s} cold {result[f'ratio_cold_to_{floor}']:.2f}x, warm {result[f'ratio_warm_to_{floor}']:.2f}x")
     if "test_suite_s" in result:
-        print(f"test suite (bash scripts/test.sh):         {result['test_suite_s']:6.1f} s  {result['test_summary']}")
+        print(f"test suite (bash scripts/test.sh):         {result['test_suite_s']:6.1f} s, {result['test_suite_cpu_s']:.0f} CPU-s"
+              f"  {result['test_summary']}")
         for line in result["slowest"]:
             print(f"    {line}")
     for key, label in (("clone_synth_sh_s", "fresh clone: bash scripts/synth.sh"),
@@ -140,7 +161,7 @@ def main() -> int:
                        ("clone_then_test_sh_s", "then: bash scripts/test.sh"),
                        ("clone_ci_run_s", "fresh clone: bash .ci/run (CI)")):
         if key in result:
-            print(f"{label + ':':42s} {result[key]:6.1f} s")
+            print(f"{label + ':':42s} {result[key]:6.1f} s, {result[key[:-2] + '_cpu_s']:.0f} CPU-s")
     return 0
 
 
