@@ -1,7 +1,7 @@
 """List a model's versions, show which one serves, and roll back to an earlier one.
 
     python -m mlops_cli.rollback --env prod --model churn versions
-    python -m mlops_cli.rollback --env prod --model churn rollback --to-version 3 [--yes]
+    python -m mlops_cli.rollback --env prod --model churn rollback --to-version 3 --reason "INC-42: v4 answers 5xx" [--yes]
 
 ``versions`` prints every version of the model package group ``<project>-<env>-<model>`` and marks
 the one the serving stack ``<project>-<env>-serving`` runs (its ``<PascalModel>ModelPackageArn``
@@ -12,7 +12,10 @@ the summary line says which, as far as the registry and the stack show it.
 
 ``rollback --to-version N`` re-approves version N so that it becomes the most recently approved
 one; the deploy-on-approval handler then updates the serving stack, exactly as for any approval
-(blue/green rollout, alarm rollback). It refuses unknown versions, the version already serving, and
+(blue/green rollout, alarm rollback). ``--reason`` says why; it is recorded in the version's
+``ApprovalDescription`` after who rolled back and when (``rollback to v3 by <caller ARN> at <time>: <reason>``),
+which the audit reports as the decision's reason. It refuses a blank reason, one too long for the description's
+1,024 characters, unknown versions, the version already serving, and
 every version the handler would refuse on what the registry records (not ``Completed``, no inference
 container, no sealed artefact digests: registered before artefacts were sealed), with the handler's
 reason. The artefact's bytes, and the promotion gate its evaluation report records, are checked by the handler itself
@@ -51,6 +54,9 @@ from pipeline_code.handlers.deploy.registry import Version, list_versions, probl
 from pipeline_code.handlers.deploy.stack import describe_stack, stack_parameters
 
 PROG = "python -m mlops_cli.rollback"
+# UpdateModelPackage's ApprovalDescription (botocore's service model: max 1024).
+APPROVAL_DESCRIPTION_LIMIT = 1024
+STEP_ONE = " (step 1 of 2)"
 # SageMaker's model package group name pattern.
 _GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
@@ -161,6 +167,7 @@ def rollback(
     sagemaker: Any,
     caller: str,
     to_version: int,
+    reason: str,
     assume_yes: bool,
     ask: Callable[[str], str] = input,
     now: Optional[dt.datetime] = None,
@@ -170,12 +177,15 @@ def rollback(
 ) -> int:
     """Re-approve ``to_version`` so the deploy handler rolls the endpoint back to it; returns the exit code.
 
-    ``caller`` (an ARN) is recorded in the approval description. By default asks for confirmation with
+    ``caller`` (an ARN), the time and ``reason`` are recorded in the approval description; a blank reason or one
+    that does not fit the description's 1,024 characters is refused before anything changes. By default asks for confirmation with
     ``input``; ``assume_yes`` skips the question.
     ``versions_command`` is printed as the way to watch the rollout. ``multi_model``: the model is a member of a
     multi-model endpoint, which runs its own (the app's) image whatever image a version was registered with.
     """
     out = out or sys.stdout
+    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    description = _description(target_version=to_version, caller=caller, stamp=stamp, reason=reason)
     target = _check_target(state, to_version)
     print(
         f"Roll {state.group} back to v{target.version}: serving now {state.label(state.serving_arn)}, "
@@ -194,15 +204,13 @@ def rollback(
         print("rollback: aborted, nothing changed", file=sys.stderr)
         return 1
 
-    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    description = f"rollback to v{target.version} by {caller} at {stamp}"
     if target.approval == "Approved":
         # Re-approving an approved version would not change its status, and an update that leaves the
         # status alone may emit no state-change event: step through PendingManualApproval.
         sagemaker.update_model_package(
             ModelPackageArn=target.arn,
             ModelApprovalStatus="PendingManualApproval",
-            ApprovalDescription=f"{description} (step 1 of 2)",
+            ApprovalDescription=description + STEP_ONE,
         )
     sagemaker.update_model_package(ModelPackageArn=target.arn, ModelApprovalStatus="Approved", ApprovalDescription=description)
 
@@ -234,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("versions", help="list versions; mark the serving and the desired one")
     back = commands.add_parser("rollback", help="re-approve an earlier version so it is deployed")
     back.add_argument("--to-version", type=positive_int, required=True, help="version number to roll back to")
+    back.add_argument("--reason", required=True,
+                      help="why (an incident, what the serving version does wrong): recorded in the version's approval "
+                           "description with who rolled back and when, which the audit reads")
     back.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
 
@@ -277,6 +288,7 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
             sagemaker=sagemaker,
             caller=identity["Arn"],
             to_version=args.to_version,
+            reason=args.reason,
             assume_yes=args.yes,
             ask=ask,
             versions_command=watch,
@@ -286,6 +298,22 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
         # Credentials can also fail after the account check: a profile that does not exist fails as the
         # session is made, a token may expire between two calls.
         return _fail(deploy_target.failure_line(error, where, denied_hint=lambda: f"; run as {approver}", role=approver))
+
+
+def _description(*, target_version: int, caller: str, stamp: str, reason: str) -> str:
+    """The approval description a rollback records: who, when and why, within the registry's 1,024 characters
+    (with the " (step 1 of 2)" the re-approval of an Approved version adds)."""
+    reason = reason.strip()
+    if not reason:
+        raise CliError("--reason is empty: say why you roll back (an incident, what the serving version does wrong); "
+                       "it is recorded in the version's ApprovalDescription, which the audit reads")
+    head = f"rollback to v{target_version} by {caller} at {stamp}: "
+    room = APPROVAL_DESCRIPTION_LIMIT - len(head) - len(STEP_ONE)
+    if len(reason) > room:
+        raise CliError(f"--reason is {len(reason)} characters; the approval description it goes in holds "
+                       f"{APPROVAL_DESCRIPTION_LIMIT} with who and when ({len(head) + len(STEP_ONE)} here): shorten it "
+                       f"to {room} or fewer, e.g. a ticket and a line")
+    return head + reason
 
 
 def _check_target(state: State, number: int) -> Version:

@@ -67,7 +67,7 @@ def failed_rollout_notice(environment: str, stack_name: str, models: Sequence[st
         f"{field('$.detail.status-details.status-reason')}. After a rollback the previous versions keep serving. If the "
         "deploy handler started this update (an approval), the version it set is now held: no later event rolls it "
         "out again until someone decides - re-approve it to retry (python -m mlops_cli.rollback --env "
-        f"{environment} --model MODEL rollback --to-version N, N: the held version), or reject it or approve another version to move on. "
+        f"{environment} --model MODEL rollback --to-version N --reason WHY, N: the held version, WHY: a line saying why), or reject it or approve another version to move on. "
         f"Which version serves and which is held: python -m mlops_cli.rollback --env {environment} --model MODEL "
         f"versions (MODEL: {', '.join(models)}). What failed: aws cloudformation describe-stack-events --stack-name "
         f"{stack_name} --max-items 40 --region {region}. After UPDATE_ROLLBACK_FAILED the stack takes no update until: "

@@ -420,7 +420,7 @@ def reconcile(
             f"v{held.version}'s rollout for this approval failed ({failed['resource']}: {failed['status']}"
             f"{' - ' + failed['reason'] if failed['reason'] else ''}; {failed['at']}) and CloudFormation rolled it back: "
             f"it is not retried until someone decides again (re-approve v{held.version} to retry it - `python -m "
-            f"mlops_cli.rollback --env <env> --model <model> rollback --to-version {held.version}`, or PendingManualApproval "
+            f"mlops_cli.rollback --env <env> --model <model> rollback --to-version {held.version} --reason \"<why>\"`, or PendingManualApproval "
             "then Approved - or reject it or approve another version to move on)"
         )
         # The serving version rejected meanwhile: the one approved last before the held one serves instead.

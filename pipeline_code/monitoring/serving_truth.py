@@ -53,7 +53,7 @@ MIN_INVOCATIONS = 100
 MIN_EXPECTED = 20
 MISSING_SHARE = 0.5
 FIX = ("re-approve the version the stack names (or the one that should serve) so the deploy handler reconciles the "
-       "stack, or use `python -m mlops_cli.rollback ... rollback --to-version N`; never update the endpoint by hand")
+       "stack, or use `python -m mlops_cli.rollback ... rollback --to-version N --reason \"<why>\"`; never update the endpoint by hand")
 
 
 def _describe(exc: Exception) -> str:

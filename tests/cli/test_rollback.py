@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 
 import pytest
@@ -35,6 +36,7 @@ OTHER_ACCOUNT = sample_account("staging")
 # A frozen copy of the sample config names the environments: prod is in eu-west-1, like the moto world below.
 CONFIG = ["--config", str(SAMPLE_CONFIG)]
 BASE = ["--env", "prod", "--model", "churn", *CONFIG]
+REASON = ["--reason", "INC-7: v2 answers 5xx"]
 XGBOOST_REGISTRY = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost"
 SPEC = {
     "Containers": [{"Image": f"{XGBOOST_REGISTRY}:{images.XGBOOST_IMAGE_VERSION}", "ModelDataUrl": "s3://b/m.tar.gz"}],
@@ -208,12 +210,13 @@ def test_rollback_makes_the_earlier_version_the_desired_one_and_the_handler_depl
     v2 = registry.register("Approved")
     registry.serve(v2)
 
-    assert rb.main(BASE + ["rollback", "--to-version", "1", "--yes"]) == 0
+    assert rb.main(BASE + ["rollback", *REASON, "--to-version", "1", "--yes"]) == 0
 
     assert registry.desired() == 1
     described = registry.sagemaker.describe_model_package(ModelPackageName=v1)
     assert described["ModelApprovalStatus"] == "Approved"
     assert described["ApprovalDescription"].startswith(f"rollback to v1 by arn:aws:sts::{ACCOUNT}:user/moto at 20")
+    assert described["ApprovalDescription"].endswith("Z: INC-7: v2 answers 5xx")
     out = capsys.readouterr().out
     assert f"{STACK}: ChurnModelPackageArn v2 -> v1" in out
     assert f"python -m mlops_cli.rollback --env prod --model churn --config {SAMPLE_CONFIG} versions" in out
@@ -244,7 +247,7 @@ def test_rollback_to_a_version_of_an_older_image_says_it_serves_in_that_image_an
     state = rb.load_state(sagemaker=registry.sagemaker, cloudformation=registry.cloudformation, project="mlops-loop",
                           env="prod", model="churn", account=ACCOUNT)
 
-    assert rb.rollback(state, sagemaker=registry.sagemaker, caller="arn:aws:iam::1:user/a", to_version=1, assume_yes=True,
+    assert rb.rollback(state, sagemaker=registry.sagemaker, caller="arn:aws:iam::1:user/a", to_version=1, reason="INC-7", assume_yes=True,
                        now=when) == 0
 
     out = capsys.readouterr().out
@@ -254,7 +257,7 @@ def test_rollback_to_a_version_of_an_older_image_says_it_serves_in_that_image_an
     assert registry.sagemaker.describe_model_package(ModelPackageName=v1)["ModelApprovalStatus"] == "Approved"
     state = rb.load_state(sagemaker=registry.sagemaker, cloudformation=registry.cloudformation, project="mlops-loop",
                           env="prod", model="churn", account=ACCOUNT)
-    assert rb.rollback(state, sagemaker=registry.sagemaker, caller="arn:aws:iam::1:user/a", to_version=2, assume_yes=True,
+    assert rb.rollback(state, sagemaker=registry.sagemaker, caller="arn:aws:iam::1:user/a", to_version=2, reason="INC-7", assume_yes=True,
                        now=when) == 0
     assert "Note:" not in capsys.readouterr().out
 
@@ -269,7 +272,7 @@ def test_rollback_names_the_registered_image_only_where_it_serves(registry, caps
     registry.serve(v2)
     config = str(sample_with_multi_model_member(tmp_path, "prod", "churn") if multi_model else SAMPLE_CONFIG)
 
-    assert rb.main(["--env", "prod", "--model", "churn", "--config", config, "rollback", "--to-version", "1", "--yes"]) == 0
+    assert rb.main(["--env", "prod", "--model", "churn", "--config", config, "rollback", *REASON, "--to-version", "1", "--yes"]) == 0
 
     out = capsys.readouterr().out
     assert "v1 is Approved" in out
@@ -281,7 +284,7 @@ def test_rollback_to_a_rejected_version_approves_it(registry):
     v1 = registry.register("Approved")
     registry.set_approval(v1, "Rejected", "superseded")
     registry.serve(registry.register("Approved"))
-    assert rb.main(BASE + ["rollback", "--to-version", "1", "--yes"]) == 0
+    assert rb.main(BASE + ["rollback", *REASON, "--to-version", "1", "--yes"]) == 0
     assert registry.desired() == 1
 
 
@@ -301,11 +304,53 @@ def test_rollback_refuses_unknown_failed_and_serving_versions_and_changes_nothin
     registry.serve(v2)
     before = registry.snapshot()
 
-    assert rb.main(BASE + ["rollback", "--to-version", to_version, "--yes"]) == 2
+    assert rb.main(BASE + ["rollback", *REASON, "--to-version", to_version, "--yes"]) == 2
 
     err = after_target_line(capsys.readouterr().err).strip().splitlines()
     assert len(err) == 1 and err[0].startswith("rollback: error: --to-version") and message in err[0]
     assert registry.snapshot() == before
+
+
+def test_a_rollback_says_why_or_the_parser_refuses_it(registry, capsys):
+    registry.register("Approved")
+    registry.serve(registry.register("Approved"))
+    before = registry.snapshot()
+    with pytest.raises(SystemExit) as exit_:
+        rb.main(BASE + ["rollback", "--to-version", "1", "--yes"])
+    assert exit_.value.code == 2
+    assert "the following arguments are required: --reason" in capsys.readouterr().err
+    assert registry.snapshot() == before
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_a_blank_reason_is_refused_and_changes_nothing(registry, capsys, reason):
+    registry.register("Approved")
+    registry.serve(registry.register("Approved"))
+    before = registry.snapshot()
+
+    assert rb.main(BASE + ["rollback", "--reason", reason, "--to-version", "1", "--yes"]) == 2
+
+    err = after_target_line(capsys.readouterr().err).strip().splitlines()
+    assert err == ["rollback: error: --reason is empty: say why you roll back (an incident, what the serving version "
+                   "does wrong); it is recorded in the version's ApprovalDescription, which the audit reads"]
+    assert registry.snapshot() == before
+
+
+def test_a_reason_too_long_for_the_registry_is_refused_before_anything_changes(registry, capsys):
+    registry.register("Approved")
+    registry.serve(registry.register("Approved"))
+    before = registry.snapshot()
+
+    assert rb.main(BASE + ["rollback", "--reason", "x" * 1000, "--to-version", "1", "--yes"]) == 2
+
+    err = after_target_line(capsys.readouterr().err).strip().splitlines()
+    assert len(err) == 1
+    assert re.fullmatch(r"rollback: error: --reason is 1000 characters; the approval description it goes in holds 1024 "
+                        r"with who and when \(\d+ here\): shorten it to \d+ or fewer, e.g. a ticket and a line", err[0]), err[0]
+    limit = int(re.search(r"to (\d+) or fewer", err[0]).group(1))
+    assert registry.snapshot() == before
+    assert rb.main(BASE + ["rollback", "--reason", "x" * limit, "--to-version", "1", "--yes"]) == 0
+    assert registry.desired() == 1
 
 
 def test_without_yes_it_asks_and_a_no_changes_nothing(registry, capsys):
@@ -318,7 +363,7 @@ def test_without_yes_it_asks_and_a_no_changes_nothing(registry, capsys):
         questions.append(prompt)
         return "n"
 
-    assert rb.main(BASE + ["rollback", "--to-version", "1"], ask=answer) == 1
+    assert rb.main(BASE + ["rollback", *REASON, "--to-version", "1"], ask=answer) == 1
     assert questions == ["Proceed? [y/N] "]
     assert registry.snapshot() == before
     assert "aborted" in capsys.readouterr().err
@@ -327,7 +372,7 @@ def test_without_yes_it_asks_and_a_no_changes_nothing(registry, capsys):
 def test_without_yes_a_y_rolls_back(registry):
     registry.register("Approved")
     registry.serve(registry.register("Approved"))
-    assert rb.main(BASE + ["rollback", "--to-version", "1"], ask=lambda _: "y") == 0
+    assert rb.main(BASE + ["rollback", *REASON, "--to-version", "1"], ask=lambda _: "y") == 0
     assert registry.desired() == 1
 
 
@@ -338,7 +383,7 @@ def test_closed_stdin_counts_as_no(registry):
     def closed(_):
         raise EOFError
 
-    assert rb.main(BASE + ["rollback", "--to-version", "1"], ask=closed) == 1
+    assert rb.main(BASE + ["rollback", *REASON, "--to-version", "1"], ask=closed) == 1
     assert registry.desired() == 2
 
 
@@ -349,7 +394,7 @@ def test_rollback_refuses_a_version_the_deploy_handler_would_refuse_and_changes_
     registry.serve(registry.register("Approved"))
     before = registry.snapshot()
 
-    assert rb.main(BASE + ["rollback", "--to-version", "1", "--yes"]) == 2
+    assert rb.main(BASE + ["rollback", *REASON, "--to-version", "1", "--yes"]) == 2
 
     unsealed = [f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a "
                 "sealed version" for name in (ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY)]
@@ -382,7 +427,7 @@ def test_a_model_the_environment_does_not_deploy_is_refused_from_the_config(regi
     assert "model package group mlops-loop-prod-credit-risk" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", [["versions"], ["rollback", "--to-version", "1", "--yes"]])
+@pytest.mark.parametrize("command", [["versions"], ["rollback", *REASON, "--to-version", "1", "--yes"]])
 def test_credentials_of_another_account_are_refused_before_anything_is_read_or_changed(registry, monkeypatch, capsys,
                                                                                        command):
     """GIVEN the same names in another account (a profile left on staging, where a prod-named group exists) WHEN
@@ -420,7 +465,7 @@ def test_an_environment_the_config_lacks_is_one_clear_line(registry, capsys):
 def test_rollback_without_a_serving_stack_is_refused(registry, capsys):
     registry.register("Approved")
     registry.register("Approved")
-    assert rb.main(BASE + ["rollback", "--to-version", "1", "--yes"]) == 2
+    assert rb.main(BASE + ["rollback", *REASON, "--to-version", "1", "--yes"]) == 2
     assert f"serving stack {STACK} does not exist" in capsys.readouterr().err
 
 
@@ -465,7 +510,7 @@ def test_a_profile_that_does_not_exist_is_one_clear_line(monkeypatch, tmp_path, 
 
 def test_a_bad_version_number_is_rejected_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exit_:
-        rb.main(BASE + ["rollback", "--to-version", "0"])
+        rb.main(BASE + ["rollback", *REASON, "--to-version", "0"])
     assert exit_.value.code == 2
     assert "--to-version: must be an integer >= 1" in capsys.readouterr().err
 

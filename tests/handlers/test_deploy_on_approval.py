@@ -1438,7 +1438,7 @@ def test_a_version_whose_rollout_was_rolled_back_is_held_until_someone_decides_a
         "v2's rollout for this approval failed (ChurnEndpoint: UPDATE_FAILED - Rollback alarm ChurnRollback5xx in ALARM; ")
     assert decision["reason"].endswith(
         "and CloudFormation rolled it back: it is not retried until someone decides again (re-approve v2 to retry it - "
-        "`python -m mlops_cli.rollback --env <env> --model <model> rollback --to-version 2`, or PendingManualApproval "
+        "`python -m mlops_cli.rollback --env <env> --model <model> rollback --to-version 2 --reason \"<why>\"`, or PendingManualApproval "
         "then Approved - or reject it or approve another version to move on); v1 keeps serving")
     assert decision["failed_rollout"]["status"] == "UPDATE_FAILED"
     # AND people hear of it once for a registry event of the group, not on every settled-stack reconcile

@@ -230,7 +230,7 @@ def test_a_failed_rollout_notice_says_what_ended_how_that_the_version_is_held_an
         f"Serving stack {SERVING}: an update ended <detail-status-details-status>: <detail-status-details-status-reason>. "
         "After a rollback the previous versions keep serving. If the deploy handler started this update (an approval), "
         "the version it set is now held: no later event rolls it out again until someone decides - re-approve it to "
-        "retry (python -m mlops_cli.rollback --env dev --model MODEL rollback --to-version N, N: the held version), or "
+        "retry (python -m mlops_cli.rollback --env dev --model MODEL rollback --to-version N --reason WHY, N: the held version, WHY: a line saying why), or "
         "reject it or approve another version to move on. Which version serves and which is held: python -m "
         "mlops_cli.rollback --env dev --model MODEL versions (MODEL: m0, m1). What failed: aws cloudformation "
         f"describe-stack-events --stack-name {SERVING} --max-items 40 --region eu-west-1. After UPDATE_ROLLBACK_FAILED "
