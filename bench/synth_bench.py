@@ -96,21 +96,28 @@ def slowest(output: str) -> list[str]:
     return re.findall(r"^\d+\.\d+s (?:call|setup|teardown) +\S+$", output, flags=re.M)
 
 
+def test_summary(output: str) -> str:
+    """pytest's last summary line (``8276 passed, 1 skipped in 303.2s``), or ``""``."""
+    summary = re.findall(r"^(?:=+ )?(\d+ passed[^=\n]*?)(?: =+)?$", output, flags=re.M)
+    return summary[-1] if summary else ""
+
+
 def test_suite() -> dict[str, object]:
     seconds, output, cpu = timed(["bash", "scripts/test.sh", "-q", "-p", "no:cacheprovider"], dict(os.environ))
-    summary = re.findall(r"^(?:=+ )?(\d+ passed[^=\n]*?)(?: =+)?$", output, flags=re.M)
     return {"test_suite_s": round(seconds, 1), "test_suite_cpu_s": round(cpu, 1),
-            "test_summary": summary[-1] if summary else "", "slowest": slowest(output)}
+            "test_summary": test_summary(output), "slowest": slowest(output)}
 
 
-def fresh_clone() -> dict[str, float]:
+def fresh_clone() -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if str(ROOT) not in p)
-    result: dict[str, float] = {}
+    result: dict[str, object] = {}
 
     def record(key: str, cmd: list[str], run_env: dict[str, str], cwd: Path) -> None:
-        seconds, _, cpu = timed(cmd, run_env, cwd)
+        seconds, output, cpu = timed(cmd, run_env, cwd)
         result[f"{key}_s"], result[f"{key}_cpu_s"] = round(seconds, 1), round(cpu, 1)
+        if test_summary(output):
+            result[f"{key}_summary"] = test_summary(output)
 
     with tempfile.TemporaryDirectory(prefix="bench-clone-") as parent:
         first, second = Path(parent) / "first", Path(parent) / "second"
@@ -161,7 +168,8 @@ def main() -> int:
                        ("clone_then_test_sh_s", "then: bash scripts/test.sh"),
                        ("clone_ci_run_s", "fresh clone: bash .ci/run (CI)")):
         if key in result:
-            print(f"{label + ':':42s} {result[key]:6.1f} s, {result[key[:-2] + '_cpu_s']:.0f} CPU-s")
+            print(f"{label + ':':42s} {result[key]:6.1f} s, {result[key[:-2] + '_cpu_s']:.0f} CPU-s"
+                  f"  {result.get(key[:-2] + '_summary', '')}")
     return 0
 
 
