@@ -1,10 +1,11 @@
-"""The audit's names, its AWS clients and the plumbing every gatherer shares (pages, errors, gaps)."""
+"""The audit's names, its AWS clients and the plumbing every gatherer shares (pages, errors, gaps, S3 reads)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from mlops_cli.target import describe_error, error_code, unusable_credentials as is_credentials_error  # noqa: F401 - the audit's names
 from pipeline_code.core.contract import S3_OBJECT_URI, endpoint_name, environment_prefix, package_group_name, package_parameter_name, pipeline_name, serving_stack_name
@@ -152,3 +153,25 @@ def attempt(gaps: Gaps, what: str, call: Callable[[], Any]) -> Any:
             raise
         gaps.add(f"{what}: {describe_error(exc)}")
         return None
+
+
+# How far back CloudTrail's event history (LookupEvents) reaches.
+CLOUDTRAIL_HISTORY_DAYS = 90
+
+
+def _read_bytes(clients: Clients, uri: str) -> bytes:
+    bucket, key = s3_parts(uri)
+    return clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def _read_json(clients: Clients, uri: str) -> Dict[str, Any]:
+    return json.loads(_read_bytes(clients, uri))
+
+
+def _user(context: Any) -> Optional[str]:
+    if not isinstance(context, Mapping):
+        return None
+    parts = [context.get("UserProfileName"), context.get("UserProfileArn")]
+    iam = context.get("IamIdentity") or {}
+    parts.append(iam.get("Arn") or iam.get("PrincipalId"))
+    return " / ".join(str(p) for p in parts if p) or None

@@ -418,7 +418,7 @@ def _card_markdown(card: Mapping[str, Any]) -> List[str]:
 
 
 # How a card version saved after the version's approval differs from the one current at the approval
-# (gather._card_after_approval); only a status change is no gap.
+# (model_card._card_after_approval); only a status change is no gap.
 _CARD_CHANGE = {
     "content": "**yes: content changed**",
     "status": "yes: status only (content as approved)",

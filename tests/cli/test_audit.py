@@ -2083,7 +2083,6 @@ def test_cloudtrail_silence_stays_a_gap_for_a_version_updated_or_not_auto_approv
 def test_only_a_whole_pipeline_execution_arn_is_read_as_the_versions_execution(arn, execution):
     """GIVEN a package's GeneratedBy WHEN the audit decides whether it names a pipeline execution THEN only a whole
     execution ARN does (a pasted newline or space is not one), as the deploy handler decides it."""
-    import importlib
+    from mlops_cli.audit.execution import _EXECUTION_ARN
 
-    gather_module = importlib.import_module("mlops_cli.audit.gather")  # the package exports a function of that name
-    assert bool(gather_module._EXECUTION_ARN.fullmatch(arn)) is execution
+    assert bool(_EXECUTION_ARN.fullmatch(arn)) is execution
