@@ -263,7 +263,7 @@ class LocalEndpoint:
         from botocore.exceptions import ClientError
 
         from pipeline_code.serving.inference import invoke
-        from pipeline_code.serving.records import InvocationError
+        from pipeline_code.serving.errors import InvocationError
         from pipeline_code.serving.self_capture import capture_record
 
         try:

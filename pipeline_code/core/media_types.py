@@ -2,7 +2,7 @@
 
 Serving accepts and answers JSON, JSON Lines and CSV; callers spell JSON Lines several ways, and every
 spelling serving accepts must read the same in the monitor's capture decoder, or that traffic is served
-but counted malformed. One definition for serving (``pipeline_code.serving.records``), the capture decoder
+but counted malformed. One definition for serving (``pipeline_code.serving.request_body``), the capture decoder
 (``pipeline_code.monitoring.capture``) and the model packages' declared types (``mlops_loop``). Standard
 library only.
 """

@@ -84,7 +84,8 @@ from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from pipeline_code.core import online_features
 from pipeline_code.monitoring import capture_columns
 from pipeline_code.monitoring.window_stats import concat
-from pipeline_code.serving.records import BLANK_LINE, FeatureContract, complete_records, feature_text
+from pipeline_code.serving.records import FeatureContract, complete_records, feature_text
+from pipeline_code.serving.request_body import BLANK_LINE
 
 SCORE = "score"
 # A multiclass model's class probabilities: one column per class, ``proba:<class>`` (``:`` is in no
@@ -921,7 +922,7 @@ def _filled_lines(path: str) -> Iterator[Tuple[int, str]]:
 
 
 def _answers_a_blank_line(text: str) -> bool:
-    """Whether a batch output line is serving's error line for a blank input line (``records.BLANK_LINE``)."""
+    """Whether a batch output line is serving's error line for a blank input line (``request_body.BLANK_LINE``)."""
     refused = refused_output(text.strip()) if "blank line" in text else None
     return refused is not None and not refused[0] and refused[1].endswith(BLANK_LINE)
 
@@ -931,7 +932,7 @@ def _decode_batch(decoder: _Decoder, path: str, out_path: Optional[str], rel: st
     only counts their lines: outputs that do not pair up with the inputs make every input line malformed).
 
     Blank output lines are no answers (AssembleWith=Line may add them). A blank input line is no record: serving answers
-    it with an error line of its own in its place (``records.BLANK_LINE``), which is passed over with it; outputs
+    it with an error line of its own in its place (``request_body.BLANK_LINE``), which is passed over with it; outputs
     written by serving code that skipped blank lines (one line fewer per blank line) pair with the filled lines, and so
     do outputs answering only some of them (a splitter that does not hand on the empty line after a file's last line
     feed): the outputs pair when, their blank lines' error lines aside, they are one per record."""

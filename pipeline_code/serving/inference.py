@@ -65,7 +65,7 @@ Parsing and feature computation live in :mod:`.records` (no xgboost there).
 **Errors** are :class:`InvocationError` subclasses carrying ``status_code`` (400 bad record,
 406 unsupported Accept, 415 unsupported Content-Type; 500 for an unloadable model or a non-finite
 model output). They inherit from the container's ``BaseInferenceToolkitError`` (see
-:func:`.records.toolkit_error_bases`), which ``sagemaker_inference``'s transformer (multi-model endpoints, the
+:func:`.errors.toolkit_error_bases`), which ``sagemaker_inference``'s transformer (multi-model endpoints, the
 Neuron image) answers with that HTTP status and the message. The XGBoost image's single-model toolkit
 (sagemaker-containers) answers any exception of a hook with a 500 instead, so a single-model container calls
 :func:`.serve_entry.transform_fn`, which answers these errors itself; any other exception is a 500 everywhere.
@@ -89,38 +89,38 @@ from pipeline_code.core.compiled import SERVE_COMPILED_ENV
 from pipeline_code.core.contract import (ANSWERED_BY, ANSWERED_BY_DIGEST, ANSWERED_BY_VERSION, BATCH_RECORD_ERRORS_ENV,
                                          MODEL_VERSION_ENV, record_error)
 from pipeline_code.core.frameworks import PYTORCH
-from pipeline_code.core.media_types import base_type, canonical
+from pipeline_code.core.media_types import CONTENT_TYPES, CSV, JSON, JSONLINES, base_type, canonical  # noqa: F401 - re-exported
+from pipeline_code.core.record_kinds import SOURCE_FEATURES, SOURCE_RAW  # noqa: F401 - re-exported
 from pipeline_code.serving import self_capture
-from pipeline_code.serving.records import (  # noqa: F401 - re-exported: the contract's names in one place
+# Re-exported: the contract's names in one place.
+from pipeline_code.serving.errors import (  # noqa: F401
+    SERVER_ERROR_MESSAGE,
+    BadRequestError,
+    InvocationError,
+    ModelLoadError,
+    ModelOutputError,
+    NotAcceptableError,
+    UnsupportedContentTypeError,
+    answer_toolkit_errors_without_traceback,
+)
+from pipeline_code.serving.records import (  # noqa: F401
+    INFERENCE_ID,
+    INFERENCE_TIME,
+    META_KEYS,
+    FeatureContract,
+    FeatureRows,
+    RecordRefusal,
+    _MAX_PROBLEMS,
+    complete_records,
+    feature_rows,
+)
+from pipeline_code.serving.request_body import (  # noqa: F401
     ACCEPT_TYPES,
     BLANK_LINE,
     BLANK_RECORD,
-    CONTENT_TYPES,
-    CSV,
-    INFERENCE_ID,
-    INFERENCE_TIME,
-    JSON,
-    JSONLINES,
-    META_KEYS,
-    SOURCE_FEATURES,
-    SOURCE_RAW,
-    BadRequestError,
-    FeatureContract,
-    FeatureRows,
-    InvocationError,
-    RecordRefusal,
-    ModelLoadError,
-    SERVER_ERROR_MESSAGE,
-    ModelOutputError,
-    NotAcceptableError,
     ParsedRequest,
-    UnsupportedContentTypeError,
-    _MAX_PROBLEMS,
     _where,
-    answer_toolkit_errors_without_traceback,
     blank_line_message,
-    complete_records,
-    feature_rows,
     parse_request,
 )
 from pipeline_code.training.data_io import InputError
@@ -343,7 +343,7 @@ class Prediction:
     # Batch transform only (record_errors): the request's records refused one by one, by position in the request, as
     # their output lines (core.contract.record_error); the arrays above hold the other records, in order.
     refused: Dict[int, Dict[str, Any]] = field(default_factory=dict)
-    # Batch transform only (record_errors): how many of the request's records are blank lines (records.BLANK_RECORD),
+    # Batch transform only (record_errors): how many of the request's records are blank lines (request_body.BLANK_RECORD),
     # each answered in its place by its error line, rendered from a template (_BLANK_LINE_TEMPLATES).
     blank_lines: int = 0
 
@@ -401,7 +401,7 @@ class Prediction:
 
 
 class _BlankLineTemplate:
-    """A blank line's error line in one output type (:data:`pipeline_code.serving.records.BLANK_RECORD`): rendered once,
+    """A blank line's error line in one output type (:data:`pipeline_code.serving.request_body.BLANK_RECORD`): rendered once,
     only its place (``record i (line n)``, which holds no character JSON or CSV would escape) filled in per line."""
 
     _PLACE = "BLANKLINEPLACE"
@@ -566,7 +566,7 @@ def model_fn(model_dir: str) -> ServingModel:
 
     In a container whose ``sagemaker_inference`` Transformer calls it (multi-model endpoints, the Neuron image), that
     Transformer is first made to answer failures without a stack trace
-    (:func:`.records.answer_toolkit_errors_without_traceback`), also the failure to load."""
+    (:func:`.errors.answer_toolkit_errors_without_traceback`), also the failure to load."""
     answer_toolkit_errors_without_traceback()
     return load_serving_model(model_dir)
 

@@ -1,8 +1,10 @@
-"""Request records -> model features, without the model: parsing, validation, feature computation.
+"""Request records -> model features, without the model: validation, feature computation.
 
 Shared by the serving hooks (:mod:`pipeline_code.serving.inference`) and usable by anything
 that must read a request the way serving does - e.g. the drift monitor decoding captured
-raw-field requests (:func:`complete_records`). Imports no xgboost.
+raw-field requests (:func:`complete_records`). Imports no xgboost. The records come from
+:func:`pipeline_code.serving.request_body.parse_request`; a refusal is a
+:class:`pipeline_code.serving.errors.BadRequestError`.
 
 A JSON record is *precomputed* when it holds every model feature (or is a list of values in
 feature order), else *raw*: the curated source columns the catalog's expressions read, turned
@@ -12,33 +14,32 @@ feature-ingestion job used for the training data.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
-import importlib
-import json
 import math
 import re
-import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
 from pipeline_code import catalog
-from pipeline_code.core.lines import record_lines
 from pipeline_code.core.contract import (
-    MAX_ERROR_MESSAGE, MORE_PROBLEMS, TIMESTAMP_RANGE, inference_id_problem, is_smoke_record, timestamp_in_range,
+    MAX_ERROR_MESSAGE,
+    MORE_PROBLEMS,
+    TIMESTAMP_RANGE,
+    inference_id_problem,
+    is_smoke_record,
+    timestamp_in_range,
 )
-from pipeline_code.core.media_types import CONTENT_TYPES, CSV, JSON, JSONLINES, canonical  # noqa: F401 - CSV: the contract names inference re-exports
 from pipeline_code.core.online_features import FEATURE_SOURCE, PROVENANCE_KEYS, SOURCE_MISSING
 from pipeline_code.core.record_kinds import SOURCE_FEATURES, SOURCE_RAW, RecordKinds  # noqa: F401 - re-exported
 from pipeline_code.core.spelling import misspellings
-from pipeline_code.core.value_rules import FLOAT32_MAX, RepeatedKey, json_object, repeated_key_problem
+from pipeline_code.core.value_rules import FLOAT32_MAX
 from pipeline_code.features.compute import FeatureComputationError, compute_features
-
-ACCEPT_TYPES = CONTENT_TYPES
+from pipeline_code.serving.errors import BadRequestError
+from pipeline_code.serving.request_body import BLANK_RECORD, Record, Unreadable, blank_line_message, _where
 
 INFERENCE_ID = "inference_id"
 INFERENCE_TIME = "inference_time"
@@ -51,155 +52,6 @@ _PLACEHOLDER_EVENT_TIME = "1970-01-01T00:00:00Z"
 _FLOAT32_MAX = FLOAT32_MAX  # one definition with the by-id front (pipeline_code.core.value_rules)
 
 
-# --------------------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------------------
-# sagemaker_inference's transformer (multi-model endpoints, the Neuron image) answers an exception with its
-# ``status_code`` (and the message) only if it is the container's "BaseInferenceToolkitError"; anything else
-# becomes a 500. Which class that is depends on the image build: sagemaker_inference's, or an own copy in
-# sagemaker_xgboost_container.algorithm_mode.inference_errors. Inheriting from every one
-# present makes the status survive either way. (The XGBoost image's single-model toolkit reads no status at all:
-# serve_entry.transform_fn answers these errors there.)
-TOOLKIT_ERROR_MODULES = ("sagemaker_inference.errors", "sagemaker_xgboost_container.algorithm_mode.inference_errors")
-
-
-class _LocalToolkitError(Exception):
-    """Stand-in with the toolkit's attributes (status_code, message, phrase) outside the container."""
-
-    def __init__(self, status_code: int, message: str, phrase: str) -> None:
-        self.status_code = status_code
-        self.message = message
-        self.phrase = phrase
-        super().__init__(status_code, message, phrase)
-
-
-def toolkit_error_bases(modules: Sequence[str] = TOOLKIT_ERROR_MODULES) -> Tuple[type, ...]:
-    """Every distinct importable ``BaseInferenceToolkitError`` of ``modules`` (default: both known homes)."""
-    bases: List[type] = []
-    for name in modules:
-        try:
-            cls = getattr(importlib.import_module(name), "BaseInferenceToolkitError")
-        except Exception:  # noqa: BLE001 - absent or broken toolkit: fall back, never fail the import
-            continue
-        if isinstance(cls, type) and issubclass(cls, Exception) and not any(issubclass(b, cls) for b in bases):
-            bases.append(cls)
-    return tuple(bases) or (_LocalToolkitError,)
-
-
-class InvocationError(*toolkit_error_bases()):  # type: ignore[misc]
-    """A request the model cannot answer; ``status_code`` is the HTTP status the container returns."""
-
-    status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(self.status, message, message)
-        # Not every toolkit base sets these (or calls the next base), so set them here.
-        self.status_code, self.message, self.phrase = self.status, message, message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class BadRequestError(InvocationError):
-    """400: a record is missing a required field, has a wrong type, or the body is not parseable."""
-
-    status = 400
-
-
-class NotAcceptableError(InvocationError):
-    """406: the Accept header names no supported response type."""
-
-    status = 406
-
-
-class UnsupportedContentTypeError(InvocationError):
-    """415: the Content-Type is not one of :data:`CONTENT_TYPES`."""
-
-    status = 415
-
-
-class ModelOutputError(InvocationError):
-    """500: the model's output for a record is not a finite number (NaN or infinity); never answered as one.
-
-    The request was fine and the model is broken, so it is a server error: it counts toward the 5xx alarm
-    that rolls a bad release back."""
-
-    status = 500
-
-
-class ModelLoadError(InvocationError):
-    """500: the model directory holds no usable artefact, or the artefact disagrees with the catalog."""
-
-    status = 500
-
-
-# What the caller of a sagemaker_inference container is told when a hook fails with anything but an InvocationError (a
-# bug, a broken container): the exception's text and the traceback go to the container's log, not to the caller.
-SERVER_ERROR_MESSAGE = "the model container failed to answer this request (an internal error; its log holds the details)"
-TOOLKIT_TRANSFORMER_MODULE = "sagemaker_inference.transformer"
-
-
-def answer_toolkit_errors_without_traceback(module: str = TOOLKIT_TRANSFORMER_MODULE) -> bool:
-    """Make the ``sagemaker_inference`` Transformer serving this process (multi-model endpoints, the Neuron image)
-    answer a failed request with a message alone; True when it did (or already does), False when none serves here.
-
-    Its own ``handle_error`` answers every failure with the message *and* ``traceback.format_exc()`` as the body, so
-    each refused request showed the caller the serving code's file paths, lines and source, and an unexpected
-    exception's text (which may quote the request) too. After this, a refusal of the contract (an
-    :class:`InvocationError`) is answered with its status and its message, as the XGBoost image's ``transform_fn``
-    answers it; any other failure with a 500 and :data:`SERVER_ERROR_MESSAGE`, its traceback printed to the
-    container's log (stderr, CloudWatch) for operators. The toolkit is looked up, never imported: only a process it
-    already serves in has one to change (the loader calls this from ``model_fn``, which that Transformer runs).
-    """
-    toolkit = sys.modules.get(module)
-    transformer = getattr(toolkit, "Transformer", None)
-    if not isinstance(transformer, type) or not hasattr(transformer, "handle_error"):
-        return False
-    if getattr(transformer.__dict__.get("handle_error"), "__func__", None) is _handle_toolkit_error:
-        return True
-    transformer.handle_error = staticmethod(_handle_toolkit_error)
-    return True
-
-
-def _not_utf8(error: UnicodeDecodeError) -> "BadRequestError":
-    return BadRequestError(f"request body is not UTF-8 text: {error}")
-
-
-def _decoding_by_the_toolkit(error: BaseException) -> bool:
-    """True for the UnicodeDecodeError of the Transformer's own ``input_data.decode("utf-8")`` (a JSON or CSV body,
-    before any hook runs): raised in its ``transform`` itself, not in a hook it called."""
-    if not isinstance(error, UnicodeDecodeError) or error.__traceback__ is None:
-        return False
-    tb = error.__traceback__
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb.tb_frame.f_code.co_name == "transform" and not str(tb.tb_frame.f_globals.get("__name__")).startswith(
-        "pipeline_code")
-
-
-def _handle_toolkit_error(context: Any, inference_exception: Any, trace: str) -> List[str]:
-    """``Transformer.handle_error(context, inference_exception, trace)`` answering without the traceback.
-
-    It is called inside the Transformer's ``except`` block, so :func:`sys.exc_info` holds what was raised before the
-    Transformer wrapped it in a 500: a body that is not UTF-8, which the Transformer decodes itself before any hook
-    sees it, is the contract's 400 (as the hooks answer it), not a server error."""
-    raised = sys.exc_info()[1]
-    if not isinstance(inference_exception, InvocationError) and raised is not None and _decoding_by_the_toolkit(raised):
-        inference_exception = _not_utf8(raised)
-    if isinstance(inference_exception, InvocationError):
-        message = inference_exception.message
-    else:
-        print(f"model container: a request failed with an internal error (answered 500):\n{trace}",
-              file=sys.stderr, flush=True)
-        message = SERVER_ERROR_MESSAGE
-    status = getattr(inference_exception, "status_code", 500)
-    context.set_response_status(code=status, phrase=" ".join(message.splitlines()))
-    return [message]
-
-
-# --------------------------------------------------------------------------------------
-# What a model reads
-# --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FeatureContract:
     """The fields a model's requests carry: its features in order, their catalog dataset, and
@@ -282,233 +134,6 @@ class FeatureContract:
         return self.dataset.feature(name).feature_type == catalog.FS_STRING
 
 
-# --------------------------------------------------------------------------------------
-# Requests
-# --------------------------------------------------------------------------------------
-Record = Union[Dict[str, Any], List[Any]]
-
-
-@dataclass
-class ParsedRequest:
-    """What :func:`input_fn` hands to :func:`predict_fn`: the records, before any model check."""
-
-    content_type: str
-    records: List[Record]
-    # Human position of each record for messages: "line 3" (jsonlines/CSV) or "" (JSON).
-    positions: List[str] = field(default_factory=list)
-    # The request as received (text), kept for self-capture (serverless endpoints).
-    raw: Optional[str] = None
-
-
-def parse_request(body: Union[bytes, bytearray, str, None], content_type: Optional[str], *,
-                  per_record: bool = False) -> ParsedRequest:
-    """Decode a request body into records (see the module docstring for the formats).
-
-    ``per_record`` (batch transform; default False): a JSON Lines line that is not a record (not JSON, an ``instances``
-    envelope), or a CSV line the csv module cannot read, becomes an :class:`Unreadable` record, which :func:`feature_rows` refuses on its own, instead of a
-    :class:`BadRequestError` for the whole body; a blank line becomes :data:`BLANK_RECORD`.
-
-    Raises:
-        UnsupportedContentTypeError: ``content_type`` is not JSON, JSON Lines or CSV.
-        BadRequestError: empty body, not UTF-8, or not parseable as ``content_type``; without ``per_record``, a
-            JSON Lines / CSV blank line with a record after it (:data:`BLANK_LINE_BEFORE_A_RECORD`).
-    """
-    kind = canonical(content_type)
-    if kind is None:
-        raise UnsupportedContentTypeError(
-            f"unsupported Content-Type {content_type!r}: send one of {', '.join(CONTENT_TYPES)}"
-        )
-    if isinstance(body, (bytes, bytearray)):
-        try:
-            text = bytes(body).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _not_utf8(exc) from None
-    elif isinstance(body, str):
-        text = body
-    elif body is None:
-        text = ""
-    else:
-        raise BadRequestError(f"request body must be bytes or text, got {type(body).__name__}")
-    text = text.lstrip("\ufeff")
-    if not text.strip() and not (per_record and text and kind != JSON):
-        raise BadRequestError(f"request body is empty: send at least one record as {kind}")
-    if kind == JSON:
-        return ParsedRequest(kind, *_json_records(text))
-    if kind == JSONLINES:
-        return ParsedRequest(kind, *_jsonlines_records(text, per_record=per_record))
-    return ParsedRequest(kind, *_csv_records(text, per_record=per_record))
-
-
-def _refuse_repeated(value: Any, where: str) -> None:
-    """A 400 for a record (or envelope) holding a field twice (:func:`pipeline_code.core.value_rules.repeated_key_problem`).
-    Only a record's own keys (and the envelope's) are refused for it: a key repeated inside a field the model does not
-    read (a caller's metadata object) puts no value it scores in doubt."""
-    problem = repeated_key_problem(value)
-    if problem:
-        raise BadRequestError(f"{where}: {problem}")
-
-
-def _loads(text: str, where: str) -> Any:
-    try:
-        return json.loads(text, object_pairs_hook=json_object)
-    except ValueError as exc:
-        raise BadRequestError(f"{where}: not valid JSON: {exc}") from None
-    except RecursionError:
-        # The C decoder recurses per nesting level; a record is a flat object, so this is never one.
-        raise BadRequestError(f"{where}: JSON nested too deeply (a record is a flat object of fields)") from None
-
-
-def _json_records(text: str) -> Tuple[List[Record], List[str]]:
-    payload = _loads(text, "request body")
-    if isinstance(payload, dict) and "instances" in payload:
-        _refuse_repeated(payload, "request body")
-        payload = payload["instances"]
-        if not isinstance(payload, list):
-            raise BadRequestError(f"field 'instances' must be a list of records, got {type(payload).__name__}")
-    elif isinstance(payload, dict):
-        payload = [payload]
-    if not isinstance(payload, list) or not payload:
-        raise BadRequestError('request body must hold a record, a list of records or {"instances": [...]} with at least one record')
-    for i, record in enumerate(payload):
-        _refuse_repeated(record, _where(i, ""))
-    return payload, ["" for _ in payload]
-
-
-# A blank line of a batch transform's mini-batch (per_record): an error line of its own, in its place. SageMaker's
-# SplitType=Line hands blank lines on; skipped, each later answer would land on the row above its own (docs/
-# invocation-contract.md, Batch transform).
-BLANK_LINE = ("a blank line is not a record; remove blank lines from the input (each output line answers the input line "
-              "in its place)")
-# A blank line before a record in an endpoint's request: a 400 (answers come one per record; passed over, each later
-# answer would pair with the line above its own for a caller pairing them with its lines). Blank lines ending the body
-# have no record after them to shift: they are passed over (docs/invocation-contract.md, Requests).
-BLANK_LINE_BEFORE_A_RECORD = (
-    "a blank line is not a record; remove blank lines between records (answers come one per record, in order: a blank "
-    "line passed over would put each later answer on the line above its own); line feeds ending the body are fine")
-
-
-def _lines(text: str) -> List[str]:
-    """The lines of ``text`` (:func:`record_lines`), without the empty piece after a final line feed (it ends the last
-    line; it is no line of its own)."""
-    lines = record_lines(text)
-    return lines[:-1] if len(lines) > 1 and lines[-1] == "" else lines
-
-
-@dataclass(frozen=True)
-class Unreadable:
-    """A JSON Lines line that is no record (:func:`parse_request` with ``per_record``), refused on its own; ``fields``
-    the fields at fault when one is known (a field held twice), none when the line as a whole is."""
-
-    message: str
-    fields: Tuple[str, ...] = ()
-
-
-class _BlankLine:
-    """The record of every blank line of a batch transform's mini-batch (:data:`BLANK_RECORD`)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "BLANK_RECORD"
-
-
-# A blank line of a batch transform's mini-batch (:func:`parse_request` with ``per_record``): one object shared by every
-# blank line, its place kept by its position ("line n"). It is answered by its error line (:data:`BLANK_LINE`, fields
-# []) rendered from one template per output type with only its place filled in (inference.Prediction): a mini-batch of
-# a million blank lines costs its output lines and nothing per line beyond them (a record object, a refusal, a dict and
-# a JSON encoding each cost it +1.45 GB and ~15 s).
-BLANK_RECORD = _BlankLine()
-
-
-def blank_line_message(index: int, position: str) -> str:
-    """The error message of the blank line that is record ``index`` at ``position``."""
-    return f"{_where(index, position)}: {BLANK_LINE}"
-
-
-def _jsonlines_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], List[str]]:
-    records: List[Any] = []
-    positions: List[str] = []
-    blank: Optional[str] = None  # an endpoint's request: the first blank line, refused once a record follows it
-    for line_no, line in enumerate(_lines(text), start=1):
-        if not line.strip():
-            if per_record:  # batch transform: answered in its place, so each later output line stays on its input line
-                records.append(BLANK_RECORD)
-                positions.append(f"line {line_no}")
-            elif blank is None:
-                blank = f"record {len(records)} (line {line_no}): {BLANK_LINE_BEFORE_A_RECORD}"
-            continue
-        if blank is not None:
-            raise BadRequestError(blank)
-        value = None
-        try:
-            value = _loads(line, f"record {len(records)} (line {line_no})")
-            _refuse_repeated(value, f"record {len(records)} (line {line_no})")
-            if isinstance(value, dict) and "instances" in value:
-                raise BadRequestError(f"record {len(records)} (line {line_no}): an 'instances' envelope is not allowed "
-                                      "in JSON Lines - one record per line")
-        except BadRequestError as exc:
-            if not per_record:
-                raise
-            value = Unreadable(str(exc), (value.repeated,) if isinstance(value, RepeatedKey) else ())
-        records.append(value)
-        positions.append(f"line {line_no}")
-    return records, positions
-
-
-def _csv_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], List[str]]:
-    records: List[Record] = []
-    positions: List[str] = []
-    lines = _lines(text)
-    # Each line with its line feed: a quoted field that holds a line break keeps it (given the bare lines, the csv
-    # module joins them without it: "1<LF>2" would be read, and scored, as 12).
-    reader = csv.reader((f"{line}\n" for line in lines), skipinitialspace=True)
-    blank: Optional[str] = None  # an endpoint's request: the first blank line, refused once a record follows it
-    for line_no in range(1, len(lines) + 1):
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:  # never a 500: the caller's bytes, which the 400 says how to fix
-            where = f"record {len(records)} (line {reader.line_num})"  # as every 400 naming a record starts
-            problem = BadRequestError(blank or f"{where}: not readable as CSV: {_csv_problem(exc)}")
-            if not per_record:
-                raise problem from None
-            # Batch transform: that line alone is refused (the reader goes on at the next line), as a JSON Lines line
-            # that is not JSON is.
-            records.append(Unreadable(str(problem)))
-            positions.append(f"line {reader.line_num}")
-            continue
-        if not row or all(not v.strip() for v in row) and len(row) <= 1:
-            if per_record:  # batch transform: answered in its place, as a JSON Lines blank line is
-                records.append(BLANK_RECORD)
-                positions.append(f"line {reader.line_num}")
-            elif blank is None:
-                blank = f"record {len(records)} (line {reader.line_num}): {BLANK_LINE_BEFORE_A_RECORD}"
-            continue
-        if blank is not None:
-            raise BadRequestError(blank)
-        # CSV carries no types: empty is missing, the rest stays text and is typed per feature.
-        records.append([None if v.strip() == "" else v for v in row])
-        positions.append(f"line {line_no}")
-    if not records:
-        raise BadRequestError("request body holds no CSV record")
-    return records, positions
-
-
-def _csv_problem(error: csv.Error) -> str:
-    """The csv module's complaint in the caller's words (its own speaks of files and modes)."""
-    text = str(error)
-    if text.startswith("new-line character seen in unquoted field"):
-        return ("a carriage return (\\r) outside quotes that does not end the line; end each line with \\n or \\r\\n, "
-                "and quote a field that holds a line break")
-    if text.startswith("field larger than field limit"):
-        return f"a field longer than {csv.field_size_limit()} characters"
-    return text
-
-
-# --------------------------------------------------------------------------------------
-# Records -> feature frame
-# --------------------------------------------------------------------------------------
 class _FieldError(ValueError):
     pass
 
@@ -651,10 +276,6 @@ def feature_text(dataset: catalog.Dataset, name: str, value: Optional[str]) -> O
     that column, any other text feature trimmed (it is computed from curated, trimmed columns)."""
     column = dataset.feature(name).source_column
     return dataset.column(column).read_text(value) if column else catalog.trimmed_text(value)
-
-
-def _where(index: int, position: str) -> str:
-    return f"record {index}" + (f" ({position})" if position else "")
 
 
 def _source(record: Dict[str, Any], contract: FeatureContract) -> Tuple[str, List[str]]:

@@ -211,14 +211,14 @@ def test_serving_reads_the_smoke_request_as_one_precomputed_record_with_every_fe
     """The serving code's own parser: the record is 'features' (not raw), all missing, its id echoed."""
     from mlops_cli.local.run_loop import load_config
     from tests.support.configs import SAMPLE_CONFIG
-    from pipeline_code.serving import records
+    from pipeline_code.serving import records, request_body
     from pipeline_code.training.spec import parse_model_spec
 
     spec = parse_model_spec(load_config(str(SAMPLE_CONFIG), "dev")["models"]["churn"])
     buckets.s3.put_object(Bucket=INFERENCE, Key="k.tar.gz", Body=model_archive(features=spec.features))
     body = mme.smoke_request(buckets.s3, INFERENCE, "k.tar.gz")
 
-    parsed = records.parse_request(body, "application/json")
+    parsed = request_body.parse_request(body, "application/json")
     rows = records.feature_rows(records.FeatureContract.create(spec.catalog_dataset, spec.features), parsed.records)
 
     assert rows.sources == [records.SOURCE_FEATURES]

@@ -12,7 +12,8 @@ from pipeline_code import catalog
 from pipeline_code.features.compute import compute_features
 from pipeline_code.sample_data.generate import generate, to_text
 from pipeline_code.serving import records
-from pipeline_code.serving.records import BadRequestError, FeatureContract
+from pipeline_code.serving.errors import BadRequestError
+from pipeline_code.serving.records import FeatureContract
 
 CARDS = catalog.parse_dataset("cards", {
     "record_identifier": "card_id",

@@ -83,7 +83,8 @@ def test_the_source_travels_with_the_declaration_to_every_job():
 
 def test_serving_reads_requests_by_the_declared_names_not_the_export_headers():
     from pipeline_code.serving import records
-    from pipeline_code.serving.records import BadRequestError, FeatureContract
+    from pipeline_code.serving.errors import BadRequestError
+    from pipeline_code.serving.records import FeatureContract
 
     contract = FeatureContract.create(CHURN_EXPORT, [f.name for f in CHURN_EXPORT.features if f.name != "gender"])
     record = {k: v for k, v in generate(samples.CUSTOMER_CHURN, 1, seed=2, as_text=True).iloc[0].items()

@@ -12,7 +12,8 @@ import pytest
 from pipeline_code import catalog
 from pipeline_code.sample_data.generate import generate
 from pipeline_code.serving import records
-from pipeline_code.serving.records import BadRequestError, FeatureContract
+from pipeline_code.serving.errors import BadRequestError
+from pipeline_code.serving.records import FeatureContract
 
 from tests.support.datasets import CUSTOMER_CHURN
 

@@ -19,7 +19,7 @@ from mlops_loop.config import load_config
 from mlops_loop.config.serving import ById
 from pipeline_code import catalog
 from pipeline_code.core import online_features as lookup
-from pipeline_code.serving import records
+from pipeline_code.serving import errors, records
 from tests.support import by_id_world
 from tests.support.by_id_world import MODEL
 
@@ -68,7 +68,7 @@ def test_an_instance_of_another_feature_list_is_refused_alone_with_servings_word
     assert (scored["id"], scored["feature_source"], "score" in scored) == ("t-2", "computed", True)
     assert [record["entity_id"] for record in endpoint.calls[-1]] == ["t-2"]
     # The words are serving's own for that record.
-    with pytest.raises(records.BadRequestError) as caught:
+    with pytest.raises(errors.BadRequestError) as caught:
         records.feature_rows(endpoint.contract, [dict(EARLIER)])
     assert str(caught.value) == f"record 0: {OTHER_LIST_WORDS}"
 

@@ -25,7 +25,7 @@ from mlops_loop.config import load_config
 from mlops_loop.config.serving import ById
 from pipeline_code import catalog
 from pipeline_code.core import online_features as lookup
-from pipeline_code.serving import records
+from pipeline_code.serving import errors, records
 from tests.support import by_id_world
 from tests.support.by_id_world import EVENT, IDS, MODEL, NOW
 
@@ -263,7 +263,7 @@ def _sent(spec: lookup.LookupSpec, stored: Dict[str, Optional[str]]) -> tuple[st
 def _serving_refuses(contract: records.FeatureContract, record: Dict[str, Any]) -> bool:
     try:
         records.feature_rows(contract, [record])
-    except records.BadRequestError:
+    except errors.BadRequestError:
         return True
     return False
 

@@ -30,7 +30,7 @@ from mlops_loop.constructs.handler_function import MAX_ENVIRONMENT_BYTES, enviro
 from pipeline_code import catalog
 from pipeline_code.core import online_features as lookup
 from pipeline_code.core.value_rules import RULE_KINDS
-from pipeline_code.serving import records
+from pipeline_code.serving import errors, records
 from tests.support import by_id_world
 from tests.support.by_id_world import EVENT, IDS, MODEL, NOW
 
@@ -198,7 +198,7 @@ def _sent(spec: lookup.LookupSpec, stored: Dict[str, Optional[str]]) -> Tuple[st
 def _serving_refuses(contract: records.FeatureContract, record: Dict[str, Any]) -> Optional[str]:
     try:
         records.feature_rows(contract, [record])
-    except records.BadRequestError as error:
+    except errors.BadRequestError as error:
         return str(error)
     return None
 

@@ -20,7 +20,8 @@ from pipeline_code.features.compute import compute_features
 from pipeline_code.monitoring.capture import read_capture
 from pipeline_code.sample_data.generate import generate
 from pipeline_code.serving import records
-from pipeline_code.serving.records import BadRequestError, FeatureContract
+from pipeline_code.serving.errors import BadRequestError
+from pipeline_code.serving.records import FeatureContract
 
 from tests.support.datasets import LICENCES
 

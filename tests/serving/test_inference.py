@@ -570,9 +570,9 @@ def test_errors_keep_their_status_with_the_xgboost_images_own_toolkit_error(tmp_
     """))
     script = textwrap.dedent("""
         from sagemaker_xgboost_container.algorithm_mode.inference_errors import BaseInferenceToolkitError as Own
-        from pipeline_code.serving import records
+        from pipeline_code.serving import request_body
         try:
-            records.parse_request(b"x", "image/png")
+            request_body.parse_request(b"x", "image/png")
         except Own as exc:
             print(exc.status_code, exc.message)
     """)

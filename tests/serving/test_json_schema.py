@@ -25,6 +25,7 @@ from pipeline_code import catalog
 from pipeline_code.core.value_rules import FLOAT32_MAX
 from pipeline_code.sample_data.generate import generate_batch
 from pipeline_code.serving import records as serving_records
+from pipeline_code.serving.errors import BadRequestError
 from pipeline_code.serving.inference import serving_contract
 from pipeline_code.training.spec import parse_model_spec
 from tests.support.configs import SAMPLE_CONFIG
@@ -93,7 +94,7 @@ def _raw_records(ds: catalog.Dataset, count: int) -> List[Dict[str, Any]]:
 def _serving_accepts(contract: serving_records.FeatureContract, record: Any) -> bool:
     try:
         serving_records.feature_rows(contract, [record])
-    except serving_records.BadRequestError:
+    except BadRequestError:
         return False
     return True
 
@@ -500,7 +501,7 @@ def test_an_endpoint_s_400_names_each_record_and_field_as_the_batch_error_lines_
     broken = [(what, record) for what, record in _samples(spec, contract) if not _serving_accepts(contract, record)]
     assert broken
     for what, record in broken:
-        with pytest.raises(serving_records.BadRequestError) as refused:
+        with pytest.raises(BadRequestError) as refused:
             serving_records.feature_rows(contract, [record])
         [refusal] = serving_records.feature_rows(contract, [record], refuse_records=True).refused.values()
         named = [(int(m.group(1)), m.group(3)) for m in re.finditer(REFUSED_FIELD, str(refused.value))]
@@ -535,7 +536,7 @@ def test_a_400_fits_in_the_2048_characters_sagemaker_hands_its_caller(model):
     words = [refusals[i].message for i in range(12)]
     # As many whole problems as fit, at most the 10 a 400 names (a model of few fields has short ones: 10 fit).
     fits = max(k for k in range(1, 11) if len("; ".join(words[:k]) + f" (+{12 - k} more problems)") <= MAX_ERROR_MESSAGE)
-    with pytest.raises(serving_records.BadRequestError) as refused:
+    with pytest.raises(BadRequestError) as refused:
         serving_records.feature_rows(contract, records)
     assert str(refused.value) == "; ".join(words[:fits]) + f" (+{12 - fits} more problems)"
     assert len(str(refused.value)) <= MAX_ERROR_MESSAGE == 2048
@@ -560,7 +561,7 @@ def test_a_misspelt_required_field_of_a_wide_model_is_named_within_the_2048_char
     contract = serving_records.FeatureContract.create(ds, list(features))
     record = {f"measurement_{i:03d}": 1.0 for i in range(150) if i != 7}
     record["mesurement_007"] = 1.0
-    with pytest.raises(serving_records.BadRequestError) as refused:
+    with pytest.raises(BadRequestError) as refused:
         serving_records.feature_rows(contract, [record])
     text = str(refused.value)
     assert len(text) <= MAX_ERROR_MESSAGE

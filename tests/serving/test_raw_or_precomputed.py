@@ -22,8 +22,9 @@ import pytest
 
 from pipeline_code import catalog
 from pipeline_code.features.compute import compute_features
+from pipeline_code.serving.errors import BadRequestError
 from pipeline_code.serving.records import (
-    SOURCE_FEATURES, SOURCE_RAW, BadRequestError, FeatureContract, complete_records, feature_rows,
+    SOURCE_FEATURES, SOURCE_RAW, FeatureContract, complete_records, feature_rows,
 )
 
 PAYMENTS = catalog.parse_dataset("payments", {

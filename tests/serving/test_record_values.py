@@ -15,8 +15,10 @@ import pytest
 from pipeline_code import catalog
 from pipeline_code.core.contract import SMOKE_TEST_INFERENCE_ID
 from pipeline_code.core.online_features import ENTITY_ID, FEATURE_LOOKUP, FEATURE_SOURCE, SOURCE_MISSING, SOURCE_STORE
-from pipeline_code.serving import records
-from pipeline_code.serving.records import BadRequestError, FeatureContract
+from pipeline_code.core.media_types import CSV
+from pipeline_code.serving import records, request_body
+from pipeline_code.serving.errors import BadRequestError
+from pipeline_code.serving.records import FeatureContract
 
 VISITS = catalog.parse_dataset("visits", {
     "record_identifier": "visit_id", "event_time": "event_time", "labels": ["returned"],
@@ -94,7 +96,7 @@ def test_a_null_precomputed_feature_of_a_non_nullable_column_is_refused(feature)
 
 def test_an_empty_csv_field_of_a_non_nullable_column_is_refused_naming_the_line():
     body = "4,50,Lyon,web,,,12.5\n,50,Lyon,web,first,12.5,12.5\n"
-    parsed = records.parse_request(body, records.CSV)
+    parsed = request_body.parse_request(body, CSV)
     assert _refusal(*parsed.records, positions=parsed.positions) == "record 1 (line 2): field 'pages': " + MISSING.format("pages")
 
 
@@ -184,7 +186,7 @@ def test_numeric_text_the_etl_reads_scores_as_its_number(field, text, number, ki
 
 
 def test_a_csv_line_of_numeric_text_is_read_as_before():
-    parsed = records.parse_request(" 4 , 50.0,Lyon,web,first,12.5,1.25e1\n", records.CSV)
+    parsed = request_body.parse_request(" 4 , 50.0,Lyon,web,first,12.5,1.25e1\n", CSV)
     assert _rows(*parsed.records).iloc[0].tolist() == _rows(PRECOMPUTED).iloc[0].tolist()
 
 

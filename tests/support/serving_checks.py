@@ -8,7 +8,7 @@ from typing import Any, Dict, List
 
 from botocore.exceptions import ClientError
 
-from pipeline_code.serving import records
+from pipeline_code.serving import errors, records, request_body
 
 
 class ServingChecks:
@@ -23,11 +23,11 @@ class ServingChecks:
         self.calls: List[List[Dict[str, Any]]] = []
 
     def invoke_endpoint(self, *, EndpointName: str, ContentType: str, Accept: str, Body: str) -> Dict[str, Any]:  # noqa: N803
-        parsed = records.parse_request(Body, ContentType)
+        parsed = request_body.parse_request(Body, ContentType)
         self.calls.append(parsed.records)
         try:
             records.feature_rows(self.contract, parsed.records, parsed.positions)
-        except records.InvocationError as error:
+        except errors.InvocationError as error:
             raise ClientError({"Error": {"Code": "ModelError", "Message": f"Received client error ({error.status_code})"},
                                "OriginalStatusCode": error.status_code, "OriginalMessage": error.message},
                               "InvokeEndpoint") from error
