@@ -118,7 +118,7 @@ from pipeline_code.core.retries import transient_response
 from pipeline_code.handlers import multi_model as mme
 from pipeline_code.handlers.deploy.events import Malformed, parse, parse_quietly, preview
 from pipeline_code.handlers.deploy.ledger import record_decision
-from pipeline_code.handlers.deploy.log_retention import LOG_RETENTION_ACTION, endpoint_retention, near_timeout
+from pipeline_code.handlers.deploy.log_retention import LOG_RETENTION_ACTION, endpoint_retention, logs_client, near_timeout
 from pipeline_code.handlers.deploy.notices import Notifier
 from pipeline_code.handlers.deploy.registry import (Version, brief, gate_problems, label, list_versions, problems,
                                                     select_desired, serving_order, verify_artifact)
@@ -198,7 +198,7 @@ def handler(
         return decision
     if isinstance(event, Mapping) and event.get("action") == LOG_RETENTION_ACTION:
         summary = None if retention_days is None else endpoint_retention(
-            cloudformation or boto3.client("cloudformation"), logs or boto3.client("logs"), stack=settings["stack"],
+            cloudformation or boto3.client("cloudformation"), logs or logs_client(), stack=settings["stack"],
             parameters=list(settings["parameters"].values()), days=retention_days, out_of_time=near_timeout(context))
         decision = {"action": LOG_RETENTION_ACTION, "log_retention": summary}
         LOG.info(json.dumps(decision, default=str))
@@ -245,7 +245,7 @@ def handler(
     if retention_days is not None and decision.get("parameter") and isinstance(event, Mapping) and event.get("action") == "reconcile":
         # After the decision (a stack that settled has its endpoints, and their groups usually exist by then).
         decision = {**decision, "log_retention": endpoint_retention(
-            cloudformation or boto3.client("cloudformation"), logs or boto3.client("logs"), stack=settings["stack"],
+            cloudformation or boto3.client("cloudformation"), logs or logs_client(), stack=settings["stack"],
             parameters=[decision["parameter"]], days=retention_days, out_of_time=near_timeout(context))}
     LOG.info(json.dumps(decision, default=str))
     return decision

@@ -18,6 +18,8 @@ import json
 import logging
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline_code.core.contract import LOG_RETENTION_ACTION, endpoint_output_names
@@ -95,8 +97,22 @@ def endpoint_retention(cloudformation: Any, logs: Any, *, stack: str, parameters
     return set_retention(logs, served_endpoints(described, parameters), days, out_of_time)
 
 
-# Time a group's calls may take (DescribeLogGroups pages and PutRetentionPolicy, with botocore's retries of a throttle).
-TIME_PER_GROUP_MS = 5_000
+# The CloudWatch Logs client the handler sets retention with: each call bounded (a default client waits 60 s to connect
+# and 60 s for an answer, for each of up to 5 attempts, so one call of a slow or unreachable CloudWatch Logs outlasted
+# the function's 30 s), one retry of a throttle or timeout (standard mode: at most 1 s of backoff before it).
+LOGS_CONNECT_TIMEOUT_S, LOGS_READ_TIMEOUT_S, LOGS_ATTEMPTS = 1, 2, 2
+LOGS_CONFIG = Config(connect_timeout=LOGS_CONNECT_TIMEOUT_S, read_timeout=LOGS_READ_TIMEOUT_S,
+                     retries={"mode": "standard", "max_attempts": LOGS_ATTEMPTS})
+# The longest one call of that client takes: every attempt's connect and read timeouts, and the backoff between them.
+_MAX_CALL_MS = 1000 * (LOGS_ATTEMPTS * (LOGS_CONNECT_TIMEOUT_S + LOGS_READ_TIMEOUT_S) + (LOGS_ATTEMPTS - 1))
+# Time a group's calls may take (one DescribeLogGroups page - a group's exact name rarely shares a page - and
+# PutRetentionPolicy): the sweep starts a group only with that much of the function's time left.
+TIME_PER_GROUP_MS = 2 * _MAX_CALL_MS
+
+
+def logs_client() -> Any:
+    """The CloudWatch Logs client of the function's region, with :data:`LOGS_CONFIG`."""
+    return boto3.client("logs", config=LOGS_CONFIG)
 
 
 def near_timeout(context: Any) -> Optional[Callable[[], bool]]:

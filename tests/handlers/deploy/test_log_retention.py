@@ -170,3 +170,60 @@ def test_a_retention_that_is_not_a_number_of_days_names_the_variable(monkeypatch
         dod_settings.log_retention_setting("two weeks")
     assert str(raised.value) == ("environment variable LOG_RETENTION_DAYS must be a number of days (the environment's "
                                  "log_retention_days), or unset, got 'two weeks'")
+
+
+class _Clock:
+    """A Lambda context whose remaining time runs down with the wall clock from ``ms``."""
+
+    def __init__(self, ms: int) -> None:
+        import time
+
+        self.ms, self.started, self._now = ms, time.monotonic(), time.monotonic
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.ms - int((self._now() - self.started) * 1000)
+
+
+def test_a_sweep_against_a_cloudwatch_logs_that_does_not_answer_ends_within_the_functions_timeout(monkeypatch):
+    """GIVEN the deploy function (30 s) swept with its own CloudWatch Logs client (not a test's) against an endpoint
+    that accepts connections and never answers (a slow or unreachable CloudWatch Logs) WHEN the sweep runs THEN it ends
+    before the function's timeout, each group's calls bounded by the time the sweep keeps for them
+    (TIME_PER_GROUP_MS): a timed-out sweep is retried twice and then pages through the dead-letter queue. Before,
+    the default client waited 60 s for each of up to 5 attempts of one DescribeLogGroups."""
+    import socket
+    import threading
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections are accepted by the kernel and never answered
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", f"http://127.0.0.1:{silent.getsockname()[1]}")
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_DEFAULT_REGION", REGION), ("SERVING_STACK_NAME", STACK),
+                        ("MODEL_PARAMETERS", json.dumps({GROUP: "ChurnModelPackageArn"})),
+                        ("DEPLOYER_ROLE_ARN", "arn:aws:iam::123456789012:role/deployer"), ("LOG_RETENTION_DAYS", "14")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("NOTIFY_TOPIC_ARN", raising=False)
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    stub = Stubber(cloudformation)
+    stub.add_response("describe_stacks", {"Stacks": [{
+        "StackName": STACK, "CreationTime": "2026-12-01T00:00:00Z", "StackStatus": "UPDATE_COMPLETE",
+        "Outputs": [{"OutputKey": "ChurnEndpointName", "OutputValue": CHURN}]}]})
+    stub.activate()
+    timeout_s = 30
+    answer: dict = {}
+
+    def sweep() -> None:
+        answer["decision"] = dod.handler({"action": "log-retention"}, _Clock(timeout_s * 1000),
+                                         sagemaker=object(), s3=object(), cloudformation=cloudformation)
+
+    started = time.monotonic()
+    worker = threading.Thread(target=sweep, daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    took = time.monotonic() - started
+    silent.close()
+    assert not worker.is_alive(), f"the sweep was still waiting for CloudWatch Logs after the function's {timeout_s} s"
+    summary = answer["decision"]["log_retention"]
+    assert [e["log_group"] for e in summary["errors"]] == [group(CHURN)]
+    assert took * 1000 <= retention.TIME_PER_GROUP_MS
