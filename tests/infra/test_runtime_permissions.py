@@ -19,7 +19,8 @@ from pipeline_code.core.contract import pascal
 
 from tests.support.deploy_permissions import assembly_model
 from tests.support.iam_eval import IamModel, Role, authorize
-from tests.support.runtime_calls import RUNTIMES, SAGEMAKER_AS_ROLE, Names, Runtime, closure, operations_in
+from tests.support.runtime_calls import (RUNTIMES, SAGEMAKER_AS_ROLE, SERVICES, Names, Runtime, client_services, closure,
+                                         operations_in)
 
 BY_NAME = {r.name: r for r in RUNTIMES}
 
@@ -55,6 +56,44 @@ def test_the_scan_finds_a_new_call():
     finally:
         Path(f.name).unlink()
     assert sorted(found) == ["delete_object", "download_file", "list_objects_v2"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, ids=lambda r: r.name)
+def test_the_scan_reads_the_operations_of_every_service_the_code_makes_a_client_of(runtime):
+    """GIVEN the modules the role runs WHEN the services they make boto3 clients of are listed THEN the scan reads the
+    operations of each (runtime_calls.SERVICES): a client of another service (Glue, Lambda, KMS ...) would make calls
+    that no inventory entry lists and no role policy is checked for, failing only in AWS with AccessDenied."""
+    found = client_services(closure(runtime.modules))
+    assert found, f"{runtime.name}: no client found - the scan of client factories no longer matches the code"
+    unscanned = {service: where for service, where in found.items() if service not in SERVICES}
+    assert unscanned == {}, (f"{runtime.name}: add these services to runtime_calls.SERVICES (and their calls to the "
+                             "inventory); a service computed at run time or a boto3 resource cannot be scanned")
+
+
+def test_a_client_the_scan_does_not_read_is_found():
+    """GIVEN a module that makes clients of Glue (written out), of KMS and S3 (taken from a tuple), of a service
+    computed at run time, and a DynamoDB resource, beside a wrapper given a region WHEN its client services are listed
+    THEN each is found, the region is not, and only S3 is one the scan reads."""
+    import tempfile
+    from pathlib import Path
+
+    from mlops_loop.app_builder import REPO_ROOT
+
+    code = ("import boto3\n"
+            "glue = boto3.client('glue')\n"
+            "clients = {name: boto3.client(name) for name in ('kms', 's3')}\n"
+            "def _client(region):\n    return boto3.client('s3', region_name=region)\n"
+            "store = _client('eu-west-1')\n"
+            "other = boto3.session.Session().client(SERVICE_OF_THE_DAY)\n"
+            "table = boto3.resource('dynamodb')\n")
+    with tempfile.NamedTemporaryFile("w", suffix=".py", dir=REPO_ROOT / "tests", delete=False) as f:
+        f.write(code)
+    try:
+        found = client_services([Path(f.name)])
+    finally:
+        Path(f.name).unlink()
+    assert sorted(found) == sorted(["glue", "kms", "s3", "<SERVICE_OF_THE_DAY>", "<resource 'dynamodb'>"])
+    assert [service for service in found if service in SERVICES] == ["s3"]
 
 
 def _function_role(iam: IamModel, name: str) -> Role:

@@ -5,7 +5,8 @@ Each :class:`Runtime` names the role a piece of job or handler code runs as, the
 request(s) it needs, with the resources of one environment and model (:class:`Names`). The tests
 check each request against the role's synthesized policy, and :func:`operations_in` scans the code
 (boto3 client calls, paginators, S3 transfer helpers) so that an operation added to the code without
-an entry here fails the suite.
+an entry here fails the suite. The scan reads the operations of :data:`SERVICES` only, so
+:func:`client_services` lists the services the code makes clients of, which must all be among them.
 
 The jobs that SageMaker Pipelines and EventBridge Scheduler create from the requests the templates carry are not
 code of this kind: ``tests/infra/test_job_tags.py`` decides each such request (create, and tag on create) against
@@ -639,6 +640,68 @@ def operations_in(paths: Iterable[Path], unreached: Iterable[tuple[str, tuple[st
                 continue
             where = str(path.relative_to(REPO_ROOT))
             if name in operations and (where, name) not in skip:
+                found.setdefault(name, []).append(f"{where}:{node.lineno}")
+    return found
+
+
+def _is_client_factory(func: ast.expr) -> bool:
+    """``boto3.client``, ``session.client``, ``_client``, ``make_featurestore_client``: a call that makes a client."""
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return name == "client" or name.endswith("_client")
+
+
+def _makes_client(func: ast.expr) -> bool:
+    """``boto3.client(...)`` or ``<session>.client(...)``, whose first argument is the service (a wrapper's need not be)."""
+    return isinstance(func, ast.Attribute) and func.attr == "client"
+
+
+@lru_cache(maxsize=None)
+def _service_names() -> frozenset[str]:
+    return frozenset(botocore.session.get_session().get_available_services())
+
+
+def client_services(paths: Iterable[Path]) -> dict[str, list[str]]:
+    """The services the code makes boto3 clients of -> where: the first argument (or ``service_name``) of every call
+    of a client factory (:func:`_is_client_factory`), written out or a name a ``for`` or comprehension takes from a
+    tuple or list written out (a wrapper's argument counts only when it is a service's name: ``_client(region)``). A
+    factory's own parameter is passed over (its callers name the service); any other argument of ``<x>.client`` is
+    listed as ``<argument>``, so that a client of a service computed at run time is looked at.
+
+    :func:`operations_in` finds the operations of :data:`SERVICES` only: a client of another service (Glue, Lambda,
+    KMS ...) would make calls no inventory entry lists and no role was checked for."""
+    found: dict[str, list[str]] = {}
+    for path in paths:
+        tree = ast.parse(path.read_text())
+        looped: dict[str, list[str]] = {}
+        parameters: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.target, ast.Name) \
+                    and isinstance(node.iter, (ast.Tuple, ast.List)):
+                looped.setdefault(node.target.id, []).extend(
+                    e.value for e in node.iter.elts if isinstance(e, ast.Constant) and isinstance(e.value, str))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                parameters |= {a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)}
+        where = str(path.relative_to(REPO_ROOT))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "resource":
+                # A boto3 resource's calls (bucket.objects.filter, table.put_item) are no client method: never scanned.
+                found.setdefault(f"<resource {ast.unparse(node.args[0]) if node.args else ''}>", []).append(
+                    f"{where}:{node.lineno}")
+                continue
+            if not (isinstance(node, ast.Call) and _is_client_factory(node.func)):
+                continue
+            first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "service_name"), None)
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                names = [first.value]
+            elif isinstance(first, ast.Name) and first.id in looped:
+                names = looped[first.id]
+            elif first is None or (isinstance(first, ast.Name) and first.id in parameters) or not _makes_client(node.func):
+                continue  # a factory's own parameter, or a wrapper's argument that names no service (a region)
+            else:
+                names = [f"<{ast.unparse(first)}>"]
+            if not _makes_client(node.func):
+                names = [n for n in names if n in _service_names()]
+            for name in names:
                 found.setdefault(name, []).append(f"{where}:{node.lineno}")
     return found
 
