@@ -202,6 +202,36 @@ def test_a_call_the_policy_does_not_cover_is_reported(synthesized):
                         "* (ImplicitDeny)"]
 
 
+def test_a_describe_log_groups_grant_narrowed_to_the_endpoint_groups_is_reported(synthesized):
+    """GIVEN the deploy handler's role with its logs:DescribeLogGroups grant narrowed from * to the endpoint log groups
+    it sets (the ARNs its PutRetentionPolicy grant names) WHEN its calls are decided THEN describe_log_groups is
+    reported for every model with an endpoint: the Service Authorization Reference lists no resource type for
+    DescribeLogGroups (a List action: Resource must be "*"), and its logGroupNamePrefix does not make it one - AWS
+    denies a grant on a group's ARN even when the prefix is that group's name. A sweep with that grant would fail every
+    hour, each group an error."""
+    import dataclasses
+
+    def sweeping(env: str) -> tuple[IamModel, Role] | None:
+        iam = assembly_model(synthesized.outdir, synthesized.config, env)
+        role = _function_role(iam, f"{synthesized.config.project}-{env}-deploy-on-approval")
+        return (iam, role) if any("logs:PutRetentionPolicy" in s.actions for s in role.statements) else None
+
+    found = next(((env, pair) for env in synthesized.config.environments if (pair := sweeping(env))), None)
+    if found is None:
+        pytest.skip("no environment of this config serves a model by an endpoint (no log retention to set)")
+    env, (iam, role) = found
+    (retention,) = [s for s in role.statements if "logs:PutRetentionPolicy" in s.actions]
+    narrowed = tuple(dataclasses.replace(s, resources=retention.resources) if "logs:DescribeLogGroups" in s.actions else s
+                     for s in role.statements)
+    assert narrowed != role.statements
+    iam.roles[role.key] = Role(role.stack, role.logical_id, role.name, role.arn, role.named, narrowed)
+    problems, _ = _problems(iam, synthesized.config, env)
+    assert problems and all(" describe_log_groups needs logs:DescribeLogGroups on * (ImplicitDeny)" in p for p in problems)
+    served = [m for m in synthesized.config.environments[env].models
+              if _names(iam, synthesized.config, env, m).endpoint]
+    assert sorted(p.split(" ")[0] for p in problems) == sorted(f"{env}/{m}" for m in served)
+
+
 def test_what_sagemaker_does_as_a_role_is_listed_for_runtimes_that_exist(synthesized):
     """GIVEN the requests SageMaker makes as the pipeline's and the serving container's roles WHEN they are listed
     THEN each names an inventoried runtime (a renamed runtime cannot drop them unnoticed), and the serving container's
