@@ -115,6 +115,12 @@ def logs_client() -> Any:
     return boto3.client("logs", config=LOGS_CONFIG)
 
 
+def sweep_stack_client() -> Any:
+    """The CloudFormation client the hourly sweep reads the serving stack's endpoints with, bounded as
+    :func:`logs_client` (a reconcile's own client waits as long as an update needs)."""
+    return boto3.client("cloudformation", config=LOGS_CONFIG)
+
+
 def near_timeout(context: Any) -> Optional[Callable[[], bool]]:
     """Whether the Lambda ``context`` has less than :data:`TIME_PER_GROUP_MS` left (None without a context)."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)

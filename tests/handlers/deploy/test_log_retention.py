@@ -184,12 +184,10 @@ class _Clock:
         return self.ms - int((self._now() - self.started) * 1000)
 
 
-def test_a_sweep_against_a_cloudwatch_logs_that_does_not_answer_ends_within_the_functions_timeout(monkeypatch):
-    """GIVEN the deploy function (30 s) swept with its own CloudWatch Logs client (not a test's) against an endpoint
-    that accepts connections and never answers (a slow or unreachable CloudWatch Logs) WHEN the sweep runs THEN it ends
-    before the function's timeout, each group's calls bounded by the time the sweep keeps for them
-    (TIME_PER_GROUP_MS): a timed-out sweep is retried twice and then pages through the dead-letter queue. Before,
-    the default client waited 60 s for each of up to 5 attempts of one DescribeLogGroups."""
+def _sweep_with_the_functions_own_clients(monkeypatch, silent_service: str, cloudformation=None) -> tuple:
+    """The hourly sweep of the deploy function (its timeout: 30 s), with the clients it makes itself except those given,
+    ``silent_service``'s (its AWS_ENDPOINT_URL_<service> variable) an endpoint that accepts connections and never
+    answers. Returns (whether it ended within the timeout, its decision, the seconds it took)."""
     import socket
     import threading
     import time
@@ -197,19 +195,13 @@ def test_a_sweep_against_a_cloudwatch_logs_that_does_not_answer_ends_within_the_
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)  # connections are accepted by the kernel and never answered
-    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", f"http://127.0.0.1:{silent.getsockname()[1]}")
+    monkeypatch.setenv(f"AWS_ENDPOINT_URL_{silent_service}", f"http://127.0.0.1:{silent.getsockname()[1]}")
     for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
                         ("AWS_DEFAULT_REGION", REGION), ("SERVING_STACK_NAME", STACK),
                         ("MODEL_PARAMETERS", json.dumps({GROUP: "ChurnModelPackageArn"})),
                         ("DEPLOYER_ROLE_ARN", "arn:aws:iam::123456789012:role/deployer"), ("LOG_RETENTION_DAYS", "14")):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("NOTIFY_TOPIC_ARN", raising=False)
-    cloudformation = boto3.client("cloudformation", region_name=REGION)
-    stub = Stubber(cloudformation)
-    stub.add_response("describe_stacks", {"Stacks": [{
-        "StackName": STACK, "CreationTime": "2026-12-01T00:00:00Z", "StackStatus": "UPDATE_COMPLETE",
-        "Outputs": [{"OutputKey": "ChurnEndpointName", "OutputValue": CHURN}]}]})
-    stub.activate()
     timeout_s = 30
     answer: dict = {}
 
@@ -223,7 +215,32 @@ def test_a_sweep_against_a_cloudwatch_logs_that_does_not_answer_ends_within_the_
     worker.join(timeout_s)
     took = time.monotonic() - started
     silent.close()
-    assert not worker.is_alive(), f"the sweep was still waiting for CloudWatch Logs after the function's {timeout_s} s"
-    summary = answer["decision"]["log_retention"]
-    assert [e["log_group"] for e in summary["errors"]] == [group(CHURN)]
+    return not worker.is_alive(), answer.get("decision"), took
+
+
+def test_a_sweep_against_a_cloudwatch_logs_that_does_not_answer_ends_within_the_functions_timeout(monkeypatch):
+    """GIVEN the deploy function swept with its own CloudWatch Logs client (not a test's) against a CloudWatch Logs that
+    accepts connections and never answers (slow or unreachable) WHEN the sweep runs THEN it ends before the function's
+    timeout, each group's calls bounded by the time the sweep keeps for them (TIME_PER_GROUP_MS): a timed-out sweep is
+    retried twice and then pages through the dead-letter queue. Before, the default client waited 60 s for each of up
+    to 5 attempts of one DescribeLogGroups."""
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    stub = Stubber(cloudformation)
+    stub.add_response("describe_stacks", {"Stacks": [{
+        "StackName": STACK, "CreationTime": "2026-12-01T00:00:00Z", "StackStatus": "UPDATE_COMPLETE",
+        "Outputs": [{"OutputKey": "ChurnEndpointName", "OutputValue": CHURN}]}]})
+    stub.activate()
+    ended, decision, took = _sweep_with_the_functions_own_clients(monkeypatch, "CLOUDWATCH_LOGS", cloudformation)
+    assert ended, "the sweep was still waiting for CloudWatch Logs after the function's 30 s"
+    assert [e["log_group"] for e in decision["log_retention"]["errors"]] == [group(CHURN)]
+    assert took * 1000 <= retention.TIME_PER_GROUP_MS
+
+
+def test_a_sweep_against_a_cloudformation_that_does_not_answer_ends_within_the_functions_timeout(monkeypatch):
+    """GIVEN the deploy function swept with its own clients against a CloudFormation that never answers WHEN the sweep
+    reads the serving stack's endpoints THEN it ends before the function's timeout, the stack counted as its one error
+    (the next sweep tries again). Before, the default client's DescribeStacks waited 60 s for each of up to 5 attempts."""
+    ended, decision, took = _sweep_with_the_functions_own_clients(monkeypatch, "CLOUDFORMATION")
+    assert ended, "the sweep was still waiting for CloudFormation after the function's 30 s"
+    assert [e["log_group"] for e in decision["log_retention"]["errors"]] == [STACK]
     assert took * 1000 <= retention.TIME_PER_GROUP_MS
