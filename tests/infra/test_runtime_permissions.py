@@ -2,12 +2,15 @@
 
 ``runtime_calls.RUNTIMES`` lists, per role that job or handler code runs as, every AWS operation the
 code makes and the IAM requests it needs. The scan test keeps that list equal to what the code
-calls; the permission tests decide each request against the role's synthesized policy, for every
-environment and model of the sample config and of the ``modes`` and ``pooled`` variants.
+calls; the permission tests decide each request against the role's synthesized policy (and an S3 request against its
+bucket's policy too, whose explicit denies no role policy outweighs), for every environment and model of the sample
+config and of the ``modes`` and ``pooled`` variants.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
 
 import pytest
@@ -16,9 +19,10 @@ from mlops_loop.config import AppConfig
 from mlops_loop.config.serving import compiled_for_inferentia2
 from mlops_loop.naming import etl_job_name
 from pipeline_code.core.contract import pascal
+from pipeline_code.core.integrity import ledger_key
 
 from tests.support.deploy_permissions import assembly_model
-from tests.support.iam_eval import IamModel, Role, authorize
+from tests.support.iam_eval import IamModel, Role, Statement, authorize, service_statements
 from tests.support.runtime_calls import (RUNTIMES, SAGEMAKER_AS_ROLE, SERVICES, Names, Runtime, client_services, closure,
                                          operations_in)
 
@@ -148,18 +152,49 @@ def _names(iam: IamModel, config: AppConfig, env: str, model: str) -> Names:
                  online_store=environment.feature_store.online_store, endpoint=serving.mode != "batch")
 
 
-def _problems(iam: IamModel, config: AppConfig, env: str) -> tuple[list[str], int]:
+# boto3 calls S3 over TLS 1.2 or later: the buckets' statements denying other transport do not apply to the code's calls.
+_TLS = {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}
+
+
+def _bucket_denies(iam: IamModel) -> dict[str, tuple[Statement, ...]]:
+    """Each bucket of the templates that has a bucket policy (by name) -> the policy's Deny statements for every
+    principal (the write-once prefixes' put without If-None-Match, their deletes, other transport): a role's own
+    policy cannot outweigh them, so a call they deny fails in AWS whatever the role may do."""
+    names = {(label, lid): iam.resolve(label, props["BucketName"])
+             for label, lid, props in iam.resources("AWS::S3::Bucket") if "BucketName" in props}
+    denies: dict[str, tuple[Statement, ...]] = {}
+    for label, _, policy in iam.resources("AWS::S3::BucketPolicy"):
+        logical_id = policy["Bucket"].get("Ref") if isinstance(policy["Bucket"], dict) else None
+        if (label, logical_id) not in names:
+            continue
+        name = names[(label, logical_id)]
+        document = json.loads(json.dumps(iam.resolve(label, policy["PolicyDocument"]))
+                              .replace(f"${{{label}/{logical_id}.Arn}}", f"arn:aws:s3:::{name}"))
+        denies[name] = tuple(s for s in service_statements(document, "(a role of the account)", source=f"{label}/{name}")
+                             if s.effect == "Deny")
+    return denies
+
+
+def _problems(iam: IamModel, config: AppConfig, env: str, runtimes: tuple[Runtime, ...] = RUNTIMES) -> tuple[list[str], int]:
+    """Every inventoried request of ``runtimes`` the role's policy does not allow, or the bucket's policy denies."""
     problems, checked = [], 0
+    denies = _bucket_denies(iam)
     for model in config.environments[env].models:
         n = _names(iam, config, env, model)
-        for runtime in RUNTIMES:
+        for runtime in runtimes:
             role = _role(iam, runtime, n)
             calls = {**runtime.calls, **({"(SageMaker: logs and metrics)": SAGEMAKER_AS_ROLE[runtime.name]}
                                          if runtime.name in SAGEMAKER_AS_ROLE else {})}
             for operation, requests in calls.items():
                 for action, resources, context in requests(n):
                     checked += 1
-                    decision = authorize(role, action, resources, context)
+                    if action.startswith("s3:"):
+                        (arn,) = resources.values()
+                        bucket = arn.removeprefix("arn:aws:s3:::").split("/")[0]
+                        decision = authorize((*role.statements, *denies.get(bucket, ())), action, resources,
+                                             {**_TLS, **context})
+                    else:
+                        decision = authorize(role, action, resources, context)
                     if not decision.allowed:
                         problems.append(f"{env}/{model} {runtime.name} ({role}): {operation} needs {action} on "
                                         f"{decision.resource or resources} ({decision.outcome})")
@@ -200,6 +235,25 @@ def test_a_call_the_policy_does_not_cover_is_reported(synthesized):
     problems, _ = _problems(iam, synthesized.config, env)
     assert problems == [f"{env}/{model} drift monitor job ({role}): put_metric_data needs cloudwatch:PutMetricData on "
                         "* (ImplicitDeny)"]
+
+
+def test_a_runtime_write_a_bucket_policy_denies_is_reported(synthesized):
+    """GIVEN the deploy handler writing its approval-ledger records, which its role may create, once with If-None-Match
+    and once without WHEN the writes are decided THEN the one without is reported as the artifacts bucket's explicit
+    deny for every model (the ledger is write-once for every principal: a handler that dropped the header would lose
+    every record in AWS), the one with it is allowed: the proof decides the buckets' policies, not the role's alone."""
+    env = next(iter(synthesized.config.environments))
+    iam = assembly_model(synthesized.outdir, synthesized.config, env)
+
+    def ledger_write(header: dict) -> Runtime:
+        record = ledger_key("{model}", 7, dt.datetime(2027, 1, 1), "Approved", "ab12cd34", "20261201T000000Z")
+        return Runtime("deploy-on-approval handler", (), {"put_object": lambda n: [
+            ("s3:PutObject", {"object": n.object("artifacts", record.replace("{model}", n.model))}, header)]})
+
+    allowed, checked = _problems(iam, synthesized.config, env, (ledger_write({"s3:if-none-match": "*"}),))
+    assert (allowed, checked) == ([], len(synthesized.config.environments[env].models))
+    denied, _ = _problems(iam, synthesized.config, env, (ledger_write({}),))
+    assert len(denied) == checked and all(p.endswith("(ExplicitDeny)") and "/approval-ledger/" in p for p in denied), denied
 
 
 def test_a_describe_log_groups_grant_narrowed_to_the_endpoint_groups_is_reported(synthesized):
