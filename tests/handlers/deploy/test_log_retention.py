@@ -233,6 +233,7 @@ def test_a_sweep_against_a_cloudwatch_logs_that_does_not_answer_ends_within_the_
     ended, decision, took = _sweep_with_the_functions_own_clients(monkeypatch, "CLOUDWATCH_LOGS", cloudformation)
     assert ended, "the sweep was still waiting for CloudWatch Logs after the function's 30 s"
     assert [e["log_group"] for e in decision["log_retention"]["errors"]] == [group(CHURN)]
+    assert "127.0.0.1" in decision["log_retention"]["errors"][0]["error"]  # the silent endpoint's timeout, no other
     assert took * 1000 <= retention.TIME_PER_GROUP_MS
 
 
@@ -243,4 +244,5 @@ def test_a_sweep_against_a_cloudformation_that_does_not_answer_ends_within_the_f
     ended, decision, took = _sweep_with_the_functions_own_clients(monkeypatch, "CLOUDFORMATION")
     assert ended, "the sweep was still waiting for CloudFormation after the function's 30 s"
     assert [e["log_group"] for e in decision["log_retention"]["errors"]] == [STACK]
+    assert "127.0.0.1" in decision["log_retention"]["errors"][0]["error"]
     assert took * 1000 <= retention.TIME_PER_GROUP_MS
