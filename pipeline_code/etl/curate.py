@@ -58,6 +58,7 @@ from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.window import WindowSpec
 
 from pipeline_code import catalog
 from pipeline_code.core.contract import (CURATED_PARTITION_COLUMN, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
@@ -352,8 +353,9 @@ def _stage(raw_df: DataFrame, dataset: catalog.Dataset, metadata_columns: Tuple[
         rules.alias(QUARANTINE_RULES_COLUMN),
         reason.alias(QUARANTINE_REASON_COLUMN),
     )
-    return checked.withColumn(_STATUS, _status(dataset, arrival_column)).withColumn(
-        _CORRECTED, _corrected(dataset, arrival_column))
+    # One projection over one window (a record's rows, valid ones first): one shuffle and one sort for both.
+    record = _record_window(dataset, arrival_column)
+    return checked.select("*", _status(record).alias(_STATUS), _corrected(dataset, arrival_column, record).alias(_CORRECTED))
 
 
 def _typed(name: str) -> str:
@@ -510,32 +512,38 @@ def _utc_date(timestamp: SparkColumn, raw_df: DataFrame) -> SparkColumn:
     return F.to_date(F.to_utc_timestamp(timestamp, session_tz))
 
 
-def _status(dataset: catalog.Dataset, arrival_column: Optional[str] = None) -> SparkColumn:
-    """quarantined | curated | duplicate for each staged row.
-
-    Duplicates are ranked only among valid rows (the window is partitioned by
-    validity too): an invalid copy never displaces a valid record. The latest landing ranks first
-    (``arrival_column``, when given).
-    """
+def _record_window(dataset: catalog.Dataset, arrival_column: Optional[str] = None) -> WindowSpec:
+    """The rows of one record (typed identifier and event time), the valid ones first, then the latest landing
+    (``arrival_column``, when given), the fewest blanks, the raw values in catalog column order."""
     valid = F.size(F.col(QUARANTINE_RULES_COLUMN)) == 0
     blanks = sum((F.when(_text(c.name).isNull(), 1).otherwise(0) for c in dataset.columns), F.lit(0))
     latest = [F.col(arrival_column).desc_nulls_last()] if arrival_column else []
-    window = Window.partitionBy(
-        valid, F.col(_typed(dataset.record_identifier)), F.col(_typed(dataset.event_time))
-    ).orderBy(*latest, blanks.asc(), *[F.col(c.name).asc_nulls_last() for c in dataset.columns])
-    rank = F.row_number().over(window)
+    return Window.partitionBy(F.col(_typed(dataset.record_identifier)), F.col(_typed(dataset.event_time))).orderBy(
+        valid.desc(), *latest, blanks.asc(), *[F.col(c.name).asc_nulls_last() for c in dataset.columns])
+
+
+def _status(record: WindowSpec) -> SparkColumn:
+    """quarantined | curated | duplicate for each staged row, over :func:`_record_window`.
+
+    Duplicates are ranked only among valid rows (they come first in their record's window, so the first row is
+    the first valid one): an invalid copy never displaces a valid record. The latest landing ranks first
+    (``arrival_column``, when given).
+    """
+    valid = F.size(F.col(QUARANTINE_RULES_COLUMN)) == 0
+    rank = F.row_number().over(record)
     return F.when(~valid, F.lit(_QUARANTINED)).when(rank == 1, F.lit(_CURATED)).otherwise(F.lit(_DUPLICATE))
 
 
-def _corrected(dataset: catalog.Dataset, arrival_column: Optional[str]) -> SparkColumn:
+def _corrected(dataset: catalog.Dataset, arrival_column: Optional[str], record: WindowSpec) -> SparkColumn:
     """Whether a quarantined row's record landed again later, valid: a row of the same record identifier and event
     time (as :func:`_status` keys a record) whose ``arrival_column`` is greater, a correction re-sent. False for every
-    row when no landing order is known, and for a row whose identifier does not parse (it names no record)."""
+    row when no landing order is known, and for a row whose identifier does not parse (it names no record).
+    ``record`` (:func:`_record_window`) is taken whole: the same window as the status, so the same shuffle and sort."""
     if arrival_column is None:
         return F.lit(False)
     valid = F.size(F.col(QUARANTINE_RULES_COLUMN)) == 0
-    record = Window.partitionBy(F.col(_typed(dataset.record_identifier)), F.col(_typed(dataset.event_time)))
-    latest_valid = F.max(F.when(valid, F.col(arrival_column))).over(record)
+    whole = record.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    latest_valid = F.max(F.when(valid, F.col(arrival_column))).over(whole)
     return F.coalesce(~valid & F.col(_typed(dataset.record_identifier)).isNotNull()
                       & (latest_valid > F.col(arrival_column)), F.lit(False))
 

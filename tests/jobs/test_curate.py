@@ -323,6 +323,38 @@ def test_an_invalid_copy_never_displaces_the_valid_record(spark):
     assert (result.curated_rows, result.quarantined_rows, result.duplicate_rows) == (1, 1, 0)
 
 
+def test_the_latest_valid_landing_wins_and_only_a_later_valid_landing_corrects_a_bad_row(spark):
+    # GIVEN four landings (the arrival column orders them) of record C-1: valid, bad, valid but less complete, bad;
+    # and C-2 valid then bad, C-3 bad then valid, a row with no identifier landing last
+    columns = [c.name for c in CHURN.columns] + ["_arrival"]
+    rows = [
+        churn_row() + ["1"],
+        churn_row(tenure_months="x") + ["2"],
+        churn_row(payment_method=None) + ["3"],
+        churn_row(region=None) + ["4"],
+        churn_row(customer_id="C-2", monthly_charges="60.5") + ["1"],
+        churn_row(customer_id="C-2", tenure_months="y") + ["2"],
+        churn_row(customer_id="C-3", tenure_months="z") + ["1"],
+        churn_row(customer_id="C-3", total_charges="700.0") + ["2"],
+        churn_row(customer_id=None) + ["9"],
+    ]
+    # WHEN curated with that landing order, each row its own batch (its landing)
+    from pyspark.sql import functions as F
+
+    result = curate(raw_frame(spark, rows, columns), CHURN, metadata_columns=("_arrival",), arrival_column="_arrival",
+                    batch=F.concat(F.col("customer_id"), F.lit("@"), F.col("_arrival")))
+    # THEN the latest valid landing of a record is curated, whatever the bad landings after it and its blanks
+    curated = {r.customer_id: r for r in result.curated.collect()}
+    assert sorted(curated) == ["C-1", "C-2", "C-3"]
+    assert curated["C-1"].payment_method is None  # landing 3, not the more complete landing 1
+    assert (curated["C-2"].monthly_charges, curated["C-3"].total_charges) == (60.5, 700.0)
+    assert sorted(r.payment_method for r in result.duplicates.collect()) == ["card"]
+    assert (result.curated_rows, result.duplicate_rows, result.quarantined_rows) == (3, 1, 5)
+    # AND a bad row counts as corrected only when a valid landing of its record came later (and it names a record)
+    corrected = {b.batch: b.corrected_rows for b in result.batches if b.quarantined_rows}
+    assert corrected == {"C-1@2": 1, "C-1@4": 0, "C-2@2": 0, "C-3@1": 1, None: 0}
+
+
 def test_malformed_csv_rows_in_the_corrupt_record_column_are_quarantined(spark):
     columns = [c.name for c in CHURN.columns] + [CORRUPT_RECORD_COLUMN]
     line = "C-9,2026-01-05T13:00:00Z,12,50.5,606.0,one-year,card,1,north,female,0,EXTRA"
