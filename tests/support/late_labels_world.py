@@ -31,6 +31,13 @@ def _ids(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.array([f"{a:016x}{b:016x}" for a, b in raw], dtype=object)
 
 
+def _iso(times) -> np.ndarray:
+    """UTC times as the ISO-8601 strings the monitor writes (``%Y-%m-%dT%H:%M:%S.%fZ``), formatted by numpy: pandas'
+    strftime formats each value in Python (~3 µs a value, a third of a large look-back's generation)."""
+    utc = pd.DatetimeIndex(times).tz_convert(None).to_numpy()
+    return np.datetime_as_string(utc, unit="us").astype(object) + "Z"
+
+
 def _uuid(hex32: str) -> str:
     return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
 
@@ -70,7 +77,7 @@ def write_lookback(root: Path, *, days: int = 40, per_day: int = 200, delay: int
         start = (now - dt.timedelta(days=ago)).replace(hour=0, minute=0, second=0, microsecond=0)
         ids = np.array([_uuid(i) for i in _ids(rng, per_day)], dtype=object)
         times = start + pd.to_timedelta(rng.uniform(0, 86_399, per_day), unit="s")
-        frame = pd.DataFrame({"inference_id": ids, "inference_time": times.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        frame = pd.DataFrame({"inference_id": ids, "inference_time": _iso(times),
                               "score": rng.uniform(0, 1, per_day)})
         (records / f"run-{ago:03d}").mkdir()
         write_records(records / f"run-{ago:03d}" / late_labels.RECORDS_FILE, frame, written=start + dt.timedelta(days=1, hours=1))
@@ -107,7 +114,7 @@ def write_lookback(root: Path, *, days: int = 40, per_day: int = 200, delay: int
     kinds = ("parquet", "csv", "jsonl") if mess else ("parquet",)
     for i, (when, part) in enumerate(labels.groupby(day, sort=True)):
         target = recent_dir if when + pd.Timedelta(days=1) > window_start else older_dir
-        part = part.assign(label_time=part["label_time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        part = part.assign(label_time=_iso(part["label_time"]))
         kind = kinds[i % len(kinds)]
         if mess and kind == "jsonl":
             part = part.drop(columns="label_time")  # a feed that stamps no time: the later file wins
