@@ -218,8 +218,12 @@ def join_labels(frame: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
 
 
 def inference_days(frame: pd.DataFrame) -> pd.Series:
-    """The UTC day of each record's inference time (``(unknown)`` when it has none)."""
-    return request_times(frame[INFERENCE_TIME]).dt.strftime("%Y-%m-%d").fillna("(unknown)")
+    """The UTC day of each record's inference time (``(unknown)`` when it has none). Each distinct day is formatted
+    once (pandas' strftime formats every value in Python: ~3 CPU-s a million records, for a window of a few days)."""
+    times = request_times(frame[INFERENCE_TIME])
+    codes, days = pd.factorize(times.dt.floor("D"))
+    names = np.array([day.strftime("%Y-%m-%d") for day in days] + ["(unknown)"], dtype=object)
+    return pd.Series(names[codes], index=frame.index, name=times.name)  # code -1 (no time) takes the last entry
 
 
 def day_counts(frame: pd.DataFrame) -> Dict[str, int]:

@@ -368,6 +368,22 @@ def test_times_of_mixed_precision_are_each_read():
         "2026-05-01", "2026-05-02", "2026-05-03", "(unknown)", "(unknown)"]
 
 
+def test_the_days_of_a_window_are_each_records_utc_day_in_its_rows_order():
+    """GIVEN a window's records over several days, with offsets that move a record to the next or the previous UTC day,
+    unreadable times, and the row labels of a filtered frame WHEN their days are read THEN each row gets its own UTC
+    day (as formatting each time on its own gives), in the frame's order and with its index."""
+    rng = np.random.default_rng(5)
+    base = pd.Timestamp("2026-05-01T00:00:00Z")
+    stamps = [base + pd.Timedelta(seconds=float(s)) for s in rng.uniform(0, 5 * 86_400, 300)]
+    times = [t.strftime("%Y-%m-%dT%H:%M:%S.%fZ") for t in stamps] + [
+        "2026-05-01T23:30:00-02:00", "2026-05-02T00:30:00+02:00", "later", None]
+    frame = pd.DataFrame({capture.INFERENCE_TIME: times}, index=np.arange(len(times))[::-1] * 7)
+    expected = [t.strftime("%Y-%m-%d") for t in stamps] + ["2026-05-02", "2026-05-01", "(unknown)", "(unknown)"]
+    days = quality.inference_days(frame)
+    assert days.tolist() == expected and days.index.equals(frame.index)
+    assert quality.day_counts(frame) == pd.Series(expected).value_counts().to_dict()
+
+
 def test_a_failed_sample_is_reported_as_failed_not_as_a_whole_window(tmp_path, spec, reference, monkeypatch):
     # GIVEN a window whose sampling fails on its third chunk
     window = write_window(tmp_path / "w", spec, reference["model"], seed=308, rows=600)
