@@ -479,6 +479,7 @@ def quality_drop(metric: str, window: Optional[float], baseline: Optional[float]
 
 
 _MACRO_KEYS = ("macro_precision", "macro_recall", "macro_f1")
+_NOT_DRAWN = object()  # a multiclass window's AUC noise not bootstrapped (no AUC or no baseline AUC)
 
 
 def _window_classes(predicted: np.ndarray, y: np.ndarray, k: int) -> List[int]:
@@ -536,6 +537,7 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
         out["checks"] = checks
         return out
 
+    auc_se: Any = _NOT_DRAWN
     if multiclass:
         k = len(classes)
         codes = predicted.astype(np.int64)
@@ -577,8 +579,10 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
         else:
             drop = float(base_auc) - float(auc)
             yp, Pp = y[has_p], P[has_p]
-            noise = quality_drop_noise("auc", lambda rows: metrics_multiclass.headline(yp[rows], Pp[rows], classes).get("auc"),
-                                       len(yp), base_auc, alpha=false_alarm_rate)
+            # The headline's AUC of the drawn rows (macro_auc alone). Judged on AUC, the primary metric's bootstrap
+            # would draw the same rows again (seeded by their count) for the same values: it takes this one's.
+            auc_se = quality_se("auc", lambda rows: metrics_multiclass.macro_auc(yp[rows], Pp[rows]), len(yp), base_auc)
+            noise = _noise(auc_se, alpha=false_alarm_rate)
             failed = _judge_drop(out, "auc_drop", drop, max_auc_drop, noise)
             checks.append(check("auc_drop", "model_quality", drop, max(max_auc_drop, noise), FAIL if failed else PASS,
                                 detail=f"window macro AUC {auc:.4f} vs baseline {float(base_auc):.4f}; "
@@ -600,17 +604,23 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
         names = [str(classes[i]) for i in judged]
 
         def compute(rows: Any) -> Optional[float]:
-            drawn = metrics_multiclass.headline(ym[rows], Pm[rows], classes)
+            if metric == "auc":
+                return metrics_multiclass.macro_auc(ym[rows], Pm[rows])
+            drawn = metrics_multiclass.headline(ym[rows], Pm[rows], classes, with_auc=False)
             return _macro_over(drawn["per_class"], names)[metric] if metric in _MACRO_KEYS else drawn.get(metric)
         measured = len(ym)
     else:
-        compute = lambda rows: metrics_regression.headline(y[rows], predicted[rows], deviance).get(metric)  # noqa: E731
+        compute = lambda rows: metrics_regression.metric_alone(y[rows], predicted[rows], metric, deviance)  # noqa: E731
         measured = len(y)
+    known_se = {}
+    if multiclass and metric == "auc" and auc_se is not _NOT_DRAWN:
+        known_se["se"] = auc_se
     _primary_metric_drop(out, checks, metric, headline.get(metric), base.get(metric), compute, measured, len(y),
                          power_limit=max_auc_drop if multiclass and metric == "auc" else max_quality_drop,
                          max_quality_drop=max_quality_drop, false_alarm_rate=false_alarm_rate,
                          judged_as_auc_drop=multiclass and metric == "auc",
-                         scope=_class_scope(out["classes_not_judged"], len(classes)) if multiclass and metric in _MACRO_KEYS else "")
+                         scope=_class_scope(out["classes_not_judged"], len(classes)) if multiclass and metric in _MACRO_KEYS else "",
+                         **known_se)
     out["status"] = _section_status(checks)
     out["checks"] = checks
     return out
@@ -668,7 +678,7 @@ def _section_status(checks: Sequence[Mapping[str, Any]]) -> str:
 def _primary_metric_drop(out: Dict[str, Any], checks: List[Dict[str, Any]], metric: str, window_value: Optional[float],
                          base_value: Optional[float], compute: Any, measured: int, labelled: int, *, power_limit: float,
                          max_quality_drop: float, false_alarm_rate: float, judged_as_auc_drop: bool = False,
-                         scope: str = "") -> None:
+                         scope: str = "", se: Any = None) -> None:
     """The primary metric's drop (``quality_drop``) of a window, into ``out`` and ``checks``: the drop its labels can
     detect (``quality_drop_power``, against ``power_limit``) and the ``quality_drop`` check, failing over the larger of
     ``max_quality_drop`` and the bootstrapped noise of ``measured`` rows (``compute(row_indexes)``: the metric on those
@@ -678,8 +688,10 @@ def _primary_metric_drop(out: Dict[str, Any], checks: List[Dict[str, Any]], metr
     drop = quality_drop(metric, window_value, base_value)
     out["primary_metric_value"] = window_value
     out["baseline_primary_metric_value"] = base_value
-    # One bootstrap for both: the drop these labels can detect and the drop their noise shows.
-    se = quality_se(metric, compute, measured, base_value)
+    # One bootstrap for both: the drop these labels can detect and the drop their noise shows (``se``: given, the
+    # standard error such a bootstrap gave already).
+    if se is None:
+        se = quality_se(metric, compute, measured, base_value)
     detectable = _detectable(se)
     if detectable is not None:
         out["detectable_quality_drop"] = detectable

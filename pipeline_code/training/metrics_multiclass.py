@@ -79,8 +79,9 @@ def confusion(y: Any, P: Any) -> np.ndarray:
     return np.bincount(y * k + predicted, minlength=k * k)[: k * k].reshape(k, k)
 
 
-def headline(y: Any, P: Any, classes: Sequence[str]) -> Dict[str, Any]:
-    """Every headline metric of one set of predictions (see the module docstring)."""
+def headline(y: Any, P: Any, classes: Sequence[str], *, with_auc: bool = True) -> Dict[str, Any]:
+    """Every headline metric of one set of predictions (see the module docstring). ``with_auc=False``: ``auc`` None,
+    not computed (one ranking per class; a bootstrap of another metric draws the rest a hundred times)."""
     y, P = _arrays(y, P)
     k = len(classes)
     matrix = confusion(y, P)
@@ -102,7 +103,7 @@ def headline(y: Any, P: Any, classes: Sequence[str]) -> Dict[str, Any]:
         "rows": int(len(y)),
         "classes": [str(c) for c in classes],
         "class_counts": {str(c): int(actual[i]) for i, c in enumerate(classes)},
-        "auc": macro_auc(y, P),
+        "auc": macro_auc(y, P) if with_auc else None,
         "log_loss": log_loss(y, P),
         "brier": float(np.mean(((P - onehot) ** 2).sum(axis=1))) if len(y) else float("nan"),
         "ece": top_label_ece(y, P),

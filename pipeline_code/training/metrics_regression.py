@@ -77,6 +77,25 @@ def mean_tweedie_deviance(y: Any, p: Any, power: float) -> Optional[float]:
     return float(np.mean(unit))
 
 
+def metric_alone(y: Any, p: Any, metric: str, deviance: Optional[Tuple[str, float]] = None) -> Optional[float]:
+    """``headline(y, p, deviance).get(metric)`` without the other metrics (quantiles, means): what a bootstrap of one
+    metric computes per draw (the monitor's quality noise, 100 draws a window)."""
+    y, p = paired_arrays(y, p)
+    if deviance and metric == deviance[0]:
+        return mean_tweedie_deviance(y, p, deviance[1])
+    if metric == "r2":
+        return r2(y, p)
+    if metric in ("rmse", "mae", "bias"):
+        return _error_metric(p - y, metric) if len(y) else None
+    return headline(y, p, deviance).get(metric)
+
+
+def _error_metric(error: np.ndarray, metric: str) -> float:
+    if metric == "rmse":
+        return float(np.sqrt(np.mean(error**2)))
+    return float(np.abs(error).mean()) if metric == "mae" else float(error.mean())
+
+
 def headline(y: Any, p: Any, deviance: Optional[Tuple[str, float]] = None) -> Dict[str, Any]:
     """Every headline metric of one set of predictions (see the module docstring); ``deviance``: the (name, power)
     of the loss's mean deviance to add (``ModelSpec.deviance``), None for a squared-error model."""
@@ -87,10 +106,10 @@ def headline(y: Any, p: Any, deviance: Optional[Tuple[str, float]] = None) -> Di
     quantiles = np.quantile(absolute, [0.5, 0.9, 0.99]) if n else [None] * 3
     return {
         "rows": int(n),
-        "rmse": float(np.sqrt(np.mean(error**2))) if n else None,
-        "mae": float(absolute.mean()) if n else None,
+        "rmse": _error_metric(error, "rmse") if n else None,
+        "mae": _error_metric(error, "mae") if n else None,
         "r2": r2(y, p),
-        "bias": float(error.mean()) if n else None,
+        "bias": _error_metric(error, "bias") if n else None,
         "mean_target": float(y.mean()) if n else None,
         "mean_prediction": float(p.mean()) if n else None,
         "target_std": float(y.std()) if n else None,

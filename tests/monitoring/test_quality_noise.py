@@ -182,3 +182,58 @@ def test_a_long_tail_class_the_model_stops_predicting_still_fails_the_macro_f1_d
     # THEN the classes it lost are judged (labelled in the window), and the drop fails
     assert section["classes_not_judged"] == []
     assert section["status"] == "fail" and section["quality_drop"] > 0.10
+
+
+def _counting(monkeypatch, module, name):
+    calls = []
+    original = getattr(module, name)
+
+    def counted(*args, **kwargs):
+        calls.append(name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("metric", ["rmse", "mae", "r2", "poisson_deviance"])
+def test_a_regression_windows_bootstrap_draws_its_primary_metric_alone_with_the_same_values(metric, monkeypatch):
+    """GIVEN a regression window judged on ``metric`` WHEN its noise is bootstrapped (100 draws) THEN each draw computes
+    that metric alone (not every headline metric: quantiles, means), and the metric is the headline's own value."""
+    from pipeline_code.training import metrics_regression as mr
+
+    rng = np.random.default_rng(3)
+    frame = _regression(rng, 400).assign(label=lambda f: f["label"].abs(), **{SCORE: lambda f: f[SCORE].abs() + 0.1})
+    y, p = frame["label"].to_numpy(), frame[SCORE].to_numpy()
+    deviance = ("poisson_deviance", 1.0) if metric == "poisson_deviance" else None
+    baseline = mr.headline(y, p, deviance)
+    calls = _counting(monkeypatch, mr, "headline")
+    section = quality.model_quality(frame, baseline, problem_type="regression", primary_metric=metric,
+                                     min_labeled_rows=200, deviance=deviance)
+    assert section["detectable_quality_drop"] > 0 and len(calls) == 1  # the window's headline; no draw's
+    monkeypatch.undo()
+    for rows in (np.arange(400), rng.integers(0, 400, 400), np.arange(0)):
+        assert mr.metric_alone(y[rows], p[rows], metric, deviance) == mr.headline(y[rows], p[rows], deviance).get(metric)
+
+
+@pytest.mark.parametrize("metric", ["macro_f1", "accuracy", "log_loss", "auc"])
+def test_a_multiclass_windows_bootstraps_rank_classes_only_for_the_auc(metric, monkeypatch):
+    """GIVEN a 40-class window with probabilities judged on ``metric`` WHEN its auc_drop noise and its primary metric's
+    noise are bootstrapped (100 draws each) THEN only the AUC's draws rank the classes (macro one-vs-rest AUC): one
+    bootstrap of them (the AUC's noise and, when it is the primary metric, its power are one bootstrap: the same draws),
+    and a draw of another metric is the headline's value without the AUC."""
+    from pipeline_code.training import metrics_multiclass as mm
+
+    rng = np.random.default_rng(20261207)
+    _, y, P = _long_tail(rng, 5_000)
+    baseline = mm.headline(y, P, LONG_TAIL_CLASSES)
+    window, wy, wP = _long_tail(rng, 400)
+    calls = _counting(monkeypatch, mm, "macro_auc")
+    section = quality.model_quality(window, baseline, min_labeled_rows=200, problem_type=MULTICLASS,
+                                    classes=LONG_TAIL_CLASSES, primary_metric=metric, max_quality_drop=0.10)
+    assert section["detectable_quality_drop"] > 0
+    assert len(calls) <= 101 + 1  # the window's AUC and one bootstrap's draws (at most one more: rows without probabilities)
+    monkeypatch.undo()
+    for rows in (np.arange(400), rng.integers(0, 400, 400)):
+        assert mm.headline(wy[rows], wP[rows], LONG_TAIL_CLASSES, with_auc=False) == {
+            **mm.headline(wy[rows], wP[rows], LONG_TAIL_CLASSES), "auc": None}
