@@ -347,7 +347,7 @@ def model_quality(
             checks.append(check("log_loss_increase", "model_quality", increase, 0.1, WARN if increase > 0.1 else PASS))
     if judged:
         _primary_metric_drop(out, checks, metric, window_metrics.get(metric), (baseline_metrics or {}).get(metric),
-                             lambda rows: metrics.headline(y[rows], p[rows], threshold).get(metric), len(y), len(y),
+                             lambda rows: metrics.metric_alone(y[rows], p[rows], metric, threshold), len(y), len(y),
                              power_limit=max_quality_drop, max_quality_drop=max_quality_drop,
                              false_alarm_rate=false_alarm_rate)
     out["status"] = _section_status(checks)
@@ -604,10 +604,9 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
         names = [str(classes[i]) for i in judged]
 
         def compute(rows: Any) -> Optional[float]:
-            if metric == "auc":
-                return metrics_multiclass.macro_auc(ym[rows], Pm[rows])
-            drawn = metrics_multiclass.headline(ym[rows], Pm[rows], classes, with_auc=False)
-            return _macro_over(drawn["per_class"], names)[metric] if metric in _MACRO_KEYS else drawn.get(metric)
+            if metric not in _MACRO_KEYS:
+                return metrics_multiclass.metric_alone(ym[rows], Pm[rows], classes, metric)
+            return _macro_over(metrics_multiclass.headline(ym[rows], Pm[rows], classes, with_auc=False)["per_class"], names)[metric]
         measured = len(ym)
     else:
         compute = lambda rows: metrics_regression.metric_alone(y[rows], predicted[rows], metric, deviance)  # noqa: E731

@@ -655,13 +655,14 @@ def paired_delta_se(spec: ModelSpec, y: np.ndarray, mine: Any, my_threshold: flo
     metric = spec.primary_metric
 
     def value(scores: Any, threshold: float, rows: np.ndarray) -> Optional[float]:
+        # The metric alone (each module's metric_alone: the headline's value without the others).
         if spec.problem_type == problem.MULTICLASS:
-            return metrics_multiclass.headline(y[rows], np.asarray(scores)[rows], spec.classes).get(metric)
+            return metrics_multiclass.metric_alone(y[rows], np.asarray(scores)[rows], spec.classes, metric)
         if spec.problem_type == problem.REGRESSION:
-            return metrics_regression.headline(y[rows], np.asarray(scores)[rows], spec.deviance).get(metric)
+            return metrics_regression.metric_alone(y[rows], np.asarray(scores)[rows], metric, spec.deviance)
         if len(np.unique(y[rows])) < 2:
             return None
-        return metrics.headline(y[rows], np.asarray(scores)[rows], threshold).get(metric)
+        return metrics.metric_alone(y[rows], np.asarray(scores)[rows], metric, threshold)
 
     rng = np.random.default_rng(len(y))
     size = min(len(y), cap)

@@ -169,6 +169,17 @@ def headline(y: Any, p: Any, threshold: float = DEFAULT_THRESHOLD) -> Dict[str, 
     return out
 
 
+def metric_alone(y: Any, p: Any, metric: str, threshold: float = DEFAULT_THRESHOLD) -> Any:
+    """``headline(y, p, threshold).get(metric)`` without the other metrics: what a bootstrap of one metric computes per
+    resample (the evaluation's paired standard error, 200 resamples of each model; the monitor's quality noise, 100)."""
+    y, p = paired_arrays(y, p)
+    alone = {"auc": roc_auc, "pr_auc": pr_auc, "log_loss": log_loss, "brier": brier, "ece": expected_calibration_error}
+    if metric in alone:
+        return alone[metric](y, p)
+    by_threshold = classification(y, p, threshold)
+    return by_threshold[metric] if metric in by_threshold else headline(y, p, threshold).get(metric)
+
+
 def group_codes(values: Any) -> tuple:
     """(codes, labels) of a categorical column; nulls become the group :data:`MISSING_GROUP`."""
     series = pd.Series(values).astype(object)

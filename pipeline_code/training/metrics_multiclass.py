@@ -116,6 +116,14 @@ def headline(y: Any, P: Any, classes: Sequence[str], *, with_auc: bool = True) -
     }
 
 
+def metric_alone(y: Any, P: Any, classes: Sequence[str], metric: str) -> Any:
+    """``headline(y, P, classes).get(metric)`` without ranking every class when ``metric`` is not the AUC (and only
+    ranking them when it is): what a bootstrap of one metric computes per resample."""
+    if metric == "auc":
+        return macro_auc(y, P)
+    return headline(y, P, classes, with_auc=False).get(metric)
+
+
 # Multiclass primary metrics a long tail's out-of-time comparison restricts to the classes the rows hold often enough:
 # the macro ones, a mean over classes in which a class seen a handful of times weighs as much as one seen thousands of
 # times. Accuracy and log loss are means over rows (a rare class weighs by its few rows, adding no noise beyond the row

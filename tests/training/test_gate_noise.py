@@ -84,11 +84,62 @@ def test_the_paired_standard_error_of_a_large_test_set_costs_what_a_capped_one_d
     y, mine, theirs = _two_equal_models(np.random.default_rng(5), 60_000, 0.1)
     full = evaluate.paired_delta_se(churn_spec, y, mine, 0.5, theirs, 0.5, draws=60, cap=len(y))
     scored = []
-    headline = evaluate.metrics.headline
-    monkeypatch.setattr(evaluate.metrics, "headline", lambda yy, pp, t: scored.append(len(yy)) or headline(yy, pp, t))
+    alone = evaluate.metrics.metric_alone
+    monkeypatch.setattr(evaluate.metrics, "metric_alone", lambda yy, pp, m, t: scored.append(len(yy)) or alone(yy, pp, m, t))
     # WHEN its standard error is measured with the default cap
     capped = evaluate.paired_delta_se(churn_spec, y, mine, 0.5, theirs, 0.5, draws=60)
     # THEN each resample scores at most 20,000 rows (it scored all 60,000: a minute and more at 200,000 rows)
     assert scored and max(scored) == 20_000
     # and the scaled spread is the full resamples' within the bootstrap's own error
     assert 0.75 < capped / full < 1.33, (capped, full)
+
+
+@pytest.mark.parametrize("problem_type, metric", [("binary_classification", "auc"), ("binary_classification", "pr_auc"),
+                                                  ("binary_classification", "f1"),
+                                                  ("multiclass_classification", "macro_f1"),
+                                                  ("multiclass_classification", "auc"), ("regression", "rmse"),
+                                                  ("regression", "r2")])
+def test_each_resample_of_the_paired_standard_error_scores_the_primary_metric_alone(problem_type, metric, monkeypatch):
+    """GIVEN two models' scores WHEN the paired standard error of their primary metric is bootstrapped THEN a resample
+    computes that metric alone, not every headline metric (a binary AUC draw no PR-AUC, calibration or confusion; a
+    multiclass macro-F1 draw no per-class AUC ranking), with the value the headline gives it."""
+    import types
+
+    from pipeline_code.training import metrics, metrics_multiclass, metrics_regression
+
+    rng = np.random.default_rng(9)
+    classes = ["a", "b", "c", "d"]
+    if problem_type == "multiclass_classification":
+        y = rng.integers(0, 4, 3000).astype(np.float64)
+        mine, theirs = (rng.dirichlet(np.ones(4), 3000) * 0.5 + np.eye(4)[y.astype(int)] * w for w in (0.5, 0.3))
+        module = metrics_multiclass
+    elif problem_type == "regression":
+        y = rng.normal(10.0, 2.0, 3000)
+        mine, theirs = y + rng.normal(0, 1.0, 3000), y + rng.normal(0, 1.1, 3000)
+        module = metrics_regression
+    else:
+        y, mine, theirs = _two_equal_models(rng, 3000, 0.1)
+        module = metrics
+    spec = types.SimpleNamespace(problem_type=problem_type, primary_metric=metric, classes=classes, deviance=None)
+    spied = {"headline": [], "macro_auc": []}
+    # A multiclass draw of another metric takes the headline's confusion-matrix metrics (with_auc=False): no ranking
+    for name in ("macro_auc",) if module is metrics_multiclass and metric != "auc" else spied:
+        if hasattr(module, name):
+            original = getattr(module, name)
+            monkeypatch.setattr(module, name, lambda *a, _o=original, _n=name, **k: spied[_n].append(1) or _o(*a, **k))
+    se = evaluate.paired_delta_se(spec, y, mine, 0.5, theirs, 0.5, draws=40)
+    assert se is not None and se > 0
+    assert not spied["headline"] and len(spied["macro_auc"]) <= (80 if metric == "auc" else 0)
+    monkeypatch.undo()
+    rows = rng.integers(0, 3000, 3000)
+    for scores in (mine, theirs):
+        if problem_type == "multiclass_classification":
+            full = metrics_multiclass.headline(y[rows], scores[rows], classes)
+            alone = metrics_multiclass.metric_alone(y[rows], scores[rows], classes, metric)
+        elif problem_type == "regression":
+            full = metrics_regression.headline(y[rows], scores[rows])
+            alone = metrics_regression.metric_alone(y[rows], scores[rows], metric)
+        else:
+            full = metrics.headline(y[rows], scores[rows], 0.5)
+            alone = metrics.metric_alone(y[rows], scores[rows], metric, 0.5)
+        assert alone == full[metric]
