@@ -62,6 +62,9 @@ class Target:
     # several teams): its approver role decides the model's versions, not the environment's. None: no model, no such
     # team, or the config not read.
     approver_team: Optional[str] = field(default=None, compare=False)
+    # The loaded config the target was read from (None: not read), for a tool's further settings without reading and
+    # checking the file again.
+    app: Any = field(default=None, compare=False, repr=False)
 
 
 def default_config() -> Path:
@@ -126,7 +129,7 @@ def target_of(app: Any, name: str, config: str, *, model: Optional[str] = None, 
     owner = app.models[model].owner if model is not None else None
     team = owner.team if owner is not None and owner.team in environment.team_approvers else None
     return Target(name, region or environment.region, project or app.project, account or environment.account,
-                  config=str(config), serving_mode=mode, approver_team=team)
+                  config=str(config), serving_mode=mode, approver_team=team, app=app)
 
 
 def target_line(where: Target) -> str:

@@ -133,31 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _auto_approve(args: argparse.Namespace) -> Optional[bool]:
+def _auto_approve(where: deploy_target.Target) -> Optional[bool]:
     """The environment's ``training.auto_approve`` as the config sets it; None when the config is not read (``--region``,
     ``--project`` and ``--account`` all given), so a version registered Approved cannot be told from one approved by
     hand outside the approver role."""
-    if args.region and args.project and args.account:
+    if where.app is None:
         return None
-    from mlops_loop.config import load_config
-
-    # deploy_target.resolve has loaded it already (its errors are worded there).
-    return bool(deploy_target.environment_of(load_config(args.config), args.env, args.config).training.auto_approve)
-
-
-def _approver_team(args: argparse.Namespace) -> Optional[str]:
-    """The model's team when that team approves its own models (``team_approvers``; docs/configuration.md, Models of
-    several teams): its approver role is the one the decisions are held to. None when it does not, or the config is not
-    read (``--region``, ``--project`` and ``--account`` all given)."""
-    if args.region and args.project and args.account:
-        return None
-    from mlops_loop.config import load_config
-
-    config = load_config(args.config)
-    environment = deploy_target.environment_of(config, args.env, args.config)
-    model = config.models.get(args.model)
-    team = model.owner.team if model is not None and model.owner is not None else None
-    return team if team in environment.team_approvers else None
+    # deploy_target.resolve has read it (its errors are worded there).
+    return bool(deploy_target.environment_of(where.app, where.environment, where.config).training.auto_approve)
 
 
 def main(argv: Optional[Sequence[str]] = None, *, clients: Optional[Clients] = None, now: Optional[dt.datetime] = None) -> int:
@@ -175,8 +158,11 @@ def main(argv: Optional[Sequence[str]] = None, *, clients: Optional[Clients] = N
             clients=clients, project=where.project, env=args.env, model=args.model,
             version=args.version, serving=args.serving, now=now,
             caller={"account": identity.get("Account", ""), "arn": identity.get("Arn", "")},
-            auto_approve=_auto_approve(args),
-            approver_team=_approver_team(args),
+            auto_approve=_auto_approve(where),
+            # The model's team when that team approves its own models (team_approvers; docs/configuration.md, Models
+            # of several teams): its approver role is the one the decisions are held to. None when it does not, or the
+            # config is not read.
+            approver_team=where.approver_team,
         )  # fmt: skip
     except (AuditError, deploy_target.TargetError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -1216,6 +1216,20 @@ def test_fail_on_gaps_exits_0_for_a_complete_record(world, tmp_path, capsys):
     assert "gap(s) in the record" not in capsys.readouterr().err
 
 
+def test_an_audit_reads_the_config_once(world, tmp_path, monkeypatch):
+    """GIVEN the config naming the environment (its region, account, auto_approve and team approvers) WHEN a version is
+    audited THEN the config file is read and checked once (it was read three times: the target, auto_approve, the
+    model's approving team), and the report is the one the config gives."""
+    import mlops_loop.config as config_module
+
+    reads = []
+    load = config_module.load_config
+    monkeypatch.setattr(config_module, "load_config", lambda *a, **k: reads.append(a) or load(*a, **k))
+    code, md, _ = run(world, tmp_path, "--version", "2", "--fail-on-gaps")
+    assert code == 0 and section(md, "Gaps").strip() == "None: every piece was found."
+    assert len(reads) == 1, reads
+
+
 def test_without_fail_on_gaps_a_record_with_gaps_exits_0(world, tmp_path):
     code, md, _ = run(world, tmp_path, "--version", "3")
     assert code == 0 and gaps(md)
