@@ -39,10 +39,12 @@ def _cores(monkeypatch, count: int) -> None:
     monkeypatch.setattr(lint, "_cores", lambda: count)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture()
 def cfn_lint_processes(monkeypatch):
-    """Here cfn-lint runs as the processes the product starts (the rest of the suite runs it in the test process:
-    tests/conftest.py)."""
+    """cfn-lint runs as the processes the product starts, for the tests whose subject is that process: what it reads
+    of the user's home and where it runs, and processes running at once (the rest of the suite, and this module's
+    tests of what the cache keeps, run it in the test process: tests/conftest.py; that it answers as the process
+    does is the first test below). Each process start costs about 1.3 CPU-s."""
     monkeypatch.setattr(lint, "_start", cfn_lint_in_process.PROCESS_START)
 
 
@@ -126,6 +128,7 @@ def test_without_a_cache_cfn_lint_runs_even_for_a_template_the_default_cache_hol
     assert started == [[template], [template], [template]]
 
 
+@pytest.mark.usefixtures("cfn_lint_processes")
 def test_a_user_config_or_schema_cache_in_the_home_directory_is_not_read(tmp_path, monkeypatch):
     # GIVEN a user's ~/.cfnlintrc that ignores the template's defect, and a user schema cache, newer than the
     # bundled schemas, that knows no resource type (cfn-lint would report E3006 for every resource)
@@ -143,6 +146,7 @@ def test_a_user_config_or_schema_cache_in_the_home_directory_is_not_read(tmp_pat
     assert [line.split()[1] for line in lint_templates([broken]).lines] == ["E3030"]
 
 
+@pytest.mark.usefixtures("cfn_lint_processes")
 def test_relative_paths_are_linted_where_the_caller_is_by_processes_running_at_once(tmp_path, monkeypatch):
     # GIVEN two templates with a defect, named relative to the caller's directory, and two cores
     _cores(monkeypatch, 2)
