@@ -64,12 +64,14 @@ def _run_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _synthesize_once(
-    tmp_path_factory: pytest.TempPathFactory, name: str, config: AppConfig, environments: Optional[list[str]] = None
+    tmp_path_factory: pytest.TempPathFactory, name: str, config: AppConfig, environments: Optional[list[str]] = None,
+    *, acknowledgements: bool = True,
 ) -> tuple[Path, list[dict]]:
     """Synthesize ``config`` (``environments`` of it, all by default; nag packs on) once per test run.
 
     Whichever worker asks first synthesizes under an exclusive lock; the others wait for it and read
-    the same assembly. Returns the assembly directory and the cdk-nag acknowledgements of the tree.
+    the same assembly. Returns the assembly directory and the cdk-nag acknowledgements of the tree (read from the
+    tree only when ``acknowledgements``: a walk of every construct; else none are returned).
     A failed synth (e.g. an unacknowledged nag finding) leaves nothing behind, so every asker fails alike.
     """
     root = _run_directory(tmp_path_factory)
@@ -81,8 +83,22 @@ def _synthesize_once(
             app = new_app(str(outdir))
             build_app(app, config, environments=environments)
             app.synth()  # raises if any cdk-nag finding is unacknowledged
-            recorded.write_text(json.dumps(_acknowledgements(app)))
+            recorded.write_text(json.dumps(_acknowledgements(app) if acknowledgements else []))
     return outdir, json.loads(recorded.read_text())
+
+
+@pytest.fixture(scope="session")
+def synthesize_once(tmp_path_factory: pytest.TempPathFactory):
+    """``synthesize_once(name, config, environments)``: the assembly directory of ``config`` (those environments, nag
+    packs on; ``name`` one per distinct config), synthesized once per test run whichever worker asks first.
+
+    For a test module's own config: under pytest-xdist a module's tests may run on two workers, and a module-scoped
+    fixture that synthesizes would synthesize on each."""
+
+    def synthesize(name: str, config: AppConfig, environments: Optional[list[str]] = None) -> Path:
+        return _synthesize_once(tmp_path_factory, f"module-{name}", config, environments, acknowledgements=False)[0]
+
+    return synthesize
 
 
 def _synthesize_environment(tmp_path_factory: pytest.TempPathFactory, name: str, config: AppConfig, env: str) -> tuple[Path, list[dict], dict]:

@@ -11,7 +11,6 @@ import io
 
 import pytest
 
-from mlops_loop.app_builder import build_app, new_app
 from mlops_loop.config import ConfigError, parse_config
 from mlops_loop.tools.cloud_assembly import stacks
 from mlops_loop.tools.lint import lint_cache, lint_stacks
@@ -31,13 +30,10 @@ def walkthrough():
 
 
 @pytest.fixture(scope="module")
-def dev_assembly(walkthrough, tmp_path_factory):
-    """WHEN its dev environment (which the walk-through adds the model to) is synthesized, nag packs on."""
-    outdir = tmp_path_factory.mktemp("walkthrough.cdk.out")
-    app = new_app(str(outdir))
-    build_app(app, walkthrough, environments=["dev"])
-    app.synth()  # raises on any unacknowledged cdk-nag finding
-    return list(stacks(outdir))
+def dev_assembly(walkthrough, synthesize_once):
+    """WHEN its dev environment (which the walk-through adds the model to) is synthesized, nag packs on (once per
+    test run: raises on any unacknowledged cdk-nag finding)."""
+    return list(stacks(synthesize_once("walkthrough", walkthrough, ["dev"])))
 
 
 def test_step_2_the_model_is_trained_on_the_declared_dataset(walkthrough):

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from mlops_loop.app_builder import build_app, new_app
 from mlops_loop.config import parse_config
 from mlops_loop.config.vpc_endpoints import INTERFACE_ENDPOINT_SERVICES, VPC_ENDPOINT_SERVICES
 from mlops_loop.tools.cloud_assembly import nag_violations, stacks
@@ -48,12 +47,9 @@ class Synth:
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+def synth(synthesize_once) -> Synth:
     config = parse_config(_raw(), source="network environment config")
-    outdir = tmp_path_factory.mktemp("network-cdk.out")
-    app = new_app(str(outdir))
-    build_app(app, config, environments=[ENV])
-    app.synth()  # an unacknowledged cdk-nag finding raises here
+    outdir = synthesize_once("network-environment", config, [ENV])  # an unacknowledged cdk-nag finding raises here
     return Synth(outdir, {s.construct_id: s.template for s in stacks(outdir)})
 
 

@@ -14,7 +14,6 @@ import json
 import pytest
 import yaml
 
-from mlops_loop.app_builder import build_app, new_app
 from mlops_loop.config import ConfigError, parse_config
 from mlops_loop.tools.cloud_assembly import stacks
 from mlops_loop.tools.lint import lint_cache, lint_stacks
@@ -45,12 +44,10 @@ def config_with_problem_types() -> dict:
 
 
 @pytest.fixture(scope="module")
-def assembly(tmp_path_factory):
-    """WHEN the dev environment is synthesized with both models, nag packs on."""
-    outdir = tmp_path_factory.mktemp("problem-types.cdk.out")
-    app = new_app(str(outdir))
-    build_app(app, parse_config(config_with_problem_types(), source="problem types"), environments=["dev"])
-    app.synth()  # raises on any unacknowledged cdk-nag finding
+def assembly(synthesize_once):
+    """WHEN the dev environment is synthesized with both models, nag packs on (once per test run: raises on any
+    unacknowledged cdk-nag finding)."""
+    outdir = synthesize_once("problem-types", parse_config(config_with_problem_types(), source="problem types"), ["dev"])
     return list(stacks(outdir))
 
 
