@@ -55,7 +55,10 @@ def linted_defects(synthesized, tmp_path_factory) -> Linted:
 
     The copies are linted by one ``lint_stacks`` call: one cfn-lint process per region (two), where a lint per
     test started four (about a CPU-second each to start); cfn-lint checks each template on its own, so what it
-    finds in one copy is what a lint of that copy alone finds.
+    finds in one copy is what a lint of that copy alone finds. Its findings are kept in the lint cache, as every
+    other lint of the suite's templates: keyed by the copy's bytes, its region, cfn-lint's version and configuration
+    (mlops_loop.tools.lint), so a later run, or the other pytest-xdist worker, reads what cfn-lint found in these
+    very copies instead of linting them again.
     """
     stack = _smallest(synthesized)
     directory = tmp_path_factory.mktemp("defects")
@@ -72,7 +75,7 @@ def linted_defects(synthesized, tmp_path_factory) -> Linted:
     linted += [broken("not-in-eu-west-1-as-eu-west-1-stack", NOT_IN_EU_WEST_1, "eu-west-1"),
                broken("not-in-eu-west-1-default-region", NOT_IN_EU_WEST_1, None)]
 
-    result = lint_stacks(linted)
+    result = lint_stacks(linted, cache=lint_cache())
 
     found: dict[str, list[str]] = {s.template_path.name: [] for s in linted}
     for line in result.lines:
