@@ -5,6 +5,7 @@
 config does not break the suite. Update it (and the snapshots) only when the scenario itself should change.
 """
 
+from functools import lru_cache
 from pathlib import Path
 
 SAMPLE_CONFIG = Path(__file__).with_name("sample.yaml")
@@ -12,9 +13,16 @@ SAMPLE_CONFIG = Path(__file__).with_name("sample.yaml")
 
 def sample_account(environment: str) -> str:
     """The account id ``environment`` of the sample config names (moto's account in the CLI tests: MOTO_ACCOUNT_ID)."""
+    return _sample_accounts()[environment]
+
+
+@lru_cache(maxsize=None)
+def _sample_accounts() -> dict[str, str]:
+    """Each environment's account id in the sample config, read once per process: the CLI test modules ask at import,
+    so every pytest-xdist worker's collection parsed the sample eleven times (a frozen file: it never changes)."""
     import yaml
 
-    return str(yaml.safe_load(SAMPLE_CONFIG.read_text())["environments"][environment]["account"])
+    return {name: str(env["account"]) for name, env in yaml.safe_load(SAMPLE_CONFIG.read_text())["environments"].items()}
 
 
 def sample_without_model(directory: Path, environment: str, model: str) -> Path:
