@@ -37,7 +37,8 @@ class Synthesized:
     config: AppConfig
     outdir: Path
     stacks: dict[tuple[str, str], SynthesizedStack]  # (environment, stack construct id) -> stack
-    acknowledgements: list[dict]  # every cdk-nag acknowledgement recorded in the construct tree
+    # every cdk-nag acknowledgement recorded in the construct tree (None: not read, see _synthesize_once)
+    acknowledgements: Optional[list[dict]]
 
     def template(self, env: str, stack: str) -> dict:
         return self.stacks[(env, stack)].template
@@ -66,12 +67,13 @@ def _run_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _synthesize_once(
     tmp_path_factory: pytest.TempPathFactory, name: str, config: AppConfig, environments: Optional[list[str]] = None,
     *, acknowledgements: bool = True,
-) -> tuple[Path, list[dict]]:
+) -> tuple[Path, Optional[list[dict]]]:
     """Synthesize ``config`` (``environments`` of it, all by default; nag packs on) once per test run.
 
     Whichever worker asks first synthesizes under an exclusive lock; the others wait for it and read
-    the same assembly. Returns the assembly directory and the cdk-nag acknowledgements of the tree (read from the
-    tree only when ``acknowledgements``: a walk of every construct; else none are returned).
+    the same assembly. Returns the assembly directory and the cdk-nag acknowledgements of the tree, read from the
+    tree only when ``acknowledgements``: a walk of every construct through jsii (0.8 CPU-s for one environment), for
+    the fixtures whose tests read them; else None, so a test that reads them where they were not read fails.
     A failed synth (e.g. an unacknowledged nag finding) leaves nothing behind, so every asker fails alike.
     """
     root = _run_directory(tmp_path_factory)
@@ -83,7 +85,7 @@ def _synthesize_once(
             app = new_app(str(outdir))
             build_app(app, config, environments=environments)
             app.synth()  # raises if any cdk-nag finding is unacknowledged
-            recorded.write_text(json.dumps(_acknowledgements(app) if acknowledgements else []))
+            recorded.write_text(json.dumps(_acknowledgements(app) if acknowledgements else None))
     return outdir, json.loads(recorded.read_text())
 
 
@@ -101,9 +103,10 @@ def synthesize_once(tmp_path_factory: pytest.TempPathFactory):
     return synthesize
 
 
-def _synthesize_environment(tmp_path_factory: pytest.TempPathFactory, name: str, config: AppConfig, env: str) -> tuple[Path, list[dict], dict]:
+def _synthesize_environment(tmp_path_factory: pytest.TempPathFactory, name: str, config: AppConfig, env: str, *,
+                            acknowledgements: bool = True) -> tuple[Path, Optional[list[dict]], dict]:
     """Synthesize only ``env`` of ``config`` (see :func:`_synthesize_once`); also its stacks by construct id."""
-    outdir, acknowledgements = _synthesize_once(tmp_path_factory, name, config, [env])
+    outdir, acknowledgements = _synthesize_once(tmp_path_factory, name, config, [env], acknowledgements=acknowledgements)
     by_id = {s.construct_id: s for s in stacks(outdir)}
     assert {s.stage for s in by_id.values()} == {env}
     return outdir, acknowledgements, by_id
@@ -114,8 +117,9 @@ def config() -> AppConfig:
     return load_config(CONFIG_PATH)
 
 
-def _synthesize_all(config: AppConfig, tmp_path_factory: pytest.TempPathFactory, name: str) -> Synthesized:
-    outdir, acknowledgements = _synthesize_once(tmp_path_factory, name, config)
+def _synthesize_all(config: AppConfig, tmp_path_factory: pytest.TempPathFactory, name: str, *,
+                    acknowledgements: bool = True) -> Synthesized:
+    outdir, acknowledgements = _synthesize_once(tmp_path_factory, name, config, acknowledgements=acknowledgements)
     by_key = {(stack.stage, stack.construct_id): stack for stack in stacks(outdir)}
     return Synthesized(config=config, outdir=outdir, stacks=by_key, acknowledgements=acknowledgements)
 
@@ -149,7 +153,7 @@ def sample(request: pytest.FixtureRequest, config: AppConfig, tmp_path_factory: 
     sample_config = load_config(SAMPLE_CONFIG)
     if sample_config == config:
         return request.getfixturevalue("synthesized")
-    return _synthesize_all(sample_config, tmp_path_factory, "sample")
+    return _synthesize_all(sample_config, tmp_path_factory, "sample", acknowledgements=False)  # no test reads them
 
 
 @dataclass
@@ -198,7 +202,7 @@ def pooled(tmp_path_factory: pytest.TempPathFactory) -> Pooled:
     ``solo-churn`` alone on ``solo`` (m5d with local NVMe, fixed size, no model cache, no capture), and
     declares a third endpoint no model uses WHEN only that environment is synthesized (nag packs on)."""
     config = parse_config(pooled_raw(), source="pooled config")
-    outdir, _, by_id = _synthesize_environment(tmp_path_factory, "pooled", config, POOLED_ENV)
+    outdir, _, by_id = _synthesize_environment(tmp_path_factory, "pooled", config, POOLED_ENV, acknowledgements=False)
     return Pooled(config=config, serving=by_id["Serving"].template, operations=by_id["Operations"].template,
                   storage=by_id["Storage"].template, outdir=outdir)
 
@@ -218,7 +222,7 @@ def other_project(config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -
     raw["project"] = "other-team" if config.project != "other-team" else "other-team-b"
     other = parse_config(raw, source="another project")
     env = next(iter(other.environments))
-    outdir, _, _ = _synthesize_environment(tmp_path_factory, "other-project", other, env)
+    outdir, _, _ = _synthesize_environment(tmp_path_factory, "other-project", other, env, acknowledgements=False)
     return OtherProject(config=other, env=env, outdir=outdir)
 
 
@@ -244,7 +248,7 @@ def teams(config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> Teams:
     # team-a approves its own models (its approver role); team-b's are the environment's approver role's.
     raw["environments"][env]["team_approvers"] = {"team-a": [f"arn:aws:iam::{config.environments[env].account}:role/team-a-approvers"]}
     owned = parse_config(raw, source="teams config")
-    outdir, _, by_id = _synthesize_environment(tmp_path_factory, "teams", owned, env)
+    outdir, _, by_id = _synthesize_environment(tmp_path_factory, "teams", owned, env, acknowledgements=False)
     return Teams(config=owned, env=env, outdir=outdir, by_id=by_id)
 
 
