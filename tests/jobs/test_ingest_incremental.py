@@ -219,6 +219,12 @@ def test_the_first_run_puts_every_record_and_a_run_with_no_curated_change_puts_n
     assert (second["ingestion"]["mode"], second["ingestion"]["partitions_skipped"], second["put_succeeded"]) == (
         "incremental", len(job.partitions()), 0)
     assert second["feature_rows"] == len(job.ids()) == len(pd.read_parquet(job.root / "features"))
+    # ... and the summary says so in full: no put ran, so none failed and no failure was written
+    assert (second["status"], second["put_failed"], second["failures_location"]) == ("succeeded", 0, None)
+    assert second["ingestion"] == {
+        "mode": "incremental", "full_reason": None, "state_path": str(job.state),
+        "partitions_considered": len(job.partitions()), "partitions_skipped": len(job.partitions()),
+        "partitions_put": 0, "partitions_failed": 0, "records_put": 0, "online_corrections": 0}
 
 
 def test_only_the_dates_whose_records_changed_are_put_even_when_a_feature_run_was_missed(ingested):

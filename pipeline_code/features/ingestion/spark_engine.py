@@ -205,6 +205,7 @@ def run_spark(
                                   full=bool(args.get("full")))
             if client_factory is None:
                 client_factory = _default_client_factory(args)
+        if plan is not None and plan.to_put:  # nothing changed: no Spark job to put no record
             chosen = features.filter(F.col(PARTITION_COLUMN).isin(sorted(plan.to_put)))
             succeeded, failed, failures_location, failed_partitions, corrected = put_features_spark(
                 chosen,
