@@ -234,13 +234,41 @@ def fill_from_features(store_path: str, features_dir: str, *, feature_group: str
                                     max_attempts=1)
         records = [[{"FeatureName": k, "ValueAsString": v} for k, v in ((k, _as_text(v)) for k, v in row.items())
                     if v is not None] for row in rows]
-        report = writer.correct_online(records)
+        report = writer.correct_online(_correctable(store, feature_group, records, record_identifier, event_time))
         if report.failures:
             failure = report.failures[0]
             raise RuntimeError(f"the local online store: {failure.error_code}: {failure.error_message}")
         return written + report.online_corrections
     finally:
         store.close()
+
+
+def _correctable(store: LocalOnlineStore, feature_group: str, records: List[List[Dict[str, str]]],
+                 record_identifier: str, event_time: str) -> List[List[Dict[str, str]]]:
+    """The records of ``records`` whose id :meth:`~pipeline_code.features.ingestion.writer.FeatureStoreWriter.correct_online`
+    could correct, in their order: every record of an id whose stored record has the event time of one of its records
+    here and other text than one of those. correct_online corrects an id only when its latest record has the stored
+    record's event time and other values, so the other ids' records - most of a run's - need no read back through
+    the client (the store is read here in one query)."""
+    stored: Dict[str, Dict[str, str]] = {}
+    for record_id, record_json in store._db.execute(
+            "SELECT record_id, record_json FROM records WHERE feature_group = ?", (feature_group,)):
+        record = json.loads(record_json)
+        if record is not None:  # a soft-delete marker: no BatchGetRecord returns it
+            stored[record_id] = record
+    ids: List[Optional[str]] = []
+    correctable: set = set()
+    for record in records:
+        values = {item["FeatureName"]: item["ValueAsString"] for item in record}
+        record_id = values.get(record_identifier)
+        ids.append(record_id)
+        held = stored.get(record_id) if record_id is not None else None
+        if held is None or record_id in correctable:
+            continue
+        event = parse_time(values.get(event_time))
+        if event is not None and event == parse_time(held.get(event_time)) and values != held:
+            correctable.add(record_id)
+    return [record for record_id, record in zip(ids, records) if record_id in correctable]
 
 
 class LocalEndpoint:

@@ -489,6 +489,39 @@ def test_fill_from_features_makes_a_same_event_time_correction_the_online_record
     assert {i["RecordIdentifierValueAsString"]: i["ExpiresAt"] for i in got["Records"]}["o-1"] == "2026-05-08T00:00:00Z"
 
 
+def test_fill_from_features_corrects_exactly_the_records_the_feature_jobs_correction_would(tmp_path):
+    # GIVEN a filled store
+    path = str(tmp_path / STORE_FILE)
+    first = pd.DataFrame({ID: ["o-1", "o-2", "o-3", "o-4", "o-6"],
+                          EVENT: ["2026-05-01T00:00:00Z", "2026-05-02T00:00:00Z", "2026-05-03T00:00:00Z",
+                                  "2026-05-04T00:00:00Z", "2026-05-06T00:00:00Z"],
+                          "amount": [1.0, 2.0, 3.0, 4.0, 6.0]})
+    assert fill_from_features(path, _write_features(tmp_path / "f1", first), feature_group=GROUP,
+                              record_identifier=ID, event_time=EVENT, ttl_days=None) == 5
+    # WHEN a run's features hold: o-1 twice at its stored event time (the second row the one that stays), o-2 at its
+    # event time written another way with its values, o-3 at its event time written another way with another value,
+    # o-4 an older row with another value and its stored row unchanged, a new id o-5 twice at one event time, and o-6
+    # twice at its stored event time, the second row (the one that counts) its stored values
+    second = pd.DataFrame({ID: ["o-1", "o-2", "o-3", "o-4", "o-6", "o-1", "o-5", "o-4", "o-5", "o-6"],
+                           EVENT: ["2026-05-01T00:00:00Z", "2026-05-02T00:00:00.000Z", "2026-05-03T00:00:00.000Z",
+                                   "2026-04-01T00:00:00Z", "2026-05-06T00:00:00Z", "2026-05-01T00:00:00Z",
+                                   "2026-05-05T00:00:00Z", "2026-05-04T00:00:00Z", "2026-05-05T00:00:00Z",
+                                   "2026-05-06T00:00:00Z"],
+                           "amount": [7.0, 2.0, 8.0, 9.0, 7.0, 6.0, 5.0, 4.0, 5.5, 6.0]})
+    # THEN o-5 is new (1), and o-1 (the last of its rows), o-3 and o-5 (its last row) are corrected (3)
+    assert fill_from_features(path, _write_features(tmp_path / "f2", second), feature_group=GROUP,
+                              record_identifier=ID, event_time=EVENT, ttl_days=None) == 4
+    reopened = LocalOnlineStore(path)
+    try:
+        got = _values(_get(reopened, ["o-1", "o-2", "o-3", "o-4", "o-5", "o-6"]))
+    finally:
+        reopened.close()
+    assert {k: (v[EVENT], v["amount"]) for k, v in got.items()} == {
+        "o-1": ("2026-05-01T00:00:00Z", "6"), "o-2": ("2026-05-02T00:00:00Z", "2"),
+        "o-3": ("2026-05-03T00:00:00.000Z", "8"), "o-4": ("2026-05-04T00:00:00Z", "4"),
+        "o-5": ("2026-05-05T00:00:00Z", "5.5"), "o-6": ("2026-05-06T00:00:00Z", "6")}
+
+
 def test_the_local_feature_group_is_the_clouds_name():
     assert local_feature_group("shop", "dev", "web_orders") == GROUP
 
