@@ -186,9 +186,11 @@ def run_spark(
     run_id = args.get("run_id") or default_run_id(args)
     keys = run_keys(args, dataset, sagemaker_client)
     curated = spark.read.parquet(args["curated_path"])
-    # Persist: the features are written to parquet, digested *and* put into the Feature Store.
+    # Persisted with a feature group: the features are written to parquet, digested *and* put into the Feature Store
+    # (without one they are only written, once).
     features = compute_features_spark(curated, dataset, with_partition=keys is not None)
-    features = features.persist(StorageLevel.MEMORY_AND_DISK)
+    if keys is not None:
+        features = features.persist(StorageLevel.MEMORY_AND_DISK)
     failed_partitions: set = set()
     plan = None
     try:
@@ -217,7 +219,8 @@ def run_spark(
                 failures_location=join_path(args.get("failures_path") or "", f"run_id={run_id}"),
             )
     finally:
-        features.unpersist()
+        if keys is not None:
+            features.unpersist()
     return finish(args, dataset, run_id, "spark", feature_rows, succeeded, failed, failures_location,
                    plan, failed_partitions, corrected)
 
