@@ -291,20 +291,26 @@ def test_a_failed_put_does_not_advance_its_partition_and_the_next_run_puts_it_ag
     days = job.partitions()
     job.rewrite(days[2])
     job.rewrite(days[5])
-    rejected = job.ids(days[5])[0]
-    # WHEN one record of a rewritten date cannot be put
+    job.rewrite(days[7])
+    rejected = {job.ids(days[5])[0], *job.ids(days[7])[:2]}
+    changed = len(job.ids(days[2], days[5], days[7]))
+    # WHEN one record of a rewritten date and two of another cannot be put
     with pytest.raises(FeatureStoreWriteFailed) as excinfo:
-        job.run(reject=frozenset({rejected}))
-    assert "their partitions (1) are put again next run" in str(excinfo.value)
-    # THEN the state records the other rewritten date, not that one
+        job.run(reject=frozenset(rejected), summary_path=str(job.root / "summary.json"))
+    assert str(excinfo.value).startswith(f"3 of {changed} records could not be put")
+    assert "their partitions (2) are put again next run" in str(excinfo.value)
+    failed = json.loads((job.root / "summary.json").read_text())
+    assert (failed["status"], failed["put_succeeded"], failed["put_failed"]) == ("failed", changed - 3, 3)
+    assert (failed["ingestion"]["partitions_put"], failed["ingestion"]["partitions_failed"]) == (1, 2)
+    # THEN the state records the other rewritten date, not those two
     state = json.loads(job.state.read_text())
     assert days[2] in state["partitions"] and days[5] not in state["partitions"]
-    assert sorted(state["partitions"]) == sorted(set(days) - {days[5]})
-    # WHEN the job runs again (the record is accepted now)
+    assert sorted(state["partitions"]) == sorted(set(days) - {days[5], days[7]})
+    # WHEN the job runs again (the records are accepted now)
     summary, put = job.run()
-    # THEN it puts that date's records again, and only those
-    assert put == job.ids(days[5])
-    assert summary["ingestion"]["partitions_put"] == 1 and job.run()[1] == []
+    # THEN it puts those dates' records again, and only those
+    assert put == job.ids(days[5], days[7])
+    assert summary["ingestion"]["partitions_put"] == 2 and job.run()[1] == []
 
 
 def test_spark_runs_in_one_session_each_put_what_changed_for_them(first_runs, tmp_path):

@@ -80,7 +80,7 @@ def digests_spark(features: Any, dataset: catalog.Dataset) -> Dict[str, str]:
     return combine_digests({r["partition"]: (int(r["records"]), int(r["first"]), int(r["second"]))} for r in rows)
 
 
-_OUTCOME_COLUMNS = ("kind", "succeeded", "retries", "failure", "partition", "corrected")
+_OUTCOME_COLUMNS = ("kind", "succeeded", "retries", "failure", "partition", "corrected", "failed")
 
 
 def put_features_spark(
@@ -98,7 +98,7 @@ def put_features_spark(
     partitions holding a record that could not be put, online corrections).
 
     Each partition builds its own client with ``client_factory`` (boto3 clients
-    cannot be shipped to executors) and reports one summary row plus one row per
+    cannot be shipped to executors) and reports one summary row (counting its failures) plus one row per
     failed record (``failure`` holds the failure as JSON, written one per line to ``failures_location``)
     and per partition with one. The outcome is persisted so the puts run once within this call, and
     released before it returns; if Spark recomputes a partition the puts are repeated (the online store
@@ -123,14 +123,14 @@ def put_features_spark(
         for batch in batches:
             report, failed_partitions = put_by_partition(writer, batch, dataset)
             rows = [{"kind": "summary", "succeeded": report.succeeded, "retries": report.retries, "failure": None,
-                     "partition": None, "corrected": report.online_corrections}]
+                     "partition": None, "corrected": report.online_corrections, "failed": report.failed}]
             rows += [
                 {"kind": "failure", "succeeded": 0, "retries": 0, "failure": json.dumps(f.to_json_dict(), sort_keys=True),
-                 "partition": None, "corrected": 0}
+                 "partition": None, "corrected": 0, "failed": 0}
                 for f in report.failures
             ]
             rows += [{"kind": "failed_partition", "succeeded": 0, "retries": 0, "failure": None, "partition": p,
-                      "corrected": 0}
+                      "corrected": 0, "failed": 0}
                      for p in failed_partitions]
             yield pd.DataFrame(rows, columns=list(_OUTCOME_COLUMNS))
 
@@ -142,18 +142,19 @@ def put_features_spark(
             T.StructField("failure", T.StringType()),
             T.StructField("partition", T.StringType()),
             T.StructField("corrected", T.LongType()),
+            T.StructField("failed", T.LongType()),
         ]
     )
     outcome = features.mapInPandas(put, schema).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        # The totals and the failed partitions in one Spark job: a few rows per kind (and failed partition).
-        groups = outcome.groupBy("kind", "partition").agg(F.sum("succeeded").alias("succeeded"),
-                                                          F.sum("corrected").alias("corrected"),
-                                                          F.count(F.lit(1)).alias("rows")).collect()
-        succeeded = sum(int(row["succeeded"] or 0) for row in groups)
-        corrected = sum(int(row["corrected"] or 0) for row in groups)
-        failed = sum(int(row["rows"]) for row in groups if row["kind"] == "failure")
-        failed_partitions = {row["partition"] for row in groups if row["kind"] == "failed_partition"}
+        # The totals and the failed partitions in one Spark job of one stage: a summary row per batch (which counts its
+        # failures) and a row per failed partition of a batch; the failures themselves stay in Spark.
+        counted = outcome.filter(F.col("kind") != "failure").select("kind", "succeeded", "corrected", "failed",
+                                                                     "partition").collect()
+        succeeded = sum(int(row["succeeded"] or 0) for row in counted)
+        corrected = sum(int(row["corrected"] or 0) for row in counted)
+        failed = sum(int(row["failed"] or 0) for row in counted)
+        failed_partitions = {row["partition"] for row in counted if row["kind"] == "failed_partition"}
         written = None
         if failed and failures_location:
             # The JSON strings are written verbatim: one failed record per line.
