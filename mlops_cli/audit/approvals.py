@@ -16,7 +16,7 @@ from pipeline_code.core.contract import (
     team_approver_role_name,
 )
 
-from .artefacts import _sealed_location
+from .artefacts import sealed_location
 from .aws import (
     Clients,
     CLOUDTRAIL_HISTORY_DAYS,
@@ -26,13 +26,13 @@ from .aws import (
     attempt,
     iso_time,
     list_pages,
-    _read_bytes,
-    _user,
+    read_bytes,
+    user_of,
 )
 
 
-def _ledger(clients: Clients, names: Names, version: int, model_data: Sequence[str], gaps: Gaps,
-            package: Mapping[str, Any]) -> Dict[str, Any]:
+def gather_ledger(clients: Clients, names: Names, version: int, model_data: Sequence[str], gaps: Gaps,
+                  package: Mapping[str, Any]) -> Dict[str, Any]:
     """The version's approval-ledger records (``integrity.ledger_prefix`` in the artifacts bucket, which the version's
     sealed ModelDataUrl names): each decision the deploy handler observed on this model package, oldest first, as
     written once.
@@ -48,7 +48,7 @@ def _ledger(clients: Clients, names: Names, version: int, model_data: Sequence[s
     it is about (the handler could not describe the package) is left out too, under ``unattributed``, a gap: recorded
     before this package was created, it is another's; after, the audit cannot tell."""
     out: Dict[str, Any] = {"location": None, "records": [], "unreadable": [], "other_packages": [], "unattributed": []}
-    sealed = _sealed_location(model_data)
+    sealed = sealed_location(model_data)
     if sealed is None:
         # Registered before artefacts were sealed (itself a gap), so before the ledger: nothing to look for.
         return out
@@ -66,7 +66,7 @@ def _ledger(clients: Clients, names: Names, version: int, model_data: Sequence[s
     others: Dict[Any, List[str]] = {}
     for key in sorted(keys):  # below one package's prefix the key starts with the UTC time recorded: time order
         uri = f"s3://{bucket}/{key}"
-        body = attempt(gaps, f"approval ledger record {uri}", lambda: _read_bytes(clients, uri))
+        body = attempt(gaps, f"approval ledger record {uri}", lambda: read_bytes(clients, uri))
         if body is None:
             continue
         try:
@@ -97,7 +97,7 @@ def _ledger(clients: Clients, names: Names, version: int, model_data: Sequence[s
         out["records"].append({
             # The package as the handler saw it had never been updated: its status is the one it was registered with,
             # and its principal the one that registered it (CreatedBy), not an approver.
-            "at_registration": _never_updated(package_seen),
+            "at_registration": never_updated(package_seen),
             "time": iso_time(package_seen.get("LastModifiedTime") or record["recorded_at"]),
             "recorded_at": recorded,
             "principal": package_seen.get("principal"),
@@ -120,13 +120,13 @@ def _ledger(clients: Clients, names: Names, version: int, model_data: Sequence[s
     return out
 
 
-def _approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt.datetime,
-               ledger: Optional[Mapping[str, Any]] = None) -> Optional[List[Dict[str, Any]]]:
+def gather_approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt.datetime,
+                     ledger: Optional[Mapping[str, Any]] = None) -> Optional[List[Dict[str, Any]]]:
     """The version's UpdateModelPackage calls in CloudTrail's event history (its last 90 days), oldest first (None when
     it cannot be read: the reason is a gap). A successful call that set a registered property or removed any is a gap.
-    ``ledger`` (:func:`_ledger`; default none) holds what beyond that the approval ledger keeps, so an older version
+    ``ledger`` (:func:`gather_ledger`; default none) holds what beyond that the approval ledger keeps, so an older version
     with ledger records is no gap. Whether no call at all is a gap is decided once the decisions are known
-    (:func:`_cloudtrail_silence`)."""
+    (:func:`cloudtrail_silence`)."""
     arn = package["ModelPackageArn"]
     horizon = now - dt.timedelta(days=CLOUDTRAIL_HISTORY_DAYS)
     created = as_datetime(package.get("CreationTime")) or horizon
@@ -186,12 +186,12 @@ def _approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt
     return None if events is None else history
 
 
-def _cloudtrail_silence(package: Mapping[str, Any], ledger: Mapping[str, Any],
-                        history: Optional[Sequence[Mapping[str, Any]]], checks: Sequence[Mapping[str, Any]],
-                        now: dt.datetime, gaps: Gaps) -> None:
+def cloudtrail_silence(package: Mapping[str, Any], ledger: Mapping[str, Any],
+                       history: Optional[Sequence[Mapping[str, Any]]], checks: Sequence[Mapping[str, Any]],
+                       now: dt.datetime, gaps: Gaps) -> None:
     """A gap when CloudTrail was read (``history`` not None) and holds no UpdateModelPackage call of the version, unless
     none is to be expected: every decision the approval ledger kept is older than CloudTrail's history, or the version
-    was never updated and its every ``Approved`` decision (``checks``, :func:`_approval_checks`) is the environment's
+    was never updated and its every ``Approved`` decision (``checks``, :func:`approval_checks`) is the environment's
     auto-approval at registration - registering is CreateModelPackage, so no UpdateModelPackage call can exist."""
     if history is None or history:
         return
@@ -199,12 +199,12 @@ def _cloudtrail_silence(package: Mapping[str, Any], ledger: Mapping[str, Any],
     kept = ledger.get("records") or []
     if kept and not any((as_datetime(r["time"]) or now) >= horizon for r in kept):
         return
-    if _never_updated(package) and checks and all(c["auto"] for c in checks):
+    if never_updated(package) and checks and all(c["auto"] for c in checks):
         return
     gaps.add("approval history: CloudTrail has no UpdateModelPackage call for this version")
 
 
-def _never_updated(package: Mapping[str, Any]) -> bool:
+def never_updated(package: Mapping[str, Any]) -> bool:
     """Whether a DescribeModelPackage answer (or the ledger's copy of one) is of a package no call has updated since it
     was registered: no ``LastModifiedBy``, and no ``LastModifiedTime`` later than its ``CreationTime``."""
     if package.get("LastModifiedBy"):
@@ -213,7 +213,7 @@ def _never_updated(package: Mapping[str, Any]) -> bool:
     return modified is None or (created is not None and modified <= created)
 
 
-def _person(principal: Optional[str]) -> Optional[str]:
+def person_of(principal: Optional[str]) -> Optional[str]:
     """The person a principal ARN names: a role session's name (``assumed-role/<role>/<session>``; Identity Center
     and most federations set it to the user's name) or an IAM user's name; None for anything else."""
     match = re.match(r"^arn:aws[a-z-]*:(?:sts::\d{12}:assumed-role/[^/]+|iam::\d{12}:user(?:/[^/]+)*)/([^/]+)$",
@@ -228,7 +228,7 @@ def _person(principal: Optional[str]) -> Optional[str]:
 _SHARED_SESSION_NAMES = frozenset({"SageMaker"})
 
 
-def _not_independent(execution: Optional[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]], gaps: Gaps) -> None:
+def not_independent(execution: Optional[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]], gaps: Gaps) -> None:
     """A gap for each person's approval by whoever started the execution that trained the version (the same person: a
     session's source identity, else its session or IAM user name): the approval is then no independent challenge of the
     training (SR 11-7)."""
@@ -236,7 +236,7 @@ def _not_independent(execution: Optional[Mapping[str, Any]], checks: Sequence[Ma
     if not starter:
         return
     for check in checks:
-        person = check.get("person") if "person" in check else _person(check.get("principal"))
+        person = check.get("person") if "person" in check else person_of(check.get("principal"))
         if check.get("auto") or (person or "").lower() != str(starter).lower():
             continue
         identity = f" (source identity {check['source_identity']})" if check.get("source_identity") else ""
@@ -258,9 +258,9 @@ def _issuer(principal: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
     return None, None
 
 
-def _approval_checks(names: Names, package: Mapping[str, Any], ledger: Mapping[str, Any],
-                     history: Optional[Sequence[Mapping[str, Any]]], auto_approve: Optional[bool],
-                     gaps: Gaps, *, approver_team: Optional[str] = None) -> List[Dict[str, Any]]:
+def approval_checks(names: Names, package: Mapping[str, Any], ledger: Mapping[str, Any],
+                    history: Optional[Sequence[Mapping[str, Any]]], auto_approve: Optional[bool],
+                    gaps: Gaps, *, approver_team: Optional[str] = None) -> List[Dict[str, Any]]:
     """Every ``Approved`` decision on record, held to the environment's approver role (``approver_role_name``; the
     team's, ``team_approver_role_name``, when ``approver_team`` names the model's team that approves its own): the
     approval ledger's records and CloudTrail's successful ``UpdateModelPackage`` calls that set ``Approved``, and - when
@@ -319,7 +319,7 @@ def _approval_checks(names: Names, package: Mapping[str, Any], ledger: Mapping[s
                        "reason": description if reasoned else None,
                        # The person: the session's source identity (set by Studio, Identity Center or the caller's
                        # federation; it names the user behind a session named "SageMaker"), else the principal's name.
-                       "person": source_identity or _person(principal), "source_identity": source_identity})
+                       "person": source_identity or person_of(principal), "source_identity": source_identity})
 
     for r in ledger.get("records") or []:
         if r["status"] != approval.APPROVED:
@@ -336,7 +336,7 @@ def _approval_checks(names: Names, package: Mapping[str, Any], ledger: Mapping[s
         kind = {"AssumedRole": "role", "IAMUser": "user"}.get(h.get("identity_type") or "") or _issuer(h["identity"])[0]
         decided(h["time"], h["identity"], f"CloudTrail event {h['event_id']}", h["role"], kind, h["mfa"], mfa_known=True,
                 description=h["description"], source_identity=h.get("source_identity"))
-    if not checks and package.get("ModelApprovalStatus") == approval.APPROVED and _never_updated(package):
-        registered(iso_time(package.get("CreationTime")), _user(package.get("CreatedBy")),
+    if not checks and package.get("ModelApprovalStatus") == approval.APPROVED and never_updated(package):
+        registered(iso_time(package.get("CreationTime")), user_of(package.get("CreatedBy")),
                    "the model package: Approved since it was registered, never updated")
     return checks

@@ -19,7 +19,7 @@ from pipeline_code.core.contract import (
     TEST_SET_SHA256_PROPERTY,
 )
 
-from .aws import Clients, CLOUDTRAIL_HISTORY_DAYS, Gaps, Names, as_datetime, attempt, list_pages, _read_json, s3_parts
+from .aws import Clients, CLOUDTRAIL_HISTORY_DAYS, Gaps, Names, as_datetime, attempt, list_pages, read_json, s3_parts
 
 
 # The digests without which the deploy handler refuses a version (a version sealed before container digests were
@@ -27,8 +27,8 @@ from .aws import Clients, CLOUDTRAIL_HISTORY_DAYS, Gaps, Names, as_datetime, att
 _DIGESTS = (ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY)
 
 
-def _integrity(clients: Clients, package: Mapping[str, Any], metadata: Mapping[str, Any], model_data: List[str],
-               history: Optional[List[Dict[str, Any]]], gaps: Gaps, now: dt.datetime) -> Dict[str, Any]:
+def gather_integrity(clients: Clients, package: Mapping[str, Any], metadata: Mapping[str, Any], model_data: List[str],
+                     history: Optional[List[Dict[str, Any]]], gaps: Gaps, now: dt.datetime) -> Dict[str, Any]:
     """The digests recorded at registration, whether the artefact in S3 still holds those bytes (``verified``: True /
     False, or None when it could not be checked - the reason is a gap) and whether the inference container is the one
     registered (``container_verified``, alike). ``history`` is the version's UpdateModelPackage calls (None when
@@ -87,7 +87,7 @@ def _removed_by(names: Sequence[str], history: Optional[List[Dict[str, Any]]]) -
     return "removed after registration: " + ", ".join(f"by {h['identity']} at {h['time']}" for h in removals)
 
 
-def _sealed_location(model_data: Sequence[str]) -> Optional[Tuple[str, str]]:
+def sealed_location(model_data: Sequence[str]) -> Optional[Tuple[str, str]]:
     """(bucket, key) of the first artefact at a sealed key (only a sealed registration uses one); None without one."""
     for uri in model_data:
         try:
@@ -105,7 +105,7 @@ def _why_absent(names: Sequence[str], package: Mapping[str, Any], model_data: Li
     removed = _removed_by(names, history)
     if removed:
         return removed
-    if _sealed_location(model_data[:1]):
+    if sealed_location(model_data[:1]):
         return ("removed after registration: the artefact sits at a sealed key "
                 f"(.../{integrity.SEALED_SEGMENT}/<sha256>/{integrity.MODEL_ARCHIVE}), which only a sealed registration uses")
     created = as_datetime(package.get("CreationTime"))
@@ -116,8 +116,8 @@ def _why_absent(names: Sequence[str], package: Mapping[str, Any], model_data: Li
             "removed, or registered before artefacts were sealed: CloudTrail could not be read to tell")
 
 
-def _test_set(clients: Clients, metadata: Mapping[str, Any], report: Optional[Mapping[str, Any]],
-              verified: Optional[bool], gaps: Gaps) -> Dict[str, Any]:
+def gather_test_set(clients: Clients, metadata: Mapping[str, Any], report: Optional[Mapping[str, Any]],
+                    verified: Optional[bool], gaps: Gaps) -> Dict[str, Any]:
     """Whether the frozen test set now under the package's ``FROZEN_TEST_PROPERTY`` prefix is the one the version was judged
     on: the sha256 of its data file now against the one recorded at registration (``TEST_SET_SHA256_PROPERTY``;
     the evaluation report's, when ``verified``, must agree). Another set now is information (``earlier``, no gap) when
@@ -139,7 +139,7 @@ def _test_set(clients: Clients, metadata: Mapping[str, Any], report: Optional[Ma
         gaps.add(f"frozen test set: not recorded in the package's CustomerMetadataProperties ({FROZEN_TEST_PROPERTY})")
         return out
     prefix = uri if uri.endswith("/") else uri + "/"
-    manifest = attempt(gaps, f"frozen test set {prefix}{MANIFEST_FILE}", lambda: _read_json(clients, prefix + MANIFEST_FILE))
+    manifest = attempt(gaps, f"frozen test set {prefix}{MANIFEST_FILE}", lambda: read_json(clients, prefix + MANIFEST_FILE))
     if manifest is None:
         return out
     data = prefix + str(manifest.get("file") or TEST_FILE)
@@ -190,7 +190,7 @@ def _day(value: Any) -> str:
         return str(value)
 
 
-def _splits(clients: Clients, names: Names, metadata: Mapping[str, Any], gaps: Gaps) -> Dict[str, Dict[str, Any]]:
+def gather_splits(clients: Clients, names: Names, metadata: Mapping[str, Any], gaps: Gaps) -> Dict[str, Dict[str, Any]]:
     """Whether each prepared split now under the package's ``SPLIT_PROPERTIES`` location is the data the version was
     trained with: :func:`~pipeline_code.core.integrity.files_digest` of the objects now below it (each object's
     sha256, its key relative to the location) against the digest recorded at registration (``SPLIT_SHA256_PROPERTIES``).

@@ -159,16 +159,16 @@ def attempt(gaps: Gaps, what: str, call: Callable[[], Any]) -> Any:
 CLOUDTRAIL_HISTORY_DAYS = 90
 
 
-def _read_bytes(clients: Clients, uri: str) -> bytes:
+def read_bytes(clients: Clients, uri: str) -> bytes:
     bucket, key = s3_parts(uri)
     return clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-def _read_json(clients: Clients, uri: str) -> Dict[str, Any]:
-    return json.loads(_read_bytes(clients, uri))
+def read_json(clients: Clients, uri: str) -> Dict[str, Any]:
+    return json.loads(read_bytes(clients, uri))
 
 
-def _user(context: Any) -> Optional[str]:
+def user_of(context: Any) -> Optional[str]:
     if not isinstance(context, Mapping):
         return None
     parts = [context.get("UserProfileName"), context.get("UserProfileArn")]

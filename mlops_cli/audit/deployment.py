@@ -56,7 +56,7 @@ def _serving_images(clients: Clients, names: Names) -> Dict[str, Any]:
     return {"images": images, "why": why}
 
 
-def _deployment(clients: Clients, names: Names, arn: str, serving_arn: Optional[str], gaps: Gaps) -> Dict[str, Any]:
+def gather_deployment(clients: Clients, names: Names, arn: str, serving_arn: Optional[str], gaps: Gaps) -> Dict[str, Any]:
     out: Dict[str, Any] = {
         "stack": names.serving_stack,
         "parameter": names.parameter,

@@ -11,7 +11,7 @@ from typing import Any, Dict, Mapping, Optional
 from pipeline_code.core import integrity
 from pipeline_code.core.contract import EVALUATION_FILE, GATE_PARAMETERS
 
-from .aws import Clients, Gaps, attempt, _read_bytes
+from .aws import Clients, Gaps, attempt, read_bytes
 
 
 # The package's ModelMetrics documents: (name in the report, ModelMetrics section, entry).
@@ -24,7 +24,7 @@ _METRICS = (
 )
 
 
-def _evaluation(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Dict[str, Any]:
+def gather_evaluation(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Dict[str, Any]:
     """The evaluation and bias reports, and each evidence document checked against the digest recorded at
     registration (``evidence``: name -> uri, recorded and actual sha256, ``verified`` True / False / None).
 
@@ -54,7 +54,7 @@ def _evaluation(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Dic
             if digested:
                 gaps.add(f"evidence: {source['S3Uri']}: no digest recorded at registration (not verified)")
             continue
-        body = attempt(gaps, f"evidence {source['S3Uri']}", lambda: _read_bytes(clients, source["S3Uri"]))
+        body = attempt(gaps, f"evidence {source['S3Uri']}", lambda: read_bytes(clients, source["S3Uri"]))
         if body is not None:
             bodies[name] = body
             _verify(out, gaps, name, source["S3Uri"], body, integrity.hex_of_content_digest(source["ContentDigest"]),
@@ -63,7 +63,7 @@ def _evaluation(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Dic
     if quality:
         uri = quality.rsplit("/", 1)[0] + "/" + EVALUATION_FILE
         out["uris"]["evaluation"] = uri
-        body = attempt(gaps, f"evaluation report {uri}", lambda: _read_bytes(clients, uri))
+        body = attempt(gaps, f"evaluation report {uri}", lambda: read_bytes(clients, uri))
         if body is not None:
             if digested:
                 _verify_evaluation(out, gaps, uri, body, bias_report)
@@ -71,7 +71,7 @@ def _evaluation(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Dic
     if out["report"] is None and bias:
         if "bias" not in bodies and "bias" not in out["evidence"]:  # not read above: no digest recorded for it
             bias_report = _parse(gaps, f"bias report {bias}",
-                                 attempt(gaps, f"bias report {bias}", lambda: _read_bytes(clients, bias)))
+                                 attempt(gaps, f"bias report {bias}", lambda: read_bytes(clients, bias)))
         out["bias"] = bias_report
     return out
 
@@ -112,8 +112,8 @@ def _verify_evaluation(out: Dict[str, Any], gaps: Gaps, uri: str, body: bytes, b
     gaps.add(f"evidence: {uri}: not verified ({why})")
 
 
-def _gate_parameters(clients: Clients, execution: Optional[Mapping[str, Any]], report: Optional[Mapping[str, Any]],
-                     gaps: Gaps) -> Dict[str, Any]:
+def gather_gate_parameters(clients: Clients, execution: Optional[Mapping[str, Any]], report: Optional[Mapping[str, Any]],
+                           gaps: Gaps) -> Dict[str, Any]:
     """The evaluation report's gate thresholds against the values the pipeline execution ran with (its parameters;
     a parameter it does not list took the default of the definition it ran: ``DescribePipelineDefinitionForExecution``).
     ``{field: {"report", "execution", "parameter", "matches"}}``; each difference is a gap."""

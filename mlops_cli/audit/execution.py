@@ -9,8 +9,8 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 from pipeline_code.core import integrity
 from pipeline_code.core.contract import PIPELINE_EXECUTION_ID_PROPERTY, PIPELINE_NAME_PROPERTY, package_created
 
-from .approvals import _person
-from .artefacts import _sealed_location
+from .approvals import person_of
+from .artefacts import sealed_location
 from .aws import (
     Clients,
     Gaps,
@@ -23,14 +23,14 @@ from .aws import (
     is_credentials_error,
     iso_time,
     list_pages,
-    _read_bytes,
+    read_bytes,
 )
 
 
 _EXECUTION_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:pipeline/[^/\s]+/execution/[^/\s]+")
 
 
-def _execution(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Optional[Dict[str, Any]]:
+def gather_execution(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Optional[Dict[str, Any]]:
     sm = clients.sagemaker
     metadata = package.get("CustomerMetadataProperties") or {}
     arn = (package.get("MetadataProperties") or {}).get("GeneratedBy") or ""
@@ -120,17 +120,17 @@ def _add_steps(out: Dict[str, Any], steps: Sequence[Mapping[str, Any]], package:
 RUN_RECORD_SOURCE = "run record from the evidence copy written at approval"
 
 
-def _run_record(clients: Clients, names: Names, version: int, package: Mapping[str, Any], model_data: Sequence[str],
-                gaps: Gaps) -> Optional[Dict[str, Any]]:
+def gather_run_record(clients: Clients, names: Names, version: int, package: Mapping[str, Any], model_data: Sequence[str],
+                      gaps: Gaps) -> Optional[Dict[str, Any]]:
     """The execution as the deploy handler's run record keeps it (``integrity.run_record_key`` in the artifacts bucket
     the version's sealed ModelDataUrl names, its digest checked by ``integrity.parse_run_record``), in
-    :func:`_execution`'s shape plus the ``definition`` it ran; None, with a gap, when there is none to read."""
-    sealed, created = _sealed_location(model_data), as_datetime(package.get("CreationTime"))
+    :func:`gather_execution`'s shape plus the ``definition`` it ran; None, with a gap, when there is none to read."""
+    sealed, created = sealed_location(model_data), as_datetime(package.get("CreationTime"))
     if sealed is None or created is None:
         return None  # registered before sealing (a gap of its own), so before run records
     uri = f"s3://{sealed[0]}/{integrity.run_record_key(names.model, version, package_created(created))}"
     try:
-        body = _read_bytes(clients, uri)
+        body = read_bytes(clients, uri)
     except aws_errors() as exc:
         if is_credentials_error(exc):
             raise
@@ -171,11 +171,11 @@ def _started_by(created_by: Any) -> Dict[str, Optional[str]]:
     created_by = created_by if isinstance(created_by, Mapping) else {}
     iam = created_by.get("IamIdentity") if isinstance(created_by.get("IamIdentity"), Mapping) else {}
     arn, profile = iam.get("Arn"), created_by.get("UserProfileName")
-    person = iam.get("SourceIdentity") or _person(arn) or profile
+    person = iam.get("SourceIdentity") or person_of(arn) or profile
     return {"started_by": arn or profile, "started_by_person": person}
 
 
-def _lineage(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Dict[str, Any]:
+def gather_lineage(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Dict[str, Any]:
     sm = clients.sagemaker
     arn = package["ModelPackageArn"]
     artifacts = attempt(gaps, "lineage (ListArtifacts)", lambda: list_pages(sm.list_artifacts, "ArtifactSummaries", SourceUri=arn))

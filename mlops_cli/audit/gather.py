@@ -27,8 +27,8 @@ from pipeline_code.core.contract import (
     UNKNOWN_VERSION,
 )
 
-from .approvals import _approval_checks, _approvals, _cloudtrail_silence, _ledger, _not_independent
-from .artefacts import _integrity, _splits, _test_set
+from .approvals import approval_checks, gather_approvals, cloudtrail_silence, gather_ledger, not_independent
+from .artefacts import gather_integrity, gather_splits, gather_test_set
 from .aws import (
     AuditError,
     Clients,
@@ -40,12 +40,12 @@ from .aws import (
     is_credentials_error,
     iso_time,
     list_pages,
-    _user,
+    user_of,
 )
-from .deployment import _deployment
-from .evaluation import _evaluation, _gate_parameters
-from .execution import _execution, _lineage, _run_record
-from .model_card import _model_card
+from .deployment import gather_deployment
+from .evaluation import gather_evaluation, gather_gate_parameters
+from .execution import gather_execution, gather_lineage, gather_run_record
+from .model_card import gather_model_card
 
 
 def check_credentials(clients: Clients) -> Dict[str, str]:
@@ -231,8 +231,8 @@ def gather(
             "description": package.get("ModelPackageDescription"),
             "created": iso_time(package.get("CreationTime")),
             "modified": iso_time(package.get("LastModifiedTime")),
-            "created_by": _user(package.get("CreatedBy")),
-            "modified_by": _user(package.get("LastModifiedBy")),
+            "created_by": user_of(package.get("CreatedBy")),
+            "modified_by": user_of(package.get("LastModifiedBy")),
             "generated_by": (package.get("MetadataProperties") or {}).get("GeneratedBy"),
         },
         "code": {
@@ -253,22 +253,22 @@ def gather(
         "metadata": metadata,
     }
     gaps.section = "approval"
-    audit["ledger"] = _ledger(clients, names, int(version), audit["data"]["model_data"], gaps, package)
-    history = _approvals(clients, package, gaps, now, audit["ledger"])
+    audit["ledger"] = gather_ledger(clients, names, int(version), audit["data"]["model_data"], gaps, package)
+    history = gather_approvals(clients, package, gaps, now, audit["ledger"])
     gaps.section = "data_and_code"
-    audit["integrity"] = _integrity(clients, package, metadata, audit["data"]["model_data"], history, gaps, now)
+    audit["integrity"] = gather_integrity(clients, package, metadata, audit["data"]["model_data"], history, gaps, now)
     gaps.section = "pipeline_execution"
     before = len(gaps)
-    audit["execution"] = _execution(clients, package, gaps)
+    audit["execution"] = gather_execution(clients, package, gaps)
     if audit["execution"] is None:
         # Gone with its pipeline (or unreadable): the run record kept at approval stands in, and says so in found_by.
-        audit["execution"] = _run_record(clients, names, int(version), package, audit["data"]["model_data"], gaps)
+        audit["execution"] = gather_run_record(clients, names, int(version), package, audit["data"]["model_data"], gaps)
         if audit["execution"] is not None:
             del gaps[before:]
     gaps.section = "evaluation"
-    audit["evaluation"] = _evaluation(clients, package, gaps)
+    audit["evaluation"] = gather_evaluation(clients, package, gaps)
     report = audit["evaluation"]["report"]
-    audit["evaluation"]["gate_parameters"] = _gate_parameters(clients, audit["execution"], report, gaps)
+    audit["evaluation"]["gate_parameters"] = gather_gate_parameters(clients, audit["execution"], report, gaps)
     reasons = approval.gate_failure(report)
     if status == "Approved" and reasons is not None:
         # The pipeline's condition step registers only a version whose gate passed: this one came another way.
@@ -277,14 +277,14 @@ def gather(
                  "it; its approval is the only record of why the failed check was accepted")
     evaluation_verified = (audit["evaluation"]["evidence"].get("evaluation") or {}).get("verified")
     gaps.section = "data_and_code"
-    audit["test_set"] = _test_set(clients, metadata, report, evaluation_verified, gaps)
-    audit["splits"] = _splits(clients, names, metadata, gaps)
+    audit["test_set"] = gather_test_set(clients, metadata, report, evaluation_verified, gaps)
+    audit["splits"] = gather_splits(clients, names, metadata, gaps)
     gaps.section = "approval"
     audit["approvals"] = history or []
-    audit["approval_checks"] = _approval_checks(names, package, audit["ledger"], history, auto_approve, gaps,
-                                                approver_team=approver_team)
-    _not_independent(audit["execution"], audit["approval_checks"], gaps)
-    _cloudtrail_silence(package, audit["ledger"], history, audit["approval_checks"], now, gaps)
+    audit["approval_checks"] = approval_checks(names, package, audit["ledger"], history, auto_approve, gaps,
+                                               approver_team=approver_team)
+    not_independent(audit["execution"], audit["approval_checks"], gaps)
+    cloudtrail_silence(package, audit["ledger"], history, audit["approval_checks"], now, gaps)
     if status == "Approved" and not audit["approval_checks"]:
         gaps.add(
             "approval: the version is Approved but neither the approval ledger nor CloudTrail has its approval; it may have "
@@ -294,11 +294,11 @@ def gather(
     auto_approved = (status == "Approved" and bool(audit["approval_checks"])
                      and all(c["auto"] for c in audit["approval_checks"]))
     gaps.section = "model_card"
-    audit["model_card"] = _model_card(clients, names, int(version), package, auto_approved, gaps)
+    audit["model_card"] = gather_model_card(clients, names, int(version), package, auto_approved, gaps)
     gaps.section = "lineage"
-    audit["lineage"] = _lineage(clients, package, gaps)
+    audit["lineage"] = gather_lineage(clients, package, gaps)
     gaps.section = "deployment"
-    audit["deployment"] = _deployment(clients, names, arn, serving_arn, gaps)
+    audit["deployment"] = gather_deployment(clients, names, arn, serving_arn, gaps)
     audit["gaps"] = list(gaps)
     # Each gap's part of the report (SECTIONS), for the JSON output and --fail-on-gaps.
     audit["gap_sections"] = [gaps.sections[g] for g in gaps]

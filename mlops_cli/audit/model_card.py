@@ -11,7 +11,7 @@ from pipeline_code.core import approval
 from pipeline_code.core.contract import legacy_model_card_name, model_card_name, package_created
 from pipeline_code.training.model_card.content import card_package
 
-from .approvals import _never_updated
+from .approvals import never_updated
 from .aws import (
     Clients,
     Gaps,
@@ -24,7 +24,7 @@ from .aws import (
     is_credentials_error,
     iso_time,
     list_pages,
-    _user,
+    user_of,
 )
 
 
@@ -32,8 +32,8 @@ from .aws import (
 CARD_APPROVED = "Approved"
 
 
-def _model_card(clients: Clients, names: Names, version: int, package: Mapping[str, Any], auto_approved: bool,
-                gaps: Gaps) -> Dict[str, Any]:
+def gather_model_card(clients: Clients, names: Names, version: int, package: Mapping[str, Any], auto_approved: bool,
+                      gaps: Gaps) -> Dict[str, Any]:
     """The version's SageMaker model card, found by its name (``contract.model_card_name`` of the group, version and
     package creation time, else ``contract.legacy_model_card_name``, as cards were named before): its status, current
     version, what package its content describes (``card_package``) and every saved version (``ListModelCardVersions``:
@@ -74,7 +74,7 @@ def _model_card(clients: Clients, names: Names, version: int, package: Mapping[s
     name = out["name"]
     out.update(arn=card.get("ModelCardArn"), status=card.get("ModelCardStatus"), version=card.get("ModelCardVersion"),
                created=iso_time(card.get("CreationTime")), modified=iso_time(card.get("LastModifiedTime")),
-               modified_by=_user(card.get("LastModifiedBy")))
+               modified_by=user_of(card.get("LastModifiedBy")))
     try:
         content = json.loads(card.get("Content") or "null")
     except ValueError:
@@ -111,7 +111,7 @@ def _model_card(clients: Clients, names: Names, version: int, package: Mapping[s
                    if created_at and package.get("ModelApprovalStatus") == approval.APPROVED else None)
     # A version approved at registration (never updated since) had no card yet - the pipeline writes it afterwards,
     # naming the package - and the approval checks already say whether anyone was to approve it.
-    if approved_at is not None and not auto_approved and not _never_updated(package):
+    if approved_at is not None and not auto_approved and not never_updated(package):
         _card_after_approval(sm, name, out, saved_at, approved_at, gaps)
     return out
 

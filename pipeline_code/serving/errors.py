@@ -115,7 +115,7 @@ def answer_toolkit_errors_without_traceback(module: str = TOOLKIT_TRANSFORMER_MO
     return True
 
 
-def _not_utf8(error: UnicodeDecodeError) -> "BadRequestError":
+def not_utf8(error: UnicodeDecodeError) -> "BadRequestError":
     return BadRequestError(f"request body is not UTF-8 text: {error}")
 
 
@@ -139,7 +139,7 @@ def _handle_toolkit_error(context: Any, inference_exception: Any, trace: str) ->
     sees it, is the contract's 400 (as the hooks answer it), not a server error."""
     raised = sys.exc_info()[1]
     if not isinstance(inference_exception, InvocationError) and raised is not None and _decoding_by_the_toolkit(raised):
-        inference_exception = _not_utf8(raised)
+        inference_exception = not_utf8(raised)
     if isinstance(inference_exception, InvocationError):
         message = inference_exception.message
     else:

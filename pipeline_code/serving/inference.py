@@ -119,7 +119,7 @@ from pipeline_code.serving.request_body import (  # noqa: F401
     BLANK_LINE,
     BLANK_RECORD,
     ParsedRequest,
-    _where,
+    record_place,
     blank_line_message,
     parse_request,
 )
@@ -507,7 +507,7 @@ def _check_finite(output: np.ndarray, positions: List[str], records: Optional[Li
         else:  # one probability per class: at most the first 10
             shown = "[" + ", ".join(repr(float(v)) for v in value[:10]) + (", ...]" if len(value) > 10 else "]")
         number = records[i] if records is not None and i < len(records) else i
-        problems.append(f"{_where(number, positions[i] if i < len(positions) else '')}: the model's output {shown} "
+        problems.append(f"{record_place(number, positions[i] if i < len(positions) else '')}: the model's output {shown} "
                         "is not a finite number")
     more = f" (+{len(rows) - _MAX_PROBLEMS} more records)" if len(rows) > _MAX_PROBLEMS else ""
     raise ModelOutputError("; ".join(problems) + more + "; nothing is answered for this request")

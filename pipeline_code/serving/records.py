@@ -39,7 +39,7 @@ from pipeline_code.core.spelling import misspellings
 from pipeline_code.core.value_rules import FLOAT32_MAX
 from pipeline_code.features.compute import FeatureComputationError, compute_features
 from pipeline_code.serving.errors import BadRequestError
-from pipeline_code.serving.request_body import BLANK_RECORD, Record, Unreadable, blank_line_message, _where
+from pipeline_code.serving.request_body import BLANK_RECORD, Record, Unreadable, blank_line_message, record_place
 
 INFERENCE_ID = "inference_id"
 INFERENCE_TIME = "inference_time"
@@ -367,7 +367,7 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
             sources.append(SOURCE_FEATURES)
             inference_ids.append(None)
             continue
-        where = _where(i, positions[i] if i < len(positions) else "")
+        where = record_place(i, positions[i] if i < len(positions) else "")
         if isinstance(record, Unreadable):
             refuse(i, None, record.message, also=record.fields)
             sources.append(SOURCE_FEATURES)

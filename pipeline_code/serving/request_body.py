@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from pipeline_code.core.lines import record_lines
 from pipeline_code.core.media_types import CONTENT_TYPES, JSON, JSONLINES, canonical
 from pipeline_code.core.value_rules import RepeatedKey, json_object, repeated_key_problem
-from pipeline_code.serving.errors import BadRequestError, UnsupportedContentTypeError, _not_utf8
+from pipeline_code.serving.errors import BadRequestError, UnsupportedContentTypeError, not_utf8
 
 ACCEPT_TYPES = CONTENT_TYPES
 
@@ -60,7 +60,7 @@ def parse_request(body: Union[bytes, bytearray, str, None], content_type: Option
         try:
             text = bytes(body).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise _not_utf8(exc) from None
+            raise not_utf8(exc) from None
     elif isinstance(body, str):
         text = body
     elif body is None:
@@ -108,7 +108,7 @@ def _json_records(text: str) -> Tuple[List[Record], List[str]]:
     if not isinstance(payload, list) or not payload:
         raise BadRequestError('request body must hold a record, a list of records or {"instances": [...]} with at least one record')
     for i, record in enumerate(payload):
-        _refuse_repeated(record, _where(i, ""))
+        _refuse_repeated(record, record_place(i, ""))
     return payload, ["" for _ in payload]
 
 
@@ -160,7 +160,7 @@ BLANK_RECORD = _BlankLine()
 
 def blank_line_message(index: int, position: str) -> str:
     """The error message of the blank line that is record ``index`` at ``position``."""
-    return f"{_where(index, position)}: {BLANK_LINE}"
+    return f"{record_place(index, position)}: {BLANK_LINE}"
 
 
 def _jsonlines_records(text: str, *, per_record: bool = False) -> Tuple[List[Record], List[str]]:
@@ -244,5 +244,7 @@ def _csv_problem(error: csv.Error) -> str:
     return text
 
 
-def _where(index: int, position: str) -> str:
+def record_place(index: int, position: str) -> str:
+    """How a refusal names record ``index`` (and where the body holds it, e.g. ``line 4``): ``record 3 (line 4)``, the
+    start of every per-record refusal (core.contract.REFUSED_FIELD reads it)."""
     return f"record {index}" + (f" ({position})" if position else "")
