@@ -135,12 +135,13 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     """The one local Spark session of a test process (under pytest-xdist, of the one worker that runs every
     test using it: see ``pytest_collection_modifyitems``), pinned to UTC.
 
-    ``local[1]`` with two shuffle partitions and no UI: test data is tiny, and Spark's defaults (200
-    partitions) only add overhead. For the same reason queries are interpreted wherever Spark has an
+    ``local[1]`` with one shuffle partition and no UI: test data is tiny, and Spark's defaults (200
+    partitions) only add overhead; one core runs one task at a time anyway, so a second partition only doubled the
+    tasks (tests/jobs/test_glue_curate_job.py: 79.4 and 82.3 CPU-s with two, 72.5 and 73.4 with one, JVM included). For the same reason queries are interpreted wherever Spark has an
     interpreted path (no whole-stage code generation; ``factoryMode`` is an internal setting, read
     outside Spark's own tests too in 3.5): compiling Java for a query of a few hundred rows takes longer
     than running it. Nor are they re-planned at each shuffle (adaptive execution), so a shuffle keeps its
-    two partitions. The rows a job writes are the same; only part-file counts and the order of rows no
+    one partition. The rows a job writes are the same; only part-file counts and the order of rows no
     query orders could differ, which no test relies on; tests/jobs took 68-69 s instead of 76-88 s in
     one process. Its JVM compiles with the client compiler only and collects garbage on one thread: the
     optimizing compiler's background work never pays off in a session this short (measured with the JVM's
@@ -156,8 +157,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     session = (
         SparkSession.builder.master("local[1]")
         .appName("mlops-loop-tests")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.default.parallelism", "1")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.warehouse.dir", str(warehouse))
