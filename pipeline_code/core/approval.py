@@ -18,8 +18,10 @@ verify) or holds it (a failed rollout), the endpoint keeps serving an earlier on
 
 A version whose digest-verified evaluation report says its promotion gate failed (:func:`gate_problems`) never serves:
 the handler refuses it, and :func:`serving_package` (the evaluation job's champion) passes over it to the next in
-:func:`serving_order`, the version the handler keeps serving. The rollback CLI (the approver role, which cannot read
-the reports) and the local registry apply the rule without it.
+:func:`serving_order`, the version the handler keeps serving. So does a version whose reports are not where the
+evaluation step writes its model's reports (:class:`ReportPlace`): the handler's role may read only those, so its gate
+cannot be checked - whichever role reads the reports, both judge it the same way. The rollback CLI (the approver
+role, which cannot read the reports) and the local registry apply the rule without it.
 
 ``ListModelPackages`` can sort only by ``Name`` or ``CreationTime`` and its summaries carry no ``LastModifiedTime``,
 so :func:`approved_packages` lists every ``Approved`` version of the group, page by page, and describes each one.
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import fnmatch
 import hashlib
 import json
 from typing import Any, Callable, Iterable, List, Mapping, Optional, Tuple, Type, TypeVar
@@ -124,16 +127,16 @@ def approved_packages(sagemaker: Any, group: str) -> List[Mapping[str, Any]]:
             for s in summaries(sagemaker, group, approval=APPROVED)]
 
 
-def serving_package(sagemaker: Any, group: str, s3: Any,
-                    passed_over: Optional[List[str]] = None) -> Optional[Mapping[str, Any]]:
+def serving_package(sagemaker: Any, group: str, s3: Any, passed_over: Optional[List[str]] = None, *,
+                    place: "ReportPlace") -> Optional[Mapping[str, Any]]:
     """``DescribeModelPackage`` of the version of ``group`` that serves: the first of :func:`serving_order` whose
-    evaluation report does not say its promotion gate failed (:func:`gate_problems`, the deploy handler's check: it
-    refuses such a version, and the one before it keeps serving), or None when none may.
+    evaluation report does not say its promotion gate failed, nor lies outside ``place`` (:func:`gate_problems`, the
+    deploy handler's check: it refuses such a version, and the one before it keeps serving), or None when none may.
 
     ``s3`` reads the reports (``s3:GetObject`` on the artifacts bucket); its errors propagate. Each version passed over
     is appended to ``passed_over`` (``"v<n>: <why>"``) when given."""
     for description in serving_order(approved_packages(sagemaker, group), standing_of):
-        problems = gate_problems(s3, **report_locations(description))
+        problems = gate_problems(s3, **report_locations(description), place=place)
         if not problems:
             return description
         if passed_over is not None:
@@ -195,6 +198,39 @@ def gate_failure(report: Optional[Mapping[str, Any]]) -> Optional[str]:
     return "; ".join(str(r) for r in reasons) or "no reason recorded"
 
 
+@dataclasses.dataclass(frozen=True)
+class ReportPlace:
+    """Where a version's evaluation and bias reports must be for its promotion gate to be checked: where the evaluation
+    step of ``model``'s pipeline writes them in the environment's artifacts ``bucket``
+    (:func:`integrity.evaluation_report_pattern`). The deploy handler's role may read reports only there (IAM
+    ``ReadEvaluationReports``), so a report elsewhere - under the model's prefix but outside an evaluation step's
+    folder, another model's, another bucket - cannot be checked by it, and the evaluation job, whose role reads more,
+    must not judge it otherwise: the champion would be a version that never serves.
+
+    ``model`` None: any model's folder (``pipelines/*/...``); ``bucket`` None: any bucket (the key alone is checked) -
+    for a caller that does not know them."""
+
+    model: Optional[str]
+    bucket: Optional[str]
+
+    @property
+    def pattern(self) -> str:
+        """The keys allowed, as IAM matches them (``*`` spans ``/``)."""
+        return integrity.evaluation_report_pattern(self.model or "*")
+
+    def problem(self, name: str, uri: str) -> Optional[str]:
+        """Why report ``name`` at ``uri`` (an s3:// object URI) cannot be checked here, or None when it can."""
+        match = S3_OBJECT_URI.match(uri)
+        in_bucket = match is not None and (self.bucket is None or match.group(1) == self.bucket)
+        if in_bucket and fnmatch.fnmatchcase(match.group(2), self.pattern):
+            return None
+        where = f"s3://{self.bucket or '<artifacts bucket>'}/{self.pattern}"
+        whose = f"{self.model}'s" if self.model else "a model's"
+        return (f"its {name} {uri} is not where the evaluation step writes {whose} reports ({where}), the only ones the "
+                "deploy handler may read, so its promotion gate cannot be checked; re-register it from a pipeline run, or "
+                "register it with its reports (ModelMetrics) there")
+
+
 def report_locations(description: Mapping[str, Any]) -> dict:
     """Where a ``DescribeModelPackage`` answer's reports are, as :func:`gate_problems` reads them: ``evaluation_uri``
     (evaluation.json, beside the ModelMetrics ModelQuality statistics: the evaluation job writes both, ModelMetrics
@@ -212,10 +248,13 @@ def report_locations(description: Mapping[str, Any]) -> dict:
 
 
 def gate_problems(s3: Any, *, evaluation_uri: Optional[str], bias_uri: Optional[str], bias_sha256: Optional[str],
-                  read_errors: Tuple[Type[BaseException], ...] = ()) -> List[str]:
+                  place: ReportPlace, read_errors: Tuple[Type[BaseException], ...] = ()) -> List[str]:
     """Why a version must not serve by its evaluation report (empty when it may): the report, verified as registered,
     says the promotion gate failed (:func:`gate_failure`, the audit's definition too). One check for the deploy handler
     (which refuses such a version) and :func:`serving_package` (which passes over it: the evaluation job's champion).
+
+    A report outside ``place`` (:class:`ReportPlace`: where the evaluation step writes the model's reports, the only
+    ones the deploy handler may read) refuses the version before anything is read: its gate cannot be checked.
 
     evaluation.json rests on bias.json's ContentDigest (:data:`integrity.EVALUATION_DIGEST_KEY`): both are read
     (``s3.get_object``) and checked. A report whose bytes are not the registered ones, or that cannot be read with an
@@ -230,6 +269,9 @@ def gate_problems(s3: Any, *, evaluation_uri: Optional[str], bias_uri: Optional[
         match = S3_OBJECT_URI.match(uri)
         if not match:
             return [f"its {name} {uri!r} is not an s3:// object URI, so its promotion gate cannot be checked"]
+        elsewhere = place.problem(name, uri)
+        if elsewhere:
+            return [elsewhere]
         try:
             documents[name] = s3.get_object(Bucket=match.group(1), Key=match.group(2))["Body"].read()
         except read_errors as error:

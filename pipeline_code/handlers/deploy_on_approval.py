@@ -113,6 +113,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from pipeline_code.core.approval import ReportPlace
 from pipeline_code.core.contract import RECORD_EXECUTION_ACTION, model_sha256_parameter_name
 from pipeline_code.core.retries import transient_response
 from pipeline_code.handlers import multi_model as mme
@@ -124,7 +125,8 @@ from pipeline_code.handlers.deploy.notices import Notifier
 from pipeline_code.handlers.deploy.registry import (Version, brief, gate_problems, label, list_versions, problems,
                                                     select_desired, serving_order, verify_artifact)
 from pipeline_code.handlers.deploy.run_records import RECORD_RUN_ACTION, record_execution, record_run_by_hand, record_runs
-from pipeline_code.handlers.deploy.settings import Retry, from_environment
+from pipeline_code.handlers.deploy.ledger import Ledger
+from pipeline_code.handlers.deploy.settings import Retry, from_environment, report_place
 from pipeline_code.handlers.deploy.stack import client_token, describe_stack, failed_rollout, missing_endpoint, stack_parameters
 from pipeline_code.handlers.team_topics import Topics
 
@@ -224,6 +226,7 @@ def handler(
             sns=sns,
             s3=s3,
             runtime=runtime,
+            ledger=ledger,
             **settings,
         )
     except StackBusyError as busy:
@@ -320,6 +323,7 @@ def reconcile(
     topic: "Optional[str] | Topics",
     multi_model: Optional[Mapping[str, Mapping[str, str]]] = None,
     runtime: Any = None,
+    ledger: Optional[Ledger] = None,
 ) -> Dict[str, Any]:
     """Bring the serving stack's parameter for the event's group to the desired version.
 
@@ -327,7 +331,9 @@ def reconcile(
     once; raises :class:`StackBusyError` when the stack is mid-operation and would have to change, and the
     ``ClientError`` of an ``UpdateStack`` that may pass on a retry (:func:`transient`); an ``UpdateStack`` refused
     for good is notified once and returned as ``failed-to-start``. Before any change the version's artefact is verified against the digests recorded at registration
-    (:func:`verify_artifact`, with ``s3``); a version that fails is refused and people are told. The
+    (:func:`verify_artifact`, with ``s3``) and its evaluation report read where the function may read it (``ledger``:
+    ``APPROVAL_LEDGER``, which names the artifacts bucket and each group's model; :func:`report_place`); a version that
+    fails is refused and people are told. The
     update sets the package parameter and, for a model with its own container, its digest parameter.
     For a group in ``multi_model`` (default: none) the version is staged and smoke-tested first
     (:func:`_gate_multi_model`); ``runtime`` defaults to a boto3 client created only then.
@@ -440,7 +446,8 @@ def reconcile(
         desired = fallback
         base["desired"] = brief(desired)
 
-    untrusted = _untrusted(s3, desired)
+    place = report_place(ledger, group)
+    untrusted = _untrusted(s3, desired, place)
     if untrusted is not None:
         # The serving version rejected meanwhile: the one approved before the refused one that can serve, serves instead
         # (as after a held rollout), not the rejected one left serving.
@@ -451,7 +458,7 @@ def reconcile(
             for candidate in approved[position + 1:]:
                 if problems(candidate, group) or failed_rollout(cloudformation, stack, candidate) is not None:
                     continue
-                refused_too = _untrusted(s3, candidate)
+                refused_too = _untrusted(s3, candidate, place)
                 if refused_too is None:
                     fallback = candidate
                     break
@@ -546,13 +553,13 @@ def reconcile(
     }
 
 
-def _untrusted(s3: Any, version: Version) -> "Optional[tuple[str, str]]":
+def _untrusted(s3: Any, version: Version, place: ReportPlace) -> "Optional[tuple[str, str]]":
     """(notice headline, reason) when ``version`` is refused on reading its artefact (:func:`verify_artifact`) or its
-    evaluation report (:func:`gate_problems`); None when it may serve."""
+    evaluation report (:func:`gate_problems`, which refuses a report outside ``place``); None when it may serve."""
     untrusted = verify_artifact(s3, version)
     if untrusted:
         return f"v{version.version} refused: artefact not verified", f"v{version.version} refused: " + "; ".join(untrusted)
-    failed_gate = gate_problems(s3, version)
+    failed_gate = gate_problems(s3, version, place)
     if failed_gate:
         return f"v{version.version} refused: promotion gate failed", f"v{version.version} refused: " + "; ".join(failed_gate)
     return None

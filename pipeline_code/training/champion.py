@@ -5,9 +5,11 @@ handler's rule (:func:`pipeline_code.core.approval.serving_package`): the ``Appr
 last, so after a rollback (an earlier version re-approved) it is the re-approved version, not the newest one, passing
 over a version whose (digest-verified) evaluation report says its promotion gate failed - the handler refuses to
 deploy such a version and the one before it keeps serving, so a challenger is never judged against a model that never
-served (``passed_over`` says which and why). Needs ``sagemaker:ListModelPackages`` (every page of the group's Approved
-versions), ``sagemaker:DescribeModelPackage`` (each of them: their approval times) and ``s3:GetObject`` (+
-``kms:Decrypt``) on the artifacts bucket (the artefact, and the evaluation and bias reports). A champion whose
+served (``passed_over`` says which and why) - and over a version whose reports are not where the evaluation step writes
+its model's reports in the artifacts bucket (``place``, :class:`pipeline_code.core.approval.ReportPlace`): the deploy
+handler may read only those, so it refuses such a version although this job's role could read its reports. Needs
+``sagemaker:ListModelPackages`` (every page of the group's Approved versions), ``sagemaker:DescribeModelPackage``
+(each of them: their approval times) and ``s3:GetObject`` (+ ``kms:Decrypt``) on the artifacts bucket (the artefact, and the evaluation and bias reports). A champion whose
 package records its archive digest (a sealed one, :mod:`seal`) is refused when the downloaded bytes differ.
 A group without a version that may serve has no champion (the first model); any AWS error propagates (the step
 fails rather than silently evaluating without a champion).
@@ -44,10 +46,10 @@ class Champion:
         return dict(self.__dict__)
 
 
-def serving_package(group: str, *, client: Any, s3_client: Any,
+def serving_package(group: str, *, client: Any, s3_client: Any, place: approval.ReportPlace,
                     passed_over: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
     """``DescribeModelPackage`` of the version of ``group`` that serves (:func:`approval.serving_package`), or None."""
-    found = approval.serving_package(client, group, s3_client, passed_over)
+    found = approval.serving_package(client, group, s3_client, passed_over, place=place)
     return None if found is None else dict(found)
 
 
@@ -64,9 +66,12 @@ def model_data_url(description: Dict[str, Any]) -> str:
 
 
 def fetch_champion(
-    group: str, destination: str, *, sagemaker_client: Any = None, s3_client: Any = None, region: Optional[str] = None
+    group: str, destination: str, *, place: approval.ReportPlace, sagemaker_client: Any = None, s3_client: Any = None,
+    region: Optional[str] = None,
 ) -> Optional[Champion]:
-    """Download the champion's artifact into ``destination``; None when no version of the group may serve."""
+    """Download the champion's artifact into ``destination``; None when no version of the group may serve.
+
+    ``place``: where the group's model's evaluation reports must be (:func:`report_place`)."""
     if sagemaker_client is None or s3_client is None:
         import boto3  # lazily: local runs and tests pass their own clients
 
@@ -74,7 +79,7 @@ def fetch_champion(
         sagemaker_client = sagemaker_client or session.client("sagemaker")
         s3_client = s3_client or session.client("s3")
     passed_over: List[str] = []
-    description = serving_package(group, client=sagemaker_client, s3_client=s3_client, passed_over=passed_over)
+    description = serving_package(group, client=sagemaker_client, s3_client=s3_client, place=place, passed_over=passed_over)
     if description is None:
         return None
     url = model_data_url(description)
@@ -100,6 +105,15 @@ def fetch_champion(
         approved_at=_text(approval.standing_of(description).approved_at),
         passed_over=passed_over,
     )
+
+
+def report_place(model: str, seal_location: Optional[str]) -> approval.ReportPlace:
+    """Where the deploy handler may read ``model``'s evaluation reports, from the evaluation job's own arguments: its
+    model spec's name and the artifacts bucket of ``seal_location`` (``--seal-uri``, which the pipeline sets to
+    ``s3://<artifacts bucket>/pipelines/<model>/registered/``). Without an s3:// seal location (a run that seals
+    nothing) the bucket is not known: the key alone is checked."""
+    bucket = seal_location[len("s3://"):].partition("/")[0] if (seal_location or "").startswith("s3://") else ""
+    return approval.ReportPlace(model=model, bucket=bucket or None)
 
 
 def _text(when: Any) -> Optional[str]:

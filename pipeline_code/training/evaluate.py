@@ -432,7 +432,8 @@ def evaluate(
     if attached is not None:
         artefact = seal.digests(attached[0])
     champion, champion_source, scratch = _champion(champion_dir, model_package_group, region, sagemaker_client, s3_client,
-                                                   version=champion_version, model_sha256=champion_model_sha256)
+                                                   version=champion_version, model_sha256=champion_model_sha256,
+                                                   model=spec.name, seal_location=seal_location)
     incomparable = _comparable(champion, spec) if champion is not None else None
     if champion is not None and not incomparable:
         # A feature the challenger no longer uses leaves the test set once it is frozen again (re-frozen when stale,
@@ -749,9 +750,12 @@ def _check_model(model: TrainedModel, spec: ModelSpec, role: str, location: str)
 
 def _champion(
     champion_dir: Optional[str], group: Optional[str], region: Optional[str], sagemaker_client: Any, s3_client: Any,
-    *, version: Optional[int] = None, model_sha256: Optional[str] = None,
+    *, version: Optional[int] = None, model_sha256: Optional[str] = None, model: str = "",
+    seal_location: Optional[str] = None,
 ) -> tuple:
-    """(model or None, source description, scratch dir to delete or None).
+    """(model or None, source description, scratch dir to delete or None). A registry's champion passes over a version
+    whose reports are not where the deploy handler may read ``model``'s (in ``seal_location``'s bucket:
+    :func:`pipeline_code.training.champion.report_place`).
 
     Raises:
         InputError: the directory's model digest is not ``model_sha256`` (its bytes changed since registration).
@@ -772,10 +776,11 @@ def _champion(
             source["model_sha256"] = actual
         return load_model(champion_dir), source, None
     if group:
-        from pipeline_code.training.champion import fetch_champion
+        from pipeline_code.training.champion import fetch_champion, report_place
 
         scratch = tempfile.mkdtemp(prefix="mlops-loop-champion-")
-        found = fetch_champion(group, scratch, sagemaker_client=sagemaker_client, s3_client=s3_client, region=region)
+        found = fetch_champion(group, scratch, place=report_place(model, seal_location), sagemaker_client=sagemaker_client,
+                               s3_client=s3_client, region=region)
         if found is None:
             return None, None, scratch
         return load_model(found.local_path), {"kind": "model_package", **found.to_dict()}, scratch

@@ -14,6 +14,7 @@ from pipeline_code.core import approval
 GROUP = "mlops-loop-prod-any-model"
 ARN = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/{group}/{n}"
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
+PLACE = approval.ReportPlace(model="any-model", bucket="mlops-loop-prod-artifacts")
 
 
 def _standing(version, approved_at, approval_status="Approved", status="Completed"):
@@ -97,7 +98,7 @@ def test_the_serving_package_is_found_on_a_later_page_after_a_rollback(sagemaker
     stub.add_response("list_model_packages", {"ModelPackageSummaryList": [_summary(1)]}, {**LISTING, "NextToken": "page-2"})
     for n, approved_at in ((3, T0 + dt.timedelta(hours=3)), (2, T0 + dt.timedelta(hours=2)), (1, T0 + dt.timedelta(days=1))):
         stub.add_response("describe_model_package", _described(n, approved_at), {"ModelPackageName": ARN.format(group=GROUP, n=n)})
-    found = approval.serving_package(client, GROUP, s3)
+    found = approval.serving_package(client, GROUP, s3, place=PLACE)
     assert found["ModelPackageVersion"] == 1
 
 
@@ -106,13 +107,13 @@ def test_the_serving_package_on_a_tie_is_the_higher_version(sagemaker, s3):
     stub.add_response("list_model_packages", {"ModelPackageSummaryList": [_summary(2), _summary(1)]}, LISTING)
     for n in (2, 1):
         stub.add_response("describe_model_package", _described(n, T0), {"ModelPackageName": ARN.format(group=GROUP, n=n)})
-    assert approval.serving_package(client, GROUP, s3)["ModelPackageVersion"] == 2
+    assert approval.serving_package(client, GROUP, s3, place=PLACE)["ModelPackageVersion"] == 2
 
 
 def test_a_group_without_approved_versions_has_no_serving_package(sagemaker, s3):
     client, stub = sagemaker
     stub.add_response("list_model_packages", {"ModelPackageSummaryList": []}, LISTING)
-    assert approval.serving_package(client, GROUP, s3) is None
+    assert approval.serving_package(client, GROUP, s3, place=PLACE) is None
 
 
 # --------------------------------------------------------------------------------------
@@ -198,3 +199,45 @@ def test_a_failed_gate_is_one_definition_for_the_audit_and_the_deploy_handler(re
     """GIVEN an evaluation report WHEN asked whether its gate failed THEN the gate's reasons (or that none were recorded)
     for a failed gate, None for a passed one or a report without a gate."""
     assert approval.gate_failure(report) == expected
+
+
+# --- where a version's reports may be: the deploy handler may read only its model's evaluation step's -------------
+
+
+def test_a_report_outside_its_models_evaluation_folder_of_the_artifacts_bucket_cannot_be_checked():
+    """The handler's role reads pipelines/<model>/*/evaluate/evaluation/* of the artifacts bucket (``*`` spans ``/``,
+    as in IAM): a report elsewhere - another bucket, another model's, the model's prefix outside an evaluation step's
+    folder - is named with where reports must be and the fix; without a bucket (or model) only the key is checked."""
+    place = approval.ReportPlace(model="churn", bucket="artifacts")
+    assert place.problem("bias.json", "s3://artifacts/pipelines/churn/run1/evaluate/evaluation/bias.json") is None
+    assert place.problem("bias.json", "s3://artifacts/pipelines/churn/a/b/evaluate/evaluation/c/bias.json") is None
+    fix = ("the only ones the deploy handler may read, so its promotion gate cannot be checked; re-register it from a "
+           "pipeline run, or register it with its reports (ModelMetrics) there")
+    for uri in ("s3://other/pipelines/churn/run1/evaluate/evaluation/bias.json",
+                "s3://artifacts/pipelines/churn/elsewhere/bias.json",
+                "s3://artifacts/pipelines/credit/run1/evaluate/evaluation/bias.json",
+                "s3://artifacts/pipelines/churn/run1/evaluate/other/bias.json"):
+        assert place.problem("bias.json", uri) == (
+            f"its bias.json {uri} is not where the evaluation step writes churn's reports "
+            f"(s3://artifacts/pipelines/churn/*/evaluate/evaluation/*), {fix}")
+    key_only = approval.ReportPlace(model="churn", bucket=None)
+    assert key_only.problem("bias.json", "s3://other/pipelines/churn/run1/evaluate/evaluation/bias.json") is None
+    assert key_only.problem("evaluation.json", "s3://other/pipelines/churn/elsewhere/evaluation.json") == (
+        "its evaluation.json s3://other/pipelines/churn/elsewhere/evaluation.json is not where the evaluation step writes "
+        f"churn's reports (s3://<artifacts bucket>/pipelines/churn/*/evaluate/evaluation/*), {fix}")
+    any_model = approval.ReportPlace(model=None, bucket=None)
+    assert any_model.problem("bias.json", "s3://other/pipelines/credit/run1/evaluate/evaluation/bias.json") is None
+    assert any_model.problem("bias.json", "s3://other/reports/bias.json") == (
+        "its bias.json s3://other/reports/bias.json is not where the evaluation step writes a model's reports "
+        f"(s3://<artifacts bucket>/pipelines/*/*/evaluate/evaluation/*), {fix}")
+
+
+def test_a_version_whose_report_is_elsewhere_is_refused_before_anything_is_read(s3):
+    """The gate check reads nothing of a report outside its place (the stub answers nothing): S3 would deny the
+    deploy handler, so neither caller may judge it by its content."""
+    assert approval.gate_problems(
+        s3, evaluation_uri="s3://artifacts/pipelines/churn/elsewhere/evaluation.json",
+        bias_uri="s3://artifacts/pipelines/churn/elsewhere/bias.json", bias_sha256="0" * 64,
+        place=approval.ReportPlace(model="churn", bucket="artifacts"),
+    ) == [approval.ReportPlace(model="churn", bucket="artifacts").problem(
+        "bias.json", "s3://artifacts/pipelines/churn/elsewhere/bias.json")]

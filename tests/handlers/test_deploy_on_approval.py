@@ -26,7 +26,7 @@ from moto.cloudformation.models import Event, cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
-from pipeline_code.core import integrity
+from pipeline_code.core import approval, integrity
 from pipeline_code.core.integrity import hex_to_base64
 from pipeline_code.handlers import deploy_on_approval as dod
 from pipeline_code.handlers.deploy import events as dod_events
@@ -505,13 +505,38 @@ def test_an_evaluation_report_rewritten_after_registration_is_refused(aws):
         "after registration, so its promotion gate cannot be checked")
 
 
+def test_a_version_whose_reports_are_not_where_the_evaluation_step_writes_them_is_refused(ledger):
+    """GIVEN v1 serving and v2, registered by hand, whose ModelMetrics name reports under the model's prefix but not in
+    an evaluation step's folder (the handler's role may read only pipelines/<model>/*/evaluate/evaluation/* of the
+    artifacts bucket: S3 would deny it) WHEN v2, whose report says its gate passed, is approved THEN it is refused naming
+    where reports must be and the fix, people are told and v1 keeps serving - the champion lookup passes over it too
+    (tests/training/test_champion.py)."""
+    aws = ledger
+    v1 = register(aws, metrics=evaluation_reports(aws))
+    approve_and_deploy(aws, v1)
+    aws.notices()
+    v2 = register(aws, metrics=evaluation_reports(aws, prefix="pipelines/churn/elsewhere"))
+    set_approval(aws, v2, "Approved")
+
+    decision = run(aws, state_change(v2))
+
+    assert decision["outcome"] == "refused" and decision["deployed"] is False
+    assert decision["reason"] == (
+        f"v2 refused: its bias.json s3://{ARTIFACTS}/pipelines/churn/elsewhere/bias.json is not where the evaluation step "
+        f"writes churn's reports (s3://{ARTIFACTS}/pipelines/churn/*/evaluate/evaluation/*), the only ones the deploy "
+        "handler may read, so its promotion gate cannot be checked; re-register it from a pipeline run, or register it "
+        "with its reports (ModelMetrics) there")
+    assert aws.parameters()["ChurnModelPackageArn"] == v1 and len(aws.updates) == 1
+    assert aws.notices() == [f"{GROUP}: v2 refused: promotion gate failed"]
+
+
 def test_a_serving_version_whose_gate_failed_is_not_taken_down(aws, monkeypatch):
     """GIVEN v1, whose gate failed, serving (deployed before the handler checked gates) WHEN the stack is reconciled
     and another model's event arrives THEN v1 keeps serving, untouched and unnoticed: the gate check refuses a version
     before it serves, never takes one down."""
     v1 = register(aws, metrics=evaluation_reports(aws, reasons=FAILED_GATE))
     with monkeypatch.context() as before_the_check:
-        before_the_check.setattr(dod, "gate_problems", lambda s3, version: [])
+        before_the_check.setattr(dod, "gate_problems", lambda s3, version, place: [])
         approve_and_deploy(aws, v1)
     aws.notices()
 
@@ -527,14 +552,17 @@ def test_a_version_without_reports_or_with_a_passed_gate_is_not_held_by_the_gate
     s3 = boto3.client("s3", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
     version = dod_registry.Version(group=GROUP, version=3, arn="arn", approval="Approved", status="Completed",
                                    created=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
-    assert dod_registry.gate_problems(s3, version) == []  # no digest recorded: nothing is read (the stub has no answer)
+    place = approval.ReportPlace(model="churn", bucket="b")
+    assert dod_registry.gate_problems(s3, version, place) == []  # no digest recorded: nothing is read (the stub has no answer)
     bias = json.dumps({"evaluation_digest": "sha256:" + "0" * 64}).encode()
-    sealed = dataclasses.replace(version, bias_uri="s3://b/e/bias.json", evaluation_uri="s3://b/e/evaluation.json",
+    folder = "s3://b/pipelines/churn/run1/evaluate/evaluation"
+    sealed = dataclasses.replace(version, bias_uri=f"{folder}/bias.json", evaluation_uri=f"{folder}/evaluation.json",
                                  bias_sha256=hashlib.sha256(bias).hexdigest())
     with Stubber(s3) as stub:
-        stub.add_client_error("get_object", "AccessDenied", "Access Denied", 403, expected_params={"Bucket": "b", "Key": "e/bias.json"})
-        assert dod_registry.gate_problems(s3, sealed) == [
-            "its bias.json s3://b/e/bias.json cannot be read to check its promotion gate: An error occurred (AccessDenied) "
+        stub.add_client_error("get_object", "AccessDenied", "Access Denied", 403,
+                              expected_params={"Bucket": "b", "Key": "pipelines/churn/run1/evaluate/evaluation/bias.json"})
+        assert dod_registry.gate_problems(s3, sealed, place) == [
+            f"its bias.json {folder}/bias.json cannot be read to check its promotion gate: An error occurred (AccessDenied) "
             "when calling the GetObject operation: Access Denied"]
         stub.assert_no_pending_responses()
 

@@ -144,20 +144,22 @@ def register(aws, *, spec=SPEC, group=GROUP, archive: bytes | None = None, uploa
 EVALUATION_PREFIX = "pipelines/churn/{execution}/evaluate/evaluation"
 
 
-def evaluation_reports(aws, *, reasons: list | None = None, execution: str = "run0001") -> dict:
+def evaluation_reports(aws, *, reasons: list | None = None, execution: str = "run0001", prefix: str | None = None,
+                       bucket: str = ARTIFACTS) -> dict:
     """Write an evaluation report whose gate passed (``reasons`` None) or failed for ``reasons``, and the bias report
-    carrying its digest, where the evaluation job writes them; returns the ModelMetrics that registers them (bias.json
-    by its ContentDigest, evaluation.json beside the ModelQuality statistics), as the pipeline's register step does."""
-    prefix = EVALUATION_PREFIX.format(execution=execution)
+    carrying its digest, where the evaluation job writes them (or below ``prefix`` of ``bucket``: a version registered
+    by hand); returns the ModelMetrics that registers them (bias.json by its ContentDigest, evaluation.json beside the
+    ModelQuality statistics), as the pipeline's register step does."""
+    prefix = EVALUATION_PREFIX.format(execution=execution) if prefix is None else prefix
     gate = {"passed": reasons is None, "reasons": reasons or [], "thresholds": {"min_auc": 0.7}}
     evaluation = json.dumps({"metrics": {"auc": 0.81}, "gate": gate}).encode()
     bias = json.dumps({"evaluation_digest": "sha256:" + hashlib.sha256(evaluation).hexdigest()}).encode()
     for name, body in (("evaluation.json", evaluation), ("bias.json", bias), ("model_quality.json", b"{}")):
-        aws.s3.put_object(Bucket=ARTIFACTS, Key=f"{prefix}/{name}", Body=body)
+        aws.s3.put_object(Bucket=bucket, Key=f"{prefix}/{name}", Body=body)
     return {
-        "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{ARTIFACTS}/{prefix}/model_quality.json",
+        "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{bucket}/{prefix}/model_quality.json",
                                         "ContentDigest": "sha256:" + hashlib.sha256(b"{}").hexdigest()}},
-        "Bias": {"Report": {"ContentType": "application/json", "S3Uri": f"s3://{ARTIFACTS}/{prefix}/bias.json",
+        "Bias": {"Report": {"ContentType": "application/json", "S3Uri": f"s3://{bucket}/{prefix}/bias.json",
                             "ContentDigest": "sha256:" + hashlib.sha256(bias).hexdigest()}},
     }
 

@@ -21,6 +21,8 @@ REGION = "eu-west-1"
 BUCKET = "mlops-loop-dev-artifacts-111111111111-eu-west-1"
 GROUP = "mlops-loop-dev-churn"
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"
+# Where the evaluation job of churn's pipeline in this environment reads reports as the deploy handler may.
+PLACE = approval.ReportPlace(model="churn", bucket=BUCKET)
 
 
 @pytest.fixture
@@ -73,7 +75,7 @@ def test_given_approved_and_pending_packages_then_the_newest_approved_is_the_cha
     v2 = _register(aws, strong_model, "models/v2/model.tar.gz", "Approved", tmp_path)
     _register(aws, weak_model, "models/v3/model.tar.gz", "PendingManualApproval", tmp_path)
 
-    found = champion.fetch_champion(GROUP, str(tmp_path / "champion"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
+    found = champion.fetch_champion(GROUP, str(tmp_path / "champion"), place=PLACE, sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
     assert found is not None
     assert found.model_package_arn == v2
     assert found.model_data_url == f"s3://{BUCKET}/models/v2/model.tar.gz"
@@ -85,7 +87,7 @@ def test_given_approved_and_pending_packages_then_the_newest_approved_is_the_cha
 def test_given_no_approved_package_then_there_is_no_champion(aws, weak_model, tmp_path):
     _register(aws, weak_model, "models/v1/model.tar.gz", "PendingManualApproval", tmp_path)
     _register(aws, weak_model, "models/v2/model.tar.gz", "Rejected", tmp_path)
-    assert champion.fetch_champion(GROUP, str(tmp_path / "c"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"]) is None
+    assert champion.fetch_champion(GROUP, str(tmp_path / "c"), place=PLACE, sagemaker_client=aws["sagemaker"], s3_client=aws["s3"]) is None
 
 
 def test_a_package_without_model_data_is_an_error():
@@ -96,14 +98,14 @@ def test_a_package_without_model_data_is_an_error():
 
 
 
-def _evaluate_from_registry(churn_spec, dev_gate, challenger: str, prepared, tmp_path) -> dict:
+def _evaluate_from_registry(churn_spec, dev_gate, challenger: str, prepared, tmp_path, *extra: str) -> dict:
     """The evaluation report of ``challenger`` run as SageMaker runs it: an empty --champion-dir, so the champion
-    comes from the registry (--model-package-group); the command must exit 0."""
+    comes from the registry (--model-package-group); ``extra`` arguments after the others; the command must exit 0."""
     out = tmp_path / "evaluation"
     code = evaluate.main(
         ["--model-spec", churn_spec.to_json(), "--model-dir", challenger, "--test-dir", prepared["test"],
          "--champion-dir", str(tmp_path / "empty"), "--model-package-group", GROUP, "--region", REGION,
-         "--output-dir", str(out), *dev_gate.to_args()]
+         "--output-dir", str(out), *dev_gate.to_args(), *extra]
     )  # fmt: skip
     assert code == 0
     return json.loads((out / "evaluation.json").read_text())
@@ -126,7 +128,7 @@ def test_a_champion_whose_artefact_differs_from_its_recorded_digest_is_refused(a
     arn = _register(aws, strong_model, "pipelines/churn/registered/x/model.tar.gz", "Approved", tmp_path,
                     metadata={"model_data_sha256": recorded})
     with pytest.raises(champion.ChampionError) as raised:
-        champion.fetch_champion(GROUP, str(tmp_path / "c"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
+        champion.fetch_champion(GROUP, str(tmp_path / "c"), place=PLACE, sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
     assert str(raised.value).startswith(f"champion {arn}: s3://{BUCKET}/pipelines/churn/registered/x/model.tar.gz has sha256 ")
     assert str(raised.value).endswith(f"but the package recorded {recorded} at registration (model_data_sha256); its artefact was changed")
 
@@ -143,7 +145,7 @@ def test_a_sealed_champion_with_matching_bytes_is_fetched(aws, strong_model, tmp
         InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/{key}"}],
                                 "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
     )
-    found = champion.fetch_champion(GROUP, str(tmp_path / "c"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
+    found = champion.fetch_champion(GROUP, str(tmp_path / "c"), place=PLACE, sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
     assert found is not None and Path(found.local_path).read_bytes() == archive.read_bytes()
 
 
@@ -160,10 +162,10 @@ def test_after_a_rollback_the_champion_is_the_re_approved_version_the_deploy_han
     v1 = _register(aws, weak_model, "models/v1/model.tar.gz", "Approved", tmp_path)
     _register(aws, strong_model, "models/v2/model.tar.gz", "Approved", tmp_path)
     _register(aws, strong_model, "models/v3/model.tar.gz", "PendingManualApproval", tmp_path)
-    assert champion.fetch_champion(GROUP, str(tmp_path / "before"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"]).version == 2
+    assert champion.fetch_champion(GROUP, str(tmp_path / "before"), place=PLACE, sagemaker_client=aws["sagemaker"], s3_client=aws["s3"]).version == 2
 
     _roll_back(aws, v1)
-    found = champion.fetch_champion(GROUP, str(tmp_path / "after"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
+    found = champion.fetch_champion(GROUP, str(tmp_path / "after"), place=PLACE, sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
     serving = select_desired(list_versions(aws["sagemaker"], GROUP))
     assert (found.model_package_arn, found.version, found.rule) == (v1, 1, approval.RULE)
     assert serving.arn == found.model_package_arn
@@ -196,14 +198,15 @@ def test_a_champion_is_never_a_version_that_cannot_serve(aws, weak_model, strong
         return {**answer, "ModelPackageStatus": "InProgress"} if answer["ModelPackageArn"] == v2 else answer
 
     aws["sagemaker"].describe_model_package = describe
-    found = champion.fetch_champion(GROUP, str(tmp_path / "c"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
+    found = champion.fetch_champion(GROUP, str(tmp_path / "c"), place=PLACE, sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
     assert found.model_package_arn == v1
 
 
-def _reports(aws, execution: str, reasons: list | None = None) -> dict:
+def _reports(aws, execution: str, reasons: list | None = None, prefix: str | None = None) -> dict:
     """evaluation.json (gate passed, or failed for ``reasons``) and the bias.json carrying its digest where the
-    evaluation job writes them; the ModelMetrics the register step records for them."""
-    prefix = f"pipelines/churn/{execution}/evaluate/evaluation"
+    evaluation job writes them (or below ``prefix``: a version registered by hand); the ModelMetrics the register step
+    records for them."""
+    prefix = f"pipelines/churn/{execution}/evaluate/evaluation" if prefix is None else prefix
     evaluation = json.dumps({"gate": {"passed": reasons is None, "reasons": reasons or []}}).encode()
     bias = json.dumps({"evaluation_digest": "sha256:" + hashlib.sha256(evaluation).hexdigest()}).encode()
     for name, body in (("evaluation.json", evaluation), ("bias.json", bias), ("model_quality.json", b"{}")):
@@ -226,7 +229,7 @@ def test_a_version_whose_gate_failed_is_not_the_champion_the_serving_version_is(
     aws["sagemaker"].update_model_package(ModelPackageArn=v2, ModelApprovalStatus="Approved", ApprovalDescription="by hand")
     assert select_desired(list_versions(aws["sagemaker"], GROUP)).arn == v2  # approved last: the handler considers, then refuses it
 
-    found = champion.fetch_champion(GROUP, str(tmp_path / "c"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
+    found = champion.fetch_champion(GROUP, str(tmp_path / "c"), place=PLACE, sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
 
     assert (found.model_package_arn, found.version) == (v1, 1)
     assert found.passed_over == [
@@ -234,3 +237,35 @@ def test_a_version_whose_gate_failed_is_not_the_champion_the_serving_version_is(
         "promotion gate failed (auc 0.6100 < minimum 0.7000): the pipeline registers only a version that passed, so this "
         "one was registered outside it; fix the cause and retrain it (a new pipeline execution registers the version that "
         "passes); no approval deploys a version whose gate failed"]
+
+
+# Where the deploy handler's role may read a version's reports (pipelines/<model>/*/evaluate/evaluation/* of the
+# artifacts bucket): the champion judges a version whose reports are elsewhere as the handler does.
+ELSEWHERE_REASON = (
+    f"v2: its bias.json s3://{BUCKET}/pipelines/churn/elsewhere/bias.json is not where the evaluation step writes "
+    f"churn's reports (s3://{BUCKET}/pipelines/churn/*/evaluate/evaluation/*), the only ones the deploy handler may read, "
+    "so its promotion gate cannot be checked; re-register it from a pipeline run, or register it with its reports "
+    "(ModelMetrics) there")
+
+
+def test_a_version_whose_reports_the_deploy_handler_cannot_read_is_not_the_champion(
+    aws, churn_spec, dev_gate, weak_model, strong_model, prepared, tmp_path
+):
+    """GIVEN v1 (gate passed) approved and serving, and v2, registered by hand with reports saying its gate passed but
+    under pipelines/churn/elsewhere/ - not where the evaluation step writes them, so the deploy handler may not read
+    them and refuses v2 (tests/handlers/test_deploy_on_approval.py) - approved after it WHEN the evaluation job looks the
+    champion up (its --model-spec and --seal-uri say the model and the artifacts bucket) THEN the champion is v1, the
+    version that serves, with v2 passed over for that reason - not v2, a model that never served."""
+    v1 = _register(aws, strong_model, "models/v1/model.tar.gz", "Approved", tmp_path, metrics=_reports(aws, "run0001"))
+    time.sleep(1.1)  # moto's LastModifiedTime: v2 is the one approved last
+    v2 = _register(aws, weak_model, "models/v2/model.tar.gz", "PendingManualApproval", tmp_path,
+                   metrics=_reports(aws, "run0002", prefix="pipelines/churn/elsewhere"))
+    aws["sagemaker"].update_model_package(ModelPackageArn=v2, ModelApprovalStatus="Approved", ApprovalDescription="by hand")
+    assert select_desired(list_versions(aws["sagemaker"], GROUP)).arn == v2  # approved last: the handler considers, then refuses it
+
+    report = _evaluate_from_registry(churn_spec, dev_gate, weak_model, prepared, tmp_path,
+                                     "--seal-uri", f"s3://{BUCKET}/pipelines/churn/registered/")
+
+    source = report["champion"]["source"]
+    assert (source["kind"], source["model_package_arn"], source["version"]) == ("model_package", v1, 1)
+    assert source["passed_over"] == [ELSEWHERE_REASON]

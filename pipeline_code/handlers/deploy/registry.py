@@ -158,12 +158,14 @@ def verify_artifact(s3: Any, version: Version) -> List[str]:
     return []
 
 
-def gate_problems(s3: Any, version: Version) -> List[str]:
+def gate_problems(s3: Any, version: Version, place: approval_rule.ReportPlace) -> List[str]:
     """Why ``version`` must not serve by its evaluation report (empty when it may):
     :func:`pipeline_code.core.approval.gate_problems`, one check for the handler and the rule's ``serving_package`` (the
-    evaluation job's champion); a report S3 refuses to read refuses the version with S3's words."""
+    evaluation job's champion); a report outside ``place`` (where the handler's role may read reports:
+    :func:`pipeline_code.handlers.deploy.settings.report_place`) refuses the version before it is read, and one S3
+    refuses to read refuses it with S3's words."""
     return approval_rule.gate_problems(s3, evaluation_uri=version.evaluation_uri, bias_uri=version.bias_uri,
-                                       bias_sha256=version.bias_sha256, read_errors=(ClientError,))
+                                       bias_sha256=version.bias_sha256, place=place, read_errors=(ClientError,))
 
 
 def serving_order(versions: Iterable[Version]) -> List[Version]:

@@ -10,6 +10,7 @@ import os
 import re
 from typing import Any, Dict, Mapping, Optional
 
+from pipeline_code.core.approval import ReportPlace
 from pipeline_code.handlers.deploy.ledger import Ledger
 from pipeline_code.handlers.team_topics import Topics, team_topics_setting
 
@@ -113,6 +114,16 @@ def ledger_setting(raw: str, parameters: Mapping[str, str]) -> Optional[Ledger]:
         raise ConfigurationError(f"{name}.group_prefix {prefix!r} does not name group {wrong[0]!r} of MODEL_PARAMETERS as "
                                  "<group_prefix><model>: its decisions would go unrecorded")
     return Ledger(bucket=value["bucket"], models=models)
+
+
+def report_place(ledger: Optional[Ledger], group: str) -> ReportPlace:
+    """Where the handler's role may read ``group``'s evaluation reports (``ReadEvaluationReports``:
+    pipelines/<model>/*/evaluate/evaluation/* of the artifacts bucket), from ``APPROVAL_LEDGER`` (the artifacts bucket,
+    and the model of each group). Without it (the app always sets it) neither is known: any model's evaluation folder of
+    any bucket is accepted - the key alone is checked - and a report S3 denies is refused when it is read."""
+    if ledger is None:
+        return ReportPlace(model=None, bucket=None)
+    return ReportPlace(model=ledger.models.get(group), bucket=ledger.bucket)
 
 
 def retry_setting() -> Optional[Retry]:
