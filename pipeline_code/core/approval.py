@@ -294,6 +294,12 @@ def gate_problems(s3: Any, *, evaluation_uri: Optional[str], bias_uri: Optional[
             f"registers only a version that passed, so this one was registered outside it; {GATE_FIX}"]
 
 
+def says_gate_failed(problems: Iterable[str]) -> bool:
+    """Whether :func:`gate_problems`' answer is that the report says the gate failed; otherwise (a non-empty answer)
+    the gate could not be checked: the report is elsewhere, unreadable or not the registered one."""
+    return any(GATE_FIX in problem for problem in problems)
+
+
 def _carried_evaluation_digest(bias: bytes) -> Optional[str]:
     try:
         carried = json.loads(bias)

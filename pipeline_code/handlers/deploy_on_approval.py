@@ -113,7 +113,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from pipeline_code.core.approval import ReportPlace
+from pipeline_code.core.approval import ReportPlace, says_gate_failed
 from pipeline_code.core.contract import RECORD_EXECUTION_ACTION, model_sha256_parameter_name
 from pipeline_code.core.retries import transient_response
 from pipeline_code.handlers import multi_model as mme
@@ -555,13 +555,15 @@ def reconcile(
 
 def _untrusted(s3: Any, version: Version, place: ReportPlace) -> "Optional[tuple[str, str]]":
     """(notice headline, reason) when ``version`` is refused on reading its artefact (:func:`verify_artifact`) or its
-    evaluation report (:func:`gate_problems`, which refuses a report outside ``place``); None when it may serve."""
+    evaluation report (:func:`gate_problems`, which refuses a report outside ``place``: the headline says whether the
+    gate failed or could not be checked); None when it may serve."""
     untrusted = verify_artifact(s3, version)
     if untrusted:
         return f"v{version.version} refused: artefact not verified", f"v{version.version} refused: " + "; ".join(untrusted)
     failed_gate = gate_problems(s3, version, place)
     if failed_gate:
-        return f"v{version.version} refused: promotion gate failed", f"v{version.version} refused: " + "; ".join(failed_gate)
+        gate = "failed" if says_gate_failed(failed_gate) else "not checked"
+        return f"v{version.version} refused: promotion gate {gate}", f"v{version.version} refused: " + "; ".join(failed_gate)
     return None
 
 

@@ -495,10 +495,12 @@ def test_an_evaluation_report_rewritten_after_registration_is_refused(aws):
     rewritten = json.dumps({"metrics": {"auc": 0.81}, "gate": {"passed": True, "reasons": []}}).encode()
     aws.s3.put_object(Bucket=ARTIFACTS, Key=key, Body=rewritten)
     set_approval(aws, v1, "Approved")
+    aws.notices()
 
     decision = run(aws, state_change(v1))
 
     assert decision["outcome"] == "refused" and not aws.updates
+    assert aws.notices() == [f"{GROUP}: v1 refused: promotion gate not checked"]
     assert decision["reason"] == (
         f"v1 refused: its evaluation.json s3://{ARTIFACTS}/{key} has sha256 {hashlib.sha256(rewritten).hexdigest()}, but "
         f"{recorded['evaluation_digest'].removeprefix('sha256:')} was recorded at registration: the report was rewritten "
@@ -527,7 +529,7 @@ def test_a_version_whose_reports_are_not_where_the_evaluation_step_writes_them_i
         "handler may read, so its promotion gate cannot be checked; re-register it from a pipeline run, or register it "
         "with its reports (ModelMetrics) there")
     assert aws.parameters()["ChurnModelPackageArn"] == v1 and len(aws.updates) == 1
-    assert aws.notices() == [f"{GROUP}: v2 refused: promotion gate failed"]
+    assert aws.notices() == [f"{GROUP}: v2 refused: promotion gate not checked"]  # its report says it passed
 
 
 def test_a_serving_version_whose_gate_failed_is_not_taken_down(aws, monkeypatch):
