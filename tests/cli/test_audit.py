@@ -1983,6 +1983,32 @@ def test_a_team_approved_models_approvals_are_held_to_its_teams_approver_role(wo
     assert gaps_[0].endswith(f"not the approver role {team_role}"), gaps_[0]
 
 
+
+def test_the_audit_command_reads_from_the_config_which_team_approves_the_model(world, tmp_path):
+    """GIVEN version 2 approved (CloudTrail) by a session of the environment's approver role WHEN the command audits it
+    with a config in which the model's team approves its own models (``team_approvers``) THEN that decision is a gap
+    naming the team's role (the command took the team from the config it read for the target); WHEN the config names no
+    team approvers THEN the environment's role decides and the same decision is no gap."""
+    from tests.support.configs import sample_with_team_approvers
+
+    team_role = f"arn:aws:iam::{ACCOUNT}:role/mlops-loop-prod-fraud-team-approver"
+    issuer = {"type": "Role", "arn": APPROVER_ROLE}
+    world.overrides["LookupEvents"] = {"Events": [_approval_event(world.v2, {
+        "type": "AssumedRole", "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-loop-prod-model-approver/ann",
+        "sessionContext": {"sessionIssuer": issuer, "attributes": {"mfaAuthenticated": "true"}}}, event_id="by-env")]}
+
+    def approval_gaps(config: Path) -> List[str]:
+        out = tmp_path / f"{config.stem}.md"
+        assert audit.main(["--env", "prod", "--model", "churn", "--config", str(config), "--version", "2",
+                           "--output", str(out)], clients=world.clients) == 0
+        return [gap for gap in gaps(out.read_text()) if gap.startswith("approval")]
+
+    team_config = sample_with_team_approvers(tmp_path, "prod", "churn", "fraud")
+    found = approval_gaps(team_config)
+    assert len(found) == 1 and "CloudTrail event by-env" in found[0], found
+    assert found[0].endswith(audit.md_text(f"not the approver role {team_role}")), found[0]
+    assert approval_gaps(SAMPLE_CONFIG) == []
+
 def _registered_approved(world: World) -> tuple:
     """A version the pipeline registered Approved (no person decided), its card left Draft, CloudTrail silent:
     (version, its package, its card name)."""
