@@ -237,3 +237,31 @@ def test_a_multiclass_windows_bootstraps_rank_classes_only_for_the_auc(metric, m
     for rows in (np.arange(400), rng.integers(0, 400, 400)):
         assert mm.headline(wy[rows], wP[rows], LONG_TAIL_CLASSES, with_auc=False) == {
             **mm.headline(wy[rows], wP[rows], LONG_TAIL_CLASSES), "auc": None}
+
+
+@pytest.mark.parametrize("metric", ["auc", "macro_f1", "accuracy", "log_loss"])
+def test_a_multiclass_windows_detectable_drop_is_the_bootstrap_of_its_own_primary_metric(metric):
+    """GIVEN a 4-class window with probabilities, every class labelled, judged on ``metric`` WHEN its quality is measured
+    (the auc_drop noise bootstraps the macro AUC first) THEN the drop its labels can detect is the bootstrap of ``metric``
+    itself on those rows (quality.detectable_quality_drop of the headline's value): the AUC's bootstrap serves the AUC
+    alone, never another metric's power or noise."""
+    classes = ["a", "b", "c", "d"]
+
+    def window(rng, rows):
+        y = rng.choice(4, rows, p=[0.4, 0.3, 0.2, 0.1])
+        P = rng.dirichlet(np.ones(4), rows) * 0.6 + np.eye(4)[y] * 0.4
+        frame = pd.DataFrame({"label": y.astype(float), SCORE: P.argmax(axis=1).astype(float), INFERENCE_TIME: DAY})
+        for i, name in enumerate(classes):
+            frame[capture.probability_column(name)] = P[:, i]
+        return frame, y, P
+
+    rng = np.random.default_rng(20261207)
+    _, by, bP = window(rng, 5_000)
+    baseline = metrics_multiclass.headline(by, bP, classes)
+    frame, y, P = window(rng, 600)
+    section = quality.model_quality(frame, baseline, min_labeled_rows=200, problem_type=MULTICLASS, classes=classes,
+                                    primary_metric=metric, max_quality_drop=0.10)
+    assert section["classes_not_judged"] == [] and {c["check"]: c["status"] for c in section["checks"]}["auc_drop"] != "skipped"
+    own = quality.detectable_quality_drop(metric, lambda rows: metrics_multiclass.headline(y[rows], P[rows], classes)[metric],
+                                          len(y), baseline[metric])
+    assert own is not None and section["detectable_quality_drop"] == own
