@@ -45,7 +45,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops_cli import target as deploy_target
 from pipeline_code.argtypes import positive_int
-from pipeline_code.core import images
+from pipeline_code.core import approval, images
 from pipeline_code.core.contract import (
     approver_role_name, environment_prefix, package_group_name, package_parameter_name, serving_stack_name,
     team_approver_role_name,
@@ -69,10 +69,11 @@ class State:
     """What the registry and the serving stack say about one model in one environment."""
 
     def __init__(self, *, group: str, stack: str, parameter: str, versions: List[Version], stack_found: bool, serving_arn: Optional[str],
-                 stack_status: str = "", region: str = "") -> None:
+                 stack_status: str = "", region: str = "", model: Optional[str] = None) -> None:
         """``stack_status`` (default: unknown) is the serving stack's StackStatus; ``region`` (default: unknown) the
-        stack's region, which the commands this prints name."""
-        self.group, self.stack, self.parameter, self.region = group, stack, parameter, region
+        stack's region, which the commands this prints name; ``model`` (default: unknown) the model whose group it is,
+        whose evaluation folder the deploy handler reads reports in."""
+        self.group, self.stack, self.parameter, self.region, self.model = group, stack, parameter, region, model
         self.versions = versions
         self.stack_found = stack_found
         self.stack_status = stack_status
@@ -132,6 +133,7 @@ def load_state(*, sagemaker: Any, cloudformation: Any, project: str, env: str, m
         serving_arn=serving_arn,
         stack_status=(described or {}).get("StackStatus", ""),
         region=cloudformation.meta.region_name or "",
+        model=model,
     )
 
 
@@ -329,16 +331,21 @@ def _check_target(state: State, number: int) -> Version:
         raise CliError(f"--to-version {number}: v{number} has package status {target.status}, only Completed versions can serve")
     if target.arn == state.serving_arn:
         raise CliError(f"--to-version {number}: v{number} is already serving; nothing to roll back")
-    found = handler_refuses(target, state.group)
+    found = handler_refuses(target, state.group, state.model)
     if found:
         raise CliError(f"--to-version {number}: v{number} cannot serve, the deploy handler would refuse it: {'; '.join(found)}")
     return target
 
 
-def handler_refuses(version: Version, group: str) -> List[str]:
+def handler_refuses(version: Version, group: str, model: Optional[str] = None) -> List[str]:
     """Why the deploy handler refuses ``version`` whatever its approval, as far as the registry shows (its
-    :func:`problems` and :func:`seal_problems`: it also verifies the artefact's bytes, which only it reads)."""
-    return problems(version, group, require_approved=False) + seal_problems(version)
+    :func:`problems` and :func:`seal_problems`: it also verifies the artefact's bytes, which only it reads; and
+    :func:`approval.place_problems`: reports outside ``model``'s evaluation folder, which it may not read - the bucket
+    is not known here, so a report in another bucket is left to the handler)."""
+    place = approval.ReportPlace(model=model, bucket=None)
+    return (problems(version, group, require_approved=False) + seal_problems(version)
+            + approval.place_problems(evaluation_uri=version.evaluation_uri, bias_uri=version.bias_uri,
+                                      bias_sha256=version.bias_sha256, place=place))
 
 
 def _confirmed(ask: Callable[[str], str]) -> bool:
@@ -364,7 +371,7 @@ def _summary(state: State) -> str:
 
 def _why_they_differ(state: State, desired: Version) -> str:
     number = f"v{desired.version}"
-    refused = handler_refuses(desired, state.group)
+    refused = handler_refuses(desired, state.group, state.model)
     if refused:
         return (f"the deploy handler refuses {number} ({'; '.join(refused)}) and leaves the stack as it is; roll back "
                 f"to a version that can serve, or reject {number}")

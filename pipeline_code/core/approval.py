@@ -294,6 +294,24 @@ def gate_problems(s3: Any, *, evaluation_uri: Optional[str], bias_uri: Optional[
             f"registers only a version that passed, so this one was registered outside it; {GATE_FIX}"]
 
 
+def place_problems(*, evaluation_uri: Optional[str], bias_uri: Optional[str], bias_sha256: Optional[str],
+                   place: ReportPlace) -> List[str]:
+    """What :func:`gate_problems` refuses by where the reports are alone, reading nothing (empty when they are where
+    ``place`` says, or when it does not judge the version's reports at all: registered before the reports' digests):
+    for a caller that may not read the reports, such as the rollback CLI (the approver role), so it does not re-approve
+    a version the deploy handler then refuses. A report whose bias report vouches for no evaluation digest is not
+    judged by the handler beyond its bias report; every report the evaluation step writes vouches for it."""
+    if bias_sha256 is None or not bias_uri or not evaluation_uri:
+        return []
+    for name, uri in ((BIAS_FILE, bias_uri), (EVALUATION_FILE, evaluation_uri)):
+        if not S3_OBJECT_URI.match(uri):
+            return [f"its {name} {uri!r} is not an s3:// object URI, so its promotion gate cannot be checked"]
+        elsewhere = place.problem(name, uri)
+        if elsewhere:
+            return [elsewhere]
+    return []
+
+
 def says_gate_failed(problems: Iterable[str]) -> bool:
     """Whether :func:`gate_problems`' answer is that the report says the gate failed; otherwise (a non-empty answer)
     the gate could not be checked: the report is elsewhere, unreadable or not the registered one."""

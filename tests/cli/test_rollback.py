@@ -62,10 +62,12 @@ class Registry:
         self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
 
-    def register(self, approval: str = "PendingManualApproval", *, sealed: bool = True, image: str = "") -> str:
+    def register(self, approval: str = "PendingManualApproval", *, sealed: bool = True, image: str = "",
+                 reports: str = "") -> str:
         """A version with ``approval``; ``sealed`` (default) as the pipeline registers it: its own model.tar.gz at its
         sealed key, both digests recorded; else as registered before artefacts were sealed (no digests). ``image``:
-        its inference image (default: the app's XGBoost image)."""
+        its inference image (default: the app's XGBoost image). ``reports``: the s3:// folder its ModelMetrics name
+        its model quality and bias reports in, with a bias ContentDigest (default: no ModelMetrics)."""
         number = len(self.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) + 1
         container = {**SPEC["Containers"][0], **({"Image": image} if image else {})}
         spec, recorded = {**SPEC, "Containers": [container]}, {}
@@ -73,6 +75,12 @@ class Registry:
             uri, digests = seal_archive(self.s3, self.bucket, "churn", model_archive(before=[(f"./version-{number}", b"")]),
                                         container=container)
             spec, recorded = {**SPEC, "Containers": [{**container, "ModelDataUrl": uri}]}, {"CustomerMetadataProperties": digests}
+        if reports:
+            recorded["ModelMetrics"] = {
+                "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"{reports}/model_quality.json"}},
+                "Bias": {"Report": {"ContentType": "application/json", "S3Uri": f"{reports}/bias.json",
+                                    "ContentDigest": "sha256:" + "ab" * 32}},
+            }
         arn = self.sagemaker.create_model_package(
             ModelPackageGroupName=GROUP, InferenceSpecification=spec, ModelApprovalStatus="PendingManualApproval", **recorded,
         )["ModelPackageArn"]
@@ -173,6 +181,20 @@ def test_versions_says_when_the_deploy_handler_refuses_the_desired_version(regis
     assert out.splitlines()[-1] == (
         f"serving: v1; desired: v2 -- they differ: the deploy handler refuses v2 ({'; '.join(unsealed)}) and leaves the "
         "stack as it is; roll back to a version that can serve, or reject v2")
+
+
+def test_versions_says_the_deploy_handler_refuses_a_desired_version_whose_reports_it_may_not_read(registry, capsys):
+    """GIVEN v1 serving and v2 approved since, registered by hand with its reports outside churn's evaluation folder
+    WHEN listing THEN the summary gives the handler's reason (it refuses v2: promotion gate not checked)."""
+    registry.serve(registry.register("Approved"))
+    folder = f"s3://{ARTIFACTS}/pipelines/churn/manual"
+    registry.register("Approved", reports=folder)
+
+    assert rb.main(BASE + ["versions"]) == 0
+
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith(f"serving: v1; desired: v2 -- they differ: the deploy handler refuses v2 (its bias.json "
+                           f"{folder}/bias.json is not where the evaluation step writes churn's reports"), last
 
 
 def test_versions_says_when_the_stack_is_mid_update():
@@ -385,6 +407,37 @@ def test_closed_stdin_counts_as_no(registry):
 
     assert rb.main(BASE + ["rollback", *REASON, "--to-version", "1"], ask=closed) == 1
     assert registry.desired() == 2
+
+
+@pytest.mark.parametrize("folder", [f"s3://{ARTIFACTS}/pipelines/churn/manual", f"s3://{ARTIFACTS}/pipelines/other/run-1/evaluate/evaluation"],
+                         ids=["outside-the-evaluation-folder", "another-models-folder"])
+def test_rollback_refuses_a_version_whose_reports_the_deploy_handler_may_not_read_and_changes_nothing(registry, capsys, folder):
+    """GIVEN v1 registered by hand with its ModelMetrics naming reports outside churn's evaluation folder, and v2
+    serving WHEN rolling back to v1 THEN it is refused with the handler's reason before anything is re-approved: the
+    handler refuses it (promotion gate not checked) and v2 keeps serving, so the rollback would change nothing."""
+    registry.register("Approved", reports=folder)
+    registry.serve(registry.register("Approved"))
+    before = registry.snapshot()
+
+    assert rb.main(BASE + ["rollback", *REASON, "--to-version", "1", "--yes"]) == 2
+
+    assert after_target_line(capsys.readouterr().err) == (
+        f"rollback: error: --to-version 1: v1 cannot serve, the deploy handler would refuse it: its bias.json "
+        f"{folder}/bias.json is not where the evaluation step writes churn's reports "
+        "(s3://<artifacts bucket>/pipelines/churn/*/evaluate/evaluation/*), the only ones the deploy handler may read, so "
+        "its promotion gate cannot be checked; re-register it from a pipeline run, or register it with its reports "
+        "(ModelMetrics) there\n")
+    assert registry.snapshot() == before
+
+
+def test_rollback_to_a_version_whose_reports_are_in_its_evaluation_folder_goes_ahead(registry):
+    """GIVEN v1 with its reports where the pipeline's evaluation step writes them and v2 serving WHEN rolling back to
+    v1 THEN it is re-approved (the deploy handler reads its reports: the rollback does not judge them)."""
+    registry.register("Approved", reports=f"s3://{ARTIFACTS}/pipelines/churn/run-1/evaluate/evaluation")
+    registry.serve(registry.register("Approved"))
+
+    assert rb.main(BASE + ["rollback", *REASON, "--to-version", "1", "--yes"]) == 0
+    assert registry.desired() == 1
 
 
 def test_rollback_refuses_a_version_the_deploy_handler_would_refuse_and_changes_nothing(registry, capsys):

@@ -241,3 +241,24 @@ def test_a_version_whose_report_is_elsewhere_is_refused_before_anything_is_read(
         place=approval.ReportPlace(model="churn", bucket="artifacts"),
     ) == [approval.ReportPlace(model="churn", bucket="artifacts").problem(
         "bias.json", "s3://artifacts/pipelines/churn/elsewhere/bias.json")]
+
+
+def test_where_the_reports_are_refuses_what_the_gate_check_refuses_before_reading(s3):
+    """place_problems (the rollback CLI's check, reading nothing) answers what gate_problems answers before it reads a
+    report: the same refusal for a bias or evaluation report elsewhere, nothing for reports in the evaluation folder or
+    for a version registered before the reports' digests (which the handler does not judge by its reports)."""
+    place = approval.ReportPlace(model="churn", bucket="artifacts")
+    good = "s3://artifacts/pipelines/churn/run1/evaluate/evaluation"
+    for evaluation, bias in ((f"{good}/evaluation.json", "s3://artifacts/pipelines/churn/elsewhere/bias.json"),
+                             ("s3://artifacts/pipelines/churn/elsewhere/evaluation.json", f"{good}/bias.json"),
+                             (f"{good}/evaluation.json", "artifacts/pipelines/churn/run1/evaluate/evaluation/bias.json")):
+        where = approval.place_problems(evaluation_uri=evaluation, bias_uri=bias, bias_sha256="0" * 64, place=place)
+        assert where and where[0].startswith("its bias.json" if "elsewhere/bias" in bias or not bias.startswith("s3://")
+                                             else "its evaluation.json")
+        if bias.endswith("elsewhere/bias.json") or not bias.startswith("s3://"):  # refused before any read
+            assert approval.gate_problems(s3, evaluation_uri=evaluation, bias_uri=bias, bias_sha256="0" * 64,
+                                          place=place) == where
+    assert approval.place_problems(evaluation_uri=f"{good}/evaluation.json", bias_uri=f"{good}/bias.json",
+                                   bias_sha256="0" * 64, place=place) == []
+    assert approval.place_problems(evaluation_uri="s3://artifacts/elsewhere/evaluation.json",
+                                   bias_uri="s3://artifacts/elsewhere/bias.json", bias_sha256=None, place=place) == []
