@@ -230,7 +230,8 @@ def test_a_failed_rollout_notice_says_what_ended_how_that_the_version_is_held_an
         f"Serving stack {SERVING}: an update ended <detail-status-details-status>: <detail-status-details-status-reason>. "
         "After a rollback the previous versions keep serving. If the deploy handler started this update (an approval), "
         "the version it set is now held: no later event rolls it out again until someone decides - re-approve it to "
-        "retry (python -m mlops_cli.rollback --env dev --model MODEL rollback --to-version N --reason WHY, N: the held version, WHY: a line saying why), or "
+        "retry (python -m mlops_cli.rollback --env dev --model MODEL rollback --to-version N --reason \"WHY\", N: the held version, WHY: a line saying why, in the "
+        "quotes), or "
         "reject it or approve another version to move on. Which version serves and which is held: python -m "
         "mlops_cli.rollback --env dev --model MODEL versions (MODEL: m0, m1). What failed: aws cloudformation "
         f"describe-stack-events --stack-name {SERVING} --max-items 40 --region eu-west-1. After UPDATE_ROLLBACK_FAILED "
@@ -238,6 +239,26 @@ def test_a_failed_rollout_notice_says_what_ended_how_that_the_version_is_held_an
         "arn:aws:iam::123456789012:role/cdk-hnb659fds-cfn-exec-role-123456789012-eu-west-1 --region eu-west-1 (add "
         "--resources-to-skip with the logical ids of resources that cannot be rolled back). Name that role: without "
         "--role-arn CloudFormation runs as the role of the last update, the deployer, which may not undo everything")
+
+
+def test_the_rollback_commands_a_failed_rollout_notice_gives_run_as_a_person_fills_them_in():
+    """GIVEN the failed-rollout notice WHEN a person fills in its placeholders (MODEL, N, and WHY with a sentence, as
+    --reason asks) and pastes each rollback command into a shell THEN the rollback CLI's parser takes it: a reason of
+    several words is one argument, not extra ones the parser refuses mid-incident."""
+    import shlex
+
+    from mlops_cli import rollback as rb
+
+    _, template, ids = _deploy(_models(2))
+    (target,) = _rule(template, ids["failed"])["Targets"]
+    text = json.loads(target["InputTransformer"]["InputTemplate"])
+    commands = re.findall(r"python -m mlops_cli\.rollback (.+?)(?:, N:| \(MODEL:)", text)
+    assert len(commands) == 2, text
+    for command in commands:
+        filled = command.replace("MODEL", "m0").replace("--to-version N", "--to-version 3").replace(
+            "WHY", "INC-42: v4 answers 5xx")
+        args = rb.build_parser().parse_args(shlex.split(filled))
+        assert args.model == "m0" and getattr(args, "reason", "INC-42: v4 answers 5xx") == "INC-42: v4 answers 5xx"
 
 
 def test_the_role_a_notice_names_for_a_rollback_by_hand_is_the_one_cdk_deploys_the_stacks_as():
