@@ -165,8 +165,11 @@ def _bucket_denies(iam: IamModel) -> dict[str, tuple[Statement, ...]]:
     denies: dict[str, tuple[Statement, ...]] = {}
     for label, _, policy in iam.resources("AWS::S3::BucketPolicy"):
         logical_id = policy["Bucket"].get("Ref") if isinstance(policy["Bucket"], dict) else None
-        if (label, logical_id) not in names:
-            continue
+        # A policy whose bucket cannot be named here (a bucket CloudFormation names, a bucket of another stack) would
+        # leave its denies out of every decision: the proof would pass on calls they deny in AWS.
+        assert (label, logical_id) in names, (
+            f"{label}/{logical_id or policy['Bucket']}: a bucket policy the proof cannot tie to a bucket name (a Ref to "
+            "a bucket of the same stack with a BucketName): its Deny statements would be left out of every S3 decision")
         name = names[(label, logical_id)]
         document = json.loads(json.dumps(iam.resolve(label, policy["PolicyDocument"]))
                               .replace(f"${{{label}/{logical_id}.Arn}}", f"arn:aws:s3:::{name}"))
@@ -254,6 +257,29 @@ def test_a_runtime_write_a_bucket_policy_denies_is_reported(synthesized):
     assert (allowed, checked) == ([], len(synthesized.config.environments[env].models))
     denied, _ = _problems(iam, synthesized.config, env, (ledger_write({}),))
     assert len(denied) == checked and all(p.endswith("(ExplicitDeny)") and "/approval-ledger/" in p for p in denied), denied
+
+
+def test_a_bucket_policy_the_proof_cannot_tie_to_its_bucket_stops_it(synthesized):
+    """GIVEN the environment's templates with the artifacts bucket's name left to CloudFormation (no BucketName, as a
+    new bucket may be) WHEN the buckets' denies are gathered THEN the proof stops naming the policy, instead of deciding
+    every S3 call without that bucket's denies (its write-once statements would never be checked again)."""
+    import copy
+
+    from tests.support.iam_eval import StackTemplate
+
+    env = next(iter(synthesized.config.environments))
+    iam = assembly_model(synthesized.outdir, synthesized.config, env)
+    assert len(_bucket_denies(iam)) == len(iam.resources("AWS::S3::BucketPolicy"))
+    stacks = []
+    for label, stack in iam.stacks.items():
+        template = copy.deepcopy(stack.template)
+        for resource in template.get("Resources", {}).values():
+            if resource.get("Type") == "AWS::S3::Bucket" and "artifacts" in json.dumps(resource.get("Properties", {}).get("BucketName", "")):
+                del resource["Properties"]["BucketName"]
+        stacks.append(StackTemplate(label, stack.name, template))
+    unnamed = IamModel(stacks, account=iam.account, region=iam.region)
+    with pytest.raises(AssertionError, match=r"Storage/DataLakeArtifactsBucket[0-9A-F]{8}: .*its Deny statements"):
+        _bucket_denies(unnamed)
 
 
 def test_a_describe_log_groups_grant_narrowed_to_the_endpoint_groups_is_reported(synthesized):
