@@ -247,9 +247,11 @@ def handler(
     if runs:
         decision = {**decision, "run_records": runs}
     if retention_days is not None and decision.get("parameter") and isinstance(event, Mapping) and event.get("action") == "reconcile":
-        # After the decision (a stack that settled has its endpoints, and their groups usually exist by then).
+        # After the decision (a stack that settled has its endpoints, and their groups usually exist by then), read
+        # with the sweep's bounded client: a CloudFormation silent now would time the function out, and Lambda would
+        # run again a decision already taken.
         decision = {**decision, "log_retention": endpoint_retention(
-            cloudformation or boto3.client("cloudformation"), logs or logs_client(), stack=settings["stack"],
+            cloudformation or sweep_stack_client(), logs or logs_client(), stack=settings["stack"],
             parameters=[decision["parameter"]], days=retention_days, out_of_time=near_timeout(context))}
     LOG.info(json.dumps(decision, default=str))
     return decision

@@ -116,8 +116,9 @@ def logs_client() -> Any:
 
 
 def sweep_stack_client() -> Any:
-    """The CloudFormation client the hourly sweep reads the serving stack's endpoints with, bounded as
-    :func:`logs_client` (a reconcile's own client waits as long as an update needs)."""
+    """The CloudFormation client the hourly sweep, and a reconcile after its decision, read the serving stack's
+    endpoints with, bounded as :func:`logs_client` (the reconcile's update keeps a default client: it waits as long
+    as an update needs)."""
     return boto3.client("cloudformation", config=LOGS_CONFIG)
 
 

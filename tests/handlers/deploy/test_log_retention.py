@@ -157,6 +157,33 @@ def test_a_reconcile_sets_its_endpoints_group_after_the_decision_which_a_logs_er
         assert decision["log_retention"]["set"] == [] and len(decision["log_retention"]["errors"]) == 1
 
 
+def test_after_a_reconcile_the_stack_is_read_for_its_endpoints_with_the_bounded_client(world, monkeypatch):
+    """GIVEN the deploy function reconciling with the CloudFormation clients it makes itself WHEN it sets its endpoint's
+    log group after the decision THEN it reads the serving stack with the sweep's bounded client (sweep_stack_client,
+    at most 7 s a call), not a default one (60 s to connect and 60 s to read, up to 5 attempts): a CloudFormation that
+    stops answering after the update would otherwise time the function out, and Lambda would run again a decision
+    already taken. The update itself keeps its default client (it waits as long as an update needs)."""
+    arn = register(world)
+    set_approval(world, arn, "Approved")
+    made = []
+
+    def client(service, *args, **kwargs):
+        made.append(("default", service))
+        assert service == "cloudformation", service
+        return world.cloudformation
+
+    def bounded():
+        made.append(("bounded", "cloudformation"))
+        return world.cloudformation
+
+    monkeypatch.setattr(dod.boto3, "client", client)
+    monkeypatch.setattr(dod, "sweep_stack_client", bounded)
+    decision = dod.handler({"action": "reconcile", "group": GROUP}, sagemaker=world.sagemaker, sns=world.sns,
+                           s3=world.s3, logs=world.logs)
+    assert (decision["deployed"], decision["log_retention"]["set"]) == (True, [group(CHURN)])
+    assert made == [("default", "cloudformation"), ("bounded", "cloudformation")]
+
+
 def test_without_the_setting_no_group_is_touched(world, monkeypatch):
     monkeypatch.delenv("LOG_RETENTION_DAYS")
     made = puts(world.logs)
