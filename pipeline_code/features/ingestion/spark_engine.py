@@ -179,7 +179,6 @@ def run_spark(
     """The whole job on Spark; ``client_factory`` overrides how executors build clients and
     ``sagemaker_client`` the driver's SageMaker client (tests)."""
     from pyspark import StorageLevel
-    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     args = dict(args)  # run_keys adds what it learns of the group
@@ -196,10 +195,8 @@ def run_spark(
     plan = None
     try:
         snapshot = features.drop(PARTITION_COLUMN) if keys is not None else features
-        # The rows are counted by the write itself (an observed metric): no second pass over the features.
-        written = Observation()
-        snapshot.observe(written, F.count(F.lit(1)).alias("rows")).write.mode("overwrite").parquet(args["features_path"])
-        feature_rows = int(written.get["rows"])
+        snapshot.write.mode("overwrite").parquet(args["features_path"])
+        feature_rows = features.count()
         LOG.info("wrote %d feature rows to %s", feature_rows, args["features_path"])
         succeeded = failed = corrected = 0
         failures_location = None
