@@ -266,12 +266,10 @@ def gate_problems(s3: Any, *, evaluation_uri: Optional[str], bias_uri: Optional[
         return []
     documents = {}
     for name, uri in ((BIAS_FILE, bias_uri), (EVALUATION_FILE, evaluation_uri)):
+        unplaced = _unplaced(name, uri, place)
+        if unplaced:
+            return [unplaced]
         match = S3_OBJECT_URI.match(uri)
-        if not match:
-            return [f"its {name} {uri!r} is not an s3:// object URI, so its promotion gate cannot be checked"]
-        elsewhere = place.problem(name, uri)
-        if elsewhere:
-            return [elsewhere]
         try:
             documents[name] = s3.get_object(Bucket=match.group(1), Key=match.group(2))["Body"].read()
         except read_errors as error:
@@ -303,13 +301,16 @@ def place_problems(*, evaluation_uri: Optional[str], bias_uri: Optional[str], bi
     judged by the handler beyond its bias report; every report the evaluation step writes vouches for it."""
     if bias_sha256 is None or not bias_uri or not evaluation_uri:
         return []
-    for name, uri in ((BIAS_FILE, bias_uri), (EVALUATION_FILE, evaluation_uri)):
-        if not S3_OBJECT_URI.match(uri):
-            return [f"its {name} {uri!r} is not an s3:// object URI, so its promotion gate cannot be checked"]
-        elsewhere = place.problem(name, uri)
-        if elsewhere:
-            return [elsewhere]
-    return []
+    problems = (_unplaced(name, uri, place) for name, uri in ((BIAS_FILE, bias_uri), (EVALUATION_FILE, evaluation_uri)))
+    return [problem for problem in problems if problem][:1]
+
+
+def _unplaced(name: str, uri: str, place: ReportPlace) -> Optional[str]:
+    """Why report ``name`` at ``uri`` cannot be checked by where it is (not an s3:// object URI, or outside
+    ``place``), or None: the check :func:`gate_problems` makes before reading it and :func:`place_problems` instead."""
+    if not S3_OBJECT_URI.match(uri):
+        return f"its {name} {uri!r} is not an s3:// object URI, so its promotion gate cannot be checked"
+    return place.problem(name, uri)
 
 
 def says_gate_failed(problems: Iterable[str]) -> bool:
