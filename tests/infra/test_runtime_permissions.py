@@ -44,21 +44,11 @@ def test_the_scan_finds_a_new_call():
     """GIVEN a module that calls a client method, a paginator and an S3 transfer, and a module function of
     the same name, and a module-level compiled pattern's ``search`` WHEN scanned THEN the three AWS calls are found and
     neither of the others (SageMaker has a Search operation)."""
-    import tempfile
-    from pathlib import Path
-
-    from mlops_loop.app_builder import REPO_ROOT
-
     code = ("import re\nimport boto3\n"
             "s3 = boto3.client('s3')\ns3.delete_object(Bucket='b', Key='k')\n"
             "s3.get_paginator('list_objects_v2')\ns3.download_file('b', 'k', '/tmp/x')\nre.search('a', 'b')\n"
             "_BUSY = re.compile('x')\n_BUSY.search('y')\n")
-    with tempfile.NamedTemporaryFile("w", suffix=".py", dir=REPO_ROOT / "tests", delete=False) as f:
-        f.write(code)
-    try:
-        found = operations_in([Path(f.name)])
-    finally:
-        Path(f.name).unlink()
+    found = _scanned(code, operations_in)
     assert sorted(found) == ["delete_object", "download_file", "list_objects_v2"]
 
 
@@ -78,11 +68,6 @@ def test_a_client_the_scan_does_not_read_is_found():
     """GIVEN a module that makes clients of Glue (written out), of KMS and S3 (taken from a tuple), of a service
     computed at run time, and a DynamoDB resource, beside a wrapper given a region WHEN its client services are listed
     THEN each is found, the region is not, and only S3 is one the scan reads."""
-    import tempfile
-    from pathlib import Path
-
-    from mlops_loop.app_builder import REPO_ROOT
-
     code = ("import boto3\n"
             "glue = boto3.client('glue')\n"
             "clients = {name: boto3.client(name) for name in ('kms', 's3')}\n"
@@ -90,12 +75,7 @@ def test_a_client_the_scan_does_not_read_is_found():
             "store = _client('eu-west-1')\n"
             "other = boto3.session.Session().client(SERVICE_OF_THE_DAY)\n"
             "table = boto3.resource('dynamodb')\n")
-    with tempfile.NamedTemporaryFile("w", suffix=".py", dir=REPO_ROOT / "tests", delete=False) as f:
-        f.write(code)
-    try:
-        found = client_services([Path(f.name)])
-    finally:
-        Path(f.name).unlink()
+    found = _scanned(code, client_services)
     assert sorted(found) == sorted(["glue", "kms", "s3", "<SERVICE_OF_THE_DAY>", "<resource 'dynamodb'>"])
     assert [service for service in found if service in SERVICES] == ["s3"]
 
@@ -335,3 +315,18 @@ def test_every_handler_module_is_run_by_an_inventoried_role():
     handlers = {str(path.relative_to(REPO_ROOT)) for path in (REPO_ROOT / "pipeline_code" / "handlers").glob("*.py")
                 if path.name != "__init__.py"}
     assert handlers - reached == set()
+
+
+def _scanned(code: str, scan):
+    """``scan`` of one module holding ``code``, written under tests/ (the scans read repository files) and removed."""
+    import tempfile
+    from pathlib import Path
+
+    from mlops_loop.app_builder import REPO_ROOT
+
+    with tempfile.NamedTemporaryFile("w", suffix=".py", dir=REPO_ROOT / "tests", delete=False) as f:
+        f.write(code)
+    try:
+        return scan([Path(f.name)])
+    finally:
+        Path(f.name).unlink()
