@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -19,7 +20,10 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from pipeline_code.core.contract import (
+    DEPLOY_HANDLER_DIMENSION,
+    DEPLOY_HANDLER_NAMESPACE,
     LOG_RETENTION_ACTION,
+    LOG_RETENTION_NOT_SET_METRIC,
     PIPELINE_EXECUTION_ENDED,
     RECORD_EXECUTION_ACTION,
     cfn_exec_role_arn,
@@ -36,8 +40,12 @@ from ..config.network import NetworkConfig
 from .cdk_reads import bootstrap_qualifier as stack_bootstrap_qualifier
 from .cdk_reads import environment_of, hours, read_once, stack_of
 from .handler_function import dead_letter_queue, handler_function, team_topic_arns, team_topics_variable
+from .loop_alarms import sns_action
 from .rule_notifications import notify_topic
 
+# Hourly sweeps in a row that must leave an endpoint log group unset before its alarm tells people: one or two (a
+# throttle during a rollout, a sweep short of time) are retried by the next sweep and page nobody.
+LOG_RETENTION_FAILED_SWEEPS = 3
 # Stack states after which the previous version is still (or again) the one serving.
 FAILED_ROLLOUT_STATUSES = ("UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED")
 
@@ -107,7 +115,8 @@ class DeployOnApproval(Construct):
     * It sets the retention of the endpoints' log groups (``/aws/sagemaker/Endpoints/<endpoint>``, which SageMaker
       creates on an endpoint's first log line and no stack can own) to ``log_retention``: after each reconcile for that
       group's endpoint, and hourly (a ``log-retention`` sweep) for every endpoint. It may set the retention of those
-      groups, named exactly, and no other.
+      groups, named exactly, and no other. Each sweep publishes how many it could not set; ``log_retention_alarm``
+      (``<prefix>-endpoint-log-retention``, :func:`log_retention_alarm`) tells people when that stays above 0.
     """
 
     def __init__(
@@ -436,6 +445,10 @@ class DeployOnApproval(Construct):
                     max_event_age=hours(1),
                 )
             )
+            self.log_retention_alarm: Optional[cloudwatch.Alarm] = log_retention_alarm(
+                self, name_prefix=name_prefix, function_name=function_name, days=log_retention_days, topic=topic)
+        else:
+            self.log_retention_alarm = None
         self.failed_rollouts = events.Rule(
             self,
             "FailedRollouts",
@@ -477,6 +490,42 @@ class DeployOnApproval(Construct):
             ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
             [format_arn(stack, service="sagemaker", resource="endpoint", resource_name=name.lower()) for name in endpoints],
         )
+
+
+def log_retention_alarm(scope: Construct, *, name_prefix: str, function_name: str, days: int,
+                        topic: sns.ITopic) -> cloudwatch.Alarm:
+    """Alarm ``<prefix>-endpoint-log-retention``: the deploy function's hourly sweep left at least one endpoint log group
+    unset (its ``EndpointLogGroupsNotSet``: a failed call, or deferred for time) in :data:`LOG_RETENTION_FAILED_SWEEPS`
+    sweeps in a row; notifies ``topic`` (people, as the other operational alarms). A group left unset keeps its endpoint's
+    logs, which may hold request payloads, past the environment's ``days``: never expiring if it was never set."""
+    sweeps = LOG_RETENTION_FAILED_SWEEPS
+    alarm = cloudwatch.Alarm(
+        scope,
+        "LogRetentionAlarm",
+        alarm_name=f"{name_prefix}-endpoint-log-retention",
+        alarm_description=(
+            f"The deploy handler's hourly sweep could not set the retention of an endpoint log group "
+            f"(/aws/sagemaker/Endpoints/<endpoint>) to log_retention_days ({days} days) in {sweeps} hourly sweeps in a "
+            "row: that endpoint's logs, which may hold request payloads, are kept longer than configured (never expiring "
+            "if the group was never set). Which groups and why: the warnings log_retention_failed (AccessDenied, "
+            "throttling, a KMS or CloudFormation error) and log_retention_deferred (no time left) in "
+            f"/aws/lambda/{function_name}. Fix the cause, then run the sweep: aws lambda invoke --function-name "
+            f"{function_name} --cli-binary-format raw-in-base64-out --payload '{{\"action\": \"log-retention\"}}' "
+            f"--region {environment_of(stack_of(scope)).region} out.json (docs/deploying.md, Endpoint log retention alarm: "
+            "what to do)"),
+        metric=cloudwatch.Metric(namespace=DEPLOY_HANDLER_NAMESPACE, metric_name=LOG_RETENTION_NOT_SET_METRIC,
+                                 dimensions_map={DEPLOY_HANDLER_DIMENSION: function_name}, statistic="Maximum",
+                                 period=hours(1)),
+        threshold=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluation_periods=sweeps,
+        datapoints_to_alarm=sweeps,
+        # Every sweep publishes (0 when all is set); an hour without one is a sweep that did not run, which the
+        # handler's errors and dead-letter alarms report: not a group left unset.
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    alarm.add_alarm_action(sns_action(topic))
+    return alarm
 
 
 def _multi_model_environment(multi_model: Sequence[MultiModelDeployment], group_of: Mapping[str, str],

@@ -553,8 +553,9 @@ class OperationsStack(Stack):
 
     def _deploy_alarms(self) -> list[cloudwatch.Alarm]:
         """Approvals the deploy handler could not process page people; its errors (attempts Lambda retries) are on the
-        dashboard only."""
-        return handler_alarms(
+        dashboard only; endpoint log groups its sweep leaves unset sweep after sweep tell people (the construct's
+        ``log_retention_alarm``, when it sweeps)."""
+        return [*handler_alarms(
             self.deploy,
             name_prefix=self.name_prefix,
             names=("deploy-errors", "deploy-dead-letters"),
@@ -564,5 +565,5 @@ class OperationsStack(Stack):
             dead_letters_description="An approval event or a retry was not processed by the deploy handler after three "
             "attempts (or was not delivered): that approval is not deployed yet; see the deploy DLQ (docs/monitoring.md, Dead-letter queues)",
             topic=self.topic,
-        )
+        ), *([self.deploy.log_retention_alarm] if self.deploy.log_retention_alarm is not None else [])]
 

@@ -216,6 +216,13 @@ PIPELINE_EXECUTION_ENDED = ("Succeeded", "Failed", "Stopped", "CompletedWithFail
 RECORD_EXECUTION_ACTION = "record-execution"
 # The deploy handler's action its hourly sweep sends: set the environment's endpoint log groups to its retention.
 LOG_RETENTION_ACTION = "log-retention"
+# What each sweep publishes (an embedded-metric log line of the deploy function, so no role may PutMetricData there and
+# no IAM condition applies): the count of endpoint log groups it could not set (a failed call, or deferred for time),
+# 0 when it set or found every one. One series per function (dimension FunctionName, <prefix>-deploy-on-approval:
+# unique in its account and region, so it names the project and environment); alarmed by the Operations stack.
+DEPLOY_HANDLER_NAMESPACE = "mlops-loop/deploy-handler"
+DEPLOY_HANDLER_DIMENSION = "FunctionName"
+LOG_RETENTION_NOT_SET_METRIC = "EndpointLogGroupsNotSet"
 
 
 def pipeline_group(pipeline: str) -> Optional[str]:

@@ -120,7 +120,7 @@ from pipeline_code.handlers import multi_model as mme
 from pipeline_code.handlers.deploy.events import Malformed, parse, parse_quietly, preview
 from pipeline_code.handlers.deploy.ledger import record_decision
 from pipeline_code.handlers.deploy.log_retention import (LOG_RETENTION_ACTION, endpoint_retention, logs_client, near_timeout,
-                                                          sweep_stack_client)
+                                                          publish_sweep, sweep_stack_client)
 from pipeline_code.handlers.deploy.notices import Notifier
 from pipeline_code.handlers.deploy.registry import (Version, brief, gate_problems, label, list_versions, problems,
                                                     select_desired, serving_order, verify_artifact)
@@ -203,6 +203,8 @@ def handler(
         summary = None if retention_days is None else endpoint_retention(
             cloudformation or sweep_stack_client(), logs or logs_client(), stack=settings["stack"],
             parameters=list(settings["parameters"].values()), days=retention_days, out_of_time=near_timeout(context))
+        if summary is not None:
+            publish_sweep(summary, context)  # what the endpoint-log-retention alarm reads
         decision = {"action": LOG_RETENTION_ACTION, "log_retention": summary}
         LOG.info(json.dumps(decision, default=str))
         return decision

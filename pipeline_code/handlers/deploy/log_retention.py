@@ -9,24 +9,31 @@ exactly), and each group is matched by its exact name: ``DescribeLogGroups`` ans
 with the one asked for (``<prefix>-churn`` also finds ``<prefix>-churn2`` and, for ``dev``, a ``dev-eu``
 environment's), and those are never touched. A group set already is left alone; one not created yet (the endpoint has
 not logged) is skipped, the next sweep sets it. Nothing here raises: a CloudWatch Logs or CloudFormation error is
-logged and counted in the summary, so it never changes nor delays a rollout decision.
+logged and counted in the summary, so it never changes nor delays a rollout decision. Each sweep also publishes how
+many groups it could not set (:func:`publish_sweep`: an embedded-metric log line), which the Operations stack's
+``<prefix>-endpoint-log-retention`` alarm reads: a group that stays unset sweep after sweep pages, a passing throttle
+does not (docs/deploying.md, Endpoint log retention alarm: what to do).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline_code.core.contract import LOG_RETENTION_ACTION, endpoint_output_names
+from pipeline_code.core.contract import (DEPLOY_HANDLER_DIMENSION, DEPLOY_HANDLER_NAMESPACE, LOG_RETENTION_ACTION,
+                                         LOG_RETENTION_NOT_SET_METRIC, endpoint_output_names)
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["LOG_RETENTION_ACTION", "endpoint_log_group", "endpoint_retention", "served_endpoints", "set_retention"]
+__all__ = ["LOG_RETENTION_ACTION", "endpoint_log_group", "endpoint_retention", "publish_sweep", "served_endpoints",
+           "set_retention"]
 ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 
 
@@ -95,6 +102,37 @@ def endpoint_retention(cloudformation: Any, logs: Any, *, stack: str, parameters
             summary["errors"].append(_failed(stack, error))
             return summary
     return set_retention(logs, served_endpoints(described, parameters), days, out_of_time)
+
+
+def not_set(summary: Dict[str, Any]) -> List[str]:
+    """The groups (or the serving stack, when it could not be read) a summary of :func:`set_retention` left unset: a
+    failed call or deferred for time."""
+    return [e["log_group"] for e in summary.get("errors", [])] + list(summary.get("deferred", []))
+
+
+def metric_line(summary: Dict[str, Any], function_name: str, now_ms: Optional[int] = None) -> Dict[str, Any]:
+    """One sweep's CloudWatch embedded-metric log line: ``EndpointLogGroupsNotSet`` (:func:`not_set`, 0 when every
+    group is set, unchanged or not created yet) of the function ``function_name``, with the groups' names."""
+    groups = not_set(summary)
+    return {
+        "_aws": {"Timestamp": int(time.time() * 1000) if now_ms is None else now_ms, "CloudWatchMetrics": [{
+            "Namespace": DEPLOY_HANDLER_NAMESPACE, "Dimensions": [[DEPLOY_HANDLER_DIMENSION]],
+            "Metrics": [{"Name": LOG_RETENTION_NOT_SET_METRIC, "Unit": "Count"}],
+        }]},
+        DEPLOY_HANDLER_DIMENSION: function_name, LOG_RETENTION_NOT_SET_METRIC: len(groups), "log_retention_not_set": groups,
+    }
+
+
+def publish_sweep(summary: Dict[str, Any], context: Any = None) -> None:
+    """Print :func:`metric_line` for a sweep's ``summary`` (Lambda's log line becomes the metric: no API call, no
+    permission), for the function the Lambda ``context`` (else ``AWS_LAMBDA_FUNCTION_NAME``) names; never raises. Only
+    the hourly sweep publishes (not a reconcile's one group), so the alarm counts sweeps."""
+    name = getattr(context, "function_name", None) or os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+    if not isinstance(name, str) or not name:
+        LOG.warning(json.dumps({"log_retention_metric_skipped": "no function name (not running in Lambda)",
+                                "log_retention_not_set": not_set(summary)}))
+        return
+    print(json.dumps(metric_line(summary, name)), flush=True)
 
 
 # The CloudWatch Logs client the handler sets retention with: each call bounded (a default client waits 60 s to connect

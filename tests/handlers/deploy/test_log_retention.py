@@ -273,3 +273,64 @@ def test_a_sweep_against_a_cloudformation_that_does_not_answer_ends_within_the_f
     assert [e["log_group"] for e in decision["log_retention"]["errors"]] == [STACK]
     assert "127.0.0.1" in decision["log_retention"]["errors"][0]["error"]
     assert took * 1000 <= retention.TIME_PER_GROUP_MS
+
+
+class _Function(_Ending):
+    """A Lambda context of the deploy function, with ``ms`` milliseconds left."""
+
+    function_name = "mlops-loop-prod-deploy-on-approval"
+
+
+def _metric_lines(capsys) -> list:
+    """The embedded-metric log lines the handler printed since the last call, checked to be ones CloudWatch reads:
+    every metric and dimension the ``_aws`` block names is a field of the line."""
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{") and '"_aws"' in line]
+    for line in lines:
+        (directive,) = line["_aws"]["CloudWatchMetrics"]
+        assert isinstance(line["_aws"]["Timestamp"], int)
+        assert all(name in line for dims in directive["Dimensions"] for name in dims)
+        assert all(isinstance(line[m["Name"]], int) for m in directive["Metrics"])
+    return lines
+
+
+def _not_set(line: dict) -> tuple:
+    (directive,) = line["_aws"]["CloudWatchMetrics"]
+    return (directive["Namespace"], directive["Dimensions"], line["FunctionName"], line["EndpointLogGroupsNotSet"],
+            line["log_retention_not_set"])
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "ThrottlingException"])
+def test_a_sweep_that_cannot_set_groups_publishes_how_many_for_the_alarm(world, capsys, code):
+    """GIVEN a CloudWatch Logs that refuses or throttles every call WHEN the hourly sweep runs THEN besides its warnings
+    it publishes one embedded-metric line: EndpointLogGroupsNotSet = the two endpoints' groups, per function (what the
+    endpoint-log-retention alarm reads: a warning alone went unseen for months)."""
+    decision = dod.handler({"action": "log-retention"}, _Function(30_000), sagemaker=world.sagemaker,
+                           cloudformation=world.cloudformation, sns=world.sns, s3=world.s3, logs=failing_logs(code))
+    assert len(decision["log_retention"]["errors"]) == 2
+    (line,) = _metric_lines(capsys)
+    assert _not_set(line) == ("mlops-loop/deploy-handler", [["FunctionName"]], "mlops-loop-prod-deploy-on-approval", 2,
+                              [group(CHURN), group(CREDIT_RISK)])
+
+
+def test_a_sweep_that_defers_groups_for_time_counts_them_as_not_set(world, capsys):
+    """GIVEN a sweep with less time left than a group's calls WHEN it defers both groups THEN they count as not set: a
+    sweep that never has the time for them (too many endpoints) leaves them unexpiring just the same."""
+    dod.handler({"action": "log-retention"}, _Function(1_000), sagemaker=world.sagemaker,
+                cloudformation=world.cloudformation, sns=world.sns, s3=world.s3, logs=world.logs)
+    (line,) = _metric_lines(capsys)
+    assert _not_set(line)[2:] == ("mlops-loop-prod-deploy-on-approval", 2, [group(CHURN), group(CREDIT_RISK)])
+
+
+def test_a_sweep_that_sets_every_group_publishes_zero_and_a_reconcile_publishes_nothing(world, capsys):
+    """GIVEN a CloudWatch Logs that answers WHEN the sweep runs THEN it publishes 0 (so the alarm returns to OK on the
+    first sweep that sets everything); a reconcile's retention, for one group, publishes nothing (the alarm counts
+    sweeps)."""
+    dod.handler({"action": "log-retention"}, _Function(30_000), sagemaker=world.sagemaker,
+                cloudformation=world.cloudformation, sns=world.sns, s3=world.s3, logs=world.logs)
+    (line,) = _metric_lines(capsys)
+    assert _not_set(line)[3:] == (0, [])
+    arn = register(world)
+    set_approval(world, arn, "Approved")
+    dod.handler({"action": "reconcile", "group": GROUP}, _Function(30_000), sagemaker=world.sagemaker,
+                cloudformation=world.cloudformation, sns=world.sns, s3=world.s3, logs=failing_logs())
+    assert _metric_lines(capsys) == []

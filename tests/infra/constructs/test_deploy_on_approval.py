@@ -541,6 +541,51 @@ def test_the_hourly_sweep_sets_the_endpoint_log_groups_and_without_endpoints_not
     assert not [r for r in template.find_resources("AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]]
 
 
+def _log_retention_alarm(template: Template) -> dict:
+    (props,) = [a["Properties"] for a in template.find_resources("AWS::CloudWatch::Alarm").values()
+                if a["Properties"].get("AlarmName") == "shop-dev-endpoint-log-retention"]
+    return props
+
+
+def test_endpoint_log_groups_the_sweep_cannot_set_sweep_after_sweep_tell_people_with_what_to_do():
+    """GIVEN the hourly sweep WHEN the handler is added THEN an alarm reads the count of groups each sweep could not set
+    (the handler's embedded metric, of this function) and notifies the topic, saying what it means and where the
+    runbook is; GIVEN no sweep (no endpoint) THEN no alarm. A failed group was one warning log line, seen by nobody."""
+    _, template, ids = _deploy(_models(2), endpoint_names=["shop-dev-m0"], log_retention_days=365)
+    props = _log_retention_alarm(template)
+    assert (props["Namespace"], props["MetricName"], props["Dimensions"]) == (
+        "mlops-loop/deploy-handler", "EndpointLogGroupsNotSet", [{"Name": "FunctionName", "Value": "shop-dev-deploy-on-approval"}])
+    assert (props["Statistic"], props["Period"], props["Threshold"], props["ComparisonOperator"]) == (
+        "Maximum", 3600, 1, "GreaterThanOrEqualToThreshold")
+    assert props["AlarmActions"] == [{"Ref": ids["topic"]}]
+    description = props["AlarmDescription"]
+    for said in ("365 days", "3 hourly sweeps in a row", "/aws/lambda/shop-dev-deploy-on-approval", "log_retention_failed",
+                 "log_retention_deferred", '{"action": "log-retention"}\' --region eu-west-1 out.json',
+                 "(docs/deploying.md, Endpoint log retention alarm: what to do)"):
+        assert said in description, said
+    assert len(description) <= 1024
+    _, template, _ = _deploy(_models(2), log_retention_days=365)
+    assert template.find_resources("AWS::CloudWatch::Alarm") == {}
+
+
+@pytest.mark.parametrize("extra", [0, 2, 5])
+def test_replayed_the_log_retention_alarm_ignores_a_passing_throttle_and_pages_once_on_a_failure_that_stays(extra):
+    """Replayed with tests/support/alarm_eval.py over the sweep's hourly points (at :17): a group not set in one or two
+    sweeps (a throttle during a rollout) pages nobody; not set in three sweeps in a row pages once, however long it
+    lasts, and the first sweep that sets it returns the alarm to OK."""
+    from tests.support.alarm_eval import DAY, HOUR, MINUTE, MetricAlarm, Series, replay
+
+    _, template, _ = _deploy(_models(2), endpoint_names=["shop-dev-m0"], log_retention_days=365)
+    alarm = MetricAlarm.from_properties(_log_retention_alarm(template))
+    sweeps = lambda failing: Series((h * HOUR + 17 * MINUTE, 1.0 if h in failing else 0.0) for h in range(48))  # noqa: E731
+    for passing in ({5}, {5, 6}, {5, 6, 8, 9, 20}):
+        assert replay(alarm, sweeps(passing), 0, 2 * DAY, extra=extra, initial="OK").pages() == [], passing
+    run = replay(alarm, sweeps(set(range(10, 30))), 0, 2 * DAY, extra=extra, initial="OK")
+    (page,) = run.pages()
+    assert 12 * HOUR + 17 * MINUTE <= page <= 13 * HOUR + 17 * MINUTE
+    assert run.state_at(31 * HOUR) == "OK"
+
+
 def test_a_teams_models_notices_go_to_its_topic_which_the_handler_may_publish_to():
     """GIVEN m1 of a team with a topic of its own WHEN the handler is built THEN TEAM_TOPICS names that topic (by its
     fixed name, a plain string) with m1's group (m0, unowned, stays on NOTIFY_TOPIC_ARN) and the role may publish to
