@@ -57,7 +57,8 @@ reconcile that decided about a version, is also appended as one write-once JSON 
 (:func:`record_decision`; ``If-None-Match: *``, below ``approval-ledger/<model>/<version>/<package creation time>/``,
 which the bucket policy keeps write-once and undeletable): the package (ARN and creation time: a group created again
 reuses the ARNs), its status, ``ApprovalDescription`` and the principal of its ``LastModifiedBy``/``CreatedBy`` at that
-moment, and the decision with the stack parameters it set. A later decision
+moment, and the decision with the stack parameters it set; a refusal or a held version that every later reconcile meets
+again is recorded once per approval decision and reason (``ledger.LEDGER_ONCE_OUTCOMES``). A later decision
 overwrites the package's description and CloudTrail forgets after 90 days; the ledger does not. Its failure never
 stops or repeats a deployment: it is logged with the record and told to people, the record in the notice.
 

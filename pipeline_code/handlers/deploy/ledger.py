@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import logging
 import secrets
@@ -32,6 +33,10 @@ class Ledger:
 # A reconcile (a wait's retry, a settled stack, by hand) is recorded only when it decided about a version; a state
 # change is recorded whatever the outcome (unchanged, waiting and error included): it is a decision someone took.
 LEDGER_RECONCILE_OUTCOMES = ("deploying", "refused", "held", "failed-to-start", "gave-up")
+# Outcomes a reconcile meets again unchanged while nothing is decided (a refused or held version approved last: every
+# rollout of any model, and the hourly reconcile, reconciles every group): recorded once per approval decision and reason
+# (:func:`_once_key`), the record saying when it was first met (``decision.first_<outcome>_at``), not once per reconcile.
+LEDGER_ONCE_OUTCOMES = ("refused", "held")
 # What of the handler's decision a record keeps.
 _DECISION_FIELDS = ("outcome", "deployed", "reason", "stack", "parameter", "serving", "desired", "held", "passed_over", "refused",
                     "verified", "set", "token", "failed_rollout", "waiting_since", "retry_at", "endpoint", "target_model",
@@ -105,12 +110,15 @@ def record_decision(ledger: Optional[Ledger], event: Any, decision: Mapping[str,
         pass
     now = now or dt.datetime.now(dt.timezone.utc)
     record["recorded_at"] = aware(now).astimezone(dt.timezone.utc).isoformat()
+    once = _once_key(ledger.models[group], version, record) if trigger == integrity.LEDGER_RECONCILE else None
+    if once is not None:
+        record["decision"][f"first_{record['decision']['outcome']}_at"] = record["recorded_at"]
     body = json.dumps(record, default=json_value, sort_keys=True).encode("utf-8")
     word = seen.get("approval") if trigger == integrity.LEDGER_STATE_CHANGE and isinstance(seen.get("approval"), str) else trigger
     error: Optional[Exception] = None
-    for _ in range(LEDGER_ATTEMPTS):
-        key = integrity.ledger_key(ledger.models[group], version, now, word or trigger, secrets.token_hex(4),
-                                   record["package_created"])
+    for _ in range(1 if once is not None else LEDGER_ATTEMPTS):
+        key = once or integrity.ledger_key(ledger.models[group], version, now, word or trigger, secrets.token_hex(4),
+                                           record["package_created"])
         try:
             s3.put_object(Bucket=ledger.bucket, Key=key, Body=body, IfNoneMatch="*", ContentType="application/json")
             return {"key": f"s3://{ledger.bucket}/{key}"}
@@ -119,12 +127,32 @@ def record_decision(ledger: Optional[Ledger], event: Any, decision: Mapping[str,
             code = caught.response.get("Error", {}).get("Code", "") if isinstance(caught, ClientError) else ""
             if str(code) not in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
                 break
+            if once is not None:
+                # Recorded by an earlier reconcile (or one writing it now): that record stands for this one.
+                return {"key": f"s3://{ledger.bucket}/{key}", "recorded_before": True}
     reason = f"approval ledger: the record of v{version}'s {trigger} could not be written to s3://{ledger.bucket}: {error}"
     LOG.error(json.dumps({"ledger_failed": reason, "record": json.loads(body)}))
     notify(f"v{version}: approval ledger not written",
            f"{reason}. The decision itself went ahead ({decision.get('outcome')}); this notice holds the record that was "
            f"not kept, for the audit trail:\n\n{body.decode('utf-8')}")
     return {"error": str(error)}
+
+
+def _once_key(model: str, version: int, record: Mapping[str, Any]) -> Optional[str]:
+    """The one key of a reconcile's :data:`LEDGER_ONCE_OUTCOMES` record: the same for every reconcile that meets the same
+    outcome with the same reason about the same approval decision of the same package, so the write-once put of a later
+    one is refused (412) and nothing is copied. The key's time is that decision's (the package's ``LastModifiedTime``)
+    and its last word a digest of the outcome and reason: a new decision (approved again: a new time) or a new reason
+    is a record of its own. None (a record of its own, as any other) for another outcome or a package not described."""
+    decision = record["decision"]
+    decided = record["package"].get("LastModifiedTime")
+    if decision.get("outcome") not in LEDGER_ONCE_OUTCOMES or not isinstance(decided, dt.datetime) or not record["package_created"]:
+        return None
+    identity = json.dumps([record["package_arn"], record["package_created"], json_value(decided), decision["outcome"],
+                           decision.get("reason")], sort_keys=True)
+    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16]
+    return integrity.ledger_key(model, version, decided, f"{integrity.LEDGER_RECONCILE}-{decision['outcome']}", digest,
+                                record["package_created"])
 
 
 def _package_record(sagemaker: Any, arn: Optional[str]) -> Dict[str, Any]:

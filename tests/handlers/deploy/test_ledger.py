@@ -233,3 +233,55 @@ def test_a_ledger_that_cannot_be_written_neither_stops_nor_hides_the_deployment(
     assert aws.notices() == [f"{GROUP}: deploying v1 (was no endpoint)", f"{GROUP}: v1: approval ledger not written"]
     (failed,) = [json.loads(r.getMessage()) for r in caplog.records if r.levelno == logging.ERROR]
     assert failed["record"]["package"]["ApprovalDescription"] == "why"
+
+
+def _gate_failed_v2_behind_serving_v1(aws) -> str:
+    """GIVEN v1 serving and v2, approved last, refused by its gate at its approval (the state change recorded): v2's ARN."""
+    v1 = register(aws, metrics=evaluation_reports(aws))
+    decide(aws, v1, "Approved")
+    run(aws, state_change(v1))
+    v2 = register(aws, metrics=evaluation_reports(aws, reasons=["auc 0.6100 < minimum 0.7000"], execution="run0002"))
+    decide(aws, v2, "Approved", why="first approval")
+    assert run(aws, state_change(v2))["outcome"] == "refused"
+    return v2
+
+
+def _reconcile_records(aws, version: int) -> list:
+    return [(key, integrity.parse_ledger_record(body)) for key, body in records(aws, version).items()
+            if integrity.parse_ledger_record(body)["trigger"] == "reconcile"]
+
+
+def test_a_refusal_met_again_by_every_reconcile_is_recorded_once_saying_when_it_was_first_refused(ledger):
+    """GIVEN v2, approved last, refused by its gate WHEN the serving stack settles again and again (every rollout of any
+    model, the hourly reconcile: each reconciles the group and meets the same refusal) THEN v2 has one reconcile record of
+    that refusal, saying when it was first refused, and each later decision names that record instead of adding a
+    copy. Before, every reconcile appended one more copy."""
+    aws = ledger
+    v2 = _gate_failed_v2_behind_serving_v1(aws)
+    decisions = [run(aws, {"action": "reconcile", "group": GROUP}) for _ in range(3)]
+
+    assert [d["outcome"] for d in decisions] == ["refused"] * 3
+    ((key, record),) = _reconcile_records(aws, 2)
+    assert record["decision"]["outcome"] == "refused" and record["package_arn"] == v2
+    assert record["decision"]["first_refused_at"] == record["recorded_at"]
+    assert [d["ledger"]["key"] for d in decisions] == [f"s3://{ARTIFACTS}/{key}"] * 3
+    assert [d["ledger"].get("recorded_before") for d in decisions] == [None, True, True]
+    # the approval's own state change is recorded as ever: one state-change record beside it
+    assert [integrity.parse_ledger_record(b)["trigger"] for b in records(aws, 2).values()].count("state-change") == 1
+
+
+def test_a_new_decision_about_a_refused_version_is_recorded_again(ledger):
+    """GIVEN v2's refusal recorded once WHEN someone approves v2 again (a new decision, still refused by its gate) and the
+    stack settles again THEN the re-approval's state change and the refusal of that new approval are both recorded: the
+    once-only record is per approval decision and reason, not per version."""
+    aws = ledger
+    v2 = _gate_failed_v2_behind_serving_v1(aws)
+    run(aws, {"action": "reconcile", "group": GROUP})
+    decide(aws, v2, "Approved", why="second approval")
+    run(aws, state_change(v2))
+    run(aws, {"action": "reconcile", "group": GROUP})
+    run(aws, {"action": "reconcile", "group": GROUP})
+
+    refusals = _reconcile_records(aws, 2)
+    assert [r["package"]["ApprovalDescription"] for _, r in refusals] == ["first approval", "second approval"]
+    assert [integrity.parse_ledger_record(b)["trigger"] for b in records(aws, 2).values()].count("state-change") == 2
