@@ -18,7 +18,10 @@ which the audit reports as the decision's reason. It refuses a blank reason, one
 1,024 characters, unknown versions, the version already serving, and
 every version the handler would refuse on what the registry records (not ``Completed``, no inference
 container, no sealed artefact digests: registered before artefacts were sealed), with the handler's
-reason. The artefact's bytes, and the promotion gate its evaluation report records, are checked by the handler itself
+reason, and every version whose evaluation reports are not where the handler may read them (the evaluation folder of
+the model in the environment's artifacts bucket, ``<project>-<env>-artifacts-<account>-<region>``: the bucket the
+handler is given), with the handler's reason too. The artefact's bytes, and the promotion gate its evaluation report
+records, are checked by the handler itself
 (the approver role cannot read them; sealed artefacts are write-once): re-approving a version whose gate failed is
 refused by the handler, which tells people, and the version serving keeps serving. Without ``--yes`` it asks for confirmation on stdin. Run it with
 the approver role's credentials (``<project>-<env>-model-approver``; for a model whose team approves its own models,
@@ -47,7 +50,7 @@ from mlops_cli import target as deploy_target
 from pipeline_code.argtypes import positive_int
 from pipeline_code.core import approval, images
 from pipeline_code.core.contract import (
-    approver_role_name, environment_prefix, package_group_name, package_parameter_name, serving_stack_name,
+    approver_role_name, environment_prefix, lake_bucket, package_group_name, package_parameter_name, serving_stack_name,
     team_approver_role_name,
 )
 from pipeline_code.handlers.deploy.registry import Version, list_versions, problems, seal_problems, select_desired
@@ -69,11 +72,14 @@ class State:
     """What the registry and the serving stack say about one model in one environment."""
 
     def __init__(self, *, group: str, stack: str, parameter: str, versions: List[Version], stack_found: bool, serving_arn: Optional[str],
-                 stack_status: str = "", region: str = "", model: Optional[str] = None) -> None:
+                 stack_status: str = "", region: str = "", model: Optional[str] = None,
+                 bucket: Optional[str] = None) -> None:
         """``stack_status`` (default: unknown) is the serving stack's StackStatus; ``region`` (default: unknown) the
         stack's region, which the commands this prints name; ``model`` (default: unknown) the model whose group it is,
-        whose evaluation folder the deploy handler reads reports in."""
+        whose evaluation folder the deploy handler reads reports in; ``bucket`` (default: unknown) the environment's
+        artifacts bucket, the one bucket it reads them in."""
         self.group, self.stack, self.parameter, self.region, self.model = group, stack, parameter, region, model
+        self.bucket = bucket
         self.versions = versions
         self.stack_found = stack_found
         self.stack_status = stack_status
@@ -101,9 +107,12 @@ class State:
         return f"v{match.version}" if match else arn
 
 
-def load_state(*, sagemaker: Any, cloudformation: Any, project: str, env: str, model: str, account: str) -> State:
+def load_state(*, sagemaker: Any, cloudformation: Any, project: str, env: str, model: str, account: str,
+               region: Optional[str] = None) -> State:
     """Read the group's versions (all described) and the serving stack's parameter for ``model``; ``account`` (the
-    credentials', checked) is named when the group does not exist."""
+    credentials', checked) is named when the group does not exist. With ``region`` (the environment's), the state knows
+    the environment's artifacts bucket (``contract.lake_bucket``, as the app names it), where the deploy handler reads
+    reports; without it, any bucket (the key alone is checked)."""
     group = package_group_name(environment_prefix(project, env), model)
     if not _GROUP_NAME.match(group):
         raise CliError(
@@ -134,7 +143,14 @@ def load_state(*, sagemaker: Any, cloudformation: Any, project: str, env: str, m
         stack_status=(described or {}).get("StackStatus", ""),
         region=cloudformation.meta.region_name or "",
         model=model,
+        bucket=None if region is None else artifacts_bucket(project, env, account, region),
     )
+
+
+def artifacts_bucket(project: str, env: str, account: str, region: str) -> str:
+    """The environment's artifacts bucket (``contract.lake_bucket``: the name the app gives it and the deploy handler is
+    told in ``APPROVAL_LEDGER``), the only bucket the handler reads evaluation reports in."""
+    return lake_bucket(environment_prefix(project, env), "artifacts", account, region)
 
 
 def render(state: State) -> str:
@@ -274,6 +290,7 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
             env=args.env,
             model=args.model,
             account=where.account,
+            region=where.region,
         )
         if args.command == "versions":
             print(render(state))
@@ -331,18 +348,18 @@ def _check_target(state: State, number: int) -> Version:
         raise CliError(f"--to-version {number}: v{number} has package status {target.status}, only Completed versions can serve")
     if target.arn == state.serving_arn:
         raise CliError(f"--to-version {number}: v{number} is already serving; nothing to roll back")
-    found = handler_refuses(target, state.group, state.model)
+    found = handler_refuses(target, state.group, state.model, state.bucket)
     if found:
         raise CliError(f"--to-version {number}: v{number} cannot serve, the deploy handler would refuse it: {'; '.join(found)}")
     return target
 
 
-def handler_refuses(version: Version, group: str, model: Optional[str] = None) -> List[str]:
+def handler_refuses(version: Version, group: str, model: Optional[str] = None, bucket: Optional[str] = None) -> List[str]:
     """Why the deploy handler refuses ``version`` whatever its approval, as far as the registry shows (its
     :func:`problems` and :func:`seal_problems`: it also verifies the artefact's bytes, which only it reads; and
-    :func:`approval.place_problems`: reports outside ``model``'s evaluation folder, which it may not read - the bucket
-    is not known here, so a report in another bucket is left to the handler)."""
-    place = approval.ReportPlace(model=model, bucket=None)
+    :func:`approval.place_problems`: reports outside ``model``'s evaluation folder of the artifacts ``bucket``, which it
+    may not read, with the handler's reason; ``bucket`` None: any bucket, the key alone is checked)."""
+    place = approval.ReportPlace(model=model, bucket=bucket)
     return (problems(version, group, require_approved=False) + seal_problems(version)
             + approval.place_problems(evaluation_uri=version.evaluation_uri, bias_uri=version.bias_uri,
                                       bias_sha256=version.bias_sha256, place=place))
@@ -371,7 +388,7 @@ def _summary(state: State) -> str:
 
 def _why_they_differ(state: State, desired: Version) -> str:
     number = f"v{desired.version}"
-    refused = handler_refuses(desired, state.group, state.model)
+    refused = handler_refuses(desired, state.group, state.model, state.bucket)
     if refused:
         return (f"the deploy handler refuses {number} ({'; '.join(refused)}) and leaves the stack as it is; roll back "
                 f"to a version that can serve, or reject {number}")

@@ -16,7 +16,7 @@ from moto import mock_aws
 from moto.sagemaker.models import sagemaker_backends
 
 from pipeline_code.core import images
-from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY
+from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY, lake_bucket
 from pipeline_code.handlers import deploy_on_approval as dod
 from pipeline_code.handlers.deploy import registry as dod_registry
 from mlops_cli import rollback as rb
@@ -30,8 +30,9 @@ from tests.support.cli_output import after_target_line
 REGION = "eu-west-1"
 GROUP = "mlops-loop-prod-churn"
 STACK = "mlops-loop-prod-serving"
-ARTIFACTS = "mlops-loop-prod-artifacts"
 ACCOUNT = sample_account("prod")
+# The environment's artifacts bucket, as the app names it (the deploy handler's APPROVAL_LEDGER bucket).
+ARTIFACTS = lake_bucket("mlops-loop-prod", "artifacts", ACCOUNT, REGION)
 OTHER_ACCOUNT = sample_account("staging")
 # A frozen copy of the sample config names the environments: prod is in eu-west-1, like the moto world below.
 CONFIG = ["--config", str(SAMPLE_CONFIG)]
@@ -424,7 +425,28 @@ def test_rollback_refuses_a_version_whose_reports_the_deploy_handler_may_not_rea
     assert after_target_line(capsys.readouterr().err) == (
         f"rollback: error: --to-version 1: v1 cannot serve, the deploy handler would refuse it: its bias.json "
         f"{folder}/bias.json is not where the evaluation step writes churn's reports "
-        "(s3://<artifacts bucket>/pipelines/churn/*/evaluate/evaluation/*), the only ones the deploy handler may read, so "
+        f"(s3://{ARTIFACTS}/pipelines/churn/*/evaluate/evaluation/*), the only ones the deploy handler may read, so "
+        "its promotion gate cannot be checked; re-register it from a pipeline run, or register it with its reports "
+        "(ModelMetrics) there\n")
+    assert registry.snapshot() == before
+
+
+def test_rollback_refuses_a_version_whose_reports_are_in_another_bucket_with_the_handlers_reason(registry, capsys):
+    """GIVEN v1 registered by hand with its reports under churn's evaluation folder, but of another bucket than the
+    environment's artifacts bucket, and v2 serving WHEN rolling back to v1 THEN it is refused up front with the reason
+    the deploy handler gives (it may read reports in the artifacts bucket only), naming that bucket, and nothing is
+    re-approved. Before, the rollback checked the key alone: v1 was re-approved, then refused by the handler."""
+    elsewhere = "s3://someone-elses-bucket/pipelines/churn/run-1/evaluate/evaluation"
+    registry.register("Approved", reports=elsewhere)
+    registry.serve(registry.register("Approved"))
+    before = registry.snapshot()
+
+    assert rb.main(BASE + ["rollback", *REASON, "--to-version", "1", "--yes"]) == 2
+
+    assert after_target_line(capsys.readouterr().err) == (
+        f"rollback: error: --to-version 1: v1 cannot serve, the deploy handler would refuse it: its bias.json "
+        f"{elsewhere}/bias.json is not where the evaluation step writes churn's reports "
+        f"(s3://{ARTIFACTS}/pipelines/churn/*/evaluate/evaluation/*), the only ones the deploy handler may read, so "
         "its promotion gate cannot be checked; re-register it from a pipeline run, or register it with its reports "
         "(ModelMetrics) there\n")
     assert registry.snapshot() == before
