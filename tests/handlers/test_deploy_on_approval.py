@@ -45,9 +45,11 @@ from tests.support.deploy_handler import (
     TEMPLATE,
     approve_and_deploy,
     decide,
+    deploy_and_fail,
     digests,
     evaluation_reports,
     register,
+    roll_back_last_update,
     run,
     set_approval,
     source_url,
@@ -1409,43 +1411,6 @@ def test_an_empty_multi_model_setting_means_no_member(aws, mme, monkeypatch):
     decision = mme.approve(v1)
     assert decision["deployed"] is True and "target_model" not in decision
     assert mme.staged() == [] and mme.runtime.calls == []
-
-
-def roll_back_last_update(aws, *, to_arn: str, to_sha: str) -> None:
-    """What CloudFormation does when the handler's last update trips a rollback alarm: that operation's events (all
-    carrying its client request token) end in UPDATE_ROLLBACK_COMPLETE and the parameters are restored. moto finishes
-    updates at once and keeps no token, so the token and the failure are written into its backend."""
-    token = aws.updates[-1]["ClientRequestToken"]
-    stack = cloudformation_backends[DEFAULT_ACCOUNT_ID][REGION].get_stack(STACK)
-    for event in stack.events:
-        if event.client_request_token is None and event.timestamp >= aws.update_started:
-            event.client_request_token = token
-    current = aws.parameters()
-    restored = {"ChurnModelPackageArn": to_arn, "ChurnModelSha256": to_sha}
-    aws.cloudformation.update_stack(StackName=STACK, UsePreviousTemplate=True, Parameters=[
-        {"ParameterKey": k, "ParameterValue": restored.get(k, v)} for k, v in current.items()])
-    aws.updates.pop()  # the test's own restore, not the handler's
-    stack.events = [e for e in stack.events if e.client_request_token is not None]
-    for logical, kind, status, reason in (
-        ("ChurnEndpoint", "AWS::SageMaker::Endpoint", "UPDATE_FAILED", "Rollback alarm ChurnRollback5xx in ALARM"),
-        (STACK, "AWS::CloudFormation::Stack", "UPDATE_ROLLBACK_IN_PROGRESS", "The following resource(s) failed to update"),
-        (STACK, "AWS::CloudFormation::Stack", "UPDATE_ROLLBACK_COMPLETE", None),
-    ):
-        event = Event(stack.stack_id, STACK, logical, logical, kind, status, reason, None)
-        event.client_request_token = token
-        stack.events.append(event)
-    stack.status = "UPDATE_ROLLBACK_COMPLETE"
-
-
-def deploy_and_fail(aws, serving: str, failing: str) -> None:
-    """``serving`` serves; ``failing`` is approved, deployed by the handler, and its rollout rolled back."""
-    approve_and_deploy(aws, serving)
-    sha = aws.parameters()["ChurnModelSha256"]
-    # moto stamps its events in naive UTC
-    aws.update_started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(milliseconds=1)
-    approve_and_deploy(aws, failing)
-    roll_back_last_update(aws, to_arn=serving, to_sha=sha)
-    aws.notices()
 
 
 @pytest.mark.parametrize("later", ["registration of another version", "another model's deploy settled", "a retry"])

@@ -6,6 +6,7 @@ them; the approval ledger and run-record settings. Import the fixtures (``shared
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import time
@@ -13,6 +14,7 @@ from typing import Any, Dict
 
 import pytest
 from moto import mock_aws
+from moto.cloudformation.models import Event, cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
@@ -219,6 +221,43 @@ def run(aws, event):
 def approve_and_deploy(aws, arn):
     set_approval(aws, arn, "Approved")
     assert run(aws, state_change(arn))["deployed"] is True
+
+
+def roll_back_last_update(aws, *, to_arn: str, to_sha: str) -> None:
+    """What CloudFormation does when the handler's last update trips a rollback alarm: that operation's events (all
+    carrying its client request token) end in UPDATE_ROLLBACK_COMPLETE and the parameters are restored. moto finishes
+    updates at once and keeps no token, so the token and the failure are written into its backend."""
+    token = aws.updates[-1]["ClientRequestToken"]
+    stack = cloudformation_backends[DEFAULT_ACCOUNT_ID][REGION].get_stack(STACK)
+    for event in stack.events:
+        if event.client_request_token is None and event.timestamp >= aws.update_started:
+            event.client_request_token = token
+    current = aws.parameters()
+    restored = {"ChurnModelPackageArn": to_arn, "ChurnModelSha256": to_sha}
+    aws.cloudformation.update_stack(StackName=STACK, UsePreviousTemplate=True, Parameters=[
+        {"ParameterKey": k, "ParameterValue": restored.get(k, v)} for k, v in current.items()])
+    aws.updates.pop()  # the test's own restore, not the handler's
+    stack.events = [e for e in stack.events if e.client_request_token is not None]
+    for logical, kind, status, reason in (
+        ("ChurnEndpoint", "AWS::SageMaker::Endpoint", "UPDATE_FAILED", "Rollback alarm ChurnRollback5xx in ALARM"),
+        (STACK, "AWS::CloudFormation::Stack", "UPDATE_ROLLBACK_IN_PROGRESS", "The following resource(s) failed to update"),
+        (STACK, "AWS::CloudFormation::Stack", "UPDATE_ROLLBACK_COMPLETE", None),
+    ):
+        event = Event(stack.stack_id, STACK, logical, logical, kind, status, reason, None)
+        event.client_request_token = token
+        stack.events.append(event)
+    stack.status = "UPDATE_ROLLBACK_COMPLETE"
+
+
+def deploy_and_fail(aws, serving: str, failing: str) -> None:
+    """``serving`` serves; ``failing`` is approved, deployed by the handler, and its rollout rolled back."""
+    approve_and_deploy(aws, serving)
+    sha = aws.parameters()["ChurnModelSha256"]
+    # moto stamps its events in naive UTC
+    aws.update_started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(milliseconds=1)
+    approve_and_deploy(aws, failing)
+    roll_back_last_update(aws, to_arn=serving, to_sha=sha)
+    aws.notices()
 
 
 APPROVER = f"arn:aws:sts::{DEFAULT_ACCOUNT_ID}:assumed-role/mlops-loop-prod-model-approver/alice"

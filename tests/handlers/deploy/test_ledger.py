@@ -26,6 +26,7 @@ from tests.support.deploy_handler import (
     REGION,
     STACK,
     decide,
+    deploy_and_fail,
     digests,
     evaluation_reports,
     records,
@@ -285,3 +286,22 @@ def test_a_new_decision_about_a_refused_version_is_recorded_again(ledger):
     refusals = _reconcile_records(aws, 2)
     assert [r["package"]["ApprovalDescription"] for _, r in refusals] == ["first approval", "second approval"]
     assert [integrity.parse_ledger_record(b)["trigger"] for b in records(aws, 2).values()].count("state-change") == 2
+
+
+def test_a_held_version_met_again_by_every_reconcile_is_recorded_once(ledger):
+    """GIVEN v2's rollout rolled back (v2 held, v1 serving again) WHEN the stack settles again and again THEN one
+    reconcile record of the hold, saying when it was first held, which every later decision names."""
+    from moto.cloudformation.models import cloudformation_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    aws = ledger
+    v1, v2 = register(aws), register(aws)
+    deploy_and_fail(aws, v1, v2)
+    cloudformation_backends[DEFAULT_ACCOUNT_ID][REGION].get_stack(STACK).status = "UPDATE_COMPLETE"
+    decisions = [run(aws, {"action": "reconcile", "group": GROUP}) for _ in range(3)]
+
+    assert [d["outcome"] for d in decisions] == ["held"] * 3
+    held = [(k, r) for k, r in _reconcile_records(aws, 2) if r["decision"]["outcome"] == "held"]
+    ((key, record),) = held
+    assert record["decision"]["first_held_at"] == record["recorded_at"]
+    assert {d["ledger"]["key"] for d in decisions} == {f"s3://{ARTIFACTS}/{key}"}
