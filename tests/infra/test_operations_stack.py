@@ -680,3 +680,19 @@ def test_an_endpoint_of_the_environment_being_deleted_failed_or_out_of_service_t
                                if k.startswith("DeployOnApprovalAccessPolicy")])["CheckEndpoints"]
     region, account = synthesized.config.environments[env].region, synthesized.config.environments[env].account
     assert check["Resource"] == [f"arn:aws:sagemaker:{region}:{account}:endpoint/{e.lower()}" for e in endpoints]
+
+
+def test_the_rollback_command_checks_reports_in_the_bucket_the_deploy_handler_is_given(synthesized):
+    """GIVEN every environment of the config WHEN synthesized THEN the artifacts bucket the deploy handler reads
+    evaluation reports in (APPROVAL_LEDGER) is the one the rollback command checks a version's reports against
+    (mlops_cli.rollback.artifacts_bucket): one name, so rollback refuses exactly what the handler refuses."""
+    from mlops_cli.rollback import artifacts_bucket
+
+    checked = 0
+    for env, environment in synthesized.config.environments.items():
+        (variables,) = [v for r in synthesized.resources(env, "Operations", "AWS::Lambda::Function").values()
+                        if "APPROVAL_LEDGER" in (v := r["Properties"].get("Environment", {}).get("Variables", {}))]
+        bucket = json.loads(variables["APPROVAL_LEDGER"])["bucket"]
+        assert bucket == artifacts_bucket(synthesized.config.project, env, environment.account, environment.region), env
+        checked += 1
+    assert checked
