@@ -57,6 +57,17 @@ def _iso(moment: dt.datetime) -> str:
 
 def _as_text(value: Any) -> Optional[str]:
     """A value as Feature Store's ``ValueAsString`` holds it; None (feature absent) for a missing one."""
+    # The kinds a feature row is made of, answered first (a run puts every value of every row, twice over: the put and
+    # the correction); each answer is the general rules' below.
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is int:
+        return str(value)
+    if kind is float:
+        if value != value:  # NaN
+            return None
+        return str(int(value)) if value.is_integer() else str(value)
     # pandas' missing markers first: NaT is a datetime too.
     if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return None
@@ -70,6 +81,16 @@ def _as_text(value: Any) -> Optional[str]:
         # As the feature job writes an integral value ("21"; Feature Store refuses "21.0" for an Integral feature).
         return str(int(value))
     return str(value)
+
+
+def _as_record(row: Mapping[str, Any]) -> Dict[str, str]:
+    """A row (feature name -> value) as the store holds it: each value's :func:`_as_text`, the missing ones left out."""
+    record = {}
+    for name, value in row.items():
+        text = _as_text(value)
+        if text is not None:
+            record[name] = text
+    return record
 
 
 class LocalOnlineStore:
@@ -95,8 +116,7 @@ class LocalOnlineStore:
         written = 0
         with self._db:
             for row in rows:
-                record = {name: _as_text(value) for name, value in row.items()}
-                record = {name: value for name, value in record.items() if value is not None}
+                record = _as_record(row)
                 record_id, event_text = record.get(record_identifier), record.get(event_time)
                 event = parse_time(event_text)
                 if record_id is None or event is None:  # PutRecord refuses a record without both keys
@@ -223,18 +243,17 @@ def fill_from_features(store_path: str, features_dir: str, *, feature_group: str
     from pipeline_code.features.ingestion.writer import FeatureStoreWriter
 
     frame = pd.read_parquet(features_dir)
-    rows = frame.to_dict("records")
+    # Each row as the text the store holds, once: put as it is (text puts as itself), and the correction's records.
+    texts = [_as_record(row) for row in frame.to_dict("records")]
     store = LocalOnlineStore(store_path)
     try:
-        written = store.put_records(feature_group, rows, record_identifier=record_identifier, event_time=event_time,
+        written = store.put_records(feature_group, texts, record_identifier=record_identifier, event_time=event_time,
                                     ttl_days=ttl_days)
         client = store.runtime_client(feature_group, record_identifier=record_identifier, event_time=event_time,
                                       ttl_days=ttl_days)
         writer = FeatureStoreWriter(client, feature_group, record_identifier=record_identifier, event_time=event_time,
                                     max_attempts=1)
-        records = [[{"FeatureName": k, "ValueAsString": v} for k, v in ((k, _as_text(v)) for k, v in row.items())
-                    if v is not None] for row in rows]
-        report = writer.correct_online(_correctable(store, feature_group, records, record_identifier, event_time))
+        report = writer.correct_online(_correctable(store, feature_group, texts, record_identifier, event_time))
         if report.failures:
             failure = report.failures[0]
             raise RuntimeError(f"the local online store: {failure.error_code}: {failure.error_message}")
@@ -243,9 +262,9 @@ def fill_from_features(store_path: str, features_dir: str, *, feature_group: str
         store.close()
 
 
-def _correctable(store: LocalOnlineStore, feature_group: str, records: List[List[Dict[str, str]]],
+def _correctable(store: LocalOnlineStore, feature_group: str, texts: List[Dict[str, str]],
                  record_identifier: str, event_time: str) -> List[List[Dict[str, str]]]:
-    """The records of ``records`` whose id :meth:`~pipeline_code.features.ingestion.writer.FeatureStoreWriter.correct_online`
+    """The records of ``texts`` (each a row's :func:`_as_record`), as ``PutRecord`` records, whose id :meth:`~pipeline_code.features.ingestion.writer.FeatureStoreWriter.correct_online`
     could correct, in their order: every record of an id whose stored record has the event time of one of its records
     here and other text than one of those. correct_online corrects an id only when its latest record has the stored
     record's event time and other values, so the other ids' records - most of a run's - need no read back through
@@ -256,19 +275,19 @@ def _correctable(store: LocalOnlineStore, feature_group: str, records: List[List
         record = json.loads(record_json)
         if record is not None:  # a soft-delete marker: no BatchGetRecord returns it
             stored[record_id] = record
-    ids: List[Optional[str]] = []
     correctable: set = set()
-    for record in records:
-        values = {item["FeatureName"]: item["ValueAsString"] for item in record}
+    for values in texts:
         record_id = values.get(record_identifier)
-        ids.append(record_id)
         held = stored.get(record_id) if record_id is not None else None
         if held is None or record_id in correctable:
             continue
-        event = parse_time(values.get(event_time))
-        if event is not None and event == parse_time(held.get(event_time)) and values != held:
-            correctable.add(record_id)
-    return [record for record_id, record in zip(ids, records) if record_id in correctable]
+        # Other text first (most rows are what was just put): only then are the event times read.
+        if values != held:
+            event = parse_time(values.get(event_time))
+            if event is not None and event == parse_time(held.get(event_time)):
+                correctable.add(record_id)
+    return [[{"FeatureName": name, "ValueAsString": value} for name, value in values.items()]
+            for values in texts if values.get(record_identifier) in correctable]
 
 
 class LocalEndpoint:
