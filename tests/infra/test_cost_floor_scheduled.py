@@ -19,7 +19,7 @@ from mlops_loop.config.instance_types import INSTANCE_TYPES
 from mlops_loop.config.vpc_endpoints import INTERFACE_ENDPOINT_SERVICES
 from mlops_loop.tools.cost_floor import PRICES, floor_report, main
 from mlops_loop.tools.cost_floor.scheduled import Assumptions
-from pipeline_code.core.contract import MONITOR_METRICS
+from pipeline_code.core.contract import LOG_RETENTION_ACTION, LOG_RETENTION_NOT_SET_METRIC, MONITOR_METRICS
 from tests.support.assemblies import (
     condition_step,
     conditional_trigger,
@@ -430,7 +430,7 @@ def test_each_drift_monitor_run_s_custom_metrics_are_a_scheduled_line(tmp_path):
     line = lines["CloudWatch custom metrics"]
     metrics = HEADLINE + 3 + 3
     assert line.monthly_usd == pytest.approx(metrics * DAILY_RUNS * METRIC / 730)
-    assert line.basis == (f"1 monitor x 30.42 runs/month x {metrics} metrics at most ({HEADLINE} headline, 3 FeaturePsi, 3 "
+    assert line.basis == (f"1 schedule x 30.42 runs/month x {metrics} metrics at most ({HEADLINE} headline, 3 FeaturePsi, 3 "
                           "FeatureSkewRate); each metric 1 h per run (at most the month) x $0.30/metric-month / the "
                           "month's hours (prorated by the hour with data; billed by whole months it would be up to 24 "
                           "times a daily run's) (rate unverified)")
@@ -465,6 +465,31 @@ def test_a_model_spec_missing_from_the_assembly_makes_the_line_unknown(tmp_path)
                           "publishes a series for) is not an asset of the assembly")
 
 
+def function_rule(expression: str, payload: dict) -> dict:
+    """A scheduled EventBridge rule invoking a Lambda function (in the same template, ``Function``) with ``payload``."""
+    return {"Type": "AWS::Events::Rule",
+            "Properties": {"ScheduleExpression": expression, "State": "ENABLED",
+                           "Targets": [{"Arn": {"Fn::GetAtt": ["Function", "Arn"]}, "Id": "Target0",
+                                        "Input": json.dumps(payload)}]}}
+
+
+def test_the_deploy_handler_s_hourly_log_retention_sweep_publishes_one_metric_the_whole_month(tmp_path):
+    """GIVEN the deploy function's hourly log-retention sweep (every run publishes EndpointLogGroupsNotSet, 0 when all
+    is set, for its alarm) beside a daily drift monitor WHEN priced THEN the custom-metrics line counts that metric a
+    whole metric-month (730 runs x 1 h), named, with the monitor's series; another function schedule adds nothing."""
+    env = with_spec(tmp_path, {
+        "Monitor": job_schedule(DAILY, "createProcessingJob", monitor_request(["a"])),
+        "Sweep": function_rule("rate(1 hour)", {"action": LOG_RETENTION_ACTION}),
+        "Other": function_rule("rate(1 hour)", {"action": "record-run"}),
+    }, ["a"])
+    line = scheduled(env)["CloudWatch custom metrics"]
+    assert line.resources == ("Monitor", "Sweep")
+    assert line.monthly_usd == pytest.approx((HEADLINE + 1) * DAILY_RUNS * METRIC / 730 + METRIC)
+    assert line.basis.startswith(f"1 schedule x 30.42 runs/month x {HEADLINE + 1} metrics at most ({HEADLINE} headline, 1 "
+                                 f"FeaturePsi) + 1 schedule x 730 runs/month x 1 metric ({LOG_RETENTION_NOT_SET_METRIC}, the "
+                                 f"deploy handler's {LOG_RETENTION_ACTION} sweep); each metric 1 h per run")
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # The real app
 # --------------------------------------------------------------------------------------------------------------------
@@ -488,8 +513,11 @@ def test_real_app_every_scheduled_job_of_the_templates_is_in_the_scheduled_colum
                       and '"reason": "schedule"' in json.dumps(r["Properties"]["Target"].get("Input"))}
         assert glue and jobs and glue | jobs | retraining <= counted
         publishing = {k for k in jobs if "--publish-metrics" in json.dumps(resources[k]["Properties"].get("Target"))}
+        sweeps = {k for k, r in resources.items() if r["Type"] == "AWS::Events::Rule"
+                  and any(json.loads(t.get("Input") or "{}").get("action") == LOG_RETENTION_ACTION
+                          for t in r["Properties"].get("Targets", []))}
         (metrics,) = [line for line in env.lines if line.label == "CloudWatch custom metrics"]
-        assert publishing and set(metrics.resources) == publishing
+        assert publishing and set(metrics.resources) == publishing | sweeps
         assert all(line.monthly_usd is not None and line.monthly_usd > 0
                    for line in env.lines if line.category == "scheduled")
         assert env.scheduled_usd > 0

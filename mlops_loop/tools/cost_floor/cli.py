@@ -22,7 +22,7 @@ Availability Zones, which templates do not name) x the hourly price, whenever an
 What the schedules run whatever the traffic is a third column, "scheduled", an estimate kept out of "total" and
 added in "with schedules": Glue jobs and crawlers on scheduled triggers (and what their workflows start after them),
 the drift monitor's processing jobs and the CloudWatch custom metrics they publish (one metric-hour per metric per
-run), batch transform jobs and training pipelines that schedules start. Runs per month
+run; so are the deploy handler's hourly log-retention sweep's), batch transform jobs and training pipelines that schedules start. Runs per month
 come from each schedule expression; each run costs its billing minimum where AWS has one (Glue jobs 1 minute,
 crawlers 10 minutes at ``--crawler-dpus`` DPUs, default 1: AWS chooses a crawl's capacity), else runs
 ``--minutes-per-run`` minutes (default 10; SageMaker bills jobs per second with no minimum). See

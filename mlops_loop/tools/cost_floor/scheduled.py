@@ -26,7 +26,7 @@ from typing import Any, Optional
 
 from mlops_loop.config.instance_types import INSTANCE_TYPES, JOB_RESOURCES
 from mlops_loop.config.schedules import runs_per_year
-from pipeline_code.core.contract import MONITOR_METRICS
+from pipeline_code.core.contract import LOG_RETENTION_ACTION, LOG_RETENTION_NOT_SET_METRIC, MONITOR_METRICS
 
 from .model import Line
 from .prices import (
@@ -75,7 +75,7 @@ _LABELS = {
     "training": ("SageMaker training jobs", "job"),
     "pipeline": ("SageMaker pipeline runs", "pipeline"),
     "monitoring": ("SageMaker Model Monitor jobs", "schedule"),
-    "custom_metrics": ("CloudWatch custom metrics", "monitor"),
+    "custom_metrics": ("CloudWatch custom metrics", "schedule"),
 }
 # The four monitoring job definitions a MonitoringSchedule may name; each holds its instances in JobResources.
 _MONITORING_DEFINITIONS = ("AWS::SageMaker::DataQualityJobDefinition", "AWS::SageMaker::ModelQualityJobDefinition",
@@ -387,7 +387,7 @@ def _target_unit(tpl: Template, logical_id: str, arn: Any, payload: Any, runs: O
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# The drift monitor's CloudWatch custom metrics
+# CloudWatch custom metrics the scheduled runs publish
 # --------------------------------------------------------------------------------------------------------------------
 def _model_spec(tpl: Template, request: dict) -> tuple[Optional[dict], str]:
     """(the model spec a drift-monitor request reads, "" or why not): its ``model_spec`` input is an asset of the
@@ -426,7 +426,6 @@ def _metric_unit(tpl: Template, logical_id: str, payload: Any, runs: Optional[fl
     if not isinstance(arguments, list) or "--publish-metrics" not in arguments:
         return None
     spec, why = _model_spec(tpl, request)
-    price = PRICES["custom_metric"]
     if spec is None:
         return _Unit("custom_metrics", tpl.name, (logical_id,), runs, None, "", problem or f"{tpl.name}/{logical_id}: {why}",
                      once)
@@ -434,11 +433,34 @@ def _metric_unit(tpl: Template, logical_id: str, payload: Any, runs: Optional[fl
     skew = features if "--feature-snapshots-s3-uri" in arguments else 0
     metrics = len(MONITOR_METRICS) + features + skew
     counts = f"{len(MONITOR_METRICS)} headline, {features} FeaturePsi" + (f", {skew} FeatureSkewRate" if skew else "")
-    # Billed hours per run: 1, unless runs come more often than hourly (then the month's hours shared among them).
-    billed_hours = 1.0 if runs is None or runs <= hours else hours / runs
     part = f"{metrics} metrics at most ({counts})"
-    return _Unit("custom_metrics", tpl.name, (logical_id,), runs, metrics * billed_hours * price.usd / hours, part,
+    return _Unit("custom_metrics", tpl.name, (logical_id,), runs, _metrics_usd_per_run(metrics, runs, hours), part,
                  problem, once)
+
+
+def _sweep_metric_unit(tpl: Template, logical_id: str, payload: Any, runs: Optional[float], problem: str,
+                       hours: float, once: Optional[str]) -> Optional[_Unit]:
+    """The custom metric the deploy function's log-retention sweep publishes on every run (``EndpointLogGroupsNotSet``:
+    the endpoint log groups it could not set, 0 when all are; its alarm reads it), priced as a drift monitor's are;
+    None for a target whose input is not that sweep."""
+    text = tpl.text(payload)
+    try:
+        request = json.loads(text) if text else None
+    except json.JSONDecodeError:
+        request = None
+    if not isinstance(request, dict) or request.get("action") != LOG_RETENTION_ACTION:
+        return None
+    part = f"1 metric ({LOG_RETENTION_NOT_SET_METRIC}, the deploy handler's {LOG_RETENTION_ACTION} sweep)"
+    return _Unit("custom_metrics", tpl.name, (logical_id,), runs, _metrics_usd_per_run(1, runs, hours), part, problem,
+                 once)
+
+
+def _metrics_usd_per_run(metrics: int, runs: Optional[float], hours: float) -> float:
+    """What ``metrics`` custom metrics written once a run cost per run: each billed the hour it has data (CloudWatch
+    prorates a metric-month by the hour), so 1 h a run unless runs come more often than hourly (then the month's hours
+    shared among them)."""
+    billed_hours = 1.0 if runs is None or runs <= hours else hours / runs
+    return metrics * billed_hours * PRICES["custom_metric"].usd / hours
 
 
 def schedule_units(tpl: Template, hours: float, found: dict[str, _Pipeline], assumptions: Assumptions) -> list[_Unit]:
@@ -455,8 +477,10 @@ def schedule_units(tpl: Template, hours: float, found: dict[str, _Pipeline], ass
         targets = [props.get("Target")] if kind == "AWS::Scheduler::Schedule" else props.get("Targets") or []
         for target in targets:
             if isinstance(target, dict):
-                found_unit = _target_unit(tpl, logical_id, target.get("Arn"), target.get("Input"), runs, problem,
-                                          found, assumptions, tpl.once_deployed(resource))
+                found_unit = (_target_unit(tpl, logical_id, target.get("Arn"), target.get("Input"), runs, problem,
+                                           found, assumptions, tpl.once_deployed(resource))
+                              or _sweep_metric_unit(tpl, logical_id, target.get("Input"), runs, problem, hours,
+                                                    tpl.once_deployed(resource)))
                 if found_unit is not None:
                     units.append(found_unit)
                 if found_unit is not None and found_unit.kind == "processing":
