@@ -122,7 +122,7 @@ from pipeline_code.handlers.deploy.events import Malformed, parse, parse_quietly
 from pipeline_code.handlers.deploy.ledger import record_decision
 from pipeline_code.handlers.deploy.log_retention import (LOG_RETENTION_ACTION, endpoint_retention, logs_client, near_timeout,
                                                           publish_sweep, sweep_stack_client)
-from pipeline_code.handlers.deploy.notices import Notifier
+from pipeline_code.handlers.deploy.notices import Notifier, invoke_command
 from pipeline_code.handlers.deploy.registry import (Version, brief, gate_problems, label, list_versions, problems,
                                                     select_desired, serving_order, verify_artifact)
 from pipeline_code.handlers.deploy.run_records import RECORD_RUN_ACTION, record_execution, record_run_by_hand, record_runs
@@ -282,7 +282,7 @@ def wait(busy: StackBusyError, retry: Retry, *, function_arn: Optional[str], sch
             f"v{desired} still waiting after {minutes} min",
             f"v{desired} of {group} is approved but not deployed: it has waited {minutes} minutes, longer than the longest "
             f"configured rollout plus margin, and the last answer was: {busy}. No further retry is scheduled; once the "
-            f'stack settles, invoke this function with {{"action": "reconcile", "group": "{group}"}}.',
+            f"stack settles, {invoke_command({'action': 'reconcile', 'group': group})}.",
         )
         return {**decision, "outcome": "gave-up", "waiting_since": since.isoformat()}
     if not function_arn:
@@ -372,7 +372,7 @@ def reconcile(
             notify(
                 f"cannot deploy v{desired.version}: stack missing",
                 f"{reason}; v{desired.version} of {group} is approved but cannot be deployed. Deploy the serving stack, then "
-                f'invoke this function with {{"action": "reconcile", "group": "{group}"}}.',
+                f"{invoke_command({'action': 'reconcile', 'group': group})}.",
             )
         return {**base, "deployed": False, "outcome": "stack-missing", "reason": reason, "desired": brief(desired)}
 
@@ -527,8 +527,8 @@ def reconcile(
             notify(
                 f"deploying v{desired.version} failed to start",
                 f"{reason}. {label(serving_arn)} keeps serving; it is tried again on the next approval event or after "
-                f'the next successful update of the stack. Fix the cause, then invoke this function with {{"action": '
-                f'"reconcile", "group": "{group}"}} (or approve again).'
+                f"the next successful update of the stack. Fix the cause, then approve again or "
+                f"{invoke_command({'action': 'reconcile', 'group': group})}."
                 + (f" The version approved last is held: {base['held']['reason']}." if "held" in base else ""),
             )
         return {**base, "deployed": False, "outcome": "failed-to-start", "reason": reason}

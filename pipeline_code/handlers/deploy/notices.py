@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Optional
+import os
+from typing import Any, Mapping, Optional
 
 from botocore.exceptions import ClientError
 
@@ -31,3 +32,16 @@ class Notifier:
             self.sns.publish(TopicArn=self.topic, Subject=full_subject, Message=f"{full_subject}\n\n{message}")
         except ClientError as error:
             LOG.warning(json.dumps({"notify_failed": str(error), "subject": full_subject}))
+
+
+def invoke_command(payload: Mapping[str, Any]) -> str:
+    """How a notice tells people to run this function with ``payload``: in Lambda (which sets
+    ``AWS_LAMBDA_FUNCTION_NAME`` and ``AWS_REGION``) the whole AWS CLI command, naming the function and its region, as the
+    EndpointLosses rule's notice does - a notice's subject names the model group, not which function "this" is; outside
+    Lambda, the payload alone."""
+    document = json.dumps(dict(payload))
+    name, region = os.environ.get("AWS_LAMBDA_FUNCTION_NAME"), os.environ.get("AWS_REGION")
+    if not name or not region:
+        return f"invoke this function with {document}"
+    return (f"invoke this function: aws lambda invoke --function-name {name} --cli-binary-format raw-in-base64-out "
+            f"--payload '{document}' out.json --region {region}")

@@ -18,7 +18,7 @@ from pipeline_code.core import integrity
 from pipeline_code.core.contract import PIPELINE_EXECUTION_ENDED, RECORD_EXECUTION_ACTION, package_created, pipeline_group
 from pipeline_code.handlers.deploy.events import aware
 from pipeline_code.handlers.deploy.ledger import Ledger, json_value
-from pipeline_code.handlers.deploy.notices import Notifier
+from pipeline_code.handlers.deploy.notices import Notifier, invoke_command
 
 LOG = logging.getLogger(__name__)
 
@@ -85,8 +85,8 @@ def _run_record_notice(group: str, result: Mapping[str, Any], outcome: Any = Non
     if result["outcome"] == "lost":
         return why + " This one cannot be recorded any more: the audit will say so for this version."
     return why + (f" It is tried again on the next approval event of v{version} and, while v{version} is the version that "
-                  f'should serve, on every reconcile; to try now, invoke this function with {{"action": '
-                  f'"{RECORD_RUN_ACTION}", "group": "{group}", "version": {version}}}.')
+                  f"should serve, on every reconcile; to try now, "
+                  f"{invoke_command({'action': RECORD_RUN_ACTION, 'group': group, 'version': version})}.")
 
 
 def record_run(ledger: Ledger, group: str, version: int, arn: str, *, sagemaker: Any, s3: Any,
@@ -284,8 +284,9 @@ def _told(result: Dict[str, Any], notify: "Notifier") -> Dict[str, Any]:
         notify("run record not written",
                f"{result['reason']}. If that execution registered an approved version, its run record (the definition it "
                "ran, its parameters and steps, which the audit needs once the pipeline is deleted) is not kept: find the "
-               f'version (python -m mlops_cli.rollback --env <env> --model <model> versions) and invoke this function with {{"action": '
-               f'"{RECORD_RUN_ACTION}", "group": "{result["group"]}", "version": N}}.')
+               "version (python -m mlops_cli.rollback --env <env> --model <model> versions) and "
+               f"{invoke_command({'action': RECORD_RUN_ACTION, 'group': result['group'], 'version': 'N'})} "
+               "(N: that version's number, without the quotes).")
     return result
 
 
