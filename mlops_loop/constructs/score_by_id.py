@@ -37,6 +37,15 @@ from .handler_function import MAX_ENVIRONMENT_BYTES, environment_size, handler_f
 BAD_PERIODS = 3
 # The fewest requests a 5-minute period must hold for its 5xx rate to count: one 503 in three requests is noise.
 MIN_REQUESTS = 10
+# Where every page of a by-id front's alarm sends on-call for what to do (a row per alarm).
+RUNBOOK = "(docs/monitoring.md, Score-by-id alarms)"
+
+
+def first_look(function_name: str, region: str) -> str:
+    """The end of every page a by-id front's alarm sends: the front's log (each answer's status and reason, its
+    tracebacks), in ``region``, and the runbook."""
+    return (f" First look: the front's log, aws logs tail /aws/lambda/{function_name} --since 1h --region {region}. "
+            f"What to do: {RUNBOOK}.")
 
 
 class ScoreById(Construct):
@@ -147,9 +156,11 @@ class ScoreById(Construct):
         self.alarms: list[cloudwatch.Alarm] = []
         at_least, above = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
         sustained = f"in {BAD_PERIODS} 5-minute periods in a row"
+        front = f"{model}'s by-id front {function_name}"
         for suffix, metric, threshold, comparison, periods, description in (
             ("Errors", built.function.metric_errors(period=minutes(5)), 1, at_least, 1,
-             f"The {model} score-by-id function failed; check its logs"),
+             f"{front}: the function itself failed in the last 5 minutes (an error it did not answer, a timeout, out "
+             "of memory): its callers got Lambda's error, not the front's answer."),
             # A rate, as the endpoint's own 5xx alarm: answers 503 while the endpoint is throttled or not ready, or no
             # version is deployed yet, so one such answer is no incident.
             # A quieter period counts as failing only when every one of its requests failed: a caller sending a few
@@ -158,24 +169,26 @@ class ScoreById(Construct):
             ("ServerErrors", guarded_rate(served_errors, "5xx rate (%)", min_requests=MIN_REQUESTS, period=minutes(5),
                                           quiet_all_marked=True),
              max_error_rate_percent, above, BAD_PERIODS,
-             f"Score by id for {model} answered 5xx to more than {max_error_rate_percent:g}% of requests {sustained} "
-             f"(in a period of fewer than {MIN_REQUESTS} requests, to all of them; store or endpoint unavailable, or "
-             "refused the records); check its logs"),
+             f"{front} answered 5xx to more than {max_error_rate_percent:g}% of requests {sustained} "
+             f"(in a period of fewer than {MIN_REQUESTS} requests, to all of them): the online store or the endpoint "
+             f"{endpoint_name} unavailable, or refusing the records."),
             ("Throttles", built.function.metric_throttles(period=minutes(5)), 1, at_least, 1,
-             f"Score-by-id requests for {model} were throttled: raise serving.by_id.max_concurrency or slow callers"),
+             f"{front}: requests were throttled in the last 5 minutes (429: more than its {max_concurrency} concurrent "
+             "requests, serving.by_id.max_concurrency)."),
             # The duration includes the endpoint's answer, and so a serverless endpoint's cold start.
             ("Latency", built.function.metric_duration(period=minutes(5), statistic="p99"), max_latency_ms, at_least,
-             BAD_PERIODS, f"Score by id for {model}: p99 duration at {max_latency_ms} ms or more {sustained}"),
+             BAD_PERIODS, f"{front}: p99 duration at {max_latency_ms} ms or more {sustained} (the store lookup plus "
+                          f"the endpoint {endpoint_name}'s answer)."),
             # As the monitor's check: a rate above the limit fails it.
             ("Skew", skew_rate, max_skew_rate, above, 1,
-             f"{model}: more than {max_skew_rate:g} of a feature's values served by id differ from the "
-             "training snapshot (the drift monitor's report lists the largest differences)"),
+             f"{front}: in the drift monitor's daily run, more than {max_skew_rate:g} of a feature's values served by "
+             "id differ from the training snapshot (its report lists the largest differences; no retrain starts)."),
         ):
             alarm = cloudwatch.Alarm(
                 self,
                 suffix,
                 alarm_name=f"{function_name}-{suffix.lower()}",
-                alarm_description=description,
+                alarm_description=description + first_look(function_name, stack.region),
                 metric=metric,
                 threshold=threshold,
                 comparison_operator=comparison,

@@ -280,6 +280,34 @@ def test_five_alarms_notify_the_topic_failures_and_throttles_on_the_first_bad_fi
         assert alarm["AlarmName"] == f"{FUNCTION}-{name.lower()}", name
 
 
+def test_every_page_a_by_id_front_sends_says_where_to_look_and_points_to_its_runbook():
+    """GIVEN a model's by-id front WHEN one of its alarms pages (the function failing, a 5xx rate, throttles, a slow p99,
+    served features that differ from training's) THEN its text names the model and the front, gives on-call the front's
+    log in the environment's region and the runbook section that says what to do for that alarm (docs/monitoring.md,
+    Score-by-id alarms), within CloudWatch's 1,024 characters (before: "The returns score-by-id function failed; check
+    its logs", no log group, no region, no runbook)."""
+    built, score, _ = _built()
+    for name, alarm in _alarms(built, score).items():
+        description = alarm["AlarmDescription"]
+        assert alarm["AlarmActions"] and MODEL in description and FUNCTION in description, name
+        assert f"aws logs tail /aws/lambda/{FUNCTION} --since 1h --region {REGION}" in description, name
+        assert description.endswith("What to do: (docs/monitoring.md, Score-by-id alarms)."), name
+        assert len(description) <= 1024, (name, "CloudWatch's limit on AlarmDescription")
+
+
+def test_the_score_by_id_runbook_covers_every_alarm_of_a_front():
+    """The runbook section names every alarm of a by-id front (as ``<front>-<suffix>``, the front being
+    ``<project>-<env>-<model>-by-id``) and the setting each one's line comes from."""
+    from tests.support import docs
+
+    runbook = docs.section("### Score-by-id alarms: what to do").text
+    built, score, _ = _built()
+    for alarm in _alarms(built, score).values():
+        assert f"`<front>-{alarm['AlarmName'].removeprefix(f'{FUNCTION}-')}`" in runbook, alarm["AlarmName"]
+    for setting in ("max_error_rate_percent", "max_latency_p99_ms", "by_id.max_concurrency", "by_id.max_skew_rate"):
+        assert setting in runbook, setting
+
+
 def test_the_functions_errors_and_throttles_alarm_from_the_first_one():
     built, score, ids = _built()
     alarms = _alarms(built, score)
@@ -311,9 +339,10 @@ def test_answers_with_5xx_alarm_on_their_rate_over_busy_periods_of_the_fronts_ow
         {"Id": "requests", "MetricStat": {"Metric": metric, "Period": 300, "Stat": "SampleCount"}, "ReturnData": False},
     ]
     assert alarm["AlarmDescription"] == (
-        f"Score by id for {MODEL} answered 5xx to more than 2.5% of requests in 3 5-minute periods in a row "
-        "(in a period of fewer than 10 requests, to all of them; store or endpoint unavailable, or refused the "
-        "records); check its logs")
+        f"{MODEL}'s by-id front {FUNCTION} answered 5xx to more than 2.5% of requests in 3 5-minute periods in a row "
+        f"(in a period of fewer than 10 requests, to all of them): the online store or the endpoint {ENDPOINT} "
+        f"unavailable, or refusing the records. First look: the front's log, aws logs tail /aws/lambda/{FUNCTION} "
+        f"--since 1h --region {REGION}. What to do: (docs/monitoring.md, Score-by-id alarms).")
 
 
 def test_latency_alarms_when_the_p99_duration_reaches_the_limit():
@@ -323,8 +352,9 @@ def test_latency_alarms_when_the_p99_duration_reaches_the_limit():
         "AWS/Lambda", "Duration", "p99", MAX_LATENCY_MS)
     assert "Statistic" not in alarm
     assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": ids["function"]}}]
-    assert alarm["AlarmDescription"] == (f"Score by id for {MODEL}: p99 duration at {MAX_LATENCY_MS} ms or more in 3 "
-                                         "5-minute periods in a row")
+    assert alarm["AlarmDescription"].startswith(
+        f"{MODEL}'s by-id front {FUNCTION}: p99 duration at {MAX_LATENCY_MS} ms or more in 3 5-minute periods in a row "
+        f"(the store lookup plus the endpoint {ENDPOINT}'s answer). First look: ")
 
 
 def test_the_url_is_an_output():
