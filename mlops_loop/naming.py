@@ -147,6 +147,11 @@ def etl_workflow_name(prefix: str, dataset: str) -> str:
     return f"{prefix}-{dataset.replace('_', '-')}"
 
 
+def etl_crawler_name(prefix: str, dataset: str) -> str:
+    """The crawler over a dataset's raw files, the first step of its Glue workflow: ``<prefix>-<dataset>-raw``."""
+    return f"{etl_workflow_name(prefix, dataset)}-raw"
+
+
 def etl_job_name(prefix: str, dataset: str, job: str) -> str:
     """The Glue job ``job`` (of :data:`ETL_JOBS`) of a dataset: ``<prefix>-<dataset>-<job>``."""
     return f"{etl_workflow_name(prefix, dataset)}-{job}"

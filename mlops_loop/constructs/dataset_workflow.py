@@ -16,7 +16,7 @@ from pipeline_code.catalog import Dataset
 # shared with the erasure search: defined in the contract.
 from pipeline_code.core.contract import CURATE_RECOVERY_PREFIX, INGEST_FAILURES_PREFIX, QUARANTINE_PREFIX, pascal
 
-from ..naming import ETL_JOBS, etl_job_name, etl_workflow_name, feature_group_arn, feature_snapshots_prefix
+from ..naming import ETL_JOBS, etl_crawler_name, etl_job_name, etl_workflow_name, feature_group_arn, feature_snapshots_prefix
 from .cdk_reads import read_once, stack_of
 from .glue_runtime import GlueJobRole, GlueRuntime
 
@@ -156,7 +156,7 @@ class DatasetWorkflow(Construct):
         self.crawler = glue.CfnCrawler(
             self,
             "RawCrawler",
-            name=f"{name}-raw",
+            name=etl_crawler_name(name_prefix, ds),
             description=f"Catalogs raw {ds} files as table raw_{ds}",
             role=read_once(runtime.crawler_role, "role_arn"),
             database_name=database_name,

@@ -41,6 +41,7 @@ from ..naming import (
     ETL_JOBS,
     batch_dead_letters_queue_name,
     checked_feature_group_name,
+    etl_crawler_name,
     etl_job_name,
     score_by_id_function_name,
 )
@@ -390,6 +391,20 @@ class OperationsStack(Stack):
                     "dataset reaches training or the online store. The run (ErrorMessage, LogGroupName: its error log "
                     f"stream is the run id): aws glue get-job-run --job-name {field('$.detail.jobName')} --run-id "
                     f"{field('$.detail.jobRunId')} --region {self.region}"),
+            )
+            # The workflow starts the curate job only on a SUCCEEDED crawl: a crawler that fails starts no job, so no job
+            # fails and the rule above never fires; the data just stops being fresh. Its own state change tells people.
+            self._tell_people(
+                f"CrawlerFailures{suffix}", "Tell people when a dataset's raw crawler fails (its ETL does not run)",
+                source="aws.glue", detail_type="Glue Crawler State Change",
+                detail={"crawlerName": [etl_crawler_name(name_prefix, d) for d in owned], "state": ["Failed"]},
+                topic=topic,
+                message=events.RuleTargetInput.from_text(
+                    f"{name_prefix} crawler {field('$.detail.crawlerName')} failed: {field('$.detail.errorMessage')}. "
+                    "Its dataset's curate and feature jobs start only after a successful crawl: no fresh data of that "
+                    "dataset reaches training or the online store until it runs again (the next nightly run, or its Glue "
+                    "workflow started by hand). The crawl (LastCrawl: ErrorMessage, LogGroup, LogStream): aws glue "
+                    f"get-crawler --name {field('$.detail.crawlerName')} --region {self.region}"),
             )
         # A key pending deletion or disabled fails every use of it at once, and the Deny in its policy stops only a short
         # window: people hear of each such change, with the commands that undo it.

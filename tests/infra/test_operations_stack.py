@@ -559,6 +559,33 @@ def test_a_failed_or_timed_out_etl_job_of_any_dataset_tells_people(synthesized):
             f"<detail-jobRunId> --region {synthesized.config.environments[env].region}"), env
 
 
+def test_a_failed_crawl_of_any_datasets_raw_files_tells_people(synthesized):
+    """GIVEN every environment of the user's config WHEN a dataset's raw crawler fails (its role denied on the raw
+    prefix or the key, a file it cannot classify, Glue's own error) THEN people are told: the nightly workflow starts
+    the curate job only on a SUCCEEDED crawl, so no job runs, no job fails and the ETL rule never fires - before, the
+    data simply stopped being fresh, silently. The notice names the crawler, Glue's error and the command that shows
+    the crawl (its error, log group and stream)."""
+    for env in synthesized.config.environments:
+        crawlers = sorted(c["Properties"]["Name"] for c in
+                          synthesized.resources(env, "DataPipeline", "AWS::Glue::Crawler").values())
+        rules = synthesized.resources(env, "Operations", "AWS::Events::Rule")
+        (rule,) = [r["Properties"] for k, r in rules.items() if k.startswith("CrawlerFailures")]
+        pattern = rule["EventPattern"]
+        assert (pattern["source"], pattern["detail-type"]) == (["aws.glue"], ["Glue Crawler State Change"]), env
+        assert sorted(pattern["detail"]["crawlerName"]) == crawlers and crawlers, env
+        assert pattern["detail"]["state"] == ["Failed"], env
+        (target,) = rule["Targets"]
+        assert target["Arn"]["Ref"].startswith("Notifications") and "DeadLetterConfig" in target, env
+        assert target["InputTransformer"]["InputPathsMap"] == {
+            "detail-crawlerName": "$.detail.crawlerName", "detail-errorMessage": "$.detail.errorMessage"}, env
+        assert json.loads(target["InputTransformer"]["InputTemplate"]) == (
+            f"{PROJECT}-{env} crawler <detail-crawlerName> failed: <detail-errorMessage>. Its dataset's curate and "
+            "feature jobs start only after a successful crawl: no fresh data of that dataset reaches training or the "
+            "online store until it runs again (the next nightly run, or its Glue workflow started by hand). The crawl "
+            "(LastCrawl: ErrorMessage, LogGroup, LogStream): aws glue get-crawler --name <detail-crawlerName> --region "
+            f"{synthesized.config.environments[env].region}"), env
+
+
 def test_a_version_awaiting_approval_tells_the_approvers_what_to_review_and_how_to_decide(synthesized):
     # GIVEN every environment of the user's config
     for env in synthesized.config.environments:

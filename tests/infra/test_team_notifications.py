@@ -16,7 +16,7 @@ from typing import Any, Iterator, Optional
 import pytest
 
 from mlops_loop.constructs.scheduled_job import job_name_stem
-from mlops_loop.naming import ETL_JOBS, etl_job_name
+from mlops_loop.naming import ETL_JOBS, etl_crawler_name, etl_job_name
 from pipeline_code.core.contract import (MODEL_TAG, TEAM_TAG, environment_prefix, package_group_name, pascal, pipeline_name,
                                          team_topic_name)
 
@@ -222,19 +222,21 @@ def _dataset_team(teams, dataset: str) -> Optional[str]:
 def test_a_datasets_failed_etl_reaches_its_team_when_all_its_models_are_that_teams(teams):
     """GIVEN two teams' models WHEN the ETL-failure rules are read THEN a dataset whose models all belong to one team has
     its curate and feature jobs' failures published to that team's topic; a dataset shared by several teams (or with an
-    unowned model) to the environment's; every dataset's jobs in exactly one rule."""
+    unowned model) to the environment's; every dataset's jobs in exactly one rule; the same for its raw crawler."""
     prefix = environment_prefix(teams.config.project, teams.env)
     topics = _topics(teams.by_id["Operations"].template)
     datasets = {teams.config.models[m].dataset for m in teams.config.environments[teams.env].models}
     expected = {etl_job_name(prefix, d, job): topics[_dataset_team(teams, d)] for d in datasets for job in ETL_JOBS}
+    expected.update({etl_crawler_name(prefix, d): topics[_dataset_team(teams, d)] for d in datasets})
     routed: dict[str, list[str]] = {}
     for resource in teams.by_id["Operations"].template["Resources"].values():
         if resource["Type"] != "AWS::Events::Rule" or resource["Properties"].get("EventPattern", {}).get("source") != ["aws.glue"]:
             continue
         (target,) = [t["Arn"]["Ref"] for t in resource["Properties"]["Targets"]]
-        for job in resource["Properties"]["EventPattern"]["detail"]["jobName"]:
-            routed.setdefault(job, []).append(target)
-    assert routed == {job: [topic] for job, topic in expected.items()}
+        detail = resource["Properties"]["EventPattern"]["detail"]
+        for name in detail.get("jobName", []) + detail.get("crawlerName", []):
+            routed.setdefault(name, []).append(target)
+    assert routed == {name: [topic] for name, topic in expected.items()}
 
 
 def _handler(teams, module: str = "deploy_on_approval") -> dict:
