@@ -636,6 +636,43 @@ def test_every_aws_command_a_notice_or_alarm_gives_names_the_environments_region
     assert checked
 
 
+# A project command a notice or an alarm gives: its module and its arguments, up to the text that follows it.
+_CLI_COMMAND = re.compile(r"python -m (mlops_cli(?:\.\w+)+) (.+?)(?= \(| ?;|\. |\.$|, N:|$)")
+# How a person fills in the placeholders each says it has (MODEL, N, WHY in its quotes, INC-ID, an event's version).
+_FILLED = (("--model MODEL", "--model {model}"), ("--to-version N", "--to-version 3"), ('"WHY"', '"INC-42: v4 answers 5xx"'),
+           ("INC-ID", "INC-42"), ("<detail-ModelPackageVersion>", "3"))
+
+
+def test_every_project_command_a_notice_or_alarm_gives_parses_with_the_clis_own_parser(synthesized):
+    """GIVEN every alarm description and notice template of each environment's Operations stack WHEN on-call fills in a
+    ``python -m mlops_cli...`` command's placeholders with one of the environment's models THEN that module's own
+    parser takes it, for that environment (a renamed flag, a subcommand moved or a module split must fail here, not
+    at 3 a.m.)."""
+    import importlib
+    import shlex
+
+    checked = set()
+    for env in synthesized.config.environments:
+        model = synthesized.config.environments[env].models[0]
+        texts = [a["AlarmDescription"] for a in _alarms(synthesized, env).values() if isinstance(a.get("AlarmDescription"), str)]
+        for rule in synthesized.resources(env, "Operations", "AWS::Events::Rule").values():
+            # A notice is a JSON string (a handler's input, a JSON object, holds no command).
+            texts += [json.loads(t["InputTransformer"]["InputTemplate"]) for t in rule["Properties"]["Targets"]
+                      if isinstance((t.get("InputTransformer") or {}).get("InputTemplate"), str)
+                      and t["InputTransformer"]["InputTemplate"].startswith('"')]
+        for text in texts:
+            for match in _CLI_COMMAND.finditer(text):
+                module, arguments = match.group(1), match.group(2)
+                for placeholder, value in _FILLED:
+                    arguments = arguments.replace(placeholder, value.format(model=model))
+                cli = importlib.import_module(f"{module}.cli" if module == "mlops_cli.audit" else module)
+                args = cli.build_parser().parse_args(shlex.split(arguments))
+                assert args.env == env, (module, arguments)
+                checked.add(module)
+    # The retraining pause and status, the rollback's versions and rollback, the audit of a version awaiting approval.
+    assert {"mlops_cli.retraining", "mlops_cli.rollback", "mlops_cli.audit"} <= checked, checked
+
+
 def test_every_notice_template_names_only_variables_eventbridge_defines(synthesized):
     """EventBridge refuses a target whose InputTemplate has a <placeholder> that is neither a key of its InputPathsMap
     nor one of its own (aws.events.*): CloudFormation would fail to create the rule."""
