@@ -37,6 +37,8 @@ from .drift_monitor import MAX_RUNTIME_SECONDS
 from .retraining_trigger import retrain_trigger_function_name
 from .scheduled_job import MAX_EVENT_AGE_SECONDS, job_name_stem
 
+# What the monitor pages name as the reports' bucket when the stack does not give it.
+INFERENCE_BUCKET_PLACEHOLDER = "<inference bucket>"
 # The monitor runs daily: one evaluation period spans one run.
 MONITOR_PERIOD = days(1)
 DEFAULT_MONITOR_SCHEDULE: str = MonitoringConfig.model_fields["schedule"].default
@@ -156,13 +158,17 @@ class LoopAlarms(Construct):
         dead_letter_queue: sqs.IQueue,
         project: str = DEFAULT_PROJECT,
         monitor_schedule: str = DEFAULT_MONITOR_SCHEDULE,
+        inference_bucket: str = INFERENCE_BUCKET_PLACEHOLDER,
     ) -> None:
         """``topics``: a model's own topic (its team's, by model; default: none, every alarm notifies ``topic``);
         ``project`` (default: the default project): whose models' namespaces the alarms read
         (``core.contract.monitor_namespace``);
         ``monitor_schedule``: the drift monitor's schedule, ``monitoring.schedule`` (default: its default, daily at
-        03:00 UTC), which sets how long a silence means the monitor stopped (:func:`report_window_hours`)."""
+        03:00 UTC), which sets how long a silence means the monitor stopped (:func:`report_window_hours`);
+        ``inference_bucket``: the environment's inference bucket, where the monitor pages send people for its reports
+        (default: a placeholder)."""
         super().__init__(scope, construct_id)
+        self.inference_bucket, self.region = inference_bucket, Stack.of(self).region
         self.report_window_hours = report_window_hours(monitor_schedule)
         self.retrain_alarms: dict[str, list[cloudwatch.Alarm]] = {}
         self.people_alarms: list[cloudwatch.Alarm] = []
@@ -213,7 +219,7 @@ class LoopAlarms(Construct):
         (``ignore``: it keeps its state until the next report), and the second counts reports per hour over a window
         longer than the time between two runs by the latest a run can report."""
         stem = job_name_stem("processing", name_prefix, model)
-        where = _report_location(name_prefix, model)
+        where = self._report_location(name_prefix, model)
         unhealthy = cloudwatch.Alarm(
             self,
             f"{model}-monitor-unhealthy",
@@ -241,7 +247,7 @@ class LoopAlarms(Construct):
                               "goes unjudged. Check its schedule in EventBridge Scheduler (\"Drift monitor of "
                               f"{model}\"), then the SageMaker processing jobs {stem}-* (status, failure reason) and "
                               f"their logs in /aws/sagemaker/ProcessingJobs; the reports are under "
-                              f"s3://<inference bucket>/{inference_prefix(model, 'monitor')}. No retrain.",
+                              f"s3://{self.inference_bucket}/{inference_prefix(model, 'monitor')}. No retrain.",
             # Every run publishes MonitorHealthy (1 or 0) once: its count per hour says whether a report came.
             metric=metric("monitor_healthy", "SampleCount", STALENESS_PERIOD),
             threshold=1,
@@ -254,6 +260,15 @@ class LoopAlarms(Construct):
         )
         return unhealthy, silent
 
+    def _report_location(self, name_prefix: str, model: str) -> str:
+        """Where ``model``'s drift-monitor reports and job logs are, as the people alarms' descriptions name them, with
+        the command that finds the newest run (a run's job is ``<stem>-<run>``, its reports ``monitor/<model>/<run>/``)."""
+        stem = job_name_stem("processing", name_prefix, model)
+        return (f"report.json and report.html under s3://{self.inference_bucket}/{inference_prefix(model, 'monitor')}"
+                f"<run>/ (<run>: the newest job's name after '{stem}-': aws sagemaker list-processing-jobs --name-contains "
+                f"{stem}- --sort-by CreationTime --sort-order Descending --max-results 1 --region {self.region}), the "
+                f"job's log in CloudWatch Logs /aws/sagemaker/ProcessingJobs (streams {stem}-<run>/...)")
+
     def _data_quality_alarm(self, name_prefix: str, model: str, metric: Callable[..., cloudwatch.Metric]) -> cloudwatch.Alarm:
         """``<prefix>-<model>-monitor-data-quality``: the day's report counted a data-quality violation (people only)."""
         name = f"{name_prefix}-{model}-{DATA_QUALITY_ALARM}"
@@ -265,7 +280,7 @@ class LoopAlarms(Construct):
                               "feature's missing rate up on its baseline's, values outside the training range or of "
                               "another type, categories training never saw): the callers or the data upstream changed, "
                               "and the model scores what it was not trained on. Read 'Data quality' in the newest "
-                              f"{_report_location(name_prefix, model)}; fix the callers or the data, or declare the "
+                              f"{self._report_location(name_prefix, model)}; fix the callers or the data, or declare the "
                               "change and retrain. No retrain starts on this alarm.",
             metric=filled_daily(metric(DATA_QUALITY_ALARM_KEY), DATA_QUALITY_THRESHOLD),
             threshold=DATA_QUALITY_THRESHOLD,
@@ -300,11 +315,6 @@ class LoopAlarms(Construct):
         )
 
 
-def _report_location(name_prefix: str, model: str) -> str:
-    """Where ``model``'s drift-monitor reports and job logs are, as the people alarms' descriptions name them."""
-    stem = job_name_stem("processing", name_prefix, model)
-    return (f"report.json and report.html under s3://<inference bucket>/{inference_prefix(model, 'monitor')}<run>/, "
-            f"the job's log in CloudWatch Logs /aws/sagemaker/ProcessingJobs (streams {stem}-<run>/...)")
 
 
 def filled_daily(metric: cloudwatch.Metric, threshold: float) -> cloudwatch.MathExpression:

@@ -170,6 +170,7 @@ class OperationsStack(Stack):
             dead_letter_queue=self.trigger.dead_letter_queue,
             project=project,
             monitor_schedule=environment.monitoring.schedule,
+            inference_bucket=storage.lake.bucket_names["inference"],
         )
         lake = storage.lake
         # Every endpoint of the environment -> the package groups it serves (a multi-model endpoint serves several).

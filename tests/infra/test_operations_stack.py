@@ -242,6 +242,20 @@ def test_each_models_no_report_alarm_is_timed_from_the_environments_monitor_sche
         assert silent["AlarmActions"], "people are told"
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_each_monitor_page_names_the_environments_inference_bucket(synthesized, env):
+    """The monitor's pages send on-call to its reports: in the bucket the Storage stack made, by name, within
+    CloudWatch's 1,024 characters (before: ``s3://<inference bucket>/...``, to look up at 3 a.m.)."""
+    (bucket,) = [b["Properties"]["BucketName"] for k, b in synthesized.resources(env, "Storage", "AWS::S3::Bucket").items()
+                 if k.startswith("DataLakeInferenceBucket")]
+    alarms = _alarms(synthesized, env)
+    for model in synthesized.config.environments[env].models:
+        for name in ("monitor-unhealthy", "monitor-data-quality", "monitor-no-report"):
+            description = alarms[f"{PROJECT}-{env}-{model}-{name}"]["AlarmDescription"]
+            assert f"s3://{bucket}/monitor/{model}/" in description, (model, name)
+            assert len(description) <= 1024, (model, name)
+
+
 def _referenced(value) -> set[str]:
     """The logical ids a template value reads an ``Arn`` of."""
     if isinstance(value, dict):

@@ -250,6 +250,23 @@ def test_a_monitor_that_stops_reporting_pages_after_a_day_plus_its_latest_report
     assert not f"{PREFIX}-basket-monitor-no-report".startswith(f"{PREFIX}-basket-retrain-")
 
 
+def test_each_monitor_page_names_the_reports_bucket_and_how_to_find_the_newest_run():
+    """GIVEN the environment's inference bucket WHEN a monitor page goes out (unhealthy, data quality, no report) THEN it
+    names the bucket itself, not "<inference bucket>", and the unhealthy and data-quality pages give the command that
+    finds the newest run (the newest job of the model's stem: its name after the stem is the run's folder), in the
+    environment's region, within CloudWatch's 1,024 characters."""
+    bucket = "shop-dev-inference-123456789012-eu-west-1"
+    made = _build({"basket": "quality_drop"}, inference_bucket=bucket)
+    stem = job_name_stem("processing", PREFIX, "basket")
+    newest = (f"aws sagemaker list-processing-jobs --name-contains {stem}- --sort-by CreationTime --sort-order "
+              "Descending --max-results 1 --region eu-west-1")
+    for name in ("monitor-unhealthy", "monitor-data-quality", "monitor-no-report"):
+        description = made.by_name[f"{PREFIX}-basket-{name}"]["AlarmDescription"]
+        assert f"s3://{bucket}/monitor/basket/" in description and "<inference bucket>" not in description, name
+        assert (newest in description) == (name != "monitor-no-report"), name
+        assert len(description) <= 1024, (name, "CloudWatch's limit on AlarmDescription")
+
+
 @pytest.mark.parametrize("schedule", ["cron(30 5 * * ? *)", "rate(1 day)", "rate(24 hours)"])
 def test_the_no_report_window_follows_the_configured_daily_schedule(schedule):
     made = _build({"basket": "quality_drop"}, monitor_schedule=schedule)
