@@ -578,8 +578,12 @@ class OperationsStack(Stack):
             function=self.deploy.function,
             queue=self.deploy.dead_letter_queue,
             errors_description="An attempt of the deploy-on-approval handler failed (e.g. UpdateStack throttled); check its logs",
-            dead_letters_description="An approval event or a retry was not processed by the deploy handler after three "
-            "attempts (or was not delivered): that approval is not deployed yet; see the deploy DLQ (docs/monitoring.md, Dead-letter queues)",
+            # Every rule that invokes the handler dead-letters here, so the page says which event means what.
+            dead_letters_description="An event the deploy handler failed on three times (or one not delivered to it) is "
+            "in its dead-letter queue; its body says which: a model-package state change or a reconcile (that group's "
+            "approved version may not be deployed yet), a record-execution (a training execution's end: the run "
+            "record of the version it registered is not written) or the hourly log-retention sweep (the next one "
+            "tries again). Read it, then replay as (docs/monitoring.md, Dead-letter queues)",
             topic=self.topic,
         ), *([self.deploy.log_retention_alarm] if self.deploy.log_retention_alarm is not None else [])]
 

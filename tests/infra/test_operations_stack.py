@@ -308,6 +308,38 @@ def test_a_handler_error_lambda_retries_pages_nobody_and_an_exhausted_event_page
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_the_deploy_dead_letter_page_says_which_events_its_queue_holds_and_the_runbook_replays_each(synthesized, env):
+    """GIVEN each environment WHEN an event reaches the deploy handler's dead-letter queue THEN the page does not say "that
+    approval is not deployed yet" of every message: every rule that invokes the handler dead-letters into that queue -
+    approvals, settled-stack reconciles, executions' ends (``record-execution``: a run record not written) and, where
+    endpoints exist, the hourly ``log-retention`` sweep - so the page names each kind, and the runbook row says what to
+    do with each (before: one replay, a reconcile, for all of them)."""
+    from tests.support import docs
+
+    resources = synthesized.template(env, "Operations")["Resources"]
+    (queue,) = [k for k, r in resources.items() if k.startswith("DeployOnApprovalDeadLetters") and r["Type"] == "AWS::SQS::Queue"]
+    (function,) = [k for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function"
+                   and r["Properties"].get("Handler") == "pipeline_code.handlers.deploy_on_approval.handler"]
+    inputs = []
+    for rule in synthesized.resources(env, "Operations", "AWS::Events::Rule").values():
+        for target in rule["Properties"]["Targets"]:
+            if target["Arn"] == {"Fn::GetAtt": [function, "Arn"]}:
+                assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [queue, "Arn"]}
+                inputs.append(target.get("Input") or json.dumps((target.get("InputTransformer") or {}).get("InputTemplate")))
+    actions = {a for a in ("record-execution", "log-retention", "reconcile") if any(f'\\"action\\":\\"{a}' in i or f'"action":"{a}' in i
+                                                                                  or f'"action": "{a}' in i for i in inputs)}
+    assert {"record-execution", "reconcile"} <= actions, inputs
+    description = _alarms(synthesized, env)[f"{PROJECT}-{env}-deploy-dead-letters"]["AlarmDescription"]
+    assert "that approval is not deployed yet" not in description
+    for action in actions:
+        assert action in description, (action, description)
+    assert description.endswith("(docs/monitoring.md, Dead-letter queues)") and len(description) <= 1024
+    (row,) = [line for line in docs.section("**Dead-letter queues.**").text.splitlines() if "`-deploy-dead-letters`" in line]
+    for action in ("record-execution", "log-retention", "reconcile"):
+        assert f'"{action}"' in row, action
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_every_dead_letter_queue_pages_on_each_arrival_and_shows_its_backlog_on_the_dashboard(synthesized, env):
     """GIVEN each environment WHEN synthesized THEN every dead-letter queue of the Operations stack (the trigger's, the
     deploy handler's, the notification rules', the monitor schedules') has an alarm on messages *arriving* (one kept
