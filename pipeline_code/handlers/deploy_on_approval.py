@@ -107,6 +107,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import re
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -585,7 +586,7 @@ def _no_reason(version: Version) -> Optional[str]:
     return (f"v{version.version} was approved with an empty ApprovalDescription: it deploys, but a decision without its "
             "reason is an audit gap (--fail-on-gaps stops a release of it). Record why by approving it again with one (it "
             f"stays the version that serves): aws sagemaker update-model-package --model-package-arn {version.arn} "
-            '--model-approval-status Approved --approval-description "<why>"')
+            f'--model-approval-status Approved --approval-description "<why>" --region {_region_of(version.arn)}')
 
 
 def _gate_multi_model(
@@ -676,3 +677,10 @@ def _refuse_event_version(
         return []
     notify(f"v{version.version} refused", f"v{version.version} is approved but will not be deployed: {'; '.join(found)}.")
     return [version.version]
+
+
+def _region_of(arn: str) -> str:
+    """The region field of ``arn``, for the ``--region`` of a command a notice gives; the function's own region when
+    ``arn`` has none."""
+    parts = str(arn).split(":")
+    return parts[3] if len(parts) > 3 and parts[3] else os.environ.get("AWS_REGION", "<region>")

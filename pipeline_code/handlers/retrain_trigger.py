@@ -464,8 +464,8 @@ class Breaker:
                    f"{last['failure']}. No drift alarm, hourly sweep or retraining schedule starts it until the cause is "
                    f"fixed and a person runs: {resume} (or an execution started by hand succeeds). A retrain alarm "
                    "still in ALARM is then answered by the next hourly sweep. Steps of the last execution: aws sagemaker "
-                   f"list-pipeline-execution-steps --pipeline-execution-arn {last['execution']} (docs/monitoring.md, "
-                   "Pausing retraining)")
+                   f"list-pipeline-execution-steps --pipeline-execution-arn {last['execution']} --region "
+                   f"{_region_of(last['execution'])} (docs/monitoring.md, Pausing retraining)")
         try:
             self._publish(pipeline, f"Retraining of {model} paused: {len(failures)} failed runs", message)
         except (BotoCoreError, ClientError) as error:
@@ -656,3 +656,10 @@ def _aware(value: Any) -> dt.datetime:
 
 def _preview(event: Any) -> str:
     return json.dumps(event, default=str)[:500]
+
+
+def _region_of(arn: str) -> str:
+    """The region field of ``arn`` (``arn:<partition>:<service>:<region>:...``), for the ``--region`` of a command a page
+    gives; the function's own region when ``arn`` has none."""
+    parts = str(arn).split(":")
+    return parts[3] if len(parts) > 3 and parts[3] else os.environ.get("AWS_REGION", "<region>")

@@ -587,7 +587,7 @@ def test_an_approval_without_a_reason_deploys_and_people_are_told_how_to_record_
         f"v1 was approved with an empty ApprovalDescription: it deploys, but a decision without its reason is an audit "
         f"gap (--fail-on-gaps stops a release of it). Record why by approving it again with one (it stays the version "
         f"that serves): aws sagemaker update-model-package --model-package-arn {v1} --model-approval-status Approved "
-        '--approval-description "<why>"')
+        f'--approval-description "<why>" --region {REGION}')
     assert aws.notices() == [f"{GROUP}: deploying v1 (was no endpoint)", f"{GROUP}: v1 approved without a reason"]
 
     v2 = register(aws)

@@ -638,6 +638,8 @@ def test_after_n_failed_runs_the_trigger_pauses_the_model_and_pages_once(ssm, pa
     (page,) = received()
     assert "model 'churn'" in page and last in page and "AlgorithmError: boom" in page
     assert "python -m mlops_cli.retraining --env dev --model churn resume" in page
+    # The AWS command it gives names the execution's region: on-call's default region may be another environment's.
+    assert f"aws sagemaker list-pipeline-execution-steps --pipeline-execution-arn {last} --region eu-west-1" in page
     # every later sweep, a schedule or a duplicate of the event: paused, no page, no start
     for event in (sweep_event(1), sweep_event(2), {"pipeline": PIPELINE, "reason": "schedule"}):
         assert trigger(event, runs, ssm, sns)["reason"] == "paused"

@@ -135,3 +135,16 @@ def test_a_run_record_notice_gives_the_record_run_command(in_lambda):
     notice = dod_runs._run_record_notice(GROUP, result, "deploying")
 
     assert _payload(_command(notice)) == {"action": dod_runs.RECORD_RUN_ACTION, "group": GROUP, "version": 1}
+
+
+def test_a_version_approved_without_a_reason_is_told_the_approval_command_in_the_versions_region():
+    """The notice of a version approved with an empty ApprovalDescription gives the command that records a reason: in
+    the region of the version's package, as every AWS command a notice gives (on-call's default may be another)."""
+    arn = f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{GROUP}/4"
+    version = types.SimpleNamespace(version=4, arn=arn, approval_description=" ", created=dt.datetime(2026, 1, 1),
+                                    approved_at=dt.datetime(2026, 1, 2))
+
+    said = dod._no_reason(version)
+
+    assert said.endswith(f'aws sagemaker update-model-package --model-package-arn {arn} --model-approval-status Approved '
+                         f'--approval-description "<why>" --region {REGION}')
