@@ -211,64 +211,89 @@ class _Clock:
         return self.ms - int((self._now() - self.started) * 1000)
 
 
-def _sweep_with_the_functions_own_clients(monkeypatch, silent_service: str, cloudformation=None) -> tuple:
-    """The hourly sweep of the deploy function (its timeout: 30 s), with the clients it makes itself except those given,
-    ``silent_service``'s (its AWS_ENDPOINT_URL_<service> variable) an endpoint that accepts connections and never
-    answers. Returns (whether it ended within the timeout, its decision, the seconds it took)."""
+SILENT_SERVICES = ("CLOUDWATCH_LOGS", "CLOUDFORMATION")
+
+
+@pytest.fixture(scope="module")
+def silent_sweeps() -> dict:
+    """The hourly sweep of the deploy function (its timeout: 30 s), with the clients it makes itself, once per service
+    of SILENT_SERVICES whose endpoint (its AWS_ENDPOINT_URL_<service> variable) accepts connections and never answers:
+    against a silent CloudWatch Logs with a CloudFormation (a Stubber) naming the churn endpoint, and against a silent
+    CloudFormation. Both sweeps run at once, each on its own thread with its own silent socket and clock (the tests
+    read each one's outcome; they only wait, so together they take as long as one). Returns service -> (whether it
+    ended within the timeout, its decision, the seconds it took)."""
     import socket
     import threading
     import time
 
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(8)  # connections are accepted by the kernel and never answered
-    monkeypatch.setenv(f"AWS_ENDPOINT_URL_{silent_service}", f"http://127.0.0.1:{silent.getsockname()[1]}")
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_DEFAULT_REGION", REGION), ("SERVING_STACK_NAME", STACK),
-                        ("MODEL_PARAMETERS", json.dumps({GROUP: "ChurnModelPackageArn"})),
-                        ("DEPLOYER_ROLE_ARN", "arn:aws:iam::123456789012:role/deployer"), ("LOG_RETENTION_DAYS", "14")):
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("NOTIFY_TOPIC_ARN", raising=False)
     timeout_s = 30
-    answer: dict = {}
-
-    def sweep() -> None:
-        answer["decision"] = dod.handler({"action": "log-retention"}, _Clock(timeout_s * 1000),
-                                         sagemaker=object(), s3=object(), cloudformation=cloudformation)
-
-    started = time.monotonic()
-    worker = threading.Thread(target=sweep, daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    took = time.monotonic() - started
-    silent.close()
-    return not worker.is_alive(), answer.get("decision"), took
-
-
-def test_a_sweep_against_a_cloudwatch_logs_that_does_not_answer_ends_within_the_functions_timeout(monkeypatch):
-    """GIVEN the deploy function swept with its own CloudWatch Logs client (not a test's) against a CloudWatch Logs that
-    accepts connections and never answers (slow or unreachable) WHEN the sweep runs THEN it ends before the function's
-    timeout, each group's calls bounded by the time the sweep keeps for them (TIME_PER_GROUP_MS): a timed-out sweep is
-    retried twice and then pages through the dead-letter queue. Before, the default client waited 60 s for each of up
-    to 5 attempts of one DescribeLogGroups."""
     cloudformation = boto3.client("cloudformation", region_name=REGION)
     stub = Stubber(cloudformation)
     stub.add_response("describe_stacks", {"Stacks": [{
         "StackName": STACK, "CreationTime": "2026-12-01T00:00:00Z", "StackStatus": "UPDATE_COMPLETE",
         "Outputs": [{"OutputKey": "ChurnEndpointName", "OutputValue": CHURN}]}]})
     stub.activate()
-    ended, decision, took = _sweep_with_the_functions_own_clients(monkeypatch, "CLOUDWATCH_LOGS", cloudformation)
+    given = {"CLOUDWATCH_LOGS": cloudformation, "CLOUDFORMATION": None}  # the CloudFormation client each sweep is given
+    silent = {service: socket.socket() for service in SILENT_SERVICES}
+    answers: dict = {service: {} for service in SILENT_SERVICES}
+    outcomes: dict = {}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for service, sock in silent.items():
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(8)  # connections are accepted by the kernel and never answered
+            monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", f"http://127.0.0.1:{sock.getsockname()[1]}")
+        for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                            ("AWS_DEFAULT_REGION", REGION), ("SERVING_STACK_NAME", STACK),
+                            ("MODEL_PARAMETERS", json.dumps({GROUP: "ChurnModelPackageArn"})),
+                            ("DEPLOYER_ROLE_ARN", "arn:aws:iam::123456789012:role/deployer"), ("LOG_RETENTION_DAYS", "14")):
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("NOTIFY_TOPIC_ARN", raising=False)
+        # boto3's default session builds its shared parts (credentials, endpoint data) on its first client; built here,
+        # the two threads' clients only read them. The suite's default session is given back afterwards.
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+        boto3.client("logs")
+
+        def sweep(service: str) -> None:
+            answers[service]["decision"] = dod.handler({"action": "log-retention"}, _Clock(timeout_s * 1000),
+                                                       sagemaker=object(), s3=object(), cloudformation=given[service])
+
+        def timed(service: str) -> None:
+            started = time.monotonic()
+            worker = threading.Thread(target=sweep, args=(service,), daemon=True)
+            worker.start()
+            worker.join(timeout_s)
+            outcomes[service] = (not worker.is_alive(), answers[service].get("decision"), time.monotonic() - started)
+
+        watchers = [threading.Thread(target=timed, args=(service,)) for service in SILENT_SERVICES]
+        for watcher in watchers:
+            watcher.start()
+        for watcher in watchers:
+            watcher.join()
+    for sock in silent.values():
+        sock.close()
+    return outcomes
+
+
+@pytest.mark.xdist_group("silent_sweeps")  # one worker runs both sweeps, at once
+def test_a_sweep_against_a_cloudwatch_logs_that_does_not_answer_ends_within_the_functions_timeout(silent_sweeps):
+    """GIVEN the deploy function swept with its own CloudWatch Logs client (not a test's) against a CloudWatch Logs that
+    accepts connections and never answers (slow or unreachable) WHEN the sweep runs THEN it ends before the function's
+    timeout, each group's calls bounded by the time the sweep keeps for them (TIME_PER_GROUP_MS): a timed-out sweep is
+    retried twice and then pages through the dead-letter queue. Before, the default client waited 60 s for each of up
+    to 5 attempts of one DescribeLogGroups."""
+    ended, decision, took = silent_sweeps["CLOUDWATCH_LOGS"]
     assert ended, "the sweep was still waiting for CloudWatch Logs after the function's 30 s"
     assert [e["log_group"] for e in decision["log_retention"]["errors"]] == [group(CHURN)]
     assert "127.0.0.1" in decision["log_retention"]["errors"][0]["error"]  # the silent endpoint's timeout, no other
     assert took * 1000 <= retention.TIME_PER_GROUP_MS
 
 
-def test_a_sweep_against_a_cloudformation_that_does_not_answer_ends_within_the_functions_timeout(monkeypatch):
+@pytest.mark.xdist_group("silent_sweeps")
+def test_a_sweep_against_a_cloudformation_that_does_not_answer_ends_within_the_functions_timeout(silent_sweeps):
     """GIVEN the deploy function swept with its own clients against a CloudFormation that never answers WHEN the sweep
     reads the serving stack's endpoints THEN it ends before the function's timeout, the stack counted as its one error
     (the next sweep tries again). Before, the default client's DescribeStacks waited 60 s for each of up to 5 attempts."""
-    ended, decision, took = _sweep_with_the_functions_own_clients(monkeypatch, "CLOUDFORMATION")
+    ended, decision, took = silent_sweeps["CLOUDFORMATION"]
     assert ended, "the sweep was still waiting for CloudFormation after the function's 30 s"
     assert [e["log_group"] for e in decision["log_retention"]["errors"]] == [STACK]
     assert "127.0.0.1" in decision["log_retention"]["errors"][0]["error"]
