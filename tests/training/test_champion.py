@@ -4,6 +4,7 @@ downloaded."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tarfile
 import time
@@ -42,10 +43,20 @@ def aws(monkeypatch):
         yield {"s3": s3, "sagemaker": sm}
 
 
+# model directory -> its archive's bytes: the session's models (strong_model, weak_model) are archived once, not once per
+# registration (gzip at tarfile's level 9 was most of this module's CPU); the tests only upload and read the copies.
+_ARCHIVES: dict = {}
+
+
 def _archive(model_dir: str, path: Path) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for item in Path(model_dir).iterdir():
-            tar.add(item, arcname=item.name)
+    """``model_dir``'s files as a model.tar.gz at ``path`` (what SageMaker stores)."""
+    if model_dir not in _ARCHIVES:
+        made = io.BytesIO()
+        with tarfile.open(fileobj=made, mode="w:gz") as tar:
+            for item in Path(model_dir).iterdir():
+                tar.add(item, arcname=item.name)
+        _ARCHIVES[model_dir] = made.getvalue()
+    path.write_bytes(_ARCHIVES[model_dir])
     return path
 
 
