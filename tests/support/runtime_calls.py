@@ -575,10 +575,34 @@ def _module_path(name: str) -> Path | None:
     return None
 
 
+@lru_cache(maxsize=None)
+def _parsed(source: str) -> tuple[ast.Module, tuple[ast.AST, ...]]:
+    """The tree of ``source`` and its nodes in :func:`ast.walk`'s order, for every scan of a module of that text: the
+    runtimes share most of their modules, and each runtime's tests walk each module four times (its imports, its
+    operations, its clients). Keyed by the text itself, so a module changed or written anew is parsed again; the scans
+    only read the trees."""
+    tree = ast.parse(source)
+    return tree, tuple(ast.walk(tree))
+
+
+def _nodes(path: Path) -> tuple[ast.AST, ...]:
+    """Every node of the module at ``path``, in :func:`ast.walk`'s order."""
+    return _parsed(path.read_text())[1]
+
+
+@lru_cache(maxsize=None)
+def _imported(path: Path, source: str) -> tuple[Path, ...]:
+    return tuple(_scan_imports(path, _parsed(source)[1]))
+
+
 def _imports(path: Path) -> Iterable[Path]:
     """The ``pipeline_code`` modules ``path`` imports (absolute and relative imports)."""
+    return _imported(path, path.read_text())
+
+
+def _scan_imports(path: Path, nodes: tuple[ast.AST, ...]) -> Iterable[Path]:
     package = path.relative_to(REPO_ROOT).with_suffix("").parts[:-1]
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in nodes:
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -622,12 +646,12 @@ def operations_in(paths: Iterable[Path], unreached: Iterable[tuple[str, tuple[st
     found: dict[str, list[str]] = {}
     operations = _operation_names() | TRANSFER_HELPERS
     for path in paths:
-        tree = ast.parse(path.read_text())
-        modules = {a.asname or a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+        tree, nodes = _parsed(path.read_text())
+        modules = {a.asname or a.name.split(".")[0] for n in nodes if isinstance(n, (ast.Import, ast.ImportFrom))
                    for a in n.names}
         modules |= {target.id for n in tree.body if isinstance(n, ast.Assign) and _is_pattern(n.value)
                     for target in n.targets if isinstance(target, ast.Name)}
-        for node in ast.walk(tree):
+        for node in nodes:
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             receiver = node.func.value
@@ -671,10 +695,10 @@ def client_services(paths: Iterable[Path]) -> dict[str, list[str]]:
     KMS ...) would make calls no inventory entry lists and no role was checked for."""
     found: dict[str, list[str]] = {}
     for path in paths:
-        tree = ast.parse(path.read_text())
+        nodes = _nodes(path)
         looped: dict[str, list[str]] = {}
         parameters: set[str] = set()
-        for node in ast.walk(tree):
+        for node in nodes:
             if isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.target, ast.Name) \
                     and isinstance(node.iter, (ast.Tuple, ast.List)):
                 looped.setdefault(node.target.id, []).extend(
@@ -682,7 +706,7 @@ def client_services(paths: Iterable[Path]) -> dict[str, list[str]]:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 parameters |= {a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)}
         where = str(path.relative_to(REPO_ROOT))
-        for node in ast.walk(tree):
+        for node in nodes:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "resource":
                 # A boto3 resource's calls (bucket.objects.filter, table.put_item) are no client method: never scanned.
                 found.setdefault(f"<resource {ast.unparse(node.args[0]) if node.args else ''}>", []).append(
