@@ -19,6 +19,9 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+# The session's networks (network_model, two_epoch_network: tests/training/conftest.py) are trained by the worker
+# that runs these modules (one xdist group), once per run instead of once on each pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group("torch")
 
 from pipeline_code.core import problem  # noqa: E402
 from pipeline_code.core.compiled import COMPILED_FILE, COMPILED_FORMAT, CPU_STAND_IN, NEURON_COMPILER, TRACED_FILE  # noqa: E402
