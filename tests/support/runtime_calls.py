@@ -576,23 +576,11 @@ def _module_path(name: str) -> Path | None:
 
 
 @lru_cache(maxsize=None)
-def _parsed(source: str) -> tuple[ast.Module, tuple[ast.AST, ...]]:
-    """The tree of ``source`` and its nodes in :func:`ast.walk`'s order, for every scan of a module of that text: the
-    runtimes share most of their modules, and each runtime's tests walk each module four times (its imports, its
-    operations, its clients). Keyed by the text itself, so a module changed or written anew is parsed again; the scans
-    only read the trees."""
-    tree = ast.parse(source)
-    return tree, tuple(ast.walk(tree))
-
-
-def _nodes(path: Path) -> tuple[ast.AST, ...]:
-    """Every node of the module at ``path``, in :func:`ast.walk`'s order."""
-    return _parsed(path.read_text())[1]
-
-
-@lru_cache(maxsize=None)
 def _imported(path: Path, source: str) -> tuple[Path, ...]:
-    return tuple(_scan_imports(path, _parsed(source)[1]))
+    """Once per module and text (a module changed or written anew is read again): the runtimes share most of their
+    modules, and each runtime's two scan tests followed each module's imports again. Only the paths are kept, not the
+    tree (a worker holding every module's tree would traverse them at each of its later garbage collections)."""
+    return tuple(_scan_imports(path, ast.walk(ast.parse(source))))
 
 
 def _imports(path: Path) -> Iterable[Path]:
@@ -600,7 +588,7 @@ def _imports(path: Path) -> Iterable[Path]:
     return _imported(path, path.read_text())
 
 
-def _scan_imports(path: Path, nodes: tuple[ast.AST, ...]) -> Iterable[Path]:
+def _scan_imports(path: Path, nodes: Iterable[ast.AST]) -> Iterable[Path]:
     package = path.relative_to(REPO_ROOT).with_suffix("").parts[:-1]
     for node in nodes:
         names: list[str] = []
@@ -644,28 +632,40 @@ def operations_in(paths: Iterable[Path], unreached: Iterable[tuple[str, tuple[st
     """
     skip = {(module, op) for module, ops in unreached for op in ops}
     found: dict[str, list[str]] = {}
-    operations = _operation_names() | TRANSFER_HELPERS
     for path in paths:
-        tree, nodes = _parsed(path.read_text())
-        modules = {a.asname or a.name.split(".")[0] for n in nodes if isinstance(n, (ast.Import, ast.ImportFrom))
-                   for a in n.names}
-        modules |= {target.id for n in tree.body if isinstance(n, ast.Assign) and _is_pattern(n.value)
-                    for target in n.targets if isinstance(target, ast.Name)}
-        for node in nodes:
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-                continue
-            receiver = node.func.value
-            if isinstance(receiver, ast.Name) and receiver.id in modules:
-                continue
-            name = node.func.attr
-            if name == "get_paginator" and node.args and isinstance(node.args[0], ast.Constant):
-                name = node.args[0].value
-            if name == "copy" and len(node.args) < 3 and not any(k.arg == "CopySource" for k in node.keywords):
-                continue
-            where = str(path.relative_to(REPO_ROOT))
-            if name in operations and (where, name) not in skip:
-                found.setdefault(name, []).append(f"{where}:{node.lineno}")
+        where = str(path.relative_to(REPO_ROOT))
+        for name, line in _calls_in(path.read_text()):
+            if (where, name) not in skip:
+                found.setdefault(name, []).append(f"{where}:{line}")
     return found
+
+
+@lru_cache(maxsize=None)
+def _calls_in(source: str) -> tuple[tuple[str, int], ...]:
+    """(operation, line) of each AWS call :func:`operations_in` finds in a module of this text, in :func:`ast.walk`'s
+    order, once per text (only the pairs are kept, see :func:`_imported`)."""
+    operations = _operation_names() | TRANSFER_HELPERS
+    tree = ast.parse(source)
+    nodes = list(ast.walk(tree))
+    modules = {a.asname or a.name.split(".")[0] for n in nodes if isinstance(n, (ast.Import, ast.ImportFrom))
+               for a in n.names}
+    modules |= {target.id for n in tree.body if isinstance(n, ast.Assign) and _is_pattern(n.value)
+                for target in n.targets if isinstance(target, ast.Name)}
+    calls = []
+    for node in nodes:
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        receiver = node.func.value
+        if isinstance(receiver, ast.Name) and receiver.id in modules:
+            continue
+        name = node.func.attr
+        if name == "get_paginator" and node.args and isinstance(node.args[0], ast.Constant):
+            name = node.args[0].value
+        if name == "copy" and len(node.args) < 3 and not any(k.arg == "CopySource" for k in node.keywords):
+            continue
+        if name in operations:
+            calls.append((name, node.lineno))
+    return tuple(calls)
 
 
 def _is_client_factory(func: ast.expr) -> bool:
@@ -695,39 +695,48 @@ def client_services(paths: Iterable[Path]) -> dict[str, list[str]]:
     KMS ...) would make calls no inventory entry lists and no role was checked for."""
     found: dict[str, list[str]] = {}
     for path in paths:
-        nodes = _nodes(path)
-        looped: dict[str, list[str]] = {}
-        parameters: set[str] = set()
-        for node in nodes:
-            if isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.target, ast.Name) \
-                    and isinstance(node.iter, (ast.Tuple, ast.List)):
-                looped.setdefault(node.target.id, []).extend(
-                    e.value for e in node.iter.elts if isinstance(e, ast.Constant) and isinstance(e.value, str))
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                parameters |= {a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)}
         where = str(path.relative_to(REPO_ROOT))
-        for node in nodes:
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "resource":
-                # A boto3 resource's calls (bucket.objects.filter, table.put_item) are no client method: never scanned.
-                found.setdefault(f"<resource {ast.unparse(node.args[0]) if node.args else ''}>", []).append(
-                    f"{where}:{node.lineno}")
-                continue
-            if not (isinstance(node, ast.Call) and _is_client_factory(node.func)):
-                continue
-            first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "service_name"), None)
-            if isinstance(first, ast.Constant) and isinstance(first.value, str):
-                names = [first.value]
-            elif isinstance(first, ast.Name) and first.id in looped:
-                names = looped[first.id]
-            elif first is None or (isinstance(first, ast.Name) and first.id in parameters) or not _makes_client(node.func):
-                continue  # a factory's own parameter, or a wrapper's argument that names no service (a region)
-            else:
-                names = [f"<{ast.unparse(first)}>"]
-            if not _makes_client(node.func):
-                names = [n for n in names if n in _service_names()]
-            for name in names:
-                found.setdefault(name, []).append(f"{where}:{node.lineno}")
+        for name, line in _clients_in(path.read_text()):
+            found.setdefault(name, []).append(f"{where}:{line}")
     return found
+
+
+@lru_cache(maxsize=None)
+def _clients_in(source: str) -> tuple[tuple[str, int], ...]:
+    """(service, line) of each client :func:`client_services` finds in a module of this text, in :func:`ast.walk`'s
+    order, once per text (only the pairs are kept, see :func:`_imported`)."""
+    clients = []
+    nodes = list(ast.walk(ast.parse(source)))
+    looped: dict[str, list[str]] = {}
+    parameters: set[str] = set()
+    for node in nodes:
+        if isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.target, ast.Name) \
+                and isinstance(node.iter, (ast.Tuple, ast.List)):
+            looped.setdefault(node.target.id, []).extend(
+                e.value for e in node.iter.elts if isinstance(e, ast.Constant) and isinstance(e.value, str))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            parameters |= {a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)}
+    for node in nodes:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "resource":
+            # A boto3 resource's calls (bucket.objects.filter, table.put_item) are no client method: never scanned.
+            clients.append((f"<resource {ast.unparse(node.args[0]) if node.args else ''}>", node.lineno))
+            continue
+        if not (isinstance(node, ast.Call) and _is_client_factory(node.func)):
+            continue
+        first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "service_name"), None)
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            names = [first.value]
+        elif isinstance(first, ast.Name) and first.id in looped:
+            names = looped[first.id]
+        elif first is None or (isinstance(first, ast.Name) and first.id in parameters) or not _makes_client(node.func):
+            continue  # a factory's own parameter, or a wrapper's argument that names no service (a region)
+        else:
+            names = [f"<{ast.unparse(first)}>"]
+        if not _makes_client(node.func):
+            names = [n for n in names if n in _service_names()]
+        for name in names:
+            clients.append((name, node.lineno))
+    return tuple(clients)
 
 
 def _sagemaker_logs_and_metrics(group: str, stream: str, namespace: str) -> Callable[[Names], list[Request]]:
