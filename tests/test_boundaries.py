@@ -18,6 +18,7 @@ since it runs with ``python -O``, which drops them.
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -31,12 +32,16 @@ WORKSTATION_MAY_IMPORT_OF_INFRA = ("mlops_loop.config",)
 INFRA_MAY_IMPORT = ("pipeline_code.core", "pipeline_code.catalog", "pipeline_code.sagemaker_entry")
 
 
-def _imports(path: Path) -> set[str]:
+def _imports(path: Path) -> frozenset[str]:
     """Every module ``path`` imports, fully qualified (relative imports resolved)."""
     return _imports_of(path.read_text(), package=".".join(path.relative_to(REPO_ROOT).with_suffix("").parts[:-1]))
 
 
-def _imports_of(source: str, *, package: str) -> set[str]:
+@functools.lru_cache(maxsize=None)
+def _imports_of(source: str, *, package: str) -> frozenset[str]:
+    """Once per text and package: collection (:func:`_synth_path`) and up to three tests ask for a module's imports.
+    Only the names are kept, not the tree (a worker holding every module's tree would traverse them at each of its
+    later garbage collections)."""
     tree = ast.parse(source)
     found = set()
     for node in ast.walk(tree):
@@ -47,7 +52,7 @@ def _imports_of(source: str, *, package: str) -> set[str]:
             module = ".".join(p for p in (base, node.module or "") if p)
             # ``from pipeline_code.handlers import multi_model`` imports the module pipeline_code.handlers.multi_model.
             found.update(f"{module}.{alias.name}" if _is_module(f"{module}.{alias.name}") else module for alias in node.names)
-    return found
+    return frozenset(found)
 
 
 def _is_module(name: str) -> bool:
