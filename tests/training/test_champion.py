@@ -3,6 +3,7 @@ downloaded."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import io
 import json
@@ -13,6 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
+from moto.sagemaker import models as moto_sagemaker
 
 from pipeline_code.core import approval
 from pipeline_code.handlers.deploy.registry import list_versions, select_desired
@@ -26,8 +28,17 @@ IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"
 PLACE = approval.ReportPlace(model="churn", bucket=BUCKET)
 
 
+# How far moto's registry clock is moved on where a test needs a later approval time: the 1.1 s the tests slept before
+# (moto's LastModifiedTime: a later approval must be a later time), without the wait.
+LATER = datetime.timedelta(seconds=1.1)
+
+
 @pytest.fixture
 def aws(monkeypatch):
+    """moto's S3 and SageMaker, the model package group created; ``aws["later"]()`` moves the registry's clock (the
+    times moto gives model packages) on by LATER, as sleeping that long did."""
+    ahead = [datetime.timedelta(0)]
+    monkeypatch.setattr(moto_sagemaker, "utcnow", lambda now=moto_sagemaker.utcnow: now() + ahead[0])
     for name, value in (
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
@@ -40,7 +51,7 @@ def aws(monkeypatch):
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         sm = boto3.client("sagemaker", region_name=REGION)
         sm.create_model_package_group(ModelPackageGroupName=GROUP)
-        yield {"s3": s3, "sagemaker": sm}
+        yield {"s3": s3, "sagemaker": sm, "later": lambda: ahead.__setitem__(0, ahead[0] + LATER)}
 
 
 # model directory -> its archive's bytes: the session's models (strong_model, weak_model) are archived once, not once per
@@ -162,7 +173,7 @@ def test_a_sealed_champion_with_matching_bytes_is_fetched(aws, strong_model, tmp
 
 def _roll_back(aws, arn: str) -> None:
     """What ``mlops_cli.rollback --to-version N`` does: re-approve N (via Pending), leaving the newer versions Approved."""
-    time.sleep(1.1)  # moto's LastModifiedTime: a later approval must be a later time
+    aws["later"]()  # moto's LastModifiedTime: a later approval must be a later time
     aws["sagemaker"].update_model_package(ModelPackageArn=arn, ModelApprovalStatus="PendingManualApproval")
     aws["sagemaker"].update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="rollback to v1")
 
@@ -234,7 +245,7 @@ def test_a_version_whose_gate_failed_is_not_the_champion_the_serving_version_is(
     verified evaluation report saying its promotion gate failed, approved after it WHEN the champion is looked up
     THEN it is v1 - the deploy handler refuses v2 and keeps serving v1 - not v2, a model that never served."""
     v1 = _register(aws, strong_model, "models/v1/model.tar.gz", "Approved", tmp_path, metrics=_reports(aws, "run0001"))
-    time.sleep(1.1)  # moto's LastModifiedTime: v2 is the one approved last
+    aws["later"]()  # moto's LastModifiedTime: v2 is the one approved last
     v2 = _register(aws, weak_model, "models/v2/model.tar.gz", "PendingManualApproval", tmp_path,
                    metrics=_reports(aws, "run0002", reasons=["auc 0.6100 < minimum 0.7000"]))
     aws["sagemaker"].update_model_package(ModelPackageArn=v2, ModelApprovalStatus="Approved", ApprovalDescription="by hand")
@@ -268,7 +279,7 @@ def test_a_version_whose_reports_the_deploy_handler_cannot_read_is_not_the_champ
     champion up (its --model-spec and --seal-uri say the model and the artifacts bucket) THEN the champion is v1, the
     version that serves, with v2 passed over for that reason - not v2, a model that never served."""
     v1 = _register(aws, strong_model, "models/v1/model.tar.gz", "Approved", tmp_path, metrics=_reports(aws, "run0001"))
-    time.sleep(1.1)  # moto's LastModifiedTime: v2 is the one approved last
+    aws["later"]()  # moto's LastModifiedTime: v2 is the one approved last
     v2 = _register(aws, weak_model, "models/v2/model.tar.gz", "PendingManualApproval", tmp_path,
                    metrics=_reports(aws, "run0002", prefix="pipelines/churn/elsewhere"))
     aws["sagemaker"].update_model_package(ModelPackageArn=v2, ModelApprovalStatus="Approved", ApprovalDescription="by hand")
