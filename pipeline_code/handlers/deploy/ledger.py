@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import secrets
+import time
 from typing import Any, Dict, Mapping, Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -44,8 +45,12 @@ _DECISION_FIELDS = ("outcome", "deployed", "reason", "stack", "parameter", "serv
 # What of the event's detail a record keeps, as SageMaker sent it (the package may have changed since).
 _DETAIL_FIELDS = ("ModelPackageArn", "ModelApprovalStatus", "ModelPackageStatus", "ApprovalDescription", "LastModifiedTime",
                   "LastModifiedBy", "CreatedBy")
-# Attempts at a free key: a taken one (412, or 409 for a concurrent writer of it) is retried under a new nonce.
+# Attempts at a free key: a taken one (412, or 409 for a concurrent writer of it) is retried under a new nonce. A
+# reconcile's once-only record (:func:`_once_key`) keeps its key: a 412 there means an earlier reconcile recorded it,
+# while a 409 ConditionalRequestConflict means a conflicting operation was under way and nothing was written (S3: retry
+# the write), so it is written again, up to LEDGER_ATTEMPTS, this far apart.
 LEDGER_ATTEMPTS = 3
+LEDGER_CONFLICT_WAIT_SECONDS = 0.2
 
 
 def record_decision(ledger: Optional[Ledger], event: Any, decision: Mapping[str, Any], *, sagemaker: Any, s3: Any,
@@ -116,7 +121,7 @@ def record_decision(ledger: Optional[Ledger], event: Any, decision: Mapping[str,
     body = json.dumps(record, default=json_value, sort_keys=True).encode("utf-8")
     word = seen.get("approval") if trigger == integrity.LEDGER_STATE_CHANGE and isinstance(seen.get("approval"), str) else trigger
     error: Optional[Exception] = None
-    for _ in range(1 if once is not None else LEDGER_ATTEMPTS):
+    for _ in range(LEDGER_ATTEMPTS):
         key = once or integrity.ledger_key(ledger.models[group], version, now, word or trigger, secrets.token_hex(4),
                                            record["package_created"])
         try:
@@ -127,9 +132,11 @@ def record_decision(ledger: Optional[Ledger], event: Any, decision: Mapping[str,
             code = caught.response.get("Error", {}).get("Code", "") if isinstance(caught, ClientError) else ""
             if str(code) not in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
                 break
-            if once is not None:
-                # Recorded by an earlier reconcile (or one writing it now): that record stands for this one.
+            if once is not None and str(code) in ("PreconditionFailed", "412"):
+                # Recorded by an earlier reconcile: that record stands for this one.
                 return {"key": f"s3://{ledger.bucket}/{key}", "recorded_before": True}
+            if once is not None:
+                time.sleep(LEDGER_CONFLICT_WAIT_SECONDS)  # 409: not written; the same key again
     reason = f"approval ledger: the record of v{version}'s {trigger} could not be written to s3://{ledger.bucket}: {error}"
     LOG.error(json.dumps({"ledger_failed": reason, "record": json.loads(body)}))
     notify(f"v{version}: approval ledger not written",

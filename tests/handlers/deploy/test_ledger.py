@@ -305,3 +305,56 @@ def test_a_held_version_met_again_by_every_reconcile_is_recorded_once(ledger):
     ((key, record),) = held
     assert record["decision"]["first_held_at"] == record["recorded_at"]
     assert {d["ledger"]["key"] for d in decisions} == {f"s3://{ARTIFACTS}/{key}"}
+
+
+def _conflicting_once(aws, monkeypatch, conflicts: int) -> list:
+    """S3 answers the first ``conflicts`` writes of a reconcile's once-only record with 409 ConditionalRequestConflict (a
+    conflicting operation on that key was under way: S3 says retry, the object is not written), then writes as usual.
+    Returns the keys of the writes it refused."""
+    from botocore.exceptions import ClientError
+
+    real, refused = aws.s3.put_object, []
+
+    def put_object(**kwargs):
+        if "-reconcile-refused-" in kwargs["Key"] and len(refused) < conflicts:
+            refused.append(kwargs["Key"])
+            raise ClientError({"Error": {"Code": "ConditionalRequestConflict", "Message": "A conflicting conditional "
+                               "operation is currently in progress against this resource. Please try again."},
+                               "ResponseMetadata": {"HTTPStatusCode": 409}}, "PutObject")
+        return real(**kwargs)
+
+    monkeypatch.setattr(aws.s3, "put_object", put_object)
+    monkeypatch.setattr(dod_ledger, "LEDGER_CONFLICT_WAIT_SECONDS", 0.0, raising=False)
+    return refused
+
+
+def test_a_refusal_whose_once_only_write_meets_a_conflict_is_retried_and_recorded(ledger, monkeypatch):
+    """GIVEN v2 refused WHEN the first reconcile's write of its once-only record gets 409 ConditionalRequestConflict (S3:
+    a conflicting operation was under way, retry; nothing was written) THEN the handler writes it again and the refusal
+    is recorded: a 409 is not a 412, it does not mean an earlier reconcile recorded it. Before, the 409 was taken for
+    'recorded before' and the refusal was recorded nowhere."""
+    aws = ledger
+    _gate_failed_v2_behind_serving_v1(aws)
+    refused = _conflicting_once(aws, monkeypatch, conflicts=1)
+
+    decision = run(aws, {"action": "reconcile", "group": GROUP})
+
+    ((key, record),) = _reconcile_records(aws, 2)
+    assert refused == [key]
+    assert decision["ledger"] == {"key": f"s3://{ARTIFACTS}/{key}"}
+    assert record["decision"]["outcome"] == "refused"
+
+
+def test_a_once_only_write_that_keeps_conflicting_is_told_with_the_record(ledger, monkeypatch):
+    """GIVEN v2 refused WHEN every write of its once-only record gets 409 THEN the decision names the error and people are
+    told, the record in the notice (as for any ledger write that fails), not 'recorded before'."""
+    aws = ledger
+    _gate_failed_v2_behind_serving_v1(aws)
+    aws.notices()
+    _conflicting_once(aws, monkeypatch, conflicts=dod_ledger.LEDGER_ATTEMPTS)
+
+    decision = run(aws, {"action": "reconcile", "group": GROUP})
+
+    assert _reconcile_records(aws, 2) == []
+    assert "ConditionalRequestConflict" in decision["ledger"]["error"] and "recorded_before" not in decision["ledger"]
+    assert aws.notices() == [f"{GROUP}: v2: approval ledger not written"]
