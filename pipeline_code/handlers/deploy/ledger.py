@@ -14,6 +14,7 @@ from typing import Any, Dict, Mapping, Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline_code.core import approval as approval_rule
 from pipeline_code.core import integrity
 from pipeline_code.core.contract import package_created
 from pipeline_code.handlers.deploy.events import aware
@@ -148,11 +149,14 @@ def record_decision(ledger: Optional[Ledger], event: Any, decision: Mapping[str,
 def _once_key(model: str, version: int, record: Mapping[str, Any]) -> Optional[str]:
     """The one key of a reconcile's :data:`LEDGER_ONCE_OUTCOMES` record: the same for every reconcile that meets the same
     outcome with the same reason about the same approval decision of the same package, so the write-once put of a later
-    one is refused (412) and nothing is copied. The key's time is that decision's (the package's ``LastModifiedTime``)
-    and its last word a digest of the outcome and reason: a new decision (approved again: a new time) or a new reason
-    is a record of its own. None (a record of its own, as any other) for another outcome or a package not described."""
+    one is refused (412) and nothing is copied. The key's time is that decision's (the package's ``LastModifiedTime``,
+    else its ``CreationTime``: approved at registration) and its last word a digest of the outcome and reason: a new
+    decision (approved again: a new time) or a new reason is a record of its own. None (a record of its own, as any other) for another outcome or a package not described."""
     decision = record["decision"]
-    decided = record["package"].get("LastModifiedTime")
+    # When the package's current approval was decided: LastModifiedTime, or its CreationTime when no call updated it
+    # (approved at registration: DescribeModelPackage then has no LastModifiedTime), as the registry reads it.
+    modified, created = record["package"].get("LastModifiedTime"), record["package"].get("CreationTime")
+    decided = approval_rule.approval_time(modified, created) if isinstance(created, dt.datetime) else modified
     if decision.get("outcome") not in LEDGER_ONCE_OUTCOMES or not isinstance(decided, dt.datetime) or not record["package_created"]:
         return None
     identity = json.dumps([record["package_arn"], record["package_created"], json_value(decided), decision["outcome"],

@@ -358,3 +358,31 @@ def test_a_once_only_write_that_keeps_conflicting_is_told_with_the_record(ledger
     assert _reconcile_records(aws, 2) == []
     assert "ConditionalRequestConflict" in decision["ledger"]["error"] and "recorded_before" not in decision["ledger"]
     assert aws.notices() == [f"{GROUP}: v2: approval ledger not written"]
+
+
+def test_a_refusal_of_a_version_no_call_updated_is_recorded_once_too(ledger, monkeypatch):
+    """GIVEN v2, refused, described without LastModifiedTime (a version approved at registration, training.auto_approve,
+    that no call updated since: the registry then takes its CreationTime as the approval's time,
+    approval.approval_time) WHEN the stack settles again and again THEN one reconcile record of that refusal, as for a
+    version approved by hand. Before, such a version got no once-only key and every reconcile appended a copy."""
+    aws = ledger
+    v2 = _gate_failed_v2_behind_serving_v1(aws)
+    described = dod_ledger._package_record
+
+    def never_updated(sagemaker, arn):
+        package = described(sagemaker, arn)
+        if arn == v2:
+            package.pop("LastModifiedTime", None)
+            package.pop("LastModifiedBy", None)
+        return package
+
+    monkeypatch.setattr(dod_ledger, "_package_record", never_updated)
+    decisions = [run(aws, {"action": "reconcile", "group": GROUP}) for _ in range(3)]
+
+    assert [d["outcome"] for d in decisions] == ["refused"] * 3
+    ((key, record),) = _reconcile_records(aws, 2)
+    assert "LastModifiedTime" not in record["package"]
+    assert [d["ledger"].get("recorded_before") for d in decisions] == [None, True, True]
+    # filed at the approval's time, which for a version never updated is its registration
+    created = aws.sagemaker.describe_model_package(ModelPackageName=v2)["CreationTime"].astimezone(dt.timezone.utc)
+    assert integrity.ledger_key_time(key) == created.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
