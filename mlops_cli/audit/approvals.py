@@ -64,7 +64,9 @@ def gather_ledger(clients: Clients, names: Names, version: int, model_data: Sequ
     if keys is None:
         return out
     others: Dict[Any, List[str]] = {}
-    for key in sorted(keys):  # below one package's prefix the key starts with the UTC time recorded: time order
+    # Below one package's prefix a key starts with a UTC time: when recorded, or for a reconcile's once-only refused /
+    # held record the approval decision it is about (ledger._once_key); the report orders records by recorded_at.
+    for key in sorted(keys):
         uri = f"s3://{bucket}/{key}"
         body = attempt(gaps, f"approval ledger record {uri}", lambda: read_bytes(clients, uri))
         if body is None:

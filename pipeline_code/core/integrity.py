@@ -211,7 +211,8 @@ def ledger_key(model: str, version: int, at: dt.datetime, event: str, nonce: str
                package_created: Optional[str] = None) -> str:
     """``approval-ledger/<model>/<version>/<created>/<UTC time>-<event>-<nonce>.json``: one record of the package
     created at ``package_created`` (:func:`ledger_package_prefix`; default unknown: no ``<created>/``), listed in time
-    order.
+    order. (The deploy handler files a reconcile's once-only refused / held record under the time of the approval
+    decision it is about, not the time it writes it; its ``recorded_at`` says when.)
 
     ``at`` (made UTC; naive is taken as UTC) to the microsecond, ``event`` a word for what happened (``approved``,
     ``rejected``, ``reconcile``; lower-cased, other characters become ``-``), ``nonce`` what tells two records of
