@@ -74,3 +74,32 @@ def test_a_captured_csv_request_the_csv_module_cannot_read_is_counted_not_a_cras
                                   columnar=columnar)
     assert (window.lines, window.records, window.malformed) == (3, 2, 1)
     assert dict(window.malformed_reasons) == {"unreadable_csv": 1}
+
+
+def _generated_times(rng: np.random.Generator, n: int):
+    """Request times as the monitor meets them: datetimes of every unit and zone (a records file's, read from parquet),
+    with missing ones, repeated ones and times near the epoch's edges, and the same as text."""
+    import pandas as pd
+
+    seconds = rng.choice([rng.integers(0, 4_000_000_000, n), rng.integers(1_790_000_000, 1_790_000_100, n)])
+    fraction = rng.integers(0, 10**9, n) * rng.choice([0, 1])
+    times = pd.Series(pd.to_datetime(seconds * 10**9 + fraction, unit="ns"))
+    times[rng.random(n) < 0.1] = pd.NaT
+    unit = rng.choice(["ns", "us", "ms", "s"])
+    zone = rng.choice([None, "UTC", "Europe/Berlin", "America/Sao_Paulo", "Asia/Kolkata"])
+    times = times.astype(f"datetime64[{unit}]")
+    if zone is not None:
+        times = times.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+    return [times, times.astype(object), times.dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z"), times.astype(str)]
+
+
+def test_request_times_of_datetimes_are_the_times_pandas_converts_them_to():
+    # GIVEN 40 generated series of request times (datetimes of each unit and zone, as objects and as text)
+    import pandas as pd
+
+    rng = np.random.default_rng(16)
+    for case in range(40):
+        for values in _generated_times(rng, int(rng.choice([1, 7, 60, 600]))):
+            # WHEN read as request times THEN they are pandas' UTC conversion of them (cached or not)
+            expected = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+            pd.testing.assert_series_equal(capture.request_times(values), expected, obj=f"case {case} {values.dtype}")
