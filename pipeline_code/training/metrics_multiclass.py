@@ -46,12 +46,48 @@ def class_shares(y: Any, k: int) -> List[float]:
     return [float(c) / len(codes) if len(codes) else 0.0 for c in counts]
 
 
+# Up to this many rows (a quality bootstrap's draw: monitoring.quality draws at most 1,000), :func:`macro_auc` takes
+# every class's one-vs-rest AUC in one pass (:func:`_one_vs_rest_aucs`); beyond, a class at a time is faster.
+SMALL_ROWS = 1_000
+
+
 def macro_auc(y: Any, P: Any) -> Optional[float]:
     """Macro one-vs-rest ROC AUC over the classes present in ``y`` (see the module docstring)."""
     y, P = _arrays(y, P)
-    aucs = [roc_auc(y == k, P[:, k]) for k in range(P.shape[1]) if (y == k).any()]
+    present = [k for k in range(P.shape[1]) if (y == k).any()]
+    if len(y) <= SMALL_ROWS:
+        aucs = _one_vs_rest_aucs(y, P, present)
+    else:
+        aucs = [roc_auc(y == k, P[:, k]) for k in present]
     aucs = [a for a in aucs if a is not None]
     return float(np.mean(aucs)) if len(aucs) >= 2 else None
+
+
+def _one_vs_rest_aucs(y: np.ndarray, P: np.ndarray, classes: List[int]) -> List[Optional[float]]:
+    """``metrics.roc_auc(y == k, P[:, k])`` of each class ``k`` of ``classes``, all at once: the same stable sort of
+    each class's scores, the same mean rank per tie group, the same formula (the rank sums, halves of whole numbers,
+    are exact in any order), without a round of numpy calls per class - a bootstrap of a 40-class window's AUC takes
+    thousands."""
+    scores = np.ascontiguousarray(P[:, classes].T)  # a row per class
+    rows = scores.shape[1]
+    positive = y[None, :] == np.asarray(classes, dtype=np.int64)[:, None]
+    n_pos = positive.sum(axis=1).astype(np.float64)
+    n_neg = rows - n_pos
+    order = np.argsort(scores, axis=1, kind="mergesort")
+    ordered = np.take_along_axis(scores, order, axis=1)
+    starts_group = np.empty(ordered.shape, dtype=bool)
+    starts_group[:, :1] = True
+    starts_group[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    ends_group = np.empty(ordered.shape, dtype=bool)
+    ends_group[:, -1:] = True
+    ends_group[:, :-1] = starts_group[:, 1:]
+    index = np.arange(rows)[None, :]
+    start = np.maximum.accumulate(np.where(starts_group, index, 0), axis=1)  # 0-based first place of its tie group
+    end = np.minimum.accumulate(np.where(ends_group, index + 1, rows)[:, ::-1], axis=1)[:, ::-1]
+    average_rank = start + ((end - start) + 1) / 2.0  # 1-based mean rank of each tie group
+    rank_sum = np.where(np.take_along_axis(positive, order, axis=1), average_rank, 0.0).sum(axis=1)
+    aucs = (rank_sum - n_pos * (n_pos + 1) / 2.0) / np.where((n_pos > 0) & (n_neg > 0), n_pos * n_neg, 1.0)
+    return [float(a) if p > 0 and q > 0 else None for a, p, q in zip(aucs, n_pos, n_neg)]
 
 
 def log_loss(y: Any, P: Any) -> float:

@@ -265,3 +265,28 @@ def test_a_multiclass_windows_detectable_drop_is_the_bootstrap_of_its_own_primar
     own = quality.detectable_quality_drop(metric, lambda rows: metrics_multiclass.headline(y[rows], P[rows], classes)[metric],
                                           len(y), baseline[metric])
     assert own is not None and section["detectable_quality_drop"] == own
+
+
+def test_the_macro_auc_of_a_small_draw_is_the_mean_of_each_classes_one_vs_rest_auc_exactly():
+    # GIVEN 300 generated draws of up to a bootstrap's 1,000 rows (and a few past it): 2 to 40 classes, tied and
+    # missing probabilities, classes absent or alone, codes of no class
+    from pipeline_code.training.metrics import roc_auc
+
+    rng = np.random.default_rng(16)
+    for case in range(300):
+        rows = int(rng.choice([1, 2, 3, 8, 50, 200, 999, 1000, 1001]))
+        k = int(rng.choice([2, 3, 5, 40]))
+        y = rng.integers(0, k, rows) if rng.random() < 0.8 else rng.choice(rng.integers(0, k, 2), rows)
+        if rng.random() < 0.1:
+            y[: max(1, rows // 10)] = rng.choice([-1, k])
+        P = rng.random((rows, k))
+        if rng.random() < 0.3:
+            P = np.round(P, int(rng.integers(0, 3)))  # ties
+        if rng.random() < 0.1:
+            P[rng.random((rows, k)) < 0.05] = np.nan
+        # WHEN its macro AUC is taken THEN it is, to the bit, the mean of metrics.roc_auc of each class present
+        aucs = [a for a in (roc_auc(y == c, P[:, c]) for c in range(k) if (y == c).any()) if a is not None]
+        expected = float(np.mean(aucs)) if len(aucs) >= 2 else None
+        got = metrics_multiclass.macro_auc(y, P)
+        assert (got is None) == (expected is None), case
+        assert got is None or got == expected or (np.isnan(got) and np.isnan(expected)), (case, got, expected)
