@@ -211,6 +211,8 @@ class DeployOnApproval(Construct):
             handler="deploy_on_approval.handler",
             environment={
                 "SERVING_STACK_NAME": serving_stack_name,
+                # The --env of the rollback commands its notices give (held version, run record not written).
+                "ENVIRONMENT": environment,
                 "MODEL_PARAMETERS": json.dumps({group_of[m]: parameter for m, parameter in model_parameters.items()}, sort_keys=True),
                 "DEPLOYER_ROLE_ARN": read_once(deployer_role, "role_arn"),
                 "NOTIFY_TOPIC_ARN": read_once(topic, "topic_arn"),

@@ -123,7 +123,7 @@ from pipeline_code.handlers.deploy.events import Malformed, parse, parse_quietly
 from pipeline_code.handlers.deploy.ledger import record_decision
 from pipeline_code.handlers.deploy.log_retention import (LOG_RETENTION_ACTION, endpoint_retention, logs_client, near_timeout,
                                                           publish_sweep, sweep_stack_client)
-from pipeline_code.handlers.deploy.notices import Notifier, invoke_command
+from pipeline_code.handlers.deploy.notices import Notifier, invoke_command, rollback_command
 from pipeline_code.handlers.deploy.registry import (Version, brief, gate_problems, label, list_versions, problems,
                                                     select_desired, serving_order, verify_artifact)
 from pipeline_code.handlers.deploy.run_records import RECORD_RUN_ACTION, record_execution, record_run_by_hand, record_runs
@@ -432,8 +432,10 @@ def reconcile(
         reason = (
             f"v{held.version}'s rollout for this approval failed ({failed['resource']}: {failed['status']}"
             f"{' - ' + failed['reason'] if failed['reason'] else ''}; {failed['at']}) and CloudFormation rolled it back: "
-            f"it is not retried until someone decides again (re-approve v{held.version} to retry it - `python -m "
-            f"mlops_cli.rollback --env <env> --model <model> rollback --to-version {held.version} --reason \"<why>\"`, or PendingManualApproval "
+            f"it is not retried until someone decides again (re-approve v{held.version} to retry it - `"
+            + rollback_command(_model_of(group, ledger, multi_model),
+                               f'rollback --to-version {held.version} --reason "<why>"')
+            + "`, or PendingManualApproval "
             "then Approved - or reject it or approve another version to move on)"
         )
         # The serving version rejected meanwhile: the one approved last before the held one serves instead.
@@ -571,6 +573,14 @@ def _untrusted(s3: Any, version: Version, place: ReportPlace) -> "Optional[tuple
         gate = "failed" if says_gate_failed(failed_gate) else "not checked"
         return f"v{version.version} refused: promotion gate {gate}", f"v{version.version} refused: " + "; ".join(failed_gate)
     return None
+
+
+def _model_of(group: str, ledger: Optional[Ledger], multi_model: Optional[Mapping[str, Mapping[str, str]]]) -> Optional[str]:
+    """The config's name of ``group``'s model (the ``--model`` of the project's CLI): from ``APPROVAL_LEDGER``'s
+    group_prefix, else the group's ``MULTI_MODEL`` entry; None when neither says."""
+    if ledger is not None and group in ledger.models:
+        return ledger.models[group]
+    return ((multi_model or {}).get(group) or {}).get("model")
 
 
 def _no_reason(version: Version) -> Optional[str]:

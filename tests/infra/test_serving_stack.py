@@ -596,6 +596,8 @@ def test_deploy_function_knows_the_serving_stack_its_parameters_and_the_deployer
     variables = props["Environment"]["Variables"]
     serving = synthesized.stacks[(env, "Serving")]
     assert variables["SERVING_STACK_NAME"] == serving.stack_name == f"{PROJECT}-{env}-serving"
+    # The environment's name in the config: the --env of the rollback commands the handler's notices give.
+    assert variables["ENVIRONMENT"] == env
     mapping = json.loads(variables["MODEL_PARAMETERS"])
     assert mapping == {group: package_parameter_name(m) for m, group in _groups(synthesized, env).items()}
     package_parameters = {p for p in serving.template["Parameters"] if not p.endswith(MODEL_SHA256_PARAMETER_SUFFIX)}

@@ -13,6 +13,9 @@ from pipeline_code.handlers.team_topics import Topics
 
 LOG = logging.getLogger(__name__)
 
+# The environment's name in the config (the --env of the project's CLI), set by the DeployOnApproval construct.
+ENVIRONMENT_VARIABLE = "ENVIRONMENT"
+
 
 class Notifier:
     """Publishes short notices to people (``topic``: one ARN, or :class:`Topics`, resolved for ``group``); a failed
@@ -45,3 +48,12 @@ def invoke_command(payload: Mapping[str, Any]) -> str:
         return f"invoke this function with {document}"
     return (f"invoke this function: aws lambda invoke --function-name {name} --cli-binary-format raw-in-base64-out "
             f"--payload '{document}' out.json --region {region}")
+
+
+def rollback_command(model: Optional[str], command: str) -> str:
+    """``python -m mlops_cli.rollback --env <environment> --model <model> <command>`` as a notice gives it: the
+    environment from ``ENVIRONMENT`` (the function's own, set by the construct) and ``model`` (the group's, from
+    ``APPROVAL_LEDGER``'s group_prefix), so the command runs as printed; ``<env>`` / ``<model>`` to fill in only when
+    one is not known (a function deployed without them)."""
+    environment = os.environ.get(ENVIRONMENT_VARIABLE, "").strip() or "<env>"
+    return f"python -m mlops_cli.rollback --env {environment} --model {model or '<model>'} {command}"

@@ -18,7 +18,7 @@ from pipeline_code.core import integrity
 from pipeline_code.core.contract import PIPELINE_EXECUTION_ENDED, RECORD_EXECUTION_ACTION, package_created, pipeline_group
 from pipeline_code.handlers.deploy.events import aware
 from pipeline_code.handlers.deploy.ledger import Ledger, json_value
-from pipeline_code.handlers.deploy.notices import Notifier, invoke_command
+from pipeline_code.handlers.deploy.notices import Notifier, invoke_command, rollback_command
 
 LOG = logging.getLogger(__name__)
 
@@ -253,10 +253,10 @@ def record_execution(ledger: Optional[Ledger], event: Mapping[str, Any], *, sage
         lost = code == "ResourceNotFound" and step == "DescribePipelineExecution"
         result = {**base, "version": None, "outcome": "lost" if lost else "failed",
                   "reason": f"the version execution {execution_arn} registered in {group} could not be found ({step}): {error}"}
-        return _told(result, notifier(group))
+        return _told(result, notifier(group), ledger.models.get(group))
     except KeyError as error:
         return _told({**base, "version": None, "outcome": "failed",
-                      "reason": f"DescribePipelineExecution of {execution_arn} gave no {error}"}, notifier(group))
+                      "reason": f"DescribePipelineExecution of {execution_arn} gave no {error}"}, notifier(group), ledger.models.get(group))
     if registered is None:
         return {**base, "outcome": "no-version",
                 "reason": f"execution {execution_arn} registered no version in {group} (its gate refused the candidate, or "
@@ -271,11 +271,12 @@ def record_execution(ledger: Optional[Ledger], event: Mapping[str, Any], *, sage
     if result["outcome"] == "pending":
         # The execution's own end: nothing later would record it without someone asking.
         result["reason"] += f", although execution {execution_arn} was reported {event.get('status')}"
-    return _told(result, notifier(group)) if result["outcome"] in ("failed", "lost", "pending") else result
+    return _told(result, notifier(group), ledger.models.get(group)) if result["outcome"] in ("failed", "lost", "pending") else result
 
 
-def _told(result: Dict[str, Any], notify: "Notifier") -> Dict[str, Any]:
-    """``result`` (a run record not written at an execution's end) logged as an error and told to people."""
+def _told(result: Dict[str, Any], notify: "Notifier", model: Optional[str] = None) -> Dict[str, Any]:
+    """``result`` (a run record not written at an execution's end) logged as an error and told to people; ``model``:
+    the group's model (the ``--model`` of the command that finds the version), None when not known."""
     LOG.error(json.dumps({"run_record_failed": result}, default=str))
     version = result.get("version")
     if isinstance(version, int):
@@ -284,7 +285,7 @@ def _told(result: Dict[str, Any], notify: "Notifier") -> Dict[str, Any]:
         notify("run record not written",
                f"{result['reason']}. If that execution registered an approved version, its run record (the definition it "
                "ran, its parameters and steps, which the audit needs once the pipeline is deleted) is not kept: find the "
-               "version (python -m mlops_cli.rollback --env <env> --model <model> versions) and "
+               f"version ({rollback_command(model, 'versions')}) and "
                f"{invoke_command({'action': RECORD_RUN_ACTION, 'group': result['group'], 'version': 'N'})} "
                "(N: that version's number, without the quotes).")
     return result

@@ -28,8 +28,12 @@ from tests.support.deploy_handler import (  # noqa: F401 (fixtures)
     REGION,
     STACK,
     aws,
+    deploy_and_fail,
+    execution_ended,
+    ledger,
     register,
     run,
+    runs,
     set_approval,
     shared_clients,
     state_change,
@@ -37,6 +41,8 @@ from tests.support.deploy_handler import (  # noqa: F401 (fixtures)
 
 FUNCTION_NAME = "mlops-loop-prod-deploy-on-approval"
 COMMAND = re.compile(r"aws lambda invoke [^()]*? --region [a-z0-9-]+")
+# A project command in a notice: in backquotes or in parentheses.
+ROLLBACK = re.compile(r"python -m mlops_cli\.rollback ([^`()]+)")
 
 
 @pytest.fixture()
@@ -148,3 +154,60 @@ def test_a_version_approved_without_a_reason_is_told_the_approval_command_in_the
 
     assert said.endswith(f'aws sagemaker update-model-package --model-package-arn {arn} --model-approval-status Approved '
                          f'--approval-description "<why>" --region {REGION}')
+
+
+def _rollback_args(message: str):
+    """The notice's ``python -m mlops_cli.rollback`` command, its reason filled in as on-call would, parsed by the
+    CLI's own parser."""
+    from mlops_cli import rollback
+
+    (arguments,) = ROLLBACK.findall(message)
+    arguments = arguments.replace('"<why>"', '"INC-42: v2 failed its rollout"')
+    assert "<" not in arguments, arguments
+    return rollback.build_parser().parse_args(shlex.split(arguments))
+
+
+def test_a_held_version_notice_gives_the_rollback_command_of_its_environment_and_model(ledger, monkeypatch):
+    """GIVEN the handler told its environment's name (ENVIRONMENT, set by the DeployOnApproval construct) and the
+    groups' prefix (APPROVAL_LEDGER) WHEN a version whose rollout was rolled back is held THEN the notice's re-approve
+    command names the environment and the model: it runs as printed, the reason aside (before: --env <env> --model
+    <model>, to look up at 3 a.m.)."""
+    monkeypatch.setenv("ENVIRONMENT", "prod")
+    aws = ledger
+    v1, v2 = register(aws), register(aws)
+    deploy_and_fail(aws, v1, v2)
+    messages(aws)
+
+    decision = run(aws, state_change(register(aws), approval="PendingManualApproval"))
+
+    assert decision["outcome"] == "held"
+    (message,) = messages(aws)
+    args = _rollback_args(message)
+    assert (args.env, args.model, args.command, args.to_version) == ("prod", "churn", "rollback", 2)
+
+
+def test_a_run_record_notice_without_a_version_gives_the_versions_command_of_its_environment_and_model(runs, ledger,
+                                                                                                      monkeypatch):
+    """GIVEN an execution gone before its end is handled WHEN people are told how to find its version THEN the
+    ``versions`` command names the environment and the model (before: --env <env> --model <model>)."""
+    monkeypatch.setenv("ENVIRONMENT", "prod")
+    aws = ledger
+    runs.fail["DescribePipelineExecution"] = "ResourceNotFound"
+
+    assert run(aws, execution_ended())["outcome"] == "lost"
+
+    (message,) = messages(aws)
+    args = _rollback_args(message)
+    assert (args.env, args.model, args.command) == ("prod", "churn", "versions")
+
+
+def test_without_the_environments_name_the_notice_keeps_the_placeholder(runs, ledger, monkeypatch):
+    """An older function without ENVIRONMENT: the command says what to fill in rather than guess an environment."""
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    aws = ledger
+    runs.fail["DescribePipelineExecution"] = "ResourceNotFound"
+
+    run(aws, execution_ended())
+
+    (message,) = messages(aws)
+    assert "(python -m mlops_cli.rollback --env <env> --model churn versions)" in message

@@ -105,6 +105,8 @@ def test_the_handler_knows_the_serving_stack_its_parameters_the_deployer_the_top
     assert function["Handler"] == "pipeline_code.handlers.deploy_on_approval.handler"
     assert function["Environment"]["Variables"] == {
         "SERVING_STACK_NAME": SERVING,
+        # The --env of the rollback commands the handler's notices give.
+        "ENVIRONMENT": "dev",
         "MODEL_PARAMETERS": json.dumps({"shop-dev-m0": "M0ModelPackageArn", "shop-dev-m1": "M1ModelPackageArn"}, sort_keys=True),
         "DEPLOYER_ROLE_ARN": "arn:aws:iam::123456789012:role/shop-dev-serving-deployer",
         "NOTIFY_TOPIC_ARN": {"Ref": ids["topic"]},
