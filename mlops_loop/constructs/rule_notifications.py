@@ -17,6 +17,23 @@ from .cdk_reads import environment_of, read_once, stack_of
 EVENTS = "events.amazonaws.com"
 CLOUDWATCH = "cloudwatch.amazonaws.com"
 
+# Every kind of notice an EventBridge rule publishes to people, by the rule's construct id (which the rule's name,
+# the RULE_ARN attribute of a notice it could not deliver, contains) -> what it tells and what to do when it was not
+# delivered. The notification dead-letter page names each (OperationsStack._dead_letter_alarms); a new rule that
+# dead-letters into that queue joins here (test_operations_stack.py checks every such rule of the template).
+NOTICE_KINDS = {
+    "ApprovalRequests": "a version awaits approval: review it",
+    "PipelineFailures": "a training run failed or its gate refused: read its steps",
+    "EtlFailures": "an ETL job failed: no fresh data until it reruns",
+    "CrawlerFailures": "a raw crawler failed: its ETL did not run",
+    "FailedRollouts": "a serving update failed or rolled back: a version is held until decided",
+    "EndpointLosses": "an endpoint deleted, failed or out of service: reconcile it",
+    "KeyChanges": "a KMS key deletion, disable or new policy: undo it if unintended",
+    "MonitorJobFailures": "a drift-monitor run failed: no report",
+    "TransformJobFailures": "a batch transform failed: nothing scored",
+    "NativeMonitorFailures": "a native Model Monitor run failed",
+}
+
 
 @jsii.implements(events.IRuleTarget)
 class _TopicTarget:

@@ -34,7 +34,7 @@ from ..constructs.native_model_monitor import notify_native_monitor_failures
 from ..constructs.notification_watchdog import NotificationWatchdog
 from ..constructs.retraining_trigger import RetrainingTrigger
 from ..constructs.rollout_parity_check import ParityEndpoint, RolloutParityCheck
-from ..constructs.rule_notifications import allow_alarms, notify_topic
+from ..constructs.rule_notifications import NOTICE_KINDS, allow_alarms, notify_topic
 from ..constructs.scheduled_job import notify_job_failures
 from ..constructs.score_by_id import ScoreById
 from ..naming import (
@@ -526,8 +526,7 @@ class OperationsStack(Stack):
         }
         undelivered = dead_letter_alarm(
             self, name_prefix=prefix, name="notification-dead-letters", queue=self.notification_dead_letters,
-            topic=self.topic, description="A notice (failed training, ETL, rollout or scheduled job) could not be "
-            "delivered to the topic; see the notification DLQ (docs/monitoring.md, Dead-letter queues)")
+            topic=self.topic, description=notification_dead_letter_description())
         # The topic it could not reach is often what broke (deleted, its policy edited, the ops key disabled): the
         # watchdog's own topic and key tell people then; the topic's action still reaches whoever is subscribed there only.
         undelivered.add_alarm_action(sns_action(self.watchdog.topic))
@@ -587,3 +586,11 @@ class OperationsStack(Stack):
             topic=self.topic,
         ), *([self.deploy.log_retention_alarm] if self.deploy.log_retention_alarm is not None else [])]
 
+
+def notification_dead_letter_description() -> str:
+    """The ``-notification-dead-letters`` page: people were not told, and which notice it was - every kind of
+    :data:`NOTICE_KINDS`, by the rule name a message's RULE_ARN attribute gives - with what each means."""
+    kinds = "; ".join(f"{rule}: {what}" for rule, what in NOTICE_KINDS.items())
+    return ("A notice could not be published to the topic: people were not told. Each message is the notice; the rule "
+            f"in its RULE_ARN attribute says which kind - {kinds}. Act on it, then fix the topic or key policy its "
+            "ERROR_MESSAGE names (docs/monitoring.md, Dead-letter queues)")

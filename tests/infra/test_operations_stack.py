@@ -308,6 +308,35 @@ def test_a_handler_error_lambda_retries_pages_nobody_and_an_exhausted_event_page
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_the_notification_dead_letter_page_names_every_kind_of_notice_its_queue_holds_and_the_runbook_each(synthesized, env):
+    """GIVEN each environment WHEN a notice cannot be published to its topic THEN the page names every kind of notice
+    whose rule dead-letters into the notification queue (by the rule name its message's RULE_ARN gives) and the
+    runbook row says what to do with each (before: 'failed training, ETL, rollout or scheduled job' - no approval
+    request, crawler, key change or endpoint loss, whose people were not told either)."""
+    from mlops_loop.constructs.rule_notifications import NOTICE_KINDS
+    from tests.support import docs
+
+    resources = synthesized.template(env, "Operations")["Resources"]
+    (queue,) = [k for k, r in resources.items() if k.startswith("NotificationDeadLetters") and r["Type"] == "AWS::SQS::Queue"]
+    rules = [k for k, r in synthesized.resources(env, "Operations", "AWS::Events::Rule").items()
+             if any(t.get("DeadLetterConfig", {}).get("Arn") == {"Fn::GetAtt": [queue, "Arn"]} for t in r["Properties"]["Targets"])]
+    kinds = set()
+    for rule in rules:
+        (kind,) = [k for k in NOTICE_KINDS if k in rule] or [None]
+        assert kind is not None, f"rule {rule} dead-letters into the notification queue but is not in NOTICE_KINDS"
+        kinds.add(kind)
+    assert {"ApprovalRequests", "PipelineFailures", "KeyChanges", "EndpointLosses"} <= kinds, kinds
+    description = _alarms(synthesized, env)[f"{PROJECT}-{env}-notification-dead-letters"]["AlarmDescription"]
+    for kind in NOTICE_KINDS:  # every kind, those of rules another config adds (batch, native monitors) too
+        assert kind in description, (kind, description)
+    assert description.endswith("(docs/monitoring.md, Dead-letter queues)") and len(description) <= 1024, description
+    (row,) = [line for line in docs.section("**Dead-letter queues.**").text.splitlines()
+              if "`-notification-dead-letters`" in line]
+    for kind in NOTICE_KINDS:
+        assert f"`{kind}`" in row, kind
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_the_deploy_dead_letter_page_says_which_events_its_queue_holds_and_the_runbook_replays_each(synthesized, env):
     """GIVEN each environment WHEN an event reaches the deploy handler's dead-letter queue THEN the page does not say "that
     approval is not deployed yet" of every message: every rule that invokes the handler dead-letters into that queue -
