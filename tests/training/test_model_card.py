@@ -404,7 +404,7 @@ def test_a_card_of_that_name_that_describes_another_package_is_refused_not_overw
     assert capsys.readouterr().err == (
         f"{mc.cli.PROG}: error: model card {name!r} exists and describes {arn} created 20250301T095900Z, not {arn} "
         f"created {created}: it is left as it is (it may be another package's reviewed record); delete it if it is not "
-        f"(aws sagemaker delete-model-card --model-card-name {name}) and run the step again\n")
+        f"(aws sagemaker delete-model-card --model-card-name {name} --region {REGION}) and run the step again\n")
     card = client.describe_model_card(ModelCardName=name)
     assert (card["ModelCardVersion"], card["ModelCardStatus"]) == (1, "Approved")
 

@@ -44,7 +44,8 @@ def create_or_update(client: Any, *, name: str, content: Mapping[str, Any], kms_
             raise ModelCardError(
                 f"model card {name!r} exists and describes {said}, not {ours[0]} created {ours[1]}: it is left as it is "
                 "(it may be another package's reviewed record); delete it if it is not "
-                f"(aws sagemaker delete-model-card --model-card-name {name}) and run the step again"
+                f"(aws sagemaker delete-model-card --model-card-name {name} --region {_region(arn, client)}) and run "
+                "the step again"
             )
     same = old is not None and old == json.loads(text)
     if same:
@@ -61,3 +62,8 @@ def create_or_update(client: Any, *, name: str, content: Mapping[str, Any], kms_
     return "updated", arn
 
 
+def _region(arn: str, client: Any) -> str:
+    """The region of the card ``arn`` (arn:aws:sagemaker:<region>:...), else the client's: every AWS command a message
+    gives names its region (a shell's default may be another environment's)."""
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 3 and parts[3] else client.meta.region_name
