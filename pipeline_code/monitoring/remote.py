@@ -244,12 +244,15 @@ def _rewritten(name: str, uri: str, actual: str, arn: str, registered: Tuple[str
     digest and where the package records it), and how to restore it."""
     recorded, where = registered
     bucket, key = _object_uri(uri)
+    # Every AWS command a message gives names its region (a shell's default may be another's): the package's.
+    region = arn.split(":")[3] if arn.count(":") >= 5 else ""
+    at = f" --region {region}" if region else ""
     return (f"{name} at {uri} has sha256 {actual}, not the {recorded} that {arn} registered ({where}): it was "
             f"rewritten after registration, so the monitor does not use it. The registered bytes are kept as an older "
-            f"version of the object: list them (aws s3api list-object-versions --bucket {bucket} --prefix {key}), "
+            f"version of the object: list them (aws s3api list-object-versions --bucket {bucket} --prefix {key}{at}), "
             f"find the one whose bytes have that sha256 (aws s3api get-object --bucket {bucket} --key {key} "
-            f"--version-id <its id> {name} && sha256sum {name}) and copy it back (aws s3api copy-object --bucket {bucket} "
-            f"--key {key} --copy-source '{bucket}/{key}?versionId=<its id>')")
+            f"--version-id <its id>{at} {name} && sha256sum {name}) and copy it back (aws s3api copy-object --bucket {bucket} "
+            f"--key {key} --copy-source '{bucket}/{key}?versionId=<its id>'{at})")
 
 
 def _evaluation_digest(version: ServingVersion, s3: Any, scratch: str, result: Dict[str, Any]) -> Optional[Tuple[str, str]]:

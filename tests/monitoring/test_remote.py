@@ -100,12 +100,13 @@ def _serving(aws, arn):
 
 def _rewritten(name: str, uri: str, actual: str, recorded: str, arn: str, where: str) -> str:
     bucket, _, key = uri[5:].partition("/")
+    region = arn.split(":")[3]  # every AWS command a message gives names its region
     return (f"{name} at {uri} has sha256 {actual}, not the {recorded} that {arn} registered ({where}): it was "
             f"rewritten after registration, so the monitor does not use it. The registered bytes are kept as an older "
-            f"version of the object: list them (aws s3api list-object-versions --bucket {bucket} --prefix {key}), "
+            f"version of the object: list them (aws s3api list-object-versions --bucket {bucket} --prefix {key} --region {region}), "
             f"find the one whose bytes have that sha256 (aws s3api get-object --bucket {bucket} --key {key} "
-            f"--version-id <its id> {name} && sha256sum {name}) and copy it back (aws s3api copy-object --bucket {bucket} "
-            f"--key {key} --copy-source '{bucket}/{key}?versionId=<its id>')")
+            f"--version-id <its id> --region {region} {name} && sha256sum {name}) and copy it back (aws s3api copy-object --bucket {bucket} "
+            f"--key {key} --copy-source '{bucket}/{key}?versionId=<its id>' --region {region})")
 
 
 def test_a_version_registered_with_digests_is_fetched_when_its_bytes_are_the_registered_ones(aws, reference, tmp_path):
