@@ -95,8 +95,10 @@ def delete_failed_creates(cloudformation: Any, states: Sequence[StackState], *, 
             cloudformation.get_waiter("stack_delete_complete").wait(StackName=state.stack_id, WaiterConfig=DELETE_WAIT)
         except WaiterError as error:
             status = (error.last_response or {}).get("Stacks", [{}])[0].get("StackStatus", "unknown")
+            # In the stack's region (its id is its ARN), not the shell's default.
+            region = state.stack_id.split(":")[3] if state.stack_id.count(":") >= 5 else cloudformation.meta.region_name
             problems.append(f"{state.name}: the deletion ended {status}: see aws cloudformation describe-stack-events "
-                            f"--stack-name {state.stack_id}")
+                            f"--stack-name {state.stack_id} --region {region}")
             continue
         print(f"{state.name}: deleted", file=out)
         if left:

@@ -1613,3 +1613,23 @@ def test_teardown_deactivates_the_triggers_that_fire_and_passes_over_an_on_deman
         assert calls == ["wf-after-crawl"]
         assert glue.get_trigger(Name="wf-after-crawl")["Trigger"]["State"] == "DEACTIVATED"
         assert out.getvalue() == "Glue triggers: 1 deactivated (1 on demand: it starts nothing by itself)\n"
+
+
+def test_a_failed_create_whose_deletion_fails_is_reported_with_the_events_command_in_its_region():
+    """GIVEN a protected failed first create WHEN its deletion ends DELETE_FAILED THEN the problem names the command
+    that shows why, in the stack's region (as every AWS command the tool prints: a shell's default may be another)."""
+    from mlops_cli.environment import stacks
+
+    client = boto3.client("cloudformation", region_name="us-east-2")
+    stack_id = f"arn:aws:cloudformation:{REGION}:111111111111:stack/shop-dev-training/0a1b2c3d"
+    state = stacks.StackState(name="shop-dev-training", stack_id=stack_id, status="ROLLBACK_COMPLETE", protected=True)
+    with Stubber(client) as stub:
+        stub.add_response("update_termination_protection", {"StackId": stack_id},
+                          {"StackName": stack_id, "EnableTerminationProtection": False})
+        stub.add_response("delete_stack", {}, {"StackName": stack_id, "ClientRequestToken": ANY})
+        stub.add_response("describe_stacks", {"Stacks": [{
+            "StackName": "shop-dev-training", "StackId": stack_id, "StackStatus": "DELETE_FAILED",
+            "CreationTime": datetime.datetime(2026, 1, 1)}]}, {"StackName": stack_id})
+        problems = stacks.delete_failed_creates(client, [state], out=io.StringIO())
+    assert problems == [f"shop-dev-training: the deletion ended DELETE_FAILED: see aws cloudformation describe-stack-events "
+                        f"--stack-name {stack_id} --region {REGION}"]
