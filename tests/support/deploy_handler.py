@@ -82,13 +82,18 @@ class Aws:
 
     def notices(self) -> list[str]:
         """Subjects published to the topic since the last call."""
-        subjects = []
+        return [subject for subject, _ in self.published()]
+
+    def published(self) -> list[tuple[str, str]]:
+        """(subject, body) of each notice published to the topic since the last call."""
+        out = []
         while True:
             messages = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:
-                return subjects
+                return out
             for message in messages:
-                subjects.append(json.loads(message["Body"])["Subject"])
+                notice = json.loads(message["Body"])
+                out.append((notice["Subject"], notice["Message"]))
                 self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"])
 
 

@@ -22,20 +22,16 @@ from pipeline_code.handlers import deploy_on_approval as dod
 from pipeline_code.handlers.deploy import events as dod_events
 from pipeline_code.handlers.deploy import notices as dod_notices
 from pipeline_code.handlers.deploy import run_records as dod_runs
-from tests.support.deploy_handler import (  # noqa: F401 (fixtures)
+from tests.support.deploy_handler import (
     DEPLOYER,
     GROUP,
     REGION,
     STACK,
-    aws,
     deploy_and_fail,
     execution_ended,
-    ledger,
     register,
     run,
-    runs,
     set_approval,
-    shared_clients,
     state_change,
 )
 
@@ -54,14 +50,7 @@ def in_lambda(monkeypatch):
 
 def messages(aws) -> list[str]:
     """The bodies published to the topic since the last call (their subjects: ``aws.notices()``)."""
-    out = []
-    while True:
-        received = aws.sqs.receive_message(QueueUrl=aws.queue, MaxNumberOfMessages=10).get("Messages", [])
-        if not received:
-            return out
-        for message in received:
-            out.append(json.loads(message["Body"])["Message"])
-            aws.sqs.delete_message(QueueUrl=aws.queue, ReceiptHandle=message["ReceiptHandle"])
+    return [body for _, body in aws.published()]
 
 
 def _command(message: str) -> list[str]:
