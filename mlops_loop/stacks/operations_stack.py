@@ -589,8 +589,9 @@ class OperationsStack(Stack):
 
 def notification_dead_letter_description() -> str:
     """The ``-notification-dead-letters`` page: people were not told, and which notice it was - every kind of
-    :data:`NOTICE_KINDS`, by the rule name a message's RULE_ARN attribute gives - with what each means."""
+    :data:`NOTICE_KINDS`, by the rule name a message's RULE_ARN attribute gives (unless CloudFormation shortened the
+    generated name for a long stack name: the body says it too) - with what each means."""
     kinds = "; ".join(f"{rule}: {what}" for rule, what in NOTICE_KINDS.items())
-    return ("A notice could not be published to the topic: people were not told. Each message is the notice; the rule "
-            f"in its RULE_ARN attribute says which kind - {kinds}. Act on it, then fix the topic or key policy its "
+    return ("A notice could not be published to the topic: people were not told. Each message is the notice; its body "
+            f"(or the rule in its RULE_ARN attribute) says which kind - {kinds}. Act on it, then fix the topic or key policy its "
             "ERROR_MESSAGE names (docs/monitoring.md, Dead-letter queues)")
