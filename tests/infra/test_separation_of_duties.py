@@ -850,13 +850,13 @@ def test_only_this_environments_rules_may_publish_to_the_notification_topic(envs
     statements = service_statements(document, "events.amazonaws.com", source="Operations/NotificationsPolicy")
     rules = [e.iam.resolve(label, {"Fn::GetAtt": [lid, "Arn"]}) for label, lid, p in e.iam.resources("AWS::Events::Rule")
              if label == "Operations" and any(e.iam.resolve(label, t["Arn"]) == topic for t in p.get("Targets", []))]
-    # Pipeline, rollout, ETL and drift-monitor job failures, versions awaiting approval, changes to the environment's
-    # keys, endpoints lost when a model has one, batch transform failures when a model is served in batch, and a native
+    # Pipeline, rollout, ETL, raw-crawler and drift-monitor job failures, versions awaiting approval, changes to the
+    # environment's keys, endpoints lost when a model has one, batch transform failures when a model is served in batch, and a native
     # Model Monitor's job failures per model that opts into it.
     batch = any(CONFIG.serving_of(e.cfg, m).mode == "batch" for m in CONFIG.models_of(e.cfg))
     endpoint = any(CONFIG.serving_of(e.cfg, m).mode != "batch" for m in CONFIG.models_of(e.cfg))
     native = sum(CONFIG.serving_of(e.cfg, m).native_model_monitor for m in CONFIG.models_of(e.cfg))
-    assert len(rules) == 6 + endpoint + batch + native, rules
+    assert len(rules) == 7 + endpoint + batch + native, rules
     tls = {"aws:SecureTransport": True}
     for rule in rules:
         good = {**tls, "aws:SourceAccount": e.account, "aws:SourceArn": rule}

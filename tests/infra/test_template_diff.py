@@ -781,8 +781,12 @@ def test_base_head_against_an_edited_working_tree_end_to_end(tmp_path, monkeypat
     dev = sections["dev"]
     assert f"RetentionInDays: {old_days} -> {new_days}" in dev and "[Data retention]" in dev
     changed = re.findall(r"^    [~!+-] (\S+) \((\S+)\)", dev, flags=re.M)
-    # Besides the log groups, the deploy handler, which sets the endpoints' log groups to the same retention.
-    assert changed and {t for _, t in changed} == {"AWS::Logs::LogGroup", "AWS::Lambda::Function"}
+    # Besides the log groups, the deploy handler, which sets the endpoints' log groups to the same retention, and its
+    # alarm for groups it could not set, whose description names that retention.
+    assert changed and {t for _, t in changed} == {"AWS::Logs::LogGroup", "AWS::Lambda::Function", "AWS::CloudWatch::Alarm"}
     assert [r for r, t in changed if t == "AWS::Lambda::Function"] == [
         r for r, _ in changed if r.startswith("DeployOnApprovalFunction")]
+    assert [r for r, t in changed if t == "AWS::CloudWatch::Alarm"] == [
+        r for r, _ in changed if r.startswith("DeployOnApprovalLogRetentionAlarm")]
+    assert f"({old_days} days) in 3 hourly sweeps" in dev and f"({new_days} days) in 3 hourly sweeps" in dev
     assert f"LOG_RETENTION_DAYS: {old_days} -> {new_days}" in dev
