@@ -9,6 +9,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 from mlops_cli import retained
 from mlops_cli import target as deploy_target
+from pipeline_code.core.contract import region_of_arn
 
 
 # A first create that failed: CloudFormation takes no update of such a stack, only its deletion, and `cdk deploy`
@@ -96,7 +97,7 @@ def delete_failed_creates(cloudformation: Any, states: Sequence[StackState], *, 
         except WaiterError as error:
             status = (error.last_response or {}).get("Stacks", [{}])[0].get("StackStatus", "unknown")
             # In the stack's region (its id is its ARN), not the shell's default.
-            region = state.stack_id.split(":")[3] if state.stack_id.count(":") >= 5 else cloudformation.meta.region_name
+            region = region_of_arn(state.stack_id) or cloudformation.meta.region_name
             problems.append(f"{state.name}: the deletion ended {status}: see aws cloudformation describe-stack-events "
                             f"--stack-name {state.stack_id} --region {region}")
             continue

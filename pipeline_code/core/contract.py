@@ -778,6 +778,14 @@ def model_card_name_regex(group: str) -> "re.Pattern[str]":
     return re.compile("|".join(f"(?:{form})" for form in forms))
 
 
+def region_of_arn(arn: str) -> Optional[str]:
+    """The region field of a full ARN (``arn:<partition>:<service>:<region>:<account>:<resource>``), else None (a
+    global resource's empty field too): what the ``--region`` of an AWS command a message gives names, since a shell's
+    default region may be another environment's."""
+    parts = str(arn or "").split(":")
+    return parts[3] if len(parts) >= 6 and parts[3] else None
+
+
 def version_of_arn(arn: str) -> Optional[int]:
     """The version number at the end of a versioned model package ARN (``.../group/7`` -> 7), else None."""
     match = re.search(r"/(\d+)$", arn or "")

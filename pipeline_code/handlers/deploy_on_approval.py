@@ -116,7 +116,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from pipeline_code.core.approval import ReportPlace, says_gate_failed
-from pipeline_code.core.contract import RECORD_EXECUTION_ACTION, model_sha256_parameter_name
+from pipeline_code.core.contract import RECORD_EXECUTION_ACTION, model_sha256_parameter_name, region_of_arn
 from pipeline_code.core.retries import transient_response
 from pipeline_code.handlers import multi_model as mme
 from pipeline_code.handlers.deploy.events import Malformed, parse, parse_quietly, preview
@@ -690,7 +690,5 @@ def _refuse_event_version(
 
 
 def _region_of(arn: str) -> str:
-    """The region field of ``arn``, for the ``--region`` of a command a notice gives; the function's own region when
-    ``arn`` has none."""
-    parts = str(arn).split(":")
-    return parts[3] if len(parts) > 3 and parts[3] else os.environ.get("AWS_REGION", "<region>")
+    """The region of ``arn`` for the ``--region`` of a command a notice gives; the function's own when it has none."""
+    return region_of_arn(arn) or os.environ.get("AWS_REGION", "<region>")

@@ -79,7 +79,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline_code.core.contract import (DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, DEFAULT_RETRAINING_COOLDOWN_HOURS,
                                          DEFAULT_RETRAINING_FAILURES_BEFORE_PAUSE, GATE_FAIL_STEP, RETRAINING_BREAKER,
                                          RETRAINING_PAUSE_ANNOUNCED,
-                                         package_group_name, pause_record, pause_value, retrain_trigger_names)
+                                         package_group_name, pause_record, pause_value, region_of_arn, retrain_trigger_names)
 from pipeline_code.handlers.team_topics import Topics, team_topics_setting
 
 LOG = logging.getLogger(__name__)
@@ -659,7 +659,5 @@ def _preview(event: Any) -> str:
 
 
 def _region_of(arn: str) -> str:
-    """The region field of ``arn`` (``arn:<partition>:<service>:<region>:...``), for the ``--region`` of a command a page
-    gives; the function's own region when ``arn`` has none."""
-    parts = str(arn).split(":")
-    return parts[3] if len(parts) > 3 and parts[3] else os.environ.get("AWS_REGION", "<region>")
+    """The region of ``arn`` for the ``--region`` of a command a page gives; the function's own when it has none."""
+    return region_of_arn(arn) or os.environ.get("AWS_REGION", "<region>")

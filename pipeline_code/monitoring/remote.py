@@ -47,7 +47,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from pipeline_code.core import integrity
 from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY, ATTRIBUTIONS_FILE, ATTRIBUTIONS_SHA256_PROPERTY, BASELINE_FILES, BIAS_FILE, CONSTRAINTS_FILE, EVALUATION_FILE
-from pipeline_code.core.contract import MONITOR_METRICS, STATISTICS_FILE, package_parameter_name, version_of_arn
+from pipeline_code.core.contract import MONITOR_METRICS, STATISTICS_FILE, package_parameter_name, region_of_arn, version_of_arn
 from pipeline_code.core.contract import BATCH_OUTPUT_SUFFIX, TRAFFIC_INPUT, TRAFFIC_OUTPUT, version_of_batch_dir
 from pipeline_code.core.contract import DEFAULT_MONITOR_WINDOW_GIB, monitor_window_bytes, monitor_window_fix, records_lookback_hours
 from pipeline_code.core.problem import BINARY, quality_alarm_key
@@ -245,7 +245,7 @@ def _rewritten(name: str, uri: str, actual: str, arn: str, registered: Tuple[str
     recorded, where = registered
     bucket, key = _object_uri(uri)
     # Every AWS command a message gives names its region (a shell's default may be another's): the package's.
-    region = arn.split(":")[3] if arn.count(":") >= 5 else ""
+    region = region_of_arn(arn)
     at = f" --region {region}" if region else ""
     return (f"{name} at {uri} has sha256 {actual}, not the {recorded} that {arn} registered ({where}): it was "
             f"rewritten after registration, so the monitor does not use it. The registered bytes are kept as an older "

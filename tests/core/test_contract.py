@@ -22,6 +22,7 @@ from pipeline_code.core.contract import (
     package_parameter_name,
     pascal,
     pipeline_name,
+    region_of_arn,
     retrain_alarm_prefix,
     retraining_pause_parameter,
     retraining_paused_models_path,
@@ -352,3 +353,11 @@ def test_a_record_pseudonym_is_the_first_12_hex_digits_of_the_sha256_of_the_ids_
     """What docs/personal-data.md tells people to compute (``printf %s "$ID" | sha256sum | cut -c1-12``) to find an example."""
     assert contract.record_pseudonym("CUS-1") == "eb579ceb25e3"
     assert contract.record_pseudonym(42) == contract.record_pseudonym("42") == "73475cb40a56"
+
+
+def test_region_of_arn_is_the_region_field_of_a_full_arn_and_none_otherwise():
+    """The --region of every AWS command a message prints comes from here (handlers, monitor, model card, lifecycle)."""
+    assert region_of_arn("arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn/7") == "eu-west-1"
+    assert region_of_arn("arn:aws:cloudformation:us-east-2:111111111111:stack/s/abc-123") == "us-east-2"
+    assert region_of_arn("arn:aws:iam::111111111111:role/r") is None  # a global resource: no region
+    assert region_of_arn("churn") is None and region_of_arn("") is None and region_of_arn(None) is None

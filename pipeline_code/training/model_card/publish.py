@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from pipeline_code.core.contract import region_of_arn
+
 from .content import ModelCardError, card_package
 
 CARD_STATUS = "Draft"
@@ -63,7 +65,5 @@ def create_or_update(client: Any, *, name: str, content: Mapping[str, Any], kms_
 
 
 def _region(arn: str, client: Any) -> str:
-    """The region of the card ``arn`` (arn:aws:sagemaker:<region>:...), else the client's: every AWS command a message
-    gives names its region (a shell's default may be another environment's)."""
-    parts = arn.split(":")
-    return parts[3] if len(parts) > 3 and parts[3] else client.meta.region_name
+    """The region of the card ``arn``, else the client's."""
+    return region_of_arn(arn) or client.meta.region_name
