@@ -34,7 +34,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline_code.core import contract
+from pipeline_code.core import contract, emf
 from pipeline_code.core import online_features as lookup
 from pipeline_code.core.value_rules import json_object
 
@@ -218,13 +218,8 @@ def metric_line(namespace: str, environment: str, model: str, counts: Mapping[st
         lookup.SERVER_ERRORS_METRIC: int(status >= 500),
         **{lookup.verdict_metric(kind): n for kind, n in counts.items()},
     }
-    return {
-        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
-            "Namespace": namespace, "Dimensions": [list(lookup.METRIC_DIMENSIONS)],
-            "Metrics": [{"Name": name, "Unit": "Count"} for name in values],
-        }]},
-        **dict(zip(lookup.METRIC_DIMENSIONS, (environment, model))), "Status": status, **values,
-    }
+    return emf.metric_line(namespace, dict(zip(lookup.METRIC_DIMENSIONS, (environment, model))), values,
+                           at_ms=int(time.time() * 1000), Status=status)
 
 
 def _metrics(environ: Mapping[str, str], counts: Mapping[str, int], status: int) -> None:

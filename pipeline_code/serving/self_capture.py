@@ -41,6 +41,7 @@ import sys
 import uuid
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
+from pipeline_code.core import emf
 from pipeline_code.core.contract import (
     ANSWERED_BY,
     CAPTURE_ENDPOINT_ENV,
@@ -203,12 +204,8 @@ def failure_metric_line(endpoint: str, error: Exception, *, now: dt.datetime) ->
     """One log line that CloudWatch Logs turns into a ``CaptureWriteFailures`` data point of 1 for ``endpoint``
     (embedded metric format: the ``_aws`` directive names the namespace, dimension and metric; the other keys are the
     values), with the error for whoever reads the log."""
-    return json.dumps({
-        "_aws": {"Timestamp": int(now.timestamp() * 1000), "CloudWatchMetrics": [{
-            "Namespace": CAPTURE_NAMESPACE, "Dimensions": [["EndpointName"]],
-            "Metrics": [{"Name": CAPTURE_FAILURE_METRIC, "Unit": "Count"}]}]},
-        "EndpointName": endpoint, CAPTURE_FAILURE_METRIC: 1, "error": f"{type(error).__name__}: {error}"[:500],
-    })
+    return json.dumps(emf.metric_line(CAPTURE_NAMESPACE, {"EndpointName": endpoint}, {CAPTURE_FAILURE_METRIC: 1},
+                                      at_ms=int(now.timestamp() * 1000), error=f"{type(error).__name__}: {error}"[:500]))
 
 
 def _client(region: Optional[str]) -> Any:

@@ -27,6 +27,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline_code.core import emf
 from pipeline_code.core.contract import (DEPLOY_HANDLER_DIMENSION, DEPLOY_HANDLER_NAMESPACE, LOG_RETENTION_ACTION,
                                          LOG_RETENTION_NOT_SET_METRIC, endpoint_output_names)
 
@@ -114,13 +115,9 @@ def metric_line(summary: Dict[str, Any], function_name: str, now_ms: Optional[in
     """One sweep's CloudWatch embedded-metric log line: ``EndpointLogGroupsNotSet`` (:func:`not_set`, 0 when every
     group is set, unchanged or not created yet) of the function ``function_name``, with the groups' names."""
     groups = not_set(summary)
-    return {
-        "_aws": {"Timestamp": int(time.time() * 1000) if now_ms is None else now_ms, "CloudWatchMetrics": [{
-            "Namespace": DEPLOY_HANDLER_NAMESPACE, "Dimensions": [[DEPLOY_HANDLER_DIMENSION]],
-            "Metrics": [{"Name": LOG_RETENTION_NOT_SET_METRIC, "Unit": "Count"}],
-        }]},
-        DEPLOY_HANDLER_DIMENSION: function_name, LOG_RETENTION_NOT_SET_METRIC: len(groups), "log_retention_not_set": groups,
-    }
+    return emf.metric_line(DEPLOY_HANDLER_NAMESPACE, {DEPLOY_HANDLER_DIMENSION: function_name},
+                           {LOG_RETENTION_NOT_SET_METRIC: len(groups)},
+                           at_ms=int(time.time() * 1000) if now_ms is None else now_ms, log_retention_not_set=groups)
 
 
 def publish_sweep(summary: Dict[str, Any], context: Any = None) -> None:
