@@ -19,6 +19,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from pipeline_code.core.commands import cli_command
 from pipeline_code.core.contract import (
     DEPLOY_HANDLER_DIMENSION,
     DEPLOY_HANDLER_NAMESPACE,
@@ -70,15 +71,18 @@ def failed_rollout_notice(environment: str, stack_name: str, models: Sequence[st
     CloudFormation commands that show what failed and continue a failed rollback, in ``region`` of ``account``, as the
     cfn-exec role of the CDK bootstrap whose qualifier is ``qualifier``."""
     field = events.EventField.from_path
+    retry = cli_command("rollback", 'rollback --to-version N --reason "WHY"', environment=environment, model="MODEL")
+    versions = cli_command("rollback", "versions", environment=environment, model="MODEL")
     return events.RuleTargetInput.from_text(
         f"Serving stack {stack_name}: an update ended {field('$.detail.status-details.status')}: "
         f"{field('$.detail.status-details.status-reason')}. After a rollback the previous versions keep serving. If the "
         "deploy handler started this update (an approval), the version it set is now held: no later event rolls it "
-        "out again until someone decides - re-approve it to retry (python -m mlops_cli.rollback --env "
-        f"{environment} --model MODEL rollback --to-version N --reason \"WHY\", N: the held version, WHY: a line saying "
-        "why, in the quotes), or reject it or approve another version to move on. "
-        f"Which version serves and which is held: python -m mlops_cli.rollback --env {environment} --model MODEL "
-        f"versions (MODEL: {', '.join(models)}). What failed: aws cloudformation describe-stack-events --stack-name "
+        "out again until someone decides - re-approve it to retry "
+        f"({retry}, "
+        "N: the held version, WHY: a line saying why, in the quotes), or reject it or approve another version to move on. "
+        "Which version serves and which is held: "
+        f"{versions} (MODEL: {', '.join(models)}). "
+        "What failed: aws cloudformation describe-stack-events --stack-name "
         f"{stack_name} --max-items 40 --region {region}. After UPDATE_ROLLBACK_FAILED the stack takes no update until: "
         f"aws cloudformation continue-update-rollback --stack-name {stack_name} --role-arn "
         f"{cfn_exec_role_arn(account, region, qualifier)} --region {region} (add --resources-to-skip with the logical ids of "

@@ -14,6 +14,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from pipeline_code.core.commands import cli_command
 from pipeline_code.core.contract import (
     DATA_QUALITY_ALARM,
     DATA_QUALITY_ALARM_KEY,
@@ -88,10 +89,11 @@ def retrain_request(name_prefix: str, environment: str, model: str, region: str)
     start nothing (paused, a run executing, cooldown, daily limit), and the commands that show which (the pause, the
     trigger's decisions in its log, the pipeline's runs), in ``region``."""
     pipeline = pipeline_name(name_prefix, model)
+    status = cli_command("retraining", "status", environment=environment, model_option=False)
     return (f"Retraining is requested, not certain: the retrain trigger starts {pipeline} unless retraining is paused, "
             "a run is executing, the cooldown after the last judged run or the daily start limit holds it; the hourly "
-            "sweep asks again while this alarm stays in ALARM. Paused? python -m mlops_cli.retraining --env "
-            f"{environment} status. Its decision: aws logs tail /aws/lambda/{retrain_trigger_function_name(name_prefix)} "
+            "sweep asks again while this alarm stays in ALARM. Paused? "
+            f"{status}. Its decision: aws logs tail /aws/lambda/{retrain_trigger_function_name(name_prefix)} "
             f"--since 2h --region {region}. Runs: aws sagemaker list-pipeline-executions --pipeline-name {pipeline} "
             f"--sort-order Descending --max-items 5 --region {region}")
 

@@ -12,6 +12,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from pipeline_code.core.commands import cli_command
 from pipeline_code.core.contract import GATE_FAIL_STEP, NOTIFICATION_TOPIC_OUTPUTS, TEAM_CONTACT_TAG, TEAM_TAG
 from pipeline_code.core.contract import TEAM_TOPIC_OUTPUT_SUFFIX, pascal, team_topic_name
 from pipeline_code.core.problem import FAIRNESS_GAP_KEY
@@ -342,9 +343,9 @@ class OperationsStack(Stack):
                     "retrain alarm stays in ALARM, the hourly sweep starts the pipeline again, up to "
                     f"{environment.monitoring.retraining_max_starts_per_day} times in 24 hours; after "
                     f"{environment.monitoring.retraining_failures_before_pause} such failures in a row of runs it started, "
-                    "the trigger pauses the model's retraining itself and says so once. To stop it sooner: python -m "
-                    "mlops_cli.retraining --env "
-                    f"{environment.name} --model MODEL pause --reason INC-ID (MODEL: the pipeline name's model; resume once "
+                    "the trigger pauses the model's retraining itself and says so once. To stop it sooner: "
+                    f"{cli_command('retraining', 'pause --reason INC-ID', environment=environment.name, model='MODEL')} "
+                    "(MODEL: the pipeline name's model; resume once "
                     "fixed; docs/monitoring.md, Pausing retraining)"),
             )
         # A version that waits for a person (every version where auto_approve is off; where it is on, one that would
@@ -359,8 +360,9 @@ class OperationsStack(Stack):
                 # No angle brackets but EventBridge's own: it refuses a template naming a variable it does not define.
                 message=events.RuleTargetInput.from_text(
                     f"{field('$.detail.ModelPackageGroupName')} version {field('$.detail.ModelPackageVersion')} awaits a "
-                    f"person's approval. Review it: python -m mlops_cli.audit --env {environment.name} --model MODEL "
-                    f"--version {field('$.detail.ModelPackageVersion')} (MODEL: the group's name after '{name_prefix}-'), "
+                    "person's approval. Review it: "
+                    f"{cli_command('audit', '--version ' + field('$.detail.ModelPackageVersion'), environment=environment.name, model='MODEL')} "
+                    f"(MODEL: the group's name after '{name_prefix}-'), "
                     "which shows its evaluation, gate, model card and, when its callers' contract changes, why it was not "
                     "approved automatically. Then, as the approver role: aws sagemaker update-model-package "
                     f"--model-package-arn {field('$.detail.ModelPackageArn')} --model-approval-status Approved (or Rejected) "

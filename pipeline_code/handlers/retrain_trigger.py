@@ -76,6 +76,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline_code.core.commands import cli_command
 from pipeline_code.core.contract import (DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, DEFAULT_RETRAINING_COOLDOWN_HOURS,
                                          DEFAULT_RETRAINING_FAILURES_BEFORE_PAUSE, GATE_FAIL_STEP, RETRAINING_BREAKER,
                                          RETRAINING_PAUSE_ANNOUNCED,
@@ -390,6 +391,10 @@ class Breaker:
     resets: Mapping[str, str]  # pipeline -> its model's last resume (contract.retraining_reset_parameter)
     environment_reset: str = ""  # the environment's last resume (contract.retraining_reset_parameter)
 
+    def resume_command(self, model: str) -> str:
+        """The on-call command that lifts ``model``'s pause, as a page gives it."""
+        return cli_command("retraining", "resume", environment=self.environment, model=model)
+
     def tripped(self, pipeline: str, pause: Mapping[str, str]) -> bool:
         """Whether ``pause`` is this breaker's pause of ``pipeline``'s model (not a person's)."""
         return pause.get("parameter") == self.pauses.get(pipeline) and pause.get("by") == RETRAINING_BREAKER
@@ -440,7 +445,7 @@ class Breaker:
         """Create the model's pause (only if none exists: a duplicate event or a concurrent invocation finds it and
         pages nobody) and page once; starts nothing."""
         model, parameter, last = self.models[pipeline], self.pauses[pipeline], failures[0]
-        resume = f"python -m mlops_cli.retraining --env {self.environment} --model {model} resume"
+        resume = self.resume_command(model)
         why = (f"circuit breaker: the last {len(failures)} executions the retrain trigger started failed (not the gate); "
                f"the last, {last['execution']}, at step {last['step']}: {last['failure']}")
         decision = {"started": False, "reason": BREAKER, "pipeline": pipeline, "trigger": trigger,
@@ -489,7 +494,7 @@ class Breaker:
         so that later invocations page nobody; starts nothing. Raises BreakerUnknown when the page cannot be sent (the
         invocation fails and is retried; the pause stays, still unannounced)."""
         model = self.models[pipeline]
-        resume = f"python -m mlops_cli.retraining --env {self.environment} --model {model} resume"
+        resume = self.resume_command(model)
         message = (f"Retraining of model '{model}' ({pipeline}) has been PAUSED by the retrain trigger's circuit breaker "
                    f"since {pause.get('at')}; this page is late: the invocation that paused it could not send it. "
                    f"Why: {pause.get('reason')}. No drift alarm, hourly sweep or retraining schedule starts it until the "

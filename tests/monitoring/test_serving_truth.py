@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from pipeline_code.core.contract import ANSWERED_BY
 from pipeline_code.monitoring import monitor, remote, report as report_mod, serving_truth
+from tests.support.printed_commands import parse_printed, quoted_commands
 from tests.support.remote_world import (
     CAPTURE_URI, Aws, from_s3_args, published, read_report, register, upload_traffic,
 )
@@ -85,6 +86,10 @@ def test_an_endpoint_serving_another_version_than_the_stack_is_unhealthy_and_pag
     message = kinds(report)["serving_mismatch"]["message"]
     assert f"version 2 ({v2})" in message and f"version 1 ({v1})" in message and "InService" in message
     assert "rollback" in message and "re-approve" in message
+    # The commands run as printed: the monitor's own environment and model, the CLI's syntax.
+    versions, rollback = (parse_printed(c, fill={"N": "1"}) for c in quoted_commands(message))
+    assert (versions.env, versions.model, versions.command) == ("dev", "churn", "versions")
+    assert (rollback.env, rollback.model, rollback.command, rollback.to_version) == ("dev", "churn", "rollback", 1)
     assert report_mod.retrain_alarms(report) == []
     assert "could not trust this window (serving_mismatch" in report_mod.verdict(report)[0]
     metrics = published(aws)

@@ -9,6 +9,7 @@ from typing import Any, Mapping, Optional
 
 from botocore.exceptions import ClientError
 
+from pipeline_code.core.commands import cli_command
 from pipeline_code.handlers.team_topics import Topics
 
 LOG = logging.getLogger(__name__)
@@ -55,5 +56,4 @@ def rollback_command(model: Optional[str], command: str) -> str:
     environment from ``ENVIRONMENT`` (the function's own, set by the construct) and ``model`` (the group's, from
     ``APPROVAL_LEDGER``'s group_prefix), so the command runs as printed; ``<env>`` / ``<model>`` to fill in only when
     one is not known (a function deployed without them)."""
-    environment = os.environ.get(ENVIRONMENT_VARIABLE, "").strip() or "<env>"
-    return f"python -m mlops_cli.rollback --env {environment} --model {model or '<model>'} {command}"
+    return cli_command("rollback", command, environment=os.environ.get(ENVIRONMENT_VARIABLE), model=model)
