@@ -73,7 +73,8 @@ def main() -> None:
     image_eop = images.end_of_patch_warning(datetime.datetime.now(datetime.timezone.utc).date())
     for warning in [*config.warnings(), *([unpinned] if unpinned else []), *([image_eop] if image_eop else [])]:
         print(f"mlops-loop: warning: {warning}", file=sys.stderr)
-    build_app(app, config, environments=environments, code_version=version.version)
+    # The commands the alarms and notices print name the config when it is not the default (the tools' default).
+    build_app(app, config, environments=environments, code_version=version.version, cli_config=location.cli_config)
     sdk_helper.close()  # build_app has what it asked for: the helper exits while the templates are written
     # The stamp records a selection, so the tools that read cdk.out as the whole app refuse it.
     stamp = dataclasses.replace(source, environments=tuple(environments)) if environments is not None else source

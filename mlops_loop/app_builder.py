@@ -170,15 +170,19 @@ def build_app(
     *,
     environments: Optional[Iterable[str]] = None,
     code_version: str = UNKNOWN_VERSION,
+    cli_config: Optional[str] = None,
 ) -> dict[str, MlopsStage]:
-    """Add a stage for each environment (all of them by default) and the compliance checks."""
+    """Add a stage for each environment (all of them by default) and the compliance checks. ``cli_config`` is the
+    config file as the workstation commands the stages print must name it (``--config``; ``ConfigLocation.cli_config``);
+    by default None: the default config, which they name by none."""
     names = list(environments) if environments is not None else list(config.environments)
     unknown = [n for n in names if n not in config.environments]
     if unknown:
         raise ValueError(f"unknown environment(s) {unknown}; configured: {', '.join(config.environments)}")
     stages = {
         name: MlopsStage(
-            app, app_config=config, environment=config.environments[name], code_version=code_version
+            app, app_config=config, environment=config.environments[name], code_version=code_version,
+            cli_config=cli_config,
         )
         for name in names
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from aws_cdk import Environment, Stage, Tags
 from constructs import Construct
@@ -23,7 +23,8 @@ class MlopsStage(Stage):
 
     Stacks: ``Storage`` (stateful), ``DataPipeline``, ``Training``, ``Serving`` and ``Operations``. ``code_version`` (the
     git commit at synth) is recorded as lineage on every registered model version. Physical names start with
-    ``<project>-<environment>`` so several environments can share an account.
+    ``<project>-<environment>`` so several environments can share an account. ``cli_config`` (default None: the default
+    config) is the ``--config`` the workstation commands its alarms, notices and monitor reports print name.
     """
 
     def __init__(
@@ -33,6 +34,7 @@ class MlopsStage(Stage):
         app_config: AppConfig,
         environment: EnvironmentConfig,
         code_version: str,
+        cli_config: Optional[str] = None,
         **kwargs: Any,
     ):
         super().__init__(
@@ -107,6 +109,7 @@ class MlopsStage(Stage):
             storage=self.storage,
             serving=self.serving,
             job_tags=tags,
+            cli_config=cli_config,
         )
         for key, value in tags:
             Tags.of(self).add(key, value)

@@ -50,6 +50,20 @@ class ConfigLocation:
         path = Path(self.path).expanduser()
         return path if path.is_absolute() else _REPO_ROOT / path
 
+    @property
+    def cli_config(self) -> Optional[str]:
+        """The ``--config`` the workstation commands an app of this config prints must name: None for the default
+        config (every tool's default, however this location names it), else the file relative to the repository's top
+        level when it is in the repository (where the tools run, in any checkout), else its absolute path. Run as
+        printed without it, a tool would read the default config: another project's environments."""
+        absolute = self.absolute.resolve()
+        if absolute == (_REPO_ROOT / DEFAULT_CONFIG).resolve():
+            return None
+        try:
+            return absolute.relative_to(_REPO_ROOT.resolve()).as_posix()
+        except ValueError:
+            return str(absolute)
+
     def warning(self) -> Optional[str]:
         """One line when the context overrode a different ``MLOPS_LOOP_CONFIG``, else None: an exported variable
         that a command's ``-c`` (or a context file) silently beat would leave the tools reading another file."""

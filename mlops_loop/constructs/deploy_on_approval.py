@@ -64,15 +64,17 @@ class MultiModelDeployment:
 
 
 def failed_rollout_notice(environment: str, stack_name: str, models: Sequence[str], region: str,
-                          account: str, qualifier: str) -> events.RuleTargetInput:
+                          account: str, qualifier: str, config: Optional[str] = None) -> events.RuleTargetInput:
     """The notice of a failed or rolled-back update of the serving stack ``stack_name`` (its "CloudFormation Stack
     Status Change" event: ``status-details.status`` and ``status-reason``): what ended how, that a version the deploy
     handler set is now held until someone decides again (the CLI commands, ``models`` being the stack's), and the
     CloudFormation commands that show what failed and continue a failed rollback, in ``region`` of ``account``, as the
-    cfn-exec role of the CDK bootstrap whose qualifier is ``qualifier``."""
+    cfn-exec role of the CDK bootstrap whose qualifier is ``qualifier``; the CLI commands name ``config`` (default None:
+    the default config, named by none)."""
     field = events.EventField.from_path
-    retry = cli_command("rollback", 'rollback --to-version N --reason "WHY"', environment=environment, model="MODEL")
-    versions = cli_command("rollback", "versions", environment=environment, model="MODEL")
+    retry = cli_command("rollback", 'rollback --to-version N --reason "WHY"', environment=environment, model="MODEL",
+                        config=config)
+    versions = cli_command("rollback", "versions", environment=environment, model="MODEL", config=config)
     return events.RuleTargetInput.from_text(
         f"Serving stack {stack_name}: an update ended {field('$.detail.status-details.status')}: "
         f"{field('$.detail.status-details.status-reason')}. After a rollback the previous versions keep serving. If the "
@@ -147,6 +149,7 @@ class DeployOnApproval(Construct):
         endpoint_names: Sequence[str] = (),
         team_topics: Optional[Mapping[str, sns.ITopic]] = None,
         log_retention_days: Optional[int] = None,
+        cli_config: Optional[str] = None,
     ) -> None:
         """``environment``: the environment's name in the config (the ``--env`` of the commands a failed-rollout notice
         gives); ``model_parameters`` maps each served model to its serving-stack parameter; its package group is
@@ -162,7 +165,8 @@ class DeployOnApproval(Construct):
         which the handler's notices about that model reach instead of ``topic`` (``TEAM_TOPICS``); the handler may
         publish to those topics and ``topic``, no other; ``log_retention_days``: the days ``log_retention`` stands for (the
         environment's ``log_retention_days``), which the handler sets on the log groups of ``endpoint_names`` (default:
-        none, they are left as they are)."""
+        none, they are left as they are); ``cli_config``: the ``--config`` its notices' rollback commands name
+        (``CLI_CONFIG``; default None: the default config, named by none)."""
         super().__init__(scope, construct_id)
         endpoint_log_retention = bool(endpoint_names) and log_retention_days is not None
         unserved = sorted({m.model for m in multi_model} - set(model_parameters))
@@ -217,6 +221,8 @@ class DeployOnApproval(Construct):
                 "SERVING_STACK_NAME": serving_stack_name,
                 # The --env of the rollback commands its notices give (held version, run record not written).
                 "ENVIRONMENT": environment,
+                # ... and their --config, for an app of another config than the default (notices.rollback_command).
+                **({"CLI_CONFIG": cli_config} if cli_config else {}),
                 "MODEL_PARAMETERS": json.dumps({group_of[m]: parameter for m, parameter in model_parameters.items()}, sort_keys=True),
                 "DEPLOYER_ROLE_ARN": read_once(deployer_role, "role_arn"),
                 "NOTIFY_TOPIC_ARN": read_once(topic, "topic_arn"),
@@ -473,7 +479,8 @@ class DeployOnApproval(Construct):
         notify_topic(self.failed_rollouts, topic, dead_letter_queue=notification_dead_letters,
                      message=failed_rollout_notice(environment, serving_stack_name, sorted(model_parameters),
                                                    environment_of(stack).region, environment_of(stack).account,
-                                                   bootstrap_qualifier or stack_bootstrap_qualifier(stack)))
+                                                   bootstrap_qualifier or stack_bootstrap_qualifier(stack),
+                                                   config=cli_config))
 
     def _allow_multi_model(self, access: AccessPolicy, deployments: Sequence[MultiModelDeployment]) -> None:
         """Stage (read the artefact, write its versioned copy) and smoke-test (invoke the shared endpoint)."""

@@ -100,6 +100,7 @@ class DriftMonitor(Construct):
         tags: Sequence[tuple[str, str]] = (),
         endpoint_name: Optional[str] = None,
         capture_percent: int = 0,
+        cli_config: Optional[str] = None,
     ) -> None:
         """``gate``: the gate ``model`` is judged by in this environment (``ModelConfig.gate_in``): the monitor compares
         its sensitive groups as that gate does (groups of ``min_group_rows``, a gap of at most
@@ -119,7 +120,8 @@ class DriftMonitor(Construct):
         the endpoint that serves the model (real-time, serverless, async): each run asks SageMaker which version it
         really serves and CloudWatch how many requests it answered, against the stack's version and the capture
         (``pipeline_code.monitoring.serving_truth``). A batch model has no endpoint, and a multi-model endpoint chooses
-        the version per request: both are refused."""
+        the version per request: both are refused; ``cli_config`` (default None: the default config, named by none):
+        the ``--config`` of the rollback commands a run's report gives (``--cli-config``)."""
         super().__init__(scope, construct_id)
         if (feature_snapshots is None) != (max_skew_rate is None):
             raise ValueError("DriftMonitor: feature_snapshots and max_skew_rate go together (the skew check needs both)")
@@ -204,6 +206,8 @@ class DriftMonitor(Construct):
             "--window-hours", str(24 * window_days),
             "--label-window-hours", f"{monitor_label_window_hours(window_days):g}",
             "--environment", environment,
+            # Set only for an app of another config than the default, whose templates it then changes alone.
+            *(["--cli-config", cli_config] if cli_config else []),
             "--psi-threshold", str(settings.psi_threshold),
             "--false-alarm-rate", str(settings.false_alarm_rate),
             "--ks-p-value", str(settings.ks_p_value),

@@ -84,12 +84,13 @@ def _series(namespace: str, environment: str, model: str, key: str, statistic: s
     )
 
 
-def retrain_request(name_prefix: str, environment: str, model: str, region: str) -> str:
+def retrain_request(name_prefix: str, environment: str, model: str, region: str, config: Optional[str] = None) -> str:
     """What a retrain alarm of ``model`` entering ALARM does, for its description: it asks the retrain trigger, which may
     start nothing (paused, a run executing, cooldown, daily limit), and the commands that show which (the pause, the
-    trigger's decisions in its log, the pipeline's runs), in ``region``."""
+    trigger's decisions in its log, the pipeline's runs), in ``region``; the status command names ``config`` (default
+    None: the default config, named by none)."""
     pipeline = pipeline_name(name_prefix, model)
-    status = cli_command("retraining", "status", environment=environment, model_option=False)
+    status = cli_command("retraining", "status", environment=environment, model_option=False, config=config)
     return (f"Retraining is requested, not certain: the retrain trigger starts {pipeline} unless retraining is paused, "
             "a run is executing, the cooldown after the last judged run or the daily start limit holds it; the hourly "
             "sweep asks again while this alarm stays in ALARM. Paused? "
@@ -161,6 +162,7 @@ class LoopAlarms(Construct):
         project: str = DEFAULT_PROJECT,
         monitor_schedule: str = DEFAULT_MONITOR_SCHEDULE,
         inference_bucket: str = INFERENCE_BUCKET_PLACEHOLDER,
+        cli_config: Optional[str] = None,
     ) -> None:
         """``topics``: a model's own topic (its team's, by model; default: none, every alarm notifies ``topic``);
         ``project`` (default: the default project): whose models' namespaces the alarms read
@@ -168,7 +170,8 @@ class LoopAlarms(Construct):
         ``monitor_schedule``: the drift monitor's schedule, ``monitoring.schedule`` (default: its default, daily at
         03:00 UTC), which sets how long a silence means the monitor stopped (:func:`report_window_hours`);
         ``inference_bucket``: the environment's inference bucket, where the monitor pages send people for its reports
-        (default: a placeholder)."""
+        (default: a placeholder); ``cli_config``: the ``--config`` the retrain alarms' status command names (default
+        None: the default config, named by none)."""
         super().__init__(scope, construct_id)
         self.inference_bucket, self.region = inference_bucket, Stack.of(self).region
         self.report_window_hours = report_window_hours(monitor_schedule)
@@ -180,7 +183,7 @@ class LoopAlarms(Construct):
                 return monitor_series(environment, model, key, statistic, project=project, period=period)
 
             prefix = retrain_alarm_prefix(name_prefix, model)
-            then = retrain_request(name_prefix, environment, model, Stack.of(self).region)
+            then = retrain_request(name_prefix, environment, model, Stack.of(self).region, config=cli_config)
             retrain = [
                 *(self._alarm(f"{prefix}{name}", metric(key), DRIFT_SCORE_ALARM, f"{model}: {DRIFT_ALARM_FINDINGS[name]}. "
                               f"{then}") for name, key in RETRAIN_DRIFT_ALARMS),

@@ -70,8 +70,10 @@ class RetrainingTrigger(Construct):
         removal_policy: RemovalPolicy,
         network: Optional[NetworkConfig] = None,
         team_topics: Optional[Mapping[str, sns.ITopic]] = None,
+        cli_config: Optional[str] = None,
     ) -> None:
-        """``pipelines`` maps each model name to its training pipeline name; ``team_topics``: the topic of each model of
+        """``pipelines`` maps each model name to its training pipeline name; ``cli_config`` (default None: the default
+        config) the ``--config`` of the resume command the circuit breaker's page gives (``CLI_CONFIG``); ``team_topics``: the topic of each model of
         a team (models of several teams: the Operations stack's ``topic_of``; default: none), where the circuit
         breaker pages about that model instead of ``topic`` (``TEAM_TOPICS``, the deploy handler's format); the
         function may publish to those topics and ``topic``, no other."""
@@ -107,6 +109,8 @@ class RetrainingTrigger(Construct):
                 "ENVIRONMENT": environment_name,
                 "TOPIC_ARN": read_once(topic, "topic_arn"),
                 **({"TEAM_TOPICS": json.dumps(by_topic, sort_keys=True)} if by_topic else {}),
+                # Set only for an app of another config than the default, whose templates it then changes alone.
+                **({"CLI_CONFIG": cli_config} if cli_config else {}),
             },
             key=key,
             dead_letter_queue=self.dead_letter_queue,

@@ -80,10 +80,12 @@ class OperationsStack(Stack):
         storage: StorageStack,
         serving: ServingStack,
         job_tags: Sequence[tuple[str, str]],
+        cli_config: Optional[str] = None,
         **stack_kwargs: Any,
     ) -> None:
         """``job_tags``: the environment's tags, which every drift monitor job carries and the budget (config
-        ``budget``, if any) counts by."""
+        ``budget``, if any) counts by; ``cli_config``: the ``--config`` every workstation command the stack's alarms,
+        notices, functions and monitors print names (default None: the default config, named by none)."""
         super().__init__(scope, construct_id, termination_protection=environment.termination_protection, **stack_kwargs)
         self.add_stack_dependency(training)
         self.add_stack_dependency(storage)
@@ -147,6 +149,7 @@ class OperationsStack(Stack):
             max_starts_per_day=environment.monitoring.retraining_max_starts_per_day,
             failures_before_pause=environment.monitoring.retraining_failures_before_pause,
             environment_name=environment.name,
+            cli_config=cli_config,
             topic=self.topic,
             schedule=environment.training.retraining_schedule,
             key=self.key,
@@ -172,6 +175,7 @@ class OperationsStack(Stack):
             project=project,
             monitor_schedule=environment.monitoring.schedule,
             inference_bucket=storage.lake.bucket_names["inference"],
+            cli_config=cli_config,
         )
         lake = storage.lake
         # Every endpoint of the environment -> the package groups it serves (a multi-model endpoint serves several).
@@ -221,6 +225,7 @@ class OperationsStack(Stack):
             ],
             network=environment.network,
             endpoint_names=sorted(endpoints),
+            cli_config=cli_config,
             # A notice about one model (held version, refused version, reconcile answer) reaches its team.
             team_topics={model: self.topic_of(model) for model in serving.parameters if model in self.owners},
         )
@@ -247,6 +252,7 @@ class OperationsStack(Stack):
                 project=project,
                 network=environment.network,
                 tags=job_tags,
+                cli_config=cli_config,
                 **({"feature_snapshots": features, "max_skew_rate": model_serving.by_id.max_skew_rate}
                    if model_serving.by_id.enabled else {}),
                 # Its own endpoint: each run checks what it serves and that its requests were captured.
@@ -344,7 +350,7 @@ class OperationsStack(Stack):
                     f"{environment.monitoring.retraining_max_starts_per_day} times in 24 hours; after "
                     f"{environment.monitoring.retraining_failures_before_pause} such failures in a row of runs it started, "
                     "the trigger pauses the model's retraining itself and says so once. To stop it sooner: "
-                    f"{cli_command('retraining', 'pause --reason INC-ID', environment=environment.name, model='MODEL')} "
+                    f"{cli_command('retraining', 'pause --reason INC-ID', environment=environment.name, model='MODEL', config=cli_config)} "
                     "(MODEL: the pipeline name's model; resume once "
                     "fixed; docs/monitoring.md, Pausing retraining)"),
             )
@@ -361,7 +367,7 @@ class OperationsStack(Stack):
                 message=events.RuleTargetInput.from_text(
                     f"{field('$.detail.ModelPackageGroupName')} version {field('$.detail.ModelPackageVersion')} awaits a "
                     "person's approval. Review it: "
-                    f"{cli_command('audit', '--version ' + field('$.detail.ModelPackageVersion'), environment=environment.name, model='MODEL')} "
+                    f"{cli_command('audit', '--version ' + field('$.detail.ModelPackageVersion'), environment=environment.name, model='MODEL', config=cli_config)} "
                     f"(MODEL: the group's name after '{name_prefix}-'), "
                     "which shows its evaluation, gate, model card and, when its callers' contract changes, why it was not "
                     "approved automatically. Then, as the approver role: aws sagemaker update-model-package "

@@ -160,7 +160,7 @@ def handler(event: Any, context: Any = None, *, client: Any = None, cloudwatch: 
                  "breaker": Breaker(ssm_client, sns, settings["topic_arn"],
                                     settings["failures_before_pause"], settings["environment"], settings["models"],
                                     settings["model_pause_parameters"], settings["model_reset_parameters"],
-                                    settings["reset_parameter"])}
+                                    settings["reset_parameter"], config=settings["config"])}
         if isinstance(event, Mapping) and event.get("reason") == SWEEP:
             decision = sweep(cloudwatch=cloudwatch or boto3.client("cloudwatch"), alarm_pipelines=settings["alarm_pipelines"],
                              **guard)
@@ -390,10 +390,11 @@ class Breaker:
     pauses: Mapping[str, str]  # pipeline -> its model's pause parameter
     resets: Mapping[str, str]  # pipeline -> its model's last resume (contract.retraining_reset_parameter)
     environment_reset: str = ""  # the environment's last resume (contract.retraining_reset_parameter)
+    config: Optional[str] = None  # the resume command's --config (CLI_CONFIG; None: the default config, named by none)
 
     def resume_command(self, model: str) -> str:
         """The on-call command that lifts ``model``'s pause, as a page gives it."""
-        return cli_command("retraining", "resume", environment=self.environment, model=model)
+        return cli_command("retraining", "resume", environment=self.environment, model=model, config=self.config)
 
     def tripped(self, pipeline: str, pause: Mapping[str, str]) -> bool:
         """Whether ``pause`` is this breaker's pause of ``pipeline``'s model (not a person's)."""
@@ -616,7 +617,8 @@ def settings_of(environ: Mapping[str, str]) -> Dict[str, Any]:
     ``MODEL_PIPELINES`` (JSON: model -> its training pipeline), ``COOLDOWN_HOURS`` (default 24, the config's),
     ``MAX_STARTS_PER_DAY`` (the storm guard, default 3), ``FAILURES_BEFORE_PAUSE`` (the circuit breaker, default 2),
     ``TOPIC_ARN`` (where the breaker pages; ``TEAM_TOPICS``, the deploy handler's format: a team's topic name -> its models'
-    package groups ``<NAME_PREFIX>-<model>``, where it pages about those models instead) and ``ENVIRONMENT`` (the environment's name, for the resume command).
+    package groups ``<NAME_PREFIX>-<model>``, where it pages about those models instead), ``ENVIRONMENT`` (the environment's name, for the resume command) and
+    ``CLI_CONFIG`` (the resume command's --config, set for an app of another config than the default; unset: none).
 
     The pipelines it may start, each model's retrain alarms and pause parameters follow from the prefix and the models
     by the contract's names, so the configuration grows by one short entry per model (Lambda allows 4 KB of
@@ -647,6 +649,7 @@ def settings_of(environ: Mapping[str, str]) -> Dict[str, Any]:
     return {"allowed": frozenset(models.values()), "cooldown_hours": cooldown_hours,
             "max_starts_per_day": max_starts, "failures_before_pause": failures,
             "topic_arn": topics, "environment": environ.get("ENVIRONMENT", "ENV"),
+            "config": environ.get("CLI_CONFIG") or None,
             "models": {pipeline: model for model, pipeline in models.items()},
             "model_reset_parameters": names.model_reset_parameters, "reset_parameter": names.reset_parameter,
             "alarm_pipelines": names.alarm_pipelines, "pause_parameter": names.pause_parameter,

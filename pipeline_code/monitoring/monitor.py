@@ -754,6 +754,8 @@ def build_parser() -> argparse.ArgumentParser:
     arg("history-dir", default=None, help="earlier runs' report.json files (any depth): the cumulative detector's state "
         "and the report's trend (default: none - the detector starts from 0)")
     arg("environment", default="dev")
+    arg("cli-config", default=None, help="the --config of the workstation commands the report gives (the config the "
+        "app was synthesized from; default: none, the tools' default config)")
     arg("psi-threshold", type=_positive_float, default=0.1,
         help="the smallest PSI that counts as drift (the material threshold; see pipeline_code.monitoring.calibration)")
     arg("false-alarm-rate", type=_unit, default=drift.DEFAULT_FALSE_ALARM_RATE,

@@ -55,12 +55,14 @@ MIN_EXPECTED = 20
 MISSING_SHARE = 0.5
 
 
-def fix(environment: Optional[str], model: Optional[str]) -> str:
+def fix(environment: Optional[str], model: Optional[str], config: Optional[str] = None) -> str:
     """What to do about a mismatch, with the rollback CLI's commands for ``model`` in ``environment`` complete (the
     monitor's own; ``<env>`` / ``<model>`` when not known), each between backticks: which version serves and which
-    should, and the rollback to a version ``N`` the reader chooses."""
-    versions = cli_command("rollback", "versions", environment=environment, model=model)
-    rollback = cli_command("rollback", 'rollback --to-version N --reason "<why>"', environment=environment, model=model)
+    should, and the rollback to a version ``N`` the reader chooses; they name ``config`` (default None: the default
+    config, named by none)."""
+    versions = cli_command("rollback", "versions", environment=environment, model=model, config=config)
+    rollback = cli_command("rollback", 'rollback --to-version N --reason "<why>"', environment=environment, model=model,
+                           config=config)
     return (f"see which version serves and which should (`{versions}`), then re-approve the version the stack names (or "
             "the one that should serve) so the deploy handler reconciles the stack, or roll back to version N "
             f"(`{rollback}`); never update the endpoint by hand")
@@ -122,11 +124,12 @@ def _rolling_out(served: Mapping[str, Any]) -> bool:
 
 
 def serving_findings(served: Mapping[str, Any], *, expected_arn: str, expected_data_url: Optional[str],
-                     environment: Optional[str] = None, model: Optional[str] = None
+                     environment: Optional[str] = None, model: Optional[str] = None, cli_config: Optional[str] = None
                      ) -> Tuple[List[Dict[str, str]], List[Dict[str, Any]]]:
     """``(errors, checks)`` for what ``served`` (:func:`describe_endpoint_serving`) says against the version the stack
     names (``expected_arn``; ``expected_data_url``: its model artefact, for a model built without a package); a
-    mismatch's fix names ``environment`` and ``model`` in its commands (default: placeholders to fill in)."""
+    mismatch's fix names ``environment`` and ``model`` in its commands (default: placeholders to fill in), and
+    ``cli_config`` as their --config (default None: the default config, named by none)."""
     endpoint, status = served["endpoint"], served.get("status")
     answering: List[str] = []
     unjudged: List[str] = []
@@ -162,7 +165,7 @@ def serving_findings(served: Mapping[str, Any], *, expected_arn: str, expected_d
                                 detail=f"{endpoint} is {status}: its config serves {others}, not {_names(expected_arn)}")]
     message = (f"endpoint {endpoint} is {status} and serves {others}, but the serving stack names {_names(expected_arn)}: "
                "the window's answers came from a version the stack and registry do not name, and this report judged "
-               f"another. Fix: {fix(environment, model)}")
+               f"another. Fix: {fix(environment, model, cli_config)}")
     return [{"kind": "serving_mismatch", "message": message}], []  # the error is its check (run_monitor's error())
 
 
@@ -233,11 +236,12 @@ def capture_findings(endpoint_section: Optional[Mapping[str, Any]], *, captured:
 
 def check_endpoint(*, sagemaker: Any, cloudwatch: Any, endpoint: str, expected_arn: str,
                    expected_data_url: Optional[str], start: dt.datetime, end: dt.datetime,
-                   environment: Optional[str] = None, model: Optional[str] = None
+                   environment: Optional[str] = None, model: Optional[str] = None, cli_config: Optional[str] = None
                    ) -> Tuple[Dict[str, Any], List[Dict[str, str]], List[Dict[str, Any]]]:
     """``(section, errors, checks)``: what ``endpoint`` serves against the stack's version, and the requests it served
-    in ``[start, end)`` (``section["invocations"]``, for :func:`capture_findings`); never raises. ``environment`` and
-    ``model`` (default: unknown) are what a mismatch's commands name (:func:`serving_findings`)."""
+    in ``[start, end)`` (``section["invocations"]``, for :func:`capture_findings`); never raises. ``environment``,
+    ``model`` (default: unknown) and ``cli_config`` (default: none) are what a mismatch's commands name
+    (:func:`serving_findings`)."""
     errors: List[Dict[str, str]] = []
     checks: List[Dict[str, Any]] = []
     try:
@@ -249,7 +253,7 @@ def check_endpoint(*, sagemaker: Any, cloudwatch: Any, endpoint: str, expected_a
                                   "and that the endpoint exists"})
         return {"endpoint": endpoint, "state": "unknown"}, errors, checks
     found, said = serving_findings(section, expected_arn=expected_arn, expected_data_url=expected_data_url,
-                                   environment=environment, model=model)
+                                   environment=environment, model=model, cli_config=cli_config)
     errors += found
     checks += said
     try:
@@ -267,7 +271,7 @@ def check_from_s3(args: Any, aws: Mapping[str, Any], serving: Any, now: dt.datet
     """:func:`check_endpoint` for the scheduled run: ``args.endpoint_name`` against ``serving`` (a
     :class:`.remote.ServingVersion`) over the traffic window ending at ``now``; ``aws["cloudwatch"]`` (default: a client
     of ``args.region`` with the same retries as the others); the fix of a mismatch names the monitor's own environment
-    and model (``args.environment``, ``args.model``)."""
+    and model (``args.environment``, ``args.model``) and the config the app was synthesized from (``args.cli_config``)."""
     cloudwatch = aws.get("cloudwatch")
     if cloudwatch is None:
         import boto3
@@ -278,4 +282,4 @@ def check_from_s3(args: Any, aws: Mapping[str, Any], serving: Any, now: dt.datet
     return check_endpoint(sagemaker=aws["sagemaker"], cloudwatch=cloudwatch, endpoint=args.endpoint_name,
                           expected_arn=serving.arn, expected_data_url=serving.model_data_url,
                           start=now - dt.timedelta(hours=args.window_hours), end=now,
-                          environment=args.environment, model=args.model)
+                          environment=args.environment, model=args.model, cli_config=args.cli_config)

@@ -65,3 +65,48 @@ def test_the_retrain_alarms_status_command_is_in_its_description_and_parses():
     command = cli_command("retraining", "status", environment="prod", model_option=False)
     assert f"Paused? {command}." in retrain_request("mlops-loop-prod", "prod", "churn", "eu-west-1")
     assert parse_printed(command).command == "status"
+
+
+# ---------------------------------------------------------------- the config the app was synthesized from
+OTHER = "teams/risk ml.yaml"  # another project's config, with a space a shell must not split
+
+
+def test_a_command_of_an_app_synthesized_from_another_config_names_it():
+    """GIVEN the app synthesized from another config than the default WHEN a command names it THEN each tool's parser
+    reads that file as its --config (run as printed, the tool's default would read another project's environments);
+    the default config is named by none, so a default app's commands stay as they were."""
+    for tool, command in (("rollback", "versions"), ("retraining", "resume"), ("audit", "--serving")):
+        printed = cli_command(tool, command, environment="prod", model="churn", config=OTHER)
+        parsed = parse_printed(printed)
+        assert (parsed.env, parsed.model, parsed.config) == ("prod", "churn", OTHER)
+        assert cli_command(tool, command, environment="prod", model="churn", config=None) == (
+            cli_command(tool, command, environment="prod", model="churn"))
+        assert "--config" not in cli_command(tool, command, environment="prod", model="churn")
+
+
+def test_the_monitors_fix_names_the_config_it_was_deployed_from():
+    for command in quoted_commands(serving_truth.fix("prod", "risk", OTHER)):
+        assert parse_printed(command, fill={"N": "7"}).config == OTHER
+
+
+def test_the_deploy_notices_name_the_functions_config(monkeypatch):
+    """The deploy function's CLI_CONFIG (set by its construct for an app of another config) is named; unset, none."""
+    monkeypatch.setenv("ENVIRONMENT", "prod")
+    assert "--config" not in rollback_command("churn", "versions")
+    monkeypatch.setenv("CLI_CONFIG", OTHER)
+    assert parse_printed(rollback_command("churn", "versions")).config == OTHER
+
+
+def test_the_circuit_breakers_resume_names_the_functions_config():
+    environ = {"NAME_PREFIX": "mlops-loop-prod", "ENVIRONMENT": "prod", "MODEL_PIPELINES": '{"churn": "p"}'}
+    assert rt.settings_of(environ)["config"] is None
+    settings = rt.settings_of({**environ, "CLI_CONFIG": OTHER})
+    breaker = rt.Breaker(None, None, "", 2, settings["environment"], settings["models"], {"p": "x"}, {},
+                         config=settings["config"])
+    assert parse_printed(breaker.resume_command("churn")).config == OTHER
+
+
+def test_the_retrain_alarms_status_command_names_the_config():
+    command = cli_command("retraining", "status", environment="prod", model_option=False, config=OTHER)
+    assert f"Paused? {command}." in retrain_request("mlops-loop-prod", "prod", "churn", "eu-west-1", config=OTHER)
+    assert parse_printed(command).config == OTHER

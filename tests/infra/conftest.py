@@ -30,6 +30,7 @@ from tests.support.configs import SAMPLE_CONFIG
 from tests.support.paths import CONFIG_PATH
 from tests.support.scenarios import MODES_ENV, POOLED_ENV, modes_raw, pooled_raw
 from tests.support.pr_report import fake_report_env
+from tests.support.printed_commands import OTHER_PROJECT_CONFIG
 
 
 @dataclass
@@ -97,7 +98,7 @@ def _run_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _synthesize_once(
     tmp_path_factory: pytest.TempPathFactory, name: str, config: AppConfig, environments: Optional[list[str]] = None,
-    *, acknowledgements: bool = True,
+    *, acknowledgements: bool = True, cli_config: Optional[str] = None,
 ) -> tuple[Path, Optional[list[dict]]]:
     """Synthesize ``config`` (``environments`` of it, all by default; nag packs on) once per test run.
 
@@ -106,6 +107,8 @@ def _synthesize_once(
     tree only when ``acknowledgements``: a walk of every construct through jsii (0.8 CPU-s for one environment), for
     the fixtures whose tests read them; else None, so a test that reads them where they were not read fails.
     A failed synth (e.g. an unacknowledged nag finding) leaves nothing behind, so every asker fails alike.
+    ``cli_config`` is the config file the app is synthesized from as its printed commands name it (default: the
+    default config, named by none).
     """
     root = _run_directory(tmp_path_factory)
     outdir, recorded = root / f"{name}.cdk.out", root / f"{name}.acknowledgements.json"
@@ -114,7 +117,7 @@ def _synthesize_once(
         if not recorded.exists():
             shutil.rmtree(outdir, ignore_errors=True)
             app = new_app(str(outdir))
-            build_app(app, config, environments=environments)
+            build_app(app, config, environments=environments, cli_config=cli_config)
             app.synth()  # raises if any cdk-nag finding is unacknowledged
             recorded.write_text(json.dumps(_acknowledgements(app, outdir) if acknowledgements else None))
     return outdir, json.loads(recorded.read_text())
@@ -135,9 +138,11 @@ def synthesize_once(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _synthesize_environment(tmp_path_factory: pytest.TempPathFactory, name: str, config: AppConfig, env: str, *,
-                            acknowledgements: bool = True) -> tuple[Path, Optional[list[dict]], dict]:
+                            acknowledgements: bool = True, cli_config: Optional[str] = None
+                            ) -> tuple[Path, Optional[list[dict]], dict]:
     """Synthesize only ``env`` of ``config`` (see :func:`_synthesize_once`); also its stacks by construct id."""
-    outdir, acknowledgements = _synthesize_once(tmp_path_factory, name, config, [env], acknowledgements=acknowledgements)
+    outdir, acknowledgements = _synthesize_once(tmp_path_factory, name, config, [env], acknowledgements=acknowledgements,
+                                                cli_config=cli_config)
     by_id = {s.construct_id: s for s in stacks(outdir)}
     assert {s.stage for s in by_id.values()} == {env}
     return outdir, acknowledgements, by_id
@@ -247,13 +252,15 @@ class OtherProject:
 
 @pytest.fixture(scope="session")
 def other_project(config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> OtherProject:
-    """GIVEN the user's config under another project name (a second team's project in the same accounts and regions)
-    WHEN only its first environment is synthesized (nag packs on)."""
+    """GIVEN the user's config under another project name (a second team's project in the same accounts and regions),
+    its own config file (``OTHER_PROJECT_CONFIG``, as MLOPS_LOOP_CONFIG would name it) WHEN only its first environment
+    is synthesized (nag packs on)."""
     raw = yaml.safe_load(CONFIG_PATH.read_text())
     raw["project"] = "other-team" if config.project != "other-team" else "other-team-b"
     other = parse_config(raw, source="another project")
     env = next(iter(other.environments))
-    outdir, _, _ = _synthesize_environment(tmp_path_factory, "other-project", other, env, acknowledgements=False)
+    outdir, _, _ = _synthesize_environment(tmp_path_factory, "other-project", other, env, acknowledgements=False,
+                                           cli_config=OTHER_PROJECT_CONFIG)
     return OtherProject(config=other, env=env, outdir=outdir)
 
 

@@ -468,6 +468,38 @@ def test_synth_warns_once_on_stderr_when_the_xgboost_image_is_past_its_end_of_pa
     assert capsys.readouterr().err.splitlines().count(expected) == 1
 
 
+@pytest.mark.parametrize("named", [False, True])
+def test_synth_hands_the_apps_printed_commands_the_config_it_reads_unless_it_is_the_default(raw, tmp_path, app_entry,
+                                                                                          monkeypatch, named):
+    """GIVEN app.py given another config than the default (the context) WHEN main builds the app THEN build_app is told
+    to name that file in the commands it prints (--config); with the default config, none."""
+    seen = {}
+
+    class Built(Exception):
+        pass
+
+    def build_app(*args, **kwargs):
+        seen.update(kwargs)
+        raise Built
+
+    monkeypatch.setattr(app_entry, "build_app", build_app)
+    monkeypatch.delenv("MLOPS_LOOP_CONFIG", raising=False)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    new_app = app_entry.new_app
+
+    def app_with_config():
+        app = new_app(str(tmp_path / "out"))
+        if named:
+            app.node.set_context("mlops-loop:config", str(path))
+        return app
+
+    monkeypatch.setattr(app_entry, "new_app", app_with_config)
+    with pytest.raises(Built):
+        app_entry.main()
+    assert seen["cli_config"] == (str(path) if named else None)
+
+
 def test_a_selection_is_synthesized_in_the_configs_order_and_naming_every_environment_is_the_whole_app(sample, app_entry):
     """GIVEN the frozen sample (dev, staging, prod) WHEN app.py reads a selection THEN it keeps the config's
     order, drops repeats, and a selection of every environment is no selection (an assembly stamped whole)."""

@@ -112,3 +112,14 @@ def test_app_py_reads_the_variables_config_and_a_given_context_over_it(tmp_path)
     assert "environment 'prod': field 'training.instance_type': unknown instance type 'ml.from-the-context'" in (
         by_context.stderr)
     assert "Traceback" not in by_variable.stderr + by_context.stderr  # one clear message, not a stack trace
+
+
+def test_the_commands_the_app_prints_name_its_config_unless_it_is_the_default():
+    """GIVEN the config the app is synthesized from WHEN the --config its printed commands name is taken THEN none for
+    the default file (however it was named), the repository-relative path for a file in the repository (as the tools,
+    run at its top level, read it), else the absolute path."""
+    assert resolve_config(None, {}).cli_config is None
+    assert resolve_config(None, {CONFIG_ENV: str(REPO_ROOT / "config" / "mlops-loop.yaml")}).cli_config is None
+    assert resolve_config("config/risk-ml.yaml", {}).cli_config == "config/risk-ml.yaml"
+    assert resolve_config(None, {CONFIG_ENV: str(REPO_ROOT / "teams" / "risk.yaml")}).cli_config == "teams/risk.yaml"
+    assert resolve_config(None, {CONFIG_ENV: "/teams/risk/risk-ml.yaml"}).cli_config == "/teams/risk/risk-ml.yaml"

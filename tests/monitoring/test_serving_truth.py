@@ -81,7 +81,7 @@ def test_an_endpoint_serving_another_version_than_the_stack_is_unhealthy_and_pag
     upload_traffic(aws, spec, reference["model"], rows=400, seed=501)
     answered_by_another_version(aws, 501)
     requests_served(aws, 400)
-    report = run(spec, tmp_path, aws)
+    report = run(spec, tmp_path, aws, "--cli-config", "projects/risk.yaml")
     assert report["status"] == "unhealthy" and not report["healthy"] and not report["trusted"]
     message = kinds(report)["serving_mismatch"]["message"]
     assert f"version 2 ({v2})" in message and f"version 1 ({v1})" in message and "InService" in message
@@ -90,6 +90,8 @@ def test_an_endpoint_serving_another_version_than_the_stack_is_unhealthy_and_pag
     versions, rollback = (parse_printed(c, fill={"N": "1"}) for c in quoted_commands(message))
     assert (versions.env, versions.model, versions.command) == ("dev", "churn", "versions")
     assert (rollback.env, rollback.model, rollback.command, rollback.to_version) == ("dev", "churn", "rollback", 1)
+    # ... and the config the monitor was deployed from (--cli-config: another project's)
+    assert versions.config == rollback.config == "projects/risk.yaml"
     assert report_mod.retrain_alarms(report) == []
     assert "could not trust this window (serving_mismatch" in report_mod.verdict(report)[0]
     metrics = published(aws)
@@ -273,6 +275,25 @@ def test_a_model_without_a_package_is_judged_by_its_artefact():
     assert serving_truth.serving_findings(served, expected_arn="arn:x/7", expected_data_url="s3://a/v7/model.tar.gz")[0] == []
     errors, _ = serving_truth.serving_findings(served, expected_arn="arn:x/7", expected_data_url="s3://a/v8/model.tar.gz")
     assert errors[0]["kind"] == "serving_mismatch" and "s3://a/v7/model.tar.gz" in errors[0]["message"]
+
+
+def test_the_mismatch_fix_names_the_config_the_monitor_was_deployed_from():
+    """GIVEN a monitor of model risk in prod deployed from another config than the default (--cli-config) WHEN the
+    endpoint serves another version than the stack names THEN both commands of the fix name that config, so that on-call
+    running them acts on that project's environment; without it (the default config) they name none."""
+    served = {"endpoint": "e", "status": "InService", "variants": [
+        {"variant": "AllTraffic", "model": "m", "packages": ["arn:x/8"], "data_urls": [], "multi_model": False}]}
+    for config, expected in (("projects/risk.yaml", "projects/risk.yaml"), (None, None)):
+        errors, _ = serving_truth.serving_findings(served, expected_arn="arn:x/7", expected_data_url=None,
+                                                   environment="prod", model="risk", cli_config=config)
+        commands = quoted_commands(errors[0]["message"])
+        assert len(commands) == 2
+        for command in commands:
+            parsed = parse_printed(command, fill={"N": "7"})
+            assert (parsed.env, parsed.model) == ("prod", "risk")
+            assert ("--config" in command) == (config is not None)
+            if config is not None:
+                assert parsed.config == expected
 
 
 @pytest.mark.parametrize("requests, percent, captured, outcome", [

@@ -34,3 +34,33 @@ def parse_printed(command: str, fill: Optional[Mapping[str, str]] = None) -> arg
 def quoted_commands(text: str) -> list[str]:
     """The commands ``text`` gives between backticks."""
     return [part for part in text.split("`")[1::2] if part.startswith(PREFIX)]
+
+
+# The file the other project's app (tests/infra/conftest.py ``other_project``) is synthesized from: the commands its
+# templates print name it (--config).
+OTHER_PROJECT_CONFIG = "config/other-team.yaml"
+
+
+def template_strings(node: object) -> list[str]:
+    """Every string of a template (``Fn::Join`` joined, other intrinsics as ``<token>``), where a printed command may
+    be: alarm descriptions, notices' input templates, functions' environments, jobs' arguments."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, list):
+        return [s for item in node for s in template_strings(item)]
+    if isinstance(node, dict):
+        if set(node) == {"Fn::Join"}:
+            separator, parts = node["Fn::Join"]
+            return [separator.join(_joined(part) for part in parts)]
+        return [s for key, value in node.items() for s in [key, *template_strings(value)]]
+    return []
+
+
+def _joined(part: object) -> str:
+    return part if isinstance(part, str) else "".join(template_strings(part)) if isinstance(part, dict) and "Fn::Join" in part else "<token>"
+
+
+def printed_commands(text: str) -> list[list[str]]:
+    """The first words of each ``python -m mlops_cli.<tool> ...`` in ``text``: the tool and its options up to the
+    subcommand (enough to read --env, --model and --config)."""
+    return [(PREFIX + rest).split(" ")[:9] for rest in text.split(PREFIX)[1:]]

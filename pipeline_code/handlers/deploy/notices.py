@@ -55,5 +55,7 @@ def rollback_command(model: Optional[str], command: str) -> str:
     """``python -m mlops_cli.rollback --env <environment> --model <model> <command>`` as a notice gives it: the
     environment from ``ENVIRONMENT`` (the function's own, set by the construct) and ``model`` (the group's, from
     ``APPROVAL_LEDGER``'s group_prefix), so the command runs as printed; ``<env>`` / ``<model>`` to fill in only when
-    one is not known (a function deployed without them)."""
-    return cli_command("rollback", command, environment=os.environ.get(ENVIRONMENT_VARIABLE), model=model)
+    one is not known (a function deployed without them); ``--config`` the function's ``CLI_CONFIG`` (set by the
+    construct for an app of another config than the default; unset: none, the tools' default)."""
+    return cli_command("rollback", command, environment=os.environ.get(ENVIRONMENT_VARIABLE), model=model,
+                       config=os.environ.get("CLI_CONFIG"))
