@@ -63,11 +63,16 @@ class CliError(Exception):
 
 
 class Scope:
-    """What a pause covers: the whole environment (``model`` None) or one model of it."""
+    """What a pause covers: the whole environment (``model`` None) or one model of it. ``options``: the target options
+    (``--config``, ``--project``, ...) the run was given, repeated in the commands it prints."""
 
-    def __init__(self, env: str, prefix: str, model: Optional[str]) -> None:
-        self.env, self.prefix, self.model = env, prefix, model
+    def __init__(self, env: str, prefix: str, model: Optional[str], options: Sequence[str] = ()) -> None:
+        self.env, self.prefix, self.model, self.options = env, prefix, model, tuple(options)
         self.parameter = retraining_pause_parameter(prefix, model)
+
+    def of(self, model: Optional[str]) -> "Scope":
+        """The same environment's scope for ``model`` (None: the whole environment)."""
+        return Scope(self.env, self.prefix, model, self.options)
 
     def __str__(self) -> str:
         return f"environment '{self.env}'" if self.model is None else f"model '{self.model}' of environment '{self.env}'"
@@ -142,13 +147,13 @@ def resume(ssm: Any, scope: Scope, *, caller: str, out: Any, now: Optional[dt.da
 
 def status(ssm: Any, scope: Scope, *, out: Any) -> int:
     """Print the environment's pause and every model's (with ``scope.model``: that model's alone)."""
-    environment = Scope(scope.env, scope.prefix, None)
+    environment = scope.of(None)
     pauses = read_pauses(ssm, [environment.parameter] + ([scope.parameter] if scope.model else []))
     if scope.model is None:
         pauses.update(model_pauses(ssm, scope.prefix))
     lines = [_state(environment, pauses.get(environment.parameter))]
     models = [scope.model] if scope.model else sorted(_model_of(scope.prefix, name) for name in pauses if name != environment.parameter)
-    lines += [_state(Scope(scope.env, scope.prefix, m), pauses.get(retraining_pause_parameter(scope.prefix, m))) for m in models]
+    lines += [_state(scope.of(m), pauses.get(retraining_pause_parameter(scope.prefix, m))) for m in models]
     if scope.model is None and not models:
         lines.append("no model is paused on its own")
     print("\n".join(lines), file=out)
@@ -187,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None, *, now: Optional[Callable[[], dt.datetime]] = None) -> int:
     """CLI entry point; returns the exit code (0 done or nothing to change, 2 error). ``now`` (default: the clock)
     stamps a pause."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     where = None
     try:
         where = deploy_target.resolve(args)
@@ -196,7 +202,8 @@ def main(argv: Optional[Sequence[str]] = None, *, now: Optional[Callable[[], dt.
         # Whose credentials these are comes first: another account may hold parameters of the same names.
         identity = deploy_target.check_account(session.client("sts"), where)
         ssm = session.client("ssm")
-        scope = Scope(args.env, environment_prefix(where.project, args.env), args.model)
+        scope = Scope(args.env, environment_prefix(where.project, args.env), args.model,
+                      deploy_target.given_options(args, parser))
         if args.command == "pause":
             moment = (now or (lambda: dt.datetime.now(dt.timezone.utc)))()
             return pause(ssm, scope, reason=args.reason, caller=identity["Arn"], now=moment, out=sys.stdout)
@@ -237,13 +244,13 @@ def _state(scope: Scope, pause_: Optional[Dict[str, str]]) -> str:
 def _still_paused(ssm: Any, scope: Scope) -> List[str]:
     """The pauses that still hold after ``scope``'s was lifted: the environment's over a model, a model's under it."""
     if scope.model is not None:
-        environment = Scope(scope.env, scope.prefix, None)
+        environment = scope.of(None)
         held = read_pauses(ssm, [environment.parameter]).get(environment.parameter)
         return [] if held is None else [
             f"note: the whole {environment} is still paused{_since(held)}: {scope.model} does not retrain until "
             f"{_command(environment, 'resume')}"]
     return [f"note: model '{_model_of(scope.prefix, name)}' is still paused on its own{_since(held)} "
-            f"({_command(Scope(scope.env, scope.prefix, _model_of(scope.prefix, name)), 'resume')})"
+            f"({_command(scope.of(_model_of(scope.prefix, name)), 'resume')})"
             for name, held in sorted(model_pauses(ssm, scope.prefix).items())]
 
 
@@ -258,7 +265,7 @@ def _since(pause_: Optional[Dict[str, str]]) -> str:
 
 
 def _command(scope: Scope, command: str) -> str:
-    return " ".join([PROG, "--env", scope.env] + (["--model", scope.model] if scope.model else []) + [command])
+    return " ".join([PROG, "--env", scope.env] + (["--model", scope.model] if scope.model else []) + [*scope.options, command])
 
 
 def _stamp(moment: dt.datetime) -> str:

@@ -295,13 +295,7 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
         if args.command == "versions":
             print(render(state))
             return 0
-        watch = " ".join(
-            [PROG, "--env", args.env, "--model", args.model]
-            + (["--config", args.config] if args.config != parser.get_default("config") else [])
-            + (["--project", args.project] if args.project else [])
-            + (["--region", args.region] if args.region else [])
-            + ["versions"]
-        )
+        watch = " ".join([PROG, "--env", args.env, "--model", args.model, *deploy_target.given_options(args, parser), "versions"])
         return rollback(
             state,
             sagemaker=sagemaker,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project", default=None, type=_project, help="project name prefix (default: the config's)")
     parser.add_argument("--account", default=None, type=_account,
                         help="AWS account the credentials must be of (default: the environment's, from the config)")
+
+
+def given_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
+    """The options of :func:`add_arguments` this run was given (``--config`` when not the default, ``--project``,
+    ``--region``, ``--account``), as words to repeat in a command the tool prints: run as printed, it acts on the same
+    target this run did, not on the default config's."""
+    words = ["--config", args.config] if args.config != parser.get_default("config") else []
+    for option in ("project", "region", "account"):
+        if getattr(args, option, None):
+            words += [f"--{option}", getattr(args, option)]
+    return [shlex.quote(word) for word in words]
 
 
 def resolve(args: argparse.Namespace) -> Target:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import shlex
 
 import boto3
 import pytest
@@ -63,7 +64,7 @@ def test_pause_records_the_reason_the_callers_arn_and_the_time_and_the_trigger_t
         "From now on no drift alarm, hourly sweep or retraining schedule starts any of its pipelines. An execution "
         "already running goes on (aws sagemaker stop-pipeline-execution stops it), and a person can still start one by "
         "hand.\n"
-        "Resume: python -m mlops_cli.retraining --env prod resume\n")
+        f"Resume: python -m mlops_cli.retraining --env prod --config {SAMPLE_CONFIG} resume\n")
     # AND the trigger reads the pause as the CLI wrote it
     switch = rt.PauseSwitch(ssm, ENVIRONMENT, {"mlops-loop-prod-churn-training": CHURN})
     assert switch("mlops-loop-prod-churn-training") == {"parameter": ENVIRONMENT, "reason": REASON, "by": CALLER,
@@ -84,7 +85,7 @@ def test_a_model_is_paused_on_its_own(ssm, capsys):
     out = capsys.readouterr().out
     assert out.startswith(f"retraining of model 'churn' of environment 'prod' paused: {CHURN} = ")
     assert "starts its pipeline." in out
-    assert out.endswith("Resume: python -m mlops_cli.retraining --env prod --model churn resume\n")
+    assert out.endswith(f"Resume: python -m mlops_cli.retraining --env prod --model churn --config {SAMPLE_CONFIG} resume\n")
 
 
 def test_pausing_what_is_paused_keeps_the_first_pause_and_says_so(ssm, capsys):
@@ -136,14 +137,14 @@ def test_resume_names_the_pauses_that_still_hold(ssm, capsys):
     assert run("--model", "churn", "resume") == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
         f"note: the whole environment 'prod' is still paused since 2026-11-26T09:30:00Z by {CALLER}: {REASON}: churn "
-        "does not retrain until python -m mlops_cli.retraining --env prod resume")
+        f"does not retrain until python -m mlops_cli.retraining --env prod --config {SAMPLE_CONFIG} resume")
     # WHEN churn is paused again and the environment's pause is lifted THEN it says churn's still holds
     assert run("--model", "churn", "pause", "--reason", "INC-43") == 0
     capsys.readouterr()
     assert run("resume") == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
         f"note: model 'churn' is still paused on its own since 2026-11-26T09:30:00Z by {CALLER}: INC-43 "
-        "(python -m mlops_cli.retraining --env prod --model churn resume)")
+        f"(python -m mlops_cli.retraining --env prod --model churn --config {SAMPLE_CONFIG} resume)")
 
 
 def test_resuming_a_model_records_when_so_the_circuit_breaker_counts_failures_anew(ssm, capsys):
@@ -324,3 +325,31 @@ def test_pausing_a_model_the_circuit_breaker_paused_makes_the_pause_a_persons(ss
                          {"mlops-loop-prod-churn-training": CHURN}, {})
     held = rt.PauseSwitch(ssm, ENVIRONMENT, {"mlops-loop-prod-churn-training": CHURN})("mlops-loop-prod-churn-training")
     assert not breaker.tripped("mlops-loop-prod-churn-training", held)
+
+
+def test_the_resume_it_prints_acts_on_the_target_this_run_was_given(ssm, capsys, tmp_path):
+    # GIVEN a config at a path with a space in it, and the project and region given on the command line
+    config = tmp_path / "team configs" / "loop.yaml"
+    config.parent.mkdir()
+    config.write_text(SAMPLE_CONFIG.read_text())
+    given = ["--config", str(config), "--project", "mlops-loop", "--region", REGION]
+    # WHEN a model is paused with them
+    assert cli.main(["--env", "prod", "--model", "churn", *given, "pause", "--reason", REASON], now=lambda: NOW) == 0
+    # THEN the Resume line, split as a shell splits it, is the same target's resume
+    resume = capsys.readouterr().out.rsplit("Resume: ", 1)[1].strip()
+    assert resume.startswith("python -m mlops_cli.retraining ")
+    args = cli.build_parser().parse_args(shlex.split(resume)[3:])
+    assert (args.env, args.model, args.config, args.project, args.region, args.command) == (
+        "prod", "churn", str(config), "mlops-loop", REGION, "resume")
+    # AND run as printed, it resumes what was paused
+    assert cli.main(shlex.split(resume)[3:], now=lambda: NOW) == 0
+    assert "resumed by" in capsys.readouterr().out
+
+
+def test_with_the_default_config_the_resume_it_prints_names_no_config(ssm, capsys, monkeypatch):
+    # GIVEN the tool's default config is the frozen sample (what MLOPS_LOOP_CONFIG would name)
+    monkeypatch.setattr(cli.deploy_target, "default_config", lambda: SAMPLE_CONFIG)
+    # WHEN the environment is paused without --config
+    assert cli.main(["--env", "prod", "pause", "--reason", REASON], now=lambda: NOW) == 0
+    # THEN its Resume line has no option the run was not given
+    assert capsys.readouterr().out.endswith("Resume: python -m mlops_cli.retraining --env prod resume\n")
