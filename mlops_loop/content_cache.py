@@ -50,11 +50,19 @@ def installed_distributions() -> Tuple[Tuple[str, str], ...]:
     Read from the names of the metadata directories (``aws_cdk_lib-2.x.dist-info``: the name normalised, then
     the version; for a legacy ``.egg-info`` the version part may carry a Python tag), where
     ``importlib.metadata`` looks: parsing every distribution's METADATA file instead took 0.13 s of each synth.
+    A directory inside a package (one whose parent holds ``__init__.py``, as setuptools' ``_vendor``) is skipped:
+    what the package vendors there is part of it, so the answer does not depend on which packages were imported.
     """
     found = set()
     for entry in sys.path:
+        directory = Path(entry or ".")
+        # A package's own vendored copies, which it puts on sys.path when imported (setuptools its _vendor
+        # directory, a dozen distributions): they come with the package's version. Read, they made the digest
+        # of a process that had imported setuptools differ from the others', missing every answer they kept.
+        if (directory.parent / "__init__.py").exists():
+            continue
         try:
-            children = list(Path(entry or ".").iterdir())
+            children = list(directory.iterdir())
         except OSError:  # a zip file, or a path that does not exist
             continue
         for child in children:

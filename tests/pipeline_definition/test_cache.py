@@ -160,6 +160,44 @@ def test_the_installed_distributions_are_those_importlib_metadata_reads_with_the
     assert ("aws_cdk_lib", metadata.version("aws-cdk-lib")) in read
 
 
+def test_a_packages_own_vendored_copies_put_on_sys_path_leave_the_installed_distributions_as_they_were(
+        tmp_path, monkeypatch):
+    """GIVEN a package that puts its own vendored copies on sys.path when imported (setuptools puts setuptools/_vendor
+    there, with a dozen .dist-info directories) WHEN the installed distributions are read before and after THEN they
+    are the same: the copies come with the package's version, which the key has. A pytest-xdist worker that had
+    imported setuptools before its first cache lookup computed another generator digest, and missed every SDK and
+    cfn-lint answer the others had kept (35 definitions and 12 templates in one warm run of the suite)."""
+    before = content_cache.installed_distributions.__wrapped__()
+    vendor = tmp_path / "tool" / "_vendor"
+    (vendor / "more_itertools-10.8.0.dist-info").mkdir(parents=True)
+    (tmp_path / "tool" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(vendor))
+
+    assert content_cache.installed_distributions.__wrapped__() == before
+
+
+def test_importing_setuptools_changes_no_generator_digest():
+    """The same, with the real setuptools, in a fresh interpreter (its import changes sys.path for good)."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from mlops_loop.content_cache import ContentCache, installed_distributions
+        from mlops_loop.tools.lint import LINT_SOURCES
+        from mlops_loop.training.sdk_cache import GENERATOR_SOURCES
+
+        def digests():
+            installed_distributions.cache_clear()
+            return [ContentCache(None, sources=s).generator_digest() for s in (GENERATOR_SOURCES, LINT_SOURCES)]
+
+        before, paths = digests(), list(sys.path)
+        import setuptools
+        print(sys.path != paths, digests() == before)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.stdout == "True True\n", result.stderr[-2000:]
+
+
 def test_the_cache_can_be_turned_off(tmp_path, monkeypatch):
     monkeypatch.setenv(CACHE_DIR_ENV, "off")
     assert content_cache.configured_directory() is None
