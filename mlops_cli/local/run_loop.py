@@ -39,6 +39,9 @@ Layout of ``--workdir``::
                                        whose Prepare re-froze it, as the pipeline writes its test output back)
     frozen_test_replaced/<model>/      the sets re-freezing replaced, each under <version>-<sha256 prefix>/
     runs/<model>/<run id>/             lake/, features/, prepared/, model/, evaluation/, baseline/, logs/
+                                       (a model whose raw records are those an earlier model of the same invocation
+                                       curated, as two models of one dataset and features: that run's curated
+                                       records and features, named in its record's notes)
 
 A second run (another ``--seed`` or ``--drift``) is evaluated against the first run's
 model as champion, on the first run's frozen test set - unless its data reaches past that set's window by a test
@@ -226,6 +229,26 @@ def curate_and_compute(dataset: Any, paths: Mapping[str, str], logs: str, run_id
             raise StageFailed(f"{job_name} failed with exit code {code} (see stderr)")
 
 
+def _curation_key(dataset: Any, paths: Mapping[str, str]) -> str:
+    """What the Glue and feature jobs of a run read: the dataset's declaration and its landed raw files (their
+    paths under the dataset's raw folder and their bytes)."""
+    from pipeline_code.core import integrity
+
+    declaration = json.dumps(dataset.to_declaration(), sort_keys=True)
+    return f"{declaration}\n{integrity.directory_digest(os.path.join(paths['raw'], dataset.name))}"
+
+
+def shared_curation(curated: Optional[Mapping[Any, Dict[str, str]]], dataset: Any, paths: Mapping[str, str]
+                    ) -> Optional[Dict[str, str]]:
+    """The outputs (``run_id``, ``logs``, ``curated``, ``quarantine``, ``features``) of the earlier run in
+    ``curated`` that curated the same declaration of ``dataset`` from the same raw files as this run landed at
+    ``paths`` (:func:`lake_paths`); None when there is none (or no ``curated``): the jobs are deterministic in those
+    inputs, so their outputs would be the same again."""
+    if not curated:
+        return None
+    return curated.get(_curation_key(dataset, paths))
+
+
 def run_model(
     name: str,
     entry: Mapping[str, Any],
@@ -248,6 +271,7 @@ def run_model(
     labels: Optional[str] = None,
     positive_rate: Optional[float] = None,
     days: int = GENERATED_DAYS,
+    curated: Optional[Dict[Any, Dict[str, str]]] = None,
 ) -> Dict[str, Any]:
     """One pass of the loop for one model; returns the run record (also logged to runs.jsonl).
 
@@ -258,6 +282,12 @@ def run_model(
     ``data`` (a file, directory or glob) replaces the generated records with the user's; ``labels``
     names label files joined to them by record identifier (else the records carry their labels). Generated records
     have event times over ``days`` days from :data:`GENERATED_START`, ingested the day after.
+
+    ``curated`` (by default None: every run curates its own records) remembers, across the models of one invocation,
+    the dataset's records each run curated: a model whose landed raw records are byte for byte those an earlier run of
+    its dataset curated (e.g. two models of one dataset and features, or of the same ``--data`` files) reads that run's
+    curated records and features, as in AWS the models of a dataset read its one curated table and feature group,
+    instead of running the Glue and feature jobs again on the same input (:func:`shared_curation`).
     """
     from mlops_cli.local import user_data
     from pipeline_code.sample_data.generate import generate_batch, write_raw
@@ -311,9 +341,20 @@ def run_model(
         "rows": rows, "days": days, "seed": seed, "drift": drift, "concept_drift": concept_drift,
         "bad_record_rate": bad_record_rate}
 
-    curate_and_compute(spec.catalog_dataset, paths, logs, run_id, timings)
+    earlier = shared_curation(curated, spec.catalog_dataset, paths)
+    if earlier is None:
+        curate_and_compute(spec.catalog_dataset, paths, logs, run_id, timings)
+        if curated is not None:
+            curated[_curation_key(spec.catalog_dataset, paths)] = {
+                "run_id": run_id, "logs": logs, **{k: paths[k] for k in ("curated", "quarantine", "features")}}
+    else:
+        # The same raw records through the same jobs: the earlier run's outputs, which its feature job put online too.
+        paths.update({k: earlier[k] for k in ("curated", "quarantine", "features")})
+        notes = [*notes, f"the same raw records of {spec.dataset} as run {earlier['run_id']} of this invocation: "
+                         "its curated records and features are this run's (curated once)"]
+    curate_logs = logs if earlier is None else earlier["logs"]
     store_settings = env["feature_store"]
-    if store_settings["online_store"]:
+    if store_settings["online_store"] and earlier is None:
         # The feature job fills the online store too: locally, its SQLite twin (scoring by id reads it).
         from mlops_cli.local.online_store import STORE_FILE, fill_from_features, local_feature_group
 
@@ -427,7 +468,7 @@ def run_model(
         elif judged and not refrozen and judged != report["test_set"]["sha256"]:
             warnings.append(f"champion v{champion.version} was judged on test set {judged}, this run on "
                             f"{report['test_set']['sha256']}: the frozen test set was replaced since")
-    with open(os.path.join(logs, "curate_summary.json"), encoding="utf-8") as handle:
+    with open(os.path.join(curate_logs, "curate_summary.json"), encoding="utf-8") as handle:
         curate_summary = json.load(handle)
     passed = bool(report["gate"]["passed"])
     headline = report["challenger"]["metrics"]
@@ -709,6 +750,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
     runtime = start_spark("mlops-loop-local-run", {}, glue=False)  # one session for every model
     runtime.spark.sparkContext.setLogLevel("ERROR")
     records = []
+    curated: Dict[Any, Dict[str, str]] = {}  # each dataset's records curated once per invocation: run_model
     try:
         for name in models:
             record = run_model(
@@ -732,6 +774,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
                 labels=labels.get(config["models"][name]["dataset"]["name"]),
                 positive_rate=args.positive_rate,
                 days=args.days,
+                curated=curated,
             )
             print_record(record, out)
             records.append(record)

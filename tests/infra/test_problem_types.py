@@ -208,8 +208,13 @@ def test_a_regression_model_sets_the_maximum_of_its_bias_gap_with_max_demographi
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_the_local_run_takes_each_type_through_every_stage(spark, tmp_path):
+def test_the_local_run_takes_each_type_through_every_stage(spark, tmp_path, monkeypatch):
     # GIVEN generated orders WHEN the local run trains, evaluates, gates and registers each model
+    from pipeline_code.etl import glue_curate_job
+
+    curations = []
+    curate = glue_curate_job.main
+    monkeypatch.setattr(glue_curate_job, "main", lambda argv: curations.append(argv) or curate(argv))
     out = io.StringIO()
     with lenient_local_run(tmp_path, raw=config_with_problem_types()) as path:
         records = run_loop.run(["--model", "order-segment", "--model", "basket-value", "--rows", "4000", "--days", DAYS,
@@ -223,6 +228,12 @@ def test_the_local_run_takes_each_type_through_every_stage(spark, tmp_path):
     assert [r["version"] for r in records] == [1, 1]
     printed = out.getvalue()
     assert "challenger: auc=" in printed and "macro_f1=" in printed and "challenger: r2=" in printed
+    # AND the orders both read (the same generated records: one dataset, the same features) went through the Glue job
+    # once: the second run read the first's curated records and features, and says so
+    assert len(curations) == 1
+    shared = (f"the same raw records of shop_orders as run {segment['run_id']} of this invocation: its curated records "
+              "and features are this run's (curated once)")
+    assert value["data"] == {**segment["data"], "notes": [shared]} and f"note: {shared}" in printed
 
 
 def test_the_class_recall_tolerance_is_refused_on_a_binary_models_gate_and_taken_on_a_multiclass_ones():
