@@ -310,17 +310,17 @@ def read_raw_csv(spark: Any, files: Sequence[RawFile], dataset: catalog.Dataset,
     paths = [f.path for f in files]
     if header is None:
         # The header of the largest file, so the read schema is the export's usual one and a smaller odd file fails the
-        # header check below, named. Its cells as written: its first record, parsed as standard CSV (one Spark job, as
-        # Spark's own header inference takes, which names an empty cell _c<n> and a repeated one <name><n>: names the
-        # per-file header check below would not find). Hadoop's line reader drops a UTF-8 byte order mark, as Spark's
-        # CSV reader does.
+        # header check below, named. Its cells as written: its first record, parsed as standard CSV (not Spark's own
+        # header inference, which names an empty cell _c<n> and a repeated one <name><n>: names the per-file header
+        # check below would not find), read in the driver (first_lines: no Spark job). Hadoop's line reader drops a
+        # UTF-8 byte order mark, as Spark's CSV reader does.
         largest = max(files, key=lambda f: f.size).path
         # Its first lines, enough for a header whose quoted cells hold line breaks (a spreadsheet's wrapped header
         # text): the reader below (multiLine) reads such a header as one record, so it is parsed as one here too.
         # Not read so: such a header in a file whose lines end in CRLF (Spark's multiLine parser then takes the cell's
         # LF for the line separator, and the per-file header check fails: _curate names the file and the cause,
         # catalog.header_line_break_problem, which the local run's landing notes too).
-        lines = [row[0] for row in spark.read.text(largest).limit(HEADER_LINES).collect()]
+        lines = first_lines(spark, largest, HEADER_LINES)
         if not lines or not lines[0].strip():  # the largest file is empty: every file is
             raise FileNotFoundError(f"no *.csv file with a header row among the {len(paths)} read")
         header = next(csv.reader(io.StringIO("\n".join(lines))))
@@ -344,6 +344,32 @@ def read_raw_csv(spark: Any, files: Sequence[RawFile], dataset: catalog.Dataset,
         LOG.info("raw header cell(s) %s are not declared columns of dataset %r (nor a column's source): ignored",
                  list(read.ignored), dataset.name)
     return raw.withColumn(SOURCE_FILE_COLUMN, F.input_file_name()), list(header), list(read.ignored)
+
+
+def first_lines(spark: Any, path: str, limit: int) -> List[str]:
+    """The first ``limit`` lines of the file at ``path`` (fewer when it has fewer), as ``spark.read.text(path)`` gives
+    them, read in the driver: no Spark job (each is a scheduling round in Glue, issue #16).
+
+    Spark's text reader's own line reader (Hadoop's ``LineRecordReader``: a line ends at LF, CR or CRLF; a UTF-8 byte
+    order mark is dropped) over the whole file, with the Hadoop configuration Spark reads with; each line decoded as
+    Spark decodes it (``UTF8String``: a byte that is not UTF-8 becomes U+FFFD)."""
+    jvm = spark.sparkContext._jvm
+    conf = spark._jsparkSession.sessionState().newHadoopConf()
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    size = hadoop_path.getFileSystem(conf).getFileStatus(hadoop_path).getLen()
+    context = jvm.org.apache.hadoop.mapreduce.task.TaskAttemptContextImpl(
+        conf, jvm.org.apache.hadoop.mapreduce.TaskAttemptID())
+    reader = jvm.org.apache.hadoop.mapreduce.lib.input.LineRecordReader()
+    lines: List[str] = []
+    try:
+        reader.initialize(jvm.org.apache.hadoop.mapreduce.lib.input.FileSplit(hadoop_path, 0, size, None), context)
+        while len(lines) < limit and reader.nextKeyValue():
+            line = reader.getCurrentValue()
+            lines.append(jvm.org.apache.spark.unsafe.types.UTF8String.fromBytes(
+                line.getBytes(), 0, line.getLength()).toString())
+    finally:
+        reader.close()
+    return lines
 
 
 # --------------------------------------------------------------------------------------

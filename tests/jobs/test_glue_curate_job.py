@@ -465,7 +465,7 @@ def test_a_failing_batch_partly_corrected_since_is_judged_on_what_is_still_outst
                               "(10/100 quarantined, 4 corrected since: 0.0600); curated data NOT written")
 
 
-def test_a_run_whose_every_batch_is_under_the_maximum_succeeds_listing_each_batchs_counts_in_four_spark_jobs(
+def test_a_run_whose_every_batch_is_under_the_maximum_succeeds_listing_each_batchs_counts_in_three_spark_jobs(
         spark, tmp_path):
     # GIVEN a first run's raw data: two ingest_date= batches and a file under no such folder, each with bad rows at
     # most max_quarantine_ratio of its own (1 of 20 is 0.05: not above it), and a record re-sent in the later batch
@@ -502,8 +502,29 @@ def test_a_run_whose_every_batch_is_under_the_maximum_succeeds_listing_each_batc
     for key in ("input_rows", "curated_rows", "quarantined_rows", "duplicate_rows"):
         assert sum(b[key] for b in summary["batches"]) == summary[key]
     assert summary["quarantine_ratio"] == pytest.approx(2 / 91, abs=1e-6)
-    # AND judging each batch took no Spark job of its own: header, counts, quarantine, curated write
-    assert len(jobs) == 4
+    # AND judging each batch took no Spark job of its own: counts, quarantine, curated write (the header is read in
+    # the driver: first_lines)
+    assert len(jobs) == 3
+
+
+@pytest.mark.parametrize("content", [
+    b"\xef\xbb\xbfa,b\r\n1,2\r\n",  # a byte order mark, CRLF
+    b"a,b\r1,2\r3,4",  # CR only, no final line break
+    b'"a\nx",b\n1,2\n',  # a header cell wrapped over two lines
+    b"",  # empty
+    b"\xef\xbb\xbf",  # a byte order mark only
+    b"a\n\xef\xbb\xbfb\n",  # a byte order mark not at the start is kept
+    b"\n\n\na\n",  # blank lines first
+    b"a\xe9,b\xff\xfe,\xed\xa0\x80c,\xf0\x9f\x98\x80\n1",  # bytes that are not UTF-8 (Windows-1252, a surrogate)
+    b"".join(b"line %d\n" % i for i in range(100)),  # more lines than asked for
+], ids=["bom-crlf", "cr", "wrapped", "empty", "bom-only", "bom-later", "blank-lines", "not-utf8", "many"])
+def test_a_raw_files_first_lines_are_read_in_the_driver_as_sparks_text_reader_gives_them(spark, tmp_path, content):
+    # The header of a full read is read without a Spark job (issue #16): the same lines Spark's text reader gives
+    path = tmp_path / "part-00000.csv"
+    path.write_bytes(content)
+    for limit in (1, 3, glue_curate_job.HEADER_LINES):
+        expected = [row[0] for row in spark.read.text(str(path)).limit(limit).collect()]
+        assert glue_curate_job.first_lines(spark, str(path), limit) == expected
 
 
 def test_a_raw_files_batch_is_its_innermost_ingest_date_folder_and_none_outside_one(spark):
