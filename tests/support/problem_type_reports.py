@@ -69,13 +69,15 @@ class Trained:
         spec: Optional[ModelSpec] = None,
         challenger: str = "strong",
         champion: Optional[str] = "weak",
+        shap_rows: Optional[int] = None,
     ) -> Dict[str, Any]:
-        """The evaluate job's report (``out`` also holds its ``bias.json`` and the other files)."""
+        """The evaluate job's report (``out`` also holds its ``bias.json`` and the other files); ``shap_rows``: its
+        ``--shap-sample-rows`` (default: the job's)."""
         models = {"strong": self.strong, "weak": self.weak}
         code = evaluate.main(
             ["--model-spec", (spec or self.spec).to_json(), "--model-dir", models[challenger], "--test-dir",
              self.prepared["test"], "--champion-dir", models[champion] if champion else "", "--output-dir", str(out),
-             *gate.to_args()]
+             *gate.to_args(), *(["--shap-sample-rows", str(shap_rows)] if shap_rows else [])]
         )  # fmt: skip
         assert code == 0
         return json.loads((out / "evaluation.json").read_text())
@@ -114,8 +116,9 @@ def shared(problem_type: str, tmp_path_factory: Any) -> Trained:
     return _SHARED[key]
 
 
-def many_classes_report(root: Path) -> tuple:
-    """(spec, report) of a :data:`MANY_CLASSES`-class model of ``shop_zones``, evaluated as the first model."""
+def many_classes_report(root: Path, *, shap_rows: Optional[int] = None) -> tuple:
+    """(spec, report) of a :data:`MANY_CLASSES`-class model of ``shop_zones``, evaluated as the first model
+    (``shap_rows``: as :meth:`Trained.evaluate`'s)."""
     dataset = catalog.parse_dataset("shop_zones", ZONES)
     spec = parse_model_spec({
         "name": "shop-zone", "dataset": dataset.to_declaration(), "target": "zone",
@@ -126,4 +129,4 @@ def many_classes_report(root: Path) -> tuple:
     prepared = _prepare(spec, inputs, root)
     model = train_model(spec, prepared, root / "model", "--num-round", "10")
     trained = Trained(spec, prepared, model, model)
-    return spec, trained.evaluate(root / "evaluation", champion=None)
+    return spec, trained.evaluate(root / "evaluation", champion=None, shap_rows=shap_rows)

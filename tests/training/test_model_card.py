@@ -24,6 +24,7 @@ from pipeline_code.training import evaluate
 from pipeline_code.training import model_card as mc
 from tests.support import problem_type_reports as reports
 from tests.support.moto_clients import keep_model_card_fields
+from tests.support.training import UNREAD_SHAP_ROWS
 
 REGION = "eu-west-1"
 GROUP = "mlops-loop-dev-churn"
@@ -38,7 +39,8 @@ PACKAGE_DETAIL_FIELDS = {
 def run_evaluation(spec, model, prepared, out: Path, gate, champion: str = "") -> dict:
     code = evaluate.main(
         ["--model-spec", spec.to_json(), "--model-dir", model, "--test-dir", prepared["test"],
-         "--champion-dir", champion, "--output-dir", str(out), *gate.to_args()]
+         "--champion-dir", champion, "--output-dir", str(out), "--shap-sample-rows", str(UNREAD_SHAP_ROWS),
+         *gate.to_args()]
     )  # fmt: skip
     assert code == 0
     return json.loads((out / "evaluation.json").read_text())
@@ -526,7 +528,7 @@ def regression(tmp_path_factory) -> reports.Trained:
 def multiclass_report(multiclass, tmp_path_factory) -> tuple:
     """The realistic multiclass model evaluated against the weak one as champion (the gate passes)."""
     out = tmp_path_factory.mktemp("multiclass-eval")
-    report = multiclass.evaluate(out)
+    report = multiclass.evaluate(out, shap_rows=UNREAD_SHAP_ROWS)
     assert report["gate"]["passed"], "precondition: the permissive gate passes the realistic model"
     return out, report
 
@@ -534,7 +536,7 @@ def multiclass_report(multiclass, tmp_path_factory) -> tuple:
 @pytest.fixture(scope="module")
 def regression_report(regression, tmp_path_factory) -> tuple:
     out = tmp_path_factory.mktemp("regression-eval")
-    report = regression.evaluate(out)
+    report = regression.evaluate(out, shap_rows=UNREAD_SHAP_ROWS)
     assert report["gate"]["passed"], "precondition: the permissive gate passes the realistic model"
     return out, report
 
@@ -640,7 +642,7 @@ def test_a_version_that_answers_in_another_shape_says_on_its_card_why_a_person_a
     code = evaluate.main(
         ["--model-spec", multiclass.spec.to_json(), "--model-dir", multiclass.strong, "--test-dir",
          multiclass.prepared["test"], "--champion-dir", str(tmp_path / "champion"), "--output-dir", str(out),
-         "--approval-status", approval.APPROVED, *reports.GATE.to_args()]
+         "--approval-status", approval.APPROVED, "--shap-sample-rows", str(UNREAD_SHAP_ROWS), *reports.GATE.to_args()]
     )  # fmt: skip
     assert code == 0
     report = json.loads((out / "evaluation.json").read_text())
@@ -667,7 +669,7 @@ def test_a_multiclass_fairness_failure_names_the_class(multiclass, tmp_path):
     from pipeline_code.training.gate import decide
 
     strict = dataclasses.replace(reports.GATE, min_disparate_impact=0.99)
-    report = multiclass.evaluate(tmp_path, gate=strict, champion=None)
+    report = multiclass.evaluate(tmp_path, gate=strict, champion=None, shap_rows=UNREAD_SHAP_ROWS)
     frame = pd.read_parquet(Path(multiclass.prepared["test"]) / "test.parquet")
     spec = multiclass.spec
     biased = train.predict(train.load_model(multiclass.strong), frame)
@@ -759,7 +761,7 @@ def test_regression_gate_failures_are_limitations(regression, tmp_path):
     each is a limitation."""
     spec = reports.make_spec(problem.REGRESSION, min_quality=0.95)
     strict = dataclasses.replace(reports.GATE, min_disparate_impact=0.99, max_demographic_parity_difference=0.01)
-    report = regression.evaluate(tmp_path, gate=strict, spec=spec, champion=None)
+    report = regression.evaluate(tmp_path, gate=strict, spec=spec, champion=None, shap_rows=UNREAD_SHAP_ROWS)
     failed = {name for name, c in checks(report).items() if not c["passed"]}
     assert failed == {"min_quality", "bias_parity", "error_parity"}, "precondition"
     card = mc.build_model_card(evaluation_report=report, model_spec=spec)
@@ -787,7 +789,7 @@ def test_a_lower_is_better_primary_metric_reads_the_right_way(regression, tmp_pa
     """GIVEN RMSE as the primary metric and the weak model challenging the realistic one THEN the margin
     limitation names RMSE, and the slices are gated and shown on RMSE."""
     spec = reports.make_spec(problem.REGRESSION, primary_metric="rmse")
-    report = regression.evaluate(tmp_path, spec=spec, challenger="weak", champion="strong")
+    report = regression.evaluate(tmp_path, spec=spec, challenger="weak", champion="strong", shap_rows=UNREAD_SHAP_ROWS)
     margin = checks(report)["challenger_margin"]
     assert not margin["passed"], "precondition: the weak model does not beat the realistic one"
     card = mc.build_model_card(evaluation_report=report, model_spec=spec)
@@ -810,7 +812,7 @@ def test_a_lower_is_better_primary_metric_reads_the_right_way(regression, tmp_pa
 
 def test_more_classes_than_a_card_matrix_holds(tmp_path):
     """GIVEN a 24-class model THEN no matrix over 20 x 20 in the card: the per-class charts carry every class."""
-    spec, report = reports.many_classes_report(tmp_path)
+    spec, report = reports.many_classes_report(tmp_path, shap_rows=UNREAD_SHAP_ROWS)
     card = mc.build_model_card(evaluation_report=report, model_spec=spec)
     assert_card_schema_valid(card)
     names = group_names(card)

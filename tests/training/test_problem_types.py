@@ -25,7 +25,7 @@ from pipeline_code.training.gate import GateInputError, decide
 from pipeline_code.training.spec import DEFAULT_GATE, SpecError, parse_model_spec
 from tests.support import problem_type_reports as reports
 from tests.support.problem_types import DATASET, dataset, make_spec
-from tests.support.training import train_model, write_inputs
+from tests.support.training import UNREAD_SHAP_ROWS, train_model, write_inputs
 
 # The dataset's groups and classes are generated with no signal of their own: parity is judged on noise only. On
 # ~200 test rows per group a regression group's mean error over its mean |target| alone varies by ~0.08, so the gap
@@ -49,9 +49,10 @@ def trained(request, built, tmp_path_factory):
         models = reports.shared(request.param, tmp_path_factory)
         built[request.param] = {
             "spec": models.spec, "prepared": models.prepared, "strong": models.strong, "weak": models.weak,
-            "first": models.evaluate(root / "first", gate=GATE, champion=None),
-            "better": models.evaluate(root / "better", gate=GATE),
-            "worse": models.evaluate(root / "worse", gate=GATE, challenger="weak", champion="strong")}
+            "first": models.evaluate(root / "first", gate=GATE, champion=None, shap_rows=UNREAD_SHAP_ROWS),
+            "better": models.evaluate(root / "better", gate=GATE, shap_rows=UNREAD_SHAP_ROWS),
+            "worse": models.evaluate(root / "worse", gate=GATE, challenger="weak", champion="strong",
+                                     shap_rows=UNREAD_SHAP_ROWS)}
     return built[request.param]
 
 
@@ -286,7 +287,7 @@ def test_evaluate_on_a_test_set_where_one_group_is_over_estimated_fails_the_bias
     manifest = json.loads((test_dir / "manifest.json").read_text())
     (test_dir / "manifest.json").write_text(json.dumps({**manifest, "sha256": data_io.sha256_file(str(test_dir / "test.parquet"))}))
     models = reports.Trained(trained["spec"], {**trained["prepared"], "test": str(test_dir)}, trained["strong"], trained["weak"])
-    report = models.evaluate(tmp_path / "evaluation", gate=GATE, champion=None)
+    report = models.evaluate(tmp_path / "evaluation", gate=GATE, champion=None, shap_rows=UNREAD_SHAP_ROWS)
     fairness = report["challenger"]["fairness"]
     assert fairness["most_over_estimated_group"] == "senior" and fairness["bias_gap"] > GATE.max_demographic_parity_difference
     assert not report["gate"]["passed"] and "bias_parity" in [c["name"] for c in report["gate"]["checks"] if not c["passed"]]
@@ -318,7 +319,7 @@ def test_a_champion_of_another_problem_type_is_not_compared(trained, tmp_path):
     model.metadata["problem_type"] = other
     train.save_model(model, str(champion))
     report = evaluate.evaluate(spec, trained["strong"], trained["prepared"]["test"], str(tmp_path / "out"), GATE,
-                               champion_dir=str(champion), log=lambda line: None)
+                               champion_dir=str(champion), log=lambda line: None, shap_sample_rows=UNREAD_SHAP_ROWS)
     assert report["champion"] is None
     assert report["champion_not_compared"] == (f"the champion is a {other} model, "
                                                f"the challenger a {spec.problem_type} one")
@@ -392,7 +393,7 @@ def _evaluate_requesting(trained, out, champion: str, requested: str) -> dict:
     code = evaluate.main(
         ["--model-spec", trained["spec"].to_json(), "--model-dir", trained["strong"], "--test-dir",
          trained["prepared"]["test"], "--champion-dir", champion, "--output-dir", str(out),
-         "--approval-status", requested, *GATE.to_args()]
+         "--approval-status", requested, "--shap-sample-rows", str(UNREAD_SHAP_ROWS), *GATE.to_args()]
     )  # fmt: skip
     assert code == 0
     return json.loads((out / "evaluation.json").read_text())
