@@ -220,11 +220,29 @@ def network_inputs(model: TrainedModel, frame: pd.DataFrame) -> network_lib.Inpu
 
 
 def to_dmatrix(model: TrainedModel, frame: pd.DataFrame, label: Optional[np.ndarray] = None) -> Any:
-    """An XGBoost model's input for ``frame``, the stored encoding applied."""
+    """An XGBoost model's input for ``frame``, the stored encoding applied: each categorical as its code among the
+    training levels (missing for an unseen or missing value), each number as float32 - the values the booster was
+    trained on, so the predictions are those of the encoded frame itself."""
     import xgboost as xgb
 
     encoded = encode(frame, model.metadata, model.categorical_dtypes)
-    return xgb.DMatrix(encoded, label=label, enable_categorical=True, missing=np.nan)
+    # Codes, not the categorical frame: from a frame xgboost copies every level's name into its own string array on
+    # each call (a one-row request to a model of 10 features of 200,000 levels: 0.28 CPU-s, against 0.025 with codes),
+    # where the codes are the training levels' already.
+    columns, types = [], []
+    for name in encoded.columns:
+        column = encoded[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            codes = column.cat.codes.to_numpy().astype(np.float32)
+            codes[codes < 0] = np.nan
+            columns.append(codes)
+            types.append("c")
+        else:
+            columns.append(column.to_numpy(dtype=np.float32))
+            types.append("float")
+    data = np.column_stack(columns) if columns else np.empty((len(encoded), 0), dtype=np.float32)
+    return xgb.DMatrix(data, label=label, feature_names=list(encoded.columns), feature_types=types,
+                       enable_categorical=True, missing=np.nan)
 
 
 def predict(model: TrainedModel, frame: pd.DataFrame) -> np.ndarray:

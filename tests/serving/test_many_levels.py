@@ -59,3 +59,36 @@ def test_the_levels_of_a_model_no_longer_loaded_are_not_kept():
     # THEN the dropped model's levels are gone from memory, the new one's used
     assert gone() is None
     assert int(encoded["merchant_0"].cat.codes[0]) == 7
+
+
+def _booster_on(encoded: pd.DataFrame, y: np.ndarray):
+    """An XGBoost booster trained, as train.py trains one, on the encoded frame itself (its categoricals' levels)."""
+    import xgboost as xgb
+
+    data = xgb.DMatrix(encoded, label=y, enable_categorical=True, missing=np.nan)
+    return xgb.train({"objective": "binary:logistic", "max_depth": 4, "max_cat_to_onehot": 1, "nthread": 1}, data, 20)
+
+
+def test_an_xgboost_models_input_gives_the_scores_and_shap_values_of_the_encoded_frame_itself():
+    # GIVEN a model of a many-level categorical (training levels in their stored order) and a number, trained on the
+    # encoded frame, and requests holding known levels, a value training never saw, missing values and numbers
+    import xgboost as xgb
+
+    levels = 5_000
+    metadata = _metadata(features=1, levels=levels)
+    metadata["features"].append({"name": "amount", "kind": model_io.NUMERIC})
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({"merchant_0": [f"m-{j}" for j in rng.integers(0, levels, 3000)],
+                          "amount": rng.normal(size=3000)})
+    y = ((frame["merchant_0"].str[2:].astype(int) % 3 == 0) ^ (frame["amount"] > 0.5)).to_numpy(dtype=int)
+    model = TrainedModel(estimator=_booster_on(encode(frame, metadata), y), metadata=metadata)
+    requests = pd.concat([frame.iloc[:200], pd.DataFrame({"merchant_0": ["m-new", None, "m-3"],
+                                                          "amount": [0.1, None, np.nan]})], ignore_index=True)
+    # WHEN the model's input is built for them THEN its scores and SHAP values are, bit for bit, xgboost's own on the
+    # encoded frame (the categorical frame it was trained from)
+    reference = xgb.DMatrix(encode(requests, metadata), enable_categorical=True, missing=np.nan)
+    for options in ({}, {"pred_contribs": True}):
+        expected = model.estimator.predict(reference, validate_features=True, **options)
+        assert np.array_equal(model.estimator.predict(to_dmatrix(model, requests), validate_features=True, **options),
+                              expected)
+    assert model_io.predict(model, requests).tolist() == model.estimator.predict(reference).astype(np.float64).tolist()
