@@ -19,6 +19,7 @@ from moto.sagemaker import models as moto_sagemaker
 from pipeline_code.core import approval
 from pipeline_code.handlers.deploy.registry import list_versions, select_desired
 from pipeline_code.training import champion, evaluate, train
+from tests.support.training import UNREAD_SHAP_ROWS
 
 REGION = "eu-west-1"
 BUCKET = "mlops-loop-dev-artifacts-111111111111-eu-west-1"
@@ -127,7 +128,7 @@ def _evaluate_from_registry(churn_spec, dev_gate, challenger: str, prepared, tmp
     code = evaluate.main(
         ["--model-spec", churn_spec.to_json(), "--model-dir", challenger, "--test-dir", prepared["test"],
          "--champion-dir", str(tmp_path / "empty"), "--model-package-group", GROUP, "--region", REGION,
-         "--output-dir", str(out), *dev_gate.to_args(), *extra]
+         "--output-dir", str(out), "--shap-sample-rows", str(UNREAD_SHAP_ROWS), *dev_gate.to_args(), *extra]
     )  # fmt: skip
     assert code == 0
     return json.loads((out / "evaluation.json").read_text())

@@ -12,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from pipeline_code.training import evaluate
 from pipeline_code.training.gate import decide
+from tests.support.training import UNREAD_SHAP_ROWS
 
 
 def _two_equal_models(rng, rows: int, prevalence: float):
@@ -41,7 +42,7 @@ def test_the_paired_standard_error_matches_the_spread_of_the_difference_over_fre
 def compared(churn_spec, dev_gate, strong_model, weak_model, prepared, tmp_path_factory):
     out = tmp_path_factory.mktemp("gate-noise")
     return evaluate.evaluate(churn_spec, strong_model, prepared["test"], str(out), dev_gate, champion_dir=weak_model,
-                             log=lambda line: None)
+                             log=lambda line: None, shap_sample_rows=UNREAD_SHAP_ROWS)
 
 
 def test_the_evaluation_records_the_standard_error_of_the_compared_difference(compared):

@@ -22,6 +22,7 @@ from pipeline_code.training import data_io
 from pipeline_code.training.prepare import main as prepare_main
 from pipeline_code.training.prepare import prepare
 from tests.support import datasets as samples
+from tests.support.training import UNREAD_SHAP_ROWS
 
 DATASET = samples.get_dataset("customer_churn")
 CUSTOMERS = 600
@@ -242,7 +243,7 @@ def test_the_champion_is_scored_on_the_re_frozen_set_and_both_are_judged_out_of_
     challenger = train_model(churn_spec, second, tmp_path / "challenger")
 
     report = evaluate.evaluate(churn_spec, challenger, second["test"], str(tmp_path / "evaluation"), dev_gate,
-                               champion_dir=champion, log=lambda *_: None)
+                               champion_dir=champion, log=lambda *_: None, shap_sample_rows=UNREAD_SHAP_ROWS)
 
     rows = len(_read(out / "test"))
     assert report["test_set"]["sha256"] == json.loads((out / "test" / "manifest.json").read_text())["sha256"]
@@ -368,7 +369,7 @@ def test_a_champion_trained_into_a_re_frozen_window_is_compared_only_on_the_rows
 
     printed = []
     report = evaluate.evaluate(churn_spec, case["challenger"], case["test_dir"], str(tmp_path / "evaluation"), dev_gate,
-                               champion_dir=case["champion"], log=printed.append)
+                               champion_dir=case["champion"], log=printed.append, shap_sample_rows=UNREAD_SHAP_ROWS)
 
     judged = report["out_of_time"]
     assert judged["challenger"] is True and judged["champion"] is False and judged["champion_data_until"] == until
@@ -414,7 +415,7 @@ def test_when_too_few_rows_follow_both_models_data_the_champion_comparison_stays
 
     printed = []
     report = evaluate.evaluate(churn_spec, case["challenger"], case["test_dir"], str(tmp_path / "evaluation"), gate,
-                               champion_dir=case["champion"], log=printed.append)
+                               champion_dir=case["champion"], log=printed.append, shap_sample_rows=UNREAD_SHAP_ROWS)
 
     compared = report["out_of_time"]["comparison"]
     assert compared == {"after": until, "rows": later, "test_rows": len(test), "basis": "whole_set_favours_champion",

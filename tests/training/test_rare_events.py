@@ -16,7 +16,7 @@ from mlops_loop.config import parse_config
 from pipeline_code.training import evaluate, prepare, train
 from pipeline_code.training.spec import DEFAULT_GATE, parse_model_spec
 
-from tests.support.training import train_model, write_inputs
+from tests.support.training import UNREAD_SHAP_ROWS, train_model, write_inputs
 from tests.support.walkthrough import config_with_walkthrough
 
 ROWS = 20_000
@@ -43,7 +43,8 @@ def evaluated(entry: dict, prepared: dict, directory: Path) -> dict:
     spec = parse_model_spec(entry)
     model = train_model(spec, prepared, directory / "model")
     assert evaluate.main(["--model-spec", spec.to_json(), "--model-dir", model, "--test-dir", prepared["test"],
-                          "--champion-dir", "", "--output-dir", str(directory / "evaluation"), *DEFAULT_GATE.to_args()]) == 0
+                          "--champion-dir", "", "--output-dir", str(directory / "evaluation"), "--shap-sample-rows", str(UNREAD_SHAP_ROWS),
+                          *DEFAULT_GATE.to_args()]) == 0
     report = json.loads((directory / "evaluation" / evaluate.EVALUATION_FILE).read_text())
     report["model_metadata"] = train.load_model(model).metadata
     return report

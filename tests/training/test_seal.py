@@ -15,6 +15,7 @@ from moto import mock_aws
 from pipeline_code.core import integrity
 from pipeline_code.training import evaluate, seal
 from pipeline_code.training.data_io import InputError
+from tests.support.training import UNREAD_SHAP_ROWS
 
 BUCKET = "mlops-loop-dev-artifacts"
 LOCATION = f"s3://{BUCKET}/pipelines/churn/registered/"
@@ -122,7 +123,8 @@ def test_digests_of_nothing_or_an_archive_without_the_model_files_are_input_erro
 
 def _evaluate(spec, gate, model_dir, test_dir, out, *extra):
     return evaluate.main(["--model-spec", spec.to_json(), "--model-dir", model_dir, "--test-dir", test_dir,
-                          "--champion-dir", "", "--output-dir", str(out), *gate.to_args(), *extra])  # fmt: skip
+                          "--champion-dir", "", "--output-dir", str(out), "--shap-sample-rows", str(UNREAD_SHAP_ROWS), *gate.to_args(),
+                          *extra])  # fmt: skip
 
 
 def test_evaluate_seals_a_passed_challenger_and_reports_where(churn_spec, dev_gate, strong_model, prepared, tmp_path):
@@ -150,7 +152,7 @@ def test_evaluate_seals_nothing_when_the_gate_fails(churn_spec, dev_gate, weak_m
 
     code = evaluate.main(["--model-spec", churn_spec.to_json(), "--model-dir", str(mounted), "--test-dir", prepared["test"],
                           "--champion-dir", str(champion), "--output-dir", str(tmp_path / "out"), *dev_gate.to_args(),
-                          "--seal-uri", f"{location}/"])  # fmt: skip
+                          "--seal-uri", f"{location}/", "--shap-sample-rows", str(UNREAD_SHAP_ROWS)])  # fmt: skip
 
     report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
     assert code == 0 and report["gate"]["passed"] is False
