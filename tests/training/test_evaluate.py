@@ -12,12 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline_code.training import evaluate
+from tests.support.training import UNREAD_SHAP_ROWS
 
 
 # TreeSHAP of a sample of the test set, not of all of it (the default takes up to 2,000 rows, every row of these test
 # sets): no test here reads more of the attributions than their ranking, and the first one below evaluates with the
 # default, so the job's own sample size stays covered.
-SHAP_SAMPLE = ["--shap-sample-rows", "100"]
+SHAP_SAMPLE = ["--shap-sample-rows", str(UNREAD_SHAP_ROWS)]
 
 
 def argv(spec, model, test, out, gate, champion="", shap=SHAP_SAMPLE):
@@ -279,7 +280,7 @@ def test_a_multiclass_champion_line_shows_the_primary_metric(tmp_path_factory, c
 
     trained = reports.shared(problem.MULTICLASS, tmp_path_factory)
     spec = reports.make_spec(problem.MULTICLASS, primary_metric="macro_f1")
-    report = trained.evaluate(tmp_path_factory.mktemp("macro-f1"), spec=spec)
+    report = trained.evaluate(tmp_path_factory.mktemp("macro-f1"), spec=spec, shap_rows=UNREAD_SHAP_ROWS)
     champion_line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  champion:"))
     assert f"macro_f1={report['champion']['metrics']['macro_f1']:.4f}" in champion_line.split()
     assert "macro_f1_delta" in report["comparison"]
@@ -322,7 +323,8 @@ def test_a_champion_trained_when_a_feature_had_another_expression_is_not_scored_
 
     champion = _champion_with(weak_model, tmp_path / "champion", earlier_expression)
     report = evaluate.evaluate(churn_spec, strong_model, prepared["test"], str(tmp_path / "out"), dev_gate,
-                               champion_dir=champion, approval_status=approval.APPROVED, log=lambda line: None)
+                               champion_dir=champion, approval_status=approval.APPROVED, log=lambda line: None,
+                               shap_sample_rows=UNREAD_SHAP_ROWS)
     reason = (f"the champion's features [{name!r}] were computed by other definitions (type or expression) than the "
               f"dataset declares now: {name}: '{old_type} clip({name}, 0, 1)', now {now!r}")
     assert report["champion"] is None
@@ -340,7 +342,8 @@ def test_a_champion_trained_for_another_target_is_not_compared_and_the_version_w
 
     champion = _champion_with(weak_model, tmp_path / "champion", lambda meta: meta.update(target="churned_60d"))
     report = evaluate.evaluate(churn_spec, strong_model, prepared["test"], str(tmp_path / "out"), dev_gate,
-                               champion_dir=champion, approval_status=approval.APPROVED, log=lambda line: None)
+                               champion_dir=champion, approval_status=approval.APPROVED, log=lambda line: None,
+                               shap_sample_rows=UNREAD_SHAP_ROWS)
     reason = f"the champion predicts target 'churned_60d', the challenger {churn_spec.target!r}"
     assert report["champion"] is None
     assert report["champion_not_compared"] == reason
@@ -361,7 +364,8 @@ def test_a_champion_recorded_with_another_positive_class_is_not_compared_and_the
 
     champion = _champion_with(weak_model, tmp_path / "champion", lambda meta: meta.update(classes=["1", "0"]))
     report = evaluate.evaluate(churn_spec, strong_model, prepared["test"], str(tmp_path / "out"), dev_gate,
-                               champion_dir=champion, approval_status=approval.APPROVED, log=lambda line: None)
+                               champion_dir=champion, approval_status=approval.APPROVED, log=lambda line: None,
+                               shap_sample_rows=UNREAD_SHAP_ROWS)
     reason = "the champion scores class '0' as positive (classes ['1', '0']), the challenger '1' (classes ['0', '1'])"
     assert report["champion"] is None
     assert report["champion_not_compared"] == reason
@@ -389,7 +393,8 @@ def test_after_a_feature_is_removed_and_the_test_set_frozen_again_the_champion_t
     prepared = {"root": str(out), **{s: str(out / s) for s in ("train", "validation", "test")}}
     challenger = train_model(spec, prepared, tmp_path / "challenger")
     report = evaluate.evaluate(spec, challenger, prepared["test"], str(tmp_path / "out"), dev_gate,
-                               champion_dir=strong_model, approval_status=approval.APPROVED, log=lambda line: None)
+                               champion_dir=strong_model, approval_status=approval.APPROVED, log=lambda line: None,
+                               shap_sample_rows=UNREAD_SHAP_ROWS)
     reason = f"the champion takes features [{dropped!r}] that the frozen test set lacks (frozen for the challenger's features)"
     assert report["champion"] is None
     assert report["champion_not_compared"] == reason
@@ -407,7 +412,8 @@ def test_a_champion_registered_before_models_carried_their_declaration_is_still_
 
     champion = _champion_with(weak_model, tmp_path / "champion", lambda meta: meta.update(dataset=churn_spec.dataset))
     report = evaluate.evaluate(churn_spec, strong_model, prepared["test"], str(tmp_path / "out"), dev_gate,
-                               champion_dir=champion, approval_status=approval.APPROVED, log=lambda line: None)
+                               champion_dir=champion, approval_status=approval.APPROVED, log=lambda line: None,
+                               shap_sample_rows=UNREAD_SHAP_ROWS)
     assert "champion_not_compared" not in report
     assert report["champion"] is not None and report["comparison"] is not None
     assert report["registration"] == {"requested": approval.APPROVED, "approval_status": approval.APPROVED}
