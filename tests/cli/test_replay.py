@@ -102,3 +102,83 @@ def test_a_record_labelled_twice_is_refused(tmp_path):
     with pytest.raises(ValueError, match=rf"^{curated_dir}: record '{curated['order_id'][0]}' at .* has 2 labels; "
                                          "give each record one$"):
         replay.traffic_from_records(spec, features_dir, curated_dir)
+
+
+def _capture_lines_before(spec, frame, scores, *, content_type="application/json", response_type=None):
+    """``replay.capture_lines`` as it was before it built its lines a column at a time: json.dumps of each row's
+    event (the oracle of the test below)."""
+    import uuid
+
+    def output_block(content_type, data):
+        return {"observedContentType": content_type, "mode": "OUTPUT", "data": data,
+                "encoding": "CSV" if content_type == "text/csv" else "JSON"}
+
+    lines = []
+    cols = list(spec.frame_features) if content_type == "application/json" else list(spec.features)
+    records = frame[cols].astype(object).to_numpy()
+    inference_ids, inference_times = frame["inference_id"], frame["inference_time"]
+    for i in range(len(frame)):
+        values = [replay._value(v) for v in records[i]]
+        if content_type == "application/json":
+            data = json.dumps(dict(zip(cols, values)))
+        else:
+            data = ",".join("" if v is None else str(v) for v in values)
+        event = {
+            "captureData": {
+                "endpointInput": {"observedContentType": content_type, "mode": "INPUT", "data": data,
+                                  "encoding": "JSON" if content_type == "application/json" else "CSV"},
+                "endpointOutput": output_block(*replay.response(spec, scores[i], response_type)),
+            },
+            "eventMetadata": {"eventId": str(uuid.UUID(int=i + 1)), "inferenceId": str(inference_ids.iat[i]),
+                              "inferenceTime": str(inference_times.iat[i])},
+            "eventVersion": "0",
+        }
+        lines.append(json.dumps(event))
+    return lines
+
+
+@pytest.mark.parametrize("problem_type, response_type", [
+    ("binary_classification", None), ("multiclass_classification", None), ("multiclass_classification", "text/csv"),
+    ("regression", None), ("regression", "application/json"),
+])
+@pytest.mark.parametrize("content_type", ["application/json", "text/csv"])
+def test_capture_lines_are_what_json_dumps_of_each_rows_event_wrote(problem_type, response_type, content_type):
+    import numpy as np
+    import pandas as pd
+
+    from tests.support.problem_types import DATASET, make_spec
+
+    # GIVEN generated traffic with every kind of value a frame can hand the replay: missing numbers and categories
+    # (NaN, None, pd.NA), infinities, a huge integer, a boolean, numpy integers, text with quotes, backslashes,
+    # control characters and non-ASCII letters, an integer id and a timestamp (not text) column
+    returned = {**DATASET, "labels": [*DATASET["labels"], "returned"],
+                "columns": {**DATASET["columns"], "returned": {"type": "integer", "min": 0, "max": 1}}}
+    spec = make_spec(problem_type) if problem_type != "binary_classification" else make_spec(
+        problem_type, name="order-returned", target="returned", dataset=returned)
+    frame = replay.traffic(spec, 400, seed=7)
+    numeric = [c for c in spec.frame_features if pd.api.types.is_float_dtype(frame[c])]
+    category = "channel"
+    frame[category] = frame[category].astype(object)
+    frame.loc[0, numeric[0]] = np.inf
+    frame.loc[1, numeric[0]] = -np.inf
+    frame.loc[2, numeric[0]] = np.nan
+    frame.loc[3, category] = None
+    frame.loc[4, category] = pd.NA
+    frame.loc[5, category] = 'say "hi"\\ \t\n caf\u00e9 \u2603 \U0001F600'
+    frame.loc[6, category] = 10 ** 40
+    frame.loc[7, category] = True
+    frame.loc[8, category] = np.int64(-3)
+    frame.loc[9, category] = 2.5
+    frame.loc[10, numeric[0]] = 1e-300
+    if problem_type == "binary_classification":
+        frame["inference_id"] = np.arange(len(frame), dtype=np.int64) * 7
+    frame["inference_time"] = pd.to_datetime(frame["inference_time"], utc=True)
+    rng = np.random.default_rng(3)
+    scores = (rng.dirichlet(np.ones(len(spec.classes)), size=len(frame)) if problem_type == "multiclass_classification"
+              else rng.random(len(frame)) * (1.0 if problem_type == "binary_classification" else 500.0))
+
+    # WHEN it is written as capture
+    lines = replay.capture_lines(spec, frame, scores, content_type=content_type, response_type=response_type)
+
+    # THEN every line is byte for byte what json.dumps of the row's event wrote
+    assert lines == _capture_lines_before(spec, frame, scores, content_type=content_type, response_type=response_type)
