@@ -103,3 +103,26 @@ def test_request_times_of_datetimes_are_the_times_pandas_converts_them_to():
             # WHEN read as request times THEN they are pandas' UTC conversion of them (cached or not)
             expected = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
             pd.testing.assert_series_equal(capture.request_times(values), expected, obj=f"case {case} {values.dtype}")
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": 1, "b": [2.5, null, true], "c": {"d": "e\\u00e9"}}', "12", '"x"', "[]",
+    '{"big": ' + "9" * 299 + ", \"bigger\": " + "9" * 300 + ", \"neg\": -" + "9" * 400 + "}",
+    '\ufeff{"a": 1}', '{"a": 1} x', '{"a": ', "", "   ", "NaN", '{"a": Infinity}', '{"a": 1e999}', " {\"a\": 1} ",
+])
+def test_a_capture_document_decodes_as_json_loads_with_big_integers_infinite_did(text):
+    # GIVEN a document of a capture line: valid, with integers around float range, a leading byte-order mark, invalid
+    def before(document):
+        try:
+            return "value", json.loads(document, parse_int=capture._big_int)
+        except ValueError as exc:
+            return "error", f"{type(exc).__name__}: {exc}"
+
+    # WHEN the decoder reads it
+    try:
+        after = "value", capture._json(text)
+    except ValueError as exc:
+        after = "error", f"{type(exc).__name__}: {exc}"
+
+    # THEN it is what json.loads(text, parse_int=_big_int) gave: the same value, or the same error
+    assert repr(after) == repr(before(text))
