@@ -263,8 +263,8 @@ def model_quality(
     """
     labeled_mask = joined[LABEL].notna() & joined[SCORE].notna()
     days = inference_days(joined)
-    if rows_per_day is None:
-        rows_per_day = day_counts(joined)
+    if rows_per_day is None:  # day_counts(joined), from the days just read (reading the times again cost as much)
+        rows_per_day = {str(day): int(count) for day, count in days.value_counts().items()}
     labeled_per_day = days[labeled_mask].value_counts()
     n = sum(rows_per_day.values())
     windows = []

@@ -544,6 +544,7 @@ def test_model_quality_of_the_labelled_records_and_the_days_counts_is_that_of_th
     alone = quality.model_quality(labelled, w["base"], rows_per_day=days, **w["kwargs"])
     # THEN it is the same section: coverage, days scored, metrics, checks
     assert alone == whole
+    assert quality.model_quality(joined, w["base"], rows_per_day=quality.day_counts(joined), **w["kwargs"]) == whole
     assert whole["status"] != "skipped" and len(labelled) < len(joined)
     assert {d["day"] for d in whole["windows"]} >= {"(unknown)"} and sum(d["rows"] for d in whole["windows"]) == 2400
     scored = [d["scored"] for d in whole["windows"]]
