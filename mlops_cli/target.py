@@ -101,10 +101,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def given_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
-    """The options of :func:`add_arguments` this run was given (``--config`` when not the default, ``--project``,
-    ``--region``, ``--account``), as words to repeat in a command the tool prints: run as printed, it acts on the same
-    target this run did, not on the default config's."""
-    words = ["--config", args.config] if args.config != parser.get_default("config") else []
+    """The options of :func:`add_arguments` this run was given (``--config`` when not the repository's default config,
+    ``--project``, ``--region``, ``--account``), as words to repeat in a command the tool prints: run as printed, it
+    acts on the same target this run did, not on the default config's.
+
+    A config the run took as its default (from ``MLOPS_LOOP_CONFIG`` or the context) is named too, as the app's printed
+    commands name it (:attr:`ConfigLocation.cli_config`): the variable is a shell's, and the line pasted into another
+    shell without it would read config/mlops-loop.yaml. A ``--config`` given is repeated as given."""
+    from mlops_loop.config.location import ConfigLocation
+
+    config: Optional[str] = args.config
+    if args.config == parser.get_default("config"):
+        config = ConfigLocation(str(args.config), "default").cli_config  # None: the repository's default file
+    words = ["--config", config] if config else []
     for option in ("project", "region", "account"):
         if getattr(args, option, None):
             words += [f"--{option}", getattr(args, option)]

@@ -347,9 +347,32 @@ def test_the_resume_it_prints_acts_on_the_target_this_run_was_given(ssm, capsys,
 
 
 def test_with_the_default_config_the_resume_it_prints_names_no_config(ssm, capsys, monkeypatch):
-    # GIVEN the tool's default config is the frozen sample (what MLOPS_LOOP_CONFIG would name)
+    # GIVEN the tool's default config is the repository's default file (here the frozen sample stands for it)
+    from mlops_loop.config import location
+
+    monkeypatch.setattr(location, "DEFAULT_CONFIG", str(SAMPLE_CONFIG))
     monkeypatch.setattr(cli.deploy_target, "default_config", lambda: SAMPLE_CONFIG)
     # WHEN the environment is paused without --config
     assert cli.main(["--env", "prod", "pause", "--reason", REASON], now=lambda: NOW) == 0
     # THEN its Resume line has no option the run was not given
     assert capsys.readouterr().out.endswith("Resume: python -m mlops_cli.retraining --env prod resume\n")
+
+
+def test_a_config_the_tool_took_from_mlops_loop_config_is_named_in_the_resume_it_prints(ssm, capsys, monkeypatch,
+                                                                                         tmp_path):
+    """The variable is a shell's: a Resume line pasted into another shell (an incident's log, a colleague's terminal)
+    without it would read the repository's default config, another project's environments."""
+    # GIVEN a second project's config (a path with a space) named by MLOPS_LOOP_CONFIG, and no --config given
+    config = tmp_path / "team configs" / "loop.yaml"
+    config.parent.mkdir()
+    config.write_text(SAMPLE_CONFIG.read_text())
+    monkeypatch.setenv("MLOPS_LOOP_CONFIG", str(config))
+    assert cli.main(["--env", "prod", "--model", "churn", "pause", "--reason", REASON], now=lambda: NOW) == 0
+    resume = capsys.readouterr().out.rsplit("Resume: ", 1)[1].strip()
+    # WHEN it is run as printed from a shell without the variable
+    monkeypatch.delenv("MLOPS_LOOP_CONFIG")
+    args = cli.build_parser().parse_args(shlex.split(resume)[3:])
+    # THEN it reads the config the pause was made with, and resumes that pause
+    assert (args.env, args.model, args.config, args.command) == ("prod", "churn", str(config), "resume")
+    assert cli.main(shlex.split(resume)[3:], now=lambda: NOW) == 0
+    assert "resumed by" in capsys.readouterr().out
