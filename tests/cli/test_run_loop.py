@@ -304,3 +304,39 @@ def test_a_run_for_an_environment_that_tunes_says_it_did_not_tune(champion, tmp_
     assert f"WARNING: {expected}" in out.getvalue()
     logged = [json.loads(line) for line in (workdir / "registry" / "runs.jsonl").read_text().splitlines()]
     assert expected in logged[-1]["warnings"]
+
+
+class _Declared:
+    """A dataset as run_loop.shared_curation reads it: its name and its declaration."""
+
+    def __init__(self, name: str, declaration: dict) -> None:
+        self.name, self._declaration = name, declaration
+
+    def to_declaration(self) -> dict:
+        return self._declaration
+
+
+def test_an_earlier_runs_curation_is_shared_only_for_the_same_declaration_and_the_same_raw_bytes(tmp_path):
+    """The Glue and feature jobs read the declaration and the landed raw files alone: a run whose raw bytes or whose
+    declaration differ (another model's generated records, a column declared otherwise) curates its own."""
+    def landed(run: str, content: str) -> dict:
+        paths = run_loop.lake_paths(str(tmp_path / run), "orders")
+        batch = Path(paths["raw"]) / "orders" / "ingest_date=2026-01-01"
+        batch.mkdir(parents=True)
+        (batch / "part-0.csv").write_text(content)
+        return paths
+
+    declared = _Declared("orders", {"name": "orders", "columns": [{"name": "id", "type": "string"}]})
+    first = landed("first", "id\n1\n")
+    curated = {run_loop._curation_key(declared, first): {"run_id": "first"}}
+    assert run_loop.shared_curation(None, declared, first) is None  # the default: every run curates its own
+    # the same bytes under the same declaration: the first run's curation
+    assert run_loop.shared_curation(curated, declared, landed("same", "id\n1\n")) == {"run_id": "first"}
+    # other bytes, or the same bytes in another batch folder, or declared otherwise: none
+    assert run_loop.shared_curation(curated, declared, landed("other", "id\n2\n")) is None
+    moved = run_loop.lake_paths(str(tmp_path / "moved"), "orders")
+    (Path(moved["raw"]) / "orders" / "ingest_date=2026-01-02").mkdir(parents=True)
+    (Path(moved["raw"]) / "orders" / "ingest_date=2026-01-02" / "part-0.csv").write_text("id\n1\n")
+    assert run_loop.shared_curation(curated, declared, moved) is None
+    retyped = _Declared("orders", {"name": "orders", "columns": [{"name": "id", "type": "int"}]})
+    assert run_loop.shared_curation(curated, retyped, landed("retyped", "id\n1\n")) is None
