@@ -55,7 +55,8 @@ def installed_distributions() -> Tuple[Tuple[str, str], ...]:
     """
     found = set()
     for entry in sys.path:
-        directory = Path(entry or ".")
+        # Absolute, so that "" (the current directory) is judged by its parent too, as every other entry is.
+        directory = Path(entry or ".").absolute()
         # A package's own vendored copies, which it puts on sys.path when imported (setuptools its _vendor
         # directory, a dozen distributions): they come with the package's version. Read, they made the digest
         # of a process that had imported setuptools differ from the others', missing every answer they kept.

@@ -176,6 +176,20 @@ def test_a_packages_own_vendored_copies_put_on_sys_path_leave_the_installed_dist
     assert content_cache.installed_distributions.__wrapped__() == before
 
 
+def test_a_distribution_in_the_current_directory_is_read_when_the_directory_is_a_package_of_its_own(
+        tmp_path, monkeypatch):
+    """GIVEN sys.path's "" (the current directory), which is itself a package directory but sits in none, holding a
+    distribution WHEN the installed distributions are read THEN it is among them: only a directory *inside* a package
+    holds vendored copies (the "" entry was judged by the current directory's own __init__.py)."""
+    here = tmp_path / "project"
+    (here / "extra_tool-1.2.dist-info").mkdir(parents=True)
+    (here / "__init__.py").write_text("")
+    monkeypatch.chdir(here)
+    monkeypatch.setattr(sys, "path", [""])
+
+    assert content_cache.installed_distributions.__wrapped__() == (("extra_tool", "1.2"),)
+
+
 def test_importing_setuptools_changes_no_generator_digest():
     """The same, with the real setuptools, in a fresh interpreter (its import changes sys.path for good)."""
     code = textwrap.dedent(
