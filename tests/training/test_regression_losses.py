@@ -22,10 +22,12 @@ from pipeline_code.training.data_io import InputError
 from pipeline_code.training.gate import decide
 from pipeline_code.training.spec import DEFAULT_GATE, SpecError
 from tests.support import claims
-from tests.support.training import train_model
+from tests.support.training import UNREAD_SHAP_ROWS, train_model
 
 # The generated groups carry no signal of their own; parity is not what is under test here.
 GATE = dataclasses.replace(DEFAULT_GATE, min_disparate_impact=0.5, max_demographic_parity_difference=0.5)
+# No test reads an attribution beyond its units; on 100 of the 900 test rows the leakage check sees the same shares.
+SHAP = ["--shap-sample-rows", str(UNREAD_SHAP_ROWS)]
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +128,7 @@ def first_report(counts, tmp_path_factory):
     """WHEN the Poisson model is evaluated as the first model, judged on Poisson deviance."""
     out = tmp_path_factory.mktemp("first")
     code = evaluate.main(["--model-spec", counts["poisson_spec"].to_json(), "--model-dir", counts["poisson"], "--test-dir",
-                          counts["prepared"]["test"], "--output-dir", str(out), *GATE.to_args()])
+                          counts["prepared"]["test"], "--output-dir", str(out), *GATE.to_args(), *SHAP])
     assert code == 0
     return json.loads((out / "evaluation.json").read_text())
 
@@ -164,7 +166,7 @@ def test_a_challenger_with_a_worse_deviance_than_its_champion_fails_the_margin(c
     spec = counts["poisson_spec"]
     weak = train_model(spec, counts["prepared"], tmp_path / "weak", "--num-round", "3")
     code = evaluate.main(["--model-spec", spec.to_json(), "--model-dir", weak, "--test-dir", counts["prepared"]["test"],
-                          "--champion-dir", counts["poisson"], "--output-dir", str(tmp_path / "out"), *GATE.to_args()])
+                          "--champion-dir", counts["poisson"], "--output-dir", str(tmp_path / "out"), *GATE.to_args(), *SHAP])
     assert code == 0
     report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
     margin = next(c for c in decide(report, GATE).checks if c["name"] == "challenger_margin")
@@ -240,7 +242,7 @@ def test_a_champion_trained_on_squared_error_without_a_deviance_is_not_compared_
     champion is not compared, the report says why, and the challenger is judged as the first model (not a crash)."""
     code = evaluate.main(["--model-spec", counts["poisson_spec"].to_json(), "--model-dir", counts["poisson"],
                           "--test-dir", counts["prepared"]["test"], "--champion-dir", counts["squared"],
-                          "--output-dir", str(tmp_path), *GATE.to_args()])
+                          "--output-dir", str(tmp_path), *GATE.to_args(), *SHAP])
     assert code == 0
     report = json.loads((tmp_path / "evaluation.json").read_text())
     assert report["champion"] is None
@@ -257,7 +259,7 @@ def test_an_auto_approving_environment_holds_a_challenger_not_compared_with_the_
     PendingManualApproval: only the floors judged it, so a person decides whether it replaces the champion."""
     code = evaluate.main(["--model-spec", counts["poisson_spec"].to_json(), "--model-dir", counts["poisson"],
                           "--test-dir", counts["prepared"]["test"], "--champion-dir", counts["squared"],
-                          "--output-dir", str(tmp_path), "--approval-status", "Approved", *GATE.to_args()])
+                          "--output-dir", str(tmp_path), "--approval-status", "Approved", *GATE.to_args(), *SHAP])
     assert code == 0
     registration = json.loads((tmp_path / "evaluation.json").read_text())["registration"]
     assert registration["requested"] == "Approved"
@@ -286,7 +288,7 @@ def test_the_reason_a_champion_was_not_compared_is_printed_once_in_the_summary_t
 
     code = evaluate.main(["--model-spec", counts["poisson_spec"].to_json(), "--model-dir", counts["poisson"],
                           "--test-dir", counts["prepared"]["test"], "--champion-dir", counts["squared"],
-                          "--output-dir", str(tmp_path), "--approval-status", "Approved", *GATE.to_args()])
+                          "--output-dir", str(tmp_path), "--approval-status", "Approved", *GATE.to_args(), *SHAP])
     assert code == 0
     report = json.loads((tmp_path / "evaluation.json").read_text())
     reason = "Poisson deviance is undefined on the frozen test set"
