@@ -16,7 +16,6 @@ import json
 import os
 import tarfile
 
-import boto3
 import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -28,6 +27,7 @@ from pipeline_code.core.contract import (ARCHIVE_SHA256_PROPERTY, ATTRIBUTIONS_S
                                          monitor_namespace)
 from pipeline_code.training.train import predict
 from tests.support.credentials import moto_credentials
+from tests.support.moto_clients import SharedClients
 
 REGION = "eu-west-1"
 STACK = "mlops-loop-dev-serving"
@@ -52,12 +52,12 @@ NAMESPACE = monitor_namespace(DEFAULT_PROJECT, "dev", "churn")
 
 
 class Aws:
-    def __init__(self, tmp) -> None:
+    def __init__(self, tmp, clients: SharedClients) -> None:
         self.tmp = tmp
-        self.s3 = boto3.client("s3", region_name=REGION)
-        self.sagemaker = boto3.client("sagemaker", region_name=REGION)
-        self.cloudformation = boto3.client("cloudformation", region_name=REGION)
-        self.cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        self.s3 = clients("s3")
+        self.sagemaker = clients("sagemaker")
+        self.cloudformation = clients("cloudformation")
+        self.cloudwatch = clients("cloudwatch")
         self.clients = {"s3": self.s3, "sagemaker": self.sagemaker, "cloudformation": self.cloudformation}
 
     def put(self, uri: str, body: bytes, *, age_hours: float | None = None) -> None:
@@ -78,11 +78,18 @@ class Aws:
             {"ParameterKey": "CreditRiskModelPackageArn", "ParameterValue": ""}])
 
 
+@pytest.fixture(scope="session")
+def remote_clients() -> SharedClients:
+    """The world's clients (tests/support/moto_clients.py), made once per process rather than four per test: every
+    ``aws`` is in REGION with moto's stand-in credentials, and what a test registers on a client is undone after it."""
+    return SharedClients(REGION)
+
+
 @pytest.fixture()
-def aws(monkeypatch, tmp_path_factory):
+def aws(monkeypatch, tmp_path_factory, remote_clients):
     moto_credentials(monkeypatch, REGION)
-    with mock_aws():
-        env = Aws(tmp_path_factory.mktemp("aws"))
+    with mock_aws(), remote_clients.fresh() as clients:
+        env = Aws(tmp_path_factory.mktemp("aws"), clients)
         for bucket in (ARTIFACTS, INFERENCE):
             env.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         env.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
