@@ -6,6 +6,8 @@ the ``MLOPS_LOOP_CONFIG`` environment variable names (the way to run a second pr
 ``--config`` reads it too), else ``config/mlops-loop.yaml`` (``mlops_loop.config.location.resolve_config``).
 ``-c mlops-loop:environments=dev`` (comma-separated) synthesizes only those environments, for
 a quicker look at one; the tools that need the whole app refuse such an assembly (its stamp says so).
+The config is read and checked before the CDK is imported, from the context read as the App will hold it
+(``mlops_loop.cdk_json.app_context``): a config with a mistake fails in half a second, not after the CDK's import.
 Synth makes no AWS call: accounts and regions come from the config only. The assembly gets
 a source stamp (``mlops-loop-source.json``: commit and synth inputs, see
 ``mlops_loop.tools.source_stamp``) so the review tools can tell whether it still matches the tree.
@@ -22,7 +24,7 @@ import dataclasses
 import datetime
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 from mlops_loop.interpreter import collect_garbage_less_often, exit_without_teardown
 from mlops_loop.training import sdk_helper
@@ -32,17 +34,18 @@ if __name__ == "__main__":
     # Before the CDK is imported (a second): on an empty SDK cache the helper imports the SDK meanwhile.
     sdk_helper.start_for_app()
 
-from mlops_loop.app_builder import REPO_ROOT, build_app, new_app, source_version  # noqa: E402
-from mlops_loop.config import AppConfig, ConfigError, load_config
-from mlops_loop.config.location import resolve_config
-from mlops_loop.tools import source_stamp, stack_quotas
-from pipeline_code.core import images
-from pipeline_code.core.contract import BOOTSTRAP_QUALIFIER_CONTEXT, cdk_qualifier_problem
+# The CDK-free part: which config, and the config itself.
+from mlops_loop import cdk_json  # noqa: E402
+from mlops_loop.config import AppConfig, ConfigError, load_config  # noqa: E402
+from mlops_loop.config.location import ConfigLocation, resolve_config  # noqa: E402
+from mlops_loop.tools import source_stamp  # noqa: E402
 
 
-def main() -> None:
-    app = new_app()
-    location = resolve_config(app.node.try_get_context(source_stamp.CONFIG_CONTEXT_KEY))
+def read_config(context: Any) -> Tuple[ConfigLocation, source_stamp.SourceStamp, AppConfig]:
+    """The config file the ``mlops-loop:config`` context value ``context`` (None: not given) resolves to, saying where
+    it came from when not the default way, the source stamp taken before it is read, and the config; a config that
+    cannot be read exits 2 with its one message."""
+    location = resolve_config(context)
     config_path = location.path
     # Which project a deploy acts on is the config's: said whenever the variable chose it or lost to a context.
     if location.chosen_by == "environment":
@@ -51,13 +54,50 @@ def main() -> None:
         print(f"mlops-loop: warning: {location.warning()}", file=sys.stderr)
     # Taken before the config is read and the stacks are built (the slow part), so an edit made during
     # synth leaves the assembly stale rather than mislabelled.
-    source = source_stamp.fingerprint(REPO_ROOT, config=Path(config_path).resolve())
+    source = source_stamp.fingerprint(source_stamp.REPO_ROOT, config=Path(config_path).resolve())
     try:
         config = load_config(config_path)
     except ConfigError as error:
         # A clear message and a non-zero exit, not a stack trace.
         print(f"mlops-loop: {error}", file=sys.stderr)
         sys.exit(2)
+    return location, source, config
+
+
+def read_config_without_the_cdk() -> Optional[Tuple[Any, Tuple[ConfigLocation, source_stamp.SourceStamp, AppConfig]]]:
+    """The ``mlops-loop:config`` value of the context the App will hold (``cdk_json.app_context``) and
+    :func:`read_config`'s answer for it; None when what the CLI handed over cannot be read that way, which the App
+    then reports as it always has."""
+    try:
+        context = cdk_json.app_context().get(source_stamp.CONFIG_CONTEXT_KEY)
+    except (OSError, ValueError):
+        return None
+    return context, read_config(context)
+
+
+if __name__ == "__main__":
+    # Before the CDK is imported (about 2 s of CPU): a config that cannot be read fails at once, with the same lines.
+    EARLY = read_config_without_the_cdk()
+
+from mlops_loop.app_builder import REPO_ROOT, build_app, new_app, source_version  # noqa: E402
+from mlops_loop.tools import stack_quotas  # noqa: E402
+from pipeline_code.core import images  # noqa: E402
+from pipeline_code.core.contract import BOOTSTRAP_QUALIFIER_CONTEXT, cdk_qualifier_problem  # noqa: E402
+
+
+def main(early: Optional[Tuple[Any, Tuple[ConfigLocation, source_stamp.SourceStamp, AppConfig]]] = None) -> None:
+    """Synthesize the app. ``early``: :func:`read_config_without_the_cdk`'s answer, else the config is read here, from
+    the App's context."""
+    app = new_app()
+    context = app.node.try_get_context(source_stamp.CONFIG_CONTEXT_KEY)
+    if early is None:
+        location, source, config = read_config(context)
+    elif early[0] != context:  # cdk_json.app_context no longer reads the context as the App does: a bug
+        raise RuntimeError(f"context {source_stamp.CONFIG_CONTEXT_KEY!r} is {context!r} in the App, {early[0]!r} as "
+                           "read before the CDK (mlops_loop.cdk_json.app_context)")
+    else:
+        location, source, config = early[1]
+    config_path = location.path
     # The bootstrap qualifier names the roles the stacks deploy as, and the recovery commands the notices give.
     qualifier = app.node.try_get_context(BOOTSTRAP_QUALIFIER_CONTEXT)
     problem = None if qualifier is None else cdk_qualifier_problem(qualifier)
@@ -118,5 +158,5 @@ def _selected_environments(value: object, config: AppConfig) -> Optional[list[st
     return None if len(selected) == len(config.environments) else selected
 
 if __name__ == "__main__":
-    main()
+    main(EARLY)
     exit_without_teardown()

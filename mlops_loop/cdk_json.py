@@ -6,10 +6,11 @@ Standard library only, so the tools and the bench that read it load no CDK.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from pipeline_code.core.contract import BOOTSTRAP_QUALIFIER_CONTEXT, DEFAULT_CDK_QUALIFIER, cdk_qualifier_problem
 
@@ -21,6 +22,11 @@ DEFAULT_CONFIG = "config/mlops-loop.yaml"
 # The other files the CDK CLI takes context from, beside cdk.json: the project's lookups file and the user's defaults.
 CDK_CONTEXT_JSON = "cdk.context.json"
 USER_CDK_JSON = ".cdk.json"
+# Where the CDK CLI hands an app the context of one command (its -c, cdk.json's and the other files'): this variable's
+# JSON, and the file the second names when the JSON is too long for the environment (aws-cdk-lib cx-api's CONTEXT_ENV
+# and CONTEXT_OVERFLOW_LOCATION_ENV).
+CONTEXT_ENV = "CDK_CONTEXT_JSON"
+CONTEXT_OVERFLOW_LOCATION_ENV = "CONTEXT_OVERFLOW_LOCATION_ENV"
 
 
 def context() -> dict[str, Any]:
@@ -30,6 +36,25 @@ def context() -> dict[str, Any]:
     test suite synthesize exactly what ``cdk synth`` does. Context given by the CLI still wins.
     """
     return _read()["context"]
+
+
+def app_context(environ: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
+    """The context of an App made by ``app_builder.new_app``, read without the CDK: cdk.json's :func:`context`, over it
+    the JSON in CDK_CONTEXT_JSON, over that the JSON file CONTEXT_OVERFLOW_LOCATION_ENV names - the order of
+    aws-cdk-lib's ``App.loadContext`` (an empty variable is none). ``environ`` defaults to this process's.
+
+    ``ValueError`` when what the CLI handed over is no JSON object; ``OSError`` when the overflow file cannot be read."""
+    env = os.environ if environ is None else environ
+    handed = [json.loads(env.get(CONTEXT_ENV) or "{}")]
+    location = env.get(CONTEXT_OVERFLOW_LOCATION_ENV)
+    if location:
+        handed.append(json.loads(Path(location).read_text(encoding="utf-8-sig")))
+    if not all(isinstance(part, dict) for part in handed):
+        raise ValueError("the context the CDK CLI handed over is no JSON object")
+    merged = dict(context())
+    for part in handed:
+        merged.update(part)
+    return merged
 
 
 def bootstrap_qualifier(directory: Optional[Path] = None, home: Optional[Path] = None, *, user: bool = True) -> str:

@@ -57,3 +57,26 @@ def test_a_qualifier_no_bootstrap_can_have_is_refused_naming_its_file(tmp_path):
         "qualifier: give 1-10 lowercase letters, digits or '-' (the bootstrap template takes at most 10 characters, and the "
         "qualifier names the bootstrap bucket, which takes no capitals or '_'), the one the account was bootstrapped with "
         "(cdk bootstrap --qualifier)")
+
+
+def test_the_apps_context_is_cdk_jsons_under_what_the_cli_hands_over_as_the_cdks_app_reads_it(tmp_path):
+    """GIVEN cdk.json's context, CDK_CONTEXT_JSON and the overflow file the CLI writes when the JSON is too long for
+    the environment WHEN the context an App holds is read without the CDK (app.py does, to check the config before
+    importing it) THEN each key is the last source's that sets it, in aws-cdk-lib App.loadContext's order."""
+    from mlops_loop.cdk_json import CONTEXT_ENV, CONTEXT_OVERFLOW_LOCATION_ENV, app_context, context
+
+    flag = next(iter(context()))  # a feature flag of the repository's cdk.json
+    overflow = tmp_path / "context.json"
+    overflow.write_text(json.dumps({"mlops-loop:config": "config/from-the-file.yaml", "only": "file"}))
+    handed = json.dumps({flag: "from-the-variable", "mlops-loop:config": "config/from-the-variable.yaml"})
+    assert app_context({}) == context() == app_context({CONTEXT_ENV: "", CONTEXT_OVERFLOW_LOCATION_ENV: ""})
+    assert app_context({CONTEXT_ENV: handed}) == {**context(), flag: "from-the-variable",
+                                                  "mlops-loop:config": "config/from-the-variable.yaml"}
+    both = app_context({CONTEXT_ENV: handed, CONTEXT_OVERFLOW_LOCATION_ENV: str(overflow)})
+    assert (both[flag], both["mlops-loop:config"], both["only"]) == ("from-the-variable", "config/from-the-file.yaml", "file")
+    # What is no JSON object is left to the App to report (app.py then reads the config after it, as before)
+    for broken in ("{", "[1]", "null"):
+        with pytest.raises(ValueError):
+            app_context({CONTEXT_ENV: broken})
+    with pytest.raises(OSError):
+        app_context({CONTEXT_OVERFLOW_LOCATION_ENV: str(tmp_path / "missing.json")})

@@ -114,6 +114,24 @@ def test_app_py_reads_the_variables_config_and_a_given_context_over_it(tmp_path)
     assert "Traceback" not in by_variable.stderr + by_context.stderr  # one clear message, not a stack trace
 
 
+def test_app_py_refuses_a_config_it_cannot_read_before_it_imports_the_cdk(tmp_path):
+    """GIVEN a config with a mistake, named by the context the CLI hands over WHEN app.py runs THEN it exits 2 on the
+    config's message without having imported the CDK (seconds of CPU, spent only on a config that can be synthesized)."""
+    broken = _broken(tmp_path, "broken.yaml", "ml.from-the-context")
+    probe = ("import runpy, sys\n"
+             "try:\n"
+             "    runpy.run_path('app.py', run_name='__main__')\n"
+             "except SystemExit as exit:\n"
+             "    print(exit.code, 'aws_cdk' in sys.modules)\n")
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps({"mlops-loop:config": str(broken)}),
+           "CDK_OUTDIR": str(tmp_path / "out"), "PYTHONPATH": str(REPO_ROOT)}
+    env.pop(CONFIG_ENV, None)
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.stdout == "2 False\n", result.stderr[-2000:]
+    assert "unknown instance type 'ml.from-the-context'" in result.stderr
+
+
 def test_the_commands_the_app_prints_name_its_config_unless_it_is_the_default():
     """GIVEN the config the app is synthesized from WHEN the --config its printed commands name is taken THEN none for
     the default file (however it was named), the repository-relative path for a file in the repository (as the tools,
