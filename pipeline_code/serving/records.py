@@ -486,7 +486,8 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
     if not parts:  # every record refused (refuse_records)
         parts.append(_feature_part(contract, {}, columns))
     frame = pd.concat(parts) if len(parts) > 1 else parts[0]
-    frame = frame.sort_index()
+    if len(parts) > 1:  # one part is built in record order already (and is a new frame: nothing to copy)
+        frame = frame.sort_index()
     frame.index = pd.RangeIndex(len(frame))
     return FeatureRows(frame=frame, sources=sources, inference_ids=inference_ids, refused=refusals, kept=kept,
                        blank_lines=blank_lines if refuse_records else 0)
@@ -562,10 +563,19 @@ def _feature_part(contract: FeatureContract, rows: Dict[int, Dict[str, Any]], co
     for name in columns:
         values = [rows[i].get(name) for i in index]
         if contract.dataset.feature(name).feature_type == catalog.FS_STRING:
-            data[name] = pd.Series(values, index=index, dtype=object)
+            data[name] = _object_array(values)
         else:
-            data[name] = pd.Series(np.asarray([math.nan if v is None else v for v in values], dtype=np.float64), index=index)
-    return pd.DataFrame(data, index=index)
+            data[name] = np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
+    # Arrays, not a Series each: the frame takes them as its columns without aligning indexes (the same frame).
+    return pd.DataFrame(data, index=pd.Index(index, dtype=np.int64))
+
+
+def _object_array(values: Sequence[Any]) -> np.ndarray:
+    """``values`` as a 1-d object array, each value kept as it is (a list or tuple value too: one cell, not a row)."""
+    out = np.empty(len(values), dtype=object)
+    for k, value in enumerate(values):  # not out[:] = values, which would spread a list value over cells
+        out[k] = value
+    return out
 
 
 def _computed_part(
@@ -608,10 +618,10 @@ def _computed_part(
             # placeholder (a model feature that reads it is required, refused above when absent).
             series = series.astype(object).where(~timeless, None)
         if dataset.feature(name).feature_type == catalog.FS_STRING:
-            data[name] = pd.Series(series.to_numpy(dtype=object), index=index, dtype=object)
+            data[name] = series.to_numpy(dtype=object)
         else:
-            data[name] = pd.Series(series.to_numpy(dtype=np.float64, na_value=np.nan), index=index)
-    return pd.DataFrame(data, index=index)
+            data[name] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.DataFrame(data, index=pd.Index(index, dtype=np.int64))
 
 
 def _raw_column(column: catalog.Column, given: Any) -> Tuple[bool, Any]:

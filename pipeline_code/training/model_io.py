@@ -200,6 +200,9 @@ def _encode_categorical(series: pd.Series, feature: Dict[str, Any],
                         dtype: Optional[pd.CategoricalDtype] = None) -> pd.Categorical:
     dtype = dtype if dtype is not None else pd.CategoricalDtype(pd.Index(feature["categories"], dtype=object))
     levels = dtype.categories
+    codes = _text_codes(series, levels, feature.get("normalise") == "strip_lower")
+    if codes is not None:
+        return pd.Categorical.from_codes(codes, dtype=dtype)
     values = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype(object).astype("category")
     seen = pd.Index(values.cat.categories.astype(str), dtype=object)
     if feature.get("normalise") == "strip_lower":
@@ -210,6 +213,26 @@ def _encode_categorical(series: pd.Series, feature: Dict[str, Any],
         return pd.Categorical.from_codes(np.full(len(codes), -1), dtype=dtype)
     mapped = np.where(codes >= 0, lookup[np.maximum(codes, 0)], -1)
     return pd.Categorical.from_codes(mapped, dtype=dtype)
+
+
+def _text_codes(series: pd.Series, levels: pd.Index, normalise: bool) -> Optional[np.ndarray]:
+    """Each value's code among ``levels`` (-1: missing, or not a level), for a text column (object values that are all
+    ``str`` or missing, as serving's frames are); None for any other column. The same codes as going through
+    ``astype("category")`` (the distinct values, then ``str`` of each, then ``levels.get_indexer``), without building a
+    categorical of the request's values first: for a one-row request that was most of the encoding's cost."""
+    if series.dtype != object:
+        return None
+    values = series.to_numpy()
+    present = ~pd.isna(values)
+    texts = values[present]
+    if not all(type(value) is str for value in texts):  # noqa: E721 - a str subclass's str() may differ: general path
+        return None
+    if normalise:
+        texts = [catalog.normalise_category(value) for value in texts]
+    codes = np.full(len(values), -1, dtype=np.int64)
+    if len(texts):
+        codes[present] = levels.get_indexer(pd.Index(texts, dtype=object))
+    return codes
 
 
 def network_inputs(model: TrainedModel, frame: pd.DataFrame) -> network_lib.Inputs:

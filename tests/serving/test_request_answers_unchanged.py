@@ -1,0 +1,143 @@
+"""The per-request shortcuts of serving give the answers of the general code they stand in for.
+
+Two helpers on every request's path have a cheaper form for the frames serving builds: the feature interpreter's
+text columns with their nulls as ``None`` (:func:`pipeline_code.features.compute._nulls_as_none`, numpy instead of a
+pandas ``where`` per column) and the encoding's codes of a text column among the training levels
+(:func:`pipeline_code.training.model_io._text_codes`, instead of a categorical of the request's values first). Each
+request of a varied set (valid, missing and blank fields, wrong types, unseen and unnormalised levels, extra and
+misspelt fields, CSV, JSON and JSON Lines, one and many records, raw and precomputed) is answered through the
+shortcuts and through the general code (the shortcuts switched off), and the answers must be the same bytes, content
+type, status and message.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any, List, Optional, Tuple
+
+import numpy as np
+import pandas as pd
+
+from pipeline_code.features import compute
+from pipeline_code.serving import inference as inf
+from pipeline_code.training import model_io
+
+Request = Tuple[str, str, str, Optional[str]]
+
+
+def _where_nulls_as_none(values: np.ndarray, like: pd.Series, missing: Optional[np.ndarray] = None) -> pd.Series:
+    """The general code: the pandas ``where`` the interpreter used per text column."""
+    series = pd.Series(np.asarray(values, dtype=object), index=like.index, name=like.name, dtype=object)
+    keep = series.notna() if missing is None else pd.Series(~missing, index=like.index)
+    return series.where(keep, None).astype(object)
+
+
+def _requests(trained, served) -> List[Request]:
+    raw, features = trained.raw_records(60), trained.feature_records(40)
+    with_extras = trained.feature_records(20, with_extras=True)
+    order = list(served.feature_order)
+    column = trained.dataset.column
+    fields = [*served.required_raw_fields, *served.optional_raw_fields]
+    texts = [c for c in fields if column(c).dtype == "string"]
+    numbers = [c for c in served.required_raw_fields if column(c).dtype in ("integer", "double")]
+    categorical = [f for f in order if served.is_categorical(f)]
+    lines = io.StringIO()
+    csv.writer(lines).writerows([["" if r[f] is None else r[f] for f in order] for r in features[:25]])
+    requests: List[Request] = [
+        ("one raw", json.dumps(raw[:1]), inf.JSON, None),
+        ("many raw", json.dumps(raw), inf.JSON, None),
+        ("one precomputed", json.dumps(features[:1]), inf.JSON, None),
+        ("many precomputed", json.dumps(features), inf.JSON, None),
+        ("with extras", json.dumps(with_extras), inf.JSON, inf.JSONLINES),
+        ("lists", json.dumps([[r[f] for f in order] for r in features[:5]]), inf.JSON, None),
+        ("json lines", "\n".join(json.dumps(r) for r in raw[:7]), inf.JSONLINES, inf.JSONLINES),
+        ("raw and precomputed", json.dumps(raw[:3] + features[:3]), inf.JSON, None),
+        ("csv", lines.getvalue(), inf.CSV, None),
+        ("one csv line", lines.getvalue().splitlines()[0], inf.CSV, inf.CSV),
+        ("extra fields and ids", json.dumps([dict(r, surprise=1, inference_id=f"id-{i}") for i, r in enumerate(raw[:3])]),
+         inf.JSON, inf.JSONLINES),
+    ]
+
+    def changed(base: List[dict], at: int, name: str, value: Any) -> str:
+        records = [dict(r) for r in base]
+        records[at][name] = value
+        return json.dumps(records)
+
+    for name in texts:
+        for value in ("an unseen level", f"  {str(raw[0][name]).upper()}  ", None, "", 5):
+            requests.append((f"raw {name}={value!r}", changed(raw[:4], 1, name, value), inf.JSON, None))
+    for name in categorical:
+        for value in ("an unseen level", "  A  ", None, 3):
+            requests.append((f"precomputed {name}={value!r}", changed(features[:4], 2, name, value), inf.JSON, None))
+    for name in numbers[:2]:
+        for value in ("abc", None, True, "12", 1e39):
+            requests.append((f"raw {name}={value!r}", changed(raw[:3], 0, name, value), inf.JSON, None))
+    required = served.required_raw_fields[0]
+    missing = [dict(r) for r in raw[:3]]
+    del missing[0][required]
+    misspelt = [dict(r) for r in raw[:2]]
+    misspelt[0][required + "x"] = misspelt[0].pop(required)
+    requests += [("missing field", json.dumps(missing), inf.JSON, None),
+                 ("misspelt field", json.dumps(misspelt), inf.JSON, None)]
+    return requests
+
+
+def _answers(served, requests: List[Request]) -> List[Tuple[Any, ...]]:
+    answers: List[Tuple[Any, ...]] = []
+    for _, body, content_type, accept in requests:
+        try:
+            answers.append(("answered", *inf.invoke(served, body, content_type=content_type, accept=accept)))
+        except inf.InvocationError as exc:
+            answers.append(("refused", exc.status_code, str(exc)))
+    return answers
+
+
+def test_every_answer_is_the_general_codes(trained, monkeypatch):
+    served = inf.model_fn(trained.model_dir)
+    requests = _requests(trained, served)
+    fast = _answers(served, requests)
+    monkeypatch.setattr(compute, "_nulls_as_none", _where_nulls_as_none)
+    monkeypatch.setattr(model_io, "_text_codes", lambda series, levels, normalise: None)
+    general = _answers(served, requests)
+    for (name, *_), mine, expected in zip(requests, fast, general):
+        assert mine == expected, name
+    # The set holds both kinds of answer, so both paths were compared.
+    assert {"answered", "refused"} <= {answer[0] for answer in fast}
+
+
+def test_text_codes_are_those_of_a_categorical_of_the_values(monkeypatch):
+    levels = pd.Index(["a", "b", "c d"], dtype=object)
+    feature = {"name": "x", "categories": list(levels)}
+    dtype = pd.CategoricalDtype(levels)
+    for values in (["a", None, "zz", "b", "a"], [None, np.nan, pd.NA], [], ["c d", "C D "], ["b"]):
+        for normalise in (False, True):
+            series = pd.Series(values, dtype=object, name="x")
+            shown = dict(feature, normalise="strip_lower") if normalise else feature
+            mine = model_io._encode_categorical(series, shown, dtype)
+            with monkeypatch.context() as patch:
+                patch.setattr(model_io, "_text_codes", lambda *_: None)
+                general = model_io._encode_categorical(series, shown, dtype)
+            assert list(mine.codes) == list(general.codes) and mine.dtype == general.dtype, (values, normalise)
+    # Anything but text and nulls goes the general way.
+    assert model_io._text_codes(pd.Series([1, "a"], dtype=object), levels, False) is None
+    assert model_io._text_codes(pd.Series([1.0, 2.0]), levels, False) is None
+
+
+def test_nulls_as_none_is_the_where_it_replaced():
+    cases = [pd.Series(["a", None, np.nan, "b"], name="x", index=[3, 5, 7, 9]), pd.Series([1.0, 2.0], dtype=object),
+             pd.Series([True, None], dtype=object), pd.Series([], dtype=object, name="e"),
+             pd.Series(["a", pd.NA], dtype="string", name="s"), pd.Series([None, None], dtype=object),
+             pd.Series(pd.to_datetime(["2020-01-01", None], utc=True), name="t"),
+             pd.Series(["a", None], dtype="category"), pd.Series([pd.NaT, "x"], dtype=object)]
+    for series in cases:
+        values = series.to_numpy(dtype=object)
+        mine, general = compute._nulls_as_none(values, series), _where_nulls_as_none(values, series)
+        pd.testing.assert_series_equal(mine, general, check_exact=True)
+        assert [type(v) for v in mine] == [type(v) for v in general], list(series)
+    for series in (pd.Series([1, None, 3], dtype="Int64", name="i"), pd.Series([0.1, np.nan], name="f"), cases[0]):
+        missing = series.isna().to_numpy(dtype=bool)
+        values = series.astype(object).to_numpy()
+        pd.testing.assert_series_equal(compute._nulls_as_none(values, series, missing),
+                                       _where_nulls_as_none(values, series, missing), check_exact=True)
