@@ -222,17 +222,16 @@ def _text_codes(series: pd.Series, levels: pd.Index, normalise: bool) -> Optiona
     categorical of the request's values first: for a one-row request that was most of the encoding's cost."""
     if series.dtype != object:
         return None
-    values = series.to_numpy()
-    present = ~pd.isna(values)
-    texts = values[present]
-    if not all(type(value) is str for value in texts):  # noqa: E721 - a str subclass's str() may differ: general path
+    # The distinct values, as the categorical path takes them: a big column (a batch, a test set) is normalised and
+    # looked up once per distinct value, not once per row. Missing values (None, NaN, NA, NaT) have code -1.
+    codes, distinct = pd.factorize(series.to_numpy())
+    if not all(type(value) is str for value in distinct):  # noqa: E721 - a str subclass's str() may differ: general path
         return None
-    if normalise:
-        texts = [catalog.normalise_category(value) for value in texts]
-    codes = np.full(len(values), -1, dtype=np.int64)
-    if len(texts):
-        codes[present] = levels.get_indexer(pd.Index(texts, dtype=object))
-    return codes
+    if not len(distinct):  # every value missing
+        return np.full(len(codes), -1, dtype=np.int64)
+    texts = [catalog.normalise_category(value) for value in distinct] if normalise else list(distinct)
+    lookup = levels.get_indexer(pd.Index(texts, dtype=object))
+    return np.where(codes >= 0, lookup[np.maximum(codes, 0)], -1)
 
 
 def network_inputs(model: TrainedModel, frame: pd.DataFrame) -> network_lib.Inputs:

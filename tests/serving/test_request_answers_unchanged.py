@@ -125,6 +125,24 @@ def test_text_codes_are_those_of_a_categorical_of_the_values(monkeypatch):
     assert model_io._text_codes(pd.Series([1.0, 2.0]), levels, False) is None
 
 
+def test_text_codes_normalise_each_distinct_value_once_as_the_general_path_does(monkeypatch):
+    """A big text column (a batch transform, an evaluation's test set) is looked up by its distinct values, as the
+    categorical path did: normalising (and hashing against the levels) every row made the encoding of a 1M-row column
+    ~10 times slower than the path the one-row shortcut replaced."""
+    levels = pd.Index(["a", "b"], dtype=object)
+    series = pd.Series([" A", "b", None, "B ", "zz"] * 200, dtype=object)
+    normalised = []
+
+    def counting(value):
+        normalised.append(value)
+        return value.strip().lower()
+
+    monkeypatch.setattr(model_io.catalog, "normalise_category", counting)
+    codes = model_io._text_codes(series, levels, True)
+    assert sorted(normalised) == [" A", "B ", "b", "zz"]
+    assert list(codes[:5]) == [0, 1, -1, 1, -1] and len(codes) == 1000
+
+
 def test_nulls_as_none_is_the_where_it_replaced():
     cases = [pd.Series(["a", None, np.nan, "b"], name="x", index=[3, 5, 7, 9]), pd.Series([1.0, 2.0], dtype=object),
              pd.Series([True, None], dtype=object), pd.Series([], dtype=object, name="e"),
