@@ -228,8 +228,11 @@ def inference_days(frame: pd.DataFrame) -> pd.Series:
 
 def day_counts(frame: pd.DataFrame) -> Dict[str, int]:
     """Records per inference day (:func:`inference_days`)."""
-    counts = inference_days(frame).value_counts()
-    return {str(day): int(count) for day, count in counts.items()}
+    return _per_day(inference_days(frame))
+
+
+def _per_day(days: pd.Series) -> Dict[str, int]:
+    return {str(day): int(count) for day, count in days.value_counts().items()}
 
 
 def model_quality(
@@ -264,7 +267,7 @@ def model_quality(
     labeled_mask = joined[LABEL].notna() & joined[SCORE].notna()
     days = inference_days(joined)
     if rows_per_day is None:  # day_counts(joined), from the days just read (reading the times again cost as much)
-        rows_per_day = {str(day): int(count) for day, count in days.value_counts().items()}
+        rows_per_day = _per_day(days)
     labeled_per_day = days[labeled_mask].value_counts()
     n = sum(rows_per_day.values())
     windows = []
