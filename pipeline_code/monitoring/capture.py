@@ -618,7 +618,9 @@ class _Decoder:
                     part[probability_column(name)] = [row[k] for row in matrix]
             parts.append(self._typed(part))
         if self.json_rows:
-            parts.append(self._typed(pd.DataFrame.from_records(self.json_rows)))
+            # Every column as the values JSON gave (object): pandas' inference would make a column of whole numbers
+            # and nulls floats, and a category's text "12.0" or "12" by what records shared the chunk.
+            parts.append(self._typed(pd.DataFrame(self.json_rows, dtype=object)))
             self.json_rows = []
         self.parts = []
         if parts:

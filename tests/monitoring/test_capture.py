@@ -126,3 +126,21 @@ def test_a_capture_document_decodes_as_json_loads_with_big_integers_infinite_did
 
     # THEN it is what json.loads(text, parse_int=_big_int) gave: the same value, or the same error
     assert repr(after) == repr(before(text))
+
+
+def test_a_number_sent_as_a_category_has_one_text_whatever_records_share_its_chunk(tmp_path):
+    # GIVEN JSON requests whose category is a whole number, in one file beside a record without it, in another beside
+    # a record naming it in text
+    def event(record):
+        return json.dumps({"captureData": {"endpointInput": {"observedContentType": "application/json", "encoding": "JSON",
+                                                              "data": json.dumps(record)}},
+                           "eventMetadata": {"eventId": "e", "inferenceTime": "2026-01-01T00:00:00Z"}})
+
+    for name, other in (("alone", {"x": 1.0}), ("beside_text", {"x": 1.0, "kind": "web"})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "capture.jsonl").write_text(event({"x": 1.0, "kind": 123456789012345}) + "\n" + event(other) + "\n")
+    # WHEN each is read (line by line, one chunk each)
+    texts = [capture.read_capture(str(tmp_path / name), ["x", "kind"], categorical=["kind"], columnar=False)
+             .frame["kind"].tolist()[0] for name in ("alone", "beside_text")]
+    # THEN the number's text is its JSON text both times (not a float's, as a column of numbers and nulls made it)
+    assert texts == ["123456789012345", "123456789012345"]
