@@ -8,6 +8,7 @@ fake client.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
@@ -295,6 +296,19 @@ def test_local_entry_point_writes_features_and_validates_arguments(tmp_path, cap
 # --------------------------------------------------------------------------------------
 # Spark engine
 # --------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def spark_jobs(spark, group: str):
+    """The ids of the Spark jobs run within the block (a list filled when it ends), under job group ``group``."""
+    context, jobs = spark.sparkContext, []
+    context.setJobGroup(group, group)
+    try:
+        yield jobs
+    finally:
+        jobs.extend(context.statusTracker().getJobIdsForGroup(group))
+        context.setLocalProperty("spark.jobGroup.id", None)
+        context.setLocalProperty("spark.job.description", None)
+
+
 def normalised(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     """Sorted by key, every null as None, numbers as Python numbers: dtype-agnostic comparison."""
     frame = frame.sort_values(key).reset_index(drop=True).astype(object)
@@ -314,8 +328,12 @@ def test_spark_map_in_pandas_produces_the_same_features_as_the_pandas_path(spark
 def test_spark_engine_writes_the_same_feature_parquet_as_the_pandas_engine(spark, curated_churn, tmp_path):
     common = {"dataset": samples.CUSTOMER_CHURN, "curated_path": curated_churn["curated_path"], "run_id": "p"}
     run_pandas({**common, "features_path": str(tmp_path / "pandas")})
-    summary = run_spark(spark, {**common, "features_path": str(tmp_path / "spark")})
+    with spark_jobs(spark, "feature-run-without-group") as jobs:
+        summary = run_spark(spark, {**common, "features_path": str(tmp_path / "spark")})
     assert summary["feature_rows"] == curated_churn["batch"].frame.shape[0] - 24 - 12
+    # Two Spark jobs (each a scheduling round in Glue, issue #16): the curated data's schema and the write, which
+    # counts the rows it writes (no job of its own, which computed every feature again)
+    assert len(jobs) == 2
     by_pandas = pd.read_parquet(tmp_path / "pandas")
     by_spark = pd.read_parquet(tmp_path / "spark")
     pd.testing.assert_frame_equal(normalised(by_spark, "customer_id"), normalised(by_pandas, "customer_id"))
@@ -340,8 +358,10 @@ def test_spark_engine_puts_from_executors_and_writes_failures(spark, curated_chu
         "failures_path": str(tmp_path / "failures"), "state_path": str(tmp_path / "state.json"), "run_id": "s1",
         "max_workers": 2,
     }
-    with pytest.raises(FeatureStoreWriteFailed) as excinfo:
+    with pytest.raises(FeatureStoreWriteFailed) as excinfo, spark_jobs(spark, "feature-run-with-failures") as jobs:
         run_spark(spark, args, client_factory=client_factory, sagemaker_client=FakeSageMaker())
+    # The curated data's schema, the snapshot write (which counts the rows), the digests, the puts and the failures
+    assert len(jobs) == 5
     curated_ids = pd.read_parquet(curated_churn["curated_path"], columns=["customer_id"])["customer_id"]
     rejected = sorted(i for i in curated_ids if i.endswith("7"))
     assert f"{len(rejected)} of {len(curated_ids)} records could not be put" in str(excinfo.value)

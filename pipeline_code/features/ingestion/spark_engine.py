@@ -179,6 +179,7 @@ def run_spark(
     """The whole job on Spark; ``client_factory`` overrides how executors build clients and
     ``sagemaker_client`` the driver's SageMaker client (tests)."""
     from pyspark import StorageLevel
+    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     args = dict(args)  # run_keys adds what it learns of the group
@@ -195,8 +196,11 @@ def run_spark(
     plan = None
     try:
         snapshot = features.drop(PARTITION_COLUMN) if keys is not None else features
-        snapshot.write.mode("overwrite").parquet(args["features_path"])
-        feature_rows = features.count()
+        # The rows are counted by the write (an observed metric of its job), not by a Spark job of their own: without
+        # a feature group nothing is persisted, and a count computed every feature again.
+        written = Observation("feature_rows")
+        snapshot.observe(written, F.count(F.lit(1)).alias("rows")).write.mode("overwrite").parquet(args["features_path"])
+        feature_rows = written.get["rows"]
         LOG.info("wrote %d feature rows to %s", feature_rows, args["features_path"])
         succeeded = failed = corrected = 0
         failures_location = None
