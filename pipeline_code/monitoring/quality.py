@@ -411,29 +411,38 @@ def detectable_auc_drop(y: Any, p: Any, *, alpha: float = 0.05, power: float = 0
     return (z.inv_cdf(1 - alpha) + z.inv_cdf(power)) * se
 
 
-def _bootstrap_se(compute: Any, rows: int, *, draws: int = 100, cap: int = 1_000) -> Optional[float]:
+def _bootstrap_se(compute: Any, rows: int, *, draws: int = 100, cap: int = 1_000,
+                  compute_draws: Any = None) -> Optional[float]:
     """The standard error of ``compute(row_indexes)`` over ``rows`` rows, bootstrapped on at most ``cap`` rows per
     draw and scaled by ``sqrt(cap / rows)`` (a large window costs no more than a small one); None when undefined on
-    half the draws or more. Seeded by ``rows``: a report is reproducible."""
+    half the draws or more. Seeded by ``rows``: a report is reproducible.
+
+    ``compute_draws(index_matrix)`` (default None: not used), when given, computes every draw at once from the matrix
+    of the draws' row indexes (one draw a row; NaN where undefined) and returns None for what it cannot compute so:
+    the same draws (the same generator calls, in the same order) and the same values as ``compute``'s, in one pass."""
     if rows < 2:
         return None
     rng = np.random.default_rng(rows)
     size = min(rows, cap)
-    values = [compute(rng.integers(0, rows, size)) for _ in range(draws)]
+    indexes = [rng.integers(0, rows, size) for _ in range(draws)]
+    at_once = compute_draws(np.stack(indexes)) if compute_draws is not None else None
+    values = list(at_once) if at_once is not None else [compute(drawn) for drawn in indexes]
     values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     if len(values) < draws // 2:
         return None
     return float(np.std(values, ddof=1)) * math.sqrt(size / rows)
 
 
-def quality_se(metric: str, compute: Any, rows: int, baseline: Optional[float]) -> Optional[float]:
+def quality_se(metric: str, compute: Any, rows: int, baseline: Optional[float], *,
+               compute_draws: Any = None) -> Optional[float]:
     """The standard error of ``metric`` over ``rows`` labelled rows in :func:`quality_drop`'s units (absolute, or
     relative to ``baseline`` for a loss or error), bootstrapped (:func:`_bootstrap_se`; ``compute(row_indexes)`` gives
-    the metric on those rows): what both the drop a window can detect and the drop its noise shows scale with. None
-    when undefined (no baseline, a loss whose baseline is 0, a metric undefined on most draws)."""
+    the metric on those rows, ``compute_draws``, default None, every draw's at once): what both the drop a window can
+    detect and the drop its noise shows scale with. None when undefined (no baseline, a loss whose baseline is 0, a
+    metric undefined on most draws)."""
     if baseline is None or (not higher_is_better(metric) and not float(baseline)):
         return None
-    se = _bootstrap_se(compute, rows)
+    se = _bootstrap_se(compute, rows, compute_draws=compute_draws)
     if se is None:
         return None
     return se if higher_is_better(metric) else se / abs(float(baseline))
@@ -613,8 +622,10 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
         measured = len(ym)
     else:
         compute = lambda rows: metrics_regression.metric_alone(y[rows], predicted[rows], metric, deviance)  # noqa: E731
+        # The error metrics' 100 draws in one pass over their index matrix (the same values: metric_over_draws).
+        compute_draws = lambda draws: metrics_regression.metric_over_draws(y, predicted, draws, metric, deviance)  # noqa: E731
         measured = len(y)
-    known_se = {}
+    known_se: Dict[str, Any] = {} if multiclass else {"compute_draws": compute_draws}
     if multiclass and metric == "auc" and auc_se is not _NOT_DRAWN:
         known_se["se"] = auc_se
     _primary_metric_drop(out, checks, metric, headline.get(metric), base.get(metric), compute, measured, len(y),
@@ -680,20 +691,20 @@ def _section_status(checks: Sequence[Mapping[str, Any]]) -> str:
 def _primary_metric_drop(out: Dict[str, Any], checks: List[Dict[str, Any]], metric: str, window_value: Optional[float],
                          base_value: Optional[float], compute: Any, measured: int, labelled: int, *, power_limit: float,
                          max_quality_drop: float, false_alarm_rate: float, judged_as_auc_drop: bool = False,
-                         scope: str = "", se: Any = None) -> None:
+                         scope: str = "", se: Any = None, compute_draws: Any = None) -> None:
     """The primary metric's drop (``quality_drop``) of a window, into ``out`` and ``checks``: the drop its labels can
     detect (``quality_drop_power``, against ``power_limit``) and the ``quality_drop`` check, failing over the larger of
     ``max_quality_drop`` and the bootstrapped noise of ``measured`` rows (``compute(row_indexes)``: the metric on those
     rows). ``judged_as_auc_drop`` (a classifier judged on AUC, whose ``auc_drop`` check is this one): the drop is
     recorded, no check added. ``scope``: which rows or classes the values are measured on, added to the check's
-    detail."""
+    detail. ``compute_draws`` (default None): every draw's metric at once (:func:`_bootstrap_se`)."""
     drop = quality_drop(metric, window_value, base_value)
     out["primary_metric_value"] = window_value
     out["baseline_primary_metric_value"] = base_value
     # One bootstrap for both: the drop these labels can detect and the drop their noise shows (``se``: given, the
     # standard error such a bootstrap gave already).
     if se is None:
-        se = quality_se(metric, compute, measured, base_value)
+        se = quality_se(metric, compute, measured, base_value, compute_draws=compute_draws)
     detectable = _detectable(se)
     if detectable is not None:
         out["detectable_quality_drop"] = detectable

@@ -90,6 +90,49 @@ def metric_alone(y: Any, p: Any, metric: str, deviance: Optional[Tuple[str, floa
     return headline(y, p, deviance).get(metric)
 
 
+def metric_over_draws(y: Any, p: Any, draws: np.ndarray, metric: str,
+                      deviance: Optional[Tuple[str, float]] = None) -> Optional[np.ndarray]:
+    """:func:`metric_alone` of every row of ``draws`` (a matrix of row indexes into ``y`` and ``p``, one resample a
+    row, each of 2 rows or more) at once: the same float for each, to the bit (numpy reduces each row of a C-ordered
+    matrix as it reduces the row alone), NaN where :func:`metric_alone` gives None. None for a metric it does not
+    compute so (the caller computes each draw alone). What the monitor's bootstrap of its quality noise runs: one
+    pass over the matrix instead of 100 calls."""
+    y, p = paired_arrays(y, p)
+    draws = np.ascontiguousarray(draws)
+    if draws.ndim != 2 or draws.shape[1] < 2:
+        return None
+    Y, P = y[draws], p[draws]
+    with np.errstate(all="ignore"):  # undefined draws become NaN, as metric_alone makes them None
+        if deviance and metric == deviance[0]:
+            return _deviance_over_draws(Y, P, deviance[1])
+        if metric == "r2":
+            total = ((Y - Y.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+            r2_values = 1.0 - ((Y - P) ** 2).sum(axis=1) / total
+            return np.where(total == 0, np.nan, r2_values)
+        error = P - Y
+        if metric == "rmse":
+            return np.sqrt(np.mean(error**2, axis=1))
+        if metric == "mae":
+            return np.abs(error).mean(axis=1)
+        if metric == "bias":
+            return error.mean(axis=1)
+    return None
+
+
+def _deviance_over_draws(Y: np.ndarray, P: np.ndarray, power: float) -> np.ndarray:
+    """:func:`mean_tweedie_deviance` of each row of ``Y`` / ``P`` (NaN where it is None)."""
+    undefined = (P <= 0).any(axis=1) | outside_deviance_domain(Y, power).any(axis=1)
+    if power == 1:
+        y_log = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1.0) / P), 0.0)
+        unit = 2 * (y_log - Y + P)
+    elif power == 2:
+        unit = 2 * (np.log(P / Y) + Y / P - 1)
+    else:
+        unit = 2 * (np.power(Y, 2 - power) / ((1 - power) * (2 - power)) - Y * np.power(P, 1 - power) / (1 - power)
+                    + np.power(P, 2 - power) / (2 - power))
+    return np.where(undefined, np.nan, np.mean(unit, axis=1))
+
+
 def _error_metric(error: np.ndarray, metric: str) -> float:
     if metric == "rmse":
         return float(np.sqrt(np.mean(error**2)))

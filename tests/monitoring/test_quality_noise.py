@@ -290,3 +290,40 @@ def test_the_macro_auc_of_a_small_draw_is_the_mean_of_each_classes_one_vs_rest_a
         got = metrics_multiclass.macro_auc(y, P)
         assert (got is None) == (expected is None), case
         assert got is None or got == expected or (np.isnan(got) and np.isnan(expected)), (case, got, expected)
+
+
+@pytest.mark.parametrize("metric, power", [("rmse", None), ("mae", None), ("r2", None), ("bias", None),
+                                           ("poisson_deviance", 1.0), ("gamma_deviance", 2.0), ("tweedie_deviance", 1.5)])
+def test_a_regression_windows_draws_taken_at_once_give_the_section_one_draw_at_a_time_gave(metric, power, monkeypatch):
+    """GIVEN regression windows judged on ``metric`` (a few rows, a bootstrap's 1,000 and more; targets of 0 and a
+    constant target, where a deviance or R² is undefined on some draws) WHEN the bootstrap computes its 100 draws in one
+    pass over their index matrix (metrics_regression.metric_over_draws) THEN every draw's value is metric_alone's to the
+    bit, and the model-quality section is the one the draws computed one at a time give."""
+    from pipeline_code.training import metrics_regression as mr
+
+    deviance = (metric, power) if power is not None else None
+    rng = np.random.default_rng(20261207)
+    judged, undefined = [], 0
+    for rows, zeros, constant in ((2, False, False), (7, True, False), (240, True, False), (240, False, True),
+                                  (1000, False, False), (1733, True, False)):
+        frame = _regression(rng, rows).assign(label=lambda f: f["label"].abs(), **{SCORE: lambda f: f[SCORE].abs() + 0.1})
+        if zeros:
+            frame.loc[frame.index[::5], "label"] = 0.0
+            frame.loc[frame.index[3::97], "label"] = -1.0  # outside every deviance's domain
+        if constant:
+            frame["label"] = 3.0
+        y, p = frame["label"].to_numpy(), frame[SCORE].to_numpy()
+        draws = np.stack([rng.integers(0, rows, min(rows, 1000)) for _ in range(20)])
+        at_once = mr.metric_over_draws(y, p, draws, metric, deviance)
+        one_at_a_time = [mr.metric_alone(y[d], p[d], metric, deviance) for d in draws]
+        assert [None if np.isnan(v) else float(v) for v in at_once] == one_at_a_time, rows
+        baseline = mr.headline(np.r_[y, 1.0], np.r_[p, 2.0], deviance)  # a defined baseline, even for a constant target
+        kwargs = dict(problem_type="regression", primary_metric=metric, min_labeled_rows=2, deviance=deviance)
+        section = quality.model_quality(frame, baseline, **kwargs)
+        with monkeypatch.context() as patched:
+            patched.setattr(mr, "metric_over_draws", lambda *args, **kw: None)  # each draw alone, as before
+            assert quality.model_quality(frame, baseline, **kwargs) == section, rows
+        judged.append(section.get("detectable_quality_drop") is not None)
+        undefined += int(np.isnan(at_once).sum())
+    # the bootstrap ran (a standard error), and the draws a metric is undefined on were met where it has any
+    assert any(judged) and (undefined > 0) == (metric not in ("rmse", "mae", "bias"))
