@@ -619,13 +619,16 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
             if metric not in _MACRO_KEYS:
                 return metrics_multiclass.metric_alone(ym[rows], Pm[rows], classes, metric)
             return _macro_over(metrics_multiclass.headline(ym[rows], Pm[rows], classes, with_auc=False)["per_class"], names)[metric]
+
+        def compute_draws(draws: np.ndarray) -> Optional[np.ndarray]:  # compute's values, every draw at once
+            return metrics_multiclass.metric_over_draws(ym, Pm, draws, len(classes), metric, over=judged)
         measured = len(ym)
     else:
         compute = lambda rows: metrics_regression.metric_alone(y[rows], predicted[rows], metric, deviance)  # noqa: E731
         # The error metrics' 100 draws in one pass over their index matrix (the same values: metric_over_draws).
         compute_draws = lambda draws: metrics_regression.metric_over_draws(y, predicted, draws, metric, deviance)  # noqa: E731
         measured = len(y)
-    known_se: Dict[str, Any] = {} if multiclass else {"compute_draws": compute_draws}
+    known_se: Dict[str, Any] = {"compute_draws": compute_draws}
     if multiclass and metric == "auc" and auc_se is not _NOT_DRAWN:
         known_se["se"] = auc_se
     _primary_metric_drop(out, checks, metric, headline.get(metric), base.get(metric), compute, measured, len(y),

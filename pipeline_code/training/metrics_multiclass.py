@@ -160,6 +160,49 @@ def metric_alone(y: Any, P: Any, classes: Sequence[str], metric: str) -> Any:
     return headline(y, P, classes, with_auc=False).get(metric)
 
 
+# The most confusion-matrix cells :func:`metric_over_draws` counts at once (draws x K x K); beyond, a draw at a time.
+MAX_DRAW_CELLS = 4_000_000
+
+
+def metric_over_draws(y: Any, P: Any, draws: np.ndarray, k: int, metric: str,
+                      over: Optional[Sequence[int]] = None) -> Optional[np.ndarray]:
+    """The ``metric`` of every row of ``draws`` (a matrix of row indexes into ``y`` and ``P``, one resample a row) at
+    once, each the float ``headline(y[rows], P[rows], classes, with_auc=False)`` gives to the bit (numpy reduces each
+    row of a C-ordered matrix as it reduces the row alone): ``accuracy``, ``log_loss`` and the macro averages
+    (``macro_precision``, ``macro_recall``, ``macro_f1``) over the class codes ``over`` (default None: all ``k``; an
+    empty list: 0.0), as ``monitoring.quality`` averages them over the classes a window holds. None for another
+    metric, class codes outside 0..k-1, or more than :data:`MAX_DRAW_CELLS` counts (the caller draws one at a time)."""
+    y, P = _arrays(y, P)
+    draws = np.ascontiguousarray(draws)
+    if draws.ndim != 2 or draws.shape[1] < 1 or P.shape[1] != k:
+        return None
+    m = draws.shape[0]
+    if metric == "log_loss":
+        eps = np.finfo(np.float64).eps
+        rows_log = np.log(np.clip(P[np.arange(len(y)), y], eps, 1.0)) if len(y) else np.zeros(0)
+        return -np.mean(rows_log[draws], axis=1)
+    if metric not in ("accuracy", "macro_precision", "macro_recall", "macro_f1") or m * k * k > MAX_DRAW_CELLS:
+        return None
+    if len(y) and (y.min() < 0 or y.max() >= k):
+        return None
+    predicted_class = P.argmax(axis=1)
+    cells = (np.arange(m, dtype=np.int64)[:, None] * (k * k) + y[draws] * k + predicted_class[draws]).ravel()
+    matrix = np.bincount(cells, minlength=m * k * k).reshape(m, k, k)
+    actual, predicted, correct = matrix.sum(axis=2), matrix.sum(axis=1), np.diagonal(matrix, axis1=1, axis2=2)
+    if metric == "accuracy":
+        return correct.sum(axis=1) / draws.shape[1]
+    with np.errstate(divide="ignore", invalid="ignore"):  # metrics.ratio: 0 where the denominator is 0
+        precision = np.where(predicted > 0, correct / np.where(predicted > 0, predicted, 1), 0.0)
+        recall = np.where(actual > 0, correct / np.where(actual > 0, actual, 1), 0.0)
+        both = precision + recall
+        f1 = np.where(both != 0, 2 * precision * recall / np.where(both != 0, both, 1.0), 0.0)
+    values = {"macro_precision": precision, "macro_recall": recall, "macro_f1": f1}[metric]
+    index = list(range(k)) if over is None else list(over)
+    if not index:
+        return np.zeros(m)
+    return np.ascontiguousarray(values[:, index]).mean(axis=1)
+
+
 # Multiclass primary metrics a long tail's out-of-time comparison restricts to the classes the rows hold often enough:
 # the macro ones, a mean over classes in which a class seen a handful of times weighs as much as one seen thousands of
 # times. Accuracy and log loss are means over rows (a rare class weighs by its few rows, adding no noise beyond the row

@@ -317,6 +317,10 @@ def test_a_regression_windows_draws_taken_at_once_give_the_section_one_draw_at_a
         at_once = mr.metric_over_draws(y, p, draws, metric, deviance)
         one_at_a_time = [mr.metric_alone(y[d], p[d], metric, deviance) for d in draws]
         assert [None if np.isnan(v) else float(v) for v in at_once] == one_at_a_time, rows
+        undefined += int(np.isnan(at_once).sum())
+        if rows not in (240, 1733):
+            continue
+        # the section of a window whose draws are partly undefined, and of one past the bootstrap's 1,000 rows
         baseline = mr.headline(np.r_[y, 1.0], np.r_[p, 2.0], deviance)  # a defined baseline, even for a constant target
         kwargs = dict(problem_type="regression", primary_metric=metric, min_labeled_rows=2, deviance=deviance)
         section = quality.model_quality(frame, baseline, **kwargs)
@@ -324,6 +328,43 @@ def test_a_regression_windows_draws_taken_at_once_give_the_section_one_draw_at_a
             patched.setattr(mr, "metric_over_draws", lambda *args, **kw: None)  # each draw alone, as before
             assert quality.model_quality(frame, baseline, **kwargs) == section, rows
         judged.append(section.get("detectable_quality_drop") is not None)
-        undefined += int(np.isnan(at_once).sum())
     # the bootstrap ran (a standard error), and the draws a metric is undefined on were met where it has any
     assert any(judged) and (undefined > 0) == (metric not in ("rmse", "mae", "bias"))
+
+
+@pytest.mark.parametrize("metric", ["macro_f1", "macro_precision", "macro_recall", "accuracy", "log_loss"])
+def test_a_multiclass_windows_draws_taken_at_once_give_the_section_one_draw_at_a_time_gave(metric, monkeypatch):
+    """GIVEN multiclass windows judged on ``metric`` (a 40-class long tail whose windows lack classes, tied
+    probabilities, rows without probabilities) WHEN the bootstrap computes its 100 draws at once
+    (metrics_multiclass.metric_over_draws) THEN every draw's value is the headline's (macro averages over the classes
+    taken) to the bit, and the model-quality section is the one the draws computed one at a time give."""
+    from pipeline_code.training import metrics_multiclass as mm
+
+    rng = np.random.default_rng(20261208)
+    _, by, bP = _long_tail(rng, 5_000)
+    # no baseline AUC: its noise (macro AUC draws, untouched here) is not bootstrapped twice a window
+    baseline = {k: v for k, v in mm.headline(by, bP, LONG_TAIL_CLASSES).items() if k != "auc"}
+    for rows, ties, unscored in ((200, False, False), (600, True, False), (1_400, False, True)):
+        frame, y, P = _long_tail(rng, rows)
+        if ties:
+            P = np.round(P, 2)
+            for i, name in enumerate(LONG_TAIL_CLASSES):
+                frame[capture.probability_column(name)] = P[:, i]
+        if unscored:  # a tenth of the rows name only their class
+            frame.loc[frame.index[::10], [capture.probability_column(n) for n in LONG_TAIL_CLASSES]] = np.nan
+        draws = np.stack([rng.integers(0, rows, min(rows, 1000)) for _ in range(10)])
+        taken = sorted(set(np.unique(y[: rows // 2]).tolist()))  # a subset of the classes, as a window's
+        at_once = mm.metric_over_draws(y, P, draws, len(LONG_TAIL_CLASSES), metric, over=taken)
+        names = [LONG_TAIL_CLASSES[i] for i in taken]
+        for values, d in zip(at_once, draws):
+            headline = mm.headline(y[d], P[d], LONG_TAIL_CLASSES, with_auc=False)
+            assert values == (quality._macro_over(headline["per_class"], names)[metric] if metric.startswith("macro")
+                              else headline[metric]), rows
+        if rows == 600:  # the section, once (the window the draws' ties make hardest)
+            kwargs = dict(min_labeled_rows=200, problem_type=MULTICLASS, classes=LONG_TAIL_CLASSES,
+                          primary_metric=metric, max_quality_drop=0.10)
+            section = quality.model_quality(frame, baseline, **kwargs)
+            assert section["detectable_quality_drop"] > 0 and section["classes_not_judged"]
+            with monkeypatch.context() as patched:
+                patched.setattr(mm, "metric_over_draws", lambda *args, **kw: None)  # each draw alone, as before
+                assert quality.model_quality(frame, baseline, **kwargs) == section
