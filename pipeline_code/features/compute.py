@@ -33,6 +33,11 @@ as object arrays with ``None`` as null. The result is cast to the feature's
 Feature Store type: Integral -> ``Int64``, Fractional -> ``float64``,
 String -> ``object`` (``str`` or ``None``).
 
+Serving's raw records take :func:`compute_arrays`: the same operators, null semantics and casts on numpy arrays
+(a pandas Series per column and operation was most of a one-row request's CPU); it hands anything ending in an
+error, and ``days_since``, to :func:`compute_features`. tests/serving/test_request_answers_unchanged.py holds the two
+to the same values.
+
 Standard library + numpy + pandas only, Python 3.9 compatible: it also runs in
 Glue Python shell jobs and SageMaker containers.
 """
@@ -211,6 +216,208 @@ def _parse_iso(values: pd.Series) -> pd.Series:
         return pd.to_datetime(values, utc=True)
     except (ValueError, TypeError) as exc:
         raise FeatureComputationError(f"event time column {values.name!r} is not ISO-8601: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------
+# The same computation on plain numpy arrays (serving's records)
+# --------------------------------------------------------------------------------------
+class _Fallback(Exception):
+    """Something :func:`compute_arrays` leaves to :func:`compute_features` (an error whose words that path gives)."""
+
+
+class _Values:
+    """A column in the interpreter's representation, as numpy: ``int`` (int64 values and a null mask: ``Int64``),
+    ``float`` (float64, NaN = null) or ``text`` (object, ``None`` = null)."""
+
+    __slots__ = ("kind", "values", "mask")
+
+    def __init__(self, kind: str, values: np.ndarray, mask: Optional[np.ndarray] = None) -> None:
+        self.kind, self.values, self.mask = kind, values, mask
+
+    def numbers(self) -> np.ndarray:
+        """:func:`_numbers`: float64, NaN for null; text is left to the general path (its error)."""
+        if self.kind == "text":
+            raise _Fallback
+        if self.kind == "int":
+            out = self.values.astype(np.float64)
+            out[self.mask] = np.nan
+            return out
+        return self.values
+
+
+def compute_arrays(columns: Dict[str, "_Values"], dataset: catalog.Dataset, size: int) -> Optional[Dict[str, np.ndarray]]:
+    """Every feature of ``dataset`` over ``size`` records given as numpy columns (:func:`int_column`,
+    :func:`float_column`, :func:`text_column`), or None when :func:`compute_features` must compute them instead.
+
+    The values of :func:`compute_features` (its operators, null semantics and Feature Store casts) without a pandas
+    Series per column and operation, which cost most of a one-row serving request. A feature is returned as the
+    float64 (NaN = null) or object (``None`` = null) array serving takes from that frame. None - the caller runs
+    :func:`compute_features` on the same records - for anything that path answers with an error (so its words are
+    the only ones) and for a dataset whose features count days to the event time (``days_since``: its instants are
+    pandas' to parse).
+    """
+    if any(feature.expr.reads_event_time() for feature in dataset.features):
+        return None
+    out: Dict[str, np.ndarray] = {}
+    try:
+        for feature in dataset.features:
+            value = _fast_cast(_fast_evaluate(feature.expr, columns, size), feature.feature_type)
+            out[feature.name] = value
+    except (_Fallback, FeatureComputationError):
+        return None
+    return out
+
+
+def int_column(numbers: np.ndarray, missing: np.ndarray) -> "_Values":
+    """An integer (or boolean, 1 / 0) column: int64 ``numbers`` and its null mask, as ``Int64``."""
+    return _Values("int", numbers, missing)
+
+
+def float_column(numbers: np.ndarray) -> "_Values":
+    """A float64 column, NaN = null."""
+    return _Values("float", numbers)
+
+
+def text_column(values: np.ndarray) -> "_Values":
+    """A text column (object; a null is None or NaN)."""
+    return _Values("text", values)
+
+
+def _fast_evaluate(expr: catalog.Expr, columns: Dict[str, "_Values"], size: int) -> "_Values":
+    op, args = expr.op, expr.args
+    if op == "col":
+        if len(args) != 1 or not isinstance(args[0], str):
+            raise _Fallback
+        return _fast_column(columns, args[0])
+    if op in ("ratio", "product"):
+        if len(args) != 2:
+            raise _Fallback
+        a = _fast_operand(args[0], columns, size).numbers()
+        b = _fast_operand(args[1], columns, size).numbers()
+        if op == "product":
+            return _Values("float", a * b)
+        out = np.full(size, np.nan)
+        np.divide(a, b, out=out, where=~np.isnan(a) & ~np.isnan(b) & (b != 0))
+        return _Values("float", out)
+    if op == "log1p":
+        if len(args) != 1:
+            raise _Fallback
+        x = _fast_operand(args[0], columns, size).numbers()
+        out = np.full(size, np.nan)
+        np.log1p(x, out=out, where=~np.isnan(x) & (x >= 0))
+        return _Values("float", out)
+    if op == "clip":
+        if len(args) != 3:
+            raise _Fallback
+        lo, hi = (_literal_number(v, "clip bound") for v in args[1:])
+        if lo > hi:
+            raise _Fallback
+        x = _fast_operand(args[0], columns, size)
+        if x.kind == "int" and float(lo).is_integer() and float(hi).is_integer():
+            if not (_INT64_MIN <= lo <= _INT64_MAX and _INT64_MIN <= hi <= _INT64_MAX):
+                raise _Fallback
+            return _Values("int", np.clip(x.values, int(lo), int(hi)), x.mask)
+        return _Values("float", np.clip(x.numbers(), lo, hi))
+    if op == "coalesce":
+        if not args:
+            raise _Fallback
+        values = [_fast_operand(arg, columns, size) for arg in args]
+        kinds = {v.kind for v in values}
+        if "text" in kinds and kinds != {"text"}:
+            raise _Fallback
+        if kinds == {"int"}:
+            result, mask = values[0].values, values[0].mask
+            for value in values[1:]:
+                result, mask = np.where(mask, value.values, result), mask & value.mask
+            return _Values("int", result, mask)
+        if kinds == {"text"}:
+            result = values[0].values
+            for value in values[1:]:
+                result = np.where(pd.isna(result), value.values, result)
+            return _Values("text", result)
+        out = values[0].numbers().copy()
+        for value in values[1:]:
+            out = np.where(np.isnan(out), value.numbers(), out)
+        return _Values("float", out)
+    if op == "bucket":
+        if len(args) != 3:
+            raise _Fallback
+        edges, labels = args[1], args[2]
+        if not isinstance(edges, tuple) or not isinstance(labels, tuple) or len(labels) != len(edges) + 1:
+            raise _Fallback
+        if list(edges) != sorted(edges):
+            raise _Fallback
+        x = _fast_operand(args[0], columns, size).numbers()
+        index = np.searchsorted(np.asarray(edges, dtype=float), x, side="right")
+        out = np.asarray(labels, dtype=object)[np.minimum(index, len(labels) - 1)]
+        out[np.isnan(x)] = None
+        return _Values("text", out)
+    raise _Fallback  # days_since (never reached: see compute_arrays) or an unknown operator
+
+
+_INT64_MIN, _INT64_MAX = float(np.iinfo(np.int64).min), float(np.iinfo(np.int64).max)
+
+
+def _fast_operand(arg: object, columns: Dict[str, "_Values"], size: int) -> "_Values":
+    if isinstance(arg, catalog.Expr):
+        return _fast_evaluate(arg, columns, size)
+    if isinstance(arg, str):
+        return _fast_column(columns, arg)
+    if isinstance(arg, (int, np.integer)) and not isinstance(arg, bool):
+        return _Values("int", np.full(size, int(arg), dtype=np.int64), np.zeros(size, dtype=bool))
+    if isinstance(arg, (float, np.floating)):
+        return _Values("float", np.full(size, float(arg)))
+    raise _Fallback
+
+
+def _fast_column(columns: Dict[str, "_Values"], name: str) -> "_Values":
+    """:func:`_column`: a text column's nulls as None (a new array: the caller's is never changed)."""
+    try:
+        column = columns[name]
+    except KeyError:
+        raise _Fallback from None
+    if column.kind != "text":
+        return column
+    out = np.array(column.values, dtype=object, copy=True)
+    nulls = pd.isna(out)
+    if nulls.any():
+        out[nulls] = None
+    return _Values("text", out)
+
+
+def _fast_cast(value: "_Values", feature_type: str) -> np.ndarray:
+    """:func:`_cast`, then the array serving takes from the feature frame: float64 (NaN = null) for a number, object
+    (None = null) for text."""
+    if feature_type == catalog.INTEGRAL:
+        if value.kind == "int":
+            return value.numbers()
+        numbers = value.numbers()
+        present = ~np.isnan(numbers)
+        if (present & (np.floor(numbers) != numbers)).any():
+            raise _Fallback  # a non-integer value: compute_features' error
+        return _masked_float(np.where(present, numbers, 0).astype("int64"), ~present)
+    if feature_type == catalog.FRACTIONAL:
+        return value.numbers()
+    if feature_type == catalog.FS_STRING:
+        if value.kind == "text":
+            out = np.array(value.values, dtype=object, copy=True)
+            out[pd.isna(out)] = None
+            return out
+        out = np.empty(len(value.values), dtype=object)
+        if value.kind == "int":
+            for k, (number, missing) in enumerate(zip(value.values.tolist(), value.mask.tolist())):
+                out[k] = None if missing else str(number)
+        else:
+            for k, number in enumerate(value.values.tolist()):
+                out[k] = None if number != number else repr(float(number))
+        return out
+    raise _Fallback
+
+
+def _masked_float(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    out = values.astype(np.float64)
+    out[missing] = np.nan
+    return out
 
 
 # --------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from pipeline_code.core.online_features import FEATURE_SOURCE, PROVENANCE_KEYS, 
 from pipeline_code.core.record_kinds import SOURCE_FEATURES, SOURCE_RAW, RecordKinds  # noqa: F401 - re-exported
 from pipeline_code.core.spelling import misspellings
 from pipeline_code.core.value_rules import FLOAT32_MAX
+from pipeline_code.features import compute
 from pipeline_code.features.compute import FeatureComputationError, compute_features
 from pipeline_code.serving.errors import BadRequestError
 from pipeline_code.serving.request_body import BLANK_RECORD, Record, Unreadable, blank_line_message, record_place
@@ -586,25 +587,43 @@ def _computed_part(
     index = list(rows)
     # The record's own event time where it gives one (a model reading it requires it: days_since), else a placeholder.
     times = [rows[i].get(dataset.event_time) if dataset.event_time in raw_fields else None for i in index]
-    curated: Dict[str, Any] = {
-        dataset.record_identifier: [str(i) for i in index],
-        dataset.event_time: [_PLACEHOLDER_EVENT_TIME if t is None else t for t in times],
-    }
+    ids = _object_array([str(i) for i in index])
+    event_times = _object_array([_PLACEHOLDER_EVENT_TIME if t is None else t for t in times])
+    typed: Dict[str, Any] = {}  # each column's values as the interpreter reads it: compute.int_column, ...
     for column in dataset.columns:
-        if column.name in curated or column.name in dataset.labels:
+        if column.name in (dataset.record_identifier, dataset.event_time) or column.name in dataset.labels:
             continue
         values = [rows[i].get(column.name) for i in index] if column.name in raw_fields else [None] * len(index)
-        if column.dtype == catalog.INTEGER:
+        if column.dtype in (catalog.INTEGER, catalog.BOOLEAN, catalog.DOUBLE):
             numbers = np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
-            ints = pd.array(np.where(np.isnan(numbers), 0, numbers).astype("int64"), dtype="Int64")
-            ints[np.isnan(numbers)] = pd.NA
+            if column.dtype == catalog.DOUBLE:
+                typed[column.name] = compute.float_column(numbers)
+            else:  # a boolean is 1 / 0, as the interpreter reads one
+                missing = np.isnan(numbers)
+                typed[column.name] = compute.int_column(np.where(missing, 0, numbers).astype("int64"), missing)
+        else:
+            typed[column.name] = compute.text_column(_object_array(values))
+    # Without an event time to read (the placeholder's, always valid), the features are computed on the arrays
+    # themselves (compute.compute_arrays: the same values); anything else - an error included - by compute_features.
+    arrays = None if dataset.event_time in raw_fields else compute.compute_arrays(
+        {dataset.record_identifier: compute.text_column(ids), dataset.event_time: compute.text_column(event_times),
+         **typed}, dataset, len(index))
+    if arrays is not None:
+        return pd.DataFrame({name: arrays[name] for name in columns}, index=pd.Index(index, dtype=np.int64))
+    curated: Dict[str, Any] = {dataset.record_identifier: ids, dataset.event_time: event_times}
+    for column in dataset.columns:
+        if column.name not in typed:
+            continue
+        values = typed[column.name]
+        if column.dtype == catalog.INTEGER:
+            ints = pd.array(values.values, dtype="Int64")
+            ints[values.mask] = pd.NA
             curated[column.name] = ints
         elif column.dtype == catalog.BOOLEAN:
-            curated[column.name] = pd.array([math.nan if v is None else v for v in values], dtype="float64").astype("boolean")
-        elif column.dtype == catalog.DOUBLE:
-            curated[column.name] = np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
+            curated[column.name] = pd.array(np.where(values.mask, math.nan, values.values.astype(np.float64)),
+                                            dtype="float64").astype("boolean")
         else:
-            curated[column.name] = pd.Series(values, dtype=object)
+            curated[column.name] = values.values
     try:
         computed = compute_features(pd.DataFrame(curated), dataset)
     except FeatureComputationError as exc:
@@ -616,7 +635,7 @@ def _computed_part(
         if timeless.any() and dataset.feature(name).expr.reads_event_time():
             # An extra counting days up to an event time the record does not give: missing, never counted from the
             # placeholder (a model feature that reads it is required, refused above when absent).
-            series = series.astype(object).where(~timeless, None)
+            series = compute._nulls_as_none(series.to_numpy(dtype=object), series, timeless)
         if dataset.feature(name).feature_type == catalog.FS_STRING:
             data[name] = series.to_numpy(dtype=object)
         else:

@@ -1,8 +1,10 @@
 """The per-request shortcuts of serving give the answers of the general code they stand in for.
 
-Two helpers on every request's path have a cheaper form for the frames serving builds: the feature interpreter's
+Three helpers on every request's path have a cheaper form for the frames serving builds: the feature interpreter's
 text columns with their nulls as ``None`` (:func:`pipeline_code.features.compute._nulls_as_none`, numpy instead of a
-pandas ``where`` per column) and the encoding's codes of a text column among the training levels
+pandas ``where`` per column), a raw record's features computed on numpy arrays
+(:func:`pipeline_code.features.compute.compute_arrays`, instead of ``compute_features``' Series per column and
+operation) and the encoding's codes of a text column among the training levels
 (:func:`pipeline_code.training.model_io._text_codes`, instead of a categorical of the request's values first). Each
 request of a varied set (valid, missing and blank fields, wrong types, unseen and unnormalised levels, extra and
 misspelt fields, CSV, JSON and JSON Lines, one and many records, raw and precomputed) is answered through the
@@ -19,6 +21,7 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipeline_code.features import compute
 from pipeline_code.serving import inference as inf
@@ -100,6 +103,7 @@ def test_every_answer_is_the_general_codes(trained, monkeypatch):
     fast = _answers(served, requests)
     monkeypatch.setattr(compute, "_nulls_as_none", _where_nulls_as_none)
     monkeypatch.setattr(model_io, "_text_codes", lambda series, levels, normalise: None)
+    monkeypatch.setattr(compute, "compute_arrays", lambda *_: None)
     general = _answers(served, requests)
     for (name, *_), mine, expected in zip(requests, fast, general):
         assert mine == expected, name
@@ -159,3 +163,115 @@ def test_nulls_as_none_is_the_where_it_replaced():
         values = series.astype(object).to_numpy()
         pd.testing.assert_series_equal(compute._nulls_as_none(values, series, missing),
                                        _where_nulls_as_none(values, series, missing), check_exact=True)
+
+
+# Every operator, both kinds of clip and of coalesce, nulls and zeros where they matter, booleans and free text.
+OPERATORS_DECLARATION = {
+    "record_identifier": "id",
+    "event_time": "event_time",
+    "labels": ["label"],
+    "columns": {
+        "id": {"type": "string", "nullable": False},
+        "event_time": {"type": "timestamp", "nullable": False},
+        "n": {"type": "integer", "min": -50, "max": 50},
+        "m": {"type": "integer"},
+        "x": {"type": "double"},
+        "y": {"type": "double", "nullable": False},
+        "b": {"type": "boolean"},
+        "c": {"type": "string", "allowed": ["a", "b", "c"]},
+        "d": {"type": "string"},
+        "day": {"type": "date"},
+        "label": {"type": "integer"},
+    },
+    "features": {
+        "n": "n", "x": "x", "b": "b", "c": "c", "d": "d",
+        "r": "ratio(x, n)", "ri": "ratio(n, m)", "l": "log1p(x)", "lc": "log1p(clip(n, 0, 10))",
+        "cl": "clip(n, -5, 5)", "clf": "clip(x, -1.5, 2)",
+        "co_int": "coalesce(n, m)", "co_mix": "coalesce(x, n)", "co_num": "coalesce(x, y)",
+        "co_txt": "coalesce(d, c)", "co_bool": "coalesce(b, n)",
+        "bk": 'bucket(x, [-1, 0, 1], ["lo", "mid", "hi", "top"])', "bki": 'bucket(n, [0], ["neg", "pos"])',
+        "pr": "product(x, n)", "pri": "product(n, m)", "nested": "ratio(coalesce(x, product(y, n)), log1p(m))",
+    },
+}
+
+
+def _operator_records(count: int, seed: int) -> List[dict]:
+    rng = np.random.default_rng(seed)
+
+    def pick(*values):
+        return values[int(rng.integers(len(values)))]
+
+    return [{"id": f"r{k}", "event_time": "2026-01-05T13:00:00Z", "n": pick(None, 0, -7, 3, 50, int(rng.integers(-50, 51))),
+             "m": pick(None, 0, 1, -1, 2**40, int(rng.integers(-9, 9))), "x": pick(None, 0.0, -0.5, -3.0, 0.1, 1e30,
+                                                                             float(rng.normal())),
+             "y": pick(0.0, 2.5, -1.0), "b": pick(None, True, False, "yes", 0), "c": pick(None, "a", " B ", "c"),
+             "d": pick(None, "", "free text", "  ", "x"), "day": pick(None, "2019-04-12", "2026-02-28")}
+            for k in range(count)]
+
+
+def test_raw_features_on_arrays_are_compute_features_values_for_every_operator(monkeypatch):
+    """compute_arrays against compute_features on the same raw records: every operator and cast, one record and many;
+    the frame serving scores must be equal, value for value and type for type."""
+    from pipeline_code import catalog
+    from pipeline_code.serving import records
+
+    dataset = catalog.parse_dataset("operators", OPERATORS_DECLARATION)
+    contract = records.FeatureContract.create(dataset, [f.name for f in dataset.features])
+    calls = []
+    arrays = compute.compute_arrays
+    monkeypatch.setattr(compute, "compute_arrays", lambda *args: calls.append(1) or arrays(*args))
+    for count, seed in ((1, 1), (1, 2), (1, 3), (2, 4), (50, 5), (400, 6)):
+        raw = _operator_records(count, seed)
+        fast = records.feature_rows(contract, raw).frame
+        with monkeypatch.context() as general_path:
+            general_path.setattr(compute, "compute_arrays", lambda *_: None)
+            general = records.feature_rows(contract, raw).frame
+        pd.testing.assert_frame_equal(fast, general, check_exact=True)
+        for name in fast.columns:
+            assert [type(v) for v in fast[name]] == [type(v) for v in general[name]], name
+    assert len(calls) == 6  # every request took the arrays' path
+
+
+def test_a_feature_the_arrays_cannot_compute_is_refused_in_compute_features_words(monkeypatch):
+    """An error of compute_features (clip(n, 0.5, 3) of an integer column is Integral, but clips 0 to 0.5) is left to
+    it by the arrays' path, so the 400 is word for word the same; the other records of the batch are computed."""
+    from pipeline_code import catalog
+    from pipeline_code.serving import records
+    from pipeline_code.serving.errors import BadRequestError
+
+    declaration = {**OPERATORS_DECLARATION, "features": {"x": "x", "clh": "clip(n, 0.5, 3)"}}
+    contract = records.FeatureContract.create(catalog.parse_dataset("operators", declaration), ["x", "clh"])
+    raw = [{"id": "a", "x": 1.0, "y": 2.0, "n": 2}, {"id": "b", "x": 1.0, "y": 2.0, "n": 0}]
+    messages, frames = [], []
+    for arrays in (compute.compute_arrays, lambda *_: None):
+        monkeypatch.setattr(compute, "compute_arrays", arrays)
+        with pytest.raises(BadRequestError) as refused:
+            records.feature_rows(contract, raw)
+        messages.append(str(refused.value))
+        frames.append(records.feature_rows(contract, raw[:1]).frame)
+    assert messages[0] == messages[1] == ("records [0, 1]: cannot compute features: feature 'clh': Integral feature has "
+                                          "non-integer values (e.g. np.float64(0.5))")
+    pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
+    assert frames[0]["clh"].tolist() == [2.0]
+
+
+def test_every_answer_of_each_problem_type_is_the_general_codes(problem_models, monkeypatch):
+    """The multiclass and regression models' answers (raw, precomputed, refused) through the arrays' path and through
+    compute_features."""
+    for built in problem_models.values():
+        served = inf.model_fn(built.model_dir)
+        raw, features = built.raw_records(40), built.feature_records(10)
+        requests: List[Request] = [
+            ("one raw", json.dumps(raw[:1]), inf.JSON, None), ("many raw", json.dumps(raw), inf.JSON, None),
+            ("raw and precomputed", json.dumps(raw[:3] + features[:3]), inf.JSON, inf.JSONLINES),
+            ("unseen level", json.dumps([dict(raw[0], region="atlantis")]), inf.JSON, None),
+            ("missing optional", json.dumps([dict(raw[1], support_calls_90d=None, gender=None)]), inf.JSON, inf.CSV),
+            ("wrong type", json.dumps([dict(raw[2], tenure_months="abc")]), inf.JSON, None),
+        ]
+        fast = _answers(served, requests)
+        with monkeypatch.context() as general_path:
+            general_path.setattr(compute, "compute_arrays", lambda *_: None)
+            general = _answers(served, requests)
+        for (name, *_), mine, expected in zip(requests, fast, general):
+            assert mine == expected, (built.name, name)
+        assert {"answered", "refused"} <= {answer[0] for answer in fast}
