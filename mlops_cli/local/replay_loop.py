@@ -292,8 +292,9 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
     # 1. traffic window scored by the champion ---------------------------------------
     window_dir = _window_dir(workdir)
     generated_rows = args.rows or GENERATED_ROWS  # with --data, --rows caps your window instead (default: all of it)
+    curated: Dict[Any, Dict[str, str]] = {}  # the window's records as curated here, which a retraining reads again
     if data:
-        frame = _records_window(spec, data, labels, window_dir, args.rows)
+        frame = _records_window(spec, data, labels, window_dir, args.rows, curated)
     else:
         frame = replay.traffic(spec, generated_rows, seed=args.seed, drift=args.drift, concept_drift=args.concept_drift)
     replayed = replay.replay(champion.model_dir, spec, frame, capture_dir=os.path.join(window_dir, "capture"),
@@ -366,7 +367,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
         print(f"\n== pipeline {training_pipeline_name(model)} executing: TriggerReason={reason} ==", file=out)
         print(f"$ python -m mlops_cli.local.run_loop {' '.join(loop_argv)}", file=out)
         retraining["reason"] = reason
-        retraining["record"] = run_loop.run(loop_argv, out=out)[0]
+        retraining["record"] = run_loop.run(loop_argv, out=out, curated=curated)[0]
         return retraining["record"]
 
     client = LocalPipelineClient(os.path.join(workdir, "replay", EXECUTIONS_FILE), {pipeline: args.model}, run_pipeline,
@@ -424,9 +425,11 @@ def _own_records(args: argparse.Namespace, dataset: str, champion: Any) -> tuple
     return data.get(dataset), labels.get(dataset)
 
 
-def _records_window(spec: Any, data: str, labels: Optional[str], window_dir: str, rows: Optional[int]) -> Any:
+def _records_window(spec: Any, data: str, labels: Optional[str], window_dir: str, rows: Optional[int],
+                    curated: Dict[Any, Dict[str, str]]) -> Any:
     """Your records (``data``, ``labels``) landed, curated and their features computed in ``window_dir`` by the local
-    run's jobs (:func:`run_loop.lake_paths`), as requests (:func:`replay.traffic_from_records`)."""
+    run's jobs (:func:`run_loop.lake_paths`), as requests (:func:`replay.traffic_from_records`); noted in ``curated``
+    (:func:`run_loop.remember_curation`), so a retraining on the same files reads them instead of curating them again."""
     from mlops_cli.local import replay, user_data
     from pipeline_code.job_runtime import start_spark
 
@@ -438,6 +441,8 @@ def _records_window(spec: Any, data: str, labels: Optional[str], window_dir: str
                                     os.path.basename(window_dir), {})
     finally:
         runtime.stop()
+    run_loop.remember_curation(curated, spec.catalog_dataset, paths, run_id=os.path.basename(window_dir),
+                               logs=os.path.join(window_dir, "logs"), by=f"replay window {window_dir}")
     return replay.traffic_from_records(spec, paths["features"], paths["curated"], rows)
 
 

@@ -240,13 +240,25 @@ def _curation_key(dataset: Any, paths: Mapping[str, str]) -> str:
 
 def shared_curation(curated: Optional[Mapping[Any, Dict[str, str]]], dataset: Any, paths: Mapping[str, str]
                     ) -> Optional[Dict[str, str]]:
-    """The outputs (``run_id``, ``logs``, ``curated``, ``quarantine``, ``features``) of the earlier run in
+    """The outputs (``run_id``, ``logs``, ``curated``, ``quarantine``, ``features``; ``online``: the online store file
+    and feature group its features were put in, if any; ``by``: what curated them, when not a run) of the earlier run in
     ``curated`` that curated the same declaration of ``dataset`` from the same raw files as this run landed at
     ``paths`` (:func:`lake_paths`); None when there is none (or no ``curated``): the jobs are deterministic in those
     inputs, so their outputs would be the same again."""
     if not curated:
         return None
     return curated.get(_curation_key(dataset, paths))
+
+
+def remember_curation(curated: Dict[Any, Dict[str, str]], dataset: Any, paths: Mapping[str, str], *, run_id: str,
+                      logs: str, online: Optional[List[str]] = None, by: Optional[str] = None) -> None:
+    """Note in ``curated`` that the jobs of ``run_id`` curated the raw records of ``dataset`` landed at ``paths``
+    (:func:`lake_paths`) into its curated, quarantine and features paths, their summaries in ``logs``; ``online``:
+    the online store file and feature group their features were put in (None: not put online); ``by``: what curated
+    them when not a run of this invocation (its notes name it). :func:`shared_curation` finds them."""
+    curated[_curation_key(dataset, paths)] = {
+        "run_id": run_id, "logs": logs, "online": online, **({"by": by} if by else {}),
+        **{k: paths[k] for k in ("curated", "quarantine", "features")}}
 
 
 def run_model(
@@ -287,7 +299,8 @@ def run_model(
     the dataset's records each run curated: a model whose landed raw records are byte for byte those an earlier run of
     its dataset curated (e.g. two models of one dataset and features, or of the same ``--data`` files) reads that run's
     curated records and features, as in AWS the models of a dataset read its one curated table and feature group,
-    instead of running the Glue and feature jobs again on the same input (:func:`shared_curation`).
+    instead of running the Glue and feature jobs again on the same input (:func:`shared_curation`); their features
+    are put in this workdir's online store unless that run put them there already.
     """
     from mlops_cli.local import user_data
     from pipeline_code.sample_data.generate import generate_batch, write_raw
@@ -344,27 +357,29 @@ def run_model(
     earlier = shared_curation(curated, spec.catalog_dataset, paths)
     if earlier is None:
         curate_and_compute(spec.catalog_dataset, paths, logs, run_id, timings)
-        if curated is not None:
-            curated[_curation_key(spec.catalog_dataset, paths)] = {
-                "run_id": run_id, "logs": logs, **{k: paths[k] for k in ("curated", "quarantine", "features")}}
     else:
-        # The same raw records through the same jobs: the earlier run's outputs, which its feature job put online too.
+        # The same raw records through the same jobs: the earlier run's outputs.
         paths.update({k: earlier[k] for k in ("curated", "quarantine", "features")})
-        notes = [*notes, f"the same raw records of {spec.dataset} as run {earlier['run_id']} of this invocation: "
-                         "its curated records and features are this run's (curated once)"]
+        notes = [*notes, f"the same raw records of {spec.dataset} as {earlier.get('by') or 'run ' + earlier['run_id']}"
+                         f" of this invocation: its curated records and features are this run's (curated once)"]
     curate_logs = logs if earlier is None else earlier["logs"]
     store_settings = env["feature_store"]
-    if store_settings["online_store"] and earlier is None:
-        # The feature job fills the online store too: locally, its SQLite twin (scoring by id reads it).
+    online = None
+    if store_settings["online_store"]:
         from mlops_cli.local.online_store import STORE_FILE, fill_from_features, local_feature_group
 
         dataset = spec.catalog_dataset
-        fill_from_features(
-            os.path.join(workdir, STORE_FILE), paths["features"],
-            feature_group=local_feature_group(project, environment, dataset.name),
-            record_identifier=dataset.record_identifier, event_time=dataset.event_time,
-            ttl_days=store_settings.get("online_ttl_days"),
-        )
+        online = [os.path.join(workdir, STORE_FILE), local_feature_group(project, environment, dataset.name)]
+        # The feature job fills the online store too: locally, its SQLite twin (scoring by id reads it). Features
+        # shared from an earlier run are online already when that run filled this store's feature group.
+        if earlier is None or earlier.get("online") != online:
+            fill_from_features(
+                online[0], paths["features"], feature_group=online[1],
+                record_identifier=dataset.record_identifier, event_time=dataset.event_time,
+                ttl_days=store_settings.get("online_ttl_days"),
+            )
+    if earlier is None and curated is not None:
+        remember_curation(curated, spec.catalog_dataset, paths, run_id=run_id, logs=logs, online=online)
 
     _run_stage(
         "prepare",
@@ -724,8 +739,14 @@ def training_args(config: Mapping[str, Any], name: str, *, num_round: Optional[i
     return [*config["hyperparameters"][name], *overrides]
 
 
-def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[str, Any]]:
-    """Parse ``argv``, run every selected model, print the summaries; return the run records."""
+def run(argv: Optional[Sequence[str]] = None, *, out: Any = None,
+        curated: Optional[Dict[Any, Dict[str, str]]] = None) -> List[Dict[str, Any]]:
+    """Parse ``argv``, run every selected model, print the summaries; return the run records.
+
+    ``curated`` (:func:`shared_curation`'s mapping; by default a new one: each dataset's records are curated once per
+    call) is what the caller's own jobs curated already, e.g. the replay's window of records its retraining reads again,
+    and is added to: a run whose landed raw records are byte for byte one of those reads its curated records and
+    features instead of running the Glue and feature jobs again."""
     args = build_parser().parse_args(argv)
     config = load_config(args.config, args.environment)
     env = config["environment"]
@@ -750,7 +771,8 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
     runtime = start_spark("mlops-loop-local-run", {}, glue=False)  # one session for every model
     runtime.spark.sparkContext.setLogLevel("ERROR")
     records = []
-    curated: Dict[Any, Dict[str, str]] = {}  # each dataset's records curated once per invocation: run_model
+    if curated is None:
+        curated = {}  # each dataset's records curated once per invocation: run_model
     try:
         for name in models:
             record = run_model(

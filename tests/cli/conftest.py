@@ -2,11 +2,13 @@
 
 The run_loop, PyTorch and replay tests each used to train the same first model (the same config, data,
 seed and rounds) before doing what they test; now one run serves them all, each test on its own copy.
+Their later runs that generate the same raw records (the same dataset, rows, days, seed and drift) curate them once:
+:func:`curations`.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Dict
 
 import pytest
 
@@ -27,3 +29,13 @@ def champion(spark, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str],
         return built[model]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def curations() -> Dict[Any, Dict[str, str]]:
+    """The ``curated`` mapping of ``run_loop.run`` (``run_loop.shared_curation``) shared by this folder's local runs: a
+    run whose landed raw records are byte for byte an earlier run's reads that run's curated records and features
+    instead of running the Spark curate job and the feature job again on them (the jobs are deterministic in those
+    inputs). No test writes into a run's lake/ or features/ (they tamper with registry entries, frozen test sets and
+    prepared splits, each in its own copy), so what one test's run curated is what another's would."""
+    return {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -158,8 +159,13 @@ def _records_file(config, directory, *, rows: int, seed: int, drift: float = 0.0
 
 
 @pytest.mark.slow
-def test_a_champion_trained_on_your_records_is_replayed_a_window_of_them(workdir, lenient_config, tmp_path):
+def test_a_champion_trained_on_your_records_is_replayed_a_window_of_them(workdir, lenient_config, tmp_path, monkeypatch):
     # GIVEN a champion trained on the user's records, and a newer window of them from the same population
+    from pipeline_code.etl import glue_curate_job
+
+    curations = []
+    curate = glue_curate_job.main
+    monkeypatch.setattr(glue_curate_job, "main", lambda argv: curations.append(argv) or curate(argv))
     _trained_on_files(workdir, "data/churn/*.csv")
     dataset, window = _records_file(lenient_config, tmp_path, rows=800, seed=77)
 
@@ -186,6 +192,30 @@ def test_a_champion_trained_on_your_records_is_replayed_a_window_of_them(workdir
     assert "data-drift" in result["breaches"] and result["decision"]["started"] is True
     assert result["retraining"]["data"]["source"] == f"1 file(s) from {drifted}"
     assert result["retraining"]["data"]["rows_in"] == 800
+    # AND it read those records as the replay curated them: the curate job ran once per window, not again for the
+    # retraining, whose features still reached the online store, as its feature job would have put them
+    assert len(curations) == 2
+    assert result["retraining"]["data"]["notes"] == [
+        f"the same raw records of {dataset} as replay window {result['window_dir']} of this invocation: its curated "
+        "records and features are this run's (curated once)"]
+    assert result["retraining"]["data"]["curated_rows"] + result["retraining"]["data"]["quarantined_rows"] == 800
+    _assert_online(workdir, lenient_config, dataset, Path(result["window_dir"]) / "features" / dataset)
+
+
+def _assert_online(workdir, config, dataset, features) -> None:
+    """The online store of ``workdir`` holds every record identifier of the features at ``features``."""
+    import pandas as pd
+
+    from mlops_cli.local.online_store import STORE_FILE, LocalOnlineStore, local_feature_group
+    from mlops_cli.local.run_loop import load_config
+    from pipeline_code.training.spec import parse_model_spec
+
+    loaded = load_config(config, "dev")
+    ds = parse_model_spec(loaded["models"]["churn"]).catalog_dataset
+    ids = pd.read_parquet(features)[ds.record_identifier].drop_duplicates().tolist()
+    got = LocalOnlineStore(str(workdir / STORE_FILE)).batch_get_record(Identifiers=[
+        {"FeatureGroupName": local_feature_group(loaded["project"], "dev", dataset), "RecordIdentifiersValueAsString": ids}])
+    assert len(got["Records"]) == len(ids) > 0
 
 
 def test_generated_traffic_is_refused_for_a_champion_trained_on_your_records(workdir, lenient_config, tmp_path):

@@ -135,7 +135,8 @@ def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_fir
 
 
 @pytest.mark.slow
-def test_a_champion_whose_model_changed_since_registration_stops_the_run(champion, lenient_config, tmp_path, capsys):
+def test_a_champion_whose_model_changed_since_registration_stops_the_run(champion, curations, lenient_config, tmp_path,
+                                                                         capsys):
     """GIVEN the local registry's champion v1 WHEN its model.json is changed after registration
     THEN the next run stops at evaluate, naming v1 and both digests, and registers nothing."""
     from pipeline_code.core import integrity
@@ -149,7 +150,7 @@ def test_a_champion_whose_model_changed_since_registration_stops_the_run(champio
     common = ["--workdir", str(workdir), "--rows", "3000", "--days", DAYS, "--model", "churn", "--num-round", "30",
               "--config", lenient_config]
     with pytest.raises(run_loop.StageFailed, match="stage evaluate failed with exit code 1"):
-        run_loop.run([*common, "--seed", "8"], out=io.StringIO())
+        run_loop.run([*common, "--seed", "8"], out=io.StringIO(), curated=curations)
     assert (f"ERROR: champion v1 at {v1.model_dir}: its model has sha256 {integrity.model_digest(v1.model_dir)}, but "
             f"{v1.model_sha256} was recorded at registration (model_sha256)") in capsys.readouterr().err
     assert [v.version for v in registry.versions("churn")] == [1]
@@ -225,7 +226,7 @@ def test_a_run_on_your_files_refuses_a_test_set_frozen_from_generated_records(ch
 
 @pytest.mark.slow
 def test_a_run_whose_data_reaches_past_the_frozen_window_re_freezes_it_and_judges_the_champion_on_the_new_set(
-        champion, lenient_config, tmp_path):
+        champion, curations, lenient_config, tmp_path):
     """GIVEN the champion's workdir (its test set frozen from a DAYS-day window) WHEN the next run's records span twice
     as many days (half of them after the frozen window: over the 15 % test fraction) THEN Prepare re-freezes the set,
     as the pipeline does: the workdir's frozen set is the new one (version 2, saying what it replaced), the replaced
@@ -238,14 +239,16 @@ def test_a_run_whose_data_reaches_past_the_frozen_window_re_freezes_it_and_judge
     workdir = first.copy_to(tmp_path / "never")
     with lenient_local_run(tmp_path / "never", training={"test_set_refreeze": "never"}) as never:
         (kept,) = run_loop.run(["--workdir", str(workdir), "--rows", "3000", "--days", days, "--model", "churn",
-                                "--num-round", "30", "--seed", "8", "--config", never], out=io.StringIO())
+                                "--num-round", "30", "--seed", "8", "--config", never], out=io.StringIO(),
+                               curated=curations)
     assert kept["frozen_test_set_refrozen"] is False and kept["test_set_sha256"] == old["sha256"]
     assert any("not out-of-time" in w for w in kept["warnings"])
 
     workdir = first.copy_to(tmp_path / "default")
     out = io.StringIO()
     (record,) = run_loop.run(["--workdir", str(workdir), "--rows", "3000", "--days", days, "--model", "churn",
-                              "--num-round", "30", "--seed", "8", "--config", lenient_config], out=out)
+                              "--num-round", "30", "--seed", "8", "--config", lenient_config], out=out,
+                             curated=curations)
     frozen = json.loads((workdir / "frozen_test" / "churn" / "manifest.json").read_text())
     assert record["frozen_test_set_refrozen"] is True and record["frozen_test_set_created"] is False
     assert frozen["version"] == "2" and frozen["sha256"] == record["test_set_sha256"] != old["sha256"]
@@ -259,6 +262,25 @@ def test_a_run_whose_data_reaches_past_the_frozen_window_re_freezes_it_and_judge
     printed = out.getvalue()
     assert "frozen test set re-frozen" in printed
     assert f"note: re-froze the test set: {record['test_set_refreeze_reason']}" in printed
+    # AND the second run, landing the first's raw records, read its curated records and features (run_loop.run's
+    # curated) and put them in its own workdir's online store, as its feature job would have
+    assert f"the same raw records of customer_churn as run {kept['run_id']} of this invocation" in printed
+    _assert_online(workdir, lenient_config, Path(kept["run_dir"]) / "features")
+
+
+def _assert_online(workdir: Path, config: str, features: Path) -> None:
+    """The online store of ``workdir`` holds the latest features of every record identifier of ``features``."""
+    import pandas as pd
+    from mlops_cli.local.online_store import STORE_FILE, LocalOnlineStore, local_feature_group
+    from pipeline_code.training.spec import parse_model_spec
+
+    loaded = run_loop.load_config(config, "dev")
+    ds = parse_model_spec(loaded["models"]["churn"]).catalog_dataset
+    ids = pd.read_parquet(features / ds.name)[ds.record_identifier].drop_duplicates().tolist()
+    group = local_feature_group(loaded["project"], "dev", ds.name)
+    got = LocalOnlineStore(str(workdir / STORE_FILE)).batch_get_record(
+        Identifiers=[{"FeatureGroupName": group, "RecordIdentifiersValueAsString": ids}])
+    assert len(got["Records"]) == len(ids)
 
 
 def test_the_local_runs_tuning_note_says_the_models_ranges_and_the_environments_budget(tmp_path):
@@ -287,7 +309,7 @@ def test_the_local_runs_tuning_note_says_the_models_ranges_and_the_environments_
                          "(max_depth=5 outside the range searched), so its metrics are not the tuned model's")
 
 
-def test_a_run_for_an_environment_that_tunes_says_it_did_not_tune(champion, tmp_path):
+def test_a_run_for_an_environment_that_tunes_says_it_did_not_tune(champion, curations, tmp_path):
     """GIVEN an environment whose pipeline tunes its XGBoost models (training.hyperparameter_tuning) WHEN the local run
     trains one THEN it says that it trained once with the trainer's defaults of the searched hyperparameters, not the
     tuned model the pipeline would register: printed, and in runs.jsonl with the run's other warnings."""
@@ -295,7 +317,8 @@ def test_a_run_for_an_environment_that_tunes_says_it_did_not_tune(champion, tmp_
     out = io.StringIO()
     with lenient_local_run(tmp_path, training={"hyperparameter_tuning": True}) as tuning:
         (record,) = run_loop.run(["--workdir", str(workdir), "--rows", "3000", "--days", DAYS, "--model", "churn",
-                                  "--num-round", "30", "--seed", "8", "--config", tuning], out=out)
+                                  "--num-round", "30", "--seed", "8", "--config", tuning], out=out,
+                                 curated=curations)
     expected = ("dev tunes churn (training.hyperparameter_tuning: its pipeline searches eta 0.01 to 0.3, max_depth 3 to 10, "
                 "min_child_weight 1 to 10 (Bayesian, 12 training jobs, 3 at a time) and registers the job best on "
                 "validation AUC); this local run does not tune: it "

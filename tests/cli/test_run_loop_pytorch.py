@@ -37,7 +37,7 @@ def _binary_model(raw: dict) -> str:
 
 
 @pytest.mark.slow
-def test_a_pytorch_challenger_faces_the_xgboost_champion_and_serves_what_evaluation_scored(champion, tmp_path):
+def test_a_pytorch_challenger_faces_the_xgboost_champion_and_serves_what_evaluation_scored(champion, curations, tmp_path):
     raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
     name = _binary_model(raw)
     xgboost = champion(name)  # the XGBoost model, approved (tests/cli/conftest.py)
@@ -52,7 +52,8 @@ def test_a_pytorch_challenger_faces_the_xgboost_champion_and_serves_what_evaluat
     # Served on Inferentia2: the run compiles it (CPU stand-in of torch-neuronx) and seals the parity sample with it.
     raw["environments"]["dev"].setdefault("serving", {})[name] = {"mode": "realtime", "realtime": {"instance_type": "ml.inf2.xlarge"}}
     with lenient_local_run(tmp_path / "pytorch", raw=raw) as path:
-        second = run_loop.run([*common, "--config", path, "--epochs", "8", "--seed", "8", "--no-auto-approve"], out=out)[0]
+        second = run_loop.run([*common, "--config", path, "--epochs", "8", "--seed", "8", "--no-auto-approve"], out=out,
+                              curated=curations)[0]
 
     # THEN the network was judged against the approved XGBoost model on the same frozen test set
     report = second["report"]
