@@ -354,6 +354,9 @@ def run_model(
         "rows": rows, "days": days, "seed": seed, "drift": drift, "concept_drift": concept_drift,
         "bad_record_rate": bad_record_rate}
 
+    # Prepare would refuse a frozen test set of the other kind of records (generated vs your files): refused before the
+    # curate and feature jobs run, with Prepare's message, not after them.
+    prepare.check_frozen_origin(paths["frozen_test"], origin)
     earlier = shared_curation(curated, spec.catalog_dataset, paths)
     if earlier is None:
         curate_and_compute(spec.catalog_dataset, paths, logs, run_id, timings)

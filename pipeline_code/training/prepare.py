@@ -641,6 +641,18 @@ def _load_frozen_test(spec: ModelSpec, directory: str, where: str, data_origin: 
     return table, manifest, path
 
 
+def check_frozen_origin(frozen_test_dir: str, data_origin: Optional[Dict[str, Any]], where: str = "") -> None:
+    """What Prepare refuses of the frozen test set in ``frozen_test_dir`` (``where``: where it says the set is, by
+    default that directory) before the data it prepares matters: a manifest that does not verify, or a set frozen from
+    the other kind of records than ``data_origin`` (:func:`_check_origin`), with Prepare's message. Nothing when no set
+    is frozen there yet. A caller that curates the data first (the local run) asks before that work."""
+    if data_io.is_empty_dir(frozen_test_dir):
+        return
+    what = f"frozen test set ({where or frozen_test_dir})"
+    manifest, _path = _verified_manifest(frozen_test_dir, what=what, verify=True)
+    _check_origin(manifest.get("data_origin"), data_origin, what, where or frozen_test_dir)
+
+
 def _origin_text(origin: Dict[str, Any]) -> str:
     if origin.get("kind") == DATA_GENERATED:
         return "generated records"

@@ -186,13 +186,20 @@ def test_generated_records_span_90_days_unless_days_says_otherwise_and_a_window_
 
 
 @pytest.mark.slow
-def test_a_run_on_your_files_refuses_a_test_set_frozen_from_generated_records(champion, lenient_config, tmp_path, capsys):
+def test_a_run_on_your_files_refuses_a_test_set_frozen_from_generated_records(champion, lenient_config, tmp_path, capsys,
+                                                                              monkeypatch):
     """GIVEN a workdir whose frozen test set came from generated records WHEN a run brings the user's file THEN
-    prepare refuses it, naming both origins and the directory to delete (evaluating the user's model on generated
-    rows would judge every later run wrongly), and the run is neither frozen nor logged."""
+    prepare's check refuses it, naming both origins and the directory to delete (evaluating the user's model on
+    generated rows would judge every later run wrongly), before the curate job runs, and the run is neither frozen nor
+    logged."""
     import shutil
 
+    from pipeline_code.etl import glue_curate_job
+
     workdir = champion("churn").copy_to(tmp_path)
+    curations = []  # the curate job's runs from here on
+    curate = glue_curate_job.main
+    monkeypatch.setattr(glue_curate_job, "main", lambda argv: curations.append(argv) or curate(argv))
     frozen = workdir / "frozen_test" / "churn"
     before = (frozen / "manifest.json").read_text()
     assert json.loads(before)["data_origin"] == {"kind": "generated"}
@@ -214,11 +221,12 @@ def test_a_run_on_your_files_refuses_a_test_set_frozen_from_generated_records(ch
             "champion is judged on the new rows too)") in err.splitlines()
     assert (frozen / "manifest.json").read_text() == before
     assert len((workdir / "registry" / "runs.jsonl").read_text().splitlines()) == 1
+    assert curations == []  # refused before the Spark jobs
 
     # WHEN the frozen set is deleted, as the message says THEN the next run freezes one from the user's file
     shutil.rmtree(frozen)
     (record,) = run_loop.run(argv, out=io.StringIO())
-    assert record["frozen_test_set_created"] is True
+    assert record["frozen_test_set_created"] is True and len(curations) == 1
     assert json.loads((frozen / "manifest.json").read_text())["data_origin"] == {
         "kind": "files", "source": str(mine), "sha256": source_sha256([str(mine)])}
     assert record["data"]["sha256"] == source_sha256([str(mine)])
