@@ -31,7 +31,9 @@ from ..config.schedules import monitoring_schedule
 from ..config.model import ModelConfig
 from ..config.network import NetworkConfig
 from ..naming import RESOURCE_METADATA_KEY, bounded_name as _bounded_name, monitor_role_name
-from ..training.sdk_offline import UNUSED_BUCKET, image_uri, offline_sdk
+from ..training import sdk_helper
+from ..training.sdk_cache import sdk_cache
+from ..training.sdk_offline import clarify_analysis_configs, image_uri
 from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy
 from .arns import format_arn, s3_arn
 from .cdk_reads import environment_of, read_once, stack_of
@@ -83,31 +85,24 @@ def repository_arn(image_uri: str, region: str) -> str:
 
 
 def analysis_configs(model: ModelConfig, endpoint_name: str, region: str) -> tuple[dict, dict]:
-    """The Clarify analysis configs (bias, explainability) of ``model``, built with the SDK's own classes.
+    """The Clarify analysis configs (bias, explainability) of ``model``, built with the SDK's own classes
+    (:func:`~..training.sdk_offline.clarify_analysis_configs`).
 
     Bias: label = the target (positive value 1), facet = the sensitive attribute, headers = the
     features, the sensitive attribute and the target (Clarify finds the facet by header, and the
     sensitive attribute is not a model input). Explainability: Kernel SHAP over the features, calling
     the endpoint itself with CSV records in feature order (the serving code's precomputed-feature
     form) and reading the score it answers; no shadow endpoint is created.
-    """
-    with offline_sdk(region, UNUSED_BUCKET):
-        from sagemaker.core import clarify
-        from sagemaker.core.model_monitor.clarify_model_monitoring import (
-            BiasAnalysisConfig,
-            ExplainabilityAnalysisConfig,
-        )
 
-        bias = BiasAnalysisConfig(
-            clarify.BiasConfig(label_values_or_threshold=[1], facet_name=model.sensitive_attribute),
-            headers=[*model.features, model.sensitive_attribute, model.target],
-            label=model.target,
-        )._to_dict()
-        explainability = ExplainabilityAnalysisConfig(
-            clarify.SHAPConfig(num_samples=SHAP_SAMPLES, agg_method="mean_abs", use_logit=False, save_local_shap_values=False),
-            clarify.ModelConfig(endpoint_name=endpoint_name, content_type="text/csv", accept_type="text/csv"),
-            headers=list(model.features),
-        )._to_dict()
+    Kept in the SDK cache (:mod:`..training.sdk_cache`), as the image URIs are: the answer depends only on the
+    request, and building it imported the SDK into a synth that otherwise needs none once the cache is warm (about
+    3 CPU-s); on a cold cache the SDK helper builds it when one runs.
+    """
+    request = {"region": region, "endpoint_name": endpoint_name, "features": list(model.features),
+               "sensitive_attribute": model.sensitive_attribute, "target": model.target, "shap_samples": SHAP_SAMPLES}
+    answer = sdk_cache().get_or_create("clarify-analysis-configs", request,
+                                       lambda: sdk_helper.run(clarify_analysis_configs, request))
+    bias, explainability = json.loads(answer)
     return bias, explainability
 
 

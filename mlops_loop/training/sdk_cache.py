@@ -1,4 +1,5 @@
-"""What synth asks the SageMaker SDK for (pipeline definitions and image URIs), kept in the content cache.
+"""What synth asks the SageMaker SDK for (pipeline definitions, image URIs and the native monitor's Clarify analysis
+configs), kept in the content cache.
 
 Generating the six pipeline definitions and looking up image URIs costs about half of a synth, and
 the answer depends only on its inputs, so each answer is kept in :mod:`mlops_loop.content_cache`

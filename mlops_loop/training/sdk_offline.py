@@ -524,6 +524,36 @@ def _retrieve_image_uri(request: Dict[str, Any]) -> str:
         return image_uris.retrieve(request["framework"], region=region, version=request["version"], **options)
 
 
+def clarify_analysis_configs(request: Dict[str, Any]) -> str:
+    """The Clarify analysis configs ``[bias, explainability]`` (JSON) of a request of
+    :func:`mlops_loop.constructs.native_model_monitor.analysis_configs`, built offline with the SDK's own classes.
+
+    Bias: label = the target (positive value 1), facet = the sensitive attribute, headers = the features, the
+    sensitive attribute and the target. Explainability: Kernel SHAP (``shap_samples`` samples, mean absolute
+    values) over the features, calling the endpoint ``endpoint_name`` with CSV records and reading CSV.
+    """
+    with offline_sdk(request["region"], UNUSED_BUCKET):
+        from sagemaker.core import clarify
+        from sagemaker.core.model_monitor.clarify_model_monitoring import (
+            BiasAnalysisConfig,
+            ExplainabilityAnalysisConfig,
+        )
+
+        features, target = list(request["features"]), request["target"]
+        bias = BiasAnalysisConfig(
+            clarify.BiasConfig(label_values_or_threshold=[1], facet_name=request["sensitive_attribute"]),
+            headers=[*features, request["sensitive_attribute"], target],
+            label=target,
+        )._to_dict()
+        explainability = ExplainabilityAnalysisConfig(
+            clarify.SHAPConfig(num_samples=request["shap_samples"], agg_method="mean_abs", use_logit=False,
+                               save_local_shap_values=False),
+            clarify.ModelConfig(endpoint_name=request["endpoint_name"], content_type="text/csv", accept_type="text/csv"),
+            headers=features,
+        )._to_dict()
+    return json.dumps([bias, explainability])
+
+
 def training_image_uri(framework: str, region: str, instance_type: str) -> str:
     """The image a ``framework`` model's training job runs on ``instance_type`` in ``region``: the stock XGBoost
     image; for a network the SDK's stock PyTorch training image (CPU or GPU build), or on Trainium the pinned

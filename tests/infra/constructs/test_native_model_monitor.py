@@ -24,13 +24,16 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 
+from mlops_loop import content_cache
 from mlops_loop.app_builder import new_app
+from mlops_loop.content_cache import CACHE_DIR_ENV
 from mlops_loop.config.instance_types import INSTANCE_TYPES
 from mlops_loop.config.schedules import monitoring_schedule
 from mlops_loop.constructs import native_model_monitor
 from mlops_loop.constructs.native_model_monitor import NativeModelMonitor, notify_native_monitor_failures
 from mlops_loop.nag import add_nag_packs
 from mlops_loop.tools.lint import lint_cache, lint_templates
+from mlops_loop.training import sdk_offline
 
 from mlops_loop.config import parse_config
 from tests.support.paths import CONFIG_PATH
@@ -208,6 +211,26 @@ def test_explainability_analysis_config_asset_calls_the_endpoint_with_csv_featur
     assert config["headers"] == list(model.features)
     assert config["predictor"] == {"endpoint_name": ENDPOINT, "content_type": "text/csv", "accept_type": "text/csv"}
     assert config["methods"]["shap"]["agg_method"] == "mean_abs"
+
+
+def test_analysis_configs_are_kept_in_the_sdk_cache_and_a_warm_lookup_runs_no_sdk(model, tmp_path, monkeypatch) -> None:
+    """GIVEN an empty SDK cache WHEN a model's analysis configs are asked for twice, the second time as a new process
+    asks (nothing in memory) with the SDK unavailable THEN one cache entry answers both alike: a synth with a warm cache
+    does not import the SDK for them (about 3 CPU-s)."""
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(content_cache, "_CACHES", {})
+    cold = native_model_monitor.analysis_configs(model, ENDPOINT, REGION)
+    assert len(list((tmp_path / "cache").glob("clarify-analysis-configs-*.json"))) == 1
+    monkeypatch.setattr(content_cache, "_CACHES", {})
+
+    def no_sdk(*args, **kwargs):
+        raise AssertionError("the SDK ran on a warm cache")
+
+    monkeypatch.setattr(sdk_offline, "offline_sdk", no_sdk)
+    assert native_model_monitor.analysis_configs(model, ENDPOINT, REGION) == cold
+    other = native_model_monitor.analysis_configs  # another endpoint is another entry: the SDK is asked
+    with pytest.raises(AssertionError, match="the SDK ran on a warm cache"):
+        other(model, "mlops-loop-dev-churn", REGION)
 
 
 # ------------------------------------------------------------------ IAM
