@@ -17,6 +17,7 @@ from pipeline_code.catalog import Dataset
 from pipeline_code.core.contract import CURATE_RECOVERY_PREFIX, INGEST_FAILURES_PREFIX, QUARANTINE_PREFIX, pascal
 
 from ..naming import ETL_JOBS, etl_crawler_name, etl_job_name, etl_workflow_name, feature_group_arn, feature_snapshots_prefix
+from .arns import s3_url
 from .cdk_reads import read_once, stack_of
 from .glue_runtime import GlueJobRole, GlueRuntime
 
@@ -88,15 +89,15 @@ class DatasetWorkflow(Construct):
         feature_group_name = feature_group.feature_group_name
 
         self.paths = {
-            "raw": raw_bucket.s3_url_for_object(f"{ds}/"),
-            "curated": curated_bucket.s3_url_for_object(f"{ds}/"),
-            "quarantine": curated_bucket.s3_url_for_object(f"{QUARANTINE_PREFIX}/{ds}/"),
-            "summary": artifacts_bucket.s3_url_for_object(f"{ETL_RUNS_PREFIX}/{ds}/"),
-            "curate_state": artifacts_bucket.s3_url_for_object(f"{ETL_RUNS_PREFIX}/{ds}/{CURATE_STATE_FILE}"),
-            "curate_recovery": curated_bucket.s3_url_for_object(f"{CURATE_RECOVERY_PREFIX}/{ds}/"),
-            "features": features_bucket.s3_url_for_object(feature_snapshots_prefix(ds)),
-            "failures": features_bucket.s3_url_for_object(f"{INGEST_FAILURES_PREFIX}/{ds}/"),
-            "ingest_state": features_bucket.s3_url_for_object(f"{INGEST_STATE_PREFIX}/{ds}/{INGEST_STATE_FILE}"),
+            "raw": s3_url(read_once(raw_bucket, "bucket_name"), f"{ds}/"),
+            "curated": s3_url(read_once(curated_bucket, "bucket_name"), f"{ds}/"),
+            "quarantine": s3_url(read_once(curated_bucket, "bucket_name"), f"{QUARANTINE_PREFIX}/{ds}/"),
+            "summary": s3_url(read_once(artifacts_bucket, "bucket_name"), f"{ETL_RUNS_PREFIX}/{ds}/"),
+            "curate_state": s3_url(read_once(artifacts_bucket, "bucket_name"), f"{ETL_RUNS_PREFIX}/{ds}/{CURATE_STATE_FILE}"),
+            "curate_recovery": s3_url(read_once(curated_bucket, "bucket_name"), f"{CURATE_RECOVERY_PREFIX}/{ds}/"),
+            "features": s3_url(read_once(features_bucket, "bucket_name"), feature_snapshots_prefix(ds)),
+            "failures": s3_url(read_once(features_bucket, "bucket_name"), f"{INGEST_FAILURES_PREFIX}/{ds}/"),
+            "ingest_state": s3_url(read_once(features_bucket, "bucket_name"), f"{INGEST_STATE_PREFIX}/{ds}/{INGEST_STATE_FILE}"),
         }
 
         # -- data access, scoped to this dataset's prefixes and to what each step does -------------

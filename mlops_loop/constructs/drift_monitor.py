@@ -34,7 +34,7 @@ from ..config.monitoring import MonitoringConfig
 from ..config.network import NetworkConfig
 from ..naming import feature_snapshots_prefix
 from .access_policy import PROCESSING_JOBS, AccessPolicy, sagemaker_log_groups
-from .arns import any_sagemaker, format_arn
+from .arns import any_sagemaker, format_arn, s3_url
 from .cdk_reads import environment_of, read_once, stack_of
 from .job_code import JobCode
 from .network import allow_sagemaker_network_interfaces, vpc_config
@@ -236,7 +236,7 @@ class DriftMonitor(Construct):
         if feature_snapshots is not None:
             snapshots = feature_snapshots_prefix(model.dataset)
             access.allow_prefix("ReadFeatureSnapshots", feature_snapshots, snapshots)
-            arguments += ["--feature-snapshots-s3-uri", feature_snapshots.s3_url_for_object(snapshots),
+            arguments += ["--feature-snapshots-s3-uri", s3_url(read_once(feature_snapshots, "bucket_name"), snapshots),
                           "--max-skew-rate", str(max_skew_rate)]
         if endpoint_name is not None:
             # What the endpoint really serves, and its requests against the capture (serving_truth).

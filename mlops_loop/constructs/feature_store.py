@@ -17,7 +17,7 @@ from pipeline_code.core.contract import OFFLINE_STORE_PREFIX, pascal
 
 from ..naming import checked_feature_group_name
 from .access_policy import AccessPolicy
-from .arns import format_arn
+from .arns import format_arn, s3_url
 from .cdk_reads import read_once, stack_of
 
 
@@ -114,7 +114,7 @@ class FeatureStore(Construct):
                 online_store_config=online_store,
                 offline_store_config={
                     "S3StorageConfig": {
-                        "S3Uri": offline_bucket.s3_url_for_object(OFFLINE_STORE_PREFIX),
+                        "S3Uri": s3_url(read_once(offline_bucket, "bucket_name"), OFFLINE_STORE_PREFIX),
                         "KmsKeyId": read_once(key, "key_arn"),
                     },
                     "TableFormat": "Iceberg",

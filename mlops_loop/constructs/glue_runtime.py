@@ -18,7 +18,7 @@ from pipeline_code.catalog import Dataset
 
 from ..config.network import NetworkConfig
 from .access_policy import AccessPolicy
-from .arns import format_arn
+from .arns import format_arn, s3_url
 from .cdk_reads import environment_of, read_once, stack_of
 from .job_code import JobCode
 from .network import allow_glue_network_interfaces
@@ -169,7 +169,7 @@ class GlueRuntime(Construct):
         self.code.grant_glue_job(access, script=script, dataset=dataset)
         if self._network is not None:
             self._allow_network(access, self._network)
-        return GlueJobRole(role, access, self._artifacts_bucket.s3_url_for_object(temp_prefix))
+        return GlueJobRole(role, access, s3_url(read_once(self._artifacts_bucket, "bucket_name"), temp_prefix))
 
     @staticmethod
     def _glue_role(scope: Construct, construct_id: str, description: str) -> iam.Role:

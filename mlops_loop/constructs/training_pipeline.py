@@ -29,7 +29,7 @@ from ..naming import feature_snapshots_prefix
 from ..training import PipelineSpec, pipeline_definition_later, sdk_helper
 from ..training.names import XGBOOST_FRAMEWORK, XGBOOST_VERSION
 from ..training.sdk_offline import image_uri, neuron_inference_image_uri, repository_arn, training_image_uri
-from .arns import format_arn
+from .arns import format_arn, s3_url
 from .cdk_reads import environment_of, once_per, read_once, stack_of
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
 from .access_policy import PROCESSING_JOBS, TRAINING_JOBS, AccessPolicy, owned_by, owner_of, sagemaker_log_groups
@@ -143,9 +143,9 @@ class TrainingPipeline(Construct):
             model_spec_json=model_spec_json(model),
             model_spec_s3_uri=read_once(spec_asset, "s3_object_url"),
             model_package_group_name=registry.group_names[model.name],
-            feature_data_s3_uri=features_bucket.s3_url_for_object(features_prefix),
-            labels_s3_uri=curated_bucket.s3_url_for_object(labels_prefix),
-            frozen_test_s3_uri=artifacts_bucket.s3_url_for_object(frozen_test_prefix(model.name)),
+            feature_data_s3_uri=s3_url(read_once(features_bucket, "bucket_name"), features_prefix),
+            labels_s3_uri=s3_url(read_once(curated_bucket, "bucket_name"), labels_prefix),
+            frozen_test_s3_uri=s3_url(read_once(artifacts_bucket, "bucket_name"), frozen_test_prefix(model.name)),
             code_entry_s3_uri=read_once(entry, "s3_object_url"),
             code_library_s3_uri=read_once(code.library, "s3_object_url"),
             code_version=code_version,

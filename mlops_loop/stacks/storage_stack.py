@@ -16,7 +16,7 @@ from pipeline_code.core.contract import inference_prefix, pascal
 
 from ..config import EnvironmentConfig
 from ..constructs.access_policy import AccessPolicy
-from ..constructs.arns import format_arn
+from ..constructs.arns import format_arn, s3_url
 from ..constructs.cdk_reads import read_once
 from ..constructs.cost_budget import BUDGETS
 from ..constructs.data_lake import ATHENA_RESULTS_PREFIX, DataLake
@@ -75,7 +75,7 @@ class StorageStack(Stack):
             database_input=glue.CfnDatabase.DatabaseInputProperty(
                 name=self.database_name,
                 description=f"{name_prefix}: raw (crawled) and curated tables",
-                location_uri=self.lake.curated_bucket.s3_url_for_object(),
+                location_uri=s3_url(read_once(self.lake.curated_bucket, "bucket_name")),
             ),
         )
         database.apply_removal_policy(removal)

@@ -6,10 +6,11 @@ import itertools
 
 import pytest
 from aws_cdk import ArnFormat, Aws, Environment, Stack
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from mlops_loop.app_builder import new_app
-from mlops_loop.constructs.arns import format_arn
+from mlops_loop.constructs.arns import format_arn, s3_url
 from tests.support.cdk_outdirs import bare_outdir
 
 FORMATS = [None, *ArnFormat]  # None: Stack.format_arn's default
@@ -44,3 +45,17 @@ def test_the_partition_is_literal_where_the_region_is_known_and_a_token_elsewher
     assert agnostic.resolve(format_arn(agnostic, service="sqs", resource="queue")) == {
         "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":sqs:", {"Ref": "AWS::Region"}, ":",
                           {"Ref": "AWS::AccountId"}, ":queue"]]}
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", None], ids=["with-region", "environment-agnostic"])
+def test_an_s3_url_is_what_the_buckets_s3_url_for_object_returns(region):
+    """GIVEN a bucket of the stack (its name a token), one imported by name and one whose name is a token of a pseudo
+    parameter WHEN ``s3://`` URLs are made for no key and for keys with and without leading and trailing ``/`` (also one
+    with a token in it) THEN each is exactly the string ``s3_url_for_object`` returns (so also resolves alike)."""
+    stack = Stack(new_app(bare_outdir()), "Bare", env=Environment(account="123456789012", region=region) if region else None)
+    buckets = [s3.Bucket(stack, "Own"), s3.Bucket.from_bucket_name(stack, "Imported", "some-bucket"),
+               s3.Bucket.from_bucket_name(stack, "Named", f"data-{Aws.ACCOUNT_ID}")]
+    keys = [None, "", "/", "prefix/", "/prefix/", "a/b.json", "//twice", f"{Aws.REGION}/x/"]
+    for bucket, key in itertools.product(buckets, keys):
+        expected = bucket.s3_url_for_object() if key is None else bucket.s3_url_for_object(key)
+        assert s3_url(bucket.bucket_name, key) == expected, (bucket.node.id, key)
