@@ -1005,7 +1005,11 @@ def _kind(arg: object, columns: Mapping[str, Column]) -> str:
             raise ValueError("coalesce mixes text and numeric arguments")
         return "string" if kinds[0] == "string" else ("integral" if set(kinds) == {"integral"} else "fractional")
     _numeric(op, operands, columns)
-    if op in ("clip", "product"):
+    if op == "clip":
+        # An integer stays one between whole bounds only (features.compute): clip(n, 0.5, 3) can yield 0.5.
+        whole = all(isinstance(b, (int, float)) and float(b).is_integer() for b in arg.args[1:])
+        return "integral" if kinds == ["integral"] and whole else "fractional"
+    if op == "product":
         return "integral" if set(kinds) == {"integral"} else "fractional"
     return "fractional"  # ratio, log1p
 

@@ -186,6 +186,9 @@ def test_a_model_built_around_the_loader_has_no_dataset_and_says_so():
         (lambda d: d["features"].update(tenure_months={"expr": "tenure_months", "type": "Fractional"}),
          "dataset 'customer_churn': field 'features.tenure_months.type': declared Fractional but tenure_months "
          "yields Integral; write type: Integral or leave it out"),
+        (lambda d: d["features"].update(x={"expr": "clip(tenure_months, 0.5, 24)", "type": "Integral"}),
+         "dataset 'customer_churn': field 'features.x.type': declared Integral but clip(tenure_months, 0.5, 24) "
+         "yields Fractional; write type: Fractional or leave it out"),
         (lambda d: d["features"].update(x="__import__('os').system('true')"),
          "dataset 'customer_churn': field 'features.x.expr': unknown operator \"__import__('os').system\"; allowed: "
          "col, ratio, log1p, clip, coalesce, bucket, product, days_since"),

@@ -80,6 +80,17 @@ def test_clip_limits_to_bounds_keeps_nulls_and_integer_type(frame):
     assert values(floats) == [5.0, 1.0, None, 2.0, 0.0, -1.5]
 
 
+@pytest.mark.parametrize("bounds", [(0, 50), (0.0, 50.0), (0.5, 3), (0, 2.5), (-1.5, 5)])
+def test_clip_of_an_integer_column_is_the_type_the_catalog_infers_for_it(frame, bounds):
+    """A feature's Feature Store type is inferred from its expression (catalog.infer_feature_type) and its values are
+    computed here: clip keeps integers integral only between whole bounds, and the catalog must say so, or a
+    clip(n, 0.5, 3) declared Integral yields 0.5 and every record of it is refused."""
+    columns = {"n": catalog.Column("n", catalog.INTEGER)}
+    expr = clip("n", *bounds)
+    inferred = catalog.infer_feature_type(expr, columns)
+    assert str(evaluate(expr, frame).dtype) == PANDAS_DTYPES[inferred]
+
+
 def test_coalesce_takes_the_first_non_null_argument_row_by_row(frame):
     assert values(evaluate(coalesce("a", "b"), frame)) == [10.0, 1.0, 2.0, 2.0, 0.0, -3.0]
     assert evaluate(coalesce("t", "s"), frame).tolist() == ["x", "fallback", "z", "t4", "w", "t6"]
