@@ -65,16 +65,19 @@ def mean_tweedie_deviance(y: Any, p: Any, power: float) -> Optional[float]:
     y, p = paired_arrays(y, p)
     if not len(y) or (p <= 0).any() or outside_deviance_domain(y, power).any():
         return None
+    return float(np.mean(_unit_deviance(y, p, power)))
+
+
+def _unit_deviance(y: np.ndarray, p: np.ndarray, power: float) -> np.ndarray:
+    """The Tweedie unit deviance of each target ``y`` and mean ``p`` (arrays of one shape) at ``power``."""
     if power == 1:
         with np.errstate(divide="ignore", invalid="ignore"):
             y_log = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / p), 0.0)
-        unit = 2 * (y_log - y + p)
-    elif power == 2:
-        unit = 2 * (np.log(p / y) + y / p - 1)
-    else:
-        unit = 2 * (np.power(y, 2 - power) / ((1 - power) * (2 - power)) - y * np.power(p, 1 - power) / (1 - power)
-                    + np.power(p, 2 - power) / (2 - power))
-    return float(np.mean(unit))
+        return 2 * (y_log - y + p)
+    if power == 2:
+        return 2 * (np.log(p / y) + y / p - 1)
+    return 2 * (np.power(y, 2 - power) / ((1 - power) * (2 - power)) - y * np.power(p, 1 - power) / (1 - power)
+                + np.power(p, 2 - power) / (2 - power))
 
 
 def metric_alone(y: Any, p: Any, metric: str, deviance: Optional[Tuple[str, float]] = None) -> Optional[float]:
@@ -122,15 +125,7 @@ def metric_over_draws(y: Any, p: Any, draws: np.ndarray, metric: str,
 def _deviance_over_draws(Y: np.ndarray, P: np.ndarray, power: float) -> np.ndarray:
     """:func:`mean_tweedie_deviance` of each row of ``Y`` / ``P`` (NaN where it is None)."""
     undefined = (P <= 0).any(axis=1) | outside_deviance_domain(Y, power).any(axis=1)
-    if power == 1:
-        y_log = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1.0) / P), 0.0)
-        unit = 2 * (y_log - Y + P)
-    elif power == 2:
-        unit = 2 * (np.log(P / Y) + Y / P - 1)
-    else:
-        unit = 2 * (np.power(Y, 2 - power) / ((1 - power) * (2 - power)) - Y * np.power(P, 1 - power) / (1 - power)
-                    + np.power(P, 2 - power) / (2 - power))
-    return np.where(undefined, np.nan, np.mean(unit, axis=1))
+    return np.where(undefined, np.nan, np.mean(_unit_deviance(Y, P, power), axis=1))
 
 
 def _error_metric(error: np.ndarray, metric: str) -> float:
