@@ -839,9 +839,17 @@ def _category_text(series: pd.Series) -> pd.Series:
     """A category, id or time column as ``TEXT``: every present value as its text (:func:`_as_category_text`).
     Values that are text already (JSON strings: the usual case) are taken as they are, without the round trip
     through objects that costs ten times the conversion."""
-    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+    if not (series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")):
+        series = _as_category_text(series)
+    try:
         return series.astype(capture_columns.TEXT)
-    return _as_category_text(series).astype(capture_columns.TEXT)
+    except UnicodeEncodeError:
+        # A lone surrogate (a request's "\\ud800": Python's json reads it, UTF-8 and so Arrow's text have no such
+        # character) is read as the replacement character U+FFFD, never a failed window; rare, so one value at a time.
+        return series.map(lambda v: _SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v).astype(capture_columns.TEXT)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _as_category_text(series: pd.Series) -> pd.Series:

@@ -144,3 +144,18 @@ def test_a_number_sent_as_a_category_has_one_text_whatever_records_share_its_chu
              .frame["kind"].tolist()[0] for name in ("alone", "beside_text")]
     # THEN the number's text is its JSON text both times (not a float's, as a column of numbers and nulls made it)
     assert texts == ["123456789012345", "123456789012345"]
+
+
+@pytest.mark.parametrize("columnar", [False, True])
+def test_a_lone_surrogate_in_a_captured_category_is_the_replacement_character_not_a_crash(tmp_path, columnar):
+    # GIVEN a JSON request whose category is the escape of a lone surrogate (Python's json reads it; UTF-8 has none)
+    data = '{"x": 1.0, "kind": "web\\ud800"}'
+    line = json.dumps({"captureData": {"endpointInput": {"observedContentType": "application/json", "encoding": "JSON",
+                                                          "data": data}},
+                       "eventMetadata": {"eventId": "e", "inferenceTime": "2026-01-01T00:00:00Z"}})
+    (tmp_path / "capture.jsonl").write_text(line + "\n")
+    # WHEN the window is read
+    window = capture.read_capture(str(tmp_path), ["x", "kind"], categorical=["kind"], columnar=columnar)
+    # THEN the record is decoded, its category's lone surrogate read as U+FFFD
+    assert (window.records, window.malformed) == (1, 0)
+    assert window.frame["kind"].tolist() == ["web\ufffd"]
