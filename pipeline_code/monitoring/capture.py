@@ -799,7 +799,12 @@ def _as_number(series: pd.Series) -> Tuple[pd.Series, int]:
         is_bool = raw.map(lambda v: isinstance(v, bool)).to_numpy(dtype=bool)  # rare: mixed types
         raw = raw.where(~is_bool, "<bool>")
     try:
-        numbers = pd.to_numeric(raw, errors="coerce").astype(np.float64)
+        numbers = pd.to_numeric(raw, errors="coerce")
+        if kind == "mixed-integer-float" and numbers.dtype.kind in "iu":
+            # Whole numbers and whole floats, no null: pandas made them integers, and a -0.0 lost its sign (0.0 beside
+            # a 14, -0.0 beside a 14.5 or a null: the value hung on what records shared its chunk). Each as a float.
+            numbers = pd.Series(np.asarray(raw.to_numpy(), dtype=np.float64), index=raw.index)
+        numbers = numbers.astype(np.float64)
     except OverflowError:  # an integer of hundreds of digits: one value at a time (rare)
         numbers = pd.Series([_finite_or_nan(v) for v in raw], index=raw.index, dtype=np.float64)
     numbers = numbers.where(np.isfinite(numbers.to_numpy()), np.nan)

@@ -159,3 +159,22 @@ def test_a_lone_surrogate_in_a_captured_category_is_the_replacement_character_no
     # THEN the record is decoded, its category's lone surrogate read as U+FFFD
     assert (window.records, window.malformed) == (1, 0)
     assert window.frame["kind"].tolist() == ["web\ufffd"]
+
+
+def test_a_negative_zero_sent_as_a_number_keeps_its_sign_whatever_records_share_its_chunk(tmp_path):
+    # GIVEN a JSON request whose number is -0.0, in one file beside a record with a whole number, in another beside one
+    # with a fraction, in a third beside one without it
+    def event(record):
+        return json.dumps({"captureData": {"endpointInput": {"observedContentType": "application/json", "encoding": "JSON",
+                                                              "data": json.dumps(record)}},
+                           "eventMetadata": {"eventId": "e", "inferenceTime": "2026-01-01T00:00:00Z"}})
+
+    others = {"whole": {"x": 14}, "fraction": {"x": 14.5}, "missing": {"x": None}}
+    for name, other in others.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "capture.jsonl").write_text(event(other) + "\n" + event({"x": -0.0}) + "\n")
+    # WHEN each is read (line by line, one chunk each)
+    signs = [bool(np.signbit(capture.read_capture(str(tmp_path / name), ["x"], columnar=False).frame["x"].iloc[1]))
+             for name in others]
+    # THEN it is -0.0 each time, as JSON gave it (pandas made a column of whole numbers integers: 0.0 beside a 14)
+    assert signs == [True, True, True]
