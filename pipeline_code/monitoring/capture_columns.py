@@ -11,7 +11,11 @@ response of one number - so this reader takes a file in blocks of whole lines an
    (binary and regression models);
 3. parses those requests as one CSV text (``pyarrow.csv``), casts the numeric columns, and hands the block
    to the decoder as one typed frame;
-4. hands every other line of the block - another content type, several records, Base64, quotes, a
+4. does the same for ``application/json`` requests of one object (:func:`_json_rows`): read as one JSON text by
+   pyarrow with the model's features, extra columns, id and time as strict explicit schema, then checked
+   (:func:`_json_requests`: a key missing, null, unknown or twice, a value of another type, a number the two
+   readers could read apart, escapes, a byte-order mark or a line break go line by line);
+5. hands every other line of the block - another content type, several records, Base64, quotes, a
    bad score, a multiclass response - to the line decoder, which counts and samples the malformed ones.
 
 A block pyarrow cannot parse (one malformed line, invalid UTF-8, a field of another JSON type) is decoded
@@ -23,7 +27,8 @@ Equivalence with the line decoder on the same files is a test (``tests/monitorin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Iterator, Optional, Tuple
+import collections
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -56,6 +61,7 @@ _PARSE = pa_json.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior=
 _PLAIN_FIELD = r'(?:[^ ",\r\n][^",\r\n]*)?'
 # One plain decimal number: what float() and the cast below read alike (anything else goes line by line).
 _NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_JSON_TYPE = "application/json"
 
 
 def blocks(path: str, block_bytes: int = BLOCK_BYTES) -> Iterator[memoryview]:
@@ -144,6 +150,17 @@ def decode_block(decoder: "_Decoder", block: memoryview, rel: str, first_line: i
     try:
         fast = _fast_rows(table, decoder.width)
         part = _frame(table.filter(pa.array(fast)) if not fast.all() else table, decoder, violations) if fast.any() else None
+        json_part = None
+        candidates = _json_rows(table) & ~fast
+        if candidates.any() and _json_schema(decoder) is not None:
+            picked = np.flatnonzero(candidates)
+            requests = pc.struct_field(pc.struct_field(table.column("captureData"), "endpointInput"), "data")
+            records, sure = _json_requests(requests.filter(pa.array(candidates)), decoder)
+            if sure.any():
+                read = np.zeros(len(fast), dtype=bool)
+                read[picked[sure]] = True
+                json_part = _frame(table.filter(pa.array(read)), decoder, violations, records)
+                fast = fast | read
     except Exception as exc:  # noqa: BLE001 - e.g. a kernel an older pyarrow lacks: this block goes line by line
         reason = f"{type(exc).__name__}: {str(exc)[:160]}"
         decoder.window.columnar_fallbacks[reason] = decoder.window.columnar_fallbacks.get(reason, 0) + 1
@@ -152,11 +169,13 @@ def decode_block(decoder: "_Decoder", block: memoryview, rel: str, first_line: i
     slow = np.flatnonzero(~fast)
     if len(slow):
         lines.decode(decoder, filled[slow], rel, first_line)
-    if part is not None:
+    if part is not None or json_part is not None:
         decoder.window.lines += len(fast) - len(slow)
         for name, count in violations.items():
             decoder.window.type_violations[name] = decoder.window.type_violations.get(name, 0) + count
-        decoder.add_frame(part)
+        for frame in (part, json_part):
+            if frame is not None:
+                decoder.add_frame(frame)
     return lines.count
 
 
@@ -182,6 +201,12 @@ def _fast_rows(table: pa.Table, width: int) -> np.ndarray:
         ok = pc.and_kleene(ok, pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(data)), 0))
     else:
         ok = pc.and_kleene(ok, pc.greater(pc.binary_length(data), 0))
+    ok = pc.and_kleene(ok, _plain_score(out))
+    return ok.to_numpy(zero_copy_only=False) == True  # noqa: E712 - nulls (missing fields) are False
+
+
+def _plain_score(out: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Whether each response is absent or one plain finite number as ``text/csv`` (null: a field missing)."""
     score = pc.struct_field(out, "data")
     no_score = pc.or_kleene(pc.is_null(score), pc.equal(score, ""))
     plain_score = pc.and_kleene(
@@ -190,32 +215,59 @@ def _fast_rows(table: pa.Table, width: int) -> np.ndarray:
         pc.match_substring_regex(score, _NUMBER))
     # A number beyond float range (1e999): a regression response the line decoder refuses; binary ones it reads.
     finite = pc.is_finite(pc.cast(pc.if_else(plain_score, score, pa.scalar(None, pa.string())), pa.float64()))
-    ok = pc.and_kleene(ok, pc.or_kleene(no_score, pc.and_kleene(plain_score, finite)))
+    return pc.or_kleene(no_score, pc.and_kleene(plain_score, finite))
+
+
+def _json_rows(table: pa.Table) -> np.ndarray:
+    """The rows whose request the JSON fast path may read (:func:`_json_requests` decides which it does): input
+    ``application/json`` (any parameters) with encoding ``JSON``, the request text one object on one
+    line without escapes or a byte-order mark, and a response the CSV fast path reads too (absent or one number)."""
+    capture = table.column("captureData")
+    inp = pc.struct_field(capture, "endpointInput")
+    data = pc.struct_field(inp, "data")
+    kind = pc.struct_field(inp, "observedContentType")
+    ok = pc.and_kleene(pc.equal(pc.struct_field(inp, "encoding"), "JSON"),
+                       pc.or_kleene(pc.equal(kind, _JSON_TYPE), pc.starts_with(kind, _JSON_TYPE + ";")))
+    ok = pc.and_kleene(ok, pc.and_kleene(pc.starts_with(data, "{"), pc.ends_with(data, "}")))
+    # A line break would make pyarrow's reader (one object per line) read one request as several rows or none; an
+    # escape (\u, \") is decoded by the line decoder's json module (lone surrogates too), a byte-order mark dropped.
+    ok = pc.and_kleene(ok, pc.invert(pc.match_substring_regex(data, "[\\n\\r\\\\\ufeff]")))
+    ok = pc.and_kleene(ok, _plain_score(pc.struct_field(capture, "endpointOutput")))
     return ok.to_numpy(zero_copy_only=False) == True  # noqa: E712 - nulls (missing fields) are False
 
 
-def _frame(table: pa.Table, decoder: "_Decoder", violations: Dict[str, int]) -> pd.DataFrame:
+def _frame(table: pa.Table, decoder: "_Decoder", violations: Dict[str, int],
+           records: Optional[pa.Table] = None) -> pd.DataFrame:
     """The fast rows as the decoder's typed frame columns (features, id, time, score, answering model); ``violations``
-    gets the type violations per feature (added to the window only once the whole block decoded)."""
+    gets the type violations per feature (added to the window only once the whole block decoded). The requests are
+    CSV lines, read here, unless ``records`` holds them (:func:`_json_requests`: one row per row of ``table``)."""
     from pipeline_code.monitoring.capture import ANSWERED, INFERENCE_ID, INFERENCE_TIME, SCORE
 
     capture = table.column("captureData")
-    requests = pc.struct_field(pc.struct_field(capture, "endpointInput"), "data")
-    text = pc.binary_join_element_wise(requests, pa.scalar(""), "\n").combine_chunks()
-    parsed = _requests(_concatenated(text), decoder)
+    if records is None:
+        requests = pc.struct_field(pc.struct_field(capture, "endpointInput"), "data")
+        text = pc.binary_join_element_wise(requests, pa.scalar(""), "\n").combine_chunks()
+        parsed = _requests(_concatenated(text), decoder)
+        names = decoder.features
+    else:
+        parsed, names = records, [*decoder.features, *decoder.extra_columns]
     # The frame is made once, from every column (assigning a column to a frame costs ~0.1 ms, whatever its length:
     # a block per small capture file pays it per column).
     columns = {name: _feature(parsed.column(i), name in decoder.categorical, name, violations)
-               for i, name in enumerate(decoder.features)}
+               for i, name in enumerate(names)}
     meta = table.column("eventMetadata")
     inference_id = pc.struct_field(meta, "inferenceId")
     # ``inferenceId or eventId``: an empty inference id falls back too
     inference_id = pc.if_else(pc.or_kleene(pc.is_null(inference_id), pc.equal(inference_id, "")),
                               pc.struct_field(meta, "eventId"), inference_id)
+    inference_time = pc.struct_field(meta, "inferenceTime")
+    if records is not None:  # a record's own id and time (not null) win over the event's
+        inference_id = pc.coalesce(records.column(INFERENCE_ID), inference_id)
+        inference_time = pc.coalesce(records.column(INFERENCE_TIME), inference_time)
     score = pc.struct_field(pc.struct_field(capture, "endpointOutput"), "data")
     score = pc.cast(pc.if_else(pc.equal(score, ""), pa.scalar(None, pa.string()), score), pa.float64())
     columns[INFERENCE_ID] = _text(inference_id)
-    columns[INFERENCE_TIME] = _text(pc.struct_field(meta, "inferenceTime"))
+    columns[INFERENCE_TIME] = _text(inference_time)
     columns[SCORE] = score.to_numpy(zero_copy_only=False)
     answered = pc.struct_field(meta, ANSWERED_BY)
     digests = pc.struct_field(answered, ANSWERED_BY_DIGEST)
@@ -227,6 +279,95 @@ def _frame(table: pa.Table, decoder: "_Decoder", violations: Dict[str, int]) -> 
             if digest is not None:
                 decoder.window.note_version(digest, version)
     return frame
+
+
+def _json_schema(decoder: "_Decoder") -> Optional[pa.Schema]:
+    """The keys a JSON request's record may hold for the fast path, typed strictly: the model's features and the extra
+    columns (text for categories, else numbers), and the record's own id and time (text); None when names clash."""
+    from pipeline_code.monitoring.capture import META_KEYS
+
+    names = [*decoder.features, *decoder.extra_columns, *META_KEYS]
+    if len(set(names)) != len(names):
+        return None
+    return pa.schema([(name, pa.string() if name in decoder.categorical or name in META_KEYS else pa.float64())
+                      for name in names])
+
+
+# Whole numbers from 2**53 on: Python's json reads an integer literal as an int, which the line decoder's numeric
+# columns convert by rules of their own (int64, or beyond it one value at a time); pyarrow reads it as a double.
+_EXACT = float(2 ** 53)
+# The fewest requests a failed parse is split for (fewer are decoded line by line: a parse call costs ~0.2 ms CPU, the
+# line decoder ~20 us a line), and the splits any block may take beyond one per 128 requests.
+_SPLIT_MIN = 8
+_SPLITS = 8
+
+
+def _json_requests(requests: pa.ChunkedArray, decoder: "_Decoder") -> Tuple[pa.Table, np.ndarray]:
+    """(records, sure) of JSON request texts (those of :func:`_json_rows`): ``sure`` says which the fast path decodes
+    exactly as the line decoder would, ``records`` holds their records (features, extra columns, id, time).
+
+    pyarrow's JSON reader reads the requests as one text, one line each, with :func:`_json_schema` as explicit
+    schema: it refuses a key of no column (an unknown key), a key given twice (Python's json keeps the last value), a
+    value of another JSON type (a number as text, text as a number, a boolean, a list, an object) and anything that
+    is not JSON. A text it refuses is split in halves, so a bad request costs a few parses, not the block. A request
+    read as other than one row (``{..}{..}``) is not sure either, nor a record the line decoder reads differently
+    from its values: a feature missing or null (missing keys are counted; this reader cannot tell null from
+    absent), an extra column missing or null that its raw columns among the record's keys would compute
+    (:func:`_computable_extras`), a number that is not finite (``NaN``, ``Infinity``), a whole number beyond :data:`_EXACT`, or
+    ``-0`` (an int there, 0.0; a double here, -0.0)."""
+    schema = _json_schema(decoder)
+    if schema is None or not len(requests):
+        return pa.table({}), np.zeros(len(requests), dtype=bool)
+    text = pc.binary_join_element_wise(requests, pa.scalar(""), "\n").combine_chunks()
+    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
+    parsed: List[Tuple[int, pa.Table]] = []
+    # Halves in breadth-first order, at most _SPLITS + 1 per 128 requests: refused requests spread over the whole block
+    # stop the splitting (the rest goes line by line) before the parses cost more than the line decoder would.
+    pending = collections.deque([(0, len(text))])
+    splits = _SPLITS + len(text) // 128
+    while pending:
+        lo, hi = pending.popleft()
+        try:
+            part = pa_json.read_json(pa.BufferReader(_concatenated(text.slice(lo, hi - lo))), parse_options=options)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            part = None
+        if part is not None and part.num_rows == hi - lo:
+            parsed.append((lo, part))
+        elif hi - lo >= _SPLIT_MIN and splits > 0:
+            splits -= 1
+            middle = (lo + hi) // 2
+            pending.extend([(lo, middle), (middle, hi)])
+    sure = np.zeros(len(text), dtype=bool)
+    if not parsed:
+        return pa.table({}), sure
+    parsed.sort(key=lambda item: item[0])
+    for lo, part in parsed:
+        sure[lo:lo + part.num_rows] = True
+    records = pa.concat_tables([part for _, part in parsed])
+    good = np.ones(records.num_rows, dtype=bool)
+    required = [*decoder.features, *_computable_extras(decoder, schema.names)]
+    for field in schema:
+        column = records.column(field.name)
+        if field.name in required:
+            good &= column.is_valid().to_numpy(zero_copy_only=False)
+        if field.type == pa.float64():
+            values = column.to_numpy(zero_copy_only=False)  # nulls NaN: not odd, only missing
+            with np.errstate(invalid="ignore"):
+                odd = ~(np.abs(values) < _EXACT) | ((values == 0) & np.signbit(values))
+            good &= ~(odd & column.is_valid().to_numpy(zero_copy_only=False))
+    sure[np.flatnonzero(sure)[~good]] = False
+    return records.filter(pa.array(good)) if not good.all() else records, sure
+
+
+def _computable_extras(decoder: "_Decoder", keys: List[str]) -> List[str]:
+    """The extra columns the line decoder computes from a record's raw columns when the record lacks them (with the
+    dataset known: ``records.complete_records``), a record's keys being some of ``keys``: those a fast record must give
+    (null or absent, the others are missing alike)."""
+    if decoder.contract is None:
+        return []
+    from pipeline_code.serving.records import computable_extras
+
+    return computable_extras(decoder.contract, keys)
 
 
 def _concatenated(text: pa.Array) -> pa.Buffer:

@@ -19,7 +19,7 @@ import functools
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -668,6 +668,14 @@ def _extra_sources(contract: FeatureContract) -> Dict[str, Tuple[str, ...]]:
     sources = {name: (*expr.source_columns(), *((dataset.event_time,) if expr.reads_event_time() else ()))
                for name, expr in ((name, dataset.feature(name).expr) for name in contract.extra_features)}
     return {name: columns for name, columns in sources.items() if unreadable.isdisjoint(columns)}
+
+
+def computable_extras(contract: FeatureContract, keys: Iterable[str]) -> List[str]:
+    """The extras (sensitive attribute, slices) :func:`complete_records` may compute for a precomputed record holding
+    no other keys than ``keys`` when it lacks them: those whose every raw column is one of ``keys`` (and not the extra
+    itself: a record lacking it lacks that column)."""
+    given = set(keys)
+    return [name for name, columns in _extra_sources(contract).items() if (given - {name}).issuperset(columns)]
 
 
 def _raw_extras(record: Dict[str, Any], dataset: catalog.Dataset,
