@@ -11,6 +11,9 @@ Each measurement runs in its own spawned child process; peak memory is that chil
   (the median of three runs; ``monitor_full_runs_wall_s`` has all three);
 * ``decode_only``: the same decoding with nothing consuming the records (median of three, alternating with
   the runs above), the yardstick for the monitor's own cost on a machine whose speed varies;
+* ``decode_only_json``: the same records captured as JSON requests (one object of the 20 features each, a CSV
+  score), decoded with nothing consuming them (median of three, wall and CPU); ``python bench/monitor_bench.py
+  --json`` measures only this;
 * ``monitor_full_10m``: the same on 10M lines (the 1M file read ten times); ``peak_10m_over_1m`` is the
   ratio of the two peaks (the target: within 10 %, memory does not grow with the window);
 * ``monitor_drift_only``: the drift + quality computation on an in-memory 1M-row frame;
@@ -86,6 +89,27 @@ def write_capture():
     return os.path.getsize(os.path.join(CAPTURE, "capture.jsonl"))
 
 
+CAPTURE_JSON = os.path.join(tempfile.gettempdir(), "monitor-bench-capture-json")
+
+
+def write_json_capture():
+    """The window of :func:`write_capture` with each request a JSON object (as a client sends one record)."""
+    win = frame(ROWS, 2, 0.05)
+    scores = np.random.default_rng(9).beta(2, 5, ROWS)
+    keys = [json.dumps(json.dumps(c) + ": ")[1:-1] for c in win.columns]  # escaped once more: the request is text
+    columns = [win[c].map(repr).tolist() if c.startswith("x") else [json.dumps(json.dumps(v))[1:-1] for v in win[c]]
+               for c in win.columns]
+    os.makedirs(CAPTURE_JSON, exist_ok=True)
+    with open(os.path.join(CAPTURE_JSON, "capture.jsonl"), "w") as handle:
+        for i, (values, sc) in enumerate(zip(zip(*columns), scores)):
+            request = "{" + ", ".join(k + v for k, v in zip(keys, values)) + "}"
+            handle.write('{"captureData":{"endpointInput":{"observedContentType":"application/json","mode":"INPUT","data":"%s",'
+                         '"encoding":"JSON"},"endpointOutput":{"observedContentType":"text/csv","mode":"OUTPUT","data":"%.5f",'
+                         '"encoding":"CSV"}},"eventMetadata":{"eventId":"e%d","inferenceId":"i%d","inferenceTime":'
+                         '"2026-05-01T00:00:00Z"},"eventVersion":"0"}\n' % (request, sc, i, i))
+    return os.path.getsize(os.path.join(CAPTURE_JSON, "capture.jsonl"))
+
+
 BASELINE = os.path.join(tempfile.gettempdir(), "monitor-bench-baseline.json")
 
 
@@ -149,6 +173,25 @@ def decode_only(q):
     q.put({"wall_s": time.perf_counter() - t, "peak_rss_mb": peak_mb()})
 
 
+def decode_only_json(q):
+    """:func:`decode_only` on the JSON-request capture (:func:`write_json_capture`)."""
+    from pipeline_code.monitoring import capture
+
+    docs = json.loads(Path(BASELINE).read_text())
+    st = docs["statistics"]
+    t, cpu = time.perf_counter(), time.process_time()
+    w = capture.read_capture(CAPTURE_JSON, list(st["features"]), categorical=[c for c in st["features"] if c.startswith("c")],
+                             consume=lambda chunk: None)
+    q.put({"wall_s": time.perf_counter() - t, "cpu_s": time.process_time() - cpu, "records": w.records,
+           "malformed": w.malformed, "peak_rss_mb": peak_mb()})
+
+
+def json_runs():
+    """``decode_only_json`` three times, the median by wall time first, then all three."""
+    runs = sorted((child(decode_only_json) for _ in range(3)), key=lambda r: r["wall_s"])
+    return runs[1], runs
+
+
 def ours(q):
     from pipeline_code.monitoring import drift
     base, win = frame(BASE_ROWS, 1), frame(ROWS, 2, 0.05)
@@ -184,8 +227,16 @@ def child(target):
 
 
 def main():
+    if "--json" in sys.argv[1:]:  # the JSON-request decoding only
+        json_size = write_json_capture()
+        write_baseline()
+        median, runs = json_runs()
+        print(json.dumps({"rows": ROWS, "capture_json_bytes": json_size, "decode_only_json": median,
+                          "decode_only_json_runs": runs}, indent=2))
+        return
     t = time.perf_counter()
     size = write_capture()
+    json_size = write_json_capture()
     write_baseline()
     written = time.perf_counter() - t
     # The 1M run three times, the median reported (this machine's speed varies by a quarter from hour to hour).
@@ -195,10 +246,13 @@ def main():
         bare.append(child(decode_only))
     runs.sort(key=lambda r: r["wall_s"])
     bare.sort(key=lambda r: r["wall_s"])
+    json_median, json_all = json_runs()
     f, f10, a, b = runs[1], child(full_10m), child(ours), child(reference)
     out = {"rows": ROWS, "features": NUM + CAT, "baseline_rows": BASE_ROWS, "capture_bytes": size, "capture_write_s": written,
            "monitor_full": f, "monitor_full_runs_wall_s": [r["wall_s"] for r in runs],
            "decode_only": bare[1], "decode_only_runs_wall_s": [r["wall_s"] for r in bare],
+           "capture_json_bytes": json_size, "decode_only_json": json_median,
+           "decode_only_json_runs_wall_s": [r["wall_s"] for r in json_all],
            "monitor_over_decode_only": f["wall_s"] / bare[1]["wall_s"], "monitor_full_10m": f10,
            "peak_10m_over_1m": f10["peak_rss_mb"] / f["peak_rss_mb"],
            "monitor_drift_only": a, "scipy_reference": b,
