@@ -255,7 +255,7 @@ def remember_curation(curated: Dict[Any, Dict[str, str]], dataset: Any, paths: M
     """Note in ``curated`` that the jobs of ``run_id`` curated the raw records of ``dataset`` landed at ``paths``
     (:func:`lake_paths`) into its curated, quarantine and features paths, their summaries in ``logs``; ``online``:
     the online store file and feature group their features were put in (None: not put online); ``by``: what curated
-    them when not a run of this invocation (its notes name it). :func:`shared_curation` finds them."""
+    them when not a run (its notes name it). :func:`shared_curation` finds them."""
     curated[_curation_key(dataset, paths)] = {
         "run_id": run_id, "logs": logs, "online": online, **({"by": by} if by else {}),
         **{k: paths[k] for k in ("curated", "quarantine", "features")}}
@@ -364,7 +364,7 @@ def run_model(
         # The same raw records through the same jobs: the earlier run's outputs.
         paths.update({k: earlier[k] for k in ("curated", "quarantine", "features")})
         notes = [*notes, f"the same raw records of {spec.dataset} as {earlier.get('by') or 'run ' + earlier['run_id']}"
-                         f" of this invocation: its curated records and features are this run's (curated once)"]
+                         f": its curated records and features are this run's (curated once)"]
     curate_logs = logs if earlier is None else earlier["logs"]
     store_settings = env["feature_store"]
     online = None

@@ -628,15 +628,15 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
         # The error metrics' 100 draws in one pass over their index matrix (the same values: metric_over_draws).
         compute_draws = lambda draws: metrics_regression.metric_over_draws(y, predicted, draws, metric, deviance)  # noqa: E731
         measured = len(y)
-    known_se: Dict[str, Any] = {"compute_draws": compute_draws}
+    bootstrap: Dict[str, Any] = {"compute_draws": compute_draws}  # how _primary_metric_drop draws its noise
     if multiclass and metric == "auc" and auc_se is not _NOT_DRAWN:
-        known_se["se"] = auc_se
+        bootstrap["se"] = auc_se
     _primary_metric_drop(out, checks, metric, headline.get(metric), base.get(metric), compute, measured, len(y),
                          power_limit=max_auc_drop if multiclass and metric == "auc" else max_quality_drop,
                          max_quality_drop=max_quality_drop, false_alarm_rate=false_alarm_rate,
                          judged_as_auc_drop=multiclass and metric == "auc",
                          scope=_class_scope(out["classes_not_judged"], len(classes)) if multiclass and metric in _MACRO_KEYS else "",
-                         **known_se)
+                         **bootstrap)
     out["status"] = _section_status(checks)
     out["checks"] = checks
     return out

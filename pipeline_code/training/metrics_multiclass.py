@@ -177,13 +177,13 @@ def metric_over_draws(y: Any, P: Any, draws: np.ndarray, k: int, metric: str,
     if draws.ndim != 2 or draws.shape[1] < 1 or P.shape[1] != k:
         return None
     m = draws.shape[0]
+    if len(y) and (y.min() < 0 or y.max() >= k):
+        return None
     if metric == "log_loss":
         eps = np.finfo(np.float64).eps
         rows_log = np.log(np.clip(P[np.arange(len(y)), y], eps, 1.0)) if len(y) else np.zeros(0)
         return -np.mean(rows_log[draws], axis=1)
     if metric not in ("accuracy", "macro_precision", "macro_recall", "macro_f1") or m * k * k > MAX_DRAW_CELLS:
-        return None
-    if len(y) and (y.min() < 0 or y.max() >= k):
         return None
     predicted_class = P.argmax(axis=1)
     cells = (np.arange(m, dtype=np.int64)[:, None] * (k * k) + y[draws] * k + predicted_class[draws]).ravel()

@@ -10,7 +10,7 @@ import pytest
 
 from mlops_cli.local import replay_loop
 from mlops_cli.local.registry import APPROVED, LocalRegistry
-from tests.support.local_run import DAYS, lenient_local_run
+from tests.support.local_run import DAYS, assert_online_holds, lenient_local_run
 
 pytestmark = pytest.mark.spark
 
@@ -196,26 +196,10 @@ def test_a_champion_trained_on_your_records_is_replayed_a_window_of_them(workdir
     # retraining, whose features still reached the online store, as its feature job would have put them
     assert len(curations) == 2
     assert result["retraining"]["data"]["notes"] == [
-        f"the same raw records of {dataset} as replay window {result['window_dir']} of this invocation: its curated "
+        f"the same raw records of {dataset} as replay window {result['window_dir']}: its curated "
         "records and features are this run's (curated once)"]
     assert result["retraining"]["data"]["curated_rows"] + result["retraining"]["data"]["quarantined_rows"] == 800
-    _assert_online(workdir, lenient_config, dataset, Path(result["window_dir"]) / "features" / dataset)
-
-
-def _assert_online(workdir, config, dataset, features) -> None:
-    """The online store of ``workdir`` holds every record identifier of the features at ``features``."""
-    import pandas as pd
-
-    from mlops_cli.local.online_store import STORE_FILE, LocalOnlineStore, local_feature_group
-    from mlops_cli.local.run_loop import load_config
-    from pipeline_code.training.spec import parse_model_spec
-
-    loaded = load_config(config, "dev")
-    ds = parse_model_spec(loaded["models"]["churn"]).catalog_dataset
-    ids = pd.read_parquet(features)[ds.record_identifier].drop_duplicates().tolist()
-    got = LocalOnlineStore(str(workdir / STORE_FILE)).batch_get_record(Identifiers=[
-        {"FeatureGroupName": local_feature_group(loaded["project"], "dev", dataset), "RecordIdentifiersValueAsString": ids}])
-    assert len(got["Records"]) == len(ids) > 0
+    assert_online_holds(workdir, lenient_config, Path(result["window_dir"]) / "features" / dataset)
 
 
 def test_generated_traffic_is_refused_for_a_champion_trained_on_your_records(workdir, lenient_config, tmp_path):

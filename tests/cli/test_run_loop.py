@@ -15,7 +15,7 @@ from mlops_cli.local import run_loop
 from mlops_cli.local.registry import APPROVED, PENDING, LocalRegistry
 from pipeline_code.core import hyperparameters, integrity
 from tests.support.configs import SAMPLE_CONFIG
-from tests.support.local_run import DAYS, lenient_local_run
+from tests.support.local_run import DAYS, assert_online_holds, lenient_local_run
 
 pytestmark = pytest.mark.spark
 
@@ -197,9 +197,9 @@ def test_a_run_on_your_files_refuses_a_test_set_frozen_from_generated_records(ch
     from pipeline_code.etl import glue_curate_job
 
     workdir = champion("churn").copy_to(tmp_path)
-    curations = []  # the curate job's runs from here on
+    curate_runs = []  # the curate job's runs from here on
     curate = glue_curate_job.main
-    monkeypatch.setattr(glue_curate_job, "main", lambda argv: curations.append(argv) or curate(argv))
+    monkeypatch.setattr(glue_curate_job, "main", lambda argv: curate_runs.append(argv) or curate(argv))
     frozen = workdir / "frozen_test" / "churn"
     before = (frozen / "manifest.json").read_text()
     assert json.loads(before)["data_origin"] == {"kind": "generated"}
@@ -221,12 +221,12 @@ def test_a_run_on_your_files_refuses_a_test_set_frozen_from_generated_records(ch
             "champion is judged on the new rows too)") in err.splitlines()
     assert (frozen / "manifest.json").read_text() == before
     assert len((workdir / "registry" / "runs.jsonl").read_text().splitlines()) == 1
-    assert curations == []  # refused before the Spark jobs
+    assert curate_runs == []  # refused before the Spark jobs
 
     # WHEN the frozen set is deleted, as the message says THEN the next run freezes one from the user's file
     shutil.rmtree(frozen)
     (record,) = run_loop.run(argv, out=io.StringIO())
-    assert record["frozen_test_set_created"] is True and len(curations) == 1
+    assert record["frozen_test_set_created"] is True and len(curate_runs) == 1
     assert json.loads((frozen / "manifest.json").read_text())["data_origin"] == {
         "kind": "files", "source": str(mine), "sha256": source_sha256([str(mine)])}
     assert record["data"]["sha256"] == source_sha256([str(mine)])
@@ -272,23 +272,8 @@ def test_a_run_whose_data_reaches_past_the_frozen_window_re_freezes_it_and_judge
     assert f"note: re-froze the test set: {record['test_set_refreeze_reason']}" in printed
     # AND the second run, landing the first's raw records, read its curated records and features (run_loop.run's
     # curated) and put them in its own workdir's online store, as its feature job would have
-    assert f"the same raw records of customer_churn as run {kept['run_id']} of this invocation" in printed
-    _assert_online(workdir, lenient_config, Path(kept["run_dir"]) / "features")
-
-
-def _assert_online(workdir: Path, config: str, features: Path) -> None:
-    """The online store of ``workdir`` holds the latest features of every record identifier of ``features``."""
-    import pandas as pd
-    from mlops_cli.local.online_store import STORE_FILE, LocalOnlineStore, local_feature_group
-    from pipeline_code.training.spec import parse_model_spec
-
-    loaded = run_loop.load_config(config, "dev")
-    ds = parse_model_spec(loaded["models"]["churn"]).catalog_dataset
-    ids = pd.read_parquet(features / ds.name)[ds.record_identifier].drop_duplicates().tolist()
-    group = local_feature_group(loaded["project"], "dev", ds.name)
-    got = LocalOnlineStore(str(workdir / STORE_FILE)).batch_get_record(
-        Identifiers=[{"FeatureGroupName": group, "RecordIdentifiersValueAsString": ids}])
-    assert len(got["Records"]) == len(ids)
+    assert f"the same raw records of customer_churn as run {kept['run_id']}: its curated records" in printed
+    assert_online_holds(workdir, lenient_config, Path(kept["run_dir"]) / "features" / "customer_churn")
 
 
 def test_the_local_runs_tuning_note_says_the_models_ranges_and_the_environments_budget(tmp_path):

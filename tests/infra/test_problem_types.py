@@ -231,7 +231,7 @@ def test_the_local_run_takes_each_type_through_every_stage(spark, tmp_path, monk
     # AND the orders both read (the same generated records: one dataset, the same features) went through the Glue job
     # once: the second run read the first's curated records and features, and says so
     assert len(curations) == 1
-    shared = (f"the same raw records of shop_orders as run {segment['run_id']} of this invocation: its curated records "
+    shared = (f"the same raw records of shop_orders as run {segment['run_id']}: its curated records "
               "and features are this run's (curated once)")
     assert value["data"] == {**segment["data"], "notes": [shared]} and f"note: {shared}" in printed
 

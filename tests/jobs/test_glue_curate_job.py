@@ -17,6 +17,7 @@ from pipeline_code.etl import glue_curate_job
 from pipeline_code.etl.curate import QUARANTINE_REASON_COLUMN, BatchCounts
 from pipeline_code.sample_data.generate import generate, generate_batch, write_raw
 from tests.support import datasets as samples
+from tests.support.spark_jobs import spark_jobs
 
 pytestmark = pytest.mark.spark
 
@@ -479,14 +480,8 @@ def test_a_run_whose_every_batch_is_under_the_maximum_succeeds_listing_each_batc
     write_raw(later, str(tmp_path / "raw"), churn, "2026-02-04")
     loose.to_csv(raw / "loose.csv", index=False)
     # WHEN the job runs (its Spark jobs counted: each is a scheduling round in Glue, issue #16)
-    context = spark.sparkContext
-    context.setJobGroup("per-batch-first-run", "the curate job's first run over three batches")
-    try:
+    with spark_jobs(spark, "per-batch-first-run") as jobs:
         assert glue_curate_job.main(job_argv(tmp_path, str(raw), max_quarantine_ratio="0.05")) == 0
-        jobs = context.statusTracker().getJobIdsForGroup("per-batch-first-run")
-    finally:
-        context.setLocalProperty("spark.jobGroup.id", None)
-        context.setLocalProperty("spark.job.description", None)
     # THEN it succeeds, its summary giving each batch's counts (the unnamed batch first), which add up to the run's
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "succeeded"

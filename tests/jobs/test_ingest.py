@@ -8,7 +8,6 @@ fake client.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import threading
@@ -35,6 +34,7 @@ from pipeline_code.features.ingestion.writer import (
 )
 from tests.support import datasets as samples
 from tests.support.feature_store import FakeSageMaker
+from tests.support.spark_jobs import spark_jobs
 
 CHURN = samples.CUSTOMER_CHURN
 GROUP = "customer-churn-features"
@@ -296,19 +296,6 @@ def test_local_entry_point_writes_features_and_validates_arguments(tmp_path, cap
 # --------------------------------------------------------------------------------------
 # Spark engine
 # --------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def spark_jobs(spark, group: str):
-    """The ids of the Spark jobs run within the block (a list filled when it ends), under job group ``group``."""
-    context, jobs = spark.sparkContext, []
-    context.setJobGroup(group, group)
-    try:
-        yield jobs
-    finally:
-        jobs.extend(context.statusTracker().getJobIdsForGroup(group))
-        context.setLocalProperty("spark.jobGroup.id", None)
-        context.setLocalProperty("spark.job.description", None)
-
-
 def normalised(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     """Sorted by key, every null as None, numbers as Python numbers: dtype-agnostic comparison."""
     frame = frame.sort_values(key).reset_index(drop=True).astype(object)

@@ -332,6 +332,17 @@ def test_a_regression_windows_draws_taken_at_once_give_the_section_one_draw_at_a
     assert any(judged) and (undefined > 0) == (metric not in ("rmse", "mae", "bias"))
 
 
+
+@pytest.mark.parametrize("metric", ["accuracy", "log_loss", "macro_precision", "macro_recall", "macro_f1"])
+def test_draws_of_class_codes_outside_the_classes_are_left_to_one_at_a_time(metric):
+    """GIVEN labels coded outside 0..k-1 (a -1 would index the last class's probability) WHEN the draws are asked for
+    at once THEN none are given (None), so the caller computes each draw alone, which refuses such codes."""
+    from pipeline_code.training import metrics_multiclass as mm
+
+    P = np.full((6, 3), 1 / 3)
+    for y in ([0, 1, 2, -1, 1, 0], [0, 1, 3, 1, 1, 0]):
+        assert mm.metric_over_draws(np.array(y), P, np.array([[0, 1, 2, 3, 4, 5]]), 3, metric) is None
+
 @pytest.mark.parametrize("metric", ["macro_f1", "macro_precision", "macro_recall", "accuracy", "log_loss"])
 def test_a_multiclass_windows_draws_taken_at_once_give_the_section_one_draw_at_a_time_gave(metric, monkeypatch):
     """GIVEN multiclass windows judged on ``metric`` (a 40-class long tail whose windows lack classes, tied

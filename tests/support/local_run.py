@@ -90,3 +90,19 @@ def build_champion(directory: Path, model: str) -> Champion:
     with lenient_local_run(directory) as path:
         (record,) = run_loop.run(["--workdir", str(workdir), "--model", model, *CHAMPION_ARGS, "--config", path], out=out)
     return Champion(workdir=workdir, record=record, printed=out.getvalue())
+
+
+def assert_online_holds(workdir: Path, config: str, features: Path, model: str = "churn") -> None:
+    """The local online store of ``workdir`` holds every record identifier of the features parquet at ``features``
+    (those of ``model``'s dataset, ``config``'s dev environment)."""
+    import pandas as pd
+
+    from mlops_cli.local.online_store import STORE_FILE, LocalOnlineStore, local_feature_group
+    from pipeline_code.training.spec import parse_model_spec
+
+    loaded = run_loop.load_config(config, "dev")
+    ds = parse_model_spec(loaded["models"][model]).catalog_dataset
+    ids = pd.read_parquet(features)[ds.record_identifier].drop_duplicates().tolist()
+    got = LocalOnlineStore(str(workdir / STORE_FILE)).batch_get_record(Identifiers=[
+        {"FeatureGroupName": local_feature_group(loaded["project"], "dev", ds.name), "RecordIdentifiersValueAsString": ids}])
+    assert len(got["Records"]) == len(ids) > 0
