@@ -195,6 +195,19 @@ OPERATORS_DECLARATION = {
 }
 
 
+def test_the_operators_dataset_reads_every_operator_the_arrays_compute():
+    """The comparison below holds the two interpreters to the same values for each operator it reads: it reads every
+    one of the catalog's but days_since (which always goes to compute_features), so an operator added or changed in one
+    interpreter only is compared."""
+    from pipeline_code import catalog
+
+    def ops(arg: object) -> set:
+        return {arg.op}.union(*(ops(a) for a in arg.args)) if isinstance(arg, catalog.Expr) else set()
+
+    read = set().union(*(ops(f.expr) for f in catalog.parse_dataset("operators", OPERATORS_DECLARATION).features))
+    assert read == set(catalog.OPERATORS) - {"days_since"}
+
+
 def _operator_records(count: int, seed: int) -> List[dict]:
     rng = np.random.default_rng(seed)
 
