@@ -807,6 +807,17 @@ def _as_number(series: pd.Series) -> Tuple[pd.Series, int]:
         numbers = numbers.astype(np.float64)
     except OverflowError:  # an integer of hundreds of digits: one value at a time (rare)
         numbers = pd.Series([_finite_or_nan(v) for v in raw], index=raw.index, dtype=np.float64)
+    if kind not in ("integer", "floating", "mixed-integer-float", "decimal", "empty", "boolean"):
+        # Numbers sent as text (CSV requests, or quoted in JSON): pandas decides which texts are numbers, Python's float
+        # gives their values. pandas' own text parser is off by one unit in the last place for some 17-digit numbers,
+        # and by what else a chunk holds reads "-0" as 0 (through int64) and a 19-digit integer through int64 or
+        # float64: the same text would be two values, and another one than the columnar reader's.
+        values = raw.to_numpy()
+        texts = np.flatnonzero(numbers.notna().to_numpy() & np.fromiter((type(v) is str for v in values), bool, len(values)))
+        if len(texts):
+            exact = numbers.to_numpy(dtype=np.float64, copy=True)
+            exact[texts] = [_text_number(values[i], exact[i]) for i in texts]
+            numbers = pd.Series(exact, index=raw.index)
     numbers = numbers.where(np.isfinite(numbers.to_numpy()), np.nan)
     suspect = np.flatnonzero(raw.notna().to_numpy() & numbers.isna().to_numpy())  # usually empty
     violations = sum(1 for v in raw.iloc[suspect] if str(v).strip() != "")
@@ -830,6 +841,15 @@ def _json(text: str) -> Any:
     if text.startswith("\ufeff"):
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     return _DECODER.decode(text)
+
+
+def _text_number(text: str, parsed: float) -> float:
+    """The float ``text`` denotes, correctly rounded (Python's float), which pandas read as ``parsed``; ``parsed`` if
+    Python reads no number there."""
+    try:
+        return float(text)
+    except ValueError:
+        return parsed
 
 
 def _finite_or_nan(value: Any) -> float:

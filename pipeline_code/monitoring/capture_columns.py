@@ -283,11 +283,14 @@ def _frame(table: pa.Table, decoder: "_Decoder", violations: Dict[str, int],
 
 def _json_schema(decoder: "_Decoder") -> Optional[pa.Schema]:
     """The keys a JSON request's record may hold for the fast path, typed strictly: the model's features and the extra
-    columns (text for categories, else numbers), and the record's own id and time (text); None when names clash."""
+    columns (text for categories, else numbers), and the record's own id and time (text); None when names clash (with
+    each other or with the request envelope's key)."""
     from pipeline_code.monitoring.capture import META_KEYS
 
     names = [*decoder.features, *decoder.extra_columns, *META_KEYS]
-    if len(set(names)) != len(names):
+    # "instances" is the key of the request envelope ({"instances": [...]}), which the line decoder (as serving) reads
+    # before any feature of that name.
+    if len(set(names)) != len(names) or "instances" in names:
         return None
     return pa.schema([(name, pa.string() if name in decoder.categorical or name in META_KEYS else pa.float64())
                       for name in names])

@@ -106,7 +106,7 @@ def test_the_columnar_reader_decodes_what_the_line_decoder_does(problem_type, bl
     assert fast.records > LINES // 3 and fast.malformed > 0
     assert fast.summary() == reference.summary()
     assert fast.summary()["answered_by"]["models"]["a" * 64]["version"] == "6"
-    pd.testing.assert_frame_equal(_sorted(fast.frame, spec), _sorted(reference.frame, spec))
+    pd.testing.assert_frame_equal(_sorted(fast.frame, spec), _sorted(reference.frame, spec), check_exact=True)
 
 
 def _sorted(frame: pd.DataFrame, spec) -> pd.DataFrame:
@@ -171,7 +171,7 @@ def test_a_block_the_fast_path_fails_on_is_decoded_line_by_line_and_counted(tmp_
     assert window.records == reference.records == 50 and window.malformed == 0
     assert window.summary()["columnar_fallbacks"] == {
         "AttributeError: module 'pyarrow.compute' has no attribute 'match_substring_regex'": 1}
-    pd.testing.assert_frame_equal(_sorted(window.frame, spec), _sorted(reference.frame, spec))
+    pd.testing.assert_frame_equal(_sorted(window.frame, spec), _sorted(reference.frame, spec), check_exact=True)
 
 
 def _json_mutate(line: str, rand: random.Random) -> str:
@@ -265,7 +265,7 @@ def test_the_columnar_reader_decodes_json_requests_as_the_line_decoder_does(prob
     # THEN the records, counts and malformed lines are the same
     assert fast.records > LINES // 2 and fast.malformed > 0 and fast.summary()["schema"]["changed"]
     assert fast.summary() == reference.summary()
-    pd.testing.assert_frame_equal(_sorted(fast.frame, spec), _sorted(reference.frame, spec))
+    pd.testing.assert_frame_equal(_sorted(fast.frame, spec), _sorted(reference.frame, spec), check_exact=True)
 
 
 def _awkward_bodies(record: dict, number: str, category: str) -> list:
@@ -330,7 +330,7 @@ def test_each_awkward_json_request_is_decoded_as_the_line_decoder_does(block_byt
     assert fast.summary()["malformed"]["count"] > 0 and fast.summary()["schema"]["changed"]
     assert fast.summary() == reference.summary()
     fast_frame, reference_frame = _sorted(fast.frame, spec), _sorted(reference.frame, spec)
-    pd.testing.assert_frame_equal(fast_frame, reference_frame)
+    pd.testing.assert_frame_equal(fast_frame, reference_frame, check_exact=True)
     for name in fast_frame.columns:
         if fast_frame[name].dtype == np.float64:
             assert np.signbit(fast_frame[name]).tolist() == np.signbit(reference_frame[name]).tolist(), name
@@ -378,3 +378,49 @@ def test_a_few_requests_pyarrow_refuses_leave_the_rest_of_their_block_on_the_fas
     # THEN the three went line by line, with no more than a few neighbours each; the rest came as one chunk
     assert {101, 1001, 1501} <= set(line_decoded) and len(line_decoded) < 3 * capture_columns._SPLIT_MIN
     assert sum(len(c) for c in chunks) == 2000 - len(line_decoded)
+
+
+@pytest.mark.parametrize("text", ['"-0"', '"9223372036854775809"', '"9223372036854775807"'])
+def test_a_number_sent_as_text_reads_the_same_both_ways(tmp_path, text):
+    # GIVEN clean JSON requests (tenure_months whole numbers), one of them 7.5, and far from it one request whose
+    # tenure_months is a number spelt as text (the line decoder reads text numbers: no type violation)
+    spec = _spec(BINARY)
+    frame = replay.traffic(spec, 60, seed=5, start="2026-01-01", days=2)
+    clean = [line for line in replay.capture_lines(spec, frame, np.linspace(0, 1, 60))
+             if all(json.loads(json.loads(line)["captureData"]["endpointInput"]["data"]).get(f) is not None
+                    for f in spec.frame_features)]
+    record = json.loads(json.loads(clean[0])["captureData"]["endpointInput"]["data"])
+
+    def event(i, body):
+        e = json.loads(clean[i])
+        e["eventMetadata"]["inferenceId"] = f"crafted-{i}"
+        e["captureData"]["endpointInput"]["data"] = body
+        return json.dumps(e)
+
+    lines = [event(0, json.dumps({**record, "tenure_months": 7.5}))] + clean[1:]
+    lines.append(event(1, json.dumps({**record, "tenure_months": "@@"}).replace('"@@"', text)))
+    path = tmp_path / spec.name / "AllTraffic" / "capture.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(lines) + "\n")
+    # WHEN the window is read both ways
+    fast, reference = _read(spec, tmp_path, True), _read(spec, tmp_path, False)
+    pick = lambda w: w.frame.loc[w.frame[capture.INFERENCE_ID] == "crafted-1", "tenure_months"].iloc[0]
+    # THEN that value is the same, to the bit
+    assert fast.summary() == reference.summary()
+    assert (float(pick(fast)).hex(), bool(np.signbit(pick(fast)))) == (float(pick(reference)).hex(), bool(np.signbit(pick(reference))))
+
+
+def test_a_feature_named_instances_reads_the_same_both_ways(tmp_path):
+    # GIVEN JSON requests of a model with a feature named "instances", the key of the request envelope
+    # ({"instances": [...]}) the line decoder (as serving) reads first
+    def line(i):
+        data = json.dumps({"instances": "a", "x": 1.0 + i})
+        return json.dumps({"captureData": {"endpointInput": {"observedContentType": "application/json", "encoding": "JSON",
+                                                             "data": data},
+                                           "endpointOutput": {"observedContentType": "text/csv", "encoding": "CSV", "data": "0.5"}},
+                           "eventMetadata": {"eventId": f"e{i}", "inferenceTime": "2026-01-01T00:00:00Z"}})
+    (tmp_path / "capture.jsonl").write_text("\n".join(line(i) for i in range(3)) + "\n")
+    # WHEN read both ways THEN the same records and malformed lines
+    fast, reference = (capture.read_capture(str(tmp_path), ["instances", "x"], categorical=["instances"], columnar=c)
+                       for c in (True, False))
+    assert (fast.records, fast.malformed) == (reference.records, reference.malformed)
