@@ -189,9 +189,9 @@ class CaptureWindow:
         answered = chunk[ANSWERED]
         if answered.notna().any():
             self.answered.update({str(k): int(v) for k, v in answered.value_counts(dropna=True).items()})
-        times = request_times(chunk[INFERENCE_TIME]).dropna()
-        if len(times):
-            first, last = times.min(), times.max()
+        times = request_times(chunk[INFERENCE_TIME])
+        first, last = times.min(), times.max()  # NaT: no time (min and max skip missing times)
+        if not pd.isna(first):
             self.start = first if self.start is None else min(self.start, first)
             self.end = last if self.end is None else max(self.end, last)
 

@@ -207,14 +207,36 @@ def class_codes(values: pd.Series, classes: Sequence[str]) -> pd.Series:
 
 def join_labels(frame: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     """``frame`` plus ``label`` (NaN where no label arrived); label-side columns fill gaps in traffic columns."""
-    left = frame.copy()
-    left[INFERENCE_ID] = left[INFERENCE_ID].astype(str)
-    joined = left.merge(labels, on=INFERENCE_ID, how="left", suffixes=("", "__label"), validate="many_to_one")
+    ids = frame[INFERENCE_ID].astype(str)
+    joined = _left_join(frame, ids, labels)
+    if joined is None:
+        left = frame.copy()
+        left[INFERENCE_ID] = ids
+        joined = left.merge(labels, on=INFERENCE_ID, how="left", suffixes=("", "__label"), validate="many_to_one")
     for c in [c for c in joined.columns if c.endswith("__label")]:
         base = c[: -len("__label")]
         joined[base] = joined[base].where(joined[base].notna(), joined[c])
         joined = joined.drop(columns=c)
     return joined
+
+
+def _left_join(frame: pd.DataFrame, ids: pd.Series, labels: pd.DataFrame) -> Optional[pd.DataFrame]:
+    """What ``frame.merge(labels, on=INFERENCE_ID, how="left", suffixes=("", "__label"))`` gives, ``frame``'s ids
+    as ``ids``, by one index lookup and a take per label column (None: labels whose ids are not unique, which the
+    merge refuses, or not objects). The monitor joins every chunk of its window: a merge costs ~10 ms
+    a chunk whatever its size, this a tenth of that; the frame is the same (a test compares the two)."""
+    keys = labels[INFERENCE_ID]
+    index = pd.Index(keys)
+    if keys.dtype != object or not index.is_unique:
+        return None
+    positions = index.get_indexer(ids)
+    # Rows no label matched are -1: reindexing on them fills (and widens the dtype) as the merge does.
+    right = labels.drop(columns=[INFERENCE_ID]).reset_index(drop=True).reindex(positions)
+    columns: Dict[str, Any] = {name: frame[name].array for name in frame.columns}
+    columns[INFERENCE_ID] = ids.array
+    for name in right.columns:
+        columns[f"{name}__label" if name in columns else name] = right[name].array
+    return pd.DataFrame(columns, copy=False)
 
 
 def inference_days(frame: pd.DataFrame) -> pd.Series:

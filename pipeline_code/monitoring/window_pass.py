@@ -72,7 +72,11 @@ class WindowPass:
 
     def _drop_other_versions(self, chunk: pd.DataFrame) -> None:
         """Forget the predictions of records another version answered, so rescoring gives them the serving version's."""
-        other = (chunk[ANSWERED].notna() & (chunk[ANSWERED] != self.serving_digest)).to_numpy(dtype=bool, na_value=False)
+        answered = chunk[ANSWERED]
+        named = answered.notna().to_numpy(dtype=bool)
+        if not named.any():  # no record names the version that answered it: no comparison of every text
+            return
+        other = named & (answered != self.serving_digest).to_numpy(dtype=bool, na_value=False)
         if other.any():
             for digest, count in chunk.loc[other, ANSWERED].value_counts().items():
                 self.other_versions[str(digest)] = self.other_versions.get(str(digest), 0) + int(count)

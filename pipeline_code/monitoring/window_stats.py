@@ -35,6 +35,11 @@ def present_text(values: pd.Series) -> pd.Series:
     return present if pd.api.types.is_string_dtype(present.dtype) and present.dtype != object else present.astype(str)
 
 
+def _arrow_text(column: pd.Series) -> bool:
+    """Whether ``column`` is text held by pyarrow (the decoder's text columns), whose counts pyarrow can take."""
+    return isinstance(column.dtype, pd.StringDtype) and column.dtype.storage in ("pyarrow", "pyarrow_numpy")
+
+
 def as_numbers(column: pd.Series) -> np.ndarray:
     """A column as float64 values, anything that is not a number NaN."""
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
@@ -85,15 +90,32 @@ class ColumnCounts:
                 self.out_of_range += int((values > self.high).sum())
             if self.integral:
                 self.non_integer += int((np.floor(values) != values).sum())
-        if not (self.numeric and numbers):
-            self.missing += int(column.isna().sum())
-        if self.text:
+        if self.text and _arrow_text(column):
+            # Missing values and the count of every value in one pass of pyarrow's (pandas' dropna, isna and
+            # value_counts cost ~1 ms each a call, however few the records: most of a chunked window's counting).
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            values = pa.array(column.array)  # the column's own arrow data, not a copy
+            self.missing += int(values.null_count)
+            counts = pc.value_counts(values)
+            pairs = zip(counts.field(0).to_pylist(), counts.field(1).to_pylist())
+            self._count((value, count) for value, count in pairs if value is not None)
+        elif self.text:
+            if not (self.numeric and numbers):
+                self.missing += int(column.isna().sum())
             counts = present_text(column).value_counts(sort=False)
-            for value, count in zip(counts.index.tolist(), counts.to_numpy().tolist()):
-                key = str(value)
-                self.values[key] = self.values.get(key, 0) + int(count)
-            if len(self.values) > 2 * MAX_DISTINCT + len(self.known):
-                self._fold()
+            self._count(zip(counts.index.tolist(), counts.to_numpy().tolist()))
+        elif not (self.numeric and numbers):
+            self.missing += int(column.isna().sum())
+
+    def _count(self, counts: Iterable[Any]) -> None:
+        """Add ``(value, count)`` pairs to the counts of the values (as text)."""
+        for value, count in counts:
+            key = str(value)
+            self.values[key] = self.values.get(key, 0) + int(count)
+        if len(self.values) > 2 * MAX_DISTINCT + len(self.known):
+            self._fold()
 
     def _fold(self) -> None:
         unknown = sorted(((c, v) for v, c in self.values.items() if v not in self.known), reverse=True)
@@ -316,7 +338,7 @@ class RowSample:
         self.skip = frozenset(skip)
         self.rng = np.random.default_rng(seed)
         self.seen = 0
-        self.columns: Dict[str, List[pd.Series]] = {}
+        self.columns: Dict[str, List[Any]] = {}  # per column, the values held (pandas arrays)
         self.keys = np.zeros(0)
         self.held = 0
         self.limit = np.inf
@@ -329,7 +351,7 @@ class RowSample:
             return
         for name in chunk.columns:
             if name not in self.skip:
-                self.columns.setdefault(name, []).append(_take(chunk[name], take))
+                self.columns.setdefault(name, []).append(chunk[name].array.take(take))
         self.keys = np.concatenate([self.keys, keys[take]])
         self.held = len(self.keys)
         if self.held > self.size:
@@ -343,7 +365,7 @@ class RowSample:
         if len(keep) == len(self.keys):
             return
         for name, parts in self.columns.items():
-            self.columns[name] = [_take(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], keep)]
+            self.columns[name] = [_joined(parts).take(keep)]
         self.keys = self.keys[keep]
         self.held = len(self.keys)
 
@@ -352,13 +374,18 @@ class RowSample:
         if not self.columns:
             return None
         self._cut()
-        return pd.DataFrame({name: pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        return pd.DataFrame({name: pd.Series(_joined(parts), name=name, copy=False)
                              for name, parts in self.columns.items()}, copy=False)
 
 
-def _take(column: pd.Series, positions: np.ndarray) -> pd.Series:
-    """The values at ``positions`` as a new column (positions on the values: no index lookups, which cost more)."""
-    return pd.Series(column.array.take(positions), name=column.name, copy=False)
+def _joined(parts: List[Any]) -> Any:
+    """A column's parts (its values, pandas arrays: a Series a part would cost more than taking its values) as one
+    array: the dtype ``pd.concat`` of their columns gives."""
+    if len(parts) == 1:
+        return parts[0]
+    if all(p.dtype == parts[0].dtype for p in parts):
+        return type(parts[0])._concat_same_type(parts)
+    return pd.concat([pd.Series(p, copy=False) for p in parts], ignore_index=True).array
 
 
 def concat(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:

@@ -332,6 +332,49 @@ def test_a_record_id_repeated_within_a_chunk_is_joined_with_its_label_like_the_w
     assert streamed.rows_per_day == {"2026-05-01": 4}
 
 
+def merged(frame: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """The label join as pandas' merge gives it (what join_labels did before it took the labels by index)."""
+    left = frame.copy()
+    left[capture.INFERENCE_ID] = left[capture.INFERENCE_ID].astype(str)
+    joined = left.merge(labels, on=capture.INFERENCE_ID, how="left", suffixes=("", "__label"), validate="many_to_one")
+    for c in [c for c in joined.columns if c.endswith("__label")]:
+        base = c[: -len("__label")]
+        joined[base] = joined[base].where(joined[base].notna(), joined[c])
+        joined = joined.drop(columns=c)
+    return joined
+
+
+@pytest.mark.parametrize("matched", ["all", "some", "none"])
+def test_the_label_join_is_the_merge_of_the_records_and_their_labels(matched):
+    # GIVEN records (a repeated id, a missing time and attribute, rows labelled out of order) and labels whose
+    # columns are whole numbers, flags, text, times and columns the records also have
+    rng = np.random.default_rng(7)
+    n = 9
+    ids = ["a", "b", "a", "c", "d", "e", "f", "g", "h"]
+    frame = pd.DataFrame({
+        "tenure": rng.normal(size=n), "gender": pd.Series(["f", None, "m", None, "f", "m", None, "f", "m"], dtype=TEXT),
+        capture.INFERENCE_ID: pd.Series(ids, dtype=TEXT),
+        capture.INFERENCE_TIME: pd.Series(["2026-05-01T10:00:00Z", None] * 4 + [None], dtype=TEXT),
+        capture.SCORE: rng.random(n), "flag": rng.random(n) > 0.5}, index=np.arange(n)[::-1] * 3)
+    label_ids = {"all": ["h", "g", "f", "e", "d", "c", "b", "a"], "some": ["c", "a", "x"], "none": ["x", "y"]}[matched]
+    m = len(label_ids)
+    labels = pd.DataFrame({
+        capture.INFERENCE_ID: label_ids, quality.LABEL: (np.arange(m) % 2).astype(float), "count": np.arange(m),
+        "bool": np.arange(m) % 2 == 0, "gender": ["m"] * m, "group": pd.Series(["x", None] * (m // 2) + ["x"] * (m % 2), dtype=TEXT),
+        capture.INFERENCE_TIME: ["2026-05-02T09:00:00Z"] * m, quality.LABEL_TIME: pd.to_datetime(["2026-06-01"] * m, utc=True),
+        "tenure": np.full(m, 9.0)})
+    # WHEN joined THEN the frame (values, dtypes, order, index) is the merge's
+    pd.testing.assert_frame_equal(quality.join_labels(frame, labels), merged(frame, labels), check_exact=True)
+    pd.testing.assert_frame_equal(quality.join_labels(frame.iloc[:0], labels), merged(frame.iloc[:0], labels), check_exact=True)
+
+
+def test_labels_that_repeat_an_id_are_refused_by_the_label_join_as_by_the_merge():
+    frame = pd.DataFrame({capture.INFERENCE_ID: ["a", "b"], capture.SCORE: [0.1, 0.2]})
+    labels = pd.DataFrame({capture.INFERENCE_ID: ["a", "a"], quality.LABEL: [0.0, 1.0]})
+    with pytest.raises(pd.errors.MergeError, match="Merge keys are not unique in right dataset; not a many-to-one merge"):
+        quality.join_labels(frame, labels)
+
+
 def labelled_chunk() -> Dict[str, pd.DataFrame]:
     """A chunk of four requests without the sensitive attribute and with one input missing, and labels that carry
     both, a request time for the requests that had none, and a label."""
