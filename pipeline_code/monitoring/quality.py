@@ -222,12 +222,13 @@ def join_labels(frame: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
 
 def _left_join(frame: pd.DataFrame, ids: pd.Series, labels: pd.DataFrame) -> Optional[pd.DataFrame]:
     """What ``frame.merge(labels, on=INFERENCE_ID, how="left", suffixes=("", "__label"))`` gives, ``frame``'s ids
-    as ``ids``, by one index lookup and a take per label column (None: labels whose ids are not unique, which the
-    merge refuses, or not objects). The monitor joins every chunk of its window: a merge costs ~10 ms
+    as ``ids``, by one index lookup and one reindex of the label columns (None: labels whose ids are missing, not
+    unique - which the merge refuses - or not objects). The monitor joins every chunk of its window: a merge costs ~10 ms
     a chunk whatever its size, this a tenth of that; the frame is the same (a test compares the two)."""
     keys = labels[INFERENCE_ID]
     index = pd.Index(keys)
-    if keys.dtype != object or not index.is_unique:
+    # A missing id (None, NaN, NA, NaT: one key to the merge, several to an index) goes to the merge too.
+    if keys.dtype != object or keys.isna().any() or not index.is_unique:
         return None
     positions = index.get_indexer(ids)
     # Rows no label matched are -1: reindexing on them fills (and widens the dtype) as the merge does.

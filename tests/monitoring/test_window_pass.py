@@ -375,6 +375,15 @@ def test_labels_that_repeat_an_id_are_refused_by_the_label_join_as_by_the_merge(
         quality.join_labels(frame, labels)
 
 
+@pytest.mark.parametrize("missing", [(None, np.nan), (None, pd.NA), (np.nan, pd.NA), (None, pd.NaT)])
+def test_labels_with_two_kinds_of_missing_id_are_refused_by_the_label_join_as_by_the_merge(missing):
+    # The merge takes None, NaN, NA and NaT for one key; an index counts them as different ones.
+    frame = pd.DataFrame({capture.INFERENCE_ID: ["a", "b"], capture.SCORE: [0.1, 0.2]})
+    labels = pd.DataFrame({capture.INFERENCE_ID: pd.Series(["a", *missing], dtype=object), quality.LABEL: [0.0, 1.0, 1.0]})
+    with pytest.raises(pd.errors.MergeError, match="Merge keys are not unique in right dataset; not a many-to-one merge"):
+        quality.join_labels(frame, labels)
+
+
 def labelled_chunk() -> Dict[str, pd.DataFrame]:
     """A chunk of four requests without the sensitive attribute and with one input missing, and labels that carry
     both, a request time for the requests that had none, and a label."""

@@ -461,3 +461,18 @@ def test_a_prediction_histogram_without_cut_points_counts_every_score_in_one_bin
     counts = PredictionCounts(statistics, BINARY)
     counts.add(np.array([0.1, 0.9, np.nan, 0.5]))
     assert counts.bins.tolist() == [3] == bin_counts([0.1, 0.9, np.nan, 0.5], [])
+
+
+@pytest.mark.parametrize("numeric", [False, True])
+def test_text_counts_of_arrow_text_are_those_of_the_same_values_as_objects(numeric):
+    """GIVEN the same chunks of text (empty strings, nulls, all-null, empty, sliced, numbers as text, enough distinct
+    values to fold) as Arrow-backed text (the decoder's columns: counted by pyarrow) and as objects WHEN counted THEN
+    every count is the same."""
+    values = [["", None, "a", "", "é", "😀"], [None, None], [], ["1", "1.0", "-0", " 1", None],
+              [f"v{i}" for i in range(2 * window_stats.MAX_DISTINCT + 100)], ["a", None, "b", "c", None][1:4]]
+    arrow, objects = ColumnCounts(text=True, numeric=numeric), ColumnCounts(text=True, numeric=numeric)
+    for chunk in values:
+        arrow.add(pd.Series(chunk, dtype=pd.StringDtype("pyarrow")))
+        objects.add(pd.Series(chunk, dtype=object))
+    state = lambda c: (c.rows, c.missing, c.numbers, c.total, dict(sorted(c.values.items())), c.folded)  # noqa: E731
+    assert state(arrow) == state(objects)
