@@ -74,6 +74,7 @@ Neuron image) answers with that HTTP status and the message. The XGBoost image's
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
@@ -187,6 +188,12 @@ class ServingModel:
     @property
     def optional_raw_fields(self) -> List[str]:
         return self.contract.optional_raw_fields
+
+    @functools.cached_property
+    def frame_holds_features(self) -> bool:
+        """Whether every feature the model encodes is in :attr:`feature_order` (always, for artefacts of train.py): then
+        scoring a request's frame gives what scoring its ``feature_order`` columns gives, without copying them."""
+        return {f["name"] for f in self.metadata["features"]} <= set(self.contract.feature_order)
 
     def source_columns(self, features: List[str]) -> List[str]:
         return self.contract.source_columns(features)
@@ -477,7 +484,9 @@ def _error_line(refusal: RecordRefusal, inference_id: Optional[str]) -> Dict[str
 def _model_output(model: ServingModel, frame: Any) -> np.ndarray:
     """The model's output for the frame's rows; for none (every record of a batch refused), an empty one of its shape."""
     if len(frame):
-        return model_output(model.trained, frame[model.feature_order])
+        # The encoding reads the model's features by name; a copy of the frame's feature columns is made only where
+        # the subset is not just a copy (feature_order leaving out a feature of the metadata: refused as before).
+        return model_output(model.trained, frame if model.frame_holds_features else frame[model.feature_order])
     if model.problem_type == problem.MULTICLASS:
         return np.zeros((0, len(model.classes)))
     return np.zeros(0)

@@ -9,7 +9,11 @@ operation) and the encoding's codes of a text column among the training levels
 request of a varied set (valid, missing and blank fields, wrong types, unseen and unnormalised levels, extra and
 misspelt fields, CSV, JSON and JSON Lines, one and many records, raw and precomputed) is answered through the
 shortcuts and through the general code (the shortcuts switched off), and the answers must be the same bytes, content
-type, status and message.
+type, status and message. The model's input is built without the encoded frame
+(:func:`pipeline_code.training.model_io.encoded_matrix`, instead of :func:`~pipeline_code.training.model_io.encode`'s
+Series and categoricals), a few text values are looked up one by one (``_few_text_codes``) and a request's frame is
+scored without copying its feature columns first (``ServingModel.frame_holds_features``): the general code is the
+encoded frame's codes and numbers, stacked, scored on the copy.
 """
 
 from __future__ import annotations
@@ -35,6 +39,38 @@ def _where_nulls_as_none(values: np.ndarray, like: pd.Series, missing: Optional[
     series = pd.Series(np.asarray(values, dtype=object), index=like.index, name=like.name, dtype=object)
     keep = series.notna() if missing is None else pd.Series(~missing, index=like.index)
     return series.where(keep, None).astype(object)
+
+
+def _frame_dmatrix(model, frame, label=None):
+    """The general code: :func:`model_io.encode`'s frame (its Series and categoricals), then each column's codes (NaN
+    for -1) or numbers as float32, stacked, with the names and types read off the frame."""
+    import xgboost as xgb
+
+    encoded = model_io.encode(frame, model.metadata, model.categorical_dtypes)
+    columns, types = [], []
+    for name in encoded.columns:
+        column = encoded[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            codes = column.cat.codes.to_numpy().astype(np.float32)
+            codes[codes < 0] = np.nan
+            columns.append(codes)
+            types.append("c")
+        else:
+            columns.append(column.to_numpy(dtype=np.float32))
+            types.append("float")
+    data = np.column_stack(columns) if columns else np.empty((len(encoded), 0), dtype=np.float32)
+    return xgb.DMatrix(data, label=label, feature_names=list(encoded.columns), feature_types=types,
+                       enable_categorical=True, missing=np.nan)
+
+
+def _general_code(patch) -> None:
+    """Every shortcut switched off: the answers of the general code."""
+    patch.setattr(compute, "_nulls_as_none", _where_nulls_as_none)
+    patch.setattr(model_io, "_text_codes", lambda series, levels, normalise: None)
+    patch.setattr(compute, "compute_arrays", lambda *_: None)
+    patch.setattr(model_io, "to_dmatrix", _frame_dmatrix)
+    # The model scores the frame's feature_order columns (a copy), as it did (a property outranks the cached value).
+    patch.setattr(inf.ServingModel, "frame_holds_features", property(lambda self: False))
 
 
 def _requests(trained, served) -> List[Request]:
@@ -101,9 +137,8 @@ def test_every_answer_is_the_general_codes(trained, monkeypatch):
     served = inf.model_fn(trained.model_dir)
     requests = _requests(trained, served)
     fast = _answers(served, requests)
-    monkeypatch.setattr(compute, "_nulls_as_none", _where_nulls_as_none)
-    monkeypatch.setattr(model_io, "_text_codes", lambda series, levels, normalise: None)
-    monkeypatch.setattr(compute, "compute_arrays", lambda *_: None)
+    assert served.frame_holds_features
+    _general_code(monkeypatch)
     general = _answers(served, requests)
     for (name, *_), mine, expected in zip(requests, fast, general):
         assert mine == expected, name
@@ -127,6 +162,49 @@ def test_text_codes_are_those_of_a_categorical_of_the_values(monkeypatch):
     # Anything but text and nulls goes the general way.
     assert model_io._text_codes(pd.Series([1, "a"], dtype=object), levels, False) is None
     assert model_io._text_codes(pd.Series([1.0, 2.0]), levels, False) is None
+
+
+def test_few_values_are_coded_as_their_factorised_column_is(monkeypatch):
+    """A few values (a one-row request's) are looked up one by one in the levels' hash table: the codes of factorising
+    them first; a value that is neither str nor None goes that way too."""
+    levels = pd.Index(["a", "b", "c d", ""], dtype=object)
+    cases = (["a"], ["zz"], [None], [" A "], ["C D"], [""], ["  "], ["b", None, "b", "zz", " a"], [], ["a"] * 16,
+             ["a", np.nan], ["a", pd.NA], [np.nan], ["a", 1], [True], ["b", pd.NaT])
+    for values in cases:
+        series = pd.Series(values, dtype=object)
+        for normalise in (False, True):
+            few = model_io._text_codes(series, levels, normalise)
+            with monkeypatch.context() as factorised:
+                factorised.setattr(model_io, "_FEW_VALUES", 0)
+                general = model_io._text_codes(series, levels, normalise)
+            assert (few is None) == (general is None), (values, normalise)
+            if few is not None:
+                assert few.tolist() == general.tolist(), (values, normalise)
+    assert model_io._few_text_codes(np.array(["a", np.nan], dtype=object), levels, False) is None
+    assert model_io._few_text_codes(np.array(["c d", None, "x"], dtype=object), levels, False).tolist() == [2, -1, -1]
+
+
+def test_the_model_input_is_the_encoded_frames(trained_models, problem_models):
+    """encoded_matrix (the DMatrix's values, names and types) against encode()'s frame turned into codes and numbers,
+    for every problem type, on a frame with unseen, unnormalised and missing levels and missing numbers; one row and
+    many."""
+    from pipeline_code.serving import records
+
+    for built in (trained_models["churn"], trained_models["credit-risk"], *problem_models.values()):
+        served = inf.model_fn(built.model_dir)
+        if served.trained.framework != model_io.XGBOOST:
+            continue
+        frame = records.feature_rows(served.contract, built.raw_records(30) + built.feature_records(10)).frame
+        for name in served.feature_order:
+            if served.is_categorical(name):
+                frame.loc[[1, 4], name] = [" " + str(frame[name][0]).upper(), "an unseen level"]
+            frame.loc[[2, 5], name] = None
+        for rows in (frame.iloc[:1], frame.iloc[1:2], frame.iloc[2:3], frame):
+            mine, general = model_io.to_dmatrix(served.trained, rows), _frame_dmatrix(served.trained, rows)
+            assert (mine.feature_names, mine.feature_types) == (general.feature_names, general.feature_types)
+            values, expected = mine.get_data().toarray(), general.get_data().toarray()
+            assert values.tobytes() == expected.tobytes(), built.name
+            assert served.trained.estimator.predict(mine).tobytes() == served.trained.estimator.predict(general).tobytes()
 
 
 def test_text_codes_normalise_each_distinct_value_once_as_the_general_path_does(monkeypatch):
@@ -280,16 +358,28 @@ def test_every_answer_of_each_problem_type_is_the_general_codes(problem_models, 
     for built in problem_models.values():
         served = inf.model_fn(built.model_dir)
         raw, features = built.raw_records(40), built.feature_records(10)
+        order = list(served.feature_order)
+        categorical = [f for f in order if served.is_categorical(f)]
+        lines = io.StringIO()
+        csv.writer(lines).writerows([["" if r[f] is None else r[f] for f in order] for r in features])
         requests: List[Request] = [
             ("one raw", json.dumps(raw[:1]), inf.JSON, None), ("many raw", json.dumps(raw), inf.JSON, None),
             ("raw and precomputed", json.dumps(raw[:3] + features[:3]), inf.JSON, inf.JSONLINES),
             ("unseen level", json.dumps([dict(raw[0], region="atlantis")]), inf.JSON, None),
             ("missing optional", json.dumps([dict(raw[1], support_calls_90d=None, gender=None)]), inf.JSON, inf.CSV),
             ("wrong type", json.dumps([dict(raw[2], tenure_months="abc")]), inf.JSON, None),
+            ("one precomputed", json.dumps(features[:1]), inf.JSON, inf.CSV),
+            ("many precomputed", json.dumps(features), inf.JSON, inf.JSONLINES),
+            ("precomputed unseen and missing", json.dumps([dict(r, **{name: value}) for r in features[:2]
+                                                           for name in categorical for value in ("atlantis", None)]),
+             inf.JSON, None),
+            ("json lines", "\n".join(json.dumps(r) for r in raw[:5]), inf.JSONLINES, inf.JSONLINES),
+            ("csv", lines.getvalue(), inf.CSV, inf.CSV),
+            ("one csv line", lines.getvalue().splitlines()[0], inf.CSV, None),
         ]
         fast = _answers(served, requests)
         with monkeypatch.context() as general_path:
-            general_path.setattr(compute, "compute_arrays", lambda *_: None)
+            _general_code(general_path)
             general = _answers(served, requests)
         for (name, *_), mine, expected in zip(requests, fast, general):
             assert mine == expected, (built.name, name)
