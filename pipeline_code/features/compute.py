@@ -239,9 +239,7 @@ class _Values:
         if self.kind == "text":
             raise _Fallback
         if self.kind == "int":
-            out = self.values.astype(np.float64)
-            out[self.mask] = np.nan
-            return out
+            return _masked_float(self.values, self.mask)
         return self.values
 
 
@@ -378,11 +376,7 @@ def _fast_column(columns: Dict[str, "_Values"], name: str) -> "_Values":
         raise _Fallback from None
     if column.kind != "text":
         return column
-    out = np.array(column.values, dtype=object, copy=True)
-    nulls = pd.isna(out)
-    if nulls.any():
-        out[nulls] = None
-    return _Values("text", out)
+    return _Values("text", _none_for_nulls(column.values))
 
 
 def _fast_cast(value: "_Values", feature_type: str) -> np.ndarray:
@@ -400,9 +394,7 @@ def _fast_cast(value: "_Values", feature_type: str) -> np.ndarray:
         return value.numbers()
     if feature_type == catalog.FS_STRING:
         if value.kind == "text":
-            out = np.array(value.values, dtype=object, copy=True)
-            out[pd.isna(out)] = None
-            return out
+            return _none_for_nulls(value.values)
         out = np.empty(len(value.values), dtype=object)
         if value.kind == "int":
             for k, (number, missing) in enumerate(zip(value.values.tolist(), value.mask.tolist())):
@@ -582,11 +574,17 @@ def _nulls_as_none(values: np.ndarray, like: pd.Series, missing: Optional[np.nda
     """An object Series of ``values`` on ``like``'s index and name, ``None`` where ``missing`` (default: where a value is
     null - None, NaN, NaT, NA). What ``values.where(values.notna(), None)`` gives, in numpy: a pandas ``where`` per text
     column was most of the cost of computing the features of a one-row request."""
+    return pd.Series(_none_for_nulls(values, missing), index=like.index, name=like.name, dtype=object)
+
+
+def _none_for_nulls(values: np.ndarray, missing: Optional[np.ndarray] = None) -> np.ndarray:
+    """A copy of ``values`` as objects with ``None`` where ``missing`` (default: where a value is null - None, NaN, NaT,
+    NA); the caller's array is never changed."""
     out = np.array(values, dtype=object, copy=True)
     nulls = pd.isna(out) if missing is None else missing
     if nulls.any():
         out[nulls] = None
-    return pd.Series(out, index=like.index, name=like.name, dtype=object)
+    return out
 
 
 def _numbers(series: pd.Series, op: str) -> np.ndarray:
