@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_loop.app_builder import build_app, new_app
 from mlops_loop.config import ConfigError, parse_config
 from mlops_loop.config.budget import BudgetConfig
 from mlops_loop.tools.cloud_assembly import stacks
 from mlops_loop.tools.lint import lint_cache, lint_stacks
-from tests.support.construct_configs import returns_config
+from tests.support.construct_configs import NETWORK_ENVIRONMENT, network_environment_config, returns_config
 
 
 def problems_of(raw: dict) -> list[str]:
@@ -129,14 +128,16 @@ def test_the_fix_the_message_names_is_accepted():
     assert parse_config(_sharing("tags")).environments["dev"].budget.scope == "tags"
 
 
-def test_the_configured_emails_reach_the_synthesized_budget_and_pass_cfn_lint(tmp_path):
+def test_the_configured_emails_reach_the_synthesized_budget_and_pass_cfn_lint(synthesize_once):
     """GIVEN an environment whose budget lists emails WHEN it is synthesized (nag packs on) THEN its Operations stack's
-    budget emails every notice to each address beside the topic, and cfn-lint finds nothing in that template."""
-    raw = returns_config(budget={"monthly_usd": 300, "actual_percent": [100], "emails": ["ops@example.com", "finops@example.com"]})
-    app = new_app(str(tmp_path))
-    build_app(app, parse_config(raw), environments=["dev"])
-    app.synth()
-    (operations,) = [s for s in stacks(tmp_path) if s.construct_id == "Operations"]
+    budget emails every notice to each address beside the topic, and cfn-lint finds nothing in that template.
+
+    The environment is tests/infra/test_network_environment.py's (``network_environment_config``: the same synth),
+    whose budget lists ``ops@example.com`` and ``finops@example.com``."""
+    raw = network_environment_config()
+    assert raw["environments"]["dev"]["budget"]["emails"] == ["ops@example.com", "finops@example.com"]
+    outdir = synthesize_once(NETWORK_ENVIRONMENT, parse_config(raw, source="network environment config"), ["dev"])
+    (operations,) = [s for s in stacks(outdir) if s.construct_id == "Operations"]
     (budget,) = [r["Properties"] for r in operations.template["Resources"].values() if r["Type"] == "AWS::Budgets::Budget"]
     for notice in budget["NotificationsWithSubscribers"]:
         assert [s["SubscriptionType"] for s in notice["Subscribers"]] == ["SNS", "EMAIL", "EMAIL"]

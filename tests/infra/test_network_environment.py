@@ -4,12 +4,12 @@ GIVEN a config of its own (``tests.support.construct_configs``: one dataset, mod
 by id, async and batch, not the sample line-up) whose environment sets ``network`` WHEN that environment is
 synthesized THEN the templates pass cdk-nag and cfn-lint, and every place compute runs names exactly the configured
 subnets and security groups: the pipeline's jobs, the drift monitors' jobs, the models, the Lambda functions and the
-Glue jobs and crawler (through one NETWORK connection).
+Glue jobs and crawler (through one NETWORK connection). (Its budget, which emails two addresses, is read by
+tests/infra/test_budget_config.py from the same synth.)
 """
 
 from __future__ import annotations
 
-import copy
 import re
 import json
 from dataclasses import dataclass
@@ -25,19 +25,11 @@ from mlops_loop.tools.lint import lint_cache, lint_stacks
 from mlops_loop.training import step_graph
 from tests.support import docs
 from tests.support.built_stack import scheduled_request
-from tests.support.construct_configs import NETWORK, returns_config, vpc_config_of_network
+from tests.support.construct_configs import (NETWORK, NETWORK_ENVIRONMENT, network_environment_config,
+                                             vpc_config_of_network)
 from tests.support.templates import of_type
 
 ENV = "dev"
-
-
-def _raw() -> dict:
-    raw = returns_config({"mode": "realtime", "by_id": {"enabled": True}}, network=NETWORK)
-    model = raw["models"]["returns"]
-    raw["models"]["returns-async"] = {**copy.deepcopy(model), "serving": {"mode": "async"}}
-    raw["models"]["returns-batch"] = {**copy.deepcopy(model), "serving": {"mode": "batch"}}
-    raw["environments"][ENV]["models"] = ["returns", "returns-async", "returns-batch"]
-    return raw
 
 
 @dataclass
@@ -48,8 +40,8 @@ class Synth:
 
 @pytest.fixture(scope="module")
 def synth(synthesize_once) -> Synth:
-    config = parse_config(_raw(), source="network environment config")
-    outdir = synthesize_once("network-environment", config, [ENV])  # an unacknowledged cdk-nag finding raises here
+    config = parse_config(network_environment_config(), source="network environment config")
+    outdir = synthesize_once(NETWORK_ENVIRONMENT, config, [ENV])  # an unacknowledged cdk-nag finding raises here
     return Synth(outdir, {s.construct_id: s.template for s in stacks(outdir)})
 
 

@@ -4,6 +4,7 @@ dataset declaration (two numeric features, one of them computed, and a categoric
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Optional
 
 ORDERS = {
@@ -53,6 +54,27 @@ def returns_config(serving: Optional[dict] = None, *, model_serving: Optional[di
 # An environment's VPC (config ``network``) for the construct tests: two subnets, one security group.
 NETWORK = {"subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9"], "security_group_ids": ["sg-0123456789abcdef0"],
            "availability_zone": "eu-west-1a"}
+
+
+# The synth (``synthesize_once`` of tests/infra/conftest.py) of network_environment_config's dev environment.
+NETWORK_ENVIRONMENT = "network-environment"
+
+
+def network_environment_config() -> dict:
+    """The raw config of a whole environment (``dev``) inside :data:`NETWORK`: model ``returns`` served real-time with
+    scoring by id, ``returns-async`` and ``returns-batch``, and a budget that emails its notices to
+    ``ops@example.com`` and ``finops@example.com`` besides its topic.
+
+    One synth for tests/infra/test_network_environment.py and the budget test of tests/infra/test_budget_config.py,
+    which reads only the Operations stack's budget (no other test reads it): one environment synthesized (and its
+    Operations template linted: the second lint is a cache hit) once instead of twice."""
+    raw = returns_config({"mode": "realtime", "by_id": {"enabled": True}}, network=NETWORK,
+                         budget={"monthly_usd": 300, "actual_percent": [100], "emails": ["ops@example.com", "finops@example.com"]})
+    model = raw["models"]["returns"]
+    raw["models"]["returns-async"] = {**copy.deepcopy(model), "serving": {"mode": "async"}}
+    raw["models"]["returns-batch"] = {**copy.deepcopy(model), "serving": {"mode": "batch"}}
+    raw["environments"]["dev"]["models"] = ["returns", "returns-async", "returns-batch"]
+    return raw
 
 
 def network_config() -> Any:
