@@ -2,7 +2,8 @@
 alone synthesize clean and run through the local loop on the user's files.
 
 The config is the frozen sample plus exactly the blocks of docs/add-your-own-model.md, so this is also the proof that adding a
-model to the sample config leaves the app synthesizing clean (cfn-lint, both nag packs).
+model to the sample config leaves the app synthesizing clean (cfn-lint, both nag packs). Its dev environment is
+synthesized with the problem-type models too (tests/support/added_models.py: one synth for both modules).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from mlops_cli.local import run_loop
 from mlops_cli.local.registry import LocalRegistry
 from pipeline_code.sample_data.generate import generate
 
+from tests.support.added_models import ADDED_MODELS, added_models_config
 from tests.support.local_run import DAYS, lenient_local_run
 from tests.support import docs
 from tests.support.walkthrough import config_with_walkthrough, run_arguments
@@ -30,10 +32,11 @@ def walkthrough():
 
 
 @pytest.fixture(scope="module")
-def dev_assembly(walkthrough, synthesize_once):
+def dev_assembly(synthesize_once):
     """WHEN its dev environment (which the walk-through adds the model to) is synthesized, nag packs on (once per
-    test run: raises on any unacknowledged cdk-nag finding)."""
-    return list(stacks(synthesize_once("walkthrough", walkthrough, ["dev"])))
+    test run: raises on any unacknowledged cdk-nag finding). Together with the problem-type models
+    (tests.support.added_models): the tests here read only what the walk-through's model adds, by name."""
+    return list(stacks(synthesize_once(ADDED_MODELS, added_models_config(), ["dev"])))
 
 
 def test_step_2_the_model_is_trained_on_the_declared_dataset(walkthrough):

@@ -2,12 +2,12 @@
 type needs, and run through the local loop (GIVEN / WHEN / THEN).
 
 The config is the frozen sample plus the dataset of tests/support/problem_types.py and one model of each type in
-dev, so this is also the proof that adding models of other types leaves the app synthesizing clean.
+dev, so this is also the proof that adding models of other types leaves the app synthesizing clean. Its dev environment
+is synthesized with the walk-through's model too (tests/support/added_models.py: one synth for both modules).
 """
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 
@@ -21,34 +21,21 @@ from pipeline_code.core.contract import pascal
 from mlops_cli.local import run_loop
 from tests.support.configs import SAMPLE_CONFIG
 from tests.support.local_run import DAYS, lenient_local_run
-from tests.support.problem_types import DATASET, FEATURES
+from tests.support.added_models import ADDED_MODELS, added_models_config
+from tests.support.problem_types import MODELS, with_problem_types
 from tests.support.request_shapes import pipeline_definition
-
-MODELS = {
-    "order-segment": {"problem_type": "multiclass_classification", "target": "segment", "primary_metric": "macro_f1",
-                      "gate": {"min_disparate_impact": 0.6}},
-    "basket-value": {"problem_type": "regression", "target": "basket_value"},
-}
 
 
 def config_with_problem_types() -> dict:
-    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
-    declaration = {k: v for k, v in copy.deepcopy(DATASET).items() if k != "name"}
-    raw["datasets"]["shop_orders"] = declaration
-    for name, extra in MODELS.items():
-        raw["models"][name] = {"description": f"{name}: one model of its problem type.", "dataset": "shop_orders",
-                               "features": FEATURES, "sensitive_attribute": "age_band", "slices": ["channel"],
-                               "serving": {"mode": "serverless"}, **extra}
-    raw["environments"]["dev"]["models"] = [*raw["environments"]["dev"]["models"], *MODELS]
-    return raw
+    return with_problem_types(yaml.safe_load(SAMPLE_CONFIG.read_text()))
 
 
 @pytest.fixture(scope="module")
 def assembly(synthesize_once):
     """WHEN the dev environment is synthesized with both models, nag packs on (once per test run: raises on any
-    unacknowledged cdk-nag finding)."""
-    outdir = synthesize_once("problem-types", parse_config(config_with_problem_types(), source="problem types"), ["dev"])
-    return list(stacks(outdir))
+    unacknowledged cdk-nag finding). Together with the walk-through's model (tests.support.added_models): the tests
+    here read only what their own models add, by name."""
+    return list(stacks(synthesize_once(ADDED_MODELS, added_models_config(), ["dev"])))
 
 
 def resources(assembly, cfn_type):

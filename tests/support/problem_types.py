@@ -6,6 +6,7 @@ Declared here, not read from config/mlops-loop.yaml, so no test depends on the s
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Dict
 
 from pipeline_code import catalog
@@ -38,6 +39,24 @@ DATASET: Dict[str, Any] = {
     },
 }
 FEATURES = ["visits_30d", "log_session_minutes", "discount_rate", "channel"]
+# One model of each type on DATASET, as a config declares them (served serverless in dev by with_problem_types).
+MODELS: Dict[str, Dict[str, Any]] = {
+    "order-segment": {"problem_type": "multiclass_classification", "target": "segment", "primary_metric": "macro_f1",
+                      "gate": {"min_disparate_impact": 0.6}},
+    "basket-value": {"problem_type": "regression", "target": "basket_value"},
+}
+
+
+def with_problem_types(raw: Dict[str, Any]) -> Dict[str, Any]:
+    """``raw`` (a config mapping, changed in place and returned) with DATASET declared as ``shop_orders`` and the
+    MODELS on it added to the end of its ``dev`` environment's models."""
+    raw["datasets"]["shop_orders"] = {k: v for k, v in copy.deepcopy(DATASET).items() if k != "name"}
+    for name, extra in MODELS.items():
+        raw["models"][name] = {"description": f"{name}: one model of its problem type.", "dataset": "shop_orders",
+                               "features": FEATURES, "sensitive_attribute": "age_band", "slices": ["channel"],
+                               "serving": {"mode": "serverless"}, **copy.deepcopy(extra)}
+    raw["environments"]["dev"]["models"] = [*raw["environments"]["dev"]["models"], *MODELS]
+    return raw
 
 
 def dataset() -> catalog.Dataset:
