@@ -733,18 +733,43 @@ MAX_FEATURE_DEFINITIONS = 2500
 # Feature Store (FeatureName: 1-64 characters, never one of its reserved names).
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 FEATURE_STORE_RESERVED = ("is_deleted", "write_time", "api_invocation_time")
+# The keys serving's requests give a role of their own, each with that role: a column (a raw record's field) or a
+# feature (a precomputed record's) of that name would be refused or misread, so no dataset may declare one
+# (docs/configuration.md, Names serving's requests keep). The envelope's key is pipeline_code.serving.request_body's,
+# a record's own keys pipeline_code.serving.records.META_KEYS, the provenance pipeline_code.core.online_features'
+# PROVENANCE_KEYS (tests/infra/test_dataset_config.py holds the three to this list).
+_BY_ID_PROVENANCE = "provenance the by-id front writes into each record it sends, over any field of that name"
+REQUEST_KEYS: Tuple[Tuple[str, str], ...] = (
+    ("instances", 'the key of the request envelope {"instances": [...]}, which serving reads before any field of that '
+                  "name"),
+    ("inference_id", "a record's own id, which serving reads (and echoes in its answer) instead of a feature of that "
+                     "name"),
+    ("inference_time", "a record's own request time, which the drift monitor reads instead of a feature of that name"),
+    ("entity_id", _BY_ID_PROVENANCE),
+    ("feature_source", _BY_ID_PROVENANCE),
+    ("feature_event_time", _BY_ID_PROVENANCE),
+    ("feature_lookup", _BY_ID_PROVENANCE),
+)
+_REQUEST_KEY_ROLES = dict(REQUEST_KEYS)
+
+
+def _request_key_problem(name: str) -> str:
+    """Why ``name`` may not be a column or feature (the words after it: ``<fix>``), or ``""``."""
+    role = _REQUEST_KEY_ROLES.get(name)
+    return f"{name!r} is reserved in requests: {role}; " if role else ""
 
 
 def suggested_name(written: str) -> Optional[str]:
     """The name a column or feature written ``written`` (an export's header: ``Policy ID``, ``Vehicle.Model``,
     ``Région``) could take: accents dropped, lower-cased, every run of other characters one ``_``, ``c_`` before a
-    leading digit, at most 64 characters; None when nothing of it is left (``€``) or it is a reserved name."""
+    leading digit, at most 64 characters; None when nothing of it is left (``€``) or it is a reserved name (the Feature
+    Store's, :data:`REQUEST_KEYS`)."""
     text = unicodedata.normalize("NFKD", str(written)).encode("ascii", "ignore").decode("ascii")
     name = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
     if name[:1].isdigit():
         name = "c_" + name
     name = name[:64].rstrip("_")
-    return name if _NAME.match(name) and name not in FEATURE_STORE_RESERVED else None
+    return name if _NAME.match(name) and name not in FEATURE_STORE_RESERVED and name not in _REQUEST_KEY_ROLES else None
 
 
 def _write_instead(written: Any) -> str:
@@ -1078,6 +1103,11 @@ def _column(name: Any, body: Any, problems: List[str]) -> Optional[Column]:
                            "keep it)" if instead else f"name it and give source: {str(name)!r}, the header the files "
                            "give it"))
         return None
+    reserved = _request_key_problem(str(name))
+    if reserved:
+        problems.append(f"columns.{name}: {reserved}declare the column as '{name}_value' with source: '{name}', the "
+                        "header the files give it (they keep it)")
+        return None
     if isinstance(body, str):
         body = {"type": body}
     if not isinstance(body, Mapping):
@@ -1148,6 +1178,10 @@ def _features(section: Any, columns: Mapping[str, Column], labels: set, keys: se
             problems.append(f"{where}: names must be lower-case letters, digits and '_' (at most 64), starting with a "
                             f"letter, and not one of the Feature Store's reserved names {', '.join(FEATURE_STORE_RESERVED)}"
                             + _write_instead(name))
+            continue
+        reserved = _request_key_problem(str(name))
+        if reserved:
+            problems.append(f"{where}: {reserved}rename the feature, e.g. '{name}_value'")
             continue
         if name in keys:
             problems.append(f"{where}: has the name of a key column; the record identifier and event time are stored "

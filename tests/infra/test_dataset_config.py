@@ -473,3 +473,60 @@ def test_a_dataset_of_more_features_than_a_feature_group_holds_is_refused_at_syn
 
 def test_a_dataset_of_as_many_features_as_a_feature_group_holds_is_accepted():
     parse_config(_wide_orders(2496))
+
+
+def _visits(column: str, feature: str) -> dict:
+    """A dataset of its own (none of the sample's models reads it): a ``column`` and a ``feature`` of it."""
+    return {"record_identifier": "visit_id", "event_time": "event_time", "labels": ["bought"],
+            "columns": {"visit_id": {"type": "string", "nullable": False},
+                        "event_time": {"type": "timestamp", "nullable": False},
+                        column: "double", "pages": "double", "bought": {"type": "integer", "min": 0, "max": 1}},
+            "features": {feature: f"log1p({column})", "pages": "pages"}}
+
+
+# Each key serving's requests give a role of their own, in the words the refusal of a column or feature of its name uses.
+REQUEST_KEY_ROLES = {
+    "instances": 'the key of the request envelope {"instances": [...]}, which serving reads before any field of that '
+                 "name",
+    "inference_id": "a record's own id, which serving reads (and echoes in its answer) instead of a feature of that name",
+    "inference_time": "a record's own request time, which the drift monitor reads instead of a feature of that name",
+    **{key: "provenance the by-id front writes into each record it sends, over any field of that name"
+       for key in ("entity_id", "feature_source", "feature_event_time", "feature_lookup")},
+}
+
+
+@pytest.mark.parametrize("name", sorted(REQUEST_KEY_ROLES))
+def test_a_column_or_feature_named_like_a_key_of_serving_requests_is_refused_naming_the_dataset_and_the_fix(raw, name):
+    # GIVEN a dataset with a column and a feature named like a key serving's requests use for something else (a
+    # single-object JSON request {"instances": 3, ...} was read as an envelope and answered 400)
+    raw["datasets"]["visits"] = _visits(name, name)
+    # WHEN the config is loaded THEN both are refused, naming the dataset, the field, the key's role and the fix
+    assert problems_of(raw) == [
+        f"dataset 'visits': field 'columns.{name}': {name!r} is reserved in requests: {REQUEST_KEY_ROLES[name]}; "
+        f"declare the column as '{name}_value' with source: '{name}', the header the files give it (they keep it)",
+        f"dataset 'visits': field 'features.{name}': {name!r} is reserved in requests: {REQUEST_KEY_ROLES[name]}; "
+        f"rename the feature, e.g. '{name}_value'",
+    ]
+
+
+def test_a_column_of_another_name_read_from_a_header_named_like_a_request_key_is_accepted(raw):
+    # GIVEN the fix the refusal names: the column under another name, read from the files' header "instances"
+    visits = raw["datasets"]["visits"] = _visits("instances_value", "log_instances")
+    visits["columns"]["instances_value"] = {"type": "double", "source": "instances"}
+    # WHEN the config is loaded THEN the dataset is accepted, its column keeping its header
+    assert parse_config(raw).datasets["visits"].column("instances_value").header == "instances"
+
+
+def test_every_key_serving_reads_in_a_request_besides_its_fields_is_reserved():
+    """GIVEN the keys serving and its by-id front give a role of their own: the request envelope (a single object holding
+    it is read as an envelope, not as a record), a record's own id and time and the by-id front's provenance WHEN the
+    catalog's reserved request keys are read THEN they are exactly those."""
+    from pipeline_code.core.online_features import PROVENANCE_KEYS
+    from pipeline_code.serving.errors import BadRequestError
+    from pipeline_code.serving.records import META_KEYS
+    from pipeline_code.serving.request_body import parse_request
+
+    with pytest.raises(BadRequestError, match=r"^field 'instances' must be a list of records, got int$"):
+        parse_request('{"instances": 3, "pages": 1}', "application/json")
+    assert set(dict(catalog.REQUEST_KEYS)) == {"instances", *META_KEYS, *PROVENANCE_KEYS} == set(REQUEST_KEY_ROLES)
+    assert dict(catalog.REQUEST_KEYS) == REQUEST_KEY_ROLES
