@@ -136,10 +136,24 @@ def publish_sweep(summary: Dict[str, Any], context: Any = None) -> None:
 # and 60 s for an answer, for each of up to 5 attempts, so one call of a slow or unreachable CloudWatch Logs outlasted
 # the function's 30 s), one retry of a throttle or timeout (standard mode: at most 1 s of backoff before it).
 LOGS_CONNECT_TIMEOUT_S, LOGS_READ_TIMEOUT_S, LOGS_ATTEMPTS = 1, 2, 2
-LOGS_CONFIG = Config(connect_timeout=LOGS_CONNECT_TIMEOUT_S, read_timeout=LOGS_READ_TIMEOUT_S,
-                     retries={"mode": "standard", "max_attempts": LOGS_ATTEMPTS})
-# The longest one call of that client takes: every attempt's connect and read timeouts, and the backoff between them.
-_MAX_CALL_MS = 1000 * (LOGS_ATTEMPTS * (LOGS_CONNECT_TIMEOUT_S + LOGS_READ_TIMEOUT_S) + (LOGS_ATTEMPTS - 1))
+
+
+def bounded_config(connect_s: float, read_s: float, attempts: int) -> Config:
+    """A client config whose every call ends within :func:`longest_call_ms` of the same bounds: ``connect_s`` to connect
+    and ``read_s`` to read per attempt, ``attempts`` attempts (standard retry mode)."""
+    # total_max_attempts counts the first attempt; botocore reads max_attempts as the retries after it (2 was 3 attempts).
+    return Config(connect_timeout=connect_s, read_timeout=read_s,
+                  retries={"mode": "standard", "total_max_attempts": attempts})
+
+
+def longest_call_ms(connect_s: float, read_s: float, attempts: int) -> float:
+    """The longest one call of a :func:`bounded_config` client takes: every attempt's connect and read timeouts, and
+    the backoff before each retry (standard mode: at most 1 s before the first, 2 s before the second, ..., 20 s)."""
+    return 1000 * (attempts * (connect_s + read_s) + sum(min(20, 2 ** retry) for retry in range(attempts - 1)))
+
+
+LOGS_CONFIG = bounded_config(LOGS_CONNECT_TIMEOUT_S, LOGS_READ_TIMEOUT_S, LOGS_ATTEMPTS)
+_MAX_CALL_MS = longest_call_ms(LOGS_CONNECT_TIMEOUT_S, LOGS_READ_TIMEOUT_S, LOGS_ATTEMPTS)
 # Time a group's calls may take (one DescribeLogGroups page - a group's exact name rarely shares a page - and
 # PutRetentionPolicy): the sweep starts a group only with that much of the function's time left.
 TIME_PER_GROUP_MS = 2 * _MAX_CALL_MS

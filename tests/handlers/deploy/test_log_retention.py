@@ -300,6 +300,22 @@ def test_a_sweep_against_a_cloudformation_that_does_not_answer_ends_within_the_f
     assert took * 1000 <= retention.TIME_PER_GROUP_MS
 
 
+def test_the_functions_clients_are_bounded_by_the_time_a_group_is_given(monkeypatch):
+    """GIVEN the clients the function sets retention and reads the serving stack with WHEN their config is read THEN it
+    is bounded_config of the function's bounds (1 s to connect, 2 s to read, 2 attempts in all: one retry) - the config
+    the silent sweeps above prove botocore holds to - and the time a group is given
+    (TIME_PER_GROUP_MS) is two such calls at their longest. Before, the config said max_attempts: 2, which botocore
+    reads as two retries (3 attempts): a call could take 12 s, not the 7 s the sweep kept for it."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    expected = retention.bounded_config(retention.LOGS_CONNECT_TIMEOUT_S, retention.LOGS_READ_TIMEOUT_S,
+                                        retention.LOGS_ATTEMPTS)
+    for client in (retention.logs_client(), retention.sweep_stack_client()):
+        config = client.meta.config
+        assert (config.connect_timeout, config.read_timeout, config.retries) == (
+            expected.connect_timeout, expected.read_timeout, expected.retries) == (1, 2, {"mode": "standard", "total_max_attempts": 2})
+    assert retention.TIME_PER_GROUP_MS == 2 * retention.longest_call_ms(1, 2, 2) == 14_000
+
+
 class _Function(_Ending):
     """A Lambda context of the deploy function, with ``ms`` milliseconds left."""
 
