@@ -212,6 +212,10 @@ class _Clock:
 
 
 SILENT_SERVICES = ("CLOUDWATCH_LOGS", "CLOUDFORMATION")
+# The bounds the silent sweeps' clients get (connect, read, attempts): the function's own, scaled down, so each sweep
+# waits about a second instead of five; test_the_functions_clients_are_bounded_by_the_time_a_group_is_given holds the
+# function's clients to the same bounded_config with its own bounds.
+SCALED_BOUNDS = (0.1, 0.25, retention.LOGS_ATTEMPTS)
 
 
 @pytest.fixture(scope="module")
@@ -219,9 +223,11 @@ def silent_sweeps() -> dict:
     """The hourly sweep of the deploy function (its timeout: 30 s), with the clients it makes itself, once per service
     of SILENT_SERVICES whose endpoint (its AWS_ENDPOINT_URL_<service> variable) accepts connections and never answers:
     against a silent CloudWatch Logs with a CloudFormation (a Stubber) naming the churn endpoint, and against a silent
-    CloudFormation. Both sweeps run at once, each on its own thread with its own silent socket and clock (the tests
-    read each one's outcome; they only wait, so together they take as long as one). Returns service -> (whether it
-    ended within the timeout, its decision, the seconds it took)."""
+    CloudFormation. The function's clients are bounded by SCALED_BOUNDS instead of its own (which
+    test_the_functions_clients_are_bounded_by_the_time_a_group_is_given checks). Both sweeps run at once, each on its
+    own thread with its own silent socket and clock (the tests read each one's outcome; they only wait, so together
+    they take as long as one). Returns service -> (whether it ended within the timeout, its decision, the seconds it
+    took)."""
     import socket
     import threading
     import time
@@ -248,6 +254,7 @@ def silent_sweeps() -> dict:
                             ("DEPLOYER_ROLE_ARN", "arn:aws:iam::123456789012:role/deployer"), ("LOG_RETENTION_DAYS", "14")):
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("NOTIFY_TOPIC_ARN", raising=False)
+        monkeypatch.setattr(retention, "LOGS_CONFIG", retention.bounded_config(*SCALED_BOUNDS))
         # boto3's default session builds its shared parts (credentials, endpoint data) on its first client; built here,
         # the two threads' clients only read them. The suite's default session is given back afterwards.
         monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
@@ -285,7 +292,7 @@ def test_a_sweep_against_a_cloudwatch_logs_that_does_not_answer_ends_within_the_
     assert ended, "the sweep was still waiting for CloudWatch Logs after the function's 30 s"
     assert [e["log_group"] for e in decision["log_retention"]["errors"]] == [group(CHURN)]
     assert "127.0.0.1" in decision["log_retention"]["errors"][0]["error"]  # the silent endpoint's timeout, no other
-    assert took * 1000 <= retention.TIME_PER_GROUP_MS
+    assert took * 1000 <= 2 * retention.longest_call_ms(*SCALED_BOUNDS)  # TIME_PER_GROUP_MS of these bounds
 
 
 @pytest.mark.xdist_group("silent_sweeps")
@@ -297,13 +304,13 @@ def test_a_sweep_against_a_cloudformation_that_does_not_answer_ends_within_the_f
     assert ended, "the sweep was still waiting for CloudFormation after the function's 30 s"
     assert [e["log_group"] for e in decision["log_retention"]["errors"]] == [STACK]
     assert "127.0.0.1" in decision["log_retention"]["errors"][0]["error"]
-    assert took * 1000 <= retention.TIME_PER_GROUP_MS
+    assert took * 1000 <= 2 * retention.longest_call_ms(*SCALED_BOUNDS)  # TIME_PER_GROUP_MS of these bounds
 
 
 def test_the_functions_clients_are_bounded_by_the_time_a_group_is_given(monkeypatch):
     """GIVEN the clients the function sets retention and reads the serving stack with WHEN their config is read THEN it
     is bounded_config of the function's bounds (1 s to connect, 2 s to read, 2 attempts in all: one retry) - the config
-    the silent sweeps above prove botocore holds to - and the time a group is given
+    the silent sweeps above prove botocore holds to, with smaller bounds - and the time a group is given
     (TIME_PER_GROUP_MS) is two such calls at their longest. Before, the config said max_attempts: 2, which botocore
     reads as two retries (3 attempts): a call could take 12 s, not the 7 s the sweep kept for it."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
