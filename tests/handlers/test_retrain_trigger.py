@@ -29,17 +29,24 @@ ALARM_EVENT = {
 
 
 @pytest.fixture()
-def sagemaker():
-    with mock_aws():
-        client = boto3.client("sagemaker", region_name="eu-west-1")
-        role = boto3.client("iam", region_name="eu-west-1").create_role(RoleName="p", AssumeRolePolicyDocument="{}")
-        definition = {
-            "Version": "2020-12-01",
-            "Parameters": [{"Name": "TriggerReason", "Type": "String", "DefaultValue": "manual"}],
-            "Steps": [],
-        }
-        client.create_pipeline(PipelineName=PIPELINE, PipelineDefinition=json.dumps(definition), RoleArn=role["Role"]["Arn"])
-        yield client
+def clients(shared_clients):
+    """A moto account for one test and the module's clients of it (tests/support/moto_clients.py): ``clients("ssm")``.
+    A client made per test cost a new boto3 session and its service model read again (a third of this module's CPU)."""
+    with mock_aws(), shared_clients.fresh() as made:
+        yield made
+
+
+@pytest.fixture()
+def sagemaker(clients):
+    client = clients("sagemaker")
+    role = clients("iam").create_role(RoleName="p", AssumeRolePolicyDocument="{}")
+    definition = {
+        "Version": "2020-12-01",
+        "Parameters": [{"Name": "TriggerReason", "Type": "String", "DefaultValue": "manual"}],
+        "Steps": [],
+    }
+    client.create_pipeline(PipelineName=PIPELINE, PipelineDefinition=json.dumps(definition), RoleArn=role["Role"]["Arn"])
+    return client
 
 
 def not_paused(pipeline):
@@ -142,11 +149,11 @@ def test_duplicate_deliveries_of_one_event_share_an_idempotency_token():
     assert rt.client_token({**ALARM_EVENT, "source_event_id": "other"}, NOW) != rt.client_token(ALARM_EVENT, NOW)
 
 
-def test_handler_reads_its_settings_from_the_environment(sagemaker, monkeypatch):
+def test_handler_reads_its_settings_from_the_environment(sagemaker, monkeypatch, clients):
     monkeypatch.setenv("NAME_PREFIX", "mlops-loop-dev")
     monkeypatch.setenv("MODEL_PIPELINES", json.dumps({"churn": PIPELINE, "other": "mlops-loop-dev-other-training"}))
     monkeypatch.setenv("COOLDOWN_HOURS", "2")
-    assert rt.handler(ALARM_EVENT, client=sagemaker, ssm=boto3.client("ssm", region_name="eu-west-1"),
+    assert rt.handler(ALARM_EVENT, client=sagemaker, ssm=clients("ssm"),
                       now=lambda: NOW)["started"] is True
 
 
@@ -169,8 +176,8 @@ def sweep(sagemaker, cloudwatch, now, paused=not_paused):
                     allowed_pipelines=frozenset({PIPELINE}), cooldown=dt.timedelta(hours=24), now=now, paused=paused)
 
 
-def test_an_alarm_that_stays_in_alarm_through_the_cooldown_starts_a_retrain_after_it(sagemaker):
-    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+def test_an_alarm_that_stays_in_alarm_through_the_cooldown_starts_a_retrain_after_it(sagemaker, clients):
+    cloudwatch = clients("cloudwatch")
     # GIVEN a drift alarm answered by a retrain, then in ALARM again during the cooldown (its event was refused)
     assert run(ALARM_EVENT, sagemaker)["started"] is True
     alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-data-drift": "ALARM", "mlops-loop-dev-churn-retrain-quality": "OK"})
@@ -185,8 +192,8 @@ def test_an_alarm_that_stays_in_alarm_through_the_cooldown_starts_a_retrain_afte
     assert len(executions(sagemaker)) == 2
 
 
-def test_the_sweep_starts_nothing_when_no_retrain_alarm_is_in_alarm_and_skips_pipelines_it_may_not_start(sagemaker):
-    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+def test_the_sweep_starts_nothing_when_no_retrain_alarm_is_in_alarm_and_skips_pipelines_it_may_not_start(sagemaker, clients):
+    cloudwatch = clients("cloudwatch")
     alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-data-drift": "OK", "mlops-loop-dev-other-retrain-data-drift": "ALARM",
                            "someone-elses-alarm": "ALARM"})
     result = sweep(sagemaker, cloudwatch, NOW)
@@ -196,22 +203,22 @@ def test_the_sweep_starts_nothing_when_no_retrain_alarm_is_in_alarm_and_skips_pi
     assert decision["reason"] == "pipeline 'mlops-loop-dev-other-training' is not one this trigger may start"
 
 
-def two_models_in_alarm(sagemaker):
+def two_models_in_alarm(sagemaker, clients):
     """The other model's pipeline beside churn's, and both models' drift alarms in ALARM; returns CloudWatch."""
-    role = boto3.client("iam", region_name="eu-west-1").get_role(RoleName="p")["Role"]["Arn"]
+    role = clients("iam").get_role(RoleName="p")["Role"]["Arn"]
     sagemaker.create_pipeline(PipelineName=OTHER, PipelineDefinition=json.dumps(
         {"Version": "2020-12-01", "Steps": [],
          "Parameters": [{"Name": "TriggerReason", "Type": "String", "DefaultValue": "manual"}]}), RoleArn=role)
-    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    cloudwatch = clients("cloudwatch")
     alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-data-drift": "ALARM", "mlops-loop-dev-other-retrain-data-drift": "ALARM"})
     return cloudwatch
 
 
-def test_a_model_whose_pause_cannot_be_read_does_not_hold_the_other_models_retraining_in_the_sweep(sagemaker):
+def test_a_model_whose_pause_cannot_be_read_does_not_hold_the_other_models_retraining_in_the_sweep(sagemaker, clients):
     """GIVEN two models' retrain alarms in ALARM and SSM failing for the first model's pause only WHEN the hourly sweep
     runs THEN the second model's retrain starts, and the sweep still fails naming the first (Lambda retries it; the
     started one's token keeps the retry from starting it twice): one model's trouble never blocks the others."""
-    cloudwatch = two_models_in_alarm(sagemaker)
+    cloudwatch = two_models_in_alarm(sagemaker, clients)
 
     def paused(pipeline):
         if pipeline == PIPELINE:
@@ -225,11 +232,11 @@ def test_a_model_whose_pause_cannot_be_read_does_not_hold_the_other_models_retra
     assert len(started) == 1 and executions(sagemaker) == []
 
 
-def test_a_model_sagemaker_will_not_answer_for_does_not_hold_the_other_models_retraining_in_the_sweep(sagemaker):
+def test_a_model_sagemaker_will_not_answer_for_does_not_hold_the_other_models_retraining_in_the_sweep(sagemaker, clients):
     """GIVEN two models' retrain alarms in ALARM and SageMaker throttling the first model's execution list only WHEN
     the hourly sweep runs THEN the second model's retrain starts, and the sweep still fails naming the first (Lambda
     retries it; the started one is running then, so the retry does not start it again)."""
-    cloudwatch = two_models_in_alarm(sagemaker)
+    cloudwatch = two_models_in_alarm(sagemaker, clients)
 
     class Throttled:
         def __getattr__(self, name):
@@ -253,13 +260,13 @@ def test_a_model_sagemaker_will_not_answer_for_does_not_hold_the_other_models_re
     assert len(started) == 1 and executions(sagemaker) == []
 
 
-def test_the_handler_routes_a_sweep_event_with_its_settings(sagemaker, monkeypatch):
-    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+def test_the_handler_routes_a_sweep_event_with_its_settings(sagemaker, monkeypatch, clients):
+    cloudwatch = clients("cloudwatch")
     alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-quality": "ALARM"})
     monkeypatch.setenv("NAME_PREFIX", "mlops-loop-dev")
     monkeypatch.setenv("MODEL_PIPELINES", json.dumps({"churn": PIPELINE}))
     result = rt.handler({"reason": "sweep"}, client=sagemaker, cloudwatch=cloudwatch,
-                        ssm=boto3.client("ssm", region_name="eu-west-1"), now=lambda: NOW)
+                        ssm=clients("ssm"), now=lambda: NOW)
     assert result["started"] is True and result["reason"] == "sweep"
 
 
@@ -313,8 +320,8 @@ PAUSE = {"reason": "INC-42: bad labels in the lake", "by": "arn:aws:sts::1111111
 
 
 @pytest.fixture()
-def ssm(sagemaker):  # inside the same moto context as the pipeline
-    return boto3.client("ssm", region_name="eu-west-1")
+def ssm(sagemaker, clients):  # inside the same moto context as the pipeline
+    return clients("ssm")
 
 
 def switch(ssm):
@@ -361,8 +368,8 @@ def test_a_pause_written_by_hand_pauses_whatever_its_value(ssm):
     assert switch(ssm)(PIPELINE) == {"parameter": ENVIRONMENT_PAUSE, "reason": "stop! ask Ana", "by": "unknown", "at": "unknown"}
 
 
-def test_a_drift_alarm_refused_during_the_pause_is_answered_by_the_first_sweep_after_the_resume(sagemaker, ssm):
-    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+def test_a_drift_alarm_refused_during_the_pause_is_answered_by_the_first_sweep_after_the_resume(sagemaker, ssm, clients):
+    cloudwatch = clients("cloudwatch")
     # GIVEN the model paused and its drift alarm in ALARM (its event refused: paused)
     pause(ssm, CHURN_PAUSE)
     assert run(ALARM_EVENT, sagemaker, paused=switch(ssm))["reason"] == "paused"
@@ -378,8 +385,8 @@ def test_a_drift_alarm_refused_during_the_pause_is_answered_by_the_first_sweep_a
     assert len(executions(sagemaker)) == 1
 
 
-def test_the_handler_reads_the_pause_named_by_its_environment_on_every_path(sagemaker, ssm, monkeypatch, caplog):
-    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+def test_the_handler_reads_the_pause_named_by_its_environment_on_every_path(sagemaker, ssm, monkeypatch, caplog, clients):
+    cloudwatch = clients("cloudwatch")
     alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-quality": "ALARM"})
     monkeypatch.setenv("NAME_PREFIX", "mlops-loop-dev")
     monkeypatch.setenv("MODEL_PIPELINES", json.dumps({"churn": PIPELINE}))
@@ -503,13 +510,13 @@ def test_a_run_still_executing_from_before_the_window_is_seen():
     (1, "Stopped", 1),
 ])
 def test_an_alarm_in_alarm_for_48_hourly_sweeps_starts_at_most_the_days_allowance_in_any_24_hours(
-        sagemaker, monkeypatch, cooldown_hours, outcome, max_starts):
+        sagemaker, monkeypatch, cooldown_hours, outcome, max_starts, clients):
     """GIVEN a retrain alarm that stays in ALARM for two days WHEN the hourly sweep runs 48 times (moto's clock set to
     each sweep's hour; every run over before the next sweep, with ``outcome``) THEN at most ``max_starts`` executions
     start in any 24 hours, and exactly that many each day: the guard holds, it does not stop for good."""
     import moto.sagemaker.models as moto_sagemaker
 
-    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    cloudwatch = clients("cloudwatch")
     alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-data-drift": "ALARM"})
     backend = moto_sagemaker.sagemaker_backends["123456789012"]["eu-west-1"]
     starts = []
@@ -590,9 +597,9 @@ class Runs:
 
 
 @pytest.fixture()
-def pages(ssm):
+def pages(ssm, clients):
     """The operations topic (moto), with a queue that receives its messages: what people were paged."""
-    sns, sqs = boto3.client("sns", region_name="eu-west-1"), boto3.client("sqs", region_name="eu-west-1")
+    sns, sqs = clients("sns"), clients("sqs")
     topic = sns.create_topic(Name="notifications")["TopicArn"]
     queue = sqs.create_queue(QueueName="people")["QueueUrl"]
     sns.subscribe(TopicArn=topic, Protocol="sqs",
@@ -732,12 +739,12 @@ def test_a_run_that_succeeds_after_the_breaker_tripped_lifts_its_pause(ssm, page
     assert trigger(sweep_event(3), runs, ssm, sns, now=NOW + dt.timedelta(hours=3))["reason"] == "paused"
 
 
-def test_when_the_page_cannot_be_sent_the_pause_is_taken_back_and_the_invocation_fails(ssm, monkeypatch):
+def test_when_the_page_cannot_be_sent_the_pause_is_taken_back_and_the_invocation_fails(ssm, monkeypatch, clients):
     """Unannounced, the pause would hold unseen: the retry (Lambda's) trips and pages again."""
     breaker_env(monkeypatch, "arn:aws:sns:eu-west-1:123456789012:no-such-topic")
     runs = Runs(("Failed", 30), ("Failed", 6))
     with pytest.raises(rt.BreakerUnknown, match="cannot page the circuit breaker's pause of churn"):
-        trigger(sweep_event(1), runs, ssm, boto3.client("sns", region_name="eu-west-1"))
+        trigger(sweep_event(1), runs, ssm, clients("sns"))
     assert rt.PauseSwitch(ssm, ENVIRONMENT_PAUSE, {PIPELINE: CHURN_PAUSE})(PIPELINE) is None and runs.started == []
 
 
@@ -806,7 +813,7 @@ def test_a_breakers_pause_left_unannounced_is_paged_once_by_the_next_invocation(
 
 
 def test_the_hourly_sweep_pages_a_breakers_pause_left_unannounced_though_no_retrain_alarm_is_in_alarm(
-        ssm, pages, monkeypatch):
+        ssm, pages, monkeypatch, clients):
     """GIVEN the breaker's pause left unannounced (the page and the take-back both failed) and the model's retrain
     alarm back to OK (no alarm event and no sweep hands the model to the guard) WHEN the hourly sweep runs THEN it pages
     the pause once; the next sweep pages nobody."""
@@ -817,7 +824,7 @@ def test_the_hourly_sweep_pages_a_breakers_pause_left_unannounced_though_no_retr
     with pytest.raises(rt.BreakerUnknown, match="stays paused, unannounced"):
         trigger(sweep_event(1), runs, kept, sns)
     monkeypatch.setenv("TOPIC_ARN", topic)
-    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    cloudwatch = clients("cloudwatch")
     alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-data-drift": "OK"})
     for hour in (1, 2):
         result = rt.handler({"reason": "sweep"}, client=runs, cloudwatch=cloudwatch, ssm=kept, sns=sns,
@@ -829,7 +836,7 @@ def test_the_hourly_sweep_pages_a_breakers_pause_left_unannounced_though_no_retr
 
 
 def test_one_sweep_pages_an_unannounced_pause_once_though_its_record_fails_and_its_alarm_is_in_alarm(
-        ssm, pages, monkeypatch):
+        ssm, pages, monkeypatch, clients):
     """GIVEN the breaker's pause left unannounced, the model's retrain alarm in ALARM (the sweep hands it to the guard,
     which pages it) and SSM refusing to record the page WHEN one hourly sweep runs THEN it pages once: its own look for
     unannounced pauses skips a model it paged already (a second page comes from the next invocation, not the same one)."""
@@ -847,7 +854,7 @@ def test_one_sweep_pages_an_unannounced_pause_once_though_its_record_fails_and_i
     with pytest.raises(rt.BreakerUnknown, match="stays paused, unannounced"):
         trigger(sweep_event(1), runs, kept, sns)
     monkeypatch.setenv("TOPIC_ARN", topic)
-    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    cloudwatch = clients("cloudwatch")
     alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-data-drift": "ALARM"})
     result = rt.handler({"reason": "sweep"}, client=runs, cloudwatch=cloudwatch, ssm=kept, sns=sns,
                         now=lambda: NOW + dt.timedelta(hours=1))
@@ -999,12 +1006,12 @@ def _topic_with_queue(sns, sqs, name):
 
 
 @pytest.mark.parametrize("owned", ["churn", "other"], ids=["team-model", "unowned-model"])
-def test_the_breakers_page_about_a_teams_model_reaches_its_team_topic_only(ssm, pages, monkeypatch, owned):
+def test_the_breakers_page_about_a_teams_model_reaches_its_team_topic_only(ssm, pages, monkeypatch, owned, clients):
     """GIVEN churn and other, the team's topic naming ``owned``'s package group (TEAM_TOPICS, as the deploy handler's)
     WHEN churn's breaker trips THEN its page reaches the team's topic alone when churn is the team's, the environment's
     topic alone when churn has no owner."""
     sns, shared, shared_received = pages
-    team_topic, team_received = _topic_with_queue(sns, boto3.client("sqs", region_name="eu-west-1"), "fraud-team")
+    team_topic, team_received = _topic_with_queue(sns, clients("sqs"), "fraud-team")
     breaker_env(monkeypatch, shared)
     monkeypatch.setenv("MODEL_PIPELINES", json.dumps({"churn": PIPELINE, "other": OTHER}))
     # By name, as the Operations stack writes it: the trigger builds its ARN from TOPIC_ARN's.
