@@ -11,12 +11,16 @@ import hashlib
 import json
 import time
 from typing import Any, Dict
+from urllib.parse import urlparse
 
 import pytest
 from moto import mock_aws
 from moto.cloudformation.models import Event, cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.s3.models import s3_backends
 from moto.sagemaker.models import sagemaker_backends
+from moto.sns.models import sns_backends
+from moto.sqs.models import sqs_backends
 
 from pipeline_code.handlers import deploy_on_approval as dod
 from tests.support.moto_clients import SharedClients
@@ -97,30 +101,54 @@ class Aws:
                 self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"])
 
 
+def build_world(env: Aws, *, by_api: bool = False) -> None:
+    """The account every test starts from, in the active mock: the artifacts bucket, both model package groups, the
+    serving stack, the topic and the queue subscribed to it (``env.topic``, ``env.queue``).
+
+    The bucket, groups, topic, queue and subscription are made on moto's backends, as its request handlers make them
+    (each through the API cost ~4 ms of moto's request handling, ~25 ms a test over 100s of tests);
+    ``by_api`` makes them through the API instead, which tests/handlers/deploy/test_world.py compares this with. The
+    stack is made through the API either way (moto's template handling is behind it)."""
+    if by_api:
+        env.s3.create_bucket(Bucket=ARTIFACTS, CreateBucketConfiguration={"LocationConstraint": REGION})
+        for group in PARAMETERS:
+            env.sagemaker.create_model_package_group(ModelPackageGroupName=group)
+    else:
+        s3_backends[DEFAULT_ACCOUNT_ID]["aws"].create_bucket(ARTIFACTS, REGION)
+        for group in PARAMETERS:
+            sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION].create_model_package_group(
+                model_package_group_name=group, model_package_group_description=None, tags=None)
+    # Every parameter is passed explicitly: moto resolves UsePreviousValue only for parameters given
+    # at creation (CloudFormation itself also keeps defaults).
+    env.cloudformation.create_stack(
+        StackName=STACK,
+        TemplateBody=json.dumps(TEMPLATE),
+        Parameters=[
+            {"ParameterKey": "ChurnModelPackageArn", "ParameterValue": ""},
+            {"ParameterKey": "CreditRiskModelPackageArn", "ParameterValue": CREDIT_RISK_SERVING},
+            {"ParameterKey": "ChurnModelSha256", "ParameterValue": ""},
+            {"ParameterKey": "ChurnInstanceType", "ParameterValue": "ml.c5.xlarge"},
+        ],
+    )
+    if by_api:
+        env.topic = env.sns.create_topic(Name="mlops-loop-prod-notifications")["TopicArn"]
+        env.queue = env.sqs.create_queue(QueueName="people")["QueueUrl"]
+        queue_arn = env.sqs.get_queue_attributes(QueueUrl=env.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        env.sns.subscribe(TopicArn=env.topic, Protocol="sqs", Endpoint=queue_arn)
+        return
+    sns = sns_backends[DEFAULT_ACCOUNT_ID][REGION]
+    env.topic = sns.create_topic("mlops-loop-prod-notifications", {}, {}).arn
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].create_queue("people", {})
+    env.queue = queue.url(urlparse(env.sqs.meta.endpoint_url))
+    sns.subscribe(env.topic, queue.queue_arn, "sqs")
+
+
 @pytest.fixture()
 def aws(monkeypatch, shared_clients):
     keep_package_metadata(monkeypatch)
     with mock_aws(), shared_clients.fresh() as clients:
         env = Aws(clients)
-        env.s3.create_bucket(Bucket=ARTIFACTS, CreateBucketConfiguration={"LocationConstraint": REGION})
-        for group in PARAMETERS:
-            env.sagemaker.create_model_package_group(ModelPackageGroupName=group)
-        # Every parameter is passed explicitly: moto resolves UsePreviousValue only for parameters given
-        # at creation (CloudFormation itself also keeps defaults).
-        env.cloudformation.create_stack(
-            StackName=STACK,
-            TemplateBody=json.dumps(TEMPLATE),
-            Parameters=[
-                {"ParameterKey": "ChurnModelPackageArn", "ParameterValue": ""},
-                {"ParameterKey": "CreditRiskModelPackageArn", "ParameterValue": CREDIT_RISK_SERVING},
-                {"ParameterKey": "ChurnModelSha256", "ParameterValue": ""},
-                {"ParameterKey": "ChurnInstanceType", "ParameterValue": "ml.c5.xlarge"},
-            ],
-        )
-        env.topic = env.sns.create_topic(Name="mlops-loop-prod-notifications")["TopicArn"]
-        env.queue = env.sqs.create_queue(QueueName="people")["QueueUrl"]
-        queue_arn = env.sqs.get_queue_attributes(QueueUrl=env.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        env.sns.subscribe(TopicArn=env.topic, Protocol="sqs", Endpoint=queue_arn)
+        build_world(env)
         monkeypatch.setenv("SERVING_STACK_NAME", STACK)
         monkeypatch.setenv("MODEL_PARAMETERS", json.dumps(PARAMETERS))
         monkeypatch.setenv("DEPLOYER_ROLE_ARN", DEPLOYER)
