@@ -140,7 +140,7 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 BROKEN_STATUSES = ("Failed", "Deleting")
 _NO_UPDATES = "No updates are to be performed"
 # An MME loads a model on its first request (download + unpack): allow for that, retry once more.
-RUNTIME_CONFIG = Config(connect_timeout=10, read_timeout=70, retries={"mode": "standard", "max_attempts": 2})
+RUNTIME_CONFIG = Config(connect_timeout=10, read_timeout=70, retries={"mode": "standard", "total_max_attempts": 2})
 
 
 def transient(error: ClientError) -> bool:

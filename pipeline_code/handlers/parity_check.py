@@ -112,7 +112,7 @@ DEADLINE_MARGIN_SECONDS = 20.0
 # A parity sample whose tolerance is not a number in (0, 0.1] cannot hold anything to anything (NaN passes everything).
 MAX_TOLERANCE = 0.1
 # One attempt per call, bounded waits: a hanging new fleet must not use the function's time up (the loop retries).
-RUNTIME_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 1, "mode": "standard"})
+RUNTIME_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"total_max_attempts": 1, "mode": "standard"})
 
 
 class ParityUnverified(RuntimeError):

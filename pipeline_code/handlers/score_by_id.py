@@ -40,11 +40,11 @@ from pipeline_code.core.value_rules import json_object
 
 # Unprocessed identifiers (the store's partial answer under load) are asked again this many times.
 UNPROCESSED_RETRIES = 3
-# The store: standard retries (throttling, 5xx). The endpoint: one attempt with a read timeout above
+# The store: standard retries (throttling, 5xx; 5 attempts in all). The endpoint: one attempt with a read timeout above
 # SageMaker's 60 s real-time limit, since a retried InvokeEndpoint would score the request twice.
 _CONFIGS = {
-    "sagemaker-featurestore-runtime": Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=10),
-    "sagemaker-runtime": Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=2, read_timeout=62),
+    "sagemaker-featurestore-runtime": Config(retries={"mode": "standard", "total_max_attempts": 5}, connect_timeout=2, read_timeout=10),
+    "sagemaker-runtime": Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=62),
 }
 _THROTTLED = {"ThrottlingException", "ThrottledException", "ServiceUnavailable", "TooManyRequestsException"}
 

@@ -648,7 +648,7 @@ def clients(region: Optional[str]) -> Dict[str, Any]:
     import boto3
     from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "max_attempts": 5})
+    config = Config(retries={"mode": "standard", "total_max_attempts": 5})
     return {name: boto3.client(name, region_name=region, config=config) for name in ("s3", "sagemaker", "cloudformation")}
 
 

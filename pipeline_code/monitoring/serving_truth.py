@@ -278,7 +278,7 @@ def check_from_s3(args: Any, aws: Mapping[str, Any], serving: Any, now: dt.datet
         from botocore.config import Config
 
         cloudwatch = boto3.client("cloudwatch", region_name=args.region,
-                                  config=Config(retries={"mode": "standard", "max_attempts": 5}))
+                                  config=Config(retries={"mode": "standard", "total_max_attempts": 5}))
     return check_endpoint(sagemaker=aws["sagemaker"], cloudwatch=cloudwatch, endpoint=args.endpoint_name,
                           expected_arn=serving.arn, expected_data_url=serving.model_data_url,
                           start=now - dt.timedelta(hours=args.window_hours), end=now,

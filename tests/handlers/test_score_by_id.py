@@ -801,8 +801,10 @@ def test_an_endpoint_that_does_not_answer_in_time_is_a_504_and_is_not_retried(st
 
 
 def test_the_endpoint_client_never_retries_and_waits_past_sagemakers_60_second_limit():
-    config = front._CONFIGS["sagemaker-runtime"]
-    assert config.retries["max_attempts"] == 1 and config.read_timeout > 60
+    """A retried InvokeEndpoint would score the request twice: the client botocore builds from the front's config makes
+    one attempt (its max_attempts of 1 made two: botocore reads it as retries) and waits past SageMaker's 60 s."""
+    config = boto3.client("sagemaker-runtime", region_name="eu-west-1", config=front._CONFIGS["sagemaker-runtime"]).meta.config
+    assert config.retries["total_max_attempts"] == 1 and config.read_timeout > 60
 
 
 def test_a_hand_edited_policy_is_a_500_naming_the_setting(store, runtime, capsys):
