@@ -117,13 +117,13 @@ def _simulated_null(filled: Tuple[int, ...], rows: int, draws: int) -> np.ndarra
     rng = np.random.default_rng([zlib.crc32(counts.tobytes()), rows, draws])
     shares = counts / counts.sum()
     chunk = max(1, MAX_CELLS // len(counts))
+    # psi_rows takes the integer counts as they are (a float copy of each matrix would give the same shares).
     if draws <= chunk:
-        null = psi_rows(rng.multinomial(int(counts.sum()), shares, size=draws).astype(np.float64),
-                        rng.multinomial(rows, shares, size=draws).astype(np.float64))
+        null = psi_rows(rng.multinomial(int(counts.sum()), shares, size=draws),
+                        rng.multinomial(rows, shares, size=draws))
     else:  # many bins: the same draws, a chunk of rows at a time (MAX_CELLS)
         null = np.concatenate([
-            psi_rows(rng.multinomial(int(counts.sum()), shares, size=size).astype(np.float64),
-                     rng.multinomial(rows, shares, size=size).astype(np.float64))
+            psi_rows(rng.multinomial(int(counts.sum()), shares, size=size), rng.multinomial(rows, shares, size=size))
             for size in (min(chunk, draws - start) for start in range(0, draws, chunk))
         ])
     null.sort()

@@ -75,6 +75,33 @@ def test_psi_is_near_zero_on_fresh_reference_data_and_large_on_drifted_data(docs
     assert psi[1.0] > 0.2
 
 
+@pytest.mark.parametrize("bins, pairs, block", [(1, 5, None), (10, 300, None), (300, 40, None), (10, 300, 70), (300, 40, 100)])
+def test_psi_rows_is_the_clipped_share_formula_bit_for_bit_on_integer_or_float_counts(monkeypatch, bins, pairs, block):
+    # GIVEN count matrices of every shape a calibration simulation draws (sparse rows, all-zero rows, one bin), taken
+    # in one block or in blocks of a few rows (the last one shorter; a row wider than a block goes alone)
+    if block is not None:
+        monkeypatch.setattr(baseline, "PSI_BLOCK_CELLS", block)
+    rng = np.random.default_rng(bins)
+    expected = rng.multinomial(5 * bins, np.full(bins, 1 / bins), size=pairs)
+    actual = rng.poisson(0.5, size=(pairs, bins))
+    expected[0], actual[1] = 0, 0
+    # WHEN PSI is taken of each row pair, on the integer counts and on them as floats
+    rows = baseline.psi_rows(expected, actual)
+    as_floats = baseline.psi_rows(expected.astype(np.float64), actual.astype(np.float64))
+    # THEN it is (a - e) * log(a / e) summed over the shares clipped at eps, exactly (every float the same)
+    def shares(counts):
+        totals = counts.sum(axis=1, keepdims=True).astype(np.float64)
+        return np.clip(counts / np.where(totals > 0, totals, 1), baseline.PSI_EPSILON, None)
+
+    e, a = shares(expected.astype(np.float64)), shares(actual.astype(np.float64))
+    formula = np.sum((a - e) * np.log(a / e), axis=1)
+    assert rows.tobytes() == as_floats.tobytes() == formula.tobytes()
+    # and one pair is psi's answer
+    assert baseline.psi(expected[2], actual[2]) == rows[2]
+    assert np.isfinite(rows).all() and rows.shape == (pairs,)
+    assert baseline.psi_rows(expected[:0], actual[:0]).shape == (0,)
+
+
 def test_attribution_baseline_ranks_the_models_features(docs, churn_spec):
     attributions = docs["attributions"]
     assert sorted(attributions["ranking"]) == sorted(churn_spec.features)
