@@ -244,6 +244,19 @@ def test_several_broken_rules_are_all_listed_in_catalog_column_order(cases):
         assert cases["result"].quarantine_reasons[rule] >= 1
 
 
+def test_each_quarantined_rows_reason_names_its_broken_rules_in_their_order_and_only_its_rows_get_one(cases):
+    """The reason text is written for the quarantined rows alone (the rows the counting job stages carry the rule keys,
+    not the text: most rows break none), from the checks that gave the row its rules: one fragment per rule, in the
+    rules' order."""
+    for case, row in cases["quarantine"].items():
+        reason, rules = row[QUARANTINE_REASON_COLUMN], list(row[QUARANTINE_RULES_COLUMN])
+        assert rules, case
+        positions = [reason.find(rule) for rule in rules]
+        assert positions[0] == 0 and positions == sorted(positions) and -1 not in positions, (case, reason, rules)
+        assert reason.count("; ") >= len(rules) - 1
+    assert QUARANTINE_REASON_COLUMN not in cases["result"]._staged.columns
+
+
 def test_values_are_trimmed_categoricals_lowercased_and_integer_floats_accepted(cases):
     row = cases["curated"]["normalised"]  # the id was " normalised " in the raw data
     assert (row.contract_type, row.tenure_months, row.monthly_charges) == ("month-to-month", 12, 50.0)
