@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.import_statements import import_statements
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 INFRA = {"mlops_loop", "aws_cdk", "constructs", "cdk_nag"}
@@ -42,9 +44,8 @@ def _imports_of(source: str, *, package: str) -> frozenset[str]:
     """Once per text and package: collection (:func:`_synth_path`) and up to three tests ask for a module's imports.
     Only the names are kept, not the tree (a worker holding every module's tree would traverse them at each of its
     later garbage collections)."""
-    tree = ast.parse(source)
     found = set()
-    for node in ast.walk(tree):
+    for node in import_statements(source):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -106,6 +107,79 @@ def test_the_rules_see_a_violation():
     assert "pipeline_code.core.contract" in found and "pipeline_code.handlers.multi_model" in found
     # A function-level import counts too: the local run reads the configuration inside main().
     assert "mlops_loop.config" in _imports(REPO_ROOT / WORKSTATION / "local" / "run_loop.py")
+
+
+# An import in every kind of block Python has, and none in a string or comment (module names say where each is).
+EVERY_BLOCK = """\
+import at_module, at_module_too as alias
+from at_module_from import x  # import in_a_comment
+text = "import in_a_string"
+def function():
+    import in_function
+    def nested():
+        from in_nested_function import y
+    return lambda: __import__("in_a_call")
+async def coroutine():
+    import in_coroutine
+    async for item in things:
+        import in_async_for
+    else:
+        import in_async_for_else
+    async with context:
+        import in_async_with
+class Class:
+    import in_class
+    def method(self):
+        import in_method
+if condition:
+    import in_if
+elif other:
+    import in_elif
+else:
+    import in_else
+for item in things:
+    import in_for
+else:
+    import in_for_else
+while condition:
+    import in_while
+else:
+    import in_while_else
+try:
+    import in_try
+except ImportError:
+    import in_except
+else:
+    import in_try_else
+finally:
+    import in_finally
+try:
+    pass
+except* ValueError:
+    import in_except_star
+with context:
+    import in_with
+match value:
+    case 1:
+        import in_case
+    case _:
+        from . import in_default_case
+"""
+
+
+def test_the_import_statements_of_every_kind_of_block_are_found():
+    """:func:`import_statements` follows blocks only (what collection reads with it: :func:`_synth_path` and
+    tests/training/test_compat.py; and the rules above): it finds the imports ``ast.walk`` finds in the whole tree,
+    in every kind of block."""
+    everywhere = [node for node in ast.walk(ast.parse(EVERY_BLOCK)) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert sorted(map(ast.dump, import_statements(EVERY_BLOCK))) == sorted(map(ast.dump, everywhere))
+    modules = {node.module or node.names[0].name if isinstance(node, ast.ImportFrom) else node.names[0].name
+               for node in everywhere}
+    assert modules == {"at_module", "at_module_from", "in_function", "in_nested_function", "in_coroutine",
+                       "in_async_for", "in_async_for_else", "in_async_with", "in_class", "in_method", "in_if",
+                       "in_elif", "in_else", "in_for", "in_for_else", "in_while", "in_while_else", "in_try",
+                       "in_except", "in_try_else", "in_finally", "in_except_star", "in_with", "in_case",
+                       "in_default_case"}
 
 
 def _synth_path() -> list[Path]:

@@ -4,12 +4,14 @@ images (py312) and locally (3.11), and never import CDK: it parses as the oldest
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
 import pytest
 
 from pipeline_code.core.images import HANDLER_PYTHON, XGBOOST_IMAGE_PYTHON
+from tests.support.import_statements import import_statements
 from tests.support.paths import REPO_ROOT
 
 # The import directions of every home are in tests/test_boundaries.py; this adds the container's Python.
@@ -62,15 +64,17 @@ REMOVED_NAMES = {
 }
 
 
-def _pipeline_code_imports(path: Path) -> set:
+@functools.lru_cache(maxsize=None)
+def _pipeline_code_imports(path: Path) -> frozenset:
     """The files of ``pipeline_code`` that the module at ``path`` imports (absolute ``pipeline_code.x`` imports and
-    relative ones), each as the module's own file or its package's ``__init__.py``."""
+    relative ones), each as the module's own file or its package's ``__init__.py``. Once per file: collection
+    follows the image's and the handlers' imports (which share modules) and a test follows the image's again."""
     package = path.parent
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in import_statements(path.read_text()):
         if isinstance(node, ast.Import):
             dotted = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
+        else:  # from ... import
             if node.level:
                 base = package
                 for _ in range(node.level - 1):
@@ -81,8 +85,6 @@ def _pipeline_code_imports(path: Path) -> set:
                 module = node.module or ""
             # ``from a import b`` may import the module a.b as well as a name of a.
             dotted = [module, *(f"{module}.{alias.name}" for alias in node.names)]
-        else:
-            continue
         for name in dotted:
             parts = name.split(".")
             if parts[0] != "pipeline_code":
@@ -92,7 +94,7 @@ def _pipeline_code_imports(path: Path) -> set:
                 for candidate in (stem.with_suffix(".py"), stem / "__init__.py"):
                     if candidate.is_file():
                         found.add(candidate)
-    return found
+    return frozenset(found)
 
 
 def _with_what_they_import(roots: list) -> list:
