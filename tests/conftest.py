@@ -9,6 +9,7 @@ xgboost must see OMP_WAIT_POLICY before it loads (see pipeline_code.training).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -38,14 +39,27 @@ from tests.support import cdk_outdirs  # noqa: E402
 
 collect_garbage_less_often()  # each test process, pytest-xdist's workers too: they import this conftest
 
+# Every botocore session of the test process reads botocore's service models through one loader, from its start:
+# moto's ``mock_aws`` starts each test with a fresh default boto3 session, whose new loader would parse the same
+# service-model JSON again (~40 % of a handler test's time); and importing the test modules and conftests reads some
+# already - moto's EC2 backend, imported with its CloudFormation one (tests/support/deploy_handler.py), asks three new
+# sessions for EC2's regions (EC2's model and the endpoints each time), tests/infra/test_job_resources.py reads
+# SageMaker's - which the tests read again. The models never change within a process, so sharing them changes no
+# behaviour. Before any other conftest is imported (this one is first), so for a run of a few files too, whose
+# conftests pytest imports before it configures; restored when the session ends (``pytest_configure``).
+BOTOCORE_LOADERS = contextlib.ExitStack()
+BOTOCORE_LOADERS.enter_context(shared_data_loaders())
+
 SPARK_WORKER_GROUP = "spark"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """A pytest-xdist worker ends without the interpreter's teardown; and every process collects garbage once at
-    the end instead of pytest's five times: they are there to report errors raised in ``__del__`` by the session's
-    end, which the first finds; on the workers' heaps the other four cost 1.6 s at the end of every run. (A private
-    key of pytest's, pinned in the lock; without it pytest keeps its five.)"""
+    """The botocore sessions share one loader until the session ends; a pytest-xdist worker ends without the
+    interpreter's teardown; and every process collects garbage once at the end instead of pytest's five times: they
+    are there to report errors raised in ``__del__`` by the session's end, which the first finds; on the workers'
+    heaps the other four cost 1.6 s at the end of every run. (A private key of pytest's, pinned in the lock; without
+    it pytest keeps its five.)"""
+    config.add_cleanup(BOTOCORE_LOADERS.close)
     if hasattr(config, "workerinput"):
         # A pytest-xdist worker (never the main process, whose exit status is the run's; nor a pytest started by a
         # test, which inherits the worker's environment, not this attribute): it reports through its channel.
@@ -83,18 +97,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def cdk_assemblies_under_the_base_temp(tmp_path_factory: pytest.TempPathFactory):
     """``bare_outdir()`` hands out directories under this process's base temp (tests/support/cdk_outdirs.py)."""
     cdk_outdirs.use_base_temp(tmp_path_factory)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_botocore_loader():
-    """Every botocore session of the test process reads botocore's service models through one loader.
-
-    moto's ``mock_aws`` starts each test with a fresh default boto3 session, whose new loader would parse
-    the same service-model JSON again (~40 % of a handler test's time). The models never change within a
-    process, so sharing them changes no behaviour.
-    """
-    with shared_data_loaders():
-        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
