@@ -297,8 +297,12 @@ def curate(raw_df: DataFrame, dataset: catalog.Dataset, *, metadata_columns: Seq
         metadata_columns = tuple(metadata_columns) + (CORRUPT_RECORD_COLUMN,)
 
     now = now or dt.datetime.now(dt.timezone.utc)
-    checks = _all_checks(dataset, tuple(metadata_columns), now)
-    staged = _stage(raw_df, dataset, tuple(metadata_columns), arrival_column, checks).persist(StorageLevel.MEMORY_AND_DISK)
+    # Each column's trimmed text built once and used by its parse, its checks and the record window: the same
+    # expression each time (a Column is immutable), at a third of the Py4J calls a fresh one cost at each use.
+    texts = {c.name: _text(c.name) for c in dataset.columns}
+    checks = _all_checks(dataset, texts, tuple(metadata_columns), now)
+    staged = _stage(raw_df, dataset, tuple(metadata_columns), arrival_column, checks, texts).persist(
+        StorageLevel.MEMORY_AND_DISK)
     status_counts, reasons, curated_dates, batches = _count(staged, batch)
     return CurateResult(
         curated=_curated_view(staged, dataset, _CURATED),
@@ -327,12 +331,14 @@ class _Check:
     message: SparkColumn  # the human-readable reason fragment
 
 
-def _all_checks(dataset: catalog.Dataset, metadata_columns: Tuple[str, ...], now: dt.datetime) -> List[_Check]:
-    """Every rule of every row, in reason order: each column's (:func:`_checks`), the future event time's, then the
-    malformed row's (when the reader keeps :data:`CORRUPT_RECORD_COLUMN`). They read the raw and typed columns
-    :func:`_stage` keeps, so they can be evaluated on its rows."""
+def _all_checks(dataset: catalog.Dataset, texts: Dict[str, SparkColumn], metadata_columns: Tuple[str, ...],
+                now: dt.datetime) -> List[_Check]:
+    """Every rule of every row, in reason order: each column's (:func:`_checks`, on its ``texts`` entry), the future
+    event time's, then the malformed row's (when the reader keeps :data:`CORRUPT_RECORD_COLUMN`). They read the raw and
+    typed columns :func:`_stage` keeps, so they can be evaluated on its rows."""
     held = _times_the_jobs_hold(dataset)
-    checks = [check for column in dataset.columns for check in _checks(column, held=column.name in held)]
+    checks = [check for column in dataset.columns
+              for check in _checks(column, texts[column.name], held=column.name in held)]
     checks.append(_future_check(dataset, now))
     if CORRUPT_RECORD_COLUMN in metadata_columns:
         checks.append(_malformed_row_check())
@@ -340,8 +346,9 @@ def _all_checks(dataset: catalog.Dataset, metadata_columns: Tuple[str, ...], now
 
 
 def _stage(raw_df: DataFrame, dataset: catalog.Dataset, metadata_columns: Tuple[str, ...],
-           arrival_column: Optional[str], checks: Sequence[_Check]) -> DataFrame:
-    """Raw values + typed values -> + rules (``checks``: :func:`_all_checks`), event date -> + status.
+           arrival_column: Optional[str], checks: Sequence[_Check], texts: Dict[str, SparkColumn]) -> DataFrame:
+    """Raw values + typed values -> + rules (``checks``: :func:`_all_checks`), event date -> + status; ``texts``: each
+    column's :func:`_text`.
 
     Three projections, so each typed value is parsed once and the checks refer to
     it by name (Spark keeps separate projections when an expensive expression is
@@ -352,7 +359,7 @@ def _stage(raw_df: DataFrame, dataset: catalog.Dataset, metadata_columns: Tuple[
     raw_names = [c.name for c in dataset.columns] + list(metadata_columns)
     typed = raw_df.select(
         *[F.col(name) for name in raw_names],
-        *[_parse(column).alias(_typed(column.name)) for column in dataset.columns],
+        *[_parse(column, texts[column.name]).alias(_typed(column.name)) for column in dataset.columns],
     )
 
     rules = F.filter(F.array(*[F.when(c.failed, F.lit(c.key)) for c in checks]), lambda r: r.isNotNull())
@@ -362,7 +369,7 @@ def _stage(raw_df: DataFrame, dataset: catalog.Dataset, metadata_columns: Tuple[
         rules.alias(QUARANTINE_RULES_COLUMN),
     )
     # One projection over one window (a record's rows, valid ones first): one shuffle and one sort for both.
-    record = _record_window(dataset, arrival_column)
+    record = _record_window(dataset, texts, arrival_column)
     return checked.select("*", _status(record).alias(_STATUS), _corrected(dataset, arrival_column, record).alias(_CORRECTED))
 
 
@@ -378,9 +385,9 @@ def _text(name: str) -> SparkColumn:
     return F.when(raw.isNotNull() & (trimmed != ""), trimmed)
 
 
-def _parse(column: catalog.Column) -> SparkColumn:
-    """The typed value of ``column``: null when blank or when the text does not parse."""
-    text = _text(column.name)
+def _parse(column: catalog.Column, text: SparkColumn) -> SparkColumn:
+    """The typed value of ``column`` from its ``text`` (:func:`_text`): null when blank or when the text does not
+    parse."""
     if column.dtype == catalog.STRING:
         return F.lower(text) if column.allowed is not None else text
     if column.dtype == catalog.INTEGER:
@@ -449,10 +456,11 @@ def _times_the_jobs_hold(dataset: catalog.Dataset) -> frozenset:
                                             for name in feature.expr.source_columns())])
 
 
-def _checks(column: catalog.Column, *, held: bool = True) -> List[_Check]:
-    """The rules ``column`` must satisfy, in a fixed order: required, UTF-8 (text), parse/allowed, range. ``held``:
-    whether the jobs hold it as a time (:func:`_times_the_jobs_hold`), so a timestamp must be in their range."""
-    blank = _text(column.name).isNull()
+def _checks(column: catalog.Column, text: SparkColumn, *, held: bool = True) -> List[_Check]:
+    """The rules ``column`` must satisfy, in a fixed order: required, UTF-8 (text), parse/allowed, range; ``text`` is
+    its :func:`_text`. ``held``: whether the jobs hold it as a time (:func:`_times_the_jobs_hold`), so a timestamp
+    must be in their range."""
+    blank = text.isNull()
     value = F.col(_typed(column.name))
     checks: List[_Check] = []
     if not column.nullable:
@@ -520,11 +528,13 @@ def _utc_date(timestamp: SparkColumn, raw_df: DataFrame) -> SparkColumn:
     return F.to_date(F.to_utc_timestamp(timestamp, session_tz))
 
 
-def _record_window(dataset: catalog.Dataset, arrival_column: Optional[str] = None) -> WindowSpec:
+def _record_window(dataset: catalog.Dataset, texts: Dict[str, SparkColumn],
+                   arrival_column: Optional[str] = None) -> WindowSpec:
     """The rows of one record (typed identifier and event time), the valid ones first, then the latest landing
-    (``arrival_column``, when given), the fewest blanks, the raw values in catalog column order."""
+    (``arrival_column``, when given), the fewest blanks (``texts``: each column's :func:`_text`), the raw values in
+    catalog column order."""
     valid = F.size(F.col(QUARANTINE_RULES_COLUMN)) == 0
-    blanks = sum((F.when(_text(c.name).isNull(), 1).otherwise(0) for c in dataset.columns), F.lit(0))
+    blanks = sum((F.when(texts[c.name].isNull(), 1).otherwise(0) for c in dataset.columns), F.lit(0))
     latest = [F.col(arrival_column).desc_nulls_last()] if arrival_column else []
     return Window.partitionBy(F.col(_typed(dataset.record_identifier)), F.col(_typed(dataset.event_time))).orderBy(
         valid.desc(), *latest, blanks.asc(), *[F.col(c.name).asc_nulls_last() for c in dataset.columns])
