@@ -649,16 +649,36 @@ def _same_judgement(expected, streamed) -> None:
     assert getattr(streamed, "quality", None) == getattr(expected, "quality", None)
 
 
+@pytest.fixture(scope="module")
+def messy_lookback(tmp_path_factory):
+    """The generated 40-day look-back both today_start cases join: written once, as the joins only read it (records
+    and labels are read, never written, moved or touched - the test checks each run leaves the files as they were)."""
+    return late_labels_world.write_lookback(tmp_path_factory.mktemp("lookback"), days=40, per_day=60, mess=True)
+
+
+def _files(world) -> dict:
+    """Every file of a generated look-back with its size and modification time (what a join must leave as it was)."""
+    out = {}
+    for key in ("records_dir", "labels_dir", "late_labels_dir"):
+        for root, _, names in os.walk(world[key]):
+            for name in names:
+                stat = os.stat(os.path.join(root, name))
+                out[os.path.join(root, name)] = (stat.st_size, stat.st_mtime_ns)
+    return out
+
+
 @pytest.mark.parametrize("today_start", [None, late_labels_world.NOW - dt.timedelta(days=12, hours=6)])
-def test_streaming_the_look_backs_labels_judges_exactly_what_holding_them_all_did(tmp_path, today_start):
+def test_streaming_the_look_backs_labels_judges_exactly_what_holding_them_all_did(messy_lookback, today_start):
     """GIVEN a generated look-back of 40 days with what real ones hold: a day recorded twice, another version's
     records, an unreadable records file, labels in parquet, CSV and JSON Lines (one feed without label_time),
     relabelled ids whose later file carries a later or an earlier label_time, duplicate rows, blank and unusable labels,
     unmatched labels and ids today's window took
     WHEN the join streams the older labels a few rows at a time THEN the judged rows, rows per day, summary, checks and
     the model-quality section are those of the in-memory join it replaces."""
-    world = late_labels_world.write_lookback(tmp_path, days=40, per_day=60, mess=True)
+    world = messy_lookback
+    before = _files(world)
     expected, streamed = _both_ways(world, today_start=today_start)
+    assert _files(world) == before  # the shared look-back is read, not changed
     _same_judgement(expected, streamed)
     assert streamed.summary["labelled_rows"] > 100 and streamed.summary["other_versions"]
     assert streamed.summary["pending_days"] and streamed.summary["past_due_labels"] and streamed.summary["unreadable"]
