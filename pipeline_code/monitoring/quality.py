@@ -244,9 +244,16 @@ def inference_days(frame: pd.DataFrame) -> pd.Series:
     """The UTC day of each record's inference time (``(unknown)`` when it has none). Each distinct day is formatted
     once (pandas' strftime formats every value in Python: ~3 CPU-s a million records, for a window of a few days)."""
     times = request_times(frame[INFERENCE_TIME])
-    codes, days = pd.factorize(times.dt.floor("D"))
-    names = np.array([day.strftime("%Y-%m-%d") for day in days] + ["(unknown)"], dtype=object)
+    codes, days = utc_days(times)
+    names = np.array(days + ["(unknown)"], dtype=object)
     return pd.Series(names[codes], index=frame.index, name=times.name)  # code -1 (no time) takes the last entry
+
+
+def utc_days(times: pd.Series) -> Tuple[np.ndarray, List[str]]:
+    """``(codes, days)``: each UTC time's day as its index in ``days`` (``YYYY-MM-DD``, in order of appearance; -1 for
+    a missing time). Floored and factorized as numpy days: ``.dt.floor("D")`` on a UTC series costs ~7x as much."""
+    codes, days = pd.factorize(times.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]"))
+    return codes, [str(day) for day in np.datetime_as_string(days, unit="D")]
 
 
 def day_counts(frame: pd.DataFrame) -> Dict[str, int]:

@@ -694,6 +694,17 @@ def test_streaming_judges_a_larger_look_back_exactly_as_before(tmp_path):
     assert streamed.summary["labelled_rows"] > 10_000
 
 
+def test_the_id_hashes_are_pandas_hashes_of_the_ids_as_text():
+    """GIVEN ids as a records file or a label feed gives them (text, numbers, repeats, blanks, non-ASCII) WHEN hashed
+    THEN each is pandas' 64-bit hash of the id as text (hash_pandas_object's, what the join used before), one per id."""
+    ids = pd.Series(["a", "a", "", "é-1", 42, 3.5, "3f2c1b0e-aaaa-4bbb-8ccc-1234567890ab", "b"], dtype=object)
+    expected = pd.util.hash_pandas_object(ids.astype(str), index=False).to_numpy(dtype=np.uint64)
+    hashes = late_labels._hashed(ids)
+    assert hashes.dtype == np.uint64 and hashes.tolist() == expected.tolist()
+    assert hashes[0] == hashes[1] and len(set(hashes.tolist())) == 7
+    assert late_labels._hashed(pd.Series([], dtype=object)).tolist() == []
+
+
 def test_a_hash_collision_never_attaches_another_requests_label(tmp_path, monkeypatch):
     """GIVEN every id hashing alike (the worst collision a 64-bit hash could have) WHEN a due day is joined THEN each
     request gets its own label or none: the hash only pre-selects, the id decides."""
