@@ -5,8 +5,9 @@ the CDK's Node process, and a synth asks the same few hundred of them thousands 
 names a bucket or a key, every ARN holds its stack's partition, region and account. None of them changes once
 asked: a construct never moves to another stack, a stack's environment is fixed when it is made, and the attributes
 read here are set once by their construct (a bucket's name, a key's ARN: the same token string on every read). So
-each is asked once per object and kept here, weakly (an app's constructs go when it does). Durations are values any
-construct may share, so each is made once per process (:func:`days`, :func:`hours`, :func:`minutes`).
+each is asked once per object and kept here, weakly (an app's constructs go when it does). Durations, service
+principals and event fields are values any construct of any stack may share, so each is made once per process
+(:func:`days`, :func:`hours`, :func:`minutes`, :func:`service_principal`, :func:`event_field`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import weakref
 from typing import Any, Callable, Hashable, NamedTuple, Optional, TypeVar
 
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
 from pipeline_code.core.contract import BOOTSTRAP_QUALIFIER_CONTEXT, DEFAULT_CDK_QUALIFIER, cdk_qualifier_problem
@@ -110,3 +113,19 @@ def hours(count: int) -> Duration:
 def minutes(count: int) -> Duration:
     """``Duration.minutes(count)``, made by the CDK once per count: the periods of every alarm and graph."""
     return Duration.minutes(count)
+
+
+@functools.cache
+def service_principal(service: str) -> iam.ServicePrincipal:
+    """``iam.ServicePrincipal(service)`` (no conditions), made by the CDK once per service name: a synth names the same
+    few services (events, lambda, sagemaker, ...) in some 160 trust and resource policies. The principal holds no scope:
+    each policy renders it in its own stack (a region-specific service name is resolved there), as a fresh one would."""
+    return iam.ServicePrincipal(service)
+
+
+@functools.cache
+def event_field(path: str) -> str:
+    """``events.EventField.from_path(path)`` (a token standing for the event's field at ``path``), made by the CDK once per
+    path: an input renders a field by its path (``<name>``, ``InputPathsMap``), so one token serves every rule's input
+    alike, as a fresh one per use would."""
+    return events.EventField.from_path(path)

@@ -11,7 +11,7 @@ from constructs import Construct
 
 from ..config.budget import MAX_EMAIL_SUBSCRIBERS
 from ..naming import budget_name, email_order
-from .cdk_reads import environment_of, read_once
+from .cdk_reads import environment_of, read_once, service_principal
 
 BUDGETS = "budgets.amazonaws.com"
 # The cost AWS Budgets compares with the limit: what the invoice lists before discounts and credits are shared out.
@@ -104,7 +104,7 @@ class CostBudget(Construct):
         topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="PublishBudgets",
-                principals=[iam.ServicePrincipal(BUDGETS)],
+                principals=[service_principal(BUDGETS)],
                 actions=["sns:Publish"],
                 resources=[topic_arn],
                 # The source ARN as the Budgets guide gives it, any budget of this account: a pattern of this budget's

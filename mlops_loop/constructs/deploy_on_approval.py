@@ -39,7 +39,7 @@ from .access_policy import AccessPolicy, endpoint_log_group, sagemaker_log_group
 from .arns import format_arn, s3_arn
 from ..config.network import NetworkConfig
 from .cdk_reads import bootstrap_qualifier as stack_bootstrap_qualifier
-from .cdk_reads import environment_of, hours, read_once, stack_of
+from .cdk_reads import environment_of, event_field, hours, read_once, stack_of
 from .handler_function import dead_letter_queue, handler_function, team_topic_arns, team_topics_variable
 from .loop_alarms import sns_action
 from .rule_notifications import notify_topic
@@ -71,7 +71,7 @@ def failed_rollout_notice(environment: str, stack_name: str, models: Sequence[st
     CloudFormation commands that show what failed and continue a failed rollback, in ``region`` of ``account``, as the
     cfn-exec role of the CDK bootstrap whose qualifier is ``qualifier``; the CLI commands name ``config`` (default None:
     the default config, named by none)."""
-    field = events.EventField.from_path
+    field = event_field
     retry = cli_command("rollback", 'rollback --to-version N --reason "WHY"', environment=environment, model="MODEL",
                         config=config)
     versions = cli_command("rollback", "versions", environment=environment, model="MODEL", config=config)
@@ -377,7 +377,7 @@ class DeployOnApproval(Construct):
         # step comes after Register), so its approval event cannot copy the run yet, nor may any reconcile before the run
         # ends: the end of each execution of these models' pipelines asks the handler to record the version it registered.
         # SageMaker writes the pipeline's name in lower case in its ARN (as the execution reads granted above).
-        field = events.EventField.from_path
+        field = event_field
         self.executions_ended = events.Rule(
             self,
             "ExecutionsEnded",

@@ -11,7 +11,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from .cdk_reads import environment_of
+from .cdk_reads import environment_of, event_field
 from .rule_notifications import notify_topic
 
 # The states in which an endpoint answers no request or is about to (DescribeEndpoint's EndpointStatus, as the
@@ -40,7 +40,7 @@ def notify_endpoint_losses(
     if not endpoints:
         raise ValueError("notify_endpoint_losses: no endpoints given; a rule matching no endpoint tells nobody anything")
     region = environment_of(scope).region
-    field = events.EventField.from_path
+    field = event_field
     name, status = field("$.detail.EndpointName"), field("$.detail.EndpointStatus")
     legend = "; ".join(f"{endpoint}: {', '.join(sorted(groups))}" for endpoint, groups in sorted(endpoints.items()))
     reconcile = json.dumps({"action": "reconcile", "group": "GROUP"})

@@ -18,7 +18,7 @@ from pipeline_code.core.contract import OFFLINE_STORE_PREFIX, pascal
 from ..naming import checked_feature_group_name
 from .access_policy import AccessPolicy
 from .arns import format_arn, s3_url
-from .cdk_reads import read_once, stack_of
+from .cdk_reads import read_once, service_principal, stack_of
 
 
 class FeatureStore(Construct):
@@ -58,7 +58,7 @@ class FeatureStore(Construct):
             # (service_trust.SAGEMAKER_CONFUSED_DEPUTY_DOC) nor the Feature Store offline-store pages document
             # what Feature Store sends when it assumes this role; a guessed condition would stop offline
             # ingestion while the online store kept working, unnoticed.
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            assumed_by=service_principal("sagemaker.amazonaws.com"),
             description="Lets SageMaker Feature Store write offline-store files and create their Glue tables",
         )
         # Kept with the groups: a group's RoleArn is create-only and names this role, whose name is generated. Deleted

@@ -19,7 +19,7 @@ from pipeline_code.catalog import Dataset
 from ..config.network import NetworkConfig
 from .access_policy import AccessPolicy
 from .arns import format_arn, s3_url
-from .cdk_reads import environment_of, read_once, stack_of
+from .cdk_reads import environment_of, read_once, service_principal, stack_of
 from .job_code import JobCode
 from .network import allow_glue_network_interfaces
 
@@ -176,7 +176,7 @@ class GlueRuntime(Construct):
         # No confused-deputy condition: the AWS Glue Developer Guide documents no aws:SourceArn or aws:SourceAccount
         # for the roles Glue assumes (its "Create an IAM role for AWS Glue" step trusts glue.amazonaws.com alone),
         # and a condition Glue does not satisfy would stop every job and crawler.
-        return iam.Role(scope, construct_id, assumed_by=iam.ServicePrincipal("glue.amazonaws.com"), description=description)
+        return iam.Role(scope, construct_id, assumed_by=service_principal("glue.amazonaws.com"), description=description)
 
     def _allow_network(self, access: AccessPolicy, network: NetworkConfig) -> None:
         """Read the VPC connection and manage the network interfaces Glue creates with it."""

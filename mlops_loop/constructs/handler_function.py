@@ -21,7 +21,7 @@ from ..packaging import handler_code_root
 from ..config.network import NetworkConfig
 from .access_policy import AccessPolicy
 from .arns import format_arn
-from .cdk_reads import days, hours, read_once, stack_of
+from .cdk_reads import days, hours, read_once, service_principal, stack_of
 from .network import allow_lambda_network_interfaces
 from pipeline_code.core.images import HANDLER_PYTHON
 from pipeline_code.core.online_features import FEATURES_ENV, REQUIRED_FEATURES_ENV, RULES_ENV, SPEC_FILE_ENV
@@ -171,7 +171,7 @@ def handler_function(
         retention=log_retention,
         removal_policy=removal_policy,
     )
-    role = iam.Role(scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=role_description)
+    role = iam.Role(scope, "Role", assumed_by=service_principal("lambda.amazonaws.com"), description=role_description)
     access = AccessPolicy(scope, "Access", role=role, description=access_description)
     access.allow(
         "WriteLogs",

@@ -12,7 +12,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from .cdk_reads import environment_of, read_once
+from .cdk_reads import environment_of, event_field, read_once
 from .rule_notifications import notify_topic
 
 # The calls that stop a key serving: scheduled deletion (PendingDeletion), DisableKey (Disabled) and PutKeyPolicy (a new
@@ -43,7 +43,7 @@ def notify_key_changes(
     if not keys:
         raise ValueError("notify_key_changes: no keys given; a rule matching no key tells nobody anything")
     region = environment_of(scope).region
-    field = events.EventField.from_path
+    field = event_field
     key = field("$.detail.requestParameters.keyId")
     # Aliases, not ARNs: the notice stays plain text (an ARN is another stack's output here), and says what each key is.
     legend = ", ".join(sorted(keys))

@@ -36,7 +36,7 @@ from ..training.sdk_cache import sdk_cache
 from ..training.sdk_offline import clarify_analysis_configs, image_uri
 from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy
 from .arns import format_arn, s3_arn
-from .cdk_reads import environment_of, read_once, stack_of
+from .cdk_reads import environment_of, read_once, service_principal, stack_of
 from .generated_asset import generated_asset
 from .network import allow_sagemaker_network_interfaces
 from .scheduled_job import notify_failed_jobs
@@ -262,7 +262,7 @@ class NativeModelMonitor(Construct):
             # No confused-deputy condition: the SageMaker Developer Guide documents the aws:SourceArn SageMaker
             # sends for endpoints, training, processing, transform and pipelines, not for the jobs a monitoring
             # schedule starts (service_trust.SAGEMAKER_CONFUSED_DEPUTY_DOC); a guessed one could stop every run.
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            assumed_by=service_principal("sagemaker.amazonaws.com"),
             description=f"{name_prefix}: native Model Monitor jobs of {model.name}",
         )
         access = AccessPolicy(self, "Access", role=self.role,

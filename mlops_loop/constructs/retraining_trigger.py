@@ -20,7 +20,7 @@ from pipeline_code.core.contract import package_group_name, pascal, retrain_alar
 from .access_policy import AccessPolicy
 from .arns import format_arn
 from ..config.network import NetworkConfig
-from .cdk_reads import environment_of, hours, read_once, stack_of
+from .cdk_reads import environment_of, event_field, hours, read_once, stack_of
 from .handler_function import dead_letter_queue, handler_function, team_topic_arns, team_topics_variable
 
 
@@ -197,8 +197,8 @@ class RetrainingTrigger(Construct):
                         {
                             "pipeline": pipeline,
                             "reason": "drift",
-                            "alarm": events.EventField.from_path("$.detail.alarmName"),
-                            "source_event_id": events.EventField.from_path("$.id"),
+                            "alarm": event_field("$.detail.alarmName"),
+                            "source_event_id": event_field("$.id"),
                         }
                     ),
                     dead_letter_queue=self.dead_letter_queue,

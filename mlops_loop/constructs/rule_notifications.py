@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 
-from .cdk_reads import environment_of, read_once, stack_of
+from .cdk_reads import environment_of, read_once, service_principal, stack_of
 
 EVENTS = "events.amazonaws.com"
 CLOUDWATCH = "cloudwatch.amazonaws.com"
@@ -47,7 +47,7 @@ class _TopicTarget:
         self._queue.add_to_resource_policy(
             iam.PolicyStatement(
                 sid=f"AllowEventRule{Names.node_unique_id(rule.node)}",
-                principals=[iam.ServicePrincipal(EVENTS)],
+                principals=[service_principal(EVENTS)],
                 actions=["sqs:SendMessage"],
                 resources=[read_once(self._queue, "queue_arn")],
                 conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
@@ -81,7 +81,7 @@ def notify_topic(rule: events.Rule, topic: sns.ITopic, *, dead_letter_queue: sqs
     topic.add_to_resource_policy(
         iam.PolicyStatement(
             sid=f"Publish{rule.node.id}",
-            principals=[iam.ServicePrincipal(EVENTS)],
+            principals=[service_principal(EVENTS)],
             actions=["sns:Publish"],
             resources=[read_once(topic, "topic_arn")],
             conditions={
@@ -105,7 +105,7 @@ def allow_alarms(topic: sns.ITopic, *, alarm_name_prefix: str) -> None:
     topic.add_to_resource_policy(
         iam.PolicyStatement(
             sid="PublishAlarms",
-            principals=[iam.ServicePrincipal(CLOUDWATCH)],
+            principals=[service_principal(CLOUDWATCH)],
             actions=["sns:Publish"],
             resources=[read_once(topic, "topic_arn")],
             conditions={

@@ -18,7 +18,7 @@ from constructs import Construct
 from ..config.instance_types import JOB_RESOURCES
 from .access_policy import AccessPolicy
 from .arns import format_arn
-from .cdk_reads import environment_of, read_once, stack_of
+from .cdk_reads import environment_of, event_field, read_once, stack_of
 from .rule_notifications import notify_topic
 
 EXECUTION_ID = "<aws.scheduler.execution-id>"
@@ -228,9 +228,9 @@ def notify_failed_jobs(
     ("processing" or "transform") whose state-change event detail also matches ``match`` fails or is stopped;
     notices EventBridge cannot deliver go to ``dead_letter_queue``."""
     kind_ = _KINDS[kind]
-    job = FailedJob(name=events.EventField.from_path(f"$.detail.{kind_.name_field}"),
-                    status=events.EventField.from_path(f"$.detail.{kind_.status_field}"),
-                    reason=events.EventField.from_path("$.detail.FailureReason"), log_group=kind_.log_group,
+    job = FailedJob(name=event_field(f"$.detail.{kind_.name_field}"),
+                    status=event_field(f"$.detail.{kind_.status_field}"),
+                    reason=event_field("$.detail.FailureReason"), log_group=kind_.log_group,
                     region=environment_of(scope).region)
     rule = events.Rule(
         scope,

@@ -9,7 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from .cdk_reads import days, environment_of
+from .cdk_reads import days, environment_of, service_principal
 
 # The shortest wait before KMS deletes a key of this app: the template's own window, and the least ScheduleKeyDeletion
 # may ask for (KMS allows 7-30 days; 30 is its default when the request names none).
@@ -69,7 +69,7 @@ def service_key(
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchLogsOfThisAccount",
-                principals=[iam.ServicePrincipal(f"logs.{environment.region}.amazonaws.com")],
+                principals=[service_principal(f"logs.{environment.region}.amazonaws.com")],
                 # Not kms:Describe* (as in the CloudWatch Logs guide's example): DescribeKey carries no
                 # encryption context, so under this condition it was never allowed (policy lint).
                 actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
@@ -89,7 +89,7 @@ def service_key(
     def allow(sid: str, publishers: Sequence[str], conditions: Optional[dict]) -> None:
         if publishers:
             key.add_to_resource_policy(iam.PolicyStatement(
-                sid=sid, principals=[iam.ServicePrincipal(p) for p in publishers], actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                sid=sid, principals=[service_principal(p) for p in publishers], actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"], conditions=conditions))
 
     unbound = [p for p in publishers if p in unbound_publishers]

@@ -14,7 +14,7 @@ from pipeline_code.core.contract import pascal, target_model_parameter_name
 from ..config.serving import ServerlessServing
 from .access_policy import INSTANCE_TYPES_KEY, AccessPolicy, owned_by
 from .arns import any_sagemaker, format_arn
-from .cdk_reads import read_once, stack_of
+from .cdk_reads import read_once, service_principal, stack_of
 from .multi_model_endpoint import MultiModelEndpoint
 from .native_model_monitor import NativeModelMonitor
 from .served_model import ServedModel
@@ -43,7 +43,7 @@ class ServingDeployer(Construct):
             self,
             "Default",
             role_name=role_name,
-            assumed_by=iam.ServicePrincipal("cloudformation.amazonaws.com"),
+            assumed_by=service_principal("cloudformation.amazonaws.com"),
             description="CloudFormation role for approval-driven updates of the serving stack (model versions only)",
         )
         self.access = AccessPolicy(self, "Access", role=self.role, description=description)

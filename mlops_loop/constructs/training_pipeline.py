@@ -30,7 +30,7 @@ from ..training import PipelineSpec, pipeline_definition_later, sdk_helper
 from ..training.names import XGBOOST_FRAMEWORK, XGBOOST_VERSION
 from ..training.sdk_offline import image_uri, neuron_inference_image_uri, repository_arn, training_image_uri
 from .arns import format_arn, s3_url
-from .cdk_reads import environment_of, once_per, read_once, stack_of
+from .cdk_reads import environment_of, once_per, read_once, service_principal, stack_of
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
 from .access_policy import PROCESSING_JOBS, TRAINING_JOBS, AccessPolicy, owned_by, owner_of, sagemaker_log_groups
 from .job_code import JobCode, model_spec_json
@@ -96,7 +96,7 @@ class TrainingPipeline(Construct):
             # The pipeline's executions and its training and processing jobs are uses SageMaker documents the
             # aws:SourceArn of; a hyperparameter tuning job is not (service_trust.SAGEMAKER_CONFUSED_DEPUTY_DOC),
             # so with tuning on the role keeps an unconditioned trust rather than risk SageMaker being refused.
-            assumed_by=(iam.ServicePrincipal("sagemaker.amazonaws.com") if training.hyperparameter_tuning
+            assumed_by=(service_principal("sagemaker.amazonaws.com") if training.hyperparameter_tuning
                         else sagemaker_principal(self, uses=("pipeline", "training-job", "processing-job"))),
             description=f"{pipeline_name}: SageMaker Pipeline and the jobs it runs",
         )

@@ -20,7 +20,7 @@ from pipeline_code.core.problem import FAIRNESS_GAP_KEY
 from ..config import EnvironmentConfig
 from ..config.serving import ServingAlarms, first_bake_share, longest_rollout_seconds
 from ..constructs.arns import format_arn
-from ..constructs.cdk_reads import bootstrap_qualifier
+from ..constructs.cdk_reads import bootstrap_qualifier, event_field
 from ..constructs.cost_budget import CostBudget
 from ..constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployment
 from ..constructs.drift_monitor import DriftMonitor
@@ -324,7 +324,7 @@ class OperationsStack(Stack):
         fairness_keys = {model: FAIRNESS_GAP_KEY[model_config.problem_type]
                          for model, (model_config, _) in serving.serving_configs.items()}
         self.dashboard = self._dashboard(name_prefix, environment.name, quality_keys, fairness_keys, project, deploy_alarms)
-        field = events.EventField.from_path
+        field = event_field
         # The event names the execution, not why it failed (SageMaker Developer Guide, "Events that Amazon SageMaker
         # AI sends to Amazon EventBridge"): the notice gives the commands that show the failed step and its reason.
         execution = field("$.detail.pipelineExecutionArn")

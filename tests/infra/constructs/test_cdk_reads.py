@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 from aws_cdk import Duration, Environment, Stack
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from mlops_loop.app_builder import new_app
-from mlops_loop.constructs.cdk_reads import days, environment_of, hours, minutes, once_per, read_once, stack_of
+from mlops_loop.constructs.cdk_reads import (
+    days, environment_of, event_field, hours, minutes, once_per, read_once, service_principal, stack_of,
+)
 from tests.support.cdk_outdirs import bare_outdir
 
 
@@ -78,3 +81,58 @@ def test_once_per_makes_a_value_once_per_owner_and_key():
         assert once_per(second, "a", make("second-a")) == "second-a"
     assert made == ["first-a", "first-b", "second-a"]
     assert once_per(Owner(), "a", make("new-a")) == "new-a" and made[-1] == "new-a"
+
+
+# Regions of three partitions: a service principal's rendered name may depend on the stack's region and partition.
+REGIONS = ("eu-west-1", "cn-north-1", "us-gov-west-1")
+
+
+def test_a_service_principal_is_made_once_per_service_and_renders_as_a_fresh_one_in_every_stack():
+    """GIVEN roles and a queue policy trusting services, in stacks of three partitions, once with the shared principal
+    and once with a fresh ``iam.ServicePrincipal`` per use WHEN the stacks are resolved THEN both render the same trust
+    and resource policies in every stack, and the shared principal is one object per service name."""
+    services = ("lambda.amazonaws.com", "events.amazonaws.com", "logs.cn-north-1.amazonaws.com", "sagemaker.amazonaws.com")
+    assert service_principal(services[0]) is service_principal(services[0]) is not service_principal(services[1])
+    app = new_app(bare_outdir())
+    rendered = {}
+    for how, principal in (("shared", service_principal), ("fresh", iam.ServicePrincipal)):
+        for region in REGIONS:
+            stack = Stack(app, f"{how.capitalize()}{region.replace('-', '').capitalize()}",
+                          env=Environment(account="123456789012", region=region))
+            for index, service in enumerate(services):
+                iam.Role(stack, f"Role{index}", assumed_by=principal(service))
+            document = iam.PolicyDocument(statements=[iam.PolicyStatement(
+                sid=f"Allow{index}", principals=[principal(service)], actions=["sqs:SendMessage"], resources=["*"])
+                for index, service in enumerate(services)])
+            roles = [stack.resolve(stack.node.find_child(f"Role{index}").node.default_child.assume_role_policy_document)
+                     for index in range(len(services))]
+            rendered[how, region] = (roles, stack.resolve(document.to_json()))
+    for region in REGIONS:
+        assert rendered["shared", region] == rendered["fresh", region]
+    assert rendered["shared", "eu-west-1"][0][0]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+
+
+def test_an_event_field_is_made_once_per_path_and_renders_as_a_fresh_one_in_every_rule():
+    """GIVEN rules in two stacks whose inputs name event fields (one path twice, two paths with the same last part),
+    once with the shared fields and once with fresh ``EventField.from_path`` tokens per use WHEN their inputs are
+    rendered THEN each rule's input is the same both ways, and the shared field is one token per path."""
+    paths = ("$.detail.alarmName", "$.id", "$.detail.state.value", "$.detail.previousState.value")
+    assert event_field(paths[0]) == event_field(paths[0]) != event_field(paths[1])
+    app = new_app(bare_outdir())
+    rendered = {}
+    for how, field in (("shared", event_field), ("fresh", events.EventField.from_path)):
+        for region in REGIONS[:2]:
+            stack = Stack(app, f"{how.capitalize()}{region.replace('-', '').capitalize()}",
+                          env=Environment(account="123456789012", region=region))
+            inputs = [
+                events.RuleTargetInput.from_object({"alarm": field(paths[0]), "id": field(paths[1]), "again": field(paths[0])}),
+                events.RuleTargetInput.from_text(f"{field(paths[2])} after {field(paths[3])} ({field(paths[0])})"),
+            ]
+            for index, target_input in enumerate(inputs):
+                rule = events.Rule(stack, f"Rule{index}", event_pattern=events.EventPattern(source=["aws.cloudwatch"]))
+                rendered[how, region, index] = stack.resolve(target_input.bind(rule))
+    for key in [k for k in rendered if k[0] == "shared"]:
+        assert rendered[key] == rendered[("fresh", *key[1:])]
+    first = rendered["shared", "eu-west-1", 0]
+    assert first == {"inputPathsMap": {"detail-alarmName": "$.detail.alarmName", "id": "$.id"},
+                     "inputTemplate": '{"alarm":<detail-alarmName>,"id":<id>,"again":<detail-alarmName>}'}
