@@ -251,8 +251,9 @@ def inference_days(frame: pd.DataFrame) -> pd.Series:
 
 def utc_days(times: pd.Series) -> Tuple[np.ndarray, List[str]]:
     """``(codes, days)``: each UTC time's day as its index in ``days`` (``YYYY-MM-DD``, in order of appearance; -1 for
-    a missing time). Floored and factorized as numpy days: ``.dt.floor("D")`` on a UTC series costs ~7x as much."""
-    codes, days = pd.factorize(times.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]"))
+    a missing time). Floored and factorized as numpy days: ``.dt.floor("D")`` on a UTC series costs ~7x as much. In
+    the series' own unit: a records file's microseconds past 2262 would overflow as nanoseconds into another day."""
+    codes, days = pd.factorize(times.to_numpy(dtype=f"datetime64[{times.dt.unit}]").astype("datetime64[D]"))
     return codes, [str(day) for day in np.datetime_as_string(days, unit="D")]
 
 

@@ -439,17 +439,20 @@ def test_the_days_of_a_window_are_each_records_utc_day_in_its_rows_order():
 
 
 def test_the_days_of_times_read_as_datetimes_are_their_utc_days():
-    """GIVEN times a records file gives back as UTC datetimes (microseconds, as the records keep them), one before 1970
-    and a missing one WHEN their days are read THEN each is its UTC day (as formatting each on its own gives), the
-    missing one (unknown); the late-label join's day codes name the same days."""
-    stamps = ["1969-12-31T23:00:00Z", "2026-05-01T23:59:59.999999Z", "2026-05-02T00:00:00Z", None, "2026-05-01T00:00:00Z"]
-    times = pd.Series(pd.to_datetime(stamps, utc=True, format="ISO8601")).astype("datetime64[us, UTC]")
-    expected = ["1969-12-31", "2026-05-01", "2026-05-02", "(unknown)", "2026-05-01"]
+    """GIVEN times a records file gives back as UTC datetimes (microseconds, as the records keep them), one before 1970,
+    a missing one and two outside the nanosecond range (a file another writer made) WHEN their days are read THEN each
+    is its UTC day (as formatting each on its own gives), the missing one (unknown); the late-label join's day codes
+    name the same days. (Read as nanoseconds, 2300-01-02 was 1715-06-14.)"""
+    stamps = ["1969-12-31T23:00:00", "2026-05-01T23:59:59.999999", "2026-05-02T00:00:00", "NaT", "2026-05-01T00:00:00",
+              "2300-01-02T03:00:00", "1500-06-01T00:00:00"]
+    times = pd.Series(np.array(stamps, dtype="datetime64[us]")).dt.tz_localize("UTC")
+    assert str(times.dtype) == "datetime64[us, UTC]"
+    expected = ["1969-12-31", "2026-05-01", "2026-05-02", "(unknown)", "2026-05-01", "2300-01-02", "1500-06-01"]
     assert quality.inference_days(pd.DataFrame({capture.INFERENCE_TIME: times})).tolist() == expected
     days = {"2026-05-02": 0}
     codes = late_labels._day_codes(pd.DataFrame({capture.INFERENCE_TIME: times}), days)
     assert [list(days)[code] for code in codes] == expected and list(days) == [
-        "2026-05-02", "1969-12-31", "2026-05-01", "(unknown)"]
+        "2026-05-02", "1969-12-31", "2026-05-01", "2300-01-02", "1500-06-01", "(unknown)"]
 
 
 def test_a_failed_sample_is_reported_as_failed_not_as_a_whole_window(tmp_path, spec, reference, monkeypatch):
