@@ -134,7 +134,7 @@ def publish_sweep(summary: Dict[str, Any], context: Any = None) -> None:
 
 # The CloudWatch Logs client the handler sets retention with: each call bounded (a default client waits 60 s to connect
 # and 60 s for an answer, for each of up to 5 attempts, so one call of a slow or unreachable CloudWatch Logs outlasted
-# the function's 30 s), one retry of a throttle or timeout (standard mode: at most 1 s of backoff before it).
+# the function's 30 s), one retry of a throttle or timeout (standard mode: at most 6 s of waiting before it).
 LOGS_CONNECT_TIMEOUT_S, LOGS_READ_TIMEOUT_S, LOGS_ATTEMPTS = 1, 2, 2
 
 
@@ -146,10 +146,17 @@ def bounded_config(connect_s: float, read_s: float, attempts: int) -> Config:
                   retries={"mode": "standard", "total_max_attempts": attempts})
 
 
-def longest_call_ms(connect_s: float, read_s: float, attempts: int) -> float:
+# Standard mode waits longer than its backoff when a throttle's answer asks it to (x-amz-retry-after): up to 5 s more.
+RETRY_AFTER_MAX_S = 5
+
+
+def longest_call_ms(connect_s: float, read_s: float, attempts: int, *, answered: bool = True) -> float:
     """The longest one call of a :func:`bounded_config` client takes: every attempt's connect and read timeouts, and
-    the backoff before each retry (standard mode: at most 1 s before the first, 2 s before the second, ..., 20 s)."""
-    return 1000 * (attempts * (connect_s + read_s) + sum(min(20, 2 ** retry) for retry in range(attempts - 1)))
+    the wait before each retry (standard mode: a backoff of at most 1 s before the first, 2 s before the second, ...,
+    20 s, plus up to :data:`RETRY_AFTER_MAX_S` when an answer asks for a longer wait; ``answered=False``: a service
+    that never answers, so never asks)."""
+    waits = sum(min(20, 2 ** retry) + (RETRY_AFTER_MAX_S if answered else 0) for retry in range(attempts - 1))
+    return 1000 * (attempts * (connect_s + read_s) + waits)
 
 
 LOGS_CONFIG = bounded_config(LOGS_CONNECT_TIMEOUT_S, LOGS_READ_TIMEOUT_S, LOGS_ATTEMPTS)

@@ -9,6 +9,8 @@ import json
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.retries.standard import ExponentialBackoff, RetryContext
 from botocore.stub import Stubber
 
 from pipeline_code.handlers import deploy_on_approval as dod
@@ -292,7 +294,8 @@ def test_a_sweep_against_a_cloudwatch_logs_that_does_not_answer_ends_within_the_
     assert ended, "the sweep was still waiting for CloudWatch Logs after the function's 30 s"
     assert [e["log_group"] for e in decision["log_retention"]["errors"]] == [group(CHURN)]
     assert "127.0.0.1" in decision["log_retention"]["errors"][0]["error"]  # the silent endpoint's timeout, no other
-    assert took * 1000 <= 2 * retention.longest_call_ms(*SCALED_BOUNDS)  # TIME_PER_GROUP_MS of these bounds
+    # TIME_PER_GROUP_MS of these bounds, for a service that never answers (so never asks for a longer wait)
+    assert took * 1000 <= 2 * retention.longest_call_ms(*SCALED_BOUNDS, answered=False)
 
 
 @pytest.mark.xdist_group("silent_sweeps")
@@ -304,7 +307,8 @@ def test_a_sweep_against_a_cloudformation_that_does_not_answer_ends_within_the_f
     assert ended, "the sweep was still waiting for CloudFormation after the function's 30 s"
     assert [e["log_group"] for e in decision["log_retention"]["errors"]] == [STACK]
     assert "127.0.0.1" in decision["log_retention"]["errors"][0]["error"]
-    assert took * 1000 <= 2 * retention.longest_call_ms(*SCALED_BOUNDS)  # TIME_PER_GROUP_MS of these bounds
+    # TIME_PER_GROUP_MS of these bounds, for a service that never answers (so never asks for a longer wait)
+    assert took * 1000 <= 2 * retention.longest_call_ms(*SCALED_BOUNDS, answered=False)
 
 
 def test_the_functions_clients_are_bounded_by_the_time_a_group_is_given(monkeypatch):
@@ -320,7 +324,25 @@ def test_the_functions_clients_are_bounded_by_the_time_a_group_is_given(monkeypa
         config = client.meta.config
         assert (config.connect_timeout, config.read_timeout, config.retries) == (
             expected.connect_timeout, expected.read_timeout, expected.retries) == (1, 2, {"mode": "standard", "total_max_attempts": 2})
-    assert retention.TIME_PER_GROUP_MS == 2 * retention.longest_call_ms(1, 2, 2) == 14_000
+    assert retention.TIME_PER_GROUP_MS == 2 * retention.longest_call_ms(1, 2, 2) == 24_000
+
+
+def test_the_longest_wait_before_a_retry_is_botocores_longest_even_when_the_answer_asks_to_wait_longer():
+    """GIVEN botocore's standard-mode backoff at its longest (the jitter at 1), a throttle, and an answer asking to
+    wait a minute (x-amz-retry-after) WHEN it computes the wait before the one retry THEN longest_call_ms of a client
+    without timeouts allows exactly that wait (1 s of backoff + 5 s: before, it allowed 1 s, and a silent, throttling
+    CloudWatch Logs outlasted the time a group is given by 5 s a call)."""
+    backoff = ExponentialBackoff(random=lambda: 1.0, throttling_detector=_Always())
+    answer = AWSResponse("https://logs.eu-west-1.amazonaws.com", 400, {"x-amz-retry-after": "60000"}, None)
+    wait_s = backoff.delay_amount(RetryContext(attempt_number=1, http_response=answer))
+    assert wait_s * 1000 == retention.longest_call_ms(0, 0, 2) == 6_000
+
+
+class _Always:
+    """A throttling detector that takes every error for a throttle (the longest backoff)."""
+
+    def is_throttling_error_from_context(self, context):
+        return True
 
 
 class _Function(_Ending):
