@@ -733,11 +733,12 @@ MAX_FEATURE_DEFINITIONS = 2500
 # Feature Store (FeatureName: 1-64 characters, never one of its reserved names).
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 FEATURE_STORE_RESERVED = ("is_deleted", "write_time", "api_invocation_time")
-# The keys serving's requests give a role of their own, each with that role: a column (a raw record's field) or a
-# feature (a precomputed record's) of that name would be refused or misread, so no dataset may declare one
-# (docs/configuration.md, Names serving's requests keep). The envelope's key is pipeline_code.serving.request_body's,
-# a record's own keys pipeline_code.serving.records.META_KEYS, the provenance pipeline_code.core.online_features'
-# PROVENANCE_KEYS (tests/infra/test_dataset_config.py holds the three to this list).
+# The keys serving's requests and the drift monitor's request frames give a role of their own, each with that role: a
+# column a feature reads (a raw record's field) or a feature (a precomputed record's) of that name would be refused or
+# misread, so no dataset may declare one (docs/configuration.md, Names serving's requests keep). The envelope's key is
+# pipeline_code.serving.request_body's, a record's own keys pipeline_code.serving.records.META_KEYS, the provenance
+# pipeline_code.core.online_features' PROVENANCE_KEYS, the monitor's own columns pipeline_code.monitoring.capture's
+# SCORE and ANSWERED and quality's LABEL and LABEL_TIME (tests/infra/test_dataset_config.py holds them to this list).
 _BY_ID_PROVENANCE = "provenance the by-id front writes into each record it sends, over any field of that name"
 REQUEST_KEYS: Tuple[Tuple[str, str], ...] = (
     ("instances", 'the key of the request envelope {"instances": [...]}, which serving reads before any field of that '
@@ -749,6 +750,14 @@ REQUEST_KEYS: Tuple[Tuple[str, str], ...] = (
     ("feature_source", _BY_ID_PROVENANCE),
     ("feature_event_time", _BY_ID_PROVENANCE),
     ("feature_lookup", _BY_ID_PROVENANCE),
+    ("score", "the model's score, which the drift monitor reads from the capture into a column of that name, over the "
+              "field"),
+    ("answered_by", "the version that answered, which the drift monitor reads from the capture into a column of that "
+                    "name, over the field"),
+    ("label", "the ground truth the drift monitor joins to each request as a column of that name, which the field "
+              "would stand in for"),
+    ("label_time", "the ground truth's time the drift monitor joins to each request as a column of that name, which "
+                   "the field would stand in for"),
 )
 _REQUEST_KEY_ROLES = dict(REQUEST_KEYS)
 
@@ -846,9 +855,18 @@ def parse_dataset(name: str, declaration: Mapping[str, Any]) -> Dataset:
             problems.append(f"labels: {label!r} is not a declared column; allowed: {', '.join(by_name)}")
         elif label in keys.values():
             problems.append(f"labels: {label!r} is a key column, not a label")
+    at = len(problems)
     features = _features(declaration.get("features"), by_name, set(labels), set(keys.values()) - set(refused),
                          refused, problems,
                          event_time=keys["event_time"] if isinstance(keys["event_time"], str) else None)
+    # A column is in a raw request when a feature reads it: one of a reserved name is refused then (a record identifier
+    # or a label that no feature reads never is), before the features' problems as the other column problems are.
+    read = {column for feature in features for column in (
+        *feature.expr.source_columns(), *((keys["event_time"],) if feature.expr.reads_event_time() else ()))}
+    problems[at:at] = [f"columns.{column.name}: {reserved}declare the column as '{column.name}_value' with source: "
+                       f"'{column.name}', the header the files give it (they keep it), and read it by that name in the "
+                       "features" for column in columns if column.name in read
+                       for reserved in [_request_key_problem(column.name)] if reserved]
     if len(features) + 2 > MAX_FEATURE_DEFINITIONS:
         problems.append(f"features: {len(features):,} features with the record identifier and the event time make "
                         f"{len(features) + 2:,} Feature Store definitions, over the {MAX_FEATURE_DEFINITIONS:,} a feature "
@@ -1102,11 +1120,6 @@ def _column(name: Any, body: Any, problems: List[str]) -> Optional[Column]:
                         + (f"declare it as {instead!r} with source: {str(name)!r}, the header the files give it (they "
                            "keep it)" if instead else f"name it and give source: {str(name)!r}, the header the files "
                            "give it"))
-        return None
-    reserved = _request_key_problem(str(name))
-    if reserved:
-        problems.append(f"columns.{name}: {reserved}declare the column as '{name}_value' with source: '{name}', the "
-                        "header the files give it (they keep it)")
         return None
     if isinstance(body, str):
         body = {"type": body}

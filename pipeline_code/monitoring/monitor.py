@@ -675,7 +675,9 @@ def _serving_dataset(model: Any, spec: ModelSpec) -> Tuple[Any, Optional[str]]:
         return spec.catalog_dataset, f"the serving version's artefact records no dataset declaration: {fallback}"
     try:
         theirs = catalog.load_dataset(declaration)  # as serving reads it (serving.inference)
-    except Exception as exc:  # noqa: BLE001 - serving refuses such a model too (the model checks report it); monitoring goes on
+    # An unreadable declaration: serving refuses such a model too (the model checks report it); one this catalog
+    # refuses since (a name reserved later) still serves on the code its artefact carries. Monitoring goes on.
+    except Exception as exc:  # noqa: BLE001
         problems = "; ".join(getattr(exc, "problems", None) or [f"{type(exc).__name__}: {exc}"])
         return spec.catalog_dataset, f"the serving version's dataset declaration is unusable ({problems}): {fallback}"
     lacking = [name for name in spec.frame_features if name not in theirs.feature_names]

@@ -492,21 +492,46 @@ REQUEST_KEY_ROLES = {
     "inference_time": "a record's own request time, which the drift monitor reads instead of a feature of that name",
     **{key: "provenance the by-id front writes into each record it sends, over any field of that name"
        for key in ("entity_id", "feature_source", "feature_event_time", "feature_lookup")},
+    "score": "the model's score, which the drift monitor reads from the capture into a column of that name, over the "
+             "field",
+    "answered_by": "the version that answered, which the drift monitor reads from the capture into a column of that "
+                   "name, over the field",
+    "label": "the ground truth the drift monitor joins to each request as a column of that name, which the field would "
+             "stand in for",
+    "label_time": "the ground truth's time the drift monitor joins to each request as a column of that name, which the "
+                  "field would stand in for",
 }
 
 
 @pytest.mark.parametrize("name", sorted(REQUEST_KEY_ROLES))
 def test_a_column_or_feature_named_like_a_key_of_serving_requests_is_refused_naming_the_dataset_and_the_fix(raw, name):
-    # GIVEN a dataset with a column and a feature named like a key serving's requests use for something else (a
-    # single-object JSON request {"instances": 3, ...} was read as an envelope and answered 400)
-    raw["datasets"]["visits"] = _visits(name, name)
+    # GIVEN a dataset with a column a feature reads and a feature, each named like a key serving's requests or the
+    # monitor's request frames use for something else (a single-object JSON request {"instances": 3, ...} was read as
+    # an envelope and answered 400; a feature named score was measured on the model's output)
+    visits = raw["datasets"]["visits"] = _visits(name, f"log_{name}")
+    visits["features"][name] = "pages"
     # WHEN the config is loaded THEN both are refused, naming the dataset, the field, the key's role and the fix
     assert problems_of(raw) == [
         f"dataset 'visits': field 'columns.{name}': {name!r} is reserved in requests: {REQUEST_KEY_ROLES[name]}; "
-        f"declare the column as '{name}_value' with source: '{name}', the header the files give it (they keep it)",
+        f"declare the column as '{name}_value' with source: '{name}', the header the files give it (they keep it), and "
+        "read it by that name in the features",
         f"dataset 'visits': field 'features.{name}': {name!r} is reserved in requests: {REQUEST_KEY_ROLES[name]}; "
         f"rename the feature, e.g. '{name}_value'",
     ]
+
+
+@pytest.mark.parametrize("role", ["record_identifier", "labels"])
+def test_a_key_or_label_column_no_feature_reads_may_take_a_reserved_name(raw, role):
+    """GIVEN a record identifier (e.g. ``entity_id``, a natural Feature Store name) or a label named like a reserved key,
+    which no feature reads, so no request carries it WHEN the config is loaded THEN it is accepted."""
+    name = {"record_identifier": "entity_id", "labels": "label"}[role]
+    visits = raw["datasets"]["visits"] = _visits("pages_seen", "log_pages_seen")
+    old = visits[role] if role == "record_identifier" else visits[role][0]
+    visits["columns"][name] = visits["columns"].pop(old)
+    visits[role] = name if role == "record_identifier" else [name]
+    dataset = parse_config(raw).datasets["visits"]
+    assert (dataset.record_identifier, dataset.labels) == (
+        (name, ("bought",)) if role == "record_identifier" else ("visit_id", (name,)))
 
 
 def test_a_column_of_another_name_read_from_a_header_named_like_a_request_key_is_accepted(raw):
@@ -528,5 +553,9 @@ def test_every_key_serving_reads_in_a_request_besides_its_fields_is_reserved():
 
     with pytest.raises(BadRequestError, match=r"^field 'instances' must be a list of records, got int$"):
         parse_request('{"instances": 3, "pages": 1}', "application/json")
-    assert set(dict(catalog.REQUEST_KEYS)) == {"instances", *META_KEYS, *PROVENANCE_KEYS} == set(REQUEST_KEY_ROLES)
+    from pipeline_code.monitoring.capture import ANSWERED, SCORE
+    from pipeline_code.monitoring.quality import LABEL, LABEL_TIME
+
+    assert set(dict(catalog.REQUEST_KEYS)) == {"instances", *META_KEYS, *PROVENANCE_KEYS, SCORE, ANSWERED, LABEL,
+                                               LABEL_TIME} == set(REQUEST_KEY_ROLES)
     assert dict(catalog.REQUEST_KEYS) == REQUEST_KEY_ROLES

@@ -53,15 +53,15 @@ _EVERY_TYPE_DATASET = {
         "signup_date": {"type": "date", "nullable": False}, "last_login": {"type": "timestamp"},
         "is_premium": {"type": "boolean", "nullable": False}, "has_promo": {"type": "boolean"},
         "note": {"type": "string"}, "code": {"type": "string", "nullable": False},
-        "score": {"type": "double", "min": -5, "max": 5}, "segment": {"type": "string", "allowed": ["a", "b"]},
+        "rating": {"type": "double", "min": -5, "max": 5}, "segment": {"type": "string", "allowed": ["a", "b"]},
         "label": {"type": "integer", "min": 0, "max": 1}},
     "features": {"tenure_days": "days_since(signup_date)", "login_age": "days_since(last_login)",
                  "is_premium": "is_premium", "has_promo": "has_promo", "note": "note", "code": "code",
-                 "score": "score", "segment": "segment"},
+                 "rating": "rating", "segment": "segment"},
 }
 _EVERY_TYPE_METADATA = {
     "model": EVERY_TYPE, "dataset": _EVERY_TYPE_DATASET, "problem_type": "binary_classification",
-    "feature_order": ["tenure_days", "login_age", "is_premium", "has_promo", "note", "code", "score"],
+    "feature_order": ["tenure_days", "login_age", "is_premium", "has_promo", "note", "code", "rating"],
     "sensitive_attribute": "segment", "slices": [],
 }
 
