@@ -56,9 +56,7 @@ Processing, in order:
    Just before, with ``--state_path``, every row about to be published (the run's curated rows and the rows it keeps,
    below) is written as a *recovery copy* under ``--recovery_path`` (``run_id=<id>/``) and, once that write has
    returned, its manifest (``_recovery.json``: run, rows, event dates, time); then the curate state is written marked
-   ``in_flight``: the run, the dates it replaces and the copies that hold them. The curated write publishes the
-   copy's rows, read back (the rows kept are read from the curated folders once, by the copy's write, which counts
-   them: no Spark job of their own). Spark deletes each touched date's
+   ``in_flight``: the run, the dates it replaces and the copies that hold them. Spark deletes each touched date's
    folder before moving its new files in, so a run stopped in between leaves a date emptied; the next run, finding the
    marker, does a full read and takes every row it does not curate anew back from the copies (as rows kept from
    curated data: ``recovered_from_interrupted_run`` in the summary), so a row whose raw file expired, or expires
@@ -707,22 +705,20 @@ def _latest_first(copies: Sequence[Tuple[Recovery, Any]], dataset: catalog.Datas
     return frame
 
 
-def _write_recovery(publishing: Any, root: str, run_id: str, curated_rows: int, kept: Kept,
-                    event_dates: Sequence[str], *, taken: Set[str]) -> Optional[Recovery]:
-    """Write ``publishing`` (every row the run is about to publish, of ``event_dates``: its ``curated_rows`` and the
-    rows it keeps, ``kept``, which this write counts) as parquet under ``root`` at ``run_id=<run_id>/`` (another
-    folder when one of that name is already there: a run started again with the same id must not replace a copy it
-    may read), then its manifest (:func:`_write_manifest`); None when there is no row."""
-    if curated_rows == 0 and kept.frame is None:
+def _write_recovery(publishing: Any, root: str, run_id: str, rows: int, event_dates: Sequence[str], *,
+                    taken: Set[str]) -> Optional[Recovery]:
+    """Write ``publishing`` (``rows`` rows of ``event_dates``: every row the run is about to publish) as parquet
+    under ``root`` at ``run_id=<run_id>/`` (another folder when one of that name is already there: a run started
+    again with the same id must not replace a copy it may read), then its manifest (:func:`_write_manifest`); None
+    when there is no row."""
+    if rows == 0:
         return None
     path, attempt = join_path(root, f"run_id={run_id}"), 1
     while path in taken:
         attempt += 1
         path = join_path(root, f"run_id={run_id}-{attempt}")
-    # One task per event date, as the curated write (which publishes these files): the rows are counted by this
-    # write, not before it, so their number cannot size the files.
-    publishing.repartition(EVENT_DATE_COLUMN).write.mode("overwrite").parquet(path)
-    rows = curated_rows + kept.rows
+    # A handful of files: a copy is read back only after a stop, and removed once the run publishes.
+    publishing.coalesce(max(1, -(-rows // ROWS_PER_FILE))).write.mode("overwrite").parquet(path)
     recovery = Recovery(run_id=run_id, path=path, rows=rows, event_dates=tuple(event_dates),
                         written_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"))
     _write_manifest(publishing.sparkSession, recovery)
@@ -918,9 +914,7 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
         # The copies a run stopped while publishing kept of what it was publishing (none without a marker), and the
         # complete copies no state accounts for (their rows only fill).
         recovered = read_recoveries(spark, pending, result.curated.schema, dataset, left=folders.left)
-        # With a recovery copy the kept rows are read and counted by the copy's write, which the curated write then
-        # publishes; without one they are materialised apart first (a Spark job of their own).
-        kept = _rows_not_read(result, args["curated_path"], dataset, recovered, materialise=root is None)
+        kept = _rows_not_read(result, args["curated_path"], dataset, recovered)
         publishing = result.curated.unionByName(kept.frame) if kept.frame is not None else result.curated
         dates = sorted({str(day) for day in result.curated_dates if day is not None} | set(recovered.event_dates))
         own = None
@@ -930,14 +924,11 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
             # every row about to be published, then the marker naming it (and the copies of the runs stopped before,
             # which stay until a run publishes): the next run does a full read and takes the rows it does not curate
             # anew from the copies, so rows whose raw files expired are not lost.
-            own = _write_recovery(publishing, root, run_id, result.curated_rows, kept, dates,
+            rows = result.curated_rows + kept.rows
+            own = _write_recovery(publishing, root, run_id, rows, dates,
                                   taken={r.path for r in pending} | set(folders.found))
             write_json(state_path, in_flight_state(state, run_id, header, dates, len(plan.read),
                                                    recoveries=[*pending, *recovered.left, *([own] if own else [])]))
-            if own is not None:
-                # The copy's files are what is published: its rows read back (in this run's schema: no job to infer
-                # it), not computed a second time from the curated dates the write is about to replace.
-                publishing = spark.read.schema(publishing.schema).parquet(own.path)
         _write_curated(publishing, args["curated_path"])
         LOG.info("wrote %d curated rows to %s (%d kept from earlier runs: their raw files were not read or expired)",
                  result.curated_rows + kept.rows, args["curated_path"], kept.rows)
@@ -1044,33 +1035,19 @@ def _write_curated(publishing: Any, curated_path: str) -> None:
 
 @dataclass(frozen=True)
 class Kept:
-    """The rows a run keeps (:func:`_rows_not_read`): the frame (None when none), and how many they are and how many
-    of them came from each recovery copy (by location), counted by the first Spark action on ``frame`` (an observed
-    metric): ``rows`` and ``recovered`` wait for it."""
+    """The rows a run keeps (:func:`_rows_not_read`): the frame (None when none), how many, and how many of them came
+    from each recovery copy (by location)."""
 
     frame: Optional[Any]
-    observation: Optional[Any] = None
-    paths: Tuple[str, ...] = ()
-
-    @property
-    def rows(self) -> int:
-        return self.observation.get["rows"] if self.observation is not None else 0
-
-    @property
-    def recovered(self) -> Dict[str, int]:
-        if self.observation is None:
-            return {}
-        counts = self.observation.get
-        return {path: counts[f"recovered_{i}"] for i, path in enumerate(self.paths)}
+    rows: int
+    recovered: Dict[str, int]
 
 
 def _rows_not_read(result: CurateResult, curated_path: str, dataset: catalog.Dataset,
-                   recovered: Optional["Recovered"] = None, *, materialise: bool = True) -> Kept:
+                   recovered: Optional["Recovered"] = None) -> Kept:
     """The curated rows of the dates this run touches whose record (identifier and event time, as :func:`curate` keys
-    a record) this run does not curate anew, materialised apart from the files about to be replaced (by default; with
-    ``materialise`` false the frame reads them when an action runs on it: the run's recovery copy, which the curated
-    write then publishes, :func:`_write_recovery`), and how many they are; none when none of the touched dates is
-    curated yet. A record is more than its identifier: a customer
+    a record) this run does not curate anew, materialised apart from the files about to be replaced, and how many they
+    are; none when none of the touched dates is curated yet. A record is more than its identifier: a customer
     recorded monthly keeps January's row when February's lands. A bad copy the run quarantines never displaces a
     curated record, as it never displaces a valid copy within a run.
 
@@ -1081,8 +1058,8 @@ def _rows_not_read(result: CurateResult, curated_path: str, dataset: catalog.Dat
 
     Only the touched dates are read (``result.curated_dates``, found with the counts), so a run reads what it
     rewrites, not the whole curated history: see :func:`_read_curated_dates` for how each date's files' schema
-    becomes this run's. The rows are counted by the job that materialises or writes them (an observed metric), not
-    by a Spark job of their own."""
+    becomes this run's. The rows are counted while they are materialised (an observed metric of that job), not by a
+    Spark job of their own."""
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
@@ -1103,17 +1080,16 @@ def _rows_not_read(result: CurateResult, curated_path: str, dataset: catalog.Dat
         # folders hold (what a stop emptied).
         earlier = fill if earlier is None else earlier.unionByName(_without(fill, earlier, dataset))
     if earlier is None:
-        return Kept(None)
+        return Kept(None, 0, {})
     missing = _without(earlier, result.curated, dataset)
     rows = Observation("kept_from_curated")
-    paths = tuple(r.path for r in recovered.used) if recovered is not None else ()
+    paths = [r.path for r in recovered.used] if recovered is not None else []
     metrics = [F.count(F.lit(1)).alias("rows")] + [
         F.count(F.when(F.col(_RECOVERED_FROM) == path, 1)).alias(f"recovered_{i}") for i, path in enumerate(paths)]
-    kept = missing.observe(rows, *metrics).drop(_RECOVERED_FROM)
-    if materialise:
-        # Checkpointed: the rows must not be read lazily from the partitions the write is about to replace.
-        kept = kept.localCheckpoint(eager=True)
-    return Kept(kept, rows, paths)
+    # Checkpointed: the rows must not be read lazily from the partitions the write is about to replace.
+    kept = missing.observe(rows, *metrics).drop(_RECOVERED_FROM).localCheckpoint(eager=True)
+    counts = rows.get
+    return Kept(kept, counts["rows"], {path: counts[f"recovered_{i}"] for i, path in enumerate(paths)})
 
 
 # The recovery copy a kept row came from (its location), null for a row read from the curated folders.
