@@ -844,6 +844,11 @@ def parse_dataset(name: str, declaration: Mapping[str, Any]) -> Dataset:
             refused.append(value)
         elif key == "record_identifier" and by_name[value].nullable:
             problems.append(f"columns.{value}.nullable: the record identifier must be declared nullable: false")
+        elif key == "event_time" and by_name[value].nullable:
+            # A record without its time has no place in time: the feature store refuses it, a point-in-time join cannot
+            # place it, and the curated partition of no date (Hive's default) was overwritten by the next such run.
+            problems.append(f"columns.{value}.nullable: the event time must be declared nullable: false (a record "
+                            "without one is quarantined, as the feature store and the point-in-time join need it)")
     labels = declaration.get("labels")
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
         problems.append("labels: must be a non-empty list of column names")

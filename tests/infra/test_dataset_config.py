@@ -520,6 +520,17 @@ def test_a_column_or_feature_named_like_a_key_of_serving_requests_is_refused_nam
     ]
 
 
+def test_a_nullable_event_time_is_refused_naming_the_column_and_why(raw):
+    """GIVEN a dataset whose event time may be blank WHEN the config is loaded THEN it is refused: a curated record
+    without its time had no place in time (the feature store refuses it, the point-in-time join cannot place it), and
+    the curate job's partition of no date was overwritten, its earlier rows lost, by the next run curating another."""
+    visits = raw["datasets"]["visits"] = _visits("pages_seen", "log_pages_seen")
+    visits["columns"]["event_time"] = {"type": "timestamp"}
+    assert problems_of(raw) == [
+        "dataset 'visits': field 'columns.event_time.nullable': the event time must be declared nullable: false (a "
+        "record without one is quarantined, as the feature store and the point-in-time join need it)"]
+
+
 @pytest.mark.parametrize("role", ["record_identifier", "labels"])
 def test_a_key_or_label_column_no_feature_reads_may_take_a_reserved_name(raw, role):
     """GIVEN a record identifier (e.g. ``entity_id``, a natural Feature Store name) or a label named like a reserved key,
