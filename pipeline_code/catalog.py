@@ -771,14 +771,15 @@ def _request_key_problem(name: str) -> str:
 def suggested_name(written: str) -> Optional[str]:
     """The name a column or feature written ``written`` (an export's header: ``Policy ID``, ``Vehicle.Model``,
     ``Région``) could take: accents dropped, lower-cased, every run of other characters one ``_``, ``c_`` before a
-    leading digit, at most 64 characters; None when nothing of it is left (``€``) or it is a reserved name (the Feature
-    Store's, :data:`REQUEST_KEYS`)."""
+    leading digit, at most 64 characters; None when nothing of it is left (``€``) or it is one of the Feature Store's
+    reserved names. A name of :data:`REQUEST_KEYS` is suggested (``Label``: ``label``, as a label column may be named),
+    and refused with its own fix where a feature would carry it."""
     text = unicodedata.normalize("NFKD", str(written)).encode("ascii", "ignore").decode("ascii")
     name = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
     if name[:1].isdigit():
         name = "c_" + name
     name = name[:64].rstrip("_")
-    return name if _NAME.match(name) and name not in FEATURE_STORE_RESERVED and name not in _REQUEST_KEY_ROLES else None
+    return name if _NAME.match(name) and name not in FEATURE_STORE_RESERVED else None
 
 
 def _write_instead(written: Any) -> str:

@@ -531,6 +531,18 @@ def test_a_nullable_event_time_is_refused_naming_the_column_and_why(raw):
         "record without one is quarantined, as the feature store and the point-in-time join need it)"]
 
 
+def test_a_label_column_whose_header_is_label_is_told_the_name_it_may_take(raw):
+    """GIVEN a label column written as the export's header ``Label`` WHEN the config is loaded THEN the refusal suggests
+    ``label`` (a label no feature reads may take a reserved name), not nothing."""
+    visits = raw["datasets"]["visits"] = _visits("pages_seen", "log_pages_seen")
+    visits["columns"]["Label"] = visits["columns"].pop("bought")
+    visits["labels"] = ["Label"]
+    assert problems_of(raw)[0] == (
+        "dataset 'visits': field 'columns.Label': names must be lower-case letters, digits and '_' (at most 64), starting "
+        "with a letter (the Glue Data Catalog lower-cases column names); declare it as 'label' with source: 'Label', the "
+        "header the files give it (they keep it)")
+
+
 @pytest.mark.parametrize("role", ["record_identifier", "labels"])
 def test_a_key_or_label_column_no_feature_reads_may_take_a_reserved_name(raw, role):
     """GIVEN a record identifier (e.g. ``entity_id``, a natural Feature Store name) or a label named like a reserved key,
