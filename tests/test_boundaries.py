@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.import_statements import import_statements
+from tests.support.import_statements import from_module, import_statements
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
@@ -49,8 +49,7 @@ def _imports_of(source: str, *, package: str) -> frozenset[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
-            module = ".".join(p for p in (base, node.module or "") if p)
+            module = from_module(node, package)
             # ``from pipeline_code.handlers import multi_model`` imports the module pipeline_code.handlers.multi_model.
             found.update(f"{module}.{alias.name}" if _is_module(f"{module}.{alias.name}") else module for alias in node.names)
     return frozenset(found)

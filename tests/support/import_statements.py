@@ -40,3 +40,11 @@ def import_statements(source: str) -> Iterator[Union[ast.Import, ast.ImportFrom]
             block = getattr(node, field, None)
             if type(block) is list:  # a lambda's or conditional expression's body is an expression, never followed
                 todo.extend(block)
+
+
+def from_module(node: ast.ImportFrom, package: str) -> str:
+    """The module a ``from ... import`` statement of a module of ``package`` (dotted) names, relative levels resolved:
+    ``from .x import y`` in ``pipeline_code.serving`` is ``pipeline_code.serving.x``, ``from .. import y`` there is
+    ``pipeline_code``."""
+    base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+    return ".".join(part for part in (base, node.module or "") if part)

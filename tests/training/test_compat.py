@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline_code.core.images import HANDLER_PYTHON, XGBOOST_IMAGE_PYTHON
-from tests.support.import_statements import import_statements
+from tests.support.import_statements import from_module, import_statements
 from tests.support.paths import REPO_ROOT
 
 # The import directions of every home are in tests/test_boundaries.py; this adds the container's Python.
@@ -69,20 +69,13 @@ def _pipeline_code_imports(path: Path) -> frozenset:
     """The files of ``pipeline_code`` that the module at ``path`` imports (absolute ``pipeline_code.x`` imports and
     relative ones), each as the module's own file or its package's ``__init__.py``. Once per file: collection
     follows the image's and the handlers' imports (which share modules) and a test follows the image's again."""
-    package = path.parent
+    package = ".".join(path.parent.relative_to(REPO_ROOT).parts)
     found = set()
     for node in import_statements(path.read_text()):
         if isinstance(node, ast.Import):
             dotted = [alias.name for alias in node.names]
         else:  # from ... import
-            if node.level:
-                base = package
-                for _ in range(node.level - 1):
-                    base = base.parent
-                prefix = ".".join(base.relative_to(REPO_ROOT).parts)
-                module = f"{prefix}.{node.module}" if node.module else prefix
-            else:
-                module = node.module or ""
+            module = from_module(node, package)
             # ``from a import b`` may import the module a.b as well as a name of a.
             dotted = [module, *(f"{module}.{alias.name}" for alias in node.names)]
         for name in dotted:
