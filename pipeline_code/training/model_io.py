@@ -172,9 +172,7 @@ def encode(frame: pd.DataFrame, metadata: Dict[str, Any],
     Extra columns of ``frame`` are ignored; a missing feature column is an error. ``dtypes``: the categoricals' dtypes
     built once (:func:`categorical_dtypes`); without them each call builds its own.
     """
-    missing = [f["name"] for f in metadata["features"] if f["name"] not in frame.columns]
-    if missing:
-        raise InputError(f"input frame lacks feature columns {missing} (model {metadata.get('model')!r})")
+    _check_features_present(frame, metadata)
     out: Dict[str, Any] = {}
     for feature in metadata["features"]:
         series = frame[feature["name"]]
@@ -183,6 +181,13 @@ def encode(frame: pd.DataFrame, metadata: Dict[str, Any],
         else:
             out[feature["name"]] = _encode_numeric(series, feature["name"])
     return pd.DataFrame(out, index=frame.index)
+
+
+def _check_features_present(frame: pd.DataFrame, metadata: Dict[str, Any]) -> None:
+    """Raises :class:`InputError` naming the model's feature columns ``frame`` lacks (extra columns are ignored)."""
+    missing = [f["name"] for f in metadata["features"] if f["name"] not in frame.columns]
+    if missing:
+        raise InputError(f"input frame lacks feature columns {missing} (model {metadata.get('model')!r})")
 
 
 def _encode_numeric(series: pd.Series, name: str) -> np.ndarray:
@@ -285,10 +290,8 @@ def encoded_matrix(model: TrainedModel, frame: pd.DataFrame) -> np.ndarray:
     (:attr:`TrainedModel.xgboost_columns`), each categorical as its code among the training levels (NaN for an unseen
     or missing value), each number as float32 (NaN for missing). The values of :func:`encode`'s frame, without building
     it (its Series and categoricals were most of a one-row request's encoding)."""
+    _check_features_present(frame, model.metadata)
     features = model.metadata["features"]
-    missing = [f["name"] for f in features if f["name"] not in frame.columns]
-    if missing:
-        raise InputError(f"input frame lacks feature columns {missing} (model {model.metadata.get('model')!r})")
     dtypes = model.categorical_dtypes
     data = np.empty((len(frame), len(features)), dtype=np.float32)
     for k, feature in enumerate(features):
